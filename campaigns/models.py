@@ -1,0 +1,221 @@
+"""Campaigns, their messages, the frames that carry them and the delivery reports (DESIGN §2, campaigns)."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.functions import RandomUUID
+from django.db import models
+from django.db.models.functions import Now
+
+from contacts.models import Contact, Operator, Segment, Tag
+from providers.backends.base import Status
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+
+MessageStatus = models.TextChoices("MessageStatus", [(s.name, s.value) for s in Status])
+
+
+class Campaign(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft", "draft"
+        SCHEDULED = "scheduled", "scheduled"
+        PREPARING = "preparing", "preparing"
+        SENDING = "sending", "sending"
+        PAUSED = "paused", "paused"
+        COMPLETED = "completed", "completed"
+        CANCELLED = "cancelled", "cancelled"
+        FAILED = "failed", "failed"
+
+    class Purpose(models.TextChoices):
+        TRANSACTIONAL = "transactional", "transactional"
+        SERVICE = "service", "service"
+        PROMOTIONAL = "promotional", "promotional"
+
+    class Recurrence(models.TextChoices):
+        NONE = "", "once"
+        DAILY = "daily", "daily"
+        WEEKLY = "weekly", "weekly"
+
+    name = models.CharField(max_length=150)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.SMS)
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="campaigns")
+    sender = models.ForeignKey(Sender, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
+    template = models.ForeignKey(
+        DltTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns",
+        help_text="A DLT template; the text must match it.",
+    )  # fmt: skip
+    text = models.TextField(blank=True, help_text="Variables: {{first_name}}, {{last_name}} or any contact attribute.")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.TRANSACTIONAL)
+
+    # Audience: contacts with the tags (any/all), in the segments, or listed; minus the excluded tags.
+    tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    tags_operator = models.CharField(max_length=3, choices=Operator.choices, default=Operator.ANY)
+    segments = models.ManyToManyField(Segment, blank=True, related_name="+")
+    excluded_tags = models.ManyToManyField(Tag, blank=True, related_name="+")
+    contacts = models.ManyToManyField(Contact, blank=True, related_name="+", help_text="Explicit recipients.")
+
+    send_at = models.DateTimeField(null=True, blank=True, help_text="Empty: send when launched.")
+    recurrence = models.CharField(max_length=8, choices=Recurrence.choices, blank=True, default="")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
+        help_text="The recurring campaign this run was created from.",
+    )  # fmt: skip
+    smooth_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Spread the frames evenly over this many minutes."
+    )
+    send_by = models.DateTimeField(null=True, blank=True, help_text="Messages not sent by then expire.")
+    frame_size = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the account's frame size.")
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
+    state_reason = models.CharField(max_length=500, blank=True, help_text="Why it is paused, deferred or failed.")
+    counters = models.JSONField(default=dict, blank=True, help_text="Messages per status, kept current by the engine.")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    audience_size = models.PositiveIntegerField(null=True, blank=True)
+    parts = models.PositiveSmallIntegerField(null=True, blank=True)
+    encoding = models.CharField(max_length=8, blank=True)
+    cost_estimate = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    cost_actual = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+    launched_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["state", "send_at"], name="campaign_state_send_at_idx")]
+
+    def __str__(self):
+        return self.name
+
+
+class Frame(models.Model):
+    """One provider request: up to the backend's maximum of recipients, sent under one idempotency key."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting"  # to send, possibly after a retry delay (next_attempt_at)
+        SENDING = "sending", "sending"  # a request is (or was, if its worker died) in flight
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"  # permanently failed: its messages are failed with the reason
+        CANCELLED = "cancelled", "cancelled"
+
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="frames")
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="frames")
+    seq = models.PositiveIntegerField(help_text="Order within the campaign.")
+    size = models.PositiveIntegerField(default=0)
+    key = models.UUIDField(default=uuid.uuid4, unique=True, help_text="Idempotency key, the same on every retry.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ticket = models.CharField(max_length=100, blank=True, help_text="The vendor's request id (sms_ticket, group_id).")
+    response = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        ordering = ["campaign", "seq"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "seq"], name="frame_seq_unique")]
+        indexes = [
+            models.Index(
+                fields=["campaign", "seq"], name="frame_open_idx", condition=models.Q(state__in=["pending", "sending"])
+            ),
+        ]
+
+    def __str__(self):
+        return f"frame {self.seq} of {self.campaign_id or 'transactional'} ({self.state})"
+
+
+class Message(models.Model):
+    """One recipient of one campaign (or one transactional send), from materialisation to final status."""
+
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT, related_name="+")
+    frame = models.ForeignKey(Frame, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.SMS, db_default="sms")
+    address = models.CharField(max_length=254, help_text="The phone or e-mail at the time of sending.")
+    text = models.TextField(blank=True, default="", db_default="", help_text="As sent.")
+    status = models.CharField(max_length=12, choices=MessageStatus.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=255, blank=True, default="", db_default="")
+    error_code = models.CharField(max_length=32, blank=True, default="", db_default="")
+    provider_message_id = models.CharField(max_length=100, blank=True, default="", db_default="")
+    external_ref = models.UUIDField(
+        default=uuid.uuid4, db_default=RandomUUID(), unique=True, editable=False,
+        help_text="Herald's id for this message, sent to the provider wherever it takes one.",
+    )  # fmt: skip
+    parts = models.PositiveSmallIntegerField(null=True, blank=True)
+    encoding = models.CharField(max_length=8, blank=True, default="", db_default="")
+    cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    queued_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    final_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="message_one_per_contact")]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="message_campaign_status_idx"),
+            models.Index(fields=["frame"], name="message_frame_idx"),
+            models.Index(
+                fields=["account", "provider_message_id"], name="message_provider_id_idx",
+                condition=~models.Q(provider_message_id=""),
+            ),
+            models.Index(fields=["account", "address"], name="message_account_address_idx"),
+            models.Index(
+                fields=["account", "submitted_at"], name="message_awaiting_report_idx",
+                condition=models.Q(status__in=["submitted", "sent"]),
+            ),
+        ]  # fmt: skip
+
+    def __str__(self):
+        return f"{self.address} ({self.status})"
+
+
+class StatusEvent(models.Model):
+    """A delivery report or opt-out as received (webhook or poll), applied to its message idempotently."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "webhook"
+        POLL = "poll", "poll"
+        ENGINE = "engine", "engine"
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "applied"
+        IGNORED = "ignored", "ignored (older or duplicate)"
+        UNMATCHED = "unmatched", "no such message"
+        OPT_OUT = "opt_out", "opt-out recorded"
+        UNKNOWN = "unknown", "unknown event"
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="status_events")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEBHOOK)
+    kind = models.CharField(max_length=10, default="status")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    external_ref = models.CharField(max_length=100, blank=True)
+    address = models.CharField(max_length=254, blank=True)
+    ticket = models.CharField(max_length=100, blank=True)
+    raw_status = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=12, choices=MessageStatus.choices, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_text = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    applied_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    match_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["id"], name="status_event_unapplied_idx", condition=models.Q(applied_at__isnull=True)),
+            models.Index(fields=["message"], name="status_event_message_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.raw_status or self.kind} for {self.provider_message_id or self.external_ref or self.address}"

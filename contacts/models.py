@@ -1,0 +1,200 @@
+"""Contacts, tags, segments, suppressions and contact imports (DESIGN §2, contacts)."""
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models.functions import Now
+
+from contacts.phones import PhoneNumberField
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Contact(models.Model):
+    phone = PhoneNumberField(
+        unique=True, help_text="E.164, e.g. +919812345678; national numbers are read in the default region."
+    )
+    email = models.EmailField(blank=True, default="", db_default="")
+    first_name = models.CharField(max_length=100, blank=True, default="", db_default="")
+    last_name = models.CharField(max_length=100, blank=True, default="", db_default="")
+    identity = models.CharField(
+        "external identity",
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Your own id for this person.",
+    )
+    country = models.CharField(max_length=2, blank=True, default="", db_default="", help_text="ISO 3166 code, e.g. IN.")
+    language = models.CharField(max_length=10, blank=True, default="", db_default="")
+    timezone = models.CharField(max_length=64, blank=True, default="", db_default="", help_text="e.g. Asia/Kolkata")
+    attributes = models.JSONField(
+        default=dict, blank=True, db_default={}, help_text="Free fields, usable in texts as {{name}}."
+    )
+    is_active = models.BooleanField("active", default=True, db_default=True)
+    tags = models.ManyToManyField(Tag, through="ContactTag", related_name="contacts", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["email"], name="contact_email_idx"),
+            models.Index(fields=["identity"], name="contact_identity_idx"),
+            GinIndex(fields=["attributes"], name="contact_attributes_gin"),
+        ]
+
+    def __str__(self):
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} ({self.phone})" if name else self.phone
+
+
+class ContactTag(models.Model):
+    """The contact-tag link, explicit so that imports and audiences can write it with INSERT … SELECT."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="contact_tag_unique")]
+        indexes = [models.Index(fields=["tag", "contact"], name="contact_tag_by_tag_idx")]
+
+    def __str__(self):
+        return f"{self.contact_id} → {self.tag_id}"
+
+
+class Operator(models.TextChoices):
+    ANY = "any", "any of"
+    ALL = "all", "all of"
+
+
+class Segment(models.Model):
+    """Contacts carrying the positive tags (any/all of them) and not the negative ones (any/all)."""
+
+    name = models.CharField(max_length=150, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    positive_tags = models.ManyToManyField(Tag, related_name="+", blank=True, help_text="Leave empty for everyone.")
+    positive_operator = models.CharField(max_length=3, choices=Operator.choices, default=Operator.ANY)
+    negative_tags = models.ManyToManyField(Tag, related_name="+", blank=True)
+    negative_operator = models.CharField(max_length=3, choices=Operator.choices, default=Operator.ANY)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Unsubscriber(models.Model):
+    """A suppression: never message this address within the scope (MOBtexting's unsubscriber model)."""
+
+    class Scope(models.TextChoices):
+        ALL = "all", "everything"
+        CHANNEL = "channel", "one channel"
+        SENDER = "sender", "one sender ID"
+        TAG = "tag", "one tag"
+        SERVICE = "service", "one service (purpose)"
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "admin"
+        API = "api", "API"
+        IMPORT = "import", "import"
+        PROVIDER = "provider", "provider webhook"
+        INBOUND = "inbound", "inbound STOP"
+
+    address = models.CharField(max_length=254, help_text="Phone (E.164) or e-mail.")
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.ALL)
+    value = models.CharField(
+        max_length=150, blank=True, default="", help_text="Channel, sender name, tag name or service; empty for 'all'."
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
+    reason = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["address", "scope", "value"], name="unsubscriber_unique"),
+            models.CheckConstraint(
+                condition=models.Q(scope="all", value="") | ~models.Q(scope="all") & ~models.Q(value=""),
+                name="unsubscriber_value_matches_scope",
+                violation_error_message="Scope 'all' takes no value; every other scope needs one.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.address} ({self.scope}{': ' + self.value if self.value else ''})"
+
+
+def import_upload_path(instance, filename):
+    return f"imports/{instance.kind}/{filename}"
+
+
+class ContactImport(models.Model):
+    """One uploaded file being imported by a Celery task: contacts, suppressions or DLT templates."""
+
+    class Kind(models.TextChoices):
+        CONTACTS = "contacts", "contacts"
+        UNSUBSCRIBERS = "unsubscribers", "unsubscribers"
+        DLT_TEMPLATES = "dlt_templates", "DLT templates"
+
+    class Mode(models.TextChoices):
+        CREATE_UPDATE = "create_update", "create and update"
+        CREATE_ONLY = "create_only", "create only"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting"
+        RUNNING = "running", "running"
+        COMPLETED = "completed", "completed"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CONTACTS)
+    file = models.FileField(upload_to=import_upload_path)
+    original_name = models.CharField(max_length=255, blank=True)
+    file_format = models.CharField(max_length=8, blank=True, help_text="csv, txt, xls or xlsx; guessed from the name.")
+    mapping = models.JSONField(
+        default=dict, blank=True, help_text='Column → field, e.g. {"Mobile": "phone", "Name": "first_name"}.'
+    )
+    default_region = models.CharField(
+        max_length=2, blank=True, help_text="For national numbers; default from settings."
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="+", help_text="Applied to every imported contact.")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.CREATE_UPDATE)
+    options = models.JSONField(
+        default=dict, blank=True, help_text="Kind-specific: suppression scope/value, DLT account."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    rows_read = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    error_report = models.FileField(upload_to="imports/errors/", blank=True)
+    error_message = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} import #{self.pk} ({self.original_name or self.file.name})"

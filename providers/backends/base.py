@@ -1,0 +1,461 @@
+"""What every provider backend takes, returns and raises.
+
+Backends are plain classes, one module per vendor, registered by `kind` in
+`providers/backends/__init__.py`. They know nothing of Django models: the engine hands them an
+`Account` and an `OutboundFrame` (dataclasses) and gets dataclasses back, so that a backend can
+be read, tested against the sandbox and reused without the rest of Herald.
+
+Failures are one closed set of exceptions (below), each with a `retryable` flag, so that the
+engine decides retry-or-fail without knowing the vendor. Results and errors keep the vendor's
+own code and text.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger("herald.providers")
+
+
+# --- Canonical statuses ---------------------------------------------------------------------------
+
+
+class Status(enum.StrEnum):
+    """Canonical message statuses (DESIGN §2), in the order a message moves through them."""
+
+    PENDING = "pending"  # materialised, not yet sent
+    SUPPRESSED = "suppressed"  # never sent: unsubscribed, inactive, invalid address (final)
+    QUEUED = "queued"  # claimed in a frame that is being sent
+    SUBMITTED = "submitted"  # the vendor accepted it
+    SENT = "sent"  # the vendor handed it to the operator / channel
+    DELIVERED = "delivered"
+    READ = "read"
+    CLICKED = "clicked"
+    REJECTED = "rejected"  # refused by vendor or operator (final)
+    UNDELIVERED = "undelivered"  # the operator could not deliver it (final)
+    EXPIRED = "expired"  # validity or our send-by deadline ran out (final)
+    FAILED = "failed"  # we could not send it, or the outcome is unknown (final)
+
+
+FAILURE_STATUSES = frozenset({Status.REJECTED, Status.UNDELIVERED, Status.EXPIRED, Status.FAILED})
+SUCCESS_FINAL_STATUSES = frozenset({Status.DELIVERED, Status.READ, Status.CLICKED})
+# Final: no report may change the outcome any more (READ and CLICKED can still follow DELIVERED).
+FINAL_STATUSES = FAILURE_STATUSES | SUCCESS_FINAL_STATUSES | {Status.SUPPRESSED}
+
+# A report moves a message only to a strictly higher rank, so a late or duplicate report never
+# moves it backwards. Failures rank with DELIVERED: once a message has an outcome, only READ or
+# CLICKED (engagement, which proves delivery) can follow.
+STATUS_RANK: dict[Status, int] = {
+    Status.PENDING: 0,
+    Status.QUEUED: 1,
+    Status.SUBMITTED: 2,
+    Status.SENT: 3,
+    Status.DELIVERED: 4,
+    Status.REJECTED: 4,
+    Status.UNDELIVERED: 4,
+    Status.EXPIRED: 4,
+    Status.FAILED: 4,
+    Status.READ: 5,
+    Status.CLICKED: 6,
+    Status.SUPPRESSED: 100,
+}
+
+
+# --- Data in --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    """One provider account as a backend sees it (built from providers.models.ProviderAccount)."""
+
+    kind: str
+    base_url: str  # without trailing slash; the vendor's default when the account leaves it empty
+    credentials: dict[str, str]  # secrets: api_key, login, password … (see each backend's credential_fields)
+    options: dict[str, Any] = field(default_factory=dict)  # non-secret vendor settings
+    webhook_url: str = ""  # where the vendor should post delivery reports for this account
+    webhook_secret: str = ""  # shared secret for callbacks (bearer token, signature key or URL secret)
+    uuid: str = ""
+
+    def credential(self, name: str) -> str:
+        value = self.credentials.get(name, "")
+        if not value:
+            raise ConfigError(f"The account has no {name!r} credential.")
+        return value
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value, so that logs and errors can be scrubbed of them."""
+        return [v for v in (*self.credentials.values(), self.webhook_secret) if v]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    external_ref: str  # Herald's own id for this message; sent wherever the vendor carries one
+    address: str  # E.164 ("+919812345678") or e-mail
+    text: str | None = None  # rendered text when it differs per recipient; None → frame.text
+    variables: dict[str, str] = field(default_factory=dict)  # template variables, for template sends
+
+
+@dataclass(frozen=True)
+class OutboundFrame:
+    """One provider request's worth of recipients, with the idempotency key kept across retries."""
+
+    key: str  # idempotency key: Octopush request_id, MOBtexting custom prefix, Devino callbackData, Hyber extra_id
+    channel: str  # sms, viber, email …
+    sender: str  # sender ID / alpha name / DLT header
+    text: str  # the shared text (or template body) when recipients carry no text of their own
+    recipients: list[Recipient]
+    purpose: str = "transactional"  # transactional | service | promotional
+    dlt_entity_id: str = ""
+    dlt_template_id: str = ""
+    service: str = ""  # MOBtexting service code (T, P, S, G)
+    send_at: datetime | None = None
+    campaign_name: str = ""  # Octopush list_name, Hyber tag
+
+    def text_for(self, recipient: Recipient) -> str:
+        return recipient.text if recipient.text is not None else self.text
+
+    @property
+    def same_text_for_all(self) -> bool:
+        return all(r.text is None or r.text == self.text for r in self.recipients)
+
+
+@dataclass(frozen=True)
+class PollQuery:
+    """What to ask a pull API about: frames by ticket, messages by ref/id, or everything since a time."""
+
+    tickets: list[str] = field(default_factory=list)  # MOBtexting group_id, Devino task id …
+    messages: list[MessageRef] = field(default_factory=list)
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    external_ref: str
+    address: str
+    provider_message_id: str = ""
+
+
+# --- Data out -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    """The vendor's answer for one recipient of a frame."""
+
+    external_ref: str
+    address: str
+    accepted: bool
+    status: Status  # SUBMITTED when accepted, REJECTED (or FAILED) when not
+    provider_message_id: str = ""
+    code: str = ""  # the vendor's own code, kept as text
+    text: str = ""  # the vendor's own words
+    parts: int | None = None
+    cost: float | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    results: list[RecipientResult]
+    ticket: str = ""  # the request-level id: Octopush sms_ticket, MOBtexting group_id
+    already_accepted: bool = False  # the vendor says it had this frame already (Octopush 120)
+    summary: dict[str, Any] = field(default_factory=dict)  # a short, secret-free digest of the response
+
+
+class UpdateKind(enum.StrEnum):
+    STATUS = "status"
+    OPT_OUT = "opt_out"
+    UNKNOWN = "unknown"  # stored raw and logged, never silently dropped
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One delivery report or opt-out, as parsed from a callback or a poll."""
+
+    kind: UpdateKind
+    raw_status: str = ""
+    status: Status | None = None
+    provider_message_id: str = ""
+    external_ref: str = ""
+    address: str = ""
+    ticket: str = ""  # request-level id when the vendor reports by (ticket, number), as Octopush does
+    code: str = ""
+    text: str = ""
+    occurred_at: datetime | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    # Opt-outs: which suppression to create (scope all|channel|sender|tag|service, and its value).
+    optout_scope: str = ""
+    optout_value: str = ""
+
+
+@dataclass(frozen=True)
+class CallbackResponse:
+    """What the webhook must answer (the vendor's expected acknowledgement)."""
+
+    status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True)
+class ParsedCallback:
+    updates: list[StatusUpdate]
+    response: CallbackResponse = field(default_factory=CallbackResponse)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    message: str  # "Connected; balance 120.50 EUR" or the vendor's error
+    balance: float | None = None
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    name: str
+    label: str
+    secret: bool = True
+    help_text: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteSender:
+    remote_id: str
+    name: str
+    status: str  # pending | approved | rejected
+    service: str = ""
+    country: str = ""
+    entity_id: str = ""
+    entity_name: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteTemplate:
+    remote_id: str
+    name: str
+    dlt_template_id: str
+    body: str
+    type: str  # T | P | SI | SE
+    sender: str = ""
+    status: str = "approved"
+    is_english: bool = True
+
+
+@dataclass(frozen=True)
+class RemoteUnsubscriber:
+    address: str
+    scope: str  # all | sender | tag | service | channel
+    value: str = ""
+
+
+# --- Errors ---------------------------------------------------------------------------------------
+
+
+class BackendError(Exception):
+    """Base of every error a backend raises. `retryable` tells the engine whether to try again."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, code: str = "", status_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status_code = status_code
+
+
+class ConfigError(BackendError):
+    """The account is missing something the vendor needs (credential, option); fix the account."""
+
+
+class ConnectionFailed(BackendError):
+    """Timeout, refused connection or a 5xx: the request may or may not have arrived; retry with the same key."""
+
+    retryable = True
+
+
+class Throttled(BackendError):
+    """HTTP 429 (or the vendor's throttling code): retry after `retry_after` seconds."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ResponseStatusError(BackendError):
+    """A non-2xx answer that is not throttling or a server error (401, 403, 404 …): permanent."""
+
+
+class ResponseUnparseable(BackendError):
+    """A 2xx answer whose body is not what the vendor documents. Permanent: a human must look."""
+
+
+class Rejected(BackendError):
+    """The vendor refused the whole request with its own code and text (validation, no credit, STOP missing)."""
+
+
+class AuthenticationFailed(BackendError):
+    """A callback that is not authentic (bad signature, wrong secret): answer 403, store nothing."""
+
+
+# --- HTTP -----------------------------------------------------------------------------------------
+
+DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read
+_sessions: dict[tuple, requests.Session] = {}
+
+
+def session_for(account: Account) -> requests.Session:
+    """One keep-alive `requests.Session` per account (connection pooling). No automatic retries:
+    the engine retries frames itself, with the same idempotency key and its own backoff."""
+    key = (account.kind, account.base_url, account.uuid)
+    sess = _sessions.get(key)
+    if sess is None:
+        sess = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+        sess.mount("http://", adapter)
+        sess.mount("https://", adapter)
+        sess.headers["User-Agent"] = "Herald/1.0"
+        _sessions[key] = sess
+    return sess
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        from datetime import UTC
+
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Remove every account secret from a text bound for a log, an error or the database."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "••••")
+    return text
+
+
+def request(
+    account: Account,
+    method: str,
+    url: str,
+    *,
+    vendor_error: Any = None,
+    timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+    **kwargs,
+) -> requests.Response:
+    """Send one HTTP request and map the transport outcome onto the error set.
+
+    Timeout, connection error or 5xx → ConnectionFailed; 429 → Throttled (with Retry-After);
+    any other non-2xx → ResponseStatusError carrying the vendor's message, found by
+    `vendor_error(response) -> (code, text)` when given. 2xx responses are returned untouched:
+    backends read bodies only for vendor-level outcomes.
+    """
+    try:
+        response = session_for(account).request(method, url, timeout=timeout, **kwargs)
+    except requests.Timeout as exc:
+        raise ConnectionFailed(f"Timed out calling {account.kind}: {scrub(str(exc), account.secrets)}") from None
+    except requests.ConnectionError as exc:
+        raise ConnectionFailed(f"Could not reach {account.kind}: {scrub(str(exc), account.secrets)}") from None
+    if response.status_code < 300:
+        return response
+    code, text = "", ""
+    if vendor_error is not None:
+        try:
+            code, text = vendor_error(response)
+        except Exception:
+            code, text = "", ""
+    text = scrub(text or response.text[:300] or response.reason or "", account.secrets)
+    message = f"{account.kind} answered HTTP {response.status_code}: {text}".rstrip(": ")
+    if response.status_code == 429:
+        raise Throttled(message, retry_after=_retry_after(response), code=str(code), status_code=429)
+    if response.status_code >= 500:
+        raise ConnectionFailed(message, code=str(code), status_code=response.status_code)
+    raise ResponseStatusError(message, code=str(code), status_code=response.status_code)
+
+
+def json_body(response: requests.Response, kind: str) -> Any:
+    """The response's JSON, or ResponseUnparseable naming the vendor."""
+    try:
+        return response.json()
+    except (ValueError, json.JSONDecodeError):
+        raise ResponseUnparseable(
+            f"{kind} answered HTTP {response.status_code} with a body that is not JSON: {response.text[:200]!r}",
+            status_code=response.status_code,
+        ) from None
+
+
+# --- The backend interface ------------------------------------------------------------------------
+
+
+class Backend:
+    """Base class of the vendor backends. Subclasses set the declarative attributes and implement
+    `send`, `parse_callback` and `check`; `poll` and `recover` where the vendor allows."""
+
+    kind: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    default_base_url: ClassVar[str] = ""
+    channels: ClassVar[tuple[str, ...]] = ("sms",)
+    max_recipients: ClassVar[int] = 1  # hard maximum per request
+    default_frame_size: ClassVar[int] = 1  # what Herald uses unless the account overrides it
+    per_recipient_text: ClassVar[bool] = False  # can one request carry a different text per recipient?
+    supports_callbacks: ClassVar[bool] = True
+    supports_polling: ClassVar[bool] = False
+    secret_in_url: ClassVar[bool] = True  # the vendor does not sign: our webhook URL carries ?secret=
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
+    # How Herald recovers a frame whose response was lost (DESIGN §3.6): "resend" (idempotent),
+    # "lookup" (ask by our refs), or "callbacks" (wait for reports carrying our refs).
+    recovery: ClassVar[str] = "lookup"
+
+    def send(self, account: Account, frame: OutboundFrame) -> SendResult:
+        """Send one frame in one HTTP request; per-recipient results in the frame's order."""
+        raise NotImplementedError
+
+    def parse_callback(
+        self, account: Account, *, method: str, headers: dict[str, str], query: dict[str, str], body: bytes
+    ) -> ParsedCallback:
+        """Authenticate and parse one webhook call; raise AuthenticationFailed when it is not genuine."""
+        raise NotImplementedError
+
+    def poll(self, account: Account, query: PollQuery) -> list[StatusUpdate]:
+        """Ask the vendor's pull API for statuses (only where `supports_polling`)."""
+        raise NotImplementedError(f"{self.kind} has no pull API")
+
+    def recover(self, account: Account, frame: OutboundFrame) -> list[RecipientResult] | None:
+        """After a lost response: results for the recipients the vendor has; None when it cannot tell."""
+        return None
+
+    def check(self, account: Account) -> CheckResult:
+        """Credentials/balance ping behind "test connection"."""
+        raise NotImplementedError
+
+    # MOBtexting keeps registries that the admin syncs; other vendors need not implement these.
+    def list_senders(self, account: Account) -> list[RemoteSender]:
+        raise NotImplementedError(f"{self.kind} has no sender registry API")
+
+    def list_templates(self, account: Account) -> list[RemoteTemplate]:
+        raise NotImplementedError(f"{self.kind} has no template registry API")
+
+    def frame_size(self, configured: int | None) -> int:
+        """The frame size to use: the account's setting clamped to the vendor's maximum."""
+        return max(1, min(configured or self.default_frame_size, self.max_recipients))

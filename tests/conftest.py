@@ -1,0 +1,98 @@
+"""Shared fixtures: real PostgreSQL (embedded, a test database per session), real Redis (private to
+the session, see config/settings.py), a real Celery worker process, and the provider sandbox on a
+loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url() -> str:
+    """DATABASE_URL pointing at this session's test database, for processes we start (workers)."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+class WorkerProcess:
+    """A real `celery worker` process on this session's Redis and test database."""
+
+    def __init__(self, env: dict[str, str], concurrency: int = 2, queues: str = "celery"):
+        self.env = env
+        self.concurrency = concurrency
+        self.queues = queues
+        self.proc: subprocess.Popen | None = None
+        self.log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
+
+    def start(self) -> WorkerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--pool=prefork",
+             f"--concurrency={self.concurrency}", "-Q", self.queues, "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        from config.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Celery worker exited early; log:\n{self.log_path.read_text()[-4000:]}")
+            replies = app.control.ping(timeout=0.5)
+            if replies:
+                return
+        raise RuntimeError(f"Celery worker did not answer a ping; log:\n{self.log_path.read_text()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_env(live_server) -> dict[str, str]:
+    """Environment for processes that must see this test's database, Redis and web server."""
+    return {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "HERALD_PUBLIC_URL": live_server.url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "CONN_MAX_AGE": "0",
+    }
+
+
+@pytest.fixture
+def celery_worker(transactional_db, worker_env):
+    """A real Celery worker process (tests using it need committed data: transactional_db)."""
+    from config.celery import app
+
+    app.control.purge()
+    worker = WorkerProcess(worker_env).start()
+    yield worker
+    worker.stop()
+    app.control.purge()
