@@ -6,10 +6,12 @@ from rest_framework.routers import DefaultRouter
 
 from campaigns import api as campaigns_api
 from contacts import api as contacts_api
+from contacts.imports import api as imports_api
 from providers import api as providers_api
 
 router = DefaultRouter()
 contacts_api.register(router)
+imports_api.register(router)
 providers_api.register(router)
 campaigns_api.register(router)
 

@@ -1,0 +1,1 @@
+"""Contact, suppression and DLT template imports (placeholder until the imports work lands)."""
