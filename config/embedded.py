@@ -28,6 +28,7 @@ PG_DIR = VAR_DIR / "pgdata"
 REDIS_DIR = VAR_DIR / "redis"
 DEFAULT_REDIS_PORT = int(os.environ.get("HERALD_REDIS_PORT", "6389"))
 DATABASE_NAME = "herald"
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # pgserver's platformdirs wants one
 
 
 @contextmanager

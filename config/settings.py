@@ -32,6 +32,8 @@ USE_I18N = True
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="IN")
 # Base URL at which the providers reach our webhooks (shown on each provider account's page).
 HERALD_PUBLIC_URL = env("HERALD_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Seconds to wait for a provider's answer before treating the request as lost (then reconciled).
+PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=30.0)
 # Where the provider sandbox listens in development (demo accounts point at it).
 SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8025").rstrip("/")
 

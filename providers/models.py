@@ -70,6 +70,23 @@ class ProviderAccount(models.Model):
     def __str__(self):
         return f"{self.name} ({self.get_kind_display()})"
 
+    def as_backend_account(self):
+        """The plain dataclass a backend takes (backends never see this model)."""
+        from providers.backends import get_backend
+        from providers.backends.base import Account
+
+        backend = get_backend(self.kind)
+        return Account(
+            kind=self.kind,
+            base_url=(self.base_url or backend.default_base_url).rstrip("/"),
+            credentials=dict(self.credentials or {}),
+            options=dict(self.options or {}),
+            webhook_url=self.webhook_url,
+            webhook_secret=self.webhook_secret,
+            uuid=str(self.uuid),
+            timeout=float(settings.PROVIDER_HTTP_TIMEOUT),
+        )
+
     @property
     def webhook_url(self) -> str:
         """Where the vendor should send delivery reports; paste it in the vendor's console."""

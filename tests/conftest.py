@@ -96,3 +96,22 @@ def celery_worker(transactional_db, worker_env):
     yield worker
     worker.stop()
     app.control.purge()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """The provider sandbox, in this process, on a free loopback port (one per session)."""
+    from providers.sandbox import start_sandbox
+
+    server = start_sandbox()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """The sandbox, reset before each test; set knobs with `sandbox.configure(rate_429=0.2, …)`."""
+    sandbox_server.reset()
+    sandbox_server.configure(retry_scale=0.01, dlr_delay=0.2, dlr_jitter=0.1)
+    yield sandbox_server
+    sandbox_server.state.callbacks.clear()

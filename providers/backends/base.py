@@ -83,6 +83,7 @@ class Account:
     webhook_url: str = ""  # where the vendor should post delivery reports for this account
     webhook_secret: str = ""  # shared secret for callbacks (bearer token, signature key or URL secret)
     uuid: str = ""
+    timeout: float = 30.0  # seconds to wait for an answer (connect timeout is at most 5)
 
     def credential(self, name: str) -> str:
         value = self.credentials.get(name, "")
@@ -106,7 +107,13 @@ class Recipient:
 
 @dataclass(frozen=True)
 class OutboundFrame:
-    """One provider request's worth of recipients, with the idempotency key kept across retries."""
+    """One provider request's worth of recipients, with the idempotency key kept across retries.
+
+    Personalised texts: `text` is then the unrendered text with `{{name}}` placeholders and each
+    recipient carries its rendered `text` and the `variables` used. Backends whose API takes one
+    text per recipient (MOBtexting nodes) send the rendered texts; Octopush maps up to five
+    variables onto its `{param1}`…`{param5}`; a backend with neither groups recipients by text.
+    """
 
     key: str  # idempotency key: Octopush request_id, MOBtexting custom prefix, Devino callbackData, Hyber extra_id
     channel: str  # sms, viber, email …
@@ -310,7 +317,7 @@ class AuthenticationFailed(BackendError):
 
 # --- HTTP -----------------------------------------------------------------------------------------
 
-DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read
+CONNECT_TIMEOUT = 5.0
 _sessions: dict[tuple, requests.Session] = {}
 
 
@@ -361,7 +368,6 @@ def request(
     url: str,
     *,
     vendor_error: Any = None,
-    timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
     **kwargs,
 ) -> requests.Response:
     """Send one HTTP request and map the transport outcome onto the error set.
@@ -371,6 +377,7 @@ def request(
     `vendor_error(response) -> (code, text)` when given. 2xx responses are returned untouched:
     backends read bodies only for vendor-level outcomes.
     """
+    timeout = (min(CONNECT_TIMEOUT, account.timeout), account.timeout)
     try:
         response = session_for(account).request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:
@@ -448,6 +455,11 @@ class Backend:
     def check(self, account: Account) -> CheckResult:
         """Credentials/balance ping behind "test connection"."""
         raise NotImplementedError
+
+    def setup(self, account: Account) -> dict[str, Any]:
+        """Create what the vendor needs once per account (Devino's scenario task, MOBtexting's webhook
+        and subscriptions) and return the options to store on the account; {} when nothing is needed."""
+        return {}
 
     # MOBtexting keeps registries that the admin syncs; other vendors need not implement these.
     def list_senders(self, account: Account) -> list[RemoteSender]:

@@ -1,0 +1,11 @@
+"""Octopush emulation (placeholder until its module lands)."""
+
+from providers.sandbox.core import SandboxRequest, SandboxResponse, VendorEmulator, json_response
+
+
+class OctopushSandbox(VendorEmulator):
+    name = "octopush"
+    prefix = "/octopush"
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        return json_response(501, {"message": "not emulated yet"})

@@ -1,0 +1,1 @@
+from tests.providers.backends.harness import harness, scripted_vendor  # noqa: F401  (fixtures)
