@@ -188,7 +188,8 @@ class CallbackDispatcher:
         )  # fmt: skip
         with self._cond:
             heapq.heappush(self._heap, job)
-            self._cond.notify()
+            if self._heap[0] is job:  # only an earlier deadline changes how long the sender sleeps
+                self._cond.notify()
 
     def pending(self) -> int:
         with self._cond:
