@@ -1,5 +1,246 @@
-"""REST API (placeholder)."""
+"""REST API for contacts, tags, segments and suppressions: /api/v1/contacts/, tags/, segments/, unsubscribers/.
+
+Serializers check shapes; the writes go through contacts.services, the reads of segments through
+contacts.selectors.
+"""
+
+from collections.abc import Mapping
+
+import phonenumbers
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api import NamedChoiceField, NamedEnumsMixin
+from config.permissions import StrictModelPermissions
+from contacts import services
+from contacts.filters import ContactFilter, TagFilter, UnsubscriberFilter
+from contacts.models import Contact, Operator, Segment, Tag, Unsubscriber
+from contacts.phones import INVALID_MESSAGE, AddressSerializerField, InvalidPhone, PhoneSerializerField, normalize_phone
+from contacts.selectors import segment_contacts, segment_count, tags_with_contact_count
+
+
+class TagNamesField(serializers.ListField):
+    """Tags as a list of names: read from the prefetched tags, written as names (missing tags are created)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", serializers.CharField(max_length=100))
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        return sorted(tag.name for tag in instance.tags.all())
+
+
+class ContactPhoneField(PhoneSerializerField):
+    """A phone in any format; a national number is read in the payload's `region` when one is given."""
+
+    def to_internal_value(self, data):
+        initial = getattr(self.parent, "initial_data", None)
+        region = initial.get("region") if isinstance(initial, Mapping) else None
+        if not region or not isinstance(region, str):
+            return super().to_internal_value(data)
+        value = serializers.CharField.to_internal_value(self, data)
+        try:
+            return normalize_phone(value, region)
+        except InvalidPhone:
+            raise serializers.ValidationError(INVALID_MESSAGE.format(region=region.upper())) from None
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    phone = ContactPhoneField(max_length=32, help_text="E.164 (+919812345678) or national, read in `region`.")
+    region = serializers.CharField(
+        write_only=True, required=False, min_length=2, max_length=2,
+        help_text="Country (ISO code) for a national phone number; default from the server's settings.",
+    )  # fmt: skip
+    tags = TagNamesField(required=False, help_text="Tag names; missing tags are created. Replaces the contact's tags.")
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id", "phone", "region", "email", "first_name", "last_name", "identity", "country", "language",
+            "timezone", "attributes", "is_active", "tags", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate_region(self, value):
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise serializers.ValidationError(f"{value!r} is not a country code that phone numbers know.")
+        return value.upper()
+
+    def validate_attributes(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Give an object of names to values.")
+        return value
+
+
+class ContactsTagSerializer(serializers.Serializer):
+    contacts = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=50000)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=False, max_length=100)
+
+
+class ContactChangePermissions(StrictModelPermissions):
+    """Tagging existing contacts is a change, not an add."""
+
+    perms_map = {**StrictModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
+
+
+class ContactViewSet(viewsets.ModelViewSet):
+    queryset = Contact.objects.prefetch_related("tags")
+    serializer_class = ContactSerializer
+    filterset_class = ContactFilter
+    search_fields = ["phone", "email", "first_name", "last_name", "identity"]
+    ordering_fields = ["id", "phone", "last_name", "first_name", "created_at", "updated_at"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.contact_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.contact_update(contact=serializer.instance, **serializer.validated_data)
+
+    @extend_schema(
+        request=ContactsTagSerializer,
+        responses=inline_serializer(
+            "ContactsTagged",
+            {
+                "contacts": serializers.IntegerField(),
+                "tags": serializers.ListField(child=serializers.CharField(max_length=100)),
+            },
+        ),
+    )
+    @action(detail=False, methods=["post"], permission_classes=[ContactChangePermissions])
+    def tag(self, request):
+        """Add tags (created when missing) to many contacts at once."""
+        data = self._bulk_input(request)
+        tags = services.contacts_tag(contact_ids=data["contacts"], tag_names=data["tags"])
+        return Response({"contacts": len(set(data["contacts"])), "tags": sorted(tag.name for tag in tags)})
+
+    @extend_schema(
+        request=ContactsTagSerializer,
+        responses=inline_serializer("ContactsUntagged", {"removed": serializers.IntegerField()}),
+    )
+    @action(detail=False, methods=["post"], permission_classes=[ContactChangePermissions])
+    def untag(self, request):
+        """Remove tags from many contacts at once."""
+        data = self._bulk_input(request)
+        return Response({"removed": services.contacts_untag(contact_ids=data["contacts"], tag_names=data["tags"])})
+
+    @staticmethod
+    def _bulk_input(request) -> dict:
+        serializer = ContactsTagSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class TagSerializer(serializers.ModelSerializer):
+    contact_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "description", "contact_count", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class TagViewSet(viewsets.ModelViewSet):
+    queryset = tags_with_contact_count()
+    serializer_class = TagSerializer
+    filterset_class = TagFilter
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at", "contact_count"]
+
+    def perform_create(self, serializer):
+        serializer.instance = self._annotated(serializer.save())
+
+    def perform_update(self, serializer):
+        serializer.instance = self._annotated(serializer.save())
+
+    @staticmethod
+    def _annotated(tag: Tag) -> Tag:
+        return tags_with_contact_count().get(pk=tag.pk)
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    positive_tags = serializers.SlugRelatedField(
+        many=True, slug_field="name", queryset=Tag.objects.all(), required=False,
+        help_text="Tag names; empty for everyone.",
+    )  # fmt: skip
+    negative_tags = serializers.SlugRelatedField(
+        many=True, slug_field="name", queryset=Tag.objects.all(), required=False, help_text="Tag names to exclude."
+    )
+    positive_operator = NamedChoiceField(enum_name="TagOperatorEnum", choices=Operator.choices, default=Operator.ANY)
+    negative_operator = NamedChoiceField(enum_name="TagOperatorEnum", choices=Operator.choices, default=Operator.ANY)
+
+    class Meta:
+        model = Segment
+        fields = [
+            "id", "name", "description", "positive_tags", "positive_operator", "negative_tags", "negative_operator",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class SegmentViewSet(viewsets.ModelViewSet):
+    queryset = Segment.objects.prefetch_related("positive_tags", "negative_tags")
+    serializer_class = SegmentSerializer
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "created_at"]
+    filterset_fields = ["positive_operator", "negative_operator"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.segment_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.segment_update(segment=serializer.instance, **serializer.validated_data)
+
+    @extend_schema(responses=ContactSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"])
+    def contacts(self, request, pk=None):
+        """The segment's contacts, newest first, paginated."""
+        queryset = segment_contacts(self.get_object()).prefetch_related("tags").order_by("-id")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(ContactSerializer(page, many=True).data)
+
+    @extend_schema(responses=inline_serializer("SegmentCount", {"count": serializers.IntegerField()}), filters=False)
+    @action(detail=True, methods=["get"])
+    def count(self, request, pk=None):
+        """How many contacts the segment holds right now."""
+        return Response({"count": segment_count(self.get_object())})
+
+
+class UnsubscriberSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    address = AddressSerializerField(max_length=254, help_text="Phone (any format; stored E.164) or e-mail.")
+    source = NamedChoiceField(
+        enum_name="UnsubscriberSourceEnum", choices=Unsubscriber.Source.choices, default=Unsubscriber.Source.API
+    )
+
+    class Meta:
+        model = Unsubscriber
+        fields = ["id", "address", "scope", "value", "source", "reason", "created_at"]
+        read_only_fields = ["created_at"]
+        enum_names = {"scope": "UnsubscriberScopeEnum"}
+        validators = []  # uniqueness and the scope/value rule are the service's, with field-named errors
+
+
+class UnsubscriberViewSet(viewsets.ModelViewSet):
+    queryset = Unsubscriber.objects.all()
+    serializer_class = UnsubscriberSerializer
+    filterset_class = UnsubscriberFilter
+    search_fields = ["address", "value", "reason"]
+    ordering_fields = ["id", "address", "created_at"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.unsubscriber_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.unsubscriber_update(
+            unsubscriber=serializer.instance, **serializer.validated_data
+        )
 
 
 def register(router) -> None:
     """Add this app's viewsets to the /api/v1/ router."""
+    router.register("contacts", ContactViewSet, basename="contact")
+    router.register("tags", TagViewSet, basename="tag")
+    router.register("segments", SegmentViewSet, basename="segment")
+    router.register("unsubscribers", UnsubscriberViewSet, basename="unsubscriber")

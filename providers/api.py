@@ -1,5 +1,174 @@
-"""REST API (placeholder)."""
+"""REST API for provider accounts, senders and DLT templates: /api/v1/provider-accounts/, senders/, templates/.
+
+Credentials are write-only: accepted on create and update, returned masked.
+"""
+
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from config.api import NamedChoiceField, NamedEnumsMixin
+from config.permissions import StrictModelPermissions
+from providers import dlt, services
+from providers.filters import DltTemplateFilter, ProviderAccountFilter, SenderFilter
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+
+
+class CredentialsField(serializers.DictField):
+    """Written: the secrets to store (a blank value keeps the stored one, null removes it). Read: masked."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("child", serializers.CharField(allow_blank=True, allow_null=True, trim_whitespace=True))
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return services.credentials_masked(value)
+
+
+class ProviderAccountSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    credentials = CredentialsField(
+        required=False,
+        help_text='Secrets, e.g. {"login": "…", "api_key": "…"}; returned masked. On update, a blank value keeps '
+        "the stored secret and null removes it.",
+    )
+    channels = serializers.ListField(
+        child=NamedChoiceField(enum_name="ChannelEnum", choices=Channel.choices), required=False, min_length=1
+    )
+    webhook_url = serializers.CharField(read_only=True, help_text="Give this URL to the vendor for delivery reports.")
+
+    class Meta:
+        model = ProviderAccount
+        enum_names = {"kind": "ProviderKindEnum"}
+        fields = [
+            "id", "uuid", "kind", "name", "base_url", "credentials", "options", "channels",
+            "max_recipients_per_request", "rate_limit", "price_per_part", "currency", "is_active", "webhook_url",
+            "last_check_at", "last_check_ok", "last_check_message", "last_dlr_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "uuid", "last_check_at", "last_check_ok", "last_check_message", "last_dlr_at", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class ProviderAccountViewSet(viewsets.ModelViewSet):
+    queryset = ProviderAccount.objects.all()
+    serializer_class = ProviderAccountSerializer
+    filterset_class = ProviderAccountFilter
+    search_fields = ["name", "base_url"]
+    ordering_fields = ["name", "kind", "created_at"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.provider_account_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.provider_account_update(account=serializer.instance, **serializer.validated_data)
+
+
+class SenderSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Sender
+        enum_names = {"channel": "ChannelEnum", "status": "ApprovalStatusEnum"}
+        fields = [
+            "id", "account", "name", "channel", "dlt_entity_id", "dlt_entity_name", "country", "service", "status",
+            "remote_id", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class SenderViewSet(viewsets.ModelViewSet):
+    queryset = Sender.objects.all()
+    serializer_class = SenderSerializer
+    filterset_class = SenderFilter
+    search_fields = ["name", "dlt_entity_id", "dlt_entity_name", "remote_id"]
+    ordering_fields = ["name", "account", "created_at"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.sender_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.sender_update(sender=serializer.instance, **serializer.validated_data)
+
+
+class DltTemplateSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    variables = serializers.SerializerMethodField(help_text="The keys that fill the body's variables, in order.")
+
+    class Meta:
+        model = DltTemplate
+        enum_names = {"type": "DltTemplateTypeEnum", "status": "ApprovalStatusEnum"}
+        fields = [
+            "id", "account", "name", "dlt_template_id", "type", "body", "variables", "senders", "status", "is_english",
+            "remote_id", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_variables(self, template: DltTemplate) -> list[str]:
+        return dlt.template_variables(template.body)
+
+
+class TemplateRenderSerializer(serializers.Serializer):
+    values = serializers.JSONField(
+        help_text='Variable values by key ({"var": "1234"}) or as a list in the order of `variables`.'
+    )
+
+    def validate_values(self, value):
+        if not isinstance(value, dict | list):
+            raise serializers.ValidationError("Give an object of keys to values, or a list of values.")
+        return value
+
+
+class TemplateMatchSerializer(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False, help_text="The text to check against the template.")
+
+
+class ReadingPostPermissions(StrictModelPermissions):
+    """Rendering or checking a text against a template writes nothing: `view` is enough."""
+
+    perms_map = {**StrictModelPermissions.perms_map, "POST": ["%(app_label)s.view_%(model_name)s"]}
+
+
+class DltTemplateViewSet(viewsets.ModelViewSet):
+    queryset = DltTemplate.objects.prefetch_related("senders")
+    serializer_class = DltTemplateSerializer
+    filterset_class = DltTemplateFilter
+    search_fields = ["name", "dlt_template_id", "body"]
+    ordering_fields = ["name", "dlt_template_id", "created_at"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.dlt_template_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.dlt_template_update(template=serializer.instance, **serializer.validated_data)
+
+    @extend_schema(
+        request=TemplateRenderSerializer,
+        responses=inline_serializer("TemplateRendered", {"text": serializers.CharField()}),
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ReadingPostPermissions])
+    def render(self, request, pk=None):
+        """The template's text with the given variable values (each at most 30 characters)."""
+        serializer = TemplateRenderSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        text = services.dlt_template_render(template=self.get_object(), values=serializer.validated_data["values"])
+        return Response({"text": text})
+
+    @extend_schema(
+        request=TemplateMatchSerializer,
+        responses=inline_serializer(
+            "TemplateMatched", {"variables": serializers.DictField(child=serializers.CharField())}
+        ),
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ReadingPostPermissions])
+    def match(self, request, pk=None):
+        """Check a text against the template: its variable values, or 400 saying where it departs."""
+        serializer = TemplateMatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        variables = services.dlt_template_match(template=self.get_object(), text=serializer.validated_data["text"])
+        return Response({"variables": variables})
 
 
 def register(router) -> None:
     """Add this app's viewsets to the /api/v1/ router."""
+    router.register("provider-accounts", ProviderAccountViewSet, basename="provider-account")
+    router.register("senders", SenderViewSet, basename="sender")
+    router.register("templates", DltTemplateViewSet, basename="template")

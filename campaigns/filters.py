@@ -1,0 +1,35 @@
+"""Query-string filters for the campaigns API (django-filter)."""
+
+import django_filters
+
+from campaigns.models import Campaign, Message, MessageStatus
+
+
+class CampaignFilter(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=Campaign.State.choices)
+    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    send_at = django_filters.IsoDateTimeFromToRangeFilter()
+
+    class Meta:
+        model = Campaign
+        fields = ["state", "account", "purpose", "channel", "sender", "template", "recurrence", "parent"]
+
+
+class MessageFilter(django_filters.FilterSet):
+    """Exact filters, no substring search: this table holds millions of rows."""
+
+    status = django_filters.MultipleChoiceFilter(choices=MessageStatus.choices)
+    created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+
+    class Meta:
+        model = Message
+        fields = [
+            "campaign",
+            "status",
+            "account",
+            "channel",
+            "address",
+            "contact",
+            "provider_message_id",
+            "external_ref",
+        ]

@@ -1,0 +1,99 @@
+"""Shared reads about contacts: who carries which tags, who is in a segment.
+
+The Q builders here compile to plain SQL (EXISTS / IN sub-selects, no Python loop, no DISTINCT),
+so that the campaign engine can put them in the WHERE of its `INSERT … SELECT` unchanged.
+"""
+
+from collections.abc import Iterable
+
+from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag
+
+TagIds = Iterable[int] | QuerySet
+
+
+def _count_of(tag_ids: QuerySet) -> Subquery:
+    """`(SELECT COUNT(*) FROM …)` over a one-column sub-select; 0, never NULL, when it is empty."""
+    counted = tag_ids.order_by().annotate(_n=Func(F(tag_ids.query.values_select[0]), function="COUNT"))
+    return Subquery(counted.values("_n")[:1], output_field=IntegerField())
+
+
+def tags_rule_q(tag_ids: TagIds, operator: str) -> Q:
+    """Contacts carrying any / all of the tags, as one predicate on Contact.
+
+    `tag_ids` is a list of ids or a one-column sub-select of ids (a segment's tags, a campaign's
+    tags), so that the rule compiles into the caller's query without fetching the ids first.
+    `any` is an EXISTS on the contact-tag link; `all` is `id IN (SELECT contact_id … GROUP BY
+    contact_id HAVING COUNT(*) = n)`, which the planner runs as one hashed sub-select. An empty
+    list is no rule at all (what it means is the caller's choice), so it is refused.
+    """
+    if isinstance(tag_ids, QuerySet):
+        wanted, how_many = tag_ids, _count_of(tag_ids)
+    else:
+        wanted = sorted(set(tag_ids))
+        how_many = len(wanted)
+        if not wanted:
+            raise ValueError("tags_rule_q needs at least one tag id")
+    if operator == Operator.ANY:
+        return Q(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id__in=wanted)))
+    if operator == Operator.ALL:
+        carriers = (
+            ContactTag.objects.filter(tag_id__in=wanted)
+            .order_by()
+            .values("contact_id")
+            .annotate(carried=Count("*"))
+            .filter(carried=how_many)
+            .values("contact_id")
+        )
+        return Q(pk__in=carriers)
+    raise ValueError(f"Unknown tag operator {operator!r}")
+
+
+def segment_tag_ids(segment: Segment, side: str) -> QuerySet:
+    """A sub-select of the segment's positive or negative tag ids (no query runs here)."""
+    through = getattr(Segment, f"{side}_tags").through
+    return through.objects.filter(segment_id=segment.pk).values("tag_id")
+
+
+def segment_q(segment: Segment) -> Q:
+    """The segment's rule as one predicate on Contact: positive tags (none = everyone) minus negative tags.
+
+    The tag lists stay sub-selects, so counting a segment is a single query whatever its size.
+    """
+    positive_ids = segment_tag_ids(segment, "positive")
+    negative_ids = segment_tag_ids(segment, "negative")
+    # NOT EXISTS(positive tags) is uncorrelated: PostgreSQL evaluates it once (an InitPlan).
+    wanted = ~Q(Exists(positive_ids)) | tags_rule_q(positive_ids, segment.positive_operator)
+    # With no negative tags the rule matches nobody (EXISTS over an empty list, or an empty GROUP BY).
+    return wanted & ~tags_rule_q(negative_ids, segment.negative_operator)
+
+
+def segment_contacts(segment: Segment) -> QuerySet[Contact]:
+    """Every contact in the segment, active or not (suppression is decided at send time, with a reason)."""
+    return Contact.objects.filter(segment_q(segment))
+
+
+def segment_count(segment: Segment) -> int:
+    """How many contacts the segment holds right now: one COUNT query."""
+    return segment_contacts(segment).count()
+
+
+def segment_preview(segment: Segment, limit: int = 20) -> list[Contact]:
+    """The segment's newest contacts, for the admin page and the API."""
+    return list(segment_contacts(segment).order_by("-id")[:limit])
+
+
+def tags_with_contact_count() -> QuerySet[Tag]:
+    """Tags annotated with `contact_count`, counted per row from the (tag, contact) index, not a GROUP BY join."""
+    per_tag = ContactTag.objects.filter(tag_id=OuterRef("pk")).order_by().values("tag_id").annotate(n=Count("*"))
+    # A tag without contacts has no GROUP BY row: COALESCE makes it 0.
+    return Tag.objects.annotate(
+        contact_count=Coalesce(Subquery(per_tag.values("n")[:1], output_field=IntegerField()), 0)
+    )
+
+
+def contacts_with_tags(queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
+    """Contacts with their tags prefetched (two queries for a whole page, not one per contact)."""
+    return (queryset if queryset is not None else Contact.objects.all()).prefetch_related("tags")

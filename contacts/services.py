@@ -1,0 +1,287 @@
+"""Writes to contacts, tags, segments and suppressions; the API and admin call these.
+
+Everything that can fail with a 400 is checked before the first write, and failures are
+`ValidationError({"field": "message"})`, which the admin shows as is and the API renders as JSON.
+Tag links are written set-based (one `INSERT … ON CONFLICT DO NOTHING`), never one row at a time.
+"""
+
+from collections.abc import Iterable
+
+import phonenumbers
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
+
+# Contact fields that the API and admin may write (tags go through their own argument).
+CONTACT_FIELDS = (
+    "phone", "email", "first_name", "last_name", "identity", "country", "language", "timezone", "attributes",
+    "is_active",
+)  # fmt: skip
+TAG_NAME_MAX = Tag._meta.get_field("name").max_length
+LINK_BATCH = 5000
+
+
+# --- Tags ------------------------------------------------------------------------------------------
+
+
+def tag_names_clean(names: Iterable[str], *, field: str = "tags") -> list[str]:
+    """Strip and de-duplicate tag names (first spelling wins), refusing blank or over-long ones."""
+    if isinstance(names, str):
+        raise ValidationError({field: "Give a list of tag names, not a single string."})
+    cleaned: dict[str, None] = {}
+    for raw in names:
+        name = str(raw).strip()
+        if not name:
+            raise ValidationError({field: "Tag names cannot be blank."})
+        if len(name) > TAG_NAME_MAX:
+            raise ValidationError({field: f"Tag name {name[:20]!r}… is longer than {TAG_NAME_MAX} characters."})
+        cleaned.setdefault(name, None)
+    return list(cleaned)
+
+
+def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
+    """The tags with these names, creating the missing ones: two queries whatever the number of names."""
+    cleaned = tag_names_clean(names)
+    if not cleaned:
+        return []
+    Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
+    return list(Tag.objects.filter(name__in=cleaned))
+
+
+def _links_insert(contact_ids: Iterable[int], tag_ids: list[int]) -> None:
+    """INSERT the (contact, tag) links that do not exist yet, in large batches."""
+    batch: list[ContactTag] = []
+    for contact_id in contact_ids:
+        batch.extend(ContactTag(contact_id=contact_id, tag_id=tag_id) for tag_id in tag_ids)
+        if len(batch) >= LINK_BATCH:
+            ContactTag.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    if batch:
+        ContactTag.objects.bulk_create(batch, ignore_conflicts=True)
+
+
+@transaction.atomic
+def contact_tags_set(*, contact: Contact, names: Iterable[str]) -> list[Tag]:
+    """Make the contact's tags exactly these names (creating missing tags); returns the tags."""
+    tags = tags_get_or_create(names=names)
+    tag_ids = [tag.pk for tag in tags]
+    ContactTag.objects.filter(contact=contact).exclude(tag_id__in=tag_ids).delete()
+    _links_insert([contact.pk], tag_ids)
+    getattr(contact, "_prefetched_objects_cache", {}).pop("tags", None)
+    return sorted(tags, key=lambda tag: tag.name)
+
+
+def _existing_contact_ids(contact_ids: Iterable[int]) -> list[int]:
+    wanted = set(contact_ids)
+    if not wanted:
+        raise ValidationError({"contacts": "Give at least one contact id."})
+    found = set(Contact.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    if missing := sorted(wanted - found):
+        shown = ", ".join(str(pk) for pk in missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise ValidationError({"contacts": f"No contact with id {shown}."})
+    return sorted(found)
+
+
+@transaction.atomic
+def contacts_tag(*, contact_ids: Iterable[int], tag_names: Iterable[str]) -> list[Tag]:
+    """Add tags (created if missing) to many contacts at once; links that exist already are kept."""
+    ids = _existing_contact_ids(contact_ids)
+    names = tag_names_clean(tag_names)
+    if not names:
+        raise ValidationError({"tags": "Give at least one tag name."})
+    tags = tags_get_or_create(names=names)
+    _links_insert(ids, [tag.pk for tag in tags])
+    return tags
+
+
+@transaction.atomic
+def contacts_untag(*, contact_ids: Iterable[int], tag_names: Iterable[str]) -> int:
+    """Remove tags from many contacts at once; returns how many links were deleted. Unknown tags are ignored."""
+    ids = _existing_contact_ids(contact_ids)
+    names = tag_names_clean(tag_names)
+    if not names:
+        raise ValidationError({"tags": "Give at least one tag name."})
+    deleted, _ = ContactTag.objects.filter(contact_id__in=ids, tag__name__in=names).delete()
+    return deleted
+
+
+# --- Contacts --------------------------------------------------------------------------------------
+
+
+def _phone_clean(phone: str, region: str | None) -> str:
+    if region and region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError({"region": f"{region!r} is not a country code that phone numbers know."})
+    try:
+        return normalize_phone(phone, region)
+    except InvalidPhone:
+        raise ValidationError(
+            {"phone": INVALID_MESSAGE.format(region=(region or "the default region").upper())}
+        ) from None
+
+
+def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, region: str | None) -> Contact:
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown contact fields: {', '.join(sorted(unknown))}")
+    if "phone" in fields:
+        fields["phone"] = _phone_clean(fields["phone"], region)
+    if fields.get("country"):
+        fields["country"] = fields["country"].upper()
+    if tags is not None:
+        tags = tag_names_clean(tags)  # checked before the first write
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    contact.full_clean(validate_constraints=False)  # field shapes and the unique phone, before any write
+    try:
+        with transaction.atomic():
+            contact.save()
+    except IntegrityError:  # a concurrent write took the number between the check and the INSERT
+        raise ValidationError({"phone": "A contact with this phone number already exists."}) from None
+    if tags is not None:
+        contact_tags_set(contact=contact, names=tags)
+    return contact
+
+
+@transaction.atomic
+def contact_create(*, phone: str, tags: Iterable[str] | None = None, region: str | None = None, **fields) -> Contact:
+    """Create a contact; `phone` in any format (national ones read in `region`), `tags` as names."""
+    return _contact_write(Contact(), {"phone": phone, **fields}, tags, region)
+
+
+@transaction.atomic
+def contact_update(
+    *, contact: Contact, tags: Iterable[str] | None = None, region: str | None = None, **fields
+) -> Contact:
+    """Change the given fields of a contact; `tags`, when given, replace its tags."""
+    return _contact_write(contact, fields, tags, region)
+
+
+# --- Segments --------------------------------------------------------------------------------------
+
+SEGMENT_FIELDS = ("name", "description", "positive_operator", "negative_operator")
+
+
+def _segment_write(segment: Segment, fields: dict, positive_tags, negative_tags) -> Segment:
+    unknown = set(fields) - set(SEGMENT_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown segment fields: {', '.join(sorted(unknown))}")
+    for name in ("positive_operator", "negative_operator"):
+        if name in fields and fields[name] not in Operator.values:
+            raise ValidationError({name: f"Choose one of: {', '.join(Operator.values)}."})
+    for name, value in fields.items():
+        setattr(segment, name, value)
+    segment.full_clean()
+    segment.save()
+    if positive_tags is not None:
+        segment.positive_tags.set(positive_tags)
+    if negative_tags is not None:
+        segment.negative_tags.set(negative_tags)
+    return segment
+
+
+@transaction.atomic
+def segment_create(
+    *,
+    name: str,
+    positive_tags: Iterable[Tag] = (),
+    negative_tags: Iterable[Tag] = (),
+    positive_operator: str = Operator.ANY,
+    negative_operator: str = Operator.ANY,
+    description: str = "",
+) -> Segment:
+    """Create a segment: contacts with the positive tags (none = everyone) minus those with the negative ones."""
+    fields = {
+        "name": name,
+        "description": description,
+        "positive_operator": positive_operator,
+        "negative_operator": negative_operator,
+    }
+    return _segment_write(Segment(), fields, list(positive_tags), list(negative_tags))
+
+
+@transaction.atomic
+def segment_update(
+    *,
+    segment: Segment,
+    positive_tags: Iterable[Tag] | None = None,
+    negative_tags: Iterable[Tag] | None = None,
+    **fields,
+) -> Segment:
+    """Change a segment's name, operators or tag lists (a list given replaces the current one)."""
+    return _segment_write(
+        segment,
+        fields,
+        None if positive_tags is None else list(positive_tags),
+        None if negative_tags is None else list(negative_tags),
+    )
+
+
+# --- Suppressions ----------------------------------------------------------------------------------
+
+
+def unsubscriber_check(
+    *, address: str, scope: str, value: str, source: str, region: str | None = None
+) -> tuple[str, str]:
+    """Validate a suppression's fields; returns the normalised (address, value). The admin form uses it too."""
+    try:
+        address = normalize_address(address, region)
+    except InvalidPhone:
+        raise ValidationError({"address": "Enter a valid phone number or e-mail address."}) from None
+    if scope not in Unsubscriber.Scope.values:
+        raise ValidationError({"scope": f"Choose one of: {', '.join(Unsubscriber.Scope.values)}."})
+    if source not in Unsubscriber.Source.values:
+        raise ValidationError({"source": f"Choose one of: {', '.join(Unsubscriber.Source.values)}."})
+    value = (value or "").strip()
+    if scope == Unsubscriber.Scope.ALL and value:
+        raise ValidationError({"value": "Scope 'all' takes no value."})
+    if scope != Unsubscriber.Scope.ALL and not value:
+        raise ValidationError({"value": f"Scope {scope!r} needs a value (which {scope})."})
+    if scope == Unsubscriber.Scope.CHANNEL:
+        value = value.lower()
+    return address, value
+
+
+@transaction.atomic
+def unsubscriber_create(
+    *,
+    address: str,
+    scope: str = Unsubscriber.Scope.ALL,
+    value: str = "",
+    source: str = Unsubscriber.Source.ADMIN,
+    reason: str = "",
+    region: str | None = None,
+) -> Unsubscriber:
+    """Suppress an address (phone in any format, or e-mail) within a scope; a duplicate is refused."""
+    address, value = unsubscriber_check(address=address, scope=scope, value=value, source=source, region=region)
+    if Unsubscriber.objects.filter(address=address, scope=scope, value=value).exists():
+        raise ValidationError({"address": "This address is already unsubscribed in this scope."})
+    unsubscriber = Unsubscriber(address=address, scope=scope, value=value, source=source, reason=reason)
+    unsubscriber.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():
+            unsubscriber.save()
+    except IntegrityError:
+        raise ValidationError({"address": "This address is already unsubscribed in this scope."}) from None
+    return unsubscriber
+
+
+@transaction.atomic
+def unsubscriber_update(*, unsubscriber: Unsubscriber, region: str | None = None, **fields) -> Unsubscriber:
+    """Change a suppression's address, scope, value, source or reason, with the same checks as on create."""
+    unknown = set(fields) - {"address", "scope", "value", "source", "reason"}
+    if unknown:
+        raise TypeError(f"Unknown unsubscriber fields: {', '.join(sorted(unknown))}")
+    merged = {name: fields.get(name, getattr(unsubscriber, name)) for name in ("address", "scope", "value", "source")}
+    address, value = unsubscriber_check(region=region, **merged)
+    duplicate = Unsubscriber.objects.filter(address=address, scope=merged["scope"], value=value)
+    if duplicate.exclude(pk=unsubscriber.pk).exists():
+        raise ValidationError({"address": "This address is already unsubscribed in this scope."})
+    unsubscriber.address, unsubscriber.scope, unsubscriber.value = address, merged["scope"], value
+    unsubscriber.source = merged["source"]
+    unsubscriber.reason = fields.get("reason", unsubscriber.reason)
+    unsubscriber.full_clean(validate_unique=False)
+    unsubscriber.save()
+    return unsubscriber

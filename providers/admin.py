@@ -1,0 +1,113 @@
+"""Admin for provider accounts, senders and DLT templates. Secrets are never shown in clear."""
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from providers import dlt, services
+from providers.forms import DltTemplateForm, ProviderAccountForm, SenderForm
+from providers.models import DltTemplate, ProviderAccount, Sender
+
+
+class SenderInline(admin.TabularInline):
+    model = Sender
+    form = SenderForm
+    extra = 0
+    fields = ["name", "channel", "service", "country", "dlt_entity_id", "status"]
+    show_change_link = True
+
+
+@admin.register(ProviderAccount)
+class ProviderAccountAdmin(admin.ModelAdmin):
+    form = ProviderAccountForm
+    list_display = ["name", "kind", "is_active", "channel_list", "price_per_part", "currency", "last_check_ok", "last_dlr_at"]  # fmt: skip
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "base_url"]
+    inlines = [SenderInline]
+    readonly_fields = [
+        "uuid", "masked_credentials", "webhook_url_display", "last_check_at", "last_check_ok", "last_check_message",
+        "last_dlr_at", "created_at", "updated_at",
+    ]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        # The kind decides the webhook URL and the backend: fixed once the account exists.
+        return [*self.readonly_fields, "kind"] if obj is not None else self.readonly_fields
+
+    def get_fieldsets(self, request, obj=None):
+        connection = ["base_url", "login", "api_key", "options"]
+        if obj is not None:
+            connection.insert(1, "masked_credentials")
+        fieldsets = [
+            (None, {"fields": ["kind", "name", "is_active"]}),
+            ("Connection", {"fields": connection,
+                            "description": "Secrets are write-only: leave a field blank to keep what is stored."}),
+            ("Sending", {"fields": ["channels", "max_recipients_per_request", "rate_limit",
+                                   ("price_per_part", "currency")]}),
+        ]  # fmt: skip
+        if obj is not None:
+            fieldsets += [
+                ("Delivery reports", {"fields": ["webhook_url_display", "last_dlr_at", "uuid"]}),
+                ("Health", {"fields": ["last_check_at", "last_check_ok", "last_check_message"]}),
+                ("History", {"fields": [("created_at", "updated_at")]}),
+            ]
+        return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        obj.credentials = services.credentials_merge(current=obj.credentials, changes=form.credential_changes())
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="channels")
+    def channel_list(self, account: ProviderAccount) -> str:
+        return ", ".join(account.channels or [])
+
+    @admin.display(description="stored credentials")
+    def masked_credentials(self, account: ProviderAccount) -> str:
+        masked = services.credentials_masked(account.credentials)
+        if not masked:
+            return "none"
+        return format_html_join(", ", "{}: <code>{}</code>", masked.items())
+
+    @admin.display(description="webhook URL")
+    def webhook_url_display(self, account: ProviderAccount) -> str:
+        return format_html(
+            '<code class="webhook-url" style="user-select: all">{}</code><div class="help">'
+            "Paste this in the vendor's console to receive delivery reports.</div>",
+            account.webhook_url,
+        )
+
+
+@admin.register(Sender)
+class SenderAdmin(admin.ModelAdmin):
+    form = SenderForm
+    list_display = ["name", "account", "channel", "service", "country", "dlt_entity_id", "status"]
+    list_filter = ["status", "channel", "service", "account"]
+    search_fields = ["name", "dlt_entity_id", "dlt_entity_name", "remote_id"]
+    list_select_related = ["account"]
+    autocomplete_fields = ["account"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(DltTemplate)
+class DltTemplateAdmin(admin.ModelAdmin):
+    form = DltTemplateForm
+    list_display = ["name", "dlt_template_id", "type", "status", "account", "variable_list", "sender_names"]
+    list_filter = ["type", "status", "is_english", "account"]
+    search_fields = ["name", "dlt_template_id", "body", "remote_id"]
+    list_select_related = ["account"]
+    autocomplete_fields = ["account", "senders"]
+    readonly_fields = ["variable_list", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "dlt_template_id", ("type", "status"), "account", "senders"]}),
+        ("Text", {"fields": ["body", "variable_list", "is_english"]}),
+        ("Sync", {"fields": ["remote_id", ("created_at", "updated_at")]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("senders")
+
+    @admin.display(description="variables")
+    def variable_list(self, template: DltTemplate) -> str:
+        return ", ".join(dlt.template_variables(template.body or "")) or "none"
+
+    @admin.display(description="senders")
+    def sender_names(self, template: DltTemplate) -> str:
+        return ", ".join(sorted(sender.name for sender in template.senders.all()))

@@ -1,0 +1,94 @@
+"""Admin forms for provider accounts, senders and DLT templates.
+
+Each form runs the service's own check on the instance it built (after the model's validation),
+so the admin refuses exactly what the API refuses, with the error on the field.
+"""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from providers import services
+from providers.crypto import mask
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+
+
+class ServiceCheckedForm(forms.ModelForm):
+    """A ModelForm that, once the model is valid, runs `check(instance)` and puts its errors on the fields."""
+
+    def check(self, instance) -> None:
+        raise NotImplementedError
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            self.check(self.instance)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+
+
+class ProviderAccountForm(ServiceCheckedForm):
+    """Secrets are write-only: the inputs start empty, a blank input keeps the stored value."""
+
+    login = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave blank to keep the current login.",
+    )
+    api_key = forms.CharField(
+        label="API key / password",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave blank to keep the current key.",
+    )
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text=ProviderAccount._meta.get_field("base_url").help_text,
+    )
+    channels = forms.MultipleChoiceField(choices=Channel.choices, initial=["sms"], widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ProviderAccount
+        fields = [
+            "kind", "name", "is_active", "base_url", "options", "channels", "max_recipients_per_request",
+            "rate_limit", "price_per_part", "currency",
+        ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = self.instance.credentials or {}
+        for name in ("login", "api_key"):
+            if name in self.fields and stored.get(name):
+                self.fields[name].help_text = f"Current: {mask(stored[name])}. Leave blank to keep it."
+
+    def check(self, instance: ProviderAccount) -> None:
+        services.provider_account_check(account=instance)
+
+    def credential_changes(self) -> dict[str, str]:
+        """The secrets typed in; blank ones are absent, so the stored values stay."""
+        return {name: self.cleaned_data[name] for name in ("login", "api_key") if self.cleaned_data.get(name)}
+
+
+class SenderForm(ServiceCheckedForm):
+    class Meta:
+        model = Sender
+        fields = [
+            "account", "name", "channel", "dlt_entity_id", "dlt_entity_name", "country", "service", "status",
+            "remote_id",
+        ]  # fmt: skip
+
+    def check(self, instance: Sender) -> None:
+        services.sender_check(sender=instance)
+
+
+class DltTemplateForm(ServiceCheckedForm):
+    class Meta:
+        model = DltTemplate
+        fields = ["account", "name", "dlt_template_id", "type", "body", "senders", "status", "is_english", "remote_id"]
+
+    def check(self, instance: DltTemplate) -> None:
+        senders = self.cleaned_data.get("senders")
+        services.dlt_template_check(template=instance, senders=None if senders is None else list(senders))

@@ -1,0 +1,209 @@
+"""Writes to provider accounts, senders and DLT templates; the API and admin call these.
+
+Credentials are write-only everywhere: a change carries only the secrets being replaced (a blank
+value keeps the stored one), and whatever shows an account shows `credentials_masked`.
+"""
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from providers import dlt
+from providers.backends import get_backend
+from providers.crypto import mask
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+
+ACCOUNT_FIELDS = (
+    "kind", "name", "base_url", "options", "channels", "max_recipients_per_request", "rate_limit", "price_per_part",
+    "currency", "is_active",
+)  # fmt: skip
+SENDER_FIELDS = (
+    "account", "name", "channel", "dlt_entity_id", "dlt_entity_name", "country", "service", "status", "remote_id",
+)  # fmt: skip
+TEMPLATE_FIELDS = ("account", "name", "dlt_template_id", "type", "body", "status", "is_english", "remote_id")
+SENDER_SERVICES = ("T", "P", "S", "G")
+
+
+def _unknown(fields: Mapping, allowed: Iterable[str], entity: str) -> None:
+    if unknown := set(fields) - set(allowed):
+        raise TypeError(f"Unknown {entity} fields: {', '.join(sorted(unknown))}")
+
+
+# --- Credentials -----------------------------------------------------------------------------------
+
+
+def credentials_masked(credentials: Mapping[str, object]) -> dict[str, str]:
+    """Every credential masked ('••••••3f9a'): enough to recognise a key, never enough to use it."""
+    return {name: mask(str(value)) for name, value in sorted((credentials or {}).items()) if value not in ("", None)}
+
+
+def credentials_merge(*, current: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
+    """Apply a credentials change: a non-blank value replaces, a blank one keeps the stored secret, None removes it."""
+    if not isinstance(changes, Mapping):
+        raise ValidationError({"credentials": "Give an object of credential names to values."})
+    merged = dict(current or {})
+    for name, value in changes.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError({"credentials": "Credential names must be non-empty strings."})
+        if value is None:
+            merged.pop(name, None)
+        elif not isinstance(value, str | int):
+            raise ValidationError({"credentials": f"The credential {name!r} must be a string."})
+        elif str(value).strip():
+            merged[name] = str(value).strip()
+    return merged
+
+
+# --- Provider accounts -----------------------------------------------------------------------------
+
+
+def provider_account_check(*, account: ProviderAccount) -> None:
+    """Check an account's settings against its vendor, normalising channels and currency in place.
+
+    The admin form runs it on the instance it built, so the admin and the API refuse the same things.
+    """
+    if account.kind not in ProviderAccount.Kind.values:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(ProviderAccount.Kind.values)}."})
+    backend = get_backend(account.kind)
+    if not isinstance(account.options, dict):
+        raise ValidationError({"options": "Give an object of option names to values."})
+    channels = list(dict.fromkeys(account.channels or []))
+    if not channels:
+        raise ValidationError({"channels": "Enable at least one channel."})
+    if bad := [c for c in channels if c not in Channel.values]:
+        raise ValidationError({"channels": f"Unknown channel {bad[0]!r}; choose from {', '.join(Channel.values)}."})
+    account.channels = channels
+    frame = account.max_recipients_per_request
+    if frame is not None and not 1 <= frame <= backend.max_recipients:
+        raise ValidationError(
+            {"max_recipients_per_request": f"{backend.label or backend.kind} takes 1 to {backend.max_recipients} "
+                                           "recipients per request."}
+        )  # fmt: skip
+    if not (account.rate_limit or 0) > 0:
+        raise ValidationError({"rate_limit": "Give a positive number of requests per second."})
+    if Decimal(account.price_per_part or 0) < 0:
+        raise ValidationError({"price_per_part": "A price cannot be negative."})
+    currency = (account.currency or "").strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValidationError({"currency": "Give a three-letter ISO currency code, e.g. INR."})
+    account.currency = currency
+
+
+def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping | None) -> ProviderAccount:
+    _unknown(fields, ACCOUNT_FIELDS, "account")
+    if account.pk and "kind" in fields and fields["kind"] != account.kind:
+        raise ValidationError({"kind": "An account's kind cannot change; create another account instead."})
+    for name, value in fields.items():
+        setattr(account, name, value)
+    provider_account_check(account=account)
+    if credentials is not None:
+        account.credentials = credentials_merge(current=account.credentials, changes=credentials)
+    account.full_clean()
+    account.save()
+    return account
+
+
+@transaction.atomic
+def provider_account_create(
+    *, kind: str, name: str, credentials: Mapping[str, str] | None = None, **fields
+) -> ProviderAccount:
+    """Create an account; `credentials` are stored encrypted, e.g. {"login": …, "api_key": …}."""
+    return _account_write(ProviderAccount(), {"kind": kind, "name": name, **fields}, credentials or {})
+
+
+@transaction.atomic
+def provider_account_update(
+    *, account: ProviderAccount, credentials: Mapping[str, str | None] | None = None, **fields
+) -> ProviderAccount:
+    """Change an account; credentials given are merged (blank keeps a secret, None removes it)."""
+    account = ProviderAccount.objects.select_for_update().get(pk=account.pk)
+    return _account_write(account, fields, credentials)
+
+
+# --- Senders ---------------------------------------------------------------------------------------
+
+
+def sender_check(*, sender: Sender) -> None:
+    """Check a sender against its account, normalising name, country and service code in place."""
+    sender.name = (sender.name or "").strip()
+    sender.country = (sender.country or "").strip().upper()
+    sender.service = (sender.service or "").strip().upper()
+    if sender.service and sender.service not in SENDER_SERVICES:
+        raise ValidationError({"service": f"Choose one of: {', '.join(SENDER_SERVICES)} (or leave empty)."})
+    if sender.account_id and sender.channel not in (sender.account.channels or []):
+        raise ValidationError(
+            {"channel": f"The account {sender.account.name!r} does not have {sender.channel} enabled."}
+        )
+
+
+def _sender_write(sender: Sender, fields: dict) -> Sender:
+    _unknown(fields, SENDER_FIELDS, "sender")
+    for name, value in fields.items():
+        setattr(sender, name, value)
+    sender_check(sender=sender)
+    sender.full_clean()
+    sender.save()
+    return sender
+
+
+@transaction.atomic
+def sender_create(*, account: ProviderAccount, name: str, **fields) -> Sender:
+    """Register a sender ID (a DLT header in India) on an account."""
+    return _sender_write(Sender(), {"account": account, "name": name, **fields})
+
+
+@transaction.atomic
+def sender_update(*, sender: Sender, **fields) -> Sender:
+    """Change a sender's name, channel, DLT entity, status…"""
+    return _sender_write(sender, fields)
+
+
+# --- DLT templates ---------------------------------------------------------------------------------
+
+
+def dlt_template_check(*, template: DltTemplate, senders: Iterable[Sender] | None = None) -> None:
+    """Check a template's body (well-formed variables) and that its senders are on its account."""
+    dlt.template_check_body(template.body)
+    strangers = sorted(s.name for s in senders or [] if template.account_id and s.account_id != template.account_id)
+    if strangers:
+        raise ValidationError({"senders": f"Not on this template's account: {', '.join(strangers)}."})
+
+
+def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sender] | None) -> DltTemplate:
+    _unknown(fields, TEMPLATE_FIELDS, "template")
+    for name, value in fields.items():
+        setattr(template, name, value)
+    senders = None if senders is None else list(senders)
+    dlt_template_check(template=template, senders=senders)
+    template.full_clean()
+    template.save()
+    if senders is not None:
+        template.senders.set(senders)
+    return template
+
+
+@transaction.atomic
+def dlt_template_create(
+    *, name: str, dlt_template_id: str, body: str, senders: Iterable[Sender] = (), **fields
+) -> DltTemplate:
+    """Record a template registered on DLT, with the senders it is registered for."""
+    fields = {"name": name, "dlt_template_id": dlt_template_id, "body": body, **fields}
+    return _template_write(DltTemplate(), fields, senders)
+
+
+@transaction.atomic
+def dlt_template_update(*, template: DltTemplate, senders: Iterable[Sender] | None = None, **fields) -> DltTemplate:
+    """Change a template; `senders`, when given, replace the registered senders."""
+    return _template_write(template, fields, senders)
+
+
+def dlt_template_render(*, template: DltTemplate, values: Mapping[str, object] | list) -> str:
+    """The template's text with its variables filled (each at most 30 characters)."""
+    return dlt.template_render(template.body, values)
+
+
+def dlt_template_match(*, template: DltTemplate, text: str) -> dict[str, str]:
+    """The variable values if `text` matches the template, else ValidationError({"text": where it departs})."""
+    return dlt.template_match(template.body, text)

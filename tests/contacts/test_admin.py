@@ -1,0 +1,89 @@
+"""Contacts admin pages: changelists without N+1, segment live count and preview, field-named form errors."""
+
+import pytest
+
+from contacts.models import Contact, Unsubscriber
+from tests.factories import ContactFactory, SegmentFactory, TagFactory, admin_client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client():
+    return admin_client_for()
+
+
+def test_the_contact_list_does_not_query_per_contact(client, django_assert_max_num_queries):
+    tags = [TagFactory(), TagFactory()]
+    ContactFactory(tags=tags)
+    with django_assert_max_num_queries(30) as few:
+        assert client.get("/admin/contacts/contact/").status_code == 200
+    for _ in range(20):
+        ContactFactory(tags=tags)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get("/admin/contacts/contact/").status_code == 200
+
+
+def test_contacts_are_found_by_a_phone_in_any_format(client):
+    contact = ContactFactory(phone="+919812345678")
+    ContactFactory()
+    response = client.get("/admin/contacts/contact/", {"q": "098123 45678"})
+    assert list(response.context["cl"].result_list) == [contact]
+
+
+def test_contacts_filter_by_tag(client):
+    vip = TagFactory(name="vip")
+    inside = ContactFactory(tags=[vip])
+    ContactFactory()
+    response = client.get("/admin/contacts/contact/", {"tag": vip.pk})
+    assert list(response.context["cl"].result_list) == [inside]
+
+
+def test_adding_a_contact_normalises_the_phone_and_names_the_field_when_invalid(client):
+    fields = {
+        "phone": "098123 45678",
+        "attributes": "{}",
+        "is_active": "on",
+        "contacttag_set-TOTAL_FORMS": "0",
+        "contacttag_set-INITIAL_FORMS": "0",
+    }
+    response = client.post("/admin/contacts/contact/add/", fields)
+    assert response.status_code == 302
+    assert Contact.objects.get().phone == "+919812345678"
+    response = client.post("/admin/contacts/contact/add/", {**fields, "phone": "12"})
+    assert response.status_code == 200
+    assert "phone" in response.context["adminform"].form.errors
+
+
+def test_the_tag_list_shows_contact_counts(client):
+    vip = TagFactory(name="vip")
+    ContactFactory(tags=[vip])
+    ContactFactory(tags=[vip])
+    response = client.get("/admin/contacts/tag/")
+    assert [tag.contact_count for tag in response.context["cl"].result_list] == [2]
+
+
+def test_a_segment_page_shows_its_live_count_and_a_preview(client):
+    vip = TagFactory(name="vip")
+    ContactFactory(tags=[vip], first_name="Asha", phone="+919811111111")
+    ContactFactory(first_name="Ravi")
+    segment = SegmentFactory(positive_tags=[vip])
+    html = client.get(f"/admin/contacts/segment/{segment.pk}/change/").content.decode()
+    assert "+919811111111" in html
+    assert "Asha" in html
+    assert "Ravi" not in html
+    assert 'class="segment-preview"' in html
+
+
+def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(client):
+    response = client.post(
+        "/admin/contacts/unsubscriber/add/", {"address": "098123 45678", "scope": "all", "source": "admin"}
+    )
+    assert response.status_code == 302
+    assert Unsubscriber.objects.get().address == "+919812345678"
+    response = client.post(
+        "/admin/contacts/unsubscriber/add/", {"address": "+919811111111", "scope": "sender", "source": "admin"}
+    )
+    assert "value" in response.context["adminform"].form.errors
+    response = client.post("/admin/contacts/unsubscriber/add/", {"address": "12", "scope": "all", "source": "admin"})
+    assert "address" in response.context["adminform"].form.errors

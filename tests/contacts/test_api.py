@@ -1,0 +1,243 @@
+"""The contacts API as an external system uses it: tokens, permissions, CRUD, filters, field-named errors."""
+
+import io
+
+import pytest
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
+from tests.factories import (
+    PASSWORD,
+    ContactFactory,
+    SegmentFactory,
+    TagFactory,
+    UnsubscriberFactory,
+    UserFactory,
+    admin_client_for,
+    api_client_for,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api():
+    return api_client_for(UserFactory(superuser=True))
+
+
+class TestAuthentication:
+    def test_no_token_is_401(self):
+        response = APIClient().get("/api/v1/contacts/")
+        assert response.status_code == 401
+        assert "detail" in response.json()
+
+    def test_a_user_without_model_permissions_is_403(self):
+        response = api_client_for(UserFactory()).get("/api/v1/contacts/")
+        assert response.status_code == 403
+
+    def test_view_permission_reads_but_does_not_write(self):
+        client = api_client_for(UserFactory(permissions=["contacts.view_contact"]))
+        assert client.get("/api/v1/contacts/").status_code == 200
+        assert client.post("/api/v1/contacts/", {"phone": "+919812345678"}).status_code == 403
+        assert client.post("/api/v1/contacts/tag/", {"contacts": [1], "tags": ["x"]}).status_code == 403
+
+    def test_a_token_from_drf_create_token_works(self):
+        UserFactory(username="robot", permissions=["contacts.view_contact"])
+        out = io.StringIO()
+        call_command("drf_create_token", "robot", stdout=out)
+        token = out.getvalue().split()[2]
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        assert client.get("/api/v1/contacts/").status_code == 200
+
+    def test_the_token_endpoint_gives_a_token_for_a_password(self):
+        user = UserFactory(permissions=["contacts.view_contact"])
+        response = APIClient().post("/api/v1/auth/token/", {"username": user.username, "password": PASSWORD})
+        assert response.status_code == 200
+        assert get_user_model().objects.get(auth_token__key=response.json()["token"]) == user
+
+    def test_session_authentication_works_for_staff_in_the_browser(self):
+        assert admin_client_for().get("/api/v1/contacts/").status_code == 200
+
+
+class TestContacts:
+    def test_create_normalises_the_phone_and_creates_tags(self, api):
+        response = api.post(
+            "/api/v1/contacts/",
+            {"phone": "098123 45678", "first_name": "Asha", "tags": ["vip", "new"], "attributes": {"city": "Pune"}},
+        )
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert body["phone"] == "+919812345678"
+        assert body["tags"] == ["new", "vip"]
+        assert body["attributes"] == {"city": "Pune"}
+        assert "region" not in body
+
+    def test_a_region_reads_a_national_number(self, api):
+        response = api.post("/api/v1/contacts/", {"phone": "06 12 34 56 78", "region": "FR"})
+        assert response.status_code == 201
+        assert response.json()["phone"] == "+33612345678"
+
+    @pytest.mark.parametrize(
+        ("payload", "field"),
+        [
+            ({"phone": "12"}, "phone"),
+            ({}, "phone"),
+            ({"phone": "+919812345678", "email": "nope"}, "email"),
+            ({"phone": "+919812345678", "tags": "vip"}, "tags"),
+            ({"phone": "+919812345678", "attributes": [1]}, "attributes"),
+        ],
+    )
+    def test_bad_input_is_400_naming_the_field(self, api, payload, field):
+        response = api.post("/api/v1/contacts/", payload)
+        assert response.status_code == 400
+        assert field in response.json()
+        assert not Contact.objects.exists()
+
+    def test_a_taken_phone_is_400_on_phone(self, api):
+        ContactFactory(phone="+919812345678")
+        response = api.post("/api/v1/contacts/", {"phone": "+91 98123 45678"})
+        assert response.status_code == 400
+        assert list(response.json()) == ["phone"]
+
+    def test_retrieve_update_and_delete(self, api):
+        contact = ContactFactory(tags=[TagFactory(name="old")])
+        url = f"/api/v1/contacts/{contact.pk}/"
+        assert api.get(url).json()["tags"] == ["old"]
+        response = api.patch(url, {"last_name": "Rao", "tags": ["fresh"]})
+        assert response.status_code == 200
+        assert response.json()["last_name"] == "Rao"
+        assert response.json()["tags"] == ["fresh"]
+        response = api.put(url, {"phone": "+919811111111", "first_name": "Ravi"})
+        assert response.status_code == 200
+        assert response.json()["tags"] == ["fresh"]  # tags not given: kept
+        assert api.delete(url).status_code == 204
+        assert not Contact.objects.filter(pk=contact.pk).exists()
+
+    def test_the_list_does_not_query_per_contact(self, api, django_assert_max_num_queries):
+        tags = [TagFactory(), TagFactory()]
+        for _ in range(3):
+            ContactFactory(tags=tags)
+        with django_assert_max_num_queries(6) as few:
+            api.get("/api/v1/contacts/")
+        for _ in range(30):
+            ContactFactory(tags=tags)
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            response = api.get("/api/v1/contacts/")
+        assert response.json()["count"] == 33
+
+    def test_filters_search_and_ordering(self, api):
+        vip, news = TagFactory(name="vip"), TagFactory(name="news")
+        asha = ContactFactory(first_name="Asha", tags=[vip], country="IN")
+        marie = ContactFactory(first_name="Marie", tags=[vip, news], country="FR", phone="+33612345678")
+        ravi = ContactFactory(first_name="Ravi", is_active=False)
+        segment = SegmentFactory(positive_tags=[vip], negative_tags=[news])
+
+        def ids(query):
+            response = api.get(f"/api/v1/contacts/?{query}")
+            assert response.status_code == 200, response.json()
+            return [row["id"] for row in response.json()["results"]]
+
+        assert sorted(ids("tag=vip")) == sorted([asha.pk, marie.pk])
+        assert sorted(ids("tag=news,vip")) == sorted([asha.pk, marie.pk])  # once each, no duplicates
+        assert ids("is_active=false") == [ravi.pk]
+        assert ids("country=fr") == [marie.pk]
+        assert ids(f"segment={segment.pk}") == [asha.pk]
+        assert ids("search=marie") == [marie.pk]
+        assert ids("ordering=id") == sorted([asha.pk, marie.pk, ravi.pk])
+        assert len(ids("created_after=2000-01-01T00:00:00Z")) == 3
+        assert ids("created_before=2000-01-01T00:00:00Z") == []
+
+    def test_bulk_tag_and_untag(self, api):
+        contacts = [ContactFactory() for _ in range(3)]
+        ids = [c.pk for c in contacts]
+        response = api.post("/api/v1/contacts/tag/", {"contacts": ids, "tags": ["spring", "sale"]})
+        assert response.status_code == 200
+        assert response.json() == {"contacts": 3, "tags": ["sale", "spring"]}
+        assert ContactTag.objects.filter(contact_id__in=ids).count() == 6
+        response = api.post("/api/v1/contacts/untag/", {"contacts": ids, "tags": ["sale"]})
+        assert response.json() == {"removed": 3}
+        response = api.post("/api/v1/contacts/tag/", {"contacts": [999999], "tags": ["x"]})
+        assert response.status_code == 400
+        assert "contacts" in response.json()
+
+
+class TestTags:
+    def test_crud_with_contact_counts(self, api):
+        response = api.post("/api/v1/tags/", {"name": "vip", "description": "Best"})
+        assert response.status_code == 201
+        tag_id = response.json()["id"]
+        assert response.json()["contact_count"] == 0
+        ContactFactory(tags=[Tag.objects.get(pk=tag_id)])
+        assert api.get("/api/v1/tags/").json()["results"][0]["contact_count"] == 1
+        assert api.patch(f"/api/v1/tags/{tag_id}/", {"description": "Top"}).json()["description"] == "Top"
+        assert api.post("/api/v1/tags/", {"name": "vip"}).json().keys() == {"name"}
+        assert api.delete(f"/api/v1/tags/{tag_id}/").status_code == 204
+
+
+class TestSegments:
+    def test_crud_with_tag_names_count_and_contacts(self, api):
+        vip, news = TagFactory(name="vip"), TagFactory(name="news")
+        inside = ContactFactory(tags=[vip])
+        ContactFactory(tags=[vip, news])
+        response = api.post(
+            "/api/v1/segments/",
+            {"name": "VIP not news", "positive_tags": ["vip"], "negative_tags": ["news"], "positive_operator": "all"},
+        )
+        assert response.status_code == 201, response.json()
+        segment_id = response.json()["id"]
+        assert response.json()["positive_tags"] == ["vip"]
+        assert api.get(f"/api/v1/segments/{segment_id}/count/").json() == {"count": 1}
+        page = api.get(f"/api/v1/segments/{segment_id}/contacts/").json()
+        assert page["count"] == 1
+        assert page["results"][0]["id"] == inside.pk
+        response = api.patch(f"/api/v1/segments/{segment_id}/", {"negative_tags": []})
+        assert response.json()["negative_tags"] == []
+        assert api.get(f"/api/v1/segments/{segment_id}/count/").json() == {"count": 2}
+        assert api.get("/api/v1/segments/").json()["count"] == 1
+        assert api.delete(f"/api/v1/segments/{segment_id}/").status_code == 204
+        assert not Segment.objects.exists()
+
+    def test_an_unknown_tag_or_operator_is_400_naming_the_field(self, api):
+        response = api.post("/api/v1/segments/", {"name": "S", "positive_tags": ["ghost"]})
+        assert response.status_code == 400
+        assert "positive_tags" in response.json()
+        response = api.post("/api/v1/segments/", {"name": "S", "negative_operator": "most"})
+        assert "negative_operator" in response.json()
+
+
+class TestUnsubscribers:
+    def test_crud(self, api):
+        response = api.post("/api/v1/unsubscribers/", {"address": "098123 45678", "reason": "asked"})
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert (body["address"], body["scope"], body["source"]) == ("+919812345678", "all", "api")
+        url = f"/api/v1/unsubscribers/{body['id']}/"
+        response = api.patch(url, {"scope": "sender", "value": "HERALD"})
+        assert response.status_code == 200, response.json()
+        assert response.json()["value"] == "HERALD"
+        assert api.get("/api/v1/unsubscribers/?scope=sender").json()["count"] == 1
+        assert api.delete(url).status_code == 204
+        assert not Unsubscriber.objects.exists()
+
+    @pytest.mark.parametrize(
+        ("payload", "field"),
+        [
+            ({"address": "12"}, "address"),
+            ({"address": "+919812345678", "scope": "sender"}, "value"),
+            ({"address": "+919812345678", "value": "x"}, "value"),
+        ],
+    )
+    def test_bad_input_is_400_naming_the_field(self, api, payload, field):
+        response = api.post("/api/v1/unsubscribers/", payload)
+        assert response.status_code == 400
+        assert field in response.json()
+
+    def test_a_duplicate_is_400_on_address(self, api):
+        UnsubscriberFactory(address="+919812345678")
+        response = api.post("/api/v1/unsubscribers/", {"address": "+919812345678"})
+        assert response.status_code == 400
+        assert "address" in response.json()

@@ -1,0 +1,94 @@
+"""Providers admin: secrets are write-only (blank keeps), shown masked, never in clear; the webhook URL is shown."""
+
+import pytest
+
+from providers.models import ProviderAccount
+from tests.factories import DltTemplateFactory, ProviderAccountFactory, SenderFactory, admin_client_for
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "live-key-0123456789abcd"
+LOGIN = "very-private-login@example.com"
+
+
+@pytest.fixture
+def client():
+    return admin_client_for()
+
+
+def account_form(**fields) -> dict:
+    return {
+        "kind": "octopush",
+        "name": "Octo",
+        "is_active": "on",
+        "base_url": "",
+        "login": "",
+        "api_key": "",
+        "options": "{}",
+        "channels": ["sms"],
+        "rate_limit": "20",
+        "price_per_part": "0.045",
+        "currency": "EUR",
+        "senders-TOTAL_FORMS": "0",
+        "senders-INITIAL_FORMS": "0",
+        **fields,
+    }
+
+
+def test_adding_an_account_stores_the_typed_secrets(client):
+    response = client.post("/admin/providers/provideraccount/add/", account_form(login=LOGIN, api_key=SECRET))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert ProviderAccount.objects.get().credentials == {"login": LOGIN, "api_key": SECRET}
+
+
+def test_the_change_page_shows_secrets_masked_and_the_webhook_url(client):
+    account = ProviderAccountFactory(kind="octopush", credentials={"login": LOGIN, "api_key": SECRET, "extra": "x"})
+    html = client.get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
+    assert SECRET not in html
+    assert LOGIN not in html
+    assert "••••••abcd" in html
+    assert f'<code class="webhook-url" style="user-select: all">{account.webhook_url}</code>' in html.replace(
+        "&amp;", "&"
+    )
+
+
+def test_blank_secret_inputs_keep_the_stored_values_and_other_keys(client):
+    account = ProviderAccountFactory(kind="octopush", credentials={"login": LOGIN, "api_key": SECRET, "extra": "x"})
+    form = account_form(name=account.name, api_key="replacement-key")
+    del form["kind"]  # read-only once the account exists
+    response = client.post(f"/admin/providers/provideraccount/{account.pk}/change/", form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert account.credentials == {"login": LOGIN, "api_key": "replacement-key", "extra": "x"}
+
+
+def test_the_service_checks_run_on_the_form_with_the_error_on_the_field(client):
+    response = client.post("/admin/providers/provideraccount/add/", account_form(max_recipients_per_request="100000"))
+    assert response.status_code == 200
+    assert "max_recipients_per_request" in response.context["adminform"].form.errors
+
+
+def test_the_changelists_show_no_secret(client):
+    ProviderAccountFactory(credentials={"login": LOGIN, "api_key": SECRET})
+    html = client.get("/admin/providers/provideraccount/").content.decode()
+    assert SECRET not in html and LOGIN not in html
+
+
+def test_a_template_form_refuses_a_malformed_body_and_foreign_senders(client):
+    account = ProviderAccountFactory()
+    foreign = SenderFactory()
+    template = DltTemplateFactory(account=account)
+    form = {
+        "name": template.name,
+        "dlt_template_id": template.dlt_template_id,
+        "type": "T",
+        "status": "approved",
+        "account": account.pk,
+        "senders": [foreign.pk],
+        "body": "OTP {#var",
+        "is_english": "on",
+    }
+    response = client.post(f"/admin/providers/dlttemplate/{template.pk}/change/", form)
+    assert "body" in response.context["adminform"].form.errors
+    response = client.post(f"/admin/providers/dlttemplate/{template.pk}/change/", {**form, "body": "OTP {#var#}"})
+    assert "senders" in response.context["adminform"].form.errors

@@ -1,0 +1,133 @@
+"""The providers API: accounts with write-only credentials, senders, DLT templates with render and match."""
+
+import json
+
+import pytest
+
+from providers.models import DltTemplate, ProviderAccount, Sender
+from tests.factories import (
+    DltTemplateFactory,
+    ProviderAccountFactory,
+    SenderFactory,
+    UserFactory,
+    api_client_for,
+)
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "live-key-0123456789abcd"
+
+
+@pytest.fixture
+def api():
+    return api_client_for(UserFactory(superuser=True))
+
+
+class TestProviderAccounts:
+    def test_credentials_are_accepted_but_only_ever_returned_masked(self, api):
+        response = api.post(
+            "/api/v1/provider-accounts/",
+            {"kind": "octopush", "name": "Octo", "credentials": {"login": "me@x.com", "api_key": SECRET}},
+        )
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert body["credentials"] == {"api_key": "••••••abcd", "login": "••••••"}
+        assert body["webhook_url"] == ProviderAccount.objects.get().webhook_url
+        for response in (api.get("/api/v1/provider-accounts/"), api.get(f"/api/v1/provider-accounts/{body['id']}/")):
+            assert SECRET not in json.dumps(response.json())
+            assert "me@x.com" not in json.dumps(response.json())
+        assert ProviderAccount.objects.get().credentials == {"login": "me@x.com", "api_key": SECRET}
+
+    def test_update_merges_credentials_and_ignores_a_written_webhook_url(self, api):
+        account = ProviderAccountFactory(credentials={"login": "me", "api_key": "old-key"})
+        url = f"/api/v1/provider-accounts/{account.pk}/"
+        response = api.patch(url, {"credentials": {"api_key": "new-key-with-16ch", "login": ""}, "webhook_url": "x"})
+        assert response.status_code == 200, response.json()
+        account.refresh_from_db()
+        assert account.credentials == {"login": "me", "api_key": "new-key-with-16ch"}
+        assert response.json()["webhook_url"] == account.webhook_url
+
+    def test_list_filter_and_delete(self, api):
+        ProviderAccountFactory(kind="hyber")
+        doomed = ProviderAccountFactory(kind="devino")
+        assert api.get("/api/v1/provider-accounts/?kind=hyber").json()["count"] == 1
+        assert api.get("/api/v1/provider-accounts/?channel=sms").json()["count"] == 2
+        assert api.delete(f"/api/v1/provider-accounts/{doomed.pk}/").status_code == 204
+
+    @pytest.mark.parametrize(
+        ("payload", "field"),
+        [
+            ({"kind": "pigeon", "name": "A"}, "kind"),
+            ({"kind": "mobtexting", "name": "A", "channels": ["fax"]}, "channels"),
+            ({"kind": "mobtexting", "name": "A", "credentials": ["key"]}, "credentials"),
+            ({"kind": "mobtexting", "name": "A", "rate_limit": -1}, "rate_limit"),
+        ],
+    )
+    def test_bad_input_is_400_naming_the_field(self, api, payload, field):
+        response = api.post("/api/v1/provider-accounts/", payload)
+        assert response.status_code == 400
+        assert field in response.json()
+
+
+class TestSenders:
+    def test_crud(self, api):
+        account = ProviderAccountFactory()
+        response = api.post("/api/v1/senders/", {"account": account.pk, "name": "HERALD", "service": "t"})
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert (body["service"], body["status"], body["channel"]) == ("T", "pending", "sms")
+        url = f"/api/v1/senders/{body['id']}/"
+        assert api.patch(url, {"status": "approved"}).json()["status"] == "approved"
+        assert api.get(f"/api/v1/senders/?account={account.pk}").json()["count"] == 1
+        duplicate = api.post("/api/v1/senders/", {"account": account.pk, "name": "HERALD"})
+        assert duplicate.status_code == 400
+        assert api.delete(url).status_code == 204
+        assert not Sender.objects.exists()
+
+
+class TestTemplates:
+    def test_crud_with_variables(self, api):
+        account = ProviderAccountFactory()
+        sender = SenderFactory(account=account)
+        response = api.post(
+            "/api/v1/templates/",
+            {
+                "name": "Order",
+                "dlt_template_id": "1107000000000000077",
+                "body": "Dear {#var#}, order {#var#} shipped.",
+                "account": account.pk,
+                "senders": [sender.pk],
+                "type": "SE",
+            },
+        )
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert body["variables"] == ["var1", "var2"]
+        assert body["senders"] == [sender.pk]
+        url = f"/api/v1/templates/{body['id']}/"
+        assert api.patch(url, {"body": "Hi {{name}}"}).json()["variables"] == ["name"]
+        assert api.get(f"/api/v1/templates/?sender={sender.pk}").json()["count"] == 1
+        assert api.patch(url, {"body": "Hi {#var"}).json().keys() == {"body"}
+        assert api.delete(url).status_code == 204
+        assert not DltTemplate.objects.exists()
+
+    def test_render_and_match(self, api):
+        template = DltTemplateFactory(body="Your OTP is {#var#}. - Herald")
+        url = f"/api/v1/templates/{template.pk}"
+        response = api.post(f"{url}/render/", {"values": {"var": "123456"}})
+        assert response.json() == {"text": "Your OTP is 123456. - Herald"}
+        response = api.post(f"{url}/render/", {"values": {"var": "x" * 31}})
+        assert response.status_code == 400
+        assert "values" in response.json()
+        response = api.post(f"{url}/match/", {"text": "Your OTP is 123456. - Herald"})
+        assert response.json() == {"variables": {"var": "123456"}}
+        response = api.post(f"{url}/match/", {"text": "Your PIN is 123456. - Herald"})
+        assert response.status_code == 400
+        assert "character 6" in response.json()["text"][0]
+
+    def test_render_needs_only_the_view_permission(self):
+        template = DltTemplateFactory()
+        client = api_client_for(UserFactory(permissions=["providers.view_dlttemplate"]))
+        response = client.post(f"/api/v1/templates/{template.pk}/render/", {"values": ["1234"]})
+        assert response.status_code == 200
+        assert client.post("/api/v1/templates/", {}).status_code == 403

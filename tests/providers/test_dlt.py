@@ -1,0 +1,112 @@
+"""DLT templates: variables in both notations, rendering, and matching a text (fixed parts verbatim, ≤ 30 characters)."""
+
+import pytest
+
+from django.core.exceptions import ValidationError
+
+from providers.dlt import template_check_body, template_match, template_render, template_variables
+
+OTP = "Your OTP is {#var#}. Valid for 10 minutes. - Herald"
+ORDER = "Dear {#var#}, your order {#var#} has been shipped."
+NAMED = "Hi {{name}}, your code is {{ code }}. Bye {{name}}!"
+
+
+def message(error: pytest.ExceptionInfo, field: str) -> str:
+    return " ".join(error.value.message_dict[field])
+
+
+class TestVariables:
+    @pytest.mark.parametrize(
+        ("body", "expected"),
+        [
+            (OTP, ["var"]),
+            (ORDER, ["var1", "var2"]),
+            (NAMED, ["name", "code"]),
+            ("No variables.", []),
+            ("Pay {#numeric#} at {#url#}", ["numeric", "url"]),
+        ],
+    )
+    def test_lists_the_keys_in_order(self, body, expected):
+        assert template_variables(body) == expected
+
+    @pytest.mark.parametrize("body", ["Hi {#var", "Hi {{name}", "Hi var#}", "", "   "])
+    def test_a_malformed_or_empty_body_is_refused_on_body(self, body):
+        with pytest.raises(ValidationError) as error:
+            template_check_body(body)
+        assert "body" in error.value.message_dict
+
+
+class TestRender:
+    def test_fills_by_key_or_by_position(self):
+        assert template_render(OTP, {"var": "123456"}) == "Your OTP is 123456. Valid for 10 minutes. - Herald"
+        assert template_render(ORDER, ["Asha", "HR-1"]) == "Dear Asha, your order HR-1 has been shipped."
+        assert template_render(NAMED, {"name": "Ravi", "code": 42, "extra": "ignored"}) == (
+            "Hi Ravi, your code is 42. Bye Ravi!"
+        )
+
+    def test_names_a_missing_variable(self):
+        with pytest.raises(ValidationError) as error:
+            template_render(ORDER, {"var1": "Asha"})
+        assert "'var2'" in message(error, "values")
+
+    def test_accepts_30_characters_and_refuses_31_naming_the_variable(self):
+        assert template_render(OTP, {"var": "x" * 30}).count("x") == 30
+        with pytest.raises(ValidationError) as error:
+            template_render(OTP, {"var": "x" * 31})
+        assert "'var'" in message(error, "values")
+        assert "31" in message(error, "values")
+
+
+class TestMatch:
+    def test_returns_the_variable_values(self):
+        assert template_match(OTP, "Your OTP is 123456. Valid for 10 minutes. - Herald") == {"var": "123456"}
+        assert template_match(ORDER, "Dear Asha Rao, your order HR-1 has been shipped.") == {
+            "var1": "Asha Rao",
+            "var2": "HR-1",
+        }
+        assert template_match(NAMED, "Hi Ravi, your code is 7. Bye Ravi!") == {"name": "Ravi", "code": "7"}
+
+    def test_a_30_character_variable_matches(self):
+        text = template_render(OTP, {"var": "y" * 30})
+        assert template_match(OTP, text) == {"var": "y" * 30}
+
+    def test_a_31_character_variable_is_refused_naming_it(self):
+        with pytest.raises(ValidationError) as error:
+            template_match(OTP, f"Your OTP is {'y' * 31}. Valid for 10 minutes. - Herald")
+        assert "'var'" in message(error, "text")
+        assert "31 characters" in message(error, "text")
+
+    def test_picks_the_split_that_keeps_every_variable_within_30_characters(self):
+        # Non-greedy alone would give var1 = "a" and var2 = 33 characters; another split fits.
+        body = "{#var#} and {#var#}"
+        text = f"aaa and {'b' * 20} and {'c' * 8}"
+        assert template_match(body, text) == {"var1": f"aaa and {'b' * 20}", "var2": "c" * 8}
+
+    def test_the_fixed_parts_are_literal_not_regular_expressions(self):
+        body = "Pay (Rs.) {#var#} now? [y/n] *"
+        assert template_match(body, "Pay (Rs.) 500 now? [y/n] *") == {"var": "500"}
+        with pytest.raises(ValidationError):
+            template_match(body, "Pay (RsX) 500 now? [y/n] *")
+
+    @pytest.mark.parametrize(
+        ("text", "says"),
+        [
+            ("Your otp is 1234. Valid for 10 minutes. - Herald", "character 6"),
+            ("Your OTP is 1234. Valid for 15 minutes. - Herald", "'. Valid for 10 minutes. - Herald'"),
+            ("Your OTP is 1234. Valid for 10 minutes. - Herald. Thanks", "'. Thanks' is extra"),
+            ("Your OTP", "the end of the text"),
+        ],
+        ids=["differs at the start", "differs after the variable", "extra text at the end", "text too short"],
+    )
+    def test_says_where_the_text_departs_from_the_template(self, text, says):
+        with pytest.raises(ValidationError) as error:
+            template_match(OTP, text)
+        assert says in message(error, "text")
+
+    def test_a_named_variable_used_twice_must_hold_the_same_value(self):
+        with pytest.raises(ValidationError) as error:
+            template_match(NAMED, "Hi Ravi, your code is 7. Bye Asha!")
+        assert "'name'" in message(error, "text")
+
+    def test_a_variable_may_span_lines(self):
+        assert template_match("Note: {#var#}.", "Note: line one\nline two.") == {"var": "line one\nline two"}
