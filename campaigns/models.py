@@ -106,9 +106,13 @@ class Frame(models.Model):
     key = models.UUIDField(default=uuid.uuid4, unique=True, help_text="Idempotency key, the same on every retry.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    uncertain = models.BooleanField(
+        default=False, help_text="The last attempt's answer was lost: reconcile with the vendor before resending."
+    )
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_default=Now())
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
     ticket = models.CharField(max_length=100, blank=True, help_text="The vendor's request id (sms_ticket, group_id).")
     response = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -122,6 +126,7 @@ class Frame(models.Model):
             models.Index(
                 fields=["campaign", "seq"], name="frame_open_idx", condition=models.Q(state__in=["pending", "sending"])
             ),
+            models.Index(fields=["account", "finished_at"], name="frame_sent_idx", condition=models.Q(state="sent")),
         ]
 
     def __str__(self):
@@ -203,6 +208,8 @@ class StatusEvent(models.Model):
     status = models.CharField(max_length=12, choices=MessageStatus.choices, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_text = models.CharField(max_length=255, blank=True)
+    optout_scope = models.CharField(max_length=10, blank=True)
+    optout_value = models.CharField(max_length=150, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True, db_default=Now())
@@ -215,6 +222,9 @@ class StatusEvent(models.Model):
         indexes = [
             models.Index(fields=["id"], name="status_event_unapplied_idx", condition=models.Q(applied_at__isnull=True)),
             models.Index(fields=["message"], name="status_event_message_idx"),
+            models.Index(
+                fields=["account", "external_ref"], name="status_event_ref_idx", condition=~models.Q(external_ref="")
+            ),
         ]
 
     def __str__(self):

@@ -14,6 +14,15 @@ app = Celery("herald")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Installed into django-celery-beat's tables when beat starts; editable in the admin afterwards.
+app.conf.beat_schedule = {
+    "campaigns-tick": {"task": "campaigns.tasks.campaigns_tick_task", "schedule": 60.0},
+    "dispatchers-watchdog": {"task": "campaigns.tasks.dispatchers_watchdog_task", "schedule": 15.0},
+    "status-events-apply": {"task": "campaigns.tasks.status_events_apply_task", "schedule": 10.0},
+    "status-poll": {"task": "campaigns.tasks.status_poll_task", "schedule": 60.0},
+    "messages-expire-unreported": {"task": "campaigns.tasks.messages_expire_unreported_task", "schedule": 600.0},
+}
+
 
 @app.task(name="herald.ping")
 def ping(value: str = "pong") -> str:

@@ -164,6 +164,29 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
+# --- Campaign engine (seconds unless said otherwise) ----------------------------------------------
+DISPATCHERS_PER_CAMPAIGN = env.int("DISPATCHERS_PER_CAMPAIGN", default=2)
+# Frames of one recipient (Hyber) are sent this many at a time by each dispatcher, within the rate limit.
+SINGLE_RECIPIENT_CONCURRENCY = env.int("SINGLE_RECIPIENT_CONCURRENCY", default=8)
+DISPATCH_TASK_BUDGET = env.float("DISPATCH_TASK_BUDGET", default=30.0)  # a dispatcher task re-queues itself after
+DISPATCH_LOCK_TTL = env.float("DISPATCH_LOCK_TTL", default=60.0)  # a dead dispatcher's slot frees after this
+FRAME_MAX_ATTEMPTS = env.int("FRAME_MAX_ATTEMPTS", default=8)
+FRAME_RETRY_BASE = env.float("FRAME_RETRY_BASE", default=2.0)  # backoff: base * 2^(attempt-1), ±50% jitter
+FRAME_RETRY_MAX = env.float("FRAME_RETRY_MAX", default=300.0)
+CAMPAIGN_MAX_CONSECUTIVE_FAILURES = env.int("CAMPAIGN_MAX_CONSECUTIVE_FAILURES", default=10)
+REPORT_WINDOW_HOURS = env.float("REPORT_WINDOW_HOURS", default=72.0)  # then unreported messages expire
+POLL_AFTER = env.float("POLL_AFTER", default=120.0)  # poll pull APIs for reports this long after sending
+POLL_INTERVAL = env.float("POLL_INTERVAL", default=300.0)
+CALLBACK_SETTLE = env.float("CALLBACK_SETTLE", default=600.0)  # Devino: wait this long for reports of a lost frame
+STATUS_APPLY_BATCH = env.int("STATUS_APPLY_BATCH", default=5000)
+# Promotional traffic only inside this window (local time of the zone), per account kind; the
+# account's options["promo_window"] overrides it. Launches outside it are deferred to the next opening.
+PROMOTIONAL_WINDOWS = {
+    "default": {"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [0, 1, 2, 3, 4, 5, 6]},
+    "octopush": {"start": "08:00", "end": "20:30", "tz": "Europe/Paris", "days": [0, 1, 2, 3, 4, 5]},
+}
+IDENTICAL_TEXT_LIMIT_PER_HOUR = 6  # MOBtexting/TRAI: identical texts from one sender to one number
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

@@ -1,0 +1,62 @@
+"""A per-account token bucket in Redis, shared by every worker process and machine.
+
+The bucket refills at `rate` tokens a second up to `burst`; each provider request takes one.
+The arithmetic runs inside Redis (one Lua script, Redis's own clock), so concurrent workers
+never overdraw it.
+"""
+
+import time
+from functools import cache
+
+import redis
+
+from django.conf import settings
+
+_TAKE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= want then
+  tokens = tokens - want
+else
+  wait = (want - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('EXPIRE', KEYS[1], 3600)
+return tostring(wait)
+"""
+
+
+@cache
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@cache
+def _script():
+    return redis_client().register_script(_TAKE)
+
+
+def try_acquire(account_id: int, rate: float, tokens: int = 1) -> float:
+    """Take `tokens` now if the bucket has them and return 0; otherwise return the seconds to wait."""
+    if rate <= 0:
+        return 0.0
+    burst = max(1.0, rate)  # at most one second's worth of requests at once
+    return float(_script()(keys=[f"herald:ratelimit:{account_id}"], args=[rate, burst, tokens]))
+
+
+def acquire(account_id: int, rate: float, tokens: int = 1, max_wait: float = 60.0) -> None:
+    """Block until the account's bucket grants `tokens` requests (or max_wait passes)."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        wait = try_acquire(account_id, rate, tokens)
+        if wait <= 0 or time.monotonic() >= deadline:
+            return
+        time.sleep(min(wait, max(0.0, deadline - time.monotonic())))

@@ -1,0 +1,318 @@
+"""Reads about campaigns: the estimate and pre-flight checks, the promotional window, progress stats."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from campaigns.models import Campaign, Frame, Message
+from campaigns.rendering import DLT_PLACEHOLDER_RE, contact_values, render, text_variables
+from campaigns.sms import SmsParts, sms_parts
+from contacts.audience import AudienceSpec, audience_rows_sql
+from providers.backends import get_backend
+from providers.dlt import template_match
+from providers.models import Sender
+
+STOP_MENTION_RE = re.compile(r"\bSTOP\s+(au|to|at)\s+\d{3,6}\b|no\s*PUB\s*=\s*STOP", re.IGNORECASE)
+OCTOPUSH_MAX_TEXT = 1224
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+
+@dataclass
+class Estimate:
+    audience: int = 0  # everyone the audience rules select
+    sendable: int = 0  # … minus the suppressed
+    suppressed: dict[str, int] = field(default_factory=dict)  # reason → count
+    parts: SmsParts | None = None
+    text_sample: str = ""
+    missing_variables: dict[str, int] = field(default_factory=dict)  # variable → recipients without a value
+    cost: Decimal = Decimal(0)
+    currency: str = ""
+    frame_size: int = 0
+    frames: int = 0
+    deferred_until: datetime | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        parts = self.parts
+        return {
+            "audience": self.audience,
+            "sendable": self.sendable,
+            "suppressed": self.suppressed,
+            "suppressed_total": sum(self.suppressed.values()),
+            "encoding": parts.encoding if parts else "",
+            "parts": parts.parts if parts else 0,
+            "length": parts.length if parts else 0,
+            "per_part": parts.per_part if parts else 0,
+            "ucs2_character": parts.first_ucs2_char if parts else "",
+            "ucs2_position": parts.first_ucs2_index if parts else -1,
+            "text_sample": self.text_sample,
+            "missing_variables": self.missing_variables,
+            "cost": str(self.cost.quantize(Decimal("0.01"))),
+            "currency": self.currency,
+            "frame_size": self.frame_size,
+            "frames": self.frames,
+            "deferred_until": self.deferred_until.isoformat() if self.deferred_until else None,
+            "problems": [{"field": p.field, "message": p.message} for p in self.problems],
+            "ok": not self.problems,
+        }
+
+
+def campaign_audience_spec(campaign: Campaign) -> AudienceSpec:
+    sender: Sender | None = campaign.sender
+    return AudienceSpec(
+        tag_ids=[t.pk for t in campaign.tags.all()],
+        tags_operator=campaign.tags_operator,
+        segment_ids=[s.pk for s in campaign.segments.all()],
+        excluded_tag_ids=[t.pk for t in campaign.excluded_tags.all()],
+        contact_ids=list(campaign.contacts.values_list("pk", flat=True)),
+        channel=campaign.channel,
+        sender_name=sender.name if sender else "",
+        services=tuple(s for s in (campaign.purpose, sender.service if sender else "") if s),
+    )
+
+
+def campaign_frame_size(campaign: Campaign) -> int:
+    backend = get_backend(campaign.account.kind)
+    return backend.frame_size(campaign.frame_size or campaign.account.max_recipients_per_request)
+
+
+def _audience_counts(spec: AudienceSpec) -> tuple[int, int, dict[str, int], dict | None]:
+    """(audience, sendable, suppressed by reason, a sample pending contact) in two queries."""
+    sql, params = audience_rows_sql(spec)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT status, reason, count(*) FROM ({sql}) a GROUP BY status, reason", params)
+        rows = cursor.fetchall()
+        cursor.execute(
+            f"""SELECT c.first_name, c.last_name, c.email, c.phone, c.identity, c.country, c.language,
+                       c.timezone, c.attributes
+                FROM ({sql}) a JOIN contacts_contact c ON c.id = a.contact_id
+                WHERE a.status = 'pending' ORDER BY a.contact_id LIMIT 1""",
+            params,
+        )
+        sample = cursor.fetchone()
+    suppressed = {reason: n for status, reason, n in rows if status == "suppressed"}
+    sendable = sum(n for status, _reason, n in rows if status == "pending")
+    names = ("first_name", "last_name", "email", "phone", "identity", "country", "language", "timezone", "attributes")
+    return (
+        sendable + sum(suppressed.values()),
+        sendable,
+        suppressed,
+        dict(zip(names, sample, strict=True)) if sample else None,
+    )
+
+
+def _missing_variables(spec: AudienceSpec, variables: list[str]) -> dict[str, int]:
+    """How many sendable recipients have no value for each variable the text uses (one query)."""
+    if not variables:
+        return {}
+    sql, params = audience_rows_sql(spec)
+    checks, check_params = [], []
+    for name in variables:
+        if name in ("first_name", "last_name", "email", "phone", "identity", "country", "language", "timezone"):
+            checks.append(f"count(*) FILTER (WHERE coalesce(c.{name}, '') = '')")
+        else:
+            checks.append("count(*) FILTER (WHERE coalesce(c.attributes ->> %s, '') = '')")
+            check_params.append(name)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(checks)} FROM ({sql}) a JOIN contacts_contact c ON c.id = a.contact_id "
+            f"WHERE a.status = 'pending'",
+            [*check_params, *params],
+        )
+        counts = cursor.fetchone()
+    return {name: n for name, n in zip(variables, counts, strict=True) if n}
+
+
+def promotional_window(campaign: Campaign) -> dict:
+    windows = settings.PROMOTIONAL_WINDOWS
+    return campaign.account.options.get("promo_window") or windows.get(campaign.account.kind) or windows["default"]
+
+
+def promotional_window_opening(*, campaign: Campaign, at: datetime) -> datetime | None:
+    """None when `campaign` may send at `at`; else when the promotional window next opens."""
+    if campaign.purpose != Campaign.Purpose.PROMOTIONAL:
+        return None
+    window = promotional_window(campaign)
+    zone = ZoneInfo(window.get("tz", "UTC"))
+    start, end = time.fromisoformat(window["start"]), time.fromisoformat(window["end"])
+    days = set(window.get("days", range(7)))
+    local = at.astimezone(zone)
+    if local.weekday() in days and start <= local.time() < end:
+        return None
+    for offset in range(8):
+        day = (local + timedelta(days=offset)).date()
+        opening = datetime.combine(day, start, tzinfo=zone)
+        if day.weekday() in days and opening > local:
+            return opening
+    return None
+
+
+def _identical_text_excess(campaign: Campaign, spec: AudienceSpec) -> int:
+    """Recipients who already got this text from this sender 6 times in the last hour."""
+    if not campaign.sender_id or not campaign.text or text_variables(campaign.text):
+        return 0
+    sql, params = audience_rows_sql(spec)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT count(*) FROM (
+                    SELECT m.address FROM campaigns_message m JOIN campaigns_campaign c ON c.id = m.campaign_id
+                    WHERE c.sender_id = %s AND c.id <> %s AND m.text = %s
+                      AND m.submitted_at > now() - interval '1 hour'
+                      AND m.address IN (SELECT address FROM ({sql}) a WHERE a.status = 'pending')
+                    GROUP BY m.address HAVING count(*) >= %s) over_limit""",
+            [campaign.sender_id, campaign.pk or 0, campaign.text, *params, settings.IDENTICAL_TEXT_LIMIT_PER_HOUR],
+        )
+        return cursor.fetchone()[0]
+
+
+def campaign_estimate(*, campaign: Campaign, at: datetime | None = None) -> Estimate:
+    """Audience, suppressions, parts, cost and every pre-flight problem with the field it concerns."""
+    at = at or timezone.now()
+    account = campaign.account
+    backend = get_backend(account.kind)
+    estimate = Estimate(currency=account.currency)
+    problems = estimate.problems
+
+    # Account, channel and sender.
+    if not account.is_active:
+        problems.append(Problem("account", f"The provider account {account.name} is not active."))
+    if campaign.channel not in (account.channels or []):
+        problems.append(Problem("channel", f"{account.name} is not enabled for {campaign.get_channel_display()}."))
+    if campaign.channel not in backend.channels:
+        problems.append(Problem("channel", f"{backend.label} cannot send {campaign.get_channel_display()}."))
+    sender = campaign.sender
+    if sender is None:
+        if campaign.channel != "email":
+            problems.append(Problem("sender", "Choose a sender ID."))
+    elif sender.account_id != account.pk or sender.channel != campaign.channel:
+        problems.append(Problem("sender", f"{sender.name} is not a {campaign.channel} sender of {account.name}."))
+    elif sender.status != Sender.Status.APPROVED:
+        problems.append(Problem("sender", f"Sender {sender.name} is {sender.get_status_display()}, not approved."))
+
+    # Text and DLT template.
+    text = campaign.text or ""
+    template = campaign.template
+    if not text.strip():
+        problems.append(Problem("text", "Write the message text (or fill in the template)."))
+    elif DLT_PLACEHOLDER_RE.search(text):
+        problems.append(Problem("text", "Replace the template's {#var#} placeholders with values or {{variables}}."))
+    needs_dlt = account.kind == "mobtexting" and sender is not None and (sender.country == "IN" or sender.dlt_entity_id)
+    if template is None and needs_dlt:
+        problems.append(Problem("template", "Indian traffic needs a DLT template registered for the sender."))
+    if template is not None:
+        if template.status != template.Status.APPROVED:
+            problems.append(Problem("template", f"Template {template.name} is {template.get_status_display()}."))
+        if sender is not None and not template.senders.filter(pk=sender.pk).exists():
+            problems.append(
+                Problem("template", f"Template {template.name} is not registered for sender {sender.name}.")
+            )
+        if text.strip():
+            try:
+                template_match(template.body, text)
+            except ValidationError as exc:
+                for messages in exc.message_dict.values():
+                    problems.extend(Problem("text", m) for m in messages)
+    if account.kind == "octopush":
+        if campaign.purpose == Campaign.Purpose.PROMOTIONAL and text and not STOP_MENTION_RE.search(text):
+            problems.append(
+                Problem("text", "Octopush marketing SMS must carry the STOP mention, e.g. 'STOP au 30101'.")
+            )
+        if len(text) > OCTOPUSH_MAX_TEXT:
+            problems.append(Problem("text", f"Octopush takes at most {OCTOPUSH_MAX_TEXT} characters."))
+
+    # Frames.
+    requested = campaign.frame_size or account.max_recipients_per_request
+    if requested and requested > backend.max_recipients:
+        problems.append(
+            Problem("frame_size", f"{backend.label} takes at most {backend.max_recipients} recipients per request.")
+        )
+    estimate.frame_size = campaign_frame_size(campaign)
+
+    # Schedule.
+    if campaign.send_by and campaign.send_by <= max(at, campaign.send_at or at):
+        problems.append(Problem("send_by", "The send-by deadline is already past (or before the send time)."))
+    estimate.deferred_until = promotional_window_opening(campaign=campaign, at=max(at, campaign.send_at or at))
+
+    # Audience.
+    spec = campaign_audience_spec(campaign)
+    if spec.is_empty:
+        problems.append(Problem("tags", "Choose an audience: tags, segments or contacts."))
+    else:
+        estimate.audience, estimate.sendable, estimate.suppressed, sample = _audience_counts(spec)
+        if estimate.sendable == 0:
+            problems.append(Problem("tags", f"No one to send to: all {estimate.audience} selected are suppressed."))
+        estimate.text_sample = render(text, contact_values(sample))[0] if sample else text
+        estimate.missing_variables = _missing_variables(spec, text_variables(text))
+        excess = _identical_text_excess(campaign, spec)
+        if excess:
+            problems.append(
+                Problem("text", f"{excess} recipients already got this text from {sender.name} "
+                        f"{settings.IDENTICAL_TEXT_LIMIT_PER_HOUR} times in the last hour.")
+            )  # fmt: skip
+
+    measured = estimate.text_sample or text
+    parts = sms_parts(measured)
+    if parts.encoding == "UCS-2" and measured != text:
+        # Point at the character staff typed, when the text itself forces UCS-2.
+        own = sms_parts(text)
+        if own.encoding == "UCS-2":
+            parts = SmsParts(parts.encoding, parts.length, parts.parts, own.first_ucs2_char, own.first_ucs2_index)
+    estimate.parts = parts
+    estimate.frames = -(-estimate.sendable // estimate.frame_size) if estimate.frame_size else 0
+    estimate.cost = Decimal(estimate.sendable * max(parts.parts, 1)) * Decimal(str(account.price_per_part))
+    return estimate
+
+
+# Launch runs the same checks as the estimate.
+campaign_preflight = campaign_estimate
+
+
+def campaign_stats(*, campaign: Campaign) -> dict:
+    """Progress for the admin's live view and the API: counters, rate, recent errors, failures by reason."""
+    counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
+    total = sum(counters.values())
+    final = sum(n for s, n in counters.items() if s not in ("pending", "queued", "submitted", "sent"))
+    handed_over = total - counters.get("pending", 0) - counters.get("queued", 0)
+    since = timezone.now() - timedelta(minutes=5)
+    frames = Frame.objects.filter(campaign=campaign)
+    recent = frames.filter(finished_at__gte=since).count()
+    errors = list(
+        frames.exclude(error="").order_by("-id").values("seq", "state", "attempts", "error", "error_code")[:5]
+    )
+    failures = list(
+        Message.objects.filter(campaign=campaign, status__in=["rejected", "undelivered", "expired", "failed"])
+        .values("status", "error_code", "reason")
+        .annotate(count=Count("id"))
+        .order_by("-count")[:20]
+    )
+    return {
+        "state": campaign.state,
+        "state_reason": campaign.state_reason,
+        "counters": counters,
+        "total": total,
+        "final": final,
+        "progress": round(100 * final / total, 1) if total else 0.0,
+        "sent_progress": round(100 * handed_over / total, 1) if total else 0.0,
+        "frames_per_minute": round(recent / 5, 1),
+        "frames": dict(frames.values_list("state").annotate(n=Count("id")).order_by()),
+        "last_errors": errors,
+        "failures": failures,
+        "cost_estimate": str(campaign.cost_estimate) if campaign.cost_estimate is not None else None,
+        "cost_actual": str(campaign.cost_actual),
+        "currency": campaign.account.currency,
+    }

@@ -1,0 +1,51 @@
+"""Campaign business logic, one module per concern; import from here.
+
+lifecycle  launch, pause, resume, cancel, fail, complete
+prepare    audience → messages → frames (set-based)
+dispatch   claim, send, record frames
+recovery   reconcile frames whose answer was lost
+reports    store and apply delivery reports and opt-outs; polling; report-window expiry
+schedule   due and recurring launches, dispatcher watchdog, send-by deadlines
+transactional  one-off messages (OTP)
+"""
+
+from campaigns.services.dispatch import campaign_dispatch, frame_dispatch
+from campaigns.services.lifecycle import (
+    campaign_cancel,
+    campaign_complete_if_done,
+    campaign_fail,
+    campaign_launch,
+    campaign_pause,
+    campaign_resume,
+)
+from campaigns.services.prepare import campaign_prepare
+from campaigns.services.reports import (
+    messages_expire_unreported,
+    status_events_apply,
+    status_events_apply_all,
+    status_events_store,
+    status_poll,
+)
+from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
+from campaigns.services.transactional import message_send_transactional
+
+__all__ = [
+    "campaign_cancel",
+    "campaign_complete_if_done",
+    "campaign_dispatch",
+    "campaign_fail",
+    "campaign_launch",
+    "campaign_pause",
+    "campaign_prepare",
+    "campaign_resume",
+    "campaigns_expire_overdue",
+    "campaigns_launch_due",
+    "dispatchers_watchdog",
+    "frame_dispatch",
+    "message_send_transactional",
+    "messages_expire_unreported",
+    "status_events_apply",
+    "status_events_apply_all",
+    "status_events_store",
+    "status_poll",
+]

@@ -1,0 +1,51 @@
+"""Per-campaign message counters, kept current by the statements that move messages.
+
+Every statement that changes message statuses returns (campaign_id, old_status, new_status)
+rows in a CTE; `moved_counters_sql` appends the CTEs that add those deltas to
+`campaigns_campaign.counters` in the same statement, so counters never need a COUNT(*) over
+a million rows.
+"""
+
+import json
+
+from django.db import connection
+
+
+def moved_counters_sql(moved_cte: str) -> str:
+    """CTEs (to follow a `WITH … moved AS (…)`) adding the moved rows' deltas to the counters."""
+    return f"""
+        , counter_deltas AS (
+            SELECT campaign_id, status, sum(delta)::int AS delta FROM (
+                SELECT campaign_id, old_status AS status, -1 AS delta FROM {moved_cte}
+                UNION ALL SELECT campaign_id, new_status, 1 FROM {moved_cte}
+            ) d WHERE campaign_id IS NOT NULL AND status IS NOT NULL GROUP BY campaign_id, status
+        ), counters_updated AS (
+            UPDATE campaigns_campaign c SET counters = (
+                SELECT coalesce(jsonb_object_agg(key, total), '{{}}'::jsonb) FROM (
+                    SELECT key, sum(value)::int AS total FROM (
+                        SELECT key, value::int AS value FROM jsonb_each_text(c.counters)
+                        UNION ALL SELECT status, delta FROM counter_deltas WHERE counter_deltas.campaign_id = c.id
+                    ) parts GROUP BY key HAVING sum(value) <> 0
+                ) totals
+            ) WHERE c.id IN (SELECT campaign_id FROM counter_deltas) RETURNING c.id
+        )
+    """
+
+
+def counters_recount(*, campaign_id: int) -> dict[str, int]:
+    """Recompute a campaign's counters from its messages (after materialisation, or to repair)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE campaigns_campaign SET counters = coalesce((
+                SELECT jsonb_object_agg(status, n) FROM (
+                    SELECT status, count(*) AS n FROM campaigns_message WHERE campaign_id = %s GROUP BY status
+                ) s), '{}'::jsonb)
+            WHERE id = %s RETURNING counters
+            """,
+            [campaign_id, campaign_id],
+        )
+        row = cursor.fetchone()
+    if not row:
+        return {}
+    return json.loads(row[0]) if isinstance(row[0], str) else row[0]  # Django hands raw jsonb over as text

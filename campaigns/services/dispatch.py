@@ -1,0 +1,529 @@
+"""Dispatch: claim frames, send each in one provider request within the account's rate limit, and
+record its outcome in one statement.
+
+Claiming takes the frame row with `FOR UPDATE SKIP LOCKED` and a session advisory lock on the
+frame that is held for the whole HTTP call. The lock dies with the worker's database connection,
+so a frame found in state `sending` whose lock can be taken was abandoned mid-request by a dead
+worker: it is reconciled with the vendor (services/recovery.py), never blindly resent. The same
+goes for a frame whose last answer was lost (timeout, dropped connection: `uncertain`).
+
+Retryable failures (429, 5xx, timeouts) put the frame back with backoff and jitter and the
+same idempotency key; permanent ones fail its messages with the vendor's reason; account-level
+ones (bad credentials) pause the campaign, as do N consecutive failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from campaigns import ratelimit
+from campaigns.models import Campaign, Frame
+from campaigns.rendering import contact_values, render
+from campaigns.services.counters import moved_counters_sql
+from campaigns.sms import sms_parts
+from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
+from providers.backends import get_backend
+from providers.backends.base import (
+    Backend,
+    BackendError,
+    ConfigError,
+    ConnectionFailed,
+    OutboundFrame,
+    Recipient,
+    RecipientResult,
+    ResponseStatusError,
+    SendResult,
+    Status,
+    Throttled,
+)
+from providers.models import ProviderAccount
+
+logger = logging.getLogger("herald.dispatch")
+
+ADVISORY_NAMESPACE = 0x48455241  # "HERA": frame locks, (namespace, frame id)
+DLT_VARIABLE_MAX = 30
+
+
+# --- What a frame is sent with ---------------------------------------------------------------------
+
+
+@dataclass
+class SendContext:
+    """Everything about a campaign (or a transactional send) that its frames share, loaded once."""
+
+    account: ProviderAccount
+    backend: Backend
+    campaign: Campaign | None = None
+    sender: str = ""
+    text: str = ""
+    purpose: str = "transactional"
+    service: str = ""
+    dlt_entity_id: str = ""
+    dlt_template_id: str = ""
+    dlt_checked: bool = False
+    spec: AudienceSpec = field(default_factory=AudienceSpec)
+
+    @classmethod
+    def for_campaign(cls, campaign: Campaign) -> SendContext:
+        sender, template = campaign.sender, campaign.template
+        return cls(
+            account=campaign.account,
+            backend=get_backend(campaign.account.kind),
+            campaign=campaign,
+            sender=sender.name if sender else "",
+            text=campaign.text,
+            purpose=campaign.purpose,
+            service=(sender.service if sender else "") or "",
+            dlt_entity_id=(sender.dlt_entity_id if sender else "") or "",
+            dlt_template_id=template.dlt_template_id if template else "",
+            dlt_checked=template is not None,
+            spec=AudienceSpec(
+                channel=campaign.channel,
+                sender_name=sender.name if sender else "",
+                services=tuple(s for s in (campaign.purpose, sender.service if sender else "") if s),
+            ),
+        )
+
+    @classmethod
+    def for_frame(cls, frame: Frame) -> SendContext:
+        """Transactional frames carry their settings in the frame's response field (set at creation)."""
+        account = frame.account
+        meta = frame.response.get("transactional", {})
+        return cls(
+            account=account,
+            backend=get_backend(account.kind),
+            sender=meta.get("sender", ""),
+            purpose=meta.get("purpose", "transactional"),
+            service=meta.get("service", ""),
+            dlt_entity_id=meta.get("dlt_entity_id", ""),
+            dlt_template_id=meta.get("dlt_template_id", ""),
+            spec=AudienceSpec(
+                channel=meta.get("channel", "sms"),
+                sender_name=meta.get("sender", ""),
+                services=tuple(s for s in (meta.get("purpose", "transactional"), meta.get("service", "")) if s),
+            ),
+        )
+
+
+@dataclass
+class ClaimedFrame:
+    id: int
+    campaign_id: int | None
+    seq: int
+    key: str
+    attempts: int
+    reclaimed: bool  # found abandoned (`sending`) or `uncertain`: reconcile before resending
+    response: dict
+
+
+@dataclass
+class PreparedFrame:
+    frame: ClaimedFrame
+    outbound: OutboundFrame
+    message_ids: dict[str, int]  # external_ref → message id
+    texts: dict[str, str]  # external_ref → text sent
+    local_failures: list[tuple[int, str]]  # (message id, reason) refused before sending (DLT variable length)
+
+
+# --- Claiming -------------------------------------------------------------------------------------
+
+
+def _try_lock(cursor, frame_id: int) -> bool:
+    cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_NAMESPACE, frame_id])
+    return cursor.fetchone()[0]
+
+
+def frame_unlock(frame_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_NAMESPACE, frame_id])
+
+
+def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None, limit: int = 1) -> list[ClaimedFrame]:
+    """Claim up to `limit` due frames of a campaign (or one given frame) for this connection."""
+    where = "id = %s" if frame_id is not None else "campaign_id = %s"
+    claimed: list[int] = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT id FROM campaigns_frame
+                WHERE {where} AND state IN ('pending', 'sending') AND next_attempt_at <= now()
+                ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED""",
+            [frame_id if frame_id is not None else campaign_id, limit + settings.DISPATCHERS_PER_CAMPAIGN * 8],
+        )
+        for (candidate,) in cursor.fetchall():
+            if _try_lock(cursor, candidate):  # held by a live sender otherwise
+                claimed.append(candidate)
+                if len(claimed) == limit:
+                    break
+        if not claimed:
+            return []
+        try:
+            cursor.execute(
+                """UPDATE campaigns_frame SET attempts = attempts + 1, started_at = now(), next_attempt_at = now(),
+                          state = 'sending',
+                          response = CASE WHEN old.state = 'sending' AND NOT old.response ? 'uncertain_since'
+                                          THEN jsonb_set(old.response, '{uncertain_since}', to_jsonb(old.started_at))
+                                          ELSE old.response END
+                   FROM campaigns_frame old WHERE old.id = campaigns_frame.id AND campaigns_frame.id = ANY(%s)
+                   RETURNING campaigns_frame.id, campaigns_frame.campaign_id, campaigns_frame.seq,
+                             campaigns_frame.key, campaigns_frame.attempts,
+                             old.state = 'sending' OR old.uncertain, campaigns_frame.response""",
+                [claimed],
+            )
+            rows = cursor.fetchall()
+        except Exception:
+            for frame in claimed:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_NAMESPACE, frame])
+            raise
+    return [
+        ClaimedFrame(r[0], r[1], r[2], str(r[3]), r[4], r[5], _json(r[6])) for r in sorted(rows, key=lambda r: r[2])
+    ]
+
+
+def _json(value) -> dict:
+    return value if isinstance(value, dict) else json.loads(value or "{}")
+
+
+# --- Preparing: suppression re-check, queueing, rendering -----------------------------------------
+
+
+def frame_prepare(frame: ClaimedFrame, context: SendContext) -> PreparedFrame:
+    """Suppress whoever unsubscribed since launch, queue the rest, and render their texts (2 statements)."""
+    lateral_sql, lateral_params = suppression_match_sql("locked.address", "locked.contact_id", context.spec)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH locked AS (
+                SELECT id, status, address, contact_id FROM campaigns_message
+                WHERE frame_id = %s AND status IN ('pending', 'queued') ORDER BY id FOR UPDATE
+            ), moved AS (
+                UPDATE campaigns_message m SET status = 'suppressed', reason = {SUPPRESSION_REASON_SQL},
+                    final_at = now(), updated_at = now()
+                FROM locked CROSS JOIN LATERAL ({lateral_sql}) u
+                WHERE m.id = locked.id
+                RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
+            ) {moved_counters_sql("moved")}
+            SELECT count(*) FROM moved
+            """,
+            [frame.id, *lateral_params],
+        )
+        cursor.execute(
+            f"""
+            WITH locked AS (
+                SELECT id, status FROM campaigns_message
+                WHERE frame_id = %s AND status IN ('pending', 'queued') ORDER BY id FOR UPDATE
+            ), moved AS (
+                UPDATE campaigns_message m SET status = 'queued', queued_at = coalesce(m.queued_at, now()),
+                    updated_at = now()
+                FROM locked WHERE m.id = locked.id
+                RETURNING m.id, m.campaign_id, locked.status AS old_status, m.status AS new_status,
+                          m.address, m.external_ref, m.contact_id, m.text
+            ) {moved_counters_sql("moved")}
+            SELECT moved.id, moved.address, moved.external_ref::text, moved.text,
+                   c.first_name, c.last_name, c.email, c.phone, c.identity, c.country, c.language, c.timezone,
+                   c.attributes
+            FROM moved LEFT JOIN contacts_contact c ON c.id = moved.contact_id ORDER BY moved.id
+            """,
+            [frame.id],
+        )
+        rows = cursor.fetchall()
+    names = ("first_name", "last_name", "email", "phone", "identity", "country", "language", "timezone", "attributes")
+    recipients, message_ids, texts, local_failures = [], {}, {}, []
+    for row in rows:
+        message_id, address, ref, stored_text = row[0], row[1], row[2], row[3]
+        if stored_text and context.campaign is None:  # transactional: the text was given at creation
+            text, variables = stored_text, {}
+        else:
+            text, variables = render(context.text, contact_values(dict(zip(names, row[4:], strict=True))))
+        too_long = [k for k, v in variables.items() if len(v) > DLT_VARIABLE_MAX] if context.dlt_checked else []
+        if too_long:
+            local_failures.append((message_id, f"DLT variable {too_long[0]} is over {DLT_VARIABLE_MAX} characters"))
+            continue
+        message_ids[ref] = message_id
+        texts[ref] = text
+        recipients.append(Recipient(external_ref=ref, address=address, text=text, variables=variables))
+    outbound = OutboundFrame(
+        key=frame.key,
+        channel=context.spec.channel,
+        sender=context.sender,
+        text=context.text or (recipients[0].text if recipients else ""),
+        recipients=recipients,
+        purpose=context.purpose,
+        dlt_entity_id=context.dlt_entity_id,
+        dlt_template_id=context.dlt_template_id,
+        service=context.service,
+        campaign_name=context.campaign.name if context.campaign else "",
+    )
+    return PreparedFrame(frame, outbound, message_ids, texts, local_failures)
+
+
+# --- Sending --------------------------------------------------------------------------------------
+
+
+@dataclass
+class CallOutcome:
+    result: SendResult | None = None
+    error: BackendError | None = None
+    deferred_until: float | None = None  # recovery must wait (seconds from now)
+
+
+def frame_call(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
+    """The provider request (no database access: safe to run in a thread)."""
+    from campaigns.services.recovery import frame_reconcile
+
+    if not prepared.outbound.recipients:
+        return CallOutcome(SendResult([]))
+    account = context.account.as_backend_account()
+    try:
+        if prepared.frame.reclaimed:
+            return frame_reconcile(prepared, context, account)
+        ratelimit.acquire(context.account.pk, context.account.rate_limit)
+        return CallOutcome(context.backend.send(account, prepared.outbound))
+    except BackendError as exc:
+        return CallOutcome(error=exc)
+
+
+# --- Recording ------------------------------------------------------------------------------------
+
+
+def _results_rows(prepared: PreparedFrame, results: list[RecipientResult]) -> list[tuple]:
+    rows = []
+    for r in results:
+        message_id = prepared.message_ids.get(r.external_ref)
+        if message_id is None:
+            continue
+        text = prepared.texts.get(r.external_ref, "")
+        parts = r.parts or sms_parts(text).parts
+        cost = Decimal(str(r.cost)) if r.cost is not None else None
+        reason = "" if r.accepted else (r.text or "refused by the provider")[:255]
+        rows.append((message_id, str(r.status), r.provider_message_id[:100], r.code[:32], reason, text, parts,
+                     sms_parts(text).encoding, cost, r.accepted))  # fmt: skip
+    for message_id, reason in prepared.local_failures:
+        rows.append((message_id, "failed", "", "783", reason, "", None, "", None, False))
+    return rows
+
+
+def messages_record(rows: list[tuple]) -> None:
+    """Write a frame's per-recipient outcomes in one statement; counters follow in the same statement.
+
+    The status moves only forward (a delivery report may have arrived first)."""
+    if not rows:
+        return
+    values = ", ".join(["(%s::bigint, %s, %s, %s, %s, %s, %s::smallint, %s, %s::numeric, %s::boolean)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH v(id, status, pid, code, reason, text, parts, encoding, cost, accepted) AS (VALUES {values}),
+            locked AS (
+                SELECT m.id, m.status FROM campaigns_message m WHERE m.id IN (SELECT id FROM v) ORDER BY m.id FOR UPDATE
+            ), moved AS (
+                UPDATE campaigns_message m SET
+                    status = CASE WHEN herald_status_rank(v.status) > herald_status_rank(locked.status)
+                                  THEN v.status ELSE locked.status END,
+                    provider_message_id = CASE WHEN v.pid <> '' THEN v.pid ELSE m.provider_message_id END,
+                    error_code = v.code, reason = CASE WHEN v.accepted THEN m.reason ELSE v.reason END,
+                    text = v.text, parts = v.parts, encoding = v.encoding, cost = v.cost,
+                    submitted_at = CASE WHEN v.accepted THEN now() ELSE m.submitted_at END,
+                    final_at = CASE WHEN v.accepted THEN m.final_at ELSE now() END, updated_at = now()
+                FROM v JOIN locked ON locked.id = v.id WHERE m.id = v.id
+                RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
+            ) {moved_counters_sql("moved")}
+            SELECT count(*) FROM moved
+            """,
+            [value for row in rows for value in row],
+        )
+
+
+def frame_record_success(prepared: PreparedFrame, context: SendContext, result: SendResult) -> None:
+    frame = prepared.frame
+    rows = _results_rows(prepared, result.results)
+    # A recipient the vendor did not mention in its answer was not accepted.
+    answered = {r.external_ref for r in result.results}
+    missing = [
+        RecipientResult(ref, "", False, Status.FAILED, text="the provider's answer did not mention this recipient")
+        for ref in prepared.message_ids
+        if ref not in answered
+    ]
+    rows += _results_rows(prepared, missing)
+    summary = {"ticket": result.ticket, **result.summary}
+    if result.already_accepted:
+        summary["already_accepted"] = True
+    cost = sum((row[8] or Decimal(0)) for row in rows if row[9])
+    with transaction.atomic():
+        messages_record(rows)
+        Frame.objects.filter(pk=frame.id).update(
+            state=Frame.State.SENT, finished_at=timezone.now(), ticket=result.ticket[:100], uncertain=False,
+            response=summary, error="", error_code="",
+        )  # fmt: skip
+        if frame.campaign_id:
+            Campaign.objects.filter(pk=frame.campaign_id).update(
+                consecutive_failures=0, cost_actual=F("cost_actual") + cost
+            )
+
+
+def _backoff(attempts: int, error: BackendError) -> float:
+    delay = min(settings.FRAME_RETRY_MAX, settings.FRAME_RETRY_BASE * 2 ** max(0, attempts - 1))
+    delay *= random.uniform(0.5, 1.5)
+    if isinstance(error, Throttled) and error.retry_after:
+        delay = max(delay, error.retry_after)
+    return delay
+
+
+def _is_account_problem(error: BackendError) -> bool:
+    """Errors that no frame will get past until a person fixes the account."""
+    return isinstance(error, ConfigError) or (
+        isinstance(error, ResponseStatusError) and error.status_code in (401, 403)
+    )
+
+
+def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: BackendError) -> None:
+    """Retry later, fail the frame's messages, or pause the campaign, as the error says."""
+    from campaigns.services.lifecycle import campaign_pause
+
+    frame = prepared.frame
+    vendor = context.backend.label or context.account.kind
+    message = f"{vendor}: {error.message}"[:1000]
+    lost_answer = isinstance(error, ConnectionFailed) and error.status_code is None
+    pause_reason = ""
+    with transaction.atomic():
+        if _is_account_problem(error):
+            Frame.objects.filter(pk=frame.id).update(
+                state=Frame.State.PENDING, error=message, error_code=error.code[:32], next_attempt_at=timezone.now()
+            )
+            pause_reason = f"Paused: the provider account needs attention ({message})"
+        elif error.retryable and frame.attempts < settings.FRAME_MAX_ATTEMPTS:
+            response = dict(frame.response)
+            if lost_answer and not frame.reclaimed:
+                response["uncertain_since"] = timezone.now().isoformat()
+            Frame.objects.filter(pk=frame.id).update(
+                state=Frame.State.PENDING, error=message, error_code=error.code[:32], uncertain=lost_answer or frame.reclaimed,
+                next_attempt_at=timezone.now() + timedelta(seconds=_backoff(frame.attempts, error)), response=response,
+            )  # fmt: skip
+        else:
+            if error.retryable:
+                message = f"Gave up after {frame.attempts} attempts: {message}"[:1000]
+            failed = [
+                RecipientResult(ref, "", False, Status.FAILED, code=error.code, text=message)
+                for ref in prepared.message_ids
+            ]
+            messages_record(_results_rows(prepared, failed))
+            Frame.objects.filter(pk=frame.id).update(
+                state=Frame.State.FAILED, finished_at=timezone.now(), error=message, error_code=error.code[:32]
+            )
+        if frame.campaign_id:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE campaigns_campaign SET consecutive_failures = consecutive_failures + 1 "
+                    "WHERE id = %s RETURNING consecutive_failures",
+                    [frame.campaign_id],
+                )
+                failures = cursor.fetchone()[0]
+            if not pause_reason and failures >= settings.CAMPAIGN_MAX_CONSECUTIVE_FAILURES:
+                pause_reason = f"Paused after {failures} failed requests in a row; the last: {message}"
+    logger.info("frame %s attempt %s failed: %s", frame.id, frame.attempts, error)
+    if pause_reason and frame.campaign_id:
+        with contextlib.suppress(ValidationError):  # already paused or cancelled by someone else
+            campaign_pause(campaign_id=frame.campaign_id, reason=pause_reason[:500])
+
+
+def frame_defer(prepared: PreparedFrame, seconds: float) -> None:
+    """Recovery must wait (reports not in yet): try this frame again later, still uncertain."""
+    Frame.objects.filter(pk=prepared.frame.id).update(
+        state=Frame.State.PENDING, uncertain=True, next_attempt_at=timezone.now() + timedelta(seconds=seconds)
+    )
+
+
+def frame_finish(prepared: PreparedFrame, context: SendContext, outcome: CallOutcome) -> None:
+    if outcome.deferred_until is not None:
+        frame_defer(prepared, outcome.deferred_until)
+    elif outcome.error is not None:
+        frame_record_failure(prepared, context, outcome.error)
+    else:
+        frame_record_success(prepared, context, outcome.result)
+
+
+# --- The loops ------------------------------------------------------------------------------------
+
+
+def frames_send(frames: list[ClaimedFrame], context: SendContext) -> None:
+    """Prepare, send and record claimed frames; several at once for one-recipient backends."""
+    try:
+        prepared = [frame_prepare(f, context) for f in frames]
+        if len(prepared) == 1:
+            outcomes = [frame_call(prepared[0], context)]
+        else:
+            with ThreadPoolExecutor(max_workers=len(prepared)) as pool:
+                outcomes = list(pool.map(lambda p: frame_call(p, context), prepared))
+        for p, outcome in zip(prepared, outcomes, strict=True):
+            frame_finish(p, context, outcome)
+    finally:
+        for f in frames:
+            frame_unlock(f.id)
+
+
+def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbeat=None) -> float | None:
+    """Send a campaign's due frames for up to `budget` seconds, between frames checking that it is
+    still sending (pause and cancel take effect here).
+
+    Returns the seconds until more work is due, or None when this campaign needs no dispatcher now."""
+    budget = settings.DISPATCH_TASK_BUDGET if budget is None else budget
+    campaign = Campaign.objects.select_related("account", "sender", "template").get(pk=campaign_id)
+    context = SendContext.for_campaign(campaign)
+    batch = settings.SINGLE_RECIPIENT_CONCURRENCY if context.backend.max_recipients == 1 else 1
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        state = Campaign.objects.filter(pk=campaign_id).values_list("state", flat=True).first()
+        if state != Campaign.State.SENDING:
+            return None
+        frames = frames_claim(campaign_id=campaign_id, limit=batch)
+        if not frames:
+            return _next_due(campaign_id)
+        frames_send(frames, context)
+        if heartbeat:
+            heartbeat()
+    return 0.0
+
+
+def _next_due(campaign_id: int) -> float | None:
+    """Seconds until the campaign's next open frame is due; None (and a completion check) when none is open."""
+    from campaigns.services.lifecycle import campaign_complete_if_done
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM campaigns_frame "
+            "WHERE campaign_id = %s AND state IN ('pending', 'sending')",
+            [campaign_id],
+        )
+        (seconds,) = cursor.fetchone()
+    if seconds is None:
+        campaign_complete_if_done(campaign_id=campaign_id)
+        return None
+    return max(0.5, float(seconds))
+
+
+def frame_dispatch(*, frame_id: int) -> float | None:
+    """Send one frame by id (transactional sends). Returns seconds until a retry is due, or None."""
+    frames = frames_claim(frame_id=frame_id)
+    if frames:
+        frame = Frame.objects.select_related("account", "campaign").get(pk=frame_id)
+        context = SendContext.for_campaign(frame.campaign) if frame.campaign else SendContext.for_frame(frame)
+        frames_send(frames, context)
+    due = (
+        Frame.objects.filter(pk=frame_id, state__in=["pending", "sending"])
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return None if due is None else max(0.5, (due - timezone.now()).total_seconds())

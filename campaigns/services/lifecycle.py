@@ -1,0 +1,162 @@
+"""Campaign state transitions: one function each, guarded by a row lock, work enqueued after commit.
+
+draft ──launch──▶ preparing ──▶ sending ──▶ completed
+  │                  ▲             │ ▲
+  └─schedule─▶ scheduled           pause/resume ▶ paused
+(any unfinished state) ──cancel──▶ cancelled;  preparing/sending ──▶ failed
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign, Frame
+from campaigns.selectors import campaign_preflight, promotional_window_opening
+
+State = Campaign.State
+UNFINISHED = (State.DRAFT, State.SCHEDULED, State.PREPARING, State.SENDING, State.PAUSED)
+
+
+def _locked(campaign_id: int) -> Campaign:
+    return Campaign.objects.select_for_update().get(pk=campaign_id)
+
+
+def _save_state(campaign: Campaign, state: str, reason: str = "", **fields) -> None:
+    campaign.state = state
+    campaign.state_reason = reason
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.save(update_fields=["state", "state_reason", "updated_at", *fields])
+
+
+@transaction.atomic
+def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaign:
+    """Launch a draft or scheduled campaign: check it, then prepare now, or defer it to its send time
+    or to the next opening of the promotional window."""
+    from campaigns.tasks import campaign_prepare_task
+
+    now = now or timezone.now()
+    campaign = _locked(campaign_id)
+    if campaign.state not in (State.DRAFT, State.SCHEDULED):
+        raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be launched."})
+    report = campaign_preflight(campaign=campaign, at=now)
+    if report.problems:
+        errors: dict[str, list[str]] = {}
+        for problem in report.problems:
+            errors.setdefault(problem.field, []).append(problem.message)
+        raise ValidationError(errors)
+    if campaign.send_at and campaign.send_at > now:
+        _save_state(
+            campaign, State.SCHEDULED, f"Scheduled for {timezone.localtime(campaign.send_at):%Y-%m-%d %H:%M %Z}."
+        )
+        return campaign
+    opening = promotional_window_opening(campaign=campaign, at=now)
+    if opening is not None:
+        reason = (
+            f"Deferred to {opening.strftime('%Y-%m-%d %H:%M %Z')}: promotional messages only inside the allowed window."
+        )
+        _save_state(campaign, State.SCHEDULED, reason, send_at=opening)
+        return campaign
+    _save_state(campaign, State.PREPARING, "", launched_at=now, consecutive_failures=0)
+    transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id))
+    return campaign
+
+
+@transaction.atomic
+def campaign_pause(*, campaign_id: int, reason: str = "Paused by a user.") -> Campaign:
+    """Stop sending between frames; frames in flight finish."""
+    campaign = _locked(campaign_id)
+    if campaign.state not in (State.SENDING, State.PREPARING):
+        raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be paused."})
+    _save_state(campaign, State.PAUSED, reason)
+    return campaign
+
+
+@transaction.atomic
+def campaign_resume(*, campaign_id: int) -> Campaign:
+    """Send again from where it stopped."""
+    from campaigns.tasks import campaign_prepare_task
+
+    campaign = _locked(campaign_id)
+    if campaign.state != State.PAUSED:
+        raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be resumed."})
+    prepared = campaign.audience_size is not None
+    _save_state(campaign, State.SENDING if prepared else State.PREPARING, "", consecutive_failures=0)
+    if prepared:
+        transaction.on_commit(lambda: dispatchers_start(campaign_id=campaign.id))
+    else:
+        transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id))
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign_id: int) -> Campaign:
+    """Stop for good: unsent messages fail with reason "cancelled"; frames in flight finish."""
+    campaign = _locked(campaign_id)
+    if campaign.state not in UNFINISHED:
+        raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be cancelled."})
+    messages_close_unsent(campaign_id=campaign.id, status="failed", reason="cancelled before sending")
+    _save_state(campaign, State.CANCELLED, "Cancelled by a user.", completed_at=timezone.now())
+    return campaign
+
+
+@transaction.atomic
+def campaign_fail(*, campaign_id: int, reason: str) -> Campaign:
+    """Stop because something is wrong that a person must fix (said in `reason`)."""
+    campaign = _locked(campaign_id)
+    if campaign.state in UNFINISHED:
+        messages_close_unsent(campaign_id=campaign.id, status="failed", reason=reason[:255])
+        _save_state(campaign, State.FAILED, reason[:500], completed_at=timezone.now())
+    return campaign
+
+
+def campaign_complete_if_done(*, campaign_id: int) -> bool:
+    """Mark a sending campaign completed once no message can change any more (all final or expired)."""
+    with transaction.atomic():
+        campaign = _locked(campaign_id)
+        if campaign.state != State.SENDING:
+            return False
+        open_count = sum(int(campaign.counters.get(s, 0)) for s in ("pending", "queued", "submitted", "sent"))
+        if open_count > 0 or Frame.objects.filter(campaign_id=campaign.id, state__in=["pending", "sending"]).exists():
+            return False
+        _save_state(campaign, State.COMPLETED, "", completed_at=timezone.now())
+    return True
+
+
+def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
+    """Finalise the messages of frames still waiting (frames in flight finish); those frames are cancelled."""
+    from campaigns.services.counters import moved_counters_sql
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH closed_frames AS (
+                UPDATE campaigns_frame SET state = 'cancelled', finished_at = now()
+                WHERE campaign_id = %s AND state = 'pending' RETURNING id, uncertain
+            ), moved AS (
+                UPDATE campaigns_message m SET status = %s, updated_at = now(), final_at = now(),
+                    reason = CASE WHEN f.uncertain THEN left(%s || '; an earlier attempt''s answer was lost, '
+                                  'so the provider may have it', 255) ELSE %s END
+                FROM campaigns_message old, closed_frames f
+                WHERE old.id = m.id AND m.campaign_id = %s AND m.status IN ('pending', 'queued') AND f.id = m.frame_id
+                RETURNING m.campaign_id, old.status AS old_status, m.status AS new_status
+            ) {moved_counters_sql("moved")}
+            SELECT count(*) FROM moved
+            """,
+            [campaign_id, status, reason, reason, campaign_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def dispatchers_start(*, campaign_id: int) -> None:
+    """Enqueue one dispatcher per slot; a slot already held by a live dispatcher makes the new one exit."""
+    from django.conf import settings
+
+    from campaigns.tasks import campaign_dispatch_task
+
+    for slot in range(settings.DISPATCHERS_PER_CAMPAIGN):
+        campaign_dispatch_task.delay(campaign_id, slot)

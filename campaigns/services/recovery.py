@@ -1,0 +1,82 @@
+"""Reconcile a frame whose answer was lost (timeout, dropped connection, dead worker): find out what
+the vendor already has, and send again only what it never got (DESIGN §3.6).
+
+- "resend" (Octopush): the same request_id again; the vendor answers 120 for a frame it has.
+- "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs.
+- "callbacks" (Devino, no lookup API): refs whose delivery reports arrived were received; the rest
+  are resent once the settle window has passed, if the account accepts at-least-once delivery,
+  and otherwise failed as "outcome unknown".
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from campaigns import ratelimit
+from campaigns.models import StatusEvent
+from providers.backends.base import Account, RecipientResult, SendResult, Status
+
+
+def frame_reconcile(prepared, context, account: Account):
+    """Settle a reclaimed frame; returns the dispatch CallOutcome. Runs without database writes."""
+    from campaigns.services.dispatch import CallOutcome
+
+    backend, outbound = context.backend, prepared.outbound
+    if backend.recovery == "resend":
+        ratelimit.acquire(context.account.pk, context.account.rate_limit)
+        return CallOutcome(backend.send(account, outbound))
+
+    known = None if backend.recovery == "callbacks" else backend.recover(account, outbound)
+    if known is None:
+        known = _known_from_reports(context.account.pk, outbound)
+        remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]
+        if remaining:
+            waited = (timezone.now() - _uncertain_since(prepared)).total_seconds()
+            if waited < settings.CALLBACK_SETTLE:
+                return CallOutcome(deferred_until=settings.CALLBACK_SETTLE - waited)
+            if not context.account.options.get("at_least_once"):
+                unknown = [
+                    RecipientResult(r.external_ref, r.address, False, Status.FAILED,
+                                    text=f"outcome unknown: no answer and no delivery report from "
+                                         f"{backend.label} within {int(settings.CALLBACK_SETTLE)} s")
+                    for r in remaining
+                ]  # fmt: skip
+                return CallOutcome(SendResult([*known, *unknown], summary={"reconciled": "callbacks"}))
+    else:
+        remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]
+    results = list(known)
+    ticket = ""
+    if remaining:
+        ratelimit.acquire(context.account.pk, context.account.rate_limit)
+        resent = backend.send(account, replace(outbound, recipients=remaining))
+        results += resent.results
+        ticket = resent.ticket
+    return CallOutcome(
+        SendResult(results, ticket=ticket, summary={"reconciled": backend.recovery, "resent": len(remaining)})
+    )
+
+
+def _known_from_reports(account_id: int, outbound) -> list[RecipientResult]:
+    """Recipients whose delivery reports (carrying our ref) prove the vendor received them."""
+    refs = {r.external_ref: r for r in outbound.recipients}
+    found = StatusEvent.objects.filter(account_id=account_id, external_ref__in=list(refs)).values_list(
+        "external_ref", "provider_message_id"
+    )
+    seen: dict[str, str] = {}
+    for ref, provider_id in found:
+        seen.setdefault(ref, provider_id)
+    return [
+        RecipientResult(ref, refs[ref].address, True, Status.SUBMITTED, provider_message_id=provider_id)
+        for ref, provider_id in seen.items()
+    ]
+
+
+def _uncertain_since(prepared) -> datetime:
+    value = prepared.frame.response.get("uncertain_since")
+    if value:
+        return datetime.fromisoformat(value)
+    return timezone.now()

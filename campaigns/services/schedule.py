@@ -1,0 +1,125 @@
+"""Periodic work: launching due and recurring campaigns, restarting stalled dispatchers, deadlines."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.locks import slot_taken
+from campaigns.models import Campaign
+from campaigns.services.lifecycle import (
+    _locked,
+    _save_state,
+    campaign_complete_if_done,
+    campaign_fail,
+    campaign_launch,
+    dispatchers_start,
+    messages_close_unsent,
+)
+
+logger = logging.getLogger("herald.schedule")
+RECURRENCE_STEP = {Campaign.Recurrence.DAILY: timedelta(days=1), Campaign.Recurrence.WEEKLY: timedelta(weeks=1)}
+
+
+def campaign_run_create(*, parent: Campaign, at: datetime) -> Campaign:
+    """A run of a recurring campaign: a copy of it, launched as its own campaign."""
+    run = Campaign.objects.create(
+        name=f"{parent.name} — {timezone.localtime(at):%Y-%m-%d %H:%M}", channel=parent.channel, account=parent.account,
+        sender=parent.sender, template=parent.template, text=parent.text, purpose=parent.purpose,
+        tags_operator=parent.tags_operator, parent=parent, smooth_minutes=parent.smooth_minutes,
+        send_by=at + (parent.send_by - parent.send_at) if parent.send_by and parent.send_at else None,
+        frame_size=parent.frame_size, created_by=parent.created_by,
+    )  # fmt: skip
+    run.tags.set(parent.tags.all())
+    run.segments.set(parent.segments.all())
+    run.excluded_tags.set(parent.excluded_tags.all())
+    run.contacts.set(parent.contacts.all())
+    return run
+
+
+def campaigns_launch_due(*, now: datetime | None = None) -> list[int]:
+    """Launch scheduled campaigns whose time has come; recurring ones spawn a run and move to the next time."""
+    now = now or timezone.now()
+    launched = []
+    for campaign_id in Campaign.objects.filter(state=Campaign.State.SCHEDULED, send_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            campaign = _locked(campaign_id)
+            if campaign.state != Campaign.State.SCHEDULED or not campaign.send_at or campaign.send_at > now:
+                continue
+            target = campaign
+            if campaign.recurrence:
+                target = campaign_run_create(parent=campaign, at=campaign.send_at)
+                step = RECURRENCE_STEP[campaign.recurrence]
+                next_at = campaign.send_at
+                while next_at <= now:
+                    next_at += step
+                _save_state(
+                    campaign,
+                    Campaign.State.SCHEDULED,
+                    f"Recurring; next run {timezone.localtime(next_at):%Y-%m-%d %H:%M}.",
+                    send_at=next_at,
+                )
+                target.send_at = None
+        try:
+            campaign_launch(campaign_id=target.pk, now=now)
+            launched.append(target.pk)
+        except ValidationError as exc:
+            reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            campaign_fail(campaign_id=target.pk, reason=f"Could not launch at its scheduled time: {reason}")
+    return launched
+
+
+def dispatchers_watchdog(*, stale_after: float = 20.0) -> list[int]:
+    """Restart dispatchers where due frames wait and no dispatcher holds a slot (after a worker died)."""
+    from campaigns.tasks import frame_send_task
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT DISTINCT f.campaign_id FROM campaigns_frame f JOIN campaigns_campaign c ON c.id = f.campaign_id
+               WHERE c.state = 'sending' AND f.state IN ('pending', 'sending')
+                 AND f.next_attempt_at < now() - make_interval(secs => %s)""",
+            [stale_after],
+        )
+        stalled = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            """SELECT id FROM campaigns_frame WHERE campaign_id IS NULL AND state IN ('pending', 'sending')
+               AND next_attempt_at < now() - make_interval(secs => %s) LIMIT 500""",
+            [stale_after],
+        )
+        transactional = [row[0] for row in cursor.fetchall()]
+    restarted = []
+    for campaign_id in stalled:
+        if not any(slot_taken(campaign_id, slot) for slot in range(settings.DISPATCHERS_PER_CAMPAIGN)):
+            dispatchers_start(campaign_id=campaign_id)
+            restarted.append(campaign_id)
+    for frame_id in transactional:
+        frame_send_task.delay(frame_id)
+    return restarted
+
+
+def campaigns_expire_overdue(*, now: datetime | None = None) -> list[int]:
+    """Past their send-by deadline, unsent messages expire; a campaign not yet launched fails."""
+    now = now or timezone.now()
+    expired = []
+    unfinished = [Campaign.State.SCHEDULED, Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED]
+    for campaign_id in Campaign.objects.filter(send_by__lte=now, state__in=unfinished).values_list("pk", flat=True):
+        with transaction.atomic():
+            campaign = _locked(campaign_id)
+            if campaign.state not in unfinished or not campaign.send_by or campaign.send_by > now:
+                continue
+            messages_close_unsent(campaign_id=campaign.pk, status="expired", reason="send-by deadline passed")
+            if campaign.state == Campaign.State.SCHEDULED:
+                _save_state(campaign, Campaign.State.FAILED, "The send-by deadline passed before it was launched.",
+                            completed_at=now)  # fmt: skip
+            elif campaign.state == Campaign.State.PAUSED:
+                _save_state(campaign, Campaign.State.SENDING, "Send-by deadline passed; finishing what was sent.")
+        campaign_complete_if_done(campaign_id=campaign_id)
+        expired.append(campaign_id)
+    return expired

@@ -1,0 +1,93 @@
+"""Transactional sends (an OTP, an order update): one message through the same frame machinery."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from campaigns.models import Frame, Message
+from campaigns.sms import sms_parts
+from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
+from contacts.models import Contact
+from contacts.phones import InvalidPhone, normalize_address
+from providers.backends import get_backend
+from providers.dlt import template_render
+from providers.models import DltTemplate, ProviderAccount, Sender
+
+
+def _suppression_reason(address: str, contact_id: int | None, spec: AudienceSpec) -> str:
+    sql, params = suppression_match_sql("%s", "%s", spec)
+    with connection.cursor() as cursor:
+        # Placeholders in order: the address, the scope values, then the contact (for tag scopes).
+        cursor.execute(f"SELECT {SUPPRESSION_REASON_SQL} FROM ({sql}) u", [address, *params, contact_id])
+        row = cursor.fetchone()
+    return row[0] if row else ""
+
+
+@transaction.atomic
+def message_send_transactional(
+    *,
+    account: ProviderAccount,
+    to: str,
+    text: str = "",
+    sender: Sender | None = None,
+    template: DltTemplate | None = None,
+    variables: dict[str, str] | None = None,
+    channel: str = "sms",
+    purpose: str = "transactional",
+) -> Message:
+    """Create the message and its frame and send it now; an unsubscribed address gets a `suppressed` message."""
+    from campaigns.tasks import frame_send_task
+
+    errors: dict[str, str] = {}
+    try:
+        address = normalize_address(to)
+    except InvalidPhone:
+        errors["to"] = "Enter a valid phone number (E.164, e.g. +919812345678) or e-mail address."
+    if not account.is_active:
+        errors["account"] = f"The provider account {account.name} is not active."
+    elif channel not in (account.channels or []) or channel not in get_backend(account.kind).channels:
+        errors["channel"] = f"{account.name} does not send {channel}."
+    if sender is not None and (sender.account_id != account.pk or sender.status != Sender.Status.APPROVED):
+        errors["sender"] = f"{sender.name} is not an approved sender of {account.name}."
+    if template is not None:
+        try:
+            rendered = template_render(template.body, variables or {})
+        except ValidationError as exc:
+            errors.update({k: " ".join(v) for k, v in exc.message_dict.items()})
+        else:
+            text = text or rendered
+        if sender is not None and not template.senders.filter(pk=sender.pk).exists():
+            errors["template"] = f"Template {template.name} is not registered for sender {sender.name}."
+    if not text.strip() and "text" not in errors:
+        errors["text"] = "Give the text, or a template and its variables."
+    if errors:
+        raise ValidationError(errors)
+
+    contact = Contact.objects.filter(phone=address).only("pk").first()
+    spec = AudienceSpec(
+        channel=channel,
+        sender_name=sender.name if sender else "",
+        services=tuple(s for s in (purpose, sender.service if sender else "") if s),
+    )
+    reason = _suppression_reason(address, contact.pk if contact else None, spec)
+    parts = sms_parts(text)
+    message = Message(
+        account=account, contact=contact, channel=channel, address=address, text=text,
+        parts=parts.parts, encoding=parts.encoding,
+    )  # fmt: skip
+    if reason:
+        message.status, message.reason = "suppressed", reason
+        message.save()
+        return message
+    message.frame = Frame.objects.create(
+        account=account, seq=0, size=1,
+        response={"transactional": {
+            "sender": sender.name if sender else "", "channel": channel, "purpose": purpose,
+            "service": sender.service if sender else "", "dlt_entity_id": sender.dlt_entity_id if sender else "",
+            "dlt_template_id": template.dlt_template_id if template else "",
+        }},
+    )  # fmt: skip
+    message.save()
+    transaction.on_commit(lambda: frame_send_task.delay(message.frame_id))
+    return message

@@ -1,0 +1,181 @@
+"""Audience materialisation (one INSERT … SELECT), suppression reasons, frames and the estimate."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from django.core.exceptions import ValidationError
+
+from campaigns.models import Campaign, Frame, Message
+from campaigns.selectors import campaign_estimate, promotional_window_opening
+from campaigns.services.counters import counters_recount
+from campaigns.services.lifecycle import campaign_launch
+from campaigns.services.prepare import frames_build, messages_materialise
+from contacts.models import Operator, Unsubscriber
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    DltTemplateFactory,
+    ProviderAccountFactory,
+    SegmentFactory,
+    SenderFactory,
+    TagFactory,
+    UnsubscriberFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def audience():
+    """Tagged contacts: a, b in 'news'; c in 'news' + 'vip'; d in 'vip'; e untagged; f in 'news' but inactive."""
+    news, vip, staff = TagFactory(name="news"), TagFactory(name="vip"), TagFactory(name="staff")
+    people = {
+        "a": ContactFactory(tags=[news]),
+        "b": ContactFactory(tags=[news, staff]),
+        "c": ContactFactory(tags=[news, vip]),
+        "d": ContactFactory(tags=[vip]),
+        "e": ContactFactory(),
+        "f": ContactFactory(tags=[news], is_active=False),
+    }
+    return {"news": news, "vip": vip, "staff": staff, **people}
+
+
+def _statuses(campaign):
+    return {m.contact_id: (m.status, m.reason) for m in Message.objects.filter(campaign=campaign)}
+
+
+def test_materialise_writes_one_message_per_member_with_suppression_reasons(audience):
+    campaign = CampaignFactory(tags=[audience["news"]], excluded_tags=[audience["staff"]], contacts=[audience["e"]])
+    UnsubscriberFactory(address=audience["c"].phone, scope=Unsubscriber.Scope.SENDER, value=campaign.sender.name)
+    UnsubscriberFactory(address=audience["e"].phone, scope=Unsubscriber.Scope.CHANNEL, value="viber")  # other channel
+
+    assert messages_materialise(campaign=campaign) == 4
+    assert _statuses(campaign) == {
+        audience["a"].pk: ("pending", ""),
+        audience["c"].pk: ("suppressed", f"unsubscribed (sender: {campaign.sender.name})"),
+        audience["e"].pk: ("pending", ""),
+        audience["f"].pk: ("suppressed", "inactive contact"),
+    }
+    assert messages_materialise(campaign=campaign) == 0, "a second run must not duplicate messages"
+
+
+@pytest.mark.parametrize(
+    ("scope", "value", "suppressed"),
+    [
+        ("all", "", True),
+        ("channel", "sms", True),
+        ("channel", "email", False),
+        ("service", "promotional", True),
+        ("service", "transactional", False),
+        ("tag", "news", True),
+        ("tag", "vip", False),
+    ],
+)
+def test_each_unsubscription_scope_applies_only_where_it_should(audience, scope, value, suppressed):
+    campaign = CampaignFactory(tags=[audience["news"]], purpose=Campaign.Purpose.PROMOTIONAL)
+    Unsubscriber.objects.create(address=audience["a"].phone, scope=scope, value=value)
+    messages_materialise(campaign=campaign)
+    status = Message.objects.get(campaign=campaign, contact=audience["a"]).status
+    assert status == ("suppressed" if suppressed else "pending")
+
+
+def test_segments_and_all_of_tags_select_the_right_people(audience):
+    vip_news = SegmentFactory(positive_tags=[audience["news"], audience["vip"]], positive_operator=Operator.ALL)
+    campaign = CampaignFactory(segments=[vip_news], tags=[audience["vip"]], tags_operator=Operator.ALL)
+    messages_materialise(campaign=campaign)
+    assert set(_statuses(campaign)) == {audience["c"].pk, audience["d"].pk}
+
+
+def test_frames_group_pending_messages_and_spread_them_with_smooth_sending(audience):
+    contacts = ContactFactory.create_batch(25, tags=[audience["news"]])
+    campaign = CampaignFactory(tags=[audience["news"]], smooth_minutes=10)
+    messages_materialise(campaign=campaign)
+    assert frames_build(campaign=campaign, frame_size=10) == 3  # 25 + a, b, c pending = 28 → 10, 10, 8
+    frames = list(Frame.objects.filter(campaign=campaign).order_by("seq"))
+    assert [f.size for f in frames] == [10, 10, 8]
+    assert Message.objects.filter(campaign=campaign, status="pending", frame__isnull=True).count() == 0
+    assert Message.objects.filter(campaign=campaign, status="suppressed", frame__isnull=False).count() == 0
+    gaps = [(b.next_attempt_at - a.next_attempt_at).total_seconds() for a, b in zip(frames, frames[1:], strict=False)]
+    assert gaps == pytest.approx([200, 200], abs=2)  # 10 minutes over 3 frames
+    assert frames_build(campaign=campaign, frame_size=10) == 3, "no second set of frames"
+    assert len(contacts) == 25
+
+
+def test_counters_recount_matches_the_messages(audience):
+    campaign = CampaignFactory(tags=[audience["news"]])
+    messages_materialise(campaign=campaign)
+    assert counters_recount(campaign_id=campaign.pk) == {"pending": 3, "suppressed": 1}
+
+
+# --- Estimate and pre-flight -------------------------------------------------------------------
+
+
+def _problems(campaign, **kwargs):
+    return {p.field: p.message for p in campaign_estimate(campaign=campaign, **kwargs).problems}
+
+
+def test_estimate_counts_audience_suppressions_parts_and_cost(audience):
+    campaign = CampaignFactory(tags=[audience["news"]], text="Hi {{first_name}}, your parcel — is on its way")
+    estimate = campaign_estimate(campaign=campaign)
+    assert (estimate.audience, estimate.sendable, estimate.suppressed) == (4, 3, {"inactive contact": 1})
+    assert estimate.parts.encoding == "UCS-2"
+    assert estimate.parts.first_ucs2_char == "—"
+    assert str(estimate.cost) == "0.30000"  # 3 recipients × 1 part × 0.1
+    assert estimate.text_sample.startswith(f"Hi {audience['a'].first_name},")
+
+
+def test_preflight_names_the_field_of_each_problem(audience):
+    account = ProviderAccountFactory(kind="mobtexting")
+    pending_sender = SenderFactory(account=account, status="pending")
+    campaign = CampaignFactory(account=account, sender=pending_sender, tags=[audience["news"]], frame_size=5000)
+    problems = _problems(campaign)
+    assert "pending" in problems["sender"]
+    assert "DLT template" in problems["template"]
+    assert "500" in problems["frame_size"]
+
+
+def test_preflight_checks_the_text_against_the_dlt_template(audience):
+    campaign = CampaignFactory(tags=[audience["news"]], text="Your OTP is 1234. Valid for 15 minutes. - Herald")
+    campaign.template = DltTemplateFactory(account=campaign.account, senders=[campaign.sender])
+    assert "text" in _problems(campaign)
+    campaign.text = "Your OTP is {{otp}}. Valid for 10 minutes. - Herald"
+    assert "text" not in _problems(campaign)
+    campaign.text = "Your OTP is " + "9" * 31 + ". Valid for 10 minutes. - Herald"
+    assert "30" in _problems(campaign)["text"]
+
+
+def test_octopush_marketing_needs_the_stop_mention(audience):
+    account = ProviderAccountFactory(kind="octopush")
+    campaign = CampaignFactory(account=account, sender__account=account, sender__country="FR", tags=[audience["news"]],
+                               purpose=Campaign.Purpose.PROMOTIONAL, text="Soldes -50% ce week-end")  # fmt: skip
+    assert "STOP" in _problems(campaign)["text"]
+    campaign.text += " STOP au 30101"
+    assert "text" not in _problems(campaign)
+
+
+def test_launch_refuses_with_the_failing_fields(audience):
+    campaign = CampaignFactory(tags=[], text="")
+    with pytest.raises(ValidationError) as exc:
+        campaign_launch(campaign_id=campaign.pk)
+    assert set(exc.value.message_dict) >= {"text", "tags"}
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.DRAFT
+
+
+def test_promotional_launch_outside_the_window_is_deferred_to_the_next_opening(audience):
+    account = ProviderAccountFactory(kind="devino")  # the default window: 09:00-21:00 Asia/Kolkata
+    campaign = CampaignFactory(account=account, tags=[audience["news"]], purpose=Campaign.Purpose.PROMOTIONAL)
+    night = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)  # 23:30 in Kolkata
+    assert promotional_window_opening(campaign=campaign, at=night) == datetime(2026, 11, 24, 3, 30, tzinfo=UTC)
+    campaign_launch(campaign_id=campaign.pk, now=night)
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SCHEDULED
+    assert campaign.send_at == datetime(2026, 11, 24, 3, 30, tzinfo=UTC)
+    assert "promotional" in campaign.state_reason
+    assert not Message.objects.filter(campaign=campaign).exists(), "deferred, not dropped, and not sent"
+
+
+def test_transactional_traffic_ignores_the_promotional_window(audience):
+    campaign = CampaignFactory(tags=[audience["news"]], purpose=Campaign.Purpose.TRANSACTIONAL)
+    assert promotional_window_opening(campaign=campaign, at=datetime(2026, 11, 23, 18, 0, tzinfo=UTC)) is None
