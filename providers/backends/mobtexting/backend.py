@@ -1,0 +1,400 @@
+"""MOBtexting (India, DLT), API v2 — seed 001 and PROVIDERS.md § MOBtexting.
+
+Sends go to `POST sms/send/json` as {"root": {defaults}, "nodes": [{"to", "custom", "message"}]}, so that
+every recipient carries our external_ref in `custom` and may carry its own text. The vendor does not
+de-duplicate, so a frame whose answer was lost is recovered by looking each ref up with
+`GET sms/status?cid=` (recovery "lookup"). Delivery reports arrive both ways: pushed to the webhook
+that `setup()` registers (flat JSON, the {"event", "payload"} envelope, or a customised GET), and
+pulled from `GET sms/status` (by group_id, cid or date, 100 rows a page). Promotional (P) traffic gets
+no delivery report post-DLT [seed 001:9527]; the engine finalises it after the account's report window.
+
+Status vocabulary (statuses.py): AWAITING-DLR, SCHEDULED, ENROUTE/EN_ROUTE, DELIVRD/DELIVERED,
+UNDELIV/UNDELIVERABLE, EXPIRED, DELETED; the error code table 000-463 and the DLT family 777-792 with
+their words (DNDNUMB, PROMO-TMOUT, DUPLICATE, DLT-REJECTED …); Smart Delivery's INV-PEID, INV-TMID ….
+
+Account: credentials {"api_key"}; options "webhook_id" (set by setup), "callback_auth" "bearer"
+(default: `Authorization: Bearer <webhook secret>`) or "signature" (`Signature` = hex HMAC-SHA256 of the
+raw body keyed with the webhook id), "service" (the service code when the frame has none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from providers.backends.base import (
+    FAILURE_STATUSES,
+    Account,
+    AuthenticationFailed,
+    Backend,
+    BackendError,
+    CallbackResponse,
+    CheckResult,
+    ConfigError,
+    CredentialField,
+    OutboundFrame,
+    ParsedCallback,
+    PollQuery,
+    RecipientResult,
+    RemoteSender,
+    RemoteTemplate,
+    RemoteUnsubscriber,
+    ResponseUnparseable,
+    SendResult,
+    Status,
+    StatusUpdate,
+    UpdateKind,
+)
+from providers.backends.mobtexting import registries
+from providers.backends.mobtexting.client import IST, call, digits, e164, first, pages, parse_time, vendor_time
+from providers.backends.mobtexting.statuses import ERROR_CODES, STATUS_MAP, classify
+
+__all__ = ["DEFAULT_BASE_URL", "ERROR_CODES", "STATUS_MAP", "MobtextingBackend", "verification_token"]
+
+DEFAULT_BASE_URL = "https://portal.mobtexting.com/api/v2"
+SERVICE_FOR_PURPOSE = {"transactional": "T", "service": "S", "promotional": "P"}
+WEBHOOK_NAME = "Herald"
+STATUS_EVENT, OPTOUT_EVENT = "sms:message:status", "sms:unsubscription"
+OPTOUT_SCOPES = {"tag": "tag", "product": "service", "service": "service", "sender": "sender", "all": "all", "": "all"}
+MAX_POLL_DAYS = 31
+
+
+def verification_token(account: Account) -> str:
+    """The validation key given to MOBtexting for the webhook handshake, derived from the webhook secret so
+    that the secret itself never travels in a URL."""
+    if not account.webhook_secret:
+        raise ConfigError("The account has no webhook secret.")
+    digest = hmac.new(account.webhook_secret.encode(), b"mobtexting-webhook-verification", hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+class MobtextingBackend(Backend):
+    kind = "mobtexting"
+    label = "MOBtexting"
+    default_base_url = DEFAULT_BASE_URL
+    channels = ("sms",)
+    max_recipients = 500  # no cap is documented; Herald's choice, configurable per account
+    default_frame_size = 200
+    per_recipient_text = True
+    supports_callbacks = True
+    supports_polling = True
+    secret_in_url = False  # MOBtexting sends the webhook secret as a bearer token (or signs)
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField("api_key", "API access token", help_text="Developers → API Keys / Access Tokens."),
+    )
+    recovery = "lookup"
+
+    def send(self, account: Account, frame: OutboundFrame) -> SendResult:
+        """One `sms/send/json` request; results matched to recipients by `customid` (fallback: mobile)."""
+        if frame.channel not in self.channels:
+            raise ConfigError(f"MOBtexting sends SMS here, not {frame.channel!r}.")
+        if not frame.recipients:
+            return SendResult([])
+        body = call(account, "POST", "sms/send/json", json=self._send_body(account, frame))
+        rows = body.get("data")
+        if not isinstance(rows, list):
+            raise ResponseUnparseable(f"mobtexting accepted the request without per-number rows: {str(body)[:200]}")
+        by_ref: dict[str, dict] = {}
+        by_mobile: dict[str, list[dict]] = {}
+        for row in rows:
+            if isinstance(row, dict):
+                by_ref.setdefault(first(row, "customid", "custom"), row)
+                by_mobile.setdefault(digits(first(row, "mobile")), []).append(row)
+        used: set[int] = set()
+        results = []
+        for recipient in frame.recipients:
+            row = by_ref.get(recipient.external_ref)
+            if row is None or id(row) in used:
+                row = next((r for r in by_mobile.get(digits(recipient.address), []) if id(r) not in used), None)
+            if row is not None:
+                used.add(id(row))
+            results.append(self._result(recipient, row))
+        group_id = first(body, "group_id")
+        accepted = sum(r.accepted for r in results)
+        summary = {"group_id": group_id, "accepted": accepted, "message": first(body, "message")}
+        return SendResult(results, ticket=group_id, summary=summary)
+
+    def parse_callback(
+        self, account: Account, *, method: str, headers: dict[str, str], query: dict[str, str], body: bytes
+    ) -> ParsedCallback:
+        """The verification handshake, DLRs (flat, envelope or customised GET) and opt-out events."""
+        headers = {k.lower(): v for k, v in headers.items()}
+        payload, malformed = self._callback_payload(method, headers, query, body)
+        if isinstance(payload, dict) and "challenge" in payload and "validation_key" in payload:
+            self._authenticate_handshake(account, headers, query, payload)
+            answer = json.dumps({"challenge": payload["challenge"]})
+            return ParsedCallback([], CallbackResponse(200, answer, "application/json"))
+        self._authenticate(account, headers, body)
+        if malformed is not None:
+            raise malformed
+        items = payload if isinstance(payload, list) else [payload]
+        return ParsedCallback([self._update(item) for item in items], CallbackResponse(200, "", "text/plain"))
+
+    def poll(self, account: Account, query: PollQuery) -> list[StatusUpdate]:
+        """`sms/status` by group_id (every page), by cid per message, and by date since `query.since`."""
+        updates = []
+        for group_id in query.tickets:
+            updates += [self._status_update(row) for row in pages(account, "sms/status", {"group_id": group_id})]
+        for message in query.messages:
+            params = {"cid": message.external_ref} if message.external_ref else {"id": message.provider_message_id}
+            if not any(params.values()):
+                continue
+            rows = pages(account, "sms/status", params)
+            updates += [self._status_update(row) for row in rows if self._is_message(row, message.external_ref)]
+        if query.since is not None:
+            day = query.since.astimezone(IST).date() if query.since.tzinfo else query.since.date()
+            today = datetime.now(IST).date()
+            for offset in range(min((today - day).days, MAX_POLL_DAYS) + 1):
+                date = (day + timedelta(days=offset)).isoformat()
+                updates += [self._status_update(row) for row in pages(account, "sms/status", {"date": date})]
+        return updates
+
+    def recover(self, account: Account, frame: OutboundFrame) -> list[RecipientResult] | None:
+        """Look each recipient up by cid; those MOBtexting has are SUBMITTED, the others are left out (resent)."""
+        results = []
+        for recipient in frame.recipients:
+            rows = [r for r in pages(account, "sms/status", {"cid": recipient.external_ref}) if first(r, "id")]
+            rows = [r for r in rows if self._is_message(r, recipient.external_ref)]
+            row = next((r for r in rows if digits(first(r, "mobile")) == digits(recipient.address)), None)
+            row = row or (rows[0] if rows else None)
+            if row is not None:
+                results.append(self._accepted(recipient, row))
+        return results
+
+    def check(self, account: Account) -> CheckResult:
+        """`GET auth/me`: the token works, and whose account it is."""
+        try:
+            body = call(account, "GET", "auth/me")
+        except BackendError as exc:
+            return CheckResult(False, exc.message)
+        data = body.get("data") if isinstance(body.get("data"), dict) else body
+        who = first(data, "name", "username", "email")
+        return CheckResult(True, f"Connected to MOBtexting as {who}." if who else "Connected to MOBtexting.")
+
+    def setup(self, account: Account) -> dict[str, Any]:
+        """Create (or refresh) the "Herald" webhook and subscribe it to DLRs and opt-outs; safe to run twice."""
+        if not account.webhook_url:
+            raise ConfigError("The account has no webhook URL for MOBtexting to call.")
+        token = verification_token(account)  # also checks that there is a webhook secret
+        hook = {"name": WEBHOOK_NAME, "uri": account.webhook_url, "secret": account.webhook_secret, "status": 1}
+        rows = pages(account, "developer/webhooks", {"filter[name]": WEBHOOK_NAME})
+        existing = next((row for row in rows if row.get("uri") == account.webhook_url and first(row, "id")), None)
+        if existing is not None:
+            data = call(account, "PUT", f"developer/webhooks/{first(existing, 'id')}", json=hook).get("data")
+        else:
+            hook["token"] = token
+            data = call(account, "POST", "developer/webhooks", json=hook).get("data")
+        webhook_id = first(data, "id") if isinstance(data, dict) else ""
+        if not webhook_id:
+            raise ResponseUnparseable(f"mobtexting created a webhook without an id: {str(data)[:200]}")
+        subscribed = {
+            (first(r, "event"), first(r, "webhook_id")) for r in pages(account, "developer/subscriptions", {})
+        }
+        for event in (STATUS_EVENT, OPTOUT_EVENT):
+            if (event, webhook_id) not in subscribed:
+                subscription = {"event": event, "identity": "all", "webhook_id": webhook_id}
+                call(account, "POST", "developer/subscriptions", json=subscription)
+        return {"webhook_id": webhook_id, "webhook_verified": str(data.get("is_verified", 1)) in ("1", "True", "true")}
+
+    # Registries (senders, DLT templates, unsubscribers), synced by providers/sync.py.
+    def list_senders(self, account: Account) -> list[RemoteSender]:
+        return registries.list_senders(account)
+
+    def create_sender(self, account: Account, sender: RemoteSender) -> RemoteSender:
+        return registries.create_sender(account, sender)
+
+    def list_templates(self, account: Account) -> list[RemoteTemplate]:
+        return registries.list_templates(account)
+
+    def create_template(self, account: Account, template: RemoteTemplate) -> RemoteTemplate:
+        return registries.create_template(account, template)
+
+    def list_unsubscribers(self, account: Account) -> list[RemoteUnsubscriber]:
+        return registries.list_unsubscribers(account)
+
+    def create_unsubscriber(self, account: Account, unsubscriber: RemoteUnsubscriber) -> RemoteUnsubscriber:
+        return registries.create_unsubscriber(account, unsubscriber)
+
+    # --- private helpers ---
+
+    def _send_body(self, account: Account, frame: OutboundFrame) -> dict[str, Any]:
+        """Defaults in root, one node per recipient; a node carries a text only when texts differ."""
+        service = frame.service or account.options.get("service") or SERVICE_FOR_PURPOSE.get(frame.purpose, "T")
+        root: dict[str, Any] = {"name": frame.campaign_name or frame.key, "sender": frame.sender, "service": service}
+        root["type"] = "A"  # the vendor picks GSM or Unicode
+        shared = frame.same_text_for_all
+        if shared:
+            root["message"] = frame.text
+        if frame.dlt_entity_id:
+            root["entity_id"] = frame.dlt_entity_id
+        if frame.dlt_template_id:
+            root["template_id"] = frame.dlt_template_id
+        if account.options.get("webhook_id"):
+            root["webhook_id"] = str(account.options["webhook_id"])
+        if frame.send_at is not None:
+            root["time"] = vendor_time(frame.send_at)
+        nodes = []
+        for recipient in frame.recipients:
+            node = {"to": digits(recipient.address), "custom": recipient.external_ref}
+            if not shared:
+                node["message"] = frame.text_for(recipient)
+            nodes.append(node)
+        return {"root": root, "nodes": nodes}
+
+    def _result(self, recipient, row: dict | None) -> RecipientResult:
+        if row is None:
+            return RecipientResult(
+                recipient.external_ref,
+                recipient.address,
+                False,
+                Status.REJECTED,
+                text="MOBtexting did not accept this number (it is missing from the answer).",
+            )
+        raw = first(row, "status")
+        status, code, text = classify(raw, first(row, "code", "error_code"))
+        if status in FAILURE_STATUSES or not first(row, "id"):
+            return RecipientResult(
+                recipient.external_ref,
+                recipient.address,
+                False,
+                Status.FAILED if status is Status.FAILED else Status.REJECTED,
+                provider_message_id=first(row, "id"),
+                code=code,
+                text=first(row, "message", "reason", "description") or text or raw,
+            )
+        return self._accepted(recipient, row)
+
+    @staticmethod
+    def _accepted(recipient, row: dict) -> RecipientResult:
+        units, charges = _number(row.get("units")), _number(row.get("charges"))
+        return RecipientResult(
+            recipient.external_ref,
+            recipient.address,
+            True,
+            Status.SUBMITTED,
+            provider_message_id=first(row, "id"),
+            parts=int(units) if units is not None else None,
+            cost=charges,
+        )
+
+    @staticmethod
+    def _is_message(row: dict, external_ref: str) -> bool:
+        ref = first(row, "custom", "cid", "customid")
+        return not external_ref or not ref or ref == external_ref
+
+    @staticmethod
+    def _callback_payload(method, headers, query, body) -> tuple[Any, BackendError | None]:
+        """The callback as JSON-like data, and the error to raise if it is malformed (after authentication)."""
+        fields = {k: v for k, v in query.items() if k != "token"}
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if method.upper() == "GET" or (not body.strip() and fields):
+            return fields, None
+        if content_type == "application/x-www-form-urlencoded":
+            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            return {**fields, **{k: v[-1] for k, v in form.items()}}, None
+        try:
+            payload = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None, ResponseUnparseable(f"mobtexting callback body is not JSON: {body[:200]!r}")
+        if isinstance(payload, dict):
+            return {**fields, **payload}, None
+        if isinstance(payload, list):
+            return payload, None
+        return None, ResponseUnparseable(f"mobtexting callback body is not a JSON object: {body[:200]!r}")
+
+    @staticmethod
+    def _bearer_ok(account: Account, headers: dict[str, str]) -> bool:
+        scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+        secret = account.webhook_secret
+        return bool(secret) and scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), secret.encode())
+
+    def _authenticate(self, account: Account, headers: dict[str, str], body: bytes) -> None:
+        mode = account.options.get("callback_auth") or "bearer"
+        if mode == "bearer":
+            if not self._bearer_ok(account, headers):
+                raise AuthenticationFailed("The callback's bearer token is not this account's webhook secret.")
+        elif mode == "signature":
+            key = str(account.options.get("webhook_id") or "")
+            if not key:
+                raise AuthenticationFailed("No webhook_id on the account: a Signature header cannot be checked.")
+            expected = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+            given = headers.get("signature", "").strip().lower()
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                raise AuthenticationFailed("The callback's Signature header does not match its body.")
+        else:
+            raise ConfigError(f"Unknown callback_auth {mode!r} (use 'bearer' or 'signature').")
+
+    def _authenticate_handshake(self, account, headers, query, payload) -> None:
+        """The handshake carries our validation key (as ?token= and in the body) and, usually, the bearer."""
+        if not account.webhook_secret:
+            raise AuthenticationFailed("The account has no webhook secret: the handshake cannot be checked.")
+        token = verification_token(account).encode()
+        given = str(query.get("token") or payload.get("validation_key") or "").encode()
+        if not (hmac.compare_digest(given, token) or self._bearer_ok(account, headers)):
+            raise AuthenticationFailed("The webhook verification request does not carry this account's token.")
+
+    def _update(self, item: Any) -> StatusUpdate:
+        if not isinstance(item, dict):
+            return StatusUpdate(UpdateKind.UNKNOWN, payload={"value": item})
+        if "event" in item:
+            event, inner = first(item, "event"), item.get("payload")
+            if event == STATUS_EVENT and isinstance(inner, dict):
+                return self._status_update(inner, item)
+            if event == OPTOUT_EVENT and isinstance(inner, dict):
+                return self._optout_update(inner, item)
+            return StatusUpdate(UpdateKind.UNKNOWN, raw_status=event, payload=item)
+        if "receiver" in item and "mobile" not in item:
+            return self._optout_update(item, item)
+        if first(item, "status", "message_status") and first(item, "id", "message_id", "mobile", "mobile_number"):
+            return self._status_update(item, item)
+        return StatusUpdate(UpdateKind.UNKNOWN, payload=item)
+
+    @staticmethod
+    def _status_update(item: dict, payload: dict | None = None) -> StatusUpdate:
+        """One DLR or pull row; a word we do not know becomes an UNKNOWN update, kept raw."""
+        raw = first(item, "status", "message_status", "dlr_status")
+        status, code, text = classify(raw, first(item, "code", "error_code", "status_code"))
+        return StatusUpdate(
+            kind=UpdateKind.STATUS if status is not None else UpdateKind.UNKNOWN,
+            raw_status=raw,
+            status=status,
+            provider_message_id=first(item, "id", "message_id", "msgid"),
+            external_ref=first(item, "custom", "cid", "customid"),
+            address=e164(first(item, "mobile", "mobile_number", "to")),
+            code=code,
+            text=text,
+            occurred_at=parse_time(
+                first(item, "deliv_time", "delivered_at", "sent_time", "submit_time", "submitted_at")
+            ),
+            payload=payload if payload is not None else item,
+        )
+
+    @staticmethod
+    def _optout_update(item: dict, payload: dict) -> StatusUpdate:
+        """`sms:unsubscription` {id, receiver, type, value, created_at, status}; status 0 (a re-subscription)
+        has no Herald counterpart and is kept as UNKNOWN."""
+        if first(item, "status") == "0":
+            return StatusUpdate(
+                UpdateKind.UNKNOWN, raw_status=OPTOUT_EVENT, address=e164(first(item, "receiver")), payload=payload
+            )
+        kind = first(item, "type").lower()
+        scope = OPTOUT_SCOPES.get(kind, "all")
+        return StatusUpdate(
+            kind=UpdateKind.OPT_OUT,
+            address=e164(first(item, "receiver")),
+            optout_scope=scope,
+            optout_value="" if scope == "all" else first(item, "value"),
+            occurred_at=parse_time(first(item, "created_at")),
+            payload=payload,
+        )
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

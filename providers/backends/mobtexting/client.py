@@ -1,0 +1,160 @@
+"""HTTP plumbing shared by the MOBtexting backend and its registry calls: auth header, error bodies,
+JSON envelopes and the two pagination styles, plus the number and time formats the vendor uses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from providers.backends.base import (
+    Account,
+    Rejected,
+    ResponseStatusError,
+    ResponseUnparseable,
+    json_body,
+    request,
+    scrub,
+)
+
+KIND = "mobtexting"
+IST = timezone(timedelta(hours=5, minutes=30), "IST")  # the vendor's clock; India has no DST
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MAX_PAGES = 10_000  # a guard against a paginator that never ends
+_OK = (None, "OK", "ok", "success", 200, "200")
+_NON_DIGITS = re.compile(r"\D")
+
+
+def url(account: Account, path: str) -> str:
+    return f"{account.base_url}/{path}"
+
+
+def headers(account: Account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account.credential('api_key')}", "Accept": "application/json"}
+
+
+def vendor_error(response) -> tuple[str, str]:
+    """(code, message) from an error body {status, code, message[, errors]} [seed 001:95-114]."""
+    body = response.json()
+    code = body.get("code") or body.get("status") or response.status_code
+    if not str(code).isdigit():
+        code = response.status_code
+    message = str(body.get("message") or "")
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        details = "; ".join(
+            f"{field}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}" for field, msgs in errors.items()
+        )
+        message = f"{message} ({details})" if message else details
+    return str(code), message
+
+
+def call(account: Account, method: str, path: str, *, params=None, json=None) -> dict[str, Any]:
+    """One API call; 400/422 (the request's content) become Rejected, a 2xx error envelope too."""
+    try:
+        response = request(
+            account,
+            method,
+            url(account, path),
+            params=params,
+            json=json,
+            headers=headers(account),
+            vendor_error=vendor_error,
+        )
+    except ResponseStatusError as exc:
+        if exc.status_code in (400, 422):
+            raise Rejected(exc.message, code=exc.code, status_code=exc.status_code) from None
+        raise
+    body = json_body(response, KIND)
+    if not isinstance(body, dict):
+        raise ResponseUnparseable(f"{KIND} answered with JSON that is not an object: {str(body)[:200]}")
+    if body.get("status") not in _OK:
+        code = body.get("code") or body.get("status")
+        text = scrub(str(body.get("message") or body)[:300], account.secrets)
+        raise Rejected(f"{KIND} refused the request: {text}", code=str(code))
+    return body
+
+
+def pages(account: Account, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every row of a paginated list, page after page (a 404 means no rows)."""
+    page = 1
+    while page <= MAX_PAGES:
+        try:
+            body = call(account, "GET", path, params=params if page == 1 else {**params, "page": page})
+        except ResponseStatusError as exc:
+            if exc.status_code == 404:
+                return
+            raise
+        rows, more = rows_and_more(body)
+        yield from rows
+        if not (rows and more):
+            return
+        page += 1
+
+
+def rows_and_more(body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """Rows and whether another page follows: top-level links/meta, or the older paginator nested in data."""
+    data = body.get("data")
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        more = bool(data.get("next_page_url")) or _int(data.get("current_page")) < _int(data.get("last_page"))
+        data = data["data"]
+    elif isinstance(data, list):
+        links, meta = body.get("links") or {}, body.get("meta") or {}
+        more = bool(links.get("next")) or _int(meta.get("current_page")) < _int(meta.get("last_page"))
+    elif isinstance(data, dict) and data:
+        return [data], False  # a single record
+    elif data in (None, {}, ""):
+        return [], False
+    else:
+        raise ResponseUnparseable(f"{KIND} answered a list request without rows: {str(body)[:200]}")
+    return [row for row in data if isinstance(row, dict)], more
+
+
+def digits(address: str) -> str:
+    """The vendor's number format: digits with the country code, no + [seed 001:1089-1094]."""
+    return _NON_DIGITS.sub("", address or "")
+
+
+def e164(number: Any) -> str:
+    value = digits(str(number or ""))
+    return f"+{value}" if value else ""
+
+
+def vendor_time(moment: datetime) -> str:
+    """A datetime as the vendor writes it (IST wall clock); naive values are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(IST).strftime(TIME_FORMAT)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """'2021-04-09 16:27:51' (IST) or ISO 8601; None when empty or unreadable."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=IST)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=IST)
+
+
+def first(item: dict[str, Any], *names: str) -> str:
+    """The first non-empty value among `names`, as text."""
+    for name in names:
+        value = item.get(name)
+        if value not in (None, ""):
+            return str(value)
+    return ""
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,199 @@
+"""Sync MOBtexting's sender ID and DLT template registries with Herald's Sender and DltTemplate rows.
+
+A sync pulls the remote registry (matching rows by remote id, else by name or DLT template id, so that a
+push whose answer was lost is adopted on the next run), then pushes the local rows MOBtexting does not
+have yet and stores the ids it gives them. The writes are set-based and happen in one transaction under a
+lock on the account row, so two syncs of one account never interleave. Permanent vendor errors become a
+ValidationError naming what failed; retryable ones (ConnectionFailed, Throttled) propagate for a task's retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from providers.backends import get_backend
+from providers.backends.base import Account, BackendError, RemoteSender, RemoteTemplate
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+
+logger = logging.getLogger("herald.providers")
+
+SYNCABLE_KINDS = (ProviderAccount.Kind.MOBTEXTING,)
+SENDER_SYNC_FIELDS = ["status", "service", "country", "dlt_entity_id", "dlt_entity_name", "remote_id", "updated_at"]
+TEMPLATE_SYNC_FIELDS = ["account", "name", "body", "type", "status", "is_english", "remote_id", "updated_at"]
+
+
+@transaction.atomic
+def senders_sync(*, account_id: int) -> dict[str, int]:
+    """Pull the account's sender IDs from MOBtexting and register the local ones it lacks."""
+    account, remote_account, backend = _syncable(account_id)
+    remote = _vendor(backend.list_senders, remote_account, what="list the sender IDs")
+    local = list(Sender.objects.filter(account=account, channel=Channel.SMS))
+    remote_ids = {r.remote_id for r in remote}
+    by_remote_id = {s.remote_id: s for s in local if s.remote_id}
+    by_name = {s.name.upper(): s for s in local if not s.remote_id or s.remote_id not in remote_ids}
+    created, updated, matched = [], [], set()
+    for item in remote:
+        sender = by_remote_id.get(item.remote_id) or by_name.get(item.name.upper())
+        if sender is None:
+            created.append(Sender(account=account, channel=Channel.SMS, name=item.name, **_sender_fields(item)))
+        elif sender.pk not in matched:
+            matched.add(sender.pk)
+            if _assign(sender, _sender_fields(item)):
+                updated.append(sender)
+    pushed = []
+    for sender in local:
+        if sender.pk in matched or (sender.remote_id and sender.remote_id in remote_ids):
+            continue
+        registered = _vendor(
+            backend.create_sender, remote_account, _remote_sender(sender), what=f"register sender {sender.name}"
+        )
+        _assign(sender, _sender_fields(registered))
+        pushed.append(sender)
+    Sender.objects.bulk_create(created)
+    Sender.objects.bulk_update(updated + pushed, SENDER_SYNC_FIELDS)
+    return {"created": len(created), "updated": len(updated), "pushed": len(pushed)}
+
+
+@transaction.atomic
+def templates_sync(*, account_id: int) -> dict[str, int]:
+    """Pull the account's DLT templates from MOBtexting (linking them to their sender) and register the local
+    ones it lacks under their first sender."""
+    account, remote_account, backend = _syncable(account_id)
+    remote = _vendor(backend.list_templates, remote_account, what="list the DLT templates")
+    dlt_ids = {r.dlt_template_id for r in remote if r.dlt_template_id}
+    candidates = DltTemplate.objects.filter(Q(account=account) | Q(account__isnull=True, dlt_template_id__in=dlt_ids))
+    local = list(candidates.prefetch_related("senders"))
+    others = set(
+        DltTemplate.objects.filter(dlt_template_id__in=dlt_ids).exclude(account=account).exclude(account__isnull=True)
+        .values_list("dlt_template_id", flat=True)
+    )  # fmt: skip
+    remote_ids = {r.remote_id for r in remote}
+    by_remote_id = {t.remote_id: t for t in local if t.remote_id and t.account_id == account.pk}
+    by_dlt_id = {t.dlt_template_id: t for t in local}
+    senders = {s.name: s for s in Sender.objects.filter(account=account, channel=Channel.SMS)}
+    created, updated, matched, links = [], [], set(), []
+    for item in remote:
+        if item.dlt_template_id in others:
+            logger.warning("DLT template %s belongs to another account; not synced.", item.dlt_template_id)
+            continue
+        template = by_remote_id.get(item.remote_id) or by_dlt_id.get(item.dlt_template_id)
+        if template is None:
+            template = DltTemplate(dlt_template_id=item.dlt_template_id, **_template_fields(item, account))
+            created.append(template)
+        elif template.pk in matched:
+            continue
+        else:
+            matched.add(template.pk)
+            if _assign(template, _template_fields(item, account)):
+                updated.append(template)
+        if item.sender in senders:
+            links.append((template, senders[item.sender]))
+    pushed = []
+    for template in local:
+        if template.account_id != account.pk or template.pk in matched or template.remote_id in remote_ids:
+            continue
+        registered = _vendor(
+            backend.create_template, remote_account, _remote_template(template, account),
+            what=f"register DLT template {template.dlt_template_id}",
+        )  # fmt: skip
+        _assign(template, _template_fields(registered, account))
+        pushed.append(template)
+    DltTemplate.objects.bulk_create(created)
+    DltTemplate.objects.bulk_update(updated + pushed, TEMPLATE_SYNC_FIELDS)
+    through = DltTemplate.senders.through
+    through.objects.bulk_create([through(dlttemplate_id=t.pk, sender_id=s.pk) for t, s in links], ignore_conflicts=True)
+    return {"created": len(created), "updated": len(updated), "pushed": len(pushed)}
+
+
+def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:
+    account = ProviderAccount.objects.select_for_update().filter(pk=account_id).first()
+    if account is None:
+        raise ValidationError({"account": "No such provider account."})
+    if account.kind not in SYNCABLE_KINDS:
+        raise ValidationError(
+            {"account": f"{account.get_kind_display()} keeps no sender or template registry; only MOBtexting syncs."}
+        )
+    return account, account.as_backend_account(), get_backend(account.kind)
+
+
+def _vendor(call: Callable, *args, what: str):
+    """Call the backend; a permanent vendor error becomes a ValidationError saying what could not be done."""
+    try:
+        return call(*args)
+    except BackendError as exc:
+        if exc.retryable:
+            raise
+        raise ValidationError({"account": f"MOBtexting could not {what}: {exc.message}"}) from None
+
+
+def _assign(row, values: dict[str, Any]) -> bool:
+    """Set the values that differ (and updated_at, which bulk_update leaves alone); True when anything changed."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    if changed:
+        row.updated_at = timezone.now()
+    return changed
+
+
+def _sender_fields(item: RemoteSender) -> dict[str, Any]:
+    return {
+        "status": item.status,
+        "service": item.service,
+        "country": item.country,
+        "dlt_entity_id": item.entity_id,
+        "dlt_entity_name": item.entity_name,
+        "remote_id": item.remote_id,
+    }
+
+
+def _template_fields(item: RemoteTemplate, account: ProviderAccount) -> dict[str, Any]:
+    return {
+        "account_id": account.pk,
+        "name": item.name,
+        "body": item.body,
+        "type": item.type or DltTemplate.Type.TRANSACTIONAL,
+        "status": item.status,
+        "is_english": item.is_english,
+        "remote_id": item.remote_id,
+    }
+
+
+def _remote_sender(sender: Sender) -> RemoteSender:
+    return RemoteSender(
+        remote_id="",
+        name=sender.name,
+        status=sender.status,
+        service=sender.service,
+        country=sender.country,
+        entity_id=sender.dlt_entity_id,
+        entity_name=sender.dlt_entity_name,
+    )
+
+
+def _remote_template(template: DltTemplate, account: ProviderAccount) -> RemoteTemplate:
+    own = sorted((s for s in template.senders.all() if s.account_id == account.pk), key=lambda s: s.name)
+    sender = own[0] if own else None
+    if sender is None:
+        raise ValidationError(
+            {"senders": f"DLT template {template.dlt_template_id} has no sender to register it under."}
+        )
+    return RemoteTemplate(
+        remote_id="",
+        name=template.name,
+        dlt_template_id=template.dlt_template_id,
+        body=template.body,
+        type=template.type,
+        sender=sender.name,
+        status=template.status,
+        is_english=template.is_english,
+    )
