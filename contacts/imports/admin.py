@@ -1,1 +1,230 @@
-"""Admin for imports (placeholder)."""
+"""Admin for imports: an upload page that starts an import through the service, and a read-only page per
+import with a live progress bar (polling a small JSON view), its counters, the error report and a cancel button."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from contacts.imports.registry import IMPORTERS
+from contacts.imports.selectors import contact_import_percent, contact_import_progress
+from contacts.imports.services import contact_import_cancel, contact_import_create
+from contacts.models import ContactImport, Tag
+
+Status = ContactImport.Status
+OPTION_SEPARATOR = "__"
+
+
+class ContactImportUploadForm(forms.Form):
+    """The upload page. Each kind's importer contributes its option fields, named "<kind>__<option>"."""
+
+    file = forms.FileField(help_text="csv (any delimiter, UTF-8 or Latin-1), txt (one number per line), xls or xlsx.")
+    kind = forms.ChoiceField(choices=ContactImport.Kind.choices, initial=ContactImport.Kind.CONTACTS)
+    tags = forms.ModelMultipleChoiceField(
+        Tag.objects.all(), required=False, widget=FilteredSelectMultiple("tags", is_stacked=False)
+    )
+    new_tags = forms.CharField(
+        required=False, label="New tags", help_text="Names of tags to create and apply, separated by commas."
+    )
+    mode = forms.ChoiceField(
+        choices=ContactImport.Mode.choices,
+        initial=ContactImport.Mode.CREATE_UPDATE,
+        help_text="Create only leaves existing contacts as they are; either way every row gets the tags.",
+    )
+    default_region = forms.CharField(
+        max_length=2, required=False, help_text="Country of numbers written without +country code, e.g. IN."
+    )
+    mapping = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text='Optional: {"Mobile": "phone", "City": "attributes.city", "Notes": ""}. Without it, columns named '
+        "phone, mobile, email, first name… are recognised and the others become attributes.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_region"].initial = settings.DEFAULT_PHONE_REGION
+        self.option_groups = []
+        for kind, importer in IMPORTERS.items():
+            names = []
+            for name, field in importer.option_fields().items():
+                field.required = False  # only the chosen kind's options count; its importer checks them
+                self.fields[f"{kind}{OPTION_SEPARATOR}{name}"] = field
+                names.append(f"{kind}{OPTION_SEPARATOR}{name}")
+            if names:
+                self.option_groups.append((kind, ContactImport.Kind(kind).label, [self[name] for name in names]))
+
+    def service_arguments(self) -> dict:
+        """The cleaned form as keyword arguments of contact_import_create."""
+        data = self.cleaned_data
+        prefix = data["kind"] + OPTION_SEPARATOR
+        options = {}
+        for name, value in data.items():
+            if name.startswith(prefix) and value not in (None, ""):
+                options[name.removeprefix(prefix)] = getattr(value, "pk", value)
+        new_tags = [name.strip() for name in data["new_tags"].split(",") if name.strip()]
+        return {
+            "file": data["file"],
+            "kind": data["kind"],
+            "mapping": data["mapping"] or None,
+            "tags": [*data["tags"], *new_tags],
+            "mode": data["mode"],
+            "default_region": data["default_region"],
+            "options": options,
+        }
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        errors = error.error_dict if hasattr(error, "error_dict") else {None: error.error_list}
+        for field, messages_ in errors.items():
+            self.add_error(field if field in self.fields else None, messages_)
+
+
+@admin.register(ContactImport)
+class ContactImportAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "original_name", "kind", "status", "progress", "created", "updated", "unchanged", "invalid",
+        "duplicates", "created_by", "created_at",
+    ]  # fmt: skip
+    list_display_links = ["id", "original_name"]
+    list_filter = ["status", "kind", "mode", "created_at"]
+    search_fields = ["original_name"]
+    actions = ["cancel_imports"]
+    fieldsets = [
+        (None, {"fields": ["original_name", "kind", "file_format", "status", "error_message", "error_report_link"]}),
+        ("Counts", {"fields": [("rows_total", "rows_read"), ("created", "updated", "unchanged"), ("invalid", "duplicates")]}),
+        ("Settings", {"fields": ["mode", "default_region", "tags", "mapping", "options"]}),
+        ("History", {"fields": ["created_by", ("created_at", "started_at", "finished_at"), "cancel_requested"]}),
+    ]  # fmt: skip
+    change_form_template = "admin/contacts/contactimport/change_form.html"
+
+    class Media:
+        css = {"all": ["herald/import-admin.css"]}
+        js = ["herald/import-admin.js"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.get_fields() if field.concrete] + ["error_report_link"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an import's record is the history of a run; cancel is the one change, through its own view
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/progress/", wrap(self.progress_view), name=f"{prefix}_progress"),
+            path("<int:pk>/cancel/", wrap(self.cancel_view), name=f"{prefix}_cancel"),
+            path("<int:pk>/errors/", wrap(self.errors_view), name=f"{prefix}_errors"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        percent = contact_import_percent(obj)
+        if percent is None:
+            return "–" if obj.status == Status.PENDING else f"{obj.rows_read:,} rows"
+        return format_html('<progress max="100" value="{}"></progress> {}%', percent, percent)
+
+    @admin.display(description="error report")
+    def error_report_link(self, obj):
+        if not obj.error_report:
+            return "–"
+        url = reverse("admin:contacts_contactimport_errors", args=[obj.pk])
+        return format_html('<a href="{}">Download the {} bad rows (CSV)</a>', url, f"{obj.invalid:,}")
+
+    @admin.action(description="Cancel the selected imports")
+    def cancel_imports(self, request, queryset):
+        if not self._may_cancel(request):
+            raise PermissionDenied
+        cancelled = 0
+        for pk in queryset.filter(status__in=[Status.PENDING, Status.RUNNING]).values_list("pk", flat=True):
+            contact_import_cancel(import_id=pk)
+            cancelled += 1
+        self.message_user(request, f"{cancelled} import(s) cancelled or asked to stop after their current chunk.")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """The upload page: checks the file through contact_import_create and shows the new import's progress."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ContactImportUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                contact_import = contact_import_create(**form.service_arguments(), user=request.user)
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                self.message_user(
+                    request, f"{contact_import} is queued; this page follows its progress.", messages.SUCCESS
+                )
+                return redirect("admin:contacts_contactimport_change", contact_import.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import a file",
+            "form": form,
+            "media": self.media + form.media,
+            "has_view_permission": self.has_view_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/contacts/contactimport/upload.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        contact_import = self.get_object(request, object_id)
+        extra = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        if contact_import is not None:
+            extra |= {
+                "progress": contact_import_progress(contact_import),
+                "progress_url": reverse("admin:contacts_contactimport_progress", args=[contact_import.pk]),
+                "cancel_url": reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk]),
+                "errors_url": reverse("admin:contacts_contactimport_errors", args=[contact_import.pk]),
+                "may_cancel": self._may_cancel(request),
+            }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def progress_view(self, request, pk):
+        """Status and counters as JSON, polled by import-admin.js every 1.5 s while the import runs."""
+        return JsonResponse(contact_import_progress(self._get_visible(request, pk)))
+
+    def errors_view(self, request, pk):
+        contact_import = self._get_visible(request, pk)
+        if not contact_import.error_report:
+            raise Http404("This import has no error report.")
+        return FileResponse(
+            contact_import.error_report.open("rb"),
+            as_attachment=True,
+            filename=f"import-{contact_import.pk}-errors.csv",
+            content_type="text/csv",
+        )
+
+    @staticmethod
+    def _may_cancel(request) -> bool:
+        return request.user.has_perm("contacts.change_contactimport")
+
+    def cancel_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self._may_cancel(request):
+            raise PermissionDenied
+        try:
+            contact_import = contact_import_cancel(import_id=get_object_or_404(ContactImport, pk=pk).pk)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.WARNING)
+        else:
+            stopped = contact_import.status == Status.CANCELLED
+            self.message_user(
+                request, "Import cancelled." if stopped else "The import stops after the chunk it is merging."
+            )
+        return redirect("admin:contacts_contactimport_change", pk)
+
+    def _get_visible(self, request, pk) -> ContactImport:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(ContactImport, pk=pk)

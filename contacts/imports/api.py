@@ -1,5 +1,143 @@
-"""REST API for imports (placeholder)."""
+"""REST API for imports: /api/v1/imports/ (multipart upload, list, detail), cancel, and the error report.
+
+    curl -H "Authorization: Token …" -F file=@contacts.csv -F tags=diwali -F 'mapping={"Mobile": "phone"}' \\
+         https://herald.example.com/api/v1/imports/
+
+The upload answers 201 at once with the import waiting; GET /api/v1/imports/{id}/ shows its status
+and counters moving while a worker runs it.
+"""
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from config.api import DetailSerializer, NamedChoiceField, NamedEnumsMixin
+from config.permissions import StrictModelPermissions
+from contacts.imports.selectors import contact_import_percent
+from contacts.imports.services import contact_import_cancel, contact_import_create
+from contacts.models import ContactImport
+
+Kind, Mode = ContactImport.Kind, ContactImport.Mode
+
+
+class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    tags = serializers.SlugRelatedField(many=True, slug_field="name", read_only=True)
+    percent = serializers.SerializerMethodField(help_text="Share of the file's rows read; null while unknown.")
+    error_report_url = serializers.SerializerMethodField(help_text="CSV of the bad rows (row, column, value, reason).")
+    created_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = ContactImport
+        fields = [
+            "id", "kind", "status", "original_name", "file_format", "mapping", "default_region", "mode", "options",
+            "tags", "rows_total", "rows_read", "created", "updated", "unchanged", "invalid", "duplicates", "percent",
+            "error_message", "error_report_url", "cancel_requested", "created_by", "created_at", "started_at",
+            "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+        enum_names = {"kind": "ImportKindEnum", "status": "ImportStatusEnum", "mode": "ImportModeEnum"}
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_percent(self, obj):
+        return contact_import_percent(obj)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_error_report_url(self, obj):
+        if not obj.error_report:
+            return None
+        return reverse("contactimport-errors", args=[obj.pk], request=self.context.get("request"))
+
+
+class ContactImportCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="csv (any delimiter), txt (one number per line), xls or xlsx.")
+    kind = NamedChoiceField(enum_name="ImportKindEnum", choices=Kind.choices, default=Kind.CONTACTS)
+    mapping = serializers.JSONField(
+        required=False,
+        help_text='Column -> field, e.g. {"Mobile": "phone", "City": "attributes.city", "Notes": ""}; '
+        "header names are recognised without it.",
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        help_text="Tag names applied to every imported contact; missing tags are created.",
+    )
+    mode = NamedChoiceField(enum_name="ImportModeEnum", choices=Mode.choices, default=Mode.CREATE_UPDATE)
+    default_region = serializers.CharField(
+        required=False, allow_blank=True, max_length=2, help_text="Country of national numbers, e.g. IN."
+    )
+    options = serializers.JSONField(
+        required=False,
+        help_text='Unsubscribers: {"scope": "sender", "value": "HERALD", "reason": "…"}; '
+        'DLT templates: {"account_id": 1}.',
+    )
+
+
+class ImportChangePermissions(StrictModelPermissions):
+    """Cancelling an import changes it: POST needs the change permission here, not add."""
+
+    perms_map = {**StrictModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
+
+
+class ContactImportViewSet(
+    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = ContactImport.objects.select_related("created_by").prefetch_related("tags")
+    serializer_class = ContactImportSerializer
+    parser_classes = [MultiPartParser, FormParser]
+    filterset_fields = ["kind", "status", "mode"]
+    search_fields = ["original_name"]
+    ordering_fields = ["id", "created_at", "finished_at"]
+
+    @extend_schema(request=ContactImportCreateSerializer, responses={201: ContactImportSerializer})
+    def create(self, request, *args, **kwargs):
+        """Upload a file to import; it is checked at once (format, size, columns) and imported by a worker."""
+        upload = ContactImportCreateSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        contact_import = contact_import_create(**upload.validated_data, user=request.user)
+        data = self.get_serializer(contact_import).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: ContactImportSerializer,
+            400: inline_serializer(
+                "ImportCancelRefused", {"status": serializers.ListField(child=serializers.CharField())}
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ImportChangePermissions])
+    def cancel(self, request, pk=None):
+        """Cancel: a waiting import at once, a running one after its current chunk (rows merged stay)."""
+        contact_import = contact_import_cancel(import_id=self.get_object().pk)
+        return Response(self.get_serializer(contact_import).data)
+
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="row, column, value, reason"),
+            404: DetailSerializer,
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def errors(self, request, pk=None):
+        """The error report: one CSV line per bad row (UTF-8 with a BOM, so that Excel shows accents)."""
+        contact_import = self.get_object()
+        if not contact_import.error_report:
+            raise NotFound("This import has no error report: no bad rows, or not finished yet.")
+        return FileResponse(
+            contact_import.error_report.open("rb"),
+            as_attachment=True,
+            filename=f"import-{contact_import.pk}-errors.csv",
+            content_type="text/csv",
+        )
 
 
 def register(router) -> None:
     """Add the imports viewset to the /api/v1/ router."""
+    router.register("imports", ContactImportViewSet, basename="contactimport")

@@ -1,0 +1,161 @@
+"""Contact import throughput: a generated csv through the real import service, against the COPY floor.
+
+    .venv/bin/python -m bench.bench_import --rows 100000
+
+Generates a deterministic csv (seeded): Indian mobile numbers, half E.164 and half national (some
+with spaces), first and last names, e-mails, a city column (an attribute), and a few bad and
+duplicate rows. Imports it with 3 tags through contact_import_create / contact_import_run (no
+Celery), then again (every row unchanged), and measures the floor: the same file COPYed into a
+bare table. Runs on a throwaway database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import tempfile
+import unicodedata
+from unittest import mock
+
+from bench.common import Timer, bench_database, peak_rss_mb, print_table, rss_mb, setup_django
+
+FIRST = ["Aarav", "Vivaan", "Aditya", "Vihaan", "Arjun", "Sai", "Ananya", "Diya", "Saanvi", "Aadhya", "Zoë", "José"]
+LAST = ["Sharma", "Verma", "Gupta", "Iyer", "Reddy", "Nair", "Patel", "Singh", "Khan", "Das", "Müller", "Núñez"]
+CITIES = ["Mumbai", "Delhi", "Bengaluru", "Chennai", "Kolkata", "Pune", "Hyderabad", "Jaipur"]
+BAD = ["12345", "not a number", "", "+91 12", "0000000000"]
+SPACE = 4_000_000_000  # 10-digit numbers from 6000000000 on
+
+
+def generate(path: str, rows: int, seed: int) -> dict[str, int]:
+    """Write the csv; returns how many good, bad and duplicate rows it has."""
+    from contacts.phones import InvalidPhone, normalize_phone
+
+    rng = random.Random(seed)
+    step = 2_654_435_761  # coprime with SPACE: i -> i * step mod SPACE visits distinct numbers
+    offset = rng.randrange(SPACE)
+    counts = {"good": 0, "bad": 0, "duplicates": 0}
+    recent: list[str] = []
+    index = 0
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Mobile", "First Name", "Last Name", "Email", "City"])
+        for row in range(rows):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            roll = rng.random()
+            if roll < 0.001:
+                phone = rng.choice(BAD)
+                counts["bad"] += 1
+            elif roll < 0.002 and recent:
+                phone = rng.choice(recent)
+                counts["duplicates"] += 1
+            else:
+                while True:
+                    national = str(6_000_000_000 + (offset + index * step) % SPACE)
+                    index += 1
+                    try:
+                        normalize_phone(national, "IN")
+                        break
+                    except InvalidPhone:
+                        continue
+                style = rng.random()
+                phone = (
+                    f"+91{national}" if style < 0.5 else (f"{national[:5]} {national[5:]}" if style < 0.6 else national)
+                )
+                counts["good"] += 1
+                if len(recent) < 1000:
+                    recent.append(phone)
+            email = f"{ascii(first)}.{ascii(last)}{row}@example.com" if rng.random() < 0.7 else ""
+            writer.writerow([phone, first, last, email, rng.choice(CITIES)])
+    return counts
+
+
+def ascii(name: str) -> str:
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+
+
+def floor(path: str) -> float:
+    """Seconds to COPY the file as it is into a bare table: what PostgreSQL alone costs."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_floor (mobile text, first_name text, last_name text, email text, city text)")
+        with (
+            Timer() as timer,
+            open(path, "rb") as fh,
+            cursor.cursor.copy("COPY bench_floor FROM STDIN (FORMAT csv, HEADER)") as copy,
+        ):
+            while block := fh.read(1 << 20):
+                copy.write(block)
+        cursor.execute("DROP TABLE bench_floor")
+    return timer.seconds
+
+
+def drop_indexes(names: list[str]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(f'DROP INDEX "{name}"')
+            print(f"(without index {name})")
+
+
+def run_import(path: str, tags: list[str], chunk_size: int | None):
+    from django.core.files import File
+
+    from contacts.imports import contact_import_create, contact_import_run
+
+    with mock.patch("contacts.imports.services._enqueue"), open(path, "rb") as fh:  # run here, not in a worker
+        contact_import = contact_import_create(file=File(fh, name="bench.csv"), kind="contacts", tags=tags)
+    with Timer() as timer:
+        contact_import = contact_import_run(import_id=contact_import.pk, chunk_size=chunk_size)
+    assert contact_import.status == "completed", contact_import.error_message
+    return contact_import, timer.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--tags", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=20240531)
+    parser.add_argument("--chunk-size", type=int, default=None)
+    parser.add_argument(
+        "--without-index",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="drop this index in the throwaway database first, to measure what it costs (repeatable)",
+    )
+    args = parser.parse_args()
+    setup_django()
+
+    with bench_database(), tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
+        drop_indexes(args.without_index)
+        path = os.path.join(tmp, "contacts.csv")
+        with Timer() as gen:
+            counts = generate(path, args.rows, args.seed)
+        size_mb = os.path.getsize(path) / 1024 / 1024
+        print(f"{args.rows:,} rows ({counts['good']:,} good, {counts['bad']:,} bad, {counts['duplicates']:,} duplicates),"
+              f" {size_mb:.1f} MB, generated in {gen.seconds:.1f} s; RSS before import {rss_mb():.0f} MB")  # fmt: skip
+        floor_seconds = floor(path)
+        floor_rate = args.rows / floor_seconds
+        tags = [f"bench-{n}" for n in range(args.tags)]
+        first, first_seconds = run_import(path, tags, args.chunk_size)
+        again, again_seconds = run_import(path, tags, args.chunk_size)
+        table = []
+        for label, result, seconds in (("first import", first, first_seconds), ("re-import", again, again_seconds)):
+            rate = args.rows / seconds
+            table.append([label, args.rows, seconds, rate, floor_rate, floor_rate / rate, result.created,
+                          result.updated, result.unchanged, result.invalid, result.duplicates])  # fmt: skip
+        print_table(
+            ["run", "rows", "seconds", "rows/s", "floor rows/s", "ratio", "created", "updated", "unchanged",
+             "invalid", "duplicates"],
+            table,
+            title=f"Contact import, {args.tags} tags (floor: COPY of the file into a bare table, {floor_seconds:.2f} s)",
+        )  # fmt: skip
+        print(f"peak RSS {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

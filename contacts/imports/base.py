@@ -1,0 +1,84 @@
+"""What an importer is: the fields it reads, how it cleans one row, and how it merges a staged chunk.
+
+The machinery in `contacts.imports.engine` reads the file, calls `clean()` on every row, drops the rows
+whose key (the first value) an earlier row had, COPYs the rest of a chunk into the staging table
+`STAGE` (its `key` column first, then `stage_columns`), then calls `merge()` and `link()`. An
+importer only knows its own table; each kind registers its class with
+`contacts.imports.register_importer`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from contacts.imports.columns import Layout
+    from contacts.models import ContactImport
+
+STAGE = "pg_temp.herald_import_stage"  # this chunk's rows, one per key, key first
+
+
+class RowError(Exception):
+    """One row cannot be imported: which column, its value, and why (one line of the error report)."""
+
+    def __init__(self, column: str, value: str, reason: str):
+        super().__init__(reason)
+        self.column, self.value, self.reason = column, value, reason
+
+
+class Importer:
+    """One kind of import. Subclasses declare their fields and implement clean(), merge() and link()."""
+
+    kind = ""  # set by register_importer
+    label = ""  # what one row is, for messages: "contact", "suppression"
+    fields: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    key_field = ""  # the field a headerless file's first data column is taken for
+    synonyms: dict[str, tuple[str, ...]] = {}
+    keeps_attributes = False  # unclaimed columns become `attributes` (else they are ignored)
+    stage_columns: tuple[tuple[str, str], ...] = ()  # (name, SQL type) after "key text"
+
+    def __init__(self, contact_import: ContactImport, layout: Layout):
+        self.contact_import = contact_import
+        self.layout = layout
+        self.region = contact_import.default_region or settings.DEFAULT_PHONE_REGION
+        self.options = contact_import.options or {}
+
+    @classmethod
+    def clean_options(cls, options: dict) -> dict:
+        """The kind's options, checked and completed; raise ValidationError({"options": ...})."""
+        if options:
+            raise ValidationError({"options": f"A {cls.kind} import takes no options."})
+        return {}
+
+    @classmethod
+    def option_fields(cls) -> dict[str, forms.Field]:
+        """Form fields for the options, shown on the admin's upload page; their cleaned values go through clean_options."""
+        return {}
+
+    def column(self, field: str) -> tuple[int | None, str]:
+        """The index and name of the column that feeds `field`, or (None, field) if none does."""
+        index = self.layout.fields.get(field)
+        return index, (self.layout.names[index] if index is not None else field)
+
+    def clean(self, cells: list[str]) -> list[str]:
+        """The staged values of one row, its key first; raise RowError for a bad row."""
+        raise NotImplementedError
+
+    @staticmethod
+    def key_number(key: str) -> int:
+        """The key as a non-zero 63-bit number, to recognise duplicates; here a hash of it (a 64-bit BLAKE2b, so two
+        different keys of a million-row file collide with a chance of 3 in 100 million). Exact where keys allow."""
+        return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest()) >> 1 or 1
+
+    def merge(self, cursor) -> tuple[int, int]:
+        """Merge the staged rows (one per key, none seen in an earlier chunk) into the table: (created, updated)."""
+        raise NotImplementedError
+
+    def link(self, cursor) -> None:
+        """After the merge, in the same transaction: relations of the staged rows (tags, senders)."""

@@ -1,0 +1,148 @@
+"""Which column of a file feeds which field: the mapping given, else header synonyms; the rest become attributes.
+
+A mapping is `{column: target}`: the column by its header text (case and punctuation ignored) or by
+its position ("1" is the first column); the target a field of the importer, "attributes.<key>", or
+"" to leave the column out. Columns that neither the mapping nor a synonym claims become attributes
+(for importers that keep attributes), under their header text as a lower-case identifier.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+ATTRIBUTE_PREFIX = "attributes."
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def canonical(name: str) -> str:
+    """ "Phone_Number" and "phone-number " -> "phone number"."""
+    return _NOT_ALNUM.sub(" ", str(name).lower()).strip()
+
+
+def attribute_key(name: str) -> str:
+    """ "Date of Birth" -> "date_of_birth", usable in texts as {{date_of_birth}}."""
+    return canonical(name).replace(" ", "_")
+
+
+def looks_like_data(cell: str) -> bool:
+    """A cell that reads as a value (a phone number, an id, an e-mail) rather than a column title."""
+    return "@" in cell or sum(ch.isdigit() for ch in cell) >= 5
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The file's columns: their names (header text, or "column N"), field -> index, attribute key -> index."""
+
+    has_header: bool
+    names: list[str]
+    fields: dict[str, int]
+    attributes: list[tuple[str, int]]
+
+    def describe(self) -> dict[str, str]:
+        """Column name -> target, as stored on the import for the user to see what was understood."""
+        targets = {index: field for field, index in self.fields.items()}
+        targets.update({index: ATTRIBUTE_PREFIX + key for key, index in self.attributes})
+        repeated = {name for name in map(canonical, self.names) if list(map(canonical, self.names)).count(name) > 1}
+        return {
+            str(index + 1) if canonical(name) in repeated else name: targets.get(
+                index, ""
+            )  # a repeated name by position
+            for index, name in enumerate(self.names)
+        }
+
+
+def resolve_layout(first_row: list[str], importer, mapping: dict | None) -> Layout:
+    """The layout of a file whose first non-empty row is `first_row`; raises ValidationError({"mapping": ...})."""
+    mapping = {str(key).strip(): (value or "").strip() for key, value in (mapping or {}).items()}
+    known = {canonical(name) for field in importer.fields for name in (field, *importer.synonyms.get(field, ()))}
+    cells = [cell.strip() for cell in first_row]
+    named_keys = {canonical(key) for key in mapping if not key.isdigit()}
+    has_header = bool(
+        named_keys & {canonical(cell) for cell in cells}
+        or known & {canonical(cell) for cell in cells}
+        or not any(looks_like_data(cell) for cell in cells)
+    )
+    if has_header:
+        names = [cell or f"column {index + 1}" for index, cell in enumerate(cells)]
+    elif len(cells) == 1:  # one value a line: it can only be the key
+        names = [importer.key_field]
+    else:
+        names = [f"column {index + 1}" for index in range(len(cells))]
+    fields: dict[str, int] = {}
+    attributes: dict[int, str] = {}
+    claimed: set[int] = set()
+
+    by_name = {}
+    for index, name in enumerate(names):
+        by_name.setdefault(canonical(name), index)
+    for key, target in mapping.items():
+        index = int(key) - 1 if key.isdigit() else by_name.get(canonical(key))
+        if index is None or not 0 <= index < len(names):
+            raise ValidationError({"mapping": f"The file has no column {key!r}; its columns are {_listing(names)}."})
+        claimed.add(index)
+        if not target:
+            continue
+        if target.startswith(ATTRIBUTE_PREFIX) and importer.keeps_attributes and target[len(ATTRIBUTE_PREFIX) :]:
+            key = attribute_key(target[len(ATTRIBUTE_PREFIX) :])
+            if key in attributes.values():
+                raise ValidationError({"mapping": f"Two columns are mapped to {ATTRIBUTE_PREFIX}{key}."})
+            attributes[index] = key
+        elif target in importer.fields:
+            if target in fields:
+                other = names[fields[target]]
+                raise ValidationError(
+                    {"mapping": f"Columns {other!r} and {names[index]!r} are both mapped to {target}."}
+                )
+            fields[target] = index
+        else:
+            choices = ", ".join(importer.fields) + (", attributes.<name>" if importer.keeps_attributes else "")
+            raise ValidationError({"mapping": f"Unknown field {target!r} for column {key!r}; choose from {choices}."})
+
+    for field in importer.fields:  # then synonyms, the field's own name first, left to right
+        if field in fields:
+            continue
+        for synonym in (field, *importer.synonyms.get(field, ())):
+            index = next(
+                (i for i, n in enumerate(names) if i not in claimed and canonical(n) == canonical(synonym)), None
+            )
+            if has_header and index is not None:
+                fields[field] = index
+                claimed.add(index)
+                break
+    if not has_header and importer.key_field not in fields:  # headerless: the key is the first column with data
+        index = next((i for i, cell in enumerate(cells) if i not in claimed and looks_like_data(cell)), None)
+        if index is not None:
+            fields[importer.key_field] = index
+            claimed.add(index)
+
+    missing = [field for field in importer.required if field not in fields]
+    if missing:
+        wanted = " or ".join(repr(name) for name in (missing[0], *importer.synonyms.get(missing[0], ())[:4]))
+        raise ValidationError(
+            {
+                "mapping": f"No {missing[0]} column: name one {wanted}, or map a column to it. Columns: {_listing(names)}."
+            }
+        )
+    if importer.keeps_attributes:
+        taken = set(attributes.values())
+        for index, name in enumerate(names):
+            if index in claimed:
+                continue
+            key = base = attribute_key(name) or f"column_{index + 1}"
+            suffix = 1
+            while key in taken:
+                suffix += 1
+                key = f"{base}_{suffix}"
+            attributes[index] = key
+            taken.add(key)
+    return Layout(
+        has_header, names, fields, sorted(((key, index) for index, key in attributes.items()), key=lambda a: a[1])
+    )
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:12])
+    return shown + (" …" if len(names) > 12 else "") if names else "(none)"

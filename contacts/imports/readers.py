@@ -1,0 +1,198 @@
+"""Uploaded files read as rows of text cells, streaming: csv (any delimiter), txt, xlsx and xls.
+
+Rows are numbered as a spreadsheet numbers them (the header is row 1), so that the error report
+points at the row the user sees. Nothing here holds more than one row, except xls: xlrd reads the
+whole (at most 65,536-row) workbook.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import PurePath
+from typing import BinaryIO
+
+import openpyxl
+import xlrd
+from openpyxl.utils.exceptions import InvalidFileException
+
+EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "txt", ".xlsx": "xlsx", ".xls": "xls"}
+XLSX_MAGIC = b"PK\x03\x04"
+XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound document
+DELIMITERS = ",;\t|"
+BLOCK = 1 << 20
+SNIFF_SIZE = 64 * 1024
+Row = tuple[int, list[str]]
+
+
+class FileProblem(Exception):
+    """The file as a whole cannot be imported; the message tells the user why."""
+
+
+def file_format(name: str, head: bytes) -> str:
+    """csv, txt, xlsx or xls: from the first bytes where they tell (workbooks), else from the name.
+
+    Some portals export text (tab-separated, or UTF-16) under an .xls name; such a file is read as csv.
+    """
+    suffix = PurePath(name or "").suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise FileProblem(f"Unsupported file type {suffix or '(none)'!r}: upload a csv, txt, xls or xlsx file.")
+    if head.startswith(XLSX_MAGIC):
+        return "xlsx"
+    if head.startswith(XLS_MAGIC):
+        return "xls"
+    if EXTENSIONS[suffix] == "xls" and (
+        b"\x00" not in head or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    ):
+        return "csv"
+    if EXTENSIONS[suffix] in ("xlsx", "xls"):
+        raise FileProblem(f"The file is not a valid {EXTENSIONS[suffix]} workbook.")
+    return EXTENSIONS[suffix]
+
+
+class Sheet:
+    """An open file's rows, numbered from 1, as lists of text cells; `lines` estimates how many rows there are."""
+
+    def __init__(self, rows: Iterator[Row], *, lines: int | None, close=None):
+        self.rows = rows
+        self.lines = lines
+        self._close = close
+
+    def close(self) -> None:
+        if self._close:
+            self._close()
+
+    def __enter__(self) -> Sheet:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
+    """Read `fh` (binary, seekable) as `fmt`. With `scan`, text files are read once first to settle the
+    encoding for the whole file and count lines; without, the first megabyte decides (enough for a header)."""
+    fh.seek(0)
+    if fmt == "xlsx":
+        return _xlsx_sheet(fh)
+    if fmt == "xls":
+        return _xls_sheet(fh)
+    encoding, lines = detect_encoding(fh, scan=scan)
+    fh.seek(0)
+    text = io.TextIOWrapper(fh, encoding=encoding, newline="" if fmt == "csv" else None)
+    if fmt == "txt":
+        rows = ((number, [line.strip()]) for number, line in enumerate(text, start=1))
+    else:
+        delimiter = sniff_delimiter(text.read(SNIFF_SIZE))
+        text.seek(0)
+        rows = enumerate(csv.reader(text, delimiter=delimiter), start=1)
+    return Sheet(_text_rows(rows), lines=lines if scan else None, close=text.detach)
+
+
+def _text_rows(rows: Iterator[Row]) -> Iterator[Row]:
+    number = 0
+    try:
+        for number, cells in rows:
+            yield number, cells
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise FileProblem(f"Row {number + 1} could not be read: {exc}.") from None
+
+
+def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, int]:
+    """UTF-8 (BOM or not) or UTF-16 with a BOM; else Windows-1252, the "Latin-1" of spreadsheet exports;
+    else Latin-1 itself, which reads any bytes. Returns the encoding and the number of lines seen."""
+    head = fh.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        candidates = ["utf-8-sig"]
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ["utf-16"]
+    else:
+        candidates = ["utf-8", "cp1252", "latin-1"]
+    for encoding in candidates:
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
+        lines, last = 0, b""
+        try:
+            while block := fh.read(BLOCK):
+                decoder.decode(block)
+                lines += block.count(b"\n")
+                last = block
+                if not scan:
+                    break
+            if scan:
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding, lines + (1 if last and not last.endswith(b"\n") else 0)
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter csv.Sniffer finds among , ; tab |, on whole lines of the sample; a comma if none."""
+    if "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def cell_text(value) -> str:
+    """A workbook cell as the text a user sees: 9812345678.0 as "9812345678", a date as 2024-05-31."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime.datetime):
+        return value.date().isoformat() if value.time() == datetime.time() else value.isoformat(sep=" ")
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _xlsx_sheet(fh: BinaryIO) -> Sheet:
+    try:
+        book = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise FileProblem(f"The file could not be read as an Excel workbook (xlsx): {exc}.") from None
+    sheet = book.active or book.worksheets[0]
+
+    def rows() -> Iterator[Row]:
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=sheet.min_row or 1):
+            yield number, [cell_text(value) for value in values]
+
+    return Sheet(rows(), lines=sheet.max_row, close=book.close)
+
+
+def _xls_sheet(fh: BinaryIO) -> Sheet:
+    try:
+        book = xlrd.open_workbook(file_contents=fh.read(), on_demand=True)
+        sheet = book.sheet_by_index(0)
+    except Exception as exc:  # xlrd raises a handful of unrelated types on a damaged file
+        raise FileProblem(f"The file could not be read as an Excel 97-2003 workbook (xls): {exc}.") from None
+
+    def text(cell) -> str:
+        if cell.ctype == xlrd.XL_CELL_DATE:
+            try:
+                return cell_text(xlrd.xldate_as_datetime(cell.value, book.datemode))
+            except (ValueError, OverflowError, xlrd.xldate.XLDateError):
+                return cell_text(cell.value)
+        if cell.ctype == xlrd.XL_CELL_BOOLEAN:
+            return cell_text(bool(cell.value))
+        if cell.ctype == xlrd.XL_CELL_ERROR:
+            return ""
+        return cell_text(cell.value)
+
+    def rows() -> Iterator[Row]:
+        for index in range(sheet.nrows):
+            yield index + 1, [text(cell) for cell in sheet.row(index)]
+
+    return Sheet(rows(), lines=sheet.nrows, close=book.release_resources)

@@ -1,0 +1,226 @@
+"""Import services: create (check the upload, store it, queue the run), run (the work), cancel."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from functools import partial
+from pathlib import PurePath
+
+import phonenumbers
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from contacts.imports.columns import Layout, resolve_layout
+from contacts.imports.engine import ImportCancelled, ImportRun, binary, max_rows
+from contacts.imports.readers import FileProblem, file_format, open_sheet
+from contacts.imports.registry import get_importer
+from contacts.models import ContactImport, Tag
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAMESPACE = 0x494D5054  # "IMPT": a session advisory lock (namespace, import id) per running import
+DEFAULT_MAX_FILE_MB = 200
+Status = ContactImport.Status
+FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+
+def contact_import_create(
+    *,
+    file,
+    kind: str = ContactImport.Kind.CONTACTS,
+    mapping: dict | None = None,
+    tags: Iterable[Tag | int | str] = (),
+    mode: str = ContactImport.Mode.CREATE_UPDATE,
+    default_region: str = "",
+    options: dict | None = None,
+    user=None,
+) -> ContactImport:
+    """Check an upload (kind, format, size, columns, options, tags), store it and queue its import after commit.
+
+    `tags` are Tag objects, ids, or names (created if missing). `mapping` is {column: field}, see
+    contacts.imports.columns; what was understood is stored as the import's mapping. Nothing is
+    written when a check fails.
+    """
+    if kind not in ContactImport.Kind.values:
+        raise ValidationError({"kind": f"Unknown kind {kind!r}; use one of {', '.join(ContactImport.Kind.values)}."})
+    importer = get_importer(kind)
+    if mode not in ContactImport.Mode.values:
+        raise ValidationError({"mode": f"Unknown mode {mode!r}; use one of {', '.join(ContactImport.Mode.values)}."})
+    region = (default_region or settings.DEFAULT_PHONE_REGION or "").strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError({"default_region": f"Unknown country {region!r}: give a two-letter code such as IN."})
+    if not isinstance(options or {}, dict):
+        raise ValidationError({"options": "Give an object of option names to values."})
+    options = importer.clean_options(options or {})
+    if not isinstance(mapping or {}, dict) or not all(
+        isinstance(value, str | None) for value in (mapping or {}).values()
+    ):
+        raise ValidationError({"mapping": 'Give an object of column names to fields, e.g. {"Mobile": "phone"}.'})
+    name = PurePath(getattr(file, "name", "") or "").name
+    file_format, layout = _upload_check(file, name, importer, mapping)
+    tag_objects, tag_names = _tags_check(tags)
+
+    with transaction.atomic():
+        tag_objects += [Tag.objects.get_or_create(name=tag_name)[0] for tag_name in tag_names]
+        contact_import = ContactImport(
+            kind=kind,
+            original_name=name[:255],
+            file_format=file_format,
+            mapping=layout.describe(),
+            default_region=region,
+            mode=mode,
+            options=options,
+            created_by=user,
+        )
+        contact_import.file.save(name, file, save=False)
+        contact_import.save()
+        contact_import.tags.set(tag_objects)
+        transaction.on_commit(partial(_enqueue, contact_import.pk))
+    return contact_import
+
+
+def _enqueue(import_id: int) -> None:
+    from contacts.tasks import contact_import_run_task
+
+    contact_import_run_task.delay(import_id)
+
+
+def contact_import_run(
+    *,
+    import_id: int,
+    chunk_size: int | None = None,
+    progress: Callable[[ContactImport], None] | None = None,
+) -> ContactImport:
+    """Import the file of a waiting or interrupted import, chunk by chunk; a finished import is left as it is.
+
+    Safe to run twice: while one run holds the import (a session advisory lock), another returns at
+    once with the import still running; a run after a crash resumes after the last committed chunk.
+    `progress` is called with the import after each chunk commits. Call it outside any transaction.
+    """
+    with _run_lock(import_id) as locked:
+        if not locked:
+            return ContactImport.objects.get(pk=import_id)
+        contact_import = _run_start(import_id)
+        if contact_import.status != Status.RUNNING:
+            return contact_import
+        try:
+            ImportRun(contact_import, chunk_size=chunk_size, progress=progress).execute()
+        except FileProblem as exc:
+            return _run_finish(import_id, Status.FAILED, str(exc))
+        except ImportCancelled:
+            return _run_finish(import_id, Status.CANCELLED)
+        except Exception as exc:
+            logger.exception("Import %s stopped", import_id)
+            message = f"The import stopped on an unexpected error ({exc.__class__.__name__}: {exc}); rows merged before it are kept."
+            return _run_finish(import_id, Status.FAILED, message)
+        return _run_finish(import_id, Status.COMPLETED)
+
+
+@transaction.atomic
+def contact_import_cancel(*, import_id: int) -> ContactImport:
+    """Cancel an import: a waiting one at once, a running one after its current chunk (what was merged stays)."""
+    contact_import = ContactImport.objects.select_for_update().get(pk=import_id)
+    if contact_import.status in FINISHED:
+        raise ValidationError(
+            {"status": f"The import is {contact_import.get_status_display()}: too late to cancel it."}
+        )
+    contact_import.cancel_requested = True
+    update_fields = ["cancel_requested"]
+    if contact_import.status == Status.PENDING:
+        contact_import.status = Status.CANCELLED
+        contact_import.finished_at = timezone.now()
+        update_fields += ["status", "finished_at"]
+    contact_import.save(update_fields=update_fields)
+    return contact_import
+
+
+@contextmanager
+def _run_lock(import_id: int):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [LOCK_NAMESPACE, import_id])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [LOCK_NAMESPACE, import_id])
+
+
+@transaction.atomic
+def _run_start(import_id: int) -> ContactImport:
+    contact_import = ContactImport.objects.select_for_update().get(pk=import_id)
+    if contact_import.status in FINISHED:
+        return contact_import
+    if contact_import.cancel_requested:
+        contact_import.status, contact_import.finished_at = Status.CANCELLED, timezone.now()
+    else:
+        contact_import.status = Status.RUNNING
+        contact_import.started_at = contact_import.started_at or timezone.now()
+    contact_import.save(update_fields=["status", "started_at", "finished_at"])
+    return contact_import
+
+
+@transaction.atomic
+def _run_finish(import_id: int, status: str, message: str = "") -> ContactImport:
+    contact_import = ContactImport.objects.select_for_update().get(pk=import_id)
+    contact_import.status, contact_import.error_message = status, message
+    contact_import.finished_at = timezone.now()
+    if status == Status.COMPLETED:
+        contact_import.rows_total = contact_import.rows_read
+    contact_import.save(update_fields=["status", "error_message", "finished_at", "rows_total"])
+    return contact_import
+
+
+def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str, Layout]:
+    """The file's format and columns, read from its first rows; raises ValidationError naming file or mapping."""
+    limit_mb = getattr(settings, "IMPORT_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)
+    size = getattr(file, "size", None)
+    if not size:
+        raise ValidationError({"file": "The file is empty."})
+    if size > limit_mb * 1024 * 1024:
+        raise ValidationError({"file": f"The file is {size / 1024 / 1024:.0f} MB; the limit is {limit_mb} MB."})
+    fh = binary(file)
+    try:
+        fh.seek(0)
+        fmt = file_format(name, fh.read(8))
+        with open_sheet(fh, fmt) as sheet:
+            first = next((cells for _, cells in sheet.rows if any(cells)), None)
+            if first is None:
+                raise FileProblem("The file has no rows.")
+            if fmt in ("xls", "xlsx") and (sheet.lines or 0) - 1 > max_rows():
+                raise FileProblem(f"The file has more than {max_rows():,} rows, the most one import takes: split it.")
+    except FileProblem as exc:
+        raise ValidationError({"file": str(exc)}) from None
+    except (OSError, io.UnsupportedOperation) as exc:
+        raise ValidationError({"file": f"The file could not be read: {exc}."}) from None
+    finally:
+        fh.seek(0)
+    return fmt, resolve_layout(first, importer, mapping)
+
+
+def _tags_check(tags: Iterable[Tag | int | str]) -> tuple[list[Tag], list[str]]:
+    """Existing tags (objects, ids) and the names of tags to find or create."""
+    objects, ids, names = [], [], []
+    max_length = Tag._meta.get_field("name").max_length
+    for tag in tags or ():
+        if isinstance(tag, Tag):
+            objects.append(tag)
+        elif isinstance(tag, int) and not isinstance(tag, bool):
+            ids.append(tag)
+        elif isinstance(tag, str) and 0 < len(tag.strip()) <= max_length:
+            names.append(tag.strip())
+        else:
+            raise ValidationError(
+                {"tags": f"{tag!r} is not a tag: give ids or names of at most {max_length} characters."}
+            )
+    found = list(Tag.objects.filter(pk__in=ids))
+    if missing := sorted(set(ids) - {tag.pk for tag in found}):
+        raise ValidationError({"tags": f"No tag with id {', '.join(map(str, missing))}."})
+    return objects + found, list(dict.fromkeys(names))

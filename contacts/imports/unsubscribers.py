@@ -1,0 +1,117 @@
+"""Suppressions: addresses (phones to E.164, e-mails lower-cased) that must not be messaged, in a scope.
+
+The scope and its value come from the file's `scope` / `value` columns where a row fills them in,
+else from the import's options (default: everything). An address already suppressed in that scope
+is left as it is (counted unchanged).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from contacts.imports.base import STAGE, Importer, RowError
+from contacts.models import Unsubscriber
+from contacts.phones import InvalidPhone, normalize_address
+
+Scope = Unsubscriber.Scope
+SCOPES = {**{scope.value: scope.value for scope in Scope}, **{scope.label: scope.value for scope in Scope}}
+VALUE_MAX = Unsubscriber._meta.get_field("value").max_length
+REASON_MAX = Unsubscriber._meta.get_field("reason").max_length
+
+
+def scope_value_check(scope: str, value: str) -> str | None:
+    """Why this scope and value cannot go together (the table's check constraint), or None."""
+    if scope == Scope.ALL and value:
+        return "scope 'all' takes no value"
+    if scope != Scope.ALL and not value:
+        return f"scope {scope!r} needs a value (the {Scope(scope).label.removeprefix('one ')})"
+    if len(value) > VALUE_MAX:
+        return f"value longer than {VALUE_MAX} characters"
+    return None
+
+
+class UnsubscriberImporter(Importer):
+    label = "suppression"
+    fields = ("address", "scope", "value", "reason")
+    required = ("address",)
+    key_field = "address"
+    synonyms = {
+        "address": ("phone", "mobile", "msisdn", "number", "phone number", "mobile number", "mobile no", "email",
+                    "e mail", "email address", "contact"),
+        "scope": ("suppression scope",),
+        "value": ("scope value",),
+        "reason": ("comment", "note"),
+    }  # fmt: skip
+    stage_columns = (("address", "text"), ("scope", "text"), ("value", "text"), ("reason", "text"))
+
+    @classmethod
+    def clean_options(cls, options: dict) -> dict:
+        unknown = set(options) - {"scope", "value", "reason"}
+        if unknown:
+            raise ValidationError({"options": f"Unknown option {sorted(unknown)[0]!r}; use scope, value and reason."})
+        scope = SCOPES.get(str(options.get("scope") or Scope.ALL).strip().lower())
+        if scope is None:
+            raise ValidationError(
+                {"options": f"Unknown scope {options['scope']!r}; use one of {', '.join(Scope.values)}."}
+            )
+        value, reason = str(options.get("value") or "").strip(), str(options.get("reason") or "").strip()
+        if (value or scope == Scope.ALL) and (problem := scope_value_check(scope, value)):  # else each row gives one
+            raise ValidationError({"options": problem[0].upper() + problem[1:] + "."})
+        if len(reason) > REASON_MAX:
+            raise ValidationError({"options": f"The reason is longer than {REASON_MAX} characters."})
+        return {"scope": scope, "value": value, "reason": reason}
+
+    @classmethod
+    def option_fields(cls) -> dict[str, forms.Field]:
+        return {
+            "scope": forms.ChoiceField(
+                choices=Scope.choices, initial=Scope.ALL, help_text="Unless a row says otherwise."
+            ),
+            "value": forms.CharField(
+                required=False, max_length=VALUE_MAX, help_text="The channel, sender, tag or service of that scope."
+            ),
+            "reason": forms.CharField(required=False, max_length=REASON_MAX),
+        }
+
+    def __init__(self, contact_import, layout):
+        super().__init__(contact_import, layout)
+        self.address_index, self.address_column = self.column("address")
+        self.scope_index, self.scope_column = self.column("scope")
+        self.value_index, self.value_column = self.column("value")
+        self.reason_index, self.reason_column = self.column("reason")
+        options = self.clean_options(self.options)
+        self.scope, self.value, self.reason = options["scope"], options["value"], options["reason"]
+
+    def clean(self, cells: list[str]) -> list[str]:
+        def cell(index):
+            return cells[index].strip() if index is not None and index < len(cells) else ""
+
+        raw = cell(self.address_index)
+        if not raw:
+            raise RowError(self.address_column, "", "no address")
+        try:
+            address = normalize_address(raw, self.region)
+        except InvalidPhone:
+            raise RowError(self.address_column, raw, "not a valid phone number or e-mail address") from None
+        scope_text = cell(self.scope_index)
+        scope = SCOPES.get(scope_text.lower()) if scope_text else self.scope
+        if scope is None:
+            raise RowError(self.scope_column, scope_text, f"unknown scope; use one of {', '.join(Scope.values)}")
+        value = cell(self.value_index) or (self.value if not scope_text else "")
+        if problem := scope_value_check(scope, value):
+            raise RowError(self.value_column if self.value_index is not None else self.scope_column, value, problem)
+        reason = cell(self.reason_index) or self.reason
+        if len(reason) > REASON_MAX:
+            raise RowError(self.reason_column, reason, f"longer than {REASON_MAX} characters")
+        return [f"{address}\x1f{scope}\x1f{value}", address, scope, value, reason]
+
+    def merge(self, cursor) -> tuple[int, int]:
+        cursor.execute(
+            f"WITH merged AS (INSERT INTO {Unsubscriber._meta.db_table} (address, scope, value, source, reason, created_at)"
+            f" SELECT address, scope, value, %s, reason, now() FROM {STAGE} ORDER BY address, scope, value"
+            " ON CONFLICT (address, scope, value) DO NOTHING RETURNING 1)"
+            " SELECT count(*) FROM merged",
+            [Unsubscriber.Source.IMPORT],
+        )
+        return cursor.fetchone()[0], 0

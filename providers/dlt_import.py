@@ -1,0 +1,166 @@
+"""DLT templates imported from the DLT portal's csv export, on the contacts import machinery.
+
+Columns: template id, header (the sender name; several may be listed), type, body, and optionally
+the template name and status. Templates are upserted by their DLT template id and linked to the SMS
+senders whose name matches a header: on the account given in options["account_id"], else on the
+template's account, else on any account. Registered for ContactImport kind "dlt_templates" by
+ProvidersConfig.ready(), so that contacts never imports providers.
+
+A spreadsheet stores a 19-digit template id as a number and loses its last digits: export the ids
+as text (the portal's csv does).
+"""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from contacts.imports.base import STAGE, Importer, RowError
+from contacts.imports.columns import canonical
+from contacts.models import ContactImport
+from providers import dlt
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+
+TYPES = {
+    "t": "T", "transactional": "T", "trans": "T",
+    "p": "P", "promotional": "P", "promo": "P",
+    "si": "SI", "service implicit": "SI", "service inferred": "SI",
+    "se": "SE", "service explicit": "SE",
+}  # fmt: skip
+STATUSES = {
+    "approved": "approved", "active": "approved", "accepted": "approved",
+    "pending": "pending", "under review": "pending", "submitted": "pending",
+    "rejected": "rejected", "inactive": "rejected", "blocked": "rejected", "deactivated": "rejected",
+}  # fmt: skip
+TEMPLATE_ID = re.compile(r"[0-9A-Za-z._-]{1,32}")
+HEADER_SEPARATORS = re.compile(r"[\s,;|/]+")
+NAME_MAX = DltTemplate._meta.get_field("name").max_length
+
+
+def is_english(body: str) -> bool:
+    """No letters beyond Latin (punctuation and currency signs such as ₹ do not count)."""
+    return all(ord(ch) <= 0x024F or 0x2000 <= ord(ch) <= 0x20CF for ch in body)
+
+
+class DltTemplateImporter(Importer):
+    label = "DLT template"
+    fields = ("template_id", "header", "type", "body", "name", "status")
+    required = ("template_id", "body", "type")
+    key_field = "template_id"
+    synonyms = {
+        "template_id": ("template id", "templateid", "dlt template id", "content template id", "dlt id", "tid"),
+        "header": ("headers", "header name", "sender", "sender id", "sender name", "senderid", "header id"),
+        "type": ("template type", "content type", "message type"),
+        "body": ("template", "template content", "content", "message", "template message", "template body", "text"),
+        "name": ("template name", "title", "template title", "alias"),
+        "status": ("template status", "approval status"),
+    }
+    stage_columns = (
+        ("name", "text"), ("type", "text"), ("body", "text"), ("status", "text"), ("is_english", "boolean"),
+        ("headers", "text"),
+    )  # fmt: skip
+
+    @classmethod
+    def clean_options(cls, options: dict) -> dict:
+        unknown = set(options) - {"account_id"}
+        if unknown:
+            raise ValidationError({"options": f"Unknown option {sorted(unknown)[0]!r}; a DLT import takes account_id."})
+        account_id = options.get("account_id")
+        if account_id in (None, ""):
+            return {}
+        try:
+            account_id = int(account_id)
+        except (TypeError, ValueError):
+            raise ValidationError({"options": "account_id must be the id of a provider account."}) from None
+        if not ProviderAccount.objects.filter(pk=account_id).exists():
+            raise ValidationError({"options": f"No provider account with id {account_id}."})
+        return {"account_id": account_id}
+
+    @classmethod
+    def option_fields(cls) -> dict[str, forms.Field]:
+        return {
+            "account_id": forms.ModelChoiceField(
+                ProviderAccount.objects.all(),
+                required=False,
+                label="Provider account",
+                help_text="The templates' account; their headers are matched to its senders.",
+            )
+        }
+
+    def __init__(self, contact_import, layout):
+        super().__init__(contact_import, layout)
+        self.columns = {name: self.column(name) for name in self.fields}
+        self.account_id = self.options.get("account_id")
+
+    def _cell(self, cells: list[str], name: str) -> str:
+        index = self.columns[name][0]
+        return cells[index].strip() if index is not None and index < len(cells) else ""
+
+    def clean(self, cells: list[str]) -> list[str]:
+        columns = self.columns
+        template_id = self._cell(cells, "template_id")
+        if not TEMPLATE_ID.fullmatch(template_id):
+            reason = "no template id" if not template_id else "not a DLT template id (letters and digits, at most 32)"
+            raise RowError(columns["template_id"][1], template_id, reason)
+        body = self._cell(cells, "body")
+        try:
+            dlt.template_check_body(body)
+        except ValidationError as exc:
+            raise RowError(columns["body"][1], body, " ".join(exc.messages).rstrip(".")) from None
+        type_text = self._cell(cells, "type")
+        template_type = TYPES.get(canonical(type_text))
+        if template_type is None:
+            raise RowError(columns["type"][1], type_text, "not a template type (transactional, promotional, SI or SE)")
+        status_text = self._cell(cells, "status")
+        status = STATUSES.get(canonical(status_text), "") if status_text else ""
+        if status_text and not status:
+            raise RowError(columns["status"][1], status_text, "not a status (approved, pending or rejected)")
+        name = self._cell(cells, "name")
+        if len(name) > NAME_MAX:
+            raise RowError(columns["name"][1], name, f"longer than {NAME_MAX} characters")
+        headers = ",".join(header.upper() for header in HEADER_SEPARATORS.split(self._cell(cells, "header")) if header)
+        return [template_id, name, template_type, body, status, "t" if is_english(body) else "f", headers]
+
+    def merge(self, cursor) -> tuple[int, int]:
+        table = DltTemplate._meta.db_table
+        params = {"account": self.account_id, "approved": DltTemplate.Status.APPROVED}
+        updated = 0
+        if self.contact_import.mode == ContactImport.Mode.CREATE_UPDATE:
+            new = {
+                "name": "COALESCE(NULLIF(s.name, ''), t.name)",
+                "type": "s.type",
+                "body": "s.body",
+                "status": "COALESCE(NULLIF(s.status, ''), t.status)",
+                "is_english": "s.is_english",
+                "account_id": "COALESCE(%(account)s, t.account_id)",
+            }
+            cursor.execute(
+                f"UPDATE {table} t SET {', '.join(f'{k} = {v}' for k, v in new.items())}, updated_at = now()"
+                f" FROM {STAGE} s WHERE t.dlt_template_id = s.key"
+                f" AND ({', '.join(f't.{k}' for k in new)}) IS DISTINCT FROM ({', '.join(new.values())})",
+                params,
+            )
+            updated = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {table} (account_id, name, dlt_template_id, type, body, status, is_english, remote_id,"
+            " created_at, updated_at)"
+            " SELECT %(account)s, COALESCE(NULLIF(s.name, ''), s.key), s.key, s.type, s.body,"
+            f" COALESCE(NULLIF(s.status, ''), %(approved)s), s.is_english, '', now(), now() FROM {STAGE} s ORDER BY s.key"
+            " ON CONFLICT (dlt_template_id) DO NOTHING",
+            params,
+        )
+        return cursor.rowcount, updated
+
+    def link(self, cursor) -> None:
+        senders = DltTemplate.senders.field
+        cursor.execute(
+            f"INSERT INTO {senders.m2m_db_table()} ({senders.m2m_column_name()}, {senders.m2m_reverse_name()})"
+            f" SELECT t.id, snd.id FROM {STAGE} s"
+            f" JOIN {DltTemplate._meta.db_table} t ON t.dlt_template_id = s.key"
+            f" JOIN {Sender._meta.db_table} snd ON upper(snd.name) = ANY (string_to_array(s.headers, ','))"
+            "  AND snd.channel = %s AND (t.account_id IS NULL OR snd.account_id = t.account_id)"
+            " ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+            [Channel.SMS],
+        )

@@ -1,0 +1,113 @@
+"""The imports admin: the upload page starts an import through the service; its page follows progress."""
+
+import pytest
+
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from contacts.imports import contact_import_create, contact_import_run
+from contacts.models import Contact, ContactImport, Tag
+from providers.models import ProviderAccount
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def staff(client):
+    client.force_login(User.objects.create_superuser("admin", "admin@example.com", "pw"))
+    return client
+
+
+def test_admin_upload_page_renders_with_each_kinds_options(staff):
+    ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting")
+
+    response = staff.get(reverse("admin:contacts_contactimport_add"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'enctype="multipart/form-data"' in page and 'name="file"' in page
+    assert 'data-import-kind="unsubscribers"' in page and 'name="unsubscribers__scope"' in page
+    assert 'data-import-kind="dlt_templates"' in page and "MOBtexting" in page
+    assert "herald/import-admin.js" in page
+
+
+def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture_on_commit_callbacks, monkeypatch):
+    queued = []
+    monkeypatch.setattr("contacts.tasks.contact_import_run_task.delay", queued.append)
+    Tag.objects.create(name="existing")
+    data = {
+        "file": SimpleUploadedFile("list.csv", b"Mobile,Name\n9812345678,Asha\nbad,X\n"),
+        "kind": "contacts",
+        "tags": [Tag.objects.get().pk],
+        "new_tags": "fresh, other",
+        "mode": "create_update",
+        "default_region": "IN",
+        "mapping": "",
+        "unsubscribers__scope": "all",
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(reverse("admin:contacts_contactimport_add"), data)
+
+    contact_import = ContactImport.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:contacts_contactimport_change", args=[contact_import.pk])
+    assert queued == [contact_import.pk]
+    assert sorted(contact_import.tags.values_list("name", flat=True)) == ["existing", "fresh", "other"]
+    assert contact_import.created_by.username == "admin"
+
+    contact_import_run(import_id=contact_import.pk)
+    page = staff.get(response["Location"]).content.decode()
+    progress = staff.get(reverse("admin:contacts_contactimport_progress", args=[contact_import.pk])).json()
+    report = staff.get(reverse("admin:contacts_contactimport_errors", args=[contact_import.pk]))
+
+    assert 'id="import-progress"' in page and "Download the error report" in page
+    assert progress | {"id": 0} == {
+        "id": 0, "status": "completed", "status_display": "completed", "finished": True, "cancel_requested": False,
+        "percent": 100, "rows_total": 2, "rows_read": 2, "created": 1, "updated": 0, "unchanged": 0, "invalid": 1,
+        "duplicates": 0, "error_message": "", "has_error_report": True,
+    }  # fmt: skip
+    assert b"".join(report.streaming_content).decode("utf-8-sig").splitlines()[1].startswith("3,Mobile,bad,")
+    assert Contact.objects.get().first_name == "Asha"
+
+
+def test_admin_upload_shows_the_services_errors_on_the_form(staff):
+    data = {"file": SimpleUploadedFile("list.csv", b"Name\nAsha\n"), "kind": "contacts", "mode": "create_update"}
+
+    response = staff.post(reverse("admin:contacts_contactimport_add"), data)
+
+    assert response.status_code == 200
+    assert "No phone column" in response.content.decode()
+    assert not ContactImport.objects.exists()
+
+
+def test_admin_upload_passes_the_chosen_kinds_options(staff):
+    data = {
+        "file": SimpleUploadedFile("stop.txt", b"9812345678\n"),
+        "kind": "unsubscribers",
+        "mode": "create_update",
+        "unsubscribers__scope": "sender",
+        "unsubscribers__value": "HERALD",
+    }
+
+    staff.post(reverse("admin:contacts_contactimport_add"), data)
+
+    assert ContactImport.objects.get().options == {"scope": "sender", "value": "HERALD", "reason": ""}
+
+
+def test_admin_cancel_button_and_list_page(staff):
+    contact_import = contact_import_create(file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n"))
+
+    response = staff.post(reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk]))
+    listing = staff.get(reverse("admin:contacts_contactimport_changelist"))
+
+    assert response.status_code == 302
+    assert ContactImport.objects.get().status == ContactImport.Status.CANCELLED
+    assert listing.status_code == 200 and "c.csv" in listing.content.decode()
+    assert staff.get(reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk])).status_code == 405

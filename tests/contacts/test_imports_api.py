@@ -1,0 +1,162 @@
+"""The imports API: multipart upload, detail with counters, error report, cancel; end to end with a real worker."""
+
+import csv
+import io
+import time
+
+import pytest
+
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from contacts.imports import contact_import_run
+from contacts.models import Contact, ContactImport, Tag
+
+CONTENT = "Mobile,Name,City\n9812345678,Asha,Pune\nnope,Bad,\n9812345679,Ravi,Delhi\n"
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return settings.MEDIA_ROOT
+
+
+def client_with(*codenames) -> APIClient:
+    user = User.objects.create_user(f"user{User.objects.count()}")
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="contacts", codename__in=codenames))
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def api(db, media) -> APIClient:
+    return client_with("add_contactimport", "view_contactimport", "change_contactimport")
+
+
+def upload(api, content=CONTENT, name="contacts.csv", **data):
+    return api.post(
+        "/api/v1/imports/", {"file": SimpleUploadedFile(name, content.encode()), **data}, format="multipart"
+    )
+
+
+def test_import_upload_answers_201_with_the_waiting_import(api):
+    response = upload(api, tags=["diwali", "vip"], mapping='{"Name": "last_name"}', default_region="in")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "pending" and body["kind"] == "contacts" and body["percent"] is None
+    assert body["tags"] == ["diwali", "vip"] and body["default_region"] == "IN"
+    assert body["mapping"] == {"Mobile": "phone", "Name": "last_name", "City": "attributes.city"}
+    assert body["error_report_url"] is None and body["created_by"] == "user0"
+
+
+def test_import_upload_spooled_to_disk_is_read_the_same(api, settings):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # as a large upload: Django keeps it in a temporary file
+
+    response = upload(api)
+    contact_import_run(import_id=response.json()["id"])
+
+    assert response.status_code == 201, response.json()
+    assert ContactImport.objects.get().created == 2
+
+
+def test_import_detail_shows_counters_and_serves_the_error_report(api):
+    import_id = upload(api).json()["id"]
+    contact_import_run(import_id=import_id)
+
+    body = api.get(f"/api/v1/imports/{import_id}/").json()
+    report = api.get(f"/api/v1/imports/{import_id}/errors/")
+
+    assert body["status"] == "completed" and body["percent"] == 100
+    assert {k: body[k] for k in ("rows_total", "rows_read", "created", "updated", "unchanged", "invalid", "duplicates")} == {
+        "rows_total": 3, "rows_read": 3, "created": 2, "updated": 0, "unchanged": 0, "invalid": 1, "duplicates": 0,
+    }  # fmt: skip
+    assert body["error_report_url"] == f"http://testserver/api/v1/imports/{import_id}/errors/"
+    assert report.status_code == 200 and report["Content-Type"] == "text/csv"
+    rows = list(csv.reader(io.StringIO(b"".join(report.streaming_content).decode("utf-8-sig"))))
+    assert rows == [
+        ["row", "column", "value", "reason"],
+        ["3", "Mobile", "nope", "not a valid phone number (E.164, or national for IN)"],
+    ]
+
+
+def test_import_errors_is_404_without_a_report(api):
+    import_id = upload(api, "Mobile\n9812345678\n").json()["id"]
+
+    response = api.get(f"/api/v1/imports/{import_id}/errors/")
+
+    assert response.status_code == 404 and "no error report" in response.json()["detail"]
+
+
+def test_import_cancel_of_a_waiting_import(api):
+    import_id = upload(api).json()["id"]
+
+    response = api.post(f"/api/v1/imports/{import_id}/cancel/")
+    again = api.post(f"/api/v1/imports/{import_id}/cancel/")
+
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert again.status_code == 400 and "too late to cancel" in again.json()["status"][0]
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"file": SimpleUploadedFile("c.csv", b"Name\nAsha\n")}, "mapping"),
+        ({"file": SimpleUploadedFile("c.doc", b"x")}, "file"),
+        ({"file": SimpleUploadedFile("c.csv", b"Mobile\n1\n"), "kind": "orders"}, "kind"),
+        ({"file": SimpleUploadedFile("c.csv", b"Mobile\n1\n"), "mapping": "{not json"}, "mapping"),
+        ({}, "file"),
+    ],
+)
+def test_import_upload_refuses_bad_input_naming_the_field(api, data, field):
+    response = api.post("/api/v1/imports/", data, format="multipart")
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not ContactImport.objects.exists()
+
+
+def test_import_list_filters_by_status(api):
+    upload(api)
+    cancelled = upload(api).json()["id"]
+    api.post(f"/api/v1/imports/{cancelled}/cancel/")
+
+    response = api.get("/api/v1/imports/", {"status": "cancelled"})
+
+    assert [item["id"] for item in response.json()["results"]] == [cancelled]
+
+
+def test_import_api_needs_the_model_permissions(db, media):
+    viewer, uploader = client_with("view_contactimport"), client_with("view_contactimport", "add_contactimport")
+
+    assert upload(viewer).status_code == 403
+    assert viewer.get("/api/v1/imports/").status_code == 200
+    assert client_with().get("/api/v1/imports/").status_code == 403
+    import_id = upload(uploader).json()["id"]
+    assert uploader.post(f"/api/v1/imports/{import_id}/cancel/").status_code == 403  # cancelling is a change
+
+
+@pytest.fixture
+def worker_media(media, worker_env):
+    """The worker reads uploads where this test stores them (set before celery_worker starts it)."""
+    worker_env["MEDIA_ROOT"] = media
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_import_upload_runs_to_completion_on_a_real_worker(worker_media, celery_worker):
+    api = client_with("add_contactimport", "view_contactimport")
+
+    import_id = upload(api, tags=["worker"]).json()["id"]
+    deadline = time.monotonic() + 30
+    while (body := api.get(f"/api/v1/imports/{import_id}/").json())["status"] in ("pending", "running"):
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+
+    assert body["status"] == "completed", body["error_message"]
+    assert (body["created"], body["invalid"]) == (2, 1)
+    assert set(Tag.objects.get(name="worker").contacts.values_list("phone", flat=True)) == set(
+        Contact.objects.values_list("phone", flat=True)
+    )

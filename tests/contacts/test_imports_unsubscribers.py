@@ -1,0 +1,115 @@
+"""Suppression imports: phones and e-mails, the file's scope or each row's, bad rows reported."""
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from contacts.imports import contact_import_create, contact_import_run
+from contacts.models import ContactImport, Unsubscriber
+
+pytestmark = pytest.mark.django_db
+FIXTURES = Path(__file__).parent / "fixtures"
+KIND = ContactImport.Kind.UNSUBSCRIBERS
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def run(content, name="stop.csv", **kwargs) -> ContactImport:
+    data = content.encode() if isinstance(content, str) else content
+    contact_import = contact_import_create(file=SimpleUploadedFile(name, data), kind=KIND, **kwargs)
+    return contact_import_run(import_id=contact_import.pk)
+
+
+def report(contact_import):
+    with contact_import.error_report.open("rb") as fh:
+        return list(csv.reader(io.StringIO(fh.read().decode("utf-8-sig"))))[1:]
+
+
+def suppressed():
+    return sorted(Unsubscriber.objects.values_list("address", "scope", "value", "source", "reason"))
+
+
+def test_unsubscriber_import_of_a_txt_suppresses_phones_and_emails_everywhere():
+    content = "9812345678\nSomeone@Example.COM\n+33 6 12 34 56 78\nnobody\n9812345678\n"
+
+    contact_import = run(content, "stop.txt", options={"reason": "DND list"})
+
+    assert contact_import.status == ContactImport.Status.COMPLETED
+    assert (contact_import.created, contact_import.invalid, contact_import.duplicates) == (3, 1, 1)
+    assert suppressed() == [
+        ("+33612345678", "all", "", "import", "DND list"),
+        ("+919812345678", "all", "", "import", "DND list"),
+        ("someone@example.com", "all", "", "import", "DND list"),
+    ]
+    assert report(contact_import) == [["4", "address", "nobody", "not a valid phone number or e-mail address"]]
+
+
+def test_unsubscriber_import_uses_the_files_scope_and_value():
+    run("Mobile\n9812345678\n", options={"scope": "sender", "value": "HERALD"})
+
+    assert suppressed() == [("+919812345678", "sender", "HERALD", "import", "")]
+
+
+def test_unsubscriber_import_takes_each_rows_scope_and_value_where_given():
+    content = (
+        "Address,Scope,Value,Reason\n"
+        "9812345678,,,\n"  # the file's scope
+        "9812345679,channel,whatsapp,asked by mail\n"
+        "9812345680,all,,\n"
+        "9812345681,tag,,\n"  # a tag scope needs its tag
+        "9812345682,all,HERALD,\n"  # 'all' takes no value
+        "9812345683,planet,,\n"
+    )
+
+    contact_import = run(content, options={"scope": "service", "value": "promotional"})
+
+    assert suppressed() == [
+        ("+919812345678", "service", "promotional", "import", ""),
+        ("+919812345679", "channel", "whatsapp", "import", "asked by mail"),
+        ("+919812345680", "all", "", "import", ""),
+    ]
+    assert report(contact_import) == [
+        ["5", "Value", "", "scope 'tag' needs a value (the tag)"],
+        ["6", "Value", "HERALD", "scope 'all' takes no value"],
+        ["7", "Scope", "planet", "unknown scope; use one of all, channel, sender, tag, service"],
+    ]
+
+
+def test_unsubscriber_import_leaves_existing_suppressions_and_counts_them_unchanged():
+    Unsubscriber.objects.create(address="+919812345678", scope="all", value="", source="admin", reason="old")
+
+    contact_import = run("phone\n9812345678\n9812345679\n")
+
+    assert (contact_import.created, contact_import.unchanged) == (1, 1)
+    assert Unsubscriber.objects.get(address="+919812345678").source == "admin"
+
+
+def test_unsubscriber_import_reads_xls():
+    contact_import = run((FIXTURES / "unsubscribers.xls").read_bytes(), "stop.xls")
+
+    assert suppressed() == [
+        ("+919812345678", "all", "", "import", ""),
+        ("someone@example.com", "sender", "HERALD", "import", ""),
+    ]
+    assert report(contact_import) == [["4", "Address", "nobody", "not a valid phone number or e-mail address"]]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"scope": "planet"}, "Unknown scope 'planet'"),
+        ({"scope": "all", "value": "x"}, "Scope 'all' takes no value."),
+        ({"colour": "red"}, "Unknown option 'colour'"),
+    ],
+)
+def test_unsubscriber_import_refuses_bad_options(options, message):
+    with pytest.raises(ValidationError, match=message):
+        contact_import_create(file=SimpleUploadedFile("s.txt", b"9812345678\n"), kind=KIND, options=options)

@@ -1,0 +1,124 @@
+"""DLT templates imported from the DLT portal's csv export, through the contacts import machinery."""
+
+import csv
+import io
+
+import pytest
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from contacts.imports import contact_import_create, contact_import_run
+from contacts.models import ContactImport
+from providers.models import DltTemplate, ProviderAccount, Sender
+
+pytestmark = pytest.mark.django_db
+KIND = ContactImport.Kind.DLT_TEMPLATES
+EXPORT = [
+    ["Template ID", "Template Name", "Template Type", "Header", "Template Content", "Status"],
+    ["1107161234567890123", "OTP", "Service Implicit", "HERALD", "Your OTP is {#var#}. Do not share it.", "Approved"],
+    ["1107161234567890124", "", "Transactional", "herald, HRLDOT", "Order {#var#} shipped.", ""],
+    ["1107161234567890125", "Promo", "Promotional", "NOSUCH", "Sale! {#var#} off", "Approved"],
+    ["", "No id", "Transactional", "HERALD", "Hi", ""],
+    ["1107161234567890126", "Bad type", "Marketing", "HERALD", "Hi", ""],
+    ["1107161234567890127", "Broken", "T", "HERALD", "Hi {#var", ""],
+]
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def account():
+    account = ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting")
+    other = ProviderAccount.objects.create(kind="octopush", name="Octopush")
+    Sender.objects.create(account=account, name="HERALD")
+    Sender.objects.create(account=account, name="HRLDOT")
+    Sender.objects.create(account=other, name="HERALD")
+    return account
+
+
+def export(rows) -> SimpleUploadedFile:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return SimpleUploadedFile("dlt-export.csv", out.getvalue().encode())
+
+
+def run(rows, **kwargs) -> ContactImport:
+    contact_import = contact_import_create(file=export(rows), kind=KIND, **kwargs)
+    return contact_import_run(import_id=contact_import.pk)
+
+
+def report(contact_import):
+    with contact_import.error_report.open("rb") as fh:
+        return list(csv.reader(io.StringIO(fh.read().decode("utf-8-sig"))))[1:]
+
+
+def test_dlt_import_creates_templates_and_links_the_accounts_senders(account):
+    contact_import = run(EXPORT, options={"account_id": account.pk})
+
+    assert contact_import.status == ContactImport.Status.COMPLETED, contact_import.error_message
+    assert (contact_import.created, contact_import.invalid) == (3, 3)
+    otp = DltTemplate.objects.get(dlt_template_id="1107161234567890123")
+    assert (otp.name, otp.type, otp.status, otp.account, otp.is_english) == ("OTP", "SI", "approved", account, True)
+    assert [s.name for s in otp.senders.all()] == ["HERALD"]  # not the other account's HERALD
+    order = DltTemplate.objects.get(dlt_template_id="1107161234567890124")
+    assert order.name == "1107161234567890124" and order.type == "T"
+    assert sorted(s.name for s in order.senders.all()) == ["HERALD", "HRLDOT"]
+    assert not DltTemplate.objects.get(dlt_template_id="1107161234567890125").senders.exists()
+    assert [row[:2] + row[3:] for row in report(contact_import)] == [
+        ["5", "Template ID", "no template id"],
+        ["6", "Template Type", "not a template type (transactional, promotional, SI or SE)"],
+        [
+            "7",
+            "Template Content",
+            "Unclosed or malformed variable near 'Hi {#var': write variables as {#var#} or {{name}}",
+        ],
+    ]
+
+
+def test_dlt_import_updates_changed_templates_and_keeps_what_the_file_leaves_empty(account):
+    run(EXPORT[:3], options={"account_id": account.pk})
+    DltTemplate.objects.filter(dlt_template_id="1107161234567890124").update(name="Shipping")
+    changed = [EXPORT[0], EXPORT[1], [*EXPORT[2][:4], "Order {#var#} is on its way.", ""]]
+
+    contact_import = run(changed)
+
+    assert (contact_import.created, contact_import.updated, contact_import.unchanged) == (0, 1, 1)
+    order = DltTemplate.objects.get(dlt_template_id="1107161234567890124")
+    assert (order.name, order.body, order.account) == ("Shipping", "Order {#var#} is on its way.", account)
+
+
+def test_dlt_import_create_only_leaves_existing_templates(account):
+    run(EXPORT[:2])
+    changed = [EXPORT[0], [*EXPORT[1][:4], "Another body {#var#}", ""]]
+
+    contact_import = run(changed, mode=ContactImport.Mode.CREATE_ONLY)
+
+    assert (contact_import.created, contact_import.unchanged) == (0, 1)
+    assert DltTemplate.objects.get().body == "Your OTP is {#var#}. Do not share it."
+
+
+def test_dlt_import_without_an_account_links_senders_of_any_account(account):
+    run(EXPORT[:2])
+
+    otp = DltTemplate.objects.get()
+    assert otp.account is None and otp.senders.count() == 2
+
+
+def test_dlt_import_marks_non_latin_bodies(account):
+    run([EXPORT[0], ["1107161234567890199", "Hindi", "T", "HERALD", "आपका OTP {#var#} है", ""]])
+
+    assert DltTemplate.objects.get().is_english is False
+
+
+def test_dlt_import_refuses_an_unknown_account():
+    with pytest.raises(ValidationError, match="No provider account with id 999"):
+        contact_import_create(file=export(EXPORT), kind=KIND, options={"account_id": 999})
+
+
+def test_dlt_import_needs_the_body_column():
+    with pytest.raises(ValidationError, match="No body column"):
+        contact_import_create(file=export([["Template ID", "Type"], ["1", "T"]]), kind=KIND)
