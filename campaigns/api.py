@@ -1,26 +1,24 @@
-"""REST API for campaigns and messages: /api/v1/campaigns/ (with its actions) and /api/v1/messages/.
-
-The action endpoints (estimate, launch, pause, resume, cancel, stats) answer 501 until the engine
-lands; each is one small method so that its body can be replaced by one service call.
-"""
+"""REST API for campaigns and messages: /api/v1/campaigns/ (with its actions) and /api/v1/messages/
+(which also takes transactional sends). Each action validates, calls one service, presents the result."""
 
 from django.db.models import Prefetch
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
 
+from campaigns import services
 from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
-from config.api import DetailSerializer, NamedEnumsMixin, RelatedIdsField, not_implemented
+from campaigns.selectors import campaign_estimate, campaign_stats
+from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
+from config.api import NamedChoiceField, NamedEnumsMixin, RelatedIdsField
 from config.permissions import StrictModelPermissions
 from contacts.models import Contact, Tag
-from providers.models import Channel
-
-EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
-RUNNING_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
-NOT_YET = {501: OpenApiResponse(DetailSerializer, description="Not implemented yet.")}
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 
 class CampaignActionPermissions(StrictModelPermissions):
@@ -60,23 +58,57 @@ class CampaignSerializer(NamedEnumsMixin, serializers.ModelSerializer):
             "parent", "created_by", "created_at", "updated_at", "launched_at", "completed_at",
         ]  # fmt: skip
 
-    def validate(self, attrs):
-        # Consistency checks that belong to campaign services (campaign_create / campaign_update) once they
-        # exist; they live here meanwhile so that the API never stores a sender of another account.
-        if self.instance is not None and self.instance.state not in EDITABLE_STATES:
-            raise serializers.ValidationError({"state": f"A {self.instance.state} campaign cannot be edited."})
-        account = attrs.get("account", getattr(self.instance, "account", None))
-        sender = attrs.get("sender", getattr(self.instance, "sender", None))
-        template = attrs.get("template", getattr(self.instance, "template", None))
-        channel = attrs.get("channel") or getattr(self.instance, "channel", None) or Channel.SMS
-        if account is not None:
-            if sender is not None and sender.account_id != account.pk:
-                raise serializers.ValidationError({"sender": f"{sender.name} is not a sender of {account.name}."})
-            if template is not None and template.account_id not in (None, account.pk):
-                raise serializers.ValidationError({"template": "This template belongs to another account."})
-            if channel not in (account.channels or []):
-                raise serializers.ValidationError({"channel": f"{account.name} does not have {channel} enabled."})
-        return attrs
+    def create(self, validated_data):
+        return campaign_create(data=validated_data, user=self.context["request"].user)
+
+    def update(self, instance, validated_data):
+        return campaign_update(campaign=instance, data=validated_data)
+
+
+class ProblemSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class EstimateSerializer(serializers.Serializer):
+    """What launching would do: who receives it, what it costs, and every problem that stops it."""
+
+    audience = serializers.IntegerField(help_text="Everyone the audience rules select.")
+    sendable = serializers.IntegerField(help_text="The audience minus the suppressed.")
+    suppressed = serializers.DictField(child=serializers.IntegerField(), help_text="Suppressed, by reason.")
+    suppressed_total = serializers.IntegerField()
+    encoding = serializers.CharField(help_text="GSM-7 or UCS-2.")
+    parts = serializers.IntegerField()
+    length = serializers.IntegerField()
+    per_part = serializers.IntegerField()
+    ucs2_character = serializers.CharField(help_text="The first character that forces UCS-2, if any.")
+    ucs2_position = serializers.IntegerField()
+    text_sample = serializers.CharField(help_text="The text as the first recipient would get it.")
+    missing_variables = serializers.DictField(child=serializers.IntegerField())
+    cost = serializers.CharField()
+    currency = serializers.CharField()
+    frame_size = serializers.IntegerField()
+    frames = serializers.IntegerField()
+    deferred_until = serializers.DateTimeField(allow_null=True, help_text="Set when the promotional window is closed.")
+    problems = ProblemSerializer(many=True)
+    ok = serializers.BooleanField()
+
+
+class StatsSerializer(serializers.Serializer):
+    state = serializers.CharField()
+    state_reason = serializers.CharField()
+    counters = serializers.DictField(child=serializers.IntegerField(), help_text="Messages per status.")
+    total = serializers.IntegerField()
+    final = serializers.IntegerField()
+    progress = serializers.FloatField(help_text="Percentage of messages with a final status.")
+    sent_progress = serializers.FloatField(help_text="Percentage handed to the provider.")
+    frames_per_minute = serializers.FloatField()
+    frames = serializers.DictField(child=serializers.IntegerField())
+    last_errors = serializers.ListField(child=serializers.DictField())
+    failures = serializers.ListField(child=serializers.DictField())
+    cost_estimate = serializers.CharField(allow_null=True)
+    cost_actual = serializers.CharField()
+    currency = serializers.CharField()
 
 
 class CampaignViewSet(viewsets.ModelViewSet):
@@ -88,49 +120,49 @@ class CampaignViewSet(viewsets.ModelViewSet):
     search_fields = ["name"]
     ordering_fields = ["id", "name", "state", "created_at", "send_at", "launched_at"]
 
-    def perform_create(self, serializer):
-        serializer.save(created_by=self.request.user)
-
     def perform_destroy(self, instance):
-        if instance.state in RUNNING_STATES:
-            raise serializers.ValidationError({"state": f"A {instance.state} campaign cannot be deleted; cancel it."})
-        instance.delete()
+        campaign_delete(campaign=instance)
 
-    @extend_schema(request=None, responses=NOT_YET)
+    def _transition(self, service, **kwargs) -> Response:
+        campaign = service(campaign_id=self.get_object().pk, **kwargs)
+        campaign.refresh_from_db()
+        return Response(CampaignSerializer(campaign, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses=EstimateSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def estimate(self, request, pk=None):
         """Audience size, suppressions, parts and cost, and the compliance checks, without sending."""
-        return not_implemented("Campaign estimates arrive with the campaign engine.")
+        return Response(campaign_estimate(campaign=self.get_object()).as_dict())
 
-    @extend_schema(request=None, responses=NOT_YET)
+    @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def launch(self, request, pk=None):
         """Launch a draft or scheduled campaign."""
-        return not_implemented("Launching arrives with the campaign engine.")
+        return self._transition(services.campaign_launch)
 
-    @extend_schema(request=None, responses=NOT_YET)
+    @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def pause(self, request, pk=None):
         """Pause a sending campaign between frames."""
-        return not_implemented("Pausing arrives with the campaign engine.")
+        return self._transition(services.campaign_pause)
 
-    @extend_schema(request=None, responses=NOT_YET)
+    @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def resume(self, request, pk=None):
         """Resume a paused campaign."""
-        return not_implemented("Resuming arrives with the campaign engine.")
+        return self._transition(services.campaign_resume)
 
-    @extend_schema(request=None, responses=NOT_YET)
+    @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def cancel(self, request, pk=None):
         """Cancel a campaign; messages not yet sent are never sent."""
-        return not_implemented("Cancelling arrives with the campaign engine.")
+        return self._transition(services.campaign_cancel)
 
-    @extend_schema(request=None, responses=NOT_YET, filters=False)
+    @extend_schema(request=None, responses=StatsSerializer, filters=False)
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
-        """Messages per status, cost and delivery over time."""
-        return not_implemented("Campaign statistics arrive with the campaign engine.")
+        """Messages per status, progress, sending rate, recent errors and failures by reason."""
+        return Response(campaign_stats(campaign=self.get_object()))
 
 
 class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
@@ -154,12 +186,46 @@ class NewestFirstPagination(CursorPagination):
     max_page_size = 1000
 
 
-class MessageViewSet(viewsets.ReadOnlyModelViewSet):
+class TransactionalSendSerializer(serializers.Serializer):
+    """One message now (an OTP, an order update): give the text, or a DLT template and its variables."""
+
+    account = serializers.PrimaryKeyRelatedField(queryset=ProviderAccount.objects.all())
+    to = serializers.CharField(help_text="Phone number (E.164 or national) or e-mail address.")
+    text = serializers.CharField(required=False, allow_blank=True, default="")
+    sender = serializers.PrimaryKeyRelatedField(queryset=Sender.objects.all(), required=False, allow_null=True)
+    template = serializers.PrimaryKeyRelatedField(queryset=DltTemplate.objects.all(), required=False, allow_null=True)
+    variables = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    channel = NamedChoiceField(enum_name="ChannelEnum", choices=Channel.choices, default=Channel.SMS)
+    purpose = NamedChoiceField(
+        enum_name="CampaignPurposeEnum", choices=Campaign.Purpose.choices, default=Campaign.Purpose.TRANSACTIONAL
+    )
+
+
+class TransactionalAcceptedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    external_ref = serializers.UUIDField()
+    status_url = serializers.URLField()
+
+
+class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Message.objects.all()
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     filter_backends = [DjangoFilterBackend]
     pagination_class = NewestFirstPagination
+
+    @extend_schema(request=TransactionalSendSerializer, responses={202: TransactionalAcceptedSerializer})
+    def create(self, request, *args, **kwargs):
+        """Send one transactional message; answers 202 with its id and where to follow its status."""
+        serializer = TransactionalSendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        message = services.message_send_transactional(**serializer.validated_data)
+        status_url = request.build_absolute_uri(reverse("message-detail", args=[message.pk]))
+        body = {"id": message.pk, "status": message.status, "reason": message.reason,
+                "external_ref": message.external_ref, "status_url": status_url}  # fmt: skip
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": status_url})
 
 
 def register(router) -> None:

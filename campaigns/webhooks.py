@@ -13,14 +13,14 @@ from django.views.decorators.csrf import csrf_exempt
 from campaigns.services.reports import status_events_receive
 from providers.backends import BACKENDS, get_backend
 from providers.backends.base import AuthenticationFailed, BackendError
-from providers.models import ProviderAccount
+from providers.selectors import provider_account_for_webhook
 
 logger = logging.getLogger("herald.webhooks")
 
 
 @csrf_exempt
 def provider_webhook(request, kind: str, account_uuid):
-    account = ProviderAccount.objects.filter(kind=kind, uuid=account_uuid).first() if kind in BACKENDS else None
+    account = provider_account_for_webhook(kind=kind, uuid=account_uuid) if kind in BACKENDS else None
     if account is None:
         return JsonResponse({"detail": "No such provider account."}, status=404)
     try:

@@ -96,6 +96,10 @@ def postgres_url() -> str:
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
         if "1 row" not in exists:
             server.psql(f'CREATE DATABASE "{DATABASE_NAME}";')
+        if "off" not in server.psql("SHOW synchronous_commit;"):
+            # A development server: don't wait for an fsync per commit. A crash of the machine may lose the
+            # last few milliseconds of commits, never consistency. Production PostgreSQL keeps its own setting.
+            server.psql("ALTER SYSTEM SET synchronous_commit = off; SELECT pg_reload_conf();")
         socket_dir = server.get_postmaster_info().socket_dir
     return f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
 

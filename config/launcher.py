@@ -34,7 +34,9 @@ def _pump(name: str, stream) -> None:
 
 
 def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
     return proc
 

@@ -1,6 +1,7 @@
 """Admin for provider accounts, senders and DLT templates. Secrets are never shown in clear."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
 from providers import dlt, services
@@ -23,6 +24,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "base_url"]
     inlines = [SenderInline]
+    actions = ["test_connection", "set_up_at_vendor"]
     readonly_fields = [
         "uuid", "masked_credentials", "webhook_url_display", "last_check_at", "last_check_ok", "last_check_message",
         "last_dlr_at", "created_at", "updated_at",
@@ -54,6 +56,24 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.credentials = services.credentials_merge(current=obj.credentials, changes=form.credential_changes())
         super().save_model(request, obj, form, change)
+
+    @admin.action(description="Test connection (credentials and balance)")
+    def test_connection(self, request, queryset):
+        for account in queryset:
+            result = services.provider_account_test_connection(account=account)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            self.message_user(request, f"{account.name}: {result.message}", level)
+
+    @admin.action(description="Set up at the vendor (webhook, scenario task)")
+    def set_up_at_vendor(self, request, queryset):
+        for account in queryset:
+            try:
+                stored = services.provider_account_setup(account=account)
+            except ValidationError as exc:
+                self.message_user(request, f"{account.name}: {' '.join(exc.messages)}", messages.ERROR)
+            else:
+                done = ", ".join(f"{k} = {v}" for k, v in stored.items()) or "nothing was needed"
+                self.message_user(request, f"{account.name}: ready ({done}).", messages.SUCCESS)
 
     @admin.display(description="channels")
     def channel_list(self, account: ProviderAccount) -> str:

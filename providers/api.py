@@ -50,6 +50,19 @@ class ProviderAccountSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class ConnectionCheckSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    message = serializers.CharField(help_text="The vendor's own words.")
+    balance = serializers.FloatField(allow_null=True)
+    currency = serializers.CharField(allow_blank=True)
+
+
+class AccountActionPermissions(StrictModelPermissions):
+    """Testing or setting up an account acts on it: POST needs `change`."""
+
+    perms_map = {**StrictModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
+
+
 class ProviderAccountViewSet(viewsets.ModelViewSet):
     queryset = ProviderAccount.objects.all()
     serializer_class = ProviderAccountSerializer
@@ -62,6 +75,23 @@ class ProviderAccountViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         serializer.instance = services.provider_account_update(account=serializer.instance, **serializer.validated_data)
+
+    @extend_schema(request=None, responses=ConnectionCheckSerializer)
+    @action(detail=True, methods=["post"], url_path="test-connection", permission_classes=[AccountActionPermissions])
+    def test_connection(self, request, pk=None):
+        """Ask the vendor whether the credentials work, and the balance where it tells."""
+        result = services.provider_account_test_connection(account=self.get_object())
+        return Response(
+            {"ok": result.ok, "message": result.message, "balance": result.balance, "currency": result.currency}
+        )
+
+    @extend_schema(request=None, responses=ProviderAccountSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[AccountActionPermissions])
+    def setup(self, request, pk=None):
+        """Create what the vendor needs once (Devino's scenario task, MOBtexting's webhook and subscriptions)."""
+        account = self.get_object()
+        services.provider_account_setup(account=account)
+        return Response(ProviderAccountSerializer(account, context=self.get_serializer_context()).data)
 
 
 class SenderSerializer(NamedEnumsMixin, serializers.ModelSerializer):

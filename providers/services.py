@@ -9,9 +9,11 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from providers import dlt
 from providers.backends import get_backend
+from providers.backends.base import BackendError, CheckResult
 from providers.crypto import mask
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
@@ -207,3 +209,32 @@ def dlt_template_render(*, template: DltTemplate, values: Mapping[str, object] |
 def dlt_template_match(*, template: DltTemplate, text: str) -> dict[str, str]:
     """The variable values if `text` matches the template, else ValidationError({"text": where it departs})."""
     return dlt.template_match(template.body, text)
+
+
+def provider_account_test_connection(*, account: ProviderAccount) -> CheckResult:
+    """Ask the vendor whether the credentials work (and the balance, where it tells); remember the answer."""
+    backend = get_backend(account.kind)
+    try:
+        result = backend.check(account.as_backend_account())
+    except BackendError as exc:
+        result = CheckResult(ok=False, message=exc.message)
+    ProviderAccount.objects.filter(pk=account.pk).update(
+        last_check_at=timezone.now(), last_check_ok=result.ok, last_check_message=result.message[:255]
+    )
+    return result
+
+
+def provider_account_setup(*, account: ProviderAccount) -> dict:
+    """Create what the vendor needs once (Devino's scenario task, MOBtexting's webhook) and store it in options."""
+    backend = get_backend(account.kind)
+    try:
+        options = backend.setup(account.as_backend_account())
+    except BackendError as exc:
+        raise ValidationError({"credentials": f"{backend.label} refused the setup: {exc.message}"}) from None
+    if options:
+        with transaction.atomic():
+            locked = ProviderAccount.objects.select_for_update().get(pk=account.pk)
+            locked.options = {**locked.options, **options}
+            locked.save(update_fields=["options", "updated_at"])
+        account.options = locked.options
+    return options

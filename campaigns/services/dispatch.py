@@ -142,52 +142,50 @@ class PreparedFrame:
 # --- Claiming -------------------------------------------------------------------------------------
 
 
-def _try_lock(cursor, frame_id: int) -> bool:
-    cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_NAMESPACE, frame_id])
-    return cursor.fetchone()[0]
-
-
-def frame_unlock(frame_id: int) -> None:
+def frames_unlock(frame_ids: list[int]) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_NAMESPACE, frame_id])
+        cursor.execute(
+            "SELECT pg_advisory_unlock(%s, id::int) FROM unnest(%s::bigint[]) id", [ADVISORY_NAMESPACE, frame_ids]
+        )
 
 
 def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None, limit: int = 1) -> list[ClaimedFrame]:
     """Claim up to `limit` due frames of a campaign (or one given frame) for this connection."""
     where = "id = %s" if frame_id is not None else "campaign_id = %s"
     claimed: list[int] = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT id FROM campaigns_frame
-                WHERE {where} AND state IN ('pending', 'sending') AND next_attempt_at <= now()
-                ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED""",
-            [frame_id if frame_id is not None else campaign_id, limit + settings.DISPATCHERS_PER_CAMPAIGN * 8],
-        )
-        for (candidate,) in cursor.fetchall():
-            if _try_lock(cursor, candidate):  # held by a live sender otherwise
-                claimed.append(candidate)
-                if len(claimed) == limit:
-                    break
-        if not claimed:
-            return []
-        try:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                """UPDATE campaigns_frame SET attempts = attempts + 1, started_at = now(), next_attempt_at = now(),
+                f"""SELECT id FROM campaigns_frame
+                    WHERE {where} AND state IN ('pending', 'sending') AND next_attempt_at <= now()
+                    ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED""",
+                [frame_id if frame_id is not None else campaign_id, limit + settings.DISPATCHERS_PER_CAMPAIGN * 8],
+            )
+            candidates = [row[0] for row in cursor.fetchall()]
+            # A frame whose lock a live sender holds is skipped; LIMIT stops taking locks once enough are held.
+            cursor.execute(
+                "SELECT id FROM unnest(%s::bigint[]) id WHERE pg_try_advisory_lock(%s, id::int) LIMIT %s",
+                [candidates, ADVISORY_NAMESPACE, limit],
+            )
+            claimed = [row[0] for row in cursor.fetchall()]
+            if not claimed:
+                return []
+            cursor.execute(
+                """UPDATE campaigns_frame f SET attempts = f.attempts + 1, started_at = now(), next_attempt_at = now(),
                           state = 'sending',
                           response = CASE WHEN old.state = 'sending' AND NOT old.response ? 'uncertain_since'
                                           THEN jsonb_set(old.response, '{uncertain_since}', to_jsonb(old.started_at))
                                           ELSE old.response END
-                   FROM campaigns_frame old WHERE old.id = campaigns_frame.id AND campaigns_frame.id = ANY(%s)
-                   RETURNING campaigns_frame.id, campaigns_frame.campaign_id, campaigns_frame.seq,
-                             campaigns_frame.key, campaigns_frame.attempts,
-                             old.state = 'sending' OR old.uncertain, campaigns_frame.response""",
+                   FROM campaigns_frame old WHERE old.id = f.id AND f.id = ANY(%s)
+                   RETURNING f.id, f.campaign_id, f.seq, f.key, f.attempts, old.state = 'sending' OR old.uncertain,
+                             f.response""",
                 [claimed],
             )
             rows = cursor.fetchall()
-        except Exception:
-            for frame in claimed:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_NAMESPACE, frame])
-            raise
+    except Exception:
+        # Session advisory locks outlive a rolled-back transaction: give them back.
+        frames_unlock(claimed)
+        raise
     return [
         ClaimedFrame(r[0], r[1], r[2], str(r[3]), r[4], r[5], _json(r[6])) for r in sorted(rows, key=lambda r: r[2])
     ]
@@ -200,15 +198,17 @@ def _json(value) -> dict:
 # --- Preparing: suppression re-check, queueing, rendering -----------------------------------------
 
 
-def frame_prepare(frame: ClaimedFrame, context: SendContext) -> PreparedFrame:
-    """Suppress whoever unsubscribed since launch, queue the rest, and render their texts (2 statements)."""
+def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[PreparedFrame]:
+    """Suppress whoever unsubscribed since launch, queue the rest and render their texts: two statements
+    for all the claimed frames together."""
+    frame_ids = [f.id for f in frames]
     lateral_sql, lateral_params = suppression_match_sql("locked.address", "locked.contact_id", context.spec)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH locked AS (
                 SELECT id, status, address, contact_id FROM campaigns_message
-                WHERE frame_id = %s AND status IN ('pending', 'queued') ORDER BY id FOR UPDATE
+                WHERE frame_id = ANY(%s) AND status IN ('pending', 'queued') ORDER BY id FOR UPDATE
             ), moved AS (
                 UPDATE campaigns_message m SET status = 'suppressed', reason = {SUPPRESSION_REASON_SQL},
                     final_at = now(), updated_at = now()
@@ -218,36 +218,44 @@ def frame_prepare(frame: ClaimedFrame, context: SendContext) -> PreparedFrame:
             ) {moved_counters_sql("moved")}
             SELECT count(*) FROM moved
             """,
-            [frame.id, *lateral_params],
+            [frame_ids, *lateral_params],
         )
         cursor.execute(
             f"""
             WITH locked AS (
                 SELECT id, status FROM campaigns_message
-                WHERE frame_id = %s AND status IN ('pending', 'queued') ORDER BY id FOR UPDATE
+                WHERE frame_id = ANY(%s) AND status IN ('pending', 'queued') ORDER BY id FOR UPDATE
             ), moved AS (
                 UPDATE campaigns_message m SET status = 'queued', queued_at = coalesce(m.queued_at, now()),
                     updated_at = now()
                 FROM locked WHERE m.id = locked.id
-                RETURNING m.id, m.campaign_id, locked.status AS old_status, m.status AS new_status,
+                RETURNING m.id, m.frame_id, m.campaign_id, locked.status AS old_status, m.status AS new_status,
                           m.address, m.external_ref, m.contact_id, m.text
             ) {moved_counters_sql("moved")}
-            SELECT moved.id, moved.address, moved.external_ref::text, moved.text,
+            SELECT moved.id, moved.frame_id, moved.address, moved.external_ref::text, moved.text,
                    c.first_name, c.last_name, c.email, c.phone, c.identity, c.country, c.language, c.timezone,
                    c.attributes
             FROM moved LEFT JOIN contacts_contact c ON c.id = moved.contact_id ORDER BY moved.id
             """,
-            [frame.id],
+            [frame_ids],
         )
         rows = cursor.fetchall()
+    by_frame: dict[int, list[tuple]] = {f.id: [] for f in frames}
+    for row in rows:
+        by_frame[row[1]].append(row)
+    return [_prepared(frame, by_frame[frame.id], context) for frame in frames]
+
+
+def _prepared(frame: ClaimedFrame, rows: list[tuple], context: SendContext) -> PreparedFrame:
+    """Render one frame's recipients (no database access)."""
     names = ("first_name", "last_name", "email", "phone", "identity", "country", "language", "timezone", "attributes")
     recipients, message_ids, texts, local_failures = [], {}, {}, []
     for row in rows:
-        message_id, address, ref, stored_text = row[0], row[1], row[2], row[3]
+        message_id, address, ref, stored_text = row[0], row[2], row[3], row[4]
         if stored_text and context.campaign is None:  # transactional: the text was given at creation
             text, variables = stored_text, {}
         else:
-            text, variables = render(context.text, contact_values(dict(zip(names, row[4:], strict=True))))
+            text, variables = render(context.text, contact_values(dict(zip(names, row[5:], strict=True))))
         too_long = [k for k, v in variables.items() if len(v) > DLT_VARIABLE_MAX] if context.dlt_checked else []
         if too_long:
             local_failures.append((message_id, f"DLT variable {too_long[0]} is over {DLT_VARIABLE_MAX} characters"))
@@ -347,31 +355,41 @@ def messages_record(rows: list[tuple]) -> None:
         )
 
 
-def frame_record_success(prepared: PreparedFrame, context: SendContext, result: SendResult) -> None:
-    frame = prepared.frame
-    rows = _results_rows(prepared, result.results)
-    # A recipient the vendor did not mention in its answer was not accepted.
-    answered = {r.external_ref for r in result.results}
-    missing = [
-        RecipientResult(ref, "", False, Status.FAILED, text="the provider's answer did not mention this recipient")
-        for ref in prepared.message_ids
-        if ref not in answered
-    ]
-    rows += _results_rows(prepared, missing)
-    summary = {"ticket": result.ticket, **result.summary}
-    if result.already_accepted:
-        summary["already_accepted"] = True
-    cost = sum((row[8] or Decimal(0)) for row in rows if row[9])
+def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]]) -> None:
+    """Record the outcomes of frames the vendor answered: one statement for all their messages, one for the
+    frames, one for the campaign."""
+    rows, frame_rows, cost = [], [], Decimal(0)
+    for prepared, result in successes:
+        frame_rows_start = len(rows)
+        rows += _results_rows(prepared, result.results)
+        # A recipient the vendor did not mention in its answer was not accepted.
+        answered = {r.external_ref for r in result.results}
+        missing = [
+            RecipientResult(ref, "", False, Status.FAILED, text="the provider's answer did not mention this recipient")
+            for ref in prepared.message_ids
+            if ref not in answered
+        ]
+        rows += _results_rows(prepared, missing)
+        cost += sum((row[8] or Decimal(0)) for row in rows[frame_rows_start:] if row[9])
+        summary = {
+            "ticket": result.ticket,
+            **result.summary,
+            **({"already_accepted": True} if result.already_accepted else {}),
+        }
+        frame_rows.append((prepared.frame.id, result.ticket[:100], json.dumps(summary)))
+    campaign_ids = {prepared.frame.campaign_id for prepared, _ in successes} - {None}
+    values = ", ".join(["(%s::bigint, %s, %s::jsonb)"] * len(frame_rows))
     with transaction.atomic():
         messages_record(rows)
-        Frame.objects.filter(pk=frame.id).update(
-            state=Frame.State.SENT, finished_at=timezone.now(), ticket=result.ticket[:100], uncertain=False,
-            response=summary, error="", error_code="",
-        )  # fmt: skip
-        if frame.campaign_id:
-            Campaign.objects.filter(pk=frame.campaign_id).update(
-                consecutive_failures=0, cost_actual=F("cost_actual") + cost
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE campaigns_frame f SET state = 'sent', finished_at = now(), ticket = v.ticket, uncertain = false,
+                           response = v.summary, error = '', error_code = ''
+                    FROM (VALUES {values}) v(id, ticket, summary) WHERE f.id = v.id""",
+                [value for row in frame_rows for value in row],
             )
+        for campaign_id in campaign_ids:  # one campaign per dispatcher
+            Campaign.objects.filter(pk=campaign_id).update(consecutive_failures=0, cost_actual=F("cost_actual") + cost)
 
 
 def _backoff(attempts: int, error: BackendError) -> float:
@@ -446,32 +464,32 @@ def frame_defer(prepared: PreparedFrame, seconds: float) -> None:
     )
 
 
-def frame_finish(prepared: PreparedFrame, context: SendContext, outcome: CallOutcome) -> None:
-    if outcome.deferred_until is not None:
-        frame_defer(prepared, outcome.deferred_until)
-    elif outcome.error is not None:
-        frame_record_failure(prepared, context, outcome.error)
-    else:
-        frame_record_success(prepared, context, outcome.result)
-
-
-# --- The loops ------------------------------------------------------------------------------------
+def frames_finish(prepared: list[PreparedFrame], outcomes: list[CallOutcome], context: SendContext) -> None:
+    """Record what the vendor said: successes together, failures and deferrals one by one (they are rare)."""
+    successes = []
+    for frame, outcome in zip(prepared, outcomes, strict=True):
+        if outcome.deferred_until is not None:
+            frame_defer(frame, outcome.deferred_until)
+        elif outcome.error is not None:
+            frame_record_failure(frame, context, outcome.error)
+        else:
+            successes.append((frame, outcome.result))
+    if successes:
+        frames_record_success(successes)
 
 
 def frames_send(frames: list[ClaimedFrame], context: SendContext) -> None:
     """Prepare, send and record claimed frames; several at once for one-recipient backends."""
     try:
-        prepared = [frame_prepare(f, context) for f in frames]
+        prepared = frames_prepare(frames, context)
         if len(prepared) == 1:
             outcomes = [frame_call(prepared[0], context)]
         else:
             with ThreadPoolExecutor(max_workers=len(prepared)) as pool:
                 outcomes = list(pool.map(lambda p: frame_call(p, context), prepared))
-        for p, outcome in zip(prepared, outcomes, strict=True):
-            frame_finish(p, context, outcome)
+        frames_finish(prepared, outcomes, context)
     finally:
-        for f in frames:
-            frame_unlock(f.id)
+        frames_unlock([f.id for f in frames])
 
 
 def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbeat=None) -> float | None:

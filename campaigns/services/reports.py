@@ -11,6 +11,7 @@ faster than our record of the send) is retried a few times before it is marked u
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -67,13 +68,17 @@ def status_events_receive(*, account: ProviderAccount, updates: list[StatusUpdat
     """A webhook's reports: store them, note when the account last reported, apply them soon."""
     from campaigns.tasks import status_events_apply_soon
 
-    stored = status_events_store(account=account, updates=updates, source=StatusEvent.Source.WEBHOOK)
-    ProviderAccount.objects.filter(pk=account.pk).filter(
-        Q(last_dlr_at__isnull=True) | Q(last_dlr_at__lt=timezone.now() - timedelta(seconds=5))
-    ).update(last_dlr_at=timezone.now())
-    if stored:
-        transaction.on_commit(status_events_apply_soon)
+    with transaction.atomic():
+        stored = status_events_store(account=account, updates=updates, source=StatusEvent.Source.WEBHOOK)
+        if time.monotonic() - _last_dlr_noted.get(account.pk, -60.0) > 5:  # one UPDATE per account every 5 s
+            _last_dlr_noted[account.pk] = time.monotonic()
+            ProviderAccount.objects.filter(pk=account.pk).update(last_dlr_at=timezone.now())
+        if stored:
+            transaction.on_commit(status_events_apply_soon)
     return stored
+
+
+_last_dlr_noted: dict[int, float] = {}
 
 
 @dataclass
@@ -219,7 +224,6 @@ def _apply_statuses(cursor, batch: list[int]) -> tuple[list[int], list[int]]:
 
 def status_events_apply_all(*, budget: float = 20.0) -> ApplyResult:
     """Apply batches until none is left or `budget` seconds pass."""
-    import time
 
     deadline = time.monotonic() + budget
     total = ApplyResult()

@@ -28,3 +28,12 @@ class SandboxClient:
         response = requests.post(f"{self.url}/_sandbox/{path}", json=body, timeout=10)
         response.raise_for_status()
         return response.json()
+
+    def console_settings(self, account) -> None:
+        """What a real vendor keeps in its web console, set on the sandbox for one account:
+        Octopush's delivery-report and STOP callback URLs."""
+        if account.kind == "octopush":
+            login = account.credentials.get("login", "")
+            self.vendor(
+                "octopush", "callbacks", api_login=login, dlr_url=account.webhook_url, stop_url=account.webhook_url
+            )

@@ -1,4 +1,4 @@
-"""The campaigns API: CRUD, the action endpoints (501 until the engine lands), messages read-only."""
+"""The campaigns API: CRUD, the action endpoints, messages (read, and transactional sends)."""
 
 import pytest
 
@@ -17,9 +17,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-ACTIONS = [("post", "estimate"), ("post", "launch"), ("post", "pause"), ("post", "resume"), ("post", "cancel"),
-           ("get", "stats")]  # fmt: skip
 
 
 @pytest.fixture
@@ -117,12 +114,36 @@ class TestCampaigns:
         with django_assert_max_num_queries(len(few.captured_queries)):
             api.get("/api/v1/campaigns/")
 
-    @pytest.mark.parametrize(("method", "name"), ACTIONS)
-    def test_the_action_endpoints_exist_and_answer_501(self, api, method, name):
+    def test_estimate_reports_problems_by_field_without_changing_the_campaign(self, api):
+        campaign = CampaignFactory(text="")
+        body = api.post(f"/api/v1/campaigns/{campaign.pk}/estimate/").json()
+        assert body["ok"] is False
+        assert {p["field"] for p in body["problems"]} >= {"text", "tags"}
+        campaign.refresh_from_db()
+        assert campaign.state == Campaign.State.DRAFT
+
+    def test_launch_refuses_with_a_field_named_error(self, api):
+        campaign = CampaignFactory(text="")
+        response = api.post(f"/api/v1/campaigns/{campaign.pk}/launch/")
+        assert response.status_code == 400
+        assert "text" in response.json()
+
+    @pytest.mark.parametrize("name", ["pause", "resume"])
+    def test_a_draft_cannot_be_paused_or_resumed(self, api, name):
         campaign = CampaignFactory()
-        response = getattr(api, method)(f"/api/v1/campaigns/{campaign.pk}/{name}/")
-        assert response.status_code == 501
-        assert response.json()["detail"]
+        response = api.post(f"/api/v1/campaigns/{campaign.pk}/{name}/")
+        assert response.status_code == 400
+        assert "draft" in response.json()["state"][0]
+
+    def test_cancel_a_draft(self, api):
+        campaign = CampaignFactory()
+        body = api.post(f"/api/v1/campaigns/{campaign.pk}/cancel/").json()
+        assert body["state"] == "cancelled"
+
+    def test_stats_of_a_draft(self, api):
+        campaign = CampaignFactory()
+        body = api.get(f"/api/v1/campaigns/{campaign.pk}/stats/").json()
+        assert (body["state"], body["total"], body["progress"]) == ("draft", 0, 0.0)
 
     def test_actions_need_the_change_permission(self):
         campaign = CampaignFactory()
@@ -144,10 +165,16 @@ class TestMessages:
         body = api.get(f"/api/v1/messages/{first.pk}/").json()
         assert (body["address"], body["status"]) == (first.address, "delivered")
 
-    def test_messages_are_read_only_for_now(self, api):
+    def test_messages_cannot_be_changed_or_deleted(self, api):
         message = MessageFactory()
-        assert api.post("/api/v1/messages/", {}).status_code == 405
         assert api.delete(f"/api/v1/messages/{message.pk}/").status_code == 405
+        assert api.patch(f"/api/v1/messages/{message.pk}/", {"status": "delivered"}).status_code == 405
+
+    def test_a_transactional_send_with_a_bad_number_names_the_field(self, api):
+        account = ProviderAccountFactory()
+        response = api.post("/api/v1/messages/", {"account": account.pk, "to": "12", "text": "Your OTP is 1234"})
+        assert response.status_code == 400
+        assert "to" in response.json()
 
     def test_pages_follow_the_cursor(self, api):
         campaign = CampaignFactory()

@@ -1,0 +1,66 @@
+"""Creating and editing campaigns: the consistency rules shared by the API and the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from campaigns.models import Campaign
+
+EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
+RUNNING_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
+RELATIONS = ("tags", "segments", "excluded_tags", "contacts")
+
+
+def campaign_check(*, account, sender, template, channel: str, instance: Campaign | None = None) -> None:
+    """Refuse a sender or template of another account, a channel the account lacks, or editing a started campaign."""
+    if instance is not None and instance.state not in EDITABLE_STATES:
+        raise ValidationError({"state": f"A {instance.get_state_display()} campaign cannot be edited."})
+    if account is None:
+        return
+    if sender is not None and sender.account_id != account.pk:
+        raise ValidationError({"sender": f"{sender.name} is not a sender of {account.name}."})
+    if template is not None and template.account_id not in (None, account.pk):
+        raise ValidationError({"template": "This template belongs to another account."})
+    if channel not in (account.channels or []):
+        raise ValidationError({"channel": f"{account.name} does not have {channel} enabled."})
+
+
+@transaction.atomic
+def campaign_create(*, data: dict[str, Any], user=None) -> Campaign:
+    relations = {name: data.pop(name) for name in RELATIONS if name in data}
+    campaign_check(account=data.get("account"), sender=data.get("sender"), template=data.get("template"),
+                   channel=data.get("channel") or "sms")  # fmt: skip
+    campaign = Campaign.objects.create(created_by=user if user and user.is_authenticated else None, **data)
+    for name, values in relations.items():
+        getattr(campaign, name).set(values)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    relations = {name: data.pop(name) for name in RELATIONS if name in data}
+    campaign_check(
+        account=data.get("account", campaign.account), sender=data.get("sender", campaign.sender),
+        template=data.get("template", campaign.template), channel=data.get("channel", campaign.channel),
+        instance=campaign,
+    )  # fmt: skip
+    for name, value in data.items():
+        setattr(campaign, name, value)
+    campaign.save()
+    for name, values in relations.items():
+        getattr(campaign, name).set(values)
+    return campaign
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign) -> None:
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.state in RUNNING_STATES:
+        raise ValidationError(
+            {"state": f"A {campaign.get_state_display()} campaign cannot be deleted; cancel it first."}
+        )
+    campaign.delete()

@@ -1,0 +1,93 @@
+"""The engine under test: a real worker, the sandbox over HTTP, webhooks into a live server."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from django.db import connection
+
+from campaigns.models import Campaign
+from contacts.models import Tag
+from providers.models import DltTemplate, ProviderAccount, Sender
+from providers.sandbox.client import SandboxClient
+from providers.services import provider_account_setup
+from tests.conftest import ENGINE_TEST_SETTINGS
+from tests.factories import CREDENTIALS
+
+OPTIONS = {"hyber": {"client_id": "herald-test"}}
+DLT_ENTITY = "1101234567890123456"
+
+
+@dataclass
+class Engine:
+    sandbox: object
+    worker: object
+    web: object
+
+    def account(self, kind: str, **fields) -> ProviderAccount:
+        """An account of `kind` on the sandbox, set up as `make run` does, with an approved sender."""
+        account = ProviderAccount.objects.create(
+            kind=kind, name=f"{kind} sandbox", base_url=self.sandbox.base_url(kind),
+            credentials=dict(CREDENTIALS[kind]), options=dict(OPTIONS.get(kind, {})), channels=["sms"],
+            rate_limit=fields.pop("rate_limit", 500), price_per_part="0.01", **fields,
+        )  # fmt: skip
+        SandboxClient(self.sandbox.url).console_settings(account)
+        provider_account_setup(account=account)
+        Sender.objects.create(
+            account=account, name="HERALD", service="T", status="approved",
+            country="IN" if kind == "mobtexting" else "", dlt_entity_id=DLT_ENTITY if kind == "mobtexting" else "",
+        )  # fmt: skip
+        return account
+
+    def campaign(self, account: ProviderAccount, tag: Tag, **fields) -> Campaign:
+        sender = account.senders.get()
+        template = None
+        if account.kind == "mobtexting":
+            template = DltTemplate.objects.create(
+                account=account, name="greeting", dlt_template_id=f"1107{account.pk:015d}",
+                body="Hello {#var#}, your code is {#var#}. - Herald",
+            )  # fmt: skip
+            template.senders.set([sender])
+        fields.setdefault("text", "Hello {{first_name}}, your code is 4711. - Herald")
+        campaign = Campaign.objects.create(name="engine test", account=account, sender=sender, template=template, **fields)
+        campaign.tags.set([tag])
+        return campaign
+
+
+def contacts_tagged(count: int, tag_name: str = "audience", start: int = 0) -> Tag:
+    """`count` contacts with valid Indian mobiles (+9199…, numbered from `start`), all carrying one tag."""
+    tag, _ = Tag.objects.get_or_create(name=tag_name)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """WITH added AS (
+                   INSERT INTO contacts_contact (phone, first_name)
+                   SELECT '+9199' || lpad((%s + n)::text, 8, '0'), 'Guest ' || n FROM generate_series(1, %s) n
+                   ON CONFLICT (phone) DO UPDATE SET phone = EXCLUDED.phone RETURNING id)
+               INSERT INTO contacts_contacttag (contact_id, tag_id) SELECT id, %s FROM added ON CONFLICT DO NOTHING""",
+            [start, count, tag.pk],
+        )
+    return tag
+
+
+def wait_until(predicate, *, timeout: float, what: str, every: float = 0.25, tick=None):
+    """Poll `predicate` until it returns something truthy; `tick` runs each round (e.g. the beat's work)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if tick:
+            tick()
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def engine(settings, web_server, sandbox, celery_worker) -> Engine:
+    settings.HERALD_PUBLIC_URL = web_server.url
+    for name, value in ENGINE_TEST_SETTINGS.items():
+        setattr(settings, name, value)
+    return Engine(sandbox, celery_worker, web_server)
