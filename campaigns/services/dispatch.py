@@ -293,7 +293,8 @@ def frame_call(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
     from campaigns.services.recovery import frame_reconcile
 
     if not prepared.outbound.recipients:
-        return CallOutcome(SendResult([]))
+        # Nothing left to send. For a reclaimed frame, the vendor's reports (carrying our refs) settled it.
+        return CallOutcome(SendResult([], summary={"reconciled": "reports"} if prepared.frame.reclaimed else {}))
     account = context.account.as_backend_account()
     try:
         if prepared.frame.reclaimed:
@@ -327,15 +328,18 @@ def _results_rows(prepared: PreparedFrame, results: list[RecipientResult]) -> li
 def messages_record(rows: list[tuple]) -> None:
     """Write a frame's per-recipient outcomes in one statement; counters follow in the same statement.
 
-    The status moves only forward (a delivery report may have arrived first)."""
+    The status moves only forward (a delivery report may have arrived first). The rows travel as one array
+    per column: a VALUES list of 500 rows × 10 parameters cost more to build, parse and plan than the update."""
     if not rows:
         return
-    values = ", ".join(["(%s::bigint, %s, %s, %s, %s, %s, %s::smallint, %s, %s::numeric, %s::boolean)"] * len(rows))
+    columns = [list(column) for column in zip(*rows, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH v(id, status, pid, code, reason, text, parts, encoding, cost, accepted) AS (VALUES {values}),
-            locked AS (
+            WITH v(id, status, pid, code, reason, text, parts, encoding, cost, accepted) AS (
+                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                                     %s::smallint[], %s::text[], %s::numeric[], %s::boolean[])
+            ), locked AS (
                 SELECT m.id, m.status FROM campaigns_message m WHERE m.id IN (SELECT id FROM v) ORDER BY m.id FOR UPDATE
             ), moved AS (
                 UPDATE campaigns_message m SET
@@ -351,7 +355,7 @@ def messages_record(rows: list[tuple]) -> None:
             ) {moved_counters_sql("moved")}
             SELECT count(*) FROM moved
             """,
-            [value for row in rows for value in row],
+            columns,
         )
 
 
@@ -407,21 +411,19 @@ def _is_account_problem(error: BackendError) -> bool:
     )
 
 
-def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: BackendError) -> None:
-    """Retry later, fail the frame's messages, or pause the campaign, as the error says."""
-    from campaigns.services.lifecycle import campaign_pause
+def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: BackendError) -> str:
+    """Retry the frame later or fail its messages, as the error says; returns the error as staff read it.
 
+    An account-level error (bad credentials) also pauses the campaign: no frame can pass until it is fixed."""
     frame = prepared.frame
     vendor = context.backend.label or context.account.kind
     message = f"{vendor}: {error.message}"[:1000]
     lost_answer = isinstance(error, ConnectionFailed) and error.status_code is None
-    pause_reason = ""
     with transaction.atomic():
         if _is_account_problem(error):
             Frame.objects.filter(pk=frame.id).update(
                 state=Frame.State.PENDING, error=message, error_code=error.code[:32], next_attempt_at=timezone.now()
             )
-            pause_reason = f"Paused: the provider account needs attention ({message})"
         elif error.retryable and frame.attempts < settings.FRAME_MAX_ATTEMPTS:
             response = dict(frame.response)
             if lost_answer and not frame.reclaimed:
@@ -441,20 +443,33 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
             Frame.objects.filter(pk=frame.id).update(
                 state=Frame.State.FAILED, finished_at=timezone.now(), error=message, error_code=error.code[:32]
             )
-        if frame.campaign_id:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE campaigns_campaign SET consecutive_failures = consecutive_failures + 1 "
-                    "WHERE id = %s RETURNING consecutive_failures",
-                    [frame.campaign_id],
-                )
-                failures = cursor.fetchone()[0]
-            if not pause_reason and failures >= settings.CAMPAIGN_MAX_CONSECUTIVE_FAILURES:
-                pause_reason = f"Paused after {failures} failed requests in a row; the last: {message}"
     logger.info("frame %s attempt %s failed: %s", frame.id, frame.attempts, error)
-    if pause_reason and frame.campaign_id:
-        with contextlib.suppress(ValidationError):  # already paused or cancelled by someone else
-            campaign_pause(campaign_id=frame.campaign_id, reason=pause_reason[:500])
+    if _is_account_problem(error) and frame.campaign_id:
+        _pause(frame.campaign_id, f"Paused: the provider account needs attention ({message})")
+    return message
+
+
+def _pause(campaign_id: int, reason: str) -> None:
+    from campaigns.services.lifecycle import campaign_pause
+
+    with contextlib.suppress(ValidationError):  # already paused or cancelled by someone else
+        campaign_pause(campaign_id=campaign_id, reason=reason[:500])
+
+
+def campaign_round_failed(*, campaign_id: int, last_error: str) -> None:
+    """Count a round of requests that all failed; pause the campaign after N rounds in a row, saying why.
+
+    A round is what one dispatcher sends at once (one frame, or a batch of one-recipient frames), so that
+    concurrency does not make the threshold easier to reach."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE campaigns_campaign SET consecutive_failures = consecutive_failures + 1 "
+            "WHERE id = %s RETURNING consecutive_failures",
+            [campaign_id],
+        )
+        (failures,) = cursor.fetchone()
+    if failures >= settings.CAMPAIGN_MAX_CONSECUTIVE_FAILURES:
+        _pause(campaign_id, f"Paused after {failures} failed rounds of requests in a row; the last error: {last_error}")
 
 
 def frame_defer(prepared: PreparedFrame, seconds: float) -> None:
@@ -465,17 +480,20 @@ def frame_defer(prepared: PreparedFrame, seconds: float) -> None:
 
 
 def frames_finish(prepared: list[PreparedFrame], outcomes: list[CallOutcome], context: SendContext) -> None:
-    """Record what the vendor said: successes together, failures and deferrals one by one (they are rare)."""
-    successes = []
+    """Record what the vendor said: successes together, failures and deferrals one by one (they are rare).
+    A round without any success counts towards pausing the campaign."""
+    successes, last_error = [], ""
     for frame, outcome in zip(prepared, outcomes, strict=True):
         if outcome.deferred_until is not None:
             frame_defer(frame, outcome.deferred_until)
         elif outcome.error is not None:
-            frame_record_failure(frame, context, outcome.error)
+            last_error = frame_record_failure(frame, context, outcome.error)
         else:
             successes.append((frame, outcome.result))
     if successes:
-        frames_record_success(successes)
+        frames_record_success(successes)  # also resets the campaign's run of failures
+    elif last_error and context.campaign is not None:
+        campaign_round_failed(campaign_id=context.campaign.pk, last_error=last_error)
 
 
 def frames_send(frames: list[ClaimedFrame], context: SendContext) -> None:

@@ -28,7 +28,9 @@ def frame_reconcile(prepared, context, account: Account):
     backend, outbound = context.backend, prepared.outbound
     if backend.recovery == "resend":
         ratelimit.acquire(context.account.pk, context.account.rate_limit)
-        return CallOutcome(backend.send(account, outbound))
+        result = backend.send(account, outbound)
+        summary = {**result.summary, "reconciled": "resend", "vendor_had_it": result.already_accepted}
+        return CallOutcome(replace(result, summary=summary))
 
     known = None if backend.recovery == "callbacks" else backend.recover(account, outbound)
     if known is None:

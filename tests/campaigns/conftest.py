@@ -29,9 +29,10 @@ class Engine:
 
     def account(self, kind: str, **fields) -> ProviderAccount:
         """An account of `kind` on the sandbox, set up as `make run` does, with an approved sender."""
+        options = {**OPTIONS.get(kind, {}), **fields.pop("options", {})}
         account = ProviderAccount.objects.create(
             kind=kind, name=f"{kind} sandbox", base_url=self.sandbox.base_url(kind),
-            credentials=dict(CREDENTIALS[kind]), options=dict(OPTIONS.get(kind, {})), channels=["sms"],
+            credentials=dict(CREDENTIALS[kind]), options=options, channels=["sms"],
             rate_limit=fields.pop("rate_limit", 500), price_per_part="0.01", **fields,
         )  # fmt: skip
         SandboxClient(self.sandbox.url).console_settings(account)
@@ -52,7 +53,9 @@ class Engine:
             )  # fmt: skip
             template.senders.set([sender])
         fields.setdefault("text", "Hello {{first_name}}, your code is 4711. - Herald")
-        campaign = Campaign.objects.create(name="engine test", account=account, sender=sender, template=template, **fields)
+        campaign = Campaign.objects.create(
+            name="engine test", account=account, sender=sender, template=template, **fields
+        )
         campaign.tags.set([tag])
         return campaign
 
@@ -82,7 +85,24 @@ def wait_until(predicate, *, timeout: float, what: str, every: float = 0.25, tic
         if result:
             return result
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{_engine_state()}")
+
+
+def _engine_state() -> str:
+    """What the campaigns, frames and messages look like, for a timeout's message."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, state, state_reason, counters FROM campaigns_campaign ORDER BY id")
+        campaigns = cursor.fetchall()
+        cursor.execute(
+            "SELECT state, uncertain, attempts, left(error, 120), count(*) FROM campaigns_frame "
+            "GROUP BY 1, 2, 3, 4 ORDER BY count(*) DESC LIMIT 12"
+        )
+        frames = cursor.fetchall()
+        cursor.execute(
+            "SELECT status, left(reason, 80), count(*) FROM campaigns_message GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 12"
+        )
+        messages = cursor.fetchall()
+    return f"campaigns: {campaigns}\nframes (state, uncertain, attempts, error, n): {frames}\nmessages: {messages}"
 
 
 @pytest.fixture
