@@ -13,3 +13,16 @@ def test_celery_app_uses_reliable_delivery_settings():
 def test_a_task_round_trips_through_redis_and_a_real_worker(celery_worker):
     result = ping.delay("hello from the test")
     assert result.get(timeout=30) == "hello from the test"
+
+
+def test_beat_runs_the_engine_s_periodic_work():
+    scheduled = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert scheduled["campaigns.tasks.campaigns_tick_task"] == 60.0, "due and recurring campaigns, every minute"
+    for task in (
+        "dispatchers_watchdog_task",
+        "status_events_apply_task",
+        "status_poll_task",
+        "messages_expire_unreported_task",
+    ):
+        assert f"campaigns.tasks.{task}" in scheduled
+    assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"

@@ -2,16 +2,30 @@
 HTTP, delivery reports into the webhooks of a live server."""
 
 import threading
+import time
 
 import pytest
+import requests
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connection
+from rest_framework.authtoken.models import Token
 
-from campaigns.models import Campaign, Frame, Message
-from campaigns.services import campaign_cancel, campaign_launch, campaign_pause, campaign_resume
+from campaigns.models import Campaign, Frame, Message, StatusEvent
+from campaigns.services import (
+    campaign_cancel,
+    campaign_launch,
+    campaign_pause,
+    campaign_resume,
+    message_send_transactional,
+    messages_expire_unreported,
+    status_events_apply_all,
+    status_poll,
+)
 from campaigns.services.schedule import dispatchers_watchdog
 from contacts.models import Unsubscriber
+from providers.models import DltTemplate
 from tests.campaigns.conftest import contacts_tagged, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -73,8 +87,6 @@ def test_pause_resume_and_cancel_act_between_frames(engine):
     )
     sent_at_pause = Frame.objects.filter(campaign=campaign, state="sent").count()
     requests_at_pause = engine.sandbox.state.request_counts["octopush"]
-    import time
-
     time.sleep(2)
     assert engine.sandbox.state.request_counts["octopush"] == requests_at_pause, "nothing is sent while paused"
     assert 3 <= sent_at_pause < 30
@@ -221,3 +233,79 @@ def test_injected_429_5xx_and_timeouts_at_20_percent_complete_without_duplicates
         assert set(counts) <= {"delivered", "failed"}
     else:
         assert counts == {"delivered": 1_000}
+
+
+@pytest.mark.parametrize("kind", ["mobtexting", "hyber"])
+def test_reports_lost_in_transit_are_recovered_by_polling(engine, kind, settings):
+    # Every callback is lost; the vendors' pull APIs (MOBtexting sms/status, Hyber DR) still have the reports.
+    engine.sandbox.configure(callback_loss=1.0, dlr_mix={"delivered": 0.8, "undelivered": 0.2}, dlr_delay=0.2)
+    if kind == "hyber":
+        engine.sandbox.vendors["hyber"].control("pull_delay", {"seconds": 0})
+    account = engine.account(kind)
+    campaign = engine.campaign(account, contacts_tagged(300), text=SHARED_TEXT)
+    campaign_launch(campaign_id=campaign.pk)
+
+    def beat():  # what celery beat runs: status_poll_task, then the apply task
+        status_poll(account_id=account.pk)
+        status_events_apply_all()
+
+    wait_until(lambda: _state(campaign) == "completed", timeout=120, what="completion by polling", every=1.0, tick=beat)
+    counts = _counts(campaign)
+    assert sum(counts.values()) == 300 and set(counts) == {"delivered", "undelivered"}
+    assert engine.sandbox.state.stats()["callbacks"]["lost"], "the reports really came by polling"
+    assert not StatusEvent.objects.filter(source="webhook").exists()
+
+
+def test_promotional_messages_without_reports_expire_after_the_report_window(engine):
+    # MOBtexting sends no delivery reports for promotional traffic since DLT: Herald must still finish.
+    engine.sandbox.vendors["mobtexting"].control("clock", {"now": "2026-11-23 12:00:00"})
+    always_open = {"start": "00:00", "end": "23:59", "tz": "Asia/Kolkata", "days": [0, 1, 2, 3, 4, 5, 6]}
+    account = engine.account("mobtexting", options={"report_window_hours": 0.002, "promo_window": always_open})
+    account.senders.update(service="P")
+    campaign = engine.campaign(account, contacts_tagged(50), text=SHARED_TEXT, purpose="promotional")
+    DltTemplate.objects.filter(pk=campaign.template_id).update(type="P")
+    campaign_launch(campaign_id=campaign.pk)
+
+    wait_until(
+        lambda: _state(campaign) == "completed",
+        timeout=60,
+        what="completion",
+        every=1.0,
+        tick=messages_expire_unreported,
+    )
+    reasons = set(Message.objects.filter(campaign=campaign).values_list("status", "reason"))
+    assert reasons == {("expired", f"no delivery report from {account.name} within 0.002 h")}
+
+
+def test_a_transactional_send_through_the_api_is_delivered(engine):
+    engine.sandbox.configure(dlr_mix={"delivered": 1.0}, dlr_delay=0.2)
+    account = engine.account("octopush")
+    user = get_user_model().objects.create_superuser("integrator", password="x")
+    token = Token.objects.create(user=user)
+    headers = {"Authorization": f"Token {token.key}"}
+    body = {
+        "account": account.pk,
+        "to": "+33 6 12 34 56 78",
+        "text": "Your code is 4711",
+        "sender": account.senders.get().pk,
+    }
+
+    response = requests.post(f"{engine.web.url}/api/v1/messages/", json=body, headers=headers, timeout=10)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["status"] == "pending" and accepted["status_url"].endswith(f"/api/v1/messages/{accepted['id']}/")
+
+    def delivered():
+        return requests.get(accepted["status_url"], headers=headers, timeout=10).json()["status"] == "delivered"
+
+    wait_until(delivered, timeout=30, what="the OTP to be delivered")
+    assert engine.sandbox.state.accepted_by_address[("octopush", "+33612345678")] == 1
+
+
+def test_a_transactional_send_to_an_unsubscribed_number_is_suppressed_not_sent(engine):
+    account = engine.account("octopush")
+    Unsubscriber.objects.create(address="+33612345678", scope="all", source="api")
+    message = message_send_transactional(account=account, to="+33612345678", text="Hi", sender=account.senders.get())
+    assert (message.status, message.reason) == ("suppressed", "unsubscribed")
+    assert message.frame is None
+    assert engine.sandbox.state.request_counts["octopush"] == 0

@@ -179,3 +179,16 @@ def test_promotional_launch_outside_the_window_is_deferred_to_the_next_opening(a
 def test_transactional_traffic_ignores_the_promotional_window(audience):
     campaign = CampaignFactory(tags=[audience["news"]], purpose=Campaign.Purpose.TRANSACTIONAL)
     assert promotional_window_opening(campaign=campaign, at=datetime(2026, 11, 23, 18, 0, tzinfo=UTC)) is None
+
+
+def test_preflight_refuses_a_seventh_identical_text_within_the_hour(audience):
+    from django.utils import timezone
+
+    from tests.factories import MessageFactory
+
+    campaign = CampaignFactory(tags=[audience["news"]], text="Flash sale today only")
+    earlier = CampaignFactory(account=campaign.account, sender=campaign.sender, text=campaign.text)
+    for _ in range(6):
+        MessageFactory(campaign=earlier, contact=None, account=campaign.account, address=audience["a"].phone,
+                       text=campaign.text, status="delivered", submitted_at=timezone.now())  # fmt: skip
+    assert "1 recipients already got this text" in _problems(campaign)["text"]

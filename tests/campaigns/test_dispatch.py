@@ -1,0 +1,154 @@
+"""Dispatch in this process against the sandbox over HTTP: query counts, failure handling, pacing, deadlines."""
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from campaigns.models import Campaign, Frame, Message
+from campaigns.services.dispatch import SendContext, campaign_dispatch, frames_claim, frames_send
+from campaigns.services.prepare import campaign_prepare
+from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
+from providers.models import ProviderAccount, Sender
+from providers.sandbox.client import SandboxClient
+from providers.services import provider_account_setup
+from tests.campaigns.conftest import contacts_tagged
+from tests.factories import CREDENTIALS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def octopush(sandbox, settings):
+    sandbox.configure(callbacks=False)  # no web server here: these tests are about sending
+    settings.FRAME_RETRY_BASE = 0.0
+    settings.FRAME_RETRY_MAX = 0.0
+    account = ProviderAccount.objects.create(
+        kind="octopush", name="Octopush sandbox", base_url=sandbox.base_url("octopush"),
+        credentials=dict(CREDENTIALS["octopush"]), channels=["sms"], rate_limit=1000,
+    )  # fmt: skip
+    SandboxClient(sandbox.url).console_settings(account)
+    provider_account_setup(account=account)
+    Sender.objects.create(account=account, name="Herald", status="approved")
+    return account
+
+
+def _prepared_campaign(account, size: int, frame_size: int, **fields) -> Campaign:
+    tag = contacts_tagged(size, tag_name=f"audience-{size}-{frame_size}", start=size * 1000)
+    campaign = Campaign.objects.create(
+        name=f"{size} recipients", account=account, sender=account.senders.get(), text="Hello {{first_name}}",
+        frame_size=frame_size, state=Campaign.State.PREPARING, **fields,
+    )  # fmt: skip
+    campaign.tags.set([tag])
+    campaign_prepare(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def test_a_frame_costs_the_same_number_of_queries_for_10_and_500_recipients(octopush):
+    counts = {}
+    for size in (10, 500):
+        campaign = _prepared_campaign(octopush, size, frame_size=size)
+        context = SendContext.for_campaign(
+            Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+        )
+        with CaptureQueriesContext(connection) as queries:
+            frames_send(frames_claim(campaign_id=campaign.pk), context)
+        counts[size] = len(queries)
+        assert Message.objects.filter(campaign=campaign, status="submitted").count() == size
+    assert counts[10] == counts[500], counts
+    assert counts[500] <= 14, counts
+
+
+def test_a_campaign_pauses_itself_after_consecutive_failed_rounds_and_says_why(octopush, sandbox, settings):
+    settings.CAMPAIGN_MAX_CONSECUTIVE_FAILURES = 3
+    sandbox.configure(rate_5xx=1.0)
+    campaign = _prepared_campaign(octopush, 40, frame_size=10)
+    campaign_dispatch(campaign_id=campaign.pk, budget=20)
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED
+    assert "3 failed rounds" in campaign.state_reason and "503" in campaign.state_reason
+    assert not Message.objects.filter(campaign=campaign, status__in=["submitted", "failed"]).exists(), (
+        "retryable failures lose nothing: the messages wait for the resume"
+    )
+
+
+def test_bad_credentials_pause_the_campaign_at_once_without_failing_messages(octopush, sandbox):
+    # The vendor knows this login with another key: every request answers 401.
+    sandbox.vendors["octopush"].control("account", {"api_login": octopush.credentials["login"], "api_key": "other-key"})
+    campaign = _prepared_campaign(octopush, 20, frame_size=10)
+    campaign_dispatch(campaign_id=campaign.pk, budget=10)
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED
+    assert "needs attention" in campaign.state_reason
+    assert Message.objects.filter(campaign=campaign, status__in=["pending", "queued"]).count() == 20
+
+
+def test_smooth_sending_holds_later_frames_until_their_time(octopush):
+    campaign = _prepared_campaign(octopush, 30, frame_size=10, smooth_minutes=10)
+    next_due = campaign_dispatch(campaign_id=campaign.pk, budget=5)
+    assert Frame.objects.filter(campaign=campaign, state="sent").count() == 1
+    assert 150 < next_due <= 200, "the second of three frames is due a third of the window later"
+
+
+def test_unsent_messages_expire_at_the_send_by_deadline(octopush):
+    campaign = _prepared_campaign(octopush, 20, frame_size=10)
+    Campaign.objects.filter(pk=campaign.pk).update(send_by=timezone.now() - timedelta(seconds=1))
+    assert campaigns_expire_overdue() == [campaign.pk]
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", "reason")) == {
+        ("expired", "send-by deadline passed")
+    }
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.COMPLETED
+
+
+def test_a_scheduled_campaign_is_launched_when_due_and_a_recurring_one_spawns_runs(octopush):
+    tag = contacts_tagged(5, tag_name="weekly")
+    due = Campaign.objects.create(name="due", account=octopush, sender=octopush.senders.get(), text="Hi",
+                                  state=Campaign.State.SCHEDULED, send_at=timezone.now() - timedelta(minutes=1))  # fmt: skip
+    weekly = Campaign.objects.create(name="weekly digest", account=octopush, sender=octopush.senders.get(), text="Hi",
+                                     state=Campaign.State.SCHEDULED, recurrence="weekly",
+                                     send_at=timezone.now() - timedelta(minutes=1))  # fmt: skip
+    later = Campaign.objects.create(name="later", account=octopush, sender=octopush.senders.get(), text="Hi",
+                                    state=Campaign.State.SCHEDULED, send_at=timezone.now() + timedelta(hours=1))  # fmt: skip
+    for campaign in (due, weekly, later):
+        campaign.tags.set([tag])
+
+    launched = campaigns_launch_due()
+
+    run = Campaign.objects.get(parent=weekly)
+    assert sorted(launched) == sorted([due.pk, run.pk])
+    assert Campaign.objects.get(pk=due.pk).state == Campaign.State.PREPARING
+    weekly.refresh_from_db()
+    assert weekly.state == Campaign.State.SCHEDULED
+    assert timedelta(days=6, hours=23) < weekly.send_at - timezone.now() <= timedelta(days=7)
+    assert list(run.tags.all()) == [tag] and run.name.startswith("weekly digest — ")
+    assert Campaign.objects.get(pk=later.pk).state == Campaign.State.SCHEDULED
+
+
+def test_a_retry_reuses_the_frames_idempotency_key(octopush, sandbox, settings):
+    settings.FRAME_MAX_ATTEMPTS = 1000
+    sandbox.configure(rate_429=1.0, retry_after=0)
+    campaign = _prepared_campaign(octopush, 10, frame_size=10)
+    campaign_dispatch(campaign_id=campaign.pk, budget=0.5)  # every attempt answered 429
+    sandbox.configure(rate_429=0.0)
+    campaign_dispatch(campaign_id=campaign.pk, budget=5)
+    # Personalised texts go through /sms-campaign/send, where request_id sits at the top level.
+    bodies = [json.loads(r.body) for r in sandbox.state.requests if r.vendor == "octopush"]
+    keys = [b.get("metadata", {}).get("request_id") or b.get("request_id") for b in bodies]
+    frame = Frame.objects.get(campaign=campaign)
+    assert len(keys) >= 2 and set(keys) == {str(frame.key)}
+    assert (frame.state, frame.attempts) == ("sent", len(keys))
+
+
+def test_the_rate_limit_is_one_token_bucket_per_account_in_redis():
+    from campaigns.ratelimit import try_acquire
+
+    waits = [try_acquire(999_001, rate=5) for _ in range(6)]
+    assert waits[:5] == [0.0] * 5, "a second's worth of requests may go at once"
+    assert waits[5] > 0, "the sixth must wait for the bucket to refill"
+    assert try_acquire(999_002, rate=5) == 0.0, "another account has its own bucket"

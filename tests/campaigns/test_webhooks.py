@@ -1,0 +1,98 @@
+"""/hooks/<kind>/<account uuid>/: authentic reports are stored and answered fast; forgeries and unknown
+accounts are refused; nothing is applied inside the request."""
+
+import json
+import uuid
+
+import pytest
+
+from campaigns.models import StatusEvent
+from tests.factories import ProviderAccountFactory
+from tests.providers.backends.harness import fixture
+
+pytestmark = pytest.mark.django_db
+
+# vendor → (a callback fixture, how many reports it carries)
+CALLBACKS = {
+    "mobtexting": ("mobtexting/dlr_delivered.json", 1),
+    "octopush": ("octopush/dlr_delivered.json", 1),
+    "devino": ("devino/callback_batch.json", None),
+    "hyber": ("hyber/dlr_batch.json", None),
+}
+
+
+def _authentic(client, account, body: bytes, **extra):
+    """Post as the vendor would: MOBtexting with its bearer secret, the others with our URL secret."""
+    if account.kind == "mobtexting":
+        return client.post(account.webhook_url.replace("http://127.0.0.1:8000", ""), body, content_type="application/json",
+                           headers={"Authorization": f"Bearer {account.webhook_secret}"}, **extra)  # fmt: skip
+    path = account.webhook_url.replace("http://127.0.0.1:8000", "")
+    return client.post(path, body, content_type="application/json", **extra)
+
+
+@pytest.mark.parametrize("kind", sorted(CALLBACKS))
+def test_an_authentic_callback_is_stored_and_acknowledged(client, settings, kind):
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    account = ProviderAccountFactory(kind=kind)
+    name, count = CALLBACKS[kind]
+    body = fixture(name)
+    response = _authentic(client, account, body)
+    assert response.status_code == 200
+    events = StatusEvent.objects.filter(account=account)
+    expected = count or len(json.loads(body))
+    assert events.count() == expected
+    assert not events.filter(applied_at__isnull=False).exists(), "applied later, in batches, not in the request"
+    account.refresh_from_db()
+    assert account.last_dlr_at is not None
+
+
+@pytest.mark.parametrize("kind", sorted(CALLBACKS))
+def test_a_forged_callback_is_refused_and_nothing_is_stored(client, kind):
+    account = ProviderAccountFactory(kind=kind)
+    path = f"/hooks/{kind}/{account.uuid}/"
+    forged = client.post(f"{path}?secret=guess", fixture(CALLBACKS[kind][0]), content_type="application/json",
+                         headers={"Authorization": "Bearer guess"})  # fmt: skip
+    assert forged.status_code == 403
+    assert not StatusEvent.objects.exists()
+
+
+@pytest.mark.parametrize("kind", sorted(CALLBACKS))
+def test_an_unknown_account_is_404(client, kind):
+    response = client.post(f"/hooks/{kind}/{uuid.uuid4()}/", b"{}", content_type="application/json")
+    assert response.status_code == 404
+
+
+def test_a_webhook_for_another_vendor_kind_is_404(client):
+    account = ProviderAccountFactory(kind="octopush")
+    assert client.post(f"/hooks/devino/{account.uuid}/", b"[]", content_type="application/json").status_code == 404
+    assert client.post(f"/hooks/nosuch/{account.uuid}/", b"[]", content_type="application/json").status_code == 404
+
+
+def test_a_malformed_body_is_a_400_naming_the_problem(client, settings):
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    account = ProviderAccountFactory(kind="octopush")
+    response = _authentic(client, account, b"{not json")
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_mobtexting_webhook_verification_is_answered_with_the_challenge(client, settings):
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    account = ProviderAccountFactory(kind="mobtexting")
+    body = json.dumps({"validation_key": "9012", "challenge": "a234qwe"}).encode()
+    path = account.webhook_url.replace("http://127.0.0.1:8000", "") + "?token=9012"
+    response = client.post(
+        path, body, content_type="application/json", headers={"Authorization": f"Bearer {account.webhook_secret}"}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "a234qwe"}
+    assert not StatusEvent.objects.exists()
+
+
+def test_a_webhook_answers_with_a_constant_number_of_queries(client, settings, django_assert_max_num_queries):
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    account = ProviderAccountFactory(kind="devino")
+    body = fixture("devino/callback_batch.json")
+    _authentic(client, account, body)  # warms the account cache
+    with django_assert_max_num_queries(4):
+        assert _authentic(client, account, body).status_code == 200
