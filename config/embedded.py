@@ -28,7 +28,10 @@ PG_DIR = VAR_DIR / "pgdata"
 REDIS_DIR = VAR_DIR / "redis"
 DEFAULT_REDIS_PORT = int(os.environ.get("HERALD_REDIS_PORT", "6389"))
 DATABASE_NAME = "herald"
-os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())  # pgserver's platformdirs wants one
+if "XDG_RUNTIME_DIR" not in os.environ:  # pgserver's platformdirs wants a private runtime directory
+    _runtime = Path(tempfile.gettempdir()) / f"herald-runtime-{os.getuid()}"
+    _runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(_runtime)
 
 
 @contextmanager

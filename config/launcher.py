@@ -41,6 +41,19 @@ def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return proc
 
 
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
 def _stop(procs: dict[str, subprocess.Popen]) -> None:
     for proc in procs.values():
         if proc.poll() is None:
@@ -82,8 +95,10 @@ def main() -> int:
         _manage("ensure_admin", env=env)
         procs["sandbox"] = _start("sandbox", [PYTHON, "manage.py", "run_sandbox", "--port", sandbox_port], env)
         _manage("load_demo", env=env)
-        _manage("setup_accounts", "--sandbox", env["SANDBOX_URL"], env=env)
         procs["web"] = _start("web", [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"], env)
+        # Vendors verify a new webhook by calling it (MOBtexting's handshake): the web server must answer first.
+        _wait_for(f"http://127.0.0.1:{port}/healthz", procs["web"])
+        _manage("setup_accounts", "--sandbox", env["SANDBOX_URL"], env=env)
         procs["worker"] = _start(
             "worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=4"], env
         )
@@ -110,6 +125,9 @@ def main() -> int:
             stopping.wait(1)
     except subprocess.CalledProcessError as exc:
         print(f"Setup step failed: {' '.join(exc.cmd[1:])} (exit {exc.returncode}).", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        print(f"Start-up failed: {exc}", file=sys.stderr)
         return 1
     finally:
         print("\nStopping …")
