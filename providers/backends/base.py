@@ -13,6 +13,7 @@ own code and text.
 from __future__ import annotations
 
 import enum
+import hmac
 import json
 import logging
 from dataclasses import dataclass, field
@@ -443,6 +444,15 @@ class Backend:
     ) -> ParsedCallback:
         """Authenticate and parse one webhook call; raise AuthenticationFailed when it is not genuine."""
         raise NotImplementedError
+
+    def require_url_secret(self, account: Account, query: dict[str, str]) -> None:
+        """For vendors that do not sign callbacks (`secret_in_url`): the webhook URL's ?secret= must be the
+        account's; raise AuthenticationFailed otherwise."""
+        given, expected = str(query.get("secret") or ""), account.webhook_secret or ""
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise AuthenticationFailed(
+                f"The {self.label or self.kind} callback's ?secret= does not match the account's webhook secret."
+            )
 
     def poll(self, account: Account, query: PollQuery) -> list[StatusUpdate]:
         """Ask the vendor's pull API for statuses (only where `supports_polling`)."""

@@ -19,7 +19,6 @@ deleted, subscribed, unsubscribed, complained, unknown, canceled.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from datetime import UTC, datetime
@@ -29,7 +28,6 @@ import requests
 
 from providers.backends.base import (
     Account,
-    AuthenticationFailed,
     Backend,
     BackendError,
     CallbackResponse,
@@ -144,9 +142,7 @@ class DevinoBackend(Backend):
         self, account: Account, *, method: str, headers: dict[str, str], query: dict[str, str], body: bytes
     ) -> ParsedCallback:
         """Devino does not sign: the URL's ?secret= must match; then one update per item of the JSON array."""
-        given, expected = (query or {}).get("secret") or "", account.webhook_secret or ""
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise AuthenticationFailed("The Devino callback does not carry this account's webhook secret.")
+        self.require_url_secret(account, query or {})
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):

@@ -26,7 +26,6 @@ codes Herald's sandbox answers with [Herald], following the seed's pattern (hybe
 
 from __future__ import annotations
 
-import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +33,6 @@ from urllib.parse import quote, urlsplit
 
 from providers.backends.base import (
     Account,
-    AuthenticationFailed,
     Backend,
     BackendError,
     CallbackResponse,
@@ -143,9 +141,7 @@ class HyberBackend(Backend):
         self, account: Account, *, method: str, headers: dict[str, str], query: dict[str, str], body: bytes
     ) -> ParsedCallback:
         """Check the URL secret, then read one delivery report or an array of them; Hyber wants a 200."""
-        given = (query.get("secret") or "").encode()
-        if not account.webhook_secret or not hmac.compare_digest(given, account.webhook_secret.encode()):
-            raise AuthenticationFailed("The callback's ?secret= does not match the account's webhook secret.")
+        self.require_url_secret(account, query or {})
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):

@@ -13,7 +13,6 @@ DELIVERED, NOT_DELIVERED, NOT_ALLOWED, UNKNOWN_DELIVERY, BAD_DESTINATION, BLACKL
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ from zoneinfo import ZoneInfo
 from providers.backends.base import (
     FAILURE_STATUSES,
     Account,
-    AuthenticationFailed,
     Backend,
     BackendError,
     CallbackResponse,
@@ -144,9 +142,7 @@ class OctopushBackend(Backend):
         self, account: Account, *, method: str, headers: dict[str, str], query: dict[str, str], body: bytes
     ) -> ParsedCallback:
         """Delivery reports and STOP opt-outs; Octopush expects an empty 200 at once."""
-        secret = str(query.get("secret") or "")
-        if not account.webhook_secret or not hmac.compare_digest(secret.encode(), account.webhook_secret.encode()):
-            raise AuthenticationFailed("The callback's ?secret= does not match the account's webhook secret.")
+        self.require_url_secret(account, query or {})
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
