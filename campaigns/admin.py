@@ -5,17 +5,36 @@ so their change lists avoid COUNT(*) scans, order by the primary key and search 
 """
 
 import uuid
+from functools import partial
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
-from django.urls import reverse
+from django.shortcuts import redirect
+from django.urls import path, re_path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from campaigns import admin_views
+from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions
 from campaigns.models import Campaign, Frame, Message, StatusEvent
+from campaigns.selectors import (
+    DELIVERED_STATUSES,
+    FAILURE_STATUSES,
+    IN_FLIGHT_STATUSES,
+    campaign_progress,
+    composer_variables,
+    failure_words,
+)
+from campaigns.services.editing import (
+    EDITABLE_STATES,
+    RUNNING_STATES,
+    campaign_create,
+    campaign_delete,
+    campaign_update,
+)
+from contacts.admin import ContactAdmin
 
-EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
 ESTIMATE_ABOVE = 100_000  # below this many rows an exact COUNT(*) is cheap enough
 
 
@@ -55,26 +74,50 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    """A plain campaign form; the composer, estimate panel and action buttons extend this class."""
+    """The composer (dependent choices, template variables, live estimate), the action buttons with their
+    confirmation pages, and for a campaign under way its live progress and delivery report (admin_views.py)."""
 
-    list_display = ["name", "state", "purpose", "channel", "account", "sender", "audience_size", "send_at", "created_at"]  # fmt: skip
+    form = CampaignForm
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    list_display = ["name", "state_badge", "account", "sender_name", "audience_size", "progress", "delivery_rate", "send_at", "created_at"]  # fmt: skip
     list_filter = ["state", "purpose", "channel", "account"]
     search_fields = ["name"]
     list_select_related = ["account", "sender"]
-    autocomplete_fields = ["account", "sender", "template", "tags", "segments", "excluded_tags", "contacts"]
+    autocomplete_fields = ["tags", "segments", "excluded_tags", "contacts"]
     engine_fields = [
         "state", "state_reason", "counters", "audience_size", "parts", "encoding", "cost_estimate", "cost_actual",
         "consecutive_failures", "launched_at", "completed_at", "parent", "created_by", "created_at", "updated_at",
     ]  # fmt: skip
-    fieldsets = [
-        (None, {"fields": ["name", ("channel", "purpose"), "account", "sender", "template", "text"]}),
+    composer_fieldsets = [
+        ("Message", {"fields": ["name", ("channel", "purpose"), "account", "sender", "template", "text"],
+                     "description": "Choose the account and sender first: the templates and the estimate follow."}),
         ("Audience", {"fields": [("tags_operator", "tags"), "segments", "excluded_tags", "contacts"],
                       "description": "Contacts with the tags, in the segments or listed, minus the excluded tags."}),
-        ("Schedule", {"fields": ["send_at", "recurrence", "smooth_minutes", "send_by", "frame_size"]}),
-        ("Progress", {"fields": ["state", "state_reason", "messages_link", "audience_size", "counters",
-                                 ("parts", "encoding"), ("cost_estimate", "cost_actual"), "consecutive_failures",
-                                 ("launched_at", "completed_at"), "parent", "created_by", ("created_at", "updated_at")]}),
+        ("Schedule", {"fields": ["send_at", "smooth_minutes", "send_by", "recurrence", "frame_size"],
+                      "description": "Leave the send time empty to send when you launch. Promotional messages wait "
+                                     "for the allowed hours."}),
     ]  # fmt: skip
+    record_fieldset = (
+        "Record",
+        {"fields": ["state", "state_reason", "messages_link", "audience_size", ("parts", "encoding"),
+                    ("cost_estimate", "cost_actual"), ("launched_at", "completed_at"), "parent", "created_by",
+                    ("created_at", "updated_at")],
+         "classes": ["collapse"]},
+    )  # fmt: skip
+
+    class Media:
+        css = {"all": ["herald/admin.css"]}
+
+    # --- Pages ---
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.composer_fieldsets
+        if obj.state in EDITABLE_STATES:
+            return [*self.composer_fieldsets, self.record_fieldset]
+        # A started campaign: what was sent, read-only, below its live progress panel.
+        composed = [(name, {**options, "description": ""}) for name, options in self.composer_fieldsets]
+        return [self.record_fieldset, *composed]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.state not in EDITABLE_STATES:
@@ -82,10 +125,128 @@ class CampaignAdmin(admin.ModelAdmin):
             return [field.name for field in Campaign._meta.fields] + ["tags", "segments", "excluded_tags", "contacts", "messages_link"]  # fmt: skip
         return [*self.engine_fields, "messages_link"]
 
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.state in RUNNING_STATES:
+            return False  # cancel it first (campaign_delete refuses too)
+        return super().has_delete_permission(request, obj)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        editable = obj is None or obj.state in EDITABLE_STATES
+        context["composer"] = editable and (add or self.has_change_permission(request, obj))
+        if context["composer"]:
+            context["composer_config"] = {
+                "senders_url": reverse("admin:campaigns_campaign_senders"),
+                "templates_url": reverse("admin:campaigns_campaign_templates"),
+                "estimate_url": reverse("admin:campaigns_campaign_estimate", args=[obj.pk] if obj else []),
+                "variables": composer_variables(),
+                "debounce": 400,
+            }
+            context["show_save_and_launch"] = self.has_change_permission(request, obj)  # launching is a change
+        if obj is not None:
+            context["campaign_actions"] = campaign_actions(obj) if self.has_change_permission(request, obj) else []
+            if request.user.has_perm("campaigns.view_message"):
+                context["export_url"] = reverse("admin:campaigns_campaign_export", args=[obj.pk])
+            if not editable:
+                context["progress"] = campaign_progress(campaign=obj)
+                context["progress_config"] = {
+                    "url": reverse("admin:campaigns_campaign_progress", args=[obj.pk]),
+                    "messages_url": reverse("admin:campaigns_message_changelist") + f"?campaign__id__exact={obj.pk}",
+                    "interval": 1500,
+                }
+                context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_saveandlaunch" in request.POST:
+            self.message_user(request, f"“{obj}” is saved as a draft. Check the figures, then launch it.")
+            return redirect("admin:campaigns_campaign_action", obj.pk, "launch")
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if "_saveandlaunch" in request.POST:
+            self.message_user(request, f"“{obj}” is saved. Check the figures, then launch it.")
+            return redirect("admin:campaigns_campaign_action", obj.pk, "launch")
+        return super().response_change(request, obj)
+
+    # --- Writes go through the services, as the API's do ---
+
     def save_model(self, request, obj, form, change):
-        if not change and obj.created_by_id is None:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        data = {name: value for name, value in form.cleaned_data.items() if name in EDITABLE_FIELDS}
+        saved = campaign_update(campaign=obj, data=data) if change else campaign_create(data=data, user=request.user)
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        # campaign_create / campaign_update set the audience relations; only inline formsets are left.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request, obj):
+        campaign_delete(campaign=obj)
+
+    def delete_queryset(self, request, queryset):
+        running = [c.name for c in queryset if c.state in RUNNING_STATES]
+        for campaign in queryset.exclude(state__in=RUNNING_STATES):
+            campaign_delete(campaign=campaign)
+        if running:
+            self.message_user(
+                request, f"Not deleted, cancel them first: {', '.join(running)}.", messages.WARNING
+            )  # fmt: skip
+
+    # --- Endpoints (admin_views.py) ---
+
+    def get_urls(self):
+        def view(function, **kwargs):
+            return self.admin_site.admin_view(partial(function, self, **kwargs))
+
+        return [
+            path("estimate/", view(admin_views.estimate_view), name="campaigns_campaign_estimate"),
+            path("senders/", view(admin_views.senders_view), name="campaigns_campaign_senders"),
+            path("templates/", view(admin_views.templates_view), name="campaigns_campaign_templates"),
+            path("dashboard/", view(admin_views.dashboard_view), name="campaigns_campaign_dashboard"),
+            path("<int:object_id>/estimate/", view(admin_views.estimate_view), name="campaigns_campaign_estimate"),
+            path("<int:object_id>/progress/", view(admin_views.progress_view), name="campaigns_campaign_progress"),
+            path("<int:object_id>/messages.csv", view(admin_views.export_view), name="campaigns_campaign_export"),
+            re_path(
+                r"^(?P<object_id>\d+)/(?P<action>launch|pause|resume|cancel)/$",
+                view(admin_views.action_view),
+                name="campaigns_campaign_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    # --- Columns ---
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, campaign: Campaign) -> str:
+        return format_html(
+            '<span class="herald-state herald-state-{}" title="{}">{}</span>',
+            campaign.state, campaign.state_reason, campaign.get_state_display(),
+        )  # fmt: skip
+
+    @admin.display(description="sender", ordering="sender__name")
+    def sender_name(self, campaign: Campaign) -> str:
+        return campaign.sender.name if campaign.sender else "–"
+
+    @admin.display(description="progress")
+    def progress(self, campaign: Campaign) -> str:
+        counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
+        total = sum(counters.values())
+        if not total:
+            return "–"
+        done = total - sum(counters.get(s, 0) for s in IN_FLIGHT_STATUSES)
+        percent = round(100 * done / total)
+        return format_html('<progress max="100" value="{}"></progress> {}%', percent, percent)
+
+    @admin.display(description="delivered")
+    def delivery_rate(self, campaign: Campaign) -> str:
+        counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
+        delivered = sum(counters.get(s, 0) for s in DELIVERED_STATUSES)
+        failed = sum(counters.get(s, 0) for s in FAILURE_STATUSES)
+        if not delivered + failed:
+            return "–"
+        return f"{100 * delivered / (delivered + failed):.1f}%"
 
     @admin.display(description="messages")
     def messages_link(self, campaign: Campaign) -> str:
@@ -93,6 +254,10 @@ class CampaignAdmin(admin.ModelAdmin):
             return "—"
         url = reverse("admin:campaigns_message_changelist") + f"?campaign__id__exact={campaign.pk}"
         return format_html('<a href="{}">See the messages of this campaign</a>', url)
+
+
+# The contact page shows the contact's messages; contacts never imports campaigns, so campaigns adds the section.
+ContactAdmin.page_sections.append(admin_views.contact_messages_section)
 
 
 class ExactSearchMixin:
@@ -113,12 +278,23 @@ class ExactSearchMixin:
 
 @admin.register(Message)
 class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
-    list_display = ["id", "address", "status", "campaign", "account", "parts", "provider_message_id", "created_at", "final_at"]  # fmt: skip
+    list_display = ["id", "address", "status", "reason", "campaign", "account", "parts", "provider_message_id", "created_at", "final_at"]  # fmt: skip
     list_filter = ["status", "channel", "account"]
     list_select_related = ["campaign", "account"]
     search_fields = ["=address", "=provider_message_id"]
     search_help_text = "Exact phone (E.164), provider message id or Herald reference (UUID)."
     uuid_field = "external_ref"
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["meaning"]
+
+    @admin.display(description="what it means")
+    def meaning(self, message: Message) -> str:
+        if message.status not in FAILURE_STATUSES:
+            return "–"
+        return failure_words(
+            kind=message.account.kind, status=message.status, error_code=message.error_code, reason=message.reason
+        )
 
 
 @admin.register(Frame)

@@ -1,14 +1,22 @@
-"""Admin for contacts, tags, segments and suppressions."""
+"""Admin for contacts, tags, segments and suppressions.
+
+A contact's page shows its tags, its opt-outs with their source and, added by the campaigns app, its message
+history; a segment's page counts and previews its contacts live while its rule is edited.
+"""
+
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
-from django.utils.html import format_html, format_html_join
+from django.http import HttpResponseNotAllowed, JsonResponse
+from django.urls import path, reverse
+from django.utils import formats, timezone
 
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
-from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import InvalidPhone, normalize_phone
 
 PREVIEW_SIZE = 20
@@ -33,10 +41,14 @@ class ContactTagInline(admin.TabularInline):
     model = ContactTag
     extra = 0
     autocomplete_fields = ["tag"]
-    fields = ["tag", "created_at"]
-    readonly_fields = ["created_at"]
+    fields = ["tag", "tagged_at"]
+    readonly_fields = ["tagged_at"]
     verbose_name = "tag"
     verbose_name_plural = "tags"
+
+    @admin.display(description="tagged at")
+    def tagged_at(self, link: ContactTag) -> str:
+        return formats.localize(timezone.localtime(link.created_at)) if link.pk else "–"
 
 
 @admin.register(Contact)
@@ -49,6 +61,11 @@ class ContactAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ContactTagInline]
     show_full_result_count = False  # contact tables get large; a second COUNT(*) per page is not worth it
+    change_form_template = "admin/contacts/contact/change_form.html"
+    change_list_template = "admin/contacts/contact/change_list.html"
+    # Sections other apps add to a contact's page: callables (request, contact) → HTML. The campaigns app adds
+    # the message history here, so that contacts never imports campaigns (DESIGN §1).
+    page_sections: list[Callable] = []
     actions = ["make_active", "make_inactive"]
     fieldsets = [
         (None, {"fields": ["phone", ("first_name", "last_name"), "email", "identity", "is_active"]}),
@@ -57,8 +74,24 @@ class ContactAdmin(admin.ModelAdmin):
         ("History", {"fields": [("created_at", "updated_at")]}),
     ]
 
+    def get_fieldsets(self, request, obj=None):
+        # A contact being added has no history yet (its timestamps are the database's defaults).
+        return self.fieldsets if obj is not None else self.fieldsets[:-1]
+
+    class Media:
+        css = {"all": ["herald/admin.css"]}
+
     def get_queryset(self, request):
         return selectors.contacts_with_tags(super().get_queryset(request))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        contact = self.get_object(request, object_id)
+        extra = {}
+        if contact is not None:
+            extra["opt_outs"] = selectors.contact_unsubscriptions(contact)
+            extra["may_add_opt_out"] = request.user.has_perm("contacts.add_unsubscriber")
+            extra["page_sections"] = [html for section in self.page_sections if (html := section(request, contact))]
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def get_search_results(self, request, queryset, search_term):
         """Also find a contact by its number written in any format (a national one in the default region)."""
@@ -105,7 +138,12 @@ class SegmentAdmin(admin.ModelAdmin):
     list_display = ["name", "rule", "updated_at"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["positive_tags", "negative_tags"]
-    readonly_fields = ["live_count", "preview", "created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at"]
+    change_form_template = "admin/contacts/segment/change_form.html"
+
+    class Media:
+        css = {"all": ["herald/admin.css"]}
+        js = ["herald/segment-admin.js"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("positive_tags", "negative_tags")
@@ -118,8 +156,53 @@ class SegmentAdmin(admin.ModelAdmin):
                                              "minus those with any/all of the negative tags."}),
         ]  # fmt: skip
         if obj is not None:
-            fieldsets.append(("Contacts now", {"fields": ["live_count", "preview", ("created_at", "updated_at")]}))
+            fieldsets.append(("History", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}))
         return fieldsets
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The live panel starts with the saved rule's figures; segment-admin.js refreshes them as the rule changes."""
+        if request.user.has_perm("contacts.view_contact"):
+            rule = _segment_rule(obj) if obj is not None else {}
+            count, contacts = selectors.segment_rule_preview(**_rule_defaults(rule), limit=PREVIEW_SIZE)
+            context.update(
+                segment_preview_url=reverse("admin:contacts_segment_preview"),
+                segment_count=count,
+                segment_contacts=contacts,
+                preview_size=PREVIEW_SIZE,
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        return [
+            path("preview/", self.admin_site.admin_view(self.preview_view), name="contacts_segment_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request):
+        """POST the rule's fields (saved or not): how many contacts it selects and the newest of them, as JSON."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_view_permission(request) and request.user.has_perm("contacts.view_contact")):
+            raise PermissionDenied
+        form = SegmentRuleForm(request.POST)
+        if not form.is_valid():
+            return JsonResponse({"errors": form.errors}, status=400)
+        count, contacts = selectors.segment_rule_preview(**form.rule(), limit=PREVIEW_SIZE)
+        return JsonResponse(
+            {
+                "count": count,
+                "contacts": [
+                    {
+                        "phone": contact.phone,
+                        "name": f"{contact.first_name} {contact.last_name}".strip(),
+                        "email": contact.email,
+                        "active": contact.is_active,
+                        "url": reverse("admin:contacts_contact_change", args=[contact.pk]),
+                    }
+                    for contact in contacts
+                ],
+            }
+        )
 
     @admin.display(description="rule")
     def rule(self, segment: Segment) -> str:
@@ -131,28 +214,35 @@ class SegmentAdmin(admin.ModelAdmin):
         negative = side(segment.negative_operator, segment.negative_tags.all())
         return f"{positive} minus {negative}" if negative else positive
 
-    @admin.display(description="contacts")
-    def live_count(self, segment: Segment) -> str:
-        return f"{selectors.segment_count(segment):,}"
 
-    @admin.display(description=f"first {PREVIEW_SIZE} contacts")
-    def preview(self, segment: Segment) -> str:
-        contacts = selectors.segment_preview(segment, limit=PREVIEW_SIZE)
-        if not contacts:
-            return "No contact matches."
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (c.phone, f"{c.first_name} {c.last_name}".strip(), c.email, "yes" if c.is_active else "no")
-                for c in contacts
-            ),
-        )
-        return format_html(
-            '<table class="segment-preview"><thead><tr><th>phone</th><th>name</th><th>e-mail</th><th>active</th>'
-            "</tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
+class SegmentRuleForm(forms.Form):
+    """A segment's rule as the change form posts it, saved or not."""
+
+    positive_tags = forms.ModelMultipleChoiceField(Tag.objects.all(), required=False)
+    positive_operator = forms.ChoiceField(choices=Operator.choices, required=False)
+    negative_tags = forms.ModelMultipleChoiceField(Tag.objects.all(), required=False)
+    negative_operator = forms.ChoiceField(choices=Operator.choices, required=False)
+
+    def rule(self) -> dict:
+        return _rule_defaults(self.cleaned_data)
+
+
+def _segment_rule(segment: Segment) -> dict:
+    return {
+        "positive_tags": segment.positive_tags.all(),
+        "positive_operator": segment.positive_operator,
+        "negative_tags": segment.negative_tags.all(),
+        "negative_operator": segment.negative_operator,
+    }
+
+
+def _rule_defaults(rule: dict) -> dict:
+    return {
+        "positive_tag_ids": [tag.pk for tag in rule.get("positive_tags") or []],
+        "positive_operator": rule.get("positive_operator") or Operator.ANY,
+        "negative_tag_ids": [tag.pk for tag in rule.get("negative_tags") or []],
+        "negative_operator": rule.get("negative_operator") or Operator.ANY,
+    }
 
 
 class UnsubscriberForm(forms.ModelForm):

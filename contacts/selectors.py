@@ -6,10 +6,11 @@ so that the campaign engine can put them in the WHERE of its `INSERT … SELECT`
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from contacts.models import Contact, ContactTag, Operator, Segment, Tag
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 
 TagIds = Iterable[int] | QuerySet
 
@@ -97,3 +98,60 @@ def tags_with_contact_count() -> QuerySet[Tag]:
 def contacts_with_tags(queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
     """Contacts with their tags prefetched (two queries for a whole page, not one per contact)."""
     return (queryset if queryset is not None else Contact.objects.all()).prefetch_related("tags")
+
+
+def segment_rule_contacts(
+    *, positive_tag_ids: Iterable[int], positive_operator: str, negative_tag_ids: Iterable[int], negative_operator: str
+) -> QuerySet[Contact]:
+    """The contacts a segment rule selects before it is saved (the admin's live count while editing).
+
+    Same meaning as `segment_q`: no positive tags is everyone, no negative tags excludes no one.
+    """
+    contacts = Contact.objects.all()
+    positive_ids, negative_ids = list(positive_tag_ids), list(negative_tag_ids)
+    if positive_ids:
+        contacts = contacts.filter(tags_rule_q(positive_ids, positive_operator))
+    if negative_ids:
+        contacts = contacts.exclude(tags_rule_q(negative_ids, negative_operator))
+    return contacts
+
+
+def segment_rule_preview(
+    *,
+    positive_tag_ids: Iterable[int],
+    positive_operator: str,
+    negative_tag_ids: Iterable[int],
+    negative_operator: str,
+    limit: int = 20,
+) -> tuple[int, list[Contact]]:
+    """(how many, the newest `limit`) of the contacts a segment rule selects: two queries whatever its size."""
+    contacts = segment_rule_contacts(
+        positive_tag_ids=positive_tag_ids,
+        positive_operator=positive_operator,
+        negative_tag_ids=negative_tag_ids,
+        negative_operator=negative_operator,
+    )
+    return contacts.count(), list(contacts.order_by("-id")[:limit])
+
+
+def contact_attribute_keys(*, sample: int = 2000, limit: int = 50) -> list[str]:
+    """Attribute keys seen on the newest `sample` contacts: the text variables staff can use beyond the fields.
+
+    A sample, so that the composer never scans the whole contact table for them.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT DISTINCT key FROM (
+                   SELECT jsonb_object_keys(attributes) AS key FROM (
+                       SELECT attributes FROM contacts_contact
+                       WHERE jsonb_typeof(attributes) = 'object' ORDER BY id DESC LIMIT %s) newest
+               ) keys ORDER BY key LIMIT %s""",
+            [sample, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def contact_unsubscriptions(contact: Contact) -> list[Unsubscriber]:
+    """The suppressions that name the contact's phone or e-mail, newest first, with their source."""
+    addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
+    return list(Unsubscriber.objects.filter(address__in=addresses).order_by("-id"))

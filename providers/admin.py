@@ -1,10 +1,19 @@
-"""Admin for provider accounts, senders and DLT templates. Secrets are never shown in clear."""
+"""Admin for provider accounts, senders and DLT templates. Secrets are never shown in clear.
+
+An account's page shows its health: the webhook URL to copy into the vendor's console, when the last delivery
+report arrived, and the last connection test, with buttons to test the connection, set the account up at the
+vendor and (MOBtexting) sync its sender IDs and DLT templates.
+"""
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
-from providers import dlt, services
+from providers import dlt, services, sync
+from providers.backends.base import BackendError
 from providers.forms import DltTemplateForm, ProviderAccountForm, SenderForm
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -25,6 +34,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     search_fields = ["name", "base_url"]
     inlines = [SenderInline]
     actions = ["test_connection", "set_up_at_vendor"]
+    change_form_template = "admin/providers/provideraccount/change_form.html"
     readonly_fields = [
         "uuid", "masked_credentials", "webhook_url_display", "last_check_at", "last_check_ok", "last_check_message",
         "last_dlr_at", "created_at", "updated_at",
@@ -47,15 +57,68 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         ]  # fmt: skip
         if obj is not None:
             fieldsets += [
-                ("Delivery reports", {"fields": ["webhook_url_display", "last_dlr_at", "uuid"]}),
-                ("Health", {"fields": ["last_check_at", "last_check_ok", "last_check_message"]}),
-                ("History", {"fields": [("created_at", "updated_at")]}),
+                # The health panel above the form shows the last check and the last delivery report.
+                ("Delivery reports", {"fields": ["webhook_url_display", "uuid"]}),
+                ("History", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
             ]
         return fieldsets
+
+    class Media:
+        css = {"all": ["herald/admin.css"]}
+        js = ["herald/copy.js"]
 
     def save_model(self, request, obj, form, change):
         obj.credentials = services.credentials_merge(current=obj.credentials, changes=form.credential_changes())
         super().save_model(request, obj, form, change)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["account_tools"] = self.has_change_permission(request, obj)
+            context["syncable"] = obj.kind in sync.SYNCABLE_KINDS
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/tool/<slug:tool>/", wrap(self.tool_view), name="providers_provideraccount_tool"),
+            *super().get_urls(),
+        ]
+
+    def tool_view(self, request, pk, tool):
+        """POST from an account's page: test the connection, set up at the vendor, or sync its registries."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        account = get_object_or_404(ProviderAccount, pk=pk)
+        if not self.has_change_permission(request, account):
+            raise PermissionDenied
+        if tool == "test":
+            self.test_connection(request, [account])
+        elif tool == "setup":
+            self.set_up_at_vendor(request, [account])
+        elif tool == "sync":
+            self._sync(request, account)
+        else:
+            raise PermissionDenied
+        return redirect("admin:providers_provideraccount_change", account.pk)
+
+    def _sync(self, request, account: ProviderAccount) -> None:
+        try:
+            senders = sync.senders_sync(account_id=account.pk)
+            templates = sync.templates_sync(account_id=account.pk)
+        except ValidationError as exc:
+            self.message_user(request, f"{account.name}: {' '.join(exc.messages)}", messages.ERROR)
+        except BackendError as exc:  # retryable (connection, throttling): the sync is atomic, the user tries again
+            self.message_user(request, f"{account.name}: {exc.message}; try again.", messages.ERROR)
+        else:
+
+            def said(counts):
+                return ", ".join(f"{n} {what}" for what, n in counts.items())
+
+            self.message_user(
+                request,
+                f"{account.name}: sender IDs synced ({said(senders)}); DLT templates synced ({said(templates)}).",
+                messages.SUCCESS,
+            )
 
     @admin.action(description="Test connection (credentials and balance)")
     def test_connection(self, request, queryset):
@@ -89,8 +152,10 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     @admin.display(description="webhook URL")
     def webhook_url_display(self, account: ProviderAccount) -> str:
         return format_html(
-            '<code class="webhook-url" style="user-select: all">{}</code><div class="help">'
+            '<code class="webhook-url" style="user-select: all">{}</code>'
+            ' <button type="button" class="button herald-copy" data-copy="{}">Copy</button><div class="help">'
             "Paste this in the vendor's console to receive delivery reports.</div>",
+            account.webhook_url,
             account.webhook_url,
         )
 

@@ -132,6 +132,7 @@ def test_a_scheduled_campaign_is_launched_when_due_and_a_recurring_one_spawns_ru
 
 def test_a_retry_reuses_the_frames_idempotency_key(octopush, sandbox, settings):
     settings.FRAME_MAX_ATTEMPTS = 1000
+    settings.CAMPAIGN_MAX_CONSECUTIVE_FAILURES = 1000  # keep sending through the burst of 429s
     sandbox.configure(rate_429=1.0, retry_after=0)
     campaign = _prepared_campaign(octopush, 10, frame_size=10)
     campaign_dispatch(campaign_id=campaign.pk, budget=0.5)  # every attempt answered 429

@@ -1,0 +1,365 @@
+"""The campaign pages' views beyond Django's own: the composer's form and its JSON endpoints (senders, templates,
+live estimate), the live progress endpoint, the confirmation pages of launch / pause / resume / cancel, the CSV
+export of messages, the admin index's dashboard and the message history on a contact's page.
+
+Each view checks the permission, validates its input, calls one selector or service and presents the result;
+CampaignAdmin (campaigns/admin.py) routes them through `get_urls`.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import TYPE_CHECKING
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from campaigns import services
+from campaigns.dashboard import dashboard_figures
+from campaigns.models import Campaign
+from campaigns.selectors import (
+    FAILURE_STATUSES,
+    MESSAGE_CSV_COLUMNS,
+    campaign_estimate,
+    campaign_message_rows,
+    campaign_progress,
+    composer_senders,
+    composer_templates,
+    contact_message_history,
+    failure_words,
+)
+from campaigns.services.editing import campaign_check
+from contacts.audience import AudienceSpec
+from providers.models import DltTemplate, ProviderAccount, Sender
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+
+State = Campaign.State
+EDITABLE_FIELDS = (
+    "name", "channel", "account", "sender", "template", "text", "purpose", "tags", "tags_operator", "segments",
+    "excluded_tags", "contacts", "send_at", "recurrence", "smooth_minutes", "send_by", "frame_size",
+)  # fmt: skip
+
+
+# --- The composer's form ----------------------------------------------------------------------------------------
+
+
+class CampaignForm(forms.ModelForm):
+    """The composer: only approved senders of the chosen account and channel, only the templates registered for the
+    chosen sender; the editing rules are campaign_check's, the same as the API's, with errors on their fields."""
+
+    class Meta:
+        model = Campaign
+        fields = EDITABLE_FIELDS
+        widgets = {"text": forms.Textarea(attrs={"rows": 4, "cols": 60, "class": "composer-text"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if "account" in self.fields:
+            field = self.fields["account"]
+            field.queryset = ProviderAccount.objects.filter(Q(is_active=True) | Q(pk=instance.account_id))
+            field.empty_label = "Choose an account"
+            field.error_messages["required"] = "Choose a provider account."
+        if "sender" in self.fields:
+            field = self.fields["sender"]
+            offered = Q(pk=instance.sender_id)
+            if self._chosen("account"):
+                channel = self._chosen("channel") or "sms"
+                offered |= Q(account_id=self._chosen("account"), channel=channel, status=Sender.Status.APPROVED)
+            field.queryset = Sender.objects.filter(offered).order_by("name")
+            field.label_from_instance = _sender_label  # the default label reads the account: a query per option
+            field.empty_label = "Choose a sender" if self._chosen("account") else "Choose an account first"
+            field.error_messages["invalid_choice"] = "Choose an approved sender of this account and channel."
+            field.help_text = "Only the approved sender IDs of the account, on the channel chosen."
+        if "template" in self.fields:
+            field = self.fields["template"]
+            offered = Q(pk=instance.template_id)
+            if self._chosen("sender"):
+                offered |= Q(senders=self._chosen("sender"), status=DltTemplate.Status.APPROVED)
+            field.queryset = DltTemplate.objects.filter(offered).distinct().order_by("name")
+            field.error_messages["invalid_choice"] = "Choose an approved DLT template registered for this sender."
+            field.empty_label = "No template (free text)"
+            field.help_text = "The DLT templates registered for the sender; empty for a free text."
+
+    def _chosen(self, name: str):
+        """The value the form is about: what was posted, else the campaign's own."""
+        if self.is_bound:
+            value = self.data.get(self.add_prefix(name)) or None
+            return int(value) if name != "channel" and value and str(value).isdigit() else value
+        if name == "channel":
+            return self.initial.get("channel") or self.instance.channel
+        return self.initial.get(name) or getattr(self.instance, f"{name}_id", None)
+
+    def clean(self):
+        cleaned = super().clean()
+        account = cleaned.get("account") or (self.instance.account if self.instance.account_id else None)
+        try:
+            campaign_check(
+                account=account,
+                sender=cleaned.get("sender"),
+                template=cleaned.get("template"),
+                channel=cleaned.get("channel") or self.instance.channel,
+                instance=self.instance if self.instance.pk else None,
+            )
+        except ValidationError as error:
+            for field, problems in error.message_dict.items():
+                self.add_error(field if field in self.fields else NON_FIELD_ERRORS, problems)
+        return cleaned
+
+    def audience(self) -> AudienceSpec:
+        """The audience the form describes (valid fields only), for the estimate of an unsaved campaign."""
+        cleaned = getattr(self, "cleaned_data", {})
+
+        def ids(name):
+            return [obj.pk for obj in cleaned.get(name) or []]
+
+        return AudienceSpec(
+            tag_ids=ids("tags"),
+            tags_operator=cleaned.get("tags_operator") or "any",
+            segment_ids=ids("segments"),
+            excluded_tag_ids=ids("excluded_tags"),
+            contact_ids=ids("contacts"),
+        )
+
+
+def _sender_label(sender: Sender) -> str:
+    details = ", ".join(part for part in (sender.service and f"service {sender.service}", sender.country) if part)
+    return f"{sender.name} ({details})" if details else sender.name
+
+
+def composer_estimate(form: CampaignForm) -> dict:
+    """The estimate of what the form describes, saved or not: Estimate.as_dict() plus the form's own problems."""
+    form.is_valid()
+    problems = [
+        {"field": "" if field == NON_FIELD_ERRORS else field, "message": message}
+        for field, errors in form.errors.items()
+        if field != "name"  # a name is needed to save, not to estimate
+        for message in errors
+    ]
+    campaign = form.instance  # the posted values applied in memory (ModelForm._post_clean); never saved here
+    if not campaign.account_id:
+        if not any(p["field"] == "account" for p in problems):
+            problems.insert(0, {"field": "account", "message": "Choose a provider account."})
+        return {"empty": True, "problems": problems, "ok": False}
+    estimate = campaign_estimate(campaign=campaign, audience=form.audience()).as_dict()
+    # A field the form refused keeps the form's word on it (the estimate saw the field as empty).
+    refused = {p["field"] for p in problems}
+    problems += [p for p in estimate["problems"] if p["field"] not in refused]
+    return {**estimate, "empty": False, "problems": problems, "ok": not problems}
+
+
+# --- Views (the first argument is the CampaignAdmin) ------------------------------------------------------------
+
+
+def _may_compose(model_admin: ModelAdmin, request, obj=None) -> bool:
+    if obj is not None:
+        return model_admin.has_change_permission(request, obj)
+    return model_admin.has_add_permission(request) or model_admin.has_change_permission(request)
+
+
+def _campaign(model_admin: ModelAdmin, request, object_id) -> Campaign:
+    campaign = get_object_or_404(Campaign.objects.select_related("account", "sender", "template"), pk=object_id)
+    if not model_admin.has_view_permission(request, campaign):
+        raise PermissionDenied
+    return campaign
+
+
+def _int_param(request, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    if not value.isdigit():
+        return None
+    return int(value)
+
+
+def estimate_view(model_admin: ModelAdmin, request, object_id=None):
+    """POST the composer's fields (saved or not): the live estimate as JSON."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    campaign = _campaign(model_admin, request, object_id) if object_id else None
+    if not _may_compose(model_admin, request, campaign):
+        raise PermissionDenied
+    form_class = model_admin.get_form(request, campaign, change=campaign is not None)
+    form = form_class(request.POST, instance=campaign or Campaign())
+    return JsonResponse(composer_estimate(form))
+
+
+def senders_view(model_admin: ModelAdmin, request):
+    """GET ?account=&channel=: the approved senders the composer offers."""
+    if not _may_compose(model_admin, request):
+        raise PermissionDenied
+    account_id = _int_param(request, "account")
+    if account_id is None:
+        return JsonResponse({"results": []})
+    return JsonResponse({"results": composer_senders(account_id=account_id, channel=request.GET.get("channel", "sms"))})
+
+
+def templates_view(model_admin: ModelAdmin, request):
+    """GET ?sender=: the approved DLT templates registered for the sender, with their variables."""
+    if not _may_compose(model_admin, request):
+        raise PermissionDenied
+    sender_id = _int_param(request, "sender")
+    if sender_id is None:
+        return JsonResponse({"results": []})
+    return JsonResponse({"results": composer_templates(sender_id=sender_id)})
+
+
+def progress_view(model_admin: ModelAdmin, request, object_id):
+    """GET: counters, progress, rate, errors, failures by reason and the funnel; polled while the campaign runs."""
+    return JsonResponse(campaign_progress(campaign=_campaign(model_admin, request, object_id)))
+
+
+class Echo:
+    """A file-like object whose write returns the line, so that csv.writer feeds a streaming response."""
+
+    def write(self, value):
+        return value
+
+
+def export_view(model_admin: ModelAdmin, request, object_id):
+    """GET: every message of the campaign as CSV, streamed (never the whole campaign in memory)."""
+    campaign = _campaign(model_admin, request, object_id)
+    if not request.user.has_perm("campaigns.view_message"):
+        raise PermissionDenied
+    writer = csv.writer(Echo())
+
+    def lines():
+        yield writer.writerow([*MESSAGE_CSV_COLUMNS, "meaning"])
+        for row in campaign_message_rows(campaign=campaign):
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-messages.csv"'
+    return response
+
+
+ACTIONS = {
+    # name: (service, states it applies to, button label, page title, what happens)
+    "launch": (
+        services.campaign_launch,
+        (State.DRAFT, State.SCHEDULED),
+        "Launch",
+        "Launch {name}?",
+        "Herald writes one message per recipient and starts sending, or waits for the send time.",
+    ),
+    "pause": (
+        services.campaign_pause,
+        (State.PREPARING, State.SENDING),
+        "Pause",
+        "Pause {name}?",
+        "Requests already with the provider finish; nothing else is sent until you resume.",
+    ),
+    "resume": (
+        services.campaign_resume,
+        (State.PAUSED,),
+        "Resume",
+        "Resume {name}?",
+        "Sending continues where it stopped.",
+    ),
+    "cancel": (
+        services.campaign_cancel,
+        (State.DRAFT, State.SCHEDULED, State.PREPARING, State.SENDING, State.PAUSED),
+        "Cancel",
+        "Cancel {name}?",
+        "Messages not yet sent are never sent; this cannot be undone.",
+    ),
+}
+
+
+PAST = {"launch": "launched", "pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+
+
+def campaign_actions(campaign: Campaign) -> list[dict]:
+    """The action buttons of a campaign page, each with the states it shows in (the page toggles them live)."""
+    return [
+        {
+            "name": name,
+            "label": label + "…",
+            "url": reverse("admin:campaigns_campaign_action", args=[campaign.pk, name]),
+            "states": " ".join(states),
+            "shown": campaign.state in states,
+        }
+        for name, (_service, states, label, _title, _what) in ACTIONS.items()
+    ]
+
+
+def action_view(model_admin: ModelAdmin, request, object_id, action: str):
+    """GET: a page stating the audience and the cost and asking to confirm; POST: the service, then the campaign."""
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    campaign = _campaign(model_admin, request, object_id)
+    if not model_admin.has_change_permission(request, campaign):
+        raise PermissionDenied
+    service, states, label, title, what = ACTIONS[action]
+    change_url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    if request.method == "POST":
+        try:
+            service(campaign_id=campaign.pk)
+        except ValidationError as error:
+            for message in error.messages:
+                model_admin.message_user(request, message, messages.ERROR)
+        else:
+            campaign.refresh_from_db()
+            model_admin.message_user(request, _done_message(action, campaign), messages.SUCCESS)
+        return redirect(change_url)
+    if action == "launch" and campaign.state in states:
+        summary = {"estimate": campaign_estimate(campaign=campaign).as_dict()}
+    else:
+        summary = {"progress": campaign_progress(campaign=campaign)}
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title.format(name=f"“{campaign.name}”"),
+        "campaign": campaign,
+        "action": action,
+        "action_label": label,
+        "action_past": PAST[action],
+        "what_happens": what,
+        "allowed": campaign.state in states,
+        "change_url": change_url,
+        **summary,
+    }
+    return TemplateResponse(request, "admin/campaigns/campaign/confirm_action.html", context)
+
+
+def _done_message(action: str, campaign: Campaign) -> str:
+    if action == "launch" and campaign.state == State.SCHEDULED:
+        return f"“{campaign.name}” is scheduled. {campaign.state_reason}"
+    return f"“{campaign.name}” is {PAST[action]}."
+
+
+def dashboard_view(model_admin: ModelAdmin, request):
+    """GET: the admin index's dashboard as an HTML fragment (the index page loads and refreshes it)."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    figures = dashboard_figures()
+    context = {
+        "figures": figures,
+        "add_campaign_url": reverse("admin:campaigns_campaign_add") if model_admin.has_add_permission(request) else "",
+    }
+    return TemplateResponse(request, "admin/herald/dashboard.html", context)
+
+
+def contact_messages_section(request, contact) -> str:
+    """The message history section of a contact's page (ContactAdmin.page_sections)."""
+    if not request.user.has_perm("campaigns.view_message"):
+        return ""
+    history = contact_message_history(contact=contact)
+    for message in history:
+        failed = message.status in FAILURE_STATUSES
+        message.words = failure_words(
+            kind=message.account.kind, status=message.status, error_code=message.error_code, reason=message.reason
+        ) if failed else ""  # fmt: skip
+    all_url = reverse("admin:campaigns_message_changelist") + "?" + urlencode({"q": contact.phone})
+    return render_to_string(
+        "admin/campaigns/contact_messages.html", {"messages": history, "all_url": all_url}, request=request
+    )

@@ -1,0 +1,161 @@
+// A campaign's live progress (templates/admin/campaigns/campaign/progress_panel.html): polls the progress endpoint
+// every 1.5 s while the campaign prepares, sends or is paused (every 5 s while scheduled), redraws the bar, the
+// counters, the errors, the funnel and status charts and the failures by reason, and shows the action buttons
+// that apply to the new state. Once the campaign is completed, cancelled or failed it draws the final report and stops.
+"use strict";
+(function () {
+  const LIVE = ["preparing", "sending", "paused"];
+  const STATUS_LABELS = {
+    pending: "pending", queued: "queued", submitted: "submitted", sent: "sent", delivered: "delivered",
+    read: "read", clicked: "clicked", rejected: "rejected", undelivered: "undelivered", expired: "expired",
+    failed: "failed", suppressed: "suppressed",
+  };
+
+  function get(data, path) {
+    return path.split(".").reduce(function (value, key) { return value == null ? value : value[key]; }, data);
+  }
+
+  function cell(row, text, className) {
+    const td = document.createElement("td");
+    if (className) td.className = className;
+    if (text instanceof Node) td.appendChild(text);
+    else td.textContent = text === null || text === undefined || text === "" ? "–" : String(text);
+    row.appendChild(td);
+    return td;
+  }
+
+  function badge(status) {
+    const span = document.createElement("span");
+    span.className = "herald-status herald-status-" + status;
+    span.textContent = STATUS_LABELS[status] || status;
+    return span;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const root = document.getElementById("campaign-progress");
+    const configElement = document.getElementById("progress-config");
+    if (!root || !configElement) return;
+    const config = JSON.parse(configElement.textContent);
+    const charts = {funnel: {}, status: {}};
+    const part = function (name) { return root.querySelector('[data-progress="' + name + '"]'); };
+    let state = root.dataset.state;
+
+    function render(data) {
+      root.dataset.state = data.state;
+      root.querySelectorAll("[data-progress]").forEach(function (element) {
+        const name = element.dataset.progress;
+        if (element.tagName === "TBODY" || /_box$|^report$|^bar$/.test(name)) return;
+        let value = get(data, name);
+        if (value === undefined) return;
+        if (/^cost_/.test(name) && value !== null) value = Number(value).toFixed(2);
+        element.textContent = typeof value === "number" ? value.toLocaleString() : (value === null ? "–" : value);
+      });
+      const bar = part("bar");
+      bar.setAttribute("aria-valuenow", data.progress);
+      bar.querySelector(".herald-bar-final").style.width = data.progress + "%";
+      bar.querySelector(".herald-bar-sent").style.width = data.sent_progress + "%";
+      const stateBadge = part("state_display");
+      stateBadge.className = "herald-state herald-state-" + data.state;
+      part("state_reason").hidden = !data.state_reason;
+      renderErrors(data);
+      renderReport(data);
+      showActions(data.state);
+    }
+
+    function renderErrors(data) {
+      const body = part("errors");
+      body.innerHTML = "";
+      data.last_errors.forEach(function (error) {
+        const row = document.createElement("tr");
+        cell(row, "request " + error.seq + " (" + error.state + ", attempt " + error.attempts + ")");
+        cell(row, error.error_code);
+        cell(row, error.error);
+        cell(row, error.words, "help");
+        body.appendChild(row);
+      });
+      data.recent_failures.forEach(function (message) {
+        const row = document.createElement("tr");
+        const what = document.createElement("span");
+        what.appendChild(badge(message.status));
+        what.appendChild(document.createTextNode(" " + message.address));
+        cell(row, what);
+        cell(row, message.error_code);
+        cell(row, message.reason);
+        cell(row, message.words, "help");
+        body.appendChild(row);
+      });
+      part("errors_box").hidden = !(data.last_errors.length || data.recent_failures.length);
+    }
+
+    function renderReport(data) {
+      const report = part("report");
+      const show = data.finished || data.groups.delivered > 0 || data.groups.failed > 0;
+      report.hidden = !show;
+      if (!show) return;
+      const colours = window.HeraldCharts.STATUS_COLOURS;
+      const stageColours = ["#79aec8", "#5d9cbc", "#417690", "#2e7d9a", "#2e9e5b"];
+      window.HeraldCharts.draw(charts.funnel, document.getElementById("funnel-chart"), {
+        type: "bar",
+        data: {
+          labels: data.funnel.map(function (stage) { return stage.label; }),
+          datasets: [{label: "messages", data: data.funnel.map(function (stage) { return stage.count; }),
+                      backgroundColor: stageColours}],
+        },
+        options: {indexAxis: "y", plugins: {legend: {display: false}},
+                  scales: {x: {beginAtZero: true, ticks: {precision: 0}}}},
+      });
+      window.HeraldCharts.draw(charts.status, document.getElementById("status-chart"), {
+        type: "doughnut",
+        data: {
+          labels: data.breakdown.map(function (item) { return STATUS_LABELS[item.status] || item.status; }),
+          datasets: [{data: data.breakdown.map(function (item) { return item.count; }),
+                      backgroundColor: data.breakdown.map(function (item) { return colours[item.status] || "#999"; })}],
+        },
+        options: {plugins: {legend: {position: "right"}}},
+      });
+      const body = part("failures");
+      body.innerHTML = "";
+      data.failures.forEach(function (failure) {
+        const row = document.createElement("tr");
+        const count = document.createElement("a");
+        count.href = config.messages_url + "&status__exact=" + encodeURIComponent(failure.status);
+        count.textContent = failure.count.toLocaleString();
+        cell(row, count);
+        cell(row, badge(failure.status));
+        cell(row, failure.error_code);
+        cell(row, failure.reason);
+        cell(row, failure.words);
+        body.appendChild(row);
+      });
+      part("failures_box").hidden = !data.failures.length;
+    }
+
+    function showActions(newState) {
+      document.querySelectorAll(".herald-action[data-states]").forEach(function (item) {
+        item.hidden = item.dataset.states.split(" ").indexOf(newState) < 0;
+      });
+    }
+
+    function poll() {
+      fetch(config.url, {credentials: "same-origin", headers: {Accept: "application/json"}})
+        .then(function (response) {
+          if (!response.ok) throw new Error(response.statusText);
+          return response.json();
+        })
+        .then(function (data) {
+          render(data);
+          state = data.state;
+          next();
+        })
+        .catch(function () { window.setTimeout(poll, 5000); });
+    }
+
+    function next() {
+      if (LIVE.indexOf(state) >= 0) window.setTimeout(poll, config.interval || 1500);
+      else if (state === "scheduled") window.setTimeout(poll, 5000);
+    }
+
+    render(JSON.parse(document.getElementById("progress-initial").textContent));
+    next();
+  });
+})();

@@ -1,0 +1,238 @@
+"""The campaign composer's endpoints: the approved senders of an account and channel, the templates of a sender,
+the live estimate of an unsaved form, and saving through the services."""
+
+import pytest
+
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+
+from campaigns.models import Campaign
+from campaigns.selectors import campaign_estimate
+from contacts.audience import AudienceSpec
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    DltTemplateFactory,
+    ProviderAccountFactory,
+    SegmentFactory,
+    SenderFactory,
+    TagFactory,
+    UnsubscriberFactory,
+    UserFactory,
+    admin_client_for,
+)
+
+pytestmark = pytest.mark.django_db
+
+ESTIMATE = reverse("admin:campaigns_campaign_estimate")
+SENDERS = reverse("admin:campaigns_campaign_senders")
+TEMPLATES = reverse("admin:campaigns_campaign_templates")
+
+
+@pytest.fixture
+def client():
+    return admin_client_for()
+
+
+def staff(*permissions):
+    """A staff member with only these permissions."""
+    user = UserFactory(is_staff=True, permissions=list(permissions))
+    return admin_client_for(user)
+
+
+def form_data(account=None, **fields):
+    """The composer's fields as the browser posts them (the add page)."""
+    data = {
+        "name": "Spring", "channel": "sms", "purpose": "transactional", "account": account.pk if account else "",
+        "sender": "", "template": "", "text": "", "tags_operator": "any", "recurrence": "",
+        "send_at_0": "", "send_at_1": "", "send_by_0": "", "send_by_1": "", "smooth_minutes": "", "frame_size": "",
+    }  # fmt: skip
+    for name, value in fields.items():
+        data[name] = [v.pk if hasattr(v, "pk") else v for v in value] if isinstance(value, list) else value
+        if hasattr(value, "pk"):
+            data[name] = value.pk
+    return data
+
+
+@pytest.fixture
+def setting():
+    """An account with an approved DLT sender, a pending one, a sender of another account, and an audience."""
+    account = ProviderAccountFactory(kind="mobtexting", price_per_part="0.25", currency="INR")
+    sender = SenderFactory(account=account, name="HERALD")
+    news = TagFactory(name="news")
+    people = [ContactFactory(tags=[news], first_name=name) for name in ("Asha", "Ravi", "Meera")]
+    UnsubscriberFactory(address=people[2].phone)
+    return {"account": account, "sender": sender, "news": news, "people": people}
+
+
+class TestSenders:
+    def test_only_the_approved_senders_of_the_account_and_channel(self, client, setting):
+        account = setting["account"]
+        SenderFactory(account=account, name="PENDNG", status="pending")
+        SenderFactory(account=account, name="VIBER1", channel="viber")
+        SenderFactory(name="OTHERS")
+        body = client.get(SENDERS, {"account": account.pk, "channel": "sms"}).json()
+        assert [s["name"] for s in body["results"]] == ["HERALD"]
+        assert set(body["results"][0]) == {"id", "name", "service", "country", "dlt_entity_id"}
+
+    def test_no_account_no_senders(self, client):
+        assert client.get(SENDERS, {"account": "x"}).json() == {"results": []}
+
+    def test_one_query_whatever_the_number_of_senders(self, client, setting, django_assert_max_num_queries):
+        for n in range(10):
+            SenderFactory(account=setting["account"], name=f"S{n}")
+        with django_assert_max_num_queries(4):  # session, user, senders
+            assert len(client.get(SENDERS, {"account": setting["account"].pk}).json()["results"]) == 11
+
+
+class TestTemplates:
+    def test_only_approved_templates_registered_for_the_sender_with_their_variables(self, client, setting):
+        sender = setting["sender"]
+        DltTemplateFactory(account=setting["account"], name="OTP", senders=[sender],
+                           body="Hello {#var#}, code {#var#}. {{brand}}")  # fmt: skip
+        DltTemplateFactory(account=setting["account"], name="Pending", senders=[sender], status="pending")
+        DltTemplateFactory(account=setting["account"], name="Other sender", senders=[SenderFactory()])
+        body = client.get(TEMPLATES, {"sender": sender.pk}).json()
+        assert [(t["name"], t["variables"]) for t in body["results"]] == [("OTP", ["var1", "var2", "brand"])]
+        assert body["results"][0]["body"] == "Hello {#var#}, code {#var#}. {{brand}}"
+
+
+class TestEstimate:
+    def test_an_unsaved_form_gets_audience_suppressions_parts_and_cost(self, client, setting):
+        data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi {{first_name}}")
+        body = client.post(ESTIMATE, data).json()
+        assert (body["audience"], body["sendable"], body["suppressed"]) == (3, 2, {"unsubscribed": 1})
+        assert (body["encoding"], body["parts"], body["cost"], body["currency"]) == ("GSM-7", 1, "0.50", "INR")
+        assert body["text_sample"] == "Hi Asha"
+        assert not Campaign.objects.exists(), "the estimate never saves"
+        # MOBtexting to an Indian DLT sender needs a template: the one problem, on its field.
+        assert [p["field"] for p in body["problems"]] == ["template"]
+        assert body["ok"] is False
+
+    def test_a_non_gsm_character_switches_to_ucs2_and_is_named(self, client, setting):
+        data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Code 4711 ✓")
+        body = client.post(ESTIMATE, data).json()
+        assert (body["encoding"], body["ucs2_character"], body["ucs2_position"]) == ("UCS-2", "✓", 10)
+
+    def test_every_problem_names_its_field(self, client):
+        body = client.post(ESTIMATE, form_data(None)).json()
+        assert body == {"empty": True, "ok": False, "problems": [{"field": "account", "message": "Choose a provider account."}]}  # fmt: skip
+        account = ProviderAccountFactory(kind="octopush")
+        body = client.post(ESTIMATE, form_data(account, send_by_0="2001-01-01", send_by_1="10:00")).json()
+        fields = {p["field"] for p in body["problems"]}
+        assert {"sender", "text", "tags", "send_by"} <= fields
+
+    def test_a_sender_of_another_account_is_refused_in_words(self, client, setting):
+        data = form_data(setting["account"], sender=SenderFactory(), tags=[setting["news"]], text="Hi")
+        problems = {p["field"]: p["message"] for p in client.post(ESTIMATE, data).json()["problems"]}
+        assert problems["sender"] == "Choose an approved sender of this account and channel."
+
+    def test_unsaved_edits_of_a_saved_campaign(self, client, setting):
+        campaign = CampaignFactory(account=setting["account"], sender=setting["sender"], tags=[setting["news"]])
+        url = reverse("admin:campaigns_campaign_estimate", args=[campaign.pk])
+        data = form_data(setting["account"], sender=setting["sender"], tags=[], segments=[SegmentFactory()],
+                         text="Привет")  # fmt: skip
+        body = client.post(url, data).json()
+        assert body["encoding"] == "UCS-2"
+        campaign.refresh_from_db()
+        assert campaign.text == "Hello {{first_name}}" and list(campaign.tags.all()) == [setting["news"]]
+
+    def test_the_estimate_runs_a_fixed_number_of_queries(self, client, setting, django_assert_max_num_queries):
+        data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi {{first_name}}")
+        with django_assert_max_num_queries(25) as few:
+            client.post(ESTIMATE, data)
+        for _ in range(30):
+            ContactFactory(tags=[setting["news"]])
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            assert client.post(ESTIMATE, data).json()["sendable"] == 32
+
+    def test_only_get_is_refused(self, client):
+        assert client.get(ESTIMATE).status_code == 405
+
+
+class TestPermissions:
+    @pytest.mark.parametrize("url", [ESTIMATE, SENDERS, TEMPLATES])
+    def test_anonymous_users_go_to_the_login_page(self, url):
+        response = Client().post(url) if url == ESTIMATE else Client().get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+    @pytest.mark.parametrize("url", [ESTIMATE, SENDERS, TEMPLATES])
+    def test_staff_who_may_not_compose_are_refused(self, url):
+        viewer = staff("campaigns.view_campaign")
+        response = viewer.post(url) if url == ESTIMATE else viewer.get(url)
+        assert response.status_code == 403
+
+    def test_staff_who_may_add_campaigns_may_compose(self, setting):
+        composer = staff("campaigns.add_campaign")
+        assert composer.get(SENDERS, {"account": setting["account"].pk}).status_code == 200
+        assert composer.post(ESTIMATE, form_data(setting["account"])).status_code == 200
+
+    def test_the_estimate_of_a_saved_campaign_needs_the_change_permission(self, setting):
+        campaign = CampaignFactory(account=setting["account"])
+        url = reverse("admin:campaigns_campaign_estimate", args=[campaign.pk])
+        assert staff("campaigns.add_campaign", "campaigns.view_campaign").post(url).status_code == 403
+        user = UserFactory(is_staff=True)
+        user.user_permissions.add(Permission.objects.get(codename="change_campaign"))
+        assert admin_client_for(user).post(url, form_data(setting["account"])).status_code == 200
+
+
+class TestComposerPage:
+    def test_the_add_page_carries_the_composer_and_its_variables(self, client, setting):
+        ContactFactory(attributes={"city": "Pune", "plan": "gold"})
+        response = client.get(reverse("admin:campaigns_campaign_add"))
+        config = response.context["composer_config"]
+        assert config["estimate_url"] == ESTIMATE
+        assert "first_name" in config["variables"]["fields"]
+        assert config["variables"]["attributes"] == ["city", "plan"]
+        html = response.content.decode()
+        assert 'id="estimate-panel"' in html and "herald/campaign-composer.js" in html
+        assert 'name="_saveandlaunch"' in html
+
+    def test_the_sender_choices_follow_the_account(self, client, setting):
+        SenderFactory(name="ELSEWHERE")
+        campaign = CampaignFactory(account=setting["account"], sender=setting["sender"])
+        form = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).context["adminform"].form
+        assert [s.name for s in form.fields["sender"].queryset] == ["HERALD"]
+
+    def test_saving_goes_through_the_services_and_save_and_launch_asks_to_confirm(self, client, setting):
+        data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi", _saveandlaunch="1")  # fmt: skip
+        response = client.post(reverse("admin:campaigns_campaign_add"), data)
+        campaign = Campaign.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == reverse("admin:campaigns_campaign_action", args=[campaign.pk, "launch"])
+        assert list(campaign.tags.all()) == [setting["news"]]
+        assert campaign.created_by is not None and campaign.state == "draft"
+
+    def test_a_sender_of_another_account_is_refused_on_its_field(self, client, setting):
+        data = form_data(setting["account"], sender=SenderFactory(), text="Hi")
+        response = client.post(reverse("admin:campaigns_campaign_add"), data)
+        assert "sender" in response.context["adminform"].form.errors
+        assert not Campaign.objects.exists()
+
+    def test_a_running_campaign_cannot_be_deleted(self, client):
+        campaign = CampaignFactory(state="sending")
+        assert client.get(reverse("admin:campaigns_campaign_delete", args=[campaign.pk])).status_code == 403
+        response = client.post(
+            reverse("admin:campaigns_campaign_changelist"),
+            {"action": "delete_selected", "_selected_action": [campaign.pk], "post": "yes"},
+        )
+        assert response.status_code == 403  # Django's bulk delete refuses what may not be deleted
+        assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+    def test_the_changelist_does_not_query_per_campaign(self, client, django_assert_max_num_queries):
+        CampaignFactory(counters={"delivered": 5, "failed": 5})
+        with django_assert_max_num_queries(20) as few:
+            client.get(reverse("admin:campaigns_campaign_changelist"))
+        for _ in range(15):
+            CampaignFactory(counters={"pending": 3, "delivered": 1})
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            html = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+        assert "50.0%" in html and '<progress max="100" value="25">' in html
+
+
+def test_the_estimate_selector_takes_an_unsaved_campaign_and_its_audience(setting):
+    campaign = Campaign(account=setting["account"], sender=setting["sender"], text="Hi {{first_name}}")
+    estimate = campaign_estimate(campaign=campaign, audience=AudienceSpec(tag_ids=[setting["news"].pk]))
+    assert (estimate.audience, estimate.sendable, estimate.suppressed) == (3, 2, {"unsubscribed": 1})
+    assert campaign.pk is None

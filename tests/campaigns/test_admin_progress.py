@@ -1,0 +1,224 @@
+"""A campaign under way in the admin: the live progress endpoint, the confirmation pages of launch / pause / resume /
+cancel, the CSV export, the delivery funnel and failures in plain words, and a contact's message history."""
+
+import csv
+import io
+
+import pytest
+
+from django.contrib.messages import get_messages
+from django.http import StreamingHttpResponse
+from django.test import Client
+from django.urls import reverse
+
+from campaigns.models import Campaign
+from campaigns.selectors import campaign_funnel, campaign_message_rows, campaign_progress, failure_words
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    FrameFactory,
+    MessageFactory,
+    TagFactory,
+    UserFactory,
+    admin_client_for,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client():
+    return admin_client_for()
+
+
+def staff(*permissions):
+    return admin_client_for(UserFactory(is_staff=True, permissions=list(permissions)))
+
+
+def progress_url(campaign):
+    return reverse("admin:campaigns_campaign_progress", args=[campaign.pk])
+
+
+def action_url(campaign, action):
+    return reverse("admin:campaigns_campaign_action", args=[campaign.pk, action])
+
+
+@pytest.fixture
+def sent():
+    """A MOBtexting campaign part-way: delivered, in flight, suppressed, and failures with DLT codes."""
+    campaign = CampaignFactory(state="sending", audience_size=10, cost_estimate="1.00")
+    statuses = [("delivered", "", ""), ("delivered", "", ""), ("submitted", "", ""), ("pending", "", ""),
+                ("suppressed", "", "unsubscribed"), ("rejected", "783", "Template variable exceeded 30 characters."),
+                ("rejected", "783", "Template variable exceeded 30 characters."), ("undelivered", "013", "MOB-OFF")]  # fmt: skip
+    for status, code, reason in statuses:
+        MessageFactory(campaign=campaign, status=status, error_code=code, reason=reason)
+    counters = {}
+    for status, _code, _reason in statuses:
+        counters[status] = counters.get(status, 0) + 1
+    Campaign.objects.filter(pk=campaign.pk).update(counters=counters)
+    FrameFactory(campaign=campaign, state="pending", error="Connection refused", error_code="", attempts=2)
+    campaign.refresh_from_db()
+    return campaign
+
+
+class TestProgress:
+    def test_the_json_has_counters_funnel_and_failures_in_words(self, client, sent):
+        body = client.get(progress_url(sent)).json()
+        assert body["state"] == "sending" and body["live"] is True and body["finished"] is False
+        assert body["groups"] == {"pending": 1, "submitted": 1, "delivered": 2, "failed": 3, "suppressed": 1}
+        assert body["progress"] == 75.0  # 6 of 8 have a final status
+        assert [(s["stage"], s["count"]) for s in body["funnel"]] == [
+            ("audience", 8), ("reachable", 7), ("sent", 6), ("accepted", 4), ("delivered", 2),
+        ]  # fmt: skip
+        first = body["failures"][0]
+        assert (first["status"], first["error_code"], first["count"]) == ("rejected", "783", 2)
+        assert "30 characters" in first["words"]
+        assert [f["address"] for f in body["recent_failures"]][:1] and body["recent_failures"][0]["words"]
+        assert body["last_errors"][0]["error"] == "Connection refused"
+        assert {item["status"] for item in body["breakdown"]} == {
+            "delivered", "submitted", "pending", "suppressed", "rejected", "undelivered",
+        }  # fmt: skip
+
+    def test_the_endpoint_runs_a_fixed_number_of_queries(self, client, sent, django_assert_max_num_queries):
+        with django_assert_max_num_queries(12) as few:
+            client.get(progress_url(sent))
+        for _ in range(20):
+            MessageFactory(campaign=sent, status="failed", reason="cancelled before sending")
+            FrameFactory(campaign=sent, error="Timeout")
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            client.get(progress_url(sent))
+
+    def test_anonymous_users_go_to_the_login_page_and_others_need_the_view_permission(self, sent):
+        response = Client().get(progress_url(sent))
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+        assert staff("campaigns.view_message").get(progress_url(sent)).status_code == 403
+        assert staff("campaigns.view_campaign").get(progress_url(sent)).status_code == 200
+
+    def test_the_page_of_a_sending_campaign_shows_progress_and_the_actions_of_its_state(self, client, sent):
+        response = client.get(reverse("admin:campaigns_campaign_change", args=[sent.pk]))
+        html = response.content.decode()
+        assert 'id="campaign-progress"' in html and "herald/vendor/chart.umd.min.js" in html
+        assert 'id="estimate-panel"' not in html, "no composer once it has started"
+        shown = {a["name"] for a in response.context["campaign_actions"] if a["shown"]}
+        assert shown == {"pause", "cancel"}
+        assert 'name="_save"' not in html
+
+
+def test_failure_words_translate_dlt_codes_and_fall_back_to_the_status():
+    assert "30 characters" in failure_words(kind="mobtexting", status="rejected", error_code="783")
+    assert "not registered for this template" in failure_words(kind="mobtexting", status="rejected", error_code="789")
+    assert "cancelled" in failure_words(kind="octopush", status="failed", reason="cancelled before sending")
+    assert "operator could not deliver" in failure_words(kind="devino", status="undelivered", error_code="x")
+
+
+def test_the_funnel_never_goes_up():
+    funnel = campaign_funnel(counters={"failed": 5, "suppressed": 2, "delivered": 1})
+    counts = [stage["count"] for stage in funnel]
+    assert counts == sorted(counts, reverse=True) and counts == [8, 6, 1, 1, 1]
+
+
+def test_campaign_progress_of_a_draft_is_empty():
+    body = campaign_progress(campaign=CampaignFactory())
+    assert (body["total"], body["live"], body["funnel"][0]["count"], body["failures"]) == (0, False, 0, [])
+
+
+class TestActions:
+    def test_the_launch_page_states_audience_and_cost(self, client):
+        news = TagFactory()
+        ContactFactory.create_batch(3, tags=[news])
+        campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi")
+        response = client.get(action_url(campaign, "launch"))
+        html = response.content.decode()
+        assert response.context["estimate"]["sendable"] == 3
+        assert '<strong class="confirm-audience">3</strong>' in html
+        assert '<strong class="confirm-cost">0.30 EUR</strong>' in html
+        assert "herald-confirm-button" in html
+
+    def test_a_launch_with_problems_lists_them_and_offers_no_button(self, client):
+        campaign = CampaignFactory(text="")
+        html = client.get(action_url(campaign, "launch")).content.decode()
+        assert "Before you can launch" in html and "herald-confirm-button" not in html
+
+    def test_posting_launch_calls_the_service_and_reports_its_refusal(self, client, django_capture_on_commit_callbacks, monkeypatch):  # fmt: skip
+        queued = []
+        monkeypatch.setattr("campaigns.tasks.campaign_prepare_task.delay", queued.append)
+        news = TagFactory()
+        ContactFactory(tags=[news])
+        campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(action_url(campaign, "launch"))
+        assert response["Location"] == reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        campaign.refresh_from_db()
+        assert campaign.state == "preparing" and queued == [campaign.pk]
+        response = client.post(action_url(campaign, "launch"))
+        assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "A preparing campaign cannot be launched."
+
+    @pytest.mark.parametrize(
+        ("state", "action", "after"), [("sending", "pause", "paused"), ("sending", "cancel", "cancelled")]
+    )
+    def test_pause_and_cancel(self, client, state, action, after):
+        campaign = CampaignFactory(state=state, counters={"pending": 4, "delivered": 1}, audience_size=5)
+        page = client.get(action_url(campaign, action))
+        assert '<strong class="confirm-audience">5</strong>' in page.content.decode()
+        client.post(action_url(campaign, action))
+        campaign.refresh_from_db()
+        assert campaign.state == after
+
+    def test_resume(self, client, monkeypatch):
+        started = []
+        monkeypatch.setattr("campaigns.services.lifecycle.dispatchers_start", lambda **kw: started.append(kw))
+        campaign = CampaignFactory(state="paused", audience_size=5, counters={"pending": 5})
+        client.post(action_url(campaign, "resume"))
+        campaign.refresh_from_db()
+        assert campaign.state == "sending"
+
+    def test_actions_need_the_change_permission_and_a_post(self):
+        campaign = CampaignFactory(state="sending")
+        viewer = staff("campaigns.view_campaign")
+        assert viewer.get(action_url(campaign, "pause")).status_code == 403
+        assert viewer.post(action_url(campaign, "pause")).status_code == 403
+        campaign.refresh_from_db()
+        assert campaign.state == "sending"
+        response = Client().post(action_url(campaign, "pause"))
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+class TestExport:
+    def test_the_csv_streams_every_message_with_what_its_failure_means(self, client, sent):
+        response = client.get(reverse("admin:campaigns_campaign_export", args=[sent.pk]))
+        assert isinstance(response, StreamingHttpResponse)
+        assert response["Content-Type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert len(rows) == 8
+        rejected = [row for row in rows if row["error_code"] == "783"]
+        assert rejected and "30 characters" in rejected[0]["meaning"]
+        assert rows[0]["status"] == "delivered" and rows[0]["meaning"] == ""
+
+    def test_the_rows_come_from_a_server_side_cursor(self, sent, django_assert_num_queries):
+        rows = campaign_message_rows(campaign=sent, chunk_size=3)
+        with django_assert_num_queries(2):  # the account's kind, then one cursor fetched 3 rows at a time
+            assert len(list(rows)) == 8
+
+    def test_the_export_needs_the_message_view_permission(self, sent):
+        url = reverse("admin:campaigns_campaign_export", args=[sent.pk])
+        assert staff("campaigns.view_campaign").get(url).status_code == 403
+        assert staff("campaigns.view_campaign", "campaigns.view_message").get(url).status_code == 200
+
+
+def test_a_contacts_page_shows_its_messages_and_opt_outs(client):
+    contact = ContactFactory(phone="+919812345678")
+    campaign = CampaignFactory(name="Diwali offers", account__kind="mobtexting")
+    MessageFactory(campaign=campaign, contact=contact, address=contact.phone, status="rejected", error_code="789",
+                   reason="Sender is not registered for the template.")  # fmt: skip
+    MessageFactory(address="+919800000001")
+    html = client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    assert 'id="contact-messages"' in html and "Diwali offers" in html
+    assert "not registered for this template on DLT" in html
+    assert "+919800000001" not in html
+
+
+def test_a_failed_messages_page_says_what_its_failure_means(client):
+    message = MessageFactory(campaign__account__kind="mobtexting", status="rejected", error_code="783",
+                             reason="Template variable exceeded 30 characters.")  # fmt: skip
+    html = client.get(reverse("admin:campaigns_message_change", args=[message.pk])).content.decode()
+    assert "what it means" in html.lower() and "longer than the 30 characters DLT allows" in html

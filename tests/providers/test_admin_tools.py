@@ -1,0 +1,100 @@
+"""A provider account's page: its health panel (connection test, last delivery report, webhook URL to copy) and the
+buttons that test the connection, set the account up at the vendor and sync MOBtexting's registries."""
+
+from datetime import timedelta
+
+import pytest
+
+from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from providers.backends.base import CheckResult, ConnectionFailed
+from tests.factories import ProviderAccountFactory, UserFactory, admin_client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client():
+    return admin_client_for()
+
+
+def tool_url(account, tool):
+    return reverse("admin:providers_provideraccount_tool", args=[account.pk, tool])
+
+
+def said(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def test_the_health_panel_shows_the_last_check_the_last_report_and_the_webhook_url(client):
+    account = ProviderAccountFactory(
+        kind="octopush", last_check_ok=False, last_check_at=timezone.now() - timedelta(minutes=5),
+        last_check_message="401: bad api key", last_dlr_at=timezone.now() - timedelta(hours=2),
+    )  # fmt: skip
+    html = client.get(reverse("admin:providers_provideraccount_change", args=[account.pk])).content.decode()
+    assert 'id="account-health"' in html
+    assert "failing" in html and "401: bad api key" in html
+    assert "2\xa0hours ago" in html
+    assert f'data-copy="{account.webhook_url}"' in html.replace("&amp;", "&")
+    assert "herald/copy.js" in html
+    assert "Sync senders and templates" not in html, "only MOBtexting keeps registries"
+
+
+def test_test_connection_stores_and_reports_the_result(client, monkeypatch):
+    account = ProviderAccountFactory(kind="octopush")
+    monkeypatch.setattr(
+        "providers.backends.octopush.OctopushBackend.check", lambda self, acc: CheckResult(True, "Balance 12 EUR")
+    )
+    response = client.post(tool_url(account, "test"))
+    assert response["Location"] == reverse("admin:providers_provideraccount_change", args=[account.pk])
+    assert said(response) == [f"{account.name}: Balance 12 EUR"]
+    account.refresh_from_db()
+    assert (account.last_check_ok, account.last_check_message) == (True, "Balance 12 EUR")
+
+
+def test_setup_reports_a_vendors_refusal(client, monkeypatch):
+    account = ProviderAccountFactory(kind="octopush")
+
+    def refuse(*, account):
+        raise ValidationError({"credentials": "Octopush refused the setup: 401"})
+
+    monkeypatch.setattr("providers.services.provider_account_setup", refuse)
+    response = client.post(tool_url(account, "setup"))
+    assert said(response) == [f"{account.name}: Octopush refused the setup: 401"]
+
+
+def test_sync_pulls_both_registries_of_a_mobtexting_account(client, monkeypatch):
+    account = ProviderAccountFactory(kind="mobtexting")
+    monkeypatch.setattr("providers.sync.senders_sync", lambda *, account_id: {"created": 2, "updated": 0, "pushed": 1})
+    monkeypatch.setattr(
+        "providers.sync.templates_sync", lambda *, account_id: {"created": 3, "updated": 1, "pushed": 0}
+    )
+    html = client.get(reverse("admin:providers_provideraccount_change", args=[account.pk])).content.decode()
+    assert "Sync senders and templates" in html
+    response = client.post(tool_url(account, "sync"))
+    assert "sender IDs synced (2 created, 0 updated, 1 pushed)" in said(response)[0]
+
+
+def test_a_vendor_that_does_not_answer_is_reported_not_raised(client, monkeypatch):
+    account = ProviderAccountFactory(kind="mobtexting")
+
+    def down(*, account_id):
+        raise ConnectionFailed("Could not reach mobtexting")
+
+    monkeypatch.setattr("providers.sync.senders_sync", down)
+    response = client.post(tool_url(account, "sync"))
+    assert response.status_code == 302 and "Could not reach mobtexting; try again." in said(response)[0]
+
+
+def test_the_tools_need_a_post_and_the_change_permission():
+    account = ProviderAccountFactory()
+    assert admin_client_for().get(tool_url(account, "test")).status_code == 405
+    viewer = admin_client_for(UserFactory(is_staff=True, permissions=["providers.view_provideraccount"]))
+    assert viewer.post(tool_url(account, "test")).status_code == 403
+    response = Client().post(tool_url(account, "test"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert admin_client_for().post(tool_url(account, "nonsense")).status_code == 403

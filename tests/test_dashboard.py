@@ -1,0 +1,101 @@
+"""The admin index's dashboard: today's messages by status, delivery per account over 7 days, campaigns under way,
+accounts failing their last check; its figures cost a fixed number of queries."""
+
+from datetime import timedelta
+
+import pytest
+
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.dashboard import dashboard_figures
+from campaigns.models import Message
+from tests.factories import CampaignFactory, MessageFactory, ProviderAccountFactory, UserFactory, admin_client_for
+
+pytestmark = pytest.mark.django_db
+
+DASHBOARD = reverse("admin:campaigns_campaign_dashboard")
+
+
+def messages(account, status, count, days_ago=0):
+    made = [MessageFactory(campaign=None, contact=None, account=account, status=status) for _ in range(count)]
+    if days_ago:
+        Message.objects.filter(pk__in=[m.pk for m in made]).update(created_at=timezone.now() - timedelta(days=days_ago))
+    return made
+
+
+@pytest.fixture
+def traffic():
+    alpha = ProviderAccountFactory(name="Alpha")
+    beta = ProviderAccountFactory(name="Beta", kind="octopush")
+    messages(alpha, "delivered", 9, days_ago=30)  # older ones first: ids grow with time, as in production
+    messages(alpha, "delivered", 3, days_ago=3)
+    messages(alpha, "undelivered", 1, days_ago=3)
+    messages(alpha, "delivered", 4)
+    messages(alpha, "rejected", 1)
+    messages(beta, "submitted", 2)
+    messages(beta, "suppressed", 1)
+    return alpha, beta
+
+
+def test_todays_messages_by_status(traffic):
+    today = dashboard_figures()["today"]
+    assert today["counts"] == {"submitted": 2, "delivered": 4, "rejected": 1, "suppressed": 1}
+    assert (today["total"], today["delivered"], today["failed"], today["in_flight"]) == (8, 4, 1, 2)
+    assert today["rate"] == 80.0
+
+
+def test_delivery_rate_per_account_over_seven_days(traffic):
+    figures = dashboard_figures()
+    alpha, beta = figures["delivery"]
+    assert (alpha["name"], alpha["delivered"], alpha["failed"], alpha["rate"]) == ("Alpha", 7, 2, 77.8)
+    assert len(alpha["daily"]) == 7 == len(figures["days"])
+    assert alpha["daily"][-1] == 80.0 and alpha["daily"][-4] == 75.0 and alpha["daily"][0] is None
+    assert (beta["name"], beta["sent"], beta["rate"]) == ("Beta", 2, None), "no outcome yet, no rate"
+
+
+def test_campaigns_under_way_and_failing_accounts():
+    CampaignFactory(name="Running", state="sending", counters={"delivered": 3, "pending": 1})
+    CampaignFactory(name="Later", state="scheduled", send_at=timezone.now() + timedelta(hours=2))
+    CampaignFactory(name="Done", state="completed")
+    ProviderAccountFactory(name="Broken", last_check_ok=False, last_check_message="401 Unauthorized")
+    ProviderAccountFactory(name="Broken but off", last_check_ok=False, is_active=False)
+    ProviderAccountFactory(name="Fine", last_check_ok=True)
+    figures = dashboard_figures()
+    assert {c["name"]: c["progress"] for c in figures["campaigns"]} == {"Running": 75.0, "Later": 0.0}
+    assert [a["name"] for a in figures["failing_accounts"]] == ["Broken"]
+
+
+def test_the_figures_take_four_queries_whatever_the_traffic(traffic, django_assert_num_queries):
+    CampaignFactory.create_batch(3, state="sending")
+    with django_assert_num_queries(4):
+        dashboard_figures()
+
+
+def test_the_dashboard_fragment_and_the_index(traffic):
+    client = admin_client_for()
+    html = client.get(DASHBOARD).content.decode()
+    assert "Messages today" in html and 'id="delivery-chart"' in html and "Alpha" in html
+    index = client.get(reverse("admin:index")).content.decode()
+    assert 'id="herald-dashboard"' in index and "herald/vendor/chart.umd.min.js" in index
+
+
+def test_the_dashboard_needs_the_campaign_view_permission():
+    response = Client().get(DASHBOARD)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    outsider = admin_client_for(UserFactory(is_staff=True, permissions=["contacts.view_contact"]))
+    assert outsider.get(DASHBOARD).status_code == 403
+    assert 'id="herald-dashboard"' not in outsider.get(reverse("admin:index")).content.decode()
+    viewer = admin_client_for(UserFactory(is_staff=True, permissions=["campaigns.view_campaign"]))
+    assert viewer.get(DASHBOARD).status_code == 200
+
+
+def test_the_dashboard_view_runs_a_fixed_number_of_queries(traffic, django_assert_max_num_queries):
+    client = admin_client_for()
+    with django_assert_max_num_queries(8) as few:
+        client.get(DASHBOARD)
+    messages(traffic[0], "delivered", 20)
+    CampaignFactory.create_batch(5, state="sending")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(DASHBOARD)
