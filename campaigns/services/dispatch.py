@@ -308,15 +308,20 @@ def frame_call(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
 # --- Recording ------------------------------------------------------------------------------------
 
 
-def _results_rows(prepared: PreparedFrame, results: list[RecipientResult]) -> list[tuple]:
+def _results_rows(prepared: PreparedFrame, results: list[RecipientResult], context: SendContext) -> list[tuple]:
     rows = []
+    price = Decimal(str(context.account.price_per_part or 0))
     for r in results:
         message_id = prepared.message_ids.get(r.external_ref)
         if message_id is None:
             continue
         text = prepared.texts.get(r.external_ref, "")
         parts = r.parts or sms_parts(text).parts
-        cost = Decimal(str(r.cost)) if r.cost is not None else None
+        cost = None
+        if r.accepted:
+            # The vendor's own figure where it is money in the account's currency; else Herald's price list.
+            vendor_cost = r.cost is not None and context.backend.reports_cost_in_currency
+            cost = Decimal(str(r.cost)) if vendor_cost else price * (parts or 1)
         reason = "" if r.accepted else (r.text or "refused by the provider")[:255]
         rows.append((message_id, str(r.status), r.provider_message_id[:100], r.code[:32], reason, text, parts,
                      sms_parts(text).encoding, cost, r.accepted))  # fmt: skip
@@ -359,13 +364,13 @@ def messages_record(rows: list[tuple]) -> None:
         )
 
 
-def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]]) -> None:
+def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], context: SendContext) -> None:
     """Record the outcomes of frames the vendor answered: one statement for all their messages, one for the
     frames, one for the campaign."""
     rows, frame_rows, cost = [], [], Decimal(0)
     for prepared, result in successes:
         frame_rows_start = len(rows)
-        rows += _results_rows(prepared, result.results)
+        rows += _results_rows(prepared, result.results, context)
         # A recipient the vendor did not mention in its answer was not accepted.
         answered = {r.external_ref for r in result.results}
         missing = [
@@ -373,7 +378,7 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]]) -> 
             for ref in prepared.message_ids
             if ref not in answered
         ]
-        rows += _results_rows(prepared, missing)
+        rows += _results_rows(prepared, missing, context)
         cost += sum((row[8] or Decimal(0)) for row in rows[frame_rows_start:] if row[9])
         summary = {
             "ticket": result.ticket,
@@ -439,7 +444,7 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
                 RecipientResult(ref, "", False, Status.FAILED, code=error.code, text=message)
                 for ref in prepared.message_ids
             ]
-            messages_record(_results_rows(prepared, failed))
+            messages_record(_results_rows(prepared, failed, context))
             Frame.objects.filter(pk=frame.id).update(
                 state=Frame.State.FAILED, finished_at=timezone.now(), error=message, error_code=error.code[:32]
             )
@@ -491,7 +496,7 @@ def frames_finish(prepared: list[PreparedFrame], outcomes: list[CallOutcome], co
         else:
             successes.append((frame, outcome.result))
     if successes:
-        frames_record_success(successes)  # also resets the campaign's run of failures
+        frames_record_success(successes, context)  # also resets the campaign's run of failures
     elif last_error and context.campaign is not None:
         campaign_round_failed(campaign_id=context.campaign.pk, last_error=last_error)
 

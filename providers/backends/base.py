@@ -430,6 +430,9 @@ class Backend:
     supports_callbacks: ClassVar[bool] = True
     supports_polling: ClassVar[bool] = False
     secret_in_url: ClassVar[bool] = True  # the vendor does not sign: our webhook URL carries ?secret=
+    # RecipientResult.cost is money in the account's currency (else it is the vendor's credits or units,
+    # and Herald prices messages itself: parts × the account's price per part).
+    reports_cost_in_currency: ClassVar[bool] = False
     credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
     # How Herald recovers a frame whose response was lost (DESIGN §3.6): "resend" (idempotent),
     # "lookup" (ask by our refs), or "callbacks" (wait for reports carrying our refs).

@@ -102,6 +102,7 @@ class OctopushBackend(Backend):
     supports_callbacks = True
     supports_polling = False  # no delivery-report pull API
     secret_in_url = True
+    reports_cost_in_currency = True  # total_cost is in the account's currency (EUR)
     credential_fields = (
         CredentialField("login", "API login", secret=False, help_text="The e-mail address of the Octopush account."),
         CredentialField("api_key", "API key", help_text="Octopush console → API & integrations."),

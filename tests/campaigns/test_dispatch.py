@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -37,11 +38,11 @@ def octopush(sandbox, settings):
     return account
 
 
-def _prepared_campaign(account, size: int, frame_size: int, **fields) -> Campaign:
-    tag = contacts_tagged(size, tag_name=f"audience-{size}-{frame_size}", start=size * 1000)
+def _prepared_campaign(account, size: int, frame_size: int, start_text: str = "", **fields) -> Campaign:
+    tag = contacts_tagged(size, tag_name=f"audience-{size}-{frame_size}-{account.pk}", start=size * 1000)
     campaign = Campaign.objects.create(
-        name=f"{size} recipients", account=account, sender=account.senders.get(), text="Hello {{first_name}}",
-        frame_size=frame_size, state=Campaign.State.PREPARING, **fields,
+        name=f"{size} recipients", account=account, sender=account.senders.get(),
+        text=start_text or "Hello {{first_name}}", frame_size=frame_size, state=Campaign.State.PREPARING, **fields,
     )  # fmt: skip
     campaign.tags.set([tag])
     campaign_prepare(campaign_id=campaign.pk)
@@ -153,3 +154,23 @@ def test_the_rate_limit_is_one_token_bucket_per_account_in_redis():
     assert waits[:5] == [0.0] * 5, "a second's worth of requests may go at once"
     assert waits[5] > 0, "the sixth must wait for the bucket to refill"
     assert try_acquire(999_002, rate=5) == 0.0, "another account has its own bucket"
+
+
+def test_cost_is_the_vendors_money_where_it_reports_money_else_parts_times_price(octopush, sandbox):
+    campaign = _prepared_campaign(octopush, 10, frame_size=10)
+    campaign_dispatch(campaign_id=campaign.pk, budget=5)
+    octopush_costs = set(Message.objects.filter(campaign=campaign).values_list("cost", flat=True))
+    assert None not in octopush_costs and len(octopush_costs) == 1, "Octopush's total_cost split per recipient"
+
+    mobtexting = ProviderAccount.objects.create(
+        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
+        channels=["sms"], rate_limit=1000, price_per_part="0.25000",
+    )  # fmt: skip
+    # An international sender: no DLT template needed, and MOBtexting reports its charges in credits.
+    Sender.objects.create(account=mobtexting, name="HERALD", service="G", status="approved")
+    campaign = _prepared_campaign(mobtexting, 10, frame_size=10, start_text="x" * 200)
+    campaign_dispatch(campaign_id=campaign.pk, budget=5)
+    costs = set(Message.objects.filter(campaign=campaign).values_list("parts", "cost"))
+    assert costs == {(2, Decimal("0.50000"))}, "two parts at 0.25 each, whatever the vendor's credits"
+    campaign.refresh_from_db()
+    assert campaign.cost_actual == Decimal("5.0000")
