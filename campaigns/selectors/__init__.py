@@ -1,0 +1,44 @@
+"""Reads about campaigns; import from here.
+
+estimate   the estimate and pre-flight checks, the promotional window
+progress   live progress, the delivery funnel, failures in words, the CSV export
+composer   the composer's choices and a contact's message history
+"""
+
+from campaigns.selectors.composer import (
+    composer_senders,
+    composer_templates,
+    composer_variables,
+    contact_message_history,
+)
+from campaigns.selectors.estimate import (
+    Estimate,
+    Problem,
+    campaign_audience_spec,
+    campaign_estimate,
+    campaign_frame_size,
+    campaign_preflight,
+    promotional_window,
+    promotional_window_opening,
+)
+from campaigns.selectors.progress import (
+    DELIVERED_STATUSES,
+    FAILURE_STATUSES,
+    IN_FLIGHT_STATUSES,
+    LIVE_STATES,
+    MESSAGE_CSV_COLUMNS,
+    STATUS_ORDER,
+    campaign_funnel,
+    campaign_message_rows,
+    campaign_progress,
+    campaign_stats,
+    failure_words,
+)
+
+__all__ = [
+    "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS",
+    "STATUS_ORDER", "Estimate", "Problem", "campaign_audience_spec", "campaign_estimate", "campaign_frame_size",
+    "campaign_funnel", "campaign_message_rows", "campaign_preflight", "campaign_progress", "campaign_stats",
+    "composer_senders", "composer_templates", "composer_variables", "contact_message_history", "failure_words",
+    "promotional_window", "promotional_window_opening",
+]  # fmt: skip

@@ -1,0 +1,47 @@
+"""The composer's choices (senders, templates, variables) and a contact's message history."""
+
+from __future__ import annotations
+
+from campaigns.models import Message
+from campaigns.rendering import CONTACT_FIELDS
+from contacts.models import Contact
+from contacts.selectors import contact_attribute_keys
+from providers.dlt import template_variables
+from providers.models import DltTemplate, ProviderAccount, Sender
+
+
+def composer_senders(*, account_id: int, channel: str) -> list[dict]:
+    """The approved senders of an account on a channel: the only ones a campaign may use."""
+    return list(
+        Sender.objects.filter(account_id=account_id, channel=channel, status=Sender.Status.APPROVED)
+        .order_by("name")
+        .values("id", "name", "service", "country", "dlt_entity_id")
+    )
+
+
+def composer_templates(*, sender_id: int) -> list[dict]:
+    """The approved DLT templates registered for a sender, with their body and variables."""
+    templates = list(
+        DltTemplate.objects.filter(senders=sender_id, status=DltTemplate.Status.APPROVED)
+        .order_by("name")
+        .values("id", "name", "dlt_template_id", "type", "body")
+    )
+    for template in templates:
+        template["variables"] = template_variables(template["body"])
+    return templates
+
+
+def composer_variables() -> dict[str, list[str]]:
+    """What a text can personalise with: the contact fields and the attribute keys seen on contacts."""
+    return {"fields": list(CONTACT_FIELDS), "attributes": contact_attribute_keys()}
+
+
+def contact_message_history(*, contact: Contact, limit: int = 50) -> list[Message]:
+    """A contact's latest messages, found by the addresses they were sent to (the (account, address) index)."""
+    addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
+    account_ids = list(ProviderAccount.objects.values_list("pk", flat=True))
+    return list(
+        Message.objects.filter(account_id__in=account_ids, address__in=addresses)
+        .select_related("campaign", "account")
+        .order_by("-id")[:limit]
+    )

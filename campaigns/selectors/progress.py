@@ -1,0 +1,214 @@
+"""Progress, delivery report, failures in words and exports of a campaign (the admin and the API)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+
+from campaigns.models import Campaign, Frame, Message
+
+
+def campaign_stats(*, campaign: Campaign) -> dict:
+    """Progress for the admin's live view and the API: counters, rate, recent errors, failures by reason."""
+    counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
+    total = sum(counters.values())
+    final = sum(n for s, n in counters.items() if s not in ("pending", "queued", "submitted", "sent"))
+    handed_over = total - counters.get("pending", 0) - counters.get("queued", 0)
+    since = timezone.now() - timedelta(minutes=5)
+    frames = Frame.objects.filter(campaign=campaign)
+    recent = frames.filter(finished_at__gte=since).count()
+    errors = list(
+        frames.exclude(error="").order_by("-id").values("seq", "state", "attempts", "error", "error_code")[:5]
+    )
+    failures = list(
+        Message.objects.filter(campaign=campaign, status__in=["rejected", "undelivered", "expired", "failed"])
+        .values("status", "error_code", "reason")
+        .annotate(count=Count("id"))
+        .order_by("-count")[:20]
+    )
+    return {
+        "state": campaign.state,
+        "state_reason": campaign.state_reason,
+        "counters": counters,
+        "total": total,
+        "final": final,
+        "progress": round(100 * final / total, 1) if total else 0.0,
+        "sent_progress": round(100 * handed_over / total, 1) if total else 0.0,
+        "frames_per_minute": round(recent / 5, 1),
+        "frames": dict(frames.values_list("state").annotate(n=Count("id")).order_by()),
+        "last_errors": errors,
+        "failures": failures,
+        "cost_estimate": str(campaign.cost_estimate) if campaign.cost_estimate is not None else None,
+        "cost_actual": str(campaign.cost_actual),
+        "currency": campaign.account.currency,
+    }
+
+
+IN_FLIGHT_STATUSES = ("pending", "queued", "submitted", "sent")
+DELIVERED_STATUSES = ("delivered", "read", "clicked")
+FAILURE_STATUSES = ("rejected", "undelivered", "expired", "failed")
+LIVE_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
+
+# What a failure means, in words a person acts on. The vendor's own text stays beside it (Message.reason).
+FAILURE_WORDS_BY_CODE: dict[tuple[str, str], str] = {
+    # MOBtexting: DLT scrubbing (777-792) and the platform refusals staff meet most.
+    ("mobtexting", "777"): "DLT refused the sender ID or the template: check both are registered and linked.",
+    ("mobtexting", "778"): "Only some parts of this long message reached the phone.",
+    ("mobtexting", "780"): "The telemarketer (TM) id registered on DLT is not valid.",
+    ("mobtexting", "781"): "The principal entity (PE) id is not valid: check the sender's DLT entity id.",
+    ("mobtexting", "782"): "The DLT template id is not valid: check the template's id against the DLT portal.",
+    ("mobtexting", "783"): "A variable's value is longer than the 30 characters DLT allows.",
+    ("mobtexting", "784"): "DLT does not know this entity id.",
+    ("mobtexting", "785"): "DLT has blacklisted this template.",
+    ("mobtexting", "786"): "DLT has blacklisted this entity.",
+    ("mobtexting", "787"): "The sender ID (header) is inactive on DLT.",
+    ("mobtexting", "788"): "The template is inactive on DLT.",
+    ("mobtexting", "789"): "The sender ID is not registered for this template on DLT.",
+    ("mobtexting", "790"): "The sender ID is not provisioned correctly on DLT.",
+    ("mobtexting", "791"): "The service type (transactional, promotional…) does not match the sender or template.",
+    ("mobtexting", "792"): "The schedule is not allowed (promotional messages only in permitted hours).",
+    ("mobtexting", "401"): "The MOBtexting account has run out of credit.",
+    ("mobtexting", "404"): "The number is not a valid mobile number.",
+    ("mobtexting", "408"): "The number is on the Do-Not-Disturb registry, which refuses promotional messages.",
+    ("mobtexting", "450"): "The number is blocklisted from receiving messages.",
+    ("mobtexting", "451"): "The sender ID has been blocked.",
+    ("mobtexting", "452"): "No registered template matches the text.",
+    ("mobtexting", "456"): "The recipient opted out of these messages.",
+    ("mobtexting", "457"): "Promotional messages are not allowed at this hour.",
+    ("mobtexting", "460"): "The same text was already sent to this number.",
+    ("mobtexting", "463"): "The account's sending limit was reached.",
+    ("mobtexting", "009"): "The phone's memory is full.",
+    ("mobtexting", "013"): "The phone was switched off.",
+    ("mobtexting", "021"): "The phone did not come back in reach before the message timed out.",
+    # Octopush.
+    ("octopush", "104"): "The Octopush account has run out of credit.",
+    ("octopush", "117"): "None of the numbers is valid.",
+    ("octopush", "121"): "Marketing texts must end with the STOP mention, e.g. 'STOP au 30101'.",
+    ("octopush", "151"): "Octopush does not serve this country.",
+    # Devino.
+    ("devino", "contact.in.stop.list"): "The number is on Devino's stop list.",
+    ("devino", "invalid.phone.format"): "The number is not a valid phone number.",
+}
+FAILURE_WORDS_BY_REASON = {
+    "cancelled before sending": "The campaign was cancelled before this message was sent.",
+    "send-by deadline passed": "The send-by deadline passed before this message could be sent.",
+}
+FAILURE_WORDS_BY_STATUS = {
+    "rejected": "The provider or the operator refused the message.",
+    "undelivered": "The operator could not deliver it: phone off or out of reach, or the number is not in service.",
+    "expired": "No delivery report came before the message's validity (or Herald's report window) ran out.",
+    "failed": "Herald could not send it, or the outcome is unknown.",
+}
+
+
+def failure_words(*, kind: str, status: str, error_code: str = "", reason: str = "") -> str:
+    """A failed message's reason in plain words: the vendor's code translated where Herald knows it."""
+    return (
+        FAILURE_WORDS_BY_CODE.get((kind, error_code))
+        or FAILURE_WORDS_BY_REASON.get(reason)
+        or FAILURE_WORDS_BY_STATUS.get(status, "")
+    )
+
+
+STATUS_ORDER = (
+    "pending", "queued", "submitted", "sent", "delivered", "read", "clicked",
+    "rejected", "undelivered", "expired", "failed", "suppressed",
+)  # fmt: skip
+
+
+def _failure_fields(row: dict) -> dict:
+    return {"status": row["status"], "error_code": row["error_code"] or "", "reason": row["reason"] or ""}
+
+
+def _counter_groups(counters: dict[str, int]) -> dict[str, int]:
+    def total(statuses):
+        return sum(counters.get(s, 0) for s in statuses)
+
+    return {
+        "pending": total(("pending", "queued")),
+        "submitted": total(("submitted", "sent")),
+        "delivered": total(DELIVERED_STATUSES),
+        "failed": total(FAILURE_STATUSES),
+        "suppressed": counters.get("suppressed", 0),
+    }
+
+
+def campaign_funnel(*, counters: dict[str, int]) -> list[dict]:
+    """Audience → not suppressed → sent to the provider → accepted → delivered, from the cached counters."""
+    total = sum(counters.values())
+    reachable = total - counters.get("suppressed", 0)
+    sent = reachable - counters.get("pending", 0) - counters.get("queued", 0) - counters.get("failed", 0)
+    accepted = sent - counters.get("rejected", 0)
+    delivered = sum(counters.get(s, 0) for s in DELIVERED_STATUSES)
+    stages = [
+        ("audience", "Audience", total),
+        ("reachable", "Not suppressed", reachable),
+        ("sent", "Sent to the provider", sent),
+        ("accepted", "Accepted", accepted),
+        ("delivered", "Delivered", delivered),
+    ]
+    return [{"stage": key, "label": label, "count": max(count, 0)} for key, label, count in stages]
+
+
+def campaign_progress(*, campaign: Campaign) -> dict:
+    """Everything the admin's campaign page shows and refreshes: `campaign_stats`, the counters grouped as staff
+    read them, the delivery funnel, failures by reason in plain words and the latest failed messages."""
+    stats = campaign_stats(campaign=campaign)
+    counters = stats["counters"]
+    kind = campaign.account.kind
+    for failure in stats["failures"]:
+        failure["words"] = failure_words(kind=kind, **_failure_fields(failure))
+    for error in stats["last_errors"]:
+        error["words"] = failure_words(kind=kind, status="failed", error_code=error["error_code"])
+    recent = []
+    if any(counters.get(s) for s in FAILURE_STATUSES):
+        recent = list(
+            Message.objects.filter(campaign=campaign, status__in=FAILURE_STATUSES)
+            .order_by("-id")
+            .values("id", "address", "status", "error_code", "reason", "final_at")[:5]
+        )
+    for message in recent:
+        message["words"] = failure_words(kind=kind, **_failure_fields(message))
+        message["final_at"] = message["final_at"].isoformat() if message["final_at"] else None
+    live = campaign.state in LIVE_STATES
+    return {
+        **stats,
+        "id": campaign.pk,
+        "state_display": campaign.get_state_display(),
+        "groups": _counter_groups(counters),
+        "funnel": campaign_funnel(counters=counters),
+        "breakdown": [{"status": status, "count": counters[status]} for status in STATUS_ORDER if counters.get(status)],
+        "recent_failures": recent,
+        "audience_size": campaign.audience_size,
+        "parts": campaign.parts,
+        "encoding": campaign.encoding,
+        "live": live,
+        "finished": campaign.state in (Campaign.State.COMPLETED, Campaign.State.CANCELLED, Campaign.State.FAILED),
+    }
+
+
+MESSAGE_CSV_COLUMNS = (
+    "id", "address", "contact_id", "status", "reason", "error_code", "provider_message_id", "external_ref",
+    "parts", "encoding", "cost", "created_at", "submitted_at", "final_at", "text",
+)  # fmt: skip
+
+
+def campaign_message_rows(*, campaign: Campaign, chunk_size: int = 2000) -> Iterator[tuple]:
+    """Every message of a campaign as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
+    server-side cursor `chunk_size` rows at a time: never the whole campaign in memory."""
+    kind = campaign.account.kind
+    rows = (
+        Message.objects.filter(campaign_id=campaign.pk)
+        .order_by("id")
+        .values_list(*MESSAGE_CSV_COLUMNS)
+        .iterator(chunk_size=chunk_size)
+    )
+    status_at, code_at, reason_at = (MESSAGE_CSV_COLUMNS.index(n) for n in ("status", "error_code", "reason"))
+    for row in rows:
+        meaning = ""
+        if row[status_at] in FAILURE_STATUSES:
+            meaning = failure_words(kind=kind, status=row[status_at], error_code=row[code_at], reason=row[reason_at])
+        yield (*row, meaning)
