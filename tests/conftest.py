@@ -72,6 +72,10 @@ class WorkerProcess:
                 return
         raise RuntimeError(f"Celery worker did not answer a ping; log:\n{self.log_path.read_text()[-4000:]}")
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def kill(self) -> None:
         """SIGKILL the worker and its pool children at once, as a crash would."""
         if self.proc and self.proc.poll() is None:
@@ -135,44 +139,117 @@ class WebServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture
-def web_server(transactional_db, base_worker_env):
-    server = WebServer(base_worker_env).start()
-    yield server
-    server.stop()
+# Web server and worker start once per session (each takes seconds); every test that uses them gets
+# committed data (transactional_db), an empty queue and no Redis state left by the test before.
 
 
-@pytest.fixture
-def base_worker_env(transactional_db) -> dict[str, str]:
+@pytest.fixture(scope="session")
+def session_media(tmp_path_factory) -> Path:
+    """Uploads and import reports, shared by this process and the servers it starts."""
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def base_worker_env(django_db_setup, django_db_blocker, session_media) -> dict[str, str]:
+    with django_db_blocker.unblock():
+        database_url = test_database_url()
     return {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "MEDIA_ROOT": str(session_media),
+        "PGAPPNAME": SERVERS_APPLICATION_NAME,  # libpq labels the servers' connections (see _end_server_connections)
         "CONN_MAX_AGE": "0",
         "CELERY_VISIBILITY_TIMEOUT": "20",
         **{name: str(value) for name, value in ENGINE_TEST_SETTINGS.items()},
     }
 
 
-@pytest.fixture
-def worker_env(base_worker_env, web_server) -> dict[str, str]:
-    """Environment for processes that must see this test's database, Redis and web server."""
-    return {
-        **base_worker_env,
-        "HERALD_PUBLIC_URL": web_server.url,
-    }
+@pytest.fixture(scope="session")
+def _web_server(base_worker_env):
+    server = WebServer(base_worker_env).start()
+    yield server
+    server.stop()
+
+
+SERVERS_APPLICATION_NAME = "herald-test-servers"
+
+
+def _end_server_connections() -> None:
+    """End the web and worker processes' sessions on the test database, so that none of their transactions
+    can deadlock with the flush that follows each test (they reconnect when next needed)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = %s",
+            [SERVERS_APPLICATION_NAME],
+        )
 
 
 @pytest.fixture
-def celery_worker(transactional_db, worker_env):
-    """A real Celery worker process (tests using it need committed data: transactional_db)."""
+def web_server(_web_server, transactional_db, settings, session_media) -> WebServer:
+    """Herald's web app in gunicorn on the test database; this process's settings point at it too."""
+    settings.MEDIA_ROOT = str(session_media)
+    settings.HERALD_PUBLIC_URL = _web_server.url
+    yield _web_server
+    _end_server_connections()
+
+
+@pytest.fixture(scope="session")
+def worker_env(base_worker_env, _web_server) -> dict[str, str]:
+    """Environment for processes that must see the test database, Redis and web server."""
+    return {**base_worker_env, "HERALD_PUBLIC_URL": _web_server.url}
+
+
+@pytest.fixture(scope="session")
+def _celery_worker(worker_env):
+    worker = WorkerProcess(worker_env)
+    yield worker
+    worker.stop()
+
+
+def _reset_broker_and_redis() -> None:
+    from campaigns.ratelimit import redis_client
     from config.celery import app
 
     app.control.purge()
-    worker = WorkerProcess(worker_env).start()
-    yield worker
-    worker.stop()
-    app.control.purge()
+    client = redis_client()
+    keys = list(client.scan_iter("herald:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def _worker_idle() -> bool:
+    """No task running, prefetched or waiting for its countdown in any worker."""
+    from config.celery import app
+
+    inspect = app.control.inspect(timeout=2.0, limit=1)  # one worker: answer as soon as it replies
+    for report in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+        if report is None or any(report.values()):
+            return False
+    return True
+
+
+@pytest.fixture
+def celery_worker(_celery_worker, web_server):
+    """A real Celery worker process (tests using it need committed data: transactional_db). A test may
+    kill it (`.kill()`) and start it again (`.start()`); the next test gets a running one.
+
+    Between such tests the worker stays alive but consumes nothing, so that tests without a worker
+    really have none; one still busy with a test's work when the test ends is killed."""
+    from config.celery import app
+
+    _reset_broker_and_redis()
+    if _celery_worker.running:
+        app.control.add_consumer("celery", reply=True, timeout=5, limit=1)
+    else:
+        _celery_worker.start()
+    yield _celery_worker
+    if _celery_worker.running:
+        app.control.cancel_consumer("celery", reply=True, timeout=5, limit=1)
+    _reset_broker_and_redis()
+    if _celery_worker.running and not _worker_idle():
+        _celery_worker.kill()
 
 
 @pytest.fixture(scope="session")
@@ -192,6 +269,7 @@ def sandbox(sandbox_server):
     sandbox_server.configure(retry_scale=0.01, dlr_delay=0.2, dlr_jitter=0.1)
     yield sandbox_server
     sandbox_server.state.callbacks.clear()
+    sandbox_server.state.callbacks.wait_idle(10)  # callbacks already on their way finish before the next test
 
 
 @pytest.fixture(scope="session")

@@ -89,12 +89,9 @@ def _browser_first(chromium_path):
 
 
 @pytest.fixture
-def media_root(tmp_path, monkeypatch, settings):
-    """Uploads and error reports in the test's own folder, for this process and the web and worker processes."""
-    path = tmp_path / "media"
-    monkeypatch.setenv("MEDIA_ROOT", str(path))
-    settings.MEDIA_ROOT = str(path)
-    return path
+def media_root(web_server, session_media):
+    """Uploads and error reports: the session's media folder, shared with the web and worker processes."""
+    return session_media
 
 
 @pytest.fixture
