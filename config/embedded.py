@@ -95,7 +95,7 @@ def postgres_url() -> str:
     import pgserver
 
     with _services_lock():
-        server = pgserver.get_server(PG_DIR, cleanup_mode=None)
+        server = _postgres_server(pgserver)
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
         if "1 row" not in exists:
             server.psql(f'CREATE DATABASE "{DATABASE_NAME}";')
@@ -105,6 +105,22 @@ def postgres_url() -> str:
             server.psql("ALTER SYSTEM SET synchronous_commit = off; SELECT pg_reload_conf();")
         socket_dir = server.get_postmaster_info().socket_dir
     return f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
+
+
+def _postgres_server(pgserver):
+    """pgserver's server, waiting for a recovery that outlasts pg_ctl's 10 s (after an unclean stop)."""
+    try:
+        return pgserver.get_server(PG_DIR, cleanup_mode=None)
+    except subprocess.TimeoutExpired:
+        pass  # the postmaster goes on replaying its WAL in the background; wait until it says "ready"
+    deadline = time.monotonic() + 300
+    pid_file = PG_DIR / "postmaster.pid"
+    while time.monotonic() < deadline:
+        lines = pid_file.read_text().splitlines() if pid_file.exists() else []
+        if len(lines) >= 8 and lines[7].strip() == "ready":
+            return pgserver.get_server(PG_DIR, cleanup_mode=None)
+        time.sleep(0.5)
+    raise RuntimeError(f"Embedded PostgreSQL did not become ready; see {PG_DIR / 'log'}")
 
 
 def redis_url() -> str:

@@ -1,0 +1,158 @@
+"""Audience materialisation: a campaign on a tag + a segment, 5 % of its members opted out, prepared in SQL.
+
+    .venv/bin/python -m bench.bench_audience --rows 1000000
+
+Generates the contacts (bench.common.audience_create: tag `news` on 7 in 10 members, segment "vip, not
+churned" for the rest, 5 % of members unsubscribed in every scope), launches a campaign on them and runs
+`campaign_prepare` in this process: the estimate, one INSERT … SELECT for the messages, one statement for
+the frames (Octopush, 500 a frame), the counters. Each phase is timed.
+
+Floor: a bare `INSERT … SELECT` of the same number of rows (same columns, read from the same contacts) into a
+table with no index or constraint: what writing the rows costs PostgreSQL alone. Best of two runs, one before
+and one after Herald's. Target: preparing takes at most 2× the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from unittest import mock
+
+from bench.common import (
+    Result,
+    Timer,
+    account_create,
+    add_scale_arguments,
+    audience_create,
+    campaign_create,
+    sandbox,
+    sql,
+    standalone,
+)
+
+FULL = 1_000_000
+TARGET_RATIO = 2.0
+
+
+def floor_seconds(members: int) -> float:
+    """A bare INSERT … SELECT of `members` message-shaped rows into a table without indexes."""
+    sql("DROP TABLE IF EXISTS bench_floor_message")
+    sql("CREATE TABLE bench_floor_message (LIKE campaigns_message INCLUDING DEFAULTS INCLUDING IDENTITY)")
+    sql("CHECKPOINT")
+    with Timer() as timer:
+        sql(
+            """INSERT INTO bench_floor_message (campaign_id, contact_id, account_id, channel, address, status, reason)
+               SELECT 0, c.id, 0, 'sms', c.phone, 'pending', '' FROM contacts_contact c WHERE c.id BETWEEN 1 AND %s""",
+            [members],
+        )
+    sql("DROP TABLE bench_floor_message")
+    return timer.seconds
+
+
+class PhaseTimer:
+    """Wraps functions of a module so that each call is timed under a name."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, name: str, function):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+        return timed
+
+
+def prepare_timed(campaign_id: int) -> tuple[float, dict[str, float]]:
+    """campaign_prepare in this process (dispatchers not started), with its phases timed."""
+    from campaigns.services import prepare
+
+    phases = PhaseTimer()
+    patches = [
+        mock.patch.object(prepare, name, phases.wrap(label, getattr(prepare, name)))
+        for name, label in (
+            ("campaign_estimate", "estimate (audience counts, sample)"),
+            ("messages_materialise", "messages and frames: INSERT … SELECT"),
+            ("frames_build", "frames for earlier messages (none)"),
+            ("counters_recount", "counters"),
+            ("_parts_and_cost", "parts and cost (sample text)"),
+        )
+        if hasattr(prepare, name)
+    ]
+    patches.append(mock.patch.object(prepare, "dispatchers_start", lambda **kw: None))
+    for patch in patches:
+        patch.start()
+    try:
+        sql("CHECKPOINT")
+        with Timer() as timer:
+            prepare.campaign_prepare(campaign_id=campaign_id)
+    finally:
+        for patch in patches:
+            patch.stop()
+    return timer.seconds, phases.seconds
+
+
+def run(*, rows: int, scale: float, args=None) -> Result:
+    from campaigns.models import Campaign, Frame, Message
+    from campaigns.services import campaign_launch
+
+    result = Result("audience", "Audience materialisation (tags + segment, 5 % opted out)", rows, scale)
+    with Timer() as setup:
+        audience = audience_create(rows)
+    with sandbox(callbacks=False) as server:
+        account = account_create("octopush", server)
+    campaign = campaign_create(account, audience)
+    first_floor = floor_seconds(audience.members)
+
+    with Timer() as launch:
+        campaign_launch(campaign_id=campaign.pk)  # pre-flight checks; the prepare task is run here instead
+    total, phases = prepare_timed(campaign.pk)
+    campaign.refresh_from_db()
+    floor = min(first_floor, floor_seconds(audience.members))
+
+    messages = Message.objects.filter(campaign=campaign).count()
+    pending = Message.objects.filter(campaign=campaign, status="pending").count()
+    frames = Frame.objects.filter(campaign=campaign).count()
+    assert campaign.state == Campaign.State.SENDING, campaign.state_reason
+    assert messages == audience.members, f"{messages} messages for {audience.members} members"
+    assert pending == audience.sendable, f"{pending} pending, expected {audience.sendable}"
+
+    ratio = total / floor
+    result.add("prepare (messages, frames, counters, commit)", total, "s", floor, ratio,
+               f"≤ {TARGET_RATIO:g}× floor", ratio <= TARGET_RATIO)  # fmt: skip
+    result.add("prepare rate", messages / total, "rows/s", audience.members / floor, (messages / total) / (audience.members / floor),
+               headline=True)  # fmt: skip
+    rest = total - sum(phases.values())
+    for label, seconds in [*phases.items(), ("commit (deferred foreign-key checks), locks, state", rest)]:
+        result.add(f"  {label}", seconds, "s", floor, seconds / floor)
+    result.add("launch (pre-flight checks, before prepare)", launch.seconds, "s")
+    result.details = {
+        "members": audience.members,
+        "opted_out": audience.opted_out,
+        "messages": messages,
+        "pending": pending,
+        "frames": frames,
+        "floor_seconds": floor,
+        "prepare_seconds": total,
+        "phases": phases,
+        "launch_seconds": launch.seconds,
+        "setup_seconds": setup.seconds,
+    }
+    result.notes.append(
+        f"{audience.members:,} members, {audience.members - pending:,} suppressed, {frames:,} frames of 500; "
+        f"data generated in {setup.seconds:.1f} s"
+    )
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_scale_arguments(p, FULL, "recipients")
+    return p
+
+
+if __name__ == "__main__":
+    standalone(run, parser(), FULL)
