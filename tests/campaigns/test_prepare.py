@@ -163,6 +163,19 @@ def test_launch_refuses_with_the_failing_fields(audience):
     assert campaign.state == Campaign.State.DRAFT
 
 
+def test_launch_refuses_an_audience_where_everyone_is_suppressed(audience):
+    account = ProviderAccountFactory(kind="devino")
+    campaign = CampaignFactory(account=account, tags=[audience["vip"]], purpose=Campaign.Purpose.TRANSACTIONAL)  # c, d
+    for person in ("c", "d"):
+        UnsubscriberFactory(address=audience[person].phone, scope=Unsubscriber.Scope.ALL)
+    with pytest.raises(ValidationError) as exc:
+        campaign_launch(campaign_id=campaign.pk)
+    assert "No one to send to" in exc.value.message_dict["tags"][0]
+
+    Unsubscriber.objects.filter(address=audience["d"].phone).delete()
+    assert campaign_launch(campaign_id=campaign.pk).state == Campaign.State.PREPARING
+
+
 def test_promotional_launch_outside_the_window_is_deferred_to_the_next_opening(audience):
     account = ProviderAccountFactory(kind="devino")  # the default window: 09:00-21:00 Asia/Kolkata
     campaign = CampaignFactory(account=account, tags=[audience["news"]], purpose=Campaign.Purpose.PROMOTIONAL)
