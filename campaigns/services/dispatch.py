@@ -204,11 +204,14 @@ def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[Pre
     frame_ids = [f.id for f in frames]
     lateral_sql, lateral_params = suppression_match_sql("locked.address", "locked.contact_id", context.spec)
     with connection.cursor() as cursor:
+        # Rows are locked (for their old status) only where an address is listed at all: usually none.
         cursor.execute(
             f"""
             WITH locked AS (
-                SELECT id, status, address, contact_id FROM campaigns_message
-                WHERE frame_id = ANY(%s) AND status IN ('pending', 'queued') ORDER BY id FOR UPDATE
+                SELECT id, status, address, contact_id FROM campaigns_message m
+                WHERE frame_id = ANY(%s) AND status IN ('pending', 'queued')
+                  AND EXISTS (SELECT 1 FROM contacts_unsubscriber u WHERE u.address = m.address)
+                ORDER BY id FOR UPDATE
             ), moved AS (
                 UPDATE campaigns_message m SET status = 'suppressed', reason = {SUPPRESSION_REASON_SQL},
                     final_at = now(), updated_at = now()
@@ -220,24 +223,29 @@ def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[Pre
             """,
             [frame_ids, *lateral_params],
         )
+        # Only pending messages are written (so the old status is known without locking them first); those
+        # a reclaimed frame had queued already are read as they are. The statement's snapshot predates the
+        # update, so `earlier` cannot see the rows `moved` has just queued.
         cursor.execute(
             f"""
-            WITH locked AS (
-                SELECT id, status FROM campaigns_message
-                WHERE frame_id = ANY(%s) AND status IN ('pending', 'queued') ORDER BY id FOR UPDATE
-            ), moved AS (
-                UPDATE campaigns_message m SET status = 'queued', queued_at = coalesce(m.queued_at, now()),
-                    updated_at = now()
-                FROM locked WHERE m.id = locked.id
-                RETURNING m.id, m.frame_id, m.campaign_id, locked.status AS old_status, m.status AS new_status,
+            WITH moved AS (
+                UPDATE campaigns_message m SET status = 'queued', queued_at = coalesce(m.queued_at, now()), updated_at = now()
+                WHERE m.frame_id = ANY(%s) AND m.status = 'pending'
+                RETURNING m.id, m.frame_id, m.campaign_id, 'pending'::varchar AS old_status, m.status AS new_status,
                           m.address, m.external_ref, m.contact_id, m.text
+            ), earlier AS (
+                SELECT id, frame_id, address, external_ref, contact_id, text FROM campaigns_message
+                WHERE frame_id = ANY(%s) AND status = 'queued'
+            ), queued AS (
+                SELECT id, frame_id, address, external_ref, contact_id, text FROM moved
+                UNION ALL SELECT * FROM earlier
             ) {moved_counters_sql("moved")}
-            SELECT moved.id, moved.frame_id, moved.address, moved.external_ref::text, moved.text,
+            SELECT q.id, q.frame_id, q.address, q.external_ref::text, q.text,
                    c.first_name, c.last_name, c.email, c.phone, c.identity, c.country, c.language, c.timezone,
                    c.attributes
-            FROM moved LEFT JOIN contacts_contact c ON c.id = moved.contact_id ORDER BY moved.id
+            FROM queued q LEFT JOIN contacts_contact c ON c.id = q.contact_id ORDER BY q.id
             """,
-            [frame_ids],
+            [frame_ids, frame_ids],
         )
         rows = cursor.fetchall()
     by_frame: dict[int, list[tuple]] = {f.id: [] for f in frames}
@@ -316,7 +324,8 @@ def _results_rows(prepared: PreparedFrame, results: list[RecipientResult], conte
         if message_id is None:
             continue
         text = prepared.texts.get(r.external_ref, "")
-        parts = r.parts or sms_parts(text).parts
+        measured = sms_parts(text)
+        parts = r.parts or measured.parts
         cost = None
         if r.accepted:
             # The vendor's own figure where it is money in the account's currency; else Herald's price list.
@@ -324,44 +333,75 @@ def _results_rows(prepared: PreparedFrame, results: list[RecipientResult], conte
             cost = Decimal(str(r.cost)) if vendor_cost else price * (parts or 1)
         reason = "" if r.accepted else (r.text or "refused by the provider")[:255]
         rows.append((message_id, str(r.status), r.provider_message_id[:100], r.code[:32], reason, text, parts,
-                     sms_parts(text).encoding, cost, r.accepted))  # fmt: skip
+                     measured.encoding, cost, r.accepted))  # fmt: skip
     for message_id, reason in prepared.local_failures:
         rows.append((message_id, "failed", "", "783", reason, "", None, "", None, False))
     return rows
 
 
-def messages_record(rows: list[tuple]) -> None:
-    """Write a frame's per-recipient outcomes in one statement; counters follow in the same statement.
+_RECORD_ROWS = """
+    v(id, status, pid, code, reason, text, parts, encoding, cost, accepted) AS (
+        SELECT (r->>0)::bigint, r->>1, r->>2, r->>3, r->>4, r->>5, (r->>6)::smallint, r->>7, (r->>8)::numeric,
+               (r->>9)::boolean
+        FROM jsonb_array_elements(%s::jsonb) r
+    )"""
 
-    The status moves only forward (a delivery report may have arrived first). The rows travel as one array
-    per column: a VALUES list of 500 rows × 10 parameters cost more to build, parse and plan than the update."""
+_RECORD_SET = """
+    provider_message_id = CASE WHEN v.pid <> '' THEN v.pid ELSE m.provider_message_id END,
+    error_code = v.code, reason = CASE WHEN v.accepted THEN m.reason ELSE v.reason END,
+    text = v.text, parts = v.parts, encoding = v.encoding, cost = v.cost,
+    submitted_at = CASE WHEN v.accepted THEN now() ELSE m.submitted_at END,
+    final_at = CASE WHEN v.accepted THEN m.final_at ELSE now() END, updated_at = now()"""
+
+
+def messages_record(rows: list[tuple]) -> None:
+    """Write a frame's per-recipient outcomes; counters follow in the same statement.
+
+    The status moves only forward (a delivery report may have arrived first). Messages still `queued`, as
+    nearly all are, are written by one statement that knows their old status from its WHERE (re-checked
+    on the row's latest version), without locking them first; any others (a report came first) by a
+    second one that locks them to read it. The rows travel as one JSON document: a VALUES list of 500 rows
+    × 10 parameters cost more to build, parse and plan than the update, and arrays cost the worker more to
+    quote (psycopg adapts them in Python) than the statement took."""
     if not rows:
         return
-    columns = [list(column) for column in zip(*rows, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH v(id, status, pid, code, reason, text, parts, encoding, cost, accepted) AS (
-                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                                     %s::smallint[], %s::text[], %s::numeric[], %s::boolean[])
-            ), locked AS (
+            WITH {_RECORD_ROWS}, moved AS (
+                UPDATE campaigns_message m SET
+                    status = CASE WHEN herald_status_rank(v.status) > herald_status_rank('queued')
+                                  THEN v.status ELSE 'queued' END, {_RECORD_SET}
+                FROM v WHERE m.id = v.id AND m.status = 'queued'
+                RETURNING m.id, m.campaign_id, 'queued'::varchar AS old_status, m.status AS new_status
+            ) {moved_counters_sql("moved")}
+            SELECT id FROM moved
+            """,
+            [_record_document(rows)],
+        )
+        written = {row[0] for row in cursor.fetchall()}
+        rest = [row for row in rows if row[0] not in written]
+        if not rest:
+            return
+        cursor.execute(
+            f"""
+            WITH {_RECORD_ROWS}, locked AS (
                 SELECT m.id, m.status FROM campaigns_message m WHERE m.id IN (SELECT id FROM v) ORDER BY m.id FOR UPDATE
             ), moved AS (
                 UPDATE campaigns_message m SET
                     status = CASE WHEN herald_status_rank(v.status) > herald_status_rank(locked.status)
-                                  THEN v.status ELSE locked.status END,
-                    provider_message_id = CASE WHEN v.pid <> '' THEN v.pid ELSE m.provider_message_id END,
-                    error_code = v.code, reason = CASE WHEN v.accepted THEN m.reason ELSE v.reason END,
-                    text = v.text, parts = v.parts, encoding = v.encoding, cost = v.cost,
-                    submitted_at = CASE WHEN v.accepted THEN now() ELSE m.submitted_at END,
-                    final_at = CASE WHEN v.accepted THEN m.final_at ELSE now() END, updated_at = now()
+                                  THEN v.status ELSE locked.status END, {_RECORD_SET}
                 FROM v JOIN locked ON locked.id = v.id WHERE m.id = v.id
                 RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
             ) {moved_counters_sql("moved")}
             SELECT count(*) FROM moved
             """,
-            columns,
+            [_record_document(rest)],
         )
+
+
+def _record_document(rows: list[tuple]) -> str:
+    return json.dumps([[*row[:8], None if row[8] is None else str(row[8]), row[9]] for row in rows])
 
 
 def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], context: SendContext) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from campaigns import ratelimit
 from campaigns.models import StatusEvent
-from providers.backends.base import Account, RecipientResult, SendResult, Status
+from providers.backends.base import Account, NotReadyYet, RecipientResult, SendResult, Status
 
 
 def frame_reconcile(prepared, context, account: Account):
@@ -32,7 +32,10 @@ def frame_reconcile(prepared, context, account: Account):
         summary = {**result.summary, "reconciled": "resend", "vendor_had_it": result.already_accepted}
         return CallOutcome(replace(result, summary=summary))
 
-    known = None if backend.recovery == "callbacks" else backend.recover(account, outbound)
+    try:
+        known = None if backend.recovery == "callbacks" else backend.recover(account, outbound)
+    except NotReadyYet as exc:  # e.g. Hyber's reports exist only some seconds after the send: wait, no failure
+        return CallOutcome(deferred_until=exc.retry_after)
     if known is None:
         known = _known_from_reports(context.account.pk, outbound)
         remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]

@@ -290,6 +290,15 @@ class ConnectionFailed(BackendError):
     retryable = True
 
 
+class NotReadyYet(ConnectionFailed):
+    """The vendor cannot answer this yet (a delivery report asked for too soon after the send): nothing is
+    wrong, ask again after `retry_after` seconds. Recovery waits instead of counting it as a failure."""
+
+    def __init__(self, message: str, *, retry_after: float = 2.0, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 class Throttled(BackendError):
     """HTTP 429 (or the vendor's throttling code): retry after `retry_after` seconds."""
 

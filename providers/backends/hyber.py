@@ -38,8 +38,8 @@ from providers.backends.base import (
     CallbackResponse,
     CheckResult,
     ConfigError,
-    ConnectionFailed,
     CredentialField,
+    NotReadyYet,
     OutboundFrame,
     ParsedCallback,
     PollQuery,
@@ -158,9 +158,7 @@ class HyberBackend(Backend):
         for ref in query.messages:
             try:
                 report = self._report(account, _dr_path(ref.external_ref, ref.provider_message_id))
-            except ConnectionFailed as exc:
-                if exc.code != DR_NOT_READY:
-                    raise
+            except NotReadyYet:
                 continue
             if report is None or (str(report.get("status")) == "-1" and not report.get("hyber_status")):
                 continue
@@ -170,7 +168,7 @@ class HyberBackend(Backend):
     def recover(self, account: Account, frame: OutboundFrame) -> list[RecipientResult] | None:
         """Look each recipient up by extra_id after a lost response: found → SUBMITTED with its message id;
         not found → left out (the engine resends it). Within ~10 s of the send Hyber cannot tell yet:
-        that raises ConnectionFailed (retryable), so the engine asks again later instead of resending."""
+        that raises NotReadyYet, so the engine waits and asks again instead of resending."""
         results = []
         for recipient in frame.recipients:
             report = self._report(account, _dr_path(recipient.external_ref))
@@ -195,7 +193,7 @@ class HyberBackend(Backend):
         return {}
 
     def _report(self, account: Account, path: str) -> dict[str, Any] | None:
-        """The simple DR at `path`; None when Hyber has no such message; ConnectionFailed while too early."""
+        """The simple DR at `path`; None when Hyber has no such message; NotReadyYet while too early."""
         url = f"{dr_base_url(account)}/{_client_id(account)}/api/dr/{path}/simple"
         errors = _ErrorBody()
         try:
@@ -208,9 +206,7 @@ class HyberBackend(Backend):
             data = dict(errors)
         code = str(data.get("error_code") or "") if isinstance(data, dict) else ""
         if code == DR_NOT_READY:
-            raise ConnectionFailed(
-                "Hyber has no report yet (asked within ~10 s of the send); ask again later.", code=code
-            )
+            raise NotReadyYet("Hyber has no report yet (asked within ~10 s of the send); ask again later.", code=code)
         if code == DR_NOT_FOUND:
             return None
         if not isinstance(data, dict) or "status" not in data:

@@ -11,9 +11,19 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Campaign, Frame, Message
-from campaigns.services.dispatch import SendContext, campaign_dispatch, frames_claim, frames_send
+from campaigns.services.dispatch import (
+    SendContext,
+    campaign_dispatch,
+    frame_call,
+    frames_claim,
+    frames_finish,
+    frames_prepare,
+    frames_send,
+)
 from campaigns.services.prepare import campaign_prepare
+from campaigns.services.reports import status_events_apply, status_events_store
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
+from providers.backends.base import StatusUpdate, UpdateKind
 from providers.models import ProviderAccount, Sender
 from providers.sandbox.client import SandboxClient
 from providers.services import provider_account_setup
@@ -63,6 +73,34 @@ def test_a_frame_costs_the_same_number_of_queries_for_10_and_500_recipients(octo
         assert Message.objects.filter(campaign=campaign, status="submitted").count() == size
     assert counts[10] == counts[500], counts
     assert counts[500] <= 14, counts
+
+
+def test_a_report_applied_before_the_vendors_answer_is_recorded_is_not_undone(octopush):
+    """Messages still queued are recorded without a row lock; one a report has already moved on is recorded
+    by the locked statement: it keeps its better status, gains its provider id, and the counters add up."""
+    campaign = _prepared_campaign(octopush, 20, frame_size=20)
+    context = SendContext.for_campaign(
+        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+    )
+    prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
+    outcomes = [frame_call(p, context) for p in prepared]
+    early = Message.objects.filter(campaign=campaign).order_by("id")[:3]
+    status_events_store(
+        account=octopush,
+        updates=[
+            StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered", external_ref=str(m.external_ref))
+            for m in early
+        ],
+        source="webhook",
+    )  # fmt: skip
+    status_events_apply()
+    frames_finish(prepared, outcomes, context)
+
+    messages = Message.objects.filter(campaign=campaign)
+    assert sorted(messages.values_list("status", flat=True)) == ["delivered"] * 3 + ["submitted"] * 17
+    assert not messages.filter(provider_message_id="").exists()
+    campaign.refresh_from_db()
+    assert campaign.counters == {"delivered": 3, "submitted": 17}
 
 
 def test_a_campaign_pauses_itself_after_consecutive_failed_rounds_and_says_why(octopush, sandbox, settings):

@@ -1,8 +1,11 @@
 """Campaign models: one message per contact per campaign, frames numbered once per campaign."""
 
+import time
+import uuid
+
 import pytest
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
 from tests.factories import CampaignFactory, ContactFactory, FrameFactory, MessageFactory
 
@@ -20,6 +23,24 @@ def test_a_campaign_has_one_message_per_contact():
 def test_a_message_gets_its_own_external_reference():
     first, second = MessageFactory(), MessageFactory()
     assert first.external_ref and first.external_ref != second.external_ref
+
+
+def test_external_references_are_time_ordered_whether_written_by_django_or_by_sql():
+    """Version-7 UUIDs: the time of writing first, so a frame's references sit together in the index."""
+    before = time.time() * 1000
+    by_django = MessageFactory()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO campaigns_message (campaign_id, account_id, address, status) "
+            "SELECT %s, %s, '+33600000000', 'pending' FROM generate_series(1, 50) RETURNING external_ref",
+            [by_django.campaign_id, by_django.account_id],
+        )
+        by_sql = [row[0] for row in cursor.fetchall()]
+    after = time.time() * 1000
+    for ref in [by_django.external_ref, *by_sql]:
+        assert ref.version == 7 and ref.variant == uuid.RFC_4122, ref
+        assert before - 1 <= ref.int >> 80 <= after + 1, ref  # its first 48 bits are the time in milliseconds
+    assert len(set(by_sql)) == 50
 
 
 def test_frame_numbers_are_unique_within_a_campaign():

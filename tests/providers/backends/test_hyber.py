@@ -14,6 +14,7 @@ from providers.backends.base import (
     ConfigError,
     ConnectionFailed,
     MessageRef,
+    NotReadyYet,
     PollQuery,
     Recipient,
     Rejected,
@@ -414,7 +415,7 @@ CALL_CASES = [
         call=lambda backend, account: backend.recover(account, frame([PHONE])),
         responses={LOOKUP: [reply(425, "hyber/dr_not_ready.json")]},
         expected_requests=[req(LOOKUP, content_type=None)],
-        expected_error=ConnectionFailed,
+        expected_error=NotReadyYet,
         expected_error_code="36101",
     ),
     CallCase(
