@@ -6,7 +6,9 @@ import uuid
 import pytest
 
 from django.db import IntegrityError, connection
+from django.db.models import ProtectedError
 
+from campaigns.models import Message
 from tests.factories import CampaignFactory, ContactFactory, FrameFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +43,19 @@ def test_external_references_are_time_ordered_whether_written_by_django_or_by_sq
         assert ref.version == 7 and ref.variant == uuid.RFC_4122, ref
         assert before - 1 <= ref.int >> 80 <= after + 1, ref  # its first 48 bits are the time in milliseconds
     assert len(set(by_sql)) == 50
+
+
+def test_deletes_follow_on_delete_although_messages_have_no_database_foreign_keys():
+    """Django applies on_delete itself: a deleted contact leaves its messages (contact cleared), a deleted
+    campaign takes its messages, and an account with messages cannot be deleted."""
+    kept, gone = MessageFactory(), MessageFactory()
+    kept.contact.delete()
+    kept.refresh_from_db()
+    assert kept.contact_id is None
+    gone.campaign.delete()
+    assert not Message.objects.filter(pk=gone.pk).exists()
+    with pytest.raises(ProtectedError):
+        kept.account.delete()
 
 
 def test_frame_numbers_are_unique_within_a_campaign():
