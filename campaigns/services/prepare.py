@@ -124,9 +124,9 @@ def _parts_and_cost(campaign: Campaign, *, sendable: int) -> tuple[SmsParts, Dec
     names = (*CONTACT_FIELDS, "attributes")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT {", ".join(f"c.{name}" for name in names)}
-                FROM campaigns_message m JOIN contacts_contact c ON c.id = m.contact_id
-                WHERE m.campaign_id = %s AND m.status = 'pending' ORDER BY m.contact_id LIMIT 1""",
+            f"""SELECT {", ".join(f"c.{name}" for name in names)} FROM contacts_contact c
+                WHERE c.id = (SELECT m.contact_id FROM campaigns_message m WHERE m.campaign_id = %s AND m.status = 'pending'
+                              ORDER BY m.campaign_id, m.contact_id LIMIT 1)""",
             [campaign.pk],
         )
         sample = cursor.fetchone()

@@ -1,6 +1,7 @@
 """Audience materialisation (one INSERT … SELECT), suppression reasons, frames and the estimate."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -10,7 +11,7 @@ from campaigns.models import Campaign, Frame, Message
 from campaigns.selectors import campaign_estimate, promotional_window_opening
 from campaigns.services.counters import counters_recount
 from campaigns.services.lifecycle import campaign_launch
-from campaigns.services.prepare import frames_build, messages_materialise
+from campaigns.services.prepare import campaign_prepare, frames_build, messages_materialise
 from contacts.models import Operator, Unsubscriber
 from tests.factories import (
     CampaignFactory,
@@ -106,6 +107,24 @@ def test_counters_recount_matches_the_messages(audience):
     campaign = CampaignFactory(tags=[audience["news"]])
     messages_materialise(campaign=campaign)
     assert counters_recount(campaign_id=campaign.pk) == {"pending": 3, "suppressed": 1}
+
+
+def test_prepare_reckons_parts_and_cost_from_the_first_pending_recipient_as_the_estimate_does(audience):
+    """a (the first member) is suppressed, so b's text is the sample: b's long name makes it two parts."""
+    audience["a"].first_name, audience["b"].first_name = "Al", "B" * 60
+    for person in ("a", "b"):
+        audience[person].save()
+    UnsubscriberFactory(address=audience["a"].phone, scope=Unsubscriber.Scope.ALL)
+    campaign = CampaignFactory(tags=[audience["news"]], text="Hi {{first_name}}, " + "x" * 110)
+    estimate = campaign_estimate(campaign=campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.PREPARING)
+
+    campaign_prepare(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SENDING
+    assert (campaign.parts, estimate.parts.parts) == (2, 2)
+    assert campaign.cost_estimate == estimate.cost == Decimal("0.4")  # b and c pending, 2 parts each, 0.1 a part
 
 
 # --- Estimate and pre-flight -------------------------------------------------------------------
