@@ -39,8 +39,8 @@ from bench.common import (
     sandbox,
     sql,
     standalone,
-    wait_until,
 )
+from config.processes import wait_until
 
 FULL = 1_000_000
 TARGET_RATE = 20_000

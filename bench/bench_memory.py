@@ -39,8 +39,8 @@ from bench.common import (
     sandbox,
     sql,
     standalone,
-    wait_until,
 )
+from config.processes import wait_until
 
 FULL = 1_000_000
 TARGET_GROWTH = 1.2

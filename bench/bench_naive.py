@@ -31,8 +31,8 @@ from bench.common import (
     sandbox,
     sql,
     standalone,
-    wait_until,
 )
+from config.processes import wait_until
 
 FULL = 100_000
 PROCESSES = 2

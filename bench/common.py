@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,6 +21,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import django
+
+from config import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCALE = 0.05  # `make bench` at this scale takes about 3 minutes here; 1.0 is the issue's full sizes
@@ -294,26 +293,7 @@ class RssSampler:
             self.sample()
 
 
-def wait_until(predicate, *, timeout: float, what: str, every: float = 0.05, tick=None):
-    """Poll `predicate` until it returns something truthy; `tick` runs each round."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if tick:
-            tick()
-        result = predicate()
-        if result:
-            return result
-        time.sleep(every)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 # --- Processes: Celery worker, gunicorn, sandbox ------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def process_env(**extra: str) -> dict[str, str]:
@@ -336,105 +316,18 @@ def process_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
-    """A real `celery worker` process (prefork, `concurrency` processes) on the benchmark's Redis and database."""
+class WorkerProcess(processes.WorkerProcess):
+    """A real `celery worker` (prefork, `concurrency` processes) on the benchmark's Redis and database."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2, queues: str = "celery", app: str = "config"):
-        self.env = env
-        self.concurrency = concurrency
-        self.queues = queues
-        self.app = app
-        self.proc: subprocess.Popen | None = None
-        self.name = f"bench-{os.getpid()}-{time.monotonic_ns()}@{socket.gethostname()}"
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"worker-{os.getpid()}.log"
-
-    def start(self) -> WorkerProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", self.app, "worker", "--loglevel=INFO", "--pool=prefork",
-             f"--concurrency={self.concurrency}", "-Q", self.queues, "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", self.name],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        log.close()
-        self._wait_ready()
-        return self
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _wait_ready(self, timeout: float = 60) -> None:
-        from config.celery import app
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Celery worker exited early; log:\n{self.log_path.read_text()[-4000:]}")
-            if app.control.ping(destination=[self.name], timeout=0.5):
-                return
-        raise RuntimeError(f"Celery worker did not answer a ping; log:\n{self.log_path.read_text()[-4000:]}")
-
-    def stop(self) -> None:
-        _stop_group(self.proc, 20)
+    def __init__(self, env: dict[str, str], **options):
+        super().__init__(env, log_path=LOG_DIR / f"worker-{os.getpid()}.log", name="bench", **options)
 
 
-class WebServer:
-    """Herald's web app (webhooks, API, admin) in gunicorn as in production: 2 workers × 8 threads,
-    persistent database connections."""
+class WebServer(processes.WebServer):
+    """Herald's web app in gunicorn on the benchmark's database (2 workers × 8 threads, as in production)."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2, threads: int = 8):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "HERALD_PUBLIC_URL": self.url, "CONN_MAX_AGE": "60"}
-        self.workers = workers
-        self.threads = threads
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"web-{os.getpid()}.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def start(self) -> WebServer:
-        import requests
-
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers",
-             str(self.workers), "--threads", str(self.threads), "--worker-class", "gthread", "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early; log:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                requests.get(self.url + "/healthz", timeout=2).raise_for_status()
-                return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not answer within 30 s")
-
-    def stop(self) -> None:
-        _stop_group(self.proc, 15)
-
-
-def _stop_group(proc: subprocess.Popen | None, grace: float) -> None:
-    """SIGTERM the process group we started (start_new_session), SIGKILL it if it lingers."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    except ProcessLookupError:
-        pass
+    def __init__(self, env: dict[str, str], **options):
+        super().__init__(env, log_path=LOG_DIR / f"web-{os.getpid()}.log", **options)
 
 
 @contextmanager

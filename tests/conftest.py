@@ -5,16 +5,14 @@ loopback port."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from django.db import connection
+
+from config.processes import WebServer, WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,107 +34,6 @@ def test_database_url() -> str:
     """DATABASE_URL pointing at this session's test database, for processes we start (workers)."""
     parts = urlsplit(os.environ["DATABASE_URL"])
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-class WorkerProcess:
-    """A real `celery worker` process on this session's Redis and test database."""
-
-    def __init__(self, env: dict[str, str], concurrency: int = 2, queues: str = "celery"):
-        self.env = env
-        self.concurrency = concurrency
-        self.queues = queues
-        self.proc: subprocess.Popen | None = None
-        self.log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
-
-    def start(self) -> WorkerProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--pool=prefork",
-             f"--concurrency={self.concurrency}", "-Q", self.queues, "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        self._wait_ready()
-        return self
-
-    def _wait_ready(self, timeout: float = 60) -> None:
-        from config.celery import app
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Celery worker exited early; log:\n{self.log_path.read_text()[-4000:]}")
-            replies = app.control.ping(timeout=0.5)
-            if replies:
-                return
-        raise RuntimeError(f"Celery worker did not answer a ping; log:\n{self.log_path.read_text()[-4000:]}")
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool children at once, as a crash would."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class WebServer:
-    """Herald's web app (webhooks, API, admin) in its own gunicorn process on this session's test database,
-    as in production: persistent database connections, not contending with the test for the GIL."""
-
-    def __init__(self, env: dict[str, str]):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "HERALD_PUBLIC_URL": self.url, "CONN_MAX_AGE": "60"}
-        self.log_path = ROOT / "var" / f"test-web-{os.getpid()}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> WebServer:
-        import requests
-
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-             "--threads", "8", "--worker-class", "gthread", "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early; log:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                requests.get(self.url + "/healthz", timeout=2).raise_for_status()
-                return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not answer within 30 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 # Web server and worker start once per session (each takes seconds); every test that uses them gets
@@ -166,8 +63,14 @@ def base_worker_env(django_db_setup, django_db_blocker, session_media) -> dict[s
 
 
 @pytest.fixture(scope="session")
-def _web_server(base_worker_env):
-    server = WebServer(base_worker_env).start()
+def server_logs(tmp_path_factory) -> Path:
+    """The web server's and the worker's logs (pytest keeps the last three sessions' temporary directories)."""
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def _web_server(base_worker_env, server_logs):
+    server = WebServer(base_worker_env, log_path=server_logs / "web.log").start()
     yield server
     server.stop()
 
@@ -202,8 +105,8 @@ def worker_env(base_worker_env, _web_server) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def _celery_worker(worker_env):
-    worker = WorkerProcess(worker_env)
+def _celery_worker(worker_env, server_logs):
+    worker = WorkerProcess(worker_env, log_path=server_logs / "worker.log", name="test")
     yield worker
     worker.stop()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from django.db import connection
 
 from campaigns.models import Campaign
+from config import processes
 from contacts.models import Tag
 from providers.models import DltTemplate, ProviderAccount, Sender
 from providers.sandbox.client import SandboxClient
@@ -76,16 +76,12 @@ def contacts_tagged(count: int, tag_name: str = "audience", start: int = 0) -> T
 
 
 def wait_until(predicate, *, timeout: float, what: str, every: float = 0.25, tick=None):
-    """Poll `predicate` until it returns something truthy; `tick` runs each round (e.g. the beat's work)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if tick:
-            tick()
-        result = predicate()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{_engine_state()}")
+    """Poll `predicate` until it returns something truthy; `tick` runs each round (e.g. the beat's work).
+    A timeout fails the test with the engine's state."""
+    try:
+        return processes.wait_until(predicate, timeout=timeout, what=what, every=every, tick=tick)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{_engine_state()}") from None
 
 
 def _engine_state() -> str:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from config.processes import wait_until
 from providers.backends.base import (
     Account,
     AuthenticationFailed,
@@ -84,16 +85,6 @@ def parse(acct, callback):
     return backend.parse_callback(
         acct, method=callback.method, headers=callback.headers, query=callback.query, body=callback.body
     )
-
-
-def wait_until(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 class HeraldHook(ThreadingHTTPServer):
@@ -470,7 +461,7 @@ def test_setup_verifies_the_webhook_and_reports_reach_herald(sandbox, herald_hoo
     herald_hook.account = acct
     assert backend.setup(acct)["webhook_id"] == options["webhook_id"]  # a second run reuses the webhook
     result = backend.send(acct, dlt_frame())
-    updates = wait_until(lambda: len(herald_hook.updates) >= 3 and herald_hook.updates)
+    updates = wait_until(lambda: len(herald_hook.updates) >= 3 and herald_hook.updates, timeout=5, what="3 callbacks")
     by_ref = {u.external_ref: u for u in updates}
     assert {ref: (u.status, u.provider_message_id) for ref, u in by_ref.items()} == {
         r.external_ref: (Status.DELIVERED, r.provider_message_id) for r in result.results
