@@ -120,7 +120,10 @@ def frames_build(*, campaign: Campaign, frame_size: int) -> int:
 def _parts_and_cost(campaign: Campaign, *, sendable: int) -> tuple[SmsParts, Decimal]:
     """Parts per message and the cost, reckoned as `campaign_estimate` does (the text of the first pending
     recipient), but from the messages just written: evaluating the audience again for the estimate cost
-    as much as a third of materialising it."""
+    as much as a third of materialising it.
+
+    The first pending message comes off the one-per-contact index (campaign, contact), before any contact is
+    read: the planner has no statistics for rows not yet committed, and joining first read every one."""
     names = (*CONTACT_FIELDS, "attributes")
     with connection.cursor() as cursor:
         cursor.execute(
