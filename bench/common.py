@@ -277,11 +277,11 @@ class RssSampler:
         for role, pid in self.roles.items():
             try:
                 root = psutil.Process(pid)
-                processes = [root, *root.children(recursive=True)]
+                tree = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 continue
             sizes = []
-            for process in processes:
+            for process in tree:
                 with suppress(psutil.NoSuchProcess):
                     sizes.append(process.memory_info().rss / (1024 * 1024))
             if sizes:
