@@ -44,7 +44,10 @@ def messages_materialise(*, campaign: Campaign, frame_size: int | None = None) -
                 [campaign.pk, campaign.account_id, campaign.channel, *params],
             )
             return cursor.rowcount
-        # The frames CTE inserts the frames and hands back their ids; the messages are written with theirs.
+        # The frames CTE inserts the frames and hands back their ids; the messages are written with theirs, the
+        # n-th frame's id taken from an array by position. (A join of the messages to the frames was planned from
+        # a guess of their numbers; as a nested loop it compared every message with every frame: 12 s instead of
+        # 0.5 s for 10,000 one-recipient frames, and a test run once took 9.7 s here.)
         # `audience` is stored in the window's order, so messages are written frame by frame.
         cursor.execute(
             f"""
@@ -66,12 +69,14 @@ def messages_materialise(*, campaign: Campaign, frame_size: int | None = None) -
                        now() + make_interval(secs => %s * sizes.n::float / sizes.total), '', '{{}}'::jsonb, '', '', now()
                 FROM sizes, base
                 RETURNING id, seq
+            ), frame_ids AS (
+                SELECT array_agg(id ORDER BY seq) AS ids FROM frames
             )
             INSERT INTO campaigns_message (campaign_id, contact_id, account_id, channel, address, status, reason,
                                            final_at, frame_id)
             SELECT %s, a.contact_id, %s, %s, a.address, a.status, a.reason,
-                   CASE WHEN a.status = 'suppressed' THEN now() END, f.id
-            FROM audience a CROSS JOIN base LEFT JOIN frames f ON f.seq = base.first_seq + a.n
+                   CASE WHEN a.status = 'suppressed' THEN now() END, (SELECT ids FROM frame_ids)[a.n + 1]
+            FROM audience a
             ON CONFLICT (campaign_id, contact_id) DO NOTHING
             """,
             [frame_size, *params, campaign.pk, campaign.pk, campaign.pk, campaign.account_id,
@@ -106,10 +111,12 @@ def frames_build(*, campaign: Campaign, frame_size: int) -> int:
                        '', '{}'::jsonb, '', '', now()
                 FROM sizes, base
                 RETURNING id, seq
+            ), frame_ids AS (
+                SELECT array_agg(id ORDER BY seq) AS ids FROM frames
             )
-            UPDATE campaigns_message m SET frame_id = f.id
-            FROM numbered, frames f, base
-            WHERE m.id = numbered.id AND f.seq = base.first_seq + numbered.n
+            UPDATE campaigns_message m SET frame_id = (SELECT ids FROM frame_ids)[numbered.n + 1]
+            FROM numbered
+            WHERE m.id = numbered.id
             """,
             {"size": frame_size, "campaign": campaign.pk, "account": campaign.account_id, "window": window_seconds},
         )

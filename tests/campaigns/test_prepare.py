@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from campaigns.models import Campaign, Frame, Message
 from campaigns.selectors import campaign_estimate, promotional_window_opening
@@ -101,6 +102,25 @@ def test_frames_group_pending_messages_and_spread_them_with_smooth_sending(audie
     assert gaps == pytest.approx([200, 200], abs=2)  # 10 minutes over 3 frames
     assert frames_build(campaign=campaign, frame_size=10) == 3, "no second set of frames"
     assert len(contacts) == 25
+
+
+@pytest.mark.parametrize("joins", ["as planned", "nested loops only"])
+def test_materialising_into_frames_puts_members_in_contact_order_whatever_the_plan(audience, joins):
+    """Messages get their frame's id by position, so the result (and the time) does not hang on a join plan."""
+    ContactFactory.create_batch(8, tags=[audience["news"]])
+    UnsubscriberFactory(address=audience["b"].phone)
+    campaign = CampaignFactory(tags=[audience["news"]])
+    if joins == "nested loops only":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+
+    messages_materialise(campaign=campaign, frame_size=3)
+
+    pending = list(Message.objects.filter(campaign=campaign, status="pending").order_by("contact_id"))
+    assert len(pending) == 10  # a, c and the 8 new ones; f is inactive and b unsubscribed
+    assert [m.frame.seq for m in pending] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]
+    assert [f.size for f in Frame.objects.filter(campaign=campaign).order_by("seq")] == [3, 3, 3, 1]
+    assert not Message.objects.filter(campaign=campaign, status="suppressed", frame__isnull=False).exists()
 
 
 def test_counters_recount_matches_the_messages(audience):
