@@ -94,15 +94,6 @@ def floor(path: str) -> float:
     return timer.seconds
 
 
-def drop_indexes(names: list[str]) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        for name in names:
-            cursor.execute(f'DROP INDEX "{name}"')
-            print(f"(without index {name})")
-
-
 def run_import(path: str, tags: list[str], chunk_size: int | None):
     from django.core.files import File
 
@@ -122,7 +113,6 @@ def run(*, rows: int, scale: float, args=None) -> Result:
     chunk_size = getattr(args, "chunk_size", None)
     result = Result("import", f"Contact import: csv → contacts with {tags_count} tags", rows, scale)
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as tmp:
-        drop_indexes(getattr(args, "without_index", []) or [])
         path = os.path.join(tmp, "contacts.csv")
         with Timer() as gen:
             counts = generate(path, rows, seed)
@@ -164,13 +154,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tags", type=int, default=3)
     p.add_argument("--seed", type=int, default=20240531)
     p.add_argument("--chunk-size", type=int, default=None)
-    p.add_argument(
-        "--without-index",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="drop this index in the throwaway database first, to measure what it costs (repeatable)",
-    )
     return p
 
 
