@@ -10,8 +10,12 @@ to drop duplicates (the first occurrence wins): a 64-bit number per distinct key
 (KeySet), about 16 MB for a million rows. A PostgreSQL table of keys instead cost 5-10 µs a row of
 index maintenance, a third of the time budget of a row.
 
-Cleaning a chunk (parsing phone numbers, mostly) runs in a thread while the previous chunk is
-merged: the database work releases the GIL, so on two cores the two overlap.
+Cleaning a chunk (parsing phone numbers, mostly) runs in a thread while earlier chunks merge, and
+chunks merge side by side on IMPORT_MERGE_CONNECTIONS connections (one PostgreSQL backend each: the
+merge is the costly part, and it is CPU-bound in one backend). They cannot get in each other's way:
+no two chunks hold the same key. They still commit one after another in file order (CommitOrder),
+so what is committed is always the file up to some chunk, which a resumed run relies on.
+Inside a transaction (tests) the chunks merge one by one on the caller's connection.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import tempfile
 import threading
 from array import array
 from collections.abc import Callable, Iterator
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -42,6 +47,7 @@ from contacts.models import ContactImport
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 20_000
+DEFAULT_MERGE_CONNECTIONS = 2
 DEFAULT_MAX_ROWS = 1_000_000
 ERROR_VALUE_MAX = 200  # characters of a bad value quoted in the error report
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": None})
@@ -51,8 +57,16 @@ class ImportCancelled(Exception):
     """The user asked to cancel; raised between chunks, after the last one committed."""
 
 
+class ChunkAbandoned(Exception):
+    """An earlier chunk failed, so this one must not commit: the committed rows stay a prefix of the file."""
+
+
 def max_rows() -> int:
     return getattr(settings, "IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS)
+
+
+def merge_connections() -> int:
+    return max(1, getattr(settings, "IMPORT_MERGE_CONNECTIONS", DEFAULT_MERGE_CONNECTIONS))
 
 
 def copy_line(values: list[str]) -> str:
@@ -209,15 +223,65 @@ class ImportRun:
             return sum(1 for _ in _non_empty(sheet.rows))
 
     def _stage(self, importer, rows: Iterator[tuple[int, list[str]]], expected: int) -> None:
-        columns = ", ".join(["key text", *(f"{name} {sql_type}" for name, sql_type in importer.stage_columns)])
-        copy_sql = f"COPY {STAGE} (key, {', '.join(name for name, _ in importer.stage_columns)}) FROM STDIN"
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} ({columns})")
-            with closing(_prefetch(self._chunks(importer, rows, expected))) as chunks:
-                for chunk in chunks:
-                    self._apply(cursor, importer, chunk, copy_sql)
-            cursor.execute(f"DROP TABLE {STAGE}")
+        with closing(_prefetch(self._chunks(importer, rows, expected))) as chunks:
+            mergers = merge_connections()
+            if mergers > 1 and not connection.in_atomic_block:
+                self._merge_in_parallel(importer, chunks, mergers)
+                return
+            with _staging_table(importer) as (cursor, copy_sql):
+                for seq, chunk in enumerate(self._to_merge(chunks)):
+                    self._apply(cursor, importer, chunk, copy_sql, seq, None)
+
+    def _to_merge(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+        """The chunks to merge, in file order; each one's bad rows go to the report first (a replayed chunk's only
+        there: an earlier run merged it)."""
+        for chunk in chunks:
+            self.report.add(chunk.errors)
+            if not chunk.replay:
+                yield chunk
+
+    def _merge_in_parallel(self, importer, chunks: Iterator[Chunk], mergers: int) -> None:
+        """Hand the chunks out to `mergers` threads, each merging on its own connection; raise the first failure."""
+        order = CommitOrder()
+        jobs: queue.Queue = queue.Queue(maxsize=1)  # a merger that finishes finds the next chunk waiting
+        failures: dict[int, BaseException] = {}
+
+        def merge() -> None:
+            try:
+                with _staging_table(importer) as (cursor, copy_sql):
+                    while (job := jobs.get()) is not _DONE:
+                        seq, chunk = job
+                        try:
+                            self._apply(cursor, importer, chunk, copy_sql, seq, order)
+                        except BaseException as exc:
+                            failures[seq] = exc
+                            order.fail(seq)
+            except BaseException as exc:  # could not even stage: the chunks it would have taken fail
+                failures[-1] = exc
+                order.fail(-1)
+            finally:
+                connection.close()  # this thread's own connection
+
+        threads = [threading.Thread(target=merge, name=f"import-merge-{n}", daemon=True) for n in range(mergers)]
+        for thread in threads:
+            thread.start()
+        seq = 0
+        try:
+            for chunk in self._to_merge(chunks):
+                if not _put_unless(jobs, (seq, chunk), partial(order.failed_before, seq)):
+                    break  # an earlier chunk failed: stop reading the file
+                seq += 1
+        except BaseException:
+            order.fail(seq)  # the file could not be read further: let the chunks before this point finish
+            raise
+        finally:
+            for thread in threads:
+                _put_unless(jobs, _DONE, lambda: not any(merger.is_alive() for merger in threads))
+            for thread in threads:
+                thread.join()
+        real = {seq: exc for seq, exc in failures.items() if not isinstance(exc, ChunkAbandoned)}
+        if real:
+            raise real[min(real)]
 
     def _chunks(self, importer, rows, expected: int) -> Iterator[Chunk]:
         """Cleaned chunks of the file: first those an earlier run merged (replayed), then chunk_size rows each."""
@@ -246,14 +310,11 @@ class ImportRun:
         if chunk.rows:
             yield chunk
 
-    def _apply(self, cursor, importer, chunk: Chunk, copy_sql: str) -> None:
-        """COPY, merge, link and count: one transaction. A replayed chunk only adds its errors to the report."""
-        self.report.add(chunk.errors)
-        if chunk.replay:
-            return
+    def _apply(self, cursor, importer, chunk: Chunk, copy_sql: str, seq: int, order: CommitOrder | None) -> None:
+        """COPY, merge, link and count: one transaction, committed after the chunks before it (`order`)."""
         contact_import = self.contact_import
-        if ContactImport.objects.filter(pk=contact_import.pk, cancel_requested=True).exists():
-            raise ImportCancelled
+        if order and order.failed_before(seq):
+            raise ChunkAbandoned
         created = updated = 0
         with transaction.atomic():
             if chunk.lines:
@@ -262,6 +323,11 @@ class ImportRun:
                     copy.write("".join(chunk.lines))
                 created, updated = importer.merge(cursor)
                 importer.link(cursor)
+            if order:
+                order.wait_turn(seq)
+            # Asked here, once the chunks before this one are in: a cancel stops right after the chunk it saw.
+            if ContactImport.objects.filter(pk=contact_import.pk, cancel_requested=True).exists():
+                raise ImportCancelled
             ContactImport.objects.filter(pk=contact_import.pk).update(
                 rows_read=F("rows_read") + chunk.rows,
                 created=F("created") + created,
@@ -270,12 +336,61 @@ class ImportRun:
                 invalid=F("invalid") + chunk.invalid,
                 duplicates=F("duplicates") + chunk.duplicates,
             )
-        if self.progress:
-            contact_import.refresh_from_db(fields=_COUNTERS)
-            self.progress(contact_import)
+        try:
+            if self.progress:
+                contact_import.refresh_from_db(fields=_COUNTERS)
+                self.progress(contact_import)
+        except BaseException:
+            if order:
+                order.fail(seq + 1)  # this chunk is in; the next must not follow
+            raise
+        finally:
+            if order:
+                order.done(seq)
 
 
 _COUNTERS = ["rows_total", "rows_read", "created", "updated", "unchanged", "invalid", "duplicates", "cancel_requested"]
+
+
+class CommitOrder:
+    """Chunk n commits only after chunk n - 1 has, and not at all once an earlier chunk has failed."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._next = 0  # the chunk whose turn it is to commit
+        self._first_failure: int | None = None
+
+    def wait_turn(self, seq: int) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == seq or self.failed_before(seq))
+            if self.failed_before(seq):
+                raise ChunkAbandoned
+
+    def done(self, seq: int) -> None:
+        with self._changed:
+            self._next = seq + 1
+            self._changed.notify_all()
+
+    def fail(self, seq: int) -> None:
+        with self._changed:
+            if self._first_failure is None or seq < self._first_failure:
+                self._first_failure = seq
+            self._changed.notify_all()
+
+    def failed_before(self, seq: int) -> bool:
+        return self._first_failure is not None and self._first_failure < seq
+
+
+@contextmanager
+def _staging_table(importer) -> Iterator[tuple]:
+    """This connection's staging table for the importer's columns: (cursor, the COPY statement that fills it)."""
+    columns = ", ".join(["key text", *(f"{name} {sql_type}" for name, sql_type in importer.stage_columns)])
+    copy_sql = f"COPY {STAGE} (key, {', '.join(name for name, _ in importer.stage_columns)}) FROM STDIN"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} ({columns})")
+        yield cursor, copy_sql
+        cursor.execute(f"DROP TABLE {STAGE}")
 
 
 def binary(upload):
@@ -295,6 +410,17 @@ def _chain(first, rows):
 
 
 _DONE = object()
+
+
+def _put_unless(handoff: queue.Queue, item, give_up: Callable[[], bool]) -> bool:
+    """Put `item` on the bounded queue, waiting for room unless `give_up()` says no one will take it: False then."""
+    while not give_up():
+        try:
+            handoff.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _prefetch(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:

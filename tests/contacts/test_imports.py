@@ -18,7 +18,7 @@ from celery.exceptions import Retry
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connections
+from django.db import connection, connections
 
 from contacts.imports import contact_import_cancel, contact_import_create, contact_import_run
 from contacts.imports.services import LOCK_NAMESPACE
@@ -33,6 +33,20 @@ Status = ContactImport.Status
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(1, id="one connection"),
+        # outside a test transaction, where the other connections see the import
+        pytest.param(2, id="two connections", marks=pytest.mark.django_db(transaction=True)),
+    ]
+)
+def mergers(request, settings):
+    """How many connections merge the chunks: one, as inside any transaction, or two side by side, as in a worker."""
+    settings.IMPORT_MERGE_CONNECTIONS = request.param
+    assert connection.in_atomic_block == (request.param == 1)  # else the engine merges on this connection alone
+    return request.param
 
 
 def upload(content: str | bytes, name: str = "contacts.csv", encoding: str = "utf-8") -> SimpleUploadedFile:
@@ -256,7 +270,7 @@ def test_contact_import_reads_national_numbers_in_the_imports_region():
 
 
 @pytest.mark.parametrize("chunk_size", [None, 2], ids=["one chunk", "across chunks"])
-def test_contact_import_collapses_duplicates_keeping_the_first(chunk_size):
+def test_contact_import_collapses_duplicates_keeping_the_first(chunk_size, mergers):
     content = "Phone,Name\n9812345678,First\n+919812345678,Second\n9812345679,Other\n98123 45678,Third\n"
 
     contact_import = run(content, chunk_size=chunk_size)
@@ -273,7 +287,7 @@ def test_contact_import_collapses_duplicates_keeping_the_first(chunk_size):
     assert not contact_import.error_report
 
 
-def test_contact_import_run_twice_on_the_same_file_changes_nothing():
+def test_contact_import_run_twice_on_the_same_file_changes_nothing(mergers):
     content = csv_text(GOOD_AND_BAD)
     first = run(content, tags=["vip"])
     stamps = dict(Contact.objects.values_list("phone", "updated_at"))
@@ -446,7 +460,7 @@ def numbers(count: int, start: int = 9_812_300_000) -> str:
     return "Phone\n" + "".join(f"{start + n}\n" for n in range(count))
 
 
-def test_contact_import_progress_advances_chunk_by_chunk():
+def test_contact_import_progress_advances_chunk_by_chunk(mergers):
     seen = []
 
     def progress(contact_import):
@@ -459,7 +473,7 @@ def test_contact_import_progress_advances_chunk_by_chunk():
     assert contact_import.status == Status.COMPLETED and contact_import.rows_total == 10
 
 
-def test_contact_import_cancel_stops_after_the_current_chunk_keeping_what_was_merged():
+def test_contact_import_cancel_stops_after_the_current_chunk_keeping_what_was_merged(mergers):
     def cancel_after_first_chunk(contact_import):
         if contact_import.rows_read == 4:
             contact_import_cancel(import_id=contact_import.pk)
@@ -484,7 +498,7 @@ class Crash(BaseException):
     """Stands for the worker dying: not an Exception, so nothing on the way catches it."""
 
 
-def test_contact_import_run_after_a_crash_resumes_after_the_last_committed_chunk():
+def test_contact_import_run_after_a_crash_resumes_after_the_last_committed_chunk(mergers):
     content = "Phone,Name\n9812345678,A\nbad,B\n9812345679,C\n9812345678,D\n9812345680,E\nworse,F\n"
     contact_import = contact_import_create(file=upload(content), tags=["t"])
 
@@ -509,6 +523,30 @@ def test_contact_import_run_after_a_crash_resumes_after_the_last_committed_chunk
     }
     assert [line[0] for line in report(resumed)[1:]] == ["3", "7"]  # the replayed chunk's errors are reported too
     assert ContactTag.objects.count() == 3
+
+
+@pytest.fixture
+def refused_phone():
+    """A phone number the contacts table refuses (a check constraint), so that merging its chunk fails for real."""
+    phone = "+919812300023"
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE contacts_contact ADD CONSTRAINT test_refused CHECK (phone <> '{phone}') NOT VALID")
+    yield phone
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE contacts_contact DROP CONSTRAINT IF EXISTS test_refused")
+
+
+def test_contact_import_that_fails_in_a_chunk_keeps_exactly_the_chunks_before_it(mergers, refused_phone):
+    """However the chunks were spread over connections, what stays is the file up to the failed chunk: a chunk
+    after it, even if merged already, is rolled back, and the counters say the same as the table."""
+    contact_import = run(numbers(60), chunk_size=5, tags=["t"])  # row 24 (data row 23) is refused: chunk 5 fails
+
+    assert contact_import.status == Status.FAILED
+    assert "rows merged before it are kept" in contact_import.error_message
+    assert "test_refused" in contact_import.error_message
+    assert counts(contact_import)["rows_read"] == contact_import.created == 20
+    assert sorted(Contact.objects.values_list("phone", flat=True)) == [f"+91{9_812_300_000 + n}" for n in range(20)]
+    assert ContactTag.objects.count() == 20
 
 
 @contextmanager
@@ -550,7 +588,7 @@ def test_contact_import_task_looks_again_later_while_another_worker_holds_the_im
 # --- memory ---------------------------------------------------------------------------------------
 
 
-def test_contact_import_memory_stays_bounded_on_a_200k_row_file(tmp_path, settings):
+def test_contact_import_memory_stays_bounded_on_a_200k_row_file(tmp_path, settings, mergers):
     """Rows are never all in memory: the peak (~20 MB over the baseline) stays far below the ~115 MB that the
     file's 200,000 rows take as lists of strings."""
     settings.IMPORT_CHUNK_SIZE = 20_000

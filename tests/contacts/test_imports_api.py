@@ -138,15 +138,9 @@ def test_import_api_needs_the_model_permissions(db, media):
     assert uploader.post(f"/api/v1/imports/{import_id}/cancel/").status_code == 403  # cancelling is a change
 
 
-@pytest.fixture
-def worker_media(media, worker_env):
-    """The worker reads uploads where this test stores them (set before celery_worker starts it)."""
-    worker_env["MEDIA_ROOT"] = media
-
-
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_import_upload_runs_to_completion_on_a_real_worker(worker_media, celery_worker):
+def test_import_upload_runs_to_completion_on_a_real_worker(celery_worker):  # both store uploads in session_media
     api = client_with("add_contactimport", "view_contactimport")
 
     import_id = upload(api, tags=["worker"]).json()["id"]
