@@ -275,7 +275,7 @@ class ImportRun:
             order.fail(seq)  # the file could not be read further: let the chunks before this point finish
             raise
         finally:
-            for thread in threads:
+            for _ in threads:  # one end-of-work mark for each merger
                 _put_unless(jobs, _DONE, lambda: not any(merger.is_alive() for merger in threads))
             for thread in threads:
                 thread.join()
