@@ -148,7 +148,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         for pk in queryset.filter(status__in=[Status.PENDING, Status.RUNNING]).values_list("pk", flat=True):
             contact_import_cancel(import_id=pk)
             cancelled += 1
-        self.message_user(request, f"{cancelled} import(s) cancelled or asked to stop after their current chunk.")
+        self.message_user(request, f"{cancelled} import(s) cancelled or asked to stop; rows already imported stay.")
 
     def add_view(self, request, form_url="", extra_context=None):
         """The upload page: checks the file through contact_import_create and shows the new import's progress."""
@@ -220,7 +220,10 @@ class ContactImportAdmin(admin.ModelAdmin):
         else:
             stopped = contact_import.status == Status.CANCELLED
             self.message_user(
-                request, "Import cancelled." if stopped else "The import stops after the chunk it is merging."
+                request,
+                "Import cancelled."
+                if stopped
+                else "The import stops before its next chunk is saved; rows already imported stay.",
             )
         return redirect("admin:contacts_contactimport_change", pk)
 

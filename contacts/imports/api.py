@@ -114,7 +114,7 @@ class ContactImportViewSet(
     )
     @action(detail=True, methods=["post"], permission_classes=[ImportChangePermissions])
     def cancel(self, request, pk=None):
-        """Cancel: a waiting import at once, a running one after its current chunk (rows merged stay)."""
+        """Cancel: a waiting import at once, a running one before its next chunk commits (rows committed stay)."""
         contact_import = contact_import_cancel(import_id=self.get_object().pk)
         return Response(self.get_serializer(contact_import).data)
 

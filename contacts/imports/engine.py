@@ -54,7 +54,7 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 class ImportCancelled(Exception):
-    """The user asked to cancel; raised between chunks, after the last one committed."""
+    """The user asked to cancel; raised as a chunk is about to commit, which it then does not."""
 
 
 class ChunkAbandoned(Exception):

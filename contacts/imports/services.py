@@ -124,7 +124,7 @@ def contact_import_run(
 
 @transaction.atomic
 def contact_import_cancel(*, import_id: int) -> ContactImport:
-    """Cancel an import: a waiting one at once, a running one after its current chunk (what was merged stays)."""
+    """Cancel an import: a waiting one at once, a running one before its next chunk commits (what was committed stays)."""
     contact_import = ContactImport.objects.select_for_update().get(pk=import_id)
     if contact_import.status in FINISHED:
         raise ValidationError(
