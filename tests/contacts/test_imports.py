@@ -473,7 +473,7 @@ def test_contact_import_progress_advances_chunk_by_chunk(mergers):
     assert contact_import.status == Status.COMPLETED and contact_import.rows_total == 10
 
 
-def test_contact_import_cancel_stops_after_the_current_chunk_keeping_what_was_merged(mergers):
+def test_contact_import_cancel_stops_before_the_next_chunk_commits_keeping_what_was_committed(mergers):
     def cancel_after_first_chunk(contact_import):
         if contact_import.rows_read == 4:
             contact_import_cancel(import_id=contact_import.pk)
@@ -539,7 +539,7 @@ def refused_phone():
 def test_contact_import_that_fails_in_a_chunk_keeps_exactly_the_chunks_before_it(mergers, refused_phone):
     """However the chunks were spread over connections, what stays is the file up to the failed chunk: a chunk
     after it, even if merged already, is rolled back, and the counters say the same as the table."""
-    contact_import = run(numbers(60), chunk_size=5, tags=["t"])  # row 24 (data row 23) is refused: chunk 5 fails
+    contact_import = run(numbers(60), chunk_size=5, tags=["t"])  # the 24th number is refused: the 5th chunk fails
 
     assert contact_import.status == Status.FAILED
     assert "rows merged before it are kept" in contact_import.error_message
