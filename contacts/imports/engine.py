@@ -256,9 +256,10 @@ class ImportRun:
                         except BaseException as exc:
                             failures[seq] = exc
                             order.fail(seq)
-            except BaseException as exc:  # could not even stage: the chunks it would have taken fail
-                failures[-1] = exc
-                order.fail(-1)
+            except BaseException as exc:  # creating or dropping the staging table failed
+                if not failures:  # else an earlier error is the one to report
+                    failures[-1] = exc
+                order.fail(-1)  # no chunk may commit any more
             finally:
                 connection.close()  # this thread's own connection
 
