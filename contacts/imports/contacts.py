@@ -179,6 +179,8 @@ class ContactImporter(Importer):
                 f", existing_links AS (INSERT INTO {links} (contact_id, tag_id, created_at)"
                 f"  SELECT c.id, t.id, now() FROM {contacts} c CROSS JOIN unnest(%(tags)s::bigint[]) AS t (id)"
                 f"  WHERE c.phone = ANY (ARRAY (SELECT key FROM {STAGE}))"
+                # (skipped, not looked up key by key, when every staged contact was new: a first import)
+                f"  AND (SELECT count(*) FROM merged WHERE created) < (SELECT count(*) FROM {STAGE})"
                 "  ORDER BY c.id, t.id ON CONFLICT (contact_id, tag_id) DO NOTHING)"
             )
         cursor.execute(
