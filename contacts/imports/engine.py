@@ -1,7 +1,7 @@
 """The import machinery: read the file row by row, clean, COPY a chunk into a staging table, merge it set-based.
 
 Each chunk (IMPORT_CHUNK_SIZE rows) is one transaction that also moves the import's counters, so
-progress shows while it runs, a crash loses at most one chunk, and a run that follows a crash
+progress shows while it runs, a crash loses only the chunks in flight, and a run that follows a crash
 resumes after the last committed chunk: it reads the rows before it again only to rebuild the
 error report and the keys seen, without merging them twice.
 
@@ -13,7 +13,9 @@ index maintenance, a third of the time budget of a row.
 Cleaning a chunk (parsing phone numbers, mostly) runs in a thread while earlier chunks merge, and
 chunks merge side by side on IMPORT_MERGE_CONNECTIONS connections (one PostgreSQL backend each: the
 merge is the costly part, and it is CPU-bound in one backend). They cannot get in each other's way:
-no two chunks hold the same key. They still commit one after another in file order (CommitOrder),
+no two chunks hold the same key, and an importer writes only rows of its own keys (one that wrote a
+row shared by several keys could make a later chunk hold a lock that an earlier one waits for, while
+the later one waits for its turn to commit: a hang). They still commit one after another in file order (CommitOrder),
 so what is committed is always the file up to some chunk, which a resumed run relies on.
 Inside a transaction (tests) the chunks merge one by one on the caller's connection.
 """
