@@ -77,7 +77,10 @@ class Importer:
         return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest()) >> 1 or 1
 
     def merge(self, cursor) -> tuple[int, int]:
-        """Merge the staged rows (one per key, none seen in an earlier chunk) into the table: (created, updated)."""
+        """Merge the staged rows (one per key, none seen in an earlier chunk) into the table: (created, updated).
+
+        Other chunks of the file merge at the same time on other connections: write only rows of the staged
+        keys, so that no two chunks lock the same row (`contacts.imports.engine` says why)."""
         raise NotImplementedError
 
     def link(self, cursor) -> None:
