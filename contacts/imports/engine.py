@@ -230,9 +230,10 @@ class ImportRun:
             if mergers > 1 and not connection.in_atomic_block:
                 self._merge_in_parallel(importer, chunks, mergers)
                 return
+            order = CommitOrder()  # one connection: every chunk's turn comes at once
             with _staging_table(importer) as (cursor, copy_sql):
                 for seq, chunk in enumerate(self._to_merge(chunks)):
-                    self._apply(cursor, importer, chunk, copy_sql, seq, None)
+                    self._apply(cursor, importer, chunk, copy_sql, seq, order)
 
     def _to_merge(self, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
         """The chunks to merge, in file order; each one's bad rows go to the report first (a replayed chunk's only
@@ -313,10 +314,10 @@ class ImportRun:
         if chunk.rows:
             yield chunk
 
-    def _apply(self, cursor, importer, chunk: Chunk, copy_sql: str, seq: int, order: CommitOrder | None) -> None:
+    def _apply(self, cursor, importer, chunk: Chunk, copy_sql: str, seq: int, order: CommitOrder) -> None:
         """COPY, merge, link and count: one transaction, committed after the chunks before it (`order`)."""
         contact_import = self.contact_import
-        if order and order.failed_before(seq):
+        if order.failed_before(seq):
             raise ChunkAbandoned
         created = updated = 0
         with transaction.atomic():
@@ -326,8 +327,7 @@ class ImportRun:
                     copy.write("".join(chunk.lines))
                 created, updated = importer.merge(cursor)
                 importer.link(cursor)
-            if order:
-                order.wait_turn(seq)
+            order.wait_turn(seq)
             # Asked here, once the chunks before this one are in: a cancel stops right after the chunk it saw.
             if ContactImport.objects.filter(pk=contact_import.pk, cancel_requested=True).exists():
                 raise ImportCancelled
@@ -344,12 +344,10 @@ class ImportRun:
                 contact_import.refresh_from_db(fields=_COUNTERS)
                 self.progress(contact_import)
         except BaseException:
-            if order:
-                order.fail(seq + 1)  # this chunk is in; the next must not follow
+            order.fail(seq + 1)  # this chunk is in; the next must not follow
             raise
         finally:
-            if order:
-                order.done(seq)
+            order.done(seq)
 
 
 _COUNTERS = ["rows_total", "rows_read", "created", "updated", "unchanged", "invalid", "duplicates", "cancel_requested"]
@@ -434,13 +432,7 @@ def _prefetch(chunks: Iterator[Chunk], depth: int = 1) -> Iterator[Chunk]:
     def produce():
         try:
             for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        handoff.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not _put_unless(handoff, chunk, stop.is_set) or stop.is_set():
                     return
             handoff.put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
