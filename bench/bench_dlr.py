@@ -11,8 +11,9 @@ MOBtexting account, written directly in SQL. Then, each timed on its own:
 2. poll ingestion — `status_poll`, the poll task's service, over every frame: MOBtexting's `sms/status`
    pages (100 rows a page, by the frame's group_id) pulled from the sandbox through `backend.poll`, then
    `status_events_store`;
-3. apply — `status_events_apply` batch after batch (STATUS_APPLY_BATCH events each: match to messages,
-   opt-outs, move each message forward, counters, mark the events) until none is left, in this process:
+3. apply — `status_events_apply_all`: batch after batch (STATUS_APPLY_BATCH events each: match to messages,
+   opt-outs, move each message forward, counters, mark the events) until none is left, in this process on
+   STATUS_APPLY_CONNECTIONS appliers side by side (each a thread with its own connection, as in the worker):
    first the webhook events, then the poll events.
 
 Floor (for the apply): the same reports COPYed into a bare table and applied to the same messages with one
@@ -204,19 +205,14 @@ def poll_all(account, campaign, groups: list[str]) -> int:
 
 
 def apply_all() -> tuple[float, int, int]:
-    """status_events_apply until no event is left; (seconds, events, messages moved)."""
-    from campaigns.services.reports import status_events_apply
+    """status_events_apply_all (STATUS_APPLY_CONNECTIONS appliers) until no event is left;
+    (seconds, events, messages moved)."""
+    from campaigns.services.reports import status_events_apply_all
 
-    events = applied = 0
     sql("CHECKPOINT")
     with Timer() as timer:
-        while True:
-            result = status_events_apply()
-            if not result.events:
-                break
-            events += result.events
-            applied += result.applied
-    return timer.seconds, events, applied
+        result = status_events_apply_all(budget=float("inf"))
+    return timer.seconds, result.events, result.applied
 
 
 def floor_apply() -> tuple[float, int]:
@@ -241,6 +237,7 @@ def floor_apply() -> tuple[float, int]:
 
 
 def run(*, rows: int, scale: float, args=None) -> Result:
+    from django.conf import settings
     from django.db import connection
 
     result = Result("dlr", "Delivery reports: webhook batches and poll pages, stored then applied", rows, scale)
@@ -283,9 +280,10 @@ def run(*, rows: int, scale: float, args=None) -> Result:
     floor_seconds, floor_moved = floor_apply()
 
     apply_seconds = apply_web_seconds + apply_poll_seconds
+    appliers = settings.STATUS_APPLY_CONNECTIONS
     rate = rows / apply_seconds
     floor_rate = floor_moved / floor_seconds
-    result.add("apply: status_events_apply, all reports", rate, "updates/s", floor_rate, rate / floor_rate,
+    result.add(f"apply: status_events_apply_all, {appliers} appliers, all reports", rate, "updates/s", floor_rate, rate / floor_rate,
                f"≥ {TARGET_RATE:,}/s", rate >= TARGET_RATE, headline=True)  # fmt: skip
     result.add("  apply: webhook reports (Devino)", web_count / apply_web_seconds, "updates/s", floor_rate,
                web_count / apply_web_seconds / floor_rate)  # fmt: skip
@@ -304,6 +302,7 @@ def run(*, rows: int, scale: float, args=None) -> Result:
         "apply_webhook_seconds": apply_web_seconds,
         "apply_poll_seconds": apply_poll_seconds,
         "floor_seconds": floor_seconds,
+        "appliers": appliers,
         "outcomes": outcomes,
         "setup_seconds": setup.seconds,
     }

@@ -179,6 +179,7 @@ POLL_AFTER = env.float("POLL_AFTER", default=120.0)  # poll pull APIs for report
 POLL_INTERVAL = env.float("POLL_INTERVAL", default=300.0)
 CALLBACK_SETTLE = env.float("CALLBACK_SETTLE", default=600.0)  # Devino: wait this long for reports of a lost frame
 STATUS_APPLY_BATCH = env.int("STATUS_APPLY_BATCH", default=5000)
+STATUS_APPLY_CONNECTIONS = env.int("STATUS_APPLY_CONNECTIONS", default=2)  # report appliers side by side
 # Promotional traffic only inside this window (local time of the zone), per account kind; the
 # account's options["promo_window"] overrides it. Launches outside it are deferred to the next opening.
 PROMOTIONAL_WINDOWS = {

@@ -19,6 +19,11 @@ def moved_counters_sql(moved_cte: str) -> str:
                 SELECT campaign_id, old_status AS status, -1 AS delta FROM {moved_cte}
                 UNION ALL SELECT campaign_id, new_status, 1 FROM {moved_cte}
             ) d WHERE campaign_id IS NOT NULL AND status IS NOT NULL GROUP BY campaign_id, status
+        ), counter_rows AS (
+            -- Locked in id order, so that two statements moving counters of the same campaigns (two report
+            -- appliers side by side) always wait for each other the same way round and never deadlock.
+            SELECT c.id FROM campaigns_campaign c WHERE c.id IN (SELECT campaign_id FROM counter_deltas)
+            ORDER BY c.id FOR UPDATE OF c
         ), counters_updated AS (
             UPDATE campaigns_campaign c SET counters = (
                 SELECT coalesce(jsonb_object_agg(key, total), '{{}}'::jsonb) FROM (
@@ -27,7 +32,7 @@ def moved_counters_sql(moved_cte: str) -> str:
                         UNION ALL SELECT status, delta FROM counter_deltas WHERE counter_deltas.campaign_id = c.id
                     ) parts GROUP BY key HAVING sum(value) <> 0
                 ) totals
-            ) WHERE c.id IN (SELECT campaign_id FROM counter_deltas) RETURNING c.id
+            ) WHERE c.id IN (SELECT id FROM counter_rows) RETURNING c.id
         )
     """
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+from psycopg.errors import DeadlockDetected
+
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -29,7 +32,8 @@ from providers.models import ProviderAccount
 
 logger = logging.getLogger("herald.reports")
 
-APPLY_LOCK = (0x48455241, 0)  # one applier at a time: counters of several campaigns move together
+APPLY_LOCK = 0x48455241  # advisory lock class; applier slot n takes (APPLY_LOCK, n)
+DEADLOCK_ATTEMPTS = 3
 MATCH_ATTEMPTS = 5  # an unmatched event is retried this many times (10 s apart, growing) before giving up
 FINAL_SQL = ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))
 UUID_RE = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -90,11 +94,41 @@ class ApplyResult:
 
 
 def status_events_apply(*, limit: int | None = None) -> ApplyResult:
-    """Apply one batch of stored events (at most `limit`); returns what happened. One applier at a time."""
+    """Apply one batch of stored events (at most `limit`); returns what happened.
+
+    At most STATUS_APPLY_CONNECTIONS batches are applied at once (one advisory lock per applier slot); an
+    empty result also means every slot was taken. Appliers side by side take disjoint events (SKIP LOCKED)
+    and lock what they share in one order (messages, then campaigns, each by id), so that they wait for each
+    other rather than deadlock. A deadlock can still come from elsewhere (a dispatcher recording a frame
+    whose reports are being applied); the batch is then rolled back whole and tried again."""
     limit = limit or settings.STATUS_APPLY_BATCH
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", APPLY_LOCK)
-        if not cursor.fetchone()[0]:
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                result = _apply_batch(limit)
+            break
+        except OperationalError as error:
+            if not isinstance(error.__cause__, DeadlockDetected) or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            logger.warning("Applying reports deadlocked (attempt %s of %s); trying again", attempt, DEADLOCK_ATTEMPTS)
+    for campaign_id in result.campaigns:
+        from campaigns.services.lifecycle import campaign_complete_if_done
+
+        campaign_complete_if_done(campaign_id=campaign_id)
+    return result
+
+
+def apply_connections() -> int:
+    return max(1, settings.STATUS_APPLY_CONNECTIONS)
+
+
+def _apply_batch(limit: int) -> ApplyResult:
+    with connection.cursor() as cursor:
+        for slot in range(apply_connections()):
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [APPLY_LOCK, slot])
+            if cursor.fetchone()[0]:
+                break
+        else:
             return ApplyResult()
         cursor.execute(
             """SELECT id FROM campaigns_statusevent
@@ -108,10 +142,6 @@ def status_events_apply(*, limit: int | None = None) -> ApplyResult:
             return ApplyResult()
         cursor.execute(APPLY_SQL, [batch])
         applied, campaigns, opt_outs = cursor.fetchone()
-    for campaign_id in campaigns:
-        from campaigns.services.lifecycle import campaign_complete_if_done
-
-        campaign_complete_if_done(campaign_id=campaign_id)
     return ApplyResult(len(batch), applied, opt_outs, tuple(campaigns))
 
 
@@ -227,21 +257,45 @@ APPLY_SQL = f"""
 
 
 def status_events_apply_all(*, budget: float = 20.0) -> ApplyResult:
-    """Apply batches until none is left or `budget` seconds pass."""
+    """Apply batches until none is left or `budget` seconds pass, on STATUS_APPLY_CONNECTIONS connections.
 
+    One batch is one statement, which PostgreSQL runs on one core; appliers side by side keep more cores busy
+    (bench/bench_dlr.py). Inside a transaction (tests) batches run one after another on its connection."""
     deadline = time.monotonic() + budget
-    total = ApplyResult()
+    appliers = 1 if connection.in_atomic_block else apply_connections()
+    if appliers == 1:
+        return _apply_until_done(deadline)
+    with ThreadPoolExecutor(max_workers=appliers, thread_name_prefix="apply") as pool:
+        results = list(pool.map(_apply_until_done_on_own_connection, [deadline] * appliers))
+    return _sum_results(results)
+
+
+def _apply_until_done(deadline: float) -> ApplyResult:
+    results = []
     while time.monotonic() < deadline:
         result = status_events_apply()
-        total = ApplyResult(
-            total.events + result.events, total.applied + result.applied, total.opt_outs + result.opt_outs,
-            tuple(sorted(set(total.campaigns) | set(result.campaigns))),
-        )  # fmt: skip
-        # Until a batch comes back empty, not merely short: a webhook's trigger that found this applier at work
-        # (lock taken) gave up, and its reports, stored 0.5 s before, are left for this loop to see.
+        results.append(result)
+        # Until a batch comes back empty, not merely short: a webhook's trigger that found every applier at work
+        # (slots taken) gave up, and its reports, stored 0.5 s before, are left for this loop to see.
         if not result.events:
             break
-    return total
+    return _sum_results(results)
+
+
+def _apply_until_done_on_own_connection(deadline: float) -> ApplyResult:
+    try:
+        return _apply_until_done(deadline)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def _sum_results(results: list[ApplyResult]) -> ApplyResult:
+    return ApplyResult(
+        sum(r.events for r in results),
+        sum(r.applied for r in results),
+        sum(r.opt_outs for r in results),
+        tuple(sorted({c for r in results for c in r.campaigns})),
+    )
 
 
 # --- Polling --------------------------------------------------------------------------------------

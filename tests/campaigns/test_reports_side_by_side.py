@@ -1,0 +1,133 @@
+"""Report appliers side by side (STATUS_APPLY_CONNECTIONS): every report applied once, counters right, and a
+deadlock with another writer costs a retry, not the batch. These need committed data, seen by several
+connections."""
+
+import logging
+import random
+import threading
+import time
+
+import pytest
+
+from django.db import connection, connections
+
+from campaigns.models import Message, StatusEvent
+from campaigns.services.counters import counters_recount
+from campaigns.services.reports import APPLY_LOCK, status_events_apply, status_events_apply_all, status_events_store
+from providers.backends.base import Status, StatusUpdate, UpdateKind
+from tests.factories import CampaignFactory, MessageFactory, ProviderAccountFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _update(message, status):
+    return StatusUpdate(kind=UpdateKind.STATUS, status=Status(status), raw_status=status.upper(),
+                        external_ref=str(message.external_ref))  # fmt: skip
+
+
+def _busy_appliers_seen(stop: threading.Event, seen: list[int]) -> None:
+    """Record the most applier slots held at once, read from pg_locks on a connection of its own."""
+    try:
+        with connection.cursor() as cursor:
+            while not stop.is_set():
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
+                               [APPLY_LOCK])  # fmt: skip
+                seen.append(cursor.fetchone()[0])
+                time.sleep(0.002)
+    finally:
+        connection.close()
+
+
+def test_two_appliers_apply_every_report_once_and_keep_every_campaigns_counters(settings, caplog):
+    settings.STATUS_APPLY_CONNECTIONS = 2
+    settings.STATUS_APPLY_BATCH = 40  # many small batches, so that reports of one message land in both appliers
+    account = ProviderAccountFactory()
+    campaigns = [CampaignFactory(account=account) for _ in range(3)]
+    expected, updates = {}, []
+    for campaign in campaigns:
+        for i, message in enumerate(
+            MessageFactory.create_batch(150, campaign=campaign, account=account, status="submitted")
+        ):
+            sequence = ["sent", "undelivered"] if i % 5 == 1 else ["sent", "delivered", "read"][: 2 + (i % 4 == 0)]
+            expected[message.pk] = sequence[-1]
+            updates += [_update(message, s) for s in sequence] * 2  # each report twice
+        counters_recount(campaign_id=campaign.pk)
+    random.Random(11).shuffle(updates)  # the campaigns' reports interleaved, so one batch moves several
+    status_events_store(account=account, updates=updates, source="webhook")
+
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=_busy_appliers_seen, args=(stop, seen))
+    watcher.start()
+    try:
+        result = status_events_apply_all(budget=120)
+    finally:
+        stop.set()
+        watcher.join()
+
+    assert max(seen) == 2, "both appliers held a slot at the same time"
+    assert "deadlocked" not in caplog.text, "appliers lock what they share in one order"
+    assert result.events == len(updates) == StatusEvent.objects.filter(applied_at__isnull=False).count()
+    assert result.applied == StatusEvent.objects.filter(outcome="applied").count()
+    assert dict(Message.objects.values_list("pk", "status")) == expected
+    for campaign in campaigns:
+        campaign.refresh_from_db()
+        assert campaign.counters == counters_recount(campaign_id=campaign.pk), "cached counters agree with a recount"
+
+
+def _wait_until_waiting_for_a_lock(pid: int) -> None:
+    with connections["default"].cursor() as cursor:
+        for _ in range(500):
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == "Lock":
+                return
+            time.sleep(0.01)
+    raise AssertionError("the applier never waited for the campaign")
+
+
+def test_an_applier_that_deadlocks_with_another_writer_rolls_back_and_applies_the_batch_again(caplog):
+    campaign = CampaignFactory()
+    messages = MessageFactory.create_batch(5, campaign=campaign, account=campaign.account, status="submitted")
+    counters_recount(campaign_id=campaign.pk)
+    status_events_store(account=campaign.account, updates=[_update(m, "delivered") for m in messages],
+                        source="webhook")  # fmt: skip
+
+    # Another writer holds the campaign (as a dispatcher recording a frame does) while the applier holds the
+    # messages and waits for the campaign; the writer then asks for a message: a deadlock, which PostgreSQL
+    # breaks by failing the applier, the first of the two to wait.
+    other = connections.create_connection("default")
+    applier_pid, outcome = [], {}
+
+    def apply() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                applier_pid.append(cursor.fetchone()[0])
+            outcome["result"] = status_events_apply()
+        except Exception as error:
+            outcome["error"] = error
+        finally:
+            connection.close()
+
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:
+            cursor.execute("SELECT id FROM campaigns_campaign WHERE id = %s FOR UPDATE", [campaign.pk])
+            applier = threading.Thread(target=apply)
+            with caplog.at_level(logging.WARNING, logger="herald.reports"):
+                applier.start()
+                while not applier_pid:
+                    time.sleep(0.01)
+                _wait_until_waiting_for_a_lock(applier_pid[0])
+                cursor.execute("SELECT id FROM campaigns_message WHERE id = %s FOR UPDATE", [messages[2].pk])
+                other.commit()
+                applier.join(timeout=60)
+    finally:
+        other.close()
+
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["result"].applied == 5, "the batch was applied in full on the second attempt"
+    assert "deadlocked (attempt 1 of 3)" in caplog.text
+    assert set(Message.objects.values_list("status", flat=True)) == {"delivered"}
+    campaign.refresh_from_db()
+    assert campaign.counters == {"delivered": 5}
+    assert not StatusEvent.objects.filter(applied_at__isnull=True).exists()
