@@ -283,7 +283,7 @@ def run(*, rows: int, scale: float, args=None) -> Result:
     appliers = settings.STATUS_APPLY_CONNECTIONS
     rate = rows / apply_seconds
     floor_rate = floor_moved / floor_seconds
-    result.add(f"apply: status_events_apply_all, {appliers} appliers, all reports", rate, "updates/s", floor_rate, rate / floor_rate,
+    result.add(f"apply: status_events_apply_all, {appliers} applier{'s' * (appliers > 1)}, all reports", rate, "updates/s", floor_rate, rate / floor_rate,
                f"≥ {TARGET_RATE:,}/s", rate >= TARGET_RATE, headline=True)  # fmt: skip
     result.add("  apply: webhook reports (Devino)", web_count / apply_web_seconds, "updates/s", floor_rate,
                web_count / apply_web_seconds / floor_rate)  # fmt: skip
