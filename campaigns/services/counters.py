@@ -23,7 +23,7 @@ def moved_counters_sql(moved_cte: str) -> str:
             -- Locked in id order, so that two statements moving counters of the same campaigns (two report
             -- appliers side by side) always wait for each other the same way round and never deadlock.
             SELECT c.id FROM campaigns_campaign c WHERE c.id IN (SELECT campaign_id FROM counter_deltas)
-            ORDER BY c.id FOR UPDATE OF c
+            ORDER BY c.id FOR NO KEY UPDATE OF c  -- the lock the UPDATE takes: inserts of frames are not blocked
         ), counters_updated AS (
             UPDATE campaigns_campaign c SET counters = (
                 SELECT coalesce(jsonb_object_agg(key, total), '{{}}'::jsonb) FROM (
