@@ -30,8 +30,11 @@ def _busy_appliers_seen(stop: threading.Event, seen: list[int]) -> None:
     try:
         with connection.cursor() as cursor:
             while not stop.is_set():
-                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
-                               [APPLY_LOCK])  # fmt: skip
+                cursor.execute(
+                    """SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s
+                         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+                    [APPLY_LOCK],
+                )
                 seen.append(cursor.fetchone()[0])
                 time.sleep(0.002)
     finally:
