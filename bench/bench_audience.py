@@ -4,8 +4,8 @@
 
 Generates the contacts (bench.common.audience_create: tag `news` on 7 in 10 members, segment "vip, not
 churned" for the rest, 5 % of members unsubscribed in every scope), launches a campaign on them and runs
-`campaign_prepare` in this process: the estimate, one INSERT … SELECT for the messages, one statement for
-the frames (Octopush, 500 a frame), the counters. Each phase is timed.
+`campaign_prepare` in this process: the messages and their frames (Octopush, 500 a frame) written by
+PREPARE_CONNECTIONS shares side by side, one INSERT … SELECT each, then the counters. Each phase is timed.
 
 Floor: a bare `INSERT … SELECT` of the same number of rows (same columns, read from the same contacts) into a
 table with no index or constraint: what writing the rows costs PostgreSQL alone. Best of two runs, one before
@@ -75,8 +75,7 @@ def prepare_timed(campaign_id: int) -> tuple[float, dict[str, float]]:
         mock.patch.object(prepare, name, phases.wrap(label, getattr(prepare, name)))
         for name, label in (
             ("campaign_estimate", "estimate (audience counts, sample)"),
-            ("messages_materialise", "messages and frames: INSERT … SELECT"),
-            ("frames_build", "frames for earlier messages (none)"),
+            ("messages_materialise_side_by_side", "messages and frames: INSERT … SELECT in shares"),
             ("counters_recount", "counters"),
             ("_parts_and_cost", "parts and cost (sample text)"),
         )
@@ -97,7 +96,7 @@ def prepare_timed(campaign_id: int) -> tuple[float, dict[str, float]]:
 
 def run(*, rows: int, scale: float, args=None) -> Result:
     from campaigns.models import Campaign, Frame, Message
-    from campaigns.services import campaign_launch
+    from campaigns.services import campaign_launch, prepare
 
     result = Result("audience", "Audience materialisation (tags + segment, 5 % opted out)", rows, scale)
     with Timer() as setup:
@@ -119,6 +118,8 @@ def run(*, rows: int, scale: float, args=None) -> Result:
     assert campaign.state == Campaign.State.SENDING, campaign.state_reason
     assert messages == audience.members, f"{messages} messages for {audience.members} members"
     assert pending == audience.sendable, f"{pending} pending, expected {audience.sendable}"
+    assert frames == -(-pending // 500), f"{frames} frames for {pending} pending: one partial frame at most"
+    shares = len(prepare.audience_shares(first_seq=0, count=prepare.prepare_connections()))
 
     ratio = total / floor
     result.add("prepare (messages, frames, counters, commit)", total, "s", floor, ratio,
@@ -135,6 +136,7 @@ def run(*, rows: int, scale: float, args=None) -> Result:
         "messages": messages,
         "pending": pending,
         "frames": frames,
+        "shares": shares,
         "floor_seconds": floor,
         "prepare_seconds": total,
         "phases": phases,
@@ -142,7 +144,8 @@ def run(*, rows: int, scale: float, args=None) -> Result:
         "setup_seconds": setup.seconds,
     }
     result.notes.append(
-        f"{audience.members:,} members, {audience.members - pending:,} suppressed, {frames:,} frames of 500; "
+        f"{audience.members:,} members, {audience.members - pending:,} suppressed, {frames:,} frames of 500, "
+        f"written {f'in {shares} shares side by side' if shares > 1 else 'by one statement'}; "
         f"data generated in {setup.seconds:.1f} s"
     )
     return result

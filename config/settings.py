@@ -180,6 +180,9 @@ POLL_INTERVAL = env.float("POLL_INTERVAL", default=300.0)
 CALLBACK_SETTLE = env.float("CALLBACK_SETTLE", default=600.0)  # Devino: wait this long for reports of a lost frame
 STATUS_APPLY_BATCH = env.int("STATUS_APPLY_BATCH", default=5000)
 STATUS_APPLY_CONNECTIONS = env.int("STATUS_APPLY_CONNECTIONS", default=2)  # report appliers side by side
+# Audiences over this many contact ids are materialised in PREPARE_CONNECTIONS shares side by side.
+PREPARE_CONNECTIONS = env.int("PREPARE_CONNECTIONS", default=2)
+PREPARE_SPLIT_MIN_CONTACTS = env.int("PREPARE_SPLIT_MIN_CONTACTS", default=20000)
 # Promotional traffic only inside this window (local time of the zone), per account kind; the
 # account's options["promo_window"] overrides it. Launches outside it are deferred to the next opening.
 PROMOTIONAL_WINDOWS = {

@@ -128,8 +128,13 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
 
 
 def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
-    """Finalise the messages of frames still waiting (frames in flight finish); those frames are cancelled."""
-    from campaigns.services.counters import moved_counters_sql
+    """Finalise the messages of frames still waiting (frames in flight finish); those frames are cancelled.
+
+    A prepare that failed half-way (its shares commit one by one: prepare.py) can leave pending messages
+    without a frame; they are finalised too. Counters move by the closed messages, except for a campaign still
+    preparing: its counters are set when preparing ends, so such messages were never counted, and they are
+    counted afresh instead."""
+    from campaigns.services.counters import counters_recount, moved_counters_sql
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -141,15 +146,19 @@ def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
                 UPDATE campaigns_message m SET status = %s, updated_at = now(), final_at = now(),
                     reason = CASE WHEN f.uncertain THEN left(%s || '; an earlier attempt''s answer was lost, '
                                   'so the provider may have it', 255) ELSE %s END
-                FROM campaigns_message old, closed_frames f
-                WHERE old.id = m.id AND m.campaign_id = %s AND m.status IN ('pending', 'queued') AND f.id = m.frame_id
+                FROM campaigns_message old LEFT JOIN closed_frames f ON f.id = old.frame_id
+                WHERE old.id = m.id AND m.campaign_id = %s AND m.status IN ('pending', 'queued')
+                  AND (f.id IS NOT NULL OR m.frame_id IS NULL)
                 RETURNING m.campaign_id, old.status AS old_status, m.status AS new_status
             ) {moved_counters_sql("moved")}
             SELECT count(*) FROM moved
             """,
             [campaign_id, status, reason, reason, campaign_id],
         )
-        return cursor.fetchone()[0]
+        closed = cursor.fetchone()[0]
+    if Campaign.objects.filter(pk=campaign_id, state=State.PREPARING).exists():
+        counters_recount(campaign_id=campaign_id)
+    return closed
 
 
 def dispatchers_start(*, campaign_id: int) -> None:

@@ -6,12 +6,21 @@ in, so that each message row is written once (linking them afterwards rewrote ev
 its index entries: bench/bench_audience.py). `frames_build` groups pending messages still
 without a frame. Both are safe to run twice: members already materialised are skipped, and the
 "not yet in a frame" condition makes a second framing a no-op.
+
+A statement runs on one core, so a large audience is materialised in shares (ranges of contact
+ids) side by side, each on its own connection and in its own transaction, while the coordinator
+holds the campaign; each share frames only its whole frames, and the coordinator frames the
+shares' last, partial ones together once every share is in, so the frames come out as one
+statement would have made them (bench/bench_audience.py).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -19,17 +28,38 @@ from campaigns.models import Campaign, Frame
 from campaigns.rendering import CONTACT_FIELDS, contact_values, render
 from campaigns.selectors import campaign_audience_spec, campaign_frame_size
 from campaigns.services.counters import counters_recount
-from campaigns.services.lifecycle import _locked, _save_state, dispatchers_start
+from campaigns.services.lifecycle import _save_state, dispatchers_start
 from campaigns.sms import SmsParts, sms_parts
 from contacts.audience import audience_rows_sql
 
 
-def messages_materialise(*, campaign: Campaign, frame_size: int | None = None) -> int:
+@dataclass(frozen=True)
+class AudienceShare:
+    """One of `count` shares of an audience materialised side by side: the members with low <= contact id <
+    high (None: unbounded). Its n-th frame is numbered first_seq + n × count + index, so that shares never
+    collide on a number, and it frames whole frames only: its last, partial one is left to `frames_build`."""
+
+    index: int
+    count: int
+    low: int | None
+    high: int | None
+    first_seq: int
+
+
+def messages_materialise(
+    *, campaign: Campaign, frame_size: int | None = None, share: AudienceShare | None = None
+) -> int:
     """Write a Message for every audience member not yet materialised; returns how many were written.
 
     With `frame_size`, the new pending messages are written straight into new frames of that size
-    (numbered by contact, after the campaign's existing frames), as `frames_build` would group them."""
+    (numbered by contact, after the campaign's existing frames), as `frames_build` would group them.
+    With `share` too, only that share's members are written (see AudienceShare)."""
     sql, params = audience_rows_sql(campaign_audience_spec(campaign))
+    in_share, share_params = "", []
+    if share is not None:
+        bounds = [("a.contact_id >= %s", share.low), ("a.contact_id < %s", share.high)]
+        in_share = "".join(f" AND {condition}" for condition, bound in bounds if bound is not None)
+        share_params = [bound for _, bound in bounds if bound is not None]
     with connection.cursor() as cursor:
         if frame_size is None:
             cursor.execute(
@@ -38,16 +68,23 @@ def messages_materialise(*, campaign: Campaign, frame_size: int | None = None) -
                                                final_at)
                 SELECT %s, a.contact_id, %s, %s, a.address, a.status, a.reason,
                        CASE WHEN a.status = 'suppressed' THEN now() END
-                FROM ({sql}) a
+                FROM ({sql}) a WHERE true{in_share}
                 ON CONFLICT (campaign_id, contact_id) DO NOTHING
                 """,
-                [campaign.pk, campaign.account_id, campaign.channel, *params],
+                [campaign.pk, campaign.account_id, campaign.channel, *params, *share_params],
             )
             return cursor.rowcount
+        if share is None:
+            base_sql, base_params = "SELECT coalesce(max(seq) + 1, 0) AS first_seq FROM campaigns_frame WHERE campaign_id = %s", [campaign.pk]  # fmt: skip
+            seq_step, seq_offset, whole_frames_only = 1, 0, False
+        else:
+            base_sql, base_params = "SELECT %s::int AS first_seq", [share.first_seq]
+            seq_step, seq_offset, whole_frames_only = share.count, share.index, True
         # The frames CTE inserts the frames and hands back their ids; the messages are written with theirs, the
-        # n-th frame's id taken from an array by position. (A join of the messages to the frames was planned from
-        # a guess of their numbers; as a nested loop it compared every message with every frame: 12 s instead of
-        # 0.5 s for 10,000 one-recipient frames, and a test run once took 9.7 s here.)
+        # n-th frame's id taken from an array by position (a message of a partial frame left out: past its end,
+        # so NULL). (A join of the messages to the frames was planned from a guess of their numbers; as a nested
+        # loop it compared every message with every frame: 12 s instead of 0.5 s for 10,000 one-recipient
+        # frames, and a test run once took 9.7 s here.)
         # `audience` is stored in the window's order, so messages are written frame by frame.
         cursor.execute(
             f"""
@@ -58,14 +95,16 @@ def messages_materialise(*, campaign: Campaign, frame_size: int | None = None) -
                        END AS n
                 FROM ({sql}) a
                 WHERE NOT EXISTS (SELECT 1 FROM campaigns_message m WHERE m.campaign_id = %s AND m.contact_id = a.contact_id)
+                      {in_share}
             ), base AS (
-                SELECT coalesce(max(seq) + 1, 0) AS first_seq FROM campaigns_frame WHERE campaign_id = %s
+                {base_sql}
             ), sizes AS (
                 SELECT n, count(*) AS size, max(n) OVER () + 1 AS total FROM audience WHERE n IS NOT NULL GROUP BY n
+                HAVING NOT %s OR count(*) = %s
             ), frames AS (
                 INSERT INTO campaigns_frame (campaign_id, account_id, seq, size, key, state, attempts, uncertain,
                                              next_attempt_at, ticket, response, error, error_code, created_at)
-                SELECT %s, %s, base.first_seq + sizes.n, sizes.size, gen_random_uuid(), 'pending', 0, false,
+                SELECT %s, %s, base.first_seq + sizes.n * %s + %s, sizes.size, gen_random_uuid(), 'pending', 0, false,
                        now() + make_interval(secs => %s * sizes.n::float / sizes.total), '', '{{}}'::jsonb, '', '', now()
                 FROM sizes, base
                 RETURNING id, seq
@@ -79,10 +118,56 @@ def messages_materialise(*, campaign: Campaign, frame_size: int | None = None) -
             FROM audience a
             ON CONFLICT (campaign_id, contact_id) DO NOTHING
             """,
-            [frame_size, *params, campaign.pk, campaign.pk, campaign.pk, campaign.account_id,
+            [frame_size, *params, campaign.pk, *share_params, *base_params, whole_frames_only, frame_size,
+             campaign.pk, campaign.account_id, seq_step, seq_offset,
              (campaign.smooth_minutes or 0) * 60, campaign.pk, campaign.account_id, campaign.channel],
         )  # fmt: skip
         return cursor.rowcount
+
+
+def prepare_connections() -> int:
+    return max(1, settings.PREPARE_CONNECTIONS)
+
+
+def audience_shares(*, first_seq: int, count: int) -> list[AudienceShare]:
+    """Contact ids cut into `count` ranges of equal width, or one share of everything when there are fewer than
+    PREPARE_SPLIT_MIN_CONTACTS ids to cut (a small audience is not worth the connections)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id), max(id) FROM contacts_contact")
+        lowest, highest = cursor.fetchone()
+    if count <= 1 or lowest is None or highest - lowest + 1 < max(settings.PREPARE_SPLIT_MIN_CONTACTS, count):
+        return [AudienceShare(0, 1, None, None, first_seq)]
+    width = (highest - lowest + 1) // count
+    cuts = [None, *(lowest + width * k for k in range(1, count)), None]
+    return [AudienceShare(k, count, cuts[k], cuts[k + 1], first_seq) for k in range(count)]
+
+
+def _materialise_share_on_own_connection(campaign: Campaign, frame_size: int, share: AudienceShare) -> int:
+    try:
+        with transaction.atomic():
+            return messages_materialise(campaign=campaign, frame_size=frame_size, share=share)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def messages_materialise_side_by_side(*, campaign: Campaign, frame_size: int, count: int) -> int:
+    """Materialise the audience in `count` shares on their own connections, then frame their partial frames
+    together; returns how many messages were written.
+
+    Each share commits on its own. If one fails, what the others wrote stays: a second run skips those
+    members, and `frames_build` frames what was left without a frame."""
+    if count <= 1:
+        return messages_materialise(campaign=campaign, frame_size=frame_size)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(seq) + 1, 0) FROM campaigns_frame WHERE campaign_id = %s", [campaign.pk])
+        first_seq = cursor.fetchone()[0]
+    shares = audience_shares(first_seq=first_seq, count=count)
+    if len(shares) == 1:
+        return messages_materialise(campaign=campaign, frame_size=frame_size)
+    with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="prepare") as pool:
+        written = sum(pool.map(_materialise_share_on_own_connection, [campaign] * len(shares), [frame_size] * len(shares), shares))  # fmt: skip
+    frames_build(campaign=campaign, frame_size=frame_size)
+    return written
 
 
 def frames_build(*, campaign: Campaign, frame_size: int) -> int:
@@ -151,14 +236,18 @@ def _parts_and_cost(campaign: Campaign, *, sendable: int) -> tuple[SmsParts, Dec
 def campaign_prepare(*, campaign_id: int) -> Campaign:
     """preparing → sending: materialise the audience, build frames, start the dispatchers.
 
-    Safe to run twice (a redelivered task): it acts only on a campaign still `preparing`."""
+    Safe to run twice (a redelivered task): it acts only on a campaign still `preparing`.
+    Inside a transaction (tests) the audience is materialised in one statement on its connection."""
+    shares = 1 if connection.in_atomic_block else prepare_connections()
     with transaction.atomic():
-        campaign = _locked(campaign_id)
+        # FOR NO KEY UPDATE: pause, cancel (FOR UPDATE) and a second prepare still wait for this one, but the
+        # shares' frames, whose foreign key takes a KEY SHARE lock on this row, are not blocked.
+        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
         if campaign.state != Campaign.State.PREPARING:
             return campaign
         frame_size = campaign_frame_size(campaign)
-        frames_build(campaign=campaign, frame_size=frame_size)  # messages materialised earlier, if any (none)
-        messages_materialise(campaign=campaign, frame_size=frame_size)
+        frames_build(campaign=campaign, frame_size=frame_size)  # messages of an earlier, failed run, if any
+        messages_materialise_side_by_side(campaign=campaign, frame_size=frame_size, count=shares)
         frames = Frame.objects.filter(campaign=campaign).count()
         counters = counters_recount(campaign_id=campaign.pk)
         audience = sum(counters.values())

@@ -1,0 +1,152 @@
+"""An audience materialised in shares side by side (PREPARE_CONNECTIONS): the same messages, frames and counters
+as one statement would write, and a share that fails leaves a campaign that a second run or a cancel puts right.
+These need committed data, seen by several connections."""
+
+import pytest
+
+from django.db import IntegrityError, connection
+
+from campaigns.models import Campaign, Frame, Message
+from campaigns.services.counters import counters_recount
+from campaigns.services.lifecycle import campaign_cancel
+from campaigns.services.prepare import audience_shares, campaign_prepare
+from contacts.models import Contact, ContactTag, Unsubscriber
+from tests.factories import CampaignFactory, ProviderAccountFactory, TagFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MEMBERS = 1_300  # with frames of 100, each share ends on a partial frame
+REFUSED = "+919800001200"  # in the second share (contacts by id: the first half, then the second)
+
+
+@pytest.fixture
+def members():
+    """1,300 contacts tagged 'news': every 13th unsubscribed, every 50th inactive; and a contact outside."""
+    news = TagFactory(name="news")
+    contacts = Contact.objects.bulk_create(
+        Contact(phone=f"+9198{n:08d}", first_name=f"P{n}", is_active=n % 50 != 7) for n in range(MEMBERS)
+    )
+    ContactTag.objects.bulk_create(ContactTag(contact=c, tag=news) for c in contacts)
+    Unsubscriber.objects.bulk_create(Unsubscriber(address=c.phone) for c in contacts[::13])
+    Contact.objects.create(phone="+919900000000")
+    return news
+
+
+@pytest.fixture
+def campaign_for(members):
+    account = ProviderAccountFactory()
+
+    def make(**fields):
+        return CampaignFactory(account=account, tags=[members], frame_size=100, state=Campaign.State.PREPARING,
+                               **fields)  # fmt: skip
+
+    return make
+
+
+def _outcome(campaign):
+    """What preparing wrote, by contact: status and reason; and the frames' sizes."""
+    messages = {c: (s, r) for c, s, r in Message.objects.filter(campaign=campaign).values_list("contact_id", "status", "reason")}  # fmt: skip
+    phones = dict(Contact.objects.values_list("pk", "phone"))
+    return (
+        {phones[c]: outcome for c, outcome in messages.items()},
+        sorted(Frame.objects.filter(campaign=campaign).values_list("size", flat=True)),
+    )
+
+
+def _frames_hold_their_messages(campaign) -> None:
+    """Every pending message is in a frame, no suppressed one is, and each frame's size is its message count."""
+    assert not Message.objects.filter(campaign=campaign, status="pending", frame__isnull=True).exists()
+    assert not Message.objects.filter(campaign=campaign, status="suppressed", frame__isnull=False).exists()
+    for frame in Frame.objects.filter(campaign=campaign):
+        assert frame.size == Message.objects.filter(frame=frame).count(), frame
+
+
+def _writers(model, campaign) -> int:
+    """How many transactions wrote the campaign's rows of `model` (as they stand)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(DISTINCT xmin::text) FROM {model._meta.db_table} WHERE campaign_id = %s", [campaign.pk])  # fmt: skip
+        return cursor.fetchone()[0]
+
+
+def test_shares_write_what_one_statement_writes(settings, campaign_for):
+    settings.PREPARE_SPLIT_MIN_CONTACTS = 1
+    settings.PREPARE_CONNECTIONS = 1
+    alone = campaign_for(smooth_minutes=10)
+    campaign_prepare(campaign_id=alone.pk)
+    settings.PREPARE_CONNECTIONS = 2
+    shared = campaign_for(smooth_minutes=10)
+    campaign_prepare(campaign_id=shared.pk)
+
+    assert len(audience_shares(first_seq=0, count=2)) == 2
+    assert _writers(Frame, alone) == 1
+    assert _writers(Frame, shared) == 3, "each share wrote its whole frames, the coordinator their partial ones"
+    messages, sizes = _outcome(shared)
+    assert (messages, sizes) == _outcome(alone)
+    assert len(messages) == MEMBERS, "the contact outside the audience has no message"
+    assert sizes[1:] == [100] * (len(sizes) - 1) and sizes[0] < 100, "one partial frame, as one statement makes"
+    _frames_hold_their_messages(shared)
+    for campaign in (alone, shared):
+        campaign.refresh_from_db()
+        assert campaign.state == Campaign.State.SENDING
+        assert campaign.counters == counters_recount(campaign_id=campaign.pk)
+        assert campaign.audience_size == MEMBERS
+    assert shared.counters == alone.counters
+    first, last = Frame.objects.filter(campaign=shared).order_by("next_attempt_at")[:: len(sizes) - 1]
+    assert (last.next_attempt_at - first.next_attempt_at).total_seconds() > 8 * 60, "smooth sending spreads the frames"
+
+
+@pytest.fixture
+def refused_address():
+    """A check constraint that refuses one message address: the share holding it fails for real."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE campaigns_message ADD CONSTRAINT test_refused CHECK (address <> '{REFUSED}')")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE campaigns_message DROP CONSTRAINT IF EXISTS test_refused")
+
+
+def _failed_half_way(settings, campaign_for):
+    settings.PREPARE_SPLIT_MIN_CONTACTS = 1
+    settings.PREPARE_CONNECTIONS = 2
+    campaign = campaign_for()
+    with pytest.raises(IntegrityError, match="test_refused"):
+        campaign_prepare(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PREPARING
+    assert campaign.counters == {}
+    first_share = Message.objects.filter(campaign=campaign).count()
+    assert 0 < first_share < MEMBERS, "the first share committed, the second did not"
+    assert Message.objects.filter(campaign=campaign, status="pending", frame__isnull=True).exists(), "its partial frame"
+    return campaign, first_share
+
+
+@pytest.mark.usefixtures("refused_address")
+def test_a_second_run_after_a_failed_share_completes_the_audience_once(settings, campaign_for):
+    campaign, _ = _failed_half_way(settings, campaign_for)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE campaigns_message DROP CONSTRAINT test_refused")
+
+    campaign_prepare(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SENDING
+    messages, sizes = _outcome(campaign)
+    assert len(messages) == MEMBERS == Message.objects.filter(campaign=campaign).count()
+    _frames_hold_their_messages(campaign)
+    assert sum(sizes) == campaign.counters["pending"] == counters_recount(campaign_id=campaign.pk)["pending"]
+    assert campaign.audience_size == MEMBERS
+
+
+@pytest.mark.usefixtures("refused_address")
+def test_cancelling_after_a_failed_share_closes_and_counts_what_it_left(settings, campaign_for):
+    campaign, first_share = _failed_half_way(settings, campaign_for)
+
+    campaign_cancel(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.CANCELLED
+    assert not Message.objects.filter(campaign=campaign, status="pending").exists(), "nothing left to send"
+    assert campaign.counters == counters_recount(campaign_id=campaign.pk)
+    assert sum(campaign.counters.values()) == first_share
+    assert set(campaign.counters) == {"failed", "suppressed"}
+    assert not Frame.objects.filter(campaign=campaign, state="pending").exists()
