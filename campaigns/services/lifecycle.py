@@ -130,12 +130,15 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
 def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
     """Finalise the messages of frames still waiting (frames in flight finish); those frames are cancelled.
 
-    A prepare that failed half-way (its shares commit one by one: prepare.py) can leave pending messages
-    without a frame; they are finalised too. Counters move by the closed messages, except for a campaign still
-    preparing: its counters are set when preparing ends, so such messages were never counted, and they are
-    counted afresh instead."""
+    A campaign still preparing can hold messages only if a prepare failed half-way (its shares commit one by
+    one: prepare.py), some pending without a frame; they are finalised too. Its counters are set when
+    preparing ends, so those messages were never counted: they are counted afresh instead of moved."""
     from campaigns.services.counters import counters_recount, moved_counters_sql
 
+    preparing = Campaign.objects.filter(pk=campaign_id, state=State.PREPARING).exists()
+    # Otherwise every pending message is in a frame, and the messages are found from the closed frames.
+    frames_join = "LEFT JOIN" if preparing else "JOIN"
+    frameless = "OR m.frame_id IS NULL" if preparing else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -146,9 +149,9 @@ def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
                 UPDATE campaigns_message m SET status = %s, updated_at = now(), final_at = now(),
                     reason = CASE WHEN f.uncertain THEN left(%s || '; an earlier attempt''s answer was lost, '
                                   'so the provider may have it', 255) ELSE %s END
-                FROM campaigns_message old LEFT JOIN closed_frames f ON f.id = old.frame_id
+                FROM campaigns_message old {frames_join} closed_frames f ON f.id = old.frame_id
                 WHERE old.id = m.id AND m.campaign_id = %s AND m.status IN ('pending', 'queued')
-                  AND (f.id IS NOT NULL OR m.frame_id IS NULL)
+                  AND (f.id IS NOT NULL {frameless})
                 RETURNING m.campaign_id, old.status AS old_status, m.status AS new_status
             ) {moved_counters_sql("moved")}
             SELECT count(*) FROM moved
@@ -156,7 +159,7 @@ def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
             [campaign_id, status, reason, reason, campaign_id],
         )
         closed = cursor.fetchone()[0]
-    if Campaign.objects.filter(pk=campaign_id, state=State.PREPARING).exists():
+    if preparing:
         counters_recount(campaign_id=campaign_id)
     return closed
 
