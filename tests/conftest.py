@@ -27,6 +27,9 @@ ENGINE_TEST_SETTINGS = {
     "POLL_AFTER": 1.0,
     "POLL_INTERVAL": 2.0,
     "PROVIDER_HTTP_TIMEOUT": 2.0,
+    # Test audiences are small: prepare them in two shares side by side all the same (prepare.py), so that
+    # every campaign the worker sends takes the path a large audience takes.
+    "PREPARE_SPLIT_MIN_CONTACTS": 2,
 }
 
 
