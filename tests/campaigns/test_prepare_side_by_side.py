@@ -2,13 +2,16 @@
 as one statement would write, and a share that fails leaves a campaign that a second run or a cancel puts right.
 These need committed data, seen by several connections."""
 
+import threading
+import time
+
 import pytest
 
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, connections
 
 from campaigns.models import Campaign, Frame, Message
 from campaigns.services.counters import counters_recount
-from campaigns.services.lifecycle import campaign_cancel
+from campaigns.services.lifecycle import campaign_cancel, campaign_pause
 from campaigns.services.prepare import audience_shares, campaign_prepare
 from contacts.models import Contact, ContactTag, Unsubscriber
 from tests.factories import CampaignFactory, ProviderAccountFactory, TagFactory
@@ -93,6 +96,80 @@ def test_shares_write_what_one_statement_writes(settings, campaign_for):
     assert shared.counters == alone.counters
     first, last = Frame.objects.filter(campaign=shared).order_by("next_attempt_at")[:: len(sizes) - 1]
     assert (last.next_attempt_at - first.next_attempt_at).total_seconds() > 8 * 60, "smooth sending spreads the frames"
+
+
+def _in_thread(work, outcome: dict) -> threading.Thread:
+    def run():
+        try:
+            outcome["result"] = work()
+        except Exception as error:  # handed to the test
+            outcome["error"] = error
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _waiting_for_locks() -> int:
+    """Connections of this database waiting for a lock, seen from this thread's connection (outside a transaction,
+    which would see pg_stat_activity as it was when the transaction first read it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+def _wait_for(condition, what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"never saw {what}")
+
+
+def test_a_pause_clicked_while_preparing_waits_and_the_shares_are_not_stuck_behind_it(settings, campaign_for):
+    """The prepare holds the campaign while its shares insert frames, whose foreign key locks the same row
+    (KEY SHARE); a pause waiting for that row must not hold them up, or the prepare would wait for its shares
+    for ever, in Python, where PostgreSQL sees no deadlock to break."""
+    settings.PREPARE_SPLIT_MIN_CONTACTS = 1
+    settings.PREPARE_CONNECTIONS = 2
+    campaign = campaign_for()
+    gate = connections.create_connection("default")  # keeps the prepare waiting while it holds the campaign
+    gate.set_autocommit(False)
+    prepared, paused, threads = {}, {}, []
+    try:
+        with gate.cursor() as gate_cursor:
+            gate_cursor.execute("LOCK TABLE campaigns_frame IN SHARE MODE")
+            threads.append(_in_thread(lambda: campaign_prepare(campaign_id=campaign.pk), prepared))
+            _wait_for(lambda: _waiting_for_locks() == 1, "the prepare waiting with the campaign held")
+            threads.append(_in_thread(lambda: campaign_pause(campaign_id=campaign.pk), paused))
+            _wait_for(lambda: _waiting_for_locks() == 2, "the pause waiting for the prepare")
+            gate.commit()  # the prepare goes on: its shares insert frames while the pause waits for the campaign
+            for thread in threads:
+                thread.join(timeout=30)
+    finally:
+        stuck = any(thread.is_alive() for thread in threads)
+        gate.rollback()
+        if stuck:  # free the threads before failing
+            with gate.cursor() as gate_cursor:
+                gate_cursor.execute(
+                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            for thread in threads:
+                thread.join(timeout=10)
+        gate.close()
+
+    assert not stuck, "the prepare or the pause never finished"
+    assert not prepared.get("error") and not paused.get("error"), (prepared, paused)
+    assert prepared["result"].state == Campaign.State.SENDING, "prepared in full before the pause"
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED, "then paused"
+    assert Message.objects.filter(campaign=campaign).count() == MEMBERS
+    _frames_hold_their_messages(campaign)
 
 
 @pytest.fixture
