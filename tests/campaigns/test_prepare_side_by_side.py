@@ -1,6 +1,7 @@
 """An audience materialised in shares side by side (PREPARE_CONNECTIONS): the same messages, frames and counters
-as one statement would write, and a share that fails leaves a campaign that a second run or a cancel puts right.
-These need committed data, seen by several connections."""
+as one statement would write; a pause clicked meanwhile waits without holding the shares up; and a share that
+fails leaves a campaign that a second run or a cancel puts right. These need committed data, seen by several
+connections."""
 
 import threading
 import time
