@@ -6,6 +6,7 @@ dispatch   claim, send, record frames
 recovery   reconcile frames whose answer was lost
 reports    store and apply delivery reports and opt-outs; polling; report-window expiry
 schedule   due and recurring launches, dispatcher watchdog, send-by deadlines
+side_by_side  statements spread over threads, each on its own connection
 transactional  one-off messages (OTP)
 """
 

@@ -16,7 +16,6 @@ statement would have made them (bench/bench_audience.py).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -29,6 +28,7 @@ from campaigns.rendering import CONTACT_FIELDS, contact_values, render
 from campaigns.selectors import campaign_audience_spec, campaign_frame_size
 from campaigns.services.counters import counters_recount
 from campaigns.services.lifecycle import _save_state, dispatchers_start
+from campaigns.services.side_by_side import on_own_connections
 from campaigns.sms import SmsParts, sms_parts
 from contacts.audience import audience_rows_sql
 
@@ -142,12 +142,9 @@ def audience_shares(*, first_seq: int, count: int) -> list[AudienceShare]:
     return [AudienceShare(k, count, cuts[k], cuts[k + 1], first_seq) for k in range(count)]
 
 
-def _materialise_share_on_own_connection(campaign: Campaign, frame_size: int, share: AudienceShare) -> int:
-    try:
-        with transaction.atomic():
-            return messages_materialise(campaign=campaign, frame_size=frame_size, share=share)
-    finally:
-        connection.close()  # this thread's own connection
+def _materialise_share(campaign: Campaign, frame_size: int, share: AudienceShare) -> int:
+    with transaction.atomic():
+        return messages_materialise(campaign=campaign, frame_size=frame_size, share=share)
 
 
 def messages_materialise_side_by_side(*, campaign: Campaign, frame_size: int, count: int) -> int:
@@ -164,8 +161,7 @@ def messages_materialise_side_by_side(*, campaign: Campaign, frame_size: int, co
     shares = audience_shares(first_seq=first_seq, count=count)
     if len(shares) == 1:
         return messages_materialise(campaign=campaign, frame_size=frame_size)
-    with ThreadPoolExecutor(max_workers=len(shares), thread_name_prefix="prepare") as pool:
-        written = sum(pool.map(_materialise_share_on_own_connection, [campaign] * len(shares), [frame_size] * len(shares), shares))  # fmt: skip
+    written = sum(on_own_connections(_materialise_share, [(campaign, frame_size, s) for s in shares], name="prepare"))
     frames_build(campaign=campaign, frame_size=frame_size)
     return written
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +25,7 @@ from django.utils import timezone
 
 from campaigns.models import Frame, Message, StatusEvent
 from campaigns.services.counters import moved_counters_sql
+from campaigns.services.side_by_side import on_own_connections
 from providers.backends import get_backend
 from providers.backends.base import FINAL_STATUSES, BackendError, MessageRef, PollQuery, StatusUpdate
 from providers.models import ProviderAccount
@@ -265,9 +265,7 @@ def status_events_apply_all(*, budget: float = 20.0) -> ApplyResult:
     appliers = 1 if connection.in_atomic_block else apply_connections()
     if appliers == 1:
         return _apply_until_done(deadline)
-    with ThreadPoolExecutor(max_workers=appliers, thread_name_prefix="apply") as pool:
-        results = list(pool.map(_apply_until_done_on_own_connection, [deadline] * appliers))
-    return _sum_results(results)
+    return _sum_results(on_own_connections(_apply_until_done, [(deadline,)] * appliers, name="apply"))
 
 
 def _apply_until_done(deadline: float) -> ApplyResult:
@@ -280,13 +278,6 @@ def _apply_until_done(deadline: float) -> ApplyResult:
         if not result.events:
             break
     return _sum_results(results)
-
-
-def _apply_until_done_on_own_connection(deadline: float) -> ApplyResult:
-    try:
-        return _apply_until_done(deadline)
-    finally:
-        connection.close()  # this thread's own connection
 
 
 def _sum_results(results: list[ApplyResult]) -> ApplyResult:
