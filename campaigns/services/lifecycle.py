@@ -130,15 +130,16 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
 def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
     """Finalise the messages of frames still waiting (frames in flight finish); those frames are cancelled.
 
-    A campaign still preparing can hold messages only if a prepare failed half-way (its shares commit one by
-    one: prepare.py), some pending without a frame; they are finalised too. Its counters are set when
-    preparing ends, so those messages were never counted: they are counted afresh instead of moved."""
+    A campaign not yet prepared (still preparing, or paused after a prepare failed) can hold messages only
+    if a prepare failed half-way (its shares commit one by one: prepare.py), some pending without a frame;
+    they are finalised too. Its counters are set when preparing ends, so those messages were never counted:
+    they are counted afresh instead of moved."""
     from campaigns.services.counters import counters_recount, moved_counters_sql
 
-    preparing = Campaign.objects.filter(pk=campaign_id, state=State.PREPARING).exists()
-    # Otherwise every pending message is in a frame, and the messages are found from the closed frames.
-    frames_join = "LEFT JOIN" if preparing else "JOIN"
-    frameless = "OR m.frame_id IS NULL" if preparing else ""
+    unprepared = Campaign.objects.filter(pk=campaign_id, audience_size__isnull=True).exists()
+    # Once prepared, every pending message is in a frame, and the messages are found from the closed frames.
+    frames_join = "LEFT JOIN" if unprepared else "JOIN"
+    frameless = "OR m.frame_id IS NULL" if unprepared else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -159,7 +160,7 @@ def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
             [campaign_id, status, reason, reason, campaign_id],
         )
         closed = cursor.fetchone()[0]
-    if preparing:
+    if unprepared:
         counters_recount(campaign_id=campaign_id)
     return closed
 

@@ -16,10 +16,12 @@ statement would have made them (bench/bench_audience.py).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -27,10 +29,12 @@ from campaigns.models import Campaign, Frame
 from campaigns.rendering import CONTACT_FIELDS, contact_values, render
 from campaigns.selectors import campaign_audience_spec, campaign_frame_size
 from campaigns.services.counters import counters_recount
-from campaigns.services.lifecycle import _save_state, dispatchers_start
+from campaigns.services.lifecycle import _save_state, campaign_pause, dispatchers_start
 from campaigns.services.side_by_side import on_own_connections
 from campaigns.sms import SmsParts, sms_parts
 from contacts.audience import audience_rows_sql
+
+logger = logging.getLogger("herald.prepare")
 
 
 @dataclass(frozen=True)
@@ -142,8 +146,17 @@ def audience_shares(*, first_seq: int, count: int) -> list[AudienceShare]:
     return [AudienceShare(k, count, cuts[k], cuts[k + 1], first_seq) for k in range(count)]
 
 
+# A share waits on no lock in normal work: its members and frame numbers are its own, and the coordinator's
+# FOR NO KEY UPDATE on the campaign lets its frames' foreign-key checks through. A wait this long means a
+# lock cycle PostgreSQL cannot see (the coordinator waits for its shares in Python): fail, and so pause
+# the campaign saying why, rather than hang a worker.
+SHARE_LOCK_TIMEOUT = "60s"
+
+
 def _materialise_share(campaign: Campaign, frame_size: int, share: AudienceShare) -> int:
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [SHARE_LOCK_TIMEOUT])
         return messages_materialise(campaign=campaign, frame_size=frame_size, share=share)
 
 
@@ -229,30 +242,49 @@ def _parts_and_cost(campaign: Campaign, *, sendable: int) -> tuple[SmsParts, Dec
     return parts, Decimal(sendable * max(parts.parts, 1)) * Decimal(str(campaign.account.price_per_part))
 
 
+def _pause_after_failure(campaign_id: int, error: Exception) -> None:
+    """A prepare that raised leaves its campaign paused and saying why, rather than `preparing` with no word
+    and nothing left to finish it. Resuming prepares it again (members already written are skipped, and
+    frames_build frames what a failed share left); cancelling closes what was written."""
+    summary = (str(error).strip().splitlines() or [""])[0]
+    reason = f"Preparing stopped ({type(error).__name__}: {summary}). Resume to try again, or cancel."
+    try:
+        campaign_pause(campaign_id=campaign_id, reason=reason[:500])
+    except ValidationError:
+        pass  # no longer preparing: paused or cancelled by someone meanwhile
+    except Exception:
+        logger.exception("campaign %s: preparing failed, and so did pausing it", campaign_id)
+
+
 def campaign_prepare(*, campaign_id: int) -> Campaign:
     """preparing → sending: materialise the audience, build frames, start the dispatchers.
 
-    Safe to run twice (a redelivered task): it acts only on a campaign still `preparing`.
+    Safe to run twice (a redelivered task): it acts only on a campaign still `preparing`. If it fails, the
+    campaign is paused with the error as its reason, and the error is raised.
     Inside a transaction (tests) the audience is materialised in one statement on its connection."""
     shares = 1 if connection.in_atomic_block else prepare_connections()
-    with transaction.atomic():
-        # FOR NO KEY UPDATE: pause, cancel (FOR UPDATE) and a second prepare still wait for this one, but the
-        # shares' frames, whose foreign key takes a KEY SHARE lock on this row, are not blocked.
-        campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
-        if campaign.state != Campaign.State.PREPARING:
-            return campaign
-        frame_size = campaign_frame_size(campaign)
-        frames_build(campaign=campaign, frame_size=frame_size)  # messages of an earlier, failed run, if any
-        messages_materialise_side_by_side(campaign=campaign, frame_size=frame_size, count=shares)
-        frames = Frame.objects.filter(campaign=campaign).count()
-        counters = counters_recount(campaign_id=campaign.pk)
-        audience = sum(counters.values())
-        parts, cost = _parts_and_cost(campaign, sendable=counters.get("pending", 0))
-        _save_state(
-            campaign, Campaign.State.SENDING, "" if frames else "Nothing to send: every recipient is suppressed.",
-            counters=counters, audience_size=audience, cost_estimate=cost, parts=parts.parts,
-            encoding=parts.encoding, launched_at=campaign.launched_at or timezone.now(),
-        )  # fmt: skip
+    try:
+        with transaction.atomic():
+            # FOR NO KEY UPDATE: pause, cancel (FOR UPDATE) and a second prepare still wait for this one, but the
+            # shares' frames, whose foreign key takes a KEY SHARE lock on this row, are not blocked.
+            campaign = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
+            if campaign.state != Campaign.State.PREPARING:
+                return campaign
+            frame_size = campaign_frame_size(campaign)
+            frames_build(campaign=campaign, frame_size=frame_size)  # messages of an earlier, failed run, if any
+            messages_materialise_side_by_side(campaign=campaign, frame_size=frame_size, count=shares)
+            frames = Frame.objects.filter(campaign=campaign).count()
+            counters = counters_recount(campaign_id=campaign.pk)
+            audience = sum(counters.values())
+            parts, cost = _parts_and_cost(campaign, sendable=counters.get("pending", 0))
+            _save_state(
+                campaign, Campaign.State.SENDING, "" if frames else "Nothing to send: every recipient is suppressed.",
+                counters=counters, audience_size=audience, cost_estimate=cost, parts=parts.parts,
+                encoding=parts.encoding, launched_at=campaign.launched_at or timezone.now(),
+            )  # fmt: skip
+    except Exception as error:
+        _pause_after_failure(campaign_id, error)
+        raise
     if frames:
         dispatchers_start(campaign_id=campaign.pk)
     else:

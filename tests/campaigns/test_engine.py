@@ -115,6 +115,36 @@ def test_pause_resume_and_cancel_act_between_frames(engine):
     assert _state(campaign) == "cancelled"
 
 
+def test_a_prepare_that_fails_in_the_worker_pauses_the_campaign_saying_why_and_resume_finishes_it(engine):
+    """The database refuses one member's message (a check constraint, for real): the worker's prepare fails,
+    and the campaign is paused with the error instead of left `preparing`. Once the cause is gone, resume
+    prepares the rest and sends every recipient exactly once."""
+    engine.sandbox.configure(dlr_mix={"delivered": 1.0})
+    account = engine.account("octopush", max_recipients_per_request=100)
+    audience = contacts_tagged(1_000)
+    campaign = engine.campaign(account, audience)
+    refused = audience.contacts.order_by("id").last().phone  # in the last share
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE campaigns_message ADD CONSTRAINT test_refused CHECK (address <> '{refused}')")
+    try:
+        campaign_launch(campaign_id=campaign.pk)
+        wait_until(lambda: _state(campaign) == "paused", timeout=60, what="the failed prepare to pause the campaign")
+        assert campaign.state_reason.startswith("Preparing stopped (IntegrityError: ")
+        assert "test_refused" in campaign.state_reason and "Resume" in campaign.state_reason
+        assert engine.sandbox.state.request_counts["octopush"] == 0, "nothing was sent"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE campaigns_message DROP CONSTRAINT IF EXISTS test_refused")
+
+    campaign_resume(campaign_id=campaign.pk)
+    wait_until(lambda: _state(campaign) == "completed", timeout=120, what="the resumed campaign to complete")
+
+    assert campaign.audience_size == 1_000 and campaign.state_reason == ""
+    assert _counts(campaign) == {"delivered": 1_000} == campaign.counters
+    accepted = _accepted(engine.sandbox, "octopush")
+    assert len(accepted) == 1_000 and set(accepted.values()) == {1}, "every recipient sent exactly once"
+
+
 def test_two_concurrent_launches_launch_once(engine):
     account = engine.account("octopush")
     campaign = engine.campaign(account, contacts_tagged(500))

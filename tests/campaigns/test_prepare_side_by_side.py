@@ -1,7 +1,7 @@
 """An audience materialised in shares side by side (PREPARE_CONNECTIONS): the same messages, frames and counters
 as one statement would write; a pause clicked meanwhile waits without holding the shares up; and a share that
-fails leaves a campaign that a second run or a cancel puts right. These need committed data, seen by several
-connections."""
+fails leaves the campaign paused, saying why, for a resume or a cancel to put right. These need committed data,
+seen by several connections."""
 
 import threading
 import time
@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, connections
 
 from campaigns.models import Campaign, Frame, Message
 from campaigns.services.counters import counters_recount
-from campaigns.services.lifecycle import campaign_cancel, campaign_pause
+from campaigns.services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
 from campaigns.services.prepare import audience_shares, campaign_prepare
 from contacts.models import Contact, ContactTag, Unsubscriber
 from tests.factories import CampaignFactory, ProviderAccountFactory, TagFactory
@@ -190,7 +190,11 @@ def _failed_half_way(settings, campaign_for):
     with pytest.raises(IntegrityError, match="test_refused"):
         campaign_prepare(campaign_id=campaign.pk)
     campaign.refresh_from_db()
-    assert campaign.state == Campaign.State.PREPARING
+    assert campaign.state == Campaign.State.PAUSED, "not left preparing with nothing to finish it"
+    assert (
+        campaign.state_reason.startswith("Preparing stopped (IntegrityError: ")
+        and "test_refused" in campaign.state_reason
+    )
     assert campaign.counters == {}
     first_share = Message.objects.filter(campaign=campaign).count()
     assert 0 < first_share < MEMBERS, "the first share committed, the second did not"
@@ -204,6 +208,9 @@ def test_a_second_run_after_a_failed_share_completes_the_audience_once(settings,
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE campaigns_message DROP CONSTRAINT test_refused")
 
+    campaign_resume(campaign_id=campaign.pk)  # queues a prepare, which no worker takes here: run it in this test
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PREPARING
     campaign_prepare(campaign_id=campaign.pk)
 
     campaign.refresh_from_db()
