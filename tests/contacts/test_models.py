@@ -2,9 +2,9 @@
 
 import pytest
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 
-from contacts.models import ContactTag, Unsubscriber
+from contacts.models import Contact, ContactTag, Unsubscriber
 from tests.factories import ContactFactory, TagFactory, UnsubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,3 +39,29 @@ def test_an_address_is_unsubscribed_once_per_scope_and_value():
 def test_the_unsubscriber_value_must_match_its_scope(scope, value):
     with pytest.raises(IntegrityError):
         UnsubscriberFactory(scope=scope, value=value)
+
+
+@pytest.mark.parametrize(("field", "index"), [("email", "contact_email_idx"), ("identity", "contact_identity_idx")])
+def test_lookups_by_email_and_identity_use_their_indexes_which_hold_no_empty_values(field, index):
+    """The indexes are partial (contacts without the value take no entry, which imports pay for), and a lookup
+    by a value, as the API's filters make, still reads them."""
+    wanted = ContactFactory(**{field: "someone@example.com" if field == "email" else "CUST-7"})
+    for _ in range(3):
+        ContactFactory(**{field: ""})
+    lookup = Contact.objects.filter(**{field: getattr(wanted, field)})
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # four rows: make the planner show what it can use
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index])
+        assert cursor.fetchone()[0].endswith(f"WHERE (NOT (({field})::text = ''::text))"), "no entry for an empty value"
+    assert index in lookup.explain()
+    assert list(lookup) == [wanted]
+
+
+def test_the_phone_has_its_unique_index_only():
+    """Django's pattern-ops copy of it is dropped (migration 0003): no query here uses a prefix LIKE."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'contacts_contact' AND indexdef LIKE '%%(phone%%'"
+        )
+        (definition,) = [row[0] for row in cursor.fetchall()]
+    assert definition.startswith("CREATE UNIQUE INDEX") and "pattern_ops" not in definition
