@@ -17,7 +17,8 @@ from campaigns.selectors import campaign_estimate, campaign_stats
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
 from config.api import NamedChoiceField, NamedEnumsMixin, RelatedIdsField
 from config.permissions import StrictModelPermissions
-from contacts.models import Contact, Tag
+from contacts.api import TagByNameField
+from contacts.models import Contact
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 
@@ -28,14 +29,12 @@ class CampaignActionPermissions(StrictModelPermissions):
 
 
 class CampaignSerializer(NamedEnumsMixin, serializers.ModelSerializer):
-    tags = serializers.SlugRelatedField(
-        many=True, slug_field="name", queryset=Tag.objects.all(), required=False,
-        help_text="Audience: contacts with any/all (tags_operator) of these tag names.",
-    )  # fmt: skip
-    excluded_tags = serializers.SlugRelatedField(
-        many=True, slug_field="name", queryset=Tag.objects.all(), required=False,
-        help_text="Contacts with any of these tag names are left out.",
-    )  # fmt: skip
+    tags = TagByNameField(
+        many=True, required=False, help_text="Audience: contacts with any/all (tags_operator) of these tag names."
+    )
+    excluded_tags = TagByNameField(
+        many=True, required=False, help_text="Contacts with any of these tag names are left out."
+    )
     contacts = RelatedIdsField(
         queryset=Contact.objects.all(), required=False, max_length=100_000, help_text="Explicit recipients (ids)."
     )

@@ -17,9 +17,21 @@ from config.api import NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
 from contacts import services
 from contacts.filters import ContactFilter, TagFilter, UnsubscriberFilter
-from contacts.models import Contact, Operator, Segment, Tag, Unsubscriber
+from contacts.models import TAG_NAME_TAKEN, Contact, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import INVALID_MESSAGE, AddressSerializerField, InvalidPhone, PhoneSerializerField, normalize_phone
-from contacts.selectors import segment_contacts, segment_count, tags_with_contact_count
+from contacts.selectors import segment_contacts, segment_count, tags_named, tags_with_contact_count
+
+
+class TagByNameField(serializers.SlugRelatedField):
+    """An existing tag by its name, in any case (names are unique regardless of case)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="name", queryset=Tag.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and (tag := tags_named([data.strip()]).first()):
+            return tag
+        return super().to_internal_value(data)  # the usual "does not exist" / "invalid" errors
 
 
 class TagNamesField(serializers.ListField):
@@ -141,6 +153,14 @@ class TagSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "contact_count", "created_at"]
         read_only_fields = ["created_at"]
 
+    def validate_name(self, value: str) -> str:
+        others = tags_named([value])
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError(TAG_NAME_TAKEN)
+        return value
+
 
 class TagViewSet(viewsets.ModelViewSet):
     queryset = tags_with_contact_count()
@@ -161,13 +181,8 @@ class TagViewSet(viewsets.ModelViewSet):
 
 
 class SegmentSerializer(serializers.ModelSerializer):
-    positive_tags = serializers.SlugRelatedField(
-        many=True, slug_field="name", queryset=Tag.objects.all(), required=False,
-        help_text="Tag names; empty for everyone.",
-    )  # fmt: skip
-    negative_tags = serializers.SlugRelatedField(
-        many=True, slug_field="name", queryset=Tag.objects.all(), required=False, help_text="Tag names to exclude."
-    )
+    positive_tags = TagByNameField(many=True, required=False, help_text="Tag names; empty for everyone.")
+    negative_tags = TagByNameField(many=True, required=False, help_text="Tag names to exclude.")
     positive_operator = NamedChoiceField(enum_name="TagOperatorEnum", choices=Operator.choices, default=Operator.ANY)
     negative_operator = NamedChoiceField(enum_name="TagOperatorEnum", choices=Operator.choices, default=Operator.ANY)
 

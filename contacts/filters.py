@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import Exists, OuterRef
 
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
-from contacts.selectors import segment_q
+from contacts.selectors import segment_q, tags_named
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -25,7 +25,7 @@ class ContactFilter(django_filters.FilterSet):
     def filter_tag(self, queryset, name, value):
         names = [part.strip() for part in value.split(",") if part.strip()]
         # EXISTS, not a join: a contact with two of the tags still appears once, without DISTINCT.
-        return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__name__in=names)))
+        return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__in=tags_named(names))))
 
     def filter_segment(self, queryset, name, value):
         segment = Segment.objects.filter(pk=value).first()

@@ -2,9 +2,11 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Now
+from django.db.models.functions import Lower, Now
 
 from contacts.phones import PhoneNumberField
+
+TAG_NAME_TAKEN = "A tag with this name exists already (in capitals or not)."
 
 
 class Tag(models.Model):
@@ -14,6 +16,13 @@ class Tag(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # "VIP" and "vip" are one tag: naming a tag in another case finds it (services.tags_get_or_create).
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"), name="tag_name_unique_any_case",
+                violation_error_message=TAG_NAME_TAKEN,
+            )
+        ]  # fmt: skip
 
     def __str__(self):
         return self.name

@@ -8,11 +8,16 @@ from collections.abc import Iterable
 
 from django.db import connection
 from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 
 TagIds = Iterable[int] | QuerySet
+
+
+def tags_named(names: Iterable[str]) -> QuerySet:
+    """The tags with these names, whatever their case (names are unique regardless of case)."""
+    return Tag.objects.annotate(lower_name=Lower("name")).filter(lower_name__in={name.lower() for name in names})
 
 
 def _count_of(tag_ids: QuerySet) -> Subquery:

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
+from contacts.selectors import tags_named
 
 # Contact fields that the API and admin may write (tags go through their own argument).
 CONTACT_FIELDS = (
@@ -28,27 +29,29 @@ LINK_BATCH = 5000
 
 
 def tag_names_clean(names: Iterable[str], *, field: str = "tags") -> list[str]:
-    """Strip and de-duplicate tag names (first spelling wins), refusing blank or over-long ones."""
+    """Strip and de-duplicate tag names regardless of case (first spelling wins), refusing blank or over-long
+    ones."""
     if isinstance(names, str):
         raise ValidationError({field: "Give a list of tag names, not a single string."})
-    cleaned: dict[str, None] = {}
+    cleaned: dict[str, str] = {}
     for raw in names:
         name = str(raw).strip()
         if not name:
             raise ValidationError({field: "Tag names cannot be blank."})
         if len(name) > TAG_NAME_MAX:
             raise ValidationError({field: f"Tag name {name[:20]!r}… is longer than {TAG_NAME_MAX} characters."})
-        cleaned.setdefault(name, None)
-    return list(cleaned)
+        cleaned.setdefault(name.lower(), name)
+    return list(cleaned.values())
 
 
 def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
-    """The tags with these names, creating the missing ones: two queries whatever the number of names."""
+    """The tags with these names in any case ("vip" finds "VIP"), creating the missing ones as spelt: two
+    queries whatever the number of names."""
     cleaned = tag_names_clean(names)
     if not cleaned:
         return []
     Tag.objects.bulk_create([Tag(name=name) for name in cleaned], ignore_conflicts=True)
-    return list(Tag.objects.filter(name__in=cleaned))
+    return list(tags_named(cleaned))
 
 
 def _links_insert(contact_ids: Iterable[int], tag_ids: list[int]) -> None:
@@ -104,7 +107,7 @@ def contacts_untag(*, contact_ids: Iterable[int], tag_names: Iterable[str]) -> i
     names = tag_names_clean(tag_names)
     if not names:
         raise ValidationError({"tags": "Give at least one tag name."})
-    deleted, _ = ContactTag.objects.filter(contact_id__in=ids, tag__name__in=names).delete()
+    deleted, _ = ContactTag.objects.filter(contact_id__in=ids, tag__in=tags_named(names)).delete()
     return deleted
 
 

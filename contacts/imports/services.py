@@ -21,6 +21,7 @@ from contacts.imports.engine import ImportCancelled, ImportRun, binary, max_rows
 from contacts.imports.readers import FileProblem, file_format, open_sheet
 from contacts.imports.registry import get_importer
 from contacts.models import ContactImport, Tag
+from contacts.services import tags_get_or_create
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def contact_import_create(
     tag_objects, tag_names = _tags_check(tags)
 
     with transaction.atomic():
-        tag_objects += [Tag.objects.get_or_create(name=tag_name)[0] for tag_name in tag_names]
+        tag_objects += tags_get_or_create(names=tag_names)
         contact_import = ContactImport(
             kind=kind,
             original_name=name[:255],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from contacts.models import Contact, Unsubscriber
+from contacts.models import Contact, Tag, Unsubscriber
 from tests.factories import ContactFactory, SegmentFactory, TagFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,16 @@ def test_the_tag_list_shows_contact_counts(client):
     ContactFactory(tags=[vip])
     response = client.get("/admin/contacts/tag/")
     assert [tag.contact_count for tag in response.context["cl"].result_list] == [2]
+
+
+def test_adding_a_tag_whose_name_differs_only_in_case_is_refused_in_words(client):
+    TagFactory(name="VIP")
+    response = client.post("/admin/contacts/tag/add/", {"name": "vip", "description": ""})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == [
+        "A tag with this name exists already (in capitals or not)."
+    ]
+    assert list(Tag.objects.values_list("name", flat=True)) == ["VIP"]
 
 
 def test_a_segment_page_shows_its_live_count_and_a_preview(client):

@@ -177,6 +177,25 @@ class TestTags:
         assert api.post("/api/v1/tags/", {"name": "vip"}).json().keys() == {"name"}
         assert api.delete(f"/api/v1/tags/{tag_id}/").status_code == 204
 
+    def test_a_name_in_another_case_is_the_same_tag(self, api):
+        vip = TagFactory(name="VIP")
+        contacts = [ContactFactory(), ContactFactory()]
+        ids = [c.pk for c in contacts]
+
+        response = api.post("/api/v1/tags/", {"name": "vip"})
+        assert response.status_code == 400
+        assert response.json() == {"name": ["A tag with this name exists already (in capitals or not)."]}
+        assert api.patch(f"/api/v1/tags/{vip.pk}/", {"name": "Vip"}).status_code == 200, "renaming itself is fine"
+
+        response = api.post("/api/v1/contacts/tag/", {"contacts": ids, "tags": ["vip", "VIP", "news"]})
+        assert response.json() == {"contacts": 2, "tags": ["Vip", "news"]}, "the existing tag, not a second one"
+        assert sorted(Tag.objects.values_list("name", flat=True)) == ["Vip", "news"]
+        assert sorted(r["id"] for r in api.get("/api/v1/contacts/?tag=VIP").json()["results"]) == sorted(ids)
+        response = api.post("/api/v1/segments/", {"name": "vips", "positive_tags": ["vIp"]})
+        assert response.status_code == 201 and response.json()["positive_tags"] == ["Vip"]
+        assert api.post("/api/v1/segments/", {"name": "x", "positive_tags": ["nobody"]}).status_code == 400
+        assert api.post("/api/v1/contacts/untag/", {"contacts": ids, "tags": ["VIP"]}).json() == {"removed": 2}
+
 
 class TestSegments:
     def test_crud_with_tag_names_count_and_contacts(self, api):

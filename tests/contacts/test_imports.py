@@ -356,6 +356,16 @@ def test_contact_import_applies_its_tags_to_every_good_row():
     ]  # fmt: skip
 
 
+def test_contact_import_tags_named_in_another_case_are_the_existing_tags():
+    vip = Tag.objects.create(name="VIP")
+
+    contact_import = run(csv_text(GOOD_AND_BAD), tags=["vip", "Vip", "March"])
+
+    assert sorted(contact_import.tags.values_list("name", flat=True)) == ["March", "VIP"]
+    assert Tag.objects.count() == 2
+    assert ContactTag.objects.filter(tag=vip).count() == 2
+
+
 def test_contact_import_maps_columns_as_told_and_drops_empty_targets():
     content = "Cell,Who,Notes,Seg\n9812345678,Asha,secret,A\n"
 
