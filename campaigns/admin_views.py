@@ -315,6 +315,8 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         summary = {"estimate": campaign_estimate(campaign=campaign).as_dict()}
     else:
         summary = {"progress": campaign_progress(campaign=campaign)}
+    if action == "resume" and campaign.audience_size is None:  # paused before its audience was all written
+        what = "Herald prepares the audience (recipients already written are kept, never doubled), then sends."
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,

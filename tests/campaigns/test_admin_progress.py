@@ -172,6 +172,18 @@ class TestActions:
         campaign.refresh_from_db()
         assert campaign.state == "sending"
 
+    def test_the_resume_page_of_a_campaign_whose_prepare_failed_says_why_and_that_it_prepares_again(self, client):
+        reason = (
+            "Preparing stopped (OperationalError: the server closed the connection). Resume to try again, or cancel."
+        )
+        campaign = CampaignFactory(state="paused", state_reason=reason)
+        html = client.get(action_url(campaign, "resume")).content.decode()
+        assert f'<p class="herald-state-reason">{reason}</p>' in html
+        assert "Herald prepares the audience (recipients already written are kept, never doubled), then sends." in html
+        assert "Sending continues where it stopped." not in html
+        prepared = CampaignFactory(state="paused", audience_size=5, counters={"pending": 5})
+        assert "Sending continues where it stopped." in client.get(action_url(prepared, "resume")).content.decode()
+
     def test_actions_need_the_change_permission_and_a_post(self):
         campaign = CampaignFactory(state="sending")
         viewer = staff("campaigns.view_campaign")
