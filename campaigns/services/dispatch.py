@@ -14,7 +14,6 @@ ones (bad credentials) pause the campaign, as do N consecutive failures.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
@@ -25,7 +24,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -34,6 +32,7 @@ from campaigns import ratelimit
 from campaigns.models import Campaign, Frame
 from campaigns.rendering import contact_values, render
 from campaigns.services.counters import moved_counters_sql
+from campaigns.services.lifecycle import campaign_pause_on_trouble
 from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from providers.backends import get_backend
@@ -490,15 +489,10 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
             )
     logger.info("frame %s attempt %s failed: %s", frame.id, frame.attempts, error)
     if _is_account_problem(error) and frame.campaign_id:
-        _pause(frame.campaign_id, f"Paused: the provider account needs attention ({message})")
+        campaign_pause_on_trouble(
+            campaign_id=frame.campaign_id, reason=f"Paused: the provider account needs attention ({message})"
+        )
     return message
-
-
-def _pause(campaign_id: int, reason: str) -> None:
-    from campaigns.services.lifecycle import campaign_pause
-
-    with contextlib.suppress(ValidationError):  # already paused or cancelled by someone else
-        campaign_pause(campaign_id=campaign_id, reason=reason[:500])
 
 
 def campaign_round_failed(*, campaign_id: int, last_error: str) -> None:
@@ -514,7 +508,10 @@ def campaign_round_failed(*, campaign_id: int, last_error: str) -> None:
         )
         (failures,) = cursor.fetchone()
     if failures >= settings.CAMPAIGN_MAX_CONSECUTIVE_FAILURES:
-        _pause(campaign_id, f"Paused after {failures} failed rounds of requests in a row; the last error: {last_error}")
+        campaign_pause_on_trouble(
+            campaign_id=campaign_id,
+            reason=f"Paused after {failures} failed rounds of requests in a row; the last error: {last_error}",
+        )
 
 
 def frame_defer(prepared: PreparedFrame, seconds: float) -> None:

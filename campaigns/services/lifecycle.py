@@ -8,6 +8,7 @@ draft ──launch──▶ preparing ──▶ sending ──▶ completed
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -74,6 +75,12 @@ def campaign_pause(*, campaign_id: int, reason: str = "Paused by a user.") -> Ca
         raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be paused."})
     _save_state(campaign, State.PAUSED, reason)
     return campaign
+
+
+def campaign_pause_on_trouble(*, campaign_id: int, reason: str) -> None:
+    """Pause on the engine's behalf, saying why; a campaign someone already paused or cancelled stays as it is."""
+    with contextlib.suppress(ValidationError):
+        campaign_pause(campaign_id=campaign_id, reason=reason[:500])
 
 
 @transaction.atomic

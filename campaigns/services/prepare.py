@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -29,7 +28,7 @@ from campaigns.models import Campaign, Frame
 from campaigns.rendering import CONTACT_FIELDS, contact_values, render
 from campaigns.selectors import campaign_audience_spec, campaign_frame_size
 from campaigns.services.counters import counters_recount
-from campaigns.services.lifecycle import _save_state, campaign_pause, dispatchers_start
+from campaigns.services.lifecycle import _save_state, campaign_pause_on_trouble, dispatchers_start
 from campaigns.services.side_by_side import on_own_connections
 from campaigns.sms import SmsParts, sms_parts
 from contacts.audience import audience_rows_sql
@@ -249,9 +248,7 @@ def _pause_after_failure(campaign_id: int, error: Exception) -> None:
     summary = (str(error).strip().splitlines() or [""])[0]
     reason = f"Preparing stopped ({type(error).__name__}: {summary}). Resume to try again, or cancel."
     try:
-        campaign_pause(campaign_id=campaign_id, reason=reason[:500])
-    except ValidationError:
-        pass  # no longer preparing: paused or cancelled by someone meanwhile
+        campaign_pause_on_trouble(campaign_id=campaign_id, reason=reason)
     except Exception:
         logger.exception("campaign %s: preparing failed, and so did pausing it", campaign_id)
 
