@@ -138,7 +138,7 @@ def time_ordered_uuid() -> uuid.UUID:
     """A version-7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then 74 random bits.
 
     Messages written together get neighbouring references, so the unique index takes each frame's on a
-    few pages instead of one page each (when the frame is queued, sent and reported). The database
+    few pages instead of one page each (when the frame's outcome is recorded and when it is reported). The database
     default, herald_time_ordered_uuid() (migration 0008), makes the same for messages written in SQL."""
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
@@ -186,7 +186,7 @@ class Message(models.Model):
     encoding = models.CharField(max_length=8, blank=True, default="", db_default="")
     cost = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
-    queued_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)  # its frame's claim, written with the outcome
     submitted_at = models.DateTimeField(null=True, blank=True)
     final_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())

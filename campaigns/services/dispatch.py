@@ -127,6 +127,7 @@ class ClaimedFrame:
     attempts: int
     reclaimed: bool  # found abandoned (`sending`) or `uncertain`: reconcile before resending
     response: dict
+    claimed_at: str  # this attempt's start (ISO 8601): the messages' `queued_at` once their outcome is recorded
 
 
 @dataclass
@@ -177,7 +178,7 @@ def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None,
                                           ELSE old.response END
                    FROM campaigns_frame old WHERE old.id = f.id AND f.id = ANY(%s)
                    RETURNING f.id, f.campaign_id, f.seq, f.key, f.attempts, old.state = 'sending' OR old.uncertain,
-                             f.response""",
+                             f.response, f.started_at""",
                 [claimed],
             )
             rows = cursor.fetchall()
@@ -186,7 +187,8 @@ def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None,
         frames_unlock(claimed)
         raise
     return [
-        ClaimedFrame(r[0], r[1], r[2], str(r[3]), r[4], r[5], _json(r[6])) for r in sorted(rows, key=lambda r: r[2])
+        ClaimedFrame(r[0], r[1], r[2], str(r[3]), r[4], r[5], _json(r[6]), r[7].isoformat())
+        for r in sorted(rows, key=lambda r: r[2])
     ]
 
 
@@ -194,12 +196,17 @@ def _json(value) -> dict:
     return value if isinstance(value, dict) else json.loads(value or "{}")
 
 
-# --- Preparing: suppression re-check, queueing, rendering -----------------------------------------
+# --- Preparing: suppression re-check, reading, rendering -----------------------------------------
 
 
 def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[PreparedFrame]:
-    """Suppress whoever unsubscribed since launch, queue the rest and render their texts: two statements
-    for all the claimed frames together."""
+    """Suppress whoever unsubscribed since launch and render the others' texts: two statements for all the
+    claimed frames together.
+
+    The messages are not written here: they stay `pending` while their frame is `sending` (the frame's state
+    and advisory lock are what mark them in flight, for cancel and for recovery), and move once, when their
+    outcome is recorded. Each message row written is a new version in every one of the table's indexes, so
+    a separate `queued` write cost a second such update of all 500 rows a frame (bench_dispatch: run 15)."""
     frame_ids = [f.id for f in frames]
     lateral_sql, lateral_params = suppression_match_sql("locked.address", "locked.contact_id", context.spec)
     with connection.cursor() as cursor:
@@ -222,29 +229,16 @@ def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[Pre
             """,
             [frame_ids, *lateral_params],
         )
-        # Only pending messages are written (so the old status is known without locking them first); those
-        # a reclaimed frame had queued already are read as they are. The statement's snapshot predates the
-        # update, so `earlier` cannot see the rows `moved` has just queued.
+        # `queued`: written by Herald before run 15, for a frame claimed then and reclaimed now.
         cursor.execute(
-            f"""
-            WITH moved AS (
-                UPDATE campaigns_message m SET status = 'queued', queued_at = coalesce(m.queued_at, now()), updated_at = now()
-                WHERE m.frame_id = ANY(%s) AND m.status = 'pending'
-                RETURNING m.id, m.frame_id, m.campaign_id, 'pending'::varchar AS old_status, m.status AS new_status,
-                          m.address, m.external_ref, m.contact_id, m.text
-            ), earlier AS (
-                SELECT id, frame_id, address, external_ref, contact_id, text FROM campaigns_message
-                WHERE frame_id = ANY(%s) AND status = 'queued'
-            ), queued AS (
-                SELECT id, frame_id, address, external_ref, contact_id, text FROM moved
-                UNION ALL SELECT * FROM earlier
-            ) {moved_counters_sql("moved")}
-            SELECT q.id, q.frame_id, q.address, q.external_ref::text, q.text,
+            """
+            SELECT m.id, m.frame_id, m.address, m.external_ref::text, m.text,
                    c.first_name, c.last_name, c.email, c.phone, c.identity, c.country, c.language, c.timezone,
                    c.attributes
-            FROM queued q LEFT JOIN contacts_contact c ON c.id = q.contact_id ORDER BY q.id
+            FROM campaigns_message m LEFT JOIN contacts_contact c ON c.id = m.contact_id
+            WHERE m.frame_id = ANY(%s) AND m.status IN ('pending', 'queued') ORDER BY m.id
             """,
-            [frame_ids, frame_ids],
+            [frame_ids],
         )
         rows = cursor.fetchall()
     by_frame: dict[int, list[tuple]] = {f.id: [] for f in frames}
@@ -332,16 +326,16 @@ def _results_rows(prepared: PreparedFrame, results: list[RecipientResult], conte
             cost = Decimal(str(r.cost)) if vendor_cost else price * (parts or 1)
         reason = "" if r.accepted else (r.text or "refused by the provider")[:255]
         rows.append((message_id, str(r.status), r.provider_message_id[:100], r.code[:32], reason, text, parts,
-                     measured.encoding, cost, r.accepted))  # fmt: skip
+                     measured.encoding, cost, r.accepted, prepared.frame.claimed_at))  # fmt: skip
     for message_id, reason in prepared.local_failures:
-        rows.append((message_id, "failed", "", "783", reason, "", None, "", None, False))
+        rows.append((message_id, "failed", "", "783", reason, "", None, "", None, False, prepared.frame.claimed_at))
     return rows
 
 
 _RECORD_ROWS = """
-    v(id, status, pid, code, reason, text, parts, encoding, cost, accepted) AS (
+    v(id, status, pid, code, reason, text, parts, encoding, cost, accepted, queued_at) AS (
         SELECT (r->>0)::bigint, r->>1, r->>2, r->>3, r->>4, r->>5, (r->>6)::smallint, r->>7, (r->>8)::numeric,
-               (r->>9)::boolean
+               (r->>9)::boolean, (r->>10)::timestamptz
         FROM jsonb_array_elements(%s::jsonb) r
     )"""
 
@@ -349,6 +343,7 @@ _RECORD_SET = """
     provider_message_id = CASE WHEN v.pid <> '' THEN v.pid ELSE m.provider_message_id END,
     error_code = v.code, reason = CASE WHEN v.accepted THEN m.reason ELSE v.reason END,
     text = v.text, parts = v.parts, encoding = v.encoding, cost = v.cost,
+    queued_at = coalesce(m.queued_at, v.queued_at),
     submitted_at = CASE WHEN v.accepted THEN now() ELSE m.submitted_at END,
     final_at = CASE WHEN v.accepted THEN m.final_at ELSE now() END, updated_at = now()"""
 
@@ -356,7 +351,7 @@ _RECORD_SET = """
 def messages_record(rows: list[tuple]) -> None:
     """Write a frame's per-recipient outcomes; counters follow in the same statement.
 
-    The status moves only forward (a delivery report may have arrived first). Messages still `queued`, as
+    The status moves only forward (a delivery report may have arrived first). Messages still `pending`, as
     nearly all are, are written by one statement that knows their old status from its WHERE (re-checked
     on the row's latest version), without locking them first; any others (a report came first) by a
     second one that locks them to read it. The rows travel as one JSON document: a VALUES list of 500 rows
@@ -369,10 +364,10 @@ def messages_record(rows: list[tuple]) -> None:
             f"""
             WITH {_RECORD_ROWS}, moved AS (
                 UPDATE campaigns_message m SET
-                    status = CASE WHEN herald_status_rank(v.status) > herald_status_rank('queued')
-                                  THEN v.status ELSE 'queued' END, {_RECORD_SET}
-                FROM v WHERE m.id = v.id AND m.status = 'queued'
-                RETURNING m.id, m.campaign_id, 'queued'::varchar AS old_status, m.status AS new_status
+                    status = CASE WHEN herald_status_rank(v.status) > herald_status_rank('pending')
+                                  THEN v.status ELSE 'pending' END, {_RECORD_SET}
+                FROM v WHERE m.id = v.id AND m.status = 'pending'
+                RETURNING m.id, m.campaign_id, 'pending'::varchar AS old_status, m.status AS new_status
             ) {moved_counters_sql("moved")}
             SELECT id FROM moved
             """,
@@ -400,7 +395,7 @@ def messages_record(rows: list[tuple]) -> None:
 
 
 def _record_document(rows: list[tuple]) -> str:
-    return json.dumps([[*row[:8], None if row[8] is None else str(row[8]), row[9]] for row in rows])
+    return json.dumps([[*row[:8], None if row[8] is None else str(row[8]), *row[9:]] for row in rows])
 
 
 def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], context: SendContext) -> None:

@@ -32,9 +32,9 @@ logger = logging.getLogger("herald.providers")
 class Status(enum.StrEnum):
     """Canonical message statuses (DESIGN §2), in the order a message moves through them."""
 
-    PENDING = "pending"  # materialised, not yet sent
+    PENDING = "pending"  # materialised, not yet sent (or its frame is on the wire: recorded once it answers)
     SUPPRESSED = "suppressed"  # never sent: unsubscribed, inactive, invalid address (final)
-    QUEUED = "queued"  # claimed in a frame that is being sent
+    QUEUED = "queued"  # held back before the vendor took it (Octopush 153); Herald no longer writes it
     SUBMITTED = "submitted"  # the vendor accepted it
     SENT = "sent"  # the vendor handed it to the operator / channel
     DELIVERED = "delivered"

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -75,8 +75,53 @@ def test_a_frame_costs_the_same_number_of_queries_for_10_and_500_recipients(octo
     assert counts[500] <= 14, counts
 
 
+def _message_rows_written(cursor) -> int:
+    cursor.execute("SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'campaigns_message'")
+    return cursor.fetchone()[0]
+
+
+def test_a_frame_writes_each_of_its_messages_once_when_its_outcome_is_recorded(octopush):
+    """Every write of a message row is a new version in each of the table's indexes: a frame of 500 writes
+    500 rows, not 1,000 (a `queued` mark before sending cost a second write of each). While the frame is on
+    the wire its messages stay `pending`; the frame is `sending`."""
+    campaign = _prepared_campaign(octopush, 500, frame_size=500)
+    context = SendContext.for_campaign(
+        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+    )
+    with transaction.atomic(), connection.cursor() as cursor:  # pg_stat_xact_* counts this transaction's writes
+        before = _message_rows_written(cursor)
+        prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
+        assert Frame.objects.get(pk=prepared[0].frame.id).state == "sending"
+        assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"pending"}
+        frames_finish(prepared, [frame_call(p, context) for p in prepared], context)
+        assert _message_rows_written(cursor) - before == 500
+
+    frame = Frame.objects.get(campaign=campaign)
+    messages = Message.objects.filter(campaign=campaign)
+    assert frame.state == "sent" and messages.filter(status="submitted").count() == 500
+    assert set(messages.values_list("queued_at", flat=True)) == {frame.started_at}, "queued when its frame was claimed"
+    assert not messages.filter(submitted_at__lt=frame.started_at).exists()
+    campaign.refresh_from_db()
+    assert campaign.counters == {"submitted": 500}
+
+
+def test_messages_an_older_herald_left_queued_in_an_unsent_frame_are_sent_and_counted(octopush):
+    """Before run 15 a claimed frame's messages were marked `queued`; one such frame left over by an upgrade
+    mid-campaign is sent like any other, and its counters move from `queued`."""
+    campaign = _prepared_campaign(octopush, 20, frame_size=20)
+    Message.objects.filter(campaign=campaign).update(status="queued")
+    Campaign.objects.filter(pk=campaign.pk).update(counters={"queued": 20})
+    frames_send(
+        frames_claim(campaign_id=campaign.pk),
+        SendContext.for_campaign(Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)),
+    )
+    assert Message.objects.filter(campaign=campaign, status="submitted").count() == 20
+    campaign.refresh_from_db()
+    assert campaign.counters == {"submitted": 20}
+
+
 def test_a_report_applied_before_the_vendors_answer_is_recorded_is_not_undone(octopush):
-    """Messages still queued are recorded without a row lock; one a report has already moved on is recorded
+    """Messages still pending are recorded without a row lock; one a report has already moved on is recorded
     by the locked statement: it keeps its better status, gains its provider id, and the counters add up."""
     campaign = _prepared_campaign(octopush, 20, frame_size=20)
     context = SendContext.for_campaign(
