@@ -2,7 +2,9 @@
 the vendor already has, and send again only what it never got (DESIGN §3.6).
 
 - "resend" (Octopush): the same request_id again; the vendor answers 120 for a frame it has.
-- "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs.
+- "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs. A lookup that
+  still answers "not ready yet" once the settle window has passed is given up, and the frame is settled by
+  its reports as below.
 - "callbacks" (Devino, no lookup API): refs whose delivery reports arrived were received; the rest
   are resent once the settle window has passed, if the account accepts at-least-once delivery,
   and otherwise failed as "outcome unknown".
@@ -32,15 +34,20 @@ def frame_reconcile(prepared, context, account: Account):
         summary = {**result.summary, "reconciled": "resend", "vendor_had_it": result.already_accepted}
         return CallOutcome(replace(result, summary=summary))
 
-    try:
-        known = None if backend.recovery == "callbacks" else backend.recover(account, outbound)
-    except NotReadyYet as exc:  # e.g. Hyber's reports exist only some seconds after the send: wait, no failure
-        return CallOutcome(deferred_until=exc.retry_after)
+    known = None
+    if backend.recovery != "callbacks":
+        try:
+            known = backend.recover(account, outbound)
+        except NotReadyYet as exc:  # e.g. Hyber's reports exist only some seconds after the send: wait
+            if _waited(prepared) < settings.CALLBACK_SETTLE:
+                return CallOutcome(deferred_until=exc.retry_after)
+            # Still "not ready" after the settle window: the lookup will not tell, so the reports that carry
+            # our refs settle the frame, as for a vendor without a lookup, instead of waiting for ever.
     if known is None:
         known = _known_from_reports(context.account.pk, outbound)
         remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]
         if remaining:
-            waited = (timezone.now() - _uncertain_since(prepared)).total_seconds()
+            waited = _waited(prepared)
             if waited < settings.CALLBACK_SETTLE:
                 return CallOutcome(deferred_until=settings.CALLBACK_SETTLE - waited)
             if not context.account.options.get("at_least_once"):
@@ -80,8 +87,8 @@ def _known_from_reports(account_id: int, outbound) -> list[RecipientResult]:
     ]
 
 
-def _uncertain_since(prepared) -> datetime:
+def _waited(prepared) -> float:
+    """Seconds since the frame's answer was first lost."""
     value = prepared.frame.response.get("uncertain_since")
-    if value:
-        return datetime.fromisoformat(value)
-    return timezone.now()
+    since = datetime.fromisoformat(value) if value else timezone.now()
+    return (timezone.now() - since).total_seconds()

@@ -257,3 +257,54 @@ def test_cost_is_the_vendors_money_where_it_reports_money_else_parts_times_price
     assert costs == {(2, Decimal("0.50000"))}, "two parts at 0.25 each, whatever the vendor's credits"
     campaign.refresh_from_db()
     assert campaign.cost_actual == Decimal("5.0000")
+
+
+@pytest.fixture
+def hyber(sandbox, settings):
+    sandbox.configure(callbacks=False)  # no delivery report reaches Herald: only the DR lookup could tell
+    settings.FRAME_RETRY_BASE = 0.0
+    settings.FRAME_RETRY_MAX = 0.0
+    account = ProviderAccount.objects.create(
+        kind="hyber", name="Hyber sandbox", base_url=sandbox.base_url("hyber"), credentials=dict(CREDENTIALS["hyber"]),
+        options={"client_id": "herald-test"}, channels=["sms"], rate_limit=1000,
+    )  # fmt: skip
+    SandboxClient(sandbox.url).console_settings(account)
+    provider_account_setup(account=account)
+    Sender.objects.create(account=account, name="Herald", status="approved")
+    return account
+
+
+def test_a_lookup_that_is_never_ready_is_given_up_after_the_settle_window_not_retried_for_ever(
+    hyber, sandbox, settings
+):
+    """Hyber's DR lookup answers "not ready" for ~10 s after a send. One that never gets ready (here: for an
+    hour) used to defer the frame for ever, and the campaign never finished. After CALLBACK_SETTLE the frame
+    is settled as for a vendor without a lookup: no report vouches for the recipient, so it fails as
+    "outcome unknown" (never sent twice)."""
+    sandbox.vendors["hyber"].control("pull_delay", {"seconds": 3600})
+    sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)  # Hyber takes the message; its answer is lost
+    campaign = _prepared_campaign(hyber, 1, frame_size=1)
+    frame = Frame.objects.get(campaign=campaign)
+
+    def attempt():
+        Frame.objects.filter(pk=frame.pk).update(next_attempt_at=timezone.now())  # its backoff has passed
+        context = SendContext.for_campaign(
+            Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+        )
+        frames_send(frames_claim(campaign_id=campaign.pk), context)
+        frame.refresh_from_db()
+
+    attempt()
+    assert frame.uncertain and frame.state == "pending", "the answer was lost"
+    sandbox.configure(rate_drop=0.0)
+    settings.CALLBACK_SETTLE = 3600.0
+    attempt()
+    assert frame.state == "pending" and frame.next_attempt_at > timezone.now(), "within the window: wait and ask again"
+    assert Message.objects.get(campaign=campaign).status == "pending"
+
+    settings.CALLBACK_SETTLE = 0.0
+    attempt()
+    message = Message.objects.get(campaign=campaign)
+    assert frame.state == "sent" and frame.response["reconciled"] == "callbacks"
+    assert message.status == "failed" and message.reason.startswith("outcome unknown: no answer"), message.reason
+    assert sum(n for (vendor, _), n in sandbox.state.accepted_by_address.items() if vendor == "hyber") == 1
