@@ -206,7 +206,7 @@ def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[Pre
     The messages are not written here: they stay `pending` while their frame is `sending` (the frame's state
     and advisory lock are what mark them in flight, for cancel and for recovery), and move once, when their
     outcome is recorded. Each message row written is a new version in every one of the table's indexes, so
-    a separate `queued` write cost a second such update of all 500 rows a frame (bench_dispatch: run 15)."""
+    a separate `queued` write cost a second such update of all 500 rows a frame (docs/BENCHMARKS.md, run 15)."""
     frame_ids = [f.id for f in frames]
     lateral_sql, lateral_params = suppression_match_sql("locked.address", "locked.contact_id", context.spec)
     with connection.cursor() as cursor:
@@ -229,7 +229,8 @@ def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[Pre
             """,
             [frame_ids, *lateral_params],
         )
-        # `queued`: written by Herald before run 15, for a frame claimed then and reclaimed now.
+        # `queued`: what earlier versions of Herald marked a claimed frame's messages; one left in flight by an
+        # upgrade is read here when reclaimed, and recorded by the locked statement in messages_record.
         cursor.execute(
             """
             SELECT m.id, m.frame_id, m.address, m.external_ref::text, m.text,
