@@ -4,8 +4,13 @@ Every error is JSON. Validation errors name the field: ``{"phone": ["Enter a val
 number."]}``; errors that concern no single field use ``non_field_errors``.
 """
 
+import re
+
+from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import F, UniqueConstraint
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_choice_field
@@ -24,10 +29,46 @@ def validation_error_detail(error: DjangoValidationError) -> dict:
     return {"non_field_errors": list(error.messages)}
 
 
+_KEY_COLUMNS = re.compile(r"Key \((?P<columns>[^)]*)\)=")  # PostgreSQL's detail: Key (phone)=(+33…) already exists.
+
+
+def constraint_error_detail(error: IntegrityError) -> dict | None:
+    """A unique constraint the database enforced, in the field -> [messages] shape; None for other errors.
+
+    Validation checks uniqueness before saving, but two requests can pass it at once (two clients creating
+    "VIP" and "vip"): the second insert then fails in the database, and gets the 400 that validation would
+    have given, not a 500."""
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) != "23505":  # unique_violation
+        return None
+    diag = cause.diag
+    for model in apps.get_models():
+        if model._meta.db_table != diag.table_name:
+            continue
+        constraint = next((c for c in model._meta.constraints if c.name == diag.constraint_name), None)
+        if isinstance(constraint, UniqueConstraint) and (
+            constraint.violation_error_message != constraint.default_violation_error_message
+        ):
+            fields = list(constraint.fields) or [
+                ref.name for expression in constraint.expressions for ref in expression.flatten() if isinstance(ref, F)
+            ]
+            return {fields[0] if len(fields) == 1 else "non_field_errors": [constraint.get_violation_error_message()]}
+        found = _KEY_COLUMNS.search(diag.message_detail or "")
+        columns = [column.strip() for column in found["columns"].split(",")] if found else []
+        fields = [field.name for field in model._meta.concrete_fields if field.column in columns]
+        if fields and len(fields) == len(columns):
+            message = model().unique_error_message(model, tuple(fields)).messages[0]
+            return {fields[0] if len(fields) == 1 else "non_field_errors": [message]}
+    return {"non_field_errors": ["This would duplicate a record that exists already."]}
+
+
 def exception_handler(exc, context):
-    """DRF's handler, plus Django's ValidationError (raised by services) rendered as a 400 naming the field."""
+    """DRF's handler, plus Django's ValidationError (raised by services) rendered as a 400 naming the field,
+    and a unique constraint enforced by the database (a race past validation) rendered the same way."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(validation_error_detail(exc))
+    elif isinstance(exc, IntegrityError) and (detail := constraint_error_detail(exc)) is not None:
+        exc = exceptions.ValidationError(detail)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
