@@ -311,6 +311,8 @@ def frame_call(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
 
 
 def _results_rows(prepared: PreparedFrame, results: list[RecipientResult], context: SendContext) -> list[tuple]:
+    """The rows `messages_record` writes for a frame: its recipients' results, then its local failures
+    (so: once a frame)."""
     rows = []
     price = Decimal(str(context.account.price_per_part or 0))
     for r in results:
@@ -405,7 +407,6 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
     rows, frame_rows, cost = [], [], Decimal(0)
     for prepared, result in successes:
         frame_rows_start = len(rows)
-        rows += _results_rows(prepared, result.results, context)
         # A recipient the vendor did not mention in its answer was not accepted.
         answered = {r.external_ref for r in result.results}
         missing = [
@@ -413,7 +414,7 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
             for ref in prepared.message_ids
             if ref not in answered
         ]
-        rows += _results_rows(prepared, missing, context)
+        rows += _results_rows(prepared, [*result.results, *missing], context)
         cost += sum((row[8] or Decimal(0)) for row in rows[frame_rows_start:] if row[9])
         summary = {
             "ticket": result.ticket,
@@ -461,8 +462,13 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     lost_answer = isinstance(error, ConnectionFailed) and error.status_code is None
     with transaction.atomic():
         if _is_account_problem(error):
+            # A reclaimed frame stays uncertain: once the account is fixed, it is reconciled, not sent afresh.
             Frame.objects.filter(pk=frame.id).update(
-                state=Frame.State.PENDING, error=message, error_code=error.code[:32], next_attempt_at=timezone.now()
+                state=Frame.State.PENDING,
+                error=message,
+                error_code=error.code[:32],
+                next_attempt_at=timezone.now(),
+                **({"uncertain": True} if frame.reclaimed else {}),
             )
         elif error.retryable and frame.attempts < settings.FRAME_MAX_ATTEMPTS:
             response = dict(frame.response)

@@ -2,9 +2,9 @@
 the vendor already has, and send again only what it never got (DESIGN §3.6).
 
 - "resend" (Octopush): the same request_id again; the vendor answers 120 for a frame it has.
-- "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs. A lookup that
-  still answers "not ready yet" once the settle window has passed is given up, and the frame is settled by
-  its reports as below.
+- "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs. "Not ready yet"
+  (NotReadyYet) means the vendor holds the message but cannot report on it: wait and ask again, and once
+  the settle window has passed, count it as received rather than wait for ever.
 - "callbacks" (Devino, no lookup API): refs whose delivery reports arrived were received; the rest
   are resent once the settle window has passed, if the account accepts at-least-once delivery,
   and otherwise failed as "outcome unknown".
@@ -34,15 +34,16 @@ def frame_reconcile(prepared, context, account: Account):
         summary = {**result.summary, "reconciled": "resend", "vendor_had_it": result.already_accepted}
         return CallOutcome(replace(result, summary=summary))
 
-    known = None
-    if backend.recovery != "callbacks":
-        try:
-            known = backend.recover(account, outbound)
-        except NotReadyYet as exc:  # e.g. Hyber's reports exist only some seconds after the send: wait
-            if _waited(prepared) < settings.CALLBACK_SETTLE:
-                return CallOutcome(deferred_until=exc.retry_after)
-            # Still "not ready" after the settle window: the lookup will not tell, so the reports that carry
-            # our refs settle the frame, as for a vendor without a lookup, instead of waiting for ever.
+    try:
+        known = None if backend.recovery == "callbacks" else backend.recover(account, outbound)
+    except NotReadyYet as exc:  # e.g. Hyber's reports exist only some seconds after the send: wait, no failure
+        waited = _waited(prepared)
+        if waited < settings.CALLBACK_SETTLE:
+            return CallOutcome(deferred_until=exc.retry_after)
+        # "Not ready" is an answer about messages the vendor holds (one it never got is "not found"), so
+        # they were received: recorded as submitted, never resent, their reports still match by our ref.
+        received = [RecipientResult(r.external_ref, r.address, True, Status.SUBMITTED) for r in outbound.recipients]
+        return CallOutcome(SendResult(received, summary={"reconciled": "lookup", "not_ready_after": int(waited)}))
     if known is None:
         known = _known_from_reports(context.account.pk, outbound)
         remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]

@@ -292,7 +292,8 @@ class ConnectionFailed(BackendError):
 
 class NotReadyYet(ConnectionFailed):
     """The vendor cannot answer this yet (a delivery report asked for too soon after the send): nothing is
-    wrong, ask again after `retry_after` seconds. Recovery waits instead of counting it as a failure."""
+    wrong, ask again after `retry_after` seconds. Raised by `recover` only for messages the vendor holds
+    (one it never got is "not found"), so recovery waits, and past its settle window counts them received."""
 
     def __init__(self, message: str, *, retry_after: float = 2.0, **kwargs):
         super().__init__(message, **kwargs)

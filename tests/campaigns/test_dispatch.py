@@ -19,6 +19,7 @@ from campaigns.services.dispatch import (
     frames_finish,
     frames_prepare,
     frames_send,
+    frames_unlock,
 )
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.reports import status_events_apply, status_events_store
@@ -274,37 +275,87 @@ def hyber(sandbox, settings):
     return account
 
 
-def test_a_lookup_that_is_never_ready_is_given_up_after_the_settle_window_not_retried_for_ever(
-    hyber, sandbox, settings
+def _send_due(campaign: Campaign, frame: Frame) -> None:
+    """One dispatcher round for the campaign, its frame's backoff taken as passed."""
+    Frame.objects.filter(pk=frame.pk).update(next_attempt_at=timezone.now())
+    context = SendContext.for_campaign(
+        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+    )
+    frames_send(frames_claim(campaign_id=campaign.pk), context)
+    frame.refresh_from_db()
+
+
+def _hyber_accepted(sandbox) -> int:
+    return sum(n for (vendor, _), n in sandbox.state.accepted_by_address.items() if vendor == "hyber")
+
+
+@pytest.mark.parametrize("at_least_once", [False, True])
+def test_a_lookup_still_not_ready_after_the_settle_window_counts_the_message_received(
+    hyber, sandbox, settings, at_least_once
 ):
-    """Hyber's DR lookup answers "not ready" for ~10 s after a send. One that never gets ready (here: for an
-    hour) used to defer the frame for ever, and the campaign never finished. After CALLBACK_SETTLE the frame
-    is settled as for a vendor without a lookup: no report vouches for the recipient, so it fails as
-    "outcome unknown" (never sent twice)."""
+    """Hyber's DR lookup answers "not ready" for a message it holds (one it never got is "not found"), for
+    ~10 s after the send. One still not ready after CALLBACK_SETTLE used to defer the frame for ever and the
+    campaign never finished; now the message counts as received: submitted, never resent (not even on an
+    at-least-once account), and its report applies when it comes."""
+    ProviderAccount.objects.filter(pk=hyber.pk).update(options={**hyber.options, "at_least_once": at_least_once})
     sandbox.vendors["hyber"].control("pull_delay", {"seconds": 3600})
     sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)  # Hyber takes the message; its answer is lost
     campaign = _prepared_campaign(hyber, 1, frame_size=1)
     frame = Frame.objects.get(campaign=campaign)
 
-    def attempt():
-        Frame.objects.filter(pk=frame.pk).update(next_attempt_at=timezone.now())  # its backoff has passed
-        context = SendContext.for_campaign(
-            Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-        )
-        frames_send(frames_claim(campaign_id=campaign.pk), context)
-        frame.refresh_from_db()
-
-    attempt()
+    _send_due(campaign, frame)
     assert frame.uncertain and frame.state == "pending", "the answer was lost"
     sandbox.configure(rate_drop=0.0)
     settings.CALLBACK_SETTLE = 3600.0
-    attempt()
+    _send_due(campaign, frame)
     assert frame.state == "pending" and frame.next_attempt_at > timezone.now(), "within the window: wait and ask again"
     assert Message.objects.get(campaign=campaign).status == "pending"
 
     settings.CALLBACK_SETTLE = 0.0
-    attempt()
+    _send_due(campaign, frame)
     message = Message.objects.get(campaign=campaign)
-    assert frame.state == "sent" and frame.response["reconciled"] == "callbacks"
-    assert message.status == "failed" and message.reason.startswith("outcome unknown: no answer"), message.reason
-    assert sum(n for (vendor, _), n in sandbox.state.accepted_by_address.items() if vendor == "hyber") == 1
+    assert frame.state == "sent" and frame.response["reconciled"] == "lookup" and "not_ready_after" in frame.response
+    assert message.status == "submitted" and _hyber_accepted(sandbox) == 1
+    status_events_store(
+        account=hyber,
+        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="2", status="delivered", external_ref=str(message.external_ref))],
+        source="webhook",
+    )  # fmt: skip
+    status_events_apply()
+    campaign.refresh_from_db()
+    assert campaign.counters == {"delivered": 1}
+
+
+def test_an_abandoned_frame_that_meets_bad_credentials_while_reconciling_is_still_reconciled_after_the_fix(
+    hyber, sandbox, settings
+):
+    """A worker died after Hyber took the message. Reconciling it then meets a 401: the campaign pauses and
+    the frame waits, still uncertain, so that after the fix it is looked up, not sent a second time."""
+    sandbox.vendors["hyber"].control("pull_delay", {"seconds": 0})
+    login = {"client_id": hyber.options["client_id"], "login": hyber.credentials["login"]}
+    sandbox.vendors["hyber"].control("account", {**login, "password": hyber.credentials["api_key"]})  # checked
+    campaign = _prepared_campaign(hyber, 1, frame_size=1)
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENDING)
+    frame = Frame.objects.get(campaign=campaign)
+    context = SendContext.for_campaign(
+        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+    )
+    prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
+    assert frame_call(prepared[0], context).result.results[0].accepted
+    frames_unlock([frame.pk])  # the worker dies here: the frame is left `sending`, its answer unrecorded
+    good = dict(hyber.credentials)
+    hyber.credentials = {**good, "api_key": "wrong"}
+    hyber.save()
+
+    _send_due(campaign, frame)
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED and "needs attention" in campaign.state_reason
+    assert frame.state == "pending" and frame.uncertain
+
+    hyber.credentials = good
+    hyber.save()
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENDING)
+    _send_due(campaign, frame)
+    assert frame.state == "sent" and frame.response["reconciled"] == "lookup"
+    assert Message.objects.get(campaign=campaign).status == "submitted"
+    assert _hyber_accepted(sandbox) == 1, "sent twice"
