@@ -138,8 +138,8 @@ def time_ordered_uuid() -> uuid.UUID:
     """A version-7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then 74 random bits.
 
     Messages written together get neighbouring references, so the unique index takes each frame's on a
-    few pages instead of one page each (when the frame's outcome is recorded and when it is reported). The database
-    default, herald_time_ordered_uuid() (migration 0008), makes the same for messages written in SQL."""
+    few pages instead of one page each (when the frame's outcome is recorded, and when it is reported). The
+    database default, herald_time_ordered_uuid() (migration 0008), makes the same for messages written in SQL."""
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant

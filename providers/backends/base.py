@@ -34,7 +34,7 @@ class Status(enum.StrEnum):
 
     PENDING = "pending"  # materialised, not yet sent (or its frame is on the wire: recorded once it answers)
     SUPPRESSED = "suppressed"  # never sent: unsubscribed, inactive, invalid address (final)
-    QUEUED = "queued"  # held back before the vendor took it (Octopush 153); Herald no longer writes it
+    QUEUED = "queued"  # not stored by Herald any more (pending while sent); a vendor's "try later" (Octopush 153)
     SUBMITTED = "submitted"  # the vendor accepted it
     SENT = "sent"  # the vendor handed it to the operator / channel
     DELIVERED = "delivered"
