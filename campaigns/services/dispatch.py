@@ -32,7 +32,7 @@ from campaigns import ratelimit
 from campaigns.models import Campaign, Frame
 from campaigns.rendering import contact_values, render
 from campaigns.services.counters import moved_counters_sql
-from campaigns.services.lifecycle import campaign_pause_on_trouble
+from campaigns.services.lifecycle import campaign_pause_on_trouble, frames_close_after_stop
 from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from providers.backends import get_backend
@@ -455,13 +455,15 @@ def _is_account_problem(error: BackendError) -> bool:
 def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: BackendError) -> str:
     """Retry the frame later or fail its messages, as the error says; returns the error as staff read it.
 
-    An account-level error (bad credentials) also pauses the campaign: no frame can pass until it is fixed."""
+    An account-level error (bad credentials) also pauses the campaign: no frame can pass until it is fixed.
+    A transactional frame has no campaign to pause: it fails, as other permanent errors do."""
     frame = prepared.frame
     vendor = context.backend.label or context.account.kind
     message = f"{vendor}: {error.message}"[:1000]
     lost_answer = isinstance(error, ConnectionFailed) and error.status_code is None
+    pause = _is_account_problem(error) and frame.campaign_id is not None
     with transaction.atomic():
-        if _is_account_problem(error):
+        if pause:
             # A reclaimed frame stays uncertain: once the account is fixed, it is reconciled, not sent afresh.
             Frame.objects.filter(pk=frame.id).update(
                 state=Frame.State.PENDING,
@@ -490,10 +492,12 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
                 state=Frame.State.FAILED, finished_at=timezone.now(), error=message, error_code=error.code[:32]
             )
     logger.info("frame %s attempt %s failed: %s", frame.id, frame.attempts, error)
-    if _is_account_problem(error) and frame.campaign_id:
+    if pause:
         campaign_pause_on_trouble(
             campaign_id=frame.campaign_id, reason=f"Paused: the provider account needs attention ({message})"
         )
+    if frame.campaign_id is not None:
+        frames_close_after_stop(campaign_id=frame.campaign_id)  # cancelled while this frame was in flight
     return message
 
 
@@ -521,6 +525,8 @@ def frame_defer(prepared: PreparedFrame, seconds: float) -> None:
     Frame.objects.filter(pk=prepared.frame.id).update(
         state=Frame.State.PENDING, uncertain=True, next_attempt_at=timezone.now() + timedelta(seconds=seconds)
     )
+    if prepared.frame.campaign_id is not None:
+        frames_close_after_stop(campaign_id=prepared.frame.campaign_id)  # cancelled while it was in flight
 
 
 def frames_finish(prepared: list[PreparedFrame], outcomes: list[CallOutcome], context: SendContext) -> None:

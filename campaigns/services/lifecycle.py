@@ -121,6 +121,24 @@ def campaign_fail(*, campaign_id: int, reason: str) -> Campaign:
     return campaign
 
 
+def frames_close_after_stop(*, campaign_id: int) -> int:
+    """Close the frames that came back to `pending` after their campaign was cancelled or failed.
+
+    Cancel and fail close only frames waiting to be sent, and leave one in flight to finish. If it comes back
+    instead (a retry, a deferral, a dead worker), nothing would ever send it: its messages are closed here as
+    the cancel would have, an uncertain frame's saying the provider may have it. The campaign's row lock
+    orders this after a cancel that is still committing."""
+    with transaction.atomic():
+        campaign = _locked(campaign_id)
+        if campaign.state == State.CANCELLED:
+            reason = "cancelled before sending"
+        elif campaign.state == State.FAILED:
+            reason = campaign.state_reason[:255]
+        else:
+            return 0
+        return messages_close_unsent(campaign_id=campaign.id, status="failed", reason=reason)
+
+
 def campaign_complete_if_done(*, campaign_id: int) -> bool:
     """Mark a sending campaign completed once no message can change any more (all final or expired)."""
     with transaction.atomic():

@@ -32,7 +32,7 @@ from providers.models import ProviderAccount
 
 logger = logging.getLogger("herald.reports")
 
-APPLY_LOCK = 0x48455241  # advisory lock class; applier slot n takes (APPLY_LOCK, n)
+APPLY_LOCK = 0x48455250  # "HERP": applier slot n takes (APPLY_LOCK, n); apart from dispatch's frame locks ("HERA")
 DEADLOCK_ATTEMPTS = 3
 MATCH_ATTEMPTS = 5  # an unmatched event is retried this many times (10 s apart, growing) before giving up
 FINAL_SQL = ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))

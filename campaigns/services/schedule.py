@@ -11,7 +11,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.locks import slot_taken
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Frame
+from campaigns.services.dispatch import frames_claim, frames_unlock
 from campaigns.services.lifecycle import (
     _locked,
     _save_state,
@@ -19,6 +20,7 @@ from campaigns.services.lifecycle import (
     campaign_fail,
     campaign_launch,
     dispatchers_start,
+    frames_close_after_stop,
     messages_close_unsent,
 )
 
@@ -94,6 +96,16 @@ def dispatchers_watchdog(*, stale_after: float = 20.0) -> list[int]:
             [stale_after],
         )
         transactional = [row[0] for row in cursor.fetchall()]
+        # A worker that died with a frame in flight just as its campaign was cancelled: nothing else finds it.
+        cursor.execute(
+            """SELECT f.id, f.campaign_id FROM campaigns_frame f JOIN campaigns_campaign c ON c.id = f.campaign_id
+               WHERE c.state IN ('cancelled', 'failed') AND f.state = 'sending'
+                 AND f.next_attempt_at < now() - make_interval(secs => %s) LIMIT 500""",
+            [stale_after],
+        )
+        abandoned = cursor.fetchall()
+    for frame_id, campaign_id in abandoned:
+        frames_abandoned_close(frame_id=frame_id, campaign_id=campaign_id)
     restarted = []
     for campaign_id in stalled:
         if not any(slot_taken(campaign_id, slot) for slot in range(settings.DISPATCHERS_PER_CAMPAIGN)):
@@ -102,6 +114,18 @@ def dispatchers_watchdog(*, stale_after: float = 20.0) -> list[int]:
     for frame_id in transactional:
         frame_send_task.delay(frame_id)
     return restarted
+
+
+def frames_abandoned_close(*, frame_id: int, campaign_id: int) -> None:
+    """A frame left `sending` by a dead worker after its campaign stopped: taken (only if no live worker holds
+    it), marked uncertain, and its messages closed saying the provider may have them."""
+    if not frames_claim(frame_id=frame_id):
+        return
+    try:
+        Frame.objects.filter(pk=frame_id).update(state=Frame.State.PENDING, uncertain=True)
+    finally:
+        frames_unlock([frame_id])
+    frames_close_after_stop(campaign_id=campaign_id)
 
 
 def campaigns_expire_overdue(*, now: datetime | None = None) -> list[int]:

@@ -15,15 +15,18 @@ from campaigns.services.dispatch import (
     SendContext,
     campaign_dispatch,
     frame_call,
+    frame_dispatch,
     frames_claim,
     frames_finish,
     frames_prepare,
     frames_send,
     frames_unlock,
 )
+from campaigns.services.lifecycle import campaign_cancel
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.reports import status_events_apply, status_events_store
-from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
+from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
+from campaigns.services.transactional import message_send_transactional
 from providers.backends.base import StatusUpdate, UpdateKind
 from providers.models import ProviderAccount, Sender
 from providers.sandbox.client import SandboxClient
@@ -359,3 +362,54 @@ def test_an_abandoned_frame_that_meets_bad_credentials_while_reconciling_is_stil
     assert frame.state == "sent" and frame.response["reconciled"] == "lookup"
     assert Message.objects.get(campaign=campaign).status == "submitted"
     assert _hyber_accepted(sandbox) == 1, "sent twice"
+
+
+def test_a_frame_in_flight_when_its_campaign_is_cancelled_is_closed_if_it_comes_back_instead_of_finishing(
+    octopush, sandbox
+):
+    """Cancel leaves a frame in flight to finish. One answered 429 comes back to `pending` after the cancel;
+    nothing would send it again, so its messages are closed as the cancel's were, and the counters agree."""
+    campaign = _prepared_campaign(octopush, 10, frame_size=10)
+    context = SendContext.for_campaign(
+        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+    )
+    prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
+    campaign_cancel(campaign_id=campaign.pk)
+    sandbox.configure(rate_429=1.0, retry_after=0)
+    frames_finish(prepared, [frame_call(p, context) for p in prepared], context)
+    frames_unlock([p.frame.id for p in prepared])
+
+    assert Frame.objects.get(campaign=campaign).state == "cancelled"
+    messages = Message.objects.filter(campaign=campaign)
+    assert set(messages.values_list("status", "reason")) == {("failed", "cancelled before sending")}
+    campaign.refresh_from_db()
+    assert campaign.counters == {"failed": 10}
+
+
+def test_a_frame_a_dead_worker_left_in_flight_as_its_campaign_was_cancelled_is_closed_by_the_watchdog(octopush):
+    campaign = _prepared_campaign(octopush, 10, frame_size=10)
+    frames_unlock([frame.id for frame in frames_claim(campaign_id=campaign.pk)])  # the worker dies mid-request
+    campaign_cancel(campaign_id=campaign.pk)
+    dispatchers_watchdog(stale_after=0)
+
+    frame = Frame.objects.get(campaign=campaign)
+    assert frame.state == "cancelled" and frame.uncertain
+    reasons = set(Message.objects.filter(campaign=campaign).values_list("status", "reason"))
+    assert reasons == {
+        ("failed", "cancelled before sending; an earlier attempt's answer was lost, so the provider may have it")
+    }
+    campaign.refresh_from_db()
+    assert campaign.counters == {"failed": 10}
+
+
+def test_a_transactional_message_whose_account_is_refused_fails_saying_why_instead_of_retrying_for_ever(
+    octopush, sandbox
+):
+    """A campaign pauses on bad credentials; a transactional frame has no campaign to pause and used to be
+    retried every half second for ever."""
+    sandbox.vendors["octopush"].control("account", {"api_login": octopush.credentials["login"], "api_key": "other-key"})
+    message = message_send_transactional(account=octopush, to="+33612345678", text="Your code is 4711")
+    assert frame_dispatch(frame_id=message.frame_id) is None, "no retry is due"
+    message.refresh_from_db()
+    assert message.status == "failed" and message.reason.startswith("Octopush: "), message.reason
+    assert Frame.objects.get(pk=message.frame_id).state == "failed"
