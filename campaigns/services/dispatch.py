@@ -460,7 +460,9 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     frame = prepared.frame
     vendor = context.backend.label or context.account.kind
     message = f"{vendor}: {error.message}"[:1000]
-    lost_answer = isinstance(error, ConnectionFailed) and error.status_code is None
+    # No answer, or a gateway's 502/504 in the vendor's place: the vendor may have the frame (a 500 or 503 is
+    # the vendor's own answer that it did not take it).
+    lost_answer = isinstance(error, ConnectionFailed) and error.status_code in (None, 502, 504)
     pause = _is_account_problem(error) and frame.campaign_id is not None
     with transaction.atomic():
         if pause:

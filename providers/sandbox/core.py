@@ -37,6 +37,7 @@ class Knobs:
     rate_429: float = 0.0  # share of send requests answered 429 with Retry-After
     retry_after: float = 1.0  # seconds, in those 429 answers
     rate_5xx: float = 0.0  # share of send requests answered 503 (nothing accepted)
+    rate_504: float = 0.0  # share answered 504 by a gateway in front of the vendor, after the vendor accepted
     rate_timeout: float = 0.0  # share of send requests that hang for hang_seconds, then close unanswered
     hang_seconds: float = 30.0
     rate_drop: float = 0.0  # share of send requests whose connection is closed without an answer

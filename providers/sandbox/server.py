@@ -153,6 +153,10 @@ class SandboxServer(ThreadingHTTPServer):
         if self.state.chance(knobs.rate_5xx):
             self.state.faults["5xx"] += 1
             return json_response(503, {"status": 503, "code": 503, "message": "Service temporarily unavailable"})
+        if self.state.chance(knobs.rate_504):
+            self.state.faults["504"] += 1
+            vendor.handle(request)  # the vendor took it; the gateway timed out waiting for its answer
+            return json_response(504, {"message": "Gateway Timeout"})
         hang = self.state.chance(knobs.rate_timeout)
         drop = not hang and self.state.chance(knobs.rate_drop)
         if hang or drop:

@@ -413,3 +413,20 @@ def test_a_transactional_message_whose_account_is_refused_fails_saying_why_inste
     message.refresh_from_db()
     assert message.status == "failed" and message.reason.startswith("Octopush: "), message.reason
     assert Frame.objects.get(pk=message.frame_id).state == "failed"
+
+
+def test_a_gateways_504_after_the_vendor_took_the_message_is_reconciled_not_sent_again(hyber, sandbox, settings):
+    """A 504 comes from a gateway that gave up waiting for the vendor, which may have the message: the frame
+    is uncertain and looked up (Hyber by extra_id) before anything is sent again."""
+    sandbox.vendors["hyber"].control("pull_delay", {"seconds": 0})
+    sandbox.configure(rate_504=1.0)
+    campaign = _prepared_campaign(hyber, 1, frame_size=1)
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    assert frame.state == "pending" and frame.uncertain and "504" in frame.error
+
+    sandbox.configure(rate_504=0.0)
+    _send_due(campaign, frame)
+    assert frame.state == "sent" and frame.response["reconciled"] == "lookup" and frame.response["resent"] == 0
+    assert Message.objects.get(campaign=campaign).status == "submitted"
+    assert _hyber_accepted(sandbox) == 1, "sent twice"
