@@ -13,6 +13,9 @@ from providers.backends.base import FAILURE_STATUSES, Status
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 MessageStatus = models.TextChoices("MessageStatus", [(s.name, s.value) for s in Status])
+# The error_code of a failure Herald assumed, not one the vendor reported: an answer was lost and nothing
+# proved the vendor got the message. A delivery report that arrives later overturns it (services/reports.py).
+OUTCOME_UNKNOWN = "outcome-unknown"
 
 
 class Campaign(models.Model):

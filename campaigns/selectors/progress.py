@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db.models import Count
 from django.utils import timezone
 
-from campaigns.models import Campaign, Frame, Message
+from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -106,6 +106,8 @@ FAILURE_WORDS_BY_STATUS = {
 
 def failure_words(*, kind: str, status: str, error_code: str = "", reason: str = "") -> str:
     """A failed message's reason in plain words: the vendor's code translated where Herald knows it."""
+    if error_code == OUTCOME_UNKNOWN:
+        return "The provider's answer was lost and nothing proved the message arrived; a report that comes later corrects it."
     return (
         FAILURE_WORDS_BY_CODE.get((kind, error_code))
         or FAILURE_WORDS_BY_REASON.get(reason)

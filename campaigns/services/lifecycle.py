@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, Frame
+from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame
 from campaigns.selectors import campaign_preflight, promotional_window_opening
 
 State = Campaign.State
@@ -173,6 +173,7 @@ def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
                 WHERE campaign_id = %s AND state = 'pending' RETURNING id, uncertain
             ), moved AS (
                 UPDATE campaigns_message m SET status = %s, updated_at = now(), final_at = now(),
+                    error_code = CASE WHEN f.uncertain THEN %s ELSE m.error_code END,
                     reason = CASE WHEN f.uncertain THEN left(%s || '; an earlier attempt''s answer was lost, '
                                   'so the provider may have it', 255) ELSE %s END
                 FROM campaigns_message old {frames_join} closed_frames f ON f.id = old.frame_id
@@ -182,7 +183,7 @@ def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
             ) {moved_counters_sql("moved")}
             SELECT count(*) FROM moved
             """,
-            [campaign_id, status, reason, reason, campaign_id],
+            [campaign_id, status, OUTCOME_UNKNOWN, reason, reason, campaign_id],
         )
         closed = cursor.fetchone()[0]
     if unprepared:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns import ratelimit
-from campaigns.models import StatusEvent
+from campaigns.models import OUTCOME_UNKNOWN, StatusEvent
 from providers.backends.base import Account, NotReadyYet, RecipientResult, SendResult, Status
 
 
@@ -53,7 +53,7 @@ def frame_reconcile(prepared, context, account: Account):
                 return CallOutcome(deferred_until=settings.CALLBACK_SETTLE - waited)
             if not context.account.options.get("at_least_once"):
                 unknown = [
-                    RecipientResult(r.external_ref, r.address, False, Status.FAILED,
+                    RecipientResult(r.external_ref, r.address, False, Status.FAILED, code=OUTCOME_UNKNOWN,
                                     text=f"outcome unknown: no answer and no delivery report from "
                                          f"{backend.label} within {int(settings.CALLBACK_SETTLE)} s")
                     for r in remaining

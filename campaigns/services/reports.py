@@ -23,7 +23,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from campaigns.models import Frame, Message, StatusEvent
+from campaigns.models import OUTCOME_UNKNOWN, Frame, Message, StatusEvent
 from campaigns.services.counters import moved_counters_sql
 from campaigns.services.side_by_side import on_own_connections
 from providers.backends import get_backend
@@ -218,7 +218,7 @@ APPLY_SQL = f"""
     ), locked AS (
         -- Each message locked with its report in one row: joining two CTEs (no index between them) made
         -- PostgreSQL compare every pair when it misjudged their sizes (5,000 reports: 25 M pairs, 9 s).
-        SELECT m.id, m.status AS old_status, ev.*
+        SELECT m.id, m.status AS old_status, m.error_code = '{OUTCOME_UNKNOWN}' AS guessed, ev.*
         FROM campaigns_message m JOIN ev ON ev.message_id = m.id
         ORDER BY m.id FOR UPDATE OF m
     ), moved AS (
@@ -227,14 +227,15 @@ APPLY_SQL = f"""
             provider_message_id = CASE WHEN m.provider_message_id = ''
                                        THEN left(coalesce(nullif(ev.provider_message_id, ''), ev.ticket), 100)
                                        ELSE m.provider_message_id END,
-            error_code = CASE WHEN ev.error_code <> '' THEN ev.error_code ELSE m.error_code END,
+            error_code = CASE WHEN ev.error_code <> '' OR ev.guessed THEN ev.error_code ELSE m.error_code END,
             reason = CASE WHEN ev.status IN ('rejected', 'undelivered', 'expired', 'failed')
-                          THEN left(coalesce(nullif(ev.error_text, ''), ev.raw_status), 255) ELSE m.reason END,
+                          THEN left(coalesce(nullif(ev.error_text, ''), ev.raw_status), 255)
+                          WHEN ev.guessed THEN '' ELSE m.reason END,
             final_at = CASE WHEN ev.status IN ({FINAL_SQL}) THEN coalesce(m.final_at, ev.occurred_at, now())
                             ELSE m.final_at END,
             updated_at = now()
         FROM locked ev
-        WHERE m.id = ev.id AND herald_status_rank(ev.status) > herald_status_rank(ev.old_status)
+        WHERE m.id = ev.id AND (herald_status_rank(ev.status) > herald_status_rank(ev.old_status) OR ev.guessed)
         RETURNING ev.event_id, m.campaign_id, ev.old_status, m.status AS new_status
     ) {moved_counters_sql("moved")}
     , marked AS (

@@ -109,6 +109,9 @@ def test_failure_words_translate_dlt_codes_and_fall_back_to_the_status():
     assert "not registered for this template" in failure_words(kind="mobtexting", status="rejected", error_code="789")
     assert "cancelled" in failure_words(kind="octopush", status="failed", reason="cancelled before sending")
     assert "operator could not deliver" in failure_words(kind="devino", status="undelivered", error_code="x")
+    assert "a report that comes later corrects it" in failure_words(
+        kind="devino", status="failed", error_code="outcome-unknown", reason="outcome unknown: no answer and no …"
+    )
 
 
 def test_the_funnel_never_goes_up():

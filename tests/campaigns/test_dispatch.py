@@ -430,3 +430,46 @@ def test_a_gateways_504_after_the_vendor_took_the_message_is_reconciled_not_sent
     assert frame.state == "sent" and frame.response["reconciled"] == "lookup" and frame.response["resent"] == 0
     assert Message.objects.get(campaign=campaign).status == "submitted"
     assert _hyber_accepted(sandbox) == 1, "sent twice"
+
+
+@pytest.fixture
+def devino(sandbox, settings):
+    sandbox.configure(callbacks=False)  # the reports come late, by hand
+    settings.FRAME_RETRY_BASE = 0.0
+    settings.FRAME_RETRY_MAX = 0.0
+    account = ProviderAccount.objects.create(
+        kind="devino", name="Devino sandbox", base_url=sandbox.base_url("devino"),
+        credentials=dict(CREDENTIALS["devino"]), channels=["sms"], rate_limit=1000,
+    )  # fmt: skip
+    SandboxClient(sandbox.url).console_settings(account)
+    provider_account_setup(account=account)
+    Sender.objects.create(account=account, name="Herald", status="approved")
+    return account
+
+
+def test_a_failure_herald_assumed_is_overturned_by_the_report_that_comes_later(devino, sandbox, settings):
+    """Devino has no lookup: a frame whose answer was lost, with no report by the end of the settle window,
+    fails as "outcome unknown". That is Herald's guess, not the vendor's word: the delivery report that
+    arrives after it makes the message delivered, and the counters follow."""
+    sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)  # Devino takes the frame; its answer is lost
+    campaign = _prepared_campaign(devino, 3, frame_size=3)
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    sandbox.configure(rate_drop=0.0)
+    settings.CALLBACK_SETTLE = 0.0
+    _send_due(campaign, frame)
+    messages = Message.objects.filter(campaign=campaign)
+    assert set(messages.values_list("status", "error_code")) == {("failed", "outcome-unknown")}
+
+    status_events_store(
+        account=devino,
+        updates=[
+            StatusUpdate(kind=UpdateKind.STATUS, raw_status="delivered", status="delivered", external_ref=str(m.external_ref))
+            for m in messages
+        ],
+        source="webhook",
+    )  # fmt: skip
+    status_events_apply()
+    assert set(messages.values_list("status", "error_code", "reason")) == {("delivered", "", "")}
+    campaign.refresh_from_db()
+    assert campaign.counters == {"delivered": 3}
