@@ -178,6 +178,9 @@ REPORT_WINDOW_HOURS = env.float("REPORT_WINDOW_HOURS", default=72.0)  # then unr
 POLL_AFTER = env.float("POLL_AFTER", default=120.0)  # poll pull APIs for reports this long after sending
 POLL_INTERVAL = env.float("POLL_INTERVAL", default=300.0)
 CALLBACK_SETTLE = env.float("CALLBACK_SETTLE", default=600.0)  # Devino: wait this long for reports of a lost frame
+# MOBtexting, Hyber: after a lost answer, "not found" means never received only this long after (a vendor slower
+# than PROVIDER_HTTP_TIMEOUT may still be taking the request); until then the frame waits instead of resending.
+LOOKUP_SETTLE = env.float("LOOKUP_SETTLE", default=90.0)
 STATUS_APPLY_BATCH = env.int("STATUS_APPLY_BATCH", default=5000)
 STATUS_APPLY_CONNECTIONS = env.int("STATUS_APPLY_CONNECTIONS", default=2)  # report appliers side by side
 # Audiences over this many contact ids are materialised in PREPARE_CONNECTIONS shares side by side.

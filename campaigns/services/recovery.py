@@ -2,7 +2,9 @@
 the vendor already has, and send again only what it never got (DESIGN §3.6).
 
 - "resend" (Octopush): the same request_id again; the vendor answers 120 for a frame it has.
-- "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs. "Not ready yet"
+- "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs; what it does not
+  know is resent, but only LOOKUP_SETTLE after the answer was lost (a slow vendor may still be taking the
+  request after our client gave up). "Not ready yet"
   (NotReadyYet) means the vendor holds the message but cannot report on it: wait and ask again, and once
   the settle window has passed, count it as received rather than wait for ever.
 - "callbacks" (Devino, no lookup API): refs whose delivery reports arrived were received; the rest
@@ -61,6 +63,8 @@ def frame_reconcile(prepared, context, account: Account):
                 return CallOutcome(SendResult([*known, *unknown], summary={"reconciled": "callbacks"}))
     else:
         remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]
+        if remaining and (waited := _waited(prepared)) < settings.LOOKUP_SETTLE:
+            return CallOutcome(deferred_until=settings.LOOKUP_SETTLE - waited)  # the vendor may still be taking it
     results = list(known)
     ticket = ""
     if remaining:

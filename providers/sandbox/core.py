@@ -42,6 +42,7 @@ class Knobs:
     hang_seconds: float = 30.0
     rate_drop: float = 0.0  # share of send requests whose connection is closed without an answer
     fault_after_accept: float = 0.5  # of the timeouts and drops, the share where the vendor had accepted first
+    accept_after_hang: bool = False  # those of the timeouts accept at the end of the hang, after the client gave up
     dlr_delay: float = 1.0  # seconds from acceptance to the delivery report
     dlr_jitter: float = 0.5  # ± seconds, uniformly
     dlr_mix: dict[str, float] = field(

@@ -161,11 +161,16 @@ class SandboxServer(ThreadingHTTPServer):
         drop = not hang and self.state.chance(knobs.rate_drop)
         if hang or drop:
             self.state.faults["timeout" if hang else "drop"] += 1
-            if self.state.chance(knobs.fault_after_accept):
+            accepts = self.state.chance(knobs.fault_after_accept)
+            late = hang and knobs.accept_after_hang  # a slow vendor, not a dead one
+            if accepts and not late:
                 vendor.handle(request)  # the vendor accepted it; only the answer is lost
                 self.state.faults["accepted_then_lost"] += 1
             if hang:
                 time.sleep(knobs.hang_seconds)
+            if accepts and late:
+                vendor.handle(request)
+                self.state.faults["accepted_after_client_gave_up"] += 1
             raise _Dropped
         return vendor.handle(request)
 

@@ -1,6 +1,7 @@
 """Dispatch in this process against the sandbox over HTTP: query counts, failure handling, pacing, deadlines."""
 
 import json
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -473,3 +474,28 @@ def test_a_failure_herald_assumed_is_overturned_by_the_report_that_comes_later(d
     assert set(messages.values_list("status", "error_code", "reason")) == {("delivered", "", "")}
     campaign.refresh_from_db()
     assert campaign.counters == {"delivered": 3}
+
+
+def test_a_vendor_slower_than_our_timeout_is_given_time_to_take_the_message_before_anything_is_resent(
+    hyber, sandbox, settings
+):
+    """The client gives up after PROVIDER_HTTP_TIMEOUT; this vendor takes the message half a second later.
+    A lookup straight after the timeout finds nothing, which does not yet mean "never received": the frame
+    waits LOOKUP_SETTLE before resending, finds the message, and it is sent once."""
+    settings.PROVIDER_HTTP_TIMEOUT, settings.LOOKUP_SETTLE = 1.0, 3.0
+    sandbox.vendors["hyber"].control("pull_delay", {"seconds": 0})
+    sandbox.configure(rate_timeout=1.0, hang_seconds=1.5, fault_after_accept=1.0, accept_after_hang=True)
+    campaign = _prepared_campaign(hyber, 1, frame_size=1)
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    assert frame.uncertain and frame.state == "pending", "the client timed out"
+    sandbox.configure(rate_timeout=0.0)
+
+    _send_due(campaign, frame)  # at once: Hyber has not taken it yet
+    assert frame.state == "pending" and _hyber_accepted(sandbox) == 0, "not found yet: wait, do not resend"
+    time.sleep(1.0)  # the vendor takes it now
+    assert _hyber_accepted(sandbox) == 1
+    _send_due(campaign, frame)
+    assert frame.state == "sent" and frame.response["resent"] == 0
+    assert Message.objects.get(campaign=campaign).status == "submitted"
+    assert _hyber_accepted(sandbox) == 1, "sent twice"
