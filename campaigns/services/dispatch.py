@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -437,6 +437,20 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
             Campaign.objects.filter(pk=campaign_id).update(consecutive_failures=0, cost_actual=F("cost_actual") + cost)
 
 
+def frame_record_partial(prepared: PreparedFrame, result: SendResult, context: SendContext) -> None:
+    """A frame sent in several requests that stopped part-way: record the recipients the vendor answered, then
+    treat the rest as the frame's failure (retried as the error says, or failed), so that a retry sends only
+    the messages still pending."""
+    messages_record(_results_rows(prepared, result.results, context))
+    answered = {r.external_ref for r in result.results}
+    rest = replace(
+        prepared,
+        message_ids={ref: mid for ref, mid in prepared.message_ids.items() if ref not in answered},
+        local_failures=[],  # recorded with the answered ones
+    )
+    frame_record_failure(rest, context, result.unsent_error)
+
+
 def _backoff(attempts: int, error: BackendError) -> float:
     delay = min(settings.FRAME_RETRY_MAX, settings.FRAME_RETRY_BASE * 2 ** max(0, attempts - 1))
     delay *= random.uniform(0.5, 1.5)
@@ -540,6 +554,8 @@ def frames_finish(prepared: list[PreparedFrame], outcomes: list[CallOutcome], co
             frame_defer(frame, outcome.deferred_until)
         elif outcome.error is not None:
             last_error = frame_record_failure(frame, context, outcome.error)
+        elif outcome.result.unsent_error is not None:
+            frame_record_partial(frame, outcome.result, context)
         else:
             successes.append((frame, outcome.result))
     if successes:

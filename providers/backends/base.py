@@ -176,6 +176,9 @@ class SendResult:
     ticket: str = ""  # the request-level id: Octopush sms_ticket, MOBtexting group_id
     already_accepted: bool = False  # the vendor says it had this frame already (Octopush 120)
     summary: dict[str, Any] = field(default_factory=dict)  # a short, secret-free digest of the response
+    # A frame sent in several requests that stopped part-way: `results` covers the recipients answered, and the
+    # others were not sent because of this error. The engine records the answered and retries the rest.
+    unsent_error: BackendError | None = None
 
 
 class UpdateKind(enum.StrEnum):

@@ -111,32 +111,35 @@ class DevinoBackend(Backend):
     def send(self, account: Account, frame: OutboundFrame) -> SendResult:
         """One request per distinct text (a request carries one template); results in the frame's order.
 
-        A failure after an earlier request of the same frame was accepted is not raised, since a retry
-        would resend what Devino already took: the unsent recipients come back FAILED (REJECTED when
-        Devino refused the request's content) with the error's code and text.
+        An error after an earlier request of the same frame was accepted is not raised, since a retry of the
+        whole frame would resend what Devino already took. A text Devino refuses (Rejected) fails its own
+        recipients and the other texts go on; any other error stops there, and the recipients not sent come
+        back as `unsent_error` for the engine to retry.
         """
         task_id, trigger_id = self._task(account)
         by_text: dict[str, list[int]] = {}
         for index, recipient in enumerate(frame.recipients):
             by_text.setdefault(frame.text_for(recipient), []).append(index)
         results: dict[int, RecipientResult] = {}
-        failure: BackendError | None = None
+        unsent_error: BackendError | None = None
         for text, indexes in by_text.items():
             recipients = [frame.recipients[i] for i in indexes]
-            if failure is None:
-                try:
-                    answers = self._send_text(account, frame, task_id, trigger_id, text, recipients)
-                except BackendError as exc:
-                    if not any(r.accepted for r in results.values()):
-                        raise
-                    failure = exc
-            if failure is not None:
-                answers = [_not_sent(r, failure) for r in recipients]
+            try:
+                answers = self._send_text(account, frame, task_id, trigger_id, text, recipients)
+            except BackendError as exc:
+                if not any(r.accepted for r in results.values()):
+                    raise
+                if not isinstance(exc, Rejected):
+                    unsent_error = exc
+                    break
+                answers = [_not_sent(r, exc) for r in recipients]
             results.update(zip(indexes, answers, strict=True))
-        ordered = [results[i] for i in range(len(frame.recipients))]
+        ordered = [results[i] for i in range(len(frame.recipients)) if i in results]
         ok = sum(r.accepted for r in ordered)
         summary = {"task_id": task_id, "requests": len(by_text), "accepted": ok, "refused": len(ordered) - ok}
-        return SendResult(results=ordered, ticket=str(task_id), summary=summary)
+        if unsent_error is not None:
+            summary["unsent"] = len(frame.recipients) - len(ordered)
+        return SendResult(results=ordered, ticket=str(task_id), summary=summary, unsent_error=unsent_error)
 
     def parse_callback(
         self, account: Account, *, method: str, headers: dict[str, str], query: dict[str, str], body: bytes

@@ -37,6 +37,9 @@ from tests.factories import CREDENTIALS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# With this seed and rate_429 0.5, the sandbox lets a frame's first request through and throttles its second.
+DEVINO_SECOND_REQUEST_THROTTLED_SEED = 2
+
 
 @pytest.fixture
 def octopush(sandbox, settings):
@@ -499,3 +502,22 @@ def test_a_vendor_slower_than_our_timeout_is_given_time_to_take_the_message_befo
     assert frame.state == "sent" and frame.response["resent"] == 0
     assert Message.objects.get(campaign=campaign).status == "submitted"
     assert _hyber_accepted(sandbox) == 1, "sent twice"
+
+
+def test_a_devino_frame_stopped_part_way_keeps_what_was_sent_and_retries_only_the_rest(devino, sandbox):
+    """Personalised texts go to Devino in one request per text. The second is throttled: the first's recipient
+    is recorded as submitted, the others stay pending, and the retry sends only them (each accepted once)."""
+    sandbox.configure(seed=DEVINO_SECOND_REQUEST_THROTTLED_SEED, rate_429=0.5, retry_after=0)
+    campaign = _prepared_campaign(devino, 3, frame_size=3, start_text="Hi {{first_name}}")
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    messages = Message.objects.filter(campaign=campaign).order_by("id")
+    assert sorted(messages.values_list("status", flat=True)) == ["pending", "pending", "submitted"]
+    assert frame.state == "pending" and "429" in frame.error and not frame.uncertain
+
+    sandbox.configure(rate_429=0.0)
+    _send_due(campaign, frame)
+    assert frame.state == "sent" and set(messages.values_list("status", flat=True)) == {"submitted"}
+    assert sorted(n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "devino") == [1, 1, 1]
+    campaign.refresh_from_db()
+    assert campaign.counters == {"submitted": 3}

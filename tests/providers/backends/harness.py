@@ -143,6 +143,7 @@ class SendCase:
     expected_error_code: str = ""
     expected_error_contains: str = ""  # a phrase the error message must carry (the vendor's words)
     expected_retry_after: float | None = None
+    expected_unsent_error: type[BackendError] | None = None  # a frame that stopped part-way (SendResult.unsent_error)
     account: dict[str, Any] = field(default_factory=dict)  # overrides of the default test account
 
 
@@ -373,6 +374,7 @@ class Harness:
             assert result.results == case.expected_results, _diff("results", result.results, case.expected_results)
             assert result.ticket == case.expected_ticket, f"ticket {result.ticket!r} != {case.expected_ticket!r}"
             assert result.already_accepted == case.expected_already_accepted
+            assert type(result.unsent_error) is (case.expected_unsent_error or type(None)), result.unsent_error
         self._check_secrets(account, result, error)
         return result
 

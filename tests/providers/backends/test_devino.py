@@ -207,19 +207,34 @@ SEND_CASES = [
         expected_ticket="7004",
     ),
     SendCase(
-        label="a later text throttled after an earlier one was accepted: not raised, its recipients failed",
-        frame=personalised(["Hi Ann", "Hi Bob"]),
+        label="a later text throttled after an earlier one was accepted: not raised, the rest left to retry",
+        frame=personalised(["Hi Ann", "Hi Bob", "Hi Cy"]),
         responses={SEND: [reply(200, answer("m-1")), reply(429, "", headers={"Retry-After": "7"})]},
         expected_requests=[req(SEND, json_subset={"taskId": 7004}), req(SEND, json_subset={"taskId": 7004})],
+        expected_results=[submitted("+79103398080", "m-1", ref="ref-1")],
+        expected_ticket="7004",
+        expected_unsent_error=Throttled,
+    ),
+    SendCase(
+        label="a later text refused after an earlier one was accepted: its recipients rejected, the others go on",
+        frame=personalised(["Hi Ann", "Hi Bob", "Hi Cy"]),
+        responses={
+            SEND: [
+                reply(200, answer("m-1")),
+                reply(400, "devino/error_sender_invalid.json"),
+                reply(200, answer("m-3")),
+            ]
+        },
+        expected_requests=[req(SEND, json_subset={"taskId": 7004})] * 3,
         expected_results=[
             submitted("+79103398080", "m-1", ref="ref-1"),
             rejected(
                 "+79103398081",
-                "429",
-                "not sent: devino answered HTTP 429: Too Many Requests",
+                "template.from.invalid",
+                "not sent: devino answered HTTP 400: from must be up to 11 Latin characters or 15 digits",
                 ref="ref-2",
-                status=Status.FAILED,
             ),
+            submitted("+79103398082", "m-3", ref="ref-3"),
         ],
         expected_ticket="7004",
     ),
