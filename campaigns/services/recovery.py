@@ -66,15 +66,14 @@ def frame_reconcile(prepared, context, account: Account):
         if remaining and (waited := _waited(prepared)) < settings.LOOKUP_SETTLE:
             return CallOutcome(deferred_until=settings.LOOKUP_SETTLE - waited)  # the vendor may still be taking it
     results = list(known)
-    ticket = ""
+    ticket, unsent_error = "", None
     if remaining:
         ratelimit.acquire(context.account.pk, context.account.rate_limit)
         resent = backend.send(account, replace(outbound, recipients=remaining))
         results += resent.results
-        ticket = resent.ticket
-    return CallOutcome(
-        SendResult(results, ticket=ticket, summary={"reconciled": backend.recovery, "resent": len(remaining)})
-    )
+        ticket, unsent_error = resent.ticket, resent.unsent_error  # a resend that stopped part-way: retry the rest
+    summary = {"reconciled": backend.recovery, "resent": len(remaining)}
+    return CallOutcome(SendResult(results, ticket=ticket, summary=summary, unsent_error=unsent_error))
 
 
 def _known_from_reports(account_id: int, outbound) -> list[RecipientResult]:
