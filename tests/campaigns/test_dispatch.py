@@ -41,19 +41,25 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DEVINO_SECOND_REQUEST_THROTTLED_SEED = 2
 
 
-@pytest.fixture
-def octopush(sandbox, settings):
-    sandbox.configure(callbacks=False)  # no web server here: these tests are about sending
+def _sandbox_account(sandbox, settings, kind: str, **options) -> ProviderAccount:
+    """An account of `kind` on the sandbox with an approved sender; no delivery reports reach Herald (no web
+    server here: these tests are about sending), and retries are due at once."""
+    sandbox.configure(callbacks=False)
     settings.FRAME_RETRY_BASE = 0.0
     settings.FRAME_RETRY_MAX = 0.0
     account = ProviderAccount.objects.create(
-        kind="octopush", name="Octopush sandbox", base_url=sandbox.base_url("octopush"),
-        credentials=dict(CREDENTIALS["octopush"]), channels=["sms"], rate_limit=1000,
+        kind=kind, name=f"{kind} sandbox", base_url=sandbox.base_url(kind), credentials=dict(CREDENTIALS[kind]),
+        options=options, channels=["sms"], rate_limit=1000,
     )  # fmt: skip
     SandboxClient(sandbox.url).console_settings(account)
     provider_account_setup(account=account)
     Sender.objects.create(account=account, name="Herald", status="approved")
     return account
+
+
+@pytest.fixture
+def octopush(sandbox, settings):
+    return _sandbox_account(sandbox, settings, "octopush")
 
 
 def _prepared_campaign(account, size: int, frame_size: int, start_text: str = "", **fields) -> Campaign:
@@ -269,17 +275,7 @@ def test_cost_is_the_vendors_money_where_it_reports_money_else_parts_times_price
 
 @pytest.fixture
 def hyber(sandbox, settings):
-    sandbox.configure(callbacks=False)  # no delivery report reaches Herald: only the DR lookup could tell
-    settings.FRAME_RETRY_BASE = 0.0
-    settings.FRAME_RETRY_MAX = 0.0
-    account = ProviderAccount.objects.create(
-        kind="hyber", name="Hyber sandbox", base_url=sandbox.base_url("hyber"), credentials=dict(CREDENTIALS["hyber"]),
-        options={"client_id": "herald-test"}, channels=["sms"], rate_limit=1000,
-    )  # fmt: skip
-    SandboxClient(sandbox.url).console_settings(account)
-    provider_account_setup(account=account)
-    Sender.objects.create(account=account, name="Herald", status="approved")
-    return account
+    return _sandbox_account(sandbox, settings, "hyber", client_id="herald-test")  # only the DR lookup can tell
 
 
 def _send_due(campaign: Campaign, frame: Frame) -> None:
@@ -438,17 +434,7 @@ def test_a_gateways_504_after_the_vendor_took_the_message_is_reconciled_not_sent
 
 @pytest.fixture
 def devino(sandbox, settings):
-    sandbox.configure(callbacks=False)  # the reports come late, by hand
-    settings.FRAME_RETRY_BASE = 0.0
-    settings.FRAME_RETRY_MAX = 0.0
-    account = ProviderAccount.objects.create(
-        kind="devino", name="Devino sandbox", base_url=sandbox.base_url("devino"),
-        credentials=dict(CREDENTIALS["devino"]), channels=["sms"], rate_limit=1000,
-    )  # fmt: skip
-    SandboxClient(sandbox.url).console_settings(account)
-    provider_account_setup(account=account)
-    Sender.objects.create(account=account, name="Herald", status="approved")
-    return account
+    return _sandbox_account(sandbox, settings, "devino")  # its reports come late, by hand
 
 
 def test_a_failure_herald_assumed_is_overturned_by_the_report_that_comes_later(devino, sandbox, settings):
