@@ -74,6 +74,18 @@ def _prepared_campaign(account, size: int, frame_size: int, start_text: str = ""
     return campaign
 
 
+def _delivered(account: ProviderAccount, messages, *, raw_status: str) -> None:
+    """The vendor's delivery reports for `messages`, received by webhook and applied."""
+    updates = [
+        StatusUpdate(
+            kind=UpdateKind.STATUS, raw_status=raw_status, status="delivered", external_ref=str(m.external_ref)
+        )
+        for m in messages
+    ]
+    status_events_store(account=account, updates=updates, source="webhook")
+    status_events_apply()
+
+
 def test_a_frame_costs_the_same_number_of_queries_for_10_and_500_recipients(octopush):
     counts = {}
     for size in (10, 500):
@@ -144,15 +156,7 @@ def test_a_report_applied_before_the_vendors_answer_is_recorded_is_not_undone(oc
     prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
     outcomes = [frame_call(p, context) for p in prepared]
     early = Message.objects.filter(campaign=campaign).order_by("id")[:3]
-    status_events_store(
-        account=octopush,
-        updates=[
-            StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered", external_ref=str(m.external_ref))
-            for m in early
-        ],
-        source="webhook",
-    )  # fmt: skip
-    status_events_apply()
+    _delivered(octopush, early, raw_status="DELIVERED")
     frames_finish(prepared, outcomes, context)
 
     messages = Message.objects.filter(campaign=campaign)
@@ -319,12 +323,7 @@ def test_a_lookup_still_not_ready_after_the_settle_window_counts_the_message_rec
     message = Message.objects.get(campaign=campaign)
     assert frame.state == "sent" and frame.response["reconciled"] == "lookup" and "not_ready_after" in frame.response
     assert message.status == "submitted" and _hyber_accepted(sandbox) == 1
-    status_events_store(
-        account=hyber,
-        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="2", status="delivered", external_ref=str(message.external_ref))],
-        source="webhook",
-    )  # fmt: skip
-    status_events_apply()
+    _delivered(hyber, [message], raw_status="2")
     campaign.refresh_from_db()
     assert campaign.counters == {"delivered": 1}
 
@@ -451,15 +450,7 @@ def test_a_failure_herald_assumed_is_overturned_by_the_report_that_comes_later(d
     messages = Message.objects.filter(campaign=campaign)
     assert set(messages.values_list("status", "error_code")) == {("failed", "outcome-unknown")}
 
-    status_events_store(
-        account=devino,
-        updates=[
-            StatusUpdate(kind=UpdateKind.STATUS, raw_status="delivered", status="delivered", external_ref=str(m.external_ref))
-            for m in messages
-        ],
-        source="webhook",
-    )  # fmt: skip
-    status_events_apply()
+    _delivered(devino, messages, raw_status="delivered")
     assert set(messages.values_list("status", "error_code", "reason")) == {("delivered", "", "")}
     campaign.refresh_from_db()
     assert campaign.counters == {"delivered": 3}
