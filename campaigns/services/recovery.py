@@ -4,9 +4,9 @@ the vendor already has, and send again only what it never got (DESIGN §3.6).
 - "resend" (Octopush): the same request_id again; the vendor answers 120 for a frame it has.
 - "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs; what it does not
   know is resent, but only LOOKUP_SETTLE after the answer was lost (a slow vendor may still be taking the
-  request after our client gave up). "Not ready yet"
-  (NotReadyYet) means the vendor holds the message but cannot report on it: wait and ask again, and once
-  the settle window has passed, count it as received rather than wait for ever.
+  request after our client gave up). "Not ready yet" (NotReadyYet) means the vendor holds the message but
+  cannot report on it: wait and ask again, and once the settle window has passed, count it as received
+  rather than wait for ever.
 - "callbacks" (Devino, no lookup API): refs whose delivery reports arrived were received; the rest
   are resent once the settle window has passed, if the account accepts at-least-once delivery,
   and otherwise failed as "outcome unknown".

@@ -361,10 +361,10 @@ def _parse_description(description: str) -> tuple[str, str, str]:
     return _digits(phone), key, reason
 
 
-def _not_sent(recipient: Recipient, error: BackendError) -> RecipientResult:
-    status = Status.REJECTED if isinstance(error, Rejected) else Status.FAILED
+def _not_sent(recipient: Recipient, error: Rejected) -> RecipientResult:
+    """A recipient of a text Devino refused (the frame's other texts went on)."""
     code, text = error.code or str(error.status_code or type(error).__name__), f"not sent: {error.message}"
-    return RecipientResult(recipient.external_ref, recipient.address, False, status, code=code, text=text)
+    return RecipientResult(recipient.external_ref, recipient.address, False, Status.REJECTED, code=code, text=text)
 
 
 def _update(item: Any) -> StatusUpdate:
