@@ -54,6 +54,9 @@ from providers.models import ProviderAccount
 logger = logging.getLogger("herald.dispatch")
 
 ADVISORY_NAMESPACE = 0x48455241  # "HERA": frame locks, (namespace, frame id)
+# The two-key advisory lock takes 32-bit keys; frame ids are 64-bit. Past 2^31 frames, ids 2^31 apart share a
+# lock: a frame then looks held while the other is in flight, and waits its turn (never sent by two workers).
+FRAME_LOCK_KEY = "(id & 2147483647)::int"
 DLT_VARIABLE_MAX = 30
 
 
@@ -145,7 +148,8 @@ class PreparedFrame:
 def frames_unlock(frame_ids: list[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_unlock(%s, id::int) FROM unnest(%s::bigint[]) id", [ADVISORY_NAMESPACE, frame_ids]
+            f"SELECT pg_advisory_unlock(%s, {FRAME_LOCK_KEY}) FROM unnest(%s::bigint[]) id",
+            [ADVISORY_NAMESPACE, frame_ids],
         )
 
 
@@ -164,7 +168,7 @@ def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None,
             candidates = [row[0] for row in cursor.fetchall()]
             # A frame whose lock a live sender holds is skipped; LIMIT stops taking locks once enough are held.
             cursor.execute(
-                "SELECT id FROM unnest(%s::bigint[]) id WHERE pg_try_advisory_lock(%s, id::int) LIMIT %s",
+                f"SELECT id FROM unnest(%s::bigint[]) id WHERE pg_try_advisory_lock(%s, {FRAME_LOCK_KEY}) LIMIT %s",
                 [candidates, ADVISORY_NAMESPACE, limit],
             )
             claimed = [row[0] for row in cursor.fetchall()]

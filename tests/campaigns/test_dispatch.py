@@ -101,6 +101,25 @@ def test_a_frame_costs_the_same_number_of_queries_for_10_and_500_recipients(octo
     assert counts[500] <= 14, counts
 
 
+def test_frames_numbered_past_two_to_the_31_are_claimed_and_sent(octopush):
+    """Frame ids are 64-bit and a frame's advisory lock takes a 32-bit key: a Herald that has made 2^31 frames
+    (one a transactional message) still claims, sends and releases them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('campaigns_frame', 'id'), 2147483657)")
+    campaign = _prepared_campaign(octopush, 30, frame_size=10)
+    assert min(campaign.frames.values_list("id", flat=True)) > 2**31
+    context = SendContext.for_campaign(
+        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+    )
+    frames_send(frames_claim(campaign_id=campaign.pk, limit=3), context)
+
+    assert Message.objects.filter(campaign=campaign, status="submitted").count() == 30
+    assert set(campaign.frames.values_list("state", flat=True)) == {"sent"}
+    with connection.cursor() as cursor:  # the locks were given back
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        assert cursor.fetchone()[0] == 0
+
+
 def _message_rows_written(cursor) -> int:
     cursor.execute("SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'campaigns_message'")
     return cursor.fetchone()[0]
