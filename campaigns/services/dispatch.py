@@ -18,13 +18,13 @@ import json
 import logging
 import random
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -153,14 +153,8 @@ def frames_unlock(frame_ids: list[int]) -> None:
         )
 
 
-def frames_claim(
-    *, campaign_id: int | None = None, frame_id: int | None = None, limit: int = 1, holding: list[int] = ()
-) -> list[ClaimedFrame]:
-    """Claim up to `limit` due frames of a campaign (or one given frame) for this connection.
-
-    `holding`: frames this connection has claimed and not yet recorded (a dispatcher's round in flight).
-    Advisory locks are re-entrant within a session, so without this the connection would take its own
-    frame again and, finding it `sending`, reconcile it as abandoned."""
+def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None, limit: int = 1) -> list[ClaimedFrame]:
+    """Claim up to `limit` due frames of a campaign (or one given frame) for this connection."""
     where = "id = %s" if frame_id is not None else "campaign_id = %s"
     claimed: list[int] = []
     try:
@@ -168,13 +162,8 @@ def frames_claim(
             cursor.execute(
                 f"""SELECT id FROM campaigns_frame
                     WHERE {where} AND state IN ('pending', 'sending') AND next_attempt_at <= now()
-                      AND id <> ALL(%s::bigint[])
                     ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED""",
-                [
-                    frame_id if frame_id is not None else campaign_id,
-                    list(holding),
-                    limit + settings.DISPATCHERS_PER_CAMPAIGN * 8,
-                ],
+                [frame_id if frame_id is not None else campaign_id, limit + settings.DISPATCHERS_PER_CAMPAIGN * 8],
             )
             candidates = [row[0] for row in cursor.fetchall()]
             # A frame whose lock a live sender holds is skipped; LIMIT stops taking locks once enough are held.
@@ -582,54 +571,23 @@ def frames_finish(prepared: list[PreparedFrame], outcomes: list[CallOutcome], co
         campaign_round_failed(campaign_id=context.campaign.pk, last_error=last_error)
 
 
-def _call_in_thread(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
-    try:
-        return frame_call(prepared, context)
-    finally:
-        connections.close_all()  # recovery may have read reports on this thread's own connection
-
-
-@dataclass
-class Round:
-    """Frames claimed together, their provider calls running in a pool thread, their outcomes not yet recorded."""
-
-    frames: list[ClaimedFrame]
-    prepared: list[PreparedFrame]
-    calls: list[Future]
-
-    def finish(self, context: SendContext) -> None:
-        """Wait for the calls, record what the vendor said, and give the frames' locks back."""
-        try:
-            frames_finish(self.prepared, [call.result() for call in self.calls], context)
-        finally:
-            frames_unlock([f.id for f in self.frames])
-
-
-def round_start(frames: list[ClaimedFrame], context: SendContext, pool: ThreadPoolExecutor) -> Round:
-    """Prepare claimed frames and hand their provider calls to `pool`."""
-    try:
-        prepared = frames_prepare(frames, context)
-        return Round(frames, prepared, [pool.submit(_call_in_thread, p, context) for p in prepared])
-    except BaseException:
-        frames_unlock([f.id for f in frames])
-        raise
-
-
 def frames_send(frames: list[ClaimedFrame], context: SendContext) -> None:
     """Prepare, send and record claimed frames; several at once for one-recipient backends."""
-    with ThreadPoolExecutor(max_workers=len(frames)) as pool:
-        round_start(frames, context, pool).finish(context)
+    try:
+        prepared = frames_prepare(frames, context)
+        if len(prepared) == 1:
+            outcomes = [frame_call(prepared[0], context)]
+        else:
+            with ThreadPoolExecutor(max_workers=len(prepared)) as pool:
+                outcomes = list(pool.map(lambda p: frame_call(p, context), prepared))
+        frames_finish(prepared, outcomes, context)
+    finally:
+        frames_unlock([f.id for f in frames])
 
 
 def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbeat=None) -> float | None:
     """Send a campaign's due frames for up to `budget` seconds, between frames checking that it is
     still sending (pause and cancel take effect here).
-
-    One round ahead: while a round's provider calls are on the wire, the next round is claimed and prepared
-    and the one before is recorded, so that the database, this worker and the vendor work at the same time
-    instead of in turn. At most two rounds are claimed at once, and the pool keeps the requests in flight
-    to the one-recipient concurrency (one for frames of many recipients): the next round's requests start
-    as the last one's end.
 
     Returns the seconds until more work is due, or None when this campaign needs no dispatcher now."""
     budget = settings.DISPATCH_TASK_BUDGET if budget is None else budget
@@ -637,38 +595,17 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
     context = SendContext.for_campaign(campaign)
     batch = settings.SINGLE_RECIPIENT_CONCURRENCY if context.backend.max_recipients == 1 else 1
     deadline = time.monotonic() + budget
-    rounds: list[Round] = []  # claimed, in order; at most two
-    with ThreadPoolExecutor(max_workers=batch) as pool:
-        try:
-            while time.monotonic() < deadline:
-                state = Campaign.objects.filter(pk=campaign_id).values_list("state", flat=True).first()
-                if state != Campaign.State.SENDING:
-                    return None  # the round in flight is recorded below
-                holding = [f.id for r in rounds for f in r.frames]
-                frames = frames_claim(campaign_id=campaign_id, limit=batch, holding=holding)
-                if frames:
-                    rounds.append(round_start(frames, context, pool))
-                elif not rounds:
-                    return _next_due(campaign_id)
-                if len(rounds) > 1 or not frames:
-                    rounds.pop(0).finish(context)
-                    if heartbeat:
-                        heartbeat()
-            return 0.0
-        finally:
-            _rounds_finish(rounds, context)
-
-
-def _rounds_finish(rounds: list[Round], context: SendContext) -> None:
-    """Record every round still open, even if one of them fails to record (its frames are then reconciled)."""
-    failure = None
-    while rounds:
-        try:
-            rounds.pop(0).finish(context)
-        except Exception as exc:  # raised once the others are recorded
-            failure = failure or exc
-    if failure is not None:
-        raise failure
+    while time.monotonic() < deadline:
+        state = Campaign.objects.filter(pk=campaign_id).values_list("state", flat=True).first()
+        if state != Campaign.State.SENDING:
+            return None
+        frames = frames_claim(campaign_id=campaign_id, limit=batch)
+        if not frames:
+            return _next_due(campaign_id)
+        frames_send(frames, context)
+        if heartbeat:
+            heartbeat()
+    return 0.0
 
 
 def _next_due(campaign_id: int) -> float | None:

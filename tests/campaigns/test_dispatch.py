@@ -1,6 +1,5 @@
 """Dispatch in this process against the sandbox over HTTP: query counts, failure handling, pacing, deadlines."""
 
-import itertools
 import json
 import time
 from datetime import timedelta
@@ -24,7 +23,7 @@ from campaigns.services.dispatch import (
     frames_send,
     frames_unlock,
 )
-from campaigns.services.lifecycle import campaign_cancel, campaign_pause
+from campaigns.services.lifecycle import campaign_cancel
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.reports import status_events_apply, status_events_store
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
@@ -213,62 +212,6 @@ def test_a_report_applied_before_the_vendors_answer_is_recorded_is_not_undone(oc
     assert not messages.filter(provider_message_id="").exists()
     campaign.refresh_from_db()
     assert campaign.counters == {"delivered": 3, "submitted": 17}
-
-
-def _advisory_locks_held() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
-def test_a_dispatcher_claims_the_next_frame_while_the_last_is_on_the_wire_and_sends_each_once(octopush, sandbox):
-    """One round ahead: frame n+1 is claimed and its request started before frame n's outcome is recorded, so
-    the database, the worker and the vendor work at once; every recipient is still accepted exactly once."""
-    campaign = _prepared_campaign(octopush, 60, frame_size=10)
-    assert campaign_dispatch(campaign_id=campaign.pk, budget=30) is None
-
-    frames = list(Frame.objects.filter(campaign=campaign).order_by("seq"))
-    assert [f.state for f in frames] == ["sent"] * 6 and {f.attempts for f in frames} == {1}
-    assert all(later.started_at < earlier.finished_at for earlier, later in itertools.pairwise(frames)), (
-        "each frame was claimed before the one before it was recorded"
-    )
-    accepted = [n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "octopush"]
-    assert len(accepted) == 60 and set(accepted) == {1}
-    assert Message.objects.filter(campaign=campaign, status="submitted").count() == 60
-    campaign.refresh_from_db()
-    assert campaign.counters == {"submitted": 60}
-    assert _advisory_locks_held() == 0
-
-
-def test_a_pause_lets_the_round_on_the_wire_finish_and_record_and_claims_nothing_more(octopush):
-    campaign = _prepared_campaign(octopush, 60, frame_size=10)
-    paused = []
-
-    def pause_after_the_first_frame_is_recorded():
-        if not paused:
-            paused.append(campaign_pause(campaign_id=campaign.pk))
-
-    assert (
-        campaign_dispatch(campaign_id=campaign.pk, budget=30, heartbeat=pause_after_the_first_frame_is_recorded) is None
-    )
-
-    states = list(Frame.objects.filter(campaign=campaign).order_by("seq").values_list("state", flat=True))
-    assert states == ["sent", "sent"] + ["pending"] * 4, "the frame in flight at the pause was recorded"
-    assert Message.objects.filter(campaign=campaign, status="submitted").count() == 20
-    assert _advisory_locks_held() == 0
-
-
-def test_a_dispatcher_does_not_reclaim_the_frame_it_has_in_flight(octopush):
-    """Advisory locks are re-entrant within a connection: the frame a dispatcher holds must be left out of its
-    next claim, or it would find its own frame `sending` and reconcile it as abandoned."""
-    campaign = _prepared_campaign(octopush, 20, frame_size=10)
-    (first,) = frames_claim(campaign_id=campaign.pk)
-    Frame.objects.filter(campaign=campaign).update(next_attempt_at=timezone.now())  # both due
-    (second,) = frames_claim(campaign_id=campaign.pk, holding=[first.id])
-    assert second.id != first.id and not second.reclaimed
-    (again,) = frames_claim(campaign_id=campaign.pk)  # what `holding` prevents
-    assert again.id == first.id and again.reclaimed
-    frames_unlock([first.id, second.id, first.id])
 
 
 def test_a_campaign_pauses_itself_after_consecutive_failed_rounds_and_says_why(octopush, sandbox, settings):
