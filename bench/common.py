@@ -51,6 +51,11 @@ def add_scale_arguments(parser, full: int, what: str = "rows") -> None:
         "--drop", action="append", default=[], metavar="NAME",
         help="drop this index or constraint in the throwaway database first, to measure a schema change (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--sql", action="append", default=[], metavar="STATEMENT",
+        help="run this statement in the throwaway database first, e.g. \"ALTER TABLE campaigns_message SET "
+             "(fillfactor = 50)\", to measure a schema change (repeatable)",
+    )  # fmt: skip
 
 
 def rows_from_args(args, full: int, minimum: int = 20) -> tuple[int, float]:
@@ -592,11 +597,24 @@ def standalone(run, parser, full: int, minimum: int = 20) -> None:
     setup_django()
     with bench_database():
         schema_drop(args.drop)
+        schema_run(args.sql)
         started = time.perf_counter()
         result = run(rows=rows, scale=scale, args=args)
         if args.drop:
             result.notes.append(f"schema variant: without {', '.join(args.drop)}")
+        if args.sql:
+            result.notes.append(f"schema variant: {'; '.join(args.sql)}")
         finish(result, started, args.json)
+
+
+def schema_run(statements: list[str]) -> None:
+    """Run DDL given on the command line (a schema change measured on the throwaway database only)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+            print(f"({statement})")
 
 
 def schema_drop(names: list[str]) -> None:
