@@ -4,7 +4,7 @@
 from django.db.models import Prefetch
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -171,7 +171,7 @@ class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         fields = [
             "id", "campaign", "contact", "account", "frame", "channel", "address", "text", "status", "reason",
             "error_code", "provider_message_id", "external_ref", "parts", "encoding", "cost", "created_at",
-            "queued_at", "submitted_at", "final_at", "updated_at",
+            "queued_at", "submitted_at", "final_at", "updated_at", "idempotency_key",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -215,16 +215,34 @@ class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend]
     pagination_class = NewestFirstPagination
 
-    @extend_schema(request=TransactionalSendSerializer, responses={202: TransactionalAcceptedSerializer})
+    @extend_schema(
+        request=TransactionalSendSerializer,
+        responses={202: TransactionalAcceptedSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Any unique string up to 255 characters (a UUID, your order id). A retry with the same key "
+                "and account sends nothing: it answers with the first message (and `Idempotent-Replayed: true`). "
+                "The same key with another number or text is a 400.",
+            )
+        ],
+    )
     def create(self, request, *args, **kwargs):
         """Send one transactional message; answers 202 with its id and where to follow its status."""
         serializer = TransactionalSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        message = services.message_send_transactional(**serializer.validated_data)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            raise serializers.ValidationError({"idempotency_key": "The Idempotency-Key header is over 255 characters."})
+        message, replayed = services.message_send_transactional_once(idempotency_key=key, **serializer.validated_data)
         status_url = request.build_absolute_uri(reverse("message-detail", args=[message.pk]))
         body = {"id": message.pk, "status": message.status, "reason": message.reason,
                 "external_ref": message.external_ref, "status_url": status_url}  # fmt: skip
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": status_url})
+        headers = {"Location": status_url, **({"Idempotent-Replayed": "true"} if replayed else {})}
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 def register(router) -> None:

@@ -193,10 +193,21 @@ class Message(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     final_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+    idempotency_key = models.CharField(
+        max_length=255, blank=True, default="", db_default="",
+        help_text="A transactional send's Idempotency-Key: a retry with the same key gets this message back, not a second send.",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.UniqueConstraint(fields=["campaign", "contact"], name="message_one_per_contact")]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact"], name="message_one_per_contact"),
+            # Partial: a campaign's messages have no key and take no entry.
+            models.UniqueConstraint(
+                fields=["account", "idempotency_key"], name="message_idempotency_key_unique",
+                condition=~models.Q(idempotency_key=""),
+            ),
+        ]  # fmt: skip
         indexes = [
             # Only failed messages: the progress page's breakdown of failures reads them, and no other row
             # (pending, sending, delivered: nearly all) pays for an entry when it is written or its status moves.

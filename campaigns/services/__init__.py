@@ -28,7 +28,7 @@ from campaigns.services.reports import (
     status_poll,
 )
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
-from campaigns.services.transactional import message_send_transactional
+from campaigns.services.transactional import message_send_transactional, message_send_transactional_once
 
 __all__ = [
     "campaign_cancel",
@@ -44,6 +44,7 @@ __all__ = [
     "dispatchers_watchdog",
     "frame_dispatch",
     "message_send_transactional",
+    "message_send_transactional_once",
     "messages_expire_unreported",
     "status_events_apply",
     "status_events_apply_all",

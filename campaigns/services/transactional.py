@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from campaigns.models import Frame, Message
 from campaigns.sms import sms_parts
@@ -35,6 +37,7 @@ def message_send_transactional(
     variables: dict[str, str] | None = None,
     channel: str = "sms",
     purpose: str = "transactional",
+    idempotency_key: str = "",
 ) -> Message:
     """Create the message and its frame and send it now; an unsubscribed address gets a `suppressed` message."""
     from campaigns.tasks import frame_send_task
@@ -74,7 +77,7 @@ def message_send_transactional(
     parts = sms_parts(text)
     message = Message(
         account=account, contact=contact, channel=channel, address=address, text=text,
-        parts=parts.parts, encoding=parts.encoding,
+        parts=parts.parts, encoding=parts.encoding, idempotency_key=idempotency_key,
     )  # fmt: skip
     if reason:
         message.status, message.reason = "suppressed", reason
@@ -91,3 +94,47 @@ def message_send_transactional(
     message.save()
     transaction.on_commit(lambda: frame_send_task.delay(message.frame_id))
     return message
+
+
+IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"
+
+
+def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Message, bool]:
+    """`message_send_transactional` at most once per account and key: a client that retries (its answer was
+    lost, its broker failed after our commit) gets the first message back instead of a second send.
+
+    Returns the message and whether it was sent before; without a key, every call sends. Of two requests with
+    one key at once, the database's unique index makes the second wait for the first to commit, and it then
+    answers with the first's message. A key used before for another number or text is refused, naming the key."""
+    if not idempotency_key:
+        return message_send_transactional(**send), False
+    account = send["account"]
+    earlier = Message.objects.filter(account=account, idempotency_key=idempotency_key).first()
+    if earlier is None:
+        try:
+            with transaction.atomic():
+                return message_send_transactional(**send, idempotency_key=idempotency_key), False
+        except IntegrityError as exc:
+            if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") != IDEMPOTENCY_KEY_CONSTRAINT:
+                raise
+        earlier = Message.objects.get(account=account, idempotency_key=idempotency_key)
+    _check_same_request(earlier, send)
+    return earlier, True
+
+
+def _check_same_request(earlier: Message, send: dict) -> None:
+    try:
+        address = normalize_address(send["to"])
+    except InvalidPhone:
+        address = send["to"]
+    text = send.get("text") or ""
+    if not text and send.get("template") is not None:
+        with contextlib.suppress(ValidationError):  # bad variables: compared by number only
+            text = template_render(send["template"].body, send.get("variables") or {})
+    if address != earlier.address or (text and text != earlier.text):
+        raise ValidationError(
+            {
+                "idempotency_key": f"This Idempotency-Key was used for message {earlier.pk} to {earlier.address} "
+                "with another number or text; use a new key for a new message."
+            }
+        )

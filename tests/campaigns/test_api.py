@@ -1,8 +1,14 @@
 """The campaigns API: CRUD, the action endpoints, messages (read, and transactional sends)."""
 
+import threading
+import time
+
 import pytest
 
-from campaigns.models import Campaign
+from django.db import connection, transaction
+
+from campaigns.models import Campaign, Frame, Message
+from campaigns.services import message_send_transactional_once
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -176,6 +182,56 @@ class TestMessages:
         assert response.status_code == 400
         assert "to" in response.json()
 
+    def _send(self, api, account, key, to="+919812345678", text="Your OTP is 1234"):
+        return api.post("/api/v1/messages/", {"account": account.pk, "to": to, "text": text}, HTTP_IDEMPOTENCY_KEY=key)
+
+    def test_a_retry_with_the_same_idempotency_key_gets_the_first_message_back_and_sends_nothing(self, api):
+        account = ProviderAccountFactory()
+        first = self._send(api, account, "order-1001-otp")
+        assert first.status_code == 202, first.json()
+        assert "Idempotent-Replayed" not in first.headers
+        again = self._send(api, account, "order-1001-otp", to="98123 45678")  # the same number, written nationally
+        assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.json()["id"] == first.json()["id"]
+        assert (Message.objects.count(), Frame.objects.count()) == (1, 1)
+        assert api.get(first["Location"]).json()["idempotency_key"] == "order-1001-otp"
+
+        other_account = self._send(api, ProviderAccountFactory(), "order-1001-otp")  # keys are the account's own
+        assert other_account.status_code == 202 and other_account.json()["id"] != first.json()["id"]
+        unkeyed = [self._send(api, account, "") for _ in range(2)]  # no key: every request sends
+        assert len({r.json()["id"] for r in unkeyed}) == 2
+
+    @pytest.mark.parametrize(
+        ("to", "text"), [("+919812300000", "Your OTP is 1234"), ("+919812345678", "Your OTP is 9999")]
+    )
+    def test_an_idempotency_key_reused_for_another_message_is_a_400_naming_it(self, api, to, text):
+        account = ProviderAccountFactory()
+        first = self._send(api, account, "k-1")
+        response = self._send(api, account, "k-1", to=to, text=text)
+        assert response.status_code == 400
+        assert f"used for message {first.json()['id']}" in response.json()["idempotency_key"][0]
+        assert Message.objects.count() == 1
+
+    def test_an_idempotency_key_reused_with_other_template_variables_is_a_400(self, api):
+        account = ProviderAccountFactory()
+        sender = SenderFactory(account=account)
+        template = DltTemplateFactory(account=account, senders=[sender])
+
+        def send(otp):
+            payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                       "variables": {"var": otp}}  # fmt: skip
+            return api.post("/api/v1/messages/", payload, format="json", HTTP_IDEMPOTENCY_KEY="otp-t-1")
+
+        assert send("1234").status_code == 202
+        assert send("1234").headers["Idempotent-Replayed"] == "true"
+        assert send("9999").status_code == 400
+        assert Message.objects.get().text == "Your OTP is 1234. Valid for 10 minutes. - Herald"
+
+    def test_an_idempotency_key_over_255_characters_is_a_400(self, api):
+        response = self._send(api, ProviderAccountFactory(), "k" * 256)
+        assert response.status_code == 400 and "idempotency_key" in response.json()
+        assert not Message.objects.exists()
+
     def test_pages_follow_the_cursor(self, api):
         campaign = CampaignFactory()
         made = [MessageFactory(campaign=campaign).pk for _ in range(5)]
@@ -185,3 +241,62 @@ class TestMessages:
             seen += [m["id"] for m in page["results"]]
             url = page["next"]
         assert seen == sorted(made, reverse=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_with_one_idempotency_key_at_once_make_one_message():
+    """The second finds nothing (the first has not committed), so both insert; the unique index makes the
+    second wait, and once the first commits it answers with the first's message instead of sending again."""
+    client = api_client_for(UserFactory(superuser=True))
+    client.raise_request_exception = False  # a 500 is an answer too
+    account = ProviderAccountFactory()
+    inserted, release, answers, firsts = threading.Event(), threading.Event(), [], []
+
+    def first_request():  # sends with the key and holds its transaction open
+        try:
+            with transaction.atomic():
+                firsts.append(message_send_transactional_once(
+                    idempotency_key="otp-77", account=account, to="+919812345678", text="Your OTP is 77"
+                ))  # fmt: skip
+                inserted.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def second_request():
+        try:
+            answers.append(
+                client.post(
+                    "/api/v1/messages/",
+                    {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 77"},
+                    HTTP_IDEMPOTENCY_KEY="otp-77",
+                )  # fmt: skip
+            )
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_request)
+    first.start()
+    assert inserted.wait(30)
+    second = threading.Thread(target=second_request)
+    second.start()
+    with connection.cursor() as cursor:  # the second insert waits on the first's index entry
+        for _ in range(300):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'INSERT INTO \"campaigns_message\"%%'"
+            )
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the second request never reached the insert")
+    release.set()
+    first.join(30)
+    second.join(30)
+
+    (message, replayed), answer = firsts[0], answers[0]
+    assert not replayed
+    assert answer.status_code == 202, answer.content
+    assert answer.json()["id"] == message.pk and answer.headers["Idempotent-Replayed"] == "true"
+    assert (Message.objects.count(), Frame.objects.count()) == (1, 1)

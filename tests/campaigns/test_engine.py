@@ -327,7 +327,9 @@ def test_a_transactional_send_through_the_api_is_delivered(engine):
         "sender": account.senders.get().pk,
     }
 
-    response = requests.post(f"{engine.web.url}/api/v1/messages/", json=body, headers=headers, timeout=10)
+    keyed = {**headers, "Idempotency-Key": "order-1001-otp"}
+
+    response = requests.post(f"{engine.web.url}/api/v1/messages/", json=body, headers=keyed, timeout=10)
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["status"] == "pending" and accepted["status_url"].endswith(f"/api/v1/messages/{accepted['id']}/")
@@ -336,6 +338,11 @@ def test_a_transactional_send_through_the_api_is_delivered(engine):
         return requests.get(accepted["status_url"], headers=headers, timeout=10).json()["status"] == "delivered"
 
     wait_until(delivered, timeout=30, what="the OTP to be delivered")
+    # The client never saw its answer and tries again with the same key: the first message, not a second SMS.
+    retry = requests.post(f"{engine.web.url}/api/v1/messages/", json=body, headers=keyed, timeout=10)
+    assert retry.status_code == 202 and retry.headers["Idempotent-Replayed"] == "true"
+    assert (retry.json()["id"], retry.json()["status"]) == (accepted["id"], "delivered")
+    assert Message.objects.filter(account=account).count() == 1 and Frame.objects.filter(account=account).count() == 1
     assert engine.sandbox.state.accepted_by_address[("octopush", "+33612345678")] == 1
 
 
