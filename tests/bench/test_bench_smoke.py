@@ -64,3 +64,18 @@ def test_every_benchmark_runs_at_a_tiny_scale_and_cleans_up(tmp_path):
 
     assert report["database"] not in _databases(), "the benchmark database was left behind"
     assert _processes_on(report["database"]) == [], "worker or web processes were left running"
+
+
+def test_a_benchmark_measures_a_schema_variant_given_on_the_command_line(tmp_path):
+    """`--drop` and `--sql` change the throwaway database's schema before the run, and the result says so."""
+    env = {k: v for k, v in os.environ.items() if k not in ("BENCH_SCALE", "HERALD_TEST_DATABASE")}
+    statement = "ALTER TABLE campaigns_message SET (fillfactor = 50)"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.bench_audience", "--rows", "200", "--json", str(tmp_path / "variant.json"),
+         "--drop", "message_account_address_idx", "--sql", statement],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    notes = json.loads((tmp_path / "variant.json").read_text())["notes"]
+    assert "schema variant: without message_account_address_idx" in notes
+    assert f"schema variant: {statement}" in notes
