@@ -226,7 +226,7 @@ class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 required=False,
                 description="Any unique string up to 255 characters (a UUID, your order id). A retry with the same key "
                 "and account sends nothing: it answers with the first message (and `Idempotent-Replayed: true`). "
-                "The same key with another number or text is a 400.",
+                "The same key with another number, text, channel or sender is a 400.",
             )
         ],
     )
@@ -235,8 +235,6 @@ class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         serializer = TransactionalSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > 255:
-            raise serializers.ValidationError({"idempotency_key": "The Idempotency-Key header is over 255 characters."})
         message, replayed = services.message_send_transactional_once(idempotency_key=key, **serializer.validated_data)
         status_url = request.build_absolute_uri(reverse("message-detail", args=[message.pk]))
         body = {"id": message.pk, "status": message.status, "reason": message.reason,

@@ -258,13 +258,14 @@ def _prepared(frame: ClaimedFrame, rows: list[tuple], context: SendContext) -> P
     """Render one frame's recipients (no database access)."""
     names = ("first_name", "last_name", "email", "phone", "identity", "country", "language", "timezone", "attributes")
     template = compile_text(context.text)
+    variables_used = template.names
     recipients, message_ids, texts, local_failures = [], {}, {}, []
     for row in rows:
         message_id, address, ref, stored_text = row[0], row[2], row[3], row[4]
         if stored_text and context.campaign is None:  # transactional: the text was given at creation
             text, variables = stored_text, {}
         else:
-            text, variables = template.fill(contact_values(dict(zip(names, row[5:], strict=True)), template.names))
+            text, variables = template.fill(contact_values(dict(zip(names, row[5:], strict=True)), variables_used))
         too_long = [k for k, v in variables.items() if len(v) > DLT_VARIABLE_MAX] if context.dlt_checked else []
         if too_long:
             local_failures.append((message_id, f"DLT variable {too_long[0]} is over {DLT_VARIABLE_MAX} characters"))

@@ -97,6 +97,7 @@ def message_send_transactional(
 
 
 IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"
+IDEMPOTENCY_KEY_MAX = Message._meta.get_field("idempotency_key").max_length
 
 
 def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Message, bool]:
@@ -105,9 +106,12 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
 
     Returns the message and whether it was sent before; without a key, every call sends. Of two requests with
     one key at once, the database's unique index makes the second wait for the first to commit, and it then
-    answers with the first's message. A key used before for another number or text is refused, naming the key."""
+    answers with the first's message. A key used before for another number, text, channel or sender is refused,
+    naming the key."""
     if not idempotency_key:
         return message_send_transactional(**send), False
+    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
+        raise ValidationError({"idempotency_key": f"The Idempotency-Key is over {IDEMPOTENCY_KEY_MAX} characters."})
     account = send["account"]
     earlier = Message.objects.filter(account=account, idempotency_key=idempotency_key).first()
     if earlier is None:
@@ -131,10 +135,17 @@ def _check_same_request(earlier: Message, send: dict) -> None:
     if not text and send.get("template") is not None:
         with contextlib.suppress(ValidationError):  # bad variables: compared by number only
             text = template_render(send["template"].body, send.get("variables") or {})
-    if address != earlier.address or (text and text != earlier.text):
+    sender = send.get("sender")
+    earlier_sender = earlier.frame.response.get("transactional", {}).get("sender") if earlier.frame else None
+    if (
+        address != earlier.address
+        or (text and text != earlier.text)
+        or send.get("channel", "sms") != earlier.channel
+        or (earlier_sender is not None and (sender.name if sender else "") != earlier_sender)
+    ):
         raise ValidationError(
             {
                 "idempotency_key": f"This Idempotency-Key was used for message {earlier.pk} to {earlier.address} "
-                "with another number or text; use a new key for a new message."
+                "with another number, text, channel or sender; use a new key for a new message."
             }
         )

@@ -212,6 +212,19 @@ class TestMessages:
         assert f"used for message {first.json()['id']}" in response.json()["idempotency_key"][0]
         assert Message.objects.count() == 1
 
+    def test_an_idempotency_key_reused_from_another_sender_is_a_400(self, api):
+        account = ProviderAccountFactory()
+        first_sender, other_sender = SenderFactory(account=account), SenderFactory(account=account)
+        payload = {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 1234"}
+
+        def send(sender):
+            return api.post("/api/v1/messages/", {**payload, "sender": sender.pk}, HTTP_IDEMPOTENCY_KEY="k-2")
+
+        assert send(first_sender).status_code == 202
+        assert send(first_sender).headers["Idempotent-Replayed"] == "true"
+        response = send(other_sender)
+        assert response.status_code == 400 and "sender" in response.json()["idempotency_key"][0]
+
     def test_an_idempotency_key_reused_with_other_template_variables_is_a_400(self, api):
         account = ProviderAccountFactory()
         sender = SenderFactory(account=account)
