@@ -1,14 +1,10 @@
 """The campaigns API: CRUD, the action endpoints, messages (read, and transactional sends)."""
 
-import threading
-import time
-
 import pytest
-
-from django.db import connection, transaction
 
 from campaigns.models import Campaign, Frame, Message
 from campaigns.services import message_send_transactional_once
+from tests.concurrency import second_waits_on_first
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -263,50 +259,23 @@ def test_two_requests_with_one_idempotency_key_at_once_make_one_message():
     client = api_client_for(UserFactory(superuser=True))
     client.raise_request_exception = False  # a 500 is an answer too
     account = ProviderAccountFactory()
-    inserted, release, answers, firsts = threading.Event(), threading.Event(), [], []
+    answers, firsts = [], []
 
-    def first_request():  # sends with the key and holds its transaction open
-        try:
-            with transaction.atomic():
-                firsts.append(message_send_transactional_once(
-                    idempotency_key="otp-77", account=account, to="+919812345678", text="Your OTP is 77"
-                ))  # fmt: skip
-                inserted.set()
-                release.wait(30)
-        finally:
-            connection.close()
+    def first_request():  # sends with the key; its transaction stays open
+        firsts.append(message_send_transactional_once(
+            idempotency_key="otp-77", account=account, to="+919812345678", text="Your OTP is 77"
+        ))  # fmt: skip
 
     def second_request():
-        try:
-            answers.append(
-                client.post(
-                    "/api/v1/messages/",
-                    {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 77"},
-                    HTTP_IDEMPOTENCY_KEY="otp-77",
-                )  # fmt: skip
-            )
-        finally:
-            connection.close()
+        answers.append(
+            client.post(
+                "/api/v1/messages/",
+                {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 77"},
+                HTTP_IDEMPOTENCY_KEY="otp-77",
+            )  # fmt: skip
+        )
 
-    first = threading.Thread(target=first_request)
-    first.start()
-    assert inserted.wait(30)
-    second = threading.Thread(target=second_request)
-    second.start()
-    with connection.cursor() as cursor:  # the second insert waits on the first's index entry
-        for _ in range(300):
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE 'INSERT INTO \"campaigns_message\"%%'"
-            )
-            if cursor.fetchone()[0]:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the second request never reached the insert")
-    release.set()
-    first.join(30)
-    second.join(30)
+    second_waits_on_first(first_request, second_request, insert_into="campaigns_message")
 
     (message, replayed), answer = firsts[0], answers[0]
     assert not replayed

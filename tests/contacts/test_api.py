@@ -1,18 +1,17 @@
 """The contacts API as an external system uses it: tokens, permissions, CRUD, filters, field-named errors."""
 
 import io
-import threading
-import time
 
 import pytest
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from rest_framework.test import APIClient
 
 from config.api import constraint_error_detail
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
+from tests.concurrency import second_waits_on_first
 from tests.factories import (
     PASSWORD,
     ContactFactory,
@@ -272,41 +271,15 @@ def test_two_clients_creating_one_tag_in_two_cases_at_once_get_one_tag_and_a_400
     the second, and its client gets the field message validation would have given, not a 500."""
     client = api_client_for(UserFactory(superuser=True))
     client.raise_request_exception = False  # a 500 is an answer too
-    inserted, release, answers = threading.Event(), threading.Event(), []
+    answers = []
 
-    def first_client():  # inserts "vip" and holds its transaction open
-        try:
-            with transaction.atomic():
-                Tag.objects.create(name="vip")
-                inserted.set()
-                release.wait(30)
-        finally:
-            connection.close()
+    def first_client():  # inserts "vip"; its transaction stays open
+        Tag.objects.create(name="vip")
 
     def second_client():
-        try:
-            answers.append(client.post("/api/v1/tags/", {"name": "VIP"}, format="json"))
-        finally:
-            connection.close()
+        answers.append(client.post("/api/v1/tags/", {"name": "VIP"}, format="json"))
 
-    first = threading.Thread(target=first_client)
-    first.start()
-    assert inserted.wait(30)
-    second = threading.Thread(target=second_client)
-    second.start()
-    with connection.cursor() as cursor:  # the second insert waits on the first's index entry
-        for _ in range(300):
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"contacts_tag\"%%'"
-            )
-            if cursor.fetchone()[0]:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the second client never reached the insert")
-    release.set()
-    first.join(30)
-    second.join(30)
+    second_waits_on_first(first_client, second_client, insert_into="contacts_tag")
 
     assert answers[0].status_code == 400, answers[0].content
     assert answers[0].json() == {"name": ["A tag with this name exists already (in capitals or not)."]}

@@ -1,0 +1,51 @@
+"""Two clients at once, in a fixed order: the first holds an uncommitted write while the second runs into it."""
+
+import threading
+import time
+
+import pytest
+
+from django.db import connection, transaction
+
+
+def second_waits_on_first(first, second, *, insert_into: str) -> None:
+    """Run `first()` in a thread, in a transaction it holds open; then `second()` in another thread, until its
+    INSERT into `insert_into` waits on a lock (the first's uncommitted index entry); then commit the first and
+    wait for both. Each callable records its own result."""
+    written, release = threading.Event(), threading.Event()
+
+    def holding():
+        try:
+            with transaction.atomic():
+                first()
+                written.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def running():
+        try:
+            second()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=holding), threading.Thread(target=running)]
+    threads[0].start()
+    assert written.wait(30), "the first client never wrote"
+    threads[1].start()
+    try:
+        with connection.cursor() as cursor:
+            for _ in range(300):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                    [f'INSERT INTO "{insert_into}"%'],
+                )
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the second client never reached the insert")
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(30)
