@@ -16,6 +16,7 @@ MessageStatus = models.TextChoices("MessageStatus", [(s.name, s.value) for s in 
 # The error_code of a failure Herald assumed, not one the vendor reported: an answer was lost and nothing
 # proved the vendor got the message. A delivery report that arrives later overturns it (services/reports.py).
 OUTCOME_UNKNOWN = "outcome-unknown"
+IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"  # named by the service that catches its violation
 
 
 class Campaign(models.Model):
@@ -204,7 +205,7 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["campaign", "contact"], name="message_one_per_contact"),
             # Partial: a campaign's messages have no key and take no entry.
             models.UniqueConstraint(
-                fields=["account", "idempotency_key"], name="message_idempotency_key_unique",
+                fields=["account", "idempotency_key"], name=IDEMPOTENCY_KEY_CONSTRAINT,
                 condition=~models.Q(idempotency_key=""),
             ),
         ]  # fmt: skip

@@ -7,7 +7,7 @@ import contextlib
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from campaigns.models import Frame, Message
+from campaigns.models import IDEMPOTENCY_KEY_CONSTRAINT, Frame, Message
 from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from contacts.models import Contact
@@ -96,7 +96,6 @@ def message_send_transactional(
     return message
 
 
-IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"
 IDEMPOTENCY_KEY_MAX = Message._meta.get_field("idempotency_key").max_length
 
 
