@@ -1,7 +1,10 @@
 """Reconcile a frame whose answer was lost (timeout, dropped connection, dead worker): find out what
 the vendor already has, and send again only what it never got (DESIGN §3.6).
 
-- "resend" (Octopush): the same request_id again; the vendor answers 120 for a frame it has.
+- "resend" (Octopush): the same request_id again; the vendor answers 120 for a frame it has. Only within the
+  vendor's de-duplication window (`resend_window`, 24 h for Octopush) less RESEND_MARGIN: later (a campaign
+  paused with a frame in doubt and resumed days after), the vendor would take the same key as a new request,
+  so the frame is settled as "callbacks" instead.
 - "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs; what it does not
   know is resent, but only LOOKUP_SETTLE after the answer was lost (a slow vendor may still be taking the
   request after our client gave up). "Not ready yet" (NotReadyYet) means the vendor holds the message but
@@ -22,7 +25,11 @@ from django.utils import timezone
 
 from campaigns import ratelimit
 from campaigns.models import OUTCOME_UNKNOWN, StatusEvent
-from providers.backends.base import Account, NotReadyYet, RecipientResult, SendResult, Status
+from providers.backends.base import Account, Backend, NotReadyYet, RecipientResult, SendResult, Status
+
+# A resend is trusted to be de-duplicated until this long before the vendor's window ends: the window runs from
+# when the vendor took the first request, which may be up to a request's timeout before the answer was lost.
+RESEND_MARGIN = 3600.0
 
 
 def frame_reconcile(prepared, context, account: Account):
@@ -30,14 +37,15 @@ def frame_reconcile(prepared, context, account: Account):
     from campaigns.services.dispatch import CallOutcome
 
     backend, outbound = context.backend, prepared.outbound
-    if backend.recovery == "resend":
+    mode = recovery_mode(backend, _waited(prepared))
+    if mode == "resend":
         ratelimit.acquire(context.account.pk, context.account.rate_limit)
         result = backend.send(account, outbound)
         summary = {**result.summary, "reconciled": "resend", "vendor_had_it": result.already_accepted}
         return CallOutcome(replace(result, summary=summary))
 
     try:
-        known = None if backend.recovery == "callbacks" else backend.recover(account, outbound)
+        known = None if mode == "callbacks" else backend.recover(account, outbound)
     except NotReadyYet as exc:  # e.g. Hyber's reports exist only some seconds after the send: wait, no failure
         waited = _waited(prepared)
         if waited < settings.CALLBACK_SETTLE:
@@ -54,10 +62,16 @@ def frame_reconcile(prepared, context, account: Account):
             if waited < settings.CALLBACK_SETTLE:
                 return CallOutcome(deferred_until=settings.CALLBACK_SETTLE - waited)
             if not context.account.options.get("at_least_once"):
+                if backend.recovery == "resend":  # past the vendor's de-duplication window
+                    why = (
+                        f"no answer from {backend.label}, and its {_hours(backend.resend_window)} h "
+                        f"de-duplication window has passed, so it was not sent again"
+                    )
+                else:
+                    why = f"no answer and no delivery report from {backend.label} within {int(settings.CALLBACK_SETTLE)} s"
                 unknown = [
                     RecipientResult(r.external_ref, r.address, False, Status.FAILED, code=OUTCOME_UNKNOWN,
-                                    text=f"outcome unknown: no answer and no delivery report from "
-                                         f"{backend.label} within {int(settings.CALLBACK_SETTLE)} s")
+                                    text=f"outcome unknown: {why}")
                     for r in remaining
                 ]  # fmt: skip
                 return CallOutcome(SendResult([*known, *unknown], summary={"reconciled": "callbacks"}))
@@ -72,8 +86,21 @@ def frame_reconcile(prepared, context, account: Account):
         resent = backend.send(account, replace(outbound, recipients=remaining))
         results += resent.results
         ticket, unsent_error = resent.ticket, resent.unsent_error  # a resend that stopped part-way: retry the rest
-    summary = {"reconciled": backend.recovery, "resent": len(remaining)}
+    summary = {"reconciled": mode, "resent": len(remaining)}
     return CallOutcome(SendResult(results, ticket=ticket, summary=summary, unsent_error=unsent_error))
+
+
+def recovery_mode(backend: Backend, waited: float) -> str:
+    """How to settle a frame whose answer was lost `waited` seconds ago: the backend's `recovery`, except a
+    "resend" past the vendor's de-duplication window (less RESEND_MARGIN), which is settled as "callbacks"."""
+    window = backend.resend_window
+    if backend.recovery == "resend" and window is not None and waited >= window - RESEND_MARGIN:
+        return "callbacks"
+    return backend.recovery
+
+
+def _hours(seconds: float | None) -> str:
+    return f"{(seconds or 0) / 3600:g}"
 
 
 def _known_from_reports(account_id: int, outbound) -> list[RecipientResult]:

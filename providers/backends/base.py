@@ -450,6 +450,9 @@ class Backend:
     # How Herald recovers a frame whose response was lost (DESIGN §3.6): "resend" (idempotent),
     # "lookup" (ask by our refs), or "callbacks" (wait for reports carrying our refs).
     recovery: ClassVar[str] = "lookup"
+    # "resend" only: how long the vendor de-duplicates a repeated idempotency key, in seconds (None: for ever).
+    # Past it a resend could be sent twice, so recovery falls back to "callbacks".
+    resend_window: ClassVar[float | None] = None
 
     def send(self, account: Account, frame: OutboundFrame) -> SendResult:
         """Send one frame in one HTTP request; per-recipient results in the frame's order."""

@@ -108,6 +108,7 @@ class OctopushBackend(Backend):
         CredentialField("api_key", "API key", help_text="Octopush console → API & integrations."),
     )
     recovery = "resend"  # the same request_id again: 120 when Octopush had the frame
+    resend_window = 24 * 3600.0  # request_id is de-duplicated for 24 h (seed 002)
 
     def send(self, account: Account, frame: OutboundFrame) -> SendResult:
         """One campaign request; every recipient shares the request's sms_ticket."""

@@ -96,7 +96,16 @@ class OctopushSandbox(VendorEmulator):
             return self._set_account(body)
         if action == "optout":
             return self._optout(body)
+        if action == "forget_request_ids":
+            return self._forget_request_ids()
         raise KeyError(action)
+
+    def _forget_request_ids(self) -> dict[str, Any]:
+        """What 24 hours do: every request_id seen so far may be used again (and is then a new campaign)."""
+        with self._lock:
+            forgotten = len(self._request_ids)
+            self._request_ids.clear()
+        return {"forgotten": forgotten}
 
     # --- sending ---
 

@@ -479,6 +479,45 @@ def test_a_gateways_504_after_the_vendor_took_the_message_is_reconciled_not_sent
     assert _hyber_accepted(sandbox) == 1, "sent twice"
 
 
+def _octopush_accepted(sandbox) -> list[int]:
+    return sorted(n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "octopush")
+
+
+@pytest.mark.parametrize(
+    ("hours_in_doubt", "at_least_once", "statuses", "accepted"),
+    [
+        (22, False, {("submitted", "")}, [1, 1]),  # within the window: sent again, Octopush answers 120
+        (25, False, {("failed", "outcome-unknown")}, [1, 1]),  # past it: not sent again, the outcome is unknown
+        (25, True, {("submitted", "")}, [2, 2]),  # past it, on an account that accepts duplicates over losses
+    ],
+)
+def test_an_octopush_frame_in_doubt_is_resent_only_while_octopush_still_recognises_its_request_id(
+    octopush, sandbox, hours_in_doubt, at_least_once, statuses, accepted
+):
+    """Octopush takes a frame and its answer is lost. Sending it again with the same request_id is safe only
+    while Octopush de-duplicates it (24 h, less an hour's margin): a campaign paused with a frame in doubt and
+    resumed a day later must not send its recipients a second time."""
+    ProviderAccount.objects.filter(pk=octopush.pk).update(options={**octopush.options, "at_least_once": at_least_once})
+    sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)
+    campaign = _prepared_campaign(octopush, 2, frame_size=2)
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    assert frame.uncertain and frame.state == "pending" and _octopush_accepted(sandbox) == [1, 1]
+
+    sandbox.configure(rate_drop=0.0)
+    in_doubt_since = timezone.now() - timedelta(hours=hours_in_doubt)
+    Frame.objects.filter(pk=frame.pk).update(response={**frame.response, "uncertain_since": in_doubt_since.isoformat()})
+    if hours_in_doubt >= 24:
+        sandbox.vendors["octopush"].control("forget_request_ids", {})  # what the hours did to Octopush's memory
+    _send_due(campaign, frame)
+    messages = Message.objects.filter(campaign=campaign)
+    assert set(messages.values_list("status", "error_code")) == statuses
+    assert _octopush_accepted(sandbox) == accepted
+    if statuses == {("failed", "outcome-unknown")}:
+        assert "24 h de-duplication window has passed" in messages.first().reason
+        assert frame.state == "sent" and frame.response["reconciled"] == "callbacks"
+
+
 @pytest.fixture
 def devino(sandbox, settings):
     return _sandbox_account(sandbox, settings, "devino")  # its reports come late, by hand
