@@ -1,12 +1,14 @@
 """A per-account token bucket in Redis, shared by every worker process and machine.
 
-The bucket refills at `rate` tokens a second up to `burst`; each provider request takes one.
+The bucket refills at `rate` tokens a second up to `burst`; each provider request takes one (`paced`
+hands backends an account that waits for its token before every request it makes).
 The arithmetic runs inside Redis (one Lua script, Redis's own clock), so concurrent workers
 never overdraw it.
 """
 
 import time
-from functools import cache
+from dataclasses import replace
+from functools import cache, partial
 
 import redis
 
@@ -60,3 +62,8 @@ def acquire(account_id: int, rate: float, tokens: int = 1, max_wait: float = 60.
         if wait <= 0 or time.monotonic() >= deadline:
             return
         time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+
+
+def paced(account):
+    """The backend's view of a ProviderAccount whose every request waits for the account's rate limit."""
+    return replace(account.as_backend_account(), pace=partial(acquire, account.pk, account.rate_limit))

@@ -305,11 +305,10 @@ def frame_call(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
     if not prepared.outbound.recipients:
         # Nothing left to send. For a reclaimed frame, the vendor's reports (carrying our refs) settled it.
         return CallOutcome(SendResult([], summary={"reconciled": "reports"} if prepared.frame.reclaimed else {}))
-    account = context.account.as_backend_account()
+    account = ratelimit.paced(context.account)
     try:
         if prepared.frame.reclaimed:
             return frame_reconcile(prepared, context, account)
-        ratelimit.acquire(context.account.pk, context.account.rate_limit)
         return CallOutcome(context.backend.send(account, prepared.outbound))
     except BackendError as exc:
         return CallOutcome(error=exc)

@@ -23,7 +23,6 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns import ratelimit
 from campaigns.models import OUTCOME_UNKNOWN, StatusEvent
 from providers.backends.base import Account, Backend, NotReadyYet, RecipientResult, SendResult, Status
 
@@ -33,13 +32,13 @@ RESEND_MARGIN = 3600.0
 
 
 def frame_reconcile(prepared, context, account: Account):
-    """Settle a reclaimed frame; returns the dispatch CallOutcome. Runs without database writes."""
+    """Settle a reclaimed frame; returns the dispatch CallOutcome. Runs without database writes. `account` is
+    paced (campaigns.ratelimit.paced): lookups and resends wait for the rate limit as sends do."""
     from campaigns.services.dispatch import CallOutcome
 
     backend, outbound = context.backend, prepared.outbound
     mode = recovery_mode(backend, _waited(prepared))
     if mode == "resend":
-        ratelimit.acquire(context.account.pk, context.account.rate_limit)
         result = backend.send(account, outbound)
         summary = {**result.summary, "reconciled": "resend", "vendor_had_it": result.already_accepted}
         return CallOutcome(replace(result, summary=summary))
@@ -82,7 +81,6 @@ def frame_reconcile(prepared, context, account: Account):
     results = list(known)
     ticket, unsent_error = "", None
     if remaining:
-        ratelimit.acquire(context.account.pk, context.account.rate_limit)
         resent = backend.send(account, replace(outbound, recipients=remaining))
         results += resent.results
         ticket, unsent_error = resent.ticket, resent.unsent_error  # a resend that stopped part-way: retry the rest

@@ -23,6 +23,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from campaigns import ratelimit
 from campaigns.models import OUTCOME_UNKNOWN, Frame, Message, StatusEvent
 from campaigns.services.counters import moved_counters_sql
 from campaigns.services.side_by_side import on_own_connections
@@ -310,7 +311,7 @@ def status_poll(*, account_id: int, max_frames: int = 50) -> int:
         .order_by("finished_at")[:max_frames]
     )
     stored = 0
-    config = account.as_backend_account()
+    config = ratelimit.paced(account)  # each page asked for counts against the account's rate limit
     for frame in frames:
         refs = [
             MessageRef(str(ref), address, provider_id)

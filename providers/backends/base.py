@@ -16,6 +16,7 @@ import enum
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -85,6 +86,9 @@ class Account:
     webhook_secret: str = ""  # shared secret for callbacks (bearer token, signature key or URL secret)
     uuid: str = ""
     timeout: float = 30.0  # seconds to wait for an answer (connect timeout is at most 5)
+    # Called before each request to the vendor: Herald's per-account rate limit, which counts requests, not frames
+    # (Devino takes one per text). None: no limit (a staff member's "check credentials").
+    pace: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def credential(self, name: str) -> str:
         value = self.credentials.get(name, "")
@@ -386,12 +390,14 @@ def request(
 ) -> requests.Response:
     """Send one HTTP request and map the transport outcome onto the error set.
 
-    Timeout, connection error or 5xx → ConnectionFailed; 429 → Throttled (with Retry-After);
-    any other non-2xx → ResponseStatusError carrying the vendor's message, found by
-    `vendor_error(response) -> (code, text)` when given. 2xx responses are returned untouched:
-    backends read bodies only for vendor-level outcomes.
+    Waits for the account's rate limit first (`Account.pace`). Timeout, connection error or 5xx →
+    ConnectionFailed; 429 → Throttled (with Retry-After); any other non-2xx → ResponseStatusError carrying
+    the vendor's message, found by `vendor_error(response) -> (code, text)` when given. 2xx responses are
+    returned untouched: backends read bodies only for vendor-level outcomes.
     """
     timeout = (min(CONNECT_TIMEOUT, account.timeout), account.timeout)
+    if account.pace is not None:
+        account.pace()
     try:
         response = session_for(account).request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:

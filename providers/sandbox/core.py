@@ -273,6 +273,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     status: int
+    at: float = field(default_factory=time.monotonic)  # when it was answered (the sandbox's monotonic clock)
 
 
 class SandboxState:

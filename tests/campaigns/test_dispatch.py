@@ -305,6 +305,20 @@ def test_the_rate_limit_is_one_token_bucket_per_account_in_redis():
     assert try_acquire(999_002, rate=5) == 0.0, "another account has its own bucket"
 
 
+def test_the_rate_limit_counts_every_request_a_frame_takes_not_the_frame(devino, sandbox):
+    """The account's rate limit is requests a second. Devino takes one request per distinct text, so a
+    personalised frame of 12 is 12 requests: at 4 a second (a second's worth at once), the last goes at least
+    2 s after the first, where one token for the frame let all 12 go at once."""
+    ProviderAccount.objects.filter(pk=devino.pk).update(rate_limit=4)
+    campaign = _prepared_campaign(devino, 12, frame_size=12, start_text="Hi {{first_name}}")
+    campaign_dispatch(campaign_id=campaign.pk, budget=30)
+    times = [r.at for r in sandbox.state.requests if r.vendor == "devino" and sandbox.vendors["devino"].is_send(r)]
+    assert len(times) == 12 and set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        "submitted"
+    }
+    assert max(times) - min(times) >= (12 - 4) / 4 - 0.05, "more than 4 requests a second went to Devino"
+
+
 def test_cost_is_the_vendors_money_where_it_reports_money_else_parts_times_price(octopush, sandbox):
     campaign = _prepared_campaign(octopush, 10, frame_size=10)
     campaign_dispatch(campaign_id=campaign.pk, budget=5)
