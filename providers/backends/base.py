@@ -317,6 +317,12 @@ class Throttled(BackendError):
         self.retry_after = retry_after
 
 
+class NotSent(BackendError):
+    """Herald did not send the request (its rate limit could not be checked): nothing reached the vendor; retry."""
+
+    retryable = True
+
+
 class ResponseStatusError(BackendError):
     """A non-2xx answer that is not throttling or a server error (401, 403, 404 …): permanent."""
 
@@ -397,7 +403,10 @@ def request(
     """
     timeout = (min(CONNECT_TIMEOUT, account.timeout), account.timeout)
     if account.pace is not None:
-        account.pace()
+        try:
+            account.pace()
+        except Exception as exc:  # e.g. Redis unreachable: a failure of this request, which was never sent
+            raise NotSent(f"Not sent to {account.kind}: the rate limit could not be checked ({exc})") from exc
     try:
         response = session_for(account).request(method, url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:

@@ -16,6 +16,7 @@ from providers.backends.base import (
     CheckResult,
     ConfigError,
     ConnectionFailed,
+    NotSent,
     Recipient,
     Rejected,
     ResponseStatusError,
@@ -104,6 +105,18 @@ def answer(*message_ids: str, refused: tuple[tuple[str, str], ...] = ()) -> dict
             ],
         }
     }
+
+
+def pace_failing_after(granted: int):
+    """An `Account.pace` that grants `granted` requests, then fails as an unreachable Redis would."""
+    calls = []
+
+    def pace() -> None:
+        calls.append(1)
+        if len(calls) > granted:
+            raise ConnectionError("Error 111 connecting to localhost:6379. Connection refused.")
+
+    return pace
 
 
 def personalised(texts: list[str]):
@@ -214,6 +227,16 @@ SEND_CASES = [
         expected_results=[submitted("+79103398080", "m-1", ref="ref-1")],
         expected_ticket="7004",
         expected_unsent_error=Throttled,
+    ),
+    SendCase(
+        label="a later text the rate limit could not clear (Redis down): never sent, the rest left to retry",
+        frame=personalised(["Hi Ann", "Hi Bob", "Hi Cy"]),
+        responses={SEND: [reply(200, answer("m-1"))]},
+        expected_requests=[req(SEND, json_subset={"taskId": 7004})],
+        expected_results=[submitted("+79103398080", "m-1", ref="ref-1")],
+        expected_ticket="7004",
+        expected_unsent_error=NotSent,
+        account={"pace": pace_failing_after(1)},
     ),
     SendCase(
         label="a later text refused after an earlier one was accepted: its recipients rejected, the others go on",
