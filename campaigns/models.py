@@ -277,6 +277,13 @@ class StatusEvent(models.Model):
             models.Index(
                 fields=["account", "external_ref"], name="status_event_ref_idx", condition=~models.Q(external_ref="")
             ),
+            # Reports that gave up matching, by number: a frame settled after its answer was lost looks for its
+            # own among them (services/reports.py status_events_rematch). Only those events take an entry.
+            models.Index(
+                fields=["account", "address"],
+                name="status_event_unmatched_idx",
+                condition=models.Q(outcome="unmatched"),
+            ),
         ]
 
     def __str__(self):

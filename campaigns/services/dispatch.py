@@ -33,6 +33,7 @@ from campaigns.models import Campaign, Frame
 from campaigns.rendering import compile_text, contact_values
 from campaigns.services.counters import moved_counters_sql
 from campaigns.services.lifecycle import campaign_pause_on_trouble, frames_close_after_stop
+from campaigns.services.reports import status_events_rematch
 from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from providers.backends import get_backend
@@ -442,6 +443,21 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
             )
         for campaign_id in campaign_ids:  # one campaign per dispatcher
             Campaign.objects.filter(pk=campaign_id).update(consecutive_failures=0, cost_actual=F("cost_actual") + cost)
+        if context.backend.recovery == "resend":
+            _reports_rematch([prepared for prepared, _ in successes if prepared.frame.reclaimed], context)
+
+
+def _reports_rematch(reclaimed: list[PreparedFrame], context: SendContext) -> None:
+    """A frame in doubt of a vendor whose reports name no ref of ours (Octopush: its ticket and the number) is
+    recorded only now; the reports that came while its messages were pending found nothing, and get another go."""
+    from campaigns.services.recovery import in_doubt_since
+
+    for prepared in reclaimed:
+        status_events_rematch(
+            account_id=context.account.pk,
+            numbers=[r.address for r in prepared.outbound.recipients],
+            since=in_doubt_since(prepared),
+        )
 
 
 def frame_record_partial(prepared: PreparedFrame, result: SendResult, context: SendContext) -> None:

@@ -18,12 +18,13 @@ the vendor already has, and send again only what it never got (DESIGN §3.6).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, StatusEvent
+from campaigns.services.reports import status_reports_unmatched_by_number
 from providers.backends.base import Account, Backend, NotReadyYet, RecipientResult, SendResult, Status
 
 # A resend is trusted to be de-duplicated until this long before the vendor's window ends: the window runs from
@@ -55,6 +56,8 @@ def frame_reconcile(prepared, context, account: Account):
         return CallOutcome(SendResult(received, summary={"reconciled": "lookup", "not_ready_after": int(waited)}))
     if known is None:
         known = _known_from_reports(context.account.pk, outbound)
+        if backend.recovery == "resend":  # past the window: these reports name the vendor's ticket, not our ref
+            known += _known_from_reports_by_number(context.account.pk, outbound, in_doubt_since(prepared), known)
         remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]
         if remaining:
             waited = _waited(prepared)
@@ -114,6 +117,29 @@ def _known_from_reports(account_id: int, outbound) -> list[RecipientResult]:
         RecipientResult(ref, refs[ref].address, True, Status.SUBMITTED, provider_message_id=provider_id)
         for ref, provider_id in seen.items()
     ]
+
+
+def _known_from_reports_by_number(account_id: int, outbound, since: datetime, known) -> list[RecipientResult]:
+    """Recipients whose numbers have a report, since the frame was in doubt, naming a ticket no message of ours
+    has: the vendor took them (Octopush reports name only its ticket and the number). Recorded with that ticket,
+    so that the reports then match them (dispatch re-matches them once the frame is recorded)."""
+    settled = {k.external_ref for k in known}
+    unsettled = [r for r in outbound.recipients if r.external_ref not in settled]
+    tickets = status_reports_unmatched_by_number(
+        account_id=account_id, numbers=[r.address for r in unsettled], since=since, list_name=outbound.campaign_name
+    )
+    return [
+        RecipientResult(r.external_ref, r.address, True, Status.SUBMITTED, provider_message_id=tickets[r.address])
+        for r in unsettled
+        if r.address in tickets
+    ]
+
+
+def in_doubt_since(prepared) -> datetime:
+    """When the frame's answer was first lost, less a request's timeout (the vendor may have taken it then)."""
+    value = prepared.frame.response.get("uncertain_since")
+    since = datetime.fromisoformat(value) if value else timezone.now()
+    return since - timedelta(seconds=settings.PROVIDER_HTTP_TIMEOUT)
 
 
 def _waited(prepared) -> float:
