@@ -33,6 +33,7 @@ from campaigns.services.editing import (
     campaign_delete,
     campaign_update,
 )
+from config.admin_mixins import UniqueRaceAdmin
 from contacts.admin import ContactAdmin
 
 ESTIMATE_ABOVE = 100_000  # below this many rows an exact COUNT(*) is cheap enough
@@ -73,7 +74,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     """The composer (dependent choices, template variables, live estimate), the action buttons with their
     confirmation pages, and for a campaign under way its live progress and delivery report (admin_views.py)."""
 

@@ -14,6 +14,7 @@ from django.http import HttpResponseNotAllowed, JsonResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
 
+from config.admin_mixins import UniqueRaceAdmin
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
@@ -52,7 +53,7 @@ class ContactTagInline(admin.TabularInline):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     list_display = ["phone", "name", "email", "country", "tag_names", "is_active", "created_at"]
     list_display_links = ["phone", "name"]
     list_filter = ["is_active", TagListFilter, "created_at"]
@@ -120,7 +121,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     list_display = ["name", "description", "contact_count", "created_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["created_at"]
@@ -134,7 +135,7 @@ class TagAdmin(admin.ModelAdmin):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     list_display = ["name", "rule", "updated_at"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["positive_tags", "negative_tags"]
@@ -269,7 +270,7 @@ class UnsubscriberForm(forms.ModelForm):
 
 
 @admin.register(Unsubscriber)
-class UnsubscriberAdmin(admin.ModelAdmin):
+class UnsubscriberAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     form = UnsubscriberForm
     list_display = ["address", "scope", "value", "source", "reason", "created_at"]
     list_filter = ["scope", "source", "created_at"]

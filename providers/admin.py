@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from config.admin_mixins import UniqueRaceAdmin
 from providers import dlt, services, sync
 from providers.backends.base import BackendError
 from providers.forms import DltTemplateForm, ProviderAccountForm, SenderForm
@@ -27,7 +28,7 @@ class SenderInline(admin.TabularInline):
 
 
 @admin.register(ProviderAccount)
-class ProviderAccountAdmin(admin.ModelAdmin):
+class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     form = ProviderAccountForm
     list_display = ["name", "kind", "is_active", "channel_list", "price_per_part", "currency", "last_check_ok", "last_dlr_at"]  # fmt: skip
     list_filter = ["kind", "is_active"]
@@ -161,7 +162,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Sender)
-class SenderAdmin(admin.ModelAdmin):
+class SenderAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     form = SenderForm
     list_display = ["name", "account", "channel", "service", "country", "dlt_entity_id", "status"]
     list_filter = ["status", "channel", "service", "account"]
@@ -172,7 +173,7 @@ class SenderAdmin(admin.ModelAdmin):
 
 
 @admin.register(DltTemplate)
-class DltTemplateAdmin(admin.ModelAdmin):
+class DltTemplateAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     form = DltTemplateForm
     list_display = ["name", "dlt_template_id", "type", "status", "account", "variable_list", "sender_names"]
     list_filter = ["type", "status", "is_english", "account"]

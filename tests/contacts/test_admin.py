@@ -3,6 +3,7 @@
 import pytest
 
 from contacts.models import Contact, Tag, Unsubscriber
+from tests.concurrency import second_waits_on_first
 from tests.factories import ContactFactory, SegmentFactory, TagFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +98,26 @@ def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(clie
     assert "value" in response.context["adminform"].form.errors
     response = client.post("/admin/contacts/unsubscriber/add/", {"address": "12", "scope": "all", "source": "admin"})
     assert "address" in response.context["adminform"].form.errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_staff_adding_one_tag_at_once_the_second_gets_the_form_back_saying_why():
+    """Both forms pass the uniqueness check (neither sees the other's uncommitted tag); the database's unique
+    index stops the second save, and its page comes back with the message the check gives and what was typed,
+    not a 500, and nothing of it saved."""
+    client = admin_client_for()
+    answers = []
+
+    def first_staff():  # adds "vip"; the transaction stays open
+        Tag.objects.create(name="vip")
+
+    def second_staff():
+        answers.append(client.post("/admin/contacts/tag/add/", {"name": "VIP", "description": "Loyal"}))
+
+    second_waits_on_first(first_staff, second_staff, insert_into="contacts_tag")
+
+    assert answers[0].status_code == 200
+    form = answers[0].context["adminform"].form
+    assert form.non_field_errors() == ["A tag with this name exists already (in capitals or not)."]
+    assert form.data["description"] == "Loyal"
+    assert list(Tag.objects.values_list("name", flat=True)) == ["vip"]
