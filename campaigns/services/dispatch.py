@@ -433,6 +433,8 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
     campaign_ids = {prepared.frame.campaign_id for prepared, _ in successes} - {None}
     values = ", ".join(["(%s::bigint, %s, %s::jsonb)"] * len(frame_rows))
     with transaction.atomic():
+        if context.backend.recovery == "resend":  # first: events before messages and campaigns, as appliers lock
+            _reports_rematch([prepared for prepared, _ in successes if prepared.frame.reclaimed], context)
         messages_record(rows)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -443,13 +445,12 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
             )
         for campaign_id in campaign_ids:  # one campaign per dispatcher
             Campaign.objects.filter(pk=campaign_id).update(consecutive_failures=0, cost_actual=F("cost_actual") + cost)
-        if context.backend.recovery == "resend":
-            _reports_rematch([prepared for prepared, _ in successes if prepared.frame.reclaimed], context)
 
 
 def _reports_rematch(reclaimed: list[PreparedFrame], context: SendContext) -> None:
     """A frame in doubt of a vendor whose reports name no ref of ours (Octopush: its ticket and the number) is
-    recorded only now; the reports that came while its messages were pending found nothing, and get another go."""
+    recorded only now; the reports that came while its messages were pending gave up matching, and get another
+    go once this transaction commits (those still retrying match on their next try)."""
     from campaigns.services.recovery import in_doubt_since
 
     for prepared in reclaimed:

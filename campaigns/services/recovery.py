@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, StatusEvent
-from campaigns.services.reports import status_reports_unmatched_by_number
+from campaigns.services.reports import status_reports_ticket_of_frame
 from providers.backends.base import Account, Backend, NotReadyYet, RecipientResult, SendResult, Status
 
 # A resend is trusted to be de-duplicated until this long before the vendor's window ends: the window runs from
@@ -56,8 +56,8 @@ def frame_reconcile(prepared, context, account: Account):
         return CallOutcome(SendResult(received, summary={"reconciled": "lookup", "not_ready_after": int(waited)}))
     if known is None:
         known = _known_from_reports(context.account.pk, outbound)
-        if backend.recovery == "resend":  # past the window: these reports name the vendor's ticket, not our ref
-            known += _known_from_reports_by_number(context.account.pk, outbound, in_doubt_since(prepared), known)
+        if backend.recovery == "resend" and not known:  # past the window: reports name its ticket, not our ref
+            known = _known_from_frame_ticket(context.account.pk, outbound, in_doubt_since(prepared))
         remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]
         if remaining:
             waited = _waited(prepared)
@@ -119,19 +119,21 @@ def _known_from_reports(account_id: int, outbound) -> list[RecipientResult]:
     ]
 
 
-def _known_from_reports_by_number(account_id: int, outbound, since: datetime, known) -> list[RecipientResult]:
-    """Recipients whose numbers have a report, since the frame was in doubt, naming a ticket no message of ours
-    has: the vendor took them (Octopush reports name only its ticket and the number). Recorded with that ticket,
-    so that the reports then match them (dispatch re-matches them once the frame is recorded)."""
-    settled = {k.external_ref for k in known}
-    unsettled = [r for r in outbound.recipients if r.external_ref not in settled]
-    tickets = status_reports_unmatched_by_number(
-        account_id=account_id, numbers=[r.address for r in unsettled], since=since, list_name=outbound.campaign_name
+def _known_from_frame_ticket(account_id: int, outbound, since: datetime) -> list[RecipientResult]:
+    """Every recipient, when a report since the frame was in doubt proves the vendor took the frame's request (a
+    ticket no message of ours has, on the frame's numbers only, with its list name): one request, one ticket, so
+    the whole frame. Recorded with that ticket, so that the reports then match (dispatch re-matches them)."""
+    ticket = status_reports_ticket_of_frame(
+        account_id=account_id,
+        numbers=[r.address for r in outbound.recipients],
+        since=since,
+        list_name=outbound.campaign_name,
     )
+    if not ticket:
+        return []
     return [
-        RecipientResult(r.external_ref, r.address, True, Status.SUBMITTED, provider_message_id=tickets[r.address])
-        for r in unsettled
-        if r.address in tickets
+        RecipientResult(r.external_ref, r.address, True, Status.SUBMITTED, provider_message_id=ticket)
+        for r in outbound.recipients
     ]
 
 

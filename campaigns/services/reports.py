@@ -293,53 +293,56 @@ def _sum_results(results: list[ApplyResult]) -> ApplyResult:
 
 # --- Reports that found no message: a frame settled late ---------------------------------------------
 #
-# A vendor whose reports name only its own ticket and the number (Octopush) reports a frame whose answer was lost
-# while its messages are still `pending`: those reports find no message, retry, and give up (`unmatched`). The
-# frame is settled later (a resend answered 120, or past the vendor's de-duplication window); these two functions
-# find its reports again among those that did not match, by number, from when the frame was in doubt.
+# A vendor whose reports name only its own ticket and the number (Octopush: one ticket per request) reports a
+# frame whose answer was lost while its messages are still `pending`: those reports find no message, retry, and
+# give up (`unmatched`). The frame is settled later (a resend answered 120, or past the vendor's de-duplication
+# window); these two functions find its reports again among those that gave up, by number, from when the frame
+# was in doubt.
 
 _UNMATCHED_FOR_NUMBERS = """
     SELECT e.id FROM campaigns_statusevent e
-    WHERE e.id IN (
-        SELECT id FROM campaigns_statusevent WHERE outcome = 'unmatched' AND account_id = %(account)s
-                                                   AND address = ANY(%(numbers)s)
-        UNION ALL
-        SELECT id FROM campaigns_statusevent WHERE applied_at IS NULL AND account_id = %(account)s
-                                                   AND address = ANY(%(numbers)s)
-    ) AND e.kind = 'status' AND e.message_id IS NULL AND e.ticket <> '' AND e.received_at >= %(since)s"""
+    WHERE e.outcome = 'unmatched' AND e.account_id = %(account)s AND e.address = ANY(%(numbers)s)
+      AND e.kind = 'status' AND e.message_id IS NULL AND e.ticket <> '' AND e.received_at >= %(since)s"""
 
 
-def status_reports_unmatched_by_number(*, account_id: int, numbers: list[str], since, list_name: str = "") -> dict:
-    """number → the vendor's ticket, from reports received since `since` that matched no message and name a
-    ticket no message of Herald's has (so not another frame's). `list_name`, where the frame gave one, must be
-    the report's too, when the report carries one (Octopush echoes it)."""
+def status_reports_ticket_of_frame(*, account_id: int, numbers: list[str], since, list_name: str) -> str:
+    """The vendor's ticket for a frame whose answer was lost, proven by reports that gave up matching: the one
+    ticket among the reports on the frame's numbers since `since`, with the frame's list name (Octopush echoes
+    it; none for none), that no message of Herald's has and whose unmatched reports name no other number.
+    "" when no ticket, or more than one, qualifies."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT DISTINCT ON (e.address) e.address, e.ticket FROM campaigns_statusevent e
+            f"""SELECT DISTINCT e.ticket FROM campaigns_statusevent e
                 WHERE e.id IN ({_UNMATCHED_FOR_NUMBERS})
-                  AND (%(list_name)s = '' OR coalesce(e.payload->>'list_name', '') IN ('', %(list_name)s))
+                  AND coalesce(e.payload->>'list_name', '') = %(list_name)s
                   AND NOT EXISTS (SELECT 1 FROM campaigns_message m WHERE m.account_id = e.account_id
                                   AND m.provider_message_id = e.ticket AND m.provider_message_id <> '')
-                ORDER BY e.address, e.received_at, e.id""",
+                  AND NOT EXISTS (SELECT 1 FROM campaigns_statusevent o
+                                  WHERE o.outcome = 'unmatched' AND o.account_id = e.account_id
+                                    AND o.ticket = e.ticket AND NOT o.address = ANY(%(numbers)s))
+                LIMIT 2""",
             {"account": account_id, "numbers": numbers, "since": since, "list_name": list_name},
         )
-        return dict(cursor.fetchall())
+        tickets = [row[0] for row in cursor.fetchall()]
+    return tickets[0] if len(tickets) == 1 else ""
 
 
 def status_events_rematch(*, account_id: int, numbers: list[str], since) -> int:
-    """Give the reports for these numbers that matched no message since `since` another go, now that the frame
-    in doubt is recorded; returns how many."""
+    """Give the reports on these numbers that gave up matching since `since` another go, now that the frame in
+    doubt is being recorded; returns how many. Run first in the recording transaction, locking the events by id:
+    events, then messages, then campaigns is the appliers' order too, so neither waits on the other in a cycle."""
     from campaigns.tasks import status_events_apply_soon
 
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""UPDATE campaigns_statusevent SET applied_at = NULL, match_attempts = 0, outcome = ''
-                WHERE id IN ({_UNMATCHED_FOR_NUMBERS})""",
+            f"""WITH locked AS ({_UNMATCHED_FOR_NUMBERS} ORDER BY e.id FOR UPDATE)
+                UPDATE campaigns_statusevent e SET applied_at = NULL, match_attempts = 0, outcome = ''
+                FROM locked WHERE e.id = locked.id AND e.outcome = 'unmatched' AND e.message_id IS NULL""",
             {"account": account_id, "numbers": numbers, "since": since},
         )
         count = cursor.rowcount
     if count:
-        transaction.on_commit(status_events_apply_soon)
+        transaction.on_commit(status_events_apply_soon, robust=True)  # an applier's next run finds them anyway
     return count
 
 

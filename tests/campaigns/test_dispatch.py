@@ -498,24 +498,32 @@ def _octopush_accepted(sandbox) -> list[int]:
     return sorted(n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "octopush")
 
 
+OWN_REPORT, OTHER_CAMPAIGNS_REPORT, NO_REPORT = "own", "another campaign's", "none"
+
+
 @pytest.mark.parametrize(
-    ("hours_in_doubt", "at_least_once", "statuses", "accepted"),
+    ("hours_in_doubt", "at_least_once", "report", "statuses", "accepted"),
     [
         # Within the window: sent again, Octopush answers 120; the report it sent meanwhile matches by number.
-        (22, False, [("delivered", ""), ("submitted", "")], [1, 1]),
-        # Past it: not sent again. The report proves the first was taken; the second's outcome is unknown.
-        (25, False, [("delivered", ""), ("failed", "outcome-unknown")], [1, 1]),
-        # Past it, on an account that prefers a duplicate to a loss: only the unproven one is sent again.
-        (25, True, [("delivered", ""), ("submitted", "")], [1, 2]),
+        (22, False, OWN_REPORT, [("delivered", ""), ("submitted", "")], [1, 1]),
+        # Past it: not sent again. The report proves Octopush took the frame's one request: both were received.
+        (25, False, OWN_REPORT, [("delivered", ""), ("submitted", "")], [1, 1]),
+        (25, True, OWN_REPORT, [("delivered", ""), ("submitted", "")], [1, 1]),
+        # Past it, with nothing to prove it: the outcome is unknown, or, on an account that prefers a duplicate
+        # to a loss, the frame is sent again.
+        (25, False, NO_REPORT, [("failed", "outcome-unknown")] * 2, [1, 1]),
+        (25, True, NO_REPORT, [("submitted", "")] * 2, [2, 2]),
+        # A report on the same number for another list proves nothing about this frame.
+        (25, False, OTHER_CAMPAIGNS_REPORT, [("failed", "outcome-unknown")] * 2, [1, 1]),
     ],
 )
 def test_an_octopush_frame_in_doubt_is_resent_only_while_octopush_still_recognises_its_request_id(
-    octopush, sandbox, hours_in_doubt, at_least_once, statuses, accepted
+    octopush, sandbox, hours_in_doubt, at_least_once, report, statuses, accepted
 ):
     """Octopush takes a frame and its answer is lost. Sending it again with the same request_id is safe only
     while Octopush de-duplicates it (24 h, less an hour's margin): a campaign paused with a frame in doubt and
     resumed a day later must not send its recipients a second time. Octopush's reports name its ticket and the
-    number, not our ref: the one that came for the first recipient while its message was still pending found no
+    number, not our ref: one that came for the first recipient while its message was still pending found no
     message and gave up; once the frame is settled, it is matched again."""
     ProviderAccount.objects.filter(pk=octopush.pk).update(options={**octopush.options, "at_least_once": at_least_once})
     sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)
@@ -524,20 +532,27 @@ def test_an_octopush_frame_in_doubt_is_resent_only_while_octopush_still_recognis
     _send_due(campaign, frame)
     assert frame.uncertain and frame.state == "pending" and _octopush_accepted(sandbox) == [1, 1]
     first, second = Message.objects.filter(campaign=campaign).order_by("id")
-    ticket = sandbox.vendors["octopush"]._last_ticket[first.address][1]  # the answer Herald never read
-    report = StatusUpdate(
-        kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered", provider_message_id=ticket, ticket=ticket,
-        address=first.address, payload={"message_id": ticket, "number": first.address, "list_name": campaign.name},
-    )  # fmt: skip
-    status_events_store(account=octopush, updates=[report], source="webhook")
-    status_events_apply()
-    assert StatusEvent.objects.get().message_id is None, "its message is pending: the report cannot match yet"
-    StatusEvent.objects.update(outcome="unmatched", applied_at=timezone.now(), match_attempts=5)  # it gave up
+    in_doubt_since = timezone.now() - timedelta(hours=hours_in_doubt)
+    if report != NO_REPORT:
+        ticket = sandbox.vendors["octopush"]._last_ticket[first.address][1]  # the answer Herald never read
+        list_name = campaign.name if report == OWN_REPORT else "Another campaign"
+        if report == OTHER_CAMPAIGNS_REPORT:
+            ticket = "another-ticket"
+        delivered = StatusUpdate(
+            kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered", provider_message_id=ticket,
+            ticket=ticket, address=first.address,
+            payload={"message_id": ticket, "number": first.address, "list_name": list_name},
+        )  # fmt: skip
+        status_events_store(account=octopush, updates=[delivered], source="webhook")
+        status_events_apply()
+        assert StatusEvent.objects.get().message_id is None, "its message is pending: the report cannot match yet"
+        StatusEvent.objects.update(  # it gave up, a while after it came
+            outcome="unmatched", applied_at=timezone.now(), match_attempts=5,
+            received_at=in_doubt_since + timedelta(seconds=5),
+        )  # fmt: skip
 
     sandbox.configure(rate_drop=0.0)
-    in_doubt_since = timezone.now() - timedelta(hours=hours_in_doubt)
     Frame.objects.filter(pk=frame.pk).update(response={**frame.response, "uncertain_since": in_doubt_since.isoformat()})
-    StatusEvent.objects.update(received_at=in_doubt_since + timedelta(seconds=5))
     if hours_in_doubt >= 24:
         sandbox.vendors["octopush"].control("forget_request_ids", {})  # what the hours did to Octopush's memory
     _send_due(campaign, frame)
@@ -545,8 +560,11 @@ def test_an_octopush_frame_in_doubt_is_resent_only_while_octopush_still_recognis
     messages = Message.objects.filter(campaign=campaign).order_by("id")
     assert list(messages.values_list("status", "error_code")) == statuses
     assert _octopush_accepted(sandbox) == accepted
-    assert StatusEvent.objects.get().message_id == first.pk
-    if statuses[1] == ("failed", "outcome-unknown"):
+    if report == OWN_REPORT:
+        assert StatusEvent.objects.get().message_id == first.pk
+    elif report == OTHER_CAMPAIGNS_REPORT:
+        assert StatusEvent.objects.get().outcome == "unmatched"
+    if statuses[0] == ("failed", "outcome-unknown"):
         assert "24 h de-duplication window has passed" in messages[1].reason
         assert frame.state == "sent" and frame.response["reconciled"] == "callbacks"
 
