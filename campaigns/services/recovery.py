@@ -4,7 +4,8 @@ the vendor already has, and send again only what it never got (DESIGN §3.6).
 - "resend" (Octopush): the same request_id again; the vendor answers 120 for a frame it has. Only within the
   vendor's de-duplication window (`resend_window`, 24 h for Octopush) less RESEND_MARGIN: later (a campaign
   paused with a frame in doubt and resumed days after), the vendor would take the same key as a new request,
-  so the frame is settled as "callbacks" instead.
+  so the frame is settled as "callbacks" instead, its reports found by the vendor's ticket and the numbers
+  (Octopush's carry no ref of ours).
 - "lookup" (MOBtexting by cid, Hyber by extra_id): ask the vendor about each of our refs; what it does not
   know is resent, but only LOOKUP_SETTLE after the answer was lost (a slow vendor may still be taking the
   request after our client gave up). "Not ready yet" (NotReadyYet) means the vendor holds the message but
