@@ -83,7 +83,9 @@ def frame_reconcile(prepared, context, account: Account):
         if remaining and (waited := _waited(prepared)) < settings.LOOKUP_SETTLE:
             return CallOutcome(deferred_until=settings.LOOKUP_SETTLE - waited)  # the vendor may still be taking it
     results = list(known)
-    ticket, unsent_error = "", None
+    # A resend backend's frame proven by its reports has the vendor's one ticket (Octopush: one per request).
+    ticket = next((k.provider_message_id for k in known), "") if backend.recovery == "resend" else ""
+    unsent_error = None
     if remaining:
         resent = backend.send(account, replace(outbound, recipients=remaining))
         results += resent.results

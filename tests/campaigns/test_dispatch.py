@@ -562,6 +562,8 @@ def test_an_octopush_frame_in_doubt_is_resent_only_while_octopush_still_recognis
     assert _octopush_accepted(sandbox) == accepted
     if report == OWN_REPORT:
         assert StatusEvent.objects.get().message_id == first.pk
+        if hours_in_doubt >= 24:  # proven by the report: the frame's one ticket (a 120 answer carries none)
+            assert frame.ticket == ticket and set(messages.values_list("provider_message_id", flat=True)) == {ticket}
     elif report == OTHER_CAMPAIGNS_REPORT:
         assert StatusEvent.objects.get().outcome == "unmatched"
     if statuses[0] == ("failed", "outcome-unknown"):
