@@ -140,15 +140,17 @@ def _known_from_frame_ticket(account_id: int, outbound, since: datetime) -> list
     ]
 
 
+def _answer_lost_at(prepared) -> datetime:
+    """When the frame's answer was first lost (now, for a frame that never recorded it)."""
+    value = prepared.frame.response.get("uncertain_since")
+    return datetime.fromisoformat(value) if value else timezone.now()
+
+
 def in_doubt_since(prepared) -> datetime:
     """When the frame's answer was first lost, less a request's timeout (the vendor may have taken it then)."""
-    value = prepared.frame.response.get("uncertain_since")
-    since = datetime.fromisoformat(value) if value else timezone.now()
-    return since - timedelta(seconds=settings.PROVIDER_HTTP_TIMEOUT)
+    return _answer_lost_at(prepared) - timedelta(seconds=settings.PROVIDER_HTTP_TIMEOUT)
 
 
 def _waited(prepared) -> float:
     """Seconds since the frame's answer was first lost."""
-    value = prepared.frame.response.get("uncertain_since")
-    since = datetime.fromisoformat(value) if value else timezone.now()
-    return (timezone.now() - since).total_seconds()
+    return (timezone.now() - _answer_lost_at(prepared)).total_seconds()
