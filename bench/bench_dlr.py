@@ -67,8 +67,9 @@ def campaign_with_messages(account, count: int, first_contact: int, prefix: str)
     sql(
         """INSERT INTO campaigns_frame (campaign_id, account_id, seq, size, key, state, attempts, uncertain,
                                         next_attempt_at, ticket, response, error, error_code, created_at, started_at,
-                                        finished_at)
-           SELECT %s, %s, n, %s, gen_random_uuid(), 'sent', 1, false, now(), %s || n, '{}', '', '', now(), now(), now()
+                                        finished_at, reports_open)
+           SELECT %s, %s, n, %s, gen_random_uuid(), 'sent', 1, false, now(), %s || n, '{}', '', '', now(), now(), now(),
+                  true
            FROM generate_series(0, (%s - 1) / %s) n""",
         [campaign.pk, account.pk, FRAME, prefix, count, FRAME],
     )

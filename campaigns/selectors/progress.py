@@ -24,7 +24,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         frames.exclude(error="").order_by("-id").values("seq", "state", "attempts", "error", "error_code")[:5]
     )
     failures = list(
-        Message.objects.filter(campaign=campaign, status__in=["rejected", "undelivered", "expired", "failed"])
+        Message.objects.filter(campaign=campaign, is_failure=True)
         .values("status", "error_code", "reason")
         .annotate(count=Count("id"))
         .order_by("-count")[:20]
@@ -168,7 +168,7 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     recent = []
     if any(counters.get(s) for s in FAILURE_STATUSES):
         recent = list(
-            Message.objects.filter(campaign=campaign, status__in=FAILURE_STATUSES)
+            Message.objects.filter(campaign=campaign, is_failure=True)
             .order_by("-id")
             .values("id", "address", "status", "error_code", "reason", "final_at")[:5]
         )

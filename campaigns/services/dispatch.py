@@ -439,7 +439,7 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""UPDATE campaigns_frame f SET state = 'sent', finished_at = now(), ticket = v.ticket, uncertain = false,
-                           response = v.summary, error = '', error_code = ''
+                           response = v.summary, error = '', error_code = '', reports_open = true
                     FROM (VALUES {values}) v(id, ticket, summary) WHERE f.id = v.id""",
                 [value for row in frame_rows for value in row],
             )

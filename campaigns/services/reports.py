@@ -153,7 +153,8 @@ def _apply_batch(limit: int) -> ApplyResult:
 #            report without a vendor id. Each lookup runs only when the ones before it found nothing.
 #   opt_outs the opt-outs, as suppressions (the message's address when the report names none).
 #   ev … moved  each message moved to its best reported status if that is forward (herald_status_rank);
-#            the counters follow (moved_counters_sql).
+#            the counters follow (moved_counters_sql), and a frame closed by expiry reopens for a message that
+#            waits again (reopened).
 #   marked   every event marked with its message and outcome; an unmatched status report is retried
 #            MATCH_ATTEMPTS times (10 s apart, growing) before it is marked unmatched.
 APPLY_SQL = f"""
@@ -237,8 +238,15 @@ APPLY_SQL = f"""
             updated_at = now()
         FROM locked ev
         WHERE m.id = ev.id AND (herald_status_rank(ev.status) > herald_status_rank(ev.old_status) OR ev.guessed)
-        RETURNING ev.event_id, m.campaign_id, ev.old_status, m.status AS new_status
+        RETURNING ev.event_id, m.campaign_id, m.frame_id, ev.old_status, m.status AS new_status
     ) {moved_counters_sql("moved")}
+    , reopened AS (
+        -- A message that waits again (a report overturning a failure Herald had only assumed) reopens its frame
+        -- if expiry had closed it, so that it still expires if no final report follows.
+        UPDATE campaigns_frame f SET reports_open = true
+        WHERE f.id IN (SELECT frame_id FROM moved WHERE new_status IN ('submitted', 'sent')) AND NOT f.reports_open
+        RETURNING f.id
+    )
     , marked AS (
         UPDATE campaigns_statusevent e SET
             message_id = b.mid,
@@ -359,7 +367,10 @@ def status_poll(*, account_id: int, max_frames: int = 50) -> int:
     waiting = Message.objects.filter(frame=OuterRef("pk"), status__in=["submitted", "sent"])
     frames = list(
         Frame.objects.filter(
-            account=account, state=Frame.State.SENT, finished_at__lte=now - timedelta(seconds=settings.POLL_AFTER)
+            account=account,
+            reports_open=True,
+            state=Frame.State.SENT,
+            finished_at__lte=now - timedelta(seconds=settings.POLL_AFTER),
         )
         .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=now - timedelta(seconds=settings.POLL_INTERVAL)))
         .filter(Exists(waiting))
@@ -396,30 +407,48 @@ def messages_expire_unreported() -> int:
     """Messages with no final report after the account's report window become `expired`, saying why.
 
     MOBtexting sends no delivery reports for promotional traffic since DLT, and any vendor may
-    lose some: a campaign must still complete."""
+    lose some: a campaign must still complete. Waiting messages are found through their frames, not by an
+    index on status (which would make every report's update of a message write into every index: see
+    Message); a frame past the window with no message left waiting is closed (`reports_open`), so that each
+    run reads only the frames still open."""
     total = 0
     for account in ProviderAccount.objects.all():
         hours = float(account.options.get("report_window_hours") or settings.REPORT_WINDOW_HOURS)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
-                WITH locked AS (
+                WITH frames AS (
+                    SELECT id FROM campaigns_frame
+                    WHERE account_id = %(account)s AND reports_open
+                      AND finished_at < now() - make_interval(secs => %(window)s)
+                ), locked AS (
                     SELECT id, status FROM campaigns_message
-                    WHERE account_id = %s AND status IN ('submitted', 'sent')
-                      AND submitted_at < now() - make_interval(secs => %s)
+                    WHERE frame_id IN (SELECT id FROM frames) AND status IN ('submitted', 'sent')
+                      AND submitted_at < now() - make_interval(secs => %(window)s)
                     ORDER BY id FOR UPDATE SKIP LOCKED
                 ), moved AS (
                     UPDATE campaigns_message m SET status = 'expired', final_at = now(), updated_at = now(),
-                        reason = left(%s, 255)
+                        reason = left(%(reason)s, 255)
                     FROM locked WHERE m.id = locked.id
                     RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
                 ) {moved_counters_sql("moved")}
                 SELECT coalesce(array_agg(DISTINCT campaign_id) FILTER (WHERE campaign_id IS NOT NULL), '{{}}'),
                        count(*) FROM moved
                 """,
-                [account.pk, hours * 3600, f"no delivery report from {account.name} within {hours:g} h"],
-            )
+                {"account": account.pk, "window": hours * 3600,
+                 "reason": f"no delivery report from {account.name} within {hours:g} h"},
+            )  # fmt: skip
             campaigns, count = cursor.fetchone()
+            # In a statement of its own, so that it sees the messages just expired as no longer waiting; a message
+            # skipped above (an applier held it) keeps its frame open for the next run.
+            cursor.execute(
+                """UPDATE campaigns_frame f SET reports_open = false
+                   WHERE f.account_id = %(account)s AND f.reports_open
+                     AND f.finished_at < now() - make_interval(secs => %(window)s)
+                     AND NOT EXISTS (SELECT 1 FROM campaigns_message m
+                                     WHERE m.frame_id = f.id AND m.status IN ('submitted', 'sent'))""",
+                {"account": account.pk, "window": hours * 3600},
+            )
         total += count
         for campaign_id in campaigns:
             from campaigns.services.lifecycle import campaign_complete_if_done
