@@ -131,23 +131,14 @@ def _apply_batch(limit: int) -> ApplyResult:
                 break
         else:
             return ApplyResult()
-        cursor.execute(
-            """SELECT id FROM campaigns_statusevent
-               WHERE applied_at IS NULL
-                 AND (match_attempts = 0 OR received_at < now() - make_interval(secs => 10 * match_attempts))
-               ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
-            [limit],
-        )
-        batch = [row[0] for row in cursor.fetchall()]
-        if not batch:
-            return ApplyResult()
-        cursor.execute(APPLY_SQL, [batch])
-        applied, campaigns, opt_outs = cursor.fetchone()
-    return ApplyResult(len(batch), applied, opt_outs, tuple(campaigns))
+        cursor.execute(APPLY_SQL, [limit])
+        events, applied, campaigns, opt_outs = cursor.fetchone()
+    return ApplyResult(events, applied, opt_outs, tuple(campaigns))
 
 
 # One statement applies a batch, so that each event row is written once (matching it in a statement of its own
 # wrote every event twice: bench/bench_dlr.py). Its parts, in order:
+#   batch    the next events due, oldest first, that no other applier holds (SKIP LOCKED).
 #   matched  each event's message: by our ref; else by the vendor's id and the number; else by the vendor's id;
 #            else, after a lost ticket (Octopush 120), the newest message to that number still waiting for a
 #            report without a vendor id. Each lookup runs only when the ones before it found nothing.
@@ -158,11 +149,14 @@ def _apply_batch(limit: int) -> ApplyResult:
 #   marked   every event marked with its message and outcome; an unmatched status report is retried
 #            MATCH_ATTEMPTS times (10 s apart, growing) before it is marked unmatched.
 APPLY_SQL = f"""
-    WITH batch AS (
+    WITH batch AS MATERIALIZED (
         SELECT e.id, e.account_id, e.kind, e.message_id, e.provider_message_id, e.external_ref, e.address, e.ticket,
                e.raw_status, e.status, e.error_code, e.error_text, e.optout_scope, e.optout_value, e.occurred_at,
                e.match_attempts, e.external_ref ~ '{UUID_RE}' AS ref_is_uuid
-        FROM campaigns_statusevent e WHERE e.id = ANY(%s)
+        FROM campaigns_statusevent e
+        WHERE e.applied_at IS NULL
+          AND (e.match_attempts = 0 OR e.received_at < now() - make_interval(secs => 10 * e.match_attempts))
+        ORDER BY e.id LIMIT %s FOR UPDATE SKIP LOCKED
     ), matched AS (
         SELECT b.*, coalesce(b.message_id, by_ref.id, by_vendor_id.id, by_ticket.id, by_number.id) AS mid
         FROM batch b
@@ -260,7 +254,7 @@ APPLY_SQL = f"""
         FROM matched b WHERE e.id = b.id
         RETURNING e.id
     )
-    SELECT (SELECT count(*) FROM moved),
+    SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM moved),
            coalesce((SELECT array_agg(DISTINCT campaign_id) FROM moved WHERE campaign_id IS NOT NULL), '{{}}'),
            (SELECT count(*) FROM opt_outs)
 """
