@@ -1,6 +1,6 @@
 """Run every benchmark at one scale, save the results as JSON and draw the chart (`make bench`).
 
-    BENCH_SCALE=1.0 .venv/bin/python -m bench.run_all          # the issue's full sizes (about an hour here)
+    BENCH_SCALE=1.0 .venv/bin/python -m bench.run_all          # the issue's full sizes (15 min on 2 Xeon cores)
     .venv/bin/python -m bench.run_all --only dispatch --only dlr
 
 BENCH_SCALE (default bench.common.DEFAULT_SCALE) multiplies every benchmark's full size: 1,000,000 rows for
