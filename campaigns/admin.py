@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from campaigns import admin_views
 from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions
-from campaigns.models import Campaign, Frame, Message, StatusEvent
+from campaigns.models import Campaign, Frame, Message, MessageStatus, StatusEvent
 from campaigns.selectors import (
     DELIVERED_STATUSES,
     FAILURE_STATUSES,
@@ -25,6 +25,7 @@ from campaigns.selectors import (
     campaign_progress,
     composer_variables,
     failure_words,
+    messages_with_status,
 )
 from campaigns.services.editing import (
     EDITABLE_STATES,
@@ -277,10 +278,23 @@ class ExactSearchMixin:
         return results, may_have_duplicates
 
 
+class MessageStatusFilter(admin.SimpleListFilter):
+    """The status filter; a failed status also reads the index of failed messages (messages_with_status)."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return MessageStatus.choices
+
+    def queryset(self, request, queryset):
+        return messages_with_status(queryset, [self.value()]) if self.value() else queryset
+
+
 @admin.register(Message)
 class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
     list_display = ["id", "address", "status", "reason", "campaign", "account", "parts", "provider_message_id", "created_at", "final_at"]  # fmt: skip
-    list_filter = ["status", "channel", "account"]
+    list_filter = [MessageStatusFilter, "channel", "account"]
     list_select_related = ["campaign", "account"]
     search_fields = ["=address", "=provider_message_id"]
     search_help_text = "Exact phone (E.164), provider message id or Herald reference (UUID)."

@@ -3,6 +3,7 @@
 import django_filters
 
 from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.selectors import messages_with_status
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -18,8 +19,11 @@ class CampaignFilter(django_filters.FilterSet):
 class MessageFilter(django_filters.FilterSet):
     """Exact filters, no substring search: this table holds millions of rows."""
 
-    status = django_filters.MultipleChoiceFilter(choices=MessageStatus.choices)
+    status = django_filters.MultipleChoiceFilter(choices=MessageStatus.choices, method="filter_status")
     created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+
+    def filter_status(self, queryset, name, value):
+        return messages_with_status(queryset, value)
 
     class Meta:
         model = Message

@@ -121,7 +121,7 @@ class Frame(models.Model):
     reports_open = models.BooleanField(
         default=False,
         db_default=False,
-        help_text="Sent, and some of its messages may still wait for a delivery report (polling and expiry look here).",
+        help_text="Some of its messages may still wait for a delivery report (expiry and polling look only here).",
     )
     ticket = models.CharField(max_length=100, blank=True, help_text="The vendor's request id (sms_ticket, group_id).")
     response = models.JSONField(default=dict, blank=True)

@@ -3,15 +3,16 @@
 PostgreSQL updates a row in place on its page, without a new entry in every index, when no indexed value
 changes (columns and index conditions alike) and the page has room. A report changes a message's status, which
 two indexes named in their condition, and materialising filled every page. So (bench/bench_dlr.py):
-- messages still waiting for a report are found through their frames: `Frame.reports_open`, set when a frame is
-  recorded as sent and cleared by expiry once none of its messages waits (filled in here from the messages);
+- messages still waiting for a report are found through their frames: `Frame.reports_open`, set by the statements
+  that make a message wait and cleared by expiry once none of its messages waits (filled in here from the messages);
 - failed messages through `is_failure`, a stored generated column that a delivered report leaves unchanged;
 - the message table keeps half of each page free (fillfactor 50) for the versions that reports write, so
   messages take about twice the disk space they did.
 
 Adding `is_failure` rewrites the message table once, under an exclusive lock (a stored generated column), which
 also leaves that room on the pages of messages already there: on an installation with many millions of
-messages, migrate at a quiet hour.
+messages, migrate at a quiet hour. Stop the workers and beat first, as for every migration: a worker still on the
+code before would record frames without opening them. (WAITING_FRAMES_SQL below can be run again at any time.)
 """
 
 from django.db import migrations, models
@@ -32,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='frame',
             name='reports_open',
-            field=models.BooleanField(db_default=False, default=False, help_text='Sent, and some of its messages may still wait for a delivery report (polling and expiry look here).'),
+            field=models.BooleanField(db_default=False, default=False, help_text='Some of its messages may still wait for a delivery report (expiry and polling look only here).'),
         ),
         migrations.RunSQL(WAITING_FRAMES_SQL, migrations.RunSQL.noop),
         migrations.RemoveIndex(

@@ -33,6 +33,7 @@ from campaigns.selectors.progress import (
     campaign_progress,
     campaign_stats,
     failure_words,
+    messages_with_status,
 )
 
 __all__ = [
@@ -40,5 +41,5 @@ __all__ = [
     "STATUS_ORDER", "Estimate", "Problem", "campaign_audience_spec", "campaign_estimate", "campaign_frame_size",
     "campaign_funnel", "campaign_message_rows", "campaign_preflight", "campaign_progress", "campaign_stats",
     "composer_senders", "composer_templates", "composer_variables", "contact_message_history", "failure_words",
-    "promotional_window", "promotional_window_opening",
+    "messages_with_status", "promotional_window", "promotional_window_opening",
 ]  # fmt: skip

@@ -214,3 +214,12 @@ def campaign_message_rows(*, campaign: Campaign, chunk_size: int = 2000) -> Iter
         if row[status_at] in FAILURE_STATUSES:
             meaning = failure_words(kind=kind, status=row[status_at], error_code=row[code_at], reason=row[reason_at])
         yield (*row, meaning)
+
+
+def messages_with_status(queryset, statuses):
+    """Messages in any of `statuses`. Failures only: also by `is_failure`, so that a campaign's failed messages
+    come from their own index (PostgreSQL cannot tell that a failed status implies it; no index holds status)."""
+    if not statuses:
+        return queryset
+    queryset = queryset.filter(status__in=statuses)
+    return queryset.filter(is_failure=True) if set(statuses) <= set(FAILURE_STATUSES) else queryset

@@ -37,6 +37,21 @@ def moved_counters_sql(moved_cte: str) -> str:
     """
 
 
+def frames_reopen_sql(moved_cte: str) -> str:
+    """A CTE (to follow moved_counters_sql) opening the frames of messages the statement moved into waiting for a
+    report (`submitted`, `sent`): expiry and polling find waiting messages only through open frames.
+
+    Unconditional, so that it takes the frame's row lock even when the frame looks open: expiry locks a frame
+    before closing it, and so either sees this statement's messages or is followed by its reopening."""
+    return f"""
+        , frames_opened AS (
+            UPDATE campaigns_frame f SET reports_open = true
+            WHERE f.id IN (SELECT frame_id FROM {moved_cte} WHERE new_status IN ('submitted', 'sent'))
+            RETURNING f.id
+        )
+    """
+
+
 def counters_recount(*, campaign_id: int) -> dict[str, int]:
     """Recompute a campaign's counters from its messages (after materialisation, or to repair)."""
     with connection.cursor() as cursor:

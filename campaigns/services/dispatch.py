@@ -31,7 +31,7 @@ from django.utils import timezone
 from campaigns import ratelimit
 from campaigns.models import Campaign, Frame
 from campaigns.rendering import compile_text, contact_values
-from campaigns.services.counters import moved_counters_sql
+from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
 from campaigns.services.lifecycle import campaign_pause_on_trouble, frames_close_after_stop
 from campaigns.services.reports import status_events_rematch
 from campaigns.sms import sms_parts
@@ -378,8 +378,8 @@ def messages_record(rows: list[tuple]) -> None:
                     status = CASE WHEN herald_status_rank(v.status) > herald_status_rank('pending')
                                   THEN v.status ELSE 'pending' END, {_RECORD_SET}
                 FROM v WHERE m.id = v.id AND m.status = 'pending'
-                RETURNING m.id, m.campaign_id, 'pending'::varchar AS old_status, m.status AS new_status
-            ) {moved_counters_sql("moved")}
+                RETURNING m.id, m.campaign_id, m.frame_id, 'pending'::varchar AS old_status, m.status AS new_status
+            ) {moved_counters_sql("moved")} {frames_reopen_sql("moved")}
             SELECT id FROM moved
             """,
             [_record_document(rows)],
@@ -397,8 +397,8 @@ def messages_record(rows: list[tuple]) -> None:
                     status = CASE WHEN herald_status_rank(v.status) > herald_status_rank(locked.status)
                                   THEN v.status ELSE locked.status END, {_RECORD_SET}
                 FROM v JOIN locked ON locked.id = v.id WHERE m.id = v.id
-                RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
-            ) {moved_counters_sql("moved")}
+                RETURNING m.campaign_id, m.frame_id, locked.status AS old_status, m.status AS new_status
+            ) {moved_counters_sql("moved")} {frames_reopen_sql("moved")}
             SELECT count(*) FROM moved
             """,
             [_record_document(rest)],
@@ -439,7 +439,7 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""UPDATE campaigns_frame f SET state = 'sent', finished_at = now(), ticket = v.ticket, uncertain = false,
-                           response = v.summary, error = '', error_code = '', reports_open = true
+                           response = v.summary, error = '', error_code = ''
                     FROM (VALUES {values}) v(id, ticket, summary) WHERE f.id = v.id""",
                 [value for row in frame_rows for value in row],
             )

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from campaigns import ratelimit
 from campaigns.models import OUTCOME_UNKNOWN, Frame, Message, StatusEvent
-from campaigns.services.counters import moved_counters_sql
+from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
 from campaigns.services.side_by_side import on_own_connections
 from providers.backends import get_backend
 from providers.backends.base import FINAL_STATUSES, BackendError, MessageRef, PollQuery, StatusUpdate
@@ -144,8 +144,8 @@ def _apply_batch(limit: int) -> ApplyResult:
 #            report without a vendor id. Each lookup runs only when the ones before it found nothing.
 #   opt_outs the opt-outs, as suppressions (the message's address when the report names none).
 #   ev … moved  each message moved to its best reported status if that is forward (herald_status_rank);
-#            the counters follow (moved_counters_sql), and a frame closed by expiry reopens for a message that
-#            waits again (reopened).
+#            the counters follow (moved_counters_sql), and the frame of a message that waits again (a guessed
+#            failure overturned) is open again (frames_reopen_sql).
 #   marked   every event marked with its message and outcome; an unmatched status report is retried
 #            MATCH_ATTEMPTS times (10 s apart, growing) before it is marked unmatched.
 APPLY_SQL = f"""
@@ -229,18 +229,14 @@ APPLY_SQL = f"""
                           WHEN ev.guessed THEN '' ELSE m.reason END,
             final_at = CASE WHEN ev.status IN ({FINAL_SQL}) THEN coalesce(m.final_at, ev.occurred_at, now())
                             ELSE m.final_at END,
+            -- (a failure Herald had only guessed was never recorded as accepted; expiry counts from this)
+            submitted_at = coalesce(m.submitted_at, ev.occurred_at, now()),
             updated_at = now()
         FROM locked ev
         WHERE m.id = ev.id AND (herald_status_rank(ev.status) > herald_status_rank(ev.old_status) OR ev.guessed)
         RETURNING ev.event_id, m.campaign_id, m.frame_id, ev.old_status, m.status AS new_status
     ) {moved_counters_sql("moved")}
-    , reopened AS (
-        -- A message that waits again (a report overturning a failure Herald had only assumed) reopens its frame
-        -- if expiry had closed it, so that it still expires if no final report follows.
-        UPDATE campaigns_frame f SET reports_open = true
-        WHERE f.id IN (SELECT frame_id FROM moved WHERE new_status IN ('submitted', 'sent')) AND NOT f.reports_open
-        RETURNING f.id
-    )
+    {frames_reopen_sql("moved")}
     , marked AS (
         UPDATE campaigns_statusevent e SET
             message_id = b.mid,
@@ -433,19 +429,35 @@ def messages_expire_unreported() -> int:
                  "reason": f"no delivery report from {account.name} within {hours:g} h"},
             )  # fmt: skip
             campaigns, count = cursor.fetchone()
-            # In a statement of its own, so that it sees the messages just expired as no longer waiting; a message
-            # skipped above (an applier held it) keeps its frame open for the next run.
-            cursor.execute(
-                """UPDATE campaigns_frame f SET reports_open = false
-                   WHERE f.account_id = %(account)s AND f.reports_open
-                     AND f.finished_at < now() - make_interval(secs => %(window)s)
-                     AND NOT EXISTS (SELECT 1 FROM campaigns_message m
-                                     WHERE m.frame_id = f.id AND m.status IN ('submitted', 'sent'))""",
-                {"account": account.pk, "window": hours * 3600},
-            )
+        frames_close_reported(account_id=account.pk, window=hours * 3600)
         total += count
         for campaign_id in campaigns:
             from campaigns.services.lifecycle import campaign_complete_if_done
 
             campaign_complete_if_done(campaign_id=campaign_id)
     return total
+
+
+def frames_close_reported(*, account_id: int, window: float) -> int:
+    """Close the account's frames past the report window none of whose messages waits for a report any more.
+
+    The frames are locked first and checked in a second statement, which sees every write committed by then. A
+    report or a recording that makes one of their messages wait also writes its frame (frames_reopen_sql): it
+    either commits before the check, which then sees its message, or waits for this transaction and reopens."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT id FROM campaigns_frame
+               WHERE account_id = %s AND reports_open AND finished_at < now() - make_interval(secs => %s)
+               ORDER BY id FOR NO KEY UPDATE""",
+            [account_id, window],
+        )
+        frame_ids = [row[0] for row in cursor.fetchall()]
+        if not frame_ids:
+            return 0
+        cursor.execute(
+            """UPDATE campaigns_frame f SET reports_open = false
+               WHERE f.id = ANY(%s) AND NOT EXISTS (
+                   SELECT 1 FROM campaigns_message m WHERE m.frame_id = f.id AND m.status IN ('submitted', 'sent'))""",
+            [frame_ids],
+        )
+        return cursor.rowcount

@@ -1,6 +1,7 @@
 """Dispatch in this process against the sandbox over HTTP: query counts, failure handling, pacing, deadlines."""
 
 import json
+import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -25,7 +26,7 @@ from campaigns.services.dispatch import (
     frames_send,
     frames_unlock,
 )
-from campaigns.services.lifecycle import campaign_cancel
+from campaigns.services.lifecycle import campaign_cancel, campaign_complete_if_done
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.reports import messages_expire_unreported, status_events_apply, status_events_store
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
@@ -213,9 +214,19 @@ def test_a_delivery_report_updates_its_message_without_writing_any_index(octopus
         written_after, hot_after = _message_updates(cursor)
     written, hot = written_after - written_before, hot_after - hot_before
     assert written == 500
-    # Before: none (a status index took an entry for every report). A row grows when its outcome is recorded, so
-    # now and then a page has no room left for the report's version: 379 of 400 here.
-    assert hot >= 360, f"only {hot} of the 400 delivered reports were heap-only updates"
+    # Before: none (a status index took an entry for every report). Now 379 of the 400 when run alone: a row grows
+    # when its outcome is recorded, and now and then its page has no room left. Fewer if another session holds an
+    # old snapshot (the recorded versions cannot be pruned yet), so only "some" is asserted; the design is below.
+    assert hot > 0, "no delivered report was a heap-only update"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT i.indexrelid::regclass::text FROM pg_index i
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attname = 'status'
+               WHERE i.indrelid = 'campaigns_message'::regclass
+                 AND (a.attnum = ANY(i.indkey) OR pg_get_expr(i.indpred, i.indrelid) LIKE '%%status%%'
+                      OR pg_get_expr(i.indexprs, i.indrelid) LIKE '%%status%%')"""
+        )
+        assert cursor.fetchall() == [], "an index on the message status makes every report write every index"
 
     campaign.refresh_from_db()
     stats = campaign_stats(campaign=campaign)
@@ -253,7 +264,7 @@ def test_messages_without_a_final_report_expire_through_their_frames_which_then_
 
     # Recovery had failed a message as "outcome unknown"; then a report says the vendor handed it on.
     guessed = first[0]
-    Message.objects.filter(pk=guessed.pk).update(status="failed", error_code=OUTCOME_UNKNOWN)
+    Message.objects.filter(pk=guessed.pk).update(status="failed", error_code=OUTCOME_UNKNOWN, submitted_at=None)
     counters_recount(campaign_id=campaign.pk)
     status_events_store(
         account=octopush, source="webhook",
@@ -262,6 +273,8 @@ def test_messages_without_a_final_report_expire_through_their_frames_which_then_
     status_events_apply()
     assert Message.objects.get(pk=guessed.pk).status == "sent"
     assert Frame.objects.get(pk=frames[0].pk).reports_open, "the frame reopens for the message that waits again"
+    assert messages_expire_unreported() == 0, "the window counts from the report that proved it accepted"
+    Message.objects.filter(pk=guessed.pk).update(submitted_at=two_hours_ago)
     assert messages_expire_unreported() == 1
     assert Message.objects.get(pk=guessed.pk).status == "expired"
     assert not Frame.objects.filter(campaign=campaign, reports_open=True).exists()
@@ -684,6 +697,97 @@ def test_a_failure_herald_assumed_is_overturned_by_the_report_that_comes_later(d
     assert set(messages.values_list("status", "error_code", "reason")) == {("delivered", "", "")}
     campaign.refresh_from_db()
     assert campaign.counters == {"delivered": 3}
+
+
+def _past_the_report_window(campaign: Campaign) -> None:
+    two_hours_ago = timezone.now() - timedelta(hours=2)
+    Frame.objects.filter(campaign=campaign).update(finished_at=two_hours_ago)
+    Message.objects.filter(campaign=campaign, submitted_at__isnull=False).update(submitted_at=two_hours_ago)
+
+
+@pytest.mark.parametrize("then", ["cancelled", "gave up"])
+def test_messages_a_vendor_took_from_a_frame_that_never_finished_still_expire(devino, sandbox, settings, then):
+    """Devino takes one text of a personalised frame and throttles the next; then the campaign is cancelled, or
+    the frame gives up. The message Devino took waits for a report that never comes: it still expires, and the
+    campaign completes."""
+    devino.options = {**devino.options, "report_window_hours": 1}
+    devino.save()
+    settings.FRAME_MAX_ATTEMPTS = 1 if then == "gave up" else settings.FRAME_MAX_ATTEMPTS
+    sandbox.configure(seed=DEVINO_SECOND_REQUEST_THROTTLED_SEED, rate_429=0.5, retry_after=0)
+    campaign = _prepared_campaign(devino, 3, frame_size=3, start_text="Hi {{first_name}}")
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENDING)
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    if then == "cancelled":
+        campaign_cancel(campaign_id=campaign.pk)
+    frame.refresh_from_db()
+    assert frame.state == ("cancelled" if then == "cancelled" else "failed")
+    assert Message.objects.filter(campaign=campaign, status="submitted").count() == 1, "Devino took one text"
+
+    _past_the_report_window(campaign)
+    assert messages_expire_unreported() == 1
+    campaign_complete_if_done(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.counters.get("expired") == 1 and "submitted" not in campaign.counters
+    assert campaign.state in ("cancelled", "completed")
+    assert not Frame.objects.get(pk=frame.pk).reports_open
+
+
+def test_expiry_never_closes_a_frame_while_a_report_makes_one_of_its_messages_wait_again(octopush):
+    """An applier moves a failure Herald had guessed back to `sent` and has not committed yet when expiry looks
+    at the frame. Expiry waits for it, and the frame stays open, so the message still expires later."""
+    octopush.options = {**octopush.options, "report_window_hours": 1}
+    octopush.save()
+    campaign = _prepared_campaign(octopush, 2, frame_size=2)
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    guessed, delivered = Message.objects.filter(campaign=campaign).order_by("id")
+    Message.objects.filter(pk=guessed.pk).update(status="failed", error_code=OUTCOME_UNKNOWN)
+    Message.objects.filter(pk=delivered.pk).update(status="delivered")
+    _past_the_report_window(campaign)
+    status_events_store(
+        account=octopush, source="webhook",
+        updates=[StatusUpdate(kind=UpdateKind.STATUS, status="sent", raw_status="SENT", external_ref=str(guessed.external_ref))],
+    )  # fmt: skip
+    applied, release = threading.Event(), threading.Event()
+
+    def applier():
+        try:
+            with transaction.atomic():
+                status_events_apply()
+                applied.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def expiry():
+        try:
+            messages_expire_unreported()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=applier), threading.Thread(target=expiry)]
+    threads[0].start()
+    assert applied.wait(30)
+    threads[1].start()
+    _wait_for_a_lock_wait()
+    release.set()
+    for thread in threads:
+        thread.join(30)
+
+    assert Message.objects.get(pk=guessed.pk).status == "sent"
+    assert Frame.objects.get(pk=frame.pk).reports_open, "a message waits: its frame must stay open"
+
+
+def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("expiry never waited for the applier")
 
 
 def test_a_vendor_slower_than_our_timeout_is_given_time_to_take_the_message_before_anything_is_resent(
