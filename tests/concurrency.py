@@ -8,10 +8,11 @@ import pytest
 from django.db import connection, transaction
 
 
-def second_waits_on_first(first, second, *, insert_into: str) -> None:
+def second_waits_on_first(first, second, *, insert_into: str = "", statement: str = "") -> None:
     """Run `first()` in a thread, in a transaction it holds open; then `second()` in another thread, until its
-    INSERT into `insert_into` waits on a lock (the first's uncommitted index entry); then commit the first and
-    wait for both. Each callable records its own result."""
+    INSERT into `insert_into` (or the statement starting with `statement`) waits on a lock the first holds;
+    then commit the first and wait for both. Each callable records its own result."""
+    waiting = statement or f'INSERT INTO "{insert_into}"'
     written, release = threading.Event(), threading.Event()
 
     def holding():
@@ -38,13 +39,13 @@ def second_waits_on_first(first, second, *, insert_into: str) -> None:
             for _ in range(300):
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-                    [f'INSERT INTO "{insert_into}"%'],
+                    [f"{waiting}%"],
                 )
                 if cursor.fetchone()[0]:
                     break
                 time.sleep(0.05)
             else:
-                pytest.fail("the second client never reached the insert")
+                pytest.fail(f"the second client never waited in: {waiting}")
     finally:
         release.set()
         for thread in threads:

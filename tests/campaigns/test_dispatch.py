@@ -1,7 +1,6 @@
 """Dispatch in this process against the sandbox over HTTP: query counts, failure handling, pacing, deadlines."""
 
 import json
-import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -37,6 +36,7 @@ from providers.models import ProviderAccount, Sender
 from providers.sandbox.client import SandboxClient
 from providers.services import provider_account_setup
 from tests.campaigns.conftest import contacts_tagged
+from tests.concurrency import second_waits_on_first
 from tests.factories import CREDENTIALS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -152,9 +152,14 @@ def test_each_recipient_is_sent_the_text_filled_from_its_own_fields_and_attribut
     }
 
 
+def _message_updates(cursor) -> tuple[int, int]:
+    """(row versions, of which heap-only) written to the message table in this transaction."""
+    cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'campaigns_message'")
+    return cursor.fetchone()
+
+
 def _message_rows_written(cursor) -> int:
-    cursor.execute("SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'campaigns_message'")
-    return cursor.fetchone()[0]
+    return _message_updates(cursor)[0]
 
 
 def test_a_frame_writes_each_of_its_messages_once_when_its_outcome_is_recorded(octopush):
@@ -180,12 +185,6 @@ def test_a_frame_writes_each_of_its_messages_once_when_its_outcome_is_recorded(o
     assert not messages.filter(submitted_at__lt=frame.started_at).exists()
     campaign.refresh_from_db()
     assert campaign.counters == {"submitted": 500}
-
-
-def _message_updates(cursor) -> tuple[int, int]:
-    """(row versions, of which heap-only) written to the message table in this transaction."""
-    cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'campaigns_message'")
-    return cursor.fetchone()
 
 
 def test_a_delivery_report_updates_its_message_without_writing_any_index(octopush):
@@ -236,6 +235,12 @@ def test_a_delivery_report_updates_its_message_without_writing_any_index(octopus
     ]
 
 
+def _past_the_report_window(campaign: Campaign) -> None:
+    two_hours_ago = timezone.now() - timedelta(hours=2)
+    Frame.objects.filter(campaign=campaign).update(finished_at=two_hours_ago)
+    Message.objects.filter(campaign=campaign, submitted_at__isnull=False).update(submitted_at=two_hours_ago)
+
+
 def test_messages_without_a_final_report_expire_through_their_frames_which_then_close(octopush):
     """Expiry finds waiting messages through the frames still open; a frame none of whose messages waits any
     more is closed, and reopens if a report makes one wait again (a failure Herald had only guessed)."""
@@ -254,9 +259,7 @@ def test_messages_without_a_final_report_expire_through_their_frames_which_then_
     assert messages_expire_unreported() == 0, "nothing is past the window yet"
     assert Frame.objects.filter(campaign=campaign, reports_open=True).count() == 2
 
-    two_hours_ago = timezone.now() - timedelta(hours=2)
-    Frame.objects.filter(campaign=campaign).update(finished_at=two_hours_ago)
-    Message.objects.filter(campaign=campaign).update(submitted_at=two_hours_ago)
+    _past_the_report_window(campaign)
     assert messages_expire_unreported() == 1
     waited = Message.objects.get(pk=second[4].pk)
     assert waited.status == "expired" and "no delivery report from octopush sandbox within 1 h" in waited.reason
@@ -274,7 +277,7 @@ def test_messages_without_a_final_report_expire_through_their_frames_which_then_
     assert Message.objects.get(pk=guessed.pk).status == "sent"
     assert Frame.objects.get(pk=frames[0].pk).reports_open, "the frame reopens for the message that waits again"
     assert messages_expire_unreported() == 0, "the window counts from the report that proved it accepted"
-    Message.objects.filter(pk=guessed.pk).update(submitted_at=two_hours_ago)
+    _past_the_report_window(campaign)
     assert messages_expire_unreported() == 1
     assert Message.objects.get(pk=guessed.pk).status == "expired"
     assert not Frame.objects.filter(campaign=campaign, reports_open=True).exists()
@@ -699,12 +702,6 @@ def test_a_failure_herald_assumed_is_overturned_by_the_report_that_comes_later(d
     assert campaign.counters == {"delivered": 3}
 
 
-def _past_the_report_window(campaign: Campaign) -> None:
-    two_hours_ago = timezone.now() - timedelta(hours=2)
-    Frame.objects.filter(campaign=campaign).update(finished_at=two_hours_ago)
-    Message.objects.filter(campaign=campaign, submitted_at__isnull=False).update(submitted_at=two_hours_ago)
-
-
 @pytest.mark.parametrize("then", ["cancelled", "gave up"])
 def test_messages_a_vendor_took_from_a_frame_that_never_finished_still_expire(devino, sandbox, settings, then):
     """Devino takes one text of a personalised frame and throttles the next; then the campaign is cancelled, or
@@ -749,45 +746,11 @@ def test_expiry_never_closes_a_frame_while_a_report_makes_one_of_its_messages_wa
         account=octopush, source="webhook",
         updates=[StatusUpdate(kind=UpdateKind.STATUS, status="sent", raw_status="SENT", external_ref=str(guessed.external_ref))],
     )  # fmt: skip
-    applied, release = threading.Event(), threading.Event()
-
-    def applier():
-        try:
-            with transaction.atomic():
-                status_events_apply()
-                applied.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    def expiry():
-        try:
-            messages_expire_unreported()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=applier), threading.Thread(target=expiry)]
-    threads[0].start()
-    assert applied.wait(30)
-    threads[1].start()
-    _wait_for_a_lock_wait()
-    release.set()
-    for thread in threads:
-        thread.join(30)
+    # Expiry's close waits to lock the frame the applier has reopened and not committed yet.
+    second_waits_on_first(status_events_apply, messages_expire_unreported, statement="SELECT id FROM campaigns_frame")
 
     assert Message.objects.get(pk=guessed.pk).status == "sent"
     assert Frame.objects.get(pk=frame.pk).reports_open, "a message waits: its frame must stay open"
-
-
-def _wait_for_a_lock_wait(timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.05)
-    raise AssertionError("expiry never waited for the applier")
 
 
 def test_a_vendor_slower_than_our_timeout_is_given_time_to_take_the_message_before_anything_is_resent(
