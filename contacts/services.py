@@ -242,9 +242,14 @@ def unsubscriber_check(
         raise ValidationError({"value": "Scope 'all' takes no value."})
     if scope != Unsubscriber.Scope.ALL and not value:
         raise ValidationError({"value": f"Scope {scope!r} needs a value (which {scope})."})
-    if scope == Unsubscriber.Scope.CHANNEL:
-        value = value.lower()
-    return address, value
+    return address, suppression_value(scope, value)
+
+
+def suppression_value(scope: str, value: str) -> str:
+    """A suppression's value as stored: trimmed, and a channel lower-cased (the audience compares channels exactly:
+    contacts.audience.suppression_match_sql)."""
+    value = (value or "").strip()
+    return value.lower() if scope == Unsubscriber.Scope.CHANNEL else value
 
 
 @transaction.atomic

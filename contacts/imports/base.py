@@ -57,6 +57,10 @@ class Importer:
         return {}
 
     @classmethod
+    def check_layout(cls, options: dict, layout: Layout) -> None:
+        """Refuse options the file's columns cannot work with (every row would fail); raise ValidationError."""
+
+    @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:
         """Form fields for the options, shown on the admin's upload page; their cleaned values go through clean_options."""
         return {}

@@ -26,6 +26,7 @@ import csv
 import io
 import logging
 import queue
+import re
 import tempfile
 import threading
 from array import array
@@ -126,6 +127,19 @@ class KeySet:
                 self.add(key)
 
 
+FORMULA_STARTS = ("=", "@", "\t", "\r")
+SIGNED_NUMBER = re.compile(r"[+-][\d\s().-]*")  # +91 98123-45678: a number, shown as the user wrote it
+
+
+def inert(text: str) -> str:
+    """A cell from the user's file as the report shows it: one a spreadsheet would run as a formula (=, @, or + and -
+    before anything but a number) gets a leading apostrophe, so it is shown as text (OWASP's advice on CSV
+    injection)."""
+    if text.startswith(FORMULA_STARTS) or (text.startswith(("+", "-")) and not SIGNED_NUMBER.fullmatch(text)):
+        return "'" + text
+    return text
+
+
 class ErrorReport:
     """The bad rows as CSV (row, column, value, reason), spooled to a temporary file until the import ends."""
 
@@ -141,7 +155,7 @@ class ErrorReport:
     def add(self, errors: list[tuple[int, str, str, str]]) -> None:
         for row, column, value, reason in errors:
             value = value if len(value) <= ERROR_VALUE_MAX else value[:ERROR_VALUE_MAX] + "…"
-            self._writer.writerow([row, column, value, reason])
+            self._writer.writerow([row, inert(column), inert(value), reason])
         self.count += len(errors)
 
     def save(self, contact_import: ContactImport) -> None:

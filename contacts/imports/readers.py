@@ -11,6 +11,7 @@ import codecs
 import csv
 import datetime
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import PurePath
@@ -141,8 +142,22 @@ def sniff_delimiter(sample: str) -> str:
         return ","
 
 
+# A spreadsheet keeps 15 significant digits of a number: a longer id stored as a number (a 19-digit DLT template
+# id) has already lost its last digits, so it is shown as the number it is, never as digits that look exact.
+# (A cell written with all its digits, which openpyxl reads as an int, is exact and kept as it is.)
+EXACT_DIGITS_BELOW = 10**15
+
+
+ROUNDED_NUMBER = re.compile(r"-?\d(\.\d+)?E[+-]\d+")
+ROUNDED_NUMBER_REASON = (
+    "a number of more than 15 digits in the spreadsheet, which has lost its last digits: format the column as "
+    "text, type the ids again and export"
+)
+
+
 def cell_text(value) -> str:
-    """A workbook cell as the text a user sees: 9812345678.0 as "9812345678", a date as 2024-05-31."""
+    """A workbook cell as the text a user sees: 9812345678.0 as "9812345678", a date as 2024-05-31; a whole number
+    of more than 15 digits as Excel shows it (1.10716123456789E+18), so that a check of the value rejects it."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -150,7 +165,9 @@ def cell_text(value) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        if value.is_integer() and abs(value) < EXACT_DIGITS_BELOW:
+            return str(int(value))
+        return f"{value:.15G}" if value.is_integer() else repr(value)
     if isinstance(value, datetime.datetime):
         return value.date().isoformat() if value.time() == datetime.time() else value.isoformat(sep=" ")
     if isinstance(value, datetime.date | datetime.time):
@@ -164,12 +181,17 @@ def _xlsx_sheet(fh: BinaryIO) -> Sheet:
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise FileProblem(f"The file could not be read as an Excel workbook (xlsx): {exc}.") from None
     sheet = book.active or book.worksheets[0]
+    # The size stored in the sheet (its <dimension>) only estimates the rows for the progress bar: some programs
+    # write it wrong, and openpyxl would read no further than it says (rows and columns silently left out).
+    lines = sheet.max_row
+    sheet.reset_dimensions()
 
     def rows() -> Iterator[Row]:
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=sheet.min_row or 1):
+        # From row 1, as iter_rows reads (rows missing from the file come back empty)
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield number, [cell_text(value) for value in values]
 
-    return Sheet(rows(), lines=sheet.max_row, close=book.close)
+    return Sheet(rows(), lines=lines, close=book.close)
 
 
 def _xls_sheet(fh: BinaryIO) -> Sheet:

@@ -65,6 +65,7 @@ def contact_import_create(
         raise ValidationError({"mapping": 'Give an object of column names to fields, e.g. {"Mobile": "phone"}.'})
     name = PurePath(getattr(file, "name", "") or "").name
     file_format, layout = _upload_check(file, name, importer, mapping)
+    importer.check_layout(options, layout)
     tag_objects, tag_names = _tags_check(tags)
 
     with transaction.atomic():
@@ -186,7 +187,11 @@ def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str,
     if not size:
         raise ValidationError({"file": "The file is empty."})
     if size > limit_mb * 1024 * 1024:
-        raise ValidationError({"file": f"The file is {size / 1024 / 1024:.0f} MB; the limit is {limit_mb} MB."})
+        raise ValidationError(
+            {
+                "file": f"The file is {size:,} bytes, over the limit of {limit_mb:g} MB ({int(limit_mb * 1048576):,} bytes)."
+            }
+        )
     fh = binary(file)
     try:
         fh.seek(0)

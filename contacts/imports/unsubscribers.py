@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from contacts.imports.base import STAGE, Importer, RowError
 from contacts.models import Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
+from contacts.services import suppression_value
 
 Scope = Unsubscriber.Scope
 SCOPES = {**{scope.value: scope.value for scope in Scope}, **{scope.label: scope.value for scope in Scope}}
@@ -55,12 +56,22 @@ class UnsubscriberImporter(Importer):
             raise ValidationError(
                 {"options": f"Unknown scope {options['scope']!r}; use one of {', '.join(Scope.values)}."}
             )
-        value, reason = str(options.get("value") or "").strip(), str(options.get("reason") or "").strip()
+        value, reason = (
+            suppression_value(scope, str(options.get("value") or "")),
+            str(options.get("reason") or "").strip(),
+        )
         if (value or scope == Scope.ALL) and (problem := scope_value_check(scope, value)):  # else each row gives one
             raise ValidationError({"options": problem[0].upper() + problem[1:] + "."})
         if len(reason) > REASON_MAX:
             raise ValidationError({"options": f"The reason is longer than {REASON_MAX} characters."})
         return {"scope": scope, "value": value, "reason": reason}
+
+    @classmethod
+    def check_layout(cls, options: dict, layout) -> None:
+        """A scope that needs a value, with none given and no column in the file to give one: every row would fail."""
+        if options["scope"] != Scope.ALL and not options["value"] and not {"scope", "value"} & set(layout.fields):
+            problem = scope_value_check(options["scope"], "")
+            raise ValidationError({"options": f"{problem[0].upper()}{problem[1:]}: the file has no value column."})
 
     @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:
@@ -98,7 +109,7 @@ class UnsubscriberImporter(Importer):
         scope = SCOPES.get(scope_text.lower()) if scope_text else self.scope
         if scope is None:
             raise RowError(self.scope_column, scope_text, f"unknown scope; use one of {', '.join(Scope.values)}")
-        value = cell(self.value_index) or (self.value if not scope_text else "")
+        value = suppression_value(scope, cell(self.value_index) or (self.value if not scope_text else ""))
         if problem := scope_value_check(scope, value):
             raise RowError(self.value_column if self.value_index is not None else self.scope_column, value, problem)
         reason = cell(self.reason_index) or self.reason

@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 import threading
 import time
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -171,6 +173,28 @@ def test_contact_import_reads_xlsx(tmp_path):
     assert report(contact_import)[1][:3] == ["4", "Mobile", "0"]
 
 
+def test_contact_import_reads_every_row_and_column_of_an_xlsx_whatever_size_it_says_it_is(tmp_path):
+    """Some programs store a wrong size in the sheet (its <dimension>); openpyxl would read no further than it says."""
+    book = openpyxl.Workbook()
+    book.active.append(["Mobile", "Name", "City"])
+    for n in range(4):
+        book.active.append([f"981234567{n}", f"Guest {n}", "Pune"])
+    book.save(tmp_path / "right.xlsx")
+    with zipfile.ZipFile(tmp_path / "right.xlsx") as right, zipfile.ZipFile(tmp_path / "wrong.xlsx", "w") as wrong:
+        for item in right.infolist():
+            data = right.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, replaced = re.subn(rb'<dimension ref="A1:C5"\s*/>', b'<dimension ref="B2:B3"/>', data)
+                assert replaced == 1
+            wrong.writestr(item, data)
+
+    contact_import = run((tmp_path / "wrong.xlsx").read_bytes(), "contacts.xlsx")
+
+    assert contact_import.status == Status.COMPLETED, contact_import.error_message
+    assert counts(contact_import)["created"] == 4 and contact_import.invalid == 0
+    assert contact("+919812345673").attributes == {"city": "Pune"}
+
+
 def test_contact_import_reads_xls():
     contact_import = run((FIXTURES / "contacts.xls").read_bytes(), "contacts.xls", tags=["from-xls"])
 
@@ -256,6 +280,28 @@ def test_contact_import_reports_each_bad_row_with_its_column_and_reason():
         ["7", "Country", "not a two-letter country code (ISO 3166, e.g. IN)"],
         ["8", "Timezone", "not a known time zone (e.g. Asia/Kolkata)"],
         ["9", "Language", "longer than 10 characters"],
+    ]
+
+
+def test_the_error_report_never_hands_a_spreadsheet_a_formula_to_run():
+    """The report opens in Excel (it has a BOM for that): a bad cell it would run as a formula is quoted as text."""
+    rows = [
+        ["Mobile", "=cmd|' /C calc'!A0"],
+        ['=HYPERLINK("http://evil.example","click")', "x"],
+        ["@SUM(1+1)", "x"],
+        ["+1+cmd|' /C calc'!A0", "x"],
+        ["-2+3", "x"],
+        ["+91 98123-456", "x"],  # a wrong number, shown as written
+    ]
+
+    contact_import = run(csv_text(rows))
+
+    assert [line[2] for line in report(contact_import)[1:]] == [
+        '\'=HYPERLINK("http://evil.example","click")',
+        "'@SUM(1+1)",
+        "'+1+cmd|' /C calc'!A0",
+        "'-2+3",
+        "+91 98123-456",
     ]
 
 
@@ -424,7 +470,7 @@ def test_contact_import_create_refuses_a_bad_upload_naming_the_field(name, conte
 def test_contact_import_create_refuses_a_file_over_the_size_limit(settings):
     settings.IMPORT_MAX_FILE_MB = 0.00001
 
-    with pytest.raises(ValidationError, match="the limit is 1e-05 MB"):
+    with pytest.raises(ValidationError, match=r"The file is 170 bytes, over the limit of 1e-05 MB \(10 bytes\)\."):
         contact_import_create(file=upload("Phone\n9812345678\n" * 10))
 
 

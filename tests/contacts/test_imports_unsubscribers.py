@@ -113,3 +113,41 @@ def test_unsubscriber_import_reads_xls():
 def test_unsubscriber_import_refuses_bad_options(options, message):
     with pytest.raises(ValidationError, match=message):
         contact_import_create(file=SimpleUploadedFile("s.txt", b"9812345678\n"), kind=KIND, options=options)
+
+
+def test_an_imported_channel_suppression_is_stored_as_the_audience_matches_it():
+    """A channel written as users write it (SMS, WhatsApp) is stored lower-cased, as the admin and the API store it:
+    the audience compares channels exactly, so 'SMS' would never have suppressed an SMS."""
+    from django.db import connection
+
+    from contacts.audience import AudienceSpec, audience_rows_sql
+    from contacts.models import Contact
+
+    contact = Contact.objects.create(phone="+919812345678")
+    contact_import = run("Address,Scope,Value\n9812345678,channel,SMS\n9812345679,Channel,WhatsApp\n")
+    run("phone\n9812345680\n", options={"scope": "channel", "value": " Viber "})
+
+    assert contact_import.invalid == 0
+    assert [row[:3] for row in suppressed()] == [
+        ("+919812345678", "channel", "sms"),
+        ("+919812345679", "channel", "whatsapp"),
+        ("+919812345680", "channel", "viber"),
+    ]
+    sql, params = audience_rows_sql(AudienceSpec(contact_ids=[contact.pk], channel="sms"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT address, status, reason FROM ({sql}) a", params)
+        assert cursor.fetchall() == [("+919812345678", "suppressed", "unsubscribed (channel: sms)")]
+
+
+def test_a_scope_that_needs_a_value_the_file_cannot_give_is_refused_at_upload():
+    with pytest.raises(ValidationError) as caught:
+        contact_import_create(file=SimpleUploadedFile("s.txt", b"9812345678\n"), kind=KIND, options={"scope": "sender"})
+
+    assert caught.value.message_dict == {
+        "options": ["Scope 'sender' needs a value (the sender ID): the file has no value column."]
+    }
+    assert not ContactImport.objects.exists()
+    # A file whose rows give their own scope and value is taken
+    contact_import = run("Address,Scope,Value\n9812345678,sender,HERALD\n", options={"scope": "sender"})
+    assert suppressed() == [("+919812345678", "sender", "HERALD", "import", "")]
+    assert contact_import.invalid == 0

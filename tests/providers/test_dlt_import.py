@@ -3,12 +3,14 @@
 import csv
 import io
 
+import openpyxl
 import pytest
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts.imports import contact_import_create, contact_import_run
+from contacts.imports.readers import ROUNDED_NUMBER_REASON
 from contacts.models import ContactImport
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -122,3 +124,24 @@ def test_dlt_import_refuses_an_unknown_account():
 def test_dlt_import_needs_the_body_column():
     with pytest.raises(ValidationError, match="No body column"):
         contact_import_create(file=export([["Template ID", "Type"], ["1", "T"]]), kind=KIND)
+
+
+def test_dlt_ids_a_spreadsheet_stored_as_numbers_are_refused_not_rounded(account, tmp_path):
+    """Excel keeps 15 digits of a number: 19-digit template ids stored as numbers have lost their last digits, and
+    two templates would become one with a wrong id. The rows are refused, saying what to do."""
+    book = openpyxl.Workbook()
+    book.active.append(["Template ID", "Template Type", "Header", "Template Content"])
+    book.active.append([1107161234567890123.0, "Transactional", "HERALD", "Order {#var#} shipped."])
+    book.active.append([1107161234567890124.0, "Transactional", "HERALD", "Order {#var#} delivered."])
+    book.active.append(["1107161234567890125", "Transactional", "HERALD", "Order {#var#} returned."])
+    book.save(tmp_path / "dlt.xlsx")
+    upload = SimpleUploadedFile("dlt.xlsx", (tmp_path / "dlt.xlsx").read_bytes())
+
+    contact_import = contact_import_run(import_id=contact_import_create(file=upload, kind=KIND).pk)
+
+    assert (contact_import.created, contact_import.invalid, contact_import.duplicates) == (1, 2, 0)
+    assert list(DltTemplate.objects.values_list("dlt_template_id", flat=True)) == ["1107161234567890125"]
+    assert report(contact_import) == [
+        ["2", "Template ID", "1.10716123456789E+18", ROUNDED_NUMBER_REASON],
+        ["3", "Template ID", "1.10716123456789E+18", ROUNDED_NUMBER_REASON],
+    ]
