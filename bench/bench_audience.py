@@ -10,6 +10,10 @@ PREPARE_CONNECTIONS shares side by side, one INSERT … SELECT each, then the co
 Floor: a bare `INSERT … SELECT` of the same number of rows (same columns, read from the same contacts) into a
 table with no index or constraint: what writing the rows costs PostgreSQL alone. Best of two runs, one before
 and one after Herald's. Target: preparing takes at most 2× the floor.
+
+Also shown, for where the time goes: the same audience rows chosen by Herald's own SELECT (the rules: tags,
+segment, suppressions) and inserted into such a bare table. Herald's prepare adds to it the frames, the
+message table's indexes and the shares.
 """
 
 from __future__ import annotations
@@ -46,6 +50,28 @@ def floor_seconds(members: int) -> float:
             [members],
         )
     sql("DROP TABLE bench_floor_message")
+    return timer.seconds
+
+
+def rules_floor_seconds(campaign) -> float:
+    """The same audience rows, chosen by Herald's own SELECT (tags, segment, suppressions), inserted bare into a
+    table without indexes: what the audience rules cost before anything is written the way Herald writes it."""
+    from campaigns.selectors import campaign_audience_spec
+    from contacts.audience import audience_rows_sql
+
+    rows_sql, params = audience_rows_sql(campaign_audience_spec(campaign))
+    sql("DROP TABLE IF EXISTS bench_floor_message")
+    sql("CREATE TABLE bench_floor_message (LIKE campaigns_message INCLUDING DEFAULTS INCLUDING IDENTITY)")
+    sql("CHECKPOINT")
+    with Timer() as timer:
+        sql(
+            f"""INSERT INTO bench_floor_message (campaign_id, contact_id, account_id, channel, address, status, reason)
+                SELECT %s, a.contact_id, %s, 'sms', a.address, a.status, a.reason FROM ({rows_sql}) a""",
+            [campaign.pk, campaign.account_id, *params],
+        )
+    written = sql("SELECT count(*) FROM bench_floor_message")[0][0]
+    sql("DROP TABLE bench_floor_message")
+    assert written == campaign.messages.count(), f"the rules chose {written} rows"
     return timer.seconds
 
 
@@ -111,6 +137,7 @@ def run(*, rows: int, scale: float, args=None) -> Result:
     total, phases = prepare_timed(campaign.pk)
     campaign.refresh_from_db()
     floor = min(first_floor, floor_seconds(audience.members))
+    rules_floor = rules_floor_seconds(campaign)
 
     messages = Message.objects.filter(campaign=campaign).count()
     pending = Message.objects.filter(campaign=campaign, status="pending").count()
@@ -129,6 +156,9 @@ def run(*, rows: int, scale: float, args=None) -> Result:
     rest = total - sum(phases.values())
     for label, seconds in [*phases.items(), ("commit, locks, state", rest)]:
         result.add(f"  {label}", seconds, "s", floor, seconds / floor)
+    result.add(
+        "the rules' rows inserted bare (Herald's SELECT, no index)", rules_floor, "s", floor, rules_floor / floor
+    )
     result.add("launch (pre-flight checks, before prepare)", launch.seconds, "s")
     result.details = {
         "members": audience.members,
@@ -138,6 +168,7 @@ def run(*, rows: int, scale: float, args=None) -> Result:
         "frames": frames,
         "shares": shares,
         "floor_seconds": floor,
+        "rules_floor_seconds": rules_floor,
         "prepare_seconds": total,
         "phases": phases,
         "launch_seconds": launch.seconds,
