@@ -38,41 +38,45 @@ FULL = 1_000_000
 TARGET_RATIO = 2.0
 
 
-def floor_seconds(members: int) -> float:
-    """A bare INSERT … SELECT of `members` message-shaped rows into a table without indexes."""
+def bare_insert_seconds(select_sql: str, params: list) -> tuple[float, int]:
+    """(seconds, rows) of `INSERT … SELECT` of message-shaped rows (campaign, contact, account, channel, address,
+    status, reason) into a table like the message table, with its defaults but no index or constraint."""
     sql("DROP TABLE IF EXISTS bench_floor_message")
     sql("CREATE TABLE bench_floor_message (LIKE campaigns_message INCLUDING DEFAULTS INCLUDING IDENTITY)")
     sql("CHECKPOINT")
     with Timer() as timer:
         sql(
-            """INSERT INTO bench_floor_message (campaign_id, contact_id, account_id, channel, address, status, reason)
-               SELECT 0, c.id, 0, 'sms', c.phone, 'pending', '' FROM contacts_contact c WHERE c.id BETWEEN 1 AND %s""",
-            [members],
+            "INSERT INTO bench_floor_message (campaign_id, contact_id, account_id, channel, address, status, reason) "
+            + select_sql,
+            params,
         )
+    written = sql("SELECT count(*) FROM bench_floor_message")[0][0]
     sql("DROP TABLE bench_floor_message")
-    return timer.seconds
+    return timer.seconds, written
+
+
+def floor_seconds(members: int) -> float:
+    """The floor: `members` contacts read by id, written bare."""
+    seconds, _ = bare_insert_seconds(
+        "SELECT 0, c.id, 0, 'sms', c.phone, 'pending', '' FROM contacts_contact c WHERE c.id BETWEEN 1 AND %s",
+        [members],
+    )
+    return seconds
 
 
 def rules_floor_seconds(campaign) -> float:
-    """The same audience rows, chosen by Herald's own SELECT (tags, segment, suppressions), inserted bare into a
-    table without indexes: what the audience rules cost before anything is written the way Herald writes it."""
+    """The same audience rows, chosen by Herald's own SELECT (tags, segment, suppressions), written bare: what the
+    audience rules cost before anything is written the way Herald writes it."""
     from campaigns.selectors import campaign_audience_spec
     from contacts.audience import audience_rows_sql
 
     rows_sql, params = audience_rows_sql(campaign_audience_spec(campaign))
-    sql("DROP TABLE IF EXISTS bench_floor_message")
-    sql("CREATE TABLE bench_floor_message (LIKE campaigns_message INCLUDING DEFAULTS INCLUDING IDENTITY)")
-    sql("CHECKPOINT")
-    with Timer() as timer:
-        sql(
-            f"""INSERT INTO bench_floor_message (campaign_id, contact_id, account_id, channel, address, status, reason)
-                SELECT %s, a.contact_id, %s, 'sms', a.address, a.status, a.reason FROM ({rows_sql}) a""",
-            [campaign.pk, campaign.account_id, *params],
-        )
-    written = sql("SELECT count(*) FROM bench_floor_message")[0][0]
-    sql("DROP TABLE bench_floor_message")
+    seconds, written = bare_insert_seconds(
+        f"SELECT %s, a.contact_id, %s, 'sms', a.address, a.status, a.reason FROM ({rows_sql}) a",
+        [campaign.pk, campaign.account_id, *params],
+    )
     assert written == campaign.messages.count(), f"the rules chose {written} rows"
-    return timer.seconds
+    return seconds
 
 
 class PhaseTimer:
