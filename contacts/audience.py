@@ -88,9 +88,14 @@ SUPPRESSION_REASON_SQL = (
 
 def audience_rows_sql(spec: AudienceSpec) -> tuple[str, list]:
     """SELECT contact_id, address, status, reason for every audience member."""
-    members_sql, members_params = audience_contacts(spec).order_by().values("id").query.sql_with_params()
+    # The members' rule reads the contacts themselves (`FROM (rule) c`), which PostgreSQL flattens into one scan
+    # with the tag tests as hashed sub-selects. Joining contacts to `id IN (rule)` instead ran the tag tests once
+    # per contact, in a nested loop: the rows of 300,000 members took 1.66 s to insert instead of 1.01 s
+    # (bench/bench_audience.py).
+    members = audience_contacts(spec).order_by().values("id", "phone", "email", "is_active")
+    members_sql, members_params = members.query.sql_with_params()
     address = address_expression(spec.channel)
-    # Most members are on no suppression list: one hash join finds those that are, and only for them does
+    # Most members are on no suppression list: one join finds those that are, and only for them does
     # PostgreSQL look the applicable unsubscription up (a per-member lookup cost more than the INSERT).
     lateral_sql, lateral_params = suppression_match_sql(address, "c.id", spec, only_if="listed.address IS NOT NULL")
     sql = f"""
@@ -101,9 +106,8 @@ def audience_rows_sql(spec: AudienceSpec) -> tuple[str, list]:
                  WHEN coalesce({address}, '') = '' THEN 'no address for this channel'
                  WHEN u.scope IS NOT NULL THEN {SUPPRESSION_REASON_SQL}
                  ELSE '' END AS reason
-        FROM contacts_contact c
+        FROM ({members_sql}) c
         LEFT JOIN (SELECT DISTINCT address FROM contacts_unsubscriber) listed ON listed.address = {address}
         LEFT JOIN LATERAL ({lateral_sql}) u ON true
-        WHERE c.id IN ({members_sql})
     """
-    return sql, [*lateral_params, *members_params]
+    return sql, [*members_params, *lateral_params]
