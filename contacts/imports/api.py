@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.fields import empty
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -54,10 +55,18 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         return reverse("contactimport-errors", args=[obj.pk], request=self.context.get("request"))
 
 
+class FormJSONField(serializers.JSONField):
+    """JSON in a form field, left out when empty: an HTML form or `curl -F mapping=` sends "", not JSON."""
+
+    def get_value(self, dictionary):
+        value = super().get_value(dictionary)
+        return empty if getattr(value, "is_json_string", False) and not value.strip() else value
+
+
 class ContactImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="csv (any delimiter), txt (one number per line), xls or xlsx.")
     kind = NamedChoiceField(enum_name="ImportKindEnum", choices=Kind.choices, default=Kind.CONTACTS)
-    mapping = serializers.JSONField(
+    mapping = FormJSONField(
         required=False,
         help_text='Column -> field, e.g. {"Mobile": "phone", "City": "attributes.city", "Notes": ""}; '
         "header names are recognised without it.",
@@ -71,7 +80,7 @@ class ContactImportCreateSerializer(serializers.Serializer):
     default_region = serializers.CharField(
         required=False, allow_blank=True, max_length=2, help_text="Country of national numbers, e.g. IN."
     )
-    options = serializers.JSONField(
+    options = FormJSONField(
         required=False,
         help_text='Unsubscribers: {"scope": "sender", "value": "HERALD", "reason": "…"}; '
         'DLT templates: {"account_id": 1}.',

@@ -112,6 +112,9 @@ def resolve_layout(first_row: list[str], importer, mapping: dict | None) -> Layo
                 fields[field] = index
                 claimed.add(index)
                 break
+    if has_header and len(names) == 1 and not claimed:  # one column under a title no synonym knows: the key
+        fields[importer.key_field] = 0
+        claimed.add(0)
     if not has_header and importer.key_field not in fields:  # headerless: the key is the first column with data
         index = next((i for i, cell in enumerate(cells) if i not in claimed and looks_like_data(cell)), None)
         if index is not None:

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, validate_email
 
 from contacts.imports.base import STAGE, Importer, RowError
+from contacts.imports.readers import ROUNDED_NUMBER, ROUNDED_PHONE_REASON, whole_number
 from contacts.models import Contact, ContactImport
 from contacts.phones import InvalidPhone, normalize_phone
 
@@ -91,7 +92,8 @@ class ContactImporter(Importer):
     keeps_attributes = True
     synonyms = {
         "phone": ("mobile", "msisdn", "number", "phone number", "mobile number", "mobile no", "phone no", "cell",
-                  "cell phone", "contact number", "telephone", "tel", "whatsapp number"),
+                  "cell phone", "contact number", "telephone", "tel", "whatsapp number", "phone numbers",
+                  "mobile numbers", "numbers", "mobile phone", "contact no", "mob no", "cell number"),
         "email": ("e mail", "email address", "e mail address", "mail"),
         "first_name": ("first name", "firstname", "given name", "name", "full name"),
         "last_name": ("last name", "lastname", "surname", "family name"),
@@ -126,10 +128,11 @@ class ContactImporter(Importer):
             raise RowError(self.phone_column, "", "no phone number")
         values = self.blank.copy()
         try:
-            values[0] = normalize_phone(raw, self.region)
+            values[0] = normalize_phone(whole_number(raw), self.region)
         except InvalidPhone:
+            reason = f"not a valid phone number (E.164, or national for {self.region})"
             raise RowError(
-                self.phone_column, raw, f"not a valid phone number (E.164, or national for {self.region})"
+                self.phone_column, raw, ROUNDED_PHONE_REASON if ROUNDED_NUMBER.fullmatch(raw) else reason
             ) from None
         for position, index, column, check in self.text_columns:
             if index < width and (value := cells[index].strip()):

@@ -148,11 +148,24 @@ def sniff_delimiter(sample: str) -> str:
 EXACT_DIGITS_BELOW = 10**15
 
 
-ROUNDED_NUMBER = re.compile(r"-?\d(\.\d+)?E[+-]\d+")
+ROUNDED_NUMBER = re.compile(r"-?\d(\.\d+)?E[+-]\d+", re.IGNORECASE)
 ROUNDED_NUMBER_REASON = (
     "a number of more than 15 digits in the spreadsheet, which has lost its last digits: format the column as "
     "text, type the ids again and export"
 )
+ROUNDED_PHONE_REASON = (
+    "a number in scientific notation, as a spreadsheet shows a long number, which has lost its last digits: "
+    "format the column as text and export again"
+)
+_WHOLE_DECIMAL = re.compile(r"(\+?\d+)\.0+")
+
+
+def whole_number(text: str) -> str:
+    """A whole number written as a decimal ("9812345678.0", as a spreadsheet program or a script exports a number
+    column) as its digits; any other text as it is. (A phone parser would read the dot as a separator and the
+    number as one digit longer.)"""
+    match = _WHOLE_DECIMAL.fullmatch(text)
+    return match.group(1) if match else text
 
 
 def cell_text(value) -> str:

@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from contacts.imports.base import STAGE, Importer, RowError
+from contacts.imports.readers import ROUNDED_NUMBER, ROUNDED_PHONE_REASON, whole_number
 from contacts.models import Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
 from contacts.services import suppression_value
@@ -39,7 +40,8 @@ class UnsubscriberImporter(Importer):
     key_field = "address"
     synonyms = {
         "address": ("phone", "mobile", "msisdn", "number", "phone number", "mobile number", "mobile no", "email",
-                    "e mail", "email address", "contact"),
+                    "e mail", "email address", "contact", "phone numbers", "mobile numbers", "numbers", "contact no",
+                    "emails", "email addresses"),
         "scope": ("suppression scope",),
         "value": ("scope value",),
         "reason": ("comment", "note"),
@@ -102,9 +104,12 @@ class UnsubscriberImporter(Importer):
         if not raw:
             raise RowError(self.address_column, "", "no address")
         try:
-            address = normalize_address(raw, self.region)
+            address = normalize_address(whole_number(raw), self.region)
         except InvalidPhone:
-            raise RowError(self.address_column, raw, "not a valid phone number or e-mail address") from None
+            reason = (
+                ROUNDED_PHONE_REASON if ROUNDED_NUMBER.fullmatch(raw) else "not a valid phone number or e-mail address"
+            )
+            raise RowError(self.address_column, raw, reason) from None
         scope_text = cell(self.scope_index)
         scope = SCOPES.get(scope_text.lower()) if scope_text else self.scope
         if scope is None:

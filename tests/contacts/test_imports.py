@@ -305,6 +305,41 @@ def test_the_error_report_never_hands_a_spreadsheet_a_formula_to_run():
     ]
 
 
+def test_contact_import_reads_numbers_a_spreadsheet_wrote_as_decimals_and_explains_rounded_ones():
+    """A number column exported as decimals ("9812345678.0") is read as the number; one shown in scientific notation
+    has lost digits and is refused saying so (a phone parser reads the dot as a separator: one digit too many)."""
+    rows = [["Mobile"], ["9812345678.0"], ["919812345679.00"], ["+919812345680.0"], ["9.19812E+11"], ["98123.5"]]
+
+    contact_import = run(csv_text(rows))
+
+    assert sorted(Contact.objects.values_list("phone", flat=True)) == [
+        "+919812345678",
+        "+919812345679",
+        "+919812345680",
+    ]
+    assert [line[:1] + line[2:] for line in report(contact_import)[1:]] == [
+        ["5", "9.19812E+11", "a number in scientific notation, as a spreadsheet shows a long number, which has lost "
+         "its last digits: format the column as text and export again"],
+        ["6", "98123.5", "not a valid phone number (E.164, or national for IN)"],
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("title", ["Phone Numbers", "Contact No.", "Contacts", "Customer list 2024"])
+def test_contact_import_takes_the_only_column_of_a_file_for_the_phone_whatever_its_title(title):
+    contact_import = run(f"{title}\n9812345678\n9812345679\n")
+
+    assert contact_import.status == Status.COMPLETED, contact_import.error
+    assert counts(contact_import)["created"] == 2 and contact_import.invalid == 0
+    assert contact_import.mapping == {title: "phone"}
+
+
+def test_contact_import_still_wants_a_phone_column_when_the_only_column_is_another_field():
+    with pytest.raises(ValidationError) as error:
+        contact_import_create(file=upload("Name\nAsha\n"))
+
+    assert "No phone column" in error.value.message_dict["mapping"][0]
+
+
 def test_contact_import_reads_national_numbers_in_the_imports_region():
     contact_import = run("Phone\n0612345678\n06 12 34 56 79\n", default_region="fr")
 

@@ -62,6 +62,14 @@ def test_import_upload_spooled_to_disk_is_read_the_same(api, settings):
     assert ContactImport.objects.get().created == 2
 
 
+def test_import_upload_takes_empty_mapping_and_options_fields_as_not_given(api):
+    """An HTML form, or `curl -F mapping=`, sends an empty field: no mapping, not a JSON error."""
+    response = upload(api, mapping="", options=" ")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["mapping"] == {"Mobile": "phone", "Name": "first_name", "City": "attributes.city"}
+
+
 def test_import_detail_shows_counters_and_serves_the_error_report(api):
     import_id = upload(api).json()["id"]
     contact_import_run(import_id=import_id)

@@ -52,6 +52,16 @@ def test_unsubscriber_import_of_a_txt_suppresses_phones_and_emails_everywhere():
     assert report(contact_import) == [["4", "address", "nobody", "not a valid phone number or e-mail address"]]
 
 
+def test_unsubscriber_import_reads_a_one_column_list_under_any_title_and_numbers_written_as_decimals():
+    contact_import = run("Opted-out customers\n9812345678.0\n9.19812E+11\n")
+
+    assert suppressed() == [("+919812345678", "all", "", "import", "")]
+    assert report(contact_import) == [
+        ["3", "Opted-out customers", "9.19812E+11", "a number in scientific notation, as a spreadsheet shows a long "
+         "number, which has lost its last digits: format the column as text and export again"],
+    ]  # fmt: skip
+
+
 def test_unsubscriber_import_uses_the_files_scope_and_value():
     run("Mobile\n9812345678\n", options={"scope": "sender", "value": "HERALD"})
 
