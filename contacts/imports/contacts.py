@@ -114,6 +114,8 @@ class ContactImporter(Importer):
             if name in layout.fields
         ]
         self.attribute_columns = [(_json_string(key) + ":", index) for key, index in layout.attributes]
+        self.columns = len(layout.names)
+        self.attribute_keys = {key for key, _ in layout.attributes}
         self.blank = ["", *("" for _ in TEXT_FIELDS), "{}"]
         self.tag_ids = list(contact_import.tags.values_list("id", flat=True))
 
@@ -140,14 +142,28 @@ class ContactImporter(Importer):
                     values[position] = check(value)
                 except ValueError as exc:
                     raise RowError(column, value, str(exc)) from None
-        if self.attribute_columns:
+        if self.attribute_columns or width > self.columns:
             pairs = [
                 key + _json_string(value)
                 for key, index in self.attribute_columns
                 if index < width and (value := cells[index].strip())
             ]
+            if width > self.columns:
+                pairs += self._cells_beyond_the_columns(cells)
             values[-1] = "{" + ",".join(pairs) + "}"
         return values
+
+    def _cells_beyond_the_columns(self, cells: list[str]) -> list[str]:
+        """A row longer than the file's first row (a column with no title past the last one, or a value holding
+        the delimiter outside quotes): its extra cells are kept as attributes `column_<n>`, not dropped."""
+        pairs = []
+        for index in range(self.columns, len(cells)):
+            if value := cells[index].strip():
+                key = f"column_{index + 1}"
+                while key in self.attribute_keys:  # a title that reads the same
+                    key += "_extra"
+                pairs.append(_json_string(key) + ":" + _json_string(value))
+        return pairs
 
     def merge(self, cursor) -> tuple[int, int]:
         """Upsert the staged contacts and tag them, in one statement.

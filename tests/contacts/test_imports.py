@@ -340,6 +340,15 @@ def test_contact_import_still_wants_a_phone_column_when_the_only_column_is_anoth
     assert "No phone column" in error.value.message_dict["mapping"][0]
 
 
+def test_contact_import_keeps_cells_past_the_last_titled_column_as_attributes():
+    contact_import = run("Phone,Name\n9812345678,Asha,Pune,\n9812345679,Ravi\n9812345680,Meera,,VIP\n")
+
+    assert counts(contact_import)["created"] == 3 and contact_import.invalid == 0
+    assert contact("+919812345678").attributes == {"column_3": "Pune"}
+    assert contact("+919812345679").attributes == {}
+    assert contact("+919812345680").attributes == {"column_4": "VIP"}
+
+
 def test_contact_import_reads_national_numbers_in_the_imports_region():
     contact_import = run("Phone\n0612345678\n06 12 34 56 79\n", default_region="fr")
 
