@@ -46,16 +46,18 @@ class Layout:
         targets = {index: field for field, index in self.fields.items()}
         targets.update({index: ATTRIBUTE_PREFIX + key for key, index in self.attributes})
         repeated = {name for name in map(canonical, self.names) if list(map(canonical, self.names)).count(name) > 1}
+        # A repeated name, or one of digits (which a mapping reads as a position), is given by its position.
         return {
-            str(index + 1) if canonical(name) in repeated else name: targets.get(
+            str(index + 1) if canonical(name) in repeated or name.isdigit() else name: targets.get(
                 index, ""
             )  # a repeated name by position
             for index, name in enumerate(self.names)
         }
 
 
-def resolve_layout(first_row: list[str], importer, mapping: dict | None) -> Layout:
-    """The layout of a file whose first non-empty row is `first_row`; raises ValidationError({"mapping": ...})."""
+def resolve_layout(first_row: list[str], importer, mapping: dict | None, second_row: list[str] | None = None) -> Layout:
+    """The layout of a file whose first non-empty rows are `first_row` and `second_row` (None: not known); raises
+    ValidationError({"mapping": ...})."""
     mapping = {str(key).strip(): (value or "").strip() for key, value in (mapping or {}).items()}
     known = {canonical(name) for field in importer.fields for name in (field, *importer.synonyms.get(field, ()))}
     cells = [cell.strip() for cell in first_row]
@@ -112,8 +114,9 @@ def resolve_layout(first_row: list[str], importer, mapping: dict | None) -> Layo
                 fields[field] = index
                 claimed.add(index)
                 break
-    if has_header and len(names) == 1 and not claimed:  # one column under a title no synonym knows: the key
-        fields[importer.key_field] = 0
+    one_column = second_row is not None and sum(1 for cell in second_row if cell.strip()) <= 1
+    if has_header and len(names) == 1 and one_column and not claimed:  # one column, whatever its title: the key
+        fields[importer.key_field] = 0  # (a title in A1 above a wider header row is not that: see second_row)
         claimed.add(0)
     if not has_header and importer.key_field not in fields:  # headerless: the key is the first column with data
         index = next((i for i, cell in enumerate(cells) if i not in claimed and looks_like_data(cell)), None)

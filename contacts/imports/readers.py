@@ -148,7 +148,7 @@ def sniff_delimiter(sample: str) -> str:
 EXACT_DIGITS_BELOW = 10**15
 
 
-ROUNDED_NUMBER = re.compile(r"-?\d(\.\d+)?E[+-]\d+", re.IGNORECASE)
+ROUNDED_NUMBER = re.compile(r"[-+]?\d([.,]\d+)?E[+-]?\d+", re.IGNORECASE)  # (a decimal comma in some locales)
 ROUNDED_NUMBER_REASON = (
     "a number of more than 15 digits in the spreadsheet, which has lost its last digits: format the column as "
     "text, type the ids again and export"

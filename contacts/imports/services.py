@@ -197,7 +197,8 @@ def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str,
         fh.seek(0)
         fmt = file_format(name, fh.read(8))
         with open_sheet(fh, fmt) as sheet:
-            first = next((cells for _, cells in sheet.rows if any(cells)), None)
+            non_empty = (cells for _, cells in sheet.rows if any(cells))
+            first, second = next(non_empty, None), next(non_empty, None)
             if first is None:
                 raise FileProblem("The file has no rows.")
             if fmt in ("xls", "xlsx") and (sheet.lines or 0) - 1 > max_rows():
@@ -208,7 +209,7 @@ def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str,
         raise ValidationError({"file": f"The file could not be read: {exc}."}) from None
     finally:
         fh.seek(0)
-    return fmt, resolve_layout(first, importer, mapping)
+    return fmt, resolve_layout(first, importer, mapping, second)
 
 
 def _tags_check(tags: Iterable[Tag | int | str]) -> tuple[list[Tag], list[str]]:

@@ -308,7 +308,7 @@ def test_the_error_report_never_hands_a_spreadsheet_a_formula_to_run():
 def test_contact_import_reads_numbers_a_spreadsheet_wrote_as_decimals_and_explains_rounded_ones():
     """A number column exported as decimals ("9812345678.0") is read as the number; one shown in scientific notation
     has lost digits and is refused saying so (a phone parser reads the dot as a separator: one digit too many)."""
-    rows = [["Mobile"], ["9812345678.0"], ["919812345679.00"], ["+919812345680.0"], ["9.19812E+11"], ["98123.5"]]
+    rows = [["Mobile"], ["9812345678.0"], ["919812345679.00"], ["+919812345680.0"], ["+9.19812e+11"], ["98123.5"]]
 
     contact_import = run(csv_text(rows))
 
@@ -318,7 +318,7 @@ def test_contact_import_reads_numbers_a_spreadsheet_wrote_as_decimals_and_explai
         "+919812345680",
     ]
     assert [line[:1] + line[2:] for line in report(contact_import)[1:]] == [
-        ["5", "9.19812E+11", "a number in scientific notation, as a spreadsheet shows a long number, which has lost "
+        ["5", "'+9.19812e+11", "a number in scientific notation, as a spreadsheet shows a long number, which has lost "
          "its last digits: format the column as text and export again"],
         ["6", "98123.5", "not a valid phone number (E.164, or national for IN)"],
     ]  # fmt: skip
@@ -331,6 +331,34 @@ def test_contact_import_takes_the_only_column_of_a_file_for_the_phone_whatever_i
     assert contact_import.status == Status.COMPLETED, contact_import.error
     assert counts(contact_import)["created"] == 2 and contact_import.invalid == 0
     assert contact_import.mapping == {title: "phone"}
+
+
+def test_contact_import_keeps_a_column_titled_with_digits_by_its_position():
+    """A mapping reads a digit key as a position: the stored mapping names such a column by position, not "2024"."""
+    contact_import = run("Phone,2024\n9812345678,Asha\n")
+    only_column = run("2024\n9812345679\n")
+
+    assert contact_import.status == only_column.status == Status.COMPLETED, (contact_import.error, only_column.error)
+    assert contact_import.mapping == {"Phone": "phone", "2": "attributes.2024"} and only_column.mapping == {
+        "1": "phone"
+    }
+    assert contact("+919812345678").attributes == {"2024": "Asha"} and contact("+919812345679")
+
+
+@pytest.mark.parametrize("title", ["Contact No.", "Mobile Numbers", "Mob No", "Numbers"])
+def test_contact_import_knows_more_titles_of_a_phone_column(title):
+    contact_import = run(f"Full name,{title}\nAsha Rao,9812345678\n")
+
+    assert contact_import.mapping == {"Full name": "first_name", title: "phone"}
+    assert contact("+919812345678").first_name == "Asha Rao"
+
+
+def test_contact_import_does_not_take_a_title_above_the_header_for_the_phone_column():
+    """A sheet with a title in A1 above its header row is not a one-column file: refused, as it says why."""
+    with pytest.raises(ValidationError) as error:
+        contact_import_create(file=upload("Customer list\nName,Mobile phone no\nAsha,9812345678\n"))
+
+    assert "No phone column" in error.value.message_dict["mapping"][0]
 
 
 def test_contact_import_still_wants_a_phone_column_when_the_only_column_is_another_field():
