@@ -197,13 +197,18 @@ def test_a_worker_killed_mid_request_and_restarted_sends_everyone_exactly_once(e
     campaign = engine.campaign(account, contacts_tagged(1_000), text=SHARED_TEXT)
     campaign_launch(campaign_id=campaign.pk)
     wait_until(lambda: Frame.objects.filter(campaign=campaign, state="sent").count() >= 3, timeout=60, what="3 frames")
-    wait_until(
-        lambda: Frame.objects.filter(campaign=campaign, state="sending").exists(), timeout=10, what="a frame in flight"
-    )
-
-    engine.worker.kill()
-    abandoned = set(Frame.objects.filter(campaign=campaign, state="sending").values_list("pk", flat=True))
-    engine.worker.start()
+    for attempt in range(3):  # the frame seen in flight may be recorded just before the kill lands: kill again
+        wait_until(  # (after a kill, the beat's watchdog restarts the dispatchers once their slots expire)
+            lambda: Frame.objects.filter(campaign=campaign, state="sending").exists(),
+            timeout=30 if attempt else 10,
+            what="a frame in flight",
+            tick=beat_tick if attempt else None,
+        )
+        engine.worker.kill()
+        abandoned = set(Frame.objects.filter(campaign=campaign, state="sending").values_list("pk", flat=True))
+        engine.worker.start()
+        if abandoned:
+            break
     # The beat's watchdog finds due frames with no live dispatcher once the dead one's slot expires.
     wait_until(lambda: _state(campaign) == "completed", timeout=180, what="completion after the restart",
                every=1.0, tick=beat_tick)  # fmt: skip
