@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 
 from contacts.imports.base import STAGE, Importer, RowError
 from contacts.imports.columns import canonical
-from contacts.imports.readers import ROUNDED_NUMBER, ROUNDED_NUMBER_REASON
+from contacts.imports.readers import ROUNDED_NUMBER_REASON, reason_unless_rounded
 from contacts.models import ContactImport
 from providers import dlt
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
@@ -104,8 +104,7 @@ class DltTemplateImporter(Importer):
         template_id = self._cell(cells, "template_id")
         if not TEMPLATE_ID.fullmatch(template_id):
             reason = "no template id" if not template_id else "not a DLT template id (letters and digits, at most 32)"
-            if ROUNDED_NUMBER.fullmatch(template_id):
-                reason = ROUNDED_NUMBER_REASON
+            reason = reason_unless_rounded(template_id, reason, ROUNDED_NUMBER_REASON)
             raise RowError(columns["template_id"][1], template_id, reason)
         body = self._cell(cells, "body")
         try:

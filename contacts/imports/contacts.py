@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, validate_email
 
 from contacts.imports.base import STAGE, Importer, RowError
-from contacts.imports.readers import ROUNDED_NUMBER, ROUNDED_PHONE_REASON, whole_number
+from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Contact, ContactImport
 from contacts.phones import InvalidPhone, normalize_phone
 
@@ -132,10 +132,8 @@ class ContactImporter(Importer):
         try:
             values[0] = normalize_phone(whole_number(raw), self.region)
         except InvalidPhone:
-            reason = f"not a valid phone number (E.164, or national for {self.region})"
-            raise RowError(
-                self.phone_column, raw, ROUNDED_PHONE_REASON if ROUNDED_NUMBER.fullmatch(raw) else reason
-            ) from None
+            reason = reason_unless_rounded(raw, f"not a valid phone number (E.164, or national for {self.region})")
+            raise RowError(self.phone_column, raw, reason) from None
         for position, index, column, check in self.text_columns:
             if index < width and (value := cells[index].strip()):
                 try:

@@ -160,6 +160,12 @@ ROUNDED_PHONE_REASON = (
 _WHOLE_DECIMAL = re.compile(r"(\+?\d+)\.0+")
 
 
+def reason_unless_rounded(text: str, reason: str, rounded_reason: str = ROUNDED_PHONE_REASON) -> str:
+    """Why a cell was refused: `rounded_reason` for a number in scientific notation (its last digits are lost, and
+    the user needs to know to export the column as text), else `reason`."""
+    return rounded_reason if ROUNDED_NUMBER.fullmatch(text) else reason
+
+
 def whole_number(text: str) -> str:
     """A whole number written as a decimal ("9812345678.0", as a spreadsheet program or a script exports a number
     column) as its digits; any other text as it is. (A phone parser would read the dot as a separator and the

@@ -11,7 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from contacts.imports.base import STAGE, Importer, RowError
-from contacts.imports.readers import ROUNDED_NUMBER, ROUNDED_PHONE_REASON, whole_number
+from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
 from contacts.services import suppression_value
@@ -106,9 +106,7 @@ class UnsubscriberImporter(Importer):
         try:
             address = normalize_address(whole_number(raw), self.region)
         except InvalidPhone:
-            reason = (
-                ROUNDED_PHONE_REASON if ROUNDED_NUMBER.fullmatch(raw) else "not a valid phone number or e-mail address"
-            )
+            reason = reason_unless_rounded(raw, "not a valid phone number or e-mail address")
             raise RowError(self.address_column, raw, reason) from None
         scope_text = cell(self.scope_index)
         scope = SCOPES.get(scope_text.lower()) if scope_text else self.scope
