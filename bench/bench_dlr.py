@@ -7,7 +7,7 @@ MOBtexting account, written directly in SQL. Then, each timed on its own:
 
 1. webhook ingestion — Devino's callback shape (a JSON array of statuses, 100 per call, carrying our ref in
    callbackData) posted by 8 concurrent clients to Herald's real webhook view in gunicorn (2 workers × 8
-   threads): authenticate, `parse_callback`, `status_events_store` (one INSERT), acknowledge;
+   threads): authenticate, `parse_callback`, `status_events_store` (one COPY, queued), acknowledge;
 2. poll ingestion — `status_poll`, the poll task's service, over every frame: MOBtexting's `sms/status`
    pages (100 rows a page, by the frame's group_id) pulled from the sandbox through `backend.poll`, then
    `status_events_store`;
@@ -276,6 +276,12 @@ def run(*, rows: int, scale: float, args=None) -> Result:
     unapplied = sql("SELECT count(*) FROM campaigns_statusevent WHERE applied_at IS NULL")[0][0]
     outcomes = dict(sql("SELECT outcome, count(*) FROM campaigns_statusevent GROUP BY 1"))
     assert unapplied == 0 and outcomes.get("applied") == rows, f"outcomes {outcomes}, {unapplied} unapplied"
+    queued = sql("SELECT count(*) FROM campaigns_pendingstatusevent")[0][0]
+    assert queued == 0, f"{queued} events still queued"
+    # (the appliers' sessions have ended, so their statistics are in)
+    ((events_marked, events_marked_in_place),) = sql(
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'campaigns_statusevent'"
+    )
     open_messages = sql("SELECT count(*) FROM campaigns_message WHERE status IN ('submitted', 'sent')")[0][0]
     assert open_messages == 0, f"{open_messages} messages still wait for a report"
     connection.close()
@@ -307,11 +313,14 @@ def run(*, rows: int, scale: float, args=None) -> Result:
         "floor_seconds": floor_seconds,
         "appliers": appliers,
         "outcomes": outcomes,
+        "events_marked": events_marked,
+        "events_marked_heap_only": events_marked_in_place,
         "setup_seconds": setup.seconds,
     }
     result.notes.append(
         f"{rows:,} reports, every one applied; {len(web_bodies):,} webhook calls, {len(groups):,} poll groups "
-        f"({-(-poll_count // 100):,} pages); apply batches of STATUS_APPLY_BATCH events"
+        f"({-(-poll_count // 100):,} pages); apply batches of STATUS_APPLY_BATCH events; "
+        f"{events_marked_in_place / max(events_marked, 1):.0%} of the events marked applied in place (heap-only)"
     )
     return result
 

@@ -86,3 +86,47 @@ def test_upgrading_to_heap_only_report_updates_keeps_every_waiting_message_finda
         rewritten, packed = cursor.fetchone()
         cursor.execute("DROP TABLE packed")
     assert rewritten >= 1.6 * packed, "the rewrite left room on every page"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upgrading_to_heap_only_event_marking_queues_every_report_not_applied_yet():
+    """Migration 0013: the reports still to apply are queued, due when their back-off says (a report that
+    missed a match once is due 10 s after it came); applied ones are not. The event table keeps room on its
+    pages, and the link to the message is no longer checked by PostgreSQL."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    from tests.factories import ProviderAccountFactory
+
+    account = ProviderAccountFactory()
+    executor = MigrationExecutor(connection)
+    executor.migrate([("campaigns", "0012_message_hot_report_updates")])
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """INSERT INTO campaigns_statusevent (account_id, source, kind, provider_message_id, external_ref,
+                       address, ticket, raw_status, status, error_code, error_text, optout_scope, optout_value,
+                       payload, received_at, applied_at, outcome, match_attempts)
+                   SELECT %s, 'webhook', 'status', 'pm-' || n, '', '', '', 'DELIVRD', 'delivered', '', '', '', '',
+                          '{}', '2026-01-01T00:00Z', CASE WHEN n = 2 THEN now() END,
+                          CASE WHEN n = 2 THEN 'applied' WHEN n = 1 THEN 'unmatched' ELSE '' END, (n = 1)::int
+                   FROM generate_series(0, 2) n RETURNING id""",
+                [account.pk],
+            )
+            fresh, missed, applied = sorted(row[0] for row in cursor.fetchall())
+        executor = MigrationExecutor(connection)
+        executor.migrate([("campaigns", "0014_status_event_missed_idx")])
+    finally:
+        MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes("campaigns"))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT event_id, due_at FROM campaigns_pendingstatusevent ORDER BY event_id")
+        queued = [(event_id, due.isoformat()) for event_id, due in cursor.fetchall()]
+        assert queued == [(fresh, "2026-01-01T00:00:00+00:00"), (missed, "2026-01-01T00:00:10+00:00")]
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'campaigns_statusevent'")
+        assert cursor.fetchone()[0] == ["fillfactor=50"]
+        cursor.execute(
+            """SELECT count(*) FROM pg_constraint
+               WHERE conrelid = 'campaigns_statusevent'::regclass AND contype = 'f'
+                 AND pg_get_constraintdef(oid) LIKE '%%campaigns_message%%'"""
+        )
+        assert cursor.fetchone()[0] == 0

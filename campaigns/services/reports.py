@@ -1,9 +1,10 @@
 """Delivery reports and opt-outs: stored as received, then applied in batches by one function.
 
-Webhooks and polls both end in `status_events_store` (one INSERT, so a webhook answers fast)
-and `status_events_apply`, which matches a batch of events to messages, records opt-outs,
-moves each message to its best reported status (never backwards: herald_status_rank), keeps
-the campaign counters current, and marks every event with its outcome. Duplicates and
+Webhooks and polls both end in `status_events_store` (one COPY, so a webhook answers fast; the
+events are queued in PendingStatusEvent) and `status_events_apply`, which matches a batch of
+events to messages, records opt-outs, moves each message to its best reported status (never
+backwards: herald_status_rank), keeps the campaign counters current, and marks every event with
+its outcome. Duplicates and
 out-of-order reports are therefore harmless. An event that matches no message yet (a report
 faster than our record of the send) is retried a few times before it is marked unmatched.
 """
@@ -48,24 +49,31 @@ EVENT_COLUMNS = (
 
 
 def status_events_store(*, account: ProviderAccount, updates: list[StatusUpdate], source: str) -> int:
-    """Store reports as received, in one COPY; `status_events_apply` applies them.
+    """Store reports as received, in one COPY, and queue them (PendingStatusEvent); `status_events_apply` applies them.
 
     COPY, not an INSERT: Django's bulk INSERT quotes every value into the statement in Python, which cost
     0.9 ms a report, ten times parsing the webhook (bench/bench_dlr.py)."""
     if not updates:
         return 0
     columns = ", ".join(EVENT_COLUMNS)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY campaigns_statusevent ({columns}) FROM STDIN") as copy,
-    ):
-        for u in updates:
-            row = (
-                account.pk, source, str(u.kind), u.provider_message_id[:100], u.external_ref[:100], u.address[:254],
-                u.ticket[:100], u.raw_status[:64], str(u.status) if u.status else "", u.code[:32], u.text[:255],
-                u.optout_scope[:10], u.optout_value[:150], json.dumps(u.payload), u.occurred_at, "", 0,
-            )  # fmt: skip
-            copy.write_row(row)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # The events' ids first, queued as they are taken (due now), then the events under those ids.
+        cursor.execute(
+            """INSERT INTO campaigns_pendingstatusevent (event_id, due_at)
+               SELECT nextval(pg_get_serial_sequence('campaigns_statusevent', 'id')), now()
+               FROM generate_series(1, %s)
+               RETURNING event_id""",
+            [len(updates)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        with cursor.cursor.copy(f"COPY campaigns_statusevent (id, {columns}) FROM STDIN") as copy:
+            for event_id, u in zip(ids, updates, strict=True):
+                row = (
+                    event_id, account.pk, source, str(u.kind), u.provider_message_id[:100], u.external_ref[:100],
+                    u.address[:254], u.ticket[:100], u.raw_status[:64], str(u.status) if u.status else "", u.code[:32],
+                    u.text[:255], u.optout_scope[:10], u.optout_value[:150], json.dumps(u.payload), u.occurred_at, "", 0,
+                )  # fmt: skip
+                copy.write_row(row)
     return len(updates)
 
 
@@ -137,27 +145,34 @@ def _apply_batch(limit: int) -> ApplyResult:
 
 
 # One statement applies a batch, so that each event row is written once (matching it in a statement of its own
-# wrote every event twice: bench/bench_dlr.py). Its parts, in order:
-#   batch    the next events due, oldest first, that no other applier holds (SKIP LOCKED).
+# wrote every event twice: bench/bench_dlr.py), and heap-only (models.StatusEvent). Its parts, in order:
+#   claimed  the next events due in the queue, oldest first, whose queue row no other session holds (SKIP
+#            LOCKED): another applier, or a rematch (below), which locks an event's queue row before the event.
+#   batch    their events, unless already applied.
 #   matched  each event's message: by our ref; else by the vendor's id and the number; else by the vendor's id;
 #            else, after a lost ticket (Octopush 120), the newest message to that number still waiting for a
-#            report without a vendor id. Each lookup runs only when the ones before it found nothing.
+#            report without a vendor id. Each lookup runs only when the ones before it found nothing. `retry`:
+#            a status report that found no message is tried again, MATCH_ATTEMPTS times (10 s apart, growing).
+#   dequeued, requeued  the claimed events leave the queue, except those tried again, due again later.
 #   opt_outs the opt-outs, as suppressions (the message's address when the report names none).
 #   ev … moved  each message moved to its best reported status if that is forward (herald_status_rank);
 #            the counters follow (moved_counters_sql), and the frame of a message that waits again (a guessed
 #            failure overturned) is open again (frames_reopen_sql).
-#   marked   every event marked with its message and outcome; an unmatched status report is retried
-#            MATCH_ATTEMPTS times (10 s apart, growing) before it is marked unmatched.
+#   marked   every event marked with its message and outcome (unmatched, but not applied, while tried again).
 APPLY_SQL = f"""
-    WITH batch AS MATERIALIZED (
+    WITH claimed AS MATERIALIZED (
+        SELECT q.event_id FROM campaigns_pendingstatusevent q
+        WHERE q.due_at <= now()
+        ORDER BY q.event_id LIMIT %s FOR UPDATE SKIP LOCKED
+    ), batch AS MATERIALIZED (
         SELECT e.id, e.account_id, e.kind, e.message_id, e.provider_message_id, e.external_ref, e.address, e.ticket,
                e.raw_status, e.status, e.error_code, e.error_text, e.optout_scope, e.optout_value, e.occurred_at,
-               e.match_attempts, e.external_ref ~ '{UUID_RE}' AS ref_is_uuid
+               e.received_at, e.match_attempts, e.external_ref ~ '{UUID_RE}' AS ref_is_uuid
         FROM campaigns_statusevent e
-        WHERE e.applied_at IS NULL
-          AND (e.match_attempts = 0 OR e.received_at < now() - make_interval(secs => 10 * e.match_attempts))
-        ORDER BY e.id LIMIT %s FOR UPDATE SKIP LOCKED
+        -- (a lookup by id each: a join read the events' primary key from the first event ever stored)
+        WHERE e.id = ANY(ARRAY(SELECT event_id FROM claimed)) AND e.applied_at IS NULL
     ), matched AS (
+        SELECT *, (kind = 'status' AND mid IS NULL AND match_attempts + 1 < {MATCH_ATTEMPTS}) AS retry FROM (
         SELECT b.*, coalesce(b.message_id, by_ref.id, by_vendor_id.id, by_ticket.id, by_number.id) AS mid
         FROM batch b
         LEFT JOIN LATERAL (
@@ -188,6 +203,14 @@ APPLY_SQL = f"""
               AND m.status IN ('submitted', 'sent')
             ORDER BY m.id DESC LIMIT 1
         ) by_number ON true
+        ) found
+    ), dequeued AS (
+        DELETE FROM campaigns_pendingstatusevent q USING claimed c
+        WHERE q.event_id = c.event_id AND c.event_id NOT IN (SELECT id FROM matched WHERE retry)
+    ), requeued AS (
+        UPDATE campaigns_pendingstatusevent q
+        SET due_at = b.received_at + make_interval(secs => 10 * (b.match_attempts + 1))
+        FROM matched b WHERE q.event_id = b.id AND b.retry
     ), opt_outs AS (
         INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
         SELECT DISTINCT ON (address, scope, value) address, scope, value, 'provider', reason, now() FROM (
@@ -241,8 +264,7 @@ APPLY_SQL = f"""
         UPDATE campaigns_statusevent e SET
             message_id = b.mid,
             match_attempts = e.match_attempts + (b.mid IS NULL AND e.kind = 'status')::int,
-            applied_at = CASE WHEN e.kind = 'status' AND b.mid IS NULL AND e.match_attempts + 1 < {MATCH_ATTEMPTS}
-                              THEN NULL ELSE now() END,
+            applied_at = CASE WHEN b.retry THEN NULL ELSE now() END,
             outcome = CASE WHEN e.kind = 'opt_out' THEN 'opt_out'
                            WHEN e.kind <> 'status' OR e.status = '' THEN 'unknown'
                            WHEN b.mid IS NULL THEN 'unmatched'
@@ -299,7 +321,8 @@ def _sum_results(results: list[ApplyResult]) -> ApplyResult:
 
 _UNMATCHED_FOR_NUMBERS = """
     SELECT e.id FROM campaigns_statusevent e
-    WHERE e.outcome = 'unmatched' AND e.account_id = %(account)s AND e.address = ANY(%(numbers)s)
+    WHERE e.match_attempts > 0 AND e.outcome = 'unmatched' AND e.account_id = %(account)s
+      AND e.address = ANY(%(numbers)s)
       AND e.kind = 'status' AND e.message_id IS NULL AND e.ticket <> '' AND e.received_at >= %(since)s"""
 
 
@@ -316,7 +339,8 @@ def status_reports_ticket_of_frame(*, account_id: int, numbers: list[str], since
                   AND NOT EXISTS (SELECT 1 FROM campaigns_message m WHERE m.account_id = e.account_id
                                   AND m.provider_message_id = e.ticket AND m.provider_message_id <> '')
                   AND NOT EXISTS (SELECT 1 FROM campaigns_statusevent o
-                                  WHERE o.outcome = 'unmatched' AND o.account_id = e.account_id
+                                  WHERE o.match_attempts > 0 AND o.outcome = 'unmatched'
+                                    AND o.account_id = e.account_id
                                     AND o.ticket = e.ticket AND NOT o.address = ANY(%(numbers)s))
                 LIMIT 2""",
             {"account": account_id, "numbers": numbers, "since": since, "list_name": list_name},
@@ -327,16 +351,28 @@ def status_reports_ticket_of_frame(*, account_id: int, numbers: list[str], since
 
 def status_events_rematch(*, account_id: int, numbers: list[str], since) -> int:
     """Give the reports on these numbers that gave up matching since `since` another go, now that the frame in
-    doubt is being recorded; returns how many. Run first in the recording transaction, locking the events by id:
-    events, then messages, then campaigns is the appliers' order too, so neither waits on the other in a cycle."""
+    doubt is being recorded; returns how many. Run first in the recording transaction, locking by id the queue
+    rows of those still queued, then the events, and queueing them again: queue rows, events, messages, then
+    campaigns is the appliers' order too, so neither waits on the other in a cycle."""
     from campaigns.tasks import status_events_apply_soon
 
+    params = {"account": account_id, "numbers": numbers, "since": since}
     with connection.cursor() as cursor:
+        # Those still being tried again are queued: their queue rows first, in the appliers' order.
         cursor.execute(
-            f"""WITH locked AS ({_UNMATCHED_FOR_NUMBERS} ORDER BY e.id FOR UPDATE)
-                UPDATE campaigns_statusevent e SET applied_at = NULL, match_attempts = 0, outcome = ''
-                FROM locked WHERE e.id = locked.id AND e.outcome = 'unmatched' AND e.message_id IS NULL""",
-            {"account": account_id, "numbers": numbers, "since": since},
+            f"""SELECT q.event_id FROM campaigns_pendingstatusevent q WHERE q.event_id IN ({_UNMATCHED_FOR_NUMBERS})
+                ORDER BY q.event_id FOR UPDATE""",
+            params,
+        )
+        cursor.execute(
+            f"""WITH locked AS ({_UNMATCHED_FOR_NUMBERS} ORDER BY e.id FOR UPDATE), reopened AS (
+                    UPDATE campaigns_statusevent e SET applied_at = NULL, match_attempts = 0, outcome = ''
+                    FROM locked WHERE e.id = locked.id AND e.outcome = 'unmatched' AND e.message_id IS NULL
+                    RETURNING e.id
+                )
+                INSERT INTO campaigns_pendingstatusevent (event_id, due_at) SELECT id, now() FROM reopened
+                ON CONFLICT (event_id) DO UPDATE SET due_at = now()""",
+            params,
         )
         count = cursor.rowcount
     if count:

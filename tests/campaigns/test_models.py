@@ -7,9 +7,10 @@ import pytest
 
 from django.db import IntegrityError, connection
 from django.db.models import ProtectedError
+from django.urls import reverse
 
 from campaigns.models import Message
-from tests.factories import CampaignFactory, ContactFactory, FrameFactory, MessageFactory
+from tests.factories import CampaignFactory, ContactFactory, FrameFactory, MessageFactory, StatusEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +57,21 @@ def test_deletes_follow_on_delete_although_messages_have_no_database_foreign_key
     assert not Message.objects.filter(pk=gone.pk).exists()
     with pytest.raises(ProtectedError):
         kept.account.delete()
+
+
+def test_a_deleted_campaigns_reports_stay_with_the_id_of_their_message(client, admin_user):
+    """A report's link to its message has no database constraint and no index (applying reports marks them
+    heap-only): deleting a campaign leaves its reports, which keep their message's id, no other message ever
+    takes it, and the admin shows them without the message."""
+    message = MessageFactory()
+    event = StatusEventFactory(account=message.account, message=message, outcome="applied")
+    message.campaign.delete()
+    event.refresh_from_db()
+    assert event.message_id == message.pk and not Message.objects.filter(pk=message.pk).exists()
+    assert MessageFactory().pk > message.pk, "ids are not taken again"
+    client.force_login(admin_user)
+    assert client.get(reverse("admin:campaigns_statusevent_change", args=[event.pk])).status_code == 200
+    assert client.get(reverse("admin:campaigns_statusevent_changelist")).status_code == 200
 
 
 def test_frame_numbers_are_unique_within_a_campaign():

@@ -2,10 +2,11 @@
 ignores duplicates, records opt-outs and keeps the counters right."""
 
 import random
+from datetime import timedelta
 
 import pytest
 
-from campaigns.models import Message, StatusEvent
+from campaigns.models import Message, PendingStatusEvent, StatusEvent
 from campaigns.services.counters import counters_recount
 from campaigns.services.reports import status_events_apply, status_events_apply_all, status_events_store
 from contacts.models import Unsubscriber
@@ -101,10 +102,15 @@ def test_a_report_before_its_message_is_known_is_retried_then_marked_unmatched(s
     status_events_apply()
     event = StatusEvent.objects.get()
     assert event.applied_at is None and event.match_attempts == 1, "kept for another try"
-    StatusEvent.objects.filter(pk=event.pk).update(match_attempts=4, received_at=event.received_at.replace(year=2000))
+    due = PendingStatusEvent.objects.get(event=event).due_at
+    assert due == event.received_at + timedelta(seconds=10), "due again 10 s after it came"
+    assert status_events_apply().events == 0, "not tried again before it is due"
+    StatusEvent.objects.filter(pk=event.pk).update(match_attempts=4)
+    PendingStatusEvent.objects.filter(event=event).update(due_at=due - timedelta(hours=1))
     status_events_apply()
     event.refresh_from_db()
     assert event.outcome == "unmatched" and event.applied_at is not None
+    assert not PendingStatusEvent.objects.exists(), "given up: out of the queue"
 
 
 def test_opt_out_events_become_unsubscribers_with_the_right_scope_and_source():
