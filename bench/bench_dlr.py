@@ -264,13 +264,13 @@ def run(*, rows: int, scale: float, args=None) -> Result:
         assert failures == 0, f"{failures} webhook calls failed; see {web.log_path}"
         stored_web = sql("SELECT count(*) FROM campaigns_statusevent WHERE source = 'webhook'")[0][0]
         assert stored_web == web_count, f"{stored_web} webhook reports stored of {web_count}"
-        sql("VACUUM ANALYZE campaigns_statusevent")
+        sql("VACUUM ANALYZE campaigns_statusevent, campaigns_pendingstatusevent")
         apply_web_seconds, events_web, applied_web = apply_all()
 
         with Timer() as poll_timer:
             stored_poll = poll_all(mobtexting, poll_campaign, groups)
         assert stored_poll == poll_count, f"{stored_poll} reports pulled of {poll_count}"
-        sql("VACUUM ANALYZE campaigns_statusevent")
+        sql("VACUUM ANALYZE campaigns_statusevent, campaigns_pendingstatusevent")
         apply_poll_seconds, events_poll, applied_poll = apply_all()
 
     unapplied = sql("SELECT count(*) FROM campaigns_statusevent WHERE applied_at IS NULL")[0][0]

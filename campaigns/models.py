@@ -271,7 +271,7 @@ class StatusEvent(models.Model):
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEBHOOK)
     kind = models.CharField(max_length=10, default="status")
     message = models.ForeignKey(
-        Message, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="events", db_index=False,
+        Message, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_index=False,
         db_constraint=False,
     )  # fmt: skip
     provider_message_id = models.CharField(max_length=100, blank=True)

@@ -1,6 +1,6 @@
 """Provider webhooks at /hooks/<kind>/<account uuid>/: authenticate, store, answer fast.
 
-The vendor's backend authenticates and parses the call; the reports are stored in one INSERT
+The vendor's backend authenticates and parses the call; the reports are stored (one COPY, and queued)
 and applied in batches by a task, so the answer goes back in milliseconds (Octopush wants it
 within a second, MOBtexting within three).
 """

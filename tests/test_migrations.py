@@ -130,3 +130,25 @@ def test_upgrading_to_heap_only_event_marking_queues_every_report_not_applied_ye
                  AND pg_get_constraintdef(oid) LIKE '%%campaigns_message%%'"""
         )
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0013_goes_back_after_a_campaign_with_reports_was_deleted():
+    """Its events keep the ids of messages that are gone; going back clears them before the constraint returns."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    from campaigns.models import StatusEvent
+    from tests.factories import MessageFactory, StatusEventFactory
+
+    message = MessageFactory()
+    event = StatusEventFactory(account=message.account, message=message, outcome="applied")
+    message.campaign.delete()
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("campaigns", "0012_message_hot_report_updates")])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT message_id, outcome FROM campaigns_statusevent WHERE id = %s", [event.pk])
+            assert cursor.fetchone() == (None, "applied")
+    finally:
+        MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes("campaigns"))
+    assert StatusEvent.objects.filter(pk=event.pk).exists()

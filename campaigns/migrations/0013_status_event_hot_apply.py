@@ -26,6 +26,11 @@ EVENTS_QUEUE_SQL = """
     ON CONFLICT (event_id) DO NOTHING
 """
 
+FORGET_DELETED_MESSAGES_SQL = """
+    UPDATE campaigns_statusevent e SET message_id = NULL
+    WHERE e.message_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM campaigns_message m WHERE m.id = e.message_id)
+"""
+
 
 class Migration(migrations.Migration):
 
@@ -53,8 +58,10 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='statusevent',
             name='message',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='campaigns.message'),
+            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='campaigns.message'),
         ),
+        # Backwards, before the constraint is added again: the events of deleted messages lose their link.
+        migrations.RunSQL(migrations.RunSQL.noop, FORGET_DELETED_MESSAGES_SQL),
         migrations.RunSQL(
             "ALTER TABLE campaigns_statusevent SET (fillfactor = 50)",
             "ALTER TABLE campaigns_statusevent RESET (fillfactor)",

@@ -148,7 +148,7 @@ def _apply_batch(limit: int) -> ApplyResult:
 # wrote every event twice: bench/bench_dlr.py), and heap-only (models.StatusEvent). Its parts, in order:
 #   claimed  the next events due in the queue, oldest first, whose queue row no other session holds (SKIP
 #            LOCKED): another applier, or a rematch (below), which locks an event's queue row before the event.
-#   batch    their events, unless already applied.
+#   batch    their events, unless already applied, locked (no rematch holds one whose queue row is claimed).
 #   matched  each event's message: by our ref; else by the vendor's id and the number; else by the vendor's id;
 #            else, after a lost ticket (Octopush 120), the newest message to that number still waiting for a
 #            report without a vendor id. Each lookup runs only when the ones before it found nothing. `retry`:
@@ -171,6 +171,7 @@ APPLY_SQL = f"""
         FROM campaigns_statusevent e
         -- (a lookup by id each: a join read the events' primary key from the first event ever stored)
         WHERE e.id = ANY(ARRAY(SELECT event_id FROM claimed)) AND e.applied_at IS NULL
+        FOR NO KEY UPDATE OF e  -- (read as a rematch that committed since this statement began left it)
     ), matched AS (
         SELECT *, (kind = 'status' AND mid IS NULL AND match_attempts + 1 < {MATCH_ATTEMPTS}) AS retry FROM (
         SELECT b.*, coalesce(b.message_id, by_ref.id, by_vendor_id.id, by_ticket.id, by_number.id) AS mid
@@ -205,8 +206,8 @@ APPLY_SQL = f"""
         ) by_number ON true
         ) found
     ), dequeued AS (
-        DELETE FROM campaigns_pendingstatusevent q USING claimed c
-        WHERE q.event_id = c.event_id AND c.event_id NOT IN (SELECT id FROM matched WHERE retry)
+        DELETE FROM campaigns_pendingstatusevent q
+        WHERE q.event_id = ANY(ARRAY(SELECT event_id FROM claimed EXCEPT SELECT id FROM matched WHERE retry))
     ), requeued AS (
         UPDATE campaigns_pendingstatusevent q
         SET due_at = b.received_at + make_interval(secs => 10 * (b.match_attempts + 1))
@@ -351,28 +352,27 @@ def status_reports_ticket_of_frame(*, account_id: int, numbers: list[str], since
 
 def status_events_rematch(*, account_id: int, numbers: list[str], since) -> int:
     """Give the reports on these numbers that gave up matching since `since` another go, now that the frame in
-    doubt is being recorded; returns how many. Run first in the recording transaction, locking by id the queue
-    rows of those still queued, then the events, and queueing them again: queue rows, events, messages, then
-    campaigns is the appliers' order too, so neither waits on the other in a cycle."""
+    doubt is being recorded; returns how many. Run first in the recording transaction, locking by id their queue
+    rows, then the events: queue rows, events, messages, then campaigns is the appliers' order too, so neither
+    waits on the other in a cycle."""
     from campaigns.tasks import status_events_apply_soon
 
-    params = {"account": account_id, "numbers": numbers, "since": since}
     with connection.cursor() as cursor:
-        # Those still being tried again are queued: their queue rows first, in the appliers' order.
+        # Queued (due now) first, which locks their queue rows; an applier holding one is waited for. Then the
+        # events, which no applier can hold now, made unmatched no longer, unless an applier matched one meanwhile
+        # (its queue row is then one too many, and dropped by the next applier that claims it).
         cursor.execute(
-            f"""SELECT q.event_id FROM campaigns_pendingstatusevent q WHERE q.event_id IN ({_UNMATCHED_FOR_NUMBERS})
-                ORDER BY q.event_id FOR UPDATE""",
-            params,
+            f"""INSERT INTO campaigns_pendingstatusevent (event_id, due_at)
+                SELECT id, now() FROM ({_UNMATCHED_FOR_NUMBERS} ORDER BY e.id) missed
+                ON CONFLICT (event_id) DO UPDATE SET due_at = now()
+                RETURNING event_id""",
+            {"account": account_id, "numbers": numbers, "since": since},
         )
+        queued = sorted(row[0] for row in cursor.fetchall())
         cursor.execute(
-            f"""WITH locked AS ({_UNMATCHED_FOR_NUMBERS} ORDER BY e.id FOR UPDATE), reopened AS (
-                    UPDATE campaigns_statusevent e SET applied_at = NULL, match_attempts = 0, outcome = ''
-                    FROM locked WHERE e.id = locked.id AND e.outcome = 'unmatched' AND e.message_id IS NULL
-                    RETURNING e.id
-                )
-                INSERT INTO campaigns_pendingstatusevent (event_id, due_at) SELECT id, now() FROM reopened
-                ON CONFLICT (event_id) DO UPDATE SET due_at = now()""",
-            params,
+            """UPDATE campaigns_statusevent e SET applied_at = NULL, match_attempts = 0, outcome = ''
+               WHERE e.id = ANY(%s) AND e.outcome = 'unmatched' AND e.message_id IS NULL""",
+            [queued],
         )
         count = cursor.rowcount
     if count:
