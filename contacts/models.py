@@ -115,6 +115,19 @@ class Segment(models.Model):
         return self.name
 
 
+class Channel(models.TextChoices):
+    """How a message reaches a contact. Defined here because a suppression can be scoped to one; providers and
+    campaigns use it from here (providers.models re-exports it)."""
+
+    SMS = "sms", "SMS"
+    VIBER = "viber", "Viber"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    RCS = "rcs", "RCS"
+    PUSH = "push", "Push"
+    EMAIL = "email", "E-mail"
+    VOICE = "voice_sms", "Voice SMS"
+
+
 class Unsubscriber(models.Model):
     """A suppression: never message this address within the scope (MOBtexting's unsubscriber model)."""
 

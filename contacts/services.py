@@ -5,6 +5,7 @@ Everything that can fail with a 400 is checked before the first write, and failu
 Tag links are written set-based (one `INSERT … ON CONFLICT DO NOTHING`), never one row at a time.
 """
 
+import re
 from collections.abc import Iterable
 
 import phonenumbers
@@ -12,7 +13,7 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
 from contacts.selectors import tags_named
 
@@ -242,14 +243,35 @@ def unsubscriber_check(
         raise ValidationError({"value": "Scope 'all' takes no value."})
     if scope != Unsubscriber.Scope.ALL and not value:
         raise ValidationError({"value": f"Scope {scope!r} needs a value (which {scope})."})
-    return address, suppression_value(scope, value)
+    value = suppression_value(scope, value)
+    if problem := suppression_channel_problem(scope, value):
+        raise ValidationError({"value": problem[0].upper() + problem[1:] + "."})
+    return address, value
+
+
+def _squashed(name: str) -> str:
+    return re.sub(r"[\s_-]+", "", name.lower())
+
+
+# A channel as people write it ("SMS", "E-mail", "voice sms") -> its value ("sms", "email", "voice_sms").
+CHANNEL_BY_NAME = {_squashed(name): channel.value for channel in Channel for name in (channel.value, channel.label)}
 
 
 def suppression_value(scope: str, value: str) -> str:
-    """A suppression's value as stored: trimmed, and a channel lower-cased (the audience compares channels exactly:
-    contacts.audience.suppression_match_sql)."""
+    """A suppression's value as stored: trimmed, and a channel as its value (the audience compares channels exactly:
+    contacts.audience.suppression_match_sql); an unknown channel is lower-cased for suppression_channel_problem."""
     value = (value or "").strip()
-    return value.lower() if scope == Unsubscriber.Scope.CHANNEL else value
+    if scope != Unsubscriber.Scope.CHANNEL:
+        return value
+    return CHANNEL_BY_NAME.get(_squashed(value), value.lower())
+
+
+def suppression_channel_problem(scope: str, value: str) -> str | None:
+    """Why a channel-scoped suppression's (stored) value is not a channel Herald sends on, or None: a misspelt
+    channel would suppress nothing."""
+    if scope == Unsubscriber.Scope.CHANNEL and value and value not in Channel.values:
+        return f"unknown channel {value!r}; use one of {', '.join(Channel.values)}"
+    return None
 
 
 @transaction.atomic

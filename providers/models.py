@@ -8,6 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
+from contacts.models import Channel  # re-exported: providers and campaigns import it from here
 from providers.crypto import EncryptedJSONField
 
 
@@ -17,16 +18,6 @@ def _webhook_secret() -> str:
 
 def _default_channels() -> list[str]:
     return ["sms"]
-
-
-class Channel(models.TextChoices):
-    SMS = "sms", "SMS"
-    VIBER = "viber", "Viber"
-    WHATSAPP = "whatsapp", "WhatsApp"
-    RCS = "rcs", "RCS"
-    PUSH = "push", "Push"
-    EMAIL = "email", "E-mail"
-    VOICE = "voice_sms", "Voice SMS"
 
 
 class ProviderAccount(models.Model):

@@ -98,6 +98,14 @@ def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(clie
     assert "value" in response.context["adminform"].form.errors
     response = client.post("/admin/contacts/unsubscriber/add/", {"address": "12", "scope": "all", "source": "admin"})
     assert "address" in response.context["adminform"].form.errors
+    response = client.post(
+        "/admin/contacts/unsubscriber/add/",
+        {"address": "+919811111111", "scope": "channel", "value": "whatsap", "source": "admin"},
+    )
+    assert response.context["adminform"].form.errors["value"] == [
+        "Unknown channel 'whatsap'; use one of sms, viber, whatsapp, rcs, push, email, voice_sms."
+    ]
+    assert Unsubscriber.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -251,12 +251,25 @@ class TestUnsubscribers:
             ({"address": "12"}, "address"),
             ({"address": "+919812345678", "scope": "sender"}, "value"),
             ({"address": "+919812345678", "value": "x"}, "value"),
+            ({"address": "+919812345678", "scope": "channel", "value": "telegram"}, "value"),
         ],
     )
     def test_bad_input_is_400_naming_the_field(self, api, payload, field):
         response = api.post("/api/v1/unsubscribers/", payload)
         assert response.status_code == 400
         assert field in response.json()
+
+    def test_a_channel_is_stored_as_its_value_and_an_unknown_one_is_named(self, api):
+        response = api.post(
+            "/api/v1/unsubscribers/", {"address": "+919812345678", "scope": "channel", "value": "E-mail"}
+        )
+        assert response.status_code == 201, response.json()
+        assert response.json()["value"] == "email"
+        response = api.post("/api/v1/unsubscribers/", {"address": "+919812345678", "scope": "channel", "value": "SMSS"})
+        assert response.status_code == 400
+        assert response.json()["value"] == [
+            "Unknown channel 'smss'; use one of sms, viber, whatsapp, rcs, push, email, voice_sms."
+        ]
 
     def test_a_duplicate_is_400_on_address(self, api):
         UnsubscriberFactory(address="+919812345678")

@@ -118,6 +118,7 @@ def test_unsubscriber_import_reads_xls():
         ({"scope": "planet"}, "Unknown scope 'planet'"),
         ({"scope": "all", "value": "x"}, "Scope 'all' takes no value."),
         ({"colour": "red"}, "Unknown option 'colour'"),
+        ({"scope": "channel", "value": "whatsap"}, "Unknown channel 'whatsap'; use one of sms, viber, whatsapp"),
     ],
 )
 def test_unsubscriber_import_refuses_bad_options(options, message):
@@ -161,3 +162,29 @@ def test_a_scope_that_needs_a_value_the_file_cannot_give_is_refused_at_upload():
     contact_import = run("Address,Scope,Value\n9812345678,sender,HERALD\n", options={"scope": "sender"})
     assert suppressed() == [("+919812345678", "sender", "HERALD", "import", "")]
     assert contact_import.invalid == 0
+
+
+def test_a_channel_is_taken_as_people_write_it_and_a_misspelt_one_is_reported_not_stored():
+    """A suppression of a channel Herald does not send on would suppress nothing: the row is reported instead."""
+    content = (
+        "Address,Scope,Value\n"
+        "9812345678,channel,E-mail\n"
+        "9812345679,channel,Voice SMS\n"
+        "9812345680,channel,voice_sms\n"
+        "9812345681,channel,whatsap\n"
+        "9812345682,channel,telegram\n"
+    )
+
+    contact_import = run(content)
+
+    assert [row[:3] for row in suppressed()] == [
+        ("+919812345678", "channel", "email"),
+        ("+919812345679", "channel", "voice_sms"),
+        ("+919812345680", "channel", "voice_sms"),
+    ]
+    assert (contact_import.created, contact_import.invalid) == (3, 2)
+    channels = "sms, viber, whatsapp, rcs, push, email, voice_sms"
+    assert report(contact_import) == [
+        ["5", "Value", "whatsap", f"unknown channel 'whatsap'; use one of {channels}"],
+        ["6", "Value", "telegram", f"unknown channel 'telegram'; use one of {channels}"],
+    ]
