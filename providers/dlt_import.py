@@ -1,7 +1,8 @@
 """DLT templates imported from the DLT portal's csv export, on the contacts import machinery.
 
-Columns: template id, header (the sender name; several may be listed), type, body, and optionally
-the template name and status. Templates are upserted by their DLT template id and linked to the SMS
+Columns: template id, header (the sender name; several may be listed, and a template may come on
+several rows, one per header: the first row gives the template, every row its headers), type, body,
+and optionally the template name and status. Templates are upserted by their DLT template id and linked to the SMS
 senders whose name matches a header: on the account given in options["account_id"], else on the
 template's account, else on any account. Registered for ContactImport kind "dlt_templates" by
 ProvidersConfig.ready(), so that contacts never imports providers.
@@ -94,6 +95,7 @@ class DltTemplateImporter(Importer):
         super().__init__(contact_import, layout)
         self.columns = {name: self.column(name) for name in self.fields}
         self.account_id = self.options.get("account_id")
+        self.more_headers: dict[str, set[str]] = {}  # template id -> headers of its later rows
 
     def _cell(self, cells: list[str], name: str) -> str:
         index = self.columns[name][0]
@@ -156,13 +158,30 @@ class DltTemplateImporter(Importer):
         return cursor.rowcount, updated
 
     def link(self, cursor) -> None:
+        self._link_senders(cursor, f"{STAGE} s", [])
+
+    def duplicate(self, values: list[str]) -> None:
+        """Some exports list a template once per header: the first row gives the template, every row its headers."""
+        if values[-1]:
+            self.more_headers.setdefault(values[0], set()).update(values[-1].split(","))
+
+    def finish(self, cursor) -> None:
+        if self.more_headers:
+            keys = list(self.more_headers)
+            headers = [",".join(sorted(self.more_headers[key])) for key in keys]
+            self._link_senders(cursor, "unnest(%s::text[], %s::text[]) s (key, headers)", [keys, headers])
+
+    @staticmethod
+    def _link_senders(cursor, rows: str, params: list) -> None:
+        """Link each template of `rows` (key: template id; headers: comma-separated, upper case) to the SMS senders
+        of those names on its account (any account for a template without one)."""
         senders = DltTemplate.senders.field
         cursor.execute(
             f"INSERT INTO {senders.m2m_db_table()} ({senders.m2m_column_name()}, {senders.m2m_reverse_name()})"
-            f" SELECT t.id, snd.id FROM {STAGE} s"
+            f" SELECT t.id, snd.id FROM {rows}"
             f" JOIN {DltTemplate._meta.db_table} t ON t.dlt_template_id = s.key"
             f" JOIN {Sender._meta.db_table} snd ON upper(snd.name) = ANY (string_to_array(s.headers, ','))"
             "  AND snd.channel = %s AND (t.account_id IS NULL OR snd.account_id = t.account_id)"
             " ORDER BY 1, 2 ON CONFLICT DO NOTHING",
-            [Channel.SMS],
+            [*params, Channel.SMS],
         )

@@ -192,3 +192,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(1, id="one connection"),
+        # outside a test transaction, where the other connections see the import
+        pytest.param(2, id="two connections", marks=pytest.mark.django_db(transaction=True)),
+    ]
+)
+def mergers(request, settings):
+    """How many connections merge the chunks: one, as inside any transaction, or two side by side, as in a worker."""
+    settings.IMPORT_MERGE_CONNECTIONS = request.param
+    assert connection.in_atomic_block == (request.param == 1)  # else the engine merges on this connection alone
+    return request.param

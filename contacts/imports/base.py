@@ -1,8 +1,9 @@
 """What an importer is: the fields it reads, how it cleans one row, and how it merges a staged chunk.
 
 The machinery in `contacts.imports.engine` reads the file, calls `clean()` on every row, drops the rows
-whose key (the first value) an earlier row had, COPYs the rest of a chunk into the staging table
-`STAGE` (its `key` column first, then `stage_columns`), then calls `merge()` and `link()`. An
+whose key (the first value) an earlier row had (showing each to `duplicate()`), COPYs the rest of a chunk
+into the staging table `STAGE` (its `key` column first, then `stage_columns`), then calls `merge()` and
+`link()`; after the last chunk, `finish()`. An
 importer only knows its own table; each kind registers its class with
 `contacts.imports.register_importer`.
 """
@@ -89,3 +90,11 @@ class Importer:
 
     def link(self, cursor) -> None:
         """After the merge, in the same transaction: relations of the staged rows (tags, senders)."""
+
+    def duplicate(self, values: list[str]) -> None:
+        """A row whose key an earlier row had, as clean() gave it. It is dropped (the first row wins), unless the
+        importer keeps part of it here for finish()."""
+
+    def finish(self, cursor) -> None:
+        """Once every chunk is in, in one transaction: what duplicate() kept (a DLT template's headers listed on
+        several rows). Not called for an import that was cancelled or failed."""

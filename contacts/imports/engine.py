@@ -209,6 +209,8 @@ class ImportRun:
                 importer = get_importer(contact_import.kind)(contact_import, layout)
                 expected = self._check_size(sheet, layout.has_header)
                 self._stage(importer, rows, expected)
+                with transaction.atomic(), connection.cursor() as cursor:
+                    importer.finish(cursor)
         except OSError as exc:
             raise FileProblem(f"The file could not be read: {exc}.") from None
         finally:
@@ -303,7 +305,7 @@ class ImportRun:
 
     def _chunks(self, importer, rows, expected: int) -> Iterator[Chunk]:
         """Cleaned chunks of the file: first those an earlier run merged (replayed), then chunk_size rows each."""
-        clean, key_number = importer.clean, importer.key_number
+        clean, key_number, duplicate = importer.clean, importer.key_number, importer.duplicate
         replay = self.contact_import.rows_read
         limit = max_rows()
         seen = KeySet(min(expected, limit))
@@ -321,6 +323,7 @@ class ImportRun:
                     chunk.lines.append(copy_line(values))
                 else:
                     chunk.duplicates += 1
+                    duplicate(values)
             chunk.rows += 1
             if chunk.rows == self.chunk_size or read == replay:
                 yield chunk

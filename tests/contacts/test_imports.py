@@ -37,20 +37,6 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(1, id="one connection"),
-        # outside a test transaction, where the other connections see the import
-        pytest.param(2, id="two connections", marks=pytest.mark.django_db(transaction=True)),
-    ]
-)
-def mergers(request, settings):
-    """How many connections merge the chunks: one, as inside any transaction, or two side by side, as in a worker."""
-    settings.IMPORT_MERGE_CONNECTIONS = request.param
-    assert connection.in_atomic_block == (request.param == 1)  # else the engine merges on this connection alone
-    return request.param
-
-
 def upload(content: str | bytes, name: str = "contacts.csv", encoding: str = "utf-8") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content.encode(encoding) if isinstance(content, str) else content)
 

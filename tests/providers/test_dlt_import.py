@@ -145,3 +145,31 @@ def test_dlt_ids_a_spreadsheet_stored_as_numbers_are_refused_not_rounded(account
         ["2", "Template ID", "1.10716123456789E+18", ROUNDED_NUMBER_REASON],
         ["3", "Template ID", "1.10716123456789E+18", ROUNDED_NUMBER_REASON],
     ]
+
+
+def test_a_template_listed_once_per_header_is_linked_to_every_header(account, settings, mergers):
+    """Some portal exports give a template a row per header. The first row gives the template; each later row is
+    counted a duplicate, and its headers are linked too, across chunks and after a resumed run alike."""
+    settings.IMPORT_CHUNK_SIZE = 2  # the later rows fall in other chunks than the template's first row
+    Sender.objects.create(account=account, name="HRLDIN")
+    otp = EXPORT[1]
+    rows = [
+        EXPORT[0],
+        otp,
+        [otp[0], otp[1], otp[2], "HRLDOT", "A different body {#var#}", ""],
+        ["1107161234567890124", "", "T", "", "Order {#var#} shipped.", ""],
+        [otp[0], otp[1], otp[2], "hrldin, NOSUCH", otp[4], "Approved"],
+    ]
+
+    contact_import = run(rows, options={"account_id": account.pk})
+
+    assert (contact_import.created, contact_import.duplicates, contact_import.invalid) == (2, 2, 0)
+    template = DltTemplate.objects.get(dlt_template_id=otp[0])
+    assert template.body == otp[4]  # the first row's
+    assert sorted(s.name for s in template.senders.all()) == ["HERALD", "HRLDIN", "HRLDOT"]
+    assert not DltTemplate.objects.get(dlt_template_id="1107161234567890124").senders.exists()
+
+    again = run(rows, options={"account_id": account.pk})  # a re-run changes nothing
+
+    assert (again.created, again.updated, again.unchanged, again.duplicates) == (0, 0, 2, 2)
+    assert template.senders.count() == 3
