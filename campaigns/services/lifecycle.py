@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame
 from campaigns.selectors import campaign_preflight, promotional_window_opening
+from campaigns.services.deadlocks import retry_on_deadlock
 
 State = Campaign.State
 UNFINISHED = (State.DRAFT, State.SCHEDULED, State.PREPARING, State.SENDING, State.PAUSED)
@@ -100,6 +101,7 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
     return campaign
 
 
+@retry_on_deadlock  # against a report's applier: messages_close_unsent
 @transaction.atomic
 def campaign_cancel(*, campaign_id: int) -> Campaign:
     """Stop for good: unsent messages fail with reason "cancelled"; frames in flight finish."""
@@ -111,6 +113,7 @@ def campaign_cancel(*, campaign_id: int) -> Campaign:
     return campaign
 
 
+@retry_on_deadlock  # against a report's applier: messages_close_unsent
 @transaction.atomic
 def campaign_fail(*, campaign_id: int, reason: str) -> Campaign:
     """Stop because something is wrong that a person must fix (said in `reason`)."""

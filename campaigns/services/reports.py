@@ -17,16 +17,15 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from psycopg.errors import DeadlockDetected
-
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns import ratelimit
 from campaigns.models import OUTCOME_UNKNOWN, Frame, Message, StatusEvent
 from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
+from campaigns.services.deadlocks import retry_on_deadlock
 from campaigns.services.side_by_side import on_own_connections
 from providers.backends import get_backend
 from providers.backends.base import FINAL_STATUSES, BackendError, MessageRef, PollQuery, StatusUpdate
@@ -35,7 +34,6 @@ from providers.models import ProviderAccount
 logger = logging.getLogger("herald.reports")
 
 APPLY_LOCK = 0x48455250  # "HERP": applier slot n takes (APPLY_LOCK, n); apart from dispatch's frame locks ("HERA")
-DEADLOCK_ATTEMPTS = 3
 MATCH_ATTEMPTS = 5  # an unmatched event is retried this many times (10 s apart, growing) before giving up
 FINAL_SQL = ", ".join(f"'{s}'" for s in sorted(FINAL_STATUSES))
 UUID_RE = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -109,17 +107,9 @@ def status_events_apply(*, limit: int | None = None) -> ApplyResult:
     empty result also means every slot was taken. Appliers side by side take disjoint events (SKIP LOCKED)
     and lock what they share in one order (messages, then campaigns, each by id), so that they wait for each
     other rather than deadlock. A deadlock can still come from elsewhere (a dispatcher recording a frame
-    whose reports are being applied); the batch is then rolled back whole and tried again."""
-    limit = limit or settings.STATUS_APPLY_BATCH
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-        try:
-            with transaction.atomic():
-                result = _apply_batch(limit)
-            break
-        except OperationalError as error:
-            if not isinstance(error.__cause__, DeadlockDetected) or attempt == DEADLOCK_ATTEMPTS:
-                raise
-            logger.warning("Applying reports deadlocked (attempt %s of %s); trying again", attempt, DEADLOCK_ATTEMPTS)
+    whose reports are being applied, a cancel); the batch is then rolled back whole and tried again
+    (services.deadlocks)."""
+    result = _apply_batch(limit or settings.STATUS_APPLY_BATCH)
     for campaign_id in result.campaigns:
         from campaigns.services.lifecycle import campaign_complete_if_done
 
@@ -131,6 +121,8 @@ def apply_connections() -> int:
     return max(1, settings.STATUS_APPLY_CONNECTIONS)
 
 
+@retry_on_deadlock
+@transaction.atomic
 def _apply_batch(limit: int) -> ApplyResult:
     with connection.cursor() as cursor:
         for slot in range(apply_connections()):
