@@ -152,3 +152,40 @@ def test_migration_0013_goes_back_after_a_campaign_with_reports_was_deleted():
     finally:
         MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes("campaigns"))
     assert StatusEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_finishes_a_concurrent_index_build_that_failed_before():
+    """A CONCURRENTLY build that failed or was interrupted leaves an INVALID index of its name. The next `migrate`
+    drops it and builds the index, where it stopped on "already exists" (0011, 0014) or kept the broken index
+    (0010's IF NOT EXISTS)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    leftovers = {
+        "message_idempotency_key_unique": "campaigns_message (account_id)",
+        "status_event_unmatched_idx": "campaigns_statusevent (account_id)",
+        "status_event_missed_idx": "campaigns_statusevent (account_id)",
+    }
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("campaigns", "0009_message_index_only_failed")])
+        with connection.cursor() as cursor:
+            for name, on in leftovers.items():
+                cursor.execute(f"CREATE INDEX {name} ON {on}")
+                cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [name])
+    finally:
+        MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes("campaigns"))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ANY(%s) ORDER BY 1",
+            [list(leftovers)],
+        )
+        indexes = cursor.fetchall()
+    assert [(name, valid) for name, valid, _ in indexes] == [
+        ("message_idempotency_key_unique", True),
+        ("status_event_missed_idx", True),
+    ]  # 0014 removed the unmatched one once 0011 had built it
+    assert "(account_id, idempotency_key) WHERE" in indexes[0][2]
+    assert "WHERE (match_attempts > 0)" in indexes[1][2]

@@ -7,6 +7,8 @@ reports, preparing) while it is built; campaign messages have no key and take no
 
 from django.db import migrations, models
 
+from config.migration_operations import DropInvalidIndex
+
 INDEX_SQL = (
     "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS message_idempotency_key_unique "
     "ON campaigns_message (account_id, idempotency_key) WHERE NOT (idempotency_key = '')"
@@ -30,6 +32,7 @@ class Migration(migrations.Migration):
         ),
         migrations.SeparateDatabaseAndState(
             database_operations=[
+                DropInvalidIndex("message_idempotency_key_unique"),  # else IF NOT EXISTS keeps a failed build
                 migrations.RunSQL(INDEX_SQL, "DROP INDEX CONCURRENTLY IF EXISTS message_idempotency_key_unique"),
             ],
             state_operations=[

@@ -3,8 +3,9 @@ reports among them). Built CONCURRENTLY, outside a transaction, so that reports 
 only unmatched events take an entry, so storing and applying reports does not pay for it.
 """
 
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
+
+from config.migration_operations import AddIndexConcurrently  # drops a failed earlier build first
 
 
 class Migration(migrations.Migration):

@@ -3,8 +3,10 @@ instead of by their outcome (which marking every report changes), so that markin
 0013). Built CONCURRENTLY, outside a transaction, so that reports keep arriving while it is built.
 """
 
-from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.contrib.postgres.operations import RemoveIndexConcurrently
 from django.db import migrations, models
+
+from config.migration_operations import AddIndexConcurrently  # drops a failed earlier build first
 
 
 class Migration(migrations.Migration):
