@@ -31,10 +31,13 @@ TYPES = {
     "si": "SI", "service implicit": "SI", "service inferred": "SI",
     "se": "SE", "service explicit": "SE",
 }  # fmt: skip
-STATUSES = {
+STATUSES = {  # the words the operators' DLT portals use; the pre-flight takes only an approved template
     "approved": "approved", "active": "approved", "accepted": "approved",
-    "pending": "pending", "under review": "pending", "submitted": "pending",
+    "pending": "pending", "under review": "pending", "submitted": "pending", "in review": "pending",
+    "pending for approval": "pending", "awaiting approval": "pending", "under process": "pending",
     "rejected": "rejected", "inactive": "rejected", "blocked": "rejected", "deactivated": "rejected",
+    "blacklisted": "rejected", "suspended": "rejected", "expired": "rejected", "deleted": "rejected",
+    "temporarily blocked": "rejected",
 }  # fmt: skip
 TEMPLATE_ID = re.compile(r"[0-9A-Za-z._-]{1,32}")
 HEADER_SEPARATORS = re.compile(r"[\s,;|/]+")

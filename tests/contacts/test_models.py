@@ -53,7 +53,7 @@ def test_lookups_by_email_and_identity_use_their_indexes_which_hold_no_empty_val
         cursor.execute("SET LOCAL enable_seqscan = off")  # four rows: make the planner show what it can use
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index])
         assert cursor.fetchone()[0].endswith(f"WHERE (NOT (({field})::text = ''::text))"), "no entry for an empty value"
-    assert index in lookup.explain()
+    assert index in lookup.order_by().explain()  # unordered: by id, a scan of the primary key can look as cheap
     assert list(lookup) == [wanted]
 
 

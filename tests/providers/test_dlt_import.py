@@ -173,3 +173,30 @@ def test_a_template_listed_once_per_header_is_linked_to_every_header(account, se
 
     assert (again.created, again.updated, again.unchanged, again.duplicates) == (0, 0, 2, 2)
     assert template.senders.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("written", "status"),
+    [
+        ("Active", "approved"),
+        ("Pending for approval", "pending"),
+        ("In-Review", "pending"),
+        ("Blacklisted", "rejected"),
+        ("Temporarily Blocked", "rejected"),
+        ("Expired", "rejected"),
+    ],
+)
+def test_dlt_import_reads_the_status_words_of_the_operators_portals(account, written, status):
+    contact_import = run([EXPORT[0], [*EXPORT[1][:5], written]])
+
+    assert contact_import.invalid == 0
+    assert DltTemplate.objects.get().status == status
+
+
+def test_dlt_import_reports_a_status_it_does_not_know_and_keeps_the_other_rows(account):
+    contact_import = run([EXPORT[0], [*EXPORT[1][:5], "Half-approved"], EXPORT[2]])
+
+    assert list(DltTemplate.objects.values_list("dlt_template_id", flat=True)) == ["1107161234567890124"]
+    assert [row[:2] + row[3:] for row in report(contact_import)] == [
+        ["2", "Status", "not a status (approved, pending or rejected)"]
+    ]
