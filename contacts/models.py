@@ -116,8 +116,8 @@ class Segment(models.Model):
 
 
 class Channel(models.TextChoices):
-    """How a message reaches a contact. Defined here because a suppression can be scoped to one; providers and
-    campaigns use it from here (providers.models re-exports it)."""
+    """How a message reaches a contact. Defined here because a suppression can be scoped to one (contacts cannot
+    import providers); providers.models re-exports it, and providers and campaigns import it from there."""
 
     SMS = "sms", "SMS"
     VIBER = "viber", "Viber"
