@@ -18,7 +18,7 @@ from config.admin_mixins import UniqueRaceAdmin
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
-from contacts.phones import InvalidPhone, normalize_phone
+from contacts.phones import InvalidPhone, normalize_address, normalize_phone
 
 PREVIEW_SIZE = 20
 
@@ -284,5 +284,17 @@ class UnsubscriberAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     list_display = ["address", "scope", "value", "source", "reason", "created_at"]
     list_filter = ["scope", "source", "created_at"]
     search_fields = ["address", "value", "reason"]
+    search_help_text = "Address (a number in any format, or an e-mail), value or reason."
     readonly_fields = ["created_at"]
     show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        """An address written any way (a national number, an e-mail in capitals) is found as it is stored, through
+        the unique index that starts with it; anything else is looked for inside the address, value and reason."""
+        try:
+            exact = queryset.filter(address=normalize_address(search_term.strip()))
+        except InvalidPhone:
+            exact = None
+        if exact is not None and exact.exists():
+            return exact, False
+        return super().get_search_results(request, queryset, search_term)

@@ -147,3 +147,19 @@ def test_two_staff_adding_one_tag_at_once_the_second_gets_the_form_back_saying_w
     assert form.non_field_errors() == ["A tag with this name exists already (in capitals or not)."]
     assert form.data["description"] == "Loyal"
     assert list(Tag.objects.values_list("name", flat=True)) == ["vip"]
+
+
+@pytest.mark.parametrize(
+    ("term", "found"),
+    [("098123 45678", "phone"), ("Asha@Example.COM", "email"), ("HERALD", "sender"), ("asked", "phone")],
+)
+def test_suppressions_are_found_by_an_address_written_any_way_or_by_their_value_or_reason(client, term, found):
+    """Addresses are stored normalised: a national number or an e-mail in capitals, as staff paste them, found
+    nothing before."""
+    suppressions = {
+        "phone": Unsubscriber.objects.create(address="+919812345678", reason="asked by phone"),
+        "email": Unsubscriber.objects.create(address="asha@example.com"),
+        "sender": Unsubscriber.objects.create(address="+919812345679", scope="sender", value="HERALD"),
+    }
+    response = client.get("/admin/contacts/unsubscriber/", {"q": term})
+    assert list(response.context["cl"].result_list) == [suppressions[found]]
