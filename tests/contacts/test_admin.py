@@ -154,7 +154,7 @@ def test_two_staff_adding_one_tag_at_once_the_second_gets_the_form_back_saying_w
     [("098123 45678", "phone"), ("Asha@Example.COM", "email"), ("HERALD", "sender"), ("asked", "phone")],
 )
 def test_suppressions_are_found_by_an_address_written_any_way_or_by_their_value_or_reason(client, term, found):
-    """Addresses are stored normalised: a national number or an e-mail in capitals, as staff paste them, found
+    """Addresses are stored normalised (E.164, e-mails lower-cased): a national number, as staff paste it, found
     nothing before."""
     suppressions = {
         "phone": Unsubscriber.objects.create(address="+919812345678", reason="asked by phone"),
