@@ -1,10 +1,52 @@
 """Query-string filters for the contacts API (django-filter)."""
 
 import django_filters
+from django import forms
+from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
+from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
 from contacts.selectors import segment_q, tags_named
+
+
+class _PhoneField(forms.CharField):
+    """A query value written as people write it, turned into the form it is stored in; a 400 naming the
+    parameter when it cannot be."""
+
+    normalise = staticmethod(normalize_phone)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return value
+        try:
+            return self.normalise(value)
+        except InvalidPhone:
+            raise forms.ValidationError(self.invalid()) from None
+
+    def invalid(self) -> str:
+        return INVALID_MESSAGE.format(region=settings.DEFAULT_PHONE_REGION)
+
+
+class _AddressField(_PhoneField):
+    normalise = staticmethod(normalize_address)
+
+    def invalid(self) -> str:
+        return "Enter a valid phone number or e-mail address."
+
+
+class PhoneFilter(django_filters.CharFilter):
+    """Exact, through the unique index, whatever format the number is written in (a national one is read in
+    the default region)."""
+
+    field_class = _PhoneField
+
+
+class AddressFilter(django_filters.CharFilter):
+    """A suppression's address, exact: a number in any format, or an e-mail in any case."""
+
+    field_class = _AddressField
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -12,6 +54,7 @@ class ContactFilter(django_filters.FilterSet):
         method="filter_tag", help_text="Tag name, or several comma-separated: contacts carrying any of them."
     )
     segment = django_filters.NumberFilter(method="filter_segment", help_text="Segment id: its contacts.")
+    phone = PhoneFilter(help_text="A number in any format (a national one in the default region): its contact.")
     country = django_filters.CharFilter(lookup_expr="iexact")
     created = django_filters.IsoDateTimeFromToRangeFilter(
         field_name="created_at", help_text="created_after / created_before, ISO 8601."
@@ -41,6 +84,7 @@ class TagFilter(django_filters.FilterSet):
 
 
 class UnsubscriberFilter(django_filters.FilterSet):
+    address = AddressFilter(help_text="A number in any format, or an e-mail in any case: its suppressions.")
     created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
 
     class Meta:

@@ -154,6 +154,25 @@ class TestContacts:
         assert len(ids("created_after=2000-01-01T00:00:00Z")) == 3
         assert ids("created_before=2000-01-01T00:00:00Z") == []
 
+    @pytest.mark.parametrize("written", ["+33612345678", "+33 6 12 34 56 78", "0033612345678"])
+    def test_a_contact_is_found_by_its_number_written_any_way(self, api, written):
+        marie = ContactFactory(phone="+33612345678")
+        ContactFactory(phone="+919812345678")
+
+        response = api.get("/api/v1/contacts/", {"phone": written})
+
+        assert [row["id"] for row in response.json()["results"]] == [marie.pk]
+        national = api.get("/api/v1/contacts/", {"phone": "098123 45678"}).json()["results"]  # default region IN
+        assert [row["phone"] for row in national] == ["+919812345678"]
+
+    def test_a_number_that_is_not_one_is_a_400_naming_the_parameter(self, api):
+        response = api.get("/api/v1/contacts/", {"phone": "12"})
+
+        assert response.status_code == 400
+        assert response.json() == {
+            "phone": ["Enter a valid phone number (E.164 such as +919812345678, or a national number of IN)."]
+        }
+
     def test_bulk_tag_and_untag(self, api):
         contacts = [ContactFactory() for _ in range(3)]
         ids = [c.pk for c in contacts]
@@ -258,6 +277,21 @@ class TestUnsubscribers:
         response = api.post("/api/v1/unsubscribers/", payload)
         assert response.status_code == 400
         assert field in response.json()
+
+    def test_suppressions_are_found_by_an_address_written_any_way(self, api):
+        phone = UnsubscriberFactory(address="+919812345678")
+        email = UnsubscriberFactory(address="asha@example.com")
+
+        def ids(address):
+            response = api.get("/api/v1/unsubscribers/", {"address": address})
+            assert response.status_code == 200, response.json()
+            return [row["id"] for row in response.json()["results"]]
+
+        assert ids("098123 45678") == ids("+919812345678") == [phone.pk]
+        assert ids("Asha@Example.com") == [email.pk]
+        response = api.get("/api/v1/unsubscribers/", {"address": "nobody"})
+        assert response.status_code == 400
+        assert response.json() == {"address": ["Enter a valid phone number or e-mail address."]}
 
     def test_a_channel_is_stored_as_its_value_and_an_unknown_one_is_named(self, api):
         response = api.post(
