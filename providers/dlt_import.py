@@ -98,7 +98,6 @@ class DltTemplateImporter(Importer):
         super().__init__(contact_import, layout)
         self.columns = {name: self.column(name) for name in self.fields}
         self.account_id = self.options.get("account_id")
-        self.more_headers: dict[str, set[str]] = {}  # template id -> headers of its later rows
 
     def _cell(self, cells: list[str], name: str) -> str:
         index = self.columns[name][0]
@@ -163,16 +162,13 @@ class DltTemplateImporter(Importer):
     def link(self, cursor) -> None:
         self._link_senders(cursor, f"{STAGE} s", [])
 
-    def duplicate(self, values: list[str]) -> None:
+    def duplicate(self, values: list[str]) -> tuple[str, str] | None:
         """Some exports list a template once per header: the first row gives the template, every row its headers."""
-        if values[-1]:
-            self.more_headers.setdefault(values[0], set()).update(values[-1].split(","))
+        return (values[0], values[-1]) if values[-1] else None
 
-    def finish(self, cursor) -> None:
-        if self.more_headers:
-            keys = list(self.more_headers)
-            headers = [",".join(sorted(self.more_headers[key])) for key in keys]
-            self._link_senders(cursor, "unnest(%s::text[], %s::text[]) s (key, headers)", [keys, headers])
+    def merge_duplicates(self, cursor, kept: list[tuple[str, str]]) -> None:
+        keys, headers = zip(*kept, strict=True)
+        self._link_senders(cursor, "unnest(%s::text[], %s::text[]) s (key, headers)", [list(keys), list(headers)])
 
     @staticmethod
     def _link_senders(cursor, rows: str, params: list) -> None:

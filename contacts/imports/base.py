@@ -2,8 +2,8 @@
 
 The machinery in `contacts.imports.engine` reads the file, calls `clean()` on every row, drops the rows
 whose key (the first value) an earlier row had (showing each to `duplicate()`), COPYs the rest of a chunk
-into the staging table `STAGE` (its `key` column first, then `stage_columns`), then calls `merge()` and
-`link()`; after the last chunk, `finish()`. An
+into the staging table `STAGE` (its `key` column first, then `stage_columns`), then calls `merge()`,
+`link()` and, with what `duplicate()` kept, `merge_duplicates()`. An
 importer only knows its own table; each kind registers its class with
 `contacts.imports.register_importer`.
 """
@@ -91,10 +91,13 @@ class Importer:
     def link(self, cursor) -> None:
         """After the merge, in the same transaction: relations of the staged rows (tags, senders)."""
 
-    def duplicate(self, values: list[str]) -> None:
-        """A row whose key an earlier row had, as clean() gave it. It is dropped (the first row wins), unless the
-        importer keeps part of it here for finish()."""
+    def duplicate(self, values: list[str]):
+        """A row whose key an earlier row had, as clean() gave it. It is dropped (the first row wins): return None,
+        or what to keep of it for merge_duplicates()."""
+        return None
 
-    def finish(self, cursor) -> None:
-        """Once every chunk is in, in one transaction: what duplicate() kept (a DLT template's headers listed on
-        several rows). Not called for an import that was cancelled or failed."""
+    def merge_duplicates(self, cursor, kept: list) -> None:
+        """What duplicate() kept of a chunk's rows (a DLT template's headers listed on several rows), in that
+        chunk's transaction once every earlier chunk is committed, so the rows they belong to are there whichever
+        chunk merged them. It may touch rows of keys of earlier chunks: only to add what is missing (no locks held
+        by a chunk still merging)."""

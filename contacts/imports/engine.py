@@ -15,8 +15,10 @@ chunks merge side by side on IMPORT_MERGE_CONNECTIONS connections (one PostgreSQ
 merge is the costly part, and it is CPU-bound in one backend). They cannot get in each other's way:
 no two chunks hold the same key, and an importer writes only rows of its own keys (one that wrote a
 row shared by several keys could make a later chunk hold a lock that an earlier one waits for, while
-the later one waits for its turn to commit: a hang). They still commit one after another in file order (CommitOrder),
-so what is committed is always the file up to some chunk, which a resumed run relies on.
+the later one waits for its turn to commit: a hang). `merge_duplicates` may add to earlier keys' rows:
+it runs once its chunk's turn has come, when no earlier chunk is left to hold a lock. Chunks commit
+one after another in file order (CommitOrder), so what is committed is always the file up to some
+chunk, which a resumed run relies on.
 Inside a transaction (tests) the chunks merge one by one on the caller's connection.
 """
 
@@ -90,6 +92,7 @@ class Chunk:
     duplicates: int = 0
     lines: list[str] = field(default_factory=list)
     errors: list[tuple[int, str, str, str]] = field(default_factory=list)
+    kept: list = field(default_factory=list)  # what the importer keeps of the chunk's duplicate rows
 
 
 class KeySet:
@@ -209,8 +212,6 @@ class ImportRun:
                 importer = get_importer(contact_import.kind)(contact_import, layout)
                 expected = self._check_size(sheet, layout.has_header)
                 self._stage(importer, rows, expected)
-                with transaction.atomic(), connection.cursor() as cursor:
-                    importer.finish(cursor)
         except OSError as exc:
             raise FileProblem(f"The file could not be read: {exc}.") from None
         finally:
@@ -323,7 +324,8 @@ class ImportRun:
                     chunk.lines.append(copy_line(values))
                 else:
                     chunk.duplicates += 1
-                    duplicate(values)
+                    if (kept := duplicate(values)) is not None:
+                        chunk.kept.append(kept)
             chunk.rows += 1
             if chunk.rows == self.chunk_size or read == replay:
                 yield chunk
@@ -348,6 +350,8 @@ class ImportRun:
             # Asked here, once the chunks before this one are in: a cancel stops right after the chunk it saw.
             if ContactImport.objects.filter(pk=contact_import.pk, cancel_requested=True).exists():
                 raise ImportCancelled
+            if chunk.kept:  # after the turn: the rows they belong to are in, whichever chunk merged them
+                importer.merge_duplicates(cursor, chunk.kept)
             ContactImport.objects.filter(pk=contact_import.pk).update(
                 rows_read=F("rows_read") + chunk.rows,
                 created=F("created") + created,

@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from contacts.imports import contact_import_create, contact_import_run
+from contacts.imports import contact_import_cancel, contact_import_create, contact_import_run
 from contacts.imports.readers import ROUNDED_NUMBER_REASON
 from contacts.models import ContactImport
 from providers.models import DltTemplate, ProviderAccount, Sender
@@ -149,7 +149,7 @@ def test_dlt_ids_a_spreadsheet_stored_as_numbers_are_refused_not_rounded(account
 
 def test_a_template_listed_once_per_header_is_linked_to_every_header(account, settings, mergers):
     """Some portal exports give a template a row per header. The first row gives the template; each later row is
-    counted a duplicate, and its headers are linked too, across chunks and after a resumed run alike."""
+    counted a duplicate, and its headers are linked too, from whichever chunk it is in."""
     settings.IMPORT_CHUNK_SIZE = 2  # the later rows fall in other chunks than the template's first row
     Sender.objects.create(account=account, name="HRLDIN")
     otp = EXPORT[1]
@@ -200,3 +200,24 @@ def test_dlt_import_reports_a_status_it_does_not_know_and_keeps_the_other_rows(a
     assert [row[:2] + row[3:] for row in report(contact_import)] == [
         ["2", "Status", "not a status (approved, pending or rejected)"]
     ]
+
+
+def test_the_headers_of_a_chunk_that_committed_stay_linked_when_the_import_is_then_cancelled(account, mergers):
+    """What is committed is the file up to some chunk, each row of it whole: the later header rows of a template
+    are linked in their own chunk's transaction, not at the end of the file (which a cancel never reaches)."""
+    otp, order = EXPORT[1], EXPORT[2]
+    rows = [EXPORT[0], otp, [*otp[:3], "HRLDOT", *otp[4:]], order, order, order, order]
+
+    def cancel_after_first_chunk(contact_import):
+        if contact_import.rows_read == 2:
+            contact_import_cancel(import_id=contact_import.pk)
+
+    contact_import = contact_import_run(
+        import_id=contact_import_create(file=export(rows), kind=KIND, options={"account_id": account.pk}).pk,
+        chunk_size=2,
+        progress=cancel_after_first_chunk,
+    )
+
+    assert (contact_import.status, contact_import.rows_read) == (ContactImport.Status.CANCELLED, 2)
+    template = DltTemplate.objects.get(dlt_template_id=otp[0])
+    assert sorted(template.senders.values_list("name", flat=True)) == ["HERALD", "HRLDOT"]
