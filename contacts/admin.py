@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -58,7 +58,10 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     list_display_links = ["phone", "name"]
     list_filter = ["is_active", TagListFilter, "created_at"]
     search_fields = ["phone", "email", "first_name", "last_name", "identity"]
-    search_help_text = "Phone (any format), e-mail, name or external identity."
+    search_help_text = (
+        "A whole number (any format), e-mail or identity is matched whole; otherwise any part of a phone, e-mail,"
+        " name or identity."
+    )
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ContactTagInline]
     show_full_result_count = False  # contact tables get large; a second COUNT(*) per page is not worth it
@@ -95,22 +98,26 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def get_search_results(self, request, queryset, search_term):
-        """A whole number (in any format: a national one is read in the default region) or e-mail address that a
-        contact has is found through its index. Anything else is looked for inside every search field, which
-        reads the whole table: fine for a name, seconds for a million contacts, so not for the common lookups."""
-        exact = self._exact_match(queryset, search_term.strip())
-        if exact is not None and exact.exists():
-            return exact, False
+        """A whole number (in any format: a national one is read in the default region), e-mail address or identity
+        is looked up whole, through the indexes on phone, e-mail and identity. When nothing has it whole, or for any
+        other term, the term is looked for inside every search field, which reads the whole table: fine for a
+        name, seconds for a million contacts, so not for the common lookups."""
+        whole = self._whole_match(search_term.strip())
+        if whole is not None and (found := queryset.filter(whole)).exists():
+            return found, False
         return super().get_search_results(request, queryset, search_term)
 
     @staticmethod
-    def _exact_match(queryset, term: str):
-        if "@" in term:
-            return queryset.filter(email=term) if " " not in term else None
+    def _whole_match(term: str) -> Q | None:
+        """For a whole number or an e-mail address; None for anything else (a name, part of a number)."""
         try:
-            return queryset.filter(phone=normalize_phone(term))
+            phone = normalize_phone(term)
         except InvalidPhone:
-            return None
+            if "@" not in term:
+                return None
+            phone = None
+        whole = Q(identity=term) | Q(email=term)
+        return whole | Q(phone=phone) if phone else whole
 
     @admin.display(description="name", ordering="last_name")
     def name(self, contact: Contact) -> str:
@@ -289,12 +296,10 @@ class UnsubscriberAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     show_full_result_count = False
 
     def get_search_results(self, request, queryset, search_term):
-        """An address written any way (a national number, an e-mail in capitals) is found as it is stored, through
-        the unique index that starts with it; anything else is looked for inside the address, value and reason."""
+        """The term inside the address, value or reason, and also an address written any way (a national number)
+        as it is stored."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         try:
-            exact = queryset.filter(address=normalize_address(search_term.strip()))
+            return results | queryset.filter(address=normalize_address(search_term.strip())), may_have_duplicates
         except InvalidPhone:
-            exact = None
-        if exact is not None and exact.exists():
-            return exact, False
-        return super().get_search_results(request, queryset, search_term)
+            return results, may_have_duplicates

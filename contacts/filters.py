@@ -11,29 +11,27 @@ from contacts.selectors import segment_q, tags_named
 
 
 class _PhoneField(forms.CharField):
-    """A query value written as people write it, turned into the form it is stored in; a 400 naming the
-    parameter when it cannot be."""
-
-    normalise = staticmethod(normalize_phone)
+    """A number written as people write it, as it is stored (E.164); a 400 naming the parameter if it is none."""
 
     def clean(self, value):
         value = super().clean(value)
-        if not value:
-            return value
         try:
-            return self.normalise(value)
+            return normalize_phone(value) if value else value
         except InvalidPhone:
-            raise forms.ValidationError(self.invalid()) from None
-
-    def invalid(self) -> str:
-        return INVALID_MESSAGE.format(region=settings.DEFAULT_PHONE_REGION)
+            raise forms.ValidationError(INVALID_MESSAGE.format(region=settings.DEFAULT_PHONE_REGION)) from None
 
 
-class _AddressField(_PhoneField):
-    normalise = staticmethod(normalize_address)
+class _AddressField(forms.CharField):
+    """An address written as people write it, as it is stored; one that does not normalise is looked up as
+    written: a provider's opt-out can store one (a number sent without its country code), and it must stay
+    findable."""
 
-    def invalid(self) -> str:
-        return "Enter a valid phone number or e-mail address."
+    def clean(self, value):
+        value = super().clean(value)
+        try:
+            return normalize_address(value) if value else value
+        except InvalidPhone:
+            return value
 
 
 class PhoneFilter(django_filters.CharFilter):
@@ -44,7 +42,7 @@ class PhoneFilter(django_filters.CharFilter):
 
 
 class AddressFilter(django_filters.CharFilter):
-    """A suppression's address, exact: a number in any format, or an e-mail in any case."""
+    """A suppression's address, exact: a number in any format, or an e-mail in any case (else as written)."""
 
     field_class = _AddressField
 
