@@ -9,7 +9,7 @@ from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
 
-from contacts.models import Tag
+from contacts.models import Tag, Unsubscriber
 
 
 @pytest.mark.django_db
@@ -189,3 +189,38 @@ def test_migrate_finishes_a_concurrent_index_build_that_failed_before():
     ]  # 0014 removed the unmatched one once 0011 had built it
     assert "(account_id, idempotency_key) WHERE" in indexes[0][2]
     assert "WHERE (match_attempts > 0)" in indexes[1][2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_channel_suppressions_stored_under_a_name_take_the_channels_value_and_suppress_again():
+    """Migration 0005 of contacts: before it, "E-mail" was stored as "e-mail", which the audience (comparing with
+    "email") never matched. Twins are merged into one row; a value that names no channel is left alone."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("contacts", "0004_tag_names_unique_any_case")])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
+                   SELECT address, 'channel', value, 'admin', '', now() FROM (VALUES
+                       ('+919800000001', 'e-mail'), ('+919800000002', 'voice sms'),
+                       ('+919800000003', 'e-mail'), ('+919800000003', 'email'),
+                       ('+919800000004', 'e mail'), ('+919800000004', 'e-mail'),
+                       ('+919800000005', 'telegram'), ('+919800000006', 'sms'), ('+919800000006', 'whats-app')
+                   ) rows (address, value)"""
+            )
+        executor = MigrationExecutor(connection)
+        executor.migrate([("contacts", "0005_channel_suppressions_as_channels")])
+    finally:
+        MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes("contacts"))
+
+    assert sorted(Unsubscriber.objects.values_list("address", "value")) == [
+        ("+919800000001", "email"),
+        ("+919800000002", "voice_sms"),
+        ("+919800000003", "email"),
+        ("+919800000004", "email"),
+        ("+919800000005", "telegram"),
+        ("+919800000006", "sms"),
+        ("+919800000006", "whatsapp"),
+    ]
