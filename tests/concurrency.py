@@ -50,3 +50,16 @@ def second_waits_on_first(first, second, *, insert_into: str = "", statement: st
         release.set()
         for thread in threads:
             thread.join(30)
+
+
+def wait_until_waiting_for_a_lock(pid: int | list[int], who: str = "the session") -> None:
+    """Return once the PostgreSQL session `pid` waits for a lock (`pid` may be a list that a thread is about to put
+    its session's pid in); fail after 5 s."""
+    with connection.cursor() as cursor:
+        for _ in range(500):
+            if pid_now := (pid if isinstance(pid, int) else next(iter(pid), None)):
+                cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid_now])
+                if (cursor.fetchone() or [None])[0] == "Lock":
+                    return
+            time.sleep(0.01)
+    pytest.fail(f"{who} never waited for a lock")

@@ -7,7 +7,6 @@ waits for the message, then the stand-in asks for the frame. The cancel's sessio
 
 import logging
 import threading
-import time
 
 import pytest
 
@@ -15,19 +14,10 @@ from django.db import connection, connections
 
 from campaigns.models import Campaign, Message
 from campaigns.services.lifecycle import campaign_cancel
+from tests.concurrency import wait_until_waiting_for_a_lock
 from tests.factories import CampaignFactory, FrameFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _wait_until_waiting_for_a_lock(pid: int) -> None:
-    with connection.cursor() as cursor:
-        for _ in range(500):
-            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-            if cursor.fetchone() == ("Lock",):
-                return
-            time.sleep(0.01)
-    raise AssertionError("the cancel never waited for the message")
 
 
 def test_a_cancel_that_deadlocks_with_a_reports_applier_is_tried_again_and_cancels(caplog):
@@ -57,9 +47,7 @@ def test_a_cancel_that_deadlocks_with_a_reports_applier_is_tried_again_and_cance
         cursor.execute("UPDATE campaigns_message SET updated_at = updated_at WHERE id = %s", [first.pk])
         thread = threading.Thread(target=cancel)
         thread.start()
-        while not pid and thread.is_alive():
-            time.sleep(0.01)
-        _wait_until_waiting_for_a_lock(pid[0])
+        wait_until_waiting_for_a_lock(pid, "the cancel")
         cursor.execute("UPDATE campaigns_frame SET next_attempt_at = next_attempt_at WHERE id = %s", [frame.pk])
     applier.commit()
     applier.close()

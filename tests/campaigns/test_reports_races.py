@@ -15,6 +15,7 @@ from campaigns.models import Message, PendingStatusEvent, StatusEvent
 from campaigns.services import reports
 from campaigns.services.reports import status_events_apply, status_events_rematch, status_events_store
 from providers.backends.base import Status, StatusUpdate, UpdateKind
+from tests.concurrency import wait_until_waiting_for_a_lock
 from tests.factories import CampaignFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,15 +77,7 @@ def test_a_report_given_another_go_while_an_applier_reads_it_is_not_lost(sql=GAT
         )
         t = threading.Thread(target=applier)
         t.start()
-        with connection.cursor() as cursor:  # the applier has its snapshot, and waits before its scan
-            for _ in range(500):
-                if pid:
-                    cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid[0]])
-                    if (cursor.fetchone() or [None])[0] == "Lock":
-                        break
-                time.sleep(0.01)
-            else:
-                pytest.fail("applier never waited")
+        wait_until_waiting_for_a_lock(pid, "the applier")  # it has its snapshot, and waits before its scan
         # ... then the messages, recorded with the vendor's ticket
         Message.objects.filter(pk=message.pk).update(status="submitted", provider_message_id=ticket)
     with gate.cursor() as c:
@@ -104,12 +97,6 @@ GATED_MARK = reports.APPLY_SQL.replace(
     f"FROM matched b WHERE e.id = b.id AND (SELECT pg_advisory_lock_shared({GATE})::text) = ''\n",
 )
 assert GATED_MARK != reports.APPLY_SQL
-
-
-def _waiting_on_lock(pid) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-        return (cursor.fetchone() or [None])[0] == "Lock"
 
 
 def test_a_report_that_misses_while_a_rematch_runs_does_not_deadlock_the_recording():
@@ -170,12 +157,7 @@ def test_a_report_that_misses_while_a_rematch_runs_does_not_deadlock_the_recordi
             t.join(30)
             threads.append(threading.Thread(target=second_applier))  # another applier claims it at once
             threads[-1].start()
-            for _ in range(500):
-                if b2_pid and _waiting_on_lock(b2_pid[0]):
-                    break
-                time.sleep(0.01)
-            else:
-                pytest.fail("second applier never waited")
+            wait_until_waiting_for_a_lock(b2_pid, "the second applier")
         return result
 
     g = threading.Thread(target=gate)

@@ -15,6 +15,7 @@ from campaigns.models import Message, StatusEvent
 from campaigns.services.counters import counters_recount
 from campaigns.services.reports import APPLY_LOCK, status_events_apply, status_events_apply_all, status_events_store
 from providers.backends.base import Status, StatusUpdate, UpdateKind
+from tests.concurrency import wait_until_waiting_for_a_lock
 from tests.factories import CampaignFactory, MessageFactory, ProviderAccountFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,16 +78,6 @@ def test_two_appliers_apply_every_report_once_and_keep_every_campaigns_counters(
         assert campaign.counters == counters_recount(campaign_id=campaign.pk), "cached counters agree with a recount"
 
 
-def _wait_until_waiting_for_a_lock(pid: int) -> None:
-    with connections["default"].cursor() as cursor:
-        for _ in range(500):
-            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-            if cursor.fetchone()[0] == "Lock":
-                return
-            time.sleep(0.01)
-    raise AssertionError("the applier never waited for the campaign")
-
-
 def test_an_applier_that_deadlocks_with_another_writer_rolls_back_and_applies_the_batch_again(caplog):
     campaign = CampaignFactory()
     messages = MessageFactory.create_batch(5, campaign=campaign, account=campaign.account, status="submitted")
@@ -116,11 +107,9 @@ def test_an_applier_that_deadlocks_with_another_writer_rolls_back_and_applies_th
         with other.cursor() as cursor:
             cursor.execute("SELECT id FROM campaigns_campaign WHERE id = %s FOR UPDATE", [campaign.pk])
             applier = threading.Thread(target=apply)
-            with caplog.at_level(logging.WARNING, logger="herald.reports"):
+            with caplog.at_level(logging.WARNING, logger="campaigns.services.deadlocks"):
                 applier.start()
-                while not applier_pid:
-                    time.sleep(0.01)
-                _wait_until_waiting_for_a_lock(applier_pid[0])
+                wait_until_waiting_for_a_lock(applier_pid, "the applier")
                 cursor.execute("SELECT id FROM campaigns_message WHERE id = %s FOR UPDATE", [messages[2].pk])
                 other.commit()
                 applier.join(timeout=60)
