@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -18,7 +18,7 @@ from config.admin_mixins import UniqueRaceAdmin
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
-from contacts.phones import InvalidPhone, normalize_address, normalize_phone
+from contacts.phones import InvalidPhone, normalize_address
 
 PREVIEW_SIZE = 20
 
@@ -102,22 +102,10 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         is looked up whole, through the indexes on phone, e-mail and identity. When nothing has it whole, or for any
         other term, the term is looked for inside every search field, which reads the whole table: fine for a
         name, seconds for a million contacts, so not for the common lookups."""
-        whole = self._whole_match(search_term.strip())
+        whole = selectors.contact_whole_match_q(search_term.strip())
         if whole is not None and (found := queryset.filter(whole)).exists():
             return found, False
         return super().get_search_results(request, queryset, search_term)
-
-    @staticmethod
-    def _whole_match(term: str) -> Q | None:
-        """For a whole number or an e-mail address; None for anything else (a name, part of a number)."""
-        try:
-            phone = normalize_phone(term)
-        except InvalidPhone:
-            if "@" not in term:
-                return None
-            phone = None
-        whole = Q(identity=term) | Q(email=term)
-        return whole | Q(phone=phone) if phone else whole
 
     @admin.display(description="name", ordering="last_name")
     def name(self, contact: Contact) -> str:

@@ -2,11 +2,10 @@
 
 import django_filters
 from django import forms
-from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
-from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
+from contacts.phones import InvalidPhone, invalid_phone_message, normalize_address, normalize_phone
 from contacts.selectors import segment_q, tags_named
 
 
@@ -18,7 +17,7 @@ class _PhoneField(forms.CharField):
         try:
             return normalize_phone(value) if value else value
         except InvalidPhone:
-            raise forms.ValidationError(INVALID_MESSAGE.format(region=settings.DEFAULT_PHONE_REGION)) from None
+            raise forms.ValidationError(invalid_phone_message()) from None
 
 
 class _AddressField(forms.CharField):

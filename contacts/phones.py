@@ -233,7 +233,8 @@ def normalize_address(raw: str, region: str | None = None) -> str:
     return normalize_phone(text, region)
 
 
-def _message(region: str | None = None) -> str:
+def invalid_phone_message(region: str | None = None) -> str:
+    """What a field says of a text that is no phone number."""
     return INVALID_MESSAGE.format(region=(region or settings.DEFAULT_PHONE_REGION))
 
 
@@ -251,7 +252,7 @@ class PhoneNumberField(models.CharField):
         try:
             return normalize_phone(value)
         except InvalidPhone:
-            raise ValidationError(_message(), code="invalid_phone") from None
+            raise ValidationError(invalid_phone_message(), code="invalid_phone") from None
 
 
 class PhoneSerializerField(serializers.CharField):
@@ -262,7 +263,7 @@ class PhoneSerializerField(serializers.CharField):
         try:
             return normalize_phone(value)
         except InvalidPhone:
-            raise serializers.ValidationError(_message()) from None
+            raise serializers.ValidationError(invalid_phone_message()) from None
 
 
 class AddressSerializerField(serializers.CharField):

@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, 
 from django.db.models.functions import Coalesce, Lower
 
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.phones import InvalidPhone, normalize_phone
 
 TagIds = Iterable[int] | QuerySet
 
@@ -98,6 +99,20 @@ def tags_with_contact_count() -> QuerySet[Tag]:
     return Tag.objects.annotate(
         contact_count=Coalesce(Subquery(per_tag.values("n")[:1], output_field=IntegerField()), 0)
     )
+
+
+def contact_whole_match_q(term: str) -> Q | None:
+    """Contacts that have `term` whole, for a term that is a whole number (in any format: a national one is read
+    in the default region) or an e-mail address: as their phone, e-mail or identity, all three indexed. None for
+    any other term (a name, part of a number), which only a scan of the table can look for."""
+    try:
+        phone = normalize_phone(term)
+    except InvalidPhone:
+        if "@" not in term:
+            return None
+        phone = None
+    whole = Q(identity=term) | Q(email=term)
+    return whole | Q(phone=phone) if phone else whole
 
 
 def contacts_with_tags(queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
