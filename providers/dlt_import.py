@@ -1,8 +1,9 @@
 """DLT templates imported from the DLT portal's csv export, on the contacts import machinery.
 
 Columns: template id, header (the sender name; several may be listed, and a template may come on
-several rows, one per header: the first row gives the template, every row its headers), type, body,
-and optionally the template name and status. Templates are upserted by their DLT template id and linked to the SMS
+several rows, one per header: the first row gives the template, every row its headers; a later row may
+leave body and type blank, and what it gives must agree with the first row), type, body, and optionally
+the template name and status. Templates are upserted by their DLT template id and linked to the SMS
 senders whose name matches a header: on the account given in options["account_id"], else on the
 template's account, else on any account. Registered for ContactImport kind "dlt_templates" by
 ProvidersConfig.ready(), so that contacts never imports providers.
@@ -20,6 +21,7 @@ from django.core.exceptions import ValidationError
 
 from contacts.imports.base import STAGE, Importer, RowError
 from contacts.imports.columns import canonical
+from contacts.imports.engine import KeySet
 from contacts.imports.readers import ROUNDED_NUMBER_REASON, reason_unless_rounded
 from contacts.models import ContactImport
 from providers import dlt
@@ -39,6 +41,7 @@ STATUSES = {  # the words the operators' DLT portals use; the pre-flight takes o
     "blacklisted": "rejected", "suspended": "rejected", "expired": "rejected", "deleted": "rejected",
     "temporarily blocked": "rejected",
 }  # fmt: skip
+NOT_A_TYPE = "not a template type (transactional, promotional, SI or SE)"
 TEMPLATE_ID = re.compile(r"[0-9A-Za-z._-]{1,32}")
 HEADER_SEPARATORS = re.compile(r"[\s,;|/]+")
 NAME_MAX = DltTemplate._meta.get_field("name").max_length
@@ -98,6 +101,8 @@ class DltTemplateImporter(Importer):
         super().__init__(contact_import, layout)
         self.columns = {name: self.column(name) for name in self.fields}
         self.account_id = self.options.get("account_id")
+        self._templates = KeySet()  # the template ids of the file's rows cleaned so far
+        self._first_rows = KeySet()  # (template id, body) and (template id, type) of each template's first row
 
     def _cell(self, cells: list[str], name: str) -> str:
         index = self.columns[name][0]
@@ -110,6 +115,9 @@ class DltTemplateImporter(Importer):
             reason = "no template id" if not template_id else "not a DLT template id (letters and digits, at most 32)"
             reason = reason_unless_rounded(template_id, reason, ROUNDED_NUMBER_REASON)
             raise RowError(columns["template_id"][1], template_id, reason)
+        key = self.key_number(template_id)
+        if key in self._templates:
+            return self._later_row(template_id, cells)
         body = self._cell(cells, "body")
         try:
             dlt.template_check_body(body)
@@ -118,7 +126,7 @@ class DltTemplateImporter(Importer):
         type_text = self._cell(cells, "type")
         template_type = TYPES.get(canonical(type_text))
         if template_type is None:
-            raise RowError(columns["type"][1], type_text, "not a template type (transactional, promotional, SI or SE)")
+            raise RowError(columns["type"][1], type_text, NOT_A_TYPE)
         status_text = self._cell(cells, "status")
         status = STATUSES.get(canonical(status_text), "") if status_text else ""
         if status_text and not status:
@@ -126,8 +134,29 @@ class DltTemplateImporter(Importer):
         name = self._cell(cells, "name")
         if len(name) > NAME_MAX:
             raise RowError(columns["name"][1], name, f"longer than {NAME_MAX} characters")
-        headers = ",".join(header.upper() for header in HEADER_SEPARATORS.split(self._cell(cells, "header")) if header)
-        return [template_id, name, template_type, body, status, "t" if is_english(body) else "f", headers]
+        self._templates.add(key)
+        self._first_rows.add(self.key_number(f"{template_id}\0body\0{body}"))
+        self._first_rows.add(self.key_number(f"{template_id}\0type\0{template_type}"))
+        return [template_id, name, template_type, body, status, "t" if is_english(body) else "f", self._headers(cells)]
+
+    def _later_row(self, template_id: str, cells: list[str]) -> list[str]:
+        """A template's row after its first: it adds headers (the engine counts it a duplicate and hands them to
+        duplicate()). Body and type may be blank; given, they must be the first row's, or the row is reported
+        rather than its headers linked to a template that says something else."""
+        body, type_text = self._cell(cells, "body"), self._cell(cells, "type")
+        if body and self.key_number(f"{template_id}\0body\0{body}") not in self._first_rows:
+            reason = f"template {template_id} came on an earlier row with another body, which is kept"
+            raise RowError(self.columns["body"][1], body, reason)
+        template_type = TYPES.get(canonical(type_text)) if type_text else ""
+        if template_type is None:
+            raise RowError(self.columns["type"][1], type_text, NOT_A_TYPE)
+        if type_text and self.key_number(f"{template_id}\0type\0{template_type}") not in self._first_rows:
+            reason = f"template {template_id} came on an earlier row with another type, which is kept"
+            raise RowError(self.columns["type"][1], type_text, reason)
+        return [template_id, "", "", "", "", "f", self._headers(cells)]
+
+    def _headers(self, cells: list[str]) -> str:
+        return ",".join(header.upper() for header in HEADER_SEPARATORS.split(self._cell(cells, "header")) if header)
 
     def merge(self, cursor) -> tuple[int, int]:
         table = DltTemplate._meta.db_table

@@ -95,6 +95,9 @@ class Chunk:
     kept: list = field(default_factory=list)  # what the importer keeps of the chunk's duplicate rows
 
 
+_FIBONACCI = 0x9E3779B97F4A7C15  # KeySet's hashing: 2^64 / golden ratio, spreads keys over the slots
+
+
 class KeySet:
     """A set of non-zero 63-bit integers in one flat array, open addressing, at most half full: 16 to 32 bytes a key
     where Python's set of ints takes about 64."""
@@ -111,7 +114,7 @@ class KeySet:
     def add(self, key: int) -> bool:
         """Add `key`; False if it was there already."""
         slots, mask = self._slots, self._mask
-        slot = (key * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF) >> self._shift  # Fibonacci hashing
+        slot = (key * _FIBONACCI & 0xFFFFFFFFFFFFFFFF) >> self._shift
         while (found := slots[slot]) != 0:
             if found == key:
                 return False
@@ -121,6 +124,15 @@ class KeySet:
         if self._count * 2 > mask:
             self._grow()
         return True
+
+    def __contains__(self, key: int) -> bool:
+        slots, mask = self._slots, self._mask
+        slot = (key * _FIBONACCI & 0xFFFFFFFFFFFFFFFF) >> self._shift
+        while (found := slots[slot]) != 0:
+            if found == key:
+                return True
+            slot = (slot + 1) & mask
+        return False
 
     def _grow(self) -> None:
         old = self._slots

@@ -149,14 +149,15 @@ def test_dlt_ids_a_spreadsheet_stored_as_numbers_are_refused_not_rounded(account
 
 def test_a_template_listed_once_per_header_is_linked_to_every_header(account, settings, mergers):
     """Some portal exports give a template a row per header. The first row gives the template; each later row is
-    counted a duplicate, and its headers are linked too, from whichever chunk it is in."""
+    counted a duplicate, and its headers are linked too, from whichever chunk it is in. A later row may leave the
+    body and the type blank."""
     settings.IMPORT_CHUNK_SIZE = 2  # the later rows fall in other chunks than the template's first row
     Sender.objects.create(account=account, name="HRLDIN")
     otp = EXPORT[1]
     rows = [
         EXPORT[0],
         otp,
-        [otp[0], otp[1], otp[2], "HRLDOT", "A different body {#var#}", ""],
+        [otp[0], "", "", "HRLDOT", "", ""],
         ["1107161234567890124", "", "T", "", "Order {#var#} shipped.", ""],
         [otp[0], otp[1], otp[2], "hrldin, NOSUCH", otp[4], "Approved"],
     ]
@@ -173,6 +174,36 @@ def test_a_template_listed_once_per_header_is_linked_to_every_header(account, se
 
     assert (again.created, again.updated, again.unchanged, again.duplicates) == (0, 0, 2, 2)
     assert template.senders.count() == 3
+
+
+def test_a_later_row_of_a_template_that_says_something_else_is_reported_and_the_first_row_kept(account):
+    """The same template id with another body or type is a mistake in the file: the row is reported (its headers
+    are not linked to a template that says something else), never taken silently. The same type written another
+    way is the same type."""
+    otp = EXPORT[1]
+    rows = [
+        EXPORT[0],
+        ["1107161234567890129", "", "", "HERALD", "", ""],  # before its template's row: nothing to add headers to
+        otp,
+        [otp[0], "", "Service Implicit", "HRLDOT", "Your OTP is {#var#}. Share it.", ""],
+        [otp[0], "", "Transactional", "HRLDOT", otp[4], ""],
+        [otp[0], "", "Marketing", "HRLDOT", "", ""],
+        [otp[0], "", "SI", "HERALD", otp[4], ""],
+        ["1107161234567890129", "", "T", "HERALD", "Hi {#var#}", ""],
+    ]
+
+    contact_import = run(rows, options={"account_id": account.pk})
+
+    assert [row[:2] + row[3:] for row in report(contact_import)] == [
+        ["2", "Template Content", "The template body cannot be empty"],
+        ["4", "Template Content", f"template {otp[0]} came on an earlier row with another body, which is kept"],
+        ["5", "Template Type", f"template {otp[0]} came on an earlier row with another type, which is kept"],
+        ["6", "Template Type", "not a template type (transactional, promotional, SI or SE)"],
+    ]
+    assert (contact_import.created, contact_import.duplicates, contact_import.invalid) == (2, 1, 4)
+    template = DltTemplate.objects.get(dlt_template_id=otp[0])
+    assert (template.body, template.type) == (otp[4], "SI")
+    assert list(template.senders.values_list("name", flat=True)) == ["HERALD"]
 
 
 @pytest.mark.parametrize(
