@@ -9,13 +9,15 @@ from django.db.models import Count
 from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message
+from providers.backends import base
+from providers.backends.base import FINAL_STATUSES, SUCCESS_FINAL_STATUSES, Status
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
     """Progress for the admin's live view and the API: counters, rate, recent errors, failures by reason."""
     counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
     total = sum(counters.values())
-    final = sum(n for s, n in counters.items() if s not in ("pending", "queued", "submitted", "sent"))
+    final = sum(n for s, n in counters.items() if s not in IN_FLIGHT_STATUSES)
     handed_over = total - counters.get("pending", 0) - counters.get("queued", 0)
     since = timezone.now() - timedelta(minutes=5)
     frames = Frame.objects.filter(campaign=campaign)
@@ -47,9 +49,10 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     }
 
 
-IN_FLIGHT_STATUSES = ("pending", "queued", "submitted", "sent")
-DELIVERED_STATUSES = ("delivered", "read", "clicked")
-FAILURE_STATUSES = ("rejected", "undelivered", "expired", "failed")
+# The statuses in their order of DESIGN §2 (providers.backends.base.Status), grouped for counting and display.
+IN_FLIGHT_STATUSES = tuple(s.value for s in Status if s not in FINAL_STATUSES)  # pending, queued, submitted, sent
+DELIVERED_STATUSES = tuple(s.value for s in Status if s in SUCCESS_FINAL_STATUSES)
+FAILURE_STATUSES = tuple(s.value for s in Status if s in base.FAILURE_STATUSES)
 LIVE_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
 
 # What a failure means, in words a person acts on. The vendor's own text stays beside it (Message.reason).

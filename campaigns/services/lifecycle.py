@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame
-from campaigns.selectors import campaign_preflight, promotional_window_opening
+from campaigns.selectors import IN_FLIGHT_STATUSES, campaign_preflight, promotional_window_opening
 from campaigns.services.deadlocks import retry_on_deadlock
 
 State = Campaign.State
@@ -148,7 +148,7 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
         campaign = _locked(campaign_id)
         if campaign.state != State.SENDING:
             return False
-        open_count = sum(int(campaign.counters.get(s, 0)) for s in ("pending", "queued", "submitted", "sent"))
+        open_count = sum(int(campaign.counters.get(s, 0)) for s in IN_FLIGHT_STATUSES)
         if open_count > 0 or Frame.objects.filter(campaign_id=campaign.id, state__in=["pending", "sending"]).exists():
             return False
         _save_state(campaign, State.COMPLETED, "", completed_at=timezone.now())
