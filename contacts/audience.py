@@ -62,7 +62,8 @@ def suppression_match_sql(
     """A LATERAL subquery yielding the unsubscription that applies to one address, if any.
 
     Scopes: all; channel = this channel; sender = this sender name; service = the purpose or
-    the sender's service code; tag = a tag the contact carries. 'all' wins when several apply.
+    the sender's service code; tag = a tag the contact carries. Names match in any case, as tags
+    and senders are named anywhere else. 'all' wins when several apply.
     `only_if`, a condition on the outer row alone, skips the lookup where it is false.
     """
     sql = f"""
@@ -74,7 +75,7 @@ def suppression_match_sql(
             OR (u.scope = 'service' AND lower(u.value) = ANY(%s))
             OR (u.scope = 'tag' AND EXISTS (
                 SELECT 1 FROM contacts_contacttag ct JOIN contacts_tag t ON t.id = ct.tag_id
-                WHERE ct.contact_id = {contact_id_sql} AND t.name = u.value))
+                WHERE ct.contact_id = {contact_id_sql} AND lower(t.name) = lower(u.value)))
         )
         ORDER BY (u.scope <> 'all'), u.id LIMIT 1
     """

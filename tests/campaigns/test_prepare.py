@@ -71,6 +71,7 @@ def test_materialise_writes_one_message_per_member_with_suppression_reasons(audi
         ("service", "promotional", True),
         ("service", "transactional", False),
         ("tag", "news", True),
+        ("tag", "NEWS", True),  # a tag is named in any case, anywhere
         ("tag", "vip", False),
     ],
 )
