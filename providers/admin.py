@@ -121,14 +121,14 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
                 messages.SUCCESS,
             )
 
-    @admin.action(description="Test connection (credentials and balance)")
+    @admin.action(description="Test connection (credentials and balance)", permissions=["change"])
     def test_connection(self, request, queryset):
         for account in queryset:
             result = services.provider_account_test_connection(account=account)
             level = messages.SUCCESS if result.ok else messages.ERROR
             self.message_user(request, f"{account.name}: {result.message}", level)
 
-    @admin.action(description="Set up at the vendor (webhook, scenario task)")
+    @admin.action(description="Set up at the vendor (webhook, scenario task)", permissions=["change"])
     def set_up_at_vendor(self, request, queryset):
         for account in queryset:
             try:

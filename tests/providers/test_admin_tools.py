@@ -98,3 +98,17 @@ def test_the_tools_need_a_post_and_the_change_permission():
     response = Client().post(tool_url(account, "test"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert admin_client_for().post(tool_url(account, "nonsense")).status_code == 403
+
+
+@pytest.mark.parametrize("action", ["test_connection", "set_up_at_vendor"])
+def test_the_list_actions_that_reach_the_vendor_need_the_change_permission_too(action):
+    """They write the account (its last check, its vendor-side set-up), as the page's buttons do."""
+    account = ProviderAccountFactory(kind="octopush")
+    viewer = admin_client_for(UserFactory(is_staff=True, permissions=["providers.view_provideraccount"]))
+    changelist = reverse("admin:providers_provideraccount_changelist")
+
+    assert action not in viewer.get(changelist).content.decode()
+    viewer.post(changelist, {"action": action, "_selected_action": [account.pk]})
+
+    account.refresh_from_db()
+    assert (account.last_check_at, account.options) == (None, {})
