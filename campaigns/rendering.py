@@ -34,6 +34,8 @@ def contact_values(row: dict, names: Iterable[str] | None = None) -> dict[str, s
     attributes = row.get("attributes") or {}
     if isinstance(attributes, str):  # raw SQL hands jsonb over as text
         attributes = json.loads(attributes)
+    if not isinstance(attributes, dict):  # stored before contacts.validators.validate_attributes: no names
+        attributes = {}
     values = {str(k): "" if v is None else str(v) for k, v in attributes.items()}
     values.update({name: str(row.get(name) or "") for name in CONTACT_FIELDS if name in row})
     return values

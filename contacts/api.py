@@ -81,11 +81,6 @@ class ContactSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"{value!r} is not a country code that phone numbers know.")
         return value.upper()
 
-    def validate_attributes(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Give an object of names to values.")
-        return value
-
 
 class ContactsTagSerializer(serializers.Serializer):
     contacts = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=50000)

@@ -1,10 +1,13 @@
 """Contacts, tags, segments, suppressions and contact imports (DESIGN §2, contacts)."""
 
+from contextlib import suppress
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower, Now
 
 from contacts.phones import PhoneNumberField
+from contacts.validators import time_zone_named, validate_attributes, validate_time_zone
 
 TAG_NAME_TAKEN = "A tag with this name exists already (in capitals or not)."
 
@@ -45,10 +48,14 @@ class Contact(models.Model):
     )
     country = models.CharField(max_length=2, blank=True, default="", db_default="", help_text="ISO 3166 code, e.g. IN.")
     language = models.CharField(max_length=10, blank=True, default="", db_default="")
-    timezone = models.CharField(max_length=64, blank=True, default="", db_default="", help_text="e.g. Asia/Kolkata")
+    timezone = models.CharField(
+        max_length=64, blank=True, default="", db_default="", help_text="e.g. Asia/Kolkata",
+        validators=[validate_time_zone],
+    )  # fmt: skip
     attributes = models.JSONField(
-        default=dict, blank=True, db_default={}, help_text="Free fields, usable in texts as {{name}}."
-    )
+        default=dict, blank=True, db_default={}, help_text="Free fields, usable in texts as {{name}}.",
+        validators=[validate_attributes],
+    )  # fmt: skip
     is_active = models.BooleanField("active", default=True, db_default=True)
     tags = models.ManyToManyField(Tag, through="ContactTag", related_name="contacts", blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
@@ -69,6 +76,11 @@ class Contact(models.Model):
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()
         return f"{name} ({self.phone})" if name else self.phone
+
+    def clean(self):
+        """A time zone is taken in any case (validate_time_zone) and stored as the tz database spells it."""
+        with suppress(ValueError):  # an unknown one: validate_time_zone has said so on the field
+            self.timezone = time_zone_named(self.timezone) if self.timezone else ""
 
 
 class ContactTag(models.Model):

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import zoneinfo
-from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, validate_email
@@ -21,15 +19,11 @@ from contacts.imports.base import STAGE, Importer, RowError
 from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Contact, ContactImport
 from contacts.phones import InvalidPhone, normalize_phone
+from contacts.validators import time_zone_named
 
 _json_string = json.encoder.encode_basestring  # the C encoder: a JSON string literal, non-ASCII kept as is
 
 TEXT_FIELDS = ("email", "first_name", "last_name", "identity", "country", "language", "timezone")
-
-
-@lru_cache(maxsize=1)
-def _time_zones() -> dict[str, str]:
-    return {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
 # Django's own e-mail patterns, compiled once: what they accept, validate_email accepts, and it is
@@ -57,13 +51,6 @@ def _country(value: str) -> str:
     return value.upper()
 
 
-def _timezone(value: str) -> str:
-    try:
-        return _time_zones()[value.lower()]
-    except KeyError:
-        raise ValueError("not a known time zone (e.g. Asia/Kolkata)") from None
-
-
 def _max_length(length: int):
     def check(value: str) -> str:
         if len(value) > length:
@@ -80,7 +67,7 @@ CHECKS = {
     "identity": _max_length(Contact._meta.get_field("identity").max_length),
     "country": _country,
     "language": _max_length(Contact._meta.get_field("language").max_length),
-    "timezone": _timezone,
+    "timezone": time_zone_named,
 }
 
 

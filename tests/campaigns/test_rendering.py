@@ -40,3 +40,11 @@ def test_only_the_text_s_variables_are_worked_out_and_attributes_only_when_one_i
     unreadable = {**ROW, "attributes": "not json"}  # never parsed for a text of fields only
     assert contact_values(unreadable, fields_only.names) == {"first_name": "Asha", "last_name": ""}
     assert compile_text("Hello {{city}}").uses_attributes
+
+
+@pytest.mark.parametrize("attributes", [[1, 2], "[1, 2]", 42, '"vip"'])
+def test_attributes_stored_as_no_object_give_no_names_instead_of_breaking_the_text(attributes):
+    """Before contacts.validators.validate_attributes the admin stored such values; a launch page sampling that
+    contact failed with a 500."""
+    row = {**ROW, "attributes": attributes}
+    assert render("Hi {{first_name}} from {{city}}", contact_values(row))[0] == "Hi Asha from "

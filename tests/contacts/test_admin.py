@@ -76,6 +76,26 @@ def test_adding_a_contact_normalises_the_phone_and_names_the_field_when_invalid(
     assert "phone" in response.context["adminform"].form.errors
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("attributes", "[1, 2]"), ("attributes", '"vip"'), ("attributes", "42"), ("timezone", "Mars/Olympus")],
+)
+def test_a_contact_whose_attributes_are_no_object_or_whose_time_zone_is_unknown_is_refused_on_the_field(
+    client, field, value
+):
+    """Texts fill {{name}} from the attributes: a list or a number saved here broke every launch page that sampled
+    the contact (a 500), while the API refused it."""
+    fields = {"phone": "+919812345678", "attributes": "{}", "is_active": "on",
+              "contacttag_set-TOTAL_FORMS": "0", "contacttag_set-INITIAL_FORMS": "0"}  # fmt: skip
+    response = client.post("/admin/contacts/contact/add/", {**fields, field: value})
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == [field]
+    assert not Contact.objects.exists()
+    response = client.post("/admin/contacts/contact/add/", {**fields, "timezone": "europe/paris"})
+    assert response.status_code == 302
+    assert Contact.objects.get().timezone == "Europe/Paris"
+
+
 def test_the_tag_list_shows_contact_counts(client):
     vip = TagFactory(name="vip")
     ContactFactory(tags=[vip])

@@ -92,6 +92,8 @@ class TestContacts:
             ({"phone": "+919812345678", "email": "nope"}, "email"),
             ({"phone": "+919812345678", "tags": "vip"}, "tags"),
             ({"phone": "+919812345678", "attributes": [1]}, "attributes"),
+            ({"phone": "+919812345678", "attributes": "vip"}, "attributes"),
+            ({"phone": "+919812345678", "timezone": "Mars/Olympus"}, "timezone"),
         ],
     )
     def test_bad_input_is_400_naming_the_field(self, api, payload, field):
@@ -99,6 +101,11 @@ class TestContacts:
         assert response.status_code == 400
         assert field in response.json()
         assert not Contact.objects.exists()
+
+    def test_a_time_zone_in_any_case_is_stored_as_the_tz_database_spells_it(self, api):
+        response = api.post("/api/v1/contacts/", {"phone": "+919812345678", "timezone": "asia/KOLKATA"})
+        assert response.status_code == 201, response.json()
+        assert response.json()["timezone"] == Contact.objects.get().timezone == "Asia/Kolkata"
 
     def test_a_taken_phone_is_400_on_phone(self, api):
         ContactFactory(phone="+919812345678")

@@ -1,0 +1,37 @@
+"""Checks of a contact's free-form fields, shared by the model (admin forms, services) and the import."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+
+from django.core.exceptions import ValidationError
+
+TIME_ZONE_EXAMPLE = "e.g. Asia/Kolkata"
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def time_zone_named(value: str) -> str:
+    """The IANA time zone `value` names, in any case, as spelt in the tz database; ValueError if none."""
+    try:
+        return _time_zones()[value.lower()]
+    except KeyError:
+        raise ValueError(f"not a known time zone ({TIME_ZONE_EXAMPLE})") from None
+
+
+def validate_time_zone(value: str) -> None:
+    if value:
+        try:
+            time_zone_named(value)
+        except ValueError as exc:
+            raise ValidationError(f"{value!r} is {exc}.") from None
+
+
+def validate_attributes(value) -> None:
+    """Texts fill {{name}} from a contact's attributes: they must be an object of names to values."""
+    if not isinstance(value, dict):
+        raise ValidationError('Give an object of names to values, e.g. {"city": "Pune"}.')
