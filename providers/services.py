@@ -16,6 +16,7 @@ from providers.backends import get_backend
 from providers.backends.base import BackendError, CheckResult
 from providers.crypto import mask
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+from providers.promo_window import promo_window_parse
 
 ACCOUNT_FIELDS = (
     "kind", "name", "base_url", "options", "channels", "max_recipients_per_request", "rate_limit", "price_per_part",
@@ -71,6 +72,11 @@ def provider_account_check(*, account: ProviderAccount) -> None:
     backend = get_backend(account.kind)
     if not isinstance(account.options, dict):
         raise ValidationError({"options": "Give an object of option names to values."})
+    if "promo_window" in account.options:
+        try:
+            promo_window_parse(account.options["promo_window"])
+        except ValueError as exc:
+            raise ValidationError({"options": f"promo_window: {exc}."}) from None
     channels = list(dict.fromkeys(account.channels or []))
     if not channels:
         raise ValidationError({"channels": "Enable at least one channel."})

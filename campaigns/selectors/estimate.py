@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,6 +19,7 @@ from contacts.audience import AudienceSpec, audience_rows_sql
 from providers.backends import get_backend
 from providers.dlt import template_match
 from providers.models import Sender
+from providers.promo_window import promo_window_parse
 
 STOP_MENTION_RE = re.compile(r"\bSTOP\s+(au|to|at)\s+\d{3,6}\b|no\s*PUB\s*=\s*STOP", re.IGNORECASE)
 OCTOPUSH_MAX_TEXT = 1224
@@ -160,22 +160,11 @@ def promotional_window(campaign: Campaign) -> dict:
 
 
 def promotional_window_opening(*, campaign: Campaign, at: datetime) -> datetime | None:
-    """None when `campaign` may send at `at`; else when the promotional window next opens."""
+    """None when `campaign` may send at `at`; else when the promotional window next opens. ValueError when the
+    account's window cannot be read (one saved before providers.services checked it)."""
     if campaign.purpose != Campaign.Purpose.PROMOTIONAL:
         return None
-    window = promotional_window(campaign)
-    zone = ZoneInfo(window.get("tz", "UTC"))
-    start, end = time.fromisoformat(window["start"]), time.fromisoformat(window["end"])
-    days = set(window.get("days", range(7)))
-    local = at.astimezone(zone)
-    if local.weekday() in days and start <= local.time() < end:
-        return None
-    for offset in range(8):
-        day = (local + timedelta(days=offset)).date()
-        opening = datetime.combine(day, start, tzinfo=zone)
-        if day.weekday() in days and opening > local:
-            return opening
-    return None
+    return promo_window_parse(promotional_window(campaign)).opening(at)
 
 
 def _identical_text_excess(campaign: Campaign, spec: AudienceSpec) -> int:
@@ -275,7 +264,10 @@ def campaign_estimate(
     # Schedule.
     if campaign.send_by and campaign.send_by <= max(at, campaign.send_at or at):
         problems.append(Problem("send_by", "The send-by deadline is already past (or before the send time)."))
-    estimate.deferred_until = promotional_window_opening(campaign=campaign, at=max(at, campaign.send_at or at))
+    try:
+        estimate.deferred_until = promotional_window_opening(campaign=campaign, at=max(at, campaign.send_at or at))
+    except ValueError as exc:
+        problems.append(Problem("account", f"The account's promo_window option cannot be read: {exc}."))
 
     # Audience.
     spec = campaign_audience_spec(campaign, audience)

@@ -9,11 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from campaigns.models import Campaign, Frame, Message
-from campaigns.selectors import campaign_estimate, promotional_window_opening
+from campaigns.selectors import Problem, campaign_estimate, promotional_window_opening
 from campaigns.services.counters import counters_recount
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.prepare import campaign_prepare, frames_build, messages_materialise
 from contacts.models import Operator, Unsubscriber
+from providers.models import ProviderAccount
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -227,6 +228,23 @@ def test_promotional_launch_outside_the_window_is_deferred_to_the_next_opening(a
     assert campaign.send_at == datetime(2026, 11, 24, 3, 30, tzinfo=UTC)
     assert "promotional" in campaign.state_reason
     assert not Message.objects.filter(campaign=campaign).exists(), "deferred, not dropped, and not sent"
+
+
+def test_a_promotional_window_stored_unreadable_is_a_launch_problem_on_the_account_not_a_crash(audience):
+    """Accounts saved before the window was checked (providers.promo_window) may hold one the launch cannot read."""
+    account = ProviderAccountFactory(kind="devino")
+    ProviderAccount.objects.filter(pk=account.pk).update(options={"promo_window": {"start": "9am", "end": "21:00"}})
+    campaign = CampaignFactory(account=account, tags=[audience["news"]], purpose=Campaign.Purpose.PROMOTIONAL)
+    campaign = Campaign.objects.get(pk=campaign.pk)
+
+    assert campaign_estimate(campaign=campaign).problems == [
+        Problem("account", "The account's promo_window option cannot be read: start must be a time of day as "
+                "\"HH:MM\", not '9am'.")
+    ]  # fmt: skip
+    with pytest.raises(ValidationError) as refused:
+        campaign_launch(campaign_id=campaign.pk)
+    assert list(refused.value.message_dict) == ["account"]
+    assert Campaign.objects.get(pk=campaign.pk).state == Campaign.State.DRAFT
 
 
 def test_transactional_traffic_ignores_the_promotional_window(audience):

@@ -68,6 +68,29 @@ class TestProviderAccounts:
         assert response.status_code == 400
         assert field in response.json()
 
+    @pytest.mark.parametrize(
+        ("window", "said"),
+        [
+            ({"start": "9:00", "end": "21:00"}, "start must be a time of day"),
+            ({"start": "09:00"}, "end must be a time of day"),
+            ("09:00-21:00", "give an object"),
+            ({"start": "09:00", "end": "21:00", "tz": "Mars/Base"}, "tz must be a time zone"),
+            ({"start": "21:00", "end": "09:00"}, "start must be before end"),
+            ({"start": "09:00", "end": "21:00", "days": [7]}, "days must be a list of weekdays"),
+            ({"start": "09:00", "end": "21:00", "weekdays": [1]}, "unknown key 'weekdays'"),
+        ],
+    )
+    def test_a_promotional_window_the_launch_could_not_read_is_refused_on_options(self, api, window, said):
+        """Saved, it made every promotional estimate and launch on the account a 500."""
+        payload = {"kind": "mobtexting", "name": "A", "options": {"promo_window": window}}
+        response = api.post("/api/v1/provider-accounts/", payload, format="json")
+        assert response.status_code == 400
+        assert said in response.json()["options"][0]
+        assert not ProviderAccount.objects.exists()
+        window = {"start": "10:00", "end": "20:00", "tz": "Europe/Paris", "days": [0, 1, 2, 3, 4]}
+        payload["options"]["promo_window"] = window
+        assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201
+
 
 class TestSenders:
     def test_crud(self, api):

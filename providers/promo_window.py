@@ -1,0 +1,64 @@
+"""The promotional window: when promotional traffic may go out (settings.PROMOTIONAL_WINDOWS per account kind, or
+an account's options["promo_window"], e.g. {"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [0, 1,
+2, 3, 4, 5, 6]}, days counted from Monday = 0). Parsed in one place, so that the account's form refuses what the
+launch could not read."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from functools import lru_cache
+
+KEYS = ("start", "end", "tz", "days")
+EXAMPLE = '{"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [0, 1, 2, 3, 4, 5]}'
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+@dataclass(frozen=True)
+class PromoWindow:
+    start: time
+    end: time
+    zone: zoneinfo.ZoneInfo
+    days: frozenset[int]
+
+    def opening(self, at: datetime) -> datetime | None:
+        """None when `at` is inside the window; else when it next opens."""
+        local = at.astimezone(self.zone)
+        if local.weekday() in self.days and self.start <= local.time() < self.end:
+            return None
+        for offset in range(8):
+            day = (local + timedelta(days=offset)).date()
+            opening = datetime.combine(day, self.start, tzinfo=self.zone)
+            if day.weekday() in self.days and opening > local:
+                return opening
+        return None
+
+
+def promo_window_parse(value) -> PromoWindow:
+    """The window `value` describes; ValueError saying what is wrong with it."""
+    if not isinstance(value, dict):
+        raise ValueError(f"give an object such as {EXAMPLE}")
+    if unknown := sorted(set(value) - set(KEYS)):
+        raise ValueError(f"unknown key {unknown[0]!r}; it takes {', '.join(KEYS)}")
+    bounds = []
+    for key in ("start", "end"):
+        text = value.get(key)
+        try:
+            bounds.append(time.fromisoformat(text))
+        except (TypeError, ValueError):
+            raise ValueError(f'{key} must be a time of day as "HH:MM", not {text!r}') from None
+    start, end = bounds
+    if not start < end:
+        raise ValueError("start must be before end (a window does not run past midnight)")
+    tz = value.get("tz", "UTC")
+    if tz not in _zones():
+        raise ValueError(f"tz must be a time zone such as Asia/Kolkata, not {tz!r}")
+    days = value.get("days", list(range(7)))
+    if not isinstance(days, list) or not days or not all(type(d) is int and 0 <= d <= 6 for d in days):
+        raise ValueError(f"days must be a list of weekdays from 0 (Monday) to 6 (Sunday), not {days!r}")
+    return PromoWindow(start, end, zoneinfo.ZoneInfo(tz), frozenset(days))
