@@ -8,11 +8,13 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
+from django.utils.text import capfirst
 
 from config.admin_mixins import UniqueRaceAdmin
 from contacts import selectors, services
@@ -35,7 +37,37 @@ class TagListFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
+        if not self.value().isdigit():
+            raise IncorrectLookupParameters(f"No tag with id {self.value()!r}.")
         return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id=self.value())))
+
+
+class HeldDeleteAdmin(admin.ModelAdmin):
+    """Deleting a tag or segment: the confirmation page names what still selects people by it, and then refuses
+    (contacts.services says why), and it counts what goes with it instead of listing every contact's link."""
+
+    def holders(self, ids: list[int]) -> list:
+        raise NotImplementedError
+
+    def delete_objects(self, objs) -> None:
+        raise NotImplementedError
+
+    def also_deleted(self, objs: list) -> list[str]:
+        return []
+
+    def get_deleted_objects(self, objs, request):
+        objs = list(objs)
+        opts = self.opts
+        protected = [f"{capfirst(held._meta.verbose_name)}: {held}" for held in self.holders([o.pk for o in objs])]
+        deleted = [f"{capfirst(opts.verbose_name)}: {obj}" for obj in objs] + self.also_deleted(objs)
+        perms_needed = set() if self.has_delete_permission(request) else {opts.verbose_name}
+        return deleted, {opts.verbose_name_plural: len(objs)}, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        self.delete_objects([obj])
+
+    def delete_queryset(self, request, queryset):
+        self.delete_objects(queryset)
 
 
 class ContactTagInline(admin.TabularInline):
@@ -125,7 +157,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(UniqueRaceAdmin, admin.ModelAdmin):
+class TagAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
     list_display = ["name", "description", "contact_count", "created_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["created_at"]
@@ -133,13 +165,23 @@ class TagAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.tags_with_contact_count()
 
+    def holders(self, ids):
+        return services.tags_holders(ids)
+
+    def delete_objects(self, objs):
+        services.tags_delete(tags=objs)
+
+    def also_deleted(self, objs):
+        links = ContactTag.objects.filter(tag__in=objs).count()
+        return [f"The tag comes off {formats.number_format(links, force_grouping=True)} contacts."] if links else []
+
     @admin.display(description="contacts", ordering="contact_count")
     def contact_count(self, tag: Tag) -> int:
         return tag.contact_count
 
 
 @admin.register(Segment)
-class SegmentAdmin(UniqueRaceAdmin, admin.ModelAdmin):
+class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
     list_display = ["name", "rule", "updated_at"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["positive_tags", "negative_tags"]
@@ -152,6 +194,12 @@ class SegmentAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("positive_tags", "negative_tags")
+
+    def holders(self, ids):
+        return services.segments_holders(ids)
+
+    def delete_objects(self, objs):
+        services.segments_delete(segments=objs)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [

@@ -11,6 +11,7 @@ import phonenumbers
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from config.api import NamedChoiceField, NamedEnumsMixin
@@ -170,6 +171,9 @@ class TagViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         serializer.instance = self._annotated(serializer.save())
 
+    def perform_destroy(self, instance):
+        services.tags_delete(tags=[instance])
+
     @staticmethod
     def _annotated(tag: Tag) -> Tag:
         return tags_with_contact_count().get(pk=tag.pk)
@@ -203,10 +207,15 @@ class SegmentViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         serializer.instance = services.segment_update(segment=serializer.instance, **serializer.validated_data)
 
+    def perform_destroy(self, instance):
+        services.segments_delete(segments=[instance])
+
     @extend_schema(responses=ContactSerializer(many=True), filters=False)
     @action(detail=True, methods=["get"])
     def contacts(self, request, pk=None):
-        """The segment's contacts, newest first, paginated."""
+        """The segment's contacts, newest first, paginated (the contacts' view permission too)."""
+        if not request.user.has_perm("contacts.view_contact"):
+            raise PermissionDenied("Listing a segment's contacts needs the permission to view contacts.")
         queryset = segment_contacts(self.get_object()).prefetch_related("tags").order_by("-id")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactSerializer(page, many=True).data)

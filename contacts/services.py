@@ -6,12 +6,13 @@ Tag links are written set-based (one `INSERT … ON CONFLICT DO NOTHING`), never
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import phonenumbers
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models import ProtectedError, Q
 
 from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
@@ -221,6 +222,56 @@ def segment_update(
         None if positive_tags is None else list(positive_tags),
         None if negative_tags is None else list(negative_tags),
     )
+
+
+# --- Deleting tags and segments --------------------------------------------------------------------
+# Deleting a tag or segment that something still selects people by would change that audience without a word (an
+# excluded tag gone widens a campaign), so it is refused while anything holds it. Each holder check takes ids and
+# returns what holds them (at most HOLDERS_SHOWN each); campaigns adds its own in CampaignsConfig.ready(), because
+# contacts never imports campaigns.
+HOLDERS_SHOWN = 10
+TAG_HOLDERS: list[Callable[[list[int]], list[models.Model]]] = []
+SEGMENT_HOLDERS: list[Callable[[list[int]], list[models.Model]]] = []
+
+
+def _segments_holding_tags(tag_ids: list[int]) -> list[models.Model]:
+    held = Q(positive_tags__in=tag_ids) | Q(negative_tags__in=tag_ids)
+    return list(Segment.objects.filter(held).distinct().order_by("name")[:HOLDERS_SHOWN])
+
+
+TAG_HOLDERS.append(_segments_holding_tags)
+
+
+def tags_holders(tag_ids: list[int]) -> list[models.Model]:
+    """What still selects people by any of these tags: segments, and campaigns not finished."""
+    return [holder for check in TAG_HOLDERS for holder in check(tag_ids)]
+
+
+def segments_holders(segment_ids: list[int]) -> list[models.Model]:
+    """What still selects people by any of these segments: campaigns not finished."""
+    return [holder for check in SEGMENT_HOLDERS for holder in check(segment_ids)]
+
+
+def _refuse_held(what: str, holders: list[models.Model]) -> None:
+    if holders:
+        named = ", ".join(f"{holder._meta.verbose_name} {str(holder)!r}" for holder in holders)
+        raise ProtectedError(f"{what} is still used by {named}: take it out of them first.", set(holders))
+
+
+@transaction.atomic
+def tags_delete(*, tags: Iterable[Tag]) -> int:
+    """Delete tags (their contacts lose them) unless a segment or an unfinished campaign selects people by one."""
+    tags = list(tags)
+    _refuse_held("The tag" if len(tags) == 1 else "A tag", tags_holders([tag.pk for tag in tags]))
+    return Tag.objects.filter(pk__in=[tag.pk for tag in tags]).delete()[1].get(Tag._meta.label, 0)
+
+
+@transaction.atomic
+def segments_delete(*, segments: Iterable[Segment]) -> int:
+    """Delete segments unless an unfinished campaign selects people by one."""
+    segments = list(segments)
+    _refuse_held("The segment" if len(segments) == 1 else "A segment", segments_holders([s.pk for s in segments]))
+    return Segment.objects.filter(pk__in=[s.pk for s in segments]).delete()[1].get(Segment._meta.label, 0)
 
 
 # --- Suppressions ----------------------------------------------------------------------------------

@@ -1,11 +1,15 @@
-"""The composer's choices (senders, templates, variables) and a contact's message history."""
+"""The composer's choices (senders, templates, variables), a contact's message history, and the campaigns that
+select people by a tag or segment (contacts.services asks before deleting one)."""
 
 from __future__ import annotations
 
-from campaigns.models import Message
+from django.db.models import Q
+
+from campaigns.models import Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS
 from contacts.models import Contact
 from contacts.selectors import contact_attribute_keys
+from contacts.services import HOLDERS_SHOWN
 from providers.dlt import template_variables
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -45,3 +49,21 @@ def contact_message_history(*, contact: Contact, limit: int = 50) -> list[Messag
         .select_related("campaign", "account")
         .order_by("-id")[:limit]
     )
+
+
+UNFINISHED_STATES = (
+    Campaign.State.DRAFT, Campaign.State.SCHEDULED, Campaign.State.PREPARING, Campaign.State.SENDING,
+    Campaign.State.PAUSED,
+)  # fmt: skip
+
+
+def campaigns_selecting_by_tags(tag_ids: list[int]) -> list[Campaign]:
+    """Unfinished campaigns whose audience names any of these tags, to send to or to leave out."""
+    held = Q(tags__in=tag_ids) | Q(excluded_tags__in=tag_ids)
+    return list(Campaign.objects.filter(held, state__in=UNFINISHED_STATES).distinct().order_by("name")[:HOLDERS_SHOWN])
+
+
+def campaigns_selecting_by_segments(segment_ids: list[int]) -> list[Campaign]:
+    """Unfinished campaigns whose audience names any of these segments (at most HOLDERS_SHOWN)."""
+    held = Q(segments__in=segment_ids)
+    return list(Campaign.objects.filter(held, state__in=UNFINISHED_STATES).distinct().order_by("name")[:HOLDERS_SHOWN])

@@ -60,6 +60,12 @@ def test_contacts_filter_by_tag(client):
     assert list(response.context["cl"].result_list) == [inside]
 
 
+def test_a_tag_filter_that_is_no_tag_id_is_the_admins_bad_filter_page_not_a_500(client):
+    TagFactory(name="vip")  # the filter is shown, and applied, only when there are tags
+    response = client.get("/admin/contacts/contact/", {"tag": "abc"})
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")
+
+
 def test_adding_a_contact_normalises_the_phone_and_names_the_field_when_invalid(client):
     fields = {
         "phone": "098123 45678",

@@ -249,6 +249,16 @@ class TestSegments:
         assert api.delete(f"/api/v1/segments/{segment_id}/").status_code == 204
         assert not Segment.objects.exists()
 
+    def test_listing_a_segments_contacts_needs_the_permission_to_view_contacts(self):
+        segment = SegmentFactory()
+        ContactFactory()
+        url = f"/api/v1/segments/{segment.pk}/contacts/"
+        viewer = api_client_for(UserFactory(permissions=["contacts.view_segment"]))
+        assert viewer.get(url).status_code == 403
+        assert viewer.get(f"/api/v1/segments/{segment.pk}/count/").json() == {"count": 1}
+        both = api_client_for(UserFactory(permissions=["contacts.view_segment", "contacts.view_contact"]))
+        assert both.get(url).json()["count"] == 1
+
     def test_an_unknown_tag_or_operator_is_400_naming_the_field(self, api):
         response = api.post("/api/v1/segments/", {"name": "S", "positive_tags": ["ghost"]})
         assert response.status_code == 400
