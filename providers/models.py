@@ -8,6 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
+from config.validators import reject_nul_characters
 from contacts.models import Channel  # re-exported: providers and campaigns import it from here
 from providers.crypto import EncryptedJSONField
 
@@ -35,7 +36,10 @@ class ProviderAccount(models.Model):
     base_url = models.URLField(blank=True, help_text="Leave empty for the vendor's own API; the sandbox URL for tests.")
     credentials = EncryptedJSONField(blank=True, default=dict, help_text="Encrypted at rest.")
     options = models.JSONField(
-        default=dict, blank=True, help_text="Vendor settings that are not secret (client id, task id, product type…)."
+        default=dict,
+        blank=True,
+        validators=[reject_nul_characters],
+        help_text="Vendor settings that are not secret (client id, task id, product type…).",
     )
     channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices), default=_default_channels)
     max_recipients_per_request = models.PositiveIntegerField(

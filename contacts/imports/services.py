@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.validators import reject_nul_characters
 from contacts.imports.columns import Layout, resolve_layout
 from contacts.imports.engine import ImportCancelled, ImportRun, binary, max_rows
 from contacts.imports.readers import FileProblem, file_format, open_sheet
@@ -58,6 +59,11 @@ def contact_import_create(
         raise ValidationError({"default_region": f"Unknown country {region!r}: give a two-letter code such as IN."})
     if not isinstance(options or {}, dict):
         raise ValidationError({"options": "Give an object of option names to values."})
+    for name, value in (("mapping", mapping), ("options", options)):
+        try:
+            reject_nul_characters(value)
+        except ValidationError as error:
+            raise ValidationError({name: error.messages}) from None
     options = importer.clean_options(options or {})
     if not isinstance(mapping or {}, dict) or not all(
         isinstance(value, str | None) for value in (mapping or {}).values()

@@ -102,6 +102,20 @@ def test_a_contact_whose_attributes_are_no_object_or_whose_time_zone_is_unknown_
     assert Contact.objects.get().timezone == "Europe/Paris"
 
 
+def test_a_null_character_in_a_contacts_attributes_is_a_form_error_on_the_field(client):
+    fields = {
+        "phone": "+919812345678",
+        "attributes": '{"note": "a\\u0000b"}',
+        "is_active": "on",
+        "contacttag_set-TOTAL_FORMS": "0",
+        "contacttag_set-INITIAL_FORMS": "0",
+    }
+    response = client.post("/admin/contacts/contact/add/", fields)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"attributes": ["Null characters are not allowed."]}
+    assert not Contact.objects.exists()
+
+
 def test_the_tag_list_shows_contact_counts(client):
     vip = TagFactory(name="vip")
     ContactFactory(tags=[vip])

@@ -107,6 +107,14 @@ class TestContacts:
         assert response.status_code == 201, response.json()
         assert response.json()["timezone"] == Contact.objects.get().timezone == "Asia/Kolkata"
 
+    @pytest.mark.parametrize("attributes", [{"note": "a\x00b"}, {"no\x00te": "ab"}, {"notes": [{"x": ["\x00"]}]}])
+    def test_a_null_character_in_attributes_is_400_naming_the_field(self, api, attributes):
+        """PostgreSQL's jsonb cannot store one: this was a 500."""
+        response = api.post("/api/v1/contacts/", {"phone": "+919812345678", "attributes": attributes})
+        assert response.status_code == 400
+        assert response.json() == {"attributes": ["Null characters are not allowed."]}
+        assert not Contact.objects.exists()
+
     def test_a_taken_phone_is_400_on_phone(self, api):
         ContactFactory(phone="+919812345678")
         response = api.post("/api/v1/contacts/", {"phone": "+91 98123 45678"})

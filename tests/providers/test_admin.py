@@ -68,6 +68,12 @@ def test_the_service_checks_run_on_the_form_with_the_error_on_the_field(client):
     assert "max_recipients_per_request" in response.context["adminform"].form.errors
 
 
+def test_a_null_character_in_the_options_is_a_form_error_on_the_field(client):
+    response = client.post("/admin/providers/provideraccount/add/", account_form(options='{"x": "\\u0000"}'))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"options": ["Null characters are not allowed."]}
+
+
 def test_the_changelists_show_no_secret(client):
     ProviderAccountFactory(credentials={"login": LOGIN, "api_key": SECRET})
     html = client.get("/admin/providers/provideraccount/").content.decode()

@@ -61,6 +61,7 @@ class TestProviderAccounts:
             ({"kind": "mobtexting", "name": "A", "channels": ["fax"]}, "channels"),
             ({"kind": "mobtexting", "name": "A", "credentials": ["key"]}, "credentials"),
             ({"kind": "mobtexting", "name": "A", "rate_limit": -1}, "rate_limit"),
+            ({"kind": "mobtexting", "name": "A", "options": {"client_id": "a\x00"}}, "options"),
         ],
     )
     def test_bad_input_is_400_naming_the_field(self, api, payload, field):
