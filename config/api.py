@@ -5,12 +5,13 @@ number."]}``; errors that concern no single field use ``non_field_errors``.
 """
 
 import re
+from collections import defaultdict
 
 from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django.db.models import F, UniqueConstraint
+from django.db.models import F, ProtectedError, RestrictedError, UniqueConstraint
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_choice_field
@@ -62,11 +63,37 @@ def constraint_error_detail(error: IntegrityError) -> dict | None:
     return {"non_field_errors": ["This would duplicate a record that exists already."]}
 
 
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+def still_used_detail(error: ProtectedError | RestrictedError, model=None) -> str:
+    """What keeps an object from being deleted, e.g. "This sender is used by 3 campaigns (Diwali sale, …); …"."""
+    users = error.protected_objects if isinstance(error, ProtectedError) else error.restricted_objects
+    by_model = defaultdict(list)
+    for obj in users:
+        by_model[obj._meta.model].append(obj)
+    parts = []
+    for related, objs in sorted(by_model.items(), key=lambda item: item[0]._meta.verbose_name):
+        objs.sort(key=lambda obj: obj.pk)
+        names = ", ".join(str(obj) for obj in objs[:3]) + (", …" if len(objs) > 3 else "")
+        noun = related._meta.verbose_name if len(objs) == 1 else related._meta.verbose_name_plural
+        parts.append(f"{len(objs)} {noun} ({names})")
+    this = f"This {model._meta.verbose_name}" if model is not None else "This object"
+    return f"{this} is used by {' and '.join(parts) or 'other records'}; delete or change them first."
+
+
 def exception_handler(exc, context):
     """DRF's handler, plus Django's ValidationError (raised by services) rendered as a 400 naming the field,
-    and a unique constraint enforced by the database (a race past validation) rendered the same way."""
+    a unique constraint enforced by the database (a race past validation) rendered the same way, and a
+    delete refused because other records still use the object (a protected foreign key) as a 409 naming them."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(validation_error_detail(exc))
+    elif isinstance(exc, ProtectedError | RestrictedError):
+        queryset = getattr(context.get("view"), "queryset", None)
+        exc = Conflict(still_used_detail(exc, getattr(queryset, "model", None)))
     elif isinstance(exc, IntegrityError) and (detail := constraint_error_detail(exc)) is not None:
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, Http404):

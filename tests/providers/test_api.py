@@ -6,6 +6,7 @@ import pytest
 
 from providers.models import DltTemplate, ProviderAccount, Sender
 from tests.factories import (
+    CampaignFactory,
     DltTemplateFactory,
     ProviderAccountFactory,
     SenderFactory,
@@ -155,3 +156,31 @@ class TestTemplates:
         response = client.post(f"/api/v1/templates/{template.pk}/render/", {"values": ["1234"]})
         assert response.status_code == 200
         assert client.post("/api/v1/templates/", {}).status_code == 403
+
+
+class TestDeletingWhatCampaignsUse:
+    """A campaign keeps its account, sender and template (protected foreign keys): deleting one was a 500."""
+
+    def test_a_sender_is_a_409_naming_the_campaigns(self, api):
+        sender = SenderFactory()
+        for name in ["Diwali sale", "Holi offer", "Onam greetings", "Pongal wishes"]:
+            CampaignFactory(name=name, account=sender.account, sender=sender)
+
+        response = api.delete(f"/api/v1/senders/{sender.pk}/")
+
+        assert response.status_code == 409
+        assert response.json() == {
+            "detail": "This sender is used by 4 campaigns (Diwali sale, Holi offer, Onam greetings, …); "
+            "delete or change them first."
+        }
+        assert Sender.objects.filter(pk=sender.pk).exists()
+
+    def test_a_template_and_an_account_are_409s_too(self, api):
+        campaign = CampaignFactory(name="Diwali sale", template=DltTemplateFactory())
+
+        template = api.delete(f"/api/v1/templates/{campaign.template_id}/")
+        account = api.delete(f"/api/v1/provider-accounts/{campaign.account_id}/")
+
+        assert (template.status_code, account.status_code) == (409, 409)
+        assert template.json()["detail"].startswith("This DLT template is used by 1 campaign (Diwali sale);")
+        assert account.json()["detail"].startswith("This provider account is used by 1 campaign (Diwali sale);")
