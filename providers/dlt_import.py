@@ -54,6 +54,7 @@ def is_english(body: str) -> bool:
 
 class DltTemplateImporter(Importer):
     label = "DLT template"
+    model = DltTemplate
     fields = ("template_id", "header", "type", "body", "name", "status")
     required = ("template_id", "body", "type")
     key_field = "template_id"
@@ -85,6 +86,14 @@ class DltTemplateImporter(Importer):
         if not ProviderAccount.objects.filter(pk=account_id).exists():
             raise ValidationError({"options": f"No provider account with id {account_id}."})
         return {"account_id": account_id}
+
+    @classmethod
+    def changes_existing(cls, mode: str, tagged: bool) -> tuple[str, str]:
+        """Create only leaves a template's body alone, but link() gives it the file's headers all the same."""
+        return (
+            "kind",
+            "to import them: the file's headers are linked to its templates that exist already, in either mode",
+        )
 
     @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:

@@ -14,7 +14,11 @@ from django.utils.html import format_html
 
 from contacts.imports.registry import IMPORTERS
 from contacts.imports.selectors import contact_import_percent, contact_import_progress
-from contacts.imports.services import contact_import_cancel, contact_import_create
+from contacts.imports.services import (
+    contact_import_cancel,
+    contact_import_create,
+    contact_import_permission_errors,
+)
 from contacts.models import ContactImport, Tag
 
 Status = ContactImport.Status
@@ -47,8 +51,9 @@ class ContactImportUploadForm(forms.Form):
         "phone, mobile, email, first name… are recognised and the others become attributes.",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         self.fields["default_region"].initial = settings.DEFAULT_PHONE_REGION
         self.option_groups = []
         for kind, importer in IMPORTERS.items():
@@ -60,6 +65,21 @@ class ContactImportUploadForm(forms.Form):
             if names:
                 self.option_groups.append((kind, ContactImport.Kind(kind).label, [self[name] for name in names]))
 
+    def clean(self):
+        """Refuse, on the field concerned, an import that writes what the user may not add or change."""
+        data = super().clean()
+        if "kind" in data and "mode" in data:
+            tagged = bool(data.get("tags") or self._new_tags())
+            errors = contact_import_permission_errors(
+                user=self.user, kind=data["kind"], mode=data["mode"], tagged=tagged
+            )
+            for field, messages_ in errors.items():
+                self.add_error(field, messages_)
+        return data
+
+    def _new_tags(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data.get("new_tags", "").split(",") if name.strip()]
+
     def service_arguments(self) -> dict:
         """The cleaned form as keyword arguments of contact_import_create."""
         data = self.cleaned_data
@@ -68,12 +88,11 @@ class ContactImportUploadForm(forms.Form):
         for name, value in data.items():
             if name.startswith(prefix) and value not in (None, ""):
                 options[name.removeprefix(prefix)] = getattr(value, "pk", value)
-        new_tags = [name.strip() for name in data["new_tags"].split(",") if name.strip()]
         return {
             "file": data["file"],
             "kind": data["kind"],
             "mapping": data["mapping"] or None,
-            "tags": [*data["tags"], *new_tags],
+            "tags": [*data["tags"], *self._new_tags()],
             "mode": data["mode"],
             "default_region": data["default_region"],
             "options": options,
@@ -154,7 +173,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         """The upload page: checks the file through contact_import_create and shows the new import's progress."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ContactImportUploadForm(request.POST or None, request.FILES or None)
+        form = ContactImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             try:
                 contact_import = contact_import_create(**form.service_arguments(), user=request.user)

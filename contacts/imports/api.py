@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.fields import empty
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -21,7 +21,11 @@ from rest_framework.reverse import reverse
 from config.api import DetailSerializer, NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
 from contacts.imports.selectors import contact_import_percent
-from contacts.imports.services import contact_import_cancel, contact_import_create
+from contacts.imports.services import (
+    contact_import_cancel,
+    contact_import_create,
+    contact_import_permission_errors,
+)
 from contacts.models import ContactImport
 
 Kind, Mode = ContactImport.Kind, ContactImport.Mode
@@ -103,12 +107,29 @@ class ContactImportViewSet(
     search_fields = ["original_name"]
     ordering_fields = ["id", "created_at", "finished_at"]
 
-    @extend_schema(request=ContactImportCreateSerializer, responses={201: ContactImportSerializer})
+    @extend_schema(
+        request=ContactImportCreateSerializer,
+        responses={
+            201: ContactImportSerializer,
+            403: OpenApiResponse(
+                description="A permission the import needs, by field: to add what its kind writes (`kind`), to "
+                'change existing rows in "create_update" mode (`mode`) or to tag existing contacts (`tags`).'
+            ),
+        },
+    )
     def create(self, request, *args, **kwargs):
-        """Upload a file to import; it is checked at once (format, size, columns) and imported by a worker."""
+        """Upload a file to import; it is checked at once (format, size, columns) and imported by a worker.
+
+        Besides add on imports, it takes the permissions of what the import writes: add on its kind's model
+        (contacts, unsubscribers, DLT templates), and change where it may change existing rows."""
         upload = ContactImportCreateSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        contact_import = contact_import_create(**upload.validated_data, user=request.user)
+        data = upload.validated_data
+        if errors := contact_import_permission_errors(
+            user=request.user, kind=data["kind"], mode=data["mode"], tagged=bool(data.get("tags"))
+        ):
+            raise PermissionDenied(errors)
+        contact_import = contact_import_create(**data, user=request.user)
         data = self.get_serializer(contact_import).data
         return Response(data, status=status.HTTP_201_CREATED)
 

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import models
+
+from contacts.models import ContactImport
 
 if TYPE_CHECKING:
     from contacts.imports.columns import Layout
-    from contacts.models import ContactImport
 
 STAGE = "pg_temp.herald_import_stage"  # this chunk's rows, one per key, key first
 
@@ -37,6 +39,7 @@ class Importer:
 
     kind = ""  # set by register_importer
     label = ""  # what one row is, for messages: "contact", "suppression"
+    model: type[models.Model]  # the table it writes: starting an import takes that model's permissions
     fields: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     key_field = ""  # the field a headerless file's first data column is taken for
@@ -56,6 +59,15 @@ class Importer:
         if options:
             raise ValidationError({"options": f"A {cls.kind} import takes no options."})
         return {}
+
+    @classmethod
+    def changes_existing(cls, mode: str, tagged: bool) -> tuple[str, str] | None:
+        """Whether an import in `mode` (with tags, if `tagged`) may change rows the table has already, so that
+        starting it takes the change permission as well as add: (the upload's field that makes it so, the end of
+        "You need permission to change …"), or None."""
+        if mode == ContactImport.Mode.CREATE_UPDATE:
+            return "mode", f"to import in '{ContactImport.Mode.CREATE_UPDATE.label}' mode"
+        return None
 
     @classmethod
     def check_layout(cls, options: dict, layout: Layout) -> None:

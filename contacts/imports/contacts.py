@@ -73,6 +73,7 @@ CHECKS = {
 
 class ContactImporter(Importer):
     label = "contact"
+    model = Contact
     fields = ("phone", *TEXT_FIELDS)
     required = ("phone",)
     key_field = "phone"
@@ -90,6 +91,14 @@ class ContactImporter(Importer):
         "timezone": ("time zone", "tz"),
     }  # fmt: skip
     stage_columns = (*((name, "text") for name in TEXT_FIELDS), ("attributes", "jsonb"))
+
+    @classmethod
+    def changes_existing(cls, mode: str, tagged: bool) -> tuple[str, str] | None:
+        """The import's tags go to every good row in either mode, contacts that exist already too: tagging those
+        changes them (the API's contacts/tag/ takes the change permission too)."""
+        if tagged and mode == ContactImport.Mode.CREATE_ONLY:
+            return "tags", "to tag them: the import's tags go to the file's contacts that exist already too"
+        return super().changes_existing(mode, tagged)
 
     def __init__(self, contact_import, layout):
         super().__init__(contact_import, layout)

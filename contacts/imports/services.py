@@ -1,4 +1,5 @@
-"""Import services: create (check the upload, store it, queue the run), run (the work), cancel."""
+"""Import services: who may start an import, create (check the upload, store it, queue the run), run (the work),
+cancel."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import PurePath
 import phonenumbers
 
 from django.conf import settings
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -32,6 +34,26 @@ Status = ContactImport.Status
 FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
 
+def contact_import_permission_errors(*, user, kind: str, mode: str, tagged: bool = False) -> dict[str, list[str]]:
+    """The permissions `user` lacks to start this import, as {upload field: [message]}; empty when none is missing.
+
+    An import writes its importer's table (`Importer.model`) without going through that model's admin or API,
+    so it takes their permissions: add, and change too when it may change rows that exist already
+    (`Importer.changes_existing`: "create and update" mode, tags given to contacts). Tags named but missing are
+    created as the contacts API's tagging creates them, without the tag permission.
+    """
+    importer = get_importer(kind)
+    opts = importer.model._meta
+    errors: dict[str, list[str]] = {}
+    if not user.has_perm(f"{opts.app_label}.{get_permission_codename('add', opts)}"):
+        errors["kind"] = [f"You need permission to add {opts.verbose_name_plural} to import them."]
+    changes = importer.changes_existing(mode, tagged)
+    if changes and not user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}"):
+        field, why = changes
+        errors.setdefault(field, []).append(f"You need permission to change {opts.verbose_name_plural} {why}.")
+    return errors
+
+
 def contact_import_create(
     *,
     file,
@@ -47,7 +69,7 @@ def contact_import_create(
 
     `tags` are Tag objects, ids, or names (created if missing). `mapping` is {column: field}, see
     contacts.imports.columns; what was understood is stored as the import's mapping. Nothing is
-    written when a check fails.
+    written when a check fails. Permissions are the caller's to check, with contact_import_permission_errors.
     """
     if kind not in ContactImport.Kind.values:
         raise ValidationError({"kind": f"Unknown kind {kind!r}; use one of {', '.join(ContactImport.Kind.values)}."})

@@ -35,6 +35,7 @@ def scope_value_check(scope: str, value: str) -> str | None:
 
 class UnsubscriberImporter(Importer):
     label = "suppression"
+    model = Unsubscriber
     fields = ("address", "scope", "value", "reason")
     required = ("address",)
     key_field = "address"
@@ -67,6 +68,11 @@ class UnsubscriberImporter(Importer):
         if len(reason) > REASON_MAX:
             raise ValidationError({"options": f"The reason is longer than {REASON_MAX} characters."})
         return {"scope": scope, "value": value, "reason": reason}
+
+    @classmethod
+    def changes_existing(cls, mode: str, tagged: bool) -> None:
+        """Either mode only adds: a suppression that exists already is left as it is."""
+        return None
 
     @classmethod
     def check_layout(cls, options: dict, layout) -> None:

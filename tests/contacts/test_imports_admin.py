@@ -9,6 +9,7 @@ from django.urls import reverse
 from contacts.imports import contact_import_create, contact_import_run
 from contacts.models import Contact, ContactImport, Tag
 from providers.models import ProviderAccount
+from tests.factories import ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +112,67 @@ def test_admin_cancel_button_and_list_page(staff):
     assert ContactImport.objects.get().status == ContactImport.Status.CANCELLED
     assert listing.status_code == 200 and "c.csv" in listing.content.decode()
     assert staff.get(reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk])).status_code == 405
+
+
+def upload_as(client, perms, kind, content, **data):
+    user = UserFactory(is_staff=True, permissions=["contacts.add_contactimport", "contacts.view_contactimport", *perms])
+    client.force_login(user)
+    data = {"file": SimpleUploadedFile("f.csv", content), "kind": kind, "mode": "create_update", **data}
+    return client.post(reverse("admin:contacts_contactimport_add"), data)
+
+
+CONTACTS = b"phone,first_name\n+919812345678,Mallory\n"
+UNSUBSCRIBERS = b"phone\n+919812345679\n"
+DLT = b"Template ID,Template Type,Header,Template Content\n1107161234567890123,T,HERALD,Your OTP is {#var#}.\n"
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "perms", "data", "field", "message"),
+    [
+        ("contacts", CONTACTS, [], {}, "kind", "You need permission to add contacts to import them."),
+        (
+            "contacts", CONTACTS, ["contacts.add_contact"], {}, "mode",
+            "You need permission to change contacts to import in 'create and update' mode.",
+        ),
+        (
+            "contacts", CONTACTS, ["contacts.add_contact"], {"mode": "create_only", "new_tags": "vip"}, "tags",
+            "You need permission to change contacts to tag them: the import's tags go to the file's contacts that "
+            "exist already too.",
+        ),
+        ("unsubscribers", UNSUBSCRIBERS, [], {}, "kind", "You need permission to add unsubscribers to import them."),
+        ("dlt_templates", DLT, [], {}, "kind", "You need permission to add DLT templates to import them."),
+    ],
+)  # fmt: skip
+def test_admin_upload_is_refused_without_the_permissions_of_what_it_writes(
+    client, kind, content, perms, data, field, message
+):
+    response = upload_as(client, perms, kind, content, **data)
+
+    assert response.status_code == 200
+    assert message in response.context["form"].errors[field]
+    assert not ContactImport.objects.exists() and not Tag.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "perms"),
+    [
+        ("contacts", CONTACTS, ["contacts.add_contact", "contacts.change_contact"]),
+        ("unsubscribers", UNSUBSCRIBERS, ["contacts.add_unsubscriber"]),
+        ("dlt_templates", DLT, ["providers.add_dlttemplate", "providers.change_dlttemplate"]),
+    ],
+)
+def test_admin_upload_is_accepted_with_the_permissions_of_what_it_writes(client, kind, content, perms):
+    response = upload_as(client, perms, kind, content, new_tags="vip")
+
+    assert response.status_code == 302
+    assert ContactImport.objects.get().kind == kind
+
+
+def test_admin_upload_without_the_change_permission_leaves_existing_contacts_alone(client):
+    ContactFactory(phone="+919812345678", first_name="Asha")
+
+    response = upload_as(client, ["contacts.add_contact"], "contacts", CONTACTS)
+
+    assert "change contacts to import in &#x27;create and update&#x27; mode" in response.content.decode()
+    assert not ContactImport.objects.exists()
+    assert Contact.objects.get().first_name == "Asha"

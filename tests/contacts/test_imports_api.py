@@ -23,8 +23,15 @@ def media(settings, tmp_path):
 
 
 def client_with(*codenames) -> APIClient:
+    """A client of a user with these permissions: codenames of contacts, or "app_label.codename"."""
     user = User.objects.create_user(f"user{User.objects.count()}")
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="contacts", codename__in=codenames))
+    labelled = [name if "." in name else f"contacts.{name}" for name in codenames]
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in={name.split(".")[0] for name in labelled},
+            codename__in=[name.split(".")[1] for name in labelled],
+        )
+    )
     client = APIClient()
     client.force_authenticate(user)
     return client
@@ -32,7 +39,9 @@ def client_with(*codenames) -> APIClient:
 
 @pytest.fixture
 def api(db, media) -> APIClient:
-    return client_with("add_contactimport", "view_contactimport", "change_contactimport")
+    return client_with(
+        "add_contactimport", "view_contactimport", "change_contactimport", "add_contact", "change_contact"
+    )
 
 
 def upload(api, content=CONTENT, name="contacts.csv", **data):
@@ -149,7 +158,8 @@ def test_import_list_filters_by_status(api):
 
 
 def test_import_api_needs_the_model_permissions(db, media):
-    viewer, uploader = client_with("view_contactimport"), client_with("view_contactimport", "add_contactimport")
+    viewer = client_with("view_contactimport")
+    uploader = client_with("view_contactimport", "add_contactimport", "add_contact", "change_contact")
 
     assert upload(viewer).status_code == 403
     assert viewer.get("/api/v1/imports/").status_code == 200
@@ -158,10 +168,93 @@ def test_import_api_needs_the_model_permissions(db, media):
     assert uploader.post(f"/api/v1/imports/{import_id}/cancel/").status_code == 403  # cancelling is a change
 
 
+UNSUBSCRIBERS = "phone\n+919812345679\n"
+DLT = "Template ID,Template Type,Header,Template Content\n1107161234567890123,T,HERALD,Your OTP is {#var#}.\n"
+NEEDS_CHANGE = "You need permission to change contacts to import in 'create and update' mode."
+
+
+@pytest.mark.parametrize(
+    ("perms", "data", "refused"),
+    [
+        ([], {"mode": "create_only"}, {"kind": ["You need permission to add contacts to import them."]}),
+        (["add_contact"], {"mode": "create_update"}, {"mode": [NEEDS_CHANGE]}),
+        (["change_contact"], {}, {"kind": ["You need permission to add contacts to import them."]}),
+        (
+            ["add_contact"],
+            {"mode": "create_only", "tags": ["vip"]},
+            {
+                "tags": [
+                    "You need permission to change contacts to tag them: the import's tags go to the file's "
+                    "contacts that exist already too."
+                ]
+            },
+        ),  # fmt: skip
+        (
+            ["change_unsubscriber"],
+            {"kind": "unsubscribers", "content": UNSUBSCRIBERS},
+            {"kind": ["You need permission to add unsubscribers to import them."]},
+        ),
+        (
+            ["providers.add_dlttemplate"],
+            {"kind": "dlt_templates", "mode": "create_only", "content": DLT},
+            {
+                "kind": [
+                    "You need permission to change DLT templates to import them: the file's headers are linked "
+                    "to its templates that exist already, in either mode."
+                ]
+            },
+        ),  # fmt: skip
+    ],
+)
+def test_import_upload_is_refused_without_the_permissions_of_what_it_writes(db, media, perms, data, refused):
+    api = client_with("add_contactimport", "view_contactimport", *perms)
+
+    response = upload(api, **data)
+
+    assert (response.status_code, response.json()) == (403, refused)
+    assert not ContactImport.objects.exists() and not Tag.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("perms", "data"),
+    [
+        (["add_contact"], {"mode": "create_only"}),
+        (["add_contact", "change_contact"], {"mode": "create_update", "tags": ["vip"]}),
+        (["add_unsubscriber"], {"kind": "unsubscribers", "mode": "create_update", "content": UNSUBSCRIBERS}),
+        (
+            ["providers.add_dlttemplate", "providers.change_dlttemplate"],
+            {"kind": "dlt_templates", "mode": "create_only", "content": DLT},
+        ),
+    ],
+)
+def test_import_upload_is_accepted_with_the_permissions_of_what_it_writes(db, media, perms, data):
+    api = client_with("add_contactimport", "view_contactimport", *perms)
+
+    response = upload(api, **data)
+
+    assert response.status_code == 201, response.json()
+    assert ContactImport.objects.get().kind == data.get("kind", "contacts")
+
+
+def test_import_upload_in_create_only_mode_adds_without_changing_existing_contacts(db, media):
+    Contact.objects.create(phone="+919812345678", first_name="Asha")
+    api = client_with("add_contactimport", "view_contactimport", "add_contact")
+
+    refused = upload(api, "phone,first_name\n+919812345678,Mallory\n+919812345679,Ravi\n")
+    accepted = upload(api, "phone,first_name\n+919812345678,Mallory\n+919812345679,Ravi\n", mode="create_only")
+    contact_import_run(import_id=accepted.json()["id"])
+
+    assert refused.status_code == 403 and refused.json() == {"mode": [NEEDS_CHANGE]}
+    assert dict(Contact.objects.values_list("phone", "first_name")) == {
+        "+919812345678": "Asha",
+        "+919812345679": "Ravi",
+    }
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_import_upload_runs_to_completion_on_a_real_worker(celery_worker):  # both store uploads in session_media
-    api = client_with("add_contactimport", "view_contactimport")
+    api = client_with("add_contactimport", "view_contactimport", "add_contact", "change_contact")
 
     import_id = upload(api, tags=["worker"]).json()["id"]
     deadline = time.monotonic() + 30
