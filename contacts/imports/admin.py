@@ -6,14 +6,19 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, JsonResponse
+from django.http import FileResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from contacts.imports.registry import IMPORTERS
-from contacts.imports.selectors import contact_import_percent, contact_import_progress
+from contacts.imports.selectors import (
+    ErrorReportUnavailable,
+    contact_import_error_report,
+    contact_import_percent,
+    contact_import_progress,
+)
 from contacts.imports.services import (
     contact_import_cancel,
     contact_import_create,
@@ -213,11 +218,15 @@ class ContactImportAdmin(admin.ModelAdmin):
         return JsonResponse(contact_import_progress(self._get_visible(request, pk)))
 
     def errors_view(self, request, pk):
+        """The error report as a download; without one (or with its file gone), back to the import, saying so."""
         contact_import = self._get_visible(request, pk)
-        if not contact_import.error_report:
-            raise Http404("This import has no error report.")
+        try:
+            report = contact_import_error_report(contact_import)
+        except ErrorReportUnavailable as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return redirect("admin:contacts_contactimport_change", contact_import.pk)
         return FileResponse(
-            contact_import.error_report.open("rb"),
+            report,
             as_attachment=True,
             filename=f"import-{contact_import.pk}-errors.csv",
             content_type="text/csv",

@@ -20,7 +20,7 @@ from rest_framework.reverse import reverse
 
 from config.api import DetailSerializer, NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
-from contacts.imports.selectors import contact_import_percent
+from contacts.imports.selectors import ErrorReportUnavailable, contact_import_error_report, contact_import_percent
 from contacts.imports.services import (
     contact_import_cancel,
     contact_import_create,
@@ -158,10 +158,12 @@ class ContactImportViewSet(
     def errors(self, request, pk=None):
         """The error report: one CSV line per bad row (UTF-8 with a BOM, so that Excel shows accents)."""
         contact_import = self.get_object()
-        if not contact_import.error_report:
-            raise NotFound("This import has no error report: no bad rows, or not finished yet.")
+        try:
+            report = contact_import_error_report(contact_import)
+        except ErrorReportUnavailable as exc:
+            raise NotFound(str(exc)) from None
         return FileResponse(
-            contact_import.error_report.open("rb"),
+            report,
             as_attachment=True,
             filename=f"import-{contact_import.pk}-errors.csv",
             content_type="text/csv",

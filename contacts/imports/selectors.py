@@ -1,6 +1,8 @@
-"""Reads about imports: how far one has got, for the admin's progress bar and the API."""
+"""Reads about imports: how far one has got, for the admin's progress bar and the API; its error report."""
 
 from __future__ import annotations
+
+from django.core.files import File
 
 from contacts.models import ContactImport
 
@@ -30,3 +32,20 @@ def contact_import_progress(contact_import: ContactImport) -> dict:
         "error_message": contact_import.error_message,
         "has_error_report": bool(contact_import.error_report),
     }
+
+
+class ErrorReportUnavailable(Exception):
+    """An import's error report cannot be served; the message says why, for the user."""
+
+
+def contact_import_error_report(contact_import: ContactImport) -> File:
+    """The import's error report, open for reading; ErrorReportUnavailable when it has none or its file is gone
+    (the media directory cleaned, or a web server that does not share the workers' media)."""
+    if not contact_import.error_report:
+        raise ErrorReportUnavailable("This import has no error report: no bad rows, or not finished yet.")
+    try:
+        return contact_import.error_report.open("rb")
+    except FileNotFoundError:
+        raise ErrorReportUnavailable(
+            "The error report of this import is no longer available: its file is gone from the server's media storage."
+        ) from None

@@ -1,5 +1,7 @@
 """The imports admin: the upload page starts an import through the service; its page follows progress."""
 
+import os
+
 import pytest
 
 from django.contrib.auth.models import User
@@ -176,3 +178,14 @@ def test_admin_upload_without_the_change_permission_leaves_existing_contacts_alo
     assert "change contacts to import in &#x27;create and update&#x27; mode" in response.content.decode()
     assert not ContactImport.objects.exists()
     assert Contact.objects.get().first_name == "Asha"
+
+
+def test_admin_error_report_whose_file_is_gone_goes_back_to_the_import_saying_so(staff):
+    contact_import = contact_import_create(file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\nbad\n"))
+    contact_import = contact_import_run(import_id=contact_import.pk)
+    os.remove(contact_import.error_report.path)  # the media directory cleaned, or not shared with the workers
+
+    response = staff.get(reverse("admin:contacts_contactimport_errors", args=[contact_import.pk]), follow=True)
+
+    assert response.redirect_chain == [(reverse("admin:contacts_contactimport_change", args=[contact_import.pk]), 302)]
+    assert "The error report of this import is no longer available" in response.content.decode()

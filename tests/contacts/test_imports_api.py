@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 import time
 
 import pytest
@@ -105,6 +106,19 @@ def test_import_errors_is_404_without_a_report(api):
     response = api.get(f"/api/v1/imports/{import_id}/errors/")
 
     assert response.status_code == 404 and "no error report" in response.json()["detail"]
+
+
+def test_import_errors_is_404_when_the_reports_file_is_gone(api):
+    import_id = upload(api).json()["id"]
+    os.remove(contact_import_run(import_id=import_id).error_report.path)  # media cleaned, or not shared
+
+    response = api.get(f"/api/v1/imports/{import_id}/errors/")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": "The error report of this import is no longer available: its file is gone from the server's "
+        "media storage."
+    }
 
 
 def test_import_cancel_of_a_waiting_import(api):
