@@ -95,7 +95,9 @@ class CampaignForm(forms.ModelForm):
         """The value the form is about: what was posted, else the campaign's own."""
         if self.is_bound:
             value = self.data.get(self.add_prefix(name)) or None
-            return int(value) if name != "channel" and value and str(value).isdigit() else value
+            if name == "channel":
+                return value
+            return int(value) if value and str(value).isdigit() else None  # junk chooses nothing; its field says so
         if name == "channel":
             return self.initial.get("channel") or self.instance.channel
         return self.initial.get(name) or getattr(self.instance, f"{name}_id", None)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns.models import Campaign
 
 EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
+UNSCHEDULED_REASON = "Back to draft: its send time was cleared. Launch it to send it now."
 RUNNING_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
 RELATIONS = ("tags", "segments", "excluded_tags", "contacts")
 
@@ -50,10 +53,22 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
     )  # fmt: skip
     for name, value in data.items():
         setattr(campaign, name, value)
+    if campaign.state == Campaign.State.SCHEDULED and "send_at" in data:
+        # A scheduled campaign waits for its send time (campaigns_launch_due): without one it would wait for ever.
+        if campaign.send_at is None:
+            campaign.state, campaign.state_reason = Campaign.State.DRAFT, UNSCHEDULED_REASON
+        else:
+            campaign.state_reason = scheduled_reason(at=campaign.send_at, recurring=bool(campaign.recurrence))
     campaign.save()
     for name, values in relations.items():
         getattr(campaign, name).set(values)
     return campaign
+
+
+def scheduled_reason(*, at: datetime, recurring: bool = False) -> str:
+    """What a scheduled campaign says it waits for."""
+    when = f"{timezone.localtime(at):%Y-%m-%d %H:%M %Z}"
+    return f"Recurring; next run {when}." if recurring else f"Scheduled for {when}."
 
 
 @transaction.atomic

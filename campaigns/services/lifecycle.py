@@ -18,6 +18,7 @@ from django.utils import timezone
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame
 from campaigns.selectors import IN_FLIGHT_STATUSES, campaign_preflight, promotional_window_opening
 from campaigns.services.deadlocks import retry_on_deadlock
+from campaigns.services.editing import scheduled_reason
 
 State = Campaign.State
 UNFINISHED = (State.DRAFT, State.SCHEDULED, State.PREPARING, State.SENDING, State.PAUSED)
@@ -52,9 +53,7 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
             errors.setdefault(problem.field, []).append(problem.message)
         raise ValidationError(errors)
     if campaign.send_at and campaign.send_at > now:
-        _save_state(
-            campaign, State.SCHEDULED, f"Scheduled for {timezone.localtime(campaign.send_at):%Y-%m-%d %H:%M %Z}."
-        )
+        _save_state(campaign, State.SCHEDULED, scheduled_reason(at=campaign.send_at))
         return campaign
     opening = promotional_window_opening(campaign=campaign, at=now)
     if opening is not None:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from campaigns.locks import slot_taken
 from campaigns.models import Campaign, Frame
 from campaigns.services.dispatch import frames_claim, frames_unlock
+from campaigns.services.editing import scheduled_reason
 from campaigns.services.lifecycle import (
     _locked,
     _save_state,
@@ -65,7 +66,7 @@ def campaigns_launch_due(*, now: datetime | None = None) -> list[int]:
                 _save_state(
                     campaign,
                     Campaign.State.SCHEDULED,
-                    f"Recurring; next run {timezone.localtime(next_at):%Y-%m-%d %H:%M}.",
+                    scheduled_reason(at=next_at, recurring=True),
                     send_at=next_at,
                 )
                 target.send_at = None

@@ -128,6 +128,16 @@ class TestEstimate:
         problems = {p["field"]: p["message"] for p in client.post(ESTIMATE, data).json()["problems"]}
         assert problems["sender"] == "Choose an approved sender of this account and channel."
 
+    @pytest.mark.parametrize("field", ["account", "sender", "template"])
+    def test_a_choice_that_is_no_id_is_no_choice_not_a_500(self, client, setting, field):
+        data = {
+            **form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi"),
+            field: "abc",
+        }
+        response = client.post(ESTIMATE, data)
+        assert response.status_code == 200
+        assert field in {p["field"] for p in response.json()["problems"]}
+
     def test_unsaved_edits_of_a_saved_campaign(self, client, setting):
         campaign = CampaignFactory(account=setting["account"], sender=setting["sender"], tags=[setting["news"]])
         url = reverse("admin:campaigns_campaign_estimate", args=[campaign.pk])

@@ -1,9 +1,14 @@
 """The campaigns API: CRUD, the action endpoints, messages (read, and transactional sends)."""
 
+from datetime import timedelta
+
 import pytest
+
+from django.utils import timezone
 
 from campaigns.models import Campaign, Frame, Message
 from campaigns.services import message_send_transactional_once
+from campaigns.services.editing import UNSCHEDULED_REASON
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
     CampaignFactory,
@@ -98,6 +103,19 @@ class TestCampaigns:
         assert api.get(f"/api/v1/campaigns/?account={campaign.account_id}").json()["count"] == 1
         assert api.get("/api/v1/campaigns/?search=Renamed").json()["count"] == 1
         assert api.delete(url).status_code == 204
+
+    def test_a_scheduled_campaign_follows_its_send_time_and_goes_back_to_draft_without_one(self, api):
+        """Cleared, the send time left the campaign 'scheduled' for ever: the beat launches by send time."""
+        campaign = CampaignFactory(state=Campaign.State.SCHEDULED, send_at=timezone.now() + timedelta(hours=2))
+        later = timezone.now() + timedelta(days=1)
+
+        response = api.patch(f"/api/v1/campaigns/{campaign.pk}/", {"send_at": later.isoformat()}, format="json")
+        assert response.json()["state"] == "scheduled"
+        assert response.json()["state_reason"] == f"Scheduled for {timezone.localtime(later):%Y-%m-%d %H:%M %Z}."
+
+        response = api.patch(f"/api/v1/campaigns/{campaign.pk}/", {"send_at": None}, format="json")
+        assert (response.json()["state"], response.json()["state_reason"]) == ("draft", UNSCHEDULED_REASON)
+        assert Campaign.objects.get(pk=campaign.pk).send_at is None
 
     def test_a_running_campaign_is_neither_edited_nor_deleted(self, api):
         campaign = CampaignFactory(state="sending")
