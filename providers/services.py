@@ -140,6 +140,11 @@ def sender_check(*, sender: Sender) -> None:
     sender.service = (sender.service or "").strip().upper()
     if sender.service and sender.service not in SENDER_SERVICES:
         raise ValidationError({"service": f"Choose one of: {', '.join(SENDER_SERVICES)} (or leave empty)."})
+    if sender.pk and Sender.objects.filter(pk=sender.pk).exclude(account_id=sender.account_id).exists():
+        # Its campaigns and DLT templates are on its account: moved, they would name a sender the account lacks.
+        raise ValidationError(
+            {"account": "A sender's account cannot change; register the sender on the other account."}
+        )
     if sender.account_id and sender.channel not in (sender.account.channels or []):
         raise ValidationError(
             {"channel": f"The account {sender.account.name!r} does not have {sender.channel} enabled."}

@@ -109,6 +109,16 @@ class TestSenders:
         assert api.delete(url).status_code == 204
         assert not Sender.objects.exists()
 
+    def test_a_senders_account_cannot_change(self, api):
+        """Its campaigns and templates are on its account; moved, a campaign could not even be renamed."""
+        sender = SenderFactory()
+        other = ProviderAccountFactory()
+        response = api.patch(f"/api/v1/senders/{sender.pk}/", {"account": other.pk})
+        assert response.status_code == 400
+        assert list(response.json()) == ["account"]
+        assert Sender.objects.get().account_id == sender.account_id
+        assert api.patch(f"/api/v1/senders/{sender.pk}/", {"account": sender.account_id}).status_code == 200
+
 
 class TestTemplates:
     def test_crud_with_variables(self, api):
