@@ -82,6 +82,12 @@ def provider_account_check(*, account: ProviderAccount) -> None:
         raise ValidationError({"channels": "Enable at least one channel."})
     if bad := [c for c in channels if c not in Channel.values]:
         raise ValidationError({"channels": f"Unknown channel {bad[0]!r}; choose from {', '.join(Channel.values)}."})
+    if bad := [c for c in channels if c not in backend.channels]:
+        raise ValidationError(
+            {
+                "channels": f"{backend.label or backend.kind} does not send {bad[0]}; it sends {', '.join(backend.channels)}."
+            }
+        )
     account.channels = channels
     frame = account.max_recipients_per_request
     if frame is not None and not 1 <= frame <= backend.max_recipients:

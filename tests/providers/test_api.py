@@ -60,6 +60,7 @@ class TestProviderAccounts:
         [
             ({"kind": "pigeon", "name": "A"}, "kind"),
             ({"kind": "mobtexting", "name": "A", "channels": ["fax"]}, "channels"),
+            ({"kind": "octopush", "name": "A", "channels": ["sms", "viber"]}, "channels"),
             ({"kind": "mobtexting", "name": "A", "credentials": ["key"]}, "credentials"),
             ({"kind": "mobtexting", "name": "A", "rate_limit": -1}, "rate_limit"),
             ({"kind": "mobtexting", "name": "A", "options": {"client_id": "a\x00"}}, "options"),
