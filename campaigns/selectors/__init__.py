@@ -12,14 +12,18 @@ from campaigns.selectors.composer import (
     contact_message_history,
 )
 from campaigns.selectors.estimate import (
+    TEMPLATE_OF_ANOTHER_ACCOUNT,
     Estimate,
     Problem,
+    account_promotional_window,
     campaign_audience_spec,
     campaign_estimate,
     campaign_frame_size,
     campaign_preflight,
+    message_problems,
     promotional_window,
     promotional_window_opening,
+    send_window_opening,
 )
 from campaigns.selectors.progress import (
     DELIVERED_STATUSES,
@@ -38,8 +42,9 @@ from campaigns.selectors.progress import (
 
 __all__ = [
     "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS",
-    "STATUS_ORDER", "Estimate", "Problem", "campaign_audience_spec", "campaign_estimate", "campaign_frame_size",
-    "campaign_funnel", "campaign_message_rows", "campaign_preflight", "campaign_progress", "campaign_stats",
-    "composer_senders", "composer_templates", "composer_variables", "contact_message_history", "failure_words",
-    "messages_with_status", "promotional_window", "promotional_window_opening",
+    "STATUS_ORDER", "TEMPLATE_OF_ANOTHER_ACCOUNT", "Estimate", "Problem", "account_promotional_window",
+    "campaign_audience_spec", "campaign_estimate", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
+    "campaign_preflight", "campaign_progress", "campaign_stats", "composer_senders", "composer_templates",
+    "composer_variables", "contact_message_history", "failure_words", "message_problems", "messages_with_status",
+    "promotional_window", "promotional_window_opening", "send_window_opening",
 ]  # fmt: skip

@@ -18,11 +18,12 @@ from campaigns.sms import SmsParts, sms_parts
 from contacts.audience import AudienceSpec, audience_rows_sql
 from providers.backends import get_backend
 from providers.dlt import template_match
-from providers.models import Sender
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import promo_window_parse
 
 STOP_MENTION_RE = re.compile(r"\bSTOP\s+(au|to|at)\s+\d{3,6}\b|no\s*PUB\s*=\s*STOP", re.IGNORECASE)
 OCTOPUSH_MAX_TEXT = 1224
+TEMPLATE_OF_ANOTHER_ACCOUNT = "This template belongs to another account."
 
 
 @dataclass(frozen=True)
@@ -154,17 +155,28 @@ def _missing_variables(spec: AudienceSpec, variables: list[str]) -> dict[str, in
     return {name: n for name, n in zip(variables, counts, strict=True) if n}
 
 
-def promotional_window(campaign: Campaign) -> dict:
+def account_promotional_window(account: ProviderAccount) -> dict:
+    """The account's promotional window: its own `promo_window` option, else its kind's, else the default."""
     windows = settings.PROMOTIONAL_WINDOWS
-    return campaign.account.options.get("promo_window") or windows.get(campaign.account.kind) or windows["default"]
+    return account.options.get("promo_window") or windows.get(account.kind) or windows["default"]
+
+
+def promotional_window(campaign: Campaign) -> dict:
+    return account_promotional_window(campaign.account)
+
+
+def send_window_opening(*, account: ProviderAccount, purpose: str, at: datetime) -> datetime | None:
+    """None when a message of `purpose` may go out through `account` at `at`; else when the promotional window
+    next opens (a campaign waits for it, a transactional send is refused). ValueError when the account's window
+    cannot be read (one saved before providers.services checked it)."""
+    if purpose != Campaign.Purpose.PROMOTIONAL:
+        return None
+    return promo_window_parse(account_promotional_window(account)).opening(at)
 
 
 def promotional_window_opening(*, campaign: Campaign, at: datetime) -> datetime | None:
-    """None when `campaign` may send at `at`; else when the promotional window next opens. ValueError when the
-    account's window cannot be read (one saved before providers.services checked it)."""
-    if campaign.purpose != Campaign.Purpose.PROMOTIONAL:
-        return None
-    return promo_window_parse(promotional_window(campaign)).opening(at)
+    """None when `campaign` may send at `at`; else when the promotional window next opens."""
+    return send_window_opening(account=campaign.account, purpose=campaign.purpose, at=at)
 
 
 def _identical_text_excess(campaign: Campaign, spec: AudienceSpec) -> int:
@@ -190,6 +202,74 @@ def _identical_text_excess(campaign: Campaign, spec: AudienceSpec) -> int:
         return cursor.fetchone()[0]
 
 
+def message_problems(
+    *,
+    account: ProviderAccount,
+    channel: str,
+    sender: Sender | None,
+    template: DltTemplate | None,
+    text: str,
+    purpose: str,
+    address: str = "",
+    sender_required: bool = True,
+    no_text: str = "Write the message text (or fill in the template).",
+) -> list[Problem]:
+    """What stops `text` going out through `account` from `sender`: the account, channel and sender, the DLT
+    template (approved, the account's, registered for the sender, matched by the text) and the provider's text
+    rules. A campaign's pre-flight and a transactional send (to `address`, where a sender is optional) both
+    check these. An empty text is refused with `no_text` (not at all when that is empty)."""
+    backend = get_backend(account.kind)
+    label = Channel(channel).label if channel in Channel.values else channel
+    problems = []
+    if not account.is_active:
+        problems.append(Problem("account", f"The provider account {account.name} is not active."))
+    if channel not in (account.channels or []):
+        problems.append(Problem("channel", f"{account.name} is not enabled for {label}."))
+    if channel not in backend.channels:
+        problems.append(Problem("channel", f"{backend.label} cannot send {label}."))
+    if sender is None:
+        if sender_required and channel != "email":
+            problems.append(Problem("sender", "Choose a sender ID."))
+    elif sender.account_id != account.pk or sender.channel != channel:
+        problems.append(Problem("sender", f"{sender.name} is not a {channel} sender of {account.name}."))
+    elif sender.status != Sender.Status.APPROVED:
+        problems.append(Problem("sender", f"Sender {sender.name} is {sender.get_status_display()}, not approved."))
+
+    if not text.strip():
+        if no_text:
+            problems.append(Problem("text", no_text))
+    elif DLT_PLACEHOLDER_RE.search(text):
+        problems.append(Problem("text", "Replace the template's {#var#} placeholders with values or {{variables}}."))
+    needs_dlt = account.kind == "mobtexting" and (
+        (sender is not None and (sender.country == "IN" or bool(sender.dlt_entity_id))) or address.startswith("+91")
+    )
+    if template is None and needs_dlt:
+        problems.append(Problem("template", "Indian traffic needs a DLT template registered for the sender."))
+    if template is not None:
+        if template.account_id not in (None, account.pk):
+            problems.append(Problem("template", TEMPLATE_OF_ANOTHER_ACCOUNT))
+        if template.status != template.Status.APPROVED:
+            problems.append(Problem("template", f"Template {template.name} is {template.get_status_display()}."))
+        if sender is not None and not template.senders.filter(pk=sender.pk).exists():
+            problems.append(
+                Problem("template", f"Template {template.name} is not registered for sender {sender.name}.")
+            )
+        if text.strip():
+            try:
+                template_match(template.body, text)
+            except ValidationError as exc:
+                for messages in exc.message_dict.values():
+                    problems.extend(Problem("text", m) for m in messages)
+    if account.kind == "octopush":
+        if purpose == Campaign.Purpose.PROMOTIONAL and text and not STOP_MENTION_RE.search(text):
+            problems.append(
+                Problem("text", "Octopush marketing SMS must carry the STOP mention, e.g. 'STOP au 30101'.")
+            )
+        if len(text) > OCTOPUSH_MAX_TEXT:
+            problems.append(Problem("text", f"Octopush takes at most {OCTOPUSH_MAX_TEXT} characters."))
+    return problems
+
+
 def campaign_estimate(
     *, campaign: Campaign, at: datetime | None = None, audience: AudienceSpec | None = None, counts: bool = True
 ) -> Estimate:
@@ -206,52 +286,11 @@ def campaign_estimate(
     estimate = Estimate(currency=account.currency)
     problems = estimate.problems
 
-    # Account, channel and sender.
-    if not account.is_active:
-        problems.append(Problem("account", f"The provider account {account.name} is not active."))
-    if campaign.channel not in (account.channels or []):
-        problems.append(Problem("channel", f"{account.name} is not enabled for {campaign.get_channel_display()}."))
-    if campaign.channel not in backend.channels:
-        problems.append(Problem("channel", f"{backend.label} cannot send {campaign.get_channel_display()}."))
-    sender = campaign.sender
-    if sender is None:
-        if campaign.channel != "email":
-            problems.append(Problem("sender", "Choose a sender ID."))
-    elif sender.account_id != account.pk or sender.channel != campaign.channel:
-        problems.append(Problem("sender", f"{sender.name} is not a {campaign.channel} sender of {account.name}."))
-    elif sender.status != Sender.Status.APPROVED:
-        problems.append(Problem("sender", f"Sender {sender.name} is {sender.get_status_display()}, not approved."))
-
-    # Text and DLT template.
     text = campaign.text or ""
-    template = campaign.template
-    if not text.strip():
-        problems.append(Problem("text", "Write the message text (or fill in the template)."))
-    elif DLT_PLACEHOLDER_RE.search(text):
-        problems.append(Problem("text", "Replace the template's {#var#} placeholders with values or {{variables}}."))
-    needs_dlt = account.kind == "mobtexting" and sender is not None and (sender.country == "IN" or sender.dlt_entity_id)
-    if template is None and needs_dlt:
-        problems.append(Problem("template", "Indian traffic needs a DLT template registered for the sender."))
-    if template is not None:
-        if template.status != template.Status.APPROVED:
-            problems.append(Problem("template", f"Template {template.name} is {template.get_status_display()}."))
-        if sender is not None and not template.senders.filter(pk=sender.pk).exists():
-            problems.append(
-                Problem("template", f"Template {template.name} is not registered for sender {sender.name}.")
-            )
-        if text.strip():
-            try:
-                template_match(template.body, text)
-            except ValidationError as exc:
-                for messages in exc.message_dict.values():
-                    problems.extend(Problem("text", m) for m in messages)
-    if account.kind == "octopush":
-        if campaign.purpose == Campaign.Purpose.PROMOTIONAL and text and not STOP_MENTION_RE.search(text):
-            problems.append(
-                Problem("text", "Octopush marketing SMS must carry the STOP mention, e.g. 'STOP au 30101'.")
-            )
-        if len(text) > OCTOPUSH_MAX_TEXT:
-            problems.append(Problem("text", f"Octopush takes at most {OCTOPUSH_MAX_TEXT} characters."))
+    problems.extend(
+        message_problems(account=account, channel=campaign.channel, sender=campaign.sender,
+                         template=campaign.template, text=text, purpose=campaign.purpose)
+    )  # fmt: skip
 
     # Frames.
     requested = campaign.frame_size or account.max_recipients_per_request
@@ -286,7 +325,7 @@ def campaign_estimate(
         excess = _identical_text_excess(campaign, spec)
         if excess:
             problems.append(
-                Problem("text", f"{excess} recipients already got this text from {sender.name} "
+                Problem("text", f"{excess} recipients already got this text from {campaign.sender.name} "
                         f"{settings.IDENTICAL_TEXT_LIMIT_PER_HOUR} times in the last hour.")
             )  # fmt: skip
 

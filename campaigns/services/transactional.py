@@ -6,13 +6,14 @@ import contextlib
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from campaigns.models import IDEMPOTENCY_KEY_CONSTRAINT, Frame, Message
+from campaigns.selectors import account_promotional_window, message_problems, send_window_opening
 from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_address
-from providers.backends import get_backend
 from providers.dlt import template_render
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -24,6 +25,46 @@ def _suppression_reason(address: str, contact_id: int | None, spec: AudienceSpec
         cursor.execute(f"SELECT {SUPPRESSION_REASON_SQL} FROM ({sql}) u", [address, *params, contact_id])
         row = cursor.fetchone()
     return row[0] if row else ""
+
+
+def _checked(
+    *,
+    account: ProviderAccount,
+    to: str,
+    text: str = "",
+    sender: Sender | None = None,
+    template: DltTemplate | None = None,
+    variables: dict[str, str] | None = None,
+    channel: str = "sms",
+    purpose: str = "transactional",
+) -> tuple[str, str]:
+    """The address and the text of a transactional send, or ValidationError naming every field that stops it.
+
+    A text given with a template must match it; without a text, the template is rendered from `variables`.
+    The account, sender, template and text are held to the rules a campaign's pre-flight checks
+    (`message_problems`), an Indian number on MOBtexting needing a DLT template as an Indian sender does."""
+    errors: dict[str, list[str]] = {}
+    try:
+        address = normalize_address(to)
+    except InvalidPhone:
+        address = ""
+        errors["to"] = ["Enter a valid phone number (E.164, e.g. +919812345678) or e-mail address."]
+    no_text = "Give the text, or a template and its variables."
+    if template is not None and not text.strip():
+        try:
+            text = template_render(template.body, variables or {})
+        except ValidationError as exc:
+            errors["variables"] = [m for messages in exc.message_dict.values() for m in messages]
+            no_text = ""  # the variables are what is wrong
+    problems = message_problems(
+        account=account, channel=channel, sender=sender, template=template, text=text, purpose=purpose,
+        address=address, sender_required=False, no_text=no_text,
+    )  # fmt: skip
+    for problem in problems:
+        errors.setdefault(problem.field, []).append(problem.message)
+    if errors:
+        raise ValidationError(errors)
+    return address, text
 
 
 @transaction.atomic
@@ -39,33 +80,24 @@ def message_send_transactional(
     purpose: str = "transactional",
     idempotency_key: str = "",
 ) -> Message:
-    """Create the message and its frame and send it now; an unsubscribed address gets a `suppressed` message."""
+    """Create the message and its frame and send it now; an unsubscribed address gets a `suppressed` message.
+
+    A promotional message outside the account's promotional window is refused, saying when the window opens
+    (a campaign would wait for it; a single message is the client's to send again or not)."""
     from campaigns.tasks import frame_send_task
 
-    errors: dict[str, str] = {}
+    address, text = _checked(account=account, to=to, text=text, sender=sender, template=template,
+                             variables=variables, channel=channel, purpose=purpose)  # fmt: skip
     try:
-        address = normalize_address(to)
-    except InvalidPhone:
-        errors["to"] = "Enter a valid phone number (E.164, e.g. +919812345678) or e-mail address."
-    if not account.is_active:
-        errors["account"] = f"The provider account {account.name} is not active."
-    elif channel not in (account.channels or []) or channel not in get_backend(account.kind).channels:
-        errors["channel"] = f"{account.name} does not send {channel}."
-    if sender is not None and (sender.account_id != account.pk or sender.status != Sender.Status.APPROVED):
-        errors["sender"] = f"{sender.name} is not an approved sender of {account.name}."
-    if template is not None:
-        try:
-            rendered = template_render(template.body, variables or {})
-        except ValidationError as exc:
-            errors.update({k: " ".join(v) for k, v in exc.message_dict.items()})
-        else:
-            text = text or rendered
-        if sender is not None and not template.senders.filter(pk=sender.pk).exists():
-            errors["template"] = f"Template {template.name} is not registered for sender {sender.name}."
-    if not text.strip() and "text" not in errors:
-        errors["text"] = "Give the text, or a template and its variables."
-    if errors:
-        raise ValidationError(errors)
+        opening = send_window_opening(account=account, purpose=purpose, at=timezone.now())
+    except ValueError as exc:  # a window stored before providers.services checked it
+        raise ValidationError({"account": f"The account's promo_window option cannot be read: {exc}."}) from None
+    if opening is not None:
+        window = account_promotional_window(account)
+        raise ValidationError(
+            {"purpose": f"{account.name} sends promotional messages only from {window['start']} to {window['end']} "
+                        f"({window.get('tz', 'UTC')}); the window opens at {opening:%Y-%m-%d %H:%M %Z}."}
+        )  # fmt: skip
 
     contact = Contact.objects.filter(phone=address).only("pk").first()
     spec = AudienceSpec(

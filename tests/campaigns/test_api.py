@@ -1,6 +1,6 @@
 """The campaigns API: CRUD, the action endpoints, messages (read, and transactional sends)."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -24,6 +24,11 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+def free_text_account(**kwargs):
+    """An account that takes a free text to an Indian number: on MOBtexting, Indian traffic needs a DLT template."""
+    return ProviderAccountFactory(kind="octopush", **kwargs)
 
 
 @pytest.fixture
@@ -200,7 +205,7 @@ class TestMessages:
         return api.post("/api/v1/messages/", {"account": account.pk, "to": to, "text": text}, HTTP_IDEMPOTENCY_KEY=key)
 
     def test_a_retry_with_the_same_idempotency_key_gets_the_first_message_back_and_sends_nothing(self, api):
-        account = ProviderAccountFactory()
+        account = free_text_account()
         first = self._send(api, account, "order-1001-otp")
         assert first.status_code == 202, first.json()
         assert "Idempotent-Replayed" not in first.headers
@@ -210,7 +215,7 @@ class TestMessages:
         assert (Message.objects.count(), Frame.objects.count()) == (1, 1)
         assert api.get(first["Location"]).json()["idempotency_key"] == "order-1001-otp"
 
-        other_account = self._send(api, ProviderAccountFactory(), "order-1001-otp")  # keys are the account's own
+        other_account = self._send(api, free_text_account(), "order-1001-otp")  # keys are the account's own
         assert other_account.status_code == 202 and other_account.json()["id"] != first.json()["id"]
         unkeyed = [self._send(api, account, "") for _ in range(2)]  # no key: every request sends
         assert len({r.json()["id"] for r in unkeyed}) == 2
@@ -219,7 +224,7 @@ class TestMessages:
         ("to", "text"), [("+919812300000", "Your OTP is 1234"), ("+919812345678", "Your OTP is 9999")]
     )
     def test_an_idempotency_key_reused_for_another_message_is_a_400_naming_it(self, api, to, text):
-        account = ProviderAccountFactory()
+        account = free_text_account()
         first = self._send(api, account, "k-1")
         response = self._send(api, account, "k-1", to=to, text=text)
         assert response.status_code == 400
@@ -227,7 +232,7 @@ class TestMessages:
         assert Message.objects.count() == 1
 
     def test_an_idempotency_key_reused_from_another_sender_is_a_400(self, api):
-        account = ProviderAccountFactory()
+        account = free_text_account()
         first_sender, other_sender = SenderFactory(account=account), SenderFactory(account=account)
         payload = {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 1234"}
 
@@ -270,13 +275,105 @@ class TestMessages:
         assert seen == sorted(made, reverse=True)
 
 
+class TestTransactionalSendRules:
+    """A transactional send is held to the DLT and provider rules a campaign's pre-flight checks."""
+
+    OTP = "Your OTP is 4711. Valid for 10 minutes. - Herald"  # DltTemplateFactory's body, filled in
+
+    @pytest.fixture
+    def dlt(self):
+        account = ProviderAccountFactory()  # MOBtexting
+        sender = SenderFactory(account=account)  # an Indian sender with a DLT entity id
+        return account, sender, DltTemplateFactory(account=account, senders=[sender])
+
+    def _refused(self, api, payload, field):
+        response = api.post("/api/v1/messages/", payload, format="json")
+        assert response.status_code == 400, response.json()
+        assert not Message.objects.exists() and not Frame.objects.exists()
+        return response.json()[field]
+
+    def test_a_text_given_with_a_template_must_match_it(self, api, dlt):
+        account, sender, template = dlt
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                   "variables": {"var": "4711"}}  # fmt: skip
+        errors = self._refused(api, {**payload, "text": "WIN A FREE PHONE"}, "text")
+        assert errors == [
+            "The text departs from the template at character 1: expected 'Your OTP is ', found 'WIN A FREE PHONE'."
+        ]
+
+        assert api.post("/api/v1/messages/", {**payload, "text": self.OTP}, format="json").status_code == 202
+        rendered = api.post("/api/v1/messages/", payload, format="json")  # no text: the template, filled in
+        assert rendered.status_code == 202
+        assert list(Message.objects.values_list("text", flat=True)) == [self.OTP, self.OTP]
+
+    def test_a_template_without_its_variables_names_the_variables(self, api, dlt):
+        account, sender, template = dlt
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk}
+        assert self._refused(api, payload, "variables") == ["No value for the variable 'var'."]
+
+    def test_a_template_of_another_account_is_refused_as_a_campaign_refuses_it(self, api, dlt):
+        account, _sender, _template = dlt
+        theirs = DltTemplateFactory()
+        payload = {"account": account.pk, "to": "+919812345678", "template": theirs.pk, "variables": {"var": "1"}}
+        errors = self._refused(api, payload, "template")
+        campaign = api.post("/api/v1/campaigns/", {"name": "c", "account": account.pk, "template": theirs.pk})
+        assert errors == campaign.json()["template"] == ["This template belongs to another account."]
+
+    def test_a_sender_for_another_channel_is_refused_as_one_of_another_account_is(self, api, dlt):
+        account, _sender, template = dlt
+        payload = {"account": account.pk, "to": "+919812345678", "template": template.pk, "variables": {"var": "1"}}
+        for sender in (SenderFactory(account=account, channel="whatsapp"), SenderFactory()):
+            errors = self._refused(api, {**payload, "sender": sender.pk}, "sender")
+            assert errors == [f"{sender.name} is not a sms sender of {account.name}."]
+
+    def test_an_indian_number_on_mobtexting_needs_a_dlt_template(self, api, dlt):
+        account = dlt[0]
+        payload = {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 4711"}
+        assert self._refused(api, payload, "template") == [
+            "Indian traffic needs a DLT template registered for the sender."
+        ]
+
+    def test_a_template_not_approved_by_dlt_is_refused(self, api, dlt):
+        account, sender, template = dlt
+        template.status = template.Status.PENDING
+        template.save()
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                   "variables": {"var": "4711"}}  # fmt: skip
+        assert self._refused(api, payload, "template") == [
+            f"Template {template.name} is {template.get_status_display()}."
+        ]
+
+    def test_a_promotional_send_outside_the_window_is_refused_saying_when_it_opens(self, api):
+        never_open = {"tz": "UTC", "start": "00:00", "end": "00:00"}  # opens at midnight, closes at once
+        account = ProviderAccountFactory(kind="octopush", options={"promo_window": never_open})
+        payload = {"account": account.pk, "to": "+33612345678", "text": "Soldes -50% STOP au 30101",
+                   "purpose": "promotional"}  # fmt: skip
+        midnight = (timezone.now() + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%d 00:00 UTC")
+        errors = self._refused(api, payload, "purpose")
+        assert errors == [
+            f"{account.name} sends promotional messages only from 00:00 to 00:00 (UTC); the window opens at {midnight}."
+        ]
+        sent = api.post("/api/v1/messages/", {**payload, "purpose": "transactional"}, format="json")
+        assert sent.status_code == 202  # the window is for promotional messages only
+
+    def test_an_octopush_promotional_send_must_carry_the_stop_mention(self, api):
+        always_open = {"tz": "UTC", "start": "00:00", "end": "23:59:59.999999"}
+        account = ProviderAccountFactory(kind="octopush", options={"promo_window": always_open})
+        payload = {"account": account.pk, "to": "+33612345678", "text": "Soldes -50%", "purpose": "promotional"}
+        assert self._refused(api, payload, "text") == [
+            "Octopush marketing SMS must carry the STOP mention, e.g. 'STOP au 30101'."
+        ]
+        sent = api.post("/api/v1/messages/", {**payload, "text": "Soldes -50% STOP au 30101"}, format="json")
+        assert sent.status_code == 202
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_requests_with_one_idempotency_key_at_once_make_one_message():
     """The second finds nothing (the first has not committed), so both insert; the unique index makes the
     second wait, and once the first commits it answers with the first's message instead of sending again."""
     client = api_client_for(UserFactory(superuser=True))
     client.raise_request_exception = False  # a 500 is an answer too
-    account = ProviderAccountFactory()
+    account = free_text_account()
     answers, firsts = [], []
 
     def first_request():  # sends with the key; its transaction stays open
