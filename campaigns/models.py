@@ -206,6 +206,11 @@ class Message(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     final_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+    sender_name = models.CharField(
+        max_length=32, blank=True, default="", db_default="",
+        help_text="A transactional send's sender ID, kept on a suppressed one too (it has no frame); a campaign's "
+        "messages are from their campaign's sender.",
+    )  # fmt: skip
     idempotency_key = models.CharField(
         max_length=255, blank=True, default="", db_default="",
         help_text="A transactional send's Idempotency-Key: a retry with the same key gets this message back, not a second send.",

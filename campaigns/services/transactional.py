@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -27,6 +27,19 @@ def _suppression_reason(address: str, contact_id: int | None, spec: AudienceSpec
     return row[0] if row else ""
 
 
+@dataclass(frozen=True)
+class _Request:
+    """A transactional send as checked: the address normalised, the text as it will go (a template rendered)."""
+
+    account: ProviderAccount
+    address: str
+    text: str
+    sender: Sender | None
+    template: DltTemplate | None
+    channel: str
+    purpose: str
+
+
 def _checked(
     *,
     account: ProviderAccount,
@@ -37,8 +50,8 @@ def _checked(
     variables: dict[str, str] | None = None,
     channel: str = "sms",
     purpose: str = "transactional",
-) -> tuple[str, str]:
-    """The address and the text of a transactional send, or ValidationError naming every field that stops it.
+) -> _Request:
+    """The send as it will go, or ValidationError naming every field that stops it.
 
     A text given with a template must match it; without a text, the template is rendered from `variables`.
     The account, sender, template and text are held to the rules a campaign's pre-flight checks
@@ -64,7 +77,7 @@ def _checked(
         errors.setdefault(problem.field, []).append(problem.message)
     if errors:
         raise ValidationError(errors)
-    return address, text
+    return _Request(account, address, text, sender, template, channel, purpose)
 
 
 @transaction.atomic
@@ -84,10 +97,17 @@ def message_send_transactional(
 
     A promotional message outside the account's promotional window is refused, saying when the window opens
     (a campaign would wait for it; a single message is the client's to send again or not)."""
+    send = _checked(account=account, to=to, text=text, sender=sender, template=template, variables=variables,
+                    channel=channel, purpose=purpose)  # fmt: skip
+    return _send(send, idempotency_key)
+
+
+def _send(send: _Request, idempotency_key: str) -> Message:
+    """Send a checked request now (or refuse it outside the promotional window); a retry answered by an
+    earlier message does not come here."""
     from campaigns.tasks import frame_send_task
 
-    address, text = _checked(account=account, to=to, text=text, sender=sender, template=template,
-                             variables=variables, channel=channel, purpose=purpose)  # fmt: skip
+    account, sender, template, channel, purpose = send.account, send.sender, send.template, send.channel, send.purpose
     try:
         opening = send_window_opening(account=account, purpose=purpose, at=timezone.now())
     except ValueError as exc:  # a window stored before providers.services checked it
@@ -99,17 +119,18 @@ def message_send_transactional(
                         f"({window.get('tz', 'UTC')}); the window opens at {opening:%Y-%m-%d %H:%M %Z}."}
         )  # fmt: skip
 
-    contact = Contact.objects.filter(phone=address).only("pk").first()
+    contact = Contact.objects.filter(phone=send.address).only("pk").first()
     spec = AudienceSpec(
         channel=channel,
         sender_name=sender.name if sender else "",
         services=tuple(s for s in (purpose, sender.service if sender else "") if s),
     )
-    reason = _suppression_reason(address, contact.pk if contact else None, spec)
-    parts = sms_parts(text)
+    reason = _suppression_reason(send.address, contact.pk if contact else None, spec)
+    parts = sms_parts(send.text)
     message = Message(
-        account=account, contact=contact, channel=channel, address=address, text=text,
-        parts=parts.parts, encoding=parts.encoding, idempotency_key=idempotency_key,
+        account=account, contact=contact, channel=channel, address=send.address, text=send.text,
+        sender_name=sender.name if sender else "", parts=parts.parts, encoding=parts.encoding,
+        idempotency_key=idempotency_key,
     )  # fmt: skip
     if reason:
         message.status, message.reason = "suppressed", reason
@@ -143,36 +164,31 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
         return message_send_transactional(**send), False
     if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
         raise ValidationError({"idempotency_key": f"The Idempotency-Key is over {IDEMPOTENCY_KEY_MAX} characters."})
-    account = send["account"]
+    checked = _checked(**send)  # a retry is answered only for a request that would be sent
+    account = checked.account
     earlier = Message.objects.filter(account=account, idempotency_key=idempotency_key).first()
     if earlier is None:
         try:
             with transaction.atomic():
-                return message_send_transactional(**send, idempotency_key=idempotency_key), False
+                return _send(checked, idempotency_key), False
         except IntegrityError as exc:
             if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") != IDEMPOTENCY_KEY_CONSTRAINT:
                 raise
         earlier = Message.objects.get(account=account, idempotency_key=idempotency_key)
-    _check_same_request(earlier, send)
+    _check_same_request(earlier, checked)
     return earlier, True
 
 
-def _check_same_request(earlier: Message, send: dict) -> None:
-    try:
-        address = normalize_address(send["to"])
-    except InvalidPhone:
-        address = send["to"]
-    text = send.get("text") or ""
-    if not text and send.get("template") is not None:
-        with contextlib.suppress(ValidationError):  # bad variables: compared by number only
-            text = template_render(send["template"].body, send.get("variables") or {})
-    sender = send.get("sender")
-    earlier_sender = earlier.frame.response.get("transactional", {}).get("sender") if earlier.frame else None
+def _check_same_request(earlier: Message, send: _Request) -> None:
+    # The sender is on the message; one from before it was kept there has it on its frame only.
+    earlier_sender = earlier.sender_name or (
+        earlier.frame.response.get("transactional", {}).get("sender", "") if earlier.frame_id else ""
+    )
     if (
-        address != earlier.address
-        or (text and text != earlier.text)
-        or send.get("channel", "sms") != earlier.channel
-        or (earlier_sender is not None and (sender.name if sender else "") != earlier_sender)
+        send.address != earlier.address
+        or send.text != earlier.text
+        or send.channel != earlier.channel
+        or (send.sender.name if send.sender else "") != earlier_sender
     ):
         raise ValidationError(
             {

@@ -19,6 +19,7 @@ from tests.factories import (
     SegmentFactory,
     SenderFactory,
     TagFactory,
+    UnsubscriberFactory,
     UserFactory,
     api_client_for,
 )
@@ -243,6 +244,30 @@ class TestMessages:
         assert send(first_sender).headers["Idempotent-Replayed"] == "true"
         response = send(other_sender)
         assert response.status_code == 400 and "sender" in response.json()["idempotency_key"][0]
+
+    def test_an_idempotency_key_reused_from_another_sender_is_a_400_when_the_first_was_suppressed(self, api):
+        account = free_text_account()
+        first_sender, other_sender = SenderFactory(account=account), SenderFactory(account=account)
+        UnsubscriberFactory(address="+919812345678", scope="sender", value=first_sender.name)
+        payload = {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 1234"}
+
+        def send(sender):
+            return api.post("/api/v1/messages/", {**payload, "sender": sender.pk}, HTTP_IDEMPOTENCY_KEY="k-3")
+
+        first = send(first_sender)
+        assert (first.status_code, first.json()["status"]) == (202, "suppressed")
+        assert send(first_sender).headers["Idempotent-Replayed"] == "true"
+        response = send(other_sender)  # would not be suppressed: it would send, so it is not the same request
+        assert response.status_code == 400 and "sender" in response.json()["idempotency_key"][0]
+        assert Message.objects.get().status == "suppressed" and not Frame.objects.exists()
+
+    def test_a_keyed_retry_is_validated_as_an_unkeyed_request_is(self, api):
+        account = free_text_account()
+        assert self._send(api, account, "k-4").status_code == 202
+        unkeyed, keyed = self._send(api, account, "", text=""), self._send(api, account, "k-4", text="")
+        assert keyed.status_code == unkeyed.status_code == 400
+        assert keyed.json() == unkeyed.json() == {"text": ["Give the text, or a template and its variables."]}
+        assert Message.objects.count() == 1
 
     def test_an_idempotency_key_reused_with_other_template_variables_is_a_400(self, api):
         account = ProviderAccountFactory()
