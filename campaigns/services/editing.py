@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.selectors import TEMPLATE_OF_ANOTHER_ACCOUNT
 
 EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
 UNSCHEDULED_REASON = "Back to draft: its send time was cleared. Launch it to send it now."
@@ -26,7 +27,7 @@ def campaign_check(*, account, sender, template, channel: str, instance: Campaig
     if sender is not None and sender.account_id != account.pk:
         raise ValidationError({"sender": f"{sender.name} is not a sender of {account.name}."})
     if template is not None and template.account_id not in (None, account.pk):
-        raise ValidationError({"template": "This template belongs to another account."})
+        raise ValidationError({"template": TEMPLATE_OF_ANOTHER_ACCOUNT})
     if channel not in (account.channels or []):
         raise ValidationError({"channel": f"{account.name} does not have {channel} enabled."})
 
