@@ -369,14 +369,15 @@ class TestTransactionalSendRules:
         ]
 
     def test_a_promotional_send_outside_the_window_is_refused_saying_when_it_opens(self, api):
-        never_open = {"tz": "UTC", "start": "00:00", "end": "00:00"}  # opens at midnight, closes at once
-        account = ProviderAccountFactory(kind="octopush", options={"promo_window": never_open})
+        tomorrow = (timezone.now() + timedelta(days=1)).astimezone(UTC)
+        tomorrow_only = {"tz": "UTC", "start": "00:00", "end": "23:59", "days": [tomorrow.weekday()]}
+        account = ProviderAccountFactory(kind="octopush", options={"promo_window": tomorrow_only})
         payload = {"account": account.pk, "to": "+33612345678", "text": "Soldes -50% STOP au 30101",
                    "purpose": "promotional"}  # fmt: skip
-        midnight = (timezone.now() + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%d 00:00 UTC")
         errors = self._refused(api, payload, "purpose")
         assert errors == [
-            f"{account.name} sends promotional messages only from 00:00 to 00:00 (UTC); the window opens at {midnight}."
+            f"{account.name} sends promotional messages only from 00:00 to 23:59 (UTC); the window opens at "
+            f"{tomorrow:%Y-%m-%d} 00:00 UTC."
         ]
         sent = api.post("/api/v1/messages/", {**payload, "purpose": "transactional"}, format="json")
         assert sent.status_code == 202  # the window is for promotional messages only

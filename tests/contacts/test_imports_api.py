@@ -41,8 +41,9 @@ def client_with(*codenames) -> APIClient:
 @pytest.fixture
 def api(db, media) -> APIClient:
     return client_with(
-        "add_contactimport", "view_contactimport", "change_contactimport", "add_contact", "change_contact"
-    )
+        "add_contactimport", "view_contactimport", "change_contactimport", "add_contact", "change_contact",
+        "add_unsubscriber",
+    )  # fmt: skip
 
 
 def upload(api, content=CONTENT, name="contacts.csv", **data):
