@@ -4,11 +4,14 @@ import pytest
 
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 from rest_framework.authtoken.models import Token, TokenProxy
 
+from campaigns.admin import EstimatedCountPaginator
 from campaigns.models import Campaign
 from contacts.models import ContactImport
 from tests.factories import (
@@ -128,6 +131,22 @@ def test_messages_are_found_by_exact_address_or_reference(client):
     url = reverse("admin:campaigns_message_changelist")
     assert list(client.get(url, {"q": message.address}).context["cl"].result_list) == [message]
     assert list(client.get(url, {"q": str(message.external_ref)}).context["cl"].result_list) == [message]
+
+
+def test_a_filtered_message_list_counts_a_bounded_number_of_rows(client, monkeypatch):
+    """A filter of millions of messages must not COUNT(*) them all: the count stops past a cap, and says so."""
+    monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 3, raising=False)
+    account = ProviderAccountFactory()
+    MessageFactory.create_batch(5, campaign=CampaignFactory(account=account), status="delivered")
+    MessageFactory(status="delivered")
+    url = reverse("admin:campaigns_message_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, {"status": "delivered", "account__id__exact": account.pk, "_facets": "True"})
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"] and "campaigns_message" in q["sql"]]
+    assert counts and all("LIMIT 4" in sql for sql in counts), counts  # and no facet counts the whole table
+    assert "3+ messages" in response.content.decode()
+    response = client.get(url, {"status": "delivered", "account__id__exact": ProviderAccountFactory().pk})
+    assert "0 messages" in response.content.decode()
 
 
 def test_adding_a_campaign_records_who_created_it(client):
