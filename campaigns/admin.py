@@ -1,10 +1,12 @@
 """Admin for campaigns, and read-only views of their messages, frames and delivery reports.
 
 Messages, frames and status events are written by the engine only; they grow to millions of rows,
-so their change lists avoid COUNT(*) scans, order by the primary key and search exact values only.
+so their change lists avoid COUNT(*) scans, order by the primary key and search exact values only:
+messages by address, provider message id or reference, frames by key and reports by reference through
+indexes; a frame's ticket and a report's provider message id, address or ticket have no index (the
+report path pays for every index), so a search by them compares whole values but reads the table.
 """
 
-import uuid
 from functools import partial
 
 from django.contrib import admin, messages
@@ -25,7 +27,10 @@ from campaigns.selectors import (
     campaign_progress,
     composer_variables,
     failure_words,
+    frames_matching,
+    messages_matching,
     messages_with_status,
+    status_events_matching,
 )
 from campaigns.services.editing import (
     EDITABLE_STATES,
@@ -279,19 +284,15 @@ ContactAdmin.page_sections.append(admin_views.contact_messages_section)
 
 
 class ExactSearchMixin:
-    """Search exact values only (indexed), plus `uuid_field` when the term is a UUID."""
+    """Search a value typed whole, through `search_selector` (campaigns/selectors/records.py), which uses the
+    indexes; not Django's `=field` search, which compares UPPER(field) with UPPER(term) and so reads the whole
+    table. `search_fields` only names the fields, so that the search box shows."""
 
-    uuid_field = ""
+    search_selector = None  # (queryset, term) -> the rows that have the term
 
     def get_search_results(self, request, queryset, search_term):
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        if self.uuid_field:
-            try:
-                value = uuid.UUID(search_term.strip())
-            except ValueError:
-                return results, may_have_duplicates
-            results = results | queryset.filter(**{self.uuid_field: value})
-        return results, may_have_duplicates
+        term = search_term.strip()
+        return (self.search_selector(queryset, term) if term else queryset), False
 
 
 class MessageStatusFilter(admin.SimpleListFilter):
@@ -312,9 +313,9 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
     list_display = ["id", "address", "status", "reason", "campaign", "account", "parts", "provider_message_id", "created_at", "final_at"]  # fmt: skip
     list_filter = [MessageStatusFilter, "channel", "account"]
     list_select_related = ["campaign", "account"]
-    search_fields = ["=address", "=provider_message_id"]
-    search_help_text = "Exact phone (E.164), provider message id or Herald reference (UUID)."
-    uuid_field = "external_ref"
+    search_fields = ["address", "provider_message_id", "external_ref"]
+    search_help_text = "Exact phone (any format), e-mail, provider message id or Herald reference (UUID)."
+    search_selector = staticmethod(messages_matching)
 
     def get_readonly_fields(self, request, obj=None):
         return ["meaning"]
@@ -333,15 +334,19 @@ class FrameAdmin(ExactSearchMixin, ReadOnlyAdmin):
     list_display = ["id", "campaign", "seq", "account", "state", "size", "attempts", "next_attempt_at", "ticket", "error_code"]  # fmt: skip
     list_filter = ["state", "account"]
     list_select_related = ["campaign", "account"]
-    search_fields = ["=ticket"]
-    search_help_text = "Exact vendor ticket or idempotency key (UUID)."
-    uuid_field = "key"
+    search_fields = ["key", "ticket"]
+    search_help_text = "Exact idempotency key (UUID, indexed) or vendor ticket (not indexed: reads every frame)."
+    search_selector = staticmethod(frames_matching)
 
 
 @admin.register(StatusEvent)
-class StatusEventAdmin(ReadOnlyAdmin):
+class StatusEventAdmin(ExactSearchMixin, ReadOnlyAdmin):
     list_display = ["id", "received_at", "account", "source", "kind", "raw_status", "status", "outcome", "provider_message_id", "message"]  # fmt: skip
     list_filter = ["source", "outcome", "status", "kind", "account"]
     list_select_related = ["account", "message"]
-    search_fields = ["=provider_message_id", "=external_ref", "=address", "=ticket"]
-    search_help_text = "Exact provider message id, Herald reference, phone or ticket."
+    search_fields = ["external_ref", "provider_message_id", "address", "ticket"]
+    search_help_text = (
+        "Exact Herald reference (indexed); else exact provider message id, phone or ticket "
+        "(not indexed: reads every report)."
+    )
+    search_selector = staticmethod(status_events_matching)

@@ -133,6 +133,73 @@ def test_messages_are_found_by_exact_address_or_reference(client):
     assert list(client.get(url, {"q": str(message.external_ref)}).context["cl"].result_list) == [message]
 
 
+def messages_of_two_accounts(count: int) -> Campaign:
+    """`count` messages, half on each of two accounts, to 1,000 numbers (+9199000…), then ANALYZE."""
+    campaign, other = CampaignFactory(state="completed"), ProviderAccountFactory()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO campaigns_message (campaign_id, account_id, address, status, channel, provider_message_id)
+               SELECT %s, CASE WHEN n %% 2 = 0 THEN %s ELSE %s END, '+9199000' || lpad((n %% 1000)::text, 5, '0'),
+                      'delivered', 'sms', 'pm-' || n
+               FROM generate_series(1, %s) n""",
+            [campaign.pk, campaign.account_id, other.pk, count],
+        )
+        cursor.execute("ANALYZE campaigns_message")
+    return campaign
+
+
+def plans_of(queries, table: str) -> list[str]:
+    """The plans of the captured queries that read `table`, the planner steered off sequential scans (a few
+    thousand rows: make it show which indexes it can use)."""
+    plans = []
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for sql in [q["sql"] for q in queries if f'FROM "{table}"' in q["sql"]]:
+            cursor.execute("EXPLAIN " + sql)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    return plans
+
+
+def test_message_search_is_an_equality_through_the_indexes_of_every_account(client):
+    """Django's `=field` search compares UPPER(field) with UPPER(term), which no index serves; and (account,
+    address) serves an address only with the accounts. A number typed the national way finds its messages."""
+    messages_of_two_accounts(5000)
+    url = reverse("admin:campaigns_message_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        found = client.get(url, {"q": "+919900000042"}).context["cl"].result_list
+    assert {m.address for m in found} == {"+919900000042"} and len(found) == 5
+    searches = [q for q in queries.captured_queries if 'FROM "campaigns_message"' in q["sql"]]
+    assert searches and all("UPPER(" not in q["sql"] and '"account_id" IN (' in q["sql"] for q in searches)
+    for plan in plans_of(searches, "campaigns_message"):
+        assert "message_account_address_idx" in plan and "message_provider_id_idx" in plan, plan
+        assert "Seq Scan on campaigns_message" not in plan, plan
+    assert list(client.get(url, {"q": "099000 00042"}).context["cl"].result_list) == list(found)
+    assert [m.provider_message_id for m in client.get(url, {"q": "pm-77"}).context["cl"].result_list] == ["pm-77"]
+    assert not client.get(url, {"q": "PM-77"}).context["cl"].result_list  # case-sensitive, as stored
+
+
+def test_frame_and_report_searches_compare_whole_values_and_use_the_indexes_there_are(client):
+    """A frame's key and a report's Herald reference are indexed; a ticket, a report's provider message id or
+    address are not (the report path pays for every index), but are still compared as stored, not UPPER()."""
+    frame = FrameFactory(ticket="grp-Abc")
+    event = StatusEventFactory(external_ref="0190a2c4-7a11-7000-8000-000000000001", provider_message_id="pm-X1")
+    StatusEventFactory.create_batch(3)
+    frames, events = reverse("admin:campaigns_frame_changelist"), reverse("admin:campaigns_statusevent_changelist")
+    assert list(client.get(frames, {"q": "grp-Abc"}).context["cl"].result_list) == [frame]
+    assert not client.get(frames, {"q": "GRP-ABC"}).context["cl"].result_list
+    assert list(client.get(frames, {"q": str(frame.key)}).context["cl"].result_list) == [frame]
+    assert list(client.get(events, {"q": "pm-X1"}).context["cl"].result_list) == [event]
+    assert not client.get(events, {"q": "PM-x1"}).context["cl"].result_list
+    with CaptureQueriesContext(connection) as queries:
+        found = client.get(events, {"q": event.external_ref.upper()}).context["cl"].result_list
+    assert list(found) == [event]
+    searches = [q for q in queries.captured_queries if '"campaigns_statusevent"."external_ref" IN (' in q["sql"]]
+    assert searches and all("UPPER(" not in q["sql"] for q in queries.captured_queries)
+    plans = plans_of(searches, "campaigns_statusevent")
+    assert all("status_event_ref_idx" in plan for plan in plans), plans
+
+
 def test_a_filtered_message_list_counts_a_bounded_number_of_rows(client, monkeypatch):
     """A filter of millions of messages must not COUNT(*) them all: the count stops past a cap, and says so."""
     monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 3, raising=False)
