@@ -10,6 +10,7 @@ report path pays for every index), so a search by them compares whole values but
 from functools import partial
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.shortcuts import redirect
@@ -25,6 +26,7 @@ from campaigns.selectors import (
     FAILURE_STATUSES,
     IN_FLIGHT_STATUSES,
     campaign_progress,
+    campaign_records_counts,
     composer_variables,
     failure_words,
     frames_matching,
@@ -36,8 +38,8 @@ from campaigns.services.editing import (
     EDITABLE_STATES,
     RUNNING_STATES,
     campaign_create,
-    campaign_delete,
     campaign_update,
+    campaigns_delete,
 )
 from config.admin_mixins import UniqueRaceAdmin
 from contacts.admin import ContactAdmin
@@ -150,7 +152,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.state in RUNNING_STATES:
-            return False  # cancel it first (campaign_delete refuses too)
+            return False  # cancel it first (campaigns_delete refuses too)
         return super().has_delete_permission(request, obj)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -205,17 +207,30 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
 
+    def get_deleted_objects(self, objs, request):
+        """The delete pages (one campaign, or the selected ones) summarise what goes: so many messages and frames,
+        counted, not Django's list of every related row, which loads them all (minutes for a million messages) and
+        asks for the permission to delete messages, which nobody has: they go with their campaign. A running
+        campaign is listed as protected (delete_selected_confirmation.html words it): cancel it first."""
+        campaigns = list(objs)
+        running = [f"{c} ({c.get_state_display()})" for c in campaigns if c.state in RUNNING_STATES]
+        if running:
+            return [], {}, set(), running
+        counts = {"campaigns": len(campaigns), **campaign_records_counts(campaign_ids=[c.pk for c in campaigns])}
+        listed = [
+            format_html('Campaign: <a href="{}">{}</a>', reverse("admin:campaigns_campaign_change", args=[c.pk]), c)
+            for c in campaigns
+        ]
+        return listed, {name: f"{count:,}" for name, count in counts.items() if count}, set(), []
+
     def delete_model(self, request, obj):
-        campaign_delete(campaign=obj)
+        self.delete_queryset(request, [obj])
 
     def delete_queryset(self, request, queryset):
-        running = [c.name for c in queryset if c.state in RUNNING_STATES]
-        for campaign in queryset.exclude(state__in=RUNNING_STATES):
-            campaign_delete(campaign=campaign)
-        if running:
-            self.message_user(
-                request, f"Not deleted, cancel them first: {', '.join(running)}.", messages.WARNING
-            )  # fmt: skip
+        try:
+            campaigns_delete(campaign_ids=[campaign.pk for campaign in queryset])
+        except ValidationError as error:  # launched since get_deleted_objects looked, an instant ago
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
 
     # --- Endpoints (admin_views.py) ---
 

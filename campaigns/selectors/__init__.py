@@ -3,7 +3,7 @@
 estimate   the estimate and pre-flight checks, the promotional window
 progress   live progress, the delivery funnel, failures in words, the CSV export
 composer   the composer's choices and a contact's message history
-records    messages, frames and delivery reports found by a value typed whole, through their indexes
+records    messages, frames and delivery reports found by a value typed whole; how many a campaign has
 """
 
 from campaigns.selectors.composer import (
@@ -40,14 +40,19 @@ from campaigns.selectors.progress import (
     failure_words,
     messages_with_status,
 )
-from campaigns.selectors.records import frames_matching, messages_matching, status_events_matching
+from campaigns.selectors.records import (
+    campaign_records_counts,
+    frames_matching,
+    messages_matching,
+    status_events_matching,
+)
 
 __all__ = [
     "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS",
     "STATUS_ORDER", "TEMPLATE_OF_ANOTHER_ACCOUNT", "Estimate", "Problem", "account_promotional_window",
     "campaign_audience_spec", "campaign_estimate", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
-    "campaign_preflight", "campaign_progress", "campaign_stats", "composer_senders", "composer_templates",
-    "composer_variables", "contact_message_history", "failure_words", "frames_matching", "message_problems",
-    "messages_matching", "messages_with_status", "promotional_window", "promotional_window_opening",
-    "send_window_opening", "status_events_matching",
+    "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "composer_senders",
+    "composer_templates", "composer_variables", "contact_message_history", "failure_words", "frames_matching",
+    "message_problems", "messages_matching", "messages_with_status", "promotional_window",
+    "promotional_window_opening", "send_window_opening", "status_events_matching",
 ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""The engine's records (messages, frames, delivery reports) found by a value typed whole, through their indexes.
+"""The engine's records (messages, frames, delivery reports) found by a value typed whole, through their indexes;
+and how many of them deleting campaigns takes.
 
 Not Django's `=field` admin search: it compares UPPER(field) with UPPER(term), which no index serves. And an index
 that leads with the account serves a lookup without one only when it is given every account:
@@ -8,6 +9,7 @@ that leads with the account serves a lookup without one only when it is given ev
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
@@ -64,3 +66,13 @@ def status_events_matching(queryset: QuerySet[StatusEvent], term: str) -> QueryS
     if found.exists():
         return found
     return queryset.filter(Q(provider_message_id=term) | Q(address__in=_addresses(term)) | Q(ticket=term))
+
+
+def campaign_records_counts(*, campaign_ids: Iterable[int]) -> dict[str, int]:
+    """How many messages and frames the campaigns have (what deleting them deletes), counted, not loaded: through
+    the (campaign, contact) and (campaign, seq) unique indexes."""
+    ids = list(campaign_ids)
+    return {
+        "messages": Message.objects.filter(campaign_id__in=ids).count(),
+        "frames": Frame.objects.filter(campaign_id__in=ids).count(),
+    }

@@ -4,6 +4,7 @@ import pytest
 
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -12,7 +13,8 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 from rest_framework.authtoken.models import Token, TokenProxy
 
 from campaigns.admin import EstimatedCountPaginator
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Frame, Message, StatusEvent
+from campaigns.services.editing import campaigns_delete
 from contacts.models import ContactImport
 from tests.factories import (
     CampaignFactory,
@@ -214,6 +216,78 @@ def test_a_filtered_message_list_counts_a_bounded_number_of_rows(client, monkeyp
     assert "3+ messages" in response.content.decode()
     response = client.get(url, {"status": "delivered", "account__id__exact": ProviderAccountFactory().pk})
     assert "0 messages" in response.content.decode()
+
+
+def completed_campaign(messages: int, frames: int) -> Campaign:
+    """A completed campaign with an audience tag and `messages` messages spread over `frames` frames."""
+    campaign = CampaignFactory(state="completed", tags=[TagFactory()])
+    sent = Frame.objects.bulk_create(
+        Frame(campaign=campaign, account=campaign.account, seq=n + 1) for n in range(frames)
+    )
+    Message.objects.bulk_create(
+        Message(campaign=campaign, account=campaign.account, frame=sent[n % frames], address=f"+9199{n:08d}")
+        for n in range(messages)
+    )
+    return campaign
+
+
+def test_a_finished_campaign_is_deleted_with_its_messages_by_whoever_may_delete_campaigns():
+    """The confirmation page counts what goes instead of listing it; the messages and frames go with their
+    campaign, although nobody may delete a message by hand; reports stay, and other campaigns' messages."""
+    campaign, other = completed_campaign(messages=1200, frames=3), MessageFactory()
+    StatusEventFactory(account=campaign.account, message=Message.objects.filter(campaign=campaign).first())
+    client = admin_client_for(UserFactory(is_staff=True, permissions=["campaigns.view_campaign", "campaigns.delete_campaign"]))  # fmt: skip
+    url = reverse("admin:campaigns_campaign_delete", args=[campaign.pk])
+    html = client.get(url).content.decode()
+    assert "Campaigns: 1" in html and "Messages: 1,200" in html and "Frames: 3" in html
+    assert "+9199" not in html  # no message is listed
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not Campaign.objects.filter(pk=campaign.pk).exists()
+    assert not Message.objects.filter(campaign=campaign.pk).exists() and not Frame.objects.exists()
+    assert list(Message.objects.all()) == [other] and StatusEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize("how", ["page", "selected"])
+def test_deleting_campaigns_takes_the_same_queries_for_ten_messages_or_a_thousand(client, how):
+    """Neither the confirmation page nor the deletion loads the messages or frames: COUNT and DELETE statements."""
+
+    def delete(campaign):
+        if how == "page":
+            url, data = reverse("admin:campaigns_campaign_delete", args=[campaign.pk]), {}
+            with CaptureQueriesContext(connection) as page:
+                assert client.get(url).status_code == 200
+        else:
+            url, data = reverse("admin:campaigns_campaign_changelist"), {"action": "delete_selected", "_selected_action": [campaign.pk]}  # fmt: skip
+            with CaptureQueriesContext(connection) as page:
+                assert client.post(url, data).status_code == 200
+        with CaptureQueriesContext(connection) as deletion:
+            assert client.post(url, {**data, "post": "yes"}).status_code == 302
+        assert not Campaign.objects.filter(pk=campaign.pk).exists()
+        return len(page.captured_queries), len(deletion.captured_queries)
+
+    few = delete(completed_campaign(messages=10, frames=2))
+    assert delete(completed_campaign(messages=1000, frames=250)) == few
+    assert not Message.objects.exists() and not Frame.objects.exists()
+
+
+def test_selected_campaigns_are_summarised_and_deleted_together(client):
+    first, second = completed_campaign(messages=3, frames=1), completed_campaign(messages=4, frames=2)
+    draft = CampaignFactory()
+    url = reverse("admin:campaigns_campaign_changelist")
+    data = {"action": "delete_selected", "_selected_action": [first.pk, second.pk, draft.pk]}
+    html = client.post(url, data).content.decode()
+    assert "Campaigns: 3" in html and "Messages: 7" in html and "Frames: 3" in html
+    response = client.post(url, {**data, "post": "yes"}, follow=True)
+    assert "Successfully deleted 3 campaigns." in response.content.decode()
+    assert not Campaign.objects.exists() and not Message.objects.exists() and not Frame.objects.exists()
+
+
+def test_campaigns_delete_deletes_none_of_a_selection_in_which_one_is_running():
+    """What the admin's bulk delete calls: a campaign launched since its confirmation page stops it all."""
+    done, running = completed_campaign(messages=2, frames=1), CampaignFactory(state="sending")
+    with pytest.raises(ValidationError, match="cancel it first"):
+        campaigns_delete(campaign_ids=[done.pk, running.pk])
+    assert Campaign.objects.count() == 2 and Message.objects.count() == 2
 
 
 def test_adding_a_campaign_records_who_created_it(client):

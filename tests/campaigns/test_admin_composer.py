@@ -223,12 +223,14 @@ class TestComposerPage:
     def test_a_running_campaign_cannot_be_deleted(self, client):
         campaign = CampaignFactory(state="sending")
         assert client.get(reverse("admin:campaigns_campaign_delete", args=[campaign.pk])).status_code == 403
+        done = CampaignFactory(state="completed")
         response = client.post(
             reverse("admin:campaigns_campaign_changelist"),
-            {"action": "delete_selected", "_selected_action": [campaign.pk], "post": "yes"},
+            {"action": "delete_selected", "_selected_action": [campaign.pk, done.pk], "post": "yes"},
         )
-        assert response.status_code == 403  # Django's bulk delete refuses what may not be deleted
-        assert Campaign.objects.filter(pk=campaign.pk).exists()
+        html = response.content.decode()  # the confirmation page again, saying why, with no button
+        assert "cancel them first" in html and f"{campaign.name} (sending)" in html and "Yes, I’m sure" not in html
+        assert Campaign.objects.filter(pk__in=[campaign.pk, done.pk]).count() == 2
 
     def test_the_changelist_does_not_query_per_campaign(self, client, django_assert_max_num_queries):
         CampaignFactory(counters={"delivered": 5, "failed": 5})
