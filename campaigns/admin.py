@@ -43,6 +43,7 @@ from campaigns.services.editing import (
 )
 from config.admin_mixins import UniqueRaceAdmin
 from contacts.admin import ContactAdmin
+from providers.backends.base import UpdateKind
 
 ESTIMATE_ABOVE = 100_000  # below this many rows an exact COUNT(*) is cheap enough
 
@@ -354,10 +355,24 @@ class FrameAdmin(ExactSearchMixin, ReadOnlyAdmin):
     search_selector = staticmethod(frames_matching)
 
 
+class StatusEventKindFilter(admin.SimpleListFilter):
+    """The kinds a backend reports (UpdateKind). Django's filter of a field without choices lists the values
+    it finds: SELECT DISTINCT over every report, on every page of the list."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [(kind.value, kind.value.replace("_", "-")) for kind in UpdateKind]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 @admin.register(StatusEvent)
 class StatusEventAdmin(ExactSearchMixin, ReadOnlyAdmin):
     list_display = ["id", "received_at", "account", "source", "kind", "raw_status", "status", "outcome", "provider_message_id", "message"]  # fmt: skip
-    list_filter = ["source", "outcome", "status", "kind", "account"]
+    list_filter = ["source", "outcome", "status", StatusEventKindFilter, "account"]
     list_select_related = ["account", "message"]
     search_fields = ["external_ref", "provider_message_id", "address", "ticket"]
     search_help_text = (
