@@ -4,9 +4,10 @@ import django_filters
 
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.selectors import messages_with_status
+from config.filters import FilterSet
 
 
-class CampaignFilter(django_filters.FilterSet):
+class CampaignFilter(FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=Campaign.State.choices)
     created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
     send_at = django_filters.IsoDateTimeFromToRangeFilter()
@@ -16,7 +17,7 @@ class CampaignFilter(django_filters.FilterSet):
         fields = ["state", "account", "purpose", "channel", "sender", "template", "recurrence", "parent"]
 
 
-class MessageFilter(django_filters.FilterSet):
+class MessageFilter(FilterSet):
     """Exact filters, no substring search: this table holds millions of rows."""
 
     status = django_filters.MultipleChoiceFilter(choices=MessageStatus.choices, method="filter_status")

@@ -144,7 +144,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.StrictModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "config.filters.FilterBackend",  # strict booleans, see config/filters.py
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],

@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
 
+from config.filters import FilterSet
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
 from contacts.phones import InvalidPhone, invalid_phone_message, normalize_address, normalize_phone
 from contacts.selectors import segment_q, tags_named
@@ -46,7 +47,7 @@ class AddressFilter(django_filters.CharFilter):
     field_class = _AddressField
 
 
-class ContactFilter(django_filters.FilterSet):
+class ContactFilter(FilterSet):
     tag = django_filters.CharFilter(
         method="filter_tag", help_text="Tag name, or several comma-separated: contacts carrying any of them."
     )
@@ -72,7 +73,7 @@ class ContactFilter(django_filters.FilterSet):
         return queryset.filter(segment_q(segment)) if segment else queryset.none()
 
 
-class TagFilter(django_filters.FilterSet):
+class TagFilter(FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
 
     class Meta:
@@ -80,7 +81,7 @@ class TagFilter(django_filters.FilterSet):
         fields = ["name"]
 
 
-class UnsubscriberFilter(django_filters.FilterSet):
+class UnsubscriberFilter(FilterSet):
     address = AddressFilter(help_text="A number in any format, or an e-mail in any case: its suppressions.")
     created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
 

@@ -2,11 +2,14 @@
 
 import django_filters
 
-from providers.models import DltTemplate, ProviderAccount, Sender
+from config.filters import FilterSet
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 
-class ProviderAccountFilter(django_filters.FilterSet):
-    channel = django_filters.CharFilter(method="filter_channel", help_text="Accounts with this channel enabled.")
+class ProviderAccountFilter(FilterSet):
+    channel = django_filters.ChoiceFilter(
+        choices=Channel.choices, method="filter_channel", help_text="Accounts with this channel enabled."
+    )
 
     class Meta:
         model = ProviderAccount
@@ -16,13 +19,13 @@ class ProviderAccountFilter(django_filters.FilterSet):
         return queryset.filter(channels__contains=[value])
 
 
-class SenderFilter(django_filters.FilterSet):
+class SenderFilter(FilterSet):
     class Meta:
         model = Sender
         fields = ["account", "channel", "status", "service", "country", "dlt_entity_id"]
 
 
-class DltTemplateFilter(django_filters.FilterSet):
+class DltTemplateFilter(FilterSet):
     sender = django_filters.NumberFilter(field_name="senders", help_text="Templates registered for this sender id.")
 
     class Meta:

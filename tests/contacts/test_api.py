@@ -169,6 +169,24 @@ class TestContacts:
         assert len(ids("created_after=2000-01-01T00:00:00Z")) == 3
         assert ids("created_before=2000-01-01T00:00:00Z") == []
 
+    @pytest.mark.parametrize(
+        ("value", "active"),
+        [("true", True), ("1", True), ("Yes", True), ("false", False), ("0", False), ("NO", False)],
+    )
+    def test_a_boolean_filter_takes_true_false_1_0_yes_no(self, api, value, active):
+        contacts = {True: ContactFactory(is_active=True), False: ContactFactory(is_active=False)}
+        response = api.get("/api/v1/contacts/", {"is_active": value})
+        assert [row["id"] for row in response.json()["results"]] == [contacts[active].pk]
+
+    @pytest.mark.parametrize("value", ["maybe", "2", "on"])
+    def test_another_boolean_is_a_400_naming_the_parameter(self, api, value):
+        """It was ignored: the answer listed every contact, active or not."""
+        ContactFactory(is_active=True)
+        ContactFactory(is_active=False)
+        response = api.get("/api/v1/contacts/", {"is_active": value})
+        assert response.status_code == 400
+        assert response.json() == {"is_active": ["Enter true or false (1 or 0, yes or no)."]}
+
     @pytest.mark.parametrize("written", ["+33612345678", "+33 6 12 34 56 78", "0033612345678"])
     def test_a_contact_is_found_by_its_number_written_any_way(self, api, written):
         marie = ContactFactory(phone="+33612345678")

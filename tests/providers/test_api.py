@@ -55,6 +55,19 @@ class TestProviderAccounts:
         assert api.get("/api/v1/provider-accounts/?channel=sms").json()["count"] == 2
         assert api.delete(f"/api/v1/provider-accounts/{doomed.pk}/").status_code == 204
 
+    def test_boolean_and_channel_filters_refuse_unknown_values(self, api):
+        active, inactive = ProviderAccountFactory(is_active=True), ProviderAccountFactory(is_active=False)
+        assert [row["id"] for row in api.get("/api/v1/provider-accounts/?is_active=0").json()["results"]] == [
+            inactive.pk
+        ]
+        assert [row["id"] for row in api.get("/api/v1/provider-accounts/?is_active=yes").json()["results"]] == [
+            active.pk
+        ]
+        for query, parameter in [("is_active=maybe", "is_active"), ("channel=bogus", "channel")]:
+            response = api.get(f"/api/v1/provider-accounts/?{query}")
+            assert response.status_code == 400
+            assert list(response.json()) == [parameter]
+
     @pytest.mark.parametrize(
         ("payload", "field"),
         [
@@ -146,6 +159,13 @@ class TestTemplates:
         assert api.patch(url, {"body": "Hi {#var"}).json().keys() == {"body"}
         assert api.delete(url).status_code == 204
         assert not DltTemplate.objects.exists()
+
+    def test_the_is_english_filter_takes_1_and_0_and_refuses_other_words(self, api):
+        english, other = DltTemplateFactory(is_english=True), DltTemplateFactory(is_english=False)
+        assert [row["id"] for row in api.get("/api/v1/templates/?is_english=1").json()["results"]] == [english.pk]
+        assert [row["id"] for row in api.get("/api/v1/templates/?is_english=0").json()["results"]] == [other.pk]
+        response = api.get("/api/v1/templates/?is_english=maybe")
+        assert (response.status_code, list(response.json())) == (400, ["is_english"])
 
     def test_render_and_match(self, api):
         template = DltTemplateFactory(body="Your OTP is {#var#}. - Herald")
