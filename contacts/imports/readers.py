@@ -86,12 +86,19 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
     fh.seek(0)
     text = io.TextIOWrapper(fh, encoding=encoding, newline="" if fmt == "csv" else None)
     if fmt == "txt":
-        rows = ((number, [line.strip()]) for number, line in enumerate(text, start=1))
+        rows = ((number, [line.strip()]) for number, line in enumerate(_without_nul(text), start=1))
     else:
         delimiter = sniff_delimiter(text.read(SNIFF_SIZE))
         text.seek(0)
-        rows = enumerate(csv.reader(text, delimiter=delimiter), start=1)
+        rows = enumerate(csv.reader(_without_nul(text), delimiter=delimiter), start=1)
     return Sheet(_text_rows(rows), lines=lines if scan else None, close=text.detach)
+
+
+def _without_nul(lines: Iterator[str]) -> Iterator[str]:
+    """The lines without NUL characters, which mean nothing in a text file and which PostgreSQL cannot store
+    (in jsonb, one failed the whole import). One scan a line, in C: 0.04 s a million rows, which import in 15 s."""
+    for line in lines:
+        yield line.replace("\x00", "") if "\x00" in line else line
 
 
 def _text_rows(rows: Iterator[Row]) -> Iterator[Row]:
@@ -182,7 +189,7 @@ def cell_text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return value.replace("\x00", "") if "\x00" in value else value  # (see _without_nul)
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):

@@ -363,6 +363,24 @@ def test_contact_import_keeps_cells_past_the_last_titled_column_as_attributes():
     assert contact("+919812345680").attributes == {"column_4": "VIP"}
 
 
+def test_contact_import_drops_nul_characters_from_cells_and_titles():
+    """A NUL in a cell that became an attribute failed the whole import (jsonb cannot hold one)."""
+    content = b"Phone,First name,No\x00te\n9812345678,Asha,ok\n98123\x0045679,Ra\x00vi,a\x00b\x00\n"
+
+    contact_import = run(content)
+
+    assert (contact_import.status, contact_import.created, contact_import.invalid) == (Status.COMPLETED, 2, 0)
+    assert contact("+919812345678").attributes == {"note": "ok"}
+    ravi = contact("+919812345679")
+    assert (ravi.first_name, ravi.attributes) == ("Ravi", {"note": "ab"})
+
+
+def test_contact_import_drops_nul_characters_from_a_txt_file():
+    contact_import = run(b"9812345678\n98123\x0045679\n", "numbers.txt")
+
+    assert (contact_import.status, contact_import.created) == (Status.COMPLETED, 2)
+
+
 def test_contact_import_reads_national_numbers_in_the_imports_region():
     contact_import = run("Phone\n0612345678\n06 12 34 56 79\n", default_region="fr")
 
