@@ -430,11 +430,20 @@ def request(
     raise ResponseStatusError(message, code=str(code), status_code=response.status_code)
 
 
+def loads_json(text: str | bytes) -> Any:
+    """json.loads, where JSON nested deeper than the parser goes (RecursionError) raises the ValueError that any
+    other bad JSON raises: a webhook body comes from anyone, and must get a 400 or a 403, never a 500."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def json_body(response: requests.Response, kind: str) -> Any:
     """The response's JSON, or ResponseUnparseable naming the vendor."""
     try:
         return response.json()
-    except (ValueError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
         raise ResponseUnparseable(
             f"{kind} answered HTTP {response.status_code} with a body that is not JSON: {response.text[:200]!r}",
             status_code=response.status_code,

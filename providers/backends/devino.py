@@ -46,6 +46,7 @@ from providers.backends.base import (
     StatusUpdate,
     UpdateKind,
     json_body,
+    loads_json,
     request,
     scrub,
 )
@@ -147,7 +148,7 @@ class DevinoBackend(Backend):
         """Devino does not sign: the URL's ?secret= must match; then one update per item of the JSON array."""
         self.require_url_secret(account, query or {})
         try:
-            data = json.loads(body.decode("utf-8"))
+            data = loads_json(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             preview = scrub(body[:200].decode("utf-8", "replace"), account.secrets)
             raise ResponseUnparseable(f"Devino posted a status callback that is not JSON: {preview!r}") from None

@@ -26,7 +26,6 @@ codes Herald's sandbox answers with [Herald], following the seed's pattern (hybe
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -53,6 +52,7 @@ from providers.backends.base import (
     StatusUpdate,
     UpdateKind,
     json_body,
+    loads_json,
     request,
     scrub,
 )
@@ -143,7 +143,7 @@ class HyberBackend(Backend):
         """Check the URL secret, then read one delivery report or an array of them; Hyber wants a 200."""
         self.require_url_secret(account, query or {})
         try:
-            data = json.loads(body)
+            data = loads_json(body)
         except (ValueError, UnicodeDecodeError):
             raise ResponseUnparseable(
                 scrub(f"Hyber callback is not JSON: {body[:200]!r}", account.secrets), status_code=400

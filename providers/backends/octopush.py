@@ -13,7 +13,6 @@ DELIVERED, NOT_DELIVERED, NOT_ALLOWED, UNKNOWN_DELIVERY, BAD_DESTINATION, BLACKL
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +39,7 @@ from providers.backends.base import (
     Throttled,
     UpdateKind,
     json_body,
+    loads_json,
     request,
     scrub,
 )
@@ -146,7 +146,7 @@ class OctopushBackend(Backend):
         """Delivery reports and STOP opt-outs; Octopush expects an empty 200 at once."""
         self.require_url_secret(account, query or {})
         try:
-            data = json.loads(body.decode("utf-8"))
+            data = loads_json(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             snippet = scrub(repr(body[:200]), account.secrets)
             raise ResponseUnparseable(f"An Octopush callback must be JSON; got {snippet}") from None

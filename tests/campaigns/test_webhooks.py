@@ -76,6 +76,19 @@ def test_a_malformed_body_is_a_400_naming_the_problem(client, settings):
     assert response.json()["detail"]
 
 
+def test_deeply_nested_json_is_a_400_from_the_vendor_and_a_403_from_anyone_else(client, settings):
+    """The JSON parser gives up on it (RecursionError): that was a 500, even before authentication (MOBtexting
+    reads the body first, to recognise its webhook handshake)."""
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    body = b"[" * 5000 + b"]" * 5000
+    for kind in sorted(CALLBACKS):
+        account = ProviderAccountFactory(kind=kind)
+        assert _authentic(client, account, body).status_code == 400, kind
+        anyone = client.post(f"/hooks/{kind}/{account.uuid}/", body, content_type="application/json")
+        assert anyone.status_code == 403, kind
+    assert not StatusEvent.objects.exists()
+
+
 def test_mobtexting_webhook_verification_is_answered_with_the_challenge(client, settings):
     settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
     account = ProviderAccountFactory(kind="mobtexting")

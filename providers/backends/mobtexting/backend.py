@@ -48,6 +48,7 @@ from providers.backends.base import (
     Status,
     StatusUpdate,
     UpdateKind,
+    loads_json,
 )
 from providers.backends.mobtexting import registries
 from providers.backends.mobtexting.client import IST, call, digits, e164, first, pages, parse_time, vendor_time
@@ -297,7 +298,7 @@ class MobtextingBackend(Backend):
             form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
             return {**fields, **{k: v[-1] for k, v in form.items()}}, None
         try:
-            payload = json.loads(body.decode("utf-8"))
+            payload = loads_json(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return None, ResponseUnparseable(f"mobtexting callback body is not JSON: {body[:200]!r}")
         if isinstance(payload, dict):
