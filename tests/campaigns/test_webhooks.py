@@ -76,6 +76,29 @@ def test_a_malformed_body_is_a_400_naming_the_problem(client, settings):
     assert response.json()["detail"]
 
 
+# vendor → the field of a report that carries the vendor's message id
+MESSAGE_ID_FIELDS = {"mobtexting": "id", "octopush": "message_id", "devino": "messageId", "hyber": "message_id"}
+
+
+@pytest.mark.parametrize("kind", sorted(CALLBACKS))
+def test_an_authentic_callback_with_nul_characters_is_stored_without_them(client, settings, kind):
+    """PostgreSQL's text and jsonb cannot hold a NUL: the COPY of the events failed and the vendor got a 500
+    (and sent the reports again, and again)."""
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    account = ProviderAccountFactory(kind=kind)
+    data = json.loads(fixture(CALLBACKS[kind][0]))
+    report = data[0] if isinstance(data, list) else data
+    report[MESSAGE_ID_FIELDS[kind]] = "msg\x00-1"
+    report["note\x00"] = "a\x00b \\u0000"  # and a backslash before "u0000", which is text, not a NUL
+
+    response = _authentic(client, account, json.dumps(data).encode())
+
+    assert response.status_code == 200
+    event = StatusEvent.objects.filter(account=account).order_by("id").first()
+    assert event.provider_message_id == "msg-1"
+    assert event.payload["note"] == "ab \\u0000"
+
+
 def test_deeply_nested_json_is_a_400_from_the_vendor_and_a_403_from_anyone_else(client, settings):
     """The JSON parser gives up on it (RecursionError): that was a 500, even before authentication (MOBtexting
     reads the body first, to recognise its webhook handshake)."""
