@@ -66,6 +66,12 @@ class FormJSONField(serializers.JSONField):
         value = super().get_value(dictionary)
         return empty if getattr(value, "is_json_string", False) and not value.strip() else value
 
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except RecursionError:  # JSON nested deeper than the parser goes: bad JSON like any other, not a 500
+            self.fail("invalid")
+
 
 class ContactImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="csv (any delimiter), txt (one number per line), xls or xlsx.")

@@ -115,6 +115,13 @@ class TestContacts:
         assert response.json() == {"attributes": ["Null characters are not allowed."]}
         assert not Contact.objects.exists()
 
+    def test_json_nested_deeper_than_the_parser_goes_is_a_400(self, api):
+        """The parser raises RecursionError on it, which DRF did not catch: an HTML 500."""
+        body = b'{"phone": "+919812345678", "attributes": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        response = api.post("/api/v1/contacts/", body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json() == {"detail": "JSON parse error - nested too deeply."}
+
     def test_a_taken_phone_is_400_on_phone(self, api):
         ContactFactory(phone="+919812345678")
         response = api.post("/api/v1/contacts/", {"phone": "+91 98123 45678"})

@@ -139,6 +139,7 @@ def test_import_cancel_of_a_waiting_import(api):
         ({"file": SimpleUploadedFile("c.doc", b"x")}, "file"),
         ({"file": SimpleUploadedFile("c.csv", b"Mobile\n1\n"), "kind": "orders"}, "kind"),
         ({"file": SimpleUploadedFile("c.csv", b"Mobile\n1\n"), "mapping": "{not json"}, "mapping"),
+        ({"file": SimpleUploadedFile("c.csv", b"Mobile\n1\n"), "mapping": "[" * 100_000 + "]" * 100_000}, "mapping"),
         (
             {"file": SimpleUploadedFile("c.csv", b"Mobile,Note\n1,x\n"), "mapping": '{"Note": "attributes.a\\u0000"}'},
             "mapping",
