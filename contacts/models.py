@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower, Now
 
-from config.validators import reject_nul_characters
+from config.validators import validate_storable_json
 from contacts.phones import PhoneNumberField
 from contacts.validators import time_zone_named, validate_attributes, validate_time_zone
 
@@ -55,7 +55,7 @@ class Contact(models.Model):
     )  # fmt: skip
     attributes = models.JSONField(
         default=dict, blank=True, db_default={}, help_text="Free fields, usable in texts as {{name}}.",
-        validators=[validate_attributes, reject_nul_characters],
+        validators=[validate_attributes, validate_storable_json],
     )  # fmt: skip
     is_active = models.BooleanField("active", default=True, db_default=True)
     tags = models.ManyToManyField(Tag, through="ContactTag", related_name="contacts", blank=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 import phonenumbers
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import ProtectedError, Q
 
 from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
@@ -139,7 +139,10 @@ def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, r
         tags = tag_names_clean(tags)  # checked before the first write
     for name, value in fields.items():
         setattr(contact, name, value)
-    contact.full_clean(validate_constraints=False)  # field shapes and the unique phone, before any write
+    # Field shapes and the unique phone, before any write; an edit checks only the fields it writes, so that a value
+    # stored before a rule existed (a time zone "IST") does not refuse an edit of another field.
+    unchanged = [] if contact.pk is None else [f.name for f in Contact._meta.concrete_fields if f.name not in fields]
+    contact.full_clean(exclude=unchanged, validate_constraints=False)
     try:
         with transaction.atomic():
             contact.save()
@@ -180,6 +183,7 @@ def _segment_write(segment: Segment, fields: dict, positive_tags, negative_tags)
         setattr(segment, name, value)
     segment.full_clean()
     segment.save()
+    tags_keep([tag.pk for tag in [*(positive_tags or []), *(negative_tags or [])]])
     if positive_tags is not None:
         segment.positive_tags.set(positive_tags)
     if negative_tags is not None:
@@ -227,19 +231,37 @@ def segment_update(
 # --- Deleting tags and segments --------------------------------------------------------------------
 # Deleting a tag or segment that something still selects people by would change that audience without a word (an
 # excluded tag gone widens a campaign), so it is refused while anything holds it. Each holder check takes ids and
-# returns what holds them (at most HOLDERS_SHOWN each); campaigns adds its own in CampaignsConfig.ready(), because
-# contacts never imports campaigns.
-HOLDERS_SHOWN = 10
+# returns what holds them; campaigns adds its own in CampaignsConfig.ready(), because contacts never imports
+# campaigns. The rows are locked FOR UPDATE before the check, and whatever links one holds it FOR KEY SHARE first
+# (tags_keep, segments_keep): the delete waits for a link being written and then sees it, and a link written after
+# the lock waits for the delete and then finds the tag gone (a foreign-key error, never a silent loss).
 TAG_HOLDERS: list[Callable[[list[int]], list[models.Model]]] = []
 SEGMENT_HOLDERS: list[Callable[[list[int]], list[models.Model]]] = []
 
 
 def _segments_holding_tags(tag_ids: list[int]) -> list[models.Model]:
     held = Q(positive_tags__in=tag_ids) | Q(negative_tags__in=tag_ids)
-    return list(Segment.objects.filter(held).distinct().order_by("name")[:HOLDERS_SHOWN])
+    return list(Segment.objects.filter(held).distinct().order_by("name"))
 
 
 TAG_HOLDERS.append(_segments_holding_tags)
+
+
+def tags_keep(tag_ids: Iterable[int]) -> None:
+    """Hold these tags (FOR KEY SHARE) until the caller's transaction ends, as it links them: a tags_delete then
+    waits for it and sees the link. The link's own foreign key would lock them only at commit (it is deferred)."""
+    _keep(Tag, tag_ids)
+
+
+def segments_keep(segment_ids: Iterable[int]) -> None:
+    """Hold these segments until the caller's transaction ends, as it links them (tags_keep says why)."""
+    _keep(Segment, segment_ids)
+
+
+def _keep(model, ids: Iterable[int]) -> None:
+    if ids := sorted(set(ids)):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {model._meta.db_table} WHERE id = ANY(%s) FOR KEY SHARE", [ids])
 
 
 def tags_holders(tag_ids: list[int]) -> list[models.Model]:
@@ -261,17 +283,27 @@ def _refuse_held(what: str, holders: list[models.Model]) -> None:
 @transaction.atomic
 def tags_delete(*, tags: Iterable[Tag]) -> int:
     """Delete tags (their contacts lose them) unless a segment or an unfinished campaign selects people by one."""
-    tags = list(tags)
-    _refuse_held("The tag" if len(tags) == 1 else "A tag", tags_holders([tag.pk for tag in tags]))
-    return Tag.objects.filter(pk__in=[tag.pk for tag in tags]).delete()[1].get(Tag._meta.label, 0)
+    ids = list(
+        Tag.objects.select_for_update()
+        .filter(pk__in=[tag.pk for tag in tags])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    _refuse_held("The tag" if len(ids) == 1 else "A tag", tags_holders(ids))
+    return Tag.objects.filter(pk__in=ids).delete()[1].get(Tag._meta.label, 0)
 
 
 @transaction.atomic
 def segments_delete(*, segments: Iterable[Segment]) -> int:
     """Delete segments unless an unfinished campaign selects people by one."""
-    segments = list(segments)
-    _refuse_held("The segment" if len(segments) == 1 else "A segment", segments_holders([s.pk for s in segments]))
-    return Segment.objects.filter(pk__in=[s.pk for s in segments]).delete()[1].get(Segment._meta.label, 0)
+    ids = list(
+        Segment.objects.select_for_update()
+        .filter(pk__in=[s.pk for s in segments])
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    _refuse_held("The segment" if len(ids) == 1 else "A segment", segments_holders(ids))
+    return Segment.objects.filter(pk__in=ids).delete()[1].get(Segment._meta.label, 0)
 
 
 # --- Suppressions ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
-from config.validators import reject_nul_characters
+from config.validators import validate_storable_json
 from contacts.models import Channel  # re-exported: providers and campaigns import it from here
 from providers.crypto import EncryptedJSONField
 
@@ -38,7 +38,7 @@ class ProviderAccount(models.Model):
     options = models.JSONField(
         default=dict,
         blank=True,
-        validators=[reject_nul_characters],
+        validators=[validate_storable_json],
         help_text="Vendor settings that are not secret (client id, task id, product type…).",
     )
     channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices), default=_default_channels)

@@ -39,11 +39,13 @@ class PromoWindow:
         return None
 
 
-def promo_window_parse(value) -> PromoWindow:
-    """The window `value` describes; ValueError saying what is wrong with it."""
+def promo_window_parse(value, *, strict: bool = True) -> PromoWindow:
+    """The window `value` describes; ValueError saying what is wrong with it. `strict` also refuses a key it does
+    not know (a typo such as "weekdays" would otherwise be ignored); a window read for a launch is not strict, as
+    one saved before keys were checked may carry a note."""
     if not isinstance(value, dict):
         raise ValueError(f"give an object such as {EXAMPLE}")
-    if unknown := sorted(set(value) - set(KEYS)):
+    if strict and (unknown := sorted(set(value) - set(KEYS))):
         raise ValueError(f"unknown key {unknown[0]!r}; it takes {', '.join(KEYS)}")
     bounds = []
     for key in ("start", "end"):

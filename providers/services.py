@@ -72,11 +72,13 @@ def provider_account_check(*, account: ProviderAccount) -> None:
     backend = get_backend(account.kind)
     if not isinstance(account.options, dict):
         raise ValidationError({"options": "Give an object of option names to values."})
-    if "promo_window" in account.options:
-        try:
-            promo_window_parse(account.options["promo_window"])
-        except ValueError as exc:
-            raise ValidationError({"options": f"promo_window: {exc}."}) from None
+    if window := account.options.get("promo_window"):  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
+        stored = ProviderAccount.objects.filter(pk=account.pk).values_list("options", flat=True).first() or {}
+        if not isinstance(stored, dict) or window != stored.get("promo_window"):  # a saved one is not refused again
+            try:
+                promo_window_parse(window)
+            except ValueError as exc:
+                raise ValidationError({"options": f"promo_window: {exc}."}) from None
     channels = list(dict.fromkeys(account.channels or []))
     if not channels:
         raise ValidationError({"channels": "Enable at least one channel."})

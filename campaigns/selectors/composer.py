@@ -9,7 +9,6 @@ from campaigns.models import Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS
 from contacts.models import Contact
 from contacts.selectors import contact_attribute_keys
-from contacts.services import HOLDERS_SHOWN
 from providers.dlt import template_variables
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -60,10 +59,10 @@ UNFINISHED_STATES = (
 def campaigns_selecting_by_tags(tag_ids: list[int]) -> list[Campaign]:
     """Unfinished campaigns whose audience names any of these tags, to send to or to leave out."""
     held = Q(tags__in=tag_ids) | Q(excluded_tags__in=tag_ids)
-    return list(Campaign.objects.filter(held, state__in=UNFINISHED_STATES).distinct().order_by("name")[:HOLDERS_SHOWN])
+    return list(Campaign.objects.filter(held, state__in=UNFINISHED_STATES).distinct().order_by("name"))
 
 
 def campaigns_selecting_by_segments(segment_ids: list[int]) -> list[Campaign]:
-    """Unfinished campaigns whose audience names any of these segments (at most HOLDERS_SHOWN)."""
+    """Unfinished campaigns whose audience names any of these segments."""
     held = Q(segments__in=segment_ids)
-    return list(Campaign.objects.filter(held, state__in=UNFINISHED_STATES).distinct().order_by("name")[:HOLDERS_SHOWN])
+    return list(Campaign.objects.filter(held, state__in=UNFINISHED_STATES).distinct().order_by("name"))

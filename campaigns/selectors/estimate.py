@@ -171,7 +171,7 @@ def send_window_opening(*, account: ProviderAccount, purpose: str, at: datetime)
     cannot be read (one saved before providers.services checked it)."""
     if purpose != Campaign.Purpose.PROMOTIONAL:
         return None
-    return promo_window_parse(account_promotional_window(account)).opening(at)
+    return promo_window_parse(account_promotional_window(account), strict=False).opening(at)
 
 
 def promotional_window_opening(*, campaign: Campaign, at: datetime) -> datetime | None:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Message
 from campaigns.selectors import TEMPLATE_OF_ANOTHER_ACCOUNT
+from contacts.services import segments_keep, tags_keep
 
 EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
 UNSCHEDULED_REASON = "Back to draft: its send time was cleared. Launch it to send it now."
@@ -39,8 +40,7 @@ def campaign_create(*, data: dict[str, Any], user=None) -> Campaign:
     campaign_check(account=data.get("account"), sender=data.get("sender"), template=data.get("template"),
                    channel=data.get("channel") or "sms")  # fmt: skip
     campaign = Campaign.objects.create(created_by=user if user and user.is_authenticated else None, **data)
-    for name, values in relations.items():
-        getattr(campaign, name).set(values)
+    _relations_set(campaign, relations)
     return campaign
 
 
@@ -63,9 +63,17 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
         else:
             campaign.state_reason = scheduled_reason(at=campaign.send_at, recurring=bool(campaign.recurrence))
     campaign.save()
+    _relations_set(campaign, relations)
+    return campaign
+
+
+def _relations_set(campaign: Campaign, relations: dict[str, Any]) -> None:
+    """The audience's tags, segments and contacts; the tags and segments are held until commit, so that one is
+    not deleted from under the campaign meanwhile (contacts.services.tags_delete)."""
+    tags_keep([tag.pk for name in ("tags", "excluded_tags") for tag in relations.get(name) or []])
+    segments_keep([segment.pk for segment in relations.get("segments") or []])
     for name, values in relations.items():
         getattr(campaign, name).set(values)
-    return campaign
 
 
 def scheduled_reason(*, at: datetime, recurring: bool = False) -> str:

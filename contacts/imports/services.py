@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.validators import reject_nul_characters
+from config.validators import validate_storable_json
 from contacts.imports.columns import Layout, resolve_layout
 from contacts.imports.engine import ImportCancelled, ImportRun, binary, max_rows
 from contacts.imports.readers import FileProblem, file_format, open_sheet
@@ -83,7 +83,7 @@ def contact_import_create(
         raise ValidationError({"options": "Give an object of option names to values."})
     for name, value in (("mapping", mapping), ("options", options)):
         try:
-            reject_nul_characters(value)
+            validate_storable_json(value)
         except ValidationError as error:
             raise ValidationError({name: error.messages}) from None
     options = importer.clean_options(options or {})

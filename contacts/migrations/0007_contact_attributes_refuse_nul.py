@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 db_default={},
                 default=dict,
                 help_text="Free fields, usable in texts as {{name}}.",
-                validators=[contacts.validators.validate_attributes, config.validators.reject_nul_characters],
+                validators=[contacts.validators.validate_attributes, config.validators.validate_storable_json],
             ),
         ),
     ]

@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='provideraccount',
             name='options',
-            field=models.JSONField(blank=True, default=dict, help_text='Vendor settings that are not secret (client id, task id, product type…).', validators=[config.validators.reject_nul_characters]),
+            field=models.JSONField(blank=True, default=dict, help_text='Vendor settings that are not secret (client id, task id, product type…).', validators=[config.validators.validate_storable_json]),
         ),
     ]

@@ -3,14 +3,20 @@ would widen a campaign without a word, a tag gone from a segment would change wh
 
 import pytest
 
+from django.db.models import ProtectedError
 from django.urls import reverse
 
 from campaigns.models import Campaign
+from campaigns.services.editing import campaign_create
 from contacts.models import ContactTag, Segment, Tag
+from contacts.services import tags_delete
+from tests.concurrency import second_waits_on_first
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
+    ProviderAccountFactory,
     SegmentFactory,
+    SenderFactory,
     TagFactory,
     UserFactory,
     admin_client_for,
@@ -100,3 +106,36 @@ def test_the_segment_admin_refuses_a_segment_a_campaign_sends_to():
     assert "Campaign: Welcome back" in client.get(page).content.decode()
     client.post(page, {"post": "yes"})
     assert Segment.objects.filter(pk=loyal.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tag_a_campaign_is_linking_at_that_moment_is_not_deleted_from_under_it():
+    """The delete locks the tag before it looks for holders; a campaign being saved with it holds its link's
+    key-share lock until it commits, so the delete waits and then sees the campaign."""
+    account = ProviderAccountFactory()
+    sender = SenderFactory(account=account)
+    blocked = TagFactory(name="do-not-contact")
+    outcome = {}
+
+    def save_campaign():
+        outcome["campaign"] = campaign_create(
+            data={"name": "Promo", "account": account, "sender": sender, "text": "Hi", "excluded_tags": [blocked]}
+        )
+
+    def delete_tag():
+        try:
+            outcome["deleted"] = tags_delete(tags=[blocked])
+        except ProtectedError as exc:
+            outcome["refused"] = str(exc)
+
+    second_waits_on_first(save_campaign, delete_tag, statement='SELECT "contacts_tag"')
+
+    assert "deleted" not in outcome and "Promo" in outcome["refused"]
+    assert list(Campaign.objects.get(pk=outcome["campaign"].pk).excluded_tags.all()) == [blocked]
+
+
+def test_a_409_names_every_campaign_that_holds_the_tag(api):
+    blocked = TagFactory(name="do-not-contact")
+    for n in range(12):
+        CampaignFactory(name=f"Campaign {n:02d}", excluded_tags=[blocked])
+    assert "12 campaigns" in api.delete(f"/api/v1/tags/{blocked.pk}/").json()["detail"]

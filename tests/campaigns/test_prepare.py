@@ -247,6 +247,15 @@ def test_a_promotional_window_stored_unreadable_is_a_launch_problem_on_the_accou
     assert Campaign.objects.get(pk=campaign.pk).state == Campaign.State.DRAFT
 
 
+def test_a_window_with_a_note_saved_before_keys_were_checked_still_launches(audience):
+    account = ProviderAccountFactory(kind="devino")
+    window = {"start": "00:00", "end": "23:59", "tz": "UTC", "comment": "all day"}
+    ProviderAccount.objects.filter(pk=account.pk).update(options={"promo_window": window})
+    campaign = CampaignFactory(account=account, tags=[audience["news"]], purpose=Campaign.Purpose.PROMOTIONAL)
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    assert [p.field for p in campaign_estimate(campaign=campaign).problems] == []
+
+
 def test_transactional_traffic_ignores_the_promotional_window(audience):
     campaign = CampaignFactory(tags=[audience["news"]], purpose=Campaign.Purpose.TRANSACTIONAL)
     assert promotional_window_opening(campaign=campaign, at=datetime(2026, 11, 23, 18, 0, tzinfo=UTC)) is None

@@ -122,6 +122,24 @@ class TestContacts:
         assert response.status_code == 400
         assert response.json() == {"detail": "JSON parse error - nested too deeply."}
 
+    def test_a_value_stored_before_its_rule_does_not_refuse_an_edit_of_another_field(self, api):
+        contact = ContactFactory()
+        Contact.objects.filter(pk=contact.pk).update(timezone="IST", attributes=[1, 2])
+        response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"first_name": "Asha", "is_active": False})
+        assert response.status_code == 200, response.json()
+        response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"timezone": "IST"})
+        assert list(response.json()) == ["timezone"]
+
+    @pytest.mark.parametrize("depth", [70, 900])
+    def test_attributes_nested_too_deep_are_400_naming_the_field(self, api, depth):
+        """900 levels parse, then overflowed the stack when encoded for the database: a 500."""
+        nested = []
+        for _ in range(depth):
+            nested = [nested]
+        response = api.post("/api/v1/contacts/", {"phone": "+919812345678", "attributes": {"a": nested}}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {"attributes": ["Nested deeper than 64 levels."]}
+
     def test_a_taken_phone_is_400_on_phone(self, api):
         ContactFactory(phone="+919812345678")
         response = api.post("/api/v1/contacts/", {"phone": "+91 98123 45678"})

@@ -84,6 +84,19 @@ class TestProviderAccounts:
         assert response.status_code == 400
         assert field in response.json()
 
+    def test_a_window_saved_before_windows_were_checked_does_not_refuse_another_edit(self, api):
+        account = ProviderAccountFactory(kind="octopush")
+        window = {"start": "08:00", "end": "20:30", "tz": "Europe/Paris", "comment": "CNIL"}
+        ProviderAccount.objects.filter(pk=account.pk).update(options={"promo_window": window})
+        assert api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"name": "Renamed"}).status_code == 200
+        options = {"promo_window": {**window, "comment2": "typo"}}
+        response = api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"options": options}, format="json")
+        assert "unknown key 'comment'" in response.json()["options"][0]  # a changed window is checked whole
+        response = api.patch(
+            f"/api/v1/provider-accounts/{account.pk}/", {"options": {"promo_window": {}}}, format="json"
+        )
+        assert response.status_code == 200  # empty: the kind's window
+
     @pytest.mark.parametrize(
         ("window", "said"),
         [
