@@ -274,36 +274,25 @@ def segments_holders(segment_ids: list[int]) -> list[models.Model]:
     return [holder for check in SEGMENT_HOLDERS for holder in check(segment_ids)]
 
 
-def _refuse_held(what: str, holders: list[models.Model]) -> None:
-    if holders:
-        named = ", ".join(f"{holder._meta.verbose_name} {str(holder)!r}" for holder in holders)
-        raise ProtectedError(f"{what} is still used by {named}: take it out of them first.", set(holders))
-
-
 @transaction.atomic
 def tags_delete(*, tags: Iterable[Tag]) -> int:
     """Delete tags (their contacts lose them) unless a segment or an unfinished campaign selects people by one."""
-    ids = list(
-        Tag.objects.select_for_update()
-        .filter(pk__in=[tag.pk for tag in tags])
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    _refuse_held("The tag" if len(ids) == 1 else "A tag", tags_holders(ids))
-    return Tag.objects.filter(pk__in=ids).delete()[1].get(Tag._meta.label, 0)
+    return _delete_unless_held(Tag, [tag.pk for tag in tags], tags_holders)
 
 
 @transaction.atomic
 def segments_delete(*, segments: Iterable[Segment]) -> int:
     """Delete segments unless an unfinished campaign selects people by one."""
-    ids = list(
-        Segment.objects.select_for_update()
-        .filter(pk__in=[s.pk for s in segments])
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    _refuse_held("The segment" if len(ids) == 1 else "A segment", segments_holders(ids))
-    return Segment.objects.filter(pk__in=ids).delete()[1].get(Segment._meta.label, 0)
+    return _delete_unless_held(Segment, [segment.pk for segment in segments], segments_holders)
+
+
+def _delete_unless_held(model, ids: list[int], holders: Callable[[list[int]], list[models.Model]]) -> int:
+    ids = list(model.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    if held := holders(ids):
+        what = f"The {model._meta.verbose_name}" if len(ids) == 1 else f"A {model._meta.verbose_name}"
+        named = ", ".join(f"{holder._meta.verbose_name} {str(holder)!r}" for holder in held)
+        raise ProtectedError(f"{what} is still used by {named}: take it out of them first.", set(held))
+    return model.objects.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)
 
 
 # --- Suppressions ----------------------------------------------------------------------------------
