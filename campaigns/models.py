@@ -95,6 +95,13 @@ class Campaign(models.Model):
         return self.name
 
 
+# A campaign in these states may still send (or be launched): what it selects people by must stay as it is.
+UNFINISHED_STATES = (
+    Campaign.State.DRAFT, Campaign.State.SCHEDULED, Campaign.State.PREPARING, Campaign.State.SENDING,
+    Campaign.State.PAUSED,
+)  # fmt: skip
+
+
 class Frame(models.Model):
     """One provider request: up to the backend's maximum of recipients, sent under one idempotency key."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from campaigns.models import Campaign, Message
+from campaigns.models import UNFINISHED_STATES, Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS
 from contacts.models import Contact
 from contacts.selectors import contact_attribute_keys
@@ -48,12 +48,6 @@ def contact_message_history(*, contact: Contact, limit: int = 50) -> list[Messag
         .select_related("campaign", "account")
         .order_by("-id")[:limit]
     )
-
-
-UNFINISHED_STATES = (
-    Campaign.State.DRAFT, Campaign.State.SCHEDULED, Campaign.State.PREPARING, Campaign.State.SENDING,
-    Campaign.State.PAUSED,
-)  # fmt: skip
 
 
 def campaigns_selecting_by_tags(tag_ids: list[int]) -> list[Campaign]:

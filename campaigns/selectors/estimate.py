@@ -161,10 +161,6 @@ def account_promotional_window(account: ProviderAccount) -> dict:
     return account.options.get("promo_window") or windows.get(account.kind) or windows["default"]
 
 
-def promotional_window(campaign: Campaign) -> dict:
-    return account_promotional_window(campaign.account)
-
-
 def send_window_opening(*, account: ProviderAccount, purpose: str, at: datetime) -> datetime | None:
     """None when a message of `purpose` may go out through `account` at `at`; else when the promotional window
     next opens (a campaign waits for it, a transactional send is refused). ValueError when the account's window

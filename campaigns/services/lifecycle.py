@@ -15,13 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame
+from campaigns.models import OUTCOME_UNKNOWN, UNFINISHED_STATES, Campaign, Frame
 from campaigns.selectors import IN_FLIGHT_STATUSES, campaign_preflight, promotional_window_opening
 from campaigns.services.deadlocks import retry_on_deadlock
 from campaigns.services.editing import scheduled_reason
 
 State = Campaign.State
-UNFINISHED = (State.DRAFT, State.SCHEDULED, State.PREPARING, State.SENDING, State.PAUSED)
 
 
 def _locked(campaign_id: int) -> Campaign:
@@ -105,7 +104,7 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
 def campaign_cancel(*, campaign_id: int) -> Campaign:
     """Stop for good: unsent messages fail with reason "cancelled"; frames in flight finish."""
     campaign = _locked(campaign_id)
-    if campaign.state not in UNFINISHED:
+    if campaign.state not in UNFINISHED_STATES:
         raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be cancelled."})
     messages_close_unsent(campaign_id=campaign.id, status="failed", reason="cancelled before sending")
     _save_state(campaign, State.CANCELLED, "Cancelled by a user.", completed_at=timezone.now())
@@ -117,7 +116,7 @@ def campaign_cancel(*, campaign_id: int) -> Campaign:
 def campaign_fail(*, campaign_id: int, reason: str) -> Campaign:
     """Stop because something is wrong that a person must fix (said in `reason`)."""
     campaign = _locked(campaign_id)
-    if campaign.state in UNFINISHED:
+    if campaign.state in UNFINISHED_STATES:
         messages_close_unsent(campaign_id=campaign.id, status="failed", reason=reason[:255])
         _save_state(campaign, State.FAILED, reason[:500], completed_at=timezone.now())
     return campaign
