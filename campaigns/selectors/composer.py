@@ -7,10 +7,11 @@ from django.db.models import Q
 
 from campaigns.models import UNFINISHED_STATES, Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS
+from campaigns.selectors.records import all_account_ids
 from contacts.models import Contact
 from contacts.selectors import contact_attribute_keys
 from providers.dlt import template_variables
-from providers.models import DltTemplate, ProviderAccount, Sender
+from providers.models import DltTemplate, Sender
 
 
 def composer_senders(*, account_id: int, channel: str) -> list[dict]:
@@ -42,9 +43,8 @@ def composer_variables() -> dict[str, list[str]]:
 def contact_message_history(*, contact: Contact, limit: int = 50) -> list[Message]:
     """A contact's latest messages, found by the addresses they were sent to (the (account, address) index)."""
     addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
-    account_ids = list(ProviderAccount.objects.values_list("pk", flat=True))
     return list(
-        Message.objects.filter(account_id__in=account_ids, address__in=addresses)
+        Message.objects.filter(account_id__in=all_account_ids(), address__in=addresses)
         .select_related("campaign", "account")
         .order_by("-id")[:limit]
     )

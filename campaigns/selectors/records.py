@@ -33,14 +33,15 @@ def _uuid(term: str) -> uuid.UUID | None:
         return None
 
 
-def _account_ids() -> list[int]:
+def all_account_ids() -> list[int]:
+    """Every provider account's id: for a lookup through an index that leads with the account (a handful)."""
     return list(ProviderAccount.objects.values_list("pk", flat=True))
 
 
 def messages_matching(queryset: QuerySet[Message], term: str) -> QuerySet[Message]:
     """Messages to that address (a phone in any format), with that provider message id, or that Herald reference
     (a UUID): three index lookups, (account, address), (account, provider_message_id) and external_ref."""
-    accounts = _account_ids()
+    accounts = all_account_ids()
     found = Q(account_id__in=accounts, address__in=_addresses(term)) | Q(
         account_id__in=accounts, provider_message_id=term
     )
@@ -62,7 +63,7 @@ def status_events_matching(queryset: QuerySet[StatusEvent], term: str) -> QueryS
     that provider message id, address or ticket, which no index holds (each costs the report path, see the model):
     compared whole, but by reading the table."""
     refs = [term, str(ref)] if (ref := _uuid(term)) is not None else [term]
-    found = queryset.filter(account_id__in=_account_ids(), external_ref__in=sorted(set(refs)))
+    found = queryset.filter(account_id__in=all_account_ids(), external_ref__in=sorted(set(refs)))
     if found.exists():
         return found
     return queryset.filter(Q(provider_message_id=term) | Q(address__in=_addresses(term)) | Q(ticket=term))
