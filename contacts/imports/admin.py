@@ -36,7 +36,10 @@ class ContactImportUploadForm(forms.Form):
     file = forms.FileField(help_text="csv (any delimiter, UTF-8 or Latin-1), txt (one number per line), xls or xlsx.")
     kind = forms.ChoiceField(choices=ContactImport.Kind.choices, initial=ContactImport.Kind.CONTACTS)
     tags = forms.ModelMultipleChoiceField(
-        Tag.objects.all(), required=False, widget=FilteredSelectMultiple("tags", is_stacked=False)
+        Tag.objects.all(),
+        required=False,
+        widget=FilteredSelectMultiple("tags", is_stacked=False),
+        help_text="Contacts imports only: applied to every contact of the file.",
     )
     new_tags = forms.CharField(
         required=False, label="New tags", help_text="Names of tags to create and apply, separated by commas."

@@ -84,7 +84,7 @@ class ContactImportCreateSerializer(serializers.Serializer):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=100),
         required=False,
-        help_text="Tag names applied to every imported contact; missing tags are created.",
+        help_text="Tag names applied to every imported contact; missing tags are created. Contacts imports only.",
     )
     mode = NamedChoiceField(enum_name="ImportModeEnum", choices=Mode.choices, default=Mode.CREATE_UPDATE)
     default_region = serializers.CharField(

@@ -45,6 +45,7 @@ class Importer:
     key_field = ""  # the field a headerless file's first data column is taken for
     synonyms: dict[str, tuple[str, ...]] = {}
     keeps_attributes = False  # unclaimed columns become `attributes` (else they are ignored)
+    takes_tags = False  # the import's tags are applied to its rows (else giving tags is refused)
     stage_columns: tuple[tuple[str, str], ...] = ()  # (name, SQL type) after "key text"
 
     def __init__(self, contact_import: ContactImport, layout: Layout):

@@ -78,6 +78,7 @@ class ContactImporter(Importer):
     required = ("phone",)
     key_field = "phone"
     keeps_attributes = True
+    takes_tags = True
     synonyms = {
         "phone": ("mobile", "msisdn", "number", "phone number", "mobile number", "mobile no", "phone no", "cell",
                   "cell phone", "contact number", "telephone", "tel", "whatsapp number", "phone numbers",

@@ -95,6 +95,10 @@ def contact_import_create(
     file_format, layout = _upload_check(file, name, importer, mapping)
     importer.check_layout(options, layout)
     tag_objects, tag_names = _tags_check(tags)
+    if (tag_objects or tag_names) and not importer.takes_tags:
+        raise ValidationError(
+            {"tags": f"A {importer.label} import applies no tags: tags go to contacts, so leave them out here."}
+        )
 
     with transaction.atomic():
         tag_objects += tags_get_or_create(names=tag_names)

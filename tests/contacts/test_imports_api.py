@@ -152,6 +152,7 @@ def test_import_cancel_of_a_waiting_import(api):
             },
             "options",
         ),
+        ({"file": SimpleUploadedFile("u.txt", b"+919876543210\n"), "kind": "unsubscribers", "tags": ["vip"]}, "tags"),
         ({}, "file"),
     ],
 )

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts.imports import contact_import_cancel, contact_import_create, contact_import_run
 from contacts.imports.readers import ROUNDED_NUMBER_REASON
-from contacts.models import ContactImport
+from contacts.models import ContactImport, Tag
 from providers.models import DltTemplate, ProviderAccount, Sender
 
 pytestmark = pytest.mark.django_db
@@ -119,6 +119,14 @@ def test_dlt_import_marks_non_latin_bodies(account):
 def test_dlt_import_refuses_an_unknown_account():
     with pytest.raises(ValidationError, match="No provider account with id 999"):
         contact_import_create(file=export(EXPORT), kind=KIND, options={"account_id": 999})
+
+
+def test_dlt_import_refuses_tags_rather_than_creating_them_for_nothing():
+    with pytest.raises(ValidationError, match="applies no tags") as raised:
+        contact_import_create(file=export(EXPORT), kind=KIND, tags=["promo"])
+
+    assert "tags" in raised.value.message_dict
+    assert not Tag.objects.exists() and not ContactImport.objects.exists()
 
 
 def test_dlt_import_needs_the_body_column():
