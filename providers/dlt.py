@@ -82,7 +82,8 @@ def template_check_body(body: str) -> list[str]:
 def template_render(body: str, values: Mapping[str, object] | Sequence[object]) -> str:
     """Fill a body's variables from `values` (by key, or a list in the order of `template_variables`).
 
-    Raises ValidationError({"values": …}) naming a variable that has no value or one over 30 characters.
+    Raises ValidationError({"values": …}) naming a variable that has no value, one that is not a string or a
+    number, or one over 30 characters.
     """
     parsed = template_parse(body)
     if isinstance(values, Sequence) and not isinstance(values, str):
@@ -95,6 +96,15 @@ def template_render(body: str, values: Mapping[str, object] | Sequence[object]) 
     if missing:
         raise ValidationError(
             {"values": f"No value for the variable{'s' if len(missing) > 1 else ''} {_names(missing)}."}
+        )
+    not_text = [
+        key
+        for key in parsed.variables
+        if isinstance(values[key], bool) or not isinstance(values[key], str | int | float)
+    ]
+    if not_text:
+        raise ValidationError(
+            {"values": f"The value of {_names(not_text)} is not text: give a string or a number for each variable."}
         )
     filled = {key: str(values[key]) for key in parsed.variables}
     for key, value in filled.items():

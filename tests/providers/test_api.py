@@ -188,6 +188,9 @@ class TestTemplates:
         response = api.post(f"{url}/render/", {"values": {"var": "x" * 31}})
         assert response.status_code == 400
         assert "values" in response.json()
+        response = api.post(f"{url}/render/", {"values": {"var": {"code": 1}}}, format="json")
+        assert response.status_code == 400
+        assert "'var' is not text" in response.json()["values"][0]
         response = api.post(f"{url}/match/", {"text": "Your OTP is 123456. - Herald"})
         assert response.json() == {"variables": {"var": "123456"}}
         response = api.post(f"{url}/match/", {"text": "Your PIN is 123456. - Herald"})

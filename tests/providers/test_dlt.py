@@ -56,6 +56,12 @@ class TestRender:
         assert "'var'" in message(error, "values")
         assert "31" in message(error, "values")
 
+    @pytest.mark.parametrize("value", [{"a": 1}, ["1234"], True])
+    def test_refuses_a_value_that_is_not_text_or_a_number_naming_the_variable(self, value):
+        with pytest.raises(ValidationError) as error:
+            template_render(OTP, {"var": value})
+        assert "'var'" in message(error, "values") and "not text" in message(error, "values")
+
 
 class TestMatch:
     def test_returns_the_variable_values(self):
