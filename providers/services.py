@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from providers import dlt
 from providers.backends import get_backend
-from providers.backends.base import BackendError, CheckResult
+from providers.backends.base import BackendError, CheckResult, ConfigError
 from providers.crypto import mask
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import promo_window_parse
@@ -243,13 +243,27 @@ def provider_account_test_connection(*, account: ProviderAccount) -> CheckResult
     return result
 
 
+def _setup_error(label: str, exc: BackendError) -> ValidationError:
+    """The setup's failure on the account's field to fix: credentials the vendor refused, an option, or none
+    (the vendor could not be reached: nothing is wrong with the account, and trying again may work)."""
+    if exc.retryable:
+        return ValidationError(
+            f"{label} could not be reached to set up the account, so nothing was changed; try again in a while ({exc.message})."
+        )
+    if isinstance(exc, ConfigError):
+        return ValidationError({exc.field: exc.message} if exc.field else exc.message)
+    if exc.status_code in (401, 403):
+        return ValidationError({"credentials": f"{label} refused the credentials: {exc.message}"})
+    return ValidationError(f"{label} refused the setup: {exc.message}")
+
+
 def provider_account_setup(*, account: ProviderAccount) -> dict:
     """Create what the vendor needs once (Devino's scenario task, MOBtexting's webhook) and store it in options."""
     backend = get_backend(account.kind)
     try:
         options = backend.setup(account.as_backend_account())
     except BackendError as exc:
-        raise ValidationError({"credentials": f"{backend.label} refused the setup: {exc.message}"}) from None
+        raise _setup_error(backend.label, exc) from None
     if options:
         with transaction.atomic():
             locked = ProviderAccount.objects.select_for_update().get(pk=account.pk)

@@ -93,7 +93,7 @@ class Account:
     def credential(self, name: str) -> str:
         value = self.credentials.get(name, "")
         if not value:
-            raise ConfigError(f"The account has no {name!r} credential.")
+            raise ConfigError(f"The account has no {name!r} credential.", field="credentials")
         return value
 
     @property
@@ -288,7 +288,13 @@ class BackendError(Exception):
 
 
 class ConfigError(BackendError):
-    """The account is missing something the vendor needs (credential, option); fix the account."""
+    """The account is missing something the vendor needs (credential, option); fix the account.
+
+    `field` names the account's field to fix ("credentials", "options", "webhook_secret"), or "" for none."""
+
+    def __init__(self, message: str, *, field: str = "options", **kwargs):
+        super().__init__(message, **kwargs)
+        self.field = field
 
 
 class ConnectionFailed(BackendError):

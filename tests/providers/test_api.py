@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import requests
 
 from providers.models import DltTemplate, ProviderAccount, Sender
 from tests.factories import (
@@ -119,6 +120,42 @@ class TestProviderAccounts:
         window = {"start": "10:00", "end": "20:00", "tz": "Europe/Paris", "days": [0, 1, 2, 3, 4]}
         payload["options"]["promo_window"] = window
         assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201
+
+
+class TestSetup:
+    """What a failed setup says, and on which field: the one to fix, or none when the vendor was not reached."""
+
+    def test_a_vendor_that_cannot_be_reached_names_no_field_and_says_to_try_again(self, api):
+        account = ProviderAccountFactory(kind="devino", base_url="http://127.0.0.1:9")  # nothing listens
+
+        response = api.post(f"/api/v1/provider-accounts/{account.pk}/setup/")
+
+        assert response.status_code == 400
+        assert list(response.json()) == ["non_field_errors"]
+        assert "could not be reached" in response.json()["non_field_errors"][0]
+
+    def test_credentials_the_vendor_refuses_are_an_error_on_credentials(self, api, sandbox):
+        requests.post(sandbox.url + "/_sandbox/devino/keys", json={"api_keys": ["the-real-key"]}, timeout=5)
+        account = ProviderAccountFactory(
+            kind="devino", base_url=sandbox.base_url("devino"), credentials={"api_key": "not-the-key"}
+        )
+
+        response = api.post(f"/api/v1/provider-accounts/{account.pk}/setup/")
+
+        assert response.status_code == 400
+        assert list(response.json()) == ["credentials"]
+        assert "Devino OMNI refused the credentials" in response.json()["credentials"][0]
+
+    def test_an_option_the_vendor_cannot_work_with_is_an_error_on_options(self, api, sandbox):
+        account = ProviderAccountFactory(
+            kind="devino", base_url=sandbox.base_url("devino"), options={"task_id": "twelve"}
+        )
+
+        response = api.post(f"/api/v1/provider-accounts/{account.pk}/setup/")
+
+        assert response.status_code == 400
+        assert list(response.json()) == ["options"]
+        assert "task_id must be a whole number" in response.json()["options"][0]
 
 
 class TestSenders:

@@ -68,7 +68,7 @@ def verification_token(account: Account) -> str:
     """The validation key given to MOBtexting for the webhook handshake, derived from the webhook secret so
     that the secret itself never travels in a URL."""
     if not account.webhook_secret:
-        raise ConfigError("The account has no webhook secret.")
+        raise ConfigError("The account has no webhook secret.", field="webhook_secret")
     digest = hmac.new(account.webhook_secret.encode(), b"mobtexting-webhook-verification", hashlib.sha256)
     return digest.hexdigest()[:32]
 
@@ -179,7 +179,7 @@ class MobtextingBackend(Backend):
     def setup(self, account: Account) -> dict[str, Any]:
         """Create (or refresh) the "Herald" webhook and subscribe it to DLRs and opt-outs; safe to run twice."""
         if not account.webhook_url:
-            raise ConfigError("The account has no webhook URL for MOBtexting to call.")
+            raise ConfigError("The account has no webhook URL for MOBtexting to call.", field="")
         token = verification_token(account)  # also checks that there is a webhook secret
         hook = {"name": WEBHOOK_NAME, "uri": account.webhook_url, "secret": account.webhook_secret, "status": 1}
         rows = pages(account, "developer/webhooks", {"filter[name]": WEBHOOK_NAME})
