@@ -161,11 +161,13 @@ class ContactImporter(Importer):
         return pairs
 
     def merge(self, cursor) -> tuple[int, int]:
-        """Upsert the staged contacts and tag them, in one statement.
+        """Upsert the staged contacts and tag them: the new contacts in the upsert's statement, the others after it.
 
-        The statement's CTEs all see the table as it was before it: `existing` finds the contacts that were
-        there already (their links may exist: ON CONFLICT DO NOTHING), while the contacts `merged` creates
-        get theirs with a plain INSERT, which skips the conflict check (a third of the cost of a link).
+        The contacts `merged` creates get their links with a plain INSERT in the same statement, which skips the
+        conflict check (a third of the cost of a link). The contacts that were there already are tagged by a
+        second statement (their links may exist: ON CONFLICT DO NOTHING), because it must see them all: the
+        upsert's own snapshot misses a contact another transaction (another import's chunk, the API) committed
+        while the upsert waited on its phone number, and such a contact is updated or skipped, not created.
         """
         contacts, links = Contact._meta.db_table, Contact.tags.through._meta.db_table
         insert = (
@@ -190,16 +192,20 @@ class ContactImporter(Importer):
                 f", new_links AS (INSERT INTO {links} (contact_id, tag_id, created_at)"
                 "  SELECT m.id, t.id, now() FROM merged m CROSS JOIN unnest(%(tags)s::bigint[]) AS t (id)"
                 "  WHERE m.created ORDER BY m.id, t.id)"
-                f", existing_links AS (INSERT INTO {links} (contact_id, tag_id, created_at)"
-                f"  SELECT c.id, t.id, now() FROM {contacts} c CROSS JOIN unnest(%(tags)s::bigint[]) AS t (id)"
-                f"  WHERE c.phone = ANY (ARRAY (SELECT key FROM {STAGE}))"
-                # (skipped, not looked up key by key, when every staged contact was new: a first import)
-                f"  AND (SELECT count(*) FROM merged WHERE created) < (SELECT count(*) FROM {STAGE})"
-                "  ORDER BY c.id, t.id ON CONFLICT (contact_id, tag_id) DO NOTHING)"
             )
         cursor.execute(
             f"WITH merged AS ({upsert}){tagging}"
-            " SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM merged",
+            " SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created),"
+            f" (SELECT count(*) FROM {STAGE}) FROM merged",
             {"tags": self.tag_ids},
         )
-        return cursor.fetchone()
+        created, updated, staged = cursor.fetchone()
+        if self.tag_ids and created < staged:  # (skipped when every staged contact was new: a first import)
+            cursor.execute(
+                f"INSERT INTO {links} (contact_id, tag_id, created_at)"
+                f" SELECT c.id, t.id, now() FROM {contacts} c CROSS JOIN unnest(%(tags)s::bigint[]) AS t (id)"
+                f" WHERE c.phone = ANY (ARRAY (SELECT key FROM {STAGE}))"
+                " ORDER BY c.id, t.id ON CONFLICT (contact_id, tag_id) DO NOTHING",
+                {"tags": self.tag_ids},
+            )
+        return created, updated

@@ -26,6 +26,7 @@ from contacts.imports import contact_import_cancel, contact_import_create, conta
 from contacts.imports.services import LOCK_NAMESPACE
 from contacts.models import Contact, ContactImport, ContactTag, Tag
 from contacts.tasks import contact_import_run_task
+from tests.concurrency import second_waits_on_first
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -461,6 +462,30 @@ def test_contact_import_create_only_leaves_existing_contacts_but_tags_them():
     assert set(Tag.objects.get(name="diwali").contacts.values_list("phone", flat=True)) == {
         "+919812345678",
         "+919812345679",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("mode", "first_name"), [("create_update", "Mine"), ("create_only", "Other")])
+def test_contact_import_tags_a_contact_another_client_committed_while_the_merge_waited_for_it(mode, first_name):
+    """Another import's chunk (or the API) inserts one of the file's numbers and commits while this import's merge
+    waits on it: the merge updates (or, create only, skips) that contact, and it still gets the import's tags."""
+    contact_import = contact_import_create(
+        file=upload("phone,first_name\n+919812340001,Mine\n+919812340002,New\n"), tags=["diwali"], mode=mode
+    )
+    done = {}
+
+    second_waits_on_first(
+        lambda: Contact.objects.create(phone="+919812340001", first_name="Other"),
+        lambda: done.update(run=contact_import_run(import_id=contact_import.pk)),
+        statement="WITH merged AS",
+    )
+
+    assert done["run"].status == Status.COMPLETED
+    assert contact("+919812340001").first_name == first_name
+    assert set(Tag.objects.get(name="diwali").contacts.values_list("phone", flat=True)) == {
+        "+919812340001",
+        "+919812340002",
     }
 
 
