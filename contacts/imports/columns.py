@@ -9,6 +9,7 @@ its position ("1" is the first column); the target a field of the importer, "att
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -17,13 +18,23 @@ ATTRIBUTE_PREFIX = "attributes."
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
+def _latin_base(char: str) -> str:
+    """ "é" -> "e", "Œ" -> "OE"; a letter of another script ("й", "न") as it is."""
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return base if base.isascii() else char
+
+
 def canonical(name: str) -> str:
-    """ "Phone_Number" and "phone-number " -> "phone number"."""
-    return _NOT_ALNUM.sub(" ", str(name).lower()).strip()
+    """ "Phone_Number" and "phone-number " -> "phone number"; "Téléphone" -> "telephone"; "Имя" -> "имя"."""
+    text = str(name).casefold()
+    if text.isascii():
+        return _NOT_ALNUM.sub(" ", text).strip()
+    text = "".join(map(_latin_base, text))  # then letters, digits and marks (a vowel sign of "नाम") of any script
+    return " ".join("".join(c if c.isalnum() or unicodedata.category(c)[0] == "M" else " " for c in text).split())
 
 
 def attribute_key(name: str) -> str:
-    """ "Date of Birth" -> "date_of_birth", usable in texts as {{date_of_birth}}."""
+    """ "Date of Birth" -> "date_of_birth", "Prénom" -> "prenom", usable in texts as {{date_of_birth}}."""
     return canonical(name).replace(" ", "_")
 
 
@@ -84,6 +95,8 @@ def resolve_layout(first_row: list[str], importer, mapping: dict | None, second_
         index = int(key) - 1 if key.isdigit() else by_name.get(canonical(key))
         if index is None or not 0 <= index < len(names):
             raise ValidationError({"mapping": f"The file has no column {key!r}; its columns are {_listing(names)}."})
+        if index in claimed:
+            raise ValidationError({"mapping": f"Column {names[index]!r} is mapped twice: map each column once."})
         claimed.add(index)
         if not target:
             continue

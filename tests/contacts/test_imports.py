@@ -525,6 +525,26 @@ def test_contact_import_maps_columns_as_told_and_drops_empty_targets():
     assert contact_import.mapping == {"Cell": "phone", "Who": "last_name", "Notes": "", "Seg": "attributes.segment"}
 
 
+def test_contact_import_reads_titles_in_any_script_and_keys_attributes_by_them():
+    content = "Телефон,Фамилия,Имя,Prénom,Âge,नाम\n9812345678,Петров,Иван,Jean,40,राम\n"
+
+    contact_import = run(content, mapping={"Телефон": "phone", "Фамилия": "last_name", "имя": "first_name"})
+
+    ivan = contact("+919812345678")
+    assert (ivan.first_name, ivan.last_name) == ("Иван", "Петров")
+    assert ivan.attributes == {"prenom": "Jean", "age": "40", "नाम": "राम"}
+    assert contact_import.mapping == {
+        "Телефон": "phone", "Фамилия": "last_name", "Имя": "first_name",
+        "Prénom": "attributes.prenom", "Âge": "attributes.age", "नाम": "attributes.नाम",
+    }  # fmt: skip
+
+
+def test_contact_import_knows_an_accented_title():
+    run("Téléphone,Prénom\n9812345678,Zoé\n", mapping={"Prénom": "first_name"})
+
+    assert contact("+919812345678").first_name == "Zoé"
+
+
 def test_contact_import_keeps_columns_of_the_same_name_apart():
     contact_import = run("Phone,City,City\n9812345678,Pune,Mumbai\n")
 
@@ -551,6 +571,13 @@ def test_contact_import_keeps_columns_of_the_same_name_apart():
             {"mapping": {"Phone": "phone", "Cell": "phone"}},
             "mapping",
             "both mapped to phone",
+        ),
+        (
+            "contacts.csv",
+            "Phone,Name\n1,2\n",
+            {"mapping": {"Phone": "phone", "1": "identity"}},
+            "mapping",
+            "Column 'Phone' is mapped twice",
         ),
         ("contacts.csv", "Phone\n1\n", {"default_region": "XX"}, "default_region", "Unknown country 'XX'"),
         ("contacts.csv", "Phone\n1\n", {"mode": "replace"}, "mode", "Unknown mode"),
