@@ -75,8 +75,8 @@ class Sheet:
 
 
 def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
-    """Read `fh` (binary, seekable) as `fmt`. With `scan`, text files are read once first to settle the
-    encoding for the whole file and count lines; without, the first megabyte decides (enough for a header)."""
+    """Read `fh` (binary, seekable) as `fmt` (text files: see detect_encoding). With `scan`, text files are read
+    once first to count their lines, for the import's progress and size limit."""
     fh.seek(0)
     if fmt == "xlsx":
         return _xlsx_sheet(fh)
@@ -84,7 +84,8 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
         return _xls_sheet(fh)
     encoding, lines = detect_encoding(fh, scan=scan)
     fh.seek(0)
-    text = io.TextIOWrapper(fh, encoding=encoding, newline="" if fmt == "csv" else None)
+    errors = WINDOWS_1252_FALLBACK if encoding.startswith("utf-8") else "strict"
+    text = io.TextIOWrapper(fh, encoding=encoding, errors=errors, newline="" if fmt == "csv" else None)
     if fmt == "txt":
         rows = ((number, [line.strip()]) for number, line in enumerate(_without_nul(text), start=1))
     else:
@@ -110,33 +111,39 @@ def _text_rows(rows: Iterator[Row]) -> Iterator[Row]:
         raise FileProblem(f"Row {number + 1} could not be read: {exc}.") from None
 
 
+def _windows_1252_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: bytes that are not UTF-8 read as Windows-1252 (Latin-1 for the five it leaves
+    undefined), one by one, and decoding goes on as UTF-8 after them."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = bytes(error.object[error.start : error.end])
+    return "".join(bytes([byte]).decode("cp1252", "ignore") or chr(byte) for byte in bad), error.end
+
+
+WINDOWS_1252_FALLBACK = "herald-windows-1252-fallback"
+codecs.register_error(WINDOWS_1252_FALLBACK, _windows_1252_bytes)
+
+
 def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, int]:
-    """UTF-8 (BOM or not) or UTF-16 with a BOM; else Windows-1252, the "Latin-1" of spreadsheet exports;
-    else Latin-1 itself, which reads any bytes. Returns the encoding and the number of lines seen."""
+    """UTF-16 with a BOM; else UTF-8 (BOM or not), where a byte that is not UTF-8 reads as Windows-1252, the
+    "Latin-1" of spreadsheet exports (open_sheet's WINDOWS_1252_FALLBACK): a whole Latin-1 file, and a Latin-1
+    row pasted into a UTF-8 one, both read right, and the UTF-8 rows around it stay UTF-8. (A run of Latin-1
+    letters that happens to be valid UTF-8, "Ã©", is read as UTF-8: no real text has one.) Returns the encoding
+    and, with `scan`, the number of lines."""
     head = fh.read(4)
     if head.startswith(codecs.BOM_UTF8):
-        candidates = ["utf-8-sig"]
+        encoding = "utf-8-sig"
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates = ["utf-16"]
+        encoding = "utf-16"
     else:
-        candidates = ["utf-8", "cp1252", "latin-1"]
-    for encoding in candidates:
+        encoding = "utf-8"
+    lines, last = 0, b""
+    if scan:
         fh.seek(0)
-        decoder = codecs.getincrementaldecoder(encoding)()
-        lines, last = 0, b""
-        try:
-            while block := fh.read(BLOCK):
-                decoder.decode(block)
-                lines += block.count(b"\n")
-                last = block
-                if not scan:
-                    break
-            if scan:
-                decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return encoding, lines + (1 if last and not last.endswith(b"\n") else 0)
-    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+        while block := fh.read(BLOCK):
+            lines += block.count(b"\n")
+            last = block
+    return encoding, lines + (1 if last and not last.endswith(b"\n") else 0)
 
 
 def sniff_delimiter(sample: str) -> str:

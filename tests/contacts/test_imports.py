@@ -237,6 +237,27 @@ def test_contact_import_reads_windows_1252_symbols():
     assert contact("+919812345678").attributes == {"plan": "Gold €5"}
 
 
+def test_contact_import_reads_a_latin1_row_in_a_utf8_file_without_garbling_the_utf8_rows(settings):
+    """A row pasted in from a Windows export, past the first megabyte the upload's check reads."""
+    utf8 = "".join(f"98{n:08d},Zoë,Pondichéry\n" for n in range(60_000)).encode()
+    content = b"Mobile,First name,City\n" + utf8 + "9700000000,José,Núñez €\n".encode("cp1252")
+    assert len(content) > 1 << 20
+
+    contact_import = run(content)
+
+    assert counts(contact_import)["created"] == 60_001 and counts(contact_import)["invalid"] == 0
+    assert contact("+919800000000").first_name == "Zoë"
+    assert contact("+919800000000").attributes == {"city": "Pondichéry"}
+    assert contact("+919700000000").first_name == "José"
+    assert contact("+919700000000").attributes == {"city": "Núñez €"}
+
+
+def test_contact_import_reads_the_bytes_windows_1252_leaves_undefined_as_latin1():
+    run(b"Mobile,Note\n9812345678,a\x81b\xe9\n")
+
+    assert contact("+919812345678").attributes == {"note": "a\x81b\xe9"}
+
+
 # --- bad rows -------------------------------------------------------------------------------------
 
 
