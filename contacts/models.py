@@ -8,13 +8,13 @@ from django.db.models.functions import Lower, Now
 
 from config.validators import validate_storable_json
 from contacts.phones import PhoneNumberField
-from contacts.validators import time_zone_named, validate_attributes, validate_time_zone
+from contacts.validators import time_zone_named, validate_attributes, validate_tag_name, validate_time_zone
 
 TAG_NAME_TAKEN = "A tag with this name exists already (in capitals or not)."
 
 
 class Tag(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_tag_name])
     description = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 

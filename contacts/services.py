@@ -17,6 +17,7 @@ from django.db.models import ProtectedError, Q
 from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
 from contacts.selectors import tags_named
+from contacts.validators import TAG_NAME_COMMA
 
 # Contact fields that the API and admin may write (tags go through their own argument).
 CONTACT_FIELDS = (
@@ -42,6 +43,8 @@ def tag_names_clean(names: Iterable[str], *, field: str = "tags") -> list[str]:
             raise ValidationError({field: "Tag names cannot be blank."})
         if len(name) > TAG_NAME_MAX:
             raise ValidationError({field: f"Tag name {name[:20]!r}… is longer than {TAG_NAME_MAX} characters."})
+        if "," in name:
+            raise ValidationError({field: f"{name!r}: {TAG_NAME_COMMA}"})
         cleaned.setdefault(name.lower(), name)
     return list(cleaned.values())
 

@@ -10,6 +10,14 @@ from django.core.exceptions import ValidationError
 TIME_ZONE_EXAMPLE = "e.g. Asia/Kolkata"
 
 
+TAG_NAME_COMMA = "A tag name cannot contain a comma: commas separate tags (in filters, in the import's new tags)."
+
+
+def validate_tag_name(value: str) -> None:
+    if "," in value:
+        raise ValidationError(TAG_NAME_COMMA)
+
+
 @lru_cache(maxsize=1)
 def _time_zones() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones()}

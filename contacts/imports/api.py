@@ -84,7 +84,8 @@ class ContactImportCreateSerializer(serializers.Serializer):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=100),
         required=False,
-        help_text="Tag names applied to every imported contact; missing tags are created. Contacts imports only.",
+        help_text="Tag names applied to every imported contact; missing tags are created. Contacts imports only. "
+        'A form field may list several, separated by commas: "diwali,vip".',
     )
     mode = NamedChoiceField(enum_name="ImportModeEnum", choices=Mode.choices, default=Mode.CREATE_UPDATE)
     default_region = serializers.CharField(
@@ -95,6 +96,10 @@ class ContactImportCreateSerializer(serializers.Serializer):
         help_text='Unsubscribers: {"scope": "sender", "value": "HERALD", "reason": "…"}; '
         'DLT templates: {"account_id": 1}.',
     )
+
+    def validate_tags(self, value: list[str]) -> list[str]:
+        """`-F tags=diwali,vip` is two tags, as the admin's "new tags" are (a tag name has no comma)."""
+        return [name.strip() for item in value for name in item.split(",") if name.strip()]
 
 
 class ImportChangePermissions(StrictModelPermissions):

@@ -257,6 +257,15 @@ class TestTags:
         assert api.post("/api/v1/tags/", {"name": "vip"}).json().keys() == {"name"}
         assert api.delete(f"/api/v1/tags/{tag_id}/").status_code == 204
 
+    def test_a_tag_name_with_a_comma_is_refused_naming_the_field(self, api):
+        """The tag filter (?tag=a,b) and the import's new tags split on commas: such a tag could not be found."""
+        response = api.post("/api/v1/tags/", {"name": "diwali,vip"})
+        assert response.status_code == 400 and "cannot contain a comma" in response.json()["name"][0]
+        contact = ContactFactory()
+        response = api.post("/api/v1/contacts/tag/", {"contacts": [contact.pk], "tags": ["diwali,vip"]})
+        assert response.status_code == 400 and "cannot contain a comma" in response.json()["tags"][0]
+        assert not Tag.objects.exists()
+
     def test_a_name_in_another_case_is_the_same_tag(self, api):
         vip = TagFactory(name="VIP")
         contacts = [ContactFactory(), ContactFactory()]

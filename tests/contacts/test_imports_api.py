@@ -63,6 +63,13 @@ def test_import_upload_answers_201_with_the_waiting_import(api):
     assert body["error_report_url"] is None and body["created_by"] == "user0"
 
 
+def test_import_upload_takes_tags_separated_by_commas_as_the_admin_does(api):
+    response = upload(api, tags="diwali, Vip")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["tags"] == ["Vip", "diwali"]
+
+
 def test_import_upload_spooled_to_disk_is_read_the_same(api, settings):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # as a large upload: Django keeps it in a temporary file
 
