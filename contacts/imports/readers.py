@@ -89,8 +89,14 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
     if fmt == "txt":
         rows = ((number, [line.strip()]) for number, line in enumerate(_without_nul(text), start=1))
     else:
-        delimiter = sniff_delimiter(text.read(SNIFF_SIZE))
+        sample = text.read(SNIFF_SIZE)
         text.seek(0)
+        if declared := EXCEL_SEPARATOR_LINE.match(sample):  # Excel's "sep=;" line: it names the delimiter and
+            delimiter = declared[1]  # is no row (Excel does not show it, so the header stays row 1)
+            text.readline()
+            lines -= 1
+        else:
+            delimiter = sniff_delimiter(sample)
         rows = enumerate(csv.reader(_without_nul(text), delimiter=delimiter), start=1)
     return Sheet(_text_rows(rows), lines=lines if scan else None, close=text.detach)
 
@@ -144,6 +150,9 @@ def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, int]:
             lines += block.count(b"\n")
             last = block
     return encoding, lines + (1 if last and not last.endswith(b"\n") else 0)
+
+
+EXCEL_SEPARATOR_LINE = re.compile(r"\ufeff?sep=([^\r\n])\r?(\n|$)", re.IGNORECASE)
 
 
 def sniff_delimiter(sample: str) -> str:

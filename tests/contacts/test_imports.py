@@ -112,6 +112,14 @@ def test_contact_import_reads_csv_with_any_delimiter(delimiter):
     assert contact_import.file_format == "csv" and contact_import.rows_total == 4
 
 
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_contact_import_takes_the_delimiter_from_excels_sep_line_and_numbers_rows_after_it(line_end):
+    contact_import = run(line_end.join(["sep=;", *csv_text(GOOD_AND_BAD, ";").splitlines()]) + line_end)
+
+    assert counts(contact_import)["created"] == 2 and contact_import.rows_total == 4
+    assert [line[:2] for line in report(contact_import)[1:]] == [["4", "Phone"], ["5", "E-mail"]]
+
+
 def test_contact_import_reads_txt_one_number_per_line():
     content = "mobile\n9812345678\n\n+14155552671\nnot a phone\n0091 98123 45679\n"
 
