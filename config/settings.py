@@ -199,6 +199,12 @@ PROMOTIONAL_WINDOWS = {
 }
 IDENTICAL_TEXT_LIMIT_PER_HOUR = 6  # MOBtexting/TRAI: identical texts from one sender to one number
 
+# --- Imports (contacts.imports) -------------------------------------------------------------------
+IMPORT_MAX_FILE_MB = env.float("IMPORT_MAX_FILE_MB", default=200.0)  # an upload over this is refused
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)  # a file of more rows is refused before merging
+IMPORT_CHUNK_SIZE = env.int("IMPORT_CHUNK_SIZE", default=20_000)  # rows a transaction (and a progress step)
+IMPORT_MERGE_CONNECTIONS = env.int("IMPORT_MERGE_CONNECTIONS", default=2)  # chunks merged side by side
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL

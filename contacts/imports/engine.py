@@ -51,9 +51,6 @@ from contacts.models import ContactImport
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 20_000
-DEFAULT_MERGE_CONNECTIONS = 2
-DEFAULT_MAX_ROWS = 1_000_000
 ERROR_VALUE_MAX = 200  # characters of a bad value quoted in the error report
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": None})
 
@@ -67,11 +64,11 @@ class ChunkAbandoned(Exception):
 
 
 def max_rows() -> int:
-    return getattr(settings, "IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS)
+    return settings.IMPORT_MAX_ROWS
 
 
 def merge_connections() -> int:
-    return max(1, getattr(settings, "IMPORT_MERGE_CONNECTIONS", DEFAULT_MERGE_CONNECTIONS))
+    return max(1, settings.IMPORT_MERGE_CONNECTIONS)
 
 
 def copy_line(values: list[str]) -> str:
@@ -198,7 +195,7 @@ class ImportRun:
         progress: Callable[[ContactImport], None] | None = None,
     ):
         self.contact_import = contact_import
-        self.chunk_size = chunk_size or getattr(settings, "IMPORT_CHUNK_SIZE", DEFAULT_CHUNK_SIZE)
+        self.chunk_size = chunk_size or settings.IMPORT_CHUNK_SIZE
         self.progress = progress
         self.report = ErrorReport()
 

@@ -29,7 +29,6 @@ from contacts.services import tags_get_or_create
 logger = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 0x494D5054  # "IMPT": a session advisory lock (namespace, import id) per running import
-DEFAULT_MAX_FILE_MB = 200
 Status = ContactImport.Status
 FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
@@ -214,7 +213,7 @@ def _run_finish(import_id: int, status: str, message: str = "") -> ContactImport
 
 def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str, Layout]:
     """The file's format and columns, read from its first rows; raises ValidationError naming file or mapping."""
-    limit_mb = getattr(settings, "IMPORT_MAX_FILE_MB", DEFAULT_MAX_FILE_MB)
+    limit_mb = settings.IMPORT_MAX_FILE_MB
     size = getattr(file, "size", None)
     if not size:
         raise ValidationError({"file": "The file is empty."})

@@ -7,6 +7,8 @@ import csv
 import datetime
 import io
 import re
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -622,6 +624,17 @@ def test_contact_import_create_refuses_a_bad_upload_naming_the_field(name, conte
     assert field in error.value.message_dict
     assert message in " ".join(error.value.message_dict[field])
     assert not ContactImport.objects.exists() and not Tag.objects.exists()
+
+
+def test_the_import_limits_are_read_from_the_environment(base_worker_env):
+    """An operator sets the limits as every other setting, without editing code."""
+    env = {**base_worker_env, "IMPORT_MAX_FILE_MB": "500", "IMPORT_MAX_ROWS": "2000000"}
+    shown = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.IMPORT_MAX_FILE_MB, settings.IMPORT_MAX_ROWS)"],
+        env=env, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+
+    assert shown.stdout.split() == ["500.0", "2000000"]
 
 
 def test_contact_import_create_refuses_a_file_over_the_size_limit(settings):
