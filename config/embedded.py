@@ -124,12 +124,30 @@ def _postgres_server(pgserver):
 
 
 def redis_url() -> str:
-    """Start (or reuse) the shared embedded Redis on HERALD_REDIS_PORT and return its URL."""
-    port = DEFAULT_REDIS_PORT
+    """Start (or reuse) this checkout's embedded Redis (var/redis) and return its URL.
+
+    It listens on HERALD_REDIS_PORT (6389) when that is free, else on a free port. A Redis that answers on the
+    port but was not started from this checkout (another checkout's `make run`) is never shared: two products
+    on one broker would run each other's tasks, and stopping one would stop the other's Redis."""
     with _services_lock():
-        if not _port_answers(port):
+        port = _own_redis_port()
+        if port is None:
+            port = DEFAULT_REDIS_PORT if not _port_answers(DEFAULT_REDIS_PORT) else _free_port()
             _start_redis(port, REDIS_DIR, daemonize=True)
+            (REDIS_DIR / "redis.port").write_text(str(port))
     return f"redis://127.0.0.1:{port}/0"
+
+
+def _own_redis_port() -> int | None:
+    """The port of the Redis this checkout started, if it still runs and answers there."""
+    try:
+        pid = int((REDIS_DIR / "redis.pid").read_text().strip())
+        port_file = REDIS_DIR / "redis.port"  # (none: started before ports were noted, always on the default)
+        port = int(port_file.read_text().strip()) if port_file.exists() else DEFAULT_REDIS_PORT
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return port if _port_answers(port) else None
 
 
 def private_redis_url() -> str:
