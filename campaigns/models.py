@@ -16,6 +16,7 @@ from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 MessageStatus = models.TextChoices("MessageStatus", [(s.name, s.value) for s in Status])
 # The error_code of a failure Herald assumed, not one the vendor reported: an answer was lost and nothing
 # proved the vendor got the message. A delivery report that arrives later overturns it (services/reports.py).
+IN_DOUBT = "in_doubt"  # Frame.response: the refs an uncertain frame's lost answers concerned (absent: all)
 OUTCOME_UNKNOWN = "outcome-unknown"
 IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"  # named by the service that catches its violation
 

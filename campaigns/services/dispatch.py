@@ -29,7 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns import ratelimit
-from campaigns.models import Campaign, Frame
+from campaigns.models import IN_DOUBT, Campaign, Frame
 from campaigns.rendering import compile_text, contact_values
 from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
 from campaigns.services.lifecycle import campaign_pause_on_trouble, frames_close_after_stop
@@ -461,11 +461,20 @@ def _reports_rematch(reclaimed: list[PreparedFrame], context: SendContext) -> No
         )
 
 
+def _record_results(prepared: PreparedFrame, results: list[RecipientResult], context: SendContext) -> None:
+    """Record some of a frame's recipients (the frame goes on): their messages, and the campaign's cost."""
+    rows = _results_rows(prepared, results, context)
+    messages_record(rows)
+    cost = sum((row[8] or Decimal(0)) for row in rows if row[9])
+    if cost and prepared.frame.campaign_id is not None:
+        Campaign.objects.filter(pk=prepared.frame.campaign_id).update(cost_actual=F("cost_actual") + cost)
+
+
 def frame_record_partial(prepared: PreparedFrame, result: SendResult, context: SendContext) -> None:
     """A frame sent in several requests that stopped part-way: record the recipients the vendor answered, then
     treat the rest as the frame's failure (retried as the error says, or failed), so that a retry sends only
     the messages still pending."""
-    messages_record(_results_rows(prepared, result.results, context))
+    _record_results(prepared, result.results, context)
     answered = {r.external_ref for r in result.results}
     rest = replace(
         prepared,
@@ -498,9 +507,7 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     frame = prepared.frame
     vendor = context.backend.label or context.account.kind
     message = f"{vendor}: {error.message}"[:1000]
-    # No answer, or a gateway's 502/504 in the vendor's place: the vendor may have the frame (a 500 or 503 is
-    # the vendor's own answer that it did not take it).
-    lost_answer = isinstance(error, ConnectionFailed) and error.status_code in (None, 502, 504)
+    lost_answer = answer_lost(error)
     pause = _is_account_problem(error) and frame.campaign_id is not None
     with transaction.atomic():
         if pause:
@@ -516,6 +523,9 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
             response = dict(frame.response)
             if lost_answer and not frame.reclaimed:
                 response["uncertain_since"] = timezone.now().isoformat()
+                response.pop(IN_DOUBT, None)
+            if lost_answer:
+                _note_in_doubt(response, error.attempted, fresh=not frame.reclaimed)
             Frame.objects.filter(pk=frame.id).update(
                 state=Frame.State.PENDING, error=message, error_code=error.code[:32], uncertain=lost_answer or frame.reclaimed,
                 next_attempt_at=timezone.now() + timedelta(seconds=_backoff(frame.attempts, error)), response=response,
@@ -541,6 +551,22 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     return message
 
 
+def answer_lost(error: BackendError) -> bool:
+    """No answer, or a gateway's 502/504 in the vendor's place: the vendor may have the request (a 500 or 503
+    is the vendor's own answer that it did not take it)."""
+    return isinstance(error, ConnectionFailed) and error.status_code in (None, 502, 504)
+
+
+def _note_in_doubt(response: dict, attempted: list[str] | None, *, fresh: bool) -> None:
+    """Add to an uncertain frame's refs in doubt those of a request whose answer was lost: the frame's other
+    unanswered recipients were never sent, so recovery sends them rather than wait for their reports. A frame
+    already in doubt as a whole (no list) stays so."""
+    if attempted is None:
+        response.pop(IN_DOUBT, None)
+    elif fresh or IN_DOUBT in response:
+        response[IN_DOUBT] = sorted({*response.get(IN_DOUBT, ()), *attempted})
+
+
 def campaign_round_failed(*, campaign_id: int, last_error: str) -> None:
     """Count a round of requests that all failed; pause the campaign after N rounds in a row, saying why.
 
@@ -560,11 +586,19 @@ def campaign_round_failed(*, campaign_id: int, last_error: str) -> None:
         )
 
 
-def frame_defer(prepared: PreparedFrame, seconds: float) -> None:
-    """Recovery must wait (reports not in yet): try this frame again later, still uncertain."""
-    Frame.objects.filter(pk=prepared.frame.id).update(
-        state=Frame.State.PENDING, uncertain=True, next_attempt_at=timezone.now() + timedelta(seconds=seconds)
-    )
+def frame_defer(prepared: PreparedFrame, seconds: float, context: SendContext, sent: SendResult | None = None) -> None:
+    """Recovery must wait (reports not in yet): try this frame again later, still uncertain. `sent`: what
+    recovery sent meanwhile of the frame's recipients that were never sent, recorded now."""
+    response = dict(prepared.frame.response)
+    with transaction.atomic():
+        if sent is not None:
+            _record_results(prepared, sent.results, context)
+            if sent.unsent_error is not None and answer_lost(sent.unsent_error):
+                _note_in_doubt(response, sent.unsent_error.attempted, fresh=False)
+        Frame.objects.filter(pk=prepared.frame.id).update(
+            state=Frame.State.PENDING, uncertain=True, next_attempt_at=timezone.now() + timedelta(seconds=seconds),
+            response=response,
+        )  # fmt: skip
     if prepared.frame.campaign_id is not None:
         frames_close_after_stop(campaign_id=prepared.frame.campaign_id)  # cancelled while it was in flight
 
@@ -575,7 +609,7 @@ def frames_finish(prepared: list[PreparedFrame], outcomes: list[CallOutcome], co
     successes, last_error = [], ""
     for frame, outcome in zip(prepared, outcomes, strict=True):
         if outcome.deferred_until is not None:
-            frame_defer(frame, outcome.deferred_until)
+            frame_defer(frame, outcome.deferred_until, context, sent=outcome.result)
         elif outcome.error is not None:
             last_error = frame_record_failure(frame, context, outcome.error)
         elif outcome.result.unsent_error is not None:

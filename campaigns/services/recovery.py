@@ -13,7 +13,9 @@ the vendor already has, and send again only what it never got (DESIGN §3.6).
   rather than wait for ever.
 - "callbacks" (Devino, no lookup API): refs whose delivery reports arrived were received; the rest
   are resent once the settle window has passed, if the account accepts at-least-once delivery,
-  and otherwise failed as "outcome unknown".
+  and otherwise failed as "outcome unknown". A frame sent in several requests (Devino: one per text) knows
+  which requests' answers were lost (Frame.response["in_doubt"]): its recipients that no request carried
+  were never sent, and are sent at once, while those in doubt wait for their reports.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns.models import OUTCOME_UNKNOWN, StatusEvent
+from campaigns.models import IN_DOUBT, OUTCOME_UNKNOWN, StatusEvent
 from campaigns.services.reports import status_reports_ticket_of_frame
 from providers.backends.base import Account, Backend, NotReadyYet, RecipientResult, SendResult, Status
 
@@ -55,15 +57,24 @@ def frame_reconcile(prepared, context, account: Account):
         # they were received: recorded as submitted, never resent, their reports still match by our ref.
         received = [RecipientResult(r.external_ref, r.address, True, Status.SUBMITTED) for r in outbound.recipients]
         return CallOutcome(SendResult(received, summary={"reconciled": "lookup", "not_ready_after": int(waited)}))
+    never_sent = []
     if known is None:
         known = _known_from_reports(context.account.pk, outbound)
         if backend.recovery == "resend" and not known:  # past the window: reports name its ticket, not our ref
             known = _known_from_frame_ticket(context.account.pk, outbound, in_doubt_since(prepared))
         remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]
+        if (doubted := prepared.frame.response.get(IN_DOUBT)) is not None and mode == "callbacks":
+            doubted = set(doubted)
+            never_sent = [r for r in remaining if r.external_ref not in doubted]
+            remaining = [r for r in remaining if r.external_ref in doubted]
         if remaining:
             waited = _waited(prepared)
             if waited < settings.CALLBACK_SETTLE:
-                return CallOutcome(deferred_until=settings.CALLBACK_SETTLE - waited)
+                if not never_sent:
+                    return CallOutcome(deferred_until=settings.CALLBACK_SETTLE - waited)
+                # Send those now; the frame waits for the others' reports.
+                sent = backend.send(account, replace(outbound, recipients=never_sent))
+                return CallOutcome(sent, deferred_until=settings.CALLBACK_SETTLE - waited)
             if not context.account.options.get("at_least_once"):
                 if backend.recovery == "resend":  # past the vendor's de-duplication window
                     why = (
@@ -77,7 +88,10 @@ def frame_reconcile(prepared, context, account: Account):
                                     text=f"outcome unknown: {why}")
                     for r in remaining
                 ]  # fmt: skip
-                return CallOutcome(SendResult([*known, *unknown], summary={"reconciled": "callbacks"}))
+                if not never_sent:
+                    return CallOutcome(SendResult([*known, *unknown], summary={"reconciled": "callbacks"}))
+                known, remaining = [*known, *unknown], []
+        remaining = [*remaining, *never_sent]
     else:
         remaining = [r for r in outbound.recipients if r.external_ref not in {k.external_ref for k in known}]
         if remaining and (waited := _waited(prepared)) < settings.LOOKUP_SETTLE:

@@ -276,9 +276,14 @@ class RemoteUnsubscriber:
 
 
 class BackendError(Exception):
-    """Base of every error a backend raises. `retryable` tells the engine whether to try again."""
+    """Base of every error a backend raises. `retryable` tells the engine whether to try again.
+
+    `attempted`, set by a backend that sends a frame in several requests: the refs of the request that failed.
+    If its answer was lost, only these may have reached the vendor; the frame's other unanswered recipients
+    were never sent. None: any of them may have."""
 
     retryable: ClassVar[bool] = False
+    attempted: list[str] | None = None
 
     def __init__(self, message: str, *, code: str = "", status_code: int | None = None):
         super().__init__(message)

@@ -115,7 +115,8 @@ class DevinoBackend(Backend):
         An error after an earlier request of the same frame was accepted is not raised, since a retry of the
         whole frame would resend what Devino already took. A text Devino refuses (Rejected) fails its own
         recipients and the other texts go on; any other error stops there, and the recipients not sent come
-        back as `unsent_error` for the engine to retry.
+        back as `unsent_error` for the engine to retry. That error (raised or not) names in `attempted` the
+        recipients of its request: if its answer was lost, Devino may have them, and none of the others.
         """
         task_id, trigger_id = self._task(account)
         by_text: dict[str, list[int]] = {}
@@ -128,6 +129,7 @@ class DevinoBackend(Backend):
             try:
                 answers = self._send_text(account, frame, task_id, trigger_id, text, recipients)
             except BackendError as exc:
+                exc.attempted = [r.external_ref for r in recipients]
                 if not any(r.accepted for r in results.values()):
                     raise
                 if not isinstance(exc, Rejected):

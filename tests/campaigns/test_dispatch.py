@@ -697,7 +697,7 @@ def test_a_failure_herald_assumed_is_overturned_by_the_report_that_comes_later(d
     fails as "outcome unknown". That is Herald's guess, not the vendor's word: the delivery report that
     arrives after it makes the message delivered, and the counters follow."""
     sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)  # Devino takes the frame; its answer is lost
-    campaign = _prepared_campaign(devino, 3, frame_size=3)
+    campaign = _prepared_campaign(devino, 3, frame_size=3, start_text="Your parcel is on its way")  # one request
     frame = Frame.objects.get(campaign=campaign)
     _send_due(campaign, frame)
     sandbox.configure(rate_drop=0.0)
@@ -710,6 +710,43 @@ def test_a_failure_herald_assumed_is_overturned_by_the_report_that_comes_later(d
     assert set(messages.values_list("status", "error_code", "reason")) == {("delivered", "", "")}
     campaign.refresh_from_db()
     assert campaign.counters == {"delivered": 3}
+
+
+def _devino_accepted(sandbox) -> list[int]:
+    return sorted(n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "devino")
+
+
+@pytest.mark.parametrize("devino_took_it", [True, False])
+def test_a_devino_frame_whose_first_answer_was_lost_sends_the_texts_it_never_sent_and_waits_only_for_that_one(
+    devino, sandbox, settings, devino_took_it
+):
+    """Personalised texts go to Devino in one request each. The first request's answer is lost: only its
+    recipient may have reached Devino. The others were never sent: they go at once, and only the one in doubt
+    waits for a report (here none comes, so it fails as "outcome unknown" once the settle window is over)."""
+    ProviderAccount.objects.filter(pk=devino.pk).update(price_per_part="0.5")
+    sandbox.configure(rate_drop=1.0, fault_after_accept=1.0 if devino_took_it else 0.0)
+    campaign = _prepared_campaign(devino, 3, frame_size=3, start_text="Hi {{first_name}}")
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    assert frame.uncertain and frame.state == "pending" and len(frame.response["in_doubt"]) == 1
+    doubted = Message.objects.get(external_ref=frame.response["in_doubt"][0])
+    sandbox.configure(rate_drop=0.0)
+
+    _send_due(campaign, frame)  # at once: well inside CALLBACK_SETTLE
+    messages = Message.objects.filter(campaign=campaign)
+    assert set(messages.exclude(pk=doubted.pk).values_list("status", flat=True)) == {"submitted"}
+    assert Message.objects.get(pk=doubted.pk).status == "pending", "it waits for its report"
+    assert frame.state == "pending" and frame.uncertain
+    assert _devino_accepted(sandbox) == ([1, 1, 1] if devino_took_it else [1, 1])
+
+    settings.CALLBACK_SETTLE = 0.0
+    _send_due(campaign, frame)
+    assert Message.objects.get(pk=doubted.pk).error_code == OUTCOME_UNKNOWN
+    assert frame.state == "sent"
+    assert _devino_accepted(sandbox) == ([1, 1, 1] if devino_took_it else [1, 1]), "nothing sent twice"
+    campaign.refresh_from_db()
+    assert campaign.counters == {"submitted": 2, "failed": 1}
+    assert campaign.cost_actual == Decimal("1.0"), "the two sent while the frame waited are paid for"
 
 
 @pytest.mark.parametrize("then", ["cancelled", "gave up"])
