@@ -205,8 +205,8 @@ def _json(value) -> dict:
 
 
 def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[PreparedFrame]:
-    """Suppress whoever unsubscribed since launch and render the others' texts: two statements for all the
-    claimed frames together.
+    """Suppress whoever unsubscribed since launch (or whose contact was deleted or deactivated) and render the
+    others' texts: two statements for all the claimed frames together.
 
     The messages are not written here: they stay `pending` while their frame is `sending` (the frame's state
     and advisory lock are what mark them in flight, for cancel and for recovery), and move once, when their
@@ -242,17 +242,41 @@ def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[Pre
             f"""
             SELECT m.id, m.frame_id, m.address, m.external_ref::text, m.text,
                    c.first_name, c.last_name, c.email, c.phone, c.identity, c.country, c.language, c.timezone,
-                   {attributes}
+                   {attributes},
+                   CASE WHEN m.campaign_id IS NULL THEN '' WHEN c.id IS NULL THEN 'contact deleted'
+                        WHEN NOT c.is_active THEN 'inactive contact' ELSE '' END
             FROM campaigns_message m LEFT JOIN contacts_contact c ON c.id = m.contact_id
             WHERE m.frame_id = ANY(%s) AND m.status IN ('pending', 'queued') ORDER BY m.id
             """,
             [frame_ids],
         )
         rows = cursor.fetchall()
+        if gone := {row[0]: row[-1] for row in rows if row[-1]}:
+            _messages_suppress(cursor, gone)
+            rows = [row for row in rows if row[0] not in gone]
     by_frame: dict[int, list[tuple]] = {f.id: [] for f in frames}
     for row in rows:
         by_frame[row[1]].append(row)
     return [_prepared(frame, by_frame[frame.id], context) for frame in frames]
+
+
+def _messages_suppress(cursor, reasons: dict[int, str]) -> None:
+    """Suppress campaign messages whose contact was deleted or deactivated since launch (as materialising
+    suppresses an inactive contact): nobody is messaged after staff took them out. Rare: one statement then."""
+    cursor.execute(
+        f"""
+        WITH v(id, reason) AS (SELECT * FROM unnest(%s::bigint[], %s::text[])), locked AS (
+            SELECT m.id, m.status FROM campaigns_message m JOIN v ON v.id = m.id
+            WHERE m.status IN ('pending', 'queued') ORDER BY m.id FOR UPDATE OF m
+        ), moved AS (
+            UPDATE campaigns_message m SET status = 'suppressed', reason = v.reason, final_at = now(), updated_at = now()
+            FROM locked JOIN v ON v.id = locked.id WHERE m.id = locked.id
+            RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
+        ) {moved_counters_sql("moved")}
+        SELECT count(*) FROM moved
+        """,
+        [list(reasons), list(reasons.values())],
+    )
 
 
 def _prepared(frame: ClaimedFrame, rows: list[tuple], context: SendContext) -> PreparedFrame:
@@ -266,7 +290,7 @@ def _prepared(frame: ClaimedFrame, rows: list[tuple], context: SendContext) -> P
         if stored_text and context.campaign is None:  # transactional: the text was given at creation
             text, variables = stored_text, {}
         else:
-            text, variables = template.fill(contact_values(dict(zip(names, row[5:], strict=True)), variables_used))
+            text, variables = template.fill(contact_values(dict(zip(names, row[5:14], strict=True)), variables_used))
         too_long = [k for k, v in variables.items() if len(v) > DLT_VARIABLE_MAX] if context.dlt_checked else []
         if too_long:
             local_failures.append((message_id, f"DLT variable {too_long[0]} is over {DLT_VARIABLE_MAX} characters"))

@@ -609,6 +609,26 @@ def test_a_gateways_504_after_the_vendor_took_the_message_is_reconciled_not_sent
     assert _hyber_accepted(sandbox) == 1, "sent twice"
 
 
+def test_a_contact_deleted_or_deactivated_after_launch_is_not_messaged(octopush, sandbox):
+    """Staff take someone out while the campaign sends (an erasure request, a deactivated contact): their
+    message is suppressed with the reason when its frame goes, as materialising suppresses an inactive contact."""
+    campaign = _prepared_campaign(octopush, 3, frame_size=3)
+    frame = Frame.objects.get(campaign=campaign)
+    erased, deactivated, kept = Message.objects.filter(campaign=campaign).order_by("id")
+    Contact.objects.get(pk=erased.contact_id).delete()
+    Contact.objects.filter(pk=deactivated.contact_id).update(is_active=False)
+
+    _send_due(campaign, frame)
+
+    statuses = dict(Message.objects.filter(campaign=campaign).values_list("id", "status"))
+    assert statuses == {erased.pk: "suppressed", deactivated.pk: "suppressed", kept.pk: "submitted"}
+    assert Message.objects.get(pk=erased.pk).reason == "contact deleted"
+    assert Message.objects.get(pk=deactivated.pk).reason == "inactive contact"
+    assert _octopush_accepted(sandbox) == [1] and sandbox.state.accepted_by_address[("octopush", kept.address)] == 1
+    campaign.refresh_from_db()
+    assert campaign.counters == {"submitted": 1, "suppressed": 2}
+
+
 def _octopush_accepted(sandbox) -> list[int]:
     return sorted(n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "octopush")
 
