@@ -671,8 +671,12 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
     batch = settings.SINGLE_RECIPIENT_CONCURRENCY if context.backend.max_recipients == 1 else 1
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:
-        state = Campaign.objects.filter(pk=campaign_id).values_list("state", flat=True).first()
+        state, account_active = Campaign.objects.filter(pk=campaign_id).values_list("state", "account__is_active")[0]
         if state != Campaign.State.SENDING:
+            return None
+        if not account_active:  # staff switched the account off: it sends nothing more until switched on
+            reason = f"Paused: the provider account {campaign.account.name} was deactivated; activate it to resume."
+            campaign_pause_on_trouble(campaign_id=campaign_id, reason=reason)
             return None
         frames = frames_claim(campaign_id=campaign_id, limit=batch)
         if not frames:

@@ -90,6 +90,10 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
     campaign = _locked(campaign_id)
     if campaign.state != State.PAUSED:
         raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be resumed."})
+    if not campaign.account.is_active:
+        raise ValidationError(
+            {"account": f"The provider account {campaign.account.name} is not active: activate it to resume."}
+        )
     prepared = campaign.audience_size is not None
     _save_state(campaign, State.SENDING if prepared else State.PREPARING, "", consecutive_failures=0)
     if prepared:

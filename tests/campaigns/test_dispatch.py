@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -25,7 +26,7 @@ from campaigns.services.dispatch import (
     frames_send,
     frames_unlock,
 )
-from campaigns.services.lifecycle import campaign_cancel, campaign_complete_if_done
+from campaigns.services.lifecycle import campaign_cancel, campaign_complete_if_done, campaign_resume
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.reports import messages_expire_unreported, status_events_apply, status_events_store
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
@@ -351,6 +352,26 @@ def test_bad_credentials_pause_the_campaign_at_once_without_failing_messages(oct
     assert campaign.state == Campaign.State.PAUSED
     assert "needs attention" in campaign.state_reason
     assert Message.objects.filter(campaign=campaign, status__in=["pending", "queued"]).count() == 20
+
+
+def test_an_account_deactivated_mid_campaign_pauses_it_and_sends_nothing_more_until_activated(octopush, sandbox):
+    campaign = _prepared_campaign(octopush, 30, frame_size=10)
+    first = Frame.objects.filter(campaign=campaign).order_by("seq").first()
+    _send_due(campaign, first)
+    ProviderAccount.objects.filter(pk=octopush.pk).update(is_active=False)
+
+    assert campaign_dispatch(campaign_id=campaign.pk, budget=10) is None
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED
+    assert f"provider account {octopush.name} was deactivated" in campaign.state_reason
+    assert len(_octopush_accepted(sandbox)) == 10, "nothing more went out"
+    with pytest.raises(ValidationError, match="is not active: activate it to resume"):
+        campaign_resume(campaign_id=campaign.pk)
+
+    ProviderAccount.objects.filter(pk=octopush.pk).update(is_active=True)
+    campaign_resume(campaign_id=campaign.pk)
+    campaign_dispatch(campaign_id=campaign.pk, budget=10)
+    assert len(_octopush_accepted(sandbox)) == 30
 
 
 def test_smooth_sending_holds_later_frames_until_their_time(octopush):
