@@ -100,9 +100,7 @@ def status_poll_task() -> None:
     pollable = [kind for kind, cls in BACKENDS.items() if cls.supports_polling]
     with run_once("status_poll", ttl=600) as held:
         if held:
-            for account_id in ProviderAccount.objects.filter(is_active=True, kind__in=pollable).values_list(
-                "pk", flat=True
-            ):
+            for account_id in ProviderAccount.objects.filter(kind__in=pollable).values_list("pk", flat=True):
                 status_poll(account_id=account_id)
             status_events_apply_soon()
 

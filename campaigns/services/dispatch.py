@@ -675,6 +675,8 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
         if state != Campaign.State.SENDING:
             return None
         if not account_active:  # staff switched the account off: it sends nothing more until switched on
+            if _next_due(campaign_id) is None:  # nothing left to send (and the completion check is made)
+                return None
             reason = f"Paused: the provider account {campaign.account.name} was deactivated; activate it to resume."
             campaign_pause_on_trouble(campaign_id=campaign_id, reason=reason)
             return None

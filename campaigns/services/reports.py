@@ -390,10 +390,11 @@ def status_events_rematch(*, account_id: int, numbers: list[str], since) -> int:
 
 
 def status_poll(*, account_id: int, max_frames: int = 50) -> int:
-    """Ask a vendor's pull API about frames sent a while ago whose messages still wait for a report."""
+    """Ask a vendor's pull API about frames sent a while ago whose messages still wait for a report (an account
+    deactivated since sends nothing more, but what it sent is still followed, as its webhooks still are)."""
     account = ProviderAccount.objects.get(pk=account_id)
     backend = get_backend(account.kind)
-    if not backend.supports_polling or not account.is_active:
+    if not backend.supports_polling:
         return 0
     now = timezone.now()
     waiting = Message.objects.filter(frame=OuterRef("pk"), status__in=["submitted", "sent"])

@@ -25,7 +25,7 @@ from campaigns.services import (
 )
 from campaigns.services.schedule import dispatchers_watchdog
 from contacts.models import Unsubscriber
-from providers.models import DltTemplate
+from providers.models import DltTemplate, ProviderAccount
 from tests.campaigns.conftest import contacts_tagged, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -277,15 +277,24 @@ def test_injected_429_5xx_and_timeouts_at_20_percent_complete_without_duplicates
         assert counts == {"delivered": 1_000}
 
 
-@pytest.mark.parametrize("kind", ["mobtexting", "hyber"])
-def test_reports_lost_in_transit_are_recovered_by_polling(engine, kind, settings):
-    # Every callback is lost; the vendors' pull APIs (MOBtexting sms/status, Hyber DR) still have the reports.
+@pytest.mark.parametrize(("kind", "deactivated"), [("mobtexting", False), ("hyber", False), ("mobtexting", True)])
+def test_reports_lost_in_transit_are_recovered_by_polling(engine, kind, deactivated, settings):
+    """Every callback is lost; the vendors' pull APIs (MOBtexting sms/status, Hyber DR) still have the reports.
+    They are pulled for an account deactivated once everything was sent too: it sends nothing more, but what
+    it sent is still followed, as its webhooks still are."""
     engine.sandbox.configure(callback_loss=1.0, dlr_mix={"delivered": 0.8, "undelivered": 0.2}, dlr_delay=0.2)
     if kind == "hyber":
         engine.sandbox.vendors["hyber"].control("pull_delay", {"seconds": 0})
     account = engine.account(kind)
     campaign = engine.campaign(account, contacts_tagged(300), text=SHARED_TEXT)
     campaign_launch(campaign_id=campaign.pk)
+    if deactivated:
+        wait_until(
+            lambda: Frame.objects.filter(campaign=campaign).exclude(state__in=["pending", "sending"]).exists()
+            and not Frame.objects.filter(campaign=campaign, state__in=["pending", "sending"]).exists(),
+            timeout=60, what="every frame sent",
+        )  # fmt: skip
+        ProviderAccount.objects.filter(pk=account.pk).update(is_active=False)
 
     def beat():  # what celery beat runs: status_poll_task, then the apply task
         status_poll(account_id=account.pk)
