@@ -178,9 +178,10 @@ def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None,
             cursor.execute(
                 """UPDATE campaigns_frame f SET attempts = f.attempts + 1, started_at = now(), next_attempt_at = now(),
                           state = 'sending',
-                          response = CASE WHEN old.state = 'sending' AND NOT old.response ? 'uncertain_since'
+                          response = CASE WHEN old.state <> 'sending' THEN old.response
+                                          WHEN NOT old.response ? 'uncertain_since'
                                           THEN jsonb_set(old.response, '{uncertain_since}', to_jsonb(old.started_at))
-                                          ELSE old.response END
+                                          ELSE old.response - 'in_doubt' END
                    FROM campaigns_frame old WHERE old.id = f.id AND f.id = ANY(%s)
                    RETURNING f.id, f.campaign_id, f.seq, f.key, f.attempts, old.state = 'sending' OR old.uncertain,
                              f.response, f.started_at""",
@@ -251,7 +252,13 @@ def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[Pre
             [frame_ids],
         )
         rows = cursor.fetchall()
-        if gone := {row[0]: row[-1] for row in rows if row[-1]}:
+        # (Not a message of a reclaimed frame that the vendor may have: it may be on its way already.)
+        doubt = {f.id: (set(f.response[IN_DOUBT]) if IN_DOUBT in f.response else None) for f in frames if f.reclaimed}
+        if gone := {
+            row[0]: row[-1]
+            for row in rows
+            if row[-1] and (row[1] not in doubt or (doubt[row[1]] is not None and row[3] not in doubt[row[1]]))
+        }:
             _messages_suppress(cursor, gone)
             rows = [row for row in rows if row[0] not in gone]
     by_frame: dict[int, list[tuple]] = {f.id: [] for f in frames}
@@ -516,7 +523,7 @@ def _backoff(attempts: int, error: BackendError) -> float:
     return delay
 
 
-def _is_account_problem(error: BackendError) -> bool:
+def is_account_problem(error: BackendError) -> bool:
     """Errors that no frame will get past until a person fixes the account."""
     return isinstance(error, ConfigError) or (
         isinstance(error, ResponseStatusError) and error.status_code in (401, 403)
@@ -532,7 +539,7 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     vendor = context.backend.label or context.account.kind
     message = f"{vendor}: {error.message}"[:1000]
     lost_answer = answer_lost(error)
-    pause = _is_account_problem(error) and frame.campaign_id is not None
+    pause = is_account_problem(error) and frame.campaign_id is not None
     with transaction.atomic():
         if pause:
             # A reclaimed frame stays uncertain: once the account is fixed, it is reconciled, not sent afresh.
@@ -589,6 +596,8 @@ def _note_in_doubt(response: dict, attempted: list[str] | None, *, fresh: bool) 
         response.pop(IN_DOUBT, None)
     elif fresh or IN_DOUBT in response:
         response[IN_DOUBT] = sorted({*response.get(IN_DOUBT, ()), *attempted})
+        if not fresh:  # the settle window counts from this answer lost, for all of them
+            response["uncertain_since"] = timezone.now().isoformat()
 
 
 def campaign_round_failed(*, campaign_id: int, last_error: str) -> None:
@@ -671,7 +680,9 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
     batch = settings.SINGLE_RECIPIENT_CONCURRENCY if context.backend.max_recipients == 1 else 1
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:
-        state, account_active = Campaign.objects.filter(pk=campaign_id).values_list("state", "account__is_active")[0]
+        state, account_active = Campaign.objects.filter(pk=campaign_id).values_list(
+            "state", "account__is_active"
+        ).first() or (None, None)
         if state != Campaign.State.SENDING:
             return None
         if not account_active:  # staff switched the account off: it sends nothing more until switched on

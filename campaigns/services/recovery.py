@@ -28,7 +28,15 @@ from django.utils import timezone
 
 from campaigns.models import IN_DOUBT, OUTCOME_UNKNOWN, StatusEvent
 from campaigns.services.reports import status_reports_ticket_of_frame
-from providers.backends.base import Account, Backend, NotReadyYet, RecipientResult, SendResult, Status
+from providers.backends.base import (
+    Account,
+    Backend,
+    BackendError,
+    NotReadyYet,
+    RecipientResult,
+    SendResult,
+    Status,
+)
 
 # A resend is trusted to be de-duplicated until this long before the vendor's window ends: the window runs from
 # when the vendor took the first request, which may be up to a request's timeout before the answer was lost.
@@ -73,7 +81,7 @@ def frame_reconcile(prepared, context, account: Account):
                 if not never_sent:
                     return CallOutcome(deferred_until=settings.CALLBACK_SETTLE - waited)
                 # Send those now; the frame waits for the others' reports.
-                sent = backend.send(account, replace(outbound, recipients=never_sent))
+                sent = _send_never_sent(backend, account, outbound, never_sent)
                 return CallOutcome(sent, deferred_until=settings.CALLBACK_SETTLE - waited)
             if not context.account.options.get("at_least_once"):
                 if backend.recovery == "resend":  # past the vendor's de-duplication window
@@ -106,6 +114,23 @@ def frame_reconcile(prepared, context, account: Account):
         ticket, unsent_error = resent.ticket, resent.unsent_error  # a resend that stopped part-way: retry the rest
     summary = {"reconciled": mode, "resent": len(remaining)}
     return CallOutcome(SendResult(results, ticket=ticket, summary=summary, unsent_error=unsent_error))
+
+
+def _send_never_sent(backend: Backend, account: Account, outbound, recipients) -> SendResult:
+    """Send a waiting frame's recipients that were never sent. An error concerns them alone, never the frame's
+    recipients in doubt: one the vendor refuses fails them; any other leaves them for the frame's next try."""
+    from campaigns.services.dispatch import is_account_problem
+
+    try:
+        return backend.send(account, replace(outbound, recipients=recipients))
+    except BackendError as exc:
+        if exc.retryable or is_account_problem(exc):
+            return SendResult([], unsent_error=exc)
+        refused = [
+            RecipientResult(r.external_ref, r.address, False, Status.REJECTED, code=exc.code, text=exc.message)
+            for r in recipients
+        ]
+        return SendResult(refused)
 
 
 def recovery_mode(backend: Backend, waited: float) -> str:

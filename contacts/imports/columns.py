@@ -33,9 +33,14 @@ def canonical(name: str) -> str:
     return " ".join("".join(c if c.isalnum() or unicodedata.category(c)[0] == "M" else " " for c in text).split())
 
 
+_TEXT_VARIABLE = re.compile(r"[\w.-]+")  # a name texts can use as {{name}} (campaigns.rendering.VARIABLE_RE)
+
+
 def attribute_key(name: str) -> str:
-    """ "Date of Birth" -> "date_of_birth", "Prénom" -> "prenom", usable in texts as {{date_of_birth}}."""
-    return canonical(name).replace(" ", "_")
+    """ "Date of Birth" -> "date_of_birth", "Prénom" -> "prenom", "Город" -> "город", usable in texts as
+    {{date_of_birth}}; "" for a name a text could not use ("नाम": a vowel sign is no word character)."""
+    key = canonical(name).replace(" ", "_")
+    return key if _TEXT_VARIABLE.fullmatch(key) else ""
 
 
 def looks_like_data(cell: str) -> bool:
@@ -102,6 +107,10 @@ def resolve_layout(first_row: list[str], importer, mapping: dict | None, second_
             continue
         if target.startswith(ATTRIBUTE_PREFIX) and importer.keeps_attributes and target[len(ATTRIBUTE_PREFIX) :]:
             key = attribute_key(target[len(ATTRIBUTE_PREFIX) :])
+            if not key:
+                raise ValidationError(
+                    {"mapping": f"{target!r} could not be used in texts: name the attribute with letters and digits."}
+                )
             if key in attributes.values():
                 raise ValidationError({"mapping": f"Two columns are mapped to {ATTRIBUTE_PREFIX}{key}."})
             attributes[index] = key

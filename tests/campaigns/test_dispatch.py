@@ -790,6 +790,51 @@ def test_a_devino_frame_whose_first_answer_was_lost_sends_the_texts_it_never_sen
     assert campaign.cost_actual == Decimal("1.0"), "the two sent while the frame waited are paid for"
 
 
+def test_a_worker_that_dies_while_recovery_sends_a_devino_frames_never_sent_texts_leaves_the_frame_in_doubt(
+    devino, sandbox, settings
+):
+    """Recovery sends the texts no request carried, and the worker dies before it records their answer: the
+    frame left `sending` is in doubt as a whole again, so those recipients are not sent a second time."""
+    sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)
+    campaign = _prepared_campaign(devino, 3, frame_size=3, start_text="Hi {{first_name}}")
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    sandbox.configure(rate_drop=0.0)
+    context = SendContext.for_campaign(campaign)
+    claimed = frames_claim(campaign_id=campaign.pk)
+    frame_call(frames_prepare(claimed, context)[0], context)  # Devino takes the two never sent; nothing recorded
+    frames_unlock([f.id for f in claimed])  # the dead worker's session let its lock go
+    assert _devino_accepted(sandbox) == [1, 1, 1]
+
+    _send_due(campaign, frame)
+
+    assert _devino_accepted(sandbox) == [1, 1, 1], "sent twice"
+    assert frame.state == "pending" and frame.uncertain and "in_doubt" not in frame.response
+    settings.CALLBACK_SETTLE = 0.0
+    _send_due(campaign, frame)
+    assert set(Message.objects.filter(campaign=campaign).values_list("error_code", flat=True)) == {OUTCOME_UNKNOWN}
+    assert _devino_accepted(sandbox) == [1, 1, 1]
+
+
+def test_a_text_devino_refuses_while_a_frame_waits_fails_only_its_recipients(devino, sandbox, settings):
+    """The never-sent texts of a frame in doubt are sent while it waits; one Devino refuses fails its own
+    recipients, not the one in doubt, which still waits for its report."""
+    sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)
+    campaign = _prepared_campaign(devino, 2, frame_size=2, start_text="Hi {{first_name}}")
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    doubted = frame.response["in_doubt"][0]
+    sandbox.configure(rate_drop=0.0)
+    Campaign.objects.filter(pk=campaign.pk).update(text="Hi {{first_name}} " + "x" * 35_000)  # over Devino's limit
+
+    _send_due(campaign, frame)
+
+    messages = Message.objects.filter(campaign=campaign)
+    assert messages.get(external_ref=doubted).status == "pending"
+    assert messages.exclude(external_ref=doubted).get().status == "rejected"
+    assert frame.state == "pending" and frame.uncertain
+
+
 @pytest.mark.parametrize("then", ["cancelled", "gave up"])
 def test_messages_a_vendor_took_from_a_frame_that_never_finished_still_expire(devino, sandbox, settings, then):
     """Devino takes one text of a personalised frame and throttles the next; then the campaign is cancelled, or
