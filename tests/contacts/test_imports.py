@@ -570,6 +570,17 @@ def test_contact_import_reads_titles_in_any_script_and_keys_attributes_by_them()
     }  # fmt: skip
 
 
+def test_contact_import_knows_russian_french_and_hindi_titles_without_a_mapping():
+    run("Телефон,Имя,Фамилия\n9812345678,Иван,Петров\n")
+    run("Portable,Prénom,Nom de famille,Courriel\n9812345679,Zoé,Martin,zoe@example.com\n")
+    run("मोबाइल,नाम\n9812345680,राम\n")
+
+    assert (contact("+919812345678").first_name, contact("+919812345678").last_name) == ("Иван", "Петров")
+    zoe = contact("+919812345679")
+    assert (zoe.first_name, zoe.last_name, zoe.email) == ("Zoé", "Martin", "zoe@example.com")
+    assert contact("+919812345680").first_name == "राम"
+
+
 def test_contact_import_knows_an_accented_title():
     run("Téléphone,Prénom\n9812345678,Zoé\n", mapping={"Prénom": "first_name"})
 
