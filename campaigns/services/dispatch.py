@@ -436,6 +436,11 @@ def messages_record(rows: list[tuple]) -> None:
         )
 
 
+def _accepted_cost(rows: list[tuple]) -> Decimal:
+    """What the accepted messages of `messages_record` rows cost."""
+    return sum((row[8] or Decimal(0) for row in rows if row[9]), Decimal(0))
+
+
 def _record_document(rows: list[tuple]) -> str:
     return json.dumps([[*row[:8], None if row[8] is None else str(row[8]), *row[9:]] for row in rows])
 
@@ -443,9 +448,8 @@ def _record_document(rows: list[tuple]) -> str:
 def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], context: SendContext) -> None:
     """Record the outcomes of frames the vendor answered: one statement for all their messages, one for the
     frames, one for the campaign."""
-    rows, frame_rows, cost = [], [], Decimal(0)
+    rows, frame_rows = [], []
     for prepared, result in successes:
-        frame_rows_start = len(rows)
         # A recipient the vendor did not mention in its answer was not accepted.
         answered = {r.external_ref for r in result.results}
         missing = [
@@ -454,7 +458,6 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
             if ref not in answered
         ]
         rows += _results_rows(prepared, [*result.results, *missing], context)
-        cost += sum((row[8] or Decimal(0)) for row in rows[frame_rows_start:] if row[9])
         summary = {
             "ticket": result.ticket,
             **result.summary,
@@ -462,6 +465,7 @@ def frames_record_success(successes: list[tuple[PreparedFrame, SendResult]], con
         }
         frame_rows.append((prepared.frame.id, result.ticket[:100], json.dumps(summary)))
     campaign_ids = {prepared.frame.campaign_id for prepared, _ in successes} - {None}
+    cost = _accepted_cost(rows)
     values = ", ".join(["(%s::bigint, %s, %s::jsonb)"] * len(frame_rows))
     with transaction.atomic():
         if context.backend.recovery == "resend":  # first: events before messages and campaigns, as appliers lock
@@ -496,8 +500,7 @@ def _record_results(prepared: PreparedFrame, results: list[RecipientResult], con
     """Record some of a frame's recipients (the frame goes on): their messages, and the campaign's cost."""
     rows = _results_rows(prepared, results, context)
     messages_record(rows)
-    cost = sum((row[8] or Decimal(0)) for row in rows if row[9])
-    if cost and prepared.frame.campaign_id is not None:
+    if (cost := _accepted_cost(rows)) and prepared.frame.campaign_id is not None:
         Campaign.objects.filter(pk=prepared.frame.campaign_id).update(cost_actual=F("cost_actual") + cost)
 
 
