@@ -82,9 +82,8 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
         return _xlsx_sheet(fh)
     if fmt == "xls":
         return _xls_sheet(fh)
-    encoding, lines = detect_encoding(fh, scan=scan)
+    encoding, errors, lines = detect_encoding(fh, scan=scan)
     fh.seek(0)
-    errors = WINDOWS_1252_FALLBACK if encoding.startswith("utf-8") else "strict"
     text = io.TextIOWrapper(fh, encoding=encoding, errors=errors, newline="" if fmt == "csv" else None)
     if fmt == "txt":
         rows = ((number, [line.strip()]) for number, line in enumerate(_without_nul(text), start=1))
@@ -128,28 +127,54 @@ def _windows_1252_bytes(error: UnicodeError) -> tuple[str, int]:
 
 WINDOWS_1252_FALLBACK = "herald-windows-1252-fallback"
 codecs.register_error(WINDOWS_1252_FALLBACK, _windows_1252_bytes)
+_HIGH_BYTES = re.compile(rb"[\x80-\xff]+")
 
 
-def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, int]:
-    """UTF-16 with a BOM; else UTF-8 (BOM or not), where a byte that is not UTF-8 reads as Windows-1252, the
-    "Latin-1" of spreadsheet exports (open_sheet's WINDOWS_1252_FALLBACK): a whole Latin-1 file, and a Latin-1
+def looks_windows_1251(sample: bytes) -> bool:
+    """Whether a file without a BOM whose first block is `sample` is Windows-1251 (Cyrillic) rather than UTF-8.
+
+    A Russian Excel saves csv in Windows-1251, where every Cyrillic letter is one byte from 0xC0 up, so its words
+    are runs of such bytes that are no UTF-8. In Windows-1252 ("Latin-1") text they are lone accented letters among
+    ASCII ones ("José", "Müller"; at most two together, as in "ção"). So: most of the bytes that are not UTF-8 are
+    in runs of three or more, and there is less UTF-8 text than that (a UTF-8 file with one such row pasted in
+    stays UTF-8)."""
+    utf8 = not_utf8 = in_words = 0
+    for match in _HIGH_BYTES.finditer(sample):
+        run = match.group()
+        try:
+            run.decode("utf-8")
+            utf8 += len(run)
+        except UnicodeDecodeError:
+            not_utf8 += len(run)
+            in_words += len(run) if len(run) >= 3 else 0
+    return in_words * 2 > not_utf8 > utf8
+
+
+def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, str, int]:
+    """How to read a text file, from its first block: UTF-16 with a BOM; Windows-1251 when it looks Cyrillic and
+    is not UTF-8 (looks_windows_1251); else UTF-8 (BOM or not), where a byte that is not UTF-8 reads as
+    Windows-1252, the "Latin-1" of spreadsheet exports (WINDOWS_1252_FALLBACK): a whole Latin-1 file, and a Latin-1
     row pasted into a UTF-8 one, both read right, and the UTF-8 rows around it stay UTF-8. (A run of Latin-1
-    letters that happens to be valid UTF-8, "Ã©", is read as UTF-8: no real text has one.) Returns the encoding
-    and, with `scan`, the number of lines."""
+    letters that happens to be valid UTF-8, "Ã©", is read as UTF-8: no real text has one.) Returns the encoding,
+    the decoding error handler and, with `scan`, the number of lines."""
     head = fh.read(4)
     if head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
+        encoding, errors = "utf-8-sig", WINDOWS_1252_FALLBACK
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
+        encoding, errors = "utf-16", "strict"
     else:
-        encoding = "utf-8"
+        fh.seek(0)
+        if looks_windows_1251(fh.read(BLOCK)):
+            encoding, errors = "cp1251", "replace"  # 0x98, the one byte it leaves undefined, is no text
+        else:
+            encoding, errors = "utf-8", WINDOWS_1252_FALLBACK
     lines, last = 0, b""
     if scan:
         fh.seek(0)
         while block := fh.read(BLOCK):
             lines += block.count(b"\n")
             last = block
-    return encoding, lines + (1 if last and not last.endswith(b"\n") else 0)
+    return encoding, errors, lines + (1 if last and not last.endswith(b"\n") else 0)
 
 
 EXCEL_SEPARATOR_LINE = re.compile(r"\ufeff?sep=([^\r\n])\r?(\n|$)", re.IGNORECASE)

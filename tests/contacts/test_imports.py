@@ -268,6 +268,36 @@ def test_contact_import_reads_the_bytes_windows_1252_leaves_undefined_as_latin1(
     assert contact("+919812345678").attributes == {"note": "a\x81b\xe9"}
 
 
+def test_contact_import_reads_a_russian_excel_csv_in_windows_1251():
+    """Russian Excel saves "CSV (разделители — точки с запятой)" in Windows-1251. Before, its letters were read as
+    Windows-1252 ("Ôžäîð"), and an uppercase letter before "ё" as UTF-8 ("Ф" + "ё" made "ĸ")."""
+    content = "Телефон;Имя;Фамилия;Город\n9812345678;Фёдор;Пётр-Семёнов;Москва\n9812345679;Ян;Ёлкин;№ 5\n"
+
+    contact_import = run(content.encode("cp1251"))
+
+    assert contact_import.mapping == {
+        "Телефон": "phone",
+        "Имя": "first_name",
+        "Фамилия": "last_name",
+        "Город": "attributes.город",
+    }
+    assert counts(contact_import)["created"] == 2 and contact_import.invalid == 0
+    fyodor, yan = contact("+919812345678"), contact("+919812345679")
+    assert (fyodor.first_name, fyodor.last_name, fyodor.attributes) == ("Фёдор", "Пётр-Семёнов", {"город": "Москва"})
+    assert (yan.first_name, yan.last_name, yan.attributes) == ("Ян", "Ёлкин", {"город": "№ 5"})
+
+
+def test_contact_import_keeps_reading_latin1_and_utf8_cyrillic_as_they_are():
+    """The Windows-1251 guess takes neither accented Latin words nor a UTF-8 Russian file with a Latin-1 row."""
+    run("Mobile,First name\n9812345678,Conceição\n".encode("cp1252"))
+    assert contact("+919812345678").first_name == "Conceição"
+
+    utf8 = "Mobile,Имя\n" + "".join(f"97{n:08d},Фёдор\n" for n in range(100))
+    run(utf8.encode() + "9700000999,José Müller\n".encode("cp1252"))
+    assert contact("+919700000000").first_name == "Фёдор"
+    assert contact("+919700000999").first_name == "José Müller"
+
+
 # --- bad rows -------------------------------------------------------------------------------------
 
 
