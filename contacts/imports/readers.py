@@ -263,10 +263,24 @@ def _xlsx_sheet(fh: BinaryIO) -> Sheet:
     return Sheet(rows(), lines=lines, close=book.close)
 
 
+def _xls_shown_sheet(book: xlrd.Book) -> xlrd.sheet.Sheet:
+    """The sheet Excel showed when the workbook was saved, as an xlsx's active sheet is read: the one marked shown,
+    else the first one selected, else the first. Sheets are loaded one at a time to look, and let go."""
+    selected = None
+    for index in range(book.nsheets):
+        sheet = book.sheet_by_index(index)
+        if sheet.sheet_visible:
+            return sheet
+        if selected is None and sheet.sheet_selected:
+            selected = index
+        book.unload_sheet(index)
+    return book.sheet_by_index(selected or 0)
+
+
 def _xls_sheet(fh: BinaryIO) -> Sheet:
     try:
         book = xlrd.open_workbook(file_contents=fh.read(), on_demand=True)
-        sheet = book.sheet_by_index(0)
+        sheet = _xls_shown_sheet(book)
     except Exception as exc:  # xlrd raises a handful of unrelated types on a damaged file
         raise FileProblem(f"The file could not be read as an Excel 97-2003 workbook (xls): {exc}.") from None
 

@@ -213,6 +213,14 @@ def test_contact_import_reads_xls():
     ]
 
 
+def test_contact_import_reads_the_sheet_an_xls_was_saved_showing():
+    """As for xlsx (its active sheet). Before, an xls was read from its first sheet: here a note, "no phone"."""
+    contact_import = run((FIXTURES / "second_sheet_active.xls").read_bytes(), "contacts.xls")
+
+    assert counts(contact_import)["created"] == 1 and contact_import.invalid == 0
+    assert contact("+919812345678").first_name == "Asha"
+
+
 def test_contact_import_reads_csv_saved_under_an_xls_name():
     contact_import = run("Mobile\tName\n9812345678\tAsha\n", "export.xls")
 
