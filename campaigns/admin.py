@@ -20,17 +20,19 @@ from django.utils.html import format_html
 
 from campaigns import admin_views
 from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions
-from campaigns.models import Campaign, Frame, Message, MessageStatus, StatusEvent
+from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
     DELIVERED_STATUSES,
     FAILURE_STATUSES,
     IN_FLIGHT_STATUSES,
+    SHOWN_STATUS_CHOICES,
     campaign_progress,
     campaign_records_counts,
     composer_variables,
     failure_words,
     frames_matching,
     messages_matching,
+    messages_with_shown_status,
     messages_with_status,
     status_events_matching,
 )
@@ -312,13 +314,14 @@ class ExactSearchMixin:
 
 
 class MessageStatusFilter(admin.SimpleListFilter):
-    """The status filter; a failed status also reads the index of failed messages (messages_with_status)."""
+    """The status filter, by the status shown (`sending`: its frame is being sent); a failed status also reads the
+    index of failed messages (messages_with_status)."""
 
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return MessageStatus.choices
+        return SHOWN_STATUS_CHOICES
 
     def queryset(self, request, queryset):
         return messages_with_status(queryset, [self.value()]) if self.value() else queryset
@@ -326,15 +329,27 @@ class MessageStatusFilter(admin.SimpleListFilter):
 
 @admin.register(Message)
 class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
-    list_display = ["id", "address", "status", "reason", "campaign", "account", "parts", "provider_message_id", "created_at", "final_at"]  # fmt: skip
+    list_display = ["id", "address", "status_shown", "reason", "campaign", "account", "parts", "provider_message_id", "created_at", "final_at"]  # fmt: skip
     list_filter = [MessageStatusFilter, "channel", "account"]
     list_select_related = ["campaign", "account"]
     search_fields = ["address", "provider_message_id", "external_ref"]
     search_help_text = "Exact phone (any format), e-mail, provider message id or Herald reference (UUID)."
     search_selector = staticmethod(messages_matching)
 
+    def get_queryset(self, request):
+        return messages_with_shown_status(super().get_queryset(request))
+
+    def get_fields(self, request, obj=None):
+        return ["status_shown" if name == "status" else name for name in super().get_fields(request, obj)]
+
     def get_readonly_fields(self, request, obj=None):
-        return ["meaning"]
+        return ["meaning", "status_shown"]
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, message: Message) -> str:
+        """A pending message whose frame is being sent reads "Sending" (messages_with_shown_status)."""
+        shown = getattr(message, "shown_status", message.status)
+        return dict(SHOWN_STATUS_CHOICES).get(shown, shown)
 
     @admin.display(description="what it means")
     def meaning(self, message: Message) -> str:

@@ -28,6 +28,7 @@ from campaigns.models import Campaign
 from campaigns.selectors import (
     FAILURE_STATUSES,
     MESSAGE_CSV_COLUMNS,
+    SHOWN_STATUS_CHOICES,
     campaign_estimate,
     campaign_message_rows,
     campaign_progress,
@@ -358,7 +359,9 @@ def contact_messages_section(request, contact) -> str:
     if not request.user.has_perm("campaigns.view_message"):
         return ""
     history = contact_message_history(contact=contact)
+    labels = dict(SHOWN_STATUS_CHOICES)
     for message in history:
+        message.status_label = labels.get(message.shown_status, message.shown_status)
         failed = message.status in FAILURE_STATUSES
         message.words = failure_words(
             kind=message.account.kind, status=message.status, error_code=message.error_code, reason=message.reason

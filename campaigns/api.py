@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from campaigns import services
 from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
-from campaigns.selectors import campaign_estimate, campaign_stats
+from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_with_shown_status
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
 from config.api import NamedChoiceField, NamedEnumsMixin, RelatedIdsField
 from config.permissions import StrictModelPermissions
@@ -165,9 +165,18 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
 
 class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    status = NamedChoiceField(
+        enum_name="MessageStatusEnum",
+        choices=SHOWN_STATUS_CHOICES,
+        source="shown_status",
+        read_only=True,
+        help_text="`sending`: its request to the provider is under way right now (its frame is being sent); "
+        "the provider's answer moves it on.",
+    )
+
     class Meta:
         model = Message
-        enum_names = {"channel": "ChannelEnum", "status": "MessageStatusEnum"}
+        enum_names = {"channel": "ChannelEnum"}
         fields = [
             "id", "campaign", "contact", "account", "frame", "channel", "address", "text", "status", "reason",
             "error_code", "provider_message_id", "external_ref", "parts", "encoding", "cost", "created_at",
@@ -209,7 +218,7 @@ class TransactionalAcceptedSerializer(serializers.Serializer):
 
 
 class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = Message.objects.all()
+    queryset = messages_with_shown_status(Message.objects.all())
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     filter_backends = [DjangoFilterBackend]

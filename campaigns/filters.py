@@ -2,8 +2,8 @@
 
 import django_filters
 
-from campaigns.models import Campaign, Message, MessageStatus
-from campaigns.selectors import messages_with_status
+from campaigns.models import Campaign, Message
+from campaigns.selectors import SHOWN_STATUS_CHOICES, messages_with_status
 from config.filters import FilterSet
 
 
@@ -20,7 +20,9 @@ class CampaignFilter(FilterSet):
 class MessageFilter(FilterSet):
     """Exact filters, no substring search: this table holds millions of rows."""
 
-    status = django_filters.MultipleChoiceFilter(choices=MessageStatus.choices, method="filter_status")
+    status = django_filters.MultipleChoiceFilter(
+        choices=SHOWN_STATUS_CHOICES, method="filter_status", help_text="As shown: `sending` is a message being sent."
+    )
     created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
 
     def filter_status(self, queryset, name, value):

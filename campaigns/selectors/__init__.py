@@ -31,12 +31,15 @@ from campaigns.selectors.progress import (
     IN_FLIGHT_STATUSES,
     LIVE_STATES,
     MESSAGE_CSV_COLUMNS,
+    SENDING,
+    SHOWN_STATUS_CHOICES,
     STATUS_ORDER,
     campaign_funnel,
     campaign_message_rows,
     campaign_progress,
     campaign_stats,
     failure_words,
+    messages_with_shown_status,
     messages_with_status,
 )
 from campaigns.selectors.records import (
@@ -48,10 +51,10 @@ from campaigns.selectors.records import (
 
 __all__ = [
     "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS",
-    "STATUS_ORDER", "TEMPLATE_OF_ANOTHER_ACCOUNT", "Estimate", "Problem", "account_promotional_window",
+    "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TEMPLATE_OF_ANOTHER_ACCOUNT", "Estimate", "Problem", "account_promotional_window",
     "campaign_audience_spec", "campaign_estimate", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "composer_senders",
     "composer_templates", "composer_variables", "contact_message_history", "failure_words", "frames_matching",
-    "message_problems", "messages_matching", "messages_with_status", "promotional_window_opening",
+    "message_problems", "messages_matching", "messages_with_shown_status", "messages_with_status", "promotional_window_opening",
     "send_window_opening", "status_events_matching",
 ]  # fmt: skip

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
-from django.db.models import Count
+from django.db.models import Case, CharField, Count, F, Q, Value, When
 from django.utils import timezone
 
-from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message
+from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message, MessageStatus
 from providers.backends import base
 from providers.backends.base import FINAL_STATUSES, SUCCESS_FINAL_STATUSES, Status
 
@@ -219,10 +219,45 @@ def campaign_message_rows(*, campaign: Campaign, chunk_size: int = 2000) -> Iter
         yield (*row, meaning)
 
 
+# A status shown, never stored: a pending message whose frame is on the wire. Dispatch writes a message once, with
+# its outcome (services/dispatch.py), so while its frame is `sending` the row still says `pending`; the API and the
+# admin show what it is, from the frame's state, through a join on the page (the frame's primary key).
+SENDING = "sending"
+SHOWN_STATUS_CHOICES = [MessageStatus.choices[0], (SENDING, "Sending"), *MessageStatus.choices[1:]]
+
+
+def message_shown_status() -> Case:
+    """The status to show: `sending` for a pending message whose frame is being sent, else the stored one."""
+    return Case(
+        When(status=Status.PENDING, frame_state=Frame.State.SENDING, then=Value(SENDING)),
+        default=F("status"),
+        output_field=CharField(),
+    )
+
+
+def messages_with_shown_status(queryset):
+    """The messages with `shown_status` (message_shown_status): one LEFT JOIN to their frames."""
+    return queryset.alias(frame_state=F("frame__state")).annotate(shown_status=message_shown_status())
+
+
 def messages_with_status(queryset, statuses):
-    """Messages in any of `statuses`. Failures only: also by `is_failure`, so that a campaign's failed messages
-    come from their own index (PostgreSQL cannot tell that a failed status implies it; no index holds status)."""
+    """Messages shown in any of `statuses` (SHOWN_STATUS_CHOICES: `sending` is a pending message whose frame is
+    being sent, `pending` one whose frame is not). Only pending and sending look at the frame; `sending` alone starts
+    from the frames being sent (a partial index holds them). Failures only also go by `is_failure`, so that a
+    campaign's failed messages come from their own index (PostgreSQL cannot tell that a failed status implies it;
+    no index holds status)."""
     if not statuses:
         return queryset
-    queryset = queryset.filter(status__in=statuses)
-    return queryset.filter(is_failure=True) if set(statuses) <= set(FAILURE_STATUSES) else queryset
+    wanted = set(statuses)
+    pending, sending = Status.PENDING.value, SENDING
+    if not wanted & {pending, sending}:
+        queryset = queryset.filter(status__in=sorted(wanted))
+        return queryset.filter(is_failure=True) if wanted <= set(FAILURE_STATUSES) else queryset
+    found = Q(status__in=sorted(wanted - {pending, sending}))
+    if {pending, sending} <= wanted:
+        found |= Q(status=pending)
+    elif sending in wanted:
+        found |= Q(status=pending, frame__state=Frame.State.SENDING)
+    else:
+        found |= Q(status=pending) & ~Q(frame__state=Frame.State.SENDING)
+    return queryset.filter(found)

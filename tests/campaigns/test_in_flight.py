@@ -1,0 +1,100 @@
+"""A message whose frame is on the wire reads `sending` in the API and the admin, though its row stays `pending`
+until the provider's answer is recorded (dispatch writes each message once)."""
+
+import threading
+
+import pytest
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from campaigns.models import Frame, Message
+from tests.campaigns.conftest import wait_until
+from tests.campaigns.test_dispatch import _prepared_campaign, _sandbox_account, _send_due
+from tests.factories import FrameFactory, MessageFactory, UserFactory, api_client_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def in_flight(sandbox, settings):
+    """A campaign of three messages whose one frame is being sent: the sandbox answers after three seconds."""
+    account = _sandbox_account(sandbox, settings, "octopush")
+    campaign = _prepared_campaign(account, 3, frame_size=3)
+    frame = Frame.objects.get(campaign=campaign)
+    settings.PROVIDER_HTTP_TIMEOUT = 20.0
+    sandbox.configure(latency_ms=3000)
+
+    def send():
+        try:
+            _send_due(campaign, frame)
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    wait_until(
+        lambda: Frame.objects.filter(pk=frame.pk, state=Frame.State.SENDING).exists(), timeout=10, what="the claim"
+    )
+    yield campaign
+    sender.join(timeout=30)
+    assert not sender.is_alive()
+
+
+def test_the_api_shows_a_message_being_sent_as_sending_and_filters_by_it(in_flight):
+    api = api_client_for(UserFactory(superuser=True))
+    other = MessageFactory()  # pending, in no frame yet
+    message = Message.objects.filter(campaign=in_flight).first()
+    assert message.status == "pending", "the row itself is written once, with the answer"
+
+    assert api.get(f"/api/v1/messages/{message.pk}/").json()["status"] == "sending"
+    listed = {m["id"]: m["status"] for m in api.get(f"/api/v1/messages/?campaign={in_flight.pk}").json()["results"]}
+    assert set(listed.values()) == {"sending"} and len(listed) == 3
+    sending = [m["id"] for m in api.get("/api/v1/messages/?status=sending").json()["results"]]
+    pending = [m["id"] for m in api.get("/api/v1/messages/?status=pending").json()["results"]]
+    assert sorted(sending) == sorted(listed) and pending == [other.pk]
+    both = api.get("/api/v1/messages/?status=sending&status=pending").json()["results"]
+    assert len(both) == 4
+
+    wait_until(
+        lambda: not Frame.objects.filter(pk=message.frame_id, state="sending").exists(), timeout=20, what="the answer"
+    )
+    assert api.get(f"/api/v1/messages/{message.pk}/").json()["status"] == "submitted"
+    assert api.get("/api/v1/messages/?status=sending").json()["results"] == []
+
+
+def test_the_admin_message_list_shows_a_message_being_sent_as_sending(in_flight, client):
+    client.force_login(UserFactory(superuser=True))
+    message = Message.objects.filter(campaign=in_flight).first()
+    changelist = reverse("admin:campaigns_message_changelist")
+
+    page = client.get(changelist, {"campaign__id__exact": in_flight.pk}).content.decode()
+    assert page.count('<td class="field-status_shown">Sending</td>') == 3
+    filtered = client.get(changelist, {"status": "sending"}).content.decode()
+    assert filtered.count("field-status_shown") == 3
+    assert "Sending" in client.get(reverse("admin:campaigns_message_change", args=[message.pk])).content.decode()
+
+
+def test_the_schema_documents_sending(client):
+    client.force_login(UserFactory(superuser=True))
+    schema = client.get("/api/schema/?format=json").json()
+    assert "sending" in schema["components"]["schemas"]["MessageStatusEnum"]["enum"]
+
+
+def test_the_status_shown_costs_no_query_per_message(client):
+    """The frame's state comes in the page's own query (a join), for any number of messages and frames."""
+    user = UserFactory(superuser=True)
+    api = api_client_for(user)
+    client.force_login(user)
+    counts = {}
+    for size in (1, 20):
+        for _ in range(size):
+            frame = FrameFactory(state=Frame.State.SENDING)
+            MessageFactory(campaign=frame.campaign, frame=frame)
+        with CaptureQueriesContext(connection) as api_queries:
+            assert {m["status"] for m in api.get("/api/v1/messages/").json()["results"]} == {"sending"}
+        with CaptureQueriesContext(connection) as admin_queries:
+            assert client.get(reverse("admin:campaigns_message_changelist")).status_code == 200
+        counts[size] = (len(api_queries), len(admin_queries))
+    assert counts[1] == counts[20]
