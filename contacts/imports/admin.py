@@ -14,8 +14,11 @@ from django.utils.html import format_html
 
 from contacts.imports.registry import IMPORTERS
 from contacts.imports.selectors import (
+    REPORT_REMOVED,
+    ErrorReportStatus,
     ErrorReportUnavailable,
     contact_import_error_report,
+    contact_import_error_report_status,
     contact_import_percent,
     contact_import_progress,
 )
@@ -162,7 +165,10 @@ class ContactImportAdmin(admin.ModelAdmin):
 
     @admin.display(description="error report")
     def error_report_link(self, obj):
-        if not obj.error_report:
+        status = contact_import_error_report_status(obj)
+        if status == ErrorReportStatus.REMOVED:
+            return REPORT_REMOVED
+        if status == ErrorReportStatus.NONE:
             return "–"
         url = reverse("admin:contacts_contactimport_errors", args=[obj.pk])
         return format_html('<a href="{}">Download the {} bad rows (CSV)</a>', url, f"{obj.invalid:,}")
@@ -212,6 +218,7 @@ class ContactImportAdmin(admin.ModelAdmin):
                 "progress_url": reverse("admin:contacts_contactimport_progress", args=[contact_import.pk]),
                 "cancel_url": reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk]),
                 "errors_url": reverse("admin:contacts_contactimport_errors", args=[contact_import.pk]),
+                "report_removed": REPORT_REMOVED,
                 "may_cancel": self._may_cancel(request),
             }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})

@@ -20,7 +20,13 @@ from rest_framework.reverse import reverse
 
 from config.api import DetailSerializer, NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
-from contacts.imports.selectors import ErrorReportUnavailable, contact_import_error_report, contact_import_percent
+from contacts.imports.selectors import (
+    ErrorReportStatus,
+    ErrorReportUnavailable,
+    contact_import_error_report,
+    contact_import_error_report_status,
+    contact_import_percent,
+)
 from contacts.imports.services import (
     contact_import_cancel,
     contact_import_create,
@@ -34,7 +40,13 @@ Kind, Mode = ContactImport.Kind, ContactImport.Mode
 class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
     tags = serializers.SlugRelatedField(many=True, slug_field="name", read_only=True)
     percent = serializers.SerializerMethodField(help_text="Share of the file's rows read; null while unknown.")
-    error_report_url = serializers.SerializerMethodField(help_text="CSV of the bad rows (row, column, value, reason).")
+    error_report_url = serializers.SerializerMethodField(
+        help_text="CSV of the bad rows (row, column, value, reason); null without one, or once its file is removed."
+    )
+    error_report_status = serializers.SerializerMethodField(
+        help_text="`none`: no bad rows (or not finished yet); `available`: error_report_url serves it; `removed`: "
+        "it was written but its file is gone from the server's storage, so it can no longer be downloaded."
+    )
     created_by = serializers.StringRelatedField()
 
     class Meta:
@@ -42,7 +54,7 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         fields = [
             "id", "kind", "status", "original_name", "file_format", "mapping", "default_region", "mode", "options",
             "tags", "rows_total", "rows_read", "created", "updated", "unchanged", "invalid", "duplicates", "percent",
-            "error_message", "error_report_url", "cancel_requested", "created_by", "created_at", "started_at",
+            "error_message", "error_report_url", "error_report_status", "cancel_requested", "created_by", "created_at", "started_at",
             "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -54,9 +66,15 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_error_report_url(self, obj):
-        if not obj.error_report:
+        if self.get_error_report_status(obj) != ErrorReportStatus.AVAILABLE:
             return None
         return reverse("contactimport-errors", args=[obj.pk], request=self.context.get("request"))
+
+    @extend_schema_field(NamedChoiceField(enum_name="ImportErrorReportStatusEnum", choices=ErrorReportStatus.choices))
+    def get_error_report_status(self, obj):
+        if not hasattr(obj, "_error_report_status"):  # one look at the storage for both fields
+            obj._error_report_status = contact_import_error_report_status(obj)
+        return obj._error_report_status
 
 
 class FormJSONField(serializers.JSONField):

@@ -30,7 +30,36 @@ def contact_import_progress(contact_import: ContactImport) -> dict:
         "percent": contact_import_percent(contact_import),
         **{name: getattr(contact_import, name) for name in COUNTERS},
         "error_message": contact_import.error_message,
-        "has_error_report": bool(contact_import.error_report),
+        **_error_report_flags(contact_import_error_report_status(contact_import)),
+    }
+
+
+class ErrorReportStatus:
+    """Whether an import's error report can be downloaded: `none` (no bad rows, or not finished yet), `available`,
+    or `removed` (its file is gone from the media storage: the directory cleaned, or a web server that does not
+    share the workers' media)."""
+
+    NONE, AVAILABLE, REMOVED = "none", "available", "removed"
+    choices = [(NONE, "none"), (AVAILABLE, "available"), (REMOVED, "removed")]
+
+
+REPORT_REMOVED = (
+    "The error report of this import is no longer available: its file is gone from the server's media storage."
+)
+
+
+def contact_import_error_report_status(contact_import: ContactImport) -> str:
+    """ErrorReportStatus of the import's report: one look at the storage (a stat on the local disk)."""
+    report = contact_import.error_report
+    if not report:
+        return ErrorReportStatus.NONE
+    return ErrorReportStatus.AVAILABLE if report.storage.exists(report.name) else ErrorReportStatus.REMOVED
+
+
+def _error_report_flags(status: str) -> dict:
+    return {
+        "has_error_report": status == ErrorReportStatus.AVAILABLE,
+        "error_report_removed": status == ErrorReportStatus.REMOVED,
     }
 
 
@@ -46,6 +75,4 @@ def contact_import_error_report(contact_import: ContactImport) -> File:
     try:
         return contact_import.error_report.open("rb")
     except FileNotFoundError:
-        raise ErrorReportUnavailable(
-            "The error report of this import is no longer available: its file is gone from the server's media storage."
-        ) from None
+        raise ErrorReportUnavailable(REPORT_REMOVED) from None

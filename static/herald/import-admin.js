@@ -30,6 +30,9 @@
     panel.querySelectorAll("[data-show=has_error_report]").forEach(function (element) {
       element.hidden = !data.has_error_report;
     });
+    panel.querySelectorAll("[data-show=error_report_removed]").forEach(function (element) {
+      element.hidden = !data.error_report_removed;
+    });
     panel.querySelectorAll("[data-show=running]").forEach(function (element) {
       element.hidden = data.finished;
     });

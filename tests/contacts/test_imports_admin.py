@@ -74,7 +74,7 @@ def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture
     assert progress | {"id": 0} == {
         "id": 0, "status": "completed", "status_display": "completed", "finished": True, "cancel_requested": False,
         "percent": 100, "rows_total": 2, "rows_read": 2, "created": 1, "updated": 0, "unchanged": 0, "invalid": 1,
-        "duplicates": 0, "error_message": "", "has_error_report": True,
+        "duplicates": 0, "error_message": "", "has_error_report": True, "error_report_removed": False,
     }  # fmt: skip
     assert b"".join(report.streaming_content).decode("utf-8-sig").splitlines()[1].startswith("3,Mobile,bad,")
     assert Contact.objects.get().first_name == "Asha"
@@ -193,3 +193,20 @@ def test_admin_error_report_whose_file_is_gone_goes_back_to_the_import_saying_so
 
     assert response.redirect_chain == [(reverse("admin:contacts_contactimport_change", args=[contact_import.pk]), 302)]
     assert "The error report of this import is no longer available" in response.content.decode()
+
+
+def test_admin_import_page_says_the_error_report_is_gone_instead_of_linking_to_it(staff):
+    contact_import = contact_import_create(file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\nbad\n"))
+    contact_import = contact_import_run(import_id=contact_import.pk)
+    errors_url = reverse("admin:contacts_contactimport_errors", args=[contact_import.pk])
+    page_url = reverse("admin:contacts_contactimport_change", args=[contact_import.pk])
+    assert f'href="{errors_url}"' in staff.get(page_url).content.decode()
+    os.remove(contact_import.error_report.path)  # the media directory cleaned, or not shared with the workers
+
+    page = staff.get(page_url).content.decode()
+    progress = staff.get(reverse("admin:contacts_contactimport_progress", args=[contact_import.pk])).json()
+
+    assert f'href="{errors_url}"' not in page
+    assert page.count("The error report of this import is no longer available") == 2  # the panel and the record
+    assert "Download" not in page
+    assert (progress["has_error_report"], progress["error_report_removed"]) == (False, True)

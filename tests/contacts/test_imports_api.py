@@ -60,7 +60,7 @@ def test_import_upload_answers_201_with_the_waiting_import(api):
     assert body["status"] == "pending" and body["kind"] == "contacts" and body["percent"] is None
     assert body["tags"] == ["diwali", "vip"] and body["default_region"] == "IN"
     assert body["mapping"] == {"Mobile": "phone", "Name": "last_name", "City": "attributes.city"}
-    assert body["error_report_url"] is None and body["created_by"] == "user0"
+    assert body["error_report_url"] is None and body["error_report_status"] == "none" and body["created_by"] == "user0"
 
 
 def test_import_upload_takes_tags_separated_by_commas_as_the_admin_does(api):
@@ -100,6 +100,7 @@ def test_import_detail_shows_counters_and_serves_the_error_report(api):
         "rows_total": 3, "rows_read": 3, "created": 2, "updated": 0, "unchanged": 0, "invalid": 1, "duplicates": 0,
     }  # fmt: skip
     assert body["error_report_url"] == f"http://testserver/api/v1/imports/{import_id}/errors/"
+    assert body["error_report_status"] == "available"
     assert report.status_code == 200 and report["Content-Type"] == "text/csv"
     rows = list(csv.reader(io.StringIO(b"".join(report.streaming_content).decode("utf-8-sig"))))
     assert rows == [
@@ -121,6 +122,11 @@ def test_import_errors_is_404_when_the_reports_file_is_gone(api):
     os.remove(contact_import_run(import_id=import_id).error_report.path)  # media cleaned, or not shared
 
     response = api.get(f"/api/v1/imports/{import_id}/errors/")
+    body = api.get(f"/api/v1/imports/{import_id}/").json()
+    listed = api.get("/api/v1/imports/").json()["results"][0]
+
+    assert (body["error_report_url"], body["error_report_status"]) == (None, "removed"), "no link to a 404"
+    assert (listed["error_report_url"], listed["error_report_status"]) == (None, "removed")
 
     assert response.status_code == 404
     assert response.json() == {
