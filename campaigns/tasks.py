@@ -113,3 +113,12 @@ def messages_expire_unreported_task() -> None:
     with run_once("expire_unreported", ttl=600) as held:
         if held:
             messages_expire_unreported()
+
+
+@shared_task
+def idempotency_keys_expire_task() -> int:
+    """Forget transactional Idempotency-Keys past IDEMPOTENCY_KEY_RETENTION_HOURS, so that they can be used again."""
+    from campaigns.services import idempotency_keys_expire
+
+    with run_once("idempotency_keys_expire", ttl=600) as held:
+        return idempotency_keys_expire() if held else 0

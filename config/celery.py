@@ -21,6 +21,7 @@ app.conf.beat_schedule = {
     "status-events-apply": {"task": "campaigns.tasks.status_events_apply_task", "schedule": 10.0},
     "status-poll": {"task": "campaigns.tasks.status_poll_task", "schedule": 60.0},
     "messages-expire-unreported": {"task": "campaigns.tasks.messages_expire_unreported_task", "schedule": 600.0},
+    "idempotency-keys-expire": {"task": "campaigns.tasks.idempotency_keys_expire_task", "schedule": 3600.0},
 }
 
 

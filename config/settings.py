@@ -197,6 +197,8 @@ PROMOTIONAL_WINDOWS = {
     "default": {"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [0, 1, 2, 3, 4, 5, 6]},
     "octopush": {"start": "08:00", "end": "20:30", "tz": "Europe/Paris", "days": [0, 1, 2, 3, 4, 5]},
 }
+# A transactional send's Idempotency-Key answers retries this long; then it is forgotten and may send anew.
+IDEMPOTENCY_KEY_RETENTION_HOURS = env.float("IDEMPOTENCY_KEY_RETENTION_HOURS", default=24.0)
 IDENTICAL_TEXT_LIMIT_PER_HOUR = 6  # MOBtexting/TRAI: identical texts from one sender to one number
 
 # --- Imports (contacts.imports) -------------------------------------------------------------------

@@ -28,7 +28,11 @@ from campaigns.services.reports import (
     status_poll,
 )
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
-from campaigns.services.transactional import message_send_transactional, message_send_transactional_once
+from campaigns.services.transactional import (
+    idempotency_keys_expire,
+    message_send_transactional,
+    message_send_transactional_once,
+)
 
 __all__ = [
     "campaign_cancel",
@@ -43,6 +47,7 @@ __all__ = [
     "campaigns_launch_due",
     "dispatchers_watchdog",
     "frame_dispatch",
+    "idempotency_keys_expire",
     "message_send_transactional",
     "message_send_transactional_once",
     "messages_expire_unreported",

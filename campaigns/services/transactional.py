@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -159,17 +161,23 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
     Returns the message and whether it was sent before; without a key, every call sends. Of two requests with
     one key at once, the database's unique index makes the second wait for the first to commit, and it then
     answers with the first's message. A key used before for another number, text, channel or sender is refused,
-    naming the key."""
+    naming the key. A key is kept IDEMPOTENCY_KEY_RETENTION_HOURS (24 h by default): after that, it sends anew."""
     if not idempotency_key:
         return message_send_transactional(**send), False
     if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
         raise ValidationError({"idempotency_key": f"The Idempotency-Key is over {IDEMPOTENCY_KEY_MAX} characters."})
     checked = _checked(**send)  # a retry is answered only for a request that would be sent
     account = checked.account
+    kept_since = idempotency_keys_kept_since()
     earlier = Message.objects.filter(account=account, idempotency_key=idempotency_key).first()
-    if earlier is None:
+    expired = earlier is not None and earlier.created_at < kept_since
+    if earlier is None or expired:
         try:
             with transaction.atomic():
+                if expired:  # before idempotency_keys_expire came to it: the key is free again
+                    Message.objects.filter(
+                        account=account, idempotency_key=idempotency_key, created_at__lt=kept_since
+                    ).update(idempotency_key="")
                 return _send(checked, idempotency_key), False
         except IntegrityError as exc:
             if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") != IDEMPOTENCY_KEY_CONSTRAINT:
@@ -197,3 +205,34 @@ def _check_same_request(earlier: Message, send: _Request) -> None:
                 "with another number, text, channel or sender; use a new key for a new message."
             }
         )
+
+
+def idempotency_keys_kept_since() -> datetime:
+    """Keys of messages created before this have expired (IDEMPOTENCY_KEY_RETENTION_HOURS)."""
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_RETENTION_HOURS)
+
+
+def idempotency_keys_expire(*, batch_size: int = 10_000) -> int:
+    """Forget the Idempotency-Keys of transactional messages older than the retention (the messages stay), so that
+    a key can be used again and the unique index holds only the keys a retry may still present. Set-based, in
+    batches of `batch_size` rows, each its own short transaction; rows a report is updating right now are skipped
+    and taken by the next run. Returns how many keys were forgotten."""
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """
+                WITH expired AS (
+                    SELECT id FROM campaigns_message
+                    WHERE idempotency_key <> '' AND created_at < %s
+                    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+                )
+                UPDATE campaigns_message m SET idempotency_key = '', updated_at = now()
+                FROM expired WHERE m.id = expired.id
+                """,
+                [idempotency_keys_kept_since(), batch_size],
+            )
+            done = cursor.rowcount
+        total += done
+        if done < batch_size:
+            return total

@@ -221,6 +221,22 @@ class TestMessages:
         unkeyed = [self._send(api, account, "") for _ in range(2)]  # no key: every request sends
         assert len({r.json()["id"] for r in unkeyed}) == 2
 
+    def test_an_idempotency_key_past_its_retention_sends_a_new_message(self, api, settings):
+        settings.IDEMPOTENCY_KEY_RETENTION_HOURS = 24
+        account = free_text_account()
+        first = self._send(api, account, "order-1001-otp")
+        Message.objects.update(created_at=timezone.now() - timedelta(hours=23))
+        assert self._send(api, account, "order-1001-otp").headers["Idempotent-Replayed"] == "true"
+
+        Message.objects.update(created_at=timezone.now() - timedelta(hours=25))  # the key's day is over
+        again = self._send(api, account, "order-1001-otp", text="Your OTP is 5678")  # a new message: not a 400
+
+        assert again.status_code == 202, again.json()
+        assert "Idempotent-Replayed" not in again.headers and again.json()["id"] != first.json()["id"]
+        assert (Message.objects.count(), Frame.objects.count()) == (2, 2)
+        assert Message.objects.get(pk=first.json()["id"]).idempotency_key == ""
+        assert self._send(api, account, "order-1001-otp", text="Your OTP is 5678").headers["Idempotent-Replayed"]
+
     @pytest.mark.parametrize(
         ("to", "text"), [("+919812300000", "Your OTP is 1234"), ("+919812345678", "Your OTP is 9999")]
     )
@@ -425,3 +441,27 @@ def test_two_requests_with_one_idempotency_key_at_once_make_one_message():
     assert answer.status_code == 202, answer.content
     assert answer.json()["id"] == message.pk and answer.headers["Idempotent-Replayed"] == "true"
     assert (Message.objects.count(), Frame.objects.count()) == (1, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_periodic_task_forgets_idempotency_keys_past_their_retention_in_batches(celery_worker):
+    """Beat runs idempotency_keys_expire_task; the worker clears the keys of messages older than the retention
+    (24 h), whatever their number, and keeps the younger ones and the messages themselves."""
+    from campaigns.services import idempotency_keys_expire
+    from campaigns.tasks import idempotency_keys_expire_task
+
+    account = free_text_account()
+    old = [MessageFactory(campaign=None, account=account, idempotency_key=f"old-{n}") for n in range(5)]
+    young = MessageFactory(campaign=None, account=account, idempotency_key="young")
+    Message.objects.filter(pk__in=[m.pk for m in old]).update(created_at=timezone.now() - timedelta(hours=25))
+    Message.objects.filter(pk=young.pk).update(created_at=timezone.now() - timedelta(hours=23))
+
+    assert idempotency_keys_expire_task.delay().get(timeout=30) == 5
+    assert not Message.objects.filter(pk__in=[m.pk for m in old]).exclude(idempotency_key="").exists()
+    assert Message.objects.get(pk=young.pk).idempotency_key == "young" and Message.objects.count() == 6
+
+    Message.objects.filter(pk=young.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    more = [MessageFactory(campaign=None, account=account, idempotency_key=f"more-{n}") for n in range(4)]
+    Message.objects.filter(pk__in=[m.pk for m in more]).update(created_at=timezone.now() - timedelta(hours=30))
+    assert idempotency_keys_expire(batch_size=2) == 5
+    assert not Message.objects.exclude(idempotency_key="").exists()
