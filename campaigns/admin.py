@@ -9,6 +9,7 @@ report path pays for every index), so a search by them compares whole values but
 
 from functools import partial
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -20,6 +21,7 @@ from django.utils.html import format_html
 
 from campaigns import admin_views
 from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions
+from campaigns.filters import VISIBLE_STATES
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
     DELIVERED_STATUSES,
@@ -100,6 +102,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class CampaignStateFilter(admin.SimpleListFilter):
+    """The states a listed campaign can be in: one being deleted is not listed (get_queryset)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return VISIBLE_STATES
+
+    def queryset(self, request, queryset):
+        return queryset.filter(state=self.value()) if self.value() else queryset
+
+
 @admin.register(Campaign)
 class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     """The composer (dependent choices, template variables, live estimate), the action buttons with their
@@ -108,7 +123,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     form = CampaignForm
     change_form_template = "admin/campaigns/campaign/change_form.html"
     list_display = ["name", "state_badge", "account", "sender_name", "audience_size", "progress", "delivery_rate", "send_at", "created_at"]  # fmt: skip
-    list_filter = ["state", "purpose", "channel", "account"]
+    list_filter = [CampaignStateFilter, "purpose", "channel", "account"]
     search_fields = ["name"]
     list_select_related = ["account", "sender"]
     autocomplete_fields = ["tags", "segments", "excluded_tags", "contacts"]
@@ -137,6 +152,10 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         css = {"all": ["herald/admin.css"]}
 
     # --- Pages ---
+
+    def get_queryset(self, request):
+        # A campaign being deleted (in the background, campaigns_delete) is gone for its users already.
+        return super().get_queryset(request).exclude(state=Campaign.State.DELETING)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -231,9 +250,17 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         try:
-            campaigns_delete(campaign_ids=[campaign.pk for campaign in queryset])
+            deletion = campaigns_delete(campaign_ids=[campaign.pk for campaign in queryset])
         except ValidationError as error:  # launched since get_deleted_objects looked, an instant ago
             self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return
+        if deletion.background:
+            self.message_user(
+                request,
+                f"Their messages (over {settings.CAMPAIGN_DELETE_INLINE_MAX_MESSAGES:,}) are being deleted in the "
+                "background; the campaigns are no longer listed meanwhile.",
+                messages.INFO,
+            )
 
     # --- Endpoints (admin_views.py) ---
 

@@ -111,7 +111,7 @@ class StatsSerializer(serializers.Serializer):
 
 
 class CampaignViewSet(viewsets.ModelViewSet):
-    queryset = Campaign.objects.prefetch_related(
+    queryset = Campaign.objects.exclude(state=Campaign.State.DELETING).prefetch_related(
         "tags", "excluded_tags", "segments", Prefetch("contacts", queryset=Contact.objects.only("id"))
     )
     serializer_class = CampaignSerializer
@@ -120,6 +120,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
     ordering_fields = ["id", "name", "state", "created_at", "send_at", "launched_at"]
 
     def perform_destroy(self, instance):
+        """Gone from the API at once; a campaign of many messages is deleted in the background (campaigns_delete)."""
         campaign_delete(campaign=instance)
 
     def _transition(self, service, **kwargs) -> Response:

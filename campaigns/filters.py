@@ -6,9 +6,12 @@ from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, messages_with_status
 from config.filters import FilterSet
 
+# A campaign being deleted is hidden (services/editing.py campaigns_delete).
+VISIBLE_STATES = [choice for choice in Campaign.State.choices if choice[0] != Campaign.State.DELETING]
+
 
 class CampaignFilter(FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=Campaign.State.choices)
+    state = django_filters.MultipleChoiceFilter(choices=VISIBLE_STATES)
     created = django_filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
     send_at = django_filters.IsoDateTimeFromToRangeFilter()
 

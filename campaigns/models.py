@@ -31,6 +31,9 @@ class Campaign(models.Model):
         COMPLETED = "completed", "completed"
         CANCELLED = "cancelled", "cancelled"
         FAILED = "failed", "failed"
+        # Deleted by a user; its messages and frames are being deleted in the background (services/editing.py
+        # campaign_purge). Hidden from the API and the admin meanwhile; nothing sends it any more.
+        DELETING = "deleting", "being deleted"
 
     class Purpose(models.TextChoices):
         TRANSACTIONAL = "transactional", "transactional"

@@ -122,3 +122,20 @@ def idempotency_keys_expire_task() -> int:
 
     with run_once("idempotency_keys_expire", ttl=600) as held:
         return idempotency_keys_expire() if held else 0
+
+
+@shared_task
+def campaign_purge_task(campaign_id: int) -> bool:
+    """Delete a campaign marked `deleting` with its messages and frames, in batches (campaigns_delete)."""
+    from campaigns.services.editing import campaign_purge
+
+    return campaign_purge(campaign_id=campaign_id)
+
+
+@shared_task
+def campaigns_purge_deleting_task() -> int:
+    """Finish deleting campaigns whose purge task was lost (a broker failure): every 10 minutes."""
+    from campaigns.services.editing import campaigns_purge_deleting
+
+    with run_once("campaigns_purge_deleting", ttl=3600) as held:
+        return campaigns_purge_deleting() if held else 0

@@ -22,6 +22,7 @@ app.conf.beat_schedule = {
     "status-poll": {"task": "campaigns.tasks.status_poll_task", "schedule": 60.0},
     "messages-expire-unreported": {"task": "campaigns.tasks.messages_expire_unreported_task", "schedule": 600.0},
     "idempotency-keys-expire": {"task": "campaigns.tasks.idempotency_keys_expire_task", "schedule": 3600.0},
+    "campaigns-purge-deleting": {"task": "campaigns.tasks.campaigns_purge_deleting_task", "schedule": 600.0},
 }
 
 

@@ -179,6 +179,10 @@ FRAME_MAX_ATTEMPTS = env.int("FRAME_MAX_ATTEMPTS", default=8)
 FRAME_RETRY_BASE = env.float("FRAME_RETRY_BASE", default=2.0)  # backoff: base * 2^(attempt-1), ±50% jitter
 FRAME_RETRY_MAX = env.float("FRAME_RETRY_MAX", default=300.0)
 CAMPAIGN_MAX_CONSECUTIVE_FAILURES = env.int("CAMPAIGN_MAX_CONSECUTIVE_FAILURES", default=10)
+# Deleting campaigns with more messages than this (together) hides them at once and deletes their messages and
+# frames in a Celery task, in batches of CAMPAIGN_DELETE_BATCH rows; fewer go within the request.
+CAMPAIGN_DELETE_INLINE_MAX_MESSAGES = env.int("CAMPAIGN_DELETE_INLINE_MAX_MESSAGES", default=10_000)
+CAMPAIGN_DELETE_BATCH = env.int("CAMPAIGN_DELETE_BATCH", default=20_000)
 REPORT_WINDOW_HOURS = env.float("REPORT_WINDOW_HOURS", default=72.0)  # then unreported messages expire
 POLL_AFTER = env.float("POLL_AFTER", default=120.0)  # poll pull APIs for reports this long after sending
 POLL_INTERVAL = env.float("POLL_INTERVAL", default=300.0)

@@ -24,6 +24,7 @@ def test_beat_runs_the_engine_s_periodic_work():
         "status_poll_task",
         "messages_expire_unreported_task",
         "idempotency_keys_expire_task",
+        "campaigns_purge_deleting_task",
     ):
         assert f"campaigns.tasks.{task}" in scheduled
     assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"

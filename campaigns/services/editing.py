@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -82,14 +84,28 @@ def scheduled_reason(*, at: datetime, recurring: bool = False) -> str:
     return f"Recurring; next run {when}." if recurring else f"Scheduled for {when}."
 
 
-def campaign_delete(*, campaign: Campaign) -> None:
-    campaigns_delete(campaign_ids=[campaign.pk])
+DELETING_REASON = "Being deleted: its messages and frames are deleted in the background."
+
+
+@dataclass(frozen=True)
+class Deletion:
+    campaigns: int  # how many
+    messages: int  # how many messages they had (counted up to CAMPAIGN_DELETE_INLINE_MAX_MESSAGES + 1)
+    background: bool  # hidden now, deleted by campaign_purge_task
+
+
+def campaign_delete(*, campaign: Campaign) -> Deletion:
+    return campaigns_delete(campaign_ids=[campaign.pk])
 
 
 @transaction.atomic
-def campaigns_delete(*, campaign_ids: Iterable[int]) -> int:
-    """Delete campaigns with their messages and frames, in a few statements whatever their number; none if one of
-    them is running (cancel it first). Their delivery reports stay (StatusEvent.message). Returns how many."""
+def campaigns_delete(*, campaign_ids: Iterable[int]) -> Deletion:
+    """Delete campaigns with their messages and frames; none if one of them is running (cancel it first). Their
+    delivery reports stay (StatusEvent.message).
+
+    Up to CAMPAIGN_DELETE_INLINE_MAX_MESSAGES messages in all, within this transaction, in a few statements. More
+    (a million would hold a web request for minutes): the campaigns become `deleting` at once, which hides them
+    and which nothing launches, sends or cancels, and a task deletes them in batches (campaign_purge)."""
     campaigns = list(Campaign.objects.select_for_update().filter(pk__in=list(campaign_ids)).order_by("pk"))
     for campaign in campaigns:
         if campaign.state in RUNNING_STATES:
@@ -97,6 +113,21 @@ def campaigns_delete(*, campaign_ids: Iterable[int]) -> int:
                 {"state": f"A {campaign.get_state_display()} campaign cannot be deleted; cancel it first ({campaign})."}
             )
     ids = [campaign.pk for campaign in campaigns]
+    most = settings.CAMPAIGN_DELETE_INLINE_MAX_MESSAGES
+    messages = Message.objects.filter(campaign_id__in=ids)[: most + 1].count()  # the (campaign, contact) index
+    if messages <= most:
+        _campaigns_remove(ids)
+        return Deletion(len(ids), messages, background=False)
+    from campaigns.tasks import campaign_purge_task
+
+    Campaign.objects.filter(pk__in=ids).update(
+        state=Campaign.State.DELETING, state_reason=DELETING_REASON, updated_at=timezone.now()
+    )
+    transaction.on_commit(lambda: [campaign_purge_task.delay(pk) for pk in ids])
+    return Deletion(len(ids), messages, background=True)
+
+
+def _campaigns_remove(ids: list[int]) -> None:
     # One DELETE: nothing cascades from a message and nothing listens to its deletion, so Django loads none.
     Message.objects.filter(campaign_id__in=ids).delete()
     with connection.cursor() as cursor:
@@ -104,4 +135,32 @@ def campaigns_delete(*, campaign_ids: Iterable[int]) -> int:
         # time; their messages are gone already.
         cursor.execute("DELETE FROM campaigns_frame WHERE campaign_id = ANY(%s)", [ids])
     Campaign.objects.filter(pk__in=ids).delete()
-    return len(ids)
+
+
+def campaign_purge(*, campaign_id: int, batch_size: int | None = None) -> bool:
+    """Delete a `deleting` campaign: its messages, then its frames, CAMPAIGN_DELETE_BATCH rows a transaction (each
+    batch found through the campaign's index, rows another purge holds skipped), then the campaign itself. Safe to
+    run twice, or side by side. False if there is no such campaign (deleted already)."""
+    if not Campaign.objects.filter(pk=campaign_id, state=Campaign.State.DELETING).exists():
+        return False
+    batch = batch_size or settings.CAMPAIGN_DELETE_BATCH
+    for table in ("campaigns_message", "campaigns_frame"):
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"""DELETE FROM {table} WHERE id IN (
+                            SELECT id FROM {table} WHERE campaign_id = %s LIMIT %s FOR UPDATE SKIP LOCKED)""",
+                    [campaign_id, batch],
+                )
+                if not cursor.rowcount:
+                    break
+    with transaction.atomic():
+        if Campaign.objects.select_for_update().filter(pk=campaign_id, state=Campaign.State.DELETING).exists():
+            _campaigns_remove([campaign_id])  # what is left (rows a side-by-side purge held) and the campaign
+    return True
+
+
+def campaigns_purge_deleting() -> int:
+    """Purge every campaign still `deleting` (its task was lost): the beat's safety net. Returns how many."""
+    ids = list(Campaign.objects.filter(state=Campaign.State.DELETING).values_list("pk", flat=True))
+    return sum(campaign_purge(campaign_id=pk) for pk in ids)
