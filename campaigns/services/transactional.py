@@ -225,7 +225,7 @@ def idempotency_keys_expire(*, batch_size: int = 10_000) -> int:
                 WITH expired AS (
                     SELECT id FROM campaigns_message
                     WHERE idempotency_key <> '' AND created_at < %s
-                    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+                    LIMIT %s FOR UPDATE SKIP LOCKED
                 )
                 UPDATE campaigns_message m SET idempotency_key = '', updated_at = now()
                 FROM expired WHERE m.id = expired.id
