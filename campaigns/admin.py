@@ -255,10 +255,11 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             self.message_user(request, " ".join(error.messages), messages.ERROR)
             return
         if deletion.background:
+            one = deletion.campaigns == 1
             self.message_user(
                 request,
-                f"Their messages (over {settings.CAMPAIGN_DELETE_INLINE_MAX_MESSAGES:,}) are being deleted in the "
-                "background; the campaigns are no longer listed meanwhile.",
+                f"{'Its' if one else 'Their'} messages (over {settings.CAMPAIGN_DELETE_INLINE_MAX_MESSAGES:,}) are "
+                f"being deleted in the background; until then {'it is' if one else 'they are'} no longer listed.",
                 messages.INFO,
             )
 
