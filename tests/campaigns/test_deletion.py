@@ -3,13 +3,23 @@
 import pytest
 
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.services.lifecycle import campaign_launch
 from tests.campaigns.conftest import wait_until
 from tests.campaigns.test_admin import completed_campaign
-from tests.factories import CampaignFactory, StatusEventFactory, UserFactory, admin_client_for, api_client_for
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    MessageFactory,
+    StatusEventFactory,
+    UserFactory,
+    admin_client_for,
+    api_client_for,
+)
 
 
 @pytest.fixture
@@ -60,17 +70,25 @@ def test_the_admin_says_a_big_campaign_is_deleted_in_the_background_and_lists_it
 def test_a_purge_deletes_in_batches_runs_twice_safely_and_the_beat_finishes_a_lost_one(small_requests):
     from campaigns.services.editing import campaign_purge, campaigns_delete, campaigns_purge_deleting
 
-    big, other = completed_campaign(messages=23, frames=7), completed_campaign(messages=6, frames=2)
+    big, other = completed_campaign(messages=5, frames=7), completed_campaign(messages=6, frames=2)
+    members = ContactFactory.create_batch(18)  # 5 messages whose contact was deleted, 18 with theirs
+    Message.objects.bulk_create(Message(campaign=big, account=big.account, contact=c, address=c.phone) for c in members)
+    MessageFactory(campaign=other, contact=members[0])
     draft = CampaignFactory(send_at="2030-01-01T00:00Z", state="scheduled")
     campaigns_delete(campaign_ids=[big.pk, other.pk])  # no worker here: both wait as `deleting`
     assert set(Campaign.objects.filter(state="deleting").values_list("pk", flat=True)) == {big.pk, other.pk}
     with pytest.raises(ValidationError, match="cannot be launched"):
         campaign_launch(campaign_id=big.pk)
 
-    assert campaign_purge(campaign_id=big.pk, batch_size=4) is True
+    with CaptureQueriesContext(connection) as queries:
+        assert campaign_purge(campaign_id=big.pk, batch_size=4) is True
+    batches = [q["sql"] for q in queries.captured_queries if "DELETE FROM campaigns_message" in q["sql"]]
+    assert len(batches) >= 7, "18 members and 5 without a contact, 4 at a time"
     assert campaign_purge(campaign_id=big.pk, batch_size=4) is False  # done already
     assert not Campaign.objects.filter(pk=big.pk).exists() and not Message.objects.filter(campaign=big.pk).exists()
-    assert Message.objects.filter(campaign=other).count() == 6
+    assert Message.objects.filter(campaign=other).count() == 7 and members[0].pk in Message.objects.values_list(
+        "contact", flat=True
+    )
 
     assert campaigns_purge_deleting() == 1  # the beat's safety net for a lost task
     assert list(Campaign.objects.all()) == [draft] and not Message.objects.exists() and not Frame.objects.exists()
