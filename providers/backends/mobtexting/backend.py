@@ -62,6 +62,9 @@ WEBHOOK_NAME = "Herald"
 STATUS_EVENT, OPTOUT_EVENT = "sms:message:status", "sms:unsubscription"
 OPTOUT_SCOPES = {"tag": "tag", "product": "service", "service": "service", "sender": "sender", "all": "all", "": "all"}
 MAX_POLL_DAYS = 31
+HANDSHAKE_ONLY = (
+    "The callback carries the webhook's validation token, which authenticates the verification handshake only."
+)
 
 
 def verification_token(account: Account) -> str:
@@ -122,16 +125,24 @@ class MobtextingBackend(Backend):
     def parse_callback(
         self, account: Account, *, method: str, headers: dict[str, str], query: dict[str, str], body: bytes
     ) -> ParsedCallback:
-        """The verification handshake, DLRs (flat, envelope or customised GET) and opt-out events."""
+        """The verification handshake, DLRs (flat, envelope or customised GET) and opt-out events.
+
+        Authenticated before the body is read: by the account's bearer secret or Signature, or, for the
+        handshake alone, by the validation key in `?token=`. Anyone else gets AuthenticationFailed (403),
+        whatever the body holds."""
         headers = {k.lower(): v for k, v in headers.items()}
-        payload, malformed = self._callback_payload(method, headers, query, body)
+        authentic = self._authenticate(account, headers, query, body)
+        try:
+            payload = self._callback_payload(method, headers, query, body)
+        except ResponseUnparseable:
+            if not authentic:
+                raise AuthenticationFailed(HANDSHAKE_ONLY) from None
+            raise
         if isinstance(payload, dict) and "challenge" in payload and "validation_key" in payload:
-            self._authenticate_handshake(account, headers, query, payload)
             answer = json.dumps({"challenge": payload["challenge"]})
             return ParsedCallback([], CallbackResponse(200, answer, "application/json"))
-        self._authenticate(account, headers, body)
-        if malformed is not None:
-            raise malformed
+        if not authentic:
+            raise AuthenticationFailed(HANDSHAKE_ONLY)
         items = payload if isinstance(payload, list) else [payload]
         return ParsedCallback([self._update(item) for item in items], CallbackResponse(200, "", "text/plain"))
 
@@ -288,24 +299,24 @@ class MobtextingBackend(Backend):
         return not external_ref or not ref or ref == external_ref
 
     @staticmethod
-    def _callback_payload(method, headers, query, body) -> tuple[Any, BackendError | None]:
-        """The callback as JSON-like data, and the error to raise if it is malformed (after authentication)."""
+    def _callback_payload(method, headers, query, body) -> Any:
+        """The callback as JSON-like data (read once the request is authenticated); ResponseUnparseable if malformed."""
         fields = {k: v for k, v in query.items() if k != "token"}
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if method.upper() == "GET" or (not body.strip() and fields):
-            return fields, None
+            return fields
         if content_type == "application/x-www-form-urlencoded":
             form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-            return {**fields, **{k: v[-1] for k, v in form.items()}}, None
+            return {**fields, **{k: v[-1] for k, v in form.items()}}
         try:
             payload = loads_json(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            return None, ResponseUnparseable(f"mobtexting callback body is not JSON: {body[:200]!r}")
+            raise ResponseUnparseable(f"mobtexting callback body is not JSON: {body[:200]!r}") from None
         if isinstance(payload, dict):
-            return {**fields, **payload}, None
+            return {**fields, **payload}
         if isinstance(payload, list):
-            return payload, None
-        return None, ResponseUnparseable(f"mobtexting callback body is not a JSON object: {body[:200]!r}")
+            return payload
+        raise ResponseUnparseable(f"mobtexting callback body is not a JSON object: {body[:200]!r}")
 
     @staticmethod
     def _bearer_ok(account: Account, headers: dict[str, str]) -> bool:
@@ -313,30 +324,37 @@ class MobtextingBackend(Backend):
         secret = account.webhook_secret
         return bool(secret) and scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), secret.encode())
 
-    def _authenticate(self, account: Account, headers: dict[str, str], body: bytes) -> None:
-        mode = account.options.get("callback_auth") or "bearer"
+    def _authenticate(self, account: Account, headers: dict[str, str], query: dict[str, str], body: bytes) -> bool:
+        """True when the call carries the account's bearer secret or Signature (as `callback_auth` says); False
+        when it carries only the webhook's validation token, which may authenticate the handshake and nothing
+        else; AuthenticationFailed otherwise. An unknown `callback_auth` authenticates nothing (fail closed)."""
+        mode = str(account.options.get("callback_auth") or "bearer").strip().lower()
         if mode == "bearer":
-            if not self._bearer_ok(account, headers):
-                raise AuthenticationFailed("The callback's bearer token is not this account's webhook secret.")
+            if self._bearer_ok(account, headers):
+                return True
+            problem = "The callback's bearer token is not this account's webhook secret."
         elif mode == "signature":
             key = str(account.options.get("webhook_id") or "")
-            if not key:
-                raise AuthenticationFailed("No webhook_id on the account: a Signature header cannot be checked.")
             expected = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
             given = headers.get("signature", "").strip().lower()
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                raise AuthenticationFailed("The callback's Signature header does not match its body.")
+            if key and hmac.compare_digest(given.encode(), expected.encode()):
+                return True
+            problem = (
+                "The callback's Signature header does not match its body."
+                if key
+                else "No webhook_id on the account: a Signature header cannot be checked."
+            )
         else:
-            raise ConfigError(f"Unknown callback_auth {mode!r} (use 'bearer' or 'signature').")
+            problem = f"The account's callback_auth option {mode!r} is neither 'bearer' nor 'signature'."
+        # The handshake carries our validation key as ?token= and, usually, the bearer secret.
+        if account.webhook_secret and (self._token_ok(account, query) or self._bearer_ok(account, headers)):
+            return False
+        raise AuthenticationFailed(problem)
 
-    def _authenticate_handshake(self, account, headers, query, payload) -> None:
-        """The handshake carries our validation key (as ?token= and in the body) and, usually, the bearer."""
-        if not account.webhook_secret:
-            raise AuthenticationFailed("The account has no webhook secret: the handshake cannot be checked.")
-        token = verification_token(account).encode()
-        given = str(query.get("token") or payload.get("validation_key") or "").encode()
-        if not (hmac.compare_digest(given, token) or self._bearer_ok(account, headers)):
-            raise AuthenticationFailed("The webhook verification request does not carry this account's token.")
+    @staticmethod
+    def _token_ok(account: Account, query: dict[str, str]) -> bool:
+        given = str(query.get("token") or "").encode()
+        return bool(given) and hmac.compare_digest(given, verification_token(account).encode())
 
     def _update(self, item: Any) -> StatusUpdate:
         if not isinstance(item, dict):

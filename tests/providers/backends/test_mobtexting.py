@@ -553,6 +553,59 @@ def test_signed_callback(case, harness):
     harness.run_callback_case(MobtextingBackend, case, signer=signed, secrets=SECRETS)
 
 
+# Authentication comes before the body is read: who cannot authenticate is refused whatever the body holds.
+UNAUTHENTICATED_CASES = [
+    CallbackCase(
+        label=f"{what}, with {auth}: refused",
+        body=body,
+        headers={"Content-Type": "application/json", **headers},
+        query=query,
+        account=account,
+        sign=False,
+        expected_error=AuthenticationFailed,
+    )
+    for what, body in [
+        ("a malformed body", b'{"id": "b34e35ad:1", "status": '),
+        ("a body that is not UTF-8", b"\xff\xfe{}"),
+        ("a report", json.dumps(dlr("DELIVRD")).encode()),
+    ]
+    for auth, headers, query, account in [
+        ("a wrong bearer", {"Authorization": "Bearer guess"}, {}, {}),
+        ("a forged Signature", {"Signature": "0" * 64}, {}, SIGNED),
+        (
+            "an unknown callback_auth option",
+            {"Authorization": "Bearer whsec-0123456789"},
+            {},
+            {"options": {"callback_auth": "hmac"}},
+        ),
+        ("only the handshake's validation token", {}, {"token": HANDSHAKE_TOKEN}, {}),
+    ]
+]
+
+
+@pytest.mark.parametrize("case", UNAUTHENTICATED_CASES, ids=lambda c: c.label)
+def test_an_unauthenticated_callback_is_refused_before_its_body_is_read(case, harness):
+    """A forged call with a malformed body got 400 ("not JSON") where it should get 403, and an account whose
+    callback_auth option was mistyped answered every caller 400 (a configuration error) instead of refusing."""
+    harness.run_callback_case(MobtextingBackend, case, secrets=SECRETS)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("callback_auth", ["bearer", "signature", "Signature ", "hmac"])
+def test_the_webhook_answers_a_forged_mobtexting_call_403_and_stores_nothing(client, callback_auth):
+    from campaigns.models import StatusEvent
+    from tests.factories import ProviderAccountFactory
+
+    account = ProviderAccountFactory(kind="mobtexting", options={"callback_auth": callback_auth, "webhook_id": "w-1"})
+    for body in (b"{not json", json.dumps(dlr("DELIVRD")).encode()):
+        response = client.post(
+            f"/hooks/mobtexting/{account.uuid}/", body, content_type="application/json",
+            headers={"Authorization": "Bearer guess", "Signature": "0" * 64},
+        )  # fmt: skip
+        assert response.status_code == 403, (callback_auth, body, response.content)
+    assert not StatusEvent.objects.exists()
+
+
 # --- Polls ------------------------------------------------------------------------------------------
 
 
