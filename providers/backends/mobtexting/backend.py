@@ -4,8 +4,9 @@ Sends go to `POST sms/send/json` as {"root": {defaults}, "nodes": [{"to", "custo
 every recipient carries our external_ref in `custom` and may carry its own text. The vendor does not
 de-duplicate, so a frame whose answer was lost is recovered by looking each ref up with
 `GET sms/status?cid=` (recovery "lookup"). Delivery reports arrive both ways: pushed to the webhook
-that `setup()` registers (flat JSON, the {"event", "payload"} envelope, or a customised GET), and
-pulled from `GET sms/status` (by group_id, cid or date, 100 rows a page). Promotional (P) traffic gets
+that `setup()` registers (flat JSON, the {"event", "payload"} envelope, or a customised webhook: a GET with
+query fields or a POST with form or form-data fields), and pulled from `GET sms/status` (by group_id, cid or
+date, 100 rows a page). Promotional (P) traffic gets
 no delivery report post-DLT [seed 001:9527]; the engine finalises it after the account's report window.
 
 Status vocabulary (statuses.py): AWAITING-DLR, SCHEDULED, ENROUTE/EN_ROUTE, DELIVRD/DELIVERED,
@@ -19,10 +20,12 @@ raw body keyed with the webhook id), "service" (the service code when the frame 
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
+from email.parser import BytesParser
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -308,6 +311,8 @@ class MobtextingBackend(Backend):
         if content_type == "application/x-www-form-urlencoded":
             form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
             return {**fields, **{k: v[-1] for k, v in form.items()}}
+        if content_type == "multipart/form-data":  # a customised webhook's "form-data" body [seed 001:1004]
+            return {**fields, **_form_data(headers.get("content-type", ""), body)}
         try:
             payload = loads_json(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -410,6 +415,26 @@ class MobtextingBackend(Backend):
             occurred_at=parse_time(first(item, "created_at")),
             payload=payload,
         )
+
+
+def _form_data(content_type: str, body: bytes) -> dict[str, str]:
+    """The text fields of a multipart/form-data body (files are ignored); ResponseUnparseable without parts."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("utf-8", "replace")
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart() or not message.get_payload():
+        raise ResponseUnparseable(f"mobtexting callback is not readable multipart/form-data: {body[:200]!r}")
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name and not part.get_filename():
+            data = part.get_payload(decode=True) or b""
+            try:
+                fields[str(name)] = data.decode(part.get_content_charset() or "utf-8", "replace")
+            except LookupError:  # a charset Python does not know
+                fields[str(name)] = data.decode("utf-8", "replace")
+    if not fields:
+        raise ResponseUnparseable(f"mobtexting callback's multipart/form-data has no fields: {body[:200]!r}")
+    return fields
 
 
 def _number(value: Any) -> float | None:

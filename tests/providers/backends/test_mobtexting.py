@@ -381,6 +381,23 @@ CALLBACK_CASES = [
         expected_updates=[dlr_update(Status.DELIVERED, "DELIVERED")],
     ),
     CallbackCase(
+        label="a customised webhook as a POST with a form-data body [seed 001:1004]",
+        body=(
+            b'--hook\r\nContent-Disposition: form-data; name="message_id"\r\n\r\nb34e35ad:1\r\n'
+            b'--hook\r\nContent-Disposition: form-data; name="mobile_number"\r\n\r\n919019120001\r\n'
+            b'--hook\r\nContent-Disposition: form-data; name="message_status"\r\n\r\nUNDELIV\r\n'
+            b'--hook\r\nContent-Disposition: form-data; name="custom"\r\n\r\nref-1\r\n--hook--\r\n'
+        ),
+        headers={"Content-Type": "multipart/form-data; boundary=hook"},
+        expected_updates=[dlr_update(Status.UNDELIVERED, "UNDELIV")],
+    ),
+    CallbackCase(
+        label="a form-data body without a single field",
+        body=b"--hook\r\nbroken",
+        headers={"Content-Type": "multipart/form-data; boundary=hook"},
+        expected_error=ResponseUnparseable,
+    ),
+    CallbackCase(
         label="a batch of reports in one array",
         body=[dlr("ENROUTE"), dlr("DELIVRD", deliv_time="2021-04-09 16:27:51")],
         expected_updates=[
@@ -588,6 +605,25 @@ def test_an_unauthenticated_callback_is_refused_before_its_body_is_read(case, ha
     """A forged call with a malformed body got 400 ("not JSON") where it should get 403, and an account whose
     callback_auth option was mistyped answered every caller 400 (a configuration error) instead of refusing."""
     harness.run_callback_case(MobtextingBackend, case, secrets=SECRETS)
+
+
+@pytest.mark.django_db
+def test_a_customised_webhook_posting_form_data_is_stored(client):
+    """MOBtexting lets a customised webhook send its fields as "raw or form-data" [seed 001:1004]: the form-data
+    POST got 400 ("callback body is not JSON"), so every report of such a webhook was lost."""
+    from campaigns.models import StatusEvent
+    from tests.factories import ProviderAccountFactory
+
+    account = ProviderAccountFactory(kind="mobtexting")
+    fields = {"message_id": "b34e35ad:1", "mobile_number": "919019120001", "message_status": "DELIVRD", "cid": "ref-1"}
+    response = client.post(  # the test client encodes a dict as multipart/form-data
+        f"/hooks/mobtexting/{account.uuid}/", fields, headers={"Authorization": f"Bearer {account.webhook_secret}"}
+    )
+    assert response.status_code == 200, response.content
+    event = StatusEvent.objects.get(account=account)
+    assert (event.provider_message_id, event.address, event.raw_status, event.status) == (
+        "b34e35ad:1", "+919019120001", "DELIVRD", "delivered",
+    )  # fmt: skip
 
 
 @pytest.mark.django_db
