@@ -60,7 +60,9 @@ STATUS_MAP: dict[str, Status] = {
 
 # Request-level error code → what it means for the frame's recipients (octopush.com "return codes"):
 # SUBMITTED: the frame was accepted before (not an error); REJECTED: the request's content is refused
-# (Rejected); QUEUED: try again later (Throttled); FAILED: the account must be fixed (ResponseStatusError).
+# (Rejected); QUEUED: try again later (Throttled); FAILED: the account must be fixed (ConfigError, whatever the
+# HTTP status: the engine pauses the campaign instead of failing frame after frame).
+CREDENTIAL_CODES = frozenset({"101", "108"})  # the login or the key: fix the account's credentials
 ERROR_CODES: dict[str, Status] = {
     "120": Status.SUBMITTED,  # same request_id within 24 h
     "101": Status.FAILED,  # incorrect login details
@@ -209,13 +211,17 @@ class OctopushBackend(Backend):
         return "/sms-campaign/send", {"text": text, "recipients": recipients, **common, **extra}
 
     def _refused(self, frame: OutboundFrame, code: str, message: str, http_status: int | None) -> SendResult:
-        """Classify a request-level error by its Octopush code (120 settles the frame; the rest raise)."""
+        """Classify a request-level error by its Octopush code (120 settles the frame; the rest raise). The code
+        decides, not the HTTP status, which is a 400 for most errors, whether about the text or the account."""
         meaning = ERROR_CODES.get(code)
         if meaning is Status.SUBMITTED:
             results = [RecipientResult(r.external_ref, r.address, True, Status.SUBMITTED) for r in frame.recipients]
             return SendResult(results, already_accepted=True, summary={"code": int(code), "message": message})
         if meaning is Status.QUEUED:
             raise Throttled(message, code=code, status_code=http_status)
+        if meaning is Status.FAILED:
+            field = "credentials" if code in CREDENTIAL_CODES else ""
+            raise ConfigError(message, field=field, code=code, status_code=http_status)
         about_content = http_status in (400, 422) or 200 <= (http_status or 0) < 300
         if meaning is Status.REJECTED or (meaning is None and code and about_content):
             raise Rejected(message, code=code, status_code=http_status)

@@ -13,7 +13,9 @@ Callbacks are set per login in the console, here the control action `callbacks` 
 with_ack}. Each accepted number gets one DLR (optionally an ACK before): the knobs' outcome mapped onto Octopush's
 statuses, BAD_DESTINATION for numbers that are not E.164, BLACKLISTED_NUMBER after a STOP. Failed callbacks are
 retried after 1, 5 and 30 minutes (Octopush documents no schedule; [Herald]). Octopush has no pull API for
-reports. Other control actions: `account` {api_login, api_key, balance} and `optout` {address}.
+reports. Other control actions: `account` {api_login, api_key, balance, status} (status `not_validated` or
+`under_investigation` refuses that login's sends with 113 or 114, HTTP 400 [Herald]; `active` again by default)
+and `optout` {address}.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ OUTCOME_STATUS = {
     "rejected": "NOT_ALLOWED",
 }
 PARIS = ZoneInfo("Europe/Paris")
+ACCOUNT_REFUSALS = {  # account status → the code and text Octopush refuses a send with
+    "not_validated": (113, "Your account is not validated. Log in to Octopush and go to the account section."),
+    "under_investigation": (114, "Your account is under investigation. Please contact Octopush support."),
+}
 _STOP_PREMIUM = re.compile(r"STOP au (?:X{5}|\d{5})")
 _STOP_LOW_COST = "no PUB=STOP"
 _E164 = re.compile(r"\+[1-9]\d{7,14}")
@@ -67,6 +73,7 @@ class OctopushSandbox(VendorEmulator):
             self._hooks: dict[str, dict[str, Any]] = {}  # login → callback settings
             self._keys: dict[str, str] = {}  # login → api key, for logins registered with `account`
             self._wallets: dict[str, float] = {}  # login → EUR
+            self._blocked: dict[str, str] = {}  # login → the account status that refuses its sends
             self._last_ticket: dict[str, tuple[str, str]] = {}  # number → (login, ticket) of its latest message
             self._blacklist: set[tuple[str, str]] = set()  # (login, number) that answered STOP
 
@@ -87,7 +94,13 @@ class OctopushSandbox(VendorEmulator):
             known_key = self._keys.get(login)
         if known_key is not None and not secrets.compare_digest(known_key, key):
             return _error(101, "Incorrect login details.", status=401)
-        return self._balance(login, request) if path == BALANCE else self._send(login, request, path)
+        if path == BALANCE:
+            return self._balance(login, request)
+        with self._lock:
+            blocked = self._blocked.get(login)
+        if blocked is not None:
+            return _error(*ACCOUNT_REFUSALS[blocked])
+        return self._send(login, request, path)
 
     def control(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         if action == "callbacks":
@@ -264,7 +277,16 @@ class OctopushSandbox(VendorEmulator):
                 self._keys[login] = str(body["api_key"])
             if body.get("balance") is not None:
                 self._wallets[login] = float(body["balance"])
-            return {"api_login": login, "balance": self._wallets.get(login, START_BALANCE)}
+            if body.get("status") is not None:
+                status = str(body["status"])
+                if status != "active" and status not in ACCOUNT_REFUSALS:
+                    return {"error": f"status must be active, {' or '.join(ACCOUNT_REFUSALS)}"}
+                if status == "active":
+                    self._blocked.pop(login, None)
+                else:
+                    self._blocked[login] = status
+            status = self._blocked.get(login, "active")
+            return {"api_login": login, "balance": self._wallets.get(login, START_BALANCE), "status": status}
 
     def _optout(self, body: dict[str, Any]) -> dict[str, Any]:
         """The recipient answers STOP: blacklist the number and send the STOP callback to the login's stop_url."""

@@ -238,11 +238,11 @@ SEND_CASES = [
         expected_error_code="153",
     ),
     SendCase(
-        label="401 wrong credentials: the vendor's message, not retried",
+        label="401 wrong credentials: the vendor's message, not retried; the account's credentials to fix",
         frame=frame([A]),
         responses={SEND: [reply(401, "octopush/error_login.json")]},
         expected_requests=[req(SEND)],
-        expected_error=ResponseStatusError,
+        expected_error=ConfigError,
         expected_error_code="101",
         expected_error_contains="Incorrect login details.",
     ),
@@ -486,7 +486,7 @@ CALL_CASES = [
 # Every Octopush code → the canonical status the frame's recipients get, and how the backend says it.
 ERROR_TABLE = [
     ("120", Status.SUBMITTED, None),
-    *[(code, Status.FAILED, ResponseStatusError) for code in ("101", "108", "113", "114", "125")],
+    *[(code, Status.FAILED, ConfigError) for code in ("101", "108", "113", "114", "125")],
     *[
         (code, Status.REJECTED, Rejected)
         for code in ("102", "103", "104", "105", "106", "107", "117", "121", "122", "150", "151", "152", "208", "400")
@@ -538,6 +538,17 @@ def test_error_code(code, expected, error, harness):
         expected_error_contains=f"Octopush says {code}." if error else "",
     )
     harness.run_send_case(OctopushBackend, case, base_path=BASE, secrets=SECRETS)
+
+
+@pytest.mark.parametrize("code, field", [("101", "credentials"), ("108", "credentials"), ("113", ""), ("114", "")])
+def test_an_account_level_refusal_names_what_to_fix_whatever_its_http_status(code, field, harness):
+    """Octopush answers most errors with HTTP 400: "account not validated" (113) then raised a plain permanent
+    error, and the engine failed frame after frame of messages instead of pausing the campaign."""
+    harness.vendor.load({SEND: [reply(400, {"code": int(code), "message": f"Octopush says {code}."})]})
+    with pytest.raises(ConfigError) as error:
+        OctopushBackend().send(harness.account(BASE, SECRETS, kind="octopush"), frame([A]))
+    assert (error.value.code, error.value.field, error.value.status_code) == (code, field, 400)
+    assert f"Octopush says {code}." in error.value.message
 
 
 def test_error_table_is_the_whole_map():

@@ -8,11 +8,11 @@ import requests
 
 from providers.backends.base import (
     Account,
+    ConfigError,
     ConnectionFailed,
     OutboundFrame,
     Recipient,
     Rejected,
-    ResponseStatusError,
     Status,
     Throttled,
     UpdateKind,
@@ -135,9 +135,9 @@ def test_missing_credentials_are_a_401(sandbox):
 
 def test_a_wrong_key_for_a_registered_login_is_a_401(sandbox, account):
     SandboxClient(sandbox.url).vendor("octopush", "account", api_login=LOGIN, api_key="another-key")
-    with pytest.raises(ResponseStatusError, match="Incorrect login details") as error:
+    with pytest.raises(ConfigError, match="Incorrect login details") as error:
         OctopushBackend().send(account, frame([A]))
-    assert error.value.code == "101"
+    assert (error.value.code, error.value.field, error.value.status_code) == ("101", "credentials", 401)
 
 
 @pytest.mark.parametrize(
@@ -351,3 +351,49 @@ def test_rate_5xx_is_a_connection_failure(sandbox, account):
 def test_the_balance_check_is_not_a_send(sandbox, account):
     sandbox.configure(rate_429=1.0, rate_5xx=1.0)
     assert OctopushBackend().check(account).ok
+
+
+def test_a_send_from_a_login_octopush_has_not_validated_is_refused_with_113(sandbox, account):
+    SandboxClient(sandbox.url).vendor("octopush", "account", api_login=LOGIN, status="not_validated")
+    refused = post(sandbox, SEND, body())
+    assert refused.status_code == 400 and refused.json()["code"] == 113
+    SandboxClient(sandbox.url).vendor("octopush", "account", api_login=LOGIN, status="active")
+    assert post(sandbox, SEND, body()).status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("status", ["not_validated", "under_investigation"])
+def test_a_campaign_on_an_octopush_account_not_validated_pauses_and_fails_no_message(sandbox, settings, status):
+    """Octopush refuses such an account's sends with 113 or 114 and HTTP 400. The backend raised a permanent
+    error for the frame: every frame's messages failed for good ("account not validated") and the campaign
+    completed with nothing sent (a longer one paused only after ten rounds of failed frames). Now it pauses at
+    once, as for a refused login, and is resumed once the account is sorted out."""
+    from campaigns.models import Campaign, Message
+    from campaigns.services.dispatch import campaign_dispatch
+    from campaigns.services.prepare import campaign_prepare
+    from providers.models import ProviderAccount, Sender
+    from tests.campaigns.conftest import contacts_tagged
+    from tests.factories import CREDENTIALS
+
+    sandbox.configure(callbacks=False)
+    settings.FRAME_RETRY_BASE = settings.FRAME_RETRY_MAX = 0.0
+    account = ProviderAccount.objects.create(
+        kind="octopush", name="Octopush", base_url=sandbox.base_url("octopush"), credentials=dict(CREDENTIALS["octopush"]),
+        channels=["sms"], rate_limit=1000,
+    )  # fmt: skip
+    sender = Sender.objects.create(account=account, name="Herald", status="approved")
+    SandboxClient(sandbox.url).vendor("octopush", "account", api_login=account.credentials["login"], status=status)
+    campaign = Campaign.objects.create(
+        name="Not validated", account=account, sender=sender, text="Hello {{first_name}}", frame_size=10,
+        state=Campaign.State.PREPARING,
+    )  # fmt: skip
+    campaign.tags.set([contacts_tagged(30, tag_name="octopush-not-validated")])
+    campaign_prepare(campaign_id=campaign.pk)
+
+    campaign_dispatch(campaign_id=campaign.pk, budget=10)
+
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED, campaign.state_reason
+    assert "needs attention" in campaign.state_reason and "Octopush" in campaign.state_reason
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"pending"}
+    assert not sandbox.state.accepted
