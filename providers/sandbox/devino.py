@@ -197,8 +197,8 @@ class DevinoSandbox(VendorEmulator):
         with self._lock:
             ids = {}
             for position, raw in enumerate(raw_triggers):
-                index = raw.get("index") if raw.get("index") is not None else position
-                if not isinstance(index, int) or index in ids:
+                index = _index(raw, "index", default=position)
+                if index in ids:
                     raise _Invalid(400, "trigger.index.invalid", f"Trigger index {index!r} is not unique", "index")
                 ids[index] = next(self._trigger_ids)
             triggers = [self._trigger(raw, ids, position, now) for position, raw in enumerate(raw_triggers)]
@@ -210,8 +210,8 @@ class DevinoSandbox(VendorEmulator):
     def _trigger(self, raw: dict[str, Any], ids: dict[int, int], position: int, now: datetime) -> _Trigger:
         trigger_type = _choice(raw, "type", TRIGGER_TYPES, "trigger.type.invalid")
         channel = _choice(raw, "channel", CHANNELS, "trigger.channel.invalid")
-        parent = raw.get("parentIndex")
-        if parent is not None and (not isinstance(parent, int) or parent not in ids):
+        parent = _index(raw, "parentIndex", default=None)
+        if parent is not None and parent not in ids:
             raise _Invalid(400, "trigger.parent.not.found", f"parentIndex {parent!r} names no trigger", "parentIndex")
         sources = raw.get("eventSources") if raw.get("eventSources") is not None else raw.get("EventSource")
         if sources is not None and not (isinstance(sources, list) and all(isinstance(s, dict) for s in sources)):
@@ -221,7 +221,7 @@ class DevinoSandbox(VendorEmulator):
             raise _Invalid(400, "template.invalid", "template must be an object", "template")
         if template.get("smsTemplate") is not None:
             _check_sms_template(template["smsTemplate"])
-        index = raw.get("index") if raw.get("index") is not None else position
+        index = _index(raw, "index", default=position)
         return _Trigger(
             id=ids[index], index=index, parent_id=ids.get(parent), type=trigger_type, channel=channel,
             template=template, start=_time(raw.get("startTime"), now, "startTime"),
@@ -427,6 +427,19 @@ def _choice(body: dict[str, Any], name: str, allowed: tuple[str, ...], key: str)
     value = body.get(name)
     if value not in allowed:
         raise _Invalid(400, key, f"{name} must be one of {', '.join(allowed)}", name)
+    return value
+
+
+def _index(raw: dict[str, Any], name: str, *, default: int | None) -> int | None:
+    """A trigger's index or parentIndex: an integer, or a string of digits as Devino's JSON reader takes it too;
+    absent (or null): `default`."""
+    value = raw.get(name)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(400, "trigger.index.invalid", f"{name} must be an integer, not {value!r}", name)
     return value
 
 

@@ -341,6 +341,32 @@ def test_what_real_clients_send_is_accepted(sandbox, account):
     assert call(sandbox, "GET", f"{TASKS}/{account.options['task_id']}/").status_code == 200
 
 
+def test_a_task_whose_trigger_indexes_are_numeric_strings_is_created_as_devino_would(sandbox):
+    """Devino reads "index": "0" as 0, as its JSON reader does for every number; clients that write ids as
+    strings got 400 "Trigger index '0' is not unique" (and "parentIndex '0' names no trigger"), although the
+    sandbox says numeric strings pass as numbers."""
+    sms = {"smsTemplate": {"text": "Hello", "from": "Herald", "validity": 600}}
+    triggers = [
+        {"index": "0", "type": "TRAN_API_SOURCE", "channel": "SMS", "template": sms},
+        {
+            "index": "1", "parentIndex": "0", "type": "NO_EVENT_SOURCE", "channel": "SMS", "template": sms,
+            "eventSources": [{"channel": "SMS", "eventType": "STATE", "eventValue": "delivered"}],
+            "noEventSourceSettings": {"stateWaitMaxTimeSec": 60},
+        },
+    ]  # fmt: skip
+    created = call(
+        sandbox, "POST", TASKS, json={"taskName": "x", "type": "API", "channel": "SMS", "triggers": triggers}
+    )
+    assert created.status_code == 200, created.text
+    task = call(sandbox, "GET", f"{TASKS}/{created.json()['result']['result']}").json()["result"]
+    parent, child = task["triggersInfo"]
+    assert child["parentTriggerId"] == parent["triggerId"]
+    for bad in ("first", "1.5", True):
+        body = {"taskName": "x", "type": "API", "channel": "SMS", "triggers": [{**triggers[0], "index": bad}]}
+        refused = call(sandbox, "POST", TASKS, json=body)
+        assert (refused.status_code, refused.json()["reasons"][0]["key"]) == (400, "trigger.index.invalid"), bad
+
+
 def test_a_connection_close_request_gets_connection_close(sandbox, account):
     answer = call(sandbox, "GET", TASKS, headers={"Connection": "close"})
     assert answer.headers.get("Connection") == "close"
