@@ -89,9 +89,17 @@ ERROR_CODES: dict[str, Status] = {
 }
 # Request-level refusals that mean the account's task is gone or wrong: run setup again (ConfigError).
 CONFIG_ERRORS = frozenset({"task.not.found", "task.type.invalid", "task.state.invalid", "template.trigger.not.found"})
-# Task states that can never send again: setup() creates a new task instead [seed 000:163].
-DEAD_TASK_STATES = frozenset({"FINISHED", "DELETED_FINISHED", "DELETED_DRAFT", "FAILED"})
+# Task states [seed 000:163, 593]: only NEW and STARTED send. Devino stops a task by itself while the balance is
+# exhausted or outside working hours, and it goes on once that passes: setup() keeps such a task (a new one would
+# be stopped alike) and Herald says what to wait for. Any other task (a draft, stopped by hand, finished,
+# deleted, failed) will not send again by itself: setup() creates a new one instead. (Which stop passes by itself
+# is read from the state names; the seed does not say.)
 LIVE_TASK_STATES = frozenset({"NEW", "STARTED"})
+WAITING_TASK_STATES = {
+    "STOPPED_BALANCE_BLOCKED": "Devino stopped it because the balance is exhausted: top the balance up, then resume",
+    "STOPPED_NOT_WORKING_TIME": "Devino holds it outside the account's working hours: resume within them",
+}
+RUN_SETUP = "run the account's setup again: it creates a new task"
 COUNTERS = ("total", "success", "error")  # totalCount, successCount, errorCount per trigger [seed 000:177]
 
 
@@ -171,7 +179,8 @@ class DevinoBackend(Backend):
                 ok = task["state"] in LIVE_TASK_STATES
                 message = (
                     f"Connected; task {task['task_id']} is {task['state']}: {task['total']} sent, "
-                    f"{task['success']} delivered, {task['error']} failed" + ("" if ok else "; run setup again")
+                    f"{task['success']} delivered, {task['error']} failed"
+                    + ("" if ok else f"; {_advice(task['state'])}")
                 )
                 return CheckResult(ok, message)
             params = {"ascending": "false", "count": 10, "offset": 0, "orderBy": "ID", "types": "API"}
@@ -189,7 +198,7 @@ class DevinoBackend(Backend):
             task_id = _option_int(account, "task_id")
             task = self._get_task(account, task_id)
             trigger_id = _sms_trigger(task, account.options.get("trigger_id")) if task else None
-            if trigger_id and task.get("state") not in DEAD_TASK_STATES:
+            if trigger_id and (task.get("state") in LIVE_TASK_STATES or task.get("state") in WAITING_TASK_STATES):
                 return {"task_id": task_id, "trigger_id": trigger_id}
         sender = str(account.options.get("sender") or "Herald")
         template = {"smsTemplate": {"text": "Herald", "from": sender, "validity": _validity(account)}}
@@ -227,7 +236,13 @@ class DevinoBackend(Backend):
         template = {"smsTemplate": {"text": text, "from": frame.sender, "validity": _validity(account)}}
         body = {"contacts": contacts, "taskId": task_id, "templates": {trigger_id: template}, **hook,
                 "callbackData": {"frame": frame.key}}  # fmt: skip
-        data = self._json(account, self._call(account, "POST", MESSAGES_PATH, json=body))
+        try:
+            response = self._call(account, "POST", MESSAGES_PATH, json=body)
+        except ConfigError as exc:
+            if exc.code == "task.state.invalid":  # the task cannot send now: say why and what to do
+                raise self._task_not_sending(account, task_id, exc) from None
+            raise
+        data = self._json(account, response)
         try:
             return _match(data, recipients)
         except (Rejected, ResponseUnparseable) as exc:  # their messages quote Devino's answer
@@ -241,11 +256,21 @@ class DevinoBackend(Backend):
             return request(account, method, url, headers=headers, vendor_error=vendor_error, **kwargs)
         except ResponseStatusError as exc:
             if exc.code in CONFIG_ERRORS:
-                message = f"{exc.message} (run the account's setup again)"
+                message = exc.message if exc.code == "task.state.invalid" else f"{exc.message} ({RUN_SETUP})"
                 raise ConfigError(message, code=exc.code, status_code=exc.status_code) from None
             if exc.status_code in (400, 422):
                 raise Rejected(exc.message, code=exc.code, status_code=exc.status_code) from None
             raise
+
+    def _task_not_sending(self, account: Account, task_id: int, error: ConfigError) -> ConfigError:
+        """The refusal of a send through a task that is not NEW or STARTED, with what to do about its state."""
+        try:
+            task = self._get_task(account, task_id)
+        except BackendError:
+            task = None
+        state = str(task.get("state") or "") if task else ""
+        advice = _advice(state) if state else RUN_SETUP
+        return ConfigError(f"{error.message} ({advice})", code=error.code, status_code=error.status_code)
 
     def _get_task(self, account: Account, task_id: int) -> dict[str, Any] | None:
         """The task as Devino shows it, or None when Devino does not know it."""
@@ -272,6 +297,11 @@ class DevinoBackend(Backend):
         if not account.options.get("task_id") or not account.options.get("trigger_id"):
             raise ConfigError("The Devino account has no scenario task yet: run its setup to create one.")
         return _option_int(account, "task_id"), str(account.options["trigger_id"])
+
+
+def _advice(state: str) -> str:
+    """What to do about a task in `state`, which cannot send now."""
+    return WAITING_TASK_STATES.get(state, RUN_SETUP)
 
 
 def _option_int(account: Account, name: str, default: int | None = None) -> int:

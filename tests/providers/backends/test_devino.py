@@ -658,7 +658,9 @@ CALL_CASES = [
         responses={GET_TASK: [reply(200, STOPPED_TASK)]},
         expected_requests=[req(GET_TASK, content_type=None)],
         expected_result=CheckResult(
-            False, "Connected; task 7003 is STOPPED: 12 sent, 9 delivered, 2 failed; run setup again"
+            False,
+            "Connected; task 7003 is STOPPED: 12 sent, 9 delivered, 2 failed; "
+            "run the account's setup again: it creates a new task",
         ),
     ),
     CallCase(

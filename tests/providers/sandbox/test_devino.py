@@ -11,6 +11,7 @@ import requests
 
 from providers.backends.base import (
     Account,
+    ConfigError,
     ConnectionFailed,
     Recipient,
     Rejected,
@@ -339,6 +340,42 @@ def test_what_real_clients_send_is_accepted(sandbox, account):
     assert len(answer.json()["result"]["sendAnswers"]) == 1
     assert call(sandbox, "GET", TASKS + "/").status_code == 200
     assert call(sandbox, "GET", f"{TASKS}/{account.options['task_id']}/").status_code == 200
+
+
+@pytest.mark.parametrize("state", ["STOPPED", "DRAFT"])
+def test_a_task_stopped_for_good_is_replaced_by_the_setup_herald_asks_for(sandbox, account, backend, state):
+    """A send through a task someone stopped (or left a draft) is refused, and Herald says to run the account's
+    setup again; but setup kept the stopped task, so the next send was refused the same way, for ever."""
+    requests.post(
+        sandbox.url + "/_sandbox/devino/task_state", json={"task_id": account.options["task_id"], "state": state},
+        timeout=5,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="run the account's setup again") as refused:
+        backend.send(account, frame([PHONES[0]]))
+    assert refused.value.code == "task.state.invalid" and state in refused.value.message
+
+    options = backend.setup(account)
+
+    assert options["task_id"] != account.options["task_id"], "setup kept the stopped task"
+    result = backend.send(replace(account, options=options), frame([PHONES[0]]))
+    assert [r.accepted for r in result.results] == [True]
+    assert "run the account's setup again" in backend.check(account).message, "(the old task's check says so too)"
+
+
+@pytest.mark.parametrize(
+    "state, advice",
+    [("STOPPED_BALANCE_BLOCKED", "top the balance up"), ("STOPPED_NOT_WORKING_TIME", "working hours")],
+)
+def test_a_task_devino_holds_says_what_to_wait_for_and_is_kept(sandbox, account, backend, state, advice):
+    requests.post(
+        sandbox.url + "/_sandbox/devino/task_state", json={"task_id": account.options["task_id"], "state": state},
+        timeout=5,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=advice) as refused:
+        backend.send(account, frame([PHONES[0]]))
+    assert "setup" not in refused.value.message
+    assert advice in backend.check(account).message
+    assert backend.setup(account) == account.options, "a new task would be held alike"
 
 
 def test_a_task_whose_trigger_indexes_are_numeric_strings_is_created_as_devino_would(sandbox):
