@@ -70,10 +70,10 @@ ERROR_CODES: dict[str, Status] = {
     "113": Status.FAILED,  # account not validated
     "114": Status.FAILED,  # account under investigation
     "125": Status.FAILED,  # undefined error, contact support
+    "104": Status.FAILED,  # out of credit: top up, then resume (every frame would be refused alike)
+    "105": Status.FAILED,  # not enough credit, an order awaits validation
     "102": Status.REJECTED,  # text too long for this type of SMS
     "103": Status.REJECTED,  # no recipients
-    "104": Status.REJECTED,  # out of credit
-    "105": Status.REJECTED,  # not enough credit, an order awaits validation
     "106": Status.REJECTED,  # sender: 3 to 11 characters of a-z A-Z 0-9
     "107": Status.REJECTED,  # text missing
     "117": Status.REJECTED,  # no valid number in the recipients

@@ -203,11 +203,11 @@ SEND_CASES = [
         expected_error_contains="Mention STOP is missing.",
     ),
     SendCase(
-        label="out of credit: rejected with code 104",
+        label="out of credit (104): the account to fix, not the text",
         frame=frame([A]),
         responses={SEND: [reply(400, "octopush/error_no_credit.json")]},
         expected_requests=[req(SEND)],
-        expected_error=Rejected,
+        expected_error=ConfigError,
         expected_error_code="104",
         expected_error_contains="You have run out of credit.",
     ),
@@ -486,10 +486,10 @@ CALL_CASES = [
 # Every Octopush code → the canonical status the frame's recipients get, and how the backend says it.
 ERROR_TABLE = [
     ("120", Status.SUBMITTED, None),
-    *[(code, Status.FAILED, ConfigError) for code in ("101", "108", "113", "114", "125")],
+    *[(code, Status.FAILED, ConfigError) for code in ("101", "104", "105", "108", "113", "114", "125")],
     *[
         (code, Status.REJECTED, Rejected)
-        for code in ("102", "103", "104", "105", "106", "107", "117", "121", "122", "150", "151", "152", "208", "400")
+        for code in ("102", "103", "106", "107", "117", "121", "122", "150", "151", "152", "208", "400")
     ],
     ("153", Status.QUEUED, Throttled),
 ]
@@ -540,7 +540,9 @@ def test_error_code(code, expected, error, harness):
     harness.run_send_case(OctopushBackend, case, base_path=BASE, secrets=SECRETS)
 
 
-@pytest.mark.parametrize("code, field", [("101", "credentials"), ("108", "credentials"), ("113", ""), ("114", "")])
+@pytest.mark.parametrize(
+    "code, field", [("101", "credentials"), ("108", "credentials"), ("104", ""), ("113", ""), ("114", "")]
+)
 def test_an_account_level_refusal_names_what_to_fix_whatever_its_http_status(code, field, harness):
     """Octopush answers most errors with HTTP 400: "account not validated" (113) then raised a plain permanent
     error, and the engine failed frame after frame of messages instead of pausing the campaign."""

@@ -12,7 +12,6 @@ from providers.backends.base import (
     ConnectionFailed,
     OutboundFrame,
     Recipient,
-    Rejected,
     Status,
     Throttled,
     UpdateKind,
@@ -186,11 +185,11 @@ def test_marketing_needs_its_stop_mention(sandbox):
     assert post(sandbox, SEND, body("Soldes no PUB=STOP", purpose="wholesale", metadata=low_cost)).status_code == 201
 
 
-def test_out_of_credit_is_104(sandbox, account):
+def test_out_of_credit_is_104_and_the_account_to_fix(sandbox, account):
     SandboxClient(sandbox.url).vendor("octopush", "account", api_login=LOGIN, balance=0.01)
-    with pytest.raises(Rejected) as error:
+    with pytest.raises(ConfigError) as error:
         OctopushBackend().send(account, frame([A]))
-    assert error.value.code == "104"
+    assert (error.value.code, error.value.field) == ("104", "")
 
 
 def test_simulation_mode_accepts_nothing(sandbox, account):
@@ -361,15 +360,10 @@ def test_a_send_from_a_login_octopush_has_not_validated_is_refused_with_113(sand
     assert post(sandbox, SEND, body()).status_code == 201
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("status", ["not_validated", "under_investigation"])
-def test_a_campaign_on_an_octopush_account_not_validated_pauses_and_fails_no_message(sandbox, settings, status):
-    """Octopush refuses such an account's sends with 113 or 114 and HTTP 400. The backend raised a permanent
-    error for the frame: every frame's messages failed for good ("account not validated") and the campaign
-    completed with nothing sent (a longer one paused only after ten rounds of failed frames). Now it pauses at
-    once, as for a refused login, and is resumed once the account is sorted out."""
-    from campaigns.models import Campaign, Message
-    from campaigns.services.dispatch import campaign_dispatch
+def _campaign_on_sandbox(sandbox, settings, size: int, **account_control):
+    """A campaign of `size` recipients in frames of 10 on an Octopush account on the sandbox, prepared; the
+    sandbox's `account` control action applied to its login first."""
+    from campaigns.models import Campaign
     from campaigns.services.prepare import campaign_prepare
     from providers.models import ProviderAccount, Sender
     from tests.campaigns.conftest import contacts_tagged
@@ -382,13 +376,27 @@ def test_a_campaign_on_an_octopush_account_not_validated_pauses_and_fails_no_mes
         channels=["sms"], rate_limit=1000,
     )  # fmt: skip
     sender = Sender.objects.create(account=account, name="Herald", status="approved")
-    SandboxClient(sandbox.url).vendor("octopush", "account", api_login=account.credentials["login"], status=status)
+    SandboxClient(sandbox.url).vendor("octopush", "account", api_login=account.credentials["login"], **account_control)
     campaign = Campaign.objects.create(
-        name="Not validated", account=account, sender=sender, text="Hello {{first_name}}", frame_size=10,
+        name="On the sandbox", account=account, sender=sender, text="Hello {{first_name}}", frame_size=10,
         state=Campaign.State.PREPARING,
     )  # fmt: skip
-    campaign.tags.set([contacts_tagged(30, tag_name="octopush-not-validated")])
+    campaign.tags.set([contacts_tagged(size, tag_name=f"octopush-{size}")])
     campaign_prepare(campaign_id=campaign.pk)
+    return campaign
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("status", ["not_validated", "under_investigation"])
+def test_a_campaign_on_an_octopush_account_not_validated_pauses_and_fails_no_message(sandbox, settings, status):
+    """Octopush refuses such an account's sends with 113 or 114 and HTTP 400. The backend raised a permanent
+    error for the frame: every frame's messages failed for good ("account not validated") and the campaign
+    completed with nothing sent (a longer one paused only after ten rounds of failed frames). Now it pauses at
+    once, as for a refused login, and is resumed once the account is sorted out."""
+    from campaigns.models import Campaign, Message
+    from campaigns.services.dispatch import campaign_dispatch
+
+    campaign = _campaign_on_sandbox(sandbox, settings, 30, status=status)
 
     campaign_dispatch(campaign_id=campaign.pk, budget=10)
 
@@ -397,3 +405,32 @@ def test_a_campaign_on_an_octopush_account_not_validated_pauses_and_fails_no_mes
     assert "needs attention" in campaign.state_reason and "Octopush" in campaign.state_reason
     assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"pending"}
     assert not sandbox.state.accepted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_that_runs_out_of_credit_pauses_and_resumes_after_a_top_up(sandbox, settings):
+    """Out of credit (104), every further frame is refused alike: their messages failed for good ("run out of
+    credit"), frame after frame, and had to be sent again by hand after a top-up. Now the campaign pauses with
+    Octopush's words and the resume after the top-up sends the rest."""
+    from campaigns.models import Campaign, Message
+    from campaigns.services.dispatch import campaign_dispatch
+    from campaigns.services.lifecycle import campaign_resume
+
+    campaign = _campaign_on_sandbox(sandbox, settings, 30, balance=1.0)  # one frame of 10 costs 0.65 EUR
+
+    campaign_dispatch(campaign_id=campaign.pk, budget=10)
+
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED, campaign.state_reason
+    assert "You have run out of credit." in campaign.state_reason
+    statuses = list(Message.objects.filter(campaign=campaign).values_list("status", flat=True))
+    assert sorted(set(statuses)) == ["pending", "submitted"] and statuses.count("submitted") == 10
+
+    SandboxClient(sandbox.url).vendor(
+        "octopush", "account", api_login=campaign.account.credentials["login"], balance=100
+    )
+    campaign_resume(campaign_id=campaign.pk)
+    campaign_dispatch(campaign_id=campaign.pk, budget=10)
+
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"submitted"}
+    assert len(sandbox.state.accepted) == 30
