@@ -10,6 +10,7 @@ from typing import Any
 
 from providers.backends.base import (
     Account,
+    ConfigError,
     Rejected,
     ResponseStatusError,
     ResponseUnparseable,
@@ -23,6 +24,9 @@ IST = timezone(timedelta(hours=5, minutes=30), "IST")  # the vendor's clock; Ind
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_PAGES = 10_000  # a guard against a paginator that never ends
 _OK = (None, "OK", "ok", "success", 200, "200")
+# Insufficient balance [seed 001:95-99: a 4xx "caused by … insufficient balance"]: an account problem, so that
+# the engine pauses the campaign rather than fail every further frame alike (ConfigError).
+PAYMENT_REQUIRED = 402
 _NON_DIGITS = re.compile(r"\D")
 
 
@@ -51,7 +55,8 @@ def vendor_error(response) -> tuple[str, str]:
 
 
 def call(account: Account, method: str, path: str, *, params=None, json=None) -> dict[str, Any]:
-    """One API call; 400/422 (the request's content) become Rejected, a 2xx error envelope too."""
+    """One API call; 400/422 (the request's content) become Rejected, a 2xx error envelope too; a 402
+    (insufficient balance), as the HTTP status or the body's code, is ConfigError."""
     try:
         response = request(
             account,
@@ -63,6 +68,8 @@ def call(account: Account, method: str, path: str, *, params=None, json=None) ->
             vendor_error=vendor_error,
         )
     except ResponseStatusError as exc:
+        if exc.status_code == PAYMENT_REQUIRED or exc.code == str(PAYMENT_REQUIRED):
+            raise ConfigError(exc.message, field="", code=exc.code, status_code=exc.status_code) from None
         if exc.status_code in (400, 422):
             raise Rejected(exc.message, code=exc.code, status_code=exc.status_code) from None
         raise
@@ -72,6 +79,8 @@ def call(account: Account, method: str, path: str, *, params=None, json=None) ->
     if body.get("status") not in _OK:
         code = body.get("code") or body.get("status")
         text = scrub(str(body.get("message") or body)[:300], account.secrets)
+        if str(code) == str(PAYMENT_REQUIRED):
+            raise ConfigError(f"{KIND} refused the request: {text}", field="", code=str(code))
         raise Rejected(f"{KIND} refused the request: {text}", code=str(code))
     return body
 
