@@ -72,6 +72,8 @@ def provider_account_check(*, account: ProviderAccount) -> None:
     backend = get_backend(account.kind)
     if not isinstance(account.options, dict):
         raise ValidationError({"options": "Give an object of option names to values."})
+    if problem := backend.options_problem(account.options):
+        raise ValidationError({"options": problem})
     if window := account.options.get("promo_window"):  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
         stored = ProviderAccount.objects.filter(pk=account.pk).values_list("options", flat=True).first() or {}
         if not isinstance(stored, dict) or window != stored.get("promo_window"):  # a saved one is not refused again

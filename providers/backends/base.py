@@ -532,6 +532,10 @@ class Backend:
     def list_templates(self, account: Account) -> list[RemoteTemplate]:
         raise NotImplementedError(f"{self.kind} has no template registry API")
 
+    def options_problem(self, options: dict[str, Any]) -> str:
+        """What is wrong with the account's vendor options, in words for staff, or "" (checked when it is saved)."""
+        return ""
+
     def frame_size(self, configured: int | None) -> int:
         """The frame size to use: the account's setting clamped to the vendor's maximum."""
         return max(1, min(configured or self.default_frame_size, self.max_recipients))

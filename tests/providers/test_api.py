@@ -121,6 +121,18 @@ class TestProviderAccounts:
         payload["options"]["promo_window"] = window
         assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201
 
+    @pytest.mark.parametrize("mode", ["hmac", "Bearer token", 1])
+    def test_a_mobtexting_callback_auth_that_names_no_way_of_authenticating_is_refused_on_options(self, api, mode):
+        """Saved, it made the webhook refuse every delivery report of the account (before, answer each 400)."""
+        payload = {"kind": "mobtexting", "name": "A", "options": {"callback_auth": mode}}
+        response = api.post("/api/v1/provider-accounts/", payload, format="json")
+        assert response.status_code == 400
+        assert "callback_auth must be bearer or signature" in response.json()["options"][0]
+        assert not ProviderAccount.objects.exists()
+        for n, accepted in enumerate(("signature", " Signature", "bearer", "")):
+            payload = {"kind": "mobtexting", "name": f"A{n}", "options": {"callback_auth": accepted}}
+            assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201, accepted
+
 
 class TestSetup:
     """What a failed setup says, and on which field: the one to fix, or none when the vendor was not reached."""

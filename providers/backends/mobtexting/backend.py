@@ -65,6 +65,7 @@ WEBHOOK_NAME = "Herald"
 STATUS_EVENT, OPTOUT_EVENT = "sms:message:status", "sms:unsubscription"
 OPTOUT_SCOPES = {"tag": "tag", "product": "service", "service": "service", "sender": "sender", "all": "all", "": "all"}
 MAX_POLL_DAYS = 31
+CALLBACK_AUTH_MODES = ("bearer", "signature")
 HANDSHAKE_ONLY = (
     "The callback carries the webhook's validation token, which authenticates the verification handshake only."
 )
@@ -214,6 +215,13 @@ class MobtextingBackend(Backend):
                 subscription = {"event": event, "identity": "all", "webhook_id": webhook_id}
                 call(account, "POST", "developer/subscriptions", json=subscription)
         return {"webhook_id": webhook_id, "webhook_verified": str(data.get("is_verified", 1)) in ("1", "True", "true")}
+
+    def options_problem(self, options: dict[str, Any]) -> str:
+        """callback_auth must name a way the vendor authenticates its calls: a typo would refuse every report."""
+        mode = options.get("callback_auth")
+        if mode not in (None, "") and str(mode).strip().lower() not in CALLBACK_AUTH_MODES:
+            return f"callback_auth must be {' or '.join(CALLBACK_AUTH_MODES)} (empty: bearer), not {mode!r}."
+        return ""
 
     # Registries (senders, DLT templates, unsubscribers), synced by providers/sync.py.
     def list_senders(self, account: Account) -> list[RemoteSender]:
