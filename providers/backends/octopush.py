@@ -179,6 +179,13 @@ class OctopushBackend(Backend):
         """Nothing to create by API: the DLR and STOP callback URLs are set in the Octopush console."""
         return {}
 
+    def options_problem(self, options: dict[str, Any]) -> str:
+        """sms_type must be one Octopush sends (else every frame would be refused, and the campaign paused)."""
+        sms_type = options.get("sms_type")
+        if sms_type not in (None, "") and sms_type not in SMS_TYPES:
+            return f"sms_type must be {' or '.join(SMS_TYPES)} (empty: sms_premium), not {sms_type!r}."
+        return ""
+
     # --- private helpers ---
 
     @staticmethod

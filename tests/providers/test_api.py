@@ -133,6 +133,15 @@ class TestProviderAccounts:
             payload = {"kind": "mobtexting", "name": f"A{n}", "options": {"callback_auth": accepted}}
             assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201, accepted
 
+    def test_an_octopush_sms_type_octopush_does_not_send_is_refused_on_options(self, api):
+        """Saved, it paused every campaign of the account at its first frame."""
+        payload = {"kind": "octopush", "name": "O", "options": {"sms_type": "premium"}}
+        response = api.post("/api/v1/provider-accounts/", payload, format="json")
+        assert response.status_code == 400
+        assert "sms_type must be sms_premium or sms_low_cost" in response.json()["options"][0]
+        payload["options"]["sms_type"] = "sms_low_cost"
+        assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201
+
 
 class TestSetup:
     """What a failed setup says, and on which field: the one to fix, or none when the vendor was not reached."""
