@@ -129,7 +129,7 @@ class MobtextingBackend(Backend):
     def parse_callback(
         self, account: Account, *, method: str, headers: dict[str, str], query: dict[str, str], body: bytes
     ) -> ParsedCallback:
-        """The verification handshake, DLRs (flat, envelope or customised GET) and opt-out events.
+        """The verification handshake, DLRs (flat, envelope, or a customised GET or form POST) and opt-out events.
 
         Authenticated before the body is read: by the account's bearer secret or Signature, or, for the
         handshake alone, by the validation key in `?token=`. Anyone else gets AuthenticationFailed (403),
