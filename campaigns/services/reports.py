@@ -409,6 +409,8 @@ def status_poll(*, account_id: int, max_frames: int = 50) -> int:
         .filter(Exists(waiting))
         .order_by("finished_at")[:max_frames]
     )
+    from campaigns.services.dispatch import is_account_problem
+
     stored = 0
     config = ratelimit.paced(account)  # each page asked for counts against the account's rate limit
     for frame in frames:
@@ -429,6 +431,8 @@ def status_poll(*, account_id: int, max_frames: int = 50) -> int:
                 updates += backend.poll(config, PollQuery(messages=missing))
         except BackendError as exc:
             logger.info("polling %s for frame %s failed: %s", account.name, frame.pk, exc)
+            if exc.retryable or is_account_problem(exc):  # throttled, unreachable, refused: so would the next
+                break  # frames be; they wait for the next round (this one is asked again after POLL_INTERVAL)
             continue
         finally:
             Frame.objects.filter(pk=frame.pk).update(last_polled_at=timezone.now())

@@ -36,6 +36,7 @@ class Knobs:
     latency_ms: float = 0.0  # added to every vendor API answer
     rate_429: float = 0.0  # share of send requests answered 429 with Retry-After
     retry_after: float = 1.0  # seconds, in those 429 answers
+    rate_429_other: float = 0.0  # share of the other requests (reports pulled, balance, setup) answered 429 too
     rate_5xx: float = 0.0  # share of send requests answered 503 (nothing accepted)
     rate_504: float = 0.0  # share answered 504 by a gateway in front of the vendor, after the vendor accepted
     rate_timeout: float = 0.0  # share of send requests that hang for hang_seconds, then close unanswered

@@ -142,14 +142,15 @@ class SandboxServer(ThreadingHTTPServer):
         knobs = self.state.knobs
         if knobs.latency_ms:
             time.sleep(knobs.latency_ms / 1000)
-        if not vendor.is_send(request):
-            return vendor.handle(request)
-        if self.state.chance(knobs.rate_429):
+        sending = vendor.is_send(request)
+        if self.state.chance(knobs.rate_429 if sending else knobs.rate_429_other):
             self.state.faults["429"] += 1
             return json_response(
                 429, {"status": 429, "code": 429, "message": "Too Many Requests"},
                 {"Retry-After": f"{knobs.retry_after:g}"},
             )  # fmt: skip
+        if not sending:
+            return vendor.handle(request)
         if self.state.chance(knobs.rate_5xx):
             self.state.faults["5xx"] += 1
             return json_response(503, {"status": 503, "code": 503, "message": "Service temporarily unavailable"})
