@@ -63,11 +63,15 @@ def campaigns_launch_due(*, now: datetime | None = None) -> list[int]:
                 next_at = campaign.send_at
                 while next_at <= now:
                     next_at += step
+                # Each run has the time to its send-by deadline the first had: the deadline moves with the send
+                # time (left behind, it would pass while the campaign waits for its next run, and fail it).
+                send_by = campaign.send_by + (next_at - campaign.send_at) if campaign.send_by else None
                 _save_state(
                     campaign,
                     Campaign.State.SCHEDULED,
                     scheduled_reason(at=next_at, recurring=True),
                     send_at=next_at,
+                    send_by=send_by,
                 )
                 target.send_at = None
         try:

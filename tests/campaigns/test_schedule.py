@@ -1,0 +1,44 @@
+"""Scheduled and recurring campaigns as staff use them: launched once at their time by beat's tick, a recurring
+one keeping its time of day and its send-by deadline from run to run."""
+
+from datetime import timedelta
+
+import pytest
+
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
+from tests.campaigns.conftest import contacts_tagged
+from tests.campaigns.test_dispatch import _sandbox_account
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def octopush(sandbox, settings):
+    return _sandbox_account(sandbox, settings, "octopush")
+
+
+def _campaign(account, **fields) -> Campaign:
+    campaign = Campaign.objects.create(
+        name=fields.pop("name", "digest"), account=account, sender=account.senders.get(), text="Hi", **fields
+    )
+    campaign.tags.set([contacts_tagged(3, tag_name="digest readers")])
+    return campaign
+
+
+def test_a_recurring_campaign_with_a_send_by_deadline_keeps_running_after_its_first_deadline(octopush):
+    send_at = timezone.now() - timedelta(minutes=1)
+    weekly = _campaign(octopush, state=Campaign.State.SCHEDULED, recurrence="weekly", send_at=send_at,
+                       send_by=send_at + timedelta(hours=3))  # fmt: skip
+
+    campaigns_launch_due()
+    run = Campaign.objects.get(parent=weekly)
+    assert run.send_by == send_at + timedelta(hours=3)
+    campaigns_expire_overdue(now=send_at + timedelta(hours=4))  # the first run's deadline is past
+
+    weekly.refresh_from_db()
+    assert weekly.state == Campaign.State.SCHEDULED, weekly.state_reason
+    assert weekly.send_at == send_at + timedelta(weeks=1)
+    assert weekly.send_by == send_at + timedelta(weeks=1, hours=3), "each run has three hours, as the first had"
