@@ -45,6 +45,19 @@ def campaign_run_create(*, parent: Campaign, at: datetime) -> Campaign:
     return run
 
 
+def recurrence_next(*, at: datetime, recurrence: str, after: datetime) -> datetime:
+    """The first time after `after` that a campaign recurring from `at` runs: the same time of day on the clock of
+    TIME_ZONE, so a daily 09:00 stays at 09:00 when the clocks change (a time the change skips moves on by it)."""
+    step = RECURRENCE_STEP[recurrence]
+    local = timezone.localtime(at)
+    wall, zone = local.replace(tzinfo=None), local.tzinfo
+    next_at = at
+    while next_at <= after:
+        wall += step
+        next_at = timezone.make_aware(wall, zone)
+    return next_at
+
+
 def campaigns_launch_due(*, now: datetime | None = None) -> list[int]:
     """Launch scheduled campaigns whose time has come; recurring ones spawn a run and move to the next time."""
     now = now or timezone.now()
@@ -59,10 +72,7 @@ def campaigns_launch_due(*, now: datetime | None = None) -> list[int]:
             target = campaign
             if campaign.recurrence:
                 target = campaign_run_create(parent=campaign, at=campaign.send_at)
-                step = RECURRENCE_STEP[campaign.recurrence]
-                next_at = campaign.send_at
-                while next_at <= now:
-                    next_at += step
+                next_at = recurrence_next(at=campaign.send_at, recurrence=campaign.recurrence, after=now)
                 # Each run has the time to its send-by deadline the first had: the deadline moves with the send
                 # time (left behind, it would pass while the campaign waits for its next run, and fail it).
                 send_by = campaign.send_by + (next_at - campaign.send_at) if campaign.send_by else None

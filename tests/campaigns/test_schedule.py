@@ -1,7 +1,8 @@
 """Scheduled and recurring campaigns as staff use them: launched once at their time by beat's tick, a recurring
 one keeping its time of day and its send-by deadline from run to run."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -42,3 +43,18 @@ def test_a_recurring_campaign_with_a_send_by_deadline_keeps_running_after_its_fi
     assert weekly.state == Campaign.State.SCHEDULED, weekly.state_reason
     assert weekly.send_at == send_at + timedelta(weeks=1)
     assert weekly.send_by == send_at + timedelta(weeks=1, hours=3), "each run has three hours, as the first had"
+
+
+def test_a_daily_campaign_keeps_its_local_time_of_day_across_a_daylight_saving_change(octopush, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    paris = ZoneInfo("Europe/Paris")
+    send_at = datetime(2026, 3, 28, 9, 0, tzinfo=paris)  # the clocks go forward on the night of 28 to 29 March
+    daily = _campaign(octopush, state=Campaign.State.SCHEDULED, recurrence="daily", send_at=send_at,
+                      send_by=send_at + timedelta(hours=2))  # fmt: skip
+
+    campaigns_launch_due(now=send_at + timedelta(minutes=1))
+
+    daily.refresh_from_db()
+    assert daily.send_at == datetime(2026, 3, 29, 9, 0, tzinfo=paris), "9:00 in Paris, not 10:00"
+    assert daily.send_by == datetime(2026, 3, 29, 11, 0, tzinfo=paris)
+    assert daily.state_reason == "Recurring; next run 2026-03-29 09:00 CEST."
