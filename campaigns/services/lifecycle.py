@@ -51,6 +51,16 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
         for problem in report.problems:
             errors.setdefault(problem.field, []).append(problem.message)
         raise ValidationError(errors)
+    if campaign.recurrence:
+        # Never sent itself: at each send time beat's tick sends a run of it (schedule.campaigns_launch_due), the
+        # first at once when it has no send time or one already past.
+        from campaigns.tasks import campaigns_tick_task
+
+        first = campaign.send_at or now
+        _save_state(campaign, State.SCHEDULED, scheduled_reason(at=first, recurring=True), send_at=first)
+        if first <= now:
+            transaction.on_commit(campaigns_tick_task.delay)
+        return campaign
     if campaign.send_at and campaign.send_at > now:
         _save_state(campaign, State.SCHEDULED, scheduled_reason(at=campaign.send_at))
         return campaign

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
 from tests.campaigns.conftest import contacts_tagged
 from tests.campaigns.test_dispatch import _sandbox_account
@@ -43,6 +44,25 @@ def test_a_recurring_campaign_with_a_send_by_deadline_keeps_running_after_its_fi
     assert weekly.state == Campaign.State.SCHEDULED, weekly.state_reason
     assert weekly.send_at == send_at + timedelta(weeks=1)
     assert weekly.send_by == send_at + timedelta(weeks=1, hours=3), "each run has three hours, as the first had"
+
+
+@pytest.mark.parametrize("starts", ["empty", "past"])
+def test_a_recurring_campaign_launched_without_a_future_send_time_recurs_instead_of_sending_once(octopush, starts):
+    now = timezone.now()
+    send_at = None if starts == "empty" else now - timedelta(hours=2)
+    daily = _campaign(octopush, recurrence="daily", send_at=send_at)
+
+    campaign_launch(campaign_id=daily.pk, now=now)
+    daily.refresh_from_db()
+    assert daily.state == Campaign.State.SCHEDULED
+    assert daily.state_reason.startswith("Recurring; next run")
+    campaigns_launch_due(now=now)
+
+    run = Campaign.objects.get(parent=daily)
+    assert run.state == Campaign.State.PREPARING
+    daily.refresh_from_db()
+    assert daily.state == Campaign.State.SCHEDULED
+    assert daily.send_at == (send_at or now) + timedelta(days=1)
 
 
 def test_a_daily_campaign_keeps_its_local_time_of_day_across_a_daylight_saving_change(octopush, settings):
