@@ -71,12 +71,14 @@ def status_events_apply_soon() -> None:
 
 @shared_task
 def campaigns_tick_task() -> None:
-    """Every minute: launch due and recurring campaigns; expire those past their send-by deadline."""
-    from campaigns.services import campaigns_expire_overdue, campaigns_launch_due
+    """Every minute: launch due and recurring campaigns; hold promotional ones outside their window; expire those
+    past their send-by deadline."""
+    from campaigns.services import campaigns_expire_overdue, campaigns_hold_outside_window, campaigns_launch_due
 
     with run_once("campaigns_tick", ttl=300) as held:
         if held:
             campaigns_launch_due()
+            campaigns_hold_outside_window()
             campaigns_expire_overdue()
 
 

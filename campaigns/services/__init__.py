@@ -27,7 +27,12 @@ from campaigns.services.reports import (
     status_events_store,
     status_poll,
 )
-from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
+from campaigns.services.schedule import (
+    campaigns_expire_overdue,
+    campaigns_hold_outside_window,
+    campaigns_launch_due,
+    dispatchers_watchdog,
+)
 from campaigns.services.transactional import (
     idempotency_keys_expire,
     message_send_transactional,
@@ -44,6 +49,7 @@ __all__ = [
     "campaign_prepare",
     "campaign_resume",
     "campaigns_expire_overdue",
+    "campaigns_hold_outside_window",
     "campaigns_launch_due",
     "dispatchers_watchdog",
     "frame_dispatch",

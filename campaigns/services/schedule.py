@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from campaigns.locks import slot_taken
 from campaigns.models import Campaign, Frame
+from campaigns.selectors import promotional_window_opening
 from campaigns.services.dispatch import frames_claim, frames_unlock
 from campaigns.services.editing import scheduled_reason
 from campaigns.services.lifecycle import (
@@ -141,6 +142,50 @@ def frames_abandoned_close(*, frame_id: int, campaign_id: int) -> None:
     finally:
         frames_unlock([frame_id])
     frames_close_after_stop(campaign_id=campaign_id)
+
+
+WINDOW_HOLD = "Outside the promotional window"
+
+
+def campaigns_hold_outside_window(*, now: datetime | None = None) -> list[int]:
+    """Promotional campaigns still sending when their account's promotional window closes wait for it to open
+    again: their waiting frames move on to the opening, keeping smooth sending's spacing, and the campaign says
+    when it resumes; the dispatchers, which look again every half minute, send them then. Beat's tick checks each
+    minute, so a frame claimed in the minute after the close still goes. Returns the campaigns that wait.
+
+    A frame whose earlier answer was lost (uncertain) is left to recovery: moving it would delay the reconciling
+    past the vendor's de-duplication window (recovery.py)."""
+    now = now or timezone.now()
+    waiting = []
+    promotional = Campaign.objects.filter(state=Campaign.State.SENDING, purpose=Campaign.Purpose.PROMOTIONAL)
+    for campaign in promotional.select_related("account"):
+        try:
+            opening = promotional_window_opening(campaign=campaign, at=now)
+        except ValueError:  # an unreadable window: the launch said so; it cannot be held to it
+            continue
+        if opening is None:
+            if campaign.state_reason.startswith(WINDOW_HOLD):  # it opened: say nothing more
+                Campaign.objects.filter(
+                    pk=campaign.pk, state=Campaign.State.SENDING, state_reason=campaign.state_reason
+                ).update(state_reason="", updated_at=now)
+            continue
+        with transaction.atomic():
+            locked = _locked(campaign.pk)
+            if locked.state != Campaign.State.SENDING:
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    """UPDATE campaigns_frame SET next_attempt_at = greatest(next_attempt_at + (%s - %s), %s)
+                       WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain AND next_attempt_at < %s""",
+                    [opening, now, opening, campaign.pk, opening],
+                )
+            if not Frame.objects.filter(campaign_id=campaign.pk, state=Frame.State.PENDING, uncertain=False).exists():
+                continue  # nothing waits to be sent: what is left is reports
+            reason = f"{WINDOW_HOLD}: sending resumes at {opening.strftime('%Y-%m-%d %H:%M %Z')}."
+            if locked.state_reason != reason:
+                _save_state(locked, Campaign.State.SENDING, reason)
+        waiting.append(campaign.pk)
+    return waiting
 
 
 def campaigns_expire_overdue(*, now: datetime | None = None) -> list[int]:

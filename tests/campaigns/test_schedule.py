@@ -1,18 +1,21 @@
 """Scheduled and recurring campaigns as staff use them: launched once at their time by beat's tick, a recurring
 one keeping its time of day and its send-by deadline from run to run."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from django.db.models import F
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Frame
+from campaigns.services.dispatch import campaign_dispatch
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
+from campaigns.tasks import campaigns_tick_task
 from tests.campaigns.conftest import contacts_tagged
-from tests.campaigns.test_dispatch import _sandbox_account
+from tests.campaigns.test_dispatch import _octopush_accepted, _prepared_campaign, _sandbox_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,3 +81,46 @@ def test_a_daily_campaign_keeps_its_local_time_of_day_across_a_daylight_saving_c
     assert daily.send_at == datetime(2026, 3, 29, 9, 0, tzinfo=paris), "9:00 in Paris, not 10:00"
     assert daily.send_by == datetime(2026, 3, 29, 11, 0, tzinfo=paris)
     assert daily.state_reason == "Recurring; next run 2026-03-29 09:00 CEST."
+
+
+def test_a_promotional_campaign_sending_when_its_window_closes_waits_for_it_to_open_and_then_sends_the_rest(
+    octopush, sandbox
+):
+    today = timezone.now().weekday()
+    window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
+    campaign = _prepared_campaign(
+        octopush, 30, frame_size=10, start_text="Sale today! STOP au 30101", purpose="promotional", smooth_minutes=10
+    )
+    campaign_dispatch(campaign_id=campaign.pk, budget=5)
+    assert len(_octopush_accepted(sandbox)) == 10, "the first frame went while the window was open"
+    octopush.options = {**octopush.options, "promo_window": window}  # as if the window had closed since
+    octopush.save(update_fields=["options"])
+    pending = Frame.objects.filter(campaign=campaign, state="pending")
+    pending.update(next_attempt_at=F("next_attempt_at") - timedelta(seconds=200))  # 200 s later: the second is due
+
+    campaigns_tick_task()  # beat, each minute
+    next_due = campaign_dispatch(campaign_id=campaign.pk, budget=2)
+
+    opening = datetime.combine(timezone.now().date() + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
+    campaign.refresh_from_db()
+    assert len(_octopush_accepted(sandbox)) == 10, "nothing goes out while the window is closed"
+    assert campaign.state == Campaign.State.SENDING
+    assert campaign.state_reason == f"Outside the promotional window: sending resumes at {opening:%Y-%m-%d %H:%M} UTC."
+    waiting = sorted(pending.values_list("next_attempt_at", flat=True))
+    assert waiting[0] == opening
+    assert abs((waiting[1] - waiting[0]).total_seconds() - 200) < 5, "smooth sending's spacing is kept"
+    assert (opening - timezone.now()).total_seconds() - next_due < 5, "the dispatchers look again at the opening"
+    campaigns_tick_task()  # a minute later, still closed: the frames stay where they are
+    assert (
+        sorted(Frame.objects.filter(campaign=campaign, state="pending").values_list("next_attempt_at", flat=True))
+        == waiting
+    )
+
+    octopush.options = {**octopush.options, "promo_window": {**window, "days": list(range(7))}}
+    octopush.save(update_fields=["options"])
+    pending.update(next_attempt_at=timezone.now())  # the opening came
+    campaigns_tick_task()
+    campaign_dispatch(campaign_id=campaign.pk, budget=5)
+    campaign.refresh_from_db()
+    assert campaign.state_reason == ""
+    assert len(_octopush_accepted(sandbox)) == 30
