@@ -57,7 +57,7 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
         from campaigns.tasks import campaigns_tick_task
 
         first = campaign.send_at or now
-        _save_state(campaign, State.SCHEDULED, scheduled_reason(at=first, recurring=True), send_at=first)
+        _save_state(campaign, State.SCHEDULED, scheduled_reason(at=max(first, now), recurring=True), send_at=first)
         if first <= now:
             transaction.on_commit(campaigns_tick_task.delay)
         return campaign

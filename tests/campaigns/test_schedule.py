@@ -6,16 +6,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from django.contrib.messages import get_messages
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign, Frame
 from campaigns.services.dispatch import campaign_dispatch
+from campaigns.services.editing import scheduled_reason
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
 from campaigns.tasks import campaigns_tick_task
 from tests.campaigns.conftest import contacts_tagged
 from tests.campaigns.test_dispatch import _octopush_accepted, _prepared_campaign, _sandbox_account
+from tests.factories import admin_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +62,7 @@ def test_a_recurring_campaign_launched_without_a_future_send_time_recurs_instead
     campaign_launch(campaign_id=daily.pk, now=now)
     daily.refresh_from_db()
     assert daily.state == Campaign.State.SCHEDULED
-    assert daily.state_reason.startswith("Recurring; next run")
+    assert daily.state_reason == scheduled_reason(at=now, recurring=True), "its first run is now"
     campaigns_launch_due(now=now)
 
     run = Campaign.objects.get(parent=daily)
@@ -66,6 +70,19 @@ def test_a_recurring_campaign_launched_without_a_future_send_time_recurs_instead
     daily.refresh_from_db()
     assert daily.state == Campaign.State.SCHEDULED
     assert daily.send_at == (send_at or now) + timedelta(days=1)
+
+
+def test_the_launch_page_of_a_daily_campaign_says_it_recurs_and_launching_it_schedules_its_runs(octopush):
+    daily = _campaign(octopush, recurrence="daily")
+    client = admin_client_for()
+    url = reverse("admin:campaigns_campaign_action", args=[daily.pk, "launch"])
+
+    assert "<dt>When</dt><dd>Daily, from now.</dd>" in client.get(url).content.decode()
+    response = client.post(url)
+
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert said == [f"“digest” is scheduled. {Campaign.objects.get(pk=daily.pk).state_reason}"]
+    assert said[0].startswith("“digest” is scheduled. Recurring; next run ")
 
 
 def test_a_daily_campaign_keeps_its_local_time_of_day_across_a_daylight_saving_change(octopush, settings):
