@@ -190,7 +190,11 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             }
             context["show_save_and_launch"] = self.has_change_permission(request, obj)  # launching is a change
         if obj is not None:
-            context["campaign_actions"] = campaign_actions(obj) if self.has_change_permission(request, obj) else []
+            context["campaign_actions"] = (
+                campaign_actions(obj, may_add=self.has_add_permission(request))
+                if self.has_change_permission(request, obj)
+                else []
+            )
             if request.user.has_perm("campaigns.view_message"):
                 context["export_url"] = reverse("admin:campaigns_campaign_export", args=[obj.pk])
             if not editable:
@@ -278,7 +282,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             path("<int:object_id>/progress/", view(admin_views.progress_view), name="campaigns_campaign_progress"),
             path("<int:object_id>/messages.csv", view(admin_views.export_view), name="campaigns_campaign_export"),
             re_path(
-                r"^(?P<object_id>\d+)/(?P<action>launch|pause|resume|cancel)/$",
+                r"^(?P<object_id>\d+)/(?P<action>launch|pause|resume|cancel|duplicate)/$",
                 view(admin_views.action_view),
                 name="campaigns_campaign_action",
             ),

@@ -1,5 +1,5 @@
 """The campaign pages' views beyond Django's own: the composer's form and its JSON endpoints (senders, templates,
-live estimate), the live progress endpoint, the confirmation pages of launch / pause / resume / cancel, the CSV
+live estimate), the live progress endpoint, the confirmation pages of launch / pause / resume / cancel / duplicate, the CSV
 export of messages, the admin index's dashboard and the message history on a contact's page.
 
 Each view checks the permission, validates its input, calls one selector or service and presents the result;
@@ -275,13 +275,22 @@ ACTIONS = {
         "Cancel {name}?",
         "Messages not yet sent are never sent; this cannot be undone.",
     ),
+    "duplicate": (
+        services.campaign_duplicate,
+        tuple(State),
+        "Duplicate",
+        "Duplicate {name}?",
+        "Herald makes a draft with the same message, audience and options, without the send time and deadline; "
+        "nothing is sent until you launch it.",
+    ),
 }
+CREATING_ACTIONS = ("duplicate",)  # they make a campaign: the add permission, and the new campaign's page after
 
 
-PAST = {"launch": "launched", "pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+PAST = {"launch": "launched", "pause": "paused", "resume": "resumed", "cancel": "cancelled", "duplicate": "duplicated"}
 
 
-def campaign_actions(campaign: Campaign) -> list[dict]:
+def campaign_actions(campaign: Campaign, *, may_add: bool = True) -> list[dict]:
     """The action buttons of a campaign page, each with the states it shows in (the page toggles them live)."""
     return [
         {
@@ -292,6 +301,7 @@ def campaign_actions(campaign: Campaign) -> list[dict]:
             "shown": campaign.state in states,
         }
         for name, (_service, states, label, _title, _what) in ACTIONS.items()
+        if may_add or name not in CREATING_ACTIONS
     ]
 
 
@@ -300,10 +310,21 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
     if action not in ACTIONS:
         raise Http404("No such action.")
     campaign = _campaign(model_admin, request, object_id)
-    if not model_admin.has_change_permission(request, campaign):
+    creating = action in CREATING_ACTIONS
+    if not (
+        model_admin.has_add_permission(request) if creating else model_admin.has_change_permission(request, campaign)
+    ):
         raise PermissionDenied
     service, states, label, title, what = ACTIONS[action]
     change_url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    if request.method == "POST" and creating:
+        created = service(campaign_id=campaign.pk, user=request.user)
+        model_admin.message_user(
+            request,
+            f"“{created.name}” is a draft copy of “{campaign.name}”: check it, then launch it.",
+            messages.SUCCESS,
+        )
+        return redirect("admin:campaigns_campaign_change", created.pk)
     if request.method == "POST":
         try:
             service(campaign_id=campaign.pk)
@@ -316,6 +337,8 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         return redirect(change_url)
     if action == "launch" and campaign.state in states:
         summary = {"estimate": campaign_estimate(campaign=campaign).as_dict()}
+    elif creating:
+        summary = {}
     else:
         summary = {"progress": campaign_progress(campaign=campaign)}
     if action == "resume" and campaign.audience_size is None:  # paused before its audience was all written

@@ -1,5 +1,6 @@
 """Campaign business logic, one module per concern; import from here.
 
+editing    create, update, duplicate and delete campaigns (the API's and the admin's rules)
 lifecycle  launch, pause, resume, cancel, fail, complete
 prepare    audience → messages → frames (set-based)
 dispatch   claim, send, record frames
@@ -11,6 +12,7 @@ transactional  one-off messages (OTP)
 """
 
 from campaigns.services.dispatch import campaign_dispatch, frame_dispatch
+from campaigns.services.editing import campaign_duplicate
 from campaigns.services.lifecycle import (
     campaign_cancel,
     campaign_complete_if_done,
@@ -43,6 +45,7 @@ __all__ = [
     "campaign_cancel",
     "campaign_complete_if_done",
     "campaign_dispatch",
+    "campaign_duplicate",
     "campaign_fail",
     "campaign_launch",
     "campaign_pause",

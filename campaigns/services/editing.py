@@ -78,6 +78,43 @@ def _relations_set(campaign: Campaign, relations: dict[str, Any]) -> None:
         getattr(campaign, name).set(values)
 
 
+# What a copy of a campaign keeps: its message, audience rule and options, not its times nor anything the engine wrote.
+DUPLICATED_FIELDS = (
+    "channel", "account", "sender", "template", "text", "purpose", "tags_operator", "recurrence", "smooth_minutes",
+    "frame_size",
+)  # fmt: skip
+
+
+@transaction.atomic
+def campaign_duplicate(*, campaign_id: int, user=None) -> Campaign:
+    """A draft copy of a campaign in any state, to send again or to adapt: the same message, audience and options.
+    Its send time and send-by deadline are left empty, as they were the original's (launched, it sends now)."""
+    source = Campaign.objects.get(pk=campaign_id)
+    copy = Campaign.objects.create(
+        name=f"Copy of {source.name}"[: Campaign._meta.get_field("name").max_length],
+        created_by=user if user and user.is_authenticated else None,
+        **{name: getattr(source, name) for name in DUPLICATED_FIELDS},
+    )
+    campaign_relations_copy(source=source, target=copy)
+    return copy
+
+
+def campaign_relations_copy(*, source: Campaign, target: Campaign) -> None:
+    """Give `target` the audience of `source` (tags, segments, excluded tags, contacts), one INSERT … SELECT each
+    whatever their number; its tags and segments are held until commit, as _relations_set holds them."""
+    tags_keep(source.tags.values_list("pk", flat=True).union(source.excluded_tags.values_list("pk", flat=True)))
+    segments_keep(source.segments.values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        for name in RELATIONS:
+            field = Campaign._meta.get_field(name)
+            table = connection.ops.quote_name(field.remote_field.through._meta.db_table)
+            own, other = (connection.ops.quote_name(c) for c in (field.m2m_column_name(), field.m2m_reverse_name()))
+            cursor.execute(
+                f"INSERT INTO {table} ({own}, {other}) SELECT %s, {other} FROM {table} WHERE {own} = %s",
+                [target.pk, source.pk],
+            )
+
+
 def scheduled_reason(*, at: datetime, recurring: bool = False) -> str:
     """What a scheduled campaign says it waits for."""
     when = f"{timezone.localtime(at):%Y-%m-%d %H:%M %Z}"

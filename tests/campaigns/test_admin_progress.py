@@ -3,6 +3,7 @@ cancel, the CSV export, the delivery funnel and failures in plain words, and a c
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 
@@ -10,6 +11,7 @@ from django.contrib.messages import get_messages
 from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_funnel, campaign_message_rows, campaign_progress, failure_words
@@ -18,6 +20,7 @@ from tests.factories import (
     ContactFactory,
     FrameFactory,
     MessageFactory,
+    SegmentFactory,
     TagFactory,
     UserFactory,
     admin_client_for,
@@ -100,7 +103,7 @@ class TestProgress:
         assert 'id="campaign-progress"' in html and "herald/vendor/chart.umd.min.js" in html
         assert 'id="estimate-panel"' not in html, "no composer once it has started"
         shown = {a["name"] for a in response.context["campaign_actions"] if a["shown"]}
-        assert shown == {"pause", "cancel"}
+        assert shown == {"pause", "cancel", "duplicate"}
         assert 'name="_save"' not in html
 
 
@@ -237,3 +240,44 @@ def test_a_failed_messages_page_says_what_its_failure_means(client):
                              reason="Template variable exceeded 30 characters.")  # fmt: skip
     html = client.get(reverse("admin:campaigns_message_change", args=[message.pk])).content.decode()
     assert "what it means" in html.lower() and "longer than the 30 characters DLT allows" in html
+
+
+class TestDuplicate:
+    def test_a_finished_campaign_is_duplicated_into_a_draft_with_its_message_audience_and_options(self, client):
+        news, staff_tag = TagFactory(), TagFactory()
+        segment, listed = SegmentFactory(positive_tags=[news]), ContactFactory()
+        campaign = CampaignFactory(
+            state="completed", tags=[news], tags_operator="all", excluded_tags=[staff_tag], segments=[segment],
+            contacts=[listed], text="Sale {{first_name}}", purpose="service", smooth_minutes=15, frame_size=50,
+            send_at=timezone.now() - timedelta(days=1), send_by=timezone.now(), counters={"delivered": 3},
+            audience_size=3, cost_actual="0.30", launched_at=timezone.now(), completed_at=timezone.now(),
+        )  # fmt: skip
+        page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+        assert f'href="{action_url(campaign, "duplicate")}" class="herald-action-duplicate"' in page
+        assert "herald-confirm-button" in client.get(action_url(campaign, "duplicate")).content.decode()
+
+        response = client.post(action_url(campaign, "duplicate"))
+
+        copy = Campaign.objects.exclude(pk=campaign.pk).get()
+        assert response["Location"] == reverse("admin:campaigns_campaign_change", args=[copy.pk])
+        said = [str(m) for m in get_messages(response.wsgi_request)]
+        assert said == [f"“Copy of {campaign.name}” is a draft copy of “{campaign.name}”: check it, then launch it."]
+        assert (copy.state, copy.counters, copy.audience_size, copy.cost_actual, copy.launched_at) == (
+            "draft", {}, None, 0, None
+        )  # fmt: skip
+        same = ["account_id", "sender_id", "channel", "text", "purpose", "tags_operator", "smooth_minutes", "frame_size"]  # fmt: skip
+        assert [getattr(copy, name) for name in same] == [getattr(campaign, name) for name in same]
+        assert (copy.send_at, copy.send_by, copy.parent) == (None, None, None), "its times were the original's"
+        for relation in ("tags", "excluded_tags", "segments", "contacts"):
+            assert set(getattr(copy, relation).all()) == set(getattr(campaign, relation).all()), relation
+        assert copy.created_by.username == response.wsgi_request.user.username
+
+    def test_duplicating_needs_the_add_permission_and_a_post(self):
+        campaign = CampaignFactory(state="cancelled")
+        changer = staff("campaigns.view_campaign", "campaigns.change_campaign")
+        assert changer.post(action_url(campaign, "duplicate")).status_code == 403
+        adder = staff("campaigns.view_campaign", "campaigns.add_campaign")
+        adder.get(action_url(campaign, "duplicate"))
+        assert Campaign.objects.count() == 1, "the page only asks"
+        assert adder.post(action_url(campaign, "duplicate")).status_code == 302
+        assert Campaign.objects.count() == 2
