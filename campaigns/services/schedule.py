@@ -14,7 +14,7 @@ from campaigns.locks import slot_taken
 from campaigns.models import Campaign, Frame
 from campaigns.selectors import promotional_window_opening
 from campaigns.services.dispatch import frames_claim, frames_unlock
-from campaigns.services.editing import scheduled_reason
+from campaigns.services.editing import campaign_relations_copy, scheduled_reason
 from campaigns.services.lifecycle import (
     _locked,
     _save_state,
@@ -39,10 +39,7 @@ def campaign_run_create(*, parent: Campaign, at: datetime) -> Campaign:
         send_by=at + (parent.send_by - parent.send_at) if parent.send_by and parent.send_at else None,
         frame_size=parent.frame_size, created_by=parent.created_by,
     )  # fmt: skip
-    run.tags.set(parent.tags.all())
-    run.segments.set(parent.segments.all())
-    run.excluded_tags.set(parent.excluded_tags.all())
-    run.contacts.set(parent.contacts.all())
+    campaign_relations_copy(source=parent, target=run)
     return run
 
 

@@ -17,6 +17,7 @@ from campaigns.services.editing import scheduled_reason
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
 from campaigns.tasks import campaigns_tick_task
+from contacts.models import Contact, Tag
 from tests.campaigns.conftest import contacts_tagged
 from tests.campaigns.test_dispatch import _octopush_accepted, _prepared_campaign, _sandbox_account
 from tests.factories import admin_client_for
@@ -42,9 +43,14 @@ def test_a_recurring_campaign_with_a_send_by_deadline_keeps_running_after_its_fi
     weekly = _campaign(octopush, state=Campaign.State.SCHEDULED, recurrence="weekly", send_at=send_at,
                        send_by=send_at + timedelta(hours=3))  # fmt: skip
 
+    weekly.excluded_tags.set([Tag.objects.create(name="staff")])
+    weekly.contacts.set([Contact.objects.create(phone="+919876543210")])
+
     campaigns_launch_due()
     run = Campaign.objects.get(parent=weekly)
     assert run.send_by == send_at + timedelta(hours=3)
+    for relation in ("tags", "excluded_tags", "contacts"):
+        assert set(getattr(run, relation).all()) == set(getattr(weekly, relation).all()), "the same audience"
     campaigns_expire_overdue(now=send_at + timedelta(hours=4))  # the first run's deadline is past
 
     weekly.refresh_from_db()
