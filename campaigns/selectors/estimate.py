@@ -303,6 +303,12 @@ def campaign_estimate(
         estimate.deferred_until = promotional_window_opening(campaign=campaign, at=max(at, campaign.send_at or at))
     except ValueError as exc:
         problems.append(Problem("account", f"The account's promo_window option cannot be read: {exc}."))
+    deferred = estimate.deferred_until
+    if deferred and campaign.send_by and max(at, campaign.send_at or at) < campaign.send_by <= deferred:
+        problems.append(
+            Problem("send_by", "The send-by deadline comes before the promotional window opens "
+                    f"({deferred.strftime('%Y-%m-%d %H:%M %Z')}), so nothing would be sent.")
+        )  # fmt: skip
 
     # Audience.
     spec = campaign_audience_spec(campaign, audience)

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -147,3 +148,24 @@ def test_a_promotional_campaign_sending_when_its_window_closes_waits_for_it_to_o
     campaign.refresh_from_db()
     assert campaign.state_reason == ""
     assert len(_octopush_accepted(sandbox)) == 30
+
+
+def test_a_promotional_launch_deferred_past_its_send_by_deadline_is_refused_at_once_naming_the_deadline(octopush):
+    today = timezone.now().weekday()
+    window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
+    octopush.options = {**octopush.options, "promo_window": window}
+    octopush.save(update_fields=["options"])
+    campaign = _campaign(octopush, purpose="promotional", send_by=timezone.now() + timedelta(hours=1))
+    Campaign.objects.filter(pk=campaign.pk).update(text="Sale today! STOP au 30101")
+
+    with pytest.raises(ValidationError) as refused:
+        campaign_launch(campaign_id=campaign.pk)
+
+    opening = datetime.combine(timezone.now().date() + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
+    assert refused.value.message_dict == {
+        "send_by": [
+            f"The send-by deadline comes before the promotional window opens ({opening:%Y-%m-%d %H:%M} UTC), "
+            "so nothing would be sent."
+        ]
+    }
+    assert Campaign.objects.get(pk=campaign.pk).state == Campaign.State.DRAFT
