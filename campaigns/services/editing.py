@@ -55,10 +55,10 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
         template=data.get("template", campaign.template), channel=data.get("channel", campaign.channel),
         instance=campaign,
     )  # fmt: skip
-    send_at = campaign.send_at
+    send_at, recurrence = campaign.send_at, campaign.recurrence
     for name, value in data.items():
         setattr(campaign, name, value)
-    if campaign.state == Campaign.State.SCHEDULED and campaign.send_at != send_at:
+    if campaign.state == Campaign.State.SCHEDULED and (campaign.send_at, campaign.recurrence) != (send_at, recurrence):
         # A scheduled campaign waits for its send time (campaigns_launch_due): without one it would wait for ever.
         if campaign.send_at is None:
             campaign.state, campaign.state_reason = Campaign.State.DRAFT, UNSCHEDULED_REASON

@@ -21,7 +21,7 @@ from campaigns.tasks import campaigns_tick_task
 from contacts.models import Contact, Tag
 from tests.campaigns.conftest import contacts_tagged
 from tests.campaigns.test_dispatch import _octopush_accepted, _prepared_campaign, _sandbox_account
-from tests.factories import admin_client_for
+from tests.factories import UserFactory, admin_client_for, api_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,3 +169,20 @@ def test_a_promotional_launch_deferred_past_its_send_by_deadline_is_refused_at_o
         ]
     }
     assert Campaign.objects.get(pk=campaign.pk).state == Campaign.State.DRAFT
+
+
+@pytest.mark.parametrize(
+    ("recurrence", "edited", "said"), [("daily", "", "Scheduled for"), ("", "weekly", "Recurring; next run")]
+)
+def test_making_a_scheduled_campaign_recur_or_not_changes_what_it_says_it_waits_for(octopush, recurrence, edited, said):
+    send_at = timezone.now() + timedelta(days=1)
+    campaign = _campaign(octopush, recurrence=recurrence, send_at=send_at)
+    campaign_launch(campaign_id=campaign.pk)
+    api = api_client_for(UserFactory(superuser=True))
+
+    response = api.patch(f"/api/v1/campaigns/{campaign.pk}/", {"recurrence": edited}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["state"] == "scheduled"
+    assert response.json()["state_reason"] == scheduled_reason(at=send_at, recurring=bool(edited))
+    assert response.json()["state_reason"].startswith(said)
