@@ -94,7 +94,8 @@ def campaign_pause_on_trouble(*, campaign_id: int, reason: str) -> None:
 
 @transaction.atomic
 def campaign_resume(*, campaign_id: int) -> Campaign:
-    """Send again from where it stopped."""
+    """Send again from where it stopped; with smooth sending, at its pace: the frames left keep their spacing, the
+    first of them due now, rather than all those that fell due during the pause going out at once."""
     from campaigns.tasks import campaign_prepare_task
 
     campaign = _locked(campaign_id)
@@ -105,12 +106,27 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
             {"account": f"The provider account {campaign.account.name} is not active: activate it to resume."}
         )
     prepared = campaign.audience_size is not None
+    if prepared and campaign.smooth_minutes:
+        _frames_pace_from_now(campaign_id=campaign.id)
     _save_state(campaign, State.SENDING if prepared else State.PREPARING, "", consecutive_failures=0)
     if prepared:
         transaction.on_commit(lambda: dispatchers_start(campaign_id=campaign.id))
     else:
         transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id))
     return campaign
+
+
+def _frames_pace_from_now(*, campaign_id: int) -> None:
+    """Move a campaign's waiting frames on together, so that the first is due now, if it was due before.
+    A frame in doubt is left to recovery, whose timings it carries."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """UPDATE campaigns_frame f SET next_attempt_at = f.next_attempt_at + (now() - waiting.first_due)
+               FROM (SELECT min(next_attempt_at) AS first_due FROM campaigns_frame
+                     WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain) waiting
+               WHERE f.campaign_id = %s AND f.state = 'pending' AND NOT f.uncertain AND waiting.first_due < now()""",
+            [campaign_id, campaign_id],
+        )
 
 
 @retry_on_deadlock  # against a report's applier: messages_close_unsent

@@ -15,7 +15,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Frame
 from campaigns.services.dispatch import campaign_dispatch
 from campaigns.services.editing import scheduled_reason
-from campaigns.services.lifecycle import campaign_launch
+from campaigns.services.lifecycle import campaign_launch, campaign_pause, campaign_resume
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
 from campaigns.tasks import campaigns_tick_task
 from contacts.models import Contact, Tag
@@ -186,3 +186,17 @@ def test_making_a_scheduled_campaign_recur_or_not_changes_what_it_says_it_waits_
     assert response.json()["state"] == "scheduled"
     assert response.json()["state_reason"] == scheduled_reason(at=send_at, recurring=bool(edited))
     assert response.json()["state_reason"].startswith(said)
+
+
+def test_a_smoothly_sent_campaign_resumed_after_a_pause_goes_on_at_its_pace_not_in_a_burst(octopush, sandbox):
+    campaign = _prepared_campaign(octopush, 40, frame_size=10, smooth_minutes=10)  # a frame every 150 s
+    campaign_dispatch(campaign_id=campaign.pk, budget=2)
+    campaign_pause(campaign_id=campaign.pk)
+    pending = Frame.objects.filter(campaign=campaign, state="pending")
+    pending.update(next_attempt_at=F("next_attempt_at") - timedelta(minutes=20))  # resumed 20 minutes later
+
+    campaign_resume(campaign_id=campaign.pk)
+    next_due = campaign_dispatch(campaign_id=campaign.pk, budget=2)
+
+    assert len(_octopush_accepted(sandbox)) == 20, "the next frame goes at once, the others at their pace"
+    assert 140 < next_due <= 150
