@@ -9,6 +9,8 @@ from django.urls import reverse
 
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_estimate
+from campaigns.services.lifecycle import campaign_launch
+from campaigns.services.prepare import campaign_prepare
 from contacts.audience import AudienceSpec
 from tests.factories import (
     CampaignFactory,
@@ -248,3 +250,40 @@ def test_the_estimate_selector_takes_an_unsaved_campaign_and_its_audience(settin
     estimate = campaign_estimate(campaign=campaign, audience=AudienceSpec(tag_ids=[setting["news"].pk]))
     assert (estimate.audience, estimate.sendable, estimate.suppressed) == (3, 2, {"unsubscribed": 1})
     assert campaign.pk is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "नमस्ते {{first_name}}, आपका ऑर्डर भेज दिया गया है और कल तक आपके पते पर पहुँच जाएगा। धन्यवाद!",  # UCS-2, 2 parts
+        "Dear {{first_name}}, " + "our spring sale starts on Monday with twenty per cent off everything. " * 4,
+    ],
+    ids=["unicode", "four parts"],
+)
+def test_the_composers_estimate_is_what_launching_prepares(client, text):
+    """Tags and a segment, an excluded tag, unsubscribers of two scopes: the figures the composer shows before
+    saving are those of the messages written at launch."""
+    account = ProviderAccountFactory(kind="octopush", price_per_part="0.045", currency="EUR")
+    sender = SenderFactory(account=account, name="SHOP", country="FR")
+    news, vip, staff_tag = TagFactory(name="news"), TagFactory(name="vip"), TagFactory(name="staff")
+    people = [ContactFactory(tags=[news], first_name=f"Ana{n}") for n in range(4)]
+    people += [ContactFactory(tags=[vip], first_name="Zoë"), ContactFactory(tags=[news, staff_tag])]
+    UnsubscriberFactory(address=people[1].phone)
+    UnsubscriberFactory(address=people[2].phone, scope="sender", value="SHOP")
+    fields = {"sender": sender, "tags": [news], "segments": [SegmentFactory(positive_tags=[vip])],
+              "excluded_tags": [staff_tag], "text": text, "purpose": "service"}  # fmt: skip
+
+    shown = client.post(ESTIMATE, form_data(account, **fields)).json()
+    client.post(reverse("admin:campaigns_campaign_add"), form_data(account, **fields))
+    campaign = Campaign.objects.get()
+    campaign_launch(campaign_id=campaign.pk)
+    campaign_prepare(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert shown["problems"] == []
+    assert (shown["audience"], shown["sendable"], shown["suppressed_total"]) == (5, 3, 2)
+    assert campaign.audience_size == shown["audience"]
+    assert campaign.counters == {"pending": shown["sendable"], "suppressed": shown["suppressed_total"]}
+    assert (campaign.parts, campaign.encoding) == (shown["parts"], shown["encoding"])
+    assert f"{campaign.cost_estimate:.2f}" == shown["cost"]
+    assert shown["parts"] > 1

@@ -19,6 +19,7 @@ from campaigns.services.lifecycle import campaign_launch, campaign_pause, campai
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
 from campaigns.tasks import campaigns_tick_task
 from contacts.models import Contact, Tag
+from providers.models import ProviderAccount, Sender
 from tests.campaigns.conftest import contacts_tagged
 from tests.campaigns.test_dispatch import _octopush_accepted, _prepared_campaign, _sandbox_account
 from tests.factories import UserFactory, admin_client_for, api_client_for
@@ -200,3 +201,24 @@ def test_a_smoothly_sent_campaign_resumed_after_a_pause_goes_on_at_its_pace_not_
 
     assert len(_octopush_accepted(sandbox)) == 20, "the next frame goes at once, the others at their pace"
     assert 140 < next_due <= 150
+
+
+@pytest.mark.parametrize("change", ["account deactivated", "sender rejected"])
+def test_a_scheduled_campaign_whose_account_or_sender_went_away_fails_at_its_time_saying_why(octopush, change):
+    campaign = _campaign(octopush, send_at=timezone.now() + timedelta(minutes=5))
+    campaign_launch(campaign_id=campaign.pk)
+    if change == "account deactivated":
+        ProviderAccount.objects.filter(pk=octopush.pk).update(is_active=False)
+    else:
+        Sender.objects.filter(account=octopush).update(status="rejected")
+
+    assert campaigns_launch_due(now=timezone.now() + timedelta(minutes=6)) == []
+
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.FAILED
+    assert campaign.state_reason == "Could not launch at its scheduled time: " + (
+        f"account: The provider account {octopush.name} is not active."
+        if change == "account deactivated"
+        else "sender: Sender Herald is rejected, not approved."
+    )
+    assert not campaign.messages.exists()
