@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from campaigns import services
@@ -353,6 +354,7 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         "action_past": PAST[action],
         "what_happens": what,
         "allowed": campaign.state in states,
+        "send_time_passed": campaign.send_at is not None and campaign.send_at <= timezone.now(),
         "change_url": change_url,
         **summary,
     }

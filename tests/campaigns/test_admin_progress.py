@@ -140,6 +140,16 @@ class TestActions:
         assert '<strong class="confirm-cost">0.30 EUR</strong>' in html
         assert "herald-confirm-button" in html
 
+    def test_the_launch_page_says_a_send_time_already_past_means_now(self, client):
+        news = TagFactory()
+        ContactFactory(tags=[news])
+        past, future = timezone.now() - timedelta(days=1), timezone.now() + timedelta(days=1)
+        for send_at, said in [(past, "Now: its send time has passed"), (future, "At "), (None, "Now")]:
+            campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi",
+                                       send_at=send_at)  # fmt: skip
+            html = client.get(action_url(campaign, "launch")).content.decode()
+            assert f"<dt>When</dt><dd>{said}" in html, said
+
     def test_a_launch_with_problems_lists_them_and_offers_no_button(self, client):
         campaign = CampaignFactory(text="")
         html = client.get(action_url(campaign, "launch")).content.decode()
