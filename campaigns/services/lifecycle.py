@@ -95,7 +95,8 @@ def campaign_pause_on_trouble(*, campaign_id: int, reason: str) -> None:
 @transaction.atomic
 def campaign_resume(*, campaign_id: int) -> Campaign:
     """Send again from where it stopped; with smooth sending, at its pace: the frames left keep their spacing, the
-    first of them due now, rather than all those that fell due during the pause going out at once."""
+    first of them due now, rather than all those that fell due during the pause going out at once. A promotional
+    campaign resumed while its window is closed waits for it to open (frames_hold_until)."""
     from campaigns.tasks import campaign_prepare_task
 
     campaign = _locked(campaign_id)
@@ -106,14 +107,47 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
             {"account": f"The provider account {campaign.account.name} is not active: activate it to resume."}
         )
     prepared = campaign.audience_size is not None
-    if prepared and campaign.smooth_minutes:
-        _frames_pace_from_now(campaign_id=campaign.id)
-    _save_state(campaign, State.SENDING if prepared else State.PREPARING, "", consecutive_failures=0)
+    reason = ""
+    if prepared:
+        now = timezone.now()
+        try:
+            opening = promotional_window_opening(campaign=campaign, at=now)
+        except ValueError:  # unreadable: the launch said so, and nothing can hold it to it
+            opening = None
+        if opening is not None and frames_hold_until(campaign_id=campaign.id, opening=opening, now=now):
+            reason = window_hold_reason(opening)
+        elif campaign.smooth_minutes:
+            _frames_pace_from_now(campaign_id=campaign.id)
+    _save_state(campaign, State.SENDING if prepared else State.PREPARING, reason, consecutive_failures=0)
     if prepared:
         transaction.on_commit(lambda: dispatchers_start(campaign_id=campaign.id))
     else:
         transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id))
     return campaign
+
+
+WINDOW_HOLD = "Outside the promotional window"
+
+
+def window_hold_reason(opening: datetime) -> str:
+    return f"{WINDOW_HOLD}: sending resumes at {opening.strftime('%Y-%m-%d %H:%M %Z')}."
+
+
+def frames_hold_until(*, campaign_id: int, opening: datetime, now: datetime) -> bool:
+    """Move a campaign's waiting frames on to `opening` (when its promotional window opens), keeping their spacing
+    (smooth sending's); returns whether any frame waits to be sent. A frame in doubt is left to recovery: moving
+    it would delay the reconciling past the vendor's de-duplication window (recovery.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """UPDATE campaigns_frame SET next_attempt_at = greatest(next_attempt_at + (%s - %s), %s)
+               WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain AND next_attempt_at < %s""",
+            [opening, now, opening, campaign_id, opening],
+        )
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM campaigns_frame WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain)",
+            [campaign_id],
+        )
+        return cursor.fetchone()[0]
 
 
 def _frames_pace_from_now(*, campaign_id: int) -> None:

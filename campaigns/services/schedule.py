@@ -16,6 +16,7 @@ from campaigns.selectors import promotional_window_opening
 from campaigns.services.dispatch import frames_claim, frames_unlock
 from campaigns.services.editing import campaign_relations_copy, scheduled_reason
 from campaigns.services.lifecycle import (
+    WINDOW_HOLD,
     _locked,
     _save_state,
     campaign_complete_if_done,
@@ -23,7 +24,9 @@ from campaigns.services.lifecycle import (
     campaign_launch,
     dispatchers_start,
     frames_close_after_stop,
+    frames_hold_until,
     messages_close_unsent,
+    window_hold_reason,
 )
 
 logger = logging.getLogger("herald.schedule")
@@ -141,17 +144,11 @@ def frames_abandoned_close(*, frame_id: int, campaign_id: int) -> None:
     frames_close_after_stop(campaign_id=campaign_id)
 
 
-WINDOW_HOLD = "Outside the promotional window"
-
-
 def campaigns_hold_outside_window(*, now: datetime | None = None) -> list[int]:
     """Promotional campaigns still sending when their account's promotional window closes wait for it to open
-    again: their waiting frames move on to the opening, keeping smooth sending's spacing, and the campaign says
-    when it resumes; the dispatchers, which look again every half minute, send them then. Beat's tick checks each
-    minute, so a frame claimed in the minute after the close still goes. Returns the campaigns that wait.
-
-    A frame whose earlier answer was lost (uncertain) is left to recovery: moving it would delay the reconciling
-    past the vendor's de-duplication window (recovery.py)."""
+    again: their waiting frames move on to the opening (frames_hold_until) and the campaign says when it resumes;
+    the dispatchers, which look again every half minute, send them then. Beat's tick checks each minute, so a
+    frame claimed in the minute after the close still goes. Returns the campaigns that wait."""
     now = now or timezone.now()
     waiting = []
     promotional = Campaign.objects.filter(state=Campaign.State.SENDING, purpose=Campaign.Purpose.PROMOTIONAL)
@@ -170,17 +167,10 @@ def campaigns_hold_outside_window(*, now: datetime | None = None) -> list[int]:
             locked = _locked(campaign.pk)
             if locked.state != Campaign.State.SENDING:
                 continue
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    """UPDATE campaigns_frame SET next_attempt_at = greatest(next_attempt_at + (%s - %s), %s)
-                       WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain AND next_attempt_at < %s""",
-                    [opening, now, opening, campaign.pk, opening],
-                )
-            if not Frame.objects.filter(campaign_id=campaign.pk, state=Frame.State.PENDING, uncertain=False).exists():
+            if not frames_hold_until(campaign_id=campaign.pk, opening=opening, now=now):
                 continue  # nothing waits to be sent: what is left is reports
-            reason = f"{WINDOW_HOLD}: sending resumes at {opening.strftime('%Y-%m-%d %H:%M %Z')}."
-            if locked.state_reason != reason:
-                _save_state(locked, Campaign.State.SENDING, reason)
+            if locked.state_reason != window_hold_reason(opening):
+                _save_state(locked, Campaign.State.SENDING, window_hold_reason(opening))
         waiting.append(campaign.pk)
     return waiting
 

@@ -222,3 +222,22 @@ def test_a_scheduled_campaign_whose_account_or_sender_went_away_fails_at_its_tim
         else "sender: Sender Herald is rejected, not approved."
     )
     assert not campaign.messages.exists()
+
+
+def test_a_promotional_campaign_resumed_while_its_window_is_closed_waits_for_it_instead_of_sending(octopush, sandbox):
+    campaign = _prepared_campaign(octopush, 30, frame_size=10, start_text="Sale today! STOP au 30101",
+                                  purpose="promotional")  # fmt: skip
+    campaign_pause(campaign_id=campaign.pk)
+    today = timezone.now().weekday()
+    window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
+    octopush.options = {**octopush.options, "promo_window": window}
+    octopush.save(update_fields=["options"])
+
+    campaign_resume(campaign_id=campaign.pk)  # at night, say
+    campaign_dispatch(campaign_id=campaign.pk, budget=2)
+
+    opening = datetime.combine(timezone.now().date() + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
+    campaign.refresh_from_db()
+    assert len(_octopush_accepted(sandbox)) == 0, "nothing goes out before the window opens"
+    assert campaign.state == Campaign.State.SENDING
+    assert campaign.state_reason == f"Outside the promotional window: sending resumes at {opening:%Y-%m-%d %H:%M} UTC."
