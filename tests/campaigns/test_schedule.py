@@ -241,3 +241,18 @@ def test_a_promotional_campaign_resumed_while_its_window_is_closed_waits_for_it_
     assert len(_octopush_accepted(sandbox)) == 0, "nothing goes out before the window opens"
     assert campaign.state == Campaign.State.SENDING
     assert campaign.state_reason == f"Outside the promotional window: sending resumes at {opening:%Y-%m-%d %H:%M} UTC."
+
+
+def test_a_promotional_campaign_whose_window_closes_while_it_is_prepared_waits_for_it(octopush, sandbox):
+    today = timezone.now().weekday()
+    window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
+    octopush.options = {**octopush.options, "promo_window": window}  # closed by the time preparing ends
+    octopush.save(update_fields=["options"])
+
+    campaign = _prepared_campaign(octopush, 30, frame_size=10, start_text="Sale today! STOP au 30101",
+                                  purpose="promotional")  # fmt: skip
+    campaign_dispatch(campaign_id=campaign.pk, budget=2)
+
+    assert len(_octopush_accepted(sandbox)) == 0
+    assert campaign.state == Campaign.State.SENDING
+    assert campaign.state_reason.startswith("Outside the promotional window: sending resumes at ")
