@@ -1,6 +1,6 @@
 """The campaign pages' views beyond Django's own: the composer's form and its JSON endpoints (senders, templates,
-live estimate), the live progress endpoint, the confirmation pages of launch / pause / resume / cancel / duplicate, the CSV
-export of messages, the admin index's dashboard and the message history on a contact's page.
+live estimate), the live progress endpoint, the confirmation pages of launch / pause / resume / cancel / duplicate,
+the CSV export of messages, the admin index's dashboard and the message history on a contact's page.
 
 Each view checks the permission, validates its input, calls one selector or service and presents the result;
 CampaignAdmin (campaigns/admin.py) routes them through `get_urls`.
