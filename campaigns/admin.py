@@ -142,7 +142,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     ]  # fmt: skip
     record_fieldset = (
         "Record",
-        {"fields": ["state", "state_reason", "messages_link", "audience_size", ("parts", "encoding"),
+        {"fields": ["state", "state_reason", "messages_link", "runs_link", "audience_size", ("parts", "encoding"),
                     ("cost_estimate", "cost_actual"), ("launched_at", "completed_at"), "parent", "created_by",
                     ("created_at", "updated_at")],
          "classes": ["collapse"]},
@@ -169,8 +169,8 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.state not in EDITABLE_STATES:
             # A campaign that has started is a record of what was sent: nothing about it changes by hand.
-            return [field.name for field in Campaign._meta.fields] + ["tags", "segments", "excluded_tags", "contacts", "messages_link"]  # fmt: skip
-        return [*self.engine_fields, "messages_link"]
+            return [field.name for field in Campaign._meta.fields] + ["tags", "segments", "excluded_tags", "contacts", "messages_link", "runs_link"]  # fmt: skip
+        return [*self.engine_fields, "messages_link", "runs_link"]
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.state in RUNNING_STATES:
@@ -327,6 +327,15 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             return "—"
         url = reverse("admin:campaigns_message_changelist") + f"?campaign__id__exact={campaign.pk}"
         return format_html('<a href="{}">See the messages of this campaign</a>', url)
+
+    @admin.display(description="runs")
+    def runs_link(self, campaign: Campaign) -> str:
+        """A recurring campaign sends a run of itself at each send time: the list of them."""
+        runs = campaign.runs.count() if campaign.pk else 0
+        if not runs:
+            return "—" if not campaign.recurrence else "None yet: the first at its send time."
+        url = reverse("admin:campaigns_campaign_changelist") + f"?parent__id__exact={campaign.pk}"
+        return format_html('<a href="{}">{} run{} so far</a>', url, runs, "" if runs == 1 else "s")
 
 
 # The contact page shows the contact's messages; contacts never imports campaigns, so campaigns adds the section.

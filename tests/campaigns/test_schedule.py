@@ -256,3 +256,19 @@ def test_a_promotional_campaign_whose_window_closes_while_it_is_prepared_waits_f
     assert len(_octopush_accepted(sandbox)) == 0
     assert campaign.state == Campaign.State.SENDING
     assert campaign.state_reason.startswith("Outside the promotional window: sending resumes at ")
+
+
+def test_a_recurring_campaigns_page_leads_to_its_runs(octopush):
+    weekly = _campaign(octopush, state=Campaign.State.SCHEDULED, recurrence="weekly",
+                       send_at=timezone.now() - timedelta(minutes=1))  # fmt: skip
+    campaigns_launch_due()
+    run = Campaign.objects.get(parent=weekly)
+    client = admin_client_for()
+
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[weekly.pk])).content.decode()
+    runs_url = reverse("admin:campaigns_campaign_changelist") + f"?parent__id__exact={weekly.pk}"
+    assert f'<a href="{runs_url}">1 run so far</a>' in page.replace("&amp;", "&")
+
+    listed = client.get(runs_url)
+    assert listed.status_code == 200
+    assert [c.pk for c in listed.context["cl"].result_list] == [run.pk]
