@@ -19,6 +19,8 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.deletion import StillUsed, Users, used_by_text
+
 
 def validation_error_detail(error: DjangoValidationError) -> dict:
     """Turn a Django ValidationError into DRF's field -> [messages] shape."""
@@ -71,18 +73,19 @@ class Conflict(exceptions.APIException):
 
 def still_used_detail(error: ProtectedError | RestrictedError, model=None) -> str:
     """What keeps an object from being deleted, e.g. "This sender is used by 3 campaigns (Diwali sale, …); …"."""
+    if isinstance(error, StillUsed):  # counted, not loaded (config/deletion.py)
+        return used_by_text(model, error.users)
     users = error.protected_objects if isinstance(error, ProtectedError) else error.restricted_objects
     by_model = defaultdict(list)
     for obj in users:
         by_model[obj._meta.model].append(obj)
-    parts = []
-    for related, objs in sorted(by_model.items(), key=lambda item: item[0]._meta.verbose_name):
-        objs.sort(key=lambda obj: obj.pk)
-        names = ", ".join(str(obj) for obj in objs[:3]) + (", …" if len(objs) > 3 else "")
-        noun = related._meta.verbose_name if len(objs) == 1 else related._meta.verbose_name_plural
-        parts.append(f"{len(objs)} {noun} ({names})")
-    this = f"This {model._meta.verbose_name}" if model is not None else "This object"
-    return f"{this} is used by {' and '.join(parts) or 'other records'}; delete or change them first."
+    return used_by_text(
+        model,
+        sorted(
+            (Users(related, len(objs), sorted(objs, key=lambda obj: obj.pk)) for related, objs in by_model.items()),
+            key=lambda u: str(u.model._meta.verbose_name),
+        ),
+    )
 
 
 def exception_handler(exc, context):

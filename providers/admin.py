@@ -13,6 +13,7 @@ from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from config.admin_mixins import UniqueRaceAdmin
+from config.deletion import protected_users
 from providers import dlt, services, sync
 from providers.backends.base import BackendError
 from providers.forms import DltTemplateForm, ProviderAccountForm, SenderForm
@@ -40,6 +41,15 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         "uuid", "masked_credentials", "webhook_url_display", "last_check_at", "last_check_ok", "last_check_message",
         "last_dlr_at", "created_at", "updated_at",
     ]  # fmt: skip
+
+    def get_deleted_objects(self, objs, request):
+        """An account that campaigns, frames or messages still use is listed as protected by them, counted
+        (Django's own list would load every one of its messages, millions of them)."""
+        accounts = list(objs)
+        protected = [f"{account}: {users}" for account in accounts for users in protected_users(account)]
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(accounts, request)
 
     def get_readonly_fields(self, request, obj=None):
         # The kind decides the webhook URL and the backend: fixed once the account exists.

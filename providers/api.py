@@ -76,6 +76,9 @@ class ProviderAccountViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         serializer.instance = services.provider_account_update(account=serializer.instance, **serializer.validated_data)
 
+    def perform_destroy(self, instance):
+        services.provider_account_delete(account=instance)
+
     @extend_schema(request=None, responses=ConnectionCheckSerializer)
     @action(detail=True, methods=["post"], url_path="test-connection", permission_classes=[AccountActionPermissions])
     def test_connection(self, request, pk=None):

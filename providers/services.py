@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from config.deletion import StillUsed, protected_users
 from providers import dlt
 from providers.backends import get_backend
 from providers.backends.base import BackendError, CheckResult, ConfigError
@@ -141,6 +142,15 @@ def provider_account_update(
 
 
 # --- Senders ---------------------------------------------------------------------------------------
+
+
+def provider_account_delete(*, account: ProviderAccount) -> None:
+    """Delete an account nothing uses any more, with its senders and templates; StillUsed (a 409 naming them,
+    counted) while campaigns, frames or messages refer to it. Checked first, because Django's own check loads
+    every message of the account to name them."""
+    if users := protected_users(account):
+        raise StillUsed(account, users)
+    account.delete()
 
 
 def sender_check(*, sender: Sender) -> None:

@@ -98,3 +98,31 @@ def test_a_template_form_refuses_a_malformed_body_and_foreign_senders(client):
     assert "body" in response.context["adminform"].form.errors
     response = client.post(f"/admin/providers/dlttemplate/{template.pk}/change/", {**form, "body": "OTP {#var#}"})
     assert "senders" in response.context["adminform"].form.errors
+
+
+def test_deleting_an_account_campaigns_still_use_lists_them_counted_and_deletes_nothing(client):
+    """The delete page names what still uses the account, counted, instead of Django's list of every message."""
+    from campaigns.models import Message
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory(name="Diwali sale")
+    Message.objects.bulk_create(
+        Message(campaign=campaign, account=campaign.account, address=f"+9199{n:08d}") for n in range(12)
+    )
+    url = f"/admin/providers/provideraccount/{campaign.account_id}/delete/"
+
+    html = client.get(url).content.decode()
+
+    assert f"{campaign.account}: 1 campaign (Diwali sale)" in html
+    assert f"{campaign.account}: 12 messages (" in html and html.count("+9199") == 3  # three named, not twelve
+    assert client.post(url, {"post": "yes"}).status_code == 200  # refused: the page again
+    assert ProviderAccount.objects.filter(pk=campaign.account_id).exists()
+
+
+def test_deleting_an_account_nothing_uses_takes_its_senders_with_it(client):
+    account = ProviderAccountFactory()
+    SenderFactory(account=account)
+
+    assert client.post(f"/admin/providers/provideraccount/{account.pk}/delete/", {"post": "yes"}).status_code == 302
+
+    assert not ProviderAccount.objects.filter(pk=account.pk).exists()

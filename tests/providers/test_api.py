@@ -289,3 +289,34 @@ class TestDeletingWhatCampaignsUse:
         assert (template.status_code, account.status_code) == (409, 409)
         assert template.json()["detail"].startswith("This DLT template is used by 1 campaign (Diwali sale);")
         assert account.json()["detail"].startswith("This provider account is used by 1 campaign (Diwali sale);")
+
+    def test_an_account_with_many_messages_is_a_409_counting_them_without_loading_them(self, api):
+        """Django's own check loads every message of the account to name them (a million would take minutes and
+        gigabytes); the answer counts them instead, through an index, and says over how many."""
+        import tracemalloc
+
+        from campaigns.models import Frame, Message
+
+        campaign = CampaignFactory(name="Diwali sale")
+        frame = Frame.objects.create(campaign=campaign, account=campaign.account, seq=1)
+        Message.objects.bulk_create(
+            Message(campaign=campaign, account=campaign.account, frame=frame, address=f"+9199{n:08d}")
+            for n in range(20_000)
+        )
+
+        tracemalloc.start()
+        try:
+            response = api.delete(f"/api/v1/provider-accounts/{campaign.account_id}/")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+        assert response.status_code == 409
+        detail = response.json()["detail"]
+        assert detail.startswith("This provider account is used by 1 campaign (Diwali sale) and 1 frame (frame 1 ")
+        assert detail.endswith(
+            " and over 10,000 messages (+919900000000 (pending), +919900000001 (pending), +919900000002 (pending), …); "
+            "delete or change them first."
+        )
+        assert peak < 5_000_000, f"{peak:,} bytes at the peak"
+        assert ProviderAccount.objects.filter(pk=campaign.account_id).exists()
