@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,8 +20,6 @@ from providers.dlt import template_match
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import promo_window_parse
 
-STOP_MENTION_RE = re.compile(r"\bSTOP\s+(au|to|at)\s+\d{3,6}\b|no\s*PUB\s*=\s*STOP", re.IGNORECASE)
-OCTOPUSH_MAX_TEXT = 1224
 TEMPLATE_OF_ANOTHER_ACCOUNT = "This template belongs to another account."
 
 
@@ -256,13 +253,9 @@ def message_problems(
             except ValidationError as exc:
                 for messages in exc.message_dict.values():
                     problems.extend(Problem("text", m) for m in messages)
-    if account.kind == "octopush":
-        if purpose == Campaign.Purpose.PROMOTIONAL and text and not STOP_MENTION_RE.search(text):
-            problems.append(
-                Problem("text", "Octopush marketing SMS must carry the STOP mention, e.g. 'STOP au 30101'.")
-            )
-        if len(text) > OCTOPUSH_MAX_TEXT:
-            problems.append(Problem("text", f"Octopush takes at most {OCTOPUSH_MAX_TEXT} characters."))
+    if text.strip():
+        promotional = purpose == Campaign.Purpose.PROMOTIONAL
+        problems += [Problem("text", p) for p in backend.text_problems(account.options, text, promotional=promotional)]
     return problems
 
 

@@ -536,6 +536,11 @@ class Backend:
         """What is wrong with the account's vendor options, in words for staff, or "" (checked when it is saved)."""
         return ""
 
+    def text_problems(self, options: dict[str, Any], text: str, *, promotional: bool) -> list[str]:
+        """What the vendor would refuse in `text` sent with these account options, in words for staff (checked by
+        the pre-flight and by transactional sends, before anything is sent)."""
+        return []
+
     def frame_size(self, configured: int | None) -> int:
         """The frame size to use: the account's setting clamped to the vendor's maximum."""
         return max(1, min(configured or self.default_frame_size, self.max_recipients))

@@ -88,6 +88,12 @@ ERROR_CODES: dict[str, Status] = {
 }
 
 SMS_TYPES = ("sms_premium", "sms_low_cost")
+MAX_TEXT = 1224  # characters of one SMS text
+# A marketing ("wholesale") text carries the opt-out mention its type needs, or Octopush refuses it: premium
+# "STOP au XXXXX" (Octopush puts its short number in place of XXXXX; the number itself does too), 121; low cost
+# "no PUB=STOP", 122.
+STOP_PREMIUM = re.compile(r"STOP au (?:X{5}|\d{5})")
+STOP_LOW_COST = "no PUB=STOP"
 MAX_PARAMS = 5  # Octopush personalises with {param1} … {param5}
 PARIS = ZoneInfo("Europe/Paris")  # callback dates are French local time
 _VARIABLE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
@@ -185,6 +191,17 @@ class OctopushBackend(Backend):
         if sms_type not in (None, "") and sms_type not in SMS_TYPES:
             return f"sms_type must be {' or '.join(SMS_TYPES)} (empty: sms_premium), not {sms_type!r}."
         return ""
+
+    def text_problems(self, options: dict[str, Any], text: str, *, promotional: bool) -> list[str]:
+        problems = []
+        sms_type = options.get("sms_type") or "sms_premium"
+        if promotional and sms_type == "sms_premium" and not STOP_PREMIUM.search(text):
+            problems.append("Octopush premium marketing SMS must carry the mention 'STOP au XXXXX' (121).")
+        elif promotional and sms_type == "sms_low_cost" and STOP_LOW_COST not in text:
+            problems.append("Octopush low-cost marketing SMS must carry the mention 'no PUB=STOP' (122).")
+        if len(text) > MAX_TEXT:
+            problems.append(f"Octopush takes at most {MAX_TEXT} characters.")
+        return problems
 
     # --- private helpers ---
 

@@ -400,15 +400,27 @@ class TestTransactionalSendRules:
         sent = api.post("/api/v1/messages/", {**payload, "purpose": "transactional"}, format="json")
         assert sent.status_code == 202  # the window is for promotional messages only
 
-    def test_an_octopush_promotional_send_must_carry_the_stop_mention(self, api):
+    @pytest.mark.parametrize(
+        ("sms_type", "refused", "mention", "accepted"),
+        [
+            ("", "Soldes -50% no PUB=STOP", "Octopush premium marketing SMS must carry the mention 'STOP au XXXXX' (121).",
+             ["Soldes -50% STOP au XXXXX", "Soldes -50% STOP au 30101"]),
+            ("sms_low_cost", "Soldes -50% STOP au 30101",
+             "Octopush low-cost marketing SMS must carry the mention 'no PUB=STOP' (122).", ["Soldes -50% no PUB=STOP"]),
+        ],
+    )  # fmt: skip
+    def test_an_octopush_promotional_send_must_carry_the_stop_mention_its_sms_type_needs(
+        self, api, sms_type, refused, mention, accepted
+    ):
+        """As Octopush asks: before, "STOP au XXXXX", the wording its documents give, was refused, and a premium
+        text with only "no PUB=STOP" passed, to be refused by Octopush (121)."""
         always_open = {"tz": "UTC", "start": "00:00", "end": "23:59:59.999999"}
-        account = ProviderAccountFactory(kind="octopush", options={"promo_window": always_open})
-        payload = {"account": account.pk, "to": "+33612345678", "text": "Soldes -50%", "purpose": "promotional"}
-        assert self._refused(api, payload, "text") == [
-            "Octopush marketing SMS must carry the STOP mention, e.g. 'STOP au 30101'."
-        ]
-        sent = api.post("/api/v1/messages/", {**payload, "text": "Soldes -50% STOP au 30101"}, format="json")
-        assert sent.status_code == 202
+        account = ProviderAccountFactory(kind="octopush", options={"promo_window": always_open, "sms_type": sms_type})
+        payload = {"account": account.pk, "to": "+33612345678", "text": refused, "purpose": "promotional"}
+        assert self._refused(api, payload, "text") == [mention]
+        for text in accepted:
+            sent = api.post("/api/v1/messages/", {**payload, "text": text}, format="json")
+            assert sent.status_code == 202, sent.json()
 
 
 @pytest.mark.django_db(transaction=True)
