@@ -150,6 +150,20 @@ def frames_hold_until(*, campaign_id: int, opening: datetime, now: datetime) -> 
         return cursor.fetchone()[0]
 
 
+def campaign_hold_for_window(*, campaign_id: int, opening: datetime, now: datetime) -> bool:
+    """A sending campaign whose promotional window has closed waits for `opening`: its waiting frames move on to
+    it (frames_hold_until) and it says when it resumes. False when it no longer sends or nothing waits."""
+    with transaction.atomic():
+        campaign = _locked(campaign_id)
+        if campaign.state != State.SENDING:
+            return False
+        if not frames_hold_until(campaign_id=campaign_id, opening=opening, now=now):
+            return False  # nothing waits to be sent: what is left is reports, or frames in doubt
+        if campaign.state_reason != window_hold_reason(opening):
+            _save_state(campaign, State.SENDING, window_hold_reason(opening))
+    return True
+
+
 def _frames_pace_from_now(*, campaign_id: int) -> None:
     """Move a campaign's waiting frames on together, so that the first is due now, if it was due before.
     A frame in doubt is left to recovery, whose timings it carries."""

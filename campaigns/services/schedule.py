@@ -21,12 +21,11 @@ from campaigns.services.lifecycle import (
     _save_state,
     campaign_complete_if_done,
     campaign_fail,
+    campaign_hold_for_window,
     campaign_launch,
     dispatchers_start,
     frames_close_after_stop,
-    frames_hold_until,
     messages_close_unsent,
-    window_hold_reason,
 )
 
 logger = logging.getLogger("herald.schedule")
@@ -146,9 +145,9 @@ def frames_abandoned_close(*, frame_id: int, campaign_id: int) -> None:
 
 def campaigns_hold_outside_window(*, now: datetime | None = None) -> list[int]:
     """Promotional campaigns still sending when their account's promotional window closes wait for it to open
-    again: their waiting frames move on to the opening (frames_hold_until) and the campaign says when it resumes;
-    the dispatchers, which look again every half minute, send them then. Beat's tick checks each minute, so a
-    frame claimed in the minute after the close still goes. Returns the campaigns that wait."""
+    again (campaign_hold_for_window); the dispatchers, which look again every half minute, send them then. The
+    dispatchers also check before each frame; this tick holds a campaign none is running for. Returns the
+    campaigns that wait."""
     now = now or timezone.now()
     waiting = []
     promotional = Campaign.objects.filter(state=Campaign.State.SENDING, purpose=Campaign.Purpose.PROMOTIONAL)
@@ -163,15 +162,8 @@ def campaigns_hold_outside_window(*, now: datetime | None = None) -> list[int]:
                     pk=campaign.pk, state=Campaign.State.SENDING, state_reason=campaign.state_reason
                 ).update(state_reason="", updated_at=now)
             continue
-        with transaction.atomic():
-            locked = _locked(campaign.pk)
-            if locked.state != Campaign.State.SENDING:
-                continue
-            if not frames_hold_until(campaign_id=campaign.pk, opening=opening, now=now):
-                continue  # nothing waits to be sent: what is left is reports
-            if locked.state_reason != window_hold_reason(opening):
-                _save_state(locked, Campaign.State.SENDING, window_hold_reason(opening))
-        waiting.append(campaign.pk)
+        if campaign_hold_for_window(campaign_id=campaign.pk, opening=opening, now=now):
+            waiting.append(campaign.pk)
     return waiting
 
 

@@ -151,6 +151,27 @@ def test_a_promotional_campaign_sending_when_its_window_closes_waits_for_it_to_o
     assert len(_octopush_accepted(sandbox)) == 30
 
 
+def test_a_dispatcher_sends_no_frame_after_the_promotional_window_closes_before_beats_tick(octopush, sandbox):
+    """Between two of beat's ticks (a minute) a dispatcher goes on sending frame after frame: it checks the window
+    before each one, and the campaign waits for the opening at once."""
+    today = timezone.now().weekday()
+    window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
+    campaign = _prepared_campaign(
+        octopush, 30, frame_size=10, start_text="Sale today! STOP au 30101", purpose="promotional"
+    )
+    octopush.options = {**octopush.options, "promo_window": window}  # closed since the launch; no tick yet
+    octopush.save(update_fields=["options"])
+
+    next_due = campaign_dispatch(campaign_id=campaign.pk, budget=5)
+
+    opening = datetime.combine(timezone.now().date() + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
+    campaign.refresh_from_db()
+    assert len(_octopush_accepted(sandbox)) == 0, "not one frame after the close"
+    assert campaign.state_reason == f"Outside the promotional window: sending resumes at {opening:%Y-%m-%d %H:%M} UTC."
+    assert set(Frame.objects.filter(campaign=campaign).values_list("next_attempt_at", flat=True)) == {opening}
+    assert (opening - timezone.now()).total_seconds() - next_due < 5, "the dispatchers look again at the opening"
+
+
 def test_a_promotional_launch_deferred_past_its_send_by_deadline_is_refused_at_once_naming_the_deadline(octopush):
     today = timezone.now().weekday()
     window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
