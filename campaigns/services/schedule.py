@@ -84,12 +84,14 @@ def campaigns_launch_due(*, now: datetime | None = None) -> list[int]:
                     send_by=send_by,
                 )
                 target.send_at = None
-        try:
-            campaign_launch(campaign_id=target.pk, now=now)
-            launched.append(target.pk)
-        except ValidationError as exc:
-            reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-            campaign_fail(campaign_id=target.pk, reason=f"Could not launch at its scheduled time: {reason}")
+            # Launched under the same lock: a person launching or cancelling it meanwhile waits for this, and sees
+            # it launched; a recurring run is never committed without its launch.
+            try:
+                campaign_launch(campaign_id=target.pk, now=now)
+                launched.append(target.pk)
+            except ValidationError as exc:
+                reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                campaign_fail(campaign_id=target.pk, reason=f"Could not launch at its scheduled time: {reason}")
     return launched
 
 
