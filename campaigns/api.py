@@ -28,6 +28,10 @@ class CampaignActionPermissions(StrictModelPermissions):
     perms_map = {**StrictModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
 
 
+class CampaignCreatingPermissions(StrictModelPermissions):
+    """Duplicating a campaign makes one: POST needs `add`."""
+
+
 class CampaignSerializer(NamedEnumsMixin, serializers.ModelSerializer):
     tags = TagByNameField(
         many=True, required=False, help_text="Audience: contacts with any/all (tags_operator) of these tag names."
@@ -157,6 +161,14 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def cancel(self, request, pk=None):
         """Cancel a campaign; messages not yet sent are never sent."""
         return self._transition(services.campaign_cancel)
+
+    @extend_schema(request=None, responses={201: CampaignSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[CampaignCreatingPermissions])
+    def duplicate(self, request, pk=None):
+        """A draft copy of the campaign, in any state: the same message, audience and options, without its send
+        time, deadline, counters or costs. Answers the copy (201)."""
+        copy = services.campaign_duplicate(campaign_id=self.get_object().pk, user=request.user)
+        return Response(CampaignSerializer(copy, context=self.get_serializer_context()).data, status=201)
 
     @extend_schema(request=None, responses=StatsSerializer, filters=False)
     @action(detail=True, methods=["get"])

@@ -177,6 +177,28 @@ class TestCampaigns:
         assert viewer.post(f"/api/v1/campaigns/{campaign.pk}/launch/").status_code == 403
 
 
+def test_duplicate_makes_a_draft_copy_for_whoever_may_add_campaigns(api):
+    """The admin's Duplicate…, for integrators: the copy of a finished campaign, to send again."""
+    vip, staff = TagFactory(name="vip"), TagFactory(name="staff")
+    original = CampaignFactory(
+        name="Diwali sale", state="completed", tags=[vip], excluded_tags=[staff], send_at=timezone.now(),
+        text="Hello {{first_name}}",
+    )  # fmt: skip
+
+    response = api.post(f"/api/v1/campaigns/{original.pk}/duplicate/")
+
+    assert response.status_code == 201, response.json()
+    copy = response.json()
+    assert (copy["name"], copy["state"], copy["send_at"], copy["text"]) == (
+        "Copy of Diwali sale", "draft", None, "Hello {{first_name}}",
+    )  # fmt: skip
+    assert (copy["tags"], copy["excluded_tags"]) == (["vip"], ["staff"])
+    assert Campaign.objects.get(pk=original.pk).state == "completed"
+    changer = api_client_for(UserFactory(permissions=["campaigns.view_campaign", "campaigns.change_campaign"]))
+    assert changer.post(f"/api/v1/campaigns/{original.pk}/duplicate/").status_code == 403
+    assert Campaign.objects.count() == 2
+
+
 class TestMessages:
     def test_list_filter_and_retrieve(self, api):
         campaign = CampaignFactory()
