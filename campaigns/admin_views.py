@@ -38,7 +38,7 @@ from campaigns.selectors import (
     contact_message_history,
     failure_words,
 )
-from campaigns.services.editing import campaign_check
+from campaigns.services.editing import campaign_check, recurring_send_at_problem
 from contacts.audience import AudienceSpec
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -118,6 +118,13 @@ class CampaignForm(forms.ModelForm):
         except ValidationError as error:
             for field, problems in error.message_dict.items():
                 self.add_error(field if field in self.fields else NON_FIELD_ERRORS, problems)
+        if self.instance.pk and "send_at" in self.changed_data:
+            recurrence = cleaned.get("recurrence", self.instance.recurrence)
+            problem = recurring_send_at_problem(
+                campaign=self.instance, send_at=cleaned.get("send_at"), recurrence=recurrence
+            )
+            if problem:
+                self.add_error("send_at", problem)
         return cleaned
 
     def audience(self) -> AudienceSpec:

@@ -22,6 +22,7 @@ from campaigns.selectors.estimate import (
     campaign_frame_size,
     campaign_preflight,
     message_problems,
+    promotional_window_closed_until,
     promotional_window_opening,
     send_window_opening,
 )
@@ -39,7 +40,7 @@ from campaigns.selectors.progress import (
     campaign_progress,
     campaign_stats,
     failure_words,
-    messages_with_shown_status,
+    messages_shown,
     messages_with_status,
 )
 from campaigns.selectors.records import (
@@ -55,6 +56,6 @@ __all__ = [
     "campaign_audience_spec", "campaign_estimate", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "composer_senders",
     "composer_templates", "composer_variables", "contact_message_history", "failure_words", "frames_matching",
-    "message_problems", "messages_matching", "messages_with_shown_status", "messages_with_status", "promotional_window_opening",
+    "message_problems", "messages_matching", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",
     "send_window_opening", "status_events_matching",
 ]  # fmt: skip

@@ -172,6 +172,17 @@ def promotional_window_opening(*, campaign: Campaign, at: datetime) -> datetime 
     return send_window_opening(account=campaign.account, purpose=campaign.purpose, at=at)
 
 
+def promotional_window_closed_until(*, campaign: Campaign, at: datetime) -> datetime | None:
+    """When the window a promotional campaign sends in next opens, if it is closed at `at`; None when it is open, or
+    unreadable (the launch said so, and nothing can hold the campaign to it)."""
+    if campaign.purpose != Campaign.Purpose.PROMOTIONAL:
+        return None
+    try:
+        return promotional_window_opening(campaign=campaign, at=at)
+    except ValueError:
+        return None
+
+
 def _identical_text_excess(campaign: Campaign, spec: AudienceSpec) -> int:
     """Recipients who already got this text from this sender 6 times in the last hour."""
     if not campaign.sender_id or not campaign.text or text_variables(campaign.text):

@@ -31,7 +31,7 @@ from django.utils import timezone
 from campaigns import ratelimit
 from campaigns.models import IN_DOUBT, Campaign, Frame
 from campaigns.rendering import compile_text, contact_values
-from campaigns.selectors import promotional_window_opening
+from campaigns.selectors import promotional_window_closed_until
 from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
 from campaigns.services.lifecycle import campaign_hold_for_window, campaign_pause_on_trouble, frames_close_after_stop
 from campaigns.services.reports import status_events_rematch
@@ -695,26 +695,16 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
             reason = f"Paused: the provider account {campaign.account.name} was deactivated; activate it to resume."
             campaign_pause_on_trouble(campaign_id=campaign_id, reason=reason)
             return None
-        if (opening := _window_opening(campaign)) is not None:  # the promotional window closed: not one more frame
-            campaign_hold_for_window(campaign_id=campaign_id, opening=opening, now=timezone.now())
-        frames = frames_claim(campaign_id=campaign_id, limit=batch)  # held frames are not due; frames in doubt are
+        now = timezone.now()
+        if (opening := promotional_window_closed_until(campaign=campaign, at=now)) is not None:
+            campaign_hold_for_window(campaign_id=campaign_id, opening=opening, now=now)  # not one more frame
+        frames = frames_claim(campaign_id=campaign_id, limit=batch)  # (held frames are not due)
         if not frames:
             return _next_due(campaign_id)
         frames_send(frames, context)
         if heartbeat:
             heartbeat()
     return 0.0
-
-
-def _window_opening(campaign: Campaign):
-    """When a promotional campaign's window next opens, if it is closed now (None when open, or unreadable: the
-    launch said so)."""
-    if campaign.purpose != Campaign.Purpose.PROMOTIONAL:
-        return None
-    try:
-        return promotional_window_opening(campaign=campaign, at=timezone.now())
-    except ValueError:
-        return None
 
 
 def _next_due(campaign_id: int) -> float | None:

@@ -56,6 +56,10 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
         instance=campaign,
     )  # fmt: skip
     send_at, recurrence = campaign.send_at, campaign.recurrence
+    if problem := recurring_send_at_problem(
+        campaign=campaign, send_at=data.get("send_at", send_at), recurrence=data.get("recurrence", recurrence)
+    ):
+        raise ValidationError({"send_at": problem})
     for name, value in data.items():
         setattr(campaign, name, value)
     if campaign.state == Campaign.State.SCHEDULED and (campaign.send_at, campaign.recurrence) != (send_at, recurrence):
@@ -67,6 +71,20 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
     campaign.save()
     _relations_set(campaign, relations)
     return campaign
+
+
+def recurring_send_at_problem(*, campaign: Campaign, send_at: datetime | None, recurrence: str) -> str:
+    """A recurring campaign's send time moved back to one a run went out at already would send that run again
+    (a page opened before beat's tick, saved after it): refused, in words for the field; "" when it is fine."""
+    if not (recurrence and send_at and campaign.pk) or send_at == campaign.send_at:
+        return ""
+    last_run = campaign.runs.order_by("-created_at").values_list("created_at", flat=True).first()
+    if last_run is None or send_at > last_run:
+        return ""
+    return (
+        f"Its run of {timezone.localtime(last_run):%Y-%m-%d %H:%M %Z} went out already: choose a later send time "
+        "(or duplicate the campaign to send it again now)."
+    )
 
 
 def _relations_set(campaign: Campaign, relations: dict[str, Any]) -> None:

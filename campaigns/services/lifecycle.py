@@ -16,7 +16,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, UNFINISHED_STATES, Campaign, Frame
-from campaigns.selectors import IN_FLIGHT_STATUSES, campaign_preflight, promotional_window_opening
+from campaigns.selectors import (
+    IN_FLIGHT_STATUSES,
+    campaign_preflight,
+    promotional_window_closed_until,
+    promotional_window_opening,
+)
 from campaigns.services.deadlocks import retry_on_deadlock
 from campaigns.services.editing import scheduled_reason
 
@@ -110,10 +115,7 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
     reason = ""
     if prepared:
         now = timezone.now()
-        try:
-            opening = promotional_window_opening(campaign=campaign, at=now)
-        except ValueError:  # unreadable: the launch said so, and nothing can hold it to it
-            opening = None
+        opening = promotional_window_closed_until(campaign=campaign, at=now)
         if opening is not None and frames_hold_until(campaign_id=campaign.id, opening=opening, now=now):
             reason = window_hold_reason(opening)
         elif campaign.smooth_minutes:
@@ -134,18 +136,21 @@ def window_hold_reason(opening: datetime) -> str:
 
 
 def frames_hold_until(*, campaign_id: int, opening: datetime, now: datetime) -> bool:
-    """Move a campaign's waiting frames on to `opening` (when its promotional window opens), keeping their spacing
-    (smooth sending's); returns whether any frame waits to be sent. A frame in doubt is left to recovery: moving
-    it would delay the reconciling past the vendor's de-duplication window (recovery.py)."""
+    """Move a campaign's waiting frames on together, so that the first is due at `opening` (when its promotional
+    window opens): they keep their order and smooth sending's spacing. Frames in doubt too: recovery may send them
+    again (Octopush), and it does so at the opening, as a dispatcher that claimed one when the window closed would
+    have (past the vendor's de-duplication window, recovery does not send again; recovery.py). Returns whether any
+    frame waits."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """UPDATE campaigns_frame SET next_attempt_at = greatest(next_attempt_at + (%s - %s), %s)
-               WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain AND next_attempt_at < %s""",
-            [opening, now, opening, campaign_id, opening],
+            """UPDATE campaigns_frame f SET next_attempt_at = f.next_attempt_at + (%s - waiting.first_due)
+               FROM (SELECT min(next_attempt_at) AS first_due FROM campaigns_frame
+                     WHERE campaign_id = %s AND state = 'pending') waiting
+               WHERE f.campaign_id = %s AND f.state = 'pending' AND waiting.first_due < %s""",
+            [opening, campaign_id, campaign_id, opening],
         )
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM campaigns_frame WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain)",
-            [campaign_id],
+            "SELECT EXISTS (SELECT 1 FROM campaigns_frame WHERE campaign_id = %s AND state = 'pending')", [campaign_id]
         )
         return cursor.fetchone()[0]
 
@@ -158,7 +163,7 @@ def campaign_hold_for_window(*, campaign_id: int, opening: datetime, now: dateti
         if campaign.state != State.SENDING:
             return False
         if not frames_hold_until(campaign_id=campaign_id, opening=opening, now=now):
-            return False  # nothing waits to be sent: what is left is reports, or frames in doubt
+            return False  # nothing waits to be sent: what is left is reports
         if campaign.state_reason != window_hold_reason(opening):
             _save_state(campaign, State.SENDING, window_hold_reason(opening))
     return True

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Frame
 from campaigns.rendering import CONTACT_FIELDS, contact_values, render
-from campaigns.selectors import campaign_audience_spec, campaign_frame_size, promotional_window_opening
+from campaigns.selectors import campaign_audience_spec, campaign_frame_size, promotional_window_closed_until
 from campaigns.services.counters import counters_recount
 from campaigns.services.lifecycle import (
     _save_state,
@@ -250,14 +250,6 @@ def _parts_and_cost(campaign: Campaign, *, sendable: int) -> tuple[SmsParts, Dec
     return parts, Decimal(sendable * max(parts.parts, 1)) * Decimal(str(campaign.account.price_per_part))
 
 
-def _window_opening(campaign: Campaign):
-    """When the campaign's promotional window next opens, if it is closed now (None when open or unreadable)."""
-    try:
-        return promotional_window_opening(campaign=campaign, at=timezone.now())
-    except ValueError:
-        return None
-
-
 def _pause_after_failure(campaign_id: int, error: Exception) -> None:
     """A prepare that raised leaves its campaign paused and saying why, rather than `preparing` with no word
     and nothing left to finish it. Resuming prepares it again (members already written are skipped, and
@@ -292,7 +284,9 @@ def campaign_prepare(*, campaign_id: int) -> Campaign:
             audience = sum(counters.values())
             parts, cost = _parts_and_cost(campaign, sendable=counters.get("pending", 0))
             reason = "" if frames else "Nothing to send: every recipient is suppressed."
-            opening = _window_opening(campaign) if frames else None  # it closed while the audience was written
+            opening = (
+                promotional_window_closed_until(campaign=campaign, at=timezone.now()) if frames else None
+            )  # it closed while the audience was written
             if opening and frames_hold_until(campaign_id=campaign.pk, opening=opening, now=timezone.now()):
                 reason = window_hold_reason(opening)
             _save_state(

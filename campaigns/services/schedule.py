@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from campaigns.locks import slot_taken
 from campaigns.models import Campaign, Frame
-from campaigns.selectors import promotional_window_opening
+from campaigns.selectors import promotional_window_closed_until
 from campaigns.services.dispatch import frames_claim, frames_unlock
 from campaigns.services.editing import campaign_relations_copy, scheduled_reason
 from campaigns.services.lifecycle import (
@@ -34,8 +34,10 @@ RECURRENCE_STEP = {Campaign.Recurrence.DAILY: timedelta(days=1), Campaign.Recurr
 
 def campaign_run_create(*, parent: Campaign, at: datetime) -> Campaign:
     """A run of a recurring campaign: a copy of it, launched as its own campaign."""
+    when = f" — {timezone.localtime(at):%Y-%m-%d %H:%M}"
+    most = Campaign._meta.get_field("name").max_length - len(when)  # a long name is cut, its run's time kept
     run = Campaign.objects.create(
-        name=f"{parent.name} — {timezone.localtime(at):%Y-%m-%d %H:%M}", channel=parent.channel, account=parent.account,
+        name=f"{parent.name[:most]}{when}", channel=parent.channel, account=parent.account,
         sender=parent.sender, template=parent.template, text=parent.text, purpose=parent.purpose,
         tags_operator=parent.tags_operator, parent=parent, smooth_minutes=parent.smooth_minutes,
         send_by=at + (parent.send_by - parent.send_at) if parent.send_by and parent.send_at else None,
@@ -65,34 +67,41 @@ def campaigns_launch_due(*, now: datetime | None = None) -> list[int]:
     for campaign_id in Campaign.objects.filter(state=Campaign.State.SCHEDULED, send_at__lte=now).values_list(
         "pk", flat=True
     ):
-        with transaction.atomic():
-            campaign = _locked(campaign_id)
-            if campaign.state != Campaign.State.SCHEDULED or not campaign.send_at or campaign.send_at > now:
-                continue
-            target = campaign
-            if campaign.recurrence:
-                target = campaign_run_create(parent=campaign, at=campaign.send_at)
-                next_at = recurrence_next(at=campaign.send_at, recurrence=campaign.recurrence, after=now)
-                # Each run has the time to its send-by deadline the first had: the deadline moves with the send
-                # time (left behind, it would pass while the campaign waits for its next run, and fail it).
-                send_by = campaign.send_by + (next_at - campaign.send_at) if campaign.send_by else None
-                _save_state(
-                    campaign,
-                    Campaign.State.SCHEDULED,
-                    scheduled_reason(at=next_at, recurring=True),
-                    send_at=next_at,
-                    send_by=send_by,
-                )
-                target.send_at = None
-            # Launched under the same lock: a person launching or cancelling it meanwhile waits for this, and sees
-            # it launched; a recurring run is never committed without its launch.
-            try:
-                campaign_launch(campaign_id=target.pk, now=now)
-                launched.append(target.pk)
-            except ValidationError as exc:
-                reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-                campaign_fail(campaign_id=target.pk, reason=f"Could not launch at its scheduled time: {reason}")
+        try:
+            if (target_id := _campaign_launch_due(campaign_id, now)) is not None:
+                launched.append(target_id)
+        except Exception:  # one campaign's trouble (rolled back) must not hold every other due campaign each minute
+            logger.exception("launching the due campaign %s failed", campaign_id)
     return launched
+
+
+@transaction.atomic
+def _campaign_launch_due(campaign_id: int, now: datetime) -> int | None:
+    """Launch one due campaign, or a run of a recurring one (which moves on to its next time), under the lock that
+    found it due: a person launching or cancelling it meanwhile waits for this, and sees it launched, and a run
+    is never committed without its launch. Returns what was launched, or None."""
+    campaign = _locked(campaign_id)
+    if campaign.state != Campaign.State.SCHEDULED or not campaign.send_at or campaign.send_at > now:
+        return None
+    target = campaign
+    if campaign.recurrence:
+        target = campaign_run_create(parent=campaign, at=campaign.send_at)
+        next_at = recurrence_next(at=campaign.send_at, recurrence=campaign.recurrence, after=now)
+        # Each run has the time to its send-by deadline the first had: the deadline moves with the send time (left
+        # behind, it would pass while the campaign waits for its next run, and fail it).
+        send_by = campaign.send_by + (next_at - campaign.send_at) if campaign.send_by else None
+        _save_state(
+            campaign, Campaign.State.SCHEDULED, scheduled_reason(at=next_at, recurring=True), send_at=next_at,
+            send_by=send_by,
+        )  # fmt: skip
+        target.send_at = None
+    try:
+        campaign_launch(campaign_id=target.pk, now=now)
+    except ValidationError as exc:
+        reason = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        campaign_fail(campaign_id=target.pk, reason=f"Could not launch at its scheduled time: {reason}")
+        return None
+    return target.pk
 
 
 def dispatchers_watchdog(*, stale_after: float = 20.0) -> list[int]:
@@ -154,10 +163,7 @@ def campaigns_hold_outside_window(*, now: datetime | None = None) -> list[int]:
     waiting = []
     promotional = Campaign.objects.filter(state=Campaign.State.SENDING, purpose=Campaign.Purpose.PROMOTIONAL)
     for campaign in promotional.select_related("account"):
-        try:
-            opening = promotional_window_opening(campaign=campaign, at=now)
-        except ValueError:  # an unreadable window: the launch said so; it cannot be held to it
-            continue
+        opening = promotional_window_closed_until(campaign=campaign, at=now)
         if opening is None:
             if campaign.state_reason.startswith(WINDOW_HOLD):  # it opened: say nothing more
                 Campaign.objects.filter(

@@ -14,15 +14,15 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Frame
 from campaigns.services.dispatch import campaign_dispatch
-from campaigns.services.editing import scheduled_reason
-from campaigns.services.lifecycle import campaign_launch, campaign_pause, campaign_resume
+from campaigns.services.editing import campaign_update, scheduled_reason
+from campaigns.services.lifecycle import campaign_launch, campaign_pause, campaign_resume, frames_hold_until
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due
 from campaigns.tasks import campaigns_tick_task
 from contacts.models import Contact, Tag
 from providers.models import ProviderAccount, Sender
 from tests.campaigns.conftest import contacts_tagged
 from tests.campaigns.test_dispatch import _octopush_accepted, _prepared_campaign, _sandbox_account
-from tests.factories import UserFactory, admin_client_for, api_client_for
+from tests.factories import CampaignFactory, FrameFactory, UserFactory, admin_client_for, api_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -293,3 +293,109 @@ def test_a_recurring_campaigns_page_leads_to_its_runs(octopush):
     listed = client.get(runs_url)
     assert listed.status_code == 200
     assert [c.pk for c in listed.context["cl"].result_list] == [run.pk]
+
+
+# --- From the review of the window hold, smooth resume and recurring edits ------------------------------------
+
+
+def test_frames_held_for_the_window_keep_their_order_and_spacing():
+    """All the waiting frames move on together: those due before the opening do not land among those due after it
+    (a campaign smoothed over longer than the window is closed would send two at once, out of order)."""
+    campaign = CampaignFactory(state=Campaign.State.SENDING, smooth_minutes=24 * 60)
+    now = timezone.now().replace(microsecond=0)
+    opening = now + timedelta(minutes=60)
+    offsets = [0, 30, 50, 70, 90]  # minutes from now, one frame each, in seq order
+    frames = [
+        FrameFactory(campaign=campaign, seq=n + 1, next_attempt_at=now + timedelta(minutes=m))
+        for n, m in enumerate(offsets)
+    ]
+
+    assert frames_hold_until(campaign_id=campaign.pk, opening=opening, now=now)
+
+    due = [Frame.objects.get(pk=f.pk).next_attempt_at for f in frames]
+    assert [(d - opening) for d in due] == [timedelta(minutes=m) for m in offsets]
+    assert frames_hold_until(campaign_id=campaign.pk, opening=opening, now=now)  # again: nothing moves
+    assert [Frame.objects.get(pk=f.pk).next_attempt_at for f in frames] == due
+
+
+def test_a_smooth_promotional_campaign_resumed_outside_its_window_goes_on_at_its_pace_from_the_opening():
+    today = timezone.now().weekday()
+    window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
+    campaign = CampaignFactory(
+        state=Campaign.State.PAUSED, purpose=Campaign.Purpose.PROMOTIONAL, smooth_minutes=120, audience_size=4,
+        text="Sale! STOP au 30101",
+    )  # fmt: skip
+    campaign.account.options = {**campaign.account.options, "promo_window": window}
+    campaign.account.save(update_fields=["options"])
+    now = timezone.now()
+    frames = [  # paused two hours ago: all four fell due during the pause, half an hour apart
+        FrameFactory(campaign=campaign, seq=n + 1, next_attempt_at=now - timedelta(minutes=120 - 30 * n))
+        for n in range(4)
+    ]
+
+    campaign_resume(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    opening = datetime.combine(timezone.now().date() + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
+    assert campaign.state_reason.startswith("Outside the promotional window")
+    due = sorted(Frame.objects.get(pk=f.pk).next_attempt_at for f in frames)
+    assert due[0] == opening
+    gaps = [(b - a).total_seconds() for a, b in zip(due, due[1:], strict=False)]
+    assert gaps == [1800.0, 1800.0, 1800.0], "not in one burst"
+
+
+def test_a_frame_in_doubt_of_a_promotional_campaign_is_not_sent_again_outside_its_window(octopush, sandbox):
+    """Octopush's recovery sends a frame in doubt again (under its request_id): while the window is closed it waits
+    for the opening with the others, rather than going out at night."""
+    campaign = _prepared_campaign(
+        octopush, 20, frame_size=10, start_text="Sale today! STOP au 30101", purpose="promotional"
+    )
+    first = Frame.objects.filter(campaign=campaign).order_by("seq").first()
+    Frame.objects.filter(pk=first.pk).update(uncertain=True)  # its worker died before the answer was recorded
+    today = timezone.now().weekday()
+    window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
+    octopush.options = {**octopush.options, "promo_window": window}  # the window has closed
+    octopush.save(update_fields=["options"])
+
+    campaign_dispatch(campaign_id=campaign.pk, budget=3)
+
+    campaign.refresh_from_db()
+    assert campaign.state_reason.startswith("Outside the promotional window")
+    assert len(_octopush_accepted(sandbox)) == 0
+    assert Frame.objects.get(pk=first.pk).uncertain, "still to be reconciled, at the opening"
+
+
+def test_a_recurring_campaign_saved_from_a_page_opened_before_its_run_does_not_send_the_run_again(octopush):
+    """A daily campaign's page opened before its 09:00 run and saved after beat's tick moved it to tomorrow
+    would write back today's 09:00, and the next tick would send today's run a second time: that send time is
+    refused, on its field, in the API and on the admin page."""
+    send_at = timezone.now() - timedelta(minutes=1)
+    daily = _campaign(octopush, state=Campaign.State.SCHEDULED, recurrence="daily", send_at=send_at)
+    campaigns_launch_due()  # beat's tick: today's run, and the campaign moves on to tomorrow
+    assert Campaign.objects.filter(parent=daily).count() == 1
+
+    with pytest.raises(ValidationError) as refused:
+        campaign_update(campaign=daily, data={"text": "Hi, typo fixed", "send_at": send_at, "recurrence": "daily"})
+    assert list(refused.value.message_dict) == ["send_at"]
+    assert "went out already" in refused.value.message_dict["send_at"][0]
+    api = api_client_for(UserFactory(superuser=True))
+    stale = api.patch(f"/api/v1/campaigns/{daily.pk}/", {"text": "Hi, typo fixed", "send_at": send_at.isoformat()})
+    assert stale.status_code == 400 and "went out already" in stale.json()["send_at"][0]
+
+    campaigns_launch_due()
+    assert Campaign.objects.filter(parent=daily).count() == 1, "today's run was not made again"
+    daily.refresh_from_db()
+    assert daily.send_at > timezone.now() and daily.text == "Hi"
+
+
+def test_a_recurring_campaign_with_the_longest_name_still_runs(octopush):
+    """Its run's name adds the time: before, it overflowed the column and the tick failed every minute."""
+    daily = _campaign(
+        octopush, name="N" * 150, state=Campaign.State.SCHEDULED, recurrence="daily",
+        send_at=timezone.now() - timedelta(minutes=1),
+    )  # fmt: skip
+
+    launched = campaigns_launch_due()
+
+    run = Campaign.objects.get(parent=daily)
+    assert launched == [run.pk] and len(run.name) == 150 and run.name.startswith("N" * 100)
