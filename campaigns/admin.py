@@ -34,7 +34,7 @@ from campaigns.selectors import (
     failure_words,
     frames_matching,
     messages_matching,
-    messages_with_shown_status,
+    messages_shown,
     messages_with_status,
     status_events_matching,
 )
@@ -378,7 +378,7 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
     search_selector = staticmethod(messages_matching)
 
     def get_queryset(self, request):
-        return messages_with_shown_status(super().get_queryset(request))
+        return messages_shown(super().get_queryset(request))
 
     def get_fields(self, request, obj=None):
         return ["status_shown" if name == "status" else name for name in super().get_fields(request, obj)]
@@ -388,7 +388,7 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_shown(self, message: Message) -> str:
-        """A pending message whose frame is being sent reads "Sending" (messages_with_shown_status)."""
+        """A pending message whose frame is being sent reads "Sending" (messages_shown)."""
         shown = getattr(message, "shown_status", message.status)
         return dict(SHOWN_STATUS_CHOICES).get(shown, shown)
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from campaigns import services
 from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
-from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_with_shown_status
+from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
 from config.api import NamedChoiceField, NamedEnumsMixin, RelatedIdsField
 from config.permissions import StrictModelPermissions
@@ -231,7 +231,7 @@ class TransactionalAcceptedSerializer(serializers.Serializer):
 
 
 class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = messages_with_shown_status(Message.objects.all())
+    queryset = messages_shown(Message.objects.all())
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     filter_backends = [DjangoFilterBackend]

@@ -7,7 +7,7 @@ from django.db.models import Q
 
 from campaigns.models import UNFINISHED_STATES, Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS
-from campaigns.selectors.progress import messages_with_shown_status
+from campaigns.selectors.progress import messages_shown
 from campaigns.selectors.records import all_account_ids
 from contacts.models import Contact
 from contacts.selectors import contact_attribute_keys
@@ -45,7 +45,7 @@ def contact_message_history(*, contact: Contact, limit: int = 50) -> list[Messag
     """A contact's latest messages, found by the addresses they were sent to (the (account, address) index)."""
     addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
     return list(
-        messages_with_shown_status(Message.objects.filter(account_id__in=all_account_ids(), address__in=addresses))
+        messages_shown(Message.objects.filter(account_id__in=all_account_ids(), address__in=addresses))
         .select_related("campaign", "account")
         .order_by("-id")[:limit]
     )

@@ -235,9 +235,14 @@ def message_shown_status() -> Case:
     )
 
 
-def messages_with_shown_status(queryset):
-    """The messages with `shown_status` (message_shown_status): one LEFT JOIN to their frames."""
-    return queryset.alias(frame_state=F("frame__state")).annotate(shown_status=message_shown_status())
+def messages_shown(queryset):
+    """The messages as the API and the admin show them: with `shown_status` (message_shown_status; one LEFT JOIN
+    to their frames), and none of a campaign being deleted (hidden with it until the worker purges them)."""
+    return (
+        queryset.exclude(campaign__state=Campaign.State.DELETING)
+        .alias(frame_state=F("frame__state"))
+        .annotate(shown_status=message_shown_status())
+    )
 
 
 def messages_with_status(queryset, statuses):

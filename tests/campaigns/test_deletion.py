@@ -92,3 +92,20 @@ def test_a_purge_deletes_in_batches_runs_twice_safely_and_the_beat_finishes_a_lo
 
     assert campaigns_purge_deleting() == 1  # the beat's safety net for a lost task
     assert list(Campaign.objects.all()) == [draft] and not Message.objects.exists() and not Frame.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_messages_of_a_campaign_being_deleted_are_hidden_with_it(small_requests):
+    """Until the worker purges them: from the messages API, by id too, and the admin's message list."""
+    from campaigns.services.editing import campaign_delete
+
+    api, admin = api_client_for(UserFactory(superuser=True)), admin_client_for(UserFactory(superuser=True))
+    big, kept = completed_campaign(messages=8, frames=1), completed_campaign(messages=2, frames=1)
+    message = Message.objects.filter(campaign=big).first()
+    assert campaign_delete(campaign=big).background
+
+    listed = api.get("/api/v1/messages/").json()["results"]
+    assert {m["campaign"] for m in listed} == {kept.pk}
+    assert api.get(f"/api/v1/messages/?campaign={big.pk}").json()["results"] == []
+    assert api.get(f"/api/v1/messages/{message.pk}/").status_code == 404
+    assert admin.get(reverse("admin:campaigns_message_changelist")).context["cl"].result_count == 2
