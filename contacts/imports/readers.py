@@ -151,8 +151,8 @@ def looks_windows_1251(sample: bytes) -> bool:
 
 
 def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, str, int]:
-    """How to read a text file, from its first block: UTF-16 with a BOM; Windows-1251 when it looks Cyrillic and
-    is not UTF-8 (looks_windows_1251); else UTF-8 (BOM or not), where a byte that is not UTF-8 reads as
+    """How to read a text file: UTF-16 with a BOM; Windows-1251 when the first block that is not UTF-8 looks
+    Cyrillic (looks_windows_1251); else UTF-8 (BOM or not), where a byte that is not UTF-8 reads as
     Windows-1252, the "Latin-1" of spreadsheet exports (WINDOWS_1252_FALLBACK): a whole Latin-1 file, and a Latin-1
     row pasted into a UTF-8 one, both read right, and the UTF-8 rows around it stay UTF-8. (A run of Latin-1
     letters that happens to be valid UTF-8, "Ã©", is read as UTF-8: no real text has one.) Returns the encoding,
@@ -163,17 +163,24 @@ def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, str, int]:
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding, errors = "utf-16", "strict"
     else:
-        fh.seek(0)
-        if looks_windows_1251(fh.read(BLOCK)):
-            encoding, errors = "cp1251", "replace"  # 0x98, the one byte it leaves undefined, is no text
-        else:
-            encoding, errors = "utf-8", WINDOWS_1252_FALLBACK
+        encoding, errors = "utf-8", WINDOWS_1252_FALLBACK
+    # The guess is made on the first block that is not UTF-8 (its Cyrillic may start after many rows of digits);
+    # without `scan`, on the first block alone. Checking that a block is UTF-8 is one pass in C.
+    utf8 = codecs.getincrementaldecoder("utf-8")() if encoding == "utf-8" else None
     lines, last = 0, b""
-    if scan:
-        fh.seek(0)
-        while block := fh.read(BLOCK):
-            lines += block.count(b"\n")
-            last = block
+    fh.seek(0)
+    while block := fh.read(BLOCK):
+        lines += block.count(b"\n")
+        last = block
+        if utf8 is not None:
+            try:
+                utf8.decode(block)
+            except UnicodeDecodeError:
+                if looks_windows_1251(block):
+                    encoding, errors = "cp1251", "replace"  # 0x98, the one byte it leaves undefined, is no text
+                utf8 = None
+        if not scan:
+            break
     return encoding, errors, lines + (1 if last and not last.endswith(b"\n") else 0)
 
 

@@ -295,6 +295,18 @@ def test_contact_import_reads_a_russian_excel_csv_in_windows_1251():
     assert (yan.first_name, yan.last_name, yan.attributes) == ("Ян", "Ёлкин", {"город": "№ 5"})
 
 
+def test_contact_import_reads_windows_1251_whose_cyrillic_starts_past_the_first_megabyte():
+    """The guess is made on the first block that is not UTF-8: before, only the first megabyte was looked at, and
+    rows of digits and Latin names there made "Фёдор" read as "Ըäîð", stored without a word."""
+    rows = "".join(f"97{n:08d};Ivan\n" for n in range(90_000))
+    content = ("Phone;Name\n" + rows + "9812345678;Фёдор\n").encode("cp1251")
+    assert content.index("Фёдор".encode("cp1251")) > 1 << 20
+
+    run(content)
+
+    assert contact("+919812345678").first_name == "Фёдор"
+
+
 def test_contact_import_keeps_reading_latin1_and_utf8_cyrillic_as_they_are():
     """The Windows-1251 guess takes neither accented Latin words nor a UTF-8 Russian file with a Latin-1 row."""
     run("Mobile,First name\n9812345678,Conceição\n".encode("cp1252"))
