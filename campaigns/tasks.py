@@ -128,7 +128,7 @@ def idempotency_keys_expire_task() -> int:
 
 @shared_task
 def campaign_purge_task(campaign_id: int) -> bool:
-    """Delete a campaign marked `deleting` with its messages and frames, in batches (campaigns_delete)."""
+    """Delete a campaign marked `deleting` with its messages and frames, in batches (campaign_purge)."""
     from campaigns.services.editing import campaign_purge
 
     return campaign_purge(campaign_id=campaign_id)

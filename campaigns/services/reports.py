@@ -420,23 +420,27 @@ def status_poll(*, account_id: int, max_frames: int = 50) -> int:
                 frame=frame, status__in=["submitted", "sent"]
             ).values_list("external_ref", "address", "provider_message_id")
         ]
+        updates, stop = [], False
         try:
             # The frame's ticket first (MOBtexting: its whole send, 100 reports a page); then, one by one, only
             # the messages its pages did not mention (settled from an earlier attempt's request). Asking about
             # every message as well cost a request per recipient and stored each report twice.
-            updates = backend.poll(config, PollQuery(tickets=[frame.ticket])) if frame.ticket else []
+            if frame.ticket:
+                updates += backend.poll(config, PollQuery(tickets=[frame.ticket]))
             mentioned = {u.external_ref for u in updates if u.external_ref}
             missing = [ref for ref in refs if ref.external_ref not in mentioned]
             if missing:
                 updates += backend.poll(config, PollQuery(messages=missing))
         except BackendError as exc:
             logger.info("polling %s for frame %s failed: %s", account.name, frame.pk, exc)
-            if exc.retryable or is_account_problem(exc):  # throttled, unreachable, refused: so would the next
-                break  # frames be; they wait for the next round (this one is asked again after POLL_INTERVAL)
-            continue
+            # Throttled, unreachable, refused: so would the next frames be; they wait for the next round (this one
+            # is asked again after POLL_INTERVAL). What its ticket's pages brought is kept.
+            stop = exc.retryable or is_account_problem(exc)
         finally:
             Frame.objects.filter(pk=frame.pk).update(last_polled_at=timezone.now())
         stored += status_events_store(account=account, updates=updates, source=StatusEvent.Source.POLL)
+        if stop:
+            break
     return stored
 
 
