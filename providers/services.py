@@ -73,15 +73,18 @@ def provider_account_check(*, account: ProviderAccount) -> None:
     backend = get_backend(account.kind)
     if not isinstance(account.options, dict):
         raise ValidationError({"options": "Give an object of option names to values."})
-    if problem := backend.options_problem(account.options):
+    stored = ProviderAccount.objects.filter(pk=account.pk).values_list("options", flat=True).first() or {}
+    stored = stored if isinstance(stored, dict) else {}
+    # What was saved before a rule existed is not refused again (the account can still be switched off, renamed…);
+    # sending with it says what is wrong.
+    if (problem := backend.options_problem(account.options)) and problem != backend.options_problem(stored):
         raise ValidationError({"options": problem})
-    if window := account.options.get("promo_window"):  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
-        stored = ProviderAccount.objects.filter(pk=account.pk).values_list("options", flat=True).first() or {}
-        if not isinstance(stored, dict) or window != stored.get("promo_window"):  # a saved one is not refused again
-            try:
-                promo_window_parse(window)
-            except ValueError as exc:
-                raise ValidationError({"options": f"promo_window: {exc}."}) from None
+    window = account.options.get("promo_window")  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
+    if window and window != stored.get("promo_window"):  # a saved one is not refused again
+        try:
+            promo_window_parse(window)
+        except ValueError as exc:
+            raise ValidationError({"options": f"promo_window: {exc}."}) from None
     channels = list(dict.fromkeys(account.channels or []))
     if not channels:
         raise ValidationError({"channels": "Enable at least one channel."})

@@ -142,6 +142,14 @@ class TestProviderAccounts:
         payload["options"]["sms_type"] = "sms_low_cost"
         assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201
 
+    def test_an_account_saved_before_an_options_rule_can_still_be_switched_off(self, api):
+        account = ProviderAccountFactory(kind="octopush", options={"sms_type": "premium"})  # saved before the rule
+
+        response = api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"is_active": False}, format="json")
+
+        assert response.status_code == 200, response.json()
+        assert ProviderAccount.objects.get(pk=account.pk).is_active is False
+
 
 class TestSetup:
     """What a failed setup says, and on which field: the one to fix, or none when the vendor was not reached."""
