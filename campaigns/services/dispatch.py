@@ -697,7 +697,7 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
             return None
         now = timezone.now()
         if (opening := promotional_window_closed_until(campaign=campaign, at=now)) is not None:
-            campaign_hold_for_window(campaign_id=campaign_id, opening=opening, now=now)  # not one more frame
+            campaign_hold_for_window(campaign_id=campaign_id, opening=opening)  # not one more frame
         frames = frames_claim(campaign_id=campaign_id, limit=batch)  # (held frames are not due)
         if not frames:
             return _next_due(campaign_id)

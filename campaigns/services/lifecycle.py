@@ -116,7 +116,7 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
     if prepared:
         now = timezone.now()
         opening = promotional_window_closed_until(campaign=campaign, at=now)
-        if opening is not None and frames_hold_until(campaign_id=campaign.id, opening=opening, now=now):
+        if opening is not None and frames_hold_until(campaign_id=campaign.id, opening=opening):
             reason = window_hold_reason(opening)
         elif campaign.smooth_minutes:
             _frames_pace_from_now(campaign_id=campaign.id)
@@ -135,34 +135,35 @@ def window_hold_reason(opening: datetime) -> str:
     return f"{WINDOW_HOLD}: sending resumes at {opening.strftime('%Y-%m-%d %H:%M %Z')}."
 
 
-def frames_hold_until(*, campaign_id: int, opening: datetime, now: datetime) -> bool:
-    """Move a campaign's waiting frames on together, so that the first is due at `opening` (when its promotional
-    window opens): they keep their order and smooth sending's spacing. Frames in doubt too: recovery may send them
-    again (Octopush), and it does so at the opening, as a dispatcher that claimed one when the window closed would
-    have (past the vendor's de-duplication window, recovery does not send again; recovery.py). Returns whether any
-    frame waits."""
+def frames_hold_until(*, campaign_id: int, opening: datetime) -> bool:
+    """Move a campaign's frames still to send on together, so that the first is due at `opening` (when its
+    promotional window opens): they keep their order and smooth sending's spacing. Frames in doubt too, and one a
+    dead worker left `sending`: recovery may send them again (Octopush), and does so at the opening (past the
+    vendor's de-duplication window, it does not send again; recovery.py). A frame in flight that comes back for a
+    retry is held again by its dispatcher's check before the next frame. Returns whether any frame waits."""
     with connection.cursor() as cursor:
         cursor.execute(
             """UPDATE campaigns_frame f SET next_attempt_at = f.next_attempt_at + (%s - waiting.first_due)
                FROM (SELECT min(next_attempt_at) AS first_due FROM campaigns_frame
-                     WHERE campaign_id = %s AND state = 'pending') waiting
-               WHERE f.campaign_id = %s AND f.state = 'pending' AND waiting.first_due < %s""",
+                     WHERE campaign_id = %s AND state IN ('pending', 'sending')) waiting
+               WHERE f.campaign_id = %s AND f.state IN ('pending', 'sending') AND waiting.first_due < %s""",
             [opening, campaign_id, campaign_id, opening],
         )
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM campaigns_frame WHERE campaign_id = %s AND state = 'pending')", [campaign_id]
+            "SELECT EXISTS (SELECT 1 FROM campaigns_frame WHERE campaign_id = %s AND state IN ('pending', 'sending'))",
+            [campaign_id],
         )
         return cursor.fetchone()[0]
 
 
-def campaign_hold_for_window(*, campaign_id: int, opening: datetime, now: datetime) -> bool:
+def campaign_hold_for_window(*, campaign_id: int, opening: datetime) -> bool:
     """A sending campaign whose promotional window has closed waits for `opening`: its waiting frames move on to
     it (frames_hold_until) and it says when it resumes. False when it no longer sends or nothing waits."""
     with transaction.atomic():
         campaign = _locked(campaign_id)
         if campaign.state != State.SENDING:
             return False
-        if not frames_hold_until(campaign_id=campaign_id, opening=opening, now=now):
+        if not frames_hold_until(campaign_id=campaign_id, opening=opening):
             return False  # nothing waits to be sent: what is left is reports
         if campaign.state_reason != window_hold_reason(opening):
             _save_state(campaign, State.SENDING, window_hold_reason(opening))

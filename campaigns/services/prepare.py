@@ -287,7 +287,7 @@ def campaign_prepare(*, campaign_id: int) -> Campaign:
             opening = (
                 promotional_window_closed_until(campaign=campaign, at=timezone.now()) if frames else None
             )  # it closed while the audience was written
-            if opening and frames_hold_until(campaign_id=campaign.pk, opening=opening, now=timezone.now()):
+            if opening and frames_hold_until(campaign_id=campaign.pk, opening=opening):
                 reason = window_hold_reason(opening)
             _save_state(
                 campaign, Campaign.State.SENDING, reason,

@@ -170,7 +170,7 @@ def campaigns_hold_outside_window(*, now: datetime | None = None) -> list[int]:
                     pk=campaign.pk, state=Campaign.State.SENDING, state_reason=campaign.state_reason
                 ).update(state_reason="", updated_at=now)
             continue
-        if campaign_hold_for_window(campaign_id=campaign.pk, opening=opening, now=now):
+        if campaign_hold_for_window(campaign_id=campaign.pk, opening=opening):
             waiting.append(campaign.pk)
     return waiting
 

@@ -310,11 +310,11 @@ def test_frames_held_for_the_window_keep_their_order_and_spacing():
         for n, m in enumerate(offsets)
     ]
 
-    assert frames_hold_until(campaign_id=campaign.pk, opening=opening, now=now)
+    assert frames_hold_until(campaign_id=campaign.pk, opening=opening)
 
     due = [Frame.objects.get(pk=f.pk).next_attempt_at for f in frames]
     assert [(d - opening) for d in due] == [timedelta(minutes=m) for m in offsets]
-    assert frames_hold_until(campaign_id=campaign.pk, opening=opening, now=now)  # again: nothing moves
+    assert frames_hold_until(campaign_id=campaign.pk, opening=opening)  # again: nothing moves
     assert [Frame.objects.get(pk=f.pk).next_attempt_at for f in frames] == due
 
 
@@ -345,13 +345,17 @@ def test_a_smooth_promotional_campaign_resumed_outside_its_window_goes_on_at_its
 
 
 def test_a_frame_in_doubt_of_a_promotional_campaign_is_not_sent_again_outside_its_window(octopush, sandbox):
-    """Octopush's recovery sends a frame in doubt again (under its request_id): while the window is closed it waits
-    for the opening with the others, rather than going out at night."""
+    """Octopush's recovery sends a frame in doubt again (under its request_id), and one a dead worker left `sending`:
+    while the window is closed they wait for the opening with the others, rather than going out at night."""
     campaign = _prepared_campaign(
         octopush, 20, frame_size=10, start_text="Sale today! STOP au 30101", purpose="promotional"
     )
-    first = Frame.objects.filter(campaign=campaign).order_by("seq").first()
-    Frame.objects.filter(pk=first.pk).update(uncertain=True)  # its worker died before the answer was recorded
+    first, second = Frame.objects.filter(campaign=campaign).order_by("seq")
+    Frame.objects.filter(pk=first.pk).update(uncertain=True)  # its answer was lost
+    dead = timezone.now() - timedelta(minutes=5)
+    Frame.objects.filter(pk=second.pk).update(
+        state="sending", attempts=1, started_at=dead
+    )  # its worker died sending it
     today = timezone.now().weekday()
     window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
     octopush.options = {**octopush.options, "promo_window": window}  # the window has closed
@@ -363,6 +367,7 @@ def test_a_frame_in_doubt_of_a_promotional_campaign_is_not_sent_again_outside_it
     assert campaign.state_reason.startswith("Outside the promotional window")
     assert len(_octopush_accepted(sandbox)) == 0
     assert Frame.objects.get(pk=first.pk).uncertain, "still to be reconciled, at the opening"
+    assert Frame.objects.get(pk=second.pk).next_attempt_at > timezone.now() + timedelta(hours=1)
 
 
 def test_a_recurring_campaign_saved_from_a_page_opened_before_its_run_does_not_send_the_run_again(octopush):
