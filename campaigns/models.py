@@ -18,6 +18,9 @@ MessageStatus = models.TextChoices("MessageStatus", [(s.name, s.value) for s in 
 # proved the vendor got the message. A delivery report that arrives later overturns it (services/reports.py).
 IN_DOUBT = "in_doubt"  # Frame.response: the refs an uncertain frame's lost answers concerned (absent: all)
 OUTCOME_UNKNOWN = "outcome-unknown"
+# The error_code of a message Herald expired because no final report came within the account's report window
+# (services/reports.py messages_expire_unreported): a guess too, which the vendor's final report overturns.
+NO_REPORT = "no-report"
 IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"  # named by the service that catches its violation
 
 

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns import ratelimit
-from campaigns.models import OUTCOME_UNKNOWN, Frame, Message, StatusEvent
+from campaigns.models import NO_REPORT, OUTCOME_UNKNOWN, Frame, Message, StatusEvent
 from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
 from campaigns.services.deadlocks import retry_on_deadlock
 from campaigns.services.side_by_side import on_own_connections
@@ -244,7 +244,9 @@ APPLY_SQL = f"""
     ), locked AS (
         -- Each message locked with its report in one row: joining two CTEs (no index between them) made
         -- PostgreSQL compare every pair when it misjudged their sizes (5,000 reports: 25 M pairs, 9 s).
-        SELECT m.id, m.status AS old_status, m.error_code = '{OUTCOME_UNKNOWN}' AS guessed, ev.*
+        SELECT m.id, m.status AS old_status, m.error_code = '{OUTCOME_UNKNOWN}' AS guessed,
+               (m.status = 'expired' AND m.error_code = '{NO_REPORT}' AND ev.status IN ({FINAL_SQL})) AS unreported,
+               ev.*
         FROM campaigns_message m JOIN ev ON ev.message_id = m.id
         ORDER BY m.id FOR UPDATE OF m
     ), moved AS (
@@ -253,17 +255,20 @@ APPLY_SQL = f"""
             provider_message_id = CASE WHEN m.provider_message_id = ''
                                        THEN left(coalesce(nullif(ev.provider_message_id, ''), ev.ticket), 100)
                                        ELSE m.provider_message_id END,
-            error_code = CASE WHEN ev.error_code <> '' OR ev.guessed THEN ev.error_code ELSE m.error_code END,
+            error_code = CASE WHEN ev.error_code <> '' OR ev.guessed OR ev.unreported THEN ev.error_code
+                              ELSE m.error_code END,
             reason = CASE WHEN ev.status IN ('rejected', 'undelivered', 'expired', 'failed')
                           THEN left(coalesce(nullif(ev.error_text, ''), ev.raw_status), 255)
-                          WHEN ev.guessed THEN '' ELSE m.reason END,
-            final_at = CASE WHEN ev.status IN ({FINAL_SQL}) THEN coalesce(m.final_at, ev.occurred_at, now())
+                          WHEN ev.guessed OR ev.unreported THEN '' ELSE m.reason END,
+            final_at = CASE WHEN ev.unreported THEN coalesce(ev.occurred_at, now())
+                            WHEN ev.status IN ({FINAL_SQL}) THEN coalesce(m.final_at, ev.occurred_at, now())
                             ELSE m.final_at END,
             -- (a failure Herald had only guessed was never recorded as accepted; expiry counts from this)
             submitted_at = coalesce(m.submitted_at, ev.occurred_at, now()),
             updated_at = now()
         FROM locked ev
-        WHERE m.id = ev.id AND (herald_status_rank(ev.status) > herald_status_rank(ev.old_status) OR ev.guessed)
+        WHERE m.id = ev.id
+          AND (herald_status_rank(ev.status) > herald_status_rank(ev.old_status) OR ev.guessed OR ev.unreported)
         RETURNING ev.event_id, m.campaign_id, m.frame_id, ev.old_status, m.status AS new_status
     ) {moved_counters_sql("moved")}
     {frames_reopen_sql("moved")}
@@ -448,7 +453,8 @@ def messages_expire_unreported() -> int:
     """Messages with no final report after the account's report window become `expired`, saying why.
 
     MOBtexting sends no delivery reports for promotional traffic since DLT, and any vendor may
-    lose some: a campaign must still complete. Waiting messages are found through their frames, not by an
+    lose some: a campaign must still complete. Such a message is marked NO_REPORT: Herald's guess, which a
+    final report that comes later (a webhook down for a while, a slow vendor) overturns (APPLY_SQL). Waiting messages are found through their frames, not by an
     index on status (which would make every report's update of a message write into every index: see
     Message); a frame past the window with no message left waiting is closed (`reports_open`), so that each
     run reads only the frames still open."""
@@ -469,14 +475,14 @@ def messages_expire_unreported() -> int:
                     ORDER BY id FOR UPDATE SKIP LOCKED
                 ), moved AS (
                     UPDATE campaigns_message m SET status = 'expired', final_at = now(), updated_at = now(),
-                        reason = left(%(reason)s, 255)
+                        reason = left(%(reason)s, 255), error_code = %(code)s
                     FROM locked WHERE m.id = locked.id
                     RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
                 ) {moved_counters_sql("moved")}
                 SELECT coalesce(array_agg(DISTINCT campaign_id) FILTER (WHERE campaign_id IS NOT NULL), '{{}}'),
                        count(*) FROM moved
                 """,
-                {"account": account.pk, "window": hours * 3600,
+                {"account": account.pk, "window": hours * 3600, "code": NO_REPORT,
                  "reason": f"no delivery report from {account.name} within {hours:g} h"},
             )  # fmt: skip
             campaigns, count = cursor.fetchone()

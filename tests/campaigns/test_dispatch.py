@@ -295,6 +295,55 @@ def test_messages_without_a_final_report_expire_through_their_frames_which_then_
     assert campaign.counters == {"delivered": 8, "expired": 2}
 
 
+def test_a_report_that_comes_after_herald_expired_the_message_for_want_of_one_overturns_that_guess(octopush):
+    """Herald's report window says only that no report came in time (a webhook down for a day, a vendor slow to
+    report): the vendor's final word, when it comes, is what the message shows; a mere `sent` changes nothing."""
+    octopush.options = {"report_window_hours": 1}
+    octopush.save()
+    campaign = _prepared_campaign(octopush, 3, frame_size=3)
+    context = SendContext.for_campaign(
+        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+    )
+    frames_send(frames_claim(campaign_id=campaign.pk, limit=1), context)
+    late, undelivered, unheard = Message.objects.filter(campaign=campaign).order_by("id")
+    _past_the_report_window(campaign)
+    assert messages_expire_unreported() == 3
+
+    def report(message, status, raw):  # (Octopush's failure words are its codes too)
+        code = raw if status == "undelivered" else ""
+        ref = str(message.external_ref)
+        return StatusUpdate(kind=UpdateKind.STATUS, status=status, raw_status=raw, code=code, external_ref=ref)
+
+    updates = [report(late, "sent", "ACK"), report(late, "delivered", "DELIVERED"),
+               report(undelivered, "undelivered", "NOT_DELIVERED"), report(unheard, "sent", "ACK")]  # fmt: skip
+    status_events_store(account=octopush, updates=updates, source="webhook")
+    status_events_apply()
+    late.refresh_from_db()
+    undelivered.refresh_from_db()
+    unheard.refresh_from_db()
+    assert (late.status, late.reason) == ("delivered", "")
+    assert (undelivered.status, undelivered.reason, undelivered.error_code) == (
+        "undelivered", "NOT_DELIVERED", "NOT_DELIVERED"
+    )  # fmt: skip
+    assert unheard.status == "expired" and "no delivery report" in unheard.reason
+    campaign.refresh_from_db()
+    assert (
+        campaign.counters
+        == {"delivered": 1, "undelivered": 1, "expired": 1}
+        == counters_recount(campaign_id=campaign.pk)
+    )
+    assert campaign_stats(campaign=campaign)["counters"] == campaign.counters
+
+    # The same reports again: nothing moves.
+    status_events_store(account=octopush, updates=updates, source="webhook")
+    status_events_apply()
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
+        "delivered", "undelivered", "expired"
+    }  # fmt: skip
+    campaign.refresh_from_db()
+    assert campaign.counters == {"delivered": 1, "undelivered": 1, "expired": 1}
+
+
 def test_messages_an_older_herald_left_queued_in_an_unsent_frame_are_sent_and_counted(octopush):
     """Before run 15 a claimed frame's messages were marked `queued`; one such frame left over by an upgrade
     mid-campaign is sent like any other, and its counters move from `queued`."""
