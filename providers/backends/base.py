@@ -16,6 +16,7 @@ import enum
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -443,11 +444,30 @@ def request(
 
 def loads_json(text: str | bytes) -> Any:
     """json.loads, where JSON nested deeper than the parser goes (RecursionError) raises the ValueError that any
-    other bad JSON raises: a webhook body comes from anyone, and must get a 400 or a 403, never a 500."""
+    other bad JSON raises: a webhook body comes from anyone, and must get a 400 or a 403, never a 500.
+
+    So does JSON that Python reads but PostgreSQL's jsonb cannot store, which failed the reports' COPY with a 500:
+    NaN and ±Infinity (not JSON per RFC 8259), and a \\uD800-\\uDFFF escape that is not half of a pair (a lone
+    surrogate, no character at all)."""
     try:
-        return json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text.decode("utf-8", "replace") if isinstance(text, bytes) else text):
+        try:  # only a body with such an escape pays for this check; a valid pair encodes, a lone half does not
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        except UnicodeEncodeError:
+            raise ValueError("JSON with a lone UTF-16 surrogate (\\uD800-\\uDFFF), which is no character") from None
+    return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def json_body(response: requests.Response, kind: str) -> Any:

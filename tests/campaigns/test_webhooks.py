@@ -132,3 +132,31 @@ def test_a_webhook_answers_with_a_constant_number_of_queries(client, settings, d
     _authentic(client, account, body)  # warms the account cache
     with django_assert_max_num_queries(4):
         assert _authentic(client, account, body).status_code == 200
+
+
+# JSON that Python's parser takes but PostgreSQL's jsonb cannot hold: NaN/Infinity, and a lone UTF-16 surrogate
+UNSTORABLE_BODIES = {
+    "nan": b'{"status": "DELIVERED", "number": "+33600000000", "cost": NaN}',
+    "infinity": b'[{"status": "delivered", "ts": -Infinity}]',
+    "lone surrogate": b'{"status": "DELIVERED", "number": "+33600000000", "text": "\\ud800"}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CALLBACKS))
+@pytest.mark.parametrize("body", sorted(UNSTORABLE_BODIES))
+def test_an_authentic_body_jsonb_cannot_hold_is_a_400_and_stores_nothing(client, settings, kind, body):
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    account = ProviderAccountFactory(kind=kind)
+    client.raise_request_exception = False
+    response = _authentic(client, account, UNSTORABLE_BODIES[body])
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["detail"]
+    assert not StatusEvent.objects.exists()
+
+
+def test_an_escaped_surrogate_pair_is_a_character_and_is_stored(client, settings):
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    account = ProviderAccountFactory(kind="hyber")
+    body = b'{"message_id": "1", "status": 2, "number": "79001234567", "status_text": "ok \\ud83d\\ude00"}'
+    assert _authentic(client, account, body).status_code == 200
+    assert StatusEvent.objects.get(account=account).payload["status_text"] == "ok \N{GRINNING FACE}"
