@@ -82,6 +82,13 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         obj.credentials = services.credentials_merge(current=obj.credentials, changes=form.credential_changes())
         super().save_model(request, obj, form, change)
 
+    def get_object(self, request, object_id, from_field=None):
+        """The account, with its webhook URL as this user may see it (the secret masked for view-only staff)."""
+        account = super().get_object(request, object_id, from_field)
+        if account is not None:
+            account.webhook_url_shown = services.provider_account_webhook_url(account=account, user=request.user)
+        return account
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["account_tools"] = self.has_change_permission(request, obj)
@@ -162,12 +169,15 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
     @admin.display(description="webhook URL")
     def webhook_url_display(self, account: ProviderAccount) -> str:
+        url = getattr(account, "webhook_url_shown", None)
+        if url is None:  # not loaded by get_object: show no secret
+            url = services.provider_account_webhook_url(account=account, user=None)
         return format_html(
             '<code class="webhook-url" style="user-select: all">{}</code>'
             ' <button type="button" class="button herald-copy" data-copy="{}">Copy</button><div class="help">'
             "Paste this in the vendor's console to receive delivery reports.</div>",
-            account.webhook_url,
-            account.webhook_url,
+            url,
+            url,
         )
 
 

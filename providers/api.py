@@ -35,7 +35,10 @@ class ProviderAccountSerializer(NamedEnumsMixin, serializers.ModelSerializer):
     channels = serializers.ListField(
         child=NamedChoiceField(enum_name="ChannelEnum", choices=Channel.choices), required=False, min_length=1
     )
-    webhook_url = serializers.CharField(read_only=True, help_text="Give this URL to the vendor for delivery reports.")
+    webhook_url = serializers.SerializerMethodField(
+        help_text="Give this URL to the vendor for delivery reports. Its ?secret= is masked unless the client may "
+        "change the account."
+    )
 
     class Meta:
         model = ProviderAccount
@@ -48,6 +51,11 @@ class ProviderAccountSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         read_only_fields = [
             "uuid", "last_check_at", "last_check_ok", "last_check_message", "last_dlr_at", "created_at", "updated_at",
         ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField())
+    def get_webhook_url(self, account: ProviderAccount) -> str:
+        request = self.context.get("request")
+        return services.provider_account_webhook_url(account=account, user=getattr(request, "user", None))
 
 
 class ConnectionCheckSerializer(serializers.Serializer):

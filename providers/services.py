@@ -43,6 +43,19 @@ def credentials_masked(credentials: Mapping[str, object]) -> dict[str, str]:
     return {name: mask(str(value)) for name, value in sorted((credentials or {}).items()) if value not in ("", None)}
 
 
+def provider_account_webhook_url(*, account: ProviderAccount, user) -> str:
+    """The account's webhook URL as `user` may see it. Its ?secret= lets whoever holds it post delivery reports and
+    opt-outs for the account, so it is given whole only to who may change the account (to paste it in the vendor's
+    console); anyone who may only look at the account sees it masked."""
+    url = account.webhook_url
+    if "?secret=" not in url or (user is not None and user.has_perm("providers.change_provideraccount")):
+        return url
+    return url.split("?secret=", 1)[0] + "?secret=" + WEBHOOK_SECRET_MASK
+
+
+WEBHOOK_SECRET_MASK = "••••••"
+
+
 def credentials_merge(*, current: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
     """Apply a credentials change: a non-blank value replaces, a blank one keeps the stored secret, None removes it."""
     if not isinstance(changes, Mapping):

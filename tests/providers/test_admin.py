@@ -126,3 +126,23 @@ def test_deleting_an_account_nothing_uses_takes_its_senders_with_it(client):
     assert client.post(f"/admin/providers/provideraccount/{account.pk}/delete/", {"post": "yes"}).status_code == 302
 
     assert not ProviderAccount.objects.filter(pk=account.pk).exists()
+
+
+@pytest.mark.parametrize("kind", ["octopush", "devino", "hyber"])
+def test_staff_who_may_only_view_an_account_never_see_its_webhook_secret(kind):
+    """The secret in the webhook URL lets whoever holds it post delivery reports and opt-outs for the account:
+    staff who may only look at the account see it masked; those who may change the account see it to copy."""
+    from tests.factories import UserFactory
+
+    account = ProviderAccountFactory(kind=kind)
+    viewer = UserFactory(is_staff=True, permissions=["providers.view_provideraccount"])
+    html = admin_client_for(viewer).get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
+    assert f"/hooks/{kind}/{account.uuid}/" in html
+    assert account.webhook_secret not in html
+    assert "secret=••••••" in html
+
+    editor = UserFactory(
+        is_staff=True, permissions=["providers.view_provideraccount", "providers.change_provideraccount"]
+    )
+    html = admin_client_for(editor).get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
+    assert f'data-copy="{account.webhook_url}"' in html.replace("&amp;", "&")

@@ -328,3 +328,22 @@ class TestDeletingWhatCampaignsUse:
         )
         assert peak < 5_000_000, f"{peak:,} bytes at the peak"
         assert ProviderAccount.objects.filter(pk=campaign.account_id).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["octopush", "devino", "hyber"])
+def test_a_client_that_may_only_view_accounts_never_gets_the_webhook_secret(kind):
+    """With the webhook URL's secret a reader could post delivery reports and opt-outs for the account: it is
+    masked for a client without the change permission, and given in full to one that may change the account."""
+    account = ProviderAccountFactory(kind=kind)
+    reader = api_client_for(UserFactory(permissions=["providers.view_provideraccount"]))
+    for response in (reader.get("/api/v1/provider-accounts/"), reader.get(f"/api/v1/provider-accounts/{account.pk}/")):
+        assert response.status_code == 200
+        assert account.webhook_secret not in response.content.decode()
+    url = reader.get(f"/api/v1/provider-accounts/{account.pk}/").json()["webhook_url"]
+    assert url.endswith(f"/hooks/{kind}/{account.uuid}/?secret=••••••")
+
+    editor = api_client_for(
+        UserFactory(permissions=["providers.view_provideraccount", "providers.change_provideraccount"])
+    )
+    assert editor.get(f"/api/v1/provider-accounts/{account.pk}/").json()["webhook_url"] == account.webhook_url
