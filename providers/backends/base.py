@@ -12,7 +12,9 @@ own code and text.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
 import hmac
 import json
 import logging
@@ -484,9 +486,45 @@ def json_body(response: requests.Response, kind: str) -> Any:
 # --- The backend interface ------------------------------------------------------------------------
 
 
+# The backend methods that take an account first: what they raise, and a connection check's message, are shown to
+# staff, stored and logged, so Backend scrubs the account's secrets from them (`_scrubbing`).
+SCRUBBED_METHODS = (
+    "send", "parse_callback", "poll", "recover", "check", "setup", "list_senders", "list_templates", "task_counters",
+)  # fmt: skip
+
+
+def _scrubbing(method: Callable) -> Callable:
+    """`method` whose BackendError and CheckResult never carry the account's secrets: a vendor that echoes the
+    request (the key in an HTML error page, the webhook secret in a created webhook) would otherwise put them in
+    an error that staff, the API and the logs see. The backends scrub what they quote; this covers what they miss."""
+
+    @functools.wraps(method)
+    def scrubbed(self, account: Account, *args, **kwargs):
+        try:
+            result = method(self, account, *args, **kwargs)
+        except BackendError as exc:
+            exc.message = scrub(exc.message, account.secrets)
+            exc.args = (exc.message,)
+            raise
+        if isinstance(result, CheckResult):
+            result = dataclasses.replace(result, message=scrub(result.message, account.secrets))
+        return result
+
+    scrubbed.scrubs_secrets = True
+    return scrubbed
+
+
 class Backend:
     """Base class of the vendor backends. Subclasses set the declarative attributes and implement
-    `send`, `parse_callback` and `check`; `poll` and `recover` where the vendor allows."""
+    `send`, `parse_callback` and `check`; `poll` and `recover` where the vendor allows. What those methods raise,
+    and a check's message, are scrubbed of the account's secrets (SCRUBBED_METHODS)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in SCRUBBED_METHODS:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "scrubs_secrets", False):
+                setattr(cls, name, _scrubbing(method))
 
     kind: ClassVar[str] = ""
     label: ClassVar[str] = ""

@@ -494,7 +494,7 @@ class Harness:
     def _check_secrets(self, account: Account, *outputs) -> None:
         texts = [r.getMessage() for r in self.caplog.records] + [repr(o) for o in outputs if o is not None]
         texts += [str(o) for o in outputs if isinstance(o, Exception)]
-        for secret in account.credentials.values():
+        for secret in (*account.credentials.values(), account.webhook_secret):
             if secret and len(secret) >= 4:
                 leaked = [t for t in texts if secret in t]
                 assert not leaked, f"a secret leaked into: {leaked[0][:200]}"

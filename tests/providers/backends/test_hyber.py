@@ -397,6 +397,13 @@ POLL_CASES = [
 LOOKUP = dr("external/ref-1")
 CALL_CASES = [
     CallCase(
+        label="recover: a report that echoes the login and password is an error that shows neither",
+        call=lambda backend, account: backend.recover(account, frame([PHONE])),
+        responses={LOOKUP: [reply(200, {"login": "gms-login-7", "password": "gms-password-123"})]},
+        expected_requests=[req(LOOKUP, headers=AUTH, content_type=None)],
+        expected_error=ResponseUnparseable,
+    ),
+    CallCase(
         label="recover: a message Hyber has is settled as submitted with its id",
         call=lambda backend, account: backend.recover(account, frame([PHONE])),
         responses={LOOKUP: [reply(200, "hyber/dr_simple_in_progress.json")]},

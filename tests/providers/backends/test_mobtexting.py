@@ -845,6 +845,19 @@ CALL_CASES = [
         expected_result={"webhook_id": WEBHOOK_ID, "webhook_verified": True},
     ),
     CallCase(
+        label="setup answered without a webhook id: the error shows what came back, but not the webhook secret",
+        call=lambda backend, account: backend.setup(account),
+        responses={
+            f"GET {WEBHOOKS}": [reply(200, mt("webhooks_none.json"))],
+            f"POST {WEBHOOKS}": [reply(200, {"data": {"name": "Herald", "secret": "whsec-0123456789"}})],
+        },
+        expected_requests=[
+            req(f"GET {WEBHOOKS}", content_type=None),
+            req(f"POST {WEBHOOKS}", json_subset={"secret": "whsec-0123456789"}),
+        ],
+        expected_error=ResponseUnparseable,
+    ),
+    CallCase(
         label="setup without a webhook URL",
         call=lambda backend, account: backend.setup(account),
         account={"webhook_url": ""},

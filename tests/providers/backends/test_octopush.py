@@ -481,6 +481,15 @@ CALL_CASES = [
         expected_result=_sent(A, B),
     ),
     CallCase(label="setup needs nothing", call=lambda backend, account: backend.setup(account), expected_result={}),
+    CallCase(
+        label="check answered by a page that echoes the key: the error names the page, never the key",
+        call=lambda backend, account: backend.check(account),
+        responses={BALANCE: [reply(200, "<p>api-key KEY-0123456789 unknown</p>", content_type="text/html")]},
+        expected_requests=[req(BALANCE, content_type=None)],
+        expected_result=CheckResult(
+            False, "octopush answered HTTP 200 with a body that is not JSON: '<p>api-key •••• unknown</p>'"
+        ),
+    ),
 ]
 
 # Every Octopush code → the canonical status the frame's recipients get, and how the backend says it.
