@@ -29,7 +29,13 @@ class CampaignActionPermissions(StrictModelPermissions):
 
 
 class CampaignCreatingPermissions(StrictModelPermissions):
-    """Duplicating a campaign makes one: POST needs `add`."""
+    """Duplicating a campaign makes one from another, whose text and audience the copy shows: POST needs `add`
+    and `view` (as the admin's Duplicate… does)."""
+
+    perms_map = {
+        **StrictModelPermissions.perms_map,
+        "POST": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.view_%(model_name)s"],
+    }
 
 
 class CampaignSerializer(NamedEnumsMixin, serializers.ModelSerializer):

@@ -499,3 +499,16 @@ def test_the_periodic_task_forgets_idempotency_keys_past_their_retention_in_batc
     Message.objects.filter(pk__in=[m.pk for m in more]).update(created_at=timezone.now() - timedelta(hours=30))
     assert idempotency_keys_expire(batch_size=2) == 5
     assert not Message.objects.exclude(idempotency_key="").exists()
+
+
+def test_duplicating_a_campaign_needs_the_view_permission_too():
+    """A copy carries the original's text, audience and options: a client that may add campaigns but not view them
+    cannot read a campaign through its copy (the admin's Duplicate… asks for both already)."""
+    original = CampaignFactory(name="Secret launch", text="Promo code HUSH-42")
+    adder = api_client_for(UserFactory(permissions=["campaigns.add_campaign"]))
+
+    response = adder.post(f"/api/v1/campaigns/{original.pk}/duplicate/")
+
+    assert response.status_code == 403
+    assert "HUSH-42" not in response.content.decode()
+    assert Campaign.objects.count() == 1
