@@ -1,0 +1,54 @@
+"""What the web server logs never carries a webhook secret: Octopush, Devino and Hyber authenticate their
+delivery reports with the ?secret= of our webhook URL, and the server logs each request line."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from config.processes import ROOT, free_port
+from tests.conftest import _end_server_connections
+from tests.factories import ProviderAccountFactory
+
+
+@pytest.fixture
+def runserver(base_worker_env, transactional_db, tmp_path):
+    """`manage.py runserver`, as `make run` serves Herald, on the test database; yields (url, its log file)."""
+    port, log_path = free_port(), tmp_path / "runserver.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            cwd=ROOT, env={**base_worker_env, "HERALD_PUBLIC_URL": url}, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{url}/healthz", timeout=2).raise_for_status()
+                break
+            except requests.RequestException:
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        yield url, log_path
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        _end_server_connections()
+
+
+@pytest.mark.parametrize("kind", ["octopush", "devino", "hyber"])
+def test_the_request_log_masks_the_webhook_secret(runserver, kind):
+    url, log_path = runserver
+    account = ProviderAccountFactory(kind=kind)
+    path = f"/hooks/{kind}/{account.uuid}/?secret={account.webhook_secret}"
+    response = requests.post(url + path, data=b"[]", headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 5
+    while f"/hooks/{kind}/{account.uuid}/" not in log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    logged = log_path.read_text()
+    assert f"/hooks/{kind}/{account.uuid}/?secret=••••" in logged, logged[-2000:]
+    assert account.webhook_secret not in logged
