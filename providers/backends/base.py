@@ -423,6 +423,12 @@ def request(
             raise NotSent(f"Not sent to {account.kind}: the rate limit could not be checked ({exc})") from exc
     try:
         response = session_for(account).request(method, url, timeout=timeout, **kwargs)
+    except requests.exceptions.InvalidHeader:  # its text quotes the header: a key, in clear
+        raise ConfigError(
+            f"Not sent to {account.kind}: a credential holds a line break or another character that cannot go in an "
+            "HTTP header; type it again.",
+            field="credentials",
+        ) from None
     except requests.Timeout as exc:
         raise ConnectionFailed(f"Timed out calling {account.kind}: {scrub(str(exc), account.secrets)}") from None
     except requests.ConnectionError as exc:

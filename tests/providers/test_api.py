@@ -186,6 +186,28 @@ class TestSetup:
         assert list(response.json()) == ["options"]
         assert "task_id must be a whole number" in response.json()["options"][0]
 
+    @pytest.mark.parametrize("kind", ["mobtexting", "devino"])
+    def test_a_key_with_a_line_break_is_a_failed_check_and_a_setup_error_that_never_show_it(
+        self, api, sandbox, caplog, kind
+    ):
+        """A key pasted with a line break inside cannot go in an HTTP header: the check and the setup say so on
+        `credentials`, rather than a 500 whose logged traceback quoted the key."""
+        account = ProviderAccountFactory(
+            kind=kind, base_url=sandbox.base_url(kind), credentials={"api_key": "KEY-0123\nSECRET-4567"}
+        )
+        api.raise_request_exception = False
+
+        check = api.post(f"/api/v1/provider-accounts/{account.pk}/test-connection/")
+        setup = api.post(f"/api/v1/provider-accounts/{account.pk}/setup/")
+
+        assert check.status_code == 200, check.content[:300]
+        assert check.json()["ok"] is False
+        assert "line break" in check.json()["message"]
+        assert setup.status_code == 400, setup.content[:300]
+        assert list(setup.json()) == ["credentials"]
+        said = check.content.decode() + setup.content.decode() + caplog.text
+        assert "SECRET-4567" not in said
+
 
 class TestSenders:
     def test_crud(self, api):
