@@ -4,6 +4,7 @@ Credentials are write-only everywhere: a change carries only the secrets being r
 value keeps the stored one), and whatever shows an account shows `credentials_masked`.
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
@@ -69,8 +70,16 @@ def credentials_merge(*, current: Mapping[str, str], changes: Mapping[str, str |
         elif not isinstance(value, str | int):
             raise ValidationError({"credentials": f"The credential {name!r} must be a string."})
         elif str(value).strip():
+            if CONTROL_CHARACTER.search(str(value).strip()):
+                raise ValidationError(
+                    {"credentials": f"The credential {name!r} holds a line break or another control character, "
+                     "which cannot be sent to the vendor; type it again."}
+                )  # fmt: skip
             merged[name] = str(value).strip()
     return merged
+
+
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # --- Provider accounts -----------------------------------------------------------------------------

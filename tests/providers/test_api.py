@@ -78,6 +78,12 @@ class TestProviderAccounts:
             ({"kind": "mobtexting", "name": "A", "credentials": ["key"]}, "credentials"),
             ({"kind": "mobtexting", "name": "A", "rate_limit": -1}, "rate_limit"),
             ({"kind": "mobtexting", "name": "A", "options": {"client_id": "a\x00"}}, "options"),
+            # a key that cannot go in an HTTP header: refused when saved, not at the first send
+            ({"kind": "mobtexting", "name": "A", "credentials": {"api_key": "KEY-0123\nSECRET-4567"}}, "credentials"),
+            (
+                {"kind": "octopush", "name": "A", "credentials": {"login": "me@x.com\t", "api_key": "k\x7f"}},
+                "credentials",
+            ),
         ],
     )
     def test_bad_input_is_400_naming_the_field(self, api, payload, field):
