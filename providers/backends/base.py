@@ -18,6 +18,7 @@ import functools
 import hmac
 import json
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -455,10 +456,10 @@ def loads_json(text: str | bytes) -> Any:
     other bad JSON raises: a webhook body comes from anyone, and must get a 400 or a 403, never a 500.
 
     So does JSON that Python reads but PostgreSQL's jsonb cannot store, which failed the reports' COPY with a 500:
-    NaN and ±Infinity (not JSON per RFC 8259), and a \\uD800-\\uDFFF escape that is not half of a pair (a lone
+    NaN and ±Infinity (not JSON per RFC 8259) or a number too large for a float, and a \\uD800-\\uDFFF escape that is not half of a pair (a lone
     surrogate, no character at all)."""
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     if _SURROGATE_ESCAPE.search(text.decode("utf-8", "replace") if isinstance(text, bytes) else text):
@@ -476,6 +477,14 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, refusing one too large for a float (1e400), which Python reads as infinity."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
 
 
 def json_body(response: requests.Response, kind: str) -> Any:

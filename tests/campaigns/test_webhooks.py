@@ -134,11 +134,13 @@ def test_a_webhook_answers_with_a_constant_number_of_queries(client, settings, d
         assert _authentic(client, account, body).status_code == 200
 
 
-# JSON that Python's parser takes but PostgreSQL's jsonb cannot hold: NaN/Infinity, and a lone UTF-16 surrogate
+# JSON that Python's parser takes but PostgreSQL's jsonb cannot hold: NaN/Infinity (or a number that overflows
+# to it), and a lone UTF-16 surrogate
 UNSTORABLE_BODIES = {
     "nan": b'{"status": "DELIVERED", "number": "+33600000000", "cost": NaN}',
     "infinity": b'[{"status": "delivered", "ts": -Infinity}]',
     "lone surrogate": b'{"status": "DELIVERED", "number": "+33600000000", "text": "\\ud800"}',
+    "number past a float": b'[{"status": "DELIVERED", "number": "+33600000000", "ts": 1e400}]',
 }
 
 
