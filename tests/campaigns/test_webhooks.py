@@ -162,3 +162,14 @@ def test_an_escaped_surrogate_pair_is_a_character_and_is_stored(client, settings
     body = b'{"message_id": "1", "status": 2, "number": "79001234567", "status_text": "ok \\ud83d\\ude00"}'
     assert _authentic(client, account, body).status_code == 200
     assert StatusEvent.objects.get(account=account).payload["status_text"] == "ok \N{GRINNING FACE}"
+
+
+@pytest.mark.parametrize("kind", ["octopush", "devino", "hyber"])
+def test_one_accounts_secret_does_not_open_another_accounts_url(client, kind):
+    """A replayed report, or one posted with the secret of another account of the same vendor, is refused."""
+    mine, theirs = ProviderAccountFactory(kind=kind), ProviderAccountFactory(kind=kind)
+    body = fixture(CALLBACKS[kind][0])
+    for query in (f"?secret={mine.webhook_secret}", "", "?secret=", f"?secret={theirs.webhook_secret[:-1]}"):
+        response = client.post(f"/hooks/{kind}/{theirs.uuid}/{query}", body, content_type="application/json")
+        assert response.status_code == 403, query
+    assert not StatusEvent.objects.exists()
