@@ -67,6 +67,21 @@ class ProviderAccountForm(ServiceCheckedForm):
     def check(self, instance: ProviderAccount) -> None:
         services.provider_account_check(account=instance)
 
+    def _credential(self, name: str) -> str:
+        """A typed secret, refused here as the API refuses it (credentials_merge), rather than when it is saved."""
+        value = self.cleaned_data.get(name) or ""
+        try:
+            services.credentials_merge(current={}, changes={name: value})
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["credentials"]) from None
+        return value
+
+    def clean_login(self) -> str:
+        return self._credential("login")
+
+    def clean_api_key(self) -> str:
+        return self._credential("api_key")
+
     def credential_changes(self) -> dict[str, str]:
         """The secrets typed in; blank ones are absent, so the stored values stay."""
         return {name: self.cleaned_data[name] for name in ("login", "api_key") if self.cleaned_data.get(name)}

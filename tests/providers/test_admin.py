@@ -146,3 +146,11 @@ def test_staff_who_may_only_view_an_account_never_see_its_webhook_secret(kind):
     )
     html = admin_client_for(editor).get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
     assert f'data-copy="{account.webhook_url}"' in html.replace("&amp;", "&")
+
+
+def test_a_key_typed_with_a_line_break_is_an_error_on_its_field_not_a_crash(client):
+    response = client.post("/admin/providers/provideraccount/add/", account_form(api_key="live-key\n0123"))
+
+    assert response.status_code == 200
+    assert "line break" in str(response.context["adminform"].form.errors["api_key"])
+    assert not ProviderAccount.objects.exists()
