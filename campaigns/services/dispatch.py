@@ -41,15 +41,14 @@ from providers.backends import get_backend
 from providers.backends.base import (
     Backend,
     BackendError,
-    ConfigError,
     ConnectionFailed,
     OutboundFrame,
     Recipient,
     RecipientResult,
-    ResponseStatusError,
     SendResult,
     Status,
     Throttled,
+    is_account_problem,
 )
 from providers.models import ProviderAccount
 
@@ -525,13 +524,6 @@ def _backoff(attempts: int, error: BackendError) -> float:
     if isinstance(error, Throttled) and error.retry_after:
         delay = max(delay, error.retry_after)
     return delay
-
-
-def is_account_problem(error: BackendError) -> bool:
-    """Errors that no frame will get past until a person fixes the account."""
-    return isinstance(error, ConfigError) or (
-        isinstance(error, ResponseStatusError) and error.status_code in (401, 403)
-    )
 
 
 def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: BackendError) -> str:

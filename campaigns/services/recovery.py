@@ -36,6 +36,7 @@ from providers.backends.base import (
     RecipientResult,
     SendResult,
     Status,
+    is_account_problem,
 )
 
 # A resend is trusted to be de-duplicated until this long before the vendor's window ends: the window runs from
@@ -119,8 +120,6 @@ def frame_reconcile(prepared, context, account: Account):
 def _send_never_sent(backend: Backend, account: Account, outbound, recipients) -> SendResult:
     """Send a waiting frame's recipients that were never sent. An error concerns them alone, never the frame's
     recipients in doubt: one the vendor refuses fails them; any other leaves them for the frame's next try."""
-    from campaigns.services.dispatch import is_account_problem
-
     try:
         return backend.send(account, replace(outbound, recipients=recipients))
     except BackendError as exc:

@@ -29,7 +29,14 @@ from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
 from campaigns.services.deadlocks import retry_on_deadlock
 from campaigns.services.side_by_side import on_own_connections
 from providers.backends import get_backend
-from providers.backends.base import FINAL_STATUSES, BackendError, MessageRef, PollQuery, StatusUpdate
+from providers.backends.base import (
+    FINAL_STATUSES,
+    BackendError,
+    MessageRef,
+    PollQuery,
+    StatusUpdate,
+    is_account_problem,
+)
 from providers.models import ProviderAccount
 
 logger = logging.getLogger("herald.reports")
@@ -414,8 +421,6 @@ def status_poll(*, account_id: int, max_frames: int = 50) -> int:
         .filter(Exists(waiting))
         .order_by("finished_at")[:max_frames]
     )
-    from campaigns.services.dispatch import is_account_problem
-
     stored = 0
     config = ratelimit.paced(account)  # each page asked for counts against the account's rate limit
     for frame in frames:

@@ -342,6 +342,13 @@ class ResponseStatusError(BackendError):
     """A non-2xx answer that is not throttling or a server error (401, 403, 404 …): permanent."""
 
 
+def is_account_problem(error: BackendError) -> bool:
+    """Errors that no request will get past until a person fixes the account (credentials, options)."""
+    return isinstance(error, ConfigError) or (
+        isinstance(error, ResponseStatusError) and error.status_code in (401, 403)
+    )
+
+
 class ResponseUnparseable(BackendError):
     """A 2xx answer whose body is not what the vendor documents. Permanent: a human must look."""
 
