@@ -166,9 +166,6 @@ def provider_account_update(
     return _account_write(account, fields, credentials)
 
 
-# --- Senders ---------------------------------------------------------------------------------------
-
-
 def provider_account_delete(*, account: ProviderAccount) -> None:
     """Delete an account nothing uses any more, with its senders and templates; StillUsed (a 409 naming them,
     counted) while campaigns, frames or messages refer to it. Checked first, because Django's own check loads
@@ -176,6 +173,9 @@ def provider_account_delete(*, account: ProviderAccount) -> None:
     if users := protected_users(account):
         raise StillUsed(account, users)
     account.delete()
+
+
+# --- Senders ---------------------------------------------------------------------------------------
 
 
 def sender_check(*, sender: Sender) -> None:
