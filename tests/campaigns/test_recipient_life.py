@@ -38,6 +38,17 @@ def _finished(campaign: Campaign) -> bool:
     return campaign.state == "completed"
 
 
+def _sent_again(first: Campaign, tag) -> Campaign:
+    """A second campaign like `first`, to the same tag, launched and completed."""
+    second = Campaign.objects.create(
+        name="second", account=first.account, sender=first.sender, template=first.template, text=first.text
+    )
+    second.tags.set([tag])
+    campaign_launch(campaign_id=second.pk)
+    wait_until(lambda: _finished(second), timeout=60, what="the second campaign", tick=_tick)
+    return second
+
+
 @pytest.mark.parametrize("kind", sorted(OPT_OUT_SCOPES))
 def test_a_recipient_who_answers_stop_is_left_out_of_the_next_campaign_and_of_transactional_sends(engine, kind):
     engine.sandbox.configure(dlr_mix={"delivered": 1.0}, dlr_delay=0.1)
@@ -56,12 +67,7 @@ def test_a_recipient_who_answers_stop_is_left_out_of_the_next_campaign_and_of_tr
     unsubscriber = wait_until(recorded, timeout=30, what="the opt-out to be recorded", tick=_tick)
     assert (unsubscriber.scope, unsubscriber.value, unsubscriber.source) == (*OPT_OUT_SCOPES[kind], "provider")
 
-    second = Campaign.objects.create(
-        name="second", account=account, sender=first.sender, template=first.template, text=first.text
-    )
-    second.tags.set([tag])
-    campaign_launch(campaign_id=second.pk)
-    wait_until(lambda: _finished(second), timeout=60, what="the second campaign", tick=_tick)
+    second = _sent_again(first, tag)
     left_out = Message.objects.get(campaign=second, address=address)
     assert left_out.status == "suppressed" and left_out.reason.startswith("unsubscribed")
     assert set(Message.objects.filter(campaign=second).exclude(address=address).values_list("status", flat=True)) == {
@@ -163,11 +169,6 @@ def test_a_mobtexting_opt_out_from_one_sender_or_service_suppresses_it_there(eng
         lambda: Unsubscriber.objects.filter(address=address).first(), timeout=30, what="the opt-out", tick=_tick
     )
     assert (unsubscriber.scope, unsubscriber.value) == (scope, value)
-    second = Campaign.objects.create(
-        name="second", account=account, sender=first.sender, template=first.template, text=first.text
-    )
-    second.tags.set([tag])
-    campaign_launch(campaign_id=second.pk)
-    wait_until(lambda: _finished(second), timeout=60, what="the second campaign", tick=_tick)
+    second = _sent_again(first, tag)
     left_out = Message.objects.get(campaign=second, address=address)
     assert (left_out.status, left_out.reason) == ("suppressed", f"unsubscribed ({scope}: {value})")
