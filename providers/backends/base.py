@@ -463,13 +463,13 @@ def loads_json(text: str | bytes) -> Any:
     other bad JSON raises: a webhook body comes from anyone, and must get a 400 or a 403, never a 500.
 
     So does JSON that Python reads but PostgreSQL's jsonb cannot store, which failed the reports' COPY with a 500:
-    NaN and ±Infinity (not JSON per RFC 8259) or a number too large for a float, and a \\uD800-\\uDFFF escape that is not half of a pair (a lone
-    surrogate, no character at all)."""
+    NaN and ±Infinity (not JSON per RFC 8259) or a number too large for a float, and a \\uD800-\\uDFFF escape
+    that is not half of a pair (a lone surrogate, no character at all)."""
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    if _SURROGATE_ESCAPE.search(text.decode("utf-8", "replace") if isinstance(text, bytes) else text):
+    if (_SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_ESCAPE).search(text):
         try:  # only a body with such an escape pays for this check; a valid pair encodes, a lone half does not
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except RecursionError:
@@ -480,6 +480,7 @@ def loads_json(text: str | bytes) -> Any:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")  # a body as it came: not decoded again to look
 
 
 def _refuse_constant(name: str) -> Any:
