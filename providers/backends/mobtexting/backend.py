@@ -54,7 +54,17 @@ from providers.backends.base import (
     loads_json,
 )
 from providers.backends.mobtexting import registries
-from providers.backends.mobtexting.client import IST, call, digits, e164, first, pages, parse_time, vendor_time
+from providers.backends.mobtexting.client import (
+    IST,
+    call,
+    digits,
+    e164,
+    first,
+    pages,
+    parse_time,
+    receiver_e164,
+    vendor_time,
+)
 from providers.backends.mobtexting.statuses import ERROR_CODES, STATUS_MAP, classify
 
 __all__ = ["DEFAULT_BASE_URL", "ERROR_CODES", "STATUS_MAP", "MobtextingBackend", "verification_token"]
@@ -411,13 +421,16 @@ class MobtextingBackend(Backend):
         has no Herald counterpart and is kept as UNKNOWN."""
         if first(item, "status") == "0":
             return StatusUpdate(
-                UpdateKind.UNKNOWN, raw_status=OPTOUT_EVENT, address=e164(first(item, "receiver")), payload=payload
+                UpdateKind.UNKNOWN,
+                raw_status=OPTOUT_EVENT,
+                address=receiver_e164(first(item, "receiver"), first(item, "iso")),
+                payload=payload,
             )
         kind = first(item, "type").lower()
         scope = OPTOUT_SCOPES.get(kind, "all")
         return StatusUpdate(
             kind=UpdateKind.OPT_OUT,
-            address=e164(first(item, "receiver")),
+            address=receiver_e164(first(item, "receiver"), first(item, "iso")),
             optout_scope=scope,
             optout_value="" if scope == "all" else first(item, "value"),
             occurred_at=parse_time(first(item, "created_at")),

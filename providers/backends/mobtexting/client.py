@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import phonenumbers
+
 from providers.backends.base import (
     Account,
     ConfigError,
@@ -128,6 +130,28 @@ def digits(address: str) -> str:
 def e164(number: Any) -> str:
     value = digits(str(number or ""))
     return f"+{value}" if value else ""
+
+
+def receiver_e164(number: Any, iso: Any = "") -> str:
+    """An opt-out's `receiver` in E.164. MOBtexting writes it with the country code ("9176xxxxxxxx" [seed
+    001:1710]), but a national number ("9876543210", "09876543210") also reaches it from people and imports, and
+    read as international it would be another country's (+98…, Iran). So a number is read in the record's `iso`
+    country when the record has one, and otherwise a 10-digit number or one with a trunk 0 in India's (the
+    vendor's market); anything else, or what phonenumbers finds invalid either way, keeps its digits as written."""
+    value = digits(str(number or ""))
+    if not value:
+        return ""
+    region = str(iso or "").strip().upper()
+    national_first = bool(region) or len(value) == 10 or value.startswith("0")
+    readings = [(value, region or "IN"), ("+" + value, None)]
+    for text, in_region in readings if national_first else readings[::-1]:
+        try:
+            parsed = phonenumbers.parse(text, in_region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return f"+{value}"
 
 
 def vendor_time(moment: datetime) -> str:

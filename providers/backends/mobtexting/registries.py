@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from providers.backends.base import Account, RemoteSender, RemoteTemplate, RemoteUnsubscriber, ResponseUnparseable
-from providers.backends.mobtexting.client import call, digits, e164, first, pages
+from providers.backends.mobtexting.client import call, digits, first, pages, receiver_e164
 
 # 0 pending, 1 approved, 2 rejected [seed 001:1143-1146]; templates use the same codes.
 REVIEW_STATUS = {"0": "pending", "1": "approved", "2": "rejected"}
@@ -92,7 +92,9 @@ def template_from_row(row: dict[str, Any]) -> RemoteTemplate:
 def unsubscriber_from_row(row: dict[str, Any]) -> RemoteUnsubscriber:
     scope = UNSUBSCRIBER_SCOPES.get(first(row, "type").lower(), "all")
     return RemoteUnsubscriber(
-        address=e164(first(row, "receiver")), scope=scope, value="" if scope == "all" else first(row, "value")
+        address=receiver_e164(first(row, "receiver"), first(row, "iso")),
+        scope=scope,
+        value="" if scope == "all" else first(row, "value"),
     )
 
 

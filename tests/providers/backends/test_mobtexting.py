@@ -479,6 +479,23 @@ CALLBACK_CASES = [
         body={"id": "u1", "receiver": "919876543210", "type": "all", "value": "", "status": 1},
         expected_updates=[opt_out(address="+919876543210")],
     ),
+    *[
+        CallbackCase(
+            label=f"an opt-out whose receiver is {receiver!r} is for {expected}",
+            body={"id": "u1", "receiver": receiver, "type": "all", "value": "", "status": 1, **extra},
+            expected_updates=[opt_out(address=expected)],
+        )
+        for receiver, extra, expected in [
+            # national forms, which read as international would be another country's (+98…: Iran)
+            ("9876543210", {}, "+919876543210"),
+            ("09876543210", {}, "+919876543210"),
+            ("98765 43210", {"iso": "IN"}, "+919876543210"),
+            ("+91 98765 43210", {}, "+919876543210"),
+            # another country's number, with its country code or in the record's ISO country
+            ("33612345678", {}, "+33612345678"),
+            ("0612345678", {"iso": "FR"}, "+33612345678"),
+        ]
+    ],
     CallbackCase(
         label="a re-subscription (status 0) is kept as UNKNOWN",
         body={
@@ -1004,6 +1021,27 @@ CALL_CASES = [
             RemoteUnsubscriber("+919876543211", "service", "P"),
             RemoteUnsubscriber("+919876543212", "tag", "promo"),
         ],
+    ),
+    CallCase(
+        label="unsubscribers written in national form are read in their ISO country",
+        call=lambda backend, account: backend.list_unsubscribers(account),
+        responses={
+            f"GET {BASE}/sms/suppressions/unsubscribers": [
+                reply(
+                    200,
+                    {
+                        "code": 200,
+                        "status": "OK",
+                        "data": [
+                            {"id": "u1", "iso": "IN", "receiver": "9876543210", "type": "all", "value": ""},
+                            {"id": "u2", "iso": "FR", "receiver": "0612345678", "type": "all", "value": ""},
+                        ],
+                    },
+                )
+            ]
+        },
+        expected_requests=[req(f"GET {BASE}/sms/suppressions/unsubscribers", content_type=None)],
+        expected_result=[RemoteUnsubscriber("+919876543210", "all"), RemoteUnsubscriber("+33612345678", "all")],
     ),
     CallCase(
         label="create an unsubscriber",
