@@ -73,9 +73,18 @@ STATUS_MAP: dict[str, Status] = {
     "-1": Status.REJECTED,
 }
 
+
+class LoginRefused(ConfigError):
+    """36001, Hyber refused the login/password, whatever HTTP status carries it: fix the account's credentials.
+    An account problem, so the campaign pauses instead of failing each further message alike."""
+
+    def __init__(self, message: str, **kwargs):
+        super().__init__(message, field="credentials", **kwargs)
+
+
 # A send refused with `error_code`: a REJECTED result for the recipient, or the error the request raises.
 ERROR_CODES: dict[str, Status | type[BackendError]] = {
-    "36001": ResponseStatusError,  # Authorization failed (HTTP 401) [Herald]
+    "36001": LoginRefused,  # Authorization failed (HTTP 401) [Herald]
     "36002": Rejected,  # Incorrect JSON [Herald]
     "36003": Rejected,  # Content-Type must be application/json [Herald]
     "36004": Rejected,  # Mandatory parameter is missing: <name> [seed: "the request is not accepted"]

@@ -24,8 +24,9 @@ from providers.backends.base import (
     StatusUpdate,
     Throttled,
     UpdateKind,
+    is_account_problem,
 )
-from providers.backends.hyber import ERROR_CODES, STATUS_MAP, HyberBackend, dr_base_url
+from providers.backends.hyber import ERROR_CODES, STATUS_MAP, HyberBackend, LoginRefused, dr_base_url
 from tests.providers.backends.harness import (
     CallbackCase,
     CallCase,
@@ -166,6 +167,15 @@ SEND_CASES = [
         responses={SEND: [reply(401, "hyber/auth_failed.json")]},
         expected_requests=[req(SEND, headers=AUTH)],
         expected_error=ResponseStatusError,
+        expected_error_code="36001",
+        expected_error_contains="Authorization failed",
+    ),
+    SendCase(
+        label="36001 inside a 200 body is a refused login too",
+        frame=frame([PHONE]),
+        responses={SEND: [reply(200, "hyber/auth_failed.json")]},
+        expected_requests=[req(SEND, headers=AUTH)],
+        expected_error=LoginRefused,
         expected_error_code="36001",
         expected_error_contains="Authorization failed",
     ),
@@ -496,7 +506,7 @@ EXPECTED_STATUSES = {
     "-1": Status.REJECTED,
 }
 EXPECTED_ERRORS = {
-    "36001": ResponseStatusError,
+    "36001": LoginRefused,
     "36002": Rejected,
     "36003": Rejected,
     "36004": Rejected,
@@ -511,6 +521,12 @@ EXPECTED_ERRORS = {
 def test_the_status_and_error_tables_are_the_documented_ones():
     assert STATUS_MAP == EXPECTED_STATUSES
     assert ERROR_CODES == EXPECTED_ERRORS
+
+
+def test_a_refused_login_is_the_accounts_problem_whatever_the_http_status():
+    """36001 in a 400 or a 200 body (see the send cases) pauses the campaign, as a 401 does: fix credentials."""
+    assert is_account_problem(LoginRefused("Hyber refused the request: 36001 Authorization failed"))
+    assert LoginRefused("").field == "credentials"
 
 
 @pytest.mark.parametrize("raw, expected", EXPECTED_STATUSES.items())
