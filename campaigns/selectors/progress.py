@@ -203,12 +203,14 @@ MESSAGE_CSV_COLUMNS = (
 
 def campaign_message_rows(*, campaign: Campaign, chunk_size: int = 2000) -> Iterator[tuple]:
     """Every message of a campaign as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
-    server-side cursor `chunk_size` rows at a time: never the whole campaign in memory."""
+    server-side cursor `chunk_size` rows at a time: never the whole campaign in memory. The status is the one the
+    message list shows (`sending` while its frame is on the wire), from the frames joined in the same query."""
     kind = campaign.account.kind
+    columns = ["shown_status" if name == "status" else name for name in MESSAGE_CSV_COLUMNS]
     rows = (
-        Message.objects.filter(campaign_id=campaign.pk)
+        with_shown_status(Message.objects.filter(campaign_id=campaign.pk))
         .order_by("id")
-        .values_list(*MESSAGE_CSV_COLUMNS)
+        .values_list(*columns)
         .iterator(chunk_size=chunk_size)
     )
     status_at, code_at, reason_at = (MESSAGE_CSV_COLUMNS.index(n) for n in ("status", "error_code", "reason"))
@@ -235,14 +237,15 @@ def message_shown_status() -> Case:
     )
 
 
+def with_shown_status(queryset):
+    """The messages with `shown_status` (message_shown_status), their frames' state read by one LEFT JOIN."""
+    return queryset.alias(frame_state=F("frame__state")).annotate(shown_status=message_shown_status())
+
+
 def messages_shown(queryset):
-    """The messages as the API and the admin show them: with `shown_status` (message_shown_status; one LEFT JOIN
-    to their frames), and none of a campaign being deleted (hidden with it until the worker purges them)."""
-    return (
-        queryset.exclude(campaign__state=Campaign.State.DELETING)
-        .alias(frame_state=F("frame__state"))
-        .annotate(shown_status=message_shown_status())
-    )
+    """The messages as the API and the admin show them: with `shown_status` (with_shown_status), and none of a
+    campaign being deleted (hidden with it until the worker purges them)."""
+    return with_shown_status(queryset.exclude(campaign__state=Campaign.State.DELETING))
 
 
 def messages_with_status(queryset, statuses):

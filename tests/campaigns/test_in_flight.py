@@ -1,6 +1,8 @@
 """A message whose frame is on the wire reads `sending` in the API and the admin, though its row stays `pending`
 until the provider's answer is recorded (dispatch writes each message once)."""
 
+import csv
+import io
 import threading
 
 import pytest
@@ -10,9 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from campaigns.models import Frame, Message
+from campaigns.selectors import MESSAGE_CSV_COLUMNS, campaign_message_rows
 from tests.campaigns.conftest import wait_until
 from tests.campaigns.test_dispatch import _prepared_campaign, _sandbox_account, _send_due
-from tests.factories import FrameFactory, MessageFactory, UserFactory, api_client_for
+from tests.factories import CampaignFactory, FrameFactory, MessageFactory, UserFactory, api_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,4 +100,27 @@ def test_the_status_shown_costs_no_query_per_message(client):
         with CaptureQueriesContext(connection) as admin_queries:
             assert client.get(reverse("admin:campaigns_message_changelist")).status_code == 200
         counts[size] = (len(api_queries), len(admin_queries))
+    assert counts[1] == counts[20]
+
+
+def test_the_csv_export_says_sending_like_the_message_list(in_flight, client):
+    """Staff compare the export with the list: both say `sending` while the frame is on the wire."""
+    client.force_login(UserFactory(superuser=True))
+    export = client.get(reverse("admin:campaigns_campaign_export", args=[in_flight.pk]))
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert [row["status"] for row in rows] == ["sending"] * 3
+    assert all(row["meaning"] == "" for row in rows)
+
+
+def test_the_csv_export_reads_the_frames_in_its_one_streamed_query():
+    """The shown status joins the frames in the cursor's query: no query per row or per frame."""
+    counts = {}
+    for size in (1, 20):
+        campaign = CampaignFactory()
+        for _ in range(size):
+            MessageFactory(campaign=campaign, frame=FrameFactory(campaign=campaign, state=Frame.State.SENDING))
+        with CaptureQueriesContext(connection) as queries:
+            rows = list(campaign_message_rows(campaign=campaign, chunk_size=5))
+        assert {row[MESSAGE_CSV_COLUMNS.index("status")] for row in rows} == {"sending"} and len(rows) == size
+        counts[size] = len(queries)
     assert counts[1] == counts[20]
