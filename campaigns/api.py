@@ -230,7 +230,13 @@ class TransactionalSendSerializer(serializers.Serializer):
 
 class TransactionalAcceptedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.CharField()
+    status = NamedChoiceField(
+        enum_name="MessageStatusEnum",
+        choices=SHOWN_STATUS_CHOICES,
+        help_text="As the status URL shows it now: `pending` for a new message, `suppressed` for an unsubscribed "
+        "address; a retry with the same Idempotency-Key gets the first message's status (`sending` while its "
+        "request to the provider is under way).",
+    )
     reason = serializers.CharField()
     external_ref = serializers.UUIDField()
     status_url = serializers.URLField()
@@ -265,8 +271,10 @@ class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         message, replayed = services.message_send_transactional_once(idempotency_key=key, **serializer.validated_data)
+        # As its status URL shows it (the same queryset): `sending` while a retry finds it on the wire.
+        shown = self.get_queryset().values("shown_status", "reason").get(pk=message.pk)
         status_url = request.build_absolute_uri(reverse("message-detail", args=[message.pk]))
-        body = {"id": message.pk, "status": message.status, "reason": message.reason,
+        body = {"id": message.pk, "status": shown["shown_status"], "reason": shown["reason"],
                 "external_ref": message.external_ref, "status_url": status_url}  # fmt: skip
         headers = {"Location": status_url, **({"Idempotent-Replayed": "true"} if replayed else {})}
         return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)

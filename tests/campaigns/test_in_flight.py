@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from campaigns.models import Frame, Message
 from campaigns.selectors import MESSAGE_CSV_COLUMNS, campaign_message_rows
+from campaigns.services import frame_dispatch
 from tests.campaigns.conftest import wait_until
 from tests.campaigns.test_dispatch import _prepared_campaign, _sandbox_account, _send_due
 from tests.factories import CampaignFactory, FrameFactory, MessageFactory, UserFactory, api_client_for
@@ -124,3 +125,38 @@ def test_the_csv_export_reads_the_frames_in_its_one_streamed_query():
         assert {row[MESSAGE_CSV_COLUMNS.index("status")] for row in rows} == {"sending"} and len(rows) == size
         counts[size] = len(queries)
     assert counts[1] == counts[20]
+
+
+def test_a_transactional_send_replayed_while_in_flight_says_sending_as_its_status_url_does(sandbox, settings):
+    """An integrator's retry (same Idempotency-Key) while the first request's message is on the wire is answered
+    with the status its status URL and the message list show, not the row's `pending`."""
+    account = _sandbox_account(sandbox, settings, "octopush")
+    settings.PROVIDER_HTTP_TIMEOUT = 20.0
+    api = api_client_for(UserFactory(superuser=True))
+    body = {"account": account.pk, "to": "+33612345678", "text": "Your code is 4711"}
+
+    def send():
+        return api.post("/api/v1/messages/", body, format="json", HTTP_IDEMPOTENCY_KEY="order-7-otp")
+
+    first = send()
+    assert (first.status_code, first.json()["status"]) == (202, "pending")
+    message = Message.objects.get(pk=first.json()["id"])
+    sandbox.configure(latency_ms=3000)
+    sender = threading.Thread(target=lambda: (frame_dispatch(frame_id=message.frame_id), connection.close()))
+    sender.start()
+    try:
+        wait_until(
+            lambda: Frame.objects.filter(pk=message.frame_id, state=Frame.State.SENDING).exists(),
+            timeout=10, what="the claim",
+        )  # fmt: skip
+        again = send()
+        assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == message.pk
+        assert again.json()["status"] == "sending"
+        assert api.get(again.json()["status_url"]).json()["status"] == "sending"
+        listed = api.get("/api/v1/messages/?status=sending").json()["results"]
+        assert [m["id"] for m in listed] == [message.pk]
+    finally:
+        sender.join(timeout=30)
+    assert not sender.is_alive()
+    after = send()
+    assert after.json()["status"] == "submitted" == api.get(after.json()["status_url"]).json()["status"]
