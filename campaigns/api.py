@@ -103,18 +103,53 @@ class EstimateSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
 
 
+class FunnelStageSerializer(serializers.Serializer):
+    stage = serializers.CharField(help_text="audience, reachable, sent, accepted or delivered.")
+    label = serializers.CharField(help_text="As the admin's delivery funnel names it.")
+    count = serializers.IntegerField()
+
+
 class StatsSerializer(serializers.Serializer):
+    """A campaign's progress: the numbers the admin's progress panel shows, from the same function."""
+
     state = serializers.CharField()
     state_reason = serializers.CharField()
-    counters = serializers.DictField(child=serializers.IntegerField(), help_text="Messages per status.")
-    total = serializers.IntegerField()
-    final = serializers.IntegerField()
-    progress = serializers.FloatField(help_text="Percentage of messages with a final status.")
-    sent_progress = serializers.FloatField(help_text="Percentage handed to the provider.")
-    frames_per_minute = serializers.FloatField()
-    frames = serializers.DictField(child=serializers.IntegerField())
+    counters = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Messages per stored status. A message whose request to the provider is under way is `pending` "
+        "here until the provider answers (see `in_flight`).",
+    )
+    total = serializers.IntegerField(help_text="Every message of the campaign, suppressed ones included.")
+    final = serializers.IntegerField(
+        help_text="Messages with a final status: delivered, read, clicked, a failure, or suppressed."
+    )
+    progress = serializers.FloatField(help_text="`final` as a percentage of `total`.")
+    sent = serializers.IntegerField(
+        help_text="Messages the provider took (the funnel's `sent`): submitted, sent, delivered, read or clicked, "
+        "and failures the provider reported after taking them (undelivered, expired, rejected later). Not those "
+        "waiting or being sent, suppressed, refused by the provider when submitted, or failed before reaching it "
+        "(cancelled, past the send-by deadline, outcome unknown)."
+    )
+    sent_progress = serializers.FloatField(
+        help_text="Percentage handed to the provider: `sent` as a percentage of `total`."
+    )
+    in_flight = serializers.IntegerField(
+        help_text="Messages whose request to the provider is under way right now (the message list shows them as "
+        "`sending`); counted among `counters.pending`."
+    )
+    funnel = FunnelStageSerializer(
+        many=True,
+        help_text="Audience (`total`) → reachable (not suppressed) → sent (`sent`) → accepted (sent, and not "
+        "rejected afterwards by the provider or the operator) → delivered (delivered, read or clicked).",
+    )
+    frames_per_minute = serializers.FloatField(
+        help_text="Requests to the provider finished in the last 5 minutes, per minute."
+    )
+    frames = serializers.DictField(child=serializers.IntegerField(), help_text="Requests to the provider per state.")
     last_errors = serializers.ListField(child=serializers.DictField())
-    failures = serializers.ListField(child=serializers.DictField())
+    failures = serializers.ListField(
+        child=serializers.DictField(), help_text="Failed messages by status, code and reason."
+    )
     cost_estimate = serializers.CharField(allow_null=True)
     cost_actual = serializers.CharField()
     currency = serializers.CharField()

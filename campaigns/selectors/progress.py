@@ -14,14 +14,16 @@ from providers.backends.base import FINAL_STATUSES, SUCCESS_FINAL_STATUSES, Stat
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
-    """Progress for the admin's live view and the API: counters, rate, recent errors, failures by reason."""
+    """Progress for the admin's live view and the API: counters, rate, recent errors, failures by reason, and the
+    delivery funnel. What each number means is documented once, in campaigns.api.StatsSerializer (the OpenAPI
+    schema), and the admin's progress panel shows these same numbers."""
     counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
     total = sum(counters.values())
     final = sum(n for s, n in counters.items() if s not in IN_FLIGHT_STATUSES)
-    handed_over = total - counters.get("pending", 0) - counters.get("queued", 0)
     since = timezone.now() - timedelta(minutes=5)
     frames = Frame.objects.filter(campaign=campaign)
     recent = frames.filter(finished_at__gte=since).count()
+    frame_states = dict(frames.values_list("state").annotate(n=Count("id")).order_by())
     errors = list(
         frames.exclude(error="").order_by("-id").values("seq", "state", "attempts", "error", "error_code")[:5]
     )
@@ -31,6 +33,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         .annotate(count=Count("id"))
         .order_by("-count")[:20]
     )
+    funnel = campaign_funnel(counters=counters, **_failures_after_sending(campaign, counters))
+    sent = next(stage["count"] for stage in funnel if stage["stage"] == "sent")
     return {
         "state": campaign.state,
         "state_reason": campaign.state_reason,
@@ -38,15 +42,41 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "total": total,
         "final": final,
         "progress": round(100 * final / total, 1) if total else 0.0,
-        "sent_progress": round(100 * handed_over / total, 1) if total else 0.0,
+        "sent": sent,
+        "sent_progress": round(100 * sent / total, 1) if total else 0.0,
+        "in_flight": _in_flight(campaign, counters, frame_states),
+        "funnel": funnel,
         "frames_per_minute": round(recent / 5, 1),
-        "frames": dict(frames.values_list("state").annotate(n=Count("id")).order_by()),
+        "frames": frame_states,
         "last_errors": errors,
         "failures": failures,
         "cost_estimate": str(campaign.cost_estimate) if campaign.cost_estimate is not None else None,
         "cost_actual": str(campaign.cost_actual),
         "currency": campaign.account.currency,
     }
+
+
+def _failures_after_sending(campaign: Campaign, counters: dict[str, int]) -> dict[str, int]:
+    """Of the failed messages, how many the provider had taken (`submitted_at` is set when the vendor accepts a
+    message, or when a report proves it had it) and how many of those it or the operator then rejected. Failed
+    messages only, through their own index: no query when there are none."""
+    if not any(counters.get(s) for s in FAILURE_STATUSES):
+        return {"failed_after_sending": 0, "rejected_after_sending": 0}
+    return Message.objects.filter(campaign=campaign, is_failure=True, submitted_at__isnull=False).aggregate(
+        failed_after_sending=Count("id"), rejected_after_sending=Count("id", filter=Q(status=Status.REJECTED))
+    )
+
+
+def _in_flight(campaign: Campaign, counters: dict[str, int], frame_states: dict[str, int]) -> int:
+    """The pending messages whose frame is being sent right now (the message list shows them as `sending`): read
+    from the campaign's frames being sent (a partial index holds them), then their messages by the frame index,
+    at most a few frames' worth; no query while no frame is being sent. Counters stay as dispatch writes them
+    (a message once, with its outcome), so these are among counters["pending"]."""
+    if not frame_states.get(Frame.State.SENDING) or not counters.get(Status.PENDING):
+        return 0
+    sending = Frame.objects.filter(campaign=campaign, state=Frame.State.SENDING).values("id")
+    count = Message.objects.filter(frame_id__in=sending, status=Status.PENDING).count()
+    return min(count, counters[Status.PENDING])
 
 
 # The statuses in their order of DESIGN §2 (providers.backends.base.Status), grouped for counting and display.
@@ -119,7 +149,7 @@ def failure_words(*, kind: str, status: str, error_code: str = "", reason: str =
 
 
 STATUS_ORDER = (
-    "pending", "queued", "submitted", "sent", "delivered", "read", "clicked",
+    "pending", "sending", "queued", "submitted", "sent", "delivered", "read", "clicked",
     "rejected", "undelivered", "expired", "failed", "suppressed",
 )  # fmt: skip
 
@@ -128,12 +158,13 @@ def _failure_fields(row: dict) -> dict:
     return {"status": row["status"], "error_code": row["error_code"] or "", "reason": row["reason"] or ""}
 
 
-def _counter_groups(counters: dict[str, int]) -> dict[str, int]:
+def _counter_groups(counters: dict[str, int], in_flight: int = 0) -> dict[str, int]:
     def total(statuses):
         return sum(counters.get(s, 0) for s in statuses)
 
     return {
-        "pending": total(("pending", "queued")),
+        "pending": total(("pending", "queued")) - in_flight,
+        "sending": in_flight,
         "submitted": total(("submitted", "sent")),
         "delivered": total(DELIVERED_STATUSES),
         "failed": total(FAILURE_STATUSES),
@@ -141,21 +172,43 @@ def _counter_groups(counters: dict[str, int]) -> dict[str, int]:
     }
 
 
-def campaign_funnel(*, counters: dict[str, int]) -> list[dict]:
-    """Audience → not suppressed → sent to the provider → accepted → delivered, from the cached counters."""
+# Handed to the provider and not failed: every status past `queued` but the failures.
+TAKEN_STATUSES = (Status.SUBMITTED.value, Status.SENT.value, *DELIVERED_STATUSES)
+
+FUNNEL_STAGES = (
+    ("audience", "Audience"),
+    ("reachable", "Not suppressed"),
+    ("sent", "Sent to the provider"),
+    ("accepted", "Accepted"),
+    ("delivered", "Delivered"),
+)
+
+
+def campaign_funnel(
+    *, counters: dict[str, int], failed_after_sending: int = 0, rejected_after_sending: int = 0
+) -> list[dict]:
+    """Audience → not suppressed → sent to the provider → accepted → delivered, from the cached counters and, of
+    the failed messages, those the provider had taken (`failed_after_sending`) and those of them it or the
+    operator rejected afterwards (`rejected_after_sending`; see _failures_after_sending).
+
+    Sent to the provider: the provider took it (submitted, sent, delivered, read, clicked, or a failure it
+    reported after taking it: undelivered, expired, rejected later). Not sent: waiting, being sent, suppressed,
+    refused when submitted, or failed before reaching it (cancelled, send-by deadline, outcome unknown).
+    Accepted: sent, and not rejected afterwards. Each stage is part of the one before: the counts never go up."""
     total = sum(counters.values())
-    reachable = total - counters.get("suppressed", 0)
-    sent = reachable - counters.get("pending", 0) - counters.get("queued", 0) - counters.get("failed", 0)
-    accepted = sent - counters.get("rejected", 0)
-    delivered = sum(counters.get(s, 0) for s in DELIVERED_STATUSES)
-    stages = [
-        ("audience", "Audience", total),
-        ("reachable", "Not suppressed", reachable),
-        ("sent", "Sent to the provider", sent),
-        ("accepted", "Accepted", accepted),
-        ("delivered", "Delivered", delivered),
-    ]
-    return [{"stage": key, "label": label, "count": max(count, 0)} for key, label, count in stages]
+    counts = {
+        "audience": total,
+        "reachable": total - counters.get("suppressed", 0),
+        "sent": sum(counters.get(s, 0) for s in TAKEN_STATUSES) + failed_after_sending,
+        "accepted": sum(counters.get(s, 0) for s in TAKEN_STATUSES) + failed_after_sending - rejected_after_sending,
+        "delivered": sum(counters.get(s, 0) for s in DELIVERED_STATUSES),
+    }
+    stages, previous = [], total
+    for key, label in FUNNEL_STAGES:
+        # (the counters and the failures are read a moment apart: a report in between may not skew the funnel)
+        previous = max(min(counts[key], previous), 0)
+        stages.append({"stage": key, "label": label, "count": previous})
+    return stages
 
 
 def campaign_progress(*, campaign: Campaign) -> dict:
@@ -179,13 +232,14 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         message["words"] = failure_words(kind=kind, **_failure_fields(message))
         message["final_at"] = message["final_at"].isoformat() if message["final_at"] else None
     live = campaign.state in LIVE_STATES
+    in_flight = stats["in_flight"]
+    shown = {**counters, SENDING: in_flight, "pending": counters.get("pending", 0) - in_flight}  # as the list shows
     return {
         **stats,
         "id": campaign.pk,
         "state_display": campaign.get_state_display(),
-        "groups": _counter_groups(counters),
-        "funnel": campaign_funnel(counters=counters),
-        "breakdown": [{"status": status, "count": counters[status]} for status in STATUS_ORDER if counters.get(status)],
+        "groups": _counter_groups(counters, in_flight),
+        "breakdown": [{"status": status, "count": shown[status]} for status in STATUS_ORDER if shown.get(status)],
         "recent_failures": recent,
         "audience_size": campaign.audience_size,
         "parts": campaign.parts,

@@ -6,7 +6,7 @@
 (function () {
   const LIVE = ["preparing", "sending", "paused"];
   const STATUS_LABELS = {
-    pending: "pending", queued: "queued", submitted: "submitted", sent: "sent", delivered: "delivered",
+    pending: "pending", sending: "sending", queued: "queued", submitted: "submitted", sent: "sent", delivered: "delivered",
     read: "read", clicked: "clicked", rejected: "rejected", undelivered: "undelivered", expired: "expired",
     failed: "failed", suppressed: "suppressed",
   };

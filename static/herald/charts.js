@@ -3,7 +3,7 @@
 "use strict";
 window.HeraldCharts = (function () {
   const STATUS_COLOURS = {
-    pending: "#9e9e9e", queued: "#b0b0b0", submitted: "#79aec8", sent: "#417690",
+    pending: "#9e9e9e", sending: "#c5d9e3", queued: "#b0b0b0", submitted: "#79aec8", sent: "#417690",
     delivered: "#2e9e5b", read: "#1e8449", clicked: "#145a32",
     rejected: "#c0392b", undelivered: "#e67e22", expired: "#b7950b", failed: "#922b21",
     suppressed: "#8e7cc3",

@@ -160,3 +160,22 @@ def test_a_transactional_send_replayed_while_in_flight_says_sending_as_its_statu
     assert not sender.is_alive()
     after = send()
     assert after.json()["status"] == "submitted" == api.get(after.json()["status_url"]).json()["status"]
+
+
+def test_stats_and_the_admin_progress_count_the_messages_being_sent(in_flight, client):
+    """The counters keep them `pending` (dispatch writes a message once); stats/ and the progress panel say how many
+    of those are being sent, as the message list shows them, and no longer once the provider has answered."""
+    user = UserFactory(superuser=True)
+    client.force_login(user)
+    api = api_client_for(user)
+    stats = api.get(f"/api/v1/campaigns/{in_flight.pk}/stats/").json()
+    progress = client.get(reverse("admin:campaigns_campaign_progress", args=[in_flight.pk])).json()
+    assert (stats["counters"], stats["in_flight"], stats["sent"]) == ({"pending": 3}, 3, 0)
+    assert (progress["groups"]["pending"], progress["groups"]["sending"]) == (0, 3)
+    assert progress["breakdown"] == [{"status": "sending", "count": 3}]
+
+    wait_until(
+        lambda: not Frame.objects.filter(campaign=in_flight, state="sending").exists(), timeout=20, what="the answer"
+    )
+    stats = api.get(f"/api/v1/campaigns/{in_flight.pk}/stats/").json()
+    assert (stats["counters"], stats["in_flight"], stats["sent"]) == ({"submitted": 3}, 0, 3)

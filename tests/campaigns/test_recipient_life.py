@@ -172,3 +172,43 @@ def test_a_mobtexting_opt_out_from_one_sender_or_service_suppresses_it_there(eng
     second = _sent_again(first, tag)
     left_out = Message.objects.get(campaign=second, address=address)
     assert (left_out.status, left_out.reason) == ("suppressed", f"unsubscribed ({scope}: {value})")
+
+
+def test_what_was_handed_to_the_provider_reads_the_same_in_stats_the_admin_and_the_export(engine, client):
+    """Delivered, refused by the vendor when submitted, failed after the vendor took it, and suppressed: only what
+    the vendor took counts as handed over (the failures it reported afterwards included), in stats/, the admin's
+    progress bar and funnel alike, and the export's submitted_at column shows which."""
+    engine.sandbox.configure(dlr_mix={"delivered": 0.4, "undelivered": 0.3, "rejected": 0.3}, dlr_delay=0.1, seed=1)
+    account = engine.account("devino")
+    tag = contacts_tagged(10)
+    campaign = engine.campaign(account, tag)
+    unsubscribed, refused = tag.contacts.order_by("phone").values_list("phone", flat=True)[:2]
+    Unsubscriber.objects.create(address=unsubscribed)
+    SandboxClient(engine.sandbox.url).vendor("devino", "optout", address=refused)  # on Devino's stop list only
+    campaign_launch(campaign_id=campaign.pk)
+    wait_until(lambda: _finished(campaign), timeout=60, what="the campaign", tick=_tick)
+
+    messages = {m.address: m for m in Message.objects.filter(campaign=campaign)}
+    assert messages[unsubscribed].status == "suppressed"
+    assert (messages[refused].status, messages[refused].submitted_at) == ("rejected", None), "refused at submit"
+    taken = [m for address, m in messages.items() if address not in (unsubscribed, refused)]
+    assert all(m.submitted_at for m in taken)
+    outcomes = Counter(m.status for m in taken)
+    assert set(outcomes) == {"delivered", "undelivered", "rejected"}, outcomes  # (the sandbox's seeded draws)
+
+    client.force_login(get_user_model().objects.create_superuser("staff", password="x"))
+    stats = client.get(f"/api/v1/campaigns/{campaign.pk}/stats/").json()
+    progress = client.get(reverse("admin:campaigns_campaign_progress", args=[campaign.pk])).json()
+    assert stats["sent_progress"] == progress["sent_progress"] == 80.0  # 8 of 10: not the suppressed, nor the refused
+    assert stats["sent"] == progress["sent"] == len(taken) == 8
+    funnel = [
+        ("audience", 10), ("reachable", 9), ("sent", 8), ("accepted", 8 - outcomes["rejected"]),
+        ("delivered", outcomes["delivered"]),
+    ]  # fmt: skip
+    assert [(s["stage"], s["count"]) for s in stats["funnel"]] == funnel
+    assert [(s["stage"], s["count"]) for s in progress["funnel"]] == funnel
+    assert stats["counters"]["rejected"] == outcomes["rejected"] + 1 and stats["in_flight"] == 0
+
+    export = client.get(reverse("admin:campaigns_campaign_export", args=[campaign.pk]))
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert sum(1 for row in rows if row["submitted_at"]) == stats["sent"]
