@@ -66,6 +66,12 @@ class CampaignSerializer(NamedEnumsMixin, serializers.ModelSerializer):
             "state", "state_reason", "counters", "audience_size", "parts", "encoding", "cost_estimate", "cost_actual",
             "parent", "created_by", "created_at", "updated_at", "launched_at", "completed_at",
         ]  # fmt: skip
+        extra_kwargs = {
+            "counters": {
+                "help_text": "Messages per stored status: one whose request to the provider is under way is `pending` "
+                "here (the message list shows it as `sending`); stats/ counts those as `in_flight`."
+            }
+        }
 
     def create(self, validated_data):
         return campaign_create(data=validated_data, user=self.context["request"].user)

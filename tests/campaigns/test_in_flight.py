@@ -83,7 +83,13 @@ def test_the_admin_message_list_shows_a_message_being_sent_as_sending(in_flight,
 def test_the_schema_documents_sending(client):
     client.force_login(UserFactory(superuser=True))
     schema = client.get("/api/schema/?format=json").json()
-    assert "sending" in schema["components"]["schemas"]["MessageStatusEnum"]["enum"]
+    schemas = schema["components"]["schemas"]
+    assert "sending" in schemas["MessageStatusEnum"]["enum"]
+    assert "MessageStatusEnum" in str(schemas["TransactionalAccepted"]["properties"]["status"])
+    stats = schemas["Stats"]["properties"]
+    assert "`sending`" in stats["in_flight"]["description"] and "in_flight" in stats["counters"]["description"]
+    assert "in_flight" in schemas["Campaign"]["properties"]["counters"]["description"]
+    assert "`sent` as a percentage of `total`" in stats["sent_progress"]["description"]
 
 
 def test_the_status_shown_costs_no_query_per_message(client):
