@@ -11,15 +11,22 @@ from django.utils import timezone
 
 from campaigns.dashboard import dashboard_figures
 from campaigns.models import Message
-from tests.factories import CampaignFactory, MessageFactory, ProviderAccountFactory, UserFactory, admin_client_for
+from tests.factories import (
+    CampaignFactory,
+    FrameFactory,
+    MessageFactory,
+    ProviderAccountFactory,
+    UserFactory,
+    admin_client_for,
+)
 
 pytestmark = pytest.mark.django_db
 
 DASHBOARD = reverse("admin:campaigns_campaign_dashboard")
 
 
-def messages(account, status, count, days_ago=0):
-    made = [MessageFactory(campaign=None, contact=None, account=account, status=status) for _ in range(count)]
+def messages(account, status, count, days_ago=0, **fields):
+    made = [MessageFactory(campaign=None, contact=None, account=account, status=status, **fields) for _ in range(count)]
     if days_ago:
         Message.objects.filter(pk__in=[m.pk for m in made]).update(created_at=timezone.now() - timedelta(days=days_ago))
     return made
@@ -31,9 +38,9 @@ def traffic():
     beta = ProviderAccountFactory(name="Beta", kind="octopush")
     messages(alpha, "delivered", 9, days_ago=30)  # older ones first: ids grow with time, as in production
     messages(alpha, "delivered", 3, days_ago=3)
-    messages(alpha, "undelivered", 1, days_ago=3)
+    messages(alpha, "undelivered", 1, days_ago=3, submitted_at=timezone.now() - timedelta(days=3))
     messages(alpha, "delivered", 4)
-    messages(alpha, "rejected", 1)
+    messages(alpha, "rejected", 1)  # refused when submitted: never sent to the provider
     messages(beta, "submitted", 2)
     messages(beta, "suppressed", 1)
     return alpha, beta
@@ -50,9 +57,22 @@ def test_delivery_rate_per_account_over_seven_days(traffic):
     figures = dashboard_figures()
     alpha, beta = figures["delivery"]
     assert (alpha["name"], alpha["delivered"], alpha["failed"], alpha["rate"]) == ("Alpha", 7, 2, 77.8)
+    assert alpha["sent"] == 8, "sent: what the provider took (the undelivered one too), not the refusal at submit"
     assert len(alpha["daily"]) == 7 == len(figures["days"])
     assert alpha["daily"][-1] == 80.0 and alpha["daily"][-4] == 75.0 and alpha["daily"][0] is None
     assert (beta["name"], beta["sent"], beta["rate"]) == ("Beta", 2, None), "no outcome yet, no rate"
+
+
+def test_a_message_being_sent_reads_sending_today_as_in_the_message_list(traffic):
+    alpha, _ = traffic
+    on_the_wire = FrameFactory(campaign=None, account=alpha, state="sending")
+    messages(alpha, "pending", 3, frame=on_the_wire)
+    messages(alpha, "pending", 2, frame=FrameFactory(campaign=None, account=alpha, state="pending"))
+    today = dashboard_figures()["today"]
+    assert (today["counts"]["sending"], today["counts"]["pending"], today["in_flight"]) == (3, 2, 2 + 5)
+    html = admin_client_for().get(DASHBOARD).content.decode()
+    listed = admin_client_for().get(reverse("admin:campaigns_message_changelist") + "?status=sending")
+    assert "?status=sending" in html and "3 messages" in listed.content.decode()
 
 
 def test_campaigns_under_way_and_failing_accounts():

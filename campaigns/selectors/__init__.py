@@ -35,6 +35,7 @@ from campaigns.selectors.progress import (
     SENDING,
     SHOWN_STATUS_CHOICES,
     STATUS_ORDER,
+    TAKEN_STATUSES,
     campaign_funnel,
     campaign_message_rows,
     campaign_progress,
@@ -52,7 +53,7 @@ from campaigns.selectors.records import (
 
 __all__ = [
     "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS",
-    "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TEMPLATE_OF_ANOTHER_ACCOUNT", "Estimate", "Problem", "account_promotional_window",
+    "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TAKEN_STATUSES", "TEMPLATE_OF_ANOTHER_ACCOUNT", "Estimate", "Problem", "account_promotional_window",
     "campaign_audience_spec", "campaign_estimate", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "composer_senders",
     "composer_templates", "composer_variables", "contact_message_history", "failure_words", "frames_matching",
