@@ -401,11 +401,56 @@ def _retry_after(response: requests.Response) -> float | None:
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    """Remove every account secret from a text bound for a log, an error or the database."""
+    """Remove every account secret from a text bound for a log, an error or the database: as it is, and as a vendor
+    that echoes the request may quote it: escaped in JSON (`\\/`, `\\"`, `\\u00e9`), percent-encoded in a URL or a
+    form (`%2F`, `+`) or as HTML (`&amp;`)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "••••")
+            text = _secret_pattern(secret).sub("••••", text)
     return text
+
+
+# A character as JSON (or a Python repr) writes it escaped, besides \uXXXX, which any character may be written as;
+# and as an HTML page that echoes the request does.
+_ESCAPES = {
+    '"': ('\\"', "&quot;", "&#34;"),
+    "'": ("\\'", "&#39;", "&#x27;", "&apos;"),
+    "\\": ("\\\\",),
+    "/": ("\\/",),
+    "&": ("&amp;",),
+    "<": ("&lt;",),
+    ">": ("&gt;",),
+    "\b": ("\\b",),
+    "\f": ("\\f",),
+    "\n": ("\\n",),
+    "\r": ("\\r",),
+    "\t": ("\\t",),
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _secret_pattern(secret: str) -> re.Pattern:
+    """A regex matching `secret` with each character written plainly, JSON-escaped or percent-encoded (hex digits in
+    either case; a space also as `+`), so that a secret quoted any of these ways, even mixed, is found."""
+    return re.compile("".join(_char_forms(char) for char in secret))
+
+
+def _char_forms(char: str) -> str:
+    code = ord(char)
+    units = [code] if code <= 0xFFFF else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+    forms = [
+        re.escape(char),
+        "".join(r"\\u" + _any_case(f"{unit:04x}") for unit in units),
+        "".join("%" + _any_case(f"{byte:02x}") for byte in char.encode("utf-8", "surrogatepass")),
+    ]
+    forms += [re.escape(escaped) for escaped in _ESCAPES.get(char, ())]
+    if char == " ":
+        forms.append(r"\+")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _any_case(hex_digits: str) -> str:
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in hex_digits)
 
 
 def request(

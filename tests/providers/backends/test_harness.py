@@ -81,3 +81,18 @@ def test_a_leaked_secret_fails(harness):
 
     with pytest.raises(AssertionError, match="secret leaked"):
         harness.run_send_case(Leaky, OK, base_path="/v1", secrets={"api_key": "SECRET-KEY-123"})
+
+
+def test_a_secret_leaked_url_encoded_fails(harness):
+    class Leaky(EchoBackend):
+        def send(self, account, frame):
+            from urllib.parse import quote_plus
+
+            result = super().send(account, frame)
+            import logging
+
+            logging.getLogger("x").info("sent to /send?key=%s", quote_plus(account.credentials["api_key"]))
+            return result
+
+    with pytest.raises(AssertionError, match="secret leaked"):
+        harness.run_send_case(Leaky, OK, base_path="/v1", secrets={"api_key": "SECRET/KEY 123"})

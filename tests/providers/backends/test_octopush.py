@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -36,6 +37,7 @@ from tests.providers.backends.harness import (
 )
 
 SECRETS = {"login": "herald@example.com", "api_key": "KEY-0123456789"}
+ODD_KEY = 'K3y/0123"456\\é789'  # a key that JSON and URLs write escaped
 AUTH = {"api-login": "herald@example.com", "api-key": "KEY-0123456789"}
 BASE = "/v1/public"
 SEND = "POST /v1/public/multi-channel/send"
@@ -488,6 +490,29 @@ CALL_CASES = [
         expected_requests=[req(BALANCE, content_type=None)],
         expected_result=CheckResult(
             False, "octopush answered HTTP 200 with a body that is not JSON: '<p>api-key •••• unknown</p>'"
+        ),
+    ),
+    CallCase(
+        label='check answered by a gateway that echoes a key with / and " JSON-escaped: the error shows no key',
+        call=lambda backend, account: backend.check(account),
+        account={"credentials": {"login": "herald@example.com", "api_key": ODD_KEY}},
+        responses={BALANCE: [reply(502, {"error": "upstream refused", "request": {"api-key": ODD_KEY}})]},
+        expected_requests=[req(BALANCE, content_type=None)],
+        expected_result=CheckResult(
+            False, 'octopush answered HTTP 502: {"error": "upstream refused", "request": {"api-key": "••••"}}'
+        ),
+    ),
+    CallCase(
+        label="check answered by a page that echoes the key percent-encoded in a link: the error shows no key",
+        call=lambda backend, account: backend.check(account),
+        account={"credentials": {"login": "herald@example.com", "api_key": ODD_KEY}},
+        responses={
+            BALANCE: [reply(200, f'<a href="/retry?api-key={quote_plus(ODD_KEY)}">retry</a>', content_type="text/html")]
+        },
+        expected_requests=[req(BALANCE, content_type=None)],
+        expected_result=CheckResult(
+            False,
+            "octopush answered HTTP 200 with a body that is not JSON: '<a href=\"/retry?api-key=••••\">retry</a>'",
         ),
     ),
 ]
