@@ -540,13 +540,20 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def json_body(response: requests.Response, kind: str) -> Any:
-    """The response's JSON, or ResponseUnparseable naming the vendor."""
+def json_body(response: requests.Response, kind: str, *, stored: bool = False) -> Any:
+    """The response's JSON, or ResponseUnparseable naming the vendor.
+
+    `stored`: the answer is kept as it came (delivery reports pulled become status events' payloads), so it is read
+    as `loads_json` reads a webhook's body: NaN, ±Infinity or a lone surrogate, which PostgreSQL's jsonb refuses,
+    make it unparseable here, saying why, rather than fail the statement that stores it."""
     try:
-        return response.json()
-    except (ValueError, RecursionError):
+        if not stored:
+            return response.json()
+        return loads_json(response.text if response.encoding else response.content)
+    except (ValueError, RecursionError) as exc:
+        why = f" ({exc})" if stored and not isinstance(exc, json.JSONDecodeError) else ""
         raise ResponseUnparseable(
-            f"{kind} answered HTTP {response.status_code} with a body that is not JSON: {response.text[:200]!r}",
+            f"{kind} answered HTTP {response.status_code} with a body that is not JSON{why}: {response.text[:200]!r}",
             status_code=response.status_code,
         ) from None
 

@@ -166,7 +166,7 @@ class HyberBackend(Backend):
         updates = []
         for ref in query.messages:
             try:
-                report = self._report(account, _dr_path(ref.external_ref, ref.provider_message_id))
+                report = self._report(account, _dr_path(ref.external_ref, ref.provider_message_id), stored=True)
             except NotReadyYet:
                 continue
             if report is None or (str(report.get("status")) == "-1" and not report.get("hyber_status")):
@@ -201,12 +201,14 @@ class HyberBackend(Backend):
         """Nothing to create at Hyber: every message carries its own callback_url."""
         return {}
 
-    def _report(self, account: Account, path: str) -> dict[str, Any] | None:
-        """The simple DR at `path`; None when Hyber has no such message; NotReadyYet while too early."""
+    def _report(self, account: Account, path: str, *, stored: bool = False) -> dict[str, Any] | None:
+        """The simple DR at `path`; None when Hyber has no such message; NotReadyYet while too early. `stored`: the
+        report is kept as it came (see `json_body`)."""
         url = f"{dr_base_url(account)}/{_client_id(account)}/api/dr/{path}/simple"
         errors = _ErrorBody()
         try:
-            data = json_body(request(account, "GET", url, auth=_auth(account), vendor_error=errors), self.kind)
+            response = request(account, "GET", url, auth=_auth(account), vendor_error=errors)
+            data = json_body(response, self.kind, stored=stored)
         except ResponseStatusError as exc:
             if exc.status_code == 404 and not exc.code:
                 return None

@@ -52,6 +52,9 @@ class Knobs:
     callbacks: bool = True  # send delivery reports to callback URLs at all
     callback_loss: float = 0.0  # share of callbacks never sent (only the pull API has them)
     retry_scale: float = 1.0  # multiplies the vendors' callback retry delays (tests use 0.01)
+    report_nan: bool = (
+        False  # reports pulled (MOBtexting sms/status) carry NaN, which JSON has not, as a broken vendor's
+    )
     seed: int = 42
 
     def update(self, values: dict[str, Any]) -> None:

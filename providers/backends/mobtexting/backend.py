@@ -161,22 +161,25 @@ class MobtextingBackend(Backend):
         return ParsedCallback([self._update(item) for item in items], CallbackResponse(200, "", "text/plain"))
 
     def poll(self, account: Account, query: PollQuery) -> list[StatusUpdate]:
-        """`sms/status` by group_id (every page), by cid per message, and by date since `query.since`."""
+        """`sms/status` by group_id (every page), by cid per message, and by date since `query.since`. The rows are
+        stored as they came: a page that jsonb could not store (NaN) fails the poll (`json_body`'s `stored`)."""
         updates = []
         for group_id in query.tickets:
-            updates += [self._status_update(row) for row in pages(account, "sms/status", {"group_id": group_id})]
+            rows = pages(account, "sms/status", {"group_id": group_id}, stored=True)
+            updates += [self._status_update(row) for row in rows]
         for message in query.messages:
             params = {"cid": message.external_ref} if message.external_ref else {"id": message.provider_message_id}
             if not any(params.values()):
                 continue
-            rows = pages(account, "sms/status", params)
+            rows = pages(account, "sms/status", params, stored=True)
             updates += [self._status_update(row) for row in rows if self._is_message(row, message.external_ref)]
         if query.since is not None:
             day = query.since.astimezone(IST).date() if query.since.tzinfo else query.since.date()
             today = datetime.now(IST).date()
             for offset in range(min((today - day).days, MAX_POLL_DAYS) + 1):
                 date = (day + timedelta(days=offset)).isoformat()
-                updates += [self._status_update(row) for row in pages(account, "sms/status", {"date": date})]
+                rows = pages(account, "sms/status", {"date": date}, stored=True)
+                updates += [self._status_update(row) for row in rows]
         return updates
 
     def recover(self, account: Account, frame: OutboundFrame) -> list[RecipientResult] | None:

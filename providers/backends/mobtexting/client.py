@@ -56,9 +56,9 @@ def vendor_error(response) -> tuple[str, str]:
     return str(code), message
 
 
-def call(account: Account, method: str, path: str, *, params=None, json=None) -> dict[str, Any]:
+def call(account: Account, method: str, path: str, *, params=None, json=None, stored: bool = False) -> dict[str, Any]:
     """One API call; 400/422 (the request's content) become Rejected, a 2xx error envelope too; a 402
-    (insufficient balance), as the HTTP status or the body's code, is ConfigError."""
+    (insufficient balance), as the HTTP status or the body's code, is ConfigError. `stored`: see `json_body`."""
     try:
         response = request(
             account,
@@ -75,7 +75,7 @@ def call(account: Account, method: str, path: str, *, params=None, json=None) ->
         if exc.status_code in (400, 422):
             raise Rejected(exc.message, code=exc.code, status_code=exc.status_code) from None
         raise
-    body = json_body(response, KIND)
+    body = json_body(response, KIND, stored=stored)
     if not isinstance(body, dict):
         raise ResponseUnparseable(f"{KIND} answered with JSON that is not an object: {str(body)[:200]}")
     if body.get("status") not in _OK:
@@ -87,12 +87,12 @@ def call(account: Account, method: str, path: str, *, params=None, json=None) ->
     return body
 
 
-def pages(account: Account, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every row of a paginated list, page after page (a 404 means no rows)."""
+def pages(account: Account, path: str, params: dict[str, Any], *, stored: bool = False) -> Iterator[dict[str, Any]]:
+    """Every row of a paginated list, page after page (a 404 means no rows). `stored`: see `json_body`."""
     page = 1
     while page <= MAX_PAGES:
         try:
-            body = call(account, "GET", path, params=params if page == 1 else {**params, "page": page})
+            body = call(account, "GET", path, params=params if page == 1 else {**params, "page": page}, stored=stored)
         except ResponseStatusError as exc:
             if exc.status_code == 404:
                 return

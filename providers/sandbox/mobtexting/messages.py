@@ -211,15 +211,15 @@ class MessageDesk:
 
     def status(self, tenant: Tenant, params: dict[str, Any], base: str) -> SandboxResponse:
         """`sms/status` by id, cid or mobile (all rows), or by group_id or date (100 a page)."""
-        mono = time.monotonic()
+        mono, nan = time.monotonic(), self.emulator.state.knobs.report_nan
         with self.emulator.lock:
             if params.get("id"):
                 found = tenant.messages.get(str(params["id"]))
-                return ok("OK", [_pull_row(found, mono)] if found else [])
+                return ok("OK", [_pull_row(found, mono, nan)] if found else [])
             for key, index in (("cid", tenant.by_cid), ("mobile", tenant.by_mobile)):
                 if params.get(key):
                     value = str(params[key]) if key == "cid" else digits(params[key])
-                    return ok("OK", [_pull_row(m, mono) for m in index.get(value, [])])
+                    return ok("OK", [_pull_row(m, mono, nan) for m in index.get(value, [])])
             for key, index in (("group_id", tenant.by_group), ("date", tenant.by_date)):
                 if params.get(key):
                     messages = index.get(str(params[key]), [])
@@ -228,7 +228,7 @@ class MessageDesk:
                         page=page_number(params.get("page")),
                         per_page=PULL_PAGE,
                         base=base,
-                        render=lambda chunk: [_pull_row(m, mono) for m in chunk],
+                        render=lambda chunk: [_pull_row(m, mono, nan) for m in chunk],
                     )
         return invalid({"id": ["One of id, mobile, cid, date or group_id is required."]})
 
@@ -372,8 +372,9 @@ def _row(message_id, mobile, status, units, length, custom, submitted_at) -> dic
     }
 
 
-def _pull_row(message: Message, mono: float) -> dict[str, Any]:
-    """One row of `sms/status`: the intermediate status until the report is due [public]."""
+def _pull_row(message: Message, mono: float, nan: bool = False) -> dict[str, Any]:
+    """One row of `sms/status`: the intermediate status until the report is due [public]; its charges NaN when the
+    `report_nan` knob makes the vendor's JSON broken."""
     status, delivered_at = "AWAITING-DLR", ""
     if message.scheduled_until > mono:
         status = "SCHEDULED"
@@ -386,7 +387,7 @@ def _pull_row(message: Message, mono: float) -> dict[str, Any]:
         "units": message.units,
         "service": message.service,
         "length": message.length,
-        "charges": message.units,
+        "charges": float("nan") if nan else message.units,
         "custom": message.custom,
         "custom1": "",
         "location": "India" if is_indian(message.mobile) else "",

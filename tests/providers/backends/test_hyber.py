@@ -402,6 +402,13 @@ POLL_CASES = [
         expected_requests=[req(dr("external/AD-6640-7006"), content_type=None)],
         expected_error=ResponseUnparseable,
     ),
+    PollCase(
+        label="a report with NaN, which is not JSON and could not be stored, is unparseable",
+        query=PollQuery(messages=[MessageRef("AD-6640-7006", PHONE)]),
+        responses={dr("external/AD-6640-7006"): [reply(200, '{"status": 2, "hyber_status": 23011, "price": NaN}')]},
+        expected_requests=[req(dr("external/AD-6640-7006"), content_type=None)],
+        expected_error=ResponseUnparseable,
+    ),
 ]
 
 LOOKUP = dr("external/ref-1")
