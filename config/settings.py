@@ -157,6 +157,13 @@ LOGGING = {
     },
 }
 
+# --- Sign-in throttling (config/login_throttle.py): the API's token endpoint and the admin's login page -----------
+# After this many failed attempts from one address, or for one username, within a window of LOGIN_FAILURE_WINDOW
+# seconds, attempts are refused (429) until the window ends. 0 turns a limit off.
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=20)
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=10)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
+
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -179,6 +186,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Proxies in front of the web server whose X-Forwarded-For names the client (sign-in throttling counts per
+    # client address); 0 trusts none, so that a client cannot pick its address by sending the header itself.
+    "NUM_PROXIES": env.int("TRUSTED_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {

@@ -1,13 +1,19 @@
-"""Project-level views: the OpenAPI schema (generated once per process) and a health check."""
+"""Project-level views: the OpenAPI schema (generated once per process), a health check, and the two sign-in
+views (the API's token endpoint, the admin's login page) with sign-in throttling."""
 
 import threading
+from collections.abc import Mapping
 
+from django.contrib import admin
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 
 from campaigns.ratelimit import redis_client
+from config.login_throttle import REFUSAL, login_failed, login_wait
 
 
 class SchemaView(SpectacularAPIView):
@@ -40,3 +46,34 @@ def healthz(request):
     except Exception as exc:
         problems["redis"] = str(exc)
     return JsonResponse({"ok": not problems, **problems}, status=503 if problems else 200)
+
+
+class TokenView(ObtainAuthToken):
+    """`POST /api/v1/auth/token/` (DRF's): a 429 with Retry-After once the client or the username failed too often."""
+
+    def post(self, request, *args, **kwargs):
+        data = request.data if isinstance(request.data, Mapping) else {}
+        username, password = str(data.get("username") or ""), data.get("password")
+        if (wait := login_wait(request=request, username=username)) is not None:
+            raise Throttled(wait=wait, detail=REFUSAL)
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            if username and password:  # a guess, not a request missing a field
+                login_failed(request=request, username=username)
+            raise
+
+
+def admin_login(request, extra_context=None):
+    """The admin's login page, refusing a sign-in with a 429 once the client or the username failed too often."""
+    if request.method != "POST":
+        return admin.site.login(request, extra_context)
+    username = request.POST.get("username", "")
+    if (wait := login_wait(request=request, username=username)) is not None:
+        minutes = -(-wait // 60)
+        text = f"{REFUSAL} Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        return HttpResponse(text, status=429, content_type="text/plain; charset=utf-8", headers={"Retry-After": wait})
+    response = admin.site.login(request, extra_context)
+    if response.status_code == 200 and username and request.POST.get("password"):  # the form again, with its error
+        login_failed(request=request, username=username)
+    return response

@@ -1,0 +1,57 @@
+"""Sign-in throttling for the two places a password is tried: the API's token endpoint and the admin's login page.
+
+Failed attempts are counted per client address and per username, in fixed windows of `LOGIN_FAILURE_WINDOW`
+seconds, in the shared cache (Redis: every web worker and machine counts into the same counters). Once either count
+reaches its limit (`LOGIN_FAILURES_PER_IP`, `LOGIN_FAILURES_PER_USERNAME`; 0 turns it off), every further attempt is
+refused until the window ends, the right password too: otherwise a guesser would still learn which one is right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+KEY_PREFIX = "login-failures"
+REFUSAL = "Too many failed sign-in attempts from this address or for this username."
+
+
+def login_client_address(request) -> str:
+    """The client's address: REMOTE_ADDR, or, behind `REST_FRAMEWORK["NUM_PROXIES"]` trusted proxies, the address
+    they put in X-Forwarded-For (DRF's rule); an X-Forwarded-For that no trusted proxy wrote is ignored."""
+    return BaseThrottle().get_ident(request) or "unknown"
+
+
+def login_wait(*, request, username: str) -> int | None:
+    """Seconds until the client or the username may try again, or None when neither is over its limit."""
+    counters = _counters(request, username)
+    counts = cache.get_many([key for key, _ in counters])
+    if any(limit and counts.get(key, 0) >= limit for key, limit in counters):
+        window = settings.LOGIN_FAILURE_WINDOW
+        return max(1, math.ceil(window - time.time() % window))
+    return None
+
+
+def login_failed(*, request, username: str) -> None:
+    """Count a failed attempt against the client's address and the username (atomically, in Redis)."""
+    for key, limit in _counters(request, username):
+        if limit:
+            cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
+            try:
+                cache.incr(key)
+            except ValueError:  # the window's key expired in between: this failure opens the next one
+                cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW)
+
+
+def _counters(request, username: str) -> list[tuple[str, int]]:
+    window = int(time.time() // settings.LOGIN_FAILURE_WINDOW)
+    # Usernames are hashed (any length or character fits a key) and folded in case ("Admin" is tried as "admin").
+    user = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+    return [
+        (f"{KEY_PREFIX}:ip:{login_client_address(request)}:{window}", settings.LOGIN_FAILURES_PER_IP),
+        (f"{KEY_PREFIX}:user:{user}:{window}", settings.LOGIN_FAILURES_PER_USERNAME),
+    ]

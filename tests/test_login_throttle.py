@@ -1,0 +1,101 @@
+"""Password guessing is throttled at the two sign-in places: the API's token endpoint and the admin's login page.
+Failures count per client address and per username in Redis; past the limit, a 429 with Retry-After, whatever
+the password."""
+
+import itertools
+
+import pytest
+
+from django.contrib.auth import get_user_model
+from django.test import Client
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+TOKEN_URL = "/api/v1/auth/token/"
+_addresses = itertools.count(1)
+
+
+@pytest.fixture
+def address():
+    """A client address of the test's own: the counters live in Redis, which the session's tests share."""
+    return f"10.20.30.{next(_addresses)}"
+
+
+@pytest.fixture
+def limits(settings):
+    settings.LOGIN_FAILURES_PER_IP = 5
+    settings.LOGIN_FAILURES_PER_USERNAME = 3
+    settings.LOGIN_FAILURE_WINDOW = 600
+    return settings
+
+
+def _user(name: str, **extra):
+    return get_user_model().objects.create_user(name, password=PASSWORD, **extra)
+
+
+def test_the_token_endpoint_refuses_a_username_guessed_too_often(limits, address):
+    name = f"ops-{address}"
+    _user(name)
+    api = APIClient(REMOTE_ADDR=address)
+    for _ in range(3):
+        assert api.post(TOKEN_URL, {"username": name, "password": "guess"}).status_code == 400
+
+    refused = APIClient(REMOTE_ADDR="10.99.0.1").post(TOKEN_URL, {"username": name, "password": PASSWORD})
+
+    assert refused.status_code == 429, refused.content
+    assert 0 < int(refused["Retry-After"]) <= 600
+    assert "Too many failed sign-in attempts" in refused.json()["detail"]
+    other = _user(f"{name}-2")
+    assert api.post(TOKEN_URL, {"username": other.username, "password": PASSWORD}).status_code == 200
+
+
+def test_the_token_endpoint_refuses_an_address_guessing_many_usernames(limits, address):
+    api = APIClient(REMOTE_ADDR=address)
+    for n in range(5):
+        assert api.post(TOKEN_URL, {"username": f"nobody-{address}-{n}", "password": "guess"}).status_code == 400
+    user = _user(f"real-{address}")
+
+    assert api.post(TOKEN_URL, {"username": user.username, "password": PASSWORD}).status_code == 429
+    answer = APIClient(REMOTE_ADDR="10.99.0.2").post(TOKEN_URL, {"username": user.username, "password": PASSWORD})
+    assert answer.status_code == 200 and answer.json()["token"]
+
+
+def test_a_forwarded_for_header_does_not_give_a_new_address_unless_a_proxy_is_trusted(limits, address):
+    api = APIClient(REMOTE_ADDR=address)
+    for n in range(5):
+        forged = {"HTTP_X_FORWARDED_FOR": f"192.0.2.{n}"}
+        assert api.post(TOKEN_URL, {"username": f"x-{address}-{n}", "password": "guess"}, **forged).status_code == 400
+    assert api.post(TOKEN_URL, {"username": f"y-{address}", "password": "guess"}).status_code == 429
+
+
+def test_a_request_missing_a_field_is_not_counted_as_a_guess(limits, address):
+    api = APIClient(REMOTE_ADDR=address)
+    for _ in range(6):
+        assert api.post(TOKEN_URL, {"username": f"u-{address}"}).status_code == 400
+    user = _user(f"u-{address}")
+    assert api.post(TOKEN_URL, {"username": user.username, "password": PASSWORD}).status_code == 200
+
+
+def test_the_admin_login_page_refuses_a_username_guessed_too_often(limits, address):
+    staff = _user(f"staff-{address}", is_staff=True)
+    browser = Client(REMOTE_ADDR=address)
+    for _ in range(3):
+        page = browser.post("/admin/login/", {"username": staff.username, "password": "guess"})
+        assert page.status_code == 200 and b"correct username and password" in page.content
+
+    refused = browser.post("/admin/login/", {"username": staff.username, "password": PASSWORD})
+
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 600
+    assert "Too many failed sign-in attempts" in refused.content.decode()
+    assert "_auth_user_id" not in browser.session
+    assert browser.get("/admin/login/").status_code == 200, "the page itself still shows"
+
+
+def test_a_successful_admin_sign_in_is_not_counted(limits, address):
+    staff = _user(f"boss-{address}", is_staff=True)
+    for _ in range(4):
+        browser = Client(REMOTE_ADDR=address)
+        assert browser.post("/admin/login/", {"username": staff.username, "password": PASSWORD}).status_code == 302
