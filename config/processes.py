@@ -114,16 +114,19 @@ class WorkerProcess:
 
 
 class WebServer:
-    """Herald's web app (webhooks, API, admin) in gunicorn as in production: `workers` × `threads`,
-    persistent database connections."""
+    """Herald's web app (webhooks, API, admin) in gunicorn as in production (config/gunicorn.conf.py): `workers` ×
+    `threads`, persistent database connections; `access_log` writes its request lines to the log too."""
 
-    def __init__(self, env: dict[str, str], *, log_path: Path, workers: int = 2, threads: int = 8):
+    def __init__(
+        self, env: dict[str, str], *, log_path: Path, workers: int = 2, threads: int = 8, access_log: bool = False
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "HERALD_PUBLIC_URL": self.url, "CONN_MAX_AGE": "60"}
         self.log_path = log_path
         self.workers = workers
         self.threads = threads
+        self.access_log = access_log
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -136,9 +139,10 @@ class WebServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers",
-                 str(self.workers), "--threads", str(self.threads), "--worker-class", "gthread", "--log-level",
-                 "warning"],
+                [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi", "--bind",
+                 f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads),
+                 "--worker-class", "gthread", "--log-level", "warning",
+                 *(["--access-logfile", "-"] if self.access_log else [])],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 30

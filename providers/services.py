@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.deletion import StillUsed, protected_users
+from config.log import redact_url_secrets
 from providers import dlt
 from providers.backends import get_backend
 from providers.backends.base import BackendError, CheckResult, ConfigError
@@ -49,12 +50,9 @@ def provider_account_webhook_url(*, account: ProviderAccount, user) -> str:
     opt-outs for the account, so it is given whole only to who may change the account (to paste it in the vendor's
     console); anyone who may only look at the account sees it masked."""
     url = account.webhook_url
-    if "?secret=" not in url or (user is not None and user.has_perm("providers.change_provideraccount")):
+    if user is not None and user.has_perm("providers.change_provideraccount"):
         return url
-    return url.split("?secret=", 1)[0] + "?secret=" + WEBHOOK_SECRET_MASK
-
-
-WEBHOOK_SECRET_MASK = "••••••"
+    return redact_url_secrets(url)
 
 
 def credentials_merge(*, current: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """What the web server logs never carries a webhook secret: Octopush, Devino and Hyber authenticate their
-delivery reports with the ?secret= of our webhook URL, and the server logs each request line."""
+delivery reports with the ?secret= of our webhook URL, and the server logs each request line: runserver, as
+`make run` serves Herald, and gunicorn with its access log on, as README's production command runs it."""
 
 import subprocess
 import sys
@@ -8,7 +9,8 @@ import time
 import pytest
 import requests
 
-from config.processes import ROOT, free_port
+from config.log import URL_SECRET_MASK
+from config.processes import ROOT, WebServer, free_port
 from tests.conftest import _end_server_connections
 from tests.factories import ProviderAccountFactory
 
@@ -39,9 +41,28 @@ def runserver(base_worker_env, transactional_db, tmp_path):
         _end_server_connections()
 
 
+@pytest.fixture
+def gunicorn(base_worker_env, transactional_db, tmp_path):
+    """gunicorn with config/gunicorn.conf.py and `--access-logfile -`, on the test database; yields (url, its log)."""
+    server = WebServer(base_worker_env, log_path=tmp_path / "gunicorn.log", workers=1, threads=2, access_log=True)
+    try:
+        yield server.start().url, server.log_path
+    finally:
+        server.stop()
+        _end_server_connections()
+
+
 @pytest.mark.parametrize("kind", ["octopush", "devino", "hyber"])
 def test_the_request_log_masks_the_webhook_secret(runserver, kind):
-    url, log_path = runserver
+    _check_request_log(*runserver, kind)
+
+
+@pytest.mark.parametrize("kind", ["octopush", "hyber"])
+def test_gunicorns_access_log_masks_the_webhook_secret(gunicorn, kind):
+    _check_request_log(*gunicorn, kind)
+
+
+def _check_request_log(url, log_path, kind):
     account = ProviderAccountFactory(kind=kind)
     path = f"/hooks/{kind}/{account.uuid}/?secret={account.webhook_secret}"
     response = requests.post(url + path, data=b"[]", headers={"Content-Type": "application/json"}, timeout=10)
@@ -50,5 +71,5 @@ def test_the_request_log_masks_the_webhook_secret(runserver, kind):
     while f"/hooks/{kind}/{account.uuid}/" not in log_path.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     logged = log_path.read_text()
-    assert f"/hooks/{kind}/{account.uuid}/?secret=••••" in logged, logged[-2000:]
+    assert f"/hooks/{kind}/{account.uuid}/?secret={URL_SECRET_MASK}" in logged, logged[-2000:]
     assert account.webhook_secret not in logged
