@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "contacts",
     "providers",
     "campaigns",
+    "config",  # config/admin.py: the API tokens' admin page, without their keys (after rest_framework.authtoken)
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,59 @@
+"""The admin's API tokens page never shows a key in full, except once, to the person who just created it; staff
+still create and revoke tokens there."""
+
+import pytest
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+pytestmark = pytest.mark.django_db
+
+TOKENS = "/admin/authtoken/tokenproxy/"
+
+
+@pytest.fixture
+def staff(client):
+    user = get_user_model().objects.create_superuser("root", password="x")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def token():
+    return Token.objects.create(user=get_user_model().objects.create_user("integrator", password="x"))
+
+
+def test_the_token_list_and_pages_show_the_key_masked(staff, token):
+    pages = {
+        "list": staff.get(TOKENS),
+        "change": staff.get(f"{TOKENS}{token.user_id}/change/"),
+        "delete": staff.get(f"{TOKENS}{token.user_id}/delete/"),
+        "user's delete": staff.get(f"/admin/auth/user/{token.user_id}/delete/"),
+    }
+    for name, page in pages.items():
+        assert page.status_code == 200, name
+        assert token.key not in page.content.decode(), f"the {name} page shows the key"
+    assert f"{token.key[:4]}••••" in pages["list"].content.decode()
+    assert "integrator" in pages["list"].content.decode()
+
+
+def test_a_new_token_is_shown_once_to_who_created_it_and_then_masked(staff):
+    user = get_user_model().objects.create_user("newcomer", password="x")
+
+    created = staff.post(f"{TOKENS}add/", {"user": user.pk}, follow=True)
+
+    key = Token.objects.get(user=user).key
+    assert created.status_code == 200
+    assert created.content.decode().count(key) == 1, "the new key is shown, once"
+    assert "it will not be shown again" in created.content.decode()
+    again = staff.get(TOKENS).content.decode() + staff.get("/admin/").content.decode()  # the list, recent actions
+    assert key not in again and f"{key[:4]}••••" in again
+    assert not LogEntry.objects.filter(object_repr__contains=key).exists()
+
+
+def test_staff_revoke_a_token(staff, token):
+    answer = staff.post(f"{TOKENS}{token.user_id}/delete/", {"post": "yes"})
+
+    assert answer.status_code == 302
+    assert not Token.objects.filter(key=token.key).exists()
