@@ -406,7 +406,17 @@ def scrub(text: str, secrets: list[str]) -> str:
     form (`%2F`, `+`) or as HTML (`&amp;`)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = _secret_pattern(secret).sub("••••", text)
+            text = _cut_secret_masked(_secret_pattern(secret).sub("••••", text), secret)
+    return text
+
+
+def _cut_secret_masked(text: str, secret: str) -> str:
+    """A text cut to a length (a vendor's body quoted to 200 characters) may end inside a secret: the first 4 or
+    more characters of it before the cut (and a closing quote or ellipsis) are masked too."""
+    body = text.rstrip("'\"…")
+    for length in range(min(len(secret) - 1, len(body)), 3, -1):
+        if body.endswith(secret[:length]):
+            return body[:-length] + "••••" + text[len(body) :]
     return text
 
 

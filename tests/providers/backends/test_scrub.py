@@ -37,3 +37,16 @@ def test_a_secret_is_masked_however_it_is_quoted(secret, form):
 def test_other_text_is_left_as_it_is():
     text = 'nothing secret here: {"a": "b\\/c", "q": "x%2Fy+z"}'
     assert scrub(text, ['K3y/0123"456\\789', ""]) == text
+
+
+@pytest.mark.parametrize("cut", [4, 9, len(SECRETS[1]) - 1])
+def test_a_secret_cut_by_a_quoted_texts_length_is_masked_too(cut):
+    """A vendor body quoted to its first 200 characters (ResponseUnparseable's message) may end inside the key."""
+    secret = SECRETS[1]
+    body = ("x" * 180 + "key=" + secret + " and more")[: 184 + cut]
+    assert scrub(f"answered HTTP 200: {body!r}", [secret]) == f"answered HTTP 200: '{'x' * 180}key=••••'"
+    assert scrub(f"answered: {body}…", [secret]) == f"answered: {'x' * 180}key=••••…"
+
+
+def test_text_that_ends_with_fewer_than_four_characters_of_a_secret_is_left_as_it_is():
+    assert scrub("the answer ended: clé", [SECRETS[1]]) == "the answer ended: clé"
