@@ -27,7 +27,7 @@ class Users:
     def __str__(self) -> str:
         meta = self.model._meta
         noun = meta.verbose_name if self.count == 1 else meta.verbose_name_plural
-        many = f"over {MOST:,}" if self.count > MOST else f"{self.count:,}"
+        many = counted_text(self.count)
         names = ", ".join(str(obj) for obj in self.sample[:3]) + (", …" if self.count > 3 else "")
         return f"{many} {noun} ({names})"
 
@@ -46,6 +46,27 @@ def protected_users(obj: models.Model) -> list[Users]:
         if count:
             users.append(Users(relation.related_model, count, list(rows.order_by()[:3])))
     return sorted(users, key=lambda u: str(u.model._meta.verbose_name))
+
+
+def deleted_with(objs: list[models.Model]) -> dict[type[models.Model], int]:
+    """What goes with `objs` (their CASCADE relations, one level), by model, counted up to MOST + 1 each: for a
+    delete page's summary, in place of Django's list of every row, which loads them all (an account's delivery
+    reports nobody matched, for one)."""
+    counts: dict[type[models.Model], int] = {}
+    for relation in objs[0]._meta.get_fields(include_hidden=True) if objs else ():
+        if not (
+            relation.auto_created and not relation.concrete and getattr(relation, "on_delete", None) is models.CASCADE
+        ):
+            continue
+        rows = relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": objs})
+        count = rows[: MOST + 1].count()
+        if count:
+            counts[relation.related_model] = counts.get(relation.related_model, 0) + count
+    return counts
+
+
+def counted_text(count: int) -> str:
+    return f"over {MOST:,}" if count > MOST else f"{count:,}"
 
 
 def used_by_text(model: type[models.Model] | None, users: list[Users]) -> str:

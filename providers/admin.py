@@ -9,11 +9,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from config.admin_mixins import UniqueRaceAdmin
-from config.deletion import protected_users
+from config.deletion import counted_text, deleted_with, protected_users
 from providers import dlt, services, sync
 from providers.backends.base import BackendError
 from providers.forms import DltTemplateForm, ProviderAccountForm, SenderForm
@@ -44,12 +44,33 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
     def get_deleted_objects(self, objs, request):
         """An account that campaigns, frames or messages still use is listed as protected by them, counted
-        (Django's own list would load every one of its messages, millions of them)."""
+        (Django's own list would load every one of its messages, millions of them). One nothing uses goes with its
+        senders, templates and delivery reports, summarised counted for the same reason (config.deletion)."""
         accounts = list(objs)
         protected = [f"{account}: {users}" for account in accounts for users in protected_users(account)]
         if protected:
             return [], {}, set(), protected
-        return super().get_deleted_objects(accounts, request)
+        going = deleted_with(accounts)
+        listed = [
+            format_html(
+                'Provider account: <a href="{}">{}</a>',
+                reverse("admin:providers_provideraccount_change", args=[a.pk]),
+                a,
+            )
+            for a in accounts
+        ]
+        summary = {"provider accounts": f"{len(accounts):,}"} | {
+            str(model._meta.verbose_name_plural): counted_text(count) for model, count in going.items()
+        }
+        # What the account owns here (senders, DLT templates) needs the permission to delete it; the delivery
+        # reports kept about it are records that go with it (nobody may delete them one by one).
+        perms_needed = {
+            str(model._meta.verbose_name)
+            for model in going
+            if model._meta.app_label == ProviderAccount._meta.app_label
+            and not request.user.has_perm(f"{model._meta.app_label}.delete_{model._meta.model_name}")
+        }
+        return listed, summary, perms_needed, []
 
     def get_readonly_fields(self, request, obj=None):
         # The kind decides the webhook URL and the backend: fixed once the account exists.

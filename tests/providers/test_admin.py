@@ -154,3 +154,42 @@ def test_a_key_typed_with_a_line_break_is_an_error_on_its_field_not_a_crash(clie
     assert response.status_code == 200
     assert "line break" in str(response.context["adminform"].form.errors["api_key"])
     assert not ProviderAccount.objects.exists()
+
+
+def test_deleting_an_account_with_many_unmatched_reports_summarises_them_and_deletes(client):
+    """Delivery reports nobody matched go with their account; the delete page counts them rather than listing each
+    (Django's list loads them all, and, the reports being read-only records, refused the delete outright)."""
+    from campaigns.models import StatusEvent
+    from tests.factories import StatusEventFactory
+
+    account = ProviderAccountFactory(name="Old Octo")
+    SenderFactory(account=account)
+    StatusEventFactory.create_batch(25, account=account)
+    url = f"/admin/providers/provideraccount/{account.pk}/delete/"
+
+    page = client.get(url)
+    html = page.content.decode()
+
+    assert page.status_code == 200 and "Old Octo" in html
+    assert "25" in html and "status events" in html.lower() and html.count("pm-") == 0, "counted, not listed"
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not ProviderAccount.objects.filter(pk=account.pk).exists()
+    assert not StatusEvent.objects.filter(account_id=account.pk).exists()
+
+
+def test_deleting_an_account_needs_the_permission_to_delete_its_senders():
+    """As Django's own delete page does: the senders go with the account, so deleting it needs their permission."""
+    from tests.factories import UserFactory
+
+    account = ProviderAccountFactory(name="Old Octo")
+    SenderFactory(account=account)
+    staff = UserFactory(
+        is_staff=True, permissions=["providers.view_provideraccount", "providers.delete_provideraccount"]
+    )
+    url = f"/admin/providers/provideraccount/{account.pk}/delete/"
+
+    html = admin_client_for(staff).get(url).content.decode()
+
+    assert "Cannot delete provider account" in html and "<li>sender</li>" in html
+    assert admin_client_for(staff).post(url, {"post": "yes"}).status_code == 403
+    assert ProviderAccount.objects.filter(pk=account.pk).exists()
