@@ -8,6 +8,7 @@ CampaignAdmin (campaigns/admin.py) routes them through `get_urls`.
 
 from __future__ import annotations
 
+import copy
 import csv
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Q
+from django.forms.models import construct_instance
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
@@ -38,7 +40,7 @@ from campaigns.selectors import (
     contact_message_history,
     failure_words,
 )
-from campaigns.services.editing import campaign_check, recurring_send_at_problem
+from campaigns.services.editing import campaign_check, recurring_send_at_problem, scheduled_edit_errors
 from contacts.audience import AudienceSpec
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -125,6 +127,12 @@ class CampaignForm(forms.ModelForm):
             )
             if problem:
                 self.add_error("send_at", problem)
+        if self.instance.pk and not self.errors:
+            # A scheduled campaign is held to launching's checks when saved (scheduled_edit_errors), on the edited
+            # values: a copy of the campaign takes them, as the save would (the form's own instance takes them later).
+            edited = construct_instance(self, copy.copy(self.instance))
+            for field, problems in scheduled_edit_errors(campaign=edited, audience=self.audience()).items():
+                self.add_error(field if field in self.fields else NON_FIELD_ERRORS, problems)
         return cleaned
 
     def audience(self) -> AudienceSpec:

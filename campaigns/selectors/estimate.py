@@ -68,6 +68,14 @@ class Estimate:
             "ok": not self.problems,
         }
 
+    def errors(self) -> dict[str, list[str]]:
+        """The problems by field, as a ValidationError takes them (what launching, and saving a scheduled
+        campaign, refuse with)."""
+        errors: dict[str, list[str]] = {}
+        for problem in self.problems:
+            errors.setdefault(problem.field, []).append(problem.message)
+        return errors
+
 
 def campaign_audience_spec(campaign: Campaign, audience: AudienceSpec | None = None) -> AudienceSpec:
     """Who the campaign is for, and what their suppressions are checked against.
@@ -183,12 +191,14 @@ def promotional_window_closed_until(*, campaign: Campaign, at: datetime) -> date
         return None
 
 
-def _identical_text_excess(campaign: Campaign, spec: AudienceSpec) -> int:
-    """Recipients who already got this text from this sender 6 times in the last hour."""
+def _identical_text_excess(campaign: Campaign, spec: AudienceSpec, at: datetime) -> int:
+    """Recipients who already got this text from this sender 6 times in the hour before `at` (when it sends): none
+    for a campaign that sends over an hour from now."""
     if not campaign.sender_id or not campaign.text or text_variables(campaign.text):
         return 0
+    since = at - timedelta(hours=1)
     recent = Message.objects.filter(
-        campaign__sender_id=campaign.sender_id, text=campaign.text, submitted_at__gt=timezone.now() - timedelta(hours=1)
+        campaign__sender_id=campaign.sender_id, text=campaign.text, submitted_at__gt=since
     ).exclude(campaign_id=campaign.pk or 0)
     if not recent.exists():  # the common case, answered without reading the audience
         return 0
@@ -198,10 +208,17 @@ def _identical_text_excess(campaign: Campaign, spec: AudienceSpec) -> int:
             f"""SELECT count(*) FROM (
                     SELECT m.address FROM campaigns_message m JOIN campaigns_campaign c ON c.id = m.campaign_id
                     WHERE c.sender_id = %s AND c.id <> %s AND m.text = %s
-                      AND m.submitted_at > now() - interval '1 hour'
+                      AND m.submitted_at > %s
                       AND m.address IN (SELECT address FROM ({sql}) a WHERE a.status = 'pending')
                     GROUP BY m.address HAVING count(*) >= %s) over_limit""",
-            [campaign.sender_id, campaign.pk or 0, campaign.text, *params, settings.IDENTICAL_TEXT_LIMIT_PER_HOUR],
+            [
+                campaign.sender_id,
+                campaign.pk or 0,
+                campaign.text,
+                since,
+                *params,
+                settings.IDENTICAL_TEXT_LIMIT_PER_HOUR,
+            ],
         )
         return cursor.fetchone()[0]
 
@@ -328,7 +345,7 @@ def campaign_estimate(
         estimate.text_sample = render(text, contact_values(sample))[0] if sample else text
         estimate.missing_variables = _missing_variables(spec, text_variables(text))
     if not spec.is_empty:
-        excess = _identical_text_excess(campaign, spec)
+        excess = _identical_text_excess(campaign, spec, max(at, campaign.send_at or at))
         if excess:
             problems.append(
                 Problem("text", f"{excess} recipients already got this text from {campaign.sender.name} "
@@ -348,6 +365,9 @@ def campaign_estimate(
     return estimate
 
 
-def campaign_preflight(*, campaign: Campaign, at: datetime | None = None) -> Estimate:
-    """The estimate's checks, as launch runs them: every problem, without counting the audience."""
-    return campaign_estimate(campaign=campaign, at=at, counts=False)
+def campaign_preflight(
+    *, campaign: Campaign, at: datetime | None = None, audience: AudienceSpec | None = None
+) -> Estimate:
+    """The estimate's checks, as launch runs them: every problem, without counting the audience. `audience` as for
+    campaign_estimate (a form's audience, not saved yet)."""
+    return campaign_estimate(campaign=campaign, at=at, audience=audience, counts=False)

@@ -13,7 +13,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message
-from campaigns.selectors import TEMPLATE_OF_ANOTHER_ACCOUNT
+from campaigns.selectors import TEMPLATE_OF_ANOTHER_ACCOUNT, campaign_preflight
+from contacts.audience import AudienceSpec
 from contacts.services import segments_keep, tags_keep
 
 EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
@@ -70,7 +71,20 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
             campaign.state_reason = scheduled_reason(at=campaign.send_at, recurring=bool(campaign.recurrence))
     campaign.save()
     _relations_set(campaign, relations)
+    if errors := scheduled_edit_errors(campaign=campaign):
+        raise ValidationError(errors)  # rolls the save back
     return campaign
+
+
+def scheduled_edit_errors(*, campaign: Campaign, audience: AudienceSpec | None = None) -> dict[str, list[str]]:
+    """What launching would refuse in a scheduled campaign (a recurring one too) as edited, by field: beat launches
+    it at its send time, when nobody is there to fix it, so an edit it could not be launched with is refused now.
+    Nothing for a draft (saved half-done, checked when launched) nor for one whose send time was cleared (it goes
+    back to draft). `campaign` holds the edited values, saved or not; `audience` is its audience when its relations
+    are not saved yet (an admin form's), as for campaign_estimate."""
+    if campaign.state != Campaign.State.SCHEDULED or campaign.send_at is None:
+        return {}
+    return campaign_preflight(campaign=campaign, audience=audience).errors()
 
 
 def recurring_send_at_problem(*, campaign: Campaign, send_at: datetime | None, recurrence: str) -> str:

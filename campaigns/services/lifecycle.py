@@ -50,11 +50,7 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
     campaign = _locked(campaign_id)
     if campaign.state not in (State.DRAFT, State.SCHEDULED):
         raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be launched."})
-    report = campaign_preflight(campaign=campaign, at=now)
-    if report.problems:
-        errors: dict[str, list[str]] = {}
-        for problem in report.problems:
-            errors.setdefault(problem.field, []).append(problem.message)
+    if errors := campaign_preflight(campaign=campaign, at=now).errors():
         raise ValidationError(errors)
     if campaign.recurrence:
         # Never sent itself: at each send time beat's tick sends a run of it (schedule.campaigns_launch_due), the

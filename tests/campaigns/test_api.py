@@ -112,7 +112,11 @@ class TestCampaigns:
 
     def test_a_scheduled_campaign_follows_its_send_time_and_goes_back_to_draft_without_one(self, api):
         """Cleared, the send time left the campaign 'scheduled' for ever: the beat launches by send time."""
-        campaign = CampaignFactory(state=Campaign.State.SCHEDULED, send_at=timezone.now() + timedelta(hours=2))
+        account = free_text_account()  # a campaign launching accepts: a scheduled one is held to its checks
+        campaign = CampaignFactory(
+            account=account, sender=SenderFactory(account=account), tags=[ContactFactory(tags=[TagFactory()]).tags.get()],
+            state=Campaign.State.SCHEDULED, send_at=timezone.now() + timedelta(hours=2),
+        )  # fmt: skip
         later = timezone.now() + timedelta(days=1)
 
         response = api.patch(f"/api/v1/campaigns/{campaign.pk}/", {"send_at": later.isoformat()}, format="json")

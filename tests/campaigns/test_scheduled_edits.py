@@ -1,0 +1,173 @@
+"""Editing a scheduled campaign: beat launches it at its send time, when nobody is there to fix it, so a save it
+could not be launched with is refused then and there (API and admin), with launching's words on their fields."""
+
+from datetime import timedelta
+
+import pytest
+
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from contacts.models import Tag
+from tests.factories import (
+    CampaignFactory,
+    ContactFactory,
+    DltTemplateFactory,
+    MessageFactory,
+    ProviderAccountFactory,
+    SenderFactory,
+    TagFactory,
+    UserFactory,
+    admin_client_for,
+    api_client_for,
+)
+
+pytestmark = pytest.mark.django_db
+
+STOP = "Spring sale: -20% on everything. STOP au 30101"
+
+
+def scheduled(state=Campaign.State.SCHEDULED, **fields) -> Campaign:
+    """A promotional Octopush campaign to two people, tomorrow, that launching accepts as it is."""
+    account = ProviderAccountFactory(kind="octopush")
+    news, _ = Tag.objects.get_or_create(name="news")
+    ContactFactory(tags=[news])
+    ContactFactory(tags=[news])
+    fields = {"text": STOP, "purpose": "promotional", "send_at": timezone.now() + timedelta(days=1), **fields}
+    return CampaignFactory(account=account, sender=SenderFactory(account=account, country="FR"), tags=[news],
+                           state=state, **fields)  # fmt: skip
+
+
+def api():
+    return api_client_for(UserFactory(superuser=True))
+
+
+# Each edit makes the campaign one that launching refuses, on the field named.
+EDITS = {
+    "text the vendor refuses": ({"text": "Spring sale: -20% on everything."}, "text", "STOP au XXXXX"),
+    "deadline before the send time": ({"send_by": "2001-01-01T10:00:00Z"}, "send_by", "send-by deadline"),
+    "nobody to send to": ({"tags": ["empty"]}, "tags", "No one to send to"),
+    "frame over the vendor's limit": ({"frame_size": 5000}, "frame_size", "at most 500"),
+}
+
+
+class TestApi:
+    @pytest.mark.parametrize(("edit", "field", "words"), EDITS.values(), ids=EDITS.keys())
+    def test_an_edit_launching_would_refuse_is_a_400_on_its_field_and_changes_nothing(self, edit, field, words):
+        campaign = scheduled()
+        TagFactory(name="empty")
+        response = api().patch(f"/api/v1/campaigns/{campaign.pk}/", edit, format="json")
+        assert response.status_code == 400, response.json()
+        assert words in " ".join(response.json()[field])
+        saved = Campaign.objects.get(pk=campaign.pk)
+        assert (saved.text, saved.send_by, saved.frame_size, saved.state) == (STOP, None, None, "scheduled")
+        assert [t.name for t in saved.tags.all()] == ["news"]
+
+    def test_a_put_is_checked_as_a_patch_is(self):
+        campaign = scheduled()
+        client = api()
+        body = client.get(f"/api/v1/campaigns/{campaign.pk}/").json()
+        response = client.put(f"/api/v1/campaigns/{campaign.pk}/", {**body, "text": "Sale!"}, format="json")
+        assert response.status_code == 400
+        assert "text" in response.json()
+
+    def test_a_recurring_campaign_is_checked_too(self):
+        campaign = scheduled(recurrence="daily")
+        response = api().patch(f"/api/v1/campaigns/{campaign.pk}/", {"text": "Sale!"}, format="json")
+        assert response.status_code == 400
+        assert "text" in response.json()
+
+    def test_an_account_switched_off_is_named_when_the_campaign_is_saved(self):
+        campaign = scheduled()
+        campaign.account.is_active = False
+        campaign.account.save()
+        response = api().patch(f"/api/v1/campaigns/{campaign.pk}/", {"name": "Spring"}, format="json")
+        assert response.status_code == 400
+        assert "not active" in " ".join(response.json()["account"])
+
+    def test_a_dlt_template_the_text_no_longer_matches(self):
+        account = ProviderAccountFactory(kind="mobtexting")
+        sender = SenderFactory(account=account)
+        template = DltTemplateFactory(account=account, senders=[sender], body="Your OTP is {#var#}. - Herald")
+        news = TagFactory(name="news")
+        ContactFactory(tags=[news])
+        campaign = CampaignFactory(account=account, sender=sender, template=template, text="Your OTP is 4711. - Herald",
+                                   tags=[news], state="scheduled", send_at=timezone.now() + timedelta(hours=3))  # fmt: skip
+        client = api()
+        assert client.patch(f"/api/v1/campaigns/{campaign.pk}/", {"name": "OTP"}, format="json").status_code == 200
+        response = client.patch(f"/api/v1/campaigns/{campaign.pk}/", {"text": "Your code: 4711"}, format="json")
+        assert response.status_code == 400
+        assert "text" in response.json()
+
+    def test_a_good_edit_is_saved_and_a_draft_is_saved_half_done(self):
+        campaign = scheduled()
+        response = api().patch(f"/api/v1/campaigns/{campaign.pk}/", {"text": STOP + " !"}, format="json")
+        assert (response.status_code, response.json()["text"]) == (200, STOP + " !")
+        draft = scheduled(state=Campaign.State.DRAFT)
+        response = api().patch(f"/api/v1/campaigns/{draft.pk}/", {"text": "Sale!", "tags": []}, format="json")
+        assert (response.status_code, response.json()["text"]) == (200, "Sale!")
+
+    def test_clearing_the_send_time_of_a_broken_one_makes_it_a_draft(self):
+        """The way out for someone who means to fix it later: a draft is not checked."""
+        campaign = scheduled()
+        response = api().patch(f"/api/v1/campaigns/{campaign.pk}/", {"text": "Sale!", "send_at": None}, format="json")
+        assert (response.status_code, response.json()["state"]) == (200, "draft")
+
+
+def test_texts_sent_in_the_last_hour_do_not_stop_a_campaign_sent_tomorrow():
+    """The seventh identical text within the hour is refused when it would go out within that hour, not when the
+    campaign is scheduled for tomorrow (the check looks at the hour before its send time)."""
+    campaign = scheduled(purpose="service", text="Flash sale today only")
+    earlier = CampaignFactory(account=campaign.account, sender=campaign.sender, text=campaign.text)
+    someone = campaign.tags.get().contacts.first()
+    for _ in range(6):
+        MessageFactory(campaign=earlier, contact=None, account=campaign.account, address=someone.phone,
+                       text=campaign.text, status="delivered", submitted_at=timezone.now())  # fmt: skip
+    client = api()
+    assert client.patch(f"/api/v1/campaigns/{campaign.pk}/", {"name": "Flash"}, format="json").status_code == 200
+    soon = (timezone.now() + timedelta(minutes=20)).isoformat()
+    response = client.patch(f"/api/v1/campaigns/{campaign.pk}/", {"send_at": soon}, format="json")
+    assert "already got this text" in " ".join(response.json()["text"])
+
+
+def admin_form(campaign: Campaign, **fields) -> dict:
+    """The change form as the browser posts it."""
+    at = timezone.localtime(campaign.send_at)
+    data = {
+        "name": campaign.name, "channel": campaign.channel, "purpose": campaign.purpose,
+        "account": campaign.account_id, "sender": campaign.sender_id, "template": campaign.template_id or "",
+        "text": campaign.text, "tags_operator": "any", "tags": [t.pk for t in campaign.tags.all()],
+        "recurrence": campaign.recurrence, "send_at_0": f"{at:%Y-%m-%d}", "send_at_1": f"{at:%H:%M:%S}",
+        "send_by_0": "", "send_by_1": "", "smooth_minutes": "", "frame_size": "",
+    }  # fmt: skip
+    return {**data, **fields}
+
+
+class TestAdmin:
+    def test_an_edit_launching_would_refuse_is_shown_on_its_field_and_not_saved(self):
+        campaign = scheduled()
+        url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        response = admin_client_for().post(url, admin_form(campaign, text="Spring sale!", frame_size="5000"))
+        assert response.status_code == 200
+        errors = response.context["adminform"].form.errors
+        assert "STOP au XXXXX" in " ".join(errors["text"]) and "at most 500" in " ".join(errors["frame_size"])
+        assert Campaign.objects.get(pk=campaign.pk).text == STOP
+
+    def test_an_audience_emptied_in_the_form_is_refused(self):
+        campaign = scheduled()
+        url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        response = admin_client_for().post(url, admin_form(campaign, tags=[TagFactory(name="empty").pk]))
+        assert "No one to send to" in " ".join(response.context["adminform"].form.errors["tags"])
+        assert [t.name for t in Campaign.objects.get(pk=campaign.pk).tags.all()] == ["news"]
+
+    def test_a_good_edit_is_saved_and_a_draft_is_saved_half_done(self):
+        client = admin_client_for()
+        campaign = scheduled()
+        url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        assert client.post(url, admin_form(campaign, text=STOP + " !")).status_code == 302
+        assert Campaign.objects.get(pk=campaign.pk).text == STOP + " !"
+        draft = scheduled(state=Campaign.State.DRAFT)
+        url = reverse("admin:campaigns_campaign_change", args=[draft.pk])
+        assert client.post(url, admin_form(draft, text="Sale!")).status_code == 302
+        assert Campaign.objects.get(pk=draft.pk).text == "Sale!"
