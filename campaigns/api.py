@@ -92,12 +92,23 @@ class EstimateSerializer(serializers.Serializer):
     sendable = serializers.IntegerField(help_text="The audience minus the suppressed.")
     suppressed = serializers.DictField(child=serializers.IntegerField(), help_text="Suppressed, by reason.")
     suppressed_total = serializers.IntegerField()
-    encoding = serializers.CharField(help_text="GSM-7 or UCS-2.")
-    parts = serializers.IntegerField()
-    length = serializers.IntegerField()
+    encoding = serializers.CharField(help_text="GSM-7 or UCS-2, of the first recipient's text (text_sample).")
+    parts = serializers.IntegerField(help_text="Parts of the first recipient's text.")
+    length = serializers.IntegerField(help_text="Length of the first recipient's text, in septets or UTF-16 units.")
     per_part = serializers.IntegerField()
     ucs2_character = serializers.CharField(help_text="The first character that forces UCS-2, if any.")
     ucs2_position = serializers.IntegerField()
+    parts_total = serializers.IntegerField(
+        help_text="Parts of every sendable recipient's text, each filled with their values: what `cost` is for."
+    )
+    parts_least = serializers.IntegerField(help_text="Parts of the shortest recipient's text.")
+    parts_most = serializers.IntegerField(help_text="Parts of the longest recipient's text.")
+    encodings = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Sendable recipients whose text goes in GSM-7, in UCS-2."
+    )
+    parts_summary = serializers.CharField(
+        help_text="In words, when recipients' texts take different parts or encodings (names, attributes); else empty."
+    )
     text_sample = serializers.CharField(help_text="The text as the first recipient would get it.")
     missing_variables = serializers.DictField(child=serializers.IntegerField())
     cost = serializers.CharField()

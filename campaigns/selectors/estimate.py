@@ -12,8 +12,8 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message
-from campaigns.rendering import DLT_PLACEHOLDER_RE, contact_values, render, text_variables
-from campaigns.sms import SmsParts, sms_parts
+from campaigns.rendering import CONTACT_FIELDS, DLT_PLACEHOLDER_RE, compile_text, contact_values, render, text_variables
+from campaigns.sms import GSM7_ALL, GSM7_EXTENSION, SmsParts, sms_parts
 from contacts.audience import AudienceSpec, audience_rows_sql
 from providers.backends import get_backend
 from providers.dlt import template_match
@@ -29,12 +29,46 @@ class Problem:
     message: str
 
 
+@dataclass(frozen=True)
+class PartsSpread:
+    """How many SMS parts a personalised text takes over its recipients, whose values make it longer or shorter and
+    may force UCS-2 (partsspread_of): the cost is `total` parts."""
+
+    recipients: int = 0
+    total: int = 0  # parts in all, as billed (a text left empty by its values counts one, as dispatch bills it)
+    least: int = 0  # parts of the shortest text
+    most: int = 0  # … of the longest
+    encodings: dict[str, int] = field(default_factory=dict)  # recipients whose text goes in GSM-7 / UCS-2
+
+    @property
+    def differs(self) -> bool:
+        return self.least != self.most or len(self.encodings) > 1
+
+    def summary(self) -> str:
+        """In words, when the texts do not all take the same parts and encoding; else ""."""
+        if not self.differs:
+            return ""
+        each = "1 part each" if self.most == 1 else f"{self.most} parts each"
+        spread = f"{self.least} to {self.most} parts" if self.least != self.most else each
+        encodings = ", ".join(f"{n:,} in {name}" for name, n in sorted(self.encodings.items()))
+        return f"Texts differ by recipient: {spread} ({encodings}), {self.total:,} parts in all."
+
+    @classmethod
+    def uniform(cls, parts: SmsParts, recipients: int) -> PartsSpread:
+        """Every recipient gets the same text."""
+        each = parts.parts
+        return cls(
+            recipients, recipients * max(each, 1), each, each, {parts.encoding: recipients} if recipients else {}
+        )
+
+
 @dataclass
 class Estimate:
     audience: int = 0  # everyone the audience rules select
     sendable: int = 0  # … minus the suppressed
     suppressed: dict[str, int] = field(default_factory=dict)  # reason → count
-    parts: SmsParts | None = None
+    parts: SmsParts | None = None  # the first recipient's text (text_sample)
+    spread: PartsSpread | None = None  # every sendable recipient's text: what the cost is reckoned from
     text_sample: str = ""
     missing_variables: dict[str, int] = field(default_factory=dict)  # variable → recipients without a value
     cost: Decimal = Decimal(0)
@@ -57,6 +91,11 @@ class Estimate:
             "per_part": parts.per_part if parts else 0,
             "ucs2_character": parts.first_ucs2_char if parts else "",
             "ucs2_position": parts.first_ucs2_index if parts else -1,
+            "parts_total": self.spread.total if self.spread else 0,
+            "parts_least": self.spread.least if self.spread else 0,
+            "parts_most": self.spread.most if self.spread else 0,
+            "encodings": dict(self.spread.encodings) if self.spread else {},
+            "parts_summary": self.spread.summary() if self.spread else "",
             "text_sample": self.text_sample,
             "missing_variables": self.missing_variables,
             "cost": str(self.cost.quantize(Decimal("0.01"))),
@@ -136,6 +175,68 @@ def _has_sendable(spec: AudienceSpec) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM ({sql}) a WHERE a.status = 'pending')", params)
         return cursor.fetchone()[0]
+
+
+def _value_sql(name: str) -> tuple[str, list[str]]:
+    """A variable's value for the contact `c`, as rendering.contact_values gives it: a field, else an attribute."""
+    if name in CONTACT_FIELDS:
+        return f"coalesce(c.{name}, '')", []
+    return "coalesce(c.attributes ->> %s, '')", [name]
+
+
+def parts_spread_of(*, text: str, contacts_sql: str, params: list) -> PartsSpread:
+    """The parts of `text` filled for each contact `contacts_sql` selects (rows of contacts_contact as `c`), in one
+    statement over them: each value's length in GSM-7 septets (an extension character counts two) and in UTF-16
+    units, and whether it has a character outside GSM-7, summed with the text's own; grouped by encoding and length,
+    whose few rows are counted in parts here. Exact for values that are text (every contact field; attributes that
+    are strings, booleans or whole numbers); an attribute that is a number with a fraction or an exponent, a list or
+    an object is measured as PostgreSQL writes it (1.50, not Python's 1.5), which may differ by a character or so."""
+    pieces = compile_text(text).pieces
+    literal = "".join(pieces[0::2])
+    occurrences: dict[str, int] = {}
+    for name in pieces[1::2]:
+        occurrences[name] = occurrences.get(name, 0) + 1
+    values, value_params = [], []
+    for n, name in enumerate(occurrences):
+        sql, name_params = _value_sql(name)
+        values.append(f"{sql} AS v{n}")
+        value_params += name_params
+    measures, measure_params = [], []
+    for n in range(len(occurrences)):
+        measures.append(
+            f"translate(v{n}, %s, '') <> '' AS bad{n}, 2 * length(v{n}) - length(translate(v{n}, %s, '')) AS septets{n}, "
+            f"2 * length(v{n}) - length(regexp_replace(v{n}, %s, '', 'g')) AS units{n}"
+        )
+        measure_params += ["".join(sorted(GSM7_ALL)), "".join(sorted(GSM7_EXTENSION)), "[\\U00010000-\\U0010FFFF]"]
+    counts = list(occurrences.values())
+    ucs2 = " OR ".join(["%s", *(f"bad{n}" for n in range(len(counts)))])
+    septets = " + ".join(["%s", *(f"{k} * septets{n}" for n, k in enumerate(counts))])
+    units = " + ".join(["%s", *(f"{k} * units{n}" for n, k in enumerate(counts))])
+    literal_ucs2 = not set(literal) <= GSM7_ALL
+    literal_septets = len(literal) + sum(literal.count(char) for char in GSM7_EXTENSION)
+    literal_units = len(literal.encode("utf-16-le")) // 2
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT ucs2, CASE WHEN ucs2 THEN units ELSE septets END AS length, count(*) FROM (
+                    SELECT ({ucs2}) AS ucs2, {septets} AS septets, {units} AS units FROM (
+                        SELECT {", ".join(measures) or "1"} FROM (
+                            SELECT {", ".join(values) or "1"} FROM {contacts_sql}) v) m) t
+                GROUP BY 1, 2""",
+            [literal_ucs2, literal_septets, literal_units, *measure_params, *value_params, *params],
+        )
+        rows = cursor.fetchall()
+    recipients = total = 0
+    least, most, encodings = None, 0, {}
+    for is_ucs2, length, n in rows:
+        if is_ucs2:
+            name, parts = "UCS-2", 1 if length <= 70 else -(-length // 67)
+        else:
+            name, parts = "GSM-7", 0 if not length else (1 if length <= 160 else -(-length // 153))
+        recipients += n
+        total += n * max(parts, 1)
+        least, most = parts if least is None else min(least, parts), max(most, parts)
+        encodings[name] = encodings.get(name, 0) + n
+    return PartsSpread(recipients, total, least or 0, most, encodings)
 
 
 def _missing_variables(spec: AudienceSpec, variables: list[str]) -> dict[str, int]:
@@ -360,9 +461,25 @@ def campaign_estimate(
         if own.encoding == "UCS-2":
             parts = SmsParts(parts.encoding, parts.length, parts.parts, own.first_ucs2_char, own.first_ucs2_index)
     estimate.parts = parts
+    if counts:
+        # Each recipient's text, not the first one's: names and attributes make them longer or shorter, and one
+        # character outside GSM-7 (a name in Devanagari, an emoji) puts a text in UCS-2, 70 characters a part.
+        estimate.spread = (
+            campaign_parts_spread(text=text, spec=spec)
+            if estimate.sendable and text_variables(text)
+            else PartsSpread.uniform(parts, estimate.sendable)
+        )
     estimate.frames = -(-estimate.sendable // estimate.frame_size) if estimate.frame_size else 0
-    estimate.cost = Decimal(estimate.sendable * max(parts.parts, 1)) * Decimal(str(account.price_per_part))
+    billed = estimate.spread.total if estimate.spread else estimate.sendable * max(parts.parts, 1)
+    estimate.cost = Decimal(billed) * Decimal(str(account.price_per_part))
     return estimate
+
+
+def campaign_parts_spread(*, text: str, spec: AudienceSpec) -> PartsSpread:
+    """parts_spread_of `text` over the audience's sendable members."""
+    sql, params = audience_rows_sql(spec)
+    contacts = f"({sql}) a JOIN contacts_contact c ON c.id = a.contact_id WHERE a.status = 'pending'"
+    return parts_spread_of(text=text, contacts_sql=contacts, params=params)
 
 
 def campaign_preflight(

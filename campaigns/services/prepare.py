@@ -25,8 +25,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, Frame
-from campaigns.rendering import CONTACT_FIELDS, contact_values, render
-from campaigns.selectors import campaign_audience_spec, campaign_frame_size, promotional_window_closed_until
+from campaigns.rendering import CONTACT_FIELDS, contact_values, render, text_variables
+from campaigns.selectors import (
+    campaign_audience_spec,
+    campaign_frame_size,
+    parts_spread_of,
+    promotional_window_closed_until,
+)
 from campaigns.services.counters import counters_recount
 from campaigns.services.lifecycle import (
     _save_state,
@@ -227,9 +232,10 @@ def frames_build(*, campaign: Campaign, frame_size: int) -> int:
 
 
 def _parts_and_cost(campaign: Campaign, *, sendable: int) -> tuple[SmsParts, Decimal]:
-    """Parts per message and the cost, reckoned as `campaign_estimate` does (the text of the first pending
-    recipient), but from the messages just written: evaluating the audience again for the estimate cost
-    as much as a third of materialising it.
+    """The first pending recipient's parts (the campaign's `parts` and `encoding`, as `campaign_estimate` shows them)
+    and the cost of every recipient's text, reckoned as `campaign_estimate` does (parts_spread_of), but from the
+    messages just written: evaluating the audience again for the estimate cost as much as a third of materialising
+    it. A text without variables is the same for all, and costs no more reading.
 
     The first pending message comes off the one-per-contact index (campaign, contact), before any contact is
     read: the planner has no statistics for rows not yet committed, and joining first read every one."""
@@ -247,7 +253,16 @@ def _parts_and_cost(campaign: Campaign, *, sendable: int) -> tuple[SmsParts, Dec
     parts = sms_parts(measured)
     if not sendable:
         return parts, Decimal(0)
-    return parts, Decimal(sendable * max(parts.parts, 1)) * Decimal(str(campaign.account.price_per_part))
+    if text_variables(text):
+        billed = parts_spread_of(
+            text=text,
+            contacts_sql="campaigns_message m JOIN contacts_contact c ON c.id = m.contact_id "
+            "WHERE m.campaign_id = %s AND m.status = 'pending'",
+            params=[campaign.pk],
+        ).total
+    else:
+        billed = sendable * max(parts.parts, 1)
+    return parts, Decimal(billed) * Decimal(str(campaign.account.price_per_part))
 
 
 def _pause_after_failure(campaign_id: int, error: Exception) -> None:

@@ -277,7 +277,11 @@
       part("body").hidden = !!data.empty;
       if (!data.empty) {
         ["sendable", "audience", "suppressed_total", "encoding", "parts", "length", "per_part", "cost", "currency",
-         "frames", "frame_size"].forEach(function (name) { setText(name, data[name]); });
+         "frames", "frame_size", "parts_total"].forEach(function (name) { setText(name, data[name]); });
+        // Texts differ by recipient (names, attributes): the cost counts each one's parts, said in words.
+        part("parts_summary").hidden = !data.parts_summary;
+        part("parts_summary").textContent = data.parts_summary || "";
+        part("first_only").hidden = !data.parts_summary;
         const reasons = part("suppressed");
         reasons.innerHTML = "";
         Object.keys(data.suppressed).forEach(function (reason) {

@@ -84,6 +84,16 @@ def test_compose_launch_pause_resume_and_read_the_delivery_report(stack, sandbox
         expect(panel.locator("[data-estimate=ready]")).to_be_visible()
         expect(panel.locator("[data-estimate=text_sample]")).to_contain_text("Hello Guest")
 
+    with steps("names of different lengths: the estimate counts each recipient's parts"):
+        expect(panel.locator("[data-estimate=parts_summary]")).to_be_hidden()
+        expect(panel.locator("[data-estimate=parts_total]")).to_have_text(str(AUDIENCE))
+        slots.nth(1).fill("4" * 121)  # 160 characters for Guest 10 to 99, 161 (two parts) for Guest 100 to 200
+        summary = "Texts differ by recipient: 1 to 2 parts (200 in GSM-7), 301 parts in all."
+        expect(panel.locator("[data-estimate=parts_summary]")).to_have_text(summary)
+        expect(panel.locator("[data-estimate=cost]")).to_have_text("3.01")
+        slots.nth(1).fill("4711")
+        expect(panel.locator("[data-estimate=parts_summary]")).to_be_hidden()
+
     with steps("a non-GSM character switches the estimate to UCS-2"):
         slots.nth(1).fill("4711 ✓")
         expect(panel.locator("[data-estimate=encoding]")).to_have_text("UCS-2")

@@ -131,10 +131,11 @@ def test_counters_recount_matches_the_messages(audience):
     assert counters_recount(campaign_id=campaign.pk) == {"pending": 3, "suppressed": 1}
 
 
-def test_prepare_reckons_parts_and_cost_from_the_first_pending_recipient_as_the_estimate_does(audience):
-    """a (the first member) is suppressed, so b's text is the sample: b's long name makes it two parts."""
-    audience["a"].first_name, audience["b"].first_name = "Al", "B" * 60
-    for person in ("a", "b"):
+def test_prepare_reckons_parts_and_cost_from_every_pending_recipient_as_the_estimate_does(audience):
+    """a (the first member) is suppressed, so b's text is the sample: b's long name makes it two parts. c's short
+    one keeps it in one: the cost is of three parts, not of the sample's two for each."""
+    audience["a"].first_name, audience["b"].first_name, audience["c"].first_name = "Al", "B" * 60, "Cy"
+    for person in ("a", "b", "c"):
         audience[person].save()
     UnsubscriberFactory(address=audience["a"].phone, scope=Unsubscriber.Scope.ALL)
     campaign = CampaignFactory(tags=[audience["news"]], text="Hi {{first_name}}, " + "x" * 110)
@@ -146,7 +147,7 @@ def test_prepare_reckons_parts_and_cost_from_the_first_pending_recipient_as_the_
     campaign.refresh_from_db()
     assert campaign.state == Campaign.State.SENDING
     assert (campaign.parts, estimate.parts.parts) == (2, 2)
-    assert campaign.cost_estimate == estimate.cost == Decimal("0.4")  # b and c pending, 2 parts each, 0.1 a part
+    assert campaign.cost_estimate == estimate.cost == Decimal("0.3")  # b (2 parts) and c (1) pending, 0.1 a part
 
 
 # --- Estimate and pre-flight -------------------------------------------------------------------
