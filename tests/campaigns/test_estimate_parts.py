@@ -74,6 +74,7 @@ def test_each_recipients_text_is_counted_and_costed_through_the_api(campaign):
     assert billed_parts() == [1, 1, 1, 1, 2, 2, 2, 3, 1]
     assert (body["sendable"], body["parts_total"], body["parts_least"], body["parts_most"]) == (9, 14, 1, 3)
     assert body["encodings"] == {"GSM-7": 7, "UCS-2": 2}
+    assert body["missing_variables"] == {"parcel": 1}  # Bob, in the same pass over the audience
     assert body["cost"] == "0.70"  # 14 parts at 0.05, not 9 × the first text's 1 part (0.45)
     assert body["parts_summary"] == "Texts differ by recipient: 1 to 3 parts (7 in GSM-7, 2 in UCS-2), 14 parts in all."
     # The first recipient's text is still shown as a sample, with its own figures.
