@@ -78,13 +78,23 @@ class TestApi:
         assert response.status_code == 400
         assert "text" in response.json()
 
-    def test_an_account_switched_off_is_named_when_the_campaign_is_saved(self):
+    @pytest.mark.parametrize(
+        ("switched_off", "field", "words"),
+        [("account", "account", "is not active"), ("sender", "sender", "not approved")],
+        ids=["account switched off", "sender rejected"],
+    )
+    def test_what_changed_since_it_was_scheduled_is_named_when_it_is_saved(self, switched_off, field, words):
         campaign = scheduled()
-        campaign.account.is_active = False
-        campaign.account.save()
+        if switched_off == "account":
+            campaign.account.is_active = False
+            campaign.account.save()
+        else:
+            campaign.sender.status = "rejected"
+            campaign.sender.save()
         response = api().patch(f"/api/v1/campaigns/{campaign.pk}/", {"name": "Spring"}, format="json")
         assert response.status_code == 400
-        assert "not active" in " ".join(response.json()["account"])
+        assert words in " ".join(response.json()[field])
+        assert Campaign.objects.get(pk=campaign.pk).name != "Spring"
 
     def test_a_dlt_template_the_text_no_longer_matches(self):
         account = ProviderAccountFactory(kind="mobtexting")
