@@ -221,6 +221,18 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
     # --- Writes go through the services, as the API's do ---
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A save the services refuse after the form passed is rolled back, and the page handled once more: the form,
+        checking afresh, says what stops it, rather than a 500. campaign_update checks again under the campaign's
+        lock, and someone (or beat) may have launched or cancelled the campaign, or made it one that launching
+        refuses (scheduled_edit_errors), since the form looked."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError:
+            if request.method != "POST":
+                raise
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         data = {name: value for name, value in form.cleaned_data.items() if name in EDITABLE_FIELDS}
         saved = campaign_update(campaign=obj, data=data) if change else campaign_create(data=data, user=request.user)

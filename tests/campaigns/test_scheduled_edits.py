@@ -9,7 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.services.lifecycle import campaign_cancel
 from contacts.models import Tag
+from tests.concurrency import second_waits_on_first
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -181,3 +183,19 @@ class TestAdmin:
         url = reverse("admin:campaigns_campaign_change", args=[draft.pk])
         assert client.post(url, admin_form(draft, text="Sale!")).status_code == 302
         assert Campaign.objects.get(pk=draft.pk).text == "Sale!"
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_campaign_cancelled_while_its_page_was_saved_is_said_so_not_a_500(self):
+        """The form passes; the save waits for the campaign's lock, held by someone cancelling it; then the service
+        refuses the edit: the page comes back saying why."""
+        campaign = scheduled()
+        url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        client, responses = admin_client_for(), []
+        second_waits_on_first(
+            lambda: campaign_cancel(campaign_id=campaign.pk),
+            lambda: responses.append(client.post(url, admin_form(campaign, name="Renamed"))),
+            statement='SELECT "campaigns_campaign"',
+        )
+        assert responses[0].status_code == 200
+        assert "A cancelled campaign cannot be edited." in responses[0].content.decode()
+        assert Campaign.objects.get(pk=campaign.pk).name == campaign.name
