@@ -107,7 +107,7 @@ def prepare_timed(campaign_id: int) -> tuple[float, dict[str, float]]:
             ("campaign_estimate", "estimate (audience counts, sample)"),
             ("messages_materialise_side_by_side", "messages and frames: INSERT … SELECT in shares"),
             ("counters_recount", "counters"),
-            ("_parts_and_cost", "parts and cost (every recipient's text)"),
+            ("_parts_and_cost", "parts and cost (a sample of the texts)"),
         )
         if hasattr(prepare, name)
     ]

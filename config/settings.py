@@ -226,6 +226,9 @@ STATUS_APPLY_BATCH = env.int("STATUS_APPLY_BATCH", default=5000)
 STATUS_APPLY_CONNECTIONS = env.int("STATUS_APPLY_CONNECTIONS", default=2)  # report appliers side by side
 # Audiences over this many contact ids are materialised in PREPARE_CONNECTIONS shares side by side.
 PREPARE_CONNECTIONS = env.int("PREPARE_CONNECTIONS", default=2)
+# A prepared campaign's stored cost measures each recipient's personalised text up to this many; beyond, a sample
+# of as many, scaled (the composer's estimate before launch measures all of them).
+PREPARE_COST_SAMPLE = env.int("PREPARE_COST_SAMPLE", default=20_000)
 PREPARE_SPLIT_MIN_CONTACTS = env.int("PREPARE_SPLIT_MIN_CONTACTS", default=20000)
 # Promotional traffic only inside this window (local time of the zone), per account kind; the
 # account's options["promo_window"] overrides it. Launches outside it are deferred to the next opening.

@@ -150,6 +150,23 @@ def test_prepare_reckons_parts_and_cost_from_every_pending_recipient_as_the_esti
     assert campaign.cost_estimate == estimate.cost == Decimal("0.3")  # b (2 parts) and c (1) pending, 0.1 a part
 
 
+def test_prepare_costs_a_large_personalised_audience_from_a_sample_spread_over_it(settings):
+    """Past PREPARE_COST_SAMPLE recipients, the stored cost is measured on a sample taken from every part of the
+    audience, not from its first contacts: here the first half has long names (2 parts), the second short (1)."""
+    settings.PREPARE_COST_SAMPLE = 20
+    tag = TagFactory(name="sampled")
+    for n in range(100):
+        ContactFactory(first_name="B" * 60 if n < 50 else "Cy", tags=[tag])
+    campaign = CampaignFactory(tags=[tag], text="Hi {{first_name}}, " + "x" * 110)
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.PREPARING)
+
+    campaign_prepare(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert campaign.cost_estimate == Decimal("15.0"), "150 parts (50 × 2 + 50 × 1) at 0.1, not 200 from the first 20"
+    assert campaign_estimate(campaign=campaign).cost == Decimal("15.0"), "the composer's estimate measures all"
+
+
 # --- Estimate and pre-flight -------------------------------------------------------------------
 
 
