@@ -42,6 +42,17 @@ class TagListFilter(admin.SimpleListFilter):
         return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id=self.value())))
 
 
+class TimesAfterAddAdmin(admin.ModelAdmin):
+    """The database sets a record's creation time when it is saved: its add page leaves the field out instead of
+    showing the placeholder that stands for it ("<…DatabaseDefault object at 0x…>")."""
+
+    database_times = ("created_at", "updated_at")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if obj is not None else [name for name in fields if name not in self.database_times]
+
+
 class HeldDeleteAdmin(admin.ModelAdmin):
     """Deleting a tag or segment: the confirmation page names what still selects people by it, and then refuses
     (contacts.services says why), and it counts what goes with it instead of listing every contact's link."""
@@ -157,7 +168,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
+class TagAdmin(UniqueRaceAdmin, TimesAfterAddAdmin, HeldDeleteAdmin):
     list_display = ["name", "description", "contact_count", "created_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["created_at"]
@@ -322,7 +333,7 @@ class UnsubscriberForm(forms.ModelForm):
 
 
 @admin.register(Unsubscriber)
-class UnsubscriberAdmin(UniqueRaceAdmin, admin.ModelAdmin):
+class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     form = UnsubscriberForm
     list_display = ["address", "scope", "value", "source", "reason", "created_at"]
     list_filter = ["scope", "source", "created_at"]

@@ -128,3 +128,13 @@ def test_attribute_keys_come_from_a_sample_of_the_newest_contacts():
 def test_the_contact_list_offers_the_import_page(client):
     html = client.get(reverse("admin:contacts_contact_changelist")).content.decode()
     assert reverse("admin:contacts_contactimport_add") in html and "Import a file" in html
+
+
+@pytest.mark.parametrize("model", ["contact", "tag", "segment", "unsubscriber"])
+def test_an_add_page_shows_no_python_object_for_a_time_not_yet_set(client, model):
+    """A new record's creation time is the database's to set: the add page shows nothing of it, not the
+    placeholder object ("<django.db.models.expressions.DatabaseDefault object at 0x…>") that stands for it."""
+    response = client.get(reverse(f"admin:contacts_{model}_add"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "DatabaseDefault" not in html and " object at 0x" not in html
