@@ -7,11 +7,12 @@ history; a segment's page counts and previews its contacts live while its rule i
 from collections.abc import Callable
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
 from django.http import HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.text import capfirst
@@ -341,6 +342,16 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     search_help_text = "Address (a number in any format, or an e-mail), value or reason."
     readonly_fields = ["created_at"]
     show_full_result_count = False
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """An opt-out recorded from a contact's page ("Record an opt-out for …", which passes ?contact=<id>) leads
+        back to that contact, where it is now listed; otherwise the admin's usual next page."""
+        contact_id = request.GET.get("contact", "")
+        wants_other_page = {"_continue", "_addanother", "_popup"} & set(request.POST)
+        if not wants_other_page and contact_id.isdigit() and Contact.objects.filter(pk=contact_id).exists():
+            self.message_user(request, f"The opt-out of {obj.address} is recorded.", messages.SUCCESS)
+            return redirect("admin:contacts_contact_change", contact_id)
+        return super().response_add(request, obj, post_url_continue)
 
     def get_search_results(self, request, queryset, search_term):
         """The term inside the address, value or reason, and also an address written any way (a national number)

@@ -212,3 +212,14 @@ def test_suppressions_are_found_by_an_address_written_any_way_or_by_their_value_
     }
     response = client.get("/admin/contacts/unsubscriber/", {"q": term})
     assert sorted(u.pk for u in response.context["cl"].result_list) == sorted(suppressions[k].pk for k in found)
+
+
+def test_an_opt_out_recorded_from_a_contacts_page_leads_back_to_it_and_only_to_a_contact(client):
+    contact = ContactFactory(phone="+919812345678")
+    fields = {"address": "+919812345678", "scope": "all", "source": "admin", "reason": ""}
+    response = client.post(f"/admin/contacts/unsubscriber/add/?contact={contact.pk}", fields)
+    assert response.url == f"/admin/contacts/contact/{contact.pk}/change/"
+    fields["address"] = "+919812345679"
+    response = client.post("/admin/contacts/unsubscriber/add/?contact=https://elsewhere.example", fields)
+    assert response.url == "/admin/contacts/unsubscriber/"
+    assert Unsubscriber.objects.count() == 2
