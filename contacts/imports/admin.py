@@ -109,6 +109,14 @@ class ContactImportUploadForm(forms.Form):
             "options": options,
         }
 
+    def ask_for_the_file_again(self) -> None:
+        """The page comes back with errors: a browser cannot keep the file chosen, so say to choose it again."""
+        upload = self.files.get("file")
+        if upload and not self.has_error("file"):
+            self.add_error(
+                "file", f"Choose {upload.name} again: the browser does not keep a chosen file when the page comes back."
+            )
+
     def add_service_errors(self, error: ValidationError) -> None:
         errors = error.error_dict if hasattr(error, "error_dict") else {None: error.error_list}
         for field, messages_ in errors.items():
@@ -198,6 +206,8 @@ class ContactImportAdmin(admin.ModelAdmin):
                     request, f"{contact_import} is queued; this page follows its progress.", messages.SUCCESS
                 )
                 return redirect("admin:contacts_contactimport_change", contact_import.pk)
+        if request.method == "POST":
+            form.ask_for_the_file_again()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -90,6 +90,25 @@ def test_admin_upload_shows_the_services_errors_on_the_form(staff):
     assert not ContactImport.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"mapping": '{"Mobile": "phone"'}, {"mapping": '{"Mobile": "phone"}'}, {"default_region": "INDIA"}],
+    ids=["mapping-no-json", "mapping-no-such-column", "region-too-long"],
+)
+def test_admin_upload_coming_back_with_errors_asks_for_the_file_again_by_name(staff, fields):
+    """A browser cannot keep a chosen file when the page comes back: the file field says so, naming the file."""
+    data = {"file": SimpleUploadedFile("customers.csv", b"Phone\n9812345678\n"), "kind": "contacts", **fields}
+    data.setdefault("mode", "create_update")
+
+    response = staff.post(reverse("admin:contacts_contactimport_add"), data)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["file"] == [
+        "Choose customers.csv again: the browser does not keep a chosen file when the page comes back."
+    ]
+    assert not ContactImport.objects.exists()
+
+
 def test_admin_upload_passes_the_chosen_kinds_options(staff):
     data = {
         "file": SimpleUploadedFile("stop.txt", b"9812345678\n"),
