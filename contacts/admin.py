@@ -15,6 +15,7 @@ from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from config.admin_mixins import UniqueRaceAdmin
@@ -188,8 +189,12 @@ class TagAdmin(UniqueRaceAdmin, TimesAfterAddAdmin, HeldDeleteAdmin):
         return [f"The tag comes off {formats.number_format(links, force_grouping=True)} contacts."] if links else []
 
     @admin.display(description="contacts", ordering="contact_count")
-    def contact_count(self, tag: Tag) -> int:
-        return tag.contact_count
+    def contact_count(self, tag: Tag) -> str:
+        """The number, linked to the list of those contacts."""
+        url = reverse("admin:contacts_contact_changelist")
+        return format_html(
+            '<a href="{}?tag={}">{}</a>', url, tag.pk, formats.number_format(tag.contact_count, force_grouping=True)
+        )
 
 
 @admin.register(Segment)

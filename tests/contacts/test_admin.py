@@ -116,12 +116,13 @@ def test_a_null_character_in_a_contacts_attributes_is_a_form_error_on_the_field(
     assert not Contact.objects.exists()
 
 
-def test_the_tag_list_shows_contact_counts(client):
+def test_the_tag_list_shows_contact_counts_linked_to_those_contacts(client):
     vip = TagFactory(name="vip")
     ContactFactory(tags=[vip])
     ContactFactory(tags=[vip])
     response = client.get("/admin/contacts/tag/")
     assert [tag.contact_count for tag in response.context["cl"].result_list] == [2]
+    assert f'<a href="/admin/contacts/contact/?tag={vip.pk}">2</a>' in response.content.decode()  # leads to them
 
 
 def test_adding_a_tag_whose_name_differs_only_in_case_is_refused_in_words(client):
