@@ -1,6 +1,8 @@
 """Admin for imports: an upload page that starts an import through the service, and a read-only page per
 import with a live progress bar (polling a small JSON view), its counters, the error report and a cancel button."""
 
+import json
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -10,7 +12,7 @@ from django.http import FileResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from contacts.imports.registry import IMPORTERS
 from contacts.imports.selectors import (
@@ -24,6 +26,7 @@ from contacts.imports.selectors import (
 )
 from contacts.imports.services import (
     contact_import_cancel,
+    contact_import_columns,
     contact_import_create,
     contact_import_permission_errors,
 )
@@ -136,20 +139,23 @@ class ContactImportAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["original_name", "kind", "file_format", "status", "error_message", "error_report_link"]}),
         ("Counts", {"fields": [("rows_total", "rows_read"), ("created", "updated", "unchanged"), ("invalid", "duplicates")]}),
-        ("Settings", {"fields": ["mode", "default_region", "tags", "mapping", "options"]}),
+        ("Settings", {"fields": ["mode", "default_region", "tag_links", "mapping", "options"]}),
         ("History", {"fields": ["created_by", ("created_at", "started_at", "finished_at"), "cancel_requested"]}),
     ]  # fmt: skip
     change_form_template = "admin/contacts/contactimport/change_form.html"
 
     class Media:
-        css = {"all": ["herald/import-admin.css"]}
+        css = {"all": ["herald/admin.css", "herald/import-admin.css"]}
         js = ["herald/import-admin.js"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("created_by")
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.get_fields() if field.concrete] + ["error_report_link"]
+        return [field.name for field in self.model._meta.get_fields() if field.concrete] + [
+            "error_report_link",
+            "tag_links",
+        ]
 
     def has_change_permission(self, request, obj=None):
         return False  # an import's record is the history of a run; cancel is the one change, through its own view
@@ -158,6 +164,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         wrap = self.admin_site.admin_view
         return [
+            path("columns/", wrap(self.columns_view), name=f"{prefix}_columns"),
             path("<int:pk>/progress/", wrap(self.progress_view), name=f"{prefix}_progress"),
             path("<int:pk>/cancel/", wrap(self.cancel_view), name=f"{prefix}_cancel"),
             path("<int:pk>/errors/", wrap(self.errors_view), name=f"{prefix}_errors"),
@@ -170,6 +177,13 @@ class ContactImportAdmin(admin.ModelAdmin):
         if percent is None:
             return "–" if obj.status == Status.PENDING else f"{obj.rows_read:,} rows"
         return format_html('<progress max="100" value="{}"></progress> {}%', percent, percent)
+
+    @admin.display(description="tags")
+    def tag_links(self, obj):
+        """The tags the import applies, each linked to the list of the contacts that carry it."""
+        url = reverse("admin:contacts_contact_changelist")
+        tags = obj.tags.order_by("name")
+        return format_html_join(", ", '<a href="{}?tag={}">{}</a>', ((url, tag.pk, tag.name) for tag in tags)) or "–"
 
     @admin.display(description="error report")
     def error_report_link(self, obj):
@@ -212,6 +226,7 @@ class ContactImportAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Import a file",
+            "columns_url": reverse("admin:contacts_contactimport_columns"),
             "form": form,
             "media": self.media + form.media,
             "has_view_permission": self.has_view_permission(request),
@@ -232,6 +247,29 @@ class ContactImportAdmin(admin.ModelAdmin):
                 "may_cancel": self._may_cancel(request),
             }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def columns_view(self, request):
+        """POST a file (or its first rows), its kind and a mapping: how its columns would be read, as JSON, for the
+        upload page's column table (import-admin.js). What the upload would refuse is an answer too, not a failed
+        request: {"errors": {field: [messages]}}."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if not request.FILES.get("file"):
+            return JsonResponse({"errors": {"file": ["Choose a file."]}})
+        try:
+            mapping = json.loads(request.POST.get("mapping") or "{}")
+        except ValueError:
+            return JsonResponse({"errors": {"mapping": ["Enter a valid JSON."]}})
+        try:
+            columns = contact_import_columns(
+                file=request.FILES["file"], kind=request.POST.get("kind", ""), mapping=mapping
+            )
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+            return JsonResponse({"errors": errors})
+        return JsonResponse(columns)
 
     def progress_view(self, request, pk):
         """Status and counters as JSON, polled by import-admin.js every 1.5 s while the import runs."""

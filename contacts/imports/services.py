@@ -1,5 +1,5 @@
-"""Import services: who may start an import, create (check the upload, store it, queue the run), run (the work),
-cancel."""
+"""Import services: who may start an import, how an upload's columns would be read, create (check the upload, store
+it, queue the run), run (the work), cancel."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.validators import validate_storable_json
-from contacts.imports.columns import Layout, resolve_layout
+from contacts.imports.columns import ATTRIBUTE_PREFIX, Layout, attribute_key, resolve_layout
 from contacts.imports.engine import ImportCancelled, ImportRun, binary, max_rows
 from contacts.imports.readers import FileProblem, file_format, open_sheet
 from contacts.imports.registry import get_importer
@@ -70,9 +70,7 @@ def contact_import_create(
     contacts.imports.columns; what was understood is stored as the import's mapping. Nothing is
     written when a check fails. Permissions are the caller's to check, with contact_import_permission_errors.
     """
-    if kind not in ContactImport.Kind.values:
-        raise ValidationError({"kind": f"Unknown kind {kind!r}; use one of {', '.join(ContactImport.Kind.values)}."})
-    importer = get_importer(kind)
+    importer = _importer_check(kind)
     if mode not in ContactImport.Mode.values:
         raise ValidationError({"mode": f"Unknown mode {mode!r}; use one of {', '.join(ContactImport.Mode.values)}."})
     region = (default_region or settings.DEFAULT_PHONE_REGION or "").strip().upper()
@@ -86,10 +84,7 @@ def contact_import_create(
         except ValidationError as error:
             raise ValidationError({name: error.messages}) from None
     options = importer.clean_options(options or {})
-    if not isinstance(mapping or {}, dict) or not all(
-        isinstance(value, str | None) for value in (mapping or {}).values()
-    ):
-        raise ValidationError({"mapping": 'Give an object of column names to fields, e.g. {"Mobile": "phone"}.'})
+    _mapping_check(mapping)
     name = PurePath(getattr(file, "name", "") or "").name
     file_format, layout = _upload_check(file, name, importer, mapping)
     importer.check_layout(options, layout)
@@ -116,6 +111,42 @@ def contact_import_create(
         contact_import.tags.set(tag_objects)
         transaction.on_commit(partial(_enqueue, contact_import.pk))
     return contact_import
+
+
+def contact_import_columns(*, file, kind: str = ContactImport.Kind.CONTACTS, mapping: dict | None = None) -> dict:
+    """How an upload's columns would be read, as contact_import_create reads them, from the file's first rows (the
+    head of a large csv is enough): for the upload page's column mapping. Each column's name, its key in a mapping
+    (its name, or its position when the name is repeated or a number), the field it feeds ("" for none), the
+    attribute it would become, and its first value; the fields a column may feed. Raises ValidationError naming
+    kind, file or mapping, with the words contact_import_create would use."""
+    importer = _importer_check(kind)
+    _mapping_check(mapping)
+    _, first, second = _read_head(file, PurePath(getattr(file, "name", "") or "").name)
+    layout = resolve_layout(first, importer, mapping, second)
+    sample = (second or []) if layout.has_header else first
+    columns = []
+    for index, (key, target) in enumerate(layout.describe().items()):
+        name = layout.names[index]
+        attribute = (attribute_key(name) or f"column_{index + 1}") if importer.keeps_attributes else ""
+        value = sample[index].strip() if index < len(sample) else ""
+        columns.append(
+            {"key": key, "name": name, "target": target, "attribute": attribute and ATTRIBUTE_PREFIX + attribute,
+             "sample": value}
+        )  # fmt: skip
+    return {"has_header": layout.has_header, "columns": columns, "fields": list(importer.fields)}
+
+
+def _importer_check(kind: str):
+    if kind not in ContactImport.Kind.values:
+        raise ValidationError({"kind": f"Unknown kind {kind!r}; use one of {', '.join(ContactImport.Kind.values)}."})
+    return get_importer(kind)
+
+
+def _mapping_check(mapping) -> None:
+    if not isinstance(mapping or {}, dict) or not all(
+        isinstance(value, str | None) for value in (mapping or {}).values()
+    ):
+        raise ValidationError({"mapping": 'Give an object of column names to fields, e.g. {"Mobile": "phone"}.'})
 
 
 def _enqueue(import_id: int) -> None:
@@ -213,6 +244,13 @@ def _run_finish(import_id: int, status: str, message: str = "") -> ContactImport
 
 def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str, Layout]:
     """The file's format and columns, read from its first rows; raises ValidationError naming file or mapping."""
+    fmt, first, second = _read_head(file, name)
+    return fmt, resolve_layout(first, importer, mapping, second)
+
+
+def _read_head(file, name: str) -> tuple[str, list[str], list[str] | None]:
+    """The file's format and its first two non-empty rows (None: there is no second); raises ValidationError naming
+    the file."""
     limit_mb = settings.IMPORT_MAX_FILE_MB
     size = getattr(file, "size", None)
     if not size:
@@ -240,7 +278,7 @@ def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str,
         raise ValidationError({"file": f"The file could not be read: {exc}."}) from None
     finally:
         fh.seek(0)
-    return fmt, resolve_layout(first, importer, mapping, second)
+    return fmt, first, second
 
 
 def _tags_check(tags: Iterable[Tag | int | str]) -> tuple[list[Tag], list[str]]:

@@ -1,5 +1,6 @@
-// Imports in the admin: the upload page shows only the chosen kind's options; an import's page polls its
-// progress (a small JSON view) every 1.5 seconds until the import is finished, then reloads once.
+// Imports in the admin: the upload page shows only the chosen kind's options, and the chosen file's columns to map
+// them; an import's page polls its progress (a small JSON view) every 1.5 seconds until the import is finished,
+// then reloads once.
 "use strict";
 (function () {
   function showKindOptions() {
@@ -12,6 +13,127 @@
     };
     kind.addEventListener("change", update);
     update();
+  }
+
+  // The upload page's column table: the server reads the chosen file's first rows (the head of a csv or txt; a
+  // workbook whole) as the import will, and says what each column becomes; each choice changed here is written
+  // into the mapping field as JSON and checked again, so that the page shows the import's own words.
+  const HEAD_BYTES = 64 * 1024;
+
+  function columnMapping() {
+    const panel = document.getElementById("import-columns");
+    const fileInput = document.getElementById("id_file");
+    const kind = document.getElementById("id_kind");
+    const mapping = document.getElementById("id_mapping");
+    if (!panel || !fileInput || !kind || !mapping) return;
+    const csrf = panel.closest("form").querySelector("[name=csrfmiddlewaretoken]").value;
+    const rows = panel.querySelector("[data-columns=rows]");
+    const error = panel.querySelector("[data-columns=error]");
+    let asked = 0;
+    let written = false;  // the mapping field holds what this table wrote (not what the user typed)
+
+    // A workbook or a small file whole; of a large text file, its first lines up to HEAD_BYTES (cut after a line
+    // feed, so that no character is cut in two; in UTF-16 little-endian a line feed is 0A 00).
+    const head = function (file) {
+      if (/\.xlsx?$/i.test(file.name) || file.size <= 4 * HEAD_BYTES) return Promise.resolve(file);
+      return file.slice(0, HEAD_BYTES).arrayBuffer().then(function (buffer) {
+        const bytes = new Uint8Array(buffer);
+        let end = bytes.lastIndexOf(0x0a) + 1;
+        if (bytes[0] === 0xff && bytes[1] === 0xfe) end += 1;
+        return new File([bytes.slice(0, end > 1 ? end : bytes.length)], file.name);
+      });
+    };
+    const option = function (value, text) {
+      const element = document.createElement("option");
+      element.value = value;
+      element.textContent = text;
+      return element;
+    };
+    const problem = function (errors, keepRows) {
+      error.textContent = Object.values(errors).flat().join(" ");
+      error.hidden = false;
+      if (!keepRows) rows.replaceChildren();
+      panel.hidden = false;
+    };
+    const write = function () {
+      const chosen = {};
+      rows.querySelectorAll("select").forEach(function (select) {
+        chosen[select.dataset.column] = select.value;
+      });
+      mapping.value = JSON.stringify(chosen);
+      written = true;
+      ask(true);
+    };
+    const show = function (data) {
+      error.hidden = true;
+      rows.replaceChildren();
+      data.columns.forEach(function (column) {
+        const row = rows.insertRow();
+        row.insertCell().textContent = column.name;
+        const sample = row.insertCell();
+        sample.className = "import-column-sample";
+        sample.textContent = column.sample;
+        const select = document.createElement("select");
+        select.dataset.column = column.key;
+        select.setAttribute("aria-label", "What column " + column.name + " becomes");
+        data.fields.forEach(function (field) {
+          select.append(option(field, field.replace(/_/g, " ")));
+        });
+        const attributes = [column.attribute, column.target.startsWith("attributes.") ? column.target : ""];
+        new Set(attributes.filter(Boolean)).forEach(function (attribute) {
+          const key = attribute.slice("attributes.".length);
+          select.append(option(attribute, "attribute {{" + key + "}}"));
+        });
+        select.append(option("", "left out"));
+        select.value = column.target;
+        select.addEventListener("change", write);
+        row.insertCell().append(select);
+      });
+      panel.hidden = false;
+    };
+    const ask = function (withMapping) {
+      const file = fileInput.files[0];
+      if (!file) {
+        panel.hidden = true;
+        return;
+      }
+      const mine = ++asked;
+      head(file)
+        .then(function (part) {
+          const body = new FormData();
+          body.append("file", part);
+          body.append("kind", kind.value);
+          if (withMapping) body.append("mapping", mapping.value);
+          return fetch(panel.dataset.url, {
+            method: "POST", body: body, credentials: "same-origin",
+            headers: {"X-CSRFToken": csrf, Accept: "application/json"},
+          });
+        })
+        .then(function (response) {
+          if (!response.ok) throw new Error(response.statusText);
+          return response.json();
+        })
+        .then(function (data) {
+          if (mine !== asked) return;  // a later question is on its way
+          if (data.errors) problem(data.errors, !data.errors.file);
+          else show(data);
+        })
+        .catch(function () {
+          if (mine === asked) problem({file: ["The columns could not be read here; the upload checks them."]});
+        });
+    };
+    const restart = function () {
+      if (written) mapping.value = "";  // a new file or kind: the table's old choices do not apply
+      written = false;
+      ask(true);
+    };
+    fileInput.addEventListener("change", restart);
+    kind.addEventListener("change", restart);
+    mapping.addEventListener("change", function () {
+      written = false;
+      ask(true);
+    });
+    if (fileInput.files.length) ask(true);
   }
 
   function render(panel, data) {
@@ -59,6 +181,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     showKindOptions();
+    columnMapping();
     const panel = document.getElementById("import-progress");
     if (panel && panel.dataset.finished !== "true") follow(panel);
   });

@@ -1,5 +1,6 @@
-"""Importing contacts in the browser: upload a file with bad rows, follow its progress bar, download the error
-report and find the imported contacts with their tag."""
+"""Importing contacts in the browser: upload a file with bad rows, map its columns in the table the page shows,
+follow the import's progress bar, download the error report, find the imported contacts by their tag, and import
+unsubscribers."""
 
 import csv
 import io
@@ -7,33 +8,61 @@ import io
 import pytest
 from playwright.sync_api import expect
 
-from contacts.models import Contact
+from contacts.models import Contact, Unsubscriber
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROWS = [
-    ("Mobile", "First name", "City"),
-    ("9812345601", "Asha", "Pune"),
-    ("+91 98123 45602", "Ravi", "Delhi"),
-    ("not a number", "Bad", "Nowhere"),
-    ("9812345603", "Meera", "Chennai"),
-    ("12", "Short", "Nowhere"),
+    ("Mobile", "Customer", "City", "Notes"),
+    ("9812345601", "Asha", "Pune", "called twice"),
+    ("+91 98123 45602", "Ravi", "Delhi", ""),
+    ("not a number", "Bad", "Nowhere", ""),
+    ("9812345603", "Meera", "Chennai", "VIP?"),
+    ("12", "Short", "Nowhere", ""),
 ]
 
 
-def test_upload_an_import_with_bad_rows_and_download_its_error_report(stack, page, steps, tmp_path):
+def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, page, steps, tmp_path):
     upload = tmp_path / "customers.csv"
     with upload.open("w", newline="", encoding="utf-8") as file:
         csv.writer(file).writerows(ROWS)
+    stop_list = tmp_path / "stop.txt"
+    stop_list.write_text("9812345602\nnonsense\n")
 
     with steps("the contact list links to the import page"):
         page.goto("/admin/contacts/contact/")
         page.click("text=Import a file")
         expect(page.locator("h1")).to_have_text("Import a file")
 
-    with steps("upload the file"):
+    with steps("the tags' label stands left of its two lists, as every other label"):
+        label = page.locator(".field-tags label[for=id_tags]").bounding_box()
+        lists = page.locator(".field-tags .selector").bounding_box()
+        assert label["x"] < lists["x"], (label, lists)
+
+    with steps("choose the file: the page shows what each column becomes"):
         page.set_input_files("#id_file", str(upload))
-        page.select_option("#id_kind", "contacts")
+        columns = page.locator("#import-columns")
+        expect(columns.locator("tbody tr")).to_have_count(4)
+        expect(columns.get_by_label("What column Mobile becomes")).to_have_value("phone")
+        expect(columns.get_by_label("What column Customer becomes")).to_have_value("attributes.customer")
+        expect(columns.locator("tbody tr", has_text="Customer")).to_contain_text("Asha")
+
+    with steps("map the columns: the customer's name, no notes"):
+        columns.get_by_label("What column Customer becomes").select_option(label="first name")
+        columns.get_by_label("What column Notes becomes").select_option(label="left out")
+        expect(page.locator("#id_mapping")).to_have_value(
+            '{"Mobile":"phone","Customer":"first_name","City":"attributes.city","Notes":""}'
+        )
+
+    with steps("a mapping that cannot be is said at once"):
+        columns.get_by_label("What column City becomes").select_option(label="phone")
+        expect(columns.locator("[data-columns=error]")).to_contain_text(
+            "Columns 'Mobile' and 'City' are both mapped to phone."
+        )
+        columns.get_by_label("What column City becomes").select_option(label="attribute {{city}}")
+        expect(columns.locator("[data-columns=error]")).to_be_hidden()
+
+    with steps("upload the file"):
         page.fill("#id_new_tags", "imported")
         page.click("input[type=submit][value='Upload and import']")
         expect(page.locator(".messagelist")).to_contain_text("is queued")
@@ -53,12 +82,30 @@ def test_upload_an_import_with_bad_rows_and_download_its_error_report(stack, pag
         assert len(rows) == 3, report  # a header and the two bad rows
         assert "not a number" in report and "12" in report
 
-    with steps("the imported contacts carry the tag"):
+    with steps("the import's tag leads to its contacts"):
+        page.click(".field-tag_links a:text-is('imported')")
+        expect(page.locator("#result_list tbody tr")).to_have_count(3)
+        expect(page.locator("#result_list")).to_contain_text("Asha")
         assert set(Contact.objects.filter(tags__name="imported").values_list("first_name", flat=True)) == {
             "Asha", "Ravi", "Meera",
         }  # fmt: skip
-        page.goto("/admin/contacts/contact/?q=9812345601")
-        expect(page.locator("#result_list")).to_contain_text("Asha")
-        expect(page.locator("#result_list")).to_contain_text("imported")
+        assert Contact.objects.get(first_name="Asha").attributes == {"city": "Pune"}
+
+    with steps("the tag list counts them and links to them too"):
+        page.goto("/admin/contacts/tag/")
+        page.click("#result_list td.field-contact_count a")
+        expect(page.locator("#result_list tbody tr")).to_have_count(3)
+
+    with steps("import unsubscribers"):
+        page.goto("/admin/contacts/contactimport/add/")
+        page.set_input_files("#id_file", str(stop_list))
+        page.select_option("#id_kind", "unsubscribers")
+        expect(page.locator("#import-columns").get_by_label("What column address becomes")).to_have_value("address")
+        page.click("input[type=submit][value='Upload and import']")
+        panel = page.locator("#import-progress")
+        expect(panel.locator("[data-field=status_display]")).to_have_text("completed", timeout=30_000)
+        expect(panel.locator("[data-field=created]")).to_have_text("1")
+        expect(panel.locator("[data-field=invalid]")).to_have_text("1")
+        assert list(Unsubscriber.objects.values_list("address", "scope")) == [("+919812345602", "all")]
 
     assert not page.js_errors, page.js_errors

@@ -229,3 +229,63 @@ def test_admin_import_page_says_the_error_report_is_gone_instead_of_linking_to_i
     assert page.count("The error report of this import is no longer available") == 2  # the panel and the record
     assert "Download" not in page
     assert (progress["has_error_report"], progress["error_report_removed"]) == (False, True)
+
+
+def test_admin_import_page_links_each_of_its_tags_to_the_contacts_that_carry_it(staff):
+    contact_import = contact_import_create(
+        file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n"), tags=["imported", "march"]
+    )
+    imported, march = Tag.objects.get(name="imported"), Tag.objects.get(name="march")
+
+    page = staff.get(reverse("admin:contacts_contactimport_change", args=[contact_import.pk])).content.decode()
+
+    contacts = reverse("admin:contacts_contact_changelist")
+    assert f'<a href="{contacts}?tag={imported.pk}">imported</a>, <a href="{contacts}?tag={march.pk}">march</a>' in page
+
+
+COLUMNS = reverse("admin:contacts_contactimport_columns")
+
+
+def test_admin_columns_of_a_chosen_file_say_what_each_becomes_with_its_first_value(staff):
+    upload = SimpleUploadedFile("c.csv", b"Mobile;Customer;Ville\n9812345678;Asha;Pune\n")
+
+    answer = staff.post(COLUMNS, {"file": upload, "kind": "contacts"}).json()
+
+    assert answer["has_header"] is True
+    assert answer["columns"] == [
+        {"key": "Mobile", "name": "Mobile", "target": "phone", "attribute": "attributes.mobile", "sample": "9812345678"},
+        {"key": "Customer", "name": "Customer", "target": "attributes.customer", "attribute": "attributes.customer",
+         "sample": "Asha"},
+        {"key": "Ville", "name": "Ville", "target": "attributes.ville", "attribute": "attributes.ville",
+         "sample": "Pune"},
+    ]  # fmt: skip
+    assert answer["fields"][:3] == ["phone", "email", "first_name"]
+
+
+def test_admin_columns_follow_a_mapping_and_say_what_the_upload_would_refuse(staff):
+    def columns(content: bytes, name="c.csv", **data):
+        return staff.post(COLUMNS, {"file": SimpleUploadedFile(name, content), "kind": "contacts", **data}).json()
+
+    mapped = columns(b"Mobile,Customer\n9812345678,Asha\n", mapping='{"Customer": "first_name"}')
+    assert [column["target"] for column in mapped["columns"]] == ["phone", "first_name"]
+    headerless = columns(b"9812345678,Asha\n9812345679,Ravi\n")
+    assert headerless["has_header"] is False
+    assert [(c["key"], c["target"], c["sample"]) for c in headerless["columns"]] == [
+        ("column 1", "phone", "9812345678"), ("column 2", "attributes.column_2", "Asha"),
+    ]  # fmt: skip
+    assert columns(b"Mobile,City\n1,2\n", mapping='{"Mobile": "phone", "City": "phone"}')["errors"] == {
+        "mapping": ["Columns 'Mobile' and 'City' are both mapped to phone."]
+    }
+    assert columns(b"Mobile\n1\n", mapping='{"Mobile": ')["errors"] == {"mapping": ["Enter a valid JSON."]}
+    assert columns(b"Name\nAsha\n")["errors"]["mapping"][0].startswith("No phone column")
+    assert columns(b"", name="empty.csv")["errors"] == {"file": ["The file is empty."]}
+    assert columns(b"Mobile\n1\n", kind="nonsense")["errors"]["kind"][0].startswith("Unknown kind 'nonsense'")
+    stop = staff.post(COLUMNS, {"file": SimpleUploadedFile("stop.txt", b"9812345678\n"), "kind": "unsubscribers"})
+    assert [(c["key"], c["target"]) for c in stop.json()["columns"]] == [("address", "address")]
+
+
+def test_admin_columns_take_the_permission_to_import_and_a_post(client):
+    client.force_login(UserFactory(is_staff=True))
+    upload = SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n")
+    assert client.post(COLUMNS, {"file": upload, "kind": "contacts"}).status_code == 403
+    assert client.get(COLUMNS).status_code in (403, 405)
