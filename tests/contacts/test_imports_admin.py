@@ -38,6 +38,7 @@ def test_admin_upload_page_renders_with_each_kinds_options(staff):
     assert 'data-import-kind="unsubscribers"' in page and 'name="unsubscribers__scope"' in page
     assert 'data-import-kind="dlt_templates"' in page and "MOBtexting" in page
     assert "herald/import-admin.js" in page
+    assert 'id="import-columns"' in page and "{#" not in page  # the column table, and no template comment shown
 
 
 def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture_on_commit_callbacks, monkeypatch):
