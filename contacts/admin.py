@@ -59,6 +59,9 @@ class HeldDeleteAdmin(admin.ModelAdmin):
     """Deleting a tag or segment: the confirmation page names what still selects people by it, and then refuses
     (contacts.services says why), and it counts what goes with it instead of listing every contact's link."""
 
+    delete_confirmation_template = "admin/contacts/held/delete_confirmation.html"
+    delete_selected_confirmation_template = "admin/contacts/held/delete_selected_confirmation.html"
+
     def holders(self, ids: list[int]) -> list:
         raise NotImplementedError
 

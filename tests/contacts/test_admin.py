@@ -224,3 +224,25 @@ def test_an_opt_out_recorded_from_a_contacts_page_leads_back_to_it_and_only_to_a
     response = client.post("/admin/contacts/unsubscriber/add/?contact=https://elsewhere.example", fields)
     assert response.url == "/admin/contacts/unsubscriber/"
     assert Unsubscriber.objects.count() == 2
+
+
+def test_deleting_a_tag_a_segment_uses_says_it_is_refused_and_what_to_do_not_that_the_segment_goes_too(client):
+    gold = TagFactory(name="gold")
+    segment = SegmentFactory(name="Gold customers", positive_tags=[gold])
+
+    for response in (
+        client.get(f"/admin/contacts/tag/{gold.pk}/delete/"),
+        client.post("/admin/contacts/tag/", {"action": "delete_selected", "_selected_action": [gold.pk]}),
+        client.get(f"/admin/contacts/segment/{segment.pk}/delete/"),
+    ):
+        html = response.content.decode()
+        assert "would require deleting" not in html
+    tag_page = client.get(f"/admin/contacts/tag/{gold.pk}/delete/").content.decode()
+    assert "The tag “gold” cannot be deleted: it still selects people for what is listed below." in tag_page
+    assert "<li>Segment: Gold customers</li>" in tag_page
+    selected = client.post("/admin/contacts/tag/", {"action": "delete_selected", "_selected_action": [gold.pk]})
+    assert (
+        "Nothing was deleted: what is listed below still selects people by the selected tag."
+        in selected.content.decode()
+    )
+    assert Tag.objects.filter(pk=gold.pk).exists()
