@@ -122,7 +122,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["phone", ("first_name", "last_name"), "email", "identity", "is_active"]}),
         ("Locale", {"fields": [("country", "language", "timezone")]}),
-        ("Attributes", {"fields": ["attributes"], "description": "Free fields, usable in texts as {{name}}."}),
+        ("Attributes", {"fields": ["attributes"], "description": 'Written as JSON: {"city": "Pune", "plan": "gold"}.'}),
         ("History", {"fields": [("created_at", "updated_at")]}),
     ]
 

@@ -138,3 +138,9 @@ def test_an_add_page_shows_no_python_object_for_a_time_not_yet_set(client, model
     assert response.status_code == 200
     html = response.content.decode()
     assert "DatabaseDefault" not in html and " object at 0x" not in html
+
+
+def test_a_contacts_attributes_say_once_what_they_are_for_and_how_to_write_them(client):
+    html = client.get(reverse("admin:contacts_contact_add")).content.decode()
+    assert html.count("Free fields, usable in texts as {{name}}.") == 1
+    assert 'Written as JSON: {"city": "Pune", "plan": "gold"}.' in html
