@@ -45,7 +45,7 @@ class ContactImportUploadForm(forms.Form):
         Tag.objects.all(),
         required=False,
         widget=FilteredSelectMultiple("tags", is_stacked=False),
-        help_text="Contacts imports only: applied to every contact of the file.",
+        help_text="Applied to every contact of the file.",
     )
     new_tags = forms.CharField(
         required=False, label="New tags", help_text="Names of tags to create and apply, separated by commas."
@@ -69,6 +69,7 @@ class ContactImportUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["default_region"].initial = settings.DEFAULT_PHONE_REGION
+        self.tag_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.takes_tags)
         self.option_groups = []
         for kind, importer in IMPORTERS.items():
             names = []

@@ -1,5 +1,5 @@
-// Imports in the admin: the upload page shows only the chosen kind's options, and the chosen file's columns to map
-// them; an import's page polls its progress (a small JSON view) every 1.5 seconds until the import is finished,
+// Imports in the admin: the upload page shows only the chosen kind's options and fields, and the chosen file's
+// columns to map them; an import's page polls its progress (a small JSON view) every 1.5 seconds until the import is finished,
 // then reloads once.
 "use strict";
 (function () {
@@ -9,6 +9,15 @@
     const update = function () {
       document.querySelectorAll("[data-import-kind]").forEach(function (fieldset) {
         fieldset.hidden = fieldset.dataset.importKind !== kind.value;
+      });
+      // Fields only some kinds take (tags: contacts), hidden and left out of the form for the others, so that
+      // what was typed there neither shows nor gets refused, and is back when the kind is.
+      document.querySelectorAll("[data-import-kinds]").forEach(function (row) {
+        const applies = row.dataset.importKinds.split(" ").includes(kind.value);
+        row.hidden = !applies;
+        row.querySelectorAll("input, select, textarea, button").forEach(function (element) {
+          element.disabled = !applies;
+        });
       });
     };
     kind.addEventListener("change", update);

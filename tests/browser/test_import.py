@@ -40,6 +40,7 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
         assert label["x"] < lists["x"], (label, lists)
 
     with steps("choose the file: the page shows what each column becomes"):
+        expect(page.locator(".field-new_tags")).to_be_visible()
         page.set_input_files("#id_file", str(upload))
         columns = page.locator("#import-columns")
         expect(columns.locator("tbody tr")).to_have_count(4)
@@ -99,7 +100,10 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
     with steps("import unsubscribers"):
         page.goto("/admin/contacts/contactimport/add/")
         page.set_input_files("#id_file", str(stop_list))
+        page.fill("#id_new_tags", "typed before choosing the kind")
         page.select_option("#id_kind", "unsubscribers")
+        expect(page.locator(".field-new_tags")).to_be_hidden()  # suppressions take no tags
+        expect(page.locator(".field-tags")).to_be_hidden()
         expect(page.locator("#import-columns").get_by_label("What column address becomes")).to_have_value("address")
         page.click("input[type=submit][value='Upload and import']")
         panel = page.locator("#import-progress")
