@@ -290,3 +290,9 @@ def test_admin_columns_take_the_permission_to_import_and_a_post(client):
     upload = SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n")
     assert client.post(COLUMNS, {"file": upload, "kind": "contacts"}).status_code == 403
     assert client.get(COLUMNS).status_code in (403, 405)
+
+
+def test_admin_import_list_offers_to_import_a_file_in_those_words(staff):
+    page = staff.get(reverse("admin:contacts_contactimport_changelist")).content.decode()
+    assert f'href="{reverse("admin:contacts_contactimport_add")}" class="addlink">Import a file</a>' in page
+    assert "Add contact import" not in page
