@@ -71,9 +71,12 @@ class Layout:
         }
 
 
-def resolve_layout(first_row: list[str], importer, mapping: dict | None, second_row: list[str] | None = None) -> Layout:
+def resolve_layout(
+    first_row: list[str], importer, mapping: dict | None, second_row: list[str] | None = None, *, complete: bool = True
+) -> Layout:
     """The layout of a file whose first non-empty rows are `first_row` and `second_row` (None: not known); raises
-    ValidationError({"mapping": ...})."""
+    ValidationError({"mapping": ...}). With complete=False, a layout without a required field is returned too (the
+    upload page shows it, for the user to map a column to that field); layout_missing() says what it lacks."""
     mapping = {str(key).strip(): (value or "").strip() for key, value in (mapping or {}).items()}
     known = {canonical(name) for field in importer.fields for name in (field, *importer.synonyms.get(field, ()))}
     cells = [cell.strip() for cell in first_row]
@@ -147,7 +150,7 @@ def resolve_layout(first_row: list[str], importer, mapping: dict | None, second_
             claimed.add(index)
 
     missing = [field for field in importer.required if field not in fields]
-    if missing:
+    if missing and complete:
         wanted = " or ".join(repr(name) for name in (missing[0], *importer.synonyms.get(missing[0], ())[:4]))
         raise ValidationError(
             {

@@ -117,12 +117,18 @@ def contact_import_columns(*, file, kind: str = ContactImport.Kind.CONTACTS, map
     """How an upload's columns would be read, as contact_import_create reads them, from the file's first rows (the
     head of a large csv is enough): for the upload page's column mapping. Each column's name, its key in a mapping
     (its name, or its position when the name is repeated or a number), the field it feeds ("" for none), the
-    attribute it would become, and its first value; the fields a column may feed. Raises ValidationError naming
-    kind, file or mapping, with the words contact_import_create would use."""
+    attribute it would become, and its first value; the fields a column may feed; `problem`, what the upload would
+    refuse of these columns as they are (no phone column…), "" if nothing. Raises ValidationError naming kind, file
+    or mapping, with the words contact_import_create would use, when there are no columns to show."""
     importer = _importer_check(kind)
     _mapping_check(mapping)
     _, first, second = _read_head(file, PurePath(getattr(file, "name", "") or "").name)
-    layout = resolve_layout(first, importer, mapping, second)
+    layout = resolve_layout(first, importer, mapping, second, complete=False)
+    try:  # a required field no column feeds yet: said, with the columns to choose it from
+        resolve_layout(first, importer, mapping, second)
+        problem = ""
+    except ValidationError as exc:
+        problem = " ".join(exc.messages)
     sample = (second or []) if layout.has_header else first
     columns = []
     for index, (key, target) in enumerate(layout.describe().items()):
@@ -133,7 +139,7 @@ def contact_import_columns(*, file, kind: str = ContactImport.Kind.CONTACTS, map
             {"key": key, "name": name, "target": target, "attribute": attribute and ATTRIBUTE_PREFIX + attribute,
              "sample": value}
         )  # fmt: skip
-    return {"has_header": layout.has_header, "columns": columns, "fields": list(importer.fields)}
+    return {"has_header": layout.has_header, "columns": columns, "fields": list(importer.fields), "problem": problem}
 
 
 def _importer_check(kind: str):

@@ -98,6 +98,7 @@
         select.addEventListener("change", write);
         row.insertCell().append(select);
       });
+      if (data.problem) problem({mapping: [data.problem]}, true);  // e.g. no phone column yet: choose one below
       panel.hidden = false;
     };
     const ask = function (withMapping) {

@@ -13,7 +13,7 @@ from contacts.models import Contact, Unsubscriber
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROWS = [
-    ("Mobile", "Customer", "City", "Notes"),
+    ("Contact", "Customer", "City", "Notes"),
     ("9812345601", "Asha", "Pune", "called twice"),
     ("+91 98123 45602", "Ravi", "Delhi", ""),
     ("not a number", "Bad", "Nowhere", ""),
@@ -39,26 +39,29 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
         lists = page.locator(".field-tags .selector").bounding_box()
         assert label["x"] < lists["x"], (label, lists)
 
-    with steps("choose the file: the page shows what each column becomes"):
+    with steps("choose the file: the page shows what each column becomes, and that none is the phone"):
         expect(page.locator(".field-new_tags")).to_be_visible()
         page.set_input_files("#id_file", str(upload))
         columns = page.locator("#import-columns")
         expect(columns.locator("tbody tr")).to_have_count(4)
-        expect(columns.get_by_label("What column Mobile becomes")).to_have_value("phone")
+        expect(columns.get_by_label("What column Contact becomes")).to_have_value("attributes.contact")
         expect(columns.get_by_label("What column Customer becomes")).to_have_value("attributes.customer")
         expect(columns.locator("tbody tr", has_text="Customer")).to_contain_text("Asha")
+        expect(columns.locator("[data-columns=error]")).to_contain_text("No phone column")
 
-    with steps("map the columns: the customer's name, no notes"):
+    with steps("map the columns: the phone, the customer's name, no notes"):
+        columns.get_by_label("What column Contact becomes").select_option(label="phone")
+        expect(columns.locator("[data-columns=error]")).to_be_hidden()
         columns.get_by_label("What column Customer becomes").select_option(label="first name")
         columns.get_by_label("What column Notes becomes").select_option(label="left out")
         expect(page.locator("#id_mapping")).to_have_value(
-            '{"Mobile":"phone","Customer":"first_name","City":"attributes.city","Notes":""}'
+            '{"Contact":"phone","Customer":"first_name","City":"attributes.city","Notes":""}'
         )
 
     with steps("a mapping that cannot be is said at once"):
         columns.get_by_label("What column City becomes").select_option(label="phone")
         expect(columns.locator("[data-columns=error]")).to_contain_text(
-            "Columns 'Mobile' and 'City' are both mapped to phone."
+            "Columns 'Contact' and 'City' are both mapped to phone."
         )
         columns.get_by_label("What column City becomes").select_option(label="attribute {{city}}")
         expect(columns.locator("[data-columns=error]")).to_be_hidden()

@@ -261,6 +261,7 @@ def test_admin_columns_of_a_chosen_file_say_what_each_becomes_with_its_first_val
          "sample": "Pune"},
     ]  # fmt: skip
     assert answer["fields"][:3] == ["phone", "email", "first_name"]
+    assert answer["problem"] == ""
 
 
 def test_admin_columns_follow_a_mapping_and_say_what_the_upload_would_refuse(staff):
@@ -278,7 +279,11 @@ def test_admin_columns_follow_a_mapping_and_say_what_the_upload_would_refuse(sta
         "mapping": ["Columns 'Mobile' and 'City' are both mapped to phone."]
     }
     assert columns(b"Mobile\n1\n", mapping='{"Mobile": ')["errors"] == {"mapping": ["Enter a valid JSON."]}
-    assert columns(b"Name\nAsha\n")["errors"]["mapping"][0].startswith("No phone column")
+    no_phone = columns(b"Contact,Name\n9812345678,Asha\n")  # the columns, to choose the phone from
+    assert [(c["name"], c["target"]) for c in no_phone["columns"]] == [
+        ("Contact", "attributes.contact"), ("Name", "first_name"),
+    ]  # fmt: skip
+    assert no_phone["problem"].startswith("No phone column: name one 'phone' or 'mobile'")
     assert columns(b"", name="empty.csv")["errors"] == {"file": ["The file is empty."]}
     assert columns(b"Mobile\n1\n", kind="nonsense")["errors"]["kind"][0].startswith("Unknown kind 'nonsense'")
     stop = staff.post(COLUMNS, {"file": SimpleUploadedFile("stop.txt", b"9812345678\n"), "kind": "unsubscribers"})
