@@ -2,6 +2,7 @@
 
 from psycopg.errors import UniqueViolation
 
+from django.contrib import admin
 from django.db import IntegrityError
 
 
@@ -20,3 +21,27 @@ class UniqueRaceAdmin:
             if request.method != "POST" or not isinstance(error.__cause__, UniqueViolation):
                 raise
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+
+class TimesAfterAddAdmin(admin.ModelAdmin):
+    """The database sets a record's creation time when it is saved: its add page leaves the field out instead of
+    showing the placeholder that stands for it ("<…DatabaseDefault object at 0x…>"), in declared fieldsets too."""
+
+    database_times = ("created_at", "updated_at")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            return fieldsets
+        kept = []
+        for name, options in fieldsets:
+            fields = [line for line in map(self._without_times, options.get("fields", ())) if line]
+            if fields:
+                kept.append((name, {**options, "fields": fields}))
+        return kept
+
+    def _without_times(self, line):
+        """A line of a fieldset (a name, or names shown side by side) without the database's times."""
+        if isinstance(line, list | tuple):
+            return tuple(name for name in line if name not in self.database_times)
+        return None if line in self.database_times else line

@@ -18,7 +18,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from config.admin_mixins import UniqueRaceAdmin
+from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
@@ -42,17 +42,6 @@ class TagListFilter(admin.SimpleListFilter):
         if not self.value().isdigit():
             raise IncorrectLookupParameters(f"No tag with id {self.value()!r}.")
         return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id=self.value())))
-
-
-class TimesAfterAddAdmin(admin.ModelAdmin):
-    """The database sets a record's creation time when it is saved: its add page leaves the field out instead of
-    showing the placeholder that stands for it ("<…DatabaseDefault object at 0x…>")."""
-
-    database_times = ("created_at", "updated_at")
-
-    def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        return fields if obj is not None else [name for name in fields if name not in self.database_times]
 
 
 class HeldDeleteAdmin(admin.ModelAdmin):

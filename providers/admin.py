@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from config.admin_mixins import UniqueRaceAdmin
+from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin
 from config.deletion import counted_text, deleted_with, protected_users
 from providers import dlt, services, sync
 from providers.backends.base import BackendError
@@ -203,7 +203,7 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
 
 @admin.register(Sender)
-class SenderAdmin(UniqueRaceAdmin, admin.ModelAdmin):
+class SenderAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     form = SenderForm
     list_display = ["name", "account", "channel", "service", "country", "dlt_entity_id", "status"]
     list_filter = ["status", "channel", "service", "account"]
@@ -214,7 +214,7 @@ class SenderAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
 
 @admin.register(DltTemplate)
-class DltTemplateAdmin(UniqueRaceAdmin, admin.ModelAdmin):
+class DltTemplateAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     form = DltTemplateForm
     list_display = ["name", "dlt_template_id", "type", "status", "account", "variable_list", "sender_names"]
     list_filter = ["type", "status", "is_english", "account"]

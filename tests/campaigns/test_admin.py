@@ -96,6 +96,18 @@ def test_every_changelist_and_add_page_renders(client, superuser, model, model_a
 
 
 @pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=[m._meta.label for m, _ in REGISTERED])
+def test_no_add_page_shows_a_python_object_for_a_value_the_database_sets(client, superuser, model, model_admin):
+    """A creation time the database sets on save shows nothing on the add page, not the placeholder that stands for
+    it ("Created at: <django.db.models.expressions.DatabaseDefault object at 0x…>")."""
+    request = RequestFactory().get("/")
+    request.user = superuser
+    if not model_admin.has_add_permission(request):
+        pytest.skip("view only: no add page")
+    html = client.get(admin_url(model, "add")).content.decode()
+    assert "DatabaseDefault" not in html and " object at 0x" not in html
+
+
+@pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=[m._meta.label for m, _ in REGISTERED])
 def test_every_change_page_renders_with_one_object(client, model, model_admin):
     obj = make_one(model)
     if obj is None:
