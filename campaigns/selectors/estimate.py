@@ -349,6 +349,16 @@ def message_problems(
     problems = []
     if not account.is_active:
         problems.append(Problem("account", f"The provider account {account.name} is not active."))
+    # Checked when the account is saved, but options saved before a rule (or by a path that skipped the check)
+    # would fail every request at send time: said here, before anything is written.
+    options = account.options if isinstance(account.options, dict) else None
+    if options is None:
+        problems.append(Problem("account", f"The options of {account.name} are not an object of names to values: "
+                                "fix them on the provider account's page."))  # fmt: skip
+    elif problem := backend.options_problem(options):
+        problems.append(
+            Problem("account", f"The options of {account.name}: {problem} Fix them on the provider account's page.")
+        )
     if channel not in (account.channels or []):
         problems.append(Problem("channel", f"{account.name} is not enabled for {label}."))
     if channel not in backend.channels:
@@ -388,7 +398,7 @@ def message_problems(
                     problems.extend(Problem("text", m) for m in messages)
     if text.strip():
         promotional = purpose == Campaign.Purpose.PROMOTIONAL
-        problems += [Problem("text", p) for p in backend.text_problems(account.options, text, promotional=promotional)]
+        problems += [Problem("text", p) for p in backend.text_problems(options or {}, text, promotional=promotional)]
     return problems
 
 

@@ -98,6 +98,32 @@ class TestApi:
         assert words in " ".join(response.json()[field])
         assert Campaign.objects.get(pk=campaign.pk).name != "Spring"
 
+    def test_account_options_sending_would_fail_on_stop_the_launch_and_a_scheduled_save(self):
+        """Options checked only when the account is saved (sms_type Octopush does not send, saved before the rule
+        or by a path that skipped it) made every frame fail at send time; launching names them on the account."""
+        campaign = scheduled(state=Campaign.State.DRAFT)
+        campaign.account.options = {"sms_type": "premium"}
+        campaign.account.save()
+        client = api()
+        response = client.post(f"/api/v1/campaigns/{campaign.pk}/launch/")
+        assert response.status_code == 400, response.json()
+        said = " ".join(response.json()["account"])
+        assert "sms_type must be sms_premium or sms_low_cost" in said and campaign.account.name in said
+        assert Campaign.objects.get(pk=campaign.pk).state == Campaign.State.DRAFT
+        assert not campaign.messages.exists()
+
+        on_time = scheduled()
+        on_time.account.options = {"sms_type": "premium"}
+        on_time.account.save()
+        response = client.patch(f"/api/v1/campaigns/{on_time.pk}/", {"name": "Spring"}, format="json")
+        assert response.status_code == 400
+        assert "sms_type must be" in " ".join(response.json()["account"])
+
+        campaign.account.options = {"sms_type": "sms_low_cost"}  # fixed: the launch goes ahead
+        campaign.account.save()
+        problems = client.post(f"/api/v1/campaigns/{campaign.pk}/estimate/").json()["problems"]
+        assert [p for p in problems if p["field"] == "account"] == []
+
     def test_a_dlt_template_the_text_no_longer_matches(self):
         account = ProviderAccountFactory(kind="mobtexting")
         sender = SenderFactory(account=account)
