@@ -398,9 +398,11 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["meaning", "status_shown"]
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description="status")
     def status_shown(self, message: Message) -> str:
-        """A pending message whose frame is being sent reads "Sending" (messages_shown)."""
+        """A pending message whose frame is being sent reads "Sending" (messages_shown). Not sortable: the stored
+        status would sort a sending message among the pending, and sorting by the status shown (a CASE over the
+        frames' join) would sort every message listed: millions of rows."""
         shown = getattr(message, "shown_status", message.status)
         return dict(SHOWN_STATUS_CHOICES).get(shown, shown)
 
