@@ -18,6 +18,7 @@ from django.shortcuts import redirect
 from django.urls import path, re_path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from campaigns import admin_views
 from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions
@@ -197,6 +198,9 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             )
             if request.user.has_perm("campaigns.view_message"):
                 context["export_url"] = reverse("admin:campaigns_campaign_export", args=[obj.pk])
+                context["export_failed_url"] = (
+                    context["export_url"] + "?" + urlencode([("status", status) for status in FAILURE_STATUSES])
+                )
             if not editable:
                 context["progress"] = campaign_progress(campaign=obj)
                 context["progress_config"] = {

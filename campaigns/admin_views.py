@@ -17,7 +17,7 @@ from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Q
 from django.forms.models import construct_instance
-from django.http import Http404, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -245,19 +245,28 @@ class Echo:
 
 
 def export_view(model_admin: ModelAdmin, request, object_id):
-    """GET: every message of the campaign as CSV, streamed (never the whole campaign in memory)."""
+    """GET: every message of the campaign as CSV, streamed (never the whole campaign in memory); `?status=` (one
+    or more, as the message list shows them: `sending`, `rejected`…) only the messages in those statuses."""
     campaign = _campaign(model_admin, request, object_id)
     if not request.user.has_perm("campaigns.view_message"):
         raise PermissionDenied
+    statuses = list(dict.fromkeys(request.GET.getlist("status")))
+    known = dict(SHOWN_STATUS_CHOICES)
+    if unknown := [status for status in statuses if status not in known]:
+        return HttpResponseBadRequest(
+            f"status: {unknown[0]!r} is not a message status; choose from {', '.join(known)}.",
+            content_type="text/plain; charset=utf-8",
+        )
     writer = csv.writer(Echo())
 
     def lines():
         yield writer.writerow([*MESSAGE_CSV_COLUMNS, "meaning"])
-        for row in campaign_message_rows(campaign=campaign):
+        for row in campaign_message_rows(campaign=campaign, statuses=statuses):
             yield writer.writerow(row)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-messages.csv"'
+    which = "".join(f"-{status}" for status in statuses)
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-messages{which}.csv"'
     return response
 
 

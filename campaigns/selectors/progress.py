@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import timedelta
 
 from django.db.models import Case, CharField, Count, F, Q, Value, When
@@ -255,14 +255,18 @@ MESSAGE_CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def campaign_message_rows(*, campaign: Campaign, chunk_size: int = 2000) -> Iterator[tuple]:
-    """Every message of a campaign as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
+def campaign_message_rows(
+    *, campaign: Campaign, statuses: Collection[str] = (), chunk_size: int = 2000
+) -> Iterator[tuple]:
+    """Every message of a campaign (or those shown in one of `statuses`, as the message list's status filter
+    finds them: messages_with_status) as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
     server-side cursor `chunk_size` rows at a time: never the whole campaign in memory. The status is the one the
     message list shows (`sending` while its frame is on the wire), from the frames joined in the same query."""
     kind = campaign.account.kind
     columns = ["shown_status" if name == "status" else name for name in MESSAGE_CSV_COLUMNS]
+    messages = with_shown_status(Message.objects.filter(campaign_id=campaign.pk))
     rows = (
-        with_shown_status(Message.objects.filter(campaign_id=campaign.pk))
+        messages_with_status(messages, list(statuses))
         .order_by("id")
         .values_list(*columns)
         .iterator(chunk_size=chunk_size)

@@ -234,6 +234,36 @@ class TestExport:
         url = reverse("admin:campaigns_campaign_export", args=[sent.pk])
         assert staff("campaigns.view_campaign").get(url).status_code == 403
         assert staff("campaigns.view_campaign", "campaigns.view_message").get(url).status_code == 200
+        assert staff("campaigns.view_campaign").get(url, {"status": "rejected"}).status_code == 403
+
+    def test_the_export_of_some_statuses_has_only_their_messages(self, client, sent):
+        """Only the failed ones, to work on them: the statuses as the message list's filter shows them."""
+        url = reverse("admin:campaigns_campaign_export", args=[sent.pk])
+        response = client.get(url, {"status": "rejected"})
+        assert isinstance(response, StreamingHttpResponse)
+        assert f'filename="campaign-{sent.pk}-messages-rejected.csv"' in response["Content-Disposition"]
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert [row["status"] for row in rows] == ["rejected", "rejected"]
+        failed = client.get(url + "?status=rejected&status=undelivered&status=expired&status=failed")
+        rows = list(csv.DictReader(io.StringIO(b"".join(failed.streaming_content).decode())))
+        assert sorted(row["status"] for row in rows) == ["rejected", "rejected", "undelivered"]
+        assert all(row["meaning"] for row in rows)
+
+    def test_an_unknown_status_is_refused_naming_the_parameter(self, client, sent):
+        response = client.get(reverse("admin:campaigns_campaign_export", args=[sent.pk]), {"status": "lost"})
+        assert response.status_code == 400
+        assert response.content.decode().startswith("status: 'lost' is not a message status; choose from pending,")
+
+    def test_the_rows_of_some_statuses_come_from_the_same_one_cursor(self, sent, django_assert_num_queries):
+        rows = campaign_message_rows(campaign=sent, statuses=["rejected", "undelivered"], chunk_size=2)
+        with django_assert_num_queries(2):  # the account's kind, then one cursor fetched 2 rows at a time
+            assert len(list(rows)) == 3
+
+    def test_a_campaigns_page_offers_its_failed_messages(self, client, sent):
+        html = client.get(reverse("admin:campaigns_campaign_change", args=[sent.pk])).content.decode()
+        export = reverse("admin:campaigns_campaign_export", args=[sent.pk])
+        failed = f"{export}?status=rejected&amp;status=undelivered&amp;status=expired&amp;status=failed"
+        assert f'<a href="{failed}" class="herald-export-failed">Export failed messages (CSV)</a>' in html
 
 
 def test_a_contacts_page_shows_its_messages_and_opt_outs(client):
