@@ -11,6 +11,7 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -384,10 +385,38 @@ class MessageStatusFilter(admin.SimpleListFilter):
         return messages_with_status(queryset, [self.value()]) if self.value() else queryset
 
 
+class MessageCampaignFilter(admin.SimpleListFilter):
+    """The campaign a list was opened for ("See every message" on its page): named in the sidebar, with "Clear all
+    filters" beside it. Its one choice is the chosen campaign, read by its key: nothing lists every campaign."""
+
+    title = "campaign"
+    parameter_name = "campaign__id__exact"  # the links of campaign pages (and bookmarks) say so
+
+    campaign_name = None  # the chosen campaign's, once lookups found it
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if value is None:
+            return []
+        if not value.isdigit():
+            raise IncorrectLookupParameters(f"No campaign with id {value!r}.")
+        found = Campaign.objects.filter(pk=value).exclude(state=Campaign.State.DELETING).values_list("name", flat=True)
+        self.campaign_name = found.first()
+        return [(value, self.campaign_name if self.campaign_name is not None else f"#{value} (no such campaign)")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(campaign_id=self.value()) if self.value() else queryset
+
+
+# The list's parameters that do not change which messages it shows.
+LIST_VIEW_PARAMETERS = {"o", "p", "e", "_facets", "_changelist_filters", "_to_field", "_popup"}
+
+
 @admin.register(Message)
 class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
+    change_list_template = "admin/campaigns/message/change_list.html"
     list_display = ["id", "address", "status_shown", "reason", "campaign", "account", "parts", "provider_message_id", "created_at", "final_at"]  # fmt: skip
-    list_filter = [MessageStatusFilter, "channel", "account"]
+    list_filter = [MessageCampaignFilter, MessageStatusFilter, "channel", "account"]
     list_select_related = ["campaign", "account"]
     search_fields = ["address", "provider_message_id", "external_ref"]
     search_help_text = "Exact phone (any format), e-mail, provider message id or Herald reference (UUID)."
@@ -395,6 +424,46 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return messages_shown(super().get_queryset(request))
+
+    def changelist_view(self, request, extra_context=None):
+        """A list filtered to a campaign is titled with it and offers its messages as CSV, following the status
+        filter (the campaign's export streams them: admin_views.export_view)."""
+        if "status__exact" in request.GET and "status" not in request.GET:
+            # Links that filtered by the stored status (status__exact=rejected) take the status filter, which the
+            # sidebar shows and the export follows.
+            query = request.GET.copy()
+            query.setlist("status", query.pop("status__exact"))
+            return redirect(f"{request.path}?{query.urlencode()}")
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            response.context_data.update(self._campaign_export(request, changelist))
+        return response
+
+    def _campaign_export(self, request, changelist) -> dict:
+        """The subtitle and the export link of a list filtered to a campaign: "Export these" when the campaign and
+        the status filter are all that narrow it, else words saying what the export holds (it follows no search)."""
+        spec = next((s for s in changelist.filter_specs if isinstance(s, MessageCampaignFilter)), None)
+        if spec is None or spec.campaign_name is None:
+            return {}
+        context = {"subtitle": f"Messages of the campaign “{spec.campaign_name}”"}
+        campaigns = self.admin_site.get_model_admin(Campaign)
+        if not (request.user.has_perm("campaigns.view_message") and campaigns.has_view_permission(request)):
+            return context
+        labels = dict(SHOWN_STATUS_CHOICES)
+        status = request.GET.get("status") or ""
+        if status and status not in labels:
+            return context
+        used = {name for name, value in request.GET.items() if value}
+        if not used - LIST_VIEW_PARAMETERS - {MessageCampaignFilter.parameter_name, "status"}:
+            label = "Export these (CSV)"
+        elif status:
+            label = f"Export this campaign’s {labels[status].lower()} messages (CSV)"
+        else:
+            label = "Export this campaign’s messages (CSV)"
+        url = reverse("admin:campaigns_campaign_export", args=[spec.value()])
+        return {**context, "export_url": url + (f"?{urlencode({'status': status})}" if status else ""),
+                "export_label": label}  # fmt: skip
 
     def get_fields(self, request, obj=None):
         return ["status_shown" if name == "status" else name for name in super().get_fields(request, obj)]

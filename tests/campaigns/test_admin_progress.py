@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -264,6 +266,78 @@ class TestExport:
         export = reverse("admin:campaigns_campaign_export", args=[sent.pk])
         failed = f"{export}?status=rejected&amp;status=undelivered&amp;status=expired&amp;status=failed"
         assert f'<a href="{failed}" class="herald-export-failed">Export failed messages (CSV)</a>' in html
+
+
+class TestMessagesOfACampaign:
+    """ "See every message" on a campaign's page: the list says which campaign, offers to clear it, and exports."""
+
+    def list_of(self, client, *query):
+        return client.get(reverse("admin:campaigns_message_changelist") + "?" + "&".join(query))
+
+    def test_the_list_names_the_campaign_it_is_filtered_to_and_offers_to_clear_it(self, client, sent):
+        CampaignFactory(name="Another campaign")
+        MessageFactory(address="+919800000099")
+        response = self.list_of(client, f"campaign__id__exact={sent.pk}")
+        html = response.content.decode()
+        sidebar = html[html.index('id="changelist-filter"') :]
+        assert "By campaign" in sidebar and f"{sent.name}</a>" in sidebar and "Another campaign" not in sidebar
+        assert "Clear all filters" in html
+        assert f"<h2>Messages of the campaign “{sent.name}”</h2>" in html
+        assert len(response.context["cl"].result_list) == 8 and "+919800000099" not in html
+
+    def test_no_query_lists_the_campaigns_to_offer_the_filter(self, client, sent):
+        with CaptureQueriesContext(connection) as unfiltered:
+            html = self.list_of(client).content.decode()
+        assert "By campaign" not in html
+        with CaptureQueriesContext(connection) as filtered:
+            self.list_of(client, f"campaign__id__exact={sent.pk}")
+        of_campaigns = [
+            q["sql"] for q in filtered.captured_queries if q["sql"].startswith('SELECT "campaigns_campaign"')
+        ]
+        assert len(of_campaigns) == 1 and f'"campaigns_campaign"."id" = {sent.pk}' in of_campaigns[0]
+        assert len(filtered.captured_queries) <= len(unfiltered.captured_queries) + 1
+
+    def test_a_campaign_id_that_is_not_a_number_is_an_error_not_a_500(self, client):
+        response = self.list_of(client, "campaign__id__exact=abc")
+        assert response.status_code == 302 and response["Location"].endswith("?e=1")
+
+    def test_a_campaign_that_is_no_more_is_said_so_and_offers_no_export(self, client):
+        html = self.list_of(client, "campaign__id__exact=987654").content.decode()
+        assert "#987654 (no such campaign)" in html and "Clear all filters" in html and "herald-export" not in html
+
+    def test_the_filtered_list_exports_what_it_shows(self, client, sent):
+        export = reverse("admin:campaigns_campaign_export", args=[sent.pk])
+        html = self.list_of(client, f"campaign__id__exact={sent.pk}").content.decode()
+        assert f'<a href="{export}" class="herald-export">Export these (CSV)</a>' in html
+        html = self.list_of(client, f"campaign__id__exact={sent.pk}", "q=", "o=-1").content.decode()  # empty search
+        assert "Export these (CSV)" in html
+        html = self.list_of(client, f"campaign__id__exact={sent.pk}", "status=rejected").content.decode()
+        assert f'<a href="{export}?status=rejected" class="herald-export">Export these (CSV)</a>' in html
+        # A search narrows the list further than the export goes: the link says what it exports.
+        html = self.list_of(
+            client, f"campaign__id__exact={sent.pk}", "status=rejected", "q=%2B919800000001"
+        ).content.decode()
+        assert (
+            f'<a href="{export}?status=rejected" class="herald-export">Export this campaign’s rejected messages (CSV)</a>'
+            in html
+        )
+        assert "herald-export" not in self.list_of(client, "status=rejected").content.decode()
+
+    def test_the_export_is_offered_to_whoever_may_export(self, sent):
+        may = staff("campaigns.view_campaign", "campaigns.view_message")
+        assert "Export these (CSV)" in self.list_of(may, f"campaign__id__exact={sent.pk}").content.decode()
+        may_not = staff("campaigns.view_message")
+        html = self.list_of(may_not, f"campaign__id__exact={sent.pk}").content.decode()
+        assert "herald-export" not in html and sent.name in html
+
+    def test_the_progress_panels_failure_links_take_the_status_filter(self, client, sent):
+        """The panel's failure counts link with status__exact: the list takes them as its status filter, which the
+        sidebar shows and the export follows."""
+        response = self.list_of(client, f"campaign__id__exact={sent.pk}", "status__exact=rejected")
+        assert response.status_code == 302
+        followed = client.get(response["Location"])
+        assert [m.status for m in followed.context["cl"].result_list] == ["rejected", "rejected"]
+        assert "Export these (CSV)" in followed.content.decode()
 
 
 def test_a_contacts_page_shows_its_messages_and_opt_outs(client):
