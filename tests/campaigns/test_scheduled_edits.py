@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Message
 from campaigns.services.lifecycle import campaign_cancel
 from contacts.models import Tag
 from tests.concurrency import second_waits_on_first
@@ -118,6 +118,13 @@ class TestApi:
         response = client.patch(f"/api/v1/campaigns/{on_time.pk}/", {"name": "Spring"}, format="json")
         assert response.status_code == 400
         assert "sms_type must be" in " ".join(response.json()["account"])
+
+        # A transactional send through the account is held to the same check (message_problems), before anything
+        # is written or sent.
+        send = {"account": campaign.account.pk, "to": "+33612345678", "text": "Your code is 4711"}
+        response = client.post("/api/v1/messages/", send, HTTP_IDEMPOTENCY_KEY="otp-1")
+        assert response.status_code == 400 and "sms_type must be" in " ".join(response.json()["account"])
+        assert not Message.objects.filter(account=campaign.account).exists()
 
         campaign.account.options = {"sms_type": "sms_low_cost"}  # fixed: the launch goes ahead
         campaign.account.save()
