@@ -153,6 +153,18 @@ def test_compose_launch_pause_resume_and_read_the_delivery_report(stack, sandbox
         assert len(rows) == AUDIENCE
         assert {row["status"] for row in rows} <= {"delivered", "undelivered"}
 
+    with steps("see every message: the list names the campaign, filters by status and exports what it shows"):
+        page.click("#campaign-progress a:text-is('See every message')")
+        sidebar = page.locator("#changelist-filter")
+        expect(sidebar).to_contain_text("Welcome codes")
+        expect(sidebar).to_contain_text("Clear all filters")
+        sidebar.locator("a:text-is('Delivered')").click()
+        expect(page.locator(".herald-export")).to_have_text("Export these (CSV)")
+        with page.expect_download() as download:
+            page.click(".herald-export")
+        rows = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
+        assert len(rows) == AUDIENCE - undelivered and {row["status"] for row in rows} == {"delivered"}
+
     with steps("the dashboard shows the day's messages"):
         page.goto("/admin/")
         expect(page.locator(".dashboard-today")).to_contain_text("Delivered")
