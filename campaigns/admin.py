@@ -93,6 +93,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # a facet is a COUNT(*) per choice of every filter
     ordering = ["-id"]  # the primary key index; the models' default orderings would sort millions of rows
+    sortable_by = ["id"]  # the same: a click on any other column's header sorted the whole table (ids grow with time)
 
     def has_add_permission(self, request):
         return False

@@ -118,7 +118,7 @@
       data.failures.forEach(function (failure) {
         const row = document.createElement("tr");
         const count = document.createElement("a");
-        count.href = config.messages_url + "&status__exact=" + encodeURIComponent(failure.status);
+        count.href = config.messages_url + "&status=" + encodeURIComponent(failure.status);
         count.textContent = failure.count.toLocaleString();
         cell(row, count);
         cell(row, badge(failure.status));
