@@ -1,0 +1,38 @@
+"""What every list of the API does alike, as an integrator meets it: pages and their size, ordering, filter
+errors that name the query parameter sent."""
+
+import pytest
+
+from contacts.models import Tag
+from tests.factories import ContactFactory, UserFactory, api_client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api():
+    return api_client_for(UserFactory(superuser=True))
+
+
+class TestPages:
+    def test_page_size_sets_the_size_of_a_page_and_the_next_page_keeps_it(self, api):
+        ContactFactory.create_batch(3)
+        first = api.get("/api/v1/contacts/?page_size=2").json()
+        assert first["count"] == 3
+        assert len(first["results"]) == 2
+        second = api.get(first["next"]).json()
+        assert len(second["results"]) == 1
+        assert {c["id"] for c in first["results"]}.isdisjoint(c["id"] for c in second["results"])
+
+    def test_a_huge_page_size_gives_a_page_of_1000(self, api):
+        Tag.objects.bulk_create(Tag(name=f"tag-{n}") for n in range(1001))
+        body = api.get("/api/v1/tags/?page_size=1000000").json()
+        assert body["count"] == 1001
+        assert len(body["results"]) == 1000
+        assert body["next"]
+
+    def test_a_page_past_the_end_is_a_404_saying_which_page_and_why(self, api):
+        ContactFactory()
+        response = api.get("/api/v1/contacts/?page=9")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Invalid page 9: That page contains no results."}
