@@ -8,8 +8,10 @@ true/false, 1/0 or yes/no in any case, and anything else is a 400 naming the par
 import django_filters
 from django import forms
 from django.db import models
+from django.forms.utils import ErrorDict
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.widgets import SuffixedMultiWidget
 
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
@@ -38,12 +40,43 @@ class BooleanFilter(django_filters.BooleanFilter):
 
 
 class FilterSet(django_filters.FilterSet):
-    """The base of every filterset: model boolean fields get the strict BooleanFilter above."""
+    """The base of every filterset: model boolean fields get the strict BooleanFilter above, and its errors name
+    the query parameters the client sent."""
 
     FILTER_DEFAULTS = {
         **FILTER_FOR_DBFIELD_DEFAULTS,
         models.BooleanField: {"filter_class": BooleanFilter},
     }
+
+    @property
+    def errors(self) -> ErrorDict:
+        """A range filter's error under the parameter that is wrong (`created_after`), not the filter's name
+        (`created`), which is no parameter at all."""
+        errors = ErrorDict()
+        for name, messages in super().errors.items():
+            field = self.form.fields.get(name)
+            if field is None or not isinstance(field.widget, SuffixedMultiWidget):
+                errors[name] = messages
+                continue
+            widget = field.widget
+            params = [widget.suffixed(name, suffix) for suffix in widget.suffixes]
+            sent = [
+                (param, sub)
+                for param, sub in zip(params, field.fields, strict=True)
+                if self.data.get(param) not in (None, "")
+            ]
+            wrong = [param for param, sub in sent if not _valid(sub, self.data.get(param))]
+            for param in wrong or [param for param, _ in sent] or params[:1]:
+                errors[param] = messages
+        return errors
+
+
+def _valid(field: forms.Field, value) -> bool:
+    try:
+        field.clean(value)
+    except forms.ValidationError:
+        return False
+    return True
 
 
 class FilterBackend(DjangoFilterBackend):

@@ -36,3 +36,24 @@ class TestPages:
         response = api.get("/api/v1/contacts/?page=9")
         assert response.status_code == 404
         assert response.json() == {"detail": "Invalid page 9: That page contains no results."}
+
+
+class TestFilterErrors:
+    @pytest.mark.parametrize(
+        "url",
+        ["/api/v1/messages/", "/api/v1/campaigns/", "/api/v1/contacts/", "/api/v1/unsubscribers/"],
+    )
+    def test_a_bad_date_is_a_400_naming_the_parameter_sent(self, api, url):
+        response = api.get(url, {"created_after": "yesterday"})
+        assert response.status_code == 400
+        assert response.json() == {"created_after": ["Enter a valid date/time."]}
+
+    def test_only_the_bad_end_of_a_range_is_named(self, api):
+        response = api.get("/api/v1/campaigns/", {"send_at_after": "2026-01-01T00:00:00Z", "send_at_before": "soon"})
+        assert response.status_code == 400
+        assert list(response.json()) == ["send_at_before"]
+
+    def test_a_good_range_filters(self, api):
+        ContactFactory()
+        assert api.get("/api/v1/contacts/", {"created_after": "2000-01-01T00:00:00Z"}).json()["count"] == 1
+        assert api.get("/api/v1/contacts/", {"created_before": "2000-01-01T00:00:00Z"}).json()["count"] == 0
