@@ -1,4 +1,4 @@
-"""Query-string filter pieces shared by the apps' filtersets (django-filter).
+"""Query-string filter pieces shared by the apps' filtersets (django-filter), and the strict `?ordering=`.
 
 django-filter's boolean filter takes "true" and "false" (and "True", "False", "2", "3") and ignores
 anything else: `?is_active=maybe` or `?is_active=0` answered every row. Here a boolean parameter takes
@@ -12,6 +12,8 @@ from django.forms.utils import ErrorDict
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.widgets import SuffixedMultiWidget
+from rest_framework import exceptions
+from rest_framework.filters import OrderingFilter as DrfOrderingFilter
 
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
@@ -83,3 +85,27 @@ class FilterBackend(DjangoFilterBackend):
     """DjangoFilterBackend whose filtersets made from a view's `filterset_fields` use the FilterSet above."""
 
     filterset_base = FilterSet
+
+
+class OrderingFilter(DrfOrderingFilter):
+    """`?ordering=name,-created_at` among the view's `ordering_fields`; a field not among them is a 400 naming
+    `ordering` and the fields it takes (DRF's filter dropped it and answered in the default order, so that a typo
+    such as `-create_at` looked like a sort that worked)."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = [name for name, _ in self.get_valid_fields(queryset, view, {"request": request})]
+        if unknown := [term for term in fields if term.removeprefix("-") not in valid]:
+            raise exceptions.ValidationError(
+                {self.ordering_param: [f"Cannot order by {', '.join(unknown)}; choose from {', '.join(valid)}."]}
+            )
+        return fields
+
+    def get_schema_operation_parameters(self, view):
+        (parameter,) = super().get_schema_operation_parameters(view)
+        fields = [item if isinstance(item, str) else item[0] for item in getattr(view, "ordering_fields", None) or []]
+        if fields:
+            parameter["description"] = (
+                f"Comma-separated fields to order by, each optionally prefixed with - for descending: "
+                f"{', '.join(fields)}. Any other is a 400."
+            )
+        return [parameter]

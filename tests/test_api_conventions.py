@@ -57,3 +57,18 @@ class TestFilterErrors:
         ContactFactory()
         assert api.get("/api/v1/contacts/", {"created_after": "2000-01-01T00:00:00Z"}).json()["count"] == 1
         assert api.get("/api/v1/contacts/", {"created_before": "2000-01-01T00:00:00Z"}).json()["count"] == 0
+
+
+class TestOrdering:
+    def test_ordering_sorts_by_the_fields_given(self, api):
+        for name in ("b", "c", "a"):
+            Tag.objects.create(name=name)
+        names = [tag["name"] for tag in api.get("/api/v1/tags/?ordering=-name").json()["results"]]
+        assert names == ["c", "b", "a"]
+
+    def test_an_unknown_ordering_field_is_a_400_naming_ordering_and_the_fields_it_takes(self, api):
+        response = api.get("/api/v1/campaigns/?ordering=-create_at")
+        assert response.status_code == 400
+        assert response.json() == {
+            "ordering": ["Cannot order by -create_at; choose from id, name, state, created_at, send_at, launched_at."]
+        }
