@@ -4,7 +4,7 @@
 from django.db.models import Prefetch
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -17,6 +17,7 @@ from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaig
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
 from config.api import NamedChoiceField, NamedEnumsMixin, RelatedIdsField
 from config.permissions import StrictModelPermissions
+from config.schema import FieldErrorsSerializer
 from contacts.api import TagByNameField
 from contacts.models import Contact
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
@@ -172,6 +173,16 @@ class StatsSerializer(serializers.Serializer):
     currency = serializers.CharField()
 
 
+@extend_schema_view(
+    destroy=extend_schema(
+        responses={
+            204: None,
+            400: OpenApiResponse(
+                FieldErrorsSerializer, description="A campaign preparing or sending is not deleted: cancel it first."
+            ),
+        }
+    )
+)
 class CampaignViewSet(viewsets.ModelViewSet):
     queryset = Campaign.objects.exclude(state=Campaign.State.DELETING).prefetch_related(
         "tags", "excluded_tags", "segments", Prefetch("contacts", queryset=Contact.objects.only("id"))

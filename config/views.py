@@ -7,13 +7,17 @@ from collections.abc import Mapping
 from django.contrib import admin
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response
 
 from campaigns.ratelimit import redis_client
+from config.api import DetailSerializer
 from config.login_throttle import REFUSAL, login_failed, login_wait
+from config.schema import FieldErrorsSerializer
 
 
 class SchemaView(SpectacularAPIView):
@@ -51,6 +55,27 @@ def healthz(request):
 class TokenView(ObtainAuthToken):
     """`POST /api/v1/auth/token/` (DRF's): a 429 with Retry-After once the client or the username failed too often."""
 
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={
+            200: AuthTokenSerializer,
+            400: OpenApiResponse(
+                FieldErrorsSerializer,
+                description='A field missing, or a wrong username or password (`{"non_field_errors": ["Unable to '
+                'log in with provided credentials."]}`).',
+            ),
+            429: OpenApiResponse(
+                DetailSerializer,
+                description="Too many failed sign-ins from this address or for this username (LOGIN_FAILURES_*): "
+                "try again after Retry-After seconds.",
+            ),
+        },
+        parameters=[
+            OpenApiParameter(
+                "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Seconds to wait."
+            )
+        ],
+    )
     def post(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, Mapping) else {}
         username, password = str(data.get("username") or ""), data.get("password")

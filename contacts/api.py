@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from config.api import NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
+from config.schema import refuses_delete_while_used
 from contacts import services
 from contacts.filters import ContactFilter, TagFilter, UnsubscriberFilter
 from contacts.models import TAG_NAME_TAKEN, Contact, Operator, Segment, Tag, Unsubscriber
@@ -158,6 +159,7 @@ class TagSerializer(serializers.ModelSerializer):
         return value
 
 
+@refuses_delete_while_used
 class TagViewSet(viewsets.ModelViewSet):
     queryset = tags_with_contact_count()
     serializer_class = TagSerializer
@@ -194,6 +196,7 @@ class SegmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
+@refuses_delete_while_used
 class SegmentViewSet(viewsets.ModelViewSet):
     queryset = Segment.objects.prefetch_related("positive_tags", "negative_tags")
     serializer_class = SegmentSerializer

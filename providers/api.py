@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from config.api import NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
+from config.schema import refuses_delete_while_used
 from providers import dlt, services
 from providers.filters import DltTemplateFilter, ProviderAccountFilter, SenderFilter
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
@@ -71,6 +72,7 @@ class AccountActionPermissions(StrictModelPermissions):
     perms_map = {**StrictModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
 
 
+@refuses_delete_while_used
 class ProviderAccountViewSet(viewsets.ModelViewSet):
     queryset = ProviderAccount.objects.all()
     serializer_class = ProviderAccountSerializer
@@ -116,6 +118,7 @@ class SenderSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
+@refuses_delete_while_used
 class SenderViewSet(viewsets.ModelViewSet):
     queryset = Sender.objects.all()
     serializer_class = SenderSerializer
@@ -168,6 +171,7 @@ class ReadingPostPermissions(StrictModelPermissions):
     perms_map = {**StrictModelPermissions.perms_map, "POST": ["%(app_label)s.view_%(model_name)s"]}
 
 
+@refuses_delete_while_used
 class DltTemplateViewSet(viewsets.ModelViewSet):
     queryset = DltTemplate.objects.prefetch_related("senders")
     serializer_class = DltTemplateSerializer

@@ -1,11 +1,13 @@
 """The OpenAPI schema generates without a warning and documents every resource and action."""
 
 import io
+import json
 
 import pytest
 import yaml
 
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 
@@ -53,3 +55,117 @@ def test_the_schema_and_swagger_ui_are_served(client):
     client.force_login(UserFactory(superuser=True))
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+def _operations(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method != "parameters":
+                yield path, method.upper(), operation
+
+
+def _is_list(path: str, method: str) -> bool:
+    return method == "GET" and path in {f"/api/v1/{resource}/" for resource in [*RESOURCES, "imports"]}
+
+
+def test_every_operation_documents_the_errors_it_can_answer(schema):
+    missing = []
+    for path, method, operation in _operations(schema):
+        expected = set()
+        if method in ("POST", "PUT", "PATCH") or _is_list(path, method):  # a bad body; a bad filter or ordering
+            expected.add("400")
+        if path != "/api/v1/auth/token/":
+            expected |= {"401", "403"}
+        if "{id}" in path or _is_list(path, method):  # no such object; a page past the end
+            expected.add("404")
+        if absent := expected - set(operation["responses"]):
+            missing.append(f"{method} {path}: {sorted(absent)}")
+    assert not missing
+
+
+def test_a_400_is_documented_as_messages_by_field(schema):
+    field_errors = schema["components"]["schemas"]["FieldErrors"]
+    assert field_errors["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+    body = schema["paths"]["/api/v1/contacts/"]["post"]["responses"]["400"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/FieldErrors"}
+
+
+def test_a_delete_refused_while_in_use_documents_its_409(schema):
+    for resource in ("tags", "segments", "senders", "templates", "provider-accounts"):
+        assert "409" in schema["paths"][f"/api/v1/{resource}/{{id}}/"]["delete"]["responses"], resource
+    assert "400" in schema["paths"]["/api/v1/campaigns/{id}/"]["delete"]["responses"]
+
+
+def test_the_token_endpoint_documents_its_refusals(schema):
+    responses = schema["paths"]["/api/v1/auth/token/"]["post"]["responses"]
+    assert {"200", "400", "429"} <= set(responses)
+    assert "Retry-After" in responses["429"]["headers"]
+    assert "401" not in responses
+
+
+@pytest.mark.django_db
+def test_the_api_answers_as_the_schema_says(schema):
+    """Each resource read, written and refused: every answer's status is documented and its body validates."""
+    from campaigns.models import Campaign
+    from tests.factories import (
+        CampaignFactory,
+        ContactFactory,
+        DltTemplateFactory,
+        MessageFactory,
+        ProviderAccountFactory,
+        SegmentFactory,
+        SenderFactory,
+        TagFactory,
+        UnsubscriberFactory,
+        api_client_for,
+    )
+    from tests.openapi import answer_problems
+
+    account = ProviderAccountFactory(kind="octopush")
+    sender = SenderFactory(account=account, country="FR", service="")
+    template = DltTemplateFactory(account=account, senders=[sender])
+    tag = TagFactory(name="vip")
+    contact = ContactFactory(tags=[tag])
+    ContactFactory(email="")
+    SegmentFactory(positive_tags=[tag])
+    UnsubscriberFactory()
+    campaign = CampaignFactory(account=account, sender=sender, tags=[tag])
+    sending = CampaignFactory(account=account, sender=sender, state=Campaign.State.SENDING)
+    message = MessageFactory(campaign=campaign, contact=contact)
+    api = api_client_for(UserFactory(superuser=True))
+    nobody = api_client_for(UserFactory())
+
+    calls = [(api, "GET", f"/api/v1/{resource}/", None) for resource in [*RESOURCES, "imports"]]
+    calls += [
+        (api, "GET", f"/api/v1/contacts/{contact.pk}/", None),
+        (api, "GET", f"/api/v1/messages/{message.pk}/", None),
+        (api, "GET", f"/api/v1/campaigns/{campaign.pk}/", None),
+        (api, "POST", f"/api/v1/campaigns/{campaign.pk}/estimate/", None),
+        (api, "GET", f"/api/v1/campaigns/{campaign.pk}/stats/", None),
+        (api, "POST", f"/api/v1/templates/{template.pk}/render/", {"variables": {"var1": "4711"}}),
+        (api, "POST", "/api/v1/contacts/tag/", {"contacts": [contact.pk], "tags": ["new"]}),
+        (api, "POST", "/api/v1/tags/", {"name": "Fresh"}),
+        (api, "POST", "/api/v1/contacts/", {"phone": "+919812345678", "tags": ["vip"]}),
+        # refusals
+        (api, "POST", "/api/v1/contacts/", {"phone": "not a number"}),
+        (api, "POST", "/api/v1/contacts/", [1, 2]),
+        (api, "POST", "/api/v1/campaigns/", {"name": "x", "account": "abc"}),
+        (api, "POST", f"/api/v1/campaigns/{sending.pk}/launch/", None),
+        (api, "DELETE", f"/api/v1/campaigns/{sending.pk}/", None),
+        (api, "DELETE", f"/api/v1/senders/{sender.pk}/", None),
+        (api, "GET", "/api/v1/contacts/?is_active=maybe", None),
+        (api, "GET", "/api/v1/messages/?status=lost", None),
+        (api, "GET", "/api/v1/campaigns/?ordering=-nothing", None),
+        (api, "GET", "/api/v1/contacts/?page=99", None),
+        (api, "GET", "/api/v1/contacts/abc/", None),
+        (api, "GET", "/api/v1/messages/0/", None),
+        (nobody, "GET", "/api/v1/contacts/", None),
+        (APIClient(), "GET", "/api/v1/campaigns/", None),
+        (APIClient(), "POST", "/api/v1/auth/token/", {"username": "nobody", "password": "wrong"}),
+    ]
+    problems = []
+    for client, method, path, body in calls:
+        response = client.generic(method, path, json.dumps(body) if body is not None else "", "application/json")
+        assert response.status_code < 500, (method, path)
+        problems += answer_problems(schema, method, path, response)
+    assert not problems
