@@ -1,7 +1,8 @@
 """Project-wide REST API pieces: the JSON error format and a few shared serializer fields.
 
-Every error is JSON. Validation errors name the field: ``{"phone": ["Enter a valid phone
-number."]}``; errors that concern no single field use ``non_field_errors``.
+Every error is JSON. A 400 names the field: ``{"phone": ["Enter a valid phone number."]}``; what concerns
+no single field (a body that is not JSON, or not an object) is under ``non_field_errors``. Other errors are
+``{"detail": "…"}``.
 """
 
 import re
@@ -90,9 +91,12 @@ def still_used_detail(error: ProtectedError | RestrictedError, model=None) -> st
 
 def exception_handler(exc, context):
     """DRF's handler, plus Django's ValidationError (raised by services) rendered as a 400 naming the field,
-    a unique constraint enforced by the database (a race past validation) rendered the same way, and a
-    delete refused because other records still use the object (a protected foreign key) as a 409 naming them."""
-    if isinstance(exc, DjangoValidationError):
+    a unique constraint enforced by the database (a race past validation) rendered the same way, a body that
+    cannot be parsed as a 400 in that same shape (under non_field_errors), and a delete refused because other
+    records still use the object (a protected foreign key) as a 409 naming them."""
+    if isinstance(exc, exceptions.ParseError):  # every 400 is {field: [messages]}, not DRF's {"detail": "…"} here
+        exc = exceptions.ValidationError({"non_field_errors": [str(exc.detail)]})
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(validation_error_detail(exc))
     elif isinstance(exc, ProtectedError | RestrictedError):
         queryset = getattr(context.get("view"), "queryset", None)

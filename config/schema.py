@@ -5,6 +5,7 @@ config.api.exception_handler gives them, so that a client generated from the sch
   does not validate or is not JSON, an action the object's state refuses, a bad filter or ordering on a list.
 - 401 and 403 `Detail`: no or a bad token; a token without the model permission.
 - 404 `Detail`: no such object (or not a number), a page or cursor past the end.
+- 415 `Detail`: a body in a Content-Type the operation does not take (JSON; multipart for an import's file).
 - 409 and 429 are declared where they happen (a delete refused while the object is used; the token endpoint).
 """
 
@@ -45,6 +46,7 @@ ERRORS = {
     ),
     "403": OpenApiResponse(DetailSerializer, description="The token's user lacks the permission this needs."),
     "404": OpenApiResponse(DetailSerializer, description="No such object, or a page (cursor) past the end."),
+    "415": OpenApiResponse(DetailSerializer, description="A body in a Content-Type this operation does not take."),
 }
 
 
@@ -68,6 +70,8 @@ class AutoSchema(SpectacularAutoSchema):
             codes += ["401", "403"]
         if "{" in self.path or (listing and self._get_paginator() is not None):
             codes.append("404")
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes.append("415")
         return codes
 
 

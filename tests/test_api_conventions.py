@@ -72,3 +72,15 @@ class TestOrdering:
         assert response.json() == {
             "ordering": ["Cannot order by -create_at; choose from id, name, state, created_at, send_at, launched_at."]
         }
+
+
+class TestBodies:
+    def test_a_body_that_is_not_json_is_a_400_in_the_shape_of_every_400(self, api):
+        response = api.generic("POST", "/api/v1/contacts/", "phone=+919812345678", "application/json")
+        assert response.status_code == 400
+        assert response.json() == {"non_field_errors": ["JSON parse error - Expecting value: line 1 column 1 (char 0)"]}
+
+    def test_a_body_that_is_not_an_object_is_a_400_in_that_same_shape(self, api):
+        response = api.post("/api/v1/tags/", ["vip"], format="json")
+        assert response.status_code == 400
+        assert list(response.json()) == ["non_field_errors"]

@@ -120,7 +120,7 @@ class TestContacts:
         body = b'{"phone": "+919812345678", "attributes": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
         response = api.post("/api/v1/contacts/", body, content_type="application/json")
         assert response.status_code == 400
-        assert response.json() == {"detail": "JSON parse error - nested too deeply."}
+        assert response.json() == {"non_field_errors": ["JSON parse error - nested too deeply."]}
 
     def test_a_value_stored_before_its_rule_does_not_refuse_an_edit_of_another_field(self, api):
         contact = ContactFactory()
