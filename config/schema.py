@@ -32,9 +32,15 @@ class FieldErrorsSchema(OpenApiSerializerExtension):
         return {
             "type": "object",
             "description": "Each field (a body field, or the query parameter) that is wrong, with what is wrong "
-            "with it; `non_field_errors` for what concerns no single field (a body that is not a JSON object), "
-            "`detail` for a body that is not JSON at all.",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "with it; `non_field_errors` for what concerns no single field (a body that is not JSON, or not an "
+            "object). A list or object field whose items are wrong names them in the same shape, by position or "
+            'key: `{"contacts": {"1": ["A valid integer is required."]}}` (the second id).',
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "array", "items": {"type": "string"}},
+                    {"$ref": "#/components/schemas/FieldErrors"},
+                ]
+            },
             "example": {"phone": ["Enter a valid phone number (E.164 such as +919812345678, or a national number)."]},
         }
 

@@ -85,7 +85,7 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
 
 def test_a_400_is_documented_as_messages_by_field(schema):
     field_errors = schema["components"]["schemas"]["FieldErrors"]
-    assert field_errors["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+    assert {"type": "array", "items": {"type": "string"}} in field_errors["additionalProperties"]["oneOf"]
     body = schema["paths"]["/api/v1/contacts/"]["post"]["responses"]["400"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/FieldErrors"}
 
@@ -152,6 +152,7 @@ def test_the_api_answers_as_the_schema_says(schema):
         (api, "POST", "/api/v1/contacts/", "{not json"),
         (api, "POST", "/api/v1/imports/", {"file": "a.csv"}),  # a file goes as multipart: 415
         (api, "POST", "/api/v1/campaigns/", {"name": "x", "account": "abc"}),
+        (api, "POST", "/api/v1/contacts/tag/", {"contacts": [contact.pk, "a"], "tags": ["vip"]}),  # by position
         (api, "POST", f"/api/v1/campaigns/{sending.pk}/launch/", None),
         (api, "DELETE", f"/api/v1/campaigns/{sending.pk}/", None),
         (api, "DELETE", f"/api/v1/senders/{sender.pk}/", None),
