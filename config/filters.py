@@ -1,4 +1,5 @@
-"""Query-string filter pieces shared by the apps' filtersets (django-filter), and the strict `?ordering=`.
+"""Query-string filter pieces shared by the apps' filtersets (django-filter), the strict `?ordering=`, and
+`?search=` whose errors name it.
 
 django-filter's boolean filter takes "true" and "false" (and "True", "False", "2", "3") and ignores
 anything else: `?is_active=maybe` or `?is_active=0` answered every row. Here a boolean parameter takes
@@ -14,6 +15,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.widgets import SuffixedMultiWidget
 from rest_framework import exceptions
 from rest_framework.filters import OrderingFilter as DrfOrderingFilter
+from rest_framework.filters import SearchFilter as DrfSearchFilter
 
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
@@ -109,3 +111,14 @@ class OrderingFilter(DrfOrderingFilter):
                 f"{', '.join(fields)}. Any other is a 400."
             )
         return [parameter]
+
+
+class SearchFilter(DrfSearchFilter):
+    """DRF's `?search=`, whose refusal (a null character, which PostgreSQL cannot compare) names `search` rather
+    than `non_field_errors`."""
+
+    def get_search_terms(self, request):
+        try:
+            return super().get_search_terms(request)
+        except exceptions.ValidationError as error:
+            raise exceptions.ValidationError({self.search_param: error.detail}) from None

@@ -179,7 +179,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_FILTER_BACKENDS": [
         "config.filters.FilterBackend",  # strict booleans, see config/filters.py
-        "rest_framework.filters.SearchFilter",
+        "config.filters.SearchFilter",  # its errors name search
         "config.filters.OrderingFilter",  # unknown fields are a 400
     ],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.PageNumberPagination",

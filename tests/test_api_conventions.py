@@ -84,3 +84,15 @@ class TestBodies:
         response = api.post("/api/v1/tags/", ["vip"], format="json")
         assert response.status_code == 400
         assert list(response.json()) == ["non_field_errors"]
+
+
+class TestSearch:
+    def test_search_finds_by_the_list_s_text_columns(self, api):
+        ContactFactory(first_name="Zubin")
+        ContactFactory(first_name="Asha")
+        assert [c["first_name"] for c in api.get("/api/v1/contacts/?search=zub").json()["results"]] == ["Zubin"]
+
+    def test_a_search_it_cannot_run_is_a_400_naming_search(self, api):
+        response = api.get("/api/v1/contacts/?search=a%00b")
+        assert response.status_code == 400
+        assert response.json() == {"search": ["Null characters are not allowed."]}
