@@ -325,7 +325,23 @@ class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 "and account sends nothing: it answers with the first message (and `Idempotent-Replayed: true`). "
                 "The same key with another number, text, channel or sender is a 400. A key is kept 24 hours "
                 "(IDEMPOTENCY_KEY_RETENTION_HOURS) from its first request; then it sends anew.",
-            )
+            ),
+            OpenApiParameter(
+                "Location",
+                str,
+                OpenApiParameter.HEADER,
+                response=[202],
+                description="The message's status URL (as `status_url`).",
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                str,
+                OpenApiParameter.HEADER,
+                response=[202],
+                enum=["true"],
+                description="Present when the Idempotency-Key was used before: nothing was sent, the answer is the "
+                "first message's.",
+            ),
         ],
     )
     def create(self, request, *args, **kwargs):

@@ -173,3 +173,8 @@ def test_the_api_answers_as_the_schema_says(schema):
         assert response.status_code < 500, (method, path)
         problems += answer_problems(schema, method, path, response)
     assert not problems
+
+
+def test_a_transactional_send_documents_the_headers_it_answers(schema):
+    headers = schema["paths"]["/api/v1/messages/"]["post"]["responses"]["202"]["headers"]
+    assert {"Location", "Idempotent-Replayed"} <= set(headers)
