@@ -3,6 +3,8 @@
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from config.filters import FilterSet
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
@@ -47,11 +49,16 @@ class AddressFilter(django_filters.CharFilter):
     field_class = _AddressField
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(django_filters.ModelChoiceFilter):
+    """An object by its id, as django-filter's foreign-key filters take one: an id that is none is a 400."""
+
+
 class ContactFilter(FilterSet):
     tag = django_filters.CharFilter(
         method="filter_tag", help_text="Tag name, or several comma-separated: contacts carrying any of them."
     )
-    segment = django_filters.NumberFilter(method="filter_segment", help_text="Segment id: its contacts.")
+    segment = IdFilter(queryset=Segment.objects.all(), method="filter_segment", help_text="Segment id: its contacts.")
     phone = PhoneFilter(help_text="A number in any format (a national one in the default region): its contact.")
     country = django_filters.CharFilter(lookup_expr="iexact")
     created = django_filters.IsoDateTimeFromToRangeFilter(
@@ -69,8 +76,7 @@ class ContactFilter(FilterSet):
         return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__in=tags_named(names))))
 
     def filter_segment(self, queryset, name, value):
-        segment = Segment.objects.filter(pk=value).first()
-        return queryset.filter(segment_q(segment)) if segment else queryset.none()
+        return queryset.filter(segment_q(value))
 
 
 class TagFilter(FilterSet):

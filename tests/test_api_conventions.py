@@ -4,7 +4,13 @@ errors that name the query parameter sent."""
 import pytest
 
 from contacts.models import Tag
-from tests.factories import ContactFactory, UserFactory, api_client_for
+from tests.factories import (
+    ContactFactory,
+    SegmentFactory,
+    TagFactory,
+    UserFactory,
+    api_client_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +102,14 @@ class TestSearch:
         response = api.get("/api/v1/contacts/?search=a%00b")
         assert response.status_code == 400
         assert response.json() == {"search": ["Null characters are not allowed."]}
+
+
+class TestIdAndAddressFilters:
+    def test_a_segment_that_does_not_exist_is_a_400_like_any_other_id_filter(self, api):
+        segment = SegmentFactory(positive_tags=[TagFactory(name="vip")])
+        ContactFactory(tags=list(segment.positive_tags.all()))
+        assert api.get(f"/api/v1/contacts/?segment={segment.pk}").json()["count"] == 1
+        for wrong in (f"{segment.pk}.5", str(segment.pk + 1000)):
+            response = api.get(f"/api/v1/contacts/?segment={wrong}")
+            assert response.status_code == 400, wrong
+            assert list(response.json()) == ["segment"]
