@@ -1,10 +1,12 @@
 """Query-string filters for the campaigns API (django-filter)."""
 
 import django_filters
+from django import forms
 
 from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, messages_with_status
 from config.filters import FilterSet
+from contacts.phones import InvalidPhone, normalize_phone
 
 # A campaign being deleted is hidden (services/editing.py campaigns_delete).
 VISIBLE_STATES = [choice for choice in Campaign.State.choices if choice[0] != Campaign.State.DELETING]
@@ -20,8 +22,31 @@ class CampaignFilter(FilterSet):
         fields = ["state", "account", "purpose", "channel", "sender", "template", "recurrence", "parent"]
 
 
+class _MessageAddressField(forms.CharField):
+    """A phone number as people write it, as messages store it (E.164, a national one read in the default region);
+    an e-mail address, or a text that is no number, as written."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value or "@" in value:
+            return value
+        try:
+            return normalize_phone(value)
+        except InvalidPhone:
+            return value
+
+
+class MessageAddressFilter(django_filters.CharFilter):
+    field_class = _MessageAddressField
+
+
 class MessageFilter(FilterSet):
     """Exact filters, no substring search: this table holds millions of rows."""
+
+    address = MessageAddressFilter(
+        help_text="The recipient: a phone number in any format (a national one in the default region), or an e-mail "
+        "address as the message has it."
+    )
 
     status = django_filters.MultipleChoiceFilter(
         choices=SHOWN_STATUS_CHOICES, method="filter_status", help_text="As shown: `sending` is a message being sent."

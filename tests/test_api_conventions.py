@@ -6,6 +6,7 @@ import pytest
 from contacts.models import Tag
 from tests.factories import (
     ContactFactory,
+    MessageFactory,
     SegmentFactory,
     TagFactory,
     UserFactory,
@@ -113,3 +114,9 @@ class TestIdAndAddressFilters:
             response = api.get(f"/api/v1/contacts/?segment={wrong}")
             assert response.status_code == 400, wrong
             assert list(response.json()) == ["segment"]
+
+    def test_messages_are_found_by_a_number_as_people_write_it(self, api):
+        message = MessageFactory(contact=ContactFactory(phone="+919812345678"))
+        for written in ("+919812345678", "098123 45678", "+91 98123-45678"):
+            results = api.get("/api/v1/messages/", {"address": written}).json()["results"]
+            assert [m["id"] for m in results] == [message.pk], written
