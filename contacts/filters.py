@@ -2,6 +2,7 @@
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -56,7 +57,9 @@ class IdFilter(django_filters.ModelChoiceFilter):
 
 class ContactFilter(FilterSet):
     tag = django_filters.CharFilter(
-        method="filter_tag", help_text="Tag name, or several comma-separated: contacts carrying any of them."
+        method="filter_tag",
+        help_text="Tag name, or several comma-separated: contacts carrying any of them. A name that is no tag is "
+        "a 400.",
     )
     segment = IdFilter(queryset=Segment.objects.all(), method="filter_segment", help_text="Segment id: its contacts.")
     phone = PhoneFilter(help_text="A number in any format (a national one in the default region): its contact.")
@@ -72,8 +75,13 @@ class ContactFilter(FilterSet):
 
     def filter_tag(self, queryset, name, value):
         names = [part.strip() for part in value.split(",") if part.strip()]
+        tag_ids = {tag.lower_name: tag.pk for tag in tags_named(names)}
+        if unknown := [given for given in names if given.lower() not in tag_ids]:
+            raise ValidationError({name: f"No tag named {', '.join(map(repr, unknown))}."})
         # EXISTS, not a join: a contact with two of the tags still appears once, without DISTINCT.
-        return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag__in=tags_named(names))))
+        return queryset.filter(
+            Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id__in=tag_ids.values()))
+        )
 
     def filter_segment(self, queryset, name, value):
         return queryset.filter(segment_q(value))

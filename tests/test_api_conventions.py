@@ -120,3 +120,10 @@ class TestIdAndAddressFilters:
         for written in ("+919812345678", "098123 45678", "+91 98123-45678"):
             results = api.get("/api/v1/messages/", {"address": written}).json()["results"]
             assert [m["id"] for m in results] == [message.pk], written
+
+    def test_a_tag_name_that_is_no_tag_is_a_400_naming_it_not_an_empty_list(self, api):
+        ContactFactory(tags=[TagFactory(name="VIP")])
+        assert api.get("/api/v1/contacts/?tag=vip").json()["count"] == 1
+        response = api.get("/api/v1/contacts/?tag=vip,newsleter")
+        assert response.status_code == 400
+        assert response.json() == {"tag": ["No tag named 'newsleter'."]}
