@@ -26,7 +26,9 @@ class SenderFilter(FilterSet):
 
 
 class DltTemplateFilter(FilterSet):
-    sender = django_filters.NumberFilter(field_name="senders", help_text="Templates registered for this sender id.")
+    sender = django_filters.ModelChoiceFilter(
+        field_name="senders", queryset=Sender.objects.all(), help_text="Templates registered for this sender id."
+    )
 
     class Meta:
         model = DltTemplate

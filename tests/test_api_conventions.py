@@ -6,8 +6,10 @@ import pytest
 from contacts.models import Tag
 from tests.factories import (
     ContactFactory,
+    DltTemplateFactory,
     MessageFactory,
     SegmentFactory,
+    SenderFactory,
     TagFactory,
     UserFactory,
     api_client_for,
@@ -127,3 +129,12 @@ class TestIdAndAddressFilters:
         response = api.get("/api/v1/contacts/?tag=vip,newsleter")
         assert response.status_code == 400
         assert response.json() == {"tag": ["No tag named 'newsleter'."]}
+
+    def test_templates_by_a_sender_that_does_not_exist_is_a_400_like_any_other_id_filter(self, api):
+        sender = SenderFactory()
+        template = DltTemplateFactory(account=sender.account, senders=[sender])
+        DltTemplateFactory(account=sender.account)
+        assert [t["id"] for t in api.get(f"/api/v1/templates/?sender={sender.pk}").json()["results"]] == [template.pk]
+        response = api.get(f"/api/v1/templates/?sender={sender.pk + 1000}")
+        assert response.status_code == 400
+        assert list(response.json()) == ["sender"]
