@@ -11,7 +11,7 @@ config.api.exception_handler gives them, so that a client generated from the sch
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
@@ -44,6 +44,13 @@ class FieldErrorsSchema(OpenApiSerializerExtension):
             "example": {"phone": ["Enter a valid phone number (E.164 such as +919812345678, or a national number)."]},
         }
 
+
+# A 403 that may name fields (an import's permissions, by what it would write) or not (no permission at all).
+DETAIL_OR_FIELD_ERRORS = PolymorphicProxySerializer(
+    component_name="DetailOrFieldErrors",
+    serializers=[DetailSerializer, FieldErrorsSerializer],
+    resource_type_field_name=None,
+)
 
 ERRORS = {
     "400": OpenApiResponse(FieldErrorsSerializer, description="The request is wrong; the answer names the field."),

@@ -167,6 +167,11 @@ def test_the_api_answers_as_the_schema_says(schema):
         (APIClient(), "POST", "/api/v1/auth/token/", {"username": "nobody", "password": "wrong"}),
     ]
     problems = []
+    importer = api_client_for(UserFactory(permissions=["contacts.add_contactimport", "contacts.add_contact"]))
+    for client in (importer, nobody):  # refused by field (create_update changes contacts), or at all
+        response = client.post("/api/v1/imports/", {"file": io.BytesIO(b"phone\n+919812345678\n")}, format="multipart")
+        assert response.status_code == 403
+        problems += answer_problems(schema, "POST", "/api/v1/imports/", response)
     for client, method, path, body in calls:
         data = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
         response = client.generic(method, path, data, "application/json")

@@ -20,6 +20,7 @@ from rest_framework.reverse import reverse
 
 from config.api import DetailSerializer, NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
+from config.schema import DETAIL_OR_FIELD_ERRORS
 from contacts.imports.selectors import (
     ErrorReportStatus,
     ErrorReportUnavailable,
@@ -141,8 +142,9 @@ class ContactImportViewSet(
         responses={
             201: ContactImportSerializer,
             403: OpenApiResponse(
-                description="A permission the import needs, by field: to add what its kind writes (`kind`), to "
-                'change existing rows in "create_update" mode (`mode`) or to tag existing contacts (`tags`).'
+                DETAIL_OR_FIELD_ERRORS,
+                description="No permission on imports (`detail`), or a permission the import needs, by field: to add what its kind writes (`kind`), to "
+                'change existing rows in "create_update" mode (`mode`) or to tag existing contacts (`tags`).',
             ),
         },
     )
