@@ -7,14 +7,15 @@ import re
 
 from gunicorn.glogging import Logger
 
-# A webhook URL's ?secret= (Octopush, Devino and Hyber authenticate their delivery reports with it).
-URL_SECRET = re.compile(r"([?&]secret=)[^&\s\"']+")
+# A webhook URL's ?secret= (Octopush, Devino and Hyber authenticate their delivery reports with it), and the
+# ?token= of MOBtexting's webhook handshake (the validation key, derived from the webhook secret).
+URL_SECRET = re.compile(r"([?&](?:secret|token)=)[^&\s\"']+")
 URL_SECRET_MASK = "••••••"
 
 
 def redact_url_secrets(text: str) -> str:
-    """`text` with the value of every `secret=` query parameter masked: with it, anyone could post delivery
-    reports and opt-outs for the account."""
+    """`text` with the value of every `secret=` (and `token=`) query parameter masked: with the secret, anyone
+    could post delivery reports and opt-outs for the account."""
     return URL_SECRET.sub(lambda found: found[1] + URL_SECRET_MASK, text)
 
 

@@ -73,3 +73,23 @@ def _check_request_log(url, log_path, kind):
     logged = log_path.read_text()
     assert f"/hooks/{kind}/{account.uuid}/?secret={URL_SECRET_MASK}" in logged, logged[-2000:]
     assert account.webhook_secret not in logged
+
+
+def test_the_request_log_masks_mobtextings_handshake_token(runserver):
+    """MOBtexting's webhook handshake carries the validation key Herald gave it as ?token=."""
+    from providers.backends.base import Account
+    from providers.backends.mobtexting.backend import verification_token
+
+    url, log_path = runserver
+    account = ProviderAccountFactory(kind="mobtexting")
+    token = verification_token(
+        Account(kind="mobtexting", base_url="", credentials={}, webhook_secret=account.webhook_secret)
+    )
+    path = f"/hooks/mobtexting/{account.uuid}/?token={token}"
+    requests.post(url + path, json={"type": "verification", "challenge": "a234qwe"}, timeout=10)
+    deadline = time.monotonic() + 5
+    while f"/hooks/mobtexting/{account.uuid}/" not in log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    logged = log_path.read_text()
+    assert f"/hooks/mobtexting/{account.uuid}/?token={URL_SECRET_MASK}" in logged, logged[-2000:]
+    assert token not in logged
