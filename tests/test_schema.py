@@ -2,10 +2,12 @@
 
 import io
 import json
+import re
 
 import pytest
 import yaml
 
+from django.conf import settings
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
@@ -55,6 +57,19 @@ def test_the_schema_and_swagger_ui_are_served(client):
     client.force_login(UserFactory(superuser=True))
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_swagger_ui_is_served_by_herald_itself_not_a_cdn(client):
+    """A self-hosted Herald often cannot reach the internet: /api/docs/ was blank, its scripts on cdn.jsdelivr.net."""
+    from django.contrib.staticfiles import finders
+
+    client.force_login(UserFactory(superuser=True))
+    html = client.get("/api/docs/").content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+    assert assets and not [url for url in assets if "://" in url], assets
+    for url in assets:
+        assert finders.find(url.removeprefix(settings.STATIC_URL).removeprefix("/" + settings.STATIC_URL)), url
 
 
 def _operations(schema):
