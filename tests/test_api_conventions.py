@@ -3,6 +3,9 @@ errors that name the query parameter sent."""
 
 import pytest
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from contacts.models import Tag
 from tests.factories import (
     ContactFactory,
@@ -122,6 +125,26 @@ class TestIdAndAddressFilters:
         for written in ("+919812345678", "098123 45678", "+91 98123-45678"):
             results = api.get("/api/v1/messages/", {"address": written}).json()["results"]
             assert [m["id"] for m in results] == [message.pk], written
+
+    @pytest.mark.parametrize("name, value", [("address", "+919812345678"), ("provider_message_id", "pm-42")])
+    def test_messages_by_address_or_vendor_id_are_looked_up_in_their_index(self, api, name, value):
+        """Both columns are indexed after the account, (account, address) and (account, provider_message_id): a
+        filter without the account read the whole message table, millions of rows."""
+        message = MessageFactory(contact=ContactFactory(phone="+919812345678"), provider_message_id="pm-42")
+        MessageFactory()
+        with CaptureQueriesContext(connection) as queries:
+            results = api.get("/api/v1/messages/", {name: value}).json()["results"]
+        assert [m["id"] for m in results] == [message.pk]
+        listing = next(q["sql"] for q in queries if 'FROM "campaigns_message"' in q["sql"] and "LIMIT" in q["sql"])
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + listing)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        index = {"address": "message_account_address_idx", "provider_message_id": "message_provider_id_idx"}[name]
+        lines = plan.splitlines()
+        scan = next(n for n, line in enumerate(lines) if f"Index Scan using {index}" in line)
+        # Led by the account: a descent per account, not a read of the whole index (PostgreSQL 16 has no skip scan)
+        assert "Index Cond: ((account_id = ANY" in lines[scan + 1] and name in lines[scan + 1], plan
 
     def test_a_tag_name_that_is_no_tag_is_a_400_naming_it_not_an_empty_list(self, api):
         ContactFactory(tags=[TagFactory(name="VIP")])
