@@ -403,7 +403,8 @@ def _retry_after(response: requests.Response) -> float | None:
 def scrub(text: str, secrets: list[str]) -> str:
     """Remove every account secret from a text bound for a log, an error or the database: as it is, and as a vendor
     that echoes the request may quote it: escaped in JSON (`\\/`, `\\"`, `\\u00e9`), percent-encoded in a URL or a
-    form (`%2F`, `+`) or as HTML (`&amp;`)."""
+    form (`%2F`, `+`) or as HTML (`&amp;`); and any of these quoted again by a Python repr, as the backends quote a
+    vendor's body in their errors (`{body[:200]!r}`: each backslash doubled, a byte outside ASCII as `\\xc3`)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = _cut_secret_masked(_secret_pattern(secret).sub("••••", text), secret)
@@ -412,11 +413,12 @@ def scrub(text: str, secrets: list[str]) -> str:
 
 def _cut_secret_masked(text: str, secret: str) -> str:
     """A text cut to a length (a vendor's body quoted to 200 characters) may end inside a secret: the first 4 or
-    more characters of it before the cut (and a closing quote or ellipsis) are masked too."""
+    more characters of it before the cut (and a closing quote or ellipsis), written in any of the forms
+    `_secret_pattern` finds, are masked too."""
     body = text.rstrip("'\"…")
-    for length in range(min(len(secret) - 1, len(body)), 3, -1):
-        if body.endswith(secret[:length]):
-            return body[:-length] + "••••" + text[len(body) :]
+    tail_at = max(0, len(body) - len(secret) * _LONGEST_FORM)  # where the longest head could start, at the most
+    if found := _secret_head(secret).search(body, tail_at):
+        return body[: found.start()] + "••••" + text[len(body) :]
     return text
 
 
@@ -441,26 +443,47 @@ _ESCAPES = {
 @functools.lru_cache(maxsize=256)
 def _secret_pattern(secret: str) -> re.Pattern:
     """A regex matching `secret` with each character written plainly, JSON-escaped or percent-encoded (hex digits in
-    either case; a space also as `+`), so that a secret quoted any of these ways, even mixed, is found."""
-    return re.compile("".join(_char_forms(char) for char in secret))
+    either case; a space also as `+`) or as HTML, so that a secret quoted any of these ways, even mixed, is found;
+    or all that quoted by a Python repr."""
+    return re.compile("|".join(f"(?:{''.join(chars)})" for chars in _secret_chars(secret)))
 
 
-def _char_forms(char: str) -> str:
+@functools.lru_cache(maxsize=256)
+def _secret_head(secret: str) -> re.Pattern:
+    """A regex of the secret's first characters (all but one of them, down to 4) in any of their forms, ending a
+    text: searched for, it is found where it starts first, the longest."""
+    ways = _secret_chars(secret)
+    heads = ("".join(chars[:length]) for length in range(len(secret) - 1, 3, -1) for chars in ways)
+    return re.compile("(?:" + "|".join(heads) + r")\Z")
+
+
+# More characters than any form of one character of a secret takes (four UTF-8 bytes in a bytes' repr: 16).
+_LONGEST_FORM = 24
+
+
+def _secret_chars(secret: str) -> tuple[list[str], list[str]]:
+    """Each character's regex as the text has it, and as a repr of the text writes it."""
+    return [_char_forms(char, repr_of=False) for char in secret], [_char_forms(char, repr_of=True) for char in secret]
+
+
+def _char_forms(char: str, *, repr_of: bool) -> str:
+    """A regex of the ways `char` is written in a text, or, `repr_of`, in that text's repr (of the text or of its
+    UTF-8 bytes: the backends quote vendors' bodies as `{body[:200]!r}`), which doubles every backslash."""
     code = ord(char)
     units = [code] if code <= 0xFFFF else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
-    forms = [
-        re.escape(char),
-        "".join(r"\\u" + _any_case(f"{unit:04x}") for unit in units),
-        "".join("%" + _any_case(f"{byte:02x}") for byte in char.encode("utf-8", "surrogatepass")),
-    ]
-    forms += [re.escape(escaped) for escaped in _ESCAPES.get(char, ())]
+    forms = {char, *_ESCAPES.get(char, ())}
+    for case in (str.lower, str.upper):
+        forms.add("".join("\\u" + case(f"{unit:04x}") for unit in units))
+        forms.add("".join("%" + case(f"{byte:02x}") for byte in char.encode("utf-8", "surrogatepass")))
     if char == " ":
-        forms.append(r"\+")
-    return "(?:" + "|".join(forms) + ")"
-
-
-def _any_case(hex_digits: str) -> str:
-    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in hex_digits)
+        forms.add("+")
+    if repr_of:
+        forms = {repr(form)[1:-1] for form in forms} | {
+            repr(form.encode("utf-8", "surrogatepass"))[2:-1] for form in forms
+        }
+        if char == "'":
+            forms.add("\\'")  # a repr of a text holding both quotes
+    return "(?:" + "|".join(re.escape(form) for form in sorted(forms, key=lambda form: (-len(form), form))) + ")"
 
 
 def request(

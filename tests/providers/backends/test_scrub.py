@@ -23,6 +23,10 @@ FORMS = {
     "form": quote_plus,
     "query string": lambda s: urlencode({"k": s})[2:],
     "HTML": lambda s: s.replace("&", "&amp;").replace('"', "&quot;"),
+    # The backends quote a vendor's body in their errors with a repr ({response.text[:200]!r}, {body[:200]!r}):
+    # each backslash of an escape doubled, and in bytes every byte outside ASCII written \xNN.
+    "JSON, slashes escaped, in a repr": lambda s: repr(json.dumps(s)[1:-1].replace("/", "\\/"))[1:-1],
+    "JSON, UTF-8, in a repr of bytes": lambda s: repr(json.dumps(s, ensure_ascii=False)[1:-1].encode())[2:-1],
 }
 
 
@@ -46,6 +50,16 @@ def test_a_secret_cut_by_a_quoted_texts_length_is_masked_too(cut):
     body = ("x" * 180 + "key=" + secret + " and more")[: 184 + cut]
     assert scrub(f"answered HTTP 200: {body!r}", [secret]) == f"answered HTTP 200: '{'x' * 180}key=••••'"
     assert scrub(f"answered: {body}…", [secret]) == f"answered: {'x' * 180}key=••••…"
+
+
+@pytest.mark.parametrize("form", ["JSON, slashes escaped (PHP)", "URL, every character", "form"], ids=str)
+def test_a_secret_cut_where_it_is_escaped_or_encoded_is_masked_too(form):
+    """A body that echoes the key escaped or encoded, quoted to its first 200 characters, ending inside the key."""
+    secret = "Ab3/xY9+kQ7zLm0PqR=="
+    quoted = FORMS[form](secret)
+    cut = quoted.index("kQ")  # after '/' and '+', which every one of these forms writes otherwise
+    body = ("x" * 180 + "key=" + quoted)[: 184 + cut]
+    assert scrub(f"answered HTTP 200: {body!r}", [secret]) == f"answered HTTP 200: '{'x' * 180}key=••••'"
 
 
 def test_text_that_ends_with_fewer_than_four_characters_of_a_secret_is_left_as_it_is():
