@@ -12,6 +12,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -86,6 +87,16 @@ class EstimatedCountPaginator(Paginator):
         return AtLeast(self.count_cap) if counted > self.count_cap else counted
 
 
+class SortableByChangeList(ChangeList):
+    """A list sorted only by the columns its admin's `sortable_by` names: Django leaves the other headers without a
+    sort link, but still sorts by any column a URL asks for (`?o=2`: a bookmark, a link kept from before)."""
+
+    def get_ordering_field(self, field_name):
+        if self.sortable_by is not None and field_name not in self.sortable_by:
+            return None
+        return super().get_ordering_field(field_name)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """View only: the engine writes these rows; nobody adds, edits or deletes them by hand."""
 
@@ -94,6 +105,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER  # a facet is a COUNT(*) per choice of every filter
     ordering = ["-id"]  # the primary key index; the models' default orderings would sort millions of rows
     sortable_by = ["id"]  # the same: a click on any other column's header sorted the whole table (ids grow with time)
+
+    def get_changelist(self, request, **kwargs):
+        return SortableByChangeList
 
     def has_add_permission(self, request):
         return False

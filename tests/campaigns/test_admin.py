@@ -163,6 +163,22 @@ def test_the_engines_record_lists_offer_to_sort_by_id_only(client, model):
     assert re.findall(r'<th scope="col" class="sortable[^"]*column-(\w+)', html) == ["id"]
 
 
+@pytest.mark.parametrize(
+    ("model", "column"), [("message", "address"), ("frame", "seq"), ("statusevent", "received_at")]
+)
+def test_the_engines_record_lists_sort_by_no_other_column_a_url_names(client, model, column):
+    """A bookmark or a link kept from before (?o=<column>) sorted the whole table by that column all the same."""
+    for _ in range(2):
+        MessageFactory(), FrameFactory(), StatusEventFactory()
+    url = reverse(f"admin:campaigns_{model}_changelist")
+    at = client.get(url).context["cl"].list_display.index(column)
+    for order in (str(at), f"-{at}"):
+        changelist = client.get(url, {"o": order}).context["cl"]
+        assert changelist.queryset.query.order_by == ("-id",)
+        ids = [row.pk for row in changelist.result_list]
+        assert ids == sorted(ids, reverse=True)
+
+
 def test_messages_are_found_by_exact_address_or_reference(client):
     message = MessageFactory()
     MessageFactory()
