@@ -413,7 +413,7 @@ class MessageCampaignFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return []
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # "²" is a digit to isdigit(), not to int()
             raise IncorrectLookupParameters(f"No campaign with id {value!r}.")
         found = Campaign.objects.filter(pk=value).exclude(state=Campaign.State.DELETING).values_list("name", flat=True)
         self.campaign_name = found.first()

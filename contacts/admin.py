@@ -39,7 +39,7 @@ class TagListFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        if not self.value().isdigit():
+        if not (self.value().isascii() and self.value().isdigit()):  # "²" is a digit to isdigit(), not to int()
             raise IncorrectLookupParameters(f"No tag with id {self.value()!r}.")
         return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id=self.value())))
 
@@ -345,7 +345,8 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
         back to that contact, where it is now listed; otherwise the admin's usual next page."""
         contact_id = request.GET.get("contact", "")
         wants_other_page = {"_continue", "_addanother", "_popup"} & set(request.POST)
-        if not wants_other_page and contact_id.isdigit() and Contact.objects.filter(pk=contact_id).exists():
+        known = contact_id.isascii() and contact_id.isdigit() and Contact.objects.filter(pk=contact_id).exists()
+        if not wants_other_page and known:
             self.message_user(request, f"The opt-out of {obj.address} is recorded.", messages.SUCCESS)
             return redirect("admin:contacts_contact_change", contact_id)
         return super().response_add(request, obj, post_url_continue)

@@ -297,8 +297,9 @@ class TestMessagesOfACampaign:
         assert len(of_campaigns) == 1 and f'"campaigns_campaign"."id" = {sent.pk}' in of_campaigns[0]
         assert len(filtered.captured_queries) <= len(unfiltered.captured_queries) + 1
 
-    def test_a_campaign_id_that_is_not_a_number_is_an_error_not_a_500(self, client):
-        response = self.list_of(client, "campaign__id__exact=abc")
+    @pytest.mark.parametrize("value", ["abc", "%C2%B2"])  # "²": a digit to str.isdigit(), not a number to int()
+    def test_a_campaign_id_that_is_not_a_number_is_an_error_not_a_500(self, client, value):
+        response = self.list_of(client, f"campaign__id__exact={value}")
         assert response.status_code == 302 and response["Location"].endswith("?e=1")
 
     def test_a_campaign_that_is_no_more_is_said_so_and_offers_no_export(self, client):

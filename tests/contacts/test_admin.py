@@ -60,9 +60,10 @@ def test_contacts_filter_by_tag(client):
     assert list(response.context["cl"].result_list) == [inside]
 
 
-def test_a_tag_filter_that_is_no_tag_id_is_the_admins_bad_filter_page_not_a_500(client):
+@pytest.mark.parametrize("value", ["abc", "²"])  # "²" is a digit to str.isdigit(), not a number to int()
+def test_a_tag_filter_that_is_no_tag_id_is_the_admins_bad_filter_page_not_a_500(client, value):
     TagFactory(name="vip")  # the filter is shown, and applied, only when there are tags
-    response = client.get("/admin/contacts/contact/", {"tag": "abc"})
+    response = client.get("/admin/contacts/contact/", {"tag": value})
     assert response.status_code == 302 and response["Location"].endswith("?e=1")
 
 
@@ -223,7 +224,10 @@ def test_an_opt_out_recorded_from_a_contacts_page_leads_back_to_it_and_only_to_a
     fields["address"] = "+919812345679"
     response = client.post("/admin/contacts/unsubscriber/add/?contact=https://elsewhere.example", fields)
     assert response.url == "/admin/contacts/unsubscriber/"
-    assert Unsubscriber.objects.count() == 2
+    fields["address"] = "+919812345670"  # "²" is a digit to str.isdigit(), not a number to int(): it was a 500
+    response = client.post("/admin/contacts/unsubscriber/add/?contact=²", fields)
+    assert response.url == "/admin/contacts/unsubscriber/"
+    assert Unsubscriber.objects.count() == 3
 
 
 def test_deleting_a_tag_a_segment_uses_says_it_is_refused_and_what_to_do_not_that_the_segment_goes_too(client):
