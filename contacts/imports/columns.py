@@ -64,11 +64,17 @@ class Layout:
         repeated = {name for name in map(canonical, self.names) if list(map(canonical, self.names)).count(name) > 1}
         # A repeated name, or one of digits (which a mapping reads as a position), is given by its position.
         return {
-            str(index + 1) if canonical(name) in repeated or name.isdigit() else name: targets.get(
+            str(index + 1) if canonical(name) in repeated or is_position(name) else name: targets.get(
                 index, ""
             )  # a repeated name by position
             for index, name in enumerate(self.names)
         }
+
+
+def is_position(key: str) -> bool:
+    """Whether a mapping's key is a column's position ("3"), not its name: ASCII digits only ("²" is a digit to
+    str.isdigit(), not a number to int())."""
+    return key.isascii() and key.isdigit()
 
 
 def resolve_layout(
@@ -80,7 +86,7 @@ def resolve_layout(
     mapping = {str(key).strip(): (value or "").strip() for key, value in (mapping or {}).items()}
     known = {canonical(name) for field in importer.fields for name in (field, *importer.synonyms.get(field, ()))}
     cells = [cell.strip() for cell in first_row]
-    named_keys = {canonical(key) for key in mapping if not key.isdigit()}
+    named_keys = {canonical(key) for key in mapping if not is_position(key)}
     has_header = bool(
         named_keys & {canonical(cell) for cell in cells}
         or known & {canonical(cell) for cell in cells}
@@ -100,7 +106,7 @@ def resolve_layout(
     for index, name in enumerate(names):
         by_name.setdefault(canonical(name), index)
     for key, target in mapping.items():
-        index = int(key) - 1 if key.isdigit() else by_name.get(canonical(key))
+        index = int(key) - 1 if is_position(key) else by_name.get(canonical(key))
         if index is None or not 0 <= index < len(names):
             raise ValidationError({"mapping": f"The file has no column {key!r}; its columns are {_listing(names)}."})
         if index in claimed:

@@ -88,7 +88,10 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
     if fmt == "txt":
         rows = ((number, [line.strip()]) for number, line in enumerate(_without_nul(text), start=1))
     else:
-        sample = text.read(SNIFF_SIZE)
+        try:
+            sample = text.read(SNIFF_SIZE)
+        except UnicodeDecodeError as exc:  # UTF-16 (read strictly: it has a BOM) broken in its first block
+            raise FileProblem(f"The file could not be read as {encoding}: {exc}.") from None
         text.seek(0)
         if declared := EXCEL_SEPARATOR_LINE.match(sample):  # Excel's "sep=;" line: it names the delimiter and
             delimiter = declared[1]  # is no row (Excel does not show it, so the header stays row 1)

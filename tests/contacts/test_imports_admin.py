@@ -290,6 +290,23 @@ def test_admin_columns_follow_a_mapping_and_say_what_the_upload_would_refuse(sta
     assert [(c["key"], c["target"]) for c in stop.json()["columns"]] == [("address", "address")]
 
 
+def test_admin_columns_and_upload_name_the_field_of_a_mapping_or_file_they_cannot_read_not_a_500(staff):
+    """A mapping key of digits str.isdigit() takes and int() does not ("²"), and a UTF-16 file (its BOM) broken in its
+    first bytes, answered the column table and the upload with a 500."""
+    csv = b"Mobile,City\n9812345678,Pune\n"
+    answer = staff.post(
+        COLUMNS, {"file": SimpleUploadedFile("c.csv", csv), "kind": "contacts", "mapping": '{"²": "phone"}'}
+    )
+    assert answer.json()["errors"] == {"mapping": ["The file has no column '²'; its columns are 'Mobile', 'City'."]}
+    broken = b"\xff\xfeM\x00o\x00\x00"  # UTF-16 with a byte missing
+    answer = staff.post(COLUMNS, {"file": SimpleUploadedFile("c.csv", broken), "kind": "contacts"})
+    assert answer.json()["errors"]["file"][0].startswith("The file could not be read as utf-16: ")
+    page = staff.post(reverse("admin:contacts_contactimport_add"), {"file": SimpleUploadedFile("c.csv", broken),
+                                                                    "kind": "contacts", "mode": "create_update"})  # fmt: skip
+    assert page.status_code == 200 and "The file could not be read as utf-16" in page.content.decode()
+    assert not ContactImport.objects.exists()
+
+
 def test_admin_columns_take_the_permission_to_import_and_a_post(client):
     client.force_login(UserFactory(is_staff=True))
     upload = SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n")
