@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+import unicodedata
 
 from django.conf import settings
 from django.core.cache import cache
@@ -49,8 +50,11 @@ def login_failed(*, request, username: str) -> None:
 
 def _counters(request, username: str) -> list[tuple[str, int]]:
     window = int(time.time() // settings.LOGIN_FAILURE_WINDOW)
-    # Usernames are hashed (any length or character fits a key) and folded in case ("Admin" is tried as "admin").
-    user = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:32]
+    # Usernames are hashed (any length or character fits a key), read in NFKC as the admin's login form reads them
+    # ("ａｄｍｉｎ", full-width, signs in as "admin": each way of writing a name must not count apart) and folded in case
+    # ("Admin" is tried as "admin").
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).strip().casefold())
+    user = hashlib.sha256(folded.encode("utf-8", "surrogatepass")).hexdigest()[:32]  # JSON may carry a lone surrogate
     return [
         (f"{KEY_PREFIX}:ip:{login_client_address(request)}:{window}", settings.LOGIN_FAILURES_PER_IP),
         (f"{KEY_PREFIX}:user:{user}:{window}", settings.LOGIN_FAILURES_PER_USERNAME),

@@ -99,3 +99,32 @@ def test_a_successful_admin_sign_in_is_not_counted(limits, address):
     for _ in range(4):
         browser = Client(REMOTE_ADDR=address)
         assert browser.post("/admin/login/", {"username": staff.username, "password": PASSWORD}).status_code == 302
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(char) + 0xFEE0) if "!" <= char <= "~" else char for char in text)
+
+
+def test_the_admin_login_counts_a_username_however_it_is_written_that_signs_in_as_it(limits, address):
+    """The admin's login form reads a username in NFKC (Django's UsernameField): "ｓtaff" signs in as "staff", so each
+    way of writing it (full-width letters, mathematical ones…: thousands for one name) had a count of its own."""
+    staff = _user(f"staff-{address}", is_staff=True)
+    name = staff.username
+    written = [_fullwidth(name[0]) + name[1:], name[0] + _fullwidth(name[1]) + name[2:], _fullwidth(name)]
+    browser = Client(REMOTE_ADDR=address)
+    assert browser.post("/admin/login/", {"username": written[2], "password": PASSWORD}).status_code == 302
+    browser = Client(REMOTE_ADDR=address)
+    for username in written:
+        page = browser.post("/admin/login/", {"username": username, "password": "guess"})
+        assert page.status_code == 200 and b"correct username and password" in page.content
+
+    refused = Client(REMOTE_ADDR="10.99.0.3").post("/admin/login/", {"username": name, "password": PASSWORD})
+
+    assert refused.status_code == 429
+
+
+def test_a_username_with_a_lone_surrogate_is_a_400_naming_it_not_a_500(limits, address):
+    """JSON may write one ("\\ud800"); the throttle's counter key could not be made of it."""
+    body = '{"username": "\\ud800", "password": "guess"}'
+    answer = APIClient(REMOTE_ADDR=address).post(TOKEN_URL, body, content_type="application/json")
+    assert answer.status_code == 400 and "username" in answer.json()
