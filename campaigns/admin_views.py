@@ -101,7 +101,8 @@ class CampaignForm(forms.ModelForm):
             value = self.data.get(self.add_prefix(name)) or None
             if name == "channel":
                 return value
-            return int(value) if value and str(value).isdigit() else None  # junk chooses nothing; its field says so
+            # junk ("²" too: a digit to str.isdigit(), not a number to int()) chooses nothing; its field says so
+            return int(value) if value and str(value).isascii() and str(value).isdigit() else None
         if name == "channel":
             return self.initial.get("channel") or self.instance.channel
         return self.initial.get(name) or getattr(self.instance, f"{name}_id", None)
@@ -195,7 +196,7 @@ def _campaign(model_admin: ModelAdmin, request, object_id) -> Campaign:
 
 def _int_param(request, name: str) -> int | None:
     value = request.GET.get(name, "")
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²" is a digit to str.isdigit(), not a number to int()
         return None
     return int(value)
 

@@ -78,8 +78,10 @@ class TestSenders:
         assert [s["name"] for s in body["results"]] == ["HERALD"]
         assert set(body["results"][0]) == {"id", "name", "service", "country", "dlt_entity_id"}
 
-    def test_no_account_no_senders(self, client):
-        assert client.get(SENDERS, {"account": "x"}).json() == {"results": []}
+    @pytest.mark.parametrize("junk", ["x", "²"])  # "²": a digit to str.isdigit(), not a number to int() (a 500)
+    def test_no_account_no_senders(self, client, junk):
+        assert client.get(SENDERS, {"account": junk}).json() == {"results": []}
+        assert client.get(TEMPLATES, {"sender": junk}).json() == {"results": []}
 
     def test_one_query_whatever_the_number_of_senders(self, client, setting, django_assert_max_num_queries):
         for n in range(10):
@@ -130,11 +132,12 @@ class TestEstimate:
         problems = {p["field"]: p["message"] for p in client.post(ESTIMATE, data).json()["problems"]}
         assert problems["sender"] == "Choose an approved sender of this account and channel."
 
+    @pytest.mark.parametrize("junk", ["abc", "²"])  # "²": a digit to str.isdigit(), not a number to int()
     @pytest.mark.parametrize("field", ["account", "sender", "template"])
-    def test_a_choice_that_is_no_id_is_no_choice_not_a_500(self, client, setting, field):
+    def test_a_choice_that_is_no_id_is_no_choice_not_a_500(self, client, setting, field, junk):
         data = {
             **form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi"),
-            field: "abc",
+            field: junk,
         }
         response = client.post(ESTIMATE, data)
         assert response.status_code == 200
