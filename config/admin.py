@@ -1,12 +1,16 @@
 """The admin's API tokens page (DRF's `rest_framework.authtoken`), which showed every token's key in full to whoever
-may view tokens: a key is a password for the API. Keys are masked here (`3f9a••••`) in the list, on the change and
-delete pages, in messages, on a user's delete page and in the admin's history (which keeps an object's name for good); the full key is shown
-once, in the message right after a person creates it. Creating and revoking (deleting) tokens work as before.
+may view tokens: a key is a password for the API. Keys are masked here (`3f9a••••`) in the list (which neither filters
+by a key nor opens as a popup: either would give keys away), on the change and delete pages, in messages, on a user's
+delete page and in the admin's history (which keeps an object's name for good); the full key is shown once, in the
+message right after a person creates it. Creating and revoking (deleting) tokens work as before.
 
 (`config` is an installed app for this module to be found by the admin's autodiscovery after DRF's.)
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
+from django.core.exceptions import PermissionDenied
+from django.db.models.constants import LOOKUP_SEP
 from rest_framework.authtoken.admin import TokenAdmin as DrfTokenAdmin
 from rest_framework.authtoken.models import Token, TokenProxy
 
@@ -31,6 +35,20 @@ class TokenAdmin(DrfTokenAdmin):
     @admin.display(description="key")
     def key_masked(self, token: TokenProxy) -> str:
         return masked_key(token.key)
+
+    def lookup_allowed(self, lookup, value, request):
+        """No filtering by the key (`?key__startswith=3f9a1`, or `?pk__…`: the key is the primary key): whether a
+        token is listed would spell any key out, a character at a time."""
+        if lookup.split(LOOKUP_SEP)[0] in ("key", "pk"):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def changelist_view(self, request, extra_context=None):
+        """Never as a popup: a popup's list writes each row's primary key, the full key, for the page that opened it
+        to read (`data-popup-opener`); nothing chooses a token in a popup."""
+        if IS_POPUP_VAR in request.GET or TO_FIELD_VAR in request.GET:
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
 
     def response_add(self, request, obj, post_url_continue=None):
         self.message_user(

@@ -5,6 +5,7 @@ import pytest
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +58,18 @@ def test_staff_revoke_a_token(staff, token):
 
     assert answer.status_code == 302
     assert not Token.objects.filter(key=token.key).exists()
+
+
+def test_whoever_may_view_tokens_gets_no_key_through_the_lists_filters_or_popup(client, token):
+    """?_popup=1 wrote each row's primary key, the key, in full (data-popup-opener); ?key__startswith= answered
+    whether a key begins so, which spells any key out in a few hundred requests."""
+    viewer = get_user_model().objects.create_user("auditor", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_tokenproxy"))
+    client.force_login(viewer)
+    assert client.get(TOKENS).status_code == 200
+    for query in ({"_popup": "1"}, {"_popup": "1", "_to_field": "key"}):
+        page = client.get(TOKENS, query)
+        assert token.key not in page.content.decode() and page.status_code == 403, query
+    for lookup in ("key__startswith", "pk__startswith", "key__gt", "user__auth_token__key__startswith"):
+        right, wrong = (client.get(TOKENS, {lookup: prefix}) for prefix in (token.key[:5], "zzzzz"))
+        assert right.status_code == wrong.status_code == 400, lookup
