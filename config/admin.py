@@ -9,6 +9,7 @@ message right after a person creates it. Creating and revoking (deleting) tokens
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models.constants import LOOKUP_SEP
 from rest_framework.authtoken.admin import TokenAdmin as DrfTokenAdmin
@@ -57,3 +58,20 @@ class TokenAdmin(DrfTokenAdmin):
             messages.WARNING,
         )
         return super().response_add(request, obj, post_url_continue)
+
+
+User = get_user_model()
+
+
+class UserAdmin(type(admin.site.get_model_admin(User))):
+    """The users' admin as it was registered, without filtering users by their token (`?auth_token__key__startswith=`,
+    `?auth_token=`): whoever may view users would spell any API key out, a character at a time."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if "auth_token" in lookup.split(LOOKUP_SEP):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserAdmin)

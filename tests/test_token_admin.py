@@ -73,3 +73,16 @@ def test_whoever_may_view_tokens_gets_no_key_through_the_lists_filters_or_popup(
     for lookup in ("key__startswith", "pk__startswith", "key__gt", "user__auth_token__key__startswith"):
         right, wrong = (client.get(TOKENS, {lookup: prefix}) for prefix in (token.key[:5], "zzzzz"))
         assert right.status_code == wrong.status_code == 400, lookup
+
+
+def test_whoever_may_view_users_cannot_filter_them_by_their_token(client, token):
+    """?auth_token__key__startswith= on the user list told whether a user's key begins so (Django allows a lookup
+    through one relation), spelling any key out; the users' list still filters as before."""
+    viewer = get_user_model().objects.create_user("auditor", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(viewer)
+    for lookup in ("auth_token__key__startswith", "auth_token__startswith", "auth_token"):
+        right, wrong = (client.get("/admin/auth/user/", {lookup: value}) for value in (token.key[:5], "zzzzz"))
+        assert right.status_code == wrong.status_code == 400, lookup
+    listed = client.get("/admin/auth/user/", {"is_staff__exact": "1"}).context["cl"].result_list
+    assert [user.username for user in listed] == ["auditor"]
