@@ -42,6 +42,13 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         "last_dlr_at", "created_at", "updated_at",
     ]  # fmt: skip
 
+    def lookup_allowed(self, lookup, value, request=None):
+        """No filtering by a secret (`?webhook_secret__startswith=GNt`): whether an account is listed would spell the
+        secret out, a character at a time, to whoever may only view accounts (who sees it masked)."""
+        if lookup.split("__")[0] in ("webhook_secret", "credentials"):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     def get_deleted_objects(self, objs, request):
         """An account that campaigns, frames or messages still use is listed as protected by them, counted
         (Django's own list would load every one of its messages, millions of them). One nothing uses goes with its

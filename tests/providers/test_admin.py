@@ -148,6 +148,22 @@ def test_staff_who_may_only_view_an_account_never_see_its_webhook_secret(kind):
     assert f'data-copy="{account.webhook_url}"' in html.replace("&amp;", "&")
 
 
+def test_staff_who_may_only_view_accounts_cannot_filter_them_by_their_webhook_secret():
+    """?webhook_secret__startswith= told whether an account's secret begins so: the secret spelt out, a character
+    at a time, by staff who see it masked."""
+    from tests.factories import UserFactory
+
+    account = ProviderAccountFactory(kind="octopush")
+    viewer = admin_client_for(UserFactory(is_staff=True, permissions=["providers.view_provideraccount"]))
+    for lookup in ("webhook_secret__startswith", "webhook_secret", "credentials__contains"):
+        right, wrong = (
+            viewer.get("/admin/providers/provideraccount/", {lookup: value})
+            for value in (account.webhook_secret[:5], "zzzzz")
+        )
+        assert right.status_code == wrong.status_code == 400, lookup
+    assert viewer.get("/admin/providers/provideraccount/", {"kind__exact": "octopush"}).status_code == 200
+
+
 def test_a_key_typed_with_a_line_break_is_an_error_on_its_field_not_a_crash(client):
     response = client.post("/admin/providers/provideraccount/add/", account_form(api_key="live-key\n0123"))
 
