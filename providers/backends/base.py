@@ -415,6 +415,8 @@ def _cut_secret_masked(text: str, secret: str) -> str:
     """A text cut to a length (a vendor's body quoted to 200 characters) may end inside a secret: the first 4 or
     more characters of it before the cut (and a closing quote or ellipsis), written in any of the forms
     `_secret_pattern` finds, are masked too."""
+    if len(secret) <= 4:  # no head of 4 characters or more but the whole secret, masked already
+        return text
     body = text.rstrip("'\"…")
     tail_at = max(0, len(body) - len(secret) * _LONGEST_FORM)  # where the longest head could start, at the most
     if found := _secret_head(secret).search(body, tail_at):
