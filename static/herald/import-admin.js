@@ -42,13 +42,23 @@
     let written = false;  // the mapping field holds what this table wrote (not what the user typed)
 
     // A workbook or a small file whole; of a large text file, its first lines up to HEAD_BYTES (cut after a line
-    // feed, so that no character is cut in two; in UTF-16 little-endian a line feed is 0A 00).
+    // feed, so that no character is cut in two). In UTF-16 (a BOM) a line feed is two bytes at an even offset,
+    // 0A 00 (little-endian) or 00 0A: a lone 0A byte may be half of another character (Gujarati, Gurmukhi: U+0Axx).
+    const lineEnd = function (bytes) {
+      const little = bytes[0] === 0xff && bytes[1] === 0xfe;
+      if (!little && !(bytes[0] === 0xfe && bytes[1] === 0xff)) return bytes.lastIndexOf(0x0a) + 1;
+      for (let at = bytes.length - 2 - (bytes.length % 2); at >= 2; at -= 2) {
+        if (little ? bytes[at] === 0x0a && bytes[at + 1] === 0 : bytes[at] === 0 && bytes[at + 1] === 0x0a) {
+          return at + 2;
+        }
+      }
+      return 0;
+    };
     const head = function (file) {
       if (/\.xlsx?$/i.test(file.name) || file.size <= 4 * HEAD_BYTES) return Promise.resolve(file);
       return file.slice(0, HEAD_BYTES).arrayBuffer().then(function (buffer) {
         const bytes = new Uint8Array(buffer);
-        let end = bytes.lastIndexOf(0x0a) + 1;
-        if (bytes[0] === 0xff && bytes[1] === 0xfe) end += 1;
+        const end = lineEnd(bytes);
         return new File([bytes.slice(0, end > 1 ? end : bytes.length)], file.name);
       });
     };

@@ -116,3 +116,23 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
         assert list(Unsubscriber.objects.values_list("address", "scope")) == [("+919812345602", "all")]
 
     assert not page.js_errors, page.js_errors
+
+
+def test_the_column_table_reads_the_head_of_a_large_utf16_file_with_indian_names(stack, page, tmp_path):
+    """Of a text file over 256 KB the page sends its first 64 KB, cut after a line feed. In UTF-16 (Excel's "Unicode
+    text") a line feed is 0A 00, but a Gujarati or Gurmukhi letter (U+0A00–U+0AFF) ends in 0A too: the page cut
+    inside one, and the table said the file could not be read, for a file the upload reads."""
+    rows = ["Mobile,Name", *(f"98{n:08d},નરેન્દ્ર {'Patel' * 4}" for n in range(3200))]
+    upload = tmp_path / "unicode.csv"
+    upload.write_bytes(b"\xff\xfe" + "\r\n".join(rows).encode("utf-16-le"))
+    assert upload.stat().st_size > 4 * 64 * 1024
+
+    page.goto("/admin/contacts/contactimport/add/")
+    page.set_input_files("#id_file", str(upload))
+
+    columns = page.locator("#import-columns")
+    expect(columns.locator("tbody tr")).to_have_count(2)
+    expect(columns.get_by_label("What column Mobile becomes")).to_have_value("phone")
+    expect(columns.get_by_text("નરેન્દ્ર PatelPatel", exact=False)).to_be_visible()
+    expect(columns.locator("[data-columns=error]")).to_be_hidden()
+    assert not page.js_errors, page.js_errors
