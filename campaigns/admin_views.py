@@ -188,7 +188,10 @@ def _may_compose(model_admin: ModelAdmin, request, obj=None) -> bool:
 
 
 def _campaign(model_admin: ModelAdmin, request, object_id) -> Campaign:
-    campaign = get_object_or_404(Campaign.objects.select_related("account", "sender", "template"), pk=object_id)
+    # The admin's own queryset: a campaign being deleted in the background is gone for its users (no export).
+    campaign = get_object_or_404(
+        model_admin.get_queryset(request).select_related("account", "sender", "template"), pk=object_id
+    )
     if not model_admin.has_view_permission(request, campaign):
         raise PermissionDenied
     return campaign

@@ -61,6 +61,7 @@ def test_the_admin_says_a_big_campaign_is_deleted_in_the_background_and_lists_it
     assert list(listed) == [small]
     assert client.get(reverse("admin:campaigns_campaign_change", args=[big.pk])).status_code == 302  # "not found"
     assert client.get(changelist, {"state": "deleting"}).status_code == 200
+    assert client.get(reverse("admin:campaigns_campaign_export", args=[big.pk])).status_code == 404, "nor exported"
 
     client.post(reverse("admin:campaigns_campaign_delete", args=[small.pk]), {"post": "yes"})
     assert not Campaign.objects.filter(pk=small.pk).exists(), "a small one still goes within the request"
