@@ -271,7 +271,7 @@ def _personalised_parts(campaign: Campaign, *, text: str, sendable: int) -> int:
     beyond, for the first ones of COST_SAMPLE_SLICES equal ranges of their contact ids (each slice a short range
     scan of the (campaign, contact) index), scaled to `sendable`."""
     pending = "FROM campaigns_message m WHERE m.campaign_id = %s AND m.status = 'pending'"
-    sample_size = settings.PREPARE_COST_SAMPLE
+    sample_size = max(settings.PREPARE_COST_SAMPLE, 1)  # 0 would measure no one and store a cost of 0
     if sendable <= sample_size:
         contacts_sql, params = f"contacts_contact c WHERE c.id IN (SELECT m.contact_id {pending})", [campaign.pk]
     else:

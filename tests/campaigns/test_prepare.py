@@ -150,10 +150,11 @@ def test_prepare_reckons_parts_and_cost_from_every_pending_recipient_as_the_esti
     assert campaign.cost_estimate == estimate.cost == Decimal("0.3")  # b (2 parts) and c (1) pending, 0.1 a part
 
 
-def test_prepare_costs_a_large_personalised_audience_from_a_sample_spread_over_it(settings):
+@pytest.mark.parametrize("sample", [20, 0])  # 0: one slice's first each, not a sample of no one (a cost of 0)
+def test_prepare_costs_a_large_personalised_audience_from_a_sample_spread_over_it(settings, sample):
     """Past PREPARE_COST_SAMPLE recipients, the stored cost is measured on a sample taken from every part of the
     audience, not from its first contacts: here the first half has long names (2 parts), the second short (1)."""
-    settings.PREPARE_COST_SAMPLE = 20
+    settings.PREPARE_COST_SAMPLE = sample
     tag = TagFactory(name="sampled")
     for n in range(100):
         ContactFactory(first_name="B" * 60 if n < 50 else "Cy", tags=[tag])
