@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
 
 from django.db import connection
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Frame
+from campaigns.services import campaign_launch
 from config import processes
 from contacts.models import Tag
 from providers.models import DltTemplate, ProviderAccount, Sender
@@ -58,6 +60,19 @@ class Engine:
         )
         campaign.tags.set([tag])
         return campaign
+
+    def sent_awaiting_poll(self, text: str) -> tuple[ProviderAccount, Campaign]:
+        """A MOBtexting campaign of 4 frames, sent, whose reports wait in the vendor's pull API (the callbacks
+        lost), past POLL_AFTER: for tests of polling."""
+        self.sandbox.configure(callback_loss=1.0, dlr_mix={"delivered": 1.0}, dlr_delay=0.2)
+        account = self.account("mobtexting")
+        campaign = self.campaign(account, contacts_tagged(40), text=text, frame_size=10)
+        campaign_launch(campaign_id=campaign.pk)
+        wait_until(
+            lambda: Frame.objects.filter(campaign=campaign, state="sent").count() == 4, timeout=60, what="4 frames sent"
+        )
+        time.sleep(1.2)  # past POLL_AFTER; the reports are in the vendor's pull API
+        return account, campaign
 
 
 def contacts_tagged(count: int, tag_name: str = "audience", start: int = 0) -> Tag:

@@ -310,14 +310,7 @@ def test_reports_lost_in_transit_are_recovered_by_polling(engine, kind, deactiva
 def test_polling_stops_for_the_round_at_a_throttled_answer_and_the_reports_come_later(engine):
     """A vendor throttling its pull API is not asked about frame after frame (up to 50 throttled requests a round):
     the round stops there, and the next rounds, once it answers again, bring the reports."""
-    engine.sandbox.configure(callback_loss=1.0, dlr_mix={"delivered": 1.0}, dlr_delay=0.2)
-    account = engine.account("mobtexting")
-    campaign = engine.campaign(account, contacts_tagged(40), text=SHARED_TEXT, frame_size=10)
-    campaign_launch(campaign_id=campaign.pk)
-    wait_until(
-        lambda: Frame.objects.filter(campaign=campaign, state="sent").count() == 4, timeout=60, what="4 frames sent"
-    )
-    time.sleep(1.2)  # past POLL_AFTER; the reports are in the vendor's pull API
+    account, campaign = engine.sent_awaiting_poll(SHARED_TEXT)
     engine.sandbox.configure(rate_429_other=1.0)
     asked = engine.sandbox.state.stats()["requests"].get("mobtexting", 0)
 

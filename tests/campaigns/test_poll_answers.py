@@ -2,13 +2,12 @@
 why, and the round goes on; nothing of the answer is stored, and the reports come once the vendor answers right."""
 
 import logging
-import time
 
 import pytest
 
 from campaigns.models import Campaign, Frame, Message, StatusEvent
-from campaigns.services import campaign_launch, status_events_apply_all, status_poll
-from tests.campaigns.conftest import contacts_tagged, wait_until
+from campaigns.services import status_events_apply_all, status_poll
+from tests.campaigns.conftest import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -16,14 +15,7 @@ TEXT = "Hello friend, your code is 4711. - Herald"  # fits the test DLT template
 
 
 def test_a_report_pull_answered_with_nan_fails_that_frames_poll_and_the_round_goes_on(engine, caplog):
-    engine.sandbox.configure(callback_loss=1.0, dlr_mix={"delivered": 1.0}, dlr_delay=0.2)
-    account = engine.account("mobtexting")
-    campaign = engine.campaign(account, contacts_tagged(40), text=TEXT, frame_size=10)
-    campaign_launch(campaign_id=campaign.pk)
-    wait_until(
-        lambda: Frame.objects.filter(campaign=campaign, state="sent").count() == 4, timeout=60, what="4 frames sent"
-    )
-    time.sleep(1.2)  # past POLL_AFTER; the reports are in the vendor's pull API
+    account, campaign = engine.sent_awaiting_poll(TEXT)
     engine.sandbox.configure(report_nan=True)
     asked = engine.sandbox.state.stats()["requests"].get("mobtexting", 0)
 
