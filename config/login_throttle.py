@@ -1,13 +1,14 @@
 """Sign-in throttling for the two places a password is tried: the API's token endpoint and the admin's login page.
 
-Failed attempts are counted per client address and per username, in fixed windows of `LOGIN_FAILURE_WINDOW`
-seconds, in the shared cache (Redis: every web worker and machine counts into the same counters). Once either count
+Failed attempts are counted per client address and per username (each attempt counted before its password is
+checked, and taken back when it was right), in fixed windows of `LOGIN_FAILURE_WINDOW` seconds, in the shared cache (Redis: every web worker and machine counts into the same counters). Once either count
 reaches its limit (`LOGIN_FAILURES_PER_IP`, `LOGIN_FAILURES_PER_USERNAME`; 0 turns it off), every further attempt is
 refused until the window ends, the right password too: otherwise a guesser would still learn which one is right.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -37,15 +38,38 @@ def login_wait(*, request, username: str) -> int | None:
     return None
 
 
-def login_failed(*, request, username: str) -> None:
-    """Count a failed attempt against the client's address and the username (atomically, in Redis)."""
+def login_attempt(*, request, username: str) -> tuple[list[str], int | None]:
+    """Count a sign-in attempt against the client's address and the username before its password is checked, and
+    say whether it may go on: (the keys counted, None), or, when that makes either count pass its limit, (nothing,
+    seconds to wait), the attempt taken back. Counting first (atomically, in Redis) means guesses sent side by side
+    cannot all pass a check made before any of them was counted. A right password takes its count back
+    (`login_succeeded`); a wrong one leaves it, a failure."""
+    counted, over = [], False
     for key, limit in _counters(request, username):
         if limit:
-            cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
-            try:
-                cache.incr(key)
-            except ValueError:  # the window's key expired in between: this failure opens the next one
-                cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW)
+            counted.append(key)
+            over = _incr(key) > limit or over
+    if over:
+        login_succeeded(counted)
+        window = settings.LOGIN_FAILURE_WINDOW
+        return [], max(1, math.ceil(window - time.time() % window))
+    return counted, None
+
+
+def login_succeeded(keys: list[str]) -> None:
+    """Take back the counts of an attempt that was not a failure (login_attempt's keys)."""
+    for key in keys:
+        with contextlib.suppress(ValueError):  # its window has ended: nothing to take back
+            cache.decr(key)
+
+
+def _incr(key: str) -> int:
+    cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's key expired in between: this attempt opens the next one
+        cache.add(key, 1, timeout=settings.LOGIN_FAILURE_WINDOW)
+        return 1
 
 
 def _counters(request, username: str) -> list[tuple[str, int]]:

@@ -11,12 +11,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 
 from campaigns.ratelimit import redis_client
 from config.api import DetailSerializer
-from config.login_throttle import REFUSAL, login_failed, login_wait
+from config.login_throttle import REFUSAL, login_attempt, login_succeeded, login_wait
 from config.schema import FieldErrorsSerializer
 
 
@@ -79,26 +79,29 @@ class TokenView(ObtainAuthToken):
     def post(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, Mapping) else {}
         username, password = str(data.get("username") or ""), data.get("password")
-        if (wait := login_wait(request=request, username=username)) is not None:
+        counted, wait = login_attempt(request=request, username=username) if username and password else ([], None)
+        if wait is None and not counted:  # a request missing a field is no guess: not counted, but held back too
+            wait = login_wait(request=request, username=username)
+        if wait is not None:
             raise Throttled(wait=wait, detail=REFUSAL)
-        try:
-            return super().post(request, *args, **kwargs)
-        except ValidationError:
-            if username and password:  # a guess, not a request missing a field
-                login_failed(request=request, username=username)
-            raise
+        response = super().post(request, *args, **kwargs)  # a wrong password raises: its count stays, a failure
+        login_succeeded(counted)
+        return response
 
 
 def admin_login(request, extra_context=None):
     """The admin's login page, refusing a sign-in with a 429 once the client or the username failed too often."""
     if request.method != "POST":
         return admin.site.login(request, extra_context)
-    username = request.POST.get("username", "")
-    if (wait := login_wait(request=request, username=username)) is not None:
+    username, password = request.POST.get("username", ""), request.POST.get("password")
+    counted, wait = login_attempt(request=request, username=username) if username and password else ([], None)
+    if wait is None and not counted:
+        wait = login_wait(request=request, username=username)
+    if wait is not None:
         minutes = -(-wait // 60)
         text = f"{REFUSAL} Try again in {minutes} minute{'s' if minutes != 1 else ''}."
         return HttpResponse(text, status=429, content_type="text/plain; charset=utf-8", headers={"Retry-After": wait})
     response = admin.site.login(request, extra_context)
-    if response.status_code == 200 and username and request.POST.get("password"):  # the form again, with its error
-        login_failed(request=request, username=username)
+    if response.status_code != 200:  # signed in (the form again, with its error, is a failure: its count stays)
+        login_succeeded(counted)
     return response

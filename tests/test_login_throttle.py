@@ -128,3 +128,31 @@ def test_a_username_with_a_lone_surrogate_is_a_400_naming_it_not_a_500(limits, a
     body = '{"username": "\\ud800", "password": "guess"}'
     answer = APIClient(REMOTE_ADDR=address).post(TOKEN_URL, body, content_type="application/json")
     assert answer.status_code == 400 and "username" in answer.json()
+
+
+def test_guesses_sent_side_by_side_cannot_all_pass_the_check(limits, address):
+    """Each attempt is counted before its password is checked: of guesses begun before any of them is answered,
+    only as many as the limit go on (checked first and counted after, all of them did)."""
+    from django.test import RequestFactory
+
+    from config.login_throttle import login_attempt, login_succeeded
+
+    request = RequestFactory().post(TOKEN_URL, REMOTE_ADDR=address)
+    begun = [login_attempt(request=request, username=f"side-{address}") for _ in range(3 + 4)]
+
+    assert [wait is None for _, wait in begun] == [True] * 3 + [False] * 4
+    login_succeeded(begun[0][0])  # one of them was right: its count is taken back, and one more may try
+    assert login_attempt(request=request, username=f"side-{address}")[1] is None
+
+
+def test_a_right_password_is_not_counted_as_a_failure(limits, address):
+    user = _user(f"right-{address}")
+    api = APIClient(REMOTE_ADDR=address)
+    for _ in range(6):
+        assert api.post(TOKEN_URL, {"username": user.username, "password": PASSWORD}).status_code == 200
+    client = Client(REMOTE_ADDR=address)
+    user.is_staff = True
+    user.save()
+    for _ in range(4):
+        assert client.post("/admin/login/", {"username": user.username, "password": PASSWORD}).status_code == 302
+        client.logout()
