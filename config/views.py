@@ -5,8 +5,13 @@ import threading
 from collections.abc import Mapping
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.forms.utils import ErrorDict
+from django.http import JsonResponse
+from django.template.response import TemplateResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -99,9 +104,22 @@ def admin_login(request, extra_context=None):
         wait = login_wait(request=request, username=username)
     if wait is not None:
         minutes = -(-wait // 60)
-        text = f"{REFUSAL} Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-        return HttpResponse(text, status=429, content_type="text/plain; charset=utf-8", headers={"Retry-After": wait})
+        return _login_refused(request, f"{REFUSAL} Try again in {minutes} minute{'s' if minutes != 1 else ''}.", wait)
     response = admin.site.login(request, extra_context)
     if response.status_code != 200:  # signed in (the form again, with its error, is a failure: its count stays)
         login_succeeded(counted)
     return response
+
+
+def _login_refused(request, text: str, wait: int) -> TemplateResponse:
+    """The admin's login page again, its form saying why (429, Retry-After), the username kept."""
+    form = AdminAuthenticationForm(request, initial={"username": request.POST.get("username", "")})  # not tried
+    form._errors = ErrorDict({NON_FIELD_ERRORS: form.error_class([text], error_class="nonfield")})
+    context = {
+        **admin.site.each_context(request),
+        "title": "Log in",
+        "form": form,
+        "app_path": request.get_full_path(),
+        REDIRECT_FIELD_NAME: request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME, ""),
+    }
+    return TemplateResponse(request, "admin/login.html", context, status=429, headers={"Retry-After": str(wait)})
