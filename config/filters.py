@@ -52,6 +52,19 @@ class FilterSet(django_filters.FilterSet):
         models.BooleanField: {"filter_class": BooleanFilter},
     }
 
+    def __init__(self, data=None, *args, **kwargs):
+        """An empty parameter (`?status=`, a form's blank choice) filters nothing, as for every single-value filter;
+        a multiple-choice one (status, state) took "" for a choice and answered 400."""
+        if data is not None and hasattr(data, "getlist"):
+            data = data.copy()
+            for key in list(data):
+                values = [value for value in data.getlist(key) if value != ""]
+                if values:
+                    data.setlist(key, values)
+                else:
+                    del data[key]
+        super().__init__(data, *args, **kwargs)
+
     @property
     def errors(self) -> ErrorDict:
         """A range filter's error under the parameter that is wrong (`created_after`), not the filter's name

@@ -146,6 +146,14 @@ class TestIdAndAddressFilters:
         # Led by the account: a descent per account, not a read of the whole index (PostgreSQL 16 has no skip scan)
         assert "Index Cond: ((account_id = ANY" in lines[scan + 1] and name in lines[scan + 1], plan
 
+    @pytest.mark.parametrize("path, name", [("/api/v1/messages/", "status"), ("/api/v1/campaigns/", "state")])
+    def test_an_empty_choice_filters_nothing_as_every_other_empty_parameter(self, api, path, name):
+        MessageFactory(status="delivered")
+        everything = api.get(path).json()["results"]
+        answer = api.get(path, {name: ""})
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["results"] == everything and everything
+
     def test_a_tag_name_that_is_no_tag_is_a_400_naming_it_not_an_empty_list(self, api):
         ContactFactory(tags=[TagFactory(name="VIP")])
         assert api.get("/api/v1/contacts/?tag=vip").json()["count"] == 1
