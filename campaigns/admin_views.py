@@ -40,7 +40,12 @@ from campaigns.selectors import (
     contact_message_history,
     failure_words,
 )
-from campaigns.services.editing import campaign_check, recurring_send_at_problem, scheduled_edit_errors
+from campaigns.services.editing import (
+    campaign_check,
+    past_send_at_problem,
+    recurring_send_at_problem,
+    scheduled_edit_errors,
+)
 from contacts.audience import AudienceSpec
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -121,7 +126,13 @@ class CampaignForm(forms.ModelForm):
         except ValidationError as error:
             for field, problems in error.message_dict.items():
                 self.add_error(field if field in self.fields else NON_FIELD_ERRORS, problems)
-        if self.instance.pk and "send_at" in self.changed_data:
+        if "send_at" in self.changed_data:
+            problem = past_send_at_problem(
+                send_at=cleaned.get("send_at"), recurrence=cleaned.get("recurrence", self.instance.recurrence)
+            )
+            if problem:
+                self.add_error("send_at", problem)
+        if self.instance.pk and "send_at" in self.changed_data and "send_at" not in self.errors:
             recurrence = cleaned.get("recurrence", self.instance.recurrence)
             problem = recurring_send_at_problem(
                 campaign=self.instance, send_at=cleaned.get("send_at"), recurrence=recurrence

@@ -87,6 +87,19 @@ def scheduled_edit_errors(*, campaign: Campaign, audience: AudienceSpec | None =
     return campaign_preflight(campaign=campaign, audience=audience).errors()
 
 
+def past_send_at_problem(*, send_at: datetime | None, recurrence: str, now: datetime | None = None) -> str:
+    """A send time typed in the past on a campaign that sends once is a mistake (a wrong year, a wrong day): launched,
+    it would send at once, not when the person meant. Refused, in words for the field; "" when it is fine. A recurring
+    campaign may start from a past time (its first run goes out at launch); a saved send time that has passed since
+    is not this (the caller asks only of a send time being set)."""
+    if not send_at or recurrence or send_at > (now or timezone.now()):
+        return ""
+    return (
+        f"{timezone.localtime(send_at):%Y-%m-%d %H:%M %Z} has passed: choose a later send time, "
+        "or leave it empty to send when you launch."
+    )
+
+
 def recurring_send_at_problem(*, campaign: Campaign, send_at: datetime | None, recurrence: str) -> str:
     """A recurring campaign's send time moved back to one a run went out at already would send that run again
     (a page opened before beat's tick, saved after it): refused, in words for the field; "" when it is fine."""

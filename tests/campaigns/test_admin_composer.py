@@ -1,11 +1,14 @@
 """The campaign composer's endpoints: the approved senders of an account and channel, the templates of a sender,
 the live estimate of an unsaved form, and saving through the services."""
 
+from datetime import timedelta
+
 import pytest
 
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_estimate
@@ -224,6 +227,34 @@ class TestComposerPage:
         response = client.post(reverse("admin:campaigns_campaign_add"), data)
         assert "sender" in response.context["adminform"].form.errors
         assert not Campaign.objects.exists()
+
+    def test_a_past_send_time_is_refused_on_its_field_and_what_was_typed_is_kept(self, client, setting):
+        # A wrong year: launched, a campaign with this send time went out at once.
+        data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi",
+                         send_at_0="2020-01-01", send_at_1="10:00")  # fmt: skip
+        response = client.post(reverse("admin:campaigns_campaign_add"), data)
+        form = response.context["adminform"].form
+        assert list(form.errors) == ["send_at"]
+        assert "has passed: choose a later send time, or leave it empty" in form.errors["send_at"][0]
+        assert 'value="2020-01-01"' in response.content.decode()
+        assert not Campaign.objects.exists()
+        # The live estimate says it too, on the field, before anyone saves.
+        problems = client.post(ESTIMATE, data).json()["problems"]
+        assert [p["message"] for p in problems if p["field"] == "send_at"] == form.errors["send_at"]
+        # A recurring campaign may start from a past time (its first run goes out at launch); a later time is fine.
+        later = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%d")
+        for name, fields in (("Daily", {"recurrence": "daily"}), ("Tomorrow", {"send_at_0": later})):
+            assert (
+                client.post(reverse("admin:campaigns_campaign_add"), {**data, "name": name, **fields}).status_code
+                == 302
+            )
+        # A saved send time that has passed since does not stop an edit of something else.
+        campaign = Campaign.objects.get(name="Tomorrow")
+        passed = timezone.localtime() - timedelta(minutes=5)
+        Campaign.objects.filter(pk=campaign.pk).update(send_at=passed.replace(second=0, microsecond=0))
+        edited = {**data, "name": "Renamed", "send_at_0": f"{passed:%Y-%m-%d}", "send_at_1": f"{passed:%H:%M}"}
+        assert client.post(reverse("admin:campaigns_campaign_change", args=[campaign.pk]), edited).status_code == 302
+        assert Campaign.objects.filter(name="Renamed").exists()
 
     def test_a_running_campaign_cannot_be_deleted(self, client):
         campaign = CampaignFactory(state="sending")
