@@ -33,6 +33,7 @@ from campaigns.selectors import (
     SHOWN_STATUS_CHOICES,
     campaign_progress,
     campaign_records_counts,
+    composer_account_channels,
     composer_variables,
     failure_words,
     frames_matching,
@@ -203,6 +204,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
                 "templates_url": reverse("admin:campaigns_campaign_templates"),
                 "estimate_url": reverse("admin:campaigns_campaign_estimate", args=[obj.pk] if obj else []),
                 "variables": composer_variables(),
+                "account_channels": composer_account_channels(),
                 "debounce": 400,
             }
             context["show_save_and_launch"] = self.has_change_permission(request, obj)  # launching is a change

@@ -7,6 +7,7 @@ records    messages, frames and delivery reports found by a value typed whole; h
 """
 
 from campaigns.selectors.composer import (
+    composer_account_channels,
     composer_senders,
     composer_templates,
     composer_variables,
@@ -57,7 +58,7 @@ __all__ = [
     "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS",
     "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TAKEN_STATUSES", "TEMPLATE_OF_ANOTHER_ACCOUNT", "Estimate", "PartsSpread", "Problem", "account_promotional_window",
     "campaign_audience_spec", "campaign_estimate", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
-    "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "composer_senders",
+    "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "composer_account_channels", "composer_senders",
     "composer_templates", "composer_variables", "contact_message_history", "failure_words", "frames_matching",
     "message_problems", "messages_matching", "parts_spread_of", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",
     "send_window_opening", "status_events_matching",

@@ -12,7 +12,12 @@ from campaigns.selectors.records import all_account_ids
 from contacts.models import Contact
 from contacts.selectors import contact_attribute_keys
 from providers.dlt import template_variables
-from providers.models import DltTemplate, Sender
+from providers.models import DltTemplate, ProviderAccount, Sender
+
+
+def composer_account_channels() -> dict[str, list[str]]:
+    """The channels each account has enabled, by account id: the composer offers only those of the chosen account."""
+    return {str(pk): list(channels or []) for pk, channels in ProviderAccount.objects.values_list("pk", "channels")}
 
 
 def composer_senders(*, account_id: int, channel: str) -> list[dict]:

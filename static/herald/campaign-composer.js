@@ -56,8 +56,32 @@
         .finally(function () { loading -= 1; });
     }
 
+    // Only the channels the chosen account has enabled can be chosen; a channel it lacks gives way to its first when
+    // the account changes (on opening, a saved campaign's channel stays shown, and its field says what is wrong).
+    function limitChannels(keepCurrent) {
+      const channel = fields.channel;
+      const account = fields.account ? fields.account.value : "";
+      if (!channel || !account) {
+        if (channel) Array.prototype.forEach.call(channel.options, function (option) { option.disabled = false; });
+        return false;
+      }
+      const enabled = (config.account_channels || {})[account];
+      if (!enabled) return false;
+      Array.prototype.forEach.call(channel.options, function (option) {
+        option.disabled = enabled.indexOf(option.value) === -1;
+      });
+      const current = channel.options[channel.selectedIndex];
+      if (current && keepCurrent) current.disabled = false;
+      if (current && !current.disabled) return false;
+      const first = Array.prototype.find.call(channel.options, function (option) { return !option.disabled; });
+      if (!first) return false;
+      channel.value = first.value;
+      return true;
+    }
+
     function loadSenders() {
       if (!fields.sender) return Promise.resolve();
+      limitChannels();
       const account = fields.account ? fields.account.value : "";
       if (!account) {
         fillSelect(fields.sender, [], null, "Choose an account first");
@@ -371,6 +395,7 @@
       window.django.jQuery(form).on("select2:select select2:unselect select2:clear", schedule);
     }
 
+    limitChannels(true);
     const initial = fields.sender && fields.sender.value ? loadTemplates() : Promise.resolve();
     initial.catch(function () {}).then(schedule);
   });

@@ -61,7 +61,11 @@ def test_compose_launch_pause_resume_and_read_the_delivery_report(stack, sandbox
         page.goto("/admin/campaigns/campaign/add/")
         page.fill("#id_name", "Welcome codes")
         expect(page.locator("[data-estimate=problems]")).to_contain_text("Choose a provider account")
+        page.select_option("#id_channel", "viber")  # before any account: every channel is offered
         page.select_option("#id_account", label=str(account))
+        # The account has SMS only: the other channels cannot be chosen, and the channel chosen gives way to SMS.
+        expect(page.locator("#id_channel")).to_have_value("sms")
+        expect(page.locator("#id_channel option[value=viber]")).to_be_disabled()
         expect(page.locator("#id_sender option", has_text="HERALD")).to_have_count(1)
         page.select_option("#id_sender", label="HERALD (service T, IN)")
         expect(page.locator("#id_template option", has_text="Greeting")).to_have_count(1)

@@ -203,6 +203,8 @@ class TestComposerPage:
         assert config["estimate_url"] == ESTIMATE
         assert "first_name" in config["variables"]["fields"]
         assert config["variables"]["attributes"] == ["city", "plan"]
+        # Each account's channels: the page offers only those of the account chosen.
+        assert config["account_channels"] == {str(setting["account"].pk): setting["account"].channels}
         html = response.content.decode()
         assert 'id="estimate-panel"' in html and "herald/campaign-composer.js" in html
         assert 'name="_saveandlaunch"' in html
