@@ -182,7 +182,11 @@ def composer_estimate(form: CampaignForm) -> dict:
         if not any(p["field"] == "account" for p in problems):
             problems.insert(0, {"field": "account", "message": "Choose a provider account."})
         return {"empty": True, "problems": problems, "ok": False}
-    estimate = campaign_estimate(campaign=campaign, audience=form.audience()).as_dict()
+    measured = campaign_estimate(campaign=campaign, audience=form.audience())
+    estimate = measured.as_dict()
+    if measured.deferred_until:
+        # In the zone the send time is typed in (the site's), named: the browser's own zone is not the form's.
+        estimate["deferred_until_display"] = f"{timezone.localtime(measured.deferred_until):%Y-%m-%d %H:%M %Z}"
     # A field the form refused keeps the form's word on it (the estimate saw the field as empty).
     refused = {p["field"] for p in problems}
     problems += [p for p in estimate["problems"] if p["field"] not in refused]

@@ -320,7 +320,7 @@
           setText("ucs2_position", data.ucs2_position + 1);
         }
         part("deferred").hidden = !data.deferred_until;
-        setText("deferred_until", data.deferred_until ? new Date(data.deferred_until).toLocaleString() : "");
+        setText("deferred_until", data.deferred_until_display || "");
         renderSample(data);
       }
       renderProblems(data.problems);

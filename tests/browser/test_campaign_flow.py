@@ -4,9 +4,12 @@ delivery report and the CSV export."""
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
+
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from contacts.models import Contact, Segment
@@ -105,6 +108,19 @@ def test_compose_launch_pause_resume_and_read_the_delivery_report(stack, sandbox
         expect(panel.locator("[data-estimate=text_sample] mark")).to_have_text("✓")
         slots.nth(1).fill("4711")
         expect(panel.locator("[data-estimate=encoding]")).to_have_text("GSM-7")
+
+    with steps("promotional, sent at night: the estimate says when the window opens, in the zone the form uses"):
+        day = timezone.localdate() + timedelta(days=1)
+        page.select_option("#id_purpose", "promotional")
+        page.fill("#id_send_at_0", f"{day:%Y-%m-%d}")
+        page.fill("#id_send_at_1", "20:00")  # 01:30 in India: the window opens at 09:00 IST, 03:30 UTC
+        expect(panel.locator("[data-estimate=deferred_until]")).to_have_text(
+            f"{day + timedelta(days=1):%Y-%m-%d} 03:30 UTC"
+        )
+        page.select_option("#id_purpose", "transactional")
+        page.fill("#id_send_at_0", "")
+        page.fill("#id_send_at_1", "")
+        expect(panel.locator("[data-estimate=deferred]")).to_be_hidden()
 
     with steps("save: the launch page states audience and cost"):
         page.click("input[name=_saveandlaunch]")
