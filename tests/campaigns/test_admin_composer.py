@@ -1,6 +1,7 @@
 """The campaign composer's endpoints: the approved senders of an account and channel, the templates of a sender,
 the live estimate of an unsaved form, and saving through the services."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -267,6 +268,19 @@ class TestComposerPage:
         edited = {**data, "name": "Renamed", "send_at_0": f"{passed:%Y-%m-%d}", "send_at_1": f"{passed:%H:%M}"}
         assert client.post(reverse("admin:campaigns_campaign_change", args=[campaign.pk]), edited).status_code == 302
         assert Campaign.objects.filter(name="Renamed").exists()
+
+    def test_a_saved_campaign_says_at_the_top_whether_it_waits_for_a_launch_or_its_send_time(self, client, setting):
+        # Reopened, a scheduled campaign looked like a draft: its state was in the folded "Record" at the bottom.
+        def state_line(campaign):
+            html = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+            line = re.search(r'<p class="herald-state-line" id="campaign-state">(.*?)</p>', html, re.S)
+            return " ".join(re.sub(r"<[^>]+>", " ", line.group(1)).split()) if line else None
+
+        scheduled = CampaignFactory(account=setting["account"], state="scheduled",
+                                    state_reason="Recurring; next run 2030-01-02 10:00 UTC.")  # fmt: skip
+        assert state_line(scheduled) == "scheduled Recurring; next run 2030-01-02 10:00 UTC."
+        assert state_line(CampaignFactory(account=setting["account"])) == "draft Nothing is sent until you launch it."
+        assert client.get(reverse("admin:campaigns_campaign_add")).content.decode().count("campaign-state") == 0
 
     def test_a_running_campaign_cannot_be_deleted(self, client):
         campaign = CampaignFactory(state="sending")
