@@ -196,9 +196,14 @@ class OctopushBackend(Backend):
         problems = []
         sms_type = options.get("sms_type") or "sms_premium"
         if promotional and sms_type == "sms_premium" and not STOP_PREMIUM.search(text):
-            problems.append("Octopush premium marketing SMS must carry the mention 'STOP au XXXXX' (121).")
+            problems.append(
+                "A promotional Octopush premium SMS must carry the opt-out mention 'STOP au XXXXX', as written "
+                "(Octopush puts its short number in its place) or with the number, e.g. 'STOP au 30101'."
+            )
         elif promotional and sms_type == "sms_low_cost" and STOP_LOW_COST not in text:
-            problems.append("Octopush low-cost marketing SMS must carry the mention 'no PUB=STOP' (122).")
+            problems.append(
+                "A promotional Octopush low-cost SMS must carry the opt-out mention 'no PUB=STOP', as written."
+            )
         if len(text) > MAX_TEXT:
             problems.append(f"Octopush takes at most {MAX_TEXT} characters.")
         return problems

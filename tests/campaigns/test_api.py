@@ -429,10 +429,11 @@ class TestTransactionalSendRules:
     @pytest.mark.parametrize(
         ("sms_type", "refused", "mention", "accepted"),
         [
-            ("", "Soldes -50% no PUB=STOP", "Octopush premium marketing SMS must carry the mention 'STOP au XXXXX' (121).",
+            ("", "Soldes -50% no PUB=STOP", "A promotional Octopush premium SMS must carry the opt-out mention 'STOP au XXXXX', "
+             "as written (Octopush puts its short number in its place) or with the number, e.g. 'STOP au 30101'.",
              ["Soldes -50% STOP au XXXXX", "Soldes -50% STOP au 30101"]),
             ("sms_low_cost", "Soldes -50% STOP au 30101",
-             "Octopush low-cost marketing SMS must carry the mention 'no PUB=STOP' (122).", ["Soldes -50% no PUB=STOP"]),
+             "A promotional Octopush low-cost SMS must carry the opt-out mention 'no PUB=STOP', as written.", ["Soldes -50% no PUB=STOP"]),
         ],
     )  # fmt: skip
     def test_an_octopush_promotional_send_must_carry_the_stop_mention_its_sms_type_needs(
