@@ -168,6 +168,15 @@ def _sender_label(sender: Sender) -> str:
     return f"{sender.name} ({details})" if details else sender.name
 
 
+def _estimate_shown(measured) -> dict:
+    """Estimate.as_dict() with the time a promotional send is deferred to as a person reads it: in the zone the send
+    time is typed in (the site's), named; not the ISO string, nor the browser's own zone."""
+    estimate = measured.as_dict()
+    if measured.deferred_until:
+        estimate["deferred_until_display"] = f"{timezone.localtime(measured.deferred_until):%Y-%m-%d %H:%M %Z}"
+    return estimate
+
+
 def composer_estimate(form: CampaignForm) -> dict:
     """The estimate of what the form describes, saved or not: Estimate.as_dict() plus the form's own problems."""
     form.is_valid()
@@ -182,11 +191,7 @@ def composer_estimate(form: CampaignForm) -> dict:
         if not any(p["field"] == "account" for p in problems):
             problems.insert(0, {"field": "account", "message": "Choose a provider account."})
         return {"empty": True, "problems": problems, "ok": False}
-    measured = campaign_estimate(campaign=campaign, audience=form.audience())
-    estimate = measured.as_dict()
-    if measured.deferred_until:
-        # In the zone the send time is typed in (the site's), named: the browser's own zone is not the form's.
-        estimate["deferred_until_display"] = f"{timezone.localtime(measured.deferred_until):%Y-%m-%d %H:%M %Z}"
+    estimate = _estimate_shown(campaign_estimate(campaign=campaign, audience=form.audience()))
     # A field the form refused keeps the form's word on it (the estimate saw the field as empty).
     refused = {p["field"] for p in problems}
     problems += [p for p in estimate["problems"] if p["field"] not in refused]
@@ -380,7 +385,7 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
             model_admin.message_user(request, _done_message(action, campaign), messages.SUCCESS)
         return redirect(change_url)
     if action == "launch" and campaign.state in states:
-        summary = {"estimate": campaign_estimate(campaign=campaign).as_dict()}
+        summary = {"estimate": _estimate_shown(campaign_estimate(campaign=campaign))}
     elif creating:
         summary = {}
     else:
