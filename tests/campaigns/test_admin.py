@@ -5,6 +5,7 @@ import re
 import pytest
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -36,6 +37,18 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 REGISTERED = list(admin.site._registry.items())
+
+
+def _superuser_request():
+    request = RequestFactory().get("/")
+    request.user = get_user_model()(is_superuser=True, is_active=True, is_staff=True)  # unsaved: no query needed
+    return request
+
+
+# The admins with an add page (the engine's tables are view-only and have none).
+ADDABLE = [
+    (model, model_admin) for model, model_admin in REGISTERED if model_admin.has_add_permission(_superuser_request())
+]
 HERALD_APPS = {"contacts", "providers", "campaigns"}
 
 
@@ -97,14 +110,10 @@ def test_every_changelist_and_add_page_renders(client, superuser, model, model_a
     assert client.get(admin_url(model, "add")).status_code == expected
 
 
-@pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=[m._meta.label for m, _ in REGISTERED])
-def test_no_add_page_shows_a_python_object_for_a_value_the_database_sets(client, superuser, model, model_admin):
+@pytest.mark.parametrize(("model", "model_admin"), ADDABLE, ids=[m._meta.label for m, _ in ADDABLE])
+def test_no_add_page_shows_a_python_object_for_a_value_the_database_sets(client, model, model_admin):
     """A creation time the database sets on save shows nothing on the add page, not the placeholder that stands for
     it ("Created at: <django.db.models.expressions.DatabaseDefault object at 0x…>")."""
-    request = RequestFactory().get("/")
-    request.user = superuser
-    if not model_admin.has_add_permission(request):
-        pytest.skip("view only: no add page")
     html = client.get(admin_url(model, "add")).content.decode()
     assert "DatabaseDefault" not in html and " object at 0x" not in html
 
