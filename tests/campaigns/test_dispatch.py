@@ -79,6 +79,13 @@ def _prepared_campaign(account, size: int, frame_size: int, start_text: str = ""
     return campaign
 
 
+def _send_context(campaign: Campaign) -> SendContext:
+    """What a dispatcher reads once for the campaign's frames, as the dispatch task reads it."""
+    return SendContext.for_campaign(
+        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
+    )
+
+
 def _delivered(account: ProviderAccount, messages, *, raw_status: str) -> None:
     """The vendor's delivery reports for `messages`, received by webhook and applied."""
     updates = [
@@ -95,9 +102,7 @@ def test_a_frame_costs_the_same_number_of_queries_for_10_and_500_recipients(octo
     counts = {}
     for size in (10, 500):
         campaign = _prepared_campaign(octopush, size, frame_size=size)
-        context = SendContext.for_campaign(
-            Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-        )
+        context = _send_context(campaign)
         with CaptureQueriesContext(connection) as queries:
             frames_send(frames_claim(campaign_id=campaign.pk), context)
         counts[size] = len(queries)
@@ -113,9 +118,7 @@ def test_frames_numbered_past_two_to_the_31_are_claimed_and_sent(octopush):
         cursor.execute("SELECT setval(pg_get_serial_sequence('campaigns_frame', 'id'), 2147483657)")
     campaign = _prepared_campaign(octopush, 30, frame_size=10)
     assert min(campaign.frames.values_list("id", flat=True)) > 2**31
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     frames_send(frames_claim(campaign_id=campaign.pk, limit=3), context)
 
     assert Message.objects.filter(campaign=campaign, status="submitted").count() == 30
@@ -140,9 +143,7 @@ def test_each_recipient_is_sent_the_text_filled_from_its_own_fields_and_attribut
     )  # fmt: skip
     campaign.tags.set([tag])
     campaign_prepare(campaign_id=campaign.pk)
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     frames_send(frames_claim(campaign_id=campaign.pk), context)
 
     sent = dict(Message.objects.filter(campaign=campaign, status="submitted").values_list("address", "text"))
@@ -168,9 +169,7 @@ def test_a_frame_writes_each_of_its_messages_once_when_its_outcome_is_recorded(o
     500 rows, not 1,000 (a `queued` mark before sending cost a second write of each). While the frame is on
     the wire its messages stay `pending`; the frame is `sending`."""
     campaign = _prepared_campaign(octopush, 500, frame_size=500)
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     with transaction.atomic(), connection.cursor() as cursor:  # pg_stat_xact_* counts this transaction's writes
         before = _message_rows_written(cursor)
         prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
@@ -193,9 +192,7 @@ def test_a_delivery_report_updates_its_message_without_writing_any_index(octopus
     page nearly always has room for the new version. A failure does write index entries (it joins the failed messages the
     progress page lists), and it is listed there."""
     campaign = _prepared_campaign(octopush, 500, frame_size=500)
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     frames_send(frames_claim(campaign_id=campaign.pk), context)  # recorded and committed, as in production
     messages = list(Message.objects.filter(campaign=campaign, status="submitted").order_by("id"))
     assert len(messages) == 500
@@ -257,9 +254,7 @@ def test_messages_without_a_final_report_expire_through_their_frames_which_then_
     octopush.options = {"report_window_hours": 1}
     octopush.save()
     campaign = _prepared_campaign(octopush, 10, frame_size=5)
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     frames_send(frames_claim(campaign_id=campaign.pk, limit=2), context)
     frames = list(Frame.objects.filter(campaign=campaign).order_by("seq"))
     assert [f.reports_open for f in frames] == [True, True]
@@ -301,9 +296,7 @@ def test_a_report_that_comes_after_herald_expired_the_message_for_want_of_one_ov
     octopush.options = {"report_window_hours": 1}
     octopush.save()
     campaign = _prepared_campaign(octopush, 3, frame_size=3)
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     frames_send(frames_claim(campaign_id=campaign.pk, limit=1), context)
     late, undelivered, unheard = Message.objects.filter(campaign=campaign).order_by("id")
     _past_the_report_window(campaign)
@@ -352,7 +345,7 @@ def test_messages_an_older_herald_left_queued_in_an_unsent_frame_are_sent_and_co
     Campaign.objects.filter(pk=campaign.pk).update(counters={"queued": 20})
     frames_send(
         frames_claim(campaign_id=campaign.pk),
-        SendContext.for_campaign(Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)),
+        _send_context(campaign),
     )
     assert Message.objects.filter(campaign=campaign, status="submitted").count() == 20
     campaign.refresh_from_db()
@@ -363,9 +356,7 @@ def test_a_report_applied_before_the_vendors_answer_is_recorded_is_not_undone(oc
     """Messages still pending are recorded without a row lock; one a report has already moved on is recorded
     by the locked statement: it keeps its better status, gains its provider id, and the counters add up."""
     campaign = _prepared_campaign(octopush, 20, frame_size=20)
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
     outcomes = [frame_call(p, context) for p in prepared]
     early = Message.objects.filter(campaign=campaign).order_by("id")[:3]
@@ -533,9 +524,7 @@ def hyber(sandbox, settings):
 def _send_due(campaign: Campaign, frame: Frame) -> None:
     """One dispatcher round for the campaign, its frame's backoff taken as passed."""
     Frame.objects.filter(pk=frame.pk).update(next_attempt_at=timezone.now())
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     frames_send(frames_claim(campaign_id=campaign.pk), context)
     frame.refresh_from_db()
 
@@ -587,9 +576,7 @@ def test_an_abandoned_frame_that_meets_bad_credentials_while_reconciling_is_stil
     campaign = _prepared_campaign(hyber, 1, frame_size=1)
     Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENDING)
     frame = Frame.objects.get(campaign=campaign)
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
     assert frame_call(prepared[0], context).result.results[0].accepted
     frames_unlock([frame.pk])  # the worker dies here: the frame is left `sending`, its answer unrecorded
@@ -617,9 +604,7 @@ def test_a_frame_in_flight_when_its_campaign_is_cancelled_is_closed_if_it_comes_
     """Cancel leaves a frame in flight to finish. One answered 429 comes back to `pending` after the cancel;
     nothing would send it again, so its messages are closed as the cancel's were, and the counters agree."""
     campaign = _prepared_campaign(octopush, 10, frame_size=10)
-    context = SendContext.for_campaign(
-        Campaign.objects.select_related("account", "sender", "template").get(pk=campaign.pk)
-    )
+    context = _send_context(campaign)
     prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
     campaign_cancel(campaign_id=campaign.pk)
     sandbox.configure(rate_429=1.0, retry_after=0)
