@@ -49,7 +49,7 @@ from campaigns.services.editing import (
     campaign_update,
     campaigns_delete,
 )
-from config.admin_mixins import UniqueRaceAdmin
+from config.admin_mixins import UniqueRaceAdmin, id_from
 from contacts.admin import ContactAdmin
 from providers.backends.base import UpdateKind
 
@@ -415,7 +415,7 @@ class MessageCampaignFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return []
-        if not (value.isascii() and value.isdigit()):  # "²" is a digit to isdigit(), not to int()
+        if id_from(value) is None:
             raise IncorrectLookupParameters(f"No campaign with id {value!r}.")
         found = Campaign.objects.filter(pk=value).exclude(state=Campaign.State.DELETING).values_list("name", flat=True)
         self.campaign_name = found.first()

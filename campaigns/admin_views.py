@@ -46,6 +46,7 @@ from campaigns.services.editing import (
     recurring_send_at_problem,
     scheduled_edit_errors,
 )
+from config.admin_mixins import id_from
 from contacts.audience import AudienceSpec
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -106,8 +107,7 @@ class CampaignForm(forms.ModelForm):
             value = self.data.get(self.add_prefix(name)) or None
             if name == "channel":
                 return value
-            # junk ("²" too: a digit to str.isdigit(), not a number to int()) chooses nothing; its field says so
-            return int(value) if value and str(value).isascii() and str(value).isdigit() else None
+            return id_from(value)  # junk chooses nothing; its field says so
         if name == "channel":
             return self.initial.get("channel") or self.instance.channel
         return self.initial.get(name) or getattr(self.instance, f"{name}_id", None)
@@ -218,10 +218,7 @@ def _campaign(model_admin: ModelAdmin, request, object_id) -> Campaign:
 
 
 def _int_param(request, name: str) -> int | None:
-    value = request.GET.get(name, "")
-    if not (value.isascii() and value.isdigit()):  # "²" is a digit to str.isdigit(), not a number to int()
-        return None
-    return int(value)
+    return id_from(request.GET.get(name))
 
 
 def estimate_view(model_admin: ModelAdmin, request, object_id=None):

@@ -6,6 +6,13 @@ from django.contrib import admin
 from django.db import IntegrityError
 
 
+def id_from(value) -> int | None:
+    """An object id from a query string or a form, or None for anything else: "²" is a digit to str.isdigit() but
+    no number to int(), which then raised (a 500); str.isdecimal() takes only what int() reads."""
+    text = str(value or "")
+    return int(text) if text.isdecimal() else None
+
+
 class UniqueRaceAdmin:
     """A save that lost a race on a unique value gets the form back with the field's message, not a 500.
 

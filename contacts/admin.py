@@ -18,7 +18,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin
+from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
@@ -39,7 +39,7 @@ class TagListFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        if not (self.value().isascii() and self.value().isdigit()):  # "²" is a digit to isdigit(), not to int()
+        if id_from(self.value()) is None:
             raise IncorrectLookupParameters(f"No tag with id {self.value()!r}.")
         return queryset.filter(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id=self.value())))
 
@@ -345,7 +345,7 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
         back to that contact, where it is now listed; otherwise the admin's usual next page."""
         contact_id = request.GET.get("contact", "")
         wants_other_page = {"_continue", "_addanother", "_popup"} & set(request.POST)
-        known = contact_id.isascii() and contact_id.isdigit() and Contact.objects.filter(pk=contact_id).exists()
+        known = id_from(contact_id) is not None and Contact.objects.filter(pk=contact_id).exists()
         if not wants_other_page and known:
             self.message_user(request, f"The opt-out of {obj.address} is recorded.", messages.SUCCESS)
             return redirect("admin:contacts_contact_change", contact_id)
