@@ -1,7 +1,8 @@
 // A campaign's live progress (templates/admin/campaigns/campaign/progress_panel.html): polls the progress endpoint
 // every 1.5 s while the campaign prepares, sends or is paused (every 5 s while scheduled), redraws the bar, the
 // counters, the errors, the funnel and status charts and the failures by reason, and shows the action buttons
-// that apply to the new state. Once the campaign is completed, cancelled or failed it draws the final report and stops.
+// that apply to the new state, and the export of failed messages once a message has failed. Once the campaign is
+// completed, cancelled or failed it draws the final report and stops.
 "use strict";
 (function () {
   const LIVE = ["preparing", "sending", "paused"];
@@ -60,6 +61,10 @@
       renderErrors(data);
       renderReport(data);
       showActions(data.state);
+      // The export of failed messages is offered once there is a failure to export.
+      document.querySelectorAll(".herald-export-failed-item").forEach(function (item) {
+        item.hidden = !(data.groups.failed > 0);
+      });
     }
 
     function renderErrors(data) {

@@ -278,6 +278,13 @@ class TestExport:
         export = reverse("admin:campaigns_campaign_export", args=[sent.pk])
         failed = f"{export}?status=rejected&amp;status=undelivered&amp;status=expired&amp;status=failed"
         assert f'<a href="{failed}" class="herald-export-failed">Export failed messages (CSV)</a>' in html
+        assert '<li class="herald-export-failed-item">' in html, "shown: three of its messages failed"
+
+    def test_a_campaign_without_failures_does_not_offer_them_until_one_fails(self, client):
+        campaign = CampaignFactory(state="sending", counters={"delivered": 2, "submitted": 1})
+        html = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+        assert '<li class="herald-export-failed-item" hidden>' in html, "no failed message to export yet"
+        assert 'class="herald-export"' in html, "all its messages are still offered"
 
 
 class TestMessagesOfACampaign:
