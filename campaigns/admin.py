@@ -244,16 +244,25 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     # --- Writes go through the services, as the API's do ---
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        """A save the services refuse after the form passed is rolled back, and the page handled once more: the form,
-        checking afresh, says what stops it, rather than a 500. campaign_update checks again under the campaign's
-        lock, and someone (or beat) may have launched or cancelled the campaign, or made it one that launching
-        refuses (scheduled_edit_errors), since the form looked."""
+        """A save the services refuse after the form passed is rolled back, and the page handled once more, with the
+        refusal on its form (get_form): the page says what stopped the save, on its fields, rather than a 500.
+        campaign_update checks again under the campaign's lock, and someone (or beat) may have launched or cancelled
+        the campaign, or made it one that launching refuses (scheduled_edit_errors), since the form looked. The
+        second pass never saves (its form carries the refusal), so a race that happens again cannot make it a 500."""
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError:
+        except ValidationError as refusal:
             if request.method != "POST":
                 raise
+            request.campaign_refusal = refusal
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        refusal = getattr(request, "campaign_refusal", None)
+        if refusal is None:
+            return form
+        return type(form.__name__, (form,), {"refusal": refusal})
 
     def save_model(self, request, obj, form, change):
         data = {name: value for name, value in form.cleaned_data.items() if name in EDITABLE_FIELDS}

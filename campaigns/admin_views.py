@@ -67,6 +67,12 @@ class CampaignForm(forms.ModelForm):
     """The composer: only approved senders of the chosen account and channel, only the templates registered for the
     chosen sender; the editing rules are campaign_check's, the same as the API's, with errors on their fields."""
 
+    refusal: ValidationError | None = None  # what the services refused at a save this form comes back after
+    REFUSED = (
+        "Nothing was saved: the campaign, or something it uses, changed while this page was open (another person, or "
+        "the scheduler launching it)."
+    )
+
     class Meta:
         model = Campaign
         fields = EDITABLE_FIELDS
@@ -145,7 +151,20 @@ class CampaignForm(forms.ModelForm):
             edited = construct_instance(self, copy.copy(self.instance))
             for field, problems in scheduled_edit_errors(campaign=edited, audience=self.audience()).items():
                 self.add_error(field if field in self.fields else NON_FIELD_ERRORS, problems)
+        if self.refusal is not None:
+            self._add_refusal(self.refusal)
         return cleaned
+
+    def _add_refusal(self, refusal: ValidationError) -> None:
+        """The services' refusal of the save this form comes back after, on its fields: the words the form's own
+        checks did not say already (a race the form could not see, or one that happened again)."""
+        self.add_error(None, self.REFUSED)
+        problems = refusal.message_dict if hasattr(refusal, "error_dict") else {NON_FIELD_ERRORS: refusal.messages}
+        for field, words in problems.items():
+            field = field if field in self.fields else NON_FIELD_ERRORS
+            said = self.errors.get(field, [])
+            if new := [message for message in words if message not in said]:
+                self.add_error(field, new)
 
     def audience(self) -> AudienceSpec:
         """The audience the form describes (valid fields only), for the estimate of an unsaved campaign."""

@@ -1,10 +1,12 @@
 """Editing a scheduled campaign: beat launches it at its send time, when nobody is there to fix it, so a save it
 could not be launched with is refused then and there (API and admin), with launching's words on their fields."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -230,5 +232,40 @@ class TestAdmin:
             statement='SELECT "campaigns_campaign"',
         )
         assert responses[0].status_code == 200
-        assert "A cancelled campaign cannot be edited." in responses[0].content.decode()
+        html = responses[0].content.decode()
+        assert "A cancelled campaign cannot be edited." in html and "changed while this page was open" in html
+        assert html.count("A cancelled campaign cannot be edited.") == 1, "said once, by the form and the service"
+        assert Campaign.objects.get(pk=campaign.pk).name == campaign.name
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_campaign_that_changes_under_the_form_at_each_save_is_said_so_not_a_500(self):
+        """The race of the test above, twice in one save: beat launches the campaign as the save takes its lock, the
+        page is handled once more, and the campaign is again scheduled when the form reads it and launched when the
+        save locks it. The page comes back saying what happened; nothing is saved."""
+        campaign = scheduled()
+        url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+
+        def elsewhere(state):  # another connection changes the campaign, committed before the page's statement
+            def change():
+                try:
+                    Campaign.objects.filter(pk=campaign.pk).update(state=state)
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=change)
+            thread.start()
+            thread.join(10)
+
+        def meanwhile(execute, sql, params, many, context):
+            read = sql.startswith("SELECT") and 'FROM "campaigns_campaign" WHERE' in sql
+            if read and '"campaigns_campaign"."id" =' in sql:
+                elsewhere("preparing" if sql.rstrip().endswith("FOR UPDATE") else "scheduled")
+            return execute(sql, params, many, context)
+
+        client = admin_client_for()
+        with connection.execute_wrapper(meanwhile):
+            response = client.post(url, admin_form(campaign, name="Renamed"))
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "changed while this page was open" in html and "A preparing campaign cannot be edited." in html
         assert Campaign.objects.get(pk=campaign.pk).name == campaign.name
