@@ -91,7 +91,12 @@ class CampaignForm(forms.ModelForm):
             offered = Q(pk=instance.sender_id)
             if self._chosen("account"):
                 channel = self._chosen("channel") or "sms"
-                offered |= Q(account_id=self._chosen("account"), channel=channel, status=Sender.Status.APPROVED)
+                of_account = Q(account_id=self._chosen("account"), channel=channel)
+                offered |= of_account & Q(status=Sender.Status.APPROVED)
+                if self.is_bound and self._chosen("sender"):
+                    # The sender posted stays chosen when it is no longer approved (clean_sender says so), and so does
+                    # the template chosen for it: not emptied to be chosen again.
+                    offered |= of_account & Q(pk=self._chosen("sender"))
             field.queryset = Sender.objects.filter(offered).order_by("name")
             field.label_from_instance = _sender_label  # the default label reads the account: a query per option
             field.empty_label = "Choose a sender" if self._chosen("account") else "Choose an account first"
@@ -106,6 +111,15 @@ class CampaignForm(forms.ModelForm):
             field.error_messages["invalid_choice"] = "Choose an approved DLT template registered for this sender."
             field.empty_label = "No template (free text)"
             field.help_text = "The DLT templates registered for the sender; empty for a free text."
+
+    def clean_sender(self):
+        sender = self.cleaned_data.get("sender")
+        if sender is not None and sender.status != Sender.Status.APPROVED and sender.pk != self.instance.sender_id:
+            raise ValidationError(
+                f"{sender.name} is not approved ({sender.get_status_display()}): choose an approved sender of this "
+                "account and channel."
+            )
+        return sender
 
     def _chosen(self, name: str):
         """The value the form is about: what was posted, else the campaign's own."""

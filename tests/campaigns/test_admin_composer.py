@@ -241,6 +241,34 @@ class TestComposerPage:
         assert "sender" in response.context["adminform"].form.errors
         assert not Campaign.objects.exists()
 
+    def test_a_sender_unapproved_meanwhile_is_refused_in_words_and_the_choices_are_kept(self, client, setting):
+        """The sender chosen on the page was approved when it was chosen, and is not when the page is saved: the
+        page comes back with that sender and its DLT template still chosen and the sender's field saying why; saved
+        again as it stands, the template is still there (it used to come back emptied, to be chosen again)."""
+        sender = setting["sender"]
+        template = DltTemplateFactory(account=setting["account"], senders=[sender])
+        data = form_data(setting["account"], sender=sender, template=template, tags=[setting["news"]],
+                         text="Your OTP is 4711. Valid for 10 minutes. - Herald")  # fmt: skip
+        sender.status = "pending"
+        sender.save()
+
+        def shown(response) -> dict:  # what each choice holds on the page that came back
+            selects = re.findall(
+                r'<select name="(sender|template)"[^>]*>(.*?)</select>', response.content.decode(), re.S
+            )
+            options = {name: re.findall(r'<option value="(\d*)"( selected)?', select) for name, select in selects}
+            return {name: next((v for v, chosen in found if chosen), "") for name, found in options.items()}
+
+        response = client.post(reverse("admin:campaigns_campaign_add"), data)
+        errors = response.context["adminform"].form.errors
+        assert list(errors) == ["sender"]
+        assert errors["sender"] == [f"{sender.name} is not approved (pending): choose an approved sender of this account and channel."]  # fmt: skip
+        assert shown(response) == {"sender": str(sender.pk), "template": str(template.pk)}
+        again = client.post(reverse("admin:campaigns_campaign_add"), {**data, **shown(response)})
+        assert list(again.context["adminform"].form.errors) == ["sender"]
+        assert shown(again)["template"] == str(template.pk)
+        assert not Campaign.objects.exists()
+
     def test_a_past_send_time_is_refused_on_its_field_and_what_was_typed_is_kept(self, client, setting):
         # A wrong year: launched, a campaign with this send time went out at once.
         data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi",
