@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from campaigns import admin_views
-from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions
+from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions, time_shown
 from campaigns.filters import VISIBLE_STATES
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
@@ -133,6 +133,32 @@ class CampaignStateFilter(admin.SimpleListFilter):
         return queryset.filter(state=self.value()) if self.value() else queryset
 
 
+# The campaign's times, read-only: said as the launch page and the composer say them (time_shown), not in Django's
+# default format without a zone. The send time and deadline are read-only once the campaign has started.
+ENGINE_TIMES = ("launched_at", "completed_at", "created_at", "updated_at")
+TIMES = ("send_at", "send_by", *ENGINE_TIMES)
+
+
+def _time_column(name: str):
+    @admin.display(description=Campaign._meta.get_field(name).verbose_name, ordering=name)
+    def shown(model_admin, campaign: Campaign) -> str:
+        return time_shown(getattr(campaign, name)) or model_admin.get_empty_value_display()
+
+    shown.__name__ = f"{name}_shown"
+    return shown
+
+
+def _times_shown(fieldsets: list, names) -> list:
+    """The fieldsets with each of these times as its _shown column."""
+
+    def one(field):
+        if isinstance(field, (list, tuple)):
+            return tuple(one(f) for f in field)
+        return f"{field}_shown" if field in names else field
+
+    return [(title, {**options, "fields": [one(f) for f in options["fields"]]}) for title, options in fieldsets]
+
+
 @admin.register(Campaign)
 class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     """The composer (dependent choices, template variables, live estimate), the action buttons with their
@@ -140,7 +166,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
     form = CampaignForm
     change_form_template = "admin/campaigns/campaign/change_form.html"
-    list_display = ["name", "state_badge", "account", "sender_name", "audience_size", "progress", "delivery_rate", "send_at", "created_at"]  # fmt: skip
+    list_display = ["name", "state_badge", "account", "sender_name", "audience_size", "progress", "delivery_rate", "send_at_shown", "created_at_shown"]  # fmt: skip
     list_filter = [CampaignStateFilter, "purpose", "channel", "account"]
     search_fields = ["name"]
     list_select_related = ["account", "sender"]
@@ -179,16 +205,17 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         if obj is None:
             return self.composer_fieldsets
         if obj.state in EDITABLE_STATES:
-            return [*self.composer_fieldsets, self.record_fieldset]
+            return _times_shown([*self.composer_fieldsets, self.record_fieldset], ENGINE_TIMES)
         # A started campaign: what was sent, read-only, below its live progress panel.
         composed = [(name, {**options, "description": ""}) for name, options in self.composer_fieldsets]
-        return [self.record_fieldset, *composed]
+        return _times_shown([self.record_fieldset, *composed], TIMES)
 
     def get_readonly_fields(self, request, obj=None):
+        shown = [f"{name}_shown" for name in TIMES]
         if obj is not None and obj.state not in EDITABLE_STATES:
             # A campaign that has started is a record of what was sent: nothing about it changes by hand.
-            return [field.name for field in Campaign._meta.fields] + ["tags", "segments", "excluded_tags", "contacts", "messages_link", "runs_link"]  # fmt: skip
-        return [*self.engine_fields, "messages_link", "runs_link"]
+            return [field.name for field in Campaign._meta.fields] + ["tags", "segments", "excluded_tags", "contacts", "messages_link", "runs_link", *shown]  # fmt: skip
+        return [*self.engine_fields, "messages_link", "runs_link", *shown]
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.state in RUNNING_STATES:
@@ -333,6 +360,13 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         ]
 
     # --- Columns ---
+
+    send_at_shown = _time_column("send_at")
+    send_by_shown = _time_column("send_by")
+    launched_at_shown = _time_column("launched_at")
+    completed_at_shown = _time_column("completed_at")
+    created_at_shown = _time_column("created_at")
+    updated_at_shown = _time_column("updated_at")
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, campaign: Campaign) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import csv
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django import forms
@@ -201,12 +202,18 @@ def _sender_label(sender: Sender) -> str:
     return f"{sender.name} ({details})" if details else sender.name
 
 
+def time_shown(at: datetime | None) -> str:
+    """A time as the campaign pages say it to a person: in the zone send times are typed in (the site's), named,
+    e.g. "2026-11-27 03:30 UTC", as the state line says it (scheduled_reason); "" for none. Not the ISO string, nor
+    the browser's own zone, nor Django's default "Nov. 27, 2026, 3:30 a.m." without a zone."""
+    return f"{timezone.localtime(at):%Y-%m-%d %H:%M %Z}" if at else ""
+
+
 def _estimate_shown(measured) -> dict:
-    """Estimate.as_dict() with the time a promotional send is deferred to as a person reads it: in the zone the send
-    time is typed in (the site's), named; not the ISO string, nor the browser's own zone."""
+    """Estimate.as_dict() with the time a promotional send is deferred to as a person reads it (time_shown)."""
     estimate = measured.as_dict()
     if measured.deferred_until:
-        estimate["deferred_until_display"] = f"{timezone.localtime(measured.deferred_until):%Y-%m-%d %H:%M %Z}"
+        estimate["deferred_until_display"] = time_shown(measured.deferred_until)
     return estimate
 
 
@@ -433,6 +440,7 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         "what_happens": what,
         "allowed": campaign.state in states,
         "send_time_passed": campaign.send_at is not None and campaign.send_at <= timezone.now(),
+        "send_at_shown": time_shown(campaign.send_at),
         "change_url": change_url,
         **summary,
     }

@@ -310,6 +310,26 @@ class TestComposerPage:
         assert state_line(CampaignFactory(account=setting["account"])) == "draft Nothing is sent until you launch it."
         assert client.get(reverse("admin:campaigns_campaign_add")).content.decode().count("campaign-state") == 0
 
+    def test_the_pages_say_a_campaigns_times_as_the_launch_page_does(self, client, setting):
+        # The list and the record read "Nov. 27, 2026, 10 a.m." (Django's default, no zone) where the launch page and
+        # the state line say "2026-11-27 10:00 UTC".
+        day = timezone.localdate() + timedelta(days=2)
+        at = timezone.make_aware(timezone.datetime(day.year, day.month, day.day, 10, 0))
+        said = f"{day:%Y-%m-%d} 10:00 UTC"
+        draft = CampaignFactory(account=setting["account"], name="Draft", send_at=at)
+        sent = CampaignFactory(account=setting["account"], name="Sent", state="sending", send_at=at,
+                               send_by=at + timedelta(hours=2), launched_at=at)  # fmt: skip
+
+        listed = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+        assert re.findall(r'<td class="field-send_at_shown">([^<]*)</td>', listed) == [said, said]
+        record = client.get(reverse("admin:campaigns_campaign_change", args=[sent.pk])).content.decode()
+        readonly = re.findall(r'<div class="readonly">([^<]*)</div>', record)
+        assert said in readonly and f"{day:%Y-%m-%d} 12:00 UTC" in readonly, "send at, launched at; send by"
+        assert not any(re.search(r"\b(a\.m\.|p\.m\.|noon|midnight)", value) for value in readonly), readonly
+        composer = client.get(reverse("admin:campaigns_campaign_change", args=[draft.pk])).content.decode()
+        created = timezone.localtime(draft.created_at)
+        assert f'<div class="readonly">{created:%Y-%m-%d %H:%M} UTC</div>' in composer, "its record, below the form"
+
     def test_a_running_campaign_cannot_be_deleted(self, client):
         campaign = CampaignFactory(state="sending")
         assert client.get(reverse("admin:campaigns_campaign_delete", args=[campaign.pk])).status_code == 403

@@ -155,6 +155,23 @@ class TestActions:
             html = client.get(action_url(campaign, "launch")).content.decode()
             assert f"<dt>When</dt><dd>{said}" in html, said
 
+    def test_the_launch_page_says_its_times_as_the_deferred_one_in_the_sites_zone_named(self, client):
+        # "At Nov. 27, 2026, 10 a.m." beside "Deferred to 2026-11-27 03:30 UTC": two formats, one without its zone.
+        news = TagFactory()
+        ContactFactory(tags=[news])
+        day = timezone.localdate() + timedelta(days=2)
+        at = timezone.make_aware(timezone.datetime(day.year, day.month, day.day, 10, 0))
+        past = at - timedelta(days=4)
+        for send_at, recurrence, said in [
+            (at, "", f"At {day:%Y-%m-%d} 10:00 UTC"),
+            (at, "daily", f"Daily, from {day:%Y-%m-%d} 10:00 UTC."),
+            (past, "", f"Now: its send time has passed ({past:%Y-%m-%d} 10:00 UTC)"),
+        ]:
+            campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi",
+                                       send_at=send_at, recurrence=recurrence)  # fmt: skip
+            html = client.get(action_url(campaign, "launch")).content.decode()
+            assert f"<dt>When</dt><dd>{said}" in html, said
+
     def test_the_launch_page_says_when_a_promotional_send_is_deferred_to_in_words(self, client):
         # It read "Deferred to 2026-11-27T03:30:00+00:00": the ISO string of the estimate's JSON.
         news = TagFactory()
