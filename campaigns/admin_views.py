@@ -98,8 +98,7 @@ class CampaignForm(forms.ModelForm):
                     # The sender posted stays chosen when it is no longer approved (clean_sender says so), and so does
                     # the template chosen for it: not emptied to be chosen again.
                     offered |= of_account & Q(pk=self._chosen("sender"))
-            field.queryset = Sender.objects.filter(offered).order_by("name")
-            field.label_from_instance = _sender_label  # the default label reads the account: a query per option
+            field.queryset = Sender.objects.filter(offered).select_related("account").order_by("name")  # str() reads it
             field.empty_label = "Choose a sender" if self._chosen("account") else "Choose an account first"
             field.error_messages["invalid_choice"] = "Choose an approved sender of this account and channel."
             field.help_text = "Only the approved sender IDs of the account, on the channel chosen."
@@ -195,11 +194,6 @@ class CampaignForm(forms.ModelForm):
             excluded_tag_ids=ids("excluded_tags"),
             contact_ids=ids("contacts"),
         )
-
-
-def _sender_label(sender: Sender) -> str:
-    details = ", ".join(part for part in (sender.service and f"service {sender.service}", sender.country) if part)
-    return f"{sender.name} ({details})" if details else sender.name
 
 
 def time_shown(at: datetime | None) -> str:

@@ -91,6 +91,21 @@ class ProviderAccount(models.Model):
         return base + (f"?secret={self.webhook_secret}" if get_backend(self.kind).secret_in_url else "")
 
 
+SENDER_SERVICES = {"T": "transactional", "P": "promotional", "S": "service"}  # MOBtexting's service codes, in words
+
+
+def sender_label(*, name: str, channel: str, account: str = "", service: str = "", country: str = "") -> str:
+    """A sender as an operator reads it among choices: its name, the channel and account it sends on, then the
+    MOBtexting service (in words) and country where it has them, e.g. "HERALD (SMS on MOBtexting sandbox;
+    transactional, IN)". Sender.__str__ and the campaign composer's choices say it so."""
+    on = Channel(channel).label if channel in Channel.values else channel
+    if account:
+        on = f"{on} on {account}"
+    route = SENDER_SERVICES.get(service, f"service {service}" if service else "")
+    details = ", ".join(part for part in (route, country) if part)
+    return f"{name} ({on}; {details})" if details else f"{name} ({on})"
+
+
 class Sender(models.Model):
     """A sender ID (DLT header in India) registered on an account for one channel."""
 
@@ -116,7 +131,9 @@ class Sender(models.Model):
         constraints = [models.UniqueConstraint(fields=["account", "channel", "name"], name="sender_unique_per_account")]
 
     def __str__(self):
-        return f"{self.name} ({self.account.name}, {self.channel})"
+        return sender_label(
+            name=self.name, channel=self.channel, account=self.account.name, service=self.service, country=self.country
+        )
 
 
 class DltTemplate(models.Model):

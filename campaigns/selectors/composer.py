@@ -12,7 +12,7 @@ from campaigns.selectors.records import all_account_ids
 from contacts.models import Contact
 from contacts.selectors import contact_attribute_keys
 from providers.dlt import template_variables
-from providers.models import DltTemplate, ProviderAccount, Sender
+from providers.models import DltTemplate, ProviderAccount, Sender, sender_label
 
 
 def composer_account_channels() -> dict[str, list[str]]:
@@ -21,12 +21,18 @@ def composer_account_channels() -> dict[str, list[str]]:
 
 
 def composer_senders(*, account_id: int, channel: str) -> list[dict]:
-    """The approved senders of an account on a channel: the only ones a campaign may use."""
-    return list(
+    """The approved senders of an account on a channel: the only ones a campaign may use, each with its label
+    (sender_label, as the page's own choices read)."""
+    senders = list(
         Sender.objects.filter(account_id=account_id, channel=channel, status=Sender.Status.APPROVED)
         .order_by("name")
-        .values("id", "name", "service", "country", "dlt_entity_id")
+        .values("id", "name", "service", "country", "dlt_entity_id", "channel", "account__name")
     )
+    for sender in senders:
+        account, channel = sender.pop("account__name"), sender.pop("channel")
+        sender["label"] = sender_label(name=sender["name"], channel=channel, account=account,
+                                       service=sender["service"], country=sender["country"])  # fmt: skip
+    return senders
 
 
 def composer_templates(*, sender_id: int) -> list[dict]:

@@ -90,10 +90,7 @@
       const url = config.senders_url + "?" + new URLSearchParams({account: account, channel: fields.channel.value});
       return getJSON(url).then(function (data) {
         const empty = data.results.length ? "Choose a sender" : "No approved sender on this account and channel";
-        fillSelect(fields.sender, data.results, function (s) {
-          const details = [s.service && "service " + s.service, s.country].filter(Boolean).join(", ");
-          return details ? s.name + " (" + details + ")" : s.name;
-        }, empty);
+        fillSelect(fields.sender, data.results, function (s) { return s.label; }, empty);
         return loadTemplates();
       });
     }

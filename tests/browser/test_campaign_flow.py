@@ -70,7 +70,7 @@ def test_compose_launch_pause_resume_and_read_the_delivery_report(stack, sandbox
         expect(page.locator("#id_channel")).to_have_value("sms")
         expect(page.locator("#id_channel option[value=viber]")).to_be_disabled()
         expect(page.locator("#id_sender option", has_text="HERALD")).to_have_count(1)
-        page.select_option("#id_sender", label="HERALD (service T, IN)")
+        page.select_option("#id_sender", label=f"HERALD (SMS on {account.name}; transactional, IN)")
         expect(page.locator("#id_template option", has_text="Greeting")).to_have_count(1)
         page.select_option("#id_template", label=f"Greeting ({template.dlt_template_id})")
         slots = page.locator(".composer-slot")

@@ -80,7 +80,22 @@ class TestSenders:
         SenderFactory(name="OTHERS")
         body = client.get(SENDERS, {"account": account.pk, "channel": "sms"}).json()
         assert [s["name"] for s in body["results"]] == ["HERALD"]
-        assert set(body["results"][0]) == {"id", "name", "service", "country", "dlt_entity_id"}
+        assert set(body["results"][0]) == {"id", "name", "label", "service", "country", "dlt_entity_id"}
+
+    def test_a_sender_reads_with_its_channel_account_and_route_not_codes(self, client, setting):
+        # The composer offered "HERALD (service T, IN)": neither the channel nor the account, and a code to decode.
+        account = setting["account"]
+        SenderFactory(account=account, name="HRLDPR", service="P")
+        octopush = SenderFactory(account__name="Octopush FR", name="Herald", service="", country="FR")
+        body = client.get(SENDERS, {"account": account.pk, "channel": "sms"}).json()
+        labels = [f"HERALD (SMS on {account.name}; transactional, IN)", f"HRLDPR (SMS on {account.name}; promotional, IN)"]  # fmt: skip
+        assert [s["label"] for s in body["results"]] == labels
+        assert [s["name"] for s in body["results"]] == ["HERALD", "HRLDPR"], "the name is the name"
+        # The page's own choices (a saved campaign's) read the same, and so does the sender elsewhere in the admin.
+        campaign = CampaignFactory(account=account, sender=setting["sender"])
+        html = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+        assert f'<option value="{setting["sender"].pk}" selected>{labels[0]}</option>' in html
+        assert str(octopush) == "Herald (SMS on Octopush FR; FR)"
 
     @pytest.mark.parametrize("junk", ["x", "²"])  # "²": a digit to str.isdigit(), not a number to int() (a 500)
     def test_no_account_no_senders(self, client, junk):
