@@ -91,7 +91,9 @@ class ProviderAccount(models.Model):
         return base + (f"?secret={self.webhook_secret}" if get_backend(self.kind).secret_in_url else "")
 
 
-SENDER_SERVICES = {"T": "transactional", "P": "promotional", "S": "service"}  # MOBtexting's service codes, in words
+# MOBtexting's product codes for SMS, in words as its API document names them ("S TransScrub SMS": service texts,
+# the DLT service implicit/explicit templates; "G Global SMS": outside India).
+SENDER_SERVICES = {"T": "transactional", "P": "promotional", "S": "service (TransScrub)", "G": "global"}
 
 
 def sender_label(*, name: str, channel: str, account: str = "", service: str = "", country: str = "") -> str:

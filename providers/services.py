@@ -18,7 +18,7 @@ from providers import dlt
 from providers.backends import get_backend
 from providers.backends.base import BackendError, CheckResult, ConfigError
 from providers.crypto import mask
-from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+from providers.models import SENDER_SERVICES, Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import promo_window_parse
 
 ACCOUNT_FIELDS = (
@@ -29,7 +29,6 @@ SENDER_FIELDS = (
     "account", "name", "channel", "dlt_entity_id", "dlt_entity_name", "country", "service", "status", "remote_id",
 )  # fmt: skip
 TEMPLATE_FIELDS = ("account", "name", "dlt_template_id", "type", "body", "status", "is_english", "remote_id")
-SENDER_SERVICES = ("T", "P", "S", "G")
 
 
 def _unknown(fields: Mapping, allowed: Iterable[str], entity: str) -> None:

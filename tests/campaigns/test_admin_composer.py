@@ -96,6 +96,9 @@ class TestSenders:
         html = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
         assert f'<option value="{setting["sender"].pk}" selected>{labels[0]}</option>' in html
         assert str(octopush) == "Herald (SMS on Octopush FR; FR)"
+        # MOBtexting's other product codes, as its API document names them ("S TransScrub SMS", "G Global SMS").
+        assert str(SenderFactory(account=account, name="HRLDSV", service="S")).endswith("; service (TransScrub), IN)")
+        assert str(SenderFactory(account=account, name="HRLDGL", service="G")).endswith("; global, IN)")
 
     @pytest.mark.parametrize("junk", ["x", "²"])  # "²": a digit to str.isdigit(), not a number to int() (a 500)
     def test_no_account_no_senders(self, client, junk):
