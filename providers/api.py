@@ -150,15 +150,40 @@ class DltTemplateSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         return dlt.template_variables(template.body)
 
 
-class TemplateRenderSerializer(serializers.Serializer):
-    values = serializers.JSONField(
-        help_text='Variable values by key ({"var": "1234"}) or as a list in the order of `variables`.'
-    )
+def _variable_values(value):
+    if not isinstance(value, dict | list):
+        raise serializers.ValidationError("Give an object of keys to values, or a list of values.")
+    return value
 
-    def validate_values(self, value):
-        if not isinstance(value, dict | list):
-            raise serializers.ValidationError("Give an object of keys to values, or a list of values.")
-        return value
+
+@extend_schema_field({"deprecated": True})
+class _DeprecatedJSONField(serializers.JSONField):
+    """A JSON field the schema marks deprecated: kept for clients written against its old name."""
+
+
+class TemplateRenderSerializer(serializers.Serializer):
+    """`variables`, as a transactional send names them; `values`, their first name, still taken alone or with the
+    same content. `validated_data` holds `variables` and `field`, the name the client used (errors are under it)."""
+
+    variables = serializers.JSONField(
+        required=False,
+        help_text='Variable values by key ({"var": "1234"}) or as a list in the order of the template\'s '
+        "`variables`, as `POST /api/v1/messages/` takes them.",
+    )
+    values = _DeprecatedJSONField(required=False, help_text="The older name of `variables`, still accepted.")
+
+    validate_variables = staticmethod(_variable_values)
+    validate_values = staticmethod(_variable_values)
+
+    def validate(self, attrs):
+        given = [name for name in ("variables", "values") if name in attrs]
+        if not given:
+            raise serializers.ValidationError({"variables": ["This field is required."]})
+        if len(given) == 2 and attrs["variables"] != attrs["values"]:
+            raise serializers.ValidationError(
+                {"values": ["`values` is the older name of `variables`, and the two differ: give `variables` only."]}
+            )
+        return {"variables": attrs[given[0]], "field": given[0]}
 
 
 class TemplateMatchSerializer(serializers.Serializer):
@@ -194,7 +219,8 @@ class DltTemplateViewSet(viewsets.ModelViewSet):
         """The template's text with the given variable values (each at most 30 characters)."""
         serializer = TemplateRenderSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        text = services.dlt_template_render(template=self.get_object(), values=serializer.validated_data["values"])
+        data = serializer.validated_data
+        text = services.dlt_template_render(template=self.get_object(), values=data["variables"], field=data["field"])
         return Response({"text": text})
 
     @extend_schema(

@@ -254,9 +254,15 @@ def dlt_template_update(*, template: DltTemplate, senders: Iterable[Sender] | No
     return _template_write(template, fields, senders)
 
 
-def dlt_template_render(*, template: DltTemplate, values: Mapping[str, object] | list) -> str:
-    """The template's text with its variables filled (each at most 30 characters)."""
-    return dlt.template_render(template.body, values)
+def dlt_template_render(*, template: DltTemplate, values: Mapping[str, object] | list, field: str = "values") -> str:
+    """The template's text with its variables filled (each at most 30 characters); a ValidationError is under
+    `field`, the name the caller gave the values by."""
+    try:
+        return dlt.template_render(template.body, values)
+    except ValidationError as exc:
+        if field == "values":
+            raise
+        raise ValidationError({field: [m for messages in exc.message_dict.values() for m in messages]}) from None
 
 
 def dlt_template_match(*, template: DltTemplate, text: str) -> dict[str, str]:

@@ -291,6 +291,37 @@ class TestTemplates:
         assert response.status_code == 400
         assert "character 6" in response.json()["text"][0]
 
+    def test_render_takes_variables_as_a_transactional_send_names_them(self, api):
+        template = DltTemplateFactory(body="Your OTP is {#var#}. - Herald")
+        url = f"/api/v1/templates/{template.pk}/render/"
+        response = api.post(url, {"variables": {"var": "123456"}})
+        assert (response.status_code, response.json()) == (200, {"text": "Your OTP is 123456. - Herald"})
+        assert api.post(url, {"variables": ["4711"]}).json() == {"text": "Your OTP is 4711. - Herald"}
+        response = api.post(url, {"variables": {"var": "x" * 31}})
+        assert (response.status_code, list(response.json())) == (400, ["variables"])
+        assert "31 characters" in response.json()["variables"][0]
+        response = api.post(url, {"variables": "4711"})
+        assert (response.status_code, list(response.json())) == (400, ["variables"])
+
+    def test_render_still_takes_values_and_refuses_both_when_they_differ(self, api):
+        template = DltTemplateFactory(body="Your OTP is {#var#}. - Herald")
+        url = f"/api/v1/templates/{template.pk}/render/"
+        assert api.post(url, {"values": {"var": "1"}}).json() == {"text": "Your OTP is 1. - Herald"}
+        same = api.post(url, {"values": {"var": "1"}, "variables": {"var": "1"}})
+        assert same.json() == {"text": "Your OTP is 1. - Herald"}
+        response = api.post(url, {"values": {"var": "1"}, "variables": {"var": "2"}})
+        assert (response.status_code, list(response.json())) == (400, ["values"])
+        assert "give `variables` only" in response.json()["values"][0]
+        response = api.post(url, {})
+        assert (response.status_code, response.json()) == (400, {"variables": ["This field is required."]})
+
+    def test_the_schema_documents_variables_and_values_as_deprecated(self, api):
+        schema = api.get("/api/schema/?format=json").json()
+        fields = schema["components"]["schemas"]["TemplateRenderRequest"]["properties"]
+        assert set(fields) == {"variables", "values"}
+        assert fields["values"].get("deprecated") is True
+        assert not fields["variables"].get("deprecated")
+
     def test_render_needs_only_the_view_permission(self):
         template = DltTemplateFactory()
         client = api_client_for(UserFactory(permissions=["providers.view_dlttemplate"]))
