@@ -9,9 +9,10 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
-from django.http import HttpResponseNotAllowed, JsonResponse
+from django.http import HttpResponseNotAllowed, JsonResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -28,13 +29,49 @@ PREVIEW_SIZE = 20
 
 
 class TagListFilter(admin.SimpleListFilter):
-    """Filter contacts by one tag with an EXISTS, so a contact never appears twice and no DISTINCT is needed."""
+    """Filter contacts by one tag with an EXISTS, so a contact never appears twice and no DISTINCT is needed.
+
+    There can be thousands of tags, so the panel does not list them all: a box takes part of a name (`tag_q`) and
+    lists the tags that contain it, a name typed whole filters at once, and `tag` takes a tag's id (the tag list's
+    counts link to it)."""
 
     title = "tag"
     parameter_name = "tag"
+    search_parameter = "tag_q"
+    template = "admin/contacts/tag_filter.html"
+    shown = 20
+
+    def __init__(self, request, params, model, model_admin):
+        searched = params.pop(self.search_parameter, None)
+        self.search = searched[-1].strip() if searched else ""
+        super().__init__(request, params, model, model_admin)
+        if self.search:
+            self.used_parameters[self.search_parameter] = self.search
 
     def lookups(self, request, model_admin):
-        return [(str(pk), name) for pk, name in Tag.objects.values_list("pk", "name")[:200]]
+        self.found = selectors.tags_matching(self.search, limit=self.shown)
+        if self.value() is None and self.found and self.found[0].name.lower() == self.search.lower():
+            self.used_parameters[self.parameter_name] = str(self.found[0].pk)  # the name typed whole
+        chosen = id_from(self.value() or "")
+        shown = {tag.pk: tag.name for tag in self.found}
+        if chosen is not None and chosen not in shown:
+            shown = {pk: name for pk, name in Tag.objects.filter(pk=chosen).values_list("pk", "name")} | shown
+        return [(str(pk), name) for pk, name in shown.items()]
+
+    def has_output(self):
+        return bool(self.search or self.lookup_choices) or Tag.objects.exists()
+
+    def expected_parameters(self):
+        return [self.parameter_name, self.search_parameter]
+
+    def choices(self, changelist):
+        kept = QueryDict(changelist.get_query_string(remove=[*self.expected_parameters(), PAGE_VAR])[1:])
+        self.kept_parameters = [(name, value) for name, values in kept.lists() for value in values]
+        self.more = len(self.found) == self.shown
+        choices = super().choices(changelist)
+        everyone = next(choices)  # "All" drops the typed text too
+        yield {**everyone, "query_string": changelist.get_query_string(remove=self.expected_parameters())}
+        yield from choices
 
     def queryset(self, request, queryset):
         if self.value() is None:

@@ -7,7 +7,7 @@ so that the campaign engine can put them in the WHERE of its `INSERT … SELECT`
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce, Lower
 
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
@@ -19,6 +19,18 @@ TagIds = Iterable[int] | QuerySet
 def tags_named(names: Iterable[str]) -> QuerySet:
     """The tags with these names, whatever their case (names are unique regardless of case)."""
     return Tag.objects.annotate(lower_name=Lower("name")).filter(lower_name__in={name.lower() for name in names})
+
+
+def tags_matching(term: str, *, limit: int = 20) -> list[Tag]:
+    """Up to `limit` tags whose name contains `term` (any case): the one named so first, then those starting with
+    it, then the rest by name; a person picks a tag among thousands by typing part of its name."""
+    term = term.strip().lower()
+    if not term:
+        return []
+    found = Tag.objects.annotate(lower_name=Lower("name")).filter(lower_name__contains=term)
+    exact, prefix = Q(lower_name=term), Q(lower_name__startswith=term)
+    rank = Case(When(exact, then=0), When(prefix, then=1), default=2, output_field=IntegerField())
+    return list(found.annotate(rank=rank).order_by("rank", "lower_name")[:limit])
 
 
 def _count_of(tag_ids: QuerySet) -> Subquery:

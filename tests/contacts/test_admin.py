@@ -1,5 +1,7 @@
 """Contacts admin pages: changelists without N+1, segment live count and preview, field-named form errors."""
 
+import re
+
 import pytest
 
 from django.db import connection
@@ -58,6 +60,47 @@ def test_contacts_filter_by_tag(client):
     ContactFactory()
     response = client.get("/admin/contacts/contact/", {"tag": vip.pk})
     assert list(response.context["cl"].result_list) == [inside]
+
+
+class TestTheTagFilterAmongThousandsOfTags:
+    """The filter listed the first 200 tags: with more, a contact could not be filtered by the 201st."""
+
+    @pytest.fixture
+    def last(self):
+        Tag.objects.bulk_create(Tag(name=f"tag-{n:04}") for n in range(250))
+        return TagFactory(name="Zz-Diwali-Late")
+
+    def test_part_of_a_name_lists_the_tags_containing_it_and_one_leads_to_its_contacts(self, client, last):
+        inside = ContactFactory(tags=[last])
+        ContactFactory(tags=[Tag.objects.get(name="tag-0000")])
+        response = client.get("/admin/contacts/contact/", {"tag_q": "diwali"})
+        assert len(response.context["cl"].result_list) == 2  # nothing chosen yet: everyone
+        link = f'href="?tag={last.pk}&amp;tag_q=diwali"'
+        assert link in response.content.decode() and ">Zz-Diwali-Late</a>" in response.content.decode()
+        response = client.get("/admin/contacts/contact/", {"tag": last.pk, "tag_q": "diwali"})
+        assert list(response.context["cl"].result_list) == [inside]
+
+    def test_a_whole_name_in_any_case_filters_at_once_and_shows_it_chosen(self, client, last):
+        inside = ContactFactory(tags=[last])
+        ContactFactory()
+        response = client.get("/admin/contacts/contact/", {"tag_q": "zz-diwali-late"})
+        assert list(response.context["cl"].result_list) == [inside]
+        assert re.search(r'<li class="selected">\s*<a href="[^"]*">Zz-Diwali-Late</a>', response.content.decode())
+
+    def test_the_panel_lists_no_tag_until_asked_and_says_when_none_or_too_many_match(self, client, last):
+        assert "tag-0000" not in client.get("/admin/contacts/contact/").content.decode()
+        html = client.get("/admin/contacts/contact/", {"tag_q": "nothing-like-it"}).content.decode()
+        assert "No tag's name contains “nothing-like-it”." in html
+        html = client.get("/admin/contacts/contact/", {"tag_q": "tag-"}).content.decode()
+        assert html.count('href="?tag=') == 20 and "type more of the name" in html
+
+    def test_the_box_keeps_the_lists_other_filters_and_not_its_page(self, client, last):
+        response = client.get("/admin/contacts/contact/", {"is_active__exact": "1", "p": "2", "tag_q": "x"})
+        html = response.content.decode()
+        assert '<input type="hidden" name="is_active__exact" value="1">' in html
+        assert '<input type="hidden" name="p"' not in html and 'value="x"' in html
+        faceted = client.get("/admin/contacts/contact/", {"_facets": "", "tag_q": "diwali"}).content.decode()
+        assert re.search(r'<a href="[^"]*">Zz-Diwali-Late \(0\)</a>', faceted)  # the admin's counts still work
 
 
 @pytest.mark.parametrize("value", ["abc", "²"])  # "²" is a digit to str.isdigit(), not a number to int()
