@@ -228,7 +228,8 @@ class TagAdmin(UniqueRaceAdmin, TimesAfterAddAdmin, HeldDeleteAdmin):
 
 @admin.register(Segment)
 class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
-    list_display = ["name", "rule", "updated_at"]
+    list_display = ["name", "rule", "contacts", "updated_at"]
+    actions = ["count_now"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["positive_tags", "negative_tags"]
     readonly_fields = ["created_at", "updated_at"]
@@ -240,6 +241,36 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("positive_tags", "negative_tags")
+
+    def get_list_display(self, request):
+        # The counts are of contacts: shown to whom may see contacts, as the segment's page shows its count.
+        shown = super().get_list_display(request)
+        return shown if self.has_count_permission(request) else [name for name in shown if name != "contacts"]
+
+    def has_count_permission(self, request) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm("contacts.view_contact")
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.segments_count(segment_ids=[form.instance.pk])  # its tags are saved only now
+
+    @admin.action(description="Count the selected segments' contacts now", permissions=["count"])
+    def count_now(self, request, queryset):
+        counted = services.segments_count(segment_ids=queryset.values_list("pk", flat=True))
+        self.message_user(request, "; ".join(f"{s.name}: {self.contacts(s)}" for s in counted), messages.SUCCESS)
+
+    @admin.display(description="contacts", ordering="contact_count")
+    def contacts(self, segment: Segment) -> str:
+        """The last count and when it was taken (the time alone if today): counting every segment on every load
+        of this list would evaluate each rule over all contacts. Saving a segment, opening its page or "Count
+        now" counts again."""
+        if segment.counted_at is None:
+            return "not counted yet"
+        at = timezone.localtime(segment.counted_at)
+        when = formats.time_format(at, "H:i")
+        if at.date() != timezone.localdate():
+            when = f"{formats.date_format(at, 'j M Y')} {when}"
+        return f"{formats.number_format(segment.contact_count, force_grouping=True)} (as of {when})"
 
     def holders(self, ids):
         return services.segments_holders(ids)
@@ -263,6 +294,9 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
         if request.user.has_perm("contacts.view_contact"):
             rule = _segment_rule(obj) if obj is not None else {}
             count, contacts = selectors.segment_rule_preview(**_rule_defaults(rule), limit=PREVIEW_SIZE)
+            if obj is not None and request.method == "GET":  # the saved rule, counted: the list shows it from now
+                # (a form sent back with errors has the sent operators on obj, not the saved ones)
+                services.segment_count_store(segment=obj, count=count)
             context.update(
                 segment_preview_url=reverse("admin:contacts_segment_preview"),
                 segment_count=count,

@@ -118,6 +118,10 @@ class Segment(models.Model):
     positive_operator = models.CharField(max_length=3, choices=Operator.choices, default=Operator.ANY)
     negative_tags = models.ManyToManyField(Tag, related_name="+", blank=True)
     negative_operator = models.CharField(max_length=3, choices=Operator.choices, default=Operator.ANY)
+    # The last count of its contacts and when it was taken (services.segments_count): lists show it as it was then,
+    # since counting every segment on every page load would evaluate each rule over all contacts.
+    contact_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    counted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 

@@ -13,10 +13,11 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import ProtectedError, Q
+from django.utils import timezone
 
 from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
-from contacts.selectors import tags_named
+from contacts.selectors import segment_count, tags_named
 from contacts.validators import TAG_NAME_COMMA
 
 # Contact fields that the API and admin may write (tags go through their own argument).
@@ -191,7 +192,26 @@ def _segment_write(segment: Segment, fields: dict, positive_tags, negative_tags)
         segment.positive_tags.set(positive_tags)
     if negative_tags is not None:
         segment.negative_tags.set(negative_tags)
+    segments_count(segment_ids=[segment.pk])
+    segment.refresh_from_db(fields=["contact_count", "counted_at"])
     return segment
+
+
+def segments_count(*, segment_ids: Iterable[int]) -> list[Segment]:
+    """Count the segments' contacts now and store each count with its time, for lists that show the last count.
+
+    One COUNT per segment (each is its own rule over all contacts, which no single query can group) and one UPDATE
+    for them all; the segments' `updated_at` stays, since counting changes nothing about them."""
+    segments = list(Segment.objects.filter(pk__in=list(segment_ids)))
+    for segment in segments:
+        segment.contact_count, segment.counted_at = segment_count(segment), timezone.now()
+    Segment.objects.bulk_update(segments, ["contact_count", "counted_at"])
+    return segments
+
+
+def segment_count_store(*, segment: Segment, count: int) -> None:
+    """Store a count of the segment's saved rule just taken elsewhere (its admin page counts it to show it)."""
+    Segment.objects.filter(pk=segment.pk).update(contact_count=count, counted_at=timezone.now())
 
 
 @transaction.atomic

@@ -1,15 +1,17 @@
 """Contacts admin pages: changelists without N+1, segment live count and preview, field-named form errors."""
 
+import datetime
 import re
 
 import pytest
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from contacts.models import Contact, Tag, Unsubscriber
+from contacts.models import Contact, Segment, Tag, Unsubscriber
 from tests.concurrency import second_waits_on_first
-from tests.factories import ContactFactory, SegmentFactory, TagFactory, admin_client_for
+from tests.factories import ContactFactory, SegmentFactory, TagFactory, UserFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -189,6 +191,69 @@ def test_a_segment_page_shows_its_live_count_and_a_preview(client):
     assert "Asha" in html
     assert "Ravi" not in html
     assert 'class="segment-preview"' in html
+
+
+class TestSegmentCountsInTheList:
+    """The segment list showed no member counts. It shows the last count with its time: counting every segment on
+    every load would evaluate each rule over all contacts."""
+
+    def _row(self, client, segment) -> str:
+        html = client.get("/admin/contacts/segment/").content.decode()
+        rows = re.findall(r"<tr>(?:(?!</tr>).)*</tr>", html, re.S)
+        return next(row for row in rows if f">{segment.name}</a>" in row and "field-rule" in row)
+
+    def _as_of(self, segment) -> str:
+        segment.refresh_from_db()
+        return timezone.localtime(segment.counted_at).strftime("%H:%M")
+
+    def test_saving_a_segment_counts_it_and_the_list_shows_the_count_with_its_time(self, client):
+        vip = TagFactory(name="vip")
+        for _ in range(3):
+            ContactFactory(tags=[vip])
+        ContactFactory()
+        response = client.post("/admin/contacts/segment/add/", {
+            "name": "VIPs", "description": "", "positive_operator": "any", "positive_tags": [vip.pk],
+            "negative_operator": "any",
+        })  # fmt: skip
+        assert response.status_code == 302
+        segment = Segment.objects.get(name="VIPs")
+        assert f'<td class="field-contacts">3 (as of {self._as_of(segment)})</td>' in self._row(client, segment)
+
+    def test_the_list_counts_no_contact_and_says_when_a_segment_was_never_counted(self, client):
+        segment = SegmentFactory(name="Loaded")
+        ContactFactory()
+        with CaptureQueriesContext(connection) as queries:
+            row = self._row(client, segment)
+        assert '<td class="field-contacts">not counted yet</td>' in row
+        assert not [q["sql"] for q in queries.captured_queries if 'FROM "contacts_contact"' in q["sql"]]
+
+    def test_a_count_stays_as_of_its_time_until_count_now_or_the_segments_page_counts_again(self, client):
+        vip = TagFactory(name="vip")
+        segment = SegmentFactory(name="VIPs", positive_tags=[vip])
+        ContactFactory(tags=[vip])
+        Segment.objects.filter(pk=segment.pk).update(
+            contact_count=12345, counted_at=timezone.make_aware(datetime.datetime(2026, 1, 5, 10, 32))
+        )
+        assert "12,345 (as of 5 Jan 2026 10:32)" in self._row(client, segment)
+
+        response = client.post("/admin/contacts/segment/", {"action": "count_now", "_selected_action": [segment.pk]})
+        assert response.status_code == 302
+        assert f"1 (as of {self._as_of(segment)})" in self._row(client, segment)
+
+        ContactFactory(tags=[vip])
+        assert client.get(f"/admin/contacts/segment/{segment.pk}/change/").status_code == 200
+        assert f"2 (as of {self._as_of(segment)})" in self._row(client, segment)
+
+    def test_counts_are_for_whom_may_see_contacts(self):
+        segment = SegmentFactory(name="VIPs")
+        Segment.objects.filter(pk=segment.pk).update(contact_count=7, counted_at=timezone.now())
+        viewer = admin_client_for(UserFactory(is_staff=True, permissions=["contacts.view_segment"]))
+        html = viewer.get("/admin/contacts/segment/").content.decode()
+        assert "VIPs" in html and "field-contacts" not in html and "count_now" not in html
+        response = viewer.post("/admin/contacts/segment/", {"action": "count_now", "_selected_action": [segment.pk]})
+        assert response.status_code == 200  # "No action selected": an action it may not run
+        segment.refresh_from_db()
+        assert segment.contact_count == 7
 
 
 def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(client):

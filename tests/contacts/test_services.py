@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from contacts import services
-from contacts.models import Contact, ContactTag, Operator, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from tests.factories import ContactFactory, TagFactory, UnsubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +87,21 @@ class TestSegments:
         assert list(segment.positive_tags.all()) == [a]
         assert segment.negative_operator == Operator.ALL
         assert list(segment.negative_tags.all()) == [c]
+
+    def test_saving_counts_the_segment_for_the_lists_and_counting_leaves_its_updated_at(self):
+        a, b = TagFactory(), TagFactory()
+        ContactFactory(tags=[a])
+        ContactFactory(tags=[a, b])
+        ContactFactory()
+        segment = services.segment_create(name="S", positive_tags=[a])
+        assert (segment.contact_count, segment.counted_at is not None) == (2, True)
+        segment = services.segment_update(segment=segment, negative_tags=[b])
+        assert segment.contact_count == 1
+        ContactFactory(tags=[a])
+        updated_at = Segment.objects.get(pk=segment.pk).updated_at
+        [counted] = services.segments_count(segment_ids=[segment.pk])
+        segment.refresh_from_db()
+        assert (counted.contact_count, segment.contact_count, segment.updated_at) == (2, 2, updated_at)
 
     def test_refuses_an_unknown_operator_and_a_duplicate_name(self):
         services.segment_create(name="Taken")
