@@ -26,8 +26,8 @@ from contacts.imports.selectors import (
 )
 from contacts.imports.services import (
     contact_import_cancel,
-    contact_import_columns,
-    contact_import_create,
+    contact_import_columns_kept,
+    contact_import_create_uploaded,
     contact_import_permission_errors,
 )
 from contacts.models import ContactImport, Tag
@@ -39,7 +39,11 @@ OPTION_SEPARATOR = "__"
 class ContactImportUploadForm(forms.Form):
     """The upload page. Each kind's importer contributes its option fields, named "<kind>__<option>"."""
 
-    file = forms.FileField(help_text="csv (any delimiter, UTF-8 or Latin-1), txt (one number per line), xls or xlsx.")
+    file = forms.FileField(
+        required=False,  # or `staged`: a workbook sent once already, when its columns were read (import-admin.js)
+        help_text="csv (any delimiter, UTF-8 or Latin-1), txt (one number per line), xls or xlsx.",
+    )
+    staged = forms.CharField(required=False, widget=forms.HiddenInput)
     kind = forms.ChoiceField(choices=ContactImport.Kind.choices, initial=ContactImport.Kind.CONTACTS)
     tags = forms.ModelMultipleChoiceField(
         Tag.objects.all(),
@@ -83,6 +87,8 @@ class ContactImportUploadForm(forms.Form):
     def clean(self):
         """Refuse, on the field concerned, an import that writes what the user may not add or change."""
         data = super().clean()
+        if not data.get("file") and not data.get("staged") and not self.has_error("file"):
+            self.add_error("file", forms.Field.default_error_messages["required"])
         if "kind" in data and "mode" in data:
             tagged = bool(data.get("tags") or self._new_tags())
             errors = contact_import_permission_errors(
@@ -104,7 +110,8 @@ class ContactImportUploadForm(forms.Form):
             if name.startswith(prefix) and value not in (None, ""):
                 options[name.removeprefix(prefix)] = getattr(value, "pk", value)
         return {
-            "file": data["file"],
+            "file": data["file"] or None,
+            "staged": data["staged"],
             "kind": data["kind"],
             "mapping": data["mapping"] or None,
             "tags": [*data["tags"], *self._new_tags()],
@@ -116,7 +123,7 @@ class ContactImportUploadForm(forms.Form):
     def ask_for_the_file_again(self) -> None:
         """The page comes back with errors: a browser cannot keep the file chosen, so say to choose it again."""
         upload = self.files.get("file")
-        if upload and not self.has_error("file"):
+        if upload and not self.has_error("file") and not self.data.get("staged"):
             self.add_error(
                 "file", f"Choose {upload.name} again: the browser does not keep a chosen file when the page comes back."
             )
@@ -213,7 +220,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         form = ContactImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             try:
-                contact_import = contact_import_create(**form.service_arguments(), user=request.user)
+                contact_import = contact_import_create_uploaded(**form.service_arguments(), user=request.user)
             except ValidationError as exc:
                 form.add_service_errors(exc)
             else:
@@ -252,20 +259,24 @@ class ContactImportAdmin(admin.ModelAdmin):
     def columns_view(self, request):
         """POST a file (or its first rows), its kind and a mapping: how its columns would be read, as JSON, for the
         upload page's column table (import-admin.js). What the upload would refuse is an answer too, not a failed
-        request: {"errors": {field: [messages]}}."""
+        request: {"errors": {field: [messages]}}. With keep=1 the file is kept and its token answered as `staged`,
+        which the upload form and later questions give instead of the file (a workbook is then sent once)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_add_permission(request):
             raise PermissionDenied
-        if not request.FILES.get("file"):
-            return JsonResponse({"errors": {"file": ["Choose a file."]}})
         try:
             mapping = json.loads(request.POST.get("mapping") or "{}")
         except ValueError:
             return JsonResponse({"errors": {"mapping": ["Enter a valid JSON."]}})
         try:
-            columns = contact_import_columns(
-                file=request.FILES["file"], kind=request.POST.get("kind", ""), mapping=mapping
+            columns = contact_import_columns_kept(
+                file=request.FILES.get("file"),
+                staged=request.POST.get("staged", ""),
+                keep=request.POST.get("keep") == "1",
+                user=request.user,
+                kind=request.POST.get("kind", ""),
+                mapping=mapping,
             )
         except ValidationError as exc:
             errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}

@@ -3,10 +3,13 @@ it, queue the run), run (the work), cancel."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import logging
+import re
+import secrets
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import PurePath
 
@@ -14,7 +17,10 @@ import phonenumbers
 
 from django.conf import settings
 from django.contrib.auth import get_permission_codename
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -140,6 +146,89 @@ def contact_import_columns(*, file, kind: str = ContactImport.Kind.CONTACTS, map
              "sample": value}
         )  # fmt: skip
     return {"has_header": layout.has_header, "columns": columns, "fields": list(importer.fields), "problem": problem}
+
+
+# --- Workbooks kept between reading their columns and the upload ------------------------------------
+# A csv's columns are read from its first 64 KB, which the upload page sends alone; a workbook's only from the whole
+# file (its rows are zipped at its end). So that a workbook is sent once, the upload page asks for it to be kept when
+# its columns are read, under a token only its user can name, and the upload form then gives the token instead of
+# the file. A kept workbook goes when an import is made of it, or after STAGED_SECONDS (removed the next time one
+# is kept).
+STAGED_DIR = "imports/staged"
+STAGED_SECONDS = 3600
+STAGED_GONE = "The file chosen earlier is no longer kept (an hour at most): choose it again."
+_STAGED_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+def _staged_key(token: str) -> str:
+    return f"contact-import-staged:{token}"
+
+
+def contact_import_stage(*, file, user) -> str:
+    """Keep an uploaded file for STAGED_SECONDS for `user` (see above), removing those kept longer; its token."""
+    cutoff = timezone.now() - datetime.timedelta(seconds=STAGED_SECONDS)
+    with suppress(FileNotFoundError):
+        for name in default_storage.listdir(STAGED_DIR)[1]:
+            path = f"{STAGED_DIR}/{name}"
+            with suppress(FileNotFoundError):  # another request removed it first
+                if default_storage.get_modified_time(path) < cutoff:
+                    default_storage.delete(path)
+    token = secrets.token_urlsafe(24)
+    name = PurePath(getattr(file, "name", "") or "").name
+    path = default_storage.save(f"{STAGED_DIR}/{token}{PurePath(name).suffix.lower()[:8]}", file)
+    cache.set(_staged_key(token), {"user": user.pk, "path": path, "name": name}, STAGED_SECONDS)
+    return token
+
+
+def contact_import_staged(*, token: str, user) -> File:
+    """The file kept under `token` for `user`, open, under the name it was uploaded with; ValidationError naming
+    the file when there is none (expired, used, or kept for someone else)."""
+    kept = cache.get(_staged_key(token)) if _STAGED_TOKEN.fullmatch(token or "") else None
+    if not kept or kept["user"] != user.pk:
+        raise ValidationError({"file": STAGED_GONE})
+    try:
+        return File(default_storage.open(kept["path"]), name=kept["name"])
+    except FileNotFoundError:
+        raise ValidationError({"file": STAGED_GONE}) from None
+
+
+def contact_import_unstage(*, token: str) -> None:
+    """Remove a kept file (its import is made, with its own copy)."""
+    kept = cache.get(_staged_key(token)) if _STAGED_TOKEN.fullmatch(token or "") else None
+    cache.delete(_staged_key(token))
+    if kept:
+        default_storage.delete(kept["path"])
+
+
+def contact_import_columns_kept(
+    *,
+    file=None,
+    staged: str = "",
+    keep: bool = False,
+    user,
+    kind: str = ContactImport.Kind.CONTACTS,
+    mapping: dict | None = None,
+) -> dict:
+    """contact_import_columns of an upload, or of the file kept under `staged`; with `keep`, the upload is kept
+    too and its token answered as `staged`, for the upload form to give instead of sending the file again."""
+    if file is None:
+        if not staged:
+            raise ValidationError({"file": "Choose a file."})
+        with contact_import_staged(token=staged, user=user) as kept:
+            return {**contact_import_columns(file=kept, kind=kind, mapping=mapping), "staged": staged}
+    columns = contact_import_columns(file=file, kind=kind, mapping=mapping)
+    return {**columns, "staged": contact_import_stage(file=file, user=user) if keep else ""}
+
+
+def contact_import_create_uploaded(*, file=None, staged: str = "", user, **arguments) -> ContactImport:
+    """contact_import_create of the uploaded file, or else of the file kept under `staged`, which is then removed
+    (kept if the upload is refused, so that the form sent again with its errors put right still finds it)."""
+    if file is not None or not staged:
+        return contact_import_create(file=file, user=user, **arguments)
+    with contact_import_staged(token=staged, user=user) as kept:
+        contact_import = contact_import_create(file=kept, user=user, **arguments)
+    transaction.on_commit(partial(contact_import_unstage, token=staged))
+    return contact_import
 
 
 def _importer_check(kind: str):

@@ -26,7 +26,9 @@
 
   // The upload page's column table: the server reads the chosen file's first rows (the head of a csv or txt; a
   // workbook whole) as the import will, and says what each column becomes; each choice changed here is written
-  // into the mapping field as JSON and checked again, so that the page shows the import's own words.
+  // into the mapping field as JSON and checked again, so that the page shows the import's own words. A workbook is
+  // sent once: the server keeps it under a token (the form's `staged` field), which later questions and the
+  // upload give instead of the file.
   const HEAD_BYTES = 64 * 1024;
 
   function columnMapping() {
@@ -34,12 +36,21 @@
     const fileInput = document.getElementById("id_file");
     const kind = document.getElementById("id_kind");
     const mapping = document.getElementById("id_mapping");
-    if (!panel || !fileInput || !kind || !mapping) return;
+    const staged = document.getElementById("id_staged");
+    if (!panel || !fileInput || !kind || !mapping || !staged) return;
     const csrf = panel.closest("form").querySelector("[name=csrfmiddlewaretoken]").value;
     const rows = panel.querySelector("[data-columns=rows]");
     const error = panel.querySelector("[data-columns=error]");
     let asked = 0;
     let written = false;  // the mapping field holds what this table wrote (not what the user typed)
+    // The file the server keeps under staged.value: null for one kept before the page came back with errors.
+    let keptFile = null;
+    const isKept = function (file) {
+      return Boolean(staged.value) && (file === undefined || file === keptFile);
+    };
+    const workbook = function (file) {
+      return /\.xlsx?$/i.test(file.name);
+    };
 
     // A workbook or a small file whole; of a large text file, its first lines up to HEAD_BYTES (cut after a line
     // feed, so that no character is cut in two). In UTF-16 (a BOM) a line feed is two bytes at an even offset,
@@ -113,15 +124,18 @@
     };
     const ask = function (withMapping) {
       const file = fileInput.files[0];
-      if (!file) {
+      if (!file && !isKept(file)) {
         panel.hidden = true;
         return;
       }
       const mine = ++asked;
-      head(file)
+      const token = isKept(file) ? staged.value : "";
+      (token ? Promise.resolve(null) : head(file))
         .then(function (part) {
           const body = new FormData();
-          body.append("file", part);
+          if (token) body.append("staged", token);
+          else body.append("file", part);
+          if (!token && workbook(file)) body.append("keep", "1");  // sent whole: keep it for what follows
           body.append("kind", kind.value);
           if (withMapping) body.append("mapping", mapping.value);
           return fetch(panel.dataset.url, {
@@ -134,6 +148,10 @@
           return response.json();
         })
         .then(function (data) {
+          if (data.staged && !token && fileInput.files[0] === file) {
+            keptFile = file;
+            staged.value = data.staged;
+          }
           if (mine !== asked) return;  // a later question is on its way
           if (data.errors) problem(data.errors, !data.errors.file);
           else show(data);
@@ -144,6 +162,10 @@
     };
     const restart = function () {
       if (written) mapping.value = "";  // a new file or kind: the table's old choices do not apply
+      if (staged.value && (fileInput.files[0] || null) !== keptFile) {
+        staged.value = "";  // another file (or none): the kept one is no longer the form's
+        keptFile = null;
+      }
       written = false;
       ask(true);
     };
@@ -153,7 +175,14 @@
       written = false;
       ask(true);
     });
-    if (fileInput.files.length) ask(true);
+    // The upload sends the kept workbook's token, not the workbook again (a disabled input is not sent).
+    panel.closest("form").addEventListener("submit", function () {
+      fileInput.disabled = fileInput.files.length > 0 && isKept(fileInput.files[0]);
+    });
+    window.addEventListener("pageshow", function () {
+      fileInput.disabled = false;
+    });
+    if (fileInput.files.length || staged.value) ask(true);
   }
 
   function render(panel, data) {

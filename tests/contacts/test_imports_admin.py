@@ -1,9 +1,13 @@
 """The imports admin: the upload page starts an import through the service; its page follows progress."""
 
+import io
 import os
+import time
 
+import openpyxl
 import pytest
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -318,3 +322,89 @@ def test_admin_import_list_offers_to_import_a_file_in_those_words(staff):
     page = staff.get(reverse("admin:contacts_contactimport_changelist")).content.decode()
     assert f'href="{reverse("admin:contacts_contactimport_add")}" class="addlink">Import a file</a>' in page
     assert "Add contact import" not in page
+
+
+def _workbook(rows) -> bytes:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+class TestAWorkbookIsUploadedOnce:
+    """A workbook's columns are read from the whole file, so the upload page sent it whole to show them and then
+    whole again with the form: twice the wait for a 20 MB workbook. The columns view now keeps it, and the form
+    gives its token instead of the file."""
+
+    BOOK = staticmethod(lambda: _workbook([("Mobile", "Name"), ("9812345678", "Asha"), ("9812345679", "Ravi")]))
+
+    def _kept(self) -> list[str]:
+        folder = os.path.join(settings.MEDIA_ROOT, "imports", "staged")
+        return os.listdir(folder) if os.path.isdir(folder) else []
+
+    def test_the_columns_keep_it_and_the_upload_names_it_by_its_token(self, staff, django_capture_on_commit_callbacks):
+        book = self.BOOK()
+        upload = SimpleUploadedFile("Customers list.xlsx", book)
+        answer = staff.post(COLUMNS, {"file": upload, "kind": "contacts", "keep": "1"}).json()
+        assert [c["target"] for c in answer["columns"]] == ["phone", "first_name"] and answer["staged"]
+        assert len(self._kept()) == 1
+
+        again = staff.post(COLUMNS, {"staged": answer["staged"], "kind": "contacts", "mapping": '{"Name": ""}'})
+        assert [c["target"] for c in again.json()["columns"]] == ["phone", ""]
+
+        data = {"staged": answer["staged"], "kind": "contacts", "mode": "create_update", "default_region": "IN"}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = staff.post(reverse("admin:contacts_contactimport_add"), data)
+        contact_import = ContactImport.objects.get()
+        assert response["Location"] == reverse("admin:contacts_contactimport_change", args=[contact_import.pk])
+        assert contact_import.original_name == "Customers list.xlsx" and contact_import.file_format == "xlsx"
+        assert contact_import.file.read() == book
+        assert self._kept() == []  # the import has its own copy
+        contact_import = contact_import_run(import_id=contact_import.pk)
+        assert (contact_import.created, sorted(Contact.objects.values_list("first_name", flat=True))) == (
+            2, ["Asha", "Ravi"],
+        )  # fmt: skip
+
+    def test_a_csv_or_a_question_without_keep_keeps_nothing(self, staff):
+        answer = staff.post(COLUMNS, {"file": SimpleUploadedFile("c.xlsx", self.BOOK()), "kind": "contacts"}).json()
+        assert answer["staged"] == "" and self._kept() == []
+
+    def test_a_token_is_its_users_only_and_a_refused_upload_keeps_the_file(self, staff, client):
+        upload = SimpleUploadedFile("c.xlsx", self.BOOK())
+        token = staff.post(COLUMNS, {"file": upload, "kind": "contacts", "keep": "1"}).json()["staged"]
+        refused = staff.post(
+            reverse("admin:contacts_contactimport_add"),
+            {"staged": token, "kind": "contacts", "mode": "create_update", "default_region": "XX"},
+        )
+        assert list(refused.context["form"].errors) == ["default_region"]  # no "choose the file again"
+        assert f'name="staged" value="{token}"' in refused.content.decode() and len(self._kept()) == 1
+
+        other = UserFactory(is_staff=True, superuser=True)
+        client.force_login(other)
+        answer = client.post(COLUMNS, {"staged": token, "kind": "contacts"}).json()
+        assert answer["errors"] == {
+            "file": ["The file chosen earlier is no longer kept (an hour at most): choose it again."]
+        }
+        page = client.post(reverse("admin:contacts_contactimport_add"), {"staged": token, "kind": "contacts",
+                                                                         "mode": "create_update"})  # fmt: skip
+        assert page.context["form"].errors["file"] == [
+            "The file chosen earlier is no longer kept (an hour at most): choose it again."
+        ]
+        assert not ContactImport.objects.exists()
+
+    def test_an_upload_with_no_file_nor_token_names_the_file(self, staff):
+        page = staff.post(reverse("admin:contacts_contactimport_add"), {"kind": "contacts", "mode": "create_update"})
+        assert page.context["form"].errors["file"] == ["This field is required."]
+
+    def test_a_file_kept_over_an_hour_goes_when_another_is_kept(self, staff):
+        first = staff.post(
+            COLUMNS, {"file": SimpleUploadedFile("a.xlsx", self.BOOK()), "kind": "contacts", "keep": "1"}
+        ).json()["staged"]
+        [old] = self._kept()
+        hour_ago = time.time() - 3601
+        os.utime(os.path.join(settings.MEDIA_ROOT, "imports", "staged", old), (hour_ago, hour_ago))
+        staff.post(COLUMNS, {"file": SimpleUploadedFile("b.xlsx", self.BOOK()), "kind": "contacts", "keep": "1"})
+        assert old not in self._kept() and len(self._kept()) == 1
+        assert staff.post(COLUMNS, {"staged": first, "kind": "contacts"}).json()["errors"]["file"]
