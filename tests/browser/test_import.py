@@ -157,13 +157,21 @@ def test_a_workbook_is_sent_once_for_its_columns_and_its_import(stack, page, ste
         columns = page.locator("#import-columns")
         expect(columns.get_by_label("What column Contact becomes")).to_have_value("attributes.contact")
 
-    with steps("map its phone column: checked again without sending the workbook"):
+    with steps("map its columns: checked again without sending the workbook"):
         columns.get_by_label("What column Contact becomes").select_option(label="phone")
         expect(columns.locator("[data-columns=error]")).to_be_hidden()
         columns.get_by_label("What column Customer becomes").select_option(label="first name")
         expect(page.locator("#id_mapping")).to_have_value('{"Contact":"phone","Customer":"first_name"}')
 
+    with steps("a form sent back with an error keeps the workbook: no need to choose it again"):
+        page.fill("#id_default_region", "XX")
+        page.click("input[type=submit][value='Upload and import']")
+        expect(page.locator(".field-default_region .errorlist")).to_contain_text("Unknown country 'XX'")
+        expect(page.locator("[data-staged-note]")).to_contain_text("The file chosen before is kept")
+        expect(columns.get_by_label("What column Contact becomes")).to_have_value("phone")  # read from the kept one
+
     with steps("upload it: the import runs from the workbook kept"):
+        page.fill("#id_default_region", "IN")
         page.click("input[type=submit][value='Upload and import']")
         panel = page.locator("#import-progress")
         expect(panel.locator("[data-field=status_display]")).to_have_text("completed", timeout=30_000)
@@ -173,6 +181,6 @@ def test_a_workbook_is_sent_once_for_its_columns_and_its_import(stack, page, ste
     # Chromium tells Playwright the size of a body holding a file as 0: after the first question, each request
     # (the other questions, the upload) must be one it can measure, and smaller than the workbook.
     sent = [(r.url.rsplit("/", 2)[-2], r.sizes()["requestBodySize"]) for r in posted]
-    assert [name for name, _ in sent] == ["columns", "columns", "columns", "add"], sent
+    assert [name for name, _ in sent] == ["columns", "columns", "columns", "add", "columns", "add"], sent
     assert all(0 < size < len(content) for _, size in sent[1:]), (sent, len(content))
     assert not page.js_errors, page.js_errors
