@@ -54,6 +54,8 @@ def test_loads_the_demo_pointing_at_the_sandbox(settings):
     vip = Segment.objects.get(name="VIP customers")
     outside_delhi = Segment.objects.get(name="Newsletter outside Delhi")
     assert 0 < segment_count(vip) < segment_count(outside_delhi) < 300
+    # The segment list's column shows the counts taken as the demo was loaded, not "not counted yet".
+    assert (vip.contact_count, outside_delhi.contact_count) == (segment_count(vip), segment_count(outside_delhi))
 
     campaign = Campaign.objects.get()
     assert (campaign.state, campaign.account, list(campaign.segments.all())) == ("draft", accounts["mobtexting"], [vip])

@@ -16,6 +16,7 @@ from django.db import transaction
 from campaigns.models import Campaign
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import InvalidPhone, normalize_phone
+from contacts.services import segments_count
 from providers import services as provider_services
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -301,6 +302,8 @@ class Command(BaseCommand):
                 segment.positive_tags.set([tags[n] for n in positive])
                 segment.negative_tags.set([tags[n] for n in negative])
             segments[name] = segment
+        # The segment list shows each one's last count: taken now, the demo's lists do not read "not counted yet".
+        segments_count(segment_ids=[segment.pk for segment in segments.values()])
         return segments
 
     def load_campaign(self, account, sender, templates, segments) -> Campaign:
