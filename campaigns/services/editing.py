@@ -42,6 +42,8 @@ def campaign_create(*, data: dict[str, Any], user=None) -> Campaign:
     relations = {name: data.pop(name) for name in RELATIONS if name in data}
     campaign_check(account=data.get("account"), sender=data.get("sender"), template=data.get("template"),
                    channel=data.get("channel") or "sms")  # fmt: skip
+    if problem := past_send_at_problem(send_at=data.get("send_at"), recurrence=data.get("recurrence") or ""):
+        raise ValidationError({"send_at": problem})
     campaign = Campaign.objects.create(created_by=user if user and user.is_authenticated else None, **data)
     _relations_set(campaign, relations)
     return campaign
@@ -57,6 +59,10 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
         instance=campaign,
     )  # fmt: skip
     send_at, recurrence = campaign.send_at, campaign.recurrence
+    if send_at_moved(send_at, data.get("send_at", send_at)) and (
+        problem := past_send_at_problem(send_at=data["send_at"], recurrence=data.get("recurrence", recurrence))
+    ):
+        raise ValidationError({"send_at": problem})
     if problem := recurring_send_at_problem(
         campaign=campaign, send_at=data.get("send_at", send_at), recurrence=data.get("recurrence", recurrence)
     ):
@@ -98,6 +104,14 @@ def past_send_at_problem(*, send_at: datetime | None, recurrence: str, now: date
         f"{timezone.localtime(send_at):%Y-%m-%d %H:%M %Z} has passed: choose a later send time, "
         "or leave it empty to send when you launch."
     )
+
+
+def send_at_moved(saved: datetime | None, given: datetime | None) -> bool:
+    """Whether a send time given for a campaign is another than its saved one: to the second, as a form shows it (an
+    edit that sends the saved time back, a form's or a PUT's, sets nothing)."""
+    if saved is None or given is None:
+        return saved is not given
+    return saved.replace(microsecond=0) != given.replace(microsecond=0)
 
 
 def recurring_send_at_problem(*, campaign: Campaign, send_at: datetime | None, recurrence: str) -> str:

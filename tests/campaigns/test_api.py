@@ -127,6 +127,31 @@ class TestCampaigns:
         assert (response.json()["state"], response.json()["state_reason"]) == ("draft", UNSCHEDULED_REASON)
         assert Campaign.objects.get(pk=campaign.pk).send_at is None
 
+    def test_a_past_send_time_is_refused_as_in_the_admin(self, api):
+        """The admin's composer refused a send time in the past (a wrong year) on its field; the API took it, and
+        launching sent at once, not when the integrator meant."""
+        account = ProviderAccountFactory()
+        wrong_year = (timezone.now() - timedelta(days=365)).isoformat()
+        created = api.post("/api/v1/campaigns/", {"name": "X", "account": account.pk, "send_at": wrong_year})
+        assert created.status_code == 400, created.json()
+        assert "has passed: choose a later send time" in created.json()["send_at"][0]
+        assert not Campaign.objects.exists()
+
+        campaign = CampaignFactory(account=account, send_at=timezone.now() + timedelta(hours=2))
+        url = f"/api/v1/campaigns/{campaign.pk}/"
+        moved = api.patch(url, {"send_at": wrong_year}, format="json")
+        assert moved.status_code == 400 and "send_at" in moved.json()
+        assert Campaign.objects.get(pk=campaign.pk).send_at > timezone.now()
+        # A recurring campaign may start from a past time; a saved send time that has passed since does not stop
+        # an edit of something else (a PUT sends it again, as it is).
+        daily = api.post("/api/v1/campaigns/", {"name": "Daily", "account": account.pk, "send_at": wrong_year,
+                                                "recurrence": "daily"})  # fmt: skip
+        assert daily.status_code == 201, daily.json()
+        passed = timezone.now() - timedelta(minutes=5)
+        Campaign.objects.filter(pk=campaign.pk).update(send_at=passed)
+        again = api.patch(url, {"name": "Renamed", "send_at": passed.isoformat()}, format="json")
+        assert again.status_code == 200, again.json()
+
     def test_a_running_campaign_is_neither_edited_nor_deleted(self, api):
         campaign = CampaignFactory(state="sending")
         url = f"/api/v1/campaigns/{campaign.pk}/"
