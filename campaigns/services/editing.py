@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -97,8 +97,11 @@ def past_send_at_problem(*, send_at: datetime | None, recurrence: str, now: date
     """A send time typed in the past on a campaign that sends once is a mistake (a wrong year, a wrong day): launched,
     it would send at once, not when the person meant. Refused, in words for the field; "" when it is fine. A recurring
     campaign may start from a past time (its first run goes out at launch); a saved send time that has passed since
-    is not this (the caller asks only of a send time being set)."""
-    if not send_at or recurrence or send_at > (now or timezone.now()):
+    is not this (the caller asks only of a send time being set). A time of the current minute, or the one before, is
+    now, not the past: typed to the minute ("17:05" at 17:05:40), or an API client's "now" (its clock a few seconds
+    behind, the request on its way), it sends at launch, as meant."""
+    now_minute = ((now or timezone.now()) - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if not send_at or recurrence or send_at >= now_minute:
         return ""
     return (
         f"{timezone.localtime(send_at):%Y-%m-%d %H:%M %Z} has passed: choose a later send time, "

@@ -27,6 +27,7 @@ from tests.factories import (
     UnsubscriberFactory,
     UserFactory,
     admin_client_for,
+    api_client_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -314,6 +315,20 @@ class TestComposerPage:
         edited = {**data, "name": "Renamed", "send_at_0": f"{passed:%Y-%m-%d}", "send_at_1": f"{passed:%H:%M}"}
         assert client.post(reverse("admin:campaigns_campaign_change", args=[campaign.pk]), edited).status_code == 302
         assert Campaign.objects.filter(name="Renamed").exists()
+
+    def test_a_send_time_of_the_current_minute_is_now_not_the_past(self, client, setting):
+        # Typed to the minute, the time it is now ("17:05" at 17:05:40) was refused as passed; the API's clients
+        # (an integrator's "now", a clock a few seconds behind) likewise. It sends at launch, as meant.
+        now = timezone.localtime()
+        data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi",
+                         send_at_0=f"{now:%Y-%m-%d}", send_at_1=f"{now:%H:%M}")  # fmt: skip
+        response = client.post(reverse("admin:campaigns_campaign_add"), data)
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert Campaign.objects.get().send_at == now.replace(second=0, microsecond=0)
+        api = api_client_for(UserFactory(superuser=True))
+        moments_ago = (timezone.now() - timedelta(seconds=5)).isoformat()
+        answer = api.post("/api/v1/campaigns/", {"name": "X", "account": setting["account"].pk, "send_at": moments_ago})
+        assert answer.status_code == 201, answer.json()
 
     def test_a_saved_campaign_says_at_the_top_whether_it_waits_for_a_launch_or_its_send_time(self, client, setting):
         # Reopened, a scheduled campaign looked like a draft: its state was in the folded "Record" at the bottom.
