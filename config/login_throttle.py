@@ -4,15 +4,21 @@ Failed attempts are counted per client address and per username (each attempt co
 checked, and taken back when it was right), in fixed windows of `LOGIN_FAILURE_WINDOW` seconds, in the shared cache (Redis: every web worker and machine counts into the same counters). Once either count
 reaches its limit (`LOGIN_FAILURES_PER_IP`, `LOGIN_FAILURES_PER_USERNAME`; 0 turns it off), every further attempt is
 refused until the window ends, the right password too: otherwise a guesser would still learn which one is right.
+When the counters cannot be reached (Redis down), no attempt is let through uncounted either: `SignInUnavailable`,
+which the sign-in places answer with a 503 that says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import logging
 import math
 import time
 import unicodedata
+
+import redis
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,6 +26,27 @@ from rest_framework.throttling import BaseThrottle
 
 KEY_PREFIX = "login-failures"
 REFUSAL = "Too many failed sign-in attempts from this address or for this username."
+UNAVAILABLE = "Sign-in is unavailable for now: attempts cannot be counted (the cache does not answer)."
+UNAVAILABLE_WAIT = 60  # seconds: Retry-After of the 503
+
+logger = logging.getLogger(__name__)
+
+
+class SignInUnavailable(Exception):
+    """The counters cannot be read or written: no attempt may go on uncounted (that would let guesses through
+    unthrottled for as long as the cache is down)."""
+
+
+def _counting(function):
+    @functools.wraps(function)
+    def counted(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except redis.RedisError as exc:
+            logger.error("sign-in refused: the login failure counters cannot be reached (%s)", exc)
+            raise SignInUnavailable(UNAVAILABLE) from exc
+
+    return counted
 
 
 def login_client_address(request) -> str:
@@ -28,6 +55,7 @@ def login_client_address(request) -> str:
     return BaseThrottle().get_ident(request) or "unknown"
 
 
+@_counting
 def login_wait(*, request, username: str) -> int | None:
     """Seconds until the client or the username may try again, or None when neither is over its limit."""
     counters = _counters(request, username)
@@ -38,6 +66,7 @@ def login_wait(*, request, username: str) -> int | None:
     return None
 
 
+@_counting
 def login_attempt(*, request, username: str) -> tuple[list[str], int | None]:
     """Count a sign-in attempt against the client's address and the username before its password is checked, and
     say whether it may go on: (the keys counted, None), or, when that makes either count pass its limit, (nothing,
@@ -60,7 +89,11 @@ def login_succeeded(keys: list[str]) -> None:
     """Take back the counts of an attempt that was not a failure (login_attempt's keys)."""
     for key in keys:
         with contextlib.suppress(ValueError):  # its window has ended: nothing to take back
-            cache.decr(key)
+            try:
+                cache.decr(key)
+            except redis.RedisError as exc:  # the attempt went through: its count stays, as a failure would
+                logger.warning("sign-in: a count could not be taken back (%s)", exc)
+                return
 
 
 def _incr(key: str) -> int:

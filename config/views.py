@@ -16,12 +16,20 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import APIException, Throttled
 from rest_framework.response import Response
 
 from campaigns.ratelimit import redis_client
 from config.api import DetailSerializer
-from config.login_throttle import REFUSAL, login_attempt, login_succeeded, login_wait
+from config.login_throttle import (
+    REFUSAL,
+    UNAVAILABLE,
+    UNAVAILABLE_WAIT,
+    SignInUnavailable,
+    login_attempt,
+    login_succeeded,
+    login_wait,
+)
 from config.schema import FieldErrorsSerializer
 
 
@@ -74,19 +82,25 @@ class TokenView(ObtainAuthToken):
                 description="Too many failed sign-ins from this address or for this username (LOGIN_FAILURES_*): "
                 "try again after Retry-After seconds.",
             ),
+            503: OpenApiResponse(
+                DetailSerializer,
+                description="Sign-in attempts cannot be counted (the cache, Redis, does not answer): none is let "
+                "through uncounted. Try again after Retry-After seconds.",
+            ),
         },
         parameters=[
             OpenApiParameter(
-                "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Seconds to wait."
+                "Retry-After", int, OpenApiParameter.HEADER, response=[429, 503], description="Seconds to wait."
             )
         ],
     )
     def post(self, request, *args, **kwargs):
         data = request.data if isinstance(request.data, Mapping) else {}
         username, password = str(data.get("username") or ""), data.get("password")
-        counted, wait = login_attempt(request=request, username=username) if username and password else ([], None)
-        if wait is None and not counted:  # a request missing a field is no guess: not counted, but held back too
-            wait = login_wait(request=request, username=username)
+        try:
+            counted, wait = _attempt(request, username, password)
+        except SignInUnavailable as exc:
+            raise SignInUnavailableError(str(exc)) from None
         if wait is not None:
             raise Throttled(wait=wait, detail=REFUSAL)
         response = super().post(request, *args, **kwargs)  # a wrong password raises: its count stays, a failure
@@ -99,9 +113,10 @@ def admin_login(request, extra_context=None):
     if request.method != "POST":
         return admin.site.login(request, extra_context)
     username, password = request.POST.get("username", ""), request.POST.get("password")
-    counted, wait = login_attempt(request=request, username=username) if username and password else ([], None)
-    if wait is None and not counted:
-        wait = login_wait(request=request, username=username)
+    try:
+        counted, wait = _attempt(request, username, password)
+    except SignInUnavailable:
+        return _login_refused(request, f"{UNAVAILABLE} Try again in a minute.", UNAVAILABLE_WAIT, status=503)
     if wait is not None:
         minutes = -(-wait // 60)
         return _login_refused(request, f"{REFUSAL} Try again in {minutes} minute{'s' if minutes != 1 else ''}.", wait)
@@ -111,8 +126,22 @@ def admin_login(request, extra_context=None):
     return response
 
 
-def _login_refused(request, text: str, wait: int) -> TemplateResponse:
-    """The admin's login page again, its form saying why (429, Retry-After), the username kept."""
+def _attempt(request, username: str, password) -> tuple[list[str], int | None]:
+    """login_attempt for a guess; a request missing a field is no guess: not counted, but held back too."""
+    counted, wait = login_attempt(request=request, username=username) if username and password else ([], None)
+    if wait is None and not counted:
+        wait = login_wait(request=request, username=username)
+    return counted, wait
+
+
+class SignInUnavailableError(APIException):
+    status_code = 503
+    default_detail = UNAVAILABLE
+    wait = UNAVAILABLE_WAIT  # DRF's handler writes it as Retry-After
+
+
+def _login_refused(request, text: str, wait: int, status: int = 429) -> TemplateResponse:
+    """The admin's login page again, its form saying why (429 or 503, Retry-After), the username kept."""
     form = AdminAuthenticationForm(request, initial={"username": request.POST.get("username", "")})  # not tried
     form._errors = ErrorDict({NON_FIELD_ERRORS: form.error_class([text], error_class="nonfield")})
     context = {
@@ -122,4 +151,4 @@ def _login_refused(request, text: str, wait: int) -> TemplateResponse:
         "app_path": request.get_full_path(),
         REDIRECT_FIELD_NAME: request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME, ""),
     }
-    return TemplateResponse(request, "admin/login.html", context, status=429, headers={"Retry-After": str(wait)})
+    return TemplateResponse(request, "admin/login.html", context, status=status, headers={"Retry-After": str(wait)})

@@ -153,3 +153,22 @@ def test_a_right_password_at_the_token_endpoint_is_not_counted_as_a_failure(limi
     api = APIClient(REMOTE_ADDR=address)
     for _ in range(6):
         assert api.post(TOKEN_URL, {"username": user.username, "password": PASSWORD}).status_code == 200
+
+
+def test_with_the_counters_unreachable_sign_in_is_a_503_that_says_so_not_a_500(limits, address):
+    """Redis down: the admin's login page was a bare 'Server Error (500)' and the token endpoint an HTML 500. No
+    attempt may go on uncounted (guessing would be unthrottled while it is down), so it is refused, saying why."""
+    user = _user(f"down-{address}", is_staff=True)
+    limits.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    browser = Client(REMOTE_ADDR=address)
+    page = browser.post("/admin/login/", {"username": user.username, "password": PASSWORD})
+
+    assert page.status_code == 503 and page["Retry-After"] == "60"
+    html = page.content.decode()
+    assert "Sign-in is unavailable for now" in html and 'class="errornote"' in html and user.username in html
+    assert "_auth_user_id" not in browser.session
+    answer = APIClient(REMOTE_ADDR=address).post(TOKEN_URL, {"username": user.username, "password": PASSWORD})
+    assert answer.status_code == 503 and answer["Retry-After"] == "60"
+    assert "Sign-in is unavailable for now" in answer.json()["detail"]
