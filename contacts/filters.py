@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from config.filters import FilterSet
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
 from contacts.phones import InvalidPhone, invalid_phone_message, normalize_address, normalize_phone
-from contacts.selectors import segment_q, tags_named
+from contacts.selectors import segment_q, tag_ids_named
 
 
 class _PhoneField(forms.CharField):
@@ -75,12 +75,12 @@ class ContactFilter(FilterSet):
 
     def filter_tag(self, queryset, name, value):
         names = [part.strip() for part in value.split(",") if part.strip()]
-        tag_ids = {tag.lower_name: tag.pk for tag in tags_named(names)}
-        if unknown := [given for given in names if given.lower() not in tag_ids]:
+        tag_ids = tag_ids_named(names)
+        if unknown := [given for given, tag_id in tag_ids.items() if tag_id is None]:
             raise ValidationError({name: f"No tag named {', '.join(map(repr, unknown))}."})
         # EXISTS, not a join: a contact with two of the tags still appears once, without DISTINCT.
         return queryset.filter(
-            Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id__in=tag_ids.values()))
+            Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id__in=set(tag_ids.values())))
         )
 
     def filter_segment(self, queryset, name, value):

@@ -7,7 +7,7 @@ so that the campaign engine can put them in the WHERE of its `INSERT … SELECT`
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Lower
 
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
@@ -17,18 +17,38 @@ TagIds = Iterable[int] | QuerySet
 
 
 def tags_named(names: Iterable[str]) -> QuerySet:
-    """The tags with these names, whatever their case (names are unique regardless of case)."""
-    return Tag.objects.annotate(lower_name=Lower("name")).filter(lower_name__in={name.lower() for name in names})
+    """The tags with these names, whatever their case (names are unique regardless of case). Both sides are put in
+    lower case by PostgreSQL, as the unique index reads names: Python's str.lower() differs from it ('ΠΕΛΑΤΕΣ' ends
+    in 'ς' to Python, in 'σ' to PostgreSQL), and such a tag was found by no name, its own neither."""
+    return Tag.objects.annotate(lower_name=Lower("name")).filter(
+        lower_name__in=[Lower(Value(name)) for name in dict.fromkeys(names)]
+    )
+
+
+def tag_ids_named(names: Iterable[str]) -> dict[str, int | None]:
+    """Each of these names with the id of its tag, whatever its case (as tags_named finds it), or None: one query."""
+    names = list(dict.fromkeys(names))
+    if not names:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT given.name, tag.id FROM unnest(%s::text[]) AS given(name)
+                LEFT JOIN {Tag._meta.db_table} tag ON lower(tag.name) = lower(given.name)""",
+            [names],
+        )
+        found = dict(cursor.fetchall())
+    return {name: found[name] for name in names}
 
 
 def tags_matching(term: str, *, limit: int = 20) -> list[Tag]:
     """Up to `limit` tags whose name contains `term` (any case): the one named so first, then those starting with
     it, then the rest by name; a person picks a tag among thousands by typing part of its name."""
-    term = term.strip().lower()
+    term = term.strip()
     if not term:
         return []
-    found = Tag.objects.annotate(lower_name=Lower("name")).filter(lower_name__contains=term)
-    exact, prefix = Q(lower_name=term), Q(lower_name__startswith=term)
+    lower_term = Lower(Value(term))  # PostgreSQL's lower case on both sides, as tags_named (not str.lower())
+    found = Tag.objects.annotate(lower_name=Lower("name")).filter(lower_name__contains=lower_term)
+    exact, prefix = Q(lower_name=lower_term), Q(lower_name__startswith=lower_term)
     rank = Case(When(exact, then=0), When(prefix, then=1), default=2, output_field=IntegerField())
     return list(found.annotate(rank=rank).order_by("rank", "lower_name")[:limit])
 

@@ -285,6 +285,23 @@ class TestTags:
         assert api.post("/api/v1/segments/", {"name": "x", "positive_tags": ["nobody"]}).status_code == 400
         assert api.post("/api/v1/contacts/untag/", {"contacts": ids, "tags": ["VIP"]}).json() == {"removed": 2}
 
+    def test_a_name_that_python_and_postgresql_put_in_lower_case_apart_is_found(self, api):
+        """Python writes a Greek word's last sigma in lower case as 'ς' ('ΠΕΛΑΤΕΣ' → 'πελατες'), PostgreSQL's lower()
+        as 'σ'; a tag was looked up by the one against the other, and so never found by its own name: tagging with it
+        created it and tagged no one, and ?tag= with it was a 400 'No tag named'."""
+        contact = ContactFactory()
+
+        response = api.post("/api/v1/contacts/tag/", {"contacts": [contact.pk], "tags": ["ΠΕΛΑΤΕΣ"]})
+
+        assert response.json() == {"contacts": 1, "tags": ["ΠΕΛΑΤΕΣ"]}
+        assert api.get(f"/api/v1/contacts/{contact.pk}/").json()["tags"] == ["ΠΕΛΑΤΕΣ"]
+        found = api.get("/api/v1/contacts/?tag=ΠΕΛΑΤΕΣ")
+        assert found.status_code == 200 and [r["id"] for r in found.json()["results"]] == [contact.pk]
+        assert api.post("/api/v1/tags/", {"name": "πελατεσ"}).status_code == 400, "the same name in lower case"
+        assert api.post("/api/v1/contacts/untag/", {"contacts": [contact.pk], "tags": ["ΠΕΛΑΤΕΣ"]}).json() == {
+            "removed": 1
+        }
+
 
 class TestSegments:
     def test_crud_with_tag_names_count_and_contacts(self, api):
