@@ -75,6 +75,8 @@ class ContactFilter(FilterSet):
 
     def filter_tag(self, queryset, name, value):
         names = [part.strip() for part in value.split(",") if part.strip()]
+        if not names:  # "," or " ": no name, like an empty ?tag=, filters nothing
+            return queryset
         tag_ids = tag_ids_named(names)
         if unknown := [given for given, tag_id in tag_ids.items() if tag_id is None]:
             raise ValidationError({name: f"No tag named {', '.join(map(repr, unknown))}."})

@@ -302,6 +302,12 @@ class TestTags:
             "removed": 1
         }
 
+    def test_a_tag_filter_of_no_name_filters_nothing_as_an_empty_one_does(self, api):
+        """`?tag=,` (a form's list left empty) answered no contact, where `?tag=` filters nothing."""
+        ContactFactory(tags=[TagFactory(name="vip")])
+        assert api.get("/api/v1/contacts/?tag=, ").json()["count"] == api.get("/api/v1/contacts/?tag=").json()["count"]
+        assert api.get("/api/v1/contacts/?tag=,").json()["count"] == 1
+
 
 class TestSegments:
     def test_crud_with_tag_names_count_and_contacts(self, api):
