@@ -50,8 +50,8 @@ class TagListFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         self.found = selectors.tags_matching(self.search, limit=self.shown)
-        if self.value() is None and self.found and self.found[0].name.lower() == self.search.lower():
-            self.used_parameters[self.parameter_name] = str(self.found[0].pk)  # the name typed whole
+        if self.value() is None and self.found and self.found[0].rank == 0:
+            self.used_parameters[self.parameter_name] = str(self.found[0].pk)  # the name typed whole (tags_matching)
         chosen = id_from(self.value() or "")
         shown = {tag.pk: tag.name for tag in self.found}
         if chosen is not None and chosen not in shown:

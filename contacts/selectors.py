@@ -41,8 +41,8 @@ def tag_ids_named(names: Iterable[str]) -> dict[str, int | None]:
 
 
 def tags_matching(term: str, *, limit: int = 20) -> list[Tag]:
-    """Up to `limit` tags whose name contains `term` (any case): the one named so first, then those starting with
-    it, then the rest by name; a person picks a tag among thousands by typing part of its name."""
+    """Up to `limit` tags whose name contains `term` (any case): the one named so first (its `rank` 0), then those
+    starting with it, then the rest by name; a person picks a tag among thousands by typing part of its name."""
     term = term.strip()
     if not term:
         return []

@@ -89,6 +89,14 @@ class TestTheTagFilterAmongThousandsOfTags:
         assert list(response.context["cl"].result_list) == [inside]
         assert re.search(r'<li class="selected">\s*<a href="[^"]*">Zz-Diwali-Late</a>', response.content.decode())
 
+    def test_a_name_python_and_postgresql_put_in_lower_case_apart_is_found(self, client, last):
+        # 'ΠΕΛΑΤΕΣ' ends in 'ς' to str.lower() and in 'σ' to PostgreSQL's lower(): typed, it found no tag, not even
+        # its own, when the typed text was put in lower case by Python and the names by PostgreSQL.
+        inside = ContactFactory(tags=[TagFactory(name="ΠΕΛΑΤΕΣ")])
+        ContactFactory()
+        assert list(client.get("/admin/contacts/contact/", {"tag_q": "ΠΕΛΑΤΕΣ"}).context["cl"].result_list) == [inside]
+        assert ">ΠΕΛΑΤΕΣ</a>" in client.get("/admin/contacts/contact/", {"tag_q": "ΛΑΤΕΣ"}).content.decode()
+
     def test_the_panel_lists_no_tag_until_asked_and_says_when_none_or_too_many_match(self, client, last):
         assert "tag-0000" not in client.get("/admin/contacts/contact/").content.decode()
         html = client.get("/admin/contacts/contact/", {"tag_q": "nothing-like-it"}).content.decode()
