@@ -342,6 +342,13 @@ class TestComposerPage:
         assert state_line(scheduled) == "scheduled Recurring; next run 2030-01-02 10:00 UTC."
         assert state_line(CampaignFactory(account=setting["account"])) == "draft Nothing is sent until you launch it."
         assert client.get(reverse("admin:campaigns_campaign_add")).content.decode().count("campaign-state") == 0
+        # Staff who may only view see no composer, and so saw no state line: a scheduled campaign looked a draft.
+        viewer_html = (
+            staff("campaigns.view_campaign")
+            .get(reverse("admin:campaigns_campaign_change", args=[scheduled.pk]))
+            .content.decode()
+        )
+        assert "Recurring; next run 2030-01-02 10:00 UTC." in viewer_html.split('id="campaign-state"')[1][:400]
 
     def test_the_pages_say_a_campaigns_times_as_the_launch_page_does(self, client, setting):
         # The list and the record read "Nov. 27, 2026, 10 a.m." (Django's default, no zone) where the launch page and
