@@ -61,12 +61,13 @@
     function limitChannels(keepCurrent) {
       const channel = fields.channel;
       const account = fields.account ? fields.account.value : "";
-      if (!channel || !account) {
+      // No account, or one added since the page opened (the "+" beside the field): its channels are the server's
+      // to check, so every channel is offered again rather than the previous account's left disabled.
+      const enabled = account && (config.account_channels || {})[account];
+      if (!channel || !enabled) {
         if (channel) Array.prototype.forEach.call(channel.options, function (option) { option.disabled = false; });
         return false;
       }
-      const enabled = (config.account_channels || {})[account];
-      if (!enabled) return false;
       Array.prototype.forEach.call(channel.options, function (option) {
         option.disabled = enabled.indexOf(option.value) === -1;
       });
