@@ -108,6 +108,7 @@ class OrderingFilter(DrfOrderingFilter):
     such as `-create_at` looked like a sort that worked)."""
 
     def remove_invalid_fields(self, queryset, fields, view, request):
+        fields = [term for term in fields if term]  # `?ordering=,`: no field named, as an empty `?ordering=`
         valid = [name for name, _ in self.get_valid_fields(queryset, view, {"request": request})]
         if unknown := [term for term in fields if term.removeprefix("-") not in valid]:
             raise exceptions.ValidationError(

@@ -85,6 +85,14 @@ class TestOrdering:
             "ordering": ["Cannot order by -create_at; choose from id, name, state, created_at, send_at, launched_at."]
         }
 
+    def test_empty_terms_order_nothing_as_an_empty_ordering_does(self, api):
+        # `?ordering=,` (a form that joined no fields) was a 400 "Cannot order by , ;": an empty name among the fields.
+        for name in ("b", "c", "a"):
+            Tag.objects.create(name=name)
+        by_default = api.get("/api/v1/tags/").json()["results"]
+        assert api.get("/api/v1/tags/?ordering=,").json()["results"] == by_default
+        assert [tag["name"] for tag in api.get("/api/v1/tags/?ordering=,-name,").json()["results"]] == ["c", "b", "a"]
+
 
 class TestBodies:
     def test_a_body_that_is_not_json_is_a_400_in_the_shape_of_every_400(self, api):
