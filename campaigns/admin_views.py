@@ -44,6 +44,7 @@ from campaigns.selectors import (
 from campaigns.services.editing import (
     campaign_check,
     past_send_at_problem,
+    recurrence_dropped,
     recurring_send_at_problem,
     scheduled_edit_errors,
 )
@@ -146,12 +147,12 @@ class CampaignForm(forms.ModelForm):
         except ValidationError as error:
             for field, problems in error.message_dict.items():
                 self.add_error(field if field in self.fields else NON_FIELD_ERRORS, problems)
-        if "send_at" in self.changed_data:
-            problem = past_send_at_problem(
-                send_at=cleaned.get("send_at"), recurrence=cleaned.get("recurrence", self.instance.recurrence)
-            )
-            if problem:
-                self.add_error("send_at", problem)
+        edited = {"send_at": cleaned.get("send_at"), "recurrence": cleaned.get("recurrence", self.instance.recurrence)}
+        setting = "send_at" in self.changed_data or recurrence_dropped(
+            campaign=self.instance, recurrence=edited["recurrence"]
+        )
+        if setting and (problem := past_send_at_problem(**edited)):
+            self.add_error("send_at", problem)
         if self.instance.pk and "send_at" in self.changed_data and "send_at" not in self.errors:
             recurrence = cleaned.get("recurrence", self.instance.recurrence)
             problem = recurring_send_at_problem(

@@ -59,9 +59,11 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
         instance=campaign,
     )  # fmt: skip
     send_at, recurrence = campaign.send_at, campaign.recurrence
-    if send_at_moved(send_at, data.get("send_at", send_at)) and (
-        problem := past_send_at_problem(send_at=data["send_at"], recurrence=data.get("recurrence", recurrence))
-    ):
+    edited = {"send_at": data.get("send_at", send_at), "recurrence": data.get("recurrence", recurrence) or ""}
+    setting = send_at_moved(send_at, edited["send_at"]) or recurrence_dropped(
+        campaign=campaign, recurrence=edited["recurrence"]
+    )
+    if setting and (problem := past_send_at_problem(**edited)):
         raise ValidationError({"send_at": problem})
     if problem := recurring_send_at_problem(
         campaign=campaign, send_at=data.get("send_at", send_at), recurrence=data.get("recurrence", recurrence)
@@ -107,6 +109,13 @@ def past_send_at_problem(*, send_at: datetime | None, recurrence: str, now: date
         f"{timezone.localtime(send_at):%Y-%m-%d %H:%M %Z} has passed: choose a later send time, "
         "or leave it empty to send when you launch."
     )
+
+
+def recurrence_dropped(*, campaign: Campaign, recurrence: str) -> bool:
+    """Whether an edit makes a recurring campaign one that sends once: its start, kept, may be long past (a recurring
+    campaign may start from a past time), and launched it would then send at once; so its send time is checked by
+    past_send_at_problem as one being set."""
+    return bool(campaign.recurrence and not recurrence)
 
 
 def send_at_moved(saved: datetime | None, given: datetime | None) -> bool:

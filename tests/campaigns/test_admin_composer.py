@@ -315,6 +315,11 @@ class TestComposerPage:
         edited = {**data, "name": "Renamed", "send_at_0": f"{passed:%Y-%m-%d}", "send_at_1": f"{passed:%H:%M}"}
         assert client.post(reverse("admin:campaigns_campaign_change", args=[campaign.pk]), edited).status_code == 302
         assert Campaign.objects.filter(name="Renamed").exists()
+        # A recurring campaign made one that sends once keeps its start, long past: launched, it went out at once.
+        daily = Campaign.objects.get(name="Daily")
+        response = client.post(reverse("admin:campaigns_campaign_change", args=[daily.pk]), {**data, "recurrence": ""})
+        assert "has passed" in response.context["adminform"].form.errors["send_at"][0]
+        assert Campaign.objects.get(pk=daily.pk).recurrence == "daily"
 
     def test_a_send_time_of_the_current_minute_is_now_not_the_past(self, client, setting):
         # Typed to the minute, the time it is now ("17:05" at 17:05:40) was refused as passed; the API's clients

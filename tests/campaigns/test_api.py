@@ -151,6 +151,10 @@ class TestCampaigns:
         Campaign.objects.filter(pk=campaign.pk).update(send_at=passed)
         again = api.patch(url, {"name": "Renamed", "send_at": passed.isoformat()}, format="json")
         assert again.status_code == 200, again.json()
+        # A recurring campaign made one that sends once keeps a start long past: launched, it went out at once.
+        one_off = api.patch(f"/api/v1/campaigns/{daily.json()['id']}/", {"recurrence": ""}, format="json")
+        assert one_off.status_code == 400 and "has passed" in one_off.json()["send_at"][0], one_off.json()
+        assert Campaign.objects.get(pk=daily.json()["id"]).recurrence == "daily"
 
     def test_a_running_campaign_is_neither_edited_nor_deleted(self, api):
         campaign = CampaignFactory(state="sending")
