@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -77,12 +77,24 @@ def status_events_store(*, account: ProviderAccount, updates: list[StatusUpdate]
                 row = (
                     event_id, account.pk, source, str(u.kind), u.provider_message_id[:100], u.external_ref[:100],
                     u.address[:254], u.ticket[:100], u.raw_status[:64], str(u.status) if u.status else "", u.code[:32],
-                    u.text[:255], u.optout_scope[:10], u.optout_value[:150], json.dumps(u.payload), u.occurred_at, "", 0,
+                    u.text[:255], u.optout_scope[:10], u.optout_value[:150], json.dumps(u.payload), _storable_time(u.occurred_at), "", 0,
                 )  # fmt: skip
                 if "\x00" in "".join(row[3:14]) or "\\u0000" in row[14]:
                     row = _without_nul(row)
                 copy.write_row(row)
     return len(updates)
+
+
+def _storable_time(moment: datetime | None) -> datetime | None:
+    """A report's time in UTC, or None (unknown) when it has none that PostgreSQL can hold: a vendor's date with
+    an offset past ±15:59 ("…-23:00"), or one at the edge of the calendar that is no date in UTC, failed the whole
+    COPY, and its webhook answered 500 (and the vendor sent the reports again, and again)."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
 
 
 _ESCAPED_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # \u0000 in JSON text, not \\u0000 (a backslash, then text)

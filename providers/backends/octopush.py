@@ -348,6 +348,6 @@ def _paris_time(value: Any) -> datetime | None:
     """A "Y-m-d H:i:s" date in French local time (ISO 8601 with an offset also passes)."""
     try:
         when = datetime.fromisoformat(str(value))
-    except (TypeError, ValueError):
+        return (when if when.tzinfo else when.replace(tzinfo=PARIS)).astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):  # not a date, or one at the calendar's edge ("0001-01-01 00:00:00")
         return None
-    return (when if when.tzinfo else when.replace(tzinfo=PARIS)).astimezone(UTC)
