@@ -6,6 +6,7 @@ The arithmetic runs inside Redis (one Lua script, Redis's own clock), so concurr
 never overdraw it.
 """
 
+import logging
 import time
 from dataclasses import replace
 from functools import cache, partial
@@ -13,6 +14,8 @@ from functools import cache, partial
 import redis
 
 from django.conf import settings
+
+logger = logging.getLogger("herald.ratelimit")
 
 _TAKE = """
 local now_parts = redis.call('TIME')
@@ -64,6 +67,39 @@ def acquire(account_id: int, rate: float, tokens: int = 1, max_wait: float = 60.
         time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
 
-def paced(account):
-    """The backend's view of a ProviderAccount whose every request waits for the account's rate limit."""
-    return replace(account.as_backend_account(), pace=partial(acquire, account.pk, account.rate_limit))
+def paced(account, stop: tuple[int, float] | None = None):
+    """The backend's view of a ProviderAccount whose every request waits for the account's rate limit. `stop`: the
+    campaign and the time (epoch seconds, the database's clock) its frame was claimed; the request is not made if
+    the campaign stopped since (`CampaignStopped`), while it waited."""
+    take = partial(acquire, account.pk, account.rate_limit)
+    return replace(account.as_backend_account(), pace=take if stop is None else partial(_pace, take, *stop))
+
+
+class CampaignStopped(Exception):
+    """A campaign's request not made: the campaign was paused, cancelled or failed while it waited for its token."""
+
+
+STOPPED_TTL = 3600  # longer than any claimed frame waits for its tokens and answers
+
+
+def _stopped_key(campaign_id: int) -> str:
+    return f"herald:campaign:{campaign_id}:stopped_at"
+
+
+def _pace(take, campaign_id: int, claimed_at: float) -> None:
+    take()
+    stopped_at = redis_client().get(_stopped_key(campaign_id))
+    if stopped_at is not None and float(stopped_at) > claimed_at:
+        raise CampaignStopped(f"campaign {campaign_id} stopped while this request waited for the rate limit")
+
+
+def campaign_stopped_mark(campaign_id: int, at: float) -> None:
+    """The campaign stopped (paused, cancelled, failed) at `at` (epoch seconds, the database's clock): the requests
+    of frames claimed before then and still waiting for a token are not made. Dispatchers check the campaign's
+    state between frames; this reaches the frames already claimed (a batch of one-recipient frames, several at
+    once, each waiting its turn for the account's rate limit). A frame claimed later, once resumed, is sent: the
+    mark needs no clearing."""
+    try:
+        redis_client().set(_stopped_key(campaign_id), repr(at), ex=STOPPED_TTL)
+    except redis.RedisError as exc:  # the stop itself is committed; dispatchers still stop between frames
+        logger.warning("could not mark campaign %s stopped for the requests waiting for a token: %s", campaign_id, exc)

@@ -20,7 +20,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -337,7 +337,11 @@ def frame_call(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
     if not prepared.outbound.recipients:
         # Nothing left to send. For a reclaimed frame, the vendor's reports (carrying our refs) settled it.
         return CallOutcome(SendResult([], summary={"reconciled": "reports"} if prepared.frame.reclaimed else {}))
-    account = ratelimit.paced(context.account)
+    frame = prepared.frame
+    stop = (
+        None if frame.campaign_id is None else (frame.campaign_id, datetime.fromisoformat(frame.claimed_at).timestamp())
+    )
+    account = ratelimit.paced(context.account, stop=stop)
     try:
         if prepared.frame.reclaimed:
             return frame_reconcile(prepared, context, account)
@@ -532,6 +536,9 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     An account-level error (bad credentials) also pauses the campaign: no frame can pass until it is fixed.
     A transactional frame has no campaign to pause: it fails, as other permanent errors do."""
     frame = prepared.frame
+    if isinstance(error.__cause__, ratelimit.CampaignStopped):
+        _frame_release(frame)
+        return ""
     vendor = context.backend.label or context.account.kind
     message = f"{vendor}: {error.message}"[:1000]
     lost_answer = answer_lost(error)
@@ -576,6 +583,17 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     if frame.campaign_id is not None:
         frames_close_after_stop(campaign_id=frame.campaign_id)  # cancelled while this frame was in flight
     return message
+
+
+def _frame_release(frame: ClaimedFrame) -> None:
+    """A frame whose request was not made because its campaign stopped meanwhile (`ratelimit.CampaignStopped`):
+    it waits again as it was, the attempt not counted, to be sent on resume or closed by the cancel."""
+    Frame.objects.filter(pk=frame.id).update(
+        state=Frame.State.PENDING, attempts=F("attempts") - 1, next_attempt_at=timezone.now(),
+        **({"uncertain": True} if frame.reclaimed else {}),  # still to reconcile, not to send afresh
+    )  # fmt: skip
+    if frame.campaign_id is not None:
+        frames_close_after_stop(campaign_id=frame.campaign_id)  # cancelled (or failed) while it waited
 
 
 def answer_lost(error: BackendError) -> bool:
@@ -640,7 +658,7 @@ def frames_finish(prepared: list[PreparedFrame], outcomes: list[CallOutcome], co
         if outcome.deferred_until is not None:
             frame_defer(frame, outcome.deferred_until, context, sent=outcome.result)
         elif outcome.error is not None:
-            last_error = frame_record_failure(frame, context, outcome.error)
+            last_error = frame_record_failure(frame, context, outcome.error) or last_error
         elif outcome.result.unsent_error is not None:
             frame_record_partial(frame, outcome.result, context)
         else:

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from campaigns import ratelimit
 from campaigns.models import OUTCOME_UNKNOWN, UNFINISHED_STATES, Campaign, Frame
 from campaigns.selectors import (
     IN_FLIGHT_STATUSES,
@@ -38,6 +39,15 @@ def _save_state(campaign: Campaign, state: str, reason: str = "", **fields) -> N
     for name, value in fields.items():
         setattr(campaign, name, value)
     campaign.save(update_fields=["state", "state_reason", "updated_at", *fields])
+
+
+def _stopped(campaign_id: int) -> None:
+    """Once the stop commits, the requests of frames claimed before it and still waiting for a token are not made
+    (ratelimit.campaign_stopped_mark: on the database's clock, which times the claims)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extract(epoch FROM now())")
+        (at,) = cursor.fetchone()
+    transaction.on_commit(lambda: ratelimit.campaign_stopped_mark(campaign_id, float(at)))
 
 
 @transaction.atomic
@@ -84,6 +94,7 @@ def campaign_pause(*, campaign_id: int, reason: str = "Paused by a user.") -> Ca
     if campaign.state not in (State.SENDING, State.PREPARING):
         raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be paused."})
     _save_state(campaign, State.PAUSED, reason)
+    _stopped(campaign.id)
     return campaign
 
 
@@ -188,6 +199,7 @@ def campaign_cancel(*, campaign_id: int) -> Campaign:
         raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be cancelled."})
     messages_close_unsent(campaign_id=campaign.id, status="failed", reason="cancelled before sending")
     _save_state(campaign, State.CANCELLED, "Cancelled by a user.", completed_at=timezone.now())
+    _stopped(campaign.id)
     return campaign
 
 
@@ -199,6 +211,7 @@ def campaign_fail(*, campaign_id: int, reason: str) -> Campaign:
     if campaign.state in UNFINISHED_STATES:
         messages_close_unsent(campaign_id=campaign.id, status="failed", reason=reason[:255])
         _save_state(campaign, State.FAILED, reason[:500], completed_at=timezone.now())
+        _stopped(campaign.id)
     return campaign
 
 
