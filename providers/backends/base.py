@@ -404,24 +404,82 @@ def scrub(text: str, secrets: list[str]) -> str:
     """Remove every account secret from a text bound for a log, an error or the database: as it is, and as a vendor
     that echoes the request may quote it: escaped in JSON (`\\/`, `\\"`, `\\u00e9`), percent-encoded in a URL or a
     form (`%2F`, `+`) or as HTML (`&amp;`); and any of these quoted again by a Python repr, as the backends quote a
-    vendor's body in their errors (`{body[:200]!r}`: each backslash doubled, a byte outside ASCII as `\\xc3`)."""
+    vendor's body in their errors (`{body[:200]!r}`: each backslash doubled, a byte outside ASCII as `\\xc3`).
+
+    The text may be a vendor's body echoing what anyone sent it, so it is read in one pass whatever the secret is
+    made of (a regex of the secret's forms would try every way of reading, say, a run of backslashes as escaped or
+    not: exponentially many, minutes for a few dozen)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = _cut_secret_masked(_secret_pattern(secret).sub("••••", text), secret)
+            text = _cut_secret_masked(_secret_masked(text, secret), secret)
     return text
+
+
+def _secret_masked(text: str, secret: str) -> str:
+    """The text with each occurrence of the secret, in any of its forms (mixed too), replaced by a mask: the one
+    that starts first (the longest of those starting there), then the first after it, and so on."""
+    parts, at = [], 0
+    while found := _secret_read(text, secret, at, first_only=True):
+        start, end = found
+        parts += [text[at:start], "••••"]
+        at = end
+    return "".join(parts) + text[at:] if parts else text
 
 
 def _cut_secret_masked(text: str, secret: str) -> str:
     """A text cut to a length (a vendor's body quoted to 200 characters) may end inside a secret: the first 4 or
     more characters of it before the cut (and a closing quote or ellipsis), written in any of the forms
-    `_secret_pattern` finds, are masked too."""
+    `_secret_masked` finds, are masked too."""
     if len(secret) <= 4:  # no head of 4 characters or more but the whole secret, masked already
         return text
     body = text.rstrip("'\"…")
     tail_at = max(0, len(body) - len(secret) * _LONGEST_FORM)  # where the longest head could start, at the most
-    if found := _secret_head(secret).search(body, tail_at):
-        return body[: found.start()] + "••••" + text[len(body) :]
+    at_end = _secret_read(body, secret, tail_at, first_only=False)  # (way, characters read) → earliest start
+    if starts := [start for (_way, read), start in at_end.items() if 4 <= read < len(secret)]:
+        return body[: min(starts)] + "••••" + text[len(body) :]
     return text
+
+
+def _secret_read(
+    text: str, secret: str, at: int, *, first_only: bool
+) -> tuple[int, int] | None | dict[tuple[int, int], int]:
+    """Read the text from `at` for the secret in one pass, as one automaton per way of writing it (`_secret_forms`):
+    at each position, each way and number of the secret's characters read so far keeps only its earliest start.
+    A position costs at most ways × characters × forms, whatever the text; and the earliest start of an occurrence
+    is never lost (a later start that reaches the same point makes an occurrence wherever the earlier one does).
+
+    `first_only`: where the first occurrence starts and ends, the longest of those starting there (or None).
+    Otherwise, what reached the end of the text: {(way, characters read): earliest start}.
+    """
+    ways, starter = _secret_forms(secret)
+    pending: dict[int, dict[tuple[int, int], int]] = {}  # position → (way, characters read) → earliest start
+    seed, found = starter.search(text, at), None
+    while True:
+        position = min(pending, default=None)
+        if seed is not None and found is None and (position is None or seed.start() <= position):
+            position = seed.start()
+            states = pending.pop(position, {})
+            states.update({(way, 0): position for way in range(len(ways))})  # no other state has read nothing
+            seed = starter.search(text, position + 1)
+        elif position is None:
+            return found if first_only else {}
+        elif position == len(text) and not first_only:
+            return pending[position]
+        else:
+            states = pending.pop(position)
+        ends_of: dict[tuple[int, str], list[int]] = {}  # where each way of writing a character, read here, ends
+        for (way, read), start in states.items():
+            if found is not None and start > found[0]:
+                continue  # an occurrence starts earlier
+            if (ends := ends_of.get((way, secret[read]))) is None:
+                forms = ways[way][read]
+                ends = ends_of[way, secret[read]] = [position + len(f) for f in forms if text.startswith(f, position)]
+            for end in ends:
+                if read + 1 < len(secret):
+                    reached = pending.setdefault(end, {})
+                    reached[(way, read + 1)] = min(start, reached.get((way, read + 1), start))
+                elif first_only and (found is None or (start, -end) < (found[0], -found[1])):
+                    found = (start, end)
 
 
 # A character as JSON (or a Python repr) writes it escaped, besides \uXXXX, which any character may be written as;
@@ -441,36 +499,24 @@ _ESCAPES = {
     "\t": ("\\t",),
 }
 
-
-@functools.lru_cache(maxsize=256)
-def _secret_pattern(secret: str) -> re.Pattern:
-    """A regex matching `secret` with each character written plainly, JSON-escaped or percent-encoded (hex digits in
-    either case; a space also as `+`) or as HTML, so that a secret quoted any of these ways, even mixed, is found;
-    or all that quoted by a Python repr."""
-    return re.compile("|".join(f"(?:{''.join(chars)})" for chars in _secret_chars(secret)))
-
-
-@functools.lru_cache(maxsize=256)
-def _secret_head(secret: str) -> re.Pattern:
-    """A regex of the secret's first characters (all but one of them, down to 4) in any of their forms, ending a
-    text: searched for, it is found where it starts first, the longest."""
-    ways = _secret_chars(secret)
-    heads = ("".join(chars[:length]) for length in range(len(secret) - 1, 3, -1) for chars in ways)
-    return re.compile("(?:" + "|".join(heads) + r")\Z")
-
-
 # More characters than any form of one character of a secret takes (four UTF-8 bytes in a bytes' repr: 16).
 _LONGEST_FORM = 24
 
 
-def _secret_chars(secret: str) -> tuple[list[str], list[str]]:
-    """Each character's regex as the text has it, and as a repr of the text writes it."""
-    return [_char_forms(char, repr_of=False) for char in secret], [_char_forms(char, repr_of=True) for char in secret]
+@functools.lru_cache(maxsize=256)
+def _secret_forms(secret: str) -> tuple[tuple[tuple[tuple[str, ...], ...], ...], re.Pattern]:
+    """The ways the secret is written: each character plainly, JSON-escaped or percent-encoded (hex digits in either
+    case; a space also as `+`) or as HTML, so that a secret quoted any of these ways, even mixed, is found; or all
+    that quoted by a Python repr. For each way, each character's forms; and a regex (of literals only) of the
+    forms an occurrence may start with."""
+    ways = tuple(tuple(_char_forms(char, repr_of=repr_of) for char in secret) for repr_of in (False, True))
+    firsts = sorted({form for way in ways for form in way[0]}, key=lambda form: (-len(form), form))
+    return ways, re.compile("|".join(re.escape(form) for form in firsts))
 
 
-def _char_forms(char: str, *, repr_of: bool) -> str:
-    """A regex of the ways `char` is written in a text, or, `repr_of`, in that text's repr (of the text or of its
-    UTF-8 bytes: the backends quote vendors' bodies as `{body[:200]!r}`), which doubles every backslash."""
+def _char_forms(char: str, *, repr_of: bool) -> tuple[str, ...]:
+    """The ways `char` is written in a text, or, `repr_of`, in that text's repr (of the text or of its UTF-8 bytes:
+    the backends quote vendors' bodies as `{body[:200]!r}`), which doubles every backslash."""
     code = ord(char)
     units = [code] if code <= 0xFFFF else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
     forms = {char, *_ESCAPES.get(char, ())}
@@ -485,7 +531,7 @@ def _char_forms(char: str, *, repr_of: bool) -> str:
         }
         if char == "'":
             forms.add("\\'")  # a repr of a text holding both quotes
-    return "(?:" + "|".join(re.escape(form) for form in sorted(forms, key=lambda form: (-len(form), form))) + ")"
+    return tuple(sorted(forms))
 
 
 def request(
