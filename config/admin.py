@@ -1,8 +1,9 @@
 """The admin's API tokens page (DRF's `rest_framework.authtoken`), which showed every token's key in full to whoever
 may view tokens: a key is a password for the API. Keys are masked here (`3f9a••••`) in the list (which neither filters
 by a key nor opens as a popup: either would give keys away), on the change and delete pages, in messages, on a user's
-delete page and in the admin's history (which keeps an object's name for good); the full key is shown once, in the
-message right after a person creates it. Creating and revoking (deleting) tokens work as before.
+delete page and in the admin's history (which keeps an object's name for good: the entries written before keys were
+masked are masked by config/migrations/0001); the full key is shown once, in the message right after a person
+creates it. Creating and revoking (deleting) tokens work as before.
 
 (`config` is an installed app for this module to be found by the admin's autodiscovery after DRF's.)
 """

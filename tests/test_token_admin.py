@@ -3,10 +3,13 @@ still create and revoke tokens there."""
 
 import pytest
 
-from django.contrib.admin.models import LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from rest_framework.authtoken.models import Token
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from rest_framework.authtoken.models import Token, TokenProxy
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +89,41 @@ def test_whoever_may_view_users_cannot_filter_them_by_their_token(client, token)
         assert right.status_code == wrong.status_code == 400, lookup
     listed = client.get("/admin/auth/user/", {"is_staff__exact": "1"}).context["cl"].result_list
     assert [user.username for user in listed] == ["auditor"]
+
+
+def test_history_written_before_keys_were_masked_shows_them_masked_once_migrated(staff, token):
+    """The admin's history keeps an object's name for good, and a token was named by its key in full: entries
+    written before keys were masked showed them to whoever reads a token's history or the admin's recent actions.
+    Migrating masks them: the name, a mention of it in the change message, and the id of an entry about
+    `authtoken.Token` itself, whose primary key is the key."""
+    root, revoked = get_user_model().objects.get(username="root"), Token.generate_key()
+    proxy, concrete = (
+        ContentType.objects.get_for_model(model, for_concrete_model=False) for model in (TokenProxy, Token)
+    )
+    MigrationExecutor(connection).migrate([("config", None)])  # as before the migration (rolled back after the test)
+    LogEntry.objects.bulk_create(  # as the admin wrote them then: a token named by its key
+        [
+            LogEntry(user=root, content_type=proxy, object_id=str(token.user_id), object_repr=token.key,
+                     action_flag=ADDITION, change_message='[{"added": {}}]'),
+            LogEntry(user=root, content_type=proxy, object_id="999", object_repr=revoked, action_flag=DELETION),
+            LogEntry(user=root, content_type=concrete, object_id=token.key, object_repr=token.key, action_flag=CHANGE,
+                     change_message=f'[{{"changed": {{"name": "token", "object": "{token.key}", "fields": ["user"]}}}}]'),
+            LogEntry(user=root, content_type=proxy, object_id="7", object_repr="3f9a••••", action_flag=CHANGE),
+            LogEntry(user=root, content_type=ContentType.objects.get_for_model(root), object_id=str(root.pk),
+                     object_repr="root", action_flag=CHANGE, change_message='[{"changed": {"fields": ["Email"]}}]'),
+        ]
+    )  # fmt: skip
+
+    MigrationExecutor(connection).migrate([("config", "0001_mask_token_keys_in_admin_history")])
+
+    pages = staff.get(f"{TOKENS}{token.user_id}/history/").content.decode() + staff.get("/admin/").content.decode()
+    assert token.key not in pages and revoked not in pages
+    assert f"{token.key[:4]}••••" in pages and f"{revoked[:4]}••••" in pages
+    entries = {(entry.content_type_id, entry.object_id): entry for entry in LogEntry.objects.all()}
+    masked = f"{token.key[:4]}••••"
+    assert entries[concrete.pk, masked].object_repr == masked  # about Token itself: its id was the key
+    assert entries[concrete.pk, masked].get_change_message() == f"Changed user for token “{masked}”."
+    assert entries[proxy.pk, str(token.user_id)].object_repr == masked  # a user's id: the token's history finds it
+    assert entries[proxy.pk, "999"].object_repr == f"{revoked[:4]}••••"
+    assert entries[proxy.pk, "7"].object_repr == "3f9a••••"  # masked already: as it was
+    assert entries[ContentType.objects.get_for_model(root).pk, str(root.pk)].object_repr == "root"  # no token's
