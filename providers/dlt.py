@@ -10,8 +10,8 @@ Two ways of writing a variable:
   are keyed in order with a number ("var1", "var2"…), because each is a value of its own.
 - `{{name}}` as MOBtexting writes them: named; every occurrence of a name takes the same value.
 
-Matching is anchored at both ends, the fixed parts are compared literally (regex-escaped), and each
-variable is non-greedy and at most 30 characters. A variable may contain any character, line breaks
+Matching is anchored at both ends, the fixed parts are compared literally, and each variable is
+non-greedy and at most 30 characters (as a regex would split the text, without its backtracking: `_split`). A variable may contain any character, line breaks
 included: DLT restricts a variable's length, not its content, and the fixed text around it decides
 where it ends.
 """
@@ -126,18 +126,47 @@ def template_match(body: str, text: str) -> dict[str, str]:
     be longer than 30 characters (that is the first thing DLT scrubbing rejects).
     """
     parsed = template_parse(body)
-    bounded = re.fullmatch(_pattern(parsed, limit=MAX_VARIABLE_LENGTH), text, re.DOTALL)
-    if bounded:
-        return _values(parsed, bounded)
-    unbounded = re.fullmatch(_pattern(parsed), text, re.DOTALL)
+    budget = _Budget(MAX_SPLIT_STEPS if len(set(parsed.keys)) < len(parsed.keys) else None)
+    try:
+        if bounded := _split(parsed, text, budget, limit=MAX_VARIABLE_LENGTH):
+            return bounded[0]
+        unbounded = _split(parsed, text, budget)
+        departure = None if unbounded else _departure(parsed, text, budget)
+    except _OverBudget:
+        raise ValidationError(
+            {"text": "The text is too long to be checked against this template, whose named variables are used "
+                     "more than once: there are too many ways to read it. Send a shorter text, or the template's "
+                     "variables' values."}
+        ) from None  # fmt: skip
     if unbounded:
-        values = _values(parsed, unbounded)
-        key, value = next((k, v) for k, v in values.items() if len(v) > MAX_VARIABLE_LENGTH)
+        key, value = next((k, v) for k, v in unbounded[0].items() if len(v) > MAX_VARIABLE_LENGTH)
         raise ValidationError(
             {"text": f"The variable {key!r} would be {len(value)} characters ({_excerpt(value)}); "
                      f"DLT allows at most {MAX_VARIABLE_LENGTH}."}
         )  # fmt: skip
-    raise ValidationError({"text": _departure(parsed, text)})
+    raise ValidationError({"text": departure})
+
+
+# How many splits of a text may be tried, in all, to check it against a template whose named variables are used more
+# than once: each value bound changes what may follow, so such a template may be read in more ways than a text has
+# characters, and a long text is refused rather than searched for minutes. Any other template is read in at most
+# (variables × characters × 31) steps, and a text that follows a template closely in a few.
+MAX_SPLIT_STEPS = 500_000
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _Budget:
+    def __init__(self, steps: int | None):
+        self.steps = steps  # None: no limit
+
+    def spend(self) -> None:
+        if self.steps is not None:
+            self.steps -= 1
+            if self.steps < 0:
+                raise _OverBudget
 
 
 def _names(keys: list[str]) -> str:
@@ -148,30 +177,88 @@ def _excerpt(value: str, size: int = 40) -> str:
     return repr(value if len(value) <= size else value[:size] + "…")
 
 
-def _pattern(parsed: ParsedBody, upto: int | None = None, limit: int | None = None) -> str:
-    """A regex for the body's first `upto` fixed parts (all by default) with the variables between them."""
+def _split(
+    parsed: ParsedBody,
+    text: str,
+    budget: _Budget,
+    *,
+    upto: int | None = None,
+    limit: int | None = None,
+    whole: bool = True,
+) -> tuple[dict[str, str], int] | None:
+    """How the body's first `upto` fixed parts (all by default), with its variables between them, each at most
+    `limit` characters, make the text (its start only, unless `whole`): the variables' values and where the last
+    fixed part ends; or None. Each variable is tried shortest first, as a non-greedy regex would, and a named
+    variable used again holds the same value.
+
+    A regex (`.*?` between the fixed parts) tried every combination of splits before saying no: a text that follows
+    a template of four variables nearly, a few hundred characters long, held its request for minutes. Here a place
+    that failed is remembered (with the values it depends on), so the text is read a bounded number of times.
+    """
     upto = len(parsed.fixed) if upto is None else upto
-    variable = f".{{0,{limit}}}?" if limit is not None else ".*?"
-    groups: dict[str, str] = {}
-    parts = [re.escape(parsed.fixed[0])]
-    for index, key in enumerate(parsed.keys[: upto - 1]):
-        if key in groups:
-            parts.append(f"(?P={groups[key]})")  # a named variable used twice holds the same value twice
+    fixed, keys = parsed.fixed[:upto], parsed.keys[: upto - 1]
+    if not text.startswith(fixed[0]):
+        return None
+    # What a failure from variable j on depends on: where it starts, and the values of the named variables bound
+    # before it that it or a later one uses again.
+    reused = [sorted(set(keys[:j]) & set(keys[j:])) for j in range(len(keys) + 1)]
+    failed: set[tuple] = set()
+    values: dict[str, str] = {}
+
+    def ends(j: int, at: int):
+        """Where variable j, starting at `at`, may end: the next fixed part follows, in order, shortest first."""
+        key, after = keys[j], fixed[j + 1]
+        if key in values:
+            end = at + len(values[key])
+            candidates = [end] if text.startswith(values[key], at) else []
+        elif whole and j == len(keys) - 1:  # the last variable: the text ends with the last fixed part
+            candidates = [len(text) - len(after)]
         else:
-            groups[key] = f"v{index}"
-            parts.append(f"(?P<v{index}>{variable})")
-        parts.append(re.escape(parsed.fixed[index + 1]))
-    return "".join(parts)
+            candidates = _found_from(text, after, at)
+        stop = len(text) if limit is None else at + limit
+        for end in candidates:
+            if end > stop:
+                return
+            if end >= at and text.startswith(after, end):
+                yield end
+
+    def split_from(j: int, at: int) -> int | None:
+        if j == len(keys):
+            return at if at == len(text) or not whole else None
+        state = (j, at, *(values[key] for key in reused[j]))
+        if state in failed:
+            return None
+        key, bound = keys[j], keys[j] in values
+        # Without a limit, the next variable, used once, may end from a later start wherever it may from an earlier
+        # one: what follows failing after one end of this one fails after every later end (unless this one's value
+        # is used again).
+        monotonic = limit is None and j + 1 < len(keys) and keys.count(keys[j + 1]) == 1 and key not in keys[j + 1 :]
+        for end in ends(j, at):
+            budget.spend()
+            if not bound:
+                values[key] = text[at:end]
+            if (found := split_from(j + 1, end + len(fixed[j + 1]))) is not None:
+                return found
+            if monotonic:
+                break
+        if not bound:
+            values.pop(key, None)
+        failed.add(state)
+        return None
+
+    end = split_from(0, len(fixed[0]))
+    return None if end is None else (values, end)
 
 
-def _values(parsed: ParsedBody, match: re.Match) -> dict[str, str]:
-    first_index = {}
-    for index, key in enumerate(parsed.keys):
-        first_index.setdefault(key, index)
-    return {key: match[f"v{index}"] for key, index in first_index.items()}
+def _found_from(text: str, part: str, at: int):
+    """Where `part` is found in the text from `at` on, in order."""
+    found = text.find(part, at)
+    while found != -1:
+        yield found
+        found = text.find(part, found + 1)
 
 
-def _departure(parsed: ParsedBody, text: str) -> str:
+def _departure(parsed: ParsedBody, text: str, budget: _Budget) -> str:
     """Say in words where the text stops following the template."""
     head = parsed.fixed[0]
     if not text.startswith(head):
@@ -183,8 +270,8 @@ def _departure(parsed: ParsedBody, text: str) -> str:
         )
     matched_end = len(head)
     for upto in range(2, len(parsed.fixed) + 1):
-        match = re.match(_pattern(parsed, upto=upto), text, re.DOTALL)
-        if match is None:
+        prefix = _split(parsed, text, budget, upto=upto, whole=False)
+        if prefix is None:
             key, expected = parsed.keys[upto - 2], parsed.fixed[upto - 1]
             if key in parsed.keys[: upto - 2]:
                 return f"The variable {key!r} is used twice in the template but holds two different values in the text."
@@ -192,5 +279,5 @@ def _departure(parsed: ParsedBody, text: str) -> str:
                 f"After the variable {key!r} (from character {matched_end + 1}) the text should "
                 f"continue with {_excerpt(expected)}, which is not found."
             )
-        matched_end = match.end()
+        matched_end = prefix[1]
     return f"The text goes on after the end of the template: {_excerpt(text[matched_end:])} is extra."
