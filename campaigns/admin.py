@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from campaigns import admin_views
-from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions, time_shown
+from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions
 from campaigns.filters import VISIBLE_STATES
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
@@ -50,6 +50,7 @@ from campaigns.services.editing import (
     campaigns_delete,
 )
 from config.admin_mixins import UniqueRaceAdmin, id_from
+from config.times import time_shown
 from contacts.admin import ContactAdmin
 from providers.backends.base import UpdateKind
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import csv
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django import forms
@@ -49,6 +48,7 @@ from campaigns.services.editing import (
     scheduled_edit_errors,
 )
 from config.admin_mixins import id_from
+from config.times import time_shown
 from contacts.audience import AudienceSpec
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -195,13 +195,6 @@ class CampaignForm(forms.ModelForm):
             excluded_tag_ids=ids("excluded_tags"),
             contact_ids=ids("contacts"),
         )
-
-
-def time_shown(at: datetime | None) -> str:
-    """A time as the campaign pages say it to a person: in the zone send times are typed in (the site's), named,
-    e.g. "2026-11-27 03:30 UTC", as the state line says it (scheduled_reason); "" for none. Not the ISO string, nor
-    the browser's own zone, nor Django's default "Nov. 27, 2026, 3:30 a.m." without a zone."""
-    return f"{timezone.localtime(at):%Y-%m-%d %H:%M %Z}" if at else ""
 
 
 def _estimate_shown(measured) -> dict:

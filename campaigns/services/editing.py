@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Message
 from campaigns.selectors import TEMPLATE_OF_ANOTHER_ACCOUNT, campaign_preflight
+from config.times import time_shown
 from contacts.audience import AudienceSpec
 from contacts.services import segments_keep, tags_keep
 
@@ -105,10 +106,7 @@ def past_send_at_problem(*, send_at: datetime | None, recurrence: str, now: date
     now_minute = ((now or timezone.now()) - timedelta(minutes=1)).replace(second=0, microsecond=0)
     if not send_at or recurrence or send_at >= now_minute:
         return ""
-    return (
-        f"{timezone.localtime(send_at):%Y-%m-%d %H:%M %Z} has passed: choose a later send time, "
-        "or leave it empty to send when you launch."
-    )
+    return f"{time_shown(send_at)} has passed: choose a later send time, or leave it empty to send when you launch."
 
 
 def recurrence_dropped(*, campaign: Campaign, recurrence: str) -> bool:
@@ -135,7 +133,7 @@ def recurring_send_at_problem(*, campaign: Campaign, send_at: datetime | None, r
     if last_run is None or send_at > last_run:
         return ""
     return (
-        f"Its run of {timezone.localtime(last_run):%Y-%m-%d %H:%M %Z} went out already: choose a later send time "
+        f"Its run of {time_shown(last_run)} went out already: choose a later send time "
         "(or duplicate the campaign to send it again now)."
     )
 
@@ -188,7 +186,7 @@ def campaign_relations_copy(*, source: Campaign, target: Campaign) -> None:
 
 def scheduled_reason(*, at: datetime, recurring: bool = False) -> str:
     """What a scheduled campaign says it waits for."""
-    when = f"{timezone.localtime(at):%Y-%m-%d %H:%M %Z}"
+    when = time_shown(at)
     return f"Recurring; next run {when}." if recurring else f"Scheduled for {when}."
 
 
