@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS, DLT_PLACEHOLDER_RE, compile_text, contact_values, render, text_variables
-from campaigns.sms import GSM7_ALL, GSM7_EXTENSION, SmsParts, sms_parts
+from campaigns.sms import GSM7_ALL, GSM7_BASIC, GSM7_EXTENSION, SmsParts, sms_parts
 from contacts.audience import AudienceSpec, audience_rows_sql
 from providers.backends import get_backend
 from providers.dlt import template_match
@@ -144,12 +144,32 @@ def campaign_frame_size(campaign: Campaign) -> int:
     return backend.frame_size(campaign.frame_size or campaign.account.max_recipients_per_request)
 
 
-def _audience_counts(spec: AudienceSpec) -> tuple[int, int, dict[str, int], dict | None]:
-    """(audience, sendable, suppressed by reason, a sample pending contact) in two queries."""
+def _audience_counts(
+    spec: AudienceSpec, text: str = ""
+) -> tuple[int, int, dict[str, int], dict | None, tuple[PartsSpread, dict[str, int]] | None]:
+    """(audience, sendable, suppressed by reason, a sample pending contact, and for a `text` with variables what
+    texts_measure says of it over the sendable members) in two queries.
+
+    The members are counted and their texts measured in the same pass over the audience (_measured_sql): the
+    audience rules and suppressions cost as much as the measuring, and a second pass read them all again."""
     sql, params = audience_rows_sql(spec)
+    literal, occurrences = _text_occurrences(text)
+    measured = None
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT status, reason, count(*) FROM ({sql}) a GROUP BY status, reason", params)
-        rows = cursor.fetchall()
+        if occurrences:
+            measure_sql, measure_params = _measured_sql(
+                occurrences,
+                rows=f"({sql}) a JOIN contacts_contact c ON c.id = a.contact_id",
+                keys=("a.status", "a.reason"),
+                only="a.status = 'pending'",
+            )
+            cursor.execute(measure_sql, [*measure_params, *params])
+            grouped = cursor.fetchall()
+            rows = [(status, reason, n) for status, reason, _ucs2, _septets, _units, n, *_ in grouped]
+            measured = _texts_spread(literal, occurrences, [r[2:] for r in grouped if r[0] == "pending"])
+        else:
+            cursor.execute(f"SELECT status, reason, count(*) FROM ({sql}) a GROUP BY status, reason", params)
+            rows = cursor.fetchall()
         cursor.execute(
             f"""SELECT c.first_name, c.last_name, c.email, c.phone, c.identity, c.country, c.language,
                        c.timezone, c.attributes
@@ -158,7 +178,10 @@ def _audience_counts(spec: AudienceSpec) -> tuple[int, int, dict[str, int], dict
             params,
         )
         sample = cursor.fetchone()
-    suppressed = {reason: n for status, reason, n in rows if status == "suppressed"}
+    suppressed: dict[str, int] = {}
+    for status, reason, n in rows:
+        if status == "suppressed":
+            suppressed[reason] = suppressed.get(reason, 0) + n
     sendable = sum(n for status, _reason, n in rows if status == "pending")
     names = ("first_name", "last_name", "email", "phone", "identity", "country", "language", "timezone", "attributes")
     return (
@@ -166,6 +189,7 @@ def _audience_counts(spec: AudienceSpec) -> tuple[int, int, dict[str, int], dict
         sendable,
         suppressed,
         dict(zip(names, sample, strict=True)) if sample else None,
+        measured,
     )
 
 
@@ -185,6 +209,9 @@ def _bracket(characters) -> str:
 NOT_GSM7_RE = f"[^{_bracket(GSM7_ALL)}]"
 GSM7_EXTENSION_RE = f"[{_bracket(GSM7_EXTENSION)}]"
 BEYOND_BMP_RE = "[\\U00010000-\\U0010FFFF]"  # a character UTF-16 writes in two units (an emoji)
+# A character that is not one septet and one UTF-16 unit: most values (names, codes, cities) have none, and for
+# them this one test is all the measuring there is.
+NOT_PLAIN_RE = f"[^{_bracket(GSM7_BASIC)}]"
 
 
 def _value_sql(name: str) -> tuple[str, list[str]]:
@@ -194,6 +221,59 @@ def _value_sql(name: str) -> tuple[str, list[str]]:
     return "coalesce(c.attributes ->> %s, '')", [name]
 
 
+def _text_occurrences(text: str) -> tuple[str, dict[str, int]]:
+    """The fixed part of `text` (all but its variables), and how many times each variable occurs in it."""
+    pieces = compile_text(text).pieces
+    occurrences: dict[str, int] = {}
+    for name in pieces[1::2]:
+        occurrences[name] = occurrences.get(name, 0) + 1
+    return "".join(pieces[0::2]), occurrences
+
+
+def _measured_sql(
+    occurrences: dict[str, int], *, rows: str, keys: tuple[str, ...] = (), only: str = ""
+) -> tuple[str, list]:
+    """SELECT keys…, ucs2, septets, units, count(*), then for each variable the count without a value, over `rows`
+    (a FROM clause with contacts_contact as `c`), grouped by the keys and by what the variables' values add to a
+    text: whether one of them has a character outside GSM-7 (ucs2), and their length in GSM-7 septets (an extension
+    character counts two) and in UTF-16 units, each value times its occurrences. The fixed text plays no part: its
+    own length and encoding are added in Python (_texts_spread), so the same rows serve any text with these
+    variables. Rows where the `only` condition is false are counted but not measured (their measures are NULL).
+
+    Each level is fenced with OFFSET 0: flattened, PostgreSQL wrote every test out again wherever its result is
+    used, and ran the regular expressions two and three times a value."""
+    values, value_params, plain, plain_params, features, feature_params = [], [], [], [], [], []
+    for n, name in enumerate(occurrences):
+        sql, name_params = _value_sql(name)
+        values.append(f"CASE WHEN {only} THEN {sql} END AS v{n}" if only else f"{sql} AS v{n}")
+        value_params += name_params
+        # One test for the usual value (ASCII letters, digits, GSM-7 punctuation): the others only when it fails.
+        plain.append(f"v{n}, v{n} ~ %s AS odd{n}")
+        plain_params.append(NOT_PLAIN_RE)
+        features.append(
+            f"v{n} = '' AS empty{n}, CASE WHEN odd{n} THEN v{n} ~ %s ELSE false END AS bad{n}, "
+            f"length(v{n}) + CASE WHEN NOT odd{n} OR v{n} !~ %s THEN 0 "
+            f"ELSE length(v{n}) - length(regexp_replace(v{n}, %s, '', 'g')) END AS septets{n}, "
+            f"length(v{n}) + CASE WHEN NOT odd{n} OR octet_length(v{n}) = length(v{n}) THEN 0 "
+            f"ELSE length(v{n}) - length(regexp_replace(v{n}, %s, '', 'g')) END AS units{n}"
+        )
+        feature_params += [NOT_GSM7_RE, GSM7_EXTENSION_RE, GSM7_EXTENSION_RE, BEYOND_BMP_RE]
+    numbered = list(enumerate(occurrences.values()))
+    outer_keys = "".join(f"k{i}, " for i in range(len(keys)))
+    inner_keys = "".join(f"{key} AS k{i}, " for i, key in enumerate(keys))
+    ucs2 = " OR ".join(f"bad{n}" for n, _ in numbered) or "false"
+    septets = " + ".join(f"{times} * septets{n}" for n, times in numbered) or "0"
+    units = " + ".join(f"{times} * units{n}" for n, times in numbered) or "0"
+    empty_counts = "".join(f", count(*) FILTER (WHERE empty{n})" for n, _ in numbered)
+    group = ", ".join(str(i) for i in range(1, len(keys) + 4))
+    sql = f"""SELECT {outer_keys}{ucs2} AS ucs2, {septets} AS septets, {units} AS units, count(*){empty_counts} FROM (
+                SELECT {outer_keys}{", ".join(features) or "1"} FROM (
+                    SELECT {outer_keys}{", ".join(plain) or "1"} FROM (
+                        SELECT {inner_keys}{", ".join(values) or "1"} FROM {rows} OFFSET 0) v OFFSET 0) p OFFSET 0) m
+              GROUP BY {group}"""
+    return sql, [*feature_params, *plain_params, *value_params]
+
+
 def parts_spread_of(*, text: str, contacts_sql: str, params: list) -> PartsSpread:
     """The parts of `text` filled for each contact `contacts_sql` selects (texts_measure)."""
     return texts_measure(text=text, contacts_sql=contacts_sql, params=params)[0]
@@ -201,61 +281,37 @@ def parts_spread_of(*, text: str, contacts_sql: str, params: list) -> PartsSprea
 
 def texts_measure(*, text: str, contacts_sql: str, params: list) -> tuple[PartsSpread, dict[str, int]]:
     """The parts of `text` filled for each contact `contacts_sql` selects (rows of contacts_contact as `c`), and how
-    many of them have no value for each of its variables (only those some lack), in one statement over them.
+    many of them have no value for each of its variables (only those some lack), in one statement over them
+    (_measured_sql).
 
-    Each value's length in GSM-7 septets (an extension character counts two) and in UTF-16 units, and whether it
-    has a character outside GSM-7, are summed with the text's own; the texts are grouped by encoding and length,
-    whose few rows are counted in parts here. Exact for values that are text (every contact field; attributes that
-    are strings, booleans or whole numbers); an attribute that is a number with a fraction or an exponent, a list or
-    an object is measured as PostgreSQL writes it (1.50, not Python's 1.5), which may differ by a character or so."""
-    pieces = compile_text(text).pieces
-    literal = "".join(pieces[0::2])
-    occurrences: dict[str, int] = {}
-    for name in pieces[1::2]:
-        occurrences[name] = occurrences.get(name, 0) + 1
-    values, value_params, measures, measure_params = [], [], [], []
-    for n, name in enumerate(occurrences):
-        sql, name_params = _value_sql(name)
-        values.append(f"{sql} AS v{n}")
-        value_params += name_params
-        # Regular expressions rather than translate(), several times faster; a plain ASCII value (the usual name)
-        # has no character beyond the BMP to look for.
-        measures.append(
-            f"v{n} = '' AS empty{n}, v{n} ~ %s AS bad{n}, "
-            f"length(v{n}) + CASE WHEN v{n} ~ %s THEN length(v{n}) - length(regexp_replace(v{n}, %s, '', 'g')) "
-            f"ELSE 0 END AS septets{n}, "
-            f"length(v{n}) + CASE WHEN octet_length(v{n}) = length(v{n}) THEN 0 "
-            f"ELSE length(v{n}) - length(regexp_replace(v{n}, %s, '', 'g')) END AS units{n}"
-        )
-        measure_params += [NOT_GSM7_RE, GSM7_EXTENSION_RE, GSM7_EXTENSION_RE, BEYOND_BMP_RE]
-    numbered = list(enumerate(occurrences.values()))
-    ucs2 = " OR ".join(["%s", *(f"bad{n}" for n, _ in numbered)])
-    septets = " + ".join(["%s", *(f"{times} * septets{n}" for n, times in numbered)])
-    units = " + ".join(["%s", *(f"{times} * units{n}" for n, times in numbered)])
-    empties = "".join(f", empty{n}" for n, _ in numbered)
-    empty_counts = "".join(f", count(*) FILTER (WHERE empty{n})" for n, _ in numbered)
+    Exact for values that are text (every contact field; attributes that are strings, booleans or whole numbers);
+    an attribute that is a number with a fraction or an exponent, a list or an object is measured as PostgreSQL
+    writes it (1.50, not Python's 1.5), which may differ by a character or so."""
+    literal, occurrences = _text_occurrences(text)
+    sql, measure_params = _measured_sql(occurrences, rows=contacts_sql)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*measure_params, *params])
+        rows = cursor.fetchall()
+    return _texts_spread(literal, occurrences, rows)
+
+
+def _texts_spread(literal: str, occurrences: dict[str, int], rows: list[tuple]) -> tuple[PartsSpread, dict[str, int]]:
+    """The spread of parts and the variables some lack, from _measured_sql's rows (ucs2, septets, units, count,
+    count without each variable) and the fixed text's own length and encoding: the few rows are counted here."""
     literal_ucs2 = not set(literal) <= GSM7_ALL
     literal_septets = len(literal) + sum(literal.count(char) for char in GSM7_EXTENSION)
     literal_units = len(literal.encode("utf-16-le")) // 2
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT ucs2, CASE WHEN ucs2 THEN units ELSE septets END, count(*){empty_counts} FROM (
-                    SELECT ({ucs2}) AS ucs2, {septets} AS septets, {units} AS units{empties} FROM (
-                        SELECT {", ".join(measures) or "1"} FROM (
-                            SELECT {", ".join(values) or "1"} FROM {contacts_sql}) v) m) t
-                GROUP BY 1, 2""",
-            [literal_ucs2, literal_septets, literal_units, *measure_params, *value_params, *params],
-        )
-        rows = cursor.fetchall()
     recipients = total = 0
     least, most, encodings = None, 0, {}
     missing = dict.fromkeys(occurrences, 0)
-    for is_ucs2, length, n, *without in rows:
+    for is_ucs2, septets, units, n, *without in rows:
         for name, count in zip(occurrences, without, strict=True):
             missing[name] += count
-        if is_ucs2:
+        if literal_ucs2 or is_ucs2:
+            length = literal_units + units
             encoding, parts = "UCS-2", 1 if length <= 70 else -(-length // 67)
         else:
+            length = literal_septets + septets
             encoding, parts = "GSM-7", 0 if not length else (1 if length <= 160 else -(-length // 153))
         recipients += n
         total += n * max(parts, 1)
@@ -448,13 +504,14 @@ def campaign_estimate(
 
     # Audience.
     spec = campaign_audience_spec(campaign, audience)
+    texts = None
     if spec.is_empty:
         problems.append(Problem("tags", "Choose an audience: tags, segments or contacts."))
     elif not counts:
         if not _has_sendable(spec):
             problems.append(Problem("tags", "No one to send to: everyone selected is suppressed (or there is no one)."))
     else:
-        estimate.audience, estimate.sendable, estimate.suppressed, sample = _audience_counts(spec)
+        estimate.audience, estimate.sendable, estimate.suppressed, sample, texts = _audience_counts(spec, text)
         if estimate.sendable == 0:
             problems.append(Problem("tags", f"No one to send to: all {estimate.audience} selected are suppressed."))
         estimate.text_sample = render(text, contact_values(sample))[0] if sample else text
@@ -477,21 +534,14 @@ def campaign_estimate(
     if counts:
         # Each recipient's text, not the first one's: names and attributes make them longer or shorter, and one
         # character outside GSM-7 (a name in Devanagari, an emoji) puts a text in UCS-2, 70 characters a part.
-        if estimate.sendable and text_variables(text):
-            estimate.spread, estimate.missing_variables = campaign_texts_measure(text=text, spec=spec)
+        if estimate.sendable and texts:
+            estimate.spread, estimate.missing_variables = texts
         else:
             estimate.spread = PartsSpread.uniform(parts, estimate.sendable)
     estimate.frames = -(-estimate.sendable // estimate.frame_size) if estimate.frame_size else 0
     billed = estimate.spread.total if estimate.spread else estimate.sendable * max(parts.parts, 1)
     estimate.cost = Decimal(billed) * Decimal(str(account.price_per_part))
     return estimate
-
-
-def campaign_texts_measure(*, text: str, spec: AudienceSpec) -> tuple[PartsSpread, dict[str, int]]:
-    """texts_measure `text` over the audience's sendable members: its parts, and who lacks a variable's value."""
-    sql, params = audience_rows_sql(spec)
-    contacts = f"({sql}) a JOIN contacts_contact c ON c.id = a.contact_id WHERE a.status = 'pending'"
-    return texts_measure(text=text, contacts_sql=contacts, params=params)
 
 
 def campaign_preflight(

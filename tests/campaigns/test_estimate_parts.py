@@ -6,11 +6,14 @@ from decimal import Decimal
 
 import pytest
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from campaigns.models import Campaign, Message
 from campaigns.rendering import contact_values, render
 from campaigns.selectors import campaign_estimate
+from campaigns.selectors.estimate import texts_measure
 from campaigns.services.dispatch import SendContext, frames_claim, frames_send
 from campaigns.services.prepare import campaign_prepare
 from campaigns.sms import sms_parts
@@ -94,6 +97,57 @@ def test_the_admins_live_estimate_and_launch_confirmation_say_so(campaign):
     assert body["parts_summary"].startswith("Texts differ by recipient: 1 to 3 parts")
     page = client.get(reverse("admin:campaigns_campaign_action", args=[campaign.pk, "launch"])).content.decode()
     assert "Texts differ by recipient: 1 to 3 parts" in page and "0.70 EUR" in page
+
+
+def test_the_audience_is_read_once_to_count_it_and_measure_its_texts(campaign):
+    """The composer asks for the estimate as staff type: counting the audience and measuring each one's text share
+    one pass over its rules and suppressions (a second one cost as much again: 1.7 s instead of 1.2 on 300,000)."""
+    with CaptureQueriesContext(connection) as queries:
+        estimate = campaign_estimate(campaign=campaign)
+    passes = [q["sql"] for q in queries if "contacts_unsubscriber" in q["sql"]]
+    assert len(passes) == 2  # counted and measured in one; the first recipient's text, the sample, in the other
+    assert (estimate.audience, estimate.sendable, sum(estimate.suppressed.values())) == (10, 9, 1)
+    assert (estimate.spread.recipients, estimate.spread.total, estimate.missing_variables) == (9, 14, {"parcel": 1})
+
+
+# Values of every kind the measuring tells apart: plain ASCII (one test in SQL), ASCII outside GSM-7 (`, a tab),
+# the GSM-7 extension (two septets each), Latin letters in GSM-7 and outside it, beyond the BMP (two UTF-16 units).
+VALUES = [
+    "Ann",
+    "",
+    "O`Neil",
+    "tab\there",
+    "[Jo]",
+    "a^b{c}d|e~f\\g",
+    "€uro\f",
+    "Zoë",
+    "Åsa",
+    "François",
+    "😀😀",
+    "अनन्या",
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi {{first_name}}! {{first_name}} " + "x" * 120,  # GSM-7 unless a value says otherwise, twice each value
+        "Привет {{first_name}}, " + "y" * 40,  # UCS-2 by its own text
+        "{{first_name}}",  # nothing but the value: an empty one leaves an empty text, billed one part
+    ],
+    ids=["GSM-7 text", "UCS-2 text", "the value alone"],
+)
+def test_every_kind_of_value_is_measured_as_the_rendered_text_is(text):
+    for value in VALUES:
+        ContactFactory(first_name=value)
+    parts = [sms_parts(render(text, {"first_name": value})[0]) for value in VALUES]
+    spread, missing = texts_measure(text=text, contacts_sql="contacts_contact c", params=[])
+    encodings = {}
+    for each in parts:
+        encodings[each.encoding] = encodings.get(each.encoding, 0) + 1
+    assert (spread.recipients, spread.total) == (len(VALUES), sum(max(each.parts, 1) for each in parts))
+    assert (spread.least, spread.most) == (min(p.parts for p in parts), max(p.parts for p in parts))
+    assert (spread.encodings, missing) == (encodings, {"first_name": 1})
 
 
 @pytest.mark.parametrize(
