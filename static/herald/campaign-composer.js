@@ -2,7 +2,8 @@
 // - channel → account → sender → DLT template: the sender and template lists follow the choices above them;
 // - a DLT template is filled slot by slot (each variable at most 30 characters) and composes the text;
 // - variables (contact fields and attributes) are inserted by click where the cursor is;
-// - the estimate panel refreshes 400 ms after the last change, from the form as it is, saved or not.
+// - the estimate panel refreshes 400 ms after the last change, from the form as it is, saved or not, with one
+//   request on its way at a time (a change meanwhile is sent when it answers).
 "use strict";
 (function () {
   const PLACEHOLDER = /\{#\s*(\w+)\s*#\}|\{\{\s*(\w+)\s*\}\}/g;
@@ -257,22 +258,30 @@
     // --- Estimate ----------------------------------------------------------------------------------------------------
 
     const part = function (name) { return panel.querySelector('[data-estimate="' + name + '"]'); };
+    // One estimate on its way at a time: on a large audience it takes a second or more, and one sent at each pause
+    // in the typing piled up on the server, each slowing the others. What changes meanwhile is asked for once, when
+    // the answer comes, and an answer to a form changed since is not shown: the panel keeps saying "updating…".
     let timer = null;
-    let sequence = 0;
+    let inFlight = false;
+    let edited = false;  // the form changed since the estimate on its way read it
 
     function schedule() {
       window.clearTimeout(timer);
+      edited = true;
       panel.classList.add("is-loading");
       part("status").textContent = "updating…";
       timer = window.setTimeout(run, config.debounce || 400);
     }
 
     function run() {
+      timer = null;
       if (loading) {  // a list of senders or templates is on its way: estimate what the form will hold
         schedule();
         return;
       }
-      const mine = ++sequence;
+      if (inFlight) return;  // asked again when it answers
+      inFlight = true;
+      edited = false;
       fetch(config.estimate_url, {
         method: "POST", body: new FormData(form), credentials: "same-origin",
         headers: {Accept: "application/json", "X-Requested-With": "XMLHttpRequest"},
@@ -281,12 +290,16 @@
           if (!response.ok) throw new Error(response.statusText);
           return response.json();
         })
-        .then(function (data) { if (mine === sequence) render(data); })
+        .then(function (data) { if (!edited) render(data); })
         .catch(function () {
-          if (mine !== sequence) return;
+          if (edited) return;
           panel.classList.remove("is-loading");
           part("status").textContent = "";
           part("error").hidden = false;
+        })
+        .finally(function () {
+          inFlight = false;
+          if (edited && timer === null) run();  // changed while on its way, and the pause after it is over
         });
     }
 

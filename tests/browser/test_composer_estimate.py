@@ -1,0 +1,67 @@
+"""The composer's live estimate while staff type, in a real browser: on a large audience an estimate takes a second or
+more, so one is on its way at a time, what was typed meanwhile is asked for when it answers, and an answer to a text
+since changed is never shown as the estimate."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import CampaignFactory, ContactFactory, ProviderAccountFactory, SenderFactory, TagFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def until(page, condition, seconds: float = 10) -> None:
+    """Let the page run until `condition()` holds (a route handler records requests only while the page runs)."""
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the page never got there")
+
+
+def test_typing_while_an_estimate_is_slow_sends_one_at_a_time_and_shows_the_latest(web_server, page, steps):
+    account = ProviderAccountFactory(kind="octopush", price_per_part="0.05", currency="EUR")
+    news = TagFactory(name="news")
+    for name in ("Ann", "Bob", "Eve"):
+        ContactFactory(tags=[news], first_name=name)
+    campaign = CampaignFactory(
+        account=account, sender=SenderFactory(account=account, country="FR"), purpose="service", tags=[news],
+        text="Hello {{first_name}}",
+    )  # fmt: skip
+    panel = page.locator("#estimate-panel")
+
+    with steps("open the composer: its estimate answers"):
+        page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+        expect(panel.locator("[data-estimate=status]")).to_have_text("up to date")
+        expect(panel.locator("[data-estimate=text_sample]")).to_have_text("Hello Ann")
+
+    # From here the server's answers are held (a slow estimate) until the test lets each one through.
+    held = []
+    page.route("**/estimate/", lambda route: held.append(route))
+
+    with steps("type with pauses longer than the debounce while the first estimate is on its way"):
+        text = page.locator("#id_text")
+        for word in (", welcome", " back", " to our shop"):
+            text.press("End")
+            text.press_sequentially(word)
+            page.wait_for_timeout(900)  # twice the debounce: each pause would have sent an estimate
+        assert len(held) == 1, f"{len(held)} estimates on their way at once"
+        assert ", welcome" in held[0].request.post_data and " back" not in held[0].request.post_data
+        expect(panel.locator("[data-estimate=status]")).to_have_text("updating…")
+
+    with steps("the first answer, to a text changed since, is not shown; the latest text is asked for"):
+        held[0].fulfill(response=held[0].fetch())
+        until(page, lambda: len(held) > 1)
+        assert len(held) == 2, f"{len(held)} estimates asked for"
+        assert "Hello {{first_name}}, welcome back to our shop" in held[1].request.post_data
+        expect(panel.locator("[data-estimate=status]")).to_have_text("updating…")
+        expect(panel.locator("[data-estimate=text_sample]")).to_have_text("Hello Ann")  # the old one, still
+
+    with steps("the latest answer is shown"):
+        held[1].fulfill(response=held[1].fetch())
+        expect(panel.locator("[data-estimate=status]")).to_have_text("up to date")
+        expect(panel.locator("[data-estimate=text_sample]")).to_have_text("Hello Ann, welcome back to our shop")
+        page.wait_for_timeout(900)
+        assert len(held) == 2  # nothing more was asked for
+
+    assert not page.js_errors, page.js_errors
