@@ -393,9 +393,12 @@
 
     // --- Wiring ------------------------------------------------------------------------------------------------------
 
-    form.addEventListener("input", schedule);
+    // The campaign's name plays no part in the estimate: typing it asks for none.
+    const nameField = byId("id_name");
+    form.addEventListener("input", function (event) { if (event.target !== nameField) schedule(); });
     form.addEventListener("change", function (event) {
       const target = event.target;
+      if (target === nameField) return;
       if (target === fields.account || target === fields.channel) loadSenders().catch(function () {});
       else if (target === fields.sender) loadTemplates().catch(function () {});
       else if (target === fields.template) showTemplate(true);

@@ -1,6 +1,6 @@
 """The composer's live estimate while staff type, in a real browser: on a large audience an estimate takes a second or
-more, so one is on its way at a time, what was typed meanwhile is asked for when it answers, and an answer to a text
-since changed is never shown as the estimate."""
+more, so one is on its way at a time, what was typed meanwhile is asked for when it answers, an answer to a text
+since changed is never shown as the estimate, and typing the campaign's name (no part of it) asks for none."""
 
 import pytest
 from playwright.sync_api import expect
@@ -19,7 +19,9 @@ def until(page, condition, seconds: float = 10) -> None:
     raise AssertionError("the page never got there")
 
 
-def test_typing_while_an_estimate_is_slow_sends_one_at_a_time_and_shows_the_latest(web_server, page, steps):
+@pytest.fixture
+def composer(web_server, page, steps):
+    """A draft campaign on three contacts, its page open and its first estimate shown."""
     account = ProviderAccountFactory(kind="octopush", price_per_part="0.05", currency="EUR")
     news = TagFactory(name="news")
     for name in ("Ann", "Bob", "Eve"):
@@ -28,12 +30,15 @@ def test_typing_while_an_estimate_is_slow_sends_one_at_a_time_and_shows_the_late
         account=account, sender=SenderFactory(account=account, country="FR"), purpose="service", tags=[news],
         text="Hello {{first_name}}",
     )  # fmt: skip
-    panel = page.locator("#estimate-panel")
-
     with steps("open the composer: its estimate answers"):
         page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
-        expect(panel.locator("[data-estimate=status]")).to_have_text("up to date")
-        expect(panel.locator("[data-estimate=text_sample]")).to_have_text("Hello Ann")
+        expect(page.locator("#estimate-panel [data-estimate=status]")).to_have_text("up to date")
+        expect(page.locator("#estimate-panel [data-estimate=text_sample]")).to_have_text("Hello Ann")
+    return campaign
+
+
+def test_typing_while_an_estimate_is_slow_sends_one_at_a_time_and_shows_the_latest(composer, page, steps):
+    panel = page.locator("#estimate-panel")
 
     # From here the server's answers are held (a slow estimate) until the test lets each one through.
     held = []
@@ -63,5 +68,30 @@ def test_typing_while_an_estimate_is_slow_sends_one_at_a_time_and_shows_the_late
         expect(panel.locator("[data-estimate=text_sample]")).to_have_text("Hello Ann, welcome back to our shop")
         page.wait_for_timeout(900)
         assert len(held) == 2  # nothing more was asked for
+
+    assert not page.js_errors, page.js_errors
+
+
+def test_typing_the_campaigns_name_asks_for_no_estimate(composer, page, steps):
+    """The name plays no part in the estimate: typing it asked for one at each pause, the whole audience read again."""
+    asked = []
+    page.route("**/estimate/", lambda route: (asked.append(route.request), route.continue_()))
+
+    with steps("type a new name with pauses, then leave the field"):
+        name = page.locator("#id_name")
+        name.fill("")
+        for word in ("Spring", " sale", " 2027"):
+            name.press_sequentially(word)
+            page.wait_for_timeout(900)
+        name.press("Tab")
+        page.wait_for_timeout(900)
+        assert asked == []
+        expect(page.locator("#estimate-panel [data-estimate=status]")).to_have_text("up to date")
+
+    with steps("the text still asks for one"):
+        page.locator("#id_text").press("End")
+        page.locator("#id_text").press_sequentially("!")
+        until(page, lambda: len(asked) == 1)
+        expect(page.locator("#estimate-panel [data-estimate=text_sample]")).to_have_text("Hello Ann!")
 
     assert not page.js_errors, page.js_errors
