@@ -147,11 +147,12 @@ def campaign_frame_size(campaign: Campaign) -> int:
 def _audience_counts(
     spec: AudienceSpec, text: str = ""
 ) -> tuple[int, int, dict[str, int], dict | None, tuple[PartsSpread, dict[str, int]] | None]:
-    """(audience, sendable, suppressed by reason, a sample pending contact, and for a `text` with variables what
-    texts_measure says of it over the sendable members) in two queries.
+    """(audience, sendable, suppressed by reason, the first pending contact as a sample, and for a `text` with
+    variables what texts_measure says of it over the sendable members) in one pass over the audience.
 
-    The members are counted and their texts measured in the same pass over the audience (_measured_sql): the
-    audience rules and suppressions cost as much as the measuring, and a second pass read them all again."""
+    The members are counted, their texts measured (_measured_sql) and the first of them found in the same
+    statement: the audience rules and suppressions cost as much as the measuring, and each further pass (measuring,
+    the sample) read them all again."""
     sql, params = audience_rows_sql(spec)
     literal, occurrences = _text_occurrences(text)
     measured = None
@@ -162,35 +163,47 @@ def _audience_counts(
                 rows=f"({sql}) a JOIN contacts_contact c ON c.id = a.contact_id",
                 keys=("a.status", "a.reason"),
                 only="a.status = 'pending'",
+                least="a.contact_id",
             )
             cursor.execute(measure_sql, [*measure_params, *params])
             grouped = cursor.fetchall()
-            rows = [(status, reason, n) for status, reason, _ucs2, _septets, _units, n, *_ in grouped]
-            measured = _texts_spread(literal, occurrences, [r[2:] for r in grouped if r[0] == "pending"])
+            rows = [(status, reason, n, first) for status, reason, _ucs2, _septets, _units, n, *_, first in grouped]
+            measured = _texts_spread(literal, occurrences, [r[2:-1] for r in grouped if r[0] == "pending"])
         else:
-            cursor.execute(f"SELECT status, reason, count(*) FROM ({sql}) a GROUP BY status, reason", params)
+            cursor.execute(
+                f"SELECT status, reason, count(*), min(contact_id) FROM ({sql}) a GROUP BY status, reason", params
+            )
             rows = cursor.fetchall()
-        cursor.execute(
-            f"""SELECT c.first_name, c.last_name, c.email, c.phone, c.identity, c.country, c.language,
-                       c.timezone, c.attributes
-                FROM ({sql}) a JOIN contacts_contact c ON c.id = a.contact_id
-                WHERE a.status = 'pending' ORDER BY a.contact_id LIMIT 1""",
-            params,
-        )
-        sample = cursor.fetchone()
+        first = min((first for status, _reason, _n, first in rows if status == "pending"), default=None)
+        sample = None
+        if first is not None:
+            cursor.execute(f"SELECT {', '.join(SAMPLE_FIELDS)} FROM contacts_contact WHERE id = %s", [first])
+            sample = cursor.fetchone()
     suppressed: dict[str, int] = {}
-    for status, reason, n in rows:
+    for status, reason, n, _first in rows:
         if status == "suppressed":
             suppressed[reason] = suppressed.get(reason, 0) + n
-    sendable = sum(n for status, _reason, n in rows if status == "pending")
-    names = ("first_name", "last_name", "email", "phone", "identity", "country", "language", "timezone", "attributes")
+    sendable = sum(n for status, _reason, n, _first in rows if status == "pending")
     return (
         sendable + sum(suppressed.values()),
         sendable,
         suppressed,
-        dict(zip(names, sample, strict=True)) if sample else None,
+        dict(zip(SAMPLE_FIELDS, sample, strict=True)) if sample else None,
         measured,
     )
+
+
+SAMPLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "identity",
+    "country",
+    "language",
+    "timezone",
+    "attributes",
+)
 
 
 def _has_sendable(spec: AudienceSpec) -> bool:
@@ -231,7 +244,7 @@ def _text_occurrences(text: str) -> tuple[str, dict[str, int]]:
 
 
 def _measured_sql(
-    occurrences: dict[str, int], *, rows: str, keys: tuple[str, ...] = (), only: str = ""
+    occurrences: dict[str, int], *, rows: str, keys: tuple[str, ...] = (), only: str = "", least: str = ""
 ) -> tuple[str, list]:
     """SELECT keys…, ucs2, septets, units, count(*), then for each variable the count without a value, over `rows`
     (a FROM clause with contacts_contact as `c`), grouped by the keys and by what the variables' values add to a
@@ -239,6 +252,7 @@ def _measured_sql(
     character counts two) and in UTF-16 units, each value times its occurrences. The fixed text plays no part: its
     own length and encoding are added in Python (_texts_spread), so the same rows serve any text with these
     variables. Rows where the `only` condition is false are counted but not measured (their measures are NULL).
+    With `least`, the last column is its least value in the group.
 
     Each level is fenced with OFFSET 0: flattened, PostgreSQL wrote every test out again wherever its result is
     used, and ran the regular expressions two and three times a value."""
@@ -259,17 +273,21 @@ def _measured_sql(
         )
         feature_params += [NOT_GSM7_RE, GSM7_EXTENSION_RE, GSM7_EXTENSION_RE, BEYOND_BMP_RE]
     numbered = list(enumerate(occurrences.values()))
-    outer_keys = "".join(f"k{i}, " for i in range(len(keys)))
-    inner_keys = "".join(f"{key} AS k{i}, " for i, key in enumerate(keys))
+    carried = (*keys, least) if least else keys  # passed up through every level as k0, k1…
+    passed = "".join(f"k{i}, " for i in range(len(carried)))
+    named = "".join(f"{expression} AS k{i}, " for i, expression in enumerate(carried))
+    grouped = "".join(f"k{i}, " for i in range(len(keys)))
     ucs2 = " OR ".join(f"bad{n}" for n, _ in numbered) or "false"
     septets = " + ".join(f"{times} * septets{n}" for n, times in numbered) or "0"
     units = " + ".join(f"{times} * units{n}" for n, times in numbered) or "0"
     empty_counts = "".join(f", count(*) FILTER (WHERE empty{n})" for n, _ in numbered)
+    least_value = f", min(k{len(keys)})" if least else ""
     group = ", ".join(str(i) for i in range(1, len(keys) + 4))
-    sql = f"""SELECT {outer_keys}{ucs2} AS ucs2, {septets} AS septets, {units} AS units, count(*){empty_counts} FROM (
-                SELECT {outer_keys}{", ".join(features) or "1"} FROM (
-                    SELECT {outer_keys}{", ".join(plain) or "1"} FROM (
-                        SELECT {inner_keys}{", ".join(values) or "1"} FROM {rows} OFFSET 0) v OFFSET 0) p OFFSET 0) m
+    sql = f"""SELECT {grouped}{ucs2} AS ucs2, {septets} AS septets, {units} AS units, count(*){empty_counts}{least_value}
+              FROM (
+                SELECT {passed}{", ".join(features) or "1"} FROM (
+                    SELECT {passed}{", ".join(plain) or "1"} FROM (
+                        SELECT {named}{", ".join(values) or "1"} FROM {rows} OFFSET 0) v OFFSET 0) p OFFSET 0) m
               GROUP BY {group}"""
     return sql, [*feature_params, *plain_params, *value_params]
 
