@@ -144,6 +144,9 @@ def campaign_frame_size(campaign: Campaign) -> int:
     return backend.frame_size(campaign.frame_size or campaign.account.max_recipients_per_request)
 
 
+SAMPLE_FIELDS = (*CONTACT_FIELDS, "attributes")  # what a text's variables are filled from
+
+
 def _audience_counts(
     spec: AudienceSpec, text: str = ""
 ) -> tuple[int, int, dict[str, int], dict | None, tuple[PartsSpread, dict[str, int]] | None]:
@@ -191,19 +194,6 @@ def _audience_counts(
         dict(zip(SAMPLE_FIELDS, sample, strict=True)) if sample else None,
         measured,
     )
-
-
-SAMPLE_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "identity",
-    "country",
-    "language",
-    "timezone",
-    "attributes",
-)
 
 
 def _has_sendable(spec: AudienceSpec) -> bool:
