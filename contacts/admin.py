@@ -384,6 +384,10 @@ class UnsubscriberForm(forms.ModelForm):
     class Meta:
         model = Unsubscriber
         fields = ["address", "scope", "value", "source", "reason"]
+        help_texts = {
+            "value": "Empty for everything; else the channel (SMS, WhatsApp…), the sender's name, the tag's name, or the "
+            "service: a purpose (transactional, service, promotional) or a sender's service code (T, P, S, G)."
+        }
 
     def clean(self):
         cleaned = super().clean()

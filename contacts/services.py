@@ -339,7 +339,7 @@ def unsubscriber_check(
     if scope != Unsubscriber.Scope.ALL and not value:
         raise ValidationError({"value": f"Scope {scope!r} needs a value (which {scope})."})
     value = suppression_value(scope, value)
-    if problem := suppression_channel_problem(scope, value):
+    if problem := suppression_value_problem(scope, value):
         raise ValidationError({"value": problem[0].upper() + problem[1:] + "."})
     return address, value
 
@@ -352,20 +352,35 @@ def _squashed(name: str) -> str:
 CHANNEL_BY_NAME = {_squashed(name): channel.value for channel in Channel for name in (channel.value, channel.label)}
 
 
+# What a service-scoped suppression names (contacts.audience.suppression_match_sql compares it, in any case, with the
+# campaign's purpose and its sender's service code): campaigns.models.Campaign.Purpose and
+# providers.services.SENDER_SERVICES, written out here because contacts imports neither.
+SERVICE_PURPOSES = ("transactional", "service", "promotional")
+SERVICE_CODES = ("T", "P", "S", "G")
+
+
 def suppression_value(scope: str, value: str) -> str:
-    """A suppression's value as stored: trimmed, and a channel as its value (the audience compares channels exactly:
-    contacts.audience.suppression_match_sql); an unknown channel is lower-cased for suppression_channel_problem."""
+    """A suppression's value as stored: trimmed, a channel as its value (the audience compares channels exactly:
+    contacts.audience.suppression_match_sql), a service as a purpose in lower case or a service code in capitals; an
+    unknown channel is lower-cased for suppression_value_problem."""
     value = (value or "").strip()
-    if scope != Unsubscriber.Scope.CHANNEL:
-        return value
-    return CHANNEL_BY_NAME.get(_squashed(value), value.lower())
+    if scope == Unsubscriber.Scope.CHANNEL:
+        return CHANNEL_BY_NAME.get(_squashed(value), value.lower())
+    if scope == Unsubscriber.Scope.SERVICE:
+        return value.upper() if value.upper() in SERVICE_CODES else value.lower()
+    return value
 
 
-def suppression_channel_problem(scope: str, value: str) -> str | None:
-    """Why a channel-scoped suppression's (stored) value is not a channel Herald sends on, or None: a misspelt
-    channel would suppress nothing."""
+def suppression_value_problem(scope: str, value: str) -> str | None:
+    """Why a channel- or service-scoped suppression's (stored) value is not one Herald sends on, or None: a misspelt
+    channel or service would suppress nothing."""
     if scope == Unsubscriber.Scope.CHANNEL and value and value not in Channel.values:
         return f"unknown channel {value!r}; use one of {', '.join(Channel.values)}"
+    if scope == Unsubscriber.Scope.SERVICE and value and value not in SERVICE_PURPOSES + SERVICE_CODES:
+        return (
+            f"unknown service {value!r}; use a purpose ({', '.join(SERVICE_PURPOSES)}) "
+            f"or a sender's service code ({', '.join(SERVICE_CODES)})"
+        )
     return None
 
 

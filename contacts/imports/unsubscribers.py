@@ -14,7 +14,7 @@ from contacts.imports.base import STAGE, Importer, RowError
 from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
-from contacts.services import suppression_channel_problem, suppression_value
+from contacts.services import suppression_value, suppression_value_problem
 
 Scope = Unsubscriber.Scope
 SCOPES = {**{scope.value: scope.value for scope in Scope}, **{scope.label: scope.value for scope in Scope}}
@@ -23,14 +23,15 @@ REASON_MAX = Unsubscriber._meta.get_field("reason").max_length
 
 
 def scope_value_check(scope: str, value: str) -> str | None:
-    """Why this scope and value cannot go together (the table's check constraint, a known channel), or None."""
+    """Why this scope and value cannot go together (the table's check constraint, a known channel or service), or
+    None."""
     if scope == Scope.ALL and value:
         return "scope 'all' takes no value"
     if scope != Scope.ALL and not value:
         return f"scope {scope!r} needs a value (the {Scope(scope).label.removeprefix('one ')})"
     if len(value) > VALUE_MAX:
         return f"value longer than {VALUE_MAX} characters"
-    return suppression_channel_problem(scope, value)
+    return suppression_value_problem(scope, value)
 
 
 class UnsubscriberImporter(Importer):

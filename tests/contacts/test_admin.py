@@ -286,6 +286,28 @@ def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(clie
     assert Unsubscriber.objects.count() == 1
 
 
+def test_an_opt_out_from_a_service_that_herald_does_not_send_is_refused_naming_the_services(client):
+    """Opted out of 'promo' (a service no campaign has) the person would still get every promotional campaign: the
+    service must be a purpose (transactional, service, promotional) or a sender's service code (T, P, S, G), and is
+    taken in any case."""
+    response = client.post(
+        "/admin/contacts/unsubscriber/add/",
+        {"address": "+919811111111", "scope": "service", "value": "promo", "source": "admin"},
+    )
+    assert response.context["adminform"].form.errors["value"] == [
+        "Unknown service 'promo'; use a purpose (transactional, service, promotional) "
+        "or a sender's service code (T, P, S, G)."
+    ]
+    assert not Unsubscriber.objects.exists()
+    for value in ("Promotional", "t"):
+        response = client.post(
+            "/admin/contacts/unsubscriber/add/",
+            {"address": "+919811111111", "scope": "service", "value": value, "source": "admin"},
+        )
+        assert response.status_code == 302
+    assert sorted(Unsubscriber.objects.values_list("value", flat=True)) == ["T", "promotional"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_staff_adding_one_tag_at_once_the_second_gets_the_form_back_saying_why():
     """Both forms pass the uniqueness check (neither sees the other's uncommitted tag); the database's unique

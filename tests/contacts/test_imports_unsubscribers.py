@@ -119,6 +119,7 @@ def test_unsubscriber_import_reads_xls():
         ({"scope": "all", "value": "x"}, "Scope 'all' takes no value."),
         ({"colour": "red"}, "Unknown option 'colour'"),
         ({"scope": "channel", "value": "whatsap"}, "Unknown channel 'whatsap'; use one of sms, viber, whatsapp"),
+        ({"scope": "service", "value": "promo"}, "Unknown service 'promo'; use a purpose"),
     ],
 )
 def test_unsubscriber_import_refuses_bad_options(options, message):
