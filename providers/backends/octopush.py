@@ -94,6 +94,7 @@ MAX_TEXT = 1224  # characters of one SMS text
 # "no PUB=STOP", 122.
 STOP_PREMIUM = re.compile(r"STOP au (?:X{5}|\d{5})")
 STOP_LOW_COST = "no PUB=STOP"
+SENDER_NAME = re.compile(r"[A-Za-z0-9]{3,11}")  # the `sender` field: 3-11 alphanumeric characters (seed 002)
 MAX_PARAMS = 5  # Octopush personalises with {param1} … {param5}
 PARIS = ZoneInfo("Europe/Paris")  # callback dates are French local time
 _VARIABLE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
@@ -190,6 +191,13 @@ class OctopushBackend(Backend):
         sms_type = options.get("sms_type")
         if sms_type not in (None, "") and sms_type not in SMS_TYPES:
             return f"sms_type must be {' or '.join(SMS_TYPES)} (empty: sms_premium), not {sms_type!r}."
+        return ""
+
+    def sender_problem(self, name: str) -> str:
+        """A sender Octopush would refuse (106) for every message sent through it, in words for staff, or ""
+        (checked when the sender is saved; seed 002: 3-11 alphanumeric characters, a-zA-Z0-9)."""
+        if name and not SENDER_NAME.fullmatch(name):
+            return "Octopush takes a sender of 3 to 11 letters (a-z, A-Z) and digits, with no accent, space or punctuation."
         return ""
 
     def text_problems(self, options: dict[str, Any], text: str, *, promotional: bool) -> list[str]:

@@ -100,6 +100,21 @@ def test_a_template_form_refuses_a_malformed_body_and_foreign_senders(client):
     assert "senders" in response.context["adminform"].form.errors
 
 
+@pytest.mark.parametrize("name", ["My Shop", "Shop!", "Hé", "ThisIsTooLong"])
+def test_an_octopush_sender_octopush_would_refuse_is_an_error_on_its_name(client, name):
+    """Octopush refuses (106) every message of a sender that is not 3 to 11 letters and digits: saved, such a sender
+    looked ready and every campaign through it failed, message by message, at the vendor."""
+    account = ProviderAccountFactory(kind="octopush")
+    form = {"account": account.pk, "name": name, "channel": "sms", "status": "approved"}
+    response = client.post("/admin/providers/sender/add/", form)
+    assert response.context["adminform"].form.errors["name"] == [
+        "Octopush takes a sender of 3 to 11 letters (a-z, A-Z) and digits, with no accent, space or punctuation."
+    ]
+    assert not account.senders.exists()
+    assert client.post("/admin/providers/sender/add/", {**form, "name": "MyShop2"}).status_code == 302
+    assert list(account.senders.values_list("name", flat=True)) == ["MyShop2"]
+
+
 def test_deleting_an_account_campaigns_still_use_lists_them_counted_and_deletes_nothing(client):
     """The delete page names what still uses the account, counted, instead of Django's list of every message."""
     from campaigns.models import Message
