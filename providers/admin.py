@@ -11,6 +11,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 
 from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin
 from config.deletion import counted_text, deleted_with, protected_users
@@ -209,8 +210,44 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         )
 
 
+class RegistrationsDeletedAdmin:
+    """Deleting DLT templates or senders deletes the rows that register a template for a sender. Django's delete page
+    listed them in the words of the link table ("Dlttemplate-sender relationship: DltTemplate_senders object (1)"),
+    which read as if the senders went with a template: the page names each registration instead, and says that the
+    sender (or template) on its other side stays."""
+
+    def registrations(self, objs) -> list[str]:
+        raise NotImplementedError
+
+    def get_deleted_objects(self, objs, request):
+        objs = list(objs)
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            return deleted, counts, perms_needed, protected
+        link = DltTemplate.senders.through._meta
+        counts = {what: n for what, n in counts.items() if str(what) != str(link.verbose_name_plural)}
+        deleted = [*_without_items(deleted, f"{capfirst(link.verbose_name)}: "), *self.registrations(objs)]
+        return deleted, counts, perms_needed, protected
+
+
+def _without_items(items: list, prefix: str) -> list:
+    """Django's nested list of what a delete takes, without the entries that start with `prefix`."""
+    kept = []
+    for item in items:
+        if isinstance(item, list):
+            if inner := _without_items(item, prefix):
+                kept.append(inner)
+        elif not str(item).startswith(prefix):
+            kept.append(item)
+    return kept
+
+
+def _registrations(**lookup):
+    return DltTemplate.senders.through.objects.filter(**lookup).select_related("dlttemplate", "sender__account")
+
+
 @admin.register(Sender)
-class SenderAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
+class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin):
     form = SenderForm
     list_display = ["name", "account", "channel", "service", "country", "dlt_entity_id", "status"]
     list_filter = ["status", "channel", "service", "account"]
@@ -219,9 +256,15 @@ class SenderAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     autocomplete_fields = ["account"]
     readonly_fields = ["created_at", "updated_at"]
 
+    def registrations(self, objs) -> list[str]:
+        return [
+            f"{link.sender} is registered for the DLT template {link.dlttemplate}: the template stays, without it."
+            for link in _registrations(sender__in=objs)
+        ]
+
 
 @admin.register(DltTemplate)
-class DltTemplateAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
+class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin):
     form = DltTemplateForm
     list_display = ["name", "dlt_template_id", "type", "status", "account", "variable_list", "sender_names"]
     list_filter = ["type", "status", "is_english", "account"]
@@ -237,6 +280,12 @@ class DltTemplateAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("senders")
+
+    def registrations(self, objs) -> list[str]:
+        return [
+            f"{link.dlttemplate} is registered for the sender {link.sender}: the sender stays."
+            for link in _registrations(dlttemplate__in=objs)
+        ]
 
     @admin.display(description="variables")
     def variable_list(self, template: DltTemplate) -> str:

@@ -115,6 +115,24 @@ def test_an_octopush_sender_octopush_would_refuse_is_an_error_on_its_name(client
     assert list(account.senders.values_list("name", flat=True)) == ["MyShop2"]
 
 
+def test_deleting_a_template_or_a_sender_says_which_registrations_go_and_that_the_other_side_stays(client):
+    """The delete page listed the link rows in Django's words ("Dlttemplate-sender relationship: DltTemplate_senders
+    object (1)"), which read as if a sender went with the template."""
+    account = ProviderAccountFactory(name="Mumbai")
+    sender = SenderFactory(account=account, name="HERALD")
+    template = DltTemplateFactory(account=account, name="OTP", senders=[sender])
+    for url, says in [
+        (f"/admin/providers/dlttemplate/{template.pk}/delete/", "registered for the sender HERALD"),
+        (f"/admin/providers/sender/{sender.pk}/delete/", "registered for the DLT template OTP"),
+    ]:
+        html = client.get(url).content.decode()
+        assert "relationship" not in html
+        assert "object (" not in html
+        assert says in html
+    assert client.post(f"/admin/providers/dlttemplate/{template.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert list(account.senders.values_list("name", flat=True)) == ["HERALD"]
+
+
 def test_deleting_an_account_campaigns_still_use_lists_them_counted_and_deletes_nothing(client):
     """The delete page names what still uses the account, counted, instead of Django's list of every message."""
     from campaigns.models import Message
