@@ -279,7 +279,7 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("senders")
+        return super().get_queryset(request).prefetch_related("senders__account")
 
     def registrations(self, objs) -> list[str]:
         return [
@@ -293,4 +293,8 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
 
     @admin.display(description="senders")
     def sender_names(self, template: DltTemplate) -> str:
-        return ", ".join(sorted(sender.name for sender in template.senders.all()))
+        """Each sender by name, with its account when that is not the template's (a template without an account may
+        be registered for HERALD on two accounts)."""
+        return ", ".join(
+            sorted(services.sender_named(sender, template.account_id) for sender in template.senders.all())
+        )

@@ -223,10 +223,19 @@ def sender_update(*, sender: Sender, **fields) -> Sender:
 # --- DLT templates ---------------------------------------------------------------------------------
 
 
+def sender_named(sender: Sender, account_id: int | None) -> str:
+    """A sender's name, with its account's when that is not `account_id`: HERALD may be on several accounts."""
+    return sender.name if sender.account_id == account_id else f"{sender.name} ({sender.account.name})"
+
+
 def dlt_template_check(*, template: DltTemplate, senders: Iterable[Sender] | None = None) -> None:
     """Check a template's body (well-formed variables) and that its senders are on its account."""
     dlt.template_check_body(template.body)
-    strangers = sorted(s.name for s in senders or [] if template.account_id and s.account_id != template.account_id)
+    strangers = sorted(
+        sender_named(s, template.account_id)
+        for s in senders or []
+        if template.account_id and s.account_id != template.account_id
+    )
     if strangers:
         raise ValidationError({"senders": f"Not on this template's account: {', '.join(strangers)}."})
 

@@ -1,5 +1,7 @@
 """Providers admin: secrets are write-only (blank keeps), shown masked, never in clear; the webhook URL is shown."""
 
+import re
+
 import pytest
 
 from providers.models import ProviderAccount
@@ -131,6 +133,28 @@ def test_deleting_a_template_or_a_sender_says_which_registrations_go_and_that_th
         assert says in html
     assert client.post(f"/admin/providers/dlttemplate/{template.pk}/delete/", {"post": "yes"}).status_code == 302
     assert list(account.senders.values_list("name", flat=True)) == ["HERALD"]
+
+
+def test_senders_of_one_name_on_several_accounts_are_told_apart_by_their_account(client):
+    """A template without an account (as a DLT import leaves it) may be registered for HERALD on two accounts: the
+    list read "HERALD, HERALD", and the form refused "Not on this template's account: HERALD." without saying which
+    HERALD was wrong."""
+    mumbai, delhi = ProviderAccountFactory(name="Mumbai"), ProviderAccountFactory(name="Delhi")
+    ours, theirs = SenderFactory(account=mumbai, name="HERALD"), SenderFactory(account=delhi, name="HERALD")
+    DltTemplateFactory(account=None, name="OTP", senders=[ours, theirs])
+    DltTemplateFactory(account=mumbai, name="Offer", senders=[ours])
+    html = client.get("/admin/providers/dlttemplate/").content.decode()
+    assert sorted(re.findall(r"<td class=\"field-sender_names\">([^<]*)</td>", html)) == [
+        "HERALD",
+        "HERALD (Delhi), HERALD (Mumbai)",
+    ]
+    template = DltTemplateFactory(account=mumbai)
+    form = {
+        "name": template.name, "dlt_template_id": template.dlt_template_id, "type": "T", "status": "approved",
+        "account": mumbai.pk, "senders": [ours.pk, theirs.pk], "body": template.body,
+    }  # fmt: skip
+    response = client.post(f"/admin/providers/dlttemplate/{template.pk}/change/", form)
+    assert response.context["adminform"].form.errors["senders"] == ["Not on this template's account: HERALD (Delhi)."]
 
 
 def test_deleting_an_account_campaigns_still_use_lists_them_counted_and_deletes_nothing(client):
