@@ -90,8 +90,9 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             connection.insert(1, "masked_credentials")
         fieldsets = [
             (None, {"fields": ["kind", "name", "is_active"]}),
-            ("Connection", {"fields": connection,
-                            "description": "Secrets are write-only: leave a field blank to keep what is stored."}),
+            ("Connection", {"fields": connection, "description": (
+                "Secrets are write-only: leave a field blank to keep what is stored." if obj is not None
+                else "Secrets are write-only: once saved, they are shown masked.")}),
             ("Sending", {"fields": ["channels", "max_recipients_per_request", "rate_limit",
                                    ("price_per_part", "currency")]}),
         ]  # fmt: skip

@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from providers import services
+from providers.backends import get_backend
 from providers.crypto import mask
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
@@ -61,11 +62,17 @@ class ProviderAccountForm(ServiceCheckedForm):
         super().__init__(*args, **kwargs)
         stored = self.instance.credentials or {}
         for name in ("login", "api_key"):
-            if name in self.fields and stored.get(name):
+            if name in self.fields and self.instance.pk is None:  # nothing stored to keep: what each vendor takes
+                self.fields[name].help_text = credential_help(name)
+            elif name in self.fields and stored.get(name):
                 self.fields[name].help_text = f"Current: {mask(stored[name])}. Leave blank to keep it."
 
     def check(self, instance: ProviderAccount) -> None:
         services.provider_account_check(account=instance)
+        if instance.pk is None:  # a new account needs what its vendor signs in with (a saved one keeps what it has)
+            typed = {name: self.cleaned_data.get(name) or "" for name in ("login", "api_key")}
+            if missing := services.credentials_missing(kind=instance.kind, credentials=typed):
+                raise ValidationError(missing)
 
     def _credential(self, name: str) -> str:
         """A typed secret, refused here as the API refuses it (credentials_merge), rather than when it is saved."""
@@ -85,6 +92,22 @@ class ProviderAccountForm(ServiceCheckedForm):
     def credential_changes(self) -> dict[str, str]:
         """The secrets typed in; blank ones are absent, so the stored values stay."""
         return {name: self.cleaned_data[name] for name in ("login", "api_key") if self.cleaned_data.get(name)}
+
+
+def credential_help(name: str) -> str:
+    """What each vendor takes in the credential `name`, for the add page: "Octopush: API login (the e-mail address of
+    the Octopush account); … Not used by MOBtexting, Devino OMNI."."""
+    said, unused = [], []
+    for kind, label in ProviderAccount.Kind.choices:
+        field = next((f for f in get_backend(kind).credential_fields if f.name == name), None)
+        if field is None:
+            unused.append(label)
+        else:
+            said.append(
+                f"{label}: {field.label}"
+                + (f" ({services.sentence_inside(field.help_text).rstrip('.')})" if field.help_text else "")
+            )
+    return "; ".join(said) + "." + (f" Not used by {', '.join(unused)}." if unused else "")
 
 
 class SenderForm(ServiceCheckedForm):

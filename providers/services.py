@@ -79,6 +79,23 @@ def credentials_merge(*, current: Mapping[str, str], changes: Mapping[str, str |
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def credentials_missing(*, kind: str, credentials: Mapping[str, str]) -> dict[str, str]:
+    """The credentials the vendor of `kind` needs that `credentials` lacks, each with what to give, in words for
+    staff: {"login": "Octopush needs its API login: the e-mail address of the Octopush account."}."""
+    backend = get_backend(kind)
+    return {
+        field.name: f"{backend.label or kind} needs its {field.label}"
+        + (f": {sentence_inside(field.help_text)}" if field.help_text else ".")
+        for field in backend.credential_fields
+        if not str((credentials or {}).get(field.name) or "").strip()
+    }
+
+
+def sentence_inside(text: str) -> str:
+    """A sentence to go after a colon: its first letter in lower case, unless it starts a capitalised word (HTTP)."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 # --- Provider accounts -----------------------------------------------------------------------------
 
 

@@ -43,6 +43,25 @@ def test_adding_an_account_stores_the_typed_secrets(client):
     assert ProviderAccount.objects.get().credentials == {"login": LOGIN, "api_key": SECRET}
 
 
+def test_adding_an_account_without_the_credentials_its_vendor_needs_names_them_on_their_fields(client):
+    """Saved without them, the account looked ready and failed its first test or send ("The account has no 'login'
+    credential"); the add page also said "Leave blank to keep the current login" when nothing was stored."""
+    html = client.get("/admin/providers/provideraccount/add/").content.decode()
+    assert "keep the current" not in html
+    assert "Octopush: API login (the e-mail address of the Octopush account)" in html
+    response = client.post("/admin/providers/provideraccount/add/", account_form(api_key=SECRET))
+    assert response.context["adminform"].form.errors == {
+        "login": ["Octopush needs its API login: the e-mail address of the Octopush account."]
+    }
+    response = client.post("/admin/providers/provideraccount/add/", account_form(kind="mobtexting", currency="INR"))
+    assert response.context["adminform"].form.errors == {
+        "api_key": ["MOBtexting needs its API access token: developers → API Keys / Access Tokens."]
+    }
+    assert not ProviderAccount.objects.exists()
+    response = client.post("/admin/providers/provideraccount/add/", account_form(kind="devino", api_key=SECRET))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+
+
 def test_the_change_page_shows_secrets_masked_and_the_webhook_url(client):
     account = ProviderAccountFactory(kind="octopush", credentials={"login": LOGIN, "api_key": SECRET, "extra": "x"})
     html = client.get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
