@@ -415,6 +415,11 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     readonly_fields = ["created_at"]
     show_full_result_count = False
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if warning := selectors.suppression_names_nothing(obj.scope, obj.value):
+            self.message_user(request, warning, messages.WARNING)
+
     def response_add(self, request, obj, post_url_continue=None):
         """An opt-out recorded from a contact's page ("Record an opt-out for …", which passes ?contact=<id>) leads
         back to that contact, where it is now listed; otherwise the admin's usual next page."""

@@ -4,7 +4,7 @@ The Q builders here compile to plain SQL (EXISTS / IN sub-selects, no Python loo
 so that the campaign engine can put them in the WHERE of its `INSERT … SELECT` unchanged.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.db import connection
 from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
@@ -207,3 +207,26 @@ def contact_unsubscriptions(contact: Contact) -> list[Unsubscriber]:
     """The suppressions that name the contact's phone or e-mail, newest first, with their source."""
     addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
     return list(Unsubscriber.objects.filter(address__in=addresses).order_by("-id"))
+
+
+# Whether a sender of a name exists (in any case, as the audience matches it): providers registers it (ProvidersConfig
+# .ready()), so that contacts never imports providers.
+_sender_named: list[Callable[[str], bool]] = []
+
+
+def register_sender_named(exists: Callable[[str], bool]) -> None:
+    _sender_named[:] = [exists]
+
+
+def suppression_names_nothing(scope: str, value: str) -> str | None:
+    """Why a suppression scoped to a sender or a tag suppresses nobody today (no sender or tag of that name, in any
+    case: contacts.audience.suppression_match_sql), in words for staff, or None."""
+    if scope == Unsubscriber.Scope.TAG:
+        missing = not Tag.objects.filter(name__iexact=value).exists()
+    elif scope == Unsubscriber.Scope.SENDER:
+        missing = bool(_sender_named) and not _sender_named[0](value)
+    else:
+        return None
+    if not missing:
+        return None
+    return f"No {scope} is named {value!r}: this opt-out suppresses nothing until one is. Check the spelling."

@@ -8,6 +8,9 @@ class ProvidersConfig(AppConfig):
     def ready(self):
         from contacts.imports import register_importer
         from contacts.models import ContactImport
+        from contacts.selectors import register_sender_named
         from providers.dlt_import import DltTemplateImporter
+        from providers.models import Sender
 
         register_importer(ContactImport.Kind.DLT_TEMPLATES, DltTemplateImporter)
+        register_sender_named(lambda name: Sender.objects.filter(name__iexact=name).exists())

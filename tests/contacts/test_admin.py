@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from contacts.models import Contact, Segment, Tag, Unsubscriber
 from tests.concurrency import second_waits_on_first
-from tests.factories import ContactFactory, SegmentFactory, TagFactory, UserFactory, admin_client_for
+from tests.factories import ContactFactory, SegmentFactory, SenderFactory, TagFactory, UserFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -306,6 +306,31 @@ def test_an_opt_out_from_a_service_that_herald_does_not_send_is_refused_naming_t
         )
         assert response.status_code == 302
     assert sorted(Unsubscriber.objects.values_list("value", flat=True)) == ["T", "promotional"]
+
+
+def test_an_opt_out_from_a_sender_or_tag_nobody_has_is_recorded_with_a_warning_that_it_suppresses_nothing(client):
+    """A misspelt sender ('HERLAD') or tag was recorded as if it worked, and the person still got every message of
+    HERALD: the admin now says so, while a name written in other capitals is matched as the audience matches it."""
+    SenderFactory(name="HERALD")
+    TagFactory(name="vip")
+
+    def added(scope, value):
+        response = client.post(
+            "/admin/contacts/unsubscriber/add/",
+            {"address": "+919811111111", "scope": scope, "value": value, "source": "admin"},
+            follow=True,
+        )
+        return [str(message) for message in response.context["messages"] if message.level_tag == "warning"]
+
+    assert added("sender", "HERLAD") == [
+        "No sender is named 'HERLAD': this opt-out suppresses nothing until one is. Check the spelling."
+    ]
+    assert added("tag", "vipp") == [
+        "No tag is named 'vipp': this opt-out suppresses nothing until one is. Check the spelling."
+    ]
+    assert added("sender", "herald") == []
+    assert added("tag", "VIP") == []
+    assert Unsubscriber.objects.count() == 4
 
 
 @pytest.mark.django_db(transaction=True)
