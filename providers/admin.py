@@ -259,7 +259,7 @@ class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin
 
     def registrations(self, objs) -> list[str]:
         return [
-            f"{link.sender} is registered for the DLT template {link.dlttemplate}: the template stays, without it."
+            f"Registration of the DLT template {link.dlttemplate} for {link.sender} (the template stays)"
             for link in _registrations(sender__in=objs)
         ]
 
@@ -284,7 +284,7 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
 
     def registrations(self, objs) -> list[str]:
         return [
-            f"{link.dlttemplate} is registered for the sender {link.sender}: the sender stays."
+            f"Registration of {link.dlttemplate} for the sender {link.sender} (the sender stays)"
             for link in _registrations(dlttemplate__in=objs)
         ]
 

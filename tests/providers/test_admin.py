@@ -143,8 +143,11 @@ def test_deleting_a_template_or_a_sender_says_which_registrations_go_and_that_th
     sender = SenderFactory(account=account, name="HERALD")
     template = DltTemplateFactory(account=account, name="OTP", senders=[sender])
     for url, says in [
-        (f"/admin/providers/dlttemplate/{template.pk}/delete/", "registered for the sender HERALD"),
-        (f"/admin/providers/sender/{sender.pk}/delete/", "registered for the DLT template OTP"),
+        (
+            f"/admin/providers/dlttemplate/{template.pk}/delete/",
+            "for the sender HERALD (Mumbai, sms) (the sender stays)",
+        ),
+        (f"/admin/providers/sender/{sender.pk}/delete/", "Registration of the DLT template OTP"),
     ]:
         html = client.get(url).content.decode()
         assert "relationship" not in html
