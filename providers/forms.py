@@ -117,6 +117,10 @@ class SenderForm(ServiceCheckedForm):
             "account", "name", "channel", "dlt_entity_id", "dlt_entity_name", "country", "service", "status",
             "remote_id",
         ]  # fmt: skip
+        help_texts = {
+            "status": "Campaigns send only through an approved sender: set it approved once the vendor has approved "
+            "the sender ID (a MOBtexting account's page brings their statuses with “Sync senders and templates”).",
+        }
 
     def check(self, instance: Sender) -> None:
         services.sender_check(sender=instance)

@@ -179,6 +179,14 @@ def test_senders_of_one_name_on_several_accounts_are_told_apart_by_their_account
     assert response.context["adminform"].form.errors["senders"] == ["Not on this template's account: HERALD (Delhi)."]
 
 
+def test_the_sender_page_says_that_campaigns_send_only_through_an_approved_sender_and_who_approves_it(client):
+    """A new sender is pending: the composer then refused it ("Sender HERALD is pending, not approved") and nothing
+    on the sender's page said that staff set the status once the vendor approves, or that MOBtexting's come by sync."""
+    html = client.get("/admin/providers/sender/add/").content.decode()
+    assert "Campaigns send only through an approved sender" in html
+    assert "Sync senders and templates" in html
+
+
 def test_deleting_an_account_campaigns_still_use_lists_them_counted_and_deletes_nothing(client):
     """The delete page names what still uses the account, counted, instead of Django's list of every message."""
     from campaigns.models import Message
