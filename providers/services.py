@@ -112,8 +112,10 @@ def provider_account_check(*, account: ProviderAccount) -> None:
     stored = ProviderAccount.objects.filter(pk=account.pk).values_list("options", flat=True).first() or {}
     stored = stored if isinstance(stored, dict) else {}
     # What was saved before a rule existed is not refused again (the account can still be switched off, renamed…);
-    # sending with it says what is wrong.
-    if (problem := backend.options_problem(account.options)) and problem != backend.options_problem(stored):
+    # sending with it says what is wrong. A new account has nothing saved: a problem is refused even when no options
+    # at all have it too (an option the vendor needs, such as Hyber's client_id).
+    problem = backend.options_problem(account.options)
+    if problem and (account.pk is None or problem != backend.options_problem(stored)):
         raise ValidationError({"options": problem})
     window = account.options.get("promo_window")  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
     if window and window != stored.get("promo_window"):  # a saved one is not refused again

@@ -119,6 +119,10 @@ class HyberBackend(Backend):
     )
     recovery = "lookup"
 
+    def options_problem(self, options: dict[str, Any]) -> str:
+        """client_id is part of every URL: without it, nothing is sent (checked when the account is saved)."""
+        return "" if str(options.get("client_id") or "").strip() else NO_CLIENT_ID
+
     def send(self, account: Account, frame: OutboundFrame) -> SendResult:
         """POST the frame's one recipient; a refusal about the number rejects it, any other refusal raises."""
         if len(frame.recipients) != 1:
@@ -350,10 +354,13 @@ def _phone_number(address: str) -> int | None:
     return int(digits) if digits.isascii() and digits.isdigit() else None
 
 
+NO_CLIENT_ID = "The Hyber account needs the 'client_id' option (the number at the end of its API URL)."
+
+
 def _client_id(account: Account) -> str:
     client_id = str(account.options.get("client_id") or "").strip()
     if not client_id:
-        raise ConfigError("The Hyber account needs the 'client_id' option (the number at the end of its API URL).")
+        raise ConfigError(NO_CLIENT_ID)
     return quote(client_id, safe="")
 
 

@@ -62,6 +62,18 @@ def test_adding_an_account_without_the_credentials_its_vendor_needs_names_them_o
     assert response.status_code == 302, response.context["adminform"].form.errors
 
 
+def test_adding_a_hyber_account_without_its_client_id_is_an_error_on_the_options(client):
+    """Saved without it, the account failed its first test and every send ("needs the 'client_id' option")."""
+    form = account_form(kind="hyber", login=LOGIN, api_key=SECRET, currency="UAH")
+    response = client.post("/admin/providers/provideraccount/add/", form)
+    assert response.context["adminform"].form.errors == {
+        "options": ["The Hyber account needs the 'client_id' option (the number at the end of its API URL)."]
+    }
+    assert not ProviderAccount.objects.exists()
+    response = client.post("/admin/providers/provideraccount/add/", {**form, "options": '{"client_id": "1234"}'})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+
+
 def test_the_change_page_shows_secrets_masked_and_the_webhook_url(client):
     account = ProviderAccountFactory(kind="octopush", credentials={"login": LOGIN, "api_key": SECRET, "extra": "x"})
     html = client.get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
