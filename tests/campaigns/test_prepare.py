@@ -14,7 +14,7 @@ from campaigns.services.counters import counters_recount
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.prepare import campaign_prepare, frames_build, messages_materialise
 from contacts.models import Operator, Unsubscriber
-from providers.models import ProviderAccount
+from providers.models import ProviderAccount, Sender
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -212,6 +212,21 @@ def test_octopush_marketing_needs_the_stop_mention(audience):
     assert "STOP" in _problems(campaign)["text"]
     campaign.text += " STOP au 30101"
     assert "text" not in _problems(campaign)
+
+
+def test_preflight_names_an_octopush_sender_octopush_would_refuse(audience):
+    """A sender saved before Octopush's rule (3 to 11 letters and digits) was checked when senders are saved: every
+    message through it would be refused (106), so the pre-flight says so before anything is sent."""
+    account = ProviderAccountFactory(kind="octopush")
+    campaign = CampaignFactory(account=account, sender__account=account, sender__name="My Shop", sender__country="FR",
+                               tags=[audience["news"]], text="Your parcel is on its way")  # fmt: skip
+    assert _problems(campaign)["sender"] == (
+        "Sender My Shop: Octopush takes a sender of 3 to 11 letters (a-z, A-Z) and digits, with no accent, space or "
+        "punctuation."
+    )
+    Sender.objects.filter(pk=campaign.sender_id).update(name="MyShop")
+    campaign.sender.refresh_from_db()
+    assert "sender" not in _problems(campaign)
 
 
 def test_launch_refuses_with_the_failing_fields(audience):
