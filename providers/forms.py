@@ -119,7 +119,7 @@ class SenderForm(ServiceCheckedForm):
         ]  # fmt: skip
         help_texts = {
             "status": "Campaigns send only through an approved sender: set it approved once the vendor has approved "
-            "the sender ID (a MOBtexting account's page brings their statuses with “Sync senders and templates”).",
+            "the sender ID (a MOBtexting account's page syncs its senders' statuses from MOBtexting).",
         }
 
     def check(self, instance: Sender) -> None:

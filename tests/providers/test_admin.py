@@ -196,7 +196,7 @@ def test_the_sender_page_says_that_campaigns_send_only_through_an_approved_sende
     on the sender's page said that staff set the status once the vendor approves, or that MOBtexting's come by sync."""
     html = client.get("/admin/providers/sender/add/").content.decode()
     assert "Campaigns send only through an approved sender" in html
-    assert "Sync senders and templates" in html
+    assert "syncs its senders" in html and "statuses from MOBtexting" in html
 
 
 def test_deleting_an_account_campaigns_still_use_lists_them_counted_and_deletes_nothing(client):
