@@ -371,6 +371,7 @@ class TestUnsubscribers:
             ({"address": "+919812345678", "scope": "sender"}, "value"),
             ({"address": "+919812345678", "value": "x"}, "value"),
             ({"address": "+919812345678", "scope": "channel", "value": "telegram"}, "value"),
+            ({"address": "+919812345678", "scope": "service", "value": "promo"}, "value"),
         ],
     )
     def test_bad_input_is_400_naming_the_field(self, api, payload, field):
