@@ -210,10 +210,8 @@ def sender_check(*, sender: Sender) -> None:
         raise ValidationError(
             {"channel": f"The account {sender.account.name!r} does not have {sender.channel} enabled."}
         )
-    # A name the vendor refuses would fail every message sent through the sender. Backends without such a rule
-    # have no sender_problem (it belongs in providers.backends.base.Backend, returning "").
-    sender_problem = getattr(get_backend(sender.account.kind), "sender_problem", None) if sender.account_id else None
-    if sender_problem is not None and (problem := sender_problem(sender.name)):
+    # A name the vendor refuses would fail every message sent through the sender.
+    if sender.account_id and (problem := get_backend(sender.account.kind).sender_problem(sender.name)):
         raise ValidationError({"name": problem})
 
 

@@ -750,6 +750,11 @@ class Backend:
         """What is wrong with the account's vendor options, in words for staff, or "" (checked when it is saved)."""
         return ""
 
+    def sender_problem(self, name: str) -> str:
+        """What the vendor would refuse in a sender's name for every message sent through it, in words for staff, or
+        "" (checked when the sender is saved, and by the pre-flight for senders saved before the rule)."""
+        return ""
+
     def text_problems(self, options: dict[str, Any], text: str, *, promotional: bool) -> list[str]:
         """What the vendor would refuse in `text` sent with these account options, in words for staff (checked by
         the pre-flight and by transactional sends, before anything is sent)."""
