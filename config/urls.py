@@ -5,11 +5,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularSwaggerView
 
-from config.views import SchemaView, admin_login, healthz
+from config.views import SchemaView, admin_autocomplete, admin_login, healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/login/", admin_login),  # admin.site.login, with sign-in throttling
+    path("admin/autocomplete/", admin_autocomplete),  # admin.site's, with a term PostgreSQL can take
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SchemaView.as_view(), name="schema"),
