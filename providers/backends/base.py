@@ -24,9 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_exceptions
 
 logger = logging.getLogger("herald.providers")
 
@@ -534,6 +536,25 @@ def _char_forms(char: str, *, repr_of: bool) -> tuple[str, ...]:
     return tuple(sorted(forms))
 
 
+def unreachable_words(exc: requests.ConnectionError) -> str:
+    """Why a connection failed, in words staff can act on, instead of urllib3's "HTTPSConnectionPool(host=…):
+    Max retries exceeded with url: … (Caused by NameResolutionError(…))" (cut short where it is stored)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    url = urlsplit(exc.request.url) if exc.request is not None and exc.request.url else None
+    where = f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}" if url and url.hostname else "the vendor"
+    if isinstance(reason, urllib3_exceptions.NameResolutionError):
+        return f"the host name {url.hostname if url else ''} does not resolve (DNS): check the account's base URL."
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"the secure connection (TLS) to {where} failed: {reason or exc}"
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return f"the proxy refused or failed the connection to {where}: {reason or exc}"
+    if isinstance(reason, urllib3_exceptions.NewConnectionError):
+        if isinstance(reason.__context__, ConnectionRefusedError) or "Connection refused" in str(reason):
+            return f"{where} refused the connection (nothing listens there): check the account's base URL."
+        return f"no connection to {where}: {str(reason).split(': ', 1)[-1]}"
+    return str(exc)
+
+
 def request(
     account: Account,
     method: str,
@@ -566,7 +587,9 @@ def request(
     except requests.Timeout as exc:
         raise ConnectionFailed(f"Timed out calling {account.kind}: {scrub(str(exc), account.secrets)}") from None
     except requests.ConnectionError as exc:
-        raise ConnectionFailed(f"Could not reach {account.kind}: {scrub(str(exc), account.secrets)}") from None
+        raise ConnectionFailed(
+            f"Could not reach {account.kind}: {scrub(unreachable_words(exc), account.secrets)}"
+        ) from None
     if response.status_code < 300:
         return response
     code, text = "", ""

@@ -1,6 +1,7 @@
 """A provider account's page: its health panel (connection test, last delivery report, webhook URL to copy) and the
 buttons that test the connection, set the account up at the vendor and sync MOBtexting's registries."""
 
+import socket
 from datetime import timedelta
 
 import pytest
@@ -112,3 +113,31 @@ def test_the_list_actions_that_reach_the_vendor_need_the_change_permission_too(a
 
     account.refresh_from_db()
     assert (account.last_check_at, account.options) == (None, {})
+
+
+def _port_nothing_listens_on() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "words"),
+    [
+        ("http://herald-no-such-host.invalid/api", "the host name herald-no-such-host.invalid does not resolve (DNS)"),
+        ("http://127.0.0.1:{port}/api", "127.0.0.1:{port} refused the connection (nothing listens there)"),
+    ],
+)
+def test_an_unreachable_vendor_is_said_in_words_staff_can_act_on(client, base_url, words):
+    # The page said "Could not reach devino: HTTPSConnectionPool(host=…): Max retries exceeded with url: … (Caused by
+    # NameResolutionError(…" cut short where it is stored.
+    port = _port_nothing_listens_on()
+    account = ProviderAccountFactory(kind="devino", base_url=base_url.format(port=port))
+    client.post(tool_url(account, "test"))
+    account.refresh_from_db()
+    assert account.last_check_ok is False
+    assert (
+        f"Could not reach devino: {words.format(port=port)}: check the account's base URL."
+        in account.last_check_message
+    )
+    assert "Max retries" not in account.last_check_message
