@@ -57,7 +57,8 @@ class ContactImportUploadForm(forms.Form):
     mode = forms.ChoiceField(
         choices=ContactImport.Mode.choices,
         initial=ContactImport.Mode.CREATE_UPDATE,
-        help_text="Create only leaves existing contacts as they are; either way every row gets the tags.",
+        help_text="Contacts and DLT templates already there are updated from the file, or with create only left as they "
+        "are (a contacts import's tags go to every row either way); opt-outs are only ever added.",
     )
     default_region = forms.CharField(
         max_length=2, required=False, help_text="Country of numbers written without +country code, e.g. IN."

@@ -43,6 +43,8 @@ def test_admin_upload_page_renders_with_each_kinds_options(staff):
     assert 'data-import-kind="dlt_templates"' in page and "MOBtexting" in page
     assert "herald/import-admin.js" in page
     assert 'id="import-columns"' in page and "{#" not in page  # the column table, and no template comment shown
+    # The mode's help said only what it does to contacts, whichever kind was chosen.
+    assert "opt-outs are only ever added" in page and "DLT templates already there are updated" in page
 
 
 def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture_on_commit_callbacks, monkeypatch):
