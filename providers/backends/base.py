@@ -541,7 +541,9 @@ def unreachable_words(exc: requests.ConnectionError) -> str:
     Max retries exceeded with url: … (Caused by NameResolutionError(…))" (cut short where it is stored)."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     url = urlsplit(exc.request.url) if exc.request is not None and exc.request.url else None
-    where = f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}" if url and url.hostname else "the vendor"
+    where = (
+        f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}" if url and url.hostname else "the vendor"
+    )
     if isinstance(reason, urllib3_exceptions.NameResolutionError):
         return f"the host name {url.hostname if url else ''} does not resolve (DNS): check the account's base URL."
     if isinstance(exc, requests.exceptions.SSLError):
