@@ -57,14 +57,25 @@ def try_acquire(account_id: int, rate: float, tokens: int = 1) -> float:
     return float(_script()(keys=[f"herald:ratelimit:{account_id}"], args=[rate, burst, tokens]))
 
 
-def acquire(account_id: int, rate: float, tokens: int = 1, max_wait: float = 60.0) -> None:
-    """Block until the account's bucket grants `tokens` requests (or max_wait passes)."""
+class NoToken(Exception):
+    """The account's bucket granted no token within the wait allowed: the request is not made (made without one,
+    it would go beyond the vendor's limit and earn a 429). A frame waits again, its attempt not counted
+    (dispatch.frame_record_failure); a poll round stops, to be asked again next round."""
+
+
+def acquire(account_id: int, rate: float, tokens: int = 1, max_wait: float | None = None) -> None:
+    """Block until the account's bucket grants `tokens` requests; `NoToken` if it has not after `max_wait` seconds
+    (RATE_LIMIT_MAX_WAIT by default)."""
+    max_wait = settings.RATE_LIMIT_MAX_WAIT if max_wait is None else max_wait
     deadline = time.monotonic() + max_wait
     while True:
         wait = try_acquire(account_id, rate, tokens)
-        if wait <= 0 or time.monotonic() >= deadline:
+        if wait <= 0:
             return
-        time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise NoToken(f"no token from the account's rate limit ({rate:g} requests a second) within {max_wait:g} s")
+        time.sleep(min(wait, left))
 
 
 def paced(account, stop: tuple[int, float] | None = None):

@@ -215,6 +215,9 @@ DISPATCH_LOCK_TTL = env.float("DISPATCH_LOCK_TTL", default=60.0)  # a dead dispa
 FRAME_MAX_ATTEMPTS = env.int("FRAME_MAX_ATTEMPTS", default=8)
 FRAME_RETRY_BASE = env.float("FRAME_RETRY_BASE", default=2.0)  # backoff: base * 2^(attempt-1), ±50% jitter
 FRAME_RETRY_MAX = env.float("FRAME_RETRY_MAX", default=300.0)
+# A request waits this long at most for its token from the account's rate limit; then it is not made (a frame waits
+# again, its attempt not counted), never sent beyond the limit.
+RATE_LIMIT_MAX_WAIT = env.float("RATE_LIMIT_MAX_WAIT", default=60.0)
 CAMPAIGN_MAX_CONSECUTIVE_FAILURES = env.int("CAMPAIGN_MAX_CONSECUTIVE_FAILURES", default=10)
 # Deleting campaigns with more messages than this (together) hides them at once and deletes their messages and
 # frames in a Celery task, in batches of CAMPAIGN_DELETE_BATCH rows; fewer go within the request.

@@ -32,6 +32,9 @@ ENGINE_TEST_SETTINGS = {
     "POLL_AFTER": 1.0,
     "POLL_INTERVAL": 2.0,
     "PROVIDER_HTTP_TIMEOUT": 2.0,
+    # A request that gets no token from the account's rate limit within this is not made (its frame waits again):
+    # test_rate_limit.py gets there with a low limit and a few concurrent frames rather than 60 s.
+    "RATE_LIMIT_MAX_WAIT": 2.0,
     # Test audiences are small: prepare them in two shares side by side all the same (prepare.py), so that
     # every campaign the worker sends takes the path a large audience takes.
     "PREPARE_SPLIT_MIN_CONTACTS": 2,

@@ -539,6 +539,9 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     if isinstance(error.__cause__, ratelimit.CampaignStopped):
         _frame_release(frame)
         return ""
+    if isinstance(error.__cause__, ratelimit.NoToken):  # not sent: a request beyond the limit would earn a 429
+        _frame_release(frame, after=random.uniform(0.5, 1.5))
+        return ""
     vendor = context.backend.label or context.account.kind
     message = f"{vendor}: {error.message}"[:1000]
     lost_answer = answer_lost(error)
@@ -585,11 +588,14 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     return message
 
 
-def _frame_release(frame: ClaimedFrame) -> None:
-    """A frame whose request was not made because its campaign stopped meanwhile (`ratelimit.CampaignStopped`):
-    it waits again as it was, the attempt not counted, to be sent on resume or closed by the cancel."""
+def _frame_release(frame: ClaimedFrame, after: float = 0.0) -> None:
+    """A frame whose request was not made: its campaign stopped meanwhile (`ratelimit.CampaignStopped`), or the
+    account's rate limit gave no token in time (`ratelimit.NoToken`). It waits again as it was, the attempt not
+    counted, to be sent on resume (or `after` seconds, with the others that wait for the limit) or closed by the
+    cancel."""
     Frame.objects.filter(pk=frame.id).update(
-        state=Frame.State.PENDING, attempts=F("attempts") - 1, next_attempt_at=timezone.now(),
+        state=Frame.State.PENDING, attempts=F("attempts") - 1,
+        next_attempt_at=timezone.now() + timedelta(seconds=after),
         **({"uncertain": True} if frame.reclaimed else {}),  # still to reconcile, not to send afresh
     )  # fmt: skip
     if frame.campaign_id is not None:

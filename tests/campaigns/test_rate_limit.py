@@ -1,0 +1,39 @@
+"""The account's rate limit with a real worker and the sandbox: a request that gets no token in time is not made."""
+
+import pytest
+
+from campaigns.models import Frame
+from campaigns.services import campaign_launch
+from tests.campaigns.conftest import contacts_tagged, wait_until
+from tests.campaigns.test_engine import _accepted, _counts, _state, beat_tick
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def _busiest_second(times: list[float]) -> int:
+    """The most requests answered within any one second."""
+    times = sorted(times)
+    return max((sum(1 for t in times[i:] if t - start <= 1.0) for i, start in enumerate(times)), default=0)
+
+
+def test_frames_that_get_no_token_in_time_wait_again_rather_than_go_beyond_the_limit(engine):
+    """Hyber's one-recipient frames go out several at once per dispatcher, each waiting for the account's token.
+    With a limit of 2 a second, 16 waiting frames take 8 s; those still waiting after RATE_LIMIT_MAX_WAIT (2 s in
+    tests) were sent without a token, all at once, beyond the vendor's limit (a real Hyber answers 429)."""
+    engine.sandbox.configure(dlr_mix={"delivered": 1.0}, dlr_delay=0.1)
+    account = engine.account("hyber", rate_limit=2)
+    campaign = engine.campaign(account, contacts_tagged(30))
+    engine.sandbox.state.requests.clear()  # the account's set-up
+    campaign_launch(campaign_id=campaign.pk)
+    wait_until(lambda: beat_tick() or _state(campaign) == "completed", timeout=120, what="the campaign to complete")
+
+    with engine.sandbox.state.lock:
+        sends = [r.at for r in engine.sandbox.state.requests if r.vendor == "hyber" and r.method == "POST"]
+    # The bucket holds 2 tokens and refills 2 a second: at most 4 requests in any second (one more for the
+    # sandbox's clock, which times answers, not the requests).
+    assert _busiest_second(sends) <= 5, f"{_busiest_second(sends)} requests within one second"
+    assert len(sends) == 30, "one request per recipient, none refused for going beyond the limit"
+    accepted = _accepted(engine.sandbox, "hyber")
+    assert len(accepted) == 30 and set(accepted.values()) == {1}, "every recipient sent exactly once"
+    assert _counts(campaign) == {"delivered": 30}
+    assert not Frame.objects.filter(campaign=campaign, attempts__gt=1).exists(), "a wait for a token is no attempt"
