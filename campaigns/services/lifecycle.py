@@ -12,7 +12,7 @@ import contextlib
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from campaigns import ratelimit
@@ -31,6 +31,44 @@ State = Campaign.State
 
 def _locked(campaign_id: int) -> Campaign:
     return Campaign.objects.select_for_update().get(pk=campaign_id)
+
+
+# A person's pause or cancel waits this long for the campaign's row (seconds), then, if a prepare holds it, says so
+# rather than wait for the whole prepare (_locked_unless_preparing).
+PREPARING_WAIT = 2.0
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's error when lock_timeout passes
+
+
+def _locked_unless_preparing(campaign_id: int, action: str) -> Campaign:
+    """The campaign, locked, for a person's pause or cancel. A prepare holds the campaign's row while it writes the
+    messages (about 9 s a million recipients, longer on a busy database): waiting for it, the admin's page or the
+    API call hung, and a web request could time out, leaving the operator unsure whether the pause or cancel took.
+    After PREPARING_WAIT, a campaign still preparing is refused with a clear answer instead (nothing recorded, so
+    nothing is lost: it is not paused or cancelled, and the operator knows); any other holder (the engine's brief
+    locks) is waited for as before."""
+    try:
+        with transaction.atomic():  # a savepoint: a lock timeout rolls back to here, and its setting with it
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
+                    [f"{int(PREPARING_WAIT * 1000)}ms"],
+                )
+                (previous, _) = cursor.fetchone()
+            campaign = _locked(campaign_id)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+            return campaign
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+    if Campaign.objects.filter(pk=campaign_id, state=State.PREPARING).exists():
+        raise ValidationError(
+            {
+                "state": f"The campaign is still preparing (writing a message per recipient), so it cannot be {action} "
+                "yet: nothing has been sent. Try again in a few seconds."
+            }
+        )
+    return _locked(campaign_id)
 
 
 def _save_state(campaign: Campaign, state: str, reason: str = "", **fields) -> None:
@@ -88,9 +126,10 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
 
 
 @transaction.atomic
-def campaign_pause(*, campaign_id: int, reason: str = "Paused by a user.") -> Campaign:
-    """Stop sending between frames; frames in flight finish."""
-    campaign = _locked(campaign_id)
+def campaign_pause(*, campaign_id: int, reason: str = "Paused by a user.", by_user: bool = True) -> Campaign:
+    """Stop sending between frames; frames in flight finish. A person's pause of a campaign still preparing may be
+    refused (_locked_unless_preparing); the engine's (`by_user=False`) waits for the prepare."""
+    campaign = _locked_unless_preparing(campaign_id, "paused") if by_user else _locked(campaign_id)
     if campaign.state not in (State.SENDING, State.PREPARING):
         raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be paused."})
     _save_state(campaign, State.PAUSED, reason)
@@ -101,7 +140,7 @@ def campaign_pause(*, campaign_id: int, reason: str = "Paused by a user.") -> Ca
 def campaign_pause_on_trouble(*, campaign_id: int, reason: str) -> None:
     """Pause on the engine's behalf, saying why; a campaign someone already paused or cancelled stays as it is."""
     with contextlib.suppress(ValidationError):
-        campaign_pause(campaign_id=campaign_id, reason=reason[:500])
+        campaign_pause(campaign_id=campaign_id, reason=reason[:500], by_user=False)
 
 
 @transaction.atomic
@@ -193,8 +232,9 @@ def _frames_pace_from_now(*, campaign_id: int) -> None:
 @retry_on_deadlock  # against a report's applier: messages_close_unsent
 @transaction.atomic
 def campaign_cancel(*, campaign_id: int) -> Campaign:
-    """Stop for good: unsent messages fail with reason "cancelled"; frames in flight finish."""
-    campaign = _locked(campaign_id)
+    """Stop for good: unsent messages fail with reason "cancelled"; frames in flight finish. Refused, saying so, while
+    a prepare still writes the messages for longer than PREPARING_WAIT (_locked_unless_preparing)."""
+    campaign = _locked_unless_preparing(campaign_id, "cancelled")
     if campaign.state not in UNFINISHED_STATES:
         raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be cancelled."})
     messages_close_unsent(campaign_id=campaign.id, status="failed", reason="cancelled before sending")

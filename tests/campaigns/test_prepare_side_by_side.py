@@ -8,9 +8,11 @@ import time
 
 import pytest
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, connections
 
 from campaigns.models import Campaign, Frame, Message
+from campaigns.services import lifecycle
 from campaigns.services.counters import counters_recount
 from campaigns.services.lifecycle import campaign_cancel, campaign_pause, campaign_resume
 from campaigns.services.prepare import audience_shares, campaign_prepare
@@ -131,10 +133,13 @@ def _wait_for(condition, what: str) -> None:
     raise AssertionError(f"never saw {what}")
 
 
-def test_a_pause_clicked_while_preparing_waits_and_the_shares_are_not_stuck_behind_it(settings, campaign_for):
+def test_a_pause_clicked_while_preparing_waits_and_the_shares_are_not_stuck_behind_it(
+    settings, campaign_for, monkeypatch
+):
     """The prepare holds the campaign while its shares insert frames, whose foreign key locks the same row
     (KEY SHARE); a pause waiting for that row must not hold them up, or the prepare would wait for its shares
     for ever, in Python, where PostgreSQL sees no deadlock to break."""
+    monkeypatch.setattr(lifecycle, "PREPARING_WAIT", 30.0)  # this pause waits (one that does not is tested below)
     settings.PREPARE_SPLIT_MIN_CONTACTS = 1
     settings.PREPARE_CONNECTIONS = 2
     campaign = campaign_for()
@@ -171,6 +176,46 @@ def test_a_pause_clicked_while_preparing_waits_and_the_shares_are_not_stuck_behi
     assert campaign.state == Campaign.State.PAUSED, "then paused"
     assert Message.objects.filter(campaign=campaign).count() == MEMBERS
     _frames_hold_their_messages(campaign)
+
+
+def test_a_pause_or_cancel_clicked_while_a_long_prepare_runs_answers_at_once_and_changes_nothing(
+    settings, campaign_for
+):
+    """A prepare holds the campaign's row while it writes the messages (about 9 s a million recipients): the
+    admin's or the API's pause and cancel waited for all of it, and a web request could time out. Now they answer
+    within PREPARING_WAIT that the campaign is still preparing, and change nothing; once it is sending, the cancel
+    takes, and nothing is sent."""
+    settings.PREPARE_SPLIT_MIN_CONTACTS = 1
+    settings.PREPARE_CONNECTIONS = 2
+    campaign = campaign_for()
+    gate = connections.create_connection("default")  # keeps the prepare going, the campaign held, until it commits
+    gate.set_autocommit(False)
+    prepared, paused, cancelled, threads = {}, {}, {}, []
+    try:
+        with gate.cursor() as gate_cursor:
+            gate_cursor.execute("LOCK TABLE campaigns_frame IN SHARE MODE")
+            threads.append(_in_thread(lambda: campaign_prepare(campaign_id=campaign.pk), prepared))
+            _wait_for(lambda: _waiting_for_locks() == 1, "the prepare running with the campaign held")
+            for action, outcome in ((campaign_pause, paused), (campaign_cancel, cancelled)):
+                asked = _in_thread(lambda action=action: action(campaign_id=campaign.pk), outcome)
+                asked.join(timeout=10)
+                assert not asked.is_alive(), f"{action.__name__} still waits for the prepare after 10 s"
+            gate.commit()
+            threads[0].join(timeout=30)
+    finally:
+        gate.rollback()
+        gate.close()
+
+    for outcome in (paused, cancelled):
+        error = outcome.get("error")
+        assert isinstance(error, ValidationError), outcome
+        assert "still preparing" in error.message_dict["state"][0] and "Try again in a few seconds" in str(error)
+    assert prepared["result"].state == Campaign.State.SENDING, "the prepare went on, and finished"
+    campaign_cancel(campaign_id=campaign.pk)  # tried again: it takes
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.CANCELLED
+    assert not Message.objects.filter(campaign=campaign, status="pending").exists(), "nothing left to send"
+    assert not Frame.objects.filter(campaign=campaign).exclude(state="cancelled").exists()
 
 
 @pytest.fixture
