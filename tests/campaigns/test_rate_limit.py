@@ -1,9 +1,12 @@
 """The account's rate limit with a real worker and the sandbox: a request that gets no token in time is not made."""
 
+import time
+
 import pytest
 
 from campaigns.models import Frame
-from campaigns.services import campaign_launch
+from campaigns.services import campaign_launch, status_events_apply_all, status_poll
+from providers.models import ProviderAccount
 from tests.campaigns.conftest import contacts_tagged, wait_until
 from tests.campaigns.test_engine import _accepted, _counts, _state, beat_tick
 
@@ -37,3 +40,26 @@ def test_frames_that_get_no_token_in_time_wait_again_rather_than_go_beyond_the_l
     assert len(accepted) == 30 and set(accepted.values()) == {1}, "every recipient sent exactly once"
     assert _counts(campaign) == {"delivered": 30}
     assert not Frame.objects.filter(campaign=campaign, attempts__gt=1).exists(), "a wait for a token is no attempt"
+
+
+def test_a_poll_that_gets_no_token_in_time_is_not_made_and_the_round_stops(engine):
+    """Polling takes the account's tokens as sending does: a page asked for with no token after RATE_LIMIT_MAX_WAIT
+    went out all the same, beyond the limit. Now it is not asked, the round stops there (as at a 429), and the
+    next rounds bring the reports."""
+    account, campaign = engine.sent_awaiting_poll("Hello friend, your code is 4711. - Herald")  # 4 frames
+    ProviderAccount.objects.filter(pk=account.pk).update(rate_limit=0.01)  # one token now, the next in 100 s
+    asked = engine.sandbox.state.stats()["requests"].get("mobtexting", 0)
+
+    started = time.monotonic()
+    status_poll(account_id=account.pk)
+
+    assert engine.sandbox.state.stats()["requests"]["mobtexting"] - asked == 1, "only the request that had a token"
+    assert time.monotonic() - started < 10, "one wait of RATE_LIMIT_MAX_WAIT (2 s in tests), not one per frame"
+    ProviderAccount.objects.filter(pk=account.pk).update(rate_limit=500)
+
+    def beat():
+        status_poll(account_id=account.pk)
+        status_events_apply_all()
+
+    wait_until(lambda: _state(campaign) == "completed", timeout=60, what="completion by polling", every=1.0, tick=beat)
+    assert _counts(campaign) == {"delivered": 40}
