@@ -79,7 +79,8 @@ def acquire(account_id: int, rate: float, tokens: int = 1, max_wait: float | Non
 
 
 def paced(account, stop: tuple[int, float] | None = None):
-    """The backend's view of a ProviderAccount whose every request waits for the account's rate limit. `stop`: the
+    """The backend's view of a ProviderAccount whose every request waits for the account's rate limit (and is not made
+    if no token comes within RATE_LIMIT_MAX_WAIT: `NoToken`, as the cause of the backend's NotSent). `stop`: the
     campaign and the time (epoch seconds, the database's clock) its frame was claimed; the request is not made if
     the campaign stopped since (`CampaignStopped`), while it waited."""
     take = partial(acquire, account.pk, account.rate_limit)
