@@ -15,6 +15,8 @@ import redis
 
 from django.conf import settings
 
+from providers.backends.base import PaceRefused
+
 logger = logging.getLogger("herald.ratelimit")
 
 _TAKE = """
@@ -57,7 +59,7 @@ def try_acquire(account_id: int, rate: float, tokens: int = 1) -> float:
     return float(_script()(keys=[f"herald:ratelimit:{account_id}"], args=[rate, burst, tokens]))
 
 
-class NoToken(Exception):
+class NoToken(PaceRefused):
     """The account's bucket granted no token within the wait allowed: the request is not made (made without one,
     it would go beyond the vendor's limit and earn a 429). A frame waits again, its attempt not counted
     (dispatch.frame_record_failure); a poll round stops, to be asked again next round."""
@@ -87,7 +89,7 @@ def paced(account, stop: tuple[int, float] | None = None):
     return replace(account.as_backend_account(), pace=take if stop is None else partial(_pace, take, *stop))
 
 
-class CampaignStopped(Exception):
+class CampaignStopped(PaceRefused):
     """A campaign's request not made: the campaign was paused, cancelled or failed while it waited for its token."""
 
 

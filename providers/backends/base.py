@@ -308,6 +308,11 @@ class ConfigError(BackendError):
         self.field = field
 
 
+class PaceRefused(Exception):
+    """Raised by an account's `pace` when the request must not be made (no token in time, the campaign stopped
+    meanwhile); request() raises it on as NotSent, its words kept."""
+
+
 class ConnectionFailed(BackendError):
     """Timeout, refused connection or a 5xx: the request may or may not have arrived; retry with the same key."""
 
@@ -576,6 +581,8 @@ def request(
     if account.pace is not None:
         try:
             account.pace()
+        except PaceRefused as exc:  # no token in time, or the campaign stopped meanwhile: said in its own words
+            raise NotSent(f"Not sent to {account.kind}: {exc}") from exc
         except Exception as exc:  # e.g. Redis unreachable: a failure of this request, which was never sent
             raise NotSent(f"Not sent to {account.kind}: the rate limit could not be checked ({exc})") from exc
     try:

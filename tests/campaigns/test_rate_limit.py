@@ -5,7 +5,9 @@ import time
 import pytest
 
 from campaigns.models import Frame
+from campaigns.ratelimit import CampaignStopped, NoToken
 from campaigns.services import campaign_launch, status_events_apply_all, status_poll
+from providers.backends.base import Account, NotSent, request
 from providers.models import ProviderAccount
 from tests.campaigns.conftest import contacts_tagged, wait_until
 from tests.campaigns.test_engine import _accepted, _counts, _state, beat_tick
@@ -63,3 +65,21 @@ def test_a_poll_that_gets_no_token_in_time_is_not_made_and_the_round_stops(engin
 
     wait_until(lambda: _state(campaign) == "completed", timeout=60, what="completion by polling", every=1.0, tick=beat)
     assert _counts(campaign) == {"delivered": 40}
+
+
+@pytest.mark.parametrize(
+    ("refusal", "words"),
+    [
+        (NoToken("no token from the account's rate limit (2 requests a second) within 60 s"), "no token from"),
+        (CampaignStopped("campaign 7 stopped while this request waited for the rate limit"), "campaign 7 stopped"),
+    ],
+)
+def test_a_request_its_pace_refuses_is_not_made_and_says_why(refusal, words):
+    # The frame's error read "the rate limit could not be checked (no token …)", as if Redis were down.
+    def refuse():
+        raise refusal
+
+    account = Account(kind="hyber", base_url="http://127.0.0.1:9", credentials={}, pace=refuse)
+    with pytest.raises(NotSent) as raised:
+        request(account, "POST", "http://127.0.0.1:9/send")
+    assert str(raised.value).startswith(f"Not sent to hyber: {words}")
