@@ -39,7 +39,7 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     actions = ["test_connection", "set_up_at_vendor"]
     change_form_template = "admin/providers/provideraccount/change_form.html"
     readonly_fields = [
-        "uuid", "masked_credentials", "webhook_url_display", "last_check_at", "last_check_ok", "last_check_message",
+        "uuid", "masked_credentials", "last_check_at", "last_check_ok", "last_check_message",
         "last_dlr_at", "created_at", "updated_at",
     ]  # fmt: skip
 
@@ -98,8 +98,9 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         ]  # fmt: skip
         if obj is not None:
             fieldsets += [
-                # The health panel above the form shows the last check and the last delivery report.
-                ("Delivery reports", {"fields": ["webhook_url_display", "uuid"]}),
+                # The health panel above the form shows the webhook URL (once, with its Copy button), the last check
+                # and the last delivery report.
+                ("Delivery reports", {"fields": ["uuid"]}),
                 ("History", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
             ]
         return fieldsets
@@ -196,19 +197,6 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         if not masked:
             return "none"
         return format_html_join(", ", "{}: <code>{}</code>", masked.items())
-
-    @admin.display(description="webhook URL")
-    def webhook_url_display(self, account: ProviderAccount) -> str:
-        url = getattr(account, "webhook_url_shown", None)
-        if url is None:  # not loaded by get_object: show no secret
-            url = services.provider_account_webhook_url(account=account, user=None)
-        return format_html(
-            '<code class="webhook-url" style="user-select: all">{}</code>'
-            ' <button type="button" class="button herald-copy" data-copy="{}">Copy</button><div class="help">'
-            "Paste this in the vendor's console to receive delivery reports.</div>",
-            url,
-            url,
-        )
 
 
 class RegistrationsDeletedAdmin:

@@ -4,7 +4,7 @@ test whose result shows on the page and, when it fails, on the dashboard."""
 import pytest
 from playwright.sync_api import expect
 
-from providers.models import ProviderAccount
+from providers.models import ProviderAccount, Sender
 from tests.browser.conftest import sandbox_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,5 +43,38 @@ def test_the_account_page_tests_the_connection_and_the_dashboard_lists_a_failing
         page.goto("/admin/")
         expect(page.locator(".dashboard-accounts")).to_contain_text(broken.name)
         expect(page.locator(".dashboard-accounts")).not_to_contain_text(account.name)
+
+    assert not page.js_errors, page.js_errors
+
+
+def test_the_account_page_shows_its_webhook_url_once_and_its_senders_fit_the_page(
+    media_root, settings, web_server, sandbox, page, steps
+):
+    """The URL was shown twice (the health panel and a "Delivery reports" fieldset), and the senders' table, with
+    its help texts and long DLT entity ids, ran past the right edge of a 1400 px window."""
+    settings.HERALD_PUBLIC_URL = web_server.url
+    account = sandbox_account(sandbox, "mobtexting")
+    Sender.objects.create(
+        account=account, name="HERALDX", service="P", country="IN", status="pending",
+        dlt_entity_id="1101234567890123456789012345678", dlt_entity_name="Herald Communications Private Limited",
+    )  # fmt: skip
+
+    with steps("the account page at 1400 px"):
+        page.goto(f"/admin/providers/provideraccount/{account.pk}/change/")
+        expect(page.locator("#account-health .webhook-url-top")).to_have_text(account.webhook_url)
+        assert page.get_by_text(account.webhook_url, exact=True).count() == 1
+        inline = page.locator("#senders-group")
+        expect(inline).to_be_visible()
+        sizes = page.evaluate(
+            """() => {
+                const group = document.querySelector('#senders-group');
+                const table = group.querySelector('table');
+                return {page: document.documentElement.clientWidth, scroll: document.documentElement.scrollWidth,
+                        groupRight: group.getBoundingClientRect().right,
+                        tableRight: table.getBoundingClientRect().right};
+            }"""
+        )
+        assert sizes["scroll"] <= sizes["page"], sizes
+        assert sizes["tableRight"] <= sizes["groupRight"] + 1, sizes
 
     assert not page.js_errors, page.js_errors
