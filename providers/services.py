@@ -211,7 +211,8 @@ def sender_check(*, sender: Sender) -> None:
             {"channel": f"The account {sender.account.name!r} does not have {sender.channel} enabled."}
         )
     # A name the vendor refuses would fail every message sent through the sender.
-    if sender.account_id and (problem := get_backend(sender.account.kind).sender_problem(sender.name)):
+    backend = get_backend(sender.account.kind) if sender.account_id else None
+    if backend and (problem := backend.sender_problem(sender.name, service=sender.service, country=sender.country)):
         raise ValidationError({"name": problem})
 
 

@@ -154,7 +154,7 @@ class SenderFactory(DjangoModelFactory):
         model = Sender
 
     account = factory.SubFactory(ProviderAccountFactory)
-    name = factory.Sequence(lambda n: f"HRLD{n:02d}")
+    name = factory.Sequence(lambda n: f"HR{n:04d}")  # an Indian transactional header: 6 capitals or digits (TRAI)
     country = "IN"
     service = "T"
     dlt_entity_id = "1101234567890123456"

@@ -434,7 +434,7 @@ def message_problems(
         problems.append(Problem("sender", f"{sender.name} is not a {channel} sender of {account.name}."))
     elif sender.status != Sender.Status.APPROVED:
         problems.append(Problem("sender", f"Sender {sender.name} is {sender.get_status_display()}, not approved."))
-    elif problem := backend.sender_problem(sender.name):
+    elif problem := backend.sender_problem(sender.name, service=sender.service, country=sender.country):
         # Refused when senders are saved; one saved before the vendor's rule was checked would fail every message.
         problems.append(Problem("sender", f"Sender {sender.name}: {problem}"))
 

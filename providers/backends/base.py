@@ -782,9 +782,11 @@ class Backend:
         """What is wrong with the account's vendor options, in words for staff, or "" (checked when it is saved)."""
         return ""
 
-    def sender_problem(self, name: str) -> str:
+    def sender_problem(self, name: str, *, service: str = "", country: str = "") -> str:
         """What the vendor would refuse in a sender's name for every message sent through it, in words for staff, or
-        "" (checked when the sender is saved, and by the pre-flight for senders saved before the rule)."""
+        "" (checked when the sender is saved, and by the pre-flight for senders saved before the rule). `service` (a
+        MOBtexting service code, T/P/S/G) and `country` (ISO, upper case) are the sender's: a vendor's rule may hold
+        for one route only."""
         return ""
 
     def text_problems(self, options: dict[str, Any], text: str, *, promotional: bool) -> list[str]:

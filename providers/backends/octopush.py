@@ -193,7 +193,7 @@ class OctopushBackend(Backend):
             return f"sms_type must be {' or '.join(SMS_TYPES)} (empty: sms_premium), not {sms_type!r}."
         return ""
 
-    def sender_problem(self, name: str) -> str:
+    def sender_problem(self, name: str, *, service: str = "", country: str = "") -> str:
         """A sender Octopush would refuse (106) for every message sent through it, in words for staff, or ""
         (checked when the sender is saved; seed 002: 3-11 alphanumeric characters, a-zA-Z0-9)."""
         if name and not SENDER_NAME.fullmatch(name):

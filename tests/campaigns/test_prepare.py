@@ -229,6 +229,21 @@ def test_preflight_names_an_octopush_sender_octopush_would_refuse(audience):
     assert "sender" not in _problems(campaign)
 
 
+def test_preflight_names_a_mobtexting_transactional_sender_mobtexting_would_refuse(audience):
+    """A service T sender for India saved before the rule (6 capitals or digits, TRAI) was checked: MOBtexting refuses
+    every message through it with 422, so the pre-flight says so before anything is sent."""
+    account = ProviderAccountFactory(kind="mobtexting")
+    campaign = CampaignFactory(account=account, sender__account=account, sender__name="herald2",
+                               tags=[audience["news"]], text="Your parcel is on its way")  # fmt: skip
+    assert _problems(campaign)["sender"] == (
+        "Sender herald2: A transactional (service T) sender ID for India is 6 capital letters or digits, e.g. HERALD "
+        "(TRAI's rule: MOBtexting refuses every message sent through any other)."
+    )
+    Sender.objects.filter(pk=campaign.sender_id).update(name="HERALD")
+    campaign.sender.refresh_from_db()
+    assert "sender" not in _problems(campaign)
+
+
 def test_launch_refuses_with_the_failing_fields(audience):
     campaign = CampaignFactory(tags=[], text="")
     with pytest.raises(ValidationError) as exc:

@@ -148,6 +148,31 @@ def test_an_octopush_sender_octopush_would_refuse_is_an_error_on_its_name(client
     assert list(account.senders.values_list("name", flat=True)) == ["MyShop2"]
 
 
+@pytest.mark.parametrize("name", ["herald2", "HERALD2", "SHOP", "HER-LD"])
+def test_a_mobtexting_transactional_indian_sender_of_other_than_6_capitals_or_digits_is_an_error_on_its_name(
+    client, name
+):
+    """MOBtexting (TRAI) refuses with 422 every message to India of a service T sender that is not 6 capitals or
+    digits: 'herald2' was saved, looked ready and failed every message at the vendor."""
+    account = ProviderAccountFactory(kind="mobtexting")
+    form = {"account": account.pk, "name": name, "channel": "sms", "service": "T", "country": "IN",
+            "status": "approved"}  # fmt: skip
+    response = client.post("/admin/providers/sender/add/", form)
+    assert response.context["adminform"].form.errors["name"] == [
+        "A transactional (service T) sender ID for India is 6 capital letters or digits, e.g. HERALD (TRAI's rule: "
+        "MOBtexting refuses every message sent through any other)."
+    ]
+    assert not account.senders.exists()
+    # The rule is TRAI's, for Indian transactional headers: a promotional or foreign sender keeps its name.
+    assert client.post("/admin/providers/sender/add/", {**form, "service": "P"}).status_code == 302
+    elsewhere = ProviderAccountFactory(kind="mobtexting")
+    foreign = {**form, "account": elsewhere.pk, "country": "AE"}
+    assert client.post("/admin/providers/sender/add/", foreign).status_code == 302
+    assert client.post("/admin/providers/sender/add/", {**form, "name": "HRLD42"}).status_code == 302
+    assert sorted(account.senders.values_list("name", "service")) == sorted([(name, "P"), ("HRLD42", "T")])
+    assert list(elsewhere.senders.values_list("name", "country")) == [(name, "AE")]
+
+
 def test_deleting_a_template_or_a_sender_says_which_registrations_go_and_that_the_other_side_stays(client):
     """The delete page listed the link rows in Django's words ("Dlttemplate-sender relationship: DltTemplate_senders
     object (1)"), which read as if a sender went with the template."""

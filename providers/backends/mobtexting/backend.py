@@ -77,6 +77,7 @@ STATUS_EVENT, OPTOUT_EVENT = "sms:message:status", "sms:unsubscription"
 OPTOUT_SCOPES = {"tag": "tag", "product": "service", "service": "service", "sender": "sender", "all": "all", "": "all"}
 MAX_POLL_DAYS = 31
 CALLBACK_AUTH_MODES = ("bearer", "signature")
+TRANSACTIONAL_HEADER = re.compile(r"[A-Z0-9]{6}")  # an Indian service T sender ID (TRAI; seed 001:8859-8905)
 HANDSHAKE_ONLY = (
     "The callback carries the webhook's validation token, which authenticates the verification handshake only."
 )
@@ -235,6 +236,17 @@ class MobtextingBackend(Backend):
         mode = options.get("callback_auth")
         if mode not in (None, "") and str(mode).strip().lower() not in CALLBACK_AUTH_MODES:
             return f"callback_auth must be {' or '.join(CALLBACK_AUTH_MODES)} (empty: bearer), not {mode!r}."
+        return ""
+
+    def sender_problem(self, name: str, *, service: str = "", country: str = "") -> str:
+        """A transactional (service T) header for India must be 6 capital letters or digits (TRAI, seed 001:8859-8905:
+        "six characters long", "always capitalized"); MOBtexting refuses any other with 422 on every message sent
+        through it to an Indian number. A sender without a country is taken as Indian (MOBtexting's own route)."""
+        if name and service == "T" and country in ("", "IN") and not TRANSACTIONAL_HEADER.fullmatch(name):
+            return (
+                "A transactional (service T) sender ID for India is 6 capital letters or digits, e.g. HERALD "
+                "(TRAI's rule: MOBtexting refuses every message sent through any other)."
+            )
         return ""
 
     # Registries (senders, DLT templates, unsubscribers), synced by providers/sync.py.
