@@ -245,6 +245,16 @@ class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin
     autocomplete_fields = ["account"]
     readonly_fields = ["created_at", "updated_at"]
 
+    def get_search_results(self, request, queryset, search_term):
+        """The DLT template form's senders search (the admin's autocomplete) offers the senders of the account the
+        form has chosen (its script sends `account`): a template's sender of another account is refused on save."""
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        field = (request.GET.get("model_name"), request.GET.get("field_name"))
+        account = request.GET.get("account", "")
+        if field == ("dlttemplate", "senders") and account.isdigit() and account.isascii():
+            queryset = queryset.filter(account_id=int(account))
+        return queryset, may_have_duplicates
+
     def registrations(self, objs) -> list[str]:
         return [
             f"Registration of the DLT template {link.dlttemplate} for {link.sender} (the template stays)"
@@ -266,6 +276,9 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
         ("Text", {"fields": ["body", "variable_list", "is_english"]}),
         ("Sync", {"fields": ["remote_id", ("created_at", "updated_at")]}),
     ]
+
+    class Media:
+        js = ["herald/dlt-template-admin.js"]  # the senders' search follows the account chosen
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("senders__account")

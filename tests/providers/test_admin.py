@@ -173,6 +173,40 @@ def test_a_mobtexting_transactional_indian_sender_of_other_than_6_capitals_or_di
     assert list(elsewhere.senders.values_list("name", "country")) == [(name, "AE")]
 
 
+def test_the_dlt_template_senders_search_offers_the_senders_of_the_account_chosen(client):
+    """The senders' search box of a DLT template offered every account's senders, and a sender of another account was
+    then refused on save; the page's script sends the account chosen, and the search keeps to its senders."""
+    mumbai, delhi = ProviderAccountFactory(name="Mumbai"), ProviderAccountFactory(name="Delhi")
+    SenderFactory(account=mumbai, name="HERALD")
+    SenderFactory(account=mumbai, name="HRLDPR", service="P")
+    SenderFactory(account=delhi, name="HERALD")
+
+    def offered(**params):
+        query = {"app_label": "providers", "model_name": "dlttemplate", "field_name": "senders", "term": "", **params}
+        response = client.get("/admin/autocomplete/", query)
+        assert response.status_code == 200
+        return sorted(row["text"] for row in response.json()["results"])
+
+    assert offered(account=mumbai.pk) == [
+        "HERALD (SMS on Mumbai; transactional, IN)", "HRLDPR (SMS on Mumbai; promotional, IN)",
+    ]  # fmt: skip
+    assert offered(account=delhi.pk, term="her") == ["HERALD (SMS on Delhi; transactional, IN)"]
+    # No account chosen (a template from a DLT import has none), or no account id: every sender.
+    assert len(offered()) == len(offered(account="x")) == 3
+    assert offered(account="99999999999999999999") == []  # no such account: none, and no error
+    page = client.get("/admin/providers/dlttemplate/add/").content.decode()
+    assert "herald/dlt-template-admin.js" in page
+
+
+def test_a_saved_dlt_template_keeps_its_senders_shown(client):
+    account = ProviderAccountFactory(name="Mumbai")
+    sender = SenderFactory(account=account, name="HERALD")
+    template = DltTemplateFactory(account=account, senders=[sender])
+    form = client.get(f"/admin/providers/dlttemplate/{template.pk}/change/").context["adminform"].form
+    html = str(form["senders"])
+    assert f'<option value="{sender.pk}" selected>HERALD (SMS on Mumbai; transactional, IN)</option>' in html
+
+
 def test_deleting_a_template_or_a_sender_says_which_registrations_go_and_that_the_other_side_stays(client):
     """The delete page listed the link rows in Django's words ("Dlttemplate-sender relationship: DltTemplate_senders
     object (1)"), which read as if a sender went with the template."""
