@@ -6,7 +6,7 @@ import json
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -30,7 +30,7 @@ from contacts.imports.services import (
     contact_import_create_uploaded,
     contact_import_permission_errors,
 )
-from contacts.models import ContactImport, Tag
+from contacts.models import ContactImport, ContactTag, Tag
 
 Status = ContactImport.Status
 OPTION_SEPARATOR = "__"
@@ -48,8 +48,10 @@ class ContactImportUploadForm(forms.Form):
     tags = forms.ModelMultipleChoiceField(
         Tag.objects.all(),
         required=False,
-        widget=FilteredSelectMultiple("tags", is_stacked=False),
-        help_text="Applied to every contact of the file.",
+        # A search box (the admin's autocomplete, through the contact-tag link's relation to tags): the page holds the
+        # chosen tags only, where a two-list picker put every tag in it (thousands of options).
+        widget=AutocompleteSelectMultiple(ContactTag._meta.get_field("tag"), admin.site),
+        help_text="Applied to every contact of the file: type to search the tags.",
     )
     new_tags = forms.CharField(
         required=False, label="New tags", help_text="Names of tags to create and apply, separated by commas."

@@ -9,7 +9,8 @@ import openpyxl
 import pytest
 from playwright.sync_api import expect
 
-from contacts.models import Contact, Unsubscriber
+from contacts.models import Contact, Tag, Unsubscriber
+from tests.browser.conftest import pick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,16 +30,17 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
         csv.writer(file).writerows(ROWS)
     stop_list = tmp_path / "stop.txt"
     stop_list.write_text("9812345602\nnonsense\n")
+    Tag.objects.bulk_create([Tag(name="customers"), *(Tag(name=f"other-{n}") for n in range(50))])
 
     with steps("the contact list links to the import page"):
         page.goto("/admin/contacts/contact/")
         page.click("text=Import a file")
         expect(page.locator("h1")).to_have_text("Import a file")
 
-    with steps("the tags' label stands left of its two lists, as every other label"):
+    with steps("the tags' label stands left of its search box, as every other label"):
         label = page.locator(".field-tags label[for=id_tags]").bounding_box()
-        lists = page.locator(".field-tags .selector").bounding_box()
-        assert label["x"] < lists["x"], (label, lists)
+        box = page.locator(".field-tags .select2-container").bounding_box()
+        assert label["x"] < box["x"], (label, box)
 
     with steps("choose the file: the page shows what each column becomes, and that none is the phone"):
         expect(page.locator(".field-new_tags")).to_be_visible()
@@ -67,7 +69,8 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
         columns.get_by_label("What column City becomes").select_option(label="attribute {{city}}")
         expect(columns.locator("[data-columns=error]")).to_be_hidden()
 
-    with steps("upload the file"):
+    with steps("upload the file, with a tag found by its search box and a new one"):
+        pick(page, ".field-tags", "customers")
         page.fill("#id_new_tags", "imported")
         page.click("input[type=submit][value='Upload and import']")
         expect(page.locator(".messagelist")).to_contain_text("is queued")
@@ -95,6 +98,7 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
             "Asha", "Ravi", "Meera",
         }  # fmt: skip
         assert Contact.objects.get(first_name="Asha").attributes == {"city": "Pune"}
+        assert Contact.objects.filter(tags__name="customers").count() == 3
 
     with steps("the tag list counts them and links to them too"):
         page.goto("/admin/contacts/tag/")

@@ -47,6 +47,26 @@ def test_admin_upload_page_renders_with_each_kinds_options(staff):
     assert "opt-outs are only ever added" in page and "DLT templates already there are updated" in page
 
 
+def test_the_upload_page_does_not_grow_with_the_tags_and_searches_them(staff):
+    """The tags field listed every tag in the page (a two-list picker): with thousands of tags the page was heavy and
+    the lists hard to use. It is a search box now: the page holds only the tags chosen, and the search finds any."""
+    url = reverse("admin:contacts_contactimport_add")
+    before = len(staff.get(url).content)
+    Tag.objects.bulk_create(Tag(name=f"campaign-tag-{n:04d}") for n in range(3000))
+    page = staff.get(url).content.decode()
+    assert len(page) - before < 2000, len(page) - before
+    assert "campaign-tag-" not in page
+    assert 'data-model-name="contacttag"' in page and 'data-field-name="tag"' in page
+    query = {"app_label": "contacts", "model_name": "contacttag", "field_name": "tag", "term": "tag-2999"}
+    found = staff.get("/admin/autocomplete/", query).json()["results"]
+    assert [row["text"] for row in found] == ["campaign-tag-2999"]
+    # Sent back with an error, the page shows the tag that was chosen (and no other).
+    chosen = Tag.objects.get(name="campaign-tag-2999")
+    again = staff.post(url, {"kind": "contacts", "mode": "create_update", "tags": [chosen.pk]}).content.decode()
+    assert f'<option value="{chosen.pk}" selected>campaign-tag-2999</option>' in again
+    assert again.count("campaign-tag-") == 1
+
+
 def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
     monkeypatch.setattr("contacts.tasks.contact_import_run_task.delay", queued.append)
