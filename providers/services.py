@@ -210,10 +210,17 @@ def sender_check(*, sender: Sender) -> None:
         raise ValidationError(
             {"channel": f"The account {sender.account.name!r} does not have {sender.channel} enabled."}
         )
-    # A name the vendor refuses would fail every message sent through the sender.
+    # A name the vendor refuses would fail every message sent through the sender. One saved before the rule is not
+    # refused again while its name, service and country stay (its account's page, which saves every sender shown,
+    # can still be saved; it can be switched to rejected); the pre-flight names it on every campaign through it.
     backend = get_backend(sender.account.kind) if sender.account_id else None
     if backend and (problem := backend.sender_problem(sender.name, service=sender.service, country=sender.country)):
-        raise ValidationError({"name": problem})
+        stored = Sender.objects.filter(pk=sender.pk).values_list("name", "service", "country").first()
+        kept = stored is not None and (stored[0].strip(), stored[1].strip().upper(), stored[2].strip().upper()) == (
+            sender.name, sender.service, sender.country,
+        )  # fmt: skip
+        if not kept:
+            raise ValidationError({"name": problem})
 
 
 def _sender_write(sender: Sender, fields: dict) -> Sender:

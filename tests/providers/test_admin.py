@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from providers.models import ProviderAccount
+from providers.models import ProviderAccount, Sender
 from tests.factories import DltTemplateFactory, ProviderAccountFactory, SenderFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
@@ -171,6 +171,39 @@ def test_a_mobtexting_transactional_indian_sender_of_other_than_6_capitals_or_di
     assert client.post("/admin/providers/sender/add/", {**form, "name": "HRLD42"}).status_code == 302
     assert sorted(account.senders.values_list("name", "service")) == sorted([(name, "P"), ("HRLD42", "T")])
     assert list(elsewhere.senders.values_list("name", "country")) == [(name, "AE")]
+
+
+def test_a_mobtexting_sender_saved_before_the_header_rule_does_not_block_its_account_page_until_renamed(client):
+    """'herald2', saved before MOBtexting's header rule was checked, is named by the pre-flight; its account's page
+    (which saves every sender it shows) can still be saved, and the sender switched to rejected, but a new name must
+    keep the rule."""
+    account = ProviderAccountFactory(kind="mobtexting", name="Mumbai", currency="INR")
+    sender = Sender.objects.create(account=account, name="herald2", service="T", country="IN", status="approved")
+    row = {"id": sender.pk, "account": account.pk, "name": "herald2", "channel": "sms", "service": "T",
+           "country": "IN", "dlt_entity_id": "", "status": "approved"}  # fmt: skip
+
+    def save_account(**changes):
+        data = account_form(name="Mumbai", currency="INR", is_active="", **{
+            "senders-TOTAL_FORMS": "1", "senders-INITIAL_FORMS": "1",
+            **{f"senders-0-{field}": value for field, value in {**row, **changes}.items()},
+        })  # fmt: skip
+        del data["kind"]
+        return client.post(f"/admin/providers/provideraccount/{account.pk}/change/", data)
+
+    assert save_account().status_code == 302  # the account switched off, its sender as it was
+    assert save_account(status="rejected").status_code == 302
+    assert Sender.objects.get(pk=sender.pk).status == "rejected"
+    response = save_account(name="herald3")
+    assert response.status_code == 200
+    assert (
+        response.context["inline_admin_formsets"][0]
+        .formset.errors[0]["name"][0]
+        .startswith("A transactional (service T) sender ID for India is 6 capital letters or digits")
+    )
+    assert save_account(name="HERALD").status_code == 302
+    sender.refresh_from_db()
+    account.refresh_from_db()
+    assert (sender.name, account.is_active) == ("HERALD", False)
 
 
 def test_the_dlt_template_senders_search_offers_the_senders_of_the_account_chosen(client):
