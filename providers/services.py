@@ -161,6 +161,10 @@ def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping 
     if credentials is not None:
         account.credentials = credentials_merge(current=account.credentials, changes=credentials)
     account.full_clean()
+    # A new account needs what its vendor signs in with, as the admin's add page asks (ProviderAccountForm.check):
+    # saved without it, it looked ready and failed its first test and every send. A saved one keeps what it has.
+    if account.pk is None and (missing := credentials_missing(kind=account.kind, credentials=account.credentials)):
+        raise ValidationError({"credentials": [f"{name}: {words}" for name, words in missing.items()]})
     account.save()
     return account
 

@@ -7,6 +7,7 @@ import requests
 
 from providers.models import DltTemplate, ProviderAccount, Sender
 from tests.factories import (
+    CREDENTIALS,
     CampaignFactory,
     DltTemplateFactory,
     ProviderAccountFactory,
@@ -39,6 +40,31 @@ class TestProviderAccounts:
             assert SECRET not in json.dumps(response.json())
             assert "me@x.com" not in json.dumps(response.json())
         assert ProviderAccount.objects.get().credentials == {"login": "me@x.com", "api_key": SECRET}
+
+    @pytest.mark.parametrize(
+        ("kind", "given", "missing"),
+        [
+            ("octopush", {}, ["login", "api_key"]),
+            ("octopush", {"api_key": SECRET}, ["login"]),
+            ("mobtexting", {"api_key": "  "}, ["api_key"]),
+            ("hyber", {"login": "me"}, ["api_key"]),
+        ],
+    )
+    def test_an_account_added_without_what_its_vendor_signs_in_with_is_refused_on_credentials(
+        self, api, kind, given, missing
+    ):
+        """The API saved it (201), as the admin's add page no longer does: it looked ready and failed its first test
+        and every send ("The account has no 'login' credential")."""
+        payload = {"kind": kind, "name": "New", "credentials": given}
+        if kind == "hyber":
+            payload["options"] = {"client_id": "c1"}
+        response = api.post("/api/v1/provider-accounts/", payload, format="json")
+        assert response.status_code == 400, response.json()
+        said = response.json()["credentials"]
+        assert [line.split(":")[0] for line in said] == missing
+        assert not ProviderAccount.objects.exists()
+        payload["credentials"] = CREDENTIALS[kind]
+        assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201
 
     def test_update_merges_credentials_and_ignores_a_written_webhook_url(self, api):
         account = ProviderAccountFactory(credentials={"login": "me", "api_key": "old-key"})
@@ -118,7 +144,8 @@ class TestProviderAccounts:
     )
     def test_a_promotional_window_the_launch_could_not_read_is_refused_on_options(self, api, window, said):
         """Saved, it made every promotional estimate and launch on the account a 500."""
-        payload = {"kind": "mobtexting", "name": "A", "options": {"promo_window": window}}
+        payload = {"kind": "mobtexting", "name": "A", "options": {"promo_window": window},
+                   "credentials": CREDENTIALS["mobtexting"]}  # fmt: skip
         response = api.post("/api/v1/provider-accounts/", payload, format="json")
         assert response.status_code == 400
         assert said in response.json()["options"][0]
@@ -136,12 +163,14 @@ class TestProviderAccounts:
         assert "callback_auth must be bearer or signature" in response.json()["options"][0]
         assert not ProviderAccount.objects.exists()
         for n, accepted in enumerate(("signature", " Signature", "bearer", "")):
-            payload = {"kind": "mobtexting", "name": f"A{n}", "options": {"callback_auth": accepted}}
+            payload = {"kind": "mobtexting", "name": f"A{n}", "options": {"callback_auth": accepted},
+                       "credentials": CREDENTIALS["mobtexting"]}  # fmt: skip
             assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201, accepted
 
     def test_an_octopush_sms_type_octopush_does_not_send_is_refused_on_options(self, api):
         """Saved, it paused every campaign of the account at its first frame."""
-        payload = {"kind": "octopush", "name": "O", "options": {"sms_type": "premium"}}
+        payload = {"kind": "octopush", "name": "O", "options": {"sms_type": "premium"},
+                   "credentials": CREDENTIALS["octopush"]}  # fmt: skip
         response = api.post("/api/v1/provider-accounts/", payload, format="json")
         assert response.status_code == 400
         assert "sms_type must be sms_premium or sms_low_cost" in response.json()["options"][0]
