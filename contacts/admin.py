@@ -43,7 +43,8 @@ class TagListFilter(admin.SimpleListFilter):
 
     def __init__(self, request, params, model, model_admin):
         searched = params.pop(self.search_parameter, None)
-        self.search = searched[-1].strip() if searched else ""
+        # Without NUL characters, which PostgreSQL cannot take in a query (config.views.AdminAutocompleteView).
+        self.search = searched[-1].replace("\x00", "").strip() if searched else ""
         super().__init__(request, params, model, model_admin)
         if self.search:
             self.used_parameters[self.search_parameter] = self.search
