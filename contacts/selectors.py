@@ -220,9 +220,10 @@ def register_sender_named(exists: Callable[[str], bool]) -> None:
 
 def suppression_names_nothing(scope: str, value: str) -> str | None:
     """Why a suppression scoped to a sender or a tag suppresses nobody today (no sender or tag of that name, in any
-    case: contacts.audience.suppression_match_sql), in words for staff, or None."""
+    case: contacts.audience.suppression_match_sql, which compares PostgreSQL's lower() of both), in words for staff,
+    or None."""
     if scope == Unsubscriber.Scope.TAG:
-        missing = not Tag.objects.filter(name__iexact=value).exists()
+        missing = not tags_named([value]).exists()  # lower() on both sides, as the audience (not iexact's upper())
     elif scope == Unsubscriber.Scope.SENDER:
         missing = bool(_sender_named) and not _sender_named[0](value)
     else:

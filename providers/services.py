@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from config.deletion import StillUsed, protected_users
@@ -225,6 +227,12 @@ def sender_check(*, sender: Sender) -> None:
         )  # fmt: skip
         if not kept:
             raise ValidationError({"name": problem})
+
+
+def sender_name_exists(name: str) -> bool:
+    """Whether a sender of this name exists, in any case as the audience matches a sender's opt-out: PostgreSQL's
+    lower() of both (contacts.audience.suppression_match_sql), not iexact's upper(), which is more lenient."""
+    return Sender.objects.annotate(lower_name=Lower("name")).filter(lower_name=Lower(Value(name))).exists()
 
 
 def _sender_write(sender: Sender, fields: dict) -> Sender:

@@ -343,6 +343,28 @@ def test_an_opt_out_from_a_sender_or_tag_nobody_has_is_recorded_with_a_warning_t
     assert Unsubscriber.objects.count() == 4
 
 
+def test_the_warning_compares_names_as_the_audience_does_with_postgresqls_lower_case(client):
+    """The audience matches an opt-out's sender or tag name by PostgreSQL's lower() on both sides; the warning asked
+    with iexact (upper()), which takes 'πελατες' for 'ΠΕΛΑΤΕΣ' where lower() does not ('πελατεσ': the last sigma is
+    another letter). Such an opt-out was recorded without a word and suppressed nobody."""
+    SenderFactory(name="ΠΕΛΑΤΕΣ")
+    TagFactory(name="ΠΕΛΑΤΕΣ")
+
+    def added(scope, value):
+        response = client.post(
+            "/admin/contacts/unsubscriber/add/",
+            {"address": "+919811111111", "scope": scope, "value": value, "source": "admin"},
+            follow=True,
+        )
+        return [str(message) for message in response.context["messages"] if message.level_tag == "warning"]
+
+    for scope in ("sender", "tag"):
+        assert added(scope, "πελατες") == [
+            f"No {scope} is named 'πελατες': this opt-out suppresses nothing until one is. Check the spelling."
+        ]
+        assert added(scope, "πελατεσ") == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_staff_adding_one_tag_at_once_the_second_gets_the_form_back_saying_why():
     """Both forms pass the uniqueness check (neither sees the other's uncommitted tag); the database's unique
