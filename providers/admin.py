@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
-from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin
+from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
 from config.deletion import counted_text, deleted_with, protected_users
 from providers import dlt, services, sync
 from providers.backends.base import BackendError
@@ -245,14 +245,19 @@ class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin
     autocomplete_fields = ["account"]
     readonly_fields = ["created_at", "updated_at"]
 
+    def get_queryset(self, request):
+        # A sender's label names its account (Sender.__str__): the autocomplete of a DLT template's senders lists
+        # them by it, a query per sender without this.
+        return super().get_queryset(request).select_related("account")
+
     def get_search_results(self, request, queryset, search_term):
         """The DLT template form's senders search (the admin's autocomplete) offers the senders of the account the
         form has chosen (its script sends `account`): a template's sender of another account is refused on save."""
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         field = (request.GET.get("model_name"), request.GET.get("field_name"))
-        account = request.GET.get("account", "")
-        if field == ("dlttemplate", "senders") and account.isdigit() and account.isascii():
-            queryset = queryset.filter(account_id=int(account))
+        account = id_from(request.GET.get("account", ""))
+        if field == ("dlttemplate", "senders") and account is not None:
+            queryset = queryset.filter(account_id=account)
         return queryset, may_have_duplicates
 
     def registrations(self, objs) -> list[str]:
