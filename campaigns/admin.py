@@ -206,7 +206,9 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         if obj is None:
             return self.composer_fieldsets
         if obj.state in EDITABLE_STATES:
-            return _times_shown([*self.composer_fieldsets, self.record_fieldset], ENGINE_TIMES)
+            # Staff who may only view see the send time and deadline read-only too: said as the record's times.
+            editing = self.has_change_permission(request, obj)
+            return _times_shown([*self.composer_fieldsets, self.record_fieldset], ENGINE_TIMES if editing else TIMES)
         # A started campaign: what was sent, read-only, below its live progress panel.
         composed = [(name, {**options, "description": ""}) for name, options in self.composer_fieldsets]
         return _times_shown([self.record_fieldset, *composed], TIMES)

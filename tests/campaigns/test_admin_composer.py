@@ -375,6 +375,19 @@ class TestComposerPage:
         created = timezone.localtime(draft.created_at)
         assert f'<div class="readonly">{created:%Y-%m-%d %H:%M} UTC</div>' in composer, "its record, below the form"
 
+    def test_staff_who_may_only_view_a_draft_read_its_times_as_everyone_does(self, setting):
+        # The record (launched, created…) said "2026-11-27 10:00 UTC", but the send time and deadline, the composer's
+        # fields, were shown to view-only staff by Django's read-only display: "Nov. 27, 2026, 10 a.m.", no zone.
+        day = timezone.localdate() + timedelta(days=2)
+        at = timezone.make_aware(timezone.datetime(day.year, day.month, day.day, 10, 0))
+        scheduled = CampaignFactory(account=setting["account"], state="scheduled", send_at=at,
+                                    send_by=at + timedelta(hours=2))  # fmt: skip
+        viewer = staff("campaigns.view_campaign")
+        page = viewer.get(reverse("admin:campaigns_campaign_change", args=[scheduled.pk])).content.decode()
+        readonly = re.findall(r'<div class="readonly">([^<]*)</div>', page)
+        assert f"{day:%Y-%m-%d} 10:00 UTC" in readonly and f"{day:%Y-%m-%d} 12:00 UTC" in readonly, readonly
+        assert not any(re.search(r"\b(a\.m\.|p\.m\.|noon|midnight)", value) for value in readonly), readonly
+
     def test_a_running_campaign_cannot_be_deleted(self, client):
         campaign = CampaignFactory(state="sending")
         assert client.get(reverse("admin:campaigns_campaign_delete", args=[campaign.pk])).status_code == 403
