@@ -50,7 +50,8 @@ class TagListFilter(admin.SimpleListFilter):
             self.used_parameters[self.search_parameter] = self.search
 
     def lookups(self, request, model_admin):
-        self.found = selectors.tags_matching(self.search, limit=self.shown)
+        found = selectors.tags_matching(self.search, limit=self.shown + 1)  # one more: whether typing more would help
+        self.found, self.more = found[: self.shown], len(found) > self.shown
         if self.value() is None and self.found and self.found[0].rank == 0:
             self.used_parameters[self.parameter_name] = str(self.found[0].pk)  # the name typed whole (tags_matching)
         chosen = id_from(self.value() or "")
@@ -68,7 +69,6 @@ class TagListFilter(admin.SimpleListFilter):
     def choices(self, changelist):
         kept = QueryDict(changelist.get_query_string(remove=[*self.expected_parameters(), PAGE_VAR])[1:])
         self.kept_parameters = [(name, value) for name, values in kept.lists() for value in values]
-        self.more = len(self.found) == self.shown
         choices = super().choices(changelist)
         everyone = next(choices)  # "All" drops the typed text too
         yield {**everyone, "query_string": changelist.get_query_string(remove=self.expected_parameters())}

@@ -113,6 +113,13 @@ class TestTheTagFilterAmongThousandsOfTags:
         assert "No tag's name contains “nothing-like-it”." in html
         html = client.get("/admin/contacts/contact/", {"tag_q": "tag-"}).content.decode()
         assert html.count('href="?tag=') == 20 and "type more of the name" in html
+        # Twenty found are all there are: nothing more to find by typing more (it said "The first 20 shown").
+        Tag.objects.bulk_create(Tag(name=f"twenty-{n:02}") for n in range(20))
+        html = client.get("/admin/contacts/contact/", {"tag_q": "twenty"}).content.decode()
+        assert html.count('href="?tag=') == 20 and "type more" not in html
+        Tag.objects.create(name="twenty-20")
+        html = client.get("/admin/contacts/contact/", {"tag_q": "twenty"}).content.decode()
+        assert html.count('href="?tag=') == 20 and "type more" in html
 
     def test_the_box_keeps_the_lists_other_filters_and_not_its_page(self, client, last):
         response = client.get("/admin/contacts/contact/", {"is_active__exact": "1", "p": "2", "tag_q": "x"})
