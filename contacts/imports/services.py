@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import PurePath
 
 import phonenumbers
+import redis
 
 from django.conf import settings
 from django.contrib.auth import get_permission_codename
@@ -176,14 +177,31 @@ def contact_import_stage(*, file, user) -> str:
     token = secrets.token_urlsafe(24)
     name = PurePath(getattr(file, "name", "") or "").name
     path = default_storage.save(f"{STAGED_DIR}/{token}{PurePath(name).suffix.lower()[:8]}", file)
-    cache.set(_staged_key(token), {"user": user.pk, "path": path, "name": name}, STAGED_SECONDS)
+    try:
+        cache.set(_staged_key(token), {"user": user.pk, "path": path, "name": name}, STAGED_SECONDS)
+    except redis.RedisError as exc:  # the cache unreachable: nothing kept, and the form sends the file again
+        logger.warning("A workbook was not kept for its upload: the cache is unreachable (%s)", exc)
+        default_storage.delete(path)
+        return ""
     return token
+
+
+def _staged_entry(token: str) -> dict | None:
+    """What the cache holds for a well-formed token; None for none, or when the cache is unreachable (the file is
+    then asked for again, as one no longer kept)."""
+    if not _STAGED_TOKEN.fullmatch(token or ""):
+        return None
+    try:
+        return cache.get(_staged_key(token))
+    except redis.RedisError as exc:
+        logger.warning("A kept workbook could not be looked up: the cache is unreachable (%s)", exc)
+        return None
 
 
 def contact_import_staged(*, token: str, user) -> File:
     """The file kept under `token` for `user`, open, under the name it was uploaded with; ValidationError naming
     the file when there is none (expired, used, or kept for someone else)."""
-    kept = cache.get(_staged_key(token)) if _STAGED_TOKEN.fullmatch(token or "") else None
+    kept = _staged_entry(token)
     if not kept or kept["user"] != user.pk:
         raise ValidationError({"file": STAGED_GONE})
     try:
@@ -194,9 +212,10 @@ def contact_import_staged(*, token: str, user) -> File:
 
 def contact_import_unstage(*, token: str) -> None:
     """Remove a kept file (its import is made, with its own copy)."""
-    kept = cache.get(_staged_key(token)) if _STAGED_TOKEN.fullmatch(token or "") else None
-    cache.delete(_staged_key(token))
+    kept = _staged_entry(token)
     if kept:
+        with suppress(redis.RedisError):  # unreachable: the entry expires with the hour, and its file is gone
+            cache.delete(_staged_key(token))
         default_storage.delete(kept["path"])
 
 

@@ -416,6 +416,30 @@ class TestAWorkbookIsUploadedOnce:
         ]
         assert not ContactImport.objects.exists()
 
+    def test_with_the_cache_unreachable_the_columns_are_shown_and_the_file_is_sent_again(self, staff, settings):
+        # The token is kept in the cache: with it unreachable, reading a workbook's columns (which needs no cache)
+        # was a 500, so the page showed no columns, and the workbook stayed on disk under a token nobody had.
+        token = staff.post(
+            COLUMNS, {"file": SimpleUploadedFile("c.xlsx", self.BOOK()), "kind": "contacts", "keep": "1"}
+        ).json()["staged"]
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        }
+        upload = SimpleUploadedFile("d.xlsx", self.BOOK())
+        response = staff.post(COLUMNS, {"file": upload, "kind": "contacts", "keep": "1"})
+        assert response.status_code == 200
+        answer = response.json()
+        assert [c["target"] for c in answer["columns"]] == ["phone", "first_name"]
+        assert answer["staged"] == "" and len(self._kept()) == 1  # only the first: the form sends this one again
+        # A token given while the cache is unreachable: the file is asked for again, on its field.
+        data = {"staged": token, "kind": "contacts", "mode": "create_update", "default_region": "IN"}
+        page = staff.post(reverse("admin:contacts_contactimport_add"), data)
+        assert page.status_code == 200
+        assert page.context["form"].errors["file"] == [
+            "The file chosen earlier is no longer kept (an hour at most): choose it again."
+        ]
+        assert not ContactImport.objects.exists()
+
     def test_an_upload_with_no_file_nor_token_names_the_file(self, staff):
         page = staff.post(reverse("admin:contacts_contactimport_add"), {"kind": "contacts", "mode": "create_update"})
         assert page.context["form"].errors["file"] == ["This field is required."]
