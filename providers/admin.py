@@ -28,6 +28,10 @@ class SenderInline(admin.TabularInline):
     fields = ["name", "channel", "service", "country", "dlt_entity_id", "status"]
     show_change_link = True
 
+    def get_queryset(self, request):
+        # Each row is titled by the sender's label, which names its account (Sender.__str__): one query, not one a row.
+        return super().get_queryset(request).select_related("account")
+
 
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):

@@ -85,6 +85,20 @@ def test_the_change_page_shows_secrets_masked_and_the_webhook_url(client):
     assert html.count('class="webhook-url') == 1
 
 
+def test_the_account_page_does_not_query_per_sender(client, django_assert_max_num_queries):
+    """Its senders' table names each sender by its label, which reads the sender's account (Sender.__str__): a query
+    per sender of the account."""
+    account = ProviderAccountFactory()
+    SenderFactory(account=account)
+    url = f"/admin/providers/provideraccount/{account.pk}/change/"
+    with django_assert_max_num_queries(20) as few:
+        assert client.get(url).status_code == 200
+    for _ in range(12):
+        SenderFactory(account=account)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(url).status_code == 200
+
+
 def test_blank_secret_inputs_keep_the_stored_values_and_other_keys(client):
     account = ProviderAccountFactory(kind="octopush", credentials={"login": LOGIN, "api_key": SECRET, "extra": "x"})
     form = account_form(name=account.name, api_key="replacement-key")
