@@ -292,6 +292,11 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("senders__account")
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "senders":  # shown by their labels, which name their accounts (Sender.__str__)
+            kwargs.setdefault("queryset", Sender.objects.select_related("account"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def registrations(self, objs) -> list[str]:
         return [
             f"Registration of {link.dlttemplate} for the sender {link.sender} (the sender stays)"

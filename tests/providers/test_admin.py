@@ -99,6 +99,19 @@ def test_the_account_page_does_not_query_per_sender(client, django_assert_max_nu
         assert client.get(url).status_code == 200
 
 
+def test_a_dlt_templates_page_does_not_query_per_registered_sender(client, django_assert_max_num_queries):
+    """Its senders' box shows each registered sender by its label, which reads the sender's account: a query per
+    sender (8 queries with one, 18 with twelve)."""
+    account = ProviderAccountFactory()
+    template = DltTemplateFactory(account=account, senders=[SenderFactory(account=account)])
+    url = f"/admin/providers/dlttemplate/{template.pk}/change/"
+    with django_assert_max_num_queries(20) as few:
+        assert client.get(url).status_code == 200
+    template.senders.add(*[SenderFactory(account=account) for _ in range(11)])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(url).status_code == 200
+
+
 def test_blank_secret_inputs_keep_the_stored_values_and_other_keys(client):
     account = ProviderAccountFactory(kind="octopush", credentials={"login": LOGIN, "api_key": SECRET, "extra": "x"})
     form = account_form(name=account.name, api_key="replacement-key")
