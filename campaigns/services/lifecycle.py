@@ -9,10 +9,11 @@ draft ──launch──▶ preparing ──▶ sending ──▶ completed
 from __future__ import annotations
 
 import contextlib
+import logging
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from campaigns import ratelimit
@@ -27,6 +28,7 @@ from campaigns.services.deadlocks import retry_on_deadlock
 from campaigns.services.editing import scheduled_reason
 
 State = Campaign.State
+logger = logging.getLogger("herald.lifecycle")
 
 
 def _locked(campaign_id: int) -> Campaign:
@@ -81,11 +83,23 @@ def _save_state(campaign: Campaign, state: str, reason: str = "", **fields) -> N
 
 def _stopped(campaign_id: int) -> None:
     """Once the stop commits, the requests of frames claimed before it and still waiting for a token are not made
-    (ratelimit.campaign_stopped_mark: on the database's clock, which times the claims)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT extract(epoch FROM now())")
-        (at,) = cursor.fetchone()
-    transaction.on_commit(lambda: ratelimit.campaign_stopped_mark(campaign_id, float(at)))
+    (ratelimit.campaign_stopped_mark: on the database's clock, which times the claims).
+
+    The stop is timed once committed, not by its transaction's `now()` (its start): until it commits, dispatchers
+    read the campaign sending and claim frames, and a stop that waited for the campaign's row (a report's applier
+    holds it a moment) or closed many messages (a cancel) let the frames claimed meanwhile go out after it."""
+    transaction.on_commit(lambda: _stopped_mark(campaign_id))
+
+
+def _stopped_mark(campaign_id: int) -> None:
+    try:
+        with connection.cursor() as cursor:  # the database's time now, not its transaction's start (`now()`)
+            cursor.execute("SELECT extract(epoch FROM clock_timestamp())")
+            (at,) = cursor.fetchone()
+    except DatabaseError as exc:  # the stop itself is committed; dispatchers still stop between frames
+        logger.warning("could not time campaign %s's stop for the requests waiting for a token: %s", campaign_id, exc)
+        return
+    ratelimit.campaign_stopped_mark(campaign_id, float(at))
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 """Dispatch in this process against the sandbox over HTTP: query counts, failure handling, pacing, deadlines."""
 
 import json
+import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -26,7 +27,12 @@ from campaigns.services.dispatch import (
     frames_send,
     frames_unlock,
 )
-from campaigns.services.lifecycle import campaign_cancel, campaign_complete_if_done, campaign_resume
+from campaigns.services.lifecycle import (
+    campaign_cancel,
+    campaign_complete_if_done,
+    campaign_pause,
+    campaign_resume,
+)
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.reports import messages_expire_unreported, status_events_apply, status_events_store
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
@@ -37,7 +43,7 @@ from providers.models import ProviderAccount, Sender
 from providers.sandbox.client import SandboxClient
 from providers.services import provider_account_setup
 from tests.campaigns.conftest import contacts_tagged
-from tests.concurrency import second_waits_on_first
+from tests.concurrency import second_waits_on_first, wait_until_waiting_for_a_lock
 from tests.factories import CREDENTIALS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -616,6 +622,54 @@ def test_a_frame_in_flight_when_its_campaign_is_cancelled_is_closed_if_it_comes_
     assert set(messages.values_list("status", "reason")) == {("failed", "cancelled before sending")}
     campaign.refresh_from_db()
     assert campaign.counters == {"failed": 10}
+
+
+def test_a_frame_claimed_while_a_pause_waited_to_commit_does_not_go_out_after_the_pause(octopush, sandbox):
+    """The pause waits for the campaign's row (a report's applier or a completion check holds it for a moment);
+    meanwhile a dispatcher, which still reads the campaign sending, claims a frame. The pause was stamped with its
+    transaction's start, before that claim, so the frame's request went out after the pause had been confirmed."""
+    campaign = _prepared_campaign(octopush, 10, frame_size=10)
+    context = _send_context(campaign)
+    held, release, pids = threading.Event(), threading.Event(), []
+
+    def holding_the_campaign():
+        try:
+            with transaction.atomic():
+                Campaign.objects.select_for_update().get(pk=campaign.pk)
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def pausing():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids.append(cursor.fetchone()[0])
+            campaign_pause(campaign_id=campaign.pk)
+        finally:
+            connection.close()
+
+    holder, pauser = threading.Thread(target=holding_the_campaign), threading.Thread(target=pausing)
+    holder.start()
+    assert held.wait(30)
+    pauser.start()
+    try:
+        wait_until_waiting_for_a_lock(pids, "the pause")
+        prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)  # the campaign reads `sending`
+    finally:
+        release.set()
+        holder.join(30)
+        pauser.join(30)
+    campaign.refresh_from_db()
+    assert campaign.state == "paused"
+
+    frames_finish(prepared, [frame_call(p, context) for p in prepared], context)
+    frames_unlock([p.frame.id for p in prepared])
+    assert _octopush_accepted(sandbox) == [], "nothing went out after the pause"
+    frame = Frame.objects.get(campaign=campaign)
+    assert (frame.state, frame.attempts) == ("pending", 0), "the frame waits for the resume, its attempt not counted"
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"pending"}
 
 
 def test_a_frame_a_dead_worker_left_in_flight_as_its_campaign_was_cancelled_is_closed_by_the_watchdog(octopush):
