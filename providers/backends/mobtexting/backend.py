@@ -461,8 +461,10 @@ class MobtextingBackend(Backend):
         )
 
 
-# A comma before a closing brace or bracket, outside strings (a string is matched whole first, and kept).
-_TRAILING_COMMA = re.compile(r'("(?:[^"\\]|\\.)*")|,(\s*[}\]])')
+# A comma before a closing brace or bracket, outside strings (a string is matched whole first, and kept). A string
+# left open runs to the end of the body, read once: read to the end again from each quote inside it, 60 kB of `\"`
+# took most of a minute.
+_TRAILING_COMMA = re.compile(r'("(?:[^"\\]|\\.)*+(?:"|\\?\Z))|,(\s*[}\]])', re.DOTALL)
 
 
 def _form_data(content_type: str, body: bytes) -> dict[str, str]:
