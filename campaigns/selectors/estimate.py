@@ -135,8 +135,19 @@ def campaign_audience_spec(campaign: Campaign, audience: AudienceSpec | None = N
         audience,
         channel=campaign.channel,
         sender_name=sender.name if sender else "",
-        services=tuple(s for s in (campaign.purpose, sender.service if sender else "") if s),
+        services=suppression_services(
+            campaign.account, purpose=campaign.purpose, service=sender.service if sender else ""
+        ),
     )
+
+
+def suppression_services(account: ProviderAccount, *, purpose: str, service: str) -> tuple[str, ...]:
+    """What an opt-out from a service is compared with (contacts.audience.suppression_match_sql): the message's
+    purpose, and the service code the vendor sends it under (MOBtexting's: the sender's, else the account's option,
+    else the purpose's), so that an opt-out of T holds wherever the message goes out as T."""
+    options = account.options if isinstance(account.options, dict) else {}
+    code = get_backend(account.kind).service_code(options, purpose=purpose, service=service or "")
+    return tuple(dict.fromkeys(s for s in (purpose, code) if s))
 
 
 def campaign_frame_size(campaign: Campaign) -> int:

@@ -31,7 +31,7 @@ from django.utils import timezone
 from campaigns import ratelimit
 from campaigns.models import IN_DOUBT, Campaign, Frame
 from campaigns.rendering import compile_text, contact_values
-from campaigns.selectors import promotional_window_closed_until
+from campaigns.selectors import promotional_window_closed_until, suppression_services
 from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
 from campaigns.services.lifecycle import campaign_hold_for_window, campaign_pause_on_trouble, frames_close_after_stop
 from campaigns.services.reports import status_events_rematch
@@ -97,7 +97,9 @@ class SendContext:
             spec=AudienceSpec(
                 channel=campaign.channel,
                 sender_name=sender.name if sender else "",
-                services=tuple(s for s in (campaign.purpose, sender.service if sender else "") if s),
+                services=suppression_services(
+                    campaign.account, purpose=campaign.purpose, service=sender.service if sender else ""
+                ),
             ),
         )
 
@@ -117,7 +119,9 @@ class SendContext:
             spec=AudienceSpec(
                 channel=meta.get("channel", "sms"),
                 sender_name=meta.get("sender", ""),
-                services=tuple(s for s in (meta.get("purpose", "transactional"), meta.get("service", "")) if s),
+                services=suppression_services(
+                    account, purpose=meta.get("purpose", "transactional"), service=meta.get("service", "")
+                ),
             ),
         )
 

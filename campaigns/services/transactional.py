@@ -11,7 +11,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.models import IDEMPOTENCY_KEY_CONSTRAINT, Frame, Message
-from campaigns.selectors import account_promotional_window, message_problems, send_window_opening
+from campaigns.selectors import (
+    account_promotional_window,
+    message_problems,
+    send_window_opening,
+    suppression_services,
+)
 from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from contacts.models import Contact
@@ -125,7 +130,7 @@ def _send(send: _Request, idempotency_key: str) -> Message:
     spec = AudienceSpec(
         channel=channel,
         sender_name=sender.name if sender else "",
-        services=tuple(s for s in (purpose, sender.service if sender else "") if s),
+        services=suppression_services(account, purpose=purpose, service=sender.service if sender else ""),
     )
     reason = _suppression_reason(send.address, contact.pk if contact else None, spec)
     parts = sms_parts(send.text)

@@ -789,6 +789,12 @@ class Backend:
         for one route only."""
         return ""
 
+    def service_code(self, options: dict[str, Any], *, purpose: str, service: str) -> str:
+        """The service code a message of `purpose`, through a sender of `service` ("" for none), goes out under at
+        the vendor with these account options; "" for a vendor without service codes. The audience compares it with
+        opt-outs from a service, as the vendor would."""
+        return service
+
     def text_problems(self, options: dict[str, Any], text: str, *, promotional: bool) -> list[str]:
         """What the vendor would refuse in `text` sent with these account options, in words for staff (checked by
         the pre-flight and by transactional sends, before anything is sent)."""

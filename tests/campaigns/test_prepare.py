@@ -84,6 +84,32 @@ def test_each_unsubscription_scope_applies_only_where_it_should(audience, scope,
     assert status == ("suppressed" if suppressed else "pending")
 
 
+@pytest.mark.parametrize(
+    ("purpose", "options", "value", "suppressed"),
+    [
+        (Campaign.Purpose.TRANSACTIONAL, {}, "T", True),
+        (Campaign.Purpose.PROMOTIONAL, {}, "P", True),
+        (Campaign.Purpose.SERVICE, {}, "S", True),
+        (Campaign.Purpose.TRANSACTIONAL, {}, "P", False),
+        (Campaign.Purpose.PROMOTIONAL, {"service": "S"}, "S", True),  # the account's service, over the purpose's
+        (Campaign.Purpose.PROMOTIONAL, {"service": "S"}, "P", False),
+    ],
+)
+def test_an_opt_out_of_a_service_code_applies_where_mobtexting_sends_under_that_code(
+    audience, purpose, options, value, suppressed
+):
+    """A MOBtexting sender saved without a service code sends under the account's `service` option, else the one
+    its campaign's purpose takes (transactional: T). An opt-out of T (the vendor's own, or added by staff) was
+    compared with the sender's code alone, so the person still got every transactional campaign sent as T."""
+    account = ProviderAccountFactory(kind="mobtexting", options=options)
+    sender = SenderFactory(account=account, service="")
+    campaign = CampaignFactory(account=account, sender=sender, tags=[audience["news"]], purpose=purpose)
+    Unsubscriber.objects.create(address=audience["a"].phone, scope=Unsubscriber.Scope.SERVICE, value=value)
+    messages_materialise(campaign=campaign)
+    status = Message.objects.get(campaign=campaign, contact=audience["a"]).status
+    assert status == ("suppressed" if suppressed else "pending")
+
+
 def test_segments_and_all_of_tags_select_the_right_people(audience):
     vip_news = SegmentFactory(positive_tags=[audience["news"], audience["vip"]], positive_operator=Operator.ALL)
     campaign = CampaignFactory(segments=[vip_news], tags=[audience["vip"]], tags_operator=Operator.ALL)

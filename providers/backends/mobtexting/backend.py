@@ -268,11 +268,15 @@ class MobtextingBackend(Backend):
     def create_unsubscriber(self, account: Account, unsubscriber: RemoteUnsubscriber) -> RemoteUnsubscriber:
         return registries.create_unsubscriber(account, unsubscriber)
 
+    def service_code(self, options: dict[str, Any], *, purpose: str, service: str) -> str:
+        """The sender's code, else the account's `service` option, else the purpose's (transactional: T)."""
+        return service or str(options.get("service") or "") or SERVICE_FOR_PURPOSE.get(purpose, "T")
+
     # --- private helpers ---
 
     def _send_body(self, account: Account, frame: OutboundFrame) -> dict[str, Any]:
         """Defaults in root, one node per recipient; a node carries a text only when texts differ."""
-        service = frame.service or account.options.get("service") or SERVICE_FOR_PURPOSE.get(frame.purpose, "T")
+        service = self.service_code(account.options, purpose=frame.purpose, service=frame.service)
         root: dict[str, Any] = {"name": frame.campaign_name or frame.key, "sender": frame.sender, "service": service}
         root["type"] = "A"  # the vendor picks GSM or Unicode
         shared = frame.same_text_for_all
