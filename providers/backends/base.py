@@ -415,8 +415,11 @@ def scrub(text: str, secrets: list[str]) -> str:
 
     The text may be a vendor's body echoing what anyone sent it, so it is read in one pass whatever the secret is
     made of (a regex of the secret's forms would try every way of reading, say, a run of backslashes as escaped or
-    not: exponentially many, minutes for a few dozen)."""
-    for secret in secrets:
+    not: exponentially many, minutes for a few dozen).
+
+    The longest secret first: one that another begins with, or holds, would otherwise mask only its part of the
+    other, and leave the rest of the other in clear."""
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret and len(secret) >= 4:
             text = _cut_secret_masked(_secret_masked(text, secret), secret)
     return text

@@ -97,3 +97,12 @@ def test_a_body_full_of_backslashes_is_scrubbed_at_once_whatever_the_secret():
         assert scrub(f"answered: {echoed + 'x'!r}", [secret]) == f"answered: {echoed + 'x'!r}"
         masked = scrub(f"bad key: {echoed}{secret} (request 7)", [secret])
     assert masked.startswith("bad key: \\") and masked.endswith("\\•••• (request 7)") and masked.count("••••") == 1
+
+
+@pytest.mark.parametrize("order", ["shorter first", "longer first"])
+def test_a_secret_that_begins_another_does_not_leave_the_rest_of_the_other_in_clear(order):
+    """An account's secrets were masked one after the other in their order: a webhook secret that is the start of
+    the API key ('sk-live', 'sk-live-4f9a2c') masked the key's start, and the rest of the key, no longer the key,
+    stayed in clear ('••••-4f9a2c')."""
+    secrets = ["sk-live", "sk-live-4f9a2c"] if order == "shorter first" else ["sk-live-4f9a2c", "sk-live"]
+    assert scrub("Authorization: Bearer sk-live-4f9a2c refused", secrets) == "Authorization: Bearer •••• refused"
