@@ -159,8 +159,16 @@ def frames_unlock(frame_ids: list[int]) -> None:
 
 
 def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None, limit: int = 1) -> list[ClaimedFrame]:
-    """Claim up to `limit` due frames of a campaign (or one given frame) for this connection."""
-    where = "id = %s" if frame_id is not None else "campaign_id = %s"
+    """Claim up to `limit` due frames of a campaign (or one given frame) for this connection.
+
+    A campaign's frames only while it is sending, read in the claiming statement: a dispatcher checks the state
+    before it claims, and a pause or cancel that committed in between would otherwise not stop the frames claimed
+    after it (ratelimit.campaign_stopped_mark stops those claimed before)."""
+    where = (
+        "id = %s"
+        if frame_id is not None
+        else "campaign_id = %s AND EXISTS (SELECT 1 FROM campaigns_campaign c WHERE c.id = campaign_id AND c.state = 'sending')"
+    )
     claimed: list[int] = []
     try:
         with transaction.atomic(), connection.cursor() as cursor:

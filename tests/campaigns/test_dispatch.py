@@ -672,6 +672,23 @@ def test_a_frame_claimed_while_a_pause_waited_to_commit_does_not_go_out_after_th
     assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"pending"}
 
 
+def test_a_dispatcher_that_read_the_campaign_sending_just_before_a_pause_claims_nothing_after_it(octopush, sandbox):
+    """A dispatcher reads the campaign's state, then claims: a pause that commits in between let it claim and send a
+    frame after the pause (the frame claimed after the stop, its request was made)."""
+    campaign = _prepared_campaign(octopush, 10, frame_size=10)
+    context = _send_context(campaign)  # the dispatcher read the campaign sending
+    campaign_pause(campaign_id=campaign.pk)
+    if frames := frames_claim(campaign_id=campaign.pk):  # (a dispatcher sends what it claimed)
+        frames_send(frames, context)
+
+    assert _octopush_accepted(sandbox) == [], "nothing went out after the pause"
+    frame = Frame.objects.get(campaign=campaign)
+    assert (frame.state, frame.attempts) == ("pending", 0)
+    campaign_resume(campaign_id=campaign.pk)
+    frames_send(frames_claim(campaign_id=campaign.pk), context)
+    assert _octopush_accepted(sandbox) == [1] * 10, "resumed, everyone is sent once"
+
+
 def test_a_frame_a_dead_worker_left_in_flight_as_its_campaign_was_cancelled_is_closed_by_the_watchdog(octopush):
     campaign = _prepared_campaign(octopush, 10, frame_size=10)
     frames_unlock([frame.id for frame in frames_claim(campaign_id=campaign.pk)])  # the worker dies mid-request
