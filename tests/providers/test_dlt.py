@@ -1,13 +1,11 @@
 """DLT templates: variables in both notations, rendering, and matching a text (fixed parts verbatim, ≤ 30 characters)."""
 
-import signal
-from contextlib import contextmanager
-
 import pytest
 
 from django.core.exceptions import ValidationError
 
 from providers.dlt import template_check_body, template_match, template_render, template_variables
+from tests.hang_guard import within
 
 OTP = "Your OTP is {#var#}. Valid for 10 minutes. - Herald"
 ORDER = "Dear {#var#}, your order {#var#} has been shipped."
@@ -16,22 +14,6 @@ NAMED = "Hi {{name}}, your code is {{ code }}. Bye {{name}}!"
 
 def message(error: pytest.ExceptionInfo, field: str) -> str:
     return " ".join(error.value.message_dict[field])
-
-
-@contextmanager
-def within(seconds: int):
-    """Fail, rather than hang the run, when the block takes longer than `seconds` (generous: it should take none)."""
-
-    def give_up(signum, frame):
-        raise TimeoutError(f"still matching after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, give_up)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class TestVariables:

@@ -2,13 +2,12 @@
 
 import json
 import re
-import signal
-from contextlib import contextmanager
 from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 
 from providers.backends.base import scrub
+from tests.hang_guard import within
 
 SECRETS = ['K3y/0123"456\\789', "clé secrète+42", "emoji-😀-key"]
 FORMS = {
@@ -69,29 +68,13 @@ def test_text_that_ends_with_fewer_than_four_characters_of_a_secret_is_left_as_i
     assert scrub("the answer ended: clé", [SECRETS[1]]) == "the answer ended: clé"
 
 
-@contextmanager
-def _within(seconds: int):
-    """Fail, rather than hang the run, when the block takes longer than `seconds` (generous: it should take none)."""
-
-    def give_up(signum, frame):
-        raise TimeoutError(f"still scrubbing after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, give_up)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def test_a_body_full_of_backslashes_is_scrubbed_at_once_whatever_the_secret():
     """A vendor's body echoes what anyone sent it. A run of backslashes reads as a secret of backslashes in
     exponentially many ways (each one written as it is, JSON-escaped, or that again in a repr): a regex of the
     secret's forms tried them one by one, for hours, holding up the worker that scrubbed the vendor's answer."""
     secret = "\\" * 40 + "y"
     echoed = "\\" * 300
-    with _within(10):
+    with within(10):
         assert scrub(f"bad key: {echoed} (request 7)", [secret]) == f"bad key: {echoed} (request 7)"
         # Cut by a quote's length: the end of the body is no head of the secret either.
         assert scrub(f"answered: {echoed + 'x'!r}", [secret]) == f"answered: {echoed + 'x'!r}"
