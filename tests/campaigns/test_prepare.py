@@ -240,32 +240,30 @@ def test_octopush_marketing_needs_the_stop_mention(audience):
     assert "text" not in _problems(campaign)
 
 
-def test_preflight_names_an_octopush_sender_octopush_would_refuse(audience):
-    """A sender saved before Octopush's rule (3 to 11 letters and digits) was checked when senders are saved: every
-    message through it would be refused (106), so the pre-flight says so before anything is sent."""
-    account = ProviderAccountFactory(kind="octopush")
-    campaign = CampaignFactory(account=account, sender__account=account, sender__name="My Shop", sender__country="FR",
+@pytest.mark.parametrize(
+    ("kind", "name", "country", "said", "accepted"),
+    [
+        pytest.param(
+            "octopush", "My Shop", "FR",
+            "Octopush takes a sender of 3 to 11 letters (a-z, A-Z) and digits, with no accent, space or punctuation.",
+            "MyShop", id="octopush: 3 to 11 letters and digits (106)",
+        ),
+        pytest.param(
+            "mobtexting", "herald2", "IN",
+            "A transactional (service T) sender ID for India is 6 capital letters or digits, e.g. HERALD (TRAI's rule: "
+            "MOBtexting refuses every message sent through any other).",
+            "HERALD", id="mobtexting: service T for India, 6 capitals or digits (422)",
+        ),
+    ],
+)  # fmt: skip
+def test_preflight_names_a_sender_its_vendor_would_refuse(audience, kind, name, country, said, accepted):
+    """A sender saved before its vendor's name rule was checked when senders are saved: the vendor would refuse every
+    message through it, so the pre-flight says so before anything is sent."""
+    account = ProviderAccountFactory(kind=kind)
+    campaign = CampaignFactory(account=account, sender__account=account, sender__name=name, sender__country=country,
                                tags=[audience["news"]], text="Your parcel is on its way")  # fmt: skip
-    assert _problems(campaign)["sender"] == (
-        "Sender My Shop: Octopush takes a sender of 3 to 11 letters (a-z, A-Z) and digits, with no accent, space or "
-        "punctuation."
-    )
-    Sender.objects.filter(pk=campaign.sender_id).update(name="MyShop")
-    campaign.sender.refresh_from_db()
-    assert "sender" not in _problems(campaign)
-
-
-def test_preflight_names_a_mobtexting_transactional_sender_mobtexting_would_refuse(audience):
-    """A service T sender for India saved before the rule (6 capitals or digits, TRAI) was checked: MOBtexting refuses
-    every message through it with 422, so the pre-flight says so before anything is sent."""
-    account = ProviderAccountFactory(kind="mobtexting")
-    campaign = CampaignFactory(account=account, sender__account=account, sender__name="herald2",
-                               tags=[audience["news"]], text="Your parcel is on its way")  # fmt: skip
-    assert _problems(campaign)["sender"] == (
-        "Sender herald2: A transactional (service T) sender ID for India is 6 capital letters or digits, e.g. HERALD "
-        "(TRAI's rule: MOBtexting refuses every message sent through any other)."
-    )
-    Sender.objects.filter(pk=campaign.sender_id).update(name="HERALD")
+    assert _problems(campaign)["sender"] == f"Sender {name}: {said}"
+    Sender.objects.filter(pk=campaign.sender_id).update(name=accepted)
     campaign.sender.refresh_from_db()
     assert "sender" not in _problems(campaign)
 
