@@ -2,6 +2,7 @@
 
 import datetime
 import re
+from functools import partial
 
 import pytest
 
@@ -325,20 +326,23 @@ def test_an_opt_out_from_a_service_that_herald_does_not_send_is_refused_naming_t
     assert sorted(Unsubscriber.objects.values_list("value", flat=True)) == ["T", "promotional"]
 
 
+def _opt_out_warnings(client, scope: str, value: str) -> list[str]:
+    """The warnings the admin gives as it records an opt-out of this scope and value."""
+    response = client.post(
+        "/admin/contacts/unsubscriber/add/",
+        {"address": "+919811111111", "scope": scope, "value": value, "source": "admin"},
+        follow=True,
+    )
+    return [str(message) for message in response.context["messages"] if message.level_tag == "warning"]
+
+
 def test_an_opt_out_from_a_sender_or_tag_nobody_has_is_recorded_with_a_warning_that_it_suppresses_nothing(client):
     """A misspelt sender ('HERLAD') or tag was recorded as if it worked, and the person still got every message of
     HERALD: the admin now says so, while a name written in other capitals is matched as the audience matches it."""
     SenderFactory(name="HERALD")
     TagFactory(name="vip")
 
-    def added(scope, value):
-        response = client.post(
-            "/admin/contacts/unsubscriber/add/",
-            {"address": "+919811111111", "scope": scope, "value": value, "source": "admin"},
-            follow=True,
-        )
-        return [str(message) for message in response.context["messages"] if message.level_tag == "warning"]
-
+    added = partial(_opt_out_warnings, client)
     assert added("sender", "HERLAD") == [
         "No sender is named 'HERLAD': this opt-out suppresses nothing until one is. Check the spelling."
     ]
@@ -357,19 +361,11 @@ def test_the_warning_compares_names_as_the_audience_does_with_postgresqls_lower_
     SenderFactory(name="ΠΕΛΑΤΕΣ")
     TagFactory(name="ΠΕΛΑΤΕΣ")
 
-    def added(scope, value):
-        response = client.post(
-            "/admin/contacts/unsubscriber/add/",
-            {"address": "+919811111111", "scope": scope, "value": value, "source": "admin"},
-            follow=True,
-        )
-        return [str(message) for message in response.context["messages"] if message.level_tag == "warning"]
-
     for scope in ("sender", "tag"):
-        assert added(scope, "πελατες") == [
+        assert _opt_out_warnings(client, scope, "πελατες") == [
             f"No {scope} is named 'πελατες': this opt-out suppresses nothing until one is. Check the spelling."
         ]
-        assert added(scope, "πελατεσ") == []
+        assert _opt_out_warnings(client, scope, "πελατεσ") == []
 
 
 @pytest.mark.django_db(transaction=True)
