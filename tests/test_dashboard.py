@@ -10,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.dashboard import dashboard_figures
-from campaigns.models import Message
+from campaigns.models import Campaign, Message
+from config.times import time_shown
 from tests.factories import (
     CampaignFactory,
     FrameFactory,
@@ -85,6 +86,9 @@ def test_campaigns_under_way_and_failing_accounts():
     figures = dashboard_figures()
     assert {c["name"]: c["progress"] for c in figures["campaigns"]} == {"Running": 75.0, "Later": 0.0}
     assert [a["name"] for a in figures["failing_accounts"]] == ["Broken"]
+    # A scheduled campaign's send time names its zone, as the campaign pages say times (config.times.time_shown).
+    later = Campaign.objects.get(name="Later").send_at
+    assert time_shown(later) in admin_client_for().get(DASHBOARD).content.decode()
 
 
 def test_the_figures_take_four_queries_whatever_the_traffic(traffic, django_assert_num_queries):

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_funnel, campaign_message_rows, campaign_progress, failure_words
+from config.times import time_shown
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -380,11 +381,12 @@ class TestMessagesOfACampaign:
 def test_a_contacts_page_shows_its_messages_and_opt_outs(client):
     contact = ContactFactory(phone="+919812345678")
     campaign = CampaignFactory(name="Diwali offers", account__kind="mobtexting")
-    MessageFactory(campaign=campaign, contact=contact, address=contact.phone, status="rejected", error_code="789",
-                   reason="Sender is not registered for the template.")  # fmt: skip
+    sent = MessageFactory(campaign=campaign, contact=contact, address=contact.phone, status="rejected",
+                          error_code="789", reason="Sender is not registered for the template.")  # fmt: skip
     MessageFactory(address="+919800000001")
     html = client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
     assert 'id="contact-messages"' in html and "Diwali offers" in html
+    assert f">{time_shown(sent.created_at)}</a>" in html, "its time in the site's zone, named"
     assert "not registered for this template on DLT" in html
     assert "+919800000001" not in html
 
