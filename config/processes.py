@@ -118,7 +118,14 @@ class WebServer:
     `threads`, persistent database connections; `access_log` writes its request lines to the log too."""
 
     def __init__(
-        self, env: dict[str, str], *, log_path: Path, workers: int = 2, threads: int = 8, access_log: bool = False
+        self,
+        env: dict[str, str],
+        *,
+        log_path: Path,
+        workers: int = 2,
+        threads: int = 8,
+        access_log: bool = False,
+        app: str = "config.wsgi",
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -127,6 +134,7 @@ class WebServer:
         self.workers = workers
         self.threads = threads
         self.access_log = access_log
+        self.app = app  # the WSGI module gunicorn serves (the test suite wraps Herald's)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -139,7 +147,7 @@ class WebServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi", "--bind",
+                [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", self.app, "--bind",
                  f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--threads", str(self.threads),
                  "--worker-class", "gthread", "--log-level", "warning",
                  *(["--access-logfile", "-"] if self.access_log else [])],

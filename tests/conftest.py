@@ -81,7 +81,7 @@ def server_logs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def _web_server(base_worker_env, server_logs):
-    server = WebServer(base_worker_env, log_path=server_logs / "web.log").start()
+    server = WebServer(base_worker_env, log_path=server_logs / "web.log", app="tests.server_app").start()
     yield server
     server.stop()
 
