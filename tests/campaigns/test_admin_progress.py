@@ -146,18 +146,9 @@ class TestActions:
         assert '<strong class="confirm-cost">0.30 EUR</strong>' in html
         assert "herald-confirm-button" in html
 
-    def test_the_launch_page_says_a_send_time_already_past_means_now(self, client):
-        news = TagFactory()
-        ContactFactory(tags=[news])
-        past, future = timezone.now() - timedelta(days=1), timezone.now() + timedelta(days=1)
-        for send_at, said in [(past, "Now: its send time has passed"), (future, "At "), (None, "Now")]:
-            campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi",
-                                       send_at=send_at)  # fmt: skip
-            html = client.get(action_url(campaign, "launch")).content.decode()
-            assert f"<dt>When</dt><dd>{said}" in html, said
-
-    def test_the_launch_page_says_its_times_as_the_deferred_one_in_the_sites_zone_named(self, client):
-        # "At Nov. 27, 2026, 10 a.m." beside "Deferred to 2026-11-27 03:30 UTC": two formats, one without its zone.
+    def test_the_launch_page_says_when_it_sends_its_times_in_the_sites_zone_named(self, client):
+        # A send time already past means now. "At Nov. 27, 2026, 10 a.m." stood beside "Deferred to 2026-11-27
+        # 03:30 UTC": two formats, one without its zone.
         news = TagFactory()
         ContactFactory(tags=[news])
         day = timezone.localdate() + timedelta(days=2)
@@ -167,6 +158,7 @@ class TestActions:
             (at, "", f"At {day:%Y-%m-%d} 10:00 UTC"),
             (at, "daily", f"Daily, from {day:%Y-%m-%d} 10:00 UTC."),
             (past, "", f"Now: its send time has passed ({past:%Y-%m-%d} 10:00 UTC)"),
+            (None, "", "Now"),
         ]:
             campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi",
                                        send_at=send_at, recurrence=recurrence)  # fmt: skip
