@@ -192,8 +192,7 @@ def _segment_write(segment: Segment, fields: dict, positive_tags, negative_tags)
         segment.positive_tags.set(positive_tags)
     if negative_tags is not None:
         segment.negative_tags.set(negative_tags)
-    segments_count(segment_ids=[segment.pk])
-    segment.refresh_from_db(fields=["contact_count", "counted_at"])
+    segment_count_store(segment=segment, count=segment_count(segment))
     return segment
 
 
@@ -210,8 +209,10 @@ def segments_count(*, segment_ids: Iterable[int]) -> list[Segment]:
 
 
 def segment_count_store(*, segment: Segment, count: int) -> None:
-    """Store a count of the segment's saved rule just taken elsewhere (its admin page counts it to show it)."""
-    Segment.objects.filter(pk=segment.pk).update(contact_count=count, counted_at=timezone.now())
+    """Store a count of the segment's saved rule just taken (its admin page counts it to show it; a save counts it),
+    on the row and on `segment`."""
+    segment.contact_count, segment.counted_at = count, timezone.now()
+    Segment.objects.filter(pk=segment.pk).update(contact_count=count, counted_at=segment.counted_at)
 
 
 @transaction.atomic
@@ -353,8 +354,8 @@ CHANNEL_BY_NAME = {_squashed(name): channel.value for channel in Channel for nam
 
 
 # What a service-scoped suppression names (contacts.audience.suppression_match_sql compares it, in any case, with the
-# campaign's purpose and its sender's service code): campaigns.models.Campaign.Purpose and
-# providers.services.SENDER_SERVICES, written out here because contacts imports neither.
+# campaign's purpose and the service code its vendor sends under): campaigns.models.Campaign.Purpose and
+# providers.models.SENDER_SERVICES, written out here because contacts imports neither (a test holds them equal).
 SERVICE_PURPOSES = ("transactional", "service", "promotional")
 SERVICE_CODES = ("T", "P", "S", "G")
 

@@ -4,8 +4,10 @@ import pytest
 
 from django.core.exceptions import ValidationError
 
+from campaigns.models import Campaign
 from contacts import services
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from providers.models import SENDER_SERVICES
 from tests.factories import ContactFactory, TagFactory, UnsubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +148,9 @@ class TestUnsubscribers:
         assert unsubscriber.scope == "all"
         with pytest.raises(ValidationError):
             services.unsubscriber_update(unsubscriber=unsubscriber, scope="sender")
+
+
+def test_the_services_an_opt_out_may_name_are_the_campaigns_purposes_and_the_vendors_codes():
+    # contacts imports neither campaigns nor providers, so it writes them out: they must not drift apart.
+    assert set(services.SERVICE_PURPOSES) == set(Campaign.Purpose.values)
+    assert set(services.SERVICE_CODES) == set(SENDER_SERVICES)
