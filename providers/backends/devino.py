@@ -71,6 +71,18 @@ STATUS_MAP: dict[str, Status] = {
     "canceled": Status.FAILED,
     "unknown": Status.FAILED,
 }
+# What each failure status means, in Devino's own words [seed 000:569-584]: a report's text, which the message's
+# page and the campaign's failure breakdown show (the seed lists no errorCode values, so the code stays beside
+# these words as Devino sent it, untranslated).
+STATUS_TEXTS: dict[str, str] = {
+    "expired": "The lifetime of the message has expired",
+    "undeliverable": "Unable to deliver the message",
+    "bounced": "Email message cannot be delivered",
+    "rejected": "The message has been rejected by the operator or Devino",
+    "deleted": "The message has been deleted from the queue for sending",
+    "canceled": "The push-message has been canceled",
+    "unknown": "An unknown error has occurred",
+}
 # Not delivery outcomes. unsubscribed suppresses the address on the channel it came through (an unsubscribe
 # link or reply is about that channel's messages); complained (a spam complaint) suppresses it everywhere.
 # subscribed is stored as an UNKNOWN update: Herald never subscribes anyone on a vendor's word.
@@ -414,7 +426,7 @@ def _update(item: Any) -> StatusUpdate:
     }  # fmt: skip
     word = raw.lower()
     if word in STATUS_MAP:
-        return StatusUpdate(kind=UpdateKind.STATUS, status=STATUS_MAP[word], **fields)
+        return StatusUpdate(kind=UpdateKind.STATUS, status=STATUS_MAP[word], text=STATUS_TEXTS.get(word, ""), **fields)
     if word in OPT_OUT_SCOPES:
         scope = OPT_OUT_SCOPES[word]
         value = ("email" if item.get("email") else "sms") if scope == "channel" else ""

@@ -452,16 +452,28 @@ CALLBACK_CASES = [
         expected_updates=[status(Status.DELIVERED, "delivered")],
         expected_response_body="",
     ),
-    CallbackCase(label="expired", body=dlr("expired"), expected_updates=[status(Status.EXPIRED, "expired")]),
+    CallbackCase(
+        label="expired, in Devino's words",
+        body=dlr("expired"),
+        expected_updates=[status(Status.EXPIRED, "expired", text="The lifetime of the message has expired")],
+    ),
     CallbackCase(
         label="undeliverable, with its error code",
         body=dlr("undeliverable", errorCode=13),
-        expected_updates=[status(Status.UNDELIVERED, "undeliverable", code="13")],
+        expected_updates=[status(Status.UNDELIVERED, "undeliverable", code="13", text="Unable to deliver the message")],
     ),
     CallbackCase(
         label="bounced (e-mail)",
         body=dlr("bounced", errorCode=550, email="ann@example.org"),
-        expected_updates=[status(Status.UNDELIVERED, "bounced", code="550", address="ann@example.org")],
+        expected_updates=[
+            status(
+                Status.UNDELIVERED,
+                "bounced",
+                code="550",
+                address="ann@example.org",
+                text="Email message cannot be delivered",
+            )
+        ],
     ),
     CallbackCase(
         label="opened",
@@ -476,13 +488,29 @@ CALLBACK_CASES = [
     CallbackCase(
         label="rejected, with its error code",
         body=dlr("rejected", errorCode=5),
-        expected_updates=[status(Status.REJECTED, "rejected", code="5")],
+        expected_updates=[
+            status(
+                Status.REJECTED, "rejected", code="5", text="The message has been rejected by the operator or Devino"
+            )
+        ],
     ),
     CallbackCase(
-        label="deleted from the queue", body=dlr("deleted"), expected_updates=[status(Status.FAILED, "deleted")]
+        label="deleted from the queue",
+        body=dlr("deleted"),
+        expected_updates=[
+            status(Status.FAILED, "deleted", text="The message has been deleted from the queue for sending")
+        ],
     ),
-    CallbackCase(label="canceled (push)", body=dlr("canceled"), expected_updates=[status(Status.FAILED, "canceled")]),
-    CallbackCase(label="unknown error", body=dlr("unknown"), expected_updates=[status(Status.FAILED, "unknown")]),
+    CallbackCase(
+        label="canceled (push)",
+        body=dlr("canceled"),
+        expected_updates=[status(Status.FAILED, "canceled", text="The push-message has been canceled")],
+    ),
+    CallbackCase(
+        label="unknown error",
+        body=dlr("unknown"),
+        expected_updates=[status(Status.FAILED, "unknown", text="An unknown error has occurred")],
+    ),
     CallbackCase(
         label="unsubscribed is an opt-out from the channel",
         body=dlr("unsubscribed"),
@@ -548,6 +576,7 @@ CALLBACK_CASES = [
                 raw="undeliverable",
                 provider_message_id="3606044956953218301",
                 code="13",
+                text="Unable to deliver the message",
                 external_ref="ref-2",
                 address="+79103398081",
                 occurred_at=datetime(2024, 5, 31, 16, 8, 38, tzinfo=UTC),

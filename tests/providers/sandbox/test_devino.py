@@ -533,18 +533,20 @@ def test_rate_5xx_is_a_retryable_connection_failure(sandbox, account, backend):
 
 
 @pytest.mark.parametrize(
-    "outcome, canonical, raw, code",
+    "outcome, canonical, raw, code, words",
     [
-        ("undelivered", Status.UNDELIVERED, "undeliverable", "13"),
-        ("expired", Status.EXPIRED, "expired", ""),
-        ("rejected", Status.REJECTED, "rejected", "5"),
+        ("undelivered", Status.UNDELIVERED, "undeliverable", "13", "Unable to deliver the message"),
+        ("expired", Status.EXPIRED, "expired", "", "The lifetime of the message has expired"),
+        ("rejected", Status.REJECTED, "rejected", "5", "The message has been rejected by the operator or Devino"),
     ],
 )
-def test_dlr_mix_decides_the_reports(sandbox, hooked, backend, callback_receiver, outcome, canonical, raw, code):
+def test_dlr_mix_decides_the_reports_and_their_words(
+    sandbox, hooked, backend, callback_receiver, outcome, canonical, raw, code, words
+):
     sandbox.configure(dlr_mix={outcome: 1})
     backend.send(hooked, frame(PHONES))
     updates = reports(callback_receiver, backend, hooked, 4)
-    assert {(u.status, u.raw_status, u.code) for u in updates} == {(canonical, raw, code)}
+    assert {(u.status, u.raw_status, u.code, u.text) for u in updates} == {(canonical, raw, code, words)}
 
 
 def test_a_refused_setup_surfaces_devinos_words(sandbox, backend):
