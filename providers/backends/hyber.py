@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from providers.backends.base import (
+    FAILURE_STATUSES,
     Account,
     Backend,
     BackendError,
@@ -72,6 +73,17 @@ STATUS_MAP: dict[str, Status] = {
     "3/36": Status.REJECTED,
     "-1": Status.REJECTED,
 }
+
+# A failure report's words, for the message's page and the failure breakdown, where the report has none of its
+# own: its hyber_status's (the seed's 36024), else its status/substatus's (the meanings above [public]).
+STATUS_TEXTS: dict[str, str] = {
+    "3": "Not delivered",
+    "3/35": "Not delivered",
+    "3/26": "Not delivered within the message's time to live (TTL)",
+    "3/36": "Sending error",
+    "-1": "Not sent to any channel",
+}
+HYBER_STATUS_TEXTS = {"36024": "Phone number incorrect"}  # [seed 003]
 
 
 class LoginRefused(ConfigError):
@@ -320,6 +332,10 @@ def _status_update(item: Any) -> StatusUpdate:
     raw = "" if status is None else str(status) if substatus in (None, "") else f"{status}/{substatus}"
     canonical = STATUS_MAP.get(raw) or STATUS_MAP.get(str(status))
     number = str(item.get("number") or item.get("phone_number") or item.get("phone") or "")
+    code = str(item.get("hyber_status") or "")
+    text = str(item.get("status_text") or item.get("error_text") or "")
+    if not text and canonical in FAILURE_STATUSES:
+        text = HYBER_STATUS_TEXTS.get(code) or STATUS_TEXTS.get(raw) or STATUS_TEXTS.get(str(status), "")
     return StatusUpdate(
         kind=UpdateKind.STATUS if canonical else UpdateKind.UNKNOWN,
         raw_status=raw,
@@ -327,8 +343,8 @@ def _status_update(item: Any) -> StatusUpdate:
         provider_message_id=str(item.get("message_id") or ""),
         external_ref=str(item.get("extra_id") or ""),
         address=f"+{number.lstrip('+')}" if number else "",
-        code=str(item.get("hyber_status") or ""),
-        text=str(item.get("status_text") or item.get("error_text") or ""),
+        code=code,
+        text=text,
         occurred_at=_epoch(item.get("time")),
         payload=item,
     )

@@ -262,22 +262,24 @@ CALLBACK_CASES = [
     CallbackCase(
         label="3/35 not delivered",
         body="hyber/dlr_undelivered.json",
-        expected_updates=[dlr(Status.UNDELIVERED, "3/35", "35015")],
+        expected_updates=[dlr(Status.UNDELIVERED, "3/35", "35015", text="Not delivered")],
     ),
     CallbackCase(
         label="3/26 not delivered within the TTL is expired",
         body="hyber/dlr_expired.json",
-        expected_updates=[dlr(Status.EXPIRED, "3/26", "26011")],
+        expected_updates=[
+            dlr(Status.EXPIRED, "3/26", "26011", text="Not delivered within the message's time to live (TTL)")
+        ],
     ),
     CallbackCase(
         label="3/36 sending error (phone number incorrect) is rejected",
         body="hyber/dlr_sending_error.json",
-        expected_updates=[dlr(Status.REJECTED, "3/36", "36024")],
+        expected_updates=[dlr(Status.REJECTED, "3/36", "36024", text="Phone number incorrect")],
     ),
     CallbackCase(
         label="-1 not sent to any channel is rejected",
         body="hyber/dlr_not_sent.json",
-        expected_updates=[dlr(Status.REJECTED, "-1/36", "36050")],
+        expected_updates=[dlr(Status.REJECTED, "-1/36", "36050", text="Not sent to any channel")],
     ),
     CallbackCase(
         label="1/11 sending started is sent",
@@ -298,6 +300,7 @@ CALLBACK_CASES = [
                 Status.UNDELIVERED,
                 "3/35",
                 "35015",
+                text="Not delivered",
                 provider_message_id="0b7c2f4e-51d6-5c3a-9e4f-2a8f6b1d7e90",
                 external_ref="AD-6640-7007",
                 address="+380962222222",

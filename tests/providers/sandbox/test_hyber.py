@@ -316,19 +316,20 @@ def test_batched_callbacks_arrive_as_arrays(hyber, callback_receiver):
 
 
 @pytest.mark.parametrize(
-    "outcome, raw, status",
+    "outcome, raw, status, words",
     [
-        ("undelivered", "3/35", Status.UNDELIVERED),
-        ("expired", "3/26", Status.EXPIRED),
-        ("rejected", "-1/36", Status.REJECTED),
+        ("undelivered", "3/35", Status.UNDELIVERED, "Not delivered"),
+        ("expired", "3/26", Status.EXPIRED, "Not delivered within the message's time to live (TTL)"),
+        ("rejected", "-1/36", Status.REJECTED, "Not sent to any channel"),
     ],
 )
-def test_each_failed_outcome_is_reported_both_ways(outcome, raw, status, hyber, callback_receiver):
+def test_each_failed_outcome_is_reported_both_ways_in_words(outcome, raw, status, words, hyber, callback_receiver):
     hyber.configure(dlr_mix={outcome: 1})
     send(hyber, ["ref-1"], hook(callback_receiver))
     (pushed,) = received_updates(hyber, callback_receiver, 1)
     (pulled,) = backend.poll(account(hyber), PollQuery(messages=[MessageRef("ref-1", PHONE)]))
-    assert (pushed.raw_status, pushed.status) == (pulled.raw_status, pulled.status) == (raw, status)
+    seen = {(u.raw_status, u.status, u.text) for u in (pushed, pulled)}
+    assert seen == {(raw, status, words)}
 
 
 # --- (e) knobs, lost responses and recovery ------------------------------------------------------------
