@@ -522,6 +522,36 @@ def test_cost_is_the_vendors_money_where_it_reports_money_else_parts_times_price
     assert campaign.cost_actual == Decimal("5.0000")
 
 
+def test_a_mobtexting_balance_exhausted_mid_frame_pauses_the_campaign_and_the_unpaid_wait_for_the_top_up(
+    sandbox, settings
+):
+    """MOBtexting refuses the numbers it has no credit for with 401 NO-CREDITS in their rows: the campaign pauses
+    saying so, those messages stay pending (not rejected for good), and after a top-up the resume sends only them."""
+    settings.FRAME_RETRY_BASE = settings.FRAME_RETRY_MAX = 0.0
+    mobtexting = ProviderAccount.objects.create(
+        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
+        channels=["sms"], rate_limit=1000,
+    )  # fmt: skip
+    Sender.objects.create(account=mobtexting, name="HERALD", service="G", status="approved")  # no DLT ids needed
+    token = CREDENTIALS["mobtexting"]["api_key"]
+    sandbox.vendors["mobtexting"].control("balance", {"token": token, "credits": 4})
+    campaign = _prepared_campaign(mobtexting, 10, frame_size=10, start_text="Your order has shipped")
+    campaign_dispatch(campaign_id=campaign.pk, budget=5)
+
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED
+    assert "401 NO-CREDITS" in campaign.state_reason and "Credit exhausted." in campaign.state_reason
+    messages = Message.objects.filter(campaign=campaign)
+    assert sorted(messages.values_list("status", flat=True)) == ["pending"] * 6 + ["submitted"] * 4
+
+    sandbox.vendors["mobtexting"].control("balance", {"token": token, "credits": None})
+    campaign_resume(campaign_id=campaign.pk)
+    campaign_dispatch(campaign_id=campaign.pk, budget=5)
+    assert set(messages.values_list("status", flat=True)) == {"submitted"}
+    accepted = [n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "mobtexting"]
+    assert sorted(accepted) == [1] * 10, "each number sent once"
+
+
 @pytest.fixture
 def hyber(sandbox, settings):
     return _sandbox_account(sandbox, settings, "hyber", client_id="herald-test")  # only the DR lookup can tell

@@ -6,7 +6,9 @@ de-duplicate, so a frame whose answer was lost is recovered by looking each ref 
 `GET sms/status?cid=` (recovery "lookup"). Delivery reports arrive both ways: pushed to the webhook
 that `setup()` registers (flat JSON, the {"event", "payload"} envelope, or a customised webhook: a GET with
 query fields or a POST with form or form-data fields), and pulled from `GET sms/status` (by group_id, cid or
-date, 100 rows a page). Promotional (P) traffic gets
+date, 100 rows a page). A number refused at submission with 401 NO-CREDITS or 402 NO-ACCOUNT is the account's
+problem, not the number's: it comes back unsent (SendResult.unsent_error, a ConfigError), so the campaign pauses
+and it waits for the top-up instead of failing. Promotional (P) traffic gets
 no delivery report post-DLT [seed 001:9527]; the engine finalises it after the account's report window.
 
 Status vocabulary (statuses.py): AWAITING-DLR, SCHEDULED, ENROUTE/EN_ROUTE, DELIVRD/DELIVERED,
@@ -76,6 +78,9 @@ WEBHOOK_NAME = "Herald"
 STATUS_EVENT, OPTOUT_EVENT = "sms:message:status", "sms:unsubscription"
 OPTOUT_SCOPES = {"tag": "tag", "product": "service", "service": "service", "sender": "sender", "all": "all", "": "all"}
 MAX_POLL_DAYS = 31
+# A number refused at submission for the account's sake, 401 NO-CREDITS and 402 NO-ACCOUNT [seed 001:2709-2710]:
+# every number after it would be refused alike until a person tops up or fixes the account.
+ACCOUNT_CODES = frozenset({"401", "402"})
 CALLBACK_AUTH_MODES = ("bearer", "signature")
 TRANSACTIONAL_HEADER = re.compile(r"[A-Z0-9]{6}")  # an Indian service T sender ID (TRAI; seed 001:8859-8905)
 HANDSHAKE_ONLY = (
@@ -136,6 +141,16 @@ class MobtextingBackend(Backend):
         group_id = first(body, "group_id")
         accepted = sum(r.accepted for r in results)
         summary = {"group_id": group_id, "accepted": accepted, "message": first(body, "message")}
+        sent = [r for r in results if r.accepted or r.code not in ACCOUNT_CODES]
+        unpaid = [r for r in results if not r.accepted and r.code in ACCOUNT_CODES]
+        if unpaid:  # not the numbers' fault: they wait for the account's fix (the campaign pauses), not fail
+            word = ERROR_CODES[unpaid[0].code][0]
+            error = ConfigError(
+                f"mobtexting refused {len(unpaid)} of {len(results)} numbers with {unpaid[0].code} {word}: "
+                f"{unpaid[0].text} Top up or fix the MOBtexting account, then resume.",
+                field="", code=unpaid[0].code,
+            )  # fmt: skip
+            return SendResult(sent, ticket=group_id, summary={**summary, "unsent": len(unpaid)}, unsent_error=error)
         return SendResult(results, ticket=group_id, summary=summary)
 
     def parse_callback(

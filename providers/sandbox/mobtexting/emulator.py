@@ -14,7 +14,9 @@ What it serves, as the vendor does:
   09:00-21:00 IST is refused at submission: the row says PROMO-TMOUT, code 457 (the sandbox's choice; the
   vendor may also delay it). Unsubscribed numbers get OPTOUT-REJ 456, NDNC numbers (control `dnd`) on P
   get DNDNUMB 408, both at submission. The seventh identical text within an hour from one sender to one
-  number is accepted and reported DUPLICATE (460).
+  number is accepted and reported DUPLICATE (460). A token whose balance is metered (control `balance`) pays
+  one credit per SMS part; a number whose parts the credit left cannot pay gets NO-CREDITS 401 ("Credit
+  exhausted." [seed 001:2709]) in its row at submission, while those paid for before it are sent.
 - No de-duplication by `custom`: a resent node is a new message (so `state.accepted` exposes a double send);
   a lost answer is settled with `GET sms/status?cid=`. record_accepted's ref is the node's custom, else the
   mobile; where one `custom` covers several numbers (sms/send) it is "<custom>/<mobile>".
@@ -37,7 +39,7 @@ What it serves, as the vendor does:
 Control actions (POST /_sandbox/mobtexting/<action>): optout {address, type?, value?, token?} (stores the
 unsubscriber and emits `sms:unsubscription` to subscribed webhooks), revoke {token}, verify {webhook_id},
 dnd {address}, approval {senders?, templates?: 0|1|2}, clock {now: "YYYY-MM-DD HH:MM:SS" IST | null},
-limits {get_per_minute}.
+limits {get_per_minute}, balance {token, credits: a number | null (unmetered, the default)}.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ SEND_FIELDS = {
 GET_LIMIT = 1000  # GET requests a minute per token [seed 001:81]
 ACCOUNT = {"name": "Sandbox account", "username": "sandbox", "email": "sandbox@mobtexting.invalid", "status": 1}
 CUT_TEXT = "The message looks cut at an unencoded '&' (near {fragment!r}); URL-encode the text."
-CONTROL_FIELDS = {"optout": "address", "revoke": "token", "verify": "webhook_id", "dnd": "address"}
+CONTROL_FIELDS = {"optout": "address", "revoke": "token", "verify": "webhook_id", "dnd": "address", "balance": "token"}
 
 
 class MobtextingSandbox(VendorEmulator):
@@ -179,6 +181,10 @@ class MobtextingSandbox(VendorEmulator):
                 except (TypeError, ValueError):
                     return {"error": f"now must look like 2024-03-10 22:15:00 (IST), not {body['now']!r}"}
                 return {"now": self.now().strftime(TIME_FORMAT)}
+            if action == "balance":
+                tenant = self._tenant(str(body["token"]))
+                tenant.credits = None if body.get("credits") is None else float(body["credits"])
+                return {"token": tenant.token, "credits": tenant.credits}
             if action == "limits":
                 self.get_limit = int(body.get("get_per_minute", GET_LIMIT))
                 return {"get_per_minute": self.get_limit}

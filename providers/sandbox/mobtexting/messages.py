@@ -42,6 +42,7 @@ REFUSALS = {
     "OPTOUT-REJ": ("456", "Rejected as a number optout to receive messages"),
     "PROMO-TMOUT": ("457", "Promotional time exceeded"),
     "DNDNUMB": ("408", "Number registered in the DND database."),
+    "NO-CREDITS": ("401", "Credit exhausted."),
 }
 REPEAT_LIMIT, REPEAT_WINDOW = 6, 3600.0  # identical texts, same sender → same number, per hour
 RETRY_DELAYS = (10.0, 100.0)  # two more attempts [seed 001:130-136]
@@ -185,13 +186,18 @@ class MessageDesk:
                     texts[(text, kind)] = (*sms_parts(text, kind), digest)
                 length, units, digest = texts[(text, kind)]
                 custom, sender = str(node.get("custom") or ""), str(node["sender"])
+                refusal = ""
                 if optouts or promotional:
                     refusal = self._refusal(optouts, node, mobile, service, sender, promotional, promo_closed)
-                    if refusal:
-                        code, reason = REFUSALS[refusal]
-                        row = _row(None, mobile, refusal, units, length, custom, submitted_at)
-                        rows.append({**row, "code": code, "message": reason})
-                        continue
+                if not refusal and tenant.credits is not None and units > tenant.credits:
+                    refusal = "NO-CREDITS"  # the balance ran out: this number and the rest of the request
+                if refusal:
+                    code, reason = REFUSALS[refusal]
+                    row = _row(None, mobile, refusal, units, length, custom, submitted_at)
+                    rows.append({**row, "code": code, "message": reason})
+                    continue
+                if tenant.credits is not None:
+                    tenant.credits -= units
                 accepted += 1
                 message = Message(
                     f"{group_id}:{accepted}", group_id, mobile, custom, sender, service, length, units, submitted_at

@@ -15,6 +15,7 @@ from config.processes import wait_until
 from providers.backends.base import (
     Account,
     AuthenticationFailed,
+    ConfigError,
     ConnectionFailed,
     MessageRef,
     PollQuery,
@@ -365,6 +366,23 @@ def test_unsubscribed_and_ndnc_numbers_are_refused(sandbox):
     assert [(r.accepted, r.code) for r in transactional.results] == [(False, "456"), (True, "")]
     promotional = backend.send(account(sandbox), dlt_frame(NUMBERS[1:3], service="P"))
     assert [(r.accepted, r.code) for r in promotional.results] == [(False, "408"), (True, "")]
+
+
+def test_credit_exhausted_part_way_sends_what_was_paid_for_and_holds_the_rest_for_the_account(sandbox):
+    """A metered balance of 2 credits pays for two one-part messages: the third number gets 401 NO-CREDITS in its
+    row, which is no fault of the number's: it is not failed but left for a retry once the account is topped up."""
+    requests.post(f"{sandbox.url}/_sandbox/mobtexting/balance", json={"token": TOKEN, "credits": 2}, timeout=5)
+    result = backend.send(account(sandbox), dlt_frame(NUMBERS))
+    assert [(r.address, r.accepted) for r in result.results] == [(NUMBERS[0], True), (NUMBERS[1], True)]
+    assert isinstance(result.unsent_error, ConfigError) and result.unsent_error.code == "401"
+    assert "NO-CREDITS" in result.unsent_error.message and "Credit exhausted." in result.unsent_error.message
+    assert sorted(sandbox.state.accepted) == [("mobtexting", "ref-1"), ("mobtexting", "ref-2")]
+
+    empty = backend.send(account(sandbox), dlt_frame(NUMBERS[2:]))
+    assert empty.results == [] and "1 of 1 numbers with 401 NO-CREDITS" in empty.unsent_error.message
+    requests.post(f"{sandbox.url}/_sandbox/mobtexting/balance", json={"token": TOKEN, "credits": 5}, timeout=5)
+    topped_up = backend.send(account(sandbox), dlt_frame(NUMBERS[2:]))
+    assert [r.accepted for r in topped_up.results] == [True] and topped_up.unsent_error is None
 
 
 def test_a_template_send_renders_the_registered_template(sandbox):
