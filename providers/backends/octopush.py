@@ -57,6 +57,15 @@ STATUS_MAP: dict[str, Status] = {
     "BLACKLISTED_NUMBER": Status.REJECTED,  # on the account's Octopush blacklist (an earlier STOP)
     "UNDEFINED": Status.FAILED,  # Octopush itself cannot tell the outcome
 }
+# A failure report's words, for the message's page and the failure breakdown (Octopush's reports carry no text).
+STATUS_TEXTS: dict[str, str] = {
+    "NOT_DELIVERED": "Not delivered: the operator tried and could not deliver it",
+    "NOT_ALLOWED": "Not allowed: the route or the operator refused this traffic",
+    "UNKNOWN_DELIVERY": "No delivery receipt came back within the message's validity period",
+    "BAD_DESTINATION": "Bad destination: not a valid mobile number, never attempted",
+    "BLACKLISTED_NUMBER": "The number is on the account's Octopush blacklist (an earlier STOP)",
+    "UNDEFINED": "Octopush cannot tell the outcome",
+}
 
 # Request-level error code → what it means for the frame's recipients (octopush.com "return codes"):
 # SUBMITTED: the frame was accepted before (not an error); REJECTED: the request's content is refused
@@ -303,7 +312,7 @@ def _callback_update(item: Any) -> StatusUpdate:
     code = raw if status in FAILURE_STATUSES or status is None else ""
     return StatusUpdate(
         kind=UpdateKind.STATUS if status and number else UpdateKind.UNKNOWN, raw_status=raw, status=status,
-        provider_message_id=ticket, ticket=ticket, address=number, code=code,
+        provider_message_id=ticket, ticket=ticket, address=number, code=code, text=STATUS_TEXTS.get(code.upper(), ""),
         occurred_at=_paris_time(item.get("delivery_date")), payload=item,
     )  # fmt: skip
 

@@ -355,7 +355,7 @@ LOW_COST_CASES = [
 ]
 
 
-def _dlr(status: Status | None, raw: str, code: str = "", address: str = A) -> StatusUpdate:
+def _dlr(status: Status | None, raw: str, code: str = "", address: str = A, text: str = "") -> StatusUpdate:
     return update(
         status,
         raw=raw,
@@ -363,6 +363,7 @@ def _dlr(status: Status | None, raw: str, code: str = "", address: str = A) -> S
         ticket=TICKET,
         address=address,
         code=code,
+        text=text,
         occurred_at=datetime(2025, 1, 22, 10, 46, 6, tzinfo=UTC),  # 11:46:06 in Paris (UTC+1 in January)
     )
 
@@ -376,17 +377,37 @@ STOP = opt_out(
     occurred_at=datetime(2025, 7, 14, 18, 5, tzinfo=UTC),  # 20:05 in Paris (UTC+2 in July)
 )
 
-# Every delivery status → its canonical status and the code kept (a failure's status word; the choices are
-# explained in STATUS_MAP's comments).
+# Every delivery status → its canonical status, the code kept (a failure's status word; the choices are
+# explained in STATUS_MAP's comments) and a failure's words for the message's page.
 STATUS_TABLE = [
-    ("ACK", Status.SENT, ""),
-    ("DELIVERED", Status.DELIVERED, ""),
-    ("NOT_DELIVERED", Status.UNDELIVERED, "NOT_DELIVERED"),
-    ("NOT_ALLOWED", Status.REJECTED, "NOT_ALLOWED"),
-    ("UNKNOWN_DELIVERY", Status.EXPIRED, "UNKNOWN_DELIVERY"),
-    ("BAD_DESTINATION", Status.REJECTED, "BAD_DESTINATION"),
-    ("BLACKLISTED_NUMBER", Status.REJECTED, "BLACKLISTED_NUMBER"),
-    ("UNDEFINED", Status.FAILED, "UNDEFINED"),
+    ("ACK", Status.SENT, "", ""),
+    ("DELIVERED", Status.DELIVERED, "", ""),
+    (
+        "NOT_DELIVERED",
+        Status.UNDELIVERED,
+        "NOT_DELIVERED",
+        "Not delivered: the operator tried and could not deliver it",
+    ),
+    ("NOT_ALLOWED", Status.REJECTED, "NOT_ALLOWED", "Not allowed: the route or the operator refused this traffic"),
+    (
+        "UNKNOWN_DELIVERY",
+        Status.EXPIRED,
+        "UNKNOWN_DELIVERY",
+        "No delivery receipt came back within the message's validity period",
+    ),
+    (
+        "BAD_DESTINATION",
+        Status.REJECTED,
+        "BAD_DESTINATION",
+        "Bad destination: not a valid mobile number, never attempted",
+    ),
+    (
+        "BLACKLISTED_NUMBER",
+        Status.REJECTED,
+        "BLACKLISTED_NUMBER",
+        "The number is on the account's Octopush blacklist (an earlier STOP)",
+    ),
+    ("UNDEFINED", Status.FAILED, "UNDEFINED", "Octopush cannot tell the outcome"),
 ]
 
 CALLBACK_CASES = [
@@ -394,10 +415,10 @@ CALLBACK_CASES = [
         CallbackCase(
             label=f"DLR {raw} is {status}",
             body=f"octopush/dlr_{raw.lower()}.json",
-            expected_updates=[_dlr(status, raw, code)],
+            expected_updates=[_dlr(status, raw, code, text=words)],
             expected_response_body="",
         )
-        for raw, status, code in STATUS_TABLE
+        for raw, status, code, words in STATUS_TABLE
     ],
     CallbackCase(
         label="the raw payload is kept",
@@ -548,13 +569,13 @@ def test_call(case, harness):
     harness.run_call_case(OctopushBackend, case, base_path=BASE, secrets=SECRETS)
 
 
-@pytest.mark.parametrize("raw, expected, code", STATUS_TABLE, ids=lambda v: str(v))
-def test_status_map(raw, expected, code):
+@pytest.mark.parametrize("raw, expected, code, words", STATUS_TABLE, ids=lambda v: str(v))
+def test_status_map(raw, expected, code, words):
     assert STATUS_MAP[raw] is expected
 
 
 def test_status_table_is_the_whole_map():
-    assert {raw: status for raw, status, _ in STATUS_TABLE} == STATUS_MAP
+    assert {raw: status for raw, status, _, _ in STATUS_TABLE} == STATUS_MAP
 
 
 @pytest.mark.parametrize("code, expected, error", ERROR_TABLE, ids=lambda v: str(v))

@@ -274,26 +274,37 @@ def test_delivery_reports_reach_the_backend(sandbox, account, callbacks):
 
 
 @pytest.mark.parametrize(
-    "outcome, raw, status",
+    "outcome, raw, status, words",
     [
-        ("undelivered", "NOT_DELIVERED", Status.UNDELIVERED),
-        ("expired", "UNKNOWN_DELIVERY", Status.EXPIRED),
-        ("rejected", "NOT_ALLOWED", Status.REJECTED),
+        (
+            "undelivered",
+            "NOT_DELIVERED",
+            Status.UNDELIVERED,
+            "Not delivered: the operator tried and could not deliver it",
+        ),
+        (
+            "expired",
+            "UNKNOWN_DELIVERY",
+            Status.EXPIRED,
+            "No delivery receipt came back within the message's validity period",
+        ),
+        ("rejected", "NOT_ALLOWED", Status.REJECTED, "Not allowed: the route or the operator refused this traffic"),
     ],
 )
-def test_each_outcome_becomes_its_status(outcome, raw, status, sandbox, account, callbacks):
+def test_each_outcome_becomes_its_status_in_words(outcome, raw, status, words, sandbox, account, callbacks):
     sandbox.configure(dlr_mix={outcome: 1})
     backend = OctopushBackend()
     backend.send(account, frame([A]))
     final = [u for u in parsed(backend, account, callbacks.wait_for(2)) if u.raw_status != "ACK"]
-    assert [(u.raw_status, u.status) for u in final] == [(raw, status)]
+    assert [(u.raw_status, u.status, u.text) for u in final] == [(raw, status, words)]
 
 
 def test_a_number_that_is_not_e164_is_a_bad_destination(sandbox, account, callbacks):
     backend = OctopushBackend()
     backend.send(account, frame(["+0601"]))
     final = [u for u in parsed(backend, account, callbacks.wait_for(2)) if u.raw_status != "ACK"]
-    assert [(u.raw_status, u.status) for u in final] == [("BAD_DESTINATION", Status.REJECTED)]
+    words = "Bad destination: not a valid mobile number, never attempted"
+    assert [(u.raw_status, u.status, u.text) for u in final] == [("BAD_DESTINATION", Status.REJECTED, words)]
 
 
 def test_a_stop_is_an_opt_out_and_blacklists_the_number(sandbox, account, callbacks):
