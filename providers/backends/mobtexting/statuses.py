@@ -162,6 +162,28 @@ CODE_OF_WORD: dict[str, str] = {
     word: code for code, (word, _status, _text) in ERROR_CODES.items() if _WORD_COUNTS[word] == 1
 }
 
+# A failure word that no single code stands for still reads as words: the pull API's lifecycle words in the
+# seed's own terms [seed 001:2435-2443] (UNDELIV is UNDELIVERABLE's SMPP spelling), and a word several codes share
+# (HANDSET-ERR is 004, 006 and 007) as what those codes say, any of which it may be.
+_UNDELIVERABLE = (
+    "Message is undeliverable. The message has encountered a delivery error and is deemed permanently undeliverable."
+)
+WORD_TEXTS: dict[str, str] = {
+    **{
+        word: " / ".join(dict.fromkeys(text.rstrip(".") for w, _status, text in ERROR_CODES.values() if w == word))
+        for word, count in _WORD_COUNTS.items()
+        if count > 1
+    },
+    "UNDELIVERABLE": _UNDELIVERABLE,
+    "UNDELIV": _UNDELIVERABLE,
+    "DELETED": "Message has been deleted. The message has been cancelled or deleted from the MC.",
+    "REJECTD": "Message is in a rejected state.",  # SMPP v3.4's message_state REJECTED
+    # Smart Delivery's DLT rejection words [seed 001:9744], which the seed names without describing.
+    "INV-PEID": "DLT rejection: invalid principal entity (PE) id.",
+    "INV-TMID": "DLT rejection: invalid template or telemarketer id.",
+    "INV-ENTITY": "DLT rejection: invalid entity id.",
+}
+
 
 def classify(raw_status: str, code: str = "") -> tuple[Status | None, str, str]:
     """(canonical status or None when unknown, vendor code, vendor text) for a word and an optional code."""
@@ -173,5 +195,5 @@ def classify(raw_status: str, code: str = "") -> tuple[Status | None, str, str]:
         _word, status, text = ERROR_CODES[code]
         return status, code, text
     code = code or CODE_OF_WORD.get(word, "")
-    text = ERROR_CODES[code][2] if code in ERROR_CODES else ""
+    text = ERROR_CODES[code][2] if code in ERROR_CODES else WORD_TEXTS.get(word, "")
     return STATUS_MAP.get(word), code, text

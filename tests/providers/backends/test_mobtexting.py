@@ -357,6 +357,9 @@ def word_case(word: str, status: Status) -> CallbackCase:
 
 
 SEEN_AT = datetime(2021, 4, 9, 16, 27, 51, tzinfo=IST)
+UNDELIVERABLE = (
+    "Message is undeliverable. The message has encountered a delivery error and is deemed permanently undeliverable."
+)
 # The harness account's webhook secret is "whsec-0123456789".
 HANDSHAKE_TOKEN = verification_token(Account("mobtexting", "", {}, webhook_secret="whsec-0123456789"))
 
@@ -390,6 +393,7 @@ CALLBACK_CASES = [
                 provider_message_id="b34e35ad-fe34-4a8b-977c-b21cd76cd7d6:2",
                 external_ref="ref-1",
                 address=A1,
+                text=UNDELIVERABLE,
                 occurred_at=datetime(2021, 4, 9, 16, 29, 2, tzinfo=IST),
             )
         ],
@@ -420,7 +424,7 @@ CALLBACK_CASES = [
             b'--hook\r\nContent-Disposition: form-data; name="custom"\r\n\r\nref-1\r\n--hook--\r\n'
         ),
         headers={"Content-Type": "multipart/form-data; boundary=hook"},
-        expected_updates=[dlr_update(Status.UNDELIVERED, "UNDELIV")],
+        expected_updates=[dlr_update(Status.UNDELIVERED, "UNDELIV", text=UNDELIVERABLE)],
     ),
     CallbackCase(
         label="a form-data body without a single field",
@@ -574,6 +578,7 @@ SIGNED_CALLBACK_CASES = [
                 provider_message_id="b34e35ad-fe34-4a8b-977c-b21cd76cd7d6:2",
                 external_ref="ref-1",
                 address=A1,
+                text=UNDELIVERABLE,
                 occurred_at=datetime(2021, 4, 9, 16, 29, 2, tzinfo=IST),
             )
         ],
@@ -1258,6 +1263,32 @@ def test_status_word_maps(word, expected):
 def test_error_code_maps(code, expected):
     status, kept_code, text = classify(ERROR_CODES[code][0], code)
     assert (status, kept_code, text) == (expected, code, ERROR_CODES[code][2])
+
+
+# A failure word without a code of its own → the words a person reads for it (the seed's lifecycle descriptions,
+# or what the codes that share the word say).
+WORD_TEXT_TABLE = [
+    ("UNDELIV", UNDELIVERABLE),
+    ("UNDELIVERABLE", UNDELIVERABLE),
+    ("DELETED", "Message has been deleted. The message has been cancelled or deleted from the MC."),
+    ("HANDSET-ERR", "Illegal equipment / MS does not support SMS / MS is receiving an error"),
+    ("INVALID-SUB", "Unidentified subscriber / Illegal subscriber"),
+    ("NET-ERR", "Facility not supported / Gateway mobile switching error / Resources cannot be used at the GMSC "
+     "level / Submission error or invalid input data"),
+    ("SERVER-ERR", "Unknown Error / ESME client error"),
+    ("INV-PEID", "DLT rejection: invalid principal entity (PE) id."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("word", "words"), WORD_TEXT_TABLE)
+def test_a_failure_word_without_a_code_of_its_own_reads_as_words(word, words):
+    assert classify(word) == (STATUS_MAP[word], "", words)
+    assert classify(word, "034")[1:] == ("034", "Unknown Error"), "a code, when given, says it more precisely"
+
+
+def test_every_failure_word_reads_as_words():
+    failures = {Status.UNDELIVERED, Status.REJECTED, Status.EXPIRED, Status.FAILED}
+    assert [w for w, status in STATUS_MAP.items() if status in failures and not classify(w)[2]] == []
 
 
 def test_a_code_sent_as_a_number_is_padded():

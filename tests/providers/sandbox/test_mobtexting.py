@@ -32,6 +32,9 @@ TOKEN = "sandbox-token-0001"
 DLT = {"sender": "HERALD", "dlt_entity_id": "1101234567890123456", "dlt_template_id": "1107161234567890123"}
 NUMBERS = ["+919812345601", "+919812345602", "+919812345603"]
 backend = MobtextingBackend()
+UNDELIVERABLE = (
+    "Message is undeliverable. The message has encountered a delivery error and is deemed permanently undeliverable."
+)
 
 
 def golden(name: str):
@@ -589,7 +592,7 @@ def test_dlr_mix_undelivered_reports_undelivered_both_ways(sandbox, callback_rec
     pushed = [u for c in callback_receiver.wait_for(3) for u in parse(acct, c).updates]
     pulled = backend.poll(acct, PollQuery(tickets=[result.ticket]))
     assert {u.status for u in pushed + pulled} == {Status.UNDELIVERED}
-    assert {u.raw_status for u in pushed} == {"UNDELIV"}
+    assert {(u.raw_status, u.text) for u in pushed} == {("UNDELIV", UNDELIVERABLE)}
 
 
 def test_a_rejected_frame_leaves_nothing_accepted(sandbox):
