@@ -552,6 +552,33 @@ def test_a_mobtexting_balance_exhausted_mid_frame_pauses_the_campaign_and_the_un
     assert sorted(accepted) == [1] * 10, "each number sent once"
 
 
+def test_numbers_mobtexting_throttles_at_submission_are_sent_again_later_not_failed(sandbox, settings):
+    """MOBtexting refuses the numbers past the account's sending limit with 463 THROTTLED in their rows: they stay
+    pending and the frame waits for its backoff; the next try sends only them, once each."""
+    settings.FRAME_RETRY_BASE = settings.FRAME_RETRY_MAX = 0.0
+    mobtexting = ProviderAccount.objects.create(
+        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
+        channels=["sms"], rate_limit=1000,
+    )  # fmt: skip
+    Sender.objects.create(account=mobtexting, name="HERALD", service="G", status="approved")  # no DLT ids needed
+    sandbox.vendors["mobtexting"].control("limits", {"sms_per_minute": 4})
+    campaign = _prepared_campaign(mobtexting, 10, frame_size=10, start_text="Your order has shipped")
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+
+    messages = Message.objects.filter(campaign=campaign)
+    assert sorted(messages.values_list("status", flat=True)) == ["pending"] * 6 + ["submitted"] * 4
+    assert frame.state == "pending" and "463 THROTTLED" in frame.error
+
+    sandbox.vendors["mobtexting"].control("limits", {"sms_per_minute": 0})
+    _send_due(campaign, frame)
+    assert frame.state == "sent" and set(messages.values_list("status", flat=True)) == {"submitted"}
+    accepted = [n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "mobtexting"]
+    assert sorted(accepted) == [1] * 10, "each number sent once"
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SENDING
+
+
 @pytest.fixture
 def hyber(sandbox, settings):
     return _sandbox_account(sandbox, settings, "hyber", client_id="herald-test")  # only the DR lookup can tell

@@ -8,7 +8,8 @@ that `setup()` registers (flat JSON, the {"event", "payload"} envelope, or a cus
 query fields or a POST with form or form-data fields), and pulled from `GET sms/status` (by group_id, cid or
 date, 100 rows a page). A number refused at submission with 401 NO-CREDITS or 402 NO-ACCOUNT is the account's
 problem, not the number's: it comes back unsent (SendResult.unsent_error, a ConfigError), so the campaign pauses
-and it waits for the top-up instead of failing. Promotional (P) traffic gets
+and it waits for the top-up instead of failing; one refused with 463 THROTTLED (the account's sending limit)
+comes back unsent too, and is sent again after a backoff (Throttled). Promotional (P) traffic gets
 no delivery report post-DLT [seed 001:9527]; the engine finalises it after the account's report window.
 
 Status vocabulary (statuses.py): AWAITING-DLR, SCHEDULED, ENROUTE/EN_ROUTE, DELIVRD/DELIVERED,
@@ -53,6 +54,7 @@ from providers.backends.base import (
     SendResult,
     Status,
     StatusUpdate,
+    Throttled,
     UpdateKind,
     loads_json,
 )
@@ -78,9 +80,13 @@ WEBHOOK_NAME = "Herald"
 STATUS_EVENT, OPTOUT_EVENT = "sms:message:status", "sms:unsubscription"
 OPTOUT_SCOPES = {"tag": "tag", "product": "service", "service": "service", "sender": "sender", "all": "all", "": "all"}
 MAX_POLL_DAYS = 31
-# A number refused at submission for the account's sake, 401 NO-CREDITS and 402 NO-ACCOUNT [seed 001:2709-2710]:
-# every number after it would be refused alike until a person tops up or fixes the account.
+# Numbers refused at submission for the account's sake rather than their own are held, not failed: 401
+# NO-CREDITS and 402 NO-ACCOUNT [seed 001:2709-2710] until a person tops up or fixes the account (ConfigError:
+# the campaign pauses), 463 THROTTLED, the account's sending limit [seed 001:2734], until it lets them through
+# (Throttled: sent again after a backoff).
 ACCOUNT_CODES = frozenset({"401", "402"})
+LIMIT_CODES = frozenset({"463"})
+HELD_CODES = ACCOUNT_CODES | LIMIT_CODES
 CALLBACK_AUTH_MODES = ("bearer", "signature")
 TRANSACTIONAL_HEADER = re.compile(r"[A-Z0-9]{6}")  # an Indian service T sender ID (TRAI; seed 001:8859-8905)
 HANDSHAKE_ONLY = (
@@ -141,16 +147,11 @@ class MobtextingBackend(Backend):
         group_id = first(body, "group_id")
         accepted = sum(r.accepted for r in results)
         summary = {"group_id": group_id, "accepted": accepted, "message": first(body, "message")}
-        sent = [r for r in results if r.accepted or r.code not in ACCOUNT_CODES]
-        unpaid = [r for r in results if not r.accepted and r.code in ACCOUNT_CODES]
-        if unpaid:  # not the numbers' fault: they wait for the account's fix (the campaign pauses), not fail
-            word = ERROR_CODES[unpaid[0].code][0]
-            error = ConfigError(
-                f"mobtexting refused {len(unpaid)} of {len(results)} numbers with {unpaid[0].code} {word}: "
-                f"{unpaid[0].text} Top up or fix the MOBtexting account, then resume.",
-                field="", code=unpaid[0].code,
-            )  # fmt: skip
-            return SendResult(sent, ticket=group_id, summary={**summary, "unsent": len(unpaid)}, unsent_error=error)
+        held = [r for r in results if not r.accepted and r.code in HELD_CODES]
+        if held:  # not the numbers' fault: they are left unsent, to wait for the account's fix or the limit
+            sent = [r for r in results if r.accepted or r.code not in HELD_CODES]
+            summary["unsent"] = len(held)
+            return SendResult(sent, ticket=group_id, summary=summary, unsent_error=_held_error(held, len(results)))
         return SendResult(results, ticket=group_id, summary=summary)
 
     def parse_callback(
@@ -504,6 +505,19 @@ def _form_data(content_type: str, body: bytes) -> dict[str, str]:
     if not fields:
         raise ResponseUnparseable(f"mobtexting callback's multipart/form-data has no fields: {body[:200]!r}")
     return fields
+
+
+def _held_error(held: list[RecipientResult], total: int) -> BackendError:
+    """The error that holds back the numbers refused for the account's sake: the account's, if any is, else the
+    sending limit's."""
+    first_held = next((r for r in held if r.code in ACCOUNT_CODES), held[0])
+    what = (
+        f"mobtexting refused {len(held)} of {total} numbers with {first_held.code} "
+        f"{ERROR_CODES[first_held.code][0]}: {first_held.text}"
+    )
+    if first_held.code in ACCOUNT_CODES:
+        return ConfigError(f"{what} Top up or fix the MOBtexting account, then resume.", field="", code=first_held.code)
+    return Throttled(f"{what} They are sent again later.", code=first_held.code)
 
 
 def _number(value: Any) -> float | None:

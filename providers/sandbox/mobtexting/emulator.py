@@ -16,7 +16,9 @@ What it serves, as the vendor does:
   get DNDNUMB 408, both at submission. The seventh identical text within an hour from one sender to one
   number is accepted and reported DUPLICATE (460). A token whose balance is metered (control `balance`) pays
   one credit per SMS part; a number whose parts the credit left cannot pay gets NO-CREDITS 401 ("Credit
-  exhausted." [seed 001:2709]) in its row at submission, while those paid for before it are sent.
+  exhausted." [seed 001:2709]) in its row at submission, while those paid for before it are sent. Likewise,
+  with a sending limit (control `limits` sms_per_minute), the numbers past the minute's allowance get THROTTLED
+  463 ("Maximum Sent Limit is Reached" [seed 001:2734]).
 - No de-duplication by `custom`: a resent node is a new message (so `state.accepted` exposes a double send);
   a lost answer is settled with `GET sms/status?cid=`. record_accepted's ref is the node's custom, else the
   mobile; where one `custom` covers several numbers (sms/send) it is "<custom>/<mobile>".
@@ -39,7 +41,8 @@ What it serves, as the vendor does:
 Control actions (POST /_sandbox/mobtexting/<action>): optout {address, type?, value?, token?} (stores the
 unsubscriber and emits `sms:unsubscription` to subscribed webhooks), revoke {token}, verify {webhook_id},
 dnd {address}, approval {senders?, templates?: 0|1|2}, clock {now: "YYYY-MM-DD HH:MM:SS" IST | null},
-limits {get_per_minute}, balance {token, credits: a number | null (unmetered, the default)}.
+limits {get_per_minute?, sms_per_minute?: 0 for none, the default}, balance {token, credits: a number | null
+(unmetered, the default)}.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class MobtextingSandbox(VendorEmulator):
             self.clock: datetime | None = None
             self.approval = {"senders": 1, "templates": 1}
             self.get_limit = GET_LIMIT
+            self.sms_limit = 0  # numbers accepted a minute per token; 0: no limit (control `limits`)
 
     def now(self) -> datetime:
         """The vendor's clock (IST); the control action `clock` pins it for tests of the promotional window."""
@@ -186,8 +190,9 @@ class MobtextingSandbox(VendorEmulator):
                 tenant.credits = None if body.get("credits") is None else float(body["credits"])
                 return {"token": tenant.token, "credits": tenant.credits}
             if action == "limits":
-                self.get_limit = int(body.get("get_per_minute", GET_LIMIT))
-                return {"get_per_minute": self.get_limit}
+                self.get_limit = int(body.get("get_per_minute", self.get_limit))
+                self.sms_limit = int(body.get("sms_per_minute", self.sms_limit) or 0)
+                return {"get_per_minute": self.get_limit, "sms_per_minute": self.sms_limit}
         raise KeyError(action)
 
     def subscribed_webhook(self, tenant: Tenant, event: str) -> dict[str, Any] | None:

@@ -43,6 +43,7 @@ REFUSALS = {
     "PROMO-TMOUT": ("457", "Promotional time exceeded"),
     "DNDNUMB": ("408", "Number registered in the DND database."),
     "NO-CREDITS": ("401", "Credit exhausted."),
+    "THROTTLED": ("463", "Maximum Sent Limit is Reached"),
 }
 REPEAT_LIMIT, REPEAT_WINDOW = 6, 3600.0  # identical texts, same sender → same number, per hour
 RETRY_DELAYS = (10.0, 100.0)  # two more attempts [seed 001:130-136]
@@ -190,7 +191,9 @@ class MessageDesk:
                 if optouts or promotional:
                     refusal = self._refusal(optouts, node, mobile, service, sender, promotional, promo_closed)
                 if not refusal and tenant.credits is not None and units > tenant.credits:
-                    refusal = "NO-CREDITS"  # the balance ran out: this number and the rest of the request
+                    refusal = "NO-CREDITS"  # the balance ran out
+                if not refusal and self._over_sms_limit(tenant):
+                    refusal = "THROTTLED"  # the token's sending limit for this minute is reached
                 if refusal:
                     code, reason = REFUSALS[refusal]
                     row = _row(None, mobile, refusal, units, length, custom, submitted_at)
@@ -198,6 +201,7 @@ class MessageDesk:
                     continue
                 if tenant.credits is not None:
                     tenant.credits -= units
+                tenant.sms_window[1] += 1
                 accepted += 1
                 message = Message(
                     f"{group_id}:{accepted}", group_id, mobile, custom, sender, service, length, units, submitted_at
@@ -289,6 +293,13 @@ class MessageDesk:
         if promotional and mobile in self.emulator.dnd:
             return "DNDNUMB"
         return ""
+
+    def _over_sms_limit(self, tenant: Tenant) -> bool:
+        """Whether one more number would pass the token's sending limit for this minute (none when 0)."""
+        minute = int(time.time() // 60)
+        if tenant.sms_window[0] != minute:
+            tenant.sms_window[:] = [minute, 0]
+        return 0 < self.emulator.sms_limit <= tenant.sms_window[1]
 
     @staticmethod
     def _repeated(tenant: Tenant, sender: str, mobile: str, digest: bytes, mono: float) -> bool:

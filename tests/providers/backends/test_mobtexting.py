@@ -222,6 +222,18 @@ SEND_CASES = [
         expected_unsent_error=ConfigError,
     ),
     SendCase(
+        label="the sending limit reached part-way (463 THROTTLED rows): the others are answered, those sent later",
+        frame=frame([A1, A2, "+918867135003"], text="Hello", **DLT),
+        responses={SEND: [reply(200, mt("send_limit_reached.json"))]},
+        expected_requests=[req(SEND)],
+        expected_results=[
+            submitted(A1, "7c0291e6-0941-440b-b83c-3c0337abd733:1", ref="ref-1", parts=1, cost=1.0),
+            rejected(A2, "408", "Number registered in the DND database.", ref="ref-2"),
+        ],
+        expected_ticket="7c0291e6-0941-440b-b83c-3c0337abd733",
+        expected_unsent_error=Throttled,
+    ),
+    SendCase(
         label="validation error 422: Rejected with the vendor's words and fields",
         frame=frame([A1], text="Hello", sender="DEMOTX", service="T"),
         responses={SEND: [reply(422, mt("error_validation.json"))]},

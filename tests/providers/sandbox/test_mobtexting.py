@@ -388,6 +388,17 @@ def test_credit_exhausted_part_way_sends_what_was_paid_for_and_holds_the_rest_fo
     assert [r.accepted for r in topped_up.results] == [True] and topped_up.unsent_error is None
 
 
+def test_numbers_past_the_sending_limit_are_held_for_a_later_try_not_failed(sandbox):
+    """With a limit of 2 numbers a minute, the third of a request gets 463 THROTTLED in its row: it comes back
+    unsent with a retryable error, and the two before it are sent."""
+    requests.post(f"{sandbox.url}/_sandbox/mobtexting/limits", json={"sms_per_minute": 2}, timeout=5)
+    result = backend.send(account(sandbox), dlt_frame(NUMBERS))
+    assert [(r.address, r.accepted) for r in result.results] == [(NUMBERS[0], True), (NUMBERS[1], True)]
+    assert isinstance(result.unsent_error, Throttled) and result.unsent_error.code == "463"
+    assert "1 of 3 numbers with 463 THROTTLED: Maximum Sent Limit is Reached" in result.unsent_error.message
+    assert sorted(sandbox.state.accepted) == [("mobtexting", "ref-1"), ("mobtexting", "ref-2")]
+
+
 def test_a_template_send_renders_the_registered_template(sandbox):
     sandbox.configure(dlr_delay=0.0, dlr_jitter=0, dlr_mix={"delivered": 1})
     sender = {"name": "HERALD", "service": "T", "country_code": "IN", "entity_id": "1101", "entity_name": "ACME"}
