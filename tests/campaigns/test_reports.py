@@ -1,12 +1,14 @@
 """Delivery reports: stored as received, applied by one function that never moves a message backwards,
 ignores duplicates, records opt-outs and keeps the counters right."""
 
+import json
 import random
 from datetime import timedelta
 
 import pytest
 
 from campaigns.models import Message, PendingStatusEvent, StatusEvent
+from campaigns.selectors.progress import campaign_progress
 from campaigns.services.counters import counters_recount
 from campaigns.services.reports import status_events_apply, status_events_apply_all, status_events_store
 from contacts.models import Unsubscriber
@@ -155,3 +157,50 @@ def test_applying_a_batch_takes_the_same_number_of_queries_for_20_or_200_reports
         counts.append(len(queries))
         assert Message.objects.filter(campaign=campaign, status="delivered").count() == size
     assert counts[0] == counts[1], counts
+
+
+# Each vendor's failure report in its own callback shape (the message: `ref`, `pid`, `phone`) → the reason its
+# page and the campaign's failure breakdown show: the vendor's words, not its bare status word or numbers.
+FAILURE_REPORTS = {
+    "devino": (
+        lambda ref, pid, phone: [{"messageId": pid, "ts": 1717171717000, "status": "rejected", "errorCode": 5,
+                                  "callbackData": {"ref": ref, "address": phone}}],
+        "5", "The message has been rejected by the operator or Devino",
+    ),
+    "hyber": (
+        lambda ref, pid, phone: {"number": int(phone[1:]), "time": 1717171717000, "status": 3, "substatus": 26,
+                                 "hyber_status": 26011, "message_id": pid, "extra_id": ref},
+        "26011", "Not delivered within the message's time to live (TTL)",
+    ),
+    "octopush": (
+        lambda ref, pid, phone: {"channel": "sms", "message_id": pid, "number": phone, "status": "BAD_DESTINATION",
+                                 "delivery_date": "2025-01-22 11:46:06"},
+        "BAD_DESTINATION", "Bad destination: not a valid mobile number, never attempted",
+    ),
+    "mobtexting": (
+        lambda ref, pid, phone: {"id": pid, "mobile": phone[1:], "status": "UNDELIV", "custom": ref},
+        "", "Message is undeliverable. The message has encountered a delivery error and is deemed permanently "
+        "undeliverable.",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURE_REPORTS))
+def test_a_vendors_failure_report_reads_as_words_on_the_message_and_the_failure_breakdown(client, settings, kind):
+    settings.HERALD_PUBLIC_URL = "http://127.0.0.1:8000"
+    body, code, words = FAILURE_REPORTS[kind]
+    account = ProviderAccountFactory(kind=kind)
+    campaign = CampaignFactory(account=account)
+    message = MessageFactory(campaign=campaign, status="submitted", provider_message_id="pm-7", address="+33601020304")
+    counters_recount(campaign_id=campaign.pk)
+    headers = {"Authorization": f"Bearer {account.webhook_secret}"} if kind == "mobtexting" else {}
+    path = account.webhook_url.removeprefix(settings.HERALD_PUBLIC_URL)
+    payload = json.dumps(body(str(message.external_ref), "pm-7", message.address))
+    assert client.post(path, payload, content_type="application/json", headers=headers).status_code == 200
+    status_events_apply()
+
+    message.refresh_from_db()
+    assert (message.error_code, message.reason) == (code, words)
+    campaign.refresh_from_db()
+    (failure,) = campaign_progress(campaign=campaign)["failures"]
+    assert (failure["reason"], failure["count"]) == (words, 1)
