@@ -18,7 +18,10 @@ What it serves, as the vendor does:
   one credit per SMS part; a number whose parts the credit left cannot pay gets NO-CREDITS 401 ("Credit
   exhausted." [seed 001:2709]) in its row at submission, while those paid for before it are sent. Likewise,
   with a sending limit (control `limits` sms_per_minute), the numbers past the minute's allowance get THROTTLED
-  463 ("Maximum Sent Limit is Reached" [seed 001:2734]).
+  463 ("Maximum Sent Limit is Reached" [seed 001:2734]). The token's registries count too: a sender it registered
+  that is not approved gets INV-SENDER 454, a text that does not match the registered template whose
+  template_id it names gets TEMPLATE-NOT-FOUND 452 (both in the row, at submission), and one whose variable runs
+  over 30 characters is reported DLT-TM-VAR-EXECEED (783); senders and templates never registered pass.
 - No de-duplication by `custom`: a resent node is a new message (so `state.accepted` exposes a double send);
   a lost answer is settled with `GET sms/status?cid=`. record_accepted's ref is the node's custom, else the
   mobile; where one `custom` covers several numbers (sms/send) it is "<custom>/<mobile>".

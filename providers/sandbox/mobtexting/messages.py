@@ -44,7 +44,10 @@ REFUSALS = {
     "DNDNUMB": ("408", "Number registered in the DND database."),
     "NO-CREDITS": ("401", "Credit exhausted."),
     "THROTTLED": ("463", "Maximum Sent Limit is Reached"),
+    "INV-SENDER": ("454", "Message rejected as sender ID not allotted for ESME"),
+    "TEMPLATE-NOT-FOUND": ("452", "No matching templates"),
 }
+TEMPLATE_VARIABLE = re.compile(r"\{\{\s*[^}]*?\s*\}\}|\{#var#\}", re.IGNORECASE)
 REPEAT_LIMIT, REPEAT_WINDOW = 6, 3600.0  # identical texts, same sender → same number, per hour
 RETRY_DELAYS = (10.0, 100.0)  # two more attempts [seed 001:130-136]
 PULL_PAGE = 100
@@ -173,6 +176,7 @@ class MessageDesk:
         mono, submitted_at, texts = time.monotonic(), now.strftime(TIME_FORMAT), {}
         delay_base = max(0.0, (scheduled - now).total_seconds()) if scheduled else 0.0
         refs = Counter(str(n.get("custom") or "") for n in nodes) if shared_custom else Counter()
+        registered: dict[tuple[str, str, str], tuple[str, str]] = {}  # (sender, template_id, text) → _registry_check
         record, name = emulator.state.record_accepted, emulator.name
         with emulator.lock:
             target = self._dlr_target(tenant, webhook_id)
@@ -190,6 +194,12 @@ class MessageDesk:
                 refusal = ""
                 if optouts or promotional:
                     refusal = self._refusal(optouts, node, mobile, service, sender, promotional, promo_closed)
+                node_word = final_word
+                if not refusal and (tenant.senders or tenant.templates):
+                    key = (sender, str(node.get("template_id") or ""), text)
+                    if key not in registered:
+                        registered[key] = self._registry_check(tenant, *key)
+                    refusal, node_word = registered[key][0], registered[key][1] or final_word
                 if not refusal and tenant.credits is not None and units > tenant.credits:
                     refusal = "NO-CREDITS"  # the balance ran out
                 if not refusal and self._over_sms_limit(tenant):
@@ -213,7 +223,7 @@ class MessageDesk:
                 if custom:
                     tenant.by_cid[custom].append(message)
                 record(name, f"{custom}/{mobile}" if custom and refs[custom] > 1 else custom or mobile, f"+{mobile}")
-                word = "DUPLICATE" if self._repeated(tenant, sender, mobile, digest, mono) else final_word
+                word = "DUPLICATE" if self._repeated(tenant, sender, mobile, digest, mono) else node_word
                 self._report(message, target, now, mono, delay_base, promotional, word)
                 rows.append(_row(message.id, mobile, "AWAITING-DLR", units, length, custom, submitted_at))
         body = {"status": 200, "message": f"{accepted} numbers accepted for delivery.", "group_id": group_id}
@@ -294,6 +304,22 @@ class MessageDesk:
             return "DNDNUMB"
         return ""
 
+    @staticmethod
+    def _registry_check(tenant: Tenant, sender: str, template_id: str, text: str) -> tuple[str, str]:
+        """(refusal at submission, final word of its report) from the token's own registries: a sender it registered
+        that is not approved is refused (454), a text whose fixed parts differ from the registered template it
+        names too (452), and one with a variable over 30 characters is reported DLT-TM-VAR-EXECEED (783). What the
+        token never registered passes (the sandbox does not make every test register its sender and templates)."""
+        if any(s["name"] == sender and str(s["status"]) != "1" for s in tenant.senders.values()):
+            return "INV-SENDER", ""
+        template = next((t for t in tenant.templates.values() if template_id and t["template_id"] == template_id), None)
+        if template is None:
+            return "", ""
+        found = _template_pattern(template["body"]).fullmatch(text)
+        if found is None:
+            return "TEMPLATE-NOT-FOUND", ""
+        return "", "DLT-TM-VAR-EXECEED" if any(len(value) > 30 for value in found.groups()) else ""
+
     def _over_sms_limit(self, tenant: Tenant) -> bool:
         """Whether one more number would pass the token's sending limit for this minute (none when 0)."""
         minute = int(time.time() // 60)
@@ -364,6 +390,13 @@ class MessageDesk:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
+def _template_pattern(body: str) -> re.Pattern:
+    """A registered template as DLT matches texts against it: its fixed parts verbatim, a group for each variable
+    ({{name}} or {#var#}), whose length the caller checks."""
+    return re.compile("(.*?)".join(re.escape(part) for part in TEMPLATE_VARIABLE.split(body)), re.DOTALL)
+
+
 def _clock_after(now: datetime, seconds: int) -> str:
     return (now + timedelta(seconds=seconds)).strftime(TIME_FORMAT)
 

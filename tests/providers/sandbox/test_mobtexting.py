@@ -399,6 +399,37 @@ def test_numbers_past_the_sending_limit_are_held_for_a_later_try_not_failed(sand
     assert sorted(sandbox.state.accepted) == [("mobtexting", "ref-1"), ("mobtexting", "ref-2")]
 
 
+def test_a_sender_registered_but_not_approved_is_refused_number_by_number_in_the_vendors_words(sandbox):
+    requests.post(f"{sandbox.url}/_sandbox/mobtexting/approval", json={"senders": 0}, timeout=5)
+    sender = {"name": "HERALD", "service": "T", "country_code": "IN", "entity_id": "1101", "entity_name": "ACME"}
+    assert api(sandbox, "POST", "sms/senders", json=sender).json()["data"]["status"] == 0
+    result = backend.send(account(sandbox), dlt_frame(NUMBERS[:2]))
+    words = "Message rejected as sender ID not allotted for ESME"
+    assert [(r.accepted, r.status, r.code, r.text) for r in result.results] == [
+        (False, Status.REJECTED, "454", words)
+    ] * 2
+    assert not sandbox.state.accepted
+
+
+def test_a_text_that_does_not_match_its_registered_template_is_refused_and_a_long_variable_reported(sandbox):
+    sandbox.configure(dlr_delay=0.0, dlr_jitter=0, dlr_mix={"delivered": 1})
+    sender = {"name": "HERALD", "service": "T", "country_code": "IN", "entity_id": "1101", "entity_name": "ACME"}
+    api(sandbox, "POST", "sms/senders", json=sender)
+    template = {"sender": "HERALD", "name": "otp", "body": "Your OTP is {{otp}}.", "type": "T",
+                "template_id": DLT["dlt_template_id"]}  # fmt: skip
+    api(sandbox, "POST", "sms/templates", json=template)
+    acct = account(sandbox)
+    matching = backend.send(acct, dlt_frame(NUMBERS[:1], text="Your OTP is 4321."))
+    other = backend.send(acct, dlt_frame(NUMBERS[1:2], text="Your code: 4321"))
+    long = backend.send(acct, dlt_frame(NUMBERS[2:], text=f"Your OTP is {'x' * 31}."))
+    assert [r.accepted for r in matching.results + long.results] == [True, True]
+    assert [(r.status, r.code, r.text) for r in other.results] == [(Status.REJECTED, "452", "No matching templates")]
+    (report,) = backend.poll(acct, PollQuery(tickets=[long.ticket]))
+    assert (report.status, report.code, report.text) == (
+        Status.REJECTED, "783", "Template variable exceeded 30 characters."
+    )  # fmt: skip
+
+
 def test_a_template_send_renders_the_registered_template(sandbox):
     sandbox.configure(dlr_delay=0.0, dlr_jitter=0, dlr_mix={"delivered": 1})
     sender = {"name": "HERALD", "service": "T", "country_code": "IN", "entity_id": "1101", "entity_name": "ACME"}
