@@ -579,6 +579,26 @@ def test_numbers_mobtexting_throttles_at_submission_are_sent_again_later_not_fai
     assert campaign.state == Campaign.State.SENDING
 
 
+def test_mobtexting_refusing_the_token_in_an_http_200_envelope_pauses_the_campaign_without_failing_messages(
+    sandbox, settings
+):
+    settings.FRAME_RETRY_BASE = settings.FRAME_RETRY_MAX = 0.0
+    mobtexting = ProviderAccount.objects.create(
+        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
+        channels=["sms"], rate_limit=1000,
+    )  # fmt: skip
+    Sender.objects.create(account=mobtexting, name="HERALD", service="G", status="approved")  # no DLT ids needed
+    sandbox.vendors["mobtexting"].control("envelope", {"errors_with_200": True})
+    sandbox.vendors["mobtexting"].control("revoke", {"token": CREDENTIALS["mobtexting"]["api_key"]})
+    campaign = _prepared_campaign(mobtexting, 10, frame_size=10, start_text="Your order has shipped")
+    campaign_dispatch(campaign_id=campaign.pk, budget=5)
+
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.PAUSED
+    assert "needs attention" in campaign.state_reason and "Unauthenticated." in campaign.state_reason
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"pending"}
+
+
 @pytest.fixture
 def hyber(sandbox, settings):
     return _sandbox_account(sandbox, settings, "hyber", client_id="herald-test")  # only the DR lookup can tell

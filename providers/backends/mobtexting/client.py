@@ -13,9 +13,11 @@ import phonenumbers
 from providers.backends.base import (
     Account,
     ConfigError,
+    ConnectionFailed,
     Rejected,
     ResponseStatusError,
     ResponseUnparseable,
+    Throttled,
     json_body,
     request,
     scrub,
@@ -42,10 +44,14 @@ def headers(account: Account) -> dict[str, str]:
 
 def vendor_error(response) -> tuple[str, str]:
     """(code, message) from an error body {status, code, message[, errors]} [seed 001:95-114]."""
-    body = response.json()
-    code = body.get("code") or body.get("status") or response.status_code
+    return error_fields(response.json(), response.status_code)
+
+
+def error_fields(body: dict[str, Any], fallback_code: Any) -> tuple[str, str]:
+    """(code, message) of an error envelope, its field errors spelled out; `fallback_code` when it has no number."""
+    code = body.get("code") or body.get("status") or fallback_code
     if not str(code).isdigit():
-        code = response.status_code
+        code = fallback_code
     message = str(body.get("message") or "")
     errors = body.get("errors")
     if isinstance(errors, dict) and errors:
@@ -57,8 +63,9 @@ def vendor_error(response) -> tuple[str, str]:
 
 
 def call(account: Account, method: str, path: str, *, params=None, json=None, stored: bool = False) -> dict[str, Any]:
-    """One API call; 400/422 (the request's content) become Rejected, a 2xx error envelope too; a 402
-    (insufficient balance), as the HTTP status or the body's code, is ConfigError. `stored`: see `json_body`."""
+    """One API call; 400/422 (the request's content) become Rejected; a 402 (insufficient balance) is ConfigError.
+    A 2xx error envelope is read by its code as that HTTP status would be (401/403 the account's credentials, 429
+    throttled, 5xx the vendor's trouble), else Rejected. `stored`: see `json_body`."""
     try:
         response = request(
             account,
@@ -79,11 +86,20 @@ def call(account: Account, method: str, path: str, *, params=None, json=None, st
     if not isinstance(body, dict):
         raise ResponseUnparseable(f"{KIND} answered with JSON that is not an object: {str(body)[:200]}")
     if body.get("status") not in _OK:
-        code = body.get("code") or body.get("status")
-        text = scrub(str(body.get("message") or body)[:300], account.secrets)
-        if str(code) == str(PAYMENT_REQUIRED):
-            raise ConfigError(f"{KIND} refused the request: {text}", field="", code=str(code))
-        raise Rejected(f"{KIND} refused the request: {text}", code=str(code))
+        code, text = error_fields(body, body.get("code") or body.get("status"))
+        text = scrub((text or str(body))[:300], account.secrets)
+        message = f"{KIND} refused the request: {text}"
+        # The envelope's code "represents the HTTP code" [seed 001:95-101]: it means what that status would.
+        status = int(code) if str(code).isdigit() and 100 <= int(code) <= 599 else None
+        if status == PAYMENT_REQUIRED:
+            raise ConfigError(message, field="", code=str(code))
+        if status == 429:
+            raise Throttled(message, code=str(code), status_code=status)
+        if status is not None and status >= 500:
+            raise ConnectionFailed(message, code=str(code), status_code=status)
+        if status in (401, 403, 404):  # the account to fix (the campaign pauses); 404: nothing found
+            raise ResponseStatusError(message, code=str(code), status_code=status)
+        raise Rejected(message, code=str(code))
     return body
 
 

@@ -45,7 +45,9 @@ Control actions (POST /_sandbox/mobtexting/<action>): optout {address, type?, va
 unsubscriber and emits `sms:unsubscription` to subscribed webhooks), revoke {token}, verify {webhook_id},
 dnd {address}, approval {senders?, templates?: 0|1|2}, clock {now: "YYYY-MM-DD HH:MM:SS" IST | null},
 limits {get_per_minute?, sms_per_minute?: 0 for none, the default}, balance {token, credits: a number | null
-(unmetered, the default)}.
+(unmetered, the default)}, envelope {errors_with_200: true} (every error answered HTTP 200, the error envelope's
+`status` and `code` alone saying what went wrong, as the seed's "OK or 200 is success and rest everything is
+failed" allows; false again by default).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -128,6 +131,9 @@ class MobtextingSandbox(VendorEmulator):
             self.approval = {"senders": 1, "templates": 1}
             self.get_limit = GET_LIMIT
             self.sms_limit = 0  # numbers accepted a minute per token; 0: no limit (control `limits`)
+            self.errors_with_200 = (
+                False  # errors answered HTTP 200, their envelope's code saying what (control `envelope`)
+            )
 
     def now(self) -> datetime:
         """The vendor's clock (IST); the control action `clock` pins it for tests of the promotional window."""
@@ -137,6 +143,12 @@ class MobtextingSandbox(VendorEmulator):
         return _route(request.path) in SEND_PATHS
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
+        response = self._answer(request)
+        if self.errors_with_200 and response.status >= 400:  # the error envelope alone says it [seed 001:95-101]
+            return replace(response, status=200)
+        return response
+
+    def _answer(self, request: SandboxRequest) -> SandboxResponse:
         path = request.path.rstrip("/")
         if not path.startswith(API + "/"):
             return error(404, "Not Found")
@@ -188,6 +200,9 @@ class MobtextingSandbox(VendorEmulator):
                 except (TypeError, ValueError):
                     return {"error": f"now must look like 2024-03-10 22:15:00 (IST), not {body['now']!r}"}
                 return {"now": self.now().strftime(TIME_FORMAT)}
+            if action == "envelope":
+                self.errors_with_200 = bool(body.get("errors_with_200"))
+                return {"errors_with_200": self.errors_with_200}
             if action == "balance":
                 tenant = self._tenant(str(body["token"]))
                 tenant.credits = None if body.get("credits") is None else float(body["credits"])

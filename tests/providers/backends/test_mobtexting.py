@@ -251,6 +251,23 @@ SEND_CASES = [
         expected_error_code="422",
         expected_error_contains="The sender is not approved.",
     ),
+    *[
+        SendCase(
+            label=f"a 2xx envelope with code {code} is read as HTTP {code} would be",
+            frame=frame([A1], text="Hello", **DLT),
+            responses={SEND: [reply(200, {"status": "FAILED", "code": code, "message": words})]},
+            expected_requests=[req(SEND)],
+            expected_error=error,
+            expected_error_code=str(code),
+            expected_error_contains=words,
+        )
+        for code, error, words in [
+            (401, ResponseStatusError, "Unauthenticated."),
+            (403, ResponseStatusError, "This action is unauthorized."),
+            (429, Throttled, "Too Many Attempts."),
+            (503, ConnectionFailed, "Service temporarily unavailable"),
+        ]
+    ],
     SendCase(
         label="insufficient balance in a 2xx envelope: the account to fix (the campaign pauses)",
         frame=frame([A1], text="Hello", **DLT),

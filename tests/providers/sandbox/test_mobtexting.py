@@ -20,10 +20,12 @@ from providers.backends.base import (
     MessageRef,
     PollQuery,
     Rejected,
+    ResponseStatusError,
     ResponseUnparseable,
     Status,
     Throttled,
     UpdateKind,
+    is_account_problem,
 )
 from providers.backends.mobtexting import MobtextingBackend
 from tests.providers.backends.harness import assert_same_shape, fixture_json, frame
@@ -428,6 +430,19 @@ def test_a_text_that_does_not_match_its_registered_template_is_refused_and_a_lon
     assert (report.status, report.code, report.text) == (
         Status.REJECTED, "783", "Template variable exceeded 30 characters."
     )  # fmt: skip
+
+
+def test_errors_answered_with_http_200_are_read_by_their_envelopes_code(sandbox):
+    requests.post(f"{sandbox.url}/_sandbox/mobtexting/envelope", json={"errors_with_200": True}, timeout=5)
+    with pytest.raises(Rejected) as refused:
+        backend.send(account(sandbox), frame(NUMBERS, text="Hi", sender="HERALD", service="T"))  # no DLT ids
+    assert refused.value.code == "422" and "entity id" in refused.value.message
+    requests.post(f"{sandbox.url}/_sandbox/mobtexting/revoke", json={"token": TOKEN}, timeout=5)
+    with pytest.raises(ResponseStatusError) as unauthenticated:
+        backend.send(account(sandbox), dlt_frame())
+    assert (unauthenticated.value.status_code, unauthenticated.value.code) == (401, "401")
+    assert is_account_problem(unauthenticated.value), "the campaign pauses for the account to be fixed"
+    assert not sandbox.state.accepted
 
 
 def test_a_template_send_renders_the_registered_template(sandbox):
