@@ -208,6 +208,12 @@ class TagAdmin(UniqueRaceAdmin, TimesAfterAddAdmin, HeldDeleteAdmin):
     def get_queryset(self, request):
         return selectors.tags_with_contact_count()
 
+    def save_model(self, request, obj, form, change):
+        if change:  # a rename takes the tag's opt-outs with it
+            services.tag_update(tag=obj, **{name: form.cleaned_data[name] for name in ("name", "description")})
+        else:
+            super().save_model(request, obj, form, change)
+
     def holders(self, ids):
         return services.tags_holders(ids)
 

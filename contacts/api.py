@@ -171,7 +171,8 @@ class TagViewSet(viewsets.ModelViewSet):
         serializer.instance = self._annotated(serializer.save())
 
     def perform_update(self, serializer):
-        serializer.instance = self._annotated(serializer.save())
+        tag = services.tag_update(tag=serializer.instance, **serializer.validated_data)
+        serializer.instance = self._annotated(tag)
 
     def perform_destroy(self, instance):
         services.tags_delete(tags=[instance])

@@ -60,6 +60,35 @@ def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
     return list(tags_named(cleaned))
 
 
+@transaction.atomic
+def tag_update(*, tag: Tag, **fields) -> Tag:
+    """Change a tag's name or description. A tag-scoped opt-out names its tag (the audience compares names in any
+    case: contacts.audience.suppression_match_sql), so renaming a tag renames its opt-outs with it, in one statement:
+    else everyone who opted out of the tag would be messaged again under its new name. An address that has opted out
+    under both names keeps one opt-out."""
+    unknown = set(fields) - {"name", "description"}
+    if unknown:
+        raise TypeError(f"Unknown tag fields: {', '.join(sorted(unknown))}")
+    old_name = Tag.objects.select_for_update().values_list("name", flat=True).get(pk=tag.pk)
+    for name, value in fields.items():
+        setattr(tag, name, value)
+    tag.save()
+    if tag.name.lower() != old_name.lower():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """DELETE FROM contacts_unsubscriber u
+                   WHERE u.scope = %(tag)s AND lower(u.value) = lower(%(old)s) AND EXISTS (
+                       SELECT 1 FROM contacts_unsubscriber o WHERE o.address = u.address AND o.scope = %(tag)s AND (
+                           lower(o.value) = lower(%(new)s) OR (lower(o.value) = lower(%(old)s) AND o.id < u.id)))""",
+                {"tag": Unsubscriber.Scope.TAG, "old": old_name, "new": tag.name},
+            )
+            cursor.execute(
+                "UPDATE contacts_unsubscriber SET value = %s WHERE scope = %s AND lower(value) = lower(%s)",
+                [tag.name, Unsubscriber.Scope.TAG, old_name],
+            )
+    return tag
+
+
 def _links_insert(contact_ids: Iterable[int], tag_ids: list[int]) -> None:
     """INSERT the (contact, tag) links that do not exist yet, in large batches."""
     batch: list[ContactTag] = []

@@ -12,7 +12,16 @@ from django.utils import timezone
 
 from contacts.models import Contact, Segment, Tag, Unsubscriber
 from tests.concurrency import second_waits_on_first
-from tests.factories import ContactFactory, SegmentFactory, SenderFactory, TagFactory, UserFactory, admin_client_for
+from tests.factories import (
+    ContactFactory,
+    SegmentFactory,
+    SenderFactory,
+    TagFactory,
+    UnsubscriberFactory,
+    UserFactory,
+    admin_client_for,
+    api_client_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -448,3 +457,38 @@ def test_deleting_a_tag_a_segment_uses_says_it_is_refused_and_what_to_do_not_tha
         in selected.content.decode()
     )
     assert Tag.objects.filter(pk=gold.pk).exists()
+
+
+@pytest.mark.parametrize("via", ["admin", "api"])
+def test_renaming_a_tag_keeps_the_opt_outs_from_it_so_those_people_are_not_messaged_under_its_new_name(client, via):
+    """A tag-scoped opt-out names its tag: renamed alone, the tag left its opt-outs naming a tag nobody has, and a
+    campaign to the renamed tag messaged everyone who had opted out of it. One address opted out under both names
+    keeps one opt-out."""
+    from contacts.audience import AudienceSpec, audience_rows_sql
+
+    news = TagFactory(name="newsletter")
+    asha = ContactFactory(phone="+919812345678", tags=[news])
+    ravi = ContactFactory(phone="+919812345679", tags=[news])
+    UnsubscriberFactory(address=asha.phone, scope="tag", value="Newsletter", reason="asked")
+    UnsubscriberFactory(address=ravi.phone, scope="tag", value="newsletter")
+    UnsubscriberFactory(address=ravi.phone, scope="tag", value="weekly news")  # a name no tag had until now
+    UnsubscriberFactory(address=asha.phone, scope="tag", value="vip")
+
+    if via == "admin":
+        response = client.post(f"/admin/contacts/tag/{news.pk}/change/", {"name": "Weekly news", "description": ""})
+        assert response.status_code == 302
+    else:
+        response = api_client_for(UserFactory(superuser=True)).patch(
+            f"/api/v1/tags/{news.pk}/", {"name": "Weekly news"}, format="json"
+        )
+        assert response.status_code == 200, response.content
+
+    assert sorted(Unsubscriber.objects.values_list("address", "value", "reason")) == [
+        (asha.phone, "Weekly news", "asked"),
+        (asha.phone, "vip", ""),
+        (ravi.phone, "weekly news", ""),
+    ]
+    sql, params = audience_rows_sql(AudienceSpec(tag_ids=[news.pk], channel="sms"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT address, status FROM ({sql}) a ORDER BY address", params)
+        assert cursor.fetchall() == [(asha.phone, "suppressed"), (ravi.phone, "suppressed")]
