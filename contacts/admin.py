@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpResponseNotAllowed, JsonResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -142,10 +142,11 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     show_full_result_count = False  # contact tables get large; a second COUNT(*) per page is not worth it
     change_form_template = "admin/contacts/contact/change_form.html"
     change_list_template = "admin/contacts/contact/change_list.html"
+    delete_selected_confirmation_template = "admin/contacts/contact/delete_selected_confirmation.html"
     # Sections other apps add to a contact's page: callables (request, contact) → HTML. The campaigns app adds
     # the message history here, so that contacts never imports campaigns (DESIGN §1).
     page_sections: list[Callable] = []
-    actions = ["make_active", "make_inactive"]
+    actions = ["delete_selected", "make_active", "make_inactive"]
     fieldsets = [
         (None, {"fields": ["phone", ("first_name", "last_name"), "email", "identity", "is_active"]}),
         ("Locale", {"fields": [("country", "language", "timezone")]}),
@@ -172,6 +173,22 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             extra["page_sections"] = [html for section in self.page_sections if (html := section(request, contact))]
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
+    def delete_queryset(self, request, queryset):
+        services.contacts_delete(contacts=queryset)
+
+    def get_deleted_objects(self, objs, request):
+        """Counted, not listed: Django's page listed every contact and tag link it deletes, which for "Select all
+        100,000 contacts" took the page most of a minute and a page of 200,000 lines."""
+        contacts = objs if isinstance(objs, QuerySet) else Contact.objects.filter(pk__in=[obj.pk for obj in objs])
+        count, links, first = selectors.contacts_deletion_summary(contacts)
+        named = [f"Contact: {contact}" for contact in first]
+        if count > len(first):
+            named.append(f"… and {formats.number_format(count - len(first), force_grouping=True)} more contacts.")
+        if links:
+            named.append(f"Their tags come off them ({formats.number_format(links, force_grouping=True)} tag links).")
+        perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
+        return named, {self.opts.verbose_name_plural: count}, perms_needed, []
+
     def get_search_results(self, request, queryset, search_term):
         """A whole number (in any format: a national one is read in the default region), e-mail address or identity
         is looked up whole, through the indexes on phone, e-mail and identity. When nothing has it whole, or for any
@@ -189,6 +206,12 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     @admin.display(description="tags")
     def tag_names(self, contact: Contact) -> str:
         return ", ".join(sorted(tag.name for tag in contact.tags.all()))
+
+    @admin.action(description=admin.actions.delete_selected.short_description, permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's, on the contacts without their tags: the list's prefetch of every selected contact's tags took
+        most of the time of deleting 100,000."""
+        return admin.actions.delete_selected(self, request, queryset.prefetch_related(None))
 
     @admin.action(description="Mark the selected contacts active", permissions=["change"])
     def make_active(self, request, queryset):

@@ -152,6 +152,15 @@ def contacts_with_tags(queryset: QuerySet[Contact] | None = None) -> QuerySet[Co
     return (queryset if queryset is not None else Contact.objects.all()).prefetch_related("tags")
 
 
+def contacts_deletion_summary(contacts: QuerySet[Contact], *, shown: int = 10) -> tuple[int, int, list[Contact]]:
+    """What deleting these contacts takes with it, counted: how many contacts, how many tag links, and the first
+    `shown` of them to name. Three queries whatever their number (the admin's confirmation page for "select all")."""
+    ids = contacts.order_by().values("pk")
+    count = contacts.order_by().count()
+    links = ContactTag.objects.filter(contact_id__in=ids).count()
+    return count, links, list(contacts.order_by("-pk").prefetch_related(None)[:shown])
+
+
 def segment_rule_contacts(
     *, positive_tag_ids: Iterable[int], positive_operator: str, negative_tag_ids: Iterable[int], negative_operator: str
 ) -> QuerySet[Contact]:

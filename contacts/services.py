@@ -12,7 +12,7 @@ import phonenumbers
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 
 from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
@@ -198,6 +198,43 @@ def contact_update(
 ) -> Contact:
     """Change the given fields of a contact; `tags`, when given, replace its tags."""
     return _contact_write(contact, fields, tags, region)
+
+
+CONTACT_DELETE_BATCH = 10_000
+
+
+@transaction.atomic
+def contacts_delete(*, contacts: QuerySet[Contact]) -> int:
+    """Delete contacts, up to every contact a search found, set-based: per batch of ids, one statement for each table
+    that refers to contacts and one for the contacts. Django's own delete read every contact into memory and deleted
+    them 100 at a time (1,000 statements and 30 s for 100,000 contacts, past a web server's timeout). Their
+    suppressions stay: they name addresses, not contacts."""
+    ids = list(contacts.order_by().values_list("pk", flat=True))
+    relations = [
+        relation
+        for relation in Contact._meta.get_fields(include_hidden=True)
+        if relation.auto_created and not relation.concrete and (relation.one_to_one or relation.one_to_many)
+    ]
+    if any(relation.on_delete not in CONTACT_REFERENCE_RULES for relation in relations):
+        # PROTECT, RESTRICT, SET(…) on some table: Django's own delete, which enforces them
+        return contacts.order_by().delete()[1].get(Contact._meta.label, 0)
+    for start in range(0, len(ids), CONTACT_DELETE_BATCH):
+        batch = ids[start : start + CONTACT_DELETE_BATCH]
+        for relation in relations:
+            rows = relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": batch})
+            CONTACT_REFERENCE_RULES[relation.on_delete](rows, relation.field.name)
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM contacts_contact WHERE id = ANY(%s)", [batch])
+    return len(ids)
+
+
+# What a table that refers to contacts does as they go, as its foreign key says (contacts does not know these tables:
+# campaigns' messages and audience lists refer to contacts too), in one statement per batch.
+CONTACT_REFERENCE_RULES: dict[Callable, Callable[[QuerySet, str], object]] = {
+    models.CASCADE: lambda rows, field: rows.delete(),
+    models.SET_NULL: lambda rows, field: rows.update(**{field: None}),
+    models.DO_NOTHING: lambda rows, field: None,
+}
 
 
 # --- Segments --------------------------------------------------------------------------------------
