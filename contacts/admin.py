@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -127,6 +128,24 @@ class ContactTagInline(admin.TabularInline):
         return formats.localize(timezone.localtime(link.created_at)) if link.pk else "–"
 
 
+def _number(count: int, noun: str = "") -> str:
+    """1,200, or "1,200 contacts" / "1 contact" given the noun."""
+    number = formats.number_format(count, force_grouping=True)
+    return f"{number} {noun}{'' if count == 1 else 's'}" if noun else number
+
+
+class ContactActionForm(ActionForm):
+    """The contact list's action bar, with the tag names that "Add tags" and "Remove tags" take."""
+
+    tags = forms.CharField(
+        label="Tags:", required=False, max_length=1000,
+        widget=forms.TextInput(attrs={"placeholder": "names, comma-separated", "size": 24}),
+    )  # fmt: skip
+
+    def tag_names(self) -> list[str]:
+        return [name for name in (self.data.get("tags") or "").split(",") if name.strip()]
+
+
 @admin.register(Contact)
 class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     list_display = ["phone", "name", "email", "country", "tag_names", "is_active", "created_at"]
@@ -146,7 +165,8 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     # Sections other apps add to a contact's page: callables (request, contact) → HTML. The campaigns app adds
     # the message history here, so that contacts never imports campaigns (DESIGN §1).
     page_sections: list[Callable] = []
-    actions = ["delete_selected", "make_active", "make_inactive"]
+    actions = ["delete_selected", "add_tags", "remove_tags", "opt_out", "make_active", "make_inactive"]
+    action_form = ContactActionForm
     fieldsets = [
         (None, {"fields": ["phone", ("first_name", "last_name"), "email", "identity", "is_active"]}),
         ("Locale", {"fields": [("country", "language", "timezone")]}),
@@ -212,6 +232,42 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         """Django's, on the contacts without their tags: the list's prefetch of every selected contact's tags took
         most of the time of deleting 100,000."""
         return admin.actions.delete_selected(self, request, queryset.prefetch_related(None))
+
+    @admin.action(description="Add the tags named to the selected contacts", permissions=["change"])
+    def add_tags(self, request, queryset):
+        count = queryset.order_by().count()
+        try:
+            tags = services.contacts_tag(
+                contact_ids=queryset.values_list("pk", flat=True), tag_names=ContactActionForm(request.POST).tag_names()
+            )
+        except ValidationError as error:
+            return self._refused(request, error)
+        named = ", ".join(tag.name for tag in tags)
+        self.message_user(request, f"Tagged {_number(count, 'contact')} with {named}.", messages.SUCCESS)
+
+    @admin.action(description="Remove the tags named from the selected contacts", permissions=["change"])
+    def remove_tags(self, request, queryset):
+        try:
+            removed = services.contacts_untag(
+                contact_ids=queryset.values_list("pk", flat=True), tag_names=ContactActionForm(request.POST).tag_names()
+            )
+        except ValidationError as error:
+            return self._refused(request, error)
+        self.message_user(request, f"{_number(removed, 'tag')} taken off the selected contacts.", messages.SUCCESS)
+
+    @admin.action(description="Opt the selected contacts' numbers out of everything", permissions=["opt_out"])
+    def opt_out(self, request, queryset):
+        count = queryset.order_by().count()
+        recorded = services.contacts_opt_out(contact_ids=queryset.values_list("pk", flat=True))
+        already = f"; {_number(count - recorded)} already were" if count > recorded else ""
+        self.message_user(request, f"{_number(recorded, 'number')} opted out of everything{already}.", messages.SUCCESS)
+
+    def has_opt_out_permission(self, request) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm("contacts.add_unsubscriber")
+
+    def _refused(self, request, error: ValidationError) -> None:
+        for field, problems in error.message_dict.items():
+            self.message_user(request, f"{capfirst(field)}: {' '.join(problems)}", messages.ERROR)
 
     @admin.action(description="Mark the selected contacts active", permissions=["change"])
     def make_active(self, request, queryset):

@@ -476,6 +476,22 @@ def unsubscriber_create(
 
 
 @transaction.atomic
+def contacts_opt_out(*, contact_ids: Iterable[int], reason: str = "") -> int:
+    """Suppress the numbers of many contacts from everything (scope 'all', source admin), in one INSERT … SELECT;
+    a number suppressed from everything already is left as it is. Returns how many opt-outs were recorded."""
+    ids = _existing_contact_ids(contact_ids)
+    reason = (reason or "").strip()[: Unsubscriber._meta.get_field("reason").max_length]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
+               SELECT phone, %s, '', %s, %s, now() FROM contacts_contact WHERE id = ANY(%s)
+               ON CONFLICT (address, scope, value) DO NOTHING""",
+            [Unsubscriber.Scope.ALL, Unsubscriber.Source.ADMIN, reason, ids],
+        )
+        return cursor.rowcount
+
+
+@transaction.atomic
 def unsubscriber_update(*, unsubscriber: Unsubscriber, region: str | None = None, **fields) -> Unsubscriber:
     """Change a suppression's address, scope, value, source or reason, with the same checks as on create."""
     unknown = set(fields) - {"address", "scope", "value", "source", "reason"}

@@ -535,3 +535,58 @@ def test_deleting_every_contact_a_filter_found_counts_them_and_deletes_them_set_
     assert Message.objects.get(pk=message.pk).contact_id is None
     assert list(campaign.contacts.all()) == [kept]
     assert Unsubscriber.objects.filter(address=first.phone).exists()
+
+
+def test_the_contact_list_tags_untags_and_opts_out_the_selected_contacts_or_every_one_a_filter_found(client):
+    """The list's actions take tag names typed beside them; "Select all" applies them to every contact the filter
+    finds, set-based. Only the contacts' numbers are opted out, from everything, once."""
+    france = TagFactory(name="france")
+    chloe = ContactFactory(phone="+33612345678", tags=[france])
+    louis = ContactFactory(phone="+33612345679", tags=[france])
+    asha = ContactFactory(phone="+919812345678")
+    UnsubscriberFactory(address=louis.phone, reason="asked before")
+    url = f"/admin/contacts/contact/?tag={france.pk}"
+    every = {"select_across": "1", "index": "0", "_selected_action": [chloe.pk]}
+
+    page = client.get("/admin/contacts/contact/").content.decode()
+    assert 'name="tags"' in page and "Add the tags named to the selected contacts" in page
+
+    response = client.post(url, {**every, "action": "add_tags", "tags": "Paris, vip ,"}, follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["Tagged 2 contacts with Paris, vip."]
+    assert sorted(chloe.tags.values_list("name", flat=True)) == ["Paris", "france", "vip"]
+    assert sorted(louis.tags.values_list("name", flat=True)) == ["Paris", "france", "vip"]
+    assert not asha.tags.exists()
+
+    response = client.post(url, {**every, "action": "add_tags", "tags": " "}, follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["Tags: Give at least one tag name."]
+
+    chosen = {"index": "0", "_selected_action": [chloe.pk], "action": "remove_tags", "tags": "paris,VIP"}
+    response = client.post("/admin/contacts/contact/", chosen, follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["2 tags taken off the selected contacts."]
+    assert list(chloe.tags.values_list("name", flat=True)) == ["france"]
+
+    response = client.post(url, {**every, "action": "opt_out"}, follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["1 number opted out of everything; 1 already were."]
+    assert sorted(Unsubscriber.objects.values_list("address", "scope", "source", "reason")) == [
+        (chloe.phone, "all", "admin", ""),
+        (louis.phone, "all", "admin", "asked before"),
+    ]
+
+
+def test_opting_contacts_out_from_their_list_is_offered_only_to_whom_may_add_opt_outs():
+    may_change = UserFactory(is_staff=True, permissions=["contacts.view_contact", "contacts.change_contact"])
+    may_opt_out = UserFactory(is_staff=True, permissions=["contacts.view_contact", "contacts.add_unsubscriber"])
+    contact = ContactFactory()
+
+    def offered(user):
+        return re.findall(
+            r'<option value="(\w*)"', admin_client_for(user).get("/admin/contacts/contact/").content.decode()
+        )
+
+    assert offered(may_change) == ["", "add_tags", "remove_tags", "make_active", "make_inactive"]
+    assert offered(may_opt_out) == ["", "opt_out"]
+    refused = admin_client_for(may_change).post(
+        "/admin/contacts/contact/", {"action": "opt_out", "index": "0", "_selected_action": [contact.pk]}, follow=True
+    )
+    assert [str(m) for m in refused.context["messages"]] == ["No action selected."]
+    assert not Unsubscriber.objects.exists()
