@@ -339,6 +339,15 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         services.segments_count(segment_ids=[form.instance.pk])  # its tags are saved only now
+        rule = {"positive_tags", "positive_operator", "negative_tags", "negative_operator"}
+        if change and rule & set(form.changed_data) and (held := services.segments_holders([form.instance.pk])):
+            named = ", ".join(f"{capfirst(h._meta.verbose_name)} “{h}”" for h in held)
+            self.message_user(
+                request,
+                f"{named} {'selects' if len(held) == 1 else 'select'} people by this segment: from now on by its new"
+                " rule, unless already sending.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Count the selected segments' contacts now", permissions=["count"])
     def count_now(self, request, queryset):
@@ -377,6 +386,11 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         """The live panel starts with the saved rule's figures; segment-admin.js refreshes them as the rule changes."""
+        if obj is not None:  # who a change of the rule changes the audience of, said before it is made
+            context["segment_holders"] = [
+                (f"{capfirst(held._meta.verbose_name)}: {held}", _admin_url(request, held))
+                for held in services.segments_holders([obj.pk])
+            ]
         if request.user.has_perm("contacts.view_contact"):
             rule = _segment_rule(obj) if obj is not None else {}
             count, contacts = selectors.segment_rule_preview(**_rule_defaults(rule), limit=PREVIEW_SIZE)
@@ -432,6 +446,14 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
         positive = side(segment.positive_operator, segment.positive_tags.all()) or "everyone"
         negative = side(segment.negative_operator, segment.negative_tags.all())
         return f"{positive} minus {negative}" if negative else positive
+
+
+def _admin_url(request, obj) -> str:
+    """The object's admin page, or "" when the user may not see it (no link that leads to a 403)."""
+    opts = obj._meta
+    if not any(request.user.has_perm(f"{opts.app_label}.{how}_{opts.model_name}") for how in ("view", "change")):
+        return ""
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
 
 
 class SegmentRuleForm(forms.Form):

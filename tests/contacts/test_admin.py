@@ -590,3 +590,29 @@ def test_opting_contacts_out_from_their_list_is_offered_only_to_whom_may_add_opt
     )
     assert [str(m) for m in refused.context["messages"]] == ["No action selected."]
     assert not Unsubscriber.objects.exists()
+
+
+def test_a_segments_page_names_the_campaigns_it_would_change_and_a_change_of_its_rule_warns_them(client):
+    """Editing a segment that a scheduled campaign selects people by changed that campaign's audience without a word.
+    Its page now lists them (linked only for whom may open them), and saving another rule says so."""
+    from tests.factories import CampaignFactory
+
+    vip, gold = TagFactory(name="vip"), TagFactory(name="gold")
+    segment = SegmentFactory(name="Best", positive_tags=[vip])
+    campaign = CampaignFactory(name="Spring sale", state="scheduled", segments=[segment])
+    CampaignFactory(name="Done", state="completed", segments=[segment])
+    page = client.get(f"/admin/contacts/segment/{segment.pk}/change/").content.decode()
+    assert f'<a href="/admin/campaigns/campaign/{campaign.pk}/change/">Campaign: Spring sale</a>' in page
+    assert "Done" not in page
+    contacts_only = UserFactory(is_staff=True, permissions=["contacts.view_segment", "contacts.change_segment"])
+    page = admin_client_for(contacts_only).get(f"/admin/contacts/segment/{segment.pk}/change/").content.decode()
+    assert "<li>Campaign: Spring sale</li>" in page
+
+    fields = {"name": "Best", "description": "", "positive_operator": "any", "negative_operator": "any"}
+    url = f"/admin/contacts/segment/{segment.pk}/change/"
+    response = client.post(url, {**fields, "positive_tags": [vip.pk, gold.pk]}, follow=True)
+    assert [str(m) for m in response.context["messages"]][:1] == [
+        "Campaign “Spring sale” selects people by this segment: from now on by its new rule, unless already sending."
+    ]
+    response = client.post(url, {**fields, "positive_tags": [vip.pk, gold.pk], "description": "ours"}, follow=True)
+    assert not [m for m in response.context["messages"] if "selects people" in str(m)]  # the rule is as it was
