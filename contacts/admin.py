@@ -190,6 +190,9 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         if contact is not None:
             extra["opt_outs"] = selectors.contact_unsubscriptions(contact)
             extra["may_add_opt_out"] = request.user.has_perm("contacts.add_unsubscriber")
+            extra["may_open_opt_outs"] = any(
+                request.user.has_perm(f"contacts.{how}_unsubscriber") for how in ("view", "change")
+            )  # else their pages are a 403: the addresses are shown unlinked
             extra["page_sections"] = [html for section in self.page_sections if (html := section(request, contact))]
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 

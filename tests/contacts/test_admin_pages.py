@@ -110,6 +110,21 @@ def test_a_contacts_page_lists_its_opt_outs_with_their_source(client):
     assert "+919800000000" not in html
 
 
+@pytest.mark.parametrize(
+    ("permissions", "linked"),
+    [(["contacts.view_contact"], False), (["contacts.change_contact", "contacts.view_unsubscriber"], True)],
+)
+def test_a_contacts_opt_outs_link_to_their_pages_only_for_whom_may_open_them(permissions, linked):
+    """A staff user who may see contacts but not opt-outs saw each opt-out's address as a link to a 403."""
+    contact = ContactFactory(phone="+919812345678")
+    opt_out = UnsubscriberFactory(address=contact.phone, reason="STOP")
+    user = UserFactory(is_staff=True, permissions=permissions)
+    html = admin_client_for(user).get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    assert "<td>STOP</td>" in html  # listed either way
+    link = f'<a href="{reverse("admin:contacts_unsubscriber_change", args=[opt_out.pk])}">+919812345678</a>'
+    assert (link in html) is linked
+
+
 def test_a_contact_without_opt_outs_says_so(client):
     contact = ContactFactory()
     html = client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
