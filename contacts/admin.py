@@ -240,9 +240,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     def add_tags(self, request, queryset):
         count = queryset.order_by().count()
         try:
-            tags = services.contacts_tag(
-                contact_ids=queryset.values_list("pk", flat=True), tag_names=ContactActionForm(request.POST).tag_names()
-            )
+            tags = services.contacts_tag(contact_ids=queryset, tag_names=ContactActionForm(request.POST).tag_names())
         except ValidationError as error:
             return self._refused(request, error)
         named = ", ".join(tag.name for tag in tags)
@@ -252,7 +250,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     def remove_tags(self, request, queryset):
         try:
             removed = services.contacts_untag(
-                contact_ids=queryset.values_list("pk", flat=True), tag_names=ContactActionForm(request.POST).tag_names()
+                contact_ids=queryset, tag_names=ContactActionForm(request.POST).tag_names()
             )
         except ValidationError as error:
             return self._refused(request, error)
@@ -261,7 +259,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     @admin.action(description="Opt the selected contacts' numbers out of everything", permissions=["opt_out"])
     def opt_out(self, request, queryset):
         count = queryset.order_by().count()
-        recorded = services.contacts_opt_out(contact_ids=queryset.values_list("pk", flat=True))
+        recorded = services.contacts_opt_out(contact_ids=queryset)
         already = f"; {_number(count - recorded)} already were" if count > recorded else ""
         self.message_user(request, f"{_number(recorded, 'number')} opted out of everything{already}.", messages.SUCCESS)
 

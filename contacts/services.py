@@ -123,22 +123,44 @@ def _existing_contact_ids(contact_ids: Iterable[int]) -> list[int]:
     return sorted(found)
 
 
+ContactIds = Iterable[int] | QuerySet
+
+
+def _contact_ids_sql(contact_ids: ContactIds) -> tuple[str, list]:
+    """A SELECT of the contacts' ids (one column): the ids given, each checked to exist, or a queryset of contacts
+    as a sub-select (every contact a search or filter found: the admin's "Select all"), read by the statement that
+    uses it instead of brought into Python."""
+    if isinstance(contact_ids, QuerySet):
+        return contact_ids.order_by().values("pk").query.sql_with_params()
+    return "SELECT unnest(%s::bigint[]) AS id", [_existing_contact_ids(contact_ids)]
+
+
 @transaction.atomic
-def contacts_tag(*, contact_ids: Iterable[int], tag_names: Iterable[str]) -> list[Tag]:
-    """Add tags (created if missing) to many contacts at once; links that exist already are kept."""
-    ids = _existing_contact_ids(contact_ids)
+def contacts_tag(*, contact_ids: ContactIds, tag_names: Iterable[str]) -> list[Tag]:
+    """Add tags (created if missing) to many contacts at once, in one INSERT … SELECT; links that exist already are
+    kept. `contact_ids`: ids, or a queryset of contacts."""
+    ids_sql, params = _contact_ids_sql(contact_ids)
     names = tag_names_clean(tag_names)
     if not names:
         raise ValidationError({"tags": "Give at least one tag name."})
     tags = tags_get_or_create(names=names)
-    _links_insert(ids, [tag.pk for tag in tags])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO contacts_contacttag (contact_id, tag_id)
+                SELECT c.id, t.id FROM ({ids_sql}) c(id) CROSS JOIN unnest(%s::bigint[]) t(id)
+                ON CONFLICT (contact_id, tag_id) DO NOTHING""",
+            [*params, [tag.pk for tag in tags]],
+        )
     return tags
 
 
 @transaction.atomic
-def contacts_untag(*, contact_ids: Iterable[int], tag_names: Iterable[str]) -> int:
-    """Remove tags from many contacts at once; returns how many links were deleted. Unknown tags are ignored."""
-    ids = _existing_contact_ids(contact_ids)
+def contacts_untag(*, contact_ids: ContactIds, tag_names: Iterable[str]) -> int:
+    """Remove tags from many contacts at once; returns how many links were deleted. Unknown tags are ignored.
+    `contact_ids`: ids, or a queryset of contacts."""
+    ids = (
+        contact_ids.order_by().values("pk") if isinstance(contact_ids, QuerySet) else _existing_contact_ids(contact_ids)
+    )
     names = tag_names_clean(tag_names)
     if not names:
         raise ValidationError({"tags": "Give at least one tag name."})
@@ -476,17 +498,18 @@ def unsubscriber_create(
 
 
 @transaction.atomic
-def contacts_opt_out(*, contact_ids: Iterable[int], reason: str = "") -> int:
+def contacts_opt_out(*, contact_ids: ContactIds, reason: str = "") -> int:
     """Suppress the numbers of many contacts from everything (scope 'all', source admin), in one INSERT … SELECT;
-    a number suppressed from everything already is left as it is. Returns how many opt-outs were recorded."""
-    ids = _existing_contact_ids(contact_ids)
+    a number suppressed from everything already is left as it is. Returns how many opt-outs were recorded.
+    `contact_ids`: ids, or a queryset of contacts."""
+    ids_sql, params = _contact_ids_sql(contact_ids)
     reason = (reason or "").strip()[: Unsubscriber._meta.get_field("reason").max_length]
     with connection.cursor() as cursor:
         cursor.execute(
-            """INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
-               SELECT phone, %s, '', %s, %s, now() FROM contacts_contact WHERE id = ANY(%s)
-               ON CONFLICT (address, scope, value) DO NOTHING""",
-            [Unsubscriber.Scope.ALL, Unsubscriber.Source.ADMIN, reason, ids],
+            f"""INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
+                SELECT phone, %s, '', %s, %s, now() FROM contacts_contact WHERE id IN ({ids_sql})
+                ON CONFLICT (address, scope, value) DO NOTHING""",
+            [Unsubscriber.Scope.ALL, Unsubscriber.Source.ADMIN, reason, *params],
         )
         return cursor.rowcount
 

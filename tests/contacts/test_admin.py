@@ -616,3 +616,23 @@ def test_a_segments_page_names_the_campaigns_it_would_change_and_a_change_of_its
     ]
     response = client.post(url, {**fields, "positive_tags": [vip.pk, gold.pk], "description": "ours"}, follow=True)
     assert not [m for m in response.context["messages"] if "selects people" in str(m)]  # the rule is as it was
+
+
+def test_tagging_untagging_or_opting_out_every_contact_a_filter_found_takes_as_many_statements_for_any_number():
+    """The contacts are chosen by the statement that writes (INSERT … SELECT), not read into Python and written in
+    batches: 12,000 contacts take the statements that 100 do."""
+    from tests.browser.conftest import contacts_tagged
+
+    client = admin_client_for()
+
+    def statements(tag: Tag, action: str) -> int:
+        every = {"select_across": "1", "index": "0", "_selected_action": ["1"], "action": action, "tags": "spring"}
+        with CaptureQueriesContext(connection) as queries:
+            assert client.post(f"/admin/contacts/contact/?tag={tag.pk}", every).status_code == 302
+        return len(queries.captured_queries)
+
+    few, many = contacts_tagged(100, "few"), contacts_tagged(12_000, "many", start=1000)
+    for action in ("add_tags", "remove_tags", "opt_out"):
+        assert statements(many, action) == statements(few, action), action
+    assert not Tag.objects.get(name="spring").contacts.exists()
+    assert Unsubscriber.objects.count() == 12_100
