@@ -208,7 +208,8 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         if count > len(first):
             named.append(f"… and {formats.number_format(count - len(first), force_grouping=True)} more contacts.")
         if links:
-            named.append(f"Their tags come off them ({formats.number_format(links, force_grouping=True)} tag links).")
+            whose = "Its tags come off it" if count == 1 else "Their tags come off them"
+            named.append(f"{whose} ({_number(links, 'tag link')}).")
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
         return named, {self.opts.verbose_name_plural: count}, perms_needed, []
 

@@ -125,6 +125,13 @@ def test_a_contacts_opt_outs_link_to_their_pages_only_for_whom_may_open_them(per
     assert (link in html) is linked
 
 
+def test_a_contacts_delete_page_counts_its_tags_in_words_for_one(client):
+    contact = ContactFactory(phone="+919812345678", first_name="Asha", last_name="", tags=[TagFactory(name="vip")])
+    html = client.get(reverse("admin:contacts_contact_delete", args=[contact.pk])).content.decode()
+    assert "<li>Contact: Asha (+919812345678)</li>" in html
+    assert "<li>Its tags come off it (1 tag link).</li>" in html
+
+
 def test_a_contact_without_opt_outs_says_so(client):
     contact = ContactFactory()
     html = client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
