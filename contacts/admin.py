@@ -25,6 +25,7 @@ from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
+from contacts.validators import country_code
 
 PREVIEW_SIZE = 20
 
@@ -146,8 +147,21 @@ class ContactActionForm(ActionForm):
         return [name for name in (self.data.get("tags") or "").split(",") if name.strip()]
 
 
+class ContactForm(forms.ModelForm):
+    def clean_country(self) -> str:
+        """Two letters, stored in capitals, as the API and the import store it."""
+        value = self.cleaned_data["country"]
+        if value == self.initial.get("country", ""):  # kept as stored (checked when it is changed, as the API does)
+            return value
+        try:
+            return country_code(value) if value else ""
+        except ValueError as error:
+            raise ValidationError(f"{value!r} is {error}.") from None
+
+
 @admin.register(Contact)
 class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
+    form = ContactForm
     list_display = ["phone", "name", "email", "country", "tag_names", "is_active", "created_at"]
     list_display_links = ["phone", "name"]
     list_filter = ["is_active", TagListFilter, "created_at"]

@@ -18,7 +18,7 @@ from django.utils import timezone
 from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
 from contacts.selectors import segment_count, tags_named
-from contacts.validators import TAG_NAME_COMMA
+from contacts.validators import TAG_NAME_COMMA, country_code
 
 # Contact fields that the API and admin may write (tags go through their own argument).
 CONTACT_FIELDS = (
@@ -189,7 +189,10 @@ def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, r
     if "phone" in fields:
         fields["phone"] = _phone_clean(fields["phone"], region)
     if fields.get("country"):
-        fields["country"] = fields["country"].upper()
+        try:
+            fields["country"] = country_code(fields["country"])
+        except ValueError as error:
+            raise ValidationError({"country": f"{fields['country']!r} is {error}."}) from None
     if tags is not None:
         tags = tag_names_clean(tags)  # checked before the first write
     for name, value in fields.items():

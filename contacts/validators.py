@@ -39,6 +39,18 @@ def validate_time_zone(value: str) -> None:
             raise ValidationError(f"{value!r} is {exc}.") from None
 
 
+COUNTRY_CODE_EXPECTED = "not a two-letter country code (ISO 3166, e.g. IN)"
+
+
+def country_code(value: str) -> str:
+    """A contact's country as stored: two letters in capitals ("in" is IN); ValueError for anything else. The admin
+    form, the services (API) and the import all read it so."""
+    value = value.strip()
+    if len(value) != 2 or not value.isascii() or not value.isalpha():
+        raise ValueError(COUNTRY_CODE_EXPECTED)
+    return value.upper()
+
+
 def validate_attributes(value) -> None:
     """Texts fill {{name}} from a contact's attributes: they must be an object of names to values."""
     if not isinstance(value, dict):

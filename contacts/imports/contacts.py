@@ -19,7 +19,7 @@ from contacts.imports.base import STAGE, Importer, RowError
 from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Contact, ContactImport
 from contacts.phones import InvalidPhone, normalize_phone
-from contacts.validators import time_zone_named
+from contacts.validators import country_code, time_zone_named
 
 _json_string = json.encoder.encode_basestring  # the C encoder: a JSON string literal, non-ASCII kept as is
 
@@ -45,12 +45,6 @@ def _email(value: str) -> str:
     return value
 
 
-def _country(value: str) -> str:
-    if len(value) != 2 or not value.isascii() or not value.isalpha():
-        raise ValueError("not a two-letter country code (ISO 3166, e.g. IN)")
-    return value.upper()
-
-
 def _max_length(length: int):
     def check(value: str) -> str:
         if len(value) > length:
@@ -65,7 +59,7 @@ CHECKS = {
     "first_name": _max_length(Contact._meta.get_field("first_name").max_length),
     "last_name": _max_length(Contact._meta.get_field("last_name").max_length),
     "identity": _max_length(Contact._meta.get_field("identity").max_length),
-    "country": _country,
+    "country": country_code,
     "language": _max_length(Contact._meta.get_field("language").max_length),
     "timezone": time_zone_named,
 }

@@ -183,6 +183,30 @@ def test_a_contact_whose_attributes_are_no_object_or_whose_time_zone_is_unknown_
     assert Contact.objects.get().timezone == "Europe/Paris"
 
 
+def test_a_contacts_country_is_two_letters_stored_in_capitals_in_the_admin_as_in_the_api(client):
+    """The admin stored "fr" as typed and took "1!"; the API stored "FR" and took "1!" too. Both now keep two letters
+    in capitals and refuse anything else on the field."""
+    fields = {"phone": "+33612345678", "attributes": "{}", "is_active": "on",
+              "contacttag_set-TOTAL_FORMS": "0", "contacttag_set-INITIAL_FORMS": "0"}  # fmt: skip
+    assert client.post("/admin/contacts/contact/add/", {**fields, "country": "fr "}).status_code == 302
+    contact = Contact.objects.get()
+    assert contact.country == "FR"
+    response = client.post(f"/admin/contacts/contact/{contact.pk}/change/", {**fields, "country": "1!"})
+    assert response.context["adminform"].form.errors == {
+        "country": ["'1!' is not a two-letter country code (ISO 3166, e.g. IN)."]
+    }
+    api = api_client_for(UserFactory(superuser=True))
+    response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"country": "1!"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["country"] == ["'1!' is not a two-letter country code (ISO 3166, e.g. IN)."]
+    Contact.objects.filter(pk=contact.pk).update(country="x")  # stored before the rule: an edit of another field
+    response = client.post(
+        f"/admin/contacts/contact/{contact.pk}/change/", {**fields, "country": "x", "first_name": "Chloé"}
+    )
+    assert response.status_code == 302
+    assert Contact.objects.get().first_name == "Chloé"
+
+
 def test_a_null_character_in_a_contacts_attributes_is_a_form_error_on_the_field(client):
     fields = {
         "phone": "+919812345678",
