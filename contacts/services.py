@@ -62,10 +62,9 @@ def tags_get_or_create(*, names: Iterable[str]) -> list[Tag]:
 
 @transaction.atomic
 def tag_update(*, tag: Tag, **fields) -> Tag:
-    """Change a tag's name or description. A tag-scoped opt-out names its tag (the audience compares names in any
-    case: contacts.audience.suppression_match_sql), so renaming a tag renames its opt-outs with it, in one statement:
-    else everyone who opted out of the tag would be messaged again under its new name. An address that has opted out
-    under both names keeps one opt-out."""
+    """Change a tag's name or description. A tag-scoped opt-out names its tag, so renaming a tag renames its
+    opt-outs with it (opt_outs_follow_rename): else everyone who opted out of the tag would be messaged again under
+    its new name."""
     unknown = set(fields) - {"name", "description"}
     if unknown:
         raise TypeError(f"Unknown tag fields: {', '.join(sorted(unknown))}")
@@ -73,20 +72,35 @@ def tag_update(*, tag: Tag, **fields) -> Tag:
     for name, value in fields.items():
         setattr(tag, name, value)
     tag.save()
-    if tag.name.lower() != old_name.lower():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """DELETE FROM contacts_unsubscriber u
-                   WHERE u.scope = %(tag)s AND lower(u.value) = lower(%(old)s) AND EXISTS (
-                       SELECT 1 FROM contacts_unsubscriber o WHERE o.address = u.address AND o.scope = %(tag)s AND (
-                           lower(o.value) = lower(%(new)s) OR (lower(o.value) = lower(%(old)s) AND o.id < u.id)))""",
-                {"tag": Unsubscriber.Scope.TAG, "old": old_name, "new": tag.name},
-            )
-            cursor.execute(
-                "UPDATE contacts_unsubscriber SET value = %s WHERE scope = %s AND lower(value) = lower(%s)",
-                [tag.name, Unsubscriber.Scope.TAG, old_name],
-            )
+    opt_outs_follow_rename(scope=Unsubscriber.Scope.TAG, old=old_name, new=tag.name)
     return tag
+
+
+def opt_outs_follow_rename(*, scope: str, old: str, new: str, keep_old: bool = False) -> None:
+    """Carry the opt-outs scoped to a renamed tag or sender (they name it) to its new name, in two statements, so
+    that whoever opted out of it is not messaged under the new name. An address already opted out under the new name
+    keeps the one it has. `keep_old` leaves the old name's opt-outs too: a sender's name is not unique (two accounts
+    may each have a HERALD), and the old name's opt-outs still stand for another sender of that name. Names compare
+    with PostgreSQL's lower() on both sides, as the audience does (contacts.audience.suppression_match_sql): a
+    rename in case only changes nothing."""
+    params = {"scope": scope, "old": old, "new": new}
+    renamed = "lower(%(old)s) <> lower(%(new)s)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
+                SELECT DISTINCT ON (u.address) u.address, u.scope, %(new)s, u.source, u.reason, u.created_at
+                FROM contacts_unsubscriber u
+                WHERE {renamed} AND u.scope = %(scope)s AND lower(u.value) = lower(%(old)s) AND NOT EXISTS (
+                    SELECT 1 FROM contacts_unsubscriber o
+                    WHERE o.address = u.address AND o.scope = u.scope AND lower(o.value) = lower(%(new)s))
+                ORDER BY u.address, u.id""",
+            params,
+        )
+        if not keep_old:
+            cursor.execute(
+                f"DELETE FROM contacts_unsubscriber WHERE {renamed} AND scope = %(scope)s AND lower(value) = lower(%(old)s)",
+                params,
+            )
 
 
 def _links_insert(contact_ids: Iterable[int], tag_ids: list[int]) -> None:

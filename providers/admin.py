@@ -254,6 +254,12 @@ class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin
         # them by it, a query per sender without this.
         return super().get_queryset(request).select_related("account")
 
+    def save_model(self, request, obj, form, change):
+        if change:  # a rename gives the sender's opt-outs to its new name; the form has set the fields on obj
+            services.sender_update(sender=obj)
+        else:
+            super().save_model(request, obj, form, change)
+
     def get_search_results(self, request, queryset, search_term):
         """The DLT template form's senders search (the admin's autocomplete) offers the senders of the account the
         form has chosen (its script sends `account`): a template's sender of another account is refused on save."""

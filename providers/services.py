@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from config.deletion import StillUsed, protected_users
 from config.log import redact_url_secrets
+from contacts.models import Unsubscriber
+from contacts.services import opt_outs_follow_rename
 from providers import dlt
 from providers.backends import get_backend
 from providers.backends.base import BackendError, CheckResult, ConfigError
@@ -253,8 +255,12 @@ def sender_create(*, account: ProviderAccount, name: str, **fields) -> Sender:
 
 @transaction.atomic
 def sender_update(*, sender: Sender, **fields) -> Sender:
-    """Change a sender's name, channel, DLT entity, status…"""
-    return _sender_write(sender, fields)
+    """Change a sender's name, channel, DLT entity, status… A sender-scoped opt-out names its sender, so a rename
+    gives its opt-outs to the new name as well (recipients opted out of this sender, whatever it is called now)."""
+    old_name = Sender.objects.select_for_update().values_list("name", flat=True).get(pk=sender.pk)
+    sender = _sender_write(sender, fields)
+    opt_outs_follow_rename(scope=Unsubscriber.Scope.SENDER, old=old_name, new=sender.name, keep_old=True)
+    return sender
 
 
 # --- DLT templates ---------------------------------------------------------------------------------

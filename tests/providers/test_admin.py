@@ -427,3 +427,47 @@ def test_deleting_an_account_needs_the_permission_to_delete_its_senders():
     assert "Cannot delete provider account" in html and "<li>sender</li>" in html
     assert admin_client_for(staff).post(url, {"post": "yes"}).status_code == 403
     assert ProviderAccount.objects.filter(pk=account.pk).exists()
+
+
+@pytest.mark.parametrize("via", ["admin", "api"])
+def test_renaming_a_sender_keeps_the_opt_outs_from_it_so_those_people_are_not_messaged_under_its_new_name(client, via):
+    """A sender-scoped opt-out names its sender: renamed alone, the sender left its opt-outs naming the old name, and
+    its next campaign messaged everyone who had opted out of it. The old name's opt-outs stay too: another account's
+    HERALD still sends under that name."""
+    from django.db import connection
+
+    from contacts.audience import AudienceSpec, audience_rows_sql
+    from contacts.models import Unsubscriber
+    from tests.factories import ContactFactory, UnsubscriberFactory, UserFactory, api_client_for
+
+    ours, theirs = SenderFactory(name="HERALD"), SenderFactory(name="HERALD")
+    asha, ravi = ContactFactory(phone="+919812345678"), ContactFactory(phone="+919812345679")
+    UnsubscriberFactory(address=asha.phone, scope="sender", value="Herald", reason="STOP")
+    UnsubscriberFactory(address=ravi.phone, scope="sender", value="herald")
+    UnsubscriberFactory(address=ravi.phone, scope="sender", value="hrldin")  # already out of the new name
+
+    if via == "admin":
+        form = {
+            "account": ours.account_id, "name": "HRLDIN", "channel": "sms", "dlt_entity_id": ours.dlt_entity_id,
+            "dlt_entity_name": "", "country": "IN", "service": "T", "status": "approved", "remote_id": "",
+        }  # fmt: skip
+        response = client.post(f"/admin/providers/sender/{ours.pk}/change/", form)
+        assert response.status_code == 302, response.context["adminform"].form.errors
+    else:
+        response = api_client_for(UserFactory(superuser=True)).patch(
+            f"/api/v1/senders/{ours.pk}/", {"name": "HRLDIN"}, format="json"
+        )
+        assert response.status_code == 200, response.content
+
+    assert sorted(Unsubscriber.objects.values_list("address", "value", "reason")) == [
+        (asha.phone, "HRLDIN", "STOP"),
+        (asha.phone, "Herald", "STOP"),
+        (ravi.phone, "herald", ""),
+        (ravi.phone, "hrldin", ""),
+    ]
+    for sender in (ours, theirs):
+        sender.refresh_from_db()
+        sql, params = audience_rows_sql(AudienceSpec(contact_ids=[asha.pk, ravi.pk], sender_name=sender.name))
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT address, status FROM ({sql}) a ORDER BY address", params)
+            assert cursor.fetchall() == [(asha.phone, "suppressed"), (ravi.phone, "suppressed")], sender.name
