@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from datetime import timedelta
 
 from django.db.models import Case, CharField, Count, F, Q, Value, When
 from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message, MessageStatus
-from providers.backends import base
+from providers.backends import BACKENDS, base
 from providers.backends.base import FINAL_STATUSES, SUCCESS_FINAL_STATUSES, Status
 
 
@@ -85,46 +85,8 @@ DELIVERED_STATUSES = tuple(s.value for s in Status if s in SUCCESS_FINAL_STATUSE
 FAILURE_STATUSES = tuple(s.value for s in Status if s in base.FAILURE_STATUSES)
 LIVE_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
 
-# What a failure means, in words a person acts on. The vendor's own text stays beside it (Message.reason).
-FAILURE_WORDS_BY_CODE: dict[tuple[str, str], str] = {
-    # MOBtexting: DLT scrubbing (777-792) and the platform refusals staff meet most.
-    ("mobtexting", "777"): "DLT refused the sender ID or the template: check both are registered and linked.",
-    ("mobtexting", "778"): "Only some parts of this long message reached the phone.",
-    ("mobtexting", "780"): "The telemarketer (TM) id registered on DLT is not valid.",
-    ("mobtexting", "781"): "The principal entity (PE) id is not valid: check the sender's DLT entity id.",
-    ("mobtexting", "782"): "The DLT template id is not valid: check the template's id against the DLT portal.",
-    ("mobtexting", "783"): "A variable's value is longer than the 30 characters DLT allows.",
-    ("mobtexting", "784"): "DLT does not know this entity id.",
-    ("mobtexting", "785"): "DLT has blacklisted this template.",
-    ("mobtexting", "786"): "DLT has blacklisted this entity.",
-    ("mobtexting", "787"): "The sender ID (header) is inactive on DLT.",
-    ("mobtexting", "788"): "The template is inactive on DLT.",
-    ("mobtexting", "789"): "The sender ID is not registered for this template on DLT.",
-    ("mobtexting", "790"): "The sender ID is not provisioned correctly on DLT.",
-    ("mobtexting", "791"): "The service type (transactional, promotional…) does not match the sender or template.",
-    ("mobtexting", "792"): "The schedule is not allowed (promotional messages only in permitted hours).",
-    ("mobtexting", "401"): "The MOBtexting account has run out of credit.",
-    ("mobtexting", "404"): "The number is not a valid mobile number.",
-    ("mobtexting", "408"): "The number is on the Do-Not-Disturb registry, which refuses promotional messages.",
-    ("mobtexting", "450"): "The number is blocklisted from receiving messages.",
-    ("mobtexting", "451"): "The sender ID has been blocked.",
-    ("mobtexting", "452"): "No registered template matches the text.",
-    ("mobtexting", "456"): "The recipient opted out of these messages.",
-    ("mobtexting", "457"): "Promotional messages are not allowed at this hour.",
-    ("mobtexting", "460"): "The same text was already sent to this number.",
-    ("mobtexting", "463"): "The account's sending limit was reached.",
-    ("mobtexting", "009"): "The phone's memory is full.",
-    ("mobtexting", "013"): "The phone was switched off.",
-    ("mobtexting", "021"): "The phone did not come back in reach before the message timed out.",
-    # Octopush.
-    ("octopush", "104"): "The Octopush account has run out of credit.",
-    ("octopush", "117"): "None of the numbers is valid.",
-    ("octopush", "121"): "Marketing texts must end with the STOP mention, e.g. 'STOP au 30101'.",
-    ("octopush", "151"): "Octopush does not serve this country.",
-    # Devino.
-    ("devino", "contact.in.stop.list"): "The number is on Devino's stop list.",
-    ("devino", "invalid.phone.format"): "The number is not a valid phone number.",
-}
+# What a failure means, in words a person acts on, where no vendor code says more (Backend.code_words). The vendor's
+# own text stays beside it (Message.reason).
 FAILURE_WORDS_BY_REASON = {
     "cancelled before sending": "The campaign was cancelled before this message was sent.",
     "send-by deadline passed": "The send-by deadline passed before this message could be sent.",
@@ -137,12 +99,17 @@ FAILURE_WORDS_BY_STATUS = {
 }
 
 
+def _code_words(kind: str) -> Mapping[str, str]:
+    backend = BACKENDS.get(kind)
+    return backend.code_words if backend is not None else {}
+
+
 def failure_words(*, kind: str, status: str, error_code: str = "", reason: str = "") -> str:
     """A failed message's reason in plain words: the vendor's code translated where Herald knows it."""
     if error_code == OUTCOME_UNKNOWN:
         return "The provider's answer was lost and nothing proved the message arrived; a report that comes later corrects it."
     return (
-        FAILURE_WORDS_BY_CODE.get((kind, error_code))
+        _code_words(kind).get(error_code)
         or FAILURE_WORDS_BY_REASON.get(reason)
         or FAILURE_WORDS_BY_STATUS.get(status, "")
     )

@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -737,6 +737,9 @@ class Backend:
     # "resend" only: how long the vendor de-duplicates a repeated idempotency key, in seconds (None: for ever).
     # Past it a resend could be sent twice, so recovery falls back to "callbacks".
     resend_window: ClassVar[float | None] = None
+    # What the vendor's failure codes mean, in words a person acts on: the campaign's failure breakdown and a
+    # message's page show them beside the vendor's own text. Only codes whose meaning Herald knows.
+    code_words: ClassVar[Mapping[str, str]] = {}
 
     def send(self, account: Account, frame: OutboundFrame) -> SendResult:
         """Send one frame in one HTTP request; per-recipient results in the frame's order."""

@@ -128,6 +128,11 @@ class DevinoBackend(Backend):
     secret_in_url = True  # Devino does not sign callbacks
     credential_fields = (CredentialField("api_key", "API key", help_text="Sent as 'Authorization: Key <api key>'."),)
     recovery = "callbacks"
+    # What a failure code means, in words a person acts on (Backend.code_words).
+    code_words = {
+        "contact.in.stop.list": "The number is on Devino's stop list.",
+        "invalid.phone.format": "The number is not a valid phone number.",
+    }
 
     def send(self, account: Account, frame: OutboundFrame) -> SendResult:
         """One request per distinct text (a request carries one template); results in the frame's order.

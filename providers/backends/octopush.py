@@ -127,6 +127,13 @@ class OctopushBackend(Backend):
     )
     recovery = "resend"  # the same request_id again: 120 when Octopush had the frame
     resend_window = 24 * 3600.0  # request_id is de-duplicated for 24 h (seed 002)
+    # What a failure code means, in words a person acts on (Backend.code_words).
+    code_words = {
+        "104": "The Octopush account has run out of credit.",
+        "117": "None of the numbers is valid.",
+        "121": "Marketing texts must end with the STOP mention, e.g. 'STOP au 30101'.",
+        "151": "Octopush does not serve this country.",
+    }
 
     def send(self, account: Account, frame: OutboundFrame) -> SendResult:
         """One campaign request; every recipient shares the request's sms_ticket."""

@@ -70,7 +70,7 @@ from providers.backends.mobtexting.client import (
     receiver_e164,
     vendor_time,
 )
-from providers.backends.mobtexting.statuses import ERROR_CODES, STATUS_MAP, classify
+from providers.backends.mobtexting.statuses import CODE_WORDS, ERROR_CODES, STATUS_MAP, classify
 
 __all__ = ["DEFAULT_BASE_URL", "ERROR_CODES", "STATUS_MAP", "MobtextingBackend", "verification_token"]
 
@@ -118,6 +118,7 @@ class MobtextingBackend(Backend):
         CredentialField("api_key", "API access token", help_text="Developers → API Keys / Access Tokens."),
     )
     recovery = "lookup"
+    code_words = CODE_WORDS
 
     def send(self, account: Account, frame: OutboundFrame) -> SendResult:
         """One `sms/send/json` request; results matched to recipients by `customid` (fallback: mobile)."""

@@ -197,3 +197,37 @@ def classify(raw_status: str, code: str = "") -> tuple[Status | None, str, str]:
     code = code or CODE_OF_WORD.get(word, "")
     text = ERROR_CODES[code][2] if code in ERROR_CODES else WORD_TEXTS.get(word, "")
     return STATUS_MAP.get(word), code, text
+
+
+# What a failure code means, in words a person acts on (Backend.code_words): DLT scrubbing (777-792) and the
+# platform refusals staff meet most.
+CODE_WORDS: dict[str, str] = {
+    "777": "DLT refused the sender ID or the template: check both are registered and linked.",
+    "778": "Only some parts of this long message reached the phone.",
+    "780": "The telemarketer (TM) id registered on DLT is not valid.",
+    "781": "The principal entity (PE) id is not valid: check the sender's DLT entity id.",
+    "782": "The DLT template id is not valid: check the template's id against the DLT portal.",
+    "783": "A variable's value is longer than the 30 characters DLT allows.",
+    "784": "DLT does not know this entity id.",
+    "785": "DLT has blacklisted this template.",
+    "786": "DLT has blacklisted this entity.",
+    "787": "The sender ID (header) is inactive on DLT.",
+    "788": "The template is inactive on DLT.",
+    "789": "The sender ID is not registered for this template on DLT.",
+    "790": "The sender ID is not provisioned correctly on DLT.",
+    "791": "The service type (transactional, promotional…) does not match the sender or template.",
+    "792": "The schedule is not allowed (promotional messages only in permitted hours).",
+    "401": "The MOBtexting account has run out of credit.",
+    "404": "The number is not a valid mobile number.",
+    "408": "The number is on the Do-Not-Disturb registry, which refuses promotional messages.",
+    "450": "The number is blocklisted from receiving messages.",
+    "451": "The sender ID has been blocked.",
+    "452": "No registered template matches the text.",
+    "456": "The recipient opted out of these messages.",
+    "457": "Promotional messages are not allowed at this hour.",
+    "460": "The same text was already sent to this number.",
+    "463": "The account's sending limit was reached.",
+    "009": "The phone's memory is full.",
+    "013": "The phone was switched off.",
+    "021": "The phone did not come back in reach before the message timed out.",
+}
