@@ -72,6 +72,12 @@ class Campaign(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs",
         help_text="The recurring campaign this run was created from.",
     )  # fmt: skip
+    recurrence_time = models.TimeField(
+        null=True, blank=True, editable=False,
+        help_text="The time of day on TIME_ZONE's clock that a recurring campaign's runs keep, written by the schedule "
+        "with each next send time: one that a daylight-saving change skips (02:30 on the night the clocks go forward) "
+        "is sent an hour on, and the runs after it come back to it.",
+    )  # fmt: skip
     smooth_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Spread the frames evenly over this many minutes."
     )

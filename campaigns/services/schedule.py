@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -47,12 +47,26 @@ def campaign_run_create(*, parent: Campaign, at: datetime) -> Campaign:
     return run
 
 
-def recurrence_next(*, at: datetime, recurrence: str, after: datetime) -> datetime:
-    """The first time after `after` that a campaign recurring from `at` runs: the same time of day on the clock of
-    TIME_ZONE, so a daily 09:00 stays at 09:00 when the clocks change (a time the change skips moves on by it)."""
-    step = RECURRENCE_STEP[recurrence]
+def recurrence_wall(*, at: datetime, time_of_day: time | None = None) -> datetime:
+    """The send time `at` as it reads on TIME_ZONE's clock (naive), at `time_of_day` (Campaign.recurrence_time, the time
+    the runs keep) when `at` is that time on its day: a daily 02:30 sent at 03:30 on the night the clocks go forward
+    (when 02:30 does not exist) reads 02:30. A send time moved since is read as it is."""
     local = timezone.localtime(at)
-    wall, zone = local.replace(tzinfo=None), local.tzinfo
+    wall = local.replace(tzinfo=None)
+    if time_of_day is not None and time_of_day != wall.time():
+        kept = datetime.combine(wall.date(), time_of_day)
+        # (compared in UTC: Python never finds a time in a gap or a fold equal to one in another zone, PEP 495)
+        if timezone.make_aware(kept, local.tzinfo).astimezone(UTC) == at.astimezone(UTC):
+            return kept
+    return wall
+
+
+def recurrence_next(*, at: datetime, recurrence: str, after: datetime, time_of_day: time | None = None) -> datetime:
+    """The first time after `after` that a campaign recurring from `at` runs: the same time of day on the clock of
+    TIME_ZONE, so a daily 09:00 stays at 09:00 when the clocks change (a time the change skips moves on by it, and
+    the next run is back at it: recurrence_wall)."""
+    step = RECURRENCE_STEP[recurrence]
+    wall, zone = recurrence_wall(at=at, time_of_day=time_of_day), timezone.get_current_timezone()
     next_at = at
     while next_at <= after:
         wall += step
@@ -86,13 +100,14 @@ def _campaign_launch_due(campaign_id: int, now: datetime) -> int | None:
     target = campaign
     if campaign.recurrence:
         target = campaign_run_create(parent=campaign, at=campaign.send_at)
-        next_at = recurrence_next(at=campaign.send_at, recurrence=campaign.recurrence, after=now)
+        kept = recurrence_wall(at=campaign.send_at, time_of_day=campaign.recurrence_time).time()
+        next_at = recurrence_next(at=campaign.send_at, recurrence=campaign.recurrence, after=now, time_of_day=kept)
         # Each run has the time to its send-by deadline the first had: the deadline moves with the send time (left
         # behind, it would pass while the campaign waits for its next run, and fail it).
         send_by = campaign.send_by + (next_at - campaign.send_at) if campaign.send_by else None
         _save_state(
             campaign, Campaign.State.SCHEDULED, scheduled_reason(at=next_at, recurring=True), send_at=next_at,
-            send_by=send_by,
+            send_by=send_by, recurrence_time=kept,
         )  # fmt: skip
         target.send_at = None
     try:

@@ -108,6 +108,43 @@ def test_a_daily_campaign_keeps_its_local_time_of_day_across_a_daylight_saving_c
     assert daily.state_reason == "Recurring; next run 2026-03-29 09:00 CEST."
 
 
+def test_a_daily_campaign_at_a_time_the_clocks_skip_or_repeat_runs_once_a_day_and_keeps_its_time(octopush, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    paris = ZoneInfo("Europe/Paris")
+    # 02:30 does not exist on 29 March 2026 (02:00 -> 03:00) and comes twice on 25 October (03:00 -> 02:00).
+    spring = _campaign(octopush, name="spring", state=Campaign.State.SCHEDULED, recurrence="daily",
+                       send_at=datetime(2026, 3, 28, 2, 30, tzinfo=paris))  # fmt: skip
+    autumn = _campaign(octopush, name="autumn", state=Campaign.State.SCHEDULED, recurrence="daily",
+                       send_at=datetime(2026, 10, 24, 2, 30, tzinfo=paris))  # fmt: skip
+
+    def runs_over(daily, ticks):
+        sent = []
+        for tick in ticks:  # beat's tick, once a minute on the night
+            if Campaign.objects.filter(pk__in=campaigns_launch_due(now=tick), parent=daily).exists():
+                sent.append(tick)
+            daily.refresh_from_db()
+        return sent, timezone.localtime(daily.send_at)
+
+    night = [datetime(2026, 3, d, 0, 0, tzinfo=UTC) + timedelta(minutes=m) for d in (28, 29, 30) for m in range(180)]
+    sent, next_at = runs_over(spring, night)
+    assert [timezone.localtime(t).strftime("%d %H:%M %Z") for t in sent] == [
+        "28 02:30 CET",
+        "29 03:30 CEST",
+        "30 02:30 CEST",
+    ], "on the night 02:30 is skipped the run goes an hour on; the next day it is back at 02:30"
+    assert next_at.strftime("%d %H:%M %Z") == "31 02:30 CEST", "not 03:30 for ever after"
+
+    night = [datetime(2026, 10, d, 0, 0, tzinfo=UTC) + timedelta(minutes=m) for d in (24, 25, 26) for m in range(180)]
+    sent, next_at = runs_over(autumn, night)
+    assert [timezone.localtime(t).strftime("%d %H:%M %Z") for t in sent] == [
+        "24 02:30 CEST",
+        "25 02:30 CEST",
+        "26 02:30 CET",
+    ], "one run on the night 02:30 comes twice"
+    assert next_at.strftime("%d %H:%M %Z") == "27 02:30 CET"
+    assert Campaign.objects.filter(parent=autumn).count() == 3
+
+
 def test_a_promotional_campaign_sending_when_its_window_closes_waits_for_it_to_open_and_then_sends_the_rest(
     octopush, sandbox
 ):
