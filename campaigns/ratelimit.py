@@ -80,17 +80,21 @@ def acquire(account_id: int, rate: float, tokens: int = 1, max_wait: float | Non
         time.sleep(min(wait, left))
 
 
-def paced(account, stop: tuple[int, float] | None = None):
+def paced(account, stop: tuple[int, float] | None = None, not_after: float | None = None):
     """The backend's view of a ProviderAccount whose every request waits for the account's rate limit (and is not made
     if no token comes within RATE_LIMIT_MAX_WAIT: `NoToken`, as the cause of the backend's NotSent). `stop`: the
     campaign and the time (epoch seconds, the database's clock) its frame was claimed; the request is not made if
-    the campaign stopped since (`CampaignStopped`), while it waited."""
+    the campaign stopped since (`CampaignStopped`), while it waited, nor if its token came at or after `not_after`
+    (epoch seconds: the campaign's send-by deadline, which passed while it waited)."""
     take = partial(acquire, account.pk, account.rate_limit)
-    return replace(account.as_backend_account(), pace=take if stop is None else partial(_pace, take, *stop))
+    return replace(
+        account.as_backend_account(), pace=take if stop is None else partial(_pace, take, *stop, not_after=not_after)
+    )
 
 
 class CampaignStopped(PaceRefused):
-    """A campaign's request not made: the campaign was paused, cancelled or failed while it waited for its token."""
+    """A campaign's request not made: the campaign was paused, cancelled or failed while it waited for its token, or
+    its send-by deadline passed."""
 
 
 STOPPED_TTL = 3600  # longer than any claimed frame waits for its tokens and answers
@@ -100,8 +104,12 @@ def _stopped_key(campaign_id: int) -> str:
     return f"herald:campaign:{campaign_id}:stopped_at"
 
 
-def _pace(take, campaign_id: int, claimed_at: float) -> None:
+def _pace(take, campaign_id: int, claimed_at: float, not_after: float | None = None) -> None:
     take()
+    if not_after is not None and time.time() >= not_after:
+        raise CampaignStopped(
+            f"campaign {campaign_id}'s send-by deadline passed while this request waited for the rate limit"
+        )
     stopped_at = redis_client().get(_stopped_key(campaign_id))
     if stopped_at is not None and float(stopped_at) > claimed_at:
         raise CampaignStopped(f"campaign {campaign_id} stopped while this request waited for the rate limit")

@@ -33,7 +33,12 @@ from campaigns.models import IN_DOUBT, Campaign, Frame
 from campaigns.rendering import compile_text, contact_values
 from campaigns.selectors import promotional_window_closed_until, suppression_services
 from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
-from campaigns.services.lifecycle import campaign_hold_for_window, campaign_pause_on_trouble, frames_close_after_stop
+from campaigns.services.lifecycle import (
+    campaign_expire,
+    campaign_hold_for_window,
+    campaign_pause_on_trouble,
+    frames_close_after_stop,
+)
 from campaigns.services.reports import status_events_rematch
 from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
@@ -353,7 +358,8 @@ def frame_call(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
     stop = (
         None if frame.campaign_id is None else (frame.campaign_id, datetime.fromisoformat(frame.claimed_at).timestamp())
     )
-    account = ratelimit.paced(context.account, stop=stop)
+    send_by = context.campaign.send_by if context.campaign is not None else None
+    account = ratelimit.paced(context.account, stop=stop, not_after=send_by.timestamp() if send_by else None)
     try:
         if prepared.frame.reclaimed:
             return frame_reconcile(prepared, context, account)
@@ -712,10 +718,14 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
     batch = settings.SINGLE_RECIPIENT_CONCURRENCY if context.backend.max_recipients == 1 else 1
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:
-        state, account_active = Campaign.objects.filter(pk=campaign_id).values_list(
-            "state", "account__is_active"
-        ).first() or (None, None)
+        state, account_active, send_by = Campaign.objects.filter(pk=campaign_id).values_list(
+            "state", "account__is_active", "send_by"
+        ).first() or (None, None, None)
         if state != Campaign.State.SENDING:
+            return None
+        now = timezone.now()
+        if send_by is not None and send_by <= now:  # not one more frame: beat's tick may be a minute away, or down
+            campaign_expire(campaign_id=campaign_id, now=now)
             return None
         if not account_active:  # staff switched the account off: it sends nothing more until switched on
             if _next_due(campaign_id) is None:  # nothing left to send (and the completion check is made)
@@ -723,7 +733,6 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
             reason = f"Paused: the provider account {campaign.account.name} was deactivated; activate it to resume."
             campaign_pause_on_trouble(campaign_id=campaign_id, reason=reason)
             return None
-        now = timezone.now()
         if (opening := promotional_window_closed_until(campaign=campaign, at=now)) is not None:
             campaign_hold_for_window(campaign_id=campaign_id, opening=opening)  # not one more frame
         frames = frames_claim(campaign_id=campaign_id, limit=batch)  # (held frames are not due)

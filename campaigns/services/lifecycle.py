@@ -269,6 +269,28 @@ def campaign_fail(*, campaign_id: int, reason: str) -> Campaign:
     return campaign
 
 
+EXPIRABLE_STATES = (State.SCHEDULED, State.PREPARING, State.SENDING, State.PAUSED)
+
+
+def campaign_expire(*, campaign_id: int, now: datetime | None = None) -> bool:
+    """Past its send-by deadline, a campaign's unsent messages expire (frames in flight finish) and a campaign not yet
+    launched fails; then it completes once nothing is open. Beat's tick asks each minute (schedule.py) and a
+    dispatcher before each frame (dispatch.py), so nothing goes out after the deadline even between ticks. Returns
+    whether it was past its deadline."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = _locked(campaign_id)
+        if campaign.state not in EXPIRABLE_STATES or not campaign.send_by or campaign.send_by > now:
+            return False
+        messages_close_unsent(campaign_id=campaign.pk, status="expired", reason="send-by deadline passed")
+        if campaign.state == State.SCHEDULED:
+            _save_state(campaign, State.FAILED, "The send-by deadline passed before it was launched.", completed_at=now)
+        elif campaign.state == State.PAUSED:
+            _save_state(campaign, State.SENDING, "Send-by deadline passed; finishing what was sent.")
+    campaign_complete_if_done(campaign_id=campaign_id)
+    return True
+
+
 def frames_close_after_stop(*, campaign_id: int) -> int:
     """Close the frames that came back to `pending` after their campaign was cancelled or failed.
 

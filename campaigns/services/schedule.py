@@ -16,16 +16,16 @@ from campaigns.selectors import promotional_window_closed_until
 from campaigns.services.dispatch import frames_claim, frames_unlock
 from campaigns.services.editing import campaign_relations_copy, scheduled_reason
 from campaigns.services.lifecycle import (
+    EXPIRABLE_STATES,
     WINDOW_HOLD,
     _locked,
     _save_state,
-    campaign_complete_if_done,
+    campaign_expire,
     campaign_fail,
     campaign_hold_for_window,
     campaign_launch,
     dispatchers_start,
     frames_close_after_stop,
-    messages_close_unsent,
 )
 
 logger = logging.getLogger("herald.schedule")
@@ -191,21 +191,7 @@ def campaigns_hold_outside_window(*, now: datetime | None = None) -> list[int]:
 
 
 def campaigns_expire_overdue(*, now: datetime | None = None) -> list[int]:
-    """Past their send-by deadline, unsent messages expire; a campaign not yet launched fails."""
+    """Past their send-by deadline, unsent messages expire; a campaign not yet launched fails (campaign_expire)."""
     now = now or timezone.now()
-    expired = []
-    unfinished = [Campaign.State.SCHEDULED, Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED]
-    for campaign_id in Campaign.objects.filter(send_by__lte=now, state__in=unfinished).values_list("pk", flat=True):
-        with transaction.atomic():
-            campaign = _locked(campaign_id)
-            if campaign.state not in unfinished or not campaign.send_by or campaign.send_by > now:
-                continue
-            messages_close_unsent(campaign_id=campaign.pk, status="expired", reason="send-by deadline passed")
-            if campaign.state == Campaign.State.SCHEDULED:
-                _save_state(campaign, Campaign.State.FAILED, "The send-by deadline passed before it was launched.",
-                            completed_at=now)  # fmt: skip
-            elif campaign.state == Campaign.State.PAUSED:
-                _save_state(campaign, Campaign.State.SENDING, "Send-by deadline passed; finishing what was sent.")
-        campaign_complete_if_done(campaign_id=campaign_id)
-        expired.append(campaign_id)
-    return expired
+    overdue = Campaign.objects.filter(send_by__lte=now, state__in=EXPIRABLE_STATES).values_list("pk", flat=True)
+    return [campaign_id for campaign_id in overdue if campaign_expire(campaign_id=campaign_id, now=now)]

@@ -261,6 +261,33 @@ def test_a_smoothly_sent_campaign_resumed_after_a_pause_goes_on_at_its_pace_not_
     assert 140 < next_due <= 150
 
 
+def test_a_dispatcher_sends_nothing_after_the_send_by_deadline_even_before_beats_tick_expires_it(octopush, sandbox):
+    campaign = _prepared_campaign(octopush, 30, frame_size=10)
+    Campaign.objects.filter(pk=campaign.pk).update(send_by=timezone.now() - timedelta(seconds=1))  # beat down
+
+    assert campaign_dispatch(campaign_id=campaign.pk, budget=2) is None
+
+    assert _octopush_accepted(sandbox) == [], "no message after its deadline"
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.COMPLETED
+    assert set(campaign.messages.values_list("status", "reason")) == {("expired", "send-by deadline passed")}
+
+
+def test_a_frame_whose_send_by_deadline_passes_while_it_waits_for_the_rate_limit_is_not_sent(octopush, sandbox):
+    ProviderAccount.objects.filter(pk=octopush.pk).update(rate_limit=0.5)  # a request every two seconds
+    campaign = _prepared_campaign(octopush, 30, frame_size=10)
+    send_by = timezone.now() + timedelta(seconds=1)
+    Campaign.objects.filter(pk=campaign.pk).update(send_by=send_by)
+
+    campaign_dispatch(campaign_id=campaign.pk, budget=10)
+
+    assert _octopush_accepted(sandbox) == [1] * 10, "the first frame, before the deadline; the second's token after it"
+    campaign.refresh_from_db()
+    assert not campaign.messages.filter(submitted_at__gte=send_by).exists()
+    assert campaign.messages.filter(status="expired", reason="send-by deadline passed").count() == 20
+    assert not Frame.objects.filter(campaign=campaign, state__in=["pending", "sending"]).exists()
+
+
 @pytest.mark.parametrize("change", ["account deactivated", "sender rejected"])
 def test_a_scheduled_campaign_whose_account_or_sender_went_away_fails_at_its_time_saying_why(octopush, change):
     campaign = _campaign(octopush, send_at=timezone.now() + timedelta(minutes=5))
