@@ -1,7 +1,8 @@
 """The promotional window: when promotional traffic may go out (settings.PROMOTIONAL_WINDOWS per account kind, or
 an account's options["promo_window"], e.g. {"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [0, 1,
-2, 3, 4, 5, 6]}, days counted from Monday = 0). Parsed in one place, so that the account's form refuses what the
-launch could not read."""
+2, 3, 4, 5, 6]}, days counted from Monday = 0). An end before the start runs past midnight ("10:00" to "00:00" or
+"24:00", or "21:00" to "02:00"), the hours after midnight belonging to the day it opened. Parsed in one place, so
+that the account's form refuses what the launch could not read."""
 
 from __future__ import annotations
 
@@ -29,7 +30,14 @@ class PromoWindow:
     def opening(self, at: datetime) -> datetime | None:
         """None when `at` is inside the window; else when it next opens."""
         local = at.astimezone(self.zone)
-        if local.weekday() in self.days and self.start <= local.time() < self.end:
+        now = local.time()
+        if self.start < self.end:
+            inside = local.weekday() in self.days and self.start <= now < self.end
+        else:  # it runs past midnight: the hours after it are the day before's window, which `days` names
+            inside = (local.weekday() in self.days and now >= self.start) or (
+                (local.weekday() - 1) % 7 in self.days and now < self.end
+            )
+        if inside:
             return None
         for offset in range(8):
             day = (local + timedelta(days=offset)).date()
@@ -51,12 +59,13 @@ def promo_window_parse(value, *, strict: bool = True) -> PromoWindow:
     for key in ("start", "end"):
         text = value.get(key)
         try:
-            bounds.append(time.fromisoformat(text))
+            # "24:00" ends a window at midnight, as "00:00" does (time has no 24:00).
+            bounds.append(time(0) if key == "end" and text == "24:00" else time.fromisoformat(text))
         except (TypeError, ValueError):
             raise ValueError(f'{key} must be a time of day as "HH:MM", not {text!r}') from None
     start, end = bounds
-    if not start < end:
-        raise ValueError("start must be before end (a window does not run past midnight)")
+    if start == end:
+        raise ValueError("start and end must differ (an end before the start runs past midnight, e.g. 21:00 to 02:00)")
     tz = value.get("tz", "UTC")
     if tz not in _zones():
         raise ValueError(f"tz must be a time zone such as Asia/Kolkata, not {tz!r}")

@@ -188,6 +188,36 @@ def test_a_promotional_campaign_sending_when_its_window_closes_waits_for_it_to_o
     assert len(_octopush_accepted(sandbox)) == 30
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "launched_at", "deferred_to"),
+    [
+        ("10:00", "24:00", "23:30", None),  # until midnight
+        ("10:00", "00:00", "00:30", "10:00"),
+        ("21:00", "02:00", "01:00", None),  # the night: the hours after midnight are the evening's window
+        ("21:00", "02:00", "02:30", "21:00"),
+    ],
+)
+def test_a_promotional_window_that_runs_to_or_past_midnight_lets_a_campaign_send_inside_it_and_waits_outside_it(
+    octopush, start, end, launched_at, deferred_to
+):
+    window = {"start": start, "end": end, "tz": "Europe/Paris"}
+    ProviderAccount.objects.filter(pk=octopush.pk).update(options={"promo_window": window})
+    paris = ZoneInfo("Europe/Paris")
+    day = timezone.now().astimezone(paris).date() + timedelta(days=1)
+    now = datetime.combine(day, datetime.strptime(launched_at, "%H:%M").time(), paris)
+    campaign = _campaign(octopush, purpose="promotional")
+    Campaign.objects.filter(pk=campaign.pk).update(text="Sale today! STOP au 30101")
+
+    campaign_launch(campaign_id=campaign.pk, now=now)
+
+    campaign.refresh_from_db()
+    if deferred_to is None:
+        assert campaign.state == Campaign.State.PREPARING, campaign.state_reason
+    else:
+        assert campaign.state == Campaign.State.SCHEDULED
+        assert timezone.localtime(campaign.send_at, paris).strftime("%Y-%m-%d %H:%M") == f"{day} {deferred_to}"
+
+
 def test_a_dispatcher_sends_no_frame_after_the_promotional_window_closes_before_beats_tick(octopush, sandbox):
     """Between two of beat's ticks (a minute) a dispatcher goes on sending frame after frame: it checks the window
     before each one, and the campaign waits for the opening at once."""

@@ -130,6 +130,14 @@ class TestProviderAccounts:
         )
         assert response.status_code == 200  # empty: the kind's window
 
+    @pytest.mark.parametrize("end", ["24:00", "00:00", "02:00"])
+    def test_a_promotional_window_may_run_to_or_past_midnight(self, api, end):
+        window = {"start": "10:00", "end": end, "tz": "Europe/Paris"}
+        payload = {"kind": "octopush", "name": "A", "options": {"promo_window": window},
+                   "credentials": CREDENTIALS["octopush"]}  # fmt: skip
+        response = api.post("/api/v1/provider-accounts/", payload, format="json")
+        assert response.status_code == 201, response.json()
+
     @pytest.mark.parametrize(
         ("window", "said"),
         [
@@ -137,7 +145,7 @@ class TestProviderAccounts:
             ({"start": "09:00"}, "end must be a time of day"),
             ("09:00-21:00", "give an object"),
             ({"start": "09:00", "end": "21:00", "tz": "Mars/Base"}, "tz must be a time zone"),
-            ({"start": "21:00", "end": "09:00"}, "start must be before end"),
+            ({"start": "21:00", "end": "21:00"}, "start and end must differ"),
             ({"start": "09:00", "end": "21:00", "days": [7]}, "days must be a list of weekdays"),
             ({"start": "09:00", "end": "21:00", "weekdays": [1]}, "unknown key 'weekdays'"),
         ],
