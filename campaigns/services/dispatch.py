@@ -38,6 +38,7 @@ from campaigns.services.lifecycle import (
     campaign_hold_for_window,
     campaign_pause_on_trouble,
     frames_close_after_stop,
+    frames_pace_catch_up,
 )
 from campaigns.services.reports import status_events_rematch
 from campaigns.sms import sms_parts
@@ -735,6 +736,8 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
             return None
         if (opening := promotional_window_closed_until(campaign=campaign, at=now)) is not None:
             campaign_hold_for_window(campaign_id=campaign_id, opening=opening)  # not one more frame
+        elif campaign.smooth_minutes:
+            frames_pace_catch_up(campaign_id=campaign_id)  # fallen behind its pace (no worker ran): not in a burst
         frames = frames_claim(campaign_id=campaign_id, limit=batch)  # (held frames are not due)
         if not frames:
             return _next_due(campaign_id)

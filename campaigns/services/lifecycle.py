@@ -230,17 +230,45 @@ def campaign_hold_for_window(*, campaign_id: int, opening: datetime) -> bool:
     return True
 
 
-def _frames_pace_from_now(*, campaign_id: int) -> None:
-    """Move a campaign's waiting frames on together, so that the first is due now, if it was due before.
-    A frame in doubt is left to recovery, whose timings it carries."""
+def _frames_pace_from_now(*, campaign_id: int, late_after: float = 0.0) -> int:
+    """Move a campaign's waiting frames on together, so that the first is due now, if it was due more than
+    `late_after` seconds before. A frame in doubt is left to recovery, whose timings it carries. Returns the number
+    of frames moved."""
     with connection.cursor() as cursor:
         cursor.execute(
             """UPDATE campaigns_frame f SET next_attempt_at = f.next_attempt_at + (now() - waiting.first_due)
                FROM (SELECT min(next_attempt_at) AS first_due FROM campaigns_frame
                      WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain) waiting
-               WHERE f.campaign_id = %s AND f.state = 'pending' AND NOT f.uncertain AND waiting.first_due < now()""",
-            [campaign_id, campaign_id],
+               WHERE f.campaign_id = %s AND f.state = 'pending' AND NOT f.uncertain
+                 AND waiting.first_due < now() - make_interval(secs => %s)""",
+            [campaign_id, campaign_id, late_after],
         )
+        return cursor.rowcount
+
+
+# A smoothly sent campaign whose next frame is this late (seconds) fell behind its pace: no worker ran (a worker or
+# the broker was down, the watchdog restarted it), or a long prepare committed its frames late.
+SMOOTH_LATE_AFTER = 60.0
+
+
+def frames_pace_catch_up(*, campaign_id: int, late_after: float = SMOOTH_LATE_AFTER) -> bool:
+    """A smoothly sent campaign whose frames fell behind goes on at its pace from now, as after a pause (resume):
+    not in one burst of every frame that fell due while nothing sent. Its dispatchers ask before each frame; the
+    campaign's row lock keeps two from both moving the frames on. Returns whether they were moved."""
+    with connection.cursor() as cursor:  # the usual answer, no: without a lock
+        cursor.execute(
+            """SELECT min(next_attempt_at) < now() - make_interval(secs => %s) FROM campaigns_frame
+               WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain""",
+            [late_after, campaign_id],
+        )
+        (late,) = cursor.fetchone()
+    if not late:
+        return False
+    with transaction.atomic():
+        campaign = _locked(campaign_id)
+        if campaign.state != State.SENDING or not campaign.smooth_minutes:
+            return False
+        return _frames_pace_from_now(campaign_id=campaign_id, late_after=late_after) > 0
 
 
 @retry_on_deadlock  # against a report's applier: messages_close_unsent

@@ -1,6 +1,7 @@
 """Scheduled and recurring campaigns as staff use them: launched once at their time by beat's tick, a recurring
 one keeping its time of day and its send-by deadline from run to run."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -316,6 +317,19 @@ def test_a_frame_whose_send_by_deadline_passes_while_it_waits_for_the_rate_limit
     assert not campaign.messages.filter(submitted_at__gte=send_by).exists()
     assert campaign.messages.filter(status="expired", reason="send-by deadline passed").count() == 20
     assert not Frame.objects.filter(campaign=campaign, state__in=["pending", "sending"]).exists()
+
+
+def test_a_smoothly_sent_campaign_whose_workers_were_down_goes_on_at_its_pace_not_in_a_burst(octopush, sandbox):
+    campaign = _prepared_campaign(octopush, 40, frame_size=10, smooth_minutes=10)  # a frame every 150 s
+    pending = Frame.objects.filter(campaign=campaign, state="pending")
+    pending.update(next_attempt_at=F("next_attempt_at") - timedelta(minutes=8))  # no worker for 8 minutes
+
+    next_due = campaign_dispatch(campaign_id=campaign.pk, budget=2)  # the worker is back
+
+    assert len(_octopush_accepted(sandbox)) == 10, "the next frame goes at once, the others at their pace"
+    assert 140 < next_due <= 150
+    spacing = sorted(pending.values_list("next_attempt_at", flat=True))
+    assert [round((b - a).total_seconds()) for a, b in itertools.pairwise(spacing)] == [150, 150]
 
 
 @pytest.mark.parametrize("change", ["account deactivated", "sender rejected"])
