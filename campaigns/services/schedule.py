@@ -99,9 +99,17 @@ def _campaign_launch_due(campaign_id: int, now: datetime) -> int | None:
         return None
     target = campaign
     if campaign.recurrence:
-        target = campaign_run_create(parent=campaign, at=campaign.send_at)
         kept = recurrence_wall(at=campaign.send_at, time_of_day=campaign.recurrence_time).time()
-        next_at = recurrence_next(at=campaign.send_at, recurrence=campaign.recurrence, after=now, time_of_day=kept)
+        # One run, for the latest send time that has come: after beat was down for days, not one for the first time
+        # it missed (named for it, and failed at once when its send-by deadline had passed with it, while the run of
+        # the time that came last was still within its own).
+        slot = campaign.send_at
+        while (
+            following := recurrence_next(at=slot, recurrence=campaign.recurrence, after=slot, time_of_day=kept)
+        ) <= now:
+            slot = following
+        target = campaign_run_create(parent=campaign, at=slot)
+        next_at = recurrence_next(at=slot, recurrence=campaign.recurrence, after=now, time_of_day=kept)
         # Each run has the time to its send-by deadline the first had: the deadline moves with the send time (left
         # behind, it would pass while the campaign waits for its next run, and fail it).
         send_by = campaign.send_by + (next_at - campaign.send_at) if campaign.send_by else None

@@ -109,6 +109,24 @@ def test_a_daily_campaign_keeps_its_local_time_of_day_across_a_daylight_saving_c
     assert daily.state_reason == "Recurring; next run 2026-03-29 09:00 CEST."
 
 
+def test_a_daily_campaign_whose_tick_was_missed_for_days_sends_one_run_for_the_latest_time_within_its_deadline(
+    octopush,
+):
+    send_at = (timezone.now() - timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+    daily = _campaign(octopush, state=Campaign.State.SCHEDULED, recurrence="daily", send_at=send_at,
+                      send_by=send_at + timedelta(hours=2))  # fmt: skip
+    latest = send_at + timedelta(days=2)
+
+    assert len(campaigns_launch_due(now=latest + timedelta(hours=1))) == 1, "beat was down two days: one run"
+
+    run = Campaign.objects.get(parent=daily)
+    assert run.state == Campaign.State.PREPARING, run.state_reason
+    assert run.name == f"digest — {latest:%Y-%m-%d %H:%M}"
+    assert run.send_by == latest + timedelta(hours=2)
+    daily.refresh_from_db()
+    assert (daily.send_at, daily.send_by) == (latest + timedelta(days=1), latest + timedelta(days=1, hours=2))
+
+
 def test_a_daily_campaign_at_a_time_the_clocks_skip_or_repeat_runs_once_a_day_and_keeps_its_time(octopush, settings):
     settings.TIME_ZONE = "Europe/Paris"
     paris = ZoneInfo("Europe/Paris")
