@@ -1,6 +1,7 @@
 """REST API for campaigns and messages: /api/v1/campaigns/ (with its actions) and /api/v1/messages/
 (which also takes transactional sends). Each action validates, calls one service, presents the result."""
 
+from django.db import models
 from django.db.models import Prefetch
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
@@ -15,7 +16,7 @@ from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
-from config.api import NamedChoiceField, NamedEnumsMixin, RelatedIdsField
+from config.api import ClockDateTimeField, NamedChoiceField, NamedEnumsMixin, RelatedIdsField
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
 from contacts.api import TagByNameField
@@ -40,6 +41,10 @@ class CampaignCreatingPermissions(StrictModelPermissions):
 
 
 class CampaignSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: ClockDateTimeField,
+    }  # send_at, send_by: without an offset, on TIME_ZONE's clock
     tags = TagByNameField(
         many=True, required=False, help_text="Audience: contacts with any/all (tags_operator) of these tag names."
     )

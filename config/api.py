@@ -7,6 +7,7 @@ no single field (a body that is not JSON, or not an object) is under ``non_field
 
 import re
 from collections import defaultdict
+from datetime import UTC
 
 from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -145,6 +146,29 @@ class RelatedIdsField(serializers.ListField):
             shown = ", ".join(str(pk) for pk in missing[:10]) + (" …" if len(missing) > 10 else "")
             raise exceptions.ValidationError(f"No {self.queryset.model._meta.verbose_name} with id {shown}.")
         return [found[pk] for pk in ids]
+
+
+class ClockDateTimeField(serializers.DateTimeField):
+    """A time given with its offset (`2026-03-28T09:00:00+01:00`, `…Z`), or without one on the site's clock
+    (TIME_ZONE), as the admin takes it. A time without an offset that the clock skips (02:30 on the night the clocks
+    go forward) or shows twice (on the night they go back) is refused naming the field, as the admin's form refuses
+    it, rather than silently read as another time (DRF's own field took both)."""
+
+    def enforce_timezone(self, value):
+        zone = self.timezone if hasattr(self, "timezone") else self.default_timezone()
+        if zone is not None and value.tzinfo is None:
+            first, second = value.replace(tzinfo=zone), value.replace(tzinfo=zone, fold=1)
+            given = value.strftime("%Y-%m-%d %H:%M")
+            if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != value:
+                raise serializers.ValidationError(
+                    f"{given} does not exist in {zone} (the clocks skip it): give the time with its UTC offset."
+                )
+            if first.utcoffset() != second.utcoffset():
+                offsets = " or ".join(d.isoformat()[-6:] for d in (first, second))
+                raise serializers.ValidationError(
+                    f"{given} comes twice in {zone} (the clocks go back): give its UTC offset, {offsets}."
+                )
+        return super().enforce_timezone(value)
 
 
 class NamedChoiceField(serializers.ChoiceField):

@@ -156,6 +156,33 @@ class TestCampaigns:
         assert one_off.status_code == 400 and "has passed" in one_off.json()["send_at"][0], one_off.json()
         assert Campaign.objects.get(pk=daily.json()["id"]).recurrence == "daily"
 
+    @pytest.mark.parametrize(
+        ("given", "stored", "said"),
+        [
+            ("2027-12-01T09:00:00", "2027-12-01T08:00:00+00:00", None),  # on the site's clock, Paris's
+            ("2027-12-01T09:00:00+05:30", "2027-12-01T03:30:00+00:00", None),
+            ("2027-03-28T03:30:00+02:00", "2027-03-28T01:30:00+00:00", None),
+            ("2027-03-28T02:30:00", None, "2027-03-28 02:30 does not exist in Europe/Paris (the clocks skip it)"),
+            ("2027-10-31T02:30:00", None, "2027-10-31 02:30 comes twice in Europe/Paris (the clocks go back): give "
+             "its UTC offset, +02:00 or +01:00."),
+        ],
+    )  # fmt: skip
+    def test_a_send_time_without_an_offset_is_on_the_sites_clock_and_one_it_skips_or_repeats_is_refused(
+        self, api, settings, given, stored, said
+    ):
+        """It was taken, read as another time: 02:30 on the night the clocks skip it as 03:30, and 02:30 on the night
+        they show it twice as the first, where the admin's form refuses both."""
+        settings.TIME_ZONE = "Europe/Paris"
+        account = ProviderAccountFactory()
+        response = api.post("/api/v1/campaigns/", {"name": "X", "account": account.pk, "send_at": given}, format="json")
+        if said is None:
+            assert response.status_code == 201, response.json()
+            assert Campaign.objects.get().send_at.isoformat() == stored
+        else:
+            assert response.status_code == 400
+            assert response.json()["send_at"][0].startswith(said)
+            assert not Campaign.objects.exists()
+
     def test_a_running_campaign_is_neither_edited_nor_deleted(self, api):
         campaign = CampaignFactory(state="sending")
         url = f"/api/v1/campaigns/{campaign.pk}/"
