@@ -83,6 +83,10 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         instance = self.instance
+        for name in ("send_at", "send_by"):  # typed on the site's clock: said, not left to the browser's zone
+            if name in self.fields:
+                field = self.fields[name]
+                field.help_text = f"{field.help_text} In {timezone.get_current_timezone_name()} time, the site's."
         if "account" in self.fields:
             field = self.fields["account"]
             field.queryset = ProviderAccount.objects.filter(Q(is_active=True) | Q(pk=instance.account_id))

@@ -239,6 +239,15 @@ class TestComposerPage:
         assert 'id="estimate-panel"' in html and "herald/campaign-composer.js" in html
         assert 'name="_saveandlaunch"' in html
 
+    def test_the_send_time_and_deadline_say_which_zone_they_are_typed_in(self, client, settings):
+        """A person in Paris on a site whose clock is UTC typed 09:00 and it went at 10:00 their time: nothing on the
+        page named the zone (Django's note says only how many hours the browser is from the server)."""
+        settings.TIME_ZONE = "Europe/Paris"
+        response = client.get(reverse("admin:campaigns_campaign_add"))
+        assert "Empty: send when launched. In Europe/Paris time, the site's." in response.content.decode()
+        form = response.context["adminform"].form
+        assert form.fields["send_by"].help_text.endswith("In Europe/Paris time, the site's.")
+
     def test_the_sender_choices_follow_the_account(self, client, setting):
         SenderFactory(name="ELSEWHERE")
         campaign = CampaignFactory(account=setting["account"], sender=setting["sender"])
