@@ -340,6 +340,9 @@ def _texts_spread(literal: str, occurrences: dict[str, int], rows: list[tuple]) 
     return spread, {name: count for name, count in missing.items() if count}
 
 
+RECURRENCE_MINUTES = {Campaign.Recurrence.DAILY: 24 * 60, Campaign.Recurrence.WEEKLY: 7 * 24 * 60}
+
+
 def account_promotional_window(account: ProviderAccount) -> dict:
     """The account's promotional window: its own `promo_window` option, else its kind's, else the default."""
     windows = settings.PROMOTIONAL_WINDOWS
@@ -511,6 +514,13 @@ def campaign_estimate(
     estimate.frame_size = campaign_frame_size(campaign)
 
     # Schedule.
+    period = RECURRENCE_MINUTES.get(campaign.recurrence)
+    if period and campaign.smooth_minutes and campaign.smooth_minutes >= period:
+        problems.append(
+            Problem("smooth_minutes", f"Spread over {campaign.smooth_minutes} minutes, a run would still be sending "
+                    f"when the next one starts: a {campaign.get_recurrence_display()} campaign's runs are "
+                    f"{period} minutes apart, so spread each over fewer.")
+        )  # fmt: skip
     if campaign.send_by and campaign.send_by <= max(at, campaign.send_at or at):
         problems.append(Problem("send_by", "The send-by deadline is already past (or before the send time)."))
     try:

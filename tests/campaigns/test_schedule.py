@@ -81,6 +81,23 @@ def test_a_recurring_campaign_launched_without_a_future_send_time_recurs_instead
     assert daily.send_at == (send_at or now) + timedelta(days=1)
 
 
+@pytest.mark.parametrize(("recurrence", "smooth_minutes"), [("daily", 24 * 60), ("weekly", 7 * 24 * 60)])
+def test_a_recurring_campaign_spread_over_longer_than_its_period_is_refused_naming_the_field(
+    octopush, recurrence, smooth_minutes
+):
+    """Each run would still be sending when the next started: people late in one run's spread got its message and
+    the next one's together."""
+    daily = _campaign(octopush, recurrence=recurrence, smooth_minutes=smooth_minutes)
+
+    with pytest.raises(ValidationError) as refused:
+        campaign_launch(campaign_id=daily.pk)
+
+    assert "a run would still be sending when the next one starts" in refused.value.message_dict["smooth_minutes"][0]
+    daily.smooth_minutes = smooth_minutes - 60
+    daily.save(update_fields=["smooth_minutes"])
+    assert campaign_launch(campaign_id=daily.pk).state == Campaign.State.SCHEDULED
+
+
 def test_the_launch_page_of_a_daily_campaign_says_it_recurs_and_launching_it_schedules_its_runs(octopush):
     daily = _campaign(octopush, recurrence="daily")
     client = admin_client_for()
