@@ -1,8 +1,8 @@
 """The promotional window: when promotional traffic may go out (settings.PROMOTIONAL_WINDOWS per account kind, or
 an account's options["promo_window"], e.g. {"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [0, 1,
-2, 3, 4, 5, 6]}, days counted from Monday = 0). An end before the start runs past midnight ("10:00" to "00:00" or
-"24:00", or "21:00" to "02:00"), the hours after midnight belonging to the day it opened. Parsed in one place, so
-that the account's form refuses what the launch could not read."""
+2, 3, 4, 5, 6]}, days counted from Monday = 0). "24:00" ends it at midnight ("00:00" to "24:00" is all day); an end
+before the start runs past midnight ("10:00" to "00:00", "21:00" to "02:00"), the hours after midnight belonging to
+the day it opened. Parsed in one place, so that the account's form refuses what the launch could not read."""
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ def promo_window_parse(value, *, strict: bool = True) -> PromoWindow:
     for key in ("start", "end"):
         text = value.get(key)
         try:
-            # "24:00" ends a window at midnight, as "00:00" does (time has no 24:00).
-            bounds.append(time(0) if key == "end" and text == "24:00" else time.fromisoformat(text))
+            # "24:00" ends a window at midnight (time has no 24:00); "00:00" to "24:00" is the whole day.
+            bounds.append(time.max if key == "end" and text == "24:00" else time.fromisoformat(text))
         except (TypeError, ValueError):
             raise ValueError(f'{key} must be a time of day as "HH:MM", not {text!r}') from None
     start, end = bounds

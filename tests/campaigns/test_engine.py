@@ -331,7 +331,7 @@ def test_polling_stops_for_the_round_at_a_throttled_answer_and_the_reports_come_
 def test_promotional_messages_without_reports_expire_after_the_report_window(engine):
     # MOBtexting sends no delivery reports for promotional traffic since DLT: Herald must still finish.
     engine.sandbox.vendors["mobtexting"].control("clock", {"now": "2026-11-23 12:00:00"})
-    always_open = {"start": "00:00", "end": "23:59", "tz": "Asia/Kolkata", "days": [0, 1, 2, 3, 4, 5, 6]}
+    always_open = {"start": "00:00", "end": "24:00", "tz": "Asia/Kolkata", "days": [0, 1, 2, 3, 4, 5, 6]}
     account = engine.account("mobtexting", options={"report_window_hours": 0.002, "promo_window": always_open})
     account.senders.update(service="P")
     campaign = engine.campaign(account, contacts_tagged(50), text=SHARED_TEXT, purpose="promotional")

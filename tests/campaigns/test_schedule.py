@@ -28,6 +28,9 @@ from tests.factories import CampaignFactory, FrameFactory, UserFactory, admin_cl
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+ALL_DAY = {"start": "00:00", "end": "24:00", "tz": "UTC"}
+
+
 @pytest.fixture
 def octopush(sandbox, settings):
     return _sandbox_account(sandbox, settings, "octopush")
@@ -186,6 +189,8 @@ def test_a_promotional_campaign_sending_when_its_window_closes_waits_for_it_to_o
 ):
     today = timezone.now().weekday()
     window = {"start": "09:00", "end": "21:00", "tz": "UTC", "days": [d for d in range(7) if d != today]}
+    octopush.options = {**octopush.options, "promo_window": ALL_DAY}  # open whatever the time the test runs at
+    octopush.save(update_fields=["options"])
     campaign = _prepared_campaign(
         octopush, 30, frame_size=10, start_text="Sale today! STOP au 30101", purpose="promotional", smooth_minutes=10
     )
@@ -214,7 +219,7 @@ def test_a_promotional_campaign_sending_when_its_window_closes_waits_for_it_to_o
         == waiting
     )
 
-    octopush.options = {**octopush.options, "promo_window": {**window, "days": list(range(7))}}
+    octopush.options = {**octopush.options, "promo_window": ALL_DAY}
     octopush.save(update_fields=["options"])
     pending.update(next_attempt_at=timezone.now())  # the opening came
     campaigns_tick_task()
@@ -228,6 +233,7 @@ def test_a_promotional_campaign_sending_when_its_window_closes_waits_for_it_to_o
     ("start", "end", "launched_at", "deferred_to"),
     [
         ("10:00", "24:00", "23:30", None),  # until midnight
+        ("00:00", "24:00", "03:00", None),  # all day
         ("10:00", "00:00", "00:30", "10:00"),
         ("21:00", "02:00", "01:00", None),  # the night: the hours after midnight are the evening's window
         ("21:00", "02:00", "02:30", "21:00"),
