@@ -1,7 +1,7 @@
 """Campaign business logic, one module per concern; import from here.
 
 editing    create, update, duplicate and delete campaigns (the API's and the admin's rules)
-lifecycle  launch, pause, resume, cancel, fail, complete
+lifecycle  launch, pause, resume, cancel, fail, expire, complete
 prepare    audience → messages → frames (set-based)
 dispatch   claim, send, record frames
 recovery   reconcile frames whose answer was lost
