@@ -255,7 +255,7 @@ def frames_pace_catch_up(*, campaign_id: int, late_after: float = SMOOTH_LATE_AF
     """A smoothly sent campaign whose frames fell behind goes on at its pace from now, as after a pause (resume):
     not in one burst of every frame that fell due while nothing sent. Its dispatchers ask before each frame; the
     campaign's row lock keeps two from both moving the frames on. Returns whether they were moved."""
-    with connection.cursor() as cursor:  # the usual answer, no: without a lock
+    with connection.cursor() as cursor:  # asked without a lock: it is seldom late
         cursor.execute(
             """SELECT min(next_attempt_at) < now() - make_interval(secs => %s) FROM campaigns_frame
                WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain""",
