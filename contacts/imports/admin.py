@@ -41,7 +41,7 @@ class ContactImportUploadForm(forms.Form):
 
     file = forms.FileField(
         required=False,  # or `staged`: a workbook sent once already, when its columns were read (import-admin.js)
-        help_text="csv (any delimiter, UTF-8 or Latin-1), txt (one number per line), xls or xlsx.",
+        help_text="csv (any delimiter, UTF-8 or Latin-1), txt (one number per line, or tab-separated columns), xls or xlsx.",
     )
     staged = forms.CharField(required=False, widget=forms.HiddenInput)
     kind = forms.ChoiceField(choices=ContactImport.Kind.choices, initial=ContactImport.Kind.CONTACTS)

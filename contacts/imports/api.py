@@ -93,7 +93,9 @@ class FormJSONField(serializers.JSONField):
 
 
 class ContactImportCreateSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="csv (any delimiter), txt (one number per line), xls or xlsx.")
+    file = serializers.FileField(
+        help_text="csv (any delimiter), txt (one number per line, or tab-separated columns), xls or xlsx."
+    )
     kind = NamedChoiceField(enum_name="ImportKindEnum", choices=Kind.choices, default=Kind.CONTACTS)
     mapping = FormJSONField(
         required=False,

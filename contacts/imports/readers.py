@@ -84,15 +84,15 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
         return _xls_sheet(fh)
     encoding, errors, lines = detect_encoding(fh, scan=scan)
     fh.seek(0)
-    text = io.TextIOWrapper(fh, encoding=encoding, errors=errors, newline="" if fmt == "csv" else None)
-    if fmt == "txt":
+    text = io.TextIOWrapper(fh, encoding=encoding, errors=errors, newline="")  # (lines end at \r, \n or both)
+    try:
+        sample = text.read(SNIFF_SIZE)
+    except UnicodeDecodeError as exc:  # UTF-16 (read strictly: it has a BOM) broken in its first block
+        raise FileProblem(f"The file could not be read as {encoding}: {exc}.") from None
+    text.seek(0)
+    if fmt == "txt" and not _delimited(sample):
         rows = ((number, [line.strip()]) for number, line in enumerate(_without_nul(text), start=1))
     else:
-        try:
-            sample = text.read(SNIFF_SIZE)
-        except UnicodeDecodeError as exc:  # UTF-16 (read strictly: it has a BOM) broken in its first block
-            raise FileProblem(f"The file could not be read as {encoding}: {exc}.") from None
-        text.seek(0)
         if declared := EXCEL_SEPARATOR_LINE.match(sample):  # Excel's "sep=;" line: it names the delimiter and
             delimiter = declared[1]  # is no row (Excel does not show it, so the header stays row 1)
             text.readline()
@@ -101,6 +101,13 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
             delimiter = sniff_delimiter(sample)
         rows = enumerate(csv.reader(_without_nul(text), delimiter=delimiter), start=1)
     return Sheet(_text_rows(rows), lines=lines if scan else None, close=text.detach)
+
+
+def _delimited(sample: str) -> bool:
+    """Whether a txt file's first block has columns: Excel's two text exports ("Unicode Text", which is UTF-16, and
+    "Text (Tab delimited)") are tab-separated .txt files, read as csv; a list of numbers or e-mails has no delimiter
+    (before, each of its lines was read whole as one number, and every row was refused)."""
+    return any(delimiter in sample for delimiter in DELIMITERS)
 
 
 def _without_nul(lines: Iterator[str]) -> Iterator[str]:

@@ -135,6 +135,21 @@ def test_contact_import_reads_txt_one_number_per_line():
     ]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252"])  # Excel's "Unicode Text" and "Text (Tab delimited)"
+def test_contact_import_reads_excels_tab_separated_txt_exports_by_their_columns(encoding):
+    """Excel saves a sheet as text in a .txt file, a row a line and a tab between cells. Before, each line was read
+    whole as one phone number ("Asha<tab>9812345678"), and every row of the file was refused."""
+    content = "Name\tMobile\tE-mail\r\nAsha\t9812345678\tasha@example.com\r\nJosé\t+91 98123 45679\t\r\n"
+
+    contact_import = run(content.encode(encoding), "Contacts.txt")
+
+    assert contact_import.status == Status.COMPLETED, contact_import.error_message
+    assert counts(contact_import) | {"rows_read": 2, "created": 2, "invalid": 0} == counts(contact_import)
+    assert contact_import.mapping == {"Name": "first_name", "Mobile": "phone", "E-mail": "email"}
+    assert contact("+919812345678").email == "asha@example.com"
+    assert contact("+919812345679").first_name == "José"
+
+
 def test_contact_import_reads_a_headerless_csv_by_position():
     contact_import = run("9812345678,Asha\n9812345679,Ravi\n", mapping={"2": "first_name"})
 
