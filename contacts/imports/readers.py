@@ -261,8 +261,30 @@ def cell_text(value) -> str:
     return str(value)
 
 
+# A workbook is a zip of XML parts, and openpyxl holds some of a part in memory whole (its shared strings, a cell's
+# text): a part that expands far beyond its compressed size (a "zip bomb": 300 KB of upload, one 300 MB cell) took
+# a web server's or worker's memory (1.1 GB there) as the upload was read. Such parts are refused before anything is
+# read, by the sizes the zip declares (zipfile never inflates a part past the size it declares). The limit is
+# Apache POI's (ZipSecureFile): what spreadsheet programs write compresses 5 to 20 times.
+INFLATE_RATIO_MAX = 100
+INFLATE_CHECKED_FROM = 16 << 20  # bytes a part may expand to whatever its ratio (a small part is no danger)
+
+
+def _check_inflation(fh: BinaryIO) -> None:
+    with zipfile.ZipFile(fh) as archive:
+        for part in archive.infolist():
+            if part.file_size > max(INFLATE_CHECKED_FROM, INFLATE_RATIO_MAX * part.compress_size):
+                raise FileProblem(
+                    f"The workbook could not be read: its part {part.filename} expands from {part.compress_size:,}"
+                    f" to {part.file_size:,} bytes, more than {INFLATE_RATIO_MAX} times, which no spreadsheet program"
+                    " writes. Open it in Excel and save it again, or save it as csv."
+                )
+
+
 def _xlsx_sheet(fh: BinaryIO) -> Sheet:
     try:
+        _check_inflation(fh)
+        fh.seek(0)
         book = openpyxl.load_workbook(fh, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise FileProblem(f"The file could not be read as an Excel workbook (xlsx): {exc}.") from None

@@ -720,6 +720,34 @@ def test_contact_import_create_refuses_a_file_over_the_size_limit(settings):
         contact_import_create(file=upload("Phone\n9812345678\n" * 10))
 
 
+def test_contact_import_create_refuses_a_workbook_that_expands_far_beyond_its_size(tmp_path):
+    """A "zip bomb": a 40 KB xlsx whose one cell holds 40 MB of text (a 300 KB one took 1.1 GB of the web server's
+    memory as its columns were read, before anything said no). It is refused from the sizes its zip declares."""
+    book = openpyxl.Workbook()
+    book.active.append(["Phone", "Name"])
+    book.active.append(["9812345678", "Asha"])
+    book.save(tmp_path / "plain.xlsx")
+    with zipfile.ZipFile(tmp_path / "plain.xlsx") as plain, zipfile.ZipFile(tmp_path / "bomb.xlsx", "w") as bomb:
+        for item in plain.infolist():
+            data = plain.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<t>Asha</t>", b"<t>" + b"A" * 40_000_000 + b"</t>")
+            bomb.writestr(item.filename, data, zipfile.ZIP_DEFLATED)
+    assert (tmp_path / "bomb.xlsx").stat().st_size < 100_000
+
+    with pytest.raises(ValidationError) as error:
+        contact_import_create(file=upload((tmp_path / "bomb.xlsx").read_bytes(), "contacts.xlsx"))
+
+    (message,) = error.value.message_dict["file"]
+    assert re.fullmatch(
+        r"The workbook could not be read: its part xl/worksheets/sheet1\.xml expands from \d\d,\d{3} to 40,000,\d{3}"
+        r" bytes, more than 100 times, which no spreadsheet program writes\. Open it in Excel and save it again, or"
+        r" save it as csv\.",
+        message,
+    ), message
+    assert not ContactImport.objects.exists()
+
+
 def test_contact_import_create_queues_the_run_after_commit(django_capture_on_commit_callbacks, monkeypatch):
     queued = []
     monkeypatch.setattr("contacts.tasks.contact_import_run_task.delay", queued.append)
