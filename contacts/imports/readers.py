@@ -1,4 +1,5 @@
-"""Uploaded files read as rows of text cells, streaming: csv (any delimiter), txt, xlsx and xls.
+"""Uploaded files read as rows of text cells, streaming: csv (any delimiter), txt, xlsx, xls and html (a web page's
+table named .xls).
 
 Rows are numbered as a spreadsheet numbers them (the header is row 1), so that the error report
 points at the row the user sees. Nothing here holds more than one row, except xls: xlrd reads the
@@ -10,10 +11,12 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime
+import html.parser
 import io
 import re
 import zipfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import PurePath
 from typing import BinaryIO
 
@@ -37,7 +40,9 @@ class FileProblem(Exception):
 def file_format(name: str, head: bytes) -> str:
     """csv, txt, xlsx or xls: from the first bytes where they tell (workbooks), else from the name.
 
-    Some portals export text (tab-separated, or UTF-16) under an .xls name; such a file is read as csv.
+    Some portals export text (tab-separated, or UTF-16) under an .xls name; such a file is read as csv. Others (the
+    DLT portals among them) export a web page holding a table, which Excel opens as a sheet: it is read as "html".
+    `head` is the file's first bytes, 512 of them to tell a web page.
     """
     suffix = PurePath(name or "").suffix.lower()
     if suffix not in EXTENSIONS:
@@ -46,6 +51,8 @@ def file_format(name: str, head: bytes) -> str:
         return "xlsx"
     if head.startswith(XLS_MAGIC):
         return "xls"
+    if EXTENSIONS[suffix] == "xls" and _MARKUP_START.match(head):
+        return "html"
     if EXTENSIONS[suffix] == "xls" and (
         b"\x00" not in head or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     ):
@@ -53,6 +60,9 @@ def file_format(name: str, head: bytes) -> str:
     if EXTENSIONS[suffix] in ("xlsx", "xls"):
         raise FileProblem(f"The file is not a valid {EXTENSIONS[suffix]} workbook.")
     return EXTENSIONS[suffix]
+
+
+_MARKUP_START = re.compile(rb"(\xef\xbb\xbf)?\s*<[!?a-z]", re.IGNORECASE)  # a tag (after a UTF-8 BOM, blanks)
 
 
 class Sheet:
@@ -82,6 +92,8 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
         return _xlsx_sheet(fh)
     if fmt == "xls":
         return _xls_sheet(fh)
+    if fmt == "html":
+        return _html_sheet(fh, scan=scan)
     encoding, errors, lines = detect_encoding(fh, scan=scan)
     fh.seek(0)
     text = io.TextIOWrapper(fh, encoding=encoding, errors=errors, newline="")  # (lines end at \r, \n or both)
@@ -340,3 +352,96 @@ def _xls_sheet(fh: BinaryIO) -> Sheet:
             yield index + 1, [text(cell) for cell in sheet.row(index)]
 
     return Sheet(rows(), lines=sheet.nrows, close=book.release_resources)
+
+
+class _TableRows(html.parser.HTMLParser):
+    """The rows of a web page's tables as Excel opens them, a <tr> a row and a <td> or <th> a cell, its text with
+    blanks collapsed as a browser does (a <br> a line break in the cell; &amp; and &nbsp; read). Also Excel 2003's XML workbook (SpreadsheetML, some
+    systems save it under an .xls name): its first <Worksheet>'s <Row>s of <Cell>s. Finished rows wait in `rows`."""
+
+    ROW, CELL, TABLE = {"tr", "row"}, {"td", "th", "cell"}, {"table", "thead", "tbody", "tfoot"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._done = False  # past the first worksheet of a SpreadsheetML workbook
+
+    def handle_starttag(self, tag, attrs):
+        if self._done:
+            return
+        if tag in self.ROW:
+            self._end_row()
+            self._row = []
+        elif tag in self.CELL:
+            self._end_cell()
+            if self._row is None:  # a cell outside any <tr>: HTML lets </tr> and <tr> be left out
+                self._row = []
+            index = dict(attrs).get("ss:index") or ""  # SpreadsheetML: a cell after empty ones says its column
+            if index.isdigit():
+                self._row.extend([""] * (int(index) - 1 - len(self._row)))
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(_LINE_BREAK)
+
+    def handle_endtag(self, tag):
+        if tag in self.CELL:
+            self._end_cell()
+        elif tag in self.ROW or tag in self.TABLE:
+            self._end_row()
+        elif tag == "worksheet":
+            self._end_row()
+            self._done = True
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data.replace(_LINE_BREAK, ""))  # (see _without_nul)
+
+    def close(self):
+        super().close()
+        self._end_row()
+
+    def _end_cell(self):
+        if self._cell is not None and self._row is not None:
+            lines = "".join(self._cell).split(_LINE_BREAK)
+            self._row.append("\n".join(" ".join(line.split()) for line in lines))
+        self._cell = None
+
+    def _end_row(self):
+        self._end_cell()
+        if self._row is not None:
+            self.rows.append(self._row)
+        self._row = None
+
+
+_LINE_BREAK = "\x00"  # a <br> in a cell's text while it is read (a NUL of the page itself is dropped)
+_ROW_TAG = re.compile(rb"<(?:tr|row)[\s>]", re.IGNORECASE)
+
+
+def _html_sheet(fh: BinaryIO, *, scan: bool) -> Sheet:
+    """A web page's table (see _TableRows), read a block at a time; with `scan`, its rows are counted first."""
+    encoding, errors, _ = detect_encoding(fh, scan=False)
+    lines = None
+    if scan:
+        fh.seek(0)
+        lines = sum(len(_ROW_TAG.findall(block)) for block in iter(partial(fh.read, BLOCK), b""))
+    fh.seek(0)
+    text = io.TextIOWrapper(fh, encoding=encoding, errors=errors)
+
+    def rows() -> Iterator[Row]:
+        parser, number = _TableRows(), 0
+        while True:
+            block = text.read(BLOCK)
+            if block:
+                parser.feed(block)
+            else:
+                parser.close()
+            for cells in parser.rows:
+                number += 1
+                yield number, cells
+            parser.rows.clear()
+            if not block:
+                return
+
+    return Sheet(_text_rows(rows()), lines=lines, close=text.detach)

@@ -378,7 +378,7 @@ def _read_head(file, name: str) -> tuple[str, list[str], list[str] | None]:
     fh = binary(file)
     try:
         fh.seek(0)
-        fmt = file_format(name, fh.read(8))
+        fmt = file_format(name, fh.read(512))
         with open_sheet(fh, fmt) as sheet:
             non_empty = (cells for _, cells in sheet.rows if any(cells))
             first, second = next(non_empty, None), next(non_empty, None)

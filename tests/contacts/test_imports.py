@@ -242,6 +242,30 @@ def test_contact_import_reads_csv_saved_under_an_xls_name():
     assert contact_import.file_format == "csv" and counts(contact_import)["created"] == 1
 
 
+def test_contact_import_reads_excels_xml_spreadsheet_2003_saved_under_an_xls_name():
+    """Some systems export Excel 2003's XML workbook named .xls; Excel opens it. It was read as csv, one row of
+    markup, and refused as one bad phone number. Its first worksheet's rows are read, a cell after empty ones in the
+    column its ss:Index gives."""
+    workbook = """<?xml version="1.0"?>
+<?mso-application progid="Excel.Sheet"?>
+<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet">
+ <Worksheet ss:Name="Contacts"><Table>
+  <Row><Cell><Data ss:Type="String">Mobile</Data></Cell><Cell><Data ss:Type="String">Name</Data></Cell>
+   <Cell><Data ss:Type="String">City</Data></Cell></Row>
+  <Row><Cell><Data ss:Type="Number">9812345678</Data></Cell><Cell ss:Index="3"><Data ss:Type="String">Pune</Data></Cell></Row>
+  <Row><Cell><Data ss:Type="String">+91 98123 45679</Data></Cell><Cell><Data ss:Type="String">Zoë</Data></Cell></Row>
+ </Table></Worksheet>
+ <Worksheet ss:Name="Notes"><Table><Row><Cell><Data ss:Type="String">12345</Data></Cell></Row></Table></Worksheet>
+</Workbook>"""
+
+    contact_import = run(workbook, "export.xls")
+
+    assert contact_import.status == Status.COMPLETED, contact_import.error_message
+    assert counts(contact_import) | {"rows_read": 2, "created": 2, "invalid": 0} == counts(contact_import)
+    assert contact("+919812345678").attributes == {"city": "Pune"} and not contact("+919812345678").first_name
+    assert contact("+919812345679").first_name == "Zoë"
+
+
 # --- encodings ------------------------------------------------------------------------------------
 
 

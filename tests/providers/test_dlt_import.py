@@ -155,6 +155,39 @@ def test_dlt_ids_a_spreadsheet_stored_as_numbers_are_refused_not_rounded(account
     ]
 
 
+def test_dlt_import_reads_a_portals_excel_export_that_is_a_web_page(account):
+    """DLT portals' "Excel" download is a web page holding a table, named .xls, which Excel opens as a sheet. It was
+    read as csv, a line of markup a row, and refused: "No template_id column … Columns: '<html …'"."""
+    page = """<html xmlns:x="urn:schemas-microsoft-com:office:excel">
+    <head><meta http-equiv="Content-Type" content="text/html; charset=utf-8">
+    <style>td { mso-number-format: "\\@"; }</style></head>
+    <body><table border="1">
+      <thead><tr><th>Template ID</th><th>Template Name</th><th>Template Type</th><th>Header</th>
+        <th>Template Content</th><th>Status</th></tr></thead>
+      <tbody>
+        <tr><td>1107161234567890123</td><td>OTP &amp; login</td><td>Service Implicit</td><td>HERALD</td>
+          <td>Dear {#var#},<br>your OTP is {#var#}.&nbsp;Do not share it.</td><td>Approved</td></tr>
+        <tr><td>1107161234567890124<td>Orders<td>Transactional<td>HRLDOT, HERALD<td>Order {#var#}
+          shipped – Herald<td>Approved
+      </tbody></table></body></html>"""
+    upload = SimpleUploadedFile("Template_Report.xls", page.encode())
+
+    contact_import = contact_import_create(file=upload, kind=KIND, options={"account_id": account.pk})
+    contact_import = contact_import_run(import_id=contact_import.pk)
+
+    assert contact_import.status == ContactImport.Status.COMPLETED, contact_import.error_message
+    assert (contact_import.file_format, contact_import.created, contact_import.invalid) == ("html", 2, 0)
+    otp = DltTemplate.objects.get(dlt_template_id="1107161234567890123")
+    assert (otp.name, otp.type, otp.body) == (
+        "OTP & login",
+        "SI",
+        "Dear {#var#},\nyour OTP is {#var#}. Do not share it.",
+    )
+    order = DltTemplate.objects.get(dlt_template_id="1107161234567890124")
+    assert (order.type, order.body) == ("T", "Order {#var#} shipped – Herald")
+    assert sorted(sender.name for sender in order.senders.all()) == ["HERALD", "HRLDOT"]
+
+
 def test_a_template_listed_once_per_header_is_linked_to_every_header(account, settings, mergers):
     """Some portal exports give a template a row per header. The first row gives the template; each later row is
     counted a duplicate, and its headers are linked too, from whichever chunk it is in. A later row may leave the
