@@ -13,6 +13,7 @@ import csv
 import datetime
 import html.parser
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator
@@ -111,8 +112,28 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
             lines -= 1
         else:
             delimiter = sniff_delimiter(sample)
-        rows = enumerate(csv.reader(_without_nul(text), delimiter=delimiter), start=1)
+        lines_and_end = itertools.chain(_without_nul(text), [_END_OF_FILE])
+        rows = _closed_quotes(enumerate(csv.reader(lines_and_end, delimiter=delimiter), start=1))
     return Sheet(_text_rows(rows), lines=lines if scan else None, close=text.detach)
+
+
+_END_OF_FILE = "\x00"  # a line the csv reader is given after the file's last: no line read has a NUL (_without_nul)
+UNCLOSED_QUOTE = (
+    'a quote (") opens a cell that is never closed, so every line after it is read into that one cell: close the'
+    " quote, or write the cell without quotes, and import the file again"
+)
+
+
+def _closed_quotes(rows: Iterator[Row]) -> Iterator[Row]:
+    """The csv's rows, up to the end mark. A cell that an opening quote left open to the end of the file holds the
+    rest of the file and the end mark: the file fails there, saying so. (The csv reader takes such a cell without a
+    word: the rows after it were gone, uncounted and unreported, and their text stored in the row's cell.)"""
+    for number, cells in rows:
+        if cells and cells[-1].endswith(_END_OF_FILE):
+            if cells == [_END_OF_FILE]:
+                return
+            raise FileProblem(f"Row {number}, column {len(cells)}: {UNCLOSED_QUOTE}.")
+        yield number, cells
 
 
 def _delimited(sample: str) -> bool:
@@ -135,6 +156,11 @@ def _text_rows(rows: Iterator[Row]) -> Iterator[Row]:
         for number, cells in rows:
             yield number, cells
     except (csv.Error, UnicodeDecodeError) as exc:
+        if "field larger than field limit" in str(exc):  # the usual cause: a quote never closed (see _closed_quotes)
+            raise FileProblem(
+                f"Row {number + 1} could not be read: a cell is over {csv.field_size_limit():,} characters. Most"
+                f" likely {UNCLOSED_QUOTE}."
+            ) from None
         raise FileProblem(f"Row {number + 1} could not be read: {exc}.") from None
 
 

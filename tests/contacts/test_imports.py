@@ -807,6 +807,39 @@ def test_contact_import_fails_clearly_when_the_file_is_gone():
     assert contact_import.finished_at is not None
 
 
+def test_contact_import_fails_at_a_quote_never_closed_instead_of_losing_the_rows_after_it():
+    """A stray quote opening a cell took every later line into that cell without a word: the run completed with
+    three rows read of five, two contacts never created nor reported, and "Rao\n9812345679,Ravi,…" stored as a
+    city. Now the run fails there, naming the row and what to do, and leaves the file to be put right."""
+    content = 'Phone,Name,City\n9812345670,Asha,Pune\n9812345678,Meera,"Rao\n9812345679,Ravi,Delhi\n9812345680,Jo,Goa\n'
+
+    contact_import = run(content)
+
+    assert contact_import.status == Status.FAILED
+    assert contact_import.error_message == (
+        'Row 3, column 3: a quote (") opens a cell that is never closed, so every line after it is read into that one'
+        " cell: close the quote, or write the cell without quotes, and import the file again."
+    )
+    assert not Contact.objects.filter(attributes__city__contains="\n").exists()
+
+
+def test_contact_import_refuses_at_upload_a_quote_never_closed_in_its_first_rows():
+    with pytest.raises(ValidationError) as error:
+        contact_import_create(file=upload('Phone,Name\n9812345678,"Asha\n9812345679,Ravi\n'))
+
+    assert error.value.message_dict["file"] == [
+        'Row 2, column 2: a quote (") opens a cell that is never closed, so every line after it is read into that one'
+        " cell: close the quote, or write the cell without quotes, and import the file again."
+    ]
+
+
+def test_contact_import_still_reads_quoted_cells_on_several_lines_and_a_last_line_without_its_end():
+    contact_import = run('Phone,Address\n9812345678,"12 MG Road\nPune"\n9812345679,"Goa"')
+
+    assert contact_import.status == Status.COMPLETED and contact_import.created == 2
+    assert contact("+919812345678").attributes == {"address": "12 MG Road\nPune"}
+
+
 # --- progress, cancel, resume, concurrency --------------------------------------------------------
 
 
