@@ -180,6 +180,43 @@ def resolve_layout(
     )
 
 
+TITLE_ROWS_MAX = 3  # rows of one cell (a report's title, its date) passed over above a header
+HEAD_ROWS = TITLE_ROWS_MAX + 2  # the first non-empty rows locate_header is given: titles, header, first row
+
+
+def locate_header(
+    head: list[list[str]], importer, mapping: dict | None, *, complete: bool = True
+) -> tuple[int, Layout]:
+    """The layout of a file whose first non-empty rows are `head` (HEAD_ROWS of them, or all the file has), and how
+    many title rows come before its header: (titles, layout).
+
+    Exported reports often put a title above the header ("Customer list", "Exported on 31/05/2024"; a merged cell
+    in a workbook). Rows of one cell of words, which is no field's title nor the mapping's, up to TITLE_ROWS_MAX of
+    them, are titles when rows below them have several cells: the header is the row under them. Else the first row
+    is the header (or data), as resolve_layout reads it; with complete=False, as resolve_layout's too."""
+    mapping = mapping or {}
+    names = {canonical(key) for key in mapping if not is_position(str(key))}
+    names |= {canonical(name) for field in importer.fields for name in (field, *importer.synonyms.get(field, ()))}
+
+    def filled(cells: list[str]) -> list[str]:
+        return [cell for cell in cells if cell.strip()]
+
+    def is_title(cells: list[str]) -> bool:
+        cell = filled(cells)[0] if len(filled(cells)) == 1 else ""
+        return any(c.isalpha() for c in cell) and "@" not in cell and canonical(cell) not in names
+
+    def layout_at(index: int, complete: bool = True) -> Layout:
+        below = head[index + 1] if index + 1 < len(head) else None
+        return resolve_layout(head[index], importer, mapping, below, complete=complete)
+
+    titles = 0
+    while titles < min(TITLE_ROWS_MAX, len(head) - 1) and is_title(head[titles]):
+        titles += 1
+    if titles and any(len(filled(cells)) > 1 for cells in head[titles:]):
+        return titles, layout_at(titles, complete)
+    return 0, layout_at(0, complete)
+
+
 def _listing(names: list[str]) -> str:
     shown = ", ".join(repr(name) for name in names[:12])
     return shown + (" …" if len(names) > 12 else "") if names else "(none)"

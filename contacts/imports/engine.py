@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import queue
 import re
@@ -44,7 +45,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from contacts.imports.base import STAGE, RowError
-from contacts.imports.columns import resolve_layout
+from contacts.imports.columns import HEAD_ROWS, locate_header
 from contacts.imports.readers import FileProblem, open_sheet
 from contacts.imports.registry import get_importer
 from contacts.models import ContactImport
@@ -209,17 +210,19 @@ class ImportRun:
                 open_sheet(binary(upload), contact_import.file_format, scan=True) as sheet,
             ):
                 rows = _non_empty(sheet.rows)
-                first = next(rows, None)
-                if first is None:
+                head = list(itertools.islice(rows, HEAD_ROWS))
+                if not head:
                     raise FileProblem("The file has no rows.")
                 try:
-                    layout = resolve_layout(first[1], get_importer(contact_import.kind), contact_import.mapping)
+                    titles, layout = locate_header(
+                        [cells for _, cells in head], get_importer(contact_import.kind), contact_import.mapping
+                    )
                 except ValidationError as exc:
                     raise FileProblem(" ".join(exc.messages)) from None
-                if not layout.has_header:
-                    rows = _chain(first, rows)
+                skipped = titles + layout.has_header  # rows above the first of data
+                rows = itertools.chain(head[skipped:], rows)
                 importer = get_importer(contact_import.kind)(contact_import, layout)
-                expected = self._check_size(sheet, layout.has_header)
+                expected = self._check_size(sheet, skipped)
                 self._stage(importer, rows, expected)
         except OSError as exc:
             raise FileProblem(f"The file could not be read: {exc}.") from None
@@ -230,14 +233,15 @@ class ImportRun:
                 logger.exception("Could not save the error report of import %s", contact_import.pk)
             self.report.close()
 
-    def _check_size(self, sheet, has_header: bool) -> int:
-        """Refuse a file over IMPORT_MAX_ROWS before merging anything; note its size for the progress bar."""
+    def _check_size(self, sheet, skipped: int) -> int:
+        """Refuse a file over IMPORT_MAX_ROWS before merging anything; note its size for the progress bar. `skipped`:
+        the rows above the data (titles, header)."""
         if sheet.lines is None:
             return 0
         limit = max_rows()
-        estimate = max(sheet.lines - has_header, 0)
+        estimate = max(sheet.lines - skipped, 0)
         # Lines overcount a csv's rows (blank lines, cells on several lines): count rows only when it matters.
-        if estimate > limit and self._count_rows() - has_header > limit:
+        if estimate > limit and self._count_rows() - skipped > limit:
             raise FileProblem(f"The file has more than {limit:,} rows, the most one import takes: split it.")
         ContactImport.objects.filter(pk=self.contact_import.pk, rows_total__isnull=True).update(rows_total=estimate)
         return estimate
@@ -433,11 +437,6 @@ def binary(upload):
 
 def _non_empty(rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
     return ((number, cells) for number, cells in rows if any(cells))
-
-
-def _chain(first, rows):
-    yield first
-    yield from rows
 
 
 _DONE = object()

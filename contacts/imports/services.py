@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import itertools
 import logging
 import re
 import secrets
@@ -26,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.validators import validate_storable_json
-from contacts.imports.columns import ATTRIBUTE_PREFIX, Layout, attribute_key, resolve_layout
+from contacts.imports.columns import ATTRIBUTE_PREFIX, HEAD_ROWS, Layout, attribute_key, locate_header
 from contacts.imports.engine import ImportCancelled, ImportRun, binary, max_rows
 from contacts.imports.readers import FileProblem, file_format, open_sheet
 from contacts.imports.registry import get_importer
@@ -129,14 +130,14 @@ def contact_import_columns(*, file, kind: str = ContactImport.Kind.CONTACTS, map
     or mapping, with the words contact_import_create would use, when there are no columns to show."""
     importer = _importer_check(kind)
     _mapping_check(mapping)
-    _, first, second = _read_head(file, PurePath(getattr(file, "name", "") or "").name)
-    layout = resolve_layout(first, importer, mapping, second, complete=False)
+    _, head = _read_head(file, PurePath(getattr(file, "name", "") or "").name)
+    titles, layout = locate_header(head, importer, mapping, complete=False)
     try:  # a required field no column feeds yet: said, with the columns to choose it from
-        resolve_layout(first, importer, mapping, second)
+        locate_header(head, importer, mapping)
         problem = ""
     except ValidationError as exc:
         problem = " ".join(exc.messages)
-    sample = (second or []) if layout.has_header else first
+    sample = [*head, []][titles + layout.has_header]
     columns = []
     for index, (key, target) in enumerate(layout.describe().items()):
         name = layout.names[index]
@@ -358,13 +359,13 @@ def _run_finish(import_id: int, status: str, message: str = "") -> ContactImport
 
 def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str, Layout]:
     """The file's format and columns, read from its first rows; raises ValidationError naming file or mapping."""
-    fmt, first, second = _read_head(file, name)
-    return fmt, resolve_layout(first, importer, mapping, second)
+    fmt, head = _read_head(file, name)
+    return fmt, locate_header(head, importer, mapping)[1]
 
 
-def _read_head(file, name: str) -> tuple[str, list[str], list[str] | None]:
-    """The file's format and its first two non-empty rows (None: there is no second); raises ValidationError naming
-    the file."""
+def _read_head(file, name: str) -> tuple[str, list[list[str]]]:
+    """The file's format and its first non-empty rows (HEAD_ROWS, or as many as it has, at least one); raises
+    ValidationError naming the file."""
     limit_mb = settings.IMPORT_MAX_FILE_MB
     size = getattr(file, "size", None)
     if not size:
@@ -380,9 +381,8 @@ def _read_head(file, name: str) -> tuple[str, list[str], list[str] | None]:
         fh.seek(0)
         fmt = file_format(name, fh.read(512))
         with open_sheet(fh, fmt) as sheet:
-            non_empty = (cells for _, cells in sheet.rows if any(cells))
-            first, second = next(non_empty, None), next(non_empty, None)
-            if first is None:
+            head = list(itertools.islice((cells for _, cells in sheet.rows if any(cells)), HEAD_ROWS))
+            if not head:
                 raise FileProblem("The file has no rows.")
             if fmt in ("xls", "xlsx") and (sheet.lines or 0) - 1 > max_rows():
                 raise FileProblem(f"The file has more than {max_rows():,} rows, the most one import takes: split it.")
@@ -392,7 +392,7 @@ def _read_head(file, name: str) -> tuple[str, list[str], list[str] | None]:
         raise ValidationError({"file": f"The file could not be read: {exc}."}) from None
     finally:
         fh.seek(0)
-    return fmt, first, second
+    return fmt, head
 
 
 def _tags_check(tags: Iterable[Tag | int | str]) -> tuple[list[Tag], list[str]]:

@@ -25,7 +25,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 
 from contacts.imports import contact_import_cancel, contact_import_create, contact_import_run
-from contacts.imports.services import LOCK_NAMESPACE
+from contacts.imports.services import LOCK_NAMESPACE, contact_import_columns
 from contacts.models import Contact, ContactImport, ContactTag, Tag
 from contacts.tasks import contact_import_run_task
 from tests.concurrency import second_waits_on_first
@@ -468,6 +468,45 @@ def test_contact_import_does_not_take_a_title_above_the_header_for_the_phone_col
     assert "No phone column" in error.value.message_dict["mapping"][0]
 
 
+def test_contact_import_passes_over_a_reports_title_rows_above_its_header(tmp_path):
+    """A report exported from another system starts with its title (a merged cell) and the date it was made; the
+    header is below. It was refused: "No phone column … Columns: 'Customers of the Pune branch'"."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Customers of the Pune branch"])
+    sheet.merge_cells("A1:C1")
+    sheet.append([f"Exported on {datetime.date(2024, 5, 31):%d/%m/%Y}"])
+    sheet.append([])
+    sheet.append(["Name", "Mobile", "City"])
+    sheet.append(["Asha", 9812345678, "Pune"])
+    sheet.append(["Ravi", "0000", "Pune"])
+    book.save(tmp_path / "report.xlsx")
+    content = (tmp_path / "report.xlsx").read_bytes()
+
+    columns = contact_import_columns(file=upload(content, "report.xlsx"))
+    contact_import = run(content, "report.xlsx")
+
+    assert [(column["name"], column["target"], column["sample"]) for column in columns["columns"]] == [
+        ("Name", "first_name", "Asha"),
+        ("Mobile", "phone", "9812345678"),
+        ("City", "attributes.city", "Pune"),
+    ]
+    assert columns["problem"] == ""
+    assert contact_import.status == Status.COMPLETED, contact_import.error_message
+    assert counts(contact_import) | {"rows_read": 2, "created": 1, "invalid": 1} == counts(contact_import)
+    assert contact("+919812345678").attributes == {"city": "Pune"}
+    assert report(contact_import)[1][:3] == ["6", "Mobile", "0000"]  # numbered as the sheet numbers it
+
+
+def test_contact_import_passes_over_a_csv_title_row_and_keeps_a_one_column_title_as_before():
+    contact_import = run("Customer list;;\nName;Mobile;City\nAsha;9812345678;Pune\n")
+    one_column = run("Opt-in numbers\n9812345679\n", "numbers.csv")
+
+    assert contact_import.mapping == {"Name": "first_name", "Mobile": "phone", "City": "attributes.city"}
+    assert contact("+919812345678").first_name == "Asha"
+    assert one_column.mapping == {"Opt-in numbers": "phone"} and one_column.created == 1
+
+
 def test_contact_import_still_wants_a_phone_column_when_the_only_column_is_another_field():
     with pytest.raises(ValidationError) as error:
         contact_import_create(file=upload("Name\nAsha\n"))
@@ -809,15 +848,16 @@ def test_contact_import_fails_clearly_when_the_file_is_gone():
 
 def test_contact_import_fails_at_a_quote_never_closed_instead_of_losing_the_rows_after_it():
     """A stray quote opening a cell took every later line into that cell without a word: the run completed with
-    three rows read of five, two contacts never created nor reported, and "Rao\n9812345679,Ravi,…" stored as a
+    eight rows read of ten, two contacts never created nor reported, and "Rao\n9812345679,Ravi,…" stored as a
     city. Now the run fails there, naming the row and what to do, and leaves the file to be put right."""
-    content = 'Phone,Name,City\n9812345670,Asha,Pune\n9812345678,Meera,"Rao\n9812345679,Ravi,Delhi\n9812345680,Jo,Goa\n'
+    first = "".join(f"981234567{n},Asha,Pune\n" for n in range(6))  # (the upload reads the first rows)
+    content = f'Phone,Name,City\n{first}9812345678,Meera,"Rao\n9812345679,Ravi,Delhi\n9812345680,Jo,Goa\n'
 
     contact_import = run(content)
 
     assert contact_import.status == Status.FAILED
     assert contact_import.error_message == (
-        'Row 3, column 3: a quote (") opens a cell that is never closed, so every line after it is read into that one'
+        'Row 8, column 3: a quote (") opens a cell that is never closed, so every line after it is read into that one'
         " cell: close the quote, or write the cell without quotes, and import the file again."
     )
     assert not Contact.objects.filter(attributes__city__contains="\n").exists()
