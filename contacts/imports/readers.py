@@ -114,7 +114,25 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
             delimiter = sniff_delimiter(sample)
         lines_and_end = itertools.chain(_without_nul(text), [_END_OF_FILE])
         rows = _closed_quotes(enumerate(csv.reader(lines_and_end, delimiter=delimiter), start=1))
+        if '="' in sample:  # (files that write cells so write them all: the others pay nothing)
+            rows = _excel_text_cells(rows)
     return Sheet(_text_rows(rows), lines=lines if scan else None, close=text.detach)
+
+
+_EXCEL_TEXT = re.compile(r'="((?:[^"]|"")*)"', re.DOTALL)
+
+
+def _excel_text_cells(rows: Iterator[Row]) -> Iterator[Row]:
+    """Cells written ="0612345678", as systems export a csv for Excel so that it keeps a number's leading zero or a
+    long id's digits (Excel shows the text between the quotes), as that text. (They were read as they are: a
+    19-digit DLT template id or an e-mail address so written was refused, a name stored with its ="…".)"""
+    for number, cells in rows:
+        yield number, [_excel_text(cell) if cell.startswith('="') else cell for cell in cells]
+
+
+def _excel_text(cell: str) -> str:
+    match = _EXCEL_TEXT.fullmatch(cell)
+    return match.group(1).replace('""', '"') if match else cell
 
 
 _END_OF_FILE = "\x00"  # a line the csv reader is given after the file's last: no line read has a NUL (_without_nul)

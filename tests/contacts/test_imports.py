@@ -266,6 +266,18 @@ def test_contact_import_reads_excels_xml_spreadsheet_2003_saved_under_an_xls_nam
     assert contact("+919812345679").first_name == "Zoë"
 
 
+def test_contact_import_reads_cells_a_csv_wrote_for_excel_as_text_formulas():
+    """="0612345678" keeps a leading zero when Excel opens the file; the e-mail and names were read with their ="…"
+    (an e-mail so written was refused, a name stored as ="Zoë")."""
+    content = 'Mobile;Name;E-mail\n="0612345678";="Zoë";="zoe@example.fr"\n="0612345679";Luc;luc@example.fr\n'
+
+    contact_import = run(content, default_region="FR")
+
+    assert counts(contact_import) | {"created": 2, "invalid": 0} == counts(contact_import)
+    zoe = contact("+33612345678")
+    assert (zoe.first_name, zoe.email) == ("Zoë", "zoe@example.fr")
+
+
 # --- encodings ------------------------------------------------------------------------------------
 
 

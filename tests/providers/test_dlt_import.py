@@ -188,6 +188,27 @@ def test_dlt_import_reads_a_portals_excel_export_that_is_a_web_page(account):
     assert sorted(sender.name for sender in order.senders.all()) == ["HERALD", "HRLDOT"]
 
 
+def test_dlt_import_reads_ids_written_for_excel_as_text_formulas(account):
+    """A csv made for Excel writes a long id ="1107161234567890123" so that Excel keeps its 19 digits (it shows the
+    text between the quotes). Such rows were refused as "not a DLT template id"."""
+    content = (
+        "Template ID,Template Type,Header,Template Content\r\n"
+        '="1107161234567890123",="Transactional",="HERALD","Order {#var#} shipped, ""Herald"""\r\n'
+        '"=""1107161234567890124""",Service Explicit,HRLDOT,"=""Offer"" {#var#}"\r\n'
+    )
+    upload = SimpleUploadedFile("templates.csv", content.encode())
+    options = {"account_id": account.pk}
+
+    contact_import = contact_import_run(import_id=contact_import_create(file=upload, kind=KIND, options=options).pk)
+
+    assert (contact_import.created, contact_import.invalid) == (2, 0)
+    first = DltTemplate.objects.get(dlt_template_id="1107161234567890123")
+    assert (first.type, first.body) == ("T", 'Order {#var#} shipped, "Herald"')
+    assert [sender.name for sender in first.senders.all()] == ["HERALD"]
+    second = DltTemplate.objects.get(dlt_template_id="1107161234567890124")
+    assert second.body == '="Offer" {#var#}'  # not a text formula: a text that happens to start so, kept
+
+
 def test_a_template_listed_once_per_header_is_linked_to_every_header(account, settings, mergers):
     """Some portal exports give a template a row per header. The first row gives the template; each later row is
     counted a duplicate, and its headers are linked too, from whichever chunk it is in. A later row may leave the
