@@ -233,10 +233,12 @@ def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, str, int]:
     # The guess is made on the first block that is not UTF-8 (its Cyrillic may start after many rows of digits);
     # without `scan`, on the first block alone. Checking that a block is UTF-8 is one pass in C.
     utf8 = codecs.getincrementaldecoder("utf-8")() if encoding == "utf-8" else None
-    lines, last = 0, b""
+    lines = crs = cr_lfs = 0
+    last = b""
     fh.seek(0)
     while block := fh.read(BLOCK):
         lines += block.count(b"\n")
+        crs, cr_lfs = crs + block.count(b"\r"), cr_lfs + block.count(b"\r\n")
         last = block
         if utf8 is not None:
             try:
@@ -247,7 +249,11 @@ def detect_encoding(fh: BinaryIO, *, scan: bool) -> tuple[str, str, int]:
                 utf8 = None
         if not scan:
             break
-    return encoding, errors, lines + (1 if last and not last.endswith(b"\n") else 0)
+    # Lines end with \n, \r\n or \r alone (Excel for Mac's "CSV (Macintosh)"): counting only \n, such a file had
+    # one line, so a file over IMPORT_MAX_ROWS was found so only once its first million rows were merged, and the
+    # progress bar had no total. (In UTF-16, "\r\x00\n" holds no b"\r\n": the \n are counted then.)
+    lines = max(lines, crs - cr_lfs)
+    return encoding, errors, lines + (1 if last and not last.endswith((b"\n", b"\r")) else 0)
 
 
 EXCEL_SEPARATOR_LINE = re.compile(r"\ufeff?sep=([^\r\n])\r?(\n|$)", re.IGNORECASE)

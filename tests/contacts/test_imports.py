@@ -847,6 +847,26 @@ def test_contact_import_fails_a_file_over_the_row_limit_before_merging_anything(
     assert not Contact.objects.exists()
 
 
+@pytest.mark.parametrize("line_end", ["\r", "\r\n"])
+def test_contact_import_counts_the_rows_of_a_file_whatever_its_line_ends(settings, line_end):
+    """Excel for Mac's "CSV (Macintosh)" ends lines with \r alone. Counting \n only, such a file had one line: one
+    over the row limit was refused only once the rows up to the limit were merged, and its progress had no total."""
+    settings.IMPORT_MAX_ROWS = 3
+    too_long = line_end.join(["Phone", *(f"98123456{n:02}" for n in range(5))]) + line_end
+
+    refused = run(too_long, chunk_size=2)
+
+    assert refused.status == Status.FAILED
+    assert refused.error_message == "The file has more than 3 rows, the most one import takes: split it."
+    assert not Contact.objects.exists()
+
+    totals = []
+    contact_import = run(too_long.replace("9812345603", "").replace("9812345604", ""), chunk_size=2,
+                         progress=lambda contact_import: totals.append(contact_import.rows_total))  # fmt: skip
+    assert contact_import.status == Status.COMPLETED and contact_import.created == 3
+    assert totals == [5, 5]  # blank lines count as lines: an estimate, put right at the end
+
+
 def test_contact_import_fails_clearly_when_the_file_is_gone():
     contact_import = contact_import_create(file=upload("Phone\n9812345678\n"))
     contact_import.file.storage.delete(contact_import.file.name)
