@@ -240,9 +240,12 @@ class ImportRun:
             return 0
         limit = max_rows()
         estimate = max(sheet.lines - skipped, 0)
-        # Lines overcount a csv's rows (blank lines, cells on several lines): count rows only when it matters.
-        if estimate > limit and self._count_rows() - skipped > limit:
-            raise FileProblem(f"The file has more than {limit:,} rows, the most one import takes: split it.")
+        # Lines overcount a csv's rows (blank lines, cells on several lines), and a workbook's stated size may go far
+        # below its data: count rows only when it matters (and then the progress bar has the count).
+        if estimate > limit:
+            estimate = self._count_rows() - skipped
+            if estimate > limit:
+                raise FileProblem(f"The file has more than {limit:,} rows, the most one import takes: split it.")
         ContactImport.objects.filter(pk=self.contact_import.pk, rows_total__isnull=True).update(rows_total=estimate)
         return estimate
 

@@ -381,11 +381,18 @@ def _read_head(file, name: str) -> tuple[str, list[list[str]]]:
         fh.seek(0)
         fmt = file_format(name, fh.read(512))
         with open_sheet(fh, fmt) as sheet:
-            head = list(itertools.islice((cells for _, cells in sheet.rows if any(cells)), HEAD_ROWS))
+            non_empty = (cells for _, cells in sheet.rows if any(cells))
+            head = list(itertools.islice(non_empty, HEAD_ROWS))
             if not head:
                 raise FileProblem("The file has no rows.")
+            # The size a workbook states only bounds its rows (a formatted cell far below the data stretches it to
+            # row 1,048,576): over the limit, its rows are counted, as far as the limit (an xlsx streams, fast).
             if fmt in ("xls", "xlsx") and (sheet.lines or 0) - 1 > max_rows():
-                raise FileProblem(f"The file has more than {max_rows():,} rows, the most one import takes: split it.")
+                rows = len(head) + sum(1 for _ in itertools.islice(non_empty, max_rows() + 1 - len(head) + 1))
+                if rows - 1 > max_rows():
+                    raise FileProblem(
+                        f"The file has more than {max_rows():,} rows, the most one import takes: split it."
+                    )
     except FileProblem as exc:
         raise ValidationError({"file": str(exc)}) from None
     except (OSError, io.UnsupportedOperation) as exc:

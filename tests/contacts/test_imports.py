@@ -207,6 +207,28 @@ def test_contact_import_reads_every_row_and_column_of_an_xlsx_whatever_size_it_s
     assert contact("+919812345673").attributes == {"city": "Pune"}
 
 
+def test_contact_import_takes_a_workbook_whose_size_goes_far_below_its_rows(tmp_path, settings):
+    """A cell formatted at the foot of the sheet (bold, a border: no value) makes the size the workbook states run to
+    row 1,048,576. Its upload was refused, "more than 1,000,000 rows", for a file of two."""
+    book = openpyxl.Workbook()
+    book.active.append(["Mobile", "Name"])
+    book.active.append([9812345678, "Asha"])
+    book.active.append([9812345679, "Ravi"])
+    book.active.cell(row=1_048_576, column=1).font = openpyxl.styles.Font(bold=True)
+    book.save(tmp_path / "contacts.xlsx")
+    totals = []
+
+    contact_import = run((tmp_path / "contacts.xlsx").read_bytes(), "contacts.xlsx",
+                         progress=lambda contact_import: totals.append(contact_import.rows_total))  # fmt: skip
+
+    assert contact_import.status == Status.COMPLETED, contact_import.error_message
+    assert contact_import.created == 2 and totals == [2]
+
+    settings.IMPORT_MAX_ROWS = 1  # a workbook truly over the limit is still refused at upload
+    with pytest.raises(ValidationError, match="The file has more than 1 rows"):
+        contact_import_create(file=upload((tmp_path / "contacts.xlsx").read_bytes(), "contacts.xlsx"))
+
+
 def test_contact_import_reads_xls():
     contact_import = run((FIXTURES / "contacts.xls").read_bytes(), "contacts.xls", tags=["from-xls"])
 
@@ -864,7 +886,7 @@ def test_contact_import_counts_the_rows_of_a_file_whatever_its_line_ends(setting
     contact_import = run(too_long.replace("9812345603", "").replace("9812345604", ""), chunk_size=2,
                          progress=lambda contact_import: totals.append(contact_import.rows_total))  # fmt: skip
     assert contact_import.status == Status.COMPLETED and contact_import.created == 3
-    assert totals == [5, 5]  # blank lines count as lines: an estimate, put right at the end
+    assert totals == [3, 3]  # 5 lines, over the limit: so its rows were counted
 
 
 def test_contact_import_fails_clearly_when_the_file_is_gone():
