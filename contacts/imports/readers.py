@@ -52,7 +52,7 @@ def file_format(name: str, head: bytes) -> str:
         return "xlsx"
     if head.startswith(XLS_MAGIC):
         return "xls"
-    if EXTENSIONS[suffix] == "xls" and _MARKUP_START.match(head):
+    if EXTENSIONS[suffix] == "xls" and _is_markup(head):
         return "html"
     if EXTENSIONS[suffix] == "xls" and (
         b"\x00" not in head or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
@@ -63,7 +63,15 @@ def file_format(name: str, head: bytes) -> str:
     return EXTENSIONS[suffix]
 
 
-_MARKUP_START = re.compile(rb"(\xef\xbb\xbf)?\s*<[!?a-z]", re.IGNORECASE)  # a tag (after a UTF-8 BOM, blanks)
+_MARKUP_START = re.compile(r"\s*<[!?a-z]", re.IGNORECASE)
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def _is_markup(head: bytes) -> bool:
+    """Whether a file starts with a tag (after its BOM, if any, and blanks): a web page, or an XML workbook."""
+    encoding = next((encoding for bom, encoding in _BOMS if head.startswith(bom)), "latin-1")
+    text = head.decode(encoding, "ignore").removeprefix("\ufeff")
+    return bool(_MARKUP_START.match(text))
 
 
 class Sheet:
@@ -475,7 +483,9 @@ def _html_sheet(fh: BinaryIO, *, scan: bool) -> Sheet:
     lines = None
     if scan:
         fh.seek(0)
-        lines = sum(len(_ROW_TAG.findall(block)) for block in iter(partial(fh.read, BLOCK), b""))
+        wide = encoding == "utf-16"  # (its tags' letters have NULs between them)
+        blocks = iter(partial(fh.read, BLOCK), b"")
+        lines = sum(len(_ROW_TAG.findall(block.replace(b"\x00", b"") if wide else block)) for block in blocks)
     fh.seek(0)
     text = io.TextIOWrapper(fh, encoding=encoding, errors=errors)
 
