@@ -25,6 +25,8 @@ import openpyxl
 import xlrd
 from openpyxl.utils.exceptions import InvalidFileException
 
+from contacts.imports.columns import looks_like_data
+
 EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "txt", ".xlsx": "xlsx", ".xls": "xls"}
 XLSX_MAGIC = b"PK\x03\x04"
 XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2 compound document
@@ -163,10 +165,14 @@ def _closed_quotes(rows: Iterator[Row]) -> Iterator[Row]:
 
 
 def _delimited(sample: str) -> bool:
-    """Whether a txt file's first block has columns: Excel's two text exports ("Unicode Text", which is UTF-16, and
-    "Text (Tab delimited)") are tab-separated .txt files, read as csv; a list of numbers or e-mails has no delimiter
-    (before, each of its lines was read whole as one number, and every row was refused)."""
-    return any(delimiter in sample for delimiter in DELIMITERS)
+    """Whether a txt file has columns, by its first line: Excel's two text exports ("Unicode Text", which is UTF-16,
+    and "Text (Tab delimited)") are tab-separated .txt files, read as csv (before, each line was read whole as one
+    number, and every row was refused). A line of several numbers or addresses ("9812345678, 9812345679") is no
+    header nor a row of a table: such a file is read a line a value as before, and its lines reported, rather than
+    an opt-out list's numbers after the first on a line left out without a word."""
+    first = next((line for line in sample.splitlines() if line.strip()), "")
+    delimiter = next((delimiter for delimiter in DELIMITERS if delimiter in first), None)
+    return delimiter is not None and not all(map(looks_like_data, filter(None, map(str.strip, first.split(delimiter)))))
 
 
 def _without_nul(lines: Iterator[str]) -> Iterator[str]:

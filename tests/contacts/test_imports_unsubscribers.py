@@ -52,6 +52,24 @@ def test_unsubscriber_import_of_a_txt_suppresses_phones_and_emails_everywhere():
     assert report(contact_import) == [["4", "address", "nobody", "not a valid phone number or e-mail address"]]
 
 
+def test_unsubscriber_import_of_a_txt_with_several_numbers_on_a_line_reports_the_line_not_its_first_number_only():
+    """A txt is read by columns when its first line is a table's (Excel's tab-separated exports); a line of several
+    numbers is not, or the numbers after the first would be left out without a word, and still messaged."""
+    contact_import = run("9812345678, 9812345679\n9812345680\n", "stop.txt")
+
+    assert suppressed() == [("+919812345680", "all", "", "import", "")]
+    assert report(contact_import) == [
+        ["1", "address", "9812345678, 9812345679", "not a valid phone number or e-mail address"]
+    ]
+
+
+def test_unsubscriber_import_reads_a_tab_separated_txt_export_by_its_columns():
+    contact_import = run("Name\tMobile\tReason\r\nAsha\t9812345678\tSTOP by SMS\r\n".encode("utf-16"), "stop.txt")
+
+    assert contact_import.invalid == 0
+    assert suppressed() == [("+919812345678", "all", "", "import", "STOP by SMS")]
+
+
 def test_unsubscriber_import_reads_a_one_column_list_under_any_title_and_numbers_written_as_decimals():
     contact_import = run("Opted-out customers\n9812345678.0\n9.19812E+11\n")
 
