@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -43,6 +44,12 @@ def attribute_key(name: str) -> str:
     return key if _TEXT_VARIABLE.fullmatch(key) else ""
 
 
+# Files have tens of columns, spreadsheets at most 16,384. A file of thousands is a list written on one line (opt-out
+# numbers separated by commas): it was read as one row of as many columns, its upload taking minutes of a web server
+# (a layout's description compared every title with every other), and would have kept only its first number.
+COLUMNS_MAX = 1000
+
+
 def looks_like_data(cell: str) -> bool:
     """A cell that reads as a value (a phone number, an id, an e-mail) rather than a column title."""
     return "@" in cell or sum(ch.isdigit() for ch in cell) >= 5
@@ -61,7 +68,7 @@ class Layout:
         """Column name -> target, as stored on the import for the user to see what was understood."""
         targets = {index: field for field, index in self.fields.items()}
         targets.update({index: ATTRIBUTE_PREFIX + key for key, index in self.attributes})
-        repeated = {name for name in map(canonical, self.names) if list(map(canonical, self.names)).count(name) > 1}
+        repeated = {name for name, count in Counter(map(canonical, self.names)).items() if count > 1}
         # A repeated name, or one of digits (which a mapping reads as a position), is given by its position.
         return {
             str(index + 1) if canonical(name) in repeated or is_position(name) else name: targets.get(
@@ -83,6 +90,16 @@ def resolve_layout(
     """The layout of a file whose first non-empty rows are `first_row` and `second_row` (None: not known); raises
     ValidationError({"mapping": ...}). With complete=False, a layout without a required field is returned too (the
     upload page shows it, for the user to map a column to that field); layout_missing() says what it lacks."""
+    width = len(first_row)
+    while width and not first_row[width - 1].strip():
+        width -= 1
+    if width > COLUMNS_MAX:
+        raise ValidationError(
+            {
+                "file": f"The file's first row has {width:,} columns, more than the {COLUMNS_MAX:,} an import reads."
+                " A list of numbers or addresses goes one a line."
+            }
+        )
     mapping = {str(key).strip(): (value or "").strip() for key, value in (mapping or {}).items()}
     known = {canonical(name) for field in importer.fields for name in (field, *importer.synonyms.get(field, ()))}
     cells = [cell.strip() for cell in first_row]

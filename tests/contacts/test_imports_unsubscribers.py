@@ -70,6 +70,24 @@ def test_unsubscriber_import_reads_a_tab_separated_txt_export_by_its_columns():
     assert suppressed() == [("+919812345678", "all", "", "import", "STOP by SMS")]
 
 
+def test_unsubscriber_import_refuses_a_list_written_on_one_line_naming_the_file():
+    """3,000 opted-out numbers on one line, separated by commas: read as one row of 3,000 columns, the upload took
+    the web server some seconds (minutes for 20,000: each column's title was compared with every other), and would
+    have suppressed the first number only. It is refused, saying how to write the list."""
+    line = ",".join(str(9_812_300_000 + n) for n in range(3000))
+
+    with pytest.raises(ValidationError) as error:
+        contact_import_create(file=SimpleUploadedFile("stop.csv", line.encode()), kind=KIND)
+
+    assert error.value.message_dict == {
+        "file": [
+            "The file's first row has 3,000 columns, more than the 1,000 an import reads. A list of numbers or"
+            " addresses goes one a line."
+        ]
+    }
+    assert not ContactImport.objects.exists()
+
+
 def test_unsubscriber_import_reads_a_one_column_list_under_any_title_and_numbers_written_as_decimals():
     contact_import = run("Opted-out customers\n9812345678.0\n9.19812E+11\n")
 
