@@ -9,6 +9,7 @@ import itertools
 import logging
 import re
 import secrets
+import zlib
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -280,10 +281,12 @@ def contact_import_run(
 
     Safe to run twice: while one run holds the import (a session advisory lock), another returns at
     once with the import still running; a run after a crash resumes after the last committed chunk.
+    Imports of one kind run one at a time (see _kind_lock): while another runs, this one returns at once, still
+    waiting, for its task to look again later.
     `progress` is called with the import after each chunk commits. Call it outside any transaction.
     """
-    with _run_lock(import_id) as locked:
-        if not locked:
+    with _run_lock(import_id) as locked, _kind_lock(import_id, locked) as kind_locked:
+        if not (locked and kind_locked):
             return ContactImport.objects.get(pk=import_id)
         contact_import = _run_start(import_id)
         if contact_import.status != Status.RUNNING:
@@ -317,6 +320,33 @@ def contact_import_cancel(*, import_id: int) -> ContactImport:
         update_fields += ["status", "finished_at"]
     contact_import.save(update_fields=update_fields)
     return contact_import
+
+
+KIND_LOCK_NAMESPACE = 0x494D504B  # "IMPK": a session advisory lock (namespace, kind) per kind being imported
+
+
+@contextmanager
+def _kind_lock(import_id: int, wanted: bool):
+    """Whether this session holds its import's kind, as long as the block lasts (None when not `wanted`).
+
+    A run merges chunks side by side and commits them in file order, each chunk holding its rows' locks until the
+    chunks before it commit, a wait PostgreSQL cannot see. Two imports of the same rows in another order could so
+    wait on each other for ever (each one's later chunk holding a row that the other's earlier chunk waits for):
+    so imports of a kind, which write one table, run one at a time."""
+    if not wanted:
+        yield None
+        return
+    kind = ContactImport.objects.values_list("kind", flat=True).get(pk=import_id)
+    key = zlib.crc32(kind.encode()) - (1 << 31)  # (a signed 32-bit number)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [KIND_LOCK_NAMESPACE, key])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [KIND_LOCK_NAMESPACE, key])
 
 
 @contextmanager

@@ -1053,6 +1053,80 @@ def test_contact_import_run_while_another_run_holds_the_import_returns_at_once()
     assert contact_import_run(import_id=contact_import.pk).created == 2  # finished: left as it is
 
 
+def _sessions_waiting_in_a_merge() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH merged AS%%'"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def _until(condition, seconds: float = 10) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_the_same_contacts_in_another_order_do_not_wait_on_each_other_for_ever(settings):
+    """Each import merges chunks side by side and commits them in file order, a chunk holding its rows' locks until
+    the chunks before it commit: a wait PostgreSQL does not see. Two imports of the same contacts in another order
+    (w x | y, and y | x) could each hold what the other's earlier chunk needed: A's second chunk held y, waiting for
+    A's first; B's second held x, waiting for B's first; A's first waited on x and B's first on y, for ever (two
+    workers and four connections stuck). The locks of other clients (w, x, y here) steer them into it."""
+    settings.IMPORT_MERGE_CONNECTIONS = 2
+    w, x, y = "+919812340001", "+919812340002", "+919812340003"
+    for phone in (w, x, y):
+        Contact.objects.create(phone=phone)
+    first = contact_import_create(file=upload(f"Phone\n{w}\n{x}\n{y}\n"))  # chunks of 2: (w, x), (y)
+    second = contact_import_create(file=upload(f"Phone\n{y}\n{x}\n"))  # chunks of 1: (y), (x)
+    holders = {}
+    for phone in (w, x, y):
+        holders[phone] = connections.create_connection("default")
+        holders[phone].set_autocommit(False)
+        with holders[phone].cursor() as cursor:
+            cursor.execute("SELECT 1 FROM contacts_contact WHERE phone = %s FOR UPDATE", [phone])
+    results = {}
+
+    def run_import(contact_import, chunk_size):
+        try:
+            results[contact_import.pk] = contact_import_run(import_id=contact_import.pk, chunk_size=chunk_size)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run_import, args=(first, 2)),
+        threading.Thread(target=run_import, args=(second, 1)),
+    ]
+    try:
+        threads[0].start()
+        assert _until(lambda: len(_sessions_waiting_in_a_merge()) == 2)  # A's first chunk on w, its second on y
+        threads[1].start()
+        _until(lambda: len(_sessions_waiting_in_a_merge()) == 4 or not threads[1].is_alive())  # B's: on y, on x
+        for phone in (x, y):  # x to B's second chunk; y to A's second, which came first
+            holders[phone].commit()
+        _until(lambda: len(_sessions_waiting_in_a_merge()) <= 1)
+        holders[w].commit()  # A's first chunk goes on: to x
+        for thread in threads:
+            thread.join(15)
+        stuck = any(thread.is_alive() for thread in threads)
+    finally:
+        with connection.cursor() as cursor:  # (let a stuck test end)
+            for pid in _sessions_waiting_in_a_merge():
+                cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
+        for thread in threads:
+            thread.join(15)
+        for holder in holders.values():
+            holder.close()
+
+    assert not stuck, "the two imports waited on each other"
+    if results[second.pk].status == Status.PENDING:  # it waited for the first: its task looks again later
+        results[second.pk] = contact_import_run(import_id=second.pk, chunk_size=1)
+    assert [results[first.pk].status, results[second.pk].status] == [Status.COMPLETED, Status.COMPLETED]
+
+
 def test_contact_import_task_looks_again_later_while_another_worker_holds_the_import(monkeypatch):
     retries = []
     monkeypatch.setattr(contact_import_run_task, "retry", lambda **kwargs: retries.append(kwargs) or Retry())
