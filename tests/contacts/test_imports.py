@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -843,6 +844,26 @@ def test_contact_import_create_refuses_a_workbook_that_expands_far_beyond_its_si
         message,
     ), message
     assert not ContactImport.objects.exists()
+
+
+def test_contact_import_create_refuses_a_file_of_one_huge_line_without_reading_it_whole():
+    """A file of one 60 MB line (no text file with a row a line) was read whole to check its upload, 60 MB of the
+    web server's memory for this one (800 MB for a 200 MB file of such letters), before being refused."""
+    content = ("Phone,Note\n9812345678," + "ž" * 30_000_000 + "\n").encode()
+    file = upload(content)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValidationError) as error:
+            contact_import_create(file=file)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 16 * 1024 * 1024, f"{peak / 1024 / 1024:.0f} MB"
+    assert error.value.message_dict["file"] == [
+        "Line 2 of the file is over 1,048,576 characters: is it a text file with a row a line? A list of numbers or"
+        " addresses goes one a line."
+    ]
 
 
 def test_contact_import_create_queues_the_run_after_commit(django_capture_on_commit_callbacks, monkeypatch):
