@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.locks import slot_taken
+from campaigns.locks import debounce, slot_taken
 from campaigns.models import Campaign, Frame
 from campaigns.selectors import promotional_window_closed_until
 from campaigns.services.dispatch import frames_claim, frames_unlock
@@ -127,9 +127,17 @@ def _campaign_launch_due(campaign_id: int, now: datetime) -> int | None:
     return target.pk
 
 
+# A campaign left `preparing` is given a new prepare task at most this often (seconds): one may still wait in a busy
+# queue, and a second one is harmless (it finds the campaign prepared, or waits for the first), but not a pile of them.
+PREPARE_REQUEUE_EVERY = 120.0
+
+
 def dispatchers_watchdog(*, stale_after: float = 20.0) -> list[int]:
-    """Restart dispatchers where due frames wait and no dispatcher holds a slot (after a worker died)."""
+    """Restart dispatchers where due frames wait and no dispatcher holds a slot (after a worker died), and prepares
+    that were lost (campaigns_prepare_lost)."""
     from campaigns.tasks import frame_send_task
+
+    campaigns_prepare_lost(stale_after=stale_after)
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -163,6 +171,31 @@ def dispatchers_watchdog(*, stale_after: float = 20.0) -> list[int]:
     for frame_id in transactional:
         frame_send_task.delay(frame_id)
     return restarted
+
+
+def campaigns_prepare_lost(*, stale_after: float) -> list[int]:
+    """Enqueue the prepare again of campaigns left `preparing` for `stale_after` seconds that no prepare is writing.
+
+    A prepare holds its campaign's row (FOR NO KEY UPDATE) while it writes; one whose row is free did not start or
+    died: its worker was killed (the broker gives its task back only after the visibility timeout and the next sweep
+    of unacknowledged tasks, minutes later), or Redis restarted and lost the task. Nothing else started it again, and
+    the campaign stayed `preparing`, nothing sent, for good. Preparing again is safe: members already written are
+    skipped, and the frames of a share that committed are kept (prepare.campaign_prepare). Returns those enqueued."""
+    from campaigns.tasks import campaign_prepare_task
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT id FROM campaigns_campaign WHERE state = 'preparing'
+                 AND updated_at < now() - make_interval(secs => %s)
+               ORDER BY id FOR NO KEY UPDATE SKIP LOCKED""",
+            [stale_after],
+        )
+        idle = [row[0] for row in cursor.fetchall()]
+    lost = [campaign_id for campaign_id in idle if debounce(f"prepare:{campaign_id}", PREPARE_REQUEUE_EVERY)]
+    for campaign_id in lost:
+        logger.warning("campaign %s was left preparing with no prepare running: preparing it again", campaign_id)
+        campaign_prepare_task.delay(campaign_id)
+    return lost
 
 
 def frames_abandoned_close(*, frame_id: int, campaign_id: int) -> None:

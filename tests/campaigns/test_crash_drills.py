@@ -1,0 +1,63 @@
+"""Crash-and-retry drills with real processes: a Celery worker killed with SIGKILL while it prepares or sends,
+Redis losing its queue, the vendor failing for longer than the retries last. Afterwards every sendable recipient
+was accepted by the sandbox exactly once (or, where Herald cannot know, says so), no suppressed address reached
+it, and the campaign is final with counters equal to its messages' statuses."""
+
+import psycopg
+import pytest
+
+from campaigns.models import Campaign
+from campaigns.ratelimit import redis_client
+from campaigns.services import campaign_launch
+from tests.campaigns.conftest import contacts_tagged, wait_until
+from tests.campaigns.test_engine import _accepted, _counts, _state, beat_tick
+from tests.conftest import test_database_url as database_url  # (not collected as a test)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def _sent_once_and_counted(engine, campaign: Campaign, kind: str, suppressed: list[str] = ()) -> dict[str, int]:
+    """What the sandbox accepted, after checking: nobody twice, no suppressed address, counters = statuses."""
+    accepted = _accepted(engine.sandbox, kind)
+    assert set(accepted.values()) <= {1}, f"sent twice: {[ref for ref, n in accepted.items() if n > 1][:5]}"
+    reached = [a for a in suppressed if engine.sandbox.state.accepted_by_address[(kind, a)]]
+    assert not reached, f"suppressed addresses reached the vendor: {reached[:5]}"
+    campaign.refresh_from_db()
+    assert campaign.counters == _counts(campaign), "cached counters agree with the messages"
+    return accepted
+
+
+def _prepare_waiting_for_a_lock() -> bool:
+    with psycopg.connect(database_url()) as conn:
+        (waiting,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(waiting)
+
+
+@pytest.mark.parametrize("redis_lost", [False, True], ids=["worker killed", "worker killed and Redis restarted"])
+def test_a_worker_killed_while_preparing_is_prepared_again_and_everyone_sent_once(engine, redis_lost):
+    """The worker dies while it writes the campaign's messages. Its task went back to the broker only after the
+    visibility timeout and the next sweep of unacknowledged tasks (minutes in production); with Redis restarted
+    meanwhile (the embedded one keeps nothing: `--save ""`), never. Nothing else prepared the campaign again, and
+    it stayed `preparing`, nothing sent. The beat's watchdog now prepares it again."""
+    engine.sandbox.configure(dlr_mix={"delivered": 1.0}, dlr_delay=0.2)
+    account = engine.account("octopush")
+    campaign = engine.campaign(account, contacts_tagged(3_000))
+    blocker = psycopg.connect(database_url())  # holds the frames' table: the prepare waits, mid-way
+    try:
+        blocker.execute("LOCK TABLE campaigns_frame IN SHARE MODE")
+        campaign_launch(campaign_id=campaign.pk)
+        wait_until(_prepare_waiting_for_a_lock, timeout=30, what="the prepare to be under way")
+        engine.worker.kill()
+        if redis_lost:
+            redis_client().flushall()  # what a restart of a Redis without persistence leaves
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert _state(campaign) == "preparing"
+    engine.worker.start()
+
+    wait_until(lambda: _state(campaign) == "completed", timeout=75, what="completion", every=1.0, tick=beat_tick)
+    accepted = _sent_once_and_counted(engine, campaign, "octopush")
+    assert len(accepted) == 3_000 and _counts(campaign) == {"delivered": 3_000}
