@@ -29,7 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns import ratelimit
-from campaigns.models import IN_DOUBT, Campaign, Frame
+from campaigns.models import IN_DOUBT, OUTCOME_UNKNOWN, Campaign, Frame
 from campaigns.rendering import compile_text, contact_values
 from campaigns.selectors import promotional_window_closed_until, suppression_services
 from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
@@ -589,14 +589,18 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
         else:
             if error.retryable:
                 message = f"Gave up after {frame.attempts} attempts: {message}"[:1000]
-            failed = [
-                RecipientResult(ref, "", False, Status.FAILED, code=error.code, text=message)
-                for ref in prepared.message_ids
-            ]
-            messages_record(_results_rows(prepared, failed, context))
-            Frame.objects.filter(pk=frame.id).update(
-                state=Frame.State.FAILED, finished_at=timezone.now(), error=message, error_code=error.code[:32]
-            )
+            if error.retryable and (frame.reclaimed or lost_answer):
+                # An answer was lost: the vendor may have the frame, and a 503 to a retry does not say it has not.
+                frame_give_up_in_doubt(prepared, context, message, error)
+            else:
+                failed = [
+                    RecipientResult(ref, "", False, Status.FAILED, code=error.code, text=message)
+                    for ref in prepared.message_ids
+                ]
+                messages_record(_results_rows(prepared, failed, context))
+                Frame.objects.filter(pk=frame.id).update(
+                    state=Frame.State.FAILED, finished_at=timezone.now(), error=message, error_code=error.code[:32]
+                )
     logger.info("frame %s attempt %s failed: %s", frame.id, frame.attempts, error)
     if pause:
         campaign_pause_on_trouble(
@@ -605,6 +609,35 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     if frame.campaign_id is not None:
         frames_close_after_stop(campaign_id=frame.campaign_id)  # cancelled while this frame was in flight
     return message
+
+
+def frame_give_up_in_doubt(prepared: PreparedFrame, context: SendContext, message: str, error: BackendError) -> None:
+    """Give up on a frame whose answer was lost once and whose retries all failed since (the vendor down for longer
+    than FRAME_MAX_ATTEMPTS cover). The vendor may well have taken it: such a frame's recipients failed with the
+    last retry's error, as if refused, while the vendor delivered them, and their reports (Octopush's name its ticket,
+    which Herald never learnt) matched nothing. As recovery settles a frame it cannot send again: the recipients
+    the vendor's reports prove it has are recorded as submitted (their reports then match), the others fail as
+    "outcome unknown", a guess that a report coming later overturns; none is sent again."""
+    from campaigns.services.recovery import frame_known_in_doubt
+
+    known, ticket = frame_known_in_doubt(prepared, context)
+    proven = {k.external_ref for k in known}
+    vendor = context.backend.label or context.account.kind
+    unknown = [
+        RecipientResult(ref, "", False, Status.FAILED, code=OUTCOME_UNKNOWN,
+                        text=f"outcome unknown: an answer was lost, so {vendor} may have it; {message}")
+        for ref in prepared.message_ids
+        if ref not in proven
+    ]  # fmt: skip
+    if known:
+        summary = {"reconciled": "gave up", "proven_by_reports": len(known)}
+        reclaimed = replace(prepared, frame=replace(prepared.frame, reclaimed=True))  # its reports are matched again
+        frames_record_success([(reclaimed, SendResult([*known, *unknown], ticket=ticket, summary=summary))], context)
+        return
+    messages_record(_results_rows(prepared, unknown, context))
+    Frame.objects.filter(pk=prepared.frame.id).update(
+        state=Frame.State.FAILED, finished_at=timezone.now(), error=message, error_code=error.code[:32]
+    )
 
 
 def _frame_release(frame: ClaimedFrame, after: float = 0.0) -> None:

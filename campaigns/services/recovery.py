@@ -117,6 +117,19 @@ def frame_reconcile(prepared, context, account: Account):
     return CallOutcome(SendResult(results, ticket=ticket, summary=summary, unsent_error=unsent_error))
 
 
+def frame_known_in_doubt(prepared, context) -> tuple[list[RecipientResult], str]:
+    """What the vendor's reports prove it received of a frame in doubt that is given up on (its retries ran out
+    after an answer was lost): the recipients whose reports carry our ref, or, for a vendor whose reports name
+    its ticket instead (a "resend" backend), every recipient when the reports prove the frame's one request.
+    Returns them (as submitted) and the vendor's ticket for the frame ("" when unknown)."""
+    outbound = prepared.outbound
+    known = _known_from_reports(context.account.pk, outbound)
+    if context.backend.recovery == "resend" and not known:
+        known = _known_from_frame_ticket(context.account.pk, outbound, in_doubt_since(prepared))
+    ticket = next((k.provider_message_id for k in known), "") if context.backend.recovery == "resend" else ""
+    return known, ticket
+
+
 def _send_never_sent(backend: Backend, account: Account, outbound, recipients) -> SendResult:
     """Send a waiting frame's recipients that were never sent. An error concerns them alone, never the frame's
     recipients in doubt: one the vendor refuses fails them; any other leaves them for the frame's next try."""

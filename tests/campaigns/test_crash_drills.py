@@ -6,11 +6,11 @@ it, and the campaign is final with counters equal to its messages' statuses."""
 import psycopg
 import pytest
 
-from campaigns.models import Campaign
+from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message
 from campaigns.ratelimit import redis_client
 from campaigns.services import campaign_launch
 from tests.campaigns.conftest import contacts_tagged, wait_until
-from tests.campaigns.test_engine import _accepted, _counts, _state, beat_tick
+from tests.campaigns.test_engine import SHARED_TEXT, _accepted, _counts, _state, beat_tick
 from tests.conftest import test_database_url as database_url  # (not collected as a test)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -61,3 +61,37 @@ def test_a_worker_killed_while_preparing_is_prepared_again_and_everyone_sent_onc
     wait_until(lambda: _state(campaign) == "completed", timeout=75, what="completion", every=1.0, tick=beat_tick)
     accepted = _sent_once_and_counted(engine, campaign, "octopush")
     assert len(accepted) == 3_000 and _counts(campaign) == {"delivered": 3_000}
+
+
+@pytest.mark.parametrize("vendor_took_it", [True, False])
+def test_a_frame_whose_answer_was_lost_then_refused_until_herald_gives_up_is_not_called_refused(engine, vendor_took_it):
+    """Octopush takes the frame and the answer is lost; then it answers 503 to every retry (same request_id) until
+    the frame's attempts run out. The frame's recipients failed with "Gave up after 12 attempts: … 503", as if
+    refused, though Octopush had them and delivered them (its reports, naming a ticket Herald never learnt, matched
+    nothing). Now what the reports prove is recorded as sent, and, where nothing proves it, the failure says the
+    outcome is unknown (a guess a later report overturns); nothing is sent again either way."""
+    engine.sandbox.configure(
+        rate_drop=1.0, fault_after_accept=1.0 if vendor_took_it else 0.0, dlr_mix={"delivered": 1.0}, dlr_delay=0.3
+    )
+    account = engine.account("octopush", max_recipients_per_request=50)
+    campaign = engine.campaign(account, contacts_tagged(50), text=SHARED_TEXT)
+    campaign_launch(campaign_id=campaign.pk)
+    wait_until(
+        lambda: Frame.objects.filter(campaign=campaign, uncertain=True).exists(), timeout=30, what="a lost answer"
+    )
+    engine.sandbox.configure(rate_drop=0.0, rate_5xx=1.0)
+
+    wait_until(lambda: _state(campaign) == "completed", timeout=120, what="completion", every=1.0, tick=beat_tick)
+    accepted = _sent_once_and_counted(engine, campaign, "octopush")
+    if vendor_took_it:
+        assert len(accepted) == 50
+        wait_until(lambda: beat_tick() or _counts(campaign) == {"delivered": 50}, timeout=30, what="the reports")
+        assert _sent_once_and_counted(engine, campaign, "octopush") == accepted
+    else:
+        assert not accepted
+        outcomes = set(Message.objects.filter(campaign=campaign).values_list("status", "error_code"))
+        assert outcomes == {("failed", OUTCOME_UNKNOWN)}
+        reason = Message.objects.filter(campaign=campaign).values_list("reason", flat=True).first()
+        assert reason.startswith(
+            "outcome unknown: an answer was lost, so Octopush may have it; Gave up after 12 attempts"
+        )
