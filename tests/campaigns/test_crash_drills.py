@@ -3,12 +3,16 @@ Redis losing its queue, the vendor failing for longer than the retries last. Aft
 was accepted by the sandbox exactly once (or, where Herald cannot know, says so), no suppressed address reached
 it, and the campaign is final with counters equal to its messages' statuses."""
 
+import random
+import time
+
 import psycopg
 import pytest
 
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message
 from campaigns.ratelimit import redis_client
 from campaigns.services import campaign_launch
+from contacts.models import Unsubscriber
 from tests.campaigns.conftest import contacts_tagged, wait_until
 from tests.campaigns.test_engine import SHARED_TEXT, _accepted, _counts, _state, beat_tick
 from tests.conftest import test_database_url as database_url  # (not collected as a test)
@@ -61,6 +65,38 @@ def test_a_worker_killed_while_preparing_is_prepared_again_and_everyone_sent_onc
     wait_until(lambda: _state(campaign) == "completed", timeout=75, what="completion", every=1.0, tick=beat_tick)
     accepted = _sent_once_and_counted(engine, campaign, "octopush")
     assert len(accepted) == 3_000 and _counts(campaign) == {"delivered": 3_000}
+
+
+@pytest.mark.parametrize(("kind", "size"), [("octopush", 3_000), ("hyber", 600)])
+def test_a_worker_killed_three_times_at_random_moments_sends_everyone_once_and_no_suppressed_address(
+    engine, kind, size
+):
+    """Octopush in its full frames of 500, Hyber one recipient a frame (recovered by extra_id): the worker is killed
+    three times while frames are on the wire, or just answered and not yet recorded, and started again."""
+    rng = random.Random(f"drill-{kind}")
+    engine.sandbox.configure(latency_ms=200, dlr_mix={"delivered": 1.0}, dlr_delay=0.3)
+    if kind == "hyber":
+        engine.sandbox.vendors["hyber"].control("pull_delay", {"seconds": 1})
+    account = engine.account(kind)
+    audience = contacts_tagged(size)
+    suppressed = list(audience.contacts.order_by("id").values_list("phone", flat=True))[::37]
+    Unsubscriber.objects.bulk_create([Unsubscriber(address=a, scope="all", source="api") for a in suppressed])
+    campaign = engine.campaign(account, audience, text=SHARED_TEXT)
+    campaign_launch(campaign_id=campaign.pk)
+    for _ in range(3):
+        wait_until(
+            lambda: Frame.objects.filter(campaign=campaign, state="sending").exists() or _state(campaign) == "completed",
+            timeout=60, what="a frame in flight", every=0.1, tick=beat_tick,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.0, 0.4))  # the vendor's answer takes 0.2 s: before it, or after it came back
+        engine.worker.kill()
+        engine.worker.start()
+
+    wait_until(lambda: _state(campaign) == "completed", timeout=180, what="completion", every=1.0, tick=beat_tick)
+    accepted = _sent_once_and_counted(engine, campaign, kind, suppressed)
+    sendable = size - len(suppressed)
+    assert len(accepted) == sendable
+    assert _counts(campaign) == {"delivered": sendable, "suppressed": len(suppressed)}
 
 
 @pytest.mark.parametrize("vendor_took_it", [True, False])
