@@ -73,6 +73,12 @@ def _locked_unless_preparing(campaign_id: int, action: str) -> Campaign:
     return _locked(campaign_id)
 
 
+# ENQUEUE_ROBUSTLY: a launch or resume is committed before its task is enqueued. With the broker unreachable (Redis
+# restarting), the enqueue raised after the commit: the person saw an error (a 500) for a launch that had taken, and
+# the campaign waited with no task. The failure is logged instead, and beat's watchdog starts what was committed
+# once the broker is back (schedule.dispatchers_watchdog: lost prepares, stalled dispatchers, unsent frames).
+
+
 def _save_state(campaign: Campaign, state: str, reason: str = "", **fields) -> None:
     campaign.state = state
     campaign.state_reason = reason
@@ -122,7 +128,7 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
         first = campaign.send_at or now
         _save_state(campaign, State.SCHEDULED, scheduled_reason(at=max(first, now), recurring=True), send_at=first)
         if first <= now:
-            transaction.on_commit(campaigns_tick_task.delay)
+            transaction.on_commit(campaigns_tick_task.delay, robust=True)  # else beat's next tick (ENQUEUE_ROBUSTLY)
         return campaign
     if campaign.send_at and campaign.send_at > now:
         _save_state(campaign, State.SCHEDULED, scheduled_reason(at=campaign.send_at))
@@ -135,7 +141,7 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
         _save_state(campaign, State.SCHEDULED, reason, send_at=opening)
         return campaign
     _save_state(campaign, State.PREPARING, "", launched_at=now, consecutive_failures=0)
-    transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id))
+    transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id), robust=True)  # ENQUEUE_ROBUSTLY
     return campaign
 
 
@@ -182,9 +188,9 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
             _frames_pace_from_now(campaign_id=campaign.id)
     _save_state(campaign, State.SENDING if prepared else State.PREPARING, reason, consecutive_failures=0)
     if prepared:
-        transaction.on_commit(lambda: dispatchers_start(campaign_id=campaign.id))
+        transaction.on_commit(lambda: dispatchers_start(campaign_id=campaign.id), robust=True)  # ENQUEUE_ROBUSTLY
     else:
-        transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id))
+        transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id), robust=True)
     return campaign
 
 

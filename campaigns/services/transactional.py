@@ -152,7 +152,9 @@ def _send(send: _Request, idempotency_key: str) -> Message:
         }},
     )  # fmt: skip
     message.save()
-    transaction.on_commit(lambda: frame_send_task.delay(message.frame_id))
+    # Robustly: with the broker unreachable the message is committed all the same, and a 500 would have the client
+    # send it again; beat's watchdog sends the frame once the broker is back (lifecycle's ENQUEUE_ROBUSTLY).
+    transaction.on_commit(lambda: frame_send_task.delay(message.frame_id), robust=True)
     return message
 
 

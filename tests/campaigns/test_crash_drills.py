@@ -3,15 +3,28 @@ Redis losing its queue, the vendor failing for longer than the retries last. Aft
 was accepted by the sandbox exactly once (or, where Herald cannot know, says so), no suppressed address reached
 it, and the campaign is final with counters equal to its messages' statuses."""
 
+import atexit
+import contextlib
 import random
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
+import kombu.pools
 import psycopg
 import pytest
+import redis
+import requests
+
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
 
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message
 from campaigns.ratelimit import redis_client
 from campaigns.services import campaign_launch
+from config.celery import app
+from config.embedded import _start_redis
 from contacts.models import Unsubscriber
 from tests.campaigns.conftest import contacts_tagged, wait_until
 from tests.campaigns.test_engine import SHARED_TEXT, _accepted, _counts, _state, beat_tick
@@ -131,3 +144,65 @@ def test_a_frame_whose_answer_was_lost_then_refused_until_herald_gives_up_is_not
         assert reason.startswith(
             "outcome unknown: an answer was lost, so Octopush may have it; Gave up after 12 attempts"
         )
+
+
+@pytest.fixture
+def redis_stopped(engine):
+    """The session's Redis stopped (SHUTDOWN NOSAVE); call the fixture's value to start it again on its port, empty,
+    as a Redis without persistence restarts. This process's broker connections died with it, and are dropped."""
+    port = redis_client().connection_pool.connection_kwargs["port"]
+    directory = Path(tempfile.mkdtemp(prefix="herald-redis-"))
+    started = []
+
+    def start():
+        started.append(_start_redis(port, directory, daemonize=False))
+        kombu.pools.reset()
+        app._after_fork()  # (Celery's own way to forget its pooled connections)
+
+    with contextlib.suppress(redis.ConnectionError):
+        redis_client().shutdown(nosave=True)
+    yield start
+    if not started:
+        start()
+
+    def stop(proc=started[0]):
+        proc.terminate()
+        proc.wait(5)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(stop)
+
+
+def test_a_launch_and_a_transactional_send_while_redis_is_down_are_accepted_and_sent_once_it_is_back(
+    engine, redis_stopped
+):
+    """With the broker unreachable, the launch (or the send) was committed, then enqueueing its task raised: a 500 for
+    a launch that had taken, and a transactional message a client would send again. Now the answer says what was
+    committed, and beat's watchdog starts the work once Redis is back; everyone is sent exactly once."""
+    engine.sandbox.configure(dlr_mix={"delivered": 1.0}, dlr_delay=0.2)
+    account = engine.account("octopush")
+    campaign = engine.campaign(account, contacts_tagged(1_000))
+    token = Token.objects.create(user=get_user_model().objects.create_superuser("operator", password="x"))
+    headers = {"Authorization": f"Token {token.key}"}
+
+    launched = requests.post(f"{engine.web.url}/api/v1/campaigns/{campaign.pk}/launch/", headers=headers, timeout=60)
+    assert launched.status_code == 200, launched.text[:300]
+    assert launched.json()["state"] == "preparing"
+    body = {
+        "account": account.pk,
+        "to": "+33612345678",
+        "text": "Your code is 4711",
+        "sender": account.senders.get().pk,
+    }
+    sent = requests.post(f"{engine.web.url}/api/v1/messages/", json=body, headers=headers, timeout=60)
+    assert sent.status_code == 202, sent.text[:300]
+
+    redis_stopped()
+    wait_until(lambda: _state(campaign) == "completed", timeout=90, what="completion", every=1.0, tick=beat_tick)
+    accepted = _sent_once_and_counted(engine, campaign, "octopush")
+    assert len(accepted) == 1_001 and _counts(campaign) == {"delivered": 1_000}
+    wait_until(
+        lambda: beat_tick() or Message.objects.get(pk=sent.json()["id"]).status == "delivered",
+        timeout=30, what="the transactional message delivered",
+    )  # fmt: skip
+    assert engine.sandbox.state.accepted_by_address[("octopush", "+33612345678")] == 1
