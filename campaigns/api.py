@@ -3,7 +3,6 @@
 
 from django.db.models import Prefetch
 from django.urls import reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -16,6 +15,7 @@ from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
 from config.api import NamedChoiceField, NamedEnumsMixin, RelatedIdsField
+from config.filters import FilterBackend
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
 from contacts.api import TagByNameField
@@ -309,7 +309,7 @@ class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = messages_shown(Message.objects.all())
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]  # exact filters only: no search, no ordering
     pagination_class = NewestFirstPagination
 
     @extend_schema(

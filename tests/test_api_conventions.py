@@ -1,8 +1,12 @@
 """What every list of the API does alike, as an integrator meets it: pages and their size, ordering, filter
 errors that name the query parameter sent."""
 
-import pytest
+import io
 
+import pytest
+import yaml
+
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -20,10 +24,22 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
+LISTS = [
+    "contacts", "tags", "segments", "unsubscribers", "imports", "provider-accounts", "senders", "templates",
+    "campaigns", "messages",
+]  # fmt: skip
+
 
 @pytest.fixture
 def api():
     return api_client_for(UserFactory(superuser=True))
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    out = io.StringIO()
+    call_command("spectacular", stdout=out)
+    return yaml.safe_load(out.getvalue())
 
 
 class TestPages:
@@ -177,3 +193,39 @@ class TestIdAndAddressFilters:
         response = api.get(f"/api/v1/templates/?sender={sender.pk + 1000}")
         assert response.status_code == 400
         assert list(response.json()) == ["sender"]
+
+
+class TestUnknownParameters:
+    """A query parameter that a list does not read was ignored, and the answer was the whole list: a typo
+    (`?campaign_id=` for `?campaign=`, `?tags=` for `?tag=`) looked like a filter that worked."""
+
+    def test_a_parameter_no_filter_reads_is_a_400_naming_it_not_the_whole_list(self, api):
+        MessageFactory()
+        MessageFactory()
+        response = api.get("/api/v1/messages/", {"campaign_id": 999, "status": "pending"})
+        assert response.status_code == 400
+        assert list(response.json()) == ["campaign_id"]
+        assert "campaign, " in response.json()["campaign_id"][0] and "cursor" in response.json()["campaign_id"][0]
+
+    @pytest.mark.parametrize("name", LISTS)
+    def test_every_list_refuses_a_parameter_it_does_not_take(self, api, name):
+        response = api.get(f"/api/v1/{name}/", {"nonsense": "1"})
+        assert response.status_code == 400, response.content
+        assert list(response.json()) == ["nonsense"]
+
+    @pytest.mark.parametrize("name", LISTS)
+    def test_every_parameter_the_schema_lists_is_taken(self, api, schema, name):
+        operation = schema["paths"][f"/api/v1/{name}/"]["get"]
+        params = [p["name"] for p in operation["parameters"] if p["in"] == "query"]
+        assert params
+        for param in [*params, "format"]:
+            response = api.get(f"/api/v1/{name}/", {param: "json" if param == "format" else "1"})
+            assert "Unknown parameter" not in str(response.content), (param, response.content)
+
+    def test_paging_searching_and_ordering_go_on_as_before(self, api):
+        ContactFactory.create_batch(3)
+        response = api.get(
+            "/api/v1/contacts/", {"page": 2, "page_size": 2, "ordering": "-id", "search": "", "format": "json"}
+        )
+        assert response.status_code == 200
+        assert len(response.json()["results"]) == 1
