@@ -156,6 +156,32 @@ class TestCampaigns:
         assert one_off.status_code == 400 and "has passed" in one_off.json()["send_at"][0], one_off.json()
         assert Campaign.objects.get(pk=daily.json()["id"]).recurrence == "daily"
 
+    def test_a_send_time_or_deadline_years_ahead_is_refused_on_its_field_not_a_500_at_the_estimate(self, api):
+        """Year 9999 was taken; a promotional campaign's estimate and launch then counted the window's next opening
+        past the calendar's end (OverflowError, a 500), and a daily run's next time would have too."""
+        account = free_text_account()
+        tag = ContactFactory(tags=[TagFactory()]).tags.get()
+        campaign = CampaignFactory(
+            account=account, sender=SenderFactory(account=account), tags=[tag], purpose="promotional",
+            text="Sale! STOP au 30101",
+        )  # fmt: skip
+        url = f"/api/v1/campaigns/{campaign.pk}/"
+        for field in ("send_at", "send_by"):
+            response = api.patch(url, {field: "9999-12-31T23:59:59Z", "recurrence": "daily"}, format="json")
+            assert response.status_code == 400, response.content
+            assert response.json() == {field: ["9999-12-31 is more than 10 years ahead: check the year."]}
+        created = api.post(
+            "/api/v1/campaigns/",
+            {"name": "Far", "account": account.pk, "send_at": (timezone.now() + timedelta(days=3700)).isoformat()},
+            format="json",
+        )
+        assert created.status_code == 400 and list(created.json()) == ["send_at"]
+        campaign.refresh_from_db()
+        assert (campaign.send_at, campaign.send_by, campaign.recurrence) == (None, None, "")
+        assert api.post(f"{url}estimate/").status_code == 200
+        in_a_year = (timezone.now() + timedelta(days=365)).isoformat()
+        assert api.patch(url, {"send_at": in_a_year, "send_by": in_a_year}, format="json").status_code == 200
+
     def test_a_running_campaign_is_neither_edited_nor_deleted(self, api):
         campaign = CampaignFactory(state="sending")
         url = f"/api/v1/campaigns/{campaign.pk}/"
