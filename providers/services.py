@@ -283,6 +283,14 @@ def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sende
         setattr(template, name, value)
     senders = None if senders is None else list(senders)
     dlt_template_check(template=template, senders=senders)
+    if senders is None and template.pk and "account" in fields:
+        # Moved to another account with the senders it had: a PATCH of `account` alone kept senders of the old one.
+        try:
+            dlt_template_check(template=template, senders=template.senders.all())
+        except ValidationError as error:
+            raise ValidationError(
+                {"account": f"{error.messages[0]} Give the senders of its new account with it."}
+            ) from None
     template.full_clean()
     template.save()
     if senders is not None:

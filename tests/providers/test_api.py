@@ -296,6 +296,27 @@ class TestTemplates:
         assert api.delete(url).status_code == 204
         assert not DltTemplate.objects.exists()
 
+    def test_moving_a_template_to_another_account_takes_that_account_s_senders_with_it(self, api):
+        """A template's senders must be on its account, as a create or a PATCH of `senders` is told; a PATCH of
+        `account` alone moved it and kept the old account's senders: registered for a sender it cannot send with."""
+        mumbai, delhi = ProviderAccountFactory(name="Mumbai"), ProviderAccountFactory(name="Delhi")
+        ours, theirs = SenderFactory(account=mumbai, name="HERALD"), SenderFactory(account=delhi, name="HRLDDL")
+        template = DltTemplateFactory(account=mumbai, senders=[ours])
+        url = f"/api/v1/templates/{template.pk}/"
+
+        response = api.patch(url, {"account": delhi.pk}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "account": ["Not on this template's account: HERALD (Mumbai). Give the senders of its new account with it."]
+        }
+        template.refresh_from_db()
+        assert (template.account, list(template.senders.all())) == (mumbai, [ours])
+
+        moved = api.patch(url, {"account": delhi.pk, "senders": [theirs.pk]}, format="json")
+        assert moved.status_code == 200, moved.json()
+        assert (moved.json()["account"], moved.json()["senders"]) == (delhi.pk, [theirs.pk])
+        assert api.patch(url, {"name": "Renamed"}, format="json").status_code == 200
+
     def test_the_is_english_filter_takes_1_and_0_and_refuses_other_words(self, api):
         english, other = DltTemplateFactory(is_english=True), DltTemplateFactory(is_english=False)
         assert [row["id"] for row in api.get("/api/v1/templates/?is_english=1").json()["results"]] == [english.pk]
