@@ -14,7 +14,7 @@ from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
-from config.api import NamedChoiceField, NamedEnumsMixin, RelatedIdsField
+from config.api import IdRelatedField, IdRelationsMixin, NamedChoiceField, NamedEnumsMixin, RelatedIdsField
 from config.filters import FilterBackend
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
@@ -39,7 +39,7 @@ class CampaignCreatingPermissions(StrictModelPermissions):
     }
 
 
-class CampaignSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+class CampaignSerializer(IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     tags = TagByNameField(
         many=True, required=False, help_text="Audience: contacts with any/all (tags_operator) of these tag names."
     )
@@ -279,11 +279,11 @@ class NewestFirstPagination(CursorPagination):
 class TransactionalSendSerializer(serializers.Serializer):
     """One message now (an OTP, an order update): give the text, or a DLT template and its variables."""
 
-    account = serializers.PrimaryKeyRelatedField(queryset=ProviderAccount.objects.all())
+    account = IdRelatedField(queryset=ProviderAccount.objects.all())
     to = serializers.CharField(help_text="Phone number (E.164 or national) or e-mail address.")
     text = serializers.CharField(required=False, allow_blank=True, default="")
-    sender = serializers.PrimaryKeyRelatedField(queryset=Sender.objects.all(), required=False, allow_null=True)
-    template = serializers.PrimaryKeyRelatedField(queryset=DltTemplate.objects.all(), required=False, allow_null=True)
+    sender = IdRelatedField(queryset=Sender.objects.all(), required=False, allow_null=True)
+    template = IdRelatedField(queryset=DltTemplate.objects.all(), required=False, allow_null=True)
     variables = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     channel = NamedChoiceField(enum_name="ChannelEnum", choices=Channel.choices, default=Channel.SMS)
     purpose = NamedChoiceField(

@@ -123,6 +123,25 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class IdRelatedField(serializers.PrimaryKeyRelatedField):
+    """An object by its id, as DRF's field takes it, but for a number that is not a whole one: DRF passed `1.5` to
+    the database, which read it as 1, so a wrong id named another object instead of being refused. Now it is
+    refused on its field ("Incorrect type. Expected pk value, received float."), as a string or `true` is, and as a
+    filter refuses `?segment=1.5`."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class IdRelationsMixin:
+    # For ModelSerializers: their foreign keys and many-to-many fields are IdRelatedFields. (A comment, not a
+    # docstring: drf-spectacular would show a docstring as every serializer's description.)
+
+    serializer_related_field = IdRelatedField
+
+
 class RelatedIdsField(serializers.ListField):
     """Many related objects written and read as ids, checked in one query.
 

@@ -8,7 +8,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import NamedChoiceField, NamedEnumsMixin
+from config.api import IdRelationsMixin, NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from providers import dlt, services
@@ -107,7 +107,7 @@ class ProviderAccountViewSet(viewsets.ModelViewSet):
         return Response(ProviderAccountSerializer(account, context=self.get_serializer_context()).data)
 
 
-class SenderSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+class SenderSerializer(IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     class Meta:
         model = Sender
         enum_names = {"channel": "ChannelEnum", "status": "ApprovalStatusEnum"}
@@ -133,7 +133,7 @@ class SenderViewSet(viewsets.ModelViewSet):
         serializer.instance = services.sender_update(sender=serializer.instance, **serializer.validated_data)
 
 
-class DltTemplateSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+class DltTemplateSerializer(IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     variables = serializers.SerializerMethodField(help_text="The keys that fill the body's variables, in order.")
 
     class Meta:

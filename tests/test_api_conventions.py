@@ -10,11 +10,14 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from campaigns.models import Campaign, Message
 from contacts.models import Tag
+from providers.models import DltTemplate, Sender
 from tests.factories import (
     ContactFactory,
     DltTemplateFactory,
     MessageFactory,
+    ProviderAccountFactory,
     SegmentFactory,
     SenderFactory,
     TagFactory,
@@ -229,3 +232,35 @@ class TestUnknownParameters:
         )
         assert response.status_code == 200
         assert len(response.json()["results"]) == 1
+
+
+class TestIdsInBodies:
+    """An id in a body was passed to the database as sent, and PostgreSQL read 1.5 as 1: `"account": 1.5` named
+    account 1 instead of being refused, as `?account=1.5` is."""
+
+    @pytest.mark.parametrize(
+        "path, model, body, field",
+        [
+            ("/api/v1/senders/", Sender, {"name": "NEW", "channel": "sms"}, "account"),
+            ("/api/v1/templates/", DltTemplate, {"name": "t", "dlt_template_id": "1107000000000000099",
+                                                 "type": "T", "body": "Hi {#var#}"}, "senders"),
+            ("/api/v1/campaigns/", Campaign, {"name": "c", "text": "Hello"}, "account"),
+            ("/api/v1/campaigns/", Campaign, {"name": "c", "text": "Hello"}, "sender"),
+            ("/api/v1/campaigns/", Campaign, {"name": "c", "text": "Hello"}, "segments"),
+            ("/api/v1/messages/", Message, {"to": "+33612345678", "text": "Code 4711"}, "sender"),
+        ],
+    )  # fmt: skip
+    def test_an_id_that_is_not_a_whole_number_is_a_400_naming_the_field(self, api, path, model, body, field):
+        account = ProviderAccountFactory(kind="octopush")
+        sender = SenderFactory(account=account, country="FR", service="")
+        segment = SegmentFactory()
+        ids = {"account": account.pk, "sender": sender.pk, "segments": [segment.pk], "senders": [sender.pk]}
+        body = {**body, **{name: ids[name] for name in ("account", "sender") if name != field}}
+        wrong = [ids[field][0] + 0.5] if isinstance(ids[field], list) else ids[field] + 0.5
+        before = model.objects.count()
+        response = api.post(path, {**body, field: wrong}, format="json")
+        assert response.status_code == 400, response.content
+        assert field in response.json()
+        assert "Incorrect type. Expected pk value, received float." in str(response.json()[field])
+        assert model.objects.count() == before
+        assert api.post(path, {**body, field: ids[field]}, format="json").status_code in (201, 202)
