@@ -4,11 +4,13 @@ errors that name the query parameter sent."""
 import io
 
 import pytest
+import requests
 import yaml
 
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
 
 from campaigns.models import Campaign, Message
 from contacts.models import Tag
@@ -264,3 +266,36 @@ class TestIdsInBodies:
         assert "Incorrect type. Expected pk value, received float." in str(response.json()[field])
         assert model.objects.count() == before
         assert api.post(path, {**body, field: ids[field]}, format="json").status_code in (201, 202)
+
+
+class TestPaths:
+    """Answers about the path itself are JSON too. A path without its trailing slash was Django's 301, which a
+    client following redirects sent again as a GET (the list answered 200, nothing was written), or with DEBUG a
+    500 for a POST; a path that is none was the HTML 404 page."""
+
+    def test_a_post_without_the_trailing_slash_is_followed_with_its_method_and_body(self, web_server):
+        token = Token.objects.create(user=UserFactory(superuser=True))
+        response = requests.post(
+            f"{web_server.url}/api/v1/tags", json={"name": "vip"}, headers={"Authorization": f"Token {token.key}"},
+            timeout=30,
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+        assert [(r.status_code, r.headers["Location"]) for r in response.history] == [(308, "/api/v1/tags/")]
+        assert list(Tag.objects.values_list("name", flat=True)) == ["vip"]
+
+    @pytest.mark.parametrize("debug", [False, True])
+    def test_the_redirect_says_why_in_json_with_or_without_debug(self, api, settings, debug):
+        settings.DEBUG = debug
+        response = api.post("/api/v1/tags?page=1", {"name": "vip"}, format="json")
+        assert response.status_code == 308
+        assert response["Location"] == "/api/v1/tags/?page=1"
+        assert response.json() == {
+            "detail": "The API's paths end with a slash: /api/v1/tags/ (this answer redirects there)."
+        }
+        assert not Tag.objects.exists()
+
+    @pytest.mark.parametrize("path", ["/api/v1/contact/", "/api/v1/contacts/1/nothing/", "/api/v2/contacts/"])
+    def test_a_path_that_is_none_is_a_json_404(self, api, path):
+        response = api.get(path)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found."}
