@@ -190,6 +190,21 @@ class TestIdAndAddressFilters:
         assert response.status_code == 400
         assert response.json() == {"tag": ["No tag named 'newsleter'."]}
 
+    @pytest.mark.parametrize(
+        "path, param, value",
+        [("/api/v1/contacts/", "country", "fr"), ("/api/v1/senders/", "country", "fr"),
+         ("/api/v1/senders/", "service", "t"), ("/api/v1/provider-accounts/", "currency", "eur")],
+    )  # fmt: skip
+    def test_a_code_is_found_in_any_case_as_the_writes_take_it(self, api, path, param, value):
+        """The writes store a country, service or currency code in capitals whatever the case sent; the contacts'
+        `?country=fr` found it, the senders' `?country=fr` and the accounts' `?currency=eur` answered nothing."""
+        account = ProviderAccountFactory(kind="octopush", currency="EUR")
+        ContactFactory(country="FR")
+        SenderFactory(account=account, country="FR", service="T")
+        assert api.get(path, {param: value}).json()["count"] == 1
+        assert api.get(path, {param: value.upper()}).json()["count"] == 1
+        assert api.get(path, {param: "zz"}).json()["count"] == 0
+
     def test_templates_by_a_sender_that_does_not_exist_is_a_400_like_any_other_id_filter(self, api):
         sender = SenderFactory()
         template = DltTemplateFactory(account=sender.account, senders=[sender])
