@@ -22,7 +22,7 @@ from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_address
 from providers.dlt import template_render
-from providers.models import DltTemplate, ProviderAccount, Sender
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 
 def _suppression_reason(address: str, contact_id: int | None, spec: AudienceSpec) -> str:
@@ -69,6 +69,12 @@ def _checked(
     except InvalidPhone:
         address = ""
         errors["to"] = ["Enter a valid phone number (E.164, e.g. +919812345678) or e-mail address."]
+    if address and ("@" in address) != (channel == Channel.EMAIL):
+        # An e-mail address on SMS was looked up as a contact's phone: a 400 under non_field_errors saying "Enter a
+        # valid phone number", though the field and the number were not what was wrong.
+        label = Channel(channel).label if channel in Channel.values else channel
+        goes_to = "an e-mail address" if channel == Channel.EMAIL else "a phone number"
+        errors["to"] = [f"{label} goes to {goes_to}, not {address}."]
     no_text = "Give the text, or a template and its variables."
     if template is not None and not text.strip():
         try:

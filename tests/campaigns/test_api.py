@@ -450,6 +450,13 @@ class TestTransactionalSendRules:
             errors = self._refused(api, {**payload, "sender": sender.pk}, "sender")
             assert errors == [f"{sender.name} is not a sms sender of {account.name}."]
 
+    def test_an_e_mail_address_for_an_sms_is_refused_under_to(self, api):
+        """Looked up as a contact's phone, it was a 400 under non_field_errors asking for "a valid phone number": no
+        field named, and the address was a valid one, for another channel."""
+        account = free_text_account()
+        payload = {"account": account.pk, "to": "Ann@Example.com", "text": "Your code is 4711"}
+        assert self._refused(api, payload, "to") == ["SMS goes to a phone number, not ann@example.com."]
+
     def test_an_indian_number_on_mobtexting_needs_a_dlt_template(self, api, dlt):
         account = dlt[0]
         payload = {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 4711"}
