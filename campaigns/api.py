@@ -14,7 +14,14 @@ from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
-from config.api import IdRelatedField, IdRelationsMixin, NamedChoiceField, NamedEnumsMixin, RelatedIdsField
+from config.api import (
+    IdRelatedField,
+    IdRelationsMixin,
+    KnownFieldsMixin,
+    NamedChoiceField,
+    NamedEnumsMixin,
+    RelatedIdsField,
+)
 from config.filters import FilterBackend
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
@@ -39,7 +46,7 @@ class CampaignCreatingPermissions(StrictModelPermissions):
     }
 
 
-class CampaignSerializer(IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
+class CampaignSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     tags = TagByNameField(
         many=True, required=False, help_text="Audience: contacts with any/all (tags_operator) of these tag names."
     )
@@ -276,7 +283,7 @@ class NewestFirstPagination(CursorPagination):
     max_page_size = 1000
 
 
-class TransactionalSendSerializer(serializers.Serializer):
+class TransactionalSendSerializer(KnownFieldsMixin, serializers.Serializer):
     """One message now (an OTP, an order update): give the text, or a DLT template and its variables."""
 
     account = IdRelatedField(queryset=ProviderAccount.objects.all())

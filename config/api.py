@@ -7,6 +7,7 @@ no single field (a body that is not JSON, or not an object) is under ``non_field
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 
 from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -121,6 +122,24 @@ class DetailSerializer(serializers.Serializer):
     """The body of an error or not-implemented answer, for the OpenAPI schema."""
 
     detail = serializers.CharField()
+
+
+class KnownFieldsMixin:
+    # For the serializers of request bodies: a field the body names and the serializer does not have is a 400
+    # naming it and the fields it takes. DRF ignored it, so a typo did silently nothing: `"exclude_tags": ["staff"]`
+    # (for excluded_tags) made a campaign that sent to staff too, `"send_time"` one sent at launch. Read-only fields
+    # sent back as a GET shows them (id, created_at…) are fields too, and are ignored as before. (A comment, not a
+    # docstring: drf-spectacular would show a docstring as every serializer's description.)
+
+    ignored_fields = frozenset({"csrfmiddlewaretoken"})  # the browsable API's HTML forms send it
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            fields = self.fields
+            if unknown := [name for name in data if name not in fields and name not in self.ignored_fields]:
+                taken = ", ".join(sorted(name for name, field in fields.items() if not field.read_only))
+                raise exceptions.ValidationError({name: [f"Unknown field; this takes {taken}."] for name in unknown})
+        return super().to_internal_value(data)
 
 
 class IdRelatedField(serializers.PrimaryKeyRelatedField):

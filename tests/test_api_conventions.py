@@ -16,6 +16,7 @@ from campaigns.models import Campaign, Message
 from contacts.models import Tag
 from providers.models import DltTemplate, Sender
 from tests.factories import (
+    CampaignFactory,
     ContactFactory,
     DltTemplateFactory,
     MessageFactory,
@@ -23,6 +24,7 @@ from tests.factories import (
     SegmentFactory,
     SenderFactory,
     TagFactory,
+    UnsubscriberFactory,
     UserFactory,
     api_client_for,
 )
@@ -272,7 +274,8 @@ class TestIdsInBodies:
         sender = SenderFactory(account=account, country="FR", service="")
         segment = SegmentFactory()
         ids = {"account": account.pk, "sender": sender.pk, "segments": [segment.pk], "senders": [sender.pk]}
-        body = {**body, **{name: ids[name] for name in ("account", "sender") if name != field}}
+        others = ("account", "sender") if path in ("/api/v1/campaigns/", "/api/v1/messages/") else ("account",)
+        body = {**body, **{name: ids[name] for name in others if name != field}}
         wrong = [ids[field][0] + 0.5] if isinstance(ids[field], list) else ids[field] + 0.5
         before = model.objects.count()
         response = api.post(path, {**body, field: wrong}, format="json")
@@ -314,3 +317,57 @@ class TestPaths:
         response = api.get(path)
         assert response.status_code == 404
         assert response.json() == {"detail": "Not found."}
+
+
+class TestUnknownFields:
+    """A body's field that the operation does not have was ignored: a typo did nothing, silently, and the write
+    went through without it (`exclude_tags` for excluded_tags: a campaign that sends to those it meant to leave
+    out)."""
+
+    def test_a_campaign_with_a_misspelt_field_is_refused_naming_it_and_not_created(self, api):
+        account = ProviderAccountFactory(kind="octopush")
+        TagFactory(name="staff")
+        response = api.post(
+            "/api/v1/campaigns/",
+            {"name": "Sale", "account": account.pk, "text": "Hello", "exclude_tags": ["staff"]},
+            format="json",
+        )
+        assert response.status_code == 400
+        assert list(response.json()) == ["exclude_tags"]
+        message = response.json()["exclude_tags"][0]
+        assert (
+            message.startswith("Unknown field; this takes ") and "excluded_tags" in message and "state," not in message
+        )
+        assert not Campaign.objects.exists()
+
+    def test_every_body_refuses_a_field_it_does_not_have(self, api, schema):
+        account = ProviderAccountFactory(kind="octopush")
+        sender = SenderFactory(account=account, country="FR", service="")
+        ids = {
+            "contacts": ContactFactory().pk, "tags": TagFactory().pk, "segments": SegmentFactory().pk,
+            "unsubscribers": UnsubscriberFactory().pk, "provider-accounts": account.pk, "senders": sender.pk,
+            "templates": DltTemplateFactory(account=account, senders=[sender]).pk,
+            "campaigns": CampaignFactory(account=account, sender=sender).pk,
+        }  # fmt: skip
+        checked = []
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                content = operation.get("requestBody", {}).get("content", {})
+                if method not in ("post", "put", "patch") or not content or path == "/api/v1/auth/token/":
+                    continue
+                url = path.replace("{id}", str(ids.get(path.split("/")[3], 1)))
+                if "application/json" in content:
+                    response = api.generic(method.upper(), url, '{"nonsense": 1}', "application/json")
+                else:  # an import's upload
+                    response = api.post(url, {"nonsense": "1"}, format="multipart")
+                assert response.status_code == 400, (method, url, response.content)
+                assert list(response.json()) == ["nonsense"], (method, url, response.content)
+                checked.append(f"{method.upper()} {path}")
+        assert len(checked) >= 20, checked
+
+    def test_read_only_fields_sent_back_as_a_get_shows_them_are_no_unknown_fields(self, api):
+        tag = TagFactory(name="vip")
+        shown = api.get(f"/api/v1/tags/{tag.pk}/").json()
+        response = api.put(f"/api/v1/tags/{tag.pk}/", {**shown, "description": "Best customers"}, format="json")
+        assert response.status_code == 200, response.content
+        assert response.json()["description"] == "Best customers"
