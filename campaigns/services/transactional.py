@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.models import IDEMPOTENCY_KEY_CONSTRAINT, Frame, Message
+from campaigns.rendering import text_variables
 from campaigns.selectors import (
     account_promotional_window,
     message_problems,
@@ -75,6 +76,17 @@ def _checked(
         label = Channel(channel).label if channel in Channel.values else channel
         goes_to = "an e-mail address" if channel == Channel.EMAIL else "a phone number"
         errors["to"] = [f"{label} goes to {goes_to}, not {address}."]
+    if template is None and variables:
+        # Ignored before: {"text": "Hi {{name}}", "variables": {"name": "Ann"}} sent "Hi {{name}}".
+        errors["variables"] = [
+            "Variables fill a DLT template: give its template too, or write their values into the text."
+        ]
+    elif template is None and (names := text_variables(text)):
+        # A campaign fills {{first_name}} from each contact; a transactional text is sent as given, braces and all.
+        errors["text"] = [
+            f"{{{{{names[0]}}}}} would reach the recipient as written: a transactional text is sent as given, so "
+            "write the value in (or give a template and its variables)."
+        ]
     no_text = "Give the text, or a template and its variables."
     if template is not None and not text.strip():
         try:

@@ -457,6 +457,20 @@ class TestTransactionalSendRules:
         payload = {"account": account.pk, "to": "Ann@Example.com", "text": "Your code is 4711"}
         assert self._refused(api, payload, "to") == ["SMS goes to a phone number, not ann@example.com."]
 
+    def test_a_text_with_placeholders_and_no_template_is_refused_not_sent_with_its_braces(self, api):
+        """Variables without a template were ignored, and a text's {{name}} went to the phone as written."""
+        account = free_text_account()
+        payload = {"account": account.pk, "to": "+33612345678", "text": "Hi {{ name }}, your code is 4711"}
+        assert self._refused(api, {**payload, "variables": {"name": "Ann"}}, "variables") == [
+            "Variables fill a DLT template: give its template too, or write their values into the text."
+        ]
+        assert self._refused(api, payload, "text") == [
+            "{{name}} would reach the recipient as written: a transactional text is sent as given, so write the "
+            "value in (or give a template and its variables)."
+        ]
+        sent = api.post("/api/v1/messages/", {**payload, "text": "Hi Ann, your code is 4711"}, format="json")
+        assert sent.status_code == 202, sent.json()
+
     def test_an_indian_number_on_mobtexting_needs_a_dlt_template(self, api, dlt):
         account = dlt[0]
         payload = {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 4711"}
