@@ -23,6 +23,7 @@ from config.api import (
     RelatedIdsField,
 )
 from config.filters import FilterBackend
+from config.pagination import StrictPageSizeMixin
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
 from contacts.api import TagByNameField
@@ -274,7 +275,7 @@ class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NewestFirstPagination(CursorPagination):
+class NewestFirstPagination(StrictPageSizeMixin, CursorPagination):
     """Cursor pages, newest first: no COUNT(*) and no deep OFFSET on a table of millions of rows."""
 
     ordering = "-id"

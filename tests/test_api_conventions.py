@@ -66,6 +66,17 @@ class TestPages:
         assert len(body["results"]) == 1000
         assert body["next"]
 
+    @pytest.mark.parametrize("path", ["/api/v1/contacts/", "/api/v1/messages/"])
+    def test_a_page_size_that_is_no_whole_number_from_1_is_a_400_naming_it(self, api, path):
+        """It was taken as not given: `?page_size=all` answered the default 50, which looked like everything."""
+        MessageFactory()
+        for wrong in ("all", "0", "-5", "1.5"):
+            response = api.get(path, {"page_size": wrong})
+            assert response.status_code == 400, (wrong, response.content)
+            assert response.json() == {"page_size": ["Give a whole number from 1 to 1000."]}
+        assert api.get(path, {"page_size": ""}).status_code == 200
+        assert len(api.get(path, {"page_size": "1"}).json()["results"]) == 1
+
     def test_a_page_past_the_end_is_a_404_saying_which_page_and_why(self, api):
         ContactFactory()
         response = api.get("/api/v1/contacts/?page=9")
