@@ -23,7 +23,7 @@ from config.api import (
     RelatedIdsField,
 )
 from config.filters import FilterBackend
-from config.pagination import StrictPageSizeMixin
+from config.pagination import PagesSchemaMixin, StrictPageSizeMixin
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
 from contacts.api import TagByNameField
@@ -275,7 +275,7 @@ class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NewestFirstPagination(StrictPageSizeMixin, CursorPagination):
+class NewestFirstPagination(PagesSchemaMixin, StrictPageSizeMixin, CursorPagination):
     """Cursor pages, newest first: no COUNT(*) and no deep OFFSET on a table of millions of rows."""
 
     ordering = "-id"

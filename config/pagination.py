@@ -24,7 +24,17 @@ class StrictPageSizeMixin:
         return super().get_page_size(request)
 
 
-class PageNumberPagination(StrictPageSizeMixin, DrfPageNumberPagination):
+class PagesSchemaMixin:
+    """A page's answer always has every key its schema lists (`next` and `previous` null at the ends): all required,
+    as config.schema.AutoSchema makes every answer's fields."""
+
+    def get_paginated_response_schema(self, schema):
+        answer = super().get_paginated_response_schema(schema)
+        answer["required"] = sorted(answer["properties"])
+        return answer
+
+
+class PageNumberPagination(PagesSchemaMixin, StrictPageSizeMixin, DrfPageNumberPagination):
     page_size_query_param = "page_size"
     page_size_query_description = "Results per page, 1 to 1000 (50 unless given); more is taken as 1000."
     max_page_size = 1000
