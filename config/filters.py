@@ -115,7 +115,24 @@ class FilterBackend(DjangoFilterBackend):
                 raise exceptions.ValidationError(
                     {name: [f"Unknown parameter; this list takes {choices}."] for name in unknown}
                 )
+            # Only a multiple-choice filter (`?status=delivered&status=read`) takes several values; any other kept
+            # the last one given, so `?campaign=1&campaign=2` answered campaign 2's messages as if they were both's.
+            repeatable = self.parameters_repeatable(request, queryset, view)
+            if repeated := [
+                name
+                for name in request.query_params
+                if name not in repeatable and len([v for v in request.query_params.getlist(name) if v != ""]) > 1
+            ]:
+                raise exceptions.ValidationError(
+                    {name: ["Give one value: this parameter is not repeated."] for name in repeated}
+                )
         return super().filter_queryset(request, queryset, view)
+
+    def parameters_repeatable(self, request, queryset, view) -> set[str]:
+        """The list's parameters that take several values, each repeated: its multiple-choice filters'."""
+        filterset = self.get_filterset(request, queryset, view)
+        fields = filterset.form.fields.items() if filterset is not None else ()
+        return {name for name, field in fields if isinstance(field, forms.MultipleChoiceField)}
 
     def parameters_taken(self, request, queryset, view) -> set[str]:
         """The query parameters a list reads: its filters' (a range as its _after and _before), `search` and

@@ -240,6 +240,17 @@ class TestUnknownParameters:
         assert list(response.json()) == ["campaign_id"]
         assert "campaign, " in response.json()["campaign_id"][0] and "cursor" in response.json()["campaign_id"][0]
 
+    def test_a_parameter_given_twice_is_a_400_unless_it_takes_several_values(self, api):
+        """The last value was kept: `?campaign=1&campaign=2` answered campaign 2's messages alone, silently."""
+        first, second = MessageFactory(status="delivered"), MessageFactory(status="read")
+        response = api.get(f"/api/v1/messages/?campaign={first.campaign_id}&campaign={second.campaign_id}")
+        assert response.status_code == 400
+        assert response.json() == {"campaign": ["Give one value: this parameter is not repeated."]}
+        assert list(api.get("/api/v1/contacts/?page_size=1&page_size=2").json()) == ["page_size"]
+        both = api.get("/api/v1/messages/?status=delivered&status=read").json()["results"]
+        assert sorted(m["id"] for m in both) == [first.pk, second.pk]
+        assert api.get(f"/api/v1/messages/?campaign={first.campaign_id}&campaign=").status_code == 200
+
     @pytest.mark.parametrize("name", LISTS)
     def test_every_list_refuses_a_parameter_it_does_not_take(self, api, name):
         response = api.get(f"/api/v1/{name}/", {"nonsense": "1"})
