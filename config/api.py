@@ -10,7 +10,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import F, ProtectedError, RestrictedError, UniqueConstraint
@@ -67,6 +69,11 @@ def constraint_error_detail(error: IntegrityError) -> dict | None:
     return {"non_field_errors": ["This would duplicate a record that exists already."]}
 
 
+class BodyTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "body_too_large"
+
+
 class Conflict(exceptions.APIException):
     status_code = 409
     default_detail = "The request conflicts with the current state of the resource."
@@ -108,6 +115,12 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # was Django's HTML "Bad Request (400)", saying nothing of why
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+        exc = BodyTooLarge(
+            f"The request body is over {limit} MB (DATA_UPLOAD_MAX_MEMORY_SIZE): send less at a time, or many "
+            "contacts as a file to /api/v1/imports/."
+        )
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         response.data = {"non_field_errors": response.data}

@@ -139,6 +139,17 @@ class TestBodies:
         assert response.status_code == 400
         assert list(response.json()) == ["non_field_errors"]
 
+    def test_a_body_over_the_size_limit_is_a_413_saying_so_in_json(self, api, settings):
+        """It was Django's HTML page "Bad Request (400)", which said nothing of why."""
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+        body = {"phone": "+33611111111", "attributes": {"notes": "x" * (1024 * 1024)}}
+        response = api.post("/api/v1/contacts/", body, format="json")
+        assert response.status_code == 413
+        assert response.json() == {
+            "detail": "The request body is over 1 MB (DATA_UPLOAD_MAX_MEMORY_SIZE): send less at a time, or many "
+            "contacts as a file to /api/v1/imports/."
+        }
+
 
 class TestSearch:
     def test_search_finds_by_the_list_s_text_columns(self, api):
