@@ -94,6 +94,18 @@ def _checked(
         except ValidationError as exc:
             errors["variables"] = [m for messages in exc.message_dict.values() for m in messages]
             no_text = ""  # the variables are what is wrong
+    elif template is not None and variables:
+        # Both given: the text went and the variables were ignored, though they may have said something else.
+        try:
+            filled = template_render(template.body, variables)
+        except ValidationError as exc:
+            errors["variables"] = [m for messages in exc.message_dict.values() for m in messages]
+        else:
+            if filled != text:
+                errors["variables"] = [
+                    "The template filled with these variables is not the text given: give the text or the "
+                    "variables, not both."
+                ]
     problems = message_problems(
         account=account, channel=channel, sender=sender, template=template, text=text, purpose=purpose,
         address=address, sender_required=False, no_text=no_text,

@@ -430,6 +430,17 @@ class TestTransactionalSendRules:
         assert rendered.status_code == 202
         assert list(Message.objects.values_list("text", flat=True)) == [self.OTP, self.OTP]
 
+    def test_a_text_and_variables_that_fill_the_template_differently_are_refused(self, api, dlt):
+        """The text went and the variables were ignored: an OTP of 4711 in the text, 9999 in the variables."""
+        account, sender, template = dlt
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                   "text": self.OTP}  # fmt: skip
+        assert self._refused(api, {**payload, "variables": {"var": "9999"}}, "variables") == [
+            "The template filled with these variables is not the text given: give the text or the variables, not both."
+        ]
+        agreeing = api.post("/api/v1/messages/", {**payload, "variables": {"var": "4711"}}, format="json")
+        assert agreeing.status_code == 202, agreeing.json()
+
     def test_a_template_without_its_variables_names_the_variables(self, api, dlt):
         account, sender, template = dlt
         payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk}
