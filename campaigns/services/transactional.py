@@ -201,6 +201,8 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
         return message_send_transactional(**send), False
     if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
         raise ValidationError({"idempotency_key": f"The Idempotency-Key is over {IDEMPOTENCY_KEY_MAX} characters."})
+    if "\x00" in idempotency_key:  # PostgreSQL's text takes no NUL: looking it up was a 500
+        raise ValidationError({"idempotency_key": "The Idempotency-Key cannot contain a null character."})
     checked = _checked(**send)  # a retry is answered only for a request that would be sent
     account = checked.account
     kept_since = idempotency_keys_kept_since()

@@ -383,6 +383,14 @@ class TestMessages:
         assert send("9999").status_code == 400
         assert Message.objects.get().text == "Your OTP is 1234. Valid for 10 minutes. - Herald"
 
+    def test_an_idempotency_key_with_a_null_character_is_a_400_not_a_500(self, api):
+        account = free_text_account()
+        body = {"account": account.pk, "to": "+33612345678", "text": "Your code is 4711"}
+        response = api.post("/api/v1/messages/", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1\x00")
+        assert response.status_code == 400
+        assert response.json() == {"idempotency_key": ["The Idempotency-Key cannot contain a null character."]}
+        assert not Message.objects.exists()
+
     def test_an_idempotency_key_over_255_characters_is_a_400(self, api):
         response = self._send(api, ProviderAccountFactory(), "k" * 256)
         assert response.status_code == 400 and "idempotency_key" in response.json()
