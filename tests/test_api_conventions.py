@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Message
 from contacts.models import Tag
@@ -149,6 +150,15 @@ class TestBodies:
             "detail": "The request body is over 1 MB (DATA_UPLOAD_MAX_MEMORY_SIZE): send less at a time, or many "
             "contacts as a file to /api/v1/imports/."
         }
+
+
+class TestTokens:
+    def test_a_token_with_a_null_character_is_a_401_like_any_wrong_token_not_a_500(self):
+        client = APIClient(HTTP_AUTHORIZATION="Token 3f9a\x00b")
+        client.raise_request_exception = False
+        response = client.get("/api/v1/contacts/")
+        assert response.status_code == 401
+        assert response.json() == {"detail": "Invalid token."}
 
 
 class TestSearch:
