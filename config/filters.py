@@ -97,6 +97,21 @@ def _valid(field: forms.Field, value) -> bool:
     return True
 
 
+def parameters_check(request, taken: set[str]) -> None:
+    """Refuse a query parameter that is not among `taken` (`format`, DRF's choice of renderer, always is): a 400
+    naming it and the parameters taken."""
+    taken = taken | {api_settings.URL_FORMAT_OVERRIDE}
+    if unknown := [name for name in request.query_params if name not in taken]:
+        choices = ", ".join(sorted(taken - {api_settings.URL_FORMAT_OVERRIDE}))
+        raise exceptions.ValidationError({name: [f"Unknown parameter; this list takes {choices}."] for name in unknown})
+
+
+def paging_parameters(paginator) -> set[str]:
+    """The query parameters a paginator reads: page, page_size, cursor."""
+    attributes = ("page_query_param", "page_size_query_param", "cursor_query_param")
+    return {name for attribute in attributes if (name := getattr(paginator, attribute, None))}
+
+
 class FilterBackend(DjangoFilterBackend):
     """DjangoFilterBackend whose filtersets made from a view's `filterset_fields` use the FilterSet above, and
     which refuses, on a list, a query parameter that the list does not take.
@@ -109,12 +124,7 @@ class FilterBackend(DjangoFilterBackend):
 
     def filter_queryset(self, request, queryset, view):
         if getattr(view, "action", None) == "list":
-            taken = self.parameters_taken(request, queryset, view)
-            if unknown := [name for name in request.query_params if name not in taken]:
-                choices = ", ".join(sorted(taken - {api_settings.URL_FORMAT_OVERRIDE}))
-                raise exceptions.ValidationError(
-                    {name: [f"Unknown parameter; this list takes {choices}."] for name in unknown}
-                )
+            parameters_check(request, self.parameters_taken(request, queryset, view))
             # Only a multiple-choice filter (`?status=delivered&status=read`) takes several values; any other kept
             # the last one given, so `?campaign=1&campaign=2` answered campaign 2's messages as if they were both's.
             repeatable = self.parameters_repeatable(request, queryset, view)
@@ -150,11 +160,7 @@ class FilterBackend(DjangoFilterBackend):
             taken.add(api_settings.SEARCH_PARAM)
         if any(issubclass(b, DrfOrderingFilter) for b in backends):
             taken.add(api_settings.ORDERING_PARAM)
-        paginator = getattr(view, "paginator", None)
-        for attribute in ("page_query_param", "page_size_query_param", "cursor_query_param"):
-            if name := getattr(paginator, attribute, None):
-                taken.add(name)
-        return taken
+        return taken | paging_parameters(getattr(view, "paginator", None))
 
 
 class OrderingFilter(DrfOrderingFilter):

@@ -15,6 +15,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from config.api import KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
+from config.filters import paging_parameters, parameters_check
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from contacts import services
@@ -219,6 +220,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         """The segment's contacts, newest first, paginated (the contacts' view permission too)."""
         if not request.user.has_perm("contacts.view_contact"):
             raise PermissionDenied("Listing a segment's contacts needs the permission to view contacts.")
+        parameters_check(request, paging_parameters(self.paginator))  # it has no filters: ?search= did nothing
         queryset = segment_contacts(self.get_object()).prefetch_related("tags").order_by("-id")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactSerializer(page, many=True).data)

@@ -272,6 +272,15 @@ class TestUnknownParameters:
         assert sorted(m["id"] for m in both) == [first.pk, second.pk]
         assert api.get(f"/api/v1/messages/?campaign={first.campaign_id}&campaign=").status_code == 200
 
+    def test_a_segment_s_contacts_take_their_pages_only(self, api):
+        segment = SegmentFactory(positive_tags=[TagFactory(name="vip")])
+        ContactFactory(tags=list(segment.positive_tags.all()), first_name="Zubin")
+        url = f"/api/v1/segments/{segment.pk}/contacts/"
+        assert api.get(url, {"page_size": 1, "page": 1}).json()["count"] == 1
+        response = api.get(url, {"search": "nobody"})
+        assert response.status_code == 400
+        assert response.json() == {"search": ["Unknown parameter; this list takes page, page_size."]}
+
     @pytest.mark.parametrize("name", LISTS)
     def test_every_list_refuses_a_parameter_it_does_not_take(self, api, name):
         response = api.get(f"/api/v1/{name}/", {"nonsense": "1"})
