@@ -119,6 +119,13 @@ def provider_account_check(*, account: ProviderAccount) -> None:
     problem = backend.options_problem(account.options)
     if problem and (account.pk is None or problem != backend.options_problem(stored)):
         raise ValidationError({"options": problem})
+    # PATCH {"options": {"promo_window": …}} replaced them all, and Devino's task_id (MOBtexting's webhook_id), which
+    # the setup stored and sending reads, went with the rest: the account's next frames failed.
+    if dropped := [name for name in backend.setup_options if name in stored and name not in account.options]:
+        raise ValidationError(
+            {"options": f"{' and '.join(dropped)} would be lost: the account's setup stored them and sending needs "
+                        "them. Send the options as they are (a GET shows them) with your change."}
+        )  # fmt: skip
     window = account.options.get("promo_window")  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
     if window and window != stored.get("promo_window"):  # a saved one is not refused again
         try:

@@ -186,6 +186,31 @@ class TestProviderAccounts:
         assert ProviderAccount.objects.get(pk=account.pk).is_active is False
 
 
+def test_an_options_edit_that_drops_what_setup_stored_is_refused(api):
+    """PATCH {"options": {...}} replaces the options: without task_id and trigger_id, which Devino's setup stored,
+    the account's next frames failed at send time."""
+    account = ProviderAccountFactory(
+        kind="devino", credentials={"api_key": "k"}, options={"task_id": 7, "trigger_id": 9}
+    )
+    url = f"/api/v1/provider-accounts/{account.pk}/"
+    window = {"start": "09:00", "end": "21:00", "tz": "Europe/Moscow", "days": [0, 1, 2, 3, 4]}
+
+    response = api.patch(url, {"options": {"promo_window": window}}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "options": [
+            "task_id and trigger_id would be lost: the account's setup stored them and sending needs them. Send the "
+            "options as they are (a GET shows them) with your change."
+        ]
+    }
+    account.refresh_from_db()
+    assert account.options == {"task_id": 7, "trigger_id": 9}
+
+    kept = api.patch(url, {"options": {**api.get(url).json()["options"], "promo_window": window}}, format="json")
+    assert kept.status_code == 200, kept.json()
+    assert kept.json()["options"] == {"task_id": 7, "trigger_id": 9, "promo_window": window}
+
+
 class TestSetup:
     """What a failed setup says, and on which field: the one to fix, or none when the vendor was not reached."""
 
