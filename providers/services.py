@@ -168,6 +168,14 @@ def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping 
         setattr(account, name, value)
     provider_account_check(account=account)
     if credentials is not None:
+        # A misspelt name ("apikey") was stored beside the real one, which went on unchanged: a key "rotated" that
+        # was not. A name given null is removed, a stray one included; given blank, it keeps what is stored (nothing).
+        names = [field.name for field in get_backend(account.kind).credential_fields]
+        if unknown := sorted(name for name, value in credentials.items() if name not in names and value):
+            raise ValidationError(
+                {"credentials": f"Unknown credential {unknown[0]!r}; {account.get_kind_display()} takes "
+                                f"{', '.join(names)}."}
+            )  # fmt: skip
         account.credentials = credentials_merge(current=account.credentials, changes=credentials)
     account.full_clean()
     # A new account needs what its vendor signs in with, as the admin's add page asks (ProviderAccountForm.check):

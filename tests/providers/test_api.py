@@ -186,6 +186,21 @@ class TestProviderAccounts:
         assert ProviderAccount.objects.get(pk=account.pk).is_active is False
 
 
+def test_a_misspelt_credential_is_refused_not_stored_beside_the_real_one(api):
+    """`{"credentials": {"apikey": "new"}}` was stored as a second secret and api_key went on unchanged: a key
+    rotated that was not."""
+    account = ProviderAccountFactory(kind="octopush", credentials={"login": "a@b.c", "api_key": "old"})
+    url = f"/api/v1/provider-accounts/{account.pk}/"
+    response = api.patch(url, {"credentials": {"apikey": "new"}}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"credentials": ["Unknown credential 'apikey'; Octopush takes login, api_key."]}
+    account.refresh_from_db()
+    assert account.credentials == {"login": "a@b.c", "api_key": "old"}
+    assert api.patch(url, {"credentials": {"api_key": "new"}}, format="json").status_code == 200
+    account.refresh_from_db()
+    assert account.credentials == {"login": "a@b.c", "api_key": "new"}
+
+
 def test_an_options_edit_that_drops_what_setup_stored_is_refused(api):
     """PATCH {"options": {...}} replaces the options: without task_id and trigger_id, which Devino's setup stored,
     the account's next frames failed at send time."""
