@@ -4,7 +4,6 @@
 from django.db import models
 from django.db.models import Prefetch
 from django.urls import reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -16,7 +15,17 @@ from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
-from config.api import ClockDateTimeField, NamedChoiceField, NamedEnumsMixin, RelatedIdsField
+from config.api import (
+    ClockDateTimeField,
+    IdRelatedField,
+    IdRelationsMixin,
+    KnownFieldsMixin,
+    NamedChoiceField,
+    NamedEnumsMixin,
+    RelatedIdsField,
+)
+from config.filters import FilterBackend
+from config.pagination import PagesSchemaMixin, StrictPageSizeMixin
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
 from contacts.api import TagByNameField
@@ -40,7 +49,7 @@ class CampaignCreatingPermissions(StrictModelPermissions):
     }
 
 
-class CampaignSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+class CampaignSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: ClockDateTimeField,
@@ -272,7 +281,7 @@ class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NewestFirstPagination(CursorPagination):
+class NewestFirstPagination(PagesSchemaMixin, StrictPageSizeMixin, CursorPagination):
     """Cursor pages, newest first: no COUNT(*) and no deep OFFSET on a table of millions of rows."""
 
     ordering = "-id"
@@ -281,14 +290,14 @@ class NewestFirstPagination(CursorPagination):
     max_page_size = 1000
 
 
-class TransactionalSendSerializer(serializers.Serializer):
+class TransactionalSendSerializer(KnownFieldsMixin, serializers.Serializer):
     """One message now (an OTP, an order update): give the text, or a DLT template and its variables."""
 
-    account = serializers.PrimaryKeyRelatedField(queryset=ProviderAccount.objects.all())
+    account = IdRelatedField(queryset=ProviderAccount.objects.all())
     to = serializers.CharField(help_text="Phone number (E.164 or national) or e-mail address.")
     text = serializers.CharField(required=False, allow_blank=True, default="")
-    sender = serializers.PrimaryKeyRelatedField(queryset=Sender.objects.all(), required=False, allow_null=True)
-    template = serializers.PrimaryKeyRelatedField(queryset=DltTemplate.objects.all(), required=False, allow_null=True)
+    sender = IdRelatedField(queryset=Sender.objects.all(), required=False, allow_null=True)
+    template = IdRelatedField(queryset=DltTemplate.objects.all(), required=False, allow_null=True)
     variables = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     channel = NamedChoiceField(enum_name="ChannelEnum", choices=Channel.choices, default=Channel.SMS)
     purpose = NamedChoiceField(
@@ -314,7 +323,7 @@ class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = messages_shown(Message.objects.all())
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]  # exact filters only: no search, no ordering
     pagination_class = NewestFirstPagination
 
     @extend_schema(

@@ -7,10 +7,13 @@ no single field (a body that is not JSON, or not an object) is under ``non_field
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import F, ProtectedError, RestrictedError, UniqueConstraint
@@ -67,6 +70,11 @@ def constraint_error_detail(error: IntegrityError) -> dict | None:
     return {"non_field_errors": ["This would duplicate a record that exists already."]}
 
 
+class BodyTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "body_too_large"
+
+
 class Conflict(exceptions.APIException):
     status_code = 409
     default_detail = "The request conflicts with the current state of the resource."
@@ -108,6 +116,12 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # was Django's HTML "Bad Request (400)", saying nothing of why
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+        exc = BodyTooLarge(
+            f"The request body is over {limit} MB (DATA_UPLOAD_MAX_MEMORY_SIZE): send less at a time, or many "
+            "contacts as a file to /api/v1/imports/."
+        )
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         response.data = {"non_field_errors": response.data}
@@ -122,6 +136,43 @@ class DetailSerializer(serializers.Serializer):
     """The body of an error or not-implemented answer, for the OpenAPI schema."""
 
     detail = serializers.CharField()
+
+
+class KnownFieldsMixin:
+    # For the serializers of request bodies: a field the body names and the serializer does not have is a 400
+    # naming it and the fields it takes. DRF ignored it, so a typo did silently nothing: `"exclude_tags": ["staff"]`
+    # (for excluded_tags) made a campaign that sent to staff too, `"send_time"` one sent at launch. Read-only fields
+    # sent back as a GET shows them (id, created_at…) are fields too, and are ignored as before. (A comment, not a
+    # docstring: drf-spectacular would show a docstring as every serializer's description.)
+
+    ignored_fields = frozenset({"csrfmiddlewaretoken"})  # the browsable API's HTML forms send it
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            fields = self.fields
+            if unknown := [name for name in data if name not in fields and name not in self.ignored_fields]:
+                taken = ", ".join(sorted(name for name, field in fields.items() if not field.read_only))
+                raise exceptions.ValidationError({name: [f"Unknown field; this takes {taken}."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class IdRelatedField(serializers.PrimaryKeyRelatedField):
+    """An object by its id, as DRF's field takes it, but for a number that is not a whole one: DRF passed `1.5` to
+    the database, which read it as 1, so a wrong id named another object instead of being refused. Now it is
+    refused on its field ("Incorrect type. Expected pk value, received float."), as a string or `true` is, and as a
+    filter refuses `?segment=1.5`."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class IdRelationsMixin:
+    # For ModelSerializers: their foreign keys and many-to-many fields are IdRelatedFields. (A comment, not a
+    # docstring: drf-spectacular would show a docstring as every serializer's description.)
+
+    serializer_related_field = IdRelatedField
 
 
 class RelatedIdsField(serializers.ListField):

@@ -16,6 +16,7 @@ from django_filters.widgets import SuffixedMultiWidget
 from rest_framework import exceptions
 from rest_framework.filters import OrderingFilter as DrfOrderingFilter
 from rest_framework.filters import SearchFilter as DrfSearchFilter
+from rest_framework.settings import api_settings
 
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
@@ -96,10 +97,70 @@ def _valid(field: forms.Field, value) -> bool:
     return True
 
 
+def parameters_check(request, taken: set[str]) -> None:
+    """Refuse a query parameter that is not among `taken` (`format`, DRF's choice of renderer, always is): a 400
+    naming it and the parameters taken."""
+    taken = taken | {api_settings.URL_FORMAT_OVERRIDE}
+    if unknown := [name for name in request.query_params if name not in taken]:
+        choices = ", ".join(sorted(taken - {api_settings.URL_FORMAT_OVERRIDE}))
+        raise exceptions.ValidationError({name: [f"Unknown parameter; this list takes {choices}."] for name in unknown})
+
+
+def paging_parameters(paginator) -> set[str]:
+    """The query parameters a paginator reads: page, page_size, cursor."""
+    attributes = ("page_query_param", "page_size_query_param", "cursor_query_param")
+    return {name for attribute in attributes if (name := getattr(paginator, attribute, None))}
+
+
 class FilterBackend(DjangoFilterBackend):
-    """DjangoFilterBackend whose filtersets made from a view's `filterset_fields` use the FilterSet above."""
+    """DjangoFilterBackend whose filtersets made from a view's `filterset_fields` use the FilterSet above, and
+    which refuses, on a list, a query parameter that the list does not take.
+
+    A parameter nothing reads was ignored: `?campaign_id=2` on the messages, or `?tags=vip` on the contacts,
+    answered the whole unfiltered list, which looked like the filtered one. Now it is a 400 naming it and the
+    parameters the list takes (those its schema lists; `format` too, DRF's choice of renderer)."""
 
     filterset_base = FilterSet
+
+    def filter_queryset(self, request, queryset, view):
+        if getattr(view, "action", None) == "list":
+            parameters_check(request, self.parameters_taken(request, queryset, view))
+            # Only a multiple-choice filter (`?status=delivered&status=read`) takes several values; any other kept
+            # the last one given, so `?campaign=1&campaign=2` answered campaign 2's messages as if they were both's.
+            repeatable = self.parameters_repeatable(request, queryset, view)
+            if repeated := [
+                name
+                for name in request.query_params
+                if name not in repeatable and len([v for v in request.query_params.getlist(name) if v != ""]) > 1
+            ]:
+                raise exceptions.ValidationError(
+                    {name: ["Give one value: this parameter is not repeated."] for name in repeated}
+                )
+        return super().filter_queryset(request, queryset, view)
+
+    def parameters_repeatable(self, request, queryset, view) -> set[str]:
+        """The list's parameters that take several values, each repeated: its multiple-choice filters'."""
+        filterset = self.get_filterset(request, queryset, view)
+        fields = filterset.form.fields.items() if filterset is not None else ()
+        return {name for name, field in fields if isinstance(field, forms.MultipleChoiceField)}
+
+    def parameters_taken(self, request, queryset, view) -> set[str]:
+        """The query parameters a list reads: its filters' (a range as its _after and _before), `search` and
+        `ordering` where it has them, its pages', and `format`."""
+        taken = {api_settings.URL_FORMAT_OVERRIDE}
+        filterset = self.get_filterset(request, queryset, view)
+        for name, field in filterset.form.fields.items() if filterset is not None else ():
+            widget = field.widget
+            if isinstance(widget, SuffixedMultiWidget):
+                taken.update(widget.suffixed(name, suffix) for suffix in widget.suffixes)
+            else:
+                taken.add(name)
+        backends = getattr(view, "filter_backends", ())
+        if getattr(view, "search_fields", None) and any(issubclass(b, DrfSearchFilter) for b in backends):
+            taken.add(api_settings.SEARCH_PARAM)
+        if any(issubclass(b, DrfOrderingFilter) for b in backends):
+            taken.add(api_settings.ORDERING_PARAM)
+        return taken | paging_parameters(getattr(view, "paginator", None))
 
 
 class OrderingFilter(DrfOrderingFilter):

@@ -74,6 +74,17 @@ class AutoSchema(SpectacularAutoSchema):
                 responses[code] = self._get_response_for_code(ERRORS[code], code, direction=direction)
         return dict(sorted(responses.items()))
 
+    def _map_basic_serializer(self, serializer, direction):
+        """In an answer every field the serializer reads is there, whatever the request may leave out: `required`
+        lists them all. drf-spectacular listed only those a request must give (and the read-only ones), so a client
+        generated from the schema typed a contact's `email` or `tags`, or a campaign's `text`, as possibly absent."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response" and schema.get("properties"):
+            schema["required"] = sorted(
+                name for name, field in schema["properties"].items() if not field.get("writeOnly")
+            )
+        return schema
+
     def _error_codes(self) -> list[str]:
         codes = []
         listing = self.method == "GET" and self._is_list_view()

@@ -14,7 +14,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from config.api import NamedChoiceField, NamedEnumsMixin
+from config.api import KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
+from config.filters import paging_parameters, parameters_check
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from contacts import services
@@ -62,7 +63,7 @@ class ContactPhoneField(PhoneSerializerField):
             raise serializers.ValidationError(INVALID_MESSAGE.format(region=region.upper())) from None
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class ContactSerializer(KnownFieldsMixin, serializers.ModelSerializer):
     phone = ContactPhoneField(max_length=32, help_text="E.164 (+919812345678) or national, read in `region`.")
     region = serializers.CharField(
         write_only=True, required=False, min_length=2, max_length=2,
@@ -84,7 +85,7 @@ class ContactSerializer(serializers.ModelSerializer):
         return value.upper()
 
 
-class ContactsTagSerializer(serializers.Serializer):
+class ContactsTagSerializer(KnownFieldsMixin, serializers.Serializer):
     contacts = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=50000)
     tags = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=False, max_length=100)
 
@@ -142,7 +143,7 @@ class ContactViewSet(viewsets.ModelViewSet):
         return serializer.validated_data
 
 
-class TagSerializer(serializers.ModelSerializer):
+class TagSerializer(KnownFieldsMixin, serializers.ModelSerializer):
     contact_count = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -182,7 +183,7 @@ class TagViewSet(viewsets.ModelViewSet):
         return tags_with_contact_count().get(pk=tag.pk)
 
 
-class SegmentSerializer(serializers.ModelSerializer):
+class SegmentSerializer(KnownFieldsMixin, serializers.ModelSerializer):
     positive_tags = TagByNameField(many=True, required=False, help_text="Tag names; empty for everyone.")
     negative_tags = TagByNameField(many=True, required=False, help_text="Tag names to exclude.")
     positive_operator = NamedChoiceField(enum_name="TagOperatorEnum", choices=Operator.choices, default=Operator.ANY)
@@ -220,6 +221,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         """The segment's contacts, newest first, paginated (the contacts' view permission too)."""
         if not request.user.has_perm("contacts.view_contact"):
             raise PermissionDenied("Listing a segment's contacts needs the permission to view contacts.")
+        parameters_check(request, paging_parameters(self.paginator))  # it has no filters: ?search= did nothing
         queryset = segment_contacts(self.get_object()).prefetch_related("tags").order_by("-id")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactSerializer(page, many=True).data)
@@ -231,7 +233,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         return Response({"count": segment_count(self.get_object())})
 
 
-class UnsubscriberSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     address = AddressSerializerField(max_length=254, help_text="Phone (any format; stored E.164) or e-mail.")
     source = NamedChoiceField(
         enum_name="UnsubscriberSourceEnum", choices=Unsubscriber.Source.choices, default=Unsubscriber.Source.API

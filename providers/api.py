@@ -8,7 +8,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import NamedChoiceField, NamedEnumsMixin
+from config.api import IdRelationsMixin, KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from providers import dlt, services
@@ -27,7 +27,7 @@ class CredentialsField(serializers.DictField):
         return services.credentials_masked(value)
 
 
-class ProviderAccountSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+class ProviderAccountSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     credentials = CredentialsField(
         required=False,
         help_text='Secrets, e.g. {"login": "…", "api_key": "…"}; returned masked. On update, a blank value keeps '
@@ -107,7 +107,7 @@ class ProviderAccountViewSet(viewsets.ModelViewSet):
         return Response(ProviderAccountSerializer(account, context=self.get_serializer_context()).data)
 
 
-class SenderSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+class SenderSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     class Meta:
         model = Sender
         enum_names = {"channel": "ChannelEnum", "status": "ApprovalStatusEnum"}
@@ -133,7 +133,7 @@ class SenderViewSet(viewsets.ModelViewSet):
         serializer.instance = services.sender_update(sender=serializer.instance, **serializer.validated_data)
 
 
-class DltTemplateSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+class DltTemplateSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     variables = serializers.SerializerMethodField(help_text="The keys that fill the body's variables, in order.")
 
     class Meta:
@@ -161,7 +161,7 @@ class _DeprecatedJSONField(serializers.JSONField):
     """A JSON field the schema marks deprecated: kept for clients written against its old name."""
 
 
-class TemplateRenderSerializer(serializers.Serializer):
+class TemplateRenderSerializer(KnownFieldsMixin, serializers.Serializer):
     """`variables`, as a transactional send names them; `values`, their first name, still taken alone or with the
     same content. `validated_data` holds `variables` and `field`, the name the client used (errors are under it)."""
 
@@ -186,7 +186,7 @@ class TemplateRenderSerializer(serializers.Serializer):
         return {"variables": attrs[given[0]], "field": given[0]}
 
 
-class TemplateMatchSerializer(serializers.Serializer):
+class TemplateMatchSerializer(KnownFieldsMixin, serializers.Serializer):
     text = serializers.CharField(trim_whitespace=False, help_text="The text to check against the template.")
 
 

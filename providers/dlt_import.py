@@ -79,7 +79,9 @@ class DltTemplateImporter(Importer):
         account_id = options.get("account_id")
         if account_id in (None, ""):
             return {}
-        try:
+        try:  # a whole number, or its digits: int() took 1.5 for 1, and true for 1
+            if isinstance(account_id, bool) or (isinstance(account_id, float) and not account_id.is_integer()):
+                raise ValueError
             account_id = int(account_id)
         except (TypeError, ValueError):
             raise ValidationError({"options": "account_id must be the id of a provider account."}) from None

@@ -7,6 +7,7 @@ from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 
 class ProviderAccountFilter(FilterSet):
+    currency = django_filters.CharFilter(lookup_expr="iexact", help_text="ISO code, in any case: EUR or eur.")
     channel = django_filters.ChoiceFilter(
         choices=Channel.choices, method="filter_channel", help_text="Accounts with this channel enabled."
     )
@@ -20,6 +21,10 @@ class ProviderAccountFilter(FilterSet):
 
 
 class SenderFilter(FilterSet):
+    # Stored in capitals (as the writes leave them), and taken in any case, as the contacts' `country` is.
+    country = django_filters.CharFilter(lookup_expr="iexact", help_text="ISO code, in any case: IN or in.")
+    service = django_filters.CharFilter(lookup_expr="iexact", help_text="Service code, in any case: T, P, S or G.")
+
     class Meta:
         model = Sender
         fields = ["account", "channel", "status", "service", "country", "dlt_entity_id"]

@@ -121,6 +121,13 @@ def provider_account_check(*, account: ProviderAccount) -> None:
     problem = backend.options_problem(account.options)
     if problem and (account.pk is None or problem != backend.options_problem(stored)):
         raise ValidationError({"options": problem})
+    # PATCH {"options": {"promo_window": …}} replaced them all, and Devino's task_id (MOBtexting's webhook_id), which
+    # the setup stored and sending reads, went with the rest: the account's next frames failed.
+    if dropped := [name for name in backend.setup_options if name in stored and name not in account.options]:
+        raise ValidationError(
+            {"options": f"{' and '.join(dropped)} would be lost: the account's setup stored them and sending needs "
+                        "them. Send the options as they are (a GET shows them) with your change."}
+        )  # fmt: skip
     window = account.options.get("promo_window")  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
     if window and window != stored.get("promo_window"):  # a saved one is not refused again
         try:
@@ -163,6 +170,14 @@ def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping 
         setattr(account, name, value)
     provider_account_check(account=account)
     if credentials is not None:
+        # A misspelt name ("apikey") was stored beside the real one, which went on unchanged: a key "rotated" that
+        # was not. A name given null is removed, a stray one included; given blank, it keeps what is stored (nothing).
+        names = [field.name for field in get_backend(account.kind).credential_fields]
+        if unknown := sorted(name for name, value in credentials.items() if name not in names and value):
+            raise ValidationError(
+                {"credentials": f"Unknown credential {unknown[0]!r}; {account.get_kind_display()} takes "
+                                f"{', '.join(names)}."}
+            )  # fmt: skip
         account.credentials = credentials_merge(current=account.credentials, changes=credentials)
     account.full_clean()
     # A new account needs what its vendor signs in with, as the admin's add page asks (ProviderAccountForm.check):
@@ -289,6 +304,14 @@ def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sende
         setattr(template, name, value)
     senders = None if senders is None else list(senders)
     dlt_template_check(template=template, senders=senders)
+    if senders is None and template.pk and "account" in fields:
+        # Moved to another account with the senders it had: a PATCH of `account` alone kept senders of the old one.
+        try:
+            dlt_template_check(template=template, senders=template.senders.all())
+        except ValidationError as error:
+            raise ValidationError(
+                {"account": f"{error.messages[0]} Give the senders of its new account with it."}
+            ) from None
     template.full_clean()
     template.save()
     if senders is not None:

@@ -1,29 +1,53 @@
 """What every list of the API does alike, as an integrator meets it: pages and their size, ordering, filter
 errors that name the query parameter sent."""
 
-import pytest
+import io
 
+import pytest
+import requests
+import yaml
+
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
+from campaigns.models import Campaign, Message
 from contacts.models import Tag
+from providers.models import DltTemplate, Sender
 from tests.factories import (
+    CampaignFactory,
     ContactFactory,
     DltTemplateFactory,
     MessageFactory,
+    ProviderAccountFactory,
     SegmentFactory,
     SenderFactory,
     TagFactory,
+    UnsubscriberFactory,
     UserFactory,
     api_client_for,
 )
 
 pytestmark = pytest.mark.django_db
 
+LISTS = [
+    "contacts", "tags", "segments", "unsubscribers", "imports", "provider-accounts", "senders", "templates",
+    "campaigns", "messages",
+]  # fmt: skip
+
 
 @pytest.fixture
 def api():
     return api_client_for(UserFactory(superuser=True))
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    out = io.StringIO()
+    call_command("spectacular", stdout=out)
+    return yaml.safe_load(out.getvalue())
 
 
 class TestPages:
@@ -42,6 +66,17 @@ class TestPages:
         assert body["count"] == 1001
         assert len(body["results"]) == 1000
         assert body["next"]
+
+    @pytest.mark.parametrize("path", ["/api/v1/contacts/", "/api/v1/messages/"])
+    def test_a_page_size_that_is_no_whole_number_from_1_is_a_400_naming_it(self, api, path):
+        """It was taken as not given: `?page_size=all` answered the default 50, which looked like everything."""
+        MessageFactory()
+        for wrong in ("all", "0", "-5", "1.5"):
+            response = api.get(path, {"page_size": wrong})
+            assert response.status_code == 400, (wrong, response.content)
+            assert response.json() == {"page_size": ["Give a whole number from 1 to 1000."]}
+        assert api.get(path, {"page_size": ""}).status_code == 200
+        assert len(api.get(path, {"page_size": "1"}).json()["results"]) == 1
 
     def test_a_page_past_the_end_is_a_404_saying_which_page_and_why(self, api):
         ContactFactory()
@@ -104,6 +139,26 @@ class TestBodies:
         response = api.post("/api/v1/tags/", ["vip"], format="json")
         assert response.status_code == 400
         assert list(response.json()) == ["non_field_errors"]
+
+    def test_a_body_over_the_size_limit_is_a_413_saying_so_in_json(self, api, settings):
+        """It was Django's HTML page "Bad Request (400)", which said nothing of why."""
+        settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+        body = {"phone": "+33611111111", "attributes": {"notes": "x" * (1024 * 1024)}}
+        response = api.post("/api/v1/contacts/", body, format="json")
+        assert response.status_code == 413
+        assert response.json() == {
+            "detail": "The request body is over 1 MB (DATA_UPLOAD_MAX_MEMORY_SIZE): send less at a time, or many "
+            "contacts as a file to /api/v1/imports/."
+        }
+
+
+class TestTokens:
+    def test_a_token_with_a_null_character_is_a_401_like_any_wrong_token_not_a_500(self):
+        client = APIClient(HTTP_AUTHORIZATION="Token 3f9a\x00b")
+        client.raise_request_exception = False
+        response = client.get("/api/v1/contacts/")
+        assert response.status_code == 401
+        assert response.json() == {"detail": "Invalid token."}
 
 
 class TestSearch:
@@ -169,6 +224,21 @@ class TestIdAndAddressFilters:
         assert response.status_code == 400
         assert response.json() == {"tag": ["No tag named 'newsleter'."]}
 
+    @pytest.mark.parametrize(
+        "path, param, value",
+        [("/api/v1/contacts/", "country", "fr"), ("/api/v1/senders/", "country", "fr"),
+         ("/api/v1/senders/", "service", "t"), ("/api/v1/provider-accounts/", "currency", "eur")],
+    )  # fmt: skip
+    def test_a_code_is_found_in_any_case_as_the_writes_take_it(self, api, path, param, value):
+        """The writes store a country, service or currency code in capitals whatever the case sent; the contacts'
+        `?country=fr` found it, the senders' `?country=fr` and the accounts' `?currency=eur` answered nothing."""
+        account = ProviderAccountFactory(kind="octopush", currency="EUR")
+        ContactFactory(country="FR")
+        SenderFactory(account=account, country="FR", service="T")
+        assert api.get(path, {param: value}).json()["count"] == 1
+        assert api.get(path, {param: value.upper()}).json()["count"] == 1
+        assert api.get(path, {param: "zz"}).json()["count"] == 0
+
     def test_templates_by_a_sender_that_does_not_exist_is_a_400_like_any_other_id_filter(self, api):
         sender = SenderFactory()
         template = DltTemplateFactory(account=sender.account, senders=[sender])
@@ -177,3 +247,179 @@ class TestIdAndAddressFilters:
         response = api.get(f"/api/v1/templates/?sender={sender.pk + 1000}")
         assert response.status_code == 400
         assert list(response.json()) == ["sender"]
+
+
+class TestUnknownParameters:
+    """A query parameter that a list does not read was ignored, and the answer was the whole list: a typo
+    (`?campaign_id=` for `?campaign=`, `?tags=` for `?tag=`) looked like a filter that worked."""
+
+    def test_a_parameter_no_filter_reads_is_a_400_naming_it_not_the_whole_list(self, api):
+        MessageFactory()
+        MessageFactory()
+        response = api.get("/api/v1/messages/", {"campaign_id": 999, "status": "pending"})
+        assert response.status_code == 400
+        assert list(response.json()) == ["campaign_id"]
+        assert "campaign, " in response.json()["campaign_id"][0] and "cursor" in response.json()["campaign_id"][0]
+
+    def test_a_parameter_given_twice_is_a_400_unless_it_takes_several_values(self, api):
+        """The last value was kept: `?campaign=1&campaign=2` answered campaign 2's messages alone, silently."""
+        first, second = MessageFactory(status="delivered"), MessageFactory(status="read")
+        response = api.get(f"/api/v1/messages/?campaign={first.campaign_id}&campaign={second.campaign_id}")
+        assert response.status_code == 400
+        assert response.json() == {"campaign": ["Give one value: this parameter is not repeated."]}
+        assert list(api.get("/api/v1/contacts/?page_size=1&page_size=2").json()) == ["page_size"]
+        both = api.get("/api/v1/messages/?status=delivered&status=read").json()["results"]
+        assert sorted(m["id"] for m in both) == [first.pk, second.pk]
+        assert api.get(f"/api/v1/messages/?campaign={first.campaign_id}&campaign=").status_code == 200
+
+    def test_a_segment_s_contacts_take_their_pages_only(self, api):
+        segment = SegmentFactory(positive_tags=[TagFactory(name="vip")])
+        ContactFactory(tags=list(segment.positive_tags.all()), first_name="Zubin")
+        url = f"/api/v1/segments/{segment.pk}/contacts/"
+        assert api.get(url, {"page_size": 1, "page": 1}).json()["count"] == 1
+        response = api.get(url, {"search": "nobody"})
+        assert response.status_code == 400
+        assert response.json() == {"search": ["Unknown parameter; this list takes page, page_size."]}
+
+    @pytest.mark.parametrize("name", LISTS)
+    def test_every_list_refuses_a_parameter_it_does_not_take(self, api, name):
+        response = api.get(f"/api/v1/{name}/", {"nonsense": "1"})
+        assert response.status_code == 400, response.content
+        assert list(response.json()) == ["nonsense"]
+
+    @pytest.mark.parametrize("name", LISTS)
+    def test_every_parameter_the_schema_lists_is_taken(self, api, schema, name):
+        operation = schema["paths"][f"/api/v1/{name}/"]["get"]
+        params = [p["name"] for p in operation["parameters"] if p["in"] == "query"]
+        assert params
+        for param in [*params, "format"]:
+            response = api.get(f"/api/v1/{name}/", {param: "json" if param == "format" else "1"})
+            assert "Unknown parameter" not in str(response.content), (param, response.content)
+
+    def test_paging_searching_and_ordering_go_on_as_before(self, api):
+        ContactFactory.create_batch(3)
+        response = api.get(
+            "/api/v1/contacts/", {"page": 2, "page_size": 2, "ordering": "-id", "search": "", "format": "json"}
+        )
+        assert response.status_code == 200
+        assert len(response.json()["results"]) == 1
+
+
+class TestIdsInBodies:
+    """An id in a body was passed to the database as sent, and PostgreSQL read 1.5 as 1: `"account": 1.5` named
+    account 1 instead of being refused, as `?account=1.5` is."""
+
+    @pytest.mark.parametrize(
+        "path, model, body, field",
+        [
+            ("/api/v1/senders/", Sender, {"name": "NEW", "channel": "sms"}, "account"),
+            ("/api/v1/templates/", DltTemplate, {"name": "t", "dlt_template_id": "1107000000000000099",
+                                                 "type": "T", "body": "Hi {#var#}"}, "senders"),
+            ("/api/v1/campaigns/", Campaign, {"name": "c", "text": "Hello"}, "account"),
+            ("/api/v1/campaigns/", Campaign, {"name": "c", "text": "Hello"}, "sender"),
+            ("/api/v1/campaigns/", Campaign, {"name": "c", "text": "Hello"}, "segments"),
+            ("/api/v1/messages/", Message, {"to": "+33612345678", "text": "Code 4711"}, "sender"),
+        ],
+    )  # fmt: skip
+    def test_an_id_that_is_not_a_whole_number_is_a_400_naming_the_field(self, api, path, model, body, field):
+        account = ProviderAccountFactory(kind="octopush")
+        sender = SenderFactory(account=account, country="FR", service="")
+        segment = SegmentFactory()
+        ids = {"account": account.pk, "sender": sender.pk, "segments": [segment.pk], "senders": [sender.pk]}
+        others = ("account", "sender") if path in ("/api/v1/campaigns/", "/api/v1/messages/") else ("account",)
+        body = {**body, **{name: ids[name] for name in others if name != field}}
+        wrong = [ids[field][0] + 0.5] if isinstance(ids[field], list) else ids[field] + 0.5
+        before = model.objects.count()
+        response = api.post(path, {**body, field: wrong}, format="json")
+        assert response.status_code == 400, response.content
+        assert field in response.json()
+        assert "Incorrect type. Expected pk value, received float." in str(response.json()[field])
+        assert model.objects.count() == before
+        assert api.post(path, {**body, field: ids[field]}, format="json").status_code in (201, 202)
+
+
+class TestPaths:
+    """Answers about the path itself are JSON too. A path without its trailing slash was Django's 301, which a
+    client following redirects sent again as a GET (the list answered 200, nothing was written), or with DEBUG a
+    500 for a POST; a path that is none was the HTML 404 page."""
+
+    def test_a_post_without_the_trailing_slash_is_followed_with_its_method_and_body(self, web_server):
+        token = Token.objects.create(user=UserFactory(superuser=True))
+        response = requests.post(
+            f"{web_server.url}/api/v1/tags", json={"name": "vip"}, headers={"Authorization": f"Token {token.key}"},
+            timeout=30,
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+        assert [(r.status_code, r.headers["Location"]) for r in response.history] == [(308, "/api/v1/tags/")]
+        assert list(Tag.objects.values_list("name", flat=True)) == ["vip"]
+
+    @pytest.mark.parametrize("debug", [False, True])
+    def test_the_redirect_says_why_in_json_with_or_without_debug(self, api, settings, debug):
+        settings.DEBUG = debug
+        response = api.post("/api/v1/tags?page=1", {"name": "vip"}, format="json")
+        assert response.status_code == 308
+        assert response["Location"] == "/api/v1/tags/?page=1"
+        assert response.json() == {
+            "detail": "The API's paths end with a slash: /api/v1/tags/ (this answer redirects there)."
+        }
+        assert not Tag.objects.exists()
+
+    @pytest.mark.parametrize("path", ["/api/v1/contact/", "/api/v1/contacts/1/nothing/", "/api/v2/contacts/"])
+    def test_a_path_that_is_none_is_a_json_404(self, api, path):
+        response = api.get(path)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found."}
+
+
+class TestUnknownFields:
+    """A body's field that the operation does not have was ignored: a typo did nothing, silently, and the write
+    went through without it (`exclude_tags` for excluded_tags: a campaign that sends to those it meant to leave
+    out)."""
+
+    def test_a_campaign_with_a_misspelt_field_is_refused_naming_it_and_not_created(self, api):
+        account = ProviderAccountFactory(kind="octopush")
+        TagFactory(name="staff")
+        response = api.post(
+            "/api/v1/campaigns/",
+            {"name": "Sale", "account": account.pk, "text": "Hello", "exclude_tags": ["staff"]},
+            format="json",
+        )
+        assert response.status_code == 400
+        assert list(response.json()) == ["exclude_tags"]
+        message = response.json()["exclude_tags"][0]
+        assert (
+            message.startswith("Unknown field; this takes ") and "excluded_tags" in message and "state," not in message
+        )
+        assert not Campaign.objects.exists()
+
+    def test_every_body_refuses_a_field_it_does_not_have(self, api, schema):
+        account = ProviderAccountFactory(kind="octopush")
+        sender = SenderFactory(account=account, country="FR", service="")
+        ids = {
+            "contacts": ContactFactory().pk, "tags": TagFactory().pk, "segments": SegmentFactory().pk,
+            "unsubscribers": UnsubscriberFactory().pk, "provider-accounts": account.pk, "senders": sender.pk,
+            "templates": DltTemplateFactory(account=account, senders=[sender]).pk,
+            "campaigns": CampaignFactory(account=account, sender=sender).pk,
+        }  # fmt: skip
+        checked = []
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                content = operation.get("requestBody", {}).get("content", {})
+                if method not in ("post", "put", "patch") or not content or path == "/api/v1/auth/token/":
+                    continue
+                url = path.replace("{id}", str(ids.get(path.split("/")[3], 1)))
+                if "application/json" in content:
+                    response = api.generic(method.upper(), url, '{"nonsense": 1}', "application/json")
+                else:  # an import's upload
+                    response = api.post(url, {"nonsense": "1"}, format="multipart")
+                assert response.status_code == 400, (method, url, response.content)
+                assert list(response.json()) == ["nonsense"], (method, url, response.content)
+                checked.append(f"{method.upper()} {path}")
+        assert len(checked) >= 20, checked
+
+    def test_read_only_fields_sent_back_as_a_get_shows_them_are_no_unknown_fields(self, api):
+        tag = TagFactory(name="vip")
+        shown = api.get(f"/api/v1/tags/{tag.pk}/").json()
+        response = api.put(f"/api/v1/tags/{tag.pk}/", {**shown, "description": "Best customers"}, format="json")
+        assert response.status_code == 200, response.content
+        assert response.json()["description"] == "Best customers"

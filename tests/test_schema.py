@@ -98,6 +98,21 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
     assert not missing
 
 
+def test_an_answer_s_fields_are_all_required_as_every_answer_has_them(schema):
+    """A response component listed as required only what a request must give: a client generated from the schema
+    typed a contact's email or tags, or a campaign's text, as possibly absent, though every answer carries them."""
+    components = schema["components"]["schemas"]
+    assert {"email", "tags", "attributes"} <= set(components["Contact"]["required"])
+    assert "region" not in components["Contact"]["properties"]  # write-only: in ContactRequest only
+    for name, component in components.items():
+        if name.endswith("Request") or "properties" not in component:
+            continue
+        assert sorted(component.get("required", [])) == sorted(component["properties"]), name
+    # What a request must give is unchanged: a PATCH gives what it changes, a POST of a contact its phone.
+    assert "required" not in components["PatchedContactRequest"]
+    assert components["ContactRequest"]["required"] == ["phone"]
+
+
 def test_a_400_is_documented_as_messages_by_field(schema):
     field_errors = schema["components"]["schemas"]["FieldErrors"]
     assert {"type": "array", "items": {"type": "string"}} in field_errors["additionalProperties"]["oneOf"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +22,10 @@ EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
 UNSCHEDULED_REASON = "Back to draft: its send time was cleared. Launch it to send it now."
 RUNNING_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
 RELATIONS = ("tags", "segments", "excluded_tags", "contacts")
+# A send time or deadline further ahead than this is a mistake (a wrong year, a timestamp read wrongly): refused on its
+# field. Near the end of the calendar (9999-12-31) one also broke what counts from it (the promotional window's next
+# opening, a recurring run's next time and deadline) with an OverflowError: a 500 on the estimate and the launch.
+SCHEDULE_HORIZON_YEARS = 10
 
 
 def campaign_check(*, account, sender, template, channel: str, instance: Campaign | None = None) -> None:
@@ -45,6 +49,8 @@ def campaign_create(*, data: dict[str, Any], user=None) -> Campaign:
                    channel=data.get("channel") or "sms")  # fmt: skip
     if problem := past_send_at_problem(send_at=data.get("send_at"), recurrence=data.get("recurrence") or ""):
         raise ValidationError({"send_at": problem})
+    if problems := far_time_problems(data):
+        raise ValidationError(problems)
     campaign = Campaign.objects.create(created_by=user if user and user.is_authenticated else None, **data)
     _relations_set(campaign, relations)
     return campaign
@@ -70,6 +76,8 @@ def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
         campaign=campaign, send_at=data.get("send_at", send_at), recurrence=data.get("recurrence", recurrence)
     ):
         raise ValidationError({"send_at": problem})
+    if problems := far_time_problems(data):
+        raise ValidationError(problems)
     for name, value in data.items():
         setattr(campaign, name, value)
     if campaign.state == Campaign.State.SCHEDULED and (campaign.send_at, campaign.recurrence) != (send_at, recurrence):
@@ -107,6 +115,18 @@ def past_send_at_problem(*, send_at: datetime | None, recurrence: str, now: date
     if not send_at or recurrence or send_at >= now_minute:
         return ""
     return f"{time_shown(send_at)} has passed: choose a later send time, or leave it empty to send when you launch."
+
+
+def far_time_problems(data: dict[str, Any], now: datetime | None = None) -> dict[str, str]:
+    """A send time or send-by deadline given more than SCHEDULE_HORIZON_YEARS ahead, by field, in words for it."""
+    now = now or timezone.now()
+    horizon = now.replace(year=now.year + SCHEDULE_HORIZON_YEARS, day=min(now.day, 28))
+    return {
+        # The date as given (in UTC), not time_shown's: a time near the calendar's end has no local time east of UTC.
+        name: f"{data[name].astimezone(UTC):%Y-%m-%d} is more than {SCHEDULE_HORIZON_YEARS} years ahead: check the year."
+        for name in ("send_at", "send_by")
+        if data.get(name) and data[name] > horizon
+    }
 
 
 def recurrence_dropped(*, campaign: Campaign, recurrence: str) -> bool:

@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.models import IDEMPOTENCY_KEY_CONSTRAINT, Frame, Message
+from campaigns.rendering import text_variables
 from campaigns.selectors import (
     account_promotional_window,
     message_problems,
@@ -22,7 +23,7 @@ from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_address
 from providers.dlt import template_render
-from providers.models import DltTemplate, ProviderAccount, Sender
+from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 
 def _suppression_reason(address: str, contact_id: int | None, spec: AudienceSpec) -> str:
@@ -69,6 +70,23 @@ def _checked(
     except InvalidPhone:
         address = ""
         errors["to"] = ["Enter a valid phone number (E.164, e.g. +919812345678) or e-mail address."]
+    if address and ("@" in address) != (channel == Channel.EMAIL):
+        # An e-mail address on SMS was looked up as a contact's phone: a 400 under non_field_errors saying "Enter a
+        # valid phone number", though the field and the number were not what was wrong.
+        label = Channel(channel).label if channel in Channel.values else channel
+        goes_to = "an e-mail address" if channel == Channel.EMAIL else "a phone number"
+        errors["to"] = [f"{label} goes to {goes_to}, not {address}."]
+    if template is None and variables:
+        # Ignored before: {"text": "Hi {{name}}", "variables": {"name": "Ann"}} sent "Hi {{name}}".
+        errors["variables"] = [
+            "Variables fill a DLT template: give its template too, or write their values into the text."
+        ]
+    elif template is None and (names := text_variables(text)):
+        # A campaign fills {{first_name}} from each contact; a transactional text is sent as given, braces and all.
+        errors["text"] = [
+            f"{{{{{names[0]}}}}} would reach the recipient as written: a transactional text is sent as given, so "
+            "write the value in (or give a template and its variables)."
+        ]
     no_text = "Give the text, or a template and its variables."
     if template is not None and not text.strip():
         try:
@@ -76,6 +94,18 @@ def _checked(
         except ValidationError as exc:
             errors["variables"] = [m for messages in exc.message_dict.values() for m in messages]
             no_text = ""  # the variables are what is wrong
+    elif template is not None and variables:
+        # Both given: the text went and the variables were ignored, though they may have said something else.
+        try:
+            filled = template_render(template.body, variables)
+        except ValidationError as exc:
+            errors["variables"] = [m for messages in exc.message_dict.values() for m in messages]
+        else:
+            if filled != text:
+                errors["variables"] = [
+                    "The template filled with these variables is not the text given: give the text or the "
+                    "variables, not both."
+                ]
     problems = message_problems(
         account=account, channel=channel, sender=sender, template=template, text=text, purpose=purpose,
         address=address, sender_required=False, no_text=no_text,
@@ -173,6 +203,8 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
         return message_send_transactional(**send), False
     if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
         raise ValidationError({"idempotency_key": f"The Idempotency-Key is over {IDEMPOTENCY_KEY_MAX} characters."})
+    if "\x00" in idempotency_key:  # PostgreSQL's text takes no NUL: looking it up was a 500
+        raise ValidationError({"idempotency_key": "The Idempotency-Key cannot contain a null character."})
     checked = _checked(**send)  # a retry is answered only for a request that would be sent
     account = checked.account
     kept_since = idempotency_keys_kept_since()

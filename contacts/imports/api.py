@@ -18,7 +18,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from config.api import DetailSerializer, NamedChoiceField, NamedEnumsMixin
+from config.api import DetailSerializer, KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
 from config.permissions import StrictModelPermissions
 from config.schema import DETAIL_OR_FIELD_ERRORS
 from contacts.imports.selectors import (
@@ -92,7 +92,7 @@ class FormJSONField(serializers.JSONField):
             self.fail("invalid")
 
 
-class ContactImportCreateSerializer(serializers.Serializer):
+class ContactImportCreateSerializer(KnownFieldsMixin, serializers.Serializer):
     file = serializers.FileField(
         help_text="csv (any delimiter), txt (one number per line, or tab-separated columns), xls or xlsx."
     )

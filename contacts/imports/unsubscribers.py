@@ -55,6 +55,11 @@ class UnsubscriberImporter(Importer):
         unknown = set(options) - {"scope", "value", "reason"}
         if unknown:
             raise ValidationError({"options": f"Unknown option {sorted(unknown)[0]!r}; use scope, value and reason."})
+        # Each a text (or null): a list or an object was written as its Python repr, `"reason": ["moved"]` giving every
+        # suppression the reason "['moved']"; a number, as the text it is.
+        for name in ("scope", "value", "reason"):
+            if isinstance(options.get(name), list | dict | bool):
+                raise ValidationError({"options": f"{name} must be a text, not {type(options[name]).__name__}."})
         scope = SCOPES.get(str(options.get("scope") or Scope.ALL).strip().lower())
         if scope is None:
             raise ValidationError(

@@ -772,6 +772,10 @@ class Backend:
         """Credentials/balance ping behind "test connection"."""
         raise NotImplementedError
 
+    # The options setup() returns: kept on the account by every edit (an edit of its options that drops one is
+    # refused), as sending reads them.
+    setup_options: tuple[str, ...] = ()
+
     def setup(self, account: Account) -> dict[str, Any]:
         """Create what the vendor needs once per account (Devino's scenario task, MOBtexting's webhook
         and subscriptions) and return the options to store on the account; {} when nothing is needed."""

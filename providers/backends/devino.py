@@ -120,6 +120,7 @@ class DevinoBackend(Backend):
     label = "Devino OMNI"
     default_base_url = DEFAULT_BASE_URL
     channels = ("sms",)  # setup() creates an SMS trigger; other channels need their own triggers and templates
+    setup_options = ("task_id", "trigger_id")
     max_recipients = 100  # no cap documented; small frames because nothing can be looked up later [Herald]
     default_frame_size = 100
     per_recipient_text = False

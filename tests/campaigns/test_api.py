@@ -183,6 +183,32 @@ class TestCampaigns:
             assert response.json()["send_at"][0].startswith(said)
             assert not Campaign.objects.exists()
 
+    def test_a_send_time_or_deadline_years_ahead_is_refused_on_its_field_not_a_500_at_the_estimate(self, api):
+        """Year 9999 was taken; a promotional campaign's estimate and launch then counted the window's next opening
+        past the calendar's end (OverflowError, a 500), and a daily run's next time would have too."""
+        account = free_text_account()
+        tag = ContactFactory(tags=[TagFactory()]).tags.get()
+        campaign = CampaignFactory(
+            account=account, sender=SenderFactory(account=account), tags=[tag], purpose="promotional",
+            text="Sale! STOP au 30101",
+        )  # fmt: skip
+        url = f"/api/v1/campaigns/{campaign.pk}/"
+        for field in ("send_at", "send_by"):
+            response = api.patch(url, {field: "9999-12-31T23:59:59Z", "recurrence": "daily"}, format="json")
+            assert response.status_code == 400, response.content
+            assert response.json() == {field: ["9999-12-31 is more than 10 years ahead: check the year."]}
+        created = api.post(
+            "/api/v1/campaigns/",
+            {"name": "Far", "account": account.pk, "send_at": (timezone.now() + timedelta(days=3700)).isoformat()},
+            format="json",
+        )
+        assert created.status_code == 400 and list(created.json()) == ["send_at"]
+        campaign.refresh_from_db()
+        assert (campaign.send_at, campaign.send_by, campaign.recurrence) == (None, None, "")
+        assert api.post(f"{url}estimate/").status_code == 200
+        in_a_year = (timezone.now() + timedelta(days=365)).isoformat()
+        assert api.patch(url, {"send_at": in_a_year, "send_by": in_a_year}, format="json").status_code == 200
+
     def test_a_running_campaign_is_neither_edited_nor_deleted(self, api):
         campaign = CampaignFactory(state="sending")
         url = f"/api/v1/campaigns/{campaign.pk}/"
@@ -384,6 +410,14 @@ class TestMessages:
         assert send("9999").status_code == 400
         assert Message.objects.get().text == "Your OTP is 1234. Valid for 10 minutes. - Herald"
 
+    def test_an_idempotency_key_with_a_null_character_is_a_400_not_a_500(self, api):
+        account = free_text_account()
+        body = {"account": account.pk, "to": "+33612345678", "text": "Your code is 4711"}
+        response = api.post("/api/v1/messages/", body, format="json", HTTP_IDEMPOTENCY_KEY="order-1\x00")
+        assert response.status_code == 400
+        assert response.json() == {"idempotency_key": ["The Idempotency-Key cannot contain a null character."]}
+        assert not Message.objects.exists()
+
     def test_an_idempotency_key_over_255_characters_is_a_400(self, api):
         response = self._send(api, ProviderAccountFactory(), "k" * 256)
         assert response.status_code == 400 and "idempotency_key" in response.json()
@@ -431,6 +465,17 @@ class TestTransactionalSendRules:
         assert rendered.status_code == 202
         assert list(Message.objects.values_list("text", flat=True)) == [self.OTP, self.OTP]
 
+    def test_a_text_and_variables_that_fill_the_template_differently_are_refused(self, api, dlt):
+        """The text went and the variables were ignored: an OTP of 4711 in the text, 9999 in the variables."""
+        account, sender, template = dlt
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                   "text": self.OTP}  # fmt: skip
+        assert self._refused(api, {**payload, "variables": {"var": "9999"}}, "variables") == [
+            "The template filled with these variables is not the text given: give the text or the variables, not both."
+        ]
+        agreeing = api.post("/api/v1/messages/", {**payload, "variables": {"var": "4711"}}, format="json")
+        assert agreeing.status_code == 202, agreeing.json()
+
     def test_a_template_without_its_variables_names_the_variables(self, api, dlt):
         account, sender, template = dlt
         payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk}
@@ -450,6 +495,27 @@ class TestTransactionalSendRules:
         for sender in (SenderFactory(account=account, channel="whatsapp"), SenderFactory()):
             errors = self._refused(api, {**payload, "sender": sender.pk}, "sender")
             assert errors == [f"{sender.name} is not a sms sender of {account.name}."]
+
+    def test_an_e_mail_address_for_an_sms_is_refused_under_to(self, api):
+        """Looked up as a contact's phone, it was a 400 under non_field_errors asking for "a valid phone number": no
+        field named, and the address was a valid one, for another channel."""
+        account = free_text_account()
+        payload = {"account": account.pk, "to": "Ann@Example.com", "text": "Your code is 4711"}
+        assert self._refused(api, payload, "to") == ["SMS goes to a phone number, not ann@example.com."]
+
+    def test_a_text_with_placeholders_and_no_template_is_refused_not_sent_with_its_braces(self, api):
+        """Variables without a template were ignored, and a text's {{name}} went to the phone as written."""
+        account = free_text_account()
+        payload = {"account": account.pk, "to": "+33612345678", "text": "Hi {{ name }}, your code is 4711"}
+        assert self._refused(api, {**payload, "variables": {"name": "Ann"}}, "variables") == [
+            "Variables fill a DLT template: give its template too, or write their values into the text."
+        ]
+        assert self._refused(api, payload, "text") == [
+            "{{name}} would reach the recipient as written: a transactional text is sent as given, so write the "
+            "value in (or give a template and its variables)."
+        ]
+        sent = api.post("/api/v1/messages/", {**payload, "text": "Hi Ann, your code is 4711"}, format="json")
+        assert sent.status_code == 202, sent.json()
 
     def test_an_indian_number_on_mobtexting_needs_a_dlt_template(self, api, dlt):
         account = dlt[0]

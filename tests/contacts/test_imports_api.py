@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from contacts.imports import contact_import_run
 from contacts.models import Contact, ContactImport, Tag
+from tests.factories import ProviderAccountFactory
 
 CONTENT = "Mobile,Name,City\n9812345678,Asha,Pune\nnope,Bad,\n9812345679,Ravi,Delhi\n"
 
@@ -166,6 +167,15 @@ def test_import_cancel_of_a_waiting_import(api):
             "options",
         ),
         ({"file": SimpleUploadedFile("u.txt", b"+919876543210\n"), "kind": "unsubscribers", "tags": ["vip"]}, "tags"),
+        # A JSON type the option does not take: a list was kept as its Python repr, "['moved']".
+        (
+            {
+                "file": SimpleUploadedFile("u.txt", b"+919876543210\n"),
+                "kind": "unsubscribers",
+                "options": '{"reason": ["moved"]}',
+            },
+            "options",
+        ),
         ({}, "file"),
     ],
 )
@@ -174,6 +184,25 @@ def test_import_upload_refuses_bad_input_naming_the_field(api, data, field):
 
     assert response.status_code == 400
     assert field in response.json()
+    assert not ContactImport.objects.exists()
+
+
+def test_a_dlt_import_for_an_account_id_that_is_not_a_whole_number_is_refused(db, media):
+    """int() read 1.5 as 1: the templates went to another account than the one meant, instead of a 400."""
+    account = ProviderAccountFactory()
+    api = client_with(
+        "add_contactimport", "providers.add_dlttemplate", "providers.change_dlttemplate", "providers.view_dlttemplate"
+    )
+    content = b"template_id,type,body\n1107000000000000001,T,Hi {#var#}\n"
+    for wrong in (f"{account.pk}.5", "true"):
+        response = api.post(
+            "/api/v1/imports/",
+            {"file": SimpleUploadedFile("t.csv", content), "kind": "dlt_templates",
+             "options": f'{{"account_id": {wrong}}}'},
+            format="multipart",
+        )  # fmt: skip
+        assert response.status_code == 400, response.content
+        assert response.json() == {"options": ["account_id must be the id of a provider account."]}
     assert not ContactImport.objects.exists()
 
 

@@ -194,6 +194,46 @@ class TestProviderAccounts:
         assert ProviderAccount.objects.get(pk=account.pk).is_active is False
 
 
+def test_a_misspelt_credential_is_refused_not_stored_beside_the_real_one(api):
+    """`{"credentials": {"apikey": "new"}}` was stored as a second secret and api_key went on unchanged: a key
+    rotated that was not."""
+    account = ProviderAccountFactory(kind="octopush", credentials={"login": "a@b.c", "api_key": "old"})
+    url = f"/api/v1/provider-accounts/{account.pk}/"
+    response = api.patch(url, {"credentials": {"apikey": "new"}}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"credentials": ["Unknown credential 'apikey'; Octopush takes login, api_key."]}
+    account.refresh_from_db()
+    assert account.credentials == {"login": "a@b.c", "api_key": "old"}
+    assert api.patch(url, {"credentials": {"api_key": "new"}}, format="json").status_code == 200
+    account.refresh_from_db()
+    assert account.credentials == {"login": "a@b.c", "api_key": "new"}
+
+
+def test_an_options_edit_that_drops_what_setup_stored_is_refused(api):
+    """PATCH {"options": {...}} replaces the options: without task_id and trigger_id, which Devino's setup stored,
+    the account's next frames failed at send time."""
+    account = ProviderAccountFactory(
+        kind="devino", credentials={"api_key": "k"}, options={"task_id": 7, "trigger_id": 9}
+    )
+    url = f"/api/v1/provider-accounts/{account.pk}/"
+    window = {"start": "09:00", "end": "21:00", "tz": "Europe/Moscow", "days": [0, 1, 2, 3, 4]}
+
+    response = api.patch(url, {"options": {"promo_window": window}}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "options": [
+            "task_id and trigger_id would be lost: the account's setup stored them and sending needs them. Send the "
+            "options as they are (a GET shows them) with your change."
+        ]
+    }
+    account.refresh_from_db()
+    assert account.options == {"task_id": 7, "trigger_id": 9}
+
+    kept = api.patch(url, {"options": {**api.get(url).json()["options"], "promo_window": window}}, format="json")
+    assert kept.status_code == 200, kept.json()
+    assert kept.json()["options"] == {"task_id": 7, "trigger_id": 9, "promo_window": window}
+
+
 class TestSetup:
     """What a failed setup says, and on which field: the one to fix, or none when the vendor was not reached."""
 
@@ -303,6 +343,27 @@ class TestTemplates:
         assert api.patch(url, {"body": "Hi {#var"}).json().keys() == {"body"}
         assert api.delete(url).status_code == 204
         assert not DltTemplate.objects.exists()
+
+    def test_moving_a_template_to_another_account_takes_that_account_s_senders_with_it(self, api):
+        """A template's senders must be on its account, as a create or a PATCH of `senders` is told; a PATCH of
+        `account` alone moved it and kept the old account's senders: registered for a sender it cannot send with."""
+        mumbai, delhi = ProviderAccountFactory(name="Mumbai"), ProviderAccountFactory(name="Delhi")
+        ours, theirs = SenderFactory(account=mumbai, name="HERALD"), SenderFactory(account=delhi, name="HRLDDL")
+        template = DltTemplateFactory(account=mumbai, senders=[ours])
+        url = f"/api/v1/templates/{template.pk}/"
+
+        response = api.patch(url, {"account": delhi.pk}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "account": ["Not on this template's account: HERALD (Mumbai). Give the senders of its new account with it."]
+        }
+        template.refresh_from_db()
+        assert (template.account, list(template.senders.all())) == (mumbai, [ours])
+
+        moved = api.patch(url, {"account": delhi.pk, "senders": [theirs.pk]}, format="json")
+        assert moved.status_code == 200, moved.json()
+        assert (moved.json()["account"], moved.json()["senders"]) == (delhi.pk, [theirs.pk])
+        assert api.patch(url, {"name": "Renamed"}, format="json").status_code == 200
 
     def test_the_is_english_filter_takes_1_and_0_and_refuses_other_words(self, api):
         english, other = DltTemplateFactory(is_english=True), DltTemplateFactory(is_english=False)

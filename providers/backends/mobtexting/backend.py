@@ -108,6 +108,7 @@ class MobtextingBackend(Backend):
     label = "MOBtexting"
     default_base_url = DEFAULT_BASE_URL
     channels = ("sms",)
+    setup_options = ("webhook_id", "webhook_verified")
     max_recipients = 500  # no cap is documented; Herald's choice, configurable per account
     default_frame_size = 200
     per_recipient_text = True
