@@ -21,6 +21,7 @@ from django.http import Http404
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_choice_field
 from rest_framework import exceptions, serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -156,7 +157,28 @@ class KnownFieldsMixin:
         return super().to_internal_value(data)
 
 
-class IdRelatedField(serializers.PrimaryKeyRelatedField):
+class ListOnlyManyRelatedField(serializers.ManyRelatedField):
+    """Many related objects, given as a JSON list only. DRF's field iterates whatever it is given, so an object was
+    read as its keys, and `{}` as none at all: `"excluded_tags": {}` left a campaign excluding no one, and
+    `"positive_tags": {}` made a segment of everyone. An object is now refused on its field, as a string is."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class ListOnlyManyMixin:
+    # For related fields: `many=True` makes a ListOnlyManyRelatedField (DRF's RelatedField.many_init, with that class).
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        list_kwargs.update({key: value for key, value in kwargs.items() if key in MANY_RELATION_KWARGS})
+        return ListOnlyManyRelatedField(**list_kwargs)
+
+
+class IdRelatedField(ListOnlyManyMixin, serializers.PrimaryKeyRelatedField):
     """An object by its id, as DRF's field takes it, but for a number that is not a whole one: DRF passed `1.5` to
     the database, which read it as 1, so a wrong id named another object instead of being refused. Now it is
     refused on its field ("Incorrect type. Expected pk value, received float."), as a string or `true` is, and as a

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from config.api import KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
+from config.api import KnownFieldsMixin, ListOnlyManyMixin, NamedChoiceField, NamedEnumsMixin
 from config.filters import paging_parameters, parameters_check
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
@@ -25,7 +25,7 @@ from contacts.phones import INVALID_MESSAGE, AddressSerializerField, InvalidPhon
 from contacts.selectors import segment_contacts, segment_count, tags_named, tags_with_contact_count
 
 
-class TagByNameField(serializers.SlugRelatedField):
+class TagByNameField(ListOnlyManyMixin, serializers.SlugRelatedField):
     """An existing tag by its name, in any case (names are unique regardless of case)."""
 
     def __init__(self, **kwargs):

@@ -338,6 +338,37 @@ class TestIdsInBodies:
         assert api.post(path, {**body, field: ids[field]}, format="json").status_code in (201, 202)
 
 
+class TestListsInBodies:
+    """A relation of many given as a JSON object was read as the object's keys, and `{}` as no object at all:
+    `"excluded_tags": {}` left a campaign excluding no one, `"positive_tags": {}` made a segment of everyone."""
+
+    @pytest.mark.parametrize(
+        "factory, path, field",
+        [
+            ("segment", "/api/v1/segments/{}/", "positive_tags"),
+            ("segment", "/api/v1/segments/{}/", "negative_tags"),
+            ("campaign", "/api/v1/campaigns/{}/", "excluded_tags"),
+            ("campaign", "/api/v1/campaigns/{}/", "tags"),
+            ("template", "/api/v1/templates/{}/", "senders"),
+        ],
+    )
+    def test_an_object_where_a_list_of_related_objects_goes_is_a_400_naming_the_field_and_changes_nothing(
+        self, api, factory, path, field
+    ):
+        tag = TagFactory(name="churned")
+        sender = SenderFactory()
+        objects = {
+            "segment": lambda: SegmentFactory(positive_tags=[tag], negative_tags=[tag]),
+            "campaign": lambda: CampaignFactory(tags=[tag], excluded_tags=[tag]),
+            "template": lambda: DltTemplateFactory(account=sender.account, senders=[sender]),
+        }
+        target = objects[factory]()
+        response = api.patch(path.format(target.pk), {field: {}}, format="json")
+        assert response.status_code == 400, response.content
+        assert response.json() == {field: ['Expected a list of items but got type "dict".']}
+        assert getattr(target, field).count() == 1, "nothing changed"
+
+
 class TestPaths:
     """Answers about the path itself are JSON too. A path without its trailing slash was Django's 301, which a
     client following redirects sent again as a GET (the list answered 200, nothing was written), or with DEBUG a
