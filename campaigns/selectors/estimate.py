@@ -18,7 +18,7 @@ from contacts.audience import AudienceSpec, audience_rows_sql
 from providers.backends import get_backend
 from providers.dlt import template_match
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
-from providers.promo_window import promo_window_parse
+from providers.promo_window import known_zone, opening_together, promo_window_parse
 
 TEMPLATE_OF_ANOTHER_ACCOUNT = "This template belongs to another account."
 
@@ -356,6 +356,16 @@ def send_window_opening(*, account: ProviderAccount, purpose: str, at: datetime)
     if purpose != Campaign.Purpose.PROMOTIONAL:
         return None
     return promo_window_parse(account_promotional_window(account), strict=False).opening(at)
+
+
+def recipient_window_opening(*, account: ProviderAccount, zone: str, at: datetime) -> datetime | None:
+    """When a promotional message to a recipient whose contact is in `zone` may next go out through `account`: the
+    account's window open and the same hours and days open on the recipient's own clock. `at` itself when both are
+    open now; None when they never meet within a week or so. A recipient with no zone (or one not known) keeps to
+    the account's window alone. ValueError when the account's window cannot be read."""
+    window = promo_window_parse(account_promotional_window(account), strict=False)
+    windows = [window, window.in_zone(zone)] if known_zone(zone) else [window]
+    return opening_together(windows, at)
 
 
 def promotional_window_opening(*, campaign: Campaign, at: datetime) -> datetime | None:
