@@ -11,7 +11,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Frame, Message
 from campaigns.selectors import campaign_estimate
 from campaigns.services.dispatch import SendContext, campaign_dispatch, frames_claim, frames_send
-from campaigns.services.lifecycle import campaign_cancel, frames_hold_until
+from campaigns.services.lifecycle import campaign_cancel, campaign_expire, frames_hold_until
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.recipient_window import frames_hold_for_recipient_zones, recipient_wait_reason
 from contacts.models import Contact
@@ -202,3 +202,19 @@ def test_the_dispatcher_holds_a_recipient_whose_own_window_is_closed_and_says_wh
         "Waiting for 1 recipient's promotional window (their own time zone), next at "
         f"{opening.astimezone(ZoneInfo('Africa/Lagos')):%Y-%m-%d %H:%M} Africa/Lagos."
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_send_by_deadline_expires_the_frames_held_for_the_recipients_own_window(octopush, sandbox):
+    campaign = _launched(octopush, ZONES, PARIS_DAYTIME)
+    _dispatch_round(campaign, EVENING)
+    deadline = timezone.now() - timedelta(seconds=1)
+    Campaign.objects.filter(pk=campaign.pk).update(send_by=deadline)
+
+    assert campaign_expire(campaign_id=campaign.pk, now=timezone.now())
+    held = Message.objects.filter(campaign=campaign, address__in=_phones("Pacific/Tahiti") | _phones("Indian/Reunion"))
+    assert set(held.values_list("status", "reason")) == {("expired", "send-by deadline passed")}
+    campaign.refresh_from_db()
+    assert campaign.counters == {"submitted": 4, "expired": 2}
+    assert not Frame.objects.filter(campaign=campaign, state=Frame.State.PENDING).exists()
+    assert len(_received(sandbox)) == 4
