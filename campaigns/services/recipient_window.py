@@ -71,7 +71,9 @@ def _move(campaign: Campaign, moves: dict, never: dict) -> None:
     with connection.cursor() as cursor:
         # The campaign's row lock: two dispatchers adding frames at once would take the same seq (once a frame, at
         # most); prepare numbers its frames under the same lock.
-        cursor.execute("SELECT 1 FROM campaigns_campaign WHERE id = %s FOR UPDATE", [campaign.pk])
+        cursor.execute("SELECT state FROM campaigns_campaign WHERE id = %s FOR UPDATE", [campaign.pk])
+        if cursor.fetchone()[0] not in (Campaign.State.SENDING, Campaign.State.PAUSED):
+            return  # cancelled or failed since the claim: no new frame that nothing would close
         if moves:
             keys = list(moves)
             news = [

@@ -121,6 +121,7 @@ def test_recipients_outside_the_window_in_their_own_zone_get_the_promotion_when_
     open_now = _phones("Europe/Paris") | _phones("America/Guadeloupe") | _phones("")
     assert _received(sandbox) == dict.fromkeys(open_now, 1), "only those whose own window is open"
     assert first.state == Frame.State.SENT and first.size == 4
+    assert sandbox.state.request_counts["octopush"] == 1
     held = {f.next_attempt_at: f for f in Frame.objects.filter(campaign=campaign, state=Frame.State.PENDING)}
     assert sorted(held) == [TAHITI_OPENS, REUNION_OPENS]
     assert {m.address for m in held[TAHITI_OPENS].messages.all()} == _phones("Pacific/Tahiti")
@@ -218,3 +219,16 @@ def test_the_send_by_deadline_expires_the_frames_held_for_the_recipients_own_win
     assert campaign.counters == {"submitted": 4, "expired": 2}
     assert not Frame.objects.filter(campaign=campaign, state=Frame.State.PENDING).exists()
     assert len(_received(sandbox)) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_frame_whose_recipients_all_wait_for_their_own_window_is_closed_without_a_request(octopush, sandbox):
+    campaign = _launched(octopush, {"Indian/Reunion": 2}, PARIS_DAYTIME)
+    (frame,) = _dispatch_round(campaign, EVENING)
+
+    assert sandbox.state.request_counts["octopush"] == 0 and _received(sandbox) == {}
+    assert (frame.state, frame.size) == (Frame.State.SENT, 0)
+    (held,) = Frame.objects.filter(campaign=campaign, state=Frame.State.PENDING)
+    assert (held.next_attempt_at, held.size) == (REUNION_OPENS, 2)
+    campaign.refresh_from_db()
+    assert campaign.counters == {"pending": 2}
