@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Frame, Message
 from campaigns.selectors import campaign_estimate
-from campaigns.services.dispatch import SendContext, campaign_dispatch, frames_claim, frames_send
+from campaigns.services.dispatch import SendContext, campaign_dispatch, frames_claim, frames_send, frames_unlock
 from campaigns.services.lifecycle import campaign_cancel, campaign_expire, frames_hold_until
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.recipient_window import frames_hold_for_recipient_zones, recipient_wait_reason
@@ -232,3 +232,15 @@ def test_a_frame_whose_recipients_all_wait_for_their_own_window_is_closed_withou
     assert (held.next_attempt_at, held.size) == (REUNION_OPENS, 2)
     campaign.refresh_from_db()
     assert campaign.counters == {"pending": 2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_frame_is_added_to_a_campaign_cancelled_after_its_frame_was_claimed(octopush, sandbox):
+    campaign = _launched(octopush, ZONES, PARIS_DAYTIME)
+    frames = frames_claim(campaign_id=campaign.pk)
+    try:
+        campaign_cancel(campaign_id=campaign.pk)  # committed while the frame is claimed, before it is looked at
+        frames_hold_for_recipient_zones(frames, campaign=campaign, now=EVENING)
+    finally:
+        frames_unlock([f.id for f in frames])
+    assert Frame.objects.filter(campaign=campaign).count() == 1, "nothing would ever close one"
