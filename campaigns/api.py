@@ -132,6 +132,11 @@ class EstimateSerializer(serializers.Serializer):
     frames = serializers.IntegerField()
     deferred_until = serializers.DateTimeField(allow_null=True, help_text="Set when the promotional window is closed.")
     problems = ProblemSerializer(many=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Worth knowing before launching, but not stopping it (e.g. recipients whose own time zone is "
+        "outside the promotional window: they get it when it opens there).",
+    )
     ok = serializers.BooleanField()
 
 

@@ -7,7 +7,7 @@ the day it opened. Parsed in one place, so that the account's form refuses what 
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 
@@ -18,6 +18,10 @@ EXAMPLE = '{"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [0, 
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+def known_zone(name: str) -> bool:
+    return bool(name) and name in _zones()
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,26 @@ class PromoWindow:
             if day.weekday() in self.days and opening > local:
                 return opening
         return None
+
+    def in_zone(self, zone: str) -> PromoWindow:
+        """The same hours and days on the clock of `zone` (an IANA name): a recipient's own window."""
+        return replace(self, zone=zoneinfo.ZoneInfo(zone))
+
+
+TOGETHER_HORIZON = timedelta(days=8)
+
+
+def opening_together(windows: list[PromoWindow], at: datetime) -> datetime | None:
+    """The first instant from `at` (`at` itself when they are) at which every window is open at once; None when
+    there is none within TOGETHER_HORIZON (their hours never meet, e.g. 09:00-12:00 in Asia/Kolkata and in
+    Pacific/Honolulu). Each window's opening is taken in turn from the last, until none moves it."""
+    moment, limit = at, at + TOGETHER_HORIZON
+    while moment <= limit:
+        later = next((o for w in windows if (o := w.opening(moment)) is not None), None)
+        if later is None:
+            return moment
+        moment = later
+    return None
 
 
 def promo_window_parse(value, *, strict: bool = True) -> PromoWindow:

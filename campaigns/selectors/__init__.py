@@ -27,6 +27,7 @@ from campaigns.selectors.estimate import (
     parts_spread_of,
     promotional_window_closed_until,
     promotional_window_opening,
+    recipient_window_opening,
     send_window_opening,
     suppression_services,
 )
@@ -62,5 +63,5 @@ __all__ = [
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "composer_account_channels", "composer_senders",
     "composer_templates", "composer_variables", "contact_message_history", "failure_words", "frames_matching",
     "message_problems", "messages_matching", "parts_spread_of", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",
-    "send_window_opening", "status_events_matching", "suppression_services",
+    "recipient_window_opening", "send_window_opening", "status_events_matching", "suppression_services",
 ]  # fmt: skip

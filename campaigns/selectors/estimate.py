@@ -18,7 +18,7 @@ from contacts.audience import AudienceSpec, audience_rows_sql
 from providers.backends import get_backend
 from providers.dlt import template_match
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
-from providers.promo_window import promo_window_parse
+from providers.promo_window import known_zone, opening_together, promo_window_parse
 
 TEMPLATE_OF_ANOTHER_ACCOUNT = "This template belongs to another account."
 
@@ -77,6 +77,7 @@ class Estimate:
     frames: int = 0
     deferred_until: datetime | None = None
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # worth knowing, not stopping the launch
 
     def as_dict(self) -> dict:
         parts = self.parts
@@ -104,6 +105,7 @@ class Estimate:
             "frames": self.frames,
             "deferred_until": self.deferred_until.isoformat() if self.deferred_until else None,
             "problems": [{"field": p.field, "message": p.message} for p in self.problems],
+            "warnings": list(self.warnings),
             "ok": not self.problems,
         }
 
@@ -159,10 +161,11 @@ SAMPLE_FIELDS = (*CONTACT_FIELDS, "attributes")  # what a text's variables are f
 
 
 def _audience_counts(
-    spec: AudienceSpec, text: str = ""
-) -> tuple[int, int, dict[str, int], dict | None, tuple[PartsSpread, dict[str, int]] | None]:
-    """(audience, sendable, suppressed by reason, the first pending contact as a sample, and for a `text` with
-    variables what texts_measure says of it over the sendable members) in one pass over the audience.
+    spec: AudienceSpec, text: str = "", *, zones: bool = False
+) -> tuple[int, int, dict[str, int], dict | None, tuple[PartsSpread, dict[str, int]] | None, dict[str, int]]:
+    """(audience, sendable, suppressed by reason, the first pending contact as a sample, for a `text` with
+    variables what texts_measure says of it over the sendable members, and with `zones` the sendable members by
+    their contact's time zone, "" for none) in one pass over the audience.
 
     The members are counted, their texts measured (_measured_sql) and the first of them found in the same
     statement: the audience rules and suppressions cost as much as the measuring, and each further pass (measuring,
@@ -170,40 +173,48 @@ def _audience_counts(
     sql, params = audience_rows_sql(spec)
     literal, occurrences = _text_occurrences(text)
     measured = None
+    # The zone is a third key (the same for all when not asked for): a promotional campaign's recipients whose own
+    # clock is outside the window are counted in the same pass.
+    zone = "coalesce(c.timezone, '')" if zones else "''"
     with connection.cursor() as cursor:
         if occurrences:
             measure_sql, measure_params = _measured_sql(
                 occurrences,
                 rows=f"({sql}) a JOIN contacts_contact c ON c.id = a.contact_id",
-                keys=("a.status", "a.reason"),
+                keys=("a.status", "a.reason", zone),
                 only="a.status = 'pending'",
                 least="a.contact_id",
             )
             cursor.execute(measure_sql, [*measure_params, *params])
             grouped = cursor.fetchall()
-            rows = [(status, reason, n, first) for status, reason, _ucs2, _septets, _units, n, *_, first in grouped]
-            measured = _texts_spread(literal, occurrences, [r[2:-1] for r in grouped if r[0] == "pending"])
+            rows = [(status, reason, tz, n, first) for status, reason, tz, _ucs2, _septets, _units, n, *_, first in grouped]  # fmt: skip
+            measured = _texts_spread(literal, occurrences, [r[3:-1] for r in grouped if r[0] == "pending"])
         else:
+            joined = f"({sql}) a JOIN contacts_contact c ON c.id = a.contact_id" if zones else f"({sql}) a"
             cursor.execute(
-                f"SELECT status, reason, count(*), min(contact_id) FROM ({sql}) a GROUP BY status, reason", params
+                f"SELECT status, reason, {zone}, count(*), min(contact_id) FROM {joined} GROUP BY 1, 2, 3", params
             )
             rows = cursor.fetchall()
-        first = min((first for status, _reason, _n, first in rows if status == "pending"), default=None)
+        first = min((first for status, _reason, _tz, _n, first in rows if status == "pending"), default=None)
         sample = None
         if first is not None:
             cursor.execute(f"SELECT {', '.join(SAMPLE_FIELDS)} FROM contacts_contact WHERE id = %s", [first])
             sample = cursor.fetchone()
     suppressed: dict[str, int] = {}
-    for status, reason, n, _first in rows:
+    by_zone: dict[str, int] = {}
+    for status, reason, tz, n, _first in rows:
         if status == "suppressed":
             suppressed[reason] = suppressed.get(reason, 0) + n
-    sendable = sum(n for status, _reason, n, _first in rows if status == "pending")
+        else:
+            by_zone[tz] = by_zone.get(tz, 0) + n
+    sendable = sum(by_zone.values())
     return (
         sendable + sum(suppressed.values()),
         sendable,
         suppressed,
         dict(zip(SAMPLE_FIELDS, sample, strict=True)) if sample else None,
         measured,
+        by_zone,
     )
 
 
@@ -358,6 +369,16 @@ def send_window_opening(*, account: ProviderAccount, purpose: str, at: datetime)
     return promo_window_parse(account_promotional_window(account), strict=False).opening(at)
 
 
+def recipient_window_opening(*, account: ProviderAccount, zone: str, at: datetime) -> datetime | None:
+    """When a promotional message to a recipient whose contact is in `zone` may next go out through `account`: the
+    account's window open and the same hours and days open on the recipient's own clock. `at` itself when both are
+    open now; None when they never meet within a week or so. A recipient with no zone (or one not known) keeps to
+    the account's window alone. ValueError when the account's window cannot be read."""
+    window = promo_window_parse(account_promotional_window(account), strict=False)
+    windows = [window, window.in_zone(zone)] if known_zone(zone) else [window]
+    return opening_together(windows, at)
+
+
 def promotional_window_opening(*, campaign: Campaign, at: datetime) -> datetime | None:
     """None when `campaign` may send at `at`; else when the promotional window next opens."""
     return send_window_opening(account=campaign.account, purpose=campaign.purpose, at=at)
@@ -372,6 +393,19 @@ def promotional_window_closed_until(*, campaign: Campaign, at: datetime) -> date
         return promotional_window_opening(campaign=campaign, at=at)
     except ValueError:
         return None
+
+
+def _outside_own_window(account: ProviderAccount, by_zone: dict[str, int], at: datetime) -> int:
+    """How many of the sendable, counted by their contact's zone, are outside the promotional window on their own
+    clock at `at` (a handful of zones, each looked at once); 0 when the account's window cannot be read."""
+    try:
+        return sum(
+            n
+            for zone, n in by_zone.items()
+            if zone and recipient_window_opening(account=account, zone=zone, at=at) != at
+        )
+    except ValueError:
+        return 0
 
 
 def _identical_text_excess(campaign: Campaign, spec: AudienceSpec, at: datetime) -> int:
@@ -523,8 +557,9 @@ def campaign_estimate(
         )  # fmt: skip
     if campaign.send_by and campaign.send_by <= max(at, campaign.send_at or at):
         problems.append(Problem("send_by", "The send-by deadline is already past (or before the send time)."))
+    planned = max(at, campaign.send_at or at)
     try:
-        estimate.deferred_until = promotional_window_opening(campaign=campaign, at=max(at, campaign.send_at or at))
+        estimate.deferred_until = promotional_window_opening(campaign=campaign, at=planned)
     except ValueError as exc:
         problems.append(Problem("account", f"The account's promo_window option cannot be read: {exc}."))
     deferred = estimate.deferred_until
@@ -543,7 +578,15 @@ def campaign_estimate(
         if not _has_sendable(spec):
             problems.append(Problem("tags", "No one to send to: everyone selected is suppressed (or there is no one)."))
     else:
-        estimate.audience, estimate.sendable, estimate.suppressed, sample, texts = _audience_counts(spec, text)
+        promotional = campaign.purpose == Campaign.Purpose.PROMOTIONAL
+        estimate.audience, estimate.sendable, estimate.suppressed, sample, texts, by_zone = _audience_counts(
+            spec, text, zones=promotional
+        )
+        if promotional and (outside := _outside_own_window(account, by_zone, estimate.deferred_until or planned)):
+            estimate.warnings.append(
+                f"{outside} recipient{'s are' if outside != 1 else ' is'} outside the promotional window in their own "
+                "time zone; they will get it when it opens there."
+            )
         if estimate.sendable == 0:
             problems.append(Problem("tags", f"No one to send to: all {estimate.audience} selected are suppressed."))
         estimate.text_sample = render(text, contact_values(sample))[0] if sample else text

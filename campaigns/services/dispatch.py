@@ -40,6 +40,7 @@ from campaigns.services.lifecycle import (
     frames_close_after_stop,
     frames_pace_catch_up,
 )
+from campaigns.services.recipient_window import campaign_note_recipient_wait, frames_hold_for_recipient_zones
 from campaigns.services.reports import status_events_rematch
 from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
@@ -772,8 +773,17 @@ def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbea
         elif campaign.smooth_minutes:
             frames_pace_catch_up(campaign_id=campaign_id)  # fallen behind its pace (no worker ran): not in a burst
         frames = frames_claim(campaign_id=campaign_id, limit=batch)  # (held frames are not due)
+        promotional = campaign.purpose == Campaign.Purpose.PROMOTIONAL
         if not frames:
+            if promotional and opening is None:  # (while the account's window is closed, that is why it waits)
+                campaign_note_recipient_wait(campaign_id=campaign_id, now=now)
             return _next_due(campaign_id)
+        if promotional:
+            try:  # recipients whose own zone is outside the window wait for it in frames of their own
+                frames_hold_for_recipient_zones(frames, campaign=campaign, now=now)
+            except BaseException:
+                frames_unlock([f.id for f in frames])
+                raise
         frames_send(frames, context)
         if heartbeat:
             heartbeat()

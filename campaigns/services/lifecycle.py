@@ -26,6 +26,7 @@ from campaigns.selectors import (
 )
 from campaigns.services.deadlocks import retry_on_deadlock
 from campaigns.services.editing import scheduled_reason
+from campaigns.services.recipient_window import ZONES_KEY
 
 State = Campaign.State
 logger = logging.getLogger("herald.lifecycle")
@@ -208,12 +209,15 @@ def frames_hold_until(*, campaign_id: int, opening: datetime) -> bool:
     vendor's de-duplication window, it does not send again; recovery.py). A frame in flight that comes back for a
     retry is held again by its dispatcher's check before the next frame. Returns whether any frame waits."""
     with connection.cursor() as cursor:
+        # Frames held for their recipients' own window are due when it opens, the account's open then too: they
+        # keep their time (recipient_window.py).
         cursor.execute(
             """UPDATE campaigns_frame f SET next_attempt_at = f.next_attempt_at + (%s - waiting.first_due)
                FROM (SELECT min(next_attempt_at) AS first_due FROM campaigns_frame
-                     WHERE campaign_id = %s AND state IN ('pending', 'sending')) waiting
-               WHERE f.campaign_id = %s AND f.state IN ('pending', 'sending') AND waiting.first_due < %s""",
-            [opening, campaign_id, campaign_id, opening],
+                     WHERE campaign_id = %s AND state IN ('pending', 'sending') AND NOT response ? %s) waiting
+               WHERE f.campaign_id = %s AND f.state IN ('pending', 'sending') AND waiting.first_due < %s
+                 AND NOT f.response ? %s""",
+            [opening, campaign_id, ZONES_KEY, campaign_id, opening, ZONES_KEY],
         )
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM campaigns_frame WHERE campaign_id = %s AND state IN ('pending', 'sending'))",
@@ -244,10 +248,10 @@ def _frames_pace_from_now(*, campaign_id: int, late_after: float = 0.0) -> int:
         cursor.execute(
             """UPDATE campaigns_frame f SET next_attempt_at = f.next_attempt_at + (now() - waiting.first_due)
                FROM (SELECT min(next_attempt_at) AS first_due FROM campaigns_frame
-                     WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain) waiting
-               WHERE f.campaign_id = %s AND f.state = 'pending' AND NOT f.uncertain
+                     WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain AND NOT response ? %s) waiting
+               WHERE f.campaign_id = %s AND f.state = 'pending' AND NOT f.uncertain AND NOT f.response ? %s
                  AND waiting.first_due < now() - make_interval(secs => %s)""",
-            [campaign_id, campaign_id, late_after],
+            [campaign_id, ZONES_KEY, campaign_id, ZONES_KEY, late_after],
         )
         return cursor.rowcount
 
@@ -264,8 +268,8 @@ def frames_pace_catch_up(*, campaign_id: int, late_after: float = SMOOTH_LATE_AF
     with connection.cursor() as cursor:  # asked without a lock: it is seldom late
         cursor.execute(
             """SELECT min(next_attempt_at) < now() - make_interval(secs => %s) FROM campaigns_frame
-               WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain""",
-            [late_after, campaign_id],
+               WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain AND NOT response ? %s""",
+            [late_after, campaign_id, ZONES_KEY],
         )
         (late,) = cursor.fetchone()
     if not late:

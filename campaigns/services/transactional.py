@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,6 +16,7 @@ from campaigns.rendering import text_variables
 from campaigns.selectors import (
     account_promotional_window,
     message_problems,
+    recipient_window_opening,
     send_window_opening,
     suppression_services,
 )
@@ -145,18 +147,32 @@ def _send(send: _Request, idempotency_key: str) -> Message:
     from campaigns.tasks import frame_send_task
 
     account, sender, template, channel, purpose = send.account, send.sender, send.template, send.channel, send.purpose
+    now = timezone.now()
     try:
-        opening = send_window_opening(account=account, purpose=purpose, at=timezone.now())
+        opening = send_window_opening(account=account, purpose=purpose, at=now)
     except ValueError as exc:  # a window stored before providers.services checked it
         raise ValidationError({"account": f"The account's promo_window option cannot be read: {exc}."}) from None
+    window = account_promotional_window(account)
+    hours = f"{account.name} sends promotional messages only from {window['start']} to {window['end']}"
     if opening is not None:
-        window = account_promotional_window(account)
         raise ValidationError(
-            {"purpose": f"{account.name} sends promotional messages only from {window['start']} to {window['end']} "
-                        f"({window.get('tz', 'UTC')}); the window opens at {opening:%Y-%m-%d %H:%M %Z}."}
-        )  # fmt: skip
+            {"purpose": f"{hours} ({window.get('tz', 'UTC')}); the window opens at {opening:%Y-%m-%d %H:%M %Z}."}
+        )
 
-    contact = Contact.objects.filter(phone=send.address).only("pk").first()
+    contact = Contact.objects.filter(phone=send.address).only("pk", "timezone").first()
+    if purpose == "promotional" and contact is not None and contact.timezone:
+        # Also on the recipient's own clock (a contact in Réunion of a French account): no promotion at night there.
+        together = recipient_window_opening(account=account, zone=contact.timezone, at=now)
+        if together != now:
+            zone = contact.timezone
+            when = (
+                f"it opens there at {together.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+                if together is not None
+                else f"no hour is inside the window both in {window.get('tz', 'UTC')} and in {zone}"
+            )
+            raise ValidationError(
+                {"purpose": f"{hours}, also in the recipient's own time zone ({zone}), where it is closed now; {when}."}
+            )
     spec = AudienceSpec(
         channel=channel,
         sender_name=sender.name if sender else "",

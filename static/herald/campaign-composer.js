@@ -332,6 +332,15 @@
         }
         part("deferred").hidden = !data.deferred_until;
         setText("deferred_until", data.deferred_until_display || "");
+        // Worth knowing, not stopping the launch (recipients outside the window on their own clock).
+        const warnings = part("warnings");
+        warnings.innerHTML = "";
+        (data.warnings || []).forEach(function (warning) {
+          const item = document.createElement("li");
+          item.textContent = warning;
+          warnings.appendChild(item);
+        });
+        part("warnings_box").hidden = !(data.warnings || []).length;
         renderSample(data);
       }
       renderProblems(data.problems);

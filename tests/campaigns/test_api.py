@@ -1,6 +1,7 @@
 """The campaigns API: CRUD, the action endpoints, messages (read, and transactional sends)."""
 
 from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -547,6 +548,30 @@ class TestTransactionalSendRules:
         ]
         sent = api.post("/api/v1/messages/", {**payload, "purpose": "transactional"}, format="json")
         assert sent.status_code == 202  # the window is for promotional messages only
+
+    def test_a_promotional_send_to_a_contact_whose_own_window_is_closed_is_refused_saying_when_it_opens_there(
+        self, api
+    ):
+        """The account's window (UTC) is open, but the contact is in Africa/Lagos (UTC+1, no daylight saving), where
+        the same hours ended a minute or so ago: before, the promotion went out all the same."""
+        now = timezone.now().astimezone(UTC)
+        start, end = now - timedelta(hours=1), now + timedelta(hours=1)
+        window = {"tz": "UTC", "start": f"{start:%H:%M}", "end": f"{end:%H:%M}"}
+        account = ProviderAccountFactory(kind="octopush", options={"promo_window": window})
+        ContactFactory(phone="+33612345678", timezone="Africa/Lagos")
+        payload = {"account": account.pk, "to": "+33612345678", "text": "Soldes -50% STOP au 30101",
+                   "purpose": "promotional"}  # fmt: skip
+        errors = self._refused(api, payload, "purpose")
+        # Both open again tomorrow when the account's window opens (Lagos's is open then, an hour ahead).
+        opening = start.replace(second=0, microsecond=0) + timedelta(days=1)
+        assert errors == [
+            f"{account.name} sends promotional messages only from {start:%H:%M} to {end:%H:%M}, also in the "
+            "recipient's own time zone (Africa/Lagos), where it is closed now; it opens there at "
+            f"{opening.astimezone(ZoneInfo('Africa/Lagos')):%Y-%m-%d %H:%M} (Africa/Lagos)."
+        ]
+        assert not Message.objects.exists()
+        sent = api.post("/api/v1/messages/", {**payload, "to": "+33612345679"}, format="json")
+        assert sent.status_code == 202, sent.json()  # a number with no contact (no zone): the account's window
 
     @pytest.mark.parametrize(
         ("sms_type", "refused", "mention", "accepted"),
