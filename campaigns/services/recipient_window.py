@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 
 from campaigns.models import Campaign
-from campaigns.selectors import recipient_window_opening
+from campaigns.selectors import account_promotional_window, recipient_window_opening
 from campaigns.services.counters import moved_counters_sql
 
 ZONES_KEY = "recipient_zones"  # in a held frame's response: the zones its recipients wait for
@@ -114,8 +114,6 @@ def _move(campaign: Campaign, moves: dict, never: dict) -> None:
                 [list(left), list(left.values())],
             )
         if never:
-            from campaigns.selectors import account_promotional_window
-
             account_zone = account_promotional_window(campaign.account).get("tz", "UTC")
             ids = [i for message_ids in never.values() for i in message_ids]
             reasons = [
