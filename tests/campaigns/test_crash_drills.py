@@ -52,12 +52,12 @@ def _prepare_waiting_for_a_lock() -> bool:
     return bool(waiting)
 
 
-@pytest.mark.parametrize("redis_lost", [False, True], ids=["worker killed", "worker killed and Redis restarted"])
-def test_a_worker_killed_while_preparing_is_prepared_again_and_everyone_sent_once(engine, redis_lost):
+def test_a_worker_killed_while_preparing_is_prepared_again_and_everyone_sent_once(engine):
     """The worker dies while it writes the campaign's messages. Its task went back to the broker only after the
     visibility timeout and the next sweep of unacknowledged tasks (minutes in production); with Redis restarted
     meanwhile (the embedded one keeps nothing: `--save ""`), never. Nothing else prepared the campaign again, and
-    it stayed `preparing`, nothing sent. The beat's watchdog now prepares it again."""
+    it stayed `preparing`, nothing sent. The beat's watchdog now prepares it again. (Redis is emptied here too: the
+    worse case, and the one where nothing but the watchdog can help.)"""
     engine.sandbox.configure(dlr_mix={"delivered": 1.0}, dlr_delay=0.2)
     account = engine.account("octopush")
     campaign = engine.campaign(account, contacts_tagged(3_000))
@@ -67,8 +67,7 @@ def test_a_worker_killed_while_preparing_is_prepared_again_and_everyone_sent_onc
         campaign_launch(campaign_id=campaign.pk)
         wait_until(_prepare_waiting_for_a_lock, timeout=30, what="the prepare to be under way")
         engine.worker.kill()
-        if redis_lost:
-            redis_client().flushall()  # what a restart of a Redis without persistence leaves
+        redis_client().flushall()  # what a restart of a Redis without persistence leaves
     finally:
         blocker.rollback()
         blocker.close()
@@ -80,7 +79,7 @@ def test_a_worker_killed_while_preparing_is_prepared_again_and_everyone_sent_onc
     assert len(accepted) == 3_000 and _counts(campaign) == {"delivered": 3_000}
 
 
-@pytest.mark.parametrize(("kind", "size"), [("octopush", 3_000), ("hyber", 600)])
+@pytest.mark.parametrize(("kind", "size"), [("octopush", 3_000), ("hyber", 300)])
 def test_a_worker_killed_three_times_at_random_moments_sends_everyone_once_and_no_suppressed_address(
     engine, kind, size
 ):
