@@ -69,3 +69,22 @@ def counters_recount(*, campaign_id: int) -> dict[str, int]:
     if not row:
         return {}
     return json.loads(row[0]) if isinstance(row[0], str) else row[0]  # Django hands raw jsonb over as text
+
+
+def messages_close(cursor, reasons: dict[int, str], *, status: str) -> None:
+    """Give still-pending messages (id → reason) a final `status` with their reasons, their campaigns' counters
+    moving with them, in one statement: those that moved on meanwhile are left as they are."""
+    cursor.execute(
+        f"""
+        WITH v(id, reason) AS (SELECT * FROM unnest(%s::bigint[], %s::text[])), locked AS (
+            SELECT m.id, m.status FROM campaigns_message m JOIN v ON v.id = m.id
+            WHERE m.status IN ('pending', 'queued') ORDER BY m.id FOR UPDATE OF m
+        ), moved AS (
+            UPDATE campaigns_message m SET status = %s, reason = v.reason, final_at = now(), updated_at = now()
+            FROM locked JOIN v ON v.id = locked.id WHERE m.id = locked.id
+            RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
+        ) {moved_counters_sql("moved")}
+        SELECT count(*) FROM moved
+        """,
+        [list(reasons), list(reasons.values()), status],
+    )

@@ -32,7 +32,7 @@ from campaigns import ratelimit
 from campaigns.models import IN_DOUBT, OUTCOME_UNKNOWN, Campaign, Frame
 from campaigns.rendering import compile_text, contact_values
 from campaigns.selectors import promotional_window_closed_until, suppression_services
-from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
+from campaigns.services.counters import frames_reopen_sql, messages_close, moved_counters_sql
 from campaigns.services.lifecycle import (
     campaign_expire,
     campaign_hold_for_window,
@@ -278,31 +278,14 @@ def frames_prepare(frames: list[ClaimedFrame], context: SendContext) -> list[Pre
             for row in rows
             if row[-1] and (row[1] not in doubt or (doubt[row[1]] is not None and row[3] not in doubt[row[1]]))
         }:
-            _messages_suppress(cursor, gone)
+            # Contacts deleted or deactivated since launch (as materialising suppresses an inactive contact):
+            # nobody is messaged after staff took them out. Rare: one statement then.
+            messages_close(cursor, gone, status="suppressed")
             rows = [row for row in rows if row[0] not in gone]
     by_frame: dict[int, list[tuple]] = {f.id: [] for f in frames}
     for row in rows:
         by_frame[row[1]].append(row)
     return [_prepared(frame, by_frame[frame.id], context) for frame in frames]
-
-
-def _messages_suppress(cursor, reasons: dict[int, str]) -> None:
-    """Suppress campaign messages whose contact was deleted or deactivated since launch (as materialising
-    suppresses an inactive contact): nobody is messaged after staff took them out. Rare: one statement then."""
-    cursor.execute(
-        f"""
-        WITH v(id, reason) AS (SELECT * FROM unnest(%s::bigint[], %s::text[])), locked AS (
-            SELECT m.id, m.status FROM campaigns_message m JOIN v ON v.id = m.id
-            WHERE m.status IN ('pending', 'queued') ORDER BY m.id FOR UPDATE OF m
-        ), moved AS (
-            UPDATE campaigns_message m SET status = 'suppressed', reason = v.reason, final_at = now(), updated_at = now()
-            FROM locked JOIN v ON v.id = locked.id WHERE m.id = locked.id
-            RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
-        ) {moved_counters_sql("moved")}
-        SELECT count(*) FROM moved
-        """,
-        [list(reasons), list(reasons.values())],
-    )
 
 
 def _prepared(frame: ClaimedFrame, rows: list[tuple], context: SendContext) -> PreparedFrame:

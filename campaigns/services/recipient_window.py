@@ -21,7 +21,7 @@ from django.db import connection, transaction
 
 from campaigns.models import Campaign
 from campaigns.selectors import account_promotional_window, recipient_window_opening
-from campaigns.services.counters import moved_counters_sql
+from campaigns.services.counters import messages_close
 
 ZONES_KEY = "recipient_zones"  # in a held frame's response: the zones its recipients wait for
 ZONE_WAIT = "Waiting for"
@@ -115,28 +115,13 @@ def _move(campaign: Campaign, moves: dict, never: dict) -> None:
             )
         if never:
             account_zone = account_promotional_window(campaign.account).get("tz", "UTC")
-            ids = [i for message_ids in never.values() for i in message_ids]
-            reasons = [
-                f"no hour is inside the promotional window both in the account's zone ({account_zone}) and in the "
-                f"recipient's ({zone})"[:255]
+            reasons = {
+                message_id: f"no hour is inside the promotional window both in the account's zone ({account_zone}) "
+                f"and in the recipient's ({zone})"[:255]
                 for zone, message_ids in never.items()
-                for _ in message_ids
-            ]
-            cursor.execute(
-                f"""
-                WITH v(id, reason) AS (SELECT * FROM unnest(%s::bigint[], %s::text[])), locked AS (
-                    SELECT m.id, m.status FROM campaigns_message m JOIN v ON v.id = m.id
-                    WHERE m.status IN ('pending', 'queued') ORDER BY m.id FOR UPDATE OF m
-                ), moved AS (
-                    UPDATE campaigns_message m SET status = 'failed', reason = v.reason, final_at = now(),
-                        updated_at = now()
-                    FROM locked JOIN v ON v.id = locked.id WHERE m.id = locked.id
-                    RETURNING m.campaign_id, locked.status AS old_status, m.status AS new_status
-                ) {moved_counters_sql("moved")}
-                SELECT count(*) FROM moved
-                """,
-                [ids, reasons],
-            )
+                for message_id in message_ids
+            }
+            messages_close(cursor, reasons, status="failed")
 
 
 def recipient_wait_reason(*, campaign_id: int, now: datetime) -> str:

@@ -337,29 +337,28 @@ def _kind_lock(import_id: int, wanted: bool):
         yield None
         return
     kind = ContactImport.objects.values_list("kind", flat=True).get(pk=import_id)
-    key = zlib.crc32(kind.encode()) - (1 << 31)  # (a signed 32-bit number)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [KIND_LOCK_NAMESPACE, key])
-        locked = cursor.fetchone()[0]
-    try:
+    with _advisory_lock(KIND_LOCK_NAMESPACE, zlib.crc32(kind.encode()) - (1 << 31)) as locked:  # (a signed int4)
         yield locked
-    finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [KIND_LOCK_NAMESPACE, key])
 
 
 @contextmanager
 def _run_lock(import_id: int):
+    with _advisory_lock(LOCK_NAMESPACE, import_id) as locked:
+        yield locked
+
+
+@contextmanager
+def _advisory_lock(namespace: int, key: int):
+    """Whether this session took the advisory lock (namespace, key) without waiting; held as long as the block."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [LOCK_NAMESPACE, import_id])
+        cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [namespace, key])
         locked = cursor.fetchone()[0]
     try:
         yield locked
     finally:
         if locked:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [LOCK_NAMESPACE, import_id])
+                cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [namespace, key])
 
 
 @transaction.atomic

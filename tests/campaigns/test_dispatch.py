@@ -502,18 +502,24 @@ def test_the_rate_limit_counts_every_request_a_frame_takes_not_the_frame(devino,
     assert max(times) - min(times) >= 1.5, "more than 4 requests a second went to Devino"
 
 
+def _mobtexting_account(sandbox, **fields) -> ProviderAccount:
+    """A MOBtexting account on the sandbox with an approved international sender (service G: no DLT ids needed)."""
+    account = ProviderAccount.objects.create(
+        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
+        channels=["sms"], rate_limit=1000, **fields,
+    )  # fmt: skip
+    Sender.objects.create(account=account, name="HERALD", service="G", status="approved")
+    return account
+
+
 def test_cost_is_the_vendors_money_where_it_reports_money_else_parts_times_price(octopush, sandbox):
     campaign = _prepared_campaign(octopush, 10, frame_size=10)
     campaign_dispatch(campaign_id=campaign.pk, budget=5)
     octopush_costs = set(Message.objects.filter(campaign=campaign).values_list("cost", flat=True))
     assert None not in octopush_costs and len(octopush_costs) == 1, "Octopush's total_cost split per recipient"
 
-    mobtexting = ProviderAccount.objects.create(
-        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
-        channels=["sms"], rate_limit=1000, price_per_part="0.25000",
-    )  # fmt: skip
-    # An international sender: no DLT template needed, and MOBtexting reports its charges in credits.
-    Sender.objects.create(account=mobtexting, name="HERALD", service="G", status="approved")
+    # MOBtexting reports its charges in credits.
+    mobtexting = _mobtexting_account(sandbox, price_per_part="0.25000")
     campaign = _prepared_campaign(mobtexting, 10, frame_size=10, start_text="x" * 200)
     campaign_dispatch(campaign_id=campaign.pk, budget=5)
     costs = set(Message.objects.filter(campaign=campaign).values_list("parts", "cost"))
@@ -528,11 +534,7 @@ def test_a_mobtexting_balance_exhausted_mid_frame_pauses_the_campaign_and_the_un
     """MOBtexting refuses the numbers it has no credit for with 401 NO-CREDITS in their rows: the campaign pauses
     saying so, those messages stay pending (not rejected for good), and after a top-up the resume sends only them."""
     settings.FRAME_RETRY_BASE = settings.FRAME_RETRY_MAX = 0.0
-    mobtexting = ProviderAccount.objects.create(
-        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
-        channels=["sms"], rate_limit=1000,
-    )  # fmt: skip
-    Sender.objects.create(account=mobtexting, name="HERALD", service="G", status="approved")  # no DLT ids needed
+    mobtexting = _mobtexting_account(sandbox)
     token = CREDENTIALS["mobtexting"]["api_key"]
     sandbox.vendors["mobtexting"].control("balance", {"token": token, "credits": 4})
     campaign = _prepared_campaign(mobtexting, 10, frame_size=10, start_text="Your order has shipped")
@@ -556,11 +558,7 @@ def test_numbers_mobtexting_throttles_at_submission_are_sent_again_later_not_fai
     """MOBtexting refuses the numbers past the account's sending limit with 463 THROTTLED in their rows: they stay
     pending and the frame waits for its backoff; the next try sends only them, once each."""
     settings.FRAME_RETRY_BASE = settings.FRAME_RETRY_MAX = 0.0
-    mobtexting = ProviderAccount.objects.create(
-        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
-        channels=["sms"], rate_limit=1000,
-    )  # fmt: skip
-    Sender.objects.create(account=mobtexting, name="HERALD", service="G", status="approved")  # no DLT ids needed
+    mobtexting = _mobtexting_account(sandbox)
     sandbox.vendors["mobtexting"].control("limits", {"sms_per_minute": 4})
     campaign = _prepared_campaign(mobtexting, 10, frame_size=10, start_text="Your order has shipped")
     frame = Frame.objects.get(campaign=campaign)
@@ -583,11 +581,7 @@ def test_mobtexting_refusing_the_token_in_an_http_200_envelope_pauses_the_campai
     sandbox, settings
 ):
     settings.FRAME_RETRY_BASE = settings.FRAME_RETRY_MAX = 0.0
-    mobtexting = ProviderAccount.objects.create(
-        kind="mobtexting", name="MT", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"]),
-        channels=["sms"], rate_limit=1000,
-    )  # fmt: skip
-    Sender.objects.create(account=mobtexting, name="HERALD", service="G", status="approved")  # no DLT ids needed
+    mobtexting = _mobtexting_account(sandbox)
     sandbox.vendors["mobtexting"].control("envelope", {"errors_with_200": True})
     sandbox.vendors["mobtexting"].control("revoke", {"token": CREDENTIALS["mobtexting"]["api_key"]})
     campaign = _prepared_campaign(mobtexting, 10, frame_size=10, start_text="Your order has shipped")
