@@ -7,6 +7,7 @@ vendor and (MOBtexting) sync its sender IDs and DLT templates.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -21,9 +22,19 @@ from providers.forms import DltTemplateForm, ProviderAccountForm, SenderForm
 from providers.models import DltTemplate, ProviderAccount, Sender
 
 
+class SenderInlineFormSet(BaseInlineFormSet):
+    def save_existing(self, form, obj, commit=True):
+        """A sender changed in its row is saved through the service, as on its own page: a rename gives its opt-outs
+        to the new name (sender_update). The form has set the fields on the sender."""
+        if not commit:
+            return super().save_existing(form, obj, commit=False)
+        return services.sender_update(sender=form.instance)
+
+
 class SenderInline(admin.TabularInline):
     model = Sender
     form = SenderForm
+    formset = SenderInlineFormSet
     extra = 0
     fields = ["name", "channel", "service", "country", "dlt_entity_id", "status"]
     show_change_link = True

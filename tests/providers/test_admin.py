@@ -429,7 +429,7 @@ def test_deleting_an_account_needs_the_permission_to_delete_its_senders():
     assert ProviderAccount.objects.filter(pk=account.pk).exists()
 
 
-@pytest.mark.parametrize("via", ["admin", "api"])
+@pytest.mark.parametrize("via", ["admin", "account page", "api"])
 def test_renaming_a_sender_keeps_the_opt_outs_from_it_so_those_people_are_not_messaged_under_its_new_name(client, via):
     """A sender-scoped opt-out names its sender: renamed alone, the sender left its opt-outs naming the old name, and
     its next campaign messaged everyone who had opted out of it. The old name's opt-outs stay too: another account's
@@ -440,7 +440,12 @@ def test_renaming_a_sender_keeps_the_opt_outs_from_it_so_those_people_are_not_me
     from contacts.models import Unsubscriber
     from tests.factories import ContactFactory, UnsubscriberFactory, UserFactory, api_client_for
 
-    ours, theirs = SenderFactory(name="HERALD"), SenderFactory(name="HERALD")
+    ours, theirs = (
+        SenderFactory(name="HERALD", account=ProviderAccountFactory(kind="octopush")),
+        SenderFactory(name="HERALD"),
+    )
+    ours.country, ours.service = "FR", ""
+    ours.save()
     asha, ravi = ContactFactory(phone="+919812345678"), ContactFactory(phone="+919812345679")
     UnsubscriberFactory(address=asha.phone, scope="sender", value="Herald", reason="STOP")
     UnsubscriberFactory(address=ravi.phone, scope="sender", value="herald")
@@ -449,9 +454,20 @@ def test_renaming_a_sender_keeps_the_opt_outs_from_it_so_those_people_are_not_me
     if via == "admin":
         form = {
             "account": ours.account_id, "name": "HRLDIN", "channel": "sms", "dlt_entity_id": ours.dlt_entity_id,
-            "dlt_entity_name": "", "country": "IN", "service": "T", "status": "approved", "remote_id": "",
+            "dlt_entity_name": "", "country": "FR", "service": "", "status": "approved", "remote_id": "",
         }  # fmt: skip
         response = client.post(f"/admin/providers/sender/{ours.pk}/change/", form)
+        assert response.status_code == 302, response.context["adminform"].form.errors
+    elif via == "account page":  # the senders' rows under the account
+        form = account_form(
+            name=ours.account.name, price_per_part="0.1", **{
+                "senders-TOTAL_FORMS": "1", "senders-INITIAL_FORMS": "1", "senders-0-id": ours.pk,
+                "senders-0-account": ours.account_id, "senders-0-name": "HRLDIN", "senders-0-channel": "sms",
+                "senders-0-service": "", "senders-0-country": "FR", "senders-0-dlt_entity_id": ours.dlt_entity_id,
+                "senders-0-status": "approved",
+            },
+        )  # fmt: skip
+        response = client.post(f"/admin/providers/provideraccount/{ours.account_id}/change/", form)
         assert response.status_code == 302, response.context["adminform"].form.errors
     else:
         response = api_client_for(UserFactory(superuser=True)).patch(
