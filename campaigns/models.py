@@ -3,6 +3,7 @@
 import os
 import time
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -107,6 +108,8 @@ class Campaign(models.Model):
     def __str__(self):
         return self.name
 
+
+RECURRENCE_STEP = {Campaign.Recurrence.DAILY: timedelta(days=1), Campaign.Recurrence.WEEKLY: timedelta(weeks=1)}
 
 # A campaign in these states may still send (or be launched): what it selects people by must stay as it is.
 UNFINISHED_STATES = (

@@ -25,7 +25,7 @@ from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
-from contacts.validators import country_code
+from contacts.validators import country_code, tag_names_split
 
 PREVIEW_SIZE = 20
 
@@ -144,7 +144,7 @@ class ContactActionForm(ActionForm):
     )  # fmt: skip
 
     def tag_names(self) -> list[str]:
-        return [name for name in (self.data.get("tags") or "").split(",") if name.strip()]
+        return tag_names_split(self.data.get("tags") or "")
 
 
 class ContactForm(forms.ModelForm):
@@ -304,8 +304,8 @@ class TagAdmin(UniqueRaceAdmin, TimesAfterAddAdmin, HeldDeleteAdmin):
         return selectors.tags_with_contact_count()
 
     def save_model(self, request, obj, form, change):
-        if change:  # a rename takes the tag's opt-outs with it
-            services.tag_update(tag=obj, **{name: form.cleaned_data[name] for name in ("name", "description")})
+        if change:  # a rename takes the tag's opt-outs with it; the form has set the fields on obj
+            services.tag_update(tag=obj)
         else:
             super().save_model(request, obj, form, change)
 

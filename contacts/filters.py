@@ -11,6 +11,7 @@ from config.filters import FilterSet
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
 from contacts.phones import InvalidPhone, invalid_phone_message, normalize_address, normalize_phone
 from contacts.selectors import segment_q, tag_ids_named
+from contacts.validators import tag_names_split
 
 
 class _PhoneField(forms.CharField):
@@ -74,7 +75,7 @@ class ContactFilter(FilterSet):
         fields = ["is_active", "country", "language", "identity", "email"]
 
     def filter_tag(self, queryset, name, value):
-        names = [part.strip() for part in value.split(",") if part.strip()]
+        names = tag_names_split(value)
         if not names:  # "," or " ": no name, like an empty ?tag=, filters nothing
             return queryset
         tag_ids = tag_ids_named(names)

@@ -18,6 +18,11 @@ def validate_tag_name(value: str) -> None:
         raise ValidationError(TAG_NAME_COMMA)
 
 
+def tag_names_split(text: str) -> list[str]:
+    """The tag names typed as "vip, diwali" (a filter, a form's or an import's tags), stripped, blanks left out."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 @lru_cache(maxsize=1)
 def _time_zones() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones()}

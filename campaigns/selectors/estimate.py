@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.models import Campaign, Message
+from campaigns.models import RECURRENCE_STEP, Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS, DLT_PLACEHOLDER_RE, compile_text, contact_values, render, text_variables
 from campaigns.sms import GSM7_ALL, GSM7_BASIC, GSM7_EXTENSION, SmsParts, sms_parts
 from contacts.audience import AudienceSpec, audience_rows_sql
@@ -351,9 +351,6 @@ def _texts_spread(literal: str, occurrences: dict[str, int], rows: list[tuple]) 
     return spread, {name: count for name, count in missing.items() if count}
 
 
-RECURRENCE_MINUTES = {Campaign.Recurrence.DAILY: 24 * 60, Campaign.Recurrence.WEEKLY: 7 * 24 * 60}
-
-
 def account_promotional_window(account: ProviderAccount) -> dict:
     """The account's promotional window: its own `promo_window` option, else its kind's, else the default."""
     windows = settings.PROMOTIONAL_WINDOWS
@@ -548,7 +545,8 @@ def campaign_estimate(
     estimate.frame_size = campaign_frame_size(campaign)
 
     # Schedule.
-    period = RECURRENCE_MINUTES.get(campaign.recurrence)
+    step = RECURRENCE_STEP.get(campaign.recurrence)
+    period = int(step.total_seconds() // 60) if step else None
     if period and campaign.smooth_minutes and campaign.smooth_minutes >= period:
         problems.append(
             Problem("smooth_minutes", f"Spread over {campaign.smooth_minutes} minutes, a run would still be sending "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.locks import debounce, slot_taken
-from campaigns.models import Campaign, Frame
+from campaigns.models import RECURRENCE_STEP, Campaign, Frame
 from campaigns.selectors import promotional_window_closed_until
 from campaigns.services.dispatch import frames_claim, frames_unlock
 from campaigns.services.editing import campaign_relations_copy, scheduled_reason
@@ -29,7 +29,6 @@ from campaigns.services.lifecycle import (
 )
 
 logger = logging.getLogger("herald.schedule")
-RECURRENCE_STEP = {Campaign.Recurrence.DAILY: timedelta(days=1), Campaign.Recurrence.WEEKLY: timedelta(weeks=1)}
 
 
 def campaign_run_create(*, parent: Campaign, at: datetime) -> Campaign:

@@ -31,6 +31,7 @@ from contacts.imports.services import (
     contact_import_permission_errors,
 )
 from contacts.models import ContactImport, ContactTag, Tag
+from contacts.validators import tag_names_split
 
 Status = ContactImport.Status
 OPTION_SEPARATOR = "__"
@@ -102,7 +103,7 @@ class ContactImportUploadForm(forms.Form):
         return data
 
     def _new_tags(self) -> list[str]:
-        return [name.strip() for name in self.cleaned_data.get("new_tags", "").split(",") if name.strip()]
+        return tag_names_split(self.cleaned_data.get("new_tags", ""))
 
     def service_arguments(self) -> dict:
         """The cleaned form as keyword arguments of contact_import_create."""

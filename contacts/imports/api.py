@@ -34,6 +34,7 @@ from contacts.imports.services import (
     contact_import_permission_errors,
 )
 from contacts.models import ContactImport
+from contacts.validators import tag_names_split
 
 Kind, Mode = ContactImport.Kind, ContactImport.Mode
 
@@ -120,7 +121,7 @@ class ContactImportCreateSerializer(KnownFieldsMixin, serializers.Serializer):
 
     def validate_tags(self, value: list[str]) -> list[str]:
         """`-F tags=diwali,vip` is two tags, as the admin's "new tags" are (a tag name has no comma)."""
-        return [name.strip() for item in value for name in item.split(",") if name.strip()]
+        return [name for item in value for name in tag_names_split(item)]
 
 
 class ImportChangePermissions(StrictModelPermissions):
