@@ -18,3 +18,7 @@ urlpatterns = [
     path("hooks/", include("campaigns.webhook_urls")),
     path("healthz", healthz, name="healthz"),
 ]
+
+# Under /api/, in JSON as the API's other errors (config/views.py); elsewhere Django's pages.
+handler400 = "config.views.bad_request"
+handler500 = "config.views.server_error"

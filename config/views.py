@@ -1,5 +1,6 @@
-"""Project-level views: the OpenAPI schema (generated once per process), a health check, and the two sign-in
-views (the API's token endpoint, the admin's login page) with sign-in throttling."""
+"""Project-level views: the OpenAPI schema (generated once per process), a health check, the two sign-in views (the
+API's token endpoint, the admin's login page) with sign-in throttling, and Django's 400 and 500 answers, in JSON
+under /api/."""
 
 import threading
 from collections.abc import Mapping
@@ -8,11 +9,12 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth import REDIRECT_FIELD_NAME
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, DisallowedHost
 from django.db import connection
 from django.forms.utils import ErrorDict
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -31,6 +33,7 @@ from config.login_throttle import (
     login_succeeded,
     login_wait,
 )
+from config.middleware import API_PREFIX
 from config.schema import FieldErrorsSerializer
 
 
@@ -167,3 +170,29 @@ class AdminAutocompleteView(AutocompleteJsonView):
 
 def admin_autocomplete(request):
     return admin.site.admin_view(AdminAutocompleteView.as_view(admin_site=admin.site))(request)
+
+
+# Django's own error answers (config/urls.py's handler400 and handler500), for what goes wrong before or outside the
+# API's views: under /api/ an API client gets `{"detail": "…"}` as from every other error, not Django's HTML page.
+# Django calls them only with DEBUG off (DEBUG shows its debugging page), and after logging the error
+# (django.request, django.security.*) with its traceback, which the answer leaves out.
+
+
+def bad_request(request, exception):
+    """400: a Host header not in ALLOWED_HOSTS, or a request Django refused before any view read it."""
+    if not request.path_info.startswith(API_PREFIX):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        detail = "The Host header names no host this server answers to (its ALLOWED_HOSTS)."
+    else:
+        detail = "Bad request."
+    return JsonResponse({"detail": detail}, status=400)
+
+
+def server_error(request):
+    """500: an error Herald did not expect; its traceback is in the server's log, not in the answer."""
+    if not request.path_info.startswith(API_PREFIX):
+        return defaults.server_error(request)
+    return JsonResponse(
+        {"detail": "Server error: Herald could not answer this request. The error is in its log."}, status=500
+    )

@@ -10,10 +10,12 @@ import yaml
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import path as route
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Message
+from config import urls as herald_urls
 from contacts.models import Tag
 from providers.models import DltTemplate, Sender
 from tests.factories import (
@@ -400,6 +402,49 @@ class TestPaths:
         response = api.get(path)
         assert response.status_code == 404
         assert response.json() == {"detail": "Not found."}
+
+
+def _broken_view(request):
+    raise RuntimeError("a bug, with its traceback")
+
+
+# The project's URLs and error handlers, with a view that fails, for TestServerErrors (@pytest.mark.urls).
+urlpatterns = [route("api/v1/broken/", _broken_view), route("broken/", _broken_view), *herald_urls.urlpatterns]
+handler400, handler500 = herald_urls.handler400, herald_urls.handler500
+
+
+@pytest.mark.urls("tests.test_api_conventions")
+class TestServerErrors:
+    """With DEBUG off, an error Herald did not expect, and a request with a Host header it does not serve, were
+    Django's HTML pages under /api/ too; they are JSON there now, and still logged with their traceback."""
+
+    @pytest.fixture
+    def client(self, settings):
+        settings.DEBUG = False
+        return APIClient(raise_request_exception=False)
+
+    def test_a_server_error_is_a_json_500_without_the_traceback_which_goes_to_the_log(self, client, caplog):
+        response = client.get("/api/v1/broken/")
+        assert response.status_code == 500
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {
+            "detail": "Server error: Herald could not answer this request. The error is in its log."
+        }
+        (record,) = [r for r in caplog.records if r.name == "django.request"]
+        assert record.levelname == "ERROR" and "a bug, with its traceback" in str(record.exc_info[1])
+
+    def test_outside_the_api_a_server_error_is_still_the_html_page(self, client):
+        response = client.get("/broken/")
+        assert response.status_code == 500
+        assert response["Content-Type"].startswith("text/html")
+
+    def test_a_host_the_server_does_not_answer_to_is_a_json_400_and_logged(self, client, caplog):
+        response = client.get("/api/v1/tags/", HTTP_HOST="herald.evil.example")
+        assert response.status_code == 400
+        assert response.json() == {
+            "detail": "The Host header names no host this server answers to (its ALLOWED_HOSTS)."
+        }
+        assert [r.name for r in caplog.records] == ["django.security.DisallowedHost"]
 
 
 class TestUnknownFields:
