@@ -24,7 +24,7 @@ from config.api import (
     NamedEnumsMixin,
     RelatedIdsField,
 )
-from config.filters import FilterBackend
+from config.filters import FilterBackend, QueryParametersMixin
 from config.pagination import PagesSchemaMixin, StrictPageSizeMixin
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
@@ -202,7 +202,7 @@ class StatsSerializer(serializers.Serializer):
         }
     )
 )
-class CampaignViewSet(viewsets.ModelViewSet):
+class CampaignViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = Campaign.objects.exclude(state=Campaign.State.DELETING).prefetch_related(
         "tags", "excluded_tags", "segments", Prefetch("contacts", queryset=Contact.objects.only("id"))
     )
@@ -324,7 +324,7 @@ class TransactionalAcceptedSerializer(serializers.Serializer):
     status_url = serializers.URLField()
 
 
-class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class MessageViewSet(QueryParametersMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = messages_shown(Message.objects.all())
     serializer_class = MessageSerializer
     filterset_class = MessageFilter

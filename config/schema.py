@@ -2,7 +2,8 @@
 config.api.exception_handler gives them, so that a client generated from the schema knows them too.
 
 - 400 `FieldErrors` (`{"phone": ["Enter a valid phone number…"]}`, `non_field_errors` for the rest): a body that
-  does not validate or is not JSON, an action the object's state refuses, a bad filter or ordering on a list.
+  does not validate or is not JSON, an action the object's state refuses, a bad filter or ordering on a list, a
+  query parameter the operation does not take (on every operation).
 - 401 and 403 `Detail`: no or a bad token; a token without the model permission.
 - 404 `Detail`: no such object (or not a number), a page or cursor past the end.
 - 415 `Detail`: a body in a Content-Type the operation does not take (JSON; multipart for an import's file).
@@ -86,10 +87,8 @@ class AutoSchema(SpectacularAutoSchema):
         return schema
 
     def _error_codes(self) -> list[str]:
-        codes = []
+        codes = ["400"]  # every operation refuses a query parameter it does not take (config.filters)
         listing = self.method == "GET" and self._is_list_view()
-        if self.method in ("POST", "PUT", "PATCH") or (listing and self.get_filter_backends()):
-            codes.append("400")
         if not all(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
             codes += ["401", "403"]
         if "{" in self.path or (listing and self._get_paginator() is not None):

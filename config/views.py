@@ -24,6 +24,7 @@ from rest_framework.response import Response
 
 from campaigns.ratelimit import redis_client
 from config.api import DetailSerializer
+from config.filters import QueryParametersMixin
 from config.login_throttle import (
     REFUSAL,
     UNAVAILABLE,
@@ -69,7 +70,7 @@ def healthz(request):
     return JsonResponse({"ok": not problems, **problems}, status=503 if problems else 200)
 
 
-class TokenView(ObtainAuthToken):
+class TokenView(QueryParametersMixin, ObtainAuthToken):
     """`POST /api/v1/auth/token/` (DRF's): a 429 with Retry-After once the client or the username failed too often."""
 
     @extend_schema(

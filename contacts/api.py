@@ -15,7 +15,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from config.api import KnownFieldsMixin, ListOnlyManyMixin, NamedChoiceField, NamedEnumsMixin
-from config.filters import paging_parameters, parameters_check
+from config.filters import QueryParametersMixin
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from contacts import services
@@ -96,7 +96,7 @@ class ContactChangePermissions(StrictModelPermissions):
     perms_map = {**StrictModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
 
 
-class ContactViewSet(viewsets.ModelViewSet):
+class ContactViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = Contact.objects.prefetch_related("tags")
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
@@ -161,7 +161,7 @@ class TagSerializer(KnownFieldsMixin, serializers.ModelSerializer):
 
 
 @refuses_delete_while_used
-class TagViewSet(viewsets.ModelViewSet):
+class TagViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = tags_with_contact_count()
     serializer_class = TagSerializer
     filterset_class = TagFilter
@@ -199,7 +199,7 @@ class SegmentSerializer(KnownFieldsMixin, serializers.ModelSerializer):
 
 
 @refuses_delete_while_used
-class SegmentViewSet(viewsets.ModelViewSet):
+class SegmentViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = Segment.objects.prefetch_related("positive_tags", "negative_tags")
     serializer_class = SegmentSerializer
     search_fields = ["name", "description"]
@@ -216,12 +216,11 @@ class SegmentViewSet(viewsets.ModelViewSet):
         services.segments_delete(segments=[instance])
 
     @extend_schema(responses=ContactSerializer(many=True), filters=False)
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], paginated=True)
     def contacts(self, request, pk=None):
         """The segment's contacts, newest first, paginated (the contacts' view permission too)."""
         if not request.user.has_perm("contacts.view_contact"):
             raise PermissionDenied("Listing a segment's contacts needs the permission to view contacts.")
-        parameters_check(request, paging_parameters(self.paginator))  # it has no filters: ?search= did nothing
         queryset = segment_contacts(self.get_object()).prefetch_related("tags").order_by("-id")
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(ContactSerializer(page, many=True).data)
@@ -247,7 +246,7 @@ class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.Mode
         validators = []  # uniqueness and the scope/value rule are the service's, with field-named errors
 
 
-class UnsubscriberViewSet(viewsets.ModelViewSet):
+class UnsubscriberViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = Unsubscriber.objects.all()
     serializer_class = UnsubscriberSerializer
     filterset_class = UnsubscriberFilter

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api import IdRelationsMixin, KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
+from config.filters import QueryParametersMixin
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from providers import dlt, services
@@ -73,7 +74,7 @@ class AccountActionPermissions(StrictModelPermissions):
 
 
 @refuses_delete_while_used
-class ProviderAccountViewSet(viewsets.ModelViewSet):
+class ProviderAccountViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = ProviderAccount.objects.all()
     serializer_class = ProviderAccountSerializer
     filterset_class = ProviderAccountFilter
@@ -119,7 +120,7 @@ class SenderSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, seri
 
 
 @refuses_delete_while_used
-class SenderViewSet(viewsets.ModelViewSet):
+class SenderViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = Sender.objects.all()
     serializer_class = SenderSerializer
     filterset_class = SenderFilter
@@ -197,7 +198,7 @@ class ReadingPostPermissions(StrictModelPermissions):
 
 
 @refuses_delete_while_used
-class DltTemplateViewSet(viewsets.ModelViewSet):
+class DltTemplateViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = DltTemplate.objects.prefetch_related("senders")
     serializer_class = DltTemplateSerializer
     filterset_class = DltTemplateFilter

@@ -298,6 +298,28 @@ class TestUnknownParameters:
             response = api.get(f"/api/v1/{name}/", {param: "json" if param == "format" else "1"})
             assert "Unknown parameter" not in str(response.content), (param, response.content)
 
+    def test_every_operation_refuses_a_parameter_it_does_not_take_not_only_the_lists(self, api, schema):
+        """Off the lists a query parameter was ignored: `GET /campaigns/5/?fields=name` answered the whole campaign
+        as if trimmed to its name, `POST /messages/?dry_run=true` sent the message."""
+        answers = {}
+        for path, operations in schema["paths"].items():
+            for method in set(operations) & {"get", "post", "put", "patch", "delete"}:
+                url = path.replace("{id}", "1") + "?nonsense=1"
+                response = getattr(api, method)(url, {}, format="json")
+                json = response.get("Content-Type") == "application/json"
+                answers[f"{method.upper()} {path}"] = (response.status_code, tuple(response.json()) if json else None)
+        assert len(answers) > 40
+        assert set(answers.values()) == {(400, ("nonsense",))}, answers
+
+    def test_an_object_read_with_a_parameter_is_a_400_saying_it_takes_none_but_format(self, api):
+        campaign = CampaignFactory()
+        response = api.get(f"/api/v1/campaigns/{campaign.pk}/", {"fields": "name"})
+        assert response.status_code == 400
+        assert response.json() == {
+            "fields": ["Unknown parameter; this takes no query parameter (a list's filters go there)."]
+        }
+        assert api.get(f"/api/v1/campaigns/{campaign.pk}/", {"format": "json"}).json()["id"] == campaign.pk
+
     def test_paging_searching_and_ordering_go_on_as_before(self, api):
         ContactFactory.create_batch(3)
         response = api.get(

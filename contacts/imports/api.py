@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from config.api import DetailSerializer, KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
+from config.filters import QueryParametersMixin
 from config.permissions import StrictModelPermissions
 from config.schema import DETAIL_OR_FIELD_ERRORS
 from contacts.imports.selectors import (
@@ -131,7 +132,11 @@ class ImportChangePermissions(StrictModelPermissions):
 
 
 class ContactImportViewSet(
-    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    QueryParametersMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     queryset = ContactImport.objects.select_related("created_by").prefetch_related("tags")
     serializer_class = ContactImportSerializer
