@@ -85,7 +85,7 @@ class Conflict(exceptions.APIException):
 def still_used_detail(error: ProtectedError | RestrictedError, model=None) -> str:
     """What keeps an object from being deleted, e.g. "This sender is used by 3 campaigns (Diwali sale, …); …"."""
     if isinstance(error, StillUsed):  # counted, not loaded (config/deletion.py)
-        return used_by_text(model, error.users)
+        return used_by_text(model, error.users, error.way_out)
     users = error.protected_objects if isinstance(error, ProtectedError) else error.restricted_objects
     by_model = defaultdict(list)
     for obj in users:

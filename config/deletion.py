@@ -69,15 +69,20 @@ def counted_text(count: int) -> str:
     return f"over {MOST:,}" if count > MOST else f"{count:,}"
 
 
-def used_by_text(model: type[models.Model] | None, users: list[Users]) -> str:
+WAY_OUT = "delete or change them first"
+
+
+def used_by_text(model: type[models.Model] | None, users: list[Users], way_out: str = WAY_OUT) -> str:
     """E.g. "This sender is used by 3 campaigns (Diwali sale, …); delete or change them first."."""
     this = f"This {model._meta.verbose_name}" if model is not None else "This object"
-    return f"{this} is used by {' and '.join(map(str, users)) or 'other records'}; delete or change them first."
+    return f"{this} is used by {' and '.join(map(str, users)) or 'other records'}; {way_out}."
 
 
 class StillUsed(ProtectedError):
-    """A delete refused because other records still use the object, with them counted (protected_users)."""
+    """A delete refused because other records still use the object, with them counted (protected_users), and what
+    to do instead (`way_out`)."""
 
-    def __init__(self, obj: models.Model, users: list[Users]):
+    def __init__(self, obj: models.Model, users: list[Users], way_out: str = WAY_OUT):
         self.users = users
-        super().__init__(used_by_text(type(obj), users), {u for users_ in users for u in users_.sample})
+        self.way_out = way_out
+        super().__init__(used_by_text(type(obj), users, way_out), {u for users_ in users for u in users_.sample})

@@ -205,12 +205,22 @@ def provider_account_update(
     return _account_write(account, fields, credentials)
 
 
+# What an account's 409 advises. The API deletes a campaign, and its messages and frames with it, but no message sent
+# without one (transactional): those are the record of what was sent, which no user deletes one by one. So the way
+# out for an account that sent some is to deactivate it, which refuses every send through it and keeps its history.
+ACCOUNT_WAY_OUT = (
+    "delete those campaigns first (their messages and frames go with them). A message sent without a campaign "
+    "(transactional) is kept as the record of what was sent: retire an account that sent one by deactivating it "
+    '("is_active": false), after which it sends nothing and still takes the delivery reports due'
+)
+
+
 def provider_account_delete(*, account: ProviderAccount) -> None:
     """Delete an account nothing uses any more, with its senders and templates; StillUsed (a 409 naming them,
-    counted) while campaigns, frames or messages refer to it. Checked first, because Django's own check loads
-    every message of the account to name them."""
+    counted, and saying to deactivate the account instead) while campaigns, frames or messages refer to it. Checked
+    first, because Django's own check loads every message of the account to name them."""
     if users := protected_users(account):
-        raise StillUsed(account, users)
+        raise StillUsed(account, users, ACCOUNT_WAY_OUT)
     account.delete()
 
 

@@ -481,10 +481,35 @@ class TestDeletingWhatCampaignsUse:
         assert detail.startswith("This provider account is used by 1 campaign (Diwali sale) and 1 frame (frame 1 ")
         assert detail.endswith(
             " and over 10,000 messages (+919900000000 (pending), +919900000001 (pending), +919900000002 (pending), …); "
-            "delete or change them first."
+            "delete those campaigns first (their messages and frames go with them). A message sent without a campaign "
+            "(transactional) is kept as the record of what was sent: retire an account that sent one by deactivating "
+            'it ("is_active": false), after which it sends nothing and still takes the delivery reports due.'
         )
         assert peak < 5_000_000, f"{peak:,} bytes at the peak"
         assert ProviderAccount.objects.filter(pk=campaign.account_id).exists()
+
+    def test_an_account_that_sent_a_transactional_message_is_deactivated_instead_as_its_409_says(self, api):
+        """Its 409 said to delete its messages first, which the API cannot: a transactional message has no campaign
+        to go with. It now says to deactivate the account, which refuses every send through it and keeps its
+        history."""
+        from campaigns.models import Message
+        from tests.factories import FrameFactory, MessageFactory
+
+        account = ProviderAccountFactory(kind="octopush")
+        frame = FrameFactory(campaign=None, account=account)
+        sent = MessageFactory(campaign=None, contact=None, account=account, frame=frame, address="+33612345678")
+
+        refused = api.delete(f"/api/v1/provider-accounts/{account.pk}/")
+        assert refused.status_code == 409
+        assert refused.json()["detail"].startswith("This provider account is used by 1 frame (frame ")
+        assert 'retire an account that sent one by deactivating it ("is_active": false)' in refused.json()["detail"]
+
+        assert api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"is_active": False}).status_code == 200
+        send = api.post("/api/v1/messages/", {"account": account.pk, "to": "+33612345679", "text": "Your code is 4711"})
+        assert send.status_code == 400
+        assert send.json() == {"account": [f"The provider account {account.name} is not active."]}
+        assert list(Message.objects.filter(account=account).values_list("pk", flat=True)) == [sent.pk]
+        assert api.get(f"/api/v1/messages/{sent.pk}/").status_code == 200
 
 
 @pytest.mark.django_db
