@@ -198,6 +198,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Contacts, audiences, providers and campaigns; transactional sends and delivery status.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/schema/ and /api/docs/ need a signed-in user (a token, or the admin's session), as /api/v1/ does; no model
+    # permission, as they show no data. /api/docs/ sends a browser without a session to the admin's login.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
     # From drf-spectacular-sidecar, not a CDN: a self-hosted Herald often has no way out to the internet.

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import NON_FIELD_ERRORS, DisallowedHost
 from django.db import connection
 from django.forms.utils import ErrorDict
@@ -16,10 +17,10 @@ from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import APIException, Throttled
+from rest_framework.exceptions import APIException, NotAuthenticated, Throttled
 from rest_framework.response import Response
 
 from campaigns.ratelimit import redis_client
@@ -39,9 +40,9 @@ from config.schema import FieldErrorsSerializer
 
 
 class SchemaView(SpectacularAPIView):
-    """drf-spectacular's generation is not thread-safe (tfranzel/drf-spectacular#1123): concurrent first
-    requests on a threaded server fail. The schema never changes at run time, so it is built once per
-    process, under a lock, per language and version."""
+    """The schema, for a signed-in user (SERVE_PERMISSIONS). drf-spectacular's generation is not thread-safe
+    (tfranzel/drf-spectacular#1123): concurrent first requests on a threaded server fail. The schema never changes at
+    run time, so it is built once per process, under a lock, per language and version."""
 
     _lock = threading.Lock()
     _schemas: dict[tuple, Response] = {}
@@ -53,6 +54,25 @@ class SchemaView(SpectacularAPIView):
                 self._schemas[key] = super()._get_schema_response(request)
         cached = self._schemas[key]
         return Response(data=cached.data, headers={"Content-Disposition": cached["Content-Disposition"]})
+
+    def handle_exception(self, exc):
+        """An error (no token: a 401) in JSON as every other error, not in the schema's YAML."""
+        response = super().handle_exception(exc)
+        answer = JsonResponse(response.data, status=response.status_code)
+        for header in ("WWW-Authenticate", "Retry-After"):
+            if header in response:
+                answer[header] = response[header]
+        return answer
+
+
+class SwaggerView(SpectacularSwaggerView):
+    """The Swagger UI, for a signed-in user as the schema it shows (SERVE_PERMISSIONS); a browser without a session
+    is sent to the admin's login page and back, rather than shown a 401 in JSON."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, NotAuthenticated):
+            return redirect_to_login(self.request.get_full_path(), login_url="admin:login")
+        return super().handle_exception(exc)
 
 
 def healthz(request):

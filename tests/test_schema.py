@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import UserFactory, api_client_for
 
 RESOURCES = [
     "contacts", "tags", "segments", "unsubscribers", "provider-accounts", "senders", "templates", "campaigns",
@@ -57,6 +57,20 @@ def test_the_schema_and_swagger_ui_are_served(client):
     client.force_login(UserFactory(superuser=True))
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_schema_and_swagger_ui_need_a_signed_in_user_as_the_api_does(client):
+    """Both were open to anyone, while every other path of the API needs a token: the schema now takes a token (or
+    the admin's session) and answers a 401 in JSON without; Swagger UI sends a browser to the admin's login."""
+    anonymous = client.get("/api/schema/")
+    assert (anonymous.status_code, anonymous["WWW-Authenticate"]) == (401, "Token")
+    assert anonymous.json() == {"detail": "Authentication credentials were not provided."}
+    docs = client.get("/api/docs/")
+    assert (docs.status_code, docs["Location"]) == (302, "/admin/login/?next=/api/docs/")
+
+    token = api_client_for(UserFactory())  # no model permission: the schema shows no data
+    assert token.get("/api/schema/", {"format": "json"}).json()["info"]["title"] == "Herald API"
 
 
 @pytest.mark.django_db
