@@ -162,6 +162,17 @@ class TestTokens:
         assert response.status_code == 401
         assert response.json() == {"detail": "Invalid token."}
 
+    def test_a_token_sent_as_bearer_is_a_401_saying_to_write_token(self):
+        """Most HTTP clients and OpenAPI generators send a token as `Bearer <key>`; the 401 said that no credentials
+        were provided, which sent integrators looking for a missing header."""
+        token = Token.objects.create(user=UserFactory(superuser=True))
+        response = APIClient(HTTP_AUTHORIZATION=f"Bearer {token.key}").get("/api/v1/contacts/")
+        assert response.status_code == 401
+        assert response.json() == {
+            "detail": 'Send the token as "Authorization: Token <key>": this API takes the word Token, not Bearer.'
+        }
+        assert APIClient(HTTP_AUTHORIZATION=f"Token {token.key}").get("/api/v1/contacts/").status_code == 200
+
 
 class TestSearch:
     def test_search_finds_by_the_list_s_text_columns(self, api):
