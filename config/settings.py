@@ -192,6 +192,11 @@ REST_FRAMEWORK = {
     # client address); 0 trusts none, so that a client cannot pick its address by sending the header itself.
     "NUM_PROXIES": env.int("TRUSTED_PROXIES", default=0),
 }
+if REST_FRAMEWORK["NUM_PROXIES"]:
+    # Behind them, their X-Forwarded-Proto says whether the client came over HTTPS (the proxy ends TLS): the links the
+    # API gives (status_url and Location, next and previous, an import's error_report_url) are then https:// as the
+    # client's request was. They were http://, and a client following them sent its token in clear, or was refused.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Herald API",

@@ -2,6 +2,7 @@
 errors that name the query parameter sent."""
 
 import io
+import runpy
 
 import pytest
 import requests
@@ -402,6 +403,31 @@ class TestListsInBodies:
         assert response.status_code == 400, response.content
         assert response.json() == {field: ['Expected a list of items but got type "dict".']}
         assert getattr(target, field).count() == 1, "nothing changed"
+
+
+class TestLinks:
+    """Behind a proxy that ends TLS (the README's production), the links the API gave were http://: a client
+    following a status URL or a next page sent its token in clear, or was refused."""
+
+    @pytest.mark.parametrize("proxies, scheme", [("1", "https"), ("0", "http")])
+    def test_behind_a_trusted_proxy_the_links_say_https_as_the_client_came(
+        self, api, settings, monkeypatch, proxies, scheme
+    ):
+        monkeypatch.setenv("TRUSTED_PROXIES", proxies)
+        configured = runpy.run_path(str(settings.BASE_DIR / "config" / "settings.py"))
+        settings.SECURE_PROXY_SSL_HEADER = configured.get("SECURE_PROXY_SSL_HEADER")  # None unless proxies are trusted
+        account = ProviderAccountFactory(kind="octopush")
+        MessageFactory.create_batch(2)
+        https = {"HTTP_X_FORWARDED_PROTO": "https"}
+
+        sent = api.post(
+            "/api/v1/messages/", {"account": account.pk, "to": "+33612345678", "text": "Code 4711"}, **https
+        )
+        page = api.get("/api/v1/messages/", {"page_size": 1}, **https).json()
+
+        assert sent.status_code == 202, sent.json()
+        links = [sent["Location"], sent.json()["status_url"], page["next"]]
+        assert [link.split("://")[0] for link in links] == [scheme] * 3
 
 
 class TestPaths:
