@@ -15,6 +15,7 @@ from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
+from campaigns.services.transactional import IDEMPOTENCY_KEY_MAX
 from config.api import (
     ClockDateTimeField,
     IdRelatedField,
@@ -292,6 +293,8 @@ class NewestFirstPagination(PagesSchemaMixin, StrictPageSizeMixin, CursorPaginat
     ordering = "-id"
     page_size = 100
     page_size_query_param = "page_size"
+    page_size_query_description = "Results per page, 1 to 1000 (100 unless given); more is taken as 1000."
+    cursor_query_description = "The cursor of a page's `next` or `previous` link, as given (one made up is a 404)."
     max_page_size = 1000
 
 
@@ -337,7 +340,7 @@ class MessageViewSet(QueryParametersMixin, mixins.CreateModelMixin, viewsets.Rea
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                str,
+                {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
                 OpenApiParameter.HEADER,
                 required=False,
                 description="Any unique string up to 255 characters (a UUID, your order id). A retry with the same key "

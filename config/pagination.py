@@ -26,12 +26,22 @@ class StrictPageSizeMixin:
 
 class PagesSchemaMixin:
     """A page's answer always has every key its schema lists (`next` and `previous` null at the ends): all required,
-    as config.schema.AutoSchema makes every answer's fields."""
+    as config.schema.AutoSchema makes every answer's fields. Its links' examples are URLs (DRF's cursor example ended in
+    a stray `"`), and `page_size` gives its bounds and default as numbers too, for a generated client to check."""
 
     def get_paginated_response_schema(self, schema):
         answer = super().get_paginated_response_schema(schema)
         answer["required"] = sorted(answer["properties"])
+        for link in ("next", "previous"):
+            answer["properties"][link]["example"] = answer["properties"][link]["example"].rstrip('"')
         return answer
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=self.page_size)
+        return parameters
 
 
 class PageNumberPagination(PagesSchemaMixin, StrictPageSizeMixin, DrfPageNumberPagination):

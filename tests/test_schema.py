@@ -227,3 +227,22 @@ def test_the_api_answers_as_the_schema_says(schema):
 def test_a_transactional_send_documents_the_headers_it_answers(schema):
     headers = schema["paths"]["/api/v1/messages/"]["post"]["responses"]["202"]["headers"]
     assert {"Location", "Idempotent-Replayed"} <= set(headers)
+
+
+def test_a_generated_client_knows_the_bounds_of_pages_and_keys(schema):
+    """What the server refuses or assumes, the schema says as numbers, not only in prose: a page size from 1 to 1000
+    (100 messages, 50 of anything else, unless given), an Idempotency-Key up to 255 characters; and its examples of
+    links are URLs (DRF's cursor example ended in a stray quote)."""
+    sizes = {
+        path: next(p["schema"] for p in ops["get"]["parameters"] if p["name"] == "page_size")
+        for path, ops in schema["paths"].items()
+        if path in ("/api/v1/messages/", "/api/v1/contacts/")
+    }
+    assert sizes == {
+        "/api/v1/messages/": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+        "/api/v1/contacts/": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
+    }
+    (key,) = [p for p in schema["paths"]["/api/v1/messages/"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["schema"] == {"type": "string", "maxLength": 255}
+    links = schema["components"]["schemas"]["PaginatedMessageList"]["properties"]
+    assert [links[name]["example"].endswith('"') for name in ("next", "previous")] == [False, False]
