@@ -72,7 +72,13 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         accounts = list(objs)
         protected = [f"{account}: {users}" for account in accounts for users in protected_users(account)]
         if protected:
-            return [], {}, set(), protected
+            # No page deletes a transactional message (it is the record of what was sent): said, with the way out.
+            way_out = (
+                "Delete those campaigns first (their messages and frames go with them). A message sent without a "
+                "campaign (transactional) is kept: to stop using an account that sent one, untick Active on its page "
+                "instead; it then sends nothing and still takes the delivery reports due."
+            )
+            return [], {}, set(), [*protected, way_out]
         going = deleted_with(accounts)
         listed = [
             format_html(

@@ -337,6 +337,19 @@ def test_deleting_an_account_campaigns_still_use_lists_them_counted_and_deletes_
     assert ProviderAccount.objects.filter(pk=campaign.account_id).exists()
 
 
+def test_deleting_an_account_that_sent_a_transactional_message_says_to_deactivate_it_instead(client):
+    """No page deletes a transactional message, so "delete them first" led nowhere: the page says to untick Active."""
+    from tests.factories import FrameFactory, MessageFactory
+
+    account = ProviderAccountFactory()
+    MessageFactory(campaign=None, contact=None, account=account, frame=FrameFactory(campaign=None, account=account))
+
+    html = client.get(f"/admin/providers/provideraccount/{account.pk}/delete/").content.decode()
+
+    assert f"{account}: 1 message (" in html
+    assert "to stop using an account that sent one, untick Active on its page instead" in html
+
+
 def test_deleting_an_account_nothing_uses_takes_its_senders_with_it(client):
     account = ProviderAccountFactory()
     SenderFactory(account=account)
