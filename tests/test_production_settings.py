@@ -118,3 +118,14 @@ def test_behind_a_tls_proxy_the_admin_signs_in_with_secure_cookies(seen):
         "secure_cookie": True,
         "hsts": "max-age=31536000",
     }
+
+
+@pytest.mark.django_db
+def test_the_health_check_names_what_fails_without_saying_where(client, settings, caplog):
+    """/healthz answers anyone (load balancers): it gave the error itself, the hosts, ports and user names of the
+    database and Redis behind Herald. It names the part that fails; the log has the error."""
+    settings.REDIS_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"ok": False, "redis": "unavailable"}
+    assert "127.0.0.1:1" in caplog.text, "the operator still finds why in the log"
