@@ -150,9 +150,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Proxies in front of the web server (a load balancer, nginx terminating TLS); see REST_FRAMEWORK["NUM_PROXIES"].
 TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
 if TRUSTED_PROXIES:
-    # The proxy says whether the browser came over https: without it every request looked like http, so the admin's
-    # sign-in form posted from https://… was refused as cross-site (CSRF "Origin checking failed") and HSTS was
-    # never sent. The proxy must set the header itself (nginx: proxy_set_header X-Forwarded-Proto $scheme).
+    # The proxy says whether the browser came over https: without it a request through a proxy on another machine
+    # (gunicorn believes the header from 127.0.0.1 only) looked like http, so the admin's sign-in form posted from
+    # https://… was refused as cross-site (CSRF "Origin checking failed") and HSTS was never sent. The proxy must
+    # set the header itself (nginx: proxy_set_header X-Forwarded-Proto $scheme).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Served over https (by default when DEBUG is off and HERALD_PUBLIC_URL is https): cookies only over https, and HSTS.
 HTTPS = env.bool("HTTPS", default=not DEBUG and HERALD_PUBLIC_URL.startswith("https://"))
