@@ -75,9 +75,9 @@ if not FIELD_ENCRYPTION_KEY:
             f"FIELD_ENCRYPTION_KEY must be set when DEBUG is off, to a Fernet key: {FERNET_KEY_HOWTO}"
         )
     FIELD_ENCRYPTION_KEY = embedded.dev_encryption_key()
-for _key in FIELD_ENCRYPTION_KEY.split(","):  # refused at start, not at the first credential read or saved
-    try:
-        Fernet(_key.strip().encode())
+for _key in filter(None, (key.strip() for key in FIELD_ENCRYPTION_KEY.split(","))):  # as providers.crypto reads them
+    try:  # refused at start, not at the first credential read or saved
+        Fernet(_key.encode())
     except ValueError:
         raise ImproperlyConfigured(
             "FIELD_ENCRYPTION_KEY is not a Fernet key (32 random bytes in url-safe base64, 44 characters; several "

@@ -30,6 +30,7 @@ STARTS = {  # the environment of README's production, changed
     "no Fernet key": {"FIELD_ENCRYPTION_KEY": None},
     "not a Fernet key": {"FIELD_ENCRYPTION_KEY": "my-encryption-passphrase"},
     "a bad old key": {"FIELD_ENCRYPTION_KEY": f"{FERNET_KEY},old-key"},
+    "keys with blanks": {"FIELD_ENCRYPTION_KEY": f" {FERNET_KEY}, {Fernet.generate_key().decode()},"},
     "behind a TLS proxy": {"TRUSTED_PROXIES": "1"},  # nginx terminating TLS, as README's production has it
 }
 
@@ -103,6 +104,7 @@ def test_production_refuses_to_start_without_real_keys(seen):
         ],
         "not a Fernet key": not_fernet,
         "a bad old key": not_fernet,
+        "keys with blanks": ["started"],
         "behind a TLS proxy": ["started"],
     }
 
