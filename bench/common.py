@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import secrets
 import sys
 import tempfile
 import threading
@@ -79,6 +80,7 @@ def setup_django() -> None:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DEBUG", "false")  # as in production (DEBUG keeps every query in memory)
     os.environ.setdefault("FIELD_ENCRYPTION_KEY", dev_encryption_key())
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG off: Herald refuses to start without one
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     django.setup()
 
@@ -313,7 +315,7 @@ def process_env(**extra: str) -> dict[str, str]:
         "HERALD_PUBLIC_URL": settings.HERALD_PUBLIC_URL,
         "DEBUG": "false",
         "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
-        "SECRET_KEY": "herald-benchmark-only",
+        "SECRET_KEY": settings.SECRET_KEY,
         "PYTHONPATH": str(ROOT),
         **extra,
     }

@@ -48,6 +48,7 @@ from campaigns.services.editing import (
     scheduled_edit_errors,
 )
 from config.admin_mixins import id_from
+from config.spreadsheet import inert
 from config.times import time_shown
 from contacts.audience import AudienceSpec
 from providers.models import DltTemplate, ProviderAccount, Sender
@@ -315,7 +316,8 @@ def export_view(model_admin: ModelAdmin, request, object_id):
     def lines():
         yield writer.writerow([*MESSAGE_CSV_COLUMNS, "meaning"])
         for row in campaign_message_rows(campaign=campaign, statuses=statuses):
-            yield writer.writerow(row)
+            # A contact's name in a text, a vendor's error words: never a formula when the file is opened.
+            yield writer.writerow([inert(cell) if isinstance(cell, str) else cell for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     which = "".join(f"-{status}" for status in statuses)

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab  # noqa: F401  (handy in overrides of CELERY_BEAT_SCHEDULE)
+from cryptography.fernet import Fernet
+
+from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
 
@@ -20,7 +23,16 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-secret-key-change-me-in-production")
+# With DEBUG off (production) the settings below that guard sessions and secrets must be given: Herald refuses to
+# start rather than run with a key printed in its own source.
+PRODUCTION = not DEBUG and not TESTING
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production"
+SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
+if PRODUCTION and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off, to a random value of at least 50 characters (it signs sessions): "
+        'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 TIME_ZONE = env("TIME_ZONE", default="UTC")
@@ -56,10 +68,21 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # Fernet key(s) for provider credentials at rest; comma-separated for rotation (newest first).
 # In development a key is generated once under var/; production must set it.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
+FERNET_KEY_HOWTO = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 if not FIELD_ENCRYPTION_KEY:
-    if not DEBUG and not TESTING:
-        raise RuntimeError("FIELD_ENCRYPTION_KEY must be set when DEBUG is off.")
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            f"FIELD_ENCRYPTION_KEY must be set when DEBUG is off, to a Fernet key: {FERNET_KEY_HOWTO}"
+        )
     FIELD_ENCRYPTION_KEY = embedded.dev_encryption_key()
+for _key in filter(None, (key.strip() for key in FIELD_ENCRYPTION_KEY.split(","))):  # as providers.crypto reads them
+    try:  # refused at start, not at the first credential read or saved
+        Fernet(_key.encode())
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY is not a Fernet key (32 random bytes in url-safe base64, 44 characters; several "
+            f"separated by commas): {FERNET_KEY_HOWTO}"
+        ) from None
 
 # --- Django ---------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -123,6 +146,22 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves from here after collectstatic
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# --- HTTPS ------------------------------------------------------------------------------------------------------
+# Proxies in front of the web server (a load balancer, nginx terminating TLS); see REST_FRAMEWORK["NUM_PROXIES"].
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+if TRUSTED_PROXIES:
+    # The proxy says whether the browser came over https: without it a request through a proxy on another machine
+    # (gunicorn believes the header from 127.0.0.1 only) looked like http, so the admin's sign-in form posted from
+    # https://… was refused as cross-site (CSRF "Origin checking failed"), HSTS was never sent, and the links the
+    # API gives (status_url and Location, next and previous, an import's error_report_url) said http://, so a client
+    # following them sent its token in clear. The proxy must set the header itself (nginx: proxy_set_header
+    # X-Forwarded-Proto $scheme).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Served over https (by default when DEBUG is off and HERALD_PUBLIC_URL is https): cookies only over https, and HSTS.
+HTTPS = env.bool("HTTPS", default=not DEBUG and HERALD_PUBLIC_URL.startswith("https://"))
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 # Imports stream large files from disk; keep uploads out of memory.
@@ -190,13 +229,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Proxies in front of the web server whose X-Forwarded-For names the client (sign-in throttling counts per
     # client address); 0 trusts none, so that a client cannot pick its address by sending the header itself.
-    "NUM_PROXIES": env.int("TRUSTED_PROXIES", default=0),
+    "NUM_PROXIES": TRUSTED_PROXIES,
 }
-if REST_FRAMEWORK["NUM_PROXIES"]:
-    # Behind them, their X-Forwarded-Proto says whether the client came over HTTPS (the proxy ends TLS): the links the
-    # API gives (status_url and Location, next and previous, an import's error_report_url) are then https:// as the
-    # client's request was. They were http://, and a client following them sent its token in clear, or was refused.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Herald API",

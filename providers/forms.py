@@ -6,6 +6,7 @@ so the admin refuses exactly what the API refuses, with the error on the field.
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from providers import services
 from providers.backends import get_backend
@@ -65,7 +66,8 @@ class ProviderAccountForm(ServiceCheckedForm):
             if name in self.fields and self.instance.pk is None:  # nothing stored to keep: what each vendor takes
                 self.fields[name].help_text = credential_help(name)
             elif name in self.fields and stored.get(name):
-                self.fields[name].help_text = f"Current: {mask(stored[name])}. Leave blank to keep it."
+                # The admin writes help texts as HTML: the secret's end is the user's text.
+                self.fields[name].help_text = format_html("Current: {}. Leave blank to keep it.", mask(stored[name]))
 
     def check(self, instance: ProviderAccount) -> None:
         services.provider_account_check(account=instance)

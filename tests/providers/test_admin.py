@@ -85,6 +85,15 @@ def test_the_change_page_shows_secrets_masked_and_the_webhook_url(client):
     assert html.count('class="webhook-url') == 1
 
 
+def test_a_stored_secret_ending_in_markup_is_shown_as_text(client):
+    """The end of a secret, shown under its field ("Current: ••••••abcd"), went into the page as HTML (the admin
+    writes help texts unescaped): a key ending in "<!--" hid the rest of the account's page from everyone."""
+    account = ProviderAccountFactory(kind="octopush", credentials={"login": LOGIN, "api_key": "live-key-0123<!--"})
+    html = client.get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
+    assert "Current: ••••••&lt;!--. Leave blank to keep it." in html
+    assert "••••••<!--" not in html
+
+
 def test_the_account_page_does_not_query_per_sender(client, django_assert_max_num_queries):
     """Its senders' table names each sender by its label, which reads the sender's account (Sender.__str__): a query
     per sender of the account."""
