@@ -141,9 +141,11 @@ def message_send_transactional(
     return _send(send, idempotency_key)
 
 
-def _send(send: _Request, idempotency_key: str) -> Message:
+def _send(send: _Request, idempotency_key: str, *, campaign_name: str = "", enqueue: bool = True) -> Message:
     """Send a checked request now (or refuse it outside the promotional window); a retry answered by an
-    earlier message does not come here."""
+    earlier message does not come here. `campaign_name`: the campaign a test send tries (services/send_test.py),
+    which the vendor is told as it would be for the campaign (Octopush's list_name, Hyber's tag). Without
+    `enqueue`, the caller sends the frame itself once this commits."""
     from campaigns.tasks import frame_send_task
 
     account, sender, template, channel, purpose = send.account, send.sender, send.template, send.channel, send.purpose
@@ -195,9 +197,12 @@ def _send(send: _Request, idempotency_key: str) -> Message:
             "sender": sender.name if sender else "", "channel": channel, "purpose": purpose,
             "service": sender.service if sender else "", "dlt_entity_id": sender.dlt_entity_id if sender else "",
             "dlt_template_id": template.dlt_template_id if template else "",
+            **({"campaign_name": campaign_name} if campaign_name else {}),
         }},
     )  # fmt: skip
     message.save()
+    if not enqueue:
+        return message
     # Robustly: with the broker unreachable the message is committed all the same, and a 500 would have the client
     # send it again; beat's watchdog sends the frame once the broker is back (lifecycle's ENQUEUE_ROBUSTLY).
     transaction.on_commit(lambda: frame_send_task.delay(message.frame_id), robust=True)
