@@ -13,7 +13,7 @@ from providers.backends.base import StatusUpdate, UpdateKind
 from providers.models import DltTemplate, ProviderAccount, Sender
 from providers.sandbox.client import SandboxClient
 from providers.services import provider_account_setup
-from tests.factories import CREDENTIALS, UnsubscriberFactory, UserFactory, api_client_for
+from tests.factories import CREDENTIALS, UnsubscriberFactory, UserFactory, admin_client_for, api_client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -203,3 +203,50 @@ def test_sending_a_test_takes_the_permission_to_launch(octopush, french, sandbox
     )
     assert response.status_code == 403
     assert not _sent(sandbox, "octopush")
+
+
+def test_the_admin_sends_a_test_from_the_campaigns_page_and_shows_each_numbers_outcome(octopush, french, sandbox):
+    """Staff go from the campaign's page to its test page, type a number and pick a contact, and see what became of
+    each: sent with the vendor's id, or suppressed; later the delivery report."""
+    UnsubscriberFactory(address="+33612345673", scope="all")
+    campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
+    admin = admin_client_for()
+    page = admin.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    url = reverse("admin:campaigns_campaign_test", args=[campaign.pk])
+    assert f'href="{url}"' in page
+    assert "No test has been sent yet." in admin.get(url).content.decode()
+    response = admin.post(url, {"numbers": "+33 6 99 99 99 99", "contacts": [french[2].pk], "contact": french[1].pk})
+    assert response.status_code == 302, response.context["form"].errors if response.context else response
+    page = admin.get(url).content.decode()
+    assert "Test of “Autumn news” sent. +33699999999: submitted; +33612345673: suppressed (unsubscribed)." in page
+    sent = Message.objects.get(address="+33699999999")
+    assert sent.text == "Bonjour Anne" and sent.provider_message_id in page
+    assert page.count('class="send-test-row"') == 2
+    status_events_store(
+        account=octopush,
+        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered",
+                              external_ref=str(sent.external_ref))],
+        source="webhook",
+    )  # fmt: skip
+    status_events_apply()
+    page = admin.get(url).content.decode()
+    assert 'herald-status-delivered">Delivered' in page, page
+
+
+def test_the_admin_test_page_names_what_stops_a_test_on_its_field(octopush, french, sandbox, settings):
+    settings.CAMPAIGN_TESTS_PER_MINUTE = 1
+    campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
+    admin = admin_client_for()
+    url = reverse("admin:campaigns_campaign_test", args=[campaign.pk])
+    form = admin.post(url, {"numbers": ""}).context["form"]
+    assert form.errors == {"numbers": ["Type one to 5 numbers, or pick contacts."]}
+    form = admin.post(url, {"numbers": "hello"}).context["form"]
+    assert "hello" in form.errors["numbers"][0]
+    assert admin.post(url, {"numbers": "+33612345671"}).status_code == 302
+    form = admin.post(url, {"numbers": "+33612345671"}).context["form"]
+    assert "tested 1 times in the last minute" in form.non_field_errors()[0]
+    viewer = UserFactory(is_staff=True, permissions=["campaigns.view_campaign"])
+    assert admin_client_for(viewer).get(url).status_code == 403
+    page = admin_client_for(viewer).get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    assert url not in page.content.decode()
+    assert len(_sent(sandbox, "octopush")) == 1
