@@ -362,7 +362,9 @@ class CampaignTestSend(models.Model):
     says who asked and whose fields filled the text."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="test_sends")
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="test_send")
+    # No cascade from messages: deleting a campaign's messages (services/editing.py) would then read each of them
+    # for its test row. A test's message belongs to no campaign, and nothing deletes those.
+    message = models.OneToOneField(Message, on_delete=models.DO_NOTHING, related_name="test_send", db_constraint=False)
     batch = models.UUIDField(help_text="The request it was part of (one test: up to five numbers).")
     filled_from = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",

@@ -82,11 +82,13 @@ def campaign_send_test(
         for address, contact in zip(addresses, fills, strict=True):
             text, variables = render(campaign.text, contact_values(contact) if contact else {})
             if campaign.template_id and (too_long := dlt_variables_too_long(variables)):
-                who = f"{contact['first_name'] or contact['phone']}'s" if contact else "The"
-                errors.setdefault("contact", []).append(
-                    f"{who} {too_long[0]} is over {DLT_VARIABLE_MAX} characters, which DLT refuses in a variable: the "
+                who = contact["first_name"] or contact["phone"]  # variables are filled only from a contact
+                said = errors.setdefault("contact", [])
+                words = (
+                    f"{who}'s {too_long[0]} is over {DLT_VARIABLE_MAX} characters, which DLT refuses in a variable: the "
                     "campaign would fail this recipient. Choose another contact to fill the text."
                 )
+                said += [words] if words not in said else []
                 continue
             try:
                 checked.append(

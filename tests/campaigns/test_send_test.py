@@ -147,6 +147,13 @@ def test_a_mobtexting_test_carries_the_campaigns_dlt_template_entity_and_service
     (body,) = _sent(sandbox, "mobtexting")
     root = body.get("root", body)
     assert (root["template_id"], root["entity_id"], root["service"]) == ("1107000000000000042", DLT_ENTITY, "T")
+    # A contact whose fields make a DLT variable over 30 characters: the campaign would fail them; the test says so.
+    long = Contact.objects.create(phone="+919800000002", first_name="Maharajadhiraja Raghunatha Singh")
+    response = api.post(
+        f"/api/v1/campaigns/{campaign.pk}/test/", {"to": ["+919800000001"], "contact": long.pk}, format="json"
+    )
+    assert response.status_code == 400 and "first_name is over 30 characters" in response.json()["contact"][0]
+    assert len(_sent(sandbox, "mobtexting")) == 1
 
 
 def test_a_report_reaches_the_test_message_and_not_the_campaign(octopush, french, sandbox):
