@@ -31,11 +31,13 @@ from django.utils.http import urlencode
 from campaigns import services
 from campaigns.dashboard import dashboard_figures
 from campaigns.models import Campaign
+from campaigns.rendering import text_variables
 from campaigns.selectors import (
     FAILURE_STATUSES,
     MESSAGE_CSV_COLUMNS,
     SHOWN_STATUS_CHOICES,
     campaign_estimate,
+    campaign_first_recipient,
     campaign_message_rows,
     campaign_progress,
     campaign_test_sends,
@@ -475,6 +477,13 @@ class SendTestForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         field = Campaign._meta.get_field("contacts")  # the contacts' autocomplete, as the composer's audience has it
+        if not text_variables(campaign.text):
+            self.fields["contact"].help_text = "The text has no variables: it goes as it is."
+        elif first := campaign_first_recipient(campaign):
+            name = " ".join(n for n in (first["first_name"], first["last_name"]) if n) or first["phone"]
+            self.fields["contact"].help_text += f" The first recipient is {name} ({first['phone']})."
+        else:
+            self.fields["contact"].help_text += " The audience has nobody to send to yet: the variables stay empty."
         for name, widget in (("contacts", AutocompleteSelectMultiple), ("contact", AutocompleteSelect)):
             self.fields[name].widget = widget(field, admin_site)
             self.fields[name].widget.choices = self.fields[name].choices

@@ -18,17 +18,16 @@ from math import ceil
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTestSend, Message
 from campaigns.rendering import contact_values, render, text_variables
-from campaigns.selectors import campaign_audience_spec, messages_shown
+from campaigns.selectors import campaign_first_recipient, messages_shown
 from campaigns.selectors.estimate import SAMPLE_FIELDS
 from campaigns.services.dispatch import DLT_VARIABLE_MAX, dlt_variables_too_long, frame_dispatch
 from campaigns.services.transactional import _checked, _send
-from contacts.audience import audience_rows_sql
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_address
 
@@ -194,14 +193,7 @@ def _fills(campaign: Campaign, addresses: list[str], chosen: dict | None) -> lis
             **({"phone__in": addresses} if campaign.channel != "email" else {"email__in": addresses})
         ).values("id", *SAMPLE_FIELDS)
     }
-    first = None
-    if any(address not in own for address in addresses):
-        sql, params = audience_rows_sql(campaign_audience_spec(campaign))
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT min(contact_id) FROM ({sql}) a WHERE a.status = 'pending'", params)
-            first_id = cursor.fetchone()[0]
-        if first_id is not None:
-            first = Contact.objects.filter(pk=first_id).values("id", *SAMPLE_FIELDS).first()
+    first = campaign_first_recipient(campaign) if any(address not in own for address in addresses) else None
     return [own.get(address, first) for address in addresses]
 
 

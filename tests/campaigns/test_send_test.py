@@ -221,7 +221,8 @@ def test_the_admin_sends_a_test_from_the_campaigns_page_and_shows_each_numbers_o
     page = admin.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
     url = reverse("admin:campaigns_campaign_test", args=[campaign.pk])
     assert f'href="{url}"' in page
-    assert "No test has been sent yet." in admin.get(url).content.decode()
+    empty = admin.get(url).content.decode()
+    assert "No test has been sent yet." in empty and "The first recipient is Zoé (+33612345671)." in empty
     response = admin.post(url, {"numbers": "+33 6 99 99 99 99", "contacts": [french[2].pk], "contact": french[1].pk})
     assert response.status_code == 302, response.context["form"].errors if response.context else response
     page = admin.get(url).content.decode()
