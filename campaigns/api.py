@@ -360,6 +360,13 @@ class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         help_text="`sending`: its request to the provider is under way right now (its frame is being sent); "
         "the provider's answer moves it on.",
     )
+    test_of = serializers.IntegerField(
+        source="test_send.campaign_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The campaign this message was a test of (`POST /api/v1/campaigns/{id}/test/`); null for any other. "
+        "A test belongs to no campaign (`campaign` is null) and never counts in one.",
+    )
 
     class Meta:
         model = Message
@@ -367,7 +374,7 @@ class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         fields = [
             "id", "campaign", "contact", "account", "frame", "channel", "address", "text", "status", "reason",
             "error_code", "provider_message_id", "external_ref", "parts", "encoding", "cost", "created_at",
-            "queued_at", "submitted_at", "final_at", "updated_at", "idempotency_key",
+            "queued_at", "submitted_at", "final_at", "updated_at", "idempotency_key", "test_of",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -411,7 +418,7 @@ class TransactionalAcceptedSerializer(serializers.Serializer):
 
 
 class MessageViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = messages_shown(Message.objects.all())
+    queryset = messages_shown(Message.objects.select_related("test_send"))
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     filter_backends = [FilterBackend]  # exact filters only: no search, no ordering

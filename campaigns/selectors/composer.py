@@ -57,7 +57,7 @@ def contact_message_history(*, contact: Contact, limit: int = 50) -> list[Messag
     addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
     return list(
         messages_shown(Message.objects.filter(account_id__in=all_account_ids(), address__in=addresses))
-        .select_related("campaign", "account")
+        .select_related("campaign", "account", "test_send__campaign")
         .order_by("-id")[:limit]
     )
 

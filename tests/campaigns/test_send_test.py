@@ -170,7 +170,9 @@ def test_a_report_reaches_the_test_message_and_not_the_campaign(octopush, french
         source="webhook",
     )  # fmt: skip
     status_events_apply()
-    assert api.get(result["status_url"]).json()["status"] == "delivered"
+    followed = api.get(result["status_url"]).json()
+    assert (followed["status"], followed["campaign"], followed["test_of"]) == ("delivered", None, campaign.pk)
+    assert api.get(f"/api/v1/messages/?campaign={campaign.pk}").json()["results"] == []
     campaign.refresh_from_db()
     assert campaign.counters == {}
 
@@ -239,6 +241,8 @@ def test_the_admin_sends_a_test_from_the_campaigns_page_and_shows_each_numbers_o
     status_events_apply()
     page = admin.get(url).content.decode()
     assert 'herald-status-delivered">Delivered' in page, page
+    contact_page = admin.get(reverse("admin:contacts_contact_change", args=[french[2].pk])).content.decode()
+    assert f'test of <a href="{url}">Autumn news</a>' in contact_page
 
 
 def test_the_admin_test_page_names_what_stops_a_test_on_its_field(octopush, french, sandbox, settings):
