@@ -49,6 +49,7 @@ from campaigns.services.editing import (
     campaign_update,
     campaigns_delete,
 )
+from campaigns.services.send_test import TEST_STATES
 from config.admin_mixins import UniqueRaceAdmin, id_from
 from config.times import time_shown
 from contacts.admin import ContactAdmin
@@ -239,11 +240,12 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             }
             context["show_save_and_launch"] = self.has_change_permission(request, obj)  # launching is a change
         if obj is not None:
+            may_change = self.has_change_permission(request, obj)
             context["campaign_actions"] = (
-                campaign_actions(obj, may_add=self.has_add_permission(request))
-                if self.has_change_permission(request, obj)
-                else []
+                campaign_actions(obj, may_add=self.has_add_permission(request)) if may_change else []
             )
+            if may_change and obj.state in TEST_STATES:  # whoever may launch it may test it
+                context["send_test_url"] = reverse("admin:campaigns_campaign_test", args=[obj.pk])
             if request.user.has_perm("campaigns.view_message"):
                 context["export_url"] = reverse("admin:campaigns_campaign_export", args=[obj.pk])
                 context["export_failed_url"] = (
@@ -354,6 +356,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             path("<int:object_id>/estimate/", view(admin_views.estimate_view), name="campaigns_campaign_estimate"),
             path("<int:object_id>/progress/", view(admin_views.progress_view), name="campaigns_campaign_progress"),
             path("<int:object_id>/messages.csv", view(admin_views.export_view), name="campaigns_campaign_export"),
+            path("<int:object_id>/test/", view(admin_views.send_test_view), name="campaigns_campaign_test"),
             re_path(
                 r"^(?P<object_id>\d+)/(?P<action>launch|pause|resume|cancel|duplicate)/$",
                 view(admin_views.action_view),

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import copy
 import csv
+import re
 from typing import TYPE_CHECKING
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Q
 from django.forms.models import construct_instance
@@ -28,13 +31,16 @@ from django.utils.http import urlencode
 from campaigns import services
 from campaigns.dashboard import dashboard_figures
 from campaigns.models import Campaign
+from campaigns.rendering import text_variables
 from campaigns.selectors import (
     FAILURE_STATUSES,
     MESSAGE_CSV_COLUMNS,
     SHOWN_STATUS_CHOICES,
     campaign_estimate,
+    campaign_first_recipient,
     campaign_message_rows,
     campaign_progress,
+    campaign_test_sends,
     composer_senders,
     composer_templates,
     contact_message_history,
@@ -47,10 +53,12 @@ from campaigns.services.editing import (
     recurring_send_at_problem,
     scheduled_edit_errors,
 )
+from campaigns.services.send_test import TEST_NUMBERS_MAX, TEST_STATES, SendTestThrottled, campaign_send_test
 from config.admin_mixins import id_from
 from config.spreadsheet import inert
 from config.times import time_shown
 from contacts.audience import AudienceSpec
+from contacts.models import Contact
 from providers.models import DltTemplate, ProviderAccount, Sender
 
 if TYPE_CHECKING:
@@ -445,6 +453,107 @@ def _done_message(action: str, campaign: Campaign) -> str:
     if action == "launch" and campaign.state == State.SCHEDULED:
         return f"“{campaign.name}” is scheduled. {campaign.state_reason}"
     return f"“{campaign.name}” is {PAST[action]}."
+
+
+class SendTestForm(forms.Form):
+    """Send a test: the numbers typed and the contacts picked (together one to five), and optionally the contact
+    whose fields fill the text."""
+
+    numbers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 40}),
+        help_text="One per line or separated by commas: E.164 (+33612345678) or national numbers.",
+    )
+    contacts = forms.ModelMultipleChoiceField(
+        queryset=Contact.objects.all(), required=False, help_text="Or pick contacts: their numbers are sent to."
+    )
+    contact = forms.ModelChoiceField(
+        queryset=Contact.objects.all(),
+        required=False,
+        label="Fill the text from",
+        help_text="Empty: for a number that is a contact, that contact's fields; for the others, the first "
+        "recipient's.",
+    )
+
+    def __init__(self, *args, campaign: Campaign, admin_site, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        field = Campaign._meta.get_field("contacts")  # the contacts' autocomplete, as the composer's audience has it
+        if not text_variables(campaign.text):
+            self.fields["contact"].help_text = "The text has no variables: it goes as it is."
+        elif first := campaign_first_recipient(campaign):
+            name = " ".join(n for n in (first["first_name"], first["last_name"]) if n) or first["phone"]
+            self.fields["contact"].help_text += f" The first recipient is {name} ({first['phone']})."
+        else:
+            self.fields["contact"].help_text += " The audience has nobody to send to yet: the variables stay empty."
+        for name, widget in (("contacts", AutocompleteSelectMultiple), ("contact", AutocompleteSelect)):
+            self.fields[name].widget = widget(field, admin_site)
+            self.fields[name].widget.choices = self.fields[name].choices
+
+    def clean(self):
+        cleaned = super().clean()
+        typed = [n for n in re.split(r"[,;\n]+", cleaned.get("numbers") or "") if n.strip()]
+        email = self.campaign.channel == "email"
+        picked = [(c.email if email else c.phone) for c in cleaned.get("contacts") or []]
+        cleaned["to"] = typed + [a for a in picked if a]
+        if not cleaned["to"] and not self.errors:
+            self.add_error("numbers", f"Type one to {TEST_NUMBERS_MAX} numbers, or pick contacts.")
+        return cleaned
+
+
+def send_test_view(model_admin: ModelAdmin, request, object_id):
+    """GET: the form and the campaign's latest tests, each with its status now; POST: send the test, then the page
+    again with its outcome on top (campaign_send_test)."""
+    campaign = _campaign(model_admin, request, object_id)
+    if not model_admin.has_change_permission(request, campaign):
+        raise PermissionDenied  # whoever may launch it may test it
+    form = SendTestForm(request.POST or None, campaign=campaign, admin_site=model_admin.admin_site)
+    allowed = campaign.state in TEST_STATES
+    if request.method == "POST" and allowed and form.is_valid():
+        contact = form.cleaned_data.get("contact")
+        try:
+            results = campaign_send_test(
+                campaign_id=campaign.pk, to=form.cleaned_data["to"], contact_id=contact.pk if contact else None,
+                user=request.user,
+            )  # fmt: skip
+        except SendTestThrottled as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as error:
+            problems = error.message_dict if hasattr(error, "error_dict") else {NON_FIELD_ERRORS: error.messages}
+            for field, words in problems.items():
+                form.add_error({"to": "numbers", "contact": "contact"}.get(field), words)
+        else:
+            labels = dict(SHOWN_STATUS_CHOICES)
+            said = "; ".join(
+                f"{r.to}: {labels.get(r.message.shown_status, r.message.shown_status).lower()}"
+                + (f" ({r.message.reason})" if r.message.reason else "")
+                for r in results
+            )
+            model_admin.message_user(request, f"Test of “{campaign.name}” sent. {said}.", messages.SUCCESS)
+            return redirect("admin:campaigns_campaign_test", campaign.pk)
+    labels = dict(SHOWN_STATUS_CHOICES)
+    tests = campaign_test_sends(campaign=campaign)
+    for test in tests:
+        message = test.shown
+        message.status_label = labels.get(message.shown_status, message.shown_status)
+        message.words = failure_words(
+            kind=message.account.kind, status=message.status, error_code=message.error_code, reason=message.reason
+        ) if message.status in FAILURE_STATUSES else ""  # fmt: skip
+    change_url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": f"Send a test of “{campaign.name}”",
+        "campaign": campaign,
+        "form": form,
+        "allowed": allowed,
+        "tests": tests,
+        "numbers_max": TEST_NUMBERS_MAX,
+        "per_minute": settings.CAMPAIGN_TESTS_PER_MINUTE,
+        "change_url": change_url,
+        "media": model_admin.media + form.media,
+    }
+    return TemplateResponse(request, "admin/campaigns/campaign/send_test.html", context)
 
 
 def dashboard_view(model_admin: ModelAdmin, request):

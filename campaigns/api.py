@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Prefetch
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
+from campaigns.services.send_test import TEST_NUMBERS_MAX, SendTestThrottled, campaign_send_test
 from campaigns.services.transactional import IDEMPOTENCY_KEY_MAX
 from config.api import (
     ClockDateTimeField,
@@ -193,6 +194,50 @@ class StatsSerializer(serializers.Serializer):
     currency = serializers.CharField()
 
 
+class SendTestSerializer(KnownFieldsMixin, serializers.Serializer):
+    """Send the campaign's message to a few numbers of your own before launching it."""
+
+    to = serializers.ListField(
+        child=serializers.CharField(),
+        min_length=1,
+        max_length=TEST_NUMBERS_MAX,
+        help_text=f"One to {TEST_NUMBERS_MAX} phone numbers (E.164 or national), or e-mail addresses for an e-mail "
+        "campaign.",
+    )
+    contact = IdRelatedField(
+        queryset=Contact.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The contact whose fields fill the text's variables. Without it: for a number that is a contact, "
+        "that contact; for the others, the campaign's first recipient (the estimate's `text_sample`).",
+    )
+
+
+class SendTestResultSerializer(serializers.Serializer):
+    to = serializers.CharField(help_text="The number as sent to (E.164).")
+    status = NamedChoiceField(
+        enum_name="MessageStatusEnum",
+        choices=SHOWN_STATUS_CHOICES,
+        help_text="`submitted` (or later): the provider took it, `provider_message_id` is its id; `rejected` or "
+        "`failed`: refused, `reason` and `error_code` keep the provider's words; `suppressed`: the number opted out "
+        "(`reason` says of what) and nothing was sent; `pending`: the provider asked to try again later, which a "
+        "worker does. Follow `status_url` for its delivery report.",
+    )
+    reason = serializers.CharField()
+    error_code = serializers.CharField()
+    provider_message_id = serializers.CharField()
+    message = serializers.IntegerField(help_text="The test message's id (a transactional message of no campaign).")
+    status_url = serializers.URLField()
+    text = serializers.CharField(help_text="The text as sent.")
+    filled_from = serializers.IntegerField(
+        allow_null=True, help_text="The contact whose fields filled the text; null if the text has no variables."
+    )
+
+
+class SendTestAnswerSerializer(serializers.Serializer):
+    results = SendTestResultSerializer(many=True, help_text="One per number, in the order given (each number once).")
+
+
 @extend_schema_view(
     destroy=extend_schema(
         responses={
@@ -259,6 +304,47 @@ class CampaignViewSet(QueryParametersMixin, viewsets.ModelViewSet):
         copy = services.campaign_duplicate(campaign_id=self.get_object().pk, user=request.user)
         return Response(CampaignSerializer(copy, context=self.get_serializer_context()).data, status=201)
 
+    @extend_schema(
+        request=SendTestSerializer,
+        responses={
+            200: SendTestAnswerSerializer,
+            400: OpenApiResponse(FieldErrorsSerializer, description="A number, the campaign or its state refuses it."),
+            429: OpenApiResponse(
+                description="The campaign was tested CAMPAIGN_TESTS_PER_MINUTE times (3) in the last minute; "
+                "`Retry-After` says in how many seconds it may be again."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="test", url_name="test",
+            permission_classes=[CampaignActionPermissions])  # fmt: skip
+    def send_test(self, request, pk=None):
+        """Send a draft or scheduled campaign's message to one to five numbers now, as the campaign would send it
+        (its account, sender, DLT template and text, filled from a contact's fields); answers what became of each.
+        Test messages never count in the campaign's counters, and never keep it from anyone when launched."""
+        serializer = SendTestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        contact = serializer.validated_data.get("contact")
+        try:
+            results = campaign_send_test(
+                campaign_id=self.get_object().pk,
+                to=serializer.validated_data["to"],
+                contact_id=contact.pk if contact else None,
+                user=request.user,
+            )
+        except SendTestThrottled as exc:
+            raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from None
+        answer = []
+        for result in results:
+            message = result.message
+            answer.append({
+                "to": result.to, "status": message.shown_status, "reason": message.reason,
+                "error_code": message.error_code, "provider_message_id": message.provider_message_id,
+                "message": message.pk, "text": message.text,
+                "status_url": request.build_absolute_uri(reverse("message-detail", args=[message.pk])),
+                "filled_from": result.filled_from.pk if result.filled_from else None,
+            })  # fmt: skip
+        return Response({"results": answer})
+
     @extend_schema(request=None, responses=StatsSerializer, filters=False)
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
@@ -275,6 +361,13 @@ class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         help_text="`sending`: its request to the provider is under way right now (its frame is being sent); "
         "the provider's answer moves it on.",
     )
+    test_of = serializers.IntegerField(
+        source="test_send.campaign_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The campaign this message was a test of (`POST /api/v1/campaigns/{id}/test/`); null for any other. "
+        "A test belongs to no campaign (`campaign` is null) and never counts in one.",
+    )
 
     class Meta:
         model = Message
@@ -282,7 +375,7 @@ class MessageSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         fields = [
             "id", "campaign", "contact", "account", "frame", "channel", "address", "text", "status", "reason",
             "error_code", "provider_message_id", "external_ref", "parts", "encoding", "cost", "created_at",
-            "queued_at", "submitted_at", "final_at", "updated_at", "idempotency_key",
+            "queued_at", "submitted_at", "final_at", "updated_at", "idempotency_key", "test_of",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -328,7 +421,7 @@ class TransactionalAcceptedSerializer(serializers.Serializer):
 
 
 class MessageViewSet(QueryParametersMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = messages_shown(Message.objects.all())
+    queryset = messages_shown(Message.objects.select_related("test_send"))
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     filter_backends = [FilterBackend]  # exact filters only: no search, no ordering

@@ -352,3 +352,30 @@ class PendingStatusEvent(models.Model):
 
     def __str__(self):
         return f"event {self.event_id} due {self.due_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CampaignTestSend(models.Model):
+    """One number a campaign was tried on before launch ("Send a test", services/send_test.py).
+
+    Its message is a transactional one (no campaign: never in the campaign's counters, progress or cost, and never
+    in the way of the campaign's own message to that contact); this row ties it to the campaign it tried, and
+    says who asked and whose fields filled the text."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="test_sends")
+    # No cascade from messages: deleting a campaign's messages (services/editing.py) would then read each of them
+    # for its test row. A test's message belongs to no campaign, and nothing deletes those.
+    message = models.OneToOneField(Message, on_delete=models.DO_NOTHING, related_name="test_send", db_constraint=False)
+    batch = models.UUIDField(help_text="The request it was part of (one test: up to five numbers).")
+    filled_from = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The contact whose fields filled the text (none: the text's variables were left empty).",
+    )  # fmt: skip
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["campaign", "created_at"], name="campaign_test_send_recent_idx")]
+
+    def __str__(self):
+        return f"test of {self.campaign_id} to {self.message_id}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from campaigns.models import UNFINISHED_STATES, Campaign, Message
+from campaigns.models import UNFINISHED_STATES, Campaign, CampaignTestSend, Message
 from campaigns.rendering import CONTACT_FIELDS
 from campaigns.selectors.progress import messages_shown
 from campaigns.selectors.records import all_account_ids
@@ -57,9 +57,23 @@ def contact_message_history(*, contact: Contact, limit: int = 50) -> list[Messag
     addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
     return list(
         messages_shown(Message.objects.filter(account_id__in=all_account_ids(), address__in=addresses))
-        .select_related("campaign", "account")
+        .select_related("campaign", "account", "test_send__campaign")
         .order_by("-id")[:limit]
     )
+
+
+def campaign_test_sends(*, campaign: Campaign, limit: int = 20) -> list[CampaignTestSend]:
+    """The campaign's latest tests, newest first, each with its message as shown now (its delivery report too)."""
+    tests = list(
+        CampaignTestSend.objects.filter(campaign=campaign)
+        .select_related("filled_from", "requested_by")
+        .order_by("-id")[:limit]
+    )
+    shown = messages_shown(Message.objects.filter(pk__in=[t.message_id for t in tests])).select_related("account")
+    messages = {message.pk: message for message in shown}
+    for test in tests:
+        test.shown = messages.get(test.message_id)
+    return [test for test in tests if test.shown is not None]
 
 
 def campaigns_selecting_by_tags(tag_ids: list[int]) -> list[Campaign]:

@@ -15,6 +15,7 @@ from campaigns.models import RECURRENCE_STEP, Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS, DLT_PLACEHOLDER_RE, compile_text, contact_values, render, text_variables
 from campaigns.sms import GSM7_ALL, GSM7_BASIC, GSM7_EXTENSION, SmsParts, sms_parts
 from contacts.audience import AudienceSpec, audience_rows_sql
+from contacts.models import Contact
 from providers.backends import get_backend
 from providers.dlt import template_match
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
@@ -158,6 +159,19 @@ def campaign_frame_size(campaign: Campaign) -> int:
 
 
 SAMPLE_FIELDS = (*CONTACT_FIELDS, "attributes")  # what a text's variables are filled from
+
+
+def campaign_first_recipient(campaign: Campaign) -> dict | None:
+    """The first of the campaign's audience not suppressed (its lowest contact id, as the estimate's sample), by
+    its id and SAMPLE_FIELDS; None for nobody."""
+    spec = campaign_audience_spec(campaign)
+    if spec.is_empty:
+        return None
+    sql, params = audience_rows_sql(spec)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(contact_id) FROM ({sql}) a WHERE a.status = 'pending'", params)
+        first = cursor.fetchone()[0]
+    return None if first is None else Contact.objects.filter(pk=first).values("id", *SAMPLE_FIELDS).first()
 
 
 def _audience_counts(

@@ -9,6 +9,7 @@ reports    store and apply delivery reports and opt-outs; polling; report-window
 schedule   due and recurring launches, dispatcher watchdog, send-by deadlines
 side_by_side  statements spread over threads, each on its own connection
 transactional  one-off messages (OTP)
+send_test  a draft or scheduled campaign's message to a few numbers before launch, through transactional
 """
 
 from campaigns.services.dispatch import campaign_dispatch, frame_dispatch
@@ -35,6 +36,7 @@ from campaigns.services.schedule import (
     campaigns_launch_due,
     dispatchers_watchdog,
 )
+from campaigns.services.send_test import campaign_send_test
 from campaigns.services.transactional import (
     idempotency_keys_expire,
     message_send_transactional,
@@ -51,6 +53,7 @@ __all__ = [
     "campaign_pause",
     "campaign_prepare",
     "campaign_resume",
+    "campaign_send_test",
     "campaigns_expire_overdue",
     "campaigns_hold_outside_window",
     "campaigns_launch_due",

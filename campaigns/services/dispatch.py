@@ -68,6 +68,11 @@ FRAME_LOCK_KEY = "(id & 2147483647)::int"
 DLT_VARIABLE_MAX = 30
 
 
+def dlt_variables_too_long(variables: dict[str, str]) -> list[str]:
+    """The variables whose value DLT refuses (over 30 characters): their recipient is failed before sending."""
+    return [name for name, value in variables.items() if len(value) > DLT_VARIABLE_MAX]
+
+
 # --- What a frame is sent with ---------------------------------------------------------------------
 
 
@@ -86,6 +91,7 @@ class SendContext:
     dlt_template_id: str = ""
     dlt_checked: bool = False
     spec: AudienceSpec = field(default_factory=AudienceSpec)
+    campaign_name: str = ""  # Octopush's list_name, Hyber's tag: a campaign's, or the one a test send tries
 
     @classmethod
     def for_campaign(cls, campaign: Campaign) -> SendContext:
@@ -101,6 +107,7 @@ class SendContext:
             dlt_entity_id=(sender.dlt_entity_id if sender else "") or "",
             dlt_template_id=template.dlt_template_id if template else "",
             dlt_checked=template is not None,
+            campaign_name=campaign.name,
             spec=AudienceSpec(
                 channel=campaign.channel,
                 sender_name=sender.name if sender else "",
@@ -123,6 +130,7 @@ class SendContext:
             service=meta.get("service", ""),
             dlt_entity_id=meta.get("dlt_entity_id", ""),
             dlt_template_id=meta.get("dlt_template_id", ""),
+            campaign_name=meta.get("campaign_name", ""),
             spec=AudienceSpec(
                 channel=meta.get("channel", "sms"),
                 sender_name=meta.get("sender", ""),
@@ -300,7 +308,7 @@ def _prepared(frame: ClaimedFrame, rows: list[tuple], context: SendContext) -> P
             text, variables = stored_text, {}
         else:
             text, variables = template.fill(contact_values(dict(zip(names, row[5:14], strict=True)), variables_used))
-        too_long = [k for k, v in variables.items() if len(v) > DLT_VARIABLE_MAX] if context.dlt_checked else []
+        too_long = dlt_variables_too_long(variables) if context.dlt_checked else []
         if too_long:
             local_failures.append((message_id, f"DLT variable {too_long[0]} is over {DLT_VARIABLE_MAX} characters"))
             continue
@@ -317,7 +325,7 @@ def _prepared(frame: ClaimedFrame, rows: list[tuple], context: SendContext) -> P
         dlt_entity_id=context.dlt_entity_id,
         dlt_template_id=context.dlt_template_id,
         service=context.service,
-        campaign_name=context.campaign.name if context.campaign else "",
+        campaign_name=context.campaign_name,
     )
     return PreparedFrame(frame, outbound, message_ids, texts, local_failures)
 

@@ -38,7 +38,7 @@ def _suppression_reason(address: str, contact_id: int | None, spec: AudienceSpec
 
 
 @dataclass(frozen=True)
-class _Request:
+class TransactionalRequest:
     """A transactional send as checked: the address normalised, the text as it will go (a template rendered)."""
 
     account: ProviderAccount
@@ -50,7 +50,7 @@ class _Request:
     purpose: str
 
 
-def _checked(
+def transactional_checked(
     *,
     account: ProviderAccount,
     to: str,
@@ -60,7 +60,7 @@ def _checked(
     variables: dict[str, str] | None = None,
     channel: str = "sms",
     purpose: str = "transactional",
-) -> _Request:
+) -> TransactionalRequest:
     """The send as it will go, or ValidationError naming every field that stops it.
 
     A text given with a template must match it; without a text, the template is rendered from `variables`.
@@ -116,7 +116,7 @@ def _checked(
         errors.setdefault(problem.field, []).append(problem.message)
     if errors:
         raise ValidationError(errors)
-    return _Request(account, address, text, sender, template, channel, purpose)
+    return TransactionalRequest(account, address, text, sender, template, channel, purpose)
 
 
 @transaction.atomic
@@ -136,14 +136,18 @@ def message_send_transactional(
 
     A promotional message outside the account's promotional window is refused, saying when the window opens
     (a campaign would wait for it; a single message is the client's to send again or not)."""
-    send = _checked(account=account, to=to, text=text, sender=sender, template=template, variables=variables,
-                    channel=channel, purpose=purpose)  # fmt: skip
-    return _send(send, idempotency_key)
+    send = transactional_checked(account=account, to=to, text=text, sender=sender, template=template,
+                                 variables=variables, channel=channel, purpose=purpose)  # fmt: skip
+    return transactional_send_checked(send, idempotency_key)
 
 
-def _send(send: _Request, idempotency_key: str) -> Message:
+def transactional_send_checked(
+    send: TransactionalRequest, idempotency_key: str, *, campaign_name: str = "", enqueue: bool = True
+) -> Message:
     """Send a checked request now (or refuse it outside the promotional window); a retry answered by an
-    earlier message does not come here."""
+    earlier message does not come here. `campaign_name`: the campaign a test send tries (services/send_test.py),
+    which the vendor is told as it would be for the campaign (Octopush's list_name, Hyber's tag). Without
+    `enqueue`, the caller sends the frame itself once this commits."""
     from campaigns.tasks import frame_send_task
 
     account, sender, template, channel, purpose = send.account, send.sender, send.template, send.channel, send.purpose
@@ -195,9 +199,12 @@ def _send(send: _Request, idempotency_key: str) -> Message:
             "sender": sender.name if sender else "", "channel": channel, "purpose": purpose,
             "service": sender.service if sender else "", "dlt_entity_id": sender.dlt_entity_id if sender else "",
             "dlt_template_id": template.dlt_template_id if template else "",
+            **({"campaign_name": campaign_name} if campaign_name else {}),
         }},
     )  # fmt: skip
     message.save()
+    if not enqueue:
+        return message
     # Robustly: with the broker unreachable the message is committed all the same, and a 500 would have the client
     # send it again; beat's watchdog sends the frame once the broker is back (lifecycle's ENQUEUE_ROBUSTLY).
     transaction.on_commit(lambda: frame_send_task.delay(message.frame_id), robust=True)
@@ -221,7 +228,7 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
         raise ValidationError({"idempotency_key": f"The Idempotency-Key is over {IDEMPOTENCY_KEY_MAX} characters."})
     if "\x00" in idempotency_key:  # PostgreSQL's text takes no NUL: looking it up was a 500
         raise ValidationError({"idempotency_key": "The Idempotency-Key cannot contain a null character."})
-    checked = _checked(**send)  # a retry is answered only for a request that would be sent
+    checked = transactional_checked(**send)  # a retry is answered only for a request that would be sent
     account = checked.account
     kept_since = idempotency_keys_kept_since()
     earlier = Message.objects.filter(account=account, idempotency_key=idempotency_key).first()
@@ -233,7 +240,7 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
                     Message.objects.filter(
                         account=account, idempotency_key=idempotency_key, created_at__lt=kept_since
                     ).update(idempotency_key="")
-                return _send(checked, idempotency_key), False
+                return transactional_send_checked(checked, idempotency_key), False
         except IntegrityError as exc:
             if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "") != IDEMPOTENCY_KEY_CONSTRAINT:
                 raise
@@ -242,7 +249,7 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
     return earlier, True
 
 
-def _check_same_request(earlier: Message, send: _Request) -> None:
+def _check_same_request(earlier: Message, send: TransactionalRequest) -> None:
     # The sender is on the message; one from before it was kept there has it on its frame only.
     # A suppressed one from before migration 0015 has neither: its sender is unknown, and not compared.
     earlier_sender = earlier.sender_name or (
