@@ -23,7 +23,7 @@ from django.utils.text import capfirst
 from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
-from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, normalize_address
 from contacts.validators import country_code, tag_names_split
 
@@ -523,6 +523,7 @@ class UnsubscriberForm(forms.ModelForm):
                 scope=cleaned["scope"],
                 value=cleaned.get("value", ""),
                 source=cleaned["source"],
+                stored_source=self.instance.source if self.instance.pk else None,
             )
         except ValidationError as error:
             self.add_error(None, error)
@@ -540,9 +541,19 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     show_full_result_count = False
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        if change:  # an edit of address, scope or value lifts the opt-out as it stood: kept as removed, by whom
+            fields = {name: form.cleaned_data[name] for name in form.Meta.fields if name in form.cleaned_data}
+            services.unsubscriber_update(unsubscriber=obj, user=request.user, via="admin", **fields)
+        else:
+            super().save_model(request, obj, form, change)
         if warning := selectors.suppression_names_nothing(obj.scope, obj.value):
             self.message_user(request, warning, messages.WARNING)
+
+    def delete_model(self, request, obj):
+        services.unsubscribers_remove(unsubscribers=[obj], user=request.user, via="admin")
+
+    def delete_queryset(self, request, queryset):
+        services.unsubscribers_remove(unsubscribers=queryset, user=request.user, via="admin")
 
     def response_add(self, request, obj, post_url_continue=None):
         """An opt-out recorded from a contact's page ("Record an opt-out for …", which passes ?contact=<id>) leads
@@ -558,6 +569,34 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     def get_search_results(self, request, queryset, search_term):
         """The term inside the address, value or reason, and also an address written any way (a national number)
         as it is stored."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            return results | queryset.filter(address=normalize_address(search_term.strip())), may_have_duplicates
+        except InvalidPhone:
+            return results, may_have_duplicates
+
+
+@admin.register(UnsubscriberRemoval)
+class UnsubscriberRemovalAdmin(admin.ModelAdmin):
+    """The opt-outs lifted by staff or API clients, as they stood, with who lifted them and when: read only."""
+
+    list_display = ["address", "scope", "value", "source", "reason", "opted_out_at", "removed_at", "removed_by_name",
+                    "via", "note"]  # fmt: skip
+    list_filter = ["scope", "via", "removed_at"]
+    search_fields = ["address", "value", "removed_by_name"]
+    search_help_text = "Address (a number in any format, or an e-mail), value or who removed it."
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         try:
             return results | queryset.filter(address=normalize_address(search_term.strip())), may_have_duplicates

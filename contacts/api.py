@@ -236,7 +236,11 @@ class SegmentViewSet(viewsets.ModelViewSet):
 class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     address = AddressSerializerField(max_length=254, help_text="Phone (any format; stored E.164) or e-mail.")
     source = NamedChoiceField(
-        enum_name="UnsubscriberSourceEnum", choices=Unsubscriber.Source.choices, default=Unsubscriber.Source.API
+        enum_name="UnsubscriberSourceEnum",
+        choices=Unsubscriber.Source.choices,
+        default=Unsubscriber.Source.API,
+        help_text="Who recorded it. `provider` and `inbound` come only from a vendor's report of an opt-out: a client "
+        "may send an existing one's back unchanged, not set them.",
     )
 
     class Meta:
@@ -259,8 +263,11 @@ class UnsubscriberViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         serializer.instance = services.unsubscriber_update(
-            unsubscriber=serializer.instance, **serializer.validated_data
+            unsubscriber=serializer.instance, user=self.request.user, via="api", **serializer.validated_data
         )
+
+    def perform_destroy(self, instance):
+        services.unsubscribers_remove(unsubscribers=[instance], user=self.request.user, via="api")
 
 
 def register(router) -> None:

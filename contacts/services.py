@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 
-from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
 from contacts.selectors import segment_count, tags_named
 from contacts.validators import TAG_NAME_COMMA, country_code
@@ -427,10 +427,16 @@ def _delete_unless_held(model, ids: list[int], holders: Callable[[list[int]], li
 # --- Suppressions ----------------------------------------------------------------------------------
 
 
+# What only a vendor's signal records (campaigns.services.reports, the suppression sync): an opt-out that staff or an
+# API client record saying so would pass for the recipient's own STOP.
+SIGNAL_SOURCES = (Unsubscriber.Source.PROVIDER, Unsubscriber.Source.INBOUND)
+
+
 def unsubscriber_check(
-    *, address: str, scope: str, value: str, source: str, region: str | None = None
+    *, address: str, scope: str, value: str, source: str, region: str | None = None, stored_source: str | None = None
 ) -> tuple[str, str]:
-    """Validate a suppression's fields; returns the normalised (address, value). The admin form uses it too."""
+    """Validate a suppression's fields; returns the normalised (address, value). The admin form uses it too.
+    `stored_source`: the source of the opt-out being edited, which may stay as it is."""
     try:
         address = normalize_address(address, region)
     except InvalidPhone:
@@ -439,6 +445,13 @@ def unsubscriber_check(
         raise ValidationError({"scope": f"Choose one of: {', '.join(Unsubscriber.Scope.values)}."})
     if source not in Unsubscriber.Source.values:
         raise ValidationError({"source": f"Choose one of: {', '.join(Unsubscriber.Source.values)}."})
+    if source in SIGNAL_SOURCES and source != stored_source:
+        raise ValidationError(
+            {
+                "source": f"'{source}' is recorded only by a vendor's report of an opt-out; use "
+                f"{', '.join(s for s in Unsubscriber.Source.values if s not in SIGNAL_SOURCES)}."
+            }
+        )
     value = (value or "").strip()
     if scope == Unsubscriber.Scope.ALL and value:
         raise ValidationError({"value": "Scope 'all' takes no value."})
@@ -532,13 +545,23 @@ def contacts_opt_out(*, contact_ids: ContactIds, reason: str = "") -> int:
 
 
 @transaction.atomic
-def unsubscriber_update(*, unsubscriber: Unsubscriber, region: str | None = None, **fields) -> Unsubscriber:
-    """Change a suppression's address, scope, value, source or reason, with the same checks as on create."""
+def unsubscriber_update(
+    *,
+    unsubscriber: Unsubscriber,
+    region: str | None = None,
+    user=None,
+    via: str = UnsubscriberRemoval.Via.API,
+    **fields,
+) -> Unsubscriber:
+    """Change a suppression's address, scope, value, source or reason, with the same checks as on create. A change of
+    address, scope or value lifts the opt-out as it stood: it is kept as removed (by `user`, `via`), as a delete
+    is (unsubscribers_remove)."""
     unknown = set(fields) - {"address", "scope", "value", "source", "reason"}
     if unknown:
         raise TypeError(f"Unknown unsubscriber fields: {', '.join(sorted(unknown))}")
+    stored = Unsubscriber.objects.select_for_update().get(pk=unsubscriber.pk)
     merged = {name: fields.get(name, getattr(unsubscriber, name)) for name in ("address", "scope", "value", "source")}
-    address, value = unsubscriber_check(region=region, **merged)
+    address, value = unsubscriber_check(region=region, stored_source=stored.source, **merged)
     duplicate = Unsubscriber.objects.filter(address=address, scope=merged["scope"], value=value)
     if duplicate.exclude(pk=unsubscriber.pk).exists():
         raise ValidationError({"address": "This address is already unsubscribed in this scope."})
@@ -546,5 +569,39 @@ def unsubscriber_update(*, unsubscriber: Unsubscriber, region: str | None = None
     unsubscriber.source = merged["source"]
     unsubscriber.reason = fields.get("reason", unsubscriber.reason)
     unsubscriber.full_clean(validate_unique=False)
+    if (stored.address, stored.scope, stored.value) != (address, unsubscriber.scope, value):
+        _removals_record([stored.pk], user=user, via=via, note=f"changed to {unsubscriber}")
     unsubscriber.save()
     return unsubscriber
+
+
+def _removals_record(ids: list[int], *, user, via: str, note: str = "") -> int:
+    """Copy these opt-outs into the removal record, naming who removes them and how: one INSERT … SELECT."""
+    name = user.get_username() if user is not None and user.is_authenticated else ""
+    user_id = user.pk if name else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {UnsubscriberRemoval._meta.db_table}
+                    (address, scope, value, source, reason, opted_out_at, removed_at, removed_by_id, removed_by_name,
+                     via, note)
+                SELECT address, scope, value, source, reason, created_at, clock_timestamp(), %s, %s, %s, left(%s, 400)
+                FROM {Unsubscriber._meta.db_table} WHERE id = ANY(%s) ORDER BY id""",
+            [user_id, name, via, note, list(ids)],
+        )
+        return cursor.rowcount
+
+
+@transaction.atomic
+def unsubscribers_remove(*, unsubscribers: QuerySet[Unsubscriber] | Iterable[Unsubscriber], user, via: str) -> int:
+    """Lift opt-outs: the addresses may be messaged again within their scopes. Each is kept as removed, by whom, how
+    and when (UnsubscriberRemoval), so that a message sent after is explained. Set-based; returns how many."""
+    if isinstance(unsubscribers, QuerySet):
+        ids = list(unsubscribers.order_by().values_list("pk", flat=True))
+    else:
+        ids = [u.pk for u in unsubscribers]
+    ids = list(Unsubscriber.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        return 0
+    _removals_record(ids, user=user, via=via)
+    deleted, _ = Unsubscriber.objects.filter(pk__in=ids).delete()
+    return deleted

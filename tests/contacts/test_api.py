@@ -7,10 +7,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.api import constraint_error_detail
-from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
     PASSWORD,
@@ -412,6 +413,55 @@ class TestUnsubscribers:
         response = api.post("/api/v1/unsubscribers/", {"address": "+919812345678"})
         assert response.status_code == 400
         assert "address" in response.json()
+
+    def test_an_api_client_cannot_record_an_opt_out_as_a_vendors_report_but_may_edit_one(self, api):
+        # `provider` and `inbound` say the recipient's own STOP came through a vendor: only those signals write them.
+        for source in ("provider", "inbound"):
+            response = api.post("/api/v1/unsubscribers/", {"address": "+919812345678", "source": source})
+            assert response.status_code == 400, response.json()
+            assert response.json()["source"] == [
+                f"'{source}' is recorded only by a vendor's report of an opt-out; use admin, api, import."
+            ]
+        assert not Unsubscriber.objects.exists()
+        reported = UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+        url = f"/api/v1/unsubscribers/{reported.pk}/"
+        response = api.put(url, {**api.get(url).json(), "reason": "STOP, confirmed by phone"})
+        assert response.status_code == 200, response.json()
+        assert (response.json()["source"], response.json()["reason"]) == ("provider", "STOP, confirmed by phone")
+        made = UnsubscriberFactory(address="+919812345679", source="api")
+        response = api.patch(f"/api/v1/unsubscribers/{made.pk}/", {"source": "inbound"})
+        assert response.status_code == 400
+        assert "source" in response.json()
+
+    def test_a_removed_opt_out_is_kept_with_who_removed_it_and_when(self):
+        # "Why did you message this person on the 12th?": the opt-out was lifted, by this client, then.
+        user = UserFactory(
+            username="crm-sync", permissions=["contacts.delete_unsubscriber", "contacts.change_unsubscriber"]
+        )
+        client = api_client_for(user)
+        stop = UnsubscriberFactory(address="+919812345678", source="provider", reason="opt-out reported by MT")
+        edited = UnsubscriberFactory(address="+919812345679", scope="tag", value="news")
+        before = timezone.now()
+        assert client.delete(f"/api/v1/unsubscribers/{stop.pk}/").status_code == 204
+        response = client.patch(f"/api/v1/unsubscribers/{edited.pk}/", {"value": "offers"})
+        assert response.status_code == 200, response.json()
+        assert not Unsubscriber.objects.filter(pk=stop.pk).exists()
+        removed = {r.address: r for r in UnsubscriberRemoval.objects.all()}
+        assert set(removed) == {"+919812345678", "+919812345679"}
+        deleted, changed = removed["+919812345678"], removed["+919812345679"]
+        assert (deleted.scope, deleted.value, deleted.source, deleted.reason) == (
+            "all", "", "provider", "opt-out reported by MT"
+        )  # fmt: skip
+        assert deleted.opted_out_at == stop.created_at and deleted.removed_at >= before
+        assert (deleted.removed_by, deleted.removed_by_name, deleted.via, deleted.note) == (user, "crm-sync", "api", "")
+        assert (changed.scope, changed.value, changed.note) == ("tag", "news", "changed to +919812345679 (tag: offers)")
+        # an edit that keeps the address, scope and value lifts nothing
+        assert client.patch(f"/api/v1/unsubscribers/{edited.pk}/", {"reason": "asked"}).status_code == 200
+        assert UnsubscriberRemoval.objects.count() == 2
+        # removing takes the permission to delete opt-outs
+        viewer = api_client_for(UserFactory(permissions=["contacts.view_unsubscriber"]))
+        assert viewer.delete(f"/api/v1/unsubscribers/{edited.pk}/").status_code == 403
+        assert UnsubscriberRemoval.objects.count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
