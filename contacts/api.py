@@ -22,7 +22,13 @@ from contacts import services
 from contacts.filters import ContactFilter, TagFilter, UnsubscriberFilter
 from contacts.models import TAG_NAME_TAKEN, Contact, Operator, Segment, Tag, Unsubscriber
 from contacts.phones import INVALID_MESSAGE, AddressSerializerField, InvalidPhone, PhoneSerializerField, normalize_phone
-from contacts.selectors import segment_contacts, segment_count, tags_named, tags_with_contact_count
+from contacts.selectors import (
+    segment_contacts,
+    segment_count,
+    suppression_names_nothing,
+    tags_named,
+    tags_with_contact_count,
+)
 
 
 class TagByNameField(ListOnlyManyMixin, serializers.SlugRelatedField):
@@ -251,12 +257,33 @@ class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.Mode
         validators = []  # uniqueness and the scope/value rule are the service's, with field-named errors
 
 
+class UnsubscriberWrittenSerializer(UnsubscriberSerializer):
+    warnings = serializers.SerializerMethodField(
+        help_text="What the client should know of what it recorded: a sender or tag that no sender or tag is named "
+        "(in any case), so that this opt-out suppresses nothing until one is. Empty when all is well."
+    )
+
+    class Meta(UnsubscriberSerializer.Meta):
+        fields = [*UnsubscriberSerializer.Meta.fields, "warnings"]
+
+    def get_warnings(self, unsubscriber: Unsubscriber) -> list[str]:
+        warning = suppression_names_nothing(unsubscriber.scope, unsubscriber.value)
+        return [warning] if warning else []
+
+
 class UnsubscriberViewSet(viewsets.ModelViewSet):
     queryset = Unsubscriber.objects.all()
     serializer_class = UnsubscriberSerializer
     filterset_class = UnsubscriberFilter
     search_fields = ["address", "value", "reason"]
     ordering_fields = ["id", "address", "created_at"]
+
+    def get_serializer_class(self):
+        """A create or an edit answers with `warnings` too: a misspelt sender or tag was recorded without a word,
+        and suppressed nobody (the admin warns of it alike)."""
+        if self.action in ("create", "update", "partial_update"):
+            return UnsubscriberWrittenSerializer
+        return super().get_serializer_class()
 
     def perform_create(self, serializer):
         serializer.instance = services.unsubscriber_create(**serializer.validated_data)

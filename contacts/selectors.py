@@ -227,16 +227,19 @@ def register_sender_named(exists: Callable[[str], bool]) -> None:
     _sender_named[:] = [exists]
 
 
-def suppression_names_nothing(scope: str, value: str) -> str | None:
-    """Why a suppression scoped to a sender or a tag suppresses nobody today (no sender or tag of that name, in any
-    case: contacts.audience.suppression_match_sql, which compares PostgreSQL's lower() of both), in words for staff,
-    or None."""
+def suppression_names_no_one(scope: str, value: str) -> bool:
+    """Whether a suppression scoped to a sender or a tag names no sender or tag there is (in any case:
+    contacts.audience.suppression_match_sql, which compares PostgreSQL's lower() of both), and so suppresses
+    nobody today."""
     if scope == Unsubscriber.Scope.TAG:
-        missing = not tags_named([value]).exists()  # lower() on both sides, as the audience (not iexact's upper())
-    elif scope == Unsubscriber.Scope.SENDER:
-        missing = bool(_sender_named) and not _sender_named[0](value)
-    else:
-        return None
-    if not missing:
+        return not tags_named([value]).exists()  # lower() on both sides, as the audience (not iexact's upper())
+    if scope == Unsubscriber.Scope.SENDER:
+        return bool(_sender_named) and not _sender_named[0](value)
+    return False
+
+
+def suppression_names_nothing(scope: str, value: str) -> str | None:
+    """Why a suppression scoped to a sender or a tag suppresses nobody today, in words for staff, or None."""
+    if not suppression_names_no_one(scope, value):
         return None
     return f"No {scope} is named {value!r}: this opt-out suppresses nothing until one is. Check the spelling."

@@ -17,6 +17,7 @@ from tests.factories import (
     PASSWORD,
     ContactFactory,
     SegmentFactory,
+    SenderFactory,
     TagFactory,
     UnsubscriberFactory,
     UserFactory,
@@ -413,6 +414,31 @@ class TestUnsubscribers:
         response = api.post("/api/v1/unsubscribers/", {"address": "+919812345678"})
         assert response.status_code == 400
         assert "address" in response.json()
+
+    def test_an_opt_out_from_a_sender_or_tag_nobody_has_is_recorded_with_a_warning_that_it_suppresses_nothing(
+        self, api
+    ):
+        """A typo'd tag ('newsleter') was a 201 like any other and suppressed nobody: the person still got the
+        newsletter. The answer now says so, as the admin does; names in other capitals match, as in the audience."""
+        TagFactory(name="newsletter")
+        SenderFactory(name="HERALD")
+        warning = "No {} is named {!r}: this opt-out suppresses nothing until one is. Check the spelling."
+
+        def recorded(scope, value, address):
+            response = api.post("/api/v1/unsubscribers/", {"address": address, "scope": scope, "value": value})
+            assert response.status_code == 201, response.json()
+            return response.json()
+
+        typo = recorded("tag", "newsleter", "+919812345678")
+        assert typo["warnings"] == [warning.format("tag", "newsleter")]
+        assert recorded("sender", "HERLAD", "+919812345678")["warnings"] == [warning.format("sender", "HERLAD")]
+        assert recorded("tag", "NEWSLETTER", "+919812345679")["warnings"] == []
+        assert recorded("sender", "herald", "+919812345679")["warnings"] == []
+        assert recorded("all", "", "+919812345670")["warnings"] == []
+        response = api.patch(f"/api/v1/unsubscribers/{typo['id']}/", {"value": "newsletter"})
+        assert (response.status_code, response.json()["warnings"]) == (200, [])
+        # a read does not look names up
+        assert "warnings" not in api.get(f"/api/v1/unsubscribers/{typo['id']}/").json()
 
     def test_an_api_client_cannot_record_an_opt_out_as_a_vendors_report_but_may_edit_one(self, api):
         # `provider` and `inbound` say the recipient's own STOP came through a vendor: only those signals write them.
