@@ -203,6 +203,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         extra = {}
         if contact is not None:
             extra["opt_outs"] = selectors.contact_unsubscriptions(contact)
+            extra["opt_outs_removed"] = selectors.contact_opt_out_removals(contact)
             extra["may_add_opt_out"] = request.user.has_perm("contacts.add_unsubscriber")
             extra["may_open_opt_outs"] = any(
                 request.user.has_perm(f"contacts.{how}_unsubscriber") for how in ("view", "change")

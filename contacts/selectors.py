@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Lower
 
-from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, normalize_phone
 
 TagIds = Iterable[int] | QuerySet
@@ -216,6 +216,13 @@ def contact_unsubscriptions(contact: Contact) -> list[Unsubscriber]:
     """The suppressions that name the contact's phone or e-mail, newest first, with their source."""
     addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
     return list(Unsubscriber.objects.filter(address__in=addresses).order_by("-id"))
+
+
+def contact_opt_out_removals(contact: Contact, *, limit: int = 20) -> list[UnsubscriberRemoval]:
+    """The opt-outs once recorded for the contact's phone or e-mail and since removed, newest first, with who removed
+    them: why a person who had opted out was messaged after."""
+    addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
+    return list(UnsubscriberRemoval.objects.filter(address__in=addresses).order_by("-id")[:limit])
 
 
 # Whether a sender of a name exists (in any case, as the audience matches it): providers registers it (ProvidersConfig
