@@ -198,6 +198,21 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.contacts_with_tags(super().get_queryset(request))
 
+    def save_model(self, request, obj, form, change):
+        old = (form.initial.get("phone") or "", form.initial.get("email") or "") if change else None
+        super().save_model(request, obj, form, change)
+        if old is not None and (
+            carried := services.opt_outs_follow_contact(
+                old=old, new=(obj.phone or "", obj.email or ""), source=Unsubscriber.Source.ADMIN
+            )
+        ):
+            self.message_user(
+                request,
+                f"The contact's old address had {_number(carried, 'opt-out')} that the new one lacked: "
+                f"{'it holds' if carried == 1 else 'they hold'} for the new one too.",
+                messages.WARNING,
+            )
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         contact = self.get_object(request, object_id)
         extra = {}

@@ -196,6 +196,36 @@ def _phone_clean(phone: str, region: str | None) -> str:
         ) from None
 
 
+def opt_outs_follow_contact(
+    *, old: tuple[str, str], new: tuple[str, str], source: str = Unsubscriber.Source.API
+) -> int:
+    """A contact's phone or e-mail changed from `old` to `new` ((phone, e-mail) each): the opt-outs of its old
+    address now hold for the new one too, in one INSERT … SELECT, with `source` (who edited) and a reason naming
+    where they came from. An opt-out names an address, so the edit left the person's own STOP behind on a number
+    they no longer use, and the next campaign messaged them; the old address keeps its opt-outs (it may still be
+    theirs). An address opted out already in that scope keeps the one it has. Returns how many were carried."""
+    pairs = [
+        (before.lower() if "@" in before else before, after.lower() if "@" in after else after)
+        for before, after in zip(old, new, strict=True)
+        if before and after and before.lower() != after.lower()
+    ]
+    if not pairs:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
+               SELECT p.new, u.scope, u.value, %s,
+                      left('carried from ' || p.old || ', the contact''s address before an edit'
+                           || coalesce(': ' || nullif(u.reason, ''), ''), 255), now()
+               FROM unnest(%s::text[], %s::text[]) AS p(old, new)
+               JOIN contacts_unsubscriber u ON u.address = p.old
+               ORDER BY u.id
+               ON CONFLICT (address, scope, value) DO NOTHING""",
+            [source, [before for before, _ in pairs], [after for _, after in pairs]],
+        )
+        return cursor.rowcount
+
+
 def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, region: str | None) -> Contact:
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
@@ -209,6 +239,7 @@ def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, r
             raise ValidationError({"country": f"{fields['country']!r} is {error}."}) from None
     if tags is not None:
         tags = tag_names_clean(tags)  # checked before the first write
+    old_addresses = (contact.phone or "", contact.email or "") if contact.pk is not None else None
     for name, value in fields.items():
         setattr(contact, name, value)
     # Field shapes and the unique phone, before any write; an edit checks only the fields it writes, so that a value
@@ -220,6 +251,8 @@ def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, r
             contact.save()
     except IntegrityError:  # a concurrent write took the number between the check and the INSERT
         raise ValidationError({"phone": "A contact with this phone number already exists."}) from None
+    if old_addresses is not None:
+        opt_outs_follow_contact(old=old_addresses, new=(contact.phone or "", contact.email or ""))
     if tags is not None:
         contact_tags_set(contact=contact, names=tags)
     return contact

@@ -425,6 +425,19 @@ def test_an_opt_out_lifted_in_the_admin_is_kept_as_removed_with_who_lifted_it_an
     assert UnsubscriberRemoval.objects.count() == 4
 
 
+def test_changing_a_contacts_number_in_the_admin_keeps_its_opt_outs_and_says_so(client):
+    contact = ContactFactory(phone="+919812345678", first_name="Asha")
+    UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+    fields = {"phone": "098123 45679", "first_name": "Asha", "attributes": "{}", "is_active": "on",
+              "contacttag_set-TOTAL_FORMS": "0", "contacttag_set-INITIAL_FORMS": "0"}  # fmt: skip
+    response = client.post(f"/admin/contacts/contact/{contact.pk}/change/", fields, follow=True)
+    assert response.redirect_chain, response.context["adminform"].form.errors
+    assert [m.message for m in response.context["messages"] if m.level_tag == "warning"] == [
+        "The contact's old address had 1 opt-out that the new one lacked: it holds for the new one too."
+    ]
+    assert Unsubscriber.objects.get(address="+919812345679").source == "admin"
+
+
 def test_staff_cannot_record_an_opt_out_as_a_vendors_report():
     client = admin_client_for()
     response = client.post(

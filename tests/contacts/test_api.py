@@ -415,6 +415,34 @@ class TestUnsubscribers:
         assert response.status_code == 400
         assert "address" in response.json()
 
+    def test_a_contacts_new_phone_or_e_mail_keeps_the_opt_outs_of_the_old_one(self, api):
+        """The person replied STOP, then the CRM sent their new number: the opt-out stayed on the old number, the
+        contact showed none, and the next campaign messaged the new one."""
+        contact = ContactFactory(phone="+919812345678", email="asha@example.com")
+        UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+        UnsubscriberFactory(address="+919812345678", scope="tag", value="news")
+        UnsubscriberFactory(address="asha@example.com", scope="channel", value="email")
+        response = api.patch(
+            f"/api/v1/contacts/{contact.pk}/", {"phone": "098123 45679", "email": "Asha.New@Example.com"}
+        )
+        assert response.status_code == 200, response.json()
+
+        def opt_outs(address):
+            rows = api.get("/api/v1/unsubscribers/", {"address": address}).json()["results"]
+            return sorted((row["scope"], row["value"], row["source"], row["reason"]) for row in rows)
+
+        said = "carried from {}, the contact's address before an edit"
+        assert opt_outs("+919812345679") == [
+            ("all", "", "api", said.format("+919812345678") + ": STOP"),
+            ("tag", "news", "api", said.format("+919812345678")),
+        ]
+        assert opt_outs("asha.new@example.com") == [("channel", "email", "api", said.format("asha@example.com"))]
+        assert len(opt_outs("+919812345678")) == 2  # the old number keeps its own
+        # an edit of another field, or of the e-mail's capitals only, carries nothing
+        count = Unsubscriber.objects.count()
+        api.patch(f"/api/v1/contacts/{contact.pk}/", {"first_name": "Asha", "email": "ASHA.NEW@example.com"})
+        assert Unsubscriber.objects.count() == count
+
     def test_an_opt_out_from_a_sender_or_tag_nobody_has_is_recorded_with_a_warning_that_it_suppresses_nothing(
         self, api
     ):
