@@ -245,8 +245,8 @@ class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.Mode
         enum_name="UnsubscriberSourceEnum",
         choices=Unsubscriber.Source.choices,
         default=Unsubscriber.Source.API,
-        help_text="Who recorded it. `provider` and `inbound` come only from a vendor's report of an opt-out: a client "
-        "may send an existing one's back unchanged, not set them.",
+        help_text="Who recorded it; it stays as recorded (an edit may send it back unchanged). `provider` and `inbound` "
+        "come only from a vendor's report of an opt-out: a client cannot record one with them.",
     )
 
     class Meta:
@@ -289,8 +289,11 @@ class UnsubscriberViewSet(viewsets.ModelViewSet):
         serializer.instance = services.unsubscriber_create(**serializer.validated_data)
 
     def perform_update(self, serializer):
+        fields = dict(serializer.validated_data)
+        if "source" not in self.request.data:  # a PUT without it: the field's default is no change of who recorded it
+            fields.pop("source", None)
         serializer.instance = services.unsubscriber_update(
-            unsubscriber=serializer.instance, user=self.request.user, via="api", **serializer.validated_data
+            unsubscriber=serializer.instance, user=self.request.user, via="api", **fields
         )
 
     def perform_destroy(self, instance):

@@ -469,7 +469,7 @@ def unsubscriber_check(
     *, address: str, scope: str, value: str, source: str, region: str | None = None, stored_source: str | None = None
 ) -> tuple[str, str]:
     """Validate a suppression's fields; returns the normalised (address, value). The admin form uses it too.
-    `stored_source`: the source of the opt-out being edited, which may stay as it is."""
+    `stored_source`: the source of the opt-out being edited, which stays as it is."""
     try:
         address = normalize_address(address, region)
     except InvalidPhone:
@@ -478,7 +478,11 @@ def unsubscriber_check(
         raise ValidationError({"scope": f"Choose one of: {', '.join(Unsubscriber.Scope.values)}."})
     if source not in Unsubscriber.Source.values:
         raise ValidationError({"source": f"Choose one of: {', '.join(Unsubscriber.Source.values)}."})
-    if source in SIGNAL_SOURCES and source != stored_source:
+    if stored_source is not None and source != stored_source:
+        raise ValidationError(
+            {"source": f"The source says who recorded this opt-out ({stored_source}); it stays as recorded."}
+        )
+    if source in SIGNAL_SOURCES and stored_source is None:
         raise ValidationError(
             {
                 "source": f"'{source}' is recorded only by a vendor's report of an opt-out; use "

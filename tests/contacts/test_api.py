@@ -485,7 +485,10 @@ class TestUnsubscribers:
         made = UnsubscriberFactory(address="+919812345679", source="api")
         response = api.patch(f"/api/v1/unsubscribers/{made.pk}/", {"source": "inbound"})
         assert response.status_code == 400
-        assert "source" in response.json()
+        assert response.json()["source"] == ["The source says who recorded this opt-out (api); it stays as recorded."]
+        # nor does a PUT that leaves it out make a vendor's opt-out the client's
+        response = api.put(url, {"address": "+919812345678", "scope": "all", "reason": "STOP"})
+        assert (response.status_code, response.json()["source"]) == (200, "provider")
 
     def test_a_removed_opt_out_is_kept_with_who_removed_it_and_when(self):
         # "Why did you message this person on the 12th?": the opt-out was lifted, by this client, then.
