@@ -19,8 +19,8 @@ from config.filters import paging_parameters, parameters_check
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from contacts import services
-from contacts.filters import ContactFilter, TagFilter, UnsubscriberFilter
-from contacts.models import TAG_NAME_TAKEN, Contact, Operator, Segment, Tag, Unsubscriber
+from contacts.filters import ContactFilter, TagFilter, UnsubscriberFilter, UnsubscriberRemovalFilter
+from contacts.models import TAG_NAME_TAKEN, Contact, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import INVALID_MESSAGE, AddressSerializerField, InvalidPhone, PhoneSerializerField, normalize_phone
 from contacts.selectors import (
     segment_contacts,
@@ -300,9 +300,36 @@ class UnsubscriberViewSet(viewsets.ModelViewSet):
         services.unsubscribers_remove(unsubscribers=[instance], user=self.request.user, via="api")
 
 
+class UnsubscriberRemovalSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    removed_by = serializers.CharField(source="removed_by_name", help_text="The user who removed it (its name then).")
+
+    class Meta:
+        model = UnsubscriberRemoval
+        fields = [
+            "id", "address", "scope", "value", "source", "reason", "opted_out_at", "removed_at", "removed_by", "via",
+            "note",
+        ]  # fmt: skip
+        read_only_fields = fields
+        enum_names = {
+            "scope": "UnsubscriberScopeEnum", "source": "UnsubscriberSourceEnum", "via": "UnsubscriberRemovalViaEnum",
+        }  # fmt: skip
+
+
+class UnsubscriberRemovalViewSet(viewsets.ReadOnlyModelViewSet):
+    """Opt-outs lifted by staff or API clients (deleted, or edited into another), as they stood, with who lifted them
+    and when: why an address that had opted out was messaged after. Read only."""
+
+    queryset = UnsubscriberRemoval.objects.all()
+    serializer_class = UnsubscriberRemovalSerializer
+    filterset_class = UnsubscriberRemovalFilter
+    search_fields = ["address", "value", "removed_by_name"]
+    ordering_fields = ["id", "address", "removed_at"]
+
+
 def register(router) -> None:
     """Add this app's viewsets to the /api/v1/ router."""
     router.register("contacts", ContactViewSet, basename="contact")
     router.register("tags", TagViewSet, basename="tag")
     router.register("segments", SegmentViewSet, basename="segment")
     router.register("unsubscribers", UnsubscriberViewSet, basename="unsubscriber")
+    router.register("unsubscriber-removals", UnsubscriberRemovalViewSet, basename="unsubscriberremoval")

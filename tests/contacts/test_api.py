@@ -520,6 +520,22 @@ class TestUnsubscribers:
         assert viewer.delete(f"/api/v1/unsubscribers/{edited.pk}/").status_code == 403
         assert UnsubscriberRemoval.objects.count() == 2
 
+    def test_removed_opt_outs_are_listed_read_only_by_address_written_any_way(self, api):
+        stop = UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+        api.delete(f"/api/v1/unsubscribers/{stop.pk}/")
+        response = api.get("/api/v1/unsubscriber-removals/", {"address": "098123 45678"})
+        assert response.status_code == 200, response.json()
+        (row,) = response.json()["results"]
+        assert (row["address"], row["source"], row["reason"], row["via"], row["note"]) == (
+            "+919812345678", "provider", "STOP", "api", ""
+        )  # fmt: skip
+        assert row["removed_by"] == UnsubscriberRemoval.objects.get().removed_by_name != ""
+        assert api.get("/api/v1/unsubscriber-removals/", {"address": "+919800000000"}).json()["results"] == []
+        assert api.post("/api/v1/unsubscriber-removals/", {"address": "+919812345678"}).status_code == 405
+        assert api.delete(f"/api/v1/unsubscriber-removals/{row['id']}/").status_code == 405
+        others = api_client_for(UserFactory(permissions=["contacts.view_unsubscriber"]))
+        assert others.get("/api/v1/unsubscriber-removals/").status_code == 403
+
 
 @pytest.mark.django_db(transaction=True)
 def test_two_clients_creating_one_tag_in_two_cases_at_once_get_one_tag_and_a_400_naming_the_field():
