@@ -529,6 +529,17 @@ class UnsubscriberForm(forms.ModelForm):
             "service: a purpose (transactional, service, promotional) or a sender's service code (T, P, S, G)."
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "source" not in self.fields:
+            return
+        if self.instance.pk:  # who recorded it stays as recorded
+            self.fields["source"].disabled = True
+        else:  # a vendor's report alone records `provider` or `inbound`
+            self.fields["source"].choices = [
+                (value, label) for value, label in self.fields["source"].choices if value not in services.SIGNAL_SOURCES
+            ]
+
     def clean(self):
         cleaned = super().clean()
         if self.errors:

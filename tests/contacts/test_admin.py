@@ -444,9 +444,20 @@ def test_staff_cannot_record_an_opt_out_as_a_vendors_report():
         "/admin/contacts/unsubscriber/add/", {"address": "+919812345678", "scope": "all", "source": "inbound"}
     )
     assert response.context["adminform"].form.errors["source"] == [
-        "'inbound' is recorded only by a vendor's report of an opt-out; use admin, api, import."
+        "Select a valid choice. inbound is not one of the available choices."
     ]
     assert not Unsubscriber.objects.exists()
+    page = client.get("/admin/contacts/unsubscriber/add/").content.decode()
+    assert 'value="admin"' in page and 'value="provider"' not in page and 'value="inbound"' not in page
+    # an opt-out a vendor reported keeps its source through an edit, whatever the form sends
+    reported = UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+    response = client.post(
+        f"/admin/contacts/unsubscriber/{reported.pk}/change/",
+        {"address": "+919812345678", "scope": "all", "value": "", "source": "admin", "reason": "STOP (confirmed)"},
+    )
+    assert response.status_code == 302
+    reported.refresh_from_db()
+    assert (reported.source, reported.reason) == ("provider", "STOP (confirmed)")
 
 
 def test_the_warning_compares_names_as_the_audience_does_with_postgresqls_lower_case(client):
