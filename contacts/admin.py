@@ -23,7 +23,7 @@ from django.utils.text import capfirst
 from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
-from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, normalize_address
 from contacts.validators import country_code, tag_names_split
 
@@ -198,11 +198,27 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.contacts_with_tags(super().get_queryset(request))
 
+    def save_model(self, request, obj, form, change):
+        old = (form.initial.get("phone") or "", form.initial.get("email") or "") if change else None
+        super().save_model(request, obj, form, change)
+        if old is not None and (
+            carried := services.opt_outs_follow_contact(
+                old=old, new=(obj.phone or "", obj.email or ""), source=Unsubscriber.Source.ADMIN
+            )
+        ):
+            self.message_user(
+                request,
+                f"The contact's old address had {_number(carried, 'opt-out')} that the new one lacked: "
+                f"{'it holds' if carried == 1 else 'they hold'} for the new one too.",
+                messages.WARNING,
+            )
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         contact = self.get_object(request, object_id)
         extra = {}
         if contact is not None:
             extra["opt_outs"] = selectors.contact_unsubscriptions(contact)
+            extra["opt_outs_removed"] = selectors.contact_opt_out_removals(contact)
             extra["may_add_opt_out"] = request.user.has_perm("contacts.add_unsubscriber")
             extra["may_open_opt_outs"] = any(
                 request.user.has_perm(f"contacts.{how}_unsubscriber") for how in ("view", "change")
@@ -513,6 +529,17 @@ class UnsubscriberForm(forms.ModelForm):
             "service: a purpose (transactional, service, promotional) or a sender's service code (T, P, S, G)."
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "source" not in self.fields:
+            return
+        if self.instance.pk:  # who recorded it stays as recorded
+            self.fields["source"].disabled = True
+        else:  # a vendor's report alone records `provider` or `inbound`
+            self.fields["source"].choices = [
+                (value, label) for value, label in self.fields["source"].choices if value not in services.SIGNAL_SOURCES
+            ]
+
     def clean(self):
         cleaned = super().clean()
         if self.errors:
@@ -523,6 +550,7 @@ class UnsubscriberForm(forms.ModelForm):
                 scope=cleaned["scope"],
                 value=cleaned.get("value", ""),
                 source=cleaned["source"],
+                stored_source=self.instance.source if self.instance.pk else None,
             )
         except ValidationError as error:
             self.add_error(None, error)
@@ -540,9 +568,19 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     show_full_result_count = False
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        if change:  # an edit of address, scope or value lifts the opt-out as it stood: kept as removed, by whom
+            fields = {name: form.cleaned_data[name] for name in form.Meta.fields if name in form.cleaned_data}
+            services.unsubscriber_update(unsubscriber=obj, user=request.user, via="admin", **fields)
+        else:
+            super().save_model(request, obj, form, change)
         if warning := selectors.suppression_names_nothing(obj.scope, obj.value):
             self.message_user(request, warning, messages.WARNING)
+
+    def delete_model(self, request, obj):
+        services.unsubscribers_remove(unsubscribers=[obj], user=request.user, via="admin")
+
+    def delete_queryset(self, request, queryset):
+        services.unsubscribers_remove(unsubscribers=queryset, user=request.user, via="admin")
 
     def response_add(self, request, obj, post_url_continue=None):
         """An opt-out recorded from a contact's page ("Record an opt-out for …", which passes ?contact=<id>) leads
@@ -558,6 +596,34 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     def get_search_results(self, request, queryset, search_term):
         """The term inside the address, value or reason, and also an address written any way (a national number)
         as it is stored."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            return results | queryset.filter(address=normalize_address(search_term.strip())), may_have_duplicates
+        except InvalidPhone:
+            return results, may_have_duplicates
+
+
+@admin.register(UnsubscriberRemoval)
+class UnsubscriberRemovalAdmin(admin.ModelAdmin):
+    """The opt-outs lifted by staff or API clients, as they stood, with who lifted them and when: read only."""
+
+    list_display = ["address", "scope", "value", "source", "reason", "opted_out_at", "removed_at", "removed_by_name",
+                    "via", "note"]  # fmt: skip
+    list_filter = ["scope", "via", "removed_at"]
+    search_fields = ["address", "value", "removed_by_name"]
+    search_help_text = "Address (a number in any format, or an e-mail), value or who removed it."
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         try:
             return results | queryset.filter(address=normalize_address(search_term.strip())), may_have_duplicates

@@ -19,10 +19,16 @@ from config.filters import QueryParametersMixin
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from contacts import services
-from contacts.filters import ContactFilter, TagFilter, UnsubscriberFilter
-from contacts.models import TAG_NAME_TAKEN, Contact, Operator, Segment, Tag, Unsubscriber
+from contacts.filters import ContactFilter, TagFilter, UnsubscriberFilter, UnsubscriberRemovalFilter
+from contacts.models import TAG_NAME_TAKEN, Contact, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import INVALID_MESSAGE, AddressSerializerField, InvalidPhone, PhoneSerializerField, normalize_phone
-from contacts.selectors import segment_contacts, segment_count, tags_named, tags_with_contact_count
+from contacts.selectors import (
+    segment_contacts,
+    segment_count,
+    suppression_names_nothing,
+    tags_named,
+    tags_with_contact_count,
+)
 
 
 class TagByNameField(ListOnlyManyMixin, serializers.SlugRelatedField):
@@ -235,7 +241,11 @@ class SegmentViewSet(QueryParametersMixin, viewsets.ModelViewSet):
 class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.ModelSerializer):
     address = AddressSerializerField(max_length=254, help_text="Phone (any format; stored E.164) or e-mail.")
     source = NamedChoiceField(
-        enum_name="UnsubscriberSourceEnum", choices=Unsubscriber.Source.choices, default=Unsubscriber.Source.API
+        enum_name="UnsubscriberSourceEnum",
+        choices=Unsubscriber.Source.choices,
+        default=Unsubscriber.Source.API,
+        help_text="Who recorded it; it stays as recorded (an edit may send it back unchanged). `provider` and `inbound` "
+        "come only from a vendor's report of an opt-out: a client cannot record one with them.",
     )
 
     class Meta:
@@ -246,6 +256,20 @@ class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.Mode
         validators = []  # uniqueness and the scope/value rule are the service's, with field-named errors
 
 
+class UnsubscriberWrittenSerializer(UnsubscriberSerializer):
+    warnings = serializers.SerializerMethodField(
+        help_text="What the client should know of what it recorded: a sender or tag that no sender or tag is named "
+        "(in any case), so that this opt-out suppresses nothing until one is. Empty when all is well."
+    )
+
+    class Meta(UnsubscriberSerializer.Meta):
+        fields = [*UnsubscriberSerializer.Meta.fields, "warnings"]
+
+    def get_warnings(self, unsubscriber: Unsubscriber) -> list[str]:
+        warning = suppression_names_nothing(unsubscriber.scope, unsubscriber.value)
+        return [warning] if warning else []
+
+
 class UnsubscriberViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     queryset = Unsubscriber.objects.all()
     serializer_class = UnsubscriberSerializer
@@ -253,13 +277,52 @@ class UnsubscriberViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     search_fields = ["address", "value", "reason"]
     ordering_fields = ["id", "address", "created_at"]
 
+    def get_serializer_class(self):
+        """A create or an edit answers with `warnings` too: a misspelt sender or tag was recorded without a word,
+        and suppressed nobody (the admin warns of it alike)."""
+        if self.action in ("create", "update", "partial_update"):
+            return UnsubscriberWrittenSerializer
+        return super().get_serializer_class()
+
     def perform_create(self, serializer):
         serializer.instance = services.unsubscriber_create(**serializer.validated_data)
 
     def perform_update(self, serializer):
+        fields = dict(serializer.validated_data)
+        if "source" not in self.request.data:  # a PUT without it: the field's default is no change of who recorded it
+            fields.pop("source", None)
         serializer.instance = services.unsubscriber_update(
-            unsubscriber=serializer.instance, **serializer.validated_data
+            unsubscriber=serializer.instance, user=self.request.user, via="api", **fields
         )
+
+    def perform_destroy(self, instance):
+        services.unsubscribers_remove(unsubscribers=[instance], user=self.request.user, via="api")
+
+
+class UnsubscriberRemovalSerializer(NamedEnumsMixin, serializers.ModelSerializer):
+    removed_by = serializers.CharField(source="removed_by_name", help_text="The user who removed it (its name then).")
+
+    class Meta:
+        model = UnsubscriberRemoval
+        fields = [
+            "id", "address", "scope", "value", "source", "reason", "opted_out_at", "removed_at", "removed_by", "via",
+            "note",
+        ]  # fmt: skip
+        read_only_fields = fields
+        enum_names = {
+            "scope": "UnsubscriberScopeEnum", "source": "UnsubscriberSourceEnum", "via": "UnsubscriberRemovalViaEnum",
+        }  # fmt: skip
+
+
+class UnsubscriberRemovalViewSet(QueryParametersMixin, viewsets.ReadOnlyModelViewSet):
+    """Opt-outs lifted by staff or API clients (deleted, or edited into another), as they stood, with who lifted them
+    and when: why an address that had opted out was messaged after. Read only."""
+
+    queryset = UnsubscriberRemoval.objects.all()
+    serializer_class = UnsubscriberRemovalSerializer
+    filterset_class = UnsubscriberRemovalFilter
+    search_fields = ["address", "value", "removed_by_name"]
+    ordering_fields = ["id", "address", "removed_at"]
 
 
 def register(router) -> None:
@@ -268,3 +331,4 @@ def register(router) -> None:
     router.register("tags", TagViewSet, basename="tag")
     router.register("segments", SegmentViewSet, basename="segment")
     router.register("unsubscribers", UnsubscriberViewSet, basename="unsubscriber")
+    router.register("unsubscriber-removals", UnsubscriberRemovalViewSet, basename="unsubscriberremoval")

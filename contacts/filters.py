@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from config.filters import FilterSet
-from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, invalid_phone_message, normalize_address, normalize_phone
 from contacts.selectors import segment_q, tag_ids_named
 from contacts.validators import tag_names_split
@@ -105,3 +105,14 @@ class UnsubscriberFilter(FilterSet):
     class Meta:
         model = Unsubscriber
         fields = ["address", "scope", "value", "source"]
+
+
+class UnsubscriberRemovalFilter(FilterSet):
+    address = AddressFilter(help_text="A number in any format, or an e-mail in any case: its removed opt-outs.")
+    removed = django_filters.IsoDateTimeFromToRangeFilter(
+        field_name="removed_at", help_text="removed_after / removed_before, ISO 8601."
+    )
+
+    class Meta:
+        model = UnsubscriberRemoval
+        fields = ["address", "scope", "value", "source", "via"]

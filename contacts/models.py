@@ -186,6 +186,38 @@ class Unsubscriber(models.Model):
         return f"{self.address} ({self.scope}{': ' + self.value if self.value else ''})"
 
 
+class UnsubscriberRemoval(models.Model):
+    """An opt-out as it stood when staff or an API client removed it (or edited it into another), with who removed
+    it and when: deleting the opt-out itself left no trace, so "why was this person messaged on the 12th?" had no
+    answer. Written by contacts.services.unsubscribers_remove and unsubscriber_update; never edited."""
+
+    class Via(models.TextChoices):
+        ADMIN = "admin", "admin"
+        API = "api", "API"
+
+    address = models.CharField(max_length=254)
+    scope = models.CharField(max_length=10, choices=Unsubscriber.Scope.choices)
+    value = models.CharField(max_length=150, blank=True, default="")
+    source = models.CharField(max_length=10, choices=Unsubscriber.Source.choices, help_text="Who recorded the opt-out.")
+    reason = models.CharField(max_length=255, blank=True, default="", help_text="Why it was recorded.")
+    opted_out_at = models.DateTimeField(help_text="When the opt-out was recorded.")
+    removed_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    removed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    removed_by_name = models.CharField(
+        max_length=150, blank=True, default="", help_text="The user's name then (kept if the user is deleted)."
+    )
+    via = models.CharField(max_length=10, choices=Via.choices)
+    note = models.CharField(max_length=400, blank=True, default="", help_text="What it became, when it was edited.")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["address"], name="unsubscriber_removal_address")]
+        verbose_name = "removed opt-out"
+
+    def __str__(self):
+        return f"{self.address} ({self.scope}{': ' + self.value if self.value else ''}), removed {self.removed_at:%Y-%m-%d}"
+
+
 def import_upload_path(instance, filename):
     return f"imports/{instance.kind}/{filename}"
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Lower
 
-from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, normalize_phone
 
 TagIds = Iterable[int] | QuerySet
@@ -218,6 +218,13 @@ def contact_unsubscriptions(contact: Contact) -> list[Unsubscriber]:
     return list(Unsubscriber.objects.filter(address__in=addresses).order_by("-id"))
 
 
+def contact_opt_out_removals(contact: Contact, *, limit: int = 20) -> list[UnsubscriberRemoval]:
+    """The opt-outs once recorded for the contact's phone or e-mail and since removed, newest first, with who removed
+    them: why a person who had opted out was messaged after."""
+    addresses = [a for a in (contact.phone, (contact.email or "").lower()) if a]
+    return list(UnsubscriberRemoval.objects.filter(address__in=addresses).order_by("-id")[:limit])
+
+
 # Whether a sender of a name exists (in any case, as the audience matches it): providers registers it (ProvidersConfig
 # .ready()), so that contacts never imports providers.
 _sender_named: list[Callable[[str], bool]] = []
@@ -227,16 +234,19 @@ def register_sender_named(exists: Callable[[str], bool]) -> None:
     _sender_named[:] = [exists]
 
 
-def suppression_names_nothing(scope: str, value: str) -> str | None:
-    """Why a suppression scoped to a sender or a tag suppresses nobody today (no sender or tag of that name, in any
-    case: contacts.audience.suppression_match_sql, which compares PostgreSQL's lower() of both), in words for staff,
-    or None."""
+def suppression_names_no_one(scope: str, value: str) -> bool:
+    """Whether a suppression scoped to a sender or a tag names no sender or tag there is (in any case:
+    contacts.audience.suppression_match_sql, which compares PostgreSQL's lower() of both), and so suppresses
+    nobody today."""
     if scope == Unsubscriber.Scope.TAG:
-        missing = not tags_named([value]).exists()  # lower() on both sides, as the audience (not iexact's upper())
-    elif scope == Unsubscriber.Scope.SENDER:
-        missing = bool(_sender_named) and not _sender_named[0](value)
-    else:
-        return None
-    if not missing:
+        return not tags_named([value]).exists()  # lower() on both sides, as the audience (not iexact's upper())
+    if scope == Unsubscriber.Scope.SENDER:
+        return bool(_sender_named) and not _sender_named[0](value)
+    return False
+
+
+def suppression_names_nothing(scope: str, value: str) -> str | None:
+    """Why a suppression scoped to a sender or a tag suppresses nobody today, in words for staff, or None."""
+    if not suppression_names_no_one(scope, value):
         return None
     return f"No {scope} is named {value!r}: this opt-out suppresses nothing until one is. Check the spelling."

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 
-from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
+from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
 from contacts.selectors import segment_count, tags_named
 from contacts.validators import TAG_NAME_COMMA, country_code
@@ -196,6 +196,36 @@ def _phone_clean(phone: str, region: str | None) -> str:
         ) from None
 
 
+def opt_outs_follow_contact(
+    *, old: tuple[str, str], new: tuple[str, str], source: str = Unsubscriber.Source.API
+) -> int:
+    """A contact's phone or e-mail changed from `old` to `new` ((phone, e-mail) each): the opt-outs of its old
+    address now hold for the new one too, in one INSERT … SELECT, with `source` (who edited) and a reason naming
+    where they came from. An opt-out names an address, so the edit left the person's own STOP behind on a number
+    they no longer use, and the next campaign messaged them; the old address keeps its opt-outs (it may still be
+    theirs). An address opted out already in that scope keeps the one it has. Returns how many were carried."""
+    pairs = [
+        (before.lower() if "@" in before else before, after.lower() if "@" in after else after)
+        for before, after in zip(old, new, strict=True)
+        if before and after and before.lower() != after.lower()
+    ]
+    if not pairs:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
+               SELECT p.new, u.scope, u.value, %s,
+                      left('carried from ' || p.old || ', the contact''s address before an edit'
+                           || coalesce(': ' || nullif(u.reason, ''), ''), 255), now()
+               FROM unnest(%s::text[], %s::text[]) AS p(old, new)
+               JOIN contacts_unsubscriber u ON u.address = p.old
+               ORDER BY u.id
+               ON CONFLICT (address, scope, value) DO NOTHING""",
+            [source, [before for before, _ in pairs], [after for _, after in pairs]],
+        )
+        return cursor.rowcount
+
+
 def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, region: str | None) -> Contact:
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
@@ -209,6 +239,7 @@ def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, r
             raise ValidationError({"country": f"{fields['country']!r} is {error}."}) from None
     if tags is not None:
         tags = tag_names_clean(tags)  # checked before the first write
+    old_addresses = (contact.phone or "", contact.email or "") if contact.pk is not None else None
     for name, value in fields.items():
         setattr(contact, name, value)
     # Field shapes and the unique phone, before any write; an edit checks only the fields it writes, so that a value
@@ -220,6 +251,8 @@ def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, r
             contact.save()
     except IntegrityError:  # a concurrent write took the number between the check and the INSERT
         raise ValidationError({"phone": "A contact with this phone number already exists."}) from None
+    if old_addresses is not None:
+        opt_outs_follow_contact(old=old_addresses, new=(contact.phone or "", contact.email or ""))
     if tags is not None:
         contact_tags_set(contact=contact, names=tags)
     return contact
@@ -427,10 +460,16 @@ def _delete_unless_held(model, ids: list[int], holders: Callable[[list[int]], li
 # --- Suppressions ----------------------------------------------------------------------------------
 
 
+# What only a vendor's signal records (campaigns.services.reports, the suppression sync): an opt-out that staff or an
+# API client record saying so would pass for the recipient's own STOP.
+SIGNAL_SOURCES = (Unsubscriber.Source.PROVIDER, Unsubscriber.Source.INBOUND)
+
+
 def unsubscriber_check(
-    *, address: str, scope: str, value: str, source: str, region: str | None = None
+    *, address: str, scope: str, value: str, source: str, region: str | None = None, stored_source: str | None = None
 ) -> tuple[str, str]:
-    """Validate a suppression's fields; returns the normalised (address, value). The admin form uses it too."""
+    """Validate a suppression's fields; returns the normalised (address, value). The admin form uses it too.
+    `stored_source`: the source of the opt-out being edited, which stays as it is."""
     try:
         address = normalize_address(address, region)
     except InvalidPhone:
@@ -439,6 +478,17 @@ def unsubscriber_check(
         raise ValidationError({"scope": f"Choose one of: {', '.join(Unsubscriber.Scope.values)}."})
     if source not in Unsubscriber.Source.values:
         raise ValidationError({"source": f"Choose one of: {', '.join(Unsubscriber.Source.values)}."})
+    if stored_source is not None and source != stored_source:
+        raise ValidationError(
+            {"source": f"The source says who recorded this opt-out ({stored_source}); it stays as recorded."}
+        )
+    if source in SIGNAL_SOURCES and stored_source is None:
+        raise ValidationError(
+            {
+                "source": f"'{source}' is recorded only by a vendor's report of an opt-out; use "
+                f"{', '.join(s for s in Unsubscriber.Source.values if s not in SIGNAL_SOURCES)}."
+            }
+        )
     value = (value or "").strip()
     if scope == Unsubscriber.Scope.ALL and value:
         raise ValidationError({"value": "Scope 'all' takes no value."})
@@ -532,13 +582,23 @@ def contacts_opt_out(*, contact_ids: ContactIds, reason: str = "") -> int:
 
 
 @transaction.atomic
-def unsubscriber_update(*, unsubscriber: Unsubscriber, region: str | None = None, **fields) -> Unsubscriber:
-    """Change a suppression's address, scope, value, source or reason, with the same checks as on create."""
+def unsubscriber_update(
+    *,
+    unsubscriber: Unsubscriber,
+    region: str | None = None,
+    user=None,
+    via: str = UnsubscriberRemoval.Via.API,
+    **fields,
+) -> Unsubscriber:
+    """Change a suppression's address, scope, value, source or reason, with the same checks as on create. A change of
+    address, scope or value lifts the opt-out as it stood: it is kept as removed (by `user`, `via`), as a delete
+    is (unsubscribers_remove)."""
     unknown = set(fields) - {"address", "scope", "value", "source", "reason"}
     if unknown:
         raise TypeError(f"Unknown unsubscriber fields: {', '.join(sorted(unknown))}")
+    stored = Unsubscriber.objects.select_for_update().get(pk=unsubscriber.pk)
     merged = {name: fields.get(name, getattr(unsubscriber, name)) for name in ("address", "scope", "value", "source")}
-    address, value = unsubscriber_check(region=region, **merged)
+    address, value = unsubscriber_check(region=region, stored_source=stored.source, **merged)
     duplicate = Unsubscriber.objects.filter(address=address, scope=merged["scope"], value=value)
     if duplicate.exclude(pk=unsubscriber.pk).exists():
         raise ValidationError({"address": "This address is already unsubscribed in this scope."})
@@ -546,5 +606,39 @@ def unsubscriber_update(*, unsubscriber: Unsubscriber, region: str | None = None
     unsubscriber.source = merged["source"]
     unsubscriber.reason = fields.get("reason", unsubscriber.reason)
     unsubscriber.full_clean(validate_unique=False)
+    if (stored.address, stored.scope, stored.value) != (address, unsubscriber.scope, value):
+        _removals_record([stored.pk], user=user, via=via, note=f"changed to {unsubscriber}")
     unsubscriber.save()
     return unsubscriber
+
+
+def _removals_record(ids: list[int], *, user, via: str, note: str = "") -> int:
+    """Copy these opt-outs into the removal record, naming who removes them and how: one INSERT … SELECT."""
+    name = user.get_username() if user is not None and user.is_authenticated else ""
+    user_id = user.pk if name else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {UnsubscriberRemoval._meta.db_table}
+                    (address, scope, value, source, reason, opted_out_at, removed_at, removed_by_id, removed_by_name,
+                     via, note)
+                SELECT address, scope, value, source, reason, created_at, clock_timestamp(), %s, %s, %s, left(%s, 400)
+                FROM {Unsubscriber._meta.db_table} WHERE id = ANY(%s) ORDER BY id""",
+            [user_id, name, via, note, list(ids)],
+        )
+        return cursor.rowcount
+
+
+@transaction.atomic
+def unsubscribers_remove(*, unsubscribers: QuerySet[Unsubscriber] | Iterable[Unsubscriber], user, via: str) -> int:
+    """Lift opt-outs: the addresses may be messaged again within their scopes. Each is kept as removed, by whom, how
+    and when (UnsubscriberRemoval), so that a message sent after is explained. Set-based; returns how many."""
+    if isinstance(unsubscribers, QuerySet):
+        ids = list(unsubscribers.order_by().values_list("pk", flat=True))
+    else:
+        ids = [u.pk for u in unsubscribers]
+    ids = list(Unsubscriber.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        return 0
+    _removals_record(ids, user=user, via=via)
+    deleted, _ = Unsubscriber.objects.filter(pk__in=ids).delete()
+    return deleted

@@ -240,7 +240,9 @@ APPLY_SQL = f"""
     ), opt_outs AS (
         INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
         SELECT DISTINCT ON (address, scope, value) address, scope, value, 'provider', reason, now() FROM (
-            SELECT coalesce(nullif(b.address, ''), m.address) AS address,
+            -- (an e-mail in lower case, as Herald stores and compares them: "Asha@Example.com" suppressed no one)
+            SELECT CASE WHEN b.address LIKE '%%@%%' THEN lower(b.address)
+                        ELSE coalesce(nullif(b.address, ''), m.address) END AS address,
                    CASE WHEN b.optout_scope IN ('channel', 'sender', 'tag', 'service') AND b.optout_value <> ''
                         THEN b.optout_scope ELSE 'all' END AS scope,
                    CASE WHEN b.optout_scope IN ('channel', 'sender', 'tag', 'service') AND b.optout_value <> ''

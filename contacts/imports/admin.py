@@ -23,6 +23,7 @@ from contacts.imports.selectors import (
     contact_import_error_report_status,
     contact_import_percent,
     contact_import_progress,
+    contact_import_warnings,
 )
 from contacts.imports.services import (
     contact_import_cancel,
@@ -231,6 +232,8 @@ class ContactImportAdmin(admin.ModelAdmin):
                 self.message_user(
                     request, f"{contact_import} is queued; this page follows its progress.", messages.SUCCESS
                 )
+                for warning in contact_import_warnings(contact_import):
+                    self.message_user(request, warning, messages.WARNING)
                 return redirect("admin:contacts_contactimport_change", contact_import.pk)
         if request.method == "POST":
             form.ask_for_the_file_again()

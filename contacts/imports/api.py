@@ -28,6 +28,7 @@ from contacts.imports.selectors import (
     contact_import_error_report,
     contact_import_error_report_status,
     contact_import_percent,
+    contact_import_warnings,
 )
 from contacts.imports.services import (
     contact_import_cancel,
@@ -50,6 +51,10 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         help_text="`none`: no bad rows (or not finished yet); `available`: error_report_url serves it; `removed`: "
         "it was written but its file is gone from the server's storage, so it can no longer be downloaded."
     )
+    warnings = serializers.SerializerMethodField(
+        help_text="Opt-out imports: options naming a sender or tag that no sender or tag is named (in any case), so "
+        "that what the import records suppresses nothing until one is. Empty when all is well."
+    )
     created_by = serializers.StringRelatedField()
 
     class Meta:
@@ -57,8 +62,8 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
         fields = [
             "id", "kind", "status", "original_name", "file_format", "mapping", "default_region", "mode", "options",
             "tags", "rows_total", "rows_read", "created", "updated", "unchanged", "invalid", "duplicates", "percent",
-            "error_message", "error_report_url", "error_report_status", "cancel_requested", "created_by", "created_at", "started_at",
-            "finished_at",
+            "error_message", "error_report_url", "error_report_status", "warnings", "cancel_requested", "created_by",
+            "created_at", "started_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
         enum_names = {"kind": "ImportKindEnum", "status": "ImportStatusEnum", "mode": "ImportModeEnum"}
@@ -66,6 +71,9 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_percent(self, obj):
         return contact_import_percent(obj)
+
+    def get_warnings(self, obj) -> list[str]:
+        return contact_import_warnings(obj)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_error_report_url(self, obj):

@@ -5,8 +5,24 @@ from __future__ import annotations
 from django.core.files import File
 
 from contacts.models import ContactImport
+from contacts.selectors import suppression_names_no_one
 
 COUNTERS = ("rows_total", "rows_read", "created", "updated", "unchanged", "invalid", "duplicates")
+
+
+def contact_import_warnings(contact_import: ContactImport) -> list[str]:
+    """What staff or the client should know of an import's settings: opt-outs for a sender or tag that no sender or
+    tag is named suppress nobody (a typo'd name), so an opt-out import whose options name one says so. (A file's own
+    scope and value columns are not looked at here.)"""
+    if contact_import.kind != ContactImport.Kind.UNSUBSCRIBERS or not isinstance(contact_import.options, dict):
+        return []
+    scope, value = str(contact_import.options.get("scope") or ""), str(contact_import.options.get("value") or "")
+    if not value or not suppression_names_no_one(scope, value):
+        return []
+    return [
+        f"No {scope} is named {value!r}: the opt-outs this import records for it (every row without a scope of its "
+        "own) suppress nothing until one is. Check the spelling."
+    ]
 
 
 def contact_import_percent(contact_import: ContactImport) -> int | None:

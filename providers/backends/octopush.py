@@ -362,10 +362,18 @@ def _flag(value: Any) -> bool:
 
 
 def _e164(number: Any) -> str:
+    """A callback's number in E.164: with or without "+" or "00", spaces and dots ignored; a French national number
+    ("06 01 02 03 04", Octopush's home market) read as French: taken as written ("+0601020304"), a STOP from it
+    suppressed nobody."""
     digits = re.sub(r"[\s.()-]", "", str(number or ""))
     if digits.startswith("00"):
         digits = digits[2:]
+    elif FRENCH_NATIONAL.fullmatch(digits):
+        digits = "33" + digits[1:]
     return digits if not digits or digits.startswith("+") else "+" + digits
+
+
+FRENCH_NATIONAL = re.compile(r"0[1-9]\d{8}")
 
 
 def _paris_time(value: Any) -> datetime | None:

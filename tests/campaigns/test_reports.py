@@ -12,6 +12,7 @@ from campaigns.selectors.progress import campaign_progress
 from campaigns.services.counters import counters_recount
 from campaigns.services.reports import status_events_apply, status_events_apply_all, status_events_store
 from contacts.models import Unsubscriber
+from contacts.selectors import contact_unsubscriptions
 from providers.backends.base import Status, StatusUpdate, UpdateKind
 from tests.factories import CampaignFactory, ContactFactory, MessageFactory, ProviderAccountFactory
 
@@ -129,6 +130,25 @@ def test_opt_out_events_become_unsubscribers_with_the_right_scope_and_source():
     rows = set(Unsubscriber.objects.values_list("address", "scope", "value", "source"))
     assert rows == {(contact.phone, "all", "", "provider"), ("+919811112222", "sender", "HERALD", "provider")}
     assert "Octo" in Unsubscriber.objects.get(address=contact.phone).reason
+
+
+def test_an_e_mail_opt_out_in_other_capitals_suppresses_the_contact_it_names():
+    """Devino reports an e-mail unsubscribe with the address as it knows it: stored as written, 'Asha@Example.COM'
+    matched no contact (Herald compares e-mails in lower case) and she kept getting e-mails."""
+    account = ProviderAccountFactory(kind="devino", name="Devino")
+    contact = ContactFactory(email="asha@example.com")
+    update = StatusUpdate(
+        kind=UpdateKind.OPT_OUT,
+        address="Asha@Example.COM",
+        raw_status="unsubscribed",
+        optout_scope="channel",
+        optout_value="email",
+    )  # fmt: skip  (as the Devino backend reads {"status": "unsubscribed", "email": "Asha@Example.COM"})
+    status_events_store(account=account, updates=[update], source="webhook")
+    assert status_events_apply_all().opt_outs == 1
+    assert [(u.address, u.scope, u.value) for u in contact_unsubscriptions(contact)] == [
+        ("asha@example.com", "channel", "email")
+    ]
 
 
 def test_unknown_events_are_kept_and_marked_not_dropped():

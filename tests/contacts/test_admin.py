@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from contacts.models import Contact, Segment, Tag, Unsubscriber
+from contacts.models import Contact, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
     ContactFactory,
@@ -385,6 +385,79 @@ def test_an_opt_out_from_a_sender_or_tag_nobody_has_is_recorded_with_a_warning_t
     assert added("sender", "herald") == []
     assert added("tag", "VIP") == []
     assert Unsubscriber.objects.count() == 4
+
+
+def test_an_opt_out_lifted_in_the_admin_is_kept_as_removed_with_who_lifted_it_and_when():
+    """Deleting an opt-out (its page, or the list's delete action) or editing its address left no trace but the
+    admin's own log line: a regulator asking why a number was messaged after its STOP got no answer from Herald."""
+    user = UserFactory(username="ops-anna", superuser=True)
+    client = admin_client_for(user)
+    one, two, three = (UnsubscriberFactory(address=f"+91981234567{n}", reason="STOP") for n in range(3))
+    edited = UnsubscriberFactory(address="+919812345679", source="provider", reason="STOP")
+
+    assert client.post(f"/admin/contacts/unsubscriber/{one.pk}/delete/", {"post": "yes"}).status_code == 302
+    response = client.post(
+        "/admin/contacts/unsubscriber/",
+        {"action": "delete_selected", "_selected_action": [two.pk, three.pk], "post": "yes"},
+    )
+    assert response.status_code == 302
+    response = client.post(
+        f"/admin/contacts/unsubscriber/{edited.pk}/change/",
+        {"address": "+919811111111", "scope": "all", "value": "", "source": "provider", "reason": "STOP"},
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert list(Unsubscriber.objects.values_list("address", flat=True)) == ["+919811111111"]
+    removed = UnsubscriberRemoval.objects.order_by("address")
+    assert [(r.address, r.source, r.reason, r.removed_by_name, r.via) for r in removed] == [
+        (address, source, "STOP", "ops-anna", "admin")
+        for address, source in [
+            ("+919812345670", "admin"), ("+919812345671", "admin"), ("+919812345672", "admin"),
+            ("+919812345679", "provider"),
+        ]
+    ]  # fmt: skip
+    assert removed.last().note == "changed to +919811111111 (all)"
+    # staff find it by the number written any way; nobody adds, edits or deletes the record
+    page = client.get("/admin/contacts/unsubscriberremoval/", {"q": "098123 45679"})
+    assert [r.address for r in page.context["cl"].result_list] == ["+919812345679"]
+    assert client.get("/admin/contacts/unsubscriberremoval/add/").status_code == 403
+    record = removed.first()
+    assert client.post(f"/admin/contacts/unsubscriberremoval/{record.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert UnsubscriberRemoval.objects.count() == 4
+
+
+def test_changing_a_contacts_number_in_the_admin_keeps_its_opt_outs_and_says_so(client):
+    contact = ContactFactory(phone="+919812345678", first_name="Asha")
+    UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+    fields = {"phone": "098123 45679", "first_name": "Asha", "attributes": "{}", "is_active": "on",
+              "contacttag_set-TOTAL_FORMS": "0", "contacttag_set-INITIAL_FORMS": "0"}  # fmt: skip
+    response = client.post(f"/admin/contacts/contact/{contact.pk}/change/", fields, follow=True)
+    assert response.redirect_chain, response.context["adminform"].form.errors
+    assert [m.message for m in response.context["messages"] if m.level_tag == "warning"] == [
+        "The contact's old address had 1 opt-out that the new one lacked: it holds for the new one too."
+    ]
+    assert Unsubscriber.objects.get(address="+919812345679").source == "admin"
+
+
+def test_staff_cannot_record_an_opt_out_as_a_vendors_report():
+    client = admin_client_for()
+    response = client.post(
+        "/admin/contacts/unsubscriber/add/", {"address": "+919812345678", "scope": "all", "source": "inbound"}
+    )
+    assert response.context["adminform"].form.errors["source"] == [
+        "Select a valid choice. inbound is not one of the available choices."
+    ]
+    assert not Unsubscriber.objects.exists()
+    page = client.get("/admin/contacts/unsubscriber/add/").content.decode()
+    assert 'value="admin"' in page and 'value="provider"' not in page and 'value="inbound"' not in page
+    # an opt-out a vendor reported keeps its source through an edit, whatever the form sends
+    reported = UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+    response = client.post(
+        f"/admin/contacts/unsubscriber/{reported.pk}/change/",
+        {"address": "+919812345678", "scope": "all", "value": "", "source": "admin", "reason": "STOP (confirmed)"},
+    )
+    assert response.status_code == 302
+    reported.refresh_from_db()
+    assert (reported.source, reported.reason) == ("provider", "STOP (confirmed)")
 
 
 def test_the_warning_compares_names_as_the_audience_does_with_postgresqls_lower_case(client):

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from contacts import services
 from contacts.models import Operator
 from contacts.selectors import contact_attribute_keys, segment_count, segment_rule_preview
 from tests.factories import (
@@ -108,6 +109,19 @@ def test_a_contacts_page_lists_its_opt_outs_with_their_source(client):
     assert [u.source for u in response.context["opt_outs"]] == ["provider", "inbound"]
     assert "inbound STOP" in html and "provider webhook" in html and "HERALD" in html
     assert "+919800000000" not in html
+
+
+def test_a_contacts_page_lists_the_opt_outs_lifted_from_it_with_who_lifted_them_and_when(client):
+    """The person opted out, then was messaged: the page showed no opt-out at all and staff could not say why."""
+    contact = ContactFactory(phone="+919812345678", email="asha@example.com")
+    stop = UnsubscriberFactory(address=contact.phone, source="provider", reason="STOP")
+    services.unsubscribers_remove(unsubscribers=[stop], user=UserFactory(username="ops-anna"), via="admin")
+    response = client.get(reverse("admin:contacts_contact_change", args=[contact.pk]))
+    html = response.content.decode()
+    assert [(r.address, r.source, r.removed_by_name) for r in response.context["opt_outs_removed"]] == [
+        ("+919812345678", "provider", "ops-anna")
+    ]
+    assert "Removed opt-outs" in html and "<td>ops-anna</td>" in html and "has not opted out" in html
 
 
 @pytest.mark.parametrize(

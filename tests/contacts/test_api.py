@@ -7,15 +7,17 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.api import constraint_error_detail
-from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
+from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
     PASSWORD,
     ContactFactory,
     SegmentFactory,
+    SenderFactory,
     TagFactory,
     UnsubscriberFactory,
     UserFactory,
@@ -412,6 +414,127 @@ class TestUnsubscribers:
         response = api.post("/api/v1/unsubscribers/", {"address": "+919812345678"})
         assert response.status_code == 400
         assert "address" in response.json()
+
+    def test_a_contacts_new_phone_or_e_mail_keeps_the_opt_outs_of_the_old_one(self, api):
+        """The person replied STOP, then the CRM sent their new number: the opt-out stayed on the old number, the
+        contact showed none, and the next campaign messaged the new one."""
+        contact = ContactFactory(phone="+919812345678", email="asha@example.com")
+        UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+        UnsubscriberFactory(address="+919812345678", scope="tag", value="news")
+        UnsubscriberFactory(address="asha@example.com", scope="channel", value="email")
+        response = api.patch(
+            f"/api/v1/contacts/{contact.pk}/", {"phone": "098123 45679", "email": "Asha.New@Example.com"}
+        )
+        assert response.status_code == 200, response.json()
+
+        def opt_outs(address):
+            rows = api.get("/api/v1/unsubscribers/", {"address": address}).json()["results"]
+            return sorted((row["scope"], row["value"], row["source"], row["reason"]) for row in rows)
+
+        said = "carried from {}, the contact's address before an edit"
+        assert opt_outs("+919812345679") == [
+            ("all", "", "api", said.format("+919812345678") + ": STOP"),
+            ("tag", "news", "api", said.format("+919812345678")),
+        ]
+        assert opt_outs("asha.new@example.com") == [("channel", "email", "api", said.format("asha@example.com"))]
+        assert len(opt_outs("+919812345678")) == 2  # the old number keeps its own
+        # an edit of another field, or of the e-mail's capitals only, carries nothing
+        count = Unsubscriber.objects.count()
+        api.patch(f"/api/v1/contacts/{contact.pk}/", {"first_name": "Asha", "email": "ASHA.NEW@example.com"})
+        assert Unsubscriber.objects.count() == count
+
+    def test_an_opt_out_from_a_sender_or_tag_nobody_has_is_recorded_with_a_warning_that_it_suppresses_nothing(
+        self, api
+    ):
+        """A typo'd tag ('newsleter') was a 201 like any other and suppressed nobody: the person still got the
+        newsletter. The answer now says so, as the admin does; names in other capitals match, as in the audience."""
+        TagFactory(name="newsletter")
+        SenderFactory(name="HERALD")
+        warning = "No {} is named {!r}: this opt-out suppresses nothing until one is. Check the spelling."
+
+        def recorded(scope, value, address):
+            response = api.post("/api/v1/unsubscribers/", {"address": address, "scope": scope, "value": value})
+            assert response.status_code == 201, response.json()
+            return response.json()
+
+        typo = recorded("tag", "newsleter", "+919812345678")
+        assert typo["warnings"] == [warning.format("tag", "newsleter")]
+        assert recorded("sender", "HERLAD", "+919812345678")["warnings"] == [warning.format("sender", "HERLAD")]
+        assert recorded("tag", "NEWSLETTER", "+919812345679")["warnings"] == []
+        assert recorded("sender", "herald", "+919812345679")["warnings"] == []
+        assert recorded("all", "", "+919812345670")["warnings"] == []
+        response = api.patch(f"/api/v1/unsubscribers/{typo['id']}/", {"value": "newsletter"})
+        assert (response.status_code, response.json()["warnings"]) == (200, [])
+        # a read does not look names up
+        assert "warnings" not in api.get(f"/api/v1/unsubscribers/{typo['id']}/").json()
+
+    def test_an_api_client_cannot_record_an_opt_out_as_a_vendors_report_but_may_edit_one(self, api):
+        # `provider` and `inbound` say the recipient's own STOP came through a vendor: only those signals write them.
+        for source in ("provider", "inbound"):
+            response = api.post("/api/v1/unsubscribers/", {"address": "+919812345678", "source": source})
+            assert response.status_code == 400, response.json()
+            assert response.json()["source"] == [
+                f"'{source}' is recorded only by a vendor's report of an opt-out; use admin, api, import."
+            ]
+        assert not Unsubscriber.objects.exists()
+        reported = UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+        url = f"/api/v1/unsubscribers/{reported.pk}/"
+        response = api.put(url, {**api.get(url).json(), "reason": "STOP, confirmed by phone"})
+        assert response.status_code == 200, response.json()
+        assert (response.json()["source"], response.json()["reason"]) == ("provider", "STOP, confirmed by phone")
+        made = UnsubscriberFactory(address="+919812345679", source="api")
+        response = api.patch(f"/api/v1/unsubscribers/{made.pk}/", {"source": "inbound"})
+        assert response.status_code == 400
+        assert response.json()["source"] == ["The source says who recorded this opt-out (api); it stays as recorded."]
+        # nor does a PUT that leaves it out make a vendor's opt-out the client's
+        response = api.put(url, {"address": "+919812345678", "scope": "all", "reason": "STOP"})
+        assert (response.status_code, response.json()["source"]) == (200, "provider")
+
+    def test_a_removed_opt_out_is_kept_with_who_removed_it_and_when(self):
+        # "Why did you message this person on the 12th?": the opt-out was lifted, by this client, then.
+        user = UserFactory(
+            username="crm-sync", permissions=["contacts.delete_unsubscriber", "contacts.change_unsubscriber"]
+        )
+        client = api_client_for(user)
+        stop = UnsubscriberFactory(address="+919812345678", source="provider", reason="opt-out reported by MT")
+        edited = UnsubscriberFactory(address="+919812345679", scope="tag", value="news")
+        before = timezone.now()
+        assert client.delete(f"/api/v1/unsubscribers/{stop.pk}/").status_code == 204
+        response = client.patch(f"/api/v1/unsubscribers/{edited.pk}/", {"value": "offers"})
+        assert response.status_code == 200, response.json()
+        assert not Unsubscriber.objects.filter(pk=stop.pk).exists()
+        removed = {r.address: r for r in UnsubscriberRemoval.objects.all()}
+        assert set(removed) == {"+919812345678", "+919812345679"}
+        deleted, changed = removed["+919812345678"], removed["+919812345679"]
+        assert (deleted.scope, deleted.value, deleted.source, deleted.reason) == (
+            "all", "", "provider", "opt-out reported by MT"
+        )  # fmt: skip
+        assert deleted.opted_out_at == stop.created_at and deleted.removed_at >= before
+        assert (deleted.removed_by, deleted.removed_by_name, deleted.via, deleted.note) == (user, "crm-sync", "api", "")
+        assert (changed.scope, changed.value, changed.note) == ("tag", "news", "changed to +919812345679 (tag: offers)")
+        # an edit that keeps the address, scope and value lifts nothing
+        assert client.patch(f"/api/v1/unsubscribers/{edited.pk}/", {"reason": "asked"}).status_code == 200
+        assert UnsubscriberRemoval.objects.count() == 2
+        # removing takes the permission to delete opt-outs
+        viewer = api_client_for(UserFactory(permissions=["contacts.view_unsubscriber"]))
+        assert viewer.delete(f"/api/v1/unsubscribers/{edited.pk}/").status_code == 403
+        assert UnsubscriberRemoval.objects.count() == 2
+
+    def test_removed_opt_outs_are_listed_read_only_by_address_written_any_way(self, api):
+        stop = UnsubscriberFactory(address="+919812345678", source="provider", reason="STOP")
+        api.delete(f"/api/v1/unsubscribers/{stop.pk}/")
+        response = api.get("/api/v1/unsubscriber-removals/", {"address": "098123 45678"})
+        assert response.status_code == 200, response.json()
+        (row,) = response.json()["results"]
+        assert (row["address"], row["source"], row["reason"], row["via"], row["note"]) == (
+            "+919812345678", "provider", "STOP", "api", ""
+        )  # fmt: skip
+        assert row["removed_by"] == UnsubscriberRemoval.objects.get().removed_by_name != ""
+        assert api.get("/api/v1/unsubscriber-removals/", {"address": "+919800000000"}).json()["results"] == []
+        assert api.post("/api/v1/unsubscriber-removals/", {"address": "+919812345678"}).status_code == 405
+        assert api.delete(f"/api/v1/unsubscriber-removals/{row['id']}/").status_code == 405
+        others = api_client_for(UserFactory(permissions=["contacts.view_unsubscriber"]))
+        assert others.get("/api/v1/unsubscriber-removals/").status_code == 403
 
 
 @pytest.mark.django_db(transaction=True)

@@ -150,6 +150,26 @@ def test_admin_upload_passes_the_chosen_kinds_options(staff):
     assert ContactImport.objects.get().options == {"scope": "sender", "value": "HERALD", "reason": ""}
 
 
+def test_admin_upload_of_opt_outs_for_a_sender_nobody_has_warns_that_they_suppress_nothing(staff):
+    data = {
+        "file": SimpleUploadedFile("stop.txt", b"9812345678\n"),
+        "kind": "unsubscribers",
+        "mode": "create_update",
+        "unsubscribers__scope": "sender",
+        "unsubscribers__value": "HERLAD",
+    }
+
+    response = staff.post(reverse("admin:contacts_contactimport_add"), data, follow=True)
+
+    assert [(m.level_tag, m.message) for m in response.context["messages"]][1:] == [
+        (
+            "warning",
+            "No sender is named 'HERLAD': the opt-outs this import records for it (every row without a scope of its "
+            "own) suppress nothing until one is. Check the spelling.",
+        )
+    ]
+
+
 def test_admin_cancel_button_and_list_page(staff):
     contact_import = contact_import_create(file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n"))
 

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import os
 import time
 
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 
 from contacts.imports import contact_import_run
 from contacts.models import Contact, ContactImport, Tag
-from tests.factories import ProviderAccountFactory
+from tests.factories import ProviderAccountFactory, SenderFactory, TagFactory
 
 CONTENT = "Mobile,Name,City\n9812345678,Asha,Pune\nnope,Bad,\n9812345679,Ravi,Delhi\n"
 
@@ -62,6 +63,30 @@ def test_import_upload_answers_201_with_the_waiting_import(api):
     assert body["tags"] == ["diwali", "vip"] and body["default_region"] == "IN"
     assert body["mapping"] == {"Mobile": "phone", "Name": "last_name", "City": "attributes.city"}
     assert body["error_report_url"] is None and body["error_report_status"] == "none" and body["created_by"] == "user0"
+
+
+def test_an_opt_out_import_for_a_tag_or_sender_nobody_has_says_it_suppresses_nothing(api):
+    """`{"scope": "tag", "value": "newsleter"}` imported a DND list that suppressed nobody, without a word."""
+    TagFactory(name="newsletter")
+    SenderFactory(name="HERALD")
+    numbers = "+919876543210\n"
+
+    def warnings(scope, value):
+        response = upload(
+            api, numbers, "dnd.txt", kind="unsubscribers", options=json.dumps({"scope": scope, "value": value})
+        )
+        assert response.status_code == 201, response.json()
+        assert api.get(f"/api/v1/imports/{response.json()['id']}/").json()["warnings"] == response.json()["warnings"]
+        return response.json()["warnings"]
+
+    said = (
+        "No {} is named {!r}: the opt-outs this import records for it (every row without a scope of its own) "
+        "suppress nothing until one is. Check the spelling."
+    )
+    assert warnings("tag", "newsleter") == [said.format("tag", "newsleter")]
+    assert warnings("sender", "HERLAD") == [said.format("sender", "HERLAD")]
+    assert warnings("tag", "Newsletter") == warnings("sender", "herald") == warnings("all", "") == []
+    assert upload(api).json()["warnings"] == []
 
 
 def test_import_upload_takes_tags_separated_by_commas_as_the_admin_does(api):

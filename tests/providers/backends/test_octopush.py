@@ -440,6 +440,11 @@ CALLBACK_CASES = [
     ),
     CallbackCase(label="a STOP is an opt-out from everything", body="octopush/stop.json", expected_updates=[STOP]),
     CallbackCase(
+        label="a STOP from a French national number is read as French",
+        body={**fixture_json("octopush/stop.json"), "number": "06 01 02 03 04"},
+        expected_updates=[STOP],
+    ),
+    CallbackCase(
         label="an unknown status is kept raw",
         body={**fixture_json("octopush/dlr_delivered.json"), "status": "OPENED"},
         expected_updates=[replace(_dlr(None, "OPENED", "OPENED"), kind=UpdateKind.UNKNOWN)],
