@@ -167,8 +167,8 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     list_filter = ["is_active", TagListFilter, "created_at"]
     search_fields = ["phone", "email", "first_name", "last_name", "identity"]
     search_help_text = (
-        "A whole number (any format), e-mail or identity is matched whole; otherwise any part of a phone, e-mail,"
-        " name or identity."
+        "A whole number (any format), e-mail (any case) or identity is matched whole; otherwise any part of a phone,"
+        " e-mail, name or identity."
     )
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ContactTagInline]

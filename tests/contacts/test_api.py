@@ -6,7 +6,8 @@ import pytest
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from config.api import constraint_error_detail
@@ -193,6 +194,36 @@ class TestContacts:
         assert ids("ordering=id") == sorted([asha.pk, marie.pk, ravi.pk])
         assert len(ids("created_after=2000-01-01T00:00:00Z")) == 3
         assert ids("created_before=2000-01-01T00:00:00Z") == []
+
+    def test_the_email_filter_finds_an_address_in_any_case(self, api):
+        """People type an address as it comes (Asha@Example.com); suppressions compare them lower-cased, and so
+        does the filter now: before, only the case it was stored in found it."""
+        asha = ContactFactory(email="Asha.Rao@Example.com")
+        ContactFactory(email="")
+        for typed in ["asha.rao@example.com", "ASHA.RAO@EXAMPLE.COM", "Asha.Rao@Example.com"]:
+            response = api.get("/api/v1/contacts/", {"email": typed})
+            assert [row["id"] for row in response.json()["results"]] == [asha.pk], typed
+        assert api.get("/api/v1/contacts/", {"email": "asha@example.com"}).json()["results"] == []
+
+    def test_the_email_filter_reads_its_index_among_many_contacts(self, api):
+        """Newest first, the list could also find the address by reading contacts backwards from the newest;
+        PostgreSQL takes the index only when it knows that an address is rare (migration contacts/0009)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """INSERT INTO contacts_contact (phone, email) SELECT '+9198' || lpad(n::text, 8, '0'),
+                   CASE WHEN n % 3 = 0 THEN '' ELSE 'user' || n || '@example.com' END FROM generate_series(1, 20000) n"""
+            )
+            cursor.execute("ANALYZE contacts_contact")
+        with CaptureQueriesContext(connection) as queries:
+            response = api.get("/api/v1/contacts/", {"email": "User4@Example.com"})
+        assert [row["phone"] for row in response.json()["results"]] == ["+919800000004"]
+        (listing,) = [
+            q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "contacts_contact"."id"')
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + listing)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "contact_email_lower_idx" in plan and "pkey" not in plan, plan
 
     @pytest.mark.parametrize(
         ("value", "active"),
