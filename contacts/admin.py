@@ -12,7 +12,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpResponseNotAllowed, JsonResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -328,6 +328,17 @@ class TagAdmin(UniqueRaceAdmin, TimesAfterAddAdmin, HeldDeleteAdmin):
         )
 
 
+class NullsLast(F):
+    """A column sorted with its missing values last whichever way the list is sorted (PostgreSQL puts NULL first in
+    descending order: the segments never counted came above the biggest ones)."""
+
+    def asc(self, **kwargs):
+        return super().asc(nulls_last=True)
+
+    def desc(self, **kwargs):
+        return super().desc(nulls_last=True)
+
+
 @admin.register(Segment)
 class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
     list_display = ["name", "rule", "contacts", "updated_at"]
@@ -370,7 +381,7 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
         counted = services.segments_count(segment_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, "; ".join(f"{s.name}: {self.contacts(s)}" for s in counted), messages.SUCCESS)
 
-    @admin.display(description="contacts", ordering="contact_count")
+    @admin.display(description="contacts", ordering=NullsLast("contact_count"))
     def contacts(self, segment: Segment) -> str:
         """The last count and when it was taken (the time alone if today): counting every segment on every load
         of this list would evaluate each rule over all contacts. Saving a segment, opening its page or "Count

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from contacts.admin import SegmentAdmin
 from contacts.models import Contact, Segment, Tag, Unsubscriber
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
@@ -302,6 +303,15 @@ class TestSegmentCountsInTheList:
         ContactFactory(tags=[vip])
         assert client.get(f"/admin/contacts/segment/{segment.pk}/change/").status_code == 200
         assert f"2 (as of {self._as_of(segment)})" in self._row(client, segment)
+
+    def test_sorted_by_their_counts_the_segments_never_counted_come_last_both_ways(self, client):
+        small, big, never = SegmentFactory(name="Small"), SegmentFactory(name="Big"), SegmentFactory(name="Never")
+        for segment, count in [(small, 5), (big, 300_000)]:
+            Segment.objects.filter(pk=segment.pk).update(contact_count=count, counted_at=timezone.now())
+        column = SegmentAdmin.list_display.index("contacts") + 1  # after the selection checkbox, as the header links
+        for order, expected in [(f"{column}", [small, big, never]), (f"-{column}", [big, small, never])]:
+            response = client.get("/admin/contacts/segment/", {"o": order})
+            assert list(response.context["cl"].result_list) == expected, order
 
     def test_counts_are_for_whom_may_see_contacts(self):
         segment = SegmentFactory(name="VIPs")
