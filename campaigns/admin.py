@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import connection
 from django.shortcuts import redirect
 from django.urls import path, re_path, reverse
@@ -49,7 +48,7 @@ from campaigns.services.editing import (
     campaign_update,
     campaigns_delete,
 )
-from config.admin_mixins import UniqueRaceAdmin, id_from
+from config.admin_mixins import DeepPagePaginator, UniqueRaceAdmin, id_from
 from config.times import time_shown
 from contacts.admin import ContactAdmin
 from providers.backends.base import UpdateKind
@@ -64,7 +63,7 @@ class AtLeast(int):
         return f"{int(self):,}+"
 
 
-class EstimatedCountPaginator(Paginator):
+class EstimatedCountPaginator(DeepPagePaginator):
     """Never a COUNT(*) of a huge table: an unfiltered list takes its size from PostgreSQL's statistics, and any
     other counts at most ESTIMATE_ABOVE + 1 rows (SELECT count(*) FROM (… LIMIT n)).
 

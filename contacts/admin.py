@@ -20,7 +20,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
+from config.admin_mixins import DeepPagePaginator, TimesAfterAddAdmin, UniqueRaceAdmin, id_from
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber
@@ -173,6 +173,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ContactTagInline]
     show_full_result_count = False  # contact tables get large; a second COUNT(*) per page is not worth it
+    paginator = DeepPagePaginator
     change_form_template = "admin/contacts/contact/change_form.html"
     change_list_template = "admin/contacts/contact/change_list.html"
     delete_selected_confirmation_template = "admin/contacts/contact/delete_selected_confirmation.html"
@@ -549,6 +550,7 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     search_help_text = "Address (a number in any format, or an e-mail), value or reason."
     readonly_fields = ["created_at"]
     show_full_result_count = False
+    paginator = DeepPagePaginator
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
