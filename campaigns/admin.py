@@ -72,10 +72,11 @@ class EstimatedCountPaginator(DeepPagePaginator):
     read: a filter that few rows match still reads the table to find them, as the page itself does."""
 
     count_cap = ESTIMATE_ABOVE
+    unfiltered = False  # set by ReadOnlyAdmin: the list is its admin's whole queryset, whatever that excludes
 
     @cached_property
     def count(self):
-        if not self.object_list.query.where:
+        if self.unfiltered or not self.object_list.query.where:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
@@ -109,6 +110,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return SortableByChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        """Unfiltered is what no filter or search narrows: the messages' list always leaves out a campaign being
+        deleted, and so counted 100,001 messages on every load to read "100,000+" instead of taking the estimate."""
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        paginator.unfiltered = queryset.query.where == self.get_queryset(request).query.where
+        return paginator
 
     def has_add_permission(self, request):
         return False
