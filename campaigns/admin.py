@@ -48,7 +48,8 @@ from campaigns.services.editing import (
     campaign_update,
     campaigns_delete,
 )
-from config.admin_mixins import DeepPagePaginator, UniqueRaceAdmin, id_from
+from config.admin_mixins import UniqueRaceAdmin, id_from
+from config.pagination import DeepPagePaginator
 from config.times import time_shown
 from contacts.admin import ContactAdmin
 from providers.backends.base import UpdateKind

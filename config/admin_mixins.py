@@ -3,10 +3,7 @@
 from psycopg.errors import UniqueViolation
 
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.db import IntegrityError
-
-DEEP_PAGE_ROWS = 1000  # past this many rows, a page's ids are found first (DeepPagePaginator)
 
 
 def id_from(value) -> int | None:
@@ -55,18 +52,3 @@ class TimesAfterAddAdmin(admin.ModelAdmin):
         if isinstance(line, list | tuple):
             return tuple(name for name in line if name not in self.database_times)
         return None if line in self.database_times else line
-
-
-class DeepPagePaginator(Paginator):
-    """Pages deep in a large list (its last page is one of its page links) without building every row before them.
-
-    A page is LIMIT n OFFSET k: PostgreSQL builds and throws away the k rows before it, each with its joined rows
-    and all its columns (3 s for the last page of 500,000 delivery reports). Past DEEP_PAGE_ROWS, the page's ids
-    are found first by the same query selecting the id alone, which the primary key's index answers for a list in
-    id order, then its rows by those ids, in the list's order."""
-
-    def _get_page(self, object_list, number, paginator):
-        query = getattr(object_list, "query", None)
-        if query is not None and query.low_mark >= DEEP_PAGE_ROWS:
-            object_list = self.object_list.filter(pk__in=list(object_list.values_list("pk", flat=True)))
-        return super()._get_page(object_list, number, paginator)

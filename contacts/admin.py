@@ -20,7 +20,8 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from config.admin_mixins import DeepPagePaginator, TimesAfterAddAdmin, UniqueRaceAdmin, id_from
+from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
+from config.pagination import DeepPagePaginator
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber

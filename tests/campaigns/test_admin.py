@@ -19,7 +19,7 @@ from campaigns import admin as campaigns_admin
 from campaigns.admin import EstimatedCountPaginator
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.services.editing import campaigns_delete
-from config import admin_mixins
+from config import pagination
 from contacts.models import ContactImport
 from tests.factories import (
     CampaignFactory,
@@ -311,9 +311,7 @@ def test_the_unfiltered_message_list_takes_its_size_from_the_statistics(client, 
 def test_a_deep_page_of_messages_builds_only_its_own_rows(client, monkeypatch):
     """The last page of a big list was LIMIT 100 OFFSET k over the list's joins and columns (4.5 s for page 1,000 of
     the delivered messages, 3.5 s for the last page of 500,000 reports). Its ids come first now, then its rows."""
-    monkeypatch.setattr(
-        admin_mixins, "DEEP_PAGE_ROWS", 100, raising=False
-    )  # from the second page on, as from the 11th by default
+    monkeypatch.setattr(pagination, "DEEP_PAGE_ROWS", 100)  # from the second page on, as from the 11th by default
     campaign = messages_of_two_accounts(250)
     url = reverse("admin:campaigns_message_changelist")
     with CaptureQueriesContext(connection) as queries:
