@@ -64,6 +64,13 @@ class AtLeast(int):
         return f"{int(self):,}+"
 
 
+class About(int):
+    """A count taken from PostgreSQL's statistics: pages as that many rows, reads "about 1,016,722" on the page."""
+
+    def __str__(self):
+        return f"about {int(self):,}"
+
+
 class EstimatedCountPaginator(DeepPagePaginator):
     """Never a COUNT(*) of a huge table: an unfiltered list takes its size from PostgreSQL's statistics, and any
     other counts at most ESTIMATE_ABOVE + 1 rows (SELECT count(*) FROM (… LIMIT n)).
@@ -85,7 +92,7 @@ class EstimatedCountPaginator(DeepPagePaginator):
                 )
                 row = cursor.fetchone()
             if row and row[0] > ESTIMATE_ABOVE:
-                return int(row[0])
+                return About(row[0])
         counted = self.object_list.order_by()[: self.count_cap + 1].count()
         return AtLeast(self.count_cap) if counted > self.count_cap else counted
 
