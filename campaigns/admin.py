@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import connection
 from django.shortcuts import redirect
 from django.urls import path, re_path, reverse
@@ -51,6 +50,7 @@ from campaigns.services.editing import (
 )
 from campaigns.services.send_test import TEST_STATES
 from config.admin_mixins import UniqueRaceAdmin, id_from
+from config.pagination import DeepPagePaginator
 from config.times import time_shown
 from contacts.admin import ContactAdmin
 from providers.backends.base import UpdateKind
@@ -65,7 +65,14 @@ class AtLeast(int):
         return f"{int(self):,}+"
 
 
-class EstimatedCountPaginator(Paginator):
+class About(int):
+    """A count taken from PostgreSQL's statistics: pages as that many rows, reads "about 1,016,722" on the page."""
+
+    def __str__(self):
+        return f"about {int(self):,}"
+
+
+class EstimatedCountPaginator(DeepPagePaginator):
     """Never a COUNT(*) of a huge table: an unfiltered list takes its size from PostgreSQL's statistics, and any
     other counts at most ESTIMATE_ABOVE + 1 rows (SELECT count(*) FROM (… LIMIT n)).
 
@@ -74,10 +81,11 @@ class EstimatedCountPaginator(Paginator):
     read: a filter that few rows match still reads the table to find them, as the page itself does."""
 
     count_cap = ESTIMATE_ABOVE
+    unfiltered = False  # set by ReadOnlyAdmin: the list is its admin's whole queryset, whatever that excludes
 
     @cached_property
     def count(self):
-        if not self.object_list.query.where:
+        if self.unfiltered or not self.object_list.query.where:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
@@ -85,7 +93,7 @@ class EstimatedCountPaginator(Paginator):
                 )
                 row = cursor.fetchone()
             if row and row[0] > ESTIMATE_ABOVE:
-                return int(row[0])
+                return About(row[0])
         counted = self.object_list.order_by()[: self.count_cap + 1].count()
         return AtLeast(self.count_cap) if counted > self.count_cap else counted
 
@@ -111,6 +119,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return SortableByChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        """Unfiltered is what no filter or search narrows: the messages' list always leaves out a campaign being
+        deleted, and so counted 100,001 messages on every load to read "100,000+" instead of taking the estimate."""
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        paginator.unfiltered = queryset.query.where == self.get_queryset(request).query.where
+        return paginator
 
     def has_add_permission(self, request):
         return False

@@ -255,9 +255,13 @@ class Message(models.Model):
             ),
         ]  # fmt: skip
         indexes = [
-            # Only failed messages: the progress page's breakdown of failures reads them. Keyed on `is_failure`, not
-            # on status, so that a report moving a message to delivered changes no indexed value (see below).
-            models.Index(fields=["campaign"], name="message_campaign_failure_idx", condition=models.Q(is_failure=True)),
+            # Only failed messages: the progress page's breakdown of failures reads them, and its latest failures by
+            # id (newest first, from the end of the campaign's entries: without the id, the latest five of a big
+            # campaign were looked for through every newer message of the table). Keyed on `is_failure`, not on
+            # status, so that a report moving a message to delivered changes no indexed value (see below).
+            models.Index(
+                fields=["campaign", "id"], name="message_campaign_failure_idx", condition=models.Q(is_failure=True)
+            ),
             models.Index(fields=["frame"], name="message_frame_idx"),
             models.Index(
                 fields=["account", "provider_message_id"], name="message_provider_id_idx",

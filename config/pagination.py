@@ -1,4 +1,4 @@
-"""The page-number pagination of every list but the messages' (cursor pages, campaigns/api.py).
+"""The page-number pagination of every list but the messages' (cursor pages, campaigns/api.py), and the admin's.
 
 `?page=N` walks the pages; `?page_size=N` (1 to 1000) sets their size, as it does on the messages' list. A page
 past the end is a 404 that says which page and why; a page size that is no whole number from 1 up is a 400 naming
@@ -6,8 +6,26 @@ page_size."""
 
 import re
 
+from django.core.paginator import Paginator
 from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination as DrfPageNumberPagination
+
+DEEP_PAGE_ROWS = 1000  # past this many rows, a page's ids are found first (DeepPagePaginator)
+
+
+class DeepPagePaginator(Paginator):
+    """Pages deep in a large list (its last page is one of its page links) without building every row before them.
+
+    A page is LIMIT n OFFSET k: PostgreSQL builds and throws away the k rows before it, each with its joined rows
+    and all its columns (3 s for the last page of 500,000 delivery reports). Past DEEP_PAGE_ROWS, the page's ids
+    are found first by the same query selecting the id alone, which the primary key's index answers for a list in
+    id order, then its rows by those ids, in the list's order."""
+
+    def _get_page(self, object_list, number, paginator):
+        query = getattr(object_list, "query", None)
+        if query is not None and query.low_mark >= DEEP_PAGE_ROWS:
+            object_list = self.object_list.filter(pk__in=list(object_list.values_list("pk", flat=True)))
+        return super()._get_page(object_list, number, paginator)
 
 
 class StrictPageSizeMixin:
@@ -45,6 +63,7 @@ class PagesSchemaMixin:
 
 
 class PageNumberPagination(PagesSchemaMixin, StrictPageSizeMixin, DrfPageNumberPagination):
+    django_paginator_class = DeepPagePaginator
     page_size_query_param = "page_size"
     page_size_query_description = "Results per page, 1 to 1000 (50 unless given); more is taken as 1000."
     max_page_size = 1000

@@ -12,7 +12,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpResponseNotAllowed, JsonResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
+from config.pagination import DeepPagePaginator
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
@@ -167,12 +168,13 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     list_filter = ["is_active", TagListFilter, "created_at"]
     search_fields = ["phone", "email", "first_name", "last_name", "identity"]
     search_help_text = (
-        "A whole number (any format), e-mail or identity is matched whole; otherwise any part of a phone, e-mail,"
-        " name or identity."
+        "A whole number (any format), e-mail (any case) or identity is matched whole; otherwise any part of a phone,"
+        " e-mail, name or identity."
     )
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ContactTagInline]
     show_full_result_count = False  # contact tables get large; a second COUNT(*) per page is not worth it
+    paginator = DeepPagePaginator
     change_form_template = "admin/contacts/contact/change_form.html"
     change_list_template = "admin/contacts/contact/change_list.html"
     delete_selected_confirmation_template = "admin/contacts/contact/delete_selected_confirmation.html"
@@ -344,6 +346,17 @@ class TagAdmin(UniqueRaceAdmin, TimesAfterAddAdmin, HeldDeleteAdmin):
         )
 
 
+class NullsLast(F):
+    """A column sorted with its missing values last whichever way the list is sorted (PostgreSQL puts NULL first in
+    descending order: the segments never counted came above the biggest ones)."""
+
+    def asc(self, **kwargs):
+        return super().asc(nulls_last=True)
+
+    def desc(self, **kwargs):
+        return super().desc(nulls_last=True)
+
+
 @admin.register(Segment)
 class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
     list_display = ["name", "rule", "contacts", "updated_at"]
@@ -386,7 +399,7 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
         counted = services.segments_count(segment_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, "; ".join(f"{s.name}: {self.contacts(s)}" for s in counted), messages.SUCCESS)
 
-    @admin.display(description="contacts", ordering="contact_count")
+    @admin.display(description="contacts", ordering=NullsLast("contact_count"))
     def contacts(self, segment: Segment) -> str:
         """The last count and when it was taken (the time alone if today): counting every segment on every load
         of this list would evaluate each rule over all contacts. Saving a segment, opening its page or "Count
@@ -566,6 +579,7 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
     search_help_text = "Address (a number in any format, or an e-mail), value or reason."
     readonly_fields = ["created_at"]
     show_full_result_count = False
+    paginator = DeepPagePaginator
 
     def save_model(self, request, obj, form, change):
         if change:  # an edit of address, scope or value lifts the opt-out as it stood: kept as removed, by whom

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from config.filters import FilterSet
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, invalid_phone_message, normalize_address, normalize_phone
-from contacts.selectors import segment_q, tag_ids_named
+from contacts.selectors import email_q, segment_q, tag_ids_named
 from contacts.validators import tag_names_split
 
 
@@ -65,6 +65,7 @@ class ContactFilter(FilterSet):
     segment = IdFilter(queryset=Segment.objects.all(), method="filter_segment", help_text="Segment id: its contacts.")
     phone = PhoneFilter(help_text="A number in any format (a national one in the default region): its contact.")
     country = django_filters.CharFilter(lookup_expr="iexact")
+    email = django_filters.CharFilter(method="filter_email", help_text="An e-mail address, in any case.")
     created = django_filters.IsoDateTimeFromToRangeFilter(
         field_name="created_at", help_text="created_after / created_before, ISO 8601."
     )
@@ -73,6 +74,9 @@ class ContactFilter(FilterSet):
     class Meta:
         model = Contact
         fields = ["is_active", "country", "language", "identity", "email"]
+
+    def filter_email(self, queryset, name, value):
+        return queryset.filter(email_q(value))
 
     def filter_tag(self, queryset, name, value):
         names = tag_names_split(value)

@@ -64,13 +64,13 @@ class Contact(models.Model):
 
     # Imports write up to a million contacts at a time, and each index entry costs (bench/bench_import.py):
     # - e-mail and identity are looked up by value (API filters), never as empty, so the many contacts
-    #   without one take no entry;
+    #   without one take no entry; e-mail in any case (selectors.email_q), so its index holds it lower-cased;
     # - phone has its unique index only: Django also makes a `varchar_pattern_ops` copy of it for prefix LIKE,
     #   which nothing here runs (search is by the number or icontains), so migration 0003 drops it.
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["email"], name="contact_email_idx", condition=~models.Q(email="")),
+            models.Index(Lower("email"), name="contact_email_lower_idx", condition=~models.Q(email="")),
             models.Index(fields=["identity"], name="contact_identity_idx", condition=~models.Q(identity="")),
         ]
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from django.db import connection
 from django.db.models import Case, Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import Exact
 
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, normalize_phone
@@ -143,8 +144,15 @@ def contact_whole_match_q(term: str) -> Q | None:
         if "@" not in term:
             return None
         phone = None
-    whole = Q(identity=term) | Q(email=term)
+    whole = Q(identity=term) | email_q(term)
     return whole | Q(phone=phone) if phone else whole
+
+
+def email_q(address: str) -> Q:
+    """Contacts with that e-mail address in any case (Asha@Example.com is asha@example.com, as suppressions and
+    e-mail audiences compare them), through the index of lower-cased addresses. The index holds no empty address,
+    and PostgreSQL uses it only when the query says so too, hence the second condition."""
+    return Q(Exact(Lower("email"), address.lower())) & ~Q(email="")
 
 
 def contacts_with_tags(queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:

@@ -10,6 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config import pagination
+from contacts.admin import SegmentAdmin
 from contacts.models import Contact, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
@@ -252,6 +254,28 @@ def test_a_segment_page_shows_its_live_count_and_a_preview(client):
     assert 'class="segment-preview"' in html
 
 
+@pytest.mark.parametrize("model", ["contact", "unsubscriber"])
+def test_a_deep_page_of_a_big_list_builds_only_its_own_rows(client, monkeypatch, model):
+    """Page 3,000 of 300,000 contacts was LIMIT 100 OFFSET 299,900 over every column (1.9 s): its ids come first."""
+    monkeypatch.setattr(pagination, "DEEP_PAGE_ROWS", 100)  # from the second page on
+    with connection.cursor() as cursor:
+        if model == "contact":
+            cursor.execute(
+                "INSERT INTO contacts_contact (phone) SELECT '+9198' || lpad(n::text, 8, '0') FROM generate_series(1, 150) n"
+            )
+        else:
+            cursor.execute(
+                """INSERT INTO contacts_unsubscriber (address, scope, value, source, reason)
+                   SELECT '+9198' || lpad(n::text, 8, '0'), 'all', '', 'admin', '' FROM generate_series(1, 150) n"""
+            )
+    with CaptureQueriesContext(connection) as queries:
+        shown = client.get(f"/admin/contacts/{model}/", {"p": 2}).context["cl"].result_list
+    model_class = Contact if model == "contact" else Unsubscriber
+    assert [row.pk for row in shown] == list(model_class.objects.order_by("-id").values_list("pk", flat=True))[100:]
+    (listed,) = [q["sql"] for q in queries.captured_queries if "OFFSET" in q["sql"]]
+    assert listed.split(" FROM ")[0] == f'SELECT "contacts_{model}"."id" AS "pk"', listed
+
+
 class TestSegmentCountsInTheList:
     """The segment list showed no member counts. It shows the last count with its time: counting every segment on
     every load would evaluate each rule over all contacts."""
@@ -302,6 +326,15 @@ class TestSegmentCountsInTheList:
         ContactFactory(tags=[vip])
         assert client.get(f"/admin/contacts/segment/{segment.pk}/change/").status_code == 200
         assert f"2 (as of {self._as_of(segment)})" in self._row(client, segment)
+
+    def test_sorted_by_their_counts_the_segments_never_counted_come_last_both_ways(self, client):
+        small, big, never = SegmentFactory(name="Small"), SegmentFactory(name="Big"), SegmentFactory(name="Never")
+        for segment, count in [(small, 5), (big, 300_000)]:
+            Segment.objects.filter(pk=segment.pk).update(contact_count=count, counted_at=timezone.now())
+        column = SegmentAdmin.list_display.index("contacts") + 1  # after the selection checkbox, as the header links
+        for order, expected in [(f"{column}", [small, big, never]), (f"-{column}", [big, small, never])]:
+            response = client.get("/admin/contacts/segment/", {"o": order})
+            assert list(response.context["cl"].result_list) == expected, order
 
     def test_counts_are_for_whom_may_see_contacts(self):
         segment = SegmentFactory(name="VIPs")

@@ -3,8 +3,10 @@
 import pytest
 
 from django.db import IntegrityError, connection
+from django.db.models import Q
 
 from contacts.models import Contact, ContactTag, Unsubscriber
+from contacts.selectors import email_q
 from tests.factories import ContactFactory, TagFactory, UnsubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,18 +43,26 @@ def test_the_unsubscriber_value_must_match_its_scope(scope, value):
         UnsubscriberFactory(scope=scope, value=value)
 
 
-@pytest.mark.parametrize(("field", "index"), [("email", "contact_email_idx"), ("identity", "contact_identity_idx")])
-def test_lookups_by_email_and_identity_use_their_indexes_which_hold_no_empty_values(field, index):
+@pytest.mark.parametrize(
+    ("field", "index", "lookup_q", "key"),
+    [
+        ("email", "contact_email_lower_idx", email_q, "lower((email)::text)"),
+        ("identity", "contact_identity_idx", lambda value: Q(identity=value), "identity"),
+    ],
+)
+def test_lookups_by_email_and_identity_use_their_indexes_which_hold_no_empty_values(field, index, lookup_q, key):
     """The indexes are partial (contacts without the value take no entry, which imports pay for), and a lookup
-    by a value, as the API's filters make, still reads them."""
-    wanted = ContactFactory(**{field: "someone@example.com" if field == "email" else "CUST-7"})
+    by a value, as the API's filters make, still reads them: an e-mail address in any case, by its lower case."""
+    wanted = ContactFactory(**{field: "Someone@Example.com" if field == "email" else "CUST-7"})
     for _ in range(3):
         ContactFactory(**{field: ""})
-    lookup = Contact.objects.filter(**{field: getattr(wanted, field)})
+    lookup = Contact.objects.filter(lookup_q(getattr(wanted, field).swapcase() if field == "email" else "CUST-7"))
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # four rows: make the planner show what it can use
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index])
-        assert cursor.fetchone()[0].endswith(f"WHERE (NOT (({field})::text = ''::text))"), "no entry for an empty value"
+        definition = cursor.fetchone()[0]
+        assert f"btree ({key})" in definition, definition
+        assert definition.endswith(f"WHERE (NOT (({field})::text = ''::text))"), "no entry for an empty value"
     assert index in lookup.order_by().explain()  # unordered: by id, a scan of the primary key can look as cheap
     assert list(lookup) == [wanted]
 
