@@ -20,7 +20,7 @@ from campaigns.admin import EstimatedCountPaginator
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.services.editing import campaigns_delete
 from config import pagination
-from contacts.models import ContactImport
+from contacts.models import ContactImport, UnsubscriberRemoval
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -61,6 +61,9 @@ def make_one(model):
         "contacts.Tag": TagFactory,
         "contacts.Segment": lambda: SegmentFactory(positive_tags=[TagFactory()], negative_tags=[TagFactory()]),
         "contacts.Unsubscriber": UnsubscriberFactory,
+        "contacts.UnsubscriberRemoval": lambda: UnsubscriberRemoval.objects.create(
+            address="+33612345678", scope="all", source="api", opted_out_at="2026-11-01T09:00Z", via="admin"
+        ),
         "contacts.ContactImport": lambda: ContactImport.objects.create(
             file="imports/contacts/a.csv", original_name="a.csv"
         ),  # fmt: skip
