@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from campaigns import admin_views
-from campaigns.admin_views import EDITABLE_FIELDS, CampaignForm, campaign_actions
+from campaigns.admin_views import BACKGROUND_STATES, EDITABLE_FIELDS, CampaignForm, campaign_actions
 from campaigns.filters import VISIBLE_STATES
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
@@ -30,6 +30,7 @@ from campaigns.selectors import (
     FAILURE_STATUSES,
     IN_FLIGHT_STATUSES,
     SHOWN_STATUS_CHOICES,
+    background_status,
     campaign_progress,
     campaign_records_counts,
     composer_account_channels,
@@ -255,6 +256,8 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             }
             context["show_save_and_launch"] = self.has_change_permission(request, obj)  # launching is a change
         if obj is not None:
+            if obj.state in BACKGROUND_STATES:
+                context["background"] = background_status()
             may_change = self.has_change_permission(request, obj)
             context["campaign_actions"] = (
                 campaign_actions(obj, may_add=self.has_add_permission(request)) if may_change else []

@@ -36,6 +36,7 @@ from campaigns.selectors import (
     FAILURE_STATUSES,
     MESSAGE_CSV_COLUMNS,
     SHOWN_STATUS_CHOICES,
+    background_status,
     campaign_estimate,
     campaign_first_recipient,
     campaign_message_rows,
@@ -373,6 +374,9 @@ ACTIONS = {
     ),
 }
 CREATING_ACTIONS = ("duplicate",)  # they make a campaign: the add permission, and the new campaign's page after
+BACKGROUND_ACTIONS = ("launch", "resume")  # their pages warn when no worker or beat runs: nothing would be sent
+# A campaign's page warns in these states: beat must start it (scheduled) or a worker send it.
+BACKGROUND_STATES = (Campaign.State.SCHEDULED, Campaign.State.PREPARING, Campaign.State.SENDING)
 
 
 PAST = {"launch": "launched", "pause": "paused", "resume": "resumed", "cancel": "cancelled", "duplicate": "duplicated"}
@@ -429,6 +433,8 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         summary = {}
     else:
         summary = {"progress": campaign_progress(campaign=campaign)}
+    if action in BACKGROUND_ACTIONS and campaign.state in states:  # what they start is done by the workers
+        summary["background"] = background_status()
     if action == "resume" and campaign.audience_size is None:  # paused before its audience was all written
         what = "Herald prepares the audience (recipients already written are kept, never doubled), then sends."
     context = {
@@ -563,6 +569,7 @@ def dashboard_view(model_admin: ModelAdmin, request):
     figures = dashboard_figures()
     context = {
         "figures": figures,
+        "background": background_status(),
         "add_campaign_url": reverse("admin:campaigns_campaign_add") if model_admin.has_add_permission(request) else "",
     }
     return TemplateResponse(request, "admin/herald/dashboard.html", context)

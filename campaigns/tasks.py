@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.signals import before_task_publish
 
 from django.conf import settings
 
@@ -67,6 +68,25 @@ def status_events_apply_soon() -> None:
 
 
 # --- Periodic (celery beat); each takes a non-blocking lock so runs never overlap ------------------
+
+
+@shared_task(bind=True)
+def background_heartbeat_task(self) -> None:
+    """Every 30 seconds: a worker records that it ran beat's heartbeat, for the admin's "Background work" line (no
+    lock: it is one Redis write, and two at once are harmless)."""
+    from campaigns.services.background import background_heartbeat_record
+
+    background_heartbeat_record(worker=self.request.hostname or "")
+
+
+@before_task_publish.connect
+def _heartbeat_sent(sender=None, **kwargs) -> None:
+    """Beat sends the heartbeat: record that beat runs, even when no worker takes the task (the admin then says
+    which of the two is missing)."""
+    if sender == background_heartbeat_task.name:
+        from campaigns.services.background import background_beat_record
+
+        background_beat_record()
 
 
 @shared_task

@@ -16,6 +16,7 @@ app.autodiscover_tasks()
 
 # Installed into django-celery-beat's tables when beat starts; editable in the admin afterwards.
 app.conf.beat_schedule = {
+    "background-heartbeat": {"task": "campaigns.tasks.background_heartbeat_task", "schedule": 30.0},
     "campaigns-tick": {"task": "campaigns.tasks.campaigns_tick_task", "schedule": 60.0},
     "dispatchers-watchdog": {"task": "campaigns.tasks.dispatchers_watchdog_task", "schedule": 15.0},
     "status-events-apply": {"task": "campaigns.tasks.status_events_apply_task", "schedule": 10.0},

@@ -312,4 +312,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A task left unacknowledged by a killed worker goes back to the queue after this long.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
+# The admin and /healthz?background=1 raise the alarm when beat's heartbeat (every 30 s) has not been sent or run by a
+# worker for this many seconds: scheduled campaigns are not starting and running ones not sending.
+BACKGROUND_STALE_AFTER = env.float("BACKGROUND_STALE_AFTER", default=180.0)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -25,6 +25,7 @@ from rest_framework.exceptions import APIException, NotAuthenticated, Throttled
 from rest_framework.response import Response
 
 from campaigns.ratelimit import redis_client
+from campaigns.selectors import background_status
 from config.api import DetailSerializer
 from config.filters import QueryParametersMixin
 from config.login_throttle import (
@@ -80,7 +81,10 @@ class SwaggerView(SpectacularSwaggerView):
 
 def healthz(request):
     """200 when the database and Redis answer (for load balancers and start-up probes). Anyone may ask, so a failure
-    is named, not described: the error (hosts, ports, user names) goes to the log, not to the caller."""
+    is named, not described: the error (hosts, ports, user names) goes to the log, not to the caller.
+
+    `?background=1` (for monitoring, never for a load balancer: a stopped worker is no reason to pull a web server)
+    also asks whether a worker and beat run, and answers 503 when they have not for BACKGROUND_STALE_AFTER."""
     problems = {}
     try:
         with connection.cursor() as cursor:
@@ -93,7 +97,16 @@ def healthz(request):
     except Exception:
         logger.exception("Health check: Redis does not answer.")
         problems["redis"] = "unavailable"
-    return JsonResponse({"ok": not problems, **problems}, status=503 if problems else 200)
+    answer = {"ok": not problems, **problems}
+    if request.GET.get("background") == "1":
+        background = background_status()
+        answer["ok"] = answer["ok"] and not background.alarm
+        answer.update(
+            background=background.state,
+            worker_seconds_ago=None if background.worker_age is None else round(background.worker_age),
+            beat_seconds_ago=None if background.beat_age is None else round(background.beat_age),
+        )
+    return JsonResponse(answer, status=200 if answer["ok"] else 503)
 
 
 class TokenView(QueryParametersMixin, ObtainAuthToken):

@@ -1,5 +1,10 @@
 """The Celery app loads and a task round-trips through the real Redis broker and a real worker."""
 
+import pytest
+
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
+
 from config.celery import app, ping
 
 
@@ -28,3 +33,14 @@ def test_beat_runs_the_engine_s_periodic_work():
     ):
         assert f"campaigns.tasks.{task}" in scheduled
     assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+
+
+@pytest.mark.django_db
+def test_beat_installs_the_heartbeat_that_tells_staff_whether_background_work_runs(settings):
+    """The schedule beat installs (django-celery-beat's DatabaseScheduler writes it at start) has the heartbeat, often
+    enough that a healthy worker and beat never look stale (BACKGROUND_STALE_AFTER)."""
+    for name, fields in app.conf.beat_schedule.items():  # what DatabaseScheduler.setup_schedule does at beat's start
+        DatabaseScheduler.Entry.from_entry(name, app=app, **fields)
+    task = PeriodicTask.objects.get(task="campaigns.tasks.background_heartbeat_task")
+    assert task.enabled and task.interval.period == "seconds"
+    assert task.interval.every * 3 <= settings.BACKGROUND_STALE_AFTER

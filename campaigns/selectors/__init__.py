@@ -4,8 +4,10 @@ estimate   the estimate and pre-flight checks, the promotional window
 progress   live progress, the delivery funnel, failures in words, the CSV export
 composer   the composer's choices, a contact's message history, a campaign's tests
 records    messages, frames and delivery reports found by a value typed whole; how many a campaign has
+background whether a worker and beat run (their heartbeat), for the admin and /healthz?background=1
 """
 
+from campaigns.selectors.background import BackgroundStatus, background_status
 from campaigns.selectors.composer import (
     campaign_test_sends,
     composer_account_channels,
@@ -60,8 +62,8 @@ from campaigns.selectors.records import (
 
 __all__ = [
     "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS",
-    "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TAKEN_STATUSES", "TEMPLATE_OF_ANOTHER_ACCOUNT", "Estimate", "PartsSpread", "Problem", "account_promotional_window",
-    "campaign_audience_spec", "campaign_estimate", "campaign_first_recipient", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
+    "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TAKEN_STATUSES", "TEMPLATE_OF_ANOTHER_ACCOUNT", "BackgroundStatus", "Estimate", "PartsSpread", "Problem", "account_promotional_window",
+    "background_status", "campaign_audience_spec", "campaign_estimate", "campaign_first_recipient", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "campaign_test_sends", "composer_account_channels", "composer_senders",
     "composer_templates", "composer_variables", "contact_message_history", "failure_words", "frames_matching",
     "message_problems", "messages_matching", "parts_spread_of", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",

@@ -10,8 +10,10 @@ schedule   due and recurring launches, dispatcher watchdog, send-by deadlines
 side_by_side  statements spread over threads, each on its own connection
 transactional  one-off messages (OTP)
 send_test  a draft or scheduled campaign's message to a few numbers before launch, through transactional
+background the heartbeat of beat and the workers (what selectors.background reads)
 """
 
+from campaigns.services.background import background_beat_record, background_heartbeat_record
 from campaigns.services.dispatch import campaign_dispatch, frame_dispatch
 from campaigns.services.editing import campaign_duplicate
 from campaigns.services.lifecycle import (
@@ -44,6 +46,8 @@ from campaigns.services.transactional import (
 )
 
 __all__ = [
+    "background_beat_record",
+    "background_heartbeat_record",
     "campaign_cancel",
     "campaign_complete_if_done",
     "campaign_dispatch",
