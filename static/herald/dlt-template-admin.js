@@ -2,7 +2,7 @@
 // belongs to one account; a sender of another is refused on save), and follows the account when it changes. Django's
 // autocomplete sends only the term and the field; this adds the account to each of the senders' searches (a jQuery
 // prefilter, so that it holds whatever order the scripts start in). No account: every sender, as a template without
-// an account (from a DLT import) may be registered for senders of several.
+// an account (from an import made before the import asked for one) may be registered for senders of several.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   // Once the page is read: this script may come before the admin's jquery.init.js, which defines django.jQuery.
