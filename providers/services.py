@@ -24,6 +24,7 @@ from providers.backends.base import BackendError, CheckResult, ConfigError
 from providers.crypto import mask
 from providers.models import SENDER_SERVICES, Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import promo_window_parse
+from providers.sms import sms_parts
 
 ACCOUNT_FIELDS = (
     "kind", "name", "base_url", "options", "channels", "max_recipients_per_request", "rate_limit", "price_per_part",
@@ -348,6 +349,52 @@ def dlt_template_render(*, template: DltTemplate, values: Mapping[str, object] |
 def dlt_template_match(*, template: DltTemplate, text: str) -> dict[str, str]:
     """The variable values if `text` matches the template, else ValidationError({"text": where it departs})."""
     return dlt.template_match(template.body, text)
+
+
+def dlt_template_preview(*, body: str, values: Mapping[str, str] | None = None, text: str = "") -> dict:
+    """What a template body makes, for staff trying it on its page (saved or not): with `text` (a campaign's), whether
+    it matches and with which variable values; else the body filled with `values` (a variable without one keeps its
+    slot). Either way the text's SMS parts and each problem the estimate would name (a variable over 30 characters, the
+    text off the template), with the same matching and counting as the estimate (dlt.template_match, sms_parts)."""
+    try:
+        variables = dlt.template_check_body(body)
+    except ValidationError as exc:
+        return {"variables": [], "problems": [{"field": "body", "message": m} for m in exc.messages]}
+    parsed = dlt.template_parse(body)
+    problems = []
+    matches = None
+    if text:
+        try:
+            found = dlt.template_match(body, text)
+            matches = True
+        except ValidationError as exc:
+            found, matches = {}, False
+            problems += [{"field": "text", "message": m} for m in exc.messages]
+        shown = text
+    else:
+        found = {key: str(value) for key, value in (values or {}).items() if key in variables and str(value) != ""}
+        if missing := [key for key in variables if key not in found]:
+            problems.append({"field": "values", "message": f"No value yet for {', '.join(map(repr, missing))}."})
+        shown = dlt.template_fill(parsed, found)
+    problems += [
+        {"field": key, "message": problem}
+        for key, value in found.items()
+        if (problem := dlt.variable_too_long(key, value))
+    ]
+    parts = sms_parts(shown)
+    return {
+        "variables": variables,
+        "values": found,
+        "lengths": {key: len(value) for key, value in found.items()},
+        "max_length": dlt.MAX_VARIABLE_LENGTH,
+        "text": shown,
+        "matches": matches,
+        "problems": problems,
+        "parts": {
+            "encoding": parts.encoding, "length": parts.length, "parts": parts.parts, "per_part": parts.per_part,
+            "first_ucs2_char": parts.first_ucs2_char,
+        },
+    }  # fmt: skip
 
 
 def provider_account_test_connection(*, account: ProviderAccount) -> CheckResult:

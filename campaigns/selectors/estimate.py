@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from campaigns.models import RECURRENCE_STEP, Campaign, Message
 from campaigns.rendering import CONTACT_FIELDS, DLT_PLACEHOLDER_RE, compile_text, contact_values, render, text_variables
-from campaigns.sms import GSM7_ALL, GSM7_BASIC, GSM7_EXTENSION, SmsParts, sms_parts
 from contacts.audience import AudienceSpec, audience_rows_sql
 from providers.backends import get_backend
 from providers.dlt import template_match
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import known_zone, opening_together, promo_window_parse
+from providers.sms import GSM7_ALL, GSM7_BASIC, GSM7_EXTENSION, SmsParts, sms_parts
 
 TEMPLATE_OF_ANOTHER_ACCOUNT = "This template belongs to another account."
 

@@ -16,8 +16,8 @@ from campaigns.selectors import campaign_estimate
 from campaigns.selectors.estimate import texts_measure
 from campaigns.services.dispatch import SendContext, frames_claim, frames_send
 from campaigns.services.prepare import campaign_prepare
-from campaigns.sms import sms_parts
 from contacts.models import Contact
+from providers.sms import sms_parts
 from tests.campaigns.test_dispatch import _sandbox_account
 from tests.factories import (
     CampaignFactory,
