@@ -297,6 +297,21 @@ def dlt_template_check(*, template: DltTemplate, senders: Iterable[Sender] | Non
     )
     if strangers:
         raise ValidationError({"senders": f"Not on this template's account: {', '.join(strangers)}."})
+    misfits = [
+        problem
+        for s in senders or []
+        if (problem := dlt_template_sender_problem(template=template, sender=s))
+    ]  # fmt: skip
+    if misfits:
+        raise ValidationError({"senders": misfits})
+
+
+def dlt_template_sender_problem(*, template: DltTemplate, sender: Sender) -> str:
+    """What the sender's vendor (DLT) would refuse in the template going out through it, or "": a promotional template
+    through a transactional header, or the other way round (MOBtexting, India)."""
+    return get_backend(sender.account.kind).template_sender_problem(
+        template.type, name=sender.name, service=sender.service, country=sender.country
+    )
 
 
 def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sender] | None) -> DltTemplate:
@@ -313,6 +328,13 @@ def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sende
             raise ValidationError(
                 {"account": f"{error.messages[0]} Give the senders of its new account with it."}
             ) from None
+    if senders is None and template.pk and "type" in fields:
+        # A new type for the senders it has: a PATCH of `type` alone made a promotional template of a transactional
+        # header's.
+        try:
+            dlt_template_check(template=template, senders=template.senders.select_related("account"))
+        except ValidationError as error:
+            raise ValidationError({"type": error.messages}) from None
     template.full_clean()
     template.save()
     if senders is not None:

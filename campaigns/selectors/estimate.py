@@ -502,6 +502,12 @@ def message_problems(
             problems.append(
                 Problem("template", f"Template {template.name} is not registered for sender {sender.name}.")
             )
+        elif sender is not None and (
+            misfit := backend.template_sender_problem(
+                template.type, name=sender.name, service=sender.service, country=sender.country
+            )
+        ):
+            problems.append(Problem("template", f"Template {template.name} ({template.get_type_display()}): {misfit}"))
         if text.strip():
             try:
                 template_match(template.body, text)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Frame, Message
 from campaigns.services import message_send_transactional_once
 from campaigns.services.editing import UNSCHEDULED_REASON
+from providers.models import DltTemplate
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
     CampaignFactory,
@@ -533,6 +534,25 @@ class TestTransactionalSendRules:
                    "variables": {"var": "4711"}}  # fmt: skip
         assert self._refused(api, payload, "template") == [
             f"Template {template.name} is {template.get_status_display()}."
+        ]
+
+    def test_a_promotional_template_through_a_transactional_header_is_refused_as_dlt_would(self, api, dlt):
+        """DLT sends a promotional template from a numeric (service P) header only, and such a header carries nothing
+        else (seed 001:9263, 9285); a registration saved so (a sync, an old import) was sent and refused by DLT."""
+        account, sender, template = dlt
+        DltTemplate.objects.filter(pk=template.pk).update(type="P")
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                   "variables": {"var": "4711"}, "purpose": "transactional"}  # fmt: skip
+        assert self._refused(api, payload, "template") == [
+            f"Template {template.name} (promotional): {sender.name} is a transactional (service T) sender: a "
+            "promotional template goes out from a promotional (service P, numeric) header only."
+        ]
+        numeric = SenderFactory(account=account, name="777777", service="P")
+        DltTemplate.objects.filter(pk=template.pk).update(type="SI")
+        template.senders.add(numeric)
+        assert self._refused(api, {**payload, "sender": numeric.pk}, "template") == [
+            f"Template {template.name} (service implicit): 777777 is a promotional (service P) sender: it carries "
+            "promotional templates only, not service implicit ones."
         ]
 
     def test_a_promotional_send_outside_the_window_is_refused_saying_when_it_opens(self, api):

@@ -190,14 +190,60 @@ def test_a_mobtexting_transactional_indian_sender_of_other_than_6_capitals_or_di
         "MOBtexting refuses every message sent through any other)."
     ]
     assert not account.senders.exists()
-    # The rule is TRAI's, for Indian transactional headers: a promotional or foreign sender keeps its name.
-    assert client.post("/admin/providers/sender/add/", {**form, "service": "P"}).status_code == 302
+    # The rule is TRAI's, for Indian transactional headers: a foreign sender keeps its name (a promotional one has
+    # a rule of its own, below).
     elsewhere = ProviderAccountFactory(kind="mobtexting")
     foreign = {**form, "account": elsewhere.pk, "country": "AE"}
     assert client.post("/admin/providers/sender/add/", foreign).status_code == 302
     assert client.post("/admin/providers/sender/add/", {**form, "name": "HRLD42"}).status_code == 302
-    assert sorted(account.senders.values_list("name", "service")) == sorted([(name, "P"), ("HRLD42", "T")])
+    assert sorted(account.senders.values_list("name", "service")) == [("HRLD42", "T")]
     assert list(elsewhere.senders.values_list("name", "country")) == [(name, "AE")]
+
+
+@pytest.mark.parametrize("name", ["HRLDPR", "77777", "7777777", "HERALD"])
+def test_a_mobtexting_promotional_indian_sender_that_is_not_6_digits_is_an_error_on_its_name(client, name):
+    """The seed: a promotional sender ID "is numeric and predetermined by the operator. For example, it could be
+    777777", and promotions go out from a numeric header only. An alphabetic P header was saved and looked ready."""
+    account = ProviderAccountFactory(kind="mobtexting")
+    form = {"account": account.pk, "name": name, "channel": "sms", "service": "P", "country": "IN",
+            "status": "approved"}  # fmt: skip
+    response = client.post("/admin/providers/sender/add/", form)
+    assert response.context["adminform"].form.errors["name"] == [
+        "A promotional (service P) sender ID for India is the 6 digits the operator gives, e.g. 777777 (TRAI's rule: "
+        "promotions go out from a numeric header only)."
+    ]
+    assert client.post("/admin/providers/sender/add/", {**form, "name": "777777"}).status_code == 302
+    assert client.post("/admin/providers/sender/add/", {**form, "country": "AE"}).status_code == 302
+    assert sorted(account.senders.values_list("name", "country")) == sorted([("777777", "IN"), (name, "AE")])
+
+
+def test_a_template_form_refuses_a_sender_of_the_other_route_than_its_type(client):
+    """A promotional template registered for a transactional header (or a service one for a numeric P header) was
+    saved, offered in the composer and refused by DLT at sending (seed 001:9263, 9285)."""
+    account = ProviderAccountFactory(kind="mobtexting")
+    herald = SenderFactory(account=account, name="HERALD", service="T")
+    numeric = SenderFactory(account=account, name="777777", service="P")
+    form = {"name": "Sale", "dlt_template_id": "1107161234567890123", "type": "P", "status": "approved",
+            "account": account.pk, "senders": [herald.pk, numeric.pk], "body": "Sale! {#var#} off", "is_english": "on"}  # fmt: skip
+
+    response = client.post("/admin/providers/dlttemplate/add/", form)
+
+    assert response.context["adminform"].form.errors["senders"] == [
+        "HERALD is a transactional (service T) sender: a promotional template goes out from a promotional (service P, "
+        "numeric) header only."
+    ]
+    response = client.post("/admin/providers/dlttemplate/add/", {**form, "type": "SE", "senders": [numeric.pk]})
+    assert response.context["adminform"].form.errors["senders"] == [
+        "777777 is a promotional (service P) sender: it carries promotional templates only, not service explicit ones."
+    ]
+    assert client.post("/admin/providers/dlttemplate/add/", {**form, "senders": [numeric.pk]}).status_code == 302
+    assert (
+        client.post(
+            "/admin/providers/dlttemplate/add/",
+            {**form, "dlt_template_id": "1107161234567890124", "type": "SE", "senders": [herald.pk]},
+        ).status_code
+        == 302
+    )
 
 
 def test_a_mobtexting_sender_saved_before_the_header_rule_does_not_block_its_account_page_until_renamed(client):
