@@ -377,7 +377,8 @@ def dlt_template_preview(*, body: str, values: Mapping[str, str] | None = None, 
     """What a template body makes, for staff trying it on its page (saved or not): with `text` (a campaign's), whether
     it matches and with which variable values; else the body filled with `values` (a variable without one keeps its
     slot). Either way the text's SMS parts and each problem the estimate would name (a variable over 30 characters, the
-    text off the template), with the same matching and counting as the estimate (dlt.template_match, sms_parts)."""
+    text off the template), with the same matching and counting as the estimate (dlt.template_slots, sms_parts): a
+    variable holding {{first_name}}… is measured for each recipient by the campaign's estimate, not here."""
     try:
         variables = dlt.template_check_body(body)
     except ValidationError as exc:
@@ -387,7 +388,7 @@ def dlt_template_preview(*, body: str, values: Mapping[str, str] | None = None, 
     matches = None
     if text:
         try:
-            found = dlt.template_match(body, text)
+            found = dlt.template_slots(body, text)
             matches = True
         except ValidationError as exc:
             found, matches = {}, False
@@ -398,11 +399,11 @@ def dlt_template_preview(*, body: str, values: Mapping[str, str] | None = None, 
         if missing := [key for key in variables if key not in found]:
             problems.append({"field": "values", "message": f"No value yet for {', '.join(map(repr, missing))}."})
         shown = dlt.template_fill(parsed, found)
-    problems += [
-        {"field": key, "message": problem}
-        for key, value in found.items()
-        if (problem := dlt.variable_too_long(key, value))
-    ]
+        problems += [
+            {"field": key, "message": problem}
+            for key, value in found.items()
+            if (problem := dlt.variable_too_long(key, value))
+        ]
     parts = sms_parts(shown)
     return {
         "variables": variables,

@@ -12,10 +12,18 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import RECURRENCE_STEP, Campaign, Message
-from campaigns.rendering import CONTACT_FIELDS, DLT_PLACEHOLDER_RE, compile_text, contact_values, render, text_variables
+from campaigns.rendering import (
+    CONTACT_FIELDS,
+    DLT_PLACEHOLDER_RE,
+    VARIABLE_RE,
+    compile_text,
+    contact_values,
+    render,
+    text_variables,
+)
 from contacts.audience import AudienceSpec, audience_rows_sql
 from providers.backends import get_backend
-from providers.dlt import template_match
+from providers.dlt import MAX_VARIABLE_LENGTH, template_slots
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import known_zone, opening_together, promo_window_parse
 from providers.sms import GSM7_ALL, GSM7_BASIC, GSM7_EXTENSION, SmsParts, sms_parts
@@ -510,7 +518,7 @@ def message_problems(
             problems.append(Problem("template", f"Template {template.name} ({template.get_type_display()}): {misfit}"))
         if text.strip():
             try:
-                template_match(template.body, text)
+                template_slots(template.body, text)
             except ValidationError as exc:
                 for messages in exc.message_dict.values():
                     problems.extend(Problem("text", m) for m in messages)
@@ -518,6 +526,35 @@ def message_problems(
         promotional = purpose == Campaign.Purpose.PROMOTIONAL
         problems += [Problem("text", p) for p in backend.text_problems(options or {}, text, promotional=promotional)]
     return problems
+
+
+def _dlt_variables_over(spec: AudienceSpec, slots: dict[str, str]) -> dict[str, int]:
+    """For each DLT variable holding {{first_name}}… (`slots`, dlt.template_slots), how many sendable recipients' values
+    make it longer than 30 characters once filled: DLT refuses those messages (MOBtexting 783). One pass over the
+    audience, and only for a text that puts contact variables in a DLT variable."""
+    lengths, params = [], []
+    for key, slot in slots.items():
+        names = VARIABLE_RE.findall(slot)
+        if not names:
+            continue
+        terms = [str(len(VARIABLE_RE.sub("", slot)))]
+        for name in names:
+            sql, name_params = _value_sql(name)
+            terms.append(f"length({sql})")
+            params += name_params
+        lengths.append((key, " + ".join(terms)))
+    if not lengths:
+        return {}
+    audience_sql, audience_params = audience_rows_sql(spec)
+    counted = ", ".join(f"count(*) FILTER (WHERE {length} > {MAX_VARIABLE_LENGTH})" for _key, length in lengths)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {counted} FROM ({audience_sql}) a JOIN contacts_contact c ON c.id = a.contact_id"
+            " WHERE a.status = 'pending'",
+            [*params, *audience_params],
+        )
+        counts = cursor.fetchone()
+    return {key: n for (key, _length), n in zip(lengths, counts, strict=True) if n}
 
 
 def campaign_estimate(
@@ -594,6 +631,17 @@ def campaign_estimate(
         if estimate.sendable == 0:
             problems.append(Problem("tags", f"No one to send to: all {estimate.audience} selected are suppressed."))
         estimate.text_sample = render(text, contact_values(sample))[0] if sample else text
+        if campaign.template is not None and estimate.sendable and VARIABLE_RE.search(text):
+            try:
+                slots = template_slots(campaign.template.body, text)
+            except ValidationError:
+                slots = {}  # a problem already
+            for key, n in _dlt_variables_over(spec, slots).items():
+                estimate.warnings.append(
+                    f"For {n} recipient{'s' if n != 1 else ''}, the DLT variable {key!r} ({slots[key]}) is longer "
+                    f"than {MAX_VARIABLE_LENGTH} characters once filled: DLT refuses "
+                    f"{'their messages' if n != 1 else 'that message'} (MOBtexting 783)."
+                )
     if not spec.is_empty:
         excess = _identical_text_excess(campaign, spec, max(at, campaign.send_at or at))
         if excess:

@@ -577,6 +577,9 @@ def test_the_preview_checks_a_campaigns_text_against_the_body_as_the_estimate_do
 
     assert matched.json()["matches"] is True and matched.json()["problems"] == []
     assert matched.json()["values"] == {"var1": "{{first_name}}", "var2": "77"}
+    # Contact variables stand for each recipient's values: not held to 30 characters as written, as in the estimate.
+    written = "Dear Mr {{first_name}} {{last_name}}, your order {{order}} ships today. - Herald"
+    assert client.post(PREVIEW, {"body": BODY, "text": written}).json()["problems"] == []
     assert off.json()["matches"] is False
     assert off.json()["problems"] == [
         {"field": "text", "message": "After the variable 'var2' (from character 23) the text should continue with "
