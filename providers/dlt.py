@@ -171,11 +171,17 @@ def template_slots(body: str, text: str) -> dict[str, str]:
     slots = template_match(body, text, max_length=None)
     for key, slot in slots.items():
         fixed = len(CONTACT_VARIABLE_RE.sub("", slot))
-        if fixed > MAX_VARIABLE_LENGTH and CONTACT_VARIABLE_RE.search(slot):
+        if fixed <= MAX_VARIABLE_LENGTH:
+            continue
+        if CONTACT_VARIABLE_RE.search(slot):
             raise ValidationError(
                 {"text": f"The variable {key!r} is {fixed} characters ({_excerpt(slot, 60)}) before its {{{{…}}}} are "
                          f"filled; DLT allows at most {MAX_VARIABLE_LENGTH}."}
             )  # fmt: skip
+        raise ValidationError(
+            {"text": f"The variable {key!r} would be {fixed} characters ({_excerpt(slot)}); "
+                     f"DLT allows at most {MAX_VARIABLE_LENGTH}."}
+        )  # fmt: skip
     return slots
 
 

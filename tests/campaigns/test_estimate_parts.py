@@ -233,3 +233,8 @@ def test_a_dlt_variable_holding_contact_variables_is_held_to_30_characters_once_
         ("text", "The variable 'var1' is 35 characters ('Mr and Mrs {{last_name}} and all the dear family') before its "
          "{{…}} are filled; DLT allows at most 30.")
     ]  # fmt: skip
+    # So are another variable's, beside one holding contact variables.
+    campaign.text = f"Dear {{{{first_name}}}}, your order {'7' * 31} ships today. - Herald"
+    assert [(p.field, p.message) for p in campaign_estimate(campaign=campaign).problems] == [
+        ("text", f"The variable 'var2' would be 31 characters ('{'7' * 31}'); DLT allows at most 30.")
+    ]
