@@ -501,6 +501,12 @@ def message_problems(
     )
     if template is None and needs_dlt:
         problems.append(Problem("template", "Indian traffic needs a DLT template registered for the sender."))
+    if needs_dlt and sender is not None and not sender.dlt_entity_id.strip():
+        # MOBtexting refuses a request to an Indian number without entity_id (the PE id, seed 001:2229), frame by frame.
+        problems.append(
+            Problem("sender", f"Sender {sender.name} has no DLT entity (PE) id, which Indian traffic needs: give it "
+                    "on the sender's page (the Principal Entity id registered on the DLT portal).")
+        )  # fmt: skip
     if template is not None:
         if template.account_id not in (None, account.pk):
             problems.append(Problem("template", TEMPLATE_OF_ANOTHER_ACCOUNT))

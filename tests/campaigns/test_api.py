@@ -10,7 +10,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Frame, Message
 from campaigns.services import message_send_transactional_once
 from campaigns.services.editing import UNSCHEDULED_REASON
-from providers.models import DltTemplate
+from providers.models import DltTemplate, Sender
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
     CampaignFactory,
@@ -524,6 +524,20 @@ class TestTransactionalSendRules:
         payload = {"account": account.pk, "to": "+919812345678", "text": "Your OTP is 4711"}
         assert self._refused(api, payload, "template") == [
             "Indian traffic needs a DLT template registered for the sender."
+        ]
+
+    def test_an_indian_sender_without_its_dlt_entity_id_is_refused_before_mobtexting_refuses_every_request(
+        self, api, dlt
+    ):
+        """A sender for India saved without its PE id passed the pre-flight; MOBtexting then refused each request
+        (entity_id is required on Indian DLT routes), frame after frame."""
+        account, sender, template = dlt
+        Sender.objects.filter(pk=sender.pk).update(dlt_entity_id="")
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                   "variables": {"var": "4711"}}  # fmt: skip
+        assert self._refused(api, payload, "sender") == [
+            f"Sender {sender.name} has no DLT entity (PE) id, which Indian traffic needs: give it on the sender's "
+            "page (the Principal Entity id registered on the DLT portal)."
         ]
 
     def test_a_template_not_approved_by_dlt_is_refused(self, api, dlt):
