@@ -512,6 +512,13 @@ def message_problems(
             problems.append(Problem("template", TEMPLATE_OF_ANOTHER_ACCOUNT))
         if template.status != template.Status.APPROVED:
             problems.append(Problem("template", f"Template {template.name} is {template.get_status_display()}."))
+        if template.type == DltTemplate.Type.PROMOTIONAL and purpose != Campaign.Purpose.PROMOTIONAL:
+            # The promotional window (India 09:00-21:00, seed 001:8909) holds for promotional sends only: under
+            # another purpose a promotion went out at any hour, and MOBtexting refused it outside (457 PROMO-TMOUT).
+            problems.append(
+                Problem("purpose", f"Template {template.name} is promotional on DLT: send it as promotional, so that "
+                        "it keeps to the promotional window.")
+            )  # fmt: skip
         if sender is not None and not template.senders.filter(pk=sender.pk).exists():
             problems.append(
                 Problem("template", f"Template {template.name} is not registered for sender {sender.name}.")

@@ -562,8 +562,13 @@ class TestTransactionalSendRules:
             "promotional template goes out from a promotional (service P, numeric) header only."
         ]
         numeric = SenderFactory(account=account, name="777777", service="P")
-        DltTemplate.objects.filter(pk=template.pk).update(type="SI")
         template.senders.add(numeric)
+        # Through its promotional header, it is a promotion: sent as one, in the promotional window only.
+        assert self._refused(api, {**payload, "sender": numeric.pk}, "purpose") == [
+            f"Template {template.name} is promotional on DLT: send it as promotional, so that it keeps to the "
+            "promotional window."
+        ]
+        DltTemplate.objects.filter(pk=template.pk).update(type="SI")
         assert self._refused(api, {**payload, "sender": numeric.pk}, "template") == [
             f"Template {template.name} (service implicit): 777777 is a promotional (service P) sender: it carries "
             "promotional templates only, not service implicit ones."
