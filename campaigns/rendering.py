@@ -10,7 +10,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-VARIABLE_RE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
+from providers.dlt import CONTACT_VARIABLE_RE
+
+VARIABLE_RE = CONTACT_VARIABLE_RE  # {{first_name}}; one pattern, which a DLT template check knows too
 DLT_PLACEHOLDER_RE = re.compile(r"\{#\w*#\}")
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "identity", "country", "language", "timezone")
 

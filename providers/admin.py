@@ -8,7 +8,7 @@ vendor and (MOBtexting) sync its sender IDs and DLT templates.
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponseNotAllowed
+from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -302,15 +302,57 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
     search_fields = ["name", "dlt_template_id", "body", "remote_id"]
     list_select_related = ["account"]
     autocomplete_fields = ["account", "senders"]
-    readonly_fields = ["variable_list", "created_at", "updated_at"]
+    readonly_fields = ["variable_list", "preview", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "dlt_template_id", ("type", "status"), "account", "senders"]}),
-        ("Text", {"fields": ["body", "variable_list", "is_english"]}),
+        ("Text", {"fields": ["body", "variable_list", "preview", "is_english"]}),
         ("Sync", {"fields": ["remote_id", ("created_at", "updated_at")]}),
     ]
 
     class Media:
-        js = ["herald/dlt-template-admin.js"]  # the senders' search follows the account chosen
+        css = {"all": ["herald/admin.css"]}
+        # The senders' search follows the account chosen; the preview follows the body as it is typed.
+        js = ["herald/dlt-template-admin.js"]
+
+    def get_urls(self):
+        return [
+            path(
+                "preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="providers_dlttemplate_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request):
+        """POST a body (the form's, saved or not) with sample values (`value:<variable>`) or a campaign's `text`: what
+        it makes, its SMS parts and its problems, as JSON (services.dlt_template_preview)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_view_permission(request) or self.has_add_permission(request)):
+            raise PermissionDenied
+        values = {name.removeprefix("value:"): v for name, v in request.POST.items() if name.startswith("value:")}
+        preview = services.dlt_template_preview(
+            body=request.POST.get("body", ""), values=values, text=request.POST.get("text", "")
+        )
+        return JsonResponse(preview)
+
+    @admin.display(description="preview")
+    def preview(self, template: DltTemplate) -> str:
+        """The panel the page's script fills (herald/dlt-template-admin.js); its inputs have no names, so the form
+        saves none of them."""
+        return format_html(
+            '<div id="dlt-preview" data-url="{}">'
+            '<p class="help">Try the body above as it is typed: a value for each variable, or a campaign\'s text to '
+            "check against it. Shown: the text, its SMS parts, and what DLT scrubbing would refuse (a variable over "
+            "{} characters, a text off the template), as a campaign's estimate says it.</p>"
+            '<div class="dlt-preview-values"></div>'
+            '<p><label for="dlt-preview-text">Or a campaign\'s text:</label><br>'
+            '<textarea id="dlt-preview-text" rows="3" cols="60" class="vLargeTextField"></textarea></p>'
+            '<div class="dlt-preview-result" aria-live="polite"></div></div>',
+            reverse("admin:providers_dlttemplate_preview"),
+            dlt.MAX_VARIABLE_LENGTH,
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("senders__account")

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 
 MAX_VARIABLE_LENGTH = 30
+# A campaign's contact variables ({{first_name}}, {{city}}…), filled for each recipient (campaigns.rendering uses this
+# one): in a campaign's text checked against a template, they stand inside its variables.
+CONTACT_VARIABLE_RE = re.compile(r"\{\{\s*([\w.-]+)\s*\}\}")
 PLACEHOLDER = re.compile(r"\{#\s*(?P<slot>\w+)\s*#\}|\{\{\s*(?P<named>\w+)\s*\}\}")
 LEFTOVER = re.compile(r"\{#|#\}|\{\{|\}\}")
 
@@ -33,6 +36,7 @@ LEFTOVER = re.compile(r"\{#|#\}|\{\{|\}\}")
 class ParsedBody:
     fixed: list[str]  # the literal parts, one more than there are variables
     keys: list[str]  # the key of each variable occurrence, in order
+    slots: list[str] = field(default_factory=list)  # each occurrence as the body writes it ("{#var#}")
 
     @property
     def variables(self) -> list[str]:
@@ -58,7 +62,7 @@ def template_parse(body: str) -> ParsedBody:
             seen[match["slot"]] = seen.get(match["slot"], 0) + 1
             keys.append(f"{match['slot']}{seen[match['slot']]}")
     fixed.append(body[start:])
-    return ParsedBody(fixed=fixed, keys=keys)
+    return ParsedBody(fixed=fixed, keys=keys, slots=[match[0] for match in matches])
 
 
 def template_variables(body: str) -> list[str]:
@@ -108,29 +112,40 @@ def template_render(body: str, values: Mapping[str, object] | Sequence[object]) 
         )
     filled = {key: str(values[key]) for key in parsed.variables}
     for key, value in filled.items():
-        if len(value) > MAX_VARIABLE_LENGTH:
-            raise ValidationError(
-                {"values": f"The value of {key!r} is {len(value)} characters long; "
-                           f"DLT allows at most {MAX_VARIABLE_LENGTH}."}
-            )  # fmt: skip
+        if problem := variable_too_long(key, value):
+            raise ValidationError({"values": problem})
+    return template_fill(parsed, filled)
+
+
+def variable_too_long(key: str, value: str) -> str:
+    """What DLT scrubbing says of a variable's value over 30 characters (MOBtexting 783), or ""."""
+    if len(value) <= MAX_VARIABLE_LENGTH:
+        return ""
+    return f"The value of {key!r} is {len(value)} characters long; DLT allows at most {MAX_VARIABLE_LENGTH}."
+
+
+def template_fill(parsed: ParsedBody, values: Mapping[str, str]) -> str:
+    """The body with each variable replaced by its value, unchecked; one without a value keeps its slot as written."""
     pieces = [parsed.fixed[0]]
-    for key, fixed in zip(parsed.keys, parsed.fixed[1:], strict=True):
-        pieces += [filled[key], fixed]
+    for key, slot, fixed in zip(parsed.keys, parsed.slots, parsed.fixed[1:], strict=True):
+        pieces += [values.get(key, slot), fixed]
     return "".join(pieces)
 
 
-def template_match(body: str, text: str) -> dict[str, str]:
+def template_match(body: str, text: str, *, max_length: int | None = MAX_VARIABLE_LENGTH) -> dict[str, str]:
     """The variable values that make `text` from `body`, or ValidationError({"text": …}) saying why not.
 
     The error says where the text departs from the template's fixed parts, or which variable would
-    be longer than 30 characters (that is the first thing DLT scrubbing rejects).
+    be longer than 30 characters (that is the first thing DLT scrubbing rejects). With `max_length` None the
+    variables' lengths are not limited: a campaign's text whose variables hold {{first_name}}… is as long as each
+    recipient's values make it, which the caller measures.
     """
     parsed = template_parse(body)
     budget = _Budget(MAX_SPLIT_STEPS if len(set(parsed.keys)) < len(parsed.keys) else None)
     try:
-        if bounded := _split(parsed, text, budget, limit=MAX_VARIABLE_LENGTH):
+        if bounded := _split(parsed, text, budget, limit=max_length):
             return bounded[0]
-        unbounded = _split(parsed, text, budget)
+        unbounded = _split(parsed, text, budget) if max_length is not None else None
         departure = None if unbounded else _departure(parsed, text, budget)
     except _OverBudget:
         raise ValidationError(
@@ -145,6 +160,29 @@ def template_match(body: str, text: str) -> dict[str, str]:
                      f"DLT allows at most {MAX_VARIABLE_LENGTH}."}
         )  # fmt: skip
     raise ValidationError({"text": departure})
+
+
+def template_slots(body: str, text: str) -> dict[str, str]:
+    """template_match for a campaign's text, whose variables may hold contact variables ("Mr {{first_name}}"): such a
+    variable is as long as each recipient's values make it, so it is not held to 30 characters as written (the
+    campaign's estimate measures it for each recipient); its fixed characters alone over 30 are refused."""
+    if not CONTACT_VARIABLE_RE.search(text):
+        return template_match(body, text)
+    slots = template_match(body, text, max_length=None)
+    for key, slot in slots.items():
+        fixed = len(CONTACT_VARIABLE_RE.sub("", slot))
+        if fixed <= MAX_VARIABLE_LENGTH:
+            continue
+        if CONTACT_VARIABLE_RE.search(slot):
+            raise ValidationError(
+                {"text": f"The variable {key!r} is {fixed} characters ({_excerpt(slot, 60)}) before its {{{{…}}}} are "
+                         f"filled; DLT allows at most {MAX_VARIABLE_LENGTH}."}
+            )  # fmt: skip
+        raise ValidationError(
+            {"text": f"The variable {key!r} would be {fixed} characters ({_excerpt(slot)}); "
+                     f"DLT allows at most {MAX_VARIABLE_LENGTH}."}
+        )  # fmt: skip
+    return slots
 
 
 # How many splits of a text may be tried, in all, to check it against a template whose named variables are used more

@@ -4,8 +4,10 @@ Columns: template id, header (the sender name; several may be listed, and a temp
 several rows, one per header: the first row gives the template, every row its headers; a later row may
 leave body and type blank, and what it gives must agree with the first row), type, body, and optionally
 the template name and status. Templates are upserted by their DLT template id and linked to the SMS
-senders whose name matches a header: on the account given in options["account_id"], else on the
-template's account, else on any account. Registered for ContactImport kind "dlt_templates" by
+senders whose name matches a header on the account given in options["account_id"], which the import
+needs: a header names a sender of one DLT entity, and another account's sender of the same name (an
+Octopush "Herald") is not registered for the template. A template that exists on another account is
+left with its own senders. Registered for ContactImport kind "dlt_templates" by
 ProvidersConfig.ready(), so that contacts never imports providers.
 
 A spreadsheet stores a 19-digit template id as a number and loses its last digits: export the ids
@@ -45,6 +47,10 @@ NOT_A_TYPE = "not a template type (transactional, promotional, SI or SE)"
 TEMPLATE_ID = re.compile(r"[0-9A-Za-z._-]{1,32}")
 HEADER_SEPARATORS = re.compile(r"[\s,;|/]+")
 NAME_MAX = DltTemplate._meta.get_field("name").max_length
+NO_ACCOUNT = (
+    "Choose the provider account the templates are registered on (account_id): their headers are linked to that "
+    "account's senders of those names."
+)
 
 
 def is_english(body: str) -> bool:
@@ -78,7 +84,7 @@ class DltTemplateImporter(Importer):
             raise ValidationError({"options": f"Unknown option {sorted(unknown)[0]!r}; a DLT import takes account_id."})
         account_id = options.get("account_id")
         if account_id in (None, ""):
-            return {}
+            raise ValidationError({"options": NO_ACCOUNT})
         try:  # a whole number, or its digits: int() took 1.5 for 1, and true for 1
             if isinstance(account_id, bool) or (isinstance(account_id, float) and not account_id.is_integer()):
                 raise ValueError
@@ -102,9 +108,10 @@ class DltTemplateImporter(Importer):
         return {
             "account_id": forms.ModelChoiceField(
                 ProviderAccount.objects.all(),
-                required=False,
+                required=False,  # the importer asks for it, naming the option (the API's way too)
                 label="Provider account",
-                help_text="The templates' account; their headers are matched to its senders.",
+                help_text="The templates' account (needed): their headers are linked to its SMS senders of those "
+                "names, never to another account's.",
             )
         }
 
@@ -210,17 +217,16 @@ class DltTemplateImporter(Importer):
         keys, headers = zip(*kept, strict=True)
         self._link_senders(cursor, "unnest(%s::text[], %s::text[]) s (key, headers)", [list(keys), list(headers)])
 
-    @staticmethod
-    def _link_senders(cursor, rows: str, params: list) -> None:
+    def _link_senders(self, cursor, rows: str, params: list) -> None:
         """Link each template of `rows` (key: template id; headers: comma-separated, upper case) to the SMS senders
-        of those names on its account (any account for a template without one)."""
+        of those names on the import's account, unless the template is another account's (kept in create only)."""
         senders = DltTemplate.senders.field
         cursor.execute(
             f"INSERT INTO {senders.m2m_db_table()} ({senders.m2m_column_name()}, {senders.m2m_reverse_name()})"
             f" SELECT t.id, snd.id FROM {rows}"
             f" JOIN {DltTemplate._meta.db_table} t ON t.dlt_template_id = s.key"
             f" JOIN {Sender._meta.db_table} snd ON upper(snd.name) = ANY (string_to_array(s.headers, ','))"
-            "  AND snd.channel = %s AND (t.account_id IS NULL OR snd.account_id = t.account_id)"
+            "  AND snd.channel = %s AND snd.account_id = %s AND (t.account_id IS NULL OR t.account_id = snd.account_id)"
             " ORDER BY 1, 2 ON CONFLICT DO NOTHING",
-            [*params, Channel.SMS],
+            [*params, Channel.SMS, self.account_id],
         )

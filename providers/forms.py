@@ -122,6 +122,10 @@ class SenderForm(ServiceCheckedForm):
         help_texts = {
             "status": "Campaigns send only through an approved sender: set it approved once the vendor has approved "
             "the sender ID (a MOBtexting account's page syncs its senders' statuses from MOBtexting).",
+            "service": "MOBtexting service: T transactional (for India 6 capitals or digits, e.g. HERALD), P "
+            "promotional (for India the 6 digits the operator gives, e.g. 777777; it carries promotional DLT "
+            "templates only), S service (TransScrub) or G global.",
+            "dlt_entity_id": "The Principal Entity id registered on the DLT portal: Indian traffic needs it.",
         }
 
     def check(self, instance: Sender) -> None:
@@ -132,6 +136,12 @@ class DltTemplateForm(ServiceCheckedForm):
     class Meta:
         model = DltTemplate
         fields = ["account", "name", "dlt_template_id", "type", "body", "senders", "status", "is_english", "remote_id"]
+        help_texts = {
+            "type": "As registered on DLT. A promotional template goes out through a promotional (service P, numeric) "
+            "sender only, as a promotional campaign (in the promotional window); the others through transactional or "
+            "service senders.",
+            "senders": "The headers it is registered for on DLT, senders of its account.",
+        }
 
     def check(self, instance: DltTemplate) -> None:
         senders = self.cleaned_data.get("senders")

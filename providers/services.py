@@ -24,6 +24,7 @@ from providers.backends.base import BackendError, CheckResult, ConfigError
 from providers.crypto import mask
 from providers.models import SENDER_SERVICES, Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import promo_window_parse
+from providers.sms import sms_parts
 
 ACCOUNT_FIELDS = (
     "kind", "name", "base_url", "options", "channels", "max_recipients_per_request", "rate_limit", "price_per_part",
@@ -306,6 +307,21 @@ def dlt_template_check(*, template: DltTemplate, senders: Iterable[Sender] | Non
     )
     if strangers:
         raise ValidationError({"senders": f"Not on this template's account: {', '.join(strangers)}."})
+    misfits = [
+        problem
+        for s in senders or []
+        if (problem := dlt_template_sender_problem(template=template, sender=s))
+    ]  # fmt: skip
+    if misfits:
+        raise ValidationError({"senders": misfits})
+
+
+def dlt_template_sender_problem(*, template: DltTemplate, sender: Sender) -> str:
+    """What the sender's vendor (DLT) would refuse in the template going out through it, or "": a promotional template
+    through a transactional header, or the other way round (MOBtexting, India)."""
+    return get_backend(sender.account.kind).template_sender_problem(
+        template.type, name=sender.name, service=sender.service, country=sender.country
+    )
 
 
 def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sender] | None) -> DltTemplate:
@@ -322,6 +338,13 @@ def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sende
             raise ValidationError(
                 {"account": f"{error.messages[0]} Give the senders of its new account with it."}
             ) from None
+    if senders is None and template.pk and "type" in fields:
+        # A new type for the senders it has: a PATCH of `type` alone made a promotional template of a transactional
+        # header's.
+        try:
+            dlt_template_check(template=template, senders=template.senders.select_related("account"))
+        except ValidationError as error:
+            raise ValidationError({"type": error.messages}) from None
     template.full_clean()
     template.save()
     if senders is not None:
@@ -358,6 +381,53 @@ def dlt_template_render(*, template: DltTemplate, values: Mapping[str, object] |
 def dlt_template_match(*, template: DltTemplate, text: str) -> dict[str, str]:
     """The variable values if `text` matches the template, else ValidationError({"text": where it departs})."""
     return dlt.template_match(template.body, text)
+
+
+def dlt_template_preview(*, body: str, values: Mapping[str, str] | None = None, text: str = "") -> dict:
+    """What a template body makes, for staff trying it on its page (saved or not): with `text` (a campaign's), whether
+    it matches and with which variable values; else the body filled with `values` (a variable without one keeps its
+    slot). Either way the text's SMS parts and each problem the estimate would name (a variable over 30 characters, the
+    text off the template), with the same matching and counting as the estimate (dlt.template_slots, sms_parts): a
+    variable holding {{first_name}}… is measured for each recipient by the campaign's estimate, not here."""
+    try:
+        variables = dlt.template_check_body(body)
+    except ValidationError as exc:
+        return {"variables": [], "problems": [{"field": "body", "message": m} for m in exc.messages]}
+    parsed = dlt.template_parse(body)
+    problems = []
+    matches = None
+    if text:
+        try:
+            found = dlt.template_slots(body, text)
+            matches = True
+        except ValidationError as exc:
+            found, matches = {}, False
+            problems += [{"field": "text", "message": m} for m in exc.messages]
+        shown = text
+    else:
+        found = {key: str(value) for key, value in (values or {}).items() if key in variables and str(value) != ""}
+        if missing := [key for key in variables if key not in found]:
+            problems.append({"field": "values", "message": f"No value yet for {', '.join(map(repr, missing))}."})
+        shown = dlt.template_fill(parsed, found)
+        problems += [
+            {"field": key, "message": problem}
+            for key, value in found.items()
+            if (problem := dlt.variable_too_long(key, value))
+        ]
+    parts = sms_parts(shown)
+    return {
+        "variables": variables,
+        "values": found,
+        "lengths": {key: len(value) for key, value in found.items()},
+        "max_length": dlt.MAX_VARIABLE_LENGTH,
+        "text": shown,
+        "matches": matches,
+        "problems": problems,
+        "parts": {
+            "encoding": parts.encoding, "length": parts.length, "parts": parts.parts, "per_part": parts.per_part,
+            "first_ucs2_char": parts.first_ucs2_char,
+        },
+    }  # fmt: skip
 
 
 def provider_account_test_connection(*, account: ProviderAccount) -> CheckResult:

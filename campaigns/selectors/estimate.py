@@ -12,14 +12,22 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import RECURRENCE_STEP, Campaign, Message
-from campaigns.rendering import CONTACT_FIELDS, DLT_PLACEHOLDER_RE, compile_text, contact_values, render, text_variables
-from campaigns.sms import GSM7_ALL, GSM7_BASIC, GSM7_EXTENSION, SmsParts, sms_parts
+from campaigns.rendering import (
+    CONTACT_FIELDS,
+    DLT_PLACEHOLDER_RE,
+    VARIABLE_RE,
+    compile_text,
+    contact_values,
+    render,
+    text_variables,
+)
 from contacts.audience import AudienceSpec, audience_rows_sql
 from contacts.models import Contact
 from providers.backends import get_backend
-from providers.dlt import template_match
+from providers.dlt import MAX_VARIABLE_LENGTH, template_slots
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import known_zone, opening_together, promo_window_parse
+from providers.sms import GSM7_ALL, GSM7_BASIC, GSM7_EXTENSION, SmsParts, sms_parts
 
 TEMPLATE_OF_ANOTHER_ACCOUNT = "This template belongs to another account."
 
@@ -507,18 +515,37 @@ def message_problems(
     )
     if template is None and needs_dlt:
         problems.append(Problem("template", "Indian traffic needs a DLT template registered for the sender."))
+    if needs_dlt and sender is not None and not sender.dlt_entity_id.strip():
+        # MOBtexting refuses a request to an Indian number without entity_id (the PE id, seed 001:2229), frame by frame.
+        problems.append(
+            Problem("sender", f"Sender {sender.name} has no DLT entity (PE) id, which Indian traffic needs: give it "
+                    "on the sender's page (the Principal Entity id registered on the DLT portal).")
+        )  # fmt: skip
     if template is not None:
         if template.account_id not in (None, account.pk):
             problems.append(Problem("template", TEMPLATE_OF_ANOTHER_ACCOUNT))
         if template.status != template.Status.APPROVED:
             problems.append(Problem("template", f"Template {template.name} is {template.get_status_display()}."))
+        if template.type == DltTemplate.Type.PROMOTIONAL and purpose != Campaign.Purpose.PROMOTIONAL:
+            # The promotional window (India 09:00-21:00, seed 001:8909) holds for promotional sends only: under
+            # another purpose a promotion went out at any hour, and MOBtexting refused it outside (457 PROMO-TMOUT).
+            problems.append(
+                Problem("purpose", f"Template {template.name} is promotional on DLT: send it as promotional, so that "
+                        "it keeps to the promotional window.")
+            )  # fmt: skip
         if sender is not None and not template.senders.filter(pk=sender.pk).exists():
             problems.append(
                 Problem("template", f"Template {template.name} is not registered for sender {sender.name}.")
             )
+        elif sender is not None and (
+            misfit := backend.template_sender_problem(
+                template.type, name=sender.name, service=sender.service, country=sender.country
+            )
+        ):
+            problems.append(Problem("template", f"Template {template.name} ({template.get_type_display()}): {misfit}"))
         if text.strip():
             try:
-                template_match(template.body, text)
+                template_slots(template.body, text)
             except ValidationError as exc:
                 for messages in exc.message_dict.values():
                     problems.extend(Problem("text", m) for m in messages)
@@ -526,6 +553,35 @@ def message_problems(
         promotional = purpose == Campaign.Purpose.PROMOTIONAL
         problems += [Problem("text", p) for p in backend.text_problems(options or {}, text, promotional=promotional)]
     return problems
+
+
+def _dlt_variables_over(spec: AudienceSpec, slots: dict[str, str]) -> dict[str, int]:
+    """For each DLT variable holding {{first_name}}… (`slots`, dlt.template_slots), how many sendable recipients' values
+    make it longer than 30 characters once filled: DLT refuses those messages (MOBtexting 783). One pass over the
+    audience, and only for a text that puts contact variables in a DLT variable."""
+    lengths, params = [], []
+    for key, slot in slots.items():
+        names = VARIABLE_RE.findall(slot)
+        if not names:
+            continue
+        terms = [str(len(VARIABLE_RE.sub("", slot)))]
+        for name in names:
+            sql, name_params = _value_sql(name)
+            terms.append(f"length({sql})")
+            params += name_params
+        lengths.append((key, " + ".join(terms)))
+    if not lengths:
+        return {}
+    audience_sql, audience_params = audience_rows_sql(spec)
+    counted = ", ".join(f"count(*) FILTER (WHERE {length} > {MAX_VARIABLE_LENGTH})" for _key, length in lengths)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {counted} FROM ({audience_sql}) a JOIN contacts_contact c ON c.id = a.contact_id"
+            " WHERE a.status = 'pending'",
+            [*params, *audience_params],
+        )
+        counts = cursor.fetchone()
+    return {key: n for (key, _length), n in zip(lengths, counts, strict=True) if n}
 
 
 def campaign_estimate(
@@ -602,6 +658,17 @@ def campaign_estimate(
         if estimate.sendable == 0:
             problems.append(Problem("tags", f"No one to send to: all {estimate.audience} selected are suppressed."))
         estimate.text_sample = render(text, contact_values(sample))[0] if sample else text
+        if campaign.template is not None and estimate.sendable and VARIABLE_RE.search(text):
+            try:
+                slots = template_slots(campaign.template.body, text)
+            except ValidationError:
+                slots = {}  # a problem already
+            for key, n in _dlt_variables_over(spec, slots).items():
+                estimate.warnings.append(
+                    f"For {n} recipient{'s' if n != 1 else ''}, the DLT variable {key!r} ({slots[key]}) is longer "
+                    f"than {MAX_VARIABLE_LENGTH} characters once filled: DLT refuses "
+                    f"{'their messages' if n != 1 else 'that message'} (MOBtexting 783)."
+                )
     if not spec.is_empty:
         excess = _identical_text_excess(campaign, spec, max(at, campaign.send_at or at))
         if excess:

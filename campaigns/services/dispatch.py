@@ -42,7 +42,6 @@ from campaigns.services.lifecycle import (
 )
 from campaigns.services.recipient_window import campaign_note_recipient_wait, frames_hold_for_recipient_zones
 from campaigns.services.reports import status_events_rematch
-from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from providers.backends import get_backend
 from providers.backends.base import (
@@ -58,6 +57,7 @@ from providers.backends.base import (
     is_account_problem,
 )
 from providers.models import ProviderAccount
+from providers.sms import sms_parts
 
 logger = logging.getLogger("herald.dispatch")
 

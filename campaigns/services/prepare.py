@@ -41,8 +41,8 @@ from campaigns.services.lifecycle import (
     window_hold_reason,
 )
 from campaigns.services.side_by_side import on_own_connections
-from campaigns.sms import SmsParts, sms_parts
 from contacts.audience import audience_rows_sql
+from providers.sms import SmsParts, sms_parts
 
 logger = logging.getLogger("herald.prepare")
 

@@ -20,12 +20,12 @@ from campaigns.selectors import (
     send_window_opening,
     suppression_services,
 )
-from campaigns.sms import sms_parts
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_address
 from providers.dlt import template_render
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+from providers.sms import sms_parts
 
 
 def _suppression_reason(address: str, contact_id: int | None, spec: AudienceSpec) -> str:

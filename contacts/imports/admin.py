@@ -134,8 +134,14 @@ class ContactImportUploadForm(forms.Form):
             )
 
     def add_service_errors(self, error: ValidationError) -> None:
+        """The service's errors on their fields; one on `options` on the chosen kind's option field when it has one
+        (a DLT import's account), else above the form."""
         errors = error.error_dict if hasattr(error, "error_dict") else {None: error.error_list}
+        prefix = f"{self.cleaned_data.get('kind', '')}{OPTION_SEPARATOR}"
+        kind_options = [name for name in self.fields if name.startswith(prefix)]
         for field, messages_ in errors.items():
+            if field == "options" and len(kind_options) == 1:
+                field = kind_options[0]
             self.add_error(field if field in self.fields else None, messages_)
 
 

@@ -799,6 +799,12 @@ class Backend:
         for one route only."""
         return ""
 
+    def template_sender_problem(self, template_type: str, *, name: str, service: str = "", country: str = "") -> str:
+        """What the vendor (DLT) would refuse in a template of `template_type` (T, P, SI, SE) going out through the
+        sender `name` of `service` and `country`, in words for staff, or "" (checked when a template's senders are
+        given, and by the pre-flight)."""
+        return ""
+
     def service_code(self, options: dict[str, Any], *, purpose: str, service: str) -> str:
         """The service code a message of `purpose`, through a sender of `service` ("" for none), goes out under at
         the vendor with these account options; "" for a vendor without service codes. The audience compares it with

@@ -192,7 +192,9 @@
 
     function markLengths() {
       templateBody.querySelectorAll("input[data-key]").forEach(function (input) {
-        const tooLong = input.value.length > MAX_VARIABLE && !/^\{\{\s*[\w.-]+\s*\}\}$/.test(input.value);
+        // A {{first_name}} in a slot stands for each recipient's value: the estimate measures it once filled (and warns
+        // of the recipients it makes too long); here only the slot's own characters count, as the estimate's check.
+        const tooLong = input.value.replace(/\{\{\s*[\w.-]+\s*\}\}/g, "").length > MAX_VARIABLE;
         input.classList.toggle("is-too-long", tooLong);
         input.title = tooLong ? "DLT allows at most 30 characters per variable" : "";
       });

@@ -33,3 +33,32 @@ def test_the_senders_search_follows_the_template_account(web_server, page, steps
         offers("HRLDDL (SMS on Delhi; transactional, IN)")
 
     assert not page.js_errors, page.js_errors
+
+
+def test_the_preview_follows_the_body_and_values_as_they_are_typed(web_server, page, steps):
+    """Staff could not see what a body with {#var#} slots makes, how many parts, or which value DLT would refuse."""
+    preview = page.locator("#dlt-preview")
+
+    with steps("type a body: a box for each of its variables"):
+        page.goto("/admin/providers/dlttemplate/add/")
+        page.fill("#id_body", "Dear {#var#}, your order {#var#} ships today.")
+        expect(preview.locator("input[data-variable]")).to_have_count(2)
+
+    with steps("fill them, one over 30 characters: the text, its parts, and the variable named"):
+        page.fill("#dlt-preview-value-var1", "Venkata Subrahmanya Lakshminarayana")
+        page.fill("#dlt-preview-value-var2", "A-1024")
+        expect(preview.locator(".dlt-preview-text")).to_have_text(
+            "Dear Venkata Subrahmanya Lakshminarayana, your order A-1024 ships today."
+        )
+        expect(preview.locator(".dlt-preview-parts")).to_have_text("1 SMS part, GSM-7, 72 characters (160 a part)")
+        expect(preview.locator(".errorlist")).to_have_text(
+            "The value of 'var1' is 35 characters long; DLT allows at most 30."
+        )
+        expect(preview.locator(".dlt-preview-length").first).to_have_text(" 35/30")
+
+    with steps("check a campaign's text instead: it matches"):
+        page.fill("#dlt-preview-text", "Dear {{first_name}}, your order 77 ships today.")
+        expect(preview.locator(".dlt-preview-ok")).to_have_text("The text matches the template.")
+        expect(preview.locator("#dlt-preview-value-var2")).to_have_attribute("placeholder", "77")
+
+    assert not page.js_errors, page.js_errors

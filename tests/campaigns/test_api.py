@@ -10,6 +10,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Frame, Message
 from campaigns.services import message_send_transactional_once
 from campaigns.services.editing import UNSCHEDULED_REASON
+from providers.models import DltTemplate, Sender
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
     CampaignFactory,
@@ -525,6 +526,20 @@ class TestTransactionalSendRules:
             "Indian traffic needs a DLT template registered for the sender."
         ]
 
+    def test_an_indian_sender_without_its_dlt_entity_id_is_refused_before_mobtexting_refuses_every_request(
+        self, api, dlt
+    ):
+        """A sender for India saved without its PE id passed the pre-flight; MOBtexting then refused each request
+        (entity_id is required on Indian DLT routes), frame after frame."""
+        account, sender, template = dlt
+        Sender.objects.filter(pk=sender.pk).update(dlt_entity_id="")
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                   "variables": {"var": "4711"}}  # fmt: skip
+        assert self._refused(api, payload, "sender") == [
+            f"Sender {sender.name} has no DLT entity (PE) id, which Indian traffic needs: give it on the sender's "
+            "page (the Principal Entity id registered on the DLT portal)."
+        ]
+
     def test_a_template_not_approved_by_dlt_is_refused(self, api, dlt):
         account, sender, template = dlt
         template.status = template.Status.PENDING
@@ -533,6 +548,30 @@ class TestTransactionalSendRules:
                    "variables": {"var": "4711"}}  # fmt: skip
         assert self._refused(api, payload, "template") == [
             f"Template {template.name} is {template.get_status_display()}."
+        ]
+
+    def test_a_promotional_template_through_a_transactional_header_is_refused_as_dlt_would(self, api, dlt):
+        """DLT sends a promotional template from a numeric (service P) header only, and such a header carries nothing
+        else (seed 001:9263, 9285); a registration saved so (a sync, an old import) was sent and refused by DLT."""
+        account, sender, template = dlt
+        DltTemplate.objects.filter(pk=template.pk).update(type="P")
+        payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                   "variables": {"var": "4711"}, "purpose": "transactional"}  # fmt: skip
+        assert self._refused(api, payload, "template") == [
+            f"Template {template.name} (promotional): {sender.name} is a transactional (service T) sender: a "
+            "promotional template goes out from a promotional (service P, numeric) header only."
+        ]
+        numeric = SenderFactory(account=account, name="777777", service="P")
+        template.senders.add(numeric)
+        # Through its promotional header, it is a promotion: sent as one, in the promotional window only.
+        assert self._refused(api, {**payload, "sender": numeric.pk}, "purpose") == [
+            f"Template {template.name} is promotional on DLT: send it as promotional, so that it keeps to the "
+            "promotional window."
+        ]
+        DltTemplate.objects.filter(pk=template.pk).update(type="SI")
+        assert self._refused(api, {**payload, "sender": numeric.pk}, "template") == [
+            f"Template {template.name} (service implicit): 777777 is a promotional (service P) sender: it carries "
+            "promotional templates only, not service implicit ones."
         ]
 
     def test_a_promotional_send_outside_the_window_is_refused_saying_when_it_opens(self, api):

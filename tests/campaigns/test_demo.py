@@ -41,7 +41,7 @@ def test_loads_the_demo_pointing_at_the_sandbox(settings):
     assert accounts["octopush"].credentials == {"login": "demo@herald.local", "api_key": "demo-octopush-key"}
     assert accounts["hyber"].options == {"client_id": "demo"}
     mobtexting_senders = Sender.objects.filter(account=accounts["mobtexting"], status="approved")
-    assert sorted(mobtexting_senders.values_list("name", "service")) == [("HERALD", "T"), ("HRLDPR", "P")]
+    assert sorted(mobtexting_senders.values_list("name", "service")) == [("756070", "P"), ("HERALD", "T")]
     assert all(t.senders.exists() for t in DltTemplate.objects.all())
     assert DltTemplate.objects.count() == 3
 

@@ -16,12 +16,13 @@ from campaigns.selectors import campaign_estimate
 from campaigns.selectors.estimate import texts_measure
 from campaigns.services.dispatch import SendContext, frames_claim, frames_send
 from campaigns.services.prepare import campaign_prepare
-from campaigns.sms import sms_parts
 from contacts.models import Contact
+from providers.sms import sms_parts
 from tests.campaigns.test_dispatch import _sandbox_account
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
+    DltTemplateFactory,
     ProviderAccountFactory,
     SenderFactory,
     TagFactory,
@@ -201,3 +202,39 @@ def test_the_estimate_is_what_the_texts_dispatch_sends_take(sandbox, settings):
     assert sum(sent) == estimate.spread.total == 14
     campaign.refresh_from_db()
     assert campaign.cost_estimate == estimate.cost
+
+
+def test_a_dlt_variable_holding_contact_variables_is_held_to_30_characters_once_filled_for_each_recipient():
+    """Template "Dear {#var#}, …" and a text "Dear Mr {{first_name}} {{last_name}}, …": the estimate refused the
+    placeholders as written (32 characters) although most names are short, and said nothing of the long names DLT
+    then refused (783). Now the text is matched without the limit, and each recipient's filled variable counted."""
+    account = ProviderAccountFactory()  # MOBtexting
+    sender = SenderFactory(account=account)
+    template = DltTemplateFactory(
+        account=account, senders=[sender], body="Dear {#var#}, your order {#var#} ships today. - Herald"
+    )
+    india = TagFactory(name="india")
+    ContactFactory(tags=[india], first_name="Asha", last_name="Rao")  # "Mr Asha Rao": 11
+    ContactFactory(tags=[india], first_name="Venkata Subrahmanya", last_name="Lakshminarayana")  # 38
+    ContactFactory(tags=[india], first_name="Venkata", last_name="Ramanathan Iyer Krishnamurthy")  # 40
+    text = "Dear Mr {{first_name}} {{last_name}}, your order {{order}} ships today. - Herald"
+    campaign = CampaignFactory(account=account, sender=sender, template=template, text=text, tags=[india])
+
+    estimate = campaign_estimate(campaign=campaign)
+
+    assert estimate.problems == []
+    assert estimate.warnings == [
+        "For 2 recipients, the DLT variable 'var1' (Mr {{first_name}} {{last_name}}) is longer than 30 characters "
+        "once filled: DLT refuses their messages (MOBtexting 783)."
+    ]
+    # Its fixed characters alone over 30 are a problem, filled or not.
+    campaign.text = "Dear Mr and Mrs {{last_name}} and all the dear family, your order 7 ships today. - Herald"
+    assert [(p.field, p.message) for p in campaign_estimate(campaign=campaign).problems] == [
+        ("text", "The variable 'var1' is 35 characters ('Mr and Mrs {{last_name}} and all the dear family') before its "
+         "{{…}} are filled; DLT allows at most 30.")
+    ]  # fmt: skip
+    # So are another variable's, beside one holding contact variables.
+    campaign.text = f"Dear {{{{first_name}}}}, your order {'7' * 31} ships today. - Herald"
+    assert [(p.field, p.message) for p in campaign_estimate(campaign=campaign).problems] == [
+        ("text", f"The variable 'var2' would be 31 characters ('{'7' * 31}'); DLT allows at most 30.")
+    ]

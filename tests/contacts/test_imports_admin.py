@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from contacts.imports import contact_import_create, contact_import_run
 from contacts.models import Contact, ContactImport, Tag
+from providers.dlt_import import NO_ACCOUNT
 from providers.models import ProviderAccount
 from tests.factories import ContactFactory, UserFactory
 
@@ -136,6 +137,17 @@ def test_admin_upload_coming_back_with_errors_asks_for_the_file_again_by_name(st
     assert not ContactImport.objects.exists()
 
 
+def test_admin_dlt_upload_without_an_account_says_so_on_the_account_field(staff):
+    ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting")
+    data = {"file": SimpleUploadedFile("dlt.csv", DLT), "kind": "dlt_templates", "mode": "create_update"}
+
+    response = staff.post(reverse("admin:contacts_contactimport_add"), data)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["dlt_templates__account_id"] == [NO_ACCOUNT]
+    assert not ContactImport.objects.exists()
+
+
 def test_admin_upload_passes_the_chosen_kinds_options(staff):
     data = {
         "file": SimpleUploadedFile("stop.txt", b"9812345678\n"),
@@ -230,10 +242,14 @@ def test_admin_upload_is_refused_without_the_permissions_of_what_it_writes(
     [
         ("contacts", CONTACTS, ["contacts.add_contact", "contacts.change_contact"], {"new_tags": "vip"}),
         ("unsubscribers", UNSUBSCRIBERS, ["contacts.add_unsubscriber"], {}),
-        ("dlt_templates", DLT, ["providers.add_dlttemplate", "providers.change_dlttemplate"], {}),
+        ("dlt_templates", DLT, ["providers.add_dlttemplate", "providers.change_dlttemplate"], {"account": True}),
     ],
 )
 def test_admin_upload_is_accepted_with_the_permissions_of_what_it_writes(client, kind, content, perms, data):
+    data = dict(data)
+    if data.pop("account", False):  # a DLT import names the account whose senders its headers are
+        data["dlt_templates__account_id"] = ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting").pk
+
     response = upload_as(client, perms, kind, content, **data)
 
     assert response.status_code == 302

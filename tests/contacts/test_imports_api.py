@@ -307,12 +307,15 @@ def test_import_upload_is_refused_without_the_permissions_of_what_it_writes(db, 
         (["add_unsubscriber"], {"kind": "unsubscribers", "mode": "create_update", "content": UNSUBSCRIBERS}),
         (
             ["providers.add_dlttemplate", "providers.change_dlttemplate"],
-            {"kind": "dlt_templates", "mode": "create_only", "content": DLT},
+            {"kind": "dlt_templates", "mode": "create_only", "content": DLT, "account": True},
         ),
     ],
 )
 def test_import_upload_is_accepted_with_the_permissions_of_what_it_writes(db, media, perms, data):
     api = client_with("add_contactimport", "view_contactimport", *perms)
+    data = dict(data)
+    if data.pop("account", False):  # a DLT import names the account whose senders its headers are
+        data["options"] = f'{{"account_id": {ProviderAccountFactory().pk}}}'
 
     response = upload(api, **data)
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from providers.models import ProviderAccount, Sender
-from tests.factories import DltTemplateFactory, ProviderAccountFactory, SenderFactory, admin_client_for
+from tests.factories import DltTemplateFactory, ProviderAccountFactory, SenderFactory, UserFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -199,14 +199,60 @@ def test_a_mobtexting_transactional_indian_sender_of_other_than_6_capitals_or_di
         "MOBtexting refuses every message sent through any other)."
     ]
     assert not account.senders.exists()
-    # The rule is TRAI's, for Indian transactional headers: a promotional or foreign sender keeps its name.
-    assert client.post("/admin/providers/sender/add/", {**form, "service": "P"}).status_code == 302
+    # The rule is TRAI's, for Indian transactional headers: a foreign sender keeps its name (a promotional one has
+    # a rule of its own, below).
     elsewhere = ProviderAccountFactory(kind="mobtexting")
     foreign = {**form, "account": elsewhere.pk, "country": "AE"}
     assert client.post("/admin/providers/sender/add/", foreign).status_code == 302
     assert client.post("/admin/providers/sender/add/", {**form, "name": "HRLD42"}).status_code == 302
-    assert sorted(account.senders.values_list("name", "service")) == sorted([(name, "P"), ("HRLD42", "T")])
+    assert sorted(account.senders.values_list("name", "service")) == [("HRLD42", "T")]
     assert list(elsewhere.senders.values_list("name", "country")) == [(name, "AE")]
+
+
+@pytest.mark.parametrize("name", ["HRLDPR", "77777", "7777777", "HERALD"])
+def test_a_mobtexting_promotional_indian_sender_that_is_not_6_digits_is_an_error_on_its_name(client, name):
+    """The seed: a promotional sender ID "is numeric and predetermined by the operator. For example, it could be
+    777777", and promotions go out from a numeric header only. An alphabetic P header was saved and looked ready."""
+    account = ProviderAccountFactory(kind="mobtexting")
+    form = {"account": account.pk, "name": name, "channel": "sms", "service": "P", "country": "IN",
+            "status": "approved"}  # fmt: skip
+    response = client.post("/admin/providers/sender/add/", form)
+    assert response.context["adminform"].form.errors["name"] == [
+        "A promotional (service P) sender ID for India is the 6 digits the operator gives, e.g. 777777 (TRAI's rule: "
+        "promotions go out from a numeric header only)."
+    ]
+    assert client.post("/admin/providers/sender/add/", {**form, "name": "777777"}).status_code == 302
+    assert client.post("/admin/providers/sender/add/", {**form, "country": "AE"}).status_code == 302
+    assert sorted(account.senders.values_list("name", "country")) == sorted([("777777", "IN"), (name, "AE")])
+
+
+def test_a_template_form_refuses_a_sender_of_the_other_route_than_its_type(client):
+    """A promotional template registered for a transactional header (or a service one for a numeric P header) was
+    saved, offered in the composer and refused by DLT at sending (seed 001:9263, 9285)."""
+    account = ProviderAccountFactory(kind="mobtexting")
+    herald = SenderFactory(account=account, name="HERALD", service="T")
+    numeric = SenderFactory(account=account, name="777777", service="P")
+    form = {"name": "Sale", "dlt_template_id": "1107161234567890123", "type": "P", "status": "approved",
+            "account": account.pk, "senders": [herald.pk, numeric.pk], "body": "Sale! {#var#} off", "is_english": "on"}  # fmt: skip
+
+    response = client.post("/admin/providers/dlttemplate/add/", form)
+
+    assert response.context["adminform"].form.errors["senders"] == [
+        "HERALD is a transactional (service T) sender: a promotional template goes out from a promotional (service P, "
+        "numeric) header only."
+    ]
+    response = client.post("/admin/providers/dlttemplate/add/", {**form, "type": "SE", "senders": [numeric.pk]})
+    assert response.context["adminform"].form.errors["senders"] == [
+        "777777 is a promotional (service P) sender: it carries promotional templates only, not service explicit ones."
+    ]
+    assert client.post("/admin/providers/dlttemplate/add/", {**form, "senders": [numeric.pk]}).status_code == 302
+    assert (
+        client.post(
+            "/admin/providers/dlttemplate/add/",
+            {**form, "dlt_template_id": "1107161234567890124", "type": "SE", "senders": [herald.pk]},
+        ).status_code
+        == 302
+    )
 
 
 def test_a_mobtexting_sender_saved_before_the_header_rule_does_not_block_its_account_page_until_renamed(client):
@@ -509,3 +555,76 @@ def test_renaming_a_sender_keeps_the_opt_outs_from_it_so_those_people_are_not_me
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT address, status FROM ({sql}) a ORDER BY address", params)
             assert cursor.fetchall() == [(asha.phone, "suppressed"), (ravi.phone, "suppressed")], sender.name
+
+
+PREVIEW = "/admin/providers/dlttemplate/preview/"
+BODY = "Dear {#var#}, your order {#var#} ships today. - Herald"
+
+
+def test_a_dlt_templates_page_has_a_preview_of_what_its_body_makes(client):
+    """Staff typing a body with {#var#} slots could not see the text a campaign would send, its parts, or which value
+    DLT would refuse; the template's page (and the add page, for a body not saved yet) now has a preview panel."""
+    template = DltTemplateFactory(body=BODY)
+
+    for url in (f"/admin/providers/dlttemplate/{template.pk}/change/", "/admin/providers/dlttemplate/add/"):
+        page = client.get(url).content.decode()
+        assert f'id="dlt-preview" data-url="{PREVIEW}"' in page and "herald/dlt-template-admin.js" in page
+        assert 'id="dlt-preview-text"' in page and 'name="dlt-preview' not in page  # nothing of it is saved
+
+
+def test_the_preview_fills_a_body_with_sample_values_counts_the_parts_and_names_a_variable_over_30(client):
+    long_name = "Venkata Subrahmanya Lakshminarayana"  # 35 characters
+    answer = client.post(PREVIEW, {"body": BODY, "value:var1": long_name, "value:var2": "A-1024"}).json()
+
+    assert answer["variables"] == ["var1", "var2"]
+    assert answer["text"] == f"Dear {long_name}, your order A-1024 ships today. - Herald"
+    assert answer["lengths"] == {"var1": 35, "var2": 6} and answer["matches"] is None
+    assert answer["problems"] == [
+        {"field": "var1", "message": "The value of 'var1' is 35 characters long; DLT allows at most 30."}
+    ]
+    assert answer["parts"] == {
+        "encoding": "GSM-7", "length": 81, "parts": 1, "per_part": 160, "first_ucs2_char": "",
+    }  # fmt: skip
+
+    half = client.post(PREVIEW, {"body": BODY + " ₹" + "x" * 120, "value:var2": "A-1024"}).json()
+    assert half["text"].startswith("Dear {#var#}, your order A-1024")  # a variable without a value keeps its slot
+    assert half["problems"] == [{"field": "values", "message": "No value yet for 'var1'."}]
+    assert (half["parts"]["encoding"], half["parts"]["parts"], half["parts"]["first_ucs2_char"]) == ("UCS-2", 3, "₹")
+
+
+def test_the_preview_checks_a_campaigns_text_against_the_body_as_the_estimate_does(client):
+    matched = client.post(PREVIEW, {"body": BODY, "text": "Dear {{first_name}}, your order 77 ships today. - Herald"})
+    off = client.post(PREVIEW, {"body": BODY, "text": "Dear Asha, your order 77 ships tomorrow. - Herald"})
+    too_long = client.post(PREVIEW, {"body": BODY, "text": f"Dear {'A' * 31}, your order 77 ships today. - Herald"})
+
+    assert matched.json()["matches"] is True and matched.json()["problems"] == []
+    assert matched.json()["values"] == {"var1": "{{first_name}}", "var2": "77"}
+    # Contact variables stand for each recipient's values: not held to 30 characters as written, as in the estimate.
+    written = "Dear Mr {{first_name}} {{last_name}}, your order {{order}} ships today. - Herald"
+    assert client.post(PREVIEW, {"body": BODY, "text": written}).json()["problems"] == []
+    assert off.json()["matches"] is False
+    assert off.json()["problems"] == [
+        {"field": "text", "message": "After the variable 'var2' (from character 23) the text should continue with "
+         "' ships today. - Herald', which is not found."}
+    ]  # fmt: skip
+    assert too_long.json()["problems"] == [
+        {
+            "field": "text",
+            "message": f"The variable 'var1' would be 31 characters ('{'A' * 31}'); DLT allows at most 30.",
+        }
+    ]
+
+
+def test_the_preview_says_what_is_wrong_with_a_malformed_body_and_needs_the_template_permissions(client):
+    answer = client.post(PREVIEW, {"body": "Hi {#var", "value:var": "x"}).json()
+    assert answer == {
+        "variables": [],
+        "problems": [{"field": "body", "message": "Unclosed or malformed variable near 'Hi {#var': write variables "
+                      "as {#var#} or {{name}}."}],
+    }  # fmt: skip
+    assert client.get(PREVIEW).status_code == 405
+
+    stranger = admin_client_for(UserFactory(is_staff=True, permissions=["providers.view_sender"]))
+    assert stranger.post(PREVIEW, {"body": BODY}).status_code == 403
+    viewer = admin_client_for(UserFactory(is_staff=True, permissions=["providers.view_dlttemplate"]))
+    assert viewer.post(PREVIEW, {"body": BODY}).status_code == 200

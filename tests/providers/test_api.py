@@ -365,6 +365,23 @@ class TestTemplates:
         assert (moved.json()["account"], moved.json()["senders"]) == (delhi.pk, [theirs.pk])
         assert api.patch(url, {"name": "Renamed"}, format="json").status_code == 200
 
+    def test_making_a_template_promotional_needs_promotional_senders(self, api):
+        """A PATCH of `type` alone made a promotional template of a transactional header's, which DLT refuses."""
+        account = ProviderAccountFactory(kind="mobtexting")
+        template = DltTemplateFactory(account=account, senders=[SenderFactory(account=account, name="HERALD")])
+        url = f"/api/v1/templates/{template.pk}/"
+
+        response = api.patch(url, {"type": "P"}, format="json")
+
+        assert (response.status_code, response.json()) == (400, {"type": [
+            "HERALD is a transactional (service T) sender: a promotional template goes out from a promotional "
+            "(service P, numeric) header only."
+        ]})  # fmt: skip
+        assert DltTemplate.objects.get().type == "T"
+        numeric = SenderFactory(account=account, name="777777", service="P")
+        moved = api.patch(url, {"type": "P", "senders": [numeric.pk]}, format="json")
+        assert moved.status_code == 200, moved.json()
+
     def test_the_is_english_filter_takes_1_and_0_and_refuses_other_words(self, api):
         english, other = DltTemplateFactory(is_english=True), DltTemplateFactory(is_english=False)
         assert [row["id"] for row in api.get("/api/v1/templates/?is_english=1").json()["results"]] == [english.pk]

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from contacts.imports import contact_import_cancel, contact_import_create, contact_import_run
 from contacts.imports.readers import ROUNDED_NUMBER_REASON
 from contacts.models import ContactImport, Tag
+from providers.dlt_import import NO_ACCOUNT
 from providers.models import DltTemplate, ProviderAccount, Sender
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +87,7 @@ def test_dlt_import_updates_changed_templates_and_keeps_what_the_file_leaves_emp
     DltTemplate.objects.filter(dlt_template_id="1107161234567890124").update(name="Shipping")
     changed = [EXPORT[0], EXPORT[1], [*EXPORT[2][:4], "Order {#var#} is on its way.", ""]]
 
-    contact_import = run(changed)
+    contact_import = run(changed, options={"account_id": account.pk})
 
     assert (contact_import.created, contact_import.updated, contact_import.unchanged) == (0, 1, 1)
     order = DltTemplate.objects.get(dlt_template_id="1107161234567890124")
@@ -94,24 +95,46 @@ def test_dlt_import_updates_changed_templates_and_keeps_what_the_file_leaves_emp
 
 
 def test_dlt_import_create_only_leaves_existing_templates(account):
-    run(EXPORT[:2])
+    run(EXPORT[:2], options={"account_id": account.pk})
     changed = [EXPORT[0], [*EXPORT[1][:4], "Another body {#var#}", ""]]
 
-    contact_import = run(changed, mode=ContactImport.Mode.CREATE_ONLY)
+    contact_import = run(changed, mode=ContactImport.Mode.CREATE_ONLY, options={"account_id": account.pk})
 
     assert (contact_import.created, contact_import.unchanged) == (0, 1)
     assert DltTemplate.objects.get().body == "Your OTP is {#var#}. Do not share it."
 
 
-def test_dlt_import_without_an_account_links_senders_of_any_account(account):
-    run(EXPORT[:2])
+def test_dlt_import_asks_for_the_account_whose_senders_the_headers_name(account):
+    """Without an account, a header was linked to the senders of that name on every account (an Octopush "Herald"
+    too), which the template is not registered for: the import now asks for the account, naming the option."""
+    with pytest.raises(ValidationError) as refused:
+        contact_import_create(file=export(EXPORT[:2]), kind=KIND)
 
-    otp = DltTemplate.objects.get()
-    assert otp.account is None and otp.senders.count() == 2
+    assert refused.value.message_dict == {"options": [NO_ACCOUNT]}
+    assert not ContactImport.objects.exists() and not DltTemplate.objects.exists()
+
+
+def test_dlt_import_links_an_existing_template_without_an_account_to_the_chosen_accounts_senders_only(account):
+    """A template left without an account (an import before the account was asked for) gets the headers of the
+    chosen account's senders, in create only too; one of another account keeps its own senders."""
+    DltTemplate.objects.create(dlt_template_id="1107161234567890123", name="OTP", body="Your OTP is {#var#}.")
+    theirs = DltTemplate.objects.create(
+        dlt_template_id="1107161234567890124", name="Order", body="Order {#var#} shipped.",
+        account=ProviderAccount.objects.get(name="Octopush"),
+    )  # fmt: skip
+
+    run(EXPORT[:3], mode=ContactImport.Mode.CREATE_ONLY, options={"account_id": account.pk})
+
+    otp = DltTemplate.objects.get(dlt_template_id="1107161234567890123")
+    assert [(s.name, s.account) for s in otp.senders.all()] == [("HERALD", account)]
+    assert not theirs.senders.exists()
 
 
 def test_dlt_import_marks_non_latin_bodies(account):
-    run([EXPORT[0], ["1107161234567890199", "Hindi", "T", "HERALD", "आपका OTP {#var#} है", ""]])
+    run(
+        [EXPORT[0], ["1107161234567890199", "Hindi", "T", "HERALD", "आपका OTP {#var#} है", ""]],
+        options={"account_id": account.pk},
+    )
 
     assert DltTemplate.objects.get().is_english is False
 
@@ -121,17 +144,18 @@ def test_dlt_import_refuses_an_unknown_account():
         contact_import_create(file=export(EXPORT), kind=KIND, options={"account_id": 999})
 
 
-def test_dlt_import_refuses_tags_rather_than_creating_them_for_nothing():
+def test_dlt_import_refuses_tags_rather_than_creating_them_for_nothing(account):
     with pytest.raises(ValidationError, match="applies no tags") as raised:
-        contact_import_create(file=export(EXPORT), kind=KIND, tags=["promo"])
+        contact_import_create(file=export(EXPORT), kind=KIND, tags=["promo"], options={"account_id": account.pk})
 
     assert "tags" in raised.value.message_dict
     assert not Tag.objects.exists() and not ContactImport.objects.exists()
 
 
-def test_dlt_import_needs_the_body_column():
+def test_dlt_import_needs_the_body_column(account):
     with pytest.raises(ValidationError, match="No body column"):
-        contact_import_create(file=export([["Template ID", "Type"], ["1", "T"]]), kind=KIND)
+        file = export([["Template ID", "Type"], ["1", "T"]])
+        contact_import_create(file=file, kind=KIND, options={"account_id": account.pk})
 
 
 def test_dlt_ids_a_spreadsheet_stored_as_numbers_are_refused_not_rounded(account, tmp_path):
@@ -145,7 +169,8 @@ def test_dlt_ids_a_spreadsheet_stored_as_numbers_are_refused_not_rounded(account
     book.save(tmp_path / "dlt.xlsx")
     upload = SimpleUploadedFile("dlt.xlsx", (tmp_path / "dlt.xlsx").read_bytes())
 
-    contact_import = contact_import_run(import_id=contact_import_create(file=upload, kind=KIND).pk)
+    options = {"account_id": account.pk}
+    contact_import = contact_import_run(import_id=contact_import_create(file=upload, kind=KIND, options=options).pk)
 
     assert (contact_import.created, contact_import.invalid, contact_import.duplicates) == (1, 2, 0)
     assert list(DltTemplate.objects.values_list("dlt_template_id", flat=True)) == ["1107161234567890125"]
@@ -281,14 +306,14 @@ def test_a_later_row_of_a_template_that_says_something_else_is_reported_and_the_
     ],
 )
 def test_dlt_import_reads_the_status_words_of_the_operators_portals(account, written, status):
-    contact_import = run([EXPORT[0], [*EXPORT[1][:5], written]])
+    contact_import = run([EXPORT[0], [*EXPORT[1][:5], written]], options={"account_id": account.pk})
 
     assert contact_import.invalid == 0
     assert DltTemplate.objects.get().status == status
 
 
 def test_dlt_import_reports_a_status_it_does_not_know_and_keeps_the_other_rows(account):
-    contact_import = run([EXPORT[0], [*EXPORT[1][:5], "Half-approved"], EXPORT[2]])
+    contact_import = run([EXPORT[0], [*EXPORT[1][:5], "Half-approved"], EXPORT[2]], options={"account_id": account.pk})
 
     assert list(DltTemplate.objects.values_list("dlt_template_id", flat=True)) == ["1107161234567890124"]
     assert [row[:2] + row[3:] for row in report(contact_import)] == [

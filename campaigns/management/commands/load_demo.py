@@ -39,7 +39,7 @@ ACCOUNTS = [
 
 SENDERS = [
     {"account": "mobtexting", "name": "HERALD", "service": "T", "country": "IN"},
-    {"account": "mobtexting", "name": "HRLDPR", "service": "P", "country": "IN"},
+    {"account": "mobtexting", "name": "756070", "service": "P", "country": "IN"},
     {"account": "octopush", "name": "Herald", "service": "", "country": "FR"},
     {"account": "devino", "name": "Herald", "service": "", "country": "RU"},
     {"account": "hyber", "name": "Herald", "service": "", "country": "UA"},
@@ -50,7 +50,7 @@ TEMPLATES = [
      "body": "Your OTP is {#var#}. Valid for 10 minutes. - Herald"},
     {"name": "Order shipped", "dlt_template_id": "1107170000000000002", "type": "SE", "sender": "HERALD",
      "body": "Dear {#var#}, your order {#var#} has been shipped. Track it at herald.example/t - Herald"},
-    {"name": "Festive offer", "dlt_template_id": "1107170000000000003", "type": "P", "sender": "HRLDPR",
+    {"name": "Festive offer", "dlt_template_id": "1107170000000000003", "type": "P", "sender": "756070",
      "body": "Festive sale! Get {#var#} off all Herald plans till {#var#}. Visit herald.example/offers. "
              "To stop, SMS STOP to 56070"},
 ]  # fmt: skip
@@ -265,7 +265,7 @@ class Command(BaseCommand):
         picks = [
             (0, Unsubscriber.Scope.ALL, "", Unsubscriber.Source.INBOUND, "Replied STOP"),
             (3, Unsubscriber.Scope.ALL, "", Unsubscriber.Source.ADMIN, "Asked by phone"),
-            (5, Unsubscriber.Scope.SENDER, "HRLDPR", Unsubscriber.Source.PROVIDER, "Opted out of promotions"),
+            (5, Unsubscriber.Scope.SENDER, "756070", Unsubscriber.Source.PROVIDER, "Opted out of promotions"),
             (8, Unsubscriber.Scope.SERVICE, "promotional", Unsubscriber.Source.IMPORT, "DND list"),
             (13, Unsubscriber.Scope.TAG, "newsletter", Unsubscriber.Source.API, "Unsubscribed from the newsletter"),
         ]

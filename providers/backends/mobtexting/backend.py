@@ -89,6 +89,9 @@ LIMIT_CODES = frozenset({"463"})
 HELD_CODES = ACCOUNT_CODES | LIMIT_CODES
 CALLBACK_AUTH_MODES = ("bearer", "signature")
 TRANSACTIONAL_HEADER = re.compile(r"[A-Z0-9]{6}")  # an Indian service T sender ID (TRAI; seed 001:8859-8905)
+PROMOTIONAL_HEADER = re.compile(r"[0-9]{6}")  # an Indian service P sender ID: numeric, e.g. 777777 (seed 001:8859)
+SENDER_SERVICE_WORDS = {"T": "transactional (service T)", "S": "service (TransScrub, service S)", "P": "promotional"}
+TEMPLATE_TYPE_WORDS = {"T": "transactional", "SI": "service implicit", "SE": "service explicit", "P": "promotional"}
 HANDSHAKE_ONLY = (
     "The callback carries the webhook's validation token, which authenticates the verification handshake only."
 )
@@ -259,11 +262,41 @@ class MobtextingBackend(Backend):
     def sender_problem(self, name: str, *, service: str = "", country: str = "") -> str:
         """A transactional (service T) header for India must be 6 capital letters or digits (TRAI, seed 001:8859-8905:
         "six characters long", "always capitalized"); MOBtexting refuses any other with 422 on every message sent
-        through it to an Indian number. A sender without a country is taken as Indian (MOBtexting's own route)."""
-        if name and service == "T" and country in ("", "IN") and not TRANSACTIONAL_HEADER.fullmatch(name):
+        through it to an Indian number. A promotional (service P) one is numeric, given by the operator ("The sender
+        ID is numeric and predetermined by the operator. For example, it could be 777777"), six characters long too.
+        A sender without a country is taken as Indian: T and P are India's DLT routes (seed 001:29-37; G is the
+        global one)."""
+        if not name or country not in ("", "IN"):
+            return ""
+        if service == "T" and not TRANSACTIONAL_HEADER.fullmatch(name):
             return (
                 "A transactional (service T) sender ID for India is 6 capital letters or digits, e.g. HERALD "
                 "(TRAI's rule: MOBtexting refuses every message sent through any other)."
+            )
+        if service == "P" and not PROMOTIONAL_HEADER.fullmatch(name):
+            return (
+                "A promotional (service P) sender ID for India is the 6 digits the operator gives, e.g. 777777 "
+                "(TRAI's rule: promotions go out from a numeric header only)."
+            )
+        return ""
+
+    def template_sender_problem(self, template_type: str, *, name: str, service: str = "", country: str = "") -> str:
+        """DLT sends a promotional template from a numeric header only (seed 001:9263: "Use the promotional category
+        for communications intended to be sent from a numerical sender ID only"; 9285: "Header selection against
+        irrelevant templates"), and a promotional (service P) header is numeric: so a promotional template goes out
+        through a service P sender only, and a P sender carries promotional templates only. India's routes only; a
+        sender without a service is not judged."""
+        if country not in ("", "IN") or service not in ("T", "S", "P"):
+            return ""
+        if template_type == "P" and service != "P":
+            return (
+                f"{name} is a {SENDER_SERVICE_WORDS[service]} sender: a promotional template goes out from a "
+                "promotional (service P, numeric) header only."
+            )
+        if template_type != "P" and service == "P":
+            return (
+                f"{name} is a promotional (service P) sender: it carries promotional templates only, not "
+                f"{TEMPLATE_TYPE_WORDS.get(template_type, template_type)} ones."
             )
         return ""
 

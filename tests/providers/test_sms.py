@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from campaigns.sms import GSM7_BASIC, GSM7_EXTENSION, sms_parts
+from providers.sms import GSM7_BASIC, GSM7_EXTENSION, sms_parts
 
 CASES = [
     ("empty", "", "GSM-7", 0, 0),

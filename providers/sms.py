@@ -3,6 +3,9 @@
 GSM-7 (3GPP TS 23.038 basic character set): 160 characters in one part, 153 per part when
 concatenated; the extension table's characters (^ { } \\ [ ~ ] | € and form feed) take two.
 Any other character forces UCS-2: 70 UTF-16 code units in one part, 67 per part after that.
+
+Here in providers, not campaigns: a campaign's estimate and dispatch count parts with it, and so does a DLT
+template's preview (providers import nothing from campaigns).
 """
 
 from typing import NamedTuple
