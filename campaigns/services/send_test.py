@@ -99,6 +99,7 @@ def campaign_send_test(
                         template=campaign.template,
                         channel=campaign.channel,
                         purpose=campaign.purpose,
+                        sender_required=True,  # the launch refuses a campaign without one: no test from the default
                     )
                 )
             except ValidationError as exc:

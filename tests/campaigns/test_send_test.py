@@ -177,7 +177,9 @@ def test_a_report_reaches_the_test_message_and_not_the_campaign(octopush, french
     assert campaign.counters == {}
 
 
-def test_only_a_draft_or_scheduled_campaign_is_tested_and_a_wrong_number_is_named(octopush, french, sandbox):
+def test_only_a_draft_or_scheduled_campaign_with_a_sender_is_tested_and_a_wrong_number_is_named(
+    octopush, french, sandbox
+):
     campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
     api = api_client_for(UserFactory(superuser=True))
     url = f"/api/v1/campaigns/{campaign.pk}/test/"
@@ -185,6 +187,10 @@ def test_only_a_draft_or_scheduled_campaign_is_tested_and_a_wrong_number_is_name
     assert response.status_code == 400 and "not a number" in response.json()["to"][0], response.json()
     response = api.post(url, {"to": [f"+3361234560{n}" for n in range(6)]}, format="json")
     assert response.status_code == 400 and "to" in response.json()
+    # Without a sender the vendor's default would bring the test, from an ID the launch never uses (it refuses this).
+    Campaign.objects.filter(pk=campaign.pk).update(sender=None)
+    response = api.post(url, {"to": ["+33612345671"]}, format="json")
+    assert response.status_code == 400 and response.json()["sender"] == ["Choose a sender ID."], response.json()
     Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENDING)
     response = api.post(url, {"to": ["+33612345671"]}, format="json")
     assert response.status_code == 400 and "draft or a scheduled" in response.json()["state"][0]
