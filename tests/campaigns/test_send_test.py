@@ -1,6 +1,7 @@
 """Send a test before launch (campaigns/services/send_test.py): through the sandbox over HTTP, the API and the admin."""
 
 import json
+import time
 
 import pytest
 
@@ -83,8 +84,8 @@ def test_a_test_goes_through_the_campaigns_account_filled_from_each_numbers_cont
     ]
     assert all(r["provider_message_id"].startswith("sms_") for r in results)
     assert results[0]["status_url"].endswith(f"/api/v1/messages/{results[0]['message']}/")
-    bodies = _sent(sandbox, "octopush")
-    assert [(b["recipients"][0]["phone_number"], b["text"], b["sender"], b["list_name"]) for b in bodies] == [
+    bodies = _sent(sandbox, "octopush")  # sent side by side: in either order
+    assert sorted((b["recipients"][0]["phone_number"], b["text"], b["sender"], b["list_name"]) for b in bodies) == [
         ("+33612345672", "Bonjour Anne de Paris", "HERALD", "Autumn news"),
         ("+33699999999", "Bonjour Zoé de Lyon", "HERALD", "Autumn news"),
     ]
@@ -175,6 +176,24 @@ def test_a_report_reaches_the_test_message_and_not_the_campaign(octopush, french
     assert api.get(f"/api/v1/messages/?campaign={campaign.pk}").json()["results"] == []
     campaign.refresh_from_db()
     assert campaign.counters == {}
+
+
+def test_a_vendor_that_does_not_answer_holds_the_test_for_one_timeout_not_one_per_number(
+    octopush, french, sandbox, settings
+):
+    """The numbers' requests wait for the vendor side by side: four numbers to a vendor that hangs are answered
+    after one timeout, `pending` (a worker tries again), not after four."""
+    settings.PROVIDER_HTTP_TIMEOUT = 1.0
+    sandbox.configure(rate_timeout=1.0, hang_seconds=2.0)
+    campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
+    api = api_client_for(UserFactory(superuser=True))
+    started = time.monotonic()
+    response = api.post(
+        f"/api/v1/campaigns/{campaign.pk}/test/", {"to": [f"+3361234567{n}" for n in range(1, 5)]}, format="json"
+    )
+    took = time.monotonic() - started
+    assert [r["status"] for r in response.json()["results"]] == ["pending"] * 4, response.json()
+    assert took < 3.0, f"{took:.1f} s for four numbers: one vendor timeout each, in turn"
 
 
 def test_only_a_draft_or_scheduled_campaign_with_a_sender_is_tested_and_a_wrong_number_is_named(
