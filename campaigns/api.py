@@ -332,7 +332,9 @@ class CampaignViewSet(QueryParametersMixin, viewsets.ModelViewSet):
                 user=request.user,
             )
         except SendTestThrottled as exc:
-            raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from None
+            throttled = exceptions.Throttled(detail=str(exc))  # its words say the wait: DRF's would say it again
+            throttled.wait = exc.retry_after  # Retry-After
+            raise throttled from None
         answer = []
         for result in results:
             message = result.message

@@ -225,7 +225,9 @@ def test_tests_are_limited_per_campaign_and_minute(octopush, french, sandbox, se
         assert api.post(url, {"to": ["+33612345671", "+33612345672"]}, format="json").status_code == 200
     response = api.post(url, {"to": ["+33612345671"]}, format="json")
     assert response.status_code == 429, response.json()
-    assert 1 <= int(response["Retry-After"]) <= 60
+    wait = int(response["Retry-After"])
+    assert 1 <= wait <= 60
+    assert response.json()["detail"].endswith(f"the most it may be: try again in {wait} s."), response.json()
     assert len(_sent(sandbox, "octopush")) == 4
 
 
