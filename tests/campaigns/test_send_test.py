@@ -52,6 +52,17 @@ def _sent(sandbox, vendor: str) -> list[dict]:
     return [json.loads(r.body) for r in sandbox.state.requests if r.vendor == vendor and "send" in r.path]
 
 
+def _delivered(account: ProviderAccount, message: Message) -> None:
+    """The vendor's delivery report of `message`, stored and applied as a webhook's would be."""
+    status_events_store(
+        account=account,
+        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered",
+                              external_ref=str(message.external_ref))],
+        source="webhook",
+    )  # fmt: skip
+    status_events_apply()
+
+
 @pytest.fixture
 def octopush(sandbox):
     return _account(sandbox, "octopush")
@@ -164,13 +175,7 @@ def test_a_report_reaches_the_test_message_and_not_the_campaign(octopush, french
         "results"
     ]
     message = Message.objects.get(pk=result["message"])
-    status_events_store(
-        account=octopush,
-        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered",
-                              external_ref=str(message.external_ref))],
-        source="webhook",
-    )  # fmt: skip
-    status_events_apply()
+    _delivered(octopush, message)
     followed = api.get(result["status_url"]).json()
     assert (followed["status"], followed["campaign"], followed["test_of"]) == ("delivered", None, campaign.pk)
     assert api.get(f"/api/v1/messages/?campaign={campaign.pk}").json()["results"] == []
@@ -259,13 +264,7 @@ def test_the_admin_sends_a_test_from_the_campaigns_page_and_shows_each_numbers_o
     sent = Message.objects.get(address="+33699999999")
     assert sent.text == "Bonjour Anne" and sent.provider_message_id in page
     assert page.count('class="send-test-row"') == 2
-    status_events_store(
-        account=octopush,
-        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered",
-                              external_ref=str(sent.external_ref))],
-        source="webhook",
-    )  # fmt: skip
-    status_events_apply()
+    _delivered(octopush, sent)
     page = admin.get(url).content.decode()
     assert 'herald-status-delivered">Delivered' in page, page
     contact_page = admin.get(reverse("admin:contacts_contact_change", args=[french[2].pk])).content.decode()
