@@ -64,16 +64,16 @@ def campaign_send_test(
     Everything that stops a number (not a number, the campaign's sender, template or text, the promotional window)
     is a ValidationError before anything is sent; an opted-out number is answered `suppressed` and not sent."""
     batch = uuid.uuid4()
+    # Read first, unlocked: a launched campaign's prepare holds its row while it writes a message per recipient
+    # (seconds a million), and a test waiting for it was refused only then.
+    _check_state(Campaign.objects.get(pk=campaign_id))
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update(of=("self",))
             .select_related("account", "sender", "template")
             .get(pk=campaign_id)
         )
-        if campaign.state not in TEST_STATES:
-            raise ValidationError(
-                {"state": f"A {campaign.get_state_display()} campaign is not tested: only a draft or a scheduled one."}
-            )
+        _check_state(campaign)
         addresses = _addresses(to)
         _check_rate(campaign)
         chosen = _contact(contact_id)
@@ -132,6 +132,13 @@ def campaign_send_test(
         SendTestResult(to=m.address, message=shown[m.pk], filled_from=contacts.get(c["id"]) if c else None)
         for m, c in zip(messages, fills, strict=True)
     ]
+
+
+def _check_state(campaign: Campaign) -> None:
+    if campaign.state not in TEST_STATES:
+        raise ValidationError(
+            {"state": f"A {campaign.get_state_display()} campaign is not tested: only a draft or a scheduled one."}
+        )
 
 
 def _addresses(to: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from django.db import connection, connections
 from django.urls import reverse
 
 from campaigns.models import Campaign, CampaignTestSend, Message
@@ -218,6 +219,21 @@ def test_only_a_draft_or_scheduled_campaign_with_a_sender_is_tested_and_a_wrong_
     Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENDING)
     response = api.post(url, {"to": ["+33612345671"]}, format="json")
     assert response.status_code == 400 and "draft or a scheduled" in response.json()["state"][0]
+    # A launched campaign's prepare holds its row while it writes the messages (seconds a million recipients): a
+    # test is refused at once, not after waiting for the prepare.
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.PREPARING)
+    prepare = connections.create_connection("default")
+    prepare.set_autocommit(False)
+    try:
+        with prepare.cursor() as holding, connection.cursor() as own:
+            holding.execute("SELECT id FROM campaigns_campaign WHERE id = %s FOR UPDATE", [campaign.pk])
+            own.execute("SET lock_timeout = '2s'")  # waiting for the row fails the test, not hangs it
+            response = api.post(url, {"to": ["+33612345671"]}, format="json")
+            own.execute("RESET lock_timeout")
+    finally:
+        prepare.rollback()
+        prepare.close()
+    assert response.status_code == 400 and "A preparing campaign is not tested" in response.json()["state"][0]
     assert not _sent(sandbox, "octopush") and not Message.objects.exists()
 
 
