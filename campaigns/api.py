@@ -220,8 +220,8 @@ class SendTestResultSerializer(serializers.Serializer):
         choices=SHOWN_STATUS_CHOICES,
         help_text="`submitted` (or later): the provider took it, `provider_message_id` is its id; `rejected` or "
         "`failed`: refused, `reason` and `error_code` keep the provider's words; `suppressed`: the number opted out "
-        "(`reason` says of what) and nothing was sent; `pending`: the provider asked to try again later, which a "
-        "worker does. Follow `status_url` for its delivery report.",
+        "(`reason` says of what) and nothing was sent; `pending`: the provider asked to try again later, or did not "
+        "answer within PROVIDER_HTTP_TIMEOUT, which a worker follows up. Follow `status_url` for its delivery report.",
     )
     reason = serializers.CharField()
     error_code = serializers.CharField()
@@ -332,7 +332,9 @@ class CampaignViewSet(QueryParametersMixin, viewsets.ModelViewSet):
                 user=request.user,
             )
         except SendTestThrottled as exc:
-            raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from None
+            throttled = exceptions.Throttled(detail=str(exc))  # its words say the wait: DRF's would say it again
+            throttled.wait = exc.retry_after  # Retry-After
+            raise throttled from None
         answer = []
         for result in results:
             message = result.message

@@ -262,7 +262,7 @@ FRAME_RETRY_MAX = env.float("FRAME_RETRY_MAX", default=300.0)
 RATE_LIMIT_MAX_WAIT = env.float("RATE_LIMIT_MAX_WAIT", default=60.0)
 CAMPAIGN_MAX_CONSECUTIVE_FAILURES = env.int("CAMPAIGN_MAX_CONSECUTIVE_FAILURES", default=10)
 # "Send a test" (campaigns/services/send_test.py): at most this many tests (each to up to five numbers) a minute per
-# campaign, so that a test is never a way around launching it.
+# campaign, so that a test is never a way around launching it; 0 turns the limit off.
 CAMPAIGN_TESTS_PER_MINUTE = env.int("CAMPAIGN_TESTS_PER_MINUTE", default=3)
 # Deleting campaigns with more messages than this (together) hides them at once and deletes their messages and
 # frames in a Celery task, in batches of CAMPAIGN_DELETE_BATCH rows; fewer go within the request.

@@ -60,12 +60,14 @@ def transactional_checked(
     variables: dict[str, str] | None = None,
     channel: str = "sms",
     purpose: str = "transactional",
+    sender_required: bool = False,
 ) -> TransactionalRequest:
     """The send as it will go, or ValidationError naming every field that stops it.
 
     A text given with a template must match it; without a text, the template is rendered from `variables`.
     The account, sender, template and text are held to the rules a campaign's pre-flight checks
-    (`message_problems`), an Indian number on MOBtexting needing a DLT template as an Indian sender does."""
+    (`message_problems`), an Indian number on MOBtexting needing a DLT template as an Indian sender does. Without a
+    sender the vendor's default goes, unless `sender_required` (a campaign's test: the campaign needs one)."""
     errors: dict[str, list[str]] = {}
     try:
         address = normalize_address(to)
@@ -110,7 +112,7 @@ def transactional_checked(
                 ]
     problems = message_problems(
         account=account, channel=channel, sender=sender, template=template, text=text, purpose=purpose,
-        address=address, sender_required=False, no_text=no_text,
+        address=address, sender_required=sender_required, no_text=no_text,
     )  # fmt: skip
     for problem in problems:
         errors.setdefault(problem.field, []).append(problem.message)

@@ -1,9 +1,11 @@
 """Send a test before launch (campaigns/services/send_test.py): through the sandbox over HTTP, the API and the admin."""
 
 import json
+import time
 
 import pytest
 
+from django.db import connection, connections
 from django.urls import reverse
 
 from campaigns.models import Campaign, CampaignTestSend, Message
@@ -51,6 +53,17 @@ def _sent(sandbox, vendor: str) -> list[dict]:
     return [json.loads(r.body) for r in sandbox.state.requests if r.vendor == vendor and "send" in r.path]
 
 
+def _delivered(account: ProviderAccount, message: Message) -> None:
+    """The vendor's delivery report of `message`, stored and applied as a webhook's would be."""
+    status_events_store(
+        account=account,
+        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered",
+                              external_ref=str(message.external_ref))],
+        source="webhook",
+    )  # fmt: skip
+    status_events_apply()
+
+
 @pytest.fixture
 def octopush(sandbox):
     return _account(sandbox, "octopush")
@@ -83,8 +96,8 @@ def test_a_test_goes_through_the_campaigns_account_filled_from_each_numbers_cont
     ]
     assert all(r["provider_message_id"].startswith("sms_") for r in results)
     assert results[0]["status_url"].endswith(f"/api/v1/messages/{results[0]['message']}/")
-    bodies = _sent(sandbox, "octopush")
-    assert [(b["recipients"][0]["phone_number"], b["text"], b["sender"], b["list_name"]) for b in bodies] == [
+    bodies = _sent(sandbox, "octopush")  # sent side by side: in either order
+    assert sorted((b["recipients"][0]["phone_number"], b["text"], b["sender"], b["list_name"]) for b in bodies) == [
         ("+33612345672", "Bonjour Anne de Paris", "HERALD", "Autumn news"),
         ("+33699999999", "Bonjour Zoé de Lyon", "HERALD", "Autumn news"),
     ]
@@ -163,13 +176,7 @@ def test_a_report_reaches_the_test_message_and_not_the_campaign(octopush, french
         "results"
     ]
     message = Message.objects.get(pk=result["message"])
-    status_events_store(
-        account=octopush,
-        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered",
-                              external_ref=str(message.external_ref))],
-        source="webhook",
-    )  # fmt: skip
-    status_events_apply()
+    _delivered(octopush, message)
     followed = api.get(result["status_url"]).json()
     assert (followed["status"], followed["campaign"], followed["test_of"]) == ("delivered", None, campaign.pk)
     assert api.get(f"/api/v1/messages/?campaign={campaign.pk}").json()["results"] == []
@@ -177,7 +184,27 @@ def test_a_report_reaches_the_test_message_and_not_the_campaign(octopush, french
     assert campaign.counters == {}
 
 
-def test_only_a_draft_or_scheduled_campaign_is_tested_and_a_wrong_number_is_named(octopush, french, sandbox):
+def test_a_vendor_that_does_not_answer_holds_the_test_for_one_timeout_not_one_per_number(
+    octopush, french, sandbox, settings
+):
+    """The numbers' requests wait for the vendor side by side: four numbers to a vendor that hangs are answered
+    after one timeout, `pending` (a worker tries again), not after four."""
+    settings.PROVIDER_HTTP_TIMEOUT = 1.0
+    sandbox.configure(rate_timeout=1.0, hang_seconds=2.0)
+    campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
+    api = api_client_for(UserFactory(superuser=True))
+    started = time.monotonic()
+    response = api.post(
+        f"/api/v1/campaigns/{campaign.pk}/test/", {"to": [f"+3361234567{n}" for n in range(1, 5)]}, format="json"
+    )
+    took = time.monotonic() - started
+    assert [r["status"] for r in response.json()["results"]] == ["pending"] * 4, response.json()
+    assert took < 3.0, f"{took:.1f} s for four numbers: one vendor timeout each, in turn"
+
+
+def test_only_a_draft_or_scheduled_campaign_with_a_sender_is_tested_and_a_wrong_number_is_named(
+    octopush, french, sandbox
+):
     campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
     api = api_client_for(UserFactory(superuser=True))
     url = f"/api/v1/campaigns/{campaign.pk}/test/"
@@ -185,9 +212,28 @@ def test_only_a_draft_or_scheduled_campaign_is_tested_and_a_wrong_number_is_name
     assert response.status_code == 400 and "not a number" in response.json()["to"][0], response.json()
     response = api.post(url, {"to": [f"+3361234560{n}" for n in range(6)]}, format="json")
     assert response.status_code == 400 and "to" in response.json()
+    # Without a sender the vendor's default would bring the test, from an ID the launch never uses (it refuses this).
+    Campaign.objects.filter(pk=campaign.pk).update(sender=None)
+    response = api.post(url, {"to": ["+33612345671"]}, format="json")
+    assert response.status_code == 400 and response.json()["sender"] == ["Choose a sender ID."], response.json()
     Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENDING)
     response = api.post(url, {"to": ["+33612345671"]}, format="json")
     assert response.status_code == 400 and "draft or a scheduled" in response.json()["state"][0]
+    # A launched campaign's prepare holds its row while it writes the messages (seconds a million recipients): a
+    # test is refused at once, not after waiting for the prepare.
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.PREPARING)
+    prepare = connections.create_connection("default")
+    prepare.set_autocommit(False)
+    try:
+        with prepare.cursor() as holding, connection.cursor() as own:
+            holding.execute("SELECT id FROM campaigns_campaign WHERE id = %s FOR UPDATE", [campaign.pk])
+            own.execute("SET lock_timeout = '2s'")  # waiting for the row fails the test, not hangs it
+            response = api.post(url, {"to": ["+33612345671"]}, format="json")
+            own.execute("RESET lock_timeout")
+    finally:
+        prepare.rollback()
+        prepare.close()
+    assert response.status_code == 400 and "A preparing campaign is not tested" in response.json()["state"][0]
     assert not _sent(sandbox, "octopush") and not Message.objects.exists()
 
 
@@ -200,8 +246,12 @@ def test_tests_are_limited_per_campaign_and_minute(octopush, french, sandbox, se
         assert api.post(url, {"to": ["+33612345671", "+33612345672"]}, format="json").status_code == 200
     response = api.post(url, {"to": ["+33612345671"]}, format="json")
     assert response.status_code == 429, response.json()
-    assert 1 <= int(response["Retry-After"]) <= 60
-    assert len(_sent(sandbox, "octopush")) == 4
+    wait = int(response["Retry-After"])
+    assert 1 <= wait <= 60
+    assert response.json()["detail"].endswith(f"the most it may be: try again in {wait} s."), response.json()
+    settings.CAMPAIGN_TESTS_PER_MINUTE = 0  # no limit, as 0 is for the sign-in limits
+    assert api.post(url, {"to": ["+33612345671"]}, format="json").status_code == 200
+    assert len(_sent(sandbox, "octopush")) == 5
 
 
 def test_sending_a_test_takes_the_permission_to_launch(octopush, french, sandbox):
@@ -232,13 +282,7 @@ def test_the_admin_sends_a_test_from_the_campaigns_page_and_shows_each_numbers_o
     sent = Message.objects.get(address="+33699999999")
     assert sent.text == "Bonjour Anne" and sent.provider_message_id in page
     assert page.count('class="send-test-row"') == 2
-    status_events_store(
-        account=octopush,
-        updates=[StatusUpdate(kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered",
-                              external_ref=str(sent.external_ref))],
-        source="webhook",
-    )  # fmt: skip
-    status_events_apply()
+    _delivered(octopush, sent)
     page = admin.get(url).content.decode()
     assert 'herald-status-delivered">Delivered' in page, page
     contact_page = admin.get(reverse("admin:contacts_contact_change", args=[french[2].pk])).content.decode()
