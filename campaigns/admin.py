@@ -35,6 +35,7 @@ from campaigns.selectors import (
     campaign_records_counts,
     composer_account_channels,
     composer_variables,
+    estimate_fills_sample,
     failure_words,
     frames_matching,
     messages_matching,
@@ -238,6 +239,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
                 "account_channels": composer_account_channels(),
                 "debounce": 400,
             }
+            context["estimate_fills_sample"] = estimate_fills_sample(request.user)
             context["show_save_and_launch"] = self.has_change_permission(request, obj)  # launching is a change
         if obj is not None:
             may_change = self.has_change_permission(request, obj)

@@ -218,8 +218,9 @@ def _estimate_shown(measured) -> dict:
     return estimate
 
 
-def composer_estimate(form: CampaignForm) -> dict:
-    """The estimate of what the form describes, saved or not: Estimate.as_dict() plus the form's own problems."""
+def composer_estimate(form: CampaignForm, user=None) -> dict:
+    """The estimate of what the form describes, saved or not, as `user` may see it (campaign_estimate):
+    Estimate.as_dict() plus the form's own problems."""
     form.is_valid()
     problems = [
         {"field": "" if field == NON_FIELD_ERRORS else field, "message": message}
@@ -232,7 +233,7 @@ def composer_estimate(form: CampaignForm) -> dict:
         if not any(p["field"] == "account" for p in problems):
             problems.insert(0, {"field": "account", "message": "Choose a provider account."})
         return {"empty": True, "problems": problems, "ok": False}
-    estimate = _estimate_shown(campaign_estimate(campaign=campaign, audience=form.audience()))
+    estimate = _estimate_shown(campaign_estimate(campaign=campaign, audience=form.audience(), user=user))
     # A field the form refused keeps the form's word on it (the estimate saw the field as empty).
     refused = {p["field"] for p in problems}
     problems += [p for p in estimate["problems"] if p["field"] not in refused]
@@ -271,7 +272,7 @@ def estimate_view(model_admin: ModelAdmin, request, object_id=None):
         raise PermissionDenied
     form_class = model_admin.get_form(request, campaign, change=campaign is not None)
     form = form_class(request.POST, instance=campaign or Campaign())
-    return JsonResponse(composer_estimate(form))
+    return JsonResponse(composer_estimate(form, request.user))
 
 
 def senders_view(model_admin: ModelAdmin, request):
@@ -424,7 +425,7 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
             model_admin.message_user(request, _done_message(action, campaign), messages.SUCCESS)
         return redirect(change_url)
     if action == "launch" and campaign.state in states:
-        summary = {"estimate": _estimate_shown(campaign_estimate(campaign=campaign))}
+        summary = {"estimate": _estimate_shown(campaign_estimate(campaign=campaign, user=request.user))}
     elif creating:
         summary = {}
     else:
