@@ -44,6 +44,7 @@ from campaigns.selectors import (
     composer_senders,
     composer_templates,
     contact_message_history,
+    estimate_fills_sample,
     failure_words,
 )
 from campaigns.services.editing import (
@@ -53,7 +54,13 @@ from campaigns.services.editing import (
     recurring_send_at_problem,
     scheduled_edit_errors,
 )
-from campaigns.services.send_test import TEST_NUMBERS_MAX, TEST_STATES, SendTestThrottled, campaign_send_test
+from campaigns.services.send_test import (
+    NO_CONTACT_FIELDS,
+    TEST_NUMBERS_MAX,
+    TEST_STATES,
+    SendTestThrottled,
+    campaign_send_test,
+)
 from config.admin_mixins import id_from
 from config.spreadsheet import inert
 from config.times import time_shown
@@ -476,9 +483,16 @@ class SendTestForm(forms.Form):
         "recipient's.",
     )
 
-    def __init__(self, *args, campaign: Campaign, admin_site, **kwargs):
+    def __init__(self, *args, campaign: Campaign, admin_site, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
+        if not estimate_fills_sample(user):
+            # Contacts are not theirs to see: no contact is picked, named or used to fill the text (campaign_send_test).
+            del self.fields["contacts"], self.fields["contact"]
+            if text_variables(campaign.text):
+                empty = f" The text's variables stay empty ({NO_CONTACT_FIELDS.rstrip('.')})."
+                self.fields["numbers"].help_text += empty
+            return
         field = Campaign._meta.get_field("contacts")  # the contacts' autocomplete, as the composer's audience has it
         if not text_variables(campaign.text):
             self.fields["contact"].help_text = "The text has no variables: it goes as it is."
@@ -498,7 +512,11 @@ class SendTestForm(forms.Form):
         picked = [(c.email if email else c.phone) for c in cleaned.get("contacts") or []]
         cleaned["to"] = typed + [a for a in picked if a]
         if not cleaned["to"] and not self.errors:
-            self.add_error("numbers", f"Type one to {TEST_NUMBERS_MAX} numbers, or pick contacts.")
+            self.add_error(
+                "numbers",
+                f"Type one to {TEST_NUMBERS_MAX} numbers"
+                + (", or pick contacts." if "contacts" in self.fields else "."),
+            )
         return cleaned
 
 
@@ -508,7 +526,7 @@ def send_test_view(model_admin: ModelAdmin, request, object_id):
     campaign = _campaign(model_admin, request, object_id)
     if not model_admin.has_change_permission(request, campaign):
         raise PermissionDenied  # whoever may launch it may test it
-    form = SendTestForm(request.POST or None, campaign=campaign, admin_site=model_admin.admin_site)
+    form = SendTestForm(request.POST or None, campaign=campaign, admin_site=model_admin.admin_site, user=request.user)
     allowed = campaign.state in TEST_STATES
     if request.method == "POST" and allowed and form.is_valid():
         contact = form.cleaned_data.get("contact")

@@ -212,7 +212,8 @@ class SendTestSerializer(KnownFieldsMixin, serializers.Serializer):
         required=False,
         allow_null=True,
         help_text="The contact whose fields fill the text's variables. Without it: for a number that is a contact, "
-        "that contact; for the others, the campaign's first recipient (the estimate's `text_sample`).",
+        "that contact; for the others, the campaign's first recipient (the estimate's `text_sample`). Not for a "
+        "client that may not view contacts, whose tests leave the variables empty.",
     )
 
 
