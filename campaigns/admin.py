@@ -35,6 +35,7 @@ from campaigns.selectors import (
     campaign_records_counts,
     composer_account_channels,
     composer_variables,
+    estimate_fills_sample,
     failure_words,
     frames_matching,
     messages_matching,
@@ -254,6 +255,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
                 "account_channels": composer_account_channels(),
                 "debounce": 400,
             }
+            context["estimate_fills_sample"] = estimate_fills_sample(request.user)
             context["show_save_and_launch"] = self.has_change_permission(request, obj)  # launching is a change
         if obj is not None:
             if obj.state in BACKGROUND_STATES:

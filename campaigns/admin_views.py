@@ -45,6 +45,7 @@ from campaigns.selectors import (
     composer_senders,
     composer_templates,
     contact_message_history,
+    estimate_fills_sample,
     failure_words,
 )
 from campaigns.services.editing import (
@@ -54,7 +55,13 @@ from campaigns.services.editing import (
     recurring_send_at_problem,
     scheduled_edit_errors,
 )
-from campaigns.services.send_test import TEST_NUMBERS_MAX, TEST_STATES, SendTestThrottled, campaign_send_test
+from campaigns.services.send_test import (
+    NO_CONTACT_FIELDS,
+    TEST_NUMBERS_MAX,
+    TEST_STATES,
+    SendTestThrottled,
+    campaign_send_test,
+)
 from config.admin_mixins import id_from
 from config.spreadsheet import inert
 from config.times import time_shown
@@ -219,8 +226,9 @@ def _estimate_shown(measured) -> dict:
     return estimate
 
 
-def composer_estimate(form: CampaignForm) -> dict:
-    """The estimate of what the form describes, saved or not: Estimate.as_dict() plus the form's own problems."""
+def composer_estimate(form: CampaignForm, user=None) -> dict:
+    """The estimate of what the form describes, saved or not, as `user` may see it (campaign_estimate):
+    Estimate.as_dict() plus the form's own problems."""
     form.is_valid()
     problems = [
         {"field": "" if field == NON_FIELD_ERRORS else field, "message": message}
@@ -233,7 +241,7 @@ def composer_estimate(form: CampaignForm) -> dict:
         if not any(p["field"] == "account" for p in problems):
             problems.insert(0, {"field": "account", "message": "Choose a provider account."})
         return {"empty": True, "problems": problems, "ok": False}
-    estimate = _estimate_shown(campaign_estimate(campaign=campaign, audience=form.audience()))
+    estimate = _estimate_shown(campaign_estimate(campaign=campaign, audience=form.audience(), user=user))
     # A field the form refused keeps the form's word on it (the estimate saw the field as empty).
     refused = {p["field"] for p in problems}
     problems += [p for p in estimate["problems"] if p["field"] not in refused]
@@ -272,7 +280,7 @@ def estimate_view(model_admin: ModelAdmin, request, object_id=None):
         raise PermissionDenied
     form_class = model_admin.get_form(request, campaign, change=campaign is not None)
     form = form_class(request.POST, instance=campaign or Campaign())
-    return JsonResponse(composer_estimate(form))
+    return JsonResponse(composer_estimate(form, request.user))
 
 
 def senders_view(model_admin: ModelAdmin, request):
@@ -428,7 +436,7 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
             model_admin.message_user(request, _done_message(action, campaign), messages.SUCCESS)
         return redirect(change_url)
     if action == "launch" and campaign.state in states:
-        summary = {"estimate": _estimate_shown(campaign_estimate(campaign=campaign))}
+        summary = {"estimate": _estimate_shown(campaign_estimate(campaign=campaign, user=request.user))}
     elif creating:
         summary = {}
     else:
@@ -481,9 +489,16 @@ class SendTestForm(forms.Form):
         "recipient's.",
     )
 
-    def __init__(self, *args, campaign: Campaign, admin_site, **kwargs):
+    def __init__(self, *args, campaign: Campaign, admin_site, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
+        if not estimate_fills_sample(user):
+            # Contacts are not theirs to see: no contact is picked, named or used to fill the text (campaign_send_test).
+            del self.fields["contacts"], self.fields["contact"]
+            if text_variables(campaign.text):
+                empty = f" The text's variables stay empty ({NO_CONTACT_FIELDS.rstrip('.')})."
+                self.fields["numbers"].help_text += empty
+            return
         field = Campaign._meta.get_field("contacts")  # the contacts' autocomplete, as the composer's audience has it
         if not text_variables(campaign.text):
             self.fields["contact"].help_text = "The text has no variables: it goes as it is."
@@ -503,7 +518,11 @@ class SendTestForm(forms.Form):
         picked = [(c.email if email else c.phone) for c in cleaned.get("contacts") or []]
         cleaned["to"] = typed + [a for a in picked if a]
         if not cleaned["to"] and not self.errors:
-            self.add_error("numbers", f"Type one to {TEST_NUMBERS_MAX} numbers, or pick contacts.")
+            self.add_error(
+                "numbers",
+                f"Type one to {TEST_NUMBERS_MAX} numbers"
+                + (", or pick contacts." if "contacts" in self.fields else "."),
+            )
         return cleaned
 
 
@@ -513,7 +532,7 @@ def send_test_view(model_admin: ModelAdmin, request, object_id):
     campaign = _campaign(model_admin, request, object_id)
     if not model_admin.has_change_permission(request, campaign):
         raise PermissionDenied  # whoever may launch it may test it
-    form = SendTestForm(request.POST or None, campaign=campaign, admin_site=model_admin.admin_site)
+    form = SendTestForm(request.POST or None, campaign=campaign, admin_site=model_admin.admin_site, user=request.user)
     allowed = campaign.state in TEST_STATES
     if request.method == "POST" and allowed and form.is_valid():
         contact = form.cleaned_data.get("contact")

@@ -126,7 +126,10 @@ class EstimateSerializer(serializers.Serializer):
     parts_summary = serializers.CharField(
         help_text="In words, when recipients' texts take different parts or encodings (names, attributes); else empty."
     )
-    text_sample = serializers.CharField(help_text="The text as the first recipient would get it.")
+    text_sample = serializers.CharField(
+        help_text="The text as the first recipient would get it; with its {{variables}} as written (no contact's "
+        "data) when the client may not view contacts."
+    )
     missing_variables = serializers.DictField(child=serializers.IntegerField())
     cost = serializers.CharField()
     currency = serializers.CharField()
@@ -209,7 +212,8 @@ class SendTestSerializer(KnownFieldsMixin, serializers.Serializer):
         required=False,
         allow_null=True,
         help_text="The contact whose fields fill the text's variables. Without it: for a number that is a contact, "
-        "that contact; for the others, the campaign's first recipient (the estimate's `text_sample`).",
+        "that contact; for the others, the campaign's first recipient (the estimate's `text_sample`). Not for a "
+        "client that may not view contacts, whose tests leave the variables empty.",
     )
 
 
@@ -270,7 +274,7 @@ class CampaignViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def estimate(self, request, pk=None):
         """Audience size, suppressions, parts and cost, and the compliance checks, without sending."""
-        return Response(campaign_estimate(campaign=self.get_object()).as_dict())
+        return Response(campaign_estimate(campaign=self.get_object(), user=request.user).as_dict())
 
     @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])

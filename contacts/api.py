@@ -234,7 +234,9 @@ class SegmentViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     @extend_schema(responses=inline_serializer("SegmentCount", {"count": serializers.IntegerField()}), filters=False)
     @action(detail=True, methods=["get"])
     def count(self, request, pk=None):
-        """How many contacts the segment holds right now."""
+        """How many contacts the segment holds right now (the contacts' view permission too, as in the admin)."""
+        if not request.user.has_perm("contacts.view_contact"):
+            raise PermissionDenied("Counting a segment's contacts needs the permission to view contacts.")
         return Response({"count": segment_count(self.get_object())})
 
 

@@ -53,6 +53,14 @@ class ProviderAccountSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.M
         read_only_fields = [
             "uuid", "last_check_at", "last_check_ok", "last_check_message", "last_dlr_at", "created_at", "updated_at",
         ]  # fmt: skip
+        extra_kwargs = {
+            "currency": {
+                "required": False,
+                "allow_blank": True,
+                "help_text": "ISO code of price_per_part. Left out on create, or empty, the vendor's: MOBtexting INR, "
+                "Octopush EUR, Devino OMNI RUB, Hyber / GMS UAH.",
+            }
+        }
 
     @extend_schema_field(serializers.CharField())
     def get_webhook_url(self, account: ProviderAccount) -> str:

@@ -61,6 +61,12 @@ class ProviderAccountForm(ServiceCheckedForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Empty: the vendor's currency, which the check fills in (the model's default, INR, is MOBtexting's only).
+        if "currency" in self.fields:  # not for whoever may only view the account
+            self.fields["currency"].required = False
+            self.fields["currency"].help_text = currency_help()
+            if self.instance.pk is None:
+                self.instance.currency = self.initial["currency"] = ""
         stored = self.instance.credentials or {}
         for name in ("login", "api_key"):
             if name in self.fields and self.instance.pk is None:  # nothing stored to keep: what each vendor takes
@@ -94,6 +100,12 @@ class ProviderAccountForm(ServiceCheckedForm):
     def credential_changes(self) -> dict[str, str]:
         """The secrets typed in; blank ones are absent, so the stored values stay."""
         return {name: self.cleaned_data[name] for name in ("login", "api_key") if self.cleaned_data.get(name)}
+
+
+def currency_help() -> str:
+    """What an empty currency becomes: "Empty for the vendor's: MOBtexting INR, Octopush EUR, …"."""
+    vendors = ", ".join(f"{label} {get_backend(kind).default_currency}" for kind, label in ProviderAccount.Kind.choices)
+    return f"ISO code of the price per part. Empty for the vendor's: {vendors}."
 
 
 def credential_help(name: str) -> str:

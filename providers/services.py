@@ -157,9 +157,13 @@ def provider_account_check(*, account: ProviderAccount) -> None:
         raise ValidationError({"rate_limit": "Give a positive number of requests per second."})
     if Decimal(account.price_per_part or 0) < 0:
         raise ValidationError({"price_per_part": "A price cannot be negative."})
-    currency = (account.currency or "").strip().upper()
+    # Empty: the vendor's (a new account is created so when none is given, provider_account_create).
+    currency = (account.currency or "").strip().upper() or backend.default_currency
     if len(currency) != 3 or not currency.isalpha():
-        raise ValidationError({"currency": "Give a three-letter ISO currency code, e.g. INR."})
+        raise ValidationError(
+            {"currency": f"Give a three-letter ISO currency code, e.g. {backend.default_currency or 'EUR'}, or leave "
+                         "it empty for the vendor's."}
+        )  # fmt: skip
     account.currency = currency
 
 
@@ -193,7 +197,9 @@ def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping 
 def provider_account_create(
     *, kind: str, name: str, credentials: Mapping[str, str] | None = None, **fields
 ) -> ProviderAccount:
-    """Create an account; `credentials` are stored encrypted, e.g. {"login": …, "api_key": …}."""
+    """Create an account; `credentials` are stored encrypted, e.g. {"login": …, "api_key": …}. Without a `currency`
+    it prices in its vendor's (Backend.default_currency: Octopush EUR, MOBtexting INR…), not the model's default."""
+    fields.setdefault("currency", "")
     return _account_write(ProviderAccount(), {"kind": kind, "name": name, **fields}, credentials or {})
 
 

@@ -585,7 +585,12 @@ def _dlt_variables_over(spec: AudienceSpec, slots: dict[str, str]) -> dict[str, 
 
 
 def campaign_estimate(
-    *, campaign: Campaign, at: datetime | None = None, audience: AudienceSpec | None = None, counts: bool = True
+    *,
+    campaign: Campaign,
+    at: datetime | None = None,
+    audience: AudienceSpec | None = None,
+    counts: bool = True,
+    user=None,
 ) -> Estimate:
     """Audience, suppressions, parts, cost and every pre-flight problem with the field it concerns.
 
@@ -593,6 +598,9 @@ def campaign_estimate(
     segment and contact ids, since an unsaved campaign has no relations to read them from. Without
     `counts` (the checks at launch) the audience is not counted, only checked to hold someone sendable:
     preparing counts it anyway, and counting a million members twice more cost seconds (bench_audience).
+    `user` is whom the estimate is shown to: the text sample filled with the first recipient's fields is one
+    contact's data, so for a user who may not view contacts it is the text with its variables as written
+    (estimate_fills_sample); the parts and cost are still those of the recipients' own texts.
     """
     at = at or timezone.now()
     account = campaign.account
@@ -685,6 +693,12 @@ def campaign_estimate(
         if own.encoding == "UCS-2":
             parts = SmsParts(parts.encoding, parts.length, parts.parts, own.first_ucs2_char, own.first_ucs2_index)
     estimate.parts = parts
+    if estimate.text_sample and not estimate_fills_sample(user):
+        # Measured as the first recipient gets it, shown without their fields (nor a character of them that forces
+        # UCS-2: only one the text itself has is pointed at).
+        estimate.text_sample = text
+        if parts.first_ucs2_char and parts.first_ucs2_char not in text:
+            estimate.parts = parts._replace(first_ucs2_char="", first_ucs2_index=-1)
     if counts:
         # Each recipient's text, not the first one's: names and attributes make them longer or shorter, and one
         # character outside GSM-7 (a name in Devanagari, an emoji) puts a text in UCS-2, 70 characters a part.
@@ -696,6 +710,12 @@ def campaign_estimate(
     billed = estimate.spread.total if estimate.spread else estimate.sendable * max(parts.parts, 1)
     estimate.cost = Decimal(billed) * Decimal(str(account.price_per_part))
     return estimate
+
+
+def estimate_fills_sample(user) -> bool:
+    """Whether an estimate shown to `user` may fill its text sample with the first recipient's fields: one contact's
+    data, so only for whoever may view contacts (None: no one is shown it, the engine's own checks)."""
+    return user is None or user.has_perm("contacts.view_contact")
 
 
 def campaign_preflight(

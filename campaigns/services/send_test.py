@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTestSend, Message
 from campaigns.rendering import contact_values, render, text_variables
-from campaigns.selectors import campaign_first_recipient, messages_shown
+from campaigns.selectors import campaign_first_recipient, estimate_fills_sample, messages_shown
 from campaigns.selectors.estimate import SAMPLE_FIELDS
 from campaigns.services.dispatch import DLT_VARIABLE_MAX, dlt_variables_too_long, frame_dispatch
 from campaigns.services.side_by_side import on_own_connections
@@ -36,6 +36,7 @@ logger = logging.getLogger("herald.send_test")
 
 TEST_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
 TEST_NUMBERS_MAX = 5
+NO_CONTACT_FIELDS = "Filling the text from a contact's fields needs the permission to view contacts."
 
 
 class SendTestThrottled(Exception):
@@ -59,7 +60,9 @@ def campaign_send_test(
     *, campaign_id: int, to: list[str], contact_id: int | None = None, user=None
 ) -> list[SendTestResult]:
     """Send the campaign's message to one to five numbers now, each filled from `contact_id`'s fields, else from
-    the number's own contact, else from the campaign's first recipient; answer what became of each.
+    the number's own contact, else from the campaign's first recipient; answer what became of each. A `user` who
+    may not view contacts gets no contact's fields in the text (its variables stay empty), as the estimate's sample
+    shows them none (estimate_fills_sample), and may not choose a contact.
 
     Everything that stops a number (not a number, the campaign's sender, template or text, the promotional window)
     is a ValidationError before anything is sent; an opted-out number is answered `suppressed` and not sent."""
@@ -75,9 +78,12 @@ def campaign_send_test(
         )
         _check_state(campaign)
         addresses = _addresses(to)
+        fills_from_contacts = estimate_fills_sample(user)
+        if contact_id is not None and not fills_from_contacts:
+            raise ValidationError({"contact": NO_CONTACT_FIELDS})
         _check_rate(campaign)
         chosen = _contact(contact_id)
-        fills = _fills(campaign, addresses, chosen)
+        fills = _fills(campaign, addresses, chosen) if fills_from_contacts else [None] * len(addresses)
         checked, errors = [], {}
         for address, contact in zip(addresses, fills, strict=True):
             text, variables = render(campaign.text, contact_values(contact) if contact else {})

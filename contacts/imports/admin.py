@@ -16,10 +16,13 @@ from django.utils.html import format_html, format_html_join
 
 from contacts.imports.registry import IMPORTERS
 from contacts.imports.selectors import (
+    REPORT_NEEDS,
     REPORT_REMOVED,
     ErrorReportStatus,
     ErrorReportUnavailable,
     contact_import_error_report,
+    contact_import_error_report_permission,
+    contact_import_error_report_refusal,
     contact_import_error_report_status,
     contact_import_percent,
     contact_import_progress,
@@ -173,8 +176,17 @@ class ContactImportAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.get_fields() if field.concrete] + [
             "error_report_link",
+            "error_report_unlinked",
             "tag_links",
         ]
+
+    def get_fieldsets(self, request, obj=None):
+        """The error report is linked only for whoever may read it (contact_import_error_report_refusal)."""
+        if obj is None or not contact_import_error_report_refusal(user=request.user, contact_import=obj):
+            return self.fieldsets
+        first, *rest = self.fieldsets
+        fields = ["error_report_unlinked" if name == "error_report_link" else name for name in first[1]["fields"]]
+        return [(first[0], {**first[1], "fields": fields}), *rest]
 
     def has_change_permission(self, request, obj=None):
         return False  # an import's record is the history of a run; cancel is the one change, through its own view
@@ -214,10 +226,17 @@ class ContactImportAdmin(admin.ModelAdmin):
         url = reverse("admin:contacts_contactimport_errors", args=[obj.pk])
         return format_html('<a href="{}">Download the {} bad rows (CSV)</a>', url, f"{obj.invalid:,}")
 
-    @admin.action(description="Cancel the selected imports")
+    @admin.display(description="error report")
+    def error_report_unlinked(self, obj):
+        """The report, for whoever may view imports but not what this one writes: said, not linked."""
+        status = contact_import_error_report_status(obj)
+        if status != ErrorReportStatus.AVAILABLE:
+            return self.error_report_link(obj)
+        _permission, what = contact_import_error_report_permission(obj)
+        return f"{obj.invalid:,} bad rows. {REPORT_NEEDS.format(what=what)}"
+
+    @admin.action(description="Cancel the selected imports", permissions=["cancel"])
     def cancel_imports(self, request, queryset):
-        if not self._may_cancel(request):
-            raise PermissionDenied
         cancelled = 0
         for pk in queryset.filter(status__in=[Status.PENDING, Status.RUNNING]).values_list("pk", flat=True):
             contact_import_cancel(import_id=pk)
@@ -265,7 +284,8 @@ class ContactImportAdmin(admin.ModelAdmin):
                 "cancel_url": reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk]),
                 "errors_url": reverse("admin:contacts_contactimport_errors", args=[contact_import.pk]),
                 "report_removed": REPORT_REMOVED,
-                "may_cancel": self._may_cancel(request),
+                "report_refusal": contact_import_error_report_refusal(user=request.user, contact_import=contact_import),
+                "may_cancel": self.has_cancel_permission(request),
             }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
@@ -303,6 +323,8 @@ class ContactImportAdmin(admin.ModelAdmin):
     def errors_view(self, request, pk):
         """The error report as a download; without one (or with its file gone), back to the import, saying so."""
         contact_import = self._get_visible(request, pk)
+        if refusal := contact_import_error_report_refusal(user=request.user, contact_import=contact_import):
+            raise PermissionDenied(refusal)
         try:
             report = contact_import_error_report(contact_import)
         except ErrorReportUnavailable as exc:
@@ -315,14 +337,15 @@ class ContactImportAdmin(admin.ModelAdmin):
             content_type="text/csv",
         )
 
-    @staticmethod
-    def _may_cancel(request) -> bool:
-        return request.user.has_perm("contacts.change_contactimport")
+    def has_cancel_permission(self, request) -> bool:
+        """Cancelling is the one change to an import (has_change_permission is False: the record is not edited), so
+        it takes the change permission; the list's action and the page's button are offered only with it."""
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
 
     def cancel_view(self, request, pk):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self._may_cancel(request):
+        if not self.has_cancel_permission(request):
             raise PermissionDenied
         try:
             contact_import = contact_import_cancel(import_id=get_object_or_404(ContactImport, pk=pk).pk)

@@ -26,6 +26,7 @@ from contacts.imports.selectors import (
     ErrorReportStatus,
     ErrorReportUnavailable,
     contact_import_error_report,
+    contact_import_error_report_refusal,
     contact_import_error_report_status,
     contact_import_percent,
     contact_import_warnings,
@@ -45,7 +46,9 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
     tags = serializers.SlugRelatedField(many=True, slug_field="name", read_only=True)
     percent = serializers.SerializerMethodField(help_text="Share of the file's rows read; null while unknown.")
     error_report_url = serializers.SerializerMethodField(
-        help_text="CSV of the bad rows (row, column, value, reason); null without one, or once its file is removed."
+        help_text="CSV of the bad rows (row, column, value, reason); null without one, once its file is removed, or "
+        "when the client may not read it: it holds the rows' values, so it takes the permission to view what the "
+        "import writes (contacts, unsubscribers or DLT templates) besides viewing imports."
     )
     error_report_status = serializers.SerializerMethodField(
         help_text="`none`: no bad rows (or not finished yet); `available`: error_report_url serves it; `removed`: "
@@ -78,6 +81,9 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_error_report_url(self, obj):
         if self.get_error_report_status(obj) != ErrorReportStatus.AVAILABLE:
+            return None
+        request = self.context.get("request")
+        if request is None or contact_import_error_report_refusal(user=request.user, contact_import=obj):
             return None
         return reverse("contactimport-errors", args=[obj.pk], request=self.context.get("request"))
 
@@ -198,13 +204,22 @@ class ContactImportViewSet(
     @extend_schema(
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="row, column, value, reason"),
+            403: OpenApiResponse(
+                DetailSerializer,
+                description="The client may not view what the import writes (contacts, unsubscribers or DLT "
+                "templates), whose values the report holds.",
+            ),
             404: DetailSerializer,
         }
     )
     @action(detail=True, methods=["get"])
     def errors(self, request, pk=None):
-        """The error report: one CSV line per bad row (UTF-8 with a BOM, so that Excel shows accents)."""
+        """The error report: one CSV line per bad row (UTF-8 with a BOM, so that Excel shows accents).
+
+        It holds the bad rows' values, so it takes the permission to view what the import writes too."""
         contact_import = self.get_object()
+        if refusal := contact_import_error_report_refusal(user=request.user, contact_import=contact_import):
+            raise PermissionDenied(refusal)
         try:
             report = contact_import_error_report(contact_import)
         except ErrorReportUnavailable as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_permission_codename
 from django.core.files import File
 
+from contacts.imports.registry import get_importer
 from contacts.models import ContactImport
 from contacts.selectors import suppression_names_no_one
 
@@ -77,6 +79,28 @@ def _error_report_flags(status: str) -> dict:
         "has_error_report": status == ErrorReportStatus.AVAILABLE,
         "error_report_removed": status == ErrorReportStatus.REMOVED,
     }
+
+
+REPORT_NEEDS = (
+    "The error report shows the file's bad rows as they were written: reading it needs the permission to view {what}."
+)
+
+
+def contact_import_error_report_permission(contact_import: ContactImport) -> tuple[str, str]:
+    """The permission reading the import's error report takes besides viewing imports, and what it is about in words:
+    ("contacts.view_contact", "contacts").
+
+    The report holds the bad rows' cells as the file wrote them (people's numbers, names, addresses), so it takes the
+    permission to view what the import writes (`Importer.model`): contacts, unsubscribers, DLT templates."""
+    opts = get_importer(contact_import.kind).model._meta
+    return f"{opts.app_label}.{get_permission_codename('view', opts)}", str(opts.verbose_name_plural)
+
+
+def contact_import_error_report_refusal(*, user, contact_import: ContactImport) -> str:
+    """Why `user` may not read the import's error report, for the user; "" when they may. The admin and the API
+    both ask this."""
+    permission, what = contact_import_error_report_permission(contact_import)
+    return "" if user.has_perm(permission) else REPORT_NEEDS.format(what=what)
 
 
 class ErrorReportUnavailable(Exception):

@@ -720,6 +720,7 @@ class Backend:
     kind: ClassVar[str] = ""
     label: ClassVar[str] = ""
     default_base_url: ClassVar[str] = ""
+    default_currency: ClassVar[str] = ""  # ISO code a new account prices in unless given one: the vendor's country's
     channels: ClassVar[tuple[str, ...]] = ("sms",)
     max_recipients: ClassVar[int] = 1  # hard maximum per request
     default_frame_size: ClassVar[int] = 1  # what Herald uses unless the account overrides it

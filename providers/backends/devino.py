@@ -119,6 +119,7 @@ class DevinoBackend(Backend):
     kind = "devino"
     label = "Devino OMNI"
     default_base_url = DEFAULT_BASE_URL
+    default_currency = "RUB"  # Russia (seed 000: +7 numbers)
     channels = ("sms",)  # setup() creates an SMS trigger; other channels need their own triggers and templates
     setup_options = ("task_id", "trigger_id")
     max_recipients = 100  # no cap documented; small frames because nothing can be looked up later [Herald]

@@ -118,6 +118,7 @@ class HyberBackend(Backend):
     kind = "hyber"
     label = "Hyber / GMS"
     default_base_url = DEFAULT_BASE_URL
+    default_currency = "UAH"  # Ukraine (seed 003: +380 numbers, Kyiv coordinates)
     channels = ("sms", "viber", "push", "whatsapp")
     max_recipients = 1
     default_frame_size = 1

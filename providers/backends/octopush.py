@@ -113,6 +113,7 @@ class OctopushBackend(Backend):
     kind = "octopush"
     label = "Octopush"
     default_base_url = DEFAULT_BASE_URL
+    default_currency = "EUR"  # France; its balance answers in euros (check)
     channels = ("sms",)
     max_recipients = 500
     default_frame_size = 500

@@ -216,6 +216,26 @@ class TestPermissions:
         assert composer.get(SENDERS, {"account": setting["account"].pk}).status_code == 200
         assert composer.post(ESTIMATE, form_data(setting["account"])).status_code == 200
 
+    def test_the_text_sample_shows_a_contacts_fields_only_to_whom_may_view_contacts(self, setting):
+        """The sample is the first recipient's text, their name in it: a composer who may not view contacts sees
+        the text with its variables as written (and no character of a name pointed at), its parts still theirs."""
+        setting["people"][0].first_name = "Аша"  # Cyrillic: the first recipient's text is UCS-2
+        setting["people"][0].save()
+        data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Hi {{first_name}}")
+        composer = staff("campaigns.add_campaign")
+
+        body = composer.post(ESTIMATE, data).json()
+        page = composer.get(reverse("admin:campaigns_campaign_add")).content.decode()
+        viewer = staff("campaigns.add_campaign", "contacts.view_contact").post(ESTIMATE, data).json()
+
+        assert body["text_sample"] == "Hi {{first_name}}"
+        assert (body["encoding"], body["length"], body["ucs2_character"], body["ucs2_position"]) == ("UCS-2", 6, "", -1)
+        assert "Аша" not in str(body) and "As the first recipient gets it" not in page
+        assert (viewer["text_sample"], viewer["ucs2_character"]) == ("Hi Аша", "А")
+        assert {k: v for k, v in body.items() if not k.startswith(("text_sample", "ucs2"))} == {
+            k: v for k, v in viewer.items() if not k.startswith(("text_sample", "ucs2"))
+        }
+
     def test_the_estimate_of_a_saved_campaign_needs_the_change_permission(self, setting):
         campaign = CampaignFactory(account=setting["account"])
         url = reverse("admin:campaigns_campaign_estimate", args=[campaign.pk])

@@ -236,6 +236,22 @@ class TestCampaigns:
         campaign.refresh_from_db()
         assert campaign.state == Campaign.State.DRAFT
 
+    def test_estimate_fills_its_text_sample_only_for_whom_may_view_contacts(self):
+        """The sample is one contact's data (the first recipient's name in the text), as in the admin's composer."""
+        campaign = CampaignFactory(
+            account=free_text_account(), text="Hi {{first_name}}", contacts=[ContactFactory(first_name="Asha")]
+        )
+        url = f"/api/v1/campaigns/{campaign.pk}/estimate/"
+        composer = api_client_for(UserFactory(permissions=["campaigns.change_campaign", "campaigns.view_campaign"]))
+        viewer = api_client_for(
+            UserFactory(permissions=["campaigns.change_campaign", "campaigns.view_campaign", "contacts.view_contact"])
+        )
+
+        body = composer.post(url).json()
+
+        assert (body["text_sample"], body["length"], body["sendable"]) == ("Hi {{first_name}}", 7, 1)
+        assert viewer.post(url).json()["text_sample"] == "Hi Asha"
+
     def test_launch_refuses_with_a_field_named_error(self, api):
         campaign = CampaignFactory(text="")
         response = api.post(f"/api/v1/campaigns/{campaign.pk}/launch/")

@@ -306,3 +306,26 @@ def test_the_admin_test_page_names_what_stops_a_test_on_its_field(octopush, fren
     page = admin_client_for(viewer).get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     assert url not in page.content.decode()
     assert len(_sent(sandbox, "octopush")) == 1
+
+
+def test_a_tester_who_may_not_view_contacts_gets_no_contacts_fields_in_the_text(octopush, french, sandbox):
+    """As the estimate's sample: a number's own contact, the first recipient or a chosen contact would put someone's
+    name in the text sent and answered to whom may launch the campaign but not view contacts."""
+    campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
+    launcher = UserFactory(is_staff=True, permissions=["campaigns.view_campaign", "campaigns.change_campaign"])
+    api = api_client_for(launcher)
+    url = f"/api/v1/campaigns/{campaign.pk}/test/"
+
+    chosen = api.post(url, {"to": ["+33699999999"], "contact": french[1].pk}, format="json")
+    response = api.post(url, {"to": ["+33612345672", "+33699999999"]}, format="json")
+    page = admin_client_for(launcher).get(reverse("admin:campaigns_campaign_test", args=[campaign.pk]))
+
+    assert chosen.status_code == 400
+    assert chosen.json() == {
+        "contact": ["Filling the text from a contact's fields needs the permission to view contacts."]
+    }
+    assert response.status_code == 200, response.json()
+    assert [(r["text"], r["filled_from"]) for r in response.json()["results"]] == [("Bonjour ", None)] * 2
+    assert [s["text"] for s in _sent(sandbox, "octopush")] == ["Bonjour ", "Bonjour "]
+    assert set(page.context["form"].fields) == {"numbers"}
+    assert "Zoé" not in page.content.decode() and "The text&#x27;s variables stay empty" in page.content.decode()

@@ -382,15 +382,21 @@ class TestSegments:
         assert api.delete(f"/api/v1/segments/{segment_id}/").status_code == 204
         assert not Segment.objects.exists()
 
-    def test_listing_a_segments_contacts_needs_the_permission_to_view_contacts(self):
+    def test_listing_or_counting_a_segments_contacts_needs_the_permission_to_view_contacts(self):
+        """As in the admin, whose segment list and page show counts only to whom may view contacts."""
         segment = SegmentFactory()
         ContactFactory()
         url = f"/api/v1/segments/{segment.pk}/contacts/"
+        count_url = f"/api/v1/segments/{segment.pk}/count/"
         viewer = api_client_for(UserFactory(permissions=["contacts.view_segment"]))
         assert viewer.get(url).status_code == 403
-        assert viewer.get(f"/api/v1/segments/{segment.pk}/count/").json() == {"count": 1}
+        assert viewer.get(count_url).status_code == 403
+        assert viewer.get(count_url).json() == {
+            "detail": "Counting a segment's contacts needs the permission to view contacts."
+        }
         both = api_client_for(UserFactory(permissions=["contacts.view_segment", "contacts.view_contact"]))
         assert both.get(url).json()["count"] == 1
+        assert both.get(count_url).json() == {"count": 1}
 
     def test_an_unknown_tag_or_operator_is_400_naming_the_field(self, api):
         response = api.post("/api/v1/segments/", {"name": "S", "positive_tags": ["ghost"]})

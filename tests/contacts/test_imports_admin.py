@@ -294,6 +294,42 @@ def test_admin_import_page_says_the_error_report_is_gone_instead_of_linking_to_i
     assert (progress["has_error_report"], progress["error_report_removed"]) == (False, True)
 
 
+def test_admin_error_report_takes_the_permission_to_view_what_the_import_writes(client):
+    """The report holds the bad rows' values (numbers, names): viewing imports alone neither links nor serves it."""
+    contact_import = contact_import_create(file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n98-MALLORY\n"))
+    contact_import = contact_import_run(import_id=contact_import.pk)
+    errors_url = reverse("admin:contacts_contactimport_errors", args=[contact_import.pk])
+    page_url = reverse("admin:contacts_contactimport_change", args=[contact_import.pk])
+    client.force_login(UserFactory(is_staff=True, permissions=["contacts.view_contactimport"]))
+
+    page = client.get(page_url).content.decode()
+    download = client.get(errors_url)
+
+    assert f'href="{errors_url}"' not in page
+    assert page.count("reading it needs the permission to view contacts") == 2  # the panel and the record
+    assert download.status_code == 403 and b"98-MALLORY" not in download.getvalue()
+
+    client.force_login(UserFactory(is_staff=True, permissions=["contacts.view_contactimport", "contacts.view_contact"]))
+    assert f'href="{errors_url}"' in client.get(page_url).content.decode()
+    assert "98-MALLORY" in b"".join(client.get(errors_url).streaming_content).decode("utf-8-sig")
+
+
+@pytest.mark.parametrize(("perms", "offered"), [([], False), (["contacts.change_contactimport"], True)])
+def test_admin_import_list_offers_the_cancel_action_only_to_who_may_cancel(client, perms, offered):
+    contact_import_create(file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n"))
+    client.force_login(UserFactory(is_staff=True, permissions=["contacts.view_contactimport", *perms]))
+    listing = reverse("admin:contacts_contactimport_changelist")
+
+    page = client.get(listing).content.decode()
+    response = client.post(
+        listing, {"action": "cancel_imports", "_selected_action": [ContactImport.objects.get().pk]}, follow=True
+    )
+
+    assert ('value="cancel_imports"' in page) is offered
+    assert response.status_code == 200, "never a 403 for an action the page offered"
+    assert (ContactImport.objects.get().status == ContactImport.Status.CANCELLED) is offered
+
+
 def test_admin_import_page_links_each_of_its_tags_to_the_contacts_that_carry_it(staff):
     contact_import = contact_import_create(
         file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n"), tags=["imported", "march"]

@@ -44,7 +44,7 @@ def client_with(*codenames) -> APIClient:
 def api(db, media) -> APIClient:
     return client_with(
         "add_contactimport", "view_contactimport", "change_contactimport", "add_contact", "change_contact",
-        "add_unsubscriber",
+        "view_contact", "add_unsubscriber",
     )  # fmt: skip
 
 
@@ -133,6 +133,27 @@ def test_import_detail_shows_counters_and_serves_the_error_report(api):
         ["row", "column", "value", "reason"],
         ["3", "Mobile", "nope", "not a valid phone number (E.164, or national for IN)"],
     ]
+
+
+def test_import_error_report_takes_the_permission_to_view_what_the_import_writes(api):
+    """The report holds the bad rows' values: a client that may view imports but not contacts gets neither its URL
+    nor the file, as in the admin."""
+    import_id = upload(api).json()["id"]
+    contact_import_run(import_id=import_id)
+    viewer = client_with("view_contactimport")
+
+    body = viewer.get(f"/api/v1/imports/{import_id}/").json()
+    response = viewer.get(f"/api/v1/imports/{import_id}/errors/")
+
+    assert (body["error_report_url"], body["error_report_status"]) == (None, "available")
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": "The error report shows the file's bad rows as they were written: reading it needs the permission "
+        "to view contacts."
+    }
+    assert (
+        client_with("view_contactimport", "view_contact").get(f"/api/v1/imports/{import_id}/errors/").status_code == 200
+    )
 
 
 def test_import_errors_is_404_without_a_report(api):

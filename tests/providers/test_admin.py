@@ -62,6 +62,23 @@ def test_adding_an_account_without_the_credentials_its_vendor_needs_names_them_o
     assert response.status_code == 302, response.context["adminform"].form.errors
 
 
+def test_an_account_added_with_no_currency_typed_prices_in_its_vendors(client):
+    """The add page offered INR for every vendor: an Octopush account saved as it stood priced its texts in rupees."""
+    page = client.get("/admin/providers/provideraccount/add/")
+    assert page.context["adminform"].form["currency"].value() == ""
+    assert "MOBtexting INR, Octopush EUR, Devino OMNI RUB, Hyber / GMS UAH." in page.content.decode()
+    response = client.post(
+        "/admin/providers/provideraccount/add/", account_form(login=LOGIN, api_key=SECRET, currency="")
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert ProviderAccount.objects.get().currency == "EUR"
+    devino = {key: value for key, value in account_form(kind="devino", name="D", api_key=SECRET).items()}
+    del devino["currency"]  # a form that leaves it out altogether
+    response = client.post("/admin/providers/provideraccount/add/", devino)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert ProviderAccount.objects.get(name="D").currency == "RUB"
+
+
 def test_adding_a_hyber_account_without_its_client_id_is_an_error_on_the_options(client):
     """Saved without it, the account failed its first test and every send ("needs the 'client_id' option")."""
     form = account_form(kind="hyber", login=LOGIN, api_key=SECRET, currency="UAH")

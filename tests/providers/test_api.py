@@ -66,6 +66,25 @@ class TestProviderAccounts:
         payload["credentials"] = CREDENTIALS[kind]
         assert api.post("/api/v1/provider-accounts/", payload, format="json").status_code == 201
 
+    @pytest.mark.parametrize(
+        ("kind", "currency"), [("mobtexting", "INR"), ("octopush", "EUR"), ("devino", "RUB"), ("hyber", "UAH")]
+    )
+    def test_an_account_added_without_a_currency_prices_in_its_vendors(self, api, kind, currency):
+        """Every new account was priced in INR, an Octopush one's estimates and costs too ("0.05 INR" a part)."""
+        payload = {"kind": kind, "name": "New", "credentials": CREDENTIALS[kind], "options": {"client_id": "c1"}}
+        response = api.post("/api/v1/provider-accounts/", payload, format="json")
+        assert response.status_code == 201, response.json()
+        assert response.json()["currency"] == currency
+        account = ProviderAccount.objects.get()
+        assert api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"currency": "usd"}).json()["currency"] == "USD"
+        assert api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"currency": ""}).json()["currency"] == currency
+
+    def test_an_existing_accounts_currency_is_kept_when_not_given(self, api):
+        account = ProviderAccountFactory(kind="octopush", currency="INR")  # as one created before, in INR
+        response = api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"rate_limit": 5})
+        assert response.status_code == 200, response.json()
+        assert response.json()["currency"] == "INR"
+
     def test_update_merges_credentials_and_ignores_a_written_webhook_url(self, api):
         account = ProviderAccountFactory(credentials={"login": "me", "api_key": "old-key"})
         url = f"/api/v1/provider-accounts/{account.pk}/"

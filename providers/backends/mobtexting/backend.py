@@ -110,6 +110,7 @@ class MobtextingBackend(Backend):
     kind = "mobtexting"
     label = "MOBtexting"
     default_base_url = DEFAULT_BASE_URL
+    default_currency = "INR"  # India (seed 001: DLT, TRAI)
     channels = ("sms",)
     setup_options = ("webhook_id", "webhook_verified")
     max_recipients = 500  # no cap is documented; Herald's choice, configurable per account
