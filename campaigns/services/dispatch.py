@@ -609,7 +609,8 @@ def frame_give_up_in_doubt(prepared: PreparedFrame, context: SendContext, messag
     last retry's error, as if refused, while the vendor delivered them, and their reports (Octopush's name its ticket,
     which Herald never learnt) matched nothing. As recovery settles a frame it cannot send again: the recipients
     the vendor's reports prove it has are recorded as submitted (their reports then match), the others fail as
-    "outcome unknown", a guess that a report coming later overturns; none is sent again."""
+    "outcome unknown", a guess that a report coming later overturns (Octopush's, by the same proof, late:
+    recovery.frames_settle_by_late_reports); none is sent again."""
     from campaigns.services.recovery import frame_known_in_doubt
 
     known, ticket = frame_known_in_doubt(prepared, context)
