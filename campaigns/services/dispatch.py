@@ -151,6 +151,7 @@ class ClaimedFrame:
     reclaimed: bool  # found abandoned (`sending`) or `uncertain`: reconcile before resending
     response: dict
     claimed_at: str  # this attempt's start (ISO 8601): the messages' `queued_at` once their outcome is recorded
+    due: datetime | None = None  # when it was due before this claim (smooth sending's place for it)
 
 
 @dataclass
@@ -211,7 +212,7 @@ def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None,
                                           ELSE old.response - 'in_doubt' END
                    FROM campaigns_frame old WHERE old.id = f.id AND f.id = ANY(%s)
                    RETURNING f.id, f.campaign_id, f.seq, f.key, f.attempts, old.state = 'sending' OR old.uncertain,
-                             f.response, f.started_at""",
+                             f.response, f.started_at, old.next_attempt_at""",
                 [claimed],
             )
             rows = cursor.fetchall()
@@ -220,7 +221,7 @@ def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None,
         frames_unlock(claimed)
         raise
     return [
-        ClaimedFrame(r[0], r[1], r[2], str(r[3]), r[4], r[5], _json(r[6]), r[7].isoformat())
+        ClaimedFrame(r[0], r[1], r[2], str(r[3]), r[4], r[5], _json(r[6]), r[7].isoformat(), r[8])
         for r in sorted(rows, key=lambda r: r[2])
     ]
 
