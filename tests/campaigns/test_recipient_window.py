@@ -6,12 +6,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns.models import Campaign, Frame, Message
 from campaigns.selectors import campaign_estimate
 from campaigns.services.dispatch import SendContext, campaign_dispatch, frames_claim, frames_send, frames_unlock
-from campaigns.services.lifecycle import campaign_cancel, campaign_expire, frames_hold_until
+from campaigns.services.lifecycle import (
+    campaign_cancel,
+    campaign_expire,
+    campaign_pause,
+    campaign_resume,
+    frames_hold_until,
+)
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.recipient_window import frames_hold_for_recipient_zones, recipient_wait_reason
 from contacts.models import Contact
@@ -253,6 +260,17 @@ def test_a_smoothly_sent_campaign_keeps_its_pace_for_the_recipients_held_for_the
     assert recipient_wait_reason(campaign_id=campaign.pk, now=EVENING).endswith(
         "next at 2026-11-26 12:00 Indian/Reunion."
     )
+
+    # Paused until after that opening, then resumed: they go on at that pace from now, not all at once.
+    campaign_pause(campaign_id=campaign.pk)
+    Frame.objects.filter(pk__in=held).update(next_attempt_at=F("next_attempt_at") - (REUNION_OPENS - paced_from))
+    all_day = {"start": "00:00", "end": "24:00", "tz": "UTC"}  # (the real clock's hour plays no part)
+    ProviderAccount.objects.filter(pk=octopush.pk).update(options={**octopush.options, "promo_window": all_day})
+    before = timezone.now()
+    campaign_resume(campaign_id=campaign.pk)
+    dues = [f.next_attempt_at for f in held.all()]
+    assert before <= dues[0] <= timezone.now()
+    assert [due - dues[0] for due in dues] == [timedelta(minutes=7.5 * k) for k in range(4)]
 
 
 @pytest.mark.django_db(transaction=True)
