@@ -902,6 +902,18 @@ def test_an_octopush_frame_in_doubt_is_resent_only_while_octopush_still_recognis
     if statuses[0] == ("failed", "outcome-unknown"):
         assert "24 h de-duplication window has passed" in messages[1].reason
         assert frame.state == "sent" and frame.response["reconciled"] == "callbacks"
+    if report == NO_REPORT and not at_least_once:  # Octopush's report that comes afterwards proves it, late
+        ticket = sandbox.vendors["octopush"]._last_ticket[first.address][1]
+        delivered = StatusUpdate(
+            kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered", provider_message_id=ticket,
+            ticket=ticket, address=first.address,
+            payload={"message_id": ticket, "number": first.address, "list_name": campaign.name},
+        )  # fmt: skip
+        status_events_store(account=octopush, updates=[delivered], source="webhook")
+        status_events_apply()
+        status_events_apply()
+        assert list(messages.values_list("status", "error_code")) == [("delivered", ""), ("submitted", "")]
+        assert _octopush_accepted(sandbox) == accepted
 
 
 @pytest.mark.parametrize("whose", ["its own", "another campaign's"])
