@@ -151,6 +151,7 @@ class ClaimedFrame:
     reclaimed: bool  # found abandoned (`sending`) or `uncertain`: reconcile before resending
     response: dict
     claimed_at: str  # this attempt's start (ISO 8601): the messages' `queued_at` once their outcome is recorded
+    due: datetime | None = None  # when it was due before this claim (smooth sending's place for it)
 
 
 @dataclass
@@ -211,7 +212,7 @@ def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None,
                                           ELSE old.response - 'in_doubt' END
                    FROM campaigns_frame old WHERE old.id = f.id AND f.id = ANY(%s)
                    RETURNING f.id, f.campaign_id, f.seq, f.key, f.attempts, old.state = 'sending' OR old.uncertain,
-                             f.response, f.started_at""",
+                             f.response, f.started_at, old.next_attempt_at""",
                 [claimed],
             )
             rows = cursor.fetchall()
@@ -220,7 +221,7 @@ def frames_claim(*, campaign_id: int | None = None, frame_id: int | None = None,
         frames_unlock(claimed)
         raise
     return [
-        ClaimedFrame(r[0], r[1], r[2], str(r[3]), r[4], r[5], _json(r[6]), r[7].isoformat())
+        ClaimedFrame(r[0], r[1], r[2], str(r[3]), r[4], r[5], _json(r[6]), r[7].isoformat(), r[8])
         for r in sorted(rows, key=lambda r: r[2])
     ]
 
@@ -609,7 +610,8 @@ def frame_give_up_in_doubt(prepared: PreparedFrame, context: SendContext, messag
     last retry's error, as if refused, while the vendor delivered them, and their reports (Octopush's name its ticket,
     which Herald never learnt) matched nothing. As recovery settles a frame it cannot send again: the recipients
     the vendor's reports prove it has are recorded as submitted (their reports then match), the others fail as
-    "outcome unknown", a guess that a report coming later overturns; none is sent again."""
+    "outcome unknown", a guess that a report coming later overturns (Octopush's, by the same proof, late:
+    recovery.frames_settle_by_late_reports); none is sent again."""
     from campaigns.services.recovery import frame_known_in_doubt
 
     known, ticket = frame_known_in_doubt(prepared, context)

@@ -26,7 +26,7 @@ from campaigns.selectors import (
 )
 from campaigns.services.deadlocks import retry_on_deadlock
 from campaigns.services.editing import scheduled_reason
-from campaigns.services.recipient_window import ZONES_KEY
+from campaigns.services.recipient_window import OPENING_KEY, ZONES_KEY
 
 State = Campaign.State
 logger = logging.getLogger("herald.lifecycle")
@@ -240,18 +240,28 @@ def campaign_hold_for_window(*, campaign_id: int, opening: datetime) -> bool:
     return True
 
 
+# The frames a smoothly sent campaign paces: its own, and those held for their recipients' own window, each opening's
+# at its own pace from that opening (recipient_window._paced_dues); `pace` names which (its own: '').
+_PACED_FRAMES = f"""
+    SELECT id, next_attempt_at, coalesce(response ->> '{OPENING_KEY}', '') AS pace FROM campaigns_frame
+    WHERE campaign_id = %(campaign)s AND state = 'pending' AND NOT uncertain
+      AND (NOT response ? '{ZONES_KEY}' OR response ? '{OPENING_KEY}')"""
+
+
 def _frames_pace_from_now(*, campaign_id: int, late_after: float = 0.0) -> int:
     """Move a campaign's waiting frames on together, so that the first is due now, if it was due more than
-    `late_after` seconds before. A frame in doubt is left to recovery, whose timings it carries. Returns the number
-    of frames moved."""
+    `late_after` seconds before; the frames held for one opening of their recipients' window likewise, apart from
+    the others (they keep their own pace, from when they were due). A frame in doubt is left to recovery, whose
+    timings it carries. Returns the number of frames moved."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """UPDATE campaigns_frame f SET next_attempt_at = f.next_attempt_at + (now() - waiting.first_due)
-               FROM (SELECT min(next_attempt_at) AS first_due FROM campaigns_frame
-                     WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain AND NOT response ? %s) waiting
-               WHERE f.campaign_id = %s AND f.state = 'pending' AND NOT f.uncertain AND NOT f.response ? %s
-                 AND waiting.first_due < now() - make_interval(secs => %s)""",
-            [campaign_id, ZONES_KEY, campaign_id, ZONES_KEY, late_after],
+            f"""WITH paced AS ({_PACED_FRAMES}), waiting AS (
+                    SELECT pace, min(next_attempt_at) AS first_due FROM paced GROUP BY pace
+                )
+                UPDATE campaigns_frame f SET next_attempt_at = f.next_attempt_at + (now() - waiting.first_due)
+                FROM paced JOIN waiting ON waiting.pace = paced.pace
+                WHERE f.id = paced.id AND waiting.first_due < now() - make_interval(secs => %(late)s)""",
+            {"campaign": campaign_id, "late": late_after},
         )
         return cursor.rowcount
 
@@ -267,9 +277,8 @@ def frames_pace_catch_up(*, campaign_id: int, late_after: float = SMOOTH_LATE_AF
     campaign's row lock keeps two from both moving the frames on. Returns whether they were moved."""
     with connection.cursor() as cursor:  # asked without a lock: it is seldom late
         cursor.execute(
-            """SELECT min(next_attempt_at) < now() - make_interval(secs => %s) FROM campaigns_frame
-               WHERE campaign_id = %s AND state = 'pending' AND NOT uncertain AND NOT response ? %s""",
-            [late_after, campaign_id, ZONES_KEY],
+            f"SELECT min(next_attempt_at) < now() - make_interval(secs => %(late)s) FROM ({_PACED_FRAMES}) paced",
+            {"campaign": campaign_id, "late": late_after},
         )
         (late,) = cursor.fetchone()
     if not late:

@@ -9,12 +9,17 @@ This is decided when a frame is first claimed, and only then: a frame retried, r
 seen by the vendor, and its idempotency key must keep naming the same request, so its recipients never change. The
 recipients whose zone is closed move, set-based, to new frames of the campaign due when both windows next open
 together (one per frame and opening); those whose zone never meets the account's window within about a week fail,
-saying so. A frame left with no one is closed as sent without a request (dispatch's empty frame)."""
+saying so. A frame left with no one is closed as sent without a request (dispatch's empty frame).
+
+With smooth sending, the frames held for one opening keep the campaign's pace from it rather than all going at the
+opening in one burst: each goes after the one held before it for that opening by as long as the campaign's pace put
+between the frames they came from (_paced_dues), so a zone's recipients are spread over the smooth window from
+their own opening as the campaign is from its launch."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
@@ -24,6 +29,8 @@ from campaigns.selectors import account_promotional_window, recipient_window_ope
 from campaigns.services.counters import messages_close
 
 ZONES_KEY = "recipient_zones"  # in a held frame's response: the zones its recipients wait for
+OPENING_KEY = "recipient_opening"  # with smooth sending, in a held frame's response: the opening it waits for (UTC)
+PACED_FROM_KEY = "paced_from"  # and when the frame its recipients came from was due in the campaign's pace
 ZONE_WAIT = "Waiting for"
 
 
@@ -62,11 +69,11 @@ def frames_hold_for_recipient_zones(frames: list, *, campaign: Campaign, now: da
             zones.append(zone)
             ids.extend(message_ids)
     if moves or never:
-        _move(campaign, moves, never)
+        _move(campaign, moves, never, {f.id: f.due for f in frames})
 
 
 @transaction.atomic
-def _move(campaign: Campaign, moves: dict, never: dict) -> None:
+def _move(campaign: Campaign, moves: dict, never: dict, came_due: dict[int, datetime | None]) -> None:
     account_zone = ""
     with connection.cursor() as cursor:
         # The campaign's row lock: two dispatchers adding frames at once would take the same seq (once a frame, at
@@ -76,10 +83,11 @@ def _move(campaign: Campaign, moves: dict, never: dict) -> None:
             return  # cancelled or failed since the claim: no new frame that nothing would close
         if moves:
             keys = list(moves)
-            news = [
-                [n, moves[key][1], key[1].isoformat(), json.dumps({ZONES_KEY: sorted(set(moves[key][0]))})]
-                for n, key in enumerate(keys)
-            ]
+            dues = _paced_dues(cursor, campaign, keys, came_due)
+            news = []
+            for n, key in enumerate(keys):
+                (zones, ids), (due, notes) = moves[key], dues[key]
+                news.append([n, ids, due.isoformat(), json.dumps({ZONES_KEY: sorted(set(zones)), **notes})])
             cursor.execute(
                 """
                 WITH v AS (
@@ -122,6 +130,38 @@ def _move(campaign: Campaign, moves: dict, never: dict) -> None:
                 for message_id in message_ids
             }
             messages_close(cursor, reasons, status="failed")
+
+
+def _paced_dues(cursor, campaign: Campaign, keys: list, came_due: dict) -> dict:
+    """When each new held frame ((frame, opening) in `keys`) is due, and what its response notes for the next ones:
+    at its opening; with smooth sending, after the frame held before it for the same opening (this round's, or one
+    waiting already, read in one statement under the campaign's lock) by as long as the campaign's pace put between
+    the frames they came from (`came_due`: frame → when it was due before its claim), at most the smooth window."""
+    window = (campaign.smooth_minutes or 0) * 60
+    if not window:
+        return {key: (key[1], {}) for key in keys}
+    names = {key: key[1].astimezone(UTC).isoformat() for key in keys}
+    cursor.execute(
+        """SELECT DISTINCT ON (response ->> %(opening)s) response ->> %(opening)s, next_attempt_at,
+                  (response ->> %(paced)s)::timestamptz
+           FROM campaigns_frame
+           WHERE campaign_id = %(campaign)s AND state IN ('pending', 'sending') AND response ->> %(opening)s = ANY(%(names)s)
+           ORDER BY response ->> %(opening)s, next_attempt_at DESC""",
+        {"opening": OPENING_KEY, "paced": PACED_FROM_KEY, "campaign": campaign.pk, "names": sorted(set(names.values()))},
+    )  # fmt: skip
+    last = {name: (due, paced_from) for name, due, paced_from in cursor.fetchall()}
+    dues = {}
+    for key in sorted(keys, key=lambda k: (came_due.get(k[0]) or k[1], k[0])):
+        opening, name = key[1], names[key]
+        paced_from = came_due.get(key[0]) or opening
+        due = opening
+        if name in last:
+            previous_due, previous_from = last[name]
+            gap = min(max((paced_from - (previous_from or paced_from)).total_seconds(), 0.0), window)
+            due = max(opening, previous_due + timedelta(seconds=gap))
+        last[name] = (due, paced_from)
+        dues[key] = (due, {OPENING_KEY: name, PACED_FROM_KEY: paced_from.isoformat()})
+    return dues
 
 
 def recipient_wait_reason(*, campaign_id: int, now: datetime) -> str:

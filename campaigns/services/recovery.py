@@ -24,10 +24,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from campaigns.models import IN_DOUBT, OUTCOME_UNKNOWN, StatusEvent
-from campaigns.services.reports import status_reports_ticket_of_frame
+from campaigns.models import IN_DOUBT, OUTCOME_UNKNOWN, Campaign, Frame, Message, StatusEvent
+from campaigns.services.counters import frames_reopen_sql, moved_counters_sql
+from campaigns.services.deadlocks import retry_on_deadlock
+from campaigns.services.reports import status_events_rematch, status_reports_ticket_of_frame
+from providers.backends import get_backend
 from providers.backends.base import (
     Account,
     Backend,
@@ -128,6 +133,80 @@ def frame_known_in_doubt(prepared, context) -> tuple[list[RecipientResult], str]
         known = _known_from_frame_ticket(context.account.pk, outbound, in_doubt_since(prepared))
     ticket = next((k.provider_message_id for k in known), "") if context.backend.recovery == "resend" else ""
     return known, ticket
+
+
+def frames_settle_by_late_reports(*, frame_ids: list[int]) -> int:
+    """Settle frames given up in doubt whose reports came only afterwards; returns how many were settled.
+
+    A frame of a vendor whose reports name its ticket and the number, not our ref (Octopush), that was given up in
+    doubt (its answer lost, then its retries ran out: dispatch.frame_give_up_in_doubt; or past the vendor's
+    de-duplication window with no report yet) failed its recipients as "outcome unknown" without ever learning its
+    ticket, so a report that came later matched no message, and a message Octopush delivered stayed failed. The
+    report's applier hands such frames here (`frame_ids`: those with an "outcome unknown" message on a number a
+    report found no message for). The same proof as at the give-up is asked for again: one ticket among the
+    reports that found no message on the frame's numbers since it was in doubt, with its list name, that no other
+    message has and no other number's report names (reports.status_reports_ticket_of_frame). Proven, the frame was
+    sent: its messages become `submitted` with that ticket (counters and cost follow), and its reports are matched
+    again, moving them on to what they say. Not proven (no such report, or two tickets), nothing changes."""
+    settled = 0
+    frames = Frame.objects.filter(pk__in=frame_ids, ticket="").select_related("account", "campaign")
+    for frame in frames:
+        if get_backend(frame.account.kind).recovery != "resend":
+            continue  # the others' reports carry our ref, which matches the message and overturns the guess
+        settled += _frame_settle_by_late_reports(frame)
+    return settled
+
+
+@retry_on_deadlock
+@transaction.atomic
+def _frame_settle_by_late_reports(frame: Frame) -> int:
+    numbers = list(Message.objects.filter(frame=frame).values_list("address", flat=True))
+    lost = frame.response.get("uncertain_since")
+    # (A frame given up at its first attempt never noted when its answer was lost: its creation bounds it.)
+    since = (
+        datetime.fromisoformat(lost) - timedelta(seconds=settings.PROVIDER_HTTP_TIMEOUT) if lost else frame.created_at
+    )
+    list_name = (
+        frame.campaign.name if frame.campaign else frame.response.get("transactional", {}).get("campaign_name", "")
+    )
+    ticket = status_reports_ticket_of_frame(
+        account_id=frame.account_id, numbers=numbers, since=since, list_name=list_name
+    )
+    if not ticket:
+        return 0
+    # Events first, then messages, campaigns and frames: the order the report appliers lock in.
+    status_events_rematch(account_id=frame.account_id, numbers=numbers, since=since)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH locked AS (
+                SELECT m.id, m.status FROM campaigns_message m
+                WHERE m.frame_id = %(frame)s AND m.status = 'failed' AND m.error_code = %(unknown)s
+                  AND m.provider_message_id = ''
+                ORDER BY m.id FOR UPDATE
+            ), moved AS (
+                UPDATE campaigns_message m SET status = 'submitted', provider_message_id = %(ticket)s, error_code = '',
+                    reason = '', final_at = NULL, submitted_at = coalesce(m.submitted_at, %(since)s),
+                    cost = %(price)s * coalesce(m.parts, 1), updated_at = now()
+                FROM locked WHERE m.id = locked.id
+                RETURNING m.campaign_id, m.frame_id, locked.status AS old_status, m.status AS new_status, m.cost
+            ) {moved_counters_sql("moved")} {frames_reopen_sql("moved")}
+            SELECT count(*), coalesce(sum(cost), 0) FROM moved
+            """,
+            {"frame": frame.pk, "unknown": OUTCOME_UNKNOWN, "ticket": ticket, "since": since,
+             "price": frame.account.price_per_part or 0},
+        )  # fmt: skip
+        moved, cost = cursor.fetchone()
+    if not moved:
+        return 0  # settled meanwhile by another applier
+    response = {**frame.response, "ticket": ticket, "reconciled": "late reports", "proven_by_reports": moved}
+    Frame.objects.filter(pk=frame.pk).update(
+        state=Frame.State.SENT, ticket=ticket[:100], uncertain=False, error="", error_code="", response=response,
+        finished_at=frame.finished_at or timezone.now(),
+    )  # fmt: skip
+    if frame.campaign_id is not None and cost:
+        Campaign.objects.filter(pk=frame.campaign_id).update(cost_actual=F("cost_actual") + cost)
+    return 1
 
 
 def _send_never_sent(backend: Backend, account: Account, outbound, recipients) -> SendResult:

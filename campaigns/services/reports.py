@@ -131,6 +131,7 @@ class ApplyResult:
     applied: int = 0
     opt_outs: int = 0
     campaigns: tuple[int, ...] = ()
+    doubted_frames: tuple[int, ...] = ()  # frames given up in doubt that reports which found no message may prove
 
 
 def status_events_apply(*, limit: int | None = None) -> ApplyResult:
@@ -143,6 +144,10 @@ def status_events_apply(*, limit: int | None = None) -> ApplyResult:
     whose reports are being applied, a cancel); the batch is then rolled back whole and tried again
     (services.deadlocks)."""
     result = _apply_batch(limit or settings.STATUS_APPLY_BATCH)
+    if result.doubted_frames:
+        from campaigns.services.recovery import frames_settle_by_late_reports
+
+        frames_settle_by_late_reports(frame_ids=list(result.doubted_frames))
     for campaign_id in result.campaigns:
         from campaigns.services.lifecycle import campaign_complete_if_done
 
@@ -165,8 +170,8 @@ def _apply_batch(limit: int) -> ApplyResult:
         else:
             return ApplyResult()
         cursor.execute(APPLY_SQL, [limit])
-        events, applied, campaigns, opt_outs = cursor.fetchone()
-    return ApplyResult(events, applied, opt_outs, tuple(campaigns))
+        events, applied, campaigns, opt_outs, doubted_frames = cursor.fetchone()
+    return ApplyResult(events, applied, opt_outs, tuple(campaigns), tuple(doubted_frames))
 
 
 # One statement applies a batch, so that each event row is written once (matching it in a statement of its own
@@ -184,6 +189,9 @@ def _apply_batch(limit: int) -> ApplyResult:
 #            the counters follow (moved_counters_sql), and the frame of a message that waits again (a guessed
 #            failure overturned) is open again (frames_reopen_sql).
 #   marked   every event marked with its message and outcome (unmatched, but not applied, while tried again).
+#   and the frames given up in doubt that a status report which found no message may belong to (a message on its
+#   number failed "outcome unknown" without a vendor id): status_events_apply hands them to recovery, whose
+#   reports may now prove them (recovery.frames_settle_by_late_reports).
 APPLY_SQL = f"""
     WITH claimed AS MATERIALIZED (
         SELECT q.event_id FROM campaigns_pendingstatusevent q
@@ -307,7 +315,16 @@ APPLY_SQL = f"""
     )
     SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM moved),
            coalesce((SELECT array_agg(DISTINCT campaign_id) FROM moved WHERE campaign_id IS NOT NULL), '{{}}'),
-           (SELECT count(*) FROM opt_outs)
+           (SELECT count(*) FROM opt_outs),
+           -- The frames given up in doubt (OUTCOME_UNKNOWN, no vendor id) to which a report that found no message
+           -- may belong: by its number, one lookup each (the account's numbers index), for the reports missed only.
+           coalesce((SELECT array_agg(DISTINCT doubted.frame_id) FROM matched b
+                     CROSS JOIN LATERAL (
+                         SELECT m.frame_id FROM campaigns_message m
+                         WHERE m.account_id = b.account_id AND m.address = b.address AND m.provider_message_id = ''
+                           AND m.status = 'failed' AND m.error_code = '{OUTCOME_UNKNOWN}' AND m.frame_id IS NOT NULL
+                     ) doubted
+                     WHERE b.mid IS NULL AND b.kind = 'status' AND b.ticket <> '' AND b.address <> ''), '{{}}')
 """
 
 
@@ -348,9 +365,9 @@ def _sum_results(results: list[ApplyResult]) -> ApplyResult:
 #
 # A vendor whose reports name only its own ticket and the number (Octopush: one ticket per request) reports a
 # frame whose answer was lost while its messages are still `pending`: those reports find no message, retry, and
-# give up (`unmatched`). The frame is settled later (a resend answered 120, or past the vendor's de-duplication
-# window); these two functions find its reports again among those that gave up, by number, from when the frame
-# was in doubt.
+# give up (`unmatched`). The frame is settled later (a resend answered 120, past the vendor's de-duplication
+# window, or when its reports come after it was given up in doubt); these two functions find its reports again
+# among those that gave up, by number, from when the frame was in doubt.
 
 _UNMATCHED_FOR_NUMBERS = """
     SELECT e.id FROM campaigns_statusevent e

@@ -902,6 +902,73 @@ def test_an_octopush_frame_in_doubt_is_resent_only_while_octopush_still_recognis
     if statuses[0] == ("failed", "outcome-unknown"):
         assert "24 h de-duplication window has passed" in messages[1].reason
         assert frame.state == "sent" and frame.response["reconciled"] == "callbacks"
+    if report == NO_REPORT and not at_least_once:  # Octopush's report that comes afterwards proves it, late
+        ticket = sandbox.vendors["octopush"]._last_ticket[first.address][1]
+        delivered = StatusUpdate(
+            kind=UpdateKind.STATUS, raw_status="DELIVERED", status="delivered", provider_message_id=ticket,
+            ticket=ticket, address=first.address,
+            payload={"message_id": ticket, "number": first.address, "list_name": campaign.name},
+        )  # fmt: skip
+        status_events_store(account=octopush, updates=[delivered], source="webhook")
+        status_events_apply()
+        status_events_apply()
+        assert list(messages.values_list("status", "error_code")) == [("delivered", ""), ("submitted", "")]
+        assert _octopush_accepted(sandbox) == accepted
+
+
+@pytest.mark.parametrize("whose", ["its own", "another campaign's"])
+def test_an_octopush_frame_given_up_in_doubt_is_settled_by_the_reports_that_come_after(
+    octopush, sandbox, settings, client, whose
+):
+    """Octopush takes a frame and the answer is lost; every retry then gets a 503 until Herald gives up. Nothing had
+    reported yet, so both recipients failed as "outcome unknown". Octopush's reports, which came after, name its
+    ticket (never learnt) and the number, not our ref: they matched nothing, and the campaign said failed for
+    messages Octopush delivered. Now the reports prove the frame's one request (as they would have at the give-up)
+    and the messages move to what they say, counters with them, nothing sent again. A report of another campaign's
+    list on the same numbers proves nothing: the outcome stays unknown."""
+    settings.FRAME_MAX_ATTEMPTS = 2
+    sandbox.configure(rate_drop=1.0, fault_after_accept=1.0)
+    campaign = _prepared_campaign(octopush, 2, frame_size=2)
+    frame = Frame.objects.get(campaign=campaign)
+    _send_due(campaign, frame)
+    first, second = Message.objects.filter(campaign=campaign).order_by("id")
+    ticket = sandbox.vendors["octopush"]._last_ticket[first.address][1]  # the answer Herald never read
+    sandbox.configure(rate_drop=0.0, rate_5xx=1.0)
+    _send_due(campaign, frame)
+    messages = Message.objects.filter(campaign=campaign).order_by("id")
+    assert list(messages.values_list("status", "error_code")) == [("failed", OUTCOME_UNKNOWN)] * 2
+    assert frame.state == "failed" and not frame.ticket
+
+    list_name = campaign.name if whose == "its own" else "Another campaign"
+    reports = [
+        {"channel": "sms", "message_id": ticket, "list_name": list_name, "number": m.address, "status": status,
+         "unit_price": 0.045, "delivery_date": timezone.localtime().strftime("%Y-%m-%d %H:%M:%S"), "meta_data": {}}
+        for m, status in ((first, "DELIVERED"), (second, "NOT_DELIVERED"))
+    ]  # fmt: skip
+    response = client.post(
+        f"/hooks/octopush/{octopush.uuid}/?secret={octopush.webhook_secret}", json.dumps(reports),
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 200
+    status_events_apply()  # they find no message: the frame is proven, and they are matched again
+    status_events_apply()
+
+    campaign.refresh_from_db()
+    frame.refresh_from_db()
+    assert _octopush_accepted(sandbox) == [1, 1], "nothing sent again"
+    if whose == "its own":
+        assert list(messages.values_list("status", "error_code")) == [
+            ("delivered", ""),
+            ("undelivered", "NOT_DELIVERED"),
+        ]
+        assert set(messages.values_list("provider_message_id", flat=True)) == {ticket}
+        assert campaign.counters == {"delivered": 1, "undelivered": 1}
+        assert frame.state == "sent" and frame.ticket == ticket
+        assert set(StatusEvent.objects.values_list("outcome", flat=True)) == {"applied"}
+    else:
+        assert list(messages.values_list("status", "error_code")) == [("failed", OUTCOME_UNKNOWN)] * 2
+        assert campaign.counters == {"failed": 2}
+        assert frame.state == "failed" and not frame.ticket
 
 
 @pytest.fixture

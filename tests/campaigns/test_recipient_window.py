@@ -6,12 +6,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns.models import Campaign, Frame, Message
 from campaigns.selectors import campaign_estimate
 from campaigns.services.dispatch import SendContext, campaign_dispatch, frames_claim, frames_send, frames_unlock
-from campaigns.services.lifecycle import campaign_cancel, campaign_expire, frames_hold_until
+from campaigns.services.lifecycle import (
+    campaign_cancel,
+    campaign_expire,
+    campaign_pause,
+    campaign_resume,
+    frames_hold_until,
+)
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.recipient_window import frames_hold_for_recipient_zones, recipient_wait_reason
 from contacts.models import Contact
@@ -77,7 +84,7 @@ def octopush(sandbox, settings):
     return _sandbox_account(sandbox, settings, "octopush")
 
 
-def _launched(account, zones: dict[str, int], window: dict, frame_size: int = 10) -> Campaign:
+def _launched(account, zones: dict[str, int], window: dict, frame_size: int = 10, **fields) -> Campaign:
     """A promotional campaign prepared (its frames due now) for contacts in `zones`, the account keeping to `window`
     from then on (set after preparing, so that the real clock's hour plays no part)."""
     all_day = {"start": "00:00", "end": "24:00", "tz": "UTC"}  # while preparing: not held, whatever the hour
@@ -85,7 +92,7 @@ def _launched(account, zones: dict[str, int], window: dict, frame_size: int = 10
     campaign = CampaignFactory(
         account=account, sender=account.senders.get(), purpose=Campaign.Purpose.PROMOTIONAL,
         text="Soldes -50% STOP au 30101", contacts=_contacts(zones), frame_size=frame_size,
-        state=Campaign.State.PREPARING,
+        state=Campaign.State.PREPARING, **fields,
     )  # fmt: skip
     campaign_prepare(campaign_id=campaign.pk)
     ProviderAccount.objects.filter(pk=account.pk).update(options={**account.options, "promo_window": window})
@@ -232,6 +239,38 @@ def test_a_frame_whose_recipients_all_wait_for_their_own_window_is_closed_withou
     assert (held.next_attempt_at, held.size) == (REUNION_OPENS, 2)
     campaign.refresh_from_db()
     assert campaign.counters == {"pending": 2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_smoothly_sent_campaign_keeps_its_pace_for_the_recipients_held_for_their_own_window(octopush, sandbox):
+    """Spread over 30 minutes, four frames 7.5 minutes apart, each with a recipient in Réunion, where it is night:
+    each recipient is held for Réunion's opening. Before, the four held frames all went at that opening, in one
+    burst; now they keep the campaign's pace from it, 7.5 minutes apart, as they would have from its launch."""
+    campaign = _launched(octopush, {"Indian/Reunion": 4}, PARIS_DAYTIME, frame_size=1, smooth_minutes=30)
+    paced_from = timezone.now() - timedelta(hours=1)  # (due already, so that each round claims the next one)
+    for k, frame in enumerate(Frame.objects.filter(campaign=campaign).order_by("seq")):
+        Frame.objects.filter(pk=frame.pk).update(next_attempt_at=paced_from + timedelta(minutes=7.5 * k))
+
+    for _ in range(4):
+        _dispatch_round(campaign, EVENING)
+
+    assert _received(sandbox) == {}
+    held = Frame.objects.filter(campaign=campaign, state=Frame.State.PENDING).order_by("next_attempt_at")
+    assert [f.next_attempt_at for f in held] == [REUNION_OPENS + timedelta(minutes=7.5 * k) for k in range(4)]
+    assert recipient_wait_reason(campaign_id=campaign.pk, now=EVENING).endswith(
+        "next at 2026-11-26 12:00 Indian/Reunion."
+    )
+
+    # Paused until after that opening, then resumed: they go on at that pace from now, not all at once.
+    campaign_pause(campaign_id=campaign.pk)
+    Frame.objects.filter(pk__in=held).update(next_attempt_at=F("next_attempt_at") - (REUNION_OPENS - paced_from))
+    all_day = {"start": "00:00", "end": "24:00", "tz": "UTC"}  # (the real clock's hour plays no part)
+    ProviderAccount.objects.filter(pk=octopush.pk).update(options={**octopush.options, "promo_window": all_day})
+    before = timezone.now()
+    campaign_resume(campaign_id=campaign.pk)
+    dues = [f.next_attempt_at for f in held.all()]
+    assert before <= dues[0] <= timezone.now()
+    assert [due - dues[0] for due in dues] == [timedelta(minutes=7.5 * k) for k in range(4)]
 
 
 @pytest.mark.django_db(transaction=True)
