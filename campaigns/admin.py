@@ -51,7 +51,7 @@ from campaigns.services.editing import (
     campaigns_delete,
 )
 from campaigns.services.send_test import TEST_STATES
-from config.admin_mixins import UniqueRaceAdmin, id_from
+from config.admin_mixins import UniqueRaceAdmin, ViewOnlyAdmin, id_from
 from config.pagination import DeepPagePaginator
 from config.times import time_shown
 from contacts.admin import ContactAdmin
@@ -110,7 +110,7 @@ class SortableByChangeList(ChangeList):
         return super().get_ordering_field(field_name)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ViewOnlyAdmin, admin.ModelAdmin):
     """View only: the engine writes these rows; nobody adds, edits or deletes them by hand."""
 
     paginator = EstimatedCountPaginator
@@ -128,15 +128,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
         paginator.unfiltered = queryset.query.where == self.get_queryset(request).query.where
         return paginator
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class CampaignStateFilter(admin.SimpleListFilter):

@@ -13,6 +13,20 @@ def id_from(value) -> int | None:
     return int(text) if text.isdecimal() else None
 
 
+class ViewOnlyAdmin:
+    """Rows written by Herald itself (the engine's messages, frames and reports; removed opt-outs): nobody adds, edits
+    or deletes them by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class UniqueRaceAdmin:
     """A save that lost a race on a unique value gets the form back with the field's message, not a 500.
 

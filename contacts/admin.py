@@ -20,7 +20,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
+from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, ViewOnlyAdmin, id_from
 from config.pagination import DeepPagePaginator
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
@@ -618,7 +618,7 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
 
 
 @admin.register(UnsubscriberRemoval)
-class UnsubscriberRemovalAdmin(admin.ModelAdmin):
+class UnsubscriberRemovalAdmin(ViewOnlyAdmin, admin.ModelAdmin):
     """The opt-outs lifted by staff or API clients, as they stood, with who lifted them and when: read only."""
 
     list_display = ["address", "scope", "value", "source", "reason", "opted_out_at", "removed_at", "removed_by_name",
@@ -627,15 +627,6 @@ class UnsubscriberRemovalAdmin(admin.ModelAdmin):
     search_fields = ["address", "value", "removed_by_name"]
     search_help_text = "Address (a number in any format, or an e-mail), value or who removed it."
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
