@@ -55,10 +55,15 @@ def frame_send_task(frame_id: int) -> None:
 
 @shared_task
 def status_events_apply_task() -> int:
-    """Apply stored delivery reports in batches."""
+    """Apply stored delivery reports in batches. Stopped with some perhaps left (every applier busy, or the time
+    up), it comes again soon: the reports of a webhook whose trigger found the appliers busy, stored after their
+    last look, otherwise waited for beat's next run, and a test without beat forever."""
     from campaigns.services import status_events_apply_all
 
-    return status_events_apply_all().events
+    result = status_events_apply_all()
+    if result.unfinished:
+        status_events_apply_soon()
+    return result.events
 
 
 def status_events_apply_soon() -> None:

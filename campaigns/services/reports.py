@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -132,13 +132,16 @@ class ApplyResult:
     opt_outs: int = 0
     campaigns: tuple[int, ...] = ()
     doubted_frames: tuple[int, ...] = ()  # frames given up in doubt that reports which found no message may prove
+    # Stopped with reports perhaps still waiting: every applier slot was taken, or the time ran out after a batch
+    # that found some. Whoever applied should then come again soon (tasks.status_events_apply_task).
+    unfinished: bool = False
 
 
 def status_events_apply(*, limit: int | None = None) -> ApplyResult:
     """Apply one batch of stored events (at most `limit`); returns what happened.
 
-    At most STATUS_APPLY_CONNECTIONS batches are applied at once (one advisory lock per applier slot); an
-    empty result also means every slot was taken. Appliers side by side take disjoint events (SKIP LOCKED)
+    At most STATUS_APPLY_CONNECTIONS batches are applied at once (one advisory lock per applier slot); when every
+    slot was taken the result is empty and `unfinished`. Appliers side by side take disjoint events (SKIP LOCKED)
     and lock what they share in one order (messages, then campaigns, each by id), so that they wait for each
     other rather than deadlock. A deadlock can still come from elsewhere (a dispatcher recording a frame
     whose reports are being applied, a cancel); the batch is then rolled back whole and tried again
@@ -168,7 +171,7 @@ def _apply_batch(limit: int) -> ApplyResult:
             if cursor.fetchone()[0]:
                 break
         else:
-            return ApplyResult()
+            return ApplyResult(unfinished=True)
         cursor.execute(APPLY_SQL, [limit])
         events, applied, campaigns, opt_outs, doubted_frames = cursor.fetchone()
     return ApplyResult(events, applied, opt_outs, tuple(campaigns), tuple(doubted_frames))
@@ -348,8 +351,8 @@ def _apply_until_done(deadline: float) -> ApplyResult:
         # Until a batch comes back empty, not merely short: a webhook's trigger that found every applier at work
         # (slots taken) gave up, and its reports, stored 0.5 s before, are left for this loop to see.
         if not result.events:
-            break
-    return _sum_results(results)
+            return _sum_results(results)
+    return replace(_sum_results(results), unfinished=True)  # the time ran out with reports perhaps still waiting
 
 
 def _sum_results(results: list[ApplyResult]) -> ApplyResult:
@@ -358,6 +361,7 @@ def _sum_results(results: list[ApplyResult]) -> ApplyResult:
         sum(r.applied for r in results),
         sum(r.opt_outs for r in results),
         tuple(sorted({c for r in results for c in r.campaigns})),
+        unfinished=any(r.unfinished for r in results),
     )
 
 

@@ -90,16 +90,16 @@ def contacts_tagged(count: int, tag_name: str = "audience", start: int = 0) -> T
     return tag
 
 
-def wait_until(predicate, *, timeout: float, what: str, every: float = 0.25, tick=None):
+def wait_until(predicate, *, timeout: float, what: str, every: float = 0.25, tick=None, sandbox=None):
     """Poll `predicate` until it returns something truthy; `tick` runs each round (e.g. the beat's work).
-    A timeout fails the test with the engine's state."""
+    A timeout fails the test with the engine's state (and the `sandbox`'s callbacks, given one)."""
     try:
         return processes.wait_until(predicate, timeout=timeout, what=what, every=every, tick=tick)
     except TimeoutError as exc:
-        raise AssertionError(f"{exc}\n{_engine_state()}") from None
+        raise AssertionError(f"{exc}\n{_engine_state(sandbox)}") from None
 
 
-def _engine_state() -> str:
+def _engine_state(sandbox=None) -> str:
     """What the campaigns, frames and messages look like, for a timeout's message."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT id, state, state_reason, counters FROM campaigns_campaign ORDER BY id")
@@ -113,7 +113,23 @@ def _engine_state() -> str:
             "SELECT status, left(reason, 80), count(*) FROM campaigns_message GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 12"
         )
         messages = cursor.fetchall()
-    return f"campaigns: {campaigns}\nframes (state, uncertain, attempts, error, n): {frames}\nmessages: {messages}"
+        cursor.execute(
+            "SELECT e.source, e.outcome, e.applied_at IS NOT NULL, e.match_attempts, p.event_id IS NOT NULL, "
+            "round(extract(epoch FROM max(p.due_at) - now())::numeric, 1), count(*) FROM campaigns_statusevent e "
+            "LEFT JOIN campaigns_pendingstatusevent p ON p.event_id = e.id GROUP BY 1, 2, 3, 4, 5 ORDER BY 7 DESC LIMIT 12"
+        )
+        events = cursor.fetchall()
+    return (
+        f"campaigns: {campaigns}\nframes (state, uncertain, attempts, error, n): {frames}\nmessages: {messages}\n"
+        f"reports (source, outcome, applied, match attempts, queued, last due in s, n): {events}"
+        + (f"\nsandbox callbacks: {_callbacks(sandbox)}" if sandbox else "")
+    )
+
+
+def _callbacks(sandbox) -> dict:
+    callbacks = sandbox.state.callbacks
+    return {"sent": dict(callbacks.sent), "failed": dict(callbacks.failed), "lost": dict(callbacks.lost),
+            "pending": callbacks.pending()}  # fmt: skip
 
 
 @pytest.fixture

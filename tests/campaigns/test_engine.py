@@ -77,7 +77,12 @@ def test_a_large_campaign_runs_to_delivered(engine, kind):
     campaign = engine.campaign(account, contacts_tagged(size), **({"text": text} if text else {}))
 
     campaign_launch(campaign_id=campaign.pk)
-    wait_until(lambda: _state(campaign) == "completed", timeout=240, what=f"the {kind} campaign to complete")
+    wait_until(
+        lambda: _state(campaign) == "completed",
+        timeout=240,
+        what=f"the {kind} campaign to complete",
+        sandbox=engine.sandbox,
+    )
 
     assert _counts(campaign) == {"delivered": size}
     assert campaign.counters == {"delivered": size}, "cached counters agree with the messages"

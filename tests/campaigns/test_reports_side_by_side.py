@@ -13,8 +13,15 @@ from django.db import connection, connections
 
 from campaigns.models import Message, StatusEvent
 from campaigns.services.counters import counters_recount
-from campaigns.services.reports import APPLY_LOCK, status_events_apply, status_events_apply_all, status_events_store
+from campaigns.services.reports import (
+    APPLY_LOCK,
+    status_events_apply,
+    status_events_apply_all,
+    status_events_receive,
+    status_events_store,
+)
 from providers.backends.base import Status, StatusUpdate, UpdateKind
+from tests.campaigns.conftest import wait_until
 from tests.concurrency import wait_until_waiting_for_a_lock
 from tests.factories import CampaignFactory, MessageFactory, ProviderAccountFactory
 
@@ -123,3 +130,40 @@ def test_an_applier_that_deadlocks_with_another_writer_rolls_back_and_applies_th
     campaign.refresh_from_db()
     assert campaign.counters == {"delivered": 5}
     assert not StatusEvent.objects.filter(applied_at__isnull=True).exists()
+
+
+@pytest.mark.worker
+def test_reports_that_came_while_every_applier_was_busy_are_applied_once_one_is_free(celery_worker):
+    """A webhook's reports trigger the apply task, which finds every applier slot taken (a long apply holds them)
+    and gave up: once the appliers had ended, the reports waited for beat's next run, and without beat forever."""
+    campaign = CampaignFactory()
+    message = MessageFactory(campaign=campaign, account=campaign.account, status="submitted")
+    counters_recount(campaign_id=campaign.pk)
+    holder = connections.create_connection("default")  # holds every slot, as appliers busy with a long batch do
+    try:
+        with holder.cursor() as cursor:
+            for slot in range(8):  # (more than STATUS_APPLY_CONNECTIONS)
+                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [APPLY_LOCK, slot])
+        status_events_receive(account=campaign.account, updates=[_update(message, "delivered")])
+        time.sleep(2)  # the task it triggered (0.5 s later) has found every slot taken
+        message.refresh_from_db()
+        assert message.status == "submitted", "nothing applied while every applier slot is taken"
+    finally:
+        holder.close()  # the appliers are done
+
+    wait_until(lambda: Message.objects.get(pk=message.pk).status == "delivered", timeout=10,
+               what="the report applied with no beat running")  # fmt: skip
+    campaign.refresh_from_db()
+    assert campaign.counters == {"delivered": 1}
+
+
+def test_an_apply_whose_time_ran_out_says_it_is_unfinished_and_one_that_emptied_the_queue_does_not():
+    campaign = CampaignFactory()
+    messages = MessageFactory.create_batch(3, campaign=campaign, account=campaign.account, status="submitted")
+    status_events_store(account=campaign.account, updates=[_update(m, "delivered") for m in messages],
+                        source="webhook")  # fmt: skip
+
+    out_of_time = status_events_apply_all(budget=0)
+    assert (out_of_time.events, out_of_time.unfinished) == (0, True), "its task comes again for what is left"
+    done = status_events_apply_all(budget=60)
+    assert (done.events, done.unfinished) == (3, False)
