@@ -5,6 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+## The test suite runs in this many processes side by side (0: in this one).
+TEST_PROCESSES ?= 2
 
 .PHONY: run test lint format bench sandbox stop clean
 
@@ -26,7 +28,7 @@ run: $(VENV)/.run-installed
 
 ## The whole test suite on embedded PostgreSQL and Redis.
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -52,9 +52,15 @@ SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8025").rstrip("/")
 # --- Services -------------------------------------------------------------------------------------
 if "DATABASE_URL" not in os.environ:
     os.environ["DATABASE_URL"] = embedded.postgres_url()
-if "REDIS_URL" not in os.environ:
-    # A test session gets a Redis of its own, so that its Celery worker only sees its own tasks.
-    os.environ["REDIS_URL"] = embedded.private_redis_url() if TESTING else embedded.redis_url()
+# A test session gets a Redis of its own, so that its Celery worker only sees its own tasks; so does each process of
+# a session run side by side (pytest-xdist), which would otherwise inherit the first process's.
+_inherited_test_redis = TESTING and os.environ.get("HERALD_TEST_REDIS_OWNER", str(os.getpid())) != str(os.getpid())
+if "REDIS_URL" not in os.environ or _inherited_test_redis:
+    if TESTING:
+        os.environ["REDIS_URL"] = embedded.private_redis_url()
+        os.environ["HERALD_TEST_REDIS_OWNER"] = str(os.getpid())
+    else:
+        os.environ["REDIS_URL"] = embedded.redis_url()
 REDIS_URL = env("REDIS_URL")
 
 DATABASES = {"default": env.db("DATABASE_URL")}
