@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpResponseNotAllowed, JsonResponse, QueryDict
@@ -116,20 +117,6 @@ class HeldDeleteAdmin(admin.ModelAdmin):
         self.delete_objects(queryset)
 
 
-class ContactTagInline(admin.TabularInline):
-    model = ContactTag
-    extra = 0
-    autocomplete_fields = ["tag"]
-    fields = ["tag", "tagged_at"]
-    readonly_fields = ["tagged_at"]
-    verbose_name = "tag"
-    verbose_name_plural = "tags"
-
-    @admin.display(description="tagged at")
-    def tagged_at(self, link: ContactTag) -> str:
-        return formats.localize(timezone.localtime(link.created_at)) if link.pk else "–"
-
-
 def _number(count: int, noun: str = "") -> str:
     """1,200, or "1,200 contacts" / "1 contact" given the noun."""
     number = formats.number_format(count, force_grouping=True)
@@ -149,6 +136,22 @@ class ContactActionForm(ActionForm):
 
 
 class ContactForm(forms.ModelForm):
+    # The contact's tags, picked in one search box (the admin's autocomplete) and written by contact_tags_set in
+    # ContactAdmin.save_related. Not the model's `tags`: the admin takes no many-to-many field whose link is a model
+    # of its own, and the link, keyed by (contact, tag), cannot be edited in an inline either.
+    tag_list = forms.ModelMultipleChoiceField(
+        Tag.objects.all(),
+        required=False,
+        label="Tags",
+        widget=AutocompleteSelectMultiple(ContactTag._meta.get_field("tag"), admin.site),
+        help_text="Type to search the tags. New tags are made on the Tags page.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and not self.is_bound:
+            self.initial["tag_list"] = [tag.pk for tag in self.instance.tags.all()]
+
     def clean_country(self) -> str:
         """Two letters, stored in capitals, as the API and the import store it."""
         value = self.cleaned_data["country"]
@@ -171,8 +174,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         "A whole number (any format), e-mail (any case) or identity is matched whole; otherwise any part of a phone,"
         " e-mail, name or identity."
     )
-    readonly_fields = ["created_at", "updated_at"]
-    inlines = [ContactTagInline]
+    readonly_fields = ["created_at", "updated_at", "tagged"]
     show_full_result_count = False  # contact tables get large; a second COUNT(*) per page is not worth it
     paginator = DeepPagePaginator
     change_form_template = "admin/contacts/contact/change_form.html"
@@ -184,10 +186,10 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     actions = ["delete_selected", "add_tags", "remove_tags", "opt_out", "make_active", "make_inactive"]
     action_form = ContactActionForm
     fieldsets = [
-        (None, {"fields": ["phone", ("first_name", "last_name"), "email", "identity", "is_active"]}),
+        (None, {"fields": ["phone", ("first_name", "last_name"), "email", "identity", "tag_list", "is_active"]}),
         ("Locale", {"fields": [("country", "language", "timezone")]}),
         ("Attributes", {"fields": ["attributes"], "description": 'Written as JSON: {"city": "Pune", "plan": "gold"}.'}),
-        ("History", {"fields": [("created_at", "updated_at")]}),
+        ("History", {"fields": [("created_at", "updated_at"), "tagged"]}),
     ]
 
     def get_fieldsets(self, request, obj=None):
@@ -214,6 +216,25 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
                 f"{'it holds' if carried == 1 else 'they hold'} for the new one too.",
                 messages.WARNING,
             )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if "tag_list" in form.cleaned_data:
+            services.contact_tags_set(contact=form.instance, names=[tag.name for tag in form.cleaned_data["tag_list"]])
+
+    @admin.display(description="tags")
+    def tag_list(self, contact: Contact) -> str:
+        """The tags, for a user who may only view the contact (the form's field for one who may change it)."""
+        return self.tag_names(contact) or "–"
+
+    @admin.display(description="tagged")
+    def tagged(self, contact: Contact) -> str:
+        """When each tag was put on the contact (by hand, an import or the API)."""
+        links = selectors.contact_tag_links(contact) if contact.pk else []
+        return (
+            ", ".join(f"{link.tag.name} ({formats.localize(timezone.localtime(link.created_at))})" for link in links)
+            or "–"
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         contact = self.get_object(request, object_id)

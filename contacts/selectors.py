@@ -160,6 +160,11 @@ def contacts_with_tags(queryset: QuerySet[Contact] | None = None) -> QuerySet[Co
     return (queryset if queryset is not None else Contact.objects.all()).prefetch_related("tags")
 
 
+def contact_tag_links(contact: Contact) -> list[ContactTag]:
+    """The contact's tag links with their tags, by tag name: when each tag was put on it."""
+    return list(ContactTag.objects.filter(contact=contact).select_related("tag").order_by("tag__name"))
+
+
 def contacts_deletion_summary(contacts: QuerySet[Contact], *, shown: int = 10) -> tuple[int, int, list[Contact]]:
     """What deleting these contacts takes with it, counted: how many contacts, how many tag links, and the first
     `shown` of them to name. Three queries whatever their number (the admin's confirmation page for "select all")."""

@@ -224,3 +224,47 @@ def test_channel_suppressions_stored_under_a_name_take_the_channels_value_and_su
         ("+919800000006", "sms"),
         ("+919800000006", "whatsapp"),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_contact_tag_link_keyed_by_its_pair_keeps_every_link_both_ways():
+    """Migration 0011 of contacts drops the link's id for a (contact, tag) key: the links stay, a second link of
+    the same pair is still refused, and going back gives every link an id again."""
+    from django.db import IntegrityError, transaction
+    from django.db.migrations.executor import MigrationExecutor
+
+    from tests.factories import ContactFactory, TagFactory
+
+    vip, news = TagFactory(name="vip"), TagFactory(name="news")
+    first, second = ContactFactory(tags=[vip, news]), ContactFactory(tags=[vip])
+    pairs = sorted([(first.pk, vip.pk), (first.pk, news.pk), (second.pk, vip.pk)])
+
+    def links():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT contact_id, tag_id FROM contacts_contacttag ORDER BY 1, 2")
+            return cursor.fetchall()
+
+    def key():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conrelid = 'contacts_contacttag'::regclass AND contype IN ('p', 'u') ORDER BY contype"
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("contacts", "0010_contact_email_any_case")])
+        assert links() == pairs
+        assert key() == ["PRIMARY KEY (id)", "UNIQUE (contact_id, tag_id)"]
+        with connection.cursor() as cursor:  # a link added before the upgrade takes an id
+            cursor.execute("INSERT INTO contacts_contacttag (contact_id, tag_id) VALUES (%s, %s)", [second.pk, news.pk])
+        executor = MigrationExecutor(connection)
+        executor.migrate([("contacts", "0011_contact_tag_keyed_by_pair")])
+    finally:
+        MigrationExecutor(connection).migrate(executor.loader.graph.leaf_nodes("contacts"))
+
+    assert links() == sorted([*pairs, (second.pk, news.pk)])
+    assert key() == ["PRIMARY KEY (contact_id, tag_id)"]
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("INSERT INTO contacts_contacttag (contact_id, tag_id) VALUES (%s, %s)", [first.pk, vip.pk])
