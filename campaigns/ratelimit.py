@@ -8,6 +8,7 @@ never overdraw it.
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cache, partial
 
@@ -80,16 +81,22 @@ def acquire(account_id: int, rate: float, tokens: int = 1, max_wait: float | Non
         time.sleep(min(wait, left))
 
 
-def paced(account, stop: tuple[int, float] | None = None, not_after: float | None = None):
+def paced(
+    account,
+    stop: tuple[int, float] | None = None,
+    not_after: float | None = None,
+    recheck: Callable[[], None] | None = None,
+):
     """The backend's view of a ProviderAccount whose every request waits for the account's rate limit (and is not made
     if no token comes within RATE_LIMIT_MAX_WAIT: `NoToken`, as the cause of the backend's NotSent). `stop`: the
     campaign and the time (epoch seconds, the database's clock) its frame was claimed; the request is not made if
     the campaign stopped since (`CampaignStopped`), while it waited, nor if its token came at or after `not_after`
-    (epoch seconds: the campaign's send-by deadline, which passed while it waited)."""
+    (epoch seconds: the campaign's send-by deadline, which passed while it waited). `recheck`: called once the token
+    is there, before the request; it refuses the request by raising a PaceRefused."""
     take = partial(acquire, account.pk, account.rate_limit)
-    return replace(
-        account.as_backend_account(), pace=take if stop is None else partial(_pace, take, *stop, not_after=not_after)
-    )
+    if stop is None and recheck is None:
+        return replace(account.as_backend_account(), pace=take)
+    return replace(account.as_backend_account(), pace=partial(_pace, take, stop, not_after, recheck))
 
 
 class CampaignStopped(PaceRefused):
@@ -104,15 +111,19 @@ def _stopped_key(campaign_id: int) -> str:
     return f"herald:campaign:{campaign_id}:stopped_at"
 
 
-def _pace(take, campaign_id: int, claimed_at: float, not_after: float | None = None) -> None:
+def _pace(take, stop: tuple[int, float] | None, not_after: float | None, recheck: Callable[[], None] | None) -> None:
     take()
-    if not_after is not None and time.time() >= not_after:
-        raise CampaignStopped(
-            f"campaign {campaign_id}'s send-by deadline passed while this request waited for the rate limit"
-        )
-    stopped_at = redis_client().get(_stopped_key(campaign_id))
-    if stopped_at is not None and float(stopped_at) > claimed_at:
-        raise CampaignStopped(f"campaign {campaign_id} stopped while this request waited for the rate limit")
+    if stop is not None:
+        campaign_id, claimed_at = stop
+        if not_after is not None and time.time() >= not_after:
+            raise CampaignStopped(
+                f"campaign {campaign_id}'s send-by deadline passed while this request waited for the rate limit"
+            )
+        stopped_at = redis_client().get(_stopped_key(campaign_id))
+        if stopped_at is not None and float(stopped_at) > claimed_at:
+            raise CampaignStopped(f"campaign {campaign_id} stopped while this request waited for the rate limit")
+    if recheck is not None:
+        recheck()
 
 
 def campaign_stopped_mark(campaign_id: int, at: float) -> None:

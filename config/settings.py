@@ -266,6 +266,9 @@ FRAME_RETRY_MAX = env.float("FRAME_RETRY_MAX", default=300.0)
 # A request waits this long at most for its token from the account's rate limit; then it is not made (a frame waits
 # again, its attempt not counted), never sent beyond the limit.
 RATE_LIMIT_MAX_WAIT = env.float("RATE_LIMIT_MAX_WAIT", default=60.0)
+# A frame whose request is made longer than this after its recipients' opt-outs were checked (it waited for its
+# token) checks them again first: one who opted out meanwhile is not sent (campaigns/services/dispatch.py).
+OPT_OUT_RECHECK_AFTER = env.float("OPT_OUT_RECHECK_AFTER", default=2.0)
 CAMPAIGN_MAX_CONSECUTIVE_FAILURES = env.int("CAMPAIGN_MAX_CONSECUTIVE_FAILURES", default=10)
 # "Send a test" (campaigns/services/send_test.py): at most this many tests (each to up to five numbers) a minute per
 # campaign, so that a test is never a way around launching it; 0 turns the limit off.

@@ -49,6 +49,7 @@ from providers.backends.base import (
     BackendError,
     ConnectionFailed,
     OutboundFrame,
+    PaceRefused,
     Recipient,
     RecipientResult,
     SendResult,
@@ -161,6 +162,7 @@ class PreparedFrame:
     message_ids: dict[str, int]  # external_ref → message id
     texts: dict[str, str]  # external_ref → text sent
     local_failures: list[tuple[int, str]]  # (message id, reason) refused before sending (DLT variable length)
+    checked_at: float = field(default_factory=time.monotonic)  # when its recipients' opt-outs were checked
 
 
 # --- Claiming -------------------------------------------------------------------------------------
@@ -353,13 +355,53 @@ def frame_call(prepared: PreparedFrame, context: SendContext) -> CallOutcome:
         None if frame.campaign_id is None else (frame.campaign_id, datetime.fromisoformat(frame.claimed_at).timestamp())
     )
     send_by = context.campaign.send_by if context.campaign is not None else None
-    account = ratelimit.paced(context.account, stop=stop, not_after=send_by.timestamp() if send_by else None)
+    account = ratelimit.paced(
+        context.account,
+        stop=stop,
+        not_after=send_by.timestamp() if send_by else None,
+        recheck=None if frame.reclaimed else _opt_outs_recheck(prepared, context),
+    )
     try:
         if prepared.frame.reclaimed:
             return frame_reconcile(prepared, context, account)
         return CallOutcome(context.backend.send(account, prepared.outbound))
     except BackendError as exc:
         return CallOutcome(error=exc)
+
+
+class OptedOutMeanwhile(PaceRefused):
+    """A frame's request not made: a recipient opted out after the frame was prepared, while it waited for its
+    token. The frame waits again, its attempt not counted, and the claim that takes it next suppresses them."""
+
+
+def _opt_outs_recheck(prepared: PreparedFrame, context: SendContext):
+    """What the frame's pace calls once its token is there: if the opt-outs were checked more than
+    OPT_OUT_RECHECK_AFTER seconds ago (a wait for the rate limit lasts up to RATE_LIMIT_MAX_WAIT), check them again.
+    Once a frame: a backend that sends a frame in several requests has sent part of it by its second one."""
+    pending = [True]
+
+    def recheck() -> None:
+        if not pending or time.monotonic() - prepared.checked_at < settings.OPT_OUT_RECHECK_AFTER:
+            return
+        pending.clear()
+        if opted_out := messages_opted_out(list(prepared.message_ids.values()), context.spec):
+            raise OptedOutMeanwhile(
+                f"{opted_out} of its recipients opted out while it waited for the rate limit; it goes again without them"
+            )
+
+    return recheck
+
+
+def messages_opted_out(message_ids: list[int], spec: AudienceSpec) -> int:
+    """How many of these messages an opt-out now applies to (their frame's claim suppresses them)."""
+    lateral_sql, lateral_params = suppression_match_sql("m.address", "m.contact_id", spec)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT count(*) FROM campaigns_message m CROSS JOIN LATERAL ({lateral_sql}) u
+                WHERE m.id = ANY(%s) AND EXISTS (SELECT 1 FROM contacts_unsubscriber x WHERE x.address = m.address)""",
+            [*lateral_params, message_ids],
+        )
+        return cursor.fetchone()[0]
 
 
 # --- Recording ------------------------------------------------------------------------------------
@@ -554,6 +596,10 @@ def frame_record_failure(prepared: PreparedFrame, context: SendContext, error: B
     if isinstance(error.__cause__, ratelimit.NoToken):  # not sent: a request beyond the limit would earn a 429
         _frame_release(frame, after=random.uniform(0.5, 1.5))
         return ""
+    if isinstance(error.__cause__, OptedOutMeanwhile):
+        logger.info("frame %s not sent: %s", frame.id, error.__cause__)
+        _frame_release(frame)
+        return ""
     vendor = context.backend.label or context.account.kind
     message = f"{vendor}: {error.message}"[:1000]
     lost_answer = answer_lost(error)
@@ -729,10 +775,19 @@ def frames_send(frames: list[ClaimedFrame], context: SendContext) -> None:
             outcomes = [frame_call(prepared[0], context)]
         else:
             with ThreadPoolExecutor(max_workers=len(prepared)) as pool:
-                outcomes = list(pool.map(lambda p: frame_call(p, context), prepared))
+                outcomes = list(pool.map(lambda p: _in_thread(frame_call, p, context), prepared))
         frames_finish(prepared, outcomes, context)
     finally:
         frames_unlock([f.id for f in frames])
+
+
+def _in_thread(call, *args):
+    """Run `call` in a pool thread, closing the database connection it may have opened there (a frame's opt-out
+    recheck): a thread's connection is its own, and the pool's threads end with the batch."""
+    try:
+        return call(*args)
+    finally:
+        connection.close()
 
 
 def campaign_dispatch(*, campaign_id: int, budget: float | None = None, heartbeat=None) -> float | None:

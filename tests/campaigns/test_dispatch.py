@@ -38,6 +38,7 @@ from campaigns.services.reports import messages_expire_unreported, status_events
 from campaigns.services.schedule import campaigns_expire_overdue, campaigns_launch_due, dispatchers_watchdog
 from campaigns.services.transactional import message_send_transactional
 from contacts.models import Contact, Tag
+from contacts.services import unsubscriber_create
 from providers.backends.base import StatusUpdate, UpdateKind
 from providers.models import ProviderAccount, Sender
 from providers.sandbox.client import SandboxClient
@@ -741,6 +742,81 @@ def test_a_frame_claimed_while_a_pause_waited_to_commit_does_not_go_out_after_th
     frame = Frame.objects.get(campaign=campaign)
     assert (frame.state, frame.attempts) == ("pending", 0), "the frame waits for the resume, its attempt not counted"
     assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_recipient_who_opts_out_after_the_frame_was_prepared_is_not_sent_and_the_others_go_next_round(
+    octopush, sandbox, settings
+):
+    """The opt-outs were checked when the frame was claimed, and only then: a frame that waited for its token (up to
+    RATE_LIMIT_MAX_WAIT, 60 s) went out to a recipient who had opted out meanwhile. A frame whose request comes more
+    than OPT_OUT_RECHECK_AFTER after the check checks again: it is not sent, its attempt not counted, and the next
+    claim suppresses the one who opted out."""
+    settings.OPT_OUT_RECHECK_AFTER = 0.5
+    campaign = _prepared_campaign(octopush, 10, frame_size=10)
+    context = _send_context(campaign)
+    prepared = frames_prepare(frames_claim(campaign_id=campaign.pk), context)
+    first = Message.objects.filter(campaign=campaign).earliest("id")
+    unsubscriber_create(address=first.address, source="api", reason="asked by phone")
+    time.sleep(0.6)  # as long a wait for the token
+
+    frames_finish(prepared, [frame_call(p, context) for p in prepared], context)
+    frames_unlock([p.frame.id for p in prepared])
+    assert _octopush_accepted(sandbox) == [], "not sent to the one who opted out, nor to the others yet"
+    frame = Frame.objects.get(campaign=campaign)
+    assert (frame.state, frame.attempts, frame.error) == ("pending", 0, "")
+    frames_send(frames_claim(campaign_id=campaign.pk), context)
+    assert _octopush_accepted(sandbox) == [1] * 9
+    first.refresh_from_db()
+    assert (first.status, first.reason) == ("suppressed", "unsubscribed")
+    campaign_complete_if_done(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.counters == {"submitted": 9, "suppressed": 1}
+
+
+def test_one_recipient_frames_that_waited_for_their_tokens_check_opt_outs_again_in_their_threads(
+    hyber, sandbox, settings
+):
+    """Hyber's frames go out several at once, each in a thread of its own waiting for the account's rate limit (here
+    a token every 2 s). Everyone opts out 1 s in: the frame that had the first token is on its way, the two waiting
+    ones are not sent. The threads' database connections are closed after them."""
+    settings.OPT_OUT_RECHECK_AFTER = 0.5
+    settings.RATE_LIMIT_MAX_WAIT = 10.0
+    ProviderAccount.objects.filter(pk=hyber.pk).update(rate_limit=0.5)
+    campaign = _prepared_campaign(hyber, 3, frame_size=1)
+    context = _send_context(campaign)
+    addresses = list(Message.objects.filter(campaign=campaign).values_list("address", flat=True))
+
+    def opt_everyone_out():
+        try:
+            for address in addresses:
+                unsubscriber_create(address=address, source="admin")
+        finally:
+            connection.close()
+
+    def connections() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    before = connections()
+    opting_out = threading.Timer(1.0, opt_everyone_out)
+    opting_out.start()
+    frames_send(frames_claim(campaign_id=campaign.pk, limit=3), context)
+    opting_out.join()
+
+    assert sorted(n for (vendor, _), n in sandbox.state.accepted.items() if vendor == "hyber") == [1]
+    assert sorted(Frame.objects.filter(campaign=campaign).values_list("state", "attempts")) == [
+        ("pending", 0),
+        ("pending", 0),
+        ("sent", 1),
+    ]
+    assert connections() == before, "the threads' connections were closed"
+    frames_send(frames_claim(campaign_id=campaign.pk, limit=3), context)
+    assert sorted(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == [
+        "submitted",
+        "suppressed",
+        "suppressed",
+    ]
 
 
 def test_a_dispatcher_that_read_the_campaign_sending_just_before_a_pause_claims_nothing_after_it(octopush, sandbox):
