@@ -24,8 +24,12 @@ def load(count: int) -> str:
 
 
 def snapshot() -> dict:
+    """How many rows of each and the newest (a link keyed by its pair has no id: the time it was made)."""
     return {
-        model.__name__: (model.objects.count(), model.objects.aggregate(last=Max("pk"))["last"])
+        model.__name__: (
+            model.objects.count(),
+            model.objects.aggregate(last=Max("created_at" if model._meta.is_composite_pk else "pk"))["last"],
+        )
         for model in (ProviderAccount, Sender, DltTemplate, Tag, Contact, ContactTag, Unsubscriber, Segment, Campaign)
     } | {"contacts_updated": Contact.objects.aggregate(last=Max("updated_at"))["last"]}
 
