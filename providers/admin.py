@@ -175,6 +175,7 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         try:
             senders = sync.senders_sync(account_id=account.pk)
             templates = sync.templates_sync(account_id=account.pk)
+            opt_outs = sync.unsubscribers_sync(account_id=account.pk)
         except ValidationError as exc:
             self.message_user(request, f"{account.name}: {' '.join(exc.messages)}", messages.ERROR)
         except BackendError as exc:  # retryable (connection, throttling): the sync is atomic, the user tries again
@@ -186,7 +187,8 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
             self.message_user(
                 request,
-                f"{account.name}: sender IDs synced ({said(senders)}); DLT templates synced ({said(templates)}).",
+                f"{account.name}: sender IDs synced ({said(senders)}); DLT templates synced ({said(templates)});"
+                f" opt-outs synced ({said(opt_outs)}).",
                 messages.SUCCESS,
             )
 

@@ -1,4 +1,5 @@
-"""Sync MOBtexting's sender ID and DLT template registries with Herald's Sender and DltTemplate rows.
+"""Sync MOBtexting's sender ID, DLT template and opt-out registries with Herald's Sender, DltTemplate and
+Unsubscriber rows.
 
 A sync pulls the remote registry (matching rows by remote id, else by name or DLT template id, so that a
 push whose answer was lost is adopted on the next run), then pushes the local rows MOBtexting does not
@@ -14,12 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts.models import Unsubscriber
+from contacts.phones import InvalidPhone, normalize_address
 from providers.backends import get_backend
-from providers.backends.base import Account, BackendError, RemoteSender, RemoteTemplate
+from providers.backends.base import Account, BackendError, RemoteSender, RemoteTemplate, RemoteUnsubscriber
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 logger = logging.getLogger("herald.providers")
@@ -112,13 +115,88 @@ def templates_sync(*, account_id: int) -> dict[str, int]:
     return {"created": len(created), "updated": len(updated), "pushed": len(pushed)}
 
 
+UNSUBSCRIBER_PUSH_LIMIT = 1000  # one vendor request each (a push or a removal): a run makes at most this many
+
+
+@transaction.atomic
+def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_LIMIT) -> dict[str, int]:
+    """Pull the vendor's opt-outs into Herald, push Herald's phone opt-outs it lacks, and take off its list those
+    that staff removed in Herald (UnsubscriberRemoval) after the vendor recorded them.
+
+    MOBtexting has no channel scope and its list holds phone numbers, so channel-scoped and e-mail opt-outs stay in
+    Herald only (Herald applies them itself at every send). Without the removals, an opt-out lifted in Herald came
+    back with the next sync, from the vendor's list, and the vendor kept refusing the number. One the vendor recorded
+    after the removal (the person opted out again there) is pulled as any other; so is one whose time it does not
+    say."""
+    account, remote_account, backend = _syncable(account_id)
+    remote = _vendor(backend.list_unsubscribers, remote_account, what="list its opt-outs")
+    listed: dict[tuple[str, str, str], RemoteUnsubscriber] = {}
+    for item in remote:
+        try:
+            listed[(normalize_address(item.address), item.scope, item.value)] = item
+        except InvalidPhone:
+            continue
+    keys = list(listed)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT r.address, r.scope, r.value, max(r.removed_at) FROM contacts_unsubscriberremoval r
+               WHERE r.address = ANY(%s) AND NOT EXISTS (
+                   SELECT 1 FROM contacts_unsubscriber u
+                   WHERE u.address = r.address AND u.scope = r.scope AND u.value = r.value)
+               GROUP BY 1, 2, 3""",
+            [sorted({address for address, _, _ in keys})],
+        )
+        removed = {(address, scope, value): at for address, scope, value, at in cursor.fetchall()}
+    lifted = {
+        key
+        for key, item in listed.items()
+        if key in removed and item.created_at is not None and item.created_at <= removed[key]
+    }
+    calls = 0
+    for key in sorted(lifted)[:push_limit]:  # (one past the limit is taken off by the next run, not pulled meanwhile)
+        _vendor(
+            backend.delete_unsubscriber, remote_account, listed[key].remote_id, what=f"remove the opt-out of {key[0]}"
+        )
+        calls += 1
+    taken_off = calls
+    kept = [key for key in keys if key not in lifted]
+    addresses, scopes, values = (list(column) for column in zip(*kept, strict=True)) if kept else ([], [], [])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO contacts_unsubscriber (address, scope, value, source, reason, created_at)
+               SELECT a, s, v, 'provider', %s, now() FROM unnest(%s::text[], %s::text[], %s::text[]) AS r(a, s, v)
+               ON CONFLICT (address, scope, value) DO NOTHING""",
+            [f"on {account.name}'s suppression list", addresses, scopes, values],
+        )
+        pulled = cursor.rowcount
+
+    pushed = 0
+    local = (
+        Unsubscriber.objects.exclude(address__contains="@")
+        .exclude(scope=Unsubscriber.Scope.CHANNEL)
+        .order_by("id")
+        .values_list("address", "scope", "value")
+    )
+    for row in local.iterator(chunk_size=2000):
+        if row in listed or calls >= push_limit:
+            continue
+        _vendor(
+            backend.create_unsubscriber, remote_account, RemoteUnsubscriber(*row), what=f"add the opt-out of {row[0]}"
+        )
+        calls += 1
+        pushed += 1
+    return {"pulled": pulled, "pushed": pushed, "removed": taken_off}
+
+
 def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:
     account = ProviderAccount.objects.select_for_update().filter(pk=account_id).first()
     if account is None:
         raise ValidationError({"account": "No such provider account."})
     if account.kind not in SYNCABLE_KINDS:
         raise ValidationError(
-            {"account": f"{account.get_kind_display()} keeps no sender or template registry; only MOBtexting syncs."}
+            {
+                "account": f"{account.get_kind_display()} keeps no sender, template or opt-out registry; only MOBtexting syncs."
+            }
         )
     return account, account.as_backend_account(), get_backend(account.kind)
 

@@ -276,6 +276,9 @@ class RemoteUnsubscriber:
     address: str
     scope: str  # all | sender | tag | service | channel
     value: str = ""
+    # The vendor's id and when it recorded the opt-out (what a listed one carries); not part of what it is.
+    remote_id: str = field(default="", compare=False)
+    created_at: datetime | None = field(default=None, compare=False)
 
 
 # --- Errors ---------------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from providers.backends.base import CheckResult, ConnectionFailed
-from tests.factories import ProviderAccountFactory, UserFactory, admin_client_for
+from contacts.models import Unsubscriber
+from providers.backends import get_backend
+from providers.backends.base import CheckResult, ConnectionFailed, RemoteUnsubscriber
+from tests.factories import CREDENTIALS, ProviderAccountFactory, UserFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +44,7 @@ def test_the_health_panel_shows_the_last_check_the_last_report_and_the_webhook_u
     assert "2\xa0hours ago" in html
     assert f'data-copy="{account.webhook_url}"' in html.replace("&amp;", "&")
     assert "herald/copy.js" in html
-    assert "Sync senders and templates" not in html, "only MOBtexting keeps registries"
+    assert "Sync senders, templates and opt-outs" not in html, "only MOBtexting keeps registries"
 
 
 def test_test_connection_stores_and_reports_the_result(client, monkeypatch):
@@ -68,16 +70,24 @@ def test_setup_reports_a_vendors_refusal(client, monkeypatch):
     assert said(response) == [f"{account.name}: Octopush refused the setup: 401"]
 
 
-def test_sync_pulls_both_registries_of_a_mobtexting_account(client, monkeypatch):
-    account = ProviderAccountFactory(kind="mobtexting")
-    monkeypatch.setattr("providers.sync.senders_sync", lambda *, account_id: {"created": 2, "updated": 0, "pushed": 1})
-    monkeypatch.setattr(
-        "providers.sync.templates_sync", lambda *, account_id: {"created": 3, "updated": 1, "pushed": 0}
+def test_sync_pulls_and_pushes_the_registries_of_a_mobtexting_account(client, sandbox):
+    """Sender IDs, DLT templates and, since the button says so, opt-outs (an opt-out lifted in Herald is taken off
+    the vendor's list: tests/providers/test_sync_opt_outs.py)."""
+    account = ProviderAccountFactory(
+        kind="mobtexting", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"])
     )
+    get_backend("mobtexting").create_unsubscriber(
+        account.as_backend_account(), RemoteUnsubscriber("+919811100001", "all")
+    )
+    Unsubscriber.objects.create(address="+919811100002", scope="all", source="admin")
     html = client.get(reverse("admin:providers_provideraccount_change", args=[account.pk])).content.decode()
-    assert "Sync senders and templates" in html
+    assert "Sync senders, templates and opt-outs" in html
     response = client.post(tool_url(account, "sync"))
-    assert "sender IDs synced (2 created, 0 updated, 1 pushed)" in said(response)[0]
+    assert said(response) == [
+        f"{account.name}: sender IDs synced (0 created, 0 updated, 0 pushed); DLT templates synced (0 created,"
+        " 0 updated, 0 pushed); opt-outs synced (1 pulled, 1 pushed, 0 removed)."
+    ]
+    assert Unsubscriber.objects.get(address="+919811100001").source == "provider"
 
 
 def test_a_vendor_that_does_not_answer_is_reported_not_raised(client, monkeypatch):

@@ -320,6 +320,9 @@ class MobtextingBackend(Backend):
     def create_unsubscriber(self, account: Account, unsubscriber: RemoteUnsubscriber) -> RemoteUnsubscriber:
         return registries.create_unsubscriber(account, unsubscriber)
 
+    def delete_unsubscriber(self, account: Account, remote_id: str) -> None:
+        registries.delete_unsubscriber(account, remote_id)
+
     def service_code(self, options: dict[str, Any], *, purpose: str, service: str) -> str:
         """The sender's code, else the account's `service` option, else the purpose's (transactional: T)."""
         return service or str(options.get("service") or "") or SERVICE_FOR_PURPOSE.get(purpose, "T")

@@ -7,8 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.backends.base import Account, RemoteSender, RemoteTemplate, RemoteUnsubscriber, ResponseUnparseable
-from providers.backends.mobtexting.client import call, digits, first, pages, receiver_e164
+from providers.backends.base import (
+    Account,
+    RemoteSender,
+    RemoteTemplate,
+    RemoteUnsubscriber,
+    ResponseStatusError,
+    ResponseUnparseable,
+)
+from providers.backends.mobtexting.client import call, digits, first, pages, parse_time, receiver_e164
 
 # 0 pending, 1 approved, 2 rejected [seed 001:1143-1146]; templates use the same codes.
 REVIEW_STATUS = {"0": "pending", "1": "approved", "2": "rejected"}
@@ -63,6 +70,15 @@ def create_unsubscriber(account: Account, unsubscriber: RemoteUnsubscriber) -> R
     return unsubscriber_from_row(_created(call(account, "POST", "sms/suppressions/unsubscribers", json=body)))
 
 
+def delete_unsubscriber(account: Account, remote_id: str) -> None:
+    """Take one opt-out off the list by its id [seed 001:1843-1872]; one that is gone already is no error."""
+    try:
+        call(account, "DELETE", f"sms/suppressions/unsubscribers/{remote_id}")
+    except ResponseStatusError as exc:
+        if exc.status_code != 404:
+            raise
+
+
 def sender_from_row(row: dict[str, Any]) -> RemoteSender:
     return RemoteSender(
         remote_id=first(row, "id"),
@@ -95,6 +111,8 @@ def unsubscriber_from_row(row: dict[str, Any]) -> RemoteUnsubscriber:
         address=receiver_e164(first(row, "receiver"), first(row, "iso")),
         scope=scope,
         value="" if scope == "all" else first(row, "value"),
+        remote_id=first(row, "id"),
+        created_at=parse_time(first(row, "created_at")),
     )
 
 
