@@ -89,7 +89,7 @@ class ContactTag(models.Model):
 
     # Imports write millions of links, so this table is kept lean (measured in bench/bench_import.py):
     # - keyed by the pair itself: a surrogate id cost each link a sequence value and an index entry that nothing
-    #   read (migration 0011: +22 % on the import). Django's forms cannot edit such a model, so the contact's
+    #   read (migration 0011: +13 % on the import). Django's forms cannot edit such a model, so the contact's
     #   admin page picks its tags in one field (ContactForm.tag_list), not an inline of links;
     # - no single-column indexes: the key (contact, tag) and (tag, contact) below serve both lookups;
     # - no database foreign-key constraints: PostgreSQL checks them one row at a time at commit, which

@@ -1,7 +1,7 @@
 """The contact-tag link is keyed by (contact, tag), its unique pair, instead of a surrogate id.
 
 A million-row import writes three million links; the id cost each link a sequence value and an index entry of
-its own that nothing reads (bench/bench_import.py: 48,500 → 59,400 rows/s). Dropping the id column is a
+its own that nothing reads (bench/bench_import.py, run 35: 48,547 → 54,777 rows/s). Dropping the id column is a
 catalogue change; the pair's primary key index is built anew (seconds for millions of links, the table locked
 meanwhile) before the unique constraint it replaces is dropped. Django cannot migrate a primary key to a
 composite one itself, hence the SQL.
