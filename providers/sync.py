@@ -152,13 +152,12 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
         for key, item in listed.items()
         if key in removed and item.created_at is not None and item.created_at <= removed[key]
     }
-    calls = 0
-    for key in sorted(lifted)[:push_limit]:  # (one past the limit is taken off by the next run, not pulled meanwhile)
+    taken_off = sorted(lifted)[:push_limit]  # (one past the limit is taken off by the next run, not pulled meanwhile)
+    for key in taken_off:
         _vendor(
             backend.delete_unsubscriber, remote_account, listed[key].remote_id, what=f"remove the opt-out of {key[0]}"
         )
-        calls += 1
-    taken_off = calls
+    calls = len(taken_off)
     kept = [key for key in keys if key not in lifted]
     addresses, scopes, values = (list(column) for column in zip(*kept, strict=True)) if kept else ([], [], [])
     with connection.cursor() as cursor:
@@ -178,14 +177,16 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
         .values_list("address", "scope", "value")
     )
     for row in local.iterator(chunk_size=2000):
-        if row in listed or calls >= push_limit:
+        if calls >= push_limit:  # the next run carries on
+            break
+        if row in listed:
             continue
         _vendor(
             backend.create_unsubscriber, remote_account, RemoteUnsubscriber(*row), what=f"add the opt-out of {row[0]}"
         )
         calls += 1
         pushed += 1
-    return {"pulled": pulled, "pushed": pushed, "removed": taken_off}
+    return {"pulled": pulled, "pushed": pushed, "removed": len(taken_off)}
 
 
 def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:

@@ -378,12 +378,13 @@ def _opt_outs_recheck(prepared: PreparedFrame, context: SendContext):
     """What the frame's pace calls once its token is there: if the opt-outs were checked more than
     OPT_OUT_RECHECK_AFTER seconds ago (a wait for the rate limit lasts up to RATE_LIMIT_MAX_WAIT), check them again.
     Once a frame: a backend that sends a frame in several requests has sent part of it by its second one."""
-    pending = [True]
+    asked = False
 
     def recheck() -> None:
-        if not pending or time.monotonic() - prepared.checked_at < settings.OPT_OUT_RECHECK_AFTER:
+        nonlocal asked
+        if asked or time.monotonic() - prepared.checked_at < settings.OPT_OUT_RECHECK_AFTER:
             return
-        pending.clear()
+        asked = True
         if opted_out := messages_opted_out(list(prepared.message_ids.values()), context.spec):
             raise OptedOutMeanwhile(
                 f"{opted_out} of its recipients opted out while it waited for the rate limit; it goes again without them"
