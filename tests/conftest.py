@@ -200,6 +200,29 @@ def celery_worker(_celery_worker, web_server):
         _celery_worker.kill()
 
 
+@pytest.fixture
+def broker_queue():
+    """What a test without a worker queued on the real broker (Redis): a function returning the tasks waiting in the
+    default queue, oldest first, as (task name, args). The queue is emptied before and after the test."""
+    import base64
+    import json
+
+    from campaigns.ratelimit import redis_client
+    from config.celery import app
+
+    def queued() -> list[tuple[str, list]]:
+        waiting = []
+        for raw in reversed(redis_client().lrange(app.conf.task_default_queue, 0, -1)):  # kombu pushes on the left
+            message = json.loads(raw)
+            args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+            waiting.append((message["headers"]["task"], [*args, *kwargs.values()]))
+        return waiting
+
+    _reset_broker_and_redis()
+    yield queued
+    _reset_broker_and_redis()
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
     """The provider sandbox, in this process, on a free loopback port (one per session)."""

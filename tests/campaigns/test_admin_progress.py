@@ -201,9 +201,7 @@ class TestActions:
         html = client.get(action_url(campaign, "launch")).content.decode()
         assert "Before you can launch" in html and "herald-confirm-button" not in html
 
-    def test_posting_launch_calls_the_service_and_reports_its_refusal(self, client, django_capture_on_commit_callbacks, monkeypatch):  # fmt: skip
-        queued = []
-        monkeypatch.setattr("campaigns.tasks.campaign_prepare_task.delay", queued.append)
+    def test_posting_launch_calls_the_service_and_reports_its_refusal(self, client, django_capture_on_commit_callbacks, broker_queue):  # fmt: skip
         news = TagFactory()
         ContactFactory(tags=[news])
         campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi")
@@ -211,7 +209,8 @@ class TestActions:
             response = client.post(action_url(campaign, "launch"))
         assert response["Location"] == reverse("admin:campaigns_campaign_change", args=[campaign.pk])
         campaign.refresh_from_db()
-        assert campaign.state == "preparing" and queued == [campaign.pk]
+        assert campaign.state == "preparing"
+        assert broker_queue() == [("campaigns.tasks.campaign_prepare_task", [campaign.pk])]
         response = client.post(action_url(campaign, "launch"))
         assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "A preparing campaign cannot be launched."
 
@@ -226,13 +225,15 @@ class TestActions:
         campaign.refresh_from_db()
         assert campaign.state == after
 
-    def test_resume(self, client, monkeypatch):
-        started = []
-        monkeypatch.setattr("campaigns.services.lifecycle.dispatchers_start", lambda **kw: started.append(kw))
+    def test_resume(self, client, django_capture_on_commit_callbacks, broker_queue, settings):
+        settings.DISPATCHERS_PER_CAMPAIGN = 2
         campaign = CampaignFactory(state="paused", audience_size=5, counters={"pending": 5})
-        client.post(action_url(campaign, "resume"))
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(action_url(campaign, "resume"))
         campaign.refresh_from_db()
         assert campaign.state == "sending"
+        dispatchers = [("campaigns.tasks.campaign_dispatch_task", [campaign.pk, slot]) for slot in (0, 1)]
+        assert broker_queue() == dispatchers
 
     def test_the_resume_page_of_a_campaign_whose_prepare_failed_says_why_and_that_it_prepares_again(self, client):
         reason = (

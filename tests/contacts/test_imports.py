@@ -866,14 +866,14 @@ def test_contact_import_create_refuses_a_file_of_one_huge_line_without_reading_i
     ]
 
 
-def test_contact_import_create_queues_the_run_after_commit(django_capture_on_commit_callbacks, monkeypatch):
-    queued = []
-    monkeypatch.setattr("contacts.tasks.contact_import_run_task.delay", queued.append)
-
-    with django_capture_on_commit_callbacks(execute=True):
+def test_contact_import_create_queues_the_run_after_commit(django_capture_on_commit_callbacks, broker_queue):
+    with django_capture_on_commit_callbacks() as on_commit:
         contact_import = contact_import_create(file=upload("Phone\n9812345678\n"))
 
-    assert queued == [contact_import.pk]
+    assert broker_queue() == [], "nothing is queued before the import's row is committed"
+    for callback in on_commit:
+        callback()
+    assert broker_queue() == [("contacts.tasks.contact_import_run_task", [contact_import.pk])]
     assert contact_import.status == Status.PENDING and contact_import.original_name == "contacts.csv"
 
 

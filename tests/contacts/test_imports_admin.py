@@ -68,9 +68,7 @@ def test_the_upload_page_does_not_grow_with_the_tags_and_searches_them(staff):
     assert again.count("campaign-tag-") == 1
 
 
-def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture_on_commit_callbacks, monkeypatch):
-    queued = []
-    monkeypatch.setattr("contacts.tasks.contact_import_run_task.delay", queued.append)
+def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture_on_commit_callbacks, broker_queue):
     Tag.objects.create(name="existing")
     data = {
         "file": SimpleUploadedFile("list.csv", b"Mobile,Name\n9812345678,Asha\nbad,X\n"),
@@ -89,7 +87,7 @@ def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture
     contact_import = ContactImport.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:contacts_contactimport_change", args=[contact_import.pk])
-    assert queued == [contact_import.pk]
+    assert broker_queue() == [("contacts.tasks.contact_import_run_task", [contact_import.pk])]
     assert sorted(contact_import.tags.values_list("name", flat=True)) == ["existing", "fresh", "other"]
     assert contact_import.created_by.username == "admin"
 
