@@ -24,6 +24,7 @@ app.conf.beat_schedule = {
     "messages-expire-unreported": {"task": "campaigns.tasks.messages_expire_unreported_task", "schedule": 600.0},
     "idempotency-keys-expire": {"task": "campaigns.tasks.idempotency_keys_expire_task", "schedule": 3600.0},
     "campaigns-purge-deleting": {"task": "campaigns.tasks.campaigns_purge_deleting_task", "schedule": 600.0},
+    "registries-sync": {"task": "providers.tasks.registries_sync_task", "schedule": 3600.0},
 }
 
 

@@ -17,7 +17,6 @@ from django.utils.text import capfirst
 from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
 from config.deletion import counted_text, deleted_with, protected_users
 from providers import dlt, services, sync
-from providers.backends.base import BackendError
 from providers.forms import DltTemplateForm, ProviderAccountForm, SenderForm
 from providers.models import DltTemplate, ProviderAccount, Sender
 
@@ -55,7 +54,7 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     change_form_template = "admin/providers/provideraccount/change_form.html"
     readonly_fields = [
         "uuid", "masked_credentials", "last_check_at", "last_check_ok", "last_check_message",
-        "last_dlr_at", "created_at", "updated_at",
+        "last_dlr_at", "last_sync_at", "last_sync_ok", "last_sync_message", "created_at", "updated_at",
     ]  # fmt: skip
 
     def lookup_allowed(self, lookup, value, request=None):
@@ -172,25 +171,13 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         return redirect("admin:providers_provideraccount_change", account.pk)
 
     def _sync(self, request, account: ProviderAccount) -> None:
-        try:
-            senders = sync.senders_sync(account_id=account.pk)
-            templates = sync.templates_sync(account_id=account.pk)
-            opt_outs = sync.unsubscribers_sync(account_id=account.pk)
-        except ValidationError as exc:
-            self.message_user(request, f"{account.name}: {' '.join(exc.messages)}", messages.ERROR)
-        except BackendError as exc:  # retryable (connection, throttling): the sync is atomic, the user tries again
-            self.message_user(request, f"{account.name}: {exc.message}; try again.", messages.ERROR)
+        result = sync.registries_sync(account_id=account.pk)
+        if result.ok:
+            self.message_user(request, f"{account.name}: {result.message}", messages.SUCCESS)
         else:
-
-            def said(counts):
-                return ", ".join(f"{n} {what}" for what, n in counts.items())
-
-            self.message_user(
-                request,
-                f"{account.name}: sender IDs synced ({said(senders)}); DLT templates synced ({said(templates)});"
-                f" opt-outs synced ({said(opt_outs)}).",
-                messages.SUCCESS,
-            )
+            again = "; try again." if result.retryable else ""
+            message = f"{result.message.rstrip('.')}{again}" if again else result.message
+            self.message_user(request, f"{account.name}: {message}", messages.ERROR)
 
     @admin.action(description="Test connection (credentials and balance)", permissions=["change"])
     def test_connection(self, request, queryset):

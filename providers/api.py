@@ -48,10 +48,12 @@ class ProviderAccountSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.M
         fields = [
             "id", "uuid", "kind", "name", "base_url", "credentials", "options", "channels",
             "max_recipients_per_request", "rate_limit", "price_per_part", "currency", "is_active", "webhook_url",
-            "last_check_at", "last_check_ok", "last_check_message", "last_dlr_at", "created_at", "updated_at",
+            "last_check_at", "last_check_ok", "last_check_message", "last_dlr_at", "last_sync_at", "last_sync_ok",
+            "last_sync_message", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = [
-            "uuid", "last_check_at", "last_check_ok", "last_check_message", "last_dlr_at", "created_at", "updated_at",
+            "uuid", "last_check_at", "last_check_ok", "last_check_message", "last_dlr_at", "last_sync_at",
+            "last_sync_ok", "last_sync_message", "created_at", "updated_at",
         ]  # fmt: skip
         extra_kwargs = {
             "currency": {

@@ -56,6 +56,11 @@ class ProviderAccount(models.Model):
     last_check_ok = models.BooleanField(null=True, blank=True)
     last_check_message = models.CharField(max_length=255, blank=True)
     last_dlr_at = models.DateTimeField("last delivery report", null=True, blank=True)
+    # MOBtexting's registries (sender IDs, DLT templates, opt-outs): when they were last synced, by the account
+    # page's button or beat's hourly run, and how it went (providers.sync.registries_sync).
+    last_sync_at = models.DateTimeField("last registry sync", null=True, blank=True)
+    last_sync_ok = models.BooleanField(null=True, blank=True)
+    last_sync_message = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 

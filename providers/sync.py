@@ -1,5 +1,6 @@
 """Sync MOBtexting's sender ID, DLT template and opt-out registries with Herald's Sender, DltTemplate and
-Unsubscriber rows.
+Unsubscriber rows: from the account page's button, and every hour from beat (`registries_sync_all`), so that an
+opt-out given at the vendor holds for every account without anyone pressing it.
 
 A sync pulls the remote registry (matching rows by remote id, else by name or DLT template id, so that a
 push whose answer was lost is adopted on the next run), then pushes the local rows MOBtexting does not
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -187,6 +189,53 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
         calls += 1
         pushed += 1
     return {"pulled": pulled, "pushed": pushed, "removed": len(taken_off)}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    ok: bool
+    message: str  # what was synced, counted, or what failed
+    retryable: bool = False  # the vendor could not be reached or throttled: trying again later may work
+
+
+def registries_sync(*, account_id: int) -> SyncResult:
+    """Sync the account's sender IDs, DLT templates and opt-outs, one after the other (each in its own transaction),
+    and record on the account when and how it went, for its health panel. A failure is said, not raised: what
+    synced before it stays."""
+    try:
+        senders = senders_sync(account_id=account_id)
+        templates = templates_sync(account_id=account_id)
+        opt_outs = unsubscribers_sync(account_id=account_id)
+    except ValidationError as exc:
+        result = SyncResult(False, " ".join(exc.messages))
+    except BackendError as exc:  # retryable (connection, throttling): nothing of the failed sync was kept
+        result = SyncResult(False, exc.message, retryable=True)
+    else:
+
+        def counted(counts: dict[str, int]) -> str:
+            return ", ".join(f"{n} {what}" for what, n in counts.items())
+
+        result = SyncResult(
+            True,
+            f"sender IDs synced ({counted(senders)}); DLT templates synced ({counted(templates)});"
+            f" opt-outs synced ({counted(opt_outs)}).",
+        )
+    ProviderAccount.objects.filter(pk=account_id).update(
+        last_sync_at=timezone.now(), last_sync_ok=result.ok, last_sync_message=result.message[:255]
+    )
+    return result
+
+
+def registries_sync_all() -> dict[str, int]:
+    """Sync every active account that keeps registries (beat, hourly); one that fails does not stop the others."""
+    accounts = ProviderAccount.objects.filter(kind__in=SYNCABLE_KINDS, is_active=True).order_by("pk")
+    outcomes = {"synced": 0, "failed": 0}
+    for account_id in accounts.values_list("pk", flat=True):
+        result = registries_sync(account_id=account_id)
+        outcomes["synced" if result.ok else "failed"] += 1
+        if not result.ok:
+            logger.warning("Registry sync of provider account %s failed: %s", account_id, result.message)
+    return outcomes
 
 
 def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:

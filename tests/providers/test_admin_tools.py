@@ -5,16 +5,17 @@ import socket
 from datetime import timedelta
 
 import pytest
+import requests
 
 from django.contrib.messages import get_messages
-from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from contacts.models import Unsubscriber
 from providers.backends import get_backend
-from providers.backends.base import CheckResult, ConnectionFailed, RemoteUnsubscriber
+from providers.backends.base import RemoteUnsubscriber
+from providers.sandbox.client import SandboxClient
 from tests.factories import CREDENTIALS, ProviderAccountFactory, UserFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,12 @@ def said(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
 
 
+def _port_nothing_listens_on() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_the_health_panel_shows_the_last_check_the_last_report_and_the_webhook_url(client):
     account = ProviderAccountFactory(
         kind="octopush", last_check_ok=False, last_check_at=timezone.now() - timedelta(minutes=5),
@@ -45,13 +52,12 @@ def test_the_health_panel_shows_the_last_check_the_last_report_and_the_webhook_u
     assert f'data-copy="{account.webhook_url}"' in html.replace("&amp;", "&")
     assert "herald/copy.js" in html
     assert "Sync senders, templates and opt-outs" not in html, "only MOBtexting keeps registries"
+    assert "<dt>Registries</dt>" not in html
 
 
-def test_test_connection_stores_and_reports_the_result(client, monkeypatch):
-    account = ProviderAccountFactory(kind="octopush")
-    monkeypatch.setattr(
-        "providers.backends.octopush.OctopushBackend.check", lambda self, acc: CheckResult(True, "Balance 12 EUR")
-    )
+def test_test_connection_stores_and_reports_the_result(client, sandbox):
+    account = ProviderAccountFactory(kind="octopush", base_url=sandbox.base_url("octopush"))
+    SandboxClient(sandbox.url).vendor("octopush", "account", api_login=account.credentials["login"], balance=12)
     response = client.post(tool_url(account, "test"))
     assert response["Location"] == reverse("admin:providers_provideraccount_change", args=[account.pk])
     assert said(response) == [f"{account.name}: Balance 12 EUR"]
@@ -59,15 +65,17 @@ def test_test_connection_stores_and_reports_the_result(client, monkeypatch):
     assert (account.last_check_ok, account.last_check_message) == (True, "Balance 12 EUR")
 
 
-def test_setup_reports_a_vendors_refusal(client, monkeypatch):
-    account = ProviderAccountFactory(kind="octopush")
-
-    def refuse(*, account):
-        raise ValidationError({"credentials": "Octopush refused the setup: 401"})
-
-    monkeypatch.setattr("providers.services.provider_account_setup", refuse)
+def test_setup_reports_a_vendors_refusal_of_the_credentials(client, sandbox):
+    requests.post(sandbox.url + "/_sandbox/devino/keys", json={"api_keys": ["the-real-key"]}, timeout=5)
+    account = ProviderAccountFactory(
+        kind="devino", base_url=sandbox.base_url("devino"), credentials={"api_key": "not-the-key"}
+    )
     response = client.post(tool_url(account, "setup"))
-    assert said(response) == [f"{account.name}: Octopush refused the setup: 401"]
+    [message] = said(response)
+    assert message.startswith(f"{account.name}: Devino OMNI refused the credentials: ")
+    assert "Invalid or missing API key" in message
+    account.refresh_from_db()
+    assert account.options == {}, "nothing stored from a refused setup"
 
 
 def test_sync_pulls_and_pushes_the_registries_of_a_mobtexting_account(client, sandbox):
@@ -82,23 +90,33 @@ def test_sync_pulls_and_pushes_the_registries_of_a_mobtexting_account(client, sa
     Unsubscriber.objects.create(address="+919811100002", scope="all", source="admin")
     html = client.get(reverse("admin:providers_provideraccount_change", args=[account.pk])).content.decode()
     assert "Sync senders, templates and opt-outs" in html
+    assert "<dt>Registries</dt>" in html and "not synced yet" in html
     response = client.post(tool_url(account, "sync"))
-    assert said(response) == [
-        f"{account.name}: sender IDs synced (0 created, 0 updated, 0 pushed); DLT templates synced (0 created,"
-        " 0 updated, 0 pushed); opt-outs synced (1 pulled, 1 pushed, 0 removed)."
-    ]
+    synced = (
+        "sender IDs synced (0 created, 0 updated, 0 pushed); DLT templates synced (0 created, 0 updated, 0 pushed);"
+        " opt-outs synced (1 pulled, 1 pushed, 0 removed)."
+    )
+    assert said(response) == [f"{account.name}: {synced}"]
     assert Unsubscriber.objects.get(address="+919811100001").source == "provider"
+    html = client.get(response["Location"]).content.decode()
+    assert (
+        '<span class="herald-status herald-status-delivered">synced</span> <span class="help">0\xa0minutes ago' in html
+    )
+    assert f'<div class="account-sync-message">{synced}</div>' in html
 
 
-def test_a_vendor_that_does_not_answer_is_reported_not_raised(client, monkeypatch):
-    account = ProviderAccountFactory(kind="mobtexting")
-
-    def down(*, account_id):
-        raise ConnectionFailed("Could not reach mobtexting")
-
-    monkeypatch.setattr("providers.sync.senders_sync", down)
+def test_a_vendor_that_does_not_answer_is_reported_not_raised(client):
+    port = _port_nothing_listens_on()
+    account = ProviderAccountFactory(kind="mobtexting", base_url=f"http://127.0.0.1:{port}/api")
     response = client.post(tool_url(account, "sync"))
-    assert response.status_code == 302 and "Could not reach mobtexting; try again." in said(response)[0]
+    assert response.status_code == 302
+    assert said(response) == [
+        f"{account.name}: Could not reach mobtexting: 127.0.0.1:{port} refused the connection (nothing listens"
+        " there): check the account's base URL; try again."
+    ]
+    html = client.get(response["Location"]).content.decode()
+    assert '<span class="herald-status herald-status-failed">failing</span> <span class="help">tried 0' in html
+    assert "refused the connection (nothing listens there): check the account&#x27;s base URL.</div>" in html
 
 
 def test_the_tools_need_a_post_and_the_change_permission():
@@ -123,12 +141,6 @@ def test_the_list_actions_that_reach_the_vendor_need_the_change_permission_too(a
 
     account.refresh_from_db()
     assert (account.last_check_at, account.options) == (None, {})
-
-
-def _port_nothing_listens_on() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,109 @@
+"""MOBtexting's registries (sender IDs, DLT templates, opt-outs) synced every hour by beat's task, in a real worker
+against the sandbox, and how each sync went kept on the account for its health panel."""
+
+import socket
+
+import pytest
+
+from config.celery import app
+from contacts.models import Unsubscriber
+from providers.backends import get_backend
+from providers.backends.base import RemoteUnsubscriber
+from providers.models import ProviderAccount
+from providers.sync import registries_sync
+from providers.tasks import registries_sync_task
+from tests.factories import ProviderAccountFactory, UserFactory, api_client_for
+
+
+def _mobtexting(sandbox, token: str, **fields) -> ProviderAccount:
+    return ProviderAccountFactory(
+        kind="mobtexting", base_url=sandbox.base_url("mobtexting"), credentials={"api_key": token}, **fields
+    )
+
+
+def _opted_out_at_vendor(account: ProviderAccount, address: str) -> None:
+    get_backend("mobtexting").create_unsubscriber(account.as_backend_account(), RemoteUnsubscriber(address, "all"))
+
+
+def _vendor_list(account: ProviderAccount) -> set[str]:
+    return {u.address for u in get_backend("mobtexting").list_unsubscribers(account.as_backend_account())}
+
+
+def _port_nothing_listens_on() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_beat_syncs_the_registries_every_hour():
+    scheduled = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert scheduled["providers.tasks.registries_sync_task"] == 3600.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hourly_sync_brings_every_active_mobtexting_accounts_opt_outs_in_and_goes_on_past_one_that_fails(
+    sandbox, celery_worker
+):
+    """An opt-out given at MOBtexting (a STOP its number received) holds in Herald, for every account and vendor,
+    without staff pressing the button; Herald's own opt-outs reach MOBtexting's list."""
+    active = _mobtexting(sandbox, "hourly-sync-active-0001", name="Active")
+    inactive = _mobtexting(sandbox, "hourly-sync-inactive-01", name="Inactive", is_active=False)
+    port = _port_nothing_listens_on()
+    unreachable = ProviderAccountFactory(kind="mobtexting", name="Unreachable", base_url=f"http://127.0.0.1:{port}/api")
+    octopush = ProviderAccountFactory(kind="octopush", base_url=sandbox.base_url("octopush"))
+    _opted_out_at_vendor(active, "+919811100001")
+    _opted_out_at_vendor(inactive, "+919811100002")
+    Unsubscriber.objects.create(address="+919811100003", scope="all", source="admin")
+
+    assert registries_sync_task.delay().get(timeout=60) == {"synced": 1, "failed": 1}
+
+    pulled = Unsubscriber.objects.get(address="+919811100001")
+    assert (pulled.scope, pulled.source) == ("all", "provider")
+    assert not Unsubscriber.objects.filter(address="+919811100002").exists(), "an inactive account is left alone"
+    assert _vendor_list(active) == {"+919811100001", "+919811100003"}
+    assert _vendor_list(inactive) == {"+919811100002"}
+    for account in (active, inactive, unreachable, octopush):
+        account.refresh_from_db()
+    assert (active.last_sync_ok, active.last_sync_message) == (
+        True,
+        "sender IDs synced (0 created, 0 updated, 0 pushed); DLT templates synced (0 created, 0 updated, 0 pushed);"
+        " opt-outs synced (1 pulled, 1 pushed, 0 removed).",
+    )
+    assert active.last_sync_at is not None
+    assert unreachable.last_sync_ok is False
+    assert unreachable.last_sync_message == (
+        f"Could not reach mobtexting: 127.0.0.1:{port} refused the connection (nothing listens there): check the"
+        " account's base URL."
+    )
+    assert (inactive.last_sync_at, octopush.last_sync_at) == (None, None)
+
+
+@pytest.mark.django_db
+def test_a_sync_the_vendor_refuses_is_kept_as_failing_with_its_reason_until_one_works(sandbox):
+    account = _mobtexting(sandbox, "revoked-sync-token-0001")
+    sandbox.vendors["mobtexting"].control("revoke", {"token": "revoked-sync-token-0001"})
+    refused = registries_sync(account_id=account.pk)
+    account.refresh_from_db()
+    assert (refused.ok, refused.retryable, account.last_sync_ok) == (False, False, False)
+    assert account.last_sync_message == refused.message
+    assert refused.message.startswith("MOBtexting could not list the sender IDs: ") and "401" in refused.message
+
+    ProviderAccount.objects.filter(pk=account.pk).update(credentials={"api_key": "a-new-sync-token-0001"})
+    assert registries_sync(account_id=account.pk).ok
+    account.refresh_from_db()
+    assert account.last_sync_ok is True and account.last_sync_message.startswith("sender IDs synced (")
+
+
+@pytest.mark.django_db
+def test_the_api_shows_how_the_last_sync_went_and_takes_none_of_it_as_input(sandbox):
+    account = _mobtexting(sandbox, "api-sync-token-000001")
+    registries_sync(account_id=account.pk)
+    api = api_client_for(UserFactory(superuser=True))
+    url = f"/api/v1/provider-accounts/{account.pk}/"
+    shown = api.get(url).json()
+    assert (shown["last_sync_ok"], shown["last_sync_message"][:18]) == (True, "sender IDs synced ")
+    assert shown["last_sync_at"] is not None
+
+    api.patch(url, {"last_sync_ok": False, "last_sync_message": "forged"}, format="json")
+    account.refresh_from_db()
+    assert (account.last_sync_ok, account.last_sync_message[:18]) == (True, "sender IDs synced ")
