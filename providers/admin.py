@@ -175,8 +175,7 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         if result.ok:
             self.message_user(request, f"{account.name}: {result.message}", messages.SUCCESS)
         else:
-            again = "; try again." if result.retryable else ""
-            message = f"{result.message.rstrip('.')}{again}" if again else result.message
+            message = f"{result.message.rstrip('.')}; try again." if result.retryable else result.message
             self.message_user(request, f"{account.name}: {message}", messages.ERROR)
 
     @admin.action(description="Test connection (credentials and balance)", permissions=["change"])

@@ -5,7 +5,7 @@ opt-out given at the vendor holds for every account without anyone pressing it.
 A sync pulls the remote registry (matching rows by remote id, else by name or DLT template id, so that a
 push whose answer was lost is adopted on the next run), then pushes the local rows MOBtexting does not
 have yet and stores the ids it gives them. The writes are set-based and happen in one transaction under a
-lock on the account row, so two syncs of one account never interleave. Permanent vendor errors become a
+lock of the account's syncs, so two syncs of one account never interleave. Permanent vendor errors become a
 ValidationError naming what failed; retryable ones (ConnectionFailed, Throttled) propagate for a task's retry.
 """
 
@@ -238,8 +238,17 @@ def registries_sync_all() -> dict[str, int]:
     return outcomes
 
 
+SYNC_LOCK_NAMESPACE = 0x53594E43  # "SYNC": a transaction advisory lock (namespace, account id) per sync running
+
+
 def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:
-    account = ProviderAccount.objects.select_for_update().filter(pk=account_id).first()
+    """The account, for a sync in this transaction. Two syncs of one account wait for each other (an advisory lock),
+    and the account cannot be deleted meanwhile (FOR KEY SHARE). Its row is not locked for update: that held up,
+    for the whole sync and its vendor requests, every delivery-report webhook of the account (each notes the time on
+    the row) and any edit of it."""
+    query = """WITH held AS (SELECT pg_advisory_xact_lock(%s::int, %s::int))
+               SELECT a.* FROM providers_provideraccount a, held WHERE a.id = %s FOR KEY SHARE OF a"""
+    account = next(iter(ProviderAccount.objects.raw(query, [SYNC_LOCK_NAMESPACE, account_id, account_id])), None)
     if account is None:
         raise ValidationError({"account": "No such provider account."})
     if account.kind not in SYNCABLE_KINDS:

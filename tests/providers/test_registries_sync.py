@@ -2,16 +2,22 @@
 against the sandbox, and how each sync went kept on the account for its health panel."""
 
 import socket
+import threading
+import time
 
 import pytest
 
+from django.db import connection, transaction
+
+from campaigns.services import reports
 from config.celery import app
 from contacts.models import Unsubscriber
 from providers.backends import get_backend
 from providers.backends.base import RemoteUnsubscriber
 from providers.models import ProviderAccount
-from providers.sync import registries_sync
+from providers.sync import registries_sync, unsubscribers_sync
 from providers.tasks import registries_sync_task
+from tests.concurrency import second_waits_on_first
 from tests.factories import ProviderAccountFactory, UserFactory, api_client_for
 
 
@@ -107,3 +113,65 @@ def test_the_api_shows_how_the_last_sync_went_and_takes_none_of_it_as_input(sand
     api.patch(url, {"last_sync_ok": False, "last_sync_message": "forged"}, format="json")
     account.refresh_from_db()
     assert (account.last_sync_ok, account.last_sync_message[:18]) == (True, "sender IDs synced ")
+
+
+def _wait_until_a_sync_waits_for_the_vendor() -> None:
+    """Return once a session holds the account in an open transaction while its vendor request is under way."""
+    with connection.cursor() as cursor:
+        for _ in range(500):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+                " AND query LIKE '%%providers_provideraccount%%FOR %%'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    pytest.fail("no sync was seen waiting for the vendor")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_under_way_holds_up_none_of_the_accounts_delivery_report_webhooks(sandbox):
+    """A sync makes up to a thousand vendor requests in one transaction. It used to lock the account's row for all
+    of it, and a webhook of that account, which notes the time of its last report on the row, waited as long (its
+    reports with it, past the vendor's timeout)."""
+    account = _mobtexting(sandbox, "slow-sync-token-000001")
+    sandbox.configure(latency_ms=1000)
+    synced = []
+
+    def syncing():
+        try:
+            synced.append(registries_sync(account_id=account.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=syncing)
+    thread.start()
+    try:
+        _wait_until_a_sync_waits_for_the_vendor()
+        reports._last_dlr_noted.pop(account.pk, None)  # this account's time is noted now, not 5 s after another's
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '500ms'")  # waiting on the sync would fail here
+            reports.status_events_receive(account=account, updates=[])
+    finally:
+        thread.join(30)
+    account.refresh_from_db()
+    assert account.last_dlr_at is not None
+    assert [result.ok for result in synced] == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_syncs_of_one_account_wait_for_each_other(sandbox):
+    account = _mobtexting(sandbox, "twice-sync-token-00001")
+    Unsubscriber.objects.create(address="+919811100009", scope="all", source="admin")
+    counts = []
+    second_waits_on_first(
+        lambda: counts.append(unsubscribers_sync(account_id=account.pk)),
+        lambda: counts.append(unsubscribers_sync(account_id=account.pk)),
+        statement="WITH held AS (SELECT pg_advisory_xact_lock",
+    )
+    assert counts == [
+        {"pulled": 0, "pushed": 1, "removed": 0},
+        {"pulled": 0, "pushed": 0, "removed": 0},  # it saw the first's push at the vendor: nothing left to do
+    ]
+    assert _vendor_list(account) == {"+919811100009"}
