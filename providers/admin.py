@@ -171,12 +171,17 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         return redirect("admin:providers_provideraccount_change", account.pk)
 
     def _sync(self, request, account: ProviderAccount) -> None:
-        result = sync.registries_sync(account_id=account.pk)
-        if result.ok:
-            self.message_user(request, f"{account.name}: {result.message}", messages.SUCCESS)
+        try:
+            sync.registries_sync_start(account_id=account.pk)
+        except ValidationError as exc:
+            self.message_user(request, f"{account.name}: {' '.join(exc.messages)}", messages.ERROR)
         else:
-            message = f"{result.message.rstrip('.')}; try again." if result.retryable else result.message
-            self.message_user(request, f"{account.name}: {message}", messages.ERROR)
+            self.message_user(
+                request,
+                f"{account.name}: syncing sender IDs, DLT templates and opt-outs in the background. Health, below,"
+                " says how it went once it is done (reload the page).",
+                messages.SUCCESS,
+            )
 
     @admin.action(description="Test connection (credentials and balance)", permissions=["change"])
     def test_connection(self, request, queryset):

@@ -12,7 +12,7 @@ from config.api import IdRelationsMixin, KnownFieldsMixin, NamedChoiceField, Nam
 from config.filters import QueryParametersMixin
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
-from providers import dlt, services
+from providers import dlt, services, sync
 from providers.filters import DltTemplateFilter, ProviderAccountFilter, SenderFilter
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
@@ -108,6 +108,17 @@ class ProviderAccountViewSet(QueryParametersMixin, viewsets.ModelViewSet):
         return Response(
             {"ok": result.ok, "message": result.message, "balance": result.balance, "currency": result.currency}
         )
+
+    @extend_schema(request=None, responses={202: ProviderAccountSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[AccountActionPermissions])
+    def sync(self, request, pk=None):
+        """Sync a MOBtexting account's sender IDs, DLT templates and opt-outs with the vendor, in the background
+        (beat also does every hour). Answered at once: `last_sync_ok` is null while it runs, then says how it went,
+        with `last_sync_message`. Another vendor keeps no such registry: 400."""
+        account = self.get_object()
+        sync.registries_sync_start(account_id=account.pk)
+        account.refresh_from_db()
+        return Response(ProviderAccountSerializer(account, context=self.get_serializer_context()).data, status=202)
 
     @extend_schema(request=None, responses=ProviderAccountSerializer)
     @action(detail=True, methods=["post"], permission_classes=[AccountActionPermissions])

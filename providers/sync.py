@@ -195,7 +195,22 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
 class SyncResult:
     ok: bool
     message: str  # what was synced, counted, or what failed
-    retryable: bool = False  # the vendor could not be reached or throttled: trying again later may work
+
+
+def registries_sync_start(*, account_id: int) -> None:
+    """Sync the account's registries in the background (staff's button): a sync makes up to a thousand vendor
+    requests, minutes at a vendor's pace, past a web request's time. Until it ends the account says it is syncing."""
+    from providers.tasks import registries_sync_account_task
+
+    account = ProviderAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        raise ValidationError({"account": "No such provider account."})
+    if account.kind not in SYNCABLE_KINDS:
+        raise ValidationError({"account": _NOT_SYNCABLE.format(kind=account.get_kind_display())})
+    ProviderAccount.objects.filter(pk=account_id).update(
+        last_sync_at=timezone.now(), last_sync_ok=None, last_sync_message=""
+    )
+    transaction.on_commit(lambda: registries_sync_account_task.delay(account_id), robust=True)
 
 
 def registries_sync(*, account_id: int) -> SyncResult:
@@ -209,7 +224,7 @@ def registries_sync(*, account_id: int) -> SyncResult:
     except ValidationError as exc:
         result = SyncResult(False, " ".join(exc.messages))
     except BackendError as exc:  # retryable (connection, throttling): nothing of the failed sync was kept
-        result = SyncResult(False, exc.message, retryable=True)
+        result = SyncResult(False, exc.message)
     else:
 
         def counted(counts: dict[str, int]) -> str:
@@ -238,6 +253,7 @@ def registries_sync_all() -> dict[str, int]:
     return outcomes
 
 
+_NOT_SYNCABLE = "{kind} keeps no sender, template or opt-out registry; only MOBtexting syncs."
 SYNC_LOCK_NAMESPACE = 0x53594E43  # "SYNC": a transaction advisory lock (namespace, account id) per sync running
 
 
@@ -252,11 +268,7 @@ def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:
     if account is None:
         raise ValidationError({"account": "No such provider account."})
     if account.kind not in SYNCABLE_KINDS:
-        raise ValidationError(
-            {
-                "account": f"{account.get_kind_display()} keeps no sender, template or opt-out registry; only MOBtexting syncs."
-            }
-        )
+        raise ValidationError({"account": _NOT_SYNCABLE.format(kind=account.get_kind_display())})
     return account, account.as_backend_account(), get_backend(account.kind)
 
 

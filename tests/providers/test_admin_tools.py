@@ -2,6 +2,7 @@
 buttons that test the connection, set the account up at the vendor and sync MOBtexting's registries."""
 
 import socket
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from contacts.models import Unsubscriber
 from providers.backends import get_backend
 from providers.backends.base import RemoteUnsubscriber
 from providers.sandbox.client import SandboxClient
+from providers.sync import registries_sync
 from tests.factories import CREDENTIALS, ProviderAccountFactory, UserFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
@@ -78,9 +80,15 @@ def test_setup_reports_a_vendors_refusal_of_the_credentials(client, sandbox):
     assert account.options == {}, "nothing stored from a refused setup"
 
 
-def test_sync_pulls_and_pushes_the_registries_of_a_mobtexting_account(client, sandbox):
-    """Sender IDs, DLT templates and, since the button says so, opt-outs (an opt-out lifted in Herald is taken off
-    the vendor's list: tests/providers/test_sync_opt_outs.py)."""
+def _health(client, account) -> str:
+    return client.get(reverse("admin:providers_provideraccount_change", args=[account.pk])).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sync_button_syncs_in_the_background_and_the_health_panel_follows_it(client, sandbox, celery_worker):
+    """Sender IDs, DLT templates and opt-outs (an opt-out lifted in Herald is taken off the vendor's list:
+    tests/providers/test_sync_opt_outs.py). A sync makes up to a thousand vendor requests, past a web request's
+    time: the button hands it to a worker, and the page says it is syncing, then how it went."""
     account = ProviderAccountFactory(
         kind="mobtexting", base_url=sandbox.base_url("mobtexting"), credentials=dict(CREDENTIALS["mobtexting"])
     )
@@ -88,35 +96,58 @@ def test_sync_pulls_and_pushes_the_registries_of_a_mobtexting_account(client, sa
         account.as_backend_account(), RemoteUnsubscriber("+919811100001", "all")
     )
     Unsubscriber.objects.create(address="+919811100002", scope="all", source="admin")
-    html = client.get(reverse("admin:providers_provideraccount_change", args=[account.pk])).content.decode()
+    html = _health(client, account)
     assert "Sync senders, templates and opt-outs" in html
     assert "<dt>Registries</dt>" in html and "not synced yet" in html
+    sandbox.configure(latency_ms=300)  # slow enough to see it syncing
+
     response = client.post(tool_url(account, "sync"))
+
+    assert said(response) == [
+        f"{account.name}: syncing sender IDs, DLT templates and opt-outs in the background. Health, below, says how"
+        " it went once it is done (reload the page)."
+    ]
+    assert '<span class="herald-status herald-status-sending">syncing</span> <span class="help">started 0' in _health(
+        client, account
+    )
+    for _ in range(200):
+        account.refresh_from_db()
+        if account.last_sync_ok is not None:
+            break
+        time.sleep(0.1)
     synced = (
         "sender IDs synced (0 created, 0 updated, 0 pushed); DLT templates synced (0 created, 0 updated, 0 pushed);"
         " opt-outs synced (1 pulled, 1 pushed, 0 removed)."
     )
-    assert said(response) == [f"{account.name}: {synced}"]
+    assert (account.last_sync_ok, account.last_sync_message) == (True, synced)
     assert Unsubscriber.objects.get(address="+919811100001").source == "provider"
-    html = client.get(response["Location"]).content.decode()
+    html = _health(client, account)
     assert (
         '<span class="herald-status herald-status-delivered">synced</span> <span class="help">0\xa0minutes ago' in html
     )
     assert f'<div class="account-sync-message">{synced}</div>' in html
 
 
-def test_a_vendor_that_does_not_answer_is_reported_not_raised(client):
+def test_the_sync_button_of_an_account_without_registries_says_so(client):
+    account = ProviderAccountFactory(kind="octopush")
+    response = client.post(tool_url(account, "sync"))
+    assert said(response) == [
+        f"{account.name}: Octopush keeps no sender, template or opt-out registry; only MOBtexting syncs."
+    ]
+    account.refresh_from_db()
+    assert account.last_sync_at is None
+
+
+def test_a_vendor_that_does_not_answer_shows_as_failing_with_what_to_check(client):
     port = _port_nothing_listens_on()
     account = ProviderAccountFactory(kind="mobtexting", base_url=f"http://127.0.0.1:{port}/api")
-    response = client.post(tool_url(account, "sync"))
-    assert response.status_code == 302
-    assert said(response) == [
-        f"{account.name}: Could not reach mobtexting: 127.0.0.1:{port} refused the connection (nothing listens"
-        " there): check the account's base URL; try again."
-    ]
-    html = client.get(response["Location"]).content.decode()
+    assert registries_sync(account_id=account.pk).ok is False
+    html = _health(client, account)
     assert '<span class="herald-status herald-status-failed">failing</span> <span class="help">tried 0' in html
-    assert "refused the connection (nothing listens there): check the account&#x27;s base URL.</div>" in html
+    assert (
+        f"Could not reach mobtexting: 127.0.0.1:{port} refused the connection (nothing listens there): check the"
+        " account&#x27;s base URL.</div>"
+    ) in html
 
 
 def test_the_tools_need_a_post_and_the_change_permission():

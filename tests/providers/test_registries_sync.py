@@ -90,7 +90,7 @@ def test_a_sync_the_vendor_refuses_is_kept_as_failing_with_its_reason_until_one_
     sandbox.vendors["mobtexting"].control("revoke", {"token": "revoked-sync-token-0001"})
     refused = registries_sync(account_id=account.pk)
     account.refresh_from_db()
-    assert (refused.ok, refused.retryable, account.last_sync_ok) == (False, False, False)
+    assert (refused.ok, account.last_sync_ok) == (False, False)
     assert account.last_sync_message == refused.message
     assert refused.message.startswith("MOBtexting could not list the sender IDs: ") and "401" in refused.message
 
@@ -175,3 +175,34 @@ def test_two_syncs_of_one_account_wait_for_each_other(sandbox):
         {"pulled": 0, "pushed": 0, "removed": 0},  # it saw the first's push at the vendor: nothing left to do
     ]
     assert _vendor_list(account) == {"+919811100009"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_starts_a_sync_in_the_background_and_refuses_an_account_without_registries(sandbox, celery_worker):
+    account = _mobtexting(sandbox, "api-started-sync-00001")
+    _opted_out_at_vendor(account, "+919811100005")
+    api = api_client_for(UserFactory(superuser=True))
+
+    started = api.post(f"/api/v1/provider-accounts/{account.pk}/sync/")
+
+    assert started.status_code == 202, started.content
+    assert (started.json()["last_sync_ok"], started.json()["last_sync_message"]) == (None, "")
+    for _ in range(200):
+        shown = api.get(f"/api/v1/provider-accounts/{account.pk}/").json()
+        if shown["last_sync_ok"] is not None:
+            break
+        time.sleep(0.1)
+    assert (
+        shown["last_sync_ok"] is True
+        and "opt-outs synced (1 pulled, 0 pushed, 0 removed)." in shown["last_sync_message"]
+    )
+    assert Unsubscriber.objects.filter(address="+919811100005", source="provider").exists()
+
+    octopush = ProviderAccountFactory(kind="octopush")
+    refused = api.post(f"/api/v1/provider-accounts/{octopush.pk}/sync/")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "account": ["Octopush keeps no sender, template or opt-out registry; only MOBtexting syncs."]
+    }
+    viewer = api_client_for(UserFactory(permissions=["providers.view_provideraccount"]))
+    assert viewer.post(f"/api/v1/provider-accounts/{account.pk}/sync/").status_code == 403
