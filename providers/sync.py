@@ -30,6 +30,7 @@ from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 logger = logging.getLogger("herald.providers")
 
 SYNCABLE_KINDS = (ProviderAccount.Kind.MOBTEXTING,)
+SYNC_LOCK_NAMESPACE = 0x53594E43  # "SYNC": a transaction advisory lock (namespace, account id) per sync running
 SENDER_SYNC_FIELDS = ["status", "service", "country", "dlt_entity_id", "dlt_entity_name", "remote_id", "updated_at"]
 TEMPLATE_SYNC_FIELDS = ["account", "name", "body", "type", "status", "is_english", "remote_id", "updated_at"]
 
@@ -202,11 +203,7 @@ def registries_sync_start(*, account_id: int) -> None:
     requests, minutes at a vendor's pace, past a web request's time. Until it ends the account says it is syncing."""
     from providers.tasks import registries_sync_account_task
 
-    account = ProviderAccount.objects.filter(pk=account_id).first()
-    if account is None:
-        raise ValidationError({"account": "No such provider account."})
-    if account.kind not in SYNCABLE_KINDS:
-        raise ValidationError({"account": _NOT_SYNCABLE.format(kind=account.get_kind_display())})
+    _refuse_unsyncable(ProviderAccount.objects.filter(pk=account_id).first())
     ProviderAccount.objects.filter(pk=account_id).update(
         last_sync_at=timezone.now(), last_sync_ok=None, last_sync_message=""
     )
@@ -253,10 +250,6 @@ def registries_sync_all() -> dict[str, int]:
     return outcomes
 
 
-_NOT_SYNCABLE = "{kind} keeps no sender, template or opt-out registry; only MOBtexting syncs."
-SYNC_LOCK_NAMESPACE = 0x53594E43  # "SYNC": a transaction advisory lock (namespace, account id) per sync running
-
-
 def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:
     """The account, for a sync in this transaction. Two syncs of one account wait for each other (an advisory lock),
     and the account cannot be deleted meanwhile (FOR KEY SHARE). Its row is not locked for update: that held up,
@@ -265,11 +258,18 @@ def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:
     query = """WITH held AS (SELECT pg_advisory_xact_lock(%s::int, %s::int))
                SELECT a.* FROM providers_provideraccount a, held WHERE a.id = %s FOR KEY SHARE OF a"""
     account = next(iter(ProviderAccount.objects.raw(query, [SYNC_LOCK_NAMESPACE, account_id, account_id])), None)
+    _refuse_unsyncable(account)
+    return account, account.as_backend_account(), get_backend(account.kind)
+
+
+def _refuse_unsyncable(account: ProviderAccount | None) -> None:
     if account is None:
         raise ValidationError({"account": "No such provider account."})
     if account.kind not in SYNCABLE_KINDS:
-        raise ValidationError({"account": _NOT_SYNCABLE.format(kind=account.get_kind_display())})
-    return account, account.as_backend_account(), get_backend(account.kind)
+        kind = account.get_kind_display()
+        raise ValidationError(
+            {"account": f"{kind} keeps no sender, template or opt-out registry; only MOBtexting syncs."}
+        )
 
 
 def _vendor(call: Callable, *args, what: str):
