@@ -60,7 +60,7 @@ class ProviderAccount(models.Model):
     # page's button or beat's hourly run, and how it went (providers.sync.registries_sync).
     last_sync_at = models.DateTimeField("last registry sync", null=True, blank=True)
     last_sync_ok = models.BooleanField(null=True, blank=True)
-    last_sync_message = models.CharField(max_length=255, blank=True)
+    last_sync_message = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 

@@ -58,7 +58,11 @@ def senders_sync(*, account_id: int) -> dict[str, int]:
         if sender.pk in matched or (sender.remote_id and sender.remote_id in remote_ids):
             continue
         registered = _vendor(
-            backend.create_sender, remote_account, _remote_sender(sender), what=f"register sender {sender.name}"
+            backend.create_sender,
+            remote_account,
+            _remote_sender(sender),
+            what=f"register sender {sender.name}",
+            item=True,
         )
         _assign(sender, _sender_fields(registered))
         pushed.append(sender)
@@ -107,7 +111,7 @@ def templates_sync(*, account_id: int) -> dict[str, int]:
             continue
         registered = _vendor(
             backend.create_template, remote_account, _remote_template(template, account),
-            what=f"register DLT template {template.dlt_template_id}",
+            what=f"register DLT template {template.dlt_template_id}", item=True,
         )  # fmt: skip
         _assign(template, _template_fields(registered, account))
         pushed.append(template)
@@ -158,7 +162,11 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
     taken_off = sorted(lifted)[:push_limit]  # (one past the limit is taken off by the next run, not pulled meanwhile)
     for key in taken_off:
         _vendor(
-            backend.delete_unsubscriber, remote_account, listed[key].remote_id, what=f"remove the opt-out of {key[0]}"
+            backend.delete_unsubscriber,
+            remote_account,
+            listed[key].remote_id,
+            what=f"remove the opt-out of {key[0]}",
+            item=True,
         )
     calls = len(taken_off)
     kept = [key for key in keys if key not in lifted]
@@ -185,7 +193,11 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
         if row in listed:
             continue
         _vendor(
-            backend.create_unsubscriber, remote_account, RemoteUnsubscriber(*row), what=f"add the opt-out of {row[0]}"
+            backend.create_unsubscriber,
+            remote_account,
+            RemoteUnsubscriber(*row),
+            what=f"add the opt-out of {row[0]}",
+            item=True,
         )
         calls += 1
         pushed += 1
@@ -211,29 +223,34 @@ def registries_sync_start(*, account_id: int) -> None:
 
 
 def registries_sync(*, account_id: int) -> SyncResult:
-    """Sync the account's sender IDs, DLT templates and opt-outs, one after the other (each in its own transaction),
-    and record on the account when and how it went, for its health panel. A failure is said, not raised: what
-    synced before it stays."""
-    try:
-        senders = senders_sync(account_id=account_id)
-        templates = templates_sync(account_id=account_id)
-        opt_outs = unsubscribers_sync(account_id=account_id)
-    except ValidationError as exc:
-        result = SyncResult(False, " ".join(exc.messages))
-    except BackendError as exc:  # retryable (connection, throttling): nothing of the failed sync was kept
-        result = SyncResult(False, exc.message)
-    else:
-
-        def counted(counts: dict[str, int]) -> str:
-            return ", ".join(f"{n} {what}" for what, n in counts.items())
-
-        result = SyncResult(
-            True,
-            f"sender IDs synced ({counted(senders)}); DLT templates synced ({counted(templates)});"
-            f" opt-outs synced ({counted(opt_outs)}).",
-        )
+    """Sync the account's sender IDs, DLT templates and opt-outs, each in its own transaction, and record on the
+    account when and how it went, for its health panel. A row the vendor refuses (a sender it will not register)
+    stops its own registry only, so that opt-outs still sync; a refused key or an unreachable vendor stops the rest.
+    Failures are said, not raised."""
+    said, ok = [], True
+    for what, part in (
+        ("sender IDs", senders_sync),
+        ("DLT templates", templates_sync),
+        ("opt-outs", unsubscribers_sync),
+    ):
+        try:
+            counts = part(account_id=account_id)
+        except ItemRefused as exc:  # about one row: the next registry may still sync
+            ok = False
+            said.append(" ".join(exc.messages).rstrip("."))
+        except ValidationError as exc:  # the account (its key refused…): the next would fail alike
+            ok = False
+            said.append(" ".join(exc.messages).rstrip("."))
+            break
+        except BackendError as exc:  # not reached or throttled, nothing of this part kept: the next would fail alike
+            ok = False
+            said.append(exc.message.rstrip("."))
+            break
+        else:
+            said.append(f"{what} synced ({', '.join(f'{n} {outcome}' for outcome, n in counts.items())})")
+    result = SyncResult(ok, "; ".join(said) + ".")
     ProviderAccount.objects.filter(pk=account_id).update(
-        last_sync_at=timezone.now(), last_sync_ok=result.ok, last_sync_message=result.message[:255]
+        last_sync_at=timezone.now(), last_sync_ok=result.ok, last_sync_message=result.message[:1000]
     )
     return result
 
@@ -272,14 +289,21 @@ def _refuse_unsyncable(account: ProviderAccount | None) -> None:
         )
 
 
-def _vendor(call: Callable, *args, what: str):
-    """Call the backend; a permanent vendor error becomes a ValidationError saying what could not be done."""
+class ItemRefused(ValidationError):
+    """The vendor refused one row pushed to it (a sender it will not register): that registry's sync stops there,
+    the others still run."""
+
+
+def _vendor(call: Callable, *args, what: str, item: bool = False):
+    """Call the backend; a permanent vendor error becomes a ValidationError saying what could not be done (an
+    ItemRefused for a call about one `item`)."""
     try:
         return call(*args)
     except BackendError as exc:
         if exc.retryable:
             raise
-        raise ValidationError({"account": f"MOBtexting could not {what}: {exc.message}"}) from None
+        refused = ItemRefused if item else ValidationError
+        raise refused({"account": f"MOBtexting could not {what}: {exc.message}"}) from None
 
 
 def _assign(row, values: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='provideraccount',
             name='last_sync_message',
-            field=models.CharField(blank=True, max_length=255),
+            field=models.CharField(blank=True, max_length=1000),
         ),
         migrations.AddField(
             model_name='provideraccount',

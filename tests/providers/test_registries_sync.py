@@ -18,7 +18,7 @@ from providers.models import ProviderAccount
 from providers.sync import registries_sync, unsubscribers_sync
 from providers.tasks import registries_sync_task
 from tests.concurrency import second_waits_on_first
-from tests.factories import ProviderAccountFactory, UserFactory, api_client_for
+from tests.factories import ProviderAccountFactory, SenderFactory, UserFactory, api_client_for
 
 
 def _mobtexting(sandbox, token: str, **fields) -> ProviderAccount:
@@ -206,3 +206,25 @@ def test_the_api_starts_a_sync_in_the_background_and_refuses_an_account_without_
     }
     viewer = api_client_for(UserFactory(permissions=["providers.view_provideraccount"]))
     assert viewer.post(f"/api/v1/provider-accounts/{account.pk}/sync/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_sender_the_vendor_refuses_fails_the_sync_but_the_opt_outs_still_sync(sandbox):
+    """A sender MOBtexting will not register (its DLT entity name missing) stopped the whole sync, so that every
+    hourly run failed before it reached the opt-outs."""
+    account = _mobtexting(sandbox, "refused-sender-token-01")
+    SenderFactory(account=account, name="HERALD", dlt_entity_name="")
+    _opted_out_at_vendor(account, "+919811100007")
+
+    result = registries_sync(account_id=account.pk)
+
+    assert result.ok is False
+    said = result.message.split("; ")
+    assert said[0].startswith("MOBtexting could not register sender HERALD: ") and "entity" in said[0]
+    assert said[1:] == [
+        "DLT templates synced (0 created, 0 updated, 0 pushed)",
+        "opt-outs synced (1 pulled, 0 pushed, 0 removed).",
+    ]
+    assert Unsubscriber.objects.filter(address="+919811100007", source="provider").exists()
+    account.refresh_from_db()
+    assert (account.last_sync_ok, account.last_sync_message) == (False, result.message)
