@@ -1,12 +1,13 @@
 """Sync MOBtexting's sender ID, DLT template and opt-out registries with Herald's Sender, DltTemplate and
-Unsubscriber rows: from the account page's button, and every hour from beat (`registries_sync_all`), so that an
-opt-out given at the vendor holds for every account without anyone pressing it.
+Unsubscriber rows: every hour from beat (`registries_sync_all`), so that an opt-out given at the vendor holds for
+every account without anyone pressing a button, and in a worker from the account page's button or the API.
 
-A sync pulls the remote registry (matching rows by remote id, else by name or DLT template id, so that a
+A registry's sync pulls the remote registry (matching rows by remote id, else by name or DLT template id, so that a
 push whose answer was lost is adopted on the next run), then pushes the local rows MOBtexting does not
-have yet and stores the ids it gives them. The writes are set-based and happen in one transaction under a
+have yet and stores the ids it gives them. Its writes are set-based and happen in one transaction under a
 lock of the account's syncs, so two syncs of one account never interleave. Permanent vendor errors become a
-ValidationError naming what failed; retryable ones (ConnectionFailed, Throttled) propagate for a task's retry.
+ValidationError naming what failed; retryable ones (ConnectionFailed, Throttled) propagate. `registries_sync`
+runs the three and records how it went on the account.
 """
 
 from __future__ import annotations
@@ -235,17 +236,11 @@ def registries_sync(*, account_id: int) -> SyncResult:
     ):
         try:
             counts = part(account_id=account_id)
-        except ItemRefused as exc:  # about one row: the next registry may still sync
+        except (ValidationError, BackendError) as exc:  # BackendError: not reached or throttled, this part not kept
             ok = False
-            said.append(" ".join(exc.messages).rstrip("."))
-        except ValidationError as exc:  # the account (its key refused…): the next would fail alike
-            ok = False
-            said.append(" ".join(exc.messages).rstrip("."))
-            break
-        except BackendError as exc:  # not reached or throttled, nothing of this part kept: the next would fail alike
-            ok = False
-            said.append(exc.message.rstrip("."))
-            break
+            said.append((exc.message if isinstance(exc, BackendError) else " ".join(exc.messages)).rstrip("."))
+            if not isinstance(exc, ItemRefused):  # the account itself (its key, the vendor down): the next fails alike
+                break
         else:
             said.append(f"{what} synced ({', '.join(f'{n} {outcome}' for outcome, n in counts.items())})")
     result = SyncResult(ok, "; ".join(said) + ".")

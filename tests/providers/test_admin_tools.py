@@ -1,8 +1,6 @@
 """A provider account's page: its health panel (connection test, last delivery report, webhook URL to copy) and the
 buttons that test the connection, set the account up at the vendor and sync MOBtexting's registries."""
 
-import socket
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,9 +11,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from config.processes import free_port, wait_until
 from contacts.models import Unsubscriber
 from providers.backends import get_backend
 from providers.backends.base import RemoteUnsubscriber
+from providers.models import ProviderAccount
 from providers.sandbox.client import SandboxClient
 from providers.sync import registries_sync
 from tests.factories import CREDENTIALS, ProviderAccountFactory, UserFactory, admin_client_for
@@ -34,12 +34,6 @@ def tool_url(account, tool):
 
 def said(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
-
-
-def _port_nothing_listens_on() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_the_health_panel_shows_the_last_check_the_last_report_and_the_webhook_url(client):
@@ -110,11 +104,8 @@ def test_the_sync_button_syncs_in_the_background_and_the_health_panel_follows_it
     assert '<span class="herald-status herald-status-sending">syncing</span> <span class="help">started 0' in _health(
         client, account
     )
-    for _ in range(200):
-        account.refresh_from_db()
-        if account.last_sync_ok is not None:
-            break
-        time.sleep(0.1)
+    ended = ProviderAccount.objects.filter(pk=account.pk, last_sync_ok__isnull=False)
+    account = wait_until(ended.first, timeout=20, what="the sync's end")
     synced = (
         "sender IDs synced (0 created, 0 updated, 0 pushed); DLT templates synced (0 created, 0 updated, 0 pushed);"
         " opt-outs synced (1 pulled, 1 pushed, 0 removed)."
@@ -139,7 +130,7 @@ def test_the_sync_button_of_an_account_without_registries_says_so(client):
 
 
 def test_a_vendor_that_does_not_answer_shows_as_failing_with_what_to_check(client):
-    port = _port_nothing_listens_on()
+    port = free_port()  # nothing listens there
     account = ProviderAccountFactory(kind="mobtexting", base_url=f"http://127.0.0.1:{port}/api")
     assert registries_sync(account_id=account.pk).ok is False
     html = _health(client, account)
@@ -184,7 +175,7 @@ def test_the_list_actions_that_reach_the_vendor_need_the_change_permission_too(a
 def test_an_unreachable_vendor_is_said_in_words_staff_can_act_on(client, base_url, words):
     # The page said "Could not reach devino: HTTPSConnectionPool(host=…): Max retries exceeded with url: … (Caused by
     # NameResolutionError(…" cut short where it is stored.
-    port = _port_nothing_listens_on()
+    port = free_port()  # nothing listens there
     account = ProviderAccountFactory(kind="devino", base_url=base_url.format(port=port))
     client.post(tool_url(account, "test"))
     account.refresh_from_db()

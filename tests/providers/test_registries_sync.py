@@ -1,9 +1,7 @@
 """MOBtexting's registries (sender IDs, DLT templates, opt-outs) synced every hour by beat's task, in a real worker
 against the sandbox, and how each sync went kept on the account for its health panel."""
 
-import socket
 import threading
-import time
 
 import pytest
 
@@ -11,6 +9,7 @@ from django.db import connection, transaction
 
 from campaigns.services import reports
 from config.celery import app
+from config.processes import free_port, wait_until
 from contacts.models import Unsubscriber
 from providers.backends import get_backend
 from providers.backends.base import RemoteUnsubscriber
@@ -35,12 +34,6 @@ def _vendor_list(account: ProviderAccount) -> set[str]:
     return {u.address for u in get_backend("mobtexting").list_unsubscribers(account.as_backend_account())}
 
 
-def _port_nothing_listens_on() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_beat_syncs_the_registries_every_hour():
     scheduled = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
     assert scheduled["providers.tasks.registries_sync_task"] == 3600.0
@@ -54,7 +47,7 @@ def test_the_hourly_sync_brings_every_active_mobtexting_accounts_opt_outs_in_and
     without staff pressing the button; Herald's own opt-outs reach MOBtexting's list."""
     active = _mobtexting(sandbox, "hourly-sync-active-0001", name="Active")
     inactive = _mobtexting(sandbox, "hourly-sync-inactive-01", name="Inactive", is_active=False)
-    port = _port_nothing_listens_on()
+    port = free_port()  # nothing listens there
     unreachable = ProviderAccountFactory(kind="mobtexting", name="Unreachable", base_url=f"http://127.0.0.1:{port}/api")
     octopush = ProviderAccountFactory(kind="octopush", base_url=sandbox.base_url("octopush"))
     _opted_out_at_vendor(active, "+919811100001")
@@ -117,16 +110,16 @@ def test_the_api_shows_how_the_last_sync_went_and_takes_none_of_it_as_input(sand
 
 def _wait_until_a_sync_waits_for_the_vendor() -> None:
     """Return once a session holds the account in an open transaction while its vendor request is under way."""
-    with connection.cursor() as cursor:
-        for _ in range(500):
+
+    def waiting() -> int:
+        with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
                 " AND query LIKE '%%providers_provideraccount%%FOR %%'"
             )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.01)
-    pytest.fail("no sync was seen waiting for the vendor")
+            return cursor.fetchone()[0]
+
+    wait_until(waiting, timeout=5, what="a sync waiting for the vendor")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -187,11 +180,12 @@ def test_the_api_starts_a_sync_in_the_background_and_refuses_an_account_without_
 
     assert started.status_code == 202, started.content
     assert (started.json()["last_sync_ok"], started.json()["last_sync_message"]) == (None, "")
-    for _ in range(200):
+
+    def ended():
         shown = api.get(f"/api/v1/provider-accounts/{account.pk}/").json()
-        if shown["last_sync_ok"] is not None:
-            break
-        time.sleep(0.1)
+        return shown if shown["last_sync_ok"] is not None else None
+
+    shown = wait_until(ended, timeout=20, what="the sync's end")
     assert (
         shown["last_sync_ok"] is True
         and "opt-outs synced (1 pulled, 0 pushed, 0 removed)." in shown["last_sync_message"]
