@@ -15,7 +15,7 @@ from providers.backends import get_backend
 from providers.backends.base import RemoteUnsubscriber
 from providers.models import ProviderAccount
 from providers.sync import registries_sync, unsubscribers_sync
-from providers.tasks import registries_sync_task
+from providers.tasks import registries_sync_account_task, registries_sync_task
 from tests.concurrency import second_waits_on_first
 from tests.factories import ProviderAccountFactory, SenderFactory, UserFactory, api_client_for
 
@@ -37,6 +37,14 @@ def _vendor_list(account: ProviderAccount) -> set[str]:
 def test_beat_syncs_the_registries_every_hour():
     scheduled = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
     assert scheduled["providers.tasks.registries_sync_task"] == 3600.0
+
+
+def test_a_sync_is_taken_off_the_queue_when_a_worker_starts_it():
+    """A sync may outlast the broker's visibility timeout (a long opt-out list read at the vendor's pace): acked
+    late, Redis would hand it to the other worker process meanwhile, to wait on the first's lock and redo it."""
+    assert app.conf.task_acks_late is True, "every other task is acknowledged when it ends"
+    assert registries_sync_task.acks_late is False
+    assert registries_sync_account_task.acks_late is False
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,3 +230,19 @@ def test_a_sender_the_vendor_refuses_fails_the_sync_but_the_opt_outs_still_sync(
     assert Unsubscriber.objects.filter(address="+919811100007", source="provider").exists()
     account.refresh_from_db()
     assert (account.last_sync_ok, account.last_sync_message) == (False, result.message)
+
+
+@pytest.mark.django_db
+def test_a_sync_reads_an_opt_out_list_longer_than_the_vendors_get_limit(sandbox):
+    """MOBtexting lists 15 opt-outs a page and refuses GETs past its limit (1,000 a minute) with a 429: past ~15,000
+    opt-outs at the vendor every sync failed, each hour alike. Here the limit is 4 GETs per 2 s against 9 pages."""
+    account = _mobtexting(sandbox, "paced-sync-000000001")
+    for n in range(100):
+        _opted_out_at_vendor(account, f"+9198111{n:05d}")
+    sandbox.vendors["mobtexting"].control("limits", {"get_per_minute": 4, "window_seconds": 2})
+
+    result = registries_sync(account_id=account.pk)
+
+    assert result.ok, result.message
+    assert result.message.endswith("opt-outs synced (100 pulled, 0 pushed, 0 removed).")
+    assert Unsubscriber.objects.filter(source="provider").count() == 100

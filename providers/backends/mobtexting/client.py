@@ -4,7 +4,9 @@ JSON envelopes and the two pagination styles, plus the number and time formats t
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -103,12 +105,41 @@ def call(account: Account, method: str, path: str, *, params=None, json=None, st
     return body
 
 
-def pages(account: Account, path: str, params: dict[str, Any], *, stored: bool = False) -> Iterator[dict[str, Any]]:
-    """Every row of a paginated list, page after page (a 404 means no rows). `stored`: see `json_body`."""
-    page = 1
+@dataclass(frozen=True)
+class Pace:
+    """How a long listing spends the key's GET requests, which MOBtexting limits to 1,000 a minute (a 429 past
+    them) and which the delivery-report poll needs too [seed 001:81]: at most `per_minute` pages a minute, and on
+    a 429 it waits as long as the vendor says (Retry-After, else a minute) and asks for the same page again, until
+    it has waited `patience` seconds in all."""
+
+    per_minute: int
+    patience: float
+
+
+# The registries list 15 rows a page [seed 001:1141-1896]: 600 pages a minute is 9,000 opt-outs, and leaves the
+# poll 400 GETs of the minute.
+REGISTRY_PACE = Pace(per_minute=600, patience=600.0)
+
+
+def pages(
+    account: Account, path: str, params: dict[str, Any], *, stored: bool = False, pace: Pace | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every row of a paginated list, page after page (a 404 means no rows). `stored`: see `json_body`. Without a
+    `pace` the pages are asked for back to back and a 429 is raised (Throttled); with one, see `Pace`."""
+    page, asked_at, waited = 1, None, 0.0
     while page <= MAX_PAGES:
+        if pace is not None and asked_at is not None:
+            time.sleep(max(0.0, asked_at + 60 / pace.per_minute - time.monotonic()))
+        asked_at = time.monotonic()
         try:
             body = call(account, "GET", path, params=params if page == 1 else {**params, "page": page}, stored=stored)
+        except Throttled as exc:
+            wait = exc.retry_after if exc.retry_after is not None else 60.0
+            if pace is None or waited + wait > pace.patience:
+                raise
+            time.sleep(wait)
+            waited += wait
+            continue
         except ResponseStatusError as exc:
             if exc.status_code == 404:
                 return

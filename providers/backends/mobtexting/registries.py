@@ -1,6 +1,8 @@
 """MOBtexting's registries: sender IDs (DLT headers), DLT templates and unsubscribers [seed 001:1141-1896].
 
-Rows come back in the CRUD envelope {"code", "status", "message", "data", "links", "meta"}, 15 a page.
+Rows come back in the CRUD envelope {"code", "status", "message", "data", "links", "meta"}, 15 a page; the lists
+are read at `REGISTRY_PACE`, so that a long one (thousands of opt-outs) neither fails on the vendor's GET limit
+nor takes the report poll's share of it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from providers.backends.base import (
     ResponseStatusError,
     ResponseUnparseable,
 )
-from providers.backends.mobtexting.client import call, digits, first, pages, parse_time, receiver_e164
+from providers.backends.mobtexting.client import REGISTRY_PACE, call, digits, first, pages, parse_time, receiver_e164
 
 # 0 pending, 1 approved, 2 rejected [seed 001:1143-1146]; templates use the same codes.
 REVIEW_STATUS = {"0": "pending", "1": "approved", "2": "rejected"}
@@ -27,7 +29,7 @@ UNSUBSCRIBER_SCOPES = {"all": "all", "sender": "sender", "tag": "tag", "product"
 
 
 def list_senders(account: Account) -> list[RemoteSender]:
-    return [sender_from_row(row) for row in pages(account, "sms/senders", {})]
+    return [sender_from_row(row) for row in pages(account, "sms/senders", {}, pace=REGISTRY_PACE)]
 
 
 def create_sender(account: Account, sender: RemoteSender) -> RemoteSender:
@@ -43,7 +45,7 @@ def create_sender(account: Account, sender: RemoteSender) -> RemoteSender:
 
 
 def list_templates(account: Account) -> list[RemoteTemplate]:
-    return [template_from_row(row) for row in pages(account, "sms/templates", {})]
+    return [template_from_row(row) for row in pages(account, "sms/templates", {}, pace=REGISTRY_PACE)]
 
 
 def create_template(account: Account, template: RemoteTemplate) -> RemoteTemplate:
@@ -59,7 +61,9 @@ def create_template(account: Account, template: RemoteTemplate) -> RemoteTemplat
 
 
 def list_unsubscribers(account: Account) -> list[RemoteUnsubscriber]:
-    return [unsubscriber_from_row(row) for row in pages(account, "sms/suppressions/unsubscribers", {})]
+    return [
+        unsubscriber_from_row(row) for row in pages(account, "sms/suppressions/unsubscribers", {}, pace=REGISTRY_PACE)
+    ]
 
 
 def create_unsubscriber(account: Account, unsubscriber: RemoteUnsubscriber) -> RemoteUnsubscriber:

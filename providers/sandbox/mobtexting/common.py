@@ -60,7 +60,7 @@ class Tenant:
     by_mobile: dict[str, list[Message]] = field(default_factory=lambda: defaultdict(list))
     by_date: dict[str, list[Message]] = field(default_factory=lambda: defaultdict(list))
     repeats: dict[tuple[str, str, bytes], list[float]] = field(default_factory=dict)  # [window start, count]
-    get_window: list[int] = field(default_factory=lambda: [0, 0])  # [minute, GET requests in it]
+    get_window: list[int] = field(default_factory=lambda: [0, 0])  # [window number, GET requests in it]
     sms_window: list[int] = field(default_factory=lambda: [0, 0])  # [minute, numbers accepted in it]
     credits: float | None = None  # None: unmetered; else each SMS part accepted costs one credit (control `balance`)
 

@@ -53,6 +53,7 @@ failed" allows; false again by default).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import uuid
@@ -130,6 +131,7 @@ class MobtextingSandbox(VendorEmulator):
             self.clock: datetime | None = None
             self.approval = {"senders": 1, "templates": 1}
             self.get_limit = GET_LIMIT
+            self.get_window_seconds = 60  # the limit's window; tests shorten it (control `limits`, `window_seconds`)
             self.sms_limit = 0  # numbers accepted a minute per token; 0: no limit (control `limits`)
             self.errors_with_200 = (
                 False  # errors answered HTTP 200, their envelope's code saying what (control `envelope`)
@@ -210,7 +212,12 @@ class MobtextingSandbox(VendorEmulator):
             if action == "limits":
                 self.get_limit = int(body.get("get_per_minute", self.get_limit))
                 self.sms_limit = int(body.get("sms_per_minute", self.sms_limit) or 0)
-                return {"get_per_minute": self.get_limit, "sms_per_minute": self.sms_limit}
+                self.get_window_seconds = max(1, int(body.get("window_seconds", self.get_window_seconds)))
+                return {
+                    "get_per_minute": self.get_limit,
+                    "sms_per_minute": self.sms_limit,
+                    "window_seconds": self.get_window_seconds,
+                }
         raise KeyError(action)
 
     def subscribed_webhook(self, tenant: Tenant, event: str) -> dict[str, Any] | None:
@@ -262,14 +269,14 @@ class MobtextingSandbox(VendorEmulator):
         """Seconds to wait when this GET is over the minute's allowance, else 0."""
         if self.get_limit <= 0:
             return 0
-        now = time.time()
-        minute = int(now // 60)
+        now, window = time.time(), self.get_window_seconds
+        current = int(now // window)
         with self.lock:
-            if tenant.get_window[0] != minute:
-                tenant.get_window[:] = [minute, 0]
+            if tenant.get_window[0] != current:
+                tenant.get_window[:] = [current, 0]
             tenant.get_window[1] += 1
             over = tenant.get_window[1] > self.get_limit
-        return max(1, int(60 - now % 60)) if over else 0
+        return max(1, math.ceil(window - now % window)) if over else 0
 
     def _optout(self, body: dict[str, Any]) -> dict[str, Any]:
         """An end user opted out: store the unsubscriber and emit `sms:unsubscription` where subscribed."""

@@ -28,6 +28,7 @@ from providers.backends.base import (
     is_account_problem,
 )
 from providers.backends.mobtexting import MobtextingBackend
+from providers.backends.mobtexting.client import Pace, pages
 from tests.providers.backends.harness import assert_same_shape, fixture_json, frame
 
 TOKEN = "sandbox-token-0001"
@@ -491,6 +492,39 @@ def test_get_requests_are_limited_per_minute(sandbox):
         for _ in range(3):
             backend.poll(account(sandbox), PollQuery(tickets=["g"]))
     assert caught.value.retry_after >= 1
+
+
+def _opt_outs_at_vendor(sandbox, count: int) -> None:
+    for n in range(count):
+        api(sandbox, "POST", "sms/suppressions/unsubscribers", json={"receiver": f"91981110{n:04d}", "type": "all"})
+
+
+def test_a_paced_listing_waits_out_the_get_limit_and_reads_every_page(sandbox):
+    """MOBtexting lists opt-outs 15 a page and answers 429 past its GET limit: a list longer than the limit's pages
+    is read whole by waiting as the vendor says (Retry-After) and asking for the same page again."""
+    _opt_outs_at_vendor(sandbox, 100)  # 7 pages
+    requests.post(
+        f"{sandbox.url}/_sandbox/mobtexting/limits", json={"get_per_minute": 3, "window_seconds": 2}, timeout=5
+    )
+    with pytest.raises(Throttled):  # unpaced, as the report poll reads
+        list(pages(account(sandbox), "sms/suppressions/unsubscribers", {}))
+    rows = list(pages(account(sandbox), "sms/suppressions/unsubscribers", {}, pace=Pace(per_minute=6000, patience=30)))
+    assert len(rows) == 100 and len({row["receiver"] for row in rows}) == 100
+
+
+def test_a_paced_listing_spaces_its_pages_and_gives_up_past_its_patience(sandbox):
+    _opt_outs_at_vendor(sandbox, 40)  # 3 pages
+    started = time.monotonic()
+    rows = list(pages(account(sandbox), "sms/suppressions/unsubscribers", {}, pace=Pace(per_minute=120, patience=0)))
+    assert len(rows) == 40
+    assert time.monotonic() - started >= 1.0, "two pauses of half a second between three pages"
+    requests.post(
+        f"{sandbox.url}/_sandbox/mobtexting/limits", json={"get_per_minute": 1, "window_seconds": 60}, timeout=5
+    )
+    started = time.monotonic()
+    with pytest.raises(Throttled):
+        list(pages(account(sandbox), "sms/suppressions/unsubscribers", {}, pace=Pace(per_minute=6000, patience=1)))
+    assert time.monotonic() - started < 5, "a wait longer than the patience left is not waited out"
 
 
 # --- (c) idempotency: nothing is counted twice ---------------------------------------------------------------
