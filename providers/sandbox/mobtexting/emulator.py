@@ -4,7 +4,8 @@ What it serves, as the vendor does:
 - auth: `Authorization: Bearer <token>`, `?access_token=` or `access_token` in a form body; any token
   works until the control action `revoke` names it; none → 401 {"status", "code", "message"}. POST with
   `_method=PUT|PATCH|DELETE` (query or body) tunnels the method; trailing slashes and explicit nulls are
-  accepted. GET requests are limited to 1000 a minute per token (429 with Retry-After).
+  accepted. GET requests are limited to 1000 a minute per token (429 with Retry-After; control `limits` sets the
+  allowance and, for tests, its window in seconds).
 - `POST sms/send/json` (root + nodes), `sms/send` as JSON, form (`to` comma-separated) or GET with query
   parameters, and `POST sms/send/template` (a registered template by id or alias, {{variables}} from data).
   A query or form whose unencoded `&` cut the message gets a 422, never a crash. Any request error is a
@@ -44,10 +45,10 @@ What it serves, as the vendor does:
 Control actions (POST /_sandbox/mobtexting/<action>): optout {address, type?, value?, token?} (stores the
 unsubscriber and emits `sms:unsubscription` to subscribed webhooks), revoke {token}, verify {webhook_id},
 dnd {address}, approval {senders?, templates?: 0|1|2}, clock {now: "YYYY-MM-DD HH:MM:SS" IST | null},
-limits {get_per_minute?, sms_per_minute?: 0 for none, the default}, balance {token, credits: a number | null
-(unmetered, the default)}, envelope {errors_with_200: true} (every error answered HTTP 200, the error envelope's
-`status` and `code` alone saying what went wrong, as the seed's "OK or 200 is success and rest everything is
-failed" allows; false again by default).
+limits {get_per_minute?, sms_per_minute?: 0 for none, the default; window_seconds?: the GET window, 60},
+balance {token, credits: a number | null (unmetered, the default)}, envelope {errors_with_200: true} (every
+error answered HTTP 200, the error envelope's `status` and `code` alone saying what went wrong, as the seed's "OK
+or 200 is success and rest everything is failed" allows; false again by default).
 """
 
 from __future__ import annotations
