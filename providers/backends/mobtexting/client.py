@@ -134,7 +134,7 @@ def pages(
         try:
             body = call(account, "GET", path, params=params if page == 1 else {**params, "page": page}, stored=stored)
         except Throttled as exc:
-            wait = exc.retry_after if exc.retry_after is not None else 60.0
+            wait = max(1.0, exc.retry_after if exc.retry_after is not None else 60.0)  # "Retry-After: 0" too
             if pace is None or waited + wait > pace.patience:
                 raise
             time.sleep(wait)

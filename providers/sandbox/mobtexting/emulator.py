@@ -267,7 +267,7 @@ class MobtextingSandbox(VendorEmulator):
             return tenant
 
     def _over_limit(self, tenant: Tenant) -> int:
-        """Seconds to wait when this GET is over the minute's allowance, else 0."""
+        """Seconds to wait when this GET is over the window's allowance (a minute unless a test shortens it), else 0."""
         if self.get_limit <= 0:
             return 0
         now, window = time.time(), self.get_window_seconds
