@@ -144,6 +144,7 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         if obj is not None:
             context["account_tools"] = self.has_change_permission(request, obj)
             context["syncable"] = obj.kind in sync.SYNCABLE_KINDS
+            context["sync_stalled"] = sync.registries_sync_stalled(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self):

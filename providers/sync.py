@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -221,6 +222,18 @@ def registries_sync_start(*, account_id: int) -> None:
         last_sync_at=timezone.now(), last_sync_ok=None, last_sync_message=""
     )
     transaction.on_commit(lambda: registries_sync_account_task.delay(account_id), robust=True)
+
+
+# Longer than a sync runs: its lists at the vendor's pace (22 minutes for 200,000 opt-outs, 10 more of waiting on the
+# GET limit at most) and its 1,000 vendor requests.
+SYNC_STALLED_AFTER = timedelta(minutes=45)
+
+
+def registries_sync_stalled(account: ProviderAccount) -> bool:
+    """Whether the account has said "syncing" for longer than a sync runs: the worker running it stopped (a sync is
+    not handed to another: providers.tasks) or no worker took it. The next hourly sync, or the button, runs again."""
+    started = account.last_sync_at
+    return account.last_sync_ok is None and started is not None and timezone.now() - started > SYNC_STALLED_AFTER
 
 
 def registries_sync(*, account_id: int) -> SyncResult:

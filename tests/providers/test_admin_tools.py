@@ -119,6 +119,21 @@ def test_the_sync_button_syncs_in_the_background_and_the_health_panel_follows_it
     assert f'<div class="account-sync-message">{synced}</div>' in html
 
 
+def test_a_sync_said_to_run_for_longer_than_one_runs_says_its_worker_is_gone(client):
+    """A sync is taken off the queue when a worker starts it (providers.tasks): one whose worker was killed, or one
+    that no worker took, said "syncing" with nothing else until the next hourly sync."""
+    stalled = "Longer than a sync runs: the worker that took it has stopped, or no worker has taken it"
+    account = ProviderAccountFactory(kind="mobtexting", last_sync_at=timezone.now() - timedelta(minutes=10))
+    assert 'herald-status-sending">syncing</span>' in _health(client, account)
+    assert stalled not in _health(client, account)
+    ProviderAccount.objects.filter(pk=account.pk).update(last_sync_at=timezone.now() - timedelta(minutes=50))
+    html = _health(client, account)
+    assert '<span class="help">started 50\xa0minutes ago</span>' in html
+    assert stalled in html
+    ProviderAccount.objects.filter(pk=account.pk).update(last_sync_ok=False, last_sync_message="Refused.")
+    assert stalled not in _health(client, account), "a sync that ended is not stalled, however long ago"
+
+
 def test_the_sync_button_of_an_account_without_registries_says_so(client):
     account = ProviderAccountFactory(kind="octopush")
     response = client.post(tool_url(account, "sync"))
