@@ -7,7 +7,8 @@ push whose answer was lost is adopted on the next run), then pushes the local ro
 have yet and stores the ids it gives them. Its writes are set-based and happen in one transaction under a
 lock of the account's syncs, so two syncs of one account never interleave. Permanent vendor errors become a
 ValidationError naming what failed; retryable ones (ConnectionFailed, Throttled) propagate. `registries_sync`
-runs the three and records how it went on the account.
+runs the three and records how it went on the account, unless a sync of the account is running already (then it
+leaves the account to that one).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 logger = logging.getLogger("herald.providers")
 
 SYNCABLE_KINDS = (ProviderAccount.Kind.MOBTEXTING,)
-SYNC_LOCK_NAMESPACE = 0x53594E43  # "SYNC": a transaction advisory lock (namespace, account id) per sync running
+SYNC_LOCK_NAMESPACE = 0x53594E43  # "SYNC": a transaction advisory lock (namespace, account id) per registry syncing
+SYNC_RUNNING_NAMESPACE = 0x53594E52  # "SYNR": a session advisory lock (namespace, account id) per registries_sync
 SENDER_SYNC_FIELDS = ["status", "service", "country", "dlt_entity_id", "dlt_entity_name", "remote_id", "updated_at"]
 TEMPLATE_SYNC_FIELDS = ["account", "name", "body", "type", "status", "is_english", "remote_id", "updated_at"]
 
@@ -208,7 +210,7 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
 
 @dataclass(frozen=True)
 class SyncResult:
-    ok: bool
+    ok: bool | None  # None: not run, another sync of the account is running
     message: str  # what was synced, counted, or what failed
 
 
@@ -240,7 +242,21 @@ def registries_sync(*, account_id: int) -> SyncResult:
     """Sync the account's sender IDs, DLT templates and opt-outs, each in its own transaction, and record on the
     account when and how it went, for its health panel. A row the vendor refuses (a sender it will not register)
     stops its own registry only, so that opt-outs still sync; a refused key or an unreachable vendor stops the rest.
-    Failures are said, not raised."""
+    Failures are said, not raised.
+
+    A sync of an account already syncing (the button pressed during the hourly one, or an hourly one still running
+    an hour on) is left to that one, which records how it went: waiting for it would hold a worker process idle."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
+        if not cursor.fetchone()[0]:
+            return SyncResult(None, "A sync of this account is already running; it says how it went.")
+        try:
+            return _registries_sync(account_id)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
+
+
+def _registries_sync(account_id: int) -> SyncResult:
     said, ok = [], True
     for what, part in (
         ("sender IDs", senders_sync),
@@ -266,11 +282,11 @@ def registries_sync(*, account_id: int) -> SyncResult:
 def registries_sync_all() -> dict[str, int]:
     """Sync every active account that keeps registries (beat, hourly); one that fails does not stop the others."""
     accounts = ProviderAccount.objects.filter(kind__in=SYNCABLE_KINDS, is_active=True).order_by("pk")
-    outcomes = {"synced": 0, "failed": 0}
+    outcomes = {"synced": 0, "failed": 0, "running": 0}
     for account_id in accounts.values_list("pk", flat=True):
         result = registries_sync(account_id=account_id)
-        outcomes["synced" if result.ok else "failed"] += 1
-        if not result.ok:
+        outcomes["running" if result.ok is None else "synced" if result.ok else "failed"] += 1
+        if result.ok is False:
             logger.warning("Registry sync of provider account %s failed: %s", account_id, result.message)
     return outcomes
 

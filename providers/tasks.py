@@ -14,11 +14,12 @@ from providers.sync import registries_sync, registries_sync_all
 @shared_task(acks_late=False)
 def registries_sync_task() -> dict[str, int]:
     """Sync MOBtexting accounts' sender IDs, DLT templates and opt-outs (beat, hourly). Safe to run twice: a sync
-    matches what it finds before it pushes, and two syncs of one account wait for each other."""
+    matches what it finds before it pushes, and an account already syncing is left to the sync that runs."""
     return registries_sync_all()
 
 
 @shared_task(acks_late=False)
-def registries_sync_account_task(account_id: int) -> bool:
-    """Sync one account's registries (the account page's button); whether it worked, as its page then says."""
+def registries_sync_account_task(account_id: int) -> bool | None:
+    """Sync one account's registries (the account page's button); whether it worked, as its page then says (None:
+    a sync of the account was running already, and its page says how that one went)."""
     return registries_sync(account_id=account_id).ok

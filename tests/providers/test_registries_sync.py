@@ -14,7 +14,7 @@ from contacts.models import Unsubscriber
 from providers.backends import get_backend
 from providers.backends.base import RemoteUnsubscriber
 from providers.models import ProviderAccount
-from providers.sync import registries_sync, unsubscribers_sync
+from providers.sync import SYNC_RUNNING_NAMESPACE, registries_sync, unsubscribers_sync
 from providers.tasks import registries_sync_account_task, registries_sync_task
 from tests.concurrency import second_waits_on_first
 from tests.factories import ProviderAccountFactory, SenderFactory, UserFactory, api_client_for
@@ -62,7 +62,7 @@ def test_the_hourly_sync_brings_every_active_mobtexting_accounts_opt_outs_in_and
     _opted_out_at_vendor(inactive, "+919811100002")
     Unsubscriber.objects.create(address="+919811100003", scope="all", source="admin")
 
-    assert registries_sync_task.delay().get(timeout=60) == {"synced": 1, "failed": 1}
+    assert registries_sync_task.delay().get(timeout=60) == {"synced": 1, "failed": 1, "running": 0}
 
     pulled = Unsubscriber.objects.get(address="+919811100001")
     assert (pulled.scope, pulled.source) == ("all", "provider")
@@ -246,3 +246,33 @@ def test_a_sync_reads_an_opt_out_list_longer_than_the_vendors_get_limit(sandbox)
     assert result.ok, result.message
     assert result.message.endswith("opt-outs synced (100 pulled, 0 pushed, 0 removed).")
     assert Unsubscriber.objects.filter(source="provider").count() == 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_of_an_account_already_syncing_is_left_to_the_running_one(sandbox):
+    """The button pressed during the hourly sync: waiting for it would hold a worker process idle for as long as the
+    first runs (minutes for a long opt-out list), so the second ends at once and the first says how it went."""
+    account = _mobtexting(sandbox, "running-sync-token-0001")
+    held, release = threading.Event(), threading.Event()
+
+    def running_sync():  # holds what registries_sync holds while it runs
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account.pk])
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=running_sync)
+    thread.start()
+    try:
+        assert held.wait(10)
+        result = registries_sync(account_id=account.pk)
+    finally:
+        release.set()
+        thread.join(30)
+    assert (result.ok, result.message) == (None, "A sync of this account is already running; it says how it went.")
+    account.refresh_from_db()
+    assert account.last_sync_at is None, "nothing recorded: the running sync records how it went"
+    assert registries_sync(account_id=account.pk).ok is True, "the lock is let go when a sync ends"
