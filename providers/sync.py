@@ -232,8 +232,8 @@ SYNC_STALLED_AFTER = timedelta(minutes=45)
 
 
 def registries_sync_stalled(account: ProviderAccount) -> bool:
-    """Whether the account has said "syncing" for longer than a sync runs: the worker running it stopped (a sync is
-    not handed to another: providers.tasks) or no worker took it. The next hourly sync, or the button, runs again."""
+    """Whether the account has said "syncing" for longer than a sync runs: no worker has taken it (none runs, or all
+    are busy), or its worker stopped and none took it up again. The next hourly sync, or the button, runs again."""
     started = account.last_sync_at
     return account.last_sync_ok is None and started is not None and timezone.now() - started > SYNC_STALLED_AFTER
 
@@ -244,8 +244,9 @@ def registries_sync(*, account_id: int) -> SyncResult:
     stops its own registry only, so that opt-outs still sync; a refused key or an unreachable vendor stops the rest.
     Failures are said, not raised.
 
-    A sync of an account already syncing (the button pressed during the hourly one, or an hourly one still running
-    an hour on) is left to that one, which records how it went: waiting for it would hold a worker process idle."""
+    A sync of an account already syncing (the button pressed during the hourly one, an hourly one still running an
+    hour on, or the broker's second delivery of a sync past its visibility timeout) is left to that one, which
+    records how it went: waiting for it would hold a worker process idle, and then sync again."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
         if not cursor.fetchone()[0]:

@@ -120,9 +120,9 @@ def test_the_sync_button_syncs_in_the_background_and_the_health_panel_follows_it
 
 
 def test_a_sync_said_to_run_for_longer_than_one_runs_says_its_worker_is_gone(client):
-    """A sync is taken off the queue when a worker starts it (providers.tasks): one whose worker was killed, or one
-    that no worker took, said "syncing" with nothing else until the next hourly sync."""
-    stalled = "Longer than a sync runs: the worker that took it has stopped, or no worker has taken it"
+    """A sync that no worker took (none runs, or a worker stopped and none took it up again) said "syncing" with
+    nothing else until the next hourly sync ended."""
+    stalled = "Longer than a sync runs: no worker has taken it, or the one that took it stopped"
     account = ProviderAccountFactory(kind="mobtexting", last_sync_at=timezone.now() - timedelta(minutes=10))
     assert 'herald-status-sending">syncing</span>' in _health(client, account)
     assert stalled not in _health(client, account)
