@@ -3,7 +3,8 @@ table named .xls).
 
 Rows are numbered as a spreadsheet numbers them (the header is row 1), so that the error report
 points at the row the user sees. Nothing here holds more than one row, except xls: xlrd reads the
-whole (at most 65,536-row) workbook.
+whole (at most 65,536-row) workbook. An xlsx's shared texts are read as far as the rows need them, and
+kept on disk past the first 50,000 (xlsx_strings).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import PurePath
 from typing import BinaryIO
+from xml.etree import ElementTree
 
-import openpyxl
 import xlrd
 from openpyxl.utils.exceptions import InvalidFileException
 
 from contacts.imports.columns import looks_like_data
+from contacts.imports.xlsx_strings import SharedStringsProblem, workbook_open
 
 EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "txt", ".xlsx": "xlsx", ".xls": "xls"}
 XLSX_MAGIC = b"PK\x03\x04"
@@ -373,7 +375,7 @@ def _xlsx_sheet(fh: BinaryIO) -> Sheet:
     try:
         _check_inflation(fh)
         fh.seek(0)
-        book = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+        book, close = workbook_open(fh)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise FileProblem(f"The file could not be read as an Excel workbook (xlsx): {exc}.") from None
     sheet = book.active or book.worksheets[0]
@@ -383,11 +385,17 @@ def _xlsx_sheet(fh: BinaryIO) -> Sheet:
     sheet.reset_dimensions()
 
     def rows() -> Iterator[Row]:
-        # From row 1, as iter_rows reads (rows missing from the file come back empty)
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, [cell_text(value) for value in values]
+        # From row 1, as iter_rows reads (rows missing from the file come back empty). The sheet and its shared
+        # texts are parsed as the rows are read, so a part broken further down is found only there.
+        try:
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, [cell_text(value) for value in values]
+        except SharedStringsProblem as exc:
+            raise FileProblem(f"The workbook could not be read: {exc}.") from None
+        except ElementTree.ParseError as exc:
+            raise FileProblem(f"The workbook could not be read: its sheet is not well-formed XML ({exc}).") from None
 
-    return Sheet(rows(), lines=lines, close=book.close)
+    return Sheet(rows(), lines=lines, close=close)
 
 
 def _xls_shown_sheet(book: xlrd.Book) -> xlrd.sheet.Sheet:
