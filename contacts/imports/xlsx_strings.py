@@ -8,16 +8,18 @@ file's columns (past the web server's 30 s timeout), and as much again in the wo
 `SharedStrings` parses the table (expat, fed a block at a time) only as far as the highest number a cell has asked
 for, which for the header is a handful of entries and for the rows grows as they are read (a spreadsheet program
 numbers texts in the order it meets them). The first KEEP_IN_MEMORY texts stay in a list (the repeated values of a
-sheet, its cities or first names, are met early); the rest go to a temporary file and are read back by offset,
-8 bytes of memory each. `workbook_open` plugs it into openpyxl in place of its list, lets go of each row once read (openpyxl keeps an empty
+sheet, its cities or first names, are met early); the rest go to temporary files and are read back from there.
+
+`workbook_open` plugs it into openpyxl in place of its list, lets go of each row once read (openpyxl keeps an empty
 element a row) and reads a sheet's size from its head only (openpyxl reads the whole sheet when it states none): a
-million rows are read in constant memory but for the 8 bytes a distinct text past the first 50,000.
+million rows are read in constant memory.
 """
 
 from __future__ import annotations
 
 import array
 import os
+import struct
 import tempfile
 import xml.parsers.expat
 from typing import IO
@@ -58,13 +60,8 @@ class SharedStrings:
         self._in_t = False
         self._phonetic = 0  # depth inside <rPh>
         self._kept: list[str] = []
+        self._spilled: _Spill | None = None  # the texts past the kept ones
         self._count = 0
-        # Past the kept texts: UTF-8 bytes in the file, then in `_pending` until flushed; text n is at
-        # _offsets[n - KEEP_IN_MEMORY] .. _offsets[n - KEEP_IN_MEMORY + 1].
-        self._spill: IO[bytes] | None = None
-        self._flushed = 0
-        self._pending = bytearray()
-        self._offsets = array.array("Q", [0])
 
     def __getitem__(self, number: int) -> str:
         if number < 0:
@@ -75,23 +72,18 @@ class SharedStrings:
             raise SharedStringsProblem(
                 f"a cell refers to shared text number {number:,}, and the workbook has {self._count:,}"
             )
-        if number < KEEP_IN_MEMORY:
+        if number < len(self._kept):
             return self._kept[number]
-        start, end = self._offsets[number - KEEP_IN_MEMORY], self._offsets[number - KEEP_IN_MEMORY + 1]
-        if start >= self._flushed:
-            data = self._pending[start - self._flushed : end - self._flushed]
-        else:
-            data = os.pread(self._spill.fileno(), end - start, start)
-        return data.decode()
+        return self._spilled[number - len(self._kept)]
 
     def __len__(self) -> int:
         """The texts read so far (the table is read only as far as cells ask)."""
         return self._count
 
     def close(self) -> None:
-        if self._spill is not None:
-            self._spill.close()
-            self._spill = None
+        if self._spilled is not None:
+            self._spilled.close()
+            self._spilled = None
         self._source.close()
 
     def _feed(self) -> None:
@@ -109,15 +101,9 @@ class SharedStrings:
         if self._count < KEEP_IN_MEMORY:
             self._kept.append(text)
         else:
-            self._pending += text.encode()
-            self._offsets.append(self._flushed + len(self._pending))
-            if len(self._pending) >= SPILL_FLUSH_SIZE:
-                if self._spill is None:  # (closed in close())
-                    self._spill = tempfile.TemporaryFile(prefix="herald-xlsx-strings-")  # noqa: SIM115
-                self._spill.write(self._pending)
-                self._spill.flush()
-                self._flushed += len(self._pending)
-                self._pending.clear()
+            if self._spilled is None:
+                self._spilled = _Spill()
+            self._spilled.append(text)
         self._count += 1
 
     # expat's handlers. Names come as "namespace local"; only the local part matters (some programs write a prefix).
@@ -152,6 +138,50 @@ class SharedStrings:
     def _doctype(self, *args) -> None:
         # No spreadsheet program writes one; a document type could declare entities that expand to gigabytes.
         raise SharedStringsProblem("its shared texts (xl/sharedStrings.xml) declare a document type")
+
+
+class _Spill:
+    """Texts appended to temporary files and read back by their number: their UTF-8 bytes in one file, where each
+    ends (8 bytes) in another, both written SPILL_FLUSH_SIZE bytes of texts at a time; nothing more held in memory."""
+
+    def __init__(self):
+        self._texts = tempfile.TemporaryFile(prefix="herald-xlsx-texts-")  # noqa: SIM115 (closed in close())
+        self._ends = tempfile.TemporaryFile(prefix="herald-xlsx-ends-")  # noqa: SIM115
+        self._pending = bytearray()  # texts not written yet
+        self._pending_ends = array.array("Q")  # where each of them ends
+        self._written = 0  # bytes of texts in the file
+        self._written_count = 0  # texts in the file
+
+    def append(self, text: str) -> None:
+        self._pending += text.encode()
+        self._pending_ends.append(self._written + len(self._pending))
+        if len(self._pending) >= SPILL_FLUSH_SIZE:
+            self._texts.write(self._pending)
+            self._texts.flush()
+            self._ends.write(self._pending_ends.tobytes())
+            self._ends.flush()
+            self._written += len(self._pending)
+            self._written_count += len(self._pending_ends)
+            self._pending.clear()
+            self._pending_ends = array.array("Q")
+
+    def __getitem__(self, index: int) -> str:
+        if 0 < index < self._written_count:  # both ends in the file: one read
+            start, end = struct.unpack("=2Q", os.pread(self._ends.fileno(), 16, 8 * (index - 1)))
+        else:
+            start, end = (self._end(index - 1) if index else 0), self._end(index)
+        if start >= self._written:  # (a text is written whole or not at all)
+            return self._pending[start - self._written : end - self._written].decode()
+        return os.pread(self._texts.fileno(), end - start, start).decode()
+
+    def _end(self, index: int) -> int:
+        if index < self._written_count:
+            return struct.unpack("=Q", os.pread(self._ends.fileno(), 8, 8 * index))[0]
+        return self._pending_ends[index - self._written_count]
+
+    def close(self) -> None:
+        self._texts.close()
+        self._ends.close()
 
 
 class _RowParser(WorkSheetParser):
