@@ -4,8 +4,9 @@ every account without anyone pressing a button, and in a worker from the account
 
 A registry's sync pulls the remote registry (matching rows by remote id, else by name or DLT template id, so that a
 push whose answer was lost is adopted on the next run), then pushes the local rows MOBtexting does not
-have yet and stores the ids it gives them. Its writes are set-based and happen in one transaction under a
-lock of the account's syncs, so two syncs of one account never interleave. Permanent vendor errors become a
+have yet and stores the ids it gives them. Its writes are set-based and happen under a lock of the account's syncs,
+so two syncs of one account never interleave (senders and templates in one transaction; opt-outs, whose list can
+take minutes to read, statement by statement). Permanent vendor errors become a
 ValidationError naming what failed; retryable ones (ConnectionFailed, Throttled) propagate. `registries_sync`
 runs the three and records how it went on the account, unless a sync of the account is running already (then it
 leaves the account to that one).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -129,7 +131,6 @@ def templates_sync(*, account_id: int) -> dict[str, int]:
 UNSUBSCRIBER_PUSH_LIMIT = 1000  # one vendor request each (a push or a removal): a run makes at most this many
 
 
-@transaction.atomic
 def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_LIMIT) -> dict[str, int]:
     """Pull the vendor's opt-outs into Herald, push Herald's phone opt-outs it lacks, and take off its list those
     that staff removed in Herald (UnsubscriberRemoval) after the vendor recorded them.
@@ -138,8 +139,32 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
     Herald only (Herald applies them itself at every send). Without the removals, an opt-out lifted in Herald came
     back with the next sync, from the vendor's list, and the vendor kept refusing the number. One the vendor recorded
     after the removal (the person opted out again there) is pulled as any other; so is one whose time it does not
-    say."""
-    account, remote_account, backend = _syncable(account_id)
+    say.
+
+    Unlike the other registries' syncs, not one transaction: reading a long list at the vendor's pace takes minutes
+    (10 for 90,000 opt-outs), and a transaction open that long (holding a transaction id, from locking the account's
+    row) kept PostgreSQL from cleaning up any table meanwhile, the message table's report updates included. Each
+    write is a statement of its own, and two syncs of one account wait for each other on a session lock instead
+    (the one registries_sync holds: taken again from its own connection, it does not wait)."""
+    with _account_syncing(account_id):
+        return _unsubscribers_sync(account_id, push_limit)
+
+
+@contextmanager
+def _account_syncing(account_id: int):
+    """Hold the account's running lock (SYNC_RUNNING_NAMESPACE) on this connection, waiting for it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
+        try:
+            yield
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
+
+
+def _unsubscribers_sync(account_id: int, push_limit: int) -> dict[str, int]:
+    account = ProviderAccount.objects.filter(pk=account_id).first()
+    _refuse_unsyncable(account)
+    remote_account, backend = account.as_backend_account(), get_backend(account.kind)
     remote = _vendor(backend.list_unsubscribers, remote_account, what="list its opt-outs")
     listed: dict[tuple[str, str, str], RemoteUnsubscriber] = {}
     for item in remote:

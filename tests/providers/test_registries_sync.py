@@ -2,6 +2,7 @@
 against the sandbox, and how each sync went kept on the account for its health panel."""
 
 import threading
+import time
 
 import pytest
 
@@ -16,7 +17,6 @@ from providers.backends.base import RemoteUnsubscriber
 from providers.models import ProviderAccount
 from providers.sync import SYNC_RUNNING_NAMESPACE, registries_sync, unsubscribers_sync
 from providers.tasks import registries_sync_task
-from tests.concurrency import second_waits_on_first
 from tests.factories import ProviderAccountFactory, SenderFactory, UserFactory, api_client_for
 
 
@@ -154,20 +154,75 @@ def test_a_sync_under_way_holds_up_none_of_the_accounts_delivery_report_webhooks
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_syncs_of_one_account_wait_for_each_other(sandbox):
+def test_an_opt_out_sync_waits_for_a_sync_of_the_account_under_way_and_then_sees_what_it_did(sandbox):
     account = _mobtexting(sandbox, "twice-sync-token-00001")
     Unsubscriber.objects.create(address="+919811100009", scope="all", source="admin")
     counts = []
-    second_waits_on_first(
-        lambda: counts.append(unsubscribers_sync(account_id=account.pk)),
-        lambda: counts.append(unsubscribers_sync(account_id=account.pk)),
-        statement="WITH held AS (SELECT pg_advisory_xact_lock",
-    )
-    assert counts == [
-        {"pulled": 0, "pushed": 1, "removed": 0},
-        {"pulled": 0, "pushed": 0, "removed": 0},  # it saw the first's push at the vendor: nothing left to do
-    ]
+
+    def syncing():
+        try:
+            counts.append(unsubscribers_sync(account_id=account.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=syncing)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account.pk])  # under way
+        thread.start()
+        try:
+            wait_until(lambda: _waiting_on("SELECT pg_advisory_lock"), timeout=10, what="the second sync to wait")
+            assert _vendor_list(account) == set(), "nothing pushed while it waits"
+            get_backend("mobtexting").create_unsubscriber(  # what the sync under way pushes
+                account.as_backend_account(), RemoteUnsubscriber("+919811100009", "all")
+            )
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account.pk])
+    thread.join(30)
+    assert counts == [{"pulled": 0, "pushed": 0, "removed": 0}], "it saw the push at the vendor: nothing left to do"
     assert _vendor_list(account) == {"+919811100009"}
+
+
+def _waiting_on(statement: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            [statement + "%"],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_opt_out_sync_reads_the_vendors_list_and_calls_it_outside_any_transaction(sandbox):
+    """Reading a long opt-out list at the vendor's pace takes minutes (10 for 90,000). The sync did it in a
+    transaction holding a transaction id (from locking the account's row), which kept PostgreSQL from cleaning up any
+    table for as long, the message table's report updates included. Here each vendor request takes 0.3 s (two pages
+    to list, one opt-out to push), and no connection is ever seen idle inside a transaction."""
+    account = _mobtexting(sandbox, "no-open-transaction-01")
+    for n in range(20):
+        _opted_out_at_vendor(account, f"+9198112{n:05d}")
+    Unsubscriber.objects.create(address="+919811300001", scope="all", source="admin")
+    sandbox.configure(latency_ms=300)
+    counts, seen = [], []
+
+    def syncing():
+        try:
+            counts.append(unsubscribers_sync(account_id=account.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=syncing)
+    thread.start()
+    with connection.cursor() as cursor:
+        while thread.is_alive():
+            cursor.execute(
+                "SELECT state, query FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%%'"
+            )
+            seen += cursor.fetchall()
+            time.sleep(0.05)
+    thread.join()
+    assert counts == [{"pulled": 20, "pushed": 1, "removed": 0}]
+    assert seen == []
 
 
 @pytest.mark.django_db(transaction=True)
