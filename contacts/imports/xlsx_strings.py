@@ -32,9 +32,9 @@ from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet._reader import DATA_TAG, ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import SHARED_STRINGS
 
-KEEP_IN_MEMORY = 50_000  # texts kept as str; past them, texts are read back from the temporary file
+KEEP_IN_MEMORY = 50_000  # texts kept as str; past them, texts are read back from temporary files
 FEED_SIZE = 64 * 1024  # bytes of the XML part parsed at a time
-SPILL_FLUSH_SIZE = 1 << 20  # texts written to the temporary file this many bytes at a time
+SPILL_FLUSH_SIZE = 1 << 20  # texts written to the temporary files this many bytes at a time
 
 
 class SharedStringsProblem(ValueError):
@@ -56,6 +56,7 @@ class SharedStrings:
         self._parser.CharacterDataHandler = self._text
         self._parser.StartDoctypeDeclHandler = self._doctype
         self._ended = False
+        self._problem = ""  # why the table could not be read further
         self._parts: list[str] | None = None  # the current <si>'s text so far
         self._in_t = False
         self._phonetic = 0  # depth inside <rPh>
@@ -87,13 +88,17 @@ class SharedStrings:
         self._source.close()
 
     def _feed(self) -> None:
+        if self._problem:  # (the parser stops at its first error)
+            raise SharedStringsProblem(self._problem)
         block = self._source.read(FEED_SIZE)
         try:
             self._parser.Parse(block, not block)
         except xml.parsers.expat.ExpatError as exc:
-            raise SharedStringsProblem(
-                f"its shared texts (xl/sharedStrings.xml) are not well-formed XML: {exc}"
-            ) from None
+            self._problem = f"its shared texts (xl/sharedStrings.xml) are not well-formed XML: {exc}"
+        except SharedStringsProblem as exc:  # raised by a handler
+            self._problem = str(exc)
+        if self._problem:
+            raise SharedStringsProblem(self._problem)
         if not block:
             self._ended = True
 
