@@ -34,6 +34,29 @@ def _vendor_list(account: ProviderAccount) -> set[str]:
     return {u.address for u in get_backend("mobtexting").list_unsubscribers(account.as_backend_account())}
 
 
+def _started(sync, results: list) -> threading.Thread:
+    """A thread running `sync()` on a connection of its own (closed after), its result appended to `results`."""
+
+    def run():
+        try:
+            results.append(sync())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _waiting_on(statement: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            [statement + "%"],
+        )
+        return cursor.fetchone()[0] > 0
+
+
 def test_beat_syncs_the_registries_every_hour():
     scheduled = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
     assert scheduled["providers.tasks.registries_sync_task"] == 3600.0
@@ -130,15 +153,7 @@ def test_a_sync_under_way_holds_up_none_of_the_accounts_delivery_report_webhooks
     account = _mobtexting(sandbox, "slow-sync-token-000001")
     sandbox.configure(latency_ms=1000)
     synced = []
-
-    def syncing():
-        try:
-            synced.append(registries_sync(account_id=account.pk))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=syncing)
-    thread.start()
+    thread = _started(lambda: registries_sync(account_id=account.pk), synced)
     try:
         _wait_until_a_sync_waits_for_the_vendor()
         reports._last_dlr_noted.pop(account.pk, None)  # this account's time is noted now, not 5 s after another's
@@ -158,17 +173,9 @@ def test_an_opt_out_sync_waits_for_a_sync_of_the_account_under_way_and_then_sees
     account = _mobtexting(sandbox, "twice-sync-token-00001")
     Unsubscriber.objects.create(address="+919811100009", scope="all", source="admin")
     counts = []
-
-    def syncing():
-        try:
-            counts.append(unsubscribers_sync(account_id=account.pk))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=syncing)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account.pk])  # under way
-        thread.start()
+        thread = _started(lambda: unsubscribers_sync(account_id=account.pk), counts)
         try:
             wait_until(lambda: _waiting_on("SELECT pg_advisory_lock"), timeout=10, what="the second sync to wait")
             assert _vendor_list(account) == set(), "nothing pushed while it waits"
@@ -180,15 +187,6 @@ def test_an_opt_out_sync_waits_for_a_sync_of_the_account_under_way_and_then_sees
     thread.join(30)
     assert counts == [{"pulled": 0, "pushed": 0, "removed": 0}], "it saw the push at the vendor: nothing left to do"
     assert _vendor_list(account) == {"+919811100009"}
-
-
-def _waiting_on(statement: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-            [statement + "%"],
-        )
-        return cursor.fetchone()[0] > 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -203,15 +201,7 @@ def test_an_opt_out_sync_reads_the_vendors_list_and_calls_it_outside_any_transac
     Unsubscriber.objects.create(address="+919811300001", scope="all", source="admin")
     sandbox.configure(latency_ms=300)
     counts, seen = [], []
-
-    def syncing():
-        try:
-            counts.append(unsubscribers_sync(account_id=account.pk))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=syncing)
-    thread.start()
+    thread = _started(lambda: unsubscribers_sync(account_id=account.pk), counts)
     with connection.cursor() as cursor:
         while thread.is_alive():
             cursor.execute(
