@@ -76,24 +76,30 @@ def excel_workbook(csv_path: str, xlsx_path: str) -> int:
             while block := texts.read(1 << 20):
                 strings.write(block)
             strings.write(b"</sst>")
-        book.writestr("[Content_Types].xml", CONTENT_TYPES)
-        book.writestr(
-            "_rels/.rels",
-            f'<Relationships xmlns="{PACKAGE_RELS}"><Relationship Id="rId1" Type="{RELS}/officeDocument" '
-            'Target="xl/workbook.xml"/></Relationships>',
-        )
-        book.writestr(
-            "xl/workbook.xml",
-            f'<workbook xmlns="{MAIN}" xmlns:r="{RELS}"><sheets><sheet name="Contacts" sheetId="1" r:id="rId1"/>'
-            "</sheets></workbook>",
-        )
-        book.writestr(
-            "xl/_rels/workbook.xml.rels",
-            f'<Relationships xmlns="{PACKAGE_RELS}">'
-            f'<Relationship Id="rId1" Type="{RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
-            f'<Relationship Id="rId2" Type="{RELS}/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
-        )
+        package_parts(book)
     return rows
+
+
+def package_parts(book: zipfile.ZipFile) -> None:
+    """Write the parts that make a zip a one-sheet workbook around `xl/worksheets/sheet1.xml` and
+    `xl/sharedStrings.xml` (written by the caller): content types, relationships and the workbook naming the sheet."""
+    book.writestr("[Content_Types].xml", CONTENT_TYPES)
+    book.writestr(
+        "_rels/.rels",
+        f'<Relationships xmlns="{PACKAGE_RELS}"><Relationship Id="rId1" Type="{RELS}/officeDocument" '
+        'Target="xl/workbook.xml"/></Relationships>',
+    )
+    book.writestr(
+        "xl/workbook.xml",
+        f'<workbook xmlns="{MAIN}" xmlns:r="{RELS}"><sheets><sheet name="Contacts" sheetId="1" r:id="rId1"/>'
+        "</sheets></workbook>",
+    )
+    book.writestr(
+        "xl/_rels/workbook.xml.rels",
+        f'<Relationships xmlns="{PACKAGE_RELS}">'
+        f'<Relationship Id="rId1" Type="{RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{RELS}/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+    )
 
 
 def measure(path: str, what: str, reader: str) -> dict:

@@ -146,25 +146,28 @@ def unsubscribers_sync(*, account_id: int, push_limit: int = UNSUBSCRIBER_PUSH_L
     row) kept PostgreSQL from cleaning up any table meanwhile, the message table's report updates included. Each
     write is a statement of its own, and two syncs of one account wait for each other on a session lock instead
     (the one registries_sync holds: taken again from its own connection, it does not wait)."""
-    with _account_syncing(account_id):
+    with _running_lock(account_id, wait=True):
         return _unsubscribers_sync(account_id, push_limit)
 
 
 @contextmanager
-def _account_syncing(account_id: int):
-    """Hold the account's running lock (SYNC_RUNNING_NAMESPACE) on this connection, waiting for it."""
+def _running_lock(account_id: int, *, wait: bool):
+    """The account's running lock (SYNC_RUNNING_NAMESPACE), a session lock of this connection, waited for or only
+    tried; yields whether it is held, and lets it go after."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
+        function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+        cursor.execute(f"SELECT {function}(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
+        if not (wait or cursor.fetchone()[0]):
+            yield False
+            return
         try:
-            yield
+            yield True
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
 
 
 def _unsubscribers_sync(account_id: int, push_limit: int) -> dict[str, int]:
-    account = ProviderAccount.objects.filter(pk=account_id).first()
-    _refuse_unsyncable(account)
-    remote_account, backend = account.as_backend_account(), get_backend(account.kind)
+    account, remote_account, backend = _with_backend(ProviderAccount.objects.filter(pk=account_id).first())
     remote = _vendor(backend.list_unsubscribers, remote_account, what="list its opt-outs")
     listed: dict[tuple[str, str, str], RemoteUnsubscriber] = {}
     for item in remote:
@@ -272,14 +275,10 @@ def registries_sync(*, account_id: int) -> SyncResult:
     A sync of an account already syncing (the button pressed during the hourly one, an hourly one still running an
     hour on, or the broker's second delivery of a sync past its visibility timeout) is left to that one, which
     records how it went: waiting for it would hold a worker process idle, and then sync again."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
-        if not cursor.fetchone()[0]:
+    with _running_lock(account_id, wait=False) as held:
+        if not held:
             return SyncResult(None, "A sync of this account is already running; it says how it went.")
-        try:
-            return _registries_sync(account_id)
-        finally:
-            cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [SYNC_RUNNING_NAMESPACE, account_id])
+        return _registries_sync(account_id)
 
 
 def _registries_sync(account_id: int) -> SyncResult:
@@ -324,7 +323,13 @@ def _syncable(account_id: int) -> tuple[ProviderAccount, Account, Any]:
     the row) and any edit of it."""
     query = """WITH held AS (SELECT pg_advisory_xact_lock(%s::int, %s::int))
                SELECT a.* FROM providers_provideraccount a, held WHERE a.id = %s FOR KEY SHARE OF a"""
-    account = next(iter(ProviderAccount.objects.raw(query, [SYNC_LOCK_NAMESPACE, account_id, account_id])), None)
+    return _with_backend(
+        next(iter(ProviderAccount.objects.raw(query, [SYNC_LOCK_NAMESPACE, account_id, account_id])), None)
+    )
+
+
+def _with_backend(account: ProviderAccount | None) -> tuple[ProviderAccount, Account, Any]:
+    """The account (refused unless it syncs), as its backend takes it, and its backend."""
     _refuse_unsyncable(account)
     return account, account.as_backend_account(), get_backend(account.kind)
 
