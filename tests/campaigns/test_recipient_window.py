@@ -1,7 +1,7 @@
 """The promotional window on the recipient's own clock: a contact with a time zone gets a promotion only while the
 account's window is open and the same hours are open where they are (Réunion and Guadeloupe for a French account)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,8 +29,19 @@ from tests.factories import CampaignFactory, ContactFactory, ProviderAccountFact
 pytestmark = pytest.mark.django_db
 
 PARIS_DAYTIME = {"start": "09:00", "end": "21:00", "tz": "Europe/Paris"}
-# A Wednesday: 13:00 in Paris, 16:00 in Réunion, 08:00 in Guadeloupe.
-NOON_UTC = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _late_november_wednesday() -> date:
+    """A Wednesday in late November of next year: Paris is on winter time (UTC+1), and the day is still to come on
+    the real clock. The claim reads that clock, so a frame held until one of the hours below must not be due yet
+    when the test runs (a fixed date did that once it had passed, and the test failed from then on)."""
+    day = date(timezone.now().year + 1, 11, 25)
+    return day - timedelta(days=(day.weekday() - 2) % 7)
+
+
+WEDNESDAY = _late_november_wednesday()
+# 13:00 in Paris, 16:00 in Réunion, 08:00 in Guadeloupe.
+NOON_UTC = datetime.combine(WEDNESDAY, time(12, 0), UTC)
 
 
 def _contacts(zones: dict[str, int]) -> list:
@@ -73,9 +84,9 @@ def test_the_estimate_warns_of_recipients_outside_the_window_in_their_own_zone_w
 
 # A Wednesday, 18:30 in Paris: 21:30 in Réunion (closed until Paris's 09:00 tomorrow, 12:00 there), 13:30 in
 # Guadeloupe (open), 07:30 in Tahiti (closed until its 09:00, 20:00 in Paris).
-EVENING = datetime(2026, 11, 25, 17, 30, tzinfo=UTC)
-REUNION_OPENS = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-TAHITI_OPENS = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
+EVENING = datetime.combine(WEDNESDAY, time(17, 30), UTC)
+REUNION_OPENS = datetime.combine(WEDNESDAY + timedelta(days=1), time(8, 0), UTC)
+TAHITI_OPENS = datetime.combine(WEDNESDAY, time(19, 0), UTC)
 ZONES = {"Europe/Paris": 2, "Indian/Reunion": 1, "America/Guadeloupe": 1, "Pacific/Tahiti": 1, "": 1}
 
 
@@ -136,7 +147,8 @@ def test_recipients_outside_the_window_in_their_own_zone_get_the_promotion_when_
     assert held[TAHITI_OPENS].size == held[REUNION_OPENS].size == 1
     assert len({f.seq for f in Frame.objects.filter(campaign=campaign)}) == 3
     assert recipient_wait_reason(campaign_id=campaign.pk, now=EVENING + timedelta(minutes=1)) == (
-        "Waiting for 2 recipients' promotional window (their own time zone), next at 2026-11-25 09:00 Pacific/Tahiti."
+        "Waiting for 2 recipients' promotional window (their own time zone), "
+        f"next at {WEDNESDAY:%Y-%m-%d} 09:00 Pacific/Tahiti."
     )
 
     frames_hold_until(campaign_id=campaign.pk, opening=EVENING + timedelta(hours=15))  # Paris's window closes
@@ -172,7 +184,7 @@ def test_a_recipient_whose_zone_never_meets_the_accounts_window_fails_saying_so(
     """09:00-12:00 in Paris is 08:00-11:00 UTC; in Kiritimati (UTC+14) it is 19:00-22:00 UTC: no hour in common."""
     mornings = {"start": "09:00", "end": "12:00", "tz": "Europe/Paris"}
     campaign = _launched(octopush, {"Europe/Paris": 1, "Pacific/Kiritimati": 1}, mornings)
-    (frame,) = _dispatch_round(campaign, datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
+    (frame,) = _dispatch_round(campaign, NOON_UTC.replace(hour=10))
 
     assert _received(sandbox) == dict.fromkeys(_phones("Europe/Paris"), 1)
     failed = Message.objects.get(campaign=campaign, address__in=_phones("Pacific/Kiritimati"))
@@ -258,7 +270,7 @@ def test_a_smoothly_sent_campaign_keeps_its_pace_for_the_recipients_held_for_the
     held = Frame.objects.filter(campaign=campaign, state=Frame.State.PENDING).order_by("next_attempt_at")
     assert [f.next_attempt_at for f in held] == [REUNION_OPENS + timedelta(minutes=7.5 * k) for k in range(4)]
     assert recipient_wait_reason(campaign_id=campaign.pk, now=EVENING).endswith(
-        "next at 2026-11-26 12:00 Indian/Reunion."
+        f"next at {REUNION_OPENS:%Y-%m-%d} 12:00 Indian/Reunion."
     )
 
     # Paused until after that opening, then resumed: they go on at that pace from now, not all at once.
