@@ -154,11 +154,20 @@ def _celery_worker(worker_env, server_logs):
 
 
 def _reset_broker_and_redis() -> None:
+    """Empty the queue, the tasks a killed worker left unacknowledged, and Herald's own keys.
+
+    A worker killed with tasks in hand leaves them in the broker's unacknowledged set, and the next worker to start
+    hands them back to the queue once the visibility timeout (20 s here) has passed: a later test's worker then ran
+    an earlier test's tasks. One test stops Redis just after its worker starts, and a worker holding such a task
+    when Redis goes away exits (Celery 5.7 fails to hand it back), so that test's campaign was never prepared."""
+    from kombu.transport.redis import Channel
+
     from campaigns.ratelimit import redis_client
     from config.celery import app
 
     app.control.purge()
     client = redis_client()
+    client.delete(Channel.unacked_key, Channel.unacked_index_key)
     keys = list(client.scan_iter("herald:*", count=1000))
     if keys:
         client.delete(*keys)
