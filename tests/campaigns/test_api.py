@@ -1,6 +1,6 @@
 """The campaigns API: CRUD, the action endpoints, messages (read, and transactional sends)."""
 
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,6 +27,17 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+def _last_sunday(year: int, month: int) -> date:
+    """Europe's clocks change on the last Sunday of March and of October."""
+    last = date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() + 1) % 7)
+
+
+# Next year's: a send time must still be to come (one past is refused), whenever the tests run.
+YEAR = timezone.now().year + 1
+SPRING, AUTUMN = _last_sunday(YEAR, 3), _last_sunday(YEAR, 10)  # the nights Paris's clocks skip and repeat 02:00-03:00
 
 
 def free_text_account(**kwargs):
@@ -161,11 +172,11 @@ class TestCampaigns:
     @pytest.mark.parametrize(
         ("given", "stored", "said"),
         [
-            ("2027-12-01T09:00:00", "2027-12-01T08:00:00+00:00", None),  # on the site's clock, Paris's
-            ("2027-12-01T09:00:00+05:30", "2027-12-01T03:30:00+00:00", None),
-            ("2027-03-28T03:30:00+02:00", "2027-03-28T01:30:00+00:00", None),
-            ("2027-03-28T02:30:00", None, "2027-03-28 02:30 does not exist in Europe/Paris (the clocks skip it)"),
-            ("2027-10-31T02:30:00", None, "2027-10-31 02:30 comes twice in Europe/Paris (the clocks go back): give "
+            (f"{YEAR}-12-01T09:00:00", f"{YEAR}-12-01T08:00:00+00:00", None),  # on the site's clock, Paris's
+            (f"{YEAR}-12-01T09:00:00+05:30", f"{YEAR}-12-01T03:30:00+00:00", None),
+            (f"{SPRING}T03:30:00+02:00", f"{SPRING}T01:30:00+00:00", None),
+            (f"{SPRING}T02:30:00", None, f"{SPRING} 02:30 does not exist in Europe/Paris (the clocks skip it)"),
+            (f"{AUTUMN}T02:30:00", None, f"{AUTUMN} 02:30 comes twice in Europe/Paris (the clocks go back): give "
              "its UTC offset, +02:00 or +01:00."),
         ],
     )  # fmt: skip
