@@ -30,6 +30,8 @@ from providers.sandbox.core import (
     json_response,
 )
 
+ANSWER_HOLD_LIMIT = 60.0  # seconds a held answer waits for its release, so a forgotten hold cannot hang a client
+
 logger = logging.getLogger("herald.sandbox")
 
 
@@ -116,6 +118,8 @@ class SandboxServer(ThreadingHTTPServer):
         self.vendors: dict[str, VendorEmulator] = {cls.name: cls(self.state) for cls in VENDOR_CLASSES}
         self._prefixes = sorted(((v.prefix, v) for v in self.vendors.values()), key=lambda p: -len(p[0]))
         self._thread: threading.Thread | None = None
+        self._answers_released = threading.Event()
+        self._answers_released.set()
 
     @property
     def url(self) -> str:
@@ -139,6 +143,8 @@ class SandboxServer(ThreadingHTTPServer):
         return json_response(404, {"message": f"No emulated vendor at {request.path}"}), ""
 
     def _vendor(self, vendor: VendorEmulator, request: SandboxRequest) -> SandboxResponse:
+        if not self._answers_released.wait(ANSWER_HOLD_LIMIT):
+            logger.warning("sandbox: answers held for %.0f s without a release; answering", ANSWER_HOLD_LIMIT)
         knobs = self.state.knobs
         if knobs.latency_ms:
             time.sleep(knobs.latency_ms / 1000)
@@ -209,7 +215,18 @@ class SandboxServer(ThreadingHTTPServer):
             )
 
     # --- lifecycle ---
+    def hold_answers(self) -> None:
+        """Vendor API requests wait, unanswered, until `release_answers()` (at most ANSWER_HOLD_LIMIT seconds).
+
+        In-process only: for tests that look at Herald while a request is on the wire, which a latency
+        would make a race with a slow machine."""
+        self._answers_released.clear()
+
+    def release_answers(self) -> None:
+        self._answers_released.set()
+
     def reset(self) -> None:
+        self.release_answers()
         self.state.reset()
         for vendor in self.vendors.values():
             vendor.reset()

@@ -23,12 +23,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def in_flight(sandbox, settings):
-    """A campaign of three messages whose one frame is being sent: the sandbox answers after three seconds."""
+    """A campaign of three messages whose one frame is being sent: the sandbox holds its answer until the test
+    calls `sandbox.release_answers()` (or ends)."""
     account = _sandbox_account(sandbox, settings, "octopush")
     campaign = _prepared_campaign(account, 3, frame_size=3)
     frame = Frame.objects.get(campaign=campaign)
     settings.PROVIDER_HTTP_TIMEOUT = 20.0
-    sandbox.configure(latency_ms=3000)
+    sandbox.hold_answers()
 
     def send():
         try:
@@ -42,11 +43,12 @@ def in_flight(sandbox, settings):
         lambda: Frame.objects.filter(pk=frame.pk, state=Frame.State.SENDING).exists(), timeout=10, what="the claim"
     )
     yield campaign
+    sandbox.release_answers()
     sender.join(timeout=30)
     assert not sender.is_alive()
 
 
-def test_the_api_shows_a_message_being_sent_as_sending_and_filters_by_it(in_flight):
+def test_the_api_shows_a_message_being_sent_as_sending_and_filters_by_it(in_flight, sandbox):
     api = api_client_for(UserFactory(superuser=True))
     other = MessageFactory()  # pending, in no frame yet
     message = Message.objects.filter(campaign=in_flight).first()
@@ -61,6 +63,7 @@ def test_the_api_shows_a_message_being_sent_as_sending_and_filters_by_it(in_flig
     both = api.get("/api/v1/messages/?status=sending&status=pending").json()["results"]
     assert len(both) == 4
 
+    sandbox.release_answers()
     wait_until(
         lambda: not Frame.objects.filter(pk=message.frame_id, state="sending").exists(), timeout=20, what="the answer"
     )
@@ -151,7 +154,7 @@ def test_a_transactional_send_replayed_while_in_flight_says_sending_as_its_statu
     first = send()
     assert (first.status_code, first.json()["status"]) == (202, "pending")
     message = Message.objects.get(pk=first.json()["id"])
-    sandbox.configure(latency_ms=3000)
+    sandbox.hold_answers()
     sender = threading.Thread(target=lambda: (frame_dispatch(frame_id=message.frame_id), connection.close()))
     sender.start()
     try:
@@ -166,13 +169,14 @@ def test_a_transactional_send_replayed_while_in_flight_says_sending_as_its_statu
         listed = api.get("/api/v1/messages/?status=sending").json()["results"]
         assert [m["id"] for m in listed] == [message.pk]
     finally:
+        sandbox.release_answers()
         sender.join(timeout=30)
     assert not sender.is_alive()
     after = send()
     assert after.json()["status"] == "submitted" == api.get(after.json()["status_url"]).json()["status"]
 
 
-def test_stats_and_the_admin_progress_count_the_messages_being_sent(in_flight, client):
+def test_stats_and_the_admin_progress_count_the_messages_being_sent(in_flight, sandbox, client):
     """The counters keep them `pending` (dispatch writes a message once); stats/ and the progress panel say how many
     of those are being sent, as the message list shows them, and no longer once the provider has answered."""
     user = UserFactory(superuser=True)
@@ -184,6 +188,7 @@ def test_stats_and_the_admin_progress_count_the_messages_being_sent(in_flight, c
     assert (progress["groups"]["pending"], progress["groups"]["sending"]) == (0, 3)
     assert progress["breakdown"] == [{"status": "sending", "count": 3}]
 
+    sandbox.release_answers()
     wait_until(
         lambda: not Frame.objects.filter(campaign=in_flight, state="sending").exists(), timeout=20, what="the answer"
     )

@@ -93,7 +93,7 @@ def test_the_sync_button_syncs_in_the_background_and_the_health_panel_follows_it
     html = _health(client, account)
     assert "Sync senders, templates and opt-outs" in html
     assert "<dt>Registries</dt>" in html and "not synced yet" in html
-    sandbox.configure(latency_ms=300)  # slow enough to see it syncing
+    sandbox.hold_answers()  # until the page has been seen saying it is syncing
 
     response = client.post(tool_url(account, "sync"))
 
@@ -104,6 +104,7 @@ def test_the_sync_button_syncs_in_the_background_and_the_health_panel_follows_it
     assert '<span class="herald-status herald-status-sending">syncing</span> <span class="help">started 0' in _health(
         client, account
     )
+    sandbox.release_answers()
     ended = ProviderAccount.objects.filter(pk=account.pk, last_sync_ok__isnull=False)
     account = wait_until(ended.first, timeout=20, what="the sync's end")
     synced = (

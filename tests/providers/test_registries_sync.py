@@ -151,7 +151,7 @@ def test_a_sync_under_way_holds_up_none_of_the_accounts_delivery_report_webhooks
     of it, and a webhook of that account, which notes the time of its last report on the row, waited as long (its
     reports with it, past the vendor's timeout)."""
     account = _mobtexting(sandbox, "slow-sync-token-000001")
-    sandbox.configure(latency_ms=1000)
+    sandbox.hold_answers()
     synced = []
     thread = _started(lambda: registries_sync(account_id=account.pk), synced)
     try:
@@ -162,6 +162,7 @@ def test_a_sync_under_way_holds_up_none_of_the_accounts_delivery_report_webhooks
                 cursor.execute("SET LOCAL lock_timeout = '500ms'")  # waiting on the sync would fail here
             reports.status_events_receive(account=account, updates=[])
     finally:
+        sandbox.release_answers()
         thread.join(30)
     account.refresh_from_db()
     assert account.last_dlr_at is not None
