@@ -238,13 +238,15 @@ def contact_opt_out_removals(contact: Contact, *, limit: int = 20) -> list[Unsub
     return list(UnsubscriberRemoval.objects.filter(address__in=addresses).order_by("-id")[:limit])
 
 
-# Whether a sender of a name exists (in any case, as the audience matches it): providers registers it (ProvidersConfig
-# .ready()), so that contacts never imports providers.
+# Whether a sender of a name exists (in any case, as the audience matches it), and every sender's name: providers
+# registers them (ProvidersConfig.ready()), so that contacts never imports providers.
 _sender_named: list[Callable[[str], bool]] = []
+_sender_names: list[Callable[[], Iterable[str]]] = []
 
 
-def register_sender_named(exists: Callable[[str], bool]) -> None:
+def register_sender_named(exists: Callable[[str], bool], names: Callable[[], Iterable[str]]) -> None:
     _sender_named[:] = [exists]
+    _sender_names[:] = [names]
 
 
 def suppression_names_no_one(scope: str, value: str) -> bool:
@@ -256,6 +258,22 @@ def suppression_names_no_one(scope: str, value: str) -> bool:
     if scope == Unsubscriber.Scope.SENDER:
         return bool(_sender_named) and not _sender_named[0](value)
     return False
+
+
+def suppression_names_known(scope: str) -> frozenset[str] | None:
+    """Every name a suppression in `scope` may name today, case-folded, to check many rows' values in memory (an
+    import's): the tags' or the senders' names (one query), or None for a scope that names no tag or sender.
+
+    Python's casefold() matches at least what PostgreSQL's lower() does ('ΠΕΛΑΤΕΣ', 'πελατες'), and a little more
+    ('STRASSE', 'straße'): a value taken for a name it does not quite match is kept, as it would be without the check,
+    never refused."""
+    if scope == Unsubscriber.Scope.TAG:
+        names = Tag.objects.values_list("name", flat=True).iterator()
+    elif scope == Unsubscriber.Scope.SENDER and _sender_names:
+        names = _sender_names[0]()
+    else:
+        return None
+    return frozenset(name.casefold() for name in names)
 
 
 def suppression_names_nothing(scope: str, value: str) -> str | None:

@@ -10,7 +10,7 @@ class ProvidersConfig(AppConfig):
         from contacts.models import ContactImport
         from contacts.selectors import register_sender_named
         from providers.dlt_import import DltTemplateImporter
-        from providers.services import sender_name_exists
+        from providers.services import sender_name_exists, sender_names
 
         register_importer(ContactImport.Kind.DLT_TEMPLATES, DltTemplateImporter)
-        register_sender_named(sender_name_exists)
+        register_sender_named(sender_name_exists, sender_names)

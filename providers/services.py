@@ -269,6 +269,11 @@ def sender_name_exists(name: str) -> bool:
     return Sender.objects.annotate(lower_name=Lower("name")).filter(lower_name=Lower(Value(name))).exists()
 
 
+def sender_names() -> Iterable[str]:
+    """Every sender's name (an opt-out import checks its rows' sender values against them)."""
+    return Sender.objects.values_list("name", flat=True).iterator()
+
+
 def _sender_write(sender: Sender, fields: dict) -> Sender:
     _unknown(fields, SENDER_FIELDS, "sender")
     for name, value in fields.items():

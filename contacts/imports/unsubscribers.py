@@ -14,6 +14,7 @@ from contacts.imports.base import STAGE, Importer, RowError
 from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
+from contacts.selectors import suppression_names_known
 from contacts.services import suppression_value, suppression_value_problem
 
 Scope = Unsubscriber.Scope
@@ -107,6 +108,8 @@ class UnsubscriberImporter(Importer):
         self.reason_index, self.reason_column = self.column("reason")
         options = self.clean_options(self.options)
         self.scope, self.value, self.reason = options["scope"], options["value"], options["reason"]
+        # Read here, on the import's own connection: clean() runs in the file's reader thread.
+        self.known_names = {scope: suppression_names_known(scope) for scope in (Scope.TAG, Scope.SENDER)}
 
     def clean(self, cells: list[str]) -> list[str]:
         def cell(index):
@@ -124,13 +127,28 @@ class UnsubscriberImporter(Importer):
         scope = SCOPES.get(scope_text.lower()) if scope_text else self.scope
         if scope is None:
             raise RowError(self.scope_column, scope_text, f"unknown scope; use one of {', '.join(Scope.values)}")
-        value = suppression_value(scope, cell(self.value_index) or (self.value if not scope_text else ""))
+        value_text = cell(self.value_index)
+        value = suppression_value(scope, value_text or (self.value if not scope_text else ""))
         if problem := scope_value_check(scope, value):
             raise RowError(self.value_column if self.value_index is not None else self.scope_column, value, problem)
+        if value_text and (problem := self.names_no_one(scope, value)):
+            raise RowError(self.value_column, value_text, problem)
         reason = cell(self.reason_index) or self.reason
         if len(reason) > REASON_MAX:
             raise RowError(self.reason_column, reason, f"longer than {REASON_MAX} characters")
         return [f"{address}\x1f{scope}\x1f{value}", address, scope, value, reason]
+
+    def names_no_one(self, scope: str, value: str) -> str | None:
+        """Why a row's own sender or tag value is refused: no sender or tag has that name, so its opt-out would
+        suppress no one (a typo). Refused, so that the error report points at the row to fix; the options' one value
+        for the whole file is kept instead, with a warning on the import (contact_import_warnings)."""
+        known = self.known_names.get(scope)
+        if known is None or value.casefold() in known:
+            return None
+        return (
+            f"no {scope} is named {value!r}, so this opt-out would suppress no one; check the spelling, or add the "
+            f"{scope} first and import the row again"
+        )
 
     def merge(self, cursor) -> tuple[int, int]:
         cursor.execute(

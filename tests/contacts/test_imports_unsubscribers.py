@@ -10,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts.imports import contact_import_create, contact_import_run
+from contacts.imports.selectors import contact_import_warnings
 from contacts.models import ContactImport, Unsubscriber
+from tests.factories import SenderFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -139,6 +141,7 @@ def test_unsubscriber_import_leaves_existing_suppressions_and_counts_them_unchan
 
 
 def test_unsubscriber_import_reads_xls():
+    SenderFactory(name="HERALD")
     contact_import = run((FIXTURES / "unsubscribers.xls").read_bytes(), "stop.xls")
 
     assert suppressed() == [
@@ -196,9 +199,48 @@ def test_a_scope_that_needs_a_value_the_file_cannot_give_is_refused_at_upload():
     }
     assert not ContactImport.objects.exists()
     # A file whose rows give their own scope and value is taken
+    SenderFactory(name="HERALD")
     contact_import = run("Address,Scope,Value\n9812345678,sender,HERALD\n", options={"scope": "sender"})
     assert suppressed() == [("+919812345678", "sender", "HERALD", "import", "")]
     assert contact_import.invalid == 0
+
+
+def test_a_rows_sender_or_tag_that_names_none_is_reported_not_stored():
+    """An opt-out from a sender or tag that does not exist (a typo) would suppress no one: the error report names the
+    row, so that it can be fixed, and the rows that name one are kept, in any case (as the audience matches them)."""
+    SenderFactory(name="HERALD")
+    TagFactory(name="ΠΕΛΑΤΕΣ")  # PostgreSQL's lower() ends it in σ, Python's in ς
+    content = (
+        "Address,Scope,Value\n"
+        "9812345678,sender,HERALD\n"
+        "9812345679,sender,herald\n"
+        "9812345680,sender,HERLAD\n"
+        "9812345681,tag,πελατεσ\n"
+        "9812345682,tag,newsleter\n"
+        "9812345683,,newsleter\n"  # the file's scope (tag), the row's value
+        "9812345684,,\n"  # the file's scope and value: kept, with the import's warning
+    )
+
+    contact_import = run(content, options={"scope": "tag", "value": "vip"})
+
+    assert [row[:3] for row in suppressed()] == [
+        ("+919812345678", "sender", "HERALD"),
+        ("+919812345679", "sender", "herald"),  # as written: matched in any case
+        ("+919812345681", "tag", "πελατεσ"),
+        ("+919812345684", "tag", "vip"),
+    ]
+    why = "so this opt-out would suppress no one; check the spelling, or add the {} first and import the row again"
+    assert report(contact_import) == [
+        ["4", "Value", "HERLAD", f"no sender is named 'HERLAD', {why.format('sender')}"],
+        ["6", "Value", "newsleter", f"no tag is named 'newsleter', {why.format('tag')}"],
+        ["7", "Value", "newsleter", f"no tag is named 'newsleter', {why.format('tag')}"],
+    ]
+    assert (contact_import.created, contact_import.invalid) == (4, 3)
+    assert [w.split(":")[0] for w in contact_import_warnings(contact_import)] == ["No tag is named 'vip'"]
+
+    TagFactory(name="newsleter")  # added since: the same file again takes those rows, and changes nothing else
+    again = run(content, options={"scope": "tag", "value": "vip"})
+    assert (again.created, again.unchanged, again.invalid) == (2, 4, 1)
 
 
 def test_a_channel_is_taken_as_people_write_it_and_a_misspelt_one_is_reported_not_stored():
