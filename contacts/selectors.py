@@ -264,9 +264,9 @@ def suppression_names_known(scope: str) -> frozenset[str] | None:
     """Every name a suppression in `scope` may name today, case-folded, to check many rows' values in memory (an
     import's): the tags' or the senders' names (one query), or None for a scope that names no tag or sender.
 
-    Python's casefold() matches at least what PostgreSQL's lower() does ('ΠΕΛΑΤΕΣ', 'πελατες'), and a little more
-    ('STRASSE', 'straße'): a value taken for a name it does not quite match is kept, as it would be without the check,
-    never refused."""
+    Python's casefold() equates what PostgreSQL's lower() does ('ΠΕΛΑΤΕΣ' and 'πελατεσ', which Python's lower() keeps
+    apart) and a little more ('STRASSE' and 'straße'): a value taken for a name it does not quite match is kept, as it
+    would be without the check, never refused."""
     if scope == Unsubscriber.Scope.TAG:
         names = Tag.objects.values_list("name", flat=True).iterator()
     elif scope == Unsubscriber.Scope.SENDER and _sender_names:
