@@ -146,6 +146,8 @@ class ContactForm(forms.ModelForm):
         widget=AutocompleteSelectMultiple(ContactTag._meta.get_field("tag"), admin.site),
         help_text="Type to search the tags. New tags are made on the Tags page.",
     )
+    # Wider than the stored two letters: a name ("India") is read as its code (clean_country)
+    country = forms.CharField(required=False, max_length=60, help_text="ISO 3166 code, e.g. IN, or the name: India.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -153,7 +155,7 @@ class ContactForm(forms.ModelForm):
             self.initial["tag_list"] = [tag.pk for tag in self.instance.tags.all()]
 
     def clean_country(self) -> str:
-        """Two letters, stored in capitals, as the API and the import store it."""
+        """Two letters in capitals, a name read as its code, as the API and the import store it."""
         value = self.cleaned_data["country"]
         if value == self.initial.get("country", ""):  # kept as stored (checked when it is changed, as the API does)
             return value

@@ -75,6 +75,10 @@ class ContactSerializer(KnownFieldsMixin, serializers.ModelSerializer):
         write_only=True, required=False, min_length=2, max_length=2,
         help_text="Country (ISO code) for a national phone number; default from the server's settings.",
     )  # fmt: skip
+    country = serializers.CharField(
+        required=False, allow_blank=True, max_length=60,
+        help_text="ISO 3166 code (IN), or the country's English name (India), stored as its code.",
+    )  # fmt: skip
     tags = TagNamesField(required=False, help_text="Tag names; missing tags are created. Replaces the contact's tags.")
 
     class Meta:

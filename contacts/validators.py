@@ -44,16 +44,50 @@ def validate_time_zone(value: str) -> None:
             raise ValidationError(f"{value!r} is {exc}.") from None
 
 
-COUNTRY_CODE_EXPECTED = "not a two-letter country code (ISO 3166, e.g. IN)"
+COUNTRY_EXPECTED = "not a country: give its two-letter code (ISO 3166, e.g. IN) or its name in English (India)"
+
+# Names that files exported from CRMs and spreadsheets often hold and django-countries does not know (it knows the
+# ISO names, their common forms such as "Russia" or "South Korea", and former names such as "Swaziland").
+COUNTRY_ALIASES = {
+    "united states": "US",
+    "great britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "uae": "AE",
+    "holland": "NL",
+    "ivory coast": "CI",
+    "burma": "MM",
+}
 
 
 def country_code(value: str) -> str:
-    """A contact's country as stored: two letters in capitals ("in" is IN); ValueError for anything else. The admin
-    form, the services (API) and the import all read it so."""
+    """A contact's country as stored: two letters in capitals. Two letters are taken as a code ("in" is IN, as
+    before names were read); anything else as the country's English name ("India", "russia", "The Netherlands") or
+    its three-letter code ("IND"). ValueError when it names no country. The admin form, the services (API) and the
+    import all read it so."""
     value = value.strip()
-    if len(value) != 2 or not value.isascii() or not value.isalpha():
-        raise ValueError(COUNTRY_CODE_EXPECTED)
-    return value.upper()
+    if len(value) == 2 and value.isascii() and value.isalpha():
+        return value.upper()
+    code = _country_named(" ".join(value.lower().split()))
+    if not code:
+        raise ValueError(COUNTRY_EXPECTED)
+    return code
+
+
+@lru_cache(maxsize=4096)
+def _country_named(name: str) -> str:
+    """The code of the country `name` (lower case, single spaces) names, or "". Cached: a file's country column
+    repeats a few names a million times, and django-countries reads its whole list for each name."""
+    from django_countries import countries  # loads its list of names on first use
+
+    name = name.removeprefix("the ")
+    if name in COUNTRY_ALIASES:
+        return COUNTRY_ALIASES[name]
+    if len(name) == 3 and name.isascii() and name.isalpha():
+        return countries.alpha2(name)
+    return countries.by_name(name)
 
 
 def validate_attributes(value) -> None:

@@ -82,7 +82,7 @@ class ContactImporter(Importer):
         "first_name": ("first name", "firstname", "given name", "name", "full name", "prenom", "имя", "नाम"),
         "last_name": ("last name", "lastname", "surname", "family name", "nom de famille", "фамилия"),
         "identity": ("external id", "customer id", "user id", "id", "external identity"),
-        "country": ("country code", "country iso"),
+        "country": ("country code", "country iso", "country name", "nation"),
         "language": ("lang", "locale"),
         "timezone": ("time zone", "tz"),
     }  # fmt: skip

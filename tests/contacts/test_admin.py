@@ -219,19 +219,30 @@ def test_a_contact_whose_attributes_are_no_object_or_whose_time_zone_is_unknown_
 
 def test_a_contacts_country_is_two_letters_stored_in_capitals_in_the_admin_as_in_the_api(client):
     """The admin stored "fr" as typed and took "1!"; the API stored "FR" and took "1!" too. Both now keep two letters
-    in capitals and refuse anything else on the field."""
+    in capitals, read a country's name as its code, and refuse anything else on the field."""
     fields = {"phone": "+33612345678", "attributes": "{}", "is_active": "on"}
     assert client.post("/admin/contacts/contact/add/", {**fields, "country": "fr "}).status_code == 302
     contact = Contact.objects.get()
     assert contact.country == "FR"
     response = client.post(f"/admin/contacts/contact/{contact.pk}/change/", {**fields, "country": "1!"})
     assert response.context["adminform"].form.errors == {
-        "country": ["'1!' is not a two-letter country code (ISO 3166, e.g. IN)."]
+        "country": [
+            "'1!' is not a country: give its two-letter code (ISO 3166, e.g. IN) or its name in English (India)."
+        ]
     }
+    assert (
+        client.post(f"/admin/contacts/contact/{contact.pk}/change/", {**fields, "country": "Belgium"}).status_code
+        == 302
+    )
+    assert Contact.objects.get().country == "BE"
     api = api_client_for(UserFactory(superuser=True))
-    response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"country": "1!"}, format="json")
+    response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"country": "Atlantis"}, format="json")
     assert response.status_code == 400
-    assert response.json()["country"] == ["'1!' is not a two-letter country code (ISO 3166, e.g. IN)."]
+    assert response.json()["country"] == [
+        "'Atlantis' is not a country: give its two-letter code (ISO 3166, e.g. IN) or its name in English (India)."
+    ]
+    response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"country": "the netherlands"}, format="json")
+    assert (response.status_code, response.json()["country"]) == (200, "NL")
     Contact.objects.filter(pk=contact.pk).update(country="x")  # stored before the rule: an edit of another field
     response = client.post(
         f"/admin/contacts/contact/{contact.pk}/change/", {**fields, "country": "x", "first_name": "Chloé"}

@@ -403,7 +403,7 @@ def test_contact_import_reports_each_bad_row_with_its_column_and_reason():
         ["98123", "", "", "", "", ""],
         ["9812345679", "x@", "", "", "", ""],
         ["9812345680", "", "A" * 101, "", "", ""],
-        ["9812345681", "", "", "India", "", ""],
+        ["9812345681", "", "", "Atlantis", "", ""],
         ["9812345682", "", "", "", "Mars/Base", ""],
         ["9812345683", "", "", "", "", "a-very-long-language"],
     ]
@@ -419,9 +419,40 @@ def test_contact_import_reports_each_bad_row_with_its_column_and_reason():
         ["4", "Mobile", "not a valid phone number (E.164, or national for IN)"],
         ["5", "Email", "not a valid e-mail address"],
         ["6", "First name", "longer than 100 characters"],
-        ["7", "Country", "not a two-letter country code (ISO 3166, e.g. IN)"],
+        ["7", "Country", "not a country: give its two-letter code (ISO 3166, e.g. IN) or its name in English (India)"],
         ["8", "Timezone", "not a known time zone (e.g. Asia/Kolkata)"],
         ["9", "Language", "longer than 10 characters"],
+    ]
+
+
+def test_a_country_column_may_hold_names_and_is_stored_as_codes():
+    """CRM exports write the country out: "India" is IN, as "in" is; a name that is no country is a bad row."""
+    rows = [
+        ["Mobile", "Country"],
+        ["9812345670", "India"],
+        ["9812345671", " russia "],
+        ["9812345672", "The Netherlands"],
+        ["9812345673", "USA"],
+        ["9812345674", "United  States"],
+        ["9812345675", "in"],
+        ["9812345676", "Côte d'Ivoire"],
+        ["9812345677", "Narnia"],
+    ]
+
+    contact_import = run(csv_text(rows))
+
+    assert counts(contact_import)["created"] == 7 and contact_import.invalid == 1
+    assert dict(Contact.objects.values_list("phone", "country")) == {
+        "+919812345670": "IN",
+        "+919812345671": "RU",
+        "+919812345672": "NL",
+        "+919812345673": "US",
+        "+919812345674": "US",
+        "+919812345675": "IN",
+        "+919812345676": "CI",
+    }
+    assert [line[:2] + line[3:] for line in report(contact_import)[1:]] == [
+        ["9", "Country", "not a country: give its two-letter code (ISO 3166, e.g. IN) or its name in English (India)"],
     ]
 
 
