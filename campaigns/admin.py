@@ -39,6 +39,7 @@ from campaigns.selectors import (
     failure_words,
     frames_matching,
     messages_matching,
+    messages_of_campaign,
     messages_shown,
     messages_with_status,
     status_events_matching,
@@ -469,7 +470,11 @@ class MessageCampaignFilter(admin.SimpleListFilter):
     title = "campaign"
     parameter_name = "campaign__id__exact"  # the links of campaign pages (and bookmarks) say so
 
-    campaign_name = None  # the chosen campaign's, once lookups found it
+    campaign = None  # the chosen one, once lookups found it
+
+    @property
+    def campaign_name(self) -> str | None:
+        return self.campaign.name if self.campaign else None
 
     def lookups(self, request, model_admin):
         value = self.value()
@@ -477,11 +482,13 @@ class MessageCampaignFilter(admin.SimpleListFilter):
             return []
         if id_from(value) is None:
             raise IncorrectLookupParameters(f"No campaign with id {value!r}.")
-        found = Campaign.objects.filter(pk=value).exclude(state=Campaign.State.DELETING).values_list("name", flat=True)
-        self.campaign_name = found.first()
-        return [(value, self.campaign_name if self.campaign_name is not None else f"#{value} (no such campaign)")]
+        found = Campaign.objects.filter(pk=value).exclude(state=Campaign.State.DELETING)
+        self.campaign = found.only("name", "message_ids_from", "message_ids_to").first()
+        return [(value, self.campaign_name if self.campaign else f"#{value} (no such campaign)")]
 
     def queryset(self, request, queryset):
+        if self.campaign is not None:
+            return messages_of_campaign(queryset, self.campaign)
         return queryset.filter(campaign_id=self.value()) if self.value() else queryset
 
 

@@ -5,7 +5,7 @@ from django import forms
 from django.core.validators import EMPTY_VALUES
 
 from campaigns.models import Campaign, Message
-from campaigns.selectors import SHOWN_STATUS_CHOICES, messages_with_status
+from campaigns.selectors import SHOWN_STATUS_CHOICES, messages_of_campaign, messages_with_status
 from campaigns.selectors.records import all_account_ids
 from config.filters import FilterSet
 from contacts.phones import InvalidPhone, normalize_phone
@@ -61,6 +61,10 @@ class MessageFilter(FilterSet):
         "address as the message has it."
     )
 
+    campaign = django_filters.ModelChoiceFilter(
+        queryset=Campaign.objects.only("id", "message_ids_from", "message_ids_to"), method="filter_campaign",
+        help_text="The campaign's id.",
+    )  # fmt: skip
     provider_message_id = ThroughAccountsFilter(help_text="The vendor's id of the message, exactly.")
     status = django_filters.MultipleChoiceFilter(
         choices=SHOWN_STATUS_CHOICES, method="filter_status", help_text="As shown: `sending` is a message being sent."
@@ -69,6 +73,9 @@ class MessageFilter(FilterSet):
 
     def filter_status(self, queryset, name, value):
         return messages_with_status(queryset, value)
+
+    def filter_campaign(self, queryset, name, value):
+        return messages_of_campaign(queryset, value)
 
     class Meta:
         model = Message

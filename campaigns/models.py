@@ -100,6 +100,12 @@ class Campaign(models.Model):
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())
     launched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Every id its messages have lies in message_ids_from..message_ids_to (either end unknown: None): the first is
+    # set as it starts preparing, the second once they are written (services/prepare.py). A list of one campaign's
+    # messages reads that range of the primary key (selectors.messages_of_campaign); newest first, a campaign sent
+    # a month ago was otherwise looked for through every message sent since (0.4 s a million of them).
+    message_ids_from = models.BigIntegerField(null=True, blank=True, editable=False)
+    message_ids_to = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]

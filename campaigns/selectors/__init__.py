@@ -3,7 +3,8 @@
 estimate   the estimate and pre-flight checks, the promotional window
 progress   live progress, the delivery funnel, failures in words, the CSV export
 composer   the composer's choices, a contact's message history, a campaign's tests
-records    messages, frames and delivery reports found by a value typed whole; how many a campaign has
+records    messages, frames and delivery reports found by a value typed whole; a campaign's messages by their ids;
+           how many a campaign has
 background whether a worker and beat run (their heartbeat), for the admin and /healthz?background=1
 """
 
@@ -57,7 +58,9 @@ from campaigns.selectors.progress import (
 from campaigns.selectors.records import (
     campaign_records_counts,
     frames_matching,
+    message_id_last,
     messages_matching,
+    messages_of_campaign,
     status_events_matching,
 )
 
@@ -67,6 +70,6 @@ __all__ = [
     "background_status", "campaign_audience_spec", "campaign_estimate", "campaign_first_recipient", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "campaign_test_sends", "composer_account_channels", "composer_senders",
     "composer_templates", "composer_variables", "contact_message_history", "estimate_fills_sample", "failure_words", "frames_matching",
-    "message_problems", "messages_matching", "parts_spread_of", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",
+    "message_id_last", "message_problems", "messages_matching", "messages_of_campaign", "parts_spread_of", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",
     "recipient_window_opening", "send_window_opening", "status_events_matching", "suppression_services",
 ]  # fmt: skip

@@ -9,6 +9,7 @@ from django.db.models import Case, CharField, Count, F, Q, Value, When
 from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message, MessageStatus
+from campaigns.selectors.records import messages_of_campaign
 from providers.backends import BACKENDS, base
 from providers.backends.base import FINAL_STATUSES, SUCCESS_FINAL_STATUSES, Status
 
@@ -231,7 +232,7 @@ def campaign_message_rows(
     message list shows (`sending` while its frame is on the wire), from the frames joined in the same query."""
     kind = campaign.account.kind
     columns = ["shown_status" if name == "status" else name for name in MESSAGE_CSV_COLUMNS]
-    messages = with_shown_status(Message.objects.filter(campaign_id=campaign.pk))
+    messages = with_shown_status(messages_of_campaign(Message.objects.all(), campaign))
     rows = (
         messages_with_status(messages, list(statuses))
         .order_by("id")

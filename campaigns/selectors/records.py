@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
-from campaigns.models import Frame, Message, StatusEvent
+from campaigns.models import Campaign, Frame, Message, StatusEvent
 from contacts.phones import InvalidPhone, normalize_address
 from providers.models import ProviderAccount
 
@@ -67,6 +68,26 @@ def status_events_matching(queryset: QuerySet[StatusEvent], term: str) -> QueryS
     if found.exists():
         return found
     return queryset.filter(Q(provider_message_id=term) | Q(address__in=_addresses(term)) | Q(ticket=term))
+
+
+def message_id_last() -> int:
+    """The last id handed to a message (0 before the first): every message written from now on has a greater one.
+    Read from the table's sequence, which is not cached per connection, so ids come out of it in order."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sequence_last_value(pg_get_serial_sequence('campaigns_message', 'id')::regclass)")
+        (last,) = cursor.fetchone()
+    return last or 0
+
+
+def messages_of_campaign(queryset: QuerySet[Message], campaign: Campaign) -> QuerySet[Message]:
+    """The campaign's messages in `queryset`, looked for only in the range of ids they were given
+    (Campaign.message_ids_from/to): the primary key then finds the newest or the oldest of an old campaign at once."""
+    queryset = queryset.filter(campaign_id=campaign.pk)
+    if campaign.message_ids_from is not None:
+        queryset = queryset.filter(id__gte=campaign.message_ids_from)
+    if campaign.message_ids_to is not None:
+        queryset = queryset.filter(id__lte=campaign.message_ids_to)
+    return queryset
 
 
 def campaign_records_counts(*, campaign_ids: Iterable[int]) -> dict[str, int]:

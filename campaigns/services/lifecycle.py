@@ -21,6 +21,7 @@ from campaigns.models import OUTCOME_UNKNOWN, UNFINISHED_STATES, Campaign, Frame
 from campaigns.selectors import (
     IN_FLIGHT_STATUSES,
     campaign_preflight,
+    message_id_last,
     promotional_window_closed_until,
     promotional_window_opening,
 )
@@ -88,6 +89,15 @@ def _save_state(campaign: Campaign, state: str, reason: str = "", **fields) -> N
     campaign.save(update_fields=["state", "state_reason", "updated_at", *fields])
 
 
+def _message_ids_from(campaign: Campaign) -> dict:
+    """As a campaign is launched, the least id its messages can have (Campaign.message_ids_from): it has none yet
+    (a draft or a scheduled one), and they are written after this commits, so with greater ids than any message
+    has now. Set here only: a prepare run again after one that failed part-way keeps the first run's."""
+    if campaign.message_ids_from is not None:
+        return {}
+    return {"message_ids_from": message_id_last() + 1}
+
+
 def _stopped(campaign_id: int) -> None:
     """Once the stop commits, the requests of frames claimed before it and still waiting for a token are not made
     (ratelimit.campaign_stopped_mark: on the database's clock, which times the claims).
@@ -141,7 +151,7 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
         )
         _save_state(campaign, State.SCHEDULED, reason, send_at=opening)
         return campaign
-    _save_state(campaign, State.PREPARING, "", launched_at=now, consecutive_failures=0)
+    _save_state(campaign, State.PREPARING, "", launched_at=now, consecutive_failures=0, **_message_ids_from(campaign))
     transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id), robust=True)  # ENQUEUE_ROBUSTLY
     return campaign
 

@@ -29,6 +29,7 @@ from campaigns.rendering import CONTACT_FIELDS, contact_values, render, text_var
 from campaigns.selectors import (
     campaign_audience_spec,
     campaign_frame_size,
+    message_id_last,
     parts_spread_of,
     promotional_window_closed_until,
 )
@@ -333,6 +334,7 @@ def campaign_prepare(*, campaign_id: int) -> Campaign:
                 campaign, Campaign.State.SENDING, reason,
                 counters=counters, audience_size=audience, cost_estimate=cost, parts=parts.parts,
                 encoding=parts.encoding, launched_at=campaign.launched_at or timezone.now(),
+                message_ids_to=message_id_last(),  # its messages are all written (the shares have committed)
             )  # fmt: skip
     except Exception as error:
         _pause_after_failure(campaign_id, error)
