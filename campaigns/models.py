@@ -101,9 +101,9 @@ class Campaign(models.Model):
     launched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     # Every id its messages have lies in message_ids_from..message_ids_to (either end unknown: None): the first is
-    # set as it starts preparing, the second once they are written (services/prepare.py). A list of one campaign's
-    # messages reads that range of the primary key (selectors.messages_of_campaign); newest first, a campaign sent
-    # a month ago was otherwise looked for through every message sent since (0.4 s a million of them).
+    # set when it is launched (services/lifecycle.py), the second once they are written (services/prepare.py). A
+    # list of one campaign's messages reads that range of the primary key (selectors.messages_of_campaign); newest
+    # first, a campaign sent a month ago was otherwise looked for through every message sent since (0.4 s a million).
     message_ids_from = models.BigIntegerField(null=True, blank=True, editable=False)
     message_ids_to = models.BigIntegerField(null=True, blank=True, editable=False)
 
