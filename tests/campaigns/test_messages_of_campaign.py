@@ -11,12 +11,11 @@ from campaigns.models import Campaign, Message
 from campaigns.selectors import campaign_message_rows
 from campaigns.services.lifecycle import campaign_launch
 from campaigns.services.prepare import campaign_prepare
+from tests.campaigns.conftest import contacts_tagged
 from tests.factories import (
     CampaignFactory,
-    ContactFactory,
     MessageFactory,
     ProviderAccountFactory,
-    TagFactory,
     UserFactory,
     admin_client_for,
     api_client_for,
@@ -43,9 +42,7 @@ def _sent(account, tag) -> Campaign:
 @pytest.fixture
 def older_and_newer():
     """Two campaigns sent one after the other to the same five people, a transactional message between them."""
-    account, news = ProviderAccountFactory(kind="devino"), TagFactory(name="news")
-    for _ in range(5):
-        ContactFactory(tags=[news])
+    account, news = ProviderAccountFactory(kind="devino"), contacts_tagged(5, "news")
     older = _sent(account, news)
     MessageFactory(account=account, campaign=None)
     newer = _sent(account, news)
@@ -97,15 +94,8 @@ def test_the_list_of_an_old_campaign_reads_its_range_of_the_primary_key(client):
     """Newest first, PostgreSQL walked the primary key back through every message sent since (0.4 s a million of
     them) before it reached an old campaign's newest; the range starts the walk there. Here 3,000 messages, then
     20,000 of a newer campaign."""
-    account, news = ProviderAccountFactory(kind="devino"), TagFactory(name="news")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """WITH people AS (INSERT INTO contacts_contact (phone)
-                               SELECT '+9197' || lpad(n::text, 8, '0') FROM generate_series(1, 3000) n RETURNING id)
-               INSERT INTO contacts_contacttag (contact_id, tag_id) SELECT id, %s FROM people""",
-            [news.pk],
-        )
-    older = _sent(account, news)
+    account = ProviderAccountFactory(kind="devino")
+    older = _sent(account, contacts_tagged(3000, "news"))
     newer = CampaignFactory(account=account, state=Campaign.State.COMPLETED)
     with connection.cursor() as cursor:
         cursor.execute(
