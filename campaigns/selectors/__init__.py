@@ -43,6 +43,7 @@ from campaigns.selectors.progress import (
     IN_FLIGHT_STATUSES,
     LIVE_STATES,
     MESSAGE_CSV_COLUMNS,
+    MESSAGE_CSV_OUTSIDE_TEXT,
     SENDING,
     SHOWN_STATUS_CHOICES,
     STATUS_ORDER,
@@ -65,7 +66,7 @@ from campaigns.selectors.records import (
 )
 
 __all__ = [
-    "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS",
+    "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS", "MESSAGE_CSV_OUTSIDE_TEXT",
     "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TAKEN_STATUSES", "TEMPLATE_OF_ANOTHER_ACCOUNT", "BackgroundStatus", "Estimate", "PartsSpread", "Problem", "account_promotional_window",
     "background_status", "campaign_audience_spec", "campaign_estimate", "campaign_first_recipient", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "campaign_test_sends", "composer_account_channels", "composer_senders",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from datetime import timedelta
 
-from django.db.models import Case, CharField, Count, F, Q, Value, When
+from django.db.models import Case, CharField, Count, F, Func, Q, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message, MessageStatus
@@ -221,6 +222,15 @@ MESSAGE_CSV_COLUMNS = (
     "id", "address", "contact_id", "status", "reason", "error_code", "provider_message_id", "external_ref",
     "parts", "encoding", "cost", "created_at", "submitted_at", "final_at", "text",
 )  # fmt: skip
+# The columns whose text comes from outside Herald (a contact, staff, a vendor): the ones a formula could hide in.
+MESSAGE_CSV_OUTSIDE_TEXT = ("address", "reason", "error_code", "provider_message_id", "text")
+
+
+class UtcText(Func):
+    """A time as the export writes it, in UTC to the microsecond: `2026-11-26 09:30:00.250000+00:00`."""
+
+    template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US\"+00:00\"')"
+    output_field = CharField()
 
 
 def campaign_message_rows(
@@ -229,12 +239,20 @@ def campaign_message_rows(
     """Every message of a campaign (or those shown in one of `statuses`, as the message list's status filter
     finds them: messages_with_status) as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
     server-side cursor `chunk_size` rows at a time: never the whole campaign in memory. The status is the one the
-    message list shows (`sending` while its frame is on the wire), from the frames joined in the same query."""
+    message list shows (`sending` while its frame is on the wire), from the frames joined in the same query. Times
+    and the external reference come as text, written by PostgreSQL (UtcText, a cast): read as Python objects only
+    to be printed, they took a third of a large export's time."""
     kind = campaign.account.kind
-    columns = ["shown_status" if name == "status" else name for name in MESSAGE_CSV_COLUMNS]
+    as_text = {f"{name}_text": UtcText(name) for name in ("created_at", "submitted_at", "final_at")}
+    as_text["external_ref_text"] = Cast("external_ref", CharField())
+    columns = [
+        "shown_status" if name == "status" else f"{name}_text" if f"{name}_text" in as_text else name
+        for name in MESSAGE_CSV_COLUMNS
+    ]
     messages = with_shown_status(messages_of_campaign(Message.objects.all(), campaign))
     rows = (
         messages_with_status(messages, list(statuses))
+        .annotate(**as_text)
         .order_by("id")
         .values_list(*columns)
         .iterator(chunk_size=chunk_size)

@@ -82,3 +82,19 @@ def test_a_benchmark_measures_a_schema_variant_given_on_the_command_line(tmp_pat
     notes = json.loads((tmp_path / "variant.json").read_text())["notes"]
     assert "schema variant: without message_account_address_idx" in notes
     assert f"schema variant: {statement}" in notes
+
+
+def test_the_export_benchmark_reads_every_message_and_cleans_up(tmp_path):
+    """`bench.bench_export` (not one of the six `make bench` runs): the export read to the end against its floor."""
+    env = {k: v for k, v in os.environ.items() if k not in ("BENCH_SCALE", "HERALD_TEST_DATABASE")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.bench_export", "--rows", "120", "--json", str(tmp_path / "export.json")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    report = json.loads((tmp_path / "export.json").read_text())
+    [headline] = [metric for metric in report["metrics"] if metric["headline"]]
+    assert headline["value"] > 0 and headline["floor"] > 0
+    assert report["details"]["export_bytes"] > report["details"]["floor_bytes"] > 0  # the meanings column more
+    assert "120 messages" in completed.stdout
+    assert report["details"]["database"] not in _databases(), "the benchmark database was left behind"

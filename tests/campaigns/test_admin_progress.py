@@ -3,7 +3,7 @@ cancel, the CSV export, the delivery funnel and failures in plain words, and a c
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from campaigns import admin_views
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_funnel, campaign_message_rows, campaign_progress, failure_words
 from config.times import time_shown
@@ -268,6 +269,35 @@ class TestExport:
         rejected = [row for row in rows if row["error_code"] == "783"]
         assert rejected and "30 characters" in rejected[0]["meaning"]
         assert rows[0]["status"] == "delivered" and rows[0]["meaning"] == ""
+
+    def test_times_are_written_in_utc_to_the_microsecond(self, client):
+        """The same width on every row (a whole second too), whatever zone the time was recorded in."""
+        campaign = CampaignFactory(state="sending")
+        india = timezone.get_fixed_timezone(330)
+        MessageFactory(
+            campaign=campaign,
+            status="delivered",
+            submitted_at=datetime(2026, 1, 2, 9, 30, tzinfo=india),
+            final_at=datetime(2026, 1, 2, 9, 30, 5, 250, tzinfo=india),
+        )
+        response = client.get(reverse("admin:campaigns_campaign_export", args=[campaign.pk]))
+        [row] = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert (row["submitted_at"], row["final_at"]) == (
+            "2026-01-02 04:00:00.000000+00:00",
+            "2026-01-02 04:00:05.000250+00:00",
+        )
+        message = campaign.messages.get()
+        assert row["created_at"] == message.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+        assert row["external_ref"] == str(message.external_ref) and len(row["external_ref"]) == 36
+
+    def test_the_file_comes_in_pieces_of_many_rows(self, client, sent, monkeypatch):
+        """Streamed a few hundred rows at a time: neither the whole file in memory nor one write a row."""
+        monkeypatch.setattr(admin_views, "EXPORT_ROWS_A_PIECE", 3)
+        response = client.get(reverse("admin:campaigns_campaign_export", args=[sent.pk]))
+        pieces = [piece.decode() for piece in response.streaming_content]
+        assert [piece.count("\r\n") for piece in pieces] == [4, 3, 2]  # the header and 3 rows, 3 rows, the last 2
+        rows = list(csv.DictReader(io.StringIO("".join(pieces))))
+        assert [int(row["id"]) for row in rows] == sorted(sent.messages.values_list("id", flat=True))
 
     def test_the_csv_never_holds_a_formula_a_spreadsheet_would_run(self, client):
         """A text that starts with a contact's name, a vendor's error words: shown as text in Excel, never run. A
