@@ -41,6 +41,13 @@ Status = ContactImport.Status
 OPTION_SEPARATOR = "__"
 
 
+class OptionalJSONField(forms.JSONField):
+    """A JSON field that shows an empty box, not Django's `null`, when it holds nothing."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 class ContactImportUploadForm(forms.Form):
     """The upload page. Each kind's importer contributes its option fields, named "<kind>__<option>"."""
 
@@ -70,7 +77,7 @@ class ContactImportUploadForm(forms.Form):
     default_region = forms.CharField(
         max_length=2, required=False, help_text="Country of numbers written without +country code, e.g. IN."
     )
-    mapping = forms.JSONField(
+    mapping = OptionalJSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text='Optional: {"Mobile": "phone", "City": "attributes.city", "Notes": ""}. Without it, columns named '

@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import time
 
 import openpyxl
@@ -46,6 +47,24 @@ def test_admin_upload_page_renders_with_each_kinds_options(staff):
     assert 'id="import-columns"' in page and "{#" not in page  # the column table, and no template comment shown
     # The mode's help said only what it does to contacts, whichever kind was chosen.
     assert "opt-outs are only ever added" in page and "DLT templates already there are updated" in page
+    # The optional mapping starts empty (Django's JSON field showed `null` in it).
+    assert re.search(r'<textarea name="mapping"[^>]*>\s*</textarea>', page), "the mapping box is not empty"
+
+
+def test_a_refused_upload_shows_the_mapping_as_it_was_typed(staff):
+    """Valid JSON comes back as JSON, a typo as typed, with the error on the field; an empty box stays empty."""
+    url = reverse("admin:contacts_contactimport_add")
+    page = staff.post(url, {"kind": "contacts", "mode": "create_update", "mapping": '{"Mobile": "phone"}'})
+    assert re.search(
+        r'<textarea name="mapping"[^>]*>\s*\{&quot;Mobile&quot;: &quot;phone&quot;\}</textarea>', page.content.decode()
+    )
+    page = staff.post(url, {"kind": "contacts", "mode": "create_update", "mapping": '{"Mobile": phone}'})
+    assert re.search(
+        r'<textarea name="mapping"[^>]*>\s*\{&quot;Mobile&quot;: phone\}</textarea>', page.content.decode()
+    )
+    assert "Enter a valid JSON." in page.content.decode()
+    page = staff.post(url, {"kind": "contacts", "mode": "create_update", "mapping": ""})
+    assert re.search(r'<textarea name="mapping"[^>]*>\s*</textarea>', page.content.decode())
 
 
 def test_the_upload_page_does_not_grow_with_the_tags_and_searches_them(staff):
