@@ -30,7 +30,10 @@ class ProviderAccount(models.Model):
         DEVINO = "devino", "Devino OMNI"
         HYBER = "hyber", "Hyber / GMS"
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text="Identifies the webhook URL.")
+    uuid = models.UUIDField(
+        "webhook key", default=uuid.uuid4, unique=True, editable=False,
+        help_text="The end of the webhook URL (shown above): it tells Herald which account a delivery report is for.",
+    )  # fmt: skip
     kind = models.CharField(max_length=16, choices=Kind.choices)
     name = models.CharField(max_length=100, unique=True)
     base_url = models.URLField(blank=True, help_text="Leave empty for the vendor's own API; the sandbox URL for tests.")
