@@ -99,10 +99,11 @@ class Sheet:
 
 def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
     """Read `fh` (binary, seekable) as `fmt` (text files: see detect_encoding). With `scan`, text files are read
-    once first to count their lines, for the import's progress and size limit."""
+    once first to count their lines, for the import's progress and size limit, and so is a workbook's sheet when the
+    workbook does not state its size."""
     fh.seek(0)
     if fmt == "xlsx":
-        return _xlsx_sheet(fh)
+        return _xlsx_sheet(fh, scan=scan)
     if fmt == "xls":
         return _xls_sheet(fh)
     if fmt == "html":
@@ -371,7 +372,27 @@ def _check_inflation(fh: BinaryIO) -> None:
                 )
 
 
-def _xlsx_sheet(fh: BinaryIO) -> Sheet:
+# A row element of a sheet's XML, with or without a namespace prefix (<row r="2">, <x:row>), and not <rowBreaks>.
+ROW_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,30}:)?row\b")
+ROW_ELEMENT_LONGEST = 40  # bytes a match and the character after it can take
+ROW_COUNT_BLOCK = 1 << 20  # inflated bytes read at a time
+
+
+def _rows_written(sheet) -> int:
+    """How many rows a sheet's XML holds, its row elements counted as the part inflates, a megabyte at a time: for a
+    workbook that states no size (no <dimension>; some exporters write none), so that the import's progress bar has
+    a total and a file over the limit is refused before anything is merged."""
+    count, carry = 0, b""
+    with sheet._get_source() as part:  # openpyxl's own way to the sheet's part in the zip
+        while block := part.read(ROW_COUNT_BLOCK):
+            data = carry + block
+            keep = len(data) - ROW_ELEMENT_LONGEST  # a match starting here may be cut: counted with the next block
+            count += sum(1 for match in ROW_ELEMENT.finditer(data) if match.start() < keep)
+            carry = data[max(keep, 0) :]
+    return count + sum(1 for _ in ROW_ELEMENT.finditer(carry))
+
+
+def _xlsx_sheet(fh: BinaryIO, *, scan: bool = False) -> Sheet:
     try:
         _check_inflation(fh)
         fh.seek(0)
@@ -382,6 +403,8 @@ def _xlsx_sheet(fh: BinaryIO) -> Sheet:
     # The size stored in the sheet (its <dimension>) only estimates the rows for the progress bar: some programs
     # write it wrong, and openpyxl would read no further than it says (rows and columns silently left out).
     lines = sheet.max_row
+    if lines is None and scan:
+        lines = _rows_written(sheet)
     sheet.reset_dimensions()
 
     def rows() -> Iterator[Row]:

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from bench.xlsx_read import MAIN, package_parts
-from contacts.imports import contact_import_create, contact_import_run, xlsx_strings
+from contacts.imports import contact_import_create, contact_import_run, readers, xlsx_strings
 from contacts.imports.readers import open_sheet
 from contacts.imports.services import contact_import_columns
 from contacts.models import Contact, ContactImport
@@ -216,6 +216,63 @@ def test_a_sheet_that_states_no_size_is_read_to_its_last_row():
         ["Phone", "City"],
         *([str(9812300000 + n), f"City {n % 4}"] for n in range(500)),
     ]
+
+
+def prefixed_workbook(rows: int) -> bytes:
+    """A sheet as some exporters write it: no stated size, its elements under a namespace prefix (x:row), inline
+    texts, and page breaks (<x:rowBreaks>, not a row) after the data."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
+        cells = "".join(
+            f'<x:row r="{r}"><x:c r="A{r}" t="inlineStr"><x:is><x:t>{9812300000 + r}</x:t></x:is></x:c></x:row>'
+            for r in range(2, rows + 2)
+        )
+        book.writestr(
+            "xl/worksheets/sheet1.xml",
+            f'<?xml version="1.0" encoding="UTF-8"?><x:worksheet xmlns:x="{MAIN}"><x:sheetData>'
+            '<x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>Phone</x:t></x:is></x:c></x:row>'
+            f'{cells}</x:sheetData><x:rowBreaks count="1"><x:brk id="3"/></x:rowBreaks></x:worksheet>',
+        )
+        book.writestr("xl/sharedStrings.xml", f'<sst xmlns="{MAIN}"></sst>')
+        package_parts(book)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("block", [7, 40, 1 << 20])
+def test_the_rows_of_a_sheet_that_states_no_size_are_counted_when_asked(monkeypatch, block):
+    """For the import's progress and its row limit (scan): every row element once, whichever block of the inflated
+    part it starts in or straddles, with or without a namespace prefix; <rowBreaks> is no row. Not for a quick look
+    (the upload page's columns): then the size stays unknown."""
+    monkeypatch.setattr(readers, "ROW_COUNT_BLOCK", block)
+    plain = excel_workbook([["Phone", "City"]] + [[9812300000 + n, "Pune"] for n in range(500)], dimension=False)
+    for content, rows in ((plain, 501), (prefixed_workbook(300), 301)):
+        with open_sheet(io.BytesIO(content), "xlsx", scan=True) as sheet:
+            assert sheet.lines == rows
+            assert sum(1 for _ in sheet.rows) == rows  # the rows are read all the same after the count
+        with open_sheet(io.BytesIO(content), "xlsx") as sheet:
+            assert sheet.lines is None
+
+
+def test_an_import_of_a_sheet_that_states_no_size_has_a_total_and_its_row_limit(settings):
+    """Its progress bar has a total, and a sheet over the row limit is refused before any row is merged (before, the
+    rows up to the limit were merged, then the import failed)."""
+    rows = [["Phone"]] + [[9812300000 + n] for n in range(5)]
+    totals = []
+    done = contact_import_run(
+        import_id=contact_import_create(file=upload(excel_workbook(rows, dimension=False))).pk,
+        chunk_size=2, progress=lambda contact_import: totals.append(contact_import.rows_total),
+    )  # fmt: skip
+    assert done.status == Status.COMPLETED and done.created == 5
+    assert done.rows_total == 5 and set(totals) == {5}
+
+    settings.IMPORT_MAX_ROWS = 3
+    rows = [["Phone"]] + [[9812400000 + n] for n in range(5)]
+    refused = contact_import_run(
+        import_id=contact_import_create(file=upload(excel_workbook(rows, dimension=False))).pk, chunk_size=2
+    )
+    assert refused.status == Status.FAILED
+    assert refused.error_message == "The file has more than 3 rows, the most one import takes: split it."
+    assert not Contact.objects.filter(phone__startswith="+919812400").exists()
 
 
 def big_workbook(rows: int) -> bytes:
