@@ -17,6 +17,7 @@ import io
 import itertools
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from functools import partial
 from pathlib import PurePath
@@ -404,7 +405,11 @@ def _xlsx_sheet(fh: BinaryIO, *, scan: bool = False) -> Sheet:
     # write it wrong, and openpyxl would read no further than it says (rows and columns silently left out).
     lines = sheet.max_row
     if lines is None and scan:
-        lines = _rows_written(sheet)
+        try:
+            lines = _rows_written(sheet)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a part cut short or damaged: CRC, inflation
+            close()
+            raise FileProblem(f"The workbook could not be read: its sheet is damaged ({exc}).") from None
     sheet.reset_dimensions()
 
     def rows() -> Iterator[Row]:

@@ -218,9 +218,9 @@ def test_a_sheet_that_states_no_size_is_read_to_its_last_row():
     ]
 
 
-def prefixed_workbook(rows: int) -> bytes:
+def prefixed_workbook(rows: int, *, stored: bool = False) -> bytes:
     """A sheet as some exporters write it: no stated size, its elements under a namespace prefix (x:row), inline
-    texts, and page breaks (<x:rowBreaks>, not a row) after the data."""
+    texts, and page breaks (<x:rowBreaks>, not a row) after the data. `stored`: the sheet not compressed."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
         cells = "".join(
@@ -228,7 +228,7 @@ def prefixed_workbook(rows: int) -> bytes:
             for r in range(2, rows + 2)
         )
         book.writestr(
-            "xl/worksheets/sheet1.xml",
+            zipfile.ZipInfo("xl/worksheets/sheet1.xml") if stored else "xl/worksheets/sheet1.xml",
             f'<?xml version="1.0" encoding="UTF-8"?><x:worksheet xmlns:x="{MAIN}"><x:sheetData>'
             '<x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>Phone</x:t></x:is></x:c></x:row>'
             f'{cells}</x:sheetData><x:rowBreaks count="1"><x:brk id="3"/></x:rowBreaks></x:worksheet>',
@@ -251,6 +251,15 @@ def test_the_rows_of_a_sheet_that_states_no_size_are_counted_when_asked(monkeypa
             assert sum(1 for _ in sheet.rows) == rows  # the rows are read all the same after the count
         with open_sheet(io.BytesIO(content), "xlsx") as sheet:
             assert sheet.lines is None
+
+
+def test_a_damaged_sheet_is_refused_when_its_rows_are_counted():
+    """A byte changed in a sheet stored as is: its check (CRC) fails as the count reads it to the end."""
+    content = prefixed_workbook(300, stored=True)
+    damaged = content.replace(b"9812300150", b"9812300151", 1)
+    assert damaged != content
+    with pytest.raises(readers.FileProblem, match=r"^The workbook could not be read: its sheet is damaged \(Bad CRC"):
+        open_sheet(io.BytesIO(damaged), "xlsx", scan=True)
 
 
 def test_an_import_of_a_sheet_that_states_no_size_has_a_total_and_its_row_limit(settings):
