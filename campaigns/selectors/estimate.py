@@ -233,7 +233,7 @@ def _audience_counts(
     return (
         sendable + sum(suppressed.values()),
         sendable,
-        suppressed,
+        dict(sorted(suppressed.items(), key=lambda item: (-item[1], item[0]))),  # the largest reason first
         dict(zip(SAMPLE_FIELDS, sample, strict=True)) if sample else None,
         measured,
         by_zone,

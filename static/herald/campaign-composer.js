@@ -323,7 +323,7 @@
         reasons.innerHTML = "";
         Object.keys(data.suppressed).forEach(function (reason) {
           const item = document.createElement("li");
-          item.textContent = number(data.suppressed[reason]) + " " + reason;
+          item.textContent = reason + ": " + number(data.suppressed[reason]);  // "inactive contact: 8"
           reasons.appendChild(item);
         });
         const ucs2 = data.encoding === "UCS-2" && data.ucs2_character;

@@ -26,6 +26,7 @@ from tests.factories import (
     MessageFactory,
     SegmentFactory,
     TagFactory,
+    UnsubscriberFactory,
     UserFactory,
     admin_client_for,
 )
@@ -165,6 +166,17 @@ class TestActions:
         assert '<strong class="confirm-audience">3</strong>' in html
         assert '<strong class="confirm-cost">0.30 EUR</strong>' in html
         assert "herald-confirm-button" in html
+
+    def test_the_launch_page_says_why_members_are_suppressed_with_each_reason_counted(self, client):
+        # It read "3 suppressed: 2 inactive contact, 1 unsubscribed": a count before a reason worded as a label, the
+        # reasons in no set order. Now the largest first.
+        news = TagFactory()
+        ContactFactory.create_batch(2, tags=[news])
+        UnsubscriberFactory(address=ContactFactory(tags=[news]).phone)
+        ContactFactory.create_batch(2, tags=[news], is_active=False)
+        campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi")
+        html = client.get(action_url(campaign, "launch")).content.decode()
+        assert "of 5 selected; 3 suppressed\n      (inactive contact: 2, unsubscribed: 1)</span>" in html
 
     def test_the_launch_page_says_when_it_sends_its_times_in_the_sites_zone_named(self, client):
         # A send time already past means now. "At Nov. 27, 2026, 10 a.m." stood beside "Deferred to 2026-11-27
