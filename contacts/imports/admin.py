@@ -254,7 +254,10 @@ class ContactImportAdmin(admin.ModelAdmin):
         """The upload page: checks the file through contact_import_create and shows the new import's progress."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ContactImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
+        # ?kind=unsubscribers: the opt-out and DLT template lists' "Import a file" buttons open the page on their kind.
+        kind = request.GET.get("kind")
+        initial = {"kind": kind} if kind in ContactImport.Kind.values else {}
+        form = ContactImportUploadForm(request.POST or None, request.FILES or None, user=request.user, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
                 contact_import = contact_import_create_uploaded(**form.service_arguments(), user=request.user)

@@ -435,6 +435,30 @@ def test_admin_import_list_offers_to_import_a_file_in_those_words(staff):
     assert "Add contact import" not in page
 
 
+@pytest.mark.parametrize(
+    ("listing", "kind"),
+    [("contacts_contact", ""), ("contacts_unsubscriber", "unsubscribers"), ("providers_dlttemplate", "dlt_templates")],
+)
+def test_each_importable_list_offers_to_import_a_file_with_the_upload_page_on_its_kind(staff, listing, kind):
+    # Opt-outs and DLT templates had no such button: staff had to find the import page and choose the kind.
+    page = staff.get(reverse(f"admin:{listing}_changelist")).content.decode()
+    link = reverse("admin:contacts_contactimport_add") + (f"?kind={kind}" if kind else "")
+    assert f'<a href="{link}" class="addlink">Import a file</a>' in page
+    upload = staff.get(link).content.decode()
+    assert re.search(rf'<option value="{kind or "contacts"}" selected>', upload)
+
+
+def test_the_upload_page_ignores_a_kind_it_does_not_know(staff):
+    upload = staff.get(reverse("admin:contacts_contactimport_add") + "?kind=nonsense").content.decode()
+    assert '<option value="contacts" selected>' in upload
+
+
+def test_an_importable_list_has_no_import_button_for_staff_who_may_not_import(client):
+    client.force_login(UserFactory(is_staff=True, permissions=["contacts.view_unsubscriber"]))
+    page = client.get(reverse("admin:contacts_unsubscriber_changelist")).content.decode()
+    assert "Import a file" not in page
+
+
 def _workbook(rows) -> bytes:
     book = openpyxl.Workbook()
     for row in rows:
