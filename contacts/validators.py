@@ -5,6 +5,8 @@ from __future__ import annotations
 import zoneinfo
 from functools import lru_cache
 
+import phonenumbers
+
 from django.core.exceptions import ValidationError
 
 TIME_ZONE_EXAMPLE = "e.g. Asia/Kolkata"
@@ -62,18 +64,34 @@ COUNTRY_ALIASES = {
 }
 
 
+# Two-letter codes read as another: ISO 3166 reserves UK for the United Kingdom, whose code is GB.
+COUNTRY_CODE_ALIASES = {"UK": "GB"}
+
+
 def country_code(value: str) -> str:
-    """A contact's country as stored: two letters in capitals. Two letters are taken as a code ("in" is IN, as
-    before names were read); anything else as the country's English name ("India", "russia", "The Netherlands") or
-    its three-letter code ("IND"). ValueError when it names no country. The admin form, the services (API) and the
-    import all read it so."""
+    """A contact's country as stored: two letters in capitals. Two letters are taken as a code ("in" is IN, "UK" is
+    GB); anything else as the country's English name ("India", "russia", "The Netherlands") or its three-letter code
+    ("IND"). ValueError when it names no country (two letters that are no code, such as "ZZ", included). The admin
+    form, the services (API) and the import all read it so."""
     value = value.strip()
     if len(value) == 2 and value.isascii() and value.isalpha():
-        return value.upper()
+        code = COUNTRY_CODE_ALIASES.get(value.upper(), value.upper())
+        if code not in _country_codes():
+            raise ValueError(COUNTRY_EXPECTED)
+        return code
     code = _country_named(" ".join(value.lower().split()))
     if not code:
         raise ValueError(COUNTRY_EXPECTED)
     return code
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> frozenset[str]:
+    """ISO 3166's codes (django-countries), and the regions phone numbers have that it lacks (XK Kosovo, AC Ascension
+    Island, TA Tristan da Cunha)."""
+    from django_countries import countries
+
+    return frozenset(dict(countries)) | frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 @lru_cache(maxsize=4096)

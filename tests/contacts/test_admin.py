@@ -243,6 +243,10 @@ def test_a_contacts_country_is_two_letters_stored_in_capitals_in_the_admin_as_in
     ]
     response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"country": "the netherlands"}, format="json")
     assert (response.status_code, response.json()["country"]) == (200, "NL")
+    response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"country": "uk"}, format="json")
+    assert (response.status_code, response.json()["country"]) == (200, "GB")
+    response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"country": "QQ"}, format="json")
+    assert response.status_code == 400 and response.json()["country"][0].startswith("'QQ' is not a country")
     Contact.objects.filter(pk=contact.pk).update(country="x")  # stored before the rule: an edit of another field
     response = client.post(
         f"/admin/contacts/contact/{contact.pk}/change/", {**fields, "country": "x", "first_name": "Chloé"}

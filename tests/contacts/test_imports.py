@@ -426,7 +426,8 @@ def test_contact_import_reports_each_bad_row_with_its_column_and_reason():
 
 
 def test_a_country_column_may_hold_names_and_is_stored_as_codes():
-    """CRM exports write the country out: "India" is IN, as "in" is; a name that is no country is a bad row."""
+    """CRM exports write the country out: "India" is IN, as "in" is, and "UK" GB; a name or two letters that are no
+    country is a bad row."""
     rows = [
         ["Mobile", "Country"],
         ["9812345670", "India"],
@@ -437,11 +438,14 @@ def test_a_country_column_may_hold_names_and_is_stored_as_codes():
         ["9812345675", "in"],
         ["9812345676", "Côte d'Ivoire"],
         ["9812345677", "Narnia"],
+        ["9812345678", "UK"],
+        ["9812345679", "ZZ"],  # two letters that are no country's code were stored as written
+        ["9812345680", "xk"],  # Kosovo: a region of phone numbers, not yet in ISO 3166
     ]
 
     contact_import = run(csv_text(rows))
 
-    assert counts(contact_import)["created"] == 7 and contact_import.invalid == 1
+    assert counts(contact_import)["created"] == 9 and contact_import.invalid == 2
     assert dict(Contact.objects.values_list("phone", "country")) == {
         "+919812345670": "IN",
         "+919812345671": "RU",
@@ -450,9 +454,12 @@ def test_a_country_column_may_hold_names_and_is_stored_as_codes():
         "+919812345674": "US",
         "+919812345675": "IN",
         "+919812345676": "CI",
+        "+919812345678": "GB",
+        "+919812345680": "XK",
     }
     assert [line[:2] + line[3:] for line in report(contact_import)[1:]] == [
         ["9", "Country", "not a country: give its two-letter code (ISO 3166, e.g. IN) or its name in English (India)"],
+        ["11", "Country", "not a country: give its two-letter code (ISO 3166, e.g. IN) or its name in English (India)"],
     ]
 
 
