@@ -34,6 +34,7 @@ from contacts.imports.readers import FileProblem, file_format, open_sheet
 from contacts.imports.registry import get_importer
 from contacts.models import ContactImport, Tag
 from contacts.services import tags_get_or_create
+from contacts.validators import COUNTRY_CODE_ALIASES
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def contact_import_create(
     if mode not in ContactImport.Mode.values:
         raise ValidationError({"mode": f"Unknown mode {mode!r}; use one of {', '.join(ContactImport.Mode.values)}."})
     region = (default_region or settings.DEFAULT_PHONE_REGION or "").strip().upper()
+    region = COUNTRY_CODE_ALIASES.get(region, region)  # UK is GB
     if region not in phonenumbers.SUPPORTED_REGIONS:
         raise ValidationError({"default_region": f"Unknown country {region!r}: give a two-letter code such as IN."})
     if not isinstance(options or {}, dict):

@@ -621,6 +621,14 @@ def test_contact_import_reads_national_numbers_in_the_imports_region():
     assert sorted(Contact.objects.values_list("phone", flat=True)) == ["+33612345678", "+33612345679"]
 
 
+def test_an_imports_region_written_uk_is_great_britain():
+    # "UK" was refused as an unknown country: ISO 3166 reserves it for the United Kingdom, whose code is GB.
+    contact_import = run("Phone\n07400 123456\n", default_region="uk")
+
+    assert contact_import.default_region == "GB"
+    assert list(Contact.objects.values_list("phone", flat=True)) == ["+447400123456"]
+
+
 # --- duplicates, re-import, modes -----------------------------------------------------------------
 
 
