@@ -390,13 +390,14 @@ def _run_finish(import_id: int, status: str, message: str = "") -> ContactImport
 
 def _upload_check(file, name: str, importer, mapping: dict | None) -> tuple[str, Layout]:
     """The file's format and columns, read from its first rows; raises ValidationError naming file or mapping."""
-    fmt, head = _read_head(file, name)
+    fmt, head = _read_head(file, name, count=True)
     return fmt, locate_header(head, importer, mapping)[1]
 
 
-def _read_head(file, name: str) -> tuple[str, list[list[str]]]:
+def _read_head(file, name: str, *, count: bool = False) -> tuple[str, list[list[str]]]:
     """The file's format and its first non-empty rows (HEAD_ROWS, or as many as it has, at least one); raises
-    ValidationError naming the file."""
+    ValidationError naming the file. With `count` (an upload, not the page's look at the columns), a workbook that
+    states no size has its rows counted (1.5 s a million), so that one over the limit is refused here too."""
     limit_mb = settings.IMPORT_MAX_FILE_MB
     size = getattr(file, "size", None)
     if not size:
@@ -411,7 +412,7 @@ def _read_head(file, name: str) -> tuple[str, list[list[str]]]:
     try:
         fh.seek(0)
         fmt = file_format(name, fh.read(512))
-        with open_sheet(fh, fmt) as sheet:
+        with open_sheet(fh, fmt, scan=count and fmt == "xlsx") as sheet:
             non_empty = (cells for _, cells in sheet.rows if any(cells))
             head = list(itertools.islice(non_empty, HEAD_ROWS))
             if not head:

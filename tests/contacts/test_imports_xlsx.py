@@ -274,14 +274,29 @@ def test_an_import_of_a_sheet_that_states_no_size_has_a_total_and_its_row_limit(
     assert done.status == Status.COMPLETED and done.created == 5
     assert done.rows_total == 5 and set(totals) == {5}
 
-    settings.IMPORT_MAX_ROWS = 3
     rows = [["Phone"]] + [[9812400000 + n] for n in range(5)]
-    refused = contact_import_run(
-        import_id=contact_import_create(file=upload(excel_workbook(rows, dimension=False))).pk, chunk_size=2
-    )
+    waiting = contact_import_create(file=upload(excel_workbook(rows, dimension=False)))
+    settings.IMPORT_MAX_ROWS = 3  # lowered after the upload: the run refuses it
+    refused = contact_import_run(import_id=waiting.pk, chunk_size=2)
     assert refused.status == Status.FAILED
     assert refused.error_message == "The file has more than 3 rows, the most one import takes: split it."
     assert not Contact.objects.filter(phone__startswith="+919812400").exists()
+
+
+def test_an_upload_of_a_sheet_that_states_no_size_over_the_row_limit_is_refused_at_once(settings):
+    """As one that states its size is: the upload counts its rows (it was accepted, and failed when it ran). The
+    page's look at its columns does not count them, and shows them."""
+    settings.IMPORT_MAX_ROWS = 3
+    content = excel_workbook([["Phone"]] + [[9812400000 + n] for n in range(5)], dimension=False)
+    with pytest.raises(ValidationError) as refused:
+        contact_import_create(file=upload(content))
+    assert refused.value.message_dict == {
+        "file": ["The file has more than 3 rows, the most one import takes: split it."]
+    }
+    assert not ContactImport.objects.exists()
+    assert [column["name"] for column in contact_import_columns(file=upload(content))["columns"]] == ["Phone"]
+    settings.IMPORT_MAX_ROWS = 5  # exactly at the limit: taken
+    assert contact_import_create(file=upload(content)).status == Status.PENDING
 
 
 def big_workbook(rows: int) -> bytes:
