@@ -181,12 +181,23 @@ class ListOnlyManyMixin:
 class IdRelatedField(ListOnlyManyMixin, serializers.PrimaryKeyRelatedField):
     """An object by its id, as DRF's field takes it, but for a number that is not a whole one: DRF passed `1.5` to
     the database, which read it as 1, so a wrong id named another object instead of being refused. Now it is
-    refused on its field ("Incorrect type. Expected pk value, received float."), as a string or `true` is, and as a
-    filter refuses `?segment=1.5`."""
+    refused on its field, as `true` is, and as a filter refuses `?segment=1.5`. The refusals name what the id is of
+    ("Expected the sender's id…", DRF said "pk value"), and a name given for an id is quoted back."""
+
+    default_error_messages = {
+        "does_not_exist": "No {what} has the id {pk_value}.",
+        "incorrect_type": "Incorrect type. Expected the {what}'s id, a whole number, received {data_type}.",
+        "not_an_id": "{value!r} is not an id: give the {what}'s id, a whole number.",
+    }
+
+    def fail(self, key, **kwargs):
+        super().fail(key, what=self.get_queryset().model._meta.verbose_name, **kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, float) and not data.is_integer():
+        if isinstance(data, bool) or (isinstance(data, float) and not data.is_integer()):
             self.fail("incorrect_type", data_type=type(data).__name__)
+        if isinstance(data, str) and not data.strip().isdigit():
+            self.fail("not_an_id", value=data)
         return super().to_internal_value(data)
 
 

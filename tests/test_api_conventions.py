@@ -373,9 +373,32 @@ class TestIdsInBodies:
         response = api.post(path, {**body, field: wrong}, format="json")
         assert response.status_code == 400, response.content
         assert field in response.json()
-        assert "Incorrect type. Expected pk value, received float." in str(response.json()[field])
+        assert "Incorrect type. Expected the " in str(response.json()[field]) and "received float." in str(
+            response.json()[field]
+        )
         assert model.objects.count() == before
         assert api.post(path, {**body, field: ids[field]}, format="json").status_code in (201, 202)
+
+    def test_a_refused_id_says_what_it_is_the_id_of(self, api):
+        # DRF said "Incorrect type. Expected pk value, received str." for a sender given by its name, and
+        # 'Invalid pk "99" - object does not exist.' for one that is not there.
+        account = ProviderAccountFactory(kind="octopush")
+        body = {"account": account.pk, "to": "+33612345678", "text": "Code 4711"}
+        for sender, said in [
+            ("HERALD", "'HERALD' is not an id: give the sender's id, a whole number."),
+            (987654, "No sender has the id 987654."),
+            (True, "Incorrect type. Expected the sender's id, a whole number, received bool."),
+            ({"id": 1}, "Incorrect type. Expected the sender's id, a whole number, received dict."),
+        ]:
+            response = api.post("/api/v1/messages/", {**body, "sender": sender}, format="json")
+            assert (response.status_code, response.json()) == (400, {"sender": [said]}), sender
+        response = api.post("/api/v1/templates/", {"name": "t", "dlt_template_id": "1107000000000000099", "type": "T",
+                                                   "body": "Hi {#var#}", "senders": ["HERALD"]}, format="json")  # fmt: skip
+        assert response.json() == {"senders": ["'HERALD' is not an id: give the sender's id, a whole number."]}
+        response = api.post("/api/v1/messages/", {**body, "account": "octopush"}, format="json")
+        assert response.json() == {
+            "account": ["'octopush' is not an id: give the provider account's id, a whole number."]
+        }
 
 
 class TestListsInBodies:
