@@ -29,6 +29,14 @@ class SenderInlineFormSet(BaseInlineFormSet):
             return super().save_existing(form, obj, commit=False)
         return services.sender_update(sender=form.instance)
 
+    def save_new(self, form, commit=True):
+        """A sender added in a row is linked to the account's DLT templates whose imported headers name it, as one
+        added on its own page is."""
+        sender = super().save_new(form, commit=commit)
+        if commit:
+            services.dlt_templates_link_headers(sender_ids=[sender.pk])
+        return sender
+
 
 class SenderInline(admin.TabularInline):
     model = Sender
@@ -270,6 +278,10 @@ class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin
             services.sender_update(sender=obj)
         else:
             super().save_model(request, obj, form, change)
+            if linked := services.dlt_templates_link_headers(sender_ids=[obj.pk]):
+                self.message_user(
+                    request, f"Linked to {linked} DLT template(s) whose headers, as imported, name {obj.name}."
+                )
 
     def get_search_results(self, request, queryset, search_term):
         """The DLT template form's senders search (the admin's autocomplete) offers the senders of the account the
@@ -296,9 +308,9 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
     search_fields = ["name", "dlt_template_id", "body", "remote_id"]
     list_select_related = ["account"]
     autocomplete_fields = ["account", "senders"]
-    readonly_fields = ["variable_list", "preview", "created_at", "updated_at"]
+    readonly_fields = ["variable_list", "preview", "headers_shown", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "dlt_template_id", ("type", "status"), "account", "senders"]}),
+        (None, {"fields": ["name", "dlt_template_id", ("type", "status"), "account", "senders", "headers_shown"]}),
         ("Text", {"fields": ["body", "variable_list", "preview", "is_english"]}),
         ("Sync", {"fields": ["remote_id", ("created_at", "updated_at")]}),
     ]
@@ -307,6 +319,11 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
         css = {"all": ["herald/admin.css"]}
         # The senders' search follows the account chosen; the preview follows the body as it is typed.
         js = ["herald/dlt-template-admin.js"]
+
+    @admin.display(description="headers in the DLT portal's export")
+    def headers_shown(self, template: DltTemplate) -> str:
+        """What an import recorded: a sender of one of these names added to the account later is linked to it."""
+        return ", ".join(template.headers) or "–"
 
     def get_urls(self):
         return [

@@ -162,10 +162,10 @@ class DltTemplateSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin,
         model = DltTemplate
         enum_names = {"type": "DltTemplateTypeEnum", "status": "ApprovalStatusEnum"}
         fields = [
-            "id", "account", "name", "dlt_template_id", "type", "body", "variables", "senders", "status", "is_english",
-            "remote_id", "created_at", "updated_at",
+            "id", "account", "name", "dlt_template_id", "type", "body", "variables", "senders", "headers", "status",
+            "is_english", "remote_id", "created_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["headers", "created_at", "updated_at"]
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_variables(self, template: DltTemplate) -> list[str]:

@@ -219,7 +219,19 @@ class DltTemplateImporter(Importer):
 
     def _link_senders(self, cursor, rows: str, params: list) -> None:
         """Link each template of `rows` (key: template id; headers: comma-separated, upper case) to the SMS senders
-        of those names on the import's account, unless the template is another account's (kept in create only)."""
+        of those names on the import's account, unless the template is another account's (kept in create only).
+        Its headers are recorded first, so that a sender of one of those names added later is linked to it
+        (providers.services.dlt_templates_link_headers): the portal's export often comes before the senders."""
+        cursor.execute(
+            f"UPDATE {DltTemplate._meta.db_table} t SET headers = ARRAY(SELECT DISTINCT unnest(t.headers || s.named)"
+            " ORDER BY 1)"
+            f" FROM (SELECT s.key, array_agg(DISTINCT h)::varchar(32)[] AS named FROM {rows}"
+            "   CROSS JOIN LATERAL unnest(string_to_array(s.headers, ',')) h"
+            "   WHERE length(h) <= %s GROUP BY s.key) s"  # a longer one names no sender
+            " WHERE t.dlt_template_id = s.key AND (t.account_id IS NULL OR t.account_id = %s)"
+            " AND NOT s.named <@ t.headers",
+            [*params, Sender._meta.get_field("name").max_length, self.account_id],
+        )
         senders = DltTemplate.senders.field
         cursor.execute(
             f"INSERT INTO {senders.m2m_db_table()} ({senders.m2m_column_name()}, {senders.m2m_reverse_name()})"

@@ -168,6 +168,16 @@ class DltTemplate(models.Model):
     type = models.CharField(max_length=2, choices=Type.choices, default=Type.TRANSACTIONAL)
     body = models.TextField(help_text="Variables as {#var#} (DLT) or {{name}} (MOBtexting).")
     senders = models.ManyToManyField(Sender, blank=True, related_name="dlt_templates")
+    headers = ArrayField(
+        models.CharField(max_length=32),
+        default=list,
+        db_default=models.Value([], output_field=ArrayField(models.CharField(max_length=32))),
+        blank=True,
+        editable=False,
+        verbose_name="headers in the DLT portal's export",
+        help_text="The headers an import of the DLT portal's export named for it, in capitals: a sender of one of "
+        "these names added to its account later is linked to it.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPROVED)
     is_english = models.BooleanField(default=True)
     remote_id = models.CharField(max_length=64, blank=True)

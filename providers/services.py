@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -286,8 +286,29 @@ def _sender_write(sender: Sender, fields: dict) -> Sender:
 
 @transaction.atomic
 def sender_create(*, account: ProviderAccount, name: str, **fields) -> Sender:
-    """Register a sender ID (a DLT header in India) on an account."""
-    return _sender_write(Sender(), {"account": account, "name": name, **fields})
+    """Register a sender ID (a DLT header in India) on an account, linked to the account's DLT templates whose
+    imported headers name it."""
+    sender = _sender_write(Sender(), {"account": account, "name": name, **fields})
+    dlt_templates_link_headers(sender_ids=[sender.pk])
+    return sender
+
+
+def dlt_templates_link_headers(*, sender_ids: Iterable[int]) -> int:
+    """Link new SMS senders to the DLT templates of their account whose headers, as an import of the DLT portal's
+    export recorded them (DltTemplate.headers), name them: the export often comes before the senders are added.
+    Every path that adds senders calls it (the API, the admin's sender page and account page, the vendor sync), not
+    one that changes them: a link staff removed stays removed. Returns the number of links made."""
+    senders = DltTemplate.senders.field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {senders.m2m_db_table()} ({senders.m2m_column_name()}, {senders.m2m_reverse_name()})"
+            f" SELECT t.id, snd.id FROM {Sender._meta.db_table} snd"
+            f" JOIN {DltTemplate._meta.db_table} t"
+            "  ON t.account_id = snd.account_id AND upper(snd.name) = ANY (t.headers)"
+            " WHERE snd.id = ANY (%s) AND snd.channel = %s ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+            [list(sender_ids), Channel.SMS],
+        )
+        return cursor.rowcount
 
 
 @transaction.atomic

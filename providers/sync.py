@@ -31,6 +31,7 @@ from contacts.phones import InvalidPhone, normalize_address
 from providers.backends import get_backend
 from providers.backends.base import Account, BackendError, RemoteSender, RemoteTemplate, RemoteUnsubscriber
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+from providers.services import dlt_templates_link_headers
 
 logger = logging.getLogger("herald.providers")
 
@@ -73,6 +74,7 @@ def senders_sync(*, account_id: int) -> dict[str, int]:
         _assign(sender, _sender_fields(registered))
         pushed.append(sender)
     Sender.objects.bulk_create(created)
+    dlt_templates_link_headers(sender_ids=[sender.pk for sender in created])
     Sender.objects.bulk_update(updated + pushed, SENDER_SYNC_FIELDS)
     return {"created": len(created), "updated": len(updated), "pushed": len(pushed)}
 

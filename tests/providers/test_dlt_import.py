@@ -8,12 +8,15 @@ import pytest
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from contacts.imports import contact_import_cancel, contact_import_create, contact_import_run
 from contacts.imports.readers import ROUNDED_NUMBER_REASON
 from contacts.models import ContactImport, Tag
 from providers.dlt_import import NO_ACCOUNT
 from providers.models import DltTemplate, ProviderAccount, Sender
+from providers.services import dlt_templates_link_headers, sender_create, sender_update
+from tests.factories import UserFactory, admin_client_for, api_client_for
 
 pytestmark = pytest.mark.django_db
 KIND = ContactImport.Kind.DLT_TEMPLATES
@@ -256,6 +259,7 @@ def test_a_template_listed_once_per_header_is_linked_to_every_header(account, se
     template = DltTemplate.objects.get(dlt_template_id=otp[0])
     assert template.body == otp[4]  # the first row's
     assert sorted(s.name for s in template.senders.all()) == ["HERALD", "HRLDIN", "HRLDOT"]
+    assert template.headers == ["HERALD", "HRLDIN", "HRLDOT", "NOSUCH"]  # each row's, from every chunk
     assert not DltTemplate.objects.get(dlt_template_id="1107161234567890124").senders.exists()
 
     again = run(rows, options={"account_id": account.pk})  # a re-run changes nothing
@@ -340,3 +344,75 @@ def test_the_headers_of_a_chunk_that_committed_stay_linked_when_the_import_is_th
     assert (contact_import.status, contact_import.rows_read) == (ContactImport.Status.CANCELLED, 2)
     template = DltTemplate.objects.get(dlt_template_id=otp[0])
     assert sorted(template.senders.values_list("name", flat=True)) == ["HERALD", "HRLDOT"]
+
+
+class TestHeadersNamingNoSenderYet:
+    """The portal's export often comes before the senders are added: a header that named no sender of the account was
+    linked to nothing and forgotten (the README said to import the file again). The import records each template's
+    headers, and a sender of one of those names added to the account later is linked to it, however it is added."""
+
+    @pytest.fixture
+    def imported(self, account):
+        rows = [EXPORT[0], EXPORT[1], ["1107161234567890128", "Offer", "P", "OFFERS, HERALD", "Sale {#var#}", ""]]
+        assert run(rows, options={"account_id": account.pk}).status == ContactImport.Status.COMPLETED
+        return DltTemplate.objects.get(dlt_template_id="1107161234567890128")
+
+    def test_the_import_records_the_headers_and_links_the_senders_there_are(self, imported):
+        assert imported.headers == ["HERALD", "OFFERS"]
+        assert [s.name for s in imported.senders.all()] == ["HERALD"]
+
+    def test_a_sender_added_through_the_api_is_linked(self, account, imported):
+        api = api_client_for(UserFactory(superuser=True))
+        response = api.post(
+            "/api/v1/senders/", {"account": account.pk, "name": "Offers", "channel": "sms"}, format="json"
+        )
+        assert response.status_code == 201, response.content
+        assert sorted(s.name for s in imported.senders.all()) == ["HERALD", "Offers"]
+        assert api.get(f"/api/v1/templates/{imported.pk}/").json()["headers"] == ["HERALD", "OFFERS"]
+
+    def test_a_sender_added_on_its_admin_page_is_linked_and_staff_are_told(self, account, imported):
+        client = admin_client_for()
+        response = client.post(
+            reverse("admin:providers_sender_add"),
+            {"account": account.pk, "name": "OFFERS", "channel": "sms", "status": "approved"},
+            follow=True,
+        )
+        assert response.status_code == 200
+        assert sorted(s.name for s in imported.senders.all()) == ["HERALD", "OFFERS"]
+        said = [str(message) for message in response.context["messages"]]
+        assert "Linked to 1 DLT template(s) whose headers, as imported, name OFFERS." in said
+        page = client.get(reverse("admin:providers_dlttemplate_change", args=[imported.pk])).content.decode()
+        assert "HERALD, OFFERS" in page
+
+    def test_a_sender_added_in_its_accounts_page_is_linked(self, account, imported):
+        client = admin_client_for()
+        page = client.get(reverse("admin:providers_provideraccount_change", args=[account.pk]))
+        form = page.context["adminform"].form
+        data = {name: value for name, value in form.initial.items() if value is not None and name in form.fields}
+        data = {**data, "credentials_api_key": "", "options": "{}", "channels": ["sms"], "currency": "INR"}
+        senders = list(account.senders.order_by("pk"))
+        data |= {"senders-TOTAL_FORMS": len(senders) + 1, "senders-INITIAL_FORMS": len(senders)}
+        for n, sender in enumerate(senders):
+            data |= {f"senders-{n}-id": sender.pk, f"senders-{n}-name": sender.name, f"senders-{n}-channel": "sms",
+                     f"senders-{n}-status": sender.status, f"senders-{n}-account": account.pk}  # fmt: skip
+        n = len(senders)
+        data |= {f"senders-{n}-name": "OFFERS", f"senders-{n}-channel": "sms", f"senders-{n}-status": "approved",
+                 f"senders-{n}-account": account.pk}  # fmt: skip
+        response = client.post(reverse("admin:providers_provideraccount_change", args=[account.pk]), data)
+        assert response.status_code == 302, response.context["adminform"].form.errors or [
+            f.errors for f in response.context["inline_admin_formsets"][0].formset
+        ]
+        assert sorted(s.name for s in imported.senders.all()) == ["HERALD", "OFFERS"]
+
+    def test_only_a_sender_of_the_templates_account_and_for_sms_is_linked(self, account, imported):
+        other = ProviderAccount.objects.get(name="Octopush")
+        sender_create(account=other, name="OFFERS", channel="sms")
+        whatsapp = Sender.objects.create(account=account, name="OFFERS", channel="whatsapp")
+        assert dlt_templates_link_headers(sender_ids=[whatsapp.pk]) == 0
+        assert [s.name for s in imported.senders.all()] == ["HERALD"]
+
+    def test_a_sender_changed_is_not_linked_again_after_staff_took_the_link_off(self, account, imported):
+        offers = sender_create(account=account, name="OFFERS")
+        imported.senders.remove(offers)
+        sender_update(sender=offers, status="approved")
+        assert [s.name for s in imported.senders.all()] == ["HERALD"]

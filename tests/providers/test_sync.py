@@ -60,7 +60,7 @@ def test_senders_are_pulled_matched_and_pushed(sandbox, account, django_assert_m
         dlt_entity_id=ENTITY["entity_id"],
         dlt_entity_name=ENTITY["entity_name"],
     )
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):  # one of them links the new senders to templates whose headers name them
         counts = senders_sync(account_id=account.pk)
     assert counts == {"created": 1, "updated": 1, "pushed": 1}
     local.refresh_from_db()
@@ -72,6 +72,16 @@ def test_senders_are_pulled_matched_and_pushed(sandbox, account, django_assert_m
     remote_names = {row["name"] for row in remote(sandbox, "GET", "sms/senders")["data"]}
     assert remote_names == {"HERALD", "ORDERS", "ALERTS"}
     assert senders_sync(account_id=account.pk) == {"created": 0, "updated": 0, "pushed": 0}
+
+
+def test_a_sender_pulled_is_linked_to_the_templates_whose_imported_headers_name_it(sandbox, account):
+    """A DLT import recorded the header before the sender existed here (DltTemplate.headers)."""
+    remote_sender(sandbox, "ORDERS")
+    template = DltTemplate.objects.create(
+        account=account, dlt_template_id="1107161234567890999", name="Order", body="Order {#var#}", headers=["ORDERS"]
+    )
+    senders_sync(account_id=account.pk)
+    assert [s.name for s in template.senders.all()] == ["ORDERS"]
 
 
 def test_pending_senders_stay_pending(sandbox, account):
