@@ -308,9 +308,9 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
     search_fields = ["name", "dlt_template_id", "body", "remote_id"]
     list_select_related = ["account"]
     autocomplete_fields = ["account", "senders"]
-    readonly_fields = ["variable_list", "preview", "headers_shown", "created_at", "updated_at"]
+    readonly_fields = ["variable_list", "preview", "headers", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "dlt_template_id", ("type", "status"), "account", "senders", "headers_shown"]}),
+        (None, {"fields": ["name", "dlt_template_id", ("type", "status"), "account", "senders", "headers"]}),
         ("Text", {"fields": ["body", "variable_list", "preview", "is_english"]}),
         ("Sync", {"fields": ["remote_id", ("created_at", "updated_at")]}),
     ]
@@ -319,11 +319,6 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
         css = {"all": ["herald/admin.css"]}
         # The senders' search follows the account chosen; the preview follows the body as it is typed.
         js = ["herald/dlt-template-admin.js"]
-
-    @admin.display(description="headers in the DLT portal's export")
-    def headers_shown(self, template: DltTemplate) -> str:
-        """What an import recorded: a sender of one of these names added to the account later is linked to it."""
-        return ", ".join(template.headers) or "–"
 
     def get_urls(self):
         return [

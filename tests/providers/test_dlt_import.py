@@ -382,7 +382,7 @@ class TestHeadersNamingNoSenderYet:
         said = [str(message) for message in response.context["messages"]]
         assert "Linked to 1 DLT template(s) whose headers, as imported, name OFFERS." in said
         page = client.get(reverse("admin:providers_dlttemplate_change", args=[imported.pk])).content.decode()
-        assert "HERALD, OFFERS" in page
+        assert "HERALD, OFFERS" in page and "a sender of one of these names added to its account later" in page
 
     def test_a_sender_added_in_its_accounts_page_is_linked(self, account, imported):
         client = admin_client_for()
