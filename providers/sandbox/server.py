@@ -120,6 +120,8 @@ class SandboxServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
         self._answers_released = threading.Event()
         self._answers_released.set()
+        self._sends_held = 0  # send requests waiting for release_answers() now
+        self._sends_held_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -143,12 +145,11 @@ class SandboxServer(ThreadingHTTPServer):
         return json_response(404, {"message": f"No emulated vendor at {request.path}"}), ""
 
     def _vendor(self, vendor: VendorEmulator, request: SandboxRequest) -> SandboxResponse:
-        if not self._answers_released.wait(ANSWER_HOLD_LIMIT):
-            logger.warning("sandbox: answers held for %.0f s without a release; answering", ANSWER_HOLD_LIMIT)
+        sending = vendor.is_send(request)
+        self._held(sending)
         knobs = self.state.knobs
         if knobs.latency_ms:
             time.sleep(knobs.latency_ms / 1000)
-        sending = vendor.is_send(request)
         if self.state.chance(knobs.rate_429 if sending else knobs.rate_429_other):
             self.state.faults["429"] += 1
             return json_response(
@@ -224,6 +225,27 @@ class SandboxServer(ThreadingHTTPServer):
 
     def release_answers(self) -> None:
         self._answers_released.set()
+
+    def sends_held(self) -> int:
+        """Send requests held now: a test waits for one to know a frame is on the wire, not only claimed (a frame
+        claimed but not yet sent when its campaign is paused is not sent)."""
+        with self._sends_held_lock:
+            return self._sends_held
+
+    def _held(self, sending: bool) -> None:
+        """Wait while answers are held (hold_answers), counting a send request among those held."""
+        if self._answers_released.is_set():
+            return
+        if sending:
+            with self._sends_held_lock:
+                self._sends_held += 1
+        try:
+            if not self._answers_released.wait(ANSWER_HOLD_LIMIT):
+                logger.warning("sandbox: answers held for %.0f s without a release; answering", ANSWER_HOLD_LIMIT)
+        finally:
+            if sending:
+                with self._sends_held_lock:
+                    self._sends_held -= 1
 
     def reset(self) -> None:
         self.release_answers()

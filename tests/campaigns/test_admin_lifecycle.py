@@ -48,7 +48,7 @@ def test_pause_resume_and_cancel_from_the_admin_leave_figures_that_match_the_mes
 
     engine.sandbox.hold_answers()
     client.post(reverse("admin:campaigns_campaign_action", args=[campaign.pk, "launch"]))
-    wait_until(lambda: _on_the_wire(campaign), timeout=60, every=0.05, what="a frame on the wire")
+    wait_until(engine.sandbox.sends_held, timeout=60, every=0.02, what="a frame on the wire")
     _act(client, campaign, "pause")
     engine.sandbox.release_answers()
     wait_until(lambda: not _on_the_wire(campaign), timeout=20, what="frames in flight")
@@ -59,7 +59,7 @@ def test_pause_resume_and_cancel_from_the_admin_leave_figures_that_match_the_mes
 
     engine.sandbox.hold_answers()
     _act(client, campaign, "resume")
-    wait_until(lambda: _on_the_wire(campaign), timeout=60, every=0.05, what="sending after resume")
+    wait_until(engine.sandbox.sends_held, timeout=60, every=0.02, what="sending after resume")
     _act(client, campaign, "cancel")
     engine.sandbox.release_answers()
 

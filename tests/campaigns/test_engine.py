@@ -93,14 +93,16 @@ def test_a_large_campaign_runs_to_delivered(engine, kind):
 
 def test_pause_resume_and_cancel_act_between_frames(engine):
     """The sandbox holds its answers while the campaign is paused and cancelled, so that the frames on the wire then
-    are the only ones sent before each, however slow the machine."""
+    are the only ones sent before each, however slow the machine. "On the wire" is a request the sandbox holds: a
+    frame claimed (`sending`) whose request had not started when the pause came is not sent, and the test, which
+    waited for the claim only, failed once in CI with no frame sent before the pause."""
     engine.sandbox.configure(dlr_mix={"delivered": 1.0})
     account = engine.account("octopush", max_recipients_per_request=100)
     campaign = engine.campaign(account, contacts_tagged(3_000))
     sending = Frame.objects.filter(campaign=campaign, state="sending")
     engine.sandbox.hold_answers()
     campaign_launch(campaign_id=campaign.pk)
-    wait_until(sending.exists, timeout=60, every=0.05, what="a frame on the wire")
+    wait_until(engine.sandbox.sends_held, timeout=60, every=0.02, what="a frame on the wire")
 
     campaign_pause(campaign_id=campaign.pk)
     engine.sandbox.release_answers()
@@ -113,7 +115,7 @@ def test_pause_resume_and_cancel_act_between_frames(engine):
 
     engine.sandbox.hold_answers()
     campaign_resume(campaign_id=campaign.pk)
-    wait_until(sending.exists, timeout=60, every=0.05, what="sending to go on after resume")
+    wait_until(engine.sandbox.sends_held, timeout=60, every=0.02, what="sending to go on after resume")
     campaign_cancel(campaign_id=campaign.pk)
     engine.sandbox.release_answers()
     wait_until(lambda: not sending.exists(), timeout=10, what="frames in flight")

@@ -4,6 +4,8 @@ import threading
 
 import requests
 
+from config.processes import wait_until
+
 OCTOPUSH_SEND = "/octopush/v1/public/sms-campaign/send"
 
 
@@ -24,6 +26,18 @@ def test_a_held_answer_waits_for_its_release_while_the_controls_still_answer(san
     sandbox.release_answers()
     thread.join(10)
     assert statuses == [401], "answered once released (no credentials: Octopush's 401)"
+
+
+def test_the_send_requests_held_are_counted_until_released(sandbox):
+    """Tests wait for a held send to know a frame is on the wire (a claimed frame may not be sent yet)."""
+    assert sandbox.sends_held() == 0
+    sandbox.hold_answers()
+    thread, statuses = _post_in_background(sandbox.url + OCTOPUSH_SEND)
+    wait_until(sandbox.sends_held, timeout=10, what="the send held")
+    assert sandbox.sends_held() == 1 and statuses == []
+    sandbox.release_answers()
+    thread.join(10)
+    assert (statuses, sandbox.sends_held()) == ([401], 0)
 
 
 def test_a_reset_releases_held_answers(sandbox):
