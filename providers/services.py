@@ -298,6 +298,9 @@ def dlt_templates_link_headers(*, sender_ids: Iterable[int]) -> int:
     export recorded them (DltTemplate.headers), name them: the export often comes before the senders are added.
     Every path that adds senders calls it (the API, the admin's sender page and account page, the vendor sync), not
     one that changes them: a link staff removed stays removed. Returns the number of links made."""
+    sender_ids = list(sender_ids)
+    if not sender_ids:  # a sync that added none
+        return 0
     senders = DltTemplate.senders.field
     with connection.cursor() as cursor:
         cursor.execute(
@@ -306,7 +309,7 @@ def dlt_templates_link_headers(*, sender_ids: Iterable[int]) -> int:
             f" JOIN {DltTemplate._meta.db_table} t"
             "  ON t.account_id = snd.account_id AND upper(snd.name) = ANY (t.headers)"
             " WHERE snd.id = ANY (%s) AND snd.channel = %s ORDER BY 1, 2 ON CONFLICT DO NOTHING",
-            [list(sender_ids), Channel.SMS],
+            [sender_ids, Channel.SMS],
         )
         return cursor.rowcount
 

@@ -17,6 +17,7 @@ from providers.dlt_import import NO_ACCOUNT
 from providers.models import DltTemplate, ProviderAccount, Sender
 from providers.services import dlt_templates_link_headers, sender_create, sender_update
 from tests.factories import UserFactory, admin_client_for, api_client_for
+from tests.providers.test_admin import account_form
 
 pytestmark = pytest.mark.django_db
 KIND = ContactImport.Kind.DLT_TEMPLATES
@@ -386,18 +387,12 @@ class TestHeadersNamingNoSenderYet:
 
     def test_a_sender_added_in_its_accounts_page_is_linked(self, account, imported):
         client = admin_client_for()
-        page = client.get(reverse("admin:providers_provideraccount_change", args=[account.pk]))
-        form = page.context["adminform"].form
-        data = {name: value for name, value in form.initial.items() if value is not None and name in form.fields}
-        data = {**data, "credentials_api_key": "", "options": "{}", "channels": ["sms"], "currency": "INR"}
-        senders = list(account.senders.order_by("pk"))
-        data |= {"senders-TOTAL_FORMS": len(senders) + 1, "senders-INITIAL_FORMS": len(senders)}
-        for n, sender in enumerate(senders):
-            data |= {f"senders-{n}-id": sender.pk, f"senders-{n}-name": sender.name, f"senders-{n}-channel": "sms",
-                     f"senders-{n}-status": sender.status, f"senders-{n}-account": account.pk}  # fmt: skip
-        n = len(senders)
-        data |= {f"senders-{n}-name": "OFFERS", f"senders-{n}-channel": "sms", f"senders-{n}-status": "approved",
-                 f"senders-{n}-account": account.pk}  # fmt: skip
+        row = {"name": "OFFERS", "channel": "sms", "status": "approved", "account": account.pk}
+        data = account_form(name="MOBtexting", currency="INR", **{
+            "senders-TOTAL_FORMS": "1", "senders-INITIAL_FORMS": "0",
+            **{f"senders-0-{field}": value for field, value in row.items()},
+        })  # fmt: skip
+        del data["kind"]
         response = client.post(reverse("admin:providers_provideraccount_change", args=[account.pk]), data)
         assert response.status_code == 302, response.context["adminform"].form.errors or [
             f.errors for f in response.context["inline_admin_formsets"][0].formset
