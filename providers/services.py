@@ -18,6 +18,7 @@ from config.deletion import StillUsed, protected_users
 from config.log import redact_url_secrets
 from contacts.models import Unsubscriber
 from contacts.services import opt_outs_follow_rename
+from contacts.validators import country_code
 from providers import dlt
 from providers.backends import get_backend
 from providers.backends.base import BackendError, CheckResult, ConfigError
@@ -33,6 +34,7 @@ ACCOUNT_FIELDS = (
 SENDER_FIELDS = (
     "account", "name", "channel", "dlt_entity_id", "dlt_entity_name", "country", "service", "status", "remote_id",
 )  # fmt: skip
+SENDER_COUNTRY_EXPECTED = "Not a country: give its two-letter code (ISO 3166), e.g. IN, or leave it empty."
 TEMPLATE_FIELDS = ("account", "name", "dlt_template_id", "type", "body", "status", "is_english", "remote_id")
 
 
@@ -237,7 +239,7 @@ def provider_account_delete(*, account: ProviderAccount) -> None:
 def sender_check(*, sender: Sender) -> None:
     """Check a sender against its account, normalising name, country and service code in place."""
     sender.name = (sender.name or "").strip()
-    sender.country = (sender.country or "").strip().upper()
+    sender.country = _sender_country(sender)
     sender.service = (sender.service or "").strip().upper()
     if sender.service and sender.service not in SENDER_SERVICES:
         raise ValidationError({"service": f"Choose one of: {', '.join(SENDER_SERVICES)} (or leave empty)."})
@@ -261,6 +263,21 @@ def sender_check(*, sender: Sender) -> None:
         )  # fmt: skip
         if not kept:
             raise ValidationError({"name": problem})
+
+
+def _sender_country(sender: Sender) -> str:
+    """The sender's country as stored: a contact's rule (two letters that are a code, UK read as GB). One stored
+    before the rule is kept while it stays, as a name is, so that its account's page can still be saved."""
+    country = (sender.country or "").strip().upper()
+    if not country:
+        return ""
+    try:
+        return country_code(country)
+    except ValueError:
+        stored = Sender.objects.filter(pk=sender.pk).values_list("country", flat=True).first() if sender.pk else None
+        if stored is not None and stored.strip().upper() == country:
+            return country
+        raise ValidationError({"country": SENDER_COUNTRY_EXPECTED}) from None
 
 
 def sender_name_exists(name: str) -> bool:

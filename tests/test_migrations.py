@@ -34,6 +34,25 @@ def test_tag_names_that_differ_only_in_case_are_named_before_the_constraint_is_a
     )
 
 
+@pytest.mark.django_db
+def test_contacts_and_senders_stored_with_the_country_uk_have_it_as_gb():
+    """Migrations contacts 0012 and providers 0006: UK is stored GB since the country rule, so `?country=GB`
+    finds those stored before it; two letters that are no code are left as written."""
+    from contacts.models import Contact
+    from providers.models import Sender
+    from tests.factories import ContactFactory, SenderFactory
+
+    uk, lower, other, kept = (ContactFactory(country=code) for code in ("UK", "uk", "IN", "ZZ"))
+    sender = SenderFactory(country="UK")
+    for name in ("contacts.migrations.0012_country_uk_is_gb", "providers.migrations.0006_sender_country_uk_is_gb"):
+        with connection.cursor() as cursor:
+            cursor.execute(importlib.import_module(name).Migration.operations[0].sql)
+
+    stored = dict(Contact.objects.filter(pk__in=[c.pk for c in (uk, lower, other, kept)]).values_list("pk", "country"))
+    assert [stored[c.pk] for c in (uk, lower, other, kept)] == ["GB", "GB", "IN", "ZZ"]
+    assert Sender.objects.get(pk=sender.pk).country == "GB"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_upgrading_to_heap_only_report_updates_keeps_every_waiting_message_findable():
     """Migration 0012: frames with a message still waiting for a report are open (expiry and polling find

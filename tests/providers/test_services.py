@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from providers import services
-from providers.models import ProviderAccount
+from providers.models import ProviderAccount, Sender
 from tests.factories import DltTemplateFactory, ProviderAccountFactory, SenderFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,6 +76,24 @@ class TestSenders:
         with pytest.raises(ValidationError) as error:
             services.sender_create(account=account, name="X", service="Q")
         assert "service" in error.value.message_dict
+
+    def test_the_country_is_a_contacts_code(self):
+        """UK is stored GB (as a contact's), and two letters that are no country are refused on the field."""
+        account = ProviderAccountFactory()
+        assert services.sender_create(account=account, name="UKSHOP", country=" uk").country == "GB"
+        with pytest.raises(ValidationError) as error:
+            services.sender_create(account=account, name="NOWHERE", country="zz")
+        assert error.value.message_dict == {"country": [services.SENDER_COUNTRY_EXPECTED]}
+        assert not Sender.objects.filter(name="NOWHERE").exists()
+
+    def test_a_country_stored_before_the_rule_is_kept_while_it_stays(self):
+        sender = SenderFactory(country="ZZ")  # written before senders' countries were checked
+        services.sender_update(sender=sender, status=Sender.Status.REJECTED)
+        sender.refresh_from_db()
+        assert (sender.country, sender.status) == ("ZZ", Sender.Status.REJECTED)
+        with pytest.raises(ValidationError) as error:
+            services.sender_update(sender=sender, country="QQ")
+        assert "country" in error.value.message_dict
 
 
 class TestDltTemplates:
