@@ -61,7 +61,7 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     actions = ["test_connection", "set_up_at_vendor"]
     change_form_template = "admin/providers/provideraccount/change_form.html"
     readonly_fields = [
-        "uuid", "masked_credentials", "last_check_at", "last_check_ok", "last_check_message",
+        "masked_credentials", "last_check_at", "last_check_ok", "last_check_message",
         "last_dlr_at", "last_sync_at", "last_sync_ok", "last_sync_message", "created_at", "updated_at",
     ]  # fmt: skip
 
@@ -126,9 +126,8 @@ class ProviderAccountAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         ]  # fmt: skip
         if obj is not None:
             fieldsets += [
-                # The health panel above the form shows the webhook URL (once, with its Copy button), the last check
-                # and the last delivery report.
-                ("Delivery reports", {"fields": ["uuid"]}),
+                # The health panel above the form shows the webhook URL, whose end is the account's webhook key
+                # (`uuid`), with its Copy button, the last check and the last delivery report.
                 ("History", {"fields": [("created_at", "updated_at")], "classes": ["collapse"]}),
             ]
         return fieldsets
