@@ -302,8 +302,9 @@ class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin
 @admin.register(DltTemplate)
 class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin):
     form = DltTemplateForm
-    list_display = ["name", "dlt_template_id", "type", "status", "account", "variable_list", "sender_names"]
-    list_filter = ["type", "status", "is_english", "account"]
+    # The variables are on the template's page: with them the senders ran past a 1400-pixel window's edge.
+    list_display = ["name", "dlt_template_id", "type", "status", "account_name", "sender_names"]
+    list_filter = ["type", "status", "is_english", ("account", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "dlt_template_id", "body", "remote_id"]
     list_select_related = ["account"]
     autocomplete_fields = ["account", "senders"]
@@ -376,6 +377,12 @@ class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAdd
     @admin.display(description="variables")
     def variable_list(self, template: DltTemplate) -> str:
         return ", ".join(dlt.template_variables(template.body or "")) or "none"
+
+    @admin.display(description="account", ordering="account__name", empty_value="-")
+    def account_name(self, template: DltTemplate) -> str | None:
+        """The account by its name: its kind, which `str()` adds, is MOBtexting for any DLT template, and the longer
+        label pushed the senders past the edge of the list."""
+        return template.account.name if template.account_id else None
 
     @admin.display(description="senders")
     def sender_names(self, template: DltTemplate) -> str:

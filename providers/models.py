@@ -179,7 +179,9 @@ class DltTemplate(models.Model):
         "these names added to its account later is linked to it.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPROVED)
-    is_english = models.BooleanField(default=True)
+    is_english = models.BooleanField(
+        "English text", default=True, help_text="Off for a text in Hindi or another language (MOBtexting's is_english)."
+    )
     remote_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True, db_default=Now())

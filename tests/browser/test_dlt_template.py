@@ -62,3 +62,42 @@ def test_the_preview_follows_the_body_and_values_as_they_are_typed(web_server, p
         expect(preview.locator("#dlt-preview-value-var2")).to_have_attribute("placeholder", "77")
 
     assert not page.js_errors, page.js_errors
+
+
+def test_the_list_shows_each_templates_senders_inside_a_1400_pixel_window(web_server, page, steps):
+    """The senders, the list's last column, ran past the edge of the list (the account as "Mumbai (MOBtexting)" and
+    the variables before them), and its filter offered accounts of every vendor, though only MOBtexting has DLT."""
+    from providers.models import DltTemplate
+
+    mumbai = ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting Mumbai", channels=["sms"])
+    ProviderAccount.objects.create(kind="octopush", name="Octopush Paris", channels=["sms"])
+    senders = [
+        Sender.objects.create(account=mumbai, name=name, service="T", country="IN", dlt_entity_id=DLT_ENTITY)
+        for name in ("HERALD", "HRLDMB")
+    ]
+    template = DltTemplate.objects.create(
+        account=mumbai, name="Order shipped with tracking", dlt_template_id="1107170000000000002",
+        type="SE", status="pending", body="Order {#var#} shipped: track at {#var#}",
+    )  # fmt: skip
+    template.senders.set(senders)
+
+    with steps("the DLT template list at 1400 px"):
+        page.goto("/admin/providers/dlttemplate/")
+        cell = page.locator("#result_list td.field-sender_names")
+        expect(cell).to_have_text("HERALD, HRLDMB")
+        expect(page.locator("#result_list td.field-account_name")).to_have_text("MOBtexting Mumbai")
+        sizes = page.evaluate(
+            """() => {
+                const results = document.querySelector('#changelist .results');
+                const cell = document.querySelector('#result_list td.field-sender_names');
+                return {scroll: results.scrollWidth, width: results.clientWidth,
+                        cellRight: cell.getBoundingClientRect().right,
+                        resultsRight: results.getBoundingClientRect().right};
+            }"""
+        )
+        assert sizes["scroll"] <= sizes["width"], sizes
+        assert sizes["cellRight"] <= sizes["resultsRight"] + 1, sizes
+        accounts = page.locator("#changelist-filter details[data-filter-title='account'] li")
+        expect(accounts).to_have_text(["All", "MOBtexting Mumbai (MOBtexting)", "-"])
+
+    assert not page.js_errors, page.js_errors
