@@ -38,6 +38,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_TZ = True
 LANGUAGE_CODE = "en-us"
+FORMAT_MODULE_PATH = ["config.formats"]  # times shown as "2026-11-27 03:30 UTC" (config/formats/en/formats.py)
 USE_I18N = True
 
 # Where contacts' numbers are assumed to be when written without a country code.

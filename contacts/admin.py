@@ -432,7 +432,7 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
         at = timezone.localtime(segment.counted_at)
         when = formats.time_format(at, "H:i")
         if at.date() != timezone.localdate():
-            when = f"{formats.date_format(at, 'j M Y')} {when}"
+            when = f"{formats.date_format(at, 'Y-m-d')} {when}"
         return f"{formats.number_format(segment.contact_count, force_grouping=True)} (as of {when})"
 
     def holders(self, ids):

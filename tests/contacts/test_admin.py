@@ -176,7 +176,7 @@ def test_a_contacts_tags_are_picked_in_one_field_and_its_page_says_when_each_was
     assert page.context["adminform"].form.initial["tag_list"] == [customers.pk, vip.pk]
     html = page.content.decode()
     assert f'<option value="{customers.pk}" selected>customers</option>' in html
-    assert "customers (May 1, 2026, 9:30" in html  # the History section's "tagged"
+    assert "customers (2026-05-01 09:30 UTC)" in html  # the History section's "tagged", as every time is shown
     fields = {"phone": contact.phone, "attributes": "{}", "is_active": "on", "tag_list": [customers.pk, churned.pk]}
     response = client.post(f"/admin/contacts/contact/{contact.pk}/change/", fields)
     assert response.status_code == 302
@@ -361,7 +361,7 @@ class TestSegmentCountsInTheList:
         Segment.objects.filter(pk=segment.pk).update(
             contact_count=12345, counted_at=timezone.make_aware(datetime.datetime(2026, 1, 5, 10, 32))
         )
-        assert "12,345 (as of 5 Jan 2026 10:32)" in self._row(client, segment)
+        assert "12,345 (as of 2026-01-05 10:32)" in self._row(client, segment)
 
         response = client.post("/admin/contacts/segment/", {"action": "count_now", "_selected_action": [segment.pk]})
         assert response.status_code == 302
@@ -390,6 +390,24 @@ class TestSegmentCountsInTheList:
         assert response.status_code == 200  # "No action selected": an action it may not run
         segment.refresh_from_db()
         assert segment.contact_count == 7
+
+
+def test_the_lists_and_pages_show_times_as_herald_says_them(client, settings):
+    """Django's "Nov. 26, 2026, 2:22 p.m." (no zone) stood in the lists and on a contact's page beside its opt-outs'
+    "2026-11-26 14:22 UTC" and the campaigns' times: every time reads the second way (config/formats)."""
+    settings.TIME_ZONE = "Asia/Kolkata"
+    at = timezone.make_aware(datetime.datetime(2026, 11, 26, 8, 52), datetime.UTC)
+    contact = ContactFactory()
+    Contact.objects.filter(pk=contact.pk).update(created_at=at)
+    opt_out = Unsubscriber.objects.create(address=contact.phone, scope="all", source="admin")
+    Unsubscriber.objects.filter(pk=opt_out.pk).update(created_at=at)
+
+    listed = client.get("/admin/contacts/unsubscriber/").content.decode()
+    assert re.findall(r'<td class="field-created_at nowrap">([^<]*)</td>', listed) == ["2026-11-26 14:22 IST"]
+    page = client.get(f"/admin/contacts/contact/{contact.pk}/change/").content.decode()
+    assert '<div class="readonly">2026-11-26 14:22 IST</div>' in page, "its record"
+    assert "<td>2026-11-26 14:22 IST</td>" in page, "its opt-outs"
+    assert not re.search(r"\b(a\.m\.|p\.m\.|Nov\. )", page + listed)
 
 
 def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(client):
