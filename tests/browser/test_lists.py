@@ -1,0 +1,59 @@
+"""The admin's lists in the browser: at 1400 pixels with the navigation open, their last columns are in sight. The
+contact, campaign, sender and account lists ran past the page's edge (Django keeps headings, related objects and
+times on one line), so the time a contact was added, or a campaign's send time, needed a sideways scroll."""
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from providers.models import ProviderAccount, Sender
+from tests.browser.conftest import DLT_ENTITY
+from tests.factories import CampaignFactory, ContactFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LISTS = {
+    "contacts": ("/admin/contacts/contact/", "created_at"),
+    "campaigns": ("/admin/campaigns/campaign/", "created_at_shown"),
+    "senders": ("/admin/providers/sender/", "status"),
+    "accounts": ("/admin/providers/provideraccount/", None),
+}
+
+
+def test_the_main_lists_show_their_last_column_in_a_1400_pixel_window(web_server, page, steps):
+    account = ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting Mumbai production", channels=["sms"])
+    sender = Sender.objects.create(
+        account=account, name="HERALD", service="T", country="IN", dlt_entity_id=DLT_ENTITY,
+        dlt_entity_name="Herald Communications Private Limited",
+    )  # fmt: skip
+    ContactFactory(first_name="Kateryna", last_name="Lysenko-Bondarenko",
+                   email="kateryna.lysenko-bondarenko4995@customers.example.com")  # fmt: skip
+    CampaignFactory(
+        account=account, sender=sender, name="Diwali offer for newsletter readers", state=Campaign.State.SENDING,
+        send_at=timezone.now() - timedelta(hours=1), audience_size=120_000,
+        counters={"pending": 30_000, "sent": 50_000, "delivered": 40_000},
+    )  # fmt: skip
+
+    for name, (path, last_column) in LISTS.items():
+        with steps(f"the {name} list at 1400 px"):
+            page.goto(path)
+            expect(page.locator("#result_list tbody tr")).not_to_have_count(0)
+            sizes = page.evaluate(
+                """() => {
+                    const results = document.querySelector('#changelist .results');
+                    const last = document.querySelector('#result_list tbody tr td:last-child');
+                    return {scroll: results.scrollWidth, width: results.clientWidth,
+                            lastRight: last.getBoundingClientRect().right,
+                            resultsRight: results.getBoundingClientRect().right};
+                }"""
+            )
+            assert sizes["scroll"] <= sizes["width"], (name, sizes)
+            assert sizes["lastRight"] <= sizes["resultsRight"] + 1, (name, sizes)
+            if last_column:
+                expect(page.locator(f"#result_list tbody tr td:last-child.field-{last_column}").first).to_be_visible()
+
+    assert not page.js_errors, page.js_errors
