@@ -550,7 +550,16 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
                 "export_label": label}  # fmt: skip
 
     def get_fields(self, request, obj=None):
-        return ["status_shown" if name == "status" else name for name in super().get_fields(request, obj)]
+        """The status as shown in its place, and what a failure means under its reason (Django appends read-only
+        fields at the end: the status was shown there a second time)."""
+        shown = ("status_shown", "meaning")
+        fields = [
+            "status_shown" if name == "status" else name
+            for name in super().get_fields(request, obj)
+            if name not in shown
+        ]
+        fields.insert(fields.index("reason") + 1 if "reason" in fields else len(fields), "meaning")
+        return fields
 
     def get_readonly_fields(self, request, obj=None):
         return ["meaning", "status_shown"]

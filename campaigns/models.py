@@ -172,7 +172,9 @@ class Frame(models.Model):
         ]
 
     def __str__(self):
-        return f"frame {self.seq} of {self.campaign_id or 'transactional'} ({self.state})"
+        # "frame 2 of 1" read as the second of one frame.
+        owner = f"campaign {self.campaign_id}" if self.campaign_id else "transactional sends"
+        return f"frame {self.seq} of {owner} ({self.state})"
 
 
 def time_ordered_uuid() -> uuid.UUID:

@@ -3,6 +3,7 @@ cancel, the CSV export, the delivery funnel and failures in plain words, and a c
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -470,6 +471,16 @@ def test_a_failed_messages_page_says_what_its_failure_means(client):
                              reason="Template variable exceeded 30 characters.")  # fmt: skip
     html = client.get(reverse("admin:campaigns_message_change", args=[message.pk])).content.decode()
     assert "what it means" in html.lower() and "longer than the 30 characters DLT allows" in html
+    labels = re.findall(r"<label>([^<]*):</label>", html)
+    assert labels.count("Status") == 1, labels  # it was shown again at the end of the page
+    assert labels[labels.index("Reason") + 1] == "What it means", labels
+
+
+def test_a_messages_frame_is_named_with_its_campaign():
+    """ "frame 2 of 1" read as the second frame of one."""
+    frame = FrameFactory(seq=2, state="sent")
+    assert str(frame) == f"frame 2 of campaign {frame.campaign_id} (sent)"
+    assert str(FrameFactory(campaign=None, seq=1, state="sent")) == "frame 1 of transactional sends (sent)"
 
 
 class TestDuplicate:
