@@ -11,7 +11,7 @@ from config.filters import FilterSet
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, invalid_phone_message, normalize_address, normalize_phone
 from contacts.selectors import email_q, segment_q, tag_ids_named
-from contacts.validators import tag_names_split
+from contacts.validators import COUNTRY_EXPECTED, country_code, tag_names_split
 
 
 class _PhoneField(forms.CharField):
@@ -36,6 +36,24 @@ class _AddressField(forms.CharField):
             return normalize_address(value) if value else value
         except InvalidPhone:
             return value
+
+
+class _CountryField(forms.CharField):
+    """A country as the contacts' and senders' fields take it (`uk` is GB, `India` is IN), as it is stored; a 400
+    naming the parameter if it is none (a typo would otherwise find nobody, silently)."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        try:
+            return country_code(value) if value else value
+        except ValueError:
+            raise forms.ValidationError(COUNTRY_EXPECTED[0].upper() + COUNTRY_EXPECTED[1:] + ".") from None
+
+
+class CountryFilter(django_filters.CharFilter):
+    """Exact, on the code a country is stored as, however it is written."""
+
+    field_class = _CountryField
 
 
 class PhoneFilter(django_filters.CharFilter):
@@ -64,7 +82,7 @@ class ContactFilter(FilterSet):
     )
     segment = IdFilter(queryset=Segment.objects.all(), method="filter_segment", help_text="Segment id: its contacts.")
     phone = PhoneFilter(help_text="A number in any format (a national one in the default region): its contact.")
-    country = django_filters.CharFilter(lookup_expr="iexact")
+    country = CountryFilter(help_text="A two-letter code (IN, uk) or an English name (India): its contacts.")
     email = django_filters.CharFilter(method="filter_email", help_text="An e-mail address, in any case.")
     created = django_filters.IsoDateTimeFromToRangeFilter(
         field_name="created_at", help_text="created_after / created_before, ISO 8601."

@@ -3,6 +3,7 @@
 import django_filters
 
 from config.filters import FilterSet
+from contacts.filters import CountryFilter
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 
 
@@ -21,8 +22,8 @@ class ProviderAccountFilter(FilterSet):
 
 
 class SenderFilter(FilterSet):
-    # Stored in capitals (as the writes leave them), and taken in any case, as the contacts' `country` is.
-    country = django_filters.CharFilter(lookup_expr="iexact", help_text="ISO code, in any case: IN or in.")
+    # Read as the contacts' `country` filter reads it (and as a sender's country is stored): uk is GB.
+    country = CountryFilter(help_text="ISO code, in any case (IN or in; uk is GB), or an English name (India).")
     service = django_filters.CharFilter(lookup_expr="iexact", help_text="Service code, in any case: T, P, S or G.")
 
     class Meta:

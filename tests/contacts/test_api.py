@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from config import pagination
 from config.api import constraint_error_detail
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
+from contacts.validators import COUNTRY_EXPECTED
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
     PASSWORD,
@@ -197,6 +198,18 @@ class TestContacts:
         assert ids("ordering=id") == sorted([asha.pk, marie.pk, ravi.pk])
         assert len(ids("created_after=2000-01-01T00:00:00Z")) == 3
         assert ids("created_before=2000-01-01T00:00:00Z") == []
+
+    def test_the_country_filter_reads_a_country_as_the_fields_do(self, api):
+        """`?country=uk` found nobody (UK is stored GB), `?country=India` nobody either, and a typo nobody,
+        silently: the filter reads a country as the contact's field does, and names the parameter it cannot."""
+        ali = ContactFactory(country="GB", phone="+447911123456")
+        asha = ContactFactory(country="IN")
+        for typed, found in [("uk", ali), ("GB", ali), ("United Kingdom", ali), ("india", asha), ("in", asha)]:
+            response = api.get("/api/v1/contacts/", {"country": typed})
+            assert [row["id"] for row in response.json()["results"]] == [found.pk], typed
+        response = api.get("/api/v1/contacts/", {"country": "Indai"})
+        assert response.status_code == 400
+        assert response.json() == {"country": [COUNTRY_EXPECTED[0].upper() + COUNTRY_EXPECTED[1:] + "."]}
 
     def test_the_email_filter_finds_an_address_in_any_case(self, api):
         """People type an address as it comes (Asha@Example.com); suppressions compare them lower-cased, and so

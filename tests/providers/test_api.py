@@ -312,6 +312,18 @@ class TestSetup:
 
 
 class TestSenders:
+    def test_the_country_is_written_and_filtered_as_a_contacts_is(self, api):
+        account = ProviderAccountFactory()
+        response = api.post("/api/v1/senders/", {"account": account.pk, "name": "UKSHOP", "country": "uk"})
+        assert response.status_code == 201 and response.json()["country"] == "GB"
+        refused = api.post("/api/v1/senders/", {"account": account.pk, "name": "NOWHERE", "country": "zz"})
+        assert refused.status_code == 400 and list(refused.json()) == ["country"]
+        SenderFactory(account=account, name="HERALD", country="IN")
+        for typed in ("uk", "GB", "United Kingdom"):
+            listed = api.get("/api/v1/senders/", {"country": typed}).json()["results"]
+            assert [row["name"] for row in listed] == ["UKSHOP"], typed
+        assert list(api.get("/api/v1/senders/", {"country": "Indai"}).json()) == ["country"]
+
     def test_crud(self, api):
         account = ProviderAccountFactory()
         response = api.post("/api/v1/senders/", {"account": account.pk, "name": "HERALD", "service": "t"})
