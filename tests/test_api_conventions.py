@@ -255,7 +255,10 @@ class TestIdAndAddressFilters:
         SenderFactory(account=account, country="FR", service="T")
         assert api.get(path, {param: value}).json()["count"] == 1
         assert api.get(path, {param: value.upper()}).json()["count"] == 1
-        assert api.get(path, {param: "zz"}).json()["count"] == 0
+        if param == "country":  # read as the fields read it: two letters that are no country are a 400
+            assert list(api.get(path, {param: "zz"}).json()) == ["country"]
+        else:
+            assert api.get(path, {param: "zz"}).json()["count"] == 0
 
     def test_templates_by_a_sender_that_does_not_exist_is_a_400_like_any_other_id_filter(self, api):
         sender = SenderFactory()

@@ -235,3 +235,20 @@ def pick(page, where, text: str) -> None:
     root.locator(".select2-selection").click()
     page.keyboard.type(text)
     page.locator(".select2-results__option", has_text=text).first.click()
+
+
+def assert_list_fits(page, cell: str) -> None:
+    """The admin list on `page` needs no sideways scroll, and its first row's `cell` (a selector inside the row) is
+    inside the list's box, in sight."""
+    sizes = page.evaluate(
+        """(cell) => {
+            const results = document.querySelector('#changelist .results');
+            const shown = document.querySelector('#result_list tbody tr ' + cell);
+            return {scroll: results.scrollWidth, width: results.clientWidth,
+                    cellRight: shown.getBoundingClientRect().right,
+                    resultsRight: results.getBoundingClientRect().right};
+        }""",
+        cell,
+    )
+    assert sizes["scroll"] <= sizes["width"], sizes
+    assert sizes["cellRight"] <= sizes["resultsRight"] + 1, sizes

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from providers.models import ProviderAccount, Sender
-from tests.browser.conftest import DLT_ENTITY, pick
+from tests.browser.conftest import DLT_ENTITY, assert_list_fits, pick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,17 +86,7 @@ def test_the_list_shows_each_templates_senders_inside_a_1400_pixel_window(web_se
         cell = page.locator("#result_list td.field-sender_names")
         expect(cell).to_have_text("HERALD, HRLDMB")
         expect(page.locator("#result_list td.field-account_name")).to_have_text("MOBtexting Mumbai")
-        sizes = page.evaluate(
-            """() => {
-                const results = document.querySelector('#changelist .results');
-                const cell = document.querySelector('#result_list td.field-sender_names');
-                return {scroll: results.scrollWidth, width: results.clientWidth,
-                        cellRight: cell.getBoundingClientRect().right,
-                        resultsRight: results.getBoundingClientRect().right};
-            }"""
-        )
-        assert sizes["scroll"] <= sizes["width"], sizes
-        assert sizes["cellRight"] <= sizes["resultsRight"] + 1, sizes
+        assert_list_fits(page, "td.field-sender_names")
         accounts = page.locator("#changelist-filter details[data-filter-title='account'] li")
         expect(accounts).to_have_text(["All", "MOBtexting Mumbai (MOBtexting)", "-"])
 
