@@ -30,11 +30,11 @@ class SenderInlineFormSet(BaseInlineFormSet):
         return services.sender_update(sender=form.instance)
 
     def save_new(self, form, commit=True):
-        """A sender added in a row is linked to the account's DLT templates whose imported headers name it, as one
-        added on its own page is."""
-        sender = super().save_new(form, commit=commit)
+        """A sender added in a row is saved through the service, as on its own page: it is linked to the account's
+        DLT templates whose imported headers name it (sender_add). The formset has set its account."""
+        sender = super().save_new(form, commit=False)
         if commit:
-            services.dlt_templates_link_headers(sender_ids=[sender.pk])
+            services.sender_add(sender=sender)
         return sender
 
 
@@ -275,12 +275,10 @@ class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin
     def save_model(self, request, obj, form, change):
         if change:  # a rename gives the sender's opt-outs to its new name; the form has set the fields on obj
             services.sender_update(sender=obj)
-        else:
-            super().save_model(request, obj, form, change)
-            if linked := services.dlt_templates_link_headers(sender_ids=[obj.pk]):
-                self.message_user(
-                    request, f"Linked to {linked} DLT template(s) whose headers, as imported, name {obj.name}."
-                )
+        elif linked := services.sender_add(sender=obj):
+            self.message_user(
+                request, f"Linked to {linked} DLT template(s) whose headers, as imported, name {obj.name}."
+            )
 
     def get_search_results(self, request, queryset, search_term):
         """The DLT template form's senders search (the admin's autocomplete) offers the senders of the account the

@@ -305,9 +305,19 @@ def _sender_write(sender: Sender, fields: dict) -> Sender:
 def sender_create(*, account: ProviderAccount, name: str, **fields) -> Sender:
     """Register a sender ID (a DLT header in India) on an account, linked to the account's DLT templates whose
     imported headers name it."""
-    sender = _sender_write(Sender(), {"account": account, "name": name, **fields})
-    dlt_templates_link_headers(sender_ids=[sender.pk])
+    _unknown(fields, SENDER_FIELDS, "sender")
+    sender = Sender(account=account, name=name, **fields)
+    sender_add(sender=sender)
     return sender
+
+
+@transaction.atomic
+def sender_add(*, sender: Sender) -> int:
+    """Save a new sender whose fields are set (by sender_create, or by a form: the admin's sender page and account
+    page), checked, and link it to its account's DLT templates whose imported headers name it. Returns the number
+    of templates linked."""
+    _sender_write(sender, {})
+    return dlt_templates_link_headers(sender_ids=[sender.pk])
 
 
 def dlt_templates_link_headers(*, sender_ids: Iterable[int]) -> int:
