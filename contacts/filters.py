@@ -11,7 +11,7 @@ from config.filters import FilterSet
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from contacts.phones import InvalidPhone, invalid_phone_message, normalize_address, normalize_phone
 from contacts.selectors import email_q, segment_q, tag_ids_named
-from contacts.validators import COUNTRY_EXPECTED, country_code, tag_names_split
+from contacts.validators import country_code, tag_names_split
 
 
 class _PhoneField(forms.CharField):
@@ -46,8 +46,8 @@ class _CountryField(forms.CharField):
         value = super().clean(value)
         try:
             return country_code(value) if value else value
-        except ValueError:
-            raise forms.ValidationError(COUNTRY_EXPECTED[0].upper() + COUNTRY_EXPECTED[1:] + ".") from None
+        except ValueError as error:
+            raise forms.ValidationError(f"{value!r} is {error}.") from None  # as the contact's field says it
 
 
 class CountryFilter(django_filters.CharFilter):
