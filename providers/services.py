@@ -301,10 +301,9 @@ def _sender_write(sender: Sender, fields: dict) -> Sender:
     return sender
 
 
-@transaction.atomic
 def sender_create(*, account: ProviderAccount, name: str, **fields) -> Sender:
     """Register a sender ID (a DLT header in India) on an account, linked to the account's DLT templates whose
-    imported headers name it."""
+    imported headers name it (sender_add, in one transaction)."""
     _unknown(fields, SENDER_FIELDS, "sender")
     sender = Sender(account=account, name=name, **fields)
     sender_add(sender=sender)
