@@ -170,6 +170,14 @@ def _times_shown(fieldsets: list, names) -> list:
     return [(title, {**options, "fields": [one(f) for f in options["fields"]]}) for title, options in fieldsets]
 
 
+def _audience_unchosen(campaign: Campaign) -> set:
+    """The composer's audience fields left empty on this campaign (the tags with their operator as one row)."""
+    unchosen = {name for name in ("segments", "excluded_tags", "contacts") if not getattr(campaign, name).exists()}
+    if not campaign.tags.exists():
+        unchosen.add(("tags_operator", "tags"))
+    return unchosen
+
+
 @admin.register(Campaign)
 class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     """The composer (dependent choices, template variables, live estimate), the action buttons with their
@@ -219,8 +227,14 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             # Staff who may only view see the send time and deadline read-only too: said as the record's times.
             editing = self.has_change_permission(request, obj)
             return _times_shown([*self.composer_fieldsets, self.record_fieldset], ENGINE_TIMES if editing else TIMES)
-        # A started campaign: what was sent, read-only, below its live progress panel.
-        composed = [(name, {**options, "description": ""}) for name, options in self.composer_fieldsets]
+        # A started campaign: what was sent, read-only, below its live progress panel; of its audience only what
+        # was chosen (Django shows an empty relation as a label with nothing after it).
+        unchosen = _audience_unchosen(obj)
+        composed = [
+            (name, {**options, "description": "", "fields": fields})
+            for name, options in self.composer_fieldsets
+            if (fields := [f for f in options["fields"] if f not in unchosen])
+        ]
         return _times_shown([self.record_fieldset, *composed], TIMES)
 
     def get_readonly_fields(self, request, obj=None):
@@ -419,7 +433,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     @admin.display(description="messages")
     def messages_link(self, campaign: Campaign) -> str:
         if campaign.pk is None:
-            return "—"
+            return "–"
         url = reverse("admin:campaigns_message_changelist") + f"?campaign__id__exact={campaign.pk}"
         return format_html('<a href="{}">See the messages of this campaign</a>', url)
 
@@ -428,7 +442,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         """A recurring campaign sends a run of itself at each send time: the list of them."""
         runs = campaign.runs.count() if campaign.pk else 0
         if not runs:
-            return "—" if not campaign.recurrence else "None yet: the first at its send time."
+            return "–" if not campaign.recurrence else "None yet: the first at its send time."
         url = reverse("admin:campaigns_campaign_changelist") + f"?parent__id__exact={campaign.pk}"
         return format_html('<a href="{}">{} run{} so far</a>', url, runs, "" if runs == 1 else "s")
 
@@ -552,17 +566,17 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
     def get_fields(self, request, obj=None):
         """The status as shown in its place, and what a failure means under its reason (Django appends read-only
         fields at the end: the status was shown there a second time)."""
-        shown = ("status_shown", "meaning")
+        shown = {"status": "status_shown", "cost": "cost_shown"}
         fields = [
-            "status_shown" if name == "status" else name
+            shown.get(name, name)
             for name in super().get_fields(request, obj)
-            if name not in shown
+            if name not in {*shown.values(), "meaning"}
         ]
         fields.insert(fields.index("reason") + 1 if "reason" in fields else len(fields), "meaning")
         return fields
 
     def get_readonly_fields(self, request, obj=None):
-        return ["meaning", "status_shown"]
+        return ["meaning", "status_shown", "cost_shown"]
 
     @admin.display(description="status")
     def status_shown(self, message: Message) -> str:
@@ -571,6 +585,15 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
         frames' join) would sort every message listed: millions of rows."""
         shown = getattr(message, "shown_status", message.status)
         return dict(SHOWN_STATUS_CHOICES).get(shown, shown)
+
+    @admin.display(description="cost")
+    def cost_shown(self, message: Message) -> str:
+        """In the account's currency, to the vendor's precision without the column's trailing zeros (0.045 EUR,
+        0.18 INR; the field keeps five places)."""
+        if message.cost is None:
+            return self.get_empty_value_display()
+        places = max(2, -message.cost.normalize().as_tuple().exponent)
+        return f"{message.cost:.{places}f} {message.account.currency}"
 
     @admin.display(description="what it means")
     def meaning(self, message: Message) -> str:

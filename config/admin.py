@@ -5,6 +5,8 @@ delete page and in the admin's history (which keeps an object's name for good: t
 masked are masked by config/migrations/0001); the full key is shown once, in the message right after a person
 creates it. Creating and revoking (deleting) tokens work as before.
 
+Also the whole site's way of showing nothing (below).
+
 (`config` is an installed app for this module to be found by the admin's autodiscovery after DRF's.)
 """
 
@@ -26,6 +28,10 @@ def masked_key(key: str | None) -> str:
 # user's delete page too, listing the token that goes with the user). Nothing reads a key through str(): DRF and
 # Herald use `.key`.
 Token.__str__ = lambda token: masked_key(token.key)
+
+# Nothing to show reads as one dash on every admin page: Django's own "-" for an empty field, and Herald's columns'
+# "–" (no progress yet), wrote it two ways side by side.
+admin.site.empty_value_display = "–"
 
 admin.site.unregister(TokenProxy)
 

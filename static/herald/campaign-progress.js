@@ -112,11 +112,17 @@
       window.HeraldCharts.draw(charts.status, document.getElementById("status-chart"), {
         type: "doughnut",
         data: {
-          labels: data.breakdown.map(function (item) { return STATUS_LABELS[item.status] || item.status; }),
+          // The legend says each status's count, as the cards above do; the tooltip adds its share.
+          labels: data.breakdown.map(function (item) {
+            return (STATUS_LABELS[item.status] || item.status) + " " + item.count.toLocaleString();
+          }),
           datasets: [{data: data.breakdown.map(function (item) { return item.count; }),
                       backgroundColor: data.breakdown.map(function (item) { return colours[item.status] || "#999"; })}],
         },
-        options: {plugins: {legend: {position: "right"}}},
+        options: {plugins: {legend: {position: "right"}, tooltip: {callbacks: {label: function (item) {
+          const total = item.dataset.data.reduce(function (sum, count) { return sum + count; }, 0);
+          return " " + item.label + " (" + (100 * item.raw / total).toFixed(1) + "%)";
+        }}}}},
       });
       const body = part("failures");
       body.innerHTML = "";

@@ -171,6 +171,18 @@ def test_compose_launch_pause_resume_and_read_the_delivery_report(stack, sandbox
         assert campaign.counters.get("delivered", 0) + undelivered == AUDIENCE
         if undelivered:
             expect(progress.locator("[data-progress=failures]")).to_contain_text("undelivered")
+        # The status chart's legend says each count, as the cards do (it named the statuses only).
+        legend = [f"delivered {campaign.counters['delivered']}"] + (
+            [f"undelivered {undelivered}"] if undelivered else []
+        )
+        page.wait_for_function(
+            """(legend) => {
+                const chart = Chart.getChart(document.getElementById("status-chart"));
+                return chart && legend.every((label) => chart.data.labels.includes(label));
+            }""",
+            arg=legend,
+            timeout=10_000,
+        )
         expect(page.locator(".herald-action-pause")).to_be_hidden()
 
     with steps("export the messages as CSV"):

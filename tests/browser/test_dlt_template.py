@@ -88,6 +88,6 @@ def test_the_list_shows_each_templates_senders_inside_a_1400_pixel_window(web_se
         expect(page.locator("#result_list td.field-account_name")).to_have_text("MOBtexting Mumbai")
         assert_list_fits(page, "td.field-sender_names")
         accounts = page.locator("#changelist-filter details[data-filter-title='account'] li")
-        expect(accounts).to_have_text(["All", "MOBtexting Mumbai (MOBtexting)", "-"])
+        expect(accounts).to_have_text(["All", "MOBtexting Mumbai (MOBtexting)", "–"])
 
     assert not page.js_errors, page.js_errors

@@ -476,6 +476,49 @@ def test_a_failed_messages_page_says_what_its_failure_means(client):
     assert labels[labels.index("Reason") + 1] == "What it means", labels
 
 
+@pytest.mark.parametrize(
+    ("kind", "cost", "shown"),
+    [("mobtexting", "0.18", "0.18 INR"), ("octopush", "0.045", "0.045 EUR"), ("devino", "2", "2.00 RUB")],
+)
+def test_a_messages_cost_reads_in_its_accounts_currency(client, kind, cost, shown):
+    """It read "0.18000", the column's five places and no currency."""
+    message = MessageFactory(campaign__account__kind=kind, status="delivered", cost=cost)
+    html = client.get(reverse("admin:campaigns_message_change", args=[message.pk])).content.decode()
+    assert re.search(rf"<label>Cost:</label>\s*<div class=\"readonly\">{re.escape(shown)}</div>", html), html
+    assert re.findall(r"<label>([^<]*):</label>", html).count("Cost") == 1
+
+
+def test_a_started_campaigns_page_lists_only_the_audience_it_was_given(client):
+    """Django shows an empty relation as its label with nothing after it ("Tags:", "Contacts:" blank)."""
+    segment = SegmentFactory(name="VIP customers")
+    only_segment = CampaignFactory(state="completed", segments=[segment])
+    labels = _labels(client, only_segment)
+    assert "Segments" in labels
+    assert not {"Tags operator", "Tags", "Excluded tags", "Contacts"} & set(labels), labels
+
+    news, staff_tag, listed = TagFactory(name="news"), TagFactory(name="staff"), ContactFactory()
+    everything = CampaignFactory(
+        state="completed", tags=[news], excluded_tags=[staff_tag], segments=[segment], contacts=[listed]
+    )
+    assert {"Tags operator", "Tags", "Segments", "Excluded tags", "Contacts"} <= set(_labels(client, everything))
+    draft = CampaignFactory(state="draft", segments=[segment])
+    assert {"Tags", "Excluded tags", "Contacts"} <= set(_labels(client, draft)), "the composer offers them all"
+
+
+def _labels(client, campaign) -> list[str]:
+    html = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    return re.findall(r"<label[^>]*>([^<]*):</label>", html)
+
+
+def test_nothing_reads_as_one_dash_on_the_campaign_list(client):
+    """The audience not yet counted said Django's "-" beside the progress's "–"."""
+    CampaignFactory(state="draft", audience_size=None, counters={})
+    html = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    assert '<td class="field-audience_size">–</td>' in html
+    assert '<td class="field-progress">–</td>' in html
+    assert '<td class="field-audience_size">-</td>' not in html
+
+
 def test_a_messages_frame_is_named_with_its_campaign():
     """ "frame 2 of 1" read as the second frame of one."""
     frame = FrameFactory(seq=2, state="sent")
