@@ -12,7 +12,6 @@ from functools import partial
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.shortcuts import redirect
@@ -52,7 +51,7 @@ from campaigns.services.editing import (
     campaigns_delete,
 )
 from campaigns.services.send_test import TEST_STATES
-from config.admin_mixins import UniqueRaceAdmin, ViewOnlyAdmin, id_from
+from config.admin_mixins import UncountedChangeList, UniqueRaceAdmin, ViewOnlyAdmin, id_from
 from config.pagination import DeepPagePaginator
 from config.times import time_shown
 from contacts.admin import ContactAdmin
@@ -101,7 +100,7 @@ class EstimatedCountPaginator(DeepPagePaginator):
         return AtLeast(self.count_cap) if counted > self.count_cap else counted
 
 
-class SortableByChangeList(ChangeList):
+class SortableByChangeList(UncountedChangeList):
     """A list sorted only by the columns its admin's `sortable_by` names: Django leaves the other headers without a
     sort link, but still sorts by any column a URL asks for (`?o=2`: a bookmark, a link kept from before)."""
 

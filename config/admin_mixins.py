@@ -3,6 +3,7 @@
 from psycopg.errors import UniqueViolation
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.db import IntegrityError
 
 
@@ -11,6 +12,26 @@ def id_from(value) -> int | None:
     no number to int(), which then raised (a 500); str.isdecimal() takes only what int() reads."""
     text = str(value or "")
     return int(text) if text.isdecimal() else None
+
+
+class UncountedChangeList(ChangeList):
+    """The list of an admin that does not count its whole table on each page (show_full_result_count off, for large
+    tables): Django then said "6 results (Show all)" beside the search box of every list, one that no filter or
+    search narrowed too (its link led to the same list). An unfiltered list's count is the whole table's."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        if self.full_result_count is None and self.queryset.query.where == self.root_queryset.query.where:
+            self.full_result_count = self.result_count
+
+
+class UncountedListAdmin:
+    """An admin whose list does not count its whole table on each page (see UncountedChangeList)."""
+
+    show_full_result_count = False
+
+    def get_changelist(self, request, **kwargs):
+        return UncountedChangeList
 
 
 class ViewOnlyAdmin:

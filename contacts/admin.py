@@ -21,7 +21,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, ViewOnlyAdmin, id_from
+from config.admin_mixins import TimesAfterAddAdmin, UncountedListAdmin, UniqueRaceAdmin, ViewOnlyAdmin, id_from
 from config.pagination import DeepPagePaginator
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
@@ -166,7 +166,7 @@ class ContactForm(forms.ModelForm):
 
 
 @admin.register(Contact)
-class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
+class ContactAdmin(UncountedListAdmin, UniqueRaceAdmin, admin.ModelAdmin):
     form = ContactForm
     list_display = ["phone", "name", "email", "country", "tag_names", "is_active", "created_at"]
     list_display_links = ["phone", "name"]
@@ -177,7 +177,7 @@ class ContactAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         " e-mail, name or identity."
     )
     readonly_fields = ["created_at", "updated_at", "tagged"]
-    show_full_result_count = False  # contact tables get large; a second COUNT(*) per page is not worth it
+    # UncountedListAdmin: contact tables get large; a second COUNT(*) per page is not worth it
     paginator = DeepPagePaginator
     change_form_template = "admin/contacts/contact/change_form.html"
     change_list_template = "admin/contacts/contact/change_list.html"
@@ -594,14 +594,13 @@ class UnsubscriberForm(forms.ModelForm):
 
 
 @admin.register(Unsubscriber)
-class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
+class UnsubscriberAdmin(UncountedListAdmin, UniqueRaceAdmin, TimesAfterAddAdmin):
     form = UnsubscriberForm
     list_display = ["address", "scope", "value", "source", "reason", "created_at"]
     list_filter = ["scope", "source", "created_at"]
     search_fields = ["address", "value", "reason"]
     search_help_text = "Address (a number in any format, or an e-mail), value or reason."
     readonly_fields = ["created_at"]
-    show_full_result_count = False
     paginator = DeepPagePaginator
 
     def save_model(self, request, obj, form, change):
@@ -641,7 +640,7 @@ class UnsubscriberAdmin(UniqueRaceAdmin, TimesAfterAddAdmin):
 
 
 @admin.register(UnsubscriberRemoval)
-class UnsubscriberRemovalAdmin(ViewOnlyAdmin, admin.ModelAdmin):
+class UnsubscriberRemovalAdmin(UncountedListAdmin, ViewOnlyAdmin, admin.ModelAdmin):
     """The opt-outs lifted by staff or API clients, as they stood, with who lifted them and when: read only."""
 
     list_display = ["address", "scope", "value", "source", "reason", "opted_out_at", "removed_at", "removed_by_name",
@@ -649,7 +648,6 @@ class UnsubscriberRemovalAdmin(ViewOnlyAdmin, admin.ModelAdmin):
     list_filter = ["scope", "via", "removed_at"]
     search_fields = ["address", "value", "removed_by_name"]
     search_help_text = "Address (a number in any format, or an e-mail), value or who removed it."
-    show_full_result_count = False
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

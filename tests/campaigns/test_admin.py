@@ -7,6 +7,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import RequestFactory
@@ -20,6 +21,7 @@ from campaigns.admin import EstimatedCountPaginator
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.services.editing import campaigns_delete
 from config import pagination
+from contacts import services as contacts_services
 from contacts.models import ContactImport, UnsubscriberRemoval
 from tests.factories import (
     CampaignFactory,
@@ -311,6 +313,31 @@ def test_the_unfiltered_message_list_takes_its_size_from_the_statistics(client, 
     assert [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]], "a filtered list is counted"
 
 
+def _one_removed_opt_out():
+    contacts_services.unsubscribers_remove(unsubscribers=[UnsubscriberFactory()], user=None, via="admin")
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("campaigns_message", MessageFactory),
+        ("campaigns_frame", FrameFactory),
+        ("campaigns_statusevent", StatusEventFactory),
+        ("contacts_contact", ContactFactory),
+        ("contacts_unsubscriber", UnsubscriberFactory),
+        ("contacts_unsubscriberremoval", _one_removed_opt_out),
+    ],
+)
+def test_an_unfiltered_large_list_does_not_offer_to_show_all(client, name, make):
+    """Lists that do not count their whole table said "1 result (Show all)" beside the search box when nothing
+    narrowed them (the link led to the same list); a search still says what it found and links back to them all."""
+    make()
+    url = reverse(f"admin:{name}_changelist")
+    assert "Show all" not in client.get(url).content.decode()
+    searched = client.get(url, {"q": "+447700900123"}).content.decode()
+    assert re.search(r"0 results \(<a href=\"\?\">Show all</a>\)", searched), searched
+
+
 def test_a_deep_page_of_messages_builds_only_its_own_rows(client, monkeypatch):
     """The last page of a big list was LIMIT 100 OFFSET k over the list's joins and columns (4.5 s for page 1,000 of
     the delivered messages, 3.5 s for the last page of 500,000 reports). Its ids come first now, then its rows."""
@@ -373,6 +400,9 @@ def test_deleting_campaigns_takes_the_same_queries_for_ten_messages_or_a_thousan
         assert not Campaign.objects.filter(pk=campaign.pk).exists()
         return len(page.captured_queries), len(deletion.captured_queries)
 
+    # The history entry reads the campaign's content type once a process (then cached): read it first, or the first
+    # deletion takes a query more than the second when this test is its process's first to write one (run alone).
+    ContentType.objects.get_for_model(Campaign)
     few = delete(completed_campaign(messages=10, frames=2))
     assert delete(completed_campaign(messages=1000, frames=250)) == few
     assert not Message.objects.exists() and not Frame.objects.exists()
