@@ -605,12 +605,23 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
 
 @admin.register(Frame)
 class FrameAdmin(ExactSearchMixin, ReadOnlyAdmin):
-    list_display = ["id", "campaign", "seq", "account", "state", "size", "attempts", "next_attempt_at", "ticket", "error_code"]  # fmt: skip
+    list_display = ["id", "campaign", "number", "account", "state", "size", "attempts", "next_attempt_at", "ticket", "error_code"]  # fmt: skip
     list_filter = ["state", "account"]
     list_select_related = ["campaign", "account"]
     search_fields = ["key", "ticket"]
     search_help_text = "Exact idempotency key (UUID, indexed) or vendor ticket (not indexed: reads every frame)."
     search_selector = staticmethod(frames_matching)
+
+    def get_fields(self, request, obj=None):
+        """Its number in the campaign counted from 1, in the place of the stored `seq` (from 0)."""
+        return ["number" if name == "seq" else name for name in super().get_fields(request, obj) if name != "number"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["number"]
+
+    @admin.display(description="number")
+    def number(self, frame: Frame) -> str:
+        return str(frame.number) if frame.number is not None else self.get_empty_value_display()
 
 
 class StatusEventKindFilter(admin.SimpleListFilter):

@@ -188,7 +188,12 @@ class StatsSerializer(serializers.Serializer):
         help_text="Requests to the provider finished in the last 5 minutes, per minute."
     )
     frames = serializers.DictField(child=serializers.IntegerField(), help_text="Requests to the provider per state.")
-    last_errors = serializers.ListField(child=serializers.DictField())
+    last_errors = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="The five latest requests to the provider that met an error (one still retried too): `seq` (the "
+        "request's place in the campaign, from 0; the admin counts from 1), `state`, `attempts`, `error` and "
+        "`error_code`.",
+    )
     failures = serializers.ListField(
         child=serializers.DictField(), help_text="Failed messages by status, code and reason."
     )

@@ -172,9 +172,16 @@ class Frame(models.Model):
         ]
 
     def __str__(self):
-        # "frame 2 of 1" read as the second of one frame.
-        owner = f"campaign {self.campaign_id}" if self.campaign_id else "transactional sends"
-        return f"frame {self.seq} of {owner} ({self.state})"
+        # "frame 2 of 1" read as the second of one frame; "frame 0" as no frame.
+        if self.campaign_id is None:
+            return f"transactional frame {self.pk} ({self.state})"
+        return f"frame {self.number} of campaign {self.campaign_id} ({self.state})"
+
+    @property
+    def number(self) -> int | None:
+        """Its place among the campaign's frames as people count, from 1 (`seq` counts from 0); None for a
+        transactional send's frame, which is one of its own (their `seq` is always 0)."""
+        return self.seq + 1 if self.campaign_id else None
 
 
 def time_ordered_uuid() -> uuid.UUID:

@@ -72,7 +72,8 @@
       body.innerHTML = "";
       data.last_errors.forEach(function (error) {
         const row = document.createElement("tr");
-        cell(row, "request " + error.seq + " (" + error.state + ", attempt " + error.attempts + ")");
+        // Counted from 1, as the frame's page numbers it (seq counts from 0).
+        cell(row, "request " + (error.seq + 1) + " (" + error.state + ", attempt " + error.attempts + ")");
         cell(row, error.error_code);
         cell(row, error.error);
         cell(row, error.words, "help");

@@ -519,11 +519,17 @@ def test_nothing_reads_as_one_dash_on_the_campaign_list(client):
     assert '<td class="field-audience_size">-</td>' not in html
 
 
-def test_a_messages_frame_is_named_with_its_campaign():
-    """ "frame 2 of 1" read as the second frame of one."""
-    frame = FrameFactory(seq=2, state="sent")
-    assert str(frame) == f"frame 2 of campaign {frame.campaign_id} (sent)"
-    assert str(FrameFactory(campaign=None, seq=1, state="sent")) == "frame 1 of transactional sends (sent)"
+def test_a_messages_frame_is_named_with_its_campaign_and_counted_from_one(client):
+    """ "frame 2 of 1" read as the second frame of one, and a campaign's first frame was "frame 0"."""
+    frame = FrameFactory(seq=0, state="sent")
+    assert str(frame) == f"frame 1 of campaign {frame.campaign_id} (sent)"
+    transactional = FrameFactory(campaign=None, seq=0, state="sent")
+    assert str(transactional) == f"transactional frame {transactional.pk} (sent)"
+    page = client.get(reverse("admin:campaigns_frame_change", args=[frame.pk])).content.decode()
+    assert re.search(r"<label>Number:</label>\s*<div class=\"readonly\">1</div>", page), page
+    assert "<label>Seq:</label>" not in page
+    listed = client.get(reverse("admin:campaigns_frame_changelist")).content.decode()
+    assert '<td class="field-number">1</td>' in listed and '<td class="field-number">–</td>' in listed
 
 
 class TestDuplicate:
