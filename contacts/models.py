@@ -1,14 +1,19 @@
 """Contacts, tags, segments, suppressions and contact imports (DESIGN §2, contacts)."""
 
-from contextlib import suppress
-
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower, Now
 
 from config.validators import validate_storable_json
 from contacts.phones import PhoneNumberField
-from contacts.validators import time_zone_named, validate_attributes, validate_tag_name, validate_time_zone
+from contacts.validators import (
+    TIME_ZONE_ABBREVIATIONS,
+    time_zone_named,
+    validate_attributes,
+    validate_tag_name,
+    validate_time_zone,
+)
 
 TAG_NAME_TAKEN = "A tag with this name exists already (in capitals or not)."
 
@@ -79,9 +84,17 @@ class Contact(models.Model):
         return f"{name} ({self.phone})" if name else self.phone
 
     def clean(self):
-        """A time zone is taken in any case (validate_time_zone) and stored as the tz database spells it."""
-        with suppress(ValueError):  # an unknown one: validate_time_zone has said so on the field
-            self.timezone = time_zone_named(self.timezone) if self.timezone else ""
+        """A time zone is taken in any case (validate_time_zone) and stored as the tz database spells it; an
+        abbreviation as the zone it means in the contact's country, else its number's ("IST" is Asia/Kolkata for
+        a contact in India)."""
+        if not self.timezone:
+            return
+        try:
+            self.timezone = time_zone_named(self.timezone, country=self.country, phone=self.phone)
+        except ValueError as exc:
+            if self.timezone.strip().upper() in TIME_ZONE_ABBREVIATIONS:  # left to this by validate_time_zone
+                raise ValidationError({"timezone": f"{self.timezone!r} is {exc}."}) from None
+            # any other unknown one: validate_time_zone has said so on the field
 
 
 class ContactTag(models.Model):

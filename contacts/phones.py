@@ -221,6 +221,18 @@ def _fast_international(digits: str) -> str | None:
     return _fast_result(country_code, nsn)
 
 
+def phone_region(phone: str) -> str:
+    """The country (ISO 3166 code) of a number in E.164, or "" for none (not a number, a non-geographic one)."""
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return ""
+    region = phonenumbers.region_code_for_number(number) or phonenumbers.region_code_for_country_code(
+        number.country_code
+    )
+    return "" if region in (None, "ZZ", "001") else region
+
+
 def normalize_address(raw: str, region: str | None = None) -> str:
     """A suppression address: an e-mail (lower-cased) or a phone number (E.164)."""
     text = (raw or "").strip()

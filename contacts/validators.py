@@ -9,6 +9,8 @@ import phonenumbers
 
 from django.core.exceptions import ValidationError
 
+from contacts.phones import phone_region
+
 TIME_ZONE_EXAMPLE = "e.g. Asia/Kolkata"
 
 
@@ -30,16 +32,53 @@ def _time_zones() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
-def time_zone_named(value: str) -> str:
-    """The IANA time zone `value` names, in any case, as spelt in the tz database; ValueError if none."""
+# Abbreviations people write for a time zone that the tz database does not name (it keeps a few, such as EST and
+# CET, as zones of their own), each with the zone it means in the countries that write it: a contact's country, or
+# its number's, reads one that several countries write ("IST": India's, Israel's or Ireland's time).
+TIME_ZONE_ABBREVIATIONS = {
+    "IST": {"IN": "Asia/Kolkata", "IL": "Asia/Jerusalem", "IE": "Europe/Dublin"},
+    "BST": {"GB": "Europe/London", "BD": "Asia/Dhaka"},
+    "CST": {"US": "America/Chicago", "CA": "America/Winnipeg", "CN": "Asia/Shanghai", "TW": "Asia/Taipei", "CU": "America/Havana"},
+    "PST": {"US": "America/Los_Angeles", "CA": "America/Vancouver", "PH": "Asia/Manila"},
+    "MSK": {"RU": "Europe/Moscow"},
+    "PKT": {"PK": "Asia/Karachi"},
+    "NPT": {"NP": "Asia/Kathmandu"},
+    "GST": {"AE": "Asia/Dubai", "OM": "Asia/Muscat"},
+    "SGT": {"SG": "Asia/Singapore"},
+    "HKT": {"HK": "Asia/Hong_Kong"},
+    "JST": {"JP": "Asia/Tokyo"},
+    "KST": {"KR": "Asia/Seoul"},
+    "WIB": {"ID": "Asia/Jakarta"},
+    "AEST": {"AU": "Australia/Sydney"},
+}  # fmt: skip
+
+
+def time_zone_named(value: str, *, country: str = "", phone: str = "") -> str:
+    """The IANA time zone `value` names, in any case, as spelt in the tz database; or the one an abbreviation
+    (TIME_ZONE_ABBREVIATIONS) means in the contact's `country` (its code), else its `phone`'s (E.164). ValueError
+    if none."""
     try:
         return _time_zones()[value.lower()]
     except KeyError:
-        raise ValueError(f"not a known time zone ({TIME_ZONE_EXAMPLE})") from None
+        pass
+    meanings = TIME_ZONE_ABBREVIATIONS.get(value.strip().upper())
+    if meanings is None:
+        raise ValueError(f"not a known time zone ({TIME_ZONE_EXAMPLE})")
+    if len(meanings) == 1:
+        return next(iter(meanings.values()))
+    region = country or phone_region(phone)
+    if region in meanings:
+        return meanings[region]
+    *zones, last = meanings.values()
+    where = f"none of them in the contact's country ({region})" if region else "and the contact's country is unknown"
+    raise ValueError(f"an abbreviation of several time zones ({', '.join(zones)} or {last}), {where}: give the zone")
 
 
 def validate_time_zone(value: str) -> None:
-    if value:
+    """A zone the tz database names, or an abbreviation that names one in some country (TIME_ZONE_ABBREVIATIONS):
+    which one is read with the contact's country and number (time_zone_named, by the model's clean, the services
+    and the import)."""
+    if value and value.strip().upper() not in TIME_ZONE_ABBREVIATIONS:
         try:
             time_zone_named(value)
         except ValueError as exc:

@@ -61,8 +61,9 @@ CHECKS = {
     "identity": _max_length(Contact._meta.get_field("identity").max_length),
     "country": country_code,
     "language": _max_length(Contact._meta.get_field("language").max_length),
-    "timezone": time_zone_named,
 }
+# The time zone is checked after the rest of the row: an abbreviation is read with the row's country or number.
+COUNTRY_POSITION, TIME_ZONE_POSITION = 1 + TEXT_FIELDS.index("country"), 1 + TEXT_FIELDS.index("timezone")
 
 
 class ContactImporter(Importer):
@@ -103,8 +104,9 @@ class ContactImporter(Importer):
         self.text_columns = [
             (position, *self.column(name), CHECKS[name])
             for position, name in enumerate(TEXT_FIELDS, start=1)
-            if name in layout.fields
+            if name in layout.fields and name in CHECKS
         ]
+        self.time_zone_column = self.column("timezone") if "timezone" in layout.fields else None
         self.attribute_columns = [(_json_string(key) + ":", index) for key, index in layout.attributes]
         self.columns = len(layout.names)
         self.attribute_keys = {key for key, _ in layout.attributes}
@@ -130,6 +132,15 @@ class ContactImporter(Importer):
             if index < width and (value := cells[index].strip()):
                 try:
                     values[position] = check(value)
+                except ValueError as exc:
+                    raise RowError(column, value, str(exc)) from None
+        if self.time_zone_column is not None:
+            index, column = self.time_zone_column
+            if index < width and (value := cells[index].strip()):
+                try:
+                    values[TIME_ZONE_POSITION] = time_zone_named(
+                        value, country=values[COUNTRY_POSITION], phone=values[0]
+                    )
                 except ValueError as exc:
                     raise RowError(column, value, str(exc)) from None
         if self.attribute_columns or width > self.columns:

@@ -217,6 +217,21 @@ def test_a_contact_whose_attributes_are_no_object_or_whose_time_zone_is_unknown_
     assert Contact.objects.get().timezone == "Europe/Paris"
 
 
+def test_a_time_zone_abbreviation_is_read_in_the_contacts_country_on_its_page(client):
+    """"IST" is India's time for a contact in India; where it names none of the country's zones it is refused on the
+    field, naming them."""
+    fields = {"phone": "+14155550123", "attributes": "{}", "is_active": "on", "timezone": "IST"}
+    response = client.post("/admin/contacts/contact/add/", fields)
+    assert response.context["adminform"].form.errors == {
+        "timezone": [
+            "'IST' is an abbreviation of several time zones (Asia/Kolkata, Asia/Jerusalem or Europe/Dublin), none of "
+            "them in the contact's country (US): give the zone."
+        ]
+    }
+    assert client.post("/admin/contacts/contact/add/", {**fields, "country": "India"}).status_code == 302
+    assert Contact.objects.get().timezone == "Asia/Kolkata"
+
+
 def test_a_contacts_country_is_two_letters_stored_in_capitals_in_the_admin_as_in_the_api(client):
     """The admin stored "fr" as typed and took "1!"; the API stored "FR" and took "1!" too. Both now keep two letters
     in capitals, read a country's name as its code, and refuse anything else on the field."""

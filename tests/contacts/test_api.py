@@ -129,11 +129,30 @@ class TestContacts:
 
     def test_a_value_stored_before_its_rule_does_not_refuse_an_edit_of_another_field(self, api):
         contact = ContactFactory()
-        Contact.objects.filter(pk=contact.pk).update(timezone="IST", attributes=[1, 2])
+        Contact.objects.filter(pk=contact.pk).update(timezone="Mars/Base", attributes=[1, 2])
         response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"first_name": "Asha", "is_active": False})
         assert response.status_code == 200, response.json()
-        response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"timezone": "IST"})
+        response = api.patch(f"/api/v1/contacts/{contact.pk}/", {"timezone": "Mars/Base"})
         assert list(response.json()) == ["timezone"]
+
+    def test_a_time_zone_abbreviation_is_read_in_the_contacts_country(self, api):
+        """ "IST" was refused as no zone: it is India's time for a contact in India (its number's country when it
+        has none), and refused naming the zones it could be where the contact's country writes none of them."""
+        response = api.post("/api/v1/contacts/", {"phone": "+919812345678", "timezone": "IST"})
+        assert response.status_code == 201, response.json()
+        assert response.json()["timezone"] == "Asia/Kolkata"
+        assert Contact.objects.get(phone="+919812345678").timezone == "Asia/Kolkata"
+        response = api.post("/api/v1/contacts/", {"phone": "+919812345679", "country": "Israel", "timezone": "ist"})
+        assert response.json()["timezone"] == "Asia/Jerusalem"
+        response = api.post("/api/v1/contacts/", {"phone": "+14155550123", "timezone": "IST"})
+        assert response.status_code == 400
+        assert response.json() == {
+            "timezone": [
+                "'IST' is an abbreviation of several time zones (Asia/Kolkata, Asia/Jerusalem or Europe/Dublin), "
+                "none of them in the contact's country (US): give the zone."
+            ]
+        }
+        assert not Contact.objects.filter(phone="+14155550123").exists()
 
     @pytest.mark.parametrize("depth", [70, 900])
     def test_attributes_nested_too_deep_are_400_naming_the_field(self, api, depth):

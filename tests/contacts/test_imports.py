@@ -425,6 +425,36 @@ def test_contact_import_reports_each_bad_row_with_its_column_and_reason():
     ]
 
 
+def test_a_time_zone_abbreviation_is_read_in_the_rows_country_or_its_numbers():
+    """Spreadsheets write "IST": India's time for an Indian number, Israel's for a row whose country is Israel;
+    a row where it names none of its zones is reported with them."""
+    rows = [
+        ["Mobile", "Country", "Timezone"],
+        ["9812345678", "", "IST"],
+        ["9812345679", "Israel", "ist"],
+        ["+447400123456", "", "BST"],
+        ["+79161234567", "", "MSK"],
+        ["+14155550123", "", "IST"],
+    ]
+    contact_import = run(csv_text(rows))
+    assert counts(contact_import)["created"] == 4 and contact_import.invalid == 1
+    zones = dict(Contact.objects.values_list("phone", "timezone"))
+    assert zones == {
+        "+919812345678": "Asia/Kolkata",
+        "+919812345679": "Asia/Jerusalem",
+        "+447400123456": "Europe/London",
+        "+79161234567": "Europe/Moscow",
+    }
+    assert [line[:2] + line[3:] for line in report(contact_import)[1:]] == [
+        [
+            "6",
+            "Timezone",
+            "an abbreviation of several time zones (Asia/Kolkata, Asia/Jerusalem or Europe/Dublin), none of them in "
+            "the contact's country (US): give the zone",
+        ]
+    ]
+
+
 def test_a_country_column_may_hold_names_and_is_stored_as_codes():
     """CRM exports write the country out: "India" is IN, as "in" is, and "UK" GB; a name or two letters that are no
     country is a bad row."""
