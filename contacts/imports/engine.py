@@ -141,18 +141,26 @@ class KeySet:
 
 
 class ErrorReport:
-    """The bad rows as CSV (row, column, value, reason), spooled to a temporary file until the import ends."""
+    """The bad rows as CSV (row, column, value, reason), spooled to a temporary file until the import ends. Separated
+    by semicolons when the file was (`delimiter`): Excel, where its list separator is one (France, Russia…), saves its
+    csv so and opens a comma-separated report as one column."""
 
     HEADER = ["row", "column", "value", "reason"]
+    DELIMITERS = (",", ";")  # what Excel separates with; a tab or bar in a .csv it would not split on
 
     def __init__(self):
         self.count = 0
+        self.delimiter = ","  # until the file is open (set by ImportRun), before the first row is added
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._text = io.TextIOWrapper(self._file, encoding="utf-8-sig", newline="")  # BOM: Excel reads accents right
-        self._writer = csv.writer(self._text)
-        self._writer.writerow(self.HEADER)
+        self._writer = None
 
     def add(self, errors: list[tuple[int, str, str, str]]) -> None:
+        if errors and self._writer is None:
+            self._writer = csv.writer(
+                self._text, delimiter=self.delimiter if self.delimiter in self.DELIMITERS else ","
+            )
+            self._writer.writerow(self.HEADER)
         for row, column, value, reason in errors:
             value = value if len(value) <= ERROR_VALUE_MAX else value[:ERROR_VALUE_MAX] + "…"
             self._writer.writerow([row, inert(column), inert(value), reason])
@@ -196,6 +204,7 @@ class ImportRun:
                 contact_import.file.open("rb") as upload,
                 open_sheet(binary(upload), contact_import.file_format, scan=True) as sheet,
             ):
+                self.report.delimiter = sheet.delimiter
                 rows = _non_empty(sheet.rows)
                 head = list(itertools.islice(rows, HEAD_ROWS))
                 if not head:

@@ -82,10 +82,11 @@ def _is_markup(head: bytes) -> bool:
 class Sheet:
     """An open file's rows, numbered from 1, as lists of text cells; `lines` estimates how many rows there are."""
 
-    def __init__(self, rows: Iterator[Row], *, lines: int | None, close=None):
+    def __init__(self, rows: Iterator[Row], *, lines: int | None, close=None, delimiter: str = ","):
         self.rows = rows
         self.lines = lines
         self._close = close
+        self.delimiter = delimiter  # a csv's, for what is written back to its reader (the error report)
 
     def close(self) -> None:
         if self._close:
@@ -117,6 +118,7 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
     except UnicodeDecodeError as exc:  # UTF-16 (read strictly: it has a BOM) broken in its first block
         raise FileProblem(f"The file could not be read as {encoding}: {exc}.") from None
     text.seek(0)
+    delimiter = ","
     if fmt == "txt" and not _delimited(sample):
         rows = ((number, [line.strip()]) for number, line in enumerate(_without_nul(text), start=1))
     else:
@@ -130,7 +132,7 @@ def open_sheet(fh: BinaryIO, fmt: str, *, scan: bool = False) -> Sheet:
         rows = _closed_quotes(enumerate(csv.reader(lines_and_end, delimiter=delimiter), start=1))
         if '="' in sample:  # (files that write cells so write them all: the others pay nothing)
             rows = _excel_text_cells(rows)
-    return Sheet(_text_rows(rows), lines=lines if scan else None, close=text.detach)
+    return Sheet(_text_rows(rows), lines=lines if scan else None, close=text.detach, delimiter=delimiter)
 
 
 _EXCEL_TEXT = re.compile(r'="((?:[^"]|"")*)"', re.DOTALL)

@@ -218,7 +218,7 @@ def test_a_contact_whose_attributes_are_no_object_or_whose_time_zone_is_unknown_
 
 
 def test_a_time_zone_abbreviation_is_read_in_the_contacts_country_on_its_page(client):
-    """"IST" is India's time for a contact in India; where it names none of the country's zones it is refused on the
+    """ "IST" is India's time for a contact in India; where it names none of the country's zones it is refused on the
     field, naming them."""
     fields = {"phone": "+14155550123", "attributes": "{}", "is_active": "on", "timezone": "IST"}
     response = client.post("/admin/contacts/contact/add/", fields)

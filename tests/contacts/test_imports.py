@@ -30,6 +30,7 @@ from contacts.imports.services import LOCK_NAMESPACE, contact_import_columns
 from contacts.models import Contact, ContactImport, ContactTag, Tag
 from contacts.tasks import contact_import_run_task
 from tests.concurrency import second_waits_on_first
+from tests.import_reports import error_report_rows
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -52,8 +53,7 @@ def run(content, name="contacts.csv", *, chunk_size=None, progress=None, **kwarg
 
 
 def report(contact_import: ContactImport) -> list[list[str]]:
-    with contact_import.error_report.open("rb") as fh:
-        return list(csv.reader(io.StringIO(fh.read().decode("utf-8-sig"))))
+    return error_report_rows(contact_import)
 
 
 def counts(contact_import: ContactImport) -> dict:
@@ -113,6 +113,25 @@ def test_contact_import_reads_csv_with_any_delimiter(delimiter):
         "Phone": "phone", "First name": "first_name", "Last name": "last_name", "E-mail": "email", "City": "attributes.city",
     }  # fmt: skip
     assert contact_import.file_format == "csv" and contact_import.rows_total == 4
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "written"),
+    [(",", ","), (";", ";"), ("\t", ","), ("|", ",")],
+    ids=["comma", "semicolon", "tab", "pipe"],
+)
+def test_the_error_report_is_separated_as_excel_saved_the_file(delimiter, written):
+    """A file Excel saved with semicolons (its list separator in France or Russia) got a comma-separated report,
+    which the same Excel opens as one column: the report takes a semicolon file's semicolons. A tab or bar, which
+    Excel does not split a .csv on, gets commas."""
+    contact_import = run(csv_text(GOOD_AND_BAD, delimiter))
+    with contact_import.error_report.open("rb") as fh:
+        lines = fh.read().decode("utf-8-sig").splitlines()
+    reason = "not a valid phone number (E.164, or national for IN)"
+    assert lines[:2] == [
+        written.join(["row", "column", "value", "reason"]),
+        written.join(["4", "Phone", "12345", f'"{reason}"' if written == "," else reason]),
+    ]
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])

@@ -1,7 +1,5 @@
 """Suppression imports: phones and e-mails, the file's scope or each row's, bad rows reported."""
 
-import csv
-import io
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from contacts.imports import contact_import_create, contact_import_run
 from contacts.imports.selectors import contact_import_warnings
 from contacts.models import ContactImport, Unsubscriber
 from tests.factories import SenderFactory, TagFactory
+from tests.import_reports import error_report_rows
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -31,8 +30,7 @@ def run(content, name="stop.csv", **kwargs) -> ContactImport:
 
 
 def report(contact_import):
-    with contact_import.error_report.open("rb") as fh:
-        return list(csv.reader(io.StringIO(fh.read().decode("utf-8-sig"))))[1:]
+    return error_report_rows(contact_import)[1:]
 
 
 def suppressed():

@@ -17,6 +17,7 @@ from providers.dlt_import import NO_ACCOUNT
 from providers.models import DltTemplate, ProviderAccount, Sender
 from providers.services import dlt_templates_link_headers, sender_create, sender_update
 from tests.factories import UserFactory, admin_client_for, api_client_for
+from tests.import_reports import error_report_rows
 from tests.providers.test_admin import account_form
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +60,7 @@ def run(rows, **kwargs) -> ContactImport:
 
 
 def report(contact_import):
-    with contact_import.error_report.open("rb") as fh:
-        return list(csv.reader(io.StringIO(fh.read().decode("utf-8-sig"))))[1:]
+    return error_report_rows(contact_import)[1:]
 
 
 def test_dlt_import_creates_templates_and_links_the_accounts_senders(account):
