@@ -526,7 +526,7 @@ class TestDeletingWhatCampaignsUse:
 
         assert response.status_code == 409
         detail = response.json()["detail"]
-        assert detail.startswith("This provider account is used by 1 campaign (Diwali sale) and 1 frame (frame 1 ")
+        assert detail.startswith("This provider account is used by 1 campaign (Diwali sale) and 1 frame (frame 2 of ")
         assert detail.endswith(
             " and over 10,000 messages (+919900000000 (pending), +919900000001 (pending), +919900000002 (pending), …); "
             "delete those campaigns first (their messages and frames go with them). A message sent without a campaign "
@@ -549,7 +549,9 @@ class TestDeletingWhatCampaignsUse:
 
         refused = api.delete(f"/api/v1/provider-accounts/{account.pk}/")
         assert refused.status_code == 409
-        assert refused.json()["detail"].startswith("This provider account is used by 1 frame (frame ")
+        assert refused.json()["detail"].startswith(
+            f"This provider account is used by 1 frame (transactional frame {frame.pk} (pending))"
+        )
         assert 'retire an account that sent one by deactivating it ("is_active": false)' in refused.json()["detail"]
 
         assert api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"is_active": False}).status_code == 200
