@@ -204,7 +204,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     ]  # fmt: skip
     record_fieldset = (
         "Record",
-        {"fields": ["state", "state_reason", "messages_link", "runs_link", "audience_size", ("parts", "encoding"),
+        {"fields": ["state", "state_reason", "messages_link", "frames_link", "runs_link", "audience_size", ("parts", "encoding"),
                     ("cost_estimate", "cost_actual"), ("launched_at", "completed_at"), "parent", "created_by",
                     ("created_at", "updated_at")],
          "classes": ["collapse"]},
@@ -240,8 +240,8 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         shown = [f"{name}_shown" for name in TIMES]
         if obj is not None and obj.state not in EDITABLE_STATES:
             # A campaign that has started is a record of what was sent: nothing about it changes by hand.
-            return [field.name for field in Campaign._meta.fields] + ["tags", "segments", "excluded_tags", "contacts", "messages_link", "runs_link", *shown]  # fmt: skip
-        return [*self.engine_fields, "messages_link", "runs_link", *shown]
+            return [field.name for field in Campaign._meta.fields] + ["tags", "segments", "excluded_tags", "contacts", "messages_link", "frames_link", "runs_link", *shown]  # fmt: skip
+        return [*self.engine_fields, "messages_link", "frames_link", "runs_link", *shown]
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.state in RUNNING_STATES:
@@ -436,6 +436,17 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         url = reverse("admin:campaigns_message_changelist") + f"?campaign__id__exact={campaign.pk}"
         return format_html('<a href="{}">See the messages of this campaign</a>', url)
 
+    @admin.display(description="frames")
+    def frames_link(self, campaign: Campaign) -> str:
+        """Its requests to the provider, in order: where support looks when a request failed."""
+        frames = campaign.frames.count() if campaign.pk else 0
+        if not frames:
+            return "–"
+        url = reverse("admin:campaigns_frame_changelist") + f"?{CampaignChosenFilter.parameter_name}={campaign.pk}"
+        return format_html(
+            '<a href="{}">{} frame{} (requests to the provider)</a>', url, f"{frames:,}", "" if frames == 1 else "s"
+        )
+
     @admin.display(description="runs")
     def runs_link(self, campaign: Campaign) -> str:
         """A recurring campaign sends a run of itself at each send time: the list of them."""
@@ -476,9 +487,9 @@ class MessageStatusFilter(admin.SimpleListFilter):
         return messages_with_status(queryset, [self.value()]) if self.value() else queryset
 
 
-class MessageCampaignFilter(admin.SimpleListFilter):
-    """The campaign a list was opened for ("See every message" on its page): named in the sidebar, with "Clear all
-    filters" beside it. Its one choice is the chosen campaign, read by its key: nothing lists every campaign."""
+class CampaignChosenFilter(admin.SimpleListFilter):
+    """The campaign a list was opened for (a link on its page): named in the sidebar, with "Clear all filters"
+    beside it. Its one choice is the chosen campaign, read by its key: nothing lists every campaign."""
 
     title = "campaign"
     parameter_name = "campaign__id__exact"  # the links of campaign pages (and bookmarks) say so
@@ -500,9 +511,16 @@ class MessageCampaignFilter(admin.SimpleListFilter):
         return [(value, self.campaign_name if self.campaign else f"#{value} (no such campaign)")]
 
     def queryset(self, request, queryset):
+        return queryset.filter(campaign_id=self.value()) if self.value() else queryset
+
+
+class MessageCampaignFilter(CampaignChosenFilter):
+    """A campaign's messages ("See the messages of this campaign"), found by its range of message ids."""
+
+    def queryset(self, request, queryset):
         if self.campaign is not None:
             return messages_of_campaign(queryset, self.campaign)
-        return queryset.filter(campaign_id=self.value()) if self.value() else queryset
+        return super().queryset(request, queryset)
 
 
 # The list's parameters that do not change which messages it shows.
@@ -606,7 +624,7 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
 @admin.register(Frame)
 class FrameAdmin(ExactSearchMixin, ReadOnlyAdmin):
     list_display = ["id", "campaign", "number", "account", "state", "size", "attempts", "next_attempt_at", "ticket", "error_code"]  # fmt: skip
-    list_filter = ["state", "account"]
+    list_filter = [CampaignChosenFilter, "state", "account"]
     list_select_related = ["campaign", "account"]
     search_fields = ["key", "ticket"]
     search_help_text = "Exact idempotency key (UUID, indexed) or vendor ticket (not indexed: reads every frame)."
@@ -618,6 +636,11 @@ class FrameAdmin(ExactSearchMixin, ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["number"]
+
+    def get_ordering(self, request):
+        """One campaign's frames in the order they were numbered (the (campaign, seq) index); every campaign's,
+        newest first. Ids do not follow numbers: the prepare's shares number their frames side by side."""
+        return ["seq"] if request.GET.get(CampaignChosenFilter.parameter_name) else super().get_ordering(request)
 
     @admin.display(description="number")
     def number(self, frame: Frame) -> str:

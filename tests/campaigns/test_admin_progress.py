@@ -532,6 +532,27 @@ def test_a_messages_frame_is_named_with_its_campaign_and_counted_from_one(client
     assert '<td class="field-number">1</td>' in listed and '<td class="field-number">–</td>' in listed
 
 
+def test_a_campaigns_page_leads_to_its_frames_listed_in_their_order(client):
+    """A campaign's frames were found only in the list of every campaign's, newest id first, where the prepare's
+    two shares (numbering their frames side by side) put frame 3 before frame 2."""
+    campaign, other = CampaignFactory(state="completed"), CampaignFactory(state="completed")
+    for seq in (0, 2, 1):  # the order the shares happened to write them in
+        FrameFactory(campaign=campaign, account=campaign.account, seq=seq, state="sent")
+    FrameFactory(campaign=other, account=other.account, seq=0, state="sent")
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    url = reverse("admin:campaigns_frame_changelist") + f"?campaign__id__exact={campaign.pk}"
+    assert f'<a href="{url}">3 frames (requests to the provider)</a>' in page
+
+    listed = client.get(url).content.decode()
+
+    assert re.findall(r'<td class="field-number">(\d+)</td>', listed) == ["1", "2", "3"]
+    assert campaign.name in re.search(r'id="changelist-filter".*', listed, re.S).group(0), "the filter names it"
+    every = client.get(reverse("admin:campaigns_frame_changelist")).content.decode()
+    assert re.findall(r'<td class="field-number">(\d+)</td>', every) == ["1", "2", "3", "1"], "newest first"
+    draft = client.get(reverse("admin:campaigns_campaign_change", args=[CampaignFactory(state="draft").pk]))
+    assert re.search(r"<label>Frames:</label>\s*<div class=\"readonly\">–</div>", draft.content.decode())
+
+
 class TestDuplicate:
     def test_a_finished_campaign_is_duplicated_into_a_draft_with_its_message_audience_and_options(self, client):
         news, staff_tag = TagFactory(), TagFactory()
