@@ -93,8 +93,16 @@ class Contact(models.Model):
             self.timezone = time_zone_named(self.timezone, country=self.country, phone=self.phone)
         except ValueError as exc:
             if self.timezone.strip().upper() in TIME_ZONE_ABBREVIATIONS:  # left to this by validate_time_zone
+                if self._timezone_as_stored():
+                    return  # stored before the rule: an edit of another field keeps it (as the import would)
                 raise ValidationError({"timezone": f"{self.timezone!r} is {exc}."}) from None
             # any other unknown one: validate_time_zone has said so on the field
+
+    def _timezone_as_stored(self) -> bool:
+        """The zone is the one already stored (read only when it cannot be resolved: a rare row)."""
+        if self._state.adding or self.pk is None:
+            return False
+        return type(self).objects.filter(pk=self.pk, timezone=self.timezone).exists()
 
 
 class ContactTag(models.Model):

@@ -232,6 +232,22 @@ def test_a_time_zone_abbreviation_is_read_in_the_contacts_country_on_its_page(cl
     assert Contact.objects.get().timezone == "Asia/Kolkata"
 
 
+def test_a_zone_abbreviation_stored_before_the_rule_does_not_block_an_edit_of_another_field(client):
+    """A contact in the US stored with "IST" (written before abbreviations were read) refused a change of its name on
+    `timezone`; the zone stays as stored until someone changes it, and a change to it is checked."""
+    contact = ContactFactory(phone="+14155550123", country="US")
+    Contact.objects.filter(pk=contact.pk).update(timezone="IST")  # as a row from before the rule
+    fields = {"phone": contact.phone, "country": "US", "attributes": "{}", "is_active": "on", "timezone": "IST"}
+    url = f"/admin/contacts/contact/{contact.pk}/change/"
+
+    assert client.post(url, {**fields, "first_name": "Asha"}).status_code == 302
+
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.timezone) == ("Asha", "IST")
+    refused = client.post(url, {**fields, "timezone": "GST"})
+    assert list(refused.context["adminform"].form.errors) == ["timezone"], "a new abbreviation is still checked"
+
+
 def test_a_contacts_country_is_two_letters_stored_in_capitals_in_the_admin_as_in_the_api(client):
     """The admin stored "fr" as typed and took "1!"; the API stored "FR" and took "1!" too. Both now keep two letters
     in capitals, read a country's name as its code, and refuse anything else on the field."""
