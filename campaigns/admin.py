@@ -25,7 +25,6 @@ from campaigns.admin_views import BACKGROUND_STATES, EDITABLE_FIELDS, CampaignFo
 from campaigns.filters import VISIBLE_STATES
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
-    DELIVERED_STATUSES,
     FAILURE_STATUSES,
     IN_FLIGHT_STATUSES,
     SHOWN_STATUS_CHOICES,
@@ -34,6 +33,7 @@ from campaigns.selectors import (
     campaign_records_counts,
     composer_account_channels,
     composer_variables,
+    delivery_rate_of,
     estimate_fills_sample,
     failure_words,
     frames_matching,
@@ -423,11 +423,8 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     @admin.display(description="delivered")
     def delivery_rate(self, campaign: Campaign) -> str:
         counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
-        delivered = sum(counters.get(s, 0) for s in DELIVERED_STATUSES)
-        failed = sum(counters.get(s, 0) for s in FAILURE_STATUSES)
-        if not delivered + failed:
-            return "–"
-        return f"{100 * delivered / (delivered + failed):.1f}%"
+        rate = delivery_rate_of(counters=counters, not_sent=campaign.not_sent)
+        return "–" if rate is None else f"{rate:.1f}%"
 
     @admin.display(description="messages")
     def messages_link(self, campaign: Campaign) -> str:

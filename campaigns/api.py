@@ -185,7 +185,13 @@ class StatsSerializer(serializers.Serializer):
         "rejected afterwards by the provider or the operator) → delivered (delivered, read or clicked).",
     )
     frames_per_minute = serializers.FloatField(
-        help_text="Requests to the provider finished in the last 5 minutes, per minute."
+        help_text="Requests to the provider answered per minute, over the last 5 minutes (or since the launch, if "
+        "later); 0 while the campaign is not sending."
+    )
+    not_sent = serializers.IntegerField(
+        help_text="Messages closed before they were sent: the campaign was cancelled or failed, or its send-by "
+        "deadline passed. Counted among `counters.failed` or `counters.expired` with the error code `not-sent`; "
+        "no provider had them, so they count in no delivery rate."
     )
     frames = serializers.DictField(child=serializers.IntegerField(), help_text="Requests to the provider per state.")
     last_errors = serializers.ListField(

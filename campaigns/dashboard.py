@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import NOT_SENT, Campaign
 from campaigns.selectors import (
     DELIVERED_STATUSES,
     FAILURE_STATUSES,
@@ -45,32 +45,37 @@ SINCE_SQL = """
 """
 
 
-def _today(since: datetime) -> tuple[dict[str, int], list[tuple]]:
+def _today(since: datetime) -> tuple[dict[str, int], list[tuple], int]:
     """Today's messages by the status the message list shows (a pending one whose frame is being sent reads
-    `sending`, messages_shown, found by a hash join to the few frames being sent), and today's delivery rows per
-    account (_delivery_rows' shape), from one read of today's messages."""
+    `sending`, messages_shown, found by a hash join to the few frames being sent), today's delivery rows per
+    account (_delivery_rows' shape) and the failed ones closed before they were sent (NOT_SENT, in no rate), from
+    one read of today's messages."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT m.account_id, CASE WHEN m.status = 'pending' AND f.id IS NOT NULL THEN %(sending)s ELSE m.status END,
-                       count(*), count(*) FILTER (WHERE m.is_failure AND m.submitted_at IS NOT NULL)
+                       count(*), count(*) FILTER (WHERE m.is_failure AND m.submitted_at IS NOT NULL),
+                       count(*) FILTER (WHERE m.is_failure AND m.error_code = %(not_sent)s)
                 FROM campaigns_message m
                 LEFT JOIN (SELECT id FROM campaigns_frame WHERE state = 'sending') f ON f.id = m.frame_id
                 WHERE {SINCE_SQL} GROUP BY 1, 2""",
-            {"since": since, "sending": SENDING},
+            {"since": since, "sending": SENDING, "not_sent": NOT_SENT},
         )
         rows = cursor.fetchall()
     counts: dict[str, int] = {}
     per_account: dict[int, list[int]] = {}
-    for account_id, status, n, failed_after_sending in rows:
+    not_sent_today = 0
+    for account_id, status, n, failed_after_sending, not_sent in rows:
         counts[status] = counts.get(status, 0) + n
+        not_sent_today += not_sent
         figures = per_account.setdefault(account_id, [0, 0, 0])
         figures[0] += n if status in DELIVERED_STATUSES else 0
-        figures[1] += n if status in FAILURE_STATUSES else 0
+        figures[1] += n - not_sent if status in FAILURE_STATUSES else 0
         figures[2] += n if status in TAKEN_STATUSES else failed_after_sending
     day = since.date()
     return (
         {status: counts[status] for status in STATUS_ORDER if counts.get(status)},
         [(account_id, day, *figures) for account_id, figures in per_account.items()],
+        not_sent_today,
     )
 
 
@@ -89,12 +94,13 @@ def _earlier_days(since: datetime, today: datetime) -> list[tuple]:
 
 def _delivery_rows(since: datetime, *, until: datetime) -> list[tuple]:
     """Per account and day: messages sent to the provider (it took them: the meaning of `stats/` and the campaign
-    funnel, campaigns.selectors.progress.TAKEN_STATUSES), delivered and failed ones (final outcomes only)."""
+    funnel, campaigns.selectors.progress.TAKEN_STATUSES), delivered and failed ones (final outcomes only; not those
+    closed before they were sent, NOT_SENT)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT m.account_id, (m.created_at AT TIME ZONE %(tz)s)::date AS day,
                        count(*) FILTER (WHERE m.status = ANY(%(delivered)s)) AS delivered,
-                       count(*) FILTER (WHERE m.status = ANY(%(failed)s)) AS failed,
+                       count(*) FILTER (WHERE m.status = ANY(%(failed)s) AND m.error_code <> %(not_sent)s) AS failed,
                        count(*) FILTER (
                            WHERE m.status = ANY(%(taken)s) OR (m.is_failure AND m.submitted_at IS NOT NULL)
                        ) AS sent
@@ -105,6 +111,7 @@ def _delivery_rows(since: datetime, *, until: datetime) -> list[tuple]:
                 "tz": timezone.get_current_timezone_name(),
                 "delivered": list(DELIVERED_STATUSES),
                 "failed": list(FAILURE_STATUSES),
+                "not_sent": NOT_SENT,
                 "taken": list(TAKEN_STATUSES),
             },
         )
@@ -179,15 +186,16 @@ def dashboard_figures(*, now: datetime | None = None) -> dict:
     week_start = today - timedelta(days=DAYS - 1)
     days = [(week_start + timedelta(days=n)).date() for n in range(DAYS)]
     accounts = {account.pk: account for account in ProviderAccount.objects.all()}
-    today_counts, today_rows = _today(today)
+    today_counts, today_rows, not_sent = _today(today)
     delivered = sum(today_counts.get(s, 0) for s in DELIVERED_STATUSES)
-    failed = sum(today_counts.get(s, 0) for s in FAILURE_STATUSES)
+    failed = sum(today_counts.get(s, 0) for s in FAILURE_STATUSES) - not_sent
     return {
         "today": {
             "counts": today_counts,
             "total": sum(today_counts.values()),
             "delivered": delivered,
             "failed": failed,
+            "not_sent": not_sent,
             "in_flight": sum(today_counts.get(s, 0) for s in (*IN_FLIGHT_STATUSES, SENDING)),
             "suppressed": today_counts.get("suppressed", 0),
             "rate": _rate(delivered, failed),

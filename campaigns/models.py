@@ -22,6 +22,10 @@ OUTCOME_UNKNOWN = "outcome-unknown"
 # The error_code of a message Herald expired because no final report came within the account's report window
 # (services/reports.py messages_expire_unreported): a guess too, which the vendor's final report overturns.
 NO_REPORT = "no-report"
+# The error_code of a message Herald closed before it was ever sent: its campaign was cancelled or failed, or the
+# send-by deadline passed (services/lifecycle.py messages_close_unsent). No provider had it, so it counts in no
+# delivery rate; Campaign.not_sent counts them.
+NOT_SENT = "not-sent"
 IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"  # named by the service that catches its violation
 
 
@@ -90,6 +94,12 @@ class Campaign(models.Model):
     counters = models.JSONField(default=dict, blank=True, help_text="Messages per status, kept current by the engine.")
     consecutive_failures = models.PositiveIntegerField(default=0)
     audience_size = models.PositiveIntegerField(null=True, blank=True)
+    not_sent = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Messages closed before they were sent (cancelled, failed campaign, send-by deadline), with the "
+        "error code not-sent: counted among the failed and expired counters, but in no delivery rate.",
+    )
     parts = models.PositiveSmallIntegerField(null=True, blank=True)
     encoding = models.CharField(max_length=8, blank=True)
     cost_estimate = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)

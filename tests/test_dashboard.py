@@ -71,6 +71,26 @@ def test_delivery_rate_per_account_over_seven_days(traffic):
     assert (beta["name"], beta["sent"], beta["rate"]) == ("Beta", 2, None), "no outcome yet, no rate"
 
 
+def test_messages_closed_before_they_were_sent_count_in_no_failure_or_rate():
+    """A campaign cancelled at 13 % read "Sent 500 · Delivered 463 · Failed 3161 · Rate 12.8%" for its account:
+    the messages the cancel closed (error code not-sent) are shown apart, today and in the week's figures."""
+    account = ProviderAccountFactory(name="Alpha")
+    messages(account, "expired", 2, days_ago=3, error_code="not-sent", reason="send-by deadline passed")
+    messages(account, "delivered", 3, days_ago=3)
+    messages(account, "delivered", 4)
+    messages(account, "rejected", 1)
+    messages(account, "failed", 5, error_code="not-sent", reason="cancelled before sending")
+
+    figures = dashboard_figures()
+
+    today = figures["today"]
+    assert (today["failed"], today["not_sent"], today["rate"]) == (1, 5, 80.0)
+    assert today["counts"]["failed"] == 5, "the statuses table still lists them by their stored status"
+    (row,) = figures["delivery"]
+    assert (row["delivered"], row["failed"], row["rate"], row["daily"][-4]) == (7, 1, 87.5, 100.0)
+    assert "<dt>Not sent</dt>" in admin_client_for().get(DASHBOARD).content.decode()
+
+
 def test_a_message_being_sent_reads_sending_today_as_in_the_message_list(traffic):
     alpha, _ = traffic
     on_the_wire = FrameFactory(campaign=None, account=alpha, state="sending")

@@ -9,7 +9,7 @@ from django.db.models import Case, CharField, Count, F, Func, Q, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from campaigns.models import OUTCOME_UNKNOWN, Campaign, Frame, Message, MessageStatus
+from campaigns.models import NOT_SENT, OUTCOME_UNKNOWN, Campaign, Frame, Message, MessageStatus
 from campaigns.selectors.records import messages_of_campaign
 from providers.backends import BACKENDS, base
 from providers.backends.base import FINAL_STATUSES, SUCCESS_FINAL_STATUSES, Status
@@ -22,9 +22,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
     total = sum(counters.values())
     final = sum(n for s, n in counters.items() if s not in IN_FLIGHT_STATUSES)
-    since = timezone.now() - timedelta(minutes=5)
     frames = Frame.objects.filter(campaign=campaign)
-    recent = frames.filter(finished_at__gte=since).count()
     frame_states = dict(frames.values_list("state").annotate(n=Count("id")).order_by())
     errors = list(
         frames.exclude(error="").order_by("-id").values("seq", "state", "attempts", "error", "error_code")[:5]
@@ -48,7 +46,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "sent_progress": round(100 * sent / total, 1) if total else 0.0,
         "in_flight": _in_flight(campaign, counters, frame_states),
         "funnel": funnel,
-        "frames_per_minute": round(recent / 5, 1),
+        "frames_per_minute": _frames_per_minute(campaign, frames),
+        "not_sent": campaign.not_sent,
         "frames": frame_states,
         "last_errors": errors,
         "failures": failures,
@@ -56,6 +55,26 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "cost_actual": str(campaign.cost_actual),
         "currency": campaign.account.currency,
     }
+
+
+def _frames_per_minute(campaign: Campaign, frames) -> float:
+    """Requests to the provider answered per minute, over the last 5 minutes or since the launch if that is more
+    recent (a send a minute old read a fifth of its rate); 0 while the campaign is not sending. The frames a cancel
+    or a deadline closed unsent are no requests."""
+    if campaign.state != Campaign.State.SENDING:
+        return 0.0
+    now = timezone.now()
+    since = max(now - RATE_WINDOW, campaign.launched_at or now - RATE_WINDOW)
+    answered = frames.filter(finished_at__gte=since).exclude(state=Frame.State.CANCELLED).count()
+    return round(answered / max((now - since).total_seconds(), 30) * 60, 1)
+
+
+def delivery_rate_of(*, counters: dict[str, int], not_sent: int = 0) -> float | None:
+    """Delivered as a percentage of the messages with an outcome, those closed before they were sent left out
+    (Campaign.not_sent: no provider had them); None while none has one."""
+    delivered = sum(counters.get(s, 0) for s in DELIVERED_STATUSES)
+    failed = sum(counters.get(s, 0) for s in FAILURE_STATUSES) - not_sent
+    return round(100 * delivered / (delivered + failed), 1) if delivered + failed > 0 else None
 
 
 def _failures_after_sending(campaign: Campaign, counters: dict[str, int]) -> dict[str, int]:
@@ -86,6 +105,7 @@ IN_FLIGHT_STATUSES = tuple(s.value for s in Status if s not in FINAL_STATUSES)  
 DELIVERED_STATUSES = tuple(s.value for s in Status if s in SUCCESS_FINAL_STATUSES)
 FAILURE_STATUSES = tuple(s.value for s in Status if s in base.FAILURE_STATUSES)
 LIVE_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
+RATE_WINDOW = timedelta(minutes=5)
 
 # What a failure means, in words a person acts on, where no vendor code says more (Backend.code_words). The vendor's
 # own text stays beside it (Message.reason).
@@ -127,7 +147,10 @@ def _failure_fields(row: dict) -> dict:
     return {"status": row["status"], "error_code": row["error_code"] or "", "reason": row["reason"] or ""}
 
 
-def _counter_groups(counters: dict[str, int], in_flight: int = 0) -> dict[str, int]:
+def _counter_groups(counters: dict[str, int], in_flight: int = 0, not_sent: int = 0) -> dict[str, int]:
+    """The counters as the panel's cards group them: failures are those of messages sent or refused, and the
+    messages closed before they were sent (cancel, send-by deadline) are `not_sent`, apart."""
+
     def total(statuses):
         return sum(counters.get(s, 0) for s in statuses)
 
@@ -136,7 +159,8 @@ def _counter_groups(counters: dict[str, int], in_flight: int = 0) -> dict[str, i
         "sending": in_flight,
         "submitted": total(("submitted", "sent")),
         "delivered": total(DELIVERED_STATUSES),
-        "failed": total(FAILURE_STATUSES),
+        "failed": total(FAILURE_STATUSES) - not_sent,
+        "not_sent": not_sent,
         "suppressed": counters.get("suppressed", 0),
     }
 
@@ -191,9 +215,10 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     for error in stats["last_errors"]:
         error["words"] = failure_words(kind=kind, status="failed", error_code=error["error_code"])
     recent = []
-    if any(counters.get(s) for s in FAILURE_STATUSES):
-        recent = list(
+    if sum(counters.get(s, 0) for s in FAILURE_STATUSES) > campaign.not_sent:
+        recent = list(  # the latest failures of messages sent or refused: those closed unsent would hide them
             Message.objects.filter(campaign=campaign, is_failure=True)
+            .exclude(error_code=NOT_SENT)
             .order_by("-id")
             .values("id", "address", "status", "error_code", "reason", "final_at")[:5]
         )
@@ -207,7 +232,7 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         **stats,
         "id": campaign.pk,
         "state_display": campaign.get_state_display(),
-        "groups": _counter_groups(counters, in_flight),
+        "groups": _counter_groups(counters, in_flight, campaign.not_sent),
         "breakdown": [{"status": status, "count": shown[status]} for status in STATUS_ORDER if shown.get(status)],
         "recent_failures": recent,
         "audience_size": campaign.audience_size,

@@ -10,6 +10,8 @@ import json
 
 from django.db import connection
 
+from campaigns.models import NOT_SENT
+
 
 def moved_counters_sql(moved_cte: str) -> str:
     """CTEs (to follow a `WITH … moved AS (…)`) adding the moved rows' deltas to the counters."""
@@ -53,17 +55,20 @@ def frames_reopen_sql(moved_cte: str) -> str:
 
 
 def counters_recount(*, campaign_id: int) -> dict[str, int]:
-    """Recompute a campaign's counters from its messages (after materialisation, or to repair)."""
+    """Recompute a campaign's counters, and its messages closed before they were sent (`not_sent`, read through
+    the index of failed messages), from its messages (after materialisation, or to repair)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE campaigns_campaign SET counters = coalesce((
                 SELECT jsonb_object_agg(status, n) FROM (
                     SELECT status, count(*) AS n FROM campaigns_message WHERE campaign_id = %s GROUP BY status
-                ) s), '{}'::jsonb)
+                ) s), '{}'::jsonb),
+                not_sent = (SELECT count(*) FROM campaigns_message
+                            WHERE campaign_id = %s AND is_failure AND error_code = %s)
             WHERE id = %s RETURNING counters
             """,
-            [campaign_id, campaign_id],
+            [campaign_id, campaign_id, NOT_SENT, campaign_id],
         )
         row = cursor.fetchone()
     if not row:

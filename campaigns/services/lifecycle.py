@@ -14,10 +14,11 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from campaigns import ratelimit
-from campaigns.models import OUTCOME_UNKNOWN, UNFINISHED_STATES, Campaign, Frame
+from campaigns.models import NOT_SENT, OUTCOME_UNKNOWN, UNFINISHED_STATES, Campaign, Frame
 from campaigns.selectors import (
     IN_FLIGHT_STATUSES,
     campaign_preflight,
@@ -380,7 +381,9 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
 
 
 def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
-    """Finalise the messages of frames still waiting (frames in flight finish); those frames are cancelled.
+    """Finalise the messages of frames still waiting (frames in flight finish); those frames are cancelled. They
+    were never sent: error code NOT_SENT, counted in the campaign's `not_sent`, in no delivery rate. Those of a
+    frame whose earlier answer was lost may have reached the provider: OUTCOME_UNKNOWN, a failure like any other.
 
     A campaign not yet prepared (still preparing, or paused after a prepare failed) can hold messages only
     if a prepare failed half-way (its shares commit one by one: prepare.py), some pending without a frame;
@@ -400,21 +403,23 @@ def messages_close_unsent(*, campaign_id: int, status: str, reason: str) -> int:
                 WHERE campaign_id = %s AND state = 'pending' RETURNING id, uncertain
             ), moved AS (
                 UPDATE campaigns_message m SET status = %s, updated_at = now(), final_at = now(),
-                    error_code = CASE WHEN f.uncertain THEN %s ELSE m.error_code END,
+                    error_code = CASE WHEN f.uncertain THEN %s ELSE %s END,
                     reason = CASE WHEN f.uncertain THEN left(%s || '; an earlier attempt''s answer was lost, '
                                   'so the provider may have it', 255) ELSE %s END
                 FROM campaigns_message old {frames_join} closed_frames f ON f.id = old.frame_id
                 WHERE old.id = m.id AND m.campaign_id = %s AND m.status IN ('pending', 'queued')
                   AND (f.id IS NOT NULL {frameless})
-                RETURNING m.campaign_id, old.status AS old_status, m.status AS new_status
+                RETURNING m.campaign_id, old.status AS old_status, m.status AS new_status, m.error_code
             ) {moved_counters_sql("moved")}
-            SELECT count(*) FROM moved
+            SELECT count(*), count(*) FILTER (WHERE error_code = %s) FROM moved
             """,
-            [campaign_id, status, OUTCOME_UNKNOWN, reason, reason, campaign_id],
+            [campaign_id, status, OUTCOME_UNKNOWN, NOT_SENT, reason, reason, campaign_id, NOT_SENT],
         )
-        closed = cursor.fetchone()[0]
+        closed, not_sent = cursor.fetchone()
     if unprepared:
         counters_recount(campaign_id=campaign_id)
+    elif not_sent:  # (the statement's counters already moved this row: a second update of it must follow)
+        Campaign.objects.filter(pk=campaign_id).update(not_sent=F("not_sent") + not_sent)
     return closed
 
 

@@ -58,6 +58,7 @@
       const stateBadge = part("state_display");
       stateBadge.className = "herald-state herald-state-" + data.state;
       part("state_reason").hidden = !data.state_reason;
+      part("not_sent_box").hidden = !(data.groups.not_sent > 0);
       renderErrors(data);
       renderReport(data);
       showActions(data.state);

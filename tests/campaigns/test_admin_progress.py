@@ -76,7 +76,7 @@ class TestProgress:
     def test_the_json_has_counters_funnel_and_failures_in_words(self, client, sent):
         body = client.get(progress_url(sent)).json()
         assert body["state"] == "sending" and body["live"] is True and body["finished"] is False
-        groups = {"pending": 1, "sending": 0, "submitted": 1, "delivered": 2, "failed": 3, "suppressed": 1}
+        groups = {"pending": 1, "sending": 0, "submitted": 1, "delivered": 2, "failed": 3, "not_sent": 0, "suppressed": 1}
         assert body["groups"] == groups
         assert body["progress"] == 75.0  # 6 of 8 have a final status
         assert [(s["stage"], s["count"]) for s in body["funnel"]] == [
@@ -508,6 +508,18 @@ def test_a_started_campaigns_page_lists_only_the_audience_it_was_given(client):
 def _labels(client, campaign) -> list[str]:
     html = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
     return re.findall(r"<label[^>]*>([^<]*):</label>", html)
+
+
+def test_a_cancelled_campaigns_messages_closed_unsent_are_no_failures_on_its_page_or_the_list(client):
+    """Cancelled at 13 %, a campaign read "Failed 3,161" and "Delivered 12.8%" where 3,124 were never sent."""
+    campaign = CampaignFactory(
+        state="cancelled", counters={"delivered": 463, "undelivered": 37, "failed": 3124}, not_sent=3124
+    )
+    listed = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    assert '<td class="field-delivery_rate">92.6%</td>' in listed, "463 of the 500 sent"
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert re.search(r'<dt>Failed</dt><dd data-progress="groups.failed">37</dd>', page)
+    assert re.search(r'data-progress="not_sent_box">\s*<dt>Not sent</dt><dd data-progress="groups.not_sent">3124</dd>', page)
 
 
 def test_nothing_reads_as_one_dash_on_the_campaign_list(client):

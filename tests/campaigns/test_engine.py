@@ -13,6 +13,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from campaigns.models import Campaign, Frame, Message, StatusEvent
+from campaigns.selectors import campaign_progress
 from campaigns.services import (
     campaign_cancel,
     campaign_launch,
@@ -125,6 +126,15 @@ def test_pause_resume_and_cancel_act_between_frames(engine):
     assert sent + cancelled == 3_000 and cancelled > 0
     assert len(_accepted(engine.sandbox, "octopush")) == sent, "cancelled messages never reached the provider"
     assert _state(campaign) == "cancelled"
+    # They are closed, not failed: apart on the page, in no rate, and not among the latest failures.
+    campaign.refresh_from_db()
+    assert campaign.not_sent == cancelled
+    assert set(Message.objects.filter(campaign=campaign, status="failed").values_list("error_code", flat=True)) == {
+        "not-sent"
+    }
+    progress = campaign_progress(campaign=campaign)
+    assert (progress["groups"]["failed"], progress["groups"]["not_sent"]) == (0, cancelled)
+    assert progress["recent_failures"] == [] and progress["frames_per_minute"] == 0
 
 
 def test_a_prepare_that_fails_in_the_worker_pauses_the_campaign_saying_why_and_resume_finishes_it(engine):
