@@ -7,8 +7,11 @@ the template name and status. Templates are upserted by their DLT template id an
 senders whose name matches a header on the account given in options["account_id"], which the import
 needs: a header names a sender of one DLT entity, and another account's sender of the same name (an
 Octopush "Herald") is not registered for the template. A template that exists on another account is
-left with its own senders. Registered for ContactImport kind "dlt_templates" by
-ProvidersConfig.ready(), so that contacts never imports providers.
+left with its own senders. A header that names a sender the template may not carry (DLT's type rule: a
+promotional, service P, sender carries promotional templates only, and a promotional template goes out through one
+only; the template page's refusal, providers.services.dlt_template_sender_problem) is not linked, and its row is
+reported: the template is imported all the same, so that the sender may be fixed later. Registered for
+ContactImport kind "dlt_templates" by ProvidersConfig.ready(), so that contacts never imports providers.
 
 A spreadsheet stores a 19-digit template id as a number and loses its last digits: export the ids
 as text (the portal's csv does).
@@ -28,6 +31,7 @@ from contacts.imports.readers import ROUNDED_NUMBER_REASON, reason_unless_rounde
 from contacts.models import ContactImport
 from providers import dlt
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+from providers.services import DLT_LINK_ALLOWED, dlt_refused_params, dlt_sender_refusals
 
 TYPES = {
     "t": "T", "transactional": "T", "trans": "T",
@@ -47,6 +51,7 @@ NOT_A_TYPE = "not a template type (transactional, promotional, SI or SE)"
 TEMPLATE_ID = re.compile(r"[0-9A-Za-z._-]{1,32}")
 HEADER_SEPARATORS = re.compile(r"[\s,;|/]+")
 NAME_MAX = DltTemplate._meta.get_field("name").max_length
+NOT_LINKED = "the template is imported, not linked to this sender"
 NO_ACCOUNT = (
     "Choose the provider account the templates are registered on (account_id): their headers are linked to that "
     "account's senders of those names."
@@ -121,6 +126,16 @@ class DltTemplateImporter(Importer):
         self.account_id = self.options.get("account_id")
         self._templates = KeySet()  # the template ids of the file's rows cleaned so far
         self._first_rows = KeySet()  # (template id, body) and (template id, type) of each template's first row
+        # Why a header may not be linked to a template of a type: {(header, type): refusal}. Read here, on the
+        # import's own connection: clean() runs in the file's reader thread. The links themselves are refused in SQL
+        # (_link_senders), from the senders as they are then.
+        senders = list(self._senders())
+        headers = {sender.pk: sender.name.upper() for sender in senders}
+        self._refused = {(headers[pk], kind): problem for (pk, kind), problem in dlt_sender_refusals(senders).items()}
+
+    def _senders(self):
+        """The account's SMS senders, which a header may name."""
+        return Sender.objects.filter(account_id=self.account_id, channel=Channel.SMS).select_related("account")
 
     def _cell(self, cells: list[str], name: str) -> str:
         index = self.columns[name][0]
@@ -155,7 +170,20 @@ class DltTemplateImporter(Importer):
         self._templates.add(key)
         self._first_rows.add(self.key_number(f"{template_id}\0body\0{body}"))
         self._first_rows.add(self.key_number(f"{template_id}\0type\0{template_type}"))
-        return [template_id, name, template_type, body, status, "t" if is_english(body) else "f", self._headers(cells)]
+        headers = self._headers(cells)
+        values = [template_id, name, template_type, body, status, "t" if is_english(body) else "f", headers]
+        self._check_senders(headers, template_type, values)
+        return values
+
+    def _check_senders(self, headers: str, template_type: str, values: list[str]) -> None:
+        """Report a row whose headers name a sender the template may not carry, in the template page's words; the row
+        is imported all the same (RowError's `kept`), and _link_senders leaves that sender out."""
+        refused = {
+            header: problem for header in headers.split(",") if (problem := self._refused.get((header, template_type)))
+        }
+        if refused:
+            reason = "; ".join(problem.rstrip(".") for problem in refused.values())
+            raise RowError(self.columns["header"][1], ", ".join(refused), f"{reason} ({NOT_LINKED})", kept=values)
 
     def _later_row(self, template_id: str, cells: list[str]) -> list[str]:
         """A template's row after its first: it adds headers (the engine counts it a duplicate and hands them to
@@ -171,7 +199,18 @@ class DltTemplateImporter(Importer):
         if type_text and self.key_number(f"{template_id}\0type\0{template_type}") not in self._first_rows:
             reason = f"template {template_id} came on an earlier row with another type, which is kept"
             raise RowError(self.columns["type"][1], type_text, reason)
-        return [template_id, "", "", "", "", "f", self._headers(cells)]
+        headers = self._headers(cells)
+        values = [template_id, "", "", "", "", "f", headers]
+        first_type = next(
+            (
+                kind
+                for kind in DltTemplate.Type.values
+                if self.key_number(f"{template_id}\0type\0{kind}") in self._first_rows
+            ),
+            "",
+        )
+        self._check_senders(headers, first_type, values)
+        return values
 
     def _headers(self, cells: list[str]) -> str:
         return ",".join(header.upper() for header in HEADER_SEPARATORS.split(self._cell(cells, "header")) if header)
@@ -219,7 +258,8 @@ class DltTemplateImporter(Importer):
 
     def _link_senders(self, cursor, rows: str, params: list) -> None:
         """Link each template of `rows` (key: template id; headers: comma-separated, upper case) to the SMS senders
-        of those names on the import's account, unless the template is another account's (kept in create only).
+        of those names on the import's account, unless the template is another account's (kept in create only), and
+        not to those it may not carry (DLT_LINK_ALLOWED: the template page's rule, for the template's type as saved).
         Its headers are recorded first, so that a sender of one of those names added later is linked to it
         (providers.services.dlt_templates_link_headers): the portal's export often comes before the senders."""
         cursor.execute(
@@ -239,6 +279,6 @@ class DltTemplateImporter(Importer):
             f" JOIN {DltTemplate._meta.db_table} t ON t.dlt_template_id = s.key"
             f" JOIN {Sender._meta.db_table} snd ON upper(snd.name) = ANY (string_to_array(s.headers, ','))"
             "  AND snd.channel = %s AND snd.account_id = %s AND (t.account_id IS NULL OR t.account_id = snd.account_id)"
-            " ORDER BY 1, 2 ON CONFLICT DO NOTHING",
-            [*params, Channel.SMS, self.account_id],
+            f" WHERE {DLT_LINK_ALLOWED} ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+            [*params, Channel.SMS, self.account_id, *dlt_refused_params(dlt_sender_refusals(self._senders()))],
         )

@@ -323,10 +323,15 @@ def dlt_templates_link_headers(*, sender_ids: Iterable[int]) -> int:
     """Link new SMS senders to the DLT templates of their account whose headers, as an import of the DLT portal's
     export recorded them (DltTemplate.headers), name them: the export often comes before the senders are added.
     Every path that adds senders calls it (the API, the admin's sender page and account page, the vendor sync), not
-    one that changes them: a link staff removed stays removed. Returns the number of links made."""
+    one that changes them: a link staff removed stays removed. A template the sender may not carry (a transactional one
+    for a promotional, service P, sender: dlt_template_sender_problem, as the template's page refuses it) is not
+    linked. Returns the number of links made."""
     sender_ids = list(sender_ids)
     if not sender_ids:  # a sync that added none
         return 0
+    refusals = dlt_sender_refusals(
+        Sender.objects.filter(pk__in=sender_ids, channel=Channel.SMS).select_related("account")
+    )
     senders = DltTemplate.senders.field
     with connection.cursor() as cursor:
         cursor.execute(
@@ -334,8 +339,9 @@ def dlt_templates_link_headers(*, sender_ids: Iterable[int]) -> int:
             f" SELECT t.id, snd.id FROM {Sender._meta.db_table} snd"
             f" JOIN {DltTemplate._meta.db_table} t"
             "  ON t.account_id = snd.account_id AND upper(snd.name) = ANY (t.headers)"
-            " WHERE snd.id = ANY (%s) AND snd.channel = %s ORDER BY 1, 2 ON CONFLICT DO NOTHING",
-            [sender_ids, Channel.SMS],
+            f" WHERE snd.id = ANY (%s) AND snd.channel = %s AND {DLT_LINK_ALLOWED} ORDER BY 1, 2"
+            " ON CONFLICT DO NOTHING",
+            [sender_ids, Channel.SMS, *dlt_refused_params(refusals)],
         )
         return cursor.rowcount
 
@@ -383,6 +389,32 @@ def dlt_template_sender_problem(*, template: DltTemplate, sender: Sender) -> str
     return get_backend(sender.account.kind).template_sender_problem(
         template.type, name=sender.name, service=sender.service, country=sender.country
     )
+
+
+def dlt_sender_refusals(senders: Iterable[Sender]) -> dict[tuple[int, str], str]:
+    """For each sender and each DLT template type it may not carry, keyed (sender id, type): the refusal a template's
+    page gives (dlt_template_sender_problem). What links are made set-based (an import, a sender added later) leaves
+    these out through DLT_LINK_ALLOWED; the senders' accounts are read (select_related("account") spares a query
+    each)."""
+    return {
+        (sender.pk, template_type): problem
+        for sender in senders
+        for template_type in DltTemplate.Type.values
+        if (problem := dlt_template_sender_problem(template=DltTemplate(type=template_type), sender=sender))
+    }
+
+
+# The condition that keeps, in a set-based link of DLT templates `t` to senders `snd`, only the pairs the template
+# page allows: its parameters are dlt_refused_params() of dlt_sender_refusals() of the senders it may link.
+DLT_LINK_ALLOWED = (
+    "NOT EXISTS (SELECT FROM unnest(%s::bigint[], %s::text[]) refused (sender, type)"
+    " WHERE refused.sender = snd.id AND refused.type = t.type)"
+)
+
+
+def dlt_refused_params(refusals: Mapping[tuple[int, str], str]) -> list[list]:
+    """DLT_LINK_ALLOWED's parameters: the refused senders' ids and the template types each may not carry."""
+    return [[sender for sender, _ in refusals], [template_type for _, template_type in refusals]]
 
 
 def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sender] | None) -> DltTemplate:

@@ -27,11 +27,15 @@ STAGE = "pg_temp.herald_import_stage"  # this chunk's rows, one per key, key fir
 
 
 class RowError(Exception):
-    """One row cannot be imported: which column, its value, and why (one line of the error report)."""
+    """One row cannot be imported: which column, its value, and why (one line of the error report).
 
-    def __init__(self, column: str, value: str, reason: str):
+    With `kept` (what clean() would have returned), part of the row only is refused: it is reported and counted
+    invalid all the same, and its values are staged as any row's (a DLT template whose header names a sender it may
+    not carry is imported, and that sender alone not linked)."""
+
+    def __init__(self, column: str, value: str, reason: str, *, kept: list[str] | None = None):
         super().__init__(reason)
-        self.column, self.value, self.reason = column, value, reason
+        self.column, self.value, self.reason, self.kept = column, value, reason, kept
 
 
 class Importer:

@@ -331,7 +331,8 @@ class ImportRun:
             except RowError as error:
                 chunk.errors.append((number, error.column, error.value, error.reason))
                 chunk.invalid += 1
-            else:
+                values = error.kept  # None: the row is dropped
+            if values is not None:
                 if seen.add(key_number(values[0])):
                     chunk.lines.append(copy_line(values))
                 else:

@@ -411,3 +411,108 @@ class TestHeadersNamingNoSenderYet:
         imported.senders.remove(offers)
         sender_update(sender=offers, status="approved")
         assert [s.name for s in imported.senders.all()] == ["HERALD"]
+
+
+class TestDltTypeRule:
+    """DLT's type rule (a promotional, service P, sender carries promotional templates only; a promotional template
+    goes out through one only) was not applied by the import: a transactional template was linked to the P sender its
+    header named, whose template page then refused a plain Save, and the composer offered the pair that the launch's
+    pre-flight refused. The template is imported; the link is refused and the row reported in the page's words."""
+
+    PROMO_SENDER = "756070"
+    REFUSAL = (
+        "756070 is a promotional (service P) sender: it carries promotional templates only, not transactional ones"
+        " (the template is imported, not linked to this sender)"
+    )
+
+    @pytest.fixture
+    def senders(self, account):
+        Sender.objects.create(account=account, name=self.PROMO_SENDER, service="P", country="IN")
+        Sender.objects.create(account=account, name="HRLDTX", service="T", country="IN")
+
+    def test_a_transactional_template_under_a_promotional_sender_is_imported_not_linked_and_reported(
+        self, account, senders
+    ):
+        rows = [
+            ["Template ID", "Header", "Template Type", "Template Content"],
+            ["1107170000000000014", self.PROMO_SENDER, "Transactional", "Thanks for shopping with us"],
+        ]
+
+        contact_import = run(rows, options={"account_id": account.pk})
+
+        assert contact_import.status == ContactImport.Status.COMPLETED, contact_import.error_message
+        assert (contact_import.created, contact_import.invalid) == (1, 1)
+        template = DltTemplate.objects.get(dlt_template_id="1107170000000000014")
+        assert (template.type, template.body) == ("T", "Thanks for shopping with us")
+        assert not template.senders.exists()
+        assert template.headers == [self.PROMO_SENDER]
+        assert report(contact_import) == [["2", "Header", self.PROMO_SENDER, self.REFUSAL]]
+
+    def test_a_later_row_naming_a_promotional_sender_is_reported_and_the_others_linked(self, account, senders):
+        rows = [
+            ["Template ID", "Header", "Template Type", "Template Content"],
+            ["1107170000000000015", "HRLDTX", "T", "Order {#var#} shipped."],
+            ["1107170000000000015", f"{self.PROMO_SENDER}, HERALD", "", ""],
+        ]
+
+        contact_import = run(rows, options={"account_id": account.pk})
+
+        assert (contact_import.created, contact_import.duplicates, contact_import.invalid) == (1, 1, 1)
+        template = DltTemplate.objects.get(dlt_template_id="1107170000000000015")
+        assert sorted(template.senders.values_list("name", flat=True)) == ["HERALD", "HRLDTX"]
+        assert report(contact_import) == [["3", "Header", self.PROMO_SENDER, self.REFUSAL]]
+
+    def test_a_promotional_template_under_the_promotional_sender_is_linked(self, account, senders):
+        rows = [
+            ["Template ID", "Header", "Template Type", "Template Content"],
+            ["1107170000000000016", f"{self.PROMO_SENDER}, HRLDTX", "Promotional", "Sale! {#var#} off"],
+        ]
+
+        contact_import = run(rows, options={"account_id": account.pk})
+
+        template = DltTemplate.objects.get(dlt_template_id="1107170000000000016")
+        assert list(template.senders.values_list("name", flat=True)) == [self.PROMO_SENDER]
+        assert (contact_import.created, contact_import.invalid) == (1, 1)  # the T sender refused the other way
+        assert report(contact_import)[0][2] == "HRLDTX"
+        assert report(contact_import)[0][3].startswith(
+            "HRLDTX is a transactional (service T) sender: a promotional template goes out from a promotional"
+        )
+
+    def test_a_transactional_template_under_a_transactional_sender_is_linked_a_promotional_one_not(
+        self, account, senders
+    ):
+        rows = [
+            ["Template ID", "Header", "Template Type", "Template Content"],
+            ["1107170000000000017", "HRLDTX", "Transactional", "Thanks for shopping with us"],
+            ["1107170000000000020", "HRLDTX", "Promotional", "Sale! {#var#} off"],
+        ]
+
+        contact_import = run(rows, options={"account_id": account.pk})
+
+        assert (contact_import.created, contact_import.invalid) == (2, 1)
+        template = DltTemplate.objects.get(dlt_template_id="1107170000000000017")
+        assert list(template.senders.values_list("name", flat=True)) == ["HRLDTX"]
+        assert not DltTemplate.objects.get(dlt_template_id="1107170000000000020").senders.exists()
+        assert [row[:3] for row in report(contact_import)] == [["3", "Header", "HRLDTX"]]
+
+    def test_a_promotional_sender_added_later_is_linked_to_the_promotional_templates_naming_it_only(self, account):
+        rows = [
+            ["Template ID", "Header", "Template Type", "Template Content"],
+            ["1107170000000000018", self.PROMO_SENDER, "Transactional", "Thanks for shopping with us"],
+            ["1107170000000000019", self.PROMO_SENDER, "Promotional", "Sale! {#var#} off"],
+        ]
+        assert run(rows, options={"account_id": account.pk}).invalid == 0  # no such sender yet
+
+        client = admin_client_for()
+        response = client.post(
+            reverse("admin:providers_sender_add"),
+            {"account": account.pk, "name": self.PROMO_SENDER, "channel": "sms", "service": "P", "country": "IN",
+             "status": "approved"},
+            follow=True,
+        )  # fmt: skip
+
+        assert response.status_code == 200
+        said = [str(message) for message in response.context["messages"]]
+        assert f"Linked to 1 DLT template(s) whose headers, as imported, name {self.PROMO_SENDER}." in said
+        linked = DltTemplate.objects.filter(senders__name=self.PROMO_SENDER)
+        assert list(linked.values_list("dlt_template_id", flat=True)) == ["1107170000000000019"]
