@@ -407,6 +407,16 @@ class NewestFirstPagination(PagesSchemaMixin, StrictPageSizeMixin, CursorPaginat
     cursor_query_description = "The cursor of a page's `next` or `previous` link, as given (one made up is a 404)."
     max_page_size = 1000
 
+    def decode_cursor(self, request):
+        """DRF checks a cursor's offset and direction but not its position, which it compares with the ordering
+        field: a made-up one (`p=abc`, base64 `cD1hYmM=`) was a 500 from the query. The position is an id, a whole
+        number (one past bigint's range is no id either)."""
+        cursor = super().decode_cursor(request)
+        position = cursor.position if cursor is not None else None
+        if position is not None and not (position.isascii() and position.isdigit() and int(position) < 2**63):
+            raise exceptions.NotFound(self.invalid_cursor_message)
+        return cursor
+
 
 class TransactionalSendSerializer(KnownFieldsMixin, serializers.Serializer):
     """One message now (an OTP, an order update): give the text, or a DLT template and its variables."""

@@ -1,14 +1,13 @@
 """Query-string filters for the campaigns API (django-filter)."""
 
 import django_filters
-from django import forms
 from django.core.validators import EMPTY_VALUES
 
 from campaigns.models import Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, messages_of_campaign, messages_with_status
 from campaigns.selectors.records import all_account_ids
 from config.filters import FilterSet
-from contacts.phones import InvalidPhone, normalize_phone
+from contacts.filters import AddressField
 
 # A campaign being deleted is hidden (services/editing.py campaigns_delete).
 VISIBLE_STATES = [choice for choice in Campaign.State.choices if choice[0] != Campaign.State.DELETING]
@@ -24,18 +23,11 @@ class CampaignFilter(FilterSet):
         fields = ["state", "account", "purpose", "channel", "sender", "template", "recurrence", "parent"]
 
 
-class _MessageAddressField(forms.CharField):
+class _MessageAddressField(AddressField):
     """A phone number as people write it, as messages store it (E.164, a national one read in the default region);
-    an e-mail address, or a text that is no number, as written."""
+    an e-mail address as written; a text that is neither is a 400 (contacts.filters.AddressField)."""
 
-    def clean(self, value):
-        value = super().clean(value)
-        if not value or "@" in value:
-            return value
-        try:
-            return normalize_phone(value)
-        except InvalidPhone:
-            return value
+    email_as_written = True
 
 
 class ThroughAccountsFilter(django_filters.CharFilter):

@@ -1,7 +1,10 @@
 """Query-string filters for the contacts API (django-filter)."""
 
+import re
+
 import django_filters
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from drf_spectacular.types import OpenApiTypes
@@ -25,17 +28,38 @@ class _PhoneField(forms.CharField):
             raise forms.ValidationError(invalid_phone_message()) from None
 
 
-class _AddressField(forms.CharField):
-    """An address written as people write it, as it is stored; one that does not normalise is looked up as
-    written: a provider's opt-out can store one (a number sent without its country code), and it must stay
-    findable."""
+# A "+" in a query string is a space unless written %2B: "?address=+33611111111" arrives as " 33611111111".
+_PLUS_AS_SPACE = re.compile(r" \d[\d\s().-]*")
+# A number as it can be written: digits, an optional leading "+", and the separators people write.
+_NUMBER_AS_WRITTEN = re.compile(r"\+?[\d\s().-]*\d[\d\s().-]*")
+
+
+class AddressField(forms.CharField):
+    """An address written as people write it, as it is stored (a number in E.164, an e-mail in lower case).
+
+    A number that does not normalise is looked up as written: a provider's opt-out can store one (a number sent
+    without its country code), and it must stay findable. Anything else that is neither a number nor an e-mail
+    address (`?address=garbage`) is a 400 naming the parameter: it would find nothing, silently. A number whose
+    "+" the URL did not encode (a leading space, then digits) is read with its "+"."""
+
+    email_as_written = False  # an e-mail looked up in the case it is written in, not lower-cased
 
     def clean(self, value):
+        if isinstance(value, str) and _PLUS_AS_SPACE.fullmatch(value):
+            value = "+" + value[1:]
         value = super().clean(value)
-        try:
-            return normalize_address(value) if value else value
-        except InvalidPhone:
+        if not value:
             return value
+        try:
+            address = normalize_address(value)
+        except InvalidPhone:
+            if "@" not in value and _NUMBER_AS_WRITTEN.fullmatch(value):
+                return value
+            raise forms.ValidationError(
+                f"Enter a valid phone number (E.164 such as +919812345678, or a national number of "
+                f"{settings.DEFAULT_PHONE_REGION}) or e-mail address: {value!r} is neither."
+            ) from None
+        return value if self.email_as_written and "@" in value else address
 
 
 class _CountryField(forms.CharField):
@@ -64,9 +88,10 @@ class PhoneFilter(django_filters.CharFilter):
 
 
 class AddressFilter(django_filters.CharFilter):
-    """A suppression's address, exact: a number in any format, or an e-mail in any case (else as written)."""
+    """A suppression's address, exact: a number in any format (one that does not normalise as written), or an
+    e-mail in any case."""
 
-    field_class = _AddressField
+    field_class = AddressField
 
 
 @extend_schema_field(OpenApiTypes.INT)

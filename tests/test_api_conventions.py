@@ -203,6 +203,20 @@ class TestIdAndAddressFilters:
             results = api.get("/api/v1/messages/", {"address": written}).json()["results"]
             assert [m["id"] for m in results] == [message.pk], written
 
+    def test_messages_are_found_by_a_number_whose_plus_the_url_did_not_encode(self, api):
+        """`?address=+33612345678` arrives as " 33612345678", which found no message."""
+        message = MessageFactory(contact=ContactFactory(phone="+33612345678"))
+        response = api.get("/api/v1/messages/?address=+33612345678")
+        assert response.status_code == 200, response.json()
+        assert [m["id"] for m in response.json()["results"]] == [message.pk]
+
+    def test_a_message_address_that_is_neither_a_number_nor_an_e_mail_is_a_400_naming_it(self, api):
+        MessageFactory()
+        response = api.get("/api/v1/messages/", {"address": "garbage"})
+        assert response.status_code == 400
+        assert list(response.json()) == ["address"]
+        assert "'garbage' is neither" in response.json()["address"][0]
+
     @pytest.mark.parametrize("name, value", [("address", "+919812345678"), ("provider_message_id", "pm-42")])
     def test_messages_by_address_or_vendor_id_are_looked_up_in_their_index(self, api, name, value):
         """Both columns are indexed after the account, (account, address) and (account, provider_message_id): a

@@ -1,5 +1,6 @@
 """The campaigns API: CRUD, the action endpoints, messages (read, and transactional sends)."""
 
+import base64
 from datetime import UTC, date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -461,6 +462,15 @@ class TestMessages:
             seen += [m["id"] for m in page["results"]]
             url = page["next"]
         assert seen == sorted(made, reverse=True)
+
+    @pytest.mark.parametrize("position", ["abc", "1.5", "-", "99999999999999999999"])
+    def test_a_made_up_cursor_position_is_a_404_not_a_500(self, api, position):
+        """`?cursor=cD1hYmM%3D` (base64 of `p=abc`) was a 500 from the query, where `?cursor=bogus` was a 404."""
+        MessageFactory()
+        cursor = base64.b64encode(f"p={position}".encode()).decode()
+        response = api.get("/api/v1/messages/", {"cursor": cursor})
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Invalid cursor"}
 
 
 class TestTransactionalSendRules:

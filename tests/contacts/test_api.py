@@ -481,7 +481,29 @@ class TestUnsubscribers:
         # a provider's opt-out may store an address that is no valid number: it is looked up as written
         unchecked = UnsubscriberFactory(address="+9812345678", source="provider")
         assert ids("+9812345678") == [unchecked.pk]
-        assert ids("nobody") == []
+
+    @pytest.mark.parametrize("path", ["/api/v1/unsubscribers/", "/api/v1/unsubscriber-removals/"])
+    def test_a_number_whose_plus_the_url_did_not_encode_is_found(self, api, path):
+        """`?address=+33611111111` arrives as " 33611111111": a "not opted out" for a number that was."""
+        opt_out = UnsubscriberFactory(address="+33611111111")
+        if "removals" in path:
+            api.delete(f"/api/v1/unsubscribers/{opt_out.pk}/")
+        response = api.get(f"{path}?address=+33611111111")
+        assert response.status_code == 200, response.json()
+        assert [row["address"] for row in response.json()["results"]] == ["+33611111111"]
+
+    @pytest.mark.parametrize("path", ["/api/v1/unsubscribers/", "/api/v1/unsubscriber-removals/"])
+    @pytest.mark.parametrize("written", ["garbage", "asha@"])
+    def test_an_address_that_is_neither_a_number_nor_an_e_mail_is_a_400_naming_it(self, api, path, written):
+        UnsubscriberFactory(address="+33611111111")
+        response = api.get(path, {"address": written})
+        assert response.status_code == 400
+        assert response.json() == {
+            "address": [
+                "Enter a valid phone number (E.164 such as +919812345678, or a national number of IN) or e-mail "
+                f"address: {written!r} is neither."
+            ]
+        }
 
     def test_a_channel_is_stored_as_its_value_and_an_unknown_one_is_named(self, api):
         response = api.post(
