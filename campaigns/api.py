@@ -26,7 +26,7 @@ from config.api import (
     NamedEnumsMixin,
     RelatedIdsField,
 )
-from config.filters import FilterBackend, QueryParametersMixin
+from config.filters import FilterBackend, QueryParametersMixin, takes_no_body
 from config.pagination import PagesSchemaMixin, StrictPageSizeMixin
 from config.permissions import StrictModelPermissions
 from config.schema import FieldErrorsSerializer
@@ -281,37 +281,37 @@ class CampaignViewSet(QueryParametersMixin, viewsets.ModelViewSet):
         campaign.refresh_from_db()
         return Response(CampaignSerializer(campaign, context=self.get_serializer_context()).data)
 
-    @extend_schema(request=None, responses=EstimateSerializer)
+    @takes_no_body(responses=EstimateSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def estimate(self, request, pk=None):
         """Audience size, suppressions, parts and cost, and the compliance checks, without sending."""
         return Response(campaign_estimate(campaign=self.get_object(), user=request.user).as_dict())
 
-    @extend_schema(request=None, responses=CampaignSerializer)
+    @takes_no_body(responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def launch(self, request, pk=None):
         """Launch a draft or scheduled campaign."""
         return self._transition(services.campaign_launch)
 
-    @extend_schema(request=None, responses=CampaignSerializer)
+    @takes_no_body(responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def pause(self, request, pk=None):
         """Pause a sending campaign between frames."""
         return self._transition(services.campaign_pause)
 
-    @extend_schema(request=None, responses=CampaignSerializer)
+    @takes_no_body(responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def resume(self, request, pk=None):
         """Resume a paused campaign."""
         return self._transition(services.campaign_resume)
 
-    @extend_schema(request=None, responses=CampaignSerializer)
+    @takes_no_body(responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def cancel(self, request, pk=None):
         """Cancel a campaign; messages not yet sent are never sent."""
         return self._transition(services.campaign_cancel)
 
-    @extend_schema(request=None, responses={201: CampaignSerializer})
+    @takes_no_body(responses={201: CampaignSerializer})
     @action(detail=True, methods=["post"], permission_classes=[CampaignCreatingPermissions])
     def duplicate(self, request, pk=None):
         """A draft copy of the campaign, in any state: the same message, audience and options, without its send

@@ -6,6 +6,8 @@ anything else: `?is_active=maybe` or `?is_active=0` answered every row. Here a b
 true/false, 1/0 or yes/no in any case, and anything else is a 400 naming the parameter.
 """
 
+from collections.abc import Mapping
+
 import django_filters
 from django import forms
 from django.db import models
@@ -13,6 +15,7 @@ from django.forms.utils import ErrorDict
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.widgets import SuffixedMultiWidget
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.filters import OrderingFilter as DrfOrderingFilter
 from rest_framework.filters import SearchFilter as DrfSearchFilter
@@ -107,6 +110,29 @@ def parameters_check(request, taken: set[str]) -> None:
         raise exceptions.ValidationError({name: [f"Unknown parameter; {words}."] for name in unknown})
 
 
+def takes_no_body(**schema):
+    """For an action that takes no body: `extend_schema(request=None, **schema)`, and a body sent with fields is
+    refused, naming them (QueryParametersMixin)."""
+
+    def decorate(function):
+        function.takes_no_body = True
+        return extend_schema(request=None, **schema)(function)
+
+    return decorate
+
+
+def body_check(request) -> None:
+    """Refuse a body with anything in it, for an operation that takes none: a 400 naming its fields."""
+    data = request.data
+    if isinstance(data, Mapping):
+        if fields := [name for name in data if name != "csrfmiddlewaretoken"]:  # the browsable API's forms send it
+            raise exceptions.ValidationError(
+                {name: ["Unknown field; this operation takes no body."] for name in fields}
+            )
+    elif data:
+        raise exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: ["This operation takes no body."]})
+
+
 class QueryParametersMixin:
     # For the API's viewsets and views: an operation that is no list refuses a query parameter, as a list refuses one
     # it does not take (FilterBackend). It was ignored: `GET /campaigns/5/?fields=name` answered the whole campaign as
@@ -114,12 +140,20 @@ class QueryParametersMixin:
     # takes its pages' parameters. The check comes after authentication and permissions: a 401 or 403 first, as on the
     # lists. (A comment, not a docstring: drf-spectacular would show a docstring as every operation's description.)
 
+    # The same for a body: an action that takes none (`@takes_no_body`: launch, pause, cancel, duplicate,
+    # test-connection…) refuses one with fields, naming them. It was ignored: `{"dry_run": true}`
+    # to `launch/` launched the campaign, `{"name": …}` to `duplicate/` named the copy "Copy of …".
+
     paginated = False
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if getattr(self, "action", None) != "list":  # a list's are checked against its filters by FilterBackend
+        action = getattr(self, "action", None)
+        if action != "list":  # a list's are checked against its filters by FilterBackend
             parameters_check(request, paging_parameters(self.paginator) if self.paginated else set())
+        handler = getattr(self, action, None) if action else None
+        if request.method in ("POST", "PUT", "PATCH") and getattr(handler, "takes_no_body", False):
+            body_check(request)
 
 
 def paging_parameters(paginator) -> set[str]:

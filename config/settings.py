@@ -219,11 +219,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["config.permissions.StrictModelPermissions"],
-    "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # Bodies are JSON; an import's upload takes multipart (its view says so). A form body read a checkbox left out
+    # as unticked: a contact posted without `is_active` was made inactive, and never sent to.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": [
         "config.filters.FilterBackend",  # strict booleans, see config/filters.py
         "config.filters.SearchFilter",  # its errors name search

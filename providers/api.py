@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.api import IdRelationsMixin, KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
-from config.filters import QueryParametersMixin
+from config.filters import QueryParametersMixin, takes_no_body
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
 from providers import dlt, services, sync
@@ -100,7 +100,7 @@ class ProviderAccountViewSet(QueryParametersMixin, viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.provider_account_delete(account=instance)
 
-    @extend_schema(request=None, responses=ConnectionCheckSerializer)
+    @takes_no_body(responses=ConnectionCheckSerializer)
     @action(detail=True, methods=["post"], url_path="test-connection", permission_classes=[AccountActionPermissions])
     def test_connection(self, request, pk=None):
         """Ask the vendor whether the credentials work, and the balance where it tells."""
@@ -109,7 +109,7 @@ class ProviderAccountViewSet(QueryParametersMixin, viewsets.ModelViewSet):
             {"ok": result.ok, "message": result.message, "balance": result.balance, "currency": result.currency}
         )
 
-    @extend_schema(request=None, responses={202: ProviderAccountSerializer})
+    @takes_no_body(responses={202: ProviderAccountSerializer})
     @action(detail=True, methods=["post"], permission_classes=[AccountActionPermissions])
     def sync(self, request, pk=None):
         """Sync a MOBtexting account's sender IDs, DLT templates and opt-outs with the vendor, in the background
@@ -120,7 +120,7 @@ class ProviderAccountViewSet(QueryParametersMixin, viewsets.ModelViewSet):
         account.refresh_from_db()
         return Response(ProviderAccountSerializer(account, context=self.get_serializer_context()).data, status=202)
 
-    @extend_schema(request=None, responses=ProviderAccountSerializer)
+    @takes_no_body(responses=ProviderAccountSerializer)
     @action(detail=True, methods=["post"], permission_classes=[AccountActionPermissions])
     def setup(self, request, pk=None):
         """Create what the vendor needs once (Devino's scenario task, MOBtexting's webhook and subscriptions)."""

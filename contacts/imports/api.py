@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from config.api import DetailSerializer, KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
-from config.filters import QueryParametersMixin
+from config.filters import QueryParametersMixin, takes_no_body
 from config.permissions import StrictModelPermissions
 from config.schema import DETAIL_OR_FIELD_ERRORS
 from contacts.imports.selectors import (
@@ -186,8 +186,7 @@ class ContactImportViewSet(
         data = self.get_serializer(contact_import).data
         return Response(data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(
-        request=None,
+    @takes_no_body(
         responses={
             200: ContactImportSerializer,
             400: inline_serializer(

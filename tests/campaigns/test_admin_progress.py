@@ -76,7 +76,15 @@ class TestProgress:
     def test_the_json_has_counters_funnel_and_failures_in_words(self, client, sent):
         body = client.get(progress_url(sent)).json()
         assert body["state"] == "sending" and body["live"] is True and body["finished"] is False
-        groups = {"pending": 1, "sending": 0, "submitted": 1, "delivered": 2, "failed": 3, "not_sent": 0, "suppressed": 1}
+        groups = {
+            "pending": 1,
+            "sending": 0,
+            "submitted": 1,
+            "delivered": 2,
+            "failed": 3,
+            "not_sent": 0,
+            "suppressed": 1,
+        }
         assert body["groups"] == groups
         assert body["progress"] == 75.0  # 6 of 8 have a final status
         assert [(s["stage"], s["count"]) for s in body["funnel"]] == [
@@ -519,7 +527,9 @@ def test_a_cancelled_campaigns_messages_closed_unsent_are_no_failures_on_its_pag
     assert '<td class="field-delivery_rate">92.6%</td>' in listed, "463 of the 500 sent"
     page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
     assert re.search(r'<dt>Failed</dt><dd data-progress="groups.failed">37</dd>', page)
-    assert re.search(r'data-progress="not_sent_box">\s*<dt>Not sent</dt><dd data-progress="groups.not_sent">3124</dd>', page)
+    assert re.search(
+        r'data-progress="not_sent_box">\s*<dt>Not sent</dt><dd data-progress="groups.not_sent">3124</dd>', page
+    )
 
 
 def test_nothing_reads_as_one_dash_on_the_campaign_list(client):
