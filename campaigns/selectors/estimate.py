@@ -495,7 +495,9 @@ def message_problems(
     if channel not in backend.channels:
         problems.append(Problem("channel", f"{backend.label} cannot send {label}."))
     if sender is None:
-        if sender_required and channel != "email":
+        if channel != "email" and backend.sender_required:
+            problems.append(Problem("sender", f"Choose a sender ID: {backend.label} has no default sender."))
+        elif channel != "email" and sender_required:
             problems.append(Problem("sender", "Choose a sender ID."))
     elif sender.account_id != account.pk or sender.channel != channel:
         problems.append(Problem("sender", f"{sender.name} is not a {channel} sender of {account.name}."))

@@ -725,6 +725,7 @@ class Backend:
     default_base_url: ClassVar[str] = ""
     default_currency: ClassVar[str] = ""  # ISO code a new account prices in unless given one: the vendor's country's
     channels: ClassVar[tuple[str, ...]] = ("sms",)
+    sender_required: ClassVar[bool] = False  # the vendor has no default sender: every message (but e-mail) names one
     max_recipients: ClassVar[int] = 1  # hard maximum per request
     default_frame_size: ClassVar[int] = 1  # what Herald uses unless the account overrides it
     per_recipient_text: ClassVar[bool] = False  # can one request carry a different text per recipient?

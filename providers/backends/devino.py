@@ -117,6 +117,7 @@ COUNTERS = ("total", "success", "error")  # totalCount, successCount, errorCount
 
 class DevinoBackend(Backend):
     kind = "devino"
+    sender_required = True  # its send refuses a message without one (its sandbox too)
     label = "Devino OMNI"
     default_base_url = DEFAULT_BASE_URL
     default_currency = "RUB"  # Russia (seed 000: +7 numbers)

@@ -116,6 +116,7 @@ CHECK_EXTRA_ID = "herald-connection-check"
 
 class HyberBackend(Backend):
     kind = "hyber"
+    sender_required = True  # its send refuses a message without one (its sandbox too)
     label = "Hyber / GMS"
     default_base_url = DEFAULT_BASE_URL
     default_currency = "UAH"  # Ukraine (seed 003: +380 numbers, Kyiv coordinates)

@@ -490,6 +490,19 @@ class TestTransactionalSendRules:
         assert not Message.objects.exists() and not Frame.objects.exists()
         return response.json()[field]
 
+    @pytest.mark.parametrize("kind", ["mobtexting", "devino", "hyber"])
+    def test_a_send_without_a_sender_where_the_vendor_has_no_default_is_refused_on_the_field(self, api, kind):
+        """MOBtexting took it (202) and refused it on the wire ("nodes.0.sender: The sender field is required.")."""
+        account = ProviderAccountFactory(kind=kind)
+        label = {"mobtexting": "MOBtexting", "devino": "Devino OMNI", "hyber": "Hyber / GMS"}[kind]
+        errors = self._refused(api, {"account": account.pk, "to": "+33612345678", "text": "Hi"}, "sender")
+        assert errors == [f"Choose a sender ID: {label} has no default sender."]
+
+    def test_octopush_sends_without_a_sender_under_its_default(self, api):
+        account = ProviderAccountFactory(kind="octopush")
+        response = api.post("/api/v1/messages/", {"account": account.pk, "to": "+33612345678", "text": "Hi"})
+        assert response.status_code == 202, response.json()
+
     def test_a_text_given_with_a_template_must_match_it(self, api, dlt):
         account, sender, template = dlt
         payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,

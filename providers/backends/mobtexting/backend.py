@@ -108,6 +108,7 @@ def verification_token(account: Account) -> str:
 
 class MobtextingBackend(Backend):
     kind = "mobtexting"
+    sender_required = True  # its send refuses a message without one (its sandbox too)
     label = "MOBtexting"
     default_base_url = DEFAULT_BASE_URL
     default_currency = "INR"  # India (seed 001: DLT, TRAI)
