@@ -12,6 +12,7 @@ from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber
 from contacts.selectors import segment_count
 from providers.dlt import template_match
 from providers.models import DltTemplate, ProviderAccount, Sender
+from providers.sandbox.octopush import PRICES as OCTOPUSH_PRICES
 
 pytestmark = pytest.mark.django_db
 QUERY_BOUND = 120  # the same bound for 50 and 500 contacts: the query count does not grow per contact
@@ -44,6 +45,11 @@ def test_loads_the_demo_pointing_at_the_sandbox(settings):
     assert accounts["hyber"].base_url == "http://127.0.0.1:8025/hyber"
     assert accounts["octopush"].credentials == {"login": "demo@herald.local", "api_key": "demo-octopush-key"}
     assert accounts["hyber"].options == {"client_id": "demo"}
+    # The estimate read 11.52 EUR where the sandbox charged 16.64: the low-cost price, for premium SMS.
+    assert (
+        float(accounts["octopush"].price_per_part)
+        == OCTOPUSH_PRICES[accounts["octopush"].options.get("sms_type", "sms_premium")]
+    )
     mobtexting_senders = Sender.objects.filter(account=accounts["mobtexting"], status="approved")
     assert sorted(mobtexting_senders.values_list("name", "service")) == [("756070", "P"), ("HERALD", "T")]
     assert all(t.senders.exists() for t in DltTemplate.objects.all())

@@ -29,7 +29,7 @@ ACCOUNTS = [
      "credentials": {"api_key": "demo-mobtexting-key"}, "options": {}, "price_per_part": "0.1800", "currency": "INR"},
     {"name": "Octopush sandbox", "kind": "octopush", "path": "/octopush/v1/public",
      "credentials": {"login": "demo@herald.local", "api_key": "demo-octopush-key"}, "options": {},
-     "price_per_part": "0.0450", "currency": "EUR"},
+     "price_per_part": "0.0650", "currency": "EUR"},  # sms_premium, the type it sends (no sms_type option)
     {"name": "Devino sandbox", "kind": "devino", "path": "/devino",
      "credentials": {"api_key": "demo-devino-key"}, "options": {}, "price_per_part": "2.5000", "currency": "RUB"},
     {"name": "Hyber sandbox", "kind": "hyber", "path": "/hyber",
