@@ -60,7 +60,9 @@ def test_senders_are_pulled_matched_and_pushed(sandbox, account, django_assert_m
         dlt_entity_id=ENTITY["entity_id"],
         dlt_entity_name=ENTITY["entity_name"],
     )
-    with django_assert_max_num_queries(7):  # one of them links the new senders to templates whose headers name them
+    # Two of them link the new senders to templates whose headers name them: the senders (with their account) for
+    # DLT's type rule, then the links.
+    with django_assert_max_num_queries(8):
         counts = senders_sync(account_id=account.pk)
     assert counts == {"created": 1, "updated": 1, "pushed": 1}
     local.refresh_from_db()
