@@ -29,6 +29,7 @@ from campaigns.selectors import (
     SENDING,
     STATUS_ORDER,
     TAKEN_STATUSES,
+    delivery_rate,
 )
 from providers.models import ProviderAccount
 
@@ -138,16 +139,11 @@ def _delivery_by_account(rows: list[tuple], days: list, accounts: dict[int, Prov
                 "sent": sent,
                 "delivered": delivered,
                 "failed": failed,
-                "rate": _rate(delivered, failed),
-                "daily": [_rate(*figures.get(day, (0, 0, 0))[:2]) for day in days],
+                "rate": delivery_rate(delivered, failed),
+                "daily": [delivery_rate(*figures.get(day, (0, 0, 0))[:2]) for day in days],
             }
         )
     return sorted(result, key=lambda row: row["name"])
-
-
-def _rate(delivered: int, failed: int) -> float | None:
-    """Delivered as a percentage of the messages with an outcome; None when none has one yet."""
-    return round(100 * delivered / (delivered + failed), 1) if delivered + failed else None
 
 
 def _campaigns_under_way() -> list[dict]:
@@ -198,7 +194,7 @@ def dashboard_figures(*, now: datetime | None = None) -> dict:
             "not_sent": not_sent,
             "in_flight": sum(today_counts.get(s, 0) for s in (*IN_FLIGHT_STATUSES, SENDING)),
             "suppressed": today_counts.get("suppressed", 0),
-            "rate": _rate(delivered, failed),
+            "rate": delivery_rate(delivered, failed),
         },
         "days": [day.isoformat() for day in days],
         "earlier_days_minutes": EARLIER_DAYS_KEPT // 60,

@@ -52,6 +52,7 @@ from campaigns.selectors.progress import (
     campaign_message_rows,
     campaign_progress,
     campaign_stats,
+    delivery_rate,
     delivery_rate_of,
     failure_words,
     messages_shown,
@@ -71,7 +72,7 @@ __all__ = [
     "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TAKEN_STATUSES", "TEMPLATE_OF_ANOTHER_ACCOUNT", "BackgroundStatus", "Estimate", "PartsSpread", "Problem", "account_promotional_window",
     "background_status", "campaign_audience_spec", "campaign_estimate", "campaign_first_recipient", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "campaign_test_sends", "composer_account_channels", "composer_senders",
-    "composer_templates", "composer_variables", "contact_message_history", "delivery_rate_of", "estimate_fills_sample", "failure_words", "frames_matching",
+    "composer_templates", "composer_variables", "contact_message_history", "delivery_rate", "delivery_rate_of", "estimate_fills_sample", "failure_words", "frames_matching",
     "message_id_last", "message_problems", "messages_matching", "messages_of_campaign", "parts_spread_of", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",
     "recipient_window_opening", "send_window_opening", "status_events_matching", "suppression_services",
 ]  # fmt: skip

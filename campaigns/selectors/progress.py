@@ -69,12 +69,16 @@ def _frames_per_minute(campaign: Campaign, frames) -> float:
     return round(answered / max((now - since).total_seconds(), 30) * 60, 1)
 
 
-def delivery_rate_of(*, counters: dict[str, int], not_sent: int = 0) -> float | None:
-    """Delivered as a percentage of the messages with an outcome, those closed before they were sent left out
-    (Campaign.not_sent: no provider had them); None while none has one."""
-    delivered = sum(counters.get(s, 0) for s in DELIVERED_STATUSES)
-    failed = sum(counters.get(s, 0) for s in FAILURE_STATUSES) - not_sent
+def delivery_rate(delivered: int, failed: int) -> float | None:
+    """Delivered as a percentage of the messages with an outcome (delivered or failed); None while none has one."""
     return round(100 * delivered / (delivered + failed), 1) if delivered + failed > 0 else None
+
+
+def delivery_rate_of(*, counters: dict[str, int], not_sent: int = 0) -> float | None:
+    """A campaign's delivery_rate from its counters, the messages closed before they were sent left out
+    (Campaign.not_sent: no provider had them)."""
+    delivered = sum(counters.get(s, 0) for s in DELIVERED_STATUSES)
+    return delivery_rate(delivered, sum(counters.get(s, 0) for s in FAILURE_STATUSES) - not_sent)
 
 
 def _failures_after_sending(campaign: Campaign, counters: dict[str, int]) -> dict[str, int]:
