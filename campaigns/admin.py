@@ -261,7 +261,10 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
                 "debounce": 400,
             }
             context["estimate_fills_sample"] = estimate_fills_sample(request.user)
-            context["show_save_and_launch"] = self.has_change_permission(request, obj)  # launching is a change
+            # Launching is a change; a scheduled campaign is launched already (its page offers "Send now…").
+            context["show_save_and_launch"] = self.has_change_permission(request, obj) and (
+                obj is None or obj.state == Campaign.State.DRAFT
+            )
         if obj is not None:
             if obj.state in BACKGROUND_STATES:
                 context["background"] = background_status()
@@ -293,7 +296,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         return super().response_add(request, obj, post_url_continue)
 
     def response_change(self, request, obj):
-        if "_saveandlaunch" in request.POST:
+        if "_saveandlaunch" in request.POST and obj.state == Campaign.State.DRAFT:  # else launched meanwhile
             self.message_user(request, f"“{obj}” is saved. Check the figures, then launch it.")
             return redirect("admin:campaigns_campaign_action", obj.pk, "launch")
         return super().response_change(request, obj)
@@ -383,7 +386,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
             path("<int:object_id>/messages.csv", view(admin_views.export_view), name="campaigns_campaign_export"),
             path("<int:object_id>/test/", view(admin_views.send_test_view), name="campaigns_campaign_test"),
             re_path(
-                r"^(?P<object_id>\d+)/(?P<action>launch|pause|resume|cancel|duplicate)/$",
+                r"^(?P<object_id>\d+)/(?P<action>launch|send-now|unschedule|pause|resume|cancel|duplicate)/$",
                 view(admin_views.action_view),
                 name="campaigns_campaign_action",
             ),

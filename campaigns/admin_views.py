@@ -1,6 +1,7 @@
 """The campaign pages' views beyond Django's own: the composer's form and its JSON endpoints (senders, templates,
-live estimate), the live progress endpoint, the confirmation pages of launch / pause / resume / cancel / duplicate,
-the CSV export of messages, the admin index's dashboard and the message history on a contact's page.
+live estimate), the live progress endpoint, the confirmation pages of the actions (launch, send now, unschedule,
+pause, resume, cancel, duplicate), the CSV export of messages, the admin index's dashboard and the message history on
+a contact's page.
 
 Each view checks the permission, validates its input, calls one selector or service and presents the result;
 CampaignAdmin (campaigns/admin.py) routes them through `get_urls`.
@@ -354,12 +355,29 @@ def export_view(model_admin: ModelAdmin, request, object_id):
 
 ACTIONS = {
     # name: (service, states it applies to, button label, page title, what happens)
+    # A scheduled campaign is launched already: it offers "Send now" and "Unschedule", not a launch that would only
+    # save the same schedule again.
     "launch": (
         services.campaign_launch,
-        (State.DRAFT, State.SCHEDULED),
+        (State.DRAFT,),
         "Launch",
         "Launch {name}?",
         "Herald writes one message per recipient and starts sending, or waits for the send time.",
+    ),
+    "send-now": (
+        services.campaign_send_now,
+        (State.SCHEDULED,),
+        "Send now",
+        "Send {name} now?",
+        "Herald writes one message per recipient and starts sending now instead of at its send time, which is cleared.",
+    ),
+    "unschedule": (
+        services.campaign_unschedule,
+        (State.SCHEDULED,),
+        "Unschedule",
+        "Unschedule {name}?",
+        "It goes back to draft and is not sent at its send time: nothing is sent until you launch it again. Its send "
+        "time is kept.",
     ),
     "pause": (
         services.campaign_pause,
@@ -392,16 +410,22 @@ ACTIONS = {
     ),
 }
 CREATING_ACTIONS = ("duplicate",)  # they make a campaign: the add permission, and the new campaign's page after
-BACKGROUND_ACTIONS = ("launch", "resume")  # their pages warn when no worker or beat runs: nothing would be sent
+LAUNCHING_ACTIONS = ("launch", "send-now")  # their pages state the audience and the cost, as the launch will send
+BACKGROUND_ACTIONS = (*LAUNCHING_ACTIONS, "resume")  # their pages warn when no worker or beat runs: nothing is sent
 # A campaign's page warns in these states: beat must start it (scheduled) or a worker send it.
 BACKGROUND_STATES = (Campaign.State.SCHEDULED, Campaign.State.PREPARING, Campaign.State.SENDING)
 
 
-PAST = {"launch": "launched", "pause": "paused", "resume": "resumed", "cancel": "cancelled", "duplicate": "duplicated"}
+PAST = {
+    "launch": "launched", "send-now": "launched now", "unschedule": "unscheduled", "pause": "paused",
+    "resume": "resumed", "cancel": "cancelled", "duplicate": "duplicated",
+}  # fmt: skip
+CONFIRM = {"send-now": "Yes, send it now"}  # the confirmation button, where "Yes, <label> it" is no English
 
 
 def campaign_actions(campaign: Campaign, *, may_add: bool = True) -> list[dict]:
-    """The action buttons of a campaign page, each with the states it shows in (the page toggles them live)."""
+    """The action buttons of a campaign page, each with the states it shows in (the page toggles them live). A
+    recurring campaign is not sent now (campaign_send_now says why): its page does not offer it."""
     return [
         {
             "name": name,
@@ -411,7 +435,7 @@ def campaign_actions(campaign: Campaign, *, may_add: bool = True) -> list[dict]:
             "shown": campaign.state in states,
         }
         for name, (_service, states, label, _title, _what) in ACTIONS.items()
-        if may_add or name not in CREATING_ACTIONS
+        if (may_add or name not in CREATING_ACTIONS) and not (name == "send-now" and campaign.recurrence)
     ]
 
 
@@ -445,9 +469,13 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
             campaign.refresh_from_db()
             model_admin.message_user(request, _done_message(action, campaign), messages.SUCCESS)
         return redirect(change_url)
-    if action == "launch" and campaign.state in states:
-        summary = {"estimate": _estimate_shown(campaign_estimate(campaign=campaign, user=request.user))}
-    elif creating:
+    shown = campaign
+    if action == "send-now":  # what it will be once its send time is cleared (campaign_send_now), not saved here
+        shown = copy.copy(campaign)
+        shown.send_at = None
+    if action in LAUNCHING_ACTIONS and campaign.state in states:
+        summary = {"estimate": _estimate_shown(campaign_estimate(campaign=shown, user=request.user))}
+    elif creating or action == "unschedule":  # nothing is sent, and a scheduled campaign has no messages yet
         summary = {}
     else:
         summary = {"progress": campaign_progress(campaign=campaign)}
@@ -463,10 +491,11 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         "action": action,
         "action_label": label,
         "action_past": PAST[action],
+        "confirm_label": CONFIRM.get(action, f"Yes, {label.lower()} it"),
         "what_happens": what,
         "allowed": campaign.state in states,
-        "send_time_passed": campaign.send_at is not None and campaign.send_at <= timezone.now(),
-        "send_at_shown": time_shown(campaign.send_at),
+        "send_time_passed": shown.send_at is not None and shown.send_at <= timezone.now(),
+        "send_at_shown": time_shown(shown.send_at),
         "change_url": change_url,
         **summary,
     }
@@ -474,7 +503,7 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
 
 
 def _done_message(action: str, campaign: Campaign) -> str:
-    if action == "launch" and campaign.state == State.SCHEDULED:
+    if action in LAUNCHING_ACTIONS and campaign.state == State.SCHEDULED:
         return f"“{campaign.name}” is scheduled. {campaign.state_reason}"
     return f"“{campaign.name}” is {PAST[action]}."
 

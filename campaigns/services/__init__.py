@@ -1,7 +1,7 @@
 """Campaign business logic, one module per concern; import from here.
 
 editing    create, update, duplicate and delete campaigns (the API's and the admin's rules)
-lifecycle  launch, pause, resume, cancel, fail, expire, complete
+lifecycle  launch, send now, unschedule, pause, resume, cancel, fail, expire, complete
 prepare    audience → messages → frames (set-based)
 dispatch   claim, send, record frames
 recovery   reconcile frames whose answer was lost
@@ -23,6 +23,8 @@ from campaigns.services.lifecycle import (
     campaign_launch,
     campaign_pause,
     campaign_resume,
+    campaign_send_now,
+    campaign_unschedule,
 )
 from campaigns.services.prepare import campaign_prepare
 from campaigns.services.reports import (
@@ -57,7 +59,9 @@ __all__ = [
     "campaign_pause",
     "campaign_prepare",
     "campaign_resume",
+    "campaign_send_now",
     "campaign_send_test",
+    "campaign_unschedule",
     "campaigns_expire_overdue",
     "campaigns_hold_outside_window",
     "campaigns_launch_due",

@@ -3,6 +3,7 @@
 draft ──launch──▶ preparing ──▶ sending ──▶ completed
   │                  ▲             │ ▲
   └─schedule─▶ scheduled           pause/resume ▶ paused
+scheduled ──send now──▶ preparing;  scheduled ──unschedule──▶ draft
 (any unfinished state) ──cancel──▶ cancelled;  preparing/sending ──▶ failed
 """
 
@@ -154,6 +155,41 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
         return campaign
     _save_state(campaign, State.PREPARING, "", launched_at=now, consecutive_failures=0, **_message_ids_from(campaign))
     transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id), robust=True)  # ENQUEUE_ROBUSTLY
+    return campaign
+
+
+SEND_NOW_RECURRING = (
+    "A recurring campaign sends a run at each of its send times: to send a run now, set its send time to now "
+    "(the next runs follow from then)."
+)
+
+
+@transaction.atomic
+def campaign_send_now(*, campaign_id: int, now: datetime | None = None) -> Campaign:
+    """Launch a scheduled campaign now instead of at its send time: its send time is cleared and it is launched
+    (campaign_launch: the same checks, and a promotional one still waits for its window). Refused, nothing
+    changed, when the launch refuses it."""
+    campaign = _locked(campaign_id)
+    if campaign.state != State.SCHEDULED:
+        raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be sent now: launch it."})
+    if campaign.recurrence:
+        raise ValidationError({"recurrence": SEND_NOW_RECURRING})
+    campaign.send_at = None
+    campaign.save(update_fields=["send_at", "updated_at"])
+    return campaign_launch(campaign_id=campaign_id, now=now)  # a refusal rolls the cleared send time back
+
+
+UNSCHEDULED_BY_USER = "Unscheduled by a user: nothing is sent until you launch it."
+
+
+@transaction.atomic
+def campaign_unschedule(*, campaign_id: int) -> Campaign:
+    """A scheduled campaign back to draft: beat no longer launches it. Its send time is kept, so that launching it
+    again schedules it for that time (or sends it now, once that time has passed)."""
+    campaign = _locked(campaign_id)
+    if campaign.state != State.SCHEDULED:
+        raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be unscheduled."})
+    _save_state(campaign, State.DRAFT, UNSCHEDULED_BY_USER)
     return campaign
 
 

@@ -102,3 +102,23 @@ def test_a_campaign_scheduled_from_the_admin_is_sent_once_by_beats_tick_at_its_t
     accepted = _accepted(engine.sandbox, "octopush")
     assert len(accepted) == 300 and set(accepted.values()) == {1}, "everyone once"
     assert not Campaign.objects.filter(parent=campaign).exists()
+
+
+def test_a_scheduled_campaign_sent_now_from_the_admin_goes_out_at_once_and_not_again_at_its_old_time(engine):
+    """Its page offered "Launch…", which saved the same schedule again: sending it now took clearing its send time."""
+    engine.sandbox.configure(dlr_mix={"delivered": 1.0})
+    account = engine.account("octopush")
+    send_at = timezone.now() + timedelta(hours=1)
+    campaign = engine.campaign(account, contacts_tagged(300), send_at=send_at)
+    client = admin_client_for()
+    client.post(reverse("admin:campaigns_campaign_action", args=[campaign.pk, "launch"]))
+    assert Campaign.objects.get(pk=campaign.pk).state == "scheduled"
+
+    _act(client, campaign, "send-now")
+    wait_until(lambda: Campaign.objects.get(pk=campaign.pk).state == "completed", timeout=60, what="completion",
+               tick=beat_tick)  # fmt: skip
+    campaigns_tick_task.delay().get(timeout=30)  # beat's tick, as at the old send time: nothing is due
+    accepted = _accepted(engine.sandbox, "octopush")
+    assert len(accepted) == 300 and set(accepted.values()) == {1}, "everyone once"
+    campaign.refresh_from_db()
+    assert campaign.send_at is None and campaign.launched_at < send_at

@@ -236,6 +236,71 @@ class TestActions:
         response = client.post(action_url(campaign, "launch"))
         assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "A preparing campaign cannot be launched."
 
+    def test_a_scheduled_campaign_offers_send_now_and_unschedule_not_a_launch_that_saves_its_schedule_again(
+        self, client
+    ):
+        """Its "Launch…" confirmed saved the same schedule again: sending it now took clearing its send time."""
+        news = TagFactory()
+        ContactFactory.create_batch(2, tags=[news])
+        send_at = timezone.now() + timedelta(days=1)
+        campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi",
+                                   state="scheduled", send_at=send_at, state_reason=f"Scheduled for {time_shown(send_at)}.")  # fmt: skip
+        page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        html = page.content.decode()
+        shown = {a["name"] for a in page.context["campaign_actions"] if a["shown"]}
+        assert shown == {"send-now", "unschedule", "cancel", "duplicate"}
+        assert f'href="{action_url(campaign, "send-now")}" class="herald-action-send-now">Send now…</a>' in html
+        assert 'name="_saveandlaunch"' not in html, "saved, it stays scheduled: nothing to launch"
+        assert "herald-confirm-button" not in client.get(action_url(campaign, "launch")).content.decode()
+
+        confirm = client.get(action_url(campaign, "send-now")).content.decode()
+        assert "<dt>When</dt><dd>Now</dd>" in confirm and '<strong class="confirm-audience">2</strong>' in confirm
+        assert 'value="Yes, send it now" class="default herald-confirm-button"' in confirm
+        response = client.post(action_url(campaign, "send-now"))
+        assert [str(m) for m in get_messages(response.wsgi_request)] == [f"“{campaign.name}” is launched now."]
+        campaign.refresh_from_db()
+        assert (campaign.state, campaign.send_at) == ("preparing", None) and campaign.launched_at is not None
+
+    def test_unscheduling_takes_a_campaign_back_to_draft_with_its_send_time_and_offers_to_launch_it(self, client):
+        send_at = timezone.now() + timedelta(days=1)
+        campaign = CampaignFactory(state="scheduled", send_at=send_at, state_reason="Scheduled for tomorrow.")
+        confirm = client.get(action_url(campaign, "unschedule")).content.decode()
+        assert 'value="Yes, unschedule it" class="default herald-confirm-button"' in confirm
+        response = client.post(action_url(campaign, "unschedule"))
+        assert [str(m) for m in get_messages(response.wsgi_request)] == [f"“{campaign.name}” is unscheduled."]
+        campaign.refresh_from_db()
+        assert (campaign.state, campaign.send_at) == ("draft", send_at)
+        page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        assert {a["name"] for a in page.context["campaign_actions"] if a["shown"]} == {"launch", "cancel", "duplicate"}
+        assert "Unscheduled by a user: nothing is sent until you launch it." in page.content.decode()
+        response = client.post(action_url(campaign, "unschedule"))
+        assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "A draft campaign cannot be unscheduled."
+
+    def test_sending_now_is_refused_as_the_launch_refuses_it_and_the_schedule_is_kept(self, client):
+        send_at = timezone.now() + timedelta(days=1)
+        campaign = CampaignFactory(state="scheduled", send_at=send_at, text="")
+        html = client.get(action_url(campaign, "send-now")).content.decode()
+        assert "Before you can launch" in html and "herald-confirm-button" not in html
+        client.post(action_url(campaign, "send-now"))
+        campaign.refresh_from_db()
+        assert (campaign.state, campaign.send_at) == ("scheduled", send_at)
+
+    def test_a_recurring_campaign_is_not_offered_send_now(self, client):
+        send_at = timezone.now() + timedelta(days=1)
+        campaign = CampaignFactory(state="scheduled", send_at=send_at, recurrence="daily")
+        page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        assert {a["name"] for a in page.context["campaign_actions"] if a["shown"]} == {
+            "unschedule",
+            "cancel",
+            "duplicate",
+        }
+        response = client.post(action_url(campaign, "send-now"))
+        assert "A recurring campaign sends a run at each of its send times" in str(
+            list(get_messages(response.wsgi_request))[-1]
+        )
+        campaign.refresh_from_db()
+        assert (campaign.state, campaign.send_at) == ("scheduled", send_at)
+
     @pytest.mark.parametrize(
         ("state", "action", "after"), [("sending", "pause", "paused"), ("sending", "cancel", "cancelled")]
     )
