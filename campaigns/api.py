@@ -215,8 +215,8 @@ class SendTestSerializer(KnownFieldsMixin, serializers.Serializer):
         child=serializers.CharField(),
         min_length=1,
         max_length=TEST_NUMBERS_MAX,
-        help_text=f"One to {TEST_NUMBERS_MAX} phone numbers (E.164 or national), or e-mail addresses for an e-mail "
-        "campaign.",
+        help_text=f"One to {TEST_NUMBERS_MAX} phone numbers (E.164, or national: read in the country of the "
+        "campaign's sender, else in DEFAULT_PHONE_REGION), or e-mail addresses for an e-mail campaign.",
     )
     contact = IdRelatedField(
         queryset=Contact.objects.all(),

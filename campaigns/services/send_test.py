@@ -77,7 +77,7 @@ def campaign_send_test(
             .get(pk=campaign_id)
         )
         _check_state(campaign)
-        addresses = _addresses(to)
+        addresses = _addresses(to, region=send_test_region(campaign))
         fills_from_contacts = estimate_fills_sample(user)
         if contact_id is not None and not fills_from_contacts:
             raise ValidationError({"contact": NO_CONTACT_FIELDS})
@@ -147,22 +147,32 @@ def _check_state(campaign: Campaign) -> None:
         )
 
 
-def _addresses(to: list[str]) -> list[str]:
-    """The numbers typed, normalised, each once; one that is none is refused naming it."""
+def send_test_region(campaign: Campaign) -> str:
+    """The country a national number typed for a test is read in: the campaign's sender's, else the default region
+    (DEFAULT_PHONE_REGION). A French campaign's 06 12 34 56 99 is +33612345699, not refused as no Indian number."""
+    country = campaign.sender.country if campaign.sender_id else ""
+    return (country or settings.DEFAULT_PHONE_REGION).upper()
+
+
+def _addresses(to: list[str], *, region: str) -> list[str]:
+    """The numbers typed, normalised (a national one read in `region`), each once; one that is none is refused
+    naming it."""
     typed = [t.strip() for t in to if t and t.strip()]
     if not typed:
         raise ValidationError({"to": "Give one to five numbers to send the test to."})
     addresses, wrong = [], []
     for raw in typed:
         try:
-            address = normalize_address(raw)
+            address = normalize_address(raw, region)
         except InvalidPhone:
             wrong.append(raw)
             continue
         if address not in addresses:
             addresses.append(address)
     if wrong:
-        raise ValidationError({"to": f"Not a phone number (E.164 or national) or e-mail address: {', '.join(wrong)}."})
+        raise ValidationError(
+            {"to": f"Not a phone number (E.164, or national of {region}) or e-mail address: {', '.join(wrong)}."}
+        )
     if len(addresses) > TEST_NUMBERS_MAX:
         raise ValidationError({"to": f"A test goes to at most {TEST_NUMBERS_MAX} numbers; launch it for more."})
     return addresses

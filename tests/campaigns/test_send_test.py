@@ -329,3 +329,30 @@ def test_a_tester_who_may_not_view_contacts_gets_no_contacts_fields_in_the_text(
     assert [s["text"] for s in _sent(sandbox, "octopush")] == ["Bonjour ", "Bonjour "]
     assert set(page.context["form"].fields) == {"numbers"}
     assert "Zoé" not in page.content.decode() and "The text&#x27;s variables stay empty" in page.content.decode()
+
+
+def test_a_national_number_is_read_in_the_senders_country_else_in_the_default_region(octopush, french, sandbox):
+    """A French campaign's 06 12 34 56 99 was read in the default region (IN) and refused as no number."""
+    Sender.objects.filter(account=octopush).update(country="FR")
+    campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
+    admin = admin_client_for()
+    url = reverse("admin:campaigns_campaign_test", args=[campaign.pk])
+    assert "read as numbers of FR (the sender&#x27;s country)" in admin.get(url).content.decode()
+    response = admin.post(url, {"numbers": "06 12 34 56 99"})
+    assert response.status_code == 302, response.context["form"].errors if response.context else response
+    response = api_client_for(UserFactory(superuser=True)).post(
+        f"/api/v1/campaigns/{campaign.pk}/test/", {"to": ["0612345698"]}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert sorted(b["recipients"][0]["phone_number"] for b in _sent(sandbox, "octopush")) == [
+        "+33612345698", "+33612345699",
+    ]  # fmt: skip
+    form = admin.post(url, {"numbers": "98123 45678"}).context["form"]
+    assert form.errors["numbers"] == [
+        "Not a phone number (E.164, or national of FR) or e-mail address: 98123 45678."
+    ], "an Indian number is not French"
+
+    Sender.objects.filter(account=octopush).update(country="")  # no country: the default region's (IN)
+    assert "read as numbers of IN (the default region)" in admin.get(url).content.decode()
+    assert admin.post(url, {"numbers": "98123 45678"}).status_code == 302
+    assert Message.objects.filter(address="+919812345678").exists()
