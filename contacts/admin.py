@@ -105,7 +105,7 @@ class HeldDeleteAdmin(admin.ModelAdmin):
     def get_deleted_objects(self, objs, request):
         objs = list(objs)
         opts = self.opts
-        protected = [f"{capfirst(held._meta.verbose_name)}: {held}" for held in self.holders([o.pk for o in objs])]
+        protected = [_linked(request, held) for held in self.holders([o.pk for o in objs])]
         deleted = [f"{capfirst(opts.verbose_name)}: {obj}" for obj in objs] + self.also_deleted(objs)
         perms_needed = set() if self.has_delete_permission(request) else {opts.verbose_name}
         return deleted, {opts.verbose_name_plural: len(objs)}, perms_needed, protected
@@ -522,6 +522,15 @@ def _admin_url(request, obj) -> str:
     if not any(request.user.has_perm(f"{opts.app_label}.{how}_{opts.model_name}") for how in ("view", "change")):
         return ""
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+
+
+def _linked(request, obj) -> str:
+    """An object named as Django's delete pages name a related one, "Segment: <a href=…>VIP</a>": linked to its
+    admin page for whom may see it (_admin_url), else its name alone."""
+    label = capfirst(obj._meta.verbose_name)
+    if url := _admin_url(request, obj):
+        return format_html('{}: <a href="{}">{}</a>', label, url, obj)
+    return f"{label}: {obj}"
 
 
 class SegmentRuleForm(forms.Form):

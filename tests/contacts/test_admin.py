@@ -15,6 +15,7 @@ from contacts.admin import SegmentAdmin
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from tests.concurrency import second_waits_on_first
 from tests.factories import (
+    CampaignFactory,
     ContactFactory,
     SegmentFactory,
     SenderFactory,
@@ -672,13 +673,32 @@ def test_deleting_a_tag_a_segment_uses_says_it_is_refused_and_what_to_do_not_tha
         assert "would require deleting" not in html
     tag_page = client.get(f"/admin/contacts/tag/{gold.pk}/delete/").content.decode()
     assert "The tag “gold” cannot be deleted: it still selects people for what is listed below." in tag_page
-    assert "<li>Segment: Gold customers</li>" in tag_page
+    assert f'<li>Segment: <a href="/admin/contacts/segment/{segment.pk}/change/">Gold customers</a></li>' in tag_page
     selected = client.post("/admin/contacts/tag/", {"action": "delete_selected", "_selected_action": [gold.pk]})
     assert (
         "Nothing was deleted: what is listed below still selects people by the selected tag."
         in selected.content.decode()
     )
     assert Tag.objects.filter(pk=gold.pk).exists()
+
+
+def test_the_refused_delete_pages_link_what_uses_the_tag_or_segment_for_whom_may_see_it(client):
+    """They named the segments and campaigns as plain text: finding each to take the tag out of it was a search."""
+    gold = TagFactory(name="gold")
+    segment = SegmentFactory(name="Gold customers", positive_tags=[gold])
+    campaign = CampaignFactory(name="Gold week", tags=[gold], segments=[segment])
+    segment_link = f'<li>Segment: <a href="/admin/contacts/segment/{segment.pk}/change/">Gold customers</a></li>'
+    campaign_link = f'<li>Campaign: <a href="/admin/campaigns/campaign/{campaign.pk}/change/">Gold week</a></li>'
+
+    tag_page = client.get(f"/admin/contacts/tag/{gold.pk}/delete/").content.decode()
+    assert segment_link in tag_page and campaign_link in tag_page
+    selected = client.post("/admin/contacts/tag/", {"action": "delete_selected", "_selected_action": [gold.pk]})
+    assert segment_link in selected.content.decode() and campaign_link in selected.content.decode()
+    assert campaign_link in client.get(f"/admin/contacts/segment/{segment.pk}/delete/").content.decode()
+
+    tagger = admin_client_for(UserFactory(is_staff=True, permissions=["contacts.view_tag", "contacts.delete_tag"]))
+    tag_page = tagger.get(f"/admin/contacts/tag/{gold.pk}/delete/").content.decode()
+    assert "<li>Segment: Gold customers</li>" in tag_page and "<li>Campaign: Gold week</li>" in tag_page, "no 403"
 
 
 @pytest.mark.parametrize("via", ["admin", "api"])
