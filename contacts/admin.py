@@ -468,6 +468,7 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
             context.update(
                 segment_preview_url=reverse("admin:contacts_segment_preview"),
                 segment_count=count,
+                segment_count_shown=_number(count),
                 segment_contacts=contacts,
                 preview_size=PREVIEW_SIZE,
             )
@@ -480,7 +481,9 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
         ]
 
     def preview_view(self, request):
-        """POST the rule's fields (saved or not): how many contacts it selects and the newest of them, as JSON."""
+        """POST the rule's fields (saved or not): how many contacts it selects (also as the page shows a number,
+        `count_shown`: the same on load and after a refresh, whatever the browser's language) and the newest of them,
+        as JSON."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not (self.has_view_permission(request) and request.user.has_perm("contacts.view_contact")):
@@ -492,6 +495,7 @@ class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
         return JsonResponse(
             {
                 "count": count,
+                "count_shown": _number(count),
                 "contacts": [
                     {
                         "phone": contact.phone,

@@ -46,7 +46,7 @@
         })
         .then(function (data) {
           if (mine !== sequence) return;
-          part("count").textContent = data.count.toLocaleString();
+          part("count").textContent = data.count_shown;  // formatted as on load (SegmentAdmin.preview_view)
           part("status").textContent = "";
           const rows = part("rows");
           rows.innerHTML = "";

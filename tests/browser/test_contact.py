@@ -4,7 +4,7 @@ written as people write it, their page lists their opt-outs, and an opt-out reco
 import pytest
 from playwright.sync_api import expect
 
-from contacts.models import Contact, Tag, Unsubscriber
+from contacts.models import Contact, Segment, Tag, Unsubscriber
 from tests.browser.conftest import contacts_tagged
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,5 +62,23 @@ def test_delete_every_contact_a_filter_found(web_server, page, steps):
     with steps("they are deleted"):
         expect(page.locator(".messagelist")).to_contain_text("Successfully deleted 1200 contacts.")
         assert list(Contact.objects.all()) == [kept]
+
+    assert not page.js_errors, page.js_errors
+
+
+def test_a_segments_count_reads_the_same_on_load_and_after_its_rule_changes(web_server, page, steps):
+    """It read "1200" on load and "1,050" once the rule changed: the page's number and the browser's."""
+    news, vip = contacts_tagged(1200, "news"), contacts_tagged(1050, "vip")
+    segment = Segment.objects.create(name="Readers")
+    segment.positive_tags.set([news, vip])
+    count = page.locator("#segment-live [data-segment=count]")
+
+    with steps("the segment's page counts its contacts"):
+        page.goto(f"/admin/contacts/segment/{segment.pk}/change/")
+        expect(count).to_have_text("1,200")
+
+    with steps("its rule changed: counted again, the number written the same way"):
+        page.select_option("#id_positive_operator", "all")
+        expect(count).to_have_text("1,050")
 
     assert not page.js_errors, page.js_errors

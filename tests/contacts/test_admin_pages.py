@@ -3,6 +3,7 @@ is edited (saved or not), the attribute keys the composer offers, the import but
 
 import pytest
 
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -92,6 +93,25 @@ class TestSegmentPreview:
         )
         assert both.post(PREVIEW).status_code == 200
         assert both.get(PREVIEW).status_code == 405
+
+    def test_the_count_reads_the_same_on_load_and_after_a_refresh_as_the_segment_list_says_it(self, client):
+        """It read "5000" on load and "2,161" once the rule changed (the browser's own formatting)."""
+        news = TagFactory(name="news")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """WITH added AS (INSERT INTO contacts_contact (phone) SELECT '+9199' || lpad(n::text, 8, '0')
+                                  FROM generate_series(1, 1234) n RETURNING id)
+                   INSERT INTO contacts_contacttag (contact_id, tag_id) SELECT id, %s FROM added""",
+                [news.pk],
+            )
+        segment = SegmentFactory(positive_tags=[news])
+        html = client.get(reverse("admin:contacts_segment_change", args=[segment.pk])).content.decode()
+        assert 'data-segment="count">1,234</span>' in html
+        body = client.post(PREVIEW, {"positive_tags": [news.pk], "positive_operator": "any",
+                                     "negative_operator": "any"}).json()  # fmt: skip
+        assert (body["count"], body["count_shown"]) == (1234, "1,234")
+        listed = client.get(reverse("admin:contacts_segment_changelist")).content.decode()
+        assert "1,234 (as of " in listed
 
     def test_the_add_page_starts_with_everyone(self, client, tagged):
         response = client.get(reverse("admin:contacts_segment_add"))
