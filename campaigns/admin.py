@@ -623,7 +623,7 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
 
 @admin.register(Frame)
 class FrameAdmin(ExactSearchMixin, ReadOnlyAdmin):
-    list_display = ["id", "campaign", "number", "account", "state", "size", "attempts", "next_attempt_at", "ticket", "error_code"]  # fmt: skip
+    list_display = ["id", "campaign", "number", "account", "state", "size", "attempts", "next_attempt", "ticket", "error_code"]  # fmt: skip
     list_filter = [CampaignChosenFilter, "state", "account"]
     list_select_related = ["campaign", "account"]
     search_fields = ["key", "ticket"]
@@ -631,11 +631,13 @@ class FrameAdmin(ExactSearchMixin, ReadOnlyAdmin):
     search_selector = staticmethod(frames_matching)
 
     def get_fields(self, request, obj=None):
-        """Its number in the campaign counted from 1, in the place of the stored `seq` (from 0)."""
-        return ["number" if name == "seq" else name for name in super().get_fields(request, obj) if name != "number"]
+        """Its number in the campaign counted from 1, in the place of the stored `seq` (from 0); its next attempt as
+        the list shows it, in the place of the stored time."""
+        shown = {"seq": "number", "next_attempt_at": "next_attempt"}
+        return [shown.get(name, name) for name in super().get_fields(request, obj) if name not in shown.values()]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["number"]
+        return ["number", "next_attempt"]
 
     def get_ordering(self, request):
         """One campaign's frames in the order they were numbered (the (campaign, seq) index); every campaign's,
@@ -645,6 +647,15 @@ class FrameAdmin(ExactSearchMixin, ReadOnlyAdmin):
     @admin.display(description="number")
     def number(self, frame: Frame) -> str:
         return str(frame.number) if frame.number is not None else self.get_empty_value_display()
+
+    @admin.display(description="next attempt at")
+    def next_attempt(self, frame: Frame) -> str:
+        """Only while it may be attempted (waiting, or being sent: a request whose worker died is tried again): the
+        stored time of a sent, failed or cancelled frame is the last one it had, a future one for a frame cancelled
+        while it waited, though it is never attempted again."""
+        if frame.state not in (Frame.State.PENDING, Frame.State.SENDING):
+            return self.get_empty_value_display()
+        return time_shown(frame.next_attempt_at) or self.get_empty_value_display()
 
 
 class StatusEventKindFilter(admin.SimpleListFilter):

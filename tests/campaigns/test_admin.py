@@ -1,6 +1,7 @@
 """Every admin page renders for a superuser; campaign pages; the engine's tables are view-only and cheap to list."""
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -13,14 +14,17 @@ from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 from rest_framework.authtoken.models import Token, TokenProxy
 
 from campaigns import admin as campaigns_admin
 from campaigns.admin import EstimatedCountPaginator
 from campaigns.models import Campaign, Frame, Message, StatusEvent
+from campaigns.services import campaign_cancel
 from campaigns.services.editing import campaigns_delete
 from config import pagination
+from config.times import time_shown
 from contacts import services as contacts_services
 from contacts.models import ContactImport, UnsubscriberRemoval
 from tests.factories import (
@@ -247,6 +251,27 @@ def test_message_search_is_an_equality_through_the_indexes_of_every_account(clie
     assert list(client.get(url, {"q": "099000 00042"}).context["cl"].result_list) == list(found)
     assert [m.provider_message_id for m in client.get(url, {"q": "pm-77"}).context["cl"].result_list] == ["pm-77"]
     assert not client.get(url, {"q": "PM-77"}).context["cl"].result_list  # case-sensitive, as stored
+
+
+def test_a_frame_cancelled_while_it_waited_shows_no_next_attempt_and_a_waiting_one_its_time(client):
+    """A cancelled frame read "Next attempt at" a time to come, though it is never attempted again."""
+    campaign = CampaignFactory(state="sending", audience_size=2)
+    later = timezone.now() + timedelta(minutes=30)
+    waiting = FrameFactory(campaign=campaign, seq=0, state="pending", next_attempt_at=later)
+    campaign_cancel(campaign_id=campaign.pk)
+    waiting.refresh_from_db()
+    assert waiting.state == "cancelled"
+    shown = time_shown(later)
+    frames = reverse("admin:campaigns_frame_changelist")
+    cell = re.compile(r'<td class="field-next_attempt">(.*?)</td>')
+    listed = client.get(frames).content.decode()
+    assert shown not in listed and cell.findall(listed) == ["–"]
+    page = client.get(reverse("admin:campaigns_frame_change", args=[waiting.pk])).content.decode()
+    assert "Next attempt at" in page and shown not in page
+
+    pending = FrameFactory(state="pending", next_attempt_at=later)
+    assert cell.findall(client.get(frames).content.decode()) == [shown, "–"]
+    assert shown in client.get(reverse("admin:campaigns_frame_change", args=[pending.pk])).content.decode()
 
 
 def test_frame_and_report_searches_compare_whole_values_and_use_the_indexes_there_are(client):
