@@ -292,7 +292,7 @@ class ContactAdmin(UncountedListAdmin, UniqueRaceAdmin, admin.ModelAdmin):
         most of the time of deleting 100,000."""
         return admin.actions.delete_selected(self, request, queryset.prefetch_related(None))
 
-    @admin.action(description="Add the tags named to the selected contacts", permissions=["change"])
+    @admin.action(description="Add tags to selected contacts", permissions=["change"])
     def add_tags(self, request, queryset):
         count = queryset.order_by().count()
         try:
@@ -302,7 +302,7 @@ class ContactAdmin(UncountedListAdmin, UniqueRaceAdmin, admin.ModelAdmin):
         named = ", ".join(tag.name for tag in tags)
         self.message_user(request, f"Tagged {_number(count, 'contact')} with {named}.", messages.SUCCESS)
 
-    @admin.action(description="Remove the tags named from the selected contacts", permissions=["change"])
+    @admin.action(description="Remove tags from selected contacts", permissions=["change"])
     def remove_tags(self, request, queryset):
         try:
             removed = services.contacts_untag(
@@ -312,7 +312,7 @@ class ContactAdmin(UncountedListAdmin, UniqueRaceAdmin, admin.ModelAdmin):
             return self._refused(request, error)
         self.message_user(request, f"{_number(removed, 'tag')} taken off the selected contacts.", messages.SUCCESS)
 
-    @admin.action(description="Opt the selected contacts' numbers out of everything", permissions=["opt_out"])
+    @admin.action(description="Opt selected contacts out of everything", permissions=["opt_out"])
     def opt_out(self, request, queryset):
         count = queryset.order_by().count()
         recorded = services.contacts_opt_out(contact_ids=queryset)
@@ -326,11 +326,11 @@ class ContactAdmin(UncountedListAdmin, UniqueRaceAdmin, admin.ModelAdmin):
         for field, problems in error.message_dict.items():
             self.message_user(request, f"{capfirst(field)}: {' '.join(problems)}", messages.ERROR)
 
-    @admin.action(description="Mark the selected contacts active", permissions=["change"])
+    @admin.action(description="Mark selected contacts active", permissions=["change"])
     def make_active(self, request, queryset):
         self.message_user(request, f"{queryset.update(is_active=True)} contacts marked active.")
 
-    @admin.action(description="Mark the selected contacts inactive", permissions=["change"])
+    @admin.action(description="Mark selected contacts inactive", permissions=["change"])
     def make_inactive(self, request, queryset):
         self.message_user(request, f"{queryset.update(is_active=False)} contacts marked inactive.")
 

@@ -47,3 +47,20 @@ def test_the_main_lists_show_their_last_column_in_a_1400_pixel_window(web_server
                 expect(page.locator(f"#result_list tbody tr td:last-child.field-{last_column}").first).to_be_visible()
 
     assert not page.js_errors, page.js_errors
+
+
+def test_the_contact_lists_action_bar_keeps_go_on_its_line_in_a_1400_pixel_window(web_server, page, steps):
+    """The longest action's label made the dropdown so wide that "Go" went to a line of its own."""
+    ContactFactory()
+
+    with steps("the contact list's action bar at 1400 px"):
+        page.goto("/admin/contacts/contact/")
+        action, go = (
+            page.locator("#changelist-form select[name=action]"),
+            page.locator("#changelist-form button[name=index]"),
+        )
+        expect(go).to_be_visible()
+        action_box, go_box = action.bounding_box(), go.bounding_box()
+        assert abs(go_box["y"] - action_box["y"]) < action_box["height"], (action_box, go_box)
+
+    assert not page.js_errors, page.js_errors

@@ -791,7 +791,7 @@ def test_the_contact_list_tags_untags_and_opts_out_the_selected_contacts_or_ever
     every = {"select_across": "1", "index": "0", "_selected_action": [chloe.pk]}
 
     page = client.get("/admin/contacts/contact/").content.decode()
-    assert 'name="tags"' in page and "Add the tags named to the selected contacts" in page
+    assert 'name="tags"' in page and "Add tags to selected contacts" in page
 
     response = client.post(url, {**every, "action": "add_tags", "tags": "Paris, vip ,"}, follow=True)
     assert [str(m) for m in response.context["messages"]] == ["Tagged 2 contacts with Paris, vip."]
