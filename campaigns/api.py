@@ -294,6 +294,20 @@ class CampaignViewSet(QueryParametersMixin, viewsets.ModelViewSet):
         return self._transition(services.campaign_launch)
 
     @takes_no_body(responses=CampaignSerializer)
+    @action(detail=True, methods=["post"], url_path="send-now", url_name="send-now",
+            permission_classes=[CampaignActionPermissions])  # fmt: skip
+    def send_now(self, request, pk=None):
+        """Launch a scheduled campaign now instead of at its send time, which is cleared (the launch's checks and
+        the promotional window still apply; refused for a daily or weekly one)."""
+        return self._transition(services.campaign_send_now)
+
+    @takes_no_body(responses=CampaignSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
+    def unschedule(self, request, pk=None):
+        """A scheduled campaign back to draft, its send time kept: nothing is sent until it is launched again."""
+        return self._transition(services.campaign_unschedule)
+
+    @takes_no_body(responses=CampaignSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CampaignActionPermissions])
     def pause(self, request, pk=None):
         """Pause a sending campaign between frames."""

@@ -26,7 +26,7 @@ def test_a_launch_with_a_body_is_refused_naming_its_fields_and_launches_nothing(
     assert Campaign.objects.get(pk=campaign.pk).state == "draft"
 
 
-@pytest.mark.parametrize("action", ["estimate", "pause", "resume", "cancel", "duplicate"])
+@pytest.mark.parametrize("action", ["estimate", "send-now", "unschedule", "pause", "resume", "cancel", "duplicate"])
 def test_every_campaign_action_refuses_a_body(api, action):
     campaign = CampaignFactory(state="draft")
     answer = api.post(f"/api/v1/campaigns/{campaign.pk}/{action}/", {"name": "copy name"}, format="json")

@@ -270,6 +270,39 @@ class TestCampaigns:
         assert response.status_code == 400
         assert "text" in response.json()
 
+    def test_a_scheduled_campaign_is_sent_now_or_unscheduled(self, api):
+        """The admin's Send now… and Unschedule…: `launch/` on a scheduled campaign only checks it again."""
+        news = TagFactory()
+        ContactFactory.create_batch(2, tags=[news])
+        send_at = timezone.now() + timedelta(days=1)
+        scheduled = {"state": "scheduled", "send_at": send_at, "tags": [news], "account__kind": "octopush",
+                     "sender__country": "FR", "text": "Hi"}  # fmt: skip
+        first, second, daily = (CampaignFactory(**scheduled) for _ in range(3))
+        Campaign.objects.filter(pk=daily.pk).update(recurrence="daily")
+
+        body = api.post(f"/api/v1/campaigns/{first.pk}/launch/").json()
+        assert (body["state"], body["send_at"]) == ("scheduled", send_at.isoformat().replace("+00:00", "Z"))
+        body = api.post(f"/api/v1/campaigns/{first.pk}/send-now/").json()
+        assert (body["state"], body["send_at"]) == ("preparing", None)
+
+        body = api.post(f"/api/v1/campaigns/{second.pk}/unschedule/").json()
+        assert (body["state"], body["state_reason"]) == (
+            "draft",
+            "Unscheduled by a user: nothing is sent until you launch it.",
+        )
+        assert Campaign.objects.get(pk=second.pk).send_at == send_at
+        response = api.post(f"/api/v1/campaigns/{second.pk}/send-now/")
+        assert (response.status_code, response.json()) == (
+            400,
+            {"state": ["A draft campaign cannot be sent now: launch it."]},
+        )
+
+        response = api.post(f"/api/v1/campaigns/{daily.pk}/send-now/")
+        assert response.status_code == 400 and "recurring" in response.json()["recurrence"][0]
+        assert Campaign.objects.get(pk=daily.pk).state == "scheduled"
+        response = api.post(f"/api/v1/campaigns/{daily.pk}/unschedule/", {"at": "now"}, format="json")
+        assert (response.status_code, list(response.json())) == (400, ["at"])
+
     @pytest.mark.parametrize("name", ["pause", "resume"])
     def test_a_draft_cannot_be_paused_or_resumed(self, api, name):
         campaign = CampaignFactory()
