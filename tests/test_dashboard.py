@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -89,6 +90,20 @@ def test_messages_closed_before_they_were_sent_count_in_no_failure_or_rate():
     (row,) = figures["delivery"]
     assert (row["delivered"], row["failed"], row["rate"], row["daily"][-4]) == (7, 1, 87.5, 100.0)
     assert "<dt>Not sent</dt>" in admin_client_for().get(DASHBOARD).content.decode()
+
+
+def test_large_figures_are_written_with_thousands_separators():
+    """1,234 today, as the campaign list and the progress panel's refreshes write numbers, not 1234."""
+    account = ProviderAccountFactory(name="Alpha")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO campaigns_message (account_id, address, status, channel, submitted_at)
+               SELECT %s, '+9199' || lpad(n::text, 8, '0'), 'delivered', 'sms', now() FROM generate_series(1, 1234) n""",
+            [account.pk],
+        )
+    html = admin_client_for().get(DASHBOARD).content.decode()
+    assert '<div class="counter-delivered"><dt>Delivered</dt><dd>1,234</dd></div>' in html
+    assert "<td>1,234</td><td>1,234</td><td>0</td>" in html, "the account's sent, delivered and failed this week"
 
 
 def test_a_message_being_sent_reads_sending_today_as_in_the_message_list(traffic):

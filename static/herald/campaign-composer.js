@@ -19,7 +19,7 @@
     return label ? label.textContent.replace(/:\s*$/, "").trim() : field.replace(/_/g, " ");
   }
 
-  function number(value) { return typeof value === "number" ? value.toLocaleString() : value; }
+  function number(value) { return typeof value === "number" ? value.toLocaleString("en-US") : value; }
 
   document.addEventListener("DOMContentLoaded", function () {
     const configElement = byId("composer-config");

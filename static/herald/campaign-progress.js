@@ -49,7 +49,7 @@
         let value = get(data, name);
         if (value === undefined) return;
         if (/^cost_/.test(name) && value !== null) value = Number(value).toFixed(2);
-        element.textContent = typeof value === "number" ? value.toLocaleString() : (value === null ? "–" : value);
+        element.textContent = typeof value === "number" ? value.toLocaleString("en-US") : (value === null ? "–" : value);
       });
       const bar = part("bar");
       bar.setAttribute("aria-valuenow", data.progress);
@@ -116,7 +116,7 @@
         data: {
           // The legend says each status's count, as the cards above do; the tooltip adds its share.
           labels: data.breakdown.map(function (item) {
-            return (STATUS_LABELS[item.status] || item.status) + " " + item.count.toLocaleString();
+            return (STATUS_LABELS[item.status] || item.status) + " " + item.count.toLocaleString("en-US");
           }),
           datasets: [{data: data.breakdown.map(function (item) { return item.count; }),
                       backgroundColor: data.breakdown.map(function (item) { return colours[item.status] || "#999"; })}],
@@ -132,7 +132,7 @@
         const row = document.createElement("tr");
         const count = document.createElement("a");
         count.href = config.messages_url + "&status=" + encodeURIComponent(failure.status);
-        count.textContent = failure.count.toLocaleString();
+        count.textContent = failure.count.toLocaleString("en-US");
         cell(row, count);
         cell(row, badge(failure.status));
         cell(row, failure.error_code);

@@ -191,7 +191,7 @@
       let value = data[name];
       if (name === "percent") value = value === null ? "" : value + "%";
       else if (name === "rows_total" && value === null) value = "…";
-      else if (typeof value === "number") value = value.toLocaleString();
+      else if (typeof value === "number") value = value.toLocaleString("en-US");
       element.textContent = value;
       if (name === "error_message") element.hidden = !value;
     });

@@ -294,6 +294,17 @@ def test_admin_error_report_whose_file_is_gone_goes_back_to_the_import_saying_so
     assert "The error report of this import is no longer available" in response.content.decode()
 
 
+def test_admin_import_page_writes_its_counts_as_its_refreshes_do(staff):
+    """1,200,000 rows read, as import-admin.js writes them once the page refreshes, not 1200000 until then."""
+    contact_import = contact_import_create(file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n"))
+    ContactImport.objects.filter(pk=contact_import.pk).update(
+        rows_read=1_200_000, rows_total=1_500_000, created=1_150_000
+    )
+    page = staff.get(reverse("admin:contacts_contactimport_change", args=[contact_import.pk])).content.decode()
+    assert '<td data-field="rows_read">1,200,000</td>' in page
+    assert '<td data-field="rows_total">1,500,000</td>' in page and '<td data-field="created">1,150,000</td>' in page
+
+
 def test_admin_import_page_says_the_error_report_is_gone_instead_of_linking_to_it(staff):
     contact_import = contact_import_create(file=SimpleUploadedFile("c.csv", b"Mobile\n9812345678\nbad\n"))
     contact_import = contact_import_run(import_id=contact_import.pk)
