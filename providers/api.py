@@ -138,6 +138,7 @@ class SenderSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, seri
             "remote_id", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
+        validators = []  # a name taken on the account is the service's (sender_check), naming `name`
 
 
 @refuses_delete_while_used

@@ -252,6 +252,19 @@ def sender_check(*, sender: Sender) -> None:
         raise ValidationError(
             {"channel": f"The account {sender.account.name!r} does not have {sender.channel} enabled."}
         )
+    if (
+        sender.account_id
+        and Sender.objects.filter(account_id=sender.account_id, channel=sender.channel, name=sender.name)
+        .exclude(pk=sender.pk)
+        .exists()
+    ):
+        # Checked here, by field: the unique constraint (sender_unique_per_account) was checked under no field.
+        raise ValidationError(
+            {
+                "name": f"The account {sender.account.name!r} has a sender named {sender.name!r} on "
+                f"{Channel(sender.channel).label} already."
+            }
+        )
     # A name the vendor refuses would fail every message sent through the sender. One saved before the rule is not
     # refused again while its name, service and country stay (its account's page, which saves every sender shown,
     # can still be saved; it can be switched to rejected); the pre-flight names it on every campaign through it.

@@ -338,6 +338,22 @@ class TestSenders:
         assert api.delete(url).status_code == 204
         assert not Sender.objects.exists()
 
+    def test_a_name_the_account_has_already_is_a_400_naming_name(self, api):
+        """It was under non_field_errors ("The fields account, channel, name must make a unique set."), where a tag's
+        or a segment's taken name is on `name`."""
+        account = ProviderAccountFactory(name="MOB")
+        SenderFactory(account=account, name="HERALD")
+        other = SenderFactory(account=account, name="HRSHOP")
+        taken = {"name": ["The account 'MOB' has a sender named 'HERALD' on SMS already."]}
+
+        response = api.post("/api/v1/senders/", {"account": account.pk, "name": "HERALD"})
+        assert (response.status_code, response.json()) == (400, taken)
+        response = api.patch(f"/api/v1/senders/{other.pk}/", {"name": "HERALD"})
+        assert (response.status_code, response.json()) == (400, taken)
+        assert Sender.objects.get(pk=other.pk).name == "HRSHOP"
+        elsewhere = api.post("/api/v1/senders/", {"account": ProviderAccountFactory().pk, "name": "HERALD"})
+        assert elsewhere.status_code == 201, elsewhere.json()
+
     def test_a_senders_account_cannot_change(self, api):
         """Its campaigns and templates are on its account; moved, a campaign could not even be renamed."""
         sender = SenderFactory()
