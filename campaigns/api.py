@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from campaigns import services
 from campaigns.filters import CampaignFilter, MessageFilter
-from campaigns.models import Campaign, Message
+from campaigns.models import FRAME_SIZE_TOO_SMALL, Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
 from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
 from campaigns.services.send_test import TEST_NUMBERS_MAX, SendTestThrottled, campaign_send_test
@@ -84,10 +84,11 @@ class CampaignSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, se
             "parent", "created_by", "created_at", "updated_at", "launched_at", "completed_at",
         ]  # fmt: skip
         extra_kwargs = {
+            "frame_size": {"error_messages": {"min_value": FRAME_SIZE_TOO_SMALL}},  # the model's, not DRF's words
             "counters": {
                 "help_text": "Messages per stored status: one whose request to the provider is under way is `pending` "
                 "here (the message list shows it as `sending`); stats/ counts those as `in_flight`."
-            }
+            },
         }
 
     def create(self, validated_data):

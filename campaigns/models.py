@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -26,6 +27,8 @@ NO_REPORT = "no-report"
 # send-by deadline passed (services/lifecycle.py messages_close_unsent). No provider had it, so it counts in no
 # delivery rate; Campaign.not_sent counts them.
 NOT_SENT = "not-sent"
+# 0 was taken as "the account's frame size", as empty is: a client that sent it meant something else, or nothing.
+FRAME_SIZE_TOO_SMALL = "Give 1 or more recipients per request, or leave it empty (null) for the account's frame size."
 IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"  # named by the service that catches its violation
 
 
@@ -87,7 +90,10 @@ class Campaign(models.Model):
         null=True, blank=True, help_text="Spread the frames evenly over this many minutes."
     )
     send_by = models.DateTimeField(null=True, blank=True, help_text="Messages not sent by then expire.")
-    frame_size = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the account's frame size.")
+    frame_size = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1, FRAME_SIZE_TOO_SMALL)],
+        help_text="Recipients per request to the provider, 1 or more; empty (null) for the account's frame size.",
+    )  # fmt: skip
 
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
     state_reason = models.CharField(max_length=500, blank=True, help_text="Why it is paused, deferred or failed.")

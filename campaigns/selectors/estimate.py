@@ -706,6 +706,10 @@ def campaign_estimate(
         # character outside GSM-7 (a name in Devanagari, an emoji) puts a text in UCS-2, 70 characters a part.
         if estimate.sendable and texts:
             estimate.spread, estimate.missing_variables = texts
+        elif not parts.parts:
+            # No text yet (a problem says so): no part per message, and none in all, nor a cost. The parts of
+            # an empty message were 0 and the whole audience's one each, as a text its values leave empty is billed.
+            estimate.spread = PartsSpread()
         else:
             estimate.spread = PartsSpread.uniform(parts, estimate.sendable)
     estimate.frames = -(-estimate.sendable // estimate.frame_size) if estimate.frame_size else 0

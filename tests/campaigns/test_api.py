@@ -103,6 +103,25 @@ class TestCampaigns:
         assert response.status_code == 400
         assert field in response.json()
 
+    def test_a_frame_size_of_0_is_a_400_naming_it_and_null_is_the_accounts(self, api):
+        """0 was taken as the account's frame size, as null is: refused now, as the composer refuses it."""
+        account = ProviderAccountFactory()
+        response = api.post("/api/v1/campaigns/", {"name": "X", "account": account.pk, "frame_size": 0}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "frame_size": [
+                "Give 1 or more recipients per request, or leave it empty (null) for the account's frame size."
+            ]
+        }
+        assert not Campaign.objects.exists()
+        for given in (None, 1):
+            response = api.post(
+                "/api/v1/campaigns/", {"name": "X", "account": account.pk, "frame_size": given}, format="json"
+            )
+            assert (response.status_code, response.json()["frame_size"]) == (201, given)
+        response = api.patch(f"/api/v1/campaigns/{response.json()['id']}/", {"frame_size": 0}, format="json")
+        assert list(response.json()) == ["frame_size"]
+
     def test_a_sender_of_another_account_is_refused(self, api):
         response = api.post(
             "/api/v1/campaigns/", {"name": "X", "account": ProviderAccountFactory().pk, "sender": SenderFactory().pk}
@@ -247,6 +266,17 @@ class TestCampaigns:
         assert {p["field"] for p in body["problems"]} >= {"text", "tags"}
         campaign.refresh_from_db()
         assert campaign.state == Campaign.State.DRAFT
+
+    def test_the_estimate_of_a_campaign_without_a_text_counts_no_parts_and_no_cost(self, api):
+        """It said `parts: 0` a message and `parts_total` one a recipient, costed: 0 in all now, as 0 each."""
+        campaign = CampaignFactory(
+            account=free_text_account(price_per_part="0.05"), text="", contacts=[ContactFactory() for _ in range(3)]
+        )
+        body = api.post(f"/api/v1/campaigns/{campaign.pk}/estimate/").json()
+        assert body["sendable"] == 3
+        assert (body["parts"], body["parts_total"], body["parts_least"], body["parts_most"]) == (0, 0, 0, 0)
+        assert (body["cost"], body["parts_summary"]) == ("0.00", "")
+        assert "text" in {problem["field"] for problem in body["problems"]}
 
     def test_estimate_fills_its_text_sample_only_for_whom_may_view_contacts(self):
         """The sample is one contact's data (the first recipient's name in the text), as in the admin's composer."""
