@@ -4,10 +4,12 @@ Serializers check shapes; the writes go through contacts.services, the reads of 
 contacts.selectors.
 """
 
+import json
 from collections.abc import Mapping
 
 import phonenumbers
 
+from django.db import models
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -29,25 +31,47 @@ from contacts.selectors import (
     tags_named,
     tags_with_contact_count,
 )
+from contacts.validators import attributes_nested
+
+
+def tag_name_expected(value) -> str:
+    """Why a tag given as something else than its name is refused: `"tags": [1, 2]` made tags named "1" and "2"."""
+    shown = {list: "a list", dict: "an object"}.get(type(value)) or json.dumps(value)
+    return f'Give tags by name, as text such as "vip": {shown} is not a tag\'s name.'
+
+
+class TagNameField(serializers.CharField):
+    """A tag's name, as text only: DRF's CharField took a number as its digits."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(tag_name_expected(data))
+        return super().to_internal_value(data)
 
 
 class TagByNameField(ListOnlyManyMixin, serializers.SlugRelatedField):
-    """An existing tag by its name, in any case (names are unique regardless of case)."""
+    """An existing tag by its name, in any case (names are unique regardless of case). A name that is none, or a
+    tag given otherwise, is refused in words (DRF's: "Object with name=nosuch does not exist.", "Invalid value.")."""
+
+    default_error_messages = {"does_not_exist": "No tag named {name!r}."}
 
     def __init__(self, **kwargs):
         super().__init__(slug_field="name", queryset=Tag.objects.all(), **kwargs)
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and (tag := tags_named([data.strip()]).first()):
-            return tag
-        return super().to_internal_value(data)  # the usual "does not exist" / "invalid" errors
+        if not isinstance(data, str):
+            raise serializers.ValidationError(tag_name_expected(data))
+        tag = tags_named([data.strip()]).first()
+        if tag is None:
+            self.fail("does_not_exist", name=data.strip())
+        return tag
 
 
 class TagNamesField(serializers.ListField):
     """Tags as a list of names: read from the prefetched tags, written as names (missing tags are created)."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("child", serializers.CharField(max_length=100))
+        kwargs.setdefault("child", TagNameField(max_length=100))
         super().__init__(**kwargs)
 
     def get_attribute(self, instance):
@@ -69,7 +93,23 @@ class ContactPhoneField(PhoneSerializerField):
             raise serializers.ValidationError(INVALID_MESSAGE.format(region=region.upper())) from None
 
 
+class AttributesField(serializers.JSONField):
+    """A contact's attributes: a value that is a list or an object is refused under its key, as the API names a wrong
+    item of an object (`{"attributes": {"address": ["attributes.address is an object: …"]}}`); the model's
+    validators (an object; storable) then run as for any field."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if isinstance(value, dict) and (nested := attributes_nested(value)):
+            raise serializers.ValidationError({key: [message] for key, message in nested.items()})
+        return value
+
+
 class ContactSerializer(KnownFieldsMixin, serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.JSONField: AttributesField,
+    }
     phone = ContactPhoneField(max_length=32, help_text="E.164 (+919812345678) or national, read in `region`.")
     region = serializers.CharField(
         write_only=True, required=False, min_length=2, max_length=2,
@@ -97,7 +137,7 @@ class ContactSerializer(KnownFieldsMixin, serializers.ModelSerializer):
 
 class ContactsTagSerializer(KnownFieldsMixin, serializers.Serializer):
     contacts = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=50000)
-    tags = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=False, max_length=100)
+    tags = serializers.ListField(child=TagNameField(max_length=100), allow_empty=False, max_length=100)
 
 
 class ContactChangePermissions(StrictModelPermissions):

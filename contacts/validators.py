@@ -147,7 +147,22 @@ def _country_named(name: str) -> str:
     return countries.by_name(name)
 
 
+def attributes_nested(value: dict) -> dict[str, str]:
+    """The attributes whose value is a list or an object, each with what to give instead. A message's {{name}} is
+    filled with an attribute's value, written as text: a list or an object reached recipients as Python writes it
+    (`{'street': 'MG Road'}`), and the estimate measured it as PostgreSQL writes it, another length."""
+    return {
+        str(key): f"attributes.{key} is {'a list' if isinstance(item, list) else 'an object'}: give a text, a number, "
+        f"true/false or null, which a message's {{{{{key}}}}} is filled with."
+        for key, item in value.items()
+        if isinstance(item, list | dict)
+    }
+
+
 def validate_attributes(value) -> None:
-    """Texts fill {{name}} from a contact's attributes: they must be an object of names to values."""
+    """Texts fill {{name}} from a contact's attributes: they must be an object of names to values, each a text, a
+    number, true/false or null (attributes_nested)."""
     if not isinstance(value, dict):
         raise ValidationError('Give an object of names to values, e.g. {"city": "Pune"}.')
+    if nested := attributes_nested(value):
+        raise ValidationError(list(nested.values()))

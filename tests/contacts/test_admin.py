@@ -287,6 +287,24 @@ def test_a_contacts_country_is_two_letters_stored_in_capitals_in_the_admin_as_in
     assert Contact.objects.get().first_name == "Chloé"
 
 
+def test_an_attribute_that_is_an_object_is_a_form_error_naming_it(client):
+    """As the API refuses it: a message's {{address}} would be filled with the object as Python writes it."""
+    fields = {
+        "phone": "+919812345678",
+        "attributes": '{"city": "Pune", "address": {"street": "MG Road"}}',
+        "is_active": "on",
+    }
+    response = client.post("/admin/contacts/contact/add/", fields)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "attributes": [
+            "attributes.address is an object: give a text, a number, true/false or null, which a message's "
+            "{{address}} is filled with."
+        ]
+    }
+    assert not Contact.objects.exists()
+
+
 def test_a_null_character_in_a_contacts_attributes_is_a_form_error_on_the_field(client):
     fields = {
         "phone": "+919812345678",
