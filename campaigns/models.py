@@ -265,6 +265,16 @@ class Message(models.Model):
         help_text="A transactional send's sender ID, kept on a suppressed one too (it has no frame); a campaign's "
         "messages are from their campaign's sender.",
     )  # fmt: skip
+    purpose = models.CharField(
+        max_length=16, blank=True, default="", db_default="",
+        help_text="A transactional send's purpose (transactional, service or promotional), kept on a suppressed one "
+        "too, as its sender is: a retry with its Idempotency-Key is compared with it. Empty on a campaign's messages "
+        "(their campaign's) and on those sent before it was kept.",
+    )  # fmt: skip
+    dlt_template_id = models.CharField(
+        "DLT template id", max_length=32, blank=True, default="", db_default="",
+        help_text="A transactional send's DLT template (its DLT id), kept with its purpose for the same reason.",
+    )  # fmt: skip
     idempotency_key = models.CharField(
         max_length=255, blank=True, default="", db_default="",
         help_text="A transactional send's Idempotency-Key: a retry with the same key gets this message back, not a second send.",

@@ -189,7 +189,7 @@ def transactional_send_checked(
     message = Message(
         account=account, contact=contact, channel=channel, address=send.address, text=send.text,
         sender_name=sender.name if sender else "", parts=parts.parts, encoding=parts.encoding,
-        idempotency_key=idempotency_key,
+        purpose=purpose, dlt_template_id=template.dlt_template_id if template else "", idempotency_key=idempotency_key,
     )  # fmt: skip
     if reason:
         message.status, message.reason = "suppressed", reason
@@ -222,8 +222,8 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
 
     Returns the message and whether it was sent before; without a key, every call sends. Of two requests with
     one key at once, the database's unique index makes the second wait for the first to commit, and it then
-    answers with the first's message. A key used before for another number, text, channel or sender is refused,
-    naming the key. A key is kept IDEMPOTENCY_KEY_RETENTION_HOURS (24 h by default): after that, it sends anew."""
+    answers with the first's message. A key used before for another number, text, channel, sender, DLT template or
+    purpose is refused, naming the key. A key is kept IDEMPOTENCY_KEY_RETENTION_HOURS (24 h by default): after that, it sends anew."""
     if not idempotency_key:
         return message_send_transactional(**send), False
     if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
@@ -257,16 +257,22 @@ def _check_same_request(earlier: Message, send: TransactionalRequest) -> None:
     earlier_sender = earlier.sender_name or (
         earlier.frame.response.get("transactional", {}).get("sender", "") if earlier.frame_id else None
     )
+    # The purpose and template are on the message since migration 0023 (every one since has a purpose): before, they
+    # are unknown, and not compared. The variables are compared as the text they made.
+    kept = bool(earlier.purpose)
     if (
         send.address != earlier.address
         or send.text != earlier.text
         or send.channel != earlier.channel
         or (earlier_sender is not None and (send.sender.name if send.sender else "") != earlier_sender)
+        or (kept and send.purpose != earlier.purpose)
+        or (kept and (send.template.dlt_template_id if send.template else "") != earlier.dlt_template_id)
     ):
         raise ValidationError(
             {
                 "idempotency_key": f"This Idempotency-Key was used for message {earlier.pk} to {earlier.address} "
-                "with another number, text, channel or sender; use a new key for a new message."
+                "with another number, text, channel, sender, DLT template or purpose; use a new key for a new "
+                "message."
             }
         )
 

@@ -480,6 +480,49 @@ class TestMessages:
         Message.objects.update(sender_name="")  # suppressed before migration 0015: its sender is unknown
         assert send(first_sender).headers["Idempotent-Replayed"] == "true"
 
+    def test_an_idempotency_key_reused_with_another_purpose_is_a_400_whether_the_first_was_sent_or_suppressed(
+        self, api
+    ):
+        """The purpose was not compared: the retry of a transactional send as a promotional one (its window, its
+        opt-outs) was answered with the first message. An address opted out of service messages is suppressed for
+        them, and would be sent a transactional one: not the same request either."""
+        account = free_text_account()
+        UnsubscriberFactory(address="+33699999999", scope="service", value="service")
+
+        def send(key, purpose, to="+33612345678"):
+            payload = {"account": account.pk, "to": to, "text": "Your code is 4711", "purpose": purpose}
+            return api.post("/api/v1/messages/", payload, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+        for key, to, status in (("k-sent", "+33612345678", "pending"), ("k-suppressed", "+33699999999", "suppressed")):
+            first = send(key, "service", to=to)
+            assert (first.status_code, first.json()["status"]) == (202, status), first.json()
+            assert send(key, "service", to=to).headers["Idempotent-Replayed"] == "true"
+            response = send(key, "transactional", to=to)
+            assert response.status_code == 400
+            assert response.json() == {
+                "idempotency_key": [
+                    f"This Idempotency-Key was used for message {first.json()['id']} to {to} with another number, "
+                    "text, channel, sender, DLT template or purpose; use a new key for a new message."
+                ]
+            }
+        assert Message.objects.count() == 2
+
+    def test_an_idempotency_key_reused_with_another_template_of_the_same_text_is_a_400(self, api):
+        account = ProviderAccountFactory()
+        sender = SenderFactory(account=account)
+        first_template, other_template = (DltTemplateFactory(account=account, senders=[sender]) for _ in range(2))
+
+        def send(template):
+            payload = {"account": account.pk, "to": "+919812345678", "sender": sender.pk, "template": template.pk,
+                       "text": "Your OTP is 1234. Valid for 10 minutes. - Herald"}  # fmt: skip
+            return api.post("/api/v1/messages/", payload, format="json", HTTP_IDEMPOTENCY_KEY="otp-t-2")
+
+        assert send(first_template).status_code == 202
+        assert send(first_template).headers["Idempotent-Replayed"] == "true"
+        response = send(other_template)
+        assert response.status_code == 400 and "DLT template" in response.json()["idempotency_key"][0]
+        assert Message.objects.get().dlt_template_id == first_template.dlt_template_id
+
     def test_a_keyed_retry_is_validated_as_an_unkeyed_request_is(self, api):
         account = free_text_account()
         assert self._send(api, account, "k-4").status_code == 202
