@@ -149,12 +149,17 @@ class KnownFieldsMixin:
     ignored_fields = frozenset({"csrfmiddlewaretoken"})  # the browsable API's HTML forms send it
 
     def to_internal_value(self, data):
+        self.unknown_fields_check(data)
+        return super().to_internal_value(data)
+
+    def unknown_fields_check(self, data) -> None:
+        # The refusal alone, for a view that checks the body before validating it (the token endpoint, before it
+        # counts a sign-in attempt).
         if isinstance(data, Mapping):
             fields = self.fields
             if unknown := [name for name in data if name not in fields and name not in self.ignored_fields]:
                 taken = ", ".join(sorted(name for name, field in fields.items() if not field.read_only))
                 raise exceptions.ValidationError({name: [f"Unknown field; this takes {taken}."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class ListOnlyManyRelatedField(serializers.ManyRelatedField):

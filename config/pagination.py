@@ -1,8 +1,8 @@
 """The page-number pagination of every list but the messages' (cursor pages, campaigns/api.py), and the admin's.
 
 `?page=N` walks the pages; `?page_size=N` (1 to 1000) sets their size, as it does on the messages' list. A page
-past the end is a 404 that says which page and why; a page size that is no whole number from 1 up is a 400 naming
-page_size."""
+past the end is a 404 that says which page and why; a page or page size that is no whole number from 1 up is a 400
+naming page or page_size."""
 
 import re
 
@@ -42,6 +42,18 @@ class StrictPageSizeMixin:
         return super().get_page_size(request)
 
 
+class StrictPageNumberMixin:
+    """`?page=` that is no whole number from 1 up (`abc`, `0`, `1.5`) is a 400 naming it, as a wrong page size is: it
+    was a 404, "Invalid page.", as for a page past the end, which it is not. Empty is not given (page 1), and DRF's
+    `last` still names the last page."""
+
+    def get_page_number(self, request, paginator):
+        given = request.query_params.get(self.page_query_param, "").strip()
+        if given and given not in self.last_page_strings and not (re.fullmatch(r"[0-9]+", given) and int(given) > 0):
+            raise exceptions.ValidationError({self.page_query_param: ["Give a page number, a whole number from 1."]})
+        return super().get_page_number(request, paginator)
+
+
 class PagesSchemaMixin:
     """A page's answer always has every key its schema lists (`next` and `previous` null at the ends): all required,
     as config.schema.AutoSchema makes every answer's fields. Its links' examples are URLs (DRF's cursor example ended in
@@ -59,10 +71,12 @@ class PagesSchemaMixin:
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=self.page_size)
+            elif parameter["name"] == getattr(self, "page_query_param", None):
+                parameter["schema"].update(minimum=1)
         return parameters
 
 
-class PageNumberPagination(PagesSchemaMixin, StrictPageSizeMixin, DrfPageNumberPagination):
+class PageNumberPagination(PagesSchemaMixin, StrictPageNumberMixin, StrictPageSizeMixin, DrfPageNumberPagination):
     django_paginator_class = DeepPagePaginator
     page_size_query_param = "page_size"
     page_size_query_description = "Results per page, 1 to 1000 (50 unless given); more is taken as 1000."

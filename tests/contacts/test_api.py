@@ -1,6 +1,7 @@
 """The contacts API as an external system uses it: tokens, permissions, CRUD, filters, field-named errors."""
 
 import io
+import uuid
 
 import pytest
 
@@ -66,6 +67,20 @@ class TestAuthentication:
         response = APIClient().post("/api/v1/auth/token/", {"username": user.username, "password": PASSWORD})
         assert response.status_code == 200
         assert get_user_model().objects.get(auth_token__key=response.json()["token"]) == user
+
+    def test_the_token_endpoint_refuses_a_field_it_does_not_have(self, settings):
+        """It ignored one, as no other body does: `{"user": …}` for username was answered on username, as missing.
+        Refused before the password is tried, it counts no failed sign-in."""
+        settings.LOGIN_FAILURES_PER_USERNAME = 1
+        user = UserFactory(username=f"robot-{uuid.uuid4().hex}")  # its own count: Redis is the session's
+        body = {"username": user.username, "password": PASSWORD, "remember_me": True}
+        client = APIClient(REMOTE_ADDR="10.21.0.1")
+        for _ in range(2):
+            response = client.post("/api/v1/auth/token/", body, format="json")
+            assert response.status_code == 400
+            assert response.json() == {"remember_me": ["Unknown field; this takes password, username."]}
+        del body["remember_me"]
+        assert client.post("/api/v1/auth/token/", body, format="json").status_code == 200
 
     def test_session_authentication_works_for_staff_in_the_browser(self):
         assert admin_client_for().get("/api/v1/contacts/").status_code == 200
