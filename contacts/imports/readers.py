@@ -53,9 +53,9 @@ def file_format(name: str, head: bytes) -> str:
     suffix = PurePath(name or "").suffix.lower()
     if suffix not in EXTENSIONS:
         raise FileProblem(f"Unsupported file type {suffix or '(none)'!r}: upload a csv, txt, xls or xlsx file.")
-    if head.startswith(XLSX_MAGIC):
+    if _signed(head, XLSX_MAGIC):
         return "xlsx"
-    if head.startswith(XLS_MAGIC):
+    if _signed(head, XLS_MAGIC):
         return "xls"
     if EXTENSIONS[suffix] == "xls" and _is_markup(head):
         return "html"
@@ -66,6 +66,14 @@ def file_format(name: str, head: bytes) -> str:
     if EXTENSIONS[suffix] in ("xlsx", "xls"):
         raise FileProblem(f"The file is not a valid {EXTENSIONS[suffix]} workbook.")
     return EXTENSIONS[suffix]
+
+
+def _signed(head: bytes, magic: bytes) -> bool:
+    """Whether a file starts as a workbook of this signature does: its first 3 bytes, which hold a control character
+    no text file has, so that one whose signature is damaged or cut short (a workbook copied as text ends at the 0x1A
+    of the OLE2 one) is read as the workbook it is, and refused as damaged. Read as csv, it was refused for its
+    header: "No phone column … 'ÐÏ…'"."""
+    return head[:3] == magic[:3]
 
 
 _MARKUP_START = re.compile(r"\s*<[!?a-z]", re.IGNORECASE)
@@ -447,7 +455,9 @@ def _xls_sheet(fh: BinaryIO) -> Sheet:
         book = xlrd.open_workbook(file_contents=fh.read(), on_demand=True)
         sheet = _xls_shown_sheet(book)
     except Exception as exc:  # xlrd raises a handful of unrelated types on a damaged file
-        raise FileProblem(f"The file could not be read as an Excel 97-2003 workbook (xls): {exc}.") from None
+        raise FileProblem(
+            f"This .xls workbook could not be read: {exc}. Open it in Excel and save it again, or save it as csv."
+        ) from None
 
     def text(cell) -> str:
         if cell.ctype == xlrd.XL_CELL_DATE:

@@ -895,6 +895,32 @@ def test_contact_import_create_refuses_a_bad_upload_naming_the_field(name, conte
     assert not ContactImport.objects.exists() and not Tag.objects.exists()
 
 
+XLS_CUT_AT_CTRL_Z = b"\xd0\xcf\x11\xe0\xa1\xb1"  # copied as text: it ends at the 0x1A of the OLE2 signature
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("contacts.xls", XLS_CUT_AT_CTRL_Z),
+        ("contacts.xls", b"\xd0\xcf\x11\xe0 damaged past its first bytes"),
+        ("contacts.xls", (FIXTURES / "contacts.xls").read_bytes()[:2000]),  # cut short
+        ("contacts.csv", XLS_CUT_AT_CTRL_Z),  # a workbook named as text
+    ],
+    ids=["signature cut short", "signature damaged", "workbook cut short", "named csv"],
+)
+def test_a_damaged_xls_is_refused_as_one_not_read_as_csv(name, content):
+    """An .xls whose signature is damaged or cut short was read as csv, and refused for its header as text:
+    "No phone column … 'ÐÏ…'". It is the workbook it starts as, and its refusal says so."""
+    with pytest.raises(ValidationError) as error:
+        contact_import_create(file=upload(content, name))
+
+    assert list(error.value.message_dict) == ["file"]
+    (message,) = error.value.message_dict["file"]
+    assert message.startswith("This .xls workbook could not be read: ") and "ÐÏ" not in message
+    assert message.endswith("Open it in Excel and save it again, or save it as csv.")
+    assert not ContactImport.objects.exists()
+
+
 def test_the_import_limits_are_read_from_the_environment(base_worker_env):
     """An operator sets the limits as every other setting, without editing code."""
     env = {**base_worker_env, "IMPORT_MAX_FILE_MB": "500", "IMPORT_MAX_ROWS": "2000000"}
