@@ -16,20 +16,30 @@ from contacts.phones import InvalidPhone, invalid_phone_message, normalize_addre
 from contacts.selectors import email_q, segment_q, tag_ids_named
 from contacts.validators import country_code, tag_names_split
 
+# A "+" in a query string is a space unless written %2B: "?address=+33611111111" arrives as " 33611111111".
+_PLUS_AS_SPACE = re.compile(r" \d[\d\s().-]*")
+
+
+def plus_restored(value):
+    """A number whose "+" the URL did not encode (a leading space, then digits) with its "+"; anything else as it
+    came. (A form field strips the space, and the number was read as a national one.)"""
+    if isinstance(value, str) and _PLUS_AS_SPACE.fullmatch(value):
+        return "+" + value[1:]
+    return value
+
 
 class _PhoneField(forms.CharField):
-    """A number written as people write it, as it is stored (E.164); a 400 naming the parameter if it is none."""
+    """A number written as people write it, as it is stored (E.164); a 400 naming the parameter if it is none. A
+    number whose "+" the URL did not encode is read with its "+", as an address is (plus_restored)."""
 
     def clean(self, value):
-        value = super().clean(value)
+        value = super().clean(plus_restored(value))
         try:
             return normalize_phone(value) if value else value
         except InvalidPhone:
             raise forms.ValidationError(invalid_phone_message()) from None
 
 
-# A "+" in a query string is a space unless written %2B: "?address=+33611111111" arrives as " 33611111111".
-_PLUS_AS_SPACE = re.compile(r" \d[\d\s().-]*")
 # A number as it can be written: digits, an optional leading "+", and the separators people write.
 _NUMBER_AS_WRITTEN = re.compile(r"\+?[\d\s().-]*\d[\d\s().-]*")
 
@@ -45,9 +55,7 @@ class AddressField(forms.CharField):
     email_as_written = False  # an e-mail looked up in the case it is written in, not lower-cased
 
     def clean(self, value):
-        if isinstance(value, str) and _PLUS_AS_SPACE.fullmatch(value):
-            value = "+" + value[1:]
-        value = super().clean(value)
+        value = super().clean(plus_restored(value))
         if not value:
             return value
         try:

@@ -353,6 +353,15 @@ class TestContacts:
         national = api.get("/api/v1/contacts/", {"phone": "098123 45678"}).json()["results"]  # default region IN
         assert [row["phone"] for row in national] == ["+919812345678"]
 
+    def test_a_number_whose_plus_the_url_did_not_encode_is_found(self, api):
+        """`?phone=+33612345678` arrives as " 33612345678", which was read as a national number of the default region
+        and refused (400); the opt-outs' `?address=` read it with its "+", as this does now."""
+        marie = ContactFactory(phone="+33612345678")
+        response = api.get("/api/v1/contacts/?phone=+33612345678")
+        assert response.status_code == 200, response.json()
+        assert [row["id"] for row in response.json()["results"]] == [marie.pk]
+        assert api.get("/api/v1/contacts/?phone=+33 6 12 34 56 78").json()["count"] == 1
+
     def test_a_number_that_is_not_one_is_a_400_naming_the_parameter(self, api):
         response = api.get("/api/v1/contacts/", {"phone": "12"})
 
