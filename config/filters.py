@@ -69,6 +69,17 @@ class FilterSet(django_filters.FilterSet):
                     del data[key]
         super().__init__(data, *args, **kwargs)
 
+    def get_form_class(self):
+        """An object filter's id that is none (`?campaign=999`, `?segment=1.5`) is refused naming what the id is of,
+        as a body's id is (config.api.IdRelatedField), not in Django's words ("Select a valid choice. That choice is
+        not one of the available choices.")."""
+        form = super().get_form_class()
+        for field in form.base_fields.values():
+            if isinstance(field, forms.ModelChoiceField) and not isinstance(field, forms.ModelMultipleChoiceField):
+                what = field.queryset.model._meta.verbose_name
+                field.error_messages["invalid_choice"] = f"No {what} has the id %(value)s."
+        return form
+
     @property
     def errors(self) -> ErrorDict:
         """A range filter's error under the parameter that is wrong (`created_after`), not the filter's name

@@ -110,6 +110,23 @@ class TestFilterErrors:
         assert response.status_code == 400
         assert response.json() == {"created_after": ["Enter a valid date/time."]}
 
+    @pytest.mark.parametrize(
+        ("url", "said"),
+        [
+            ("/api/v1/messages/?campaign=999999", "No campaign has the id 999999."),
+            ("/api/v1/messages/?contact=999999", "No contact has the id 999999."),
+            ("/api/v1/contacts/?segment=1.5", "No segment has the id 1.5."),
+            ("/api/v1/senders/?account=999999", "No provider account has the id 999999."),
+            ("/api/v1/templates/?sender=abc", "No sender has the id abc."),
+        ],
+    )
+    def test_an_id_that_is_no_object_is_a_400_naming_what_it_is_the_id_of(self, api, url, said):
+        """It was Django's "Select a valid choice. That choice is not one of the available choices.", which named
+        neither the object nor the id; a body's id that is none says it so (IdRelatedField)."""
+        response = api.get(url)
+        assert response.status_code == 400
+        assert response.json() == {url.split("?")[1].split("=")[0]: [said]}
+
     def test_only_the_bad_end_of_a_range_is_named(self, api):
         response = api.get("/api/v1/campaigns/", {"send_at_after": "2026-01-01T00:00:00Z", "send_at_before": "soon"})
         assert response.status_code == 400
