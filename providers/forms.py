@@ -31,18 +31,29 @@ class ServiceCheckedForm(forms.ModelForm):
                 self.add_error(field if field in self.fields else None, messages)
 
 
+def credential_widget(name: str, *, autocomplete: str) -> forms.Widget:
+    """The input of the credential `name`: a password input where a vendor keeps it secret, a text input where none
+    does (the Octopush and Hyber logins, CredentialField.secret). It never starts with what is stored (the form has
+    no initial value for it); sent back with an error, it shows what the person typed, which they would otherwise
+    have to type again without being told."""
+    fields = [f for kind in ProviderAccount.Kind.values for f in get_backend(kind).credential_fields if f.name == name]
+    if any(field.secret for field in fields):
+        return forms.PasswordInput(render_value=True, attrs={"autocomplete": autocomplete})
+    return forms.TextInput(attrs={"autocomplete": "off"})
+
+
 class ProviderAccountForm(ServiceCheckedForm):
     """Secrets are write-only: the inputs start empty, a blank input keeps the stored value."""
 
     login = forms.CharField(
         required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        widget=credential_widget("login", autocomplete="off"),
         help_text="Leave blank to keep the current login.",
     )
     api_key = forms.CharField(
         label="API key / password",
         required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        widget=credential_widget("api_key", autocomplete="new-password"),
         help_text="Leave blank to keep the current key.",
     )
     base_url = forms.URLField(

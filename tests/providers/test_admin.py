@@ -155,7 +155,9 @@ def test_the_service_checks_run_on_the_form_with_the_error_on_the_field(client):
 
 
 def test_a_null_character_in_the_options_is_a_form_error_on_the_field(client):
-    response = client.post("/admin/providers/provideraccount/add/", account_form(options='{"x": "\\u0000"}'))
+    response = client.post(
+        "/admin/providers/provideraccount/add/", account_form(login=LOGIN, api_key=SECRET, options='{"x": "\\u0000"}')
+    )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"options": ["Null characters are not allowed."]}
 
@@ -647,3 +649,42 @@ def test_the_preview_says_what_is_wrong_with_a_malformed_body_and_needs_the_temp
     assert stranger.post(PREVIEW, {"body": BODY}).status_code == 403
     viewer = admin_client_for(UserFactory(is_staff=True, permissions=["providers.view_dlttemplate"]))
     assert viewer.post(PREVIEW, {"body": BODY}).status_code == 200
+
+
+def test_an_account_form_sent_back_with_an_error_keeps_the_secrets_just_typed(client):
+    """The login and key inputs came back empty after any error (a rate limit of 0), without a word: saved again as
+    it stood, the account was refused for the credentials its vendor needs, which had been typed."""
+    response = client.post(
+        "/admin/providers/provideraccount/add/", account_form(login=LOGIN, api_key=SECRET, rate_limit="0")
+    )
+    form = response.context["adminform"].form
+    assert form.errors == {"rate_limit": ["Give a positive number of requests per second."]}
+    assert f'value="{LOGIN}"' in str(form["login"])
+    assert f'value="{SECRET}"' in str(form["api_key"])
+
+
+def test_an_account_edit_sent_back_with_an_error_shows_no_stored_secret(client):
+    """Only what the person typed comes back: a stored secret is never put in the page, blank still keeps it."""
+    account = ProviderAccountFactory(kind="octopush", credentials={"login": LOGIN, "api_key": SECRET})
+    form = account_form(name=account.name, rate_limit="0")
+    del form["kind"]  # read-only once the account exists
+    url = f"/admin/providers/provideraccount/{account.pk}/change/"
+    for page in (client.get(url), client.post(url, form)):
+        html = page.content.decode()
+        assert SECRET not in html
+        assert LOGIN not in html
+        assert 'name="api_key"' in html
+        assert not re.search(r'<input[^>]*name="(login|api_key)"[^>]*value=', html)
+    response = client.post(url, {**form, "api_key": "replacement-key"})
+    assert 'value="replacement-key"' in str(response.context["adminform"].form["api_key"])
+    assert SECRET not in response.content.decode()
+    account.refresh_from_db()
+    assert account.credentials == {"login": LOGIN, "api_key": SECRET}
+
+
+def test_the_login_is_typed_in_a_text_input_and_the_key_in_a_password_one(client):
+    """The Octopush login is its e-mail address, which no vendor treats as secret (CredentialField.secret): it was
+    typed blind in a password input."""
+    form = client.get("/admin/providers/provideraccount/add/").context["adminform"].form
+    assert 'type="text"' in str(form["login"])
+    assert 'type="password"' in str(form["api_key"])
