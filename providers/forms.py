@@ -5,7 +5,7 @@ so the admin refuses exactly what the API refuses, with the error on the field.
 """
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.html import format_html
 
 from providers import services
@@ -17,18 +17,24 @@ from providers.models import Channel, DltTemplate, ProviderAccount, Sender
 class ServiceCheckedForm(forms.ModelForm):
     """A ModelForm that, once the model is valid, runs `check(instance)` and puts its errors on the fields."""
 
+    # Run the check also when fields have errors, so that every problem is told at once; each of its errors then goes
+    # only on a field that has none yet. For a form whose check needs no field that may be missing from the instance.
+    check_despite_errors = False
+
     def check(self, instance) -> None:
         raise NotImplementedError
 
     def _post_clean(self):
         super()._post_clean()
-        if self.errors:
+        if self.errors and not self.check_despite_errors:
             return
         try:
             self.check(self.instance)
         except ValidationError as error:
             for field, messages in error.message_dict.items():
-                self.add_error(field if field in self.fields else None, messages)
+                field = field if field in self.fields else None
+                if (field or NON_FIELD_ERRORS) not in self.errors:
+                    self.add_error(field, messages)
 
 
 def credential_widget(name: str, *, autocomplete: str) -> forms.Widget:
@@ -44,6 +50,8 @@ def credential_widget(name: str, *, autocomplete: str) -> forms.Widget:
 
 class ProviderAccountForm(ServiceCheckedForm):
     """Secrets are write-only: the inputs start empty, a blank input keeps the stored value."""
+
+    check_despite_errors = True  # the account's check reads fields that always have a value (a default)
 
     login = forms.CharField(
         required=False,
@@ -87,11 +95,19 @@ class ProviderAccountForm(ServiceCheckedForm):
                 self.fields[name].help_text = format_html("Current: {}. Leave blank to keep it.", mask(stored[name]))
 
     def check(self, instance: ProviderAccount) -> None:
-        services.provider_account_check(account=instance)
-        if instance.pk is None:  # a new account needs what its vendor signs in with (a saved one keeps what it has)
+        try:
+            services.provider_account_check(account=instance)
+        except ValidationError as error:
+            problems = error.message_dict
+        else:
+            problems = {}
+        # A new account needs what its vendor signs in with (a saved one keeps what it has): said with the rest. A
+        # credential refused as typed (clean_login) already has its error, which stays the one shown.
+        if instance.pk is None and "kind" not in problems:
             typed = {name: self.cleaned_data.get(name) or "" for name in ("login", "api_key")}
-            if missing := services.credentials_missing(kind=instance.kind, credentials=typed):
-                raise ValidationError(missing)
+            problems |= services.credentials_missing(kind=instance.kind, credentials=typed)
+        if problems:
+            raise ValidationError(problems)
 
     def _credential(self, name: str) -> str:
         """A typed secret, refused here as the API refuses it (credentials_merge), rather than when it is saved."""

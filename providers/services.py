@@ -109,13 +109,49 @@ def sentence_inside(text: str) -> str:
 def provider_account_check(*, account: ProviderAccount) -> None:
     """Check an account's settings against its vendor, normalising channels and currency in place.
 
-    The admin form runs it on the instance it built, so the admin and the API refuse the same things.
+    Every problem the settings show is raised at once, each on its field (a person fixes them in one go). The admin
+    form runs it on the instance it built, so the admin and the API refuse the same things.
     """
     if account.kind not in ProviderAccount.Kind.values:
         raise ValidationError({"kind": f"Choose one of: {', '.join(ProviderAccount.Kind.values)}."})
     backend = get_backend(account.kind)
+    vendor = backend.label or backend.kind
+    errors: dict[str, str] = {}
     if not isinstance(account.options, dict):
-        raise ValidationError({"options": "Give an object of option names to values."})
+        errors["options"] = "Give an object of option names to values."
+    elif problem := _options_problem(account, backend):
+        errors["options"] = problem
+    channels = list(dict.fromkeys(account.channels or []))
+    if not channels:
+        errors["channels"] = "Enable at least one channel."
+    elif bad := [c for c in channels if c not in Channel.values]:
+        errors["channels"] = f"Unknown channel {bad[0]!r}; choose from {', '.join(Channel.values)}."
+    elif bad := [c for c in channels if c not in backend.channels]:
+        errors["channels"] = f"{vendor} does not send {bad[0]}; it sends {', '.join(backend.channels)}."
+    else:
+        account.channels = channels
+    frame = account.max_recipients_per_request
+    if frame is not None and not 1 <= frame <= backend.max_recipients:
+        errors["max_recipients_per_request"] = f"{vendor} takes 1 to {backend.max_recipients} recipients per request."
+    if not (account.rate_limit or 0) > 0:
+        errors["rate_limit"] = "Give a positive number of requests per second."
+    if Decimal(account.price_per_part or 0) < 0:
+        errors["price_per_part"] = "A price cannot be negative."
+    # Empty: the vendor's (a new account is created so when none is given, provider_account_create).
+    currency = (account.currency or "").strip().upper() or backend.default_currency
+    if len(currency) != 3 or not currency.isalpha():
+        errors["currency"] = (
+            f"Give a three-letter ISO currency code, e.g. {backend.default_currency or 'EUR'}, or leave it empty for "
+            "the vendor's."
+        )
+    else:
+        account.currency = currency
+    if errors:
+        raise ValidationError(errors)
+
+
+def _options_problem(account: ProviderAccount, backend) -> str:
+    """What is wrong with the account's options (a dict), in words for staff, or ""."""
     stored = ProviderAccount.objects.filter(pk=account.pk).values_list("options", flat=True).first() or {}
     stored = stored if isinstance(stored, dict) else {}
     # What was saved before a rule existed is not refused again (the account can still be switched off, renamed…);
@@ -123,50 +159,21 @@ def provider_account_check(*, account: ProviderAccount) -> None:
     # at all have it too (an option the vendor needs, such as Hyber's client_id).
     problem = backend.options_problem(account.options)
     if problem and (account.pk is None or problem != backend.options_problem(stored)):
-        raise ValidationError({"options": problem})
+        return problem
     # PATCH {"options": {"promo_window": …}} replaced them all, and Devino's task_id (MOBtexting's webhook_id), which
     # the setup stored and sending reads, went with the rest: the account's next frames failed.
     if dropped := [name for name in backend.setup_options if name in stored and name not in account.options]:
-        raise ValidationError(
-            {"options": f"{' and '.join(dropped)} would be lost: the account's setup stored them and sending needs "
-                        "them. Send the options as they are (a GET shows them) with your change."}
-        )  # fmt: skip
+        return (
+            f"{' and '.join(dropped)} would be lost: the account's setup stored them and sending needs them. Send the "
+            "options as they are (a GET shows them) with your change."
+        )
     window = account.options.get("promo_window")  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
     if window and window != stored.get("promo_window"):  # a saved one is not refused again
         try:
             promo_window_parse(window)
         except ValueError as exc:
-            raise ValidationError({"options": f"promo_window: {exc}."}) from None
-    channels = list(dict.fromkeys(account.channels or []))
-    if not channels:
-        raise ValidationError({"channels": "Enable at least one channel."})
-    if bad := [c for c in channels if c not in Channel.values]:
-        raise ValidationError({"channels": f"Unknown channel {bad[0]!r}; choose from {', '.join(Channel.values)}."})
-    if bad := [c for c in channels if c not in backend.channels]:
-        raise ValidationError(
-            {
-                "channels": f"{backend.label or backend.kind} does not send {bad[0]}; it sends {', '.join(backend.channels)}."
-            }
-        )
-    account.channels = channels
-    frame = account.max_recipients_per_request
-    if frame is not None and not 1 <= frame <= backend.max_recipients:
-        raise ValidationError(
-            {"max_recipients_per_request": f"{backend.label or backend.kind} takes 1 to {backend.max_recipients} "
-                                           "recipients per request."}
-        )  # fmt: skip
-    if not (account.rate_limit or 0) > 0:
-        raise ValidationError({"rate_limit": "Give a positive number of requests per second."})
-    if Decimal(account.price_per_part or 0) < 0:
-        raise ValidationError({"price_per_part": "A price cannot be negative."})
-    # Empty: the vendor's (a new account is created so when none is given, provider_account_create).
-    currency = (account.currency or "").strip().upper() or backend.default_currency
-    if len(currency) != 3 or not currency.isalpha():
-        raise ValidationError(
-            {"currency": f"Give a three-letter ISO currency code, e.g. {backend.default_currency or 'EUR'}, or leave "
-                         "it empty for the vendor's."}
-        )  # fmt: skip
-    account.currency = currency
+            return f"promo_window: {exc}."
+    return ""
 
 
 def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping | None) -> ProviderAccount:

@@ -688,3 +688,18 @@ def test_the_login_is_typed_in_a_text_input_and_the_key_in_a_password_one(client
     form = client.get("/admin/providers/provideraccount/add/").context["adminform"].form
     assert 'type="text"' in str(form["login"])
     assert 'type="password"' in str(form["api_key"])
+
+
+def test_a_hyber_account_with_several_problems_names_them_all_at_once(client):
+    """They came one a submit: the missing client_id, then (that fixed) the rate limit, then the currency, then the
+    login and password, each of which could be told from the first submit."""
+    form = account_form(kind="hyber", options="{}", rate_limit="0", currency="RUPEES")
+    response = client.post("/admin/providers/provideraccount/add/", form)
+    assert response.context["adminform"].form.errors == {
+        "options": ["The Hyber account needs the 'client_id' option (the number at the end of its API URL)."],
+        "rate_limit": ["Give a positive number of requests per second."],
+        "currency": ["Ensure this value has at most 3 characters (it has 6)."],
+        "login": ["Hyber / GMS needs its Login: HTTP Basic login from GMS's technical plan."],
+        "api_key": ["Hyber / GMS needs its Password: HTTP Basic password from GMS's technical plan."],
+    }
+    assert not ProviderAccount.objects.exists()

@@ -58,6 +58,21 @@ class TestProviderAccount:
         assert field in error.value.message_dict
         assert not ProviderAccount.objects.exists()
 
+    def test_create_names_every_bad_setting_at_once(self):
+        """They came one a request: fixed, the next field was refused, though each could be told from the first."""
+        with pytest.raises(ValidationError) as error:
+            services.provider_account_create(
+                kind="hyber", name="H", channels=["fax"], rate_limit=0, currency="RUPEES", price_per_part=-1
+            )
+        assert error.value.message_dict == {
+            "options": ["The Hyber account needs the 'client_id' option (the number at the end of its API URL)."],
+            "channels": ["Unknown channel 'fax'; choose from sms, viber, whatsapp, rcs, push, email, voice_sms."],
+            "rate_limit": ["Give a positive number of requests per second."],
+            "price_per_part": ["A price cannot be negative."],
+            "currency": ["Give a three-letter ISO currency code, e.g. UAH, or leave it empty for the vendor's."],
+        }
+        assert not ProviderAccount.objects.exists()
+
     def test_the_kind_cannot_change(self):
         account = ProviderAccountFactory(kind="mobtexting")
         with pytest.raises(ValidationError) as error:
