@@ -31,6 +31,7 @@ from contacts.imports.readers import ROUNDED_NUMBER_REASON, reason_unless_rounde
 from contacts.models import ContactImport
 from providers import dlt
 from providers.models import Channel, DltTemplate, ProviderAccount, Sender
+from providers.selectors import dlt_kinds, provider_accounts_using_dlt
 from providers.services import DLT_LINK_ALLOWED, dlt_refused_params, dlt_sender_refusals
 
 TYPES = {
@@ -52,10 +53,9 @@ TEMPLATE_ID = re.compile(r"[0-9A-Za-z._-]{1,32}")
 HEADER_SEPARATORS = re.compile(r"[\s,;|/]+")
 NAME_MAX = DltTemplate._meta.get_field("name").max_length
 NOT_LINKED = "the template is imported, not linked to this sender"
-NO_ACCOUNT = (
-    "Choose the provider account the templates are registered on (account_id): their headers are linked to that "
-    "account's senders of those names."
-)
+ACCOUNT_WHY = "their headers are linked to that account's senders of those names"
+NO_ACCOUNT = f"Choose the provider account the templates are registered on (account_id): {ACCOUNT_WHY}."
+NO_ACCOUNT_CHOSEN = f"Choose the provider account the templates are registered on: {ACCOUNT_WHY}."  # on its field
 
 
 def is_english(body: str) -> bool:
@@ -65,6 +65,8 @@ def is_english(body: str) -> bool:
 
 class DltTemplateImporter(Importer):
     label = "DLT template"
+    import_name = "DLT template import"
+    reads_phones = False
     model = DltTemplate
     fields = ("template_id", "header", "type", "body", "name", "status")
     required = ("template_id", "body", "type")
@@ -96,8 +98,16 @@ class DltTemplateImporter(Importer):
             account_id = int(account_id)
         except (TypeError, ValueError):
             raise ValidationError({"options": "account_id must be the id of a provider account."}) from None
-        if not ProviderAccount.objects.filter(pk=account_id).exists():
+        account = ProviderAccount.objects.filter(pk=account_id).first()
+        if account is None:
             raise ValidationError({"options": f"No provider account with id {account_id}."})
+        if account.kind not in dlt_kinds():  # its senders carry no DLT template; the upload page does not offer it
+            vendors = " or ".join(ProviderAccount.Kind(kind).label for kind in dlt_kinds())
+            raise ValidationError(
+                {
+                    "options": f"{account} does not use DLT: choose the {vendors} account the templates are registered on."
+                }
+            )
         return {"account_id": account_id}
 
     @classmethod
@@ -112,11 +122,12 @@ class DltTemplateImporter(Importer):
     def option_fields(cls) -> dict[str, forms.Field]:
         return {
             "account_id": forms.ModelChoiceField(
-                ProviderAccount.objects.all(),
-                required=False,  # the importer asks for it, naming the option (the API's way too)
+                provider_accounts_using_dlt(),
+                error_messages={"required": NO_ACCOUNT_CHOSEN},
                 label="Provider account",
-                help_text="The templates' account (needed): their headers are linked to its SMS senders of those "
-                "names, never to another account's.",
+                help_text="The account the templates are registered on: their headers are linked to its SMS senders "
+                "of those names, never to another account's. Only accounts of a vendor that uses DLT (India) are "
+                "offered.",
             )
         }
 

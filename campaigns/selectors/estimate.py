@@ -512,7 +512,7 @@ def message_problems(
             problems.append(Problem("text", no_text))
     elif DLT_PLACEHOLDER_RE.search(text):
         problems.append(Problem("text", "Replace the template's {#var#} placeholders with values or {{variables}}."))
-    needs_dlt = account.kind == "mobtexting" and (
+    needs_dlt = backend.uses_dlt and (
         (sender is not None and (sender.country == "IN" or bool(sender.dlt_entity_id))) or address.startswith("+91")
     )
     if template is None and needs_dlt:

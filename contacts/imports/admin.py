@@ -11,8 +11,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 
 from contacts.imports.registry import IMPORTERS
 from contacts.imports.selectors import (
@@ -89,10 +90,14 @@ class ContactImportUploadForm(forms.Form):
         self.user = user
         self.fields["default_region"].initial = settings.DEFAULT_PHONE_REGION
         self.tag_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.takes_tags)
+        self.region_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.reads_phones)
         self.option_groups = []
+        self.required_options = set()  # marked so on the page; asked for, with its field's words, when its kind is
         for kind, importer in IMPORTERS.items():
             names = []
             for name, field in importer.option_fields().items():
+                if field.required:
+                    self.required_options.add(f"{kind}{OPTION_SEPARATOR}{name}")
                 field.required = False  # only the chosen kind's options count; its importer checks them
                 self.fields[f"{kind}{OPTION_SEPARATOR}{name}"] = field
                 names.append(f"{kind}{OPTION_SEPARATOR}{name}")
@@ -104,6 +109,10 @@ class ContactImportUploadForm(forms.Form):
         data = super().clean()
         if not data.get("file") and not data.get("staged") and not self.has_error("file"):
             self.add_error("file", forms.Field.default_error_messages["required"])
+        chosen = f"{data.get('kind')}{OPTION_SEPARATOR}"
+        for name in sorted(self.required_options):
+            if name.startswith(chosen) and data.get(name) in (None, "", [], ()) and not self.has_error(name):
+                self.add_error(name, self.fields[name].error_messages["required"])
         if "kind" in data and "mode" in data:
             tagged = bool(data.get("tags") or self._new_tags())
             errors = contact_import_permission_errors(
@@ -155,6 +164,24 @@ class ContactImportUploadForm(forms.Form):
             self.add_error(field if field in self.fields else None, messages_)
 
 
+def _option_value(field: forms.Field | None, value) -> str:
+    """An option's value as a person reads it: a choice's label, a chosen object by its name (linked to its admin
+    page), else the value."""
+    if isinstance(field, forms.ModelChoiceField):
+        model = field.queryset.model
+        chosen = model._default_manager.filter(pk=value).first()
+        if chosen is None:
+            return f"#{value} (deleted)"
+        try:
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[chosen.pk])
+        except NoReverseMatch:
+            return str(chosen)
+        return format_html('<a href="{}">{}</a>', url, chosen)
+    if isinstance(field, forms.ChoiceField):
+        return str(dict(field.choices).get(value, value))
+    return str(value)
+
+
 @admin.register(ContactImport)
 class ContactImportAdmin(admin.ModelAdmin):
     list_display = [
@@ -185,15 +212,27 @@ class ContactImportAdmin(admin.ModelAdmin):
             "error_report_link",
             "error_report_unlinked",
             "tag_links",
+            "options_shown",
         ]
 
     def get_fieldsets(self, request, obj=None):
-        """The error report is linked only for whoever may read it (contact_import_error_report_refusal)."""
-        if obj is None or not contact_import_error_report_refusal(user=request.user, contact_import=obj):
+        """The settings the import's kind has (a DLT import reads no phone number, takes no tags), its options in
+        words; the error report is linked only for whoever may read it (contact_import_error_report_refusal)."""
+        if obj is None:
             return self.fieldsets
-        first, *rest = self.fieldsets
-        fields = ["error_report_unlinked" if name == "error_report_link" else name for name in first[1]["fields"]]
-        return [(first[0], {**first[1], "fields": fields}), *rest]
+        importer = IMPORTERS[obj.kind]
+        shown = {
+            "error_report_link": "error_report_unlinked"
+            if contact_import_error_report_refusal(user=request.user, contact_import=obj)
+            else "error_report_link",
+            "default_region": "default_region" if importer.reads_phones else None,
+            "tag_links": "tag_links" if importer.takes_tags else None,
+            "options": "options_shown" if importer.option_fields() else None,
+        }
+        return [
+            (name, {**options, "fields": [shown.get(f, f) for f in options["fields"] if shown.get(f, f)]})
+            for name, options in self.fieldsets
+        ]
 
     def has_change_permission(self, request, obj=None):
         return False  # an import's record is the history of a run; cancel is the one change, through its own view
@@ -222,6 +261,17 @@ class ContactImportAdmin(admin.ModelAdmin):
         url = reverse("admin:contacts_contact_changelist")
         tags = obj.tags.order_by("name")
         return format_html_join(", ", '<a href="{}?tag={}">{}</a>', ((url, tag.pk, tag.name) for tag in tags)) or "–"
+
+    @admin.display(description="options")
+    def options_shown(self, obj):
+        """The kind's options as its upload page names them: "Provider account: <its link>", "Scope: sender"."""
+        fields = IMPORTERS[obj.kind].option_fields()
+        shown = [
+            (capfirst(fields[name].label or name) if name in fields else name, _option_value(fields.get(name), value))
+            for name, value in (obj.options or {}).items()
+            if value not in (None, "")
+        ]
+        return format_html_join("; ", "{}: {}", shown) or "–"
 
     @admin.display(description="error report")
     def error_report_link(self, obj):
@@ -289,6 +339,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         extra = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
         if contact_import is not None:
             extra |= {
+                "title": f"View {IMPORTERS[contact_import.kind].import_name}",
                 "progress": contact_import_progress(contact_import),
                 "progress_url": reverse("admin:contacts_contactimport_progress", args=[contact_import.pk]),
                 "cancel_url": reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk]),

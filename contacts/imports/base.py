@@ -43,6 +43,7 @@ class Importer:
 
     kind = ""  # set by register_importer
     label = ""  # what one row is, for messages: "contact", "suppression"
+    import_name = ""  # what an import of the kind is called, as its page is titled: "contact import"
     model: type[models.Model]  # the table it writes: starting an import takes that model's permissions
     fields: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
@@ -50,6 +51,7 @@ class Importer:
     synonyms: dict[str, tuple[str, ...]] = {}
     keeps_attributes = False  # unclaimed columns become `attributes` (else they are ignored)
     takes_tags = False  # the import's tags are applied to its rows (else giving tags is refused)
+    reads_phones = True  # it reads phone numbers, those without a country code in the import's default_region
     stage_columns: tuple[tuple[str, str], ...] = ()  # (name, SQL type) after "key text"
 
     def __init__(self, contact_import: ContactImport, layout: Layout):
@@ -80,7 +82,8 @@ class Importer:
 
     @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:
-        """Form fields for the options, shown on the admin's upload page; their cleaned values go through clean_options."""
+        """Form fields for the options, shown on the admin's upload page; their cleaned values go through clean_options.
+        A required one is marked so, and asked for with its field's "required" message when its kind is chosen."""
         return {}
 
     def column(self, field: str) -> tuple[int | None, str]:

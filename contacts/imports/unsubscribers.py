@@ -37,6 +37,7 @@ def scope_value_check(scope: str, value: str) -> str | None:
 
 class UnsubscriberImporter(Importer):
     label = "suppression"
+    import_name = "opt-out import"
     model = Unsubscriber
     fields = ("address", "scope", "value", "reason")
     required = ("address",)
@@ -91,8 +92,8 @@ class UnsubscriberImporter(Importer):
     @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:
         return {
-            "scope": forms.ChoiceField(
-                choices=Scope.choices, initial=Scope.ALL, help_text="Unless a row says otherwise."
+            "scope": forms.ChoiceField(  # not given: everything (clean_options)
+                choices=Scope.choices, initial=Scope.ALL, required=False, help_text="Unless a row says otherwise."
             ),
             "value": forms.CharField(
                 required=False, max_length=VALUE_MAX, help_text="The channel, sender, tag or service of that scope."

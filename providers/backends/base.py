@@ -735,6 +735,9 @@ class Backend:
     # RecipientResult.cost is money in the account's currency (else it is the vendor's credits or units,
     # and Herald prices messages itself: parts × the account's price per part).
     reports_cost_in_currency: ClassVar[bool] = False
+    # The vendor carries Indian traffic under DLT (TRAI): its accounts have DLT templates, registered on the DLT portal
+    # for their senders (headers), and an Indian message goes out on one.
+    uses_dlt: ClassVar[bool] = False
     credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
     # How Herald recovers a frame whose response was lost (DESIGN §3.6): "resend" (idempotent),
     # "lookup" (ask by our refs), or "callbacks" (wait for reports carrying our refs).

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from contacts.imports import contact_import_create, contact_import_run
 from contacts.models import Contact, ContactImport, Tag
-from providers.dlt_import import NO_ACCOUNT
+from providers.dlt_import import NO_ACCOUNT_CHOSEN
 from providers.models import ProviderAccount
 from tests.factories import ContactFactory, UserFactory
 
@@ -161,7 +161,7 @@ def test_admin_dlt_upload_without_an_account_says_so_on_the_account_field(staff)
     response = staff.post(reverse("admin:contacts_contactimport_add"), data)
 
     assert response.status_code == 200
-    assert response.context["form"].errors["dlt_templates__account_id"] == [NO_ACCOUNT]
+    assert response.context["form"].errors["dlt_templates__account_id"] == [NO_ACCOUNT_CHOSEN]
     assert not ContactImport.objects.exists()
 
 

@@ -6,11 +6,12 @@ import pytest
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from contacts.imports import contact_import_create, contact_import_run
 from contacts.imports.selectors import contact_import_warnings
 from contacts.models import ContactImport, Unsubscriber
-from tests.factories import SenderFactory, TagFactory
+from tests.factories import SenderFactory, TagFactory, admin_client_for
 from tests.import_reports import error_report_rows
 
 pytestmark = pytest.mark.django_db
@@ -265,3 +266,16 @@ def test_a_channel_is_taken_as_people_write_it_and_a_misspelt_one_is_reported_no
         ["5", "Value", "whatsap", f"unknown channel 'whatsap'; use one of {channels}"],
         ["6", "Value", "telegram", f"unknown channel 'telegram'; use one of {channels}"],
     ]
+
+
+def test_an_opt_out_imports_page_is_titled_so_and_shows_its_options_in_words():
+    """It was titled "View contact import", listed tags (which an opt-out import never takes) and showed its options
+    as raw JSON ({"scope": "sender", "value": "HERALD", "reason": ""})."""
+    SenderFactory(name="HERALD")
+    contact_import = run("phone\n+919812345678\n", options={"scope": "sender", "value": "HERALD"})
+    response = admin_client_for().get(reverse("admin:contacts_contactimport_change", args=[contact_import.pk]))
+    html = response.content.decode()
+    assert response.context["title"] == "View opt-out import"
+    assert "Scope: one sender ID; Value: HERALD" in html
+    assert '"scope"' not in html and ">Tags:<" not in html
+    assert ">Default region:<" in html  # its numbers are read in it

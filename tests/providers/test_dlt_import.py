@@ -516,3 +516,56 @@ class TestDltTypeRule:
         assert f"Linked to 1 DLT template(s) whose headers, as imported, name {self.PROMO_SENDER}." in said
         linked = DltTemplate.objects.filter(senders__name=self.PROMO_SENDER)
         assert list(linked.values_list("dlt_template_id", flat=True)) == ["1107170000000000019"]
+
+
+class TestAdminPages:
+    """The upload page's DLT options and an imported file's page, as staff see them."""
+
+    UPLOAD = "/admin/contacts/contactimport/add/"
+
+    def test_the_upload_page_marks_the_account_needed_and_offers_only_accounts_that_use_dlt(self, account):
+        """It offered every vendor's accounts (an Octopush one among them), unmarked, though a DLT import needs one
+        and DLT is MOBtexting's (India) only."""
+        page = admin_client_for().get(self.UPLOAD)
+        html = page.content.decode()
+        assert '<label for="id_dlt_templates__account_id" class="required">Provider account:</label>' in html
+        field = page.context["form"]["dlt_templates__account_id"]
+        assert [label for value, label in field.field.choices if value] == ["MOBtexting (MOBtexting)"]
+        # A DLT import reads no phone number: its script hides the default region as it hides the tags.
+        assert '<div class="form-row field-default_region" data-import-kinds="contacts unsubscribers">' in html
+
+    def test_an_upload_without_an_account_names_the_field_and_asks_for_the_file_again(self, account):
+        """The error named the option of the API (account_id) on a field labelled Provider account."""
+        response = admin_client_for().post(
+            self.UPLOAD, {"file": export(EXPORT[:2]), "kind": KIND, "mode": "create_update"}
+        )
+        errors = response.context["form"].errors
+        assert errors["dlt_templates__account_id"] == [
+            "Choose the provider account the templates are registered on: their headers are linked to that account's "
+            "senders of those names."
+        ]
+        assert errors["file"] == [
+            "Choose dlt-export.csv again: the browser does not keep a chosen file when the page comes back."
+        ]
+        assert not ContactImport.objects.exists()
+
+    def test_an_import_through_an_account_that_does_not_use_dlt_is_refused(self, account):
+        octopush = ProviderAccount.objects.get(name="Octopush")
+        with pytest.raises(ValidationError) as refused:
+            contact_import_create(file=export(EXPORT[:2]), kind=KIND, options={"account_id": octopush.pk})
+        assert refused.value.message_dict == {
+            "options": [
+                "Octopush (Octopush) does not use DLT: choose the MOBtexting account the templates are registered on."
+            ]
+        }
+
+    def test_an_imported_files_page_is_titled_for_its_kind_and_shows_only_what_that_kind_has(self, account):
+        """It was titled "View contact import" and showed a default region, which a DLT import does not read, and
+        its options as raw JSON ({"account_id": 1})."""
+        contact_import = run(EXPORT[:2], options={"account_id": account.pk})
+        response = admin_client_for().get(reverse("admin:contacts_contactimport_change", args=[contact_import.pk]))
+        html = response.content.decode()
+        assert response.context["title"] == "View DLT template import"
+        assert "Default region" not in html and "account_id" not in html and ">Tags:<" not in html
+        url = reverse("admin:providers_provideraccount_change", args=[account.pk])
+        assert f'Provider account: <a href="{url}">MOBtexting (MOBtexting)</a>' in html

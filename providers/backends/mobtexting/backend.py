@@ -120,6 +120,7 @@ class MobtextingBackend(Backend):
     supports_callbacks = True
     supports_polling = True
     secret_in_url = False  # MOBtexting sends the webhook secret as a bearer token (or signs)
+    uses_dlt = True
     credential_fields: ClassVar[tuple[CredentialField, ...]] = (
         CredentialField("api_key", "API access token", help_text="Developers → API Keys / Access Tokens."),
     )
