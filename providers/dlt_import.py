@@ -71,6 +71,7 @@ class DltTemplateImporter(Importer):
     fields = ("template_id", "header", "type", "body", "name", "status")
     required = ("template_id", "body", "type")
     key_field = "template_id"
+    key_words = "template id"  # a later row of a template that adds no header (one that does is not left out)
     synonyms = {
         "template_id": ("template id", "templateid", "dlt template id", "content template id", "dlt id", "tid"),
         "header": ("headers", "header name", "sender", "sender id", "sender name", "senderid", "header id"),

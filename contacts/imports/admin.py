@@ -281,7 +281,8 @@ class ContactImportAdmin(admin.ModelAdmin):
         if status == ErrorReportStatus.NONE:
             return "–"
         url = reverse("admin:contacts_contactimport_errors", args=[obj.pk])
-        return format_html('<a href="{}">Download the {} bad rows (CSV)</a>', url, f"{obj.invalid:,}")
+        # Not "the N bad rows": the rows left out as duplicates are in it too, counted apart.
+        return format_html('<a href="{}">Download the error report (CSV: row, column, value, reason)</a>', url)
 
     @admin.display(description="error report")
     def error_report_unlinked(self, obj):
@@ -290,7 +291,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         if status != ErrorReportStatus.AVAILABLE:
             return self.error_report_link(obj)
         _permission, what = contact_import_error_report_permission(obj)
-        return f"{obj.invalid:,} bad rows. {REPORT_NEEDS.format(what=what)}"
+        return REPORT_NEEDS.format(what=what)
 
     @admin.action(description="Cancel the selected imports", permissions=["cancel"])
     def cancel_imports(self, request, queryset):

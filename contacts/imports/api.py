@@ -46,12 +46,13 @@ class ContactImportSerializer(NamedEnumsMixin, serializers.ModelSerializer):
     tags = serializers.SlugRelatedField(many=True, slug_field="name", read_only=True)
     percent = serializers.SerializerMethodField(help_text="Share of the file's rows read; null while unknown.")
     error_report_url = serializers.SerializerMethodField(
-        help_text="CSV of the bad rows (row, column, value, reason); null without one, once its file is removed, or "
+        help_text="CSV of the bad rows, and of the rows left out for repeating an earlier row (row, column, value, "
+        "reason); null without one, once its file is removed, or "
         "when the client may not read it: it holds the rows' values, so it takes the permission to view what the "
         "import writes (contacts, unsubscribers or DLT templates) besides viewing imports."
     )
     error_report_status = serializers.SerializerMethodField(
-        help_text="`none`: no bad rows (or not finished yet); `available`: error_report_url serves it; `removed`: "
+        help_text="`none`: no bad or left-out rows (or not finished yet); `available`: error_report_url serves it; `removed`: "
         "it was written but its file is gone from the server's storage, so it can no longer be downloaded."
     )
     warnings = serializers.SerializerMethodField(

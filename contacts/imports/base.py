@@ -48,6 +48,7 @@ class Importer:
     fields: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     key_field = ""  # the field a headerless file's first data column is taken for
+    key_words = "key"  # what rows that share a key have the same, for the error report: "phone number"
     synonyms: dict[str, tuple[str, ...]] = {}
     keeps_attributes = False  # unclaimed columns become `attributes` (else they are ignored)
     takes_tags = False  # the import's tags are applied to its rows (else giving tags is refused)
@@ -113,7 +114,8 @@ class Importer:
 
     def duplicate(self, values: list[str]):
         """A row whose key an earlier row had, as clean() gave it. It is dropped (the first row wins): return None,
-        or what to keep of it for merge_duplicates()."""
+        and the error report names it and the row kept ("same phone number as row 2, which is kept"), or what to
+        keep of it for merge_duplicates()."""
         return None
 
     def merge_duplicates(self, cursor, kept: list) -> None:

@@ -73,6 +73,7 @@ class ContactImporter(Importer):
     fields = ("phone", *TEXT_FIELDS)
     required = ("phone",)
     key_field = "phone"
+    key_words = "phone number"
     keeps_attributes = True
     takes_tags = True
     synonyms = {

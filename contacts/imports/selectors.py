@@ -53,7 +53,7 @@ def contact_import_progress(contact_import: ContactImport) -> dict:
 
 
 class ErrorReportStatus:
-    """Whether an import's error report can be downloaded: `none` (no bad rows, or not finished yet), `available`,
+    """Whether an import's error report can be downloaded: `none` (no bad or left-out rows, or not finished yet), `available`,
     or `removed` (its file is gone from the media storage: the directory cleaned, or a web server that does not
     share the workers' media)."""
 

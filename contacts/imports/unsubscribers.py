@@ -42,6 +42,7 @@ class UnsubscriberImporter(Importer):
     fields = ("address", "scope", "value", "reason")
     required = ("address",)
     key_field = "address"
+    key_words = "address and scope"
     synonyms = {
         "address": ("phone", "mobile", "msisdn", "number", "phone number", "mobile number", "mobile no", "email",
                     "e mail", "email address", "contact", "phone numbers", "mobile numbers", "numbers", "contact no",

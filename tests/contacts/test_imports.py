@@ -26,6 +26,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 
 from contacts.imports import contact_import_cancel, contact_import_create, contact_import_run
+from contacts.imports.engine import KeyRows
 from contacts.imports.services import LOCK_NAMESPACE, contact_import_columns
 from contacts.models import Contact, ContactImport, ContactTag, Tag
 from contacts.tasks import contact_import_run_task
@@ -267,6 +268,7 @@ def test_contact_import_reads_xls():
     assert report(contact_import)[1:] == [
         ["4", "Mobile", "12345", "not a valid phone number (E.164, or national for IN)"],
         ["5", "Email", "not-an-email", "not a valid e-mail address"],
+        ["6", "Mobile", "9812345678", "same phone number as row 2, which is kept"],
     ]
 
 
@@ -696,7 +698,20 @@ def test_contact_import_collapses_duplicates_keeping_the_first(chunk_size, merge
         "duplicates": 2,
     }
     assert contact("+919812345678").first_name == "First"
-    assert not contact_import.error_report
+    # The rows left out are named in the error report (they were counted only: "Second" and "Third" went unsaid).
+    assert report(contact_import)[1:] == [
+        ["3", "Phone", "+919812345678", "same phone number as row 2, which is kept"],
+        ["5", "Phone", "98123 45678", "same phone number as row 2, which is kept"],
+    ]
+
+
+def test_the_keys_seen_keep_the_row_each_came_first_on_as_they_grow():
+    """What names the row kept beside a duplicate in the report: grown from the smallest table (a file whose size is
+    not known beforehand), every key still answers its first row."""
+    seen = KeyRows()
+    keys = [(n * 0x9E3779B97F4A7C15) % (1 << 62) + 1 for n in range(100_000)]
+    assert all(seen.first_row(key, row) == 0 for row, key in enumerate(keys, start=2))
+    assert [seen.first_row(key, 1) for key in keys[::9973]] == list(range(2, 100_002, 9973))
 
 
 def test_contact_import_run_twice_on_the_same_file_changes_nothing(mergers):
@@ -1144,7 +1159,9 @@ def test_contact_import_run_after_a_crash_resumes_after_the_last_committed_chunk
         "invalid": 2,
         "duplicates": 1,
     }
-    assert [line[0] for line in report(resumed)[1:]] == ["3", "7"]  # the replayed chunk's errors are reported too
+    assert [line[0] for line in report(resumed)[1:]] == ["3", "5", "7"]  # the replayed chunk's errors are reported too
+    # A duplicate after the crash names the row it repeats, which the run before merged.
+    assert report(resumed)[2] == ["5", "Phone", "9812345678", "same phone number as row 2, which is kept"]
     assert ContactTag.objects.count() == 3
 
 

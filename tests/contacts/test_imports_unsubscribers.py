@@ -50,7 +50,10 @@ def test_unsubscriber_import_of_a_txt_suppresses_phones_and_emails_everywhere():
         ("+919812345678", "all", "", "import", "DND list"),
         ("someone@example.com", "all", "", "import", "DND list"),
     ]
-    assert report(contact_import) == [["4", "address", "nobody", "not a valid phone number or e-mail address"]]
+    assert report(contact_import) == [
+        ["4", "address", "nobody", "not a valid phone number or e-mail address"],
+        ["5", "address", "9812345678", "same address and scope as row 1, which is kept"],
+    ]
 
 
 def test_unsubscriber_import_of_a_txt_with_several_numbers_on_a_line_reports_the_line_not_its_first_number_only():

@@ -252,11 +252,14 @@ def test_a_template_listed_once_per_header_is_linked_to_every_header(account, se
         [otp[0], "", "", "HRLDOT", "", ""],
         ["1107161234567890124", "", "T", "", "Order {#var#} shipped.", ""],
         [otp[0], otp[1], otp[2], "hrldin, NOSUCH", otp[4], "Approved"],
+        [otp[0], "", "", "", "", ""],  # nothing to add: left out, and said so
     ]
 
     contact_import = run(rows, options={"account_id": account.pk})
 
-    assert (contact_import.created, contact_import.duplicates, contact_import.invalid) == (2, 2, 0)
+    assert (contact_import.created, contact_import.duplicates, contact_import.invalid) == (2, 3, 0)
+    # The rows that add headers are used, not reported; the one that adds nothing is.
+    assert report(contact_import) == [["6", "Template ID", otp[0], "same template id as row 2, which is kept"]]
     template = DltTemplate.objects.get(dlt_template_id=otp[0])
     assert template.body == otp[4]  # the first row's
     assert sorted(s.name for s in template.senders.all()) == ["HERALD", "HRLDIN", "HRLDOT"]
@@ -265,7 +268,7 @@ def test_a_template_listed_once_per_header_is_linked_to_every_header(account, se
 
     again = run(rows, options={"account_id": account.pk})  # a re-run changes nothing
 
-    assert (again.created, again.updated, again.unchanged, again.duplicates) == (0, 0, 2, 2)
+    assert (again.created, again.updated, again.unchanged, again.duplicates) == (0, 0, 2, 3)
     assert template.senders.count() == 3
 
 
