@@ -177,27 +177,43 @@ def _options_problem(account: ProviderAccount, backend) -> str:
 
 
 def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping | None) -> ProviderAccount:
+    """Every problem of the settings and the credentials is raised at once, each on its field, as the admin's form
+    shows them (an API client fixed them one request at a time: the settings, then the credentials)."""
     _unknown(fields, ACCOUNT_FIELDS, "account")
     if account.pk and "kind" in fields and fields["kind"] != account.kind:
         raise ValidationError({"kind": "An account's kind cannot change; create another account instead."})
     for name, value in fields.items():
         setattr(account, name, value)
-    provider_account_check(account=account)
-    if credentials is not None:
-        # A misspelt name ("apikey") was stored beside the real one, which went on unchanged: a key "rotated" that
-        # was not. A name given null is removed, a stray one included; given blank, it keeps what is stored (nothing).
-        names = [field.name for field in get_backend(account.kind).credential_fields]
-        if unknown := sorted(name for name, value in credentials.items() if name not in names and value):
-            raise ValidationError(
-                {"credentials": f"Unknown credential {unknown[0]!r}; {account.get_kind_display()} takes "
-                                f"{', '.join(names)}."}
-            )  # fmt: skip
-        account.credentials = credentials_merge(current=account.credentials, changes=credentials)
-    account.full_clean()
-    # A new account needs what its vendor signs in with, as the admin's add page asks (ProviderAccountForm.check):
-    # saved without it, it looked ready and failed its first test and every send. A saved one keeps what it has.
-    if account.pk is None and (missing := credentials_missing(kind=account.kind, credentials=account.credentials)):
-        raise ValidationError({"credentials": [f"{name}: {words}" for name, words in missing.items()]})
+    errors: dict[str, list[str]] = {}
+    try:
+        provider_account_check(account=account)
+    except ValidationError as error:
+        if "kind" in error.message_dict:  # no vendor to check the rest against
+            raise
+        errors |= error.message_dict
+    try:
+        if credentials is not None:
+            # A misspelt name ("apikey") was stored beside the real one, which went on unchanged: a key "rotated" that
+            # was not. A name given null is removed, a stray one included; given blank, it keeps what is stored.
+            names = [field.name for field in get_backend(account.kind).credential_fields]
+            if unknown := sorted(name for name, value in credentials.items() if name not in names and value):
+                raise ValidationError(
+                    {"credentials": f"Unknown credential {unknown[0]!r}; {account.get_kind_display()} takes "
+                                    f"{', '.join(names)}."}
+                )  # fmt: skip
+            account.credentials = credentials_merge(current=account.credentials, changes=credentials)
+        # A new account needs what its vendor signs in with, as the admin's add page asks (ProviderAccountForm.check):
+        # saved without it, it looked ready and failed its first test and every send. A saved one keeps what it has.
+        if account.pk is None and (missing := credentials_missing(kind=account.kind, credentials=account.credentials)):
+            raise ValidationError({"credentials": [f"{name}: {words}" for name, words in missing.items()]})
+    except ValidationError as error:
+        errors |= error.message_dict
+    try:
+        account.full_clean(exclude=list(errors))
+    except ValidationError as error:
+        errors |= error.message_dict
+    if errors:
+        raise ValidationError(errors)
     account.save()
     return account
 
