@@ -73,7 +73,7 @@ class ContactImportUploadForm(forms.Form):
         choices=ContactImport.Mode.choices,
         initial=ContactImport.Mode.CREATE_UPDATE,
         help_text="Contacts and DLT templates already there are updated from the file, or with create only left as they "
-        "are (a contacts import's tags go to every row either way); opt-outs are only ever added.",
+        "are (a contacts import's tags go to every row either way).",
     )
     default_region = forms.CharField(
         max_length=2, required=False, help_text="Country of numbers written without +country code, e.g. IN."
@@ -91,6 +91,7 @@ class ContactImportUploadForm(forms.Form):
         self.fields["default_region"].initial = settings.DEFAULT_PHONE_REGION
         self.tag_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.takes_tags)
         self.region_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.reads_phones)
+        self.mode_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.has_mode)
         self.option_groups = []
         self.required_options = set()  # marked so on the page; asked for, with its field's words, when its kind is
         for kind, importer in IMPORTERS.items():
@@ -226,6 +227,7 @@ class ContactImportAdmin(admin.ModelAdmin):
             if contact_import_error_report_refusal(user=request.user, contact_import=obj)
             else "error_report_link",
             "default_region": "default_region" if importer.reads_phones else None,
+            "mode": "mode" if importer.has_mode else None,
             "tag_links": "tag_links" if importer.takes_tags else None,
             "options": "options_shown" if importer.option_fields() else None,
         }

@@ -53,6 +53,7 @@ class Importer:
     keeps_attributes = False  # unclaimed columns become `attributes` (else they are ignored)
     takes_tags = False  # the import's tags are applied to its rows (else giving tags is refused)
     reads_phones = True  # it reads phone numbers, those without a country code in the import's default_region
+    has_mode = True  # "create and update" and "create only" differ (else rows are only ever added: no mode to choose)
     stage_columns: tuple[tuple[str, str], ...] = ()  # (name, SQL type) after "key text"
 
     def __init__(self, contact_import: ContactImport, layout: Layout):

@@ -78,6 +78,8 @@ class UnsubscriberImporter(Importer):
             raise ValidationError({"options": f"The reason is longer than {REASON_MAX} characters."})
         return {"scope": scope, "value": value, "reason": reason}
 
+    has_mode = False  # an opt-out is only ever added
+
     @classmethod
     def changes_existing(cls, mode: str, tagged: bool) -> None:
         """Either mode only adds: a suppression that exists already is left as it is."""

@@ -45,8 +45,10 @@ def test_admin_upload_page_renders_with_each_kinds_options(staff):
     assert 'data-import-kind="dlt_templates"' in page and "MOBtexting" in page
     assert "herald/import-admin.js" in page
     assert 'id="import-columns"' in page and "{#" not in page  # the column table, and no template comment shown
-    # The mode's help said only what it does to contacts, whichever kind was chosen.
-    assert "opt-outs are only ever added" in page and "DLT templates already there are updated" in page
+    # The mode's help said only what it does to contacts, whichever kind was chosen; an opt-out import, which only
+    # ever adds, has no mode to choose (the page hides it for that kind).
+    assert "DLT templates already there are updated" in page
+    assert '<div class="form-row field-mode" data-import-kinds="contacts dlt_templates">' in page
     # The optional mapping starts empty (Django's JSON field showed `null` in it).
     assert re.search(r'<textarea name="mapping"[^>]*>\s*</textarea>', page), "the mapping box is not empty"
 

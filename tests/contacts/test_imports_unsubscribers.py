@@ -281,4 +281,5 @@ def test_an_opt_out_imports_page_is_titled_so_and_shows_its_options_in_words():
     assert response.context["title"] == "View opt-out import"
     assert "Scope: one sender ID; Value: HERALD" in html
     assert '"scope"' not in html and ">Tags:<" not in html
+    assert ">Mode:<" not in html, "an opt-out is only ever added, whichever mode was sent"
     assert ">Default region:<" in html  # its numbers are read in it
