@@ -15,6 +15,7 @@ import datetime
 import html.parser
 import io
 import itertools
+import logging
 import re
 import zipfile
 import zlib
@@ -29,6 +30,8 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from contacts.imports.columns import looks_like_data
 from contacts.imports.xlsx_strings import SharedStringsProblem, workbook_open
+
+logger = logging.getLogger(__name__)
 
 EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "txt", ".xlsx": "xlsx", ".xls": "xls"}
 XLSX_MAGIC = b"PK\x03\x04"
@@ -450,9 +453,18 @@ def _xls_shown_sheet(book: xlrd.Book) -> xlrd.sheet.Sheet:
     return book.sheet_by_index(selected or 0)
 
 
+class _XlrdLog:
+    """Where xlrd writes what it notices in a workbook ("WARNING *** file size (2000) not 512 + multiple of sector
+    size"): the log, not the worker's or the web server's standard output, which it went to."""
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            logger.info("xlrd: %s", text.strip())
+
+
 def _xls_sheet(fh: BinaryIO) -> Sheet:
     try:
-        book = xlrd.open_workbook(file_contents=fh.read(), on_demand=True)
+        book = xlrd.open_workbook(file_contents=fh.read(), on_demand=True, logfile=_XlrdLog())
         sheet = _xls_shown_sheet(book)
     except Exception as exc:  # xlrd raises a handful of unrelated types on a damaged file
         raise FileProblem(

@@ -925,7 +925,8 @@ XLS_CUT_AT_CTRL_Z = b"\xd0\xcf\x11\xe0\xa1\xb1"  # copied as text: it ends at th
 )
 def test_a_damaged_xls_is_refused_as_one_not_read_as_csv(name, content):
     """An .xls whose signature is damaged or cut short was read as csv, and refused for its header as text:
-    "No phone column … 'ÐÏ…'". It is the workbook it starts as, and its refusal says so."""
+    "No phone column … 'ÐÏ…'". It is the workbook it starts as, and its refusal says so; what xlrd noticed goes to
+    the log, not to the server's standard output."""
     with pytest.raises(ValidationError) as error:
         contact_import_create(file=upload(content, name))
 
@@ -934,6 +935,13 @@ def test_a_damaged_xls_is_refused_as_one_not_read_as_csv(name, content):
     assert message.startswith("This .xls workbook could not be read: ") and "ÐÏ" not in message
     assert message.endswith("Open it in Excel and save it again, or save it as csv.")
     assert not ContactImport.objects.exists()
+
+
+def test_what_xlrd_notices_in_a_damaged_xls_goes_to_the_log_not_to_standard_output(caplog):
+    """xlrd printed its warnings ("WARNING *** file size …") to the worker's or web server's standard output."""
+    with caplog.at_level("INFO", logger="contacts.imports.readers"), pytest.raises(ValidationError):
+        contact_import_create(file=upload((FIXTURES / "contacts.xls").read_bytes()[:2000], "contacts.xls"))
+    assert "xlrd: WARNING *** file size (2000) not 512 + multiple of sector size (512)" in caplog.messages
 
 
 def test_the_import_limits_are_read_from_the_environment(base_worker_env):
