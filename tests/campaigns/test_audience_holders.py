@@ -75,11 +75,11 @@ def test_the_admin_names_the_campaign_and_refuses_and_counts_the_contacts_instea
     client = admin_client_for()
     blocked, news, old = TagFactory(name="do-not-contact"), TagFactory(name="news"), TagFactory(name="summer-2025")
     ContactFactory.create_batch(30, tags=[blocked, news, old])
-    CampaignFactory(name="Diwali sale", tags=[news], excluded_tags=[blocked], state=Campaign.State.SCHEDULED)
+    diwali = CampaignFactory(name="Diwali sale", tags=[news], excluded_tags=[blocked], state=Campaign.State.SCHEDULED)
     page = reverse("admin:contacts_tag_delete", args=[blocked.pk])
 
     html = client.get(page).content.decode()
-    assert "Campaign: Diwali sale" in html
+    assert f'Campaign: <a href="{reverse("admin:campaigns_campaign_change", args=[diwali.pk])}">Diwali sale</a>' in html
     client.post(page, {"post": "yes"})
     assert Tag.objects.filter(pk=blocked.pk).exists()
 
@@ -101,9 +101,10 @@ def test_the_admin_names_the_campaign_and_refuses_and_counts_the_contacts_instea
 def test_the_segment_admin_refuses_a_segment_a_campaign_sends_to():
     client = admin_client_for()
     loyal = SegmentFactory(name="Loyal")
-    CampaignFactory(name="Welcome back", segments=[loyal], state=Campaign.State.PAUSED)
+    welcome = CampaignFactory(name="Welcome back", segments=[loyal], state=Campaign.State.PAUSED)
     page = reverse("admin:contacts_segment_delete", args=[loyal.pk])
-    assert "Campaign: Welcome back" in client.get(page).content.decode()
+    linked = f'Campaign: <a href="{reverse("admin:campaigns_campaign_change", args=[welcome.pk])}">Welcome back</a>'
+    assert linked in client.get(page).content.decode()
     client.post(page, {"post": "yes"})
     assert Segment.objects.filter(pk=loyal.pk).exists()
 
