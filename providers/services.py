@@ -332,7 +332,8 @@ def _sender_write(sender: Sender, fields: dict) -> Sender:
     for name, value in fields.items():
         setattr(sender, name, value)
     sender_check(sender=sender)
-    sender.full_clean()
+    # Its one constraint, a name once per account and channel, was just checked by sender_check, on `name`.
+    sender.full_clean(validate_constraints=False)
     sender.save()
     return sender
 
