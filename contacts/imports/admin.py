@@ -72,6 +72,7 @@ class ContactImportUploadForm(forms.Form):
     mode = forms.ChoiceField(
         choices=ContactImport.Mode.choices,
         initial=ContactImport.Mode.CREATE_UPDATE,
+        required=False,  # for the kinds that have one (Importer.has_mode): the page sends none for the others
         help_text="Contacts and DLT templates already there are updated from the file, or with create only left as they "
         "are (a contacts import's tags go to every row either way).",
     )
@@ -110,6 +111,11 @@ class ContactImportUploadForm(forms.Form):
         data = super().clean()
         if not data.get("file") and not data.get("staged") and not self.has_error("file"):
             self.add_error("file", forms.Field.default_error_messages["required"])
+        if not data.get("mode") and data.get("kind") in IMPORTERS and not self.has_error("mode"):
+            if IMPORTERS[data["kind"]].has_mode:
+                self.add_error("mode", forms.Field.default_error_messages["required"])
+            else:  # an opt-out is only ever added: the page hides (and so does not send) the mode
+                data["mode"] = self.fields["mode"].initial
         chosen = f"{data.get('kind')}{OPTION_SEPARATOR}"
         for name in sorted(self.required_options):
             if name.startswith(chosen) and data.get(name) in (None, "", [], ()) and not self.has_error(name):

@@ -112,6 +112,7 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
         page.select_option("#id_kind", "unsubscribers")
         expect(page.locator(".field-new_tags")).to_be_hidden()  # suppressions take no tags
         expect(page.locator(".field-tags")).to_be_hidden()
+        expect(page.locator(".field-mode")).to_be_hidden()  # an opt-out is only ever added: no mode, none sent
         expect(page.locator("#import-columns").get_by_label("What column address becomes")).to_have_value("address")
         page.click("input[type=submit][value='Upload and import']")
         panel = page.locator("#import-progress")

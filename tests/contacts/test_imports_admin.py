@@ -181,6 +181,18 @@ def test_admin_upload_passes_the_chosen_kinds_options(staff):
     assert ContactImport.objects.get().options == {"scope": "sender", "value": "HERALD", "reason": ""}
 
 
+def test_admin_upload_takes_no_mode_for_opt_outs_and_asks_for_one_for_contacts(staff):
+    """The page hides the mode of an opt-out import (only ever added), so the browser sends none: it was refused as
+    required, on a hidden field, and the import could not be started from the admin."""
+    url = reverse("admin:contacts_contactimport_add")
+    staff.post(url, {"file": SimpleUploadedFile("stop.txt", b"9812345678\n"), "kind": "unsubscribers"})
+    assert ContactImport.objects.get().kind == "unsubscribers"
+
+    response = staff.post(url, {"file": SimpleUploadedFile("c.csv", b"Mobile\n9812345678\n"), "kind": "contacts"})
+    assert response.context["form"].errors["mode"] == ["This field is required."]
+    assert ContactImport.objects.count() == 1
+
+
 def test_admin_upload_of_opt_outs_for_a_sender_nobody_has_warns_that_they_suppress_nothing(staff):
     data = {
         "file": SimpleUploadedFile("stop.txt", b"9812345678\n"),
