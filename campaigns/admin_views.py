@@ -58,6 +58,7 @@ from campaigns.services.editing import (
     recurring_send_at_problem,
     scheduled_edit_errors,
 )
+from campaigns.services.lifecycle import send_now_refusal
 from campaigns.services.send_test import (
     NO_CONTACT_FIELDS,
     TEST_NUMBERS_MAX,
@@ -370,7 +371,8 @@ ACTIONS = {
         (State.SCHEDULED,),
         "Send now",
         "Send {name} now?",
-        "Herald writes one message per recipient and starts sending now instead of at its send time, which is cleared.",
+        "Herald clears its send time, writes one message per recipient and starts sending now (a promotional campaign "
+        "outside its allowed hours: when they open).",
     ),
     "unschedule": (
         services.campaign_unschedule,
@@ -474,9 +476,14 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
     if action == "send-now":  # what it will be once its send time is cleared (campaign_send_now), not saved here
         shown = copy.copy(campaign)
         shown.send_at = None
-    if action in LAUNCHING_ACTIONS and campaign.state in states:
+        refusal = " ".join(send_now_refusal(campaign).values())
+    else:
+        refusal = (
+            "" if campaign.state in states else f"A {campaign.get_state_display()} campaign cannot be {PAST[action]}."
+        )
+    if action in LAUNCHING_ACTIONS and not refusal:
         summary = {"estimate": _estimate_shown(campaign_estimate(campaign=shown, user=request.user))}
-    elif creating or action == "unschedule":  # nothing is sent, and a scheduled campaign has no messages yet
+    elif creating or action in ("unschedule", "send-now"):  # nothing is sent: a scheduled campaign has no messages
         summary = {}
     else:
         summary = {"progress": campaign_progress(campaign=campaign)}
@@ -494,7 +501,8 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         "action_past": PAST[action],
         "confirm_label": CONFIRM.get(action, f"Yes, {label.lower()} it"),
         "what_happens": what,
-        "allowed": campaign.state in states,
+        "allowed": not refusal,
+        "refusal": refusal,
         "send_time_passed": shown.send_at is not None and shown.send_at <= timezone.now(),
         "send_at_shown": time_shown(shown.send_at),
         "change_url": change_url,

@@ -164,16 +164,24 @@ SEND_NOW_RECURRING = (
 )
 
 
+def send_now_refusal(campaign: Campaign) -> dict[str, str]:
+    """Why a campaign cannot be sent now, on its field ({} if it can): only a scheduled one, not a recurring one."""
+    if campaign.state != State.SCHEDULED:
+        advice = ": launch it" if campaign.state == State.DRAFT else ""
+        return {"state": f"A {campaign.get_state_display()} campaign cannot be sent now{advice}."}
+    if campaign.recurrence:
+        return {"recurrence": SEND_NOW_RECURRING}
+    return {}
+
+
 @transaction.atomic
 def campaign_send_now(*, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Launch a scheduled campaign now instead of at its send time: its send time is cleared and it is launched
     (campaign_launch: the same checks, and a promotional one still waits for its window). Refused, nothing
     changed, when the launch refuses it."""
     campaign = _locked(campaign_id)
-    if campaign.state != State.SCHEDULED:
-        raise ValidationError({"state": f"A {campaign.get_state_display()} campaign cannot be sent now: launch it."})
-    if campaign.recurrence:
-        raise ValidationError({"recurrence": SEND_NOW_RECURRING})
+    if refusal := send_now_refusal(campaign):
+        raise ValidationError(refusal)
     campaign.send_at = None
     campaign.save(update_fields=["send_at", "updated_at"])
     return campaign_launch(campaign_id=campaign_id, now=now)  # a refusal rolls the cleared send time back

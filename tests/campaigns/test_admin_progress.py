@@ -294,12 +294,31 @@ class TestActions:
             "cancel",
             "duplicate",
         }
+        confirm = client.get(action_url(campaign, "send-now")).content.decode()  # its page, reached by its URL
+        assert '<p class="errornote">A recurring campaign sends a run at each of its send times' in confirm
+        assert "herald-confirm-button" not in confirm, "a button that could only be refused"
+        assert "starts sending now" not in confirm
         response = client.post(action_url(campaign, "send-now"))
         assert "A recurring campaign sends a run at each of its send times" in str(
             list(get_messages(response.wsgi_request))[-1]
         )
         campaign.refresh_from_db()
         assert (campaign.state, campaign.send_at) == ("scheduled", send_at)
+
+    @pytest.mark.parametrize(
+        ("state", "refusal"),
+        [
+            ("draft", "A draft campaign cannot be sent now: launch it."),
+            ("completed", "A completed campaign cannot be sent now."),
+        ],
+    )
+    def test_send_now_on_a_campaign_that_is_not_scheduled_says_why_and_shows_no_figures(self, client, state, refusal):
+        """A draft's page said it "cannot be launched now" over a progress block of 0 messages; a completed one was
+        told to launch it, which it cannot be."""
+        campaign = CampaignFactory(state=state)
+        confirm = client.get(action_url(campaign, "send-now")).content.decode()
+        assert f'<p class="errornote">{refusal}</p>' in confirm
+        assert "confirm-audience" not in confirm and "herald-confirm-button" not in confirm
 
     @pytest.mark.parametrize(
         ("state", "action", "after"), [("sending", "pause", "paused"), ("sending", "cancel", "cancelled")]
