@@ -23,6 +23,7 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import APIException, NotAuthenticated, Throttled
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from campaigns.ratelimit import redis_client
 from campaigns.selectors import background_status
@@ -119,6 +120,8 @@ class TokenView(QueryParametersMixin, ObtainAuthToken):
     """`POST /api/v1/auth/token/` (DRF's): a 429 with Retry-After once the client or the username failed too often."""
 
     serializer_class = TokenRequestSerializer
+    # JSON, as every other body (DRF's view also read forms, which API.md says are a 415 everywhere but an import).
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
 
     @extend_schema(
         request=AuthTokenSerializer,

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from config import pagination
@@ -67,6 +68,15 @@ class TestAuthentication:
         response = APIClient().post("/api/v1/auth/token/", {"username": user.username, "password": PASSWORD})
         assert response.status_code == 200
         assert get_user_model().objects.get(auth_token__key=response.json()["token"]) == user
+
+    def test_the_token_endpoint_reads_json_and_refuses_a_form_as_every_other_body(self):
+        user = UserFactory(permissions=["contacts.view_contact"])
+        form = f"username={user.username}&password={PASSWORD}"
+        answer = APIClient().generic(
+            "POST", "/api/v1/auth/token/", form, content_type="application/x-www-form-urlencoded"
+        )
+        assert answer.status_code == 415 and "Unsupported media type" in answer.json()["detail"]
+        assert not Token.objects.filter(user=user).exists()
 
     def test_the_token_endpoint_refuses_a_field_it_does_not_have(self, settings):
         """It ignored one, as no other body does: `{"user": …}` for username was answered on username, as missing.
