@@ -65,7 +65,7 @@ from campaigns.services.send_test import (
     TEST_STATES,
     SendTestThrottled,
     campaign_send_test,
-    send_test_region,
+    send_test_region_words,
 )
 from config.admin_mixins import id_from
 from config.spreadsheet import inert
@@ -539,11 +539,9 @@ class SendTestForm(forms.Form):
     def __init__(self, *args, campaign: Campaign, admin_site, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
-        region = send_test_region(campaign)
-        whose = "the sender's country" if campaign.sender_id and campaign.sender.country else "the default region"
         self.fields["numbers"].help_text = (
             f"One per line or separated by commas: E.164 (+33612345678) or national numbers, read as numbers of "
-            f"{region} ({whose})."
+            f"{send_test_region_words(campaign)}."
         )
         if not estimate_fills_sample(user):
             # Contacts are not theirs to see: no contact is picked, named or used to fill the text (campaign_send_test).

@@ -77,7 +77,7 @@ def campaign_send_test(
             .get(pk=campaign_id)
         )
         _check_state(campaign)
-        addresses = _addresses(to, region=send_test_region(campaign))
+        addresses = _addresses(to, campaign=campaign)
         fills_from_contacts = estimate_fills_sample(user)
         if contact_id is not None and not fills_from_contacts:
             raise ValidationError({"contact": NO_CONTACT_FIELDS})
@@ -154,9 +154,19 @@ def send_test_region(campaign: Campaign) -> str:
     return (country or settings.DEFAULT_PHONE_REGION).upper()
 
 
-def _addresses(to: list[str], *, region: str) -> list[str]:
-    """The numbers typed, normalised (a national one read in `region`), each once; one that is none is refused
-    naming it."""
+def send_test_region_words(campaign: Campaign) -> str:
+    """That country as the test page and its refusals name it: "France (the sender's country)"."""
+    from django_countries import countries  # loads its list of names on first use
+
+    region = send_test_region(campaign)
+    whose = "the sender's country" if campaign.sender_id and campaign.sender.country else "the default region"
+    return f"{countries.name(region) or region} ({whose})"
+
+
+def _addresses(to: list[str], *, campaign: Campaign) -> list[str]:
+    """The numbers typed, normalised (a national one read in send_test_region), each once; one that is none is
+    refused naming it."""
+    region = send_test_region(campaign)
     typed = [t.strip() for t in to if t and t.strip()]
     if not typed:
         raise ValidationError({"to": "Give one to five numbers to send the test to."})
@@ -170,9 +180,10 @@ def _addresses(to: list[str], *, region: str) -> list[str]:
         if address not in addresses:
             addresses.append(address)
     if wrong:
-        raise ValidationError(
-            {"to": f"Not a phone number (E.164, or national of {region}) or e-mail address: {', '.join(wrong)}."}
-        )
+        what = f"a phone number (E.164, or national of {send_test_region_words(campaign)})"
+        if campaign.channel == "email":
+            what += " or an e-mail address"
+        raise ValidationError({"to": f"Not {what}: {', '.join(wrong)}."})
     if len(addresses) > TEST_NUMBERS_MAX:
         raise ValidationError({"to": f"A test goes to at most {TEST_NUMBERS_MAX} numbers; launch it for more."})
     return addresses

@@ -337,7 +337,7 @@ def test_a_national_number_is_read_in_the_senders_country_else_in_the_default_re
     campaign = _campaign(octopush, french, "Bonjour {{first_name}}")
     admin = admin_client_for()
     url = reverse("admin:campaigns_campaign_test", args=[campaign.pk])
-    assert "read as numbers of FR (the sender&#x27;s country)" in admin.get(url).content.decode()
+    assert "read as numbers of France (the sender&#x27;s country)" in admin.get(url).content.decode()
     response = admin.post(url, {"numbers": "06 12 34 56 99"})
     assert response.status_code == 302, response.context["form"].errors if response.context else response
     response = api_client_for(UserFactory(superuser=True)).post(
@@ -349,10 +349,10 @@ def test_a_national_number_is_read_in_the_senders_country_else_in_the_default_re
     ]  # fmt: skip
     form = admin.post(url, {"numbers": "98123 45678"}).context["form"]
     assert form.errors["numbers"] == [
-        "Not a phone number (E.164, or national of FR) or e-mail address: 98123 45678."
-    ], "an Indian number is not French"
+        "Not a phone number (E.164, or national of France (the sender's country)): 98123 45678."
+    ], "an Indian number is not French; and an SMS campaign is sent to no e-mail address"
 
     Sender.objects.filter(account=octopush).update(country="")  # no country: the default region's (IN)
-    assert "read as numbers of IN (the default region)" in admin.get(url).content.decode()
+    assert "read as numbers of India (the default region)" in admin.get(url).content.decode()
     assert admin.post(url, {"numbers": "98123 45678"}).status_code == 302
     assert Message.objects.filter(address="+919812345678").exists()
