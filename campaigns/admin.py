@@ -51,7 +51,7 @@ from campaigns.services.editing import (
     campaigns_delete,
 )
 from campaigns.services.send_test import TEST_STATES
-from config.admin_mixins import UncountedChangeList, UniqueRaceAdmin, ViewOnlyAdmin, id_from
+from config.admin_mixins import UncountedChangeList, UniqueRaceAdmin, ViewOnlyAdmin, grouped_count, id_from
 from config.pagination import DeepPagePaginator
 from config.times import time_shown
 from contacts.admin import ContactAdmin
@@ -184,10 +184,11 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
 
     form = CampaignForm
     change_form_template = "admin/campaigns/campaign/change_form.html"
-    list_display = ["name", "state_badge", "account", "sender_name", "audience_size", "progress", "delivery_rate", "send_at_shown", "created_at_shown"]  # fmt: skip
+    list_display = ["name", "state_badge", "account", "sender_name", "audience_size_shown", "progress", "delivery_rate", "send_at_shown", "created_at_shown"]  # fmt: skip
     list_filter = [CampaignStateFilter, "purpose", "channel", "account"]
     search_fields = ["name"]
     list_select_related = ["account", "sender"]
+    audience_size_shown = grouped_count("audience_size", "audience size")
     autocomplete_fields = ["tags", "segments", "excluded_tags", "contacts"]
     engine_fields = [
         "state", "state_reason", "counters", "audience_size", "parts", "encoding", "cost_estimate", "cost_actual",

@@ -20,6 +20,7 @@ from campaigns import admin_views
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_funnel, campaign_message_rows, campaign_progress, failure_words
 from config.times import time_shown
+from contacts.models import ContactImport
 from tests.factories import (
     CampaignFactory,
     ContactFactory,
@@ -620,9 +621,24 @@ def test_nothing_reads_as_one_dash_on_the_campaign_list(client):
     """The audience not yet counted said Django's "-" beside the progress's "–"."""
     CampaignFactory(state="draft", audience_size=None, counters={})
     html = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
-    assert '<td class="field-audience_size">–</td>' in html
+    assert '<td class="field-audience_size_shown">–</td>' in html
     assert '<td class="field-progress">–</td>' in html
-    assert '<td class="field-audience_size">-</td>' not in html
+    assert '<td class="field-audience_size_shown">-</td>' not in html
+
+
+def test_the_campaign_and_import_lists_write_counts_with_thousands_separators(client):
+    """ "3746" in the campaign list and "57300" in the imports', where the pages write "3,746"."""
+    CampaignFactory(state="completed", audience_size=3746)
+    listed = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    assert '<td class="field-audience_size_shown">3,746</td>' in listed
+    contact_import = ContactImport.objects.create(kind="contacts", original_name="big.csv", created=57300, invalid=1200)
+    imports = client.get(reverse("admin:contacts_contactimport_changelist")).content.decode()
+    assert (
+        '<td class="field-created_shown">57,300</td>' in imports
+        and '<td class="field-invalid_shown">1,200</td>' in imports
+    )
+    page = client.get(reverse("admin:contacts_contactimport_change", args=[contact_import.pk])).content.decode()
+    assert ">Counts<" not in page, "a box of the stored counts, stale while it runs, beside the live panel's"
 
 
 def test_a_messages_frame_is_named_with_its_campaign_and_counted_from_one(client):
