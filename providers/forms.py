@@ -95,15 +95,10 @@ class ProviderAccountForm(ServiceCheckedForm):
                 self.fields[name].help_text = format_html("Current: {}. Leave blank to keep it.", mask(stored[name]))
 
     def check(self, instance: ProviderAccount) -> None:
-        try:
-            services.provider_account_check(account=instance)
-        except ValidationError as error:
-            problems = error.message_dict
-        else:
-            problems = {}
+        problems = services.provider_account_problems(account=instance)
         # A new account needs what its vendor signs in with (a saved one keeps what it has): said with the rest. A
         # credential refused as typed (clean_login) already has its error, which stays the one shown.
-        if instance.pk is None and "kind" not in problems:
+        if instance.pk is None:
             typed = {name: self.cleaned_data.get(name) or "" for name in ("login", "api_key")}
             problems |= services.credentials_missing(kind=instance.kind, credentials=typed)
         if problems:

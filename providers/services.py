@@ -150,6 +150,18 @@ def provider_account_check(*, account: ProviderAccount) -> None:
         raise ValidationError(errors)
 
 
+def provider_account_problems(*, account: ProviderAccount) -> dict[str, list[str]]:
+    """provider_account_check's problems by field ({} if none), for a caller that adds its own to them before it
+    refuses; an account whose kind is none is refused at once (there is no vendor to check the rest against)."""
+    try:
+        provider_account_check(account=account)
+    except ValidationError as error:
+        if "kind" in error.message_dict:
+            raise
+        return error.message_dict
+    return {}
+
+
 def _options_problem(account: ProviderAccount, backend) -> str:
     """What is wrong with the account's options (a dict), in words for staff, or ""."""
     stored = ProviderAccount.objects.filter(pk=account.pk).values_list("options", flat=True).first() or {}
@@ -184,30 +196,25 @@ def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping 
         raise ValidationError({"kind": "An account's kind cannot change; create another account instead."})
     for name, value in fields.items():
         setattr(account, name, value)
-    errors: dict[str, list[str]] = {}
-    try:
-        provider_account_check(account=account)
-    except ValidationError as error:
-        if "kind" in error.message_dict:  # no vendor to check the rest against
-            raise
-        errors |= error.message_dict
-    try:
-        if credentials is not None:
-            # A misspelt name ("apikey") was stored beside the real one, which went on unchanged: a key "rotated" that
-            # was not. A name given null is removed, a stray one included; given blank, it keeps what is stored.
-            names = [field.name for field in get_backend(account.kind).credential_fields]
-            if unknown := sorted(name for name, value in credentials.items() if name not in names and value):
-                raise ValidationError(
-                    {"credentials": f"Unknown credential {unknown[0]!r}; {account.get_kind_display()} takes "
-                                    f"{', '.join(names)}."}
-                )  # fmt: skip
-            account.credentials = credentials_merge(current=account.credentials, changes=credentials)
-        # A new account needs what its vendor signs in with, as the admin's add page asks (ProviderAccountForm.check):
-        # saved without it, it looked ready and failed its first test and every send. A saved one keeps what it has.
-        if account.pk is None and (missing := credentials_missing(kind=account.kind, credentials=account.credentials)):
-            raise ValidationError({"credentials": [f"{name}: {words}" for name, words in missing.items()]})
-    except ValidationError as error:
-        errors |= error.message_dict
+    errors = provider_account_problems(account=account)
+    if credentials is not None:
+        # A misspelt name ("apikey") was stored beside the real one, which went on unchanged: a key "rotated" that
+        # was not. A name given null is removed, a stray one included; given blank, it keeps what is stored.
+        names = [field.name for field in get_backend(account.kind).credential_fields]
+        if unknown := sorted(name for name, value in credentials.items() if name not in names and value):
+            errors["credentials"] = [
+                f"Unknown credential {unknown[0]!r}; {account.get_kind_display()} takes {', '.join(names)}."
+            ]
+        else:
+            try:
+                account.credentials = credentials_merge(current=account.credentials, changes=credentials)
+            except ValidationError as error:
+                errors |= error.message_dict
+    # A new account needs what its vendor signs in with, as the admin's add page asks (ProviderAccountForm.check):
+    # saved without it, it looked ready and failed its first test and every send. A saved one keeps what it has.
+    missing = {} if account.pk else credentials_missing(kind=account.kind, credentials=account.credentials)
+    if missing and "credentials" not in errors:
+        errors["credentials"] = [f"{name}: {words}" for name, words in missing.items()]
     try:
         account.full_clean(exclude=list(errors))
     except ValidationError as error:
