@@ -206,8 +206,9 @@ LOGGING = {
 }
 
 # --- Sign-in throttling (config/login_throttle.py): the API's token endpoint and the admin's login page -----------
-# After this many failed attempts from one address, or for one username, within a window of LOGIN_FAILURE_WINDOW
-# seconds, attempts are refused (429) until the window ends. 0 turns a limit off.
+# After this many failed attempts from one address, or for one username, within the last LOGIN_FAILURE_WINDOW
+# seconds (a sliding window), attempts are refused (429, Retry-After) until the count within it falls below the
+# limit. 0 turns a limit off.
 LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=20)
 LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=10)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
