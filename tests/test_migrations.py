@@ -287,3 +287,40 @@ def test_the_contact_tag_link_keyed_by_its_pair_keeps_every_link_both_ways():
     assert key() == ["PRIMARY KEY (contact_id, tag_id)"]
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("INSERT INTO contacts_contacttag (contact_id, tag_id) VALUES (%s, %s)", [first.pk, vip.pk])
+
+
+@pytest.mark.django_db
+def test_messages_a_failed_campaign_closed_unsent_before_0021_leave_the_delivery_rate():
+    """0021 marked the messages closed unsent by a cancel or the send-by deadline, found by their reasons; those of a
+    failed campaign, closed with the campaign's own reason, stayed failures in its delivery rate. 0024 marks them:
+    only those, not a message the provider refused, nor one closed since (already marked), nor another campaign's."""
+    from campaigns.models import Campaign, Message
+    from tests.factories import CampaignFactory
+
+    reason = "The provider account's credentials were refused (401). " * 6  # longer than a message's 255
+    failed = CampaignFactory(state=Campaign.State.FAILED, state_reason=reason[:500])
+    sending = CampaignFactory(state=Campaign.State.SENDING, state_reason="")
+    now = failed.created_at
+
+    def message(campaign, n, **fields):
+        return Message(campaign=campaign, account=campaign.account, address=f"+3361234{n:04}", **fields)
+
+    Message.objects.bulk_create(
+        [message(failed, n, status="failed", reason=reason[:255]) for n in range(3)]
+        + [message(failed, 10, status="failed", reason="Invalid number", error_code="E12", submitted_at=now)]
+        + [message(failed, 11, status="failed", reason=reason[:255], error_code="not-sent")]  # closed since 0021
+        + [message(failed, 12, status="delivered", submitted_at=now)]
+        + [message(sending, 20, status="failed", reason=reason[:255])]
+    )
+    Campaign.objects.filter(pk=failed.pk).update(not_sent=1)
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            importlib.import_module("campaigns.migrations.0024_failed_campaign_not_sent").Migration.operations[0].sql
+        )
+
+    codes = sorted(Message.objects.filter(campaign=failed, status="failed").values_list("error_code", flat=True))
+    assert codes == ["E12", "not-sent", "not-sent", "not-sent", "not-sent"]
+    assert Message.objects.get(campaign=sending).error_code == ""
+    assert Campaign.objects.get(pk=failed.pk).not_sent == 4
+    assert Campaign.objects.get(pk=sending.pk).not_sent == 0
