@@ -96,6 +96,10 @@ class ContactImportUploadForm(forms.Form):
         self.mode_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.has_mode)
         self.option_groups = []
         self.required_options = set()  # marked so on the page; asked for, with its field's words, when its kind is
+        # The fields marked required on the page, as the admin marks one (a bold label): the kind, each kind's
+        # required options, and the file and the mode, which clean() asks for as they are needed only sometimes (the
+        # file unless a workbook is staged, the mode for a kind that has one: the page hides it for the others).
+        self.required_marked = {"file", "mode", *(name for name, field in self.fields.items() if field.required)}
         for kind, importer in IMPORTERS.items():
             names = []
             for name, field in importer.option_fields().items():
@@ -106,6 +110,7 @@ class ContactImportUploadForm(forms.Form):
                 names.append(f"{kind}{OPTION_SEPARATOR}{name}")
             if names:
                 self.option_groups.append((kind, ContactImport.Kind(kind).label, [self[name] for name in names]))
+        self.required_marked |= self.required_options
 
     def clean(self):
         """Refuse, on the field concerned, an import that writes what the user may not add or change."""

@@ -53,6 +53,18 @@ def test_admin_upload_page_renders_with_each_kinds_options(staff):
     assert re.search(r'<textarea name="mapping"[^>]*>\s*</textarea>', page), "the mapping box is not empty"
 
 
+def test_the_upload_page_marks_every_field_it_needs_as_required(staff):
+    """Only the DLT import's provider account was marked (a bold label): the file, kind and mode, which the upload
+    needs as much, were not, the form asking for them in clean()."""
+    ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting")
+
+    page = staff.get(reverse("admin:contacts_contactimport_add")).content.decode()
+
+    marked = set(re.findall(r'<label for="id_(\w+)" class="required">', page))
+    assert marked == {"file", "kind", "mode", "dlt_templates__account_id"}
+    assert '<label for="id_tags">Tags:</label>' in page  # the others are not
+
+
 def test_a_refused_upload_shows_the_mapping_as_it_was_typed(staff):
     """Valid JSON comes back as JSON, a typo as typed, with the error on the field; an empty box stays empty."""
     url = reverse("admin:contacts_contactimport_add")
