@@ -72,6 +72,15 @@ class DltTemplateImporter(Importer):
     required = ("template_id", "body", "type")
     key_field = "template_id"
     key_words = "template id"  # a later row of a template that adds no header (one that does is not left out)
+    mode_help = (
+        "DLT templates already there are updated from the file, or with create only left as they are (the file's "
+        "headers are linked to them either way)."
+    )
+    mapping_help = (
+        'Optional: {"Template No": "template_id", "Entity Header": "header", "Remarks": ""}. Without it, columns '
+        "named template id, header, template type, template content, template name and status… are recognised and "
+        "the others are left out."
+    )
     synonyms = {
         "template_id": ("template id", "templateid", "dlt template id", "content template id", "dlt id", "tid"),
         "header": ("headers", "header name", "sender", "sender id", "sender name", "senderid", "header id"),

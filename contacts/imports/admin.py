@@ -74,18 +74,13 @@ class ContactImportUploadForm(forms.Form):
         choices=ContactImport.Mode.choices,
         initial=ContactImport.Mode.CREATE_UPDATE,
         required=False,  # for the kinds that have one (Importer.has_mode): the page sends none for the others
-        help_text="Contacts and DLT templates already there are updated from the file, or with create only left as they "
-        "are (a contacts import's tags go to every row either way).",
-    )
+    )  # its help is the chosen kind's (kind_helps)
     default_region = forms.CharField(
         max_length=2, required=False, help_text="Country of numbers written without +country code, e.g. IN."
     )
     mapping = OptionalJSONField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text='Optional: {"Mobile": "phone", "City": "attributes.city", "Notes": ""}. Without it, columns named '
-        "phone, mobile, email, first name… are recognised and the others become attributes.",
-    )
+        required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
+    )  # its help is the chosen kind's (kind_helps)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,6 +89,15 @@ class ContactImportUploadForm(forms.Form):
         self.tag_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.takes_tags)
         self.region_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.reads_phones)
         self.mode_kinds = " ".join(kind for kind, importer in IMPORTERS.items() if importer.has_mode)
+        # (field, kinds, help): a field's help in the words of the kind chosen, shown for that kind as the fields are
+        # (data-import-kinds); kinds that say the same share one.
+        self.kind_helps = []
+        for name, attribute in (("mode", "mode_help"), ("mapping", "mapping_help")):
+            helps = {}
+            for kind, importer in IMPORTERS.items():
+                if text := getattr(importer, attribute):
+                    helps.setdefault(text, []).append(kind)
+            self.kind_helps += [(name, " ".join(kinds), text) for text, kinds in helps.items()]
         self.option_groups = []
         self.required_options = set()  # marked so on the page; asked for, with its field's words, when its kind is
         # The fields marked required on the page, as the admin marks one (a bold label): the kind, each kind's

@@ -54,6 +54,8 @@ class Importer:
     takes_tags = False  # the import's tags are applied to its rows (else giving tags is refused)
     reads_phones = True  # it reads phone numbers, those without a country code in the import's default_region
     has_mode = True  # "create and update" and "create only" differ (else rows are only ever added: no mode to choose)
+    mode_help = ""  # what the mode does to an import of the kind, under the upload page's mode when the kind is chosen
+    mapping_help = ""  # how to map the kind's columns, under the upload page's mapping when the kind is chosen
     stage_columns: tuple[tuple[str, str], ...] = ()  # (name, SQL type) after "key text"
 
     def __init__(self, contact_import: ContactImport, layout: Layout):

@@ -76,6 +76,14 @@ class ContactImporter(Importer):
     key_words = "phone number"
     keeps_attributes = True
     takes_tags = True
+    mode_help = (
+        "Contacts already there are updated from the file, or with create only left as they are (the import's tags "
+        "go to every row either way)."
+    )
+    mapping_help = (
+        'Optional: {"Mobile": "phone", "City": "attributes.city", "Notes": ""}. Without it, columns named phone, '
+        "mobile, email, first name… are recognised and the others become attributes."
+    )
     synonyms = {
         "phone": ("mobile", "msisdn", "number", "phone number", "mobile number", "mobile no", "phone no", "cell",
                   "cell phone", "contact number", "telephone", "tel", "whatsapp number", "phone numbers",

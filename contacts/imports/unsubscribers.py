@@ -43,6 +43,10 @@ class UnsubscriberImporter(Importer):
     required = ("address",)
     key_field = "address"
     key_words = "address and scope"
+    mapping_help = (
+        'Optional: {"Mobile": "address", "Why": "reason", "Notes": ""}. Without it, columns named phone, mobile, '
+        "email, scope, value and reason… are recognised and the others are left out."
+    )
     synonyms = {
         "address": ("phone", "mobile", "msisdn", "number", "phone number", "mobile number", "mobile no", "email",
                     "e mail", "email address", "contact", "phone numbers", "mobile numbers", "numbers", "contact no",

@@ -113,6 +113,9 @@ def test_upload_map_the_columns_follow_the_import_and_find_its_contacts(stack, p
         expect(page.locator(".field-new_tags")).to_be_hidden()  # suppressions take no tags
         expect(page.locator(".field-tags")).to_be_hidden()
         expect(page.locator(".field-mode")).to_be_hidden()  # an opt-out is only ever added: no mode, none sent
+        # the mapping's help is the opt-outs' (it spoke of contacts' attributes whatever the kind)
+        expect(page.locator(".field-mapping .help[data-import-kinds=unsubscribers]")).to_be_visible()
+        expect(page.locator(".field-mapping .help[data-import-kinds=contacts]")).to_be_hidden()
         expect(page.locator("#import-columns").get_by_label("What column address becomes")).to_have_value("address")
         page.click("input[type=submit][value='Upload and import']")
         panel = page.locator("#import-progress")

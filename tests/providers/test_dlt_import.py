@@ -2,6 +2,8 @@
 
 import csv
 import io
+import re
+from html import unescape
 
 import openpyxl
 import pytest
@@ -536,6 +538,22 @@ class TestAdminPages:
         assert [label for value, label in field.field.choices if value] == ["MOBtexting (MOBtexting)"]
         # A DLT import reads no phone number: its script hides the default region as it hides the tags.
         assert '<div class="form-row field-default_region" data-import-kinds="contacts unsubscribers">' in html
+
+    def test_the_upload_page_explains_the_mode_and_mapping_of_a_dlt_import_in_its_own_words(self, account):
+        """Chosen for a DLT import, the mode's help still spoke of contacts and tags, and the mapping's of phone,
+        e-mail and attributes. Each kind has its own, shown when it is chosen as the kind's fields are."""
+        html = admin_client_for().get(self.UPLOAD).content.decode()
+
+        helps = re.findall(r'<div class="help" data-import-kinds="([^"]*)">([^<]*)</div>', html)
+        dlt_helps = [unescape(text) for kinds, text in helps if KIND in kinds.split()]
+        assert dlt_helps == [
+            "DLT templates already there are updated from the file, or with create only left as they are (the file's "
+            "headers are linked to them either way).",
+            'Optional: {"Template No": "template_id", "Entity Header": "header", "Remarks": ""}. Without it, columns '
+            "named template id, header, template type, template content, template name and status… are recognised "
+            "and the others are left out.",
+        ]
+        assert [kinds for kinds, text in helps if "ontacts" in text or "attributes" in text] == ["contacts", "contacts"]
 
     def test_an_upload_without_an_account_names_the_field_and_asks_for_the_file_again(self, account):
         """The error named the option of the API (account_id) on a field labelled Provider account."""
