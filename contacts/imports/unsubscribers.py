@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.text import capfirst
 
 from contacts.imports.base import STAGE, Importer, RowError
 from contacts.imports.readers import reason_unless_rounded, whole_number
@@ -98,14 +99,27 @@ class UnsubscriberImporter(Importer):
 
     @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:
+        """Labelled as the opt-out's own page labels its fields (without a label the page wrote the field's name,
+        "Unsubscribers  scope")."""
+
+        def label(name: str) -> str:
+            return capfirst(Unsubscriber._meta.get_field(name).verbose_name)
+
         return {
             "scope": forms.ChoiceField(  # not given: everything (clean_options)
-                choices=Scope.choices, initial=Scope.ALL, required=False, help_text="Unless a row says otherwise."
+                choices=Scope.choices,
+                initial=Scope.ALL,
+                required=False,
+                label=label("scope"),
+                help_text="Unless a row says otherwise.",
             ),
             "value": forms.CharField(
-                required=False, max_length=VALUE_MAX, help_text="The channel, sender, tag or service of that scope."
+                required=False,
+                max_length=VALUE_MAX,
+                label=label("value"),
+                help_text="The channel, sender, tag or service of that scope.",
             ),
-            "reason": forms.CharField(required=False, max_length=REASON_MAX),
+            "reason": forms.CharField(required=False, max_length=REASON_MAX, label=label("reason")),
         }
 
     def __init__(self, contact_import, layout):

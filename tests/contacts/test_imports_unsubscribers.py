@@ -283,3 +283,12 @@ def test_an_opt_out_imports_page_is_titled_so_and_shows_its_options_in_words():
     assert '"scope"' not in html and ">Tags:<" not in html
     assert ">Mode:<" not in html, "an opt-out is only ever added, whichever mode was sent"
     assert ">Default region:<" in html  # its numbers are read in it
+
+
+def test_the_upload_pages_opt_out_options_are_labelled_as_the_opt_outs_fields():
+    """They had no label, and the page wrote the field's name: "Unsubscribers  scope", "Unsubscribers  value"."""
+    html = admin_client_for().get(reverse("admin:contacts_contactimport_add")).content.decode()
+
+    for name, label in (("scope", "Scope"), ("value", "Value"), ("reason", "Reason")):
+        assert f'<label for="id_unsubscribers__{name}">{label}:</label>' in html
+    assert "Unsubscribers " not in html
