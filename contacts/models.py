@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower, Now
+from django.utils.text import capfirst
 
 from config.validators import validate_storable_json
 from contacts.phones import PhoneNumberField
@@ -300,4 +301,8 @@ class ContactImport(models.Model):
         ordering = ["-id"]
 
     def __str__(self):
-        return f"{self.get_kind_display()} import #{self.pk} ({self.original_name or self.file.name})"
+        """ "Contacts import #4 (customers.csv)", "DLT template import #1 (export.csv)": named as its page is titled
+        (the admin's messages, breadcrumbs and headings say this)."""
+        from contacts.imports.registry import import_name  # the importers are registered once the apps are ready
+
+        return f"{capfirst(import_name(self.kind))} #{self.pk} ({self.original_name or self.file.name})"

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
 from config.admin_mixins import grouped_count
-from contacts.imports.registry import IMPORTERS
+from contacts.imports.registry import IMPORTERS, import_name
 from contacts.imports.selectors import (
     REPORT_NEEDS,
     REPORT_REMOVED,
@@ -363,7 +363,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         extra = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
         if contact_import is not None:
             extra |= {
-                "title": f"View {IMPORTERS[contact_import.kind].import_name}",
+                "title": f"View {import_name(contact_import.kind)}",
                 "progress": contact_import_progress(contact_import),
                 "progress_url": reverse("admin:contacts_contactimport_progress", args=[contact_import.pk]),
                 "cancel_url": reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk]),

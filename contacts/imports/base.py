@@ -43,7 +43,7 @@ class Importer:
 
     kind = ""  # set by register_importer
     label = ""  # what one row is, for messages: "contact", "suppression"
-    import_name = ""  # what an import of the kind is called, as its page is titled: "contact import"
+    import_name = ""  # what an import of the kind is called, as its page and its name say: "contacts import"
     model: type[models.Model]  # the table it writes: starting an import takes that model's permissions
     fields: tuple[str, ...] = ()
     required: tuple[str, ...] = ()

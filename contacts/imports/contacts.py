@@ -68,7 +68,7 @@ COUNTRY_POSITION, TIME_ZONE_POSITION = 1 + TEXT_FIELDS.index("country"), 1 + TEX
 
 class ContactImporter(Importer):
     label = "contact"
-    import_name = "contact import"
+    import_name = "contacts import"
     model = Contact
     fields = ("phone", *TEXT_FIELDS)
     required = ("phone",)

@@ -25,6 +25,13 @@ def register_importer(kind: str, cls: type[Importer]) -> None:
     IMPORTERS[kind] = cls
 
 
+def import_name(kind: str) -> str:
+    """What an import of this kind is called ("contacts import", "DLT template import"), wherever one is named: its
+    page's title, and the import's own name (ContactImport.__str__: "DLT template import #1")."""
+    importer = IMPORTERS.get(str(kind))
+    return importer.import_name if importer else f"{kind} import"
+
+
 def get_importer(kind: str) -> type[Importer]:
     try:
         return IMPORTERS[kind]

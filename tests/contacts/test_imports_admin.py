@@ -139,6 +139,31 @@ def test_admin_upload_starts_the_import_and_shows_its_page(staff, django_capture
     assert Contact.objects.get().first_name == "Asha"
 
 
+@pytest.mark.parametrize(
+    ("kind", "content", "name"),
+    [
+        ("contacts", "Mobile\n9812345678\n", "contacts import"),
+        ("unsubscribers", "Mobile\n9812345678\n", "opt-out import"),
+        ("dlt_templates", "Template ID,Header,Type,Body\n1107170000000000014,HERALD,T,Hello\n", "DLT template import"),
+    ],
+)
+def test_an_import_is_named_alike_in_its_message_title_heading_and_breadcrumbs(staff, kind, content, name):
+    """A DLT import's page was titled "View DLT template import" over "DLT templates import #1", a contacts import
+    was "contacts import #4" on its page: the kind's label, lower case, where the title said the import's name."""
+    account = ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting")
+    data = {"file": SimpleUploadedFile("list.csv", content.encode()), "kind": kind, "mode": "create_update"}
+
+    page = staff.post(
+        reverse("admin:contacts_contactimport_add"), {**data, "dlt_templates__account_id": account.pk}, follow=True
+    ).content.decode()
+
+    named = f"{name[0].upper()}{name[1:]} #{ContactImport.objects.get().pk} (list.csv)"
+    assert f"{named} is queued; this page follows its progress." in page
+    assert f"<h1>View {name}</h1>" in page
+    assert f"<h2>{named}</h2>" in page
+    assert f"&rsaquo; {named}\n</div>" in page
+
+
 def test_admin_upload_shows_the_services_errors_on_the_form(staff):
     data = {"file": SimpleUploadedFile("list.csv", b"Name\nAsha\n"), "kind": "contacts", "mode": "create_update"}
 
