@@ -455,21 +455,29 @@ def _xls_shown_sheet(book: xlrd.Book) -> xlrd.sheet.Sheet:
 
 class _XlrdLog:
     """Where xlrd writes what it notices in a workbook ("WARNING *** file size (2000) not 512 + multiple of sector
-    size"): the log, not the worker's or the web server's standard output, which it went to."""
+    size"): the log, not the worker's or the web server's standard output, which it went to. Its last warning is
+    kept: on a damaged file it says what is wrong better than the error that follows ("File is truncated, or OLE2
+    MSAT is corrupt", then an IndexError's "array index out of range")."""
+
+    WARNING = re.compile(r"WARNING \*+ (.*?)[!.\s]*$")
+
+    def __init__(self):
+        self.warning = ""
 
     def write(self, text: str) -> None:
         if text.strip():
             logger.info("xlrd: %s", text.strip())
+            if match := self.WARNING.match(text.strip()):
+                self.warning = match[1]
 
 
 def _xls_sheet(fh: BinaryIO) -> Sheet:
+    log = _XlrdLog()
     try:
-        book = xlrd.open_workbook(file_contents=fh.read(), on_demand=True, logfile=_XlrdLog())
+        book = xlrd.open_workbook(file_contents=fh.read(), on_demand=True, logfile=log)
         sheet = _xls_shown_sheet(book)
     except Exception as exc:  # xlrd raises a handful of unrelated types on a damaged file
-        raise FileProblem(
-            f"This .xls workbook could not be read: {exc}. Open it in Excel and save it again, or save it as csv."
-        ) from None
+        raise FileProblem(_xls_problem(exc, log.warning)) from None
 
     def text(cell) -> str:
         if cell.ctype == xlrd.XL_CELL_DATE:
@@ -488,6 +496,18 @@ def _xls_sheet(fh: BinaryIO) -> Sheet:
             yield index + 1, [text(cell) for cell in sheet.row(index)]
 
     return Sheet(rows(), lines=sheet.nrows, close=book.release_resources)
+
+
+def _xls_problem(exc: Exception, warning: str) -> str:
+    """Why an .xls cannot be read, for the person who chose it, in xlrd's words: its refusal ("Workbook is
+    encrypted"), else, the file being damaged, what it warned of or said of the damage; never the words of the Python
+    error it stumbled on ("array index out of range", "unpack requires a buffer of 16 bytes")."""
+    if isinstance(exc, xlrd.XLRDError):
+        why = str(exc)
+    else:
+        detail = warning or (str(exc) if isinstance(exc, xlrd.compdoc.CompDocError) else "")
+        why = "it is damaged or incomplete" + (f" ({detail})" if detail else "")
+    return f"This .xls workbook could not be read: {why}. Open it in Excel and save it again, or save it as csv."
 
 
 class _TableRows(html.parser.HTMLParser):

@@ -937,6 +937,30 @@ def test_a_damaged_xls_is_refused_as_one_not_read_as_csv(name, content):
     assert not ContactImport.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [
+        (2000, " (File is truncated, or OLE2 MSAT is corrupt)"),
+        (4096, " (File is truncated, or OLE2 MSAT is corrupt)"),  # a whole number of sectors: one warning only
+        (5532, " (file size (5532) not 512 + multiple of sector size (512))"),  # then struct's "unpack requires…"
+    ],
+)
+def test_a_truncated_xls_is_refused_in_xlrds_words_not_pythons(size, said):
+    """A real .xls cut short was refused with the words of the IndexError xlrd stumbled on: "This .xls workbook could
+    not be read: array index out of range.", while xlrd had warned "File is truncated, or OLE2 MSAT is corrupt"."""
+    truncated = (FIXTURES / "contacts.xls").read_bytes()[:size]
+
+    with pytest.raises(ValidationError) as error:
+        contact_import_create(file=upload(truncated, "contacts.xls"))
+
+    assert error.value.message_dict == {
+        "file": [
+            f"This .xls workbook could not be read: it is damaged or incomplete{said}. Open it in Excel and save it "
+            "again, or save it as csv."
+        ]
+    }
+
+
 def test_what_xlrd_notices_in_a_damaged_xls_goes_to_the_log_not_to_standard_output(caplog):
     """xlrd printed its warnings ("WARNING *** file size …") to the worker's or web server's standard output."""
     with caplog.at_level("INFO", logger="contacts.imports.readers"), pytest.raises(ValidationError):
