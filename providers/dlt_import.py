@@ -10,7 +10,8 @@ Octopush "Herald") is not registered for the template. A template that exists on
 left with its own senders. A header that names a sender the template may not carry (DLT's type rule: a
 promotional, service P, sender carries promotional templates only, and a promotional template goes out through one
 only; the template page's refusal, providers.services.dlt_template_sender_problem) is not linked, and its row is
-reported: the template is imported all the same, so that the sender may be fixed later. Registered for
+in the error report: the template is imported all the same, so that the sender may be fixed later, and the row is
+counted with the templates imported (created, updated, unchanged, or a duplicate for a later row), not invalid. Registered for
 ContactImport kind "dlt_templates" by ProvidersConfig.ready(), so that contacts never imports providers.
 
 A spreadsheet stores a 19-digit template id as a number and loses its last digits: export the ids

@@ -29,9 +29,10 @@ STAGE = "pg_temp.herald_import_stage"  # this chunk's rows, one per key, key fir
 class RowError(Exception):
     """One row cannot be imported: which column, its value, and why (one line of the error report).
 
-    With `kept` (what clean() would have returned), part of the row only is refused: it is reported and counted
-    invalid all the same, and its values are staged as any row's (a DLT template whose header names a sender it may
-    not carry is imported, and that sender alone not linked)."""
+    With `kept` (what clean() would have returned), part of the row only is refused: it is reported all the same, but
+    its values are staged as any row's and it is counted as they are (created, updated, unchanged or a duplicate), not
+    invalid, so that an import's counts add up to its rows (a DLT template whose header names a sender it may not
+    carry is imported, and that sender alone not linked)."""
 
     def __init__(self, column: str, value: str, reason: str, *, kept: list[str] | None = None):
         super().__init__(reason)

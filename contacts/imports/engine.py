@@ -364,8 +364,9 @@ class ImportRun:
                 values = clean(cells)
             except RowError as error:
                 chunk.errors.append((number, error.column, error.value, error.reason))
-                chunk.invalid += 1
                 values = error.kept  # None: the row is dropped
+                if values is None:  # (a row kept is counted as the rows merged are: the counts add up to the rows)
+                    chunk.invalid += 1
             if values is not None:
                 if not (first := seen.first_row(key_number(values[0]), number)):
                     chunk.lines.append(copy_line(values))

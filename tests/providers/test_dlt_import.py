@@ -446,7 +446,7 @@ class TestDltTypeRule:
         contact_import = run(rows, options={"account_id": account.pk})
 
         assert contact_import.status == ContactImport.Status.COMPLETED, contact_import.error_message
-        assert (contact_import.created, contact_import.invalid) == (1, 1)
+        assert (contact_import.created, contact_import.invalid) == (1, 0)  # imported: not an invalid row
         template = DltTemplate.objects.get(dlt_template_id="1107170000000000014")
         assert (template.type, template.body) == ("T", "Thanks for shopping with us")
         assert not template.senders.exists()
@@ -462,10 +462,35 @@ class TestDltTypeRule:
 
         contact_import = run(rows, options={"account_id": account.pk})
 
-        assert (contact_import.created, contact_import.duplicates, contact_import.invalid) == (1, 1, 1)
+        assert (contact_import.created, contact_import.duplicates, contact_import.invalid) == (1, 1, 0)
         template = DltTemplate.objects.get(dlt_template_id="1107170000000000015")
         assert sorted(template.senders.values_list("name", flat=True)) == ["HERALD", "HRLDTX"]
         assert report(contact_import) == [["3", "Header", self.PROMO_SENDER, self.REFUSAL]]
+
+    def test_a_row_whose_sender_is_refused_counts_as_imported_so_the_counts_add_up_to_the_rows(self, account, senders):
+        """Such a row was counted invalid and its template created too: an import of 4 rows showed 3 created (or
+        updated, or duplicates) and 3 invalid. It is counted as the template it imports; its sender is in the report."""
+        rows = [
+            ["Template ID", "Header", "Template Type", "Template Content"],
+            ["1107170000000000021", self.PROMO_SENDER, "Transactional", "Thanks for shopping with us"],
+            ["1107170000000000021", f"{self.PROMO_SENDER}, HRLDTX", "", ""],
+            ["1107170000000000022", "HRLDTX", "Promotional", "Sale! {#var#} off"],
+            ["not an id!", "HRLDTX", "Transactional", "Hello"],
+        ]
+
+        contact_import = run(rows, options={"account_id": account.pk})
+
+        counts = {name: getattr(contact_import, name) for name in ("created", "updated", "unchanged", "invalid")}
+        assert counts | {"duplicates": contact_import.duplicates} == {
+            "created": 2, "updated": 0, "unchanged": 0, "invalid": 1, "duplicates": 1,
+        }  # fmt: skip
+        assert sum(counts.values()) + contact_import.duplicates == contact_import.rows_read == 4
+        assert [row[:3] for row in report(contact_import)] == [
+            ["2", "Header", self.PROMO_SENDER],
+            ["3", "Header", self.PROMO_SENDER],
+            ["4", "Header", "HRLDTX"],
+            ["5", "Template ID", "not an id!"],
+        ]
 
     def test_a_promotional_template_under_the_promotional_sender_is_linked(self, account, senders):
         rows = [
@@ -477,7 +502,7 @@ class TestDltTypeRule:
 
         template = DltTemplate.objects.get(dlt_template_id="1107170000000000016")
         assert list(template.senders.values_list("name", flat=True)) == [self.PROMO_SENDER]
-        assert (contact_import.created, contact_import.invalid) == (1, 1)  # the T sender refused the other way
+        assert (contact_import.created, contact_import.invalid) == (1, 0)  # the T sender refused the other way
         assert report(contact_import)[0][2] == "HRLDTX"
         assert report(contact_import)[0][3].startswith(
             "HRLDTX is a transactional (service T) sender: a promotional template goes out from a promotional"
@@ -494,7 +519,7 @@ class TestDltTypeRule:
 
         contact_import = run(rows, options={"account_id": account.pk})
 
-        assert (contact_import.created, contact_import.invalid) == (2, 1)
+        assert (contact_import.created, contact_import.invalid) == (2, 0)
         template = DltTemplate.objects.get(dlt_template_id="1107170000000000017")
         assert list(template.senders.values_list("name", flat=True)) == ["HRLDTX"]
         assert not DltTemplate.objects.get(dlt_template_id="1107170000000000020").senders.exists()
