@@ -14,7 +14,7 @@ from campaigns import services
 from campaigns.filters import CampaignFilter, MessageFilter
 from campaigns.models import FRAME_SIZE_TOO_SMALL, Campaign, Message
 from campaigns.selectors import SHOWN_STATUS_CHOICES, campaign_estimate, campaign_stats, messages_shown
-from campaigns.services.editing import campaign_create, campaign_delete, campaign_update
+from campaigns.services.editing import campaign_create, campaign_delete, campaign_update, campaign_write_problems
 from campaigns.services.send_test import TEST_NUMBERS_MAX, SendTestThrottled, campaign_send_test
 from campaigns.services.transactional import IDEMPOTENCY_KEY_MAX
 from config.api import (
@@ -25,6 +25,7 @@ from config.api import (
     NamedChoiceField,
     NamedEnumsMixin,
     RelatedIdsField,
+    ServiceCheckedMixin,
 )
 from config.filters import FilterBackend, QueryParametersMixin, takes_no_body
 from config.pagination import PagesSchemaMixin, StrictPageSizeMixin
@@ -51,7 +52,9 @@ class CampaignCreatingPermissions(StrictModelPermissions):
     }
 
 
-class CampaignSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
+class CampaignSerializer(
+    KnownFieldsMixin, ServiceCheckedMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer
+):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DateTimeField: ClockDateTimeField,
@@ -96,6 +99,9 @@ class CampaignSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, se
 
     def update(self, instance, validated_data):
         return campaign_update(campaign=instance, data=validated_data)
+
+    def service_problems(self, attrs):
+        return campaign_write_problems(campaign=self.instance, data=attrs)
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -162,6 +162,52 @@ class KnownFieldsMixin:
                 raise exceptions.ValidationError({name: [f"Unknown field; this takes {taken}."] for name in unknown})
 
 
+class ServiceCheckedMixin:
+    # For the serializers of a write whose service checks the object as a whole (the account's settings, a sender's
+    # name on its account, a campaign's send time): `service_problems(attrs)` returns what the service would refuse
+    # in `attrs`, by field, without writing. When fields fail their own checks (a type, a length), it still runs on
+    # the fields that passed, and its problems go on the fields that have none yet (a field's own error stays the one
+    # told), so a 400 tells every problem at once, as the admin's forms do (providers.forms.ServiceCheckedForm):
+    # `{"currency": "EURO", "rate_limit": 0}` was told the currency's length alone, the rate limit in the next request.
+    # When every field passes, the service's write refuses the same problems itself. (A comment, not a docstring:
+    # drf-spectacular would show a docstring as every serializer's description.)
+
+    def service_problems(self, attrs: dict) -> dict[str, list[str]]:
+        raise NotImplementedError
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except exceptions.ValidationError as error:
+            if not isinstance(error.detail, Mapping) or not isinstance(data, Mapping):
+                raise
+            errors = dict(error.detail)
+        try:
+            problems = self.service_problems(self._fields_that_passed(data, errors))
+        except DjangoValidationError as refusal:
+            problems = validation_error_detail(refusal)
+        for field, messages in problems.items():
+            field = "non_field_errors" if field == "__all__" else field
+            errors.setdefault(field, messages)
+        raise exceptions.ValidationError(errors)
+
+    def _fields_that_passed(self, data: Mapping, errors: Mapping) -> dict:
+        """The values of the body's fields that passed their checks, as validated_data holds them (checked again:
+        DRF's to_internal_value keeps none of them once one field fails)."""
+        passed = {}
+        for field in self._writable_fields:
+            if field.field_name in errors:
+                continue
+            try:
+                value = field.run_validation(field.get_value(data))
+                if validate := getattr(self, f"validate_{field.field_name}", None):
+                    value = validate(value)
+            except (exceptions.ValidationError, DjangoValidationError, serializers.SkipField):
+                continue
+            self.set_value(passed, field.source_attrs, value)
+        return passed
+
+
 class ListOnlyManyRelatedField(serializers.ManyRelatedField):
     """Many related objects, given as a JSON list only. DRF's field iterates whatever it is given, so an object was
     read as its keys, and `{}` as none at all: `"excluded_tags": {}` left a campaign excluding no one, and

@@ -8,7 +8,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.api import IdRelationsMixin, KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin
+from config.api import IdRelationsMixin, KnownFieldsMixin, NamedChoiceField, NamedEnumsMixin, ServiceCheckedMixin
 from config.filters import QueryParametersMixin, takes_no_body
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
@@ -28,7 +28,7 @@ class CredentialsField(serializers.DictField):
         return services.credentials_masked(value)
 
 
-class ProviderAccountSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.ModelSerializer):
+class ProviderAccountSerializer(KnownFieldsMixin, ServiceCheckedMixin, NamedEnumsMixin, serializers.ModelSerializer):
     credentials = CredentialsField(
         required=False,
         help_text='Secrets, e.g. {"login": "…", "api_key": "…"}; returned masked. On update, a blank value keeps '
@@ -68,6 +68,9 @@ class ProviderAccountSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.M
     def get_webhook_url(self, account: ProviderAccount) -> str:
         request = self.context.get("request")
         return services.provider_account_webhook_url(account=account, user=getattr(request, "user", None))
+
+    def service_problems(self, attrs):
+        return services.provider_account_write_problems(account=self.instance, **attrs)
 
 
 class ConnectionCheckSerializer(serializers.Serializer):
@@ -129,7 +132,9 @@ class ProviderAccountViewSet(QueryParametersMixin, viewsets.ModelViewSet):
         return Response(ProviderAccountSerializer(account, context=self.get_serializer_context()).data)
 
 
-class SenderSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
+class SenderSerializer(
+    KnownFieldsMixin, ServiceCheckedMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer
+):
     class Meta:
         model = Sender
         enum_names = {"channel": "ChannelEnum", "status": "ApprovalStatusEnum"}
@@ -139,6 +144,9 @@ class SenderSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, seri
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
         validators = []  # a name taken on the account is the service's (sender_check), naming `name`
+
+    def service_problems(self, attrs):
+        return services.sender_write_problems(sender=self.instance, **attrs)
 
 
 @refuses_delete_while_used

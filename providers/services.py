@@ -188,9 +188,10 @@ def _options_problem(account: ProviderAccount, backend) -> str:
     return ""
 
 
-def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping | None) -> ProviderAccount:
-    """Every problem of the settings and the credentials is raised at once, each on its field, as the admin's form
-    shows them (an API client fixed them one request at a time: the settings, then the credentials)."""
+def _account_problems(account: ProviderAccount, fields: dict, credentials: Mapping | None) -> dict[str, list[str]]:
+    """Set `fields` and `credentials` on the account (in memory) and return every problem of the settings and the
+    credentials, each on its field, as the admin's form shows them (an API client fixed them one request at a time:
+    the settings, then the credentials)."""
     _unknown(fields, ACCOUNT_FIELDS, "account")
     if account.pk and "kind" in fields and fields["kind"] != account.kind:
         raise ValidationError({"kind": "An account's kind cannot change; create another account instead."})
@@ -219,10 +220,31 @@ def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping 
         account.full_clean(exclude=list(errors))
     except ValidationError as error:
         errors |= error.message_dict
-    if errors:
+    return errors
+
+
+def _account_write(account: ProviderAccount, fields: dict, credentials: Mapping | None) -> ProviderAccount:
+    if errors := _account_problems(account, fields, credentials):
         raise ValidationError(errors)
     account.save()
     return account
+
+
+def provider_account_write_problems(
+    *, account: ProviderAccount | None, credentials: Mapping[str, str | None] | None = None, **fields
+) -> dict[str, list[str]]:
+    """What provider_account_create (no account) or provider_account_update would refuse in these fields, by field,
+    without writing; fields left out are the new account's defaults or the stored ones. For the API, which tells
+    them with the fields that failed its own checks of their shape (config.api.ServiceCheckedMixin)."""
+    if account is None:
+        return _account_problems(ProviderAccount(), _new_account_fields(fields), credentials or {})
+    return _account_problems(ProviderAccount.objects.get(pk=account.pk), fields, credentials)
+
+
+def _new_account_fields(fields: dict) -> dict:
+    """A new account's fields: without a `currency` it prices in its vendor's (Backend.default_currency: Octopush
+    EUR, MOBtexting INR…), not the model's default."""
+    return {"currency": "", **fields}
 
 
 @transaction.atomic
@@ -231,8 +253,9 @@ def provider_account_create(
 ) -> ProviderAccount:
     """Create an account; `credentials` are stored encrypted, e.g. {"login": …, "api_key": …}. Without a `currency`
     it prices in its vendor's (Backend.default_currency: Octopush EUR, MOBtexting INR…), not the model's default."""
-    fields.setdefault("currency", "")
-    return _account_write(ProviderAccount(), {"kind": kind, "name": name, **fields}, credentials or {})
+    return _account_write(
+        ProviderAccount(), _new_account_fields({"kind": kind, "name": name, **fields}), credentials or {}
+    )
 
 
 @transaction.atomic
@@ -267,21 +290,30 @@ def provider_account_delete(*, account: ProviderAccount) -> None:
 
 
 def sender_check(*, sender: Sender) -> None:
-    """Check a sender against its account, normalising name, country and service code in place."""
+    """Check a sender against its account, normalising name, country and service code in place; every problem is
+    raised at once, each on its field (sender_problems)."""
+    if problems := sender_problems(sender=sender):
+        raise ValidationError(problems)
+
+
+def sender_problems(*, sender: Sender) -> dict[str, list[str]]:
+    """sender_check's problems by field ({} if none), normalising name, country and service code in place."""
+    errors: dict[str, list[str]] = {}
     sender.name = (sender.name or "").strip()
-    sender.country = _sender_country(sender)
+    try:
+        sender.country = _sender_country(sender)
+    except ValidationError as error:
+        errors |= error.message_dict
     sender.service = (sender.service or "").strip().upper()
     if sender.service and sender.service not in SENDER_SERVICES:
-        raise ValidationError({"service": f"Choose one of: {', '.join(SENDER_SERVICES)} (or leave empty)."})
+        errors["service"] = [f"Choose one of: {', '.join(SENDER_SERVICES)} (or leave empty)."]
     if sender.pk and Sender.objects.filter(pk=sender.pk).exclude(account_id=sender.account_id).exists():
-        # Its campaigns and DLT templates are on its account: moved, they would name a sender the account lacks.
-        raise ValidationError(
-            {"account": "A sender's account cannot change; register the sender on the other account."}
-        )
+        # Its campaigns and DLT templates are on its account: moved, they would name a sender the account lacks (and
+        # what follows would be checked against an account it cannot have).
+        errors["account"] = ["A sender's account cannot change; register the sender on the other account."]
+        return errors
     if sender.account_id and sender.channel not in (sender.account.channels or []):
-        raise ValidationError(
-            {"channel": f"The account {sender.account.name!r} does not have {sender.channel} enabled."}
-        )
+        errors["channel"] = [f"The account {sender.account.name!r} does not have {sender.channel} enabled."]
     if (
         sender.account_id
         and Sender.objects.filter(account_id=sender.account_id, channel=sender.channel, name=sender.name)
@@ -289,23 +321,34 @@ def sender_check(*, sender: Sender) -> None:
         .exists()
     ):
         # Checked here, by field: the unique constraint (sender_unique_per_account) was checked under no field.
-        raise ValidationError(
-            {
-                "name": f"The account {sender.account.name!r} has a sender named {sender.name!r} on "
-                f"{Channel(sender.channel).label} already."
-            }
-        )
+        errors["name"] = [sender_name_taken(sender)]
+        return errors
     # A name the vendor refuses would fail every message sent through the sender. One saved before the rule is not
     # refused again while its name, service and country stay (its account's page, which saves every sender shown,
-    # can still be saved; it can be switched to rejected); the pre-flight names it on every campaign through it.
+    # can still be saved; it can be switched to rejected); the pre-flight names it on every campaign through it. The
+    # rule reads the service and country: not checked against ones refused above.
     backend = get_backend(sender.account.kind) if sender.account_id else None
-    if backend and (problem := backend.sender_problem(sender.name, service=sender.service, country=sender.country)):
+    if (
+        backend
+        and not errors.keys() & {"service", "country"}
+        and (problem := backend.sender_problem(sender.name, service=sender.service, country=sender.country))
+    ):
         stored = Sender.objects.filter(pk=sender.pk).values_list("name", "service", "country").first()
         kept = stored is not None and (stored[0].strip(), stored[1].strip().upper(), stored[2].strip().upper()) == (
             sender.name, sender.service, sender.country,
         )  # fmt: skip
         if not kept:
-            raise ValidationError({"name": problem})
+            errors["name"] = [problem]
+    return errors
+
+
+def sender_name_taken(sender: Sender) -> str:
+    """The refusal of a sender named as one its account has on the same channel (read from the sender as it is: said
+    also once the database refused its insert, in a transaction that can no longer query)."""
+    return (
+        f"The account {sender.account.name!r} has a sender named {sender.name!r} on {Channel(sender.channel).label} "
+        "already."
+    )
 
 
 def _sender_country(sender: Sender) -> str:
@@ -334,15 +377,33 @@ def sender_names() -> Iterable[str]:
     return Sender.objects.values_list("name", flat=True).iterator()
 
 
-def _sender_write(sender: Sender, fields: dict) -> Sender:
+def _sender_all_problems(sender: Sender, fields: dict) -> dict[str, list[str]]:
+    """Set `fields` on the sender (in memory) and return its problems, the model's own limits with sender_check's."""
     _unknown(fields, SENDER_FIELDS, "sender")
     for name, value in fields.items():
         setattr(sender, name, value)
-    sender_check(sender=sender)
-    # Its one constraint, a name once per account and channel, was just checked by sender_check, on `name`.
-    sender.full_clean(validate_constraints=False)
+    errors = sender_problems(sender=sender)
+    try:
+        # Its one constraint, a name once per account and channel, was just checked by sender_problems, on `name`.
+        sender.full_clean(exclude=list(errors), validate_constraints=False)
+    except ValidationError as error:
+        errors |= error.message_dict
+    return errors
+
+
+def _sender_write(sender: Sender, fields: dict) -> Sender:
+    if errors := _sender_all_problems(sender, fields):
+        raise ValidationError(errors)
     sender.save()
     return sender
+
+
+def sender_write_problems(*, sender: Sender | None, **fields) -> dict[str, list[str]]:
+    """What sender_create (no sender) or sender_update would refuse in these fields, by field, without writing;
+    fields left out are the new sender's defaults or the stored ones. For the API, which tells them with the fields
+    that failed its own checks of their shape (config.api.ServiceCheckedMixin)."""
+    sender = Sender() if sender is None else Sender.objects.select_related("account").get(pk=sender.pk)
+    return _sender_all_problems(sender, fields)
 
 
 def sender_create(*, account: ProviderAccount, name: str, **fields) -> Sender:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,27 +29,60 @@ SCHEDULE_HORIZON_YEARS = 10
 
 
 def campaign_check(*, account, sender, template, channel: str, instance: Campaign | None = None) -> None:
-    """Refuse a sender or template of another account, a channel the account lacks, or editing a started campaign."""
+    """Refuse a sender or template of another account, a channel the account lacks (each on its field, all at once),
+    or editing a started campaign (alone: nothing else about it can be changed)."""
     if instance is not None and instance.state not in EDITABLE_STATES:
         raise ValidationError({"state": f"A {instance.get_state_display()} campaign cannot be edited."})
     if account is None:
         return
+    errors = {}
     if sender is not None and sender.account_id != account.pk:
-        raise ValidationError({"sender": f"{sender.name} is not a sender of {account.name}."})
+        errors["sender"] = f"{sender.name} is not a sender of {account.name}."
     if template is not None and template.account_id not in (None, account.pk):
-        raise ValidationError({"template": TEMPLATE_OF_ANOTHER_ACCOUNT})
+        errors["template"] = TEMPLATE_OF_ANOTHER_ACCOUNT
     if channel not in (account.channels or []):
-        raise ValidationError({"channel": f"{account.name} does not have {channel} enabled."})
+        errors["channel"] = f"{account.name} does not have {channel} enabled."
+    if errors:
+        raise ValidationError(errors)
+
+
+def campaign_write_problems(*, campaign: Campaign | None, data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What campaign_create (no campaign) or campaign_update refuses in `data` before it writes, by field, every
+    problem at once: campaign_check's, and a send time passed or too far ahead, or a recurring one moved back to a
+    run that went out. Fields left out of `data` are the new campaign's defaults or the saved ones. (An edited
+    scheduled campaign is also held to launching's checks once saved: scheduled_edit_errors.) The API calls it too,
+    to tell them with the fields that failed its own checks of their shape (config.api.ServiceCheckedMixin)."""
+    saved = campaign or Campaign()
+    try:
+        campaign_check(
+            account=data.get("account", saved.account if saved.account_id else None),
+            sender=data.get("sender", saved.sender if saved.sender_id else None),
+            template=data.get("template", saved.template if saved.template_id else None),
+            channel=data.get("channel") or saved.channel, instance=campaign,
+        )  # fmt: skip
+    except ValidationError as error:
+        problems = error.message_dict
+        if "state" in problems:
+            return problems
+    else:
+        problems = {}
+    send_at, recurrence = saved.send_at, saved.recurrence
+    edited = {"send_at": data.get("send_at", send_at), "recurrence": data.get("recurrence", recurrence) or ""}
+    setting = send_at_moved(send_at, edited["send_at"]) or recurrence_dropped(
+        campaign=saved, recurrence=edited["recurrence"]
+    )
+    past = past_send_at_problem(**edited) if setting else ""
+    if problem := past or recurring_send_at_problem(campaign=saved, **edited):
+        problems["send_at"] = [problem]
+    for field, problem in far_time_problems(data).items():
+        problems.setdefault(field, [problem])
+    return problems
 
 
 @transaction.atomic
 def campaign_create(*, data: dict[str, Any], user=None) -> Campaign:
     relations = {name: data.pop(name) for name in RELATIONS if name in data}
-    campaign_check(account=data.get("account"), sender=data.get("sender"), template=data.get("template"),
-                   channel=data.get("channel") or "sms")  # fmt: skip
-    if problem := past_send_at_problem(send_at=data.get("send_at"), recurrence=data.get("recurrence") or ""):
-        raise ValidationError({"send_at": problem})
-    if problems := far_time_problems(data):
+    if problems := campaign_write_problems(campaign=None, data=data):
         raise ValidationError(problems)
     campaign = Campaign.objects.create(created_by=user if user and user.is_authenticated else None, **data)
     _relations_set(campaign, relations)
@@ -60,24 +93,9 @@ def campaign_create(*, data: dict[str, Any], user=None) -> Campaign:
 def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     relations = {name: data.pop(name) for name in RELATIONS if name in data}
-    campaign_check(
-        account=data.get("account", campaign.account), sender=data.get("sender", campaign.sender),
-        template=data.get("template", campaign.template), channel=data.get("channel", campaign.channel),
-        instance=campaign,
-    )  # fmt: skip
-    send_at, recurrence = campaign.send_at, campaign.recurrence
-    edited = {"send_at": data.get("send_at", send_at), "recurrence": data.get("recurrence", recurrence) or ""}
-    setting = send_at_moved(send_at, edited["send_at"]) or recurrence_dropped(
-        campaign=campaign, recurrence=edited["recurrence"]
-    )
-    if setting and (problem := past_send_at_problem(**edited)):
-        raise ValidationError({"send_at": problem})
-    if problem := recurring_send_at_problem(
-        campaign=campaign, send_at=data.get("send_at", send_at), recurrence=data.get("recurrence", recurrence)
-    ):
-        raise ValidationError({"send_at": problem})
-    if problems := far_time_problems(data):
+    if problems := campaign_write_problems(campaign=campaign, data=data):
         raise ValidationError(problems)
+    send_at, recurrence = campaign.send_at, campaign.recurrence
     for name, value in data.items():
         setattr(campaign, name, value)
     if campaign.state == Campaign.State.SCHEDULED and (campaign.send_at, campaign.recurrence) != (send_at, recurrence):

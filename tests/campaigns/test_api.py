@@ -122,6 +122,28 @@ class TestCampaigns:
         response = api.patch(f"/api/v1/campaigns/{response.json()['id']}/", {"frame_size": 0}, format="json")
         assert list(response.json()) == ["frame_size"]
 
+    def test_a_frame_size_of_0_is_told_with_a_past_send_time(self, api):
+        """The frame size's own check was told alone; the send time, refused by the campaign's rules, came in the
+        next request (the admin's composer tells both at once)."""
+        account = ProviderAccountFactory()
+        wrong_year = timezone.now() - timedelta(days=365)
+        payload = {"name": "X", "account": account.pk, "frame_size": 0, "send_at": wrong_year.isoformat()}
+        response = api.post("/api/v1/campaigns/", payload, format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "frame_size": [
+                "Give 1 or more recipients per request, or leave it empty (null) for the account's frame size."
+            ],
+            "send_at": [
+                f"{timezone.localtime(wrong_year):%Y-%m-%d %H:%M %Z} has passed: choose a later send time, or leave it "
+                "empty to send when you launch."
+            ],
+        }
+        assert not Campaign.objects.exists()
+        campaign = CampaignFactory(account=account)
+        response = api.patch(f"/api/v1/campaigns/{campaign.pk}/", payload, format="json")
+        assert set(response.json()) == {"frame_size", "send_at"}
+
     def test_a_sender_of_another_account_is_refused(self, api):
         response = api.post(
             "/api/v1/campaigns/", {"name": "X", "account": ProviderAccountFactory().pk, "sender": SenderFactory().pk}

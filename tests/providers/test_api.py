@@ -365,6 +365,61 @@ class TestSenders:
         assert api.patch(f"/api/v1/senders/{sender.pk}/", {"account": sender.account_id}).status_code == 200
 
 
+class TestEveryProblemAtOnce:
+    """A field that failed its own check (its type, its length) was told alone: what the account's or the sender's
+    rules refused beside it, which the admin tells with it, came only in the next request, once the field was fixed."""
+
+    def test_an_accounts_currency_too_long_is_told_with_its_settings_problems(self, api):
+        account = ProviderAccountFactory(kind="hyber", currency="UAH")
+        url = f"/api/v1/provider-accounts/{account.pk}/"
+        response = api.patch(url, {"currency": "EURO", "rate_limit": 0, "options": {}}, format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "currency": ["Ensure this field has no more than 3 characters."],
+            "rate_limit": ["Give a positive number of requests per second."],
+            "options": ["The Hyber account needs the 'client_id' option (the number at the end of its API URL)."],
+        }
+        account.refresh_from_db()
+        assert (account.currency, account.rate_limit, account.options) == ("UAH", 20.0, {"client_id": "test"})
+
+    def test_a_new_accounts_field_errors_come_with_its_missing_credentials(self, api):
+        payload = {"kind": "octopush", "name": "Octo", "currency": "EURO", "rate_limit": 0, "channels": "sms"}
+        response = api.post("/api/v1/provider-accounts/", payload, format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "currency": ["Ensure this field has no more than 3 characters."],
+            "channels": ['Expected a list of items but got type "str".'],
+            "rate_limit": ["Give a positive number of requests per second."],
+            "credentials": [
+                "login: Octopush needs its API login: the e-mail address of the Octopush account.",
+                "api_key: Octopush needs its API key: octopush console → API & integrations.",
+            ],
+        }
+        assert not ProviderAccount.objects.exists()
+
+    def test_an_account_of_no_kind_is_told_only_that(self, api):
+        response = api.post("/api/v1/provider-accounts/", {"kind": "pigeon", "name": "A", "rate_limit": 0})
+        assert response.json() == {"kind": ['"pigeon" is not a valid choice.']}
+
+    @pytest.mark.parametrize(
+        ("country", "said"),
+        [
+            ("FRA", "Ensure this field has no more than 2 characters."),  # the field's own check
+            ("ZZ", "Not a country: give its two-letter code (ISO 3166), e.g. IN, or leave it empty."),  # the sender's
+        ],
+    )
+    def test_a_senders_bad_country_is_told_with_its_taken_name(self, api, country, said):
+        account = ProviderAccountFactory(name="MOB")
+        SenderFactory(account=account, name="HERALD")
+        response = api.post("/api/v1/senders/", {"account": account.pk, "name": "HERALD", "country": country})
+        assert response.status_code == 400
+        assert response.json() == {
+            "country": [said],
+            "name": ["The account 'MOB' has a sender named 'HERALD' on SMS already."],
+        }
+        assert Sender.objects.count() == 1
+
+
 class TestTemplates:
     def test_crud_with_variables(self, api):
         account = ProviderAccountFactory()
