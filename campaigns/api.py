@@ -486,7 +486,8 @@ class MessageViewSet(QueryParametersMixin, mixins.CreateModelMixin, viewsets.Rea
                 required=False,
                 description="Any unique string up to 255 characters (a UUID, your order id). A retry with the same key "
                 "and account sends nothing: it answers with the first message (and `Idempotent-Replayed: true`). "
-                "The same key with another number, text, channel or sender is a 400. A key is kept 24 hours "
+                "The same key with another number, text, channel, sender, DLT template or purpose is a 400 naming what "
+                "differs. A key is kept 24 hours "
                 "(IDEMPOTENCY_KEY_RETENTION_HOURS) from its first request; then it sends anew.",
             ),
             OpenApiParameter(

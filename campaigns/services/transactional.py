@@ -223,7 +223,7 @@ def message_send_transactional_once(*, idempotency_key: str, **send) -> tuple[Me
     Returns the message and whether it was sent before; without a key, every call sends. Of two requests with
     one key at once, the database's unique index makes the second wait for the first to commit, and it then
     answers with the first's message. A key used before for another number, text, channel, sender, DLT template or
-    purpose is refused, naming the key. A key is kept IDEMPOTENCY_KEY_RETENTION_HOURS (24 h by default): after that, it sends anew."""
+    purpose is refused, naming the key and what differs. A key is kept IDEMPOTENCY_KEY_RETENTION_HOURS (24 h by default): after that, it sends anew."""
     if not idempotency_key:
         return message_send_transactional(**send), False
     if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
@@ -260,19 +260,28 @@ def _check_same_request(earlier: Message, send: TransactionalRequest) -> None:
     # The purpose and template are on the message since migration 0023 (every one since has a purpose): before, they
     # are unknown, and not compared. The variables are compared as the text they made.
     kept = bool(earlier.purpose)
-    if (
-        send.address != earlier.address
-        or send.text != earlier.text
-        or send.channel != earlier.channel
-        or (earlier_sender is not None and (send.sender.name if send.sender else "") != earlier_sender)
-        or (kept and send.purpose != earlier.purpose)
-        or (kept and (send.template.dlt_template_id if send.template else "") != earlier.dlt_template_id)
-    ):
+    differing = [
+        part
+        for part, differs in (
+            ("address" if "@" in send.address + earlier.address else "number", send.address != earlier.address),
+            ("text", send.text != earlier.text),
+            ("channel", send.channel != earlier.channel),
+            ("sender", earlier_sender is not None and (send.sender.name if send.sender else "") != earlier_sender),
+            (
+                "DLT template",
+                kept and (send.template.dlt_template_id if send.template else "") != earlier.dlt_template_id,
+            ),
+            ("purpose", kept and send.purpose != earlier.purpose),
+        )
+        if differs
+    ]
+    if differing:
+        # Named, so that the client sees which part of its request is not the first's ("another text": a variable).
+        other = ", ".join(differing[:-1]) + (" and " if len(differing) > 1 else "") + differing[-1]
         raise ValidationError(
             {
                 "idempotency_key": f"This Idempotency-Key was used for message {earlier.pk} to {earlier.address} "
-                "with another number, text, channel, sender, DLT template or purpose; use a new key for a new "
-                "message."
+                f"with another {other}; use a new key for a new message."
             }
         )
 

@@ -461,14 +461,26 @@ class TestMessages:
         assert self._send(api, account, "order-1001-otp", text="Your OTP is 5678").headers["Idempotent-Replayed"]
 
     @pytest.mark.parametrize(
-        ("to", "text"), [("+919812300000", "Your OTP is 1234"), ("+919812345678", "Your OTP is 9999")]
+        ("to", "text", "other"),
+        [
+            ("+919812300000", "Your OTP is 1234", "number"),
+            ("+919812345678", "Your OTP is 9999", "text"),
+            ("+919812300000", "Your OTP is 9999", "number and text"),
+        ],
     )
-    def test_an_idempotency_key_reused_for_another_message_is_a_400_naming_it(self, api, to, text):
+    def test_an_idempotency_key_reused_for_another_message_is_a_400_naming_what_differs(self, api, to, text, other):
+        """It said "with another number, text, channel, sender, DLT template or purpose", whichever it was: the
+        client had to compare every part of its request to find which."""
         account = free_text_account()
         first = self._send(api, account, "k-1")
         response = self._send(api, account, "k-1", to=to, text=text)
         assert response.status_code == 400
-        assert f"used for message {first.json()['id']}" in response.json()["idempotency_key"][0]
+        assert response.json() == {
+            "idempotency_key": [
+                f"This Idempotency-Key was used for message {first.json()['id']} to +919812345678 with another "
+                f"{other}; use a new key for a new message."
+            ]
+        }
         assert Message.objects.count() == 1
 
     def test_an_idempotency_key_reused_from_another_sender_is_a_400(self, api):
@@ -482,7 +494,7 @@ class TestMessages:
         assert send(first_sender).status_code == 202
         assert send(first_sender).headers["Idempotent-Replayed"] == "true"
         response = send(other_sender)
-        assert response.status_code == 400 and "sender" in response.json()["idempotency_key"][0]
+        assert response.status_code == 400 and "with another sender;" in response.json()["idempotency_key"][0]
 
     def test_an_idempotency_key_reused_from_another_sender_is_a_400_when_the_first_was_suppressed(self, api):
         account = free_text_account()
@@ -497,7 +509,7 @@ class TestMessages:
         assert (first.status_code, first.json()["status"]) == (202, "suppressed")
         assert send(first_sender).headers["Idempotent-Replayed"] == "true"
         response = send(other_sender)  # would not be suppressed: it would send, so it is not the same request
-        assert response.status_code == 400 and "sender" in response.json()["idempotency_key"][0]
+        assert response.status_code == 400 and "with another sender;" in response.json()["idempotency_key"][0]
         assert Message.objects.get().status == "suppressed" and not Frame.objects.exists()
         Message.objects.update(sender_name="")  # suppressed before migration 0015: its sender is unknown
         assert send(first_sender).headers["Idempotent-Replayed"] == "true"
@@ -523,8 +535,8 @@ class TestMessages:
             assert response.status_code == 400
             assert response.json() == {
                 "idempotency_key": [
-                    f"This Idempotency-Key was used for message {first.json()['id']} to {to} with another number, "
-                    "text, channel, sender, DLT template or purpose; use a new key for a new message."
+                    f"This Idempotency-Key was used for message {first.json()['id']} to {to} with another purpose; "
+                    "use a new key for a new message."
                 ]
             }
         assert Message.objects.count() == 2
@@ -542,7 +554,7 @@ class TestMessages:
         assert send(first_template).status_code == 202
         assert send(first_template).headers["Idempotent-Replayed"] == "true"
         response = send(other_template)
-        assert response.status_code == 400 and "DLT template" in response.json()["idempotency_key"][0]
+        assert response.status_code == 400 and "with another DLT template;" in response.json()["idempotency_key"][0]
         assert Message.objects.get().dlt_template_id == first_template.dlt_template_id
 
     def test_a_keyed_retry_is_validated_as_an_unkeyed_request_is(self, api):
@@ -565,7 +577,8 @@ class TestMessages:
 
         assert send("1234").status_code == 202
         assert send("1234").headers["Idempotent-Replayed"] == "true"
-        assert send("9999").status_code == 400
+        response = send("9999")
+        assert response.status_code == 400 and "with another text;" in response.json()["idempotency_key"][0]
         assert Message.objects.get().text == "Your OTP is 1234. Valid for 10 minutes. - Herald"
 
     def test_an_idempotency_key_with_a_null_character_is_a_400_not_a_500(self, api):
