@@ -4,6 +4,7 @@ from psycopg.errors import UniqueViolation
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils import formats
 
@@ -69,15 +70,21 @@ class UniqueRaceAdmin:
     """A save that lost a race on a unique value gets the form back with the field's message, not a 500.
 
     The form checks uniqueness with a query, so two staff saving the same value at once both pass it, and the
-    database's unique index stops the second: IntegrityError, and the admin's transaction rolls back (nothing
-    is saved). The page is then handled once more, and this time the form's check sees the winner's row and
-    names the field, with what the person typed still in the form."""
+    database's unique index stops the second: IntegrityError (or a service's refusal raised from it, which answers
+    an API client as its check would), and the admin's transaction rolls back (nothing is saved). The page is then
+    handled once more, and this time the form's check sees the winner's row and names the field, with what the
+    person typed still in the form."""
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except IntegrityError as error:
-            if request.method != "POST" or not isinstance(error.__cause__, UniqueViolation):
+        except (IntegrityError, ValidationError) as error:
+            database = error.__cause__ if isinstance(error, ValidationError) else error
+            if (
+                request.method != "POST"
+                or not isinstance(database, IntegrityError)
+                or not isinstance(database.__cause__, UniqueViolation)
+            ):
                 raise
             return super().changeform_view(request, object_id, form_url, extra_context)
 

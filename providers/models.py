@@ -116,6 +116,9 @@ def sender_label(*, name: str, channel: str, account: str = "", service: str = "
     return f"{name} ({on}; {details})" if details else f"{name} ({on})"
 
 
+SENDER_UNIQUE_CONSTRAINT = "sender_unique_per_account"  # named by the service that catches its violation
+
+
 class Sender(models.Model):
     """A sender ID (DLT header in India) registered on an account for one channel."""
 
@@ -138,7 +141,7 @@ class Sender(models.Model):
 
     class Meta:
         ordering = ["account", "name"]
-        constraints = [models.UniqueConstraint(fields=["account", "channel", "name"], name="sender_unique_per_account")]
+        constraints = [models.UniqueConstraint(fields=["account", "channel", "name"], name=SENDER_UNIQUE_CONSTRAINT)]
 
     def __str__(self):
         return sender_label(

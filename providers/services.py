@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -23,7 +23,7 @@ from providers import dlt
 from providers.backends import get_backend
 from providers.backends.base import BackendError, CheckResult, ConfigError
 from providers.crypto import mask
-from providers.models import SENDER_SERVICES, Channel, DltTemplate, ProviderAccount, Sender
+from providers.models import SENDER_SERVICES, SENDER_UNIQUE_CONSTRAINT, Channel, DltTemplate, ProviderAccount, Sender
 from providers.promo_window import promo_window_parse
 from providers.sms import sms_parts
 
@@ -392,9 +392,19 @@ def _sender_all_problems(sender: Sender, fields: dict) -> dict[str, list[str]]:
 
 
 def _sender_write(sender: Sender, fields: dict) -> Sender:
+    """Called within a transaction (sender_add, sender_update), which a refusal leaves."""
     if errors := _sender_all_problems(sender, fields):
         raise ValidationError(errors)
-    sender.save()
+    try:
+        sender.save()
+    except IntegrityError as error:
+        # Two writes of one name at once both pass the check (neither sees the other's uncommitted sender): the
+        # constraint stops the second, which is told what the check tells, on `name` (the API answered the
+        # constraint's words under non_field_errors). Its transaction can take no query: the words come from the
+        # sender as it is. Raised from the error, as the admin knows a race it lost (UniqueRaceAdmin).
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", "") != SENDER_UNIQUE_CONSTRAINT:
+            raise
+        raise ValidationError({"name": sender_name_taken(sender)}) from error
     return sender
 
 

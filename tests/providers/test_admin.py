@@ -5,6 +5,7 @@ import re
 import pytest
 
 from providers.models import ProviderAccount, Sender
+from tests.concurrency import second_waits_on_first
 from tests.factories import DltTemplateFactory, ProviderAccountFactory, SenderFactory, UserFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
@@ -243,6 +244,32 @@ def test_a_mobtexting_promotional_indian_sender_that_is_not_6_digits_is_an_error
     assert client.post("/admin/providers/sender/add/", {**form, "name": "777777"}).status_code == 302
     assert client.post("/admin/providers/sender/add/", {**form, "country": "AE"}).status_code == 302
     assert sorted(account.senders.values_list("name", "country")) == sorted([("777777", "IN"), (name, "AE")])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_staff_adding_one_sender_at_once_the_second_gets_the_form_back_saying_why():
+    """Both forms pass the check (neither sees the other's uncommitted sender); the database's unique constraint stops
+    the second save, whose page comes back saying why (as it does for a name taken earlier), nothing of it saved, not
+    a 500: the service answers that race with a refusal naming `name` (for the API), which the admin takes as it took
+    the database's error, by handling the page once more."""
+    client = admin_client_for()
+    account = ProviderAccountFactory(name="MOB")
+    answers = []
+
+    def first_staff():  # adds HERALD; the transaction stays open
+        SenderFactory(account=account, name="HERALD")
+
+    def second_staff():
+        form = {"account": account.pk, "name": "HERALD", "channel": "sms", "service": "T", "status": "approved"}
+        answers.append(client.post("/admin/providers/sender/add/", form))
+
+    second_waits_on_first(first_staff, second_staff, insert_into="providers_sender")
+
+    assert answers[0].status_code == 200
+    assert answers[0].context["adminform"].form.non_field_errors() == [
+        "Sender with this Account, Channel and Name already exists."
+    ]
+    assert Sender.objects.count() == 1
 
 
 def test_a_template_form_refuses_a_sender_of_the_other_route_than_its_type(client):

@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from providers.models import DltTemplate, ProviderAccount, Sender
+from tests.concurrency import second_waits_on_first
 from tests.factories import (
     CREDENTIALS,
     CampaignFactory,
@@ -418,6 +419,31 @@ class TestEveryProblemAtOnce:
             "name": ["The account 'MOB' has a sender named 'HERALD' on SMS already."],
         }
         assert Sender.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clients_adding_one_sender_at_once_the_second_gets_a_400_naming_name():
+    """Both pass sender_check (neither sees the other's uncommitted sender); the database's unique constraint stops
+    the second, whose 400 was under non_field_errors ("Sender with this Account, Channel and Name already exists.")
+    where the check names `name`."""
+    client = api_client_for(UserFactory(superuser=True))
+    client.raise_request_exception = False  # a 500 is an answer too
+    account = ProviderAccountFactory(name="MOB")
+    answers = []
+
+    def first_client():  # adds HERALD; its transaction stays open
+        SenderFactory(account=account, name="HERALD")
+
+    def second_client():
+        answers.append(client.post("/api/v1/senders/", {"account": account.pk, "name": "HERALD"}, format="json"))
+
+    second_waits_on_first(first_client, second_client, insert_into="providers_sender")
+
+    assert (answers[0].status_code, answers[0].json()) == (
+        400,
+        {"name": ["The account 'MOB' has a sender named 'HERALD' on SMS already."]},
+    )
+    assert Sender.objects.count() == 1
 
 
 class TestTemplates:
