@@ -226,8 +226,9 @@ def admin_autocomplete(request):
 
 # Django's own error answers (config/urls.py's handler400 and handler500), for what goes wrong before or outside the
 # API's views: under /api/ an API client gets `{"detail": "…"}` as from every other error, not Django's HTML page.
-# Django calls them only with DEBUG off (DEBUG shows its debugging page), and after logging the error
-# (django.request, django.security.*) with its traceback, which the answer leaves out.
+# Django calls them only with DEBUG off (DEBUG shows its debugging page; under /api/, config.middleware answers
+# server_error in its place), and after logging the error (django.request, django.security.*) with its traceback,
+# which the answer leaves out.
 
 
 def bad_request(request, exception):

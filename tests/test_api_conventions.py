@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import path as route
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from rest_framework.views import APIView
 
 from campaigns.models import Campaign, Message
 from config import urls as herald_urls
@@ -548,8 +549,22 @@ def _broken_view(request):
     raise RuntimeError("a bug, with its traceback")
 
 
-# The project's URLs and error handlers, with a view that fails, for TestServerErrors (@pytest.mark.urls).
-urlpatterns = [route("api/v1/broken/", _broken_view), route("broken/", _broken_view), *herald_urls.urlpatterns]
+class _BrokenApiView(APIView):
+    """An API view (DRF's handling of its errors first) that fails, open to anyone."""
+
+    authentication_classes, permission_classes = [], []
+
+    def get(self, request):
+        raise RuntimeError("a bug, with its traceback")
+
+
+# The project's URLs and error handlers, with views that fail, for TestServerErrors (@pytest.mark.urls).
+urlpatterns = [
+    route("api/v1/broken/", _broken_view),
+    route("api/v1/broken-api-view/", _BrokenApiView.as_view()),
+    route("broken/", _broken_view),
+    *herald_urls.urlpatterns,
+]
 handler400, handler500 = herald_urls.handler400, herald_urls.handler500
 
 
@@ -573,8 +588,24 @@ class TestServerErrors:
         (record,) = [r for r in caplog.records if r.name == "django.request"]
         assert record.levelname == "ERROR" and "a bug, with its traceback" in str(record.exc_info[1])
 
-    def test_outside_the_api_a_server_error_is_still_the_html_page(self, client):
-        response = client.get("/broken/")
+    @pytest.mark.parametrize("path", ["/api/v1/broken/", "/api/v1/broken-api-view/"])
+    def test_with_debug_on_a_server_error_is_still_a_json_500_and_logged(self, client, settings, caplog, path):
+        """`make run` runs with DEBUG: Django answered its debugging page there (HTML, or the traceback as text), not
+        the JSON the API's error table promises, which only DEBUG off gave."""
+        settings.DEBUG = True
+        response = client.get(path, HTTP_ACCEPT="text/html,application/json")
+        assert response.status_code == 500
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {
+            "detail": "Server error: Herald could not answer this request. The error is in its log."
+        }
+        (record,) = [r for r in caplog.records if r.name == "django.request"]
+        assert record.levelname == "ERROR" and "a bug, with its traceback" in str(record.exc_info[1])
+
+    @pytest.mark.parametrize("debug", [False, True])
+    def test_outside_the_api_a_server_error_is_still_the_html_page(self, client, settings, debug):
+        settings.DEBUG = debug
+        response = client.get("/broken/", HTTP_ACCEPT="text/html")
         assert response.status_code == 500
         assert response["Content-Type"].startswith("text/html")
 
