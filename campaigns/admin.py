@@ -51,7 +51,14 @@ from campaigns.services.editing import (
     campaigns_delete,
 )
 from campaigns.services.send_test import TEST_STATES
-from config.admin_mixins import UncountedChangeList, UniqueRaceAdmin, ViewOnlyAdmin, grouped_count, id_from
+from config.admin_mixins import (
+    UncountedChangeList,
+    UniqueRaceAdmin,
+    ViewOnlyAdmin,
+    grouped_count,
+    id_from,
+    money_shown,
+)
 from config.pagination import DeepPagePaginator
 from config.times import time_shown
 from contacts.admin import ContactAdmin
@@ -147,6 +154,9 @@ class CampaignStateFilter(admin.SimpleListFilter):
 # default format without a zone. The send time and deadline are read-only once the campaign has started.
 ENGINE_TIMES = ("launched_at", "completed_at", "created_at", "updated_at")
 TIMES = ("send_at", "send_by", *ENGINE_TIMES)
+# Its costs, read-only: in the account's currency and grouped, as its pages say them (money_shown), not the column's
+# four places alone ("9272.5000").
+COSTS = ("cost_estimate", "cost_actual")
 
 
 def _time_column(name: str):
@@ -206,7 +216,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     record_fieldset = (
         "Record",
         {"fields": ["state", "state_reason", "messages_link", "frames_link", "runs_link", "audience_size", ("parts", "encoding"),
-                    ("cost_estimate", "cost_actual"), ("launched_at", "completed_at"), "parent", "created_by",
+                    ("cost_estimate_shown", "cost_actual_shown"), ("launched_at", "completed_at"), "parent", "created_by",
                     ("created_at", "updated_at")],
          "classes": ["collapse"]},
     )  # fmt: skip
@@ -238,7 +248,7 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
         return _times_shown([self.record_fieldset, *composed], TIMES)
 
     def get_readonly_fields(self, request, obj=None):
-        shown = [f"{name}_shown" for name in TIMES]
+        shown = [f"{name}_shown" for name in (*TIMES, *COSTS)]
         if obj is not None and obj.state not in EDITABLE_STATES:
             # A campaign that has started is a record of what was sent: nothing about it changes by hand.
             return [field.name for field in Campaign._meta.fields] + ["tags", "segments", "excluded_tags", "contacts", "messages_link", "frames_link", "runs_link", *shown]  # fmt: skip
@@ -402,6 +412,16 @@ class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
     completed_at_shown = _time_column("completed_at")
     created_at_shown = _time_column("created_at")
     updated_at_shown = _time_column("updated_at")
+
+    @admin.display(description=Campaign._meta.get_field("cost_estimate").verbose_name)
+    def cost_estimate_shown(self, campaign: Campaign) -> str:
+        if campaign.cost_estimate is None:
+            return self.get_empty_value_display()
+        return money_shown(campaign.cost_estimate, campaign.account.currency)
+
+    @admin.display(description=Campaign._meta.get_field("cost_actual").verbose_name)
+    def cost_actual_shown(self, campaign: Campaign) -> str:
+        return money_shown(campaign.cost_actual, campaign.account.currency)
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, campaign: Campaign) -> str:
@@ -611,7 +631,7 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
         if message.cost is None:
             return self.get_empty_value_display()
         places = max(2, -message.cost.normalize().as_tuple().exponent)
-        return f"{message.cost:.{places}f} {message.account.currency}"
+        return money_shown(message.cost, message.account.currency, places=places)
 
     @admin.display(description="what it means")
     def meaning(self, message: Message) -> str:

@@ -1,5 +1,7 @@
 """What every editable admin page shares."""
 
+from decimal import Decimal
+
 from psycopg.errors import UniqueViolation
 
 from django.contrib import admin
@@ -23,6 +25,13 @@ def grouped_count(field: str, description: str):
         )
 
     return shown
+
+
+def money_shown(amount: Decimal | str, currency: str, *, places: int = 2) -> str:
+    """An amount of money as the admin's pages write it, grouped as their counts are, to `places` decimals and in its
+    currency: "9,272.50 RUB", where "9272.50 RUB" was hard to read at a glance. The pages' templates write the same
+    with `floatformat:"2g"`, and campaign-progress.js and campaign-composer.js with toLocaleString("en-US")."""
+    return f"{formats.number_format(Decimal(amount), decimal_pos=places, force_grouping=True)} {currency}".rstrip()
 
 
 def id_from(value) -> int | None:

@@ -20,6 +20,10 @@
   }
 
   function number(value) { return typeof value === "number" ? value.toLocaleString("en-US") : value; }
+  // The cost, which the JSON carries as a string ("9272.50"): two places, grouped as the counts are ("9,272.50").
+  function money(value) {
+    return Number(value).toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+  }
 
   document.addEventListener("DOMContentLoaded", function () {
     const configElement = byId("composer-config");
@@ -313,8 +317,9 @@
       part("status").textContent = "up to date";
       part("body").hidden = !!data.empty;
       if (!data.empty) {
-        ["sendable", "audience", "suppressed_total", "encoding", "parts", "length", "per_part", "cost", "currency",
+        ["sendable", "audience", "suppressed_total", "encoding", "parts", "length", "per_part", "currency",
          "frames", "frame_size", "parts_total"].forEach(function (name) { setText(name, data[name]); });
+        part("cost").textContent = money(data.cost);
         // Texts differ by recipient (names, attributes): the cost counts each one's parts, said in words.
         part("parts_summary").hidden = !data.parts_summary;
         part("parts_summary").textContent = data.parts_summary || "";

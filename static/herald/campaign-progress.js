@@ -12,6 +12,12 @@
     failed: "failed", suppressed: "suppressed",
   };
 
+  // An amount of money, which the JSON carries as a string ("9272.50"): two places, grouped as the counts are
+  // ("9,272.50"), as the page first writes it (floatformat:"2g").
+  function money(value) {
+    return Number(value).toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+  }
+
   function get(data, path) {
     return path.split(".").reduce(function (value, key) { return value == null ? value : value[key]; }, data);
   }
@@ -48,7 +54,7 @@
         if (element.tagName === "TBODY" || /_box$|^report$|^bar$/.test(name)) return;
         let value = get(data, name);
         if (value === undefined) return;
-        if (/^cost_/.test(name) && value !== null) value = Number(value).toFixed(2);
+        if (/^cost_/.test(name) && value !== null) value = money(value);
         element.textContent = typeof value === "number" ? value.toLocaleString("en-US") : (value === null ? "–" : value);
       });
       const bar = part("bar");

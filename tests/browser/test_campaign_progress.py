@@ -26,3 +26,23 @@ def test_the_export_of_failed_messages_appears_with_the_first_failure_without_a_
         expect(failed_link).to_be_visible()
 
     assert not page.js_errors, page.js_errors
+
+
+def test_the_cost_is_written_with_thousands_separators_as_it_refreshes(page, steps):
+    """ "9272.50" beside counts written "3,746", once the panel's first refresh had redrawn it."""
+    campaign = CampaignFactory(
+        state="sending", counters={"submitted": 2}, cost_estimate="12345.6", cost_actual="9272.5"
+    )
+    MessageFactory(campaign=campaign, status="submitted")
+    cost = page.locator("[data-progress=cost_actual]")
+
+    with steps("sending: the cost so far and the estimate, grouped"):
+        page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+        expect(cost).to_have_text("9,272.50")
+        expect(page.locator("[data-progress=cost_estimate]")).to_have_text("12,345.60")
+
+    with steps("the provider reports more: the refreshed cost is grouped too"):
+        Campaign.objects.filter(pk=campaign.pk).update(cost_actual="10000")
+        expect(cost).to_have_text("10,000.00")
+
+    assert not page.js_errors, page.js_errors

@@ -95,3 +95,22 @@ def test_typing_the_campaigns_name_asks_for_no_estimate(composer, page, steps):
         expect(page.locator("#estimate-panel [data-estimate=text_sample]")).to_have_text("Hello Ann!")
 
     assert not page.js_errors, page.js_errors
+
+
+def test_the_estimated_cost_is_written_with_thousands_separators(web_server, page, steps):
+    """It read "9272.50" beside counts written "3,746"."""
+    account = ProviderAccountFactory(kind="octopush", price_per_part="4636.25", currency="EUR")
+    news = TagFactory(name="news")
+    ContactFactory.create_batch(2, tags=[news])
+    campaign = CampaignFactory(
+        account=account, sender=SenderFactory(account=account, country="FR"), purpose="service", tags=[news], text="Hi"
+    )
+    panel = page.locator("#estimate-panel")
+
+    with steps("open the composer: the estimate's cost is grouped"):
+        page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+        expect(panel.locator("[data-estimate=status]")).to_have_text("up to date")
+        expect(panel.locator("[data-estimate=cost]")).to_have_text("9,272.50")
+        expect(panel.locator("[data-estimate=currency]")).to_have_text("EUR")
+
+    assert not page.js_errors, page.js_errors

@@ -177,6 +177,34 @@ class TestActions:
         assert '<strong class="confirm-cost">0.30 EUR</strong>' in html
         assert "herald-confirm-button" in html
 
+    def test_costs_are_written_with_thousands_separators_on_the_confirmation_pages_and_the_campaigns_page(self, client):
+        """ "9272.50 EUR" beside counts written "3,746"; the record said "12345.6000", without its currency."""
+        news = TagFactory()
+        ContactFactory.create_batch(2, tags=[news])
+        costly = {"tags": [news], "account__kind": "octopush", "account__price_per_part": "4636.25",
+                  "sender__country": "FR", "text": "Hi"}  # fmt: skip
+        draft = CampaignFactory(**costly)
+        scheduled = CampaignFactory(**costly, state="scheduled", send_at=timezone.now() + timedelta(days=1))
+        for campaign, action in [(draft, "launch"), (scheduled, "send-now")]:
+            html = client.get(action_url(campaign, action)).content.decode()
+            assert '<strong class="confirm-cost">9,272.50 EUR</strong>' in html, action
+
+        sending = CampaignFactory(
+            state="sending", account__kind="octopush", cost_estimate="12345.6", cost_actual="9272.5"
+        )
+        html = client.get(action_url(sending, "pause")).content.decode()
+        assert (
+            '<strong class="confirm-cost">9,272.50 EUR</strong> so far <span class="help">of 12,345.60 EUR estimated'
+            in html
+        )
+        page = client.get(reverse("admin:campaigns_campaign_change", args=[sending.pk])).content.decode()
+        assert '<span data-progress="cost_actual">9,272.50</span>' in page, "the progress panel"
+        assert '<span data-progress="cost_estimate">12,345.60</span>' in page
+        for label, shown in [("Cost estimate", "12,345.60 EUR"), ("Cost actual", "9,272.50 EUR")]:
+            assert re.search(rf"<label[^>]*>{label}:</label>\s*<div class=\"readonly\">{shown}</div>", page), label
+        page = client.get(reverse("admin:campaigns_campaign_change", args=[draft.pk])).content.decode()
+        assert re.search(r"<label>Cost estimate:</label>\s*<div class=\"readonly\">–</div>", page), "none yet"
+
     def test_the_launch_page_says_why_members_are_suppressed_with_each_reason_counted(self, client):
         # It read "3 suppressed: 2 inactive contact, 1 unsubscribed": a count before a reason worded as a label, the
         # reasons in no set order. Now the largest first.
@@ -571,10 +599,15 @@ def test_a_failed_messages_page_says_what_its_failure_means(client):
 
 @pytest.mark.parametrize(
     ("kind", "cost", "shown"),
-    [("mobtexting", "0.18", "0.18 INR"), ("octopush", "0.045", "0.045 EUR"), ("devino", "2", "2.00 RUB")],
+    [
+        ("mobtexting", "0.18", "0.18 INR"),
+        ("octopush", "0.045", "0.045 EUR"),
+        ("devino", "2", "2.00 RUB"),
+        ("devino", "1234.5", "1,234.50 RUB"),
+    ],
 )
 def test_a_messages_cost_reads_in_its_accounts_currency(client, kind, cost, shown):
-    """It read "0.18000", the column's five places and no currency."""
+    """It read "0.18000", the column's five places and no currency; "1234.50 RUB" without its thousands separator."""
     message = MessageFactory(campaign__account__kind=kind, status="delivered", cost=cost)
     html = client.get(reverse("admin:campaigns_message_change", args=[message.pk])).content.decode()
     assert re.search(rf"<label>Cost:</label>\s*<div class=\"readonly\">{re.escape(shown)}</div>", html), html
