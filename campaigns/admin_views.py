@@ -53,6 +53,7 @@ from campaigns.selectors import (
 )
 from campaigns.services.editing import (
     campaign_check,
+    deferred_reason,
     past_send_at_problem,
     recurrence_dropped,
     recurring_send_at_problem,
@@ -69,7 +70,7 @@ from campaigns.services.send_test import (
 )
 from config.admin_mixins import id_from
 from config.spreadsheet import inert
-from config.times import time_shown
+from config.times import time_shown, zoned_time_shown
 from contacts.audience import AudienceSpec
 from contacts.models import Contact
 from providers.models import DltTemplate, ProviderAccount, Sender
@@ -224,10 +225,12 @@ class CampaignForm(forms.ModelForm):
 
 
 def _estimate_shown(measured) -> dict:
-    """Estimate.as_dict() with the time a promotional send is deferred to as a person reads it (time_shown)."""
+    """Estimate.as_dict() with the time a promotional send is deferred to as a person reads it, in the window's zone
+    with the site's beside it (zoned_time_shown), and the words the launch then says (deferred_reason)."""
     estimate = measured.as_dict()
     if measured.deferred_until:
-        estimate["deferred_until_display"] = time_shown(measured.deferred_until)
+        estimate["deferred_until_display"] = zoned_time_shown(measured.deferred_until)
+        estimate["deferred_reason"] = deferred_reason(opening=measured.deferred_until)
     return estimate
 
 

@@ -21,6 +21,7 @@ from campaigns.rendering import (
     render,
     text_variables,
 )
+from config.times import zoned_time_shown
 from contacts.audience import AudienceSpec, audience_rows_sql
 from contacts.models import Contact
 from providers.backends import get_backend
@@ -644,7 +645,7 @@ def campaign_estimate(
     if deferred and campaign.send_by and max(at, campaign.send_at or at) < campaign.send_by <= deferred:
         problems.append(
             Problem("send_by", "The send-by deadline comes before the promotional window opens "
-                    f"({deferred.strftime('%Y-%m-%d %H:%M %Z')}), so nothing would be sent.")
+                    f"({zoned_time_shown(deferred)}), so nothing would be sent.")
         )  # fmt: skip
 
     # Audience.

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Message
 from campaigns.selectors import TEMPLATE_OF_ANOTHER_ACCOUNT, campaign_preflight
-from config.times import time_shown
+from config.times import time_shown, zoned_time_shown
 from contacts.audience import AudienceSpec
 from contacts.services import segments_keep, tags_keep
 
@@ -226,6 +226,13 @@ def scheduled_reason(*, at: datetime, recurring: bool = False) -> str:
     """What a scheduled campaign says it waits for."""
     when = time_shown(at)
     return f"Recurring; next run {when}." if recurring else f"Scheduled for {when}."
+
+
+def deferred_reason(*, opening: datetime) -> str:
+    """What a promotional campaign launched (or sent now) outside its window says it waits for; its launch and send
+    now pages say the same before (admin_views). In the window's own zone with the site's beside it: the launch said
+    "09:00 IST" where its page had said "03:30 UTC"."""
+    return f"Deferred to {zoned_time_shown(opening)}: promotional messages only inside the allowed hours."
 
 
 DELETING_REASON = "Being deleted: its messages and frames are deleted in the background."

@@ -28,8 +28,9 @@ from campaigns.selectors import (
     promotional_window_opening,
 )
 from campaigns.services.deadlocks import retry_on_deadlock
-from campaigns.services.editing import scheduled_reason
+from campaigns.services.editing import deferred_reason, scheduled_reason
 from campaigns.services.recipient_window import OPENING_KEY, ZONES_KEY
+from config.times import zoned_time_shown
 
 State = Campaign.State
 logger = logging.getLogger("herald.lifecycle")
@@ -148,10 +149,7 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
         return campaign
     opening = promotional_window_opening(campaign=campaign, at=now)
     if opening is not None:
-        reason = (
-            f"Deferred to {opening.strftime('%Y-%m-%d %H:%M %Z')}: promotional messages only inside the allowed window."
-        )
-        _save_state(campaign, State.SCHEDULED, reason, send_at=opening)
+        _save_state(campaign, State.SCHEDULED, deferred_reason(opening=opening), send_at=opening)
         return campaign
     _save_state(campaign, State.PREPARING, "", launched_at=now, consecutive_failures=0, **_message_ids_from(campaign))
     transaction.on_commit(lambda: campaign_prepare_task.delay(campaign.id), robust=True)  # ENQUEUE_ROBUSTLY
@@ -254,7 +252,7 @@ WINDOW_HOLD = "Outside the promotional window"
 
 
 def window_hold_reason(opening: datetime) -> str:
-    return f"{WINDOW_HOLD}: sending resumes at {opening.strftime('%Y-%m-%d %H:%M %Z')}."
+    return f"{WINDOW_HOLD}: sending resumes at {zoned_time_shown(opening)}."
 
 
 def frames_hold_until(*, campaign_id: int, opening: datetime) -> bool:

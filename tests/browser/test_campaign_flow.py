@@ -116,13 +116,13 @@ def test_compose_launch_pause_resume_and_read_the_delivery_report(stack, sandbox
         slots.nth(1).fill("4711")
         expect(panel.locator("[data-estimate=encoding]")).to_have_text("GSM-7")
 
-    with steps("promotional, sent at night: the estimate says when the window opens, in the zone the form uses"):
+    with steps("promotional, sent at night: the estimate says when the window opens, in its zone and the form's"):
         day = timezone.localdate() + timedelta(days=1)
         page.select_option("#id_purpose", "promotional")
         page.fill("#id_send_at_0", f"{day:%Y-%m-%d}")
         page.fill("#id_send_at_1", "20:00")  # 01:30 in India: the window opens at 09:00 IST, 03:30 UTC
         expect(panel.locator("[data-estimate=deferred_until]")).to_have_text(
-            f"{day + timedelta(days=1):%Y-%m-%d} 03:30 UTC"
+            f"{day + timedelta(days=1):%Y-%m-%d} 09:00 IST (03:30 UTC)"
         )
         page.select_option("#id_purpose", "transactional")
         page.fill("#id_send_at_0", "")

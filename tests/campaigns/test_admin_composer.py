@@ -142,13 +142,13 @@ class TestEstimate:
         body = client.post(ESTIMATE, data).json()
         assert (body["encoding"], body["ucs2_character"], body["ucs2_position"]) == ("UCS-2", "✓", 10)
 
-    def test_a_promotional_send_deferred_to_the_window_says_when_in_the_sites_zone(self, client, setting):
+    def test_a_promotional_send_deferred_to_the_window_says_when_in_its_zone_and_the_sites(self, client, setting):
         # 20:00 UTC is 01:30 in India: MOBtexting's promotional window (09:00 IST) opens at 03:30 UTC the day after.
         day = timezone.localdate() + timedelta(days=1)
         data = form_data(setting["account"], sender=setting["sender"], tags=[setting["news"]], text="Sale",
                          purpose="promotional", send_at_0=f"{day:%Y-%m-%d}", send_at_1="20:00")  # fmt: skip
         body = client.post(ESTIMATE, data).json()
-        assert body["deferred_until_display"] == f"{day + timedelta(days=1):%Y-%m-%d} 03:30 UTC"
+        assert body["deferred_until_display"] == f"{day + timedelta(days=1):%Y-%m-%d} 09:00 IST (03:30 UTC)"
         transactional = client.post(ESTIMATE, {**data, "purpose": "transactional"}).json()
         assert transactional["deferred_until"] is None and "deferred_until_display" not in transactional
 

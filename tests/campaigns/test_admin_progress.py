@@ -5,6 +5,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,7 +20,7 @@ from django.utils import timezone
 from campaigns import admin_views
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_funnel, campaign_message_rows, campaign_progress, failure_words
-from config.times import time_shown
+from config.times import time_shown, zoned_time_shown
 from contacts.models import ContactImport
 from tests.factories import (
     CampaignFactory,
@@ -144,6 +145,14 @@ class TestProgress:
         assert "Index Scan Backward using message_campaign_failure_idx" in plan and "Sort" not in plan, plan
 
 
+def test_a_windows_opening_is_said_in_its_zone_with_the_sites_beside_it_and_its_date_when_that_differs(settings):
+    opening = datetime(2026, 11, 28, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
+    assert zoned_time_shown(opening) == "2026-11-28 09:00 IST (03:30 UTC)"
+    assert zoned_time_shown(opening.astimezone(UTC)) == "2026-11-28 03:30 UTC", "a window in the site's zone"
+    settings.TIME_ZONE = "America/New_York"
+    assert zoned_time_shown(opening) == "2026-11-28 09:00 IST (2026-11-27 22:30 EST)"
+
+
 def test_failure_words_translate_dlt_codes_and_fall_back_to_the_status():
     assert "30 characters" in failure_words(kind="mobtexting", status="rejected", error_code="783")
     assert "not registered for this template" in failure_words(kind="mobtexting", status="rejected", error_code="789")
@@ -245,7 +254,7 @@ class TestActions:
             campaign = CampaignFactory(tags=[news], account__kind="mobtexting", purpose="promotional", text="Sale",
                                        send_at=at_night, recurrence=recurrence)  # fmt: skip
             html = client.get(action_url(campaign, "launch")).content.decode()
-            assert f"{said} {day + timedelta(days=1):%Y-%m-%d} 03:30 UTC: promotional" in html, recurrence
+            assert f"{said} {day + timedelta(days=1):%Y-%m-%d} 09:00 IST (03:30 UTC): promotional" in html, recurrence
 
     def test_a_launch_with_problems_lists_them_and_offers_no_button(self, client):
         campaign = CampaignFactory(text="")
@@ -313,6 +322,26 @@ class TestActions:
         client.post(action_url(campaign, "send-now"))
         campaign.refresh_from_db()
         assert (campaign.state, campaign.send_at) == ("scheduled", send_at)
+
+    def test_sending_now_outside_the_promotional_hours_names_the_same_time_on_its_page_and_after(self, client):
+        """Its page said "Deferred to … 03:30 UTC", the message once sent "Deferred to … 09:00 IST": one time, said
+        two ways. Both now say it in the window's zone with the site's beside it."""
+        news = TagFactory()
+        ContactFactory(tags=[news])
+        day = timezone.now().astimezone(ZoneInfo("Asia/Kolkata")).date() + timedelta(days=2)
+        window = {"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [day.weekday()]}  # closed till then
+        campaign = CampaignFactory(
+            tags=[news], account__kind="octopush", account__options={"promo_window": window}, sender__country="FR",
+            purpose="promotional", text="Sale today! STOP au 30101", state="scheduled",
+            send_at=timezone.now() + timedelta(days=5),
+        )  # fmt: skip
+        said = f"Deferred to {day:%Y-%m-%d} 09:00 IST (03:30 UTC): promotional messages only inside the allowed hours."
+        confirm = client.get(action_url(campaign, "send-now")).content.decode()
+        assert f"<dt>When</dt><dd>{said}</dd>" in confirm
+        response = client.post(action_url(campaign, "send-now"))
+        assert [str(m) for m in get_messages(response.wsgi_request)] == [f"“{campaign.name}” is scheduled. {said}"]
+        campaign.refresh_from_db()
+        assert (campaign.state, campaign.state_reason) == ("scheduled", said)
 
     def test_a_recurring_campaign_is_not_offered_send_now(self, client):
         send_at = timezone.now() + timedelta(days=1)
