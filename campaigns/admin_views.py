@@ -58,6 +58,7 @@ from campaigns.services.editing import (
     recurrence_dropped,
     recurring_send_at_problem,
     scheduled_edit_errors,
+    scheduled_reason,
 )
 from campaigns.services.lifecycle import send_now_refusal
 from campaigns.services.send_test import (
@@ -516,7 +517,10 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
 
 def _done_message(action: str, campaign: Campaign) -> str:
     if action in LAUNCHING_ACTIONS and campaign.state == State.SCHEDULED:
-        return f"“{campaign.name}” is scheduled. {campaign.state_reason}"
+        if campaign.state_reason == scheduled_reason(at=campaign.send_at):
+            # One sentence: it read "“Spring” is scheduled. Scheduled for …".
+            return f"“{campaign.name}” is scheduled for {time_shown(campaign.send_at)}."
+        return f"“{campaign.name}” is scheduled. {campaign.state_reason}"  # deferred to the window, or recurring
     return f"“{campaign.name}” is {PAST[action]}."
 
 

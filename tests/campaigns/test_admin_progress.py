@@ -274,6 +274,19 @@ class TestActions:
         response = client.post(action_url(campaign, "launch"))
         assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "A preparing campaign cannot be launched."
 
+    def test_launching_a_campaign_with_a_send_time_says_when_it_is_sent_once(self, client):
+        """It read "“Spring” is scheduled. Scheduled for …"."""
+        news = TagFactory()
+        ContactFactory(tags=[news])
+        send_at = timezone.now() + timedelta(days=1)
+        campaign = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi",
+                                   send_at=send_at)  # fmt: skip
+        response = client.post(action_url(campaign, "launch"))
+        said = [str(m) for m in get_messages(response.wsgi_request)]
+        assert said == [f"“{campaign.name}” is scheduled for {time_shown(send_at)}."]
+        campaign.refresh_from_db()
+        assert campaign.state_reason == f"Scheduled for {time_shown(send_at)}.", "the campaign's page says it so"
+
     def test_a_scheduled_campaign_offers_send_now_and_unschedule_not_a_launch_that_saves_its_schedule_again(
         self, client
     ):
