@@ -384,6 +384,24 @@ class TestComposerPage:
         )
         assert "Recurring; next run 2030-01-02 10:00 UTC." in viewer_html.split('id="campaign-state"')[1][:400]
 
+    def test_a_scheduled_campaigns_estimate_does_not_ask_to_launch_it(self, client, setting):
+        """It said "Ready to launch." (and "Before you can launch") of a campaign launched already, which beat sends at
+        its send time."""
+
+        def panel(campaign=None):
+            url = reverse("admin:campaigns_campaign_change", args=[campaign.pk]) if campaign else None
+            html = client.get(url or reverse("admin:campaigns_campaign_add")).content.decode()
+            ready = re.search(r'<p class="estimate-ready" data-estimate="ready" hidden>([^<]*)</p>', html).group(1)
+            return ready, re.search(r'data-estimate="problems_box" hidden>\s*<h3>([^<]*)</h3>', html).group(1)
+
+        send_at = timezone.now() + timedelta(days=1)
+        scheduled = CampaignFactory(account=setting["account"], state="scheduled", send_at=send_at)
+        recurring = CampaignFactory(account=setting["account"], state="scheduled", send_at=send_at, recurrence="daily")
+        assert panel(scheduled) == ("Ready: it is sent at its send time.", "Before it can be sent")
+        assert panel(recurring) == ("Ready: a run is sent at each of its send times.", "Before it can be sent")
+        assert panel(CampaignFactory(account=setting["account"])) == ("Ready to launch.", "Before you can launch")
+        assert panel() == ("Ready to launch.", "Before you can launch"), "the add page"
+
     def test_the_pages_say_a_campaigns_times_as_the_launch_page_does(self, client, setting):
         # The list and the record read "Nov. 27, 2026, 10 a.m." (Django's default, no zone) where the launch page and
         # the state line say "2026-11-27 10:00 UTC".
