@@ -52,6 +52,7 @@ from campaigns.services.editing import (
 )
 from campaigns.services.send_test import TEST_STATES
 from config.admin_mixins import (
+    AutocompleteAdmin,
     UncountedChangeList,
     UniqueRaceAdmin,
     ViewOnlyAdmin,
@@ -188,7 +189,7 @@ def _audience_unchosen(campaign: Campaign) -> set:
 
 
 @admin.register(Campaign)
-class CampaignAdmin(UniqueRaceAdmin, admin.ModelAdmin):
+class CampaignAdmin(AutocompleteAdmin, UniqueRaceAdmin, admin.ModelAdmin):
     """The composer (dependent choices, template variables, live estimate), the action buttons with their
     confirmation pages, and for a campaign under way its live progress and delivery report (admin_views.py)."""
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Q
 from django.forms.models import construct_instance
@@ -72,6 +71,7 @@ from campaigns.services.send_test import (
 from config.admin_mixins import id_from
 from config.spreadsheet import inert
 from config.times import time_shown, zoned_time_shown
+from config.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from contacts.audience import AudienceSpec
 from contacts.models import Contact
 from providers.models import DltTemplate, ProviderAccount, Sender

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils import formats
 
+from config.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+
 
 def grouped_count(field: str, description: str):
     """A list column of a count, written as the rest of the admin writes numbers ("57,300"): Django's own column of
@@ -39,6 +41,21 @@ def id_from(value) -> int | None:
     no number to int(), which then raised (a 500); str.isdecimal() takes only what int() reads."""
     text = str(value or "")
     return int(text) if text.isdecimal() else None
+
+
+class AutocompleteAdmin:
+    """An admin whose `autocomplete_fields` use Herald's autocomplete widgets (config/widgets.py): a hand-made POST
+    of a value that is no id gets the form back with its error, where Django's widgets made it a 500."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = AutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = AutocompleteSelectMultiple(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class UncountedChangeList(ChangeList):

@@ -11,7 +11,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR
-from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import HttpResponseNotAllowed, JsonResponse, QueryDict
@@ -21,8 +20,16 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from config.admin_mixins import TimesAfterAddAdmin, UncountedListAdmin, UniqueRaceAdmin, ViewOnlyAdmin, id_from
+from config.admin_mixins import (
+    AutocompleteAdmin,
+    TimesAfterAddAdmin,
+    UncountedListAdmin,
+    UniqueRaceAdmin,
+    ViewOnlyAdmin,
+    id_from,
+)
 from config.pagination import DeepPagePaginator
+from config.widgets import AutocompleteSelectMultiple
 from contacts import selectors, services
 from contacts.imports import admin as _imports_admin  # noqa: F401  (registers the ContactImport admin)
 from contacts.models import Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
@@ -381,7 +388,7 @@ class NullsLast(F):
 
 
 @admin.register(Segment)
-class SegmentAdmin(UniqueRaceAdmin, HeldDeleteAdmin):
+class SegmentAdmin(AutocompleteAdmin, UniqueRaceAdmin, HeldDeleteAdmin):
     list_display = ["name", "rule", "contacts", "updated_at"]
     actions = ["count_now"]
     search_fields = ["name", "description"]

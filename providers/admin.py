@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
-from config.admin_mixins import TimesAfterAddAdmin, UniqueRaceAdmin, id_from
+from config.admin_mixins import AutocompleteAdmin, TimesAfterAddAdmin, UniqueRaceAdmin, id_from
 from config.deletion import counted_text, deleted_with, protected_users
 from providers import dlt, services, sync
 from providers.forms import DltTemplateForm, ProviderAccountForm, SenderForm
@@ -258,7 +258,7 @@ def _registrations(**lookup):
 
 
 @admin.register(Sender)
-class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin):
+class SenderAdmin(AutocompleteAdmin, RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin):
     form = SenderForm
     list_display = ["name", "account", "channel", "service", "country", "dlt_entity_id", "status"]
     list_filter = ["status", "channel", "service", "account"]
@@ -298,7 +298,7 @@ class SenderAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin
 
 
 @admin.register(DltTemplate)
-class DltTemplateAdmin(RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin):
+class DltTemplateAdmin(AutocompleteAdmin, RegistrationsDeletedAdmin, UniqueRaceAdmin, TimesAfterAddAdmin):
     form = DltTemplateForm
     # The variables are on the template's page: with them the senders ran past a 1400-pixel window's edge.
     list_display = ["name", "dlt_template_id", "type", "status", "account_name", "sender_names"]

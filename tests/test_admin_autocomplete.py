@@ -3,8 +3,9 @@
 import pytest
 
 from django.test import Client
+from django.urls import reverse
 
-from tests.factories import ProviderAccountFactory, SenderFactory, TagFactory, admin_client_for
+from tests.factories import ContactFactory, ProviderAccountFactory, SenderFactory, TagFactory, admin_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +47,30 @@ def test_a_dlt_templates_sender_search_does_not_query_per_sender(django_assert_m
     with django_assert_max_num_queries(len(few.captured_queries)):
         body = client.get("/admin/autocomplete/", senders).json()
     assert len(body["results"]) == 16 and any(" on Delhi;" in result["text"] for result in body["results"])
+
+
+@pytest.mark.parametrize("junk", ["france", "²"])  # "²": a digit to str.isdigit(), not a number to int()
+@pytest.mark.parametrize(
+    ("page", "field"),
+    [
+        ("contact", "tag_list"),
+        ("segment", "positive_tags"),
+        ("import", "tags"),
+        ("sender", "account"),
+        ("dlt template", "senders"),
+    ],
+)
+def test_a_choice_posted_by_hand_that_is_no_id_is_refused_on_its_field_not_a_500(page, field, junk):
+    """The search box, shown again beside the form's errors, looked the posted value up as an id: ValueError, a 500."""
+    contact = ContactFactory()
+    url = {
+        "contact": reverse("admin:contacts_contact_change", args=[contact.pk]),
+        "segment": reverse("admin:contacts_segment_add"),
+        "import": reverse("admin:contacts_contactimport_add"),
+        "sender": reverse("admin:providers_sender_add"),
+        "dlt template": reverse("admin:providers_dlttemplate_add"),
+    }[page]
+    response = admin_client_for().post(url, {"phone": contact.phone, "name": "Spring", field: [junk]})
+    assert response.status_code == 200
+    form = response.context["form"] if page == "import" else response.context["adminform"].form  # its own page
+    assert field in form.errors

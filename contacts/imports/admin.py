@@ -6,7 +6,6 @@ import json
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -16,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
 from config.admin_mixins import grouped_count
+from config.widgets import AutocompleteSelectMultiple
 from contacts.imports.registry import IMPORTERS, import_name
 from contacts.imports.selectors import (
     REPORT_NEEDS,

@@ -384,6 +384,19 @@ class TestComposerPage:
         )
         assert "Recurring; next run 2030-01-02 10:00 UTC." in viewer_html.split('id="campaign-state"')[1][:400]
 
+    @pytest.mark.parametrize("junk", ["france", "²"])  # "²": a digit to str.isdigit(), not a number to int()
+    def test_an_audience_value_that_is_no_id_is_refused_on_its_field_not_a_500(self, client, setting, junk):
+        """A hand-made POST of a tag by its name was a 500: the tags' search box looked "france" up as an id to show
+        it again beside the form's error."""
+        campaign = CampaignFactory(account=setting["account"], sender=setting["sender"], tags=[setting["news"]])
+        data = form_data(setting["account"], sender=setting["sender"], text="Hi", tags=[setting["news"], junk])
+        response = client.post(reverse("admin:campaigns_campaign_change", args=[campaign.pk]), data)
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors == {"tags": [f"“{junk}” is not a valid value."]}
+        html = response.content.decode()
+        assert f'<option value="{setting["news"].pk}" selected>news</option>' in html, "the valid choice is kept"
+        assert list(Campaign.objects.get(pk=campaign.pk).tags.all()) == [setting["news"]], "nothing saved"
+
     def test_a_scheduled_campaigns_estimate_does_not_ask_to_launch_it(self, client, setting):
         """It said "Ready to launch." (and "Before you can launch") of a campaign launched already, which beat sends at
         its send time."""

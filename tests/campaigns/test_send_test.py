@@ -15,7 +15,14 @@ from providers.backends.base import StatusUpdate, UpdateKind
 from providers.models import DltTemplate, ProviderAccount, Sender
 from providers.sandbox.client import SandboxClient
 from providers.services import provider_account_setup
-from tests.factories import CREDENTIALS, UnsubscriberFactory, UserFactory, admin_client_for, api_client_for
+from tests.factories import (
+    CREDENTIALS,
+    CampaignFactory,
+    UnsubscriberFactory,
+    UserFactory,
+    admin_client_for,
+    api_client_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -306,6 +313,18 @@ def test_the_admin_test_page_names_what_stops_a_test_on_its_field(octopush, fren
     page = admin_client_for(viewer).get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     assert url not in page.content.decode()
     assert len(_sent(sandbox, "octopush")) == 1
+
+
+@pytest.mark.parametrize("field", ["contacts", "contact"])
+def test_the_admin_test_page_refuses_a_contact_that_is_no_id_on_its_field_not_a_500(field):
+    """A hand-made POST of a contact by its name was a 500: the contacts' search box looked it up as an id to show
+    it again beside the form's error."""
+    campaign = CampaignFactory(state="draft")
+    url = reverse("admin:campaigns_campaign_test", args=[campaign.pk])
+    response = admin_client_for().post(url, {"numbers": "", field: ["Zoé"]})
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert not CampaignTestSend.objects.exists()
 
 
 def test_a_tester_who_may_not_view_contacts_gets_no_contacts_fields_in_the_text(octopush, french, sandbox):
