@@ -162,6 +162,10 @@ class SenderForm(ServiceCheckedForm):
             "dlt_entity_id": "The Principal Entity id registered on the DLT portal: Indian traffic needs it.",
         }
 
+    # sender_check reads a field that failed as the new sender's default or the stored value (no account: no rule
+    # of an account), so its problems are told with the fields' own, at once, as the API tells them.
+    check_despite_errors = True
+
     def check(self, instance: Sender) -> None:
         services.sender_check(sender=instance)
 

@@ -384,8 +384,7 @@ def _sender_all_problems(sender: Sender, fields: dict) -> dict[str, list[str]]:
         setattr(sender, name, value)
     errors = sender_problems(sender=sender)
     try:
-        # Its one constraint, a name once per account and channel, was just checked by sender_problems, on `name`.
-        sender.full_clean(exclude=list(errors), validate_constraints=False)
+        sender.full_clean(exclude=list(errors))  # (its name once per account and channel: sender_problems says it)
     except ValidationError as error:
         errors |= error.message_dict
     return errors

@@ -266,9 +266,23 @@ def test_two_staff_adding_one_sender_at_once_the_second_gets_the_form_back_sayin
     second_waits_on_first(first_staff, second_staff, insert_into="providers_sender")
 
     assert answers[0].status_code == 200
-    assert answers[0].context["adminform"].form.non_field_errors() == [
-        "Sender with this Account, Channel and Name already exists."
-    ]
+    form = answers[0].context["adminform"].form
+    assert form.errors == {"name": ["The account 'MOB' has a sender named 'HERALD' on SMS already."]}
+    assert Sender.objects.count() == 1
+
+
+def test_a_sender_form_tells_a_taken_name_on_its_field_with_the_other_problems_at_once(client):
+    """The model's constraint said "Sender with this Account, Channel and Name already exists." under no field (the
+    API's 400 says it on `name`), and a bad country beside it hid it until the country was fixed."""
+    account = ProviderAccountFactory(name="MOB")
+    SenderFactory(account=account, name="HERALD")
+    form = {"account": account.pk, "name": "HERALD", "channel": "sms", "service": "T", "status": "approved"}
+
+    page = client.post("/admin/providers/sender/add/", {**form, "country": "ZZ"})
+
+    errors = page.context["adminform"].form.errors
+    assert set(errors) == {"name", "country"}, errors
+    assert errors["name"] == ["The account 'MOB' has a sender named 'HERALD' on SMS already."]
     assert Sender.objects.count() == 1
 
 
