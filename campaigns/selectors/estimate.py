@@ -644,8 +644,8 @@ def campaign_estimate(
     deferred = estimate.deferred_until
     if deferred and campaign.send_by and max(at, campaign.send_at or at) < campaign.send_by <= deferred:
         problems.append(
-            Problem("send_by", "The send-by deadline comes before the promotional window opens "
-                    f"({zoned_time_shown(deferred)}), so nothing would be sent.")
+            Problem("send_by", "The send-by deadline comes before the promotional window opens, at "
+                    f"{zoned_time_shown(deferred)}, so nothing would be sent.")
         )  # fmt: skip
 
     # Audience.

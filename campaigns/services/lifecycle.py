@@ -122,6 +122,9 @@ def _stopped_mark(campaign_id: int) -> None:
     ratelimit.campaign_stopped_mark(campaign_id, float(at))
 
 
+FIRST_RUN_NOW = "Recurring; its first run goes out now."  # (beat's tick then names the next run)
+
+
 @transaction.atomic
 def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Launch a draft or scheduled campaign: check it, then prepare now, or defer it to its send time
@@ -140,7 +143,8 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> Campaig
         from campaigns.tasks import campaigns_tick_task
 
         first = campaign.send_at or now
-        _save_state(campaign, State.SCHEDULED, scheduled_reason(at=max(first, now), recurring=True), send_at=first)
+        reason = FIRST_RUN_NOW if first <= now else scheduled_reason(at=first, recurring=True)
+        _save_state(campaign, State.SCHEDULED, reason, send_at=first)
         if first <= now:
             transaction.on_commit(campaigns_tick_task.delay, robust=True)  # else beat's next tick (ENQUEUE_ROBUSTLY)
         return campaign

@@ -74,7 +74,7 @@ def test_a_recurring_campaign_launched_without_a_future_send_time_recurs_instead
     campaign_launch(campaign_id=daily.pk, now=now)
     daily.refresh_from_db()
     assert daily.state == Campaign.State.SCHEDULED
-    assert daily.state_reason == scheduled_reason(at=now, recurring=True), "its first run is now"
+    assert daily.state_reason == "Recurring; its first run goes out now."
     campaigns_launch_due(now=now)
 
     run = Campaign.objects.get(parent=daily)
@@ -111,7 +111,24 @@ def test_the_launch_page_of_a_daily_campaign_says_it_recurs_and_launching_it_sch
 
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert said == [f"“digest” is scheduled. {Campaign.objects.get(pk=daily.pk).state_reason}"]
-    assert said[0].startswith("“digest” is scheduled. Recurring; next run ")
+    assert said[0] == "“digest” is scheduled. Recurring; its first run goes out now."  # (it said "next run" and now)
+
+
+def test_the_launch_page_of_a_daily_campaign_whose_first_send_time_has_passed_says_its_first_run_goes_out_now(
+    octopush,
+):
+    """It said only "Daily, from 2020-01-01 10:00 UTC." and the message after "next run" at the moment of launch,
+    while the launch sent a run at once."""
+    daily = _campaign(octopush, recurrence="daily", send_at=timezone.now() - timedelta(days=2))
+    client = admin_client_for()
+    url = reverse("admin:campaigns_campaign_action", args=[daily.pk, "launch"])
+
+    when = client.get(url).content.decode().split("<dt>When</dt><dd>")[1].split("</dd>")[0]
+    assert when.endswith(": its first send time has passed, so the first run goes out now."), when
+    response = client.post(url)
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "“digest” is scheduled. Recurring; its first run goes out now."
+    ]
 
 
 def test_a_daily_campaign_keeps_its_local_time_of_day_across_a_daylight_saving_change(octopush, settings):
@@ -295,7 +312,7 @@ def test_a_promotional_launch_deferred_past_its_send_by_deadline_is_refused_at_o
     opening = datetime.combine(timezone.now().date() + timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=9)
     assert refused.value.message_dict == {
         "send_by": [
-            f"The send-by deadline comes before the promotional window opens ({opening:%Y-%m-%d %H:%M} UTC), "
+            f"The send-by deadline comes before the promotional window opens, at {opening:%Y-%m-%d %H:%M} UTC, "
             "so nothing would be sent."
         ]
     }
