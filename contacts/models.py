@@ -169,6 +169,11 @@ class Channel(models.TextChoices):
     EMAIL = "email", "E-mail"
     VOICE = "voice_sms", "Voice SMS"
 
+    @classmethod
+    def label_of(cls, value: str) -> str:
+        """The channel as people write it ("WhatsApp"), or the value as given when it is none of them."""
+        return cls(value).label if value in cls.values else value
+
 
 class Unsubscriber(models.Model):
     """A suppression: never message this address within the scope (MOBtexting's unsubscriber model)."""

@@ -108,7 +108,7 @@ def sender_label(*, name: str, channel: str, account: str = "", service: str = "
     """A sender as an operator reads it among choices: its name, the channel and account it sends on, then the
     MOBtexting service (in words) and country where it has them, e.g. "HERALD (SMS on MOBtexting sandbox;
     transactional, IN)". Sender.__str__ and the campaign composer's choices say it so."""
-    on = Channel(channel).label if channel in Channel.values else channel
+    on = Channel.label_of(channel)
     if account:
         on = f"{on} on {account}"
     route = SENDER_SERVICES.get(service, f"service {service}" if service else "")

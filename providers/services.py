@@ -313,7 +313,9 @@ def sender_problems(*, sender: Sender) -> dict[str, list[str]]:
         errors["account"] = ["A sender's account cannot change; register the sender on the other account."]
         return errors
     if sender.account_id and sender.channel not in (sender.account.channels or []):
-        errors["channel"] = [f"The account {sender.account.name!r} does not have {sender.channel} enabled."]
+        errors["channel"] = [
+            f"The account {sender.account.name!r} does not have {Channel.label_of(sender.channel)} enabled."
+        ]
     if (
         sender.account_id
         and Sender.objects.filter(account_id=sender.account_id, channel=sender.channel, name=sender.name)

@@ -17,6 +17,7 @@ from campaigns.selectors import TEMPLATE_OF_ANOTHER_ACCOUNT, campaign_preflight
 from config.times import time_shown, zoned_time_shown
 from contacts.audience import AudienceSpec
 from contacts.services import segments_keep, tags_keep
+from providers.models import Channel
 
 EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
 UNSCHEDULED_REASON = "Back to draft: its send time was cleared. Launch it to send it now."
@@ -41,7 +42,7 @@ def campaign_check(*, account, sender, template, channel: str, instance: Campaig
     if template is not None and template.account_id not in (None, account.pk):
         errors["template"] = TEMPLATE_OF_ANOTHER_ACCOUNT
     if channel not in (account.channels or []):
-        errors["channel"] = f"{account.name} does not have {channel} enabled."
+        errors["channel"] = f"{account.name} does not have {Channel.label_of(channel)} enabled."
     if errors:
         raise ValidationError(errors)
 

@@ -446,6 +446,18 @@ def test_two_clients_adding_one_sender_at_once_the_second_gets_a_400_naming_name
     assert Sender.objects.count() == 1
 
 
+def test_a_channel_the_account_lacks_is_named_as_people_write_it(api):
+    """It said "does not have whatsapp enabled" (the stored value), where a taken name says "on SMS"."""
+    account = ProviderAccountFactory(name="MOB", channels=["sms"])
+    answer = api.post(
+        "/api/v1/senders/", {"account": account.pk, "name": "HERALD", "channel": "whatsapp"}, format="json"
+    )
+    assert answer.json() == {"channel": ["The account 'MOB' does not have WhatsApp enabled."]}
+    campaign = {"name": "c", "account": account.pk, "channel": "voice_sms", "text": "Hi"}
+    answer = api.post("/api/v1/campaigns/", campaign, format="json")
+    assert answer.json() == {"channel": ["MOB does not have Voice SMS enabled."]}
+
+
 class TestTemplates:
     def test_crud_with_variables(self, api):
         account = ProviderAccountFactory()
