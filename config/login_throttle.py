@@ -37,6 +37,12 @@ UNAVAILABLE_WAIT = 60  # seconds: Retry-After of the 503
 logger = logging.getLogger(__name__)
 
 
+def login_refusal(wait: int) -> str:
+    """The refusal as the admin's login page and the token endpoint both say it, the wait in minutes."""
+    minutes = -(-wait // 60)
+    return f"{REFUSAL} Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
 class SignInUnavailable(Exception):
     """The counters cannot be read or written: no attempt may go on uncounted (that would let guesses through
     unthrottled for as long as the cache is down)."""

@@ -30,11 +30,11 @@ from campaigns.selectors import background_status
 from config.api import DetailSerializer, KnownFieldsMixin
 from config.filters import QueryParametersMixin
 from config.login_throttle import (
-    REFUSAL,
     UNAVAILABLE,
     UNAVAILABLE_WAIT,
     SignInUnavailable,
     login_attempt,
+    login_refusal,
     login_succeeded,
     login_wait,
 )
@@ -158,7 +158,7 @@ class TokenView(QueryParametersMixin, ObtainAuthToken):
         except SignInUnavailable as exc:
             raise SignInUnavailableError(str(exc)) from None
         if wait is not None:
-            raise Throttled(wait=wait, detail=REFUSAL)
+            raise SignInThrottled(wait)
         response = super().post(request, *args, **kwargs)  # a wrong password raises: its count stays, a failure
         login_succeeded(counted)
         return response
@@ -174,8 +174,7 @@ def admin_login(request, extra_context=None):
     except SignInUnavailable:
         return _login_refused(request, f"{UNAVAILABLE} Try again in a minute.", UNAVAILABLE_WAIT, status=503)
     if wait is not None:
-        minutes = -(-wait // 60)
-        return _login_refused(request, f"{REFUSAL} Try again in {minutes} minute{'s' if minutes != 1 else ''}.", wait)
+        return _login_refused(request, login_refusal(wait), wait)
     response = admin.site.login(request, extra_context)
     if response.status_code != 200:  # signed in (the form again, with its error, is a failure: its count stays)
         login_succeeded(counted)
@@ -188,6 +187,15 @@ def _attempt(request, username: str, password) -> tuple[list[str], int | None]:
     if wait is None and not counted:
         wait = login_wait(request=request, username=username)
     return counted, wait
+
+
+class SignInThrottled(Throttled):
+    """A 429 in the admin's words ("… Try again in 9 minutes."), where DRF's added "Expected available in 523
+    seconds."; Retry-After still gives the seconds (DRF's handler writes `wait` there)."""
+
+    def __init__(self, wait: int):
+        super().__init__(detail=login_refusal(wait))
+        self.wait = wait
 
 
 class SignInUnavailableError(APIException):
