@@ -32,7 +32,7 @@ class ProviderAccountSerializer(KnownFieldsMixin, ServiceCheckedMixin, NamedEnum
     credentials = CredentialsField(
         required=False,
         help_text='Secrets, e.g. {"login": "…", "api_key": "…"}; returned masked. On update, a blank value keeps '
-        "the stored secret and null removes it.",
+        "the stored secret and null removes it (not one the vendor needs).",
     )
     channels = serializers.ListField(
         child=NamedChoiceField(enum_name="ChannelEnum", choices=Channel.choices), required=False, min_length=1

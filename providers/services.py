@@ -212,8 +212,11 @@ def _account_problems(account: ProviderAccount, fields: dict, credentials: Mappi
             except ValidationError as error:
                 errors |= error.message_dict
     # A new account needs what its vendor signs in with, as the admin's add page asks (ProviderAccountForm.check):
-    # saved without it, it looked ready and failed its first test and every send. A saved one keeps what it has.
-    missing = {} if account.pk else credentials_missing(kind=account.kind, credentials=account.credentials)
+    # saved without it, it looked ready and failed its first test and every send. A saved one keeps what it has, but
+    # such a credential may not be removed from it (given null), which left it failing every send the same way.
+    missing = credentials_missing(kind=account.kind, credentials=account.credentials)
+    if account.pk:
+        missing = {name: words for name, words in missing.items() if (credentials or {}).get(name, "") is None}
     if missing and "credentials" not in errors:
         errors["credentials"] = [f"{name}: {words}" for name, words in missing.items()]
     try:

@@ -446,6 +446,21 @@ def test_two_clients_adding_one_sender_at_once_the_second_gets_a_400_naming_name
     assert Sender.objects.count() == 1
 
 
+def test_a_credential_the_vendor_needs_cannot_be_removed_from_a_saved_account(api):
+    """`{"credentials": {"login": null}}` answered 200 and left Octopush without the login it signs in with: the
+    account failed every send. A stray credential can still be removed, and one an older account lacks stays lacking
+    without refusing its other changes."""
+    account = ProviderAccountFactory(kind="octopush", credentials={"login": "ops@example.com", "api_key": "k"})
+    answer = api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"credentials": {"login": None}}, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["credentials"][0].startswith("login: Octopush needs its API login")
+    account.refresh_from_db()
+    assert account.credentials["login"] == "ops@example.com"
+    older = ProviderAccountFactory(kind="octopush", credentials={"api_key": "k"})
+    answer = api.patch(f"/api/v1/provider-accounts/{older.pk}/", {"rate_limit": 5}, format="json")
+    assert answer.status_code == 200, answer.json()
+
+
 def test_a_channel_the_account_lacks_is_named_as_people_write_it(api):
     """It said "does not have whatsapp enabled" (the stored value), where a taken name says "on SMS"."""
     account = ProviderAccountFactory(name="MOB", channels=["sms"])
