@@ -122,7 +122,8 @@ def _stopped_mark(campaign_id: int) -> None:
     ratelimit.campaign_stopped_mark(campaign_id, float(at))
 
 
-FIRST_RUN_NOW = "Recurring; its first run goes out now."  # (beat's tick then names the next run)
+# A run launched at once (a promotional one may then wait for its hours); beat's tick then names the next run.
+FIRST_RUN_NOW = "Recurring; its first run is launched now."
 
 
 @transaction.atomic

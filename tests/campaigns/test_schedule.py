@@ -74,7 +74,7 @@ def test_a_recurring_campaign_launched_without_a_future_send_time_recurs_instead
     campaign_launch(campaign_id=daily.pk, now=now)
     daily.refresh_from_db()
     assert daily.state == Campaign.State.SCHEDULED
-    assert daily.state_reason == "Recurring; its first run goes out now."
+    assert daily.state_reason == "Recurring; its first run is launched now."
     campaigns_launch_due(now=now)
 
     run = Campaign.objects.get(parent=daily)
@@ -111,7 +111,7 @@ def test_the_launch_page_of_a_daily_campaign_says_it_recurs_and_launching_it_sch
 
     said = [str(m) for m in get_messages(response.wsgi_request)]
     assert said == [f"“digest” is scheduled. {Campaign.objects.get(pk=daily.pk).state_reason}"]
-    assert said[0] == "“digest” is scheduled. Recurring; its first run goes out now."  # (it said "next run" and now)
+    assert said[0] == "“digest” is scheduled. Recurring; its first run is launched now."  # (it said "next run" and now)
 
 
 def test_the_launch_page_of_a_daily_campaign_whose_first_send_time_has_passed_says_its_first_run_goes_out_now(
@@ -127,7 +127,7 @@ def test_the_launch_page_of_a_daily_campaign_whose_first_send_time_has_passed_sa
     assert when.endswith(": its first send time has passed, so the first run goes out now."), when
     response = client.post(url)
     assert [str(m) for m in get_messages(response.wsgi_request)] == [
-        "“digest” is scheduled. Recurring; its first run goes out now."
+        "“digest” is scheduled. Recurring; its first run is launched now."
     ]
 
 
