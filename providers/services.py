@@ -351,7 +351,7 @@ def sender_name_taken(sender: Sender) -> str:
     """The refusal of a sender named as one its account has on the same channel (read from the sender as it is: said
     also once the database refused its insert, in a transaction that can no longer query)."""
     return (
-        f"The account {sender.account.name!r} has a sender named {sender.name!r} on {Channel(sender.channel).label} "
+        f"The account {sender.account.name!r} has a sender named {sender.name!r} on {Channel.label_of(sender.channel)} "
         "already."
     )
 

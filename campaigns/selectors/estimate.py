@@ -477,7 +477,7 @@ def message_problems(
     rules. A campaign's pre-flight and a transactional send (to `address`, where a sender is optional) both
     check these. An empty text is refused with `no_text` (not at all when that is empty)."""
     backend = get_backend(account.kind)
-    label = Channel(channel).label if channel in Channel.values else channel
+    label = Channel.label_of(channel)
     problems = []
     if not account.is_active:
         problems.append(Problem("account", f"The provider account {account.name} is not active."))

@@ -77,7 +77,7 @@ def transactional_checked(
     if address and ("@" in address) != (channel == Channel.EMAIL):
         # An e-mail address on SMS was looked up as a contact's phone: a 400 under non_field_errors saying "Enter a
         # valid phone number", though the field and the number were not what was wrong.
-        label = Channel(channel).label if channel in Channel.values else channel
+        label = Channel.label_of(channel)
         goes_to = "an e-mail address" if channel == Channel.EMAIL else "a phone number"
         errors["to"] = [f"{label} goes to {goes_to}, not {address}."]
     if template is None and variables:
