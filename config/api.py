@@ -164,8 +164,8 @@ class KnownFieldsMixin:
 
 class ServiceCheckedMixin:
     # For the serializers of a write whose service checks the object as a whole (the account's settings, a sender's
-    # name on its account, a campaign's send time): `service_problems(attrs)` returns what the service would refuse
-    # in `attrs`, by field, without writing. When fields fail their own checks (a type, a length), it still runs on
+    # name on its account, a contact's country, a DLT template's senders, a campaign's send time):
+    # `service_problems(attrs)` returns what the service would refuse in `attrs`, by field, without writing. When fields fail their own checks (a type, a length), it still runs on
     # the fields that passed, and its problems go on the fields that have none yet (a field's own error stays the one
     # told), so a 400 tells every problem at once, as the admin's forms do (providers.forms.ServiceCheckedForm):
     # `{"currency": "EURO", "rate_limit": 0}` was told the currency's length alone, the rate limit in the next request.

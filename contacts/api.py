@@ -16,7 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from config.api import KnownFieldsMixin, ListOnlyManyMixin, NamedChoiceField, NamedEnumsMixin
+from config.api import KnownFieldsMixin, ListOnlyManyMixin, NamedChoiceField, NamedEnumsMixin, ServiceCheckedMixin
 from config.filters import QueryParametersMixin
 from config.permissions import StrictModelPermissions
 from config.schema import refuses_delete_while_used
@@ -105,7 +105,7 @@ class AttributesField(serializers.JSONField):
         return value
 
 
-class ContactSerializer(KnownFieldsMixin, serializers.ModelSerializer):
+class ContactSerializer(KnownFieldsMixin, ServiceCheckedMixin, serializers.ModelSerializer):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.JSONField: AttributesField,
@@ -133,6 +133,9 @@ class ContactSerializer(KnownFieldsMixin, serializers.ModelSerializer):
         if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise serializers.ValidationError(f"{value!r} is not a country code that phone numbers know.")
         return value.upper()
+
+    def service_problems(self, attrs):
+        return services.contact_write_problems(contact=self.instance, **attrs)
 
 
 class ContactsTagSerializer(KnownFieldsMixin, serializers.Serializer):

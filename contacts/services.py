@@ -226,26 +226,48 @@ def opt_outs_follow_contact(
         return cursor.rowcount
 
 
-def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, region: str | None) -> Contact:
+def _contact_problems(
+    contact: Contact, fields: dict, tags: Iterable[str] | None, region: str | None
+) -> dict[str, list[str]]:
+    """Set `fields` on the contact (in memory), the phone and country normalised, and return every problem of them and
+    of `tags`, each on its field: a bad country was told only once the time zone beside it was fixed."""
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
         raise TypeError(f"Unknown contact fields: {', '.join(sorted(unknown))}")
+    fields = dict(fields)
+    errors: dict[str, list[str]] = {}
     if "phone" in fields:
-        fields["phone"] = _phone_clean(fields["phone"], region)
+        try:
+            fields["phone"] = _phone_clean(fields["phone"], region)
+        except ValidationError as error:
+            errors |= error.message_dict
+            del fields["phone"]
     if fields.get("country"):
         try:
             fields["country"] = country_code(fields["country"])
         except ValueError as error:
-            raise ValidationError({"country": f"{fields['country']!r} is {error}."}) from None
+            errors["country"] = [f"{fields.pop('country')!r} is {error}."]
     if tags is not None:
-        tags = tag_names_clean(tags)  # checked before the first write
-    old_addresses = (contact.phone or "", contact.email or "") if contact.pk is not None else None
+        try:
+            tag_names_clean(tags)
+        except ValidationError as error:
+            errors |= error.message_dict
     for name, value in fields.items():
         setattr(contact, name, value)
-    # Field shapes and the unique phone, before any write; an edit checks only the fields it writes, so that a value
-    # stored before a rule existed (a time zone "IST") does not refuse an edit of another field.
+    # Field shapes and the unique phone; an edit checks only the fields it writes, so that a value stored before a
+    # rule existed (a time zone "IST") does not refuse an edit of another field.
     unchanged = [] if contact.pk is None else [f.name for f in Contact._meta.concrete_fields if f.name not in fields]
-    contact.full_clean(exclude=unchanged, validate_constraints=False)
+    try:
+        contact.full_clean(exclude=[*unchanged, *errors], validate_constraints=False)
+    except ValidationError as error:
+        errors |= error.message_dict
+    return errors
+
+
+def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, region: str | None) -> Contact:
+    old_addresses = (contact.phone or "", contact.email or "") if contact.pk is not None else None
+    if errors := _contact_problems(contact, fields, tags, region):  # checked before the first write
+        raise ValidationError(errors)
     try:
         with transaction.atomic():
             contact.save()
@@ -256,6 +278,16 @@ def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, r
     if tags is not None:
         contact_tags_set(contact=contact, names=tags)
     return contact
+
+
+def contact_write_problems(
+    *, contact: Contact | None, tags: Iterable[str] | None = None, region: str | None = None, **fields
+) -> dict[str, list[str]]:
+    """What contact_create (no contact) or contact_update would refuse in these fields, by field, without writing;
+    fields left out are the new contact's defaults or the stored ones. For the API, which tells them with the fields
+    that failed its own checks of their shape (config.api.ServiceCheckedMixin)."""
+    contact = Contact() if contact is None else Contact.objects.get(pk=contact.pk)
+    return _contact_problems(contact, fields, tags, region)
 
 
 @transaction.atomic

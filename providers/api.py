@@ -164,7 +164,9 @@ class SenderViewSet(QueryParametersMixin, viewsets.ModelViewSet):
         serializer.instance = services.sender_update(sender=serializer.instance, **serializer.validated_data)
 
 
-class DltTemplateSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer):
+class DltTemplateSerializer(
+    KnownFieldsMixin, ServiceCheckedMixin, IdRelationsMixin, NamedEnumsMixin, serializers.ModelSerializer
+):
     variables = serializers.SerializerMethodField(help_text="The keys that fill the body's variables, in order.")
 
     class Meta:
@@ -179,6 +181,9 @@ class DltTemplateSerializer(KnownFieldsMixin, IdRelationsMixin, NamedEnumsMixin,
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_variables(self, template: DltTemplate) -> list[str]:
         return dlt.template_variables(template.body)
+
+    def service_problems(self, attrs):
+        return services.dlt_template_write_problems(template=self.instance, **attrs)
 
 
 def _variable_values(value):

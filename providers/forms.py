@@ -181,6 +181,10 @@ class DltTemplateForm(ServiceCheckedForm):
             "senders": "The headers it is registered for on DLT, senders of its account.",
         }
 
+    # dlt_template_check reads a field that failed as the new template's default or the stored value (no account: no
+    # sender is another account's), so its problems are told with the fields' own, at once, as the API tells them.
+    check_despite_errors = True
+
     def check(self, instance: DltTemplate) -> None:
         senders = self.cleaned_data.get("senders")
         services.dlt_template_check(template=instance, senders=None if senders is None else list(senders))

@@ -484,22 +484,39 @@ def sender_named(sender: Sender, account_id: int | None) -> str:
 
 
 def dlt_template_check(*, template: DltTemplate, senders: Iterable[Sender] | None = None) -> None:
-    """Check a template's body (well-formed variables) and that its senders are on its account."""
-    dlt.template_check_body(template.body)
+    """Check a template's body (well-formed variables) and its senders (on its account, and allowed to carry its
+    type); every problem is raised at once, each on its field (dlt_template_problems)."""
+    if problems := dlt_template_problems(template=template, senders=senders):
+        raise ValidationError(problems)
+
+
+def dlt_template_problems(*, template: DltTemplate, senders: Iterable[Sender] | None = None) -> dict[str, list[str]]:
+    """dlt_template_check's problems by field ({} if none)."""
+    errors: dict[str, list[str]] = {}
+    try:
+        dlt.template_check_body(template.body)
+    except ValidationError as error:
+        errors |= error.message_dict
+    senders = list(senders or [])
+    strangers = _template_strangers(template, senders)
+    if problems := ([strangers] if strangers else []) + _template_misfits(template, senders):
+        errors["senders"] = problems
+    return errors
+
+
+def _template_strangers(template: DltTemplate, senders: Iterable[Sender]) -> str:
+    """The refusal of the senders that are not on the template's account, or ""."""
     strangers = sorted(
         sender_named(s, template.account_id)
-        for s in senders or []
+        for s in senders
         if template.account_id and s.account_id != template.account_id
     )
-    if strangers:
-        raise ValidationError({"senders": f"Not on this template's account: {', '.join(strangers)}."})
-    misfits = [
-        problem
-        for s in senders or []
-        if (problem := dlt_template_sender_problem(template=template, sender=s))
-    ]  # fmt: skip
-    if misfits:
-        raise ValidationError({"senders": misfits})
+    return f"Not on this template's account: {', '.join(strangers)}." if strangers else ""
+
+
+def _template_misfits(template: DltTemplate, senders: Iterable[Sender]) -> list[str]:
+    """What each sender's vendor would refuse in the template's type going out through it."""
+    return [problem for s in senders if (problem := dlt_template_sender_problem(template=template, sender=s))]
 
 
 def dlt_template_sender_problem(*, template: DltTemplate, sender: Sender) -> str:
@@ -536,32 +553,48 @@ def dlt_refused_params(refusals: Mapping[tuple[int, str], str]) -> list[list]:
     return [[sender for sender, _ in refusals], [template_type for _, template_type in refusals]]
 
 
-def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sender] | None) -> DltTemplate:
+def _template_problems(template: DltTemplate, fields: dict, senders: list[Sender] | None) -> dict[str, list[str]]:
+    """Set `fields` on the template (in memory) and return every problem of them and of `senders`, each on its field,
+    the model's own limits with dlt_template_check's (a taken DLT template id was told, and the senders of another
+    account only in the next request)."""
     _unknown(fields, TEMPLATE_FIELDS, "template")
     for name, value in fields.items():
         setattr(template, name, value)
-    senders = None if senders is None else list(senders)
-    dlt_template_check(template=template, senders=senders)
-    if senders is None and template.pk and "account" in fields:
+    errors = dlt_template_problems(template=template, senders=senders)
+    if senders is None and template.pk and fields.keys() & {"account", "type"}:
+        kept = list(template.senders.select_related("account"))
         # Moved to another account with the senders it had: a PATCH of `account` alone kept senders of the old one.
-        try:
-            dlt_template_check(template=template, senders=template.senders.all())
-        except ValidationError as error:
-            raise ValidationError(
-                {"account": f"{error.messages[0]} Give the senders of its new account with it."}
-            ) from None
-    if senders is None and template.pk and "type" in fields:
+        if "account" in fields and (strangers := _template_strangers(template, kept)):
+            errors["account"] = [f"{strangers} Give the senders of its new account with it."]
         # A new type for the senders it has: a PATCH of `type` alone made a promotional template of a transactional
         # header's.
-        try:
-            dlt_template_check(template=template, senders=template.senders.select_related("account"))
-        except ValidationError as error:
-            raise ValidationError({"type": error.messages}) from None
-    template.full_clean()
+        if "type" in fields and (misfits := _template_misfits(template, kept)):
+            errors["type"] = misfits
+    try:
+        template.full_clean(exclude=list(errors))
+    except ValidationError as error:
+        errors |= error.message_dict
+    return errors
+
+
+def _template_write(template: DltTemplate, fields: dict, senders: Iterable[Sender] | None) -> DltTemplate:
+    senders = None if senders is None else list(senders)
+    if errors := _template_problems(template, fields, senders):
+        raise ValidationError(errors)
     template.save()
     if senders is not None:
         template.senders.set(senders)
     return template
+
+
+def dlt_template_write_problems(
+    *, template: DltTemplate | None, senders: Iterable[Sender] | None = None, **fields
+) -> dict[str, list[str]]:
+    """What dlt_template_create (no template) or dlt_template_update would refuse in these fields, by field, without
+    writing; fields left out are the new template's defaults or the stored ones. For the API, which tells them with
+    the fields that failed its own checks of their shape (config.api.ServiceCheckedMixin)."""
+    template = DltTemplate() if template is None else DltTemplate.objects.get(pk=template.pk)
+    return _template_problems(template, fields, None if senders is None else list(senders))
 
 
 @transaction.atomic

@@ -228,6 +228,32 @@ class TestContacts:
         assert response.status_code == 400
         assert list(response.json()) == ["phone"]
 
+    def test_a_bad_time_zone_is_told_with_a_bad_country(self, api):
+        """The time zone, refused by its field, was told alone; the country, refused by the contact's rules, came in
+        the next request, on a create and on an edit alike."""
+        payload = {"phone": "+919812345678", "timezone": "Mars/Olympus", "country": "Narnia"}
+        told = {
+            "timezone": ["'Mars/Olympus' is not a known time zone (e.g. Asia/Kolkata)."],
+            "country": [f"'Narnia' is {COUNTRY_EXPECTED}."],
+        }
+        response = api.post("/api/v1/contacts/", payload, format="json")
+        assert (response.status_code, response.json()) == (400, told)
+        assert not Contact.objects.exists()
+        contact = ContactFactory(country="IN", timezone="Asia/Kolkata")
+        response = api.patch(f"/api/v1/contacts/{contact.pk}/", payload, format="json")
+        assert (response.status_code, response.json()) == (400, told)
+        contact.refresh_from_db()
+        assert (contact.country, contact.timezone) == ("IN", "Asia/Kolkata")
+
+    def test_a_taken_phone_is_told_with_a_bad_country_and_a_tag_with_a_comma(self, api):
+        """Each passes its field's own check: the contact's rules told the first of them, then the next."""
+        ContactFactory(phone="+919812345678")
+        payload = {"phone": "+91 98123 45678", "country": "Narnia", "tags": ["diwali,vip"]}
+        response = api.post("/api/v1/contacts/", payload, format="json")
+        assert response.status_code == 400
+        assert response.json().keys() == {"phone", "country", "tags"}
+        assert Contact.objects.count() == 1 and not Tag.objects.exists()
+
     def test_retrieve_update_and_delete(self, api):
         contact = ContactFactory(tags=[TagFactory(name="old")])
         url = f"/api/v1/contacts/{contact.pk}/"

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from providers.models import ProviderAccount, Sender
+from providers.models import DltTemplate, ProviderAccount, Sender
 from tests.concurrency import second_waits_on_first
 from tests.factories import DltTemplateFactory, ProviderAccountFactory, SenderFactory, UserFactory, admin_client_for
 
@@ -284,6 +284,23 @@ def test_a_sender_form_tells_a_taken_name_on_its_field_with_the_other_problems_a
     assert set(errors) == {"name", "country"}, errors
     assert errors["name"] == ["The account 'MOB' has a sender named 'HERALD' on SMS already."]
     assert Sender.objects.count() == 1
+
+
+def test_a_template_form_tells_a_taken_dlt_id_with_a_sender_of_another_account_at_once(client):
+    """The taken DLT template id was told alone: the sender of another account beside it came only once the id was
+    fixed (the template's check ran only on a form without errors)."""
+    mumbai, delhi = ProviderAccountFactory(name="Mumbai"), ProviderAccountFactory(name="Delhi")
+    DltTemplateFactory(account=mumbai, dlt_template_id="1107000000000000001")
+    theirs = SenderFactory(account=delhi, name="HRLDDL")
+    form = {"name": "OTP", "dlt_template_id": "1107000000000000001", "type": "T", "status": "approved",
+            "account": mumbai.pk, "senders": [theirs.pk], "body": "OTP {#var#}", "is_english": "on"}  # fmt: skip
+
+    response = client.post("/admin/providers/dlttemplate/add/", form)
+
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"dlt_template_id", "senders"}, errors
+    assert errors["senders"] == ["Not on this template's account: HRLDDL (Delhi)."]
+    assert DltTemplate.objects.count() == 1
 
 
 def test_a_template_form_refuses_a_sender_of_the_other_route_than_its_type(client):

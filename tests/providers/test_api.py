@@ -420,6 +420,38 @@ class TestEveryProblemAtOnce:
         }
         assert Sender.objects.count() == 1
 
+    def test_a_templates_taken_dlt_id_is_told_with_a_sender_of_another_account(self, api):
+        """The DLT template id, refused by its field, was told alone; the sender of another account, refused by the
+        template's rules, came in the next request."""
+        mumbai, delhi = ProviderAccountFactory(name="Mumbai"), ProviderAccountFactory(name="Delhi")
+        DltTemplateFactory(account=mumbai, dlt_template_id="1107000000000000001")
+        theirs = SenderFactory(account=delhi, name="HRLDDL")
+        payload = {
+            "account": mumbai.pk, "name": "OTP", "dlt_template_id": "1107000000000000001", "body": "OTP {#var#}",
+            "senders": [theirs.pk],
+        }  # fmt: skip
+        response = api.post("/api/v1/templates/", payload, format="json")
+        assert response.status_code == 400
+        assert response.json() == {
+            "dlt_template_id": ["DLT template with this DLT template id already exists."],
+            "senders": ["Not on this template's account: HRLDDL (Delhi)."],
+        }
+        assert DltTemplate.objects.count() == 1
+
+    def test_a_templates_bad_body_is_told_with_a_sender_of_another_account(self, api):
+        """Both pass their fields' own checks: the template's rules told the body, then the sender."""
+        mumbai, delhi = ProviderAccountFactory(name="Mumbai"), ProviderAccountFactory(name="Delhi")
+        template = DltTemplateFactory(account=mumbai)
+        theirs = SenderFactory(account=delhi, name="HRLDDL")
+        response = api.patch(
+            f"/api/v1/templates/{template.pk}/", {"body": "OTP {#var", "senders": [theirs.pk]}, format="json"
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "body": ["Unclosed or malformed variable near 'OTP {#var': write variables as {#var#} or {{name}}."],
+            "senders": ["Not on this template's account: HRLDDL (Delhi)."],
+        }
+
 
 @pytest.mark.django_db(transaction=True)
 def test_two_clients_adding_one_sender_at_once_the_second_gets_a_400_naming_name():
