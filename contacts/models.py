@@ -16,11 +16,19 @@ from contacts.validators import (
     validate_time_zone,
 )
 
-TAG_NAME_TAKEN = "A tag with this name exists already (in capitals or not)."
+# What a taken name, phone… is told, in the admin and the API alike: one sentence per unique field, "A <thing> with
+# this <field> already exists." (Django's own, "segment with this name already exists." in the API and "Contact with
+# this Phone already exists." in the admin, differed in capitals and in words from model to model).
+TAG_NAME_TAKEN = "A tag with this name already exists (in capitals or not)."
+CONTACT_PHONE_TAKEN = "A contact with this phone number already exists."
+SEGMENT_NAME_TAKEN = "A segment with this name already exists."
+UNSUBSCRIBED_ALREADY = "This address is already unsubscribed in this scope."
 
 
 class Tag(models.Model):
-    name = models.CharField(max_length=100, unique=True, validators=[validate_tag_name])
+    name = models.CharField(
+        max_length=100, unique=True, validators=[validate_tag_name], error_messages={"unique": TAG_NAME_TAKEN}
+    )
     description = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
 
@@ -37,11 +45,17 @@ class Tag(models.Model):
     def __str__(self):
         return self.name
 
+    def validate_unique(self, exclude=None):
+        """A taken name is told once, by the constraint that takes it in any case (and so as typed too): the two said
+        it twice on the admin's page."""
+        super().validate_unique(exclude={*(exclude or ()), "name"})
+
 
 class Contact(models.Model):
     phone = PhoneNumberField(
-        unique=True, help_text="E.164, e.g. +919812345678; national numbers are read in the default region."
-    )
+        unique=True, error_messages={"unique": CONTACT_PHONE_TAKEN},
+        help_text="E.164, e.g. +919812345678; national numbers are read in the default region.",
+    )  # fmt: skip
     email = models.EmailField(blank=True, default="", db_default="")
     first_name = models.CharField(max_length=100, blank=True, default="", db_default="")
     last_name = models.CharField(max_length=100, blank=True, default="", db_default="")
@@ -137,7 +151,7 @@ class Operator(models.TextChoices):
 class Segment(models.Model):
     """Contacts carrying the positive tags (any/all of them) and not the negative ones (any/all)."""
 
-    name = models.CharField(max_length=150, unique=True)
+    name = models.CharField(max_length=150, unique=True, error_messages={"unique": SEGMENT_NAME_TAKEN})
     description = models.CharField(max_length=255, blank=True)
     positive_tags = models.ManyToManyField(Tag, related_name="+", blank=True, help_text="Leave empty for everyone.")
     positive_operator = models.CharField(max_length=3, choices=Operator.choices, default=Operator.ANY)
@@ -204,7 +218,11 @@ class Unsubscriber(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["address", "scope", "value"], name="unsubscriber_unique"),
+            models.UniqueConstraint(
+                fields=["address", "scope", "value"],
+                name="unsubscriber_unique",
+                violation_error_message=UNSUBSCRIBED_ALREADY,
+            ),
             models.CheckConstraint(
                 condition=models.Q(scope="all", value="") | ~models.Q(scope="all") & ~models.Q(value=""),
                 name="unsubscriber_value_matches_scope",

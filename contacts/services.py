@@ -15,7 +15,18 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 
-from contacts.models import Channel, Contact, ContactTag, Operator, Segment, Tag, Unsubscriber, UnsubscriberRemoval
+from contacts.models import (
+    CONTACT_PHONE_TAKEN,
+    UNSUBSCRIBED_ALREADY,
+    Channel,
+    Contact,
+    ContactTag,
+    Operator,
+    Segment,
+    Tag,
+    Unsubscriber,
+    UnsubscriberRemoval,
+)
 from contacts.phones import INVALID_MESSAGE, InvalidPhone, normalize_address, normalize_phone
 from contacts.selectors import segment_count, tags_named
 from contacts.validators import TAG_NAME_COMMA, country_code
@@ -272,7 +283,7 @@ def _contact_write(contact: Contact, fields: dict, tags: Iterable[str] | None, r
         with transaction.atomic():
             contact.save()
     except IntegrityError:  # a concurrent write took the number between the check and the INSERT
-        raise ValidationError({"phone": "A contact with this phone number already exists."}) from None
+        raise ValidationError({"phone": CONTACT_PHONE_TAKEN}) from None
     if old_addresses is not None:
         opt_outs_follow_contact(old=old_addresses, new=(contact.phone or "", contact.email or ""))
     if tags is not None:
@@ -585,14 +596,14 @@ def unsubscriber_create(
     """Suppress an address (phone in any format, or e-mail) within a scope; a duplicate is refused."""
     address, value = unsubscriber_check(address=address, scope=scope, value=value, source=source, region=region)
     if Unsubscriber.objects.filter(address=address, scope=scope, value=value).exists():
-        raise ValidationError({"address": "This address is already unsubscribed in this scope."})
+        raise ValidationError({"address": UNSUBSCRIBED_ALREADY})
     unsubscriber = Unsubscriber(address=address, scope=scope, value=value, source=source, reason=reason)
     unsubscriber.full_clean(validate_unique=False)
     try:
         with transaction.atomic():
             unsubscriber.save()
     except IntegrityError:
-        raise ValidationError({"address": "This address is already unsubscribed in this scope."}) from None
+        raise ValidationError({"address": UNSUBSCRIBED_ALREADY}) from None
     return unsubscriber
 
 
@@ -633,7 +644,7 @@ def unsubscriber_update(
     address, value = unsubscriber_check(region=region, stored_source=stored.source, **merged)
     duplicate = Unsubscriber.objects.filter(address=address, scope=merged["scope"], value=value)
     if duplicate.exclude(pk=unsubscriber.pk).exists():
-        raise ValidationError({"address": "This address is already unsubscribed in this scope."})
+        raise ValidationError({"address": UNSUBSCRIBED_ALREADY})
     unsubscriber.address, unsubscriber.scope, unsubscriber.value = address, merged["scope"], value
     unsubscriber.source = merged["source"]
     unsubscriber.reason = fields.get("reason", unsubscriber.reason)

@@ -35,7 +35,9 @@ class ProviderAccount(models.Model):
         help_text="The end of the webhook URL (shown above): it tells Herald which account a delivery report is for.",
     )  # fmt: skip
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(
+        max_length=100, unique=True, error_messages={"unique": "A provider account with this name already exists."}
+    )
     base_url = models.URLField(blank=True, help_text="Leave empty for the vendor's own API; the sandbox URL for tests.")
     credentials = EncryptedJSONField(blank=True, default=dict, help_text="Encrypted at rest.")
     options = models.JSONField(
@@ -173,7 +175,10 @@ class DltTemplate(models.Model):
         ProviderAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="dlt_templates"
     )
     name = models.CharField("name / alias", max_length=150)
-    dlt_template_id = models.CharField("DLT template id", max_length=32, unique=True)
+    dlt_template_id = models.CharField(
+        "DLT template id", max_length=32, unique=True,
+        error_messages={"unique": "A DLT template with this DLT template id already exists."},
+    )  # fmt: skip
     type = models.CharField(max_length=2, choices=Type.choices, default=Type.TRANSACTIONAL)
     body = models.TextField(help_text="Variables as {#var#} (DLT) or {{name}} (MOBtexting).")
     senders = models.ManyToManyField(Sender, blank=True, related_name="dlt_templates")

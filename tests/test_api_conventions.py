@@ -664,3 +664,38 @@ class TestUnknownFields:
         response = api.put(f"/api/v1/tags/{tag.pk}/", {**shown, "description": "Best customers"}, format="json")
         assert response.status_code == 200, response.content
         assert response.json()["description"] == "Best customers"
+
+
+class TestTakenValues:
+    """A value another record has already was told in Django's words, which differed in capitals and words from
+    model to model ("segment with this name already exists.", "Contact with this Phone already exists.", "DLT template
+    with this DLT template id already exists."): each now reads "A <thing> with this <field> already exists.", on
+    its field, as the admin tells it."""
+
+    @pytest.mark.parametrize(
+        ("path", "existing", "body", "field", "told"),
+        [
+            ("contacts", lambda: ContactFactory(phone="+919812345678"), {"phone": "+91 98123 45678"}, "phone",
+             "A contact with this phone number already exists."),
+            ("tags", lambda: TagFactory(name="VIP"), {"name": "VIP"}, "name",
+             "A tag with this name already exists (in capitals or not)."),
+            ("tags", lambda: TagFactory(name="VIP"), {"name": "vip"}, "name",
+             "A tag with this name already exists (in capitals or not)."),
+            ("segments", lambda: SegmentFactory(name="Big spenders"), {"name": "Big spenders"}, "name",
+             "A segment with this name already exists."),
+            ("provider-accounts", lambda: ProviderAccountFactory(name="MOB"),
+             {"kind": "mobtexting", "name": "MOB", "credentials": {"api_key": "k"}}, "name",
+             "A provider account with this name already exists."),
+            ("templates", lambda: DltTemplateFactory(dlt_template_id="1107000000000000001"),
+             {"name": "OTP", "dlt_template_id": "1107000000000000001", "body": "OTP {#var#}"}, "dlt_template_id",
+             "A DLT template with this DLT template id already exists."),
+            ("unsubscribers", lambda: UnsubscriberFactory(address="+919812345678"), {"address": "+919812345678"},
+             "address", "This address is already unsubscribed in this scope."),
+        ],
+        ids=["contact phone", "tag name", "tag name in other capitals", "segment name", "account name",
+             "DLT template id", "opt-out"],
+    )  # fmt: skip
+    def test_a_taken_value_is_told_one_way_on_its_field(self, api, path, existing, body, field, told):
+        existing()
+        response = api.post(f"/api/v1/{path}/", body, format="json")
+        assert (response.status_code, response.json()) == (400, {field: [told]})

@@ -331,9 +331,33 @@ def test_adding_a_tag_whose_name_differs_only_in_case_is_refused_in_words(client
     response = client.post("/admin/contacts/tag/add/", {"name": "vip", "description": ""})
     assert response.status_code == 200
     assert response.context["adminform"].form.non_field_errors() == [
-        "A tag with this name exists already (in capitals or not)."
+        "A tag with this name already exists (in capitals or not)."
     ]
     assert list(Tag.objects.values_list("name", flat=True)) == ["VIP"]
+
+
+def test_a_taken_value_is_told_once_in_the_apis_words(client):
+    """A tag's name taken as typed was told twice, in two wordings ("Tag with this Name already exists." beside the
+    any-case rule's); a segment's name and an opt-out in Django's ("Segment with this Name already exists.",
+    "Unsubscriber with this Address, Scope and Value already exists."), not the API's."""
+    TagFactory(name="VIP")
+    SegmentFactory(name="Big spenders")
+    UnsubscriberFactory(address="+919812345678")
+    segment = {"name": "Big spenders", "positive_operator": "any", "negative_operator": "any"}
+    opt_out = {"address": "+919812345678", "scope": "all", "value": "", "source": "admin", "reason": ""}
+
+    tag_page = client.post("/admin/contacts/tag/add/", {"name": "VIP", "description": ""})
+    segment_page = client.post("/admin/contacts/segment/add/", segment)
+    opt_out_page = client.post("/admin/contacts/unsubscriber/add/", opt_out)
+
+    assert tag_page.context["adminform"].form.errors == {
+        "__all__": ["A tag with this name already exists (in capitals or not)."]
+    }
+    assert segment_page.context["adminform"].form.errors == {"name": ["A segment with this name already exists."]}
+    assert opt_out_page.context["adminform"].form.errors == {
+        "__all__": ["This address is already unsubscribed in this scope."]
+    }
+    assert (Tag.objects.count(), Segment.objects.count(), Unsubscriber.objects.count()) == (1, 1, 1)
 
 
 def test_a_segment_page_shows_its_live_count_and_a_preview(client):
@@ -636,7 +660,7 @@ def test_two_staff_adding_one_tag_at_once_the_second_gets_the_form_back_saying_w
 
     assert answers[0].status_code == 200
     form = answers[0].context["adminform"].form
-    assert form.non_field_errors() == ["A tag with this name exists already (in capitals or not)."]
+    assert form.non_field_errors() == ["A tag with this name already exists (in capitals or not)."]
     assert form.data["description"] == "Loyal"
     assert list(Tag.objects.values_list("name", flat=True)) == ["vip"]
 

@@ -460,7 +460,7 @@ class TestTags:
 
         response = api.post("/api/v1/tags/", {"name": "vip"})
         assert response.status_code == 400
-        assert response.json() == {"name": ["A tag with this name exists already (in capitals or not)."]}
+        assert response.json() == {"name": ["A tag with this name already exists (in capitals or not)."]}
         assert api.patch(f"/api/v1/tags/{vip.pk}/", {"name": "Vip"}).status_code == 200, "renaming itself is fine"
 
         response = api.post("/api/v1/contacts/tag/", {"contacts": ids, "tags": ["vip", "VIP", "news"]})
@@ -773,13 +773,14 @@ def test_two_clients_creating_one_tag_in_two_cases_at_once_get_one_tag_and_a_400
     second_waits_on_first(first_client, second_client, insert_into="contacts_tag")
 
     assert answers[0].status_code == 400, answers[0].content
-    assert answers[0].json() == {"name": ["A tag with this name exists already (in capitals or not)."]}
+    assert answers[0].json() == {"name": ["A tag with this name already exists (in capitals or not)."]}
     assert list(Tag.objects.values_list("name", flat=True)) == ["vip"]
 
 
-def test_a_unique_field_the_database_enforced_is_named_with_djangos_message():
-    """The same mapping for a plain unique field (its constraint carries no message of its own)."""
+def test_a_unique_field_the_database_enforced_is_named_with_the_fields_message():
+    """The same mapping for a plain unique field (its constraint carries no message of its own): the field's words,
+    as validation tells them (it said Django's "Contact with this Phone already exists.")."""
     ContactFactory(phone="+919812345678")
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
         Contact.objects.create(phone="+919812345678")
-    assert constraint_error_detail(caught.value) == {"phone": ["Contact with this Phone already exists."]}
+    assert constraint_error_detail(caught.value) == {"phone": ["A contact with this phone number already exists."]}

@@ -433,7 +433,7 @@ class TestEveryProblemAtOnce:
         response = api.post("/api/v1/templates/", payload, format="json")
         assert response.status_code == 400
         assert response.json() == {
-            "dlt_template_id": ["DLT template with this DLT template id already exists."],
+            "dlt_template_id": ["A DLT template with this DLT template id already exists."],
             "senders": ["Not on this template's account: HRLDDL (Delhi)."],
         }
         assert DltTemplate.objects.count() == 1
