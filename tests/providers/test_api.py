@@ -398,6 +398,20 @@ class TestEveryProblemAtOnce:
         }
         assert not ProviderAccount.objects.exists()
 
+    def test_an_accounts_new_kind_is_told_with_why_the_rest_was_not_checked(self, api):
+        """A kind it cannot have is told alone (the other fields are for the other vendor), and a rate limit of 0
+        beside it was told nothing at all: the 400 now says the other fields were not checked against a vendor."""
+        account = ProviderAccountFactory(kind="mobtexting")
+        response = api.patch(
+            f"/api/v1/provider-accounts/{account.pk}/", {"kind": "octopush", "rate_limit": 0}, format="json"
+        )
+        assert (response.status_code, response.json()) == (400, {"kind": [
+            "An account's kind cannot change; create another account instead (the other fields were checked for "
+            "their type and length only, not against a vendor's rules)."
+        ]})  # fmt: skip
+        account.refresh_from_db()
+        assert (account.kind, account.rate_limit) == ("mobtexting", 20.0)
+
     def test_an_account_of_no_kind_is_told_only_that(self, api):
         response = api.post("/api/v1/provider-accounts/", {"kind": "pigeon", "name": "A", "rate_limit": 0})
         assert response.json() == {"kind": ['"pigeon" is not a valid choice.']}
