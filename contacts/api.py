@@ -31,7 +31,7 @@ from contacts.selectors import (
     tags_named,
     tags_with_contact_count,
 )
-from contacts.validators import attributes_nested
+from contacts.validators import ATTRIBUTES_NOT_AN_OBJECT, attributes_nested
 
 
 def tag_name_expected(value) -> str:
@@ -99,10 +99,13 @@ class AttributesField(serializers.JSONField):
     validators (an object; storable) then run as for any field."""
 
     def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if isinstance(value, dict) and (nested := attributes_nested(value)):
+        # Before DRF's JSONField encodes the value to check it: a list nested 900 deep overflowed that encoding's
+        # stack (a 500) whenever the request's own stack was a little deeper.
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(ATTRIBUTES_NOT_AN_OBJECT)
+        if nested := attributes_nested(data):
             raise serializers.ValidationError({key: [message] for key, message in nested.items()})
-        return value
+        return super().to_internal_value(data)
 
 
 class ContactSerializer(KnownFieldsMixin, ServiceCheckedMixin, serializers.ModelSerializer):

@@ -159,10 +159,13 @@ def attributes_nested(value: dict) -> dict[str, str]:
     }
 
 
+ATTRIBUTES_NOT_AN_OBJECT = 'Give an object of names to values, e.g. {"city": "Pune"}.'
+
+
 def validate_attributes(value) -> None:
     """Texts fill {{name}} from a contact's attributes: they must be an object of names to values, each a text, a
     number, true/false or null (attributes_nested)."""
     if not isinstance(value, dict):
-        raise ValidationError('Give an object of names to values, e.g. {"city": "Pune"}.')
+        raise ValidationError(ATTRIBUTES_NOT_AN_OBJECT)
     if nested := attributes_nested(value):
         raise ValidationError(list(nested.values()))
