@@ -290,7 +290,7 @@ class SegmentViewSet(QueryParametersMixin, viewsets.ModelViewSet):
         return Response({"count": segment_count(self.get_object())})
 
 
-class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.ModelSerializer):
+class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, ServiceCheckedMixin, serializers.ModelSerializer):
     address = AddressSerializerField(max_length=254, help_text="Phone (any format; stored E.164) or e-mail.")
     source = NamedChoiceField(
         enum_name="UnsubscriberSourceEnum",
@@ -306,6 +306,12 @@ class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, serializers.Mode
         read_only_fields = ["created_at"]
         enum_names = {"scope": "UnsubscriberScopeEnum"}
         validators = []  # uniqueness and the scope/value rule are the service's, with field-named errors
+
+    def service_problems(self, attrs):
+        fields = {name: value for name, value in attrs.items() if name in ("address", "scope", "value", "source")}
+        if "source" not in self.initial_data:  # its default is no change of who recorded it (perform_update)
+            fields.pop("source", None)
+        return services.unsubscriber_write_problems(unsubscriber=self.instance, **fields)
 
 
 class UnsubscriberWrittenSerializer(UnsubscriberSerializer):

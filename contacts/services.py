@@ -512,35 +512,69 @@ def unsubscriber_check(
     *, address: str, scope: str, value: str, source: str, region: str | None = None, stored_source: str | None = None
 ) -> tuple[str, str]:
     """Validate a suppression's fields; returns the normalised (address, value). The admin form uses it too.
-    `stored_source`: the source of the opt-out being edited, which stays as it is."""
+    `stored_source`: the source of the opt-out being edited, which stays as it is. Every problem is raised at once,
+    each on its field (unsubscriber_problems)."""
+    errors, address, value = unsubscriber_problems(
+        address=address, scope=scope, value=value, source=source, region=region, stored_source=stored_source
+    )
+    if errors:
+        raise ValidationError(errors)
+    return address, value
+
+
+def unsubscriber_problems(
+    *, address: str, scope: str, value: str, source: str, region: str | None = None, stored_source: str | None = None
+) -> tuple[dict[str, list[str]], str, str]:
+    """unsubscriber_check's problems by field ({} if none), with the address and value as they would be stored: a bad
+    address was told alone, and a value its scope refuses only in the next request."""
+    errors: dict[str, list[str]] = {}
     try:
         address = normalize_address(address, region)
     except InvalidPhone:
-        raise ValidationError({"address": "Enter a valid phone number or e-mail address."}) from None
+        errors["address"] = ["Enter a valid phone number or e-mail address."]
     if scope not in Unsubscriber.Scope.values:
-        raise ValidationError({"scope": f"Choose one of: {', '.join(Unsubscriber.Scope.values)}."})
+        errors["scope"] = [f"Choose one of: {', '.join(Unsubscriber.Scope.values)}."]
     if source not in Unsubscriber.Source.values:
-        raise ValidationError({"source": f"Choose one of: {', '.join(Unsubscriber.Source.values)}."})
-    if stored_source is not None and source != stored_source:
-        raise ValidationError(
-            {"source": f"The source says who recorded this opt-out ({stored_source}); it stays as recorded."}
-        )
-    if source in SIGNAL_SOURCES and stored_source is None:
-        raise ValidationError(
-            {
-                "source": f"'{source}' is recorded only by a vendor's report of an opt-out; use "
-                f"{', '.join(s for s in Unsubscriber.Source.values if s not in SIGNAL_SOURCES)}."
-            }
-        )
+        errors["source"] = [f"Choose one of: {', '.join(Unsubscriber.Source.values)}."]
+    elif stored_source is not None and source != stored_source:
+        errors["source"] = [f"The source says who recorded this opt-out ({stored_source}); it stays as recorded."]
+    elif source in SIGNAL_SOURCES and stored_source is None:
+        errors["source"] = [
+            f"'{source}' is recorded only by a vendor's report of an opt-out; use "
+            f"{', '.join(s for s in Unsubscriber.Source.values if s not in SIGNAL_SOURCES)}."
+        ]
     value = (value or "").strip()
+    if "scope" in errors:  # a value is checked against its scope only
+        return errors, address, value
     if scope == Unsubscriber.Scope.ALL and value:
-        raise ValidationError({"value": "Scope 'all' takes no value."})
-    if scope != Unsubscriber.Scope.ALL and not value:
-        raise ValidationError({"value": f"Scope {scope!r} needs a value (which {scope})."})
-    value = suppression_value(scope, value)
-    if problem := suppression_value_problem(scope, value):
-        raise ValidationError({"value": problem[0].upper() + problem[1:] + "."})
-    return address, value
+        errors["value"] = ["Scope 'all' takes no value."]
+    elif scope != Unsubscriber.Scope.ALL and not value:
+        errors["value"] = [f"Scope {scope!r} needs a value (which {scope})."]
+    else:
+        value = suppression_value(scope, value)
+        if problem := suppression_value_problem(scope, value):
+            errors["value"] = [problem[0].upper() + problem[1:] + "."]
+    return errors, address, value
+
+
+def unsubscriber_write_problems(
+    *, unsubscriber: Unsubscriber | None, region: str | None = None, **fields
+) -> dict[str, list[str]]:
+    """What unsubscriber_create (no unsubscriber) or unsubscriber_update would refuse in these fields, by field,
+    without writing; fields left out are the new opt-out's defaults or the stored ones. For the API, which tells them
+    with the fields that failed its own checks of their shape (config.api.ServiceCheckedMixin)."""
+    stored = Unsubscriber(source=Unsubscriber.Source.ADMIN) if unsubscriber is None else unsubscriber
+    merged = {name: fields.get(name, getattr(stored, name)) for name in ("address", "scope", "value", "source")}
+    errors, address, value = unsubscriber_problems(
+        region=region, stored_source=None if unsubscriber is None else unsubscriber.source, **merged
+    )
+    if not errors.keys() & {"address", "scope", "value"}:
+        taken = Unsubscriber.objects.filter(address=address, scope=merged["scope"], value=value)
+        if unsubscriber is not None:
+            taken = taken.exclude(pk=unsubscriber.pk)
+        if taken.exists():
+            errors["address"] = [UNSUBSCRIBED_ALREADY]
+    return errors
 
 
 def _squashed(name: str) -> str:
