@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from campaigns import admin_views
-from campaigns.admin_views import BACKGROUND_STATES, EDITABLE_FIELDS, CampaignForm, campaign_actions
+from campaigns.admin_views import BACKGROUND_STATES, EDITABLE_FIELDS, CampaignForm, campaign_actions, composer_words
 from campaigns.filters import VISIBLE_STATES
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
@@ -273,6 +273,7 @@ class CampaignAdmin(AutocompleteAdmin, UniqueRaceAdmin, admin.ModelAdmin):
                 "debounce": 400,
             }
             context["estimate_fills_sample"] = estimate_fills_sample(request.user)
+            context["composer_words"] = composer_words(obj)
             # Launching is a change; a scheduled campaign is launched already (its page offers "Send now…").
             context["show_save_and_launch"] = self.has_change_permission(request, obj) and (
                 obj is None or obj.state == Campaign.State.DRAFT

@@ -428,6 +428,20 @@ PAST = {
     "resume": "resumed", "cancel": "cancelled", "duplicate": "duplicated",
 }  # fmt: skip
 CONFIRM = {"send-now": "Yes, send it now"}  # the confirmation button, where "Yes, <label> it" is no English
+# The heading over what stops a campaign, by what it stops: the action a page confirms, and on a campaign's own page
+# what its estimate leads to (composer_words). One place: the send-now page said "Before you can launch".
+PROBLEMS_HEADING = {
+    "launch": "Before you can launch", "send-now": "Before you can send it now", "scheduled": "Before it can be sent",
+}  # fmt: skip
+
+
+def composer_words(campaign: Campaign | None) -> dict:
+    """What the composer's estimate says of a campaign (None: a new one) above its problems, and when it has none: a
+    draft is launched from its page; a scheduled campaign is launched already, and sent at its send time."""
+    if campaign is None or campaign.state != State.SCHEDULED:
+        return {"problems_heading": PROBLEMS_HEADING["launch"], "ready": "Ready to launch."}
+    when = "a run is sent at each of its send times" if campaign.recurrence else "it is sent at its send time"
+    return {"problems_heading": PROBLEMS_HEADING["scheduled"], "ready": f"Ready: {when}."}
 
 
 def campaign_actions(campaign: Campaign, *, may_add: bool = True) -> list[dict]:
@@ -504,6 +518,7 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         "action_label": label,
         "action_past": PAST[action],
         "confirm_label": CONFIRM.get(action, f"Yes, {label.lower()} it"),
+        "problems_heading": PROBLEMS_HEADING.get(action, ""),
         "what_happens": what,
         "allowed": not refusal,
         "refusal": refusal,

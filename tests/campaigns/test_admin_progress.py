@@ -264,7 +264,7 @@ class TestActions:
     def test_a_launch_with_problems_lists_them_and_offers_no_button(self, client):
         campaign = CampaignFactory(text="")
         html = client.get(action_url(campaign, "launch")).content.decode()
-        assert "Before you can launch" in html and "herald-confirm-button" not in html
+        assert "<h2>Before you can launch</h2>" in html and "herald-confirm-button" not in html
 
     def test_posting_launch_calls_the_service_and_reports_its_refusal(self, client, django_capture_on_commit_callbacks, broker_queue):  # fmt: skip
         news = TagFactory()
@@ -336,7 +336,9 @@ class TestActions:
         send_at = timezone.now() + timedelta(days=1)
         campaign = CampaignFactory(state="scheduled", send_at=send_at, text="")
         html = client.get(action_url(campaign, "send-now")).content.decode()
-        assert "Before you can launch" in html and "herald-confirm-button" not in html
+        # Its problems are headed by the action it confirms: "Before you can launch" said so of one launched already.
+        assert "<h2>Before you can send it now</h2>" in html and "Before you can launch" not in html
+        assert "herald-confirm-button" not in html
         client.post(action_url(campaign, "send-now"))
         campaign.refresh_from_db()
         assert (campaign.state, campaign.send_at) == ("scheduled", send_at)
