@@ -22,4 +22,7 @@ def zoned_time_shown(at: datetime | None) -> str:
     if at.utcoffset() == site.utcoffset() and at.tzname() == site.tzname():
         return time_shown(at)
     beside = f"{site:%H:%M %Z}" if site.date() == at.date() else f"{site:%Y-%m-%d %H:%M %Z}"
-    return f"{at:%Y-%m-%d %H:%M %Z} ({beside})"
+    name = at.tzname() or ""
+    if name.startswith(("+", "-")):  # a zone with no letters of its own (Réunion's "+04", a recipient's): "UTC+04"
+        name = f"UTC{name}"
+    return f"{at:%Y-%m-%d %H:%M} {name} ({beside})"

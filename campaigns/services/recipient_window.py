@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from campaigns.models import Campaign
 from campaigns.selectors import account_promotional_window, recipient_window_opening
 from campaigns.services.counters import messages_close
+from config.times import zoned_time_shown
 
 ZONES_KEY = "recipient_zones"  # in a held frame's response: the zones its recipients wait for
 OPENING_KEY = "recipient_opening"  # with smooth sending, in a held frame's response: the opening it waits for (UTC)
@@ -178,10 +179,9 @@ def recipient_wait_reason(*, campaign_id: int, now: datetime) -> str:
     if not held_only or due is None or due <= now or not zone:
         return ""
     whose = f"{recipients} recipients'" if recipients != 1 else "1 recipient's"
-    return (
-        f"{ZONE_WAIT} {whose} promotional window (their own time zone), next at "
-        f"{due.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}."
-    )
+    # In their zone with the site's beside it, as every wait for a window is said (it read "09:00 Pacific/Tahiti").
+    when = zoned_time_shown(due.astimezone(ZoneInfo(zone)))
+    return f"{ZONE_WAIT} {whose} promotional window (their own time zone), next at {when}."
 
 
 def campaign_note_recipient_wait(*, campaign_id: int, now: datetime) -> None:

@@ -20,6 +20,7 @@ from campaigns.selectors import (
     send_window_opening,
     suppression_services,
 )
+from config.times import zoned_time_shown
 from contacts.audience import SUPPRESSION_REASON_SQL, AudienceSpec, suppression_match_sql
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_address
@@ -162,7 +163,7 @@ def transactional_send_checked(
     hours = f"{account.name} sends promotional messages only from {window['start']} to {window['end']}"
     if opening is not None:
         raise ValidationError(
-            {"purpose": f"{hours} ({window.get('tz', 'UTC')}); the window opens at {opening:%Y-%m-%d %H:%M %Z}."}
+            {"purpose": f"{hours} ({window.get('tz', 'UTC')}); the window opens at {zoned_time_shown(opening)}."}
         )
 
     contact = Contact.objects.filter(phone=send.address).only("pk", "timezone").first()
@@ -172,7 +173,7 @@ def transactional_send_checked(
         if together != now:
             zone = contact.timezone
             when = (
-                f"it opens there at {together.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+                f"it opens there at {zoned_time_shown(together.astimezone(ZoneInfo(zone)))}"
                 if together is not None
                 else f"no hour is inside the window both in {window.get('tz', 'UTC')} and in {zone}"
             )

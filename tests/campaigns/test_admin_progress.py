@@ -149,6 +149,8 @@ def test_a_windows_opening_is_said_in_its_zone_with_the_sites_beside_it_and_its_
     opening = datetime(2026, 11, 28, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
     assert zoned_time_shown(opening) == "2026-11-28 09:00 IST (03:30 UTC)"
     assert zoned_time_shown(opening.astimezone(UTC)) == "2026-11-28 03:30 UTC", "a window in the site's zone"
+    reunion = datetime(2026, 11, 28, 12, 0, tzinfo=ZoneInfo("Indian/Reunion"))  # a zone without letters: "+04"
+    assert zoned_time_shown(reunion) == "2026-11-28 12:00 UTC+04 (08:00 UTC)"
     settings.TIME_ZONE = "America/New_York"
     assert zoned_time_shown(opening) == "2026-11-28 09:00 IST (2026-11-27 22:30 EST)"
 

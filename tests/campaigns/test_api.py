@@ -776,6 +776,14 @@ class TestTransactionalSendRules:
             f"{account.name} sends promotional messages only from 00:00 to 23:59 (UTC); the window opens at "
             f"{tomorrow:%Y-%m-%d} 00:00 UTC."
         ]
+        # A window in a zone of its own: said there with the site's time beside it, as a campaign's wait is.
+        in_india = (timezone.now() + timedelta(days=1)).astimezone(ZoneInfo("Asia/Kolkata")).date()
+        indian = ProviderAccountFactory(kind="octopush", options={"promo_window": {
+            "tz": "Asia/Kolkata", "start": "00:00", "end": "23:59", "days": [in_india.weekday()]}})  # fmt: skip
+        assert self._refused(api, {**payload, "account": indian.pk}, "purpose") == [
+            f"{indian.name} sends promotional messages only from 00:00 to 23:59 (Asia/Kolkata); the window opens at "
+            f"{in_india:%Y-%m-%d} 00:00 IST ({in_india - timedelta(days=1):%Y-%m-%d} 18:30 UTC)."
+        ]
         sent = api.post("/api/v1/messages/", {**payload, "purpose": "transactional"}, format="json")
         assert sent.status_code == 202  # the window is for promotional messages only
 
@@ -794,10 +802,13 @@ class TestTransactionalSendRules:
         errors = self._refused(api, payload, "purpose")
         # Both open again tomorrow when the account's window opens (Lagos's is open then, an hour ahead).
         opening = start.replace(second=0, microsecond=0) + timedelta(days=1)
+        # In the recipient's zone with the site's beside it, as a campaign's wait says it ("… (Africa/Lagos)" before).
+        lagos = opening.astimezone(ZoneInfo("Africa/Lagos"))
+        site = f"{opening:%H:%M} UTC" if lagos.date() == opening.date() else f"{opening:%Y-%m-%d %H:%M} UTC"
         assert errors == [
             f"{account.name} sends promotional messages only from {start:%H:%M} to {end:%H:%M}, also in the "
             "recipient's own time zone (Africa/Lagos), where it is closed now; it opens there at "
-            f"{opening.astimezone(ZoneInfo('Africa/Lagos')):%Y-%m-%d %H:%M} (Africa/Lagos)."
+            f"{lagos:%Y-%m-%d %H:%M} WAT ({site})."
         ]
         assert not Message.objects.exists()
         sent = api.post("/api/v1/messages/", {**payload, "to": "+33612345679"}, format="json")
