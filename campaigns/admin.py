@@ -41,6 +41,7 @@ from campaigns.selectors import (
     messages_of_campaign,
     messages_shown,
     messages_with_status,
+    state_reason_shown,
     status_events_matching,
 )
 from campaigns.services.editing import (
@@ -279,6 +280,9 @@ class CampaignAdmin(AutocompleteAdmin, UniqueRaceAdmin, admin.ModelAdmin):
                 obj is None or obj.state == Campaign.State.DRAFT
             )
         if obj is not None:
+            context["state_reason_shown"] = state_reason_shown(obj) or (
+                "Nothing is sent until you launch it." if obj.state == Campaign.State.DRAFT else ""
+            )
             if obj.state in BACKGROUND_STATES:
                 context["background"] = background_status()
             may_change = self.has_change_permission(request, obj)

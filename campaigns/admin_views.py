@@ -49,6 +49,7 @@ from campaigns.selectors import (
     contact_message_history,
     estimate_fills_sample,
     failure_words,
+    state_reason_shown,
 )
 from campaigns.services.editing import (
     campaign_check,
@@ -519,6 +520,7 @@ def action_view(model_admin: ModelAdmin, request, object_id, action: str):
         "action_past": PAST[action],
         "confirm_label": CONFIRM.get(action, f"Yes, {label.lower()} it"),
         "problems_heading": PROBLEMS_HEADING.get(action, ""),
+        "state_reason_shown": state_reason_shown(campaign),
         "what_happens": what,
         "allowed": not refusal,
         "refusal": refusal,

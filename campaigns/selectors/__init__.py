@@ -57,6 +57,7 @@ from campaigns.selectors.progress import (
     failure_words,
     messages_shown,
     messages_with_status,
+    state_reason_shown,
 )
 from campaigns.selectors.records import (
     campaign_records_counts,
@@ -74,5 +75,5 @@ __all__ = [
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "campaign_test_sends", "composer_account_channels", "composer_senders",
     "composer_templates", "composer_variables", "contact_message_history", "delivery_rate", "delivery_rate_of", "estimate_fills_sample", "failure_words", "frames_matching",
     "message_id_last", "message_problems", "messages_matching", "messages_of_campaign", "parts_spread_of", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",
-    "recipient_window_opening", "send_window_opening", "status_events_matching", "suppression_services",
+    "recipient_window_opening", "send_window_opening", "state_reason_shown", "status_events_matching", "suppression_services",
 ]  # fmt: skip

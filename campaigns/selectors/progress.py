@@ -236,6 +236,7 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         **stats,
         "id": campaign.pk,
         "state_display": campaign.get_state_display(),
+        "state_reason_shown": state_reason_shown(campaign),
         "groups": _counter_groups(counters, in_flight, campaign.not_sent),
         "breakdown": [{"status": status, "count": shown[status]} for status in STATUS_ORDER if shown.get(status)],
         "recent_failures": recent,
@@ -245,6 +246,20 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         "live": live,
         "finished": campaign.state in (Campaign.State.COMPLETED, Campaign.State.CANCELLED, Campaign.State.FAILED),
     }
+
+
+def state_reason_shown(campaign: Campaign) -> str:
+    """A campaign's reason as its pages say it after its state's badge, the state said once: without the state's own
+    word when the reason starts with it ("paused Paused by a user." read "paused by a user."; "scheduled Scheduled
+    for …", "scheduled for …"). Whole where it stands alone (the API, the list's tooltip)."""
+    reason, state = campaign.state_reason, campaign.get_state_display()
+    rest = reason[len(state) :]
+    if not reason.lower().startswith(state.lower()) or rest[:1].isalnum():
+        return reason
+    if rest.startswith(" "):  # "by a user.": it goes on from the badge
+        return rest.strip()
+    rest = rest.lstrip(" :;,.")  # ": the provider account …": a sentence of its own
+    return rest[:1].upper() + rest[1:]
 
 
 MESSAGE_CSV_COLUMNS = (

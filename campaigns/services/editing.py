@@ -20,7 +20,8 @@ from contacts.services import segments_keep, tags_keep
 from providers.models import Channel
 
 EDITABLE_STATES = (Campaign.State.DRAFT, Campaign.State.SCHEDULED)
-UNSCHEDULED_REASON = "Back to draft: its send time was cleared. Launch it to send it now."
+# Its page says "draft" before it: "Back to draft: …" said it twice.
+UNSCHEDULED_REASON = "Its send time was cleared: launch it to send it now."
 RUNNING_STATES = (Campaign.State.PREPARING, Campaign.State.SENDING, Campaign.State.PAUSED)
 RELATIONS = ("tags", "segments", "excluded_tags", "contacts")
 # A send time or deadline further ahead than this is a mistake (a wrong year, a timestamp read wrongly): refused on its

@@ -63,7 +63,6 @@
       bar.querySelector(".herald-bar-sent").style.width = data.sent_progress + "%";
       const stateBadge = part("state_display");
       stateBadge.className = "herald-state herald-state-" + data.state;
-      part("state_reason").hidden = !data.state_reason;
       part("not_sent_box").hidden = !(data.groups.not_sent > 0);
       renderErrors(data);
       renderReport(data);

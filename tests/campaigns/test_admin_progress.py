@@ -20,6 +20,8 @@ from django.utils import timezone
 from campaigns import admin_views
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_funnel, campaign_message_rows, campaign_progress, failure_words
+from campaigns.services.editing import campaign_update
+from campaigns.services.lifecycle import campaign_cancel, campaign_launch, campaign_pause, campaign_pause_on_trouble
 from config.times import time_shown, zoned_time_shown
 from contacts.models import ContactImport
 from tests.factories import (
@@ -32,6 +34,7 @@ from tests.factories import (
     UnsubscriberFactory,
     UserFactory,
     admin_client_for,
+    api_client_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -427,7 +430,7 @@ class TestActions:
         )
         campaign = CampaignFactory(state="paused", state_reason=reason)
         html = client.get(action_url(campaign, "resume")).content.decode()
-        assert f'<p class="herald-state-reason">{reason}</p>' in html
+        assert state_line(html) == f"paused {reason}"
         assert "Herald prepares the audience (recipients already written are kept, never doubled), then sends." in html
         assert "Sending continues where it stopped." not in html
         prepared = CampaignFactory(state="paused", audience_size=5, counters={"pending": 5})
@@ -442,6 +445,53 @@ class TestActions:
         assert campaign.state == "sending"
         response = Client().post(action_url(campaign, "pause"))
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def state_line(html: str) -> str:
+    """The words of a page's state line (the campaign's page, its progress panel, a confirmation page), tags left out."""
+    line = re.search(r'<p class="herald-state-(?:line|reason)"[^>]*>(.*?)</p>', html, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]+>", " ", line).split())
+
+
+def test_a_campaigns_state_is_said_once_before_its_reason(client):
+    """The badge and then a reason that said it again: "scheduled Scheduled for …", "paused Paused by a user."."""
+    news = TagFactory()
+    ContactFactory(tags=[news])
+    send_at = timezone.now() + timedelta(days=1)
+    scheduled = CampaignFactory(tags=[news], account__kind="octopush", sender__country="FR", text="Hi", send_at=send_at)
+    campaign_launch(campaign_id=scheduled.pk)
+    paused = CampaignFactory(state="sending", audience_size=1, counters={"pending": 1})
+    campaign_pause(campaign_id=paused.pk)
+    trouble = CampaignFactory(state="sending", audience_size=1, counters={"pending": 1})
+    campaign_pause_on_trouble(campaign_id=trouble.pk, reason="Paused: the provider account needs attention (401).")
+    cancelled = CampaignFactory()
+    campaign_cancel(campaign_id=cancelled.pk)
+    unscheduled = CampaignFactory(state="scheduled", send_at=send_at)
+    campaign_update(campaign=unscheduled, data={"send_at": None})
+
+    def page(campaign):
+        return state_line(client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode())
+
+    assert page(scheduled) == f"scheduled for {time_shown(send_at)}."
+    assert page(paused) == "paused by a user."
+    assert page(trouble) == "paused The provider account needs attention (401)."
+    assert page(cancelled) == "cancelled by a user."
+    assert page(unscheduled) == "draft Its send time was cleared: launch it to send it now."
+    assert page(CampaignFactory()) == "draft Nothing is sent until you launch it."
+    assert page(CampaignFactory(state="failed", state_reason="Could not launch at its scheduled time: x.")) == (
+        "failed Could not launch at its scheduled time: x."
+    )
+    assert state_line(client.get(action_url(scheduled, "send-now")).content.decode()) == (
+        f"scheduled for {time_shown(send_at)}."
+    )
+    assert state_line(client.get(action_url(paused, "resume")).content.decode()) == "paused by a user."
+    # The progress panel refreshes it from the endpoint; the reason stays whole where it stands alone (the API).
+    body = client.get(progress_url(paused)).json()
+    assert (body["state_reason_shown"], body["state_reason"]) == ("by a user.", "Paused by a user.")
+    api = api_client_for(UserFactory(superuser=True))
+    assert api.get(f"/api/v1/campaigns/{scheduled.pk}/").json()["state_reason"] == (
+        f"Scheduled for {time_shown(send_at)}."
+    )
 
 
 class TestExport:
