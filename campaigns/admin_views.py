@@ -95,6 +95,10 @@ class CampaignForm(forms.ModelForm):
     chosen sender; the editing rules are campaign_check's, the same as the API's, with errors on their fields."""
 
     refusal: ValidationError | None = None  # what the services refused at a save this form comes back after
+    # Whether clean() holds a scheduled campaign to launching's checks (scheduled_edit_errors), as a save does. The
+    # estimate runs them itself, on the values as typed (composer_estimate): refused by the form, a field kept its
+    # saved value, and the panel showed the saved text's parts and cost under "Write the message text".
+    launch_checked = True
     REFUSED = (
         "Nothing was saved: the campaign, or something it uses, changed while this page was open (another person, or "
         "the scheduler launching it)."
@@ -189,7 +193,7 @@ class CampaignForm(forms.ModelForm):
             )
             if problem:
                 self.add_error("send_at", problem)
-        if self.instance.pk and not self.errors:
+        if self.instance.pk and not self.errors and self.launch_checked:
             # A scheduled campaign is held to launching's checks when saved (scheduled_edit_errors), on the edited
             # values: a copy of the campaign takes them, as the save would (the form's own instance takes them later).
             edited = construct_instance(self, copy.copy(self.instance))
@@ -238,7 +242,9 @@ def _estimate_shown(measured) -> dict:
 
 def composer_estimate(form: CampaignForm, user=None) -> dict:
     """The estimate of what the form describes, saved or not, as `user` may see it (campaign_estimate):
-    Estimate.as_dict() plus the form's own problems."""
+    Estimate.as_dict() plus the form's own problems, and what the panel says of them (composer_words), of a draft
+    and a scheduled campaign alike."""
+    form.launch_checked = False
     form.is_valid()
     problems = [
         {"field": "" if field == NON_FIELD_ERRORS else field, "message": message}
@@ -247,15 +253,16 @@ def composer_estimate(form: CampaignForm, user=None) -> dict:
         for message in errors
     ]
     campaign = form.instance  # the posted values applied in memory (ModelForm._post_clean); never saved here
+    words = composer_words(campaign)
     if not campaign.account_id:
         if not any(p["field"] == "account" for p in problems):
             problems.insert(0, {"field": "account", "message": "Choose a provider account."})
-        return {"empty": True, "problems": problems, "ok": False}
+        return {"empty": True, "problems": problems, "ok": False, **words}
     estimate = _estimate_shown(campaign_estimate(campaign=campaign, audience=form.audience(), user=user))
     # A field the form refused keeps the form's word on it (the estimate saw the field as empty).
     refused = {p["field"] for p in problems}
     problems += [p for p in estimate["problems"] if p["field"] not in refused]
-    return {**estimate, "empty": False, "problems": problems, "ok": not problems}
+    return {**estimate, "empty": False, "problems": problems, "ok": not problems, **words}
 
 
 # --- Views (the first argument is the CampaignAdmin) ------------------------------------------------------------
@@ -437,10 +444,16 @@ PROBLEMS_HEADING = {
 
 
 def composer_words(campaign: Campaign | None) -> dict:
-    """What the composer's estimate says of a campaign (None: a new one) above its problems, and when it has none: a
-    draft is launched from its page; a scheduled campaign is launched already, and sent at its send time."""
+    """What the composer's estimate says of a campaign (None: a new one), saved or as edited, above its problems, and
+    when it has none: a draft is launched from its page; a scheduled campaign is launched already, and sent at its
+    send time; saved without one, it goes back to draft (campaign_update)."""
     if campaign is None or campaign.state != State.SCHEDULED:
         return {"problems_heading": PROBLEMS_HEADING["launch"], "ready": "Ready to launch."}
+    if campaign.send_at is None:
+        return {
+            "problems_heading": PROBLEMS_HEADING["launch"],
+            "ready": "Ready to launch: saved without a send time, it goes back to draft.",
+        }
     when = "a run is sent at each of its send times" if campaign.recurrence else "it is sent at its send time"
     return {"problems_heading": PROBLEMS_HEADING["scheduled"], "ready": f"Ready: {when}."}
 

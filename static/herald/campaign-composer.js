@@ -351,6 +351,9 @@
         renderSample(data);
       }
       renderProblems(data.problems);
+      // What it leads to follows the form: a scheduled campaign's send time cleared, it goes back to draft when saved.
+      if (data.problems_heading) part("problems_heading").textContent = data.problems_heading;
+      if (data.ready) part("ready").textContent = data.ready;
       part("ready").hidden = !data.ok;
     }
 

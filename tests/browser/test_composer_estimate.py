@@ -2,8 +2,12 @@
 more, so one is on its way at a time, what was typed meanwhile is asked for when it answers, an answer to a text
 since changed is never shown as the estimate, and typing the campaign's name (no part of it) asks for none."""
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
+
+from django.utils import timezone
 
 from tests.factories import CampaignFactory, ContactFactory, ProviderAccountFactory, SenderFactory, TagFactory
 
@@ -112,5 +116,42 @@ def test_the_estimated_cost_is_written_with_thousands_separators(web_server, pag
         expect(panel.locator("[data-estimate=status]")).to_have_text("up to date")
         expect(panel.locator("[data-estimate=cost]")).to_have_text("9,272.50")
         expect(panel.locator("[data-estimate=currency]")).to_have_text("EUR")
+
+    assert not page.js_errors, page.js_errors
+
+
+def test_a_scheduled_campaigns_estimate_follows_the_form_as_a_drafts_does(web_server, page, steps):
+    """Its text emptied, the panel kept the saved text's parts and cost beside "Write the message text"; its send time
+    cleared, it said "Ready: it is sent at its send time." of a campaign that goes back to draft when saved."""
+    account = ProviderAccountFactory(kind="octopush", price_per_part="0.05", currency="EUR")
+    news = TagFactory(name="news")
+    ContactFactory.create_batch(2, tags=[news])
+    campaign = CampaignFactory(
+        account=account, sender=SenderFactory(account=account, country="FR"), purpose="service", tags=[news],
+        text="Hi", state="scheduled", send_at=timezone.now() + timedelta(days=1),
+    )  # fmt: skip
+    panel = page.locator("#estimate-panel")
+
+    with steps("open it: ready, sent at its send time"):
+        page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+        expect(panel.locator("[data-estimate=status]")).to_have_text("up to date")
+        expect(panel.locator("[data-estimate=ready]")).to_have_text("Ready: it is sent at its send time.")
+        expect(panel.locator("[data-estimate=cost]")).to_have_text("0.10")
+
+    with steps("empty its text: no parts nor cost, and what stops it being sent"):
+        page.locator("#id_text").fill("")
+        expect(panel.locator("[data-estimate=parts]")).to_have_text("0")
+        expect(panel.locator("[data-estimate=cost]")).to_have_text("0.00")
+        expect(panel.locator("[data-estimate=problems_heading]")).to_have_text("Before it can be sent")
+        expect(panel.locator("[data-estimate=problems]")).to_contain_text("Write the message text")
+        expect(panel.locator("[data-estimate=ready]")).to_be_hidden()
+
+    with steps("write it again and clear its send time: saved, it goes back to draft"):
+        page.locator("#id_text").fill("Hello")
+        page.locator("#id_send_at_0").fill("")
+        page.locator("#id_send_at_1").fill("")
+        expect(panel.locator("[data-estimate=ready]")).to_have_text(
+            "Ready to launch: saved without a send time, it goes back to draft."
+        )
 
     assert not page.js_errors, page.js_errors

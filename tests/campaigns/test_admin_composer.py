@@ -154,7 +154,8 @@ class TestEstimate:
 
     def test_every_problem_names_its_field(self, client):
         body = client.post(ESTIMATE, form_data(None)).json()
-        assert body == {"empty": True, "ok": False, "problems": [{"field": "account", "message": "Choose a provider account."}]}  # fmt: skip
+        assert body == {"empty": True, "ok": False, "problems": [{"field": "account", "message": "Choose a provider account."}],
+                        "problems_heading": "Before you can launch", "ready": "Ready to launch."}  # fmt: skip
         account = ProviderAccountFactory(kind="octopush")
         body = client.post(ESTIMATE, form_data(account, send_by_0="2001-01-01", send_by_1="10:00")).json()
         fields = {p["field"] for p in body["problems"]}
@@ -405,7 +406,7 @@ class TestComposerPage:
             url = reverse("admin:campaigns_campaign_change", args=[campaign.pk]) if campaign else None
             html = client.get(url or reverse("admin:campaigns_campaign_add")).content.decode()
             ready = re.search(r'<p class="estimate-ready" data-estimate="ready" hidden>([^<]*)</p>', html).group(1)
-            return ready, re.search(r'data-estimate="problems_box" hidden>\s*<h3>([^<]*)</h3>', html).group(1)
+            return ready, re.search(r'data-estimate="problems_box" hidden>\s*<h3[^>]*>([^<]*)</h3>', html).group(1)
 
         send_at = timezone.now() + timedelta(days=1)
         scheduled = CampaignFactory(account=setting["account"], state="scheduled", send_at=send_at)

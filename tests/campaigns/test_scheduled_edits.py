@@ -219,6 +219,37 @@ class TestAdmin:
         assert client.post(url, admin_form(draft, text="Sale!")).status_code == 302
         assert Campaign.objects.get(pk=draft.pk).text == "Sale!"
 
+    def test_its_estimate_panel_follows_the_form_as_a_drafts_does(self):
+        """Its text emptied in the form, the panel showed the saved text's parts, cost and sample under "Write the
+        message text"; its send time cleared, it said "Ready: it is sent at its send time." of a campaign that goes
+        back to draft when saved."""
+        campaign = scheduled()
+        client = admin_client_for()
+        url = reverse("admin:campaigns_campaign_estimate", args=[campaign.pk])
+        saved = client.post(url, admin_form(campaign)).json()
+        assert (saved["ok"], saved["parts"], saved["text_sample"]) == (True, 1, STOP)
+        assert saved["ready"] == "Ready: it is sent at its send time."
+
+        emptied = client.post(url, admin_form(campaign, text="")).json()
+        assert [p["field"] for p in emptied["problems"]] == ["text"]
+        assert (emptied["parts"], emptied["cost"], emptied["text_sample"]) == (0, "0.00", "")
+        assert emptied["problems_heading"] == "Before it can be sent"
+        longer = client.post(url, admin_form(campaign, text=f"{STOP} {'x' * 150}")).json()
+        assert (longer["ok"], longer["parts"]) == (True, 2), "the text as typed"
+        Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.DRAFT)
+        as_draft = client.post(url, admin_form(campaign, text="")).json()
+        words = ("problems_heading", "ready")
+        assert {k: v for k, v in as_draft.items() if k not in words} == {
+            k: v for k, v in emptied.items() if k not in words
+        }, "what a draft's panel says of the same form"
+        Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SCHEDULED)
+
+        unscheduled = client.post(url, admin_form(campaign, send_at_0="", send_at_1="")).json()
+        assert unscheduled["ok"] is True
+        assert unscheduled["ready"] == "Ready to launch: saved without a send time, it goes back to draft."
+        assert unscheduled["problems_heading"] == "Before you can launch"
+        assert Campaign.objects.get(pk=campaign.pk).text == STOP, "the estimate never saves"
+
     @pytest.mark.django_db(transaction=True)
     def test_a_campaign_cancelled_while_its_page_was_saved_is_said_so_not_a_500(self):
         """The form passes; the save waits for the campaign's lock, held by someone cancelling it; then the service
