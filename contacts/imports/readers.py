@@ -455,20 +455,20 @@ def _xls_shown_sheet(book: xlrd.Book) -> xlrd.sheet.Sheet:
 
 class _XlrdLog:
     """Where xlrd writes what it notices in a workbook ("WARNING *** file size (2000) not 512 + multiple of sector
-    size"): the log, not the worker's or the web server's standard output, which it went to. Its last warning is
-    kept: on a damaged file it says what is wrong better than the error that follows ("File is truncated, or OLE2
-    MSAT is corrupt", then an IndexError's "array index out of range")."""
+    size"): the log, not the worker's or the web server's standard output, which it went to. Its warnings are kept:
+    on a damaged file one may say what is wrong better than the error that follows ("File is truncated, or OLE2 MSAT
+    is corrupt", then an IndexError's "array index out of range")."""
 
     WARNING = re.compile(r"WARNING \*+ (.*?)[!.\s]*$")
 
     def __init__(self):
-        self.warning = ""
+        self.warnings: list[str] = []
 
     def write(self, text: str) -> None:
         if text.strip():
             logger.info("xlrd: %s", text.strip())
             if match := self.WARNING.match(text.strip()):
-                self.warning = match[1]
+                self.warnings.append(match[1])
 
 
 def _xls_sheet(fh: BinaryIO) -> Sheet:
@@ -477,7 +477,7 @@ def _xls_sheet(fh: BinaryIO) -> Sheet:
         book = xlrd.open_workbook(file_contents=fh.read(), on_demand=True, logfile=log)
         sheet = _xls_shown_sheet(book)
     except Exception as exc:  # xlrd raises a handful of unrelated types on a damaged file
-        raise FileProblem(_xls_problem(exc, log.warning)) from None
+        raise FileProblem(_xls_problem(exc, log.warnings)) from None
 
     def text(cell) -> str:
         if cell.ctype == xlrd.XL_CELL_DATE:
@@ -498,14 +498,32 @@ def _xls_sheet(fh: BinaryIO) -> Sheet:
     return Sheet(rows(), lines=sheet.nrows, close=book.release_resources)
 
 
-def _xls_problem(exc: Exception, warning: str) -> str:
-    """Why an .xls cannot be read, for the person who chose it, in xlrd's words: its refusal ("Workbook is
-    encrypted"), else, the file being damaged, what it warned of or said of the damage; never the words of the Python
-    error it stumbled on ("array index out of range", "unpack requires a buffer of 16 bytes")."""
-    if isinstance(exc, xlrd.XLRDError):
-        why = str(exc)
+# What xlrd says that a person can read, as it begins its refusal or warning: kept, and what follows it left out. The
+# rest (sector sizes, record names, the bytes it found as Python writes them: "Expected BOF record; found b'\xd0…'")
+# speaks to whoever debugs xlrd; the log has it (_XlrdLog).
+XLRD_READABLE = re.compile(
+    r"Workbook is encrypted|File is truncated, or OLE2 MSAT is corrupt|File size is 0 bytes"
+    r"|Can't find workbook in OLE2 compound document|Unsupported format, or corrupt file|[\w .]+; not supported"
+)
+
+
+def _xlrd_readable(text: str) -> str:
+    """xlrd's words, as far as a person can read them ("Unsupported format, or corrupt file" of "Unsupported format,
+    or corrupt file: Expected BOF record; found b'…'"), or ""."""
+    match = XLRD_READABLE.match(text)
+    return match[0] if match else ""
+
+
+def _xls_problem(exc: Exception, warnings: list[str]) -> str:
+    """Why an .xls cannot be read, for the person who chose it: its refusal in xlrd's words where they are readable
+    ("Workbook is encrypted"), else that it is damaged, with the last readable thing xlrd warned of or said of the
+    damage ("File is truncated, or OLE2 MSAT is corrupt"); never the words of the Python error it stumbled on ("array
+    index out of range", "unpack requires a buffer of 16 bytes"), nor the bytes it found."""
+    if isinstance(exc, xlrd.XLRDError) and (refusal := _xlrd_readable(str(exc))):
+        why = refusal
     else:
-        detail = warning or (str(exc) if isinstance(exc, xlrd.compdoc.CompDocError) else "")
+        said = [*warnings, str(exc) if isinstance(exc, xlrd.compdoc.CompDocError) else ""]
+        detail = next((readable for text in reversed(said) if (readable := _xlrd_readable(text))), "")
         why = "it is damaged or incomplete" + (f" ({detail})" if detail else "")
     return f"This .xls workbook could not be read: {why}. Open it in Excel and save it again, or save it as csv."
 

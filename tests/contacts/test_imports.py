@@ -911,6 +911,7 @@ def test_contact_import_create_refuses_a_bad_upload_naming_the_field(name, conte
 
 
 XLS_CUT_AT_CTRL_Z = b"\xd0\xcf\x11\xe0\xa1\xb1"  # copied as text: it ends at the 0x1A of the OLE2 signature
+XLS = (FIXTURES / "contacts.xls").read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -940,15 +941,20 @@ def test_a_damaged_xls_is_refused_as_one_not_read_as_csv(name, content):
 @pytest.mark.parametrize(
     ("size", "said"),
     [
+        (8, ""),  # was (Expected "little-endian" marker, found b'')
+        (29, ""),  # was (… found b'\xfe')
+        (100, ""),  # was (file size (100) not 512 + multiple of sector size (512))
         (2000, " (File is truncated, or OLE2 MSAT is corrupt)"),
         (4096, " (File is truncated, or OLE2 MSAT is corrupt)"),  # a whole number of sectors: one warning only
-        (5532, " (file size (5532) not 512 + multiple of sector size (512))"),  # then struct's "unpack requires…"
+        (5000, ""),  # was (file size (5000) not 512 + multiple of sector size (512))
+        (5532, ""),  # the same, then struct's "unpack requires…"
     ],
 )
-def test_a_truncated_xls_is_refused_in_xlrds_words_not_pythons(size, said):
+def test_a_truncated_xls_is_refused_in_words_a_person_reads(size, said):
     """A real .xls cut short was refused with the words of the IndexError xlrd stumbled on: "This .xls workbook could
-    not be read: array index out of range.", while xlrd had warned "File is truncated, or OLE2 MSAT is corrupt"."""
-    truncated = (FIXTURES / "contacts.xls").read_bytes()[:size]
+    not be read: array index out of range.", while xlrd had warned "File is truncated, or OLE2 MSAT is corrupt". Its
+    other words, of sector sizes and the bytes it found written as Python writes them, are left out."""
+    truncated = XLS[:size]
 
     with pytest.raises(ValidationError) as error:
         contact_import_create(file=upload(truncated, "contacts.xls"))
@@ -956,6 +962,29 @@ def test_a_truncated_xls_is_refused_in_xlrds_words_not_pythons(size, said):
     assert error.value.message_dict == {
         "file": [
             f"This .xls workbook could not be read: it is damaged or incomplete{said}. Open it in Excel and save it "
+            "again, or save it as csv."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        XLS_CUT_AT_CTRL_Z,
+        b"\xd0\xcf\x11\xe0 damaged past its first bytes",
+        XLS[:1693] + b"\xff" * 16 + XLS[1709:],  # its workbook's first record
+    ],
+    ids=["signature cut short", "signature damaged", "a record damaged"],
+)
+def test_a_damaged_xls_is_refused_in_xlrds_words_without_the_bytes_it_found(content):
+    """It said the bytes it found, as Python writes them: "Unsupported format, or corrupt file: Expected BOF record;
+    found b'\\xd0\\xcf\\x11\\xe0 dam'", or the record's fields: "… BOF not workbook/worksheet: op=0x0809 vers=0x0600 …"."""
+    with pytest.raises(ValidationError) as error:
+        contact_import_create(file=upload(content, "contacts.xls"))
+
+    assert error.value.message_dict == {
+        "file": [
+            "This .xls workbook could not be read: Unsupported format, or corrupt file. Open it in Excel and save it "
             "again, or save it as csv."
         ]
     }
