@@ -170,15 +170,20 @@ class ContactImportUploadForm(forms.Form):
             )
 
     def add_service_errors(self, error: ValidationError) -> None:
-        """The service's errors on their fields; one on `options` on the chosen kind's option field when it has one
-        (a DLT import's account), else above the form."""
+        """The service's errors on their fields; one on `options` on the option it names by its code (an opt-out
+        import's value, Importer.clean_options), else on the chosen kind's option field when it has one (a DLT
+        import's account), else above the form."""
         errors = error.error_dict if hasattr(error, "error_dict") else {None: error.error_list}
         prefix = f"{self.cleaned_data.get('kind', '')}{OPTION_SEPARATOR}"
         kind_options = [name for name in self.fields if name.startswith(prefix)]
-        for field, messages_ in errors.items():
-            if field == "options" and len(kind_options) == 1:
-                field = kind_options[0]
-            self.add_error(field if field in self.fields else None, messages_)
+        for field, errors_ in errors.items():
+            for error_ in errors_:
+                where = field
+                if field == "options" and f"{prefix}{error_.code}" in kind_options:
+                    where = f"{prefix}{error_.code}"
+                elif field == "options" and len(kind_options) == 1:
+                    where = kind_options[0]
+                self.add_error(where if where in self.fields else None, error_)
 
 
 def _option_value(field: forms.Field | None, value) -> str:

@@ -39,6 +39,12 @@ class RowError(Exception):
         self.column, self.value, self.reason, self.kept = column, value, reason, kept
 
 
+def option_error(option: str, message: str) -> ValidationError:
+    """An error about one of an import's options: on `options`, as the API takes them, with the option's name as its
+    code, so that the upload page shows it on that option's field (ContactImportUploadForm.add_service_errors)."""
+    return ValidationError({"options": ValidationError(message, code=option)})
+
+
 class Importer:
     """One kind of import. Subclasses declare their fields and implement clean(), merge() and link()."""
 
@@ -67,7 +73,8 @@ class Importer:
 
     @classmethod
     def clean_options(cls, options: dict) -> dict:
-        """The kind's options, checked and completed; raise ValidationError({"options": ...})."""
+        """The kind's options, checked and completed; raise ValidationError({"options": ...}), option_error() for one
+        option's problem."""
         if options:
             raise ValidationError({"options": f"A {cls.kind} import takes no options."})
         return {}
@@ -83,7 +90,8 @@ class Importer:
 
     @classmethod
     def check_layout(cls, options: dict, layout: Layout) -> None:
-        """Refuse options the file's columns cannot work with (every row would fail); raise ValidationError."""
+        """Refuse options the file's columns cannot work with (every row would fail); raise ValidationError, as
+        clean_options() does."""
 
     @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:

@@ -11,7 +11,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import capfirst
 
-from contacts.imports.base import STAGE, Importer, RowError
+from contacts.imports.base import STAGE, Importer, RowError, option_error
 from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
@@ -67,20 +67,18 @@ class UnsubscriberImporter(Importer):
         # suppression the reason "['moved']"; a number, as the text it is.
         for name in ("scope", "value", "reason"):
             if isinstance(options.get(name), list | dict | bool):
-                raise ValidationError({"options": f"{name} must be a text, not {type(options[name]).__name__}."})
+                raise option_error(name, f"{name} must be a text, not {type(options[name]).__name__}.")
         scope = SCOPES.get(str(options.get("scope") or Scope.ALL).strip().lower())
         if scope is None:
-            raise ValidationError(
-                {"options": f"Unknown scope {options['scope']!r}; use one of {', '.join(Scope.values)}."}
-            )
+            raise option_error("scope", f"Unknown scope {options['scope']!r}; use one of {', '.join(Scope.values)}.")
         value, reason = (
             suppression_value(scope, str(options.get("value") or "")),
             str(options.get("reason") or "").strip(),
         )
         if (value or scope == Scope.ALL) and (problem := scope_value_check(scope, value)):  # else each row gives one
-            raise ValidationError({"options": problem[0].upper() + problem[1:] + "."})
+            raise option_error("value", problem[0].upper() + problem[1:] + ".")
         if len(reason) > REASON_MAX:
-            raise ValidationError({"options": f"The reason is longer than {REASON_MAX} characters."})
+            raise option_error("reason", f"The reason is longer than {REASON_MAX} characters.")
         return {"scope": scope, "value": value, "reason": reason}
 
     has_mode = False  # an opt-out is only ever added
@@ -94,8 +92,11 @@ class UnsubscriberImporter(Importer):
     def check_layout(cls, options: dict, layout) -> None:
         """A scope that needs a value, with none given and no column in the file to give one: every row would fail."""
         if options["scope"] != Scope.ALL and not options["value"] and not {"scope", "value"} & set(layout.fields):
-            problem = scope_value_check(options["scope"], "")
-            raise ValidationError({"options": f"{problem[0].upper()}{problem[1:]}: the file has no value column."})
+            label = Scope(options["scope"]).label  # as the upload page offers it: "one tag"
+            raise option_error(
+                "value",
+                f"Scope '{label}' needs a value (which {label.removeprefix('one ')}): the file has no value column.",
+            )
 
     @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:

@@ -218,6 +218,34 @@ def test_admin_upload_passes_the_chosen_kinds_options(staff):
     assert ContactImport.objects.get().options == {"scope": "sender", "value": "HERALD", "reason": ""}
 
 
+@pytest.mark.parametrize(
+    ("options", "field", "message"),
+    [
+        (
+            {"unsubscribers__scope": "tag"}, "unsubscribers__value",
+            "Scope 'one tag' needs a value (which tag): the file has no value column.",
+        ),
+        (
+            {"unsubscribers__scope": "channel", "unsubscribers__value": "telegram"}, "unsubscribers__value",
+            "Unknown channel 'telegram'; use one of sms, viber, whatsapp, rcs, push, email, voice_sms.",
+        ),
+    ],
+)  # fmt: skip
+def test_an_opt_out_uploads_option_problem_is_said_on_its_field(staff, options, field, message):
+    """It was said above the form, of the stored scope: "Scope 'tag' needs a value (the tag): the file has no value
+    column.", where the page offers "one tag" and a Value field to fill in."""
+    data = {"file": SimpleUploadedFile("stop.txt", b"9812345678\n"), "kind": "unsubscribers", **options}
+
+    response = staff.post(reverse("admin:contacts_contactimport_add"), data)
+
+    form = response.context["form"]
+    assert form.errors == {
+        field: [message],
+        "file": ["Choose stop.txt again: the browser does not keep a chosen file when the page comes back."],
+    }
+    assert not ContactImport.objects.exists()
+
+
 def test_admin_upload_takes_no_mode_for_opt_outs_and_asks_for_one_for_contacts(staff):
     """The page hides the mode of an opt-out import (only ever added), so the browser sends none: it was refused as
     required, on a hidden field, and the import could not be started from the admin."""

@@ -197,7 +197,7 @@ def test_a_scope_that_needs_a_value_the_file_cannot_give_is_refused_at_upload():
         contact_import_create(file=SimpleUploadedFile("s.txt", b"9812345678\n"), kind=KIND, options={"scope": "sender"})
 
     assert caught.value.message_dict == {
-        "options": ["Scope 'sender' needs a value (the sender ID): the file has no value column."]
+        "options": ["Scope 'one sender ID' needs a value (which sender ID): the file has no value column."]
     }
     assert not ContactImport.objects.exists()
     # A file whose rows give their own scope and value is taken
