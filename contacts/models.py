@@ -271,11 +271,12 @@ def import_upload_path(instance, filename):
 
 
 class ContactImport(models.Model):
-    """One uploaded file being imported by a Celery task: contacts, suppressions or DLT templates."""
+    """One uploaded file being imported by a Celery task: contacts, suppressions or DLT templates (so named "import",
+    not "contact import", in the admin)."""
 
     class Kind(models.TextChoices):
         CONTACTS = "contacts", "contacts"
-        UNSUBSCRIBERS = "unsubscribers", "unsubscribers"
+        UNSUBSCRIBERS = "unsubscribers", "opt-outs"  # as its import is named ("opt-out import"), and the README
         DLT_TEMPLATES = "dlt_templates", "DLT templates"
 
     class Mode(models.TextChoices):
@@ -294,8 +295,8 @@ class ContactImport(models.Model):
     original_name = models.CharField(max_length=255, blank=True)
     file_format = models.CharField(max_length=8, blank=True, help_text="csv, txt, xls or xlsx; guessed from the name.")
     mapping = models.JSONField(
-        default=dict, blank=True, help_text='Column → field, e.g. {"Mobile": "phone", "Name": "first_name"}.'
-    )
+        default=dict, blank=True, help_text='How the file\'s columns were read: column → field, "" for one left out.'
+    )  # the admin's page of an import says it in the words of its kind (Importer.mapping_help)
     default_region = models.CharField(
         max_length=2, blank=True, help_text="For national numbers; default from settings."
     )
@@ -322,6 +323,8 @@ class ContactImport(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = "import"
+        verbose_name_plural = "imports"
 
     def __str__(self):
         """ "Contacts import #4 (customers.csv)", "DLT template import #1 (export.csv)": named as its page is titled

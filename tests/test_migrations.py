@@ -53,6 +53,25 @@ def test_contacts_and_senders_stored_with_the_country_uk_have_it_as_gb():
     assert Sender.objects.get(pk=sender.pk).country == "GB"
 
 
+@pytest.mark.django_db
+def test_an_existing_databases_import_permissions_are_renamed_as_the_model_is():
+    """Migration contacts 0014: Django names permissions only when it creates them, so a database made before it kept
+    "Can view contact import" in its permission lists, where the model is now "import"."""
+    from django.contrib.auth.models import Permission
+
+    rename = importlib.import_module("contacts.migrations.0014_import_named_for_what_it_holds").rename_permissions
+    imports = Permission.objects.filter(codename__endswith="_contactimport")
+    for permission in imports:  # as a database made before the migration has them
+        permission.name = permission.name.replace(" import", " contact import")
+        permission.save()
+
+    rename("contact import", "import")(apps, None)
+
+    assert sorted(imports.values_list("name", flat=True)) == [
+        "Can add import", "Can change import", "Can delete import", "Can view import",
+    ]  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_upgrading_to_heap_only_report_updates_keeps_every_waiting_message_findable():
     """Migration 0012: frames with a message still waiting for a report are open (expiry and polling find

@@ -262,6 +262,13 @@ class ContactImportAdmin(admin.ModelAdmin):
             for name, options in self.fieldsets
         ]
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The mapping's help in the words of the import's kind, as the upload page gives it (the model's own help
+        speaks of no kind's fields)."""
+        if obj is not None and (text := IMPORTERS[obj.kind].mapping_help):
+            kwargs["help_texts"] = {"mapping": text, **kwargs.get("help_texts", {})}
+        return super().get_form(request, obj, change, **kwargs)
+
     def has_change_permission(self, request, obj=None):
         return False  # an import's record is the history of a run; cancel is the one change, through its own view
 

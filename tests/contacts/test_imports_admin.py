@@ -526,6 +526,36 @@ def test_admin_import_list_offers_to_import_a_file_in_those_words(staff):
 
 
 @pytest.mark.parametrize(
+    ("kind", "content", "help_shown"),
+    [
+        ("unsubscribers", b"phone\n9812345678\n", 'Optional: {"Mobile": "address", "Why": "reason", "Notes": ""}.'),
+        ("contacts", b"phone\n9812345678\n", 'Optional: {"Mobile": "phone", "City": "attributes.city", "Notes": ""}.'),
+    ],
+)
+def test_the_imports_pages_name_an_import_and_its_kind_as_people_do(staff, kind, content, help_shown):
+    """The list was titled "Select contact import to view" (the sidebar said "Contact imports") though it lists opt-out
+    and DLT template imports too; an opt-out import's kind showed as "unsubscribers", and its mapping's help spoke of
+    contacts' fields whatever the kind: 'Column → field, e.g. {"Mobile": "phone", "Name": "first_name"}.'"""
+    contact_import = contact_import_run(
+        import_id=contact_import_create(file=SimpleUploadedFile("stop.csv", content), kind=kind).pk
+    )
+
+    listing = staff.get(reverse("admin:contacts_contactimport_changelist"))
+    page = staff.get(reverse("admin:contacts_contactimport_change", args=[contact_import.pk]))
+
+    listed = listing.content.decode()
+    assert listing.context["title"] == "Select import to view"
+    assert ">Imports</a>" in listed and "ontact import" not in listed  # the sidebar, the breadcrumbs
+    assert re.search(r'<a href="\?kind__exact=unsubscribers"[^>]*>opt-outs</a>', listed)  # the kind's filter
+    shown = {"unsubscribers": "opt-outs", "contacts": "contacts"}[kind]
+    assert f'<td class="field-kind">{shown}</td>' in listed
+    html = page.content.decode()
+    assert f'<div class="readonly">{shown}</div>' in html
+    assert help_shown in html and "first_name" not in html
+    assert "ontact import" not in html
+
+
+@pytest.mark.parametrize(
     ("listing", "kind"),
     [("contacts_contact", ""), ("contacts_unsubscriber", "unsubscribers"), ("providers_dlttemplate", "dlt_templates")],
 )
