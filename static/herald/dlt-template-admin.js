@@ -30,6 +30,9 @@ document.addEventListener("DOMContentLoaded", function () {
   const result = panel.querySelector(".dlt-preview-result");
   const typed = {}; // the value typed for each variable, kept while the body changes around it
   let timer = null;
+  // Until a value is typed, a variable without one is no problem yet: the page has just opened, or the body is being
+  // written. The server's "No value yet for …" is then a quiet hint, and red once a value has been typed.
+  let valuesTyped = false;
   let sent = 0;
 
   function bodyText() {
@@ -59,6 +62,7 @@ document.addEventListener("DOMContentLoaded", function () {
         input.value = typed[key] || "";
         input.addEventListener("input", function () {
           typed[key] = input.value;
+          valuesTyped = true;
           schedule();
         });
         const label = element("label", key + ": ");
@@ -83,9 +87,18 @@ document.addEventListener("DOMContentLoaded", function () {
     showValues(preview.variables || [], preview.lengths || {}, preview.max_length || 30, matched);
     result.replaceChildren();
     if (preview.matches === true) result.append(element("p", "The text matches the template.", "dlt-preview-ok"));
-    if ((preview.problems || []).length) {
+    const hints = (preview.problems || []).filter(function (problem) {
+      return problem.field === "values" && !valuesTyped;
+    });
+    const problems = (preview.problems || []).filter(function (problem) {
+      return hints.indexOf(problem) === -1;
+    });
+    hints.forEach(function (hint) {
+      result.append(element("p", hint.message, "dlt-preview-hint"));
+    });
+    if (problems.length) {
       const list = element("ul", undefined, "errorlist");
-      preview.problems.forEach(function (problem) {
+      problems.forEach(function (problem) {
         list.append(element("li", problem.message));
       });
       result.append(list);

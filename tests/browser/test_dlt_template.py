@@ -91,3 +91,26 @@ def test_the_list_shows_each_templates_senders_inside_a_1400_pixel_window(web_se
         expect(accounts).to_have_text(["All", "MOBtexting Mumbai (MOBtexting)", "–"])
 
     assert not page.js_errors, page.js_errors
+
+
+def test_the_preview_asks_for_no_value_before_one_is_typed(web_server, page, steps):
+    """A template's page opened with "No value yet for 'var1', 'var2'." in red, before anything was typed."""
+    from providers.models import DltTemplate
+
+    template = DltTemplate.objects.create(
+        name="Order shipped", dlt_template_id="1107170000000000004", body="Dear {#var#}, your order {#var#} ships."
+    )
+    preview = page.locator("#dlt-preview")
+
+    with steps("open the template's page: its text, and a quiet hint of the values to type"):
+        page.goto(f"/admin/providers/dlttemplate/{template.pk}/change/")
+        expect(preview.locator(".dlt-preview-text")).to_have_text("Dear {#var#}, your order {#var#} ships.")
+        expect(preview.locator(".dlt-preview-hint")).to_have_text("No value yet for 'var1', 'var2'.")
+        expect(preview.locator(".errorlist")).to_have_count(0)
+
+    with steps("type one value: the other is then missing, in red"):
+        page.fill("#dlt-preview-value-var1", "Asha")
+        expect(preview.locator(".errorlist")).to_have_text("No value yet for 'var2'.")
+        expect(preview.locator(".dlt-preview-hint")).to_have_count(0)
+
+    assert not page.js_errors, page.js_errors
