@@ -114,3 +114,51 @@ def test_the_preview_asks_for_no_value_before_one_is_typed(web_server, page, ste
         expect(preview.locator(".dlt-preview-hint")).to_have_count(0)
 
     assert not page.js_errors, page.js_errors
+
+
+def test_a_templates_page_shows_its_account_and_senders_whole_in_a_1400_pixel_window(web_server, page, steps):
+    """At 1400 pixels with the navigation open, the account's box read "MOBtexting sandbox (MOBtexti…" and a sender
+    "756070 (SMS on MOBtexting sandbo", cut at the search boxes' 20em."""
+    from providers.models import DltTemplate
+
+    account = ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting Mumbai production", channels=["sms"])
+    senders = [
+        Sender.objects.create(account=account, name=name, service=service, country="IN", dlt_entity_id=DLT_ENTITY)
+        for name, service in (("756070", "P"), ("HERALD", "T"), ("HRLDOT", "S"), ("HRLDMB", "T"))
+    ]
+    template = DltTemplate.objects.create(
+        account=account, name="Festive offer", dlt_template_id="1107170000000000003", type="P", body="Sale {#var#}"
+    )
+    template.senders.set(senders)
+
+    with steps("the template's page at 1400 px"):
+        page.goto(f"/admin/providers/dlttemplate/{template.pk}/change/")
+        expect(page.locator(".field-senders .select2-selection__choice")).to_have_count(4)
+        sizes = page.evaluate(
+            """() => {
+                const account = document.querySelector('.field-account .select2-selection__rendered');
+                const style = getComputedStyle(account), text = document.createRange();
+                text.selectNodeContents(account.lastChild);
+                const senders = document.querySelector('.field-senders .select2-selection__rendered');
+                const form = document.querySelector('.field-senders').getBoundingClientRect();
+                return {
+                    accountText: text.getBoundingClientRect().width,
+                    accountClear: account.querySelector('.select2-selection__clear').getBoundingClientRect().width,
+                    accountRoom: account.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+                    senders: [senders.scrollWidth, senders.clientWidth],
+                    chips: [...senders.querySelectorAll('.select2-selection__choice')].map(
+                        (chip) => [chip.scrollWidth <= chip.clientWidth, chip.getBoundingClientRect().right <= form.right]
+                    ),
+                    page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+                };
+            }"""
+        )
+        assert sizes["accountText"] + sizes["accountClear"] <= sizes["accountRoom"] + 1, sizes
+        assert sizes["senders"][0] <= sizes["senders"][1], sizes
+        assert sizes["chips"] == [[True, True]] * 4, sizes
+        assert sizes["page"][0] <= sizes["page"][1], sizes
+        expect(page.locator(".field-account .select2-selection__rendered")).to_contain_text(
+            "MOBtexting Mumbai production (MOBtexting)"
+        )
+
+    assert not page.js_errors, page.js_errors

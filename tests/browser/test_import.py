@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from contacts.models import Contact, Tag, Unsubscriber
-from tests.browser.conftest import pick
+from tests.browser.conftest import assert_list_fits, pick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,4 +191,28 @@ def test_a_workbook_is_sent_once_for_its_columns_and_its_import(stack, page, ste
     sent = [(r.url.rsplit("/", 2)[-2], r.sizes()["requestBodySize"]) for r in posted]
     assert [name for name, _ in sent] == ["columns", "columns", "columns", "add", "columns", "add"], sent
     assert all(0 < size < len(content) for _, size in sent[1:]), (sent, len(content))
+    assert not page.js_errors, page.js_errors
+
+
+def test_the_imports_list_shows_every_column_in_a_1400_pixel_window(web_server, page, steps, staff_user):
+    """With the navigation open, the list cut its "Duplicates" heading and needed a sideways scroll for who made an
+    import and when: five columns of counts, one for each."""
+    from contacts.models import ContactImport
+
+    counts = {"created": 120_000, "updated": 3_400, "unchanged": 25_000, "invalid": 1_212, "duplicates": 388}
+    for name, kind in [("diwali-customers-2026-final.csv", "contacts"), ("stop-list.xlsx", "unsubscribers"),
+                       ("dlt-export.csv", "dlt_templates")]:  # fmt: skip
+        ContactImport.objects.create(
+            kind=kind, file=f"imports/{name}", original_name=name, status=ContactImport.Status.COMPLETED,
+            rows_total=sum(counts.values()), rows_read=sum(counts.values()), created_by=staff_user, **counts,
+        )  # fmt: skip
+
+    with steps("the imports list at 1400 px"):
+        page.goto("/admin/contacts/contactimport/")
+        expect(page.locator("#result_list tbody tr")).to_have_count(3)
+        assert_list_fits(page, "td.field-created_at")
+        expect(page.locator("#result_list td.field-rows").first).to_have_text(
+            "120,000\u00a0created, 3,400\u00a0updated, 25,000\u00a0unchanged, 1,212\u00a0invalid, 388\u00a0duplicates"
+        )
+
     assert not page.js_errors, page.js_errors
