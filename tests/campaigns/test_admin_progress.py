@@ -767,10 +767,7 @@ def test_the_campaign_and_import_lists_write_counts_with_thousands_separators(cl
     assert '<td class="field-audience_size_shown">3,746</td>' in listed
     contact_import = ContactImport.objects.create(kind="contacts", original_name="big.csv", created=57300, invalid=1200)
     imports = client.get(reverse("admin:contacts_contactimport_changelist")).content.decode()
-    assert (
-        '<td class="field-created_shown">57,300</td>' in imports
-        and '<td class="field-invalid_shown">1,200</td>' in imports
-    )
+    assert '<td class="field-rows">57,300\N{NO-BREAK SPACE}created, 1,200\N{NO-BREAK SPACE}invalid</td>' in imports
     page = client.get(reverse("admin:contacts_contactimport_change", args=[contact_import.pk])).content.decode()
     assert ">Counts<" not in page, "a box of the stored counts, stale while it runs, beside the live panel's"
 
