@@ -28,6 +28,7 @@ from config.admin_mixins import (
     ViewOnlyAdmin,
     id_from,
 )
+from config.form_fields import StorableJSONField
 from config.pagination import DeepPagePaginator
 from config.widgets import AutocompleteSelectMultiple
 from contacts import selectors, services
@@ -155,6 +156,9 @@ class ContactForm(forms.ModelForm):
     )
     # Wider than the stored two letters: a name ("India") is read as its code (clean_country)
     country = forms.CharField(required=False, max_length=60, help_text="ISO 3166 code, e.g. IN, or the name: India.")
+
+    class Meta:
+        field_classes = {"attributes": StorableJSONField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

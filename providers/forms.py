@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.html import format_html
 
+from config.form_fields import StorableJSONField
 from providers import services
 from providers.backends import get_backend
 from providers.crypto import mask
@@ -77,6 +78,7 @@ class ProviderAccountForm(ServiceCheckedForm):
             "kind", "name", "is_active", "base_url", "options", "channels", "max_recipients_per_request",
             "rate_limit", "price_per_part", "currency",
         ]  # fmt: skip
+        field_classes = {"options": StorableJSONField}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.html import escape
 
 from config import pagination
 from contacts.admin import SegmentAdmin
@@ -314,6 +315,20 @@ def test_a_null_character_in_a_contacts_attributes_is_a_form_error_on_the_field(
     response = client.post("/admin/contacts/contact/add/", fields)
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {"attributes": ["Null characters are not allowed."]}
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.parametrize("depth", [100, 900])
+@pytest.mark.parametrize("shape", ["a list", "under a key"])
+def test_attributes_nested_too_deep_are_a_form_error_shown_as_typed(client, depth, shape):
+    """900 levels typed in the admin were a 500 (RecursionError parsing them) where the API answers 400; 100 levels
+    were told twice, the object's rule and the depth's. One error on the field, the text kept as typed."""
+    typed = "[" * depth + "]" * depth if shape == "a list" else '{"a": ' * depth + "1" + "}" * depth
+    fields = {"phone": "+919812345678", "attributes": typed, "is_active": "on"}
+    response = client.post("/admin/contacts/contact/add/", fields)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"attributes": ["Nested deeper than 64 levels."]}
+    assert escape(typed) in response.content.decode()
     assert not Contact.objects.exists()
 
 

@@ -163,6 +163,16 @@ def test_a_null_character_in_the_options_is_a_form_error_on_the_field(client):
     assert response.context["adminform"].form.errors == {"options": ["Null characters are not allowed."]}
 
 
+def test_options_nested_too_deep_are_a_form_error_on_the_field(client):
+    """900 levels were a 500 (RecursionError parsing them)."""
+    typed = "[" * 900 + "]" * 900
+    response = client.post(
+        "/admin/providers/provideraccount/add/", account_form(login=LOGIN, api_key=SECRET, options=typed)
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"options": ["Nested deeper than 64 levels."]}
+
+
 def test_the_changelists_show_no_secret(client):
     ProviderAccountFactory(credentials={"login": LOGIN, "api_key": SECRET})
     html = client.get("/admin/providers/provideraccount/").content.decode()
