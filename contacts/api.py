@@ -311,6 +311,8 @@ class UnsubscriberSerializer(KnownFieldsMixin, NamedEnumsMixin, ServiceCheckedMi
         fields = {name: value for name, value in attrs.items() if name in ("address", "scope", "value", "source")}
         if "source" not in self.initial_data:  # its default is no change of who recorded it (perform_update)
             fields.pop("source", None)
+        if "scope" in self.initial_data and "scope" not in fields:  # refused: no other scope stands in for it
+            fields["scope"] = None
         return services.unsubscriber_write_problems(unsubscriber=self.instance, **fields)
 
 

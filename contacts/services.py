@@ -532,7 +532,7 @@ def unsubscriber_problems(
         address = normalize_address(address, region)
     except InvalidPhone:
         errors["address"] = ["Enter a valid phone number or e-mail address."]
-    if scope not in Unsubscriber.Scope.values:
+    if scope is not None and scope not in Unsubscriber.Scope.values:
         errors["scope"] = [f"Choose one of: {', '.join(Unsubscriber.Scope.values)}."]
     if source not in Unsubscriber.Source.values:
         errors["source"] = [f"Choose one of: {', '.join(Unsubscriber.Source.values)}."]
@@ -544,7 +544,7 @@ def unsubscriber_problems(
             f"{', '.join(s for s in Unsubscriber.Source.values if s not in SIGNAL_SOURCES)}."
         ]
     value = (value or "").strip()
-    if "scope" in errors:  # a value is checked against its scope only
+    if scope is None or "scope" in errors:  # a value is checked against its scope only
         return errors, address, value
     if scope == Unsubscriber.Scope.ALL and value:
         errors["value"] = ["Scope 'all' takes no value."]
@@ -561,14 +561,15 @@ def unsubscriber_write_problems(
     *, unsubscriber: Unsubscriber | None, region: str | None = None, **fields
 ) -> dict[str, list[str]]:
     """What unsubscriber_create (no unsubscriber) or unsubscriber_update would refuse in these fields, by field,
-    without writing; fields left out are the new opt-out's defaults or the stored ones. For the API, which tells them
-    with the fields that failed its own checks of their shape (config.api.ServiceCheckedMixin)."""
+    without writing; fields left out are the new opt-out's defaults or the stored ones, and a scope given as None is
+    one refused already (its value and whether the address is taken are not checked against another scope). For the
+    API, which tells them with the fields that failed its own checks of their shape (config.api.ServiceCheckedMixin)."""
     stored = Unsubscriber(source=Unsubscriber.Source.ADMIN) if unsubscriber is None else unsubscriber
     merged = {name: fields.get(name, getattr(stored, name)) for name in ("address", "scope", "value", "source")}
     errors, address, value = unsubscriber_problems(
         region=region, stored_source=None if unsubscriber is None else unsubscriber.source, **merged
     )
-    if not errors.keys() & {"address", "scope", "value"}:
+    if merged["scope"] is not None and not errors.keys() & {"address", "scope", "value"}:
         taken = Unsubscriber.objects.filter(address=address, scope=merged["scope"], value=value)
         if unsubscriber is not None:
             taken = taken.exclude(pk=unsubscriber.pk)

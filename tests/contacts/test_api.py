@@ -633,7 +633,7 @@ class TestUnsubscribers:
         ]
 
     def test_every_problem_of_an_opt_out_is_told_at_once(self, api):
-        """A bad address was told alone, and the value its scope refuses only in the next request; a scope the field
+        """A bad address was told alone, and the value its scope refuses only in the next request; a source the field
         refuses hid a taken address (on an edit too, where a PUT's missing source is not taken for a new one)."""
         response = api.post("/api/v1/unsubscribers/", {"address": "not a number", "scope": "all", "value": "news"})
         assert (response.status_code, response.json()) == (
@@ -641,13 +641,16 @@ class TestUnsubscribers:
             {"address": ["Enter a valid phone number or e-mail address."], "value": ["Scope 'all' takes no value."]},
         )
         UnsubscriberFactory(address="+919812345678")
-        response = api.post(
-            "/api/v1/unsubscribers/", {"address": "098123 45678", "scope": "everything", "reason": "x" * 300}
-        )
+        response = api.post("/api/v1/unsubscribers/", {"address": "098123 45678", "source": "fax", "reason": "x" * 300})
         assert response.status_code == 400
-        assert response.json().keys() == {"address", "scope", "reason"}
+        assert response.json().keys() == {"address", "source", "reason"}
         assert response.json()["address"] == ["This address is already unsubscribed in this scope."]
         assert Unsubscriber.objects.count() == 1
+        # a scope the field refuses is not checked as the default 'all' (the address is taken in 'all' only)
+        response = api.post(
+            "/api/v1/unsubscribers/", {"address": "+919812345678", "scope": "bogus", "value": "newsletter"}
+        )
+        assert (response.status_code, response.json().keys()) == (400, {"scope"}), response.json()
         reported = UnsubscriberFactory(address="+919812345679", source="provider")
         response = api.put(
             f"/api/v1/unsubscribers/{reported.pk}/", {"address": "+919812345678", "scope": "all", "reason": "x" * 300}
