@@ -194,11 +194,14 @@ def _account_problems(account: ProviderAccount, fields: dict, credentials: Mappi
     the settings, then the credentials)."""
     _unknown(fields, ACCOUNT_FIELDS, "account")
     if account.pk and "kind" in fields and fields["kind"] != account.kind:
-        # Told alone: the other fields were written for the other vendor, and its rules are not this account's.
-        raise ValidationError(
-            {"kind": "An account's kind cannot change; create another account instead (the other fields were checked "
-             "for their type and length only, not against a vendor's rules)."}
-        )  # fmt: skip
+        # Told alone: the other fields were written for the other vendor, and its rules are not this account's. Said
+        # so only when there are other fields: a PATCH of the kind alone was told of fields it never sent.
+        unchecked = (
+            " (the other fields were checked for their type and length only, not against a vendor's rules)"
+            if fields.keys() - {"kind"} or credentials
+            else ""
+        )
+        raise ValidationError({"kind": f"An account's kind cannot change; create another account instead{unchecked}."})
     for name, value in fields.items():
         setattr(account, name, value)
     errors = provider_account_problems(account=account)

@@ -411,6 +411,9 @@ class TestEveryProblemAtOnce:
         ]})  # fmt: skip
         account.refresh_from_db()
         assert (account.kind, account.rate_limit) == ("mobtexting", 20.0)
+        # the kind alone: no word of other fields it never sent
+        response = api.patch(f"/api/v1/provider-accounts/{account.pk}/", {"kind": "devino"}, format="json")
+        assert response.json() == {"kind": ["An account's kind cannot change; create another account instead."]}
 
     def test_an_account_of_no_kind_is_told_only_that(self, api):
         response = api.post("/api/v1/provider-accounts/", {"kind": "pigeon", "name": "A", "rate_limit": 0})
