@@ -19,7 +19,8 @@ import logging
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import PurePath
 from typing import BinaryIO
@@ -462,7 +463,7 @@ class _XlrdLog:
     WARNING = re.compile(r"WARNING \*+ (.*?)[!.\s]*$")
 
     def __init__(self):
-        self.warnings: list[str] = []
+        self.warnings: deque[str] = deque(maxlen=16)  # the last few: a damaged file may warn of every record
 
     def write(self, text: str) -> None:
         if text.strip():
@@ -514,7 +515,7 @@ def _xlrd_readable(text: str) -> str:
     return match[0] if match else ""
 
 
-def _xls_problem(exc: Exception, warnings: list[str]) -> str:
+def _xls_problem(exc: Exception, warnings: Iterable[str]) -> str:
     """Why an .xls cannot be read, for the person who chose it: its refusal in xlrd's words where they are readable
     ("Workbook is encrypted"), else that it is damaged, with the last readable thing xlrd warned of or said of the
     damage ("File is truncated, or OLE2 MSAT is corrupt"); never the words of the Python error it stumbled on ("array
