@@ -368,6 +368,27 @@ class TestActions:
         campaign.refresh_from_db()
         assert (campaign.state, campaign.state_reason) == ("scheduled", said)
 
+    def test_the_send_now_page_of_a_deferred_campaign_says_what_it_waits_for_once(self, client):
+        """A promotional campaign deferred to the window's opening: its send-now page said "Deferred to … 09:00 IST
+        (03:30 UTC): promotional messages only inside the allowed hours." in its state line and again under When."""
+        news = TagFactory()
+        ContactFactory(tags=[news])
+        day = timezone.now().astimezone(ZoneInfo("Asia/Kolkata")).date() + timedelta(days=2)
+        window = {"start": "09:00", "end": "21:00", "tz": "Asia/Kolkata", "days": [day.weekday()]}
+        said = f"Deferred to {day:%Y-%m-%d} 09:00 IST (03:30 UTC): promotional messages only inside the allowed hours."
+        campaign = CampaignFactory(
+            tags=[news], account__kind="octopush", account__options={"promo_window": window}, sender__country="FR",
+            purpose="promotional", text="Sale today! STOP au 30101", state="scheduled", state_reason=said,
+            send_at=timezone.make_aware(timezone.datetime(day.year, day.month, day.day, 3, 30)),
+        )  # fmt: skip
+        confirm = client.get(action_url(campaign, "send-now")).content.decode()
+        assert confirm.count(said) == 1
+        assert f'data-progress="state_reason_shown">{said}</span>' in confirm
+        assert (
+            "<dt>When</dt><dd>No sooner: it already waits for the promotional hours to open, as said above.</dd>"
+            in (confirm)
+        )
+
     def test_a_recurring_campaign_is_not_offered_send_now(self, client):
         send_at = timezone.now() + timedelta(days=1)
         campaign = CampaignFactory(state="scheduled", send_at=send_at, recurrence="daily")
