@@ -249,6 +249,24 @@ def _has_sendable(spec: AudienceSpec) -> bool:
         return cursor.fetchone()[0]
 
 
+def _audience_size(spec: AudienceSpec) -> int:
+    """How many the audience selects, suppressed ones included."""
+    sql, params = audience_rows_sql(spec)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({sql}) a", params)
+        return cursor.fetchone()[0]
+
+
+def no_one_to_send_to(selected: int) -> str:
+    """The problem of an audience where no one may be sent to, `selected` being how many it selects: the estimate's
+    and the launch's checks word it alike (the launch said "everyone selected is suppressed (or there is no one)")."""
+    if selected == 0:
+        return "No one to send to: the audience chosen has no contacts."
+    if selected == 1:
+        return "No one to send to: the 1 selected is suppressed."
+    return f"No one to send to: all {selected:,} selected are suppressed."
+
+
 def _bracket(characters) -> str:
     """A PostgreSQL regular expression's bracket expression of these characters, each written as its escape."""
     return "".join(f"\\u{ord(char):04x}" for char in sorted(characters))
@@ -654,8 +672,8 @@ def campaign_estimate(
     if spec.is_empty:
         problems.append(Problem("tags", "Choose an audience: tags, segments or contacts."))
     elif not counts:
-        if not _has_sendable(spec):
-            problems.append(Problem("tags", "No one to send to: everyone selected is suppressed (or there is no one)."))
+        if not _has_sendable(spec):  # counted only then: all suppressed, or no one
+            problems.append(Problem("tags", no_one_to_send_to(_audience_size(spec))))
     else:
         promotional = campaign.purpose == Campaign.Purpose.PROMOTIONAL
         estimate.audience, estimate.sendable, estimate.suppressed, sample, texts, by_zone = _audience_counts(
@@ -667,7 +685,7 @@ def campaign_estimate(
                 "time zone; they will get it when it opens there."
             )
         if estimate.sendable == 0:
-            problems.append(Problem("tags", f"No one to send to: all {estimate.audience} selected are suppressed."))
+            problems.append(Problem("tags", no_one_to_send_to(estimate.audience)))
         estimate.text_sample = render(text, contact_values(sample))[0] if sample else text
         if campaign.template is not None and estimate.sendable and VARIABLE_RE.search(text):
             try:

@@ -290,6 +290,30 @@ def test_launch_refuses_an_audience_where_everyone_is_suppressed(audience):
     assert campaign_launch(campaign_id=campaign.pk).state == Campaign.State.PREPARING
 
 
+@pytest.mark.parametrize(
+    ("members", "said"),
+    [
+        (("c", "d"), "No one to send to: all 2 selected are suppressed."),
+        (("d",), "No one to send to: the 1 selected is suppressed."),
+        ((), "No one to send to: the audience chosen has no contacts."),
+    ],
+    ids=["all suppressed", "the one suppressed", "no one"],
+)
+def test_the_launch_and_the_estimate_word_an_audience_with_no_one_to_send_to_alike(audience, members, said):
+    """The launch (and a scheduled campaign's edit) said "No one to send to: everyone selected is suppressed (or there
+    is no one).", its estimate "No one to send to: all 1 selected are suppressed.": one problem, two wordings."""
+    chosen = TagFactory(name="chosen")
+    for person in members:
+        audience[person].tags.add(chosen)
+        UnsubscriberFactory(address=audience[person].phone, scope=Unsubscriber.Scope.ALL)
+    campaign = CampaignFactory(account=ProviderAccountFactory(kind="devino"), tags=[chosen],
+                               purpose=Campaign.Purpose.TRANSACTIONAL)  # fmt: skip
+    with pytest.raises(ValidationError) as exc:
+        campaign_launch(campaign_id=campaign.pk)
+    assert exc.value.message_dict["tags"] == [said]
+    assert Problem("tags", said) in campaign_estimate(campaign=campaign).problems
+
+
 def test_promotional_launch_outside_the_window_is_deferred_to_the_next_opening(audience):
     account = ProviderAccountFactory(kind="devino")  # the default window: 09:00-21:00 Asia/Kolkata
     campaign = CampaignFactory(account=account, tags=[audience["news"]], purpose=Campaign.Purpose.PROMOTIONAL)
