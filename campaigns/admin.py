@@ -294,7 +294,9 @@ class CampaignAdmin(AutocompleteAdmin, UniqueRaceAdmin, admin.ModelAdmin):
             if request.user.has_perm("campaigns.view_message"):
                 context["export_url"] = reverse("admin:campaigns_campaign_export", args=[obj.pk])
                 context["export_failed_url"] = (
-                    context["export_url"] + "?" + urlencode([("status", status) for status in FAILURE_STATUSES])
+                    context["export_url"]
+                    + "?"
+                    + urlencode([*(("status", status) for status in FAILURE_STATUSES), ("not_sent", "exclude")])
                 )
             if not editable:
                 context["progress"] = campaign_progress(campaign=obj)

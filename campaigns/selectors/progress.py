@@ -278,10 +278,11 @@ class UtcText(Func):
 
 
 def campaign_message_rows(
-    *, campaign: Campaign, statuses: Collection[str] = (), chunk_size: int = 2000
+    *, campaign: Campaign, statuses: Collection[str] = (), not_sent: bool = True, chunk_size: int = 2000
 ) -> Iterator[tuple]:
     """Every message of a campaign (or those shown in one of `statuses`, as the message list's status filter
-    finds them: messages_with_status) as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
+    finds them: messages_with_status; without `not_sent`, none closed before it was sent, error code NOT_SENT: the
+    failures the progress panel counts as failed) as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
     server-side cursor `chunk_size` rows at a time: never the whole campaign in memory. The status is the one the
     message list shows (`sending` while its frame is on the wire), from the frames joined in the same query. Times
     and the external reference come as text, written by PostgreSQL (UtcText, a cast): read as Python objects only
@@ -294,6 +295,8 @@ def campaign_message_rows(
         for name in MESSAGE_CSV_COLUMNS
     ]
     messages = with_shown_status(messages_of_campaign(Message.objects.all(), campaign))
+    if not not_sent:
+        messages = messages.exclude(error_code=NOT_SENT)
     rows = (
         messages_with_status(messages, list(statuses))
         .annotate(**as_text)

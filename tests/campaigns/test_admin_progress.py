@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import admin_views
-from campaigns.models import Campaign
+from campaigns.models import NOT_SENT, Campaign
 from campaigns.selectors import campaign_funnel, campaign_message_rows, campaign_progress, failure_words
 from campaigns.services.editing import campaign_update
 from campaigns.services.lifecycle import campaign_cancel, campaign_launch, campaign_pause, campaign_pause_on_trouble
@@ -612,9 +612,44 @@ class TestExport:
     def test_a_campaigns_page_offers_its_failed_messages(self, client, sent):
         html = client.get(reverse("admin:campaigns_campaign_change", args=[sent.pk])).content.decode()
         export = reverse("admin:campaigns_campaign_export", args=[sent.pk])
-        failed = f"{export}?status=rejected&amp;status=undelivered&amp;status=expired&amp;status=failed"
-        assert f'<a href="{failed}" class="herald-export-failed">Export failed messages (CSV)</a>' in html
+        failed = (
+            f"{export}?status=rejected&amp;status=undelivered&amp;status=expired&amp;status=failed&amp;not_sent=exclude"
+        )
+        assert (
+            f'<a href="{failed}" class="herald-export-failed" title="The messages the progress panel counts as failed; '
+            in html
+        )
         assert '<li class="herald-export-failed-item">' in html, "shown: three of its messages failed"
+
+    def test_the_failed_export_of_a_cancelled_campaign_holds_what_its_panel_counts_as_failed(self, client):
+        """Cancelled with 2 failed and 3 closed unsent, its failed export held 5 rows: the panel's "Not sent" too."""
+        campaign = CampaignFactory(state="cancelled", account__kind="mobtexting", not_sent=3,
+                                   counters={"delivered": 1, "rejected": 1, "failed": 4})  # fmt: skip
+        MessageFactory(campaign=campaign, status="delivered")
+        MessageFactory(campaign=campaign, status="rejected", error_code="783", reason="Template variable exceeded.")
+        MessageFactory(campaign=campaign, status="failed", error_code="", reason="Connection refused")
+        for _ in range(3):
+            MessageFactory(campaign=campaign, status="failed", error_code=NOT_SENT, reason="Cancelled before sending.")
+        page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        assert page.context["progress"]["groups"]["failed"] == 2
+        link = re.search(r'<a href="([^"]+)" class="herald-export-failed" title="([^"]+)">', page.content.decode())
+        assert link[2] == (
+            "The messages the progress panel counts as failed; not those closed before they were sent, counted apart "
+            "as not sent."
+        )
+        response = client.get(link[1].replace("&amp;", "&"))
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert sorted((row["status"], row["reason"]) for row in rows) == [
+            ("failed", "Connection refused"), ("rejected", "Template variable exceeded.")
+        ]  # fmt: skip
+        assert "-without-not-sent.csv" in response["Content-Disposition"]
+        every = client.get(reverse("admin:campaigns_campaign_export", args=[campaign.pk]), {"status": "failed"})
+        assert len(list(csv.DictReader(io.StringIO(b"".join(every.streaming_content).decode())))) == 4, "asked so"
+
+    def test_the_export_refuses_a_not_sent_value_it_does_not_know(self, client, sent):
+        response = client.get(reverse("admin:campaigns_campaign_export", args=[sent.pk]), {"not_sent": "no"})
+        assert response.status_code == 400
+        assert response.content.decode() == "not_sent: 'no' is not understood; the only value is 'exclude'."
 
     def test_a_campaign_without_failures_does_not_offer_them_until_one_fails(self, client):
         campaign = CampaignFactory(state="sending", counters={"delivered": 2, "submitted": 1})
