@@ -343,3 +343,27 @@ def test_messages_a_failed_campaign_closed_unsent_before_0021_leave_the_delivery
     assert Message.objects.get(campaign=sending).error_code == ""
     assert Campaign.objects.get(pk=failed.pk).not_sent == 4
     assert Campaign.objects.get(pk=sending.pk).not_sent == 0
+
+
+@pytest.mark.django_db
+def test_drafts_whose_send_time_was_cleared_before_the_rewording_say_it_as_it_is_said_now():
+    """Migration campaigns 0025: a draft stored "Back to draft: its send time was cleared. Launch it to send it now.",
+    shown after its badge as "draft Back to draft: …"; it now says UNSCHEDULED_REASON. Nothing else is rewritten."""
+    from campaigns.models import Campaign
+    from campaigns.services.editing import UNSCHEDULED_REASON
+    from tests.factories import CampaignFactory
+
+    old = "Back to draft: its send time was cleared. Launch it to send it now."
+    cleared = CampaignFactory(state="draft", state_reason=old)
+    other_state = CampaignFactory(state="cancelled", state_reason=old)
+    other_reason = CampaignFactory(
+        state="draft", state_reason="Unscheduled by a user: nothing is sent until you launch it."
+    )
+    with connection.cursor() as cursor:
+        migration = importlib.import_module("campaigns.migrations.0025_draft_reason_send_time_cleared")
+        cursor.execute(migration.Migration.operations[0].sql)
+
+    reasons = dict(Campaign.objects.values_list("pk", "state_reason"))
+    assert reasons[cleared.pk] == UNSCHEDULED_REASON == "Its send time was cleared: launch it to send it now."
+    assert reasons[other_state.pk] == old
+    assert reasons[other_reason.pk] == "Unscheduled by a user: nothing is sent until you launch it."
