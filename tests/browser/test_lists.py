@@ -64,3 +64,34 @@ def test_the_contact_lists_action_bar_keeps_go_on_its_line_in_a_1400_pixel_windo
         assert abs(go_box["y"] - action_box["y"]) < action_box["height"], (action_box, go_box)
 
     assert not page.js_errors, page.js_errors
+
+
+def test_the_dashboards_campaigns_under_way_fit_their_panel_in_a_1400_pixel_window(web_server, page, steps):
+    """Django's index keeps its tables' cells on one line and each heading 100 % wide: with campaigns sending, paused
+    and scheduled, "Campaigns under way and scheduled" was a table 760 pixels wide in a 500-pixel panel, its account
+    cut ("MOBtexting sandbo") and its progress under the next panel."""
+    account = ProviderAccount.objects.create(kind="mobtexting", name="MOBtexting sandbox", channels=["sms"])
+    sender = Sender.objects.create(account=account, name="756070", service="P", country="IN", dlt_entity_id=DLT_ENTITY,
+                                   dlt_entity_name="Herald Demo Pvt Ltd")  # fmt: skip
+    for name, state in [("Diwali offer for newsletter readers", Campaign.State.SENDING),
+                        ("Order shipped (demo)", Campaign.State.PAUSED),
+                        ("Weekend sale reminder", Campaign.State.SCHEDULED)]:  # fmt: skip
+        CampaignFactory(account=account, sender=sender, name=name, state=state,
+                        send_at=timezone.now() + timedelta(days=1), audience_size=120_000,
+                        counters={"pending": 30_000, "sent": 50_000, "delivered": 40_000})  # fmt: skip
+
+    with steps("the dashboard at 1400 px"):
+        page.goto("/admin/")
+        panel = page.locator(".dashboard-campaigns")
+        expect(panel.locator("tbody tr")).to_have_count(3)
+        sizes = panel.evaluate(
+            """(panel) => ({panel: panel.getBoundingClientRect().right, table: panel.querySelector('table').scrollWidth,
+                           width: panel.clientWidth,
+                           cells: [...panel.querySelectorAll('td')].map((td) => td.getBoundingClientRect().right)})"""
+        )
+        assert sizes["table"] <= sizes["width"], sizes
+        assert max(sizes["cells"]) <= sizes["panel"], sizes
+        expect(panel.locator("tbody tr").first.locator("td").nth(2)).to_have_text("MOBtexting sandbox")
+        expect(panel.locator("progress").first).to_be_visible()
+
+    assert not page.js_errors, page.js_errors
