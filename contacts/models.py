@@ -229,6 +229,8 @@ class Unsubscriber(models.Model):
                 violation_error_message="Scope 'all' takes no value; every other scope needs one.",
             ),
         ]
+        verbose_name = "opt-out"
+        verbose_name_plural = "opt-outs"
 
     def __str__(self):
         return f"{self.address} ({self.scope}{': ' + self.value if self.value else ''})"

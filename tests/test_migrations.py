@@ -72,6 +72,25 @@ def test_an_existing_databases_import_permissions_are_renamed_as_the_model_is():
     ]  # fmt: skip
 
 
+@pytest.mark.django_db
+def test_an_existing_databases_opt_out_permissions_are_renamed_as_the_model_is():
+    """Migration contacts 0015: the permission lists of a database made before it said "Can add unsubscriber", where
+    the admin now says "opt-out"."""
+    from django.contrib.auth.models import Permission
+
+    rename = importlib.import_module("contacts.migrations.0015_unsubscriber_named_opt_out").rename_permissions
+    opt_outs = Permission.objects.filter(content_type__app_label="contacts", codename__endswith="_unsubscriber")
+    for permission in opt_outs:  # as a database made before the migration has them
+        permission.name = permission.name.replace(" opt-out", " unsubscriber")
+        permission.save()
+
+    rename("unsubscriber", "opt-out")(apps, None)
+
+    assert sorted(opt_outs.values_list("name", flat=True)) == [
+        "Can add opt-out", "Can change opt-out", "Can delete opt-out", "Can view opt-out",
+    ]  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_upgrading_to_heap_only_report_updates_keeps_every_waiting_message_findable():
     """Migration 0012: frames with a message still waiting for a report are open (expiry and polling find

@@ -499,6 +499,18 @@ def test_the_lists_and_pages_show_times_as_herald_says_them(client, settings):
     assert not re.search(r"\b(a\.m\.|p\.m\.|Nov\. )", page + listed)
 
 
+def test_the_admin_names_opt_outs_as_the_imports_and_pages_do(client):
+    """The sidebar and the list said "Unsubscribers" next to "Removed opt-outs", and the add page "Add unsubscriber",
+    while the imports call the kind "opt-outs"."""
+    UnsubscriberFactory()
+    index = client.get("/admin/").content.decode()
+    assert ">Opt-outs</a>" in index and ">Removed opt-outs</a>" in index
+    listing = client.get("/admin/contacts/unsubscriber/")
+    assert listing.context["title"] == "Select opt-out to change"
+    assert client.get("/admin/contacts/unsubscriber/add/").context["title"] == "Add opt-out"
+    assert "nsubscriber" not in re.sub(r"<[^>]*>", "", index + listing.content.decode())  # the text, not the links
+
+
 def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(client):
     response = client.post(
         "/admin/contacts/unsubscriber/add/", {"address": "098123 45678", "scope": "all", "source": "admin"}

@@ -315,7 +315,7 @@ DLT = b"Template ID,Template Type,Header,Template Content\n1107161234567890123,T
             "You need permission to change contacts to tag them: the import's tags go to the file's contacts that "
             "exist already too.",
         ),
-        ("unsubscribers", UNSUBSCRIBERS, [], {}, "kind", "You need permission to add unsubscribers to import them."),
+        ("unsubscribers", UNSUBSCRIBERS, [], {}, "kind", "You need permission to add opt-outs to import them."),
         ("dlt_templates", DLT, [], {}, "kind", "You need permission to add DLT templates to import them."),
         (
             "unsubscribers", UNSUBSCRIBERS, ["contacts.add_unsubscriber"], {"new_tags": "vip"}, "tags",

@@ -297,7 +297,7 @@ NEEDS_CHANGE = "You need permission to change contacts to import in 'create and 
         (
             ["change_unsubscriber"],
             {"kind": "unsubscribers", "content": UNSUBSCRIBERS},
-            {"kind": ["You need permission to add unsubscribers to import them."]},
+            {"kind": ["You need permission to add opt-outs to import them."]},
         ),
         (
             ["providers.add_dlttemplate"],
