@@ -549,7 +549,7 @@ def unsubscriber_problems(
     if scope == Unsubscriber.Scope.ALL and value:
         errors["value"] = ["Scope 'all' takes no value."]
     elif scope != Unsubscriber.Scope.ALL and not value:
-        errors["value"] = [f"Scope {scope!r} needs a value (which {scope})."]
+        errors["value"] = [suppression_value_missing(scope) + "."]
     else:
         value = suppression_value(scope, value)
         if problem := suppression_value_problem(scope, value):
@@ -603,6 +603,21 @@ def suppression_value(scope: str, value: str) -> str:
     if scope == Unsubscriber.Scope.SERVICE:
         return value.upper() if value.upper() in SERVICE_CODES else value.lower()
     return value
+
+
+SCOPE_VALUE_NAMES = {  # a scope as a word, and what its value names
+    Unsubscriber.Scope.CHANNEL: ("channel", "which channel"),
+    Unsubscriber.Scope.SENDER: ("sender", "which sender ID"),
+    Unsubscriber.Scope.TAG: ("tag", "which tag"),
+    Unsubscriber.Scope.SERVICE: ("service", "the purpose or service code"),
+}
+
+
+def suppression_value_missing(scope: str) -> str:
+    """What a suppression of this scope without a value is told, read the same whether the scope was sent as "tag"
+    or chosen as "one tag": "A tag scope needs a value (which tag)"."""
+    word, names = SCOPE_VALUE_NAMES[scope]
+    return f"A {word} scope needs a value ({names})"
 
 
 def suppression_value_problem(scope: str, value: str) -> str | None:

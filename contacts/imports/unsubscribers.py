@@ -16,7 +16,7 @@ from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
 from contacts.selectors import suppression_names_known
-from contacts.services import suppression_value, suppression_value_problem
+from contacts.services import suppression_value, suppression_value_missing, suppression_value_problem
 
 Scope = Unsubscriber.Scope
 SCOPES = {**{scope.value: scope.value for scope in Scope}, **{scope.label: scope.value for scope in Scope}}
@@ -30,7 +30,8 @@ def scope_value_check(scope: str, value: str) -> str | None:
     if scope == Scope.ALL and value:
         return "scope 'all' takes no value"
     if scope != Scope.ALL and not value:
-        return f"scope {scope!r} needs a value (the {Scope(scope).label.removeprefix('one ')})"
+        missing = suppression_value_missing(scope)
+        return missing[0].lower() + missing[1:]  # a row's reason: "a tag scope needs a value (which tag)"
     if len(value) > VALUE_MAX:
         return f"value longer than {VALUE_MAX} characters"
     return suppression_value_problem(scope, value)
@@ -92,11 +93,7 @@ class UnsubscriberImporter(Importer):
     def check_layout(cls, options: dict, layout) -> None:
         """A scope that needs a value, with none given and no column in the file to give one: every row would fail."""
         if options["scope"] != Scope.ALL and not options["value"] and not {"scope", "value"} & set(layout.fields):
-            label = Scope(options["scope"]).label  # as the upload page offers it: "one tag"
-            raise option_error(
-                "value",
-                f"Scope '{label}' needs a value (which {label.removeprefix('one ')}): the file has no value column.",
-            )
+            raise option_error("value", f"{suppression_value_missing(options['scope'])}: the file has no value column.")
 
     @classmethod
     def option_fields(cls) -> dict[str, forms.Field]:

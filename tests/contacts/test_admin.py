@@ -520,7 +520,7 @@ def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(clie
     response = client.post(
         "/admin/contacts/unsubscriber/add/", {"address": "+919811111111", "scope": "sender", "source": "admin"}
     )
-    assert "value" in response.context["adminform"].form.errors
+    assert response.context["adminform"].form.errors["value"] == ["A sender scope needs a value (which sender ID)."]
     response = client.post("/admin/contacts/unsubscriber/add/", {"address": "12", "scope": "all", "source": "admin"})
     assert "address" in response.context["adminform"].form.errors
     response = client.post(

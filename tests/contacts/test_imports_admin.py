@@ -223,7 +223,11 @@ def test_admin_upload_passes_the_chosen_kinds_options(staff):
     [
         (
             {"unsubscribers__scope": "tag"}, "unsubscribers__value",
-            "Scope 'one tag' needs a value (which tag): the file has no value column.",
+            "A tag scope needs a value (which tag): the file has no value column.",
+        ),
+        (
+            {"unsubscribers__scope": "service"}, "unsubscribers__value",
+            "A service scope needs a value (the purpose or service code): the file has no value column.",
         ),
         (
             {"unsubscribers__scope": "channel", "unsubscribers__value": "telegram"}, "unsubscribers__value",

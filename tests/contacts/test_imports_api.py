@@ -233,6 +233,23 @@ def test_import_upload_refuses_bad_input_naming_the_field(api, data, field):
     assert not ContactImport.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("scope", "said"),
+    [
+        ("tag", "A tag scope needs a value (which tag): the file has no value column."),
+        ("service", "A service scope needs a value (the purpose or service code): the file has no value column."),
+    ],
+)
+def test_an_opt_out_imports_scope_without_a_value_is_told_in_the_scope_the_client_sent(api, scope, said):
+    """It was told in the admin's option labels: "Scope 'one tag' needs a value (which tag): …" to a client that sent
+    "tag", and "Scope 'one service (purpose)' needs a value (which service (purpose)): …"."""
+    response = upload(api, "+919876543210\n", "dnd.txt", kind="unsubscribers", options=json.dumps({"scope": scope}))
+
+    assert response.status_code == 400
+    assert response.json() == {"options": [said]}
+    assert not ContactImport.objects.exists()
+
+
 def test_a_dlt_import_for_an_account_id_that_is_not_a_whole_number_is_refused(db, media):
     """int() read 1.5 as 1: the templates went to another account than the one meant, instead of a 400."""
     account = ProviderAccountFactory()

@@ -127,7 +127,7 @@ def test_unsubscriber_import_takes_each_rows_scope_and_value_where_given():
         ("+919812345680", "all", "", "import", ""),
     ]
     assert report(contact_import) == [
-        ["5", "Value", "", "scope 'tag' needs a value (the tag)"],
+        ["5", "Value", "", "a tag scope needs a value (which tag)"],
         ["6", "Value", "HERALD", "scope 'all' takes no value"],
         ["7", "Scope", "planet", "unknown scope; use one of all, channel, sender, tag, service"],
     ]
@@ -197,7 +197,7 @@ def test_a_scope_that_needs_a_value_the_file_cannot_give_is_refused_at_upload():
         contact_import_create(file=SimpleUploadedFile("s.txt", b"9812345678\n"), kind=KIND, options={"scope": "sender"})
 
     assert caught.value.message_dict == {
-        "options": ["Scope 'one sender ID' needs a value (which sender ID): the file has no value column."]
+        "options": ["A sender scope needs a value (which sender ID): the file has no value column."]
     }
     assert not ContactImport.objects.exists()
     # A file whose rows give their own scope and value is taken
