@@ -33,6 +33,9 @@ document.addEventListener("DOMContentLoaded", function () {
   // Until a value is typed, a variable without one is no problem yet: the page has just opened, or the body is being
   // written. The server's "No value yet for …" is then a quiet hint, and red once a value has been typed.
   let valuesTyped = false;
+  // Likewise a body not yet typed on the add page: "The template body cannot be empty." is said once a body has been
+  // typed (and emptied) or a campaign's text is checked against none, not as the page opens.
+  let bodyTyped = false;
   let sent = 0;
 
   function bodyText() {
@@ -87,10 +90,13 @@ document.addEventListener("DOMContentLoaded", function () {
     showValues(preview.variables || [], preview.lengths || {}, preview.max_length || 30, matched);
     result.replaceChildren();
     if (preview.matches === true) result.append(element("p", "The text matches the template.", "dlt-preview-ok"));
-    const hints = (preview.problems || []).filter(function (problem) {
+    const said = (preview.problems || []).filter(function (problem) {
+      return problem.field !== "body" || bodyTyped;
+    });
+    const hints = said.filter(function (problem) {
       return problem.field === "values" && !valuesTyped;
     });
-    const problems = (preview.problems || []).filter(function (problem) {
+    const problems = said.filter(function (problem) {
       return hints.indexOf(problem) === -1;
     });
     hints.forEach(function (hint) {
@@ -138,7 +144,12 @@ document.addEventListener("DOMContentLoaded", function () {
     timer = setTimeout(refresh, 250);
   }
 
-  if (body) body.addEventListener("input", schedule);
-  textBox.addEventListener("input", schedule);
+  function typing() {
+    bodyTyped = true;
+    schedule();
+  }
+
+  if (body) body.addEventListener("input", typing);
+  textBox.addEventListener("input", typing);
   refresh();
 });

@@ -116,6 +116,26 @@ def test_the_preview_asks_for_no_value_before_one_is_typed(web_server, page, ste
     assert not page.js_errors, page.js_errors
 
 
+def test_the_add_page_says_nothing_of_the_body_before_one_is_typed(web_server, page, steps):
+    """The add page opened with "The template body cannot be empty." in red under Preview, before anything was typed."""
+    preview = page.locator("#dlt-preview")
+
+    with steps("open the add page: no problem under the preview"):
+        with page.expect_response(lambda response: response.url.endswith("/preview/")):
+            page.goto("/admin/providers/dlttemplate/add/")
+        page.wait_for_timeout(300)  # the answer shown
+        expect(preview.locator(".errorlist")).to_have_count(0)
+        expect(preview).not_to_contain_text("cannot be empty")
+
+    with steps("type a body and take it away again: now it is a problem, in red"):
+        page.fill("#id_body", "Dear {#var#}")
+        expect(preview.locator("input[data-variable]")).to_have_count(1)
+        page.fill("#id_body", "")
+        expect(preview.locator(".errorlist")).to_have_text("The template body cannot be empty.")
+
+    assert not page.js_errors, page.js_errors
+
+
 def test_a_templates_page_shows_its_account_and_senders_whole_in_a_1400_pixel_window(web_server, page, steps):
     """At 1400 pixels with the navigation open, the account's box read "MOBtexting sandbox (MOBtexti…" and a sender
     "756070 (SMS on MOBtexting sandbo", cut at the search boxes' 20em."""
