@@ -57,9 +57,10 @@ def file_format(name: str, head: bytes) -> str:
     suffix = PurePath(name or "").suffix.lower()
     if suffix not in EXTENSIONS:
         raise FileProblem(f"Unsupported file type {suffix or '(none)'!r}: upload a csv, txt, xls or xlsx file.")
-    if _signed(head, XLSX_MAGIC):
+    workbook = EXTENSIONS[suffix] in ("xlsx", "xls")
+    if _signed(head, XLSX_MAGIC, cut=workbook):
         return "xlsx"
-    if _signed(head, XLS_MAGIC):
+    if _signed(head, XLS_MAGIC, cut=workbook):
         return "xls"
     if EXTENSIONS[suffix] == "xls" and _is_markup(head):
         return "html"
@@ -67,17 +68,18 @@ def file_format(name: str, head: bytes) -> str:
         b"\x00" not in head or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     ):
         return "csv"
-    if EXTENSIONS[suffix] in ("xlsx", "xls"):
+    if workbook:
         raise FileProblem(f"The file is not a valid {EXTENSIONS[suffix]} workbook.")
     return EXTENSIONS[suffix]
 
 
-def _signed(head: bytes, magic: bytes) -> bool:
+def _signed(head: bytes, magic: bytes, *, cut: bool = False) -> bool:
     """Whether a file starts as a workbook of this signature does: its first 3 bytes, which hold a control character
     no text file has, so that one whose signature is damaged or cut short (a workbook copied as text ends at the 0x1A
     of the OLE2 one) is read as the workbook it is, and refused as damaged. Read as csv, it was refused for its
-    header: "No phone column … 'ÐÏ…'"."""
-    return head[:3] == magic[:3]
+    header: "No phone column … 'ÐÏ…'". With `cut` (a file named as a workbook), a file of 1 or 2 bytes that begin the
+    signature is one too: an .xls cut to its first byte was read as csv ("Columns: 'Ð'")."""
+    return head[:3] == magic[:3] or (cut and 0 < len(head) < 3 and magic.startswith(head))
 
 
 _MARKUP_START = re.compile(r"\s*<[!?a-z]", re.IGNORECASE)

@@ -921,8 +921,10 @@ XLS = (FIXTURES / "contacts.xls").read_bytes()
         ("contacts.xls", b"\xd0\xcf\x11\xe0 damaged past its first bytes"),
         ("contacts.xls", (FIXTURES / "contacts.xls").read_bytes()[:2000]),  # cut short
         ("contacts.csv", XLS_CUT_AT_CTRL_Z),  # a workbook named as text
+        ("contacts.xls", XLS[:1]),  # was read as csv: "No phone column: … Columns: 'Ð'."
+        ("contacts.xls", XLS[:2]),
     ],
-    ids=["signature cut short", "signature damaged", "workbook cut short", "named csv"],
+    ids=["signature cut short", "signature damaged", "workbook cut short", "named csv", "one byte", "two bytes"],
 )
 def test_a_damaged_xls_is_refused_as_one_not_read_as_csv(name, content):
     """An .xls whose signature is damaged or cut short was read as csv, and refused for its header as text:
