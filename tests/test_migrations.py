@@ -54,41 +54,30 @@ def test_contacts_and_senders_stored_with_the_country_uk_have_it_as_gb():
 
 
 @pytest.mark.django_db
-def test_an_existing_databases_import_permissions_are_renamed_as_the_model_is():
-    """Migration contacts 0014: Django names permissions only when it creates them, so a database made before it kept
-    "Can view contact import" in its permission lists, where the model is now "import"."""
+@pytest.mark.parametrize(
+    "migration, codename, old, new",
+    [
+        ("0014_import_named_for_what_it_holds", "contactimport", "contact import", "import"),
+        ("0015_unsubscriber_named_opt_out", "unsubscriber", "unsubscriber", "opt-out"),
+    ],
+)
+def test_an_existing_databases_permissions_are_renamed_as_the_model_is(migration, codename, old, new):
+    """Migrations contacts 0014 and 0015: Django names permissions only when it creates them, so a database made
+    before them kept "Can view contact import" and "Can add unsubscriber" in its permission lists, where the admin now
+    says "import" and "opt-out"."""
     from django.contrib.auth.models import Permission
 
-    rename = importlib.import_module("contacts.migrations.0014_import_named_for_what_it_holds").rename_permissions
-    imports = Permission.objects.filter(codename__endswith="_contactimport")
-    for permission in imports:  # as a database made before the migration has them
-        permission.name = permission.name.replace(" import", " contact import")
+    rename = importlib.import_module(f"contacts.migrations.{migration}").rename_permissions
+    permissions = Permission.objects.filter(content_type__app_label="contacts", codename__endswith=f"_{codename}")
+    for permission in permissions:  # as a database made before the migration has them
+        permission.name = permission.name.replace(f" {new}", f" {old}")
         permission.save()
 
-    rename("contact import", "import")(apps, None)
+    rename(old, new)(apps, None)
 
-    assert sorted(imports.values_list("name", flat=True)) == [
-        "Can add import", "Can change import", "Can delete import", "Can view import",
-    ]  # fmt: skip
-
-
-@pytest.mark.django_db
-def test_an_existing_databases_opt_out_permissions_are_renamed_as_the_model_is():
-    """Migration contacts 0015: the permission lists of a database made before it said "Can add unsubscriber", where
-    the admin now says "opt-out"."""
-    from django.contrib.auth.models import Permission
-
-    rename = importlib.import_module("contacts.migrations.0015_unsubscriber_named_opt_out").rename_permissions
-    opt_outs = Permission.objects.filter(content_type__app_label="contacts", codename__endswith="_unsubscriber")
-    for permission in opt_outs:  # as a database made before the migration has them
-        permission.name = permission.name.replace(" opt-out", " unsubscriber")
-        permission.save()
-
-    rename("unsubscriber", "opt-out")(apps, None)
-
-    assert sorted(opt_outs.values_list("name", flat=True)) == [
-        "Can add opt-out", "Can change opt-out", "Can delete opt-out", "Can view opt-out",
-    ]  # fmt: skip
+    assert sorted(permissions.values_list("name", flat=True)) == [
+        f"Can {action} {new}" for action in ("add", "change", "delete", "view")
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
