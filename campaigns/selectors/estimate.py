@@ -257,6 +257,14 @@ def _audience_size(spec: AudienceSpec) -> int:
         return cursor.fetchone()[0]
 
 
+def _audience_field(spec: AudienceSpec) -> str:
+    """The field an audience's problem is told on: the first of tags, segments and contacts that chooses anyone (a
+    campaign of chosen contacts alone had it on its empty tags)."""
+    if spec.tag_ids or not (spec.segment_ids or spec.contact_ids):
+        return "tags"
+    return "segments" if spec.segment_ids else "contacts"
+
+
 def no_one_to_send_to(selected: int) -> str:
     """The problem of an audience where no one may be sent to, `selected` being how many it selects: the estimate's
     and the launch's checks word it alike (the launch said "everyone selected is suppressed (or there is no one)")."""
@@ -673,7 +681,7 @@ def campaign_estimate(
         problems.append(Problem("tags", "Choose an audience: tags, segments or contacts."))
     elif not counts:
         if not _has_sendable(spec):  # counted only then: all suppressed, or no one
-            problems.append(Problem("tags", no_one_to_send_to(_audience_size(spec))))
+            problems.append(Problem(_audience_field(spec), no_one_to_send_to(_audience_size(spec))))
     else:
         promotional = campaign.purpose == Campaign.Purpose.PROMOTIONAL
         estimate.audience, estimate.sendable, estimate.suppressed, sample, texts, by_zone = _audience_counts(
@@ -685,7 +693,7 @@ def campaign_estimate(
                 "time zone; they will get it when it opens there."
             )
         if estimate.sendable == 0:
-            problems.append(Problem("tags", no_one_to_send_to(estimate.audience)))
+            problems.append(Problem(_audience_field(spec), no_one_to_send_to(estimate.audience)))
         estimate.text_sample = render(text, contact_values(sample))[0] if sample else text
         if campaign.template is not None and estimate.sendable and VARIABLE_RE.search(text):
             try:

@@ -314,6 +314,18 @@ def test_the_launch_and_the_estimate_word_an_audience_with_no_one_to_send_to_ali
     assert Problem("tags", said) in campaign_estimate(campaign=campaign).problems
 
 
+def test_no_one_to_send_to_is_told_on_the_audience_field_that_chose_them(audience):
+    """A campaign of chosen contacts alone, every one suppressed, was told so on its empty Tags."""
+    UnsubscriberFactory(address=audience["d"].phone, scope=Unsubscriber.Scope.ALL)
+    campaign = CampaignFactory(account=ProviderAccountFactory(kind="devino"), contacts=[audience["d"]],
+                               purpose=Campaign.Purpose.TRANSACTIONAL)  # fmt: skip
+    said = "No one to send to: the 1 selected is suppressed."
+    with pytest.raises(ValidationError) as exc:
+        campaign_launch(campaign_id=campaign.pk)
+    assert exc.value.message_dict == {"contacts": [said]}
+    assert campaign_estimate(campaign=campaign).problems == [Problem("contacts", said)]
+
+
 def test_promotional_launch_outside_the_window_is_deferred_to_the_next_opening(audience):
     account = ProviderAccountFactory(kind="devino")  # the default window: 09:00-21:00 Asia/Kolkata
     campaign = CampaignFactory(account=account, tags=[audience["news"]], purpose=Campaign.Purpose.PROMOTIONAL)
