@@ -176,8 +176,8 @@ def _options_problem(account: ProviderAccount, backend) -> str:
     # the setup stored and sending reads, went with the rest: the account's next frames failed.
     if dropped := [name for name in backend.setup_options if name in stored and name not in account.options]:
         return (
-            f"{' and '.join(dropped)} would be lost: the account's setup stored them and sending needs them. Send the "
-            "options as they are (a GET shows them) with your change."
+            f"{' and '.join(dropped)} would be lost: the account's setup stored them and sending needs them. Keep "
+            "them in the options with your change."
         )
     window = account.options.get("promo_window")  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
     if window and window != stored.get("promo_window"):  # a saved one is not refused again

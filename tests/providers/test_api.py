@@ -242,8 +242,8 @@ def test_an_options_edit_that_drops_what_setup_stored_is_refused(api):
     assert response.status_code == 400
     assert response.json() == {
         "options": [
-            "task_id and trigger_id would be lost: the account's setup stored them and sending needs them. Send the "
-            "options as they are (a GET shows them) with your change."
+            "task_id and trigger_id would be lost: the account's setup stored them and sending needs them. Keep them "
+            "in the options with your change."
         ]
     }
     account.refresh_from_db()
