@@ -15,7 +15,7 @@ COUNTERS = ("rows_total", "rows_read", "created", "updated", "unchanged", "inval
 def contact_import_warnings(contact_import: ContactImport) -> list[str]:
     """What staff or the client should know of an import's settings: opt-outs for a sender or tag that no sender or
     tag is named suppress nobody (a typo'd name), so an opt-out import whose options name one says so. (A row whose
-    own value names no sender or tag is refused instead, in the error report: UnsubscriberImporter.names_no_one.)"""
+    own value names no sender or tag is said in the error report instead: UnsubscriberImporter.names_no_one.)"""
     if contact_import.kind != ContactImport.Kind.UNSUBSCRIBERS or not isinstance(contact_import.options, dict):
         return []
     scope, value = str(contact_import.options.get("scope") or ""), str(contact_import.options.get("value") or "")

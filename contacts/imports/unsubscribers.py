@@ -151,23 +151,25 @@ class UnsubscriberImporter(Importer):
         value = suppression_value(scope, value_text or (self.value if not scope_text else ""))
         if problem := scope_value_check(scope, value):
             raise RowError(self.value_column if self.value_index is not None else self.scope_column, value, problem)
-        if value_text and (problem := self.names_no_one(scope, value)):
-            raise RowError(self.value_column, value_text, problem)
         reason = cell(self.reason_index) or self.reason
         if len(reason) > REASON_MAX:
             raise RowError(self.reason_column, reason, f"longer than {REASON_MAX} characters")
-        return [f"{address}\x1f{scope}\x1f{value}", address, scope, value, reason]
+        values = [f"{address}\x1f{scope}\x1f{value}", address, scope, value, reason]
+        if value_text and (warning := self.names_no_one(scope, value)):
+            raise RowError(self.value_column, value_text, warning, kept=values)
+        return values
 
     def names_no_one(self, scope: str, value: str) -> str | None:
-        """Why a row's own sender or tag value is refused: no sender or tag has that name, so its opt-out would
-        suppress no one (a typo). Refused, so that the error report points at the row to fix; the options' one value
-        for the whole file is kept instead, with a warning on the import (contact_import_warnings)."""
+        """What the error report says of a row whose own sender or tag value no sender or tag has (a typo, or one not
+        added yet), or None. The row is imported all the same (RowError's `kept`), as the admin and the API record
+        such an opt-out with a warning: the person opted out of it, and it suppresses from when one is named so. The
+        options' one value for the whole file is warned of on the import instead (contact_import_warnings)."""
         known = self.known_names.get(scope)
         if known is None or value.casefold() in known:
             return None
         return (
-            f"no {scope} is named {value!r}, so this opt-out would suppress no one; check the spelling, or add the "
-            f"{scope} first and import the row again"
+            f"no {scope} is named {value!r}: this opt-out suppresses nothing until one is; check the spelling (the "
+            "opt-out is imported all the same)"
         )
 
     def merge(self, cursor) -> tuple[int, int]:

@@ -207,9 +207,11 @@ def test_a_scope_that_needs_a_value_the_file_cannot_give_is_refused_at_upload():
     assert contact_import.invalid == 0
 
 
-def test_a_rows_sender_or_tag_that_names_none_is_reported_not_stored():
-    """An opt-out from a sender or tag that does not exist (a typo) would suppress no one: the error report names the
-    row, so that it can be fixed, and the rows that name one are kept, in any case (as the audience matches them)."""
+def test_a_rows_sender_or_tag_that_names_none_is_imported_and_warned_of_in_the_report():
+    """An opt-out from a sender or tag that does not exist (a typo, or one not added yet) suppresses no one until one
+    is named so: the row is imported all the same, as the admin and the API record one with a warning, and the error
+    report names it, so that a typo can be fixed; it counts as imported, not invalid. Names are matched in any case
+    (as the audience matches them)."""
     SenderFactory(name="HERALD")
     TagFactory(name="ΠΕΛΑΤΕΣ")  # PostgreSQL's lower() ends it in σ, Python's in ς
     content = (
@@ -221,6 +223,7 @@ def test_a_rows_sender_or_tag_that_names_none_is_reported_not_stored():
         "9812345682,tag,newsleter\n"
         "9812345683,,newsleter\n"  # the file's scope (tag), the row's value
         "9812345684,,\n"  # the file's scope and value: kept, with the import's warning
+        "9812345682,tag,newsleter\n"  # the same opt-out again: a duplicate, as any row's
     )
 
     contact_import = run(content, options={"scope": "tag", "value": "vip"})
@@ -228,21 +231,31 @@ def test_a_rows_sender_or_tag_that_names_none_is_reported_not_stored():
     assert [row[:3] for row in suppressed()] == [
         ("+919812345678", "sender", "HERALD"),
         ("+919812345679", "sender", "herald"),  # as written: matched in any case
+        ("+919812345680", "sender", "HERLAD"),
         ("+919812345681", "tag", "πελατεσ"),
+        ("+919812345682", "tag", "newsleter"),
+        ("+919812345683", "tag", "newsleter"),
         ("+919812345684", "tag", "vip"),
     ]
-    why = "so this opt-out would suppress no one; check the spelling, or add the {} first and import the row again"
+    why = "this opt-out suppresses nothing until one is; check the spelling (the opt-out is imported all the same)"
     assert report(contact_import) == [
-        ["4", "Value", "HERLAD", f"no sender is named 'HERLAD', {why.format('sender')}"],
-        ["6", "Value", "newsleter", f"no tag is named 'newsleter', {why.format('tag')}"],
-        ["7", "Value", "newsleter", f"no tag is named 'newsleter', {why.format('tag')}"],
+        ["4", "Value", "HERLAD", f"no sender is named 'HERLAD': {why}"],
+        ["6", "Value", "newsleter", f"no tag is named 'newsleter': {why}"],
+        ["7", "Value", "newsleter", f"no tag is named 'newsleter': {why}"],
+        ["9", "Value", "newsleter", f"no tag is named 'newsleter': {why}"],
+        ["9", "Address", "9812345682", "same address and scope as row 6, which is kept"],
     ]
-    assert (contact_import.created, contact_import.invalid) == (4, 3)
+    counts = ("rows_read", "created", "unchanged", "invalid", "duplicates")
+    assert tuple(getattr(contact_import, name) for name in counts) == (8, 7, 0, 0, 1)
     assert [w.split(":")[0] for w in contact_import_warnings(contact_import)] == ["No tag is named 'vip'"]
 
-    TagFactory(name="newsleter")  # added since: the same file again takes those rows, and changes nothing else
+    TagFactory(name="newsleter")  # added since: those opt-outs suppress, and the same file again changes nothing
     again = run(content, options={"scope": "tag", "value": "vip"})
-    assert (again.created, again.unchanged, again.invalid) == (2, 4, 1)
+    assert (again.created, again.unchanged, again.invalid) == (0, 7, 0)
+    assert [row[3] for row in report(again)] == [
+        "no sender is named 'HERLAD': " + why,
+        "same address and scope as row 6, which is kept",
+    ]
 
 
 def test_a_channel_is_taken_as_people_write_it_and_a_misspelt_one_is_reported_not_stored():
