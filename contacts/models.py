@@ -226,14 +226,28 @@ class Unsubscriber(models.Model):
             models.CheckConstraint(
                 condition=models.Q(scope="all", value="") | ~models.Q(scope="all") & ~models.Q(value=""),
                 name="unsubscriber_value_matches_scope",
-                violation_error_message="Scope 'all' takes no value; every other scope needs one.",
+                violation_error_message="An opt-out from everything takes no value; every other scope needs one.",
             ),
         ]
         verbose_name = "opt-out"
         verbose_name_plural = "opt-outs"
 
     def __str__(self):
-        return f"{self.address} ({self.scope}{': ' + self.value if self.value else ''})"
+        """Its address and scope as the list's Scope column words it: "+919812345678 (everything)", and with the value
+        of a scope that has one, "+919812345678 (tag news)" (the page's title, breadcrumbs and delete page)."""
+        if not self.value:
+            return f"{self.address} ({self.get_scope_display()})"
+        return f"{self.address} ({SCOPE_WORDS.get(self.scope, self.scope)} {self.value})"
+
+
+# A scope that takes a value as a word, before its value or in a sentence: "+919812345678 (tag news)", "A tag scope
+# needs a value (which tag)" (contacts.services.suppression_value_missing).
+SCOPE_WORDS = {
+    Unsubscriber.Scope.CHANNEL: "channel",
+    Unsubscriber.Scope.SENDER: "sender",
+    Unsubscriber.Scope.TAG: "tag",
+    Unsubscriber.Scope.SERVICE: "service",
+}
 
 
 class UnsubscriberRemoval(models.Model):

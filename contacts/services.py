@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from contacts.models import (
     CONTACT_PHONE_TAKEN,
+    SCOPE_WORDS,
     UNSUBSCRIBED_ALREADY,
     Channel,
     Contact,
@@ -547,7 +548,7 @@ def unsubscriber_problems(
     if scope is None or "scope" in errors:  # a value is checked against its scope only
         return errors, address, value
     if scope == Unsubscriber.Scope.ALL and value:
-        errors["value"] = ["Scope 'all' takes no value."]
+        errors["value"] = [EVERYTHING_TAKES_NO_VALUE + "."]
     elif scope != Unsubscriber.Scope.ALL and not value:
         errors["value"] = [suppression_value_missing(scope) + "."]
     else:
@@ -605,19 +606,22 @@ def suppression_value(scope: str, value: str) -> str:
     return value
 
 
-SCOPE_VALUE_NAMES = {  # a scope as a word, and what its value names
-    Unsubscriber.Scope.CHANNEL: ("channel", "which channel"),
-    Unsubscriber.Scope.SENDER: ("sender", "which sender ID"),
-    Unsubscriber.Scope.TAG: ("tag", "which tag"),
-    Unsubscriber.Scope.SERVICE: ("service", "the purpose or service code"),
+SCOPE_VALUE_NAMES = {  # what a scope's value names
+    Unsubscriber.Scope.CHANNEL: "which channel",
+    Unsubscriber.Scope.SENDER: "which sender ID",
+    Unsubscriber.Scope.TAG: "which tag",
+    Unsubscriber.Scope.SERVICE: "the purpose or service code",
 }
+
+# What an opt-out from everything given a value is told, in the words the admin's Scope offers it by ("everything"),
+# whether the scope was sent as "all" or chosen: the admin, the API, an import's options and its rows.
+EVERYTHING_TAKES_NO_VALUE = "An opt-out from everything takes no value"
 
 
 def suppression_value_missing(scope: str) -> str:
     """What a suppression of this scope without a value is told, read the same whether the scope was sent as "tag"
     or chosen as "one tag": "A tag scope needs a value (which tag)"."""
-    word, names = SCOPE_VALUE_NAMES[scope]
-    return f"A {word} scope needs a value ({names})"
+    return f"A {SCOPE_WORDS[scope]} scope needs a value ({SCOPE_VALUE_NAMES[scope]})"
 
 
 def suppression_value_problem(scope: str, value: str) -> str | None:

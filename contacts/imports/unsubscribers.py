@@ -16,7 +16,12 @@ from contacts.imports.readers import reason_unless_rounded, whole_number
 from contacts.models import Unsubscriber
 from contacts.phones import InvalidPhone, normalize_address
 from contacts.selectors import suppression_names_known
-from contacts.services import suppression_value, suppression_value_missing, suppression_value_problem
+from contacts.services import (
+    EVERYTHING_TAKES_NO_VALUE,
+    suppression_value,
+    suppression_value_missing,
+    suppression_value_problem,
+)
 
 Scope = Unsubscriber.Scope
 SCOPES = {**{scope.value: scope.value for scope in Scope}, **{scope.label: scope.value for scope in Scope}}
@@ -28,7 +33,7 @@ def scope_value_check(scope: str, value: str) -> str | None:
     """Why this scope and value cannot go together (the table's check constraint, a known channel or service), or
     None."""
     if scope == Scope.ALL and value:
-        return "scope 'all' takes no value"
+        return EVERYTHING_TAKES_NO_VALUE[0].lower() + EVERYTHING_TAKES_NO_VALUE[1:]  # a row's reason, as below
     if scope != Scope.ALL and not value:
         missing = suppression_value_missing(scope)
         return missing[0].lower() + missing[1:]  # a row's reason: "a tag scope needs a value (which tag)"

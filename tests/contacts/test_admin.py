@@ -511,6 +511,24 @@ def test_the_admin_names_opt_outs_as_the_imports_and_pages_do(client):
     assert "nsubscriber" not in re.sub(r"<[^>]*>", "", index + listing.content.decode())  # the text, not the links
 
 
+def test_an_opt_out_is_named_by_its_scope_as_the_list_words_it(client):
+    """Its page's title, breadcrumbs and delete page said "+919812345678 (all)" while the list's Scope column says
+    "everything"; one from a tag said "(tag: news)"."""
+    everything = UnsubscriberFactory(address="+919812345678")
+    tagged = UnsubscriberFactory(address="+919812345679", scope="tag", value="news")
+
+    page = client.get(f"/admin/contacts/unsubscriber/{everything.pk}/change/")
+    assert page.context["title"] == "Change opt-out"
+    assert page.context["subtitle"] == "+919812345678 (everything)"
+    html = page.content.decode()
+    assert "<title>+919812345678 (everything) | Change opt-out" in html
+    breadcrumbs = re.search(r'<div class="breadcrumbs">(.*?)</div>', html, re.S).group(1)
+    assert breadcrumbs.split("&rsaquo;")[-1].strip() == "+919812345678 (everything)"
+    delete = client.get(f"/admin/contacts/unsubscriber/{tagged.pk}/delete/").content.decode()
+    assert "+919812345679 (tag news)" in delete
+    assert "(all)" not in html and "tag: news" not in delete
+
+
 def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(client):
     response = client.post(
         "/admin/contacts/unsubscriber/add/", {"address": "098123 45678", "scope": "all", "source": "admin"}
@@ -521,6 +539,11 @@ def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(clie
         "/admin/contacts/unsubscriber/add/", {"address": "+919811111111", "scope": "sender", "source": "admin"}
     )
     assert response.context["adminform"].form.errors["value"] == ["A sender scope needs a value (which sender ID)."]
+    response = client.post(
+        "/admin/contacts/unsubscriber/add/",
+        {"address": "+919811111111", "scope": "all", "value": "news", "source": "admin"},
+    )
+    assert response.context["adminform"].form.errors["value"] == ["An opt-out from everything takes no value."]
     response = client.post("/admin/contacts/unsubscriber/add/", {"address": "12", "scope": "all", "source": "admin"})
     assert "address" in response.context["adminform"].form.errors
     response = client.post(
@@ -611,7 +634,7 @@ def test_an_opt_out_lifted_in_the_admin_is_kept_as_removed_with_who_lifted_it_an
             ("+919812345679", "provider"),
         ]
     ]  # fmt: skip
-    assert removed.last().note == "changed to +919811111111 (all)"
+    assert removed.last().note == "changed to +919811111111 (everything)"
     # staff find it by the number written any way; nobody adds, edits or deletes the record
     page = client.get("/admin/contacts/unsubscriberremoval/", {"q": "098123 45679"})
     assert [r.address for r in page.context["cl"].result_list] == ["+919812345679"]

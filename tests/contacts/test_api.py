@@ -638,7 +638,10 @@ class TestUnsubscribers:
         response = api.post("/api/v1/unsubscribers/", {"address": "not a number", "scope": "all", "value": "news"})
         assert (response.status_code, response.json()) == (
             400,
-            {"address": ["Enter a valid phone number or e-mail address."], "value": ["Scope 'all' takes no value."]},
+            {
+                "address": ["Enter a valid phone number or e-mail address."],
+                "value": ["An opt-out from everything takes no value."],
+            },
         )
         UnsubscriberFactory(address="+919812345678")
         response = api.post("/api/v1/unsubscribers/", {"address": "098123 45678", "source": "fax", "reason": "x" * 300})
@@ -762,7 +765,7 @@ class TestUnsubscribers:
         )  # fmt: skip
         assert deleted.opted_out_at == stop.created_at and deleted.removed_at >= before
         assert (deleted.removed_by, deleted.removed_by_name, deleted.via, deleted.note) == (user, "crm-sync", "api", "")
-        assert (changed.scope, changed.value, changed.note) == ("tag", "news", "changed to +919812345679 (tag: offers)")
+        assert (changed.scope, changed.value, changed.note) == ("tag", "news", "changed to +919812345679 (tag offers)")
         # an edit that keeps the address, scope and value lifts nothing
         assert client.patch(f"/api/v1/unsubscribers/{edited.pk}/", {"reason": "asked"}).status_code == 200
         assert UnsubscriberRemoval.objects.count() == 2

@@ -128,7 +128,7 @@ def test_unsubscriber_import_takes_each_rows_scope_and_value_where_given():
     ]
     assert report(contact_import) == [
         ["5", "Value", "", "a tag scope needs a value (which tag)"],
-        ["6", "Value", "HERALD", "scope 'all' takes no value"],
+        ["6", "Value", "HERALD", "an opt-out from everything takes no value"],
         ["7", "Scope", "planet", "unknown scope; use one of all, channel, sender, tag, service"],
     ]
 
@@ -157,7 +157,7 @@ def test_unsubscriber_import_reads_xls():
     ("options", "message"),
     [
         ({"scope": "planet"}, "Unknown scope 'planet'"),
-        ({"scope": "all", "value": "x"}, "Scope 'all' takes no value."),
+        ({"scope": "all", "value": "x"}, "An opt-out from everything takes no value."),
         ({"colour": "red"}, "Unknown option 'colour'"),
         ({"scope": "channel", "value": "whatsap"}, "Unknown channel 'whatsap'; use one of sms, viber, whatsapp"),
         ({"scope": "service", "value": "promo"}, "Unknown service 'promo'; use a purpose"),
