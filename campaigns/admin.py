@@ -27,7 +27,7 @@ from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
     FAILURE_STATUSES,
     IN_FLIGHT_STATUSES,
-    SHOWN_STATUS_CHOICES,
+    LISTED_STATUS_CHOICES,
     background_status,
     campaign_progress,
     campaign_records_counts,
@@ -37,6 +37,8 @@ from campaigns.selectors import (
     estimate_fills_sample,
     failure_words,
     frames_matching,
+    listed_status,
+    listed_status_query,
     messages_matching,
     messages_of_campaign,
     messages_shown,
@@ -503,17 +505,21 @@ class ExactSearchMixin:
 
 
 class MessageStatusFilter(admin.SimpleListFilter):
-    """The status filter, by the status shown (`sending`: its frame is being sent); a failed status also reads the
-    index of failed messages (messages_with_status)."""
+    """The status filter, by the status shown (`sending`: its frame is being sent), and "Not sent" apart from the
+    failed statuses as the campaign's page counts them (listed_status_query); a failed status and "Not sent" also
+    read the index of failed messages (messages_with_status)."""
 
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return SHOWN_STATUS_CHOICES
+        return LISTED_STATUS_CHOICES
 
     def queryset(self, request, queryset):
-        return messages_with_status(queryset, [self.value()]) if self.value() else queryset
+        if not self.value():
+            return queryset
+        statuses, not_sent = listed_status_query(self.value())
+        return messages_with_status(queryset, statuses, not_sent)
 
 
 class CampaignChosenFilter(admin.SimpleListFilter):
@@ -594,7 +600,7 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
         campaigns = self.admin_site.get_model_admin(Campaign)
         if not (request.user.has_perm("campaigns.view_message") and campaigns.has_view_permission(request)):
             return context
-        labels = dict(SHOWN_STATUS_CHOICES)
+        labels = dict(LISTED_STATUS_CHOICES)
         status = request.GET.get("status") or ""
         if status and status not in labels:
             return context
@@ -606,8 +612,9 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
         else:
             label = "Export this campaign’s messages (CSV)"
         url = reverse("admin:campaigns_campaign_export", args=[spec.value()])
-        return {**context, "export_url": url + (f"?{urlencode({'status': status})}" if status else ""),
-                "export_label": label}  # fmt: skip
+        statuses, not_sent = listed_status_query(status) if status else ([], "")
+        query = urlencode([("status", s) for s in statuses] + ([("not_sent", not_sent)] if not_sent else []))
+        return {**context, "export_url": url + (f"?{query}" if query else ""), "export_label": label}
 
     def get_fields(self, request, obj=None):
         """The status as shown in its place, and what a failure means under its reason (Django appends read-only
@@ -629,8 +636,8 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
         """A pending message whose frame is being sent reads "Sending" (messages_shown). Not sortable: the stored
         status would sort a sending message among the pending, and sorting by the status shown (a CASE over the
         frames' join) would sort every message listed: millions of rows."""
-        shown = getattr(message, "shown_status", message.status)
-        return dict(SHOWN_STATUS_CHOICES).get(shown, shown)
+        shown = listed_status(getattr(message, "shown_status", message.status), message.error_code)
+        return dict(LISTED_STATUS_CHOICES).get(shown, shown)
 
     @admin.display(description="cost")
     def cost_shown(self, message: Message) -> str:

@@ -332,7 +332,8 @@ def export_view(model_admin: ModelAdmin, request, object_id):
     """GET: every message of the campaign as CSV, streamed (never the whole campaign in memory); `?status=` (one
     or more, as the message list shows them: `sending`, `rejected`…) only the messages in those statuses;
     `?not_sent=exclude` none of those closed before they were sent (the campaign's page's failed export: the failures
-    its progress panel counts as failed, the not sent apart)."""
+    its progress panel counts as failed, the not sent apart), `?not_sent=only` those alone (the message list's "Not
+    sent")."""
     campaign = _campaign(model_admin, request, object_id)
     if not request.user.has_perm("campaigns.view_message"):
         raise PermissionDenied
@@ -343,9 +344,9 @@ def export_view(model_admin: ModelAdmin, request, object_id):
             f"status: {unknown[0]!r} is not a message status; choose from {', '.join(known)}.",
             content_type="text/plain; charset=utf-8",
         )
-    if (not_sent := request.GET.get("not_sent", "")) not in ("", "exclude"):
+    if (not_sent := request.GET.get("not_sent", "")) not in ("", "exclude", "only"):
         return HttpResponseBadRequest(
-            f"not_sent: {not_sent!r} is not understood; the only value is 'exclude'.",
+            f"not_sent: {not_sent!r} is not understood; the values are 'exclude' and 'only'.",
             content_type="text/plain; charset=utf-8",
         )
     outside_text = [MESSAGE_CSV_COLUMNS.index(name) for name in MESSAGE_CSV_OUTSIDE_TEXT]
@@ -355,9 +356,7 @@ def export_view(model_admin: ModelAdmin, request, object_id):
         piece = io.StringIO()
         writer = csv.writer(piece)
         writer.writerow([*MESSAGE_CSV_COLUMNS, "meaning"])
-        for number, row in enumerate(
-            campaign_message_rows(campaign=campaign, statuses=statuses, not_sent=not not_sent), 1
-        ):
+        for number, row in enumerate(campaign_message_rows(campaign=campaign, statuses=statuses, not_sent=not_sent), 1):
             # A contact's name in a text, a vendor's error words: never a formula when the file is opened.
             row = list(row)
             for at in outside_text:
@@ -371,7 +370,9 @@ def export_view(model_admin: ModelAdmin, request, object_id):
         yield piece.getvalue()
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    which = "".join(f"-{status}" for status in statuses) + ("-without-not-sent" if not_sent else "")
+    which = "".join(f"-{status}" for status in statuses) + {"exclude": "-without-not-sent", "only": "-not-sent"}.get(
+        not_sent, ""
+    )
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-messages{which}.csv"'
     return response
 

@@ -41,6 +41,7 @@ from campaigns.selectors.progress import (
     DELIVERED_STATUSES,
     FAILURE_STATUSES,
     IN_FLIGHT_STATUSES,
+    LISTED_STATUS_CHOICES,
     LIVE_STATES,
     MESSAGE_CSV_COLUMNS,
     MESSAGE_CSV_OUTSIDE_TEXT,
@@ -55,6 +56,8 @@ from campaigns.selectors.progress import (
     delivery_rate,
     delivery_rate_of,
     failure_words,
+    listed_status,
+    listed_status_query,
     messages_shown,
     messages_with_status,
     state_reason_shown,
@@ -69,11 +72,11 @@ from campaigns.selectors.records import (
 )
 
 __all__ = [
-    "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS", "MESSAGE_CSV_OUTSIDE_TEXT",
+    "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LISTED_STATUS_CHOICES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS", "MESSAGE_CSV_OUTSIDE_TEXT",
     "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TAKEN_STATUSES", "TEMPLATE_OF_ANOTHER_ACCOUNT", "BackgroundStatus", "Estimate", "PartsSpread", "Problem", "account_promotional_window",
     "background_status", "campaign_audience_spec", "campaign_estimate", "campaign_first_recipient", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "campaign_test_sends", "composer_account_channels", "composer_senders",
-    "composer_templates", "composer_variables", "contact_message_history", "delivery_rate", "delivery_rate_of", "estimate_fills_sample", "failure_words", "frames_matching",
+    "composer_templates", "composer_variables", "contact_message_history", "delivery_rate", "delivery_rate_of", "estimate_fills_sample", "failure_words", "frames_matching", "listed_status", "listed_status_query",
     "message_id_last", "message_problems", "messages_matching", "messages_of_campaign", "parts_spread_of", "messages_shown", "messages_with_status", "promotional_window_closed_until", "promotional_window_opening",
     "recipient_window_opening", "send_window_opening", "state_reason_shown", "status_events_matching", "suppression_services",
 ]  # fmt: skip

@@ -15,10 +15,11 @@ from providers.backends import BACKENDS, base
 from providers.backends.base import FINAL_STATUSES, SUCCESS_FINAL_STATUSES, Status
 
 
-def campaign_stats(*, campaign: Campaign) -> dict:
+def campaign_stats(*, campaign: Campaign, not_sent_failures: bool = True) -> dict:
     """Progress for the admin's live view and the API: counters, rate, recent errors, failures by reason, and the
     delivery funnel. What each number means is documented once, in campaigns.api.StatsSerializer (the OpenAPI
-    schema), and the admin's progress panel shows these same numbers."""
+    schema), and the admin's progress panel shows these same numbers. Without `not_sent_failures`, the failures by
+    reason leave out the messages closed before they were sent (the admin's page counts them apart, as not sent)."""
     counters = {k: int(v) for k, v in (campaign.counters or {}).items()}
     total = sum(counters.values())
     final = sum(n for s, n in counters.items() if s not in IN_FLIGHT_STATUSES)
@@ -27,12 +28,10 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     errors = list(
         frames.exclude(error="").order_by("-id").values("seq", "state", "attempts", "error", "error_code")[:5]
     )
-    failures = list(
-        Message.objects.filter(campaign=campaign, is_failure=True)
-        .values("status", "error_code", "reason")
-        .annotate(count=Count("id"))
-        .order_by("-count")[:20]
-    )
+    failed = Message.objects.filter(campaign=campaign, is_failure=True)
+    if not not_sent_failures:
+        failed = failed.exclude(error_code=NOT_SENT)
+    failures = list(failed.values("status", "error_code", "reason").annotate(count=Count("id")).order_by("-count")[:20])
     funnel = campaign_funnel(counters=counters, **_failures_after_sending(campaign, counters))
     sent = next(stage["count"] for stage in funnel if stage["stage"] == "sent")
     return {
@@ -143,12 +142,21 @@ def failure_words(*, kind: str, status: str, error_code: str = "", reason: str =
 
 STATUS_ORDER = (
     "pending", "sending", "queued", "submitted", "sent", "delivered", "read", "clicked",
-    "rejected", "undelivered", "expired", "failed", "suppressed",
+    "rejected", "undelivered", "expired", "failed", "not_sent", "suppressed",
 )  # fmt: skip
 
 
 def _failure_fields(row: dict) -> dict:
     return {"status": row["status"], "error_code": row["error_code"] or "", "reason": row["reason"] or ""}
+
+
+def _not_sent_by_status(campaign: Campaign) -> dict[str, int]:
+    """The messages closed before they were sent per stored status (`failed` when cancelled or failed, `expired`
+    when the send-by deadline passed), through the index of failed messages; no query while there are none."""
+    if not campaign.not_sent:
+        return {}
+    closed = Message.objects.filter(campaign=campaign, is_failure=True, error_code=NOT_SENT)
+    return dict(closed.values_list("status").annotate(n=Count("id")).order_by())
 
 
 def _counter_groups(counters: dict[str, int], in_flight: int = 0, not_sent: int = 0) -> dict[str, int]:
@@ -210,8 +218,10 @@ def campaign_funnel(
 
 def campaign_progress(*, campaign: Campaign) -> dict:
     """Everything the admin's campaign page shows and refreshes: `campaign_stats`, the counters grouped as staff
-    read them, the delivery funnel, failures by reason in plain words and the latest failed messages."""
-    stats = campaign_stats(campaign=campaign)
+    read them, the delivery funnel, failures by reason in plain words and the latest failed messages. The messages
+    closed before they were sent are `not_sent` throughout, as the cards count them: a slice of the breakdown of
+    their own (NOT_SENT_SHOWN), and in none of the failures by reason."""
+    stats = campaign_stats(campaign=campaign, not_sent_failures=False)
     counters = stats["counters"]
     kind = campaign.account.kind
     for failure in stats["failures"]:
@@ -232,13 +242,18 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     live = campaign.state in LIVE_STATES
     in_flight = stats["in_flight"]
     shown = {**counters, SENDING: in_flight, "pending": counters.get("pending", 0) - in_flight}  # as the list shows
+    for status, n in _not_sent_by_status(campaign).items():
+        shown[status] = shown.get(status, 0) - n
+        shown[NOT_SENT_SHOWN] = shown.get(NOT_SENT_SHOWN, 0) + n
     return {
         **stats,
         "id": campaign.pk,
         "state_display": campaign.get_state_display(),
         "state_reason_shown": state_reason_shown(campaign),
         "groups": _counter_groups(counters, in_flight, campaign.not_sent),
-        "breakdown": [{"status": status, "count": shown[status]} for status in STATUS_ORDER if shown.get(status)],
+        "breakdown": [
+            {"status": status, "count": shown[status]} for status in STATUS_ORDER if shown.get(status, 0) > 0
+        ],
         "recent_failures": recent,
         "audience_size": campaign.audience_size,
         "parts": campaign.parts,
@@ -278,11 +293,11 @@ class UtcText(Func):
 
 
 def campaign_message_rows(
-    *, campaign: Campaign, statuses: Collection[str] = (), not_sent: bool = True, chunk_size: int = 2000
+    *, campaign: Campaign, statuses: Collection[str] = (), not_sent: str = "", chunk_size: int = 2000
 ) -> Iterator[tuple]:
     """Every message of a campaign (or those shown in one of `statuses`, as the message list's status filter
-    finds them: messages_with_status; without `not_sent`, none closed before it was sent, error code NOT_SENT: the
-    failures the progress panel counts as failed) as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
+    finds them: messages_with_status; `not_sent` "exclude": none closed before it was sent, error code NOT_SENT: the
+    failures the progress panel counts as failed; "only": those alone, the panel's not sent) as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
     server-side cursor `chunk_size` rows at a time: never the whole campaign in memory. The status is the one the
     message list shows (`sending` while its frame is on the wire), from the frames joined in the same query. Times
     and the external reference come as text, written by PostgreSQL (UtcText, a cast): read as Python objects only
@@ -295,10 +310,8 @@ def campaign_message_rows(
         for name in MESSAGE_CSV_COLUMNS
     ]
     messages = with_shown_status(messages_of_campaign(Message.objects.all(), campaign))
-    if not not_sent:
-        messages = messages.exclude(error_code=NOT_SENT)
     rows = (
-        messages_with_status(messages, list(statuses))
+        messages_with_status(messages, list(statuses), not_sent)
         .annotate(**as_text)
         .order_by("id")
         .values_list(*columns)
@@ -317,6 +330,24 @@ def campaign_message_rows(
 # admin show what it is, from the frame's state, through a join on the page (the frame's primary key).
 SENDING = "sending"
 SHOWN_STATUS_CHOICES = [MessageStatus.choices[0], (SENDING, "Sending"), *MessageStatus.choices[1:]]
+
+# The admin's message list says what a campaign's page says: a failed message closed before it was sent (error code
+# NOT_SENT: cancelled, failed campaign, send-by deadline) is "Not sent", in none of the failed statuses.
+NOT_SENT_SHOWN = "not_sent"
+LISTED_STATUS_CHOICES = [*SHOWN_STATUS_CHOICES, (NOT_SENT_SHOWN, "Not sent")]
+
+
+def listed_status(status: str, error_code: str) -> str:
+    """A message's status as the admin's list shows it (LISTED_STATUS_CHOICES), from the status shown."""
+    return NOT_SENT_SHOWN if status in FAILURE_STATUSES and error_code == NOT_SENT else status
+
+
+def listed_status_query(status: str) -> tuple[list[str], str]:
+    """A status of the admin's list as messages_with_status (and the campaign export) asks for it: the statuses,
+    and `not_sent`: "only" for Not sent, "exclude" for a failed status (the campaign's page counts those apart)."""
+    if status == NOT_SENT_SHOWN:
+        return [], "only"
+    return [status], "exclude" if status in FAILURE_STATUSES else ""
 
 
 def message_shown_status() -> Case:
@@ -339,12 +370,17 @@ def messages_shown(queryset):
     return with_shown_status(queryset.exclude(campaign__state=Campaign.State.DELETING))
 
 
-def messages_with_status(queryset, statuses):
+def messages_with_status(queryset, statuses, not_sent: str = ""):
     """Messages shown in any of `statuses` (SHOWN_STATUS_CHOICES: `sending` is a pending message whose frame is
     being sent, `pending` one whose frame is not). Only pending and sending look at the frame; `sending` alone starts
     from the frames being sent (a partial index holds them). Failures only also go by `is_failure`, so that a
     campaign's failed messages come from their own index (PostgreSQL cannot tell that a failed status implies it;
-    no index holds status)."""
+    no index holds status). `not_sent` "exclude": none closed before it was sent (error code NOT_SENT); "only":
+    those alone, failed messages, from the same index."""
+    if not_sent == "only":
+        queryset = queryset.filter(is_failure=True, error_code=NOT_SENT)
+    elif not_sent == "exclude":
+        queryset = queryset.exclude(error_code=NOT_SENT)
     if not statuses:
         return queryset
     wanted = set(statuses)

@@ -9,7 +9,7 @@
   const STATUS_LABELS = {
     pending: "pending", sending: "sending", queued: "queued", submitted: "submitted", sent: "sent", delivered: "delivered",
     read: "read", clicked: "clicked", rejected: "rejected", undelivered: "undelivered", expired: "expired",
-    failed: "failed", suppressed: "suppressed",
+    failed: "failed", not_sent: "not sent", suppressed: "suppressed",
   };
 
   // An amount of money, which the JSON carries as a string ("9272.50"): two places, grouped as the counts are

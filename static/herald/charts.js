@@ -6,7 +6,7 @@ window.HeraldCharts = (function () {
     pending: "#9e9e9e", sending: "#c5d9e3", queued: "#b0b0b0", submitted: "#79aec8", sent: "#417690",
     delivered: "#2e9e5b", read: "#1e8449", clicked: "#145a32",
     rejected: "#c0392b", undelivered: "#e67e22", expired: "#b7950b", failed: "#922b21",
-    suppressed: "#8e7cc3",
+    not_sent: "#5d6d7e", suppressed: "#8e7cc3",
   };
   const SERIES = ["#417690", "#2e9e5b", "#e67e22", "#8e7cc3", "#c0392b", "#17a589", "#b7950b", "#5d6d7e"];
 

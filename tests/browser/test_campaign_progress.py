@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from campaigns.models import Campaign, Message
+from campaigns.models import NOT_SENT, Campaign, Message
 from tests.factories import CampaignFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,5 +44,27 @@ def test_the_cost_is_written_with_thousands_separators_as_it_refreshes(page, ste
     with steps("the provider reports more: the refreshed cost is grouped too"):
         Campaign.objects.filter(pk=campaign.pk).update(cost_actual="10000")
         expect(cost).to_have_text("10,000.00")
+
+    assert not page.js_errors, page.js_errors
+
+
+def test_a_cancelled_campaigns_not_sent_are_a_slice_of_their_own_and_no_failure_by_reason(page, steps):
+    """Cards said Failed 1 and Not sent 3 while the donut's legend said "failed 4" and failures by reason led with
+    the 3 closed unsent."""
+    campaign = CampaignFactory(state="cancelled", not_sent=3, counters={"delivered": 1, "failed": 4})
+    MessageFactory(campaign=campaign, status="delivered")
+    MessageFactory(campaign=campaign, status="failed", error_code="", reason="Connection refused")
+    for _ in range(3):
+        MessageFactory(campaign=campaign, status="failed", error_code=NOT_SENT, reason="cancelled before sending")
+
+    with steps("the cancelled campaign's page: the donut and failures by reason count as the cards do"):
+        page.goto(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+        expect(page.locator("#status-chart[data-ready=true]")).to_have_count(1)
+        legend = page.evaluate("Chart.getChart(document.getElementById('status-chart')).data.labels")
+        assert legend == ["delivered 1", "failed 1", "not sent 3"]
+        failures = page.locator("[data-progress=failures] tr")
+        expect(failures).to_have_count(1)
+        expect(failures.locator("td").nth(0)).to_have_text("1")
+        expect(failures.locator("td").nth(3)).to_have_text("Connection refused")
 
     assert not page.js_errors, page.js_errors

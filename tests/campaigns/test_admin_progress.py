@@ -649,7 +649,7 @@ class TestExport:
     def test_the_export_refuses_a_not_sent_value_it_does_not_know(self, client, sent):
         response = client.get(reverse("admin:campaigns_campaign_export", args=[sent.pk]), {"not_sent": "no"})
         assert response.status_code == 400
-        assert response.content.decode() == "not_sent: 'no' is not understood; the only value is 'exclude'."
+        assert response.content.decode() == "not_sent: 'no' is not understood; the values are 'exclude' and 'only'."
 
     def test_a_campaign_without_failures_does_not_offer_them_until_one_fails(self, client):
         campaign = CampaignFactory(state="sending", counters={"delivered": 2, "submitted": 1})
@@ -703,15 +703,13 @@ class TestMessagesOfACampaign:
         html = self.list_of(client, f"campaign__id__exact={sent.pk}", "q=", "o=-1").content.decode()  # empty search
         assert "Export these (CSV)" in html
         html = self.list_of(client, f"campaign__id__exact={sent.pk}", "status=rejected").content.decode()
-        assert f'<a href="{export}?status=rejected" class="herald-export">Export these (CSV)</a>' in html
+        rejected = f"{export}?status=rejected&amp;not_sent=exclude"  # as the list's Rejected: none closed unsent
+        assert f'<a href="{rejected}" class="herald-export">Export these (CSV)</a>' in html
         # A search narrows the list further than the export goes: the link says what it exports.
         html = self.list_of(
             client, f"campaign__id__exact={sent.pk}", "status=rejected", "q=%2B919800000001"
         ).content.decode()
-        assert (
-            f'<a href="{export}?status=rejected" class="herald-export">Export this campaign’s rejected messages (CSV)</a>'
-            in html
-        )
+        assert f'<a href="{rejected}" class="herald-export">Export this campaign’s rejected messages (CSV)</a>' in html
         assert "herald-export" not in self.list_of(client, "status=rejected").content.decode()
 
     def test_the_export_is_offered_to_whoever_may_export(self, sent):
@@ -805,6 +803,46 @@ def test_a_cancelled_campaigns_messages_closed_unsent_are_no_failures_on_its_pag
     assert re.search(
         r'data-progress="not_sent_box">\s*<dt>Not sent</dt><dd data-progress="groups.not_sent">3,124</dd>', page
     ), "written as the refreshes write it (campaign-progress.js), not 3124 until the first"
+
+
+def test_a_cancelled_campaigns_not_sent_are_one_thing_on_its_page_and_in_its_message_list(client):
+    """Cards said Failed 2 and Not sent 3; the donut said "failed 4", failures by reason led with "3 · failed ·
+    not-sent · cancelled before sending", and its link listed 4 failed messages, with no "Not sent" to choose."""
+    campaign = CampaignFactory(state="cancelled", account__kind="mobtexting", not_sent=3,
+                               counters={"delivered": 1, "undelivered": 1, "failed": 4})  # fmt: skip
+    MessageFactory(campaign=campaign, status="delivered")
+    MessageFactory(campaign=campaign, status="undelivered", error_code="013", reason="MOB-OFF")
+    MessageFactory(campaign=campaign, status="failed", error_code="", reason="Connection refused")
+    closed = [
+        MessageFactory(campaign=campaign, status="failed", error_code=NOT_SENT, reason="cancelled before sending")
+        for _ in range(3)
+    ]
+    body = client.get(progress_url(campaign)).json()
+    assert (body["groups"]["failed"], body["groups"]["not_sent"]) == (2, 3)
+    assert [(item["status"], item["count"]) for item in body["breakdown"]] == [
+        ("delivered", 1), ("undelivered", 1), ("failed", 1), ("not_sent", 3),
+    ], "the donut: not sent a slice of its own, counted as the cards count it"  # fmt: skip
+    assert sorted((f["status"], f["error_code"], f["count"]) for f in body["failures"]) == [
+        ("failed", "", 1), ("undelivered", "013", 1),
+    ], "failures by reason: what the cards call failed"  # fmt: skip
+
+    def listed(status):
+        url = reverse("admin:campaigns_message_changelist")
+        return client.get(url, {"campaign__id__exact": campaign.pk, "status": status})
+
+    response = listed("failed")  # the link of failures by reason's "failed" row
+    assert [m.reason for m in response.context["cl"].result_list] == ["Connection refused"]
+    sidebar = response.content.decode()[response.content.decode().index('id="changelist-filter"') :]
+    assert re.search(r'href="\?[^"]*status=not_sent[^"]*"[^>]*>Not sent</a>', sidebar), "offered beside Failed"
+    response = listed("not_sent")
+    assert sorted(m.pk for m in response.context["cl"].result_list) == sorted(m.pk for m in closed)
+    html = response.content.decode()
+    assert html.count('<td class="field-status_shown">Not sent</td>') == 3, "each row says what the filter says"
+    export = re.search(r'<a href="([^"]+)" class="herald-export">Export these \(CSV\)</a>', html)[1]
+    rows = list(
+        csv.DictReader(io.StringIO(b"".join(client.get(export.replace("&amp;", "&")).streaming_content).decode()))
+    )
+    assert sorted(int(row["id"]) for row in rows) == sorted(m.pk for m in closed), "the export holds what it lists"
 
 
 def test_nothing_reads_as_one_dash_on_the_campaign_list(client):
