@@ -2,6 +2,7 @@
 contact, campaign, sender and account lists ran past the page's edge (Django keeps headings, related objects and
 times on one line), so the time a contact was added, or a campaign's send time, needed a sideways scroll."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -93,5 +94,9 @@ def test_the_dashboards_campaigns_under_way_fit_their_panel_in_a_1400_pixel_wind
         assert max(sizes["cells"]) <= sizes["panel"], sizes
         expect(panel.locator("tbody tr").first.locator("td").nth(2)).to_have_text("MOBtexting sandbox")
         expect(panel.locator("progress").first).to_be_visible()
+        # The scheduled one's time read "scheduled 2026-" on one line and "11-27 03:30 UTC" on the next.
+        when = panel.locator("tbody tr", has_text="Weekend sale reminder").locator("td").nth(1).locator(".help")
+        expect(when).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d \S+$"))
+        assert when.evaluate("(span) => span.getClientRects().length") == 1, "its date and time on one line"
 
     assert not page.js_errors, page.js_errors
