@@ -233,11 +233,7 @@ class Unsubscriber(models.Model):
         verbose_name_plural = "opt-outs"
 
     def __str__(self):
-        """Its address and scope as the list's Scope column words it: "+919812345678 (everything)", and with the value
-        of a scope that has one, "+919812345678 (tag news)" (the page's title, breadcrumbs and delete page)."""
-        if not self.value:
-            return f"{self.address} ({self.get_scope_display()})"
-        return f"{self.address} ({SCOPE_WORDS.get(self.scope, self.scope)} {self.value})"
+        return opt_out_named(self)
 
 
 # A scope that takes a value as a word, before its value or in a sentence: "+919812345678 (tag news)", "A tag scope
@@ -279,7 +275,16 @@ class UnsubscriberRemoval(models.Model):
         verbose_name = "removed opt-out"
 
     def __str__(self):
-        return f"{self.address} ({self.scope}{': ' + self.value if self.value else ''}), removed {self.removed_at:%Y-%m-%d}"
+        return f"{opt_out_named(self)}, removed {self.removed_at:%Y-%m-%d}"
+
+
+def opt_out_named(opt_out: Unsubscriber | UnsubscriberRemoval) -> str:
+    """An opt-out, or one removed, by its address and scope as the list's Scope column words it: "+919812345678
+    (everything)", and with the value of a scope that has one, "+919812345678 (tag news)" (a page's title,
+    breadcrumbs and delete page; a removed one said "(all)" and "(tag: news)")."""
+    if not opt_out.value:
+        return f"{opt_out.address} ({opt_out.get_scope_display()})"
+    return f"{opt_out.address} ({SCOPE_WORDS.get(opt_out.scope, opt_out.scope)} {opt_out.value})"
 
 
 def import_upload_path(instance, filename):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from config import pagination
+from contacts import services
 from contacts.admin import SegmentAdmin
 from contacts.models import Contact, ContactTag, Segment, Tag, Unsubscriber, UnsubscriberRemoval
 from tests.concurrency import second_waits_on_first
@@ -527,6 +528,11 @@ def test_an_opt_out_is_named_by_its_scope_as_the_list_words_it(client):
     delete = client.get(f"/admin/contacts/unsubscriber/{tagged.pk}/delete/").content.decode()
     assert "+919812345679 (tag news)" in delete
     assert "(all)" not in html and "tag: news" not in delete
+    # and once removed, by the same words
+    services.unsubscribers_remove(unsubscribers=[everything, tagged], user=None, via="admin")
+    removed = {str(removal) for removal in UnsubscriberRemoval.objects.all()}
+    today = f"{timezone.now():%Y-%m-%d}"
+    assert removed == {f"+919812345678 (everything), removed {today}", f"+919812345679 (tag news), removed {today}"}
 
 
 def test_adding_an_unsubscriber_normalises_the_address_and_checks_the_scope(client):
