@@ -22,7 +22,7 @@ from campaigns.rendering import (
     text_variables,
 )
 from config.times import zoned_time_shown
-from contacts.audience import AudienceSpec, audience_rows_sql
+from contacts.audience import AudienceSpec, audience_contacts, audience_rows_sql
 from contacts.models import Contact
 from providers.backends import get_backend
 from providers.dlt import MAX_VARIABLE_LENGTH, template_slots
@@ -258,11 +258,18 @@ def _audience_size(spec: AudienceSpec) -> int:
 
 
 def _audience_field(spec: AudienceSpec) -> str:
-    """The field an audience's problem is told on: the first of tags, segments and contacts that chooses anyone (a
-    campaign of chosen contacts alone had it on its empty tags)."""
-    if spec.tag_ids or not (spec.segment_ids or spec.contact_ids):
-        return "tags"
-    return "segments" if spec.segment_ids else "contacts"
+    """The field an audience's problem is told on: the first of tags, segments and contacts that chooses anyone (its
+    excluded tags applied), else the first given. Asked only when no one may be sent to: a campaign of chosen
+    contacts alone had it on its empty tags, and one whose tags chose no one beside suppressed contacts on its tags."""
+    parts = {
+        "tags": replace(spec, segment_ids=[], contact_ids=[]),
+        "segments": replace(spec, tag_ids=[], contact_ids=[]),
+        "contacts": replace(spec, tag_ids=[], segment_ids=[]),
+    }
+    given = [name for name, part in parts.items() if not part.is_empty] or ["tags"]
+    if len(given) > 1:
+        return next((name for name in given if audience_contacts(parts[name]).exists()), given[0])
+    return given[0]
 
 
 def no_one_to_send_to(selected: int) -> str:

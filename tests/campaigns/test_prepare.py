@@ -324,6 +324,15 @@ def test_no_one_to_send_to_is_told_on_the_audience_field_that_chose_them(audienc
         campaign_launch(campaign_id=campaign.pk)
     assert exc.value.message_dict == {"contacts": [said]}
     assert campaign_estimate(campaign=campaign).problems == [Problem("contacts", said)]
+    # tags beside them that choose no one (no contact has both): still on Contacts, which chose them
+    both = CampaignFactory(account=campaign.account, tags=[audience["staff"], audience["vip"]], tags_operator="all",
+                           contacts=[audience["d"]], purpose=Campaign.Purpose.TRANSACTIONAL)  # fmt: skip
+    assert campaign_estimate(campaign=both).problems == [Problem("contacts", said)]
+    # tags that choose someone, suppressed too: on Tags, the first field that chose anyone
+    UnsubscriberFactory(address=audience["b"].phone, scope=Unsubscriber.Scope.ALL)
+    tagged = CampaignFactory(account=campaign.account, tags=[audience["staff"]], contacts=[audience["d"]],
+                             purpose=Campaign.Purpose.TRANSACTIONAL)  # fmt: skip
+    assert [problem.field for problem in campaign_estimate(campaign=tagged).problems] == ["tags"]
 
 
 def test_promotional_launch_outside_the_window_is_deferred_to_the_next_opening(audience):
