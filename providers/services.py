@@ -175,9 +175,10 @@ def _options_problem(account: ProviderAccount, backend) -> str:
     # PATCH {"options": {"promo_window": …}} replaced them all, and Devino's task_id (MOBtexting's webhook_id), which
     # the setup stored and sending reads, went with the rest: the account's next frames failed.
     if dropped := [name for name in backend.setup_options if name in stored and name not in account.options]:
+        them = "them" if len(dropped) > 1 else "it"
         return (
-            f"{' and '.join(dropped)} would be lost: the account's setup stored them and sending needs them. Keep "
-            "them in the options with your change."
+            f"{' and '.join(dropped)} would be lost: the account's setup stored {them} and sending needs {them}. Keep "
+            f"{them} in the options with your change."
         )
     window = account.options.get("promo_window")  # empty: the kind's window (settings.PROMOTIONAL_WINDOWS)
     if window and window != stored.get("promo_window"):  # a saved one is not refused again

@@ -248,6 +248,12 @@ def test_an_options_edit_that_drops_what_setup_stored_is_refused(api):
     }
     account.refresh_from_db()
     assert account.options == {"task_id": 7, "trigger_id": 9}
+    # one of them: "it"
+    response = api.patch(url, {"options": {"task_id": 7}}, format="json")
+    assert response.json()["options"] == [
+        "trigger_id would be lost: the account's setup stored it and sending needs it. Keep it in the options with "
+        "your change."
+    ]
 
     kept = api.patch(url, {"options": {**api.get(url).json()["options"], "promo_window": window}}, format="json")
     assert kept.status_code == 200, kept.json()
