@@ -357,11 +357,10 @@ class ContactImportAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 form.add_service_errors(exc)
             else:
+                # Its warnings (a value naming no tag or sender) are the import's page's own: said each time it opens.
                 self.message_user(
                     request, f"{contact_import} is queued; this page follows its progress.", messages.SUCCESS
                 )
-                for warning in contact_import_warnings(contact_import):
-                    self.message_user(request, warning, messages.WARNING)
                 return redirect("admin:contacts_contactimport_change", contact_import.pk)
         if request.method == "POST":
             form.ask_for_the_file_again()
@@ -384,6 +383,7 @@ class ContactImportAdmin(admin.ModelAdmin):
             extra |= {
                 "title": f"View {import_name(contact_import.kind)}",
                 "progress": contact_import_progress(contact_import),
+                "warnings": contact_import_warnings(contact_import),  # as the API's `warnings`
                 "progress_url": reverse("admin:contacts_contactimport_progress", args=[contact_import.pk]),
                 "cancel_url": reverse("admin:contacts_contactimport_cancel", args=[contact_import.pk]),
                 "errors_url": reverse("admin:contacts_contactimport_errors", args=[contact_import.pk]),
