@@ -238,7 +238,7 @@ class ContactImportAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         """The settings the import's kind has (a DLT import reads no phone number, takes no tags), its options in
-        words; the error report is linked only for whoever may read it (contact_import_error_report_refusal)."""
+        words, "Cancel requested" once it was; the error report is linked only for whoever may read it (contact_import_error_report_refusal)."""
         if obj is None:
             return self.fieldsets
         importer = IMPORTERS[obj.kind]
@@ -250,6 +250,9 @@ class ContactImportAdmin(admin.ModelAdmin):
             "mode": "mode" if importer.has_mode else None,
             "tag_links": "tag_links" if importer.takes_tags else None,
             "options": "options_shown" if importer.option_fields() else None,
+            # said only of an import someone asked to cancel: a red ✗ "Cancel requested" on every finished one read
+            # as a failure
+            "cancel_requested": "cancel_requested" if obj.cancel_requested else None,
         }
         return [
             (name, {**options, "fields": [shown.get(f, f) for f in options["fields"] if shown.get(f, f)]})

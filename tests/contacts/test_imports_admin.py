@@ -553,6 +553,21 @@ def test_admin_import_list_offers_to_import_a_file_in_those_words(staff):
     assert "Add contact import" not in page
 
 
+def test_an_imports_page_says_cancel_requested_only_of_one_someone_cancelled(staff):
+    """Every finished import showed "Cancel requested:" with a red ✗, read as a failure."""
+    done = contact_import_run(
+        import_id=contact_import_create(file=SimpleUploadedFile("a.csv", b"phone\n+919812345678\n")).pk
+    )
+    asked = contact_import_create(file=SimpleUploadedFile("b.csv", b"phone\n+919812345679\n"))
+    ContactImport.objects.filter(pk=asked.pk).update(cancel_requested=True)
+
+    def shown(contact_import):
+        page = staff.get(reverse("admin:contacts_contactimport_change", args=[contact_import.pk]))
+        return "Cancel requested" in page.content.decode()
+
+    assert (shown(done), shown(asked)) == (False, True)
+
+
 @pytest.mark.parametrize(
     ("kind", "content", "help_shown"),
     [
