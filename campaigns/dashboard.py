@@ -26,9 +26,10 @@ from campaigns.selectors import (
     DELIVERED_STATUSES,
     FAILURE_STATUSES,
     IN_FLIGHT_STATUSES,
+    LISTED_STATUS_CHOICES,
     SENDING,
-    STATUS_ORDER,
     TAKEN_STATUSES,
+    counts_listed,
     delivery_rate,
 )
 from providers.models import ProviderAccount
@@ -48,9 +49,9 @@ SINCE_SQL = """
 
 def _today(since: datetime) -> tuple[dict[str, int], list[tuple], int]:
     """Today's messages by the status the message list shows (a pending one whose frame is being sent reads
-    `sending`, messages_shown, found by a hash join to the few frames being sent), today's delivery rows per
-    account (_delivery_rows' shape) and the failed ones closed before they were sent (NOT_SENT, in no rate), from
-    one read of today's messages."""
+    `sending`, messages_shown, found by a hash join to the few frames being sent; the failed ones closed before they
+    were sent, NOT_SENT, read `not_sent`, counts_listed), today's delivery rows per account (_delivery_rows' shape)
+    and how many were closed before they were sent (in no rate), from one read of today's messages."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT m.account_id, CASE WHEN m.status = 'pending' AND f.id IS NOT NULL THEN %(sending)s ELSE m.status END,
@@ -63,20 +64,20 @@ def _today(since: datetime) -> tuple[dict[str, int], list[tuple], int]:
         )
         rows = cursor.fetchall()
     counts: dict[str, int] = {}
+    not_sent_by_status: dict[str, int] = {}
     per_account: dict[int, list[int]] = {}
-    not_sent_today = 0
     for account_id, status, n, failed_after_sending, not_sent in rows:
         counts[status] = counts.get(status, 0) + n
-        not_sent_today += not_sent
+        not_sent_by_status[status] = not_sent_by_status.get(status, 0) + not_sent
         figures = per_account.setdefault(account_id, [0, 0, 0])
         figures[0] += n if status in DELIVERED_STATUSES else 0
         figures[1] += n - not_sent if status in FAILURE_STATUSES else 0
         figures[2] += n if status in TAKEN_STATUSES else failed_after_sending
     day = since.date()
     return (
-        {status: counts[status] for status in STATUS_ORDER if counts.get(status)},
+        counts_listed(counts, not_sent_by_status),
         [(account_id, day, *figures) for account_id, figures in per_account.items()],
-        not_sent_today,
+        sum(not_sent_by_status.values()),
     )
 
 
@@ -184,10 +185,15 @@ def dashboard_figures(*, now: datetime | None = None) -> dict:
     accounts = {account.pk: account for account in ProviderAccount.objects.all()}
     today_counts, today_rows, not_sent = _today(today)
     delivered = sum(today_counts.get(s, 0) for s in DELIVERED_STATUSES)
-    failed = sum(today_counts.get(s, 0) for s in FAILURE_STATUSES) - not_sent
+    failed = sum(today_counts.get(s, 0) for s in FAILURE_STATUSES)  # the not sent are counted apart
+    labels = dict(LISTED_STATUS_CHOICES)
     return {
         "today": {
             "counts": today_counts,
+            "statuses": [
+                {"status": status, "label": labels.get(status, status).lower(), "count": n}
+                for status, n in today_counts.items()
+            ],
             "total": sum(today_counts.values()),
             "delivered": delivered,
             "failed": failed,

@@ -242,9 +242,6 @@ def campaign_progress(*, campaign: Campaign) -> dict:
     live = campaign.state in LIVE_STATES
     in_flight = stats["in_flight"]
     shown = {**counters, SENDING: in_flight, "pending": counters.get("pending", 0) - in_flight}  # as the list shows
-    for status, n in _not_sent_by_status(campaign).items():
-        shown[status] = shown.get(status, 0) - n
-        shown[NOT_SENT_SHOWN] = shown.get(NOT_SENT_SHOWN, 0) + n
     return {
         **stats,
         "id": campaign.pk,
@@ -252,7 +249,7 @@ def campaign_progress(*, campaign: Campaign) -> dict:
         "state_reason_shown": state_reason_shown(campaign),
         "groups": _counter_groups(counters, in_flight, campaign.not_sent),
         "breakdown": [
-            {"status": status, "count": shown[status]} for status in STATUS_ORDER if shown.get(status, 0) > 0
+            {"status": status, "count": n} for status, n in counts_listed(shown, _not_sent_by_status(campaign)).items()
         ],
         "recent_failures": recent,
         "audience_size": campaign.audience_size,
@@ -340,6 +337,17 @@ LISTED_STATUS_CHOICES = [*SHOWN_STATUS_CHOICES, (NOT_SENT_SHOWN, "Not sent")]
 def listed_status(status: str, error_code: str) -> str:
     """A message's status as the admin's list shows it (LISTED_STATUS_CHOICES), from the status shown."""
     return NOT_SENT_SHOWN if status in FAILURE_STATUSES and error_code == NOT_SENT else status
+
+
+def counts_listed(shown: Mapping[str, int], not_sent_by_status: Mapping[str, int]) -> dict[str, int]:
+    """Counts by the status shown as the admin's list counts them (listed_status): the messages closed before they
+    were sent (`not_sent_by_status`, per stored status) taken out of their failed status into NOT_SENT_SHOWN; in
+    STATUS_ORDER, none of zero."""
+    listed = dict(shown)
+    for status, n in not_sent_by_status.items():
+        listed[status] = listed.get(status, 0) - n
+        listed[NOT_SENT_SHOWN] = listed.get(NOT_SENT_SHOWN, 0) + n
+    return {status: listed[status] for status in STATUS_ORDER if listed.get(status, 0) > 0}
 
 
 def listed_status_query(status: str) -> tuple[list[str], str]:
