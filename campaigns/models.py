@@ -27,6 +27,14 @@ NO_REPORT = "no-report"
 # send-by deadline passed (services/lifecycle.py messages_close_unsent). No provider had it, so it counts in no
 # delivery rate; Campaign.not_sent counts them.
 NOT_SENT = "not-sent"
+
+
+def closed_unsent(status: str, error_code: str) -> bool:
+    """A failed message Herald closed before it was sent (NOT_SENT): "not sent" wherever the admin names its status
+    (campaigns.selectors.listed_status, Message.__str__), apart from the failures."""
+    return status in FAILURE_STATUSES and error_code == NOT_SENT
+
+
 # 0 was taken as "the account's frame size", as empty is: a client that sent it meant something else, or nothing.
 FRAME_SIZE_TOO_SMALL = "Give 1 or more recipients per request, or leave it empty (null) for the account's frame size."
 IDEMPOTENCY_KEY_CONSTRAINT = "message_idempotency_key_unique"  # named by the service that catches its violation
@@ -312,7 +320,8 @@ class Message(models.Model):
         ]  # fmt: skip
 
     def __str__(self):
-        return f"{self.address} ({self.status})"
+        # The admin's page title and breadcrumbs, beside the Status field's "Not sent" (listed_status).
+        return f"{self.address} ({'not sent' if closed_unsent(self.status, self.error_code) else self.status})"
 
 
 class StatusEvent(models.Model):

@@ -9,7 +9,7 @@ from django.db.models import Case, CharField, Count, F, Func, Q, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from campaigns.models import NOT_SENT, OUTCOME_UNKNOWN, Campaign, Frame, Message, MessageStatus
+from campaigns.models import NOT_SENT, OUTCOME_UNKNOWN, Campaign, Frame, Message, MessageStatus, closed_unsent
 from campaigns.selectors.records import messages_of_campaign
 from providers.backends import BACKENDS, base
 from providers.backends.base import FINAL_STATUSES, SUCCESS_FINAL_STATUSES, Status
@@ -336,7 +336,7 @@ LISTED_STATUS_CHOICES = [*SHOWN_STATUS_CHOICES, (NOT_SENT_SHOWN, "Not sent")]
 
 def listed_status(status: str, error_code: str) -> str:
     """A message's status as the admin's list shows it (LISTED_STATUS_CHOICES), from the status shown."""
-    return NOT_SENT_SHOWN if status in FAILURE_STATUSES and error_code == NOT_SENT else status
+    return NOT_SENT_SHOWN if closed_unsent(status, error_code) else status
 
 
 def counts_listed(shown: Mapping[str, int], not_sent_by_status: Mapping[str, int]) -> dict[str, int]:

@@ -742,6 +742,18 @@ def test_a_contacts_page_shows_its_messages_and_opt_outs(client):
     assert "+919800000001" not in html
 
 
+def test_a_not_sent_messages_own_page_is_named_not_sent_as_its_status_reads(client):
+    """Its title and breadcrumbs said "+919812345678 (failed)" while its Status field said "Not sent"."""
+    message = MessageFactory(address="+919812345678", status="failed", error_code=NOT_SENT,
+                             reason="cancelled before sending")  # fmt: skip
+    html = client.get(reverse("admin:campaigns_message_change", args=[message.pk])).content.decode()
+    assert "<title>+919812345678 (not sent) |" in html
+    assert html.count("+919812345678 (not sent)") >= 2, "the title, the heading and the breadcrumbs"
+    assert "(failed)" not in html
+    expired = MessageFactory(address="+919812345679", status="expired", error_code="")
+    assert str(expired) == "+919812345679 (expired)", "a failure sent or refused keeps its status"
+
+
 def test_a_failed_messages_page_says_what_its_failure_means(client):
     message = MessageFactory(campaign__account__kind="mobtexting", status="rejected", error_code="783",
                              reason="Template variable exceeded 30 characters.")  # fmt: skip
