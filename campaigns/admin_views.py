@@ -35,8 +35,10 @@ from campaigns.models import Campaign
 from campaigns.rendering import text_variables
 from campaigns.selectors import (
     FAILURE_STATUSES,
+    LISTED_STATUS_CHOICES,
     MESSAGE_CSV_COLUMNS,
     MESSAGE_CSV_OUTSIDE_TEXT,
+    NOT_SENT_SHOWN,
     SHOWN_STATUS_CHOICES,
     background_status,
     campaign_estimate,
@@ -49,6 +51,7 @@ from campaigns.selectors import (
     contact_message_history,
     estimate_fills_sample,
     failure_words,
+    listed_status,
     state_reason_shown,
 )
 from campaigns.services.editing import (
@@ -697,9 +700,12 @@ def contact_messages_section(request, contact) -> str:
     if not request.user.has_perm("campaigns.view_message"):
         return ""
     history = contact_message_history(contact=contact)
-    labels = dict(SHOWN_STATUS_CHOICES)
+    labels = dict(LISTED_STATUS_CHOICES)
     for message in history:
-        message.status_label = labels.get(message.shown_status, message.shown_status)
+        # As the message list says it: "Not sent" for one closed before it was sent, its code (ours) no news then.
+        message.listed_status = listed_status(message.shown_status, message.error_code)
+        message.status_label = labels.get(message.listed_status, message.listed_status)
+        message.code_shown = "" if message.listed_status == NOT_SENT_SHOWN else message.error_code
         failed = message.status in FAILURE_STATUSES
         message.words = failure_words(
             kind=message.account.kind, status=message.status, error_code=message.error_code, reason=message.reason

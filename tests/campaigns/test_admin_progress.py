@@ -742,6 +742,23 @@ def test_a_contacts_page_shows_its_messages_and_opt_outs(client):
     assert "+919800000001" not in html
 
 
+def test_a_contacts_messages_say_not_sent_for_one_closed_before_it_was_sent(client):
+    """The contact's "Messages" said "Failed · cancelled before sending not-sent" for a message its campaign's
+    cancel closed, which the message list calls "Not sent"."""
+    contact = ContactFactory(phone="+919812345678")
+    campaign = CampaignFactory(name="Diwali offers", state="cancelled")
+    MessageFactory(campaign=campaign, contact=contact, address=contact.phone, status="failed", error_code=NOT_SENT,
+                   reason="cancelled before sending")  # fmt: skip
+    html = client.get(reverse("admin:contacts_contact_change", args=[contact.pk])).content.decode()
+    section = html[html.index('id="contact-messages"') :]
+    section = section[: section.index("</table>")]
+    assert '<span class="herald-status herald-status-not_sent">Not sent</span>' in section
+    assert "Failed" not in section and "not-sent" not in section
+    assert (
+        "cancelled before sending" in section and "The campaign was cancelled before this message was sent." in section
+    )
+
+
 def test_a_not_sent_messages_own_page_is_named_not_sent_as_its_status_reads(client):
     """Its title and breadcrumbs said "+919812345678 (failed)" while its Status field said "Not sent"."""
     message = MessageFactory(address="+919812345678", status="failed", error_code=NOT_SENT,
