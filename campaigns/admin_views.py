@@ -52,6 +52,7 @@ from campaigns.selectors import (
     estimate_fills_sample,
     failure_words,
     listed_status,
+    listed_status_query,
     state_reason_shown,
 )
 from campaigns.services.editing import (
@@ -336,12 +337,13 @@ def export_view(model_admin: ModelAdmin, request, object_id):
     or more, as the message list shows them: `sending`, `rejected`…) only the messages in those statuses;
     `?not_sent=exclude` none of those closed before they were sent (the campaign's page's failed export: the failures
     its progress panel counts as failed, the not sent apart), `?not_sent=only` those alone (the message list's "Not
-    sent")."""
+    sent"). `?status=not_sent`, the list's own choice, alone: the same as `?not_sent=only`. A row's status is the
+    list's, `not_sent` for one closed before it was sent."""
     campaign = _campaign(model_admin, request, object_id)
     if not request.user.has_perm("campaigns.view_message"):
         raise PermissionDenied
     statuses = list(dict.fromkeys(request.GET.getlist("status")))
-    known = dict(SHOWN_STATUS_CHOICES)
+    known = dict(LISTED_STATUS_CHOICES)
     if unknown := [status for status in statuses if status not in known]:
         return HttpResponseBadRequest(
             f"status: {unknown[0]!r} is not a message status; choose from {', '.join(known)}.",
@@ -352,6 +354,15 @@ def export_view(model_admin: ModelAdmin, request, object_id):
             f"not_sent: {not_sent!r} is not understood; the values are 'exclude' and 'only'.",
             content_type="text/plain; charset=utf-8",
         )
+    which = ""
+    if listed := [status for status in statuses if status not in dict(SHOWN_STATUS_CHOICES)]:
+        if len(statuses) > 1 or not_sent:
+            return HttpResponseBadRequest(
+                f"status: {listed[0]!r} goes alone, with no other status and no not_sent; export the others apart.",
+                content_type="text/plain; charset=utf-8",
+            )
+        statuses, not_sent = listed_status_query(listed[0])
+        which = f"-{listed[0].replace('_', '-')}"
     outside_text = [MESSAGE_CSV_COLUMNS.index(name) for name in MESSAGE_CSV_OUTSIDE_TEXT]
 
     def lines():
@@ -373,9 +384,10 @@ def export_view(model_admin: ModelAdmin, request, object_id):
         yield piece.getvalue()
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    which = "".join(f"-{status}" for status in statuses) + {"exclude": "-without-not-sent", "only": "-not-sent"}.get(
-        not_sent, ""
-    )
+    which = which or "".join(f"-{status}" for status in statuses) + {
+        "exclude": "-without-not-sent",
+        "only": "-not-sent",
+    }.get(not_sent, "")
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-messages{which}.csv"'
     return response
 

@@ -296,7 +296,8 @@ def campaign_message_rows(
     finds them: messages_with_status; `not_sent` "exclude": none closed before it was sent, error code NOT_SENT: the
     failures the progress panel counts as failed; "only": those alone, the panel's not sent) as a row of MESSAGE_CSV_COLUMNS plus what a failure means, streamed from a
     server-side cursor `chunk_size` rows at a time: never the whole campaign in memory. The status is the one the
-    message list shows (`sending` while its frame is on the wire), from the frames joined in the same query. Times
+    message list shows (`sending` while its frame is on the wire, from the frames joined in the same query;
+    `not_sent` for one closed before it was sent, listed_status). Times
     and the external reference come as text, written by PostgreSQL (UtcText, a cast): read as Python objects only
     to be printed, they took a third of a large export's time."""
     kind = campaign.account.kind
@@ -317,8 +318,11 @@ def campaign_message_rows(
     status_at, code_at, reason_at = (MESSAGE_CSV_COLUMNS.index(n) for n in ("status", "error_code", "reason"))
     for row in rows:
         meaning = ""
-        if row[status_at] in FAILURE_STATUSES:
-            meaning = failure_words(kind=kind, status=row[status_at], error_code=row[code_at], reason=row[reason_at])
+        status = row[status_at]
+        if status in FAILURE_STATUSES:
+            meaning = failure_words(kind=kind, status=status, error_code=row[code_at], reason=row[reason_at])
+            if (listed := listed_status(status, row[code_at])) != status:
+                row = (*row[:status_at], listed, *row[status_at + 1 :])
         yield (*row, meaning)
 
 

@@ -646,6 +646,35 @@ class TestExport:
         every = client.get(reverse("admin:campaigns_campaign_export", args=[campaign.pk]), {"status": "failed"})
         assert len(list(csv.DictReader(io.StringIO(b"".join(every.streaming_content).decode())))) == 4, "asked so"
 
+    def test_a_not_sent_row_of_the_export_says_not_sent_as_the_list_does(self, client):
+        """Its status column said `failed` while the message list said "Not sent"; `?status=not_sent`, the list's
+        choice, was refused as "not a message status"."""
+        campaign = CampaignFactory(state="cancelled", account__kind="mobtexting", not_sent=2,
+                                   counters={"delivered": 1, "expired": 1, "failed": 2})  # fmt: skip
+        MessageFactory(campaign=campaign, status="delivered")
+        MessageFactory(campaign=campaign, status="failed", error_code="", reason="Connection refused")
+        MessageFactory(campaign=campaign, status="failed", error_code=NOT_SENT, reason="cancelled before sending")
+        MessageFactory(campaign=campaign, status="expired", error_code=NOT_SENT, reason="send-by deadline passed")
+        url = reverse("admin:campaigns_campaign_export", args=[campaign.pk])
+
+        def exported(**query):
+            response = client.get(url, query)
+            return response, list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+        _, rows = exported()
+        assert [(row["status"], row["reason"]) for row in rows] == [
+            ("delivered", ""), ("failed", "Connection refused"), ("not_sent", "cancelled before sending"),
+            ("not_sent", "send-by deadline passed"),
+        ]  # fmt: skip
+        assert rows[2]["meaning"] == "The campaign was cancelled before this message was sent."
+        response, rows = exported(status="not_sent")
+        assert [row["reason"] for row in rows] == ["cancelled before sending", "send-by deadline passed"]
+        assert f'filename="campaign-{campaign.pk}-messages-not-sent.csv"' in response["Content-Disposition"]
+        refused = client.get(url + "?status=not_sent&status=failed")
+        assert (refused.status_code, refused.content.decode()) == (
+            400, "status: 'not_sent' goes alone, with no other status and no not_sent; export the others apart."
+        )  # fmt: skip
+
     def test_the_export_refuses_a_not_sent_value_it_does_not_know(self, client, sent):
         response = client.get(reverse("admin:campaigns_campaign_export", args=[sent.pk]), {"not_sent": "no"})
         assert response.status_code == 400
