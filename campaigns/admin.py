@@ -26,6 +26,7 @@ from campaigns.filters import VISIBLE_STATES
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
     FAILURE_STATUSES,
+    FAILURES_SHOWN,
     IN_FLIGHT_STATUSES,
     LISTED_STATUS_CHOICES,
     background_status,
@@ -608,7 +609,8 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
         if not used - LIST_VIEW_PARAMETERS - {MessageCampaignFilter.parameter_name, "status"}:
             label = "Export these (CSV)"
         elif status:
-            label = f"Export this campaign’s {labels[status].lower()} messages (CSV)"
+            words = "failed" if status == FAILURES_SHOWN else labels[status].lower()
+            label = f"Export this campaign’s {words} messages (CSV)"
         else:
             label = "Export this campaign’s messages (CSV)"
         url = reverse("admin:campaigns_campaign_export", args=[spec.value()])

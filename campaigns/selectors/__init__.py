@@ -40,6 +40,7 @@ from campaigns.selectors.estimate import (
 from campaigns.selectors.progress import (
     DELIVERED_STATUSES,
     FAILURE_STATUSES,
+    FAILURES_SHOWN,
     IN_FLIGHT_STATUSES,
     LISTED_STATUS_CHOICES,
     LIVE_STATES,
@@ -74,7 +75,7 @@ from campaigns.selectors.records import (
 )
 
 __all__ = [
-    "DELIVERED_STATUSES", "FAILURE_STATUSES", "IN_FLIGHT_STATUSES", "LISTED_STATUS_CHOICES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS", "MESSAGE_CSV_OUTSIDE_TEXT", "NOT_SENT_SHOWN",
+    "DELIVERED_STATUSES", "FAILURE_STATUSES", "FAILURES_SHOWN", "IN_FLIGHT_STATUSES", "LISTED_STATUS_CHOICES", "LIVE_STATES", "MESSAGE_CSV_COLUMNS", "MESSAGE_CSV_OUTSIDE_TEXT", "NOT_SENT_SHOWN",
     "SENDING", "SHOWN_STATUS_CHOICES", "STATUS_ORDER", "TAKEN_STATUSES", "TEMPLATE_OF_ANOTHER_ACCOUNT", "BackgroundStatus", "Estimate", "PartsSpread", "Problem", "account_promotional_window",
     "background_status", "campaign_audience_spec", "campaign_estimate", "campaign_first_recipient", "campaign_frame_size", "campaign_funnel", "campaign_message_rows",
     "campaign_preflight", "campaign_progress", "campaign_records_counts", "campaign_stats", "counts_listed", "campaign_test_sends", "composer_account_channels", "composer_senders",

@@ -335,7 +335,10 @@ SHOWN_STATUS_CHOICES = [MessageStatus.choices[0], (SENDING, "Sending"), *Message
 # The admin's message list says what a campaign's page says: a failed message closed before it was sent (error code
 # NOT_SENT: cancelled, failed campaign, send-by deadline) is "Not sent", in none of the failed statuses.
 NOT_SENT_SHOWN = "not_sent"
-LISTED_STATUS_CHOICES = [*SHOWN_STATUS_CHOICES, (NOT_SENT_SHOWN, "Not sent")]
+# A choice of the list's status filter, no status of a message: every failed status but the not sent, what the
+# campaign page's Failed card counts (_counter_groups), so that the card opens its list.
+FAILURES_SHOWN = "failures"
+LISTED_STATUS_CHOICES = [*SHOWN_STATUS_CHOICES, (NOT_SENT_SHOWN, "Not sent"), (FAILURES_SHOWN, "All failures")]
 
 
 def listed_status(status: str, error_code: str) -> str:
@@ -356,9 +359,12 @@ def counts_listed(shown: Mapping[str, int], not_sent_by_status: Mapping[str, int
 
 def listed_status_query(status: str) -> tuple[list[str], str]:
     """A status of the admin's list as messages_with_status (and the campaign export) asks for it: the statuses,
-    and `not_sent`: "only" for Not sent, "exclude" for a failed status (the campaign's page counts those apart)."""
+    and `not_sent`: "only" for Not sent, "exclude" for a failed status and All failures (the campaign's page counts
+    those apart)."""
     if status == NOT_SENT_SHOWN:
         return [], "only"
+    if status == FAILURES_SHOWN:
+        return list(FAILURE_STATUSES), "exclude"
     return [status], "exclude" if status in FAILURE_STATUSES else ""
 
 

@@ -857,9 +857,10 @@ def test_a_cancelled_campaigns_messages_closed_unsent_are_no_failures_on_its_pag
     listed = client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
     assert '<td class="field-delivery_rate">92.6%</td>' in listed, "463 of the 500 sent"
     page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
-    assert re.search(r'<dt>Failed</dt><dd data-progress="groups.failed">37</dd>', page)
+    assert re.search(r'<dt><a href="[^"]+">Failed</a></dt><dd data-progress="groups.failed">37</dd>', page)
     assert re.search(
-        r'data-progress="not_sent_box">\s*<dt>Not sent</dt><dd data-progress="groups.not_sent">3,124</dd>', page
+        r'data-progress="not_sent_box">\s*<dt><a href="[^"]+">Not sent</a></dt><dd data-progress="groups.not_sent">3,124</dd>',
+        page,
     ), "written as the refreshes write it (campaign-progress.js), not 3124 until the first"
 
 
@@ -901,6 +902,55 @@ def test_a_cancelled_campaigns_not_sent_are_one_thing_on_its_page_and_in_its_mes
         csv.DictReader(io.StringIO(b"".join(client.get(export.replace("&amp;", "&")).streaming_content).decode()))
     )
     assert sorted(int(row["id"]) for row in rows) == sorted(m.pk for m in closed), "the export holds what it lists"
+
+
+def test_the_failed_card_of_a_cancelled_campaign_opens_the_list_of_what_it_counts(client):
+    """Its Failed card said 3 (rejected, undelivered, expired) with no list to open: the list's Failed held 0 (status
+    failed only, the not sent apart). The card, and the Not sent, Sending and Suppressed cards, link to their list;
+    "All failures" reads the campaign's failed messages' index, as Failed does."""
+    campaign = CampaignFactory(state="cancelled", account__kind="mobtexting", not_sent=2,
+                               counters={"delivered": 1, "rejected": 1, "undelivered": 1, "expired": 2, "failed": 1,
+                                         "suppressed": 1})  # fmt: skip
+    MessageFactory(campaign=campaign, status="delivered")
+    failed = [
+        MessageFactory(campaign=campaign, status="rejected", error_code="783", reason="Template variable exceeded."),
+        MessageFactory(campaign=campaign, status="undelivered", error_code="013", reason="MOB-OFF"),
+        MessageFactory(campaign=campaign, status="expired", error_code="", reason="no report"),
+    ]
+    MessageFactory(campaign=campaign, status="expired", error_code=NOT_SENT, reason="send-by deadline passed")
+    MessageFactory(campaign=campaign, status="failed", error_code=NOT_SENT, reason="cancelled before sending")
+    with connection.cursor() as cursor:  # a large campaign: its failures are found through their own index
+        cursor.execute(
+            """INSERT INTO campaigns_message (campaign_id, account_id, address, status, channel)
+               SELECT %s, %s, '+9199000' || lpad(n::text, 5, '0'), 'delivered', 'sms' FROM generate_series(1, 20000) n""",
+            [campaign.pk, campaign.account_id],
+        )
+        cursor.execute("ANALYZE campaigns_message")
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    assert page.context["progress"]["groups"]["failed"] == 3
+    html = page.content.decode()
+    card = re.search(r'<div class="counter-failed"><dt><a href="([^"]+)">Failed</a></dt><dd[^>]*>3</dd>', html)
+    assert card, "the Failed card links to its list"
+    for status, label in (("not_sent", "Not sent"), ("suppressed", "Suppressed"), ("sending", "Sending")):
+        assert f'?campaign__id__exact={campaign.pk}&amp;status={status}">{label}</a></dt>' in html
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(card[1].replace("&amp;", "&"))
+    assert sorted(m.pk for m in response.context["cl"].result_list) == sorted(m.pk for m in failed)
+    listed = response.content.decode()
+    assert re.search(r'<li class="selected">\s*<a href="[^"]*status=failures[^"]*"[^>]*>All failures</a>', listed)
+    read = [q["sql"] for q in queries.captured_queries if 'FROM "campaigns_message"' in q["sql"]]
+    assert len(read) == 2, read  # the count and the page
+    with connection.cursor() as cursor:
+        for sql in read:
+            cursor.execute("EXPLAIN " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "message_campaign_failure_idx" in plan and "Seq Scan on campaigns_message" not in plan, plan
+    export = re.search(r'<a href="([^"]+)" class="herald-export">Export these \(CSV\)</a>', listed)[1]
+    rows = list(
+        csv.DictReader(io.StringIO(b"".join(client.get(export.replace("&amp;", "&")).streaming_content).decode()))
+    )
+    assert sorted(int(row["id"]) for row in rows) == sorted(m.pk for m in failed), "the export holds what it lists"
 
 
 def test_nothing_reads_as_one_dash_on_the_campaign_list(client):
