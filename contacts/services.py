@@ -570,13 +570,18 @@ def unsubscriber_write_problems(
     errors, address, value = unsubscriber_problems(
         region=region, stored_source=None if unsubscriber is None else unsubscriber.source, **merged
     )
-    if merged["scope"] is not None and not errors.keys() & {"address", "scope", "value"}:
-        taken = Unsubscriber.objects.filter(address=address, scope=merged["scope"], value=value)
-        if unsubscriber is not None:
-            taken = taken.exclude(pk=unsubscriber.pk)
-        if taken.exists():
-            errors["address"] = [UNSUBSCRIBED_ALREADY]
+    checked = merged["scope"] is not None and not errors.keys() & {"address", "scope", "value"}
+    if checked and _opt_out_taken(address, merged["scope"], value, other_than=unsubscriber):
+        errors["address"] = [UNSUBSCRIBED_ALREADY]
     return errors
+
+
+def _opt_out_taken(address: str, scope: str, value: str, *, other_than: Unsubscriber | None = None) -> bool:
+    """Whether another opt-out has this address, scope and value (the unique constraint's three)."""
+    taken = Unsubscriber.objects.filter(address=address, scope=scope, value=value)
+    if other_than is not None:
+        taken = taken.exclude(pk=other_than.pk)
+    return taken.exists()
 
 
 def _squashed(name: str) -> str:
@@ -649,7 +654,7 @@ def unsubscriber_create(
 ) -> Unsubscriber:
     """Suppress an address (phone in any format, or e-mail) within a scope; a duplicate is refused."""
     address, value = unsubscriber_check(address=address, scope=scope, value=value, source=source, region=region)
-    if Unsubscriber.objects.filter(address=address, scope=scope, value=value).exists():
+    if _opt_out_taken(address, scope, value):
         raise ValidationError({"address": UNSUBSCRIBED_ALREADY})
     unsubscriber = Unsubscriber(address=address, scope=scope, value=value, source=source, reason=reason)
     unsubscriber.full_clean(validate_unique=False)
@@ -696,8 +701,7 @@ def unsubscriber_update(
     stored = Unsubscriber.objects.select_for_update().get(pk=unsubscriber.pk)
     merged = {name: fields.get(name, getattr(unsubscriber, name)) for name in ("address", "scope", "value", "source")}
     address, value = unsubscriber_check(region=region, stored_source=stored.source, **merged)
-    duplicate = Unsubscriber.objects.filter(address=address, scope=merged["scope"], value=value)
-    if duplicate.exclude(pk=unsubscriber.pk).exists():
+    if _opt_out_taken(address, merged["scope"], value, other_than=unsubscriber):
         raise ValidationError({"address": UNSUBSCRIBED_ALREADY})
     unsubscriber.address, unsubscriber.scope, unsubscriber.value = address, merged["scope"], value
     unsubscriber.source = merged["source"]
