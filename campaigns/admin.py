@@ -18,10 +18,16 @@ from django.shortcuts import redirect
 from django.urls import path, re_path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.http import urlencode
 
 from campaigns import admin_views
-from campaigns.admin_views import BACKGROUND_STATES, EDITABLE_FIELDS, CampaignForm, campaign_actions, composer_words
+from campaigns.admin_views import (
+    BACKGROUND_STATES,
+    EDITABLE_FIELDS,
+    CampaignForm,
+    campaign_actions,
+    composer_words,
+    export_query,
+)
 from campaigns.filters import VISIBLE_STATES
 from campaigns.models import Campaign, Frame, Message, StatusEvent
 from campaigns.selectors import (
@@ -296,11 +302,7 @@ class CampaignAdmin(AutocompleteAdmin, UniqueRaceAdmin, admin.ModelAdmin):
                 context["send_test_url"] = reverse("admin:campaigns_campaign_test", args=[obj.pk])
             if request.user.has_perm("campaigns.view_message"):
                 context["export_url"] = reverse("admin:campaigns_campaign_export", args=[obj.pk])
-                context["export_failed_url"] = (
-                    context["export_url"]
-                    + "?"
-                    + urlencode([*(("status", status) for status in FAILURE_STATUSES), ("not_sent", "exclude")])
-                )
+                context["export_failed_url"] = f"{context['export_url']}?{export_query(FAILURES_SHOWN)}"
             if not editable:
                 context["progress"] = campaign_progress(campaign=obj)
                 context["progress_config"] = {
@@ -614,8 +616,7 @@ class MessageAdmin(ExactSearchMixin, ReadOnlyAdmin):
         else:
             label = "Export this campaign’s messages (CSV)"
         url = reverse("admin:campaigns_campaign_export", args=[spec.value()])
-        statuses, not_sent = listed_status_query(status) if status else ([], "")
-        query = urlencode([("status", s) for s in statuses] + ([("not_sent", not_sent)] if not_sent else []))
+        query = export_query(status)
         return {**context, "export_url": url + (f"?{query}" if query else ""), "export_label": label}
 
     def get_fields(self, request, obj=None):

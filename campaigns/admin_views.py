@@ -332,6 +332,13 @@ def progress_view(model_admin: ModelAdmin, request, object_id):
 EXPORT_ROWS_A_PIECE = 500
 
 
+def export_query(status: str) -> str:
+    """The export's query string for a status of the admin's message list ("" for every message): its statuses and
+    what it does with the not sent (listed_status_query), which export_view reads back."""
+    statuses, not_sent = listed_status_query(status) if status else ([], "")
+    return urlencode([("status", s) for s in statuses] + ([("not_sent", not_sent)] if not_sent else []))
+
+
 def export_view(model_admin: ModelAdmin, request, object_id):
     """GET: every message of the campaign as CSV, streamed (never the whole campaign in memory); `?status=` (one
     or more, as the message list shows them: `sending`, `rejected`…) only the messages in those statuses;
